@@ -1,0 +1,64 @@
+package dev.kiln;
+
+import java.util.Arrays;
+
+/** Static helpers for shapes and strides (shapes are plain int arrays, outermost dimension first). */
+public final class Shape {
+    private Shape() {}
+
+    public static long numel(int[] shape) {
+        long n = 1;
+        for (int d : shape) n *= d;
+        return n;
+    }
+
+    public static int[] contiguousStrides(int[] shape) {
+        int[] s = new int[shape.length];
+        int acc = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            s[i] = acc;
+            acc *= Math.max(shape[i], 1);
+        }
+        return s;
+    }
+
+    /** The broadcast shape of two shapes, numpy rules; null if they do not broadcast. */
+    public static int[] broadcast(int[] a, int[] b) {
+        int n = Math.max(a.length, b.length);
+        int[] out = new int[n];
+        for (int i = 0; i < n; i++) {
+            int da = i < n - a.length ? 1 : a[i - (n - a.length)];
+            int db = i < n - b.length ? 1 : b[i - (n - b.length)];
+            if (da != db && da != 1 && db != 1) return null;
+            out[i] = da == 1 ? db : da;
+        }
+        return out;
+    }
+
+    /** Normalises a possibly negative dimension index for a tensor of rank {@code rank}. */
+    public static int dim(int dim, int rank, String op) {
+        int r = Math.max(rank, 1);
+        if (dim < -r || dim >= r) {
+            throw new IllegalArgumentException(op + ": dimension " + dim + " out of range for a tensor of rank " + rank);
+        }
+        return dim < 0 ? dim + r : dim;
+    }
+
+    public static String str(int[] shape) {
+        if (shape.length == 0) return "[]";
+        StringBuilder sb = new StringBuilder("[");
+        for (int i = 0; i < shape.length; i++) sb.append(i == 0 ? "" : ", ").append(shape[i]);
+        return sb.append(']').toString();
+    }
+
+    /** "128x784" style, as in PyTorch's matmul message. */
+    public static String x(int[] shape) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < shape.length; i++) sb.append(i == 0 ? "" : "x").append(shape[i]);
+        return sb.toString();
+    }
+
+    public static int[] of(int... dims) { return dims.clone(); }
+
+    public static boolean equal(int[] a, int[] b) { return Arrays.equals(a, b); }
+}

@@ -1,0 +1,491 @@
+package dev.kiln;
+
+import dev.kiln.autograd.Autograd;
+import dev.kiln.autograd.GradMode;
+import dev.kiln.autograd.Node;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.ReduceOp;
+import dev.kiln.backend.UnaryOp;
+import dev.kiln.ops.Elementwise;
+import dev.kiln.ops.Indexing;
+import dev.kiln.ops.LinearAlgebra;
+import dev.kiln.ops.Reductions;
+import dev.kiln.ops.Views;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
+
+/**
+ * An n-dimensional array on a device, with a dtype, a shape and strides over a {@link Storage} that views share,
+ * and the autograd state ({@code requiresGrad}, {@code grad}, {@code gradFn}). Ops never read device memory on
+ * the host: only {@link #item()}, the {@code to*Array()} methods and {@link #toString()} wait for the device.
+ */
+public final class Tensor implements AutoCloseable {
+    private final Storage storage;
+    private final DType dtype;
+    private final int[] shape;
+    private final int[] strides;
+    private final int offset;
+
+    private boolean requiresGrad;
+    private Tensor grad;
+    private Node gradFn;
+    private List<UnaryOperator<Tensor>> gradHooks;
+    private List<Consumer<Tensor>> postAccumulateHooks;
+
+    /** A tensor over {@code storage}; backends and view ops use this, users use the factories. */
+    public Tensor(Storage storage, int[] shape, int[] strides, int offset) {
+        if (shape.length != strides.length) throw new IllegalArgumentException("shape and strides differ in rank");
+        for (int d : shape) if (d < 0) throw new IllegalArgumentException("negative dimension in shape " + Shape.str(shape));
+        this.storage = storage;
+        this.dtype = storage.dtype();
+        this.shape = shape;
+        this.strides = strides;
+        this.offset = offset;
+    }
+
+    /** A contiguous tensor over {@code storage}. */
+    public Tensor(Storage storage, int[] shape) { this(storage, shape, Shape.contiguousStrides(shape), 0); }
+
+    // ------------------------------------------------------------------ factories
+
+    public static Tensor of(float[] data, int... shape) { return fromArray(data, data.length, DType.FLOAT32, shape); }
+
+    public static Tensor of(double[] data, int... shape) { return fromArray(data, data.length, DType.FLOAT64, shape); }
+
+    public static Tensor of(long[] data, int... shape) { return fromArray(data, data.length, DType.INT64, shape); }
+
+    public static Tensor of(int[] data, int... shape) { return fromArray(data, data.length, DType.INT32, shape); }
+
+    /** A 1-D float32 tensor of the values. */
+    public static Tensor of(float... data) { return of(data, data.length); }
+
+    public static Tensor scalar(double value) { return full(new int[0], value, DType.FLOAT32, Device.CPU); }
+
+    public static Tensor scalar(double value, DType dtype, Device device) { return full(new int[0], value, dtype, device); }
+
+    private static Tensor fromArray(Object data, int length, DType dtype, int[] shape) {
+        int[] s = shape.length == 0 && length != 1 ? new int[]{length} : shape;
+        if (Shape.numel(s) != length) {
+            throw new IllegalArgumentException("Tensor.of: " + length + " values do not fill shape " + Shape.str(s));
+        }
+        return Backends.cpu().fromHost(data, dtype, s.clone());
+    }
+
+    /** A tensor made from raw host data of the given dtype (see {@link Backend#fromHost}). */
+    public static Tensor fromHost(Object array, DType dtype, int[] shape, Device device) {
+        return Backends.get(device).fromHost(array, dtype, shape.clone());
+    }
+
+    public static Tensor empty(int[] shape, DType dtype, Device device) {
+        Storage s = Backends.get(device).allocate(dtype, Shape.numel(shape));
+        return new Tensor(s, shape.clone());
+    }
+
+    public static Tensor full(int[] shape, double value, DType dtype, Device device) {
+        Tensor t = empty(shape, dtype, device);
+        Backends.get(device).fill(t, value);
+        return t;
+    }
+
+    public static Tensor zeros(int... shape) { return full(shape, 0, DType.FLOAT32, Device.CPU); }
+
+    public static Tensor zeros(int[] shape, DType dtype, Device device) { return full(shape, 0, dtype, device); }
+
+    public static Tensor ones(int... shape) { return full(shape, 1, DType.FLOAT32, Device.CPU); }
+
+    public static Tensor ones(int[] shape, DType dtype, Device device) { return full(shape, 1, dtype, device); }
+
+    /** Uniform on [0, 1). */
+    public static Tensor rand(Generator g, int... shape) { return rand(g, shape, DType.FLOAT32, Device.CPU); }
+
+    public static Tensor rand(Generator g, int[] shape, DType dtype, Device device) {
+        return uniform(g, shape, 0, 1, dtype, device);
+    }
+
+    public static Tensor uniform(Generator g, int[] shape, double lo, double hi, DType dtype, Device device) {
+        requireFloating(dtype, "uniform");
+        Tensor t = empty(shape, dtype, device);
+        Backends.get(device).uniform(t, g.nextSeed(), lo, hi);
+        return t;
+    }
+
+    /** Standard normal. */
+    public static Tensor randn(Generator g, int... shape) { return randn(g, shape, DType.FLOAT32, Device.CPU); }
+
+    public static Tensor randn(Generator g, int[] shape, DType dtype, Device device) {
+        requireFloating(dtype, "randn");
+        Tensor t = empty(shape, dtype, device);
+        Backends.get(device).normal(t, g.nextSeed(), 0, 1);
+        return t;
+    }
+
+    /** 0, 1, ..., n-1 as int64. */
+    public static Tensor arange(int n, Device device) {
+        long[] v = new long[n];
+        for (int i = 0; i < n; i++) v[i] = i;
+        return Backends.get(device).fromHost(v, DType.INT64, new int[]{n});
+    }
+
+    private static void requireFloating(DType dtype, String op) {
+        if (!dtype.isFloating()) throw new IllegalArgumentException(op + ": needs a floating dtype, got " + dtype);
+    }
+
+    // ------------------------------------------------------------------ metadata
+
+    public DType dtype() { return dtype; }
+
+    public Device device() { return storage.device(); }
+
+    public int[] shape() { return shape.clone(); }
+
+    public int[] strides() { return strides.clone(); }
+
+    public int offset() { return offset; }
+
+    public Storage storage() { return storage; }
+
+    public int dim() { return shape.length; }
+
+    public int size(int dim) { return shape[Shape.dim(dim, shape.length, "size")]; }
+
+    public long numel() { return Shape.numel(shape); }
+
+    public boolean isContiguous() {
+        int expected = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            if (shape[i] != 1 && strides[i] != expected) return false;
+            expected *= shape[i];
+        }
+        return true;
+    }
+
+    Backend backend() {
+        if (storage.isReleased()) {
+            throw new IllegalStateException("tensor " + Shape.str(shape) + " on " + device() + " was used after its memory was released");
+        }
+        return Backends.get(device());
+    }
+
+    // ------------------------------------------------------------------ autograd
+
+    public boolean requiresGrad() { return requiresGrad; }
+
+    /** Marks a leaf tensor as needing a gradient. Returns this. */
+    public Tensor requiresGrad(boolean value) {
+        if (gradFn != null && !value) throw new IllegalStateException("requiresGrad(false) on a non-leaf tensor; use detach()");
+        if (value && !dtype.isFloating()) throw new IllegalArgumentException("only floating tensors can require grad, this is " + dtype);
+        this.requiresGrad = value;
+        return this;
+    }
+
+    public Tensor grad() { return grad; }
+
+    public void setGrad(Tensor g) {
+        if (g != null && !Arrays.equals(g.shape, shape)) {
+            throw new IllegalArgumentException("setGrad: gradient shape " + Shape.str(g.shape) + " differs from tensor shape " + Shape.str(shape));
+        }
+        this.grad = g;
+    }
+
+    public Node gradFn() { return gradFn; }
+
+    public boolean isLeaf() { return gradFn == null; }
+
+    /** Used by {@link Autograd#record}: makes this tensor the output of a recorded op. */
+    public void attachGradFn(Node node) {
+        this.gradFn = node;
+        this.requiresGrad = true;
+    }
+
+    /** Backward from a scalar (gradient 1). */
+    public void backward() {
+        if (numel() != 1) throw new IllegalStateException("backward() needs a scalar output, got shape " + Shape.str(shape) + "; pass a gradient");
+        backward(Tensor.full(shape, 1, dtype, device()), false);
+    }
+
+    public void backward(Tensor gradient, boolean retainGraph) {
+        if (!Arrays.equals(gradient.shape, shape)) {
+            throw new IllegalArgumentException("backward: gradient shape " + Shape.str(gradient.shape) + " differs from output shape " + Shape.str(shape));
+        }
+        Autograd.backward(this, gradient, retainGraph);
+    }
+
+    /** A hook that may replace the gradient flowing into this tensor. */
+    public void registerHook(UnaryOperator<Tensor> hook) {
+        if (gradHooks == null) gradHooks = new ArrayList<>();
+        gradHooks.add(hook);
+    }
+
+    /** A hook called on a leaf after its {@code grad} has been accumulated (data parallel all-reduce uses it). */
+    public void registerPostAccumulateHook(Consumer<Tensor> hook) {
+        if (postAccumulateHooks == null) postAccumulateHooks = new ArrayList<>();
+        postAccumulateHooks.add(hook);
+    }
+
+    /** Internal: runs the gradient hooks. */
+    public Tensor applyGradHooks(Tensor g) {
+        if (gradHooks != null) for (UnaryOperator<Tensor> h : gradHooks) g = h.apply(g);
+        return g;
+    }
+
+    /** Internal: {@code grad += g} for a leaf, then the post-accumulate hooks. */
+    public void accumulateGrad(Tensor g) {
+        if (g.dtype != dtype) g = g.to(dtype);
+        if (grad == null) {
+            grad = g.isContiguous() && g.storage != storage ? g : g.contiguousCopy();
+        } else {
+            Tensor old = grad;
+            grad = old.add(g);
+        }
+        if (postAccumulateHooks != null) for (Consumer<Tensor> h : postAccumulateHooks) h.accept(grad);
+    }
+
+    /** A tensor over the same memory that is cut from the graph. */
+    public Tensor detach() { return new Tensor(storage, shape, strides, offset); }
+
+    public void zeroGrad() { grad = null; }
+
+    // ------------------------------------------------------------------ device and dtype
+
+    public Tensor to(Device device) {
+        if (device.equals(device())) return this;
+        return Views.toDevice(this, device);
+    }
+
+    public Tensor to(DType target) {
+        if (target == dtype) return this;
+        return Elementwise.cast(this, target);
+    }
+
+    public Tensor cpu() { return to(Device.CPU); }
+
+    /** A contiguous tensor with the same values: this one when already contiguous. */
+    public Tensor contiguous() { return isContiguous() ? this : Views.contiguous(this); }
+
+    /** Always a fresh contiguous copy (not part of the graph). */
+    public Tensor contiguousCopy() {
+        Tensor out = empty(shape, dtype, device());
+        backend().copy(out, this);
+        return out;
+    }
+
+    /** Copies src's values into this tensor (in place, outside autograd); src broadcasts to this shape. */
+    public Tensor copyFrom(Tensor src) {
+        if (!src.device().equals(device())) src = src.to(device());
+        Tensor s = Arrays.equals(src.shape, shape) ? src : src.expand(shape);
+        backend().copy(this, s);
+        return this;
+    }
+
+    /** Releases the memory behind this tensor and every view of it (GPU memory returns to the pool at once). */
+    @Override public void close() { storage.release(); }
+
+    // ------------------------------------------------------------------ reading values (waits for the device)
+
+    public double item() {
+        if (numel() != 1) throw new IllegalStateException("item() needs a one-element tensor, got shape " + Shape.str(shape));
+        Object a = backend().toHost(this);
+        return HostArrays.get(a, dtype, 0);
+    }
+
+    public float[] toFloatArray() { return (float[]) backend().toHost(to(DType.FLOAT32)); }
+
+    public double[] toDoubleArray() { return (double[]) backend().toHost(to(DType.FLOAT64)); }
+
+    public long[] toLongArray() { return (long[]) backend().toHost(to(DType.INT64)); }
+
+    /** The raw host array for this dtype (see {@link Backend#toHost}). */
+    public Object toHostArray() { return backend().toHost(this); }
+
+    @Override public String toString() {
+        StringBuilder sb = new StringBuilder("tensor(");
+        if (storage.isReleased()) return sb.append("<released>, shape=").append(Shape.str(shape)).append(')').toString();
+        long n = numel();
+        if (n <= 64) {
+            double[] v = toDoubleArray();
+            sb.append(Arrays.toString(v));
+        } else {
+            sb.append("...");
+        }
+        sb.append(", shape=").append(Shape.str(shape)).append(", dtype=").append(dtype).append(", device=").append(device());
+        if (gradFn != null) sb.append(", grad_fn=").append(gradFn.op());
+        else if (requiresGrad) sb.append(", requires_grad=true");
+        return sb.append(')').toString();
+    }
+
+    // ------------------------------------------------------------------ views
+
+    public Tensor view(int... newShape) { return Views.reshape(this, newShape); }
+
+    public Tensor reshape(int... newShape) { return Views.reshape(this, newShape); }
+
+    public Tensor flatten() { return reshape(-1); }
+
+    /** Flattens dimensions start..end (inclusive) into one. */
+    public Tensor flatten(int start, int end) { return Views.flatten(this, start, end); }
+
+    public Tensor transpose(int d0, int d1) { return Views.transpose(this, d0, d1); }
+
+    /** Transpose of a 2-D tensor. */
+    public Tensor t() {
+        if (dim() != 2) throw new IllegalArgumentException("t(): expects a 2-D tensor, got shape " + Shape.str(shape));
+        return transpose(0, 1);
+    }
+
+    public Tensor permute(int... dims) { return Views.permute(this, dims); }
+
+    /** Elements start..start+length-1 along dim (a view). */
+    public Tensor narrow(int dim, int start, int length) { return Views.narrow(this, dim, start, length); }
+
+    /** Elements start, start+step, ... below end along dim (a view). */
+    public Tensor slice(int dim, int start, int end, int step) { return Views.slice(this, dim, start, end, step); }
+
+    /** Index {@code index} along dim, removing that dimension (a view). */
+    public Tensor select(int dim, int index) { return Views.select(this, dim, index); }
+
+    public Tensor expand(int... newShape) { return Views.expand(this, newShape); }
+
+    public Tensor squeeze(int dim) { return Views.squeeze(this, dim); }
+
+    /** Removes every dimension of size 1. */
+    public Tensor squeeze() { return Views.squeezeAll(this); }
+
+    public Tensor unsqueeze(int dim) { return Views.unsqueeze(this, dim); }
+
+    // ------------------------------------------------------------------ elementwise
+
+    public Tensor add(Tensor o) { return Elementwise.binary(BinaryOp.ADD, this, o); }
+
+    public Tensor add(double s) { return Elementwise.binaryScalar(BinaryOp.ADD, this, s, false); }
+
+    public Tensor sub(Tensor o) { return Elementwise.binary(BinaryOp.SUB, this, o); }
+
+    public Tensor sub(double s) { return Elementwise.binaryScalar(BinaryOp.SUB, this, s, false); }
+
+    /** {@code s - this}. */
+    public Tensor rsub(double s) { return Elementwise.binaryScalar(BinaryOp.SUB, this, s, true); }
+
+    public Tensor mul(Tensor o) { return Elementwise.binary(BinaryOp.MUL, this, o); }
+
+    public Tensor mul(double s) { return Elementwise.binaryScalar(BinaryOp.MUL, this, s, false); }
+
+    public Tensor div(Tensor o) { return Elementwise.binary(BinaryOp.DIV, this, o); }
+
+    public Tensor div(double s) { return Elementwise.binaryScalar(BinaryOp.DIV, this, s, false); }
+
+    /** {@code s / this}. */
+    public Tensor rdiv(double s) { return Elementwise.binaryScalar(BinaryOp.DIV, this, s, true); }
+
+    public Tensor pow(Tensor o) { return Elementwise.binary(BinaryOp.POW, this, o); }
+
+    public Tensor pow(double s) { return Elementwise.binaryScalar(BinaryOp.POW, this, s, false); }
+
+    /** Elementwise maximum of two tensors. */
+    public Tensor maximum(Tensor o) { return Elementwise.binary(BinaryOp.MAX, this, o); }
+
+    public Tensor minimum(Tensor o) { return Elementwise.binary(BinaryOp.MIN, this, o); }
+
+    public Tensor neg() { return Elementwise.unary(UnaryOp.NEG, this); }
+
+    public Tensor exp() { return Elementwise.unary(UnaryOp.EXP, this); }
+
+    public Tensor log() { return Elementwise.unary(UnaryOp.LOG, this); }
+
+    public Tensor sqrt() { return Elementwise.unary(UnaryOp.SQRT, this); }
+
+    public Tensor abs() { return Elementwise.unary(UnaryOp.ABS, this); }
+
+    public Tensor relu() { return Elementwise.unary(UnaryOp.RELU, this); }
+
+    public Tensor gelu() { return Elementwise.unary(UnaryOp.GELU, this); }
+
+    public Tensor silu() { return Elementwise.unary(UnaryOp.SILU, this); }
+
+    public Tensor sigmoid() { return Elementwise.unary(UnaryOp.SIGMOID, this); }
+
+    public Tensor tanh() { return Elementwise.unary(UnaryOp.TANH, this); }
+
+    public Tensor clamp(double min, double max) { return Elementwise.clamp(this, min, max); }
+
+    public Tensor eq(Tensor o) { return Elementwise.binary(BinaryOp.EQ, this, o); }
+
+    public Tensor eq(double s) { return Elementwise.binaryScalar(BinaryOp.EQ, this, s, false); }
+
+    public Tensor ne(Tensor o) { return Elementwise.binary(BinaryOp.NE, this, o); }
+
+    public Tensor lt(Tensor o) { return Elementwise.binary(BinaryOp.LT, this, o); }
+
+    public Tensor lt(double s) { return Elementwise.binaryScalar(BinaryOp.LT, this, s, false); }
+
+    public Tensor le(Tensor o) { return Elementwise.binary(BinaryOp.LE, this, o); }
+
+    public Tensor gt(Tensor o) { return Elementwise.binary(BinaryOp.GT, this, o); }
+
+    public Tensor gt(double s) { return Elementwise.binaryScalar(BinaryOp.GT, this, s, false); }
+
+    public Tensor ge(Tensor o) { return Elementwise.binary(BinaryOp.GE, this, o); }
+
+    public Tensor ge(double s) { return Elementwise.binaryScalar(BinaryOp.GE, this, s, false); }
+
+    /** {@code cond ? a : b}, broadcasting all three. */
+    public static Tensor where(Tensor cond, Tensor a, Tensor b) { return Elementwise.where(cond, a, b); }
+
+    /** This tensor with {@code value} wherever mask is true. */
+    public Tensor maskedFill(Tensor mask, double value) { return Elementwise.maskedFill(this, mask, value); }
+
+    // ------------------------------------------------------------------ reductions
+
+    public Tensor sum() { return Reductions.reduce(ReduceOp.SUM, this, null, false); }
+
+    public Tensor sum(int dim, boolean keepdim) { return Reductions.reduce(ReduceOp.SUM, this, new int[]{dim}, keepdim); }
+
+    public Tensor sum(int[] dims, boolean keepdim) { return Reductions.reduce(ReduceOp.SUM, this, dims, keepdim); }
+
+    public Tensor mean() { return Reductions.mean(this, null, false); }
+
+    public Tensor mean(int dim, boolean keepdim) { return Reductions.mean(this, new int[]{dim}, keepdim); }
+
+    public Tensor mean(int[] dims, boolean keepdim) { return Reductions.mean(this, dims, keepdim); }
+
+    /** Variance over dims, unbiased (Bessel) or not. */
+    public Tensor var(int[] dims, boolean unbiased, boolean keepdim) { return Reductions.var(this, dims, unbiased, keepdim); }
+
+    public Tensor max() { return Reductions.reduce(ReduceOp.MAX, this, null, false); }
+
+    public Tensor max(int dim, boolean keepdim) { return Reductions.reduce(ReduceOp.MAX, this, new int[]{dim}, keepdim); }
+
+    public Tensor min() { return Reductions.reduce(ReduceOp.MIN, this, null, false); }
+
+    public Tensor min(int dim, boolean keepdim) { return Reductions.reduce(ReduceOp.MIN, this, new int[]{dim}, keepdim); }
+
+    public Tensor argmax(int dim, boolean keepdim) { return Reductions.argReduce(true, this, dim, keepdim); }
+
+    public Tensor argmin(int dim, boolean keepdim) { return Reductions.argReduce(false, this, dim, keepdim); }
+
+    /** Sums broadcast dimensions away so the result has {@code target} shape (the adjoint of expand). */
+    public Tensor sumTo(int[] target) { return Reductions.sumTo(this, target); }
+
+    // ------------------------------------------------------------------ linear algebra, indexing
+
+    public Tensor matmul(Tensor o) { return LinearAlgebra.matmul(this, o); }
+
+    public Tensor gather(int dim, Tensor index) { return Indexing.gather(this, dim, index); }
+
+    public Tensor indexSelect(int dim, Tensor index) { return Indexing.indexSelect(this, dim, index); }
+
+    public static Tensor cat(List<Tensor> tensors, int dim) { return Views.cat(tensors, dim); }
+
+    public static Tensor stack(List<Tensor> tensors, int dim) { return Views.stack(tensors, dim); }
+
+    /** Runs body with gradient recording off (a no-grad scope). */
+    public static <T> T noGrad(java.util.function.Supplier<T> body) {
+        try (GradMode g = GradMode.disabled()) {
+            return body.get();
+        }
+    }
+}

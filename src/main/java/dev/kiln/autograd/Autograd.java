@@ -1,0 +1,97 @@
+package dev.kiln.autograd;
+
+import dev.kiln.Tensor;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Records ops into the graph and runs reverse-mode differentiation over it. Backward is iterative (an explicit
+ * stack, so a graph thousands of ops deep cannot overflow the Java stack) and calls ops, so it runs on the
+ * device where the tensors live. Contract: leaves accumulate ({@code grad += g}); intermediate gradients are
+ * assigned once all their consumers have contributed.
+ */
+public final class Autograd {
+    private Autograd() {}
+
+    /**
+     * Attaches {@code backward} to {@code out} when grad mode is on and any input requires a gradient.
+     * {@code inputs} are the op's tensor inputs in the order {@code backward} returns their gradients.
+     */
+    public static Tensor record(String op, Tensor out, Node.Backward backward, Tensor... inputs) {
+        if (!GradMode.isEnabled()) return out;
+        boolean any = false;
+        for (Tensor t : inputs) any |= t != null && t.requiresGrad();
+        if (!any) return out;
+        Tensor[] needing = new Tensor[inputs.length];
+        for (int i = 0; i < inputs.length; i++) needing[i] = inputs[i] != null && inputs[i].requiresGrad() ? inputs[i] : null;
+        out.attachGradFn(new Node(op, needing, backward));
+        return out;
+    }
+
+    public static void backward(Tensor root, Tensor rootGrad, boolean retainGraph) {
+        if (!root.requiresGrad()) {
+            throw new IllegalStateException("backward: the tensor does not require grad and has no grad_fn "
+                    + "(was it computed under no-grad, or from tensors without requiresGrad?)");
+        }
+        List<Tensor> order = topologicalOrder(root);
+        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+        grads.put(root, rootGrad);
+        try (GradMode g = GradMode.disabled()) {
+            for (int i = order.size() - 1; i >= 0; i--) {
+                Tensor t = order.get(i);
+                Tensor grad = grads.remove(t);
+                if (grad == null) continue;
+                grad = t.applyGradHooks(grad);
+                Node fn = t.gradFn();
+                if (fn == null) {
+                    t.accumulateGrad(grad);
+                    continue;
+                }
+                Tensor[] inputGrads = fn.apply(grad);
+                Tensor[] inputs = fn.inputs();
+                for (int k = 0; k < inputs.length; k++) {
+                    Tensor in = inputs[k];
+                    if (in == null || inputGrads[k] == null) continue;
+                    Tensor gk = inputGrads[k];
+                    if (!java.util.Arrays.equals(gk.shape(), in.shape())) {
+                        throw new IllegalStateException("internal: backward of '" + fn.op() + "' returned a gradient of shape "
+                                + dev.kiln.Shape.str(gk.shape()) + " for an input of shape " + dev.kiln.Shape.str(in.shape()));
+                    }
+                    Tensor prev = grads.get(in);
+                    grads.put(in, prev == null ? gk : prev.add(gk));
+                }
+                if (!retainGraph) fn.release();
+            }
+        }
+    }
+
+    /** Post-order of the graph below root (inputs before the ops that consume them), without recursion. */
+    private static List<Tensor> topologicalOrder(Tensor root) {
+        List<Tensor> order = new ArrayList<>();
+        Map<Tensor, Boolean> visited = new IdentityHashMap<>();
+        ArrayDeque<Object[]> stack = new ArrayDeque<>(); // {tensor, next input index}
+        stack.push(new Object[]{root, 0});
+        visited.put(root, Boolean.TRUE);
+        while (!stack.isEmpty()) {
+            Object[] frame = stack.peek();
+            Tensor t = (Tensor) frame[0];
+            Node fn = t.gradFn();
+            int next = (Integer) frame[1];
+            Tensor[] inputs = fn == null ? new Tensor[0] : fn.inputs();
+            while (next < inputs.length && (inputs[next] == null || visited.containsKey(inputs[next]))) next++;
+            if (next < inputs.length) {
+                frame[1] = next + 1;
+                visited.put(inputs[next], Boolean.TRUE);
+                stack.push(new Object[]{inputs[next], 0});
+            } else {
+                stack.pop();
+                order.add(t);
+            }
+        }
+        return order;
+    }
+}

@@ -1,0 +1,97 @@
+package dev.kiln.backend;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Storage;
+import dev.kiln.Tensor;
+
+/**
+ * The kernels a device provides. The op layer ({@code dev.kiln.ops}) checks shapes and dtypes, broadcasts
+ * (by stride-0 views), records gradients and then calls one of these; a backend only computes. Inputs may be
+ * any strided view; outputs are new contiguous tensors unless the method writes into {@code out}. Nothing here
+ * may wait for the device, except {@link #toHost}.
+ */
+public interface Backend {
+    Device device();
+
+    /** Uninitialised memory for {@code numel} elements. */
+    Storage allocate(DType dtype, long numel);
+
+    // ---- transfers
+    /** Copies a Java array (float[], double[], long[], int[], byte[] for uint8/bool, short[] for 16-bit floats) into a new tensor. */
+    Tensor fromHost(Object array, DType dtype, int[] shape);
+
+    /** The tensor's elements in logical (row-major) order as a new Java array of the dtype's carrier type. Waits for the device. */
+    Object toHost(Tensor t);
+
+    // ---- filling and copying
+    void fill(Tensor out, double value);
+
+    /** {@code dst[...] = src[...]}, elementwise, same shape; dtypes may differ (converted). dst may be a strided view. */
+    void copy(Tensor dst, Tensor src);
+
+    /** Fills {@code out} (contiguous, floating) with U(lo, hi) from a counter-based generator keyed by seed. */
+    void uniform(Tensor out, long seed, double lo, double hi);
+
+    /** Fills {@code out} (contiguous, floating) with N(mean, std^2) from a counter-based generator keyed by seed. */
+    void normal(Tensor out, long seed, double mean, double std);
+
+    // ---- elementwise
+    Tensor unary(UnaryOp op, Tensor x);
+
+    /** a and b have the same shape and dtype (broadcast inputs come as stride-0 views). */
+    Tensor binary(BinaryOp op, Tensor a, Tensor b);
+
+    /** {@code op(a, s)}, or {@code op(s, a)} when scalarFirst. */
+    Tensor binaryScalar(BinaryOp op, Tensor a, double s, boolean scalarFirst);
+
+    /** cond ? a : b; all three of one shape, a and b of one dtype. */
+    Tensor where(Tensor cond, Tensor a, Tensor b);
+
+    // ---- reductions
+    /** Reduces over the listed dimensions (sorted, distinct). */
+    Tensor reduce(ReduceOp op, Tensor x, int[] dims, boolean keepdim);
+
+    /** Index (int64) of the max (or min) along dim; the first one on ties. */
+    Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim);
+
+    // ---- linear algebra
+    /** Batched product of a (B, M, K) and b (B, K, N) into (B, M, N); inputs may be transposed or stride-0 views. */
+    Tensor matmul(Tensor a, Tensor b);
+
+    // ---- neural-network kernels
+    /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null. */
+    Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p);
+
+    Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p);
+
+    Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p);
+
+    /** Returns {output, argmax indices (int64, flat over H*W per plane)}. */
+    Tensor[] maxPool2d(Tensor x, Pool2dParams p);
+
+    Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape);
+
+    Tensor avgPool2d(Tensor x, Pool2dParams p);
+
+    Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p);
+
+    /** softmax (or log_softmax when log) along dim. */
+    Tensor softmax(Tensor x, int dim, boolean log);
+
+    /** Gradient of softmax/log_softmax given its output y. */
+    Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log);
+
+    // ---- indexing
+    /** out[i][j] = x[index[i][j]][j] for dim 0 (and likewise for other dims); index int64, same rank as x. */
+    Tensor gather(Tensor x, int dim, Tensor index);
+
+    /** A zero tensor of {@code shape} with src added at the positions gather would read. */
+    Tensor scatterAdd(int[] shape, int dim, Tensor index, Tensor src);
+
+    /** Selects slices along dim by a 1-D int64 index. */
+    Tensor indexSelect(Tensor x, int dim, Tensor index);
+
+    /** A zero tensor of {@code shape} with src's slices added at index along dim (index_select's adjoint). */
+    Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src);
+}

@@ -1,0 +1,107 @@
+package dev.kiln.cpu;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.HostArrays;
+import dev.kiln.Shape;
+import dev.kiln.Storage;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.Pool2dParams;
+import dev.kiln.backend.ReduceOp;
+import dev.kiln.backend.UnaryOp;
+
+/** The CPU backend: Java arrays, the Vector API and all cores. Each method hands off to its kernel family. */
+public final class CpuBackend implements Backend {
+    public static final CpuBackend INSTANCE = new CpuBackend();
+
+    private CpuBackend() {}
+
+    @Override public Device device() { return Device.CPU; }
+
+    @Override public Storage allocate(DType dtype, long numel) { return CpuStorage.allocate(dtype, numel); }
+
+    @Override public Tensor fromHost(Object array, DType dtype, int[] shape) {
+        long n = Shape.numel(shape);
+        Object copy = HostArrays.allocate(dtype, (int) n);
+        if (HostArrays.length(array) < n) {
+            throw new IllegalArgumentException("fromHost: " + HostArrays.length(array) + " values for shape " + Shape.str(shape));
+        }
+        try {
+            System.arraycopy(array, 0, copy, 0, (int) n);
+        } catch (ArrayStoreException e) {
+            throw new IllegalArgumentException("fromHost: a " + array.getClass().getSimpleName() + " cannot hold " + dtype + " values");
+        }
+        return new Tensor(new CpuStorage(dtype, copy), shape);
+    }
+
+    @Override public Object toHost(Tensor t) {
+        Tensor c = t.isContiguous() && t.offset() == 0 && t.storage().numel() == t.numel() ? t : t.contiguousCopy();
+        Object a = ((CpuStorage) c.storage()).array();
+        Object copy = HostArrays.allocate(t.dtype(), (int) t.numel());
+        System.arraycopy(a, 0, copy, 0, (int) t.numel());
+        return copy;
+    }
+
+    @Override public void fill(Tensor out, double value) { ElementKernels.fill(out, value); }
+
+    @Override public void copy(Tensor dst, Tensor src) { ElementKernels.copy(dst, src); }
+
+    @Override public void uniform(Tensor out, long seed, double lo, double hi) { ElementKernels.random(out, seed, lo, hi, false); }
+
+    @Override public void normal(Tensor out, long seed, double mean, double std) { ElementKernels.random(out, seed, mean, std, true); }
+
+    @Override public Tensor unary(UnaryOp op, Tensor x) { return ElementKernels.unary(op, x); }
+
+    @Override public Tensor binary(BinaryOp op, Tensor a, Tensor b) { return ElementKernels.binary(op, a, b); }
+
+    @Override public Tensor binaryScalar(BinaryOp op, Tensor a, double s, boolean scalarFirst) {
+        return ElementKernels.binaryScalar(op, a, s, scalarFirst);
+    }
+
+    @Override public Tensor where(Tensor cond, Tensor a, Tensor b) { return ElementKernels.where(cond, a, b); }
+
+    @Override public Tensor reduce(ReduceOp op, Tensor x, int[] dims, boolean keepdim) { return ReduceKernels.reduce(op, x, dims, keepdim); }
+
+    @Override public Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim) { return ReduceKernels.argReduce(max, x, dim, keepdim); }
+
+    @Override public Tensor matmul(Tensor a, Tensor b) { return Gemm.matmul(a, b); }
+
+    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) { return NnKernels.conv2d(x, w, bias, p); }
+
+    @Override public Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p) {
+        return NnKernels.conv2dBackwardInput(gradOut, w, inputShape, p);
+    }
+
+    @Override public Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p) {
+        return NnKernels.conv2dBackwardWeight(gradOut, x, weightShape, p);
+    }
+
+    @Override public Tensor[] maxPool2d(Tensor x, Pool2dParams p) { return NnKernels.maxPool2d(x, p); }
+
+    @Override public Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape) {
+        return NnKernels.maxPool2dBackward(gradOut, indices, inputShape);
+    }
+
+    @Override public Tensor avgPool2d(Tensor x, Pool2dParams p) { return NnKernels.avgPool2d(x, p); }
+
+    @Override public Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p) {
+        return NnKernels.avgPool2dBackward(gradOut, inputShape, p);
+    }
+
+    @Override public Tensor softmax(Tensor x, int dim, boolean log) { return NnKernels.softmax(x, dim, log); }
+
+    @Override public Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log) {
+        return NnKernels.softmaxBackward(gradOut, y, dim, log);
+    }
+
+    @Override public Tensor gather(Tensor x, int dim, Tensor index) { return IndexKernels.gather(x, dim, index); }
+
+    @Override public Tensor scatterAdd(int[] shape, int dim, Tensor index, Tensor src) { return IndexKernels.scatterAdd(shape, dim, index, src); }
+
+    @Override public Tensor indexSelect(Tensor x, int dim, Tensor index) { return IndexKernels.indexSelect(x, dim, index); }
+
+    @Override public Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) { return IndexKernels.indexAdd(shape, dim, index, src); }
+}

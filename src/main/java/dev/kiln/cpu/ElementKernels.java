@@ -1,0 +1,222 @@
+package dev.kiln.cpu;
+
+import dev.kiln.DType;
+import dev.kiln.Generator;
+import dev.kiln.HostArrays;
+import dev.kiln.Tensor;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.UnaryOp;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * CPU elementwise kernels. float32 has fast paths (Vector API over unit-stride rows); every other dtype goes
+ * through the general path, which computes in double via {@link ScalarMath}, the reference for all of them.
+ */
+final class ElementKernels {
+    private ElementKernels() {}
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+    static Object arr(Tensor t) { return ((CpuStorage) t.storage()).array(); }
+
+    static Tensor newTensor(int[] shape, DType dtype) {
+        return new Tensor(CpuStorage.allocate(dtype, dev.kiln.Shape.numel(shape)), shape);
+    }
+
+    // ---------------------------------------------------------------- fill, copy, random
+
+    static void fill(Tensor out, double v) {
+        Object a = arr(out);
+        DType t = out.dtype();
+        if (t == DType.FLOAT32 && out.isContiguous()) {
+            java.util.Arrays.fill((float[]) a, out.offset(), out.offset() + (int) out.numel(), (float) v);
+            return;
+        }
+        Rows.forEach(out.shape(), new Tensor[]{out}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
+            for (int i = 0; i < n; i++) HostArrays.set(a, t, o0 + i * s0, v);
+        });
+    }
+
+    static void copy(Tensor dst, Tensor src) {
+        Object d = arr(dst), s = arr(src);
+        DType dt = dst.dtype(), st = src.dtype();
+        if (dt == DType.FLOAT32 && st == DType.FLOAT32) {
+            float[] fd = (float[]) d, fs = (float[]) s;
+            Rows.forEach(dst.shape(), new Tensor[]{dst, src}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
+                if (s0 == 1 && s1 == 1) System.arraycopy(fs, o1, fd, o0, n);
+                else for (int i = 0; i < n; i++) fd[o0 + i * s0] = fs[o1 + i * s1];
+            });
+            return;
+        }
+        if (dt == st && dt.byteSize() == 8 && !dt.isFloating() || dt == st && dt == DType.INT32) {
+            Rows.forEach(dst.shape(), new Tensor[]{dst, src}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
+                if (s0 == 1 && s1 == 1) System.arraycopy(s, o1, d, o0, n);
+                else for (int i = 0; i < n; i++) java.lang.reflect.Array.set(d, o0 + i * s0, java.lang.reflect.Array.get(s, o1 + i * s1));
+            });
+            return;
+        }
+        Rows.forEach(dst.shape(), new Tensor[]{dst, src}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
+            for (int i = 0; i < n; i++) HostArrays.set(d, dt, o0 + i * s0, HostArrays.get(s, st, o1 + i * s1));
+        });
+    }
+
+    static void random(Tensor out, long seed, double a, double b, boolean normal) {
+        Object arr = arr(out);
+        DType t = out.dtype();
+        int n = (int) out.numel(), off = out.offset();
+        Parallel.range(n, 1 << 14, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                double v;
+                if (normal) {
+                    // Box-Muller on two uniforms of the stream; u1 kept away from 0
+                    double u1 = Generator.uniformAt(seed, 2L * i) + 0x1.0p-25, u2 = Generator.uniformAt(seed, 2L * i + 1);
+                    v = a + b * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+                } else {
+                    v = a + (b - a) * Generator.uniformAt(seed, i);
+                }
+                HostArrays.set(arr, t, off + i, v);
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------- unary
+
+    static Tensor unary(UnaryOp op, Tensor x) {
+        DType t = x.dtype();
+        Tensor out = newTensor(x.shape(), t);
+        Object o = arr(out), a = arr(x);
+        if (t == DType.FLOAT32) {
+            float[] fo = (float[]) o, fa = (float[]) a;
+            Rows.forEach(x.shape(), new Tensor[]{out, x}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> unaryF32(op, fo, o0, s0, fa, o1, s1, n));
+            return out;
+        }
+        Rows.forEach(x.shape(), new Tensor[]{out, x}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
+            for (int i = 0; i < n; i++) HostArrays.set(o, t, o0 + i * s0, ScalarMath.unary(op, HostArrays.get(a, t, o1 + i * s1)));
+        });
+        return out;
+    }
+
+    private static void unaryF32(UnaryOp op, float[] out, int oo, int os, float[] x, int xo, int xs, int n) {
+        if (os == 1 && xs == 1) {
+            switch (op) {
+                case NEG, ABS, RELU, STEP -> {
+                    int i = 0;
+                    FloatVector zero = FloatVector.zero(F), one = FloatVector.broadcast(F, 1f);
+                    for (; i <= n - F.length(); i += F.length()) {
+                        FloatVector v = FloatVector.fromArray(F, x, xo + i);
+                        FloatVector r = switch (op) {
+                            case NEG -> v.neg();
+                            case ABS -> v.abs();
+                            case RELU -> v.max(zero);
+                            default -> zero.blend(one, v.compare(VectorOperators.GT, 0f));
+                        };
+                        r.intoArray(out, oo + i);
+                    }
+                    for (; i < n; i++) out[oo + i] = (float) ScalarMath.unary(op, x[xo + i]);
+                    return;
+                }
+                case EXP -> {
+                    for (int i = 0; i < n; i++) out[oo + i] = (float) Math.exp(x[xo + i]);
+                    return;
+                }
+                case GELU -> {
+                    for (int i = 0; i < n; i++) out[oo + i] = geluF(x[xo + i]);
+                    return;
+                }
+                default -> { }
+            }
+        }
+        for (int i = 0; i < n; i++) out[oo + i * os] = (float) ScalarMath.unary(op, x[xo + i * xs]);
+    }
+
+    private static float geluF(float x) { return (float) ScalarMath.unary(UnaryOp.GELU, x); }
+
+    // ---------------------------------------------------------------- binary
+
+    static Tensor binary(BinaryOp op, Tensor a, Tensor b) {
+        DType t = a.dtype();
+        DType outType = op.isComparison() || op == BinaryOp.AND || op == BinaryOp.OR ? DType.BOOL : t;
+        Tensor out = newTensor(a.shape(), outType);
+        Object o = arr(out), x = arr(a), y = arr(b);
+        if (t == DType.FLOAT32 && outType == DType.FLOAT32) {
+            float[] fo = (float[]) o, fx = (float[]) x, fy = (float[]) y;
+            Rows.forEach(a.shape(), new Tensor[]{out, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) ->
+                    binaryF32(op, fo, o0, s0, fx, o1, s1, fy, o2, s2, n));
+            return out;
+        }
+        Rows.forEach(a.shape(), new Tensor[]{out, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
+            for (int i = 0; i < n; i++) {
+                double r = ScalarMath.binary(op, HostArrays.get(x, t, o1 + i * s1), HostArrays.get(y, t, o2 + i * s2));
+                HostArrays.set(o, outType, o0 + i * s0, r);
+            }
+        });
+        return out;
+    }
+
+    private static void binaryF32(BinaryOp op, float[] out, int oo, int os, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
+        boolean fast = os == 1 && xs == 1 && (ys == 1 || ys == 0) && op != BinaryOp.POW;
+        if (fast) {
+            int i = 0;
+            for (; i <= n - F.length(); i += F.length()) {
+                FloatVector u = FloatVector.fromArray(F, x, xo + i);
+                FloatVector v = ys == 0 ? FloatVector.broadcast(F, y[yo]) : FloatVector.fromArray(F, y, yo + i);
+                FloatVector r = switch (op) {
+                    case ADD -> u.add(v);
+                    case SUB -> u.sub(v);
+                    case MUL -> u.mul(v);
+                    case DIV -> u.div(v);
+                    case MAX -> u.max(v);
+                    case MIN -> u.min(v);
+                    default -> throw new IllegalStateException(op.name());
+                };
+                r.intoArray(out, oo + i);
+            }
+            for (; i < n; i++) out[oo + i] = (float) ScalarMath.binary(op, x[xo + i], y[yo + i * ys]);
+            return;
+        }
+        for (int i = 0; i < n; i++) out[oo + i * os] = (float) ScalarMath.binary(op, x[xo + i * xs], y[yo + i * ys]);
+    }
+
+    static Tensor binaryScalar(BinaryOp op, Tensor a, double s, boolean scalarFirst) {
+        DType t = a.dtype();
+        DType outType = op.isComparison() || op == BinaryOp.AND || op == BinaryOp.OR ? DType.BOOL : t;
+        Tensor out = newTensor(a.shape(), outType);
+        Object o = arr(out), x = arr(a);
+        if (t == DType.FLOAT32 && outType == DType.FLOAT32 && !scalarFirst && op != BinaryOp.POW) {
+            float[] fo = (float[]) o, fx = (float[]) x, fs = {(float) s};
+            Rows.forEach(a.shape(), new Tensor[]{out, a}, (n, o0, s0, o1, s1, o2, s2, o3, s3) ->
+                    binaryF32(op, fo, o0, s0, fx, o1, s1, fs, 0, 0, n));
+            return out;
+        }
+        Rows.forEach(a.shape(), new Tensor[]{out, a}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
+            for (int i = 0; i < n; i++) {
+                double v = HostArrays.get(x, t, o1 + i * s1);
+                double r = scalarFirst ? ScalarMath.binary(op, s, v) : ScalarMath.binary(op, v, s);
+                HostArrays.set(o, outType, o0 + i * s0, r);
+            }
+        });
+        return out;
+    }
+
+    static Tensor where(Tensor cond, Tensor a, Tensor b) {
+        DType t = a.dtype();
+        Tensor out = newTensor(a.shape(), t);
+        byte[] c = (byte[]) arr(cond);
+        Object o = arr(out), x = arr(a), y = arr(b);
+        if (t == DType.FLOAT32) {
+            float[] fo = (float[]) o, fx = (float[]) x, fy = (float[]) y;
+            Rows.forEach(a.shape(), new Tensor[]{out, cond, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
+                for (int i = 0; i < n; i++) fo[o0 + i * s0] = c[o1 + i * s1] != 0 ? fx[o2 + i * s2] : fy[o3 + i * s3];
+            });
+            return out;
+        }
+        Rows.forEach(a.shape(), new Tensor[]{out, cond, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
+            for (int i = 0; i < n; i++) {
+                HostArrays.set(o, t, o0 + i * s0, c[o1 + i * s1] != 0 ? HostArrays.get(x, t, o2 + i * s2) : HostArrays.get(y, t, o3 + i * s3));
+            }
+        });
+        return out;
+    }
+}

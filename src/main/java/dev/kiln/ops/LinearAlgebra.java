@@ -1,0 +1,75 @@
+package dev.kiln.ops;
+
+import dev.kiln.DType;
+import dev.kiln.Shape;
+import dev.kiln.Tensor;
+import dev.kiln.autograd.Autograd;
+
+import java.util.Arrays;
+
+import static dev.kiln.Backends.get;
+
+/** Matrix products: 1-D, 2-D and batched with broadcast batch dimensions, as torch.matmul. */
+public final class LinearAlgebra {
+    private LinearAlgebra() {}
+
+    public static Tensor matmul(Tensor a, Tensor b) {
+        Checks.sameDevice("matmul", a, b);
+        if (a.dim() == 0 || b.dim() == 0) {
+            throw new IllegalArgumentException("matmul: both arguments need at least 1 dimension, got shapes "
+                    + Shape.str(a.shape()) + " and " + Shape.str(b.shape()));
+        }
+        if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
+        if (b.dim() == 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
+        DType t = DType.promote(a.dtype(), b.dtype());
+        if (!t.isFloating()) throw new IllegalArgumentException("matmul: expected floating tensors, got " + a.dtype() + " and " + b.dtype());
+        if (a.dtype() != t) a = a.to(t);
+        if (b.dtype() != t) b = b.to(t);
+        int[] as = a.shape(), bs = b.shape();
+        int m = as[as.length - 2], k = as[as.length - 1], k2 = bs[bs.length - 2], n = bs[bs.length - 1];
+        if (k != k2) {
+            throw new IllegalArgumentException("matmul: mat1 and mat2 shapes cannot be multiplied ("
+                    + m + "x" + k + " and " + k2 + "x" + n + ")" + (as.length > 2 || bs.length > 2
+                    ? " (full shapes " + Shape.str(as) + " and " + Shape.str(bs) + ")" : ""));
+        }
+        // [..., M, K] x [K, N]: fold the batch into M, one GEMM instead of a batch of small ones
+        if (b.dim() == 2 && a.dim() > 2) {
+            int[] outShape = Arrays.copyOf(as, as.length);
+            outShape[as.length - 1] = n;
+            return matmul2d(a.reshape(-1, k), b).reshape(outShape);
+        }
+        if (a.dim() == 2 && b.dim() == 2) return matmul2d(a, b);
+        int[] batch = Shape.broadcast(Arrays.copyOf(as, as.length - 2), Arrays.copyOf(bs, bs.length - 2));
+        if (batch == null) {
+            throw new IllegalArgumentException("matmul: batch dimensions of " + Shape.str(as) + " and " + Shape.str(bs) + " cannot be broadcast");
+        }
+        int bsz = (int) Shape.numel(batch);
+        Tensor a3 = a.expand(concat(batch, m, k)).reshape(bsz, m, k);
+        Tensor b3 = b.expand(concat(batch, k, n)).reshape(bsz, k, n);
+        return bmm(a3, b3).reshape(concat(batch, m, n));
+    }
+
+    private static int[] concat(int[] batch, int r, int c) {
+        int[] s = Arrays.copyOf(batch, batch.length + 2);
+        s[batch.length] = r;
+        s[batch.length + 1] = c;
+        return s;
+    }
+
+    private static Tensor matmul2d(Tensor a, Tensor b) {
+        int m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+        Tensor out3 = get(a.device()).matmul(Views.expandRaw(a, new int[]{1, m, k}), Views.expandRaw(b, new int[]{1, k, n}));
+        Tensor out = new Tensor(out3.storage(), new int[]{m, n});
+        return Autograd.record("mm", out, g -> new Tensor[]{
+                a.requiresGrad() ? g.matmul(b.t()) : null,
+                b.requiresGrad() ? a.t().matmul(g) : null}, a, b);
+    }
+
+    /** (B, M, K) x (B, K, N). */
+    private static Tensor bmm(Tensor a, Tensor b) {
+        Tensor out = get(a.device()).matmul(a, b);
+        return Autograd.record("bmm", out, g -> new Tensor[]{
+                a.requiresGrad() ? bmm(g, b.transpose(1, 2)) : null,
+                b.requiresGrad() ? bmm(a.transpose(1, 2), g) : null}, a, b);
+    }
+}

@@ -1,0 +1,107 @@
+package dev.kiln.ops;
+
+import dev.kiln.DType;
+import dev.kiln.Shape;
+import dev.kiln.Tensor;
+import dev.kiln.autograd.Autograd;
+import dev.kiln.backend.ReduceOp;
+
+import java.util.Arrays;
+import java.util.TreeSet;
+
+import static dev.kiln.Backends.get;
+
+/** Reductions over dimensions (sum, mean, max, min, var, argmax/argmin) and their gradients. */
+public final class Reductions {
+    private Reductions() {}
+
+    /** Sorted distinct dimensions; null means all. */
+    static int[] normDims(Tensor x, int[] dims, String op) {
+        if (dims == null) {
+            int[] all = new int[x.dim()];
+            for (int i = 0; i < all.length; i++) all[i] = i;
+            return all;
+        }
+        TreeSet<Integer> set = new TreeSet<>();
+        for (int d : dims) {
+            if (!set.add(Shape.dim(d, x.dim(), op))) throw new IllegalArgumentException(op + ": dimension " + d + " repeats");
+        }
+        return set.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /** The shape with the reduced dimensions kept as size 1. */
+    static int[] keptShape(int[] shape, int[] dims) {
+        int[] k = shape.clone();
+        for (int d : dims) k[d] = 1;
+        return k;
+    }
+
+    public static Tensor reduce(ReduceOp op, Tensor x, int[] dims, boolean keepdim) {
+        String name = op.name().toLowerCase();
+        int[] ds = normDims(x, dims, name);
+        if (op != ReduceOp.SUM) {
+            for (int d : ds) {
+                if (x.shape()[d] == 0) throw new IllegalArgumentException(name + ": cannot reduce an empty dimension " + d);
+            }
+        }
+        Tensor in = x;
+        if (op == ReduceOp.SUM && x.dtype() == DType.BOOL) in = Elementwise.cast(x, DType.INT64);
+        Tensor out = get(x.device()).reduce(op, in, ds, keepdim);
+        int[] inShape = x.shape();
+        int[] kept = keptShape(inShape, ds);
+        Tensor src = in;
+        return Autograd.record(name, out, g -> {
+            Tensor gk = g.reshape(kept);
+            return switch (op) {
+                case SUM -> new Tensor[]{gk.expand(inShape)};
+                case MAX, MIN -> {
+                    // the gradient goes to the extreme elements, shared evenly between ties
+                    Tensor mask = Elementwise.cast(src.eq(out.reshape(kept)), g.dtype());
+                    Tensor count = mask.sum(ds, true);
+                    yield new Tensor[]{mask.mul(gk.div(count))};
+                }
+            };
+        }, in);
+    }
+
+    public static Tensor mean(Tensor x, int[] dims, boolean keepdim) {
+        int[] ds = normDims(x, dims, "mean");
+        Tensor xf = x.dtype().isFloating() ? x : Elementwise.cast(x, DType.FLOAT32);
+        long n = 1;
+        for (int d : ds) n *= x.shape()[d];
+        return reduce(ReduceOp.SUM, xf, ds, keepdim).div(Math.max(n, 1));
+    }
+
+    public static Tensor var(Tensor x, int[] dims, boolean unbiased, boolean keepdim) {
+        int[] ds = normDims(x, dims, "var");
+        long n = 1;
+        for (int d : ds) n *= x.shape()[d];
+        Tensor centred = x.sub(mean(x, ds, true));
+        Tensor ss = reduce(ReduceOp.SUM, centred.mul(centred), ds, keepdim);
+        return ss.div(Math.max(unbiased ? n - 1 : n, 1));
+    }
+
+    public static Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim) {
+        String name = max ? "argmax" : "argmin";
+        int d = Shape.dim(dim, x.dim(), name);
+        if (x.dim() > 0 && x.shape()[d] == 0) throw new IllegalArgumentException(name + ": cannot reduce an empty dimension " + d);
+        return get(x.device()).argReduce(max, x, d, keepdim);
+    }
+
+    /** Sums g down to target, the shape it was broadcast from. */
+    public static Tensor sumTo(Tensor g, int[] target) {
+        int[] s = g.shape();
+        if (Arrays.equals(s, target)) return g;
+        int lead = s.length - target.length;
+        if (lead < 0 || Shape.broadcast(s, target) == null) {
+            throw new IllegalArgumentException("sumTo: shape " + Shape.str(s) + " does not broadcast from " + Shape.str(target));
+        }
+        int count = 0;
+        int[] dims = new int[s.length];
+        for (int i = 0; i < s.length; i++) {
+            if (i < lead || (target[i - lead] == 1 && s[i] != 1)) dims[count++] = i;
+        }
+        Tensor r = count == 0 ? g : reduce(ReduceOp.SUM, g, Arrays.copyOf(dims, count), true);
+        return r.reshape(target);
+    }
+}
