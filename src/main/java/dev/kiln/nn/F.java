@@ -1,0 +1,90 @@
+package dev.kiln.nn;
+
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Conv2dParams;
+
+/**
+ * The functional layer: the maths of every nn module, as PyTorch's {@code torch.nn.functional}. Modules hold
+ * parameters and state and call these. Each delegates to its op in {@code dev.kiln.ops}, where the gradient is.
+ */
+public final class F {
+    private F() {}
+
+    /** How a loss reduces over the batch. */
+    public enum Reduction { MEAN, SUM, NONE }
+
+    private static UnsupportedOperationException todo(String op) {
+        return new UnsupportedOperationException(op + " is not implemented yet");
+    }
+
+    // ---------------------------------------------------------------- layers
+
+    /** x (..., in) times w (out, in) transposed, plus b (out) when not null. */
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) { throw todo("linear"); }
+
+    /** x (N, C, H, W), w (O, C/groups, kH, kW), b (O) or null. */
+    public static Tensor conv2d(Tensor x, Tensor w, Tensor b, Conv2dParams p) { throw todo("conv2d"); }
+
+    public static Tensor conv2d(Tensor x, Tensor w, Tensor b, int stride, int padding) {
+        return conv2d(x, w, b, Conv2dParams.of(stride, padding, 1, 1));
+    }
+
+    public static Tensor maxPool2d(Tensor x, int kernel, int stride, int padding) { throw todo("max_pool2d"); }
+
+    public static Tensor avgPool2d(Tensor x, int kernel, int stride, int padding) { throw todo("avg_pool2d"); }
+
+    public static Tensor adaptiveAvgPool2d(Tensor x, int outH, int outW) { throw todo("adaptive_avg_pool2d"); }
+
+    public static Tensor embedding(Tensor ids, Tensor weight) { throw todo("embedding"); }
+
+    public static Tensor oneHot(Tensor ids, int classes) { throw todo("one_hot"); }
+
+    /** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p) while training. */
+    public static Tensor dropout(Tensor x, double p, boolean training, Generator g) { throw todo("dropout"); }
+
+    /** Normalises over the trailing normalizedShape dimensions; weight and bias of that shape, or null. */
+    public static Tensor layerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps) { throw todo("layer_norm"); }
+
+    /**
+     * Batch norm over (N, C) or (N, C, *): per-channel statistics. In training the batch statistics normalise and
+     * update runningMean/runningVar in place (momentum as PyTorch, unbiased running variance); in eval the running
+     * statistics normalise. weight and bias (C) may be null.
+     */
+    public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                   boolean training, double momentum, double eps) { throw todo("batch_norm"); }
+
+    /** softmax(q k^T / sqrt(d)) v over the last two dims; causal masks the future. */
+    public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, boolean causal) { throw todo("attention"); }
+
+    // ---------------------------------------------------------------- activations
+
+    public static Tensor relu(Tensor x) { return x.relu(); }
+
+    public static Tensor gelu(Tensor x) { return x.gelu(); }
+
+    public static Tensor silu(Tensor x) { return x.silu(); }
+
+    public static Tensor sigmoid(Tensor x) { return x.sigmoid(); }
+
+    public static Tensor tanh(Tensor x) { return x.tanh(); }
+
+    public static Tensor softmax(Tensor x, int dim) { throw todo("softmax"); }
+
+    public static Tensor logSoftmax(Tensor x, int dim) { throw todo("log_softmax"); }
+
+    // ---------------------------------------------------------------- losses
+
+    /** logits (N, C) or (N, C, d...), target int64 class ids (N) or (N, d...). */
+    public static Tensor crossEntropy(Tensor logits, Tensor target, double labelSmoothing, int ignoreIndex, Reduction reduction) {
+        throw todo("cross_entropy");
+    }
+
+    public static Tensor crossEntropy(Tensor logits, Tensor target) { return crossEntropy(logits, target, 0, -100, Reduction.MEAN); }
+
+    public static Tensor nllLoss(Tensor logProbs, Tensor target, int ignoreIndex, Reduction reduction) { throw todo("nll_loss"); }
+
+    public static Tensor mseLoss(Tensor input, Tensor target, Reduction reduction) { throw todo("mse_loss"); }
+
+    public static Tensor binaryCrossEntropyWithLogits(Tensor logits, Tensor target, Reduction reduction) { throw todo("bce_with_logits"); }
+}
