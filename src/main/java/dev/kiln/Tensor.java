@@ -33,6 +33,7 @@ public final class Tensor implements AutoCloseable {
 
     private boolean requiresGrad;
     private Tensor grad;
+    private boolean ownsGrad; // grad was made by accumulateGrad, so zeroGrad may free it
     private Node gradFn;
     private List<UnaryOperator<Tensor>> gradHooks;
     private List<Consumer<Tensor>> postAccumulateHooks;
@@ -190,6 +191,7 @@ public final class Tensor implements AutoCloseable {
             throw new IllegalArgumentException("setGrad: gradient shape " + Shape.str(g.shape) + " differs from tensor shape " + Shape.str(shape));
         }
         this.grad = g;
+        this.ownsGrad = false;
     }
 
     public Node gradFn() { return gradFn; }
@@ -236,19 +238,32 @@ public final class Tensor implements AutoCloseable {
     /** Internal: {@code grad += g} for a leaf, then the post-accumulate hooks. */
     public void accumulateGrad(Tensor g) {
         if (g.dtype != dtype) g = g.to(dtype);
-        if (grad == null) {
-            grad = g.isContiguous() && g.storage != storage ? g : g.contiguousCopy();
-        } else {
-            Tensor old = grad;
-            grad = old.add(g);
-        }
+        // leaf gradients outlive the step's MemoryScope: the optimizer reads them after backward
+        // (always a private buffer: the engine may hand one gradient tensor to several inputs)
+        Tensor old = grad;
+        grad = (old == null ? g.contiguousCopy() : old.add(g)).keep();
+        if (old != null && ownsGrad) old.close();
+        ownsGrad = true;
         if (postAccumulateHooks != null) for (Consumer<Tensor> h : postAccumulateHooks) h.accept(grad);
+    }
+
+    /**
+     * Keeps this tensor's memory when the enclosing {@link MemoryScope} closes (for results that outlive a step:
+     * optimizer state, running statistics, metrics). Returns this.
+     */
+    public Tensor keep() {
+        MemoryScope.escape(storage);
+        return this;
     }
 
     /** A tensor over the same memory that is cut from the graph. */
     public Tensor detach() { return new Tensor(storage, shape, strides, offset); }
 
-    public void zeroGrad() { grad = null; }
+    /** Drops the gradient (PyTorch's zero_grad(set_to_none=True)) and returns its memory to the pool. */
+    public void zeroGrad() {
+        if (grad != null && ownsGrad) grad.close();
+        grad = null;
+    }
 
     // ------------------------------------------------------------------ device and dtype
 

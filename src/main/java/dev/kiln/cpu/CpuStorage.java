@@ -15,6 +15,7 @@ public final class CpuStorage implements Storage {
         this.dtype = dtype;
         this.array = array;
         this.length = HostArrays.length(array);
+        dev.kiln.MemoryScope.track(this);
     }
 
     public static CpuStorage allocate(DType dtype, long numel) {

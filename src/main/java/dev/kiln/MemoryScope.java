@@ -1,0 +1,62 @@
+package dev.kiln;
+
+import java.util.ArrayDeque;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
+
+/**
+ * Frees the memory of every tensor made inside it when it closes, except tensors marked with {@link Tensor#keep()}.
+ * A training step runs in one ({@code Trainer} and {@code kiln bench} open it for you), so its intermediates go back
+ * to the device's pool as soon as the step ends, without the user closing anything and without waiting for the
+ * garbage collector, which cannot see GPU memory. Scopes nest and belong to the thread that opened them.
+ * <pre>{@code
+ * try (var step = MemoryScope.open()) {
+ *     Tensor loss = F.crossEntropy(model.forward(x), y);
+ *     loss.backward();
+ *     optimizer.step();
+ *     lossSum += loss.item();
+ * } // activations, gradients of intermediates, temporaries: released here
+ * }</pre>
+ * Leaf gradients, optimizer state and parameters are kept automatically.
+ */
+public final class MemoryScope implements AutoCloseable {
+    private static final ThreadLocal<ArrayDeque<MemoryScope>> OPEN = ThreadLocal.withInitial(ArrayDeque::new);
+
+    private final Set<Storage> owned = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Thread owner = Thread.currentThread();
+    private boolean closed;
+
+    private MemoryScope() {}
+
+    public static MemoryScope open() {
+        MemoryScope s = new MemoryScope();
+        OPEN.get().push(s);
+        return s;
+    }
+
+    /** Backends call this for every storage they create: the innermost open scope of this thread takes it. */
+    public static void track(Storage storage) {
+        ArrayDeque<MemoryScope> open = OPEN.get();
+        if (!open.isEmpty()) open.peek().owned.add(storage);
+    }
+
+    /** Takes a storage out of every open scope of this thread: it lives on until closed or unreachable. */
+    static void escape(Storage storage) {
+        for (MemoryScope s : OPEN.get()) s.owned.remove(storage);
+    }
+
+    /** How many storages this scope will release (for tests). */
+    public int size() { return owned.size(); }
+
+    @Override public void close() {
+        if (closed) return;
+        if (Thread.currentThread() != owner) throw new IllegalStateException("a MemoryScope must be closed by the thread that opened it");
+        ArrayDeque<MemoryScope> open = OPEN.get();
+        if (open.peek() != this) throw new IllegalStateException("MemoryScopes must close in reverse order of opening");
+        open.pop();
+        closed = true;
+        for (Storage s : owned) s.release();
+        owned.clear();
+    }
+}
