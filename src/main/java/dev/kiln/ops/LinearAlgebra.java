@@ -49,6 +49,23 @@ public final class LinearAlgebra {
         return bmm(a3, b3).reshape(concat(batch, m, n));
     }
 
+    /** x (..., in) times w (out, in) transposed, plus b (out) when not null: one GEMM over all leading dims. */
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) {
+        Checks.sameDevice("linear", x, w);
+        if (w.dim() != 2) throw new IllegalArgumentException("linear: expected weight of rank 2 (out, in), got shape " + Shape.str(w.shape()));
+        if (x.dim() < 1 || x.size(-1) != w.shape()[1]) {
+            throw new IllegalArgumentException("linear: input " + Shape.str(x.shape()) + " has " + (x.dim() < 1 ? 0 : x.size(-1))
+                    + " features but weight " + Shape.str(w.shape()) + " expects " + w.shape()[1]);
+        }
+        Tensor y = x.matmul(w.t());
+        if (b == null) return y;
+        Checks.sameDevice("linear", x, b);
+        if (b.dim() != 1 || b.shape()[0] != w.shape()[0]) {
+            throw new IllegalArgumentException("linear: expected bias of shape [" + w.shape()[0] + "], got " + Shape.str(b.shape()));
+        }
+        return y.add(b);
+    }
+
     private static int[] concat(int[] batch, int r, int c) {
         int[] s = Arrays.copyOf(batch, batch.length + 2);
         s[batch.length] = r;
