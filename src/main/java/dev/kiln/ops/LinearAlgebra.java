@@ -19,6 +19,7 @@ public final class LinearAlgebra {
             throw new IllegalArgumentException("matmul: both arguments need at least 1 dimension, got shapes "
                     + Shape.str(a.shape()) + " and " + Shape.str(b.shape()));
         }
+        if (a.dim() == 1 && b.dim() == 1) return dot(a, b);
         if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
         if (b.dim() == 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
         DType t = DType.promote(a.dtype(), b.dtype());
@@ -47,6 +48,15 @@ public final class LinearAlgebra {
         Tensor a3 = a.expand(concat(batch, m, k)).reshape(bsz, m, k);
         Tensor b3 = b.expand(concat(batch, k, n)).reshape(bsz, k, n);
         return bmm(a3, b3).reshape(concat(batch, m, n));
+    }
+
+    /** 1-D x 1-D: the inner product, a scalar (the vector-vector case of torch.matmul). */
+    private static Tensor dot(Tensor a, Tensor b) {
+        if (a.shape()[0] != b.shape()[0]) {
+            throw new IllegalArgumentException("matmul: 1-D tensors of different lengths cannot be multiplied ("
+                    + a.shape()[0] + " and " + b.shape()[0] + ")");
+        }
+        return matmul(a.unsqueeze(0), b.unsqueeze(1)).reshape();
     }
 
     /** x (..., in) times w (out, in) transposed, plus b (out) when not null: one GEMM over all leading dims. */
