@@ -80,4 +80,15 @@ class Float32FastPathTest {
         Tensor c = B64.gt(0);
         close(Tensor.where(c, a32, a32.neg()), Tensor.where(c, A64, A64.neg()), "where");
     }
+
+    @Test void embeddingForwardAndRepeatedIdGradient() {
+        Tensor ids = Tensor.of(new long[]{3, 0, 3, 3, 36, 1}, 2, 3);
+        Tensor w32 = A64.to(DType.FLOAT32).requiresGrad(true), w64 = A64.detach().requiresGrad(true);
+        Tensor e32 = dev.kiln.nn.F.embedding(ids, w32), e64 = dev.kiln.nn.F.embedding(ids, w64);
+        close(e32, e64, "embedding");
+        Tensor up = B64.narrow(0, 0, 6).reshape(2, 3, 29);
+        e32.mul(up.to(DType.FLOAT32)).sum().backward();
+        e64.mul(up).sum().backward();
+        close(w32.grad(), w64.grad(), "embedding grad");
+    }
 }
