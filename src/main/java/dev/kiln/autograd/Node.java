@@ -15,7 +15,7 @@ public final class Node {
     }
 
     private final String op;
-    private final Tensor[] inputs;
+    private Tensor[] inputs;
     private Backward backward;
 
     public Node(String op, Tensor[] inputs, Backward backward) {
@@ -36,5 +36,9 @@ public final class Node {
         return backward.apply(grad);
     }
 
-    void release() { backward = null; }
+    /** Drops the saved tensors and the links to the inputs, so a kept output does not pin the step's graph. */
+    void release() {
+        backward = null;
+        inputs = new Tensor[0];
+    }
 }
