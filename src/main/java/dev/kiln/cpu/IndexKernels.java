@@ -5,15 +5,16 @@ import dev.kiln.HostArrays;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
-/** CPU gather / scatter-add / index-select / index-add; indices are bounds-checked with a clear message. */
+/** CPU gather / scatter-add / index-select / index-add; indices are bounds-checked ([0, size)) with a clear message. */
 final class IndexKernels {
     private IndexKernels() {}
 
+    /** Indices must lie in [0, size): as in PyTorch's gather and index_select, negative ones do not wrap. */
     private static int checkIndex(long v, int size, String op, int dim) {
-        if (v < -size || v >= size) {
+        if (v < 0 || v >= size) {
             throw new IndexOutOfBoundsException(op + ": index " + v + " is out of bounds for dimension " + dim + " with size " + size);
         }
-        return (int) (v < 0 ? v + size : v);
+        return (int) v;
     }
 
     /** Offsets of every element of a strided tensor in row-major order. */

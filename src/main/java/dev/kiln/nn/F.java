@@ -3,6 +3,16 @@ package dev.kiln.nn;
 import dev.kiln.Generator;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.Pool2dParams;
+import dev.kiln.ops.Attention;
+import dev.kiln.ops.Convolution;
+import dev.kiln.ops.Dropout;
+import dev.kiln.ops.Indexing;
+import dev.kiln.ops.LinearAlgebra;
+import dev.kiln.ops.Losses;
+import dev.kiln.ops.Normalization;
+import dev.kiln.ops.Pooling;
+import dev.kiln.ops.Softmax;
 
 /**
  * The functional layer: the maths of every nn module, as PyTorch's {@code torch.nn.functional}. Modules hold
@@ -14,37 +24,33 @@ public final class F {
     /** How a loss reduces over the batch. */
     public enum Reduction { MEAN, SUM, NONE }
 
-    private static UnsupportedOperationException todo(String op) {
-        return new UnsupportedOperationException(op + " is not implemented yet");
-    }
-
     // ---------------------------------------------------------------- layers
 
     /** x (..., in) times w (out, in) transposed, plus b (out) when not null. */
-    public static Tensor linear(Tensor x, Tensor w, Tensor b) { throw todo("linear"); }
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) { return LinearAlgebra.linear(x, w, b); }
 
     /** x (N, C, H, W), w (O, C/groups, kH, kW), b (O) or null. */
-    public static Tensor conv2d(Tensor x, Tensor w, Tensor b, Conv2dParams p) { throw todo("conv2d"); }
+    public static Tensor conv2d(Tensor x, Tensor w, Tensor b, Conv2dParams p) { return Convolution.conv2d(x, w, b, p); }
 
     public static Tensor conv2d(Tensor x, Tensor w, Tensor b, int stride, int padding) {
         return conv2d(x, w, b, Conv2dParams.of(stride, padding, 1, 1));
     }
 
-    public static Tensor maxPool2d(Tensor x, int kernel, int stride, int padding) { throw todo("max_pool2d"); }
+    public static Tensor maxPool2d(Tensor x, int kernel, int stride, int padding) { return Pooling.maxPool2d(x, Pool2dParams.of(kernel, stride, padding)); }
 
-    public static Tensor avgPool2d(Tensor x, int kernel, int stride, int padding) { throw todo("avg_pool2d"); }
+    public static Tensor avgPool2d(Tensor x, int kernel, int stride, int padding) { return Pooling.avgPool2d(x, Pool2dParams.of(kernel, stride, padding)); }
 
-    public static Tensor adaptiveAvgPool2d(Tensor x, int outH, int outW) { throw todo("adaptive_avg_pool2d"); }
+    public static Tensor adaptiveAvgPool2d(Tensor x, int outH, int outW) { return Pooling.adaptiveAvgPool2d(x, outH, outW); }
 
-    public static Tensor embedding(Tensor ids, Tensor weight) { throw todo("embedding"); }
+    public static Tensor embedding(Tensor ids, Tensor weight) { return Indexing.embedding(ids, weight); }
 
-    public static Tensor oneHot(Tensor ids, int classes) { throw todo("one_hot"); }
+    public static Tensor oneHot(Tensor ids, int classes) { return Indexing.oneHot(ids, classes); }
 
     /** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p) while training. */
-    public static Tensor dropout(Tensor x, double p, boolean training, Generator g) { throw todo("dropout"); }
+    public static Tensor dropout(Tensor x, double p, boolean training, Generator g) { return Dropout.dropout(x, p, training, g); }
 
     /** Normalises over the trailing normalizedShape dimensions; weight and bias of that shape, or null. */
-    public static Tensor layerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps) { throw todo("layer_norm"); }
+    public static Tensor layerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps) { return Normalization.layerNorm(x, normalizedShape, weight, bias, eps); }
 
     /**
      * Batch norm over (N, C) or (N, C, *): per-channel statistics. In training the batch statistics normalise and
@@ -52,10 +58,10 @@ public final class F {
      * statistics normalise. weight and bias (C) may be null.
      */
     public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
-                                   boolean training, double momentum, double eps) { throw todo("batch_norm"); }
+                                   boolean training, double momentum, double eps) { return Normalization.batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps); }
 
     /** softmax(q k^T / sqrt(d)) v over the last two dims; causal masks the future. */
-    public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, boolean causal) { throw todo("attention"); }
+    public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, boolean causal) { return Attention.scaledDotProductAttention(q, k, v, causal); }
 
     // ---------------------------------------------------------------- activations
 
@@ -69,22 +75,22 @@ public final class F {
 
     public static Tensor tanh(Tensor x) { return x.tanh(); }
 
-    public static Tensor softmax(Tensor x, int dim) { throw todo("softmax"); }
+    public static Tensor softmax(Tensor x, int dim) { return Softmax.softmax(x, dim); }
 
-    public static Tensor logSoftmax(Tensor x, int dim) { throw todo("log_softmax"); }
+    public static Tensor logSoftmax(Tensor x, int dim) { return Softmax.logSoftmax(x, dim); }
 
     // ---------------------------------------------------------------- losses
 
     /** logits (N, C) or (N, C, d...), target int64 class ids (N) or (N, d...). */
     public static Tensor crossEntropy(Tensor logits, Tensor target, double labelSmoothing, int ignoreIndex, Reduction reduction) {
-        throw todo("cross_entropy");
+        return Losses.crossEntropy(logits, target, labelSmoothing, ignoreIndex, reduction);
     }
 
     public static Tensor crossEntropy(Tensor logits, Tensor target) { return crossEntropy(logits, target, 0, -100, Reduction.MEAN); }
 
-    public static Tensor nllLoss(Tensor logProbs, Tensor target, int ignoreIndex, Reduction reduction) { throw todo("nll_loss"); }
+    public static Tensor nllLoss(Tensor logProbs, Tensor target, int ignoreIndex, Reduction reduction) { return Losses.nllLoss(logProbs, target, ignoreIndex, reduction); }
 
-    public static Tensor mseLoss(Tensor input, Tensor target, Reduction reduction) { throw todo("mse_loss"); }
+    public static Tensor mseLoss(Tensor input, Tensor target, Reduction reduction) { return Losses.mseLoss(input, target, reduction); }
 
-    public static Tensor binaryCrossEntropyWithLogits(Tensor logits, Tensor target, Reduction reduction) { throw todo("bce_with_logits"); }
+    public static Tensor binaryCrossEntropyWithLogits(Tensor logits, Tensor target, Reduction reduction) { return Losses.binaryCrossEntropyWithLogits(logits, target, reduction); }
 }

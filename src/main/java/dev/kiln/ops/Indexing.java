@@ -53,10 +53,19 @@ public final class Indexing {
     /** Rows of weight (V, D) picked by integer ids of any shape: result ids.shape + [D]. */
     public static Tensor embedding(Tensor ids, Tensor weight) {
         Checks.rank("embedding", "weight", weight, 2);
+        if (ids.dtype().isFloating() || ids.dtype() == DType.BOOL) {
+            throw new IllegalArgumentException("embedding: ids must be integer (int64 or int32), got " + ids.dtype()
+                    + " (shape " + Shape.str(ids.shape()) + ")");
+        }
         if (ids.dtype() != DType.INT64) ids = ids.to(DType.INT64);
         int[] outShape = java.util.Arrays.copyOf(ids.shape(), ids.dim() + 1);
         outShape[ids.dim()] = weight.shape()[1];
-        return indexSelect(weight, 0, ids.reshape(-1)).reshape(outShape);
+        try {
+            return indexSelect(weight, 0, ids.reshape(-1)).reshape(outShape);
+        } catch (IndexOutOfBoundsException e) {
+            throw new IndexOutOfBoundsException("embedding: an id is out of range for a table of " + weight.shape()[0]
+                    + " rows (weight " + Shape.str(weight.shape()) + "): " + e.getMessage());
+        }
     }
 
     /** int64 one-hot encoding: ids.shape + [classes]. */

@@ -19,6 +19,7 @@ public final class LinearAlgebra {
             throw new IllegalArgumentException("matmul: both arguments need at least 1 dimension, got shapes "
                     + Shape.str(a.shape()) + " and " + Shape.str(b.shape()));
         }
+        if (a.dim() == 1 && b.dim() == 1) return dot(a, b);
         if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
         if (b.dim() == 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
         DType t = DType.promote(a.dtype(), b.dtype());
@@ -47,6 +48,32 @@ public final class LinearAlgebra {
         Tensor a3 = a.expand(concat(batch, m, k)).reshape(bsz, m, k);
         Tensor b3 = b.expand(concat(batch, k, n)).reshape(bsz, k, n);
         return bmm(a3, b3).reshape(concat(batch, m, n));
+    }
+
+    /** 1-D x 1-D: the inner product, a scalar (the vector-vector case of torch.matmul). */
+    private static Tensor dot(Tensor a, Tensor b) {
+        if (a.shape()[0] != b.shape()[0]) {
+            throw new IllegalArgumentException("matmul: 1-D tensors of different lengths cannot be multiplied ("
+                    + a.shape()[0] + " and " + b.shape()[0] + ")");
+        }
+        return matmul(a.unsqueeze(0), b.unsqueeze(1)).reshape();
+    }
+
+    /** x (..., in) times w (out, in) transposed, plus b (out) when not null: one GEMM over all leading dims. */
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) {
+        Checks.sameDevice("linear", x, w);
+        if (w.dim() != 2) throw new IllegalArgumentException("linear: expected weight of rank 2 (out, in), got shape " + Shape.str(w.shape()));
+        if (x.dim() < 1 || x.size(-1) != w.shape()[1]) {
+            throw new IllegalArgumentException("linear: input " + Shape.str(x.shape()) + " has " + (x.dim() < 1 ? 0 : x.size(-1))
+                    + " features but weight " + Shape.str(w.shape()) + " expects " + w.shape()[1]);
+        }
+        Tensor y = x.matmul(w.t());
+        if (b == null) return y;
+        Checks.sameDevice("linear", x, b);
+        if (b.dim() != 1 || b.shape()[0] != w.shape()[0]) {
+            throw new IllegalArgumentException("linear: expected bias of shape [" + w.shape()[0] + "], got " + Shape.str(b.shape()));
+        }
+        return y.add(b);
     }
 
     private static int[] concat(int[] batch, int r, int c) {

@@ -1,0 +1,61 @@
+package dev.kiln.ops;
+
+import dev.kiln.Shape;
+import dev.kiln.Tensor;
+import dev.kiln.autograd.Autograd;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.Conv2dParams;
+
+import static dev.kiln.Backends.get;
+
+/** 2-D convolution: x (N, C, H, W), weight (O, C/groups, kH, kW), bias (O) or null. */
+public final class Convolution {
+    private Convolution() {}
+
+    public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+        check(x, w, bias, p);
+        Backend be = get(x.device());
+        Tensor out = be.conv2d(x, w, bias, p);
+        int[] xShape = x.shape(), wShape = w.shape();
+        return Autograd.record("conv2d", out, g -> new Tensor[]{
+                x.requiresGrad() ? be.conv2dBackwardInput(g, w, xShape, p) : null,
+                w.requiresGrad() ? be.conv2dBackwardWeight(g, x, wShape, p) : null,
+                bias != null && bias.requiresGrad() ? g.sum(new int[]{0, 2, 3}, false) : null}, x, w, bias);
+    }
+
+    private static void check(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+        if (x.dim() != 4) {
+            throw new IllegalArgumentException("conv2d: expected input of rank 4 (N, C, H, W), got shape " + Shape.str(x.shape()));
+        }
+        if (w.dim() != 4) {
+            throw new IllegalArgumentException("conv2d: expected weight of rank 4 (O, C/groups, kH, kW), got shape " + Shape.str(w.shape()));
+        }
+        Checks.sameDevice("conv2d", x, w);
+        Checks.floating("conv2d", x);
+        if (x.dtype() != w.dtype()) {
+            throw new IllegalArgumentException("conv2d: input (" + x.dtype() + ") and weight (" + w.dtype() + ") must have one dtype");
+        }
+        int[] xs = x.shape(), ws = w.shape();
+        int g = p.groups();
+        if (ws[0] % g != 0) {
+            throw new IllegalArgumentException("conv2d: " + ws[0] + " output channels (weight " + Shape.str(ws) + ") are not divisible by groups=" + g);
+        }
+        if (xs[1] != ws[1] * g) {
+            throw new IllegalArgumentException("conv2d: input " + Shape.str(xs) + " has " + xs[1] + " channels but weight "
+                    + Shape.str(ws) + " with groups=" + g + " expects " + ws[1] * g);
+        }
+        if (p.outH(xs[2], ws[2]) < 1 || p.outW(xs[3], ws[3]) < 1) {
+            throw new IllegalArgumentException("conv2d: kernel " + ws[2] + "x" + ws[3] + " (dilation " + p.dilationH() + "x" + p.dilationW()
+                    + ") is larger than the padded input " + (xs[2] + 2 * p.padH()) + "x" + (xs[3] + 2 * p.padW()) + " (input " + Shape.str(xs) + ")");
+        }
+        if (bias != null) {
+            Checks.sameDevice("conv2d", x, bias);
+            if (bias.dim() != 1 || bias.shape()[0] != ws[0]) {
+                throw new IllegalArgumentException("conv2d: expected bias of shape [" + ws[0] + "], got " + Shape.str(bias.shape()));
+            }
+            if (bias.dtype() != x.dtype()) {
+                throw new IllegalArgumentException("conv2d: bias (" + bias.dtype() + ") must have the input's dtype " + x.dtype());
+            }
+        }
+    }
+}
