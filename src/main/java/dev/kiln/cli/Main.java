@@ -53,7 +53,7 @@ public final class Main implements Runnable {
     static String message(Throwable ex) {
         if (ex instanceof UncheckedIOException u) ex = u.getCause();
         return switch (ex) {
-            case NoSuchFileException e -> (e.getReason() == null ? "no such file" : e.getReason()) + ": " + e.getFile();
+            case NoSuchFileException e -> e.getFile() + ": " + (e.getReason() == null ? "no such file" : e.getReason());
             case AccessDeniedException e -> "permission denied: " + e.getFile();
             case IOException e -> e.getMessage();
             case IllegalArgumentException e -> e.getMessage();
