@@ -99,36 +99,41 @@ final class ElementKernels {
     }
 
     private static void unaryF32(UnaryOp op, float[] out, int oo, int os, float[] x, int xo, int xs, int n) {
-        if (os == 1 && xs == 1) {
-            switch (op) {
-                case NEG, ABS, RELU, STEP -> {
-                    int i = 0;
-                    FloatVector zero = FloatVector.zero(F), one = FloatVector.broadcast(F, 1f);
-                    for (; i <= n - F.length(); i += F.length()) {
-                        FloatVector v = FloatVector.fromArray(F, x, xo + i);
-                        FloatVector r = switch (op) {
-                            case NEG -> v.neg();
-                            case ABS -> v.abs();
-                            case RELU -> v.max(zero);
-                            default -> zero.blend(one, v.compare(VectorOperators.GT, 0f));
-                        };
-                        r.intoArray(out, oo + i);
-                    }
-                    for (; i < n; i++) out[oo + i] = (float) ScalarMath.unary(op, x[xo + i]);
-                    return;
-                }
-                case EXP -> {
-                    for (int i = 0; i < n; i++) out[oo + i] = (float) Math.exp(x[xo + i]);
-                    return;
-                }
-                case GELU -> {
-                    for (int i = 0; i < n; i++) out[oo + i] = geluF(x[xo + i]);
-                    return;
-                }
-                default -> { }
-            }
-        }
+        if (os == 1 && xs == 1 && unaryContiguousF32(op, out, oo, x, xo, n)) return;
         for (int i = 0; i < n; i++) out[oo + i * os] = (float) ScalarMath.unary(op, x[xo + i * xs]);
+    }
+
+    /** The fast paths over unit-stride rows; false where the op has none (the caller then loops over ScalarMath). */
+    private static boolean unaryContiguousF32(UnaryOp op, float[] out, int oo, float[] x, int xo, int n) {
+        return switch (op) {
+            case NEG, ABS, RELU, STEP -> {
+                int i = 0;
+                for (; i <= n - F.length(); i += F.length()) lanes(op, FloatVector.fromArray(F, x, xo + i)).intoArray(out, oo + i);
+                for (; i < n; i++) out[oo + i] = (float) ScalarMath.unary(op, x[xo + i]);
+                yield true;
+            }
+            case EXP -> {
+                for (int i = 0; i < n; i++) out[oo + i] = (float) Math.exp(x[xo + i]);
+                yield true;
+            }
+            case GELU -> {
+                for (int i = 0; i < n; i++) out[oo + i] = geluF(x[xo + i]);
+                yield true;
+            }
+            case LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, SILU, GELU_GRAD, SILU_GRAD, NOT -> false;
+        };
+    }
+
+    /** One vector of the lane-wise unary ops. */
+    private static FloatVector lanes(UnaryOp op, FloatVector v) {
+        return switch (op) {
+            case NEG -> v.neg();
+            case ABS -> v.abs();
+            case RELU -> v.max(0f);
+            case STEP -> FloatVector.zero(F).blend(1f, v.compare(VectorOperators.GT, 0f));
+            case EXP, LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD, NOT ->
+                    throw new IllegalStateException("no lane-wise kernel for " + op);
+        };
     }
 
     private static float geluF(float x) { return (float) ScalarMath.unary(UnaryOp.GELU, x); }
@@ -169,7 +174,7 @@ final class ElementKernels {
                     case DIV -> u.div(v);
                     case MAX -> u.max(v);
                     case MIN -> u.min(v);
-                    default -> throw new IllegalStateException(op.name());
+                    case POW, EQ, NE, LT, LE, GT, GE, AND, OR -> throw new IllegalStateException("no vector kernel for " + op);
                 };
                 r.intoArray(out, oo + i);
             }

@@ -85,31 +85,76 @@ final class IndexKernels {
         return out;
     }
 
-    static Tensor indexSelect(Tensor x, int dim, Tensor index) {
-        int[] shape = x.shape();
-        int k = (int) index.numel();
-        long[] ix = (long[]) ElementKernels.arr(index.detach().contiguous());
-        int ioff = index.isContiguous() ? index.offset() : 0;
-        shape[dim] = k;
-        Tensor out = ElementKernels.newTensor(shape, x.dtype());
-        for (int i = 0; i < k; i++) {
-            int src = checkIndex(ix[ioff + i], x.shape()[dim], "index_select", dim);
-            ElementKernels.copy(out.narrow(dim, i, 1), x.detach().narrow(dim, src, 1));
-        }
+    /** The int64 indices as a fresh array, each checked against size. */
+    private static int[] checkedIndices(Tensor index, int size, String op, int dim) {
+        Tensor ic = index.isContiguous() ? index : index.contiguousCopy();
+        long[] raw = (long[]) ElementKernels.arr(ic);
+        int[] out = new int[(int) index.numel()];
+        for (int i = 0; i < out.length; i++) out[i] = checkIndex(raw[ic.offset() + i], size, op, dim);
         return out;
     }
 
+    /** Product of the dimensions before (outer) or after (inner) dim: a contiguous tensor is (outer, size, inner). */
+    private static int outer(int[] shape, int dim) {
+        int n = 1;
+        for (int d = 0; d < dim; d++) n *= shape[d];
+        return n;
+    }
+
+    private static int inner(int[] shape, int dim) {
+        int n = 1;
+        for (int d = dim + 1; d < shape.length; d++) n *= shape[d];
+        return n;
+    }
+
+    /** out (outer, k, inner) takes row index[i] of x (outer, size, inner): one arraycopy per row. */
+    static Tensor indexSelect(Tensor x, int dim, Tensor index) {
+        int[] shape = x.shape();
+        int size = shape[dim];
+        int[] ix = checkedIndices(index, size, "index_select", dim);
+        Tensor xc = x.isContiguous() ? x : x.contiguousCopy();
+        shape[dim] = ix.length;
+        Tensor out = ElementKernels.newTensor(shape, x.dtype());
+        Object src = ElementKernels.arr(xc), dst = ElementKernels.arr(out);
+        int outer = outer(shape, dim), inner = inner(shape, dim), base = xc.offset();
+        Parallel.range(outer * ix.length, Math.max(1, 4096 / Math.max(inner, 1)), (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                int o = r / ix.length, i = r % ix.length;
+                System.arraycopy(src, base + (o * size + ix[i]) * inner, dst, r * inner, inner);
+            }
+        });
+        return out;
+    }
+
+    /** out (outer, shape[dim], inner) = 0, then row index[i] += src row i; serial over i since indices may repeat. */
     static Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) {
+        int size = shape[dim];
+        int[] ix = checkedIndices(index, size, "index_add", dim);
         Tensor out = ElementKernels.newTensor(shape.clone(), src.dtype());
         ElementKernels.fill(out, 0);
-        int k = (int) index.numel();
-        Tensor ic = index.detach().contiguous();
-        long[] ix = (long[]) ElementKernels.arr(ic);
-        for (int i = 0; i < k; i++) {
-            int dst = checkIndex(ix[ic.offset() + i], shape[dim], "index_add", dim);
-            Tensor d = out.narrow(dim, dst, 1);
-            ElementKernels.copy(d, ElementKernels.binary(dev.kiln.backend.BinaryOp.ADD, d, src.detach().narrow(dim, i, 1)));
-        }
+        Tensor sc = src.isContiguous() ? src : src.contiguousCopy();
+        Object s = ElementKernels.arr(sc), d = ElementKernels.arr(out);
+        int outer = outer(shape, dim), inner = inner(shape, dim), base = sc.offset();
+        DType t = src.dtype();
+        Parallel.range(outer, 1, (lo, hi) -> {
+            for (int o = lo; o < hi; o++) {
+                for (int i = 0; i < ix.length; i++) {
+                    addRow(d, (o * size + ix[i]) * inner, s, base + (o * ix.length + i) * inner, inner, t);
+                }
+            }
+        });
         return out;
+    }
+
+    private static void addRow(Object dst, int doff, Object src, int soff, int n, DType t) {
+        if (t == DType.FLOAT32) {
+            float[] fd = (float[]) dst, fs = (float[]) src;
+            for (int j = 0; j < n; j++) fd[doff + j] += fs[soff + j];
+        } else if (t == DType.FLOAT64) {
+            double[] dd = (double[]) dst, ds = (double[]) src;
+            for (int j = 0; j < n; j++) dd[doff + j] += ds[soff + j];
+        } else {
+            for (int j = 0; j < n; j++) HostArrays.set(dst, t, doff + j, HostArrays.get(dst, t, doff + j) + HostArrays.get(src, t, soff + j));
+        }
     }
 }

@@ -1,0 +1,94 @@
+package dev.kiln.ops;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.function.BinaryOperator;
+import java.util.function.UnaryOperator;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The CPU's float32 fast paths (Vector API over unit-stride rows, stride-0 broadcasts, leading-dim sums) against
+ * the general double path on float64 inputs, at sizes that leave a scalar tail after the vector loop.
+ */
+class Float32FastPathTest {
+    private static final Tensor A64 = Tensor.randn(new Generator(1), new int[]{37, 29}, DType.FLOAT64, Device.CPU);
+    private static final Tensor B64 = Tensor.randn(new Generator(2), new int[]{37, 29}, DType.FLOAT64, Device.CPU);
+
+    private static void close(Tensor f32, Tensor f64, String what) {
+        assertEquals(DType.FLOAT32, f32.dtype(), what);
+        assertArrayEquals(f64.shape(), f32.shape(), what);
+        double[] e = f64.toDoubleArray();
+        float[] a = f32.toFloatArray();
+        for (int i = 0; i < e.length; i++) assertEquals(e[i], a[i], 1e-5 * Math.max(1, Math.abs(e[i])), what + " element " + i);
+    }
+
+    @Test void unaryOps() {
+        List<UnaryOperator<Tensor>> ops = List.of(Tensor::neg, Tensor::abs, Tensor::relu, Tensor::exp, Tensor::gelu, Tensor::silu,
+                Tensor::sigmoid, Tensor::tanh, t -> t.abs().sqrt(), t -> t.abs().add(0.1).log(), t -> t.clamp(-0.3, 0.4));
+        for (int k = 0; k < ops.size(); k++) {
+            UnaryOperator<Tensor> op = ops.get(k);
+            close(op.apply(A64.to(DType.FLOAT32)), op.apply(A64), "unary op " + k);
+            close(op.apply(A64.to(DType.FLOAT32).t()), op.apply(A64.t()), "unary op " + k + " transposed");
+        }
+    }
+
+    @Test void reluGradientUsesTheStepKernel() {
+        Tensor x32 = A64.to(DType.FLOAT32).requiresGrad(true);
+        x32.relu().sum().backward();
+        close(x32.grad(), A64.gt(0).to(DType.FLOAT64), "relu grad");
+    }
+
+    @Test void binaryOpsContiguousBroadcastAndStrided() {
+        List<BinaryOperator<Tensor>> ops = List.of(Tensor::add, Tensor::sub, Tensor::mul, Tensor::maximum, Tensor::minimum,
+                (a, b) -> a.div(b.abs().add(0.5)));
+        Tensor row64 = B64.select(0, 3);
+        for (int k = 0; k < ops.size(); k++) {
+            BinaryOperator<Tensor> op = ops.get(k);
+            Tensor a32 = A64.to(DType.FLOAT32), b32 = B64.to(DType.FLOAT32);
+            close(op.apply(a32, b32), op.apply(A64, B64), "binary op " + k);
+            close(op.apply(a32, row64.to(DType.FLOAT32)), op.apply(A64, row64), "binary op " + k + " row broadcast");
+            close(op.apply(a32, b32.t().t()), op.apply(A64, B64), "binary op " + k + " same layout");
+            close(op.apply(a32.t(), b32.t()), op.apply(A64.t(), B64.t()), "binary op " + k + " transposed");
+            close(op.apply(a32, Tensor.scalar(0.7)), op.apply(A64, Tensor.scalar(0.7, DType.FLOAT64, Device.CPU)), "binary op " + k + " scalar tensor");
+        }
+        close(A64.to(DType.FLOAT32).mul(2.5).sub(1).div(3), A64.mul(2.5).sub(1).div(3), "scalar ops");
+        close(A64.to(DType.FLOAT32).abs().pow(1.7), A64.abs().pow(1.7), "pow scalar");
+    }
+
+    @Test void reductions() {
+        Tensor a32 = A64.to(DType.FLOAT32);
+        close(a32.sum(0, false), A64.sum(0, false), "sum over leading dim");
+        close(a32.sum(1, true), A64.sum(1, true), "sum over last dim");
+        close(a32.t().sum(0, false), A64.t().sum(0, false), "sum of a transposed view");
+        close(a32.sum(), A64.sum(), "sum all");
+        close(a32.max(1, false), A64.max(1, false), "max");
+        close(a32.min(0, false), A64.min(0, false), "min");
+        close(a32.mean(new int[]{0, 1}, false), A64.mean(new int[]{0, 1}, false), "mean");
+        assertArrayEquals(A64.argmax(1, false).toLongArray(), a32.argmax(1, false).toLongArray());
+    }
+
+    @Test void softmaxAndWhere() {
+        Tensor a32 = A64.to(DType.FLOAT32);
+        close(dev.kiln.nn.F.softmax(a32, 1), dev.kiln.nn.F.softmax(A64, 1), "softmax");
+        close(dev.kiln.nn.F.logSoftmax(a32, 0), dev.kiln.nn.F.logSoftmax(A64, 0), "log_softmax");
+        Tensor c = B64.gt(0);
+        close(Tensor.where(c, a32, a32.neg()), Tensor.where(c, A64, A64.neg()), "where");
+    }
+
+    @Test void embeddingForwardAndRepeatedIdGradient() {
+        Tensor ids = Tensor.of(new long[]{3, 0, 3, 3, 36, 1}, 2, 3);
+        Tensor w32 = A64.to(DType.FLOAT32).requiresGrad(true), w64 = A64.detach().requiresGrad(true);
+        Tensor e32 = dev.kiln.nn.F.embedding(ids, w32), e64 = dev.kiln.nn.F.embedding(ids, w64);
+        close(e32, e64, "embedding");
+        Tensor up = B64.narrow(0, 0, 6).reshape(2, 3, 29);
+        e32.mul(up.to(DType.FLOAT32)).sum().backward();
+        e64.mul(up).sum().backward();
+        close(w32.grad(), w64.grad(), "embedding grad");
+    }
+}
