@@ -4,6 +4,7 @@ import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.Styler;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -19,7 +20,9 @@ final class Chart {
         System.setProperty("java.awt.headless", "true"); // drawn off-screen; no display needed
         double[] x = epochs.stream().mapToDouble(EpochStats::epoch).toArray();
         XYChart c = new XYChartBuilder().width(800).height(500).title(title).xAxisTitle("epoch").yAxisTitle("loss").build();
-        c.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideNE);
+        c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+        c.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
+        c.getStyler().setYAxisGroupPosition(1, Styler.YAxisPosition.Right);
         c.getStyler().setXAxisDecimalPattern("0");
         c.addSeries("train loss", x, epochs.stream().mapToDouble(EpochStats::trainLoss).toArray());
         c.addSeries("test loss", x, epochs.stream().mapToDouble(EpochStats::testLoss).toArray());
