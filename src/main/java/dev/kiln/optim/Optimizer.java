@@ -61,7 +61,7 @@ public abstract class Optimizer {
      * array). Null otherwise, and the general path runs.
      */
     static float[] cpuFloats(Tensor t) {
-        if (t.device() != Device.CPU && !t.device().equals(Device.CPU)) return null;
+        if (!t.device().equals(Device.CPU)) return null;
         if (t.dtype() != DType.FLOAT32 || !t.isContiguous() || t.offset() != 0 || t.storage().numel() != t.numel()) return null;
         return t.storage() instanceof CpuStorage s ? (float[]) s.array() : null;
     }
