@@ -1,0 +1,36 @@
+package dev.kiln.cli;
+
+import dev.kiln.Backends;
+import dev.kiln.Device;
+
+/** Which devices this process can use. */
+final class Devices {
+    private Devices() {}
+
+    /** cuda:0 when its backend starts, else the CPU. */
+    static Device best() { return cudaProblem() == null ? Device.cuda(0) : Device.CPU; }
+
+    /** Null when cuda:0 is usable, else why not. */
+    static String cudaProblem() {
+        try {
+            Backends.get(Device.cuda(0));
+            return null;
+        } catch (RuntimeException | LinkageError e) { // no library, no driver, no GPU: all mean "use the CPU"
+            return e.getMessage() == null ? e.toString() : e.getMessage();
+        }
+    }
+
+    /** Parses --device: cpu, cuda, cuda:N or auto. */
+    static Device parse(String s) {
+        if (s.equalsIgnoreCase("auto")) return best();
+        Device d = Device.parse(s);
+        if (d.isCuda()) {
+            try {
+                Backends.get(d);
+            } catch (RuntimeException | LinkageError e) {
+                throw new IllegalArgumentException("--device " + s + " is not usable: " + e.getMessage());
+            }
+        }
+        return d;
+    }
+}

@@ -1,0 +1,219 @@
+package dev.kiln.data;
+
+import dev.kiln.Device;
+import dev.kiln.Generator;
+
+import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.NoSuchElementException;
+import java.util.SplittableRandom;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Batches of a dataset, epoch after epoch: optionally shuffled (seeded; a new order each epoch, the same orders
+ * for the same seed), the last short batch kept or dropped. Worker threads gather and transform the next
+ * {@code prefetch} batches while the current one trains; batches still come out in order. Close the loader to
+ * stop its threads.
+ */
+public final class DataLoader implements Iterable<Batch>, AutoCloseable {
+    private final Dataset dataset;
+    private final int batchSize, workers, prefetch;
+    private final boolean shuffle, dropLast;
+    private final long seed;
+    private final Transform transform;
+    private final Device device;
+    private final ExecutorService pool;
+    private int epochCount;
+
+    private DataLoader(Builder b) {
+        this.dataset = b.dataset;
+        this.batchSize = b.batchSize;
+        this.shuffle = b.shuffle;
+        this.seed = b.seed;
+        this.dropLast = b.dropLast;
+        this.workers = b.workers;
+        this.prefetch = b.prefetch;
+        this.transform = b.transform;
+        this.device = b.device;
+        AtomicInteger n = new AtomicInteger();
+        this.pool = workers == 0 ? null : Executors.newFixedThreadPool(workers, r -> {
+            Thread t = new Thread(r, "kiln-loader-" + n.incrementAndGet());
+            t.setDaemon(true); // a forgotten close() must not keep the JVM alive
+            return t;
+        });
+    }
+
+    public static Builder builder(Dataset dataset) { return new Builder(dataset); }
+
+    public int batchSize() { return batchSize; }
+
+    public Dataset dataset() { return dataset; }
+
+    /** Batches per epoch. */
+    public int batchCount() {
+        int n = dataset.size();
+        return dropLast ? n / batchSize : (n + batchSize - 1) / batchSize;
+    }
+
+    /** The examples one epoch visits (all of them unless the last batch is dropped). */
+    public int sampleCount() { return dropLast ? batchCount() * batchSize : dataset.size(); }
+
+    /** The next epoch's batches. */
+    @Override public Epoch iterator() { return new Epoch(epochCount++); }
+
+    /** One pass over the data; close it when leaving early so its pending batches are dropped. */
+    public final class Epoch implements Iterator<Batch>, AutoCloseable {
+        private final int[] order;
+        private final long epochKey;
+        private final ArrayDeque<Future<Batch>> pending = new ArrayDeque<>();
+        private int submitted, returned;
+
+        private Epoch(int epoch) {
+            int n = dataset.size();
+            order = new int[n];
+            for (int i = 0; i < n; i++) order[i] = i;
+            epochKey = Generator.mix(seed + 0x9E3779B97F4A7C15L * (epoch + 1));
+            if (shuffle) {
+                SplittableRandom rng = new SplittableRandom(epochKey);
+                for (int i = n - 1; i > 0; i--) { // Fisher-Yates
+                    int j = rng.nextInt(i + 1), t = order[i];
+                    order[i] = order[j];
+                    order[j] = t;
+                }
+            }
+        }
+
+        @Override public boolean hasNext() { return returned < batchCount(); }
+
+        @Override public Batch next() {
+            if (!hasNext()) throw new NoSuchElementException("the epoch has no more batches");
+            Batch b;
+            if (pool == null) {
+                b = prepare(returned);
+            } else {
+                fill();
+                b = await(pending.poll());
+            }
+            returned++;
+            if (pool != null) fill(); // keep the workers busy while the caller trains on b
+            return device.equals(Device.CPU) ? b : b.to(device);
+        }
+
+        private void fill() {
+            while (pending.size() < prefetch && submitted < batchCount()) {
+                int k = submitted++;
+                pending.add(pool.submit(() -> prepare(k)));
+            }
+        }
+
+        private Batch prepare(int k) {
+            int start = k * batchSize, end = Math.min(start + batchSize, order.length);
+            int[] idx = java.util.Arrays.copyOfRange(order, start, end);
+            Batch b = dataset.batch(idx);
+            if (transform == null) return b;
+            SplittableRandom rng = new SplittableRandom(Generator.mix(epochKey + k));
+            return new Batch(transform.apply(b.inputs(), rng), b.targets());
+        }
+
+        private Batch await(Future<Batch> f) {
+            try {
+                return f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for a batch", e);
+            } catch (ExecutionException e) {
+                Throwable c = e.getCause();
+                if (c instanceof RuntimeException r) throw r;
+                if (c instanceof Error err) throw err;
+                throw new IllegalStateException("loading a batch failed: " + c, c);
+            } catch (CancellationException e) {
+                throw new IllegalStateException("the loader was closed", e);
+            }
+        }
+
+        /** Batches prepared in the background and not yet taken. */
+        public int prefetched() {
+            int done = 0;
+            for (Future<Batch> f : pending) if (f.isDone()) done++;
+            return done;
+        }
+
+        @Override public void close() {
+            for (Future<Batch> f : pending) f.cancel(true);
+            pending.clear();
+            returned = batchCount();
+        }
+    }
+
+    @Override public void close() {
+        if (pool != null) {
+            pool.shutdownNow();
+            try {
+                pool.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    public static final class Builder {
+        private final Dataset dataset;
+        private int batchSize = 1, workers = 1, prefetch = 2;
+        private boolean shuffle, dropLast;
+        private long seed;
+        private Transform transform;
+        private Device device = Device.CPU;
+
+        private Builder(Dataset dataset) { this.dataset = dataset; }
+
+        public Builder batchSize(int n) {
+            if (n < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + n);
+            batchSize = n;
+            return this;
+        }
+
+        /** Shuffles every epoch, seeded: the same seed gives the same sequence of orders. */
+        public Builder shuffle(long seed) {
+            this.shuffle = true;
+            this.seed = seed;
+            return this;
+        }
+
+        public Builder dropLast(boolean on) {
+            dropLast = on;
+            return this;
+        }
+
+        /** Background threads preparing batches (0: prepare on the caller's thread). Default 1. */
+        public Builder workers(int n) {
+            if (n < 0) throw new IllegalArgumentException("workers must be >= 0, got " + n);
+            workers = n;
+            return this;
+        }
+
+        /** How many prepared batches may wait (the bounded queue). Default 2. */
+        public Builder prefetch(int n) {
+            if (n < 1) throw new IllegalArgumentException("prefetch must be >= 1, got " + n);
+            prefetch = n;
+            return this;
+        }
+
+        public Builder transform(Transform t) {
+            transform = t;
+            return this;
+        }
+
+        /** Where batches are delivered (copied from the CPU on the caller's thread). */
+        public Builder device(Device d) {
+            device = d;
+            return this;
+        }
+
+        public DataLoader build() { return new DataLoader(this); }
+    }
+}

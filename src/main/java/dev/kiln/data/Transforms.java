@@ -1,0 +1,92 @@
+package dev.kiln.data;
+
+import dev.kiln.DType;
+import dev.kiln.Shape;
+import dev.kiln.Tensor;
+import dev.kiln.cpu.CpuStorage;
+
+import java.util.random.RandomGenerator;
+
+/** The usual image transforms, over float32 batches (N, C, H, W). */
+public final class Transforms {
+    private Transforms() {}
+
+    /** (x - mean[c]) / std[c] per channel; one value each applies to every channel. */
+    public static Transform normalize(float[] mean, float[] std) {
+        if (mean.length != std.length || mean.length == 0) throw new IllegalArgumentException("normalize: mean and std must have the same, non-zero length");
+        for (float s : std) if (!(s > 0)) throw new IllegalArgumentException("normalize: std must be > 0");
+        return (x, rng) -> {
+            int[] s = imageShape("normalize", x);
+            int c = s[1], plane = s[2] * s[3];
+            if (mean.length != 1 && mean.length != c) throw new IllegalArgumentException("normalize: " + mean.length + " means for " + c + " channels");
+            float[] v = x.toFloatArray();
+            for (int n = 0; n < s[0]; n++) {
+                for (int ch = 0; ch < c; ch++) {
+                    float m = mean[mean.length == 1 ? 0 : ch], inv = 1 / std[std.length == 1 ? 0 : ch];
+                    int base = (n * c + ch) * plane;
+                    for (int i = 0; i < plane; i++) v[base + i] = (v[base + i] - m) * inv;
+                }
+            }
+            return floats(v, s);
+        };
+    }
+
+    /** Pads each image by {@code padding} zeros on every side and cuts a random size x size window from it. */
+    public static Transform randomCrop(int size, int padding) {
+        if (size < 1 || padding < 0) throw new IllegalArgumentException("randomCrop: size must be >= 1 and padding >= 0");
+        return (x, rng) -> {
+            int[] s = imageShape("randomCrop", x);
+            int c = s[1], h = s[2], w = s[3];
+            if (size > h + 2 * padding || size > w + 2 * padding) {
+                throw new IllegalArgumentException("randomCrop: crop " + size + " is larger than the padded image " + (h + 2 * padding) + "x" + (w + 2 * padding));
+            }
+            float[] in = x.toFloatArray(), out = new float[s[0] * c * size * size];
+            for (int n = 0; n < s[0]; n++) {
+                // window origin in padded coordinates, shifted back to the image's
+                int top = rng.nextInt(h + 2 * padding - size + 1) - padding, left = rng.nextInt(w + 2 * padding - size + 1) - padding;
+                for (int ch = 0; ch < c; ch++) {
+                    int src = (n * c + ch) * h * w, dst = (n * c + ch) * size * size;
+                    for (int i = 0; i < size; i++) {
+                        int y = top + i;
+                        if (y < 0 || y >= h) continue;
+                        for (int j = 0; j < size; j++) {
+                            int xx = left + j;
+                            if (xx >= 0 && xx < w) out[dst + i * size + j] = in[src + y * w + xx];
+                        }
+                    }
+                }
+            }
+            return floats(out, new int[]{s[0], c, size, size});
+        };
+    }
+
+    /** Mirrors each image left to right with probability p. */
+    public static Transform randomHorizontalFlip(double p) {
+        if (!(p >= 0 && p <= 1)) throw new IllegalArgumentException("randomHorizontalFlip: p must be in [0, 1]");
+        return (x, rng) -> {
+            int[] s = imageShape("randomHorizontalFlip", x);
+            int c = s[1], h = s[2], w = s[3];
+            float[] v = x.toFloatArray();
+            for (int n = 0; n < s[0]; n++) {
+                if (rng.nextDouble() >= p) continue;
+                for (int row = 0; row < c * h; row++) {
+                    int base = (n * c * h + row) * w;
+                    for (int i = 0, j = w - 1; i < j; i++, j--) {
+                        float t = v[base + i];
+                        v[base + i] = v[base + j];
+                        v[base + j] = t;
+                    }
+                }
+            }
+            return floats(v, s);
+        };
+    }
+
+    private static int[] imageShape(String op, Tensor x) {
+        if (x.dim() != 4) throw new IllegalArgumentException(op + ": expects images (N, C, H, W), got shape " + Shape.str(x.shape()));
+        return x.shape();
+    }
+
+    /** toFloatArray returned a fresh array, so the tensor can own it without a copy. */
+    private static Tensor floats(float[] v, int[] shape) { return new Tensor(new CpuStorage(DType.FLOAT32, v), shape); }
+}

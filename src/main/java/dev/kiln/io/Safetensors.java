@@ -1,0 +1,267 @@
+package dev.kiln.io;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Shape;
+import dev.kiln.Tensor;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.UnaryOperator;
+
+/**
+ * The safetensors format (what Hugging Face and PyTorch users share weights in): an 8-byte little-endian header
+ * length, a JSON header mapping each name to {dtype, shape, data_offsets} plus an optional string map
+ * {@code __metadata__}, then the tensors' bytes, little-endian, back to back. Files are written atomically:
+ * a crash leaves the previous file in place, never half of a new one.
+ */
+public final class Safetensors {
+    private Safetensors() {}
+
+    /** What a file holds: tensors on the CPU in file order, and the metadata strings. */
+    public record Contents(Map<String, Tensor> tensors, Map<String, String> metadata) {}
+
+    /** A file that is not valid safetensors. */
+    public static final class FormatException extends IOException {
+        public FormatException(Path file, String problem) { super(file + ": not a valid safetensors file: " + problem); }
+    }
+
+    private static final String METADATA = "__metadata__";
+    private static final long MAX_HEADER = 100L << 20; // the reference implementation's limit
+
+    /** The dtype names of the format. */
+    static String code(DType t) {
+        return switch (t) {
+            case FLOAT32 -> "F32";
+            case FLOAT64 -> "F64";
+            case BFLOAT16 -> "BF16";
+            case FLOAT16 -> "F16";
+            case INT64 -> "I64";
+            case INT32 -> "I32";
+            case UINT8 -> "U8";
+            case BOOL -> "BOOL";
+        };
+    }
+
+    static DType dtypeOf(String code) {
+        for (DType t : DType.values()) if (code(t).equals(code)) return t;
+        return null;
+    }
+
+    // ------------------------------------------------------------------ writing
+
+    public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
+        write(file, tensors, metadata, UnaryOperator.identity());
+    }
+
+    /** {@code wrap} lets a test put a failing channel between the writer and the file (a simulated crash). */
+    static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata,
+                      UnaryOperator<WritableByteChannel> wrap) throws IOException {
+        byte[] header = header(tensors, metadata);
+        Path dir = file.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + file.getFileName() + ".", ".tmp");
+        boolean done = false;
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                WritableByteChannel out = wrap.apply(ch);
+                ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
+                writeFully(out, len);
+                writeFully(out, ByteBuffer.wrap(header));
+                for (Tensor t : tensors.values()) writeFully(out, bytes(t));
+                ch.force(true); // the data is on disk before the name points at it
+            }
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            done = true;
+            syncDirectory(dir);
+        } finally {
+            if (!done) Files.deleteIfExists(tmp);
+        }
+    }
+
+    private static void writeFully(WritableByteChannel out, ByteBuffer b) throws IOException {
+        while (b.hasRemaining()) out.write(b);
+    }
+
+    /** Makes the rename itself durable; some file systems refuse to open a folder, which only weakens that. */
+    private static void syncDirectory(Path dir) {
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
+        } catch (IOException ignored) {
+            // the file's contents are already synced; only the rename's durability depends on this
+        }
+    }
+
+    private static byte[] header(Map<String, Tensor> tensors, Map<String, String> metadata) {
+        StringBuilder sb = new StringBuilder("{");
+        if (metadata != null && !metadata.isEmpty()) {
+            sb.append(Json.quote(METADATA)).append(":{");
+            String sep = "";
+            for (var e : metadata.entrySet()) {
+                sb.append(sep).append(Json.quote(e.getKey())).append(':').append(Json.quote(e.getValue()));
+                sep = ",";
+            }
+            sb.append('}');
+        }
+        long offset = 0;
+        for (var e : tensors.entrySet()) {
+            if (e.getKey().equals(METADATA)) throw new IllegalArgumentException("safetensors: '__metadata__' cannot name a tensor");
+            Tensor t = e.getValue();
+            long n = t.numel() * t.dtype().byteSize();
+            if (sb.length() > 1) sb.append(',');
+            sb.append(Json.quote(e.getKey())).append(":{\"dtype\":\"").append(code(t.dtype())).append("\",\"shape\":[");
+            int[] shape = t.shape();
+            for (int i = 0; i < shape.length; i++) sb.append(i > 0 ? "," : "").append(shape[i]);
+            sb.append("],\"data_offsets\":[").append(offset).append(',').append(offset + n).append("]}");
+            offset += n;
+        }
+        sb.append('}');
+        // pad with spaces so the data starts 8-byte aligned, as the reference writer does
+        while ((sb.toString().getBytes(StandardCharsets.UTF_8).length) % 8 != 0) sb.append(' ');
+        return sb.toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** The tensor's elements, row-major and little-endian. */
+    private static ByteBuffer bytes(Tensor t) {
+        Object a = t.toHostArray();
+        ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(t.numel() * t.dtype().byteSize())).order(ByteOrder.LITTLE_ENDIAN);
+        switch (a) {
+            case float[] f -> b.asFloatBuffer().put(f);
+            case double[] d -> b.asDoubleBuffer().put(d);
+            case long[] l -> b.asLongBuffer().put(l);
+            case int[] i -> b.asIntBuffer().put(i);
+            case short[] s -> b.asShortBuffer().put(s);
+            case byte[] y -> b.put(0, y);
+            default -> throw new IllegalStateException("unexpected host array " + a.getClass());
+        }
+        return b;
+    }
+
+    // ------------------------------------------------------------------ reading
+
+    public static Contents read(Path file) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            long size = ch.size();
+            if (size < 8) throw new FormatException(file, "only " + size + " bytes");
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(ch, len, 0, file);
+            long headerLen = len.getLong(0);
+            if (headerLen < 2 || headerLen > MAX_HEADER || headerLen > size - 8) {
+                throw new FormatException(file, "header length " + headerLen + " does not fit a file of " + size + " bytes");
+            }
+            ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
+            readFully(ch, hb, 8, file);
+            Map<String, Entry> entries = new LinkedHashMap<>();
+            Map<String, String> metadata = new LinkedHashMap<>();
+            long dataLen = size - 8 - headerLen;
+            parseHeader(file, new String(hb.array(), StandardCharsets.UTF_8), dataLen, entries, metadata);
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            for (var e : entries.entrySet()) {
+                Entry en = e.getValue();
+                ByteBuffer data = ByteBuffer.allocate((int) (en.end - en.begin)).order(ByteOrder.LITTLE_ENDIAN);
+                readFully(ch, data, 8 + headerLen + en.begin, file);
+                tensors.put(e.getKey(), tensor(data, en.dtype, en.shape));
+            }
+            return new Contents(tensors, metadata);
+        }
+    }
+
+    private static void readFully(FileChannel ch, ByteBuffer b, long position, Path file) throws IOException {
+        long p = position;
+        while (b.hasRemaining()) {
+            int n = ch.read(b, p);
+            if (n < 0) throw new FormatException(file, "truncated");
+            p += n;
+        }
+        b.flip();
+    }
+
+    private record Entry(DType dtype, int[] shape, long begin, long end) {}
+
+    private static void parseHeader(Path file, String json, long dataLen, Map<String, Entry> entries, Map<String, String> metadata)
+            throws FormatException {
+        Object root;
+        try {
+            root = Json.parse(json);
+        } catch (Json.ParseException e) {
+            throw new FormatException(file, "header is not JSON (" + e.getMessage() + ")");
+        }
+        if (!(root instanceof Map<?, ?> map)) throw new FormatException(file, "header is not a JSON object");
+        for (var e : map.entrySet()) {
+            String name = (String) e.getKey();
+            if (name.equals(METADATA)) {
+                if (!(e.getValue() instanceof Map<?, ?> meta)) throw new FormatException(file, "__metadata__ is not an object");
+                for (var m : meta.entrySet()) {
+                    if (!(m.getValue() instanceof String v)) throw new FormatException(file, "__metadata__ value for '" + m.getKey() + "' is not a string");
+                    metadata.put((String) m.getKey(), v);
+                }
+                continue;
+            }
+            entries.put(name, entry(file, name, e.getValue(), dataLen));
+        }
+        // the data must be covered exactly: no holes, no overlaps
+        List<Entry> sorted = new ArrayList<>(entries.values());
+        sorted.sort(Comparator.comparingLong(Entry::begin));
+        long at = 0;
+        for (Entry en : sorted) {
+            if (en.begin != at) throw new FormatException(file, "tensor data " + (en.begin < at ? "overlaps" : "has a hole") + " at byte " + Math.min(at, en.begin));
+            at = en.end;
+        }
+        if (at != dataLen) throw new FormatException(file, "the header describes " + at + " data bytes but the file has " + dataLen + " (truncated or padded?)");
+    }
+
+    private static Entry entry(Path file, String name, Object v, long dataLen) throws FormatException {
+        if (!(v instanceof Map<?, ?> m)) throw new FormatException(file, "entry '" + name + "' is not an object");
+        if (!(m.get("dtype") instanceof String code)) throw new FormatException(file, "entry '" + name + "' has no dtype");
+        DType dtype = dtypeOf(code);
+        if (dtype == null) throw new FormatException(file, "entry '" + name + "' has dtype " + code + ", which Kiln does not support");
+        if (!(m.get("shape") instanceof List<?> shapeList)) throw new FormatException(file, "entry '" + name + "' has no shape");
+        int[] shape = new int[shapeList.size()];
+        long numel = 1;
+        for (int i = 0; i < shape.length; i++) {
+            if (!(shapeList.get(i) instanceof Long d) || d < 0 || d > Integer.MAX_VALUE) {
+                throw new FormatException(file, "entry '" + name + "' has a bad shape " + shapeList);
+            }
+            shape[i] = (int) (long) d;
+            numel *= d;
+        }
+        if (!(m.get("data_offsets") instanceof List<?> off) || off.size() != 2
+                || !(off.get(0) instanceof Long begin) || !(off.get(1) instanceof Long end)) {
+            throw new FormatException(file, "entry '" + name + "' has no data_offsets [begin, end]");
+        }
+        if (begin < 0 || end < begin || end > dataLen) {
+            throw new FormatException(file, "entry '" + name + "' data_offsets " + off + " lie outside the " + dataLen + " data bytes the file holds (truncated?)");
+        }
+        if (end - begin != numel * dtype.byteSize()) {
+            throw new FormatException(file, "entry '" + name + "' has " + (end - begin) + " bytes for shape " + Shape.str(shape) + " of " + code);
+        }
+        return new Entry(dtype, shape, begin, end);
+    }
+
+    private static Tensor tensor(ByteBuffer b, DType dtype, int[] shape) {
+        int n = (int) Shape.numel(shape);
+        Object a = switch (dtype) {
+            case FLOAT32 -> { float[] f = new float[n]; b.asFloatBuffer().get(f); yield f; }
+            case FLOAT64 -> { double[] d = new double[n]; b.asDoubleBuffer().get(d); yield d; }
+            case INT64 -> { long[] l = new long[n]; b.asLongBuffer().get(l); yield l; }
+            case INT32 -> { int[] i = new int[n]; b.asIntBuffer().get(i); yield i; }
+            case BFLOAT16, FLOAT16 -> { short[] s = new short[n]; b.asShortBuffer().get(s); yield s; }
+            case UINT8, BOOL -> { byte[] y = new byte[n]; b.get(y); yield y; }
+        };
+        return Tensor.fromHost(a, dtype, shape, Device.CPU);
+    }
+}

@@ -1,0 +1,39 @@
+package dev.kiln.nn;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+
+/** Initialisers as in {@code torch.nn.init}; float32 on the CPU (move the module afterwards). */
+public final class Init {
+    private Init() {}
+
+    /** U(-bound, bound). */
+    public static Tensor uniform(Generator g, double bound, int... shape) {
+        return Tensor.uniform(g, shape, -bound, bound, DType.FLOAT32, Device.CPU);
+    }
+
+    /** The inputs feeding one output: shape[1] times the receptive field (kernel size) for conv weights. */
+    public static int fanIn(int[] weightShape) {
+        int fan = weightShape.length > 1 ? weightShape[1] : weightShape[0];
+        for (int i = 2; i < weightShape.length; i++) fan *= weightShape[i];
+        return fan;
+    }
+
+    /**
+     * PyTorch's default for Linear and Conv weights: kaiming_uniform_(w, a=sqrt(5)). The gain sqrt(2/(1+a^2)) is
+     * sqrt(1/3), so the bound gain*sqrt(3/fan_in) is exactly 1/sqrt(fan_in).
+     */
+    public static Tensor kaimingUniformA5(Generator g, int... shape) {
+        return uniform(g, 1 / Math.sqrt(fanIn(shape)), shape);
+    }
+
+    public static Tensor normal(Generator g, int... shape) {
+        return Tensor.randn(g, shape, DType.FLOAT32, Device.CPU);
+    }
+
+    public static Tensor ones(int... shape) { return Tensor.ones(shape); }
+
+    public static Tensor zeros(int... shape) { return Tensor.zeros(shape); }
+}

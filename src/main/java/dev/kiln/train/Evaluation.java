@@ -1,0 +1,32 @@
+package dev.kiln.train;
+
+import dev.kiln.Tensor;
+import dev.kiln.data.Batch;
+import dev.kiln.data.DataLoader;
+import dev.kiln.nn.F;
+import dev.kiln.nn.Module;
+
+/** Mean cross-entropy and accuracy of a classifier over a data set. */
+public record Evaluation(double loss, double accuracy, int samples) {
+    /** Runs the model in eval mode without recording gradients; restores the model's mode afterwards. */
+    public static Evaluation of(Module model, DataLoader loader) {
+        boolean wasTraining = model.isTraining();
+        model.eval();
+        try {
+            return Tensor.noGrad(() -> {
+                double lossSum = 0, correct = 0;
+                int n = 0;
+                for (Batch b : loader) {
+                    Tensor logits = model.forward(b.inputs());
+                    lossSum += F.crossEntropy(logits, b.targets(), 0, -100, F.Reduction.SUM).item();
+                    correct += logits.argmax(1, false).eq(b.targets()).to(dev.kiln.DType.INT64).sum().item();
+                    n += b.size();
+                }
+                if (n == 0) throw new IllegalArgumentException("evaluation over an empty data set");
+                return new Evaluation(lossSum / n, correct / n, n);
+            });
+        } finally {
+            model.train(wasTraining);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+package dev.kiln.train;
+
+import dev.kiln.Device;
+
+import java.nio.file.Path;
+
+/** Everything one {@code kiln train} run needs. limit and testLimit of 0 mean the whole set. */
+public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
+                          Device device, Path dataDir, Path outDir, int limit, int testLimit) {
+    public TrainConfig {
+        if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
+        if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
+        if (!(lr > 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("--lr must be a positive number, got " + lr);
+        if (limit < 0) throw new IllegalArgumentException("--limit must be >= 0, got " + limit);
+        if (testLimit < 0) throw new IllegalArgumentException("--test-limit must be >= 0, got " + testLimit);
+    }
+}

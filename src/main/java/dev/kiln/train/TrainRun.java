@@ -1,0 +1,127 @@
+package dev.kiln.train;
+
+import dev.kiln.Generator;
+import dev.kiln.data.DataLoader;
+import dev.kiln.data.FashionMnist;
+import dev.kiln.data.TensorDataset;
+import dev.kiln.io.Safetensors;
+import dev.kiln.nn.CrossEntropyLoss;
+import dev.kiln.nn.Module;
+import dev.kiln.optim.Optimizer;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * One training run on Fashion-MNIST as {@code kiln train} does it: load, build, train epoch by epoch with a
+ * line per epoch, and after each epoch rewrite the checkpoint, the metrics CSV and the chart in the output folder.
+ */
+public final class TrainRun {
+    private TrainRun() {}
+
+    /** The run's outcome (the figures of {@code --json}). */
+    public record Summary(String model, String device, int epochs, double testAccuracy, double trainSamplesPerSecond,
+                          double seconds, Path checkpoint, Path metrics, Path chart, List<EpochStats> history) {
+        public String json() {
+            return String.format(Locale.ROOT, "{\"model\":\"%s\",\"device\":\"%s\",\"epochs\":%d,\"test_acc\":%.4f,"
+                    + "\"train_samples_per_s\":%.1f,\"seconds\":%.2f}", model, device, epochs, testAccuracy, trainSamplesPerSecond, seconds);
+        }
+    }
+
+    /** Metadata keys of Kiln checkpoints. */
+    public static final String META_MODEL = "kiln.model", META_EPOCH = "kiln.epoch", META_TEST_ACC = "kiln.test_acc";
+
+    /**
+     * @param log       where the per-epoch lines go
+     * @param progress  where the progress bar is drawn, or null
+     */
+    public static Summary run(TrainConfig cfg, PrintWriter log, PrintStream progress) throws IOException {
+        long t0 = System.nanoTime();
+        TensorDataset train = FashionMnist.load(cfg.dataDir(), true);
+        TensorDataset test = FashionMnist.load(cfg.dataDir(), false);
+        if (cfg.limit() > 0 && cfg.limit() < train.size()) train = train.head(cfg.limit());
+        if (cfg.testLimit() > 0 && cfg.testLimit() < test.size()) test = test.head(cfg.testLimit());
+
+        Module model = cfg.model().build(new Generator(cfg.seed())).to(cfg.device());
+        Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
+        Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, progress);
+        Files.createDirectories(cfg.outDir());
+        Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv"),
+                chart = cfg.outDir().resolve("chart.png");
+
+        log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %,d training and %,d test images, batch %d, %s lr %s%n",
+                cfg.model().cliName(), model.parameterCount(), cfg.device(), train.size(), test.size(), cfg.batchSize(),
+                cfg.optimizer().name().toLowerCase(Locale.ROOT), cfg.lr());
+        List<EpochStats> history = new ArrayList<>();
+        double trainSeconds = 0;
+        long trainSamples = 0;
+        try (DataLoader trainLoader = DataLoader.builder(train).batchSize(cfg.batchSize()).shuffle(cfg.seed())
+                .workers(1).prefetch(3).device(cfg.device()).build();
+             DataLoader testLoader = DataLoader.builder(test).batchSize(1000).workers(1).device(cfg.device()).build()) {
+            for (int e = 1; e <= cfg.epochs(); e++) {
+                Trainer.TrainResult r = trainer.trainEpoch(trainLoader, "epoch " + e + "/" + cfg.epochs());
+                Evaluation ev = Evaluation.of(model, testLoader);
+                EpochStats s = new EpochStats(e, r.meanLoss(), ev.loss(), ev.accuracy(), r.samplesPerSecond(), r.seconds());
+                history.add(s);
+                trainSeconds += r.seconds();
+                trainSamples += r.samples();
+                log.printf(Locale.ROOT, "epoch %d/%d  train loss %.4f  test loss %.4f  test acc %.2f%%  %,.0f samples/s  %.1f s%n",
+                        e, cfg.epochs(), s.trainLoss(), s.testLoss(), 100 * s.testAccuracy(), s.trainSamplesPerSecond(), s.trainSeconds());
+                saveCheckpoint(checkpoint, model, cfg.model(), e, ev.accuracy());
+                writeMetrics(metrics, history);
+                Chart.write(chart, "kiln train --model " + cfg.model().cliName(), history);
+                log.flush();
+            }
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        log.println("kiln: wrote " + checkpoint + ", " + metrics + " and " + chart);
+        log.flush();
+        return new Summary(cfg.model().cliName(), cfg.device().toString(), cfg.epochs(), history.getLast().testAccuracy(),
+                trainSamples / trainSeconds, seconds, checkpoint, metrics, chart, history);
+    }
+
+    public static void saveCheckpoint(Path file, Module model, ModelZoo kind, int epoch, double testAccuracy) throws IOException {
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("format", "pt"); // the tensors are laid out as PyTorch's, so its loaders accept the file
+        meta.put(META_MODEL, kind.cliName());
+        meta.put(META_EPOCH, Integer.toString(epoch));
+        meta.put(META_TEST_ACC, String.format(Locale.ROOT, "%.4f", testAccuracy));
+        Safetensors.write(file, model.stateDict(), meta);
+    }
+
+    /** The whole CSV, rewritten each epoch through a temporary file so it is never half written. */
+    private static void writeMetrics(Path file, List<EpochStats> history) throws IOException {
+        StringBuilder sb = new StringBuilder(EpochStats.CSV_HEADER).append('\n');
+        for (EpochStats s : history) sb.append(s.csv()).append('\n');
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+        Files.writeString(tmp, sb, StandardCharsets.UTF_8);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** Loads a checkpoint written by {@link #saveCheckpoint}; kind overrides the model named in its metadata. */
+    public static Module loadCheckpoint(Path file, ModelZoo kind) throws IOException {
+        Safetensors.Contents c = Safetensors.read(file);
+        if (kind == null) {
+            String name = c.metadata().get(META_MODEL);
+            if (name == null) throw new IllegalArgumentException(file + " does not say which model it holds; pass --model");
+            kind = ModelZoo.parse(name);
+        }
+        Module m = kind.build(new Generator(0));
+        try {
+            m.loadStateDict(c.tensors());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + " does not fit model " + kind.cliName() + ": " + e.getMessage(), e);
+        }
+        return m;
+    }
+}

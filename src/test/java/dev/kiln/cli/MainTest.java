@@ -1,0 +1,146 @@
+package dev.kiln.cli;
+
+import dev.kiln.data.FashionMnist;
+import dev.kiln.io.Safetensors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.zip.GZIPOutputStream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The command line, run in-process: exit codes and one-line messages. */
+class MainTest {
+    @TempDir Path dir;
+
+    record Run(int code, String out, String err) {}
+
+    static Run kiln(String... args) {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        int code = Main.execute(args, new PrintWriter(out), new PrintWriter(err));
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    private static void assertOneLineError(Run r, String expected) {
+        assertNotEquals(0, r.code(), r.toString());
+        assertTrue(r.err().contains(expected), "expected '" + expected + "' in: " + r.err());
+        assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
+        assertFalse(r.err().contains("\tat "), "no stack trace");
+    }
+
+    @Test void helpListsTheCommands() {
+        Run r = kiln("--help");
+        assertEquals(0, r.code());
+        for (String c : new String[]{"train", "eval", "devices", "bench"}) assertTrue(r.out().contains(c), r.out());
+        Run t = kiln("train", "--help");
+        assertEquals(0, t.code());
+        assertTrue(t.out().contains("--batch-size") && t.out().contains("--json") && t.out().contains("--limit"), t.out());
+    }
+
+    @Test void unknownModel() {
+        assertOneLineError(kiln("train", "--model", "resnet9000"), "unknown model 'resnet9000' (choose mlp, cnn, cnn-bn)");
+    }
+
+    @Test void badEpochs() {
+        assertOneLineError(kiln("train", "--epochs", "0"), "--epochs must be >= 1");
+        assertOneLineError(kiln("train", "--epochs", "many"), "'many' is not an int");
+    }
+
+    @Test void badDevice() {
+        assertOneLineError(kiln("train", "--device", "tpu"), "bad device 'tpu'");
+    }
+
+    @Test void missingDataFolder() {
+        Path nowhere = dir.resolve("nowhere");
+        Run r = kiln("train", "--data", nowhere.toString(), "--out", dir.resolve("o").toString());
+        assertOneLineError(r, "no such folder");
+        assertEquals(1, r.code());
+    }
+
+    @Test void corruptDataset() throws IOException {
+        Path data = dir.resolve("data");
+        Files.createDirectories(data);
+        for (String f : new String[]{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
+            Files.write(data.resolve(f), new byte[]{0x1f, (byte) 0x8b, 8, 0, 1, 2, 3}); // a gzip header and then nothing sensible
+        }
+        assertOneLineError(kiln("train", "--data", data.toString(), "--out", dir.resolve("o").toString()), "train-images-idx3-ubyte.gz");
+    }
+
+    @Test void missingOrCorruptCheckpoint() throws IOException {
+        assertOneLineError(kiln("eval", dir.resolve("none.safetensors").toString()), "none.safetensors");
+        Path bad = dir.resolve("bad.safetensors");
+        Files.write(bad, new byte[20]);
+        assertOneLineError(kiln("eval", bad.toString()), "not a valid safetensors file");
+    }
+
+    @Test void noCommandIsAUsageError() {
+        Run r = kiln();
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("missing command"), r.err());
+    }
+
+    @Test void devicesSaysWhatThereIs() {
+        Run r = kiln("devices");
+        assertEquals(0, r.code());
+        assertTrue(r.out().startsWith("cpu"), r.out());
+        assertTrue(r.out().contains("cuda"), r.out());
+    }
+
+    /** A whole run on a tiny fake data set: the files land in --out, --json ends the output, eval reads the checkpoint. */
+    @Test void trainThenEvalOnATinyDataset() throws IOException {
+        Path data = fakeFashionMnist(dir.resolve("tiny"), 64, 32);
+        Path out = dir.resolve("run");
+        Run r = kiln("train", "--model", "mlp", "--epochs", "2", "--batch-size", "16", "--data", data.toString(), "--out", out.toString(), "--json");
+        assertEquals(0, r.code(), r.toString());
+        for (String f : new String[]{"model.safetensors", "metrics.csv", "chart.png"}) assertTrue(Files.size(out.resolve(f)) > 0, f);
+        String[] lines = r.out().strip().split("\n");
+        String last = lines[lines.length - 1];
+        assertTrue(last.matches("\\{\"model\":\"mlp\",\"device\":\"cpu\",\"epochs\":2,\"test_acc\":[0-9.]+,\"train_samples_per_s\":[0-9.]+,\"seconds\":[0-9.]+}"), last);
+        assertTrue(r.out().contains("epoch 2/2") && r.out().contains(out.resolve("model.safetensors").toString()), r.out());
+        assertEquals(3, Files.readAllLines(out.resolve("metrics.csv")).size(), "a header and a line per epoch");
+        assertEquals("mlp", Safetensors.read(out.resolve("model.safetensors")).metadata().get("kiln.model"));
+
+        Run e = kiln("eval", out.resolve("model.safetensors").toString(), "--data", data.toString());
+        assertEquals(0, e.code(), e.toString());
+        assertTrue(e.out().contains("test accuracy") && e.out().contains("on 32 images"), e.out());
+        assertOneLineError(kiln("eval", out.resolve("model.safetensors").toString(), "--model", "cnn", "--data", data.toString()), "does not fit model cnn");
+    }
+
+    /** Random images of the right format: n training and m test images with labels cycling 0..9. */
+    static Path fakeFashionMnist(Path d, int n, int m) throws IOException {
+        Files.createDirectories(d);
+        java.util.Random rng = new java.util.Random(0);
+        for (String[] set : new String[][]{{"train", Integer.toString(n)}, {"t10k", Integer.toString(m)}}) {
+            int count = Integer.parseInt(set[1]);
+            byte[] pixels = new byte[count * 784], labels = new byte[count];
+            rng.nextBytes(pixels);
+            for (int i = 0; i < count; i++) labels[i] = (byte) (i % 10);
+            Files.write(d.resolve(set[0] + "-images-idx3-ubyte.gz"), gzip(idx(new int[]{count, 28, 28}, pixels)));
+            Files.write(d.resolve(set[0] + "-labels-idx1-ubyte.gz"), gzip(idx(new int[]{count}, labels)));
+        }
+        assertTrue(Files.isDirectory(d) && FashionMnist.CLASSES.size() == 10);
+        return d;
+    }
+
+    private static byte[] idx(int[] dims, byte[] data) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(new byte[]{0, 0, 8, (byte) dims.length});
+        for (int x : dims) out.writeBytes(new byte[]{(byte) (x >>> 24), (byte) (x >>> 16), (byte) (x >>> 8), (byte) x});
+        out.writeBytes(data);
+        return out.toByteArray();
+    }
+
+    private static byte[] gzip(byte[] raw) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (GZIPOutputStream z = new GZIPOutputStream(out)) {
+            z.write(raw);
+        }
+        return out.toByteArray();
+    }
+}
