@@ -6,7 +6,6 @@ import dev.kiln.backend.Conv2dParams;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 
 import static dev.kiln.cuda.lib.Cudnn.CUDNN_DEFAULT_MATH;
 import static dev.kiln.cuda.lib.Cudnn.CUDNN_FMA_MATH;
@@ -291,6 +290,14 @@ public final class ConvPlan implements AutoCloseable {
             long bytes = workspaceSize(dir, algo);
             return new Choice(algo, math, bytes, ms);
         }
+        // float32 without TF32 and no candidate reported as FMA: take the best one that succeeded, run with FMA math
+        for (int i = 0; i < count && key.dtype() == DType.FLOAT32 && !key.tf32(); i++) {
+            long o = i * Cudnn.PERF_SIZE;
+            if (perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_STATUS) != 0) continue;
+            int algo = perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_ALGO);
+            conv.setMathType(CUDNN_FMA_MATH);
+            return new Choice(algo, CUDNN_FMA_MATH, workspaceSize(dir, algo), perf.get(ValueLayout.JAVA_FLOAT, o + Cudnn.PERF_TIME));
+        }
         throw new IllegalStateException(call + ": no usable algorithm for " + describeGeometry() + " (candidates:" + seen + ")");
     }
 
@@ -299,7 +306,6 @@ public final class ConvPlan implements AutoCloseable {
             MemorySegment size = a.allocate(ValueLayout.JAVA_LONG);
             long h = cudnn.handle();
             String call;
-            MethodHandle mh;
             int st = switch (dir) {
                 case FORWARD -> {
                     call = "cudnnGetConvolutionForwardWorkspaceSize";
