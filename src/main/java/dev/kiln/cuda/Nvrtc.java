@@ -54,13 +54,41 @@ public final class Nvrtc {
                 if (instance != null) return instance;
                 if (failure != null) throw failure;
                 try {
-                    instance = new Raw(NativeLibs.load("nvrtc", "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"));
+                    SymbolLookup lib = NativeLibs.load("nvrtc", "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so");
+                    preloadBuiltins();
+                    instance = new Raw(lib);
                     return instance;
                 } catch (CudaException e) {
                     failure = e;
                     throw e;
                 }
             }
+        }
+    }
+
+    /**
+     * NVRTC dlopens libnvrtc-builtins by its bare name at compile time, which fails when its folder is not on the
+     * loader's path; loading it first from where Kiln finds libraries makes that dlopen find it already loaded.
+     */
+    private static void preloadBuiltins() {
+        String[] names = {"libnvrtc-builtins.so.13.0", "libnvrtc-builtins.so.13.1", "libnvrtc-builtins.so.13.2",
+                "libnvrtc-builtins.so.12.9", "libnvrtc-builtins.so.12.8", "libnvrtc-builtins.so.12.6", "libnvrtc-builtins.so.12.4"};
+        String explicit = System.getProperty("kiln.lib.nvrtc", System.getenv("KILN_LIB_NVRTC"));
+        if (explicit != null && !explicit.isBlank()) {
+            java.nio.file.Path p = java.nio.file.Path.of(explicit);
+            java.nio.file.Path dir = java.nio.file.Files.isDirectory(p) ? p : p.getParent();
+            for (String n : names) {
+                java.nio.file.Path f = dir == null ? null : dir.resolve(n);
+                if (f != null && java.nio.file.Files.isRegularFile(f)) {
+                    SymbolLookup.libraryLookup(f, java.lang.foreign.Arena.global());
+                    return;
+                }
+            }
+        }
+        try {
+            NativeLibs.load("nvrtc-builtins", names);
+        } catch (CudaException.LibraryNotFound e) {
+            // NVRTC will say itself that it cannot find its builtins, if it cannot
         }
     }
 
@@ -106,8 +134,8 @@ public final class Nvrtc {
                 hdrName.setAtIndex(ADDRESS, i, a.allocateFrom(e.getKey()));
                 i++;
             }
-            check((int) r.create.invokeExact(progOut, a.allocateFrom(source), a.allocateFrom(name), nh,
-                    nh == 0 ? MemorySegment.NULL : hdrSrc, nh == 0 ? MemorySegment.NULL : hdrName), "nvrtcCreateProgram", null);
+            MemorySegment hs = nh == 0 ? MemorySegment.NULL : hdrSrc, hn = nh == 0 ? MemorySegment.NULL : hdrName;
+            check((int) r.create.invokeExact(progOut, a.allocateFrom(source), a.allocateFrom(name), nh, hs, hn), "nvrtcCreateProgram", null);
             MemorySegment prog = progOut.get(ADDRESS, 0);
             try {
                 MemorySegment opts = a.allocate(ADDRESS, Math.max(options.size(), 1));
