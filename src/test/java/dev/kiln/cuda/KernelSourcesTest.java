@@ -23,10 +23,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class KernelSourcesTest {
     private static final Path DIR = Path.of("src/main/resources/dev/kiln/cuda/kernels");
 
+    /** The kernel files, copied from the classpath (as the runtime reads them) into a temporary folder. */
     private static List<Path> kernelFiles() throws IOException {
+        if (Files.isDirectory(DIR)) {
+            List<String> onDisk = new ArrayList<>();
+            try (var s = Files.list(DIR)) {
+                s.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".cu")).sorted().forEach(onDisk::add);
+            }
+            assertEquals(KernelCache.FILES, onDisk, "KernelCache.FILES must list every .cu file in " + DIR);
+        }
+        Path tmp = Files.createTempDirectory("kiln-kernels");
+        for (String h : KernelCache.HEADERS) Files.writeString(tmp.resolve(h), KernelCache.resource(h));
         List<Path> files = new ArrayList<>();
-        try (var s = Files.list(DIR)) {
-            s.filter(p -> p.toString().endsWith(".cu")).sorted().forEach(files::add);
+        for (String f : KernelCache.FILES) {
+            Path p = tmp.resolve(f);
+            Files.writeString(p, KernelCache.resource(f));
+            files.add(p);
         }
         return files;
     }
