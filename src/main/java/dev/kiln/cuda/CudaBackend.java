@@ -36,6 +36,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Single unaryF32Contig, binaryF32Contig;
     private final Kernels.Table uniform, normal;
     private final Kernels.Table reduceRows, reduceRowsWarp, reduceCols, argReduceRows;
+    private final Kernels.Table reduceRowsPartial, reduceRowsFinish, reduceColsPartial, reduceColsFinish;
     private final Kernels.Table gemm, im2col, col2im;
     private final Kernels.Table maxPoolFwd, maxPoolBwd, avgPoolFwd, avgPoolBwd, softmaxFwd, softmaxBwd;
     private final Kernels.Table gather, scatterAdd, indexSelect, indexAdd;
@@ -63,6 +64,10 @@ public final class CudaBackend implements Backend {
         reduceRowsWarp = new Kernels.Table(dev, "reduce.cu", "reduce_rows_warp");
         reduceCols = new Kernels.Table(dev, "reduce.cu", "reduce_cols");
         argReduceRows = new Kernels.Table(dev, "reduce.cu", "argreduce_rows");
+        reduceRowsPartial = new Kernels.Table(dev, "reduce.cu", "reduce_rows_partial");
+        reduceRowsFinish = new Kernels.Table(dev, "reduce.cu", "reduce_rows_finish");
+        reduceColsPartial = new Kernels.Table(dev, "reduce.cu", "reduce_cols_partial");
+        reduceColsFinish = new Kernels.Table(dev, "reduce.cu", "reduce_cols_finish");
         gemm = new Kernels.Table(dev, "matmul.cu", "gemm");
         im2col = new Kernels.Table(dev, "conv.cu", "im2col");
         col2im = new Kernels.Table(dev, "conv.cu", "col2im");
@@ -100,7 +105,7 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------ helpers
 
-    private Tensor newTensor(int[] shape, DType dtype) { return new Tensor(CudaStorage.allocate(dev, dtype, Shape.numel(shape)), shape); }
+    Tensor newTensor(int[] shape, DType dtype) { return new Tensor(CudaStorage.allocate(dev, dtype, Shape.numel(shape)), shape); }
 
     /** The device address of t's first element; fails clearly for a tensor of another device. */
     private long ptr(Tensor t) {
@@ -123,8 +128,13 @@ public final class CudaBackend implements Backend {
 
     private Tensor contiguous(Tensor t) { return contiguous(t, t.dtype()); }
 
+    /** For the library glue: t, or a contiguous copy of it (release with {@link #drop}). */
+    Tensor contiguousCopy(Tensor t) { return contiguous(t); }
+
+    long ptrOf(Tensor t) { return ptr(t); }
+
     /** Releases a temporary made by {@link #contiguous} (not the caller's tensor). */
-    private static void drop(Tensor temp, Tensor original) {
+    static void drop(Tensor temp, Tensor original) {
         if (temp != original) temp.storage().release();
     }
 
@@ -375,8 +385,7 @@ public final class CudaBackend implements Backend {
         for (int d = 0; d < r; d++) if (red[d] != (d < dims.length)) leading = false;
         if (leading && dims.length > 0 && x.isContiguous() && outer >= 128) {
             // reducing the leading dimensions of a contiguous array: one thread per output column, no transpose
-            Launch.args().i32(op.ordinal()).ptr(ptr(out)).ptr(ptr(x)).i64(inner).i64(outer)
-                    .go(dev, reduceCols.get(x.dtype()), grid(outer), BLOCK);
+            colReduce(op, ptr(out), ptr(x), x.dtype(), inner, outer);
             return out;
         }
         int[] perm = new int[r];
@@ -390,7 +399,37 @@ public final class CudaBackend implements Backend {
         return out;
     }
 
+    /** out[c] = reduce over r < n of x[r * cols + c]; two passes when the columns alone cannot fill the GPU. */
+    private void colReduce(ReduceOp op, long out, long x, DType t, long n, long cols) {
+        long threadsWanted = dev.multiprocessorCount() * 2048L;
+        if (cols >= threadsWanted / 4 || n < 64) {
+            Launch.args().i32(op.ordinal()).ptr(out).ptr(x).i64(n).i64(cols).go(dev, reduceCols.get(t), grid(cols), BLOCK);
+            return;
+        }
+        long chunks = Math.min(Math.min((n + 31) / 32, 65535), Math.max(1, threadsWanted / cols));
+        long chunk = (n + chunks - 1) / chunks;
+        chunks = (n + chunk - 1) / chunk;
+        CudaAllocator.Block partial = dev.allocator().allocate(chunks * cols * 8);
+        Launch.args().i32(op.ordinal()).ptr(partial.address()).ptr(x).i64(n).i64(cols).i64(chunk)
+                .go(dev, reduceColsPartial.get(t), (int) ((cols + BLOCK - 1) / BLOCK), (int) chunks, 1, BLOCK, 0);
+        Launch.args().i32(op.ordinal()).ptr(out).ptr(partial.address()).i64(chunks).i64(cols).go(dev, reduceColsFinish.get(t), grid(cols), BLOCK);
+        dev.allocator().free(partial);
+    }
+
     private void rowReduce(ReduceOp op, long out, Tensor xc, long rows, long n) {
+        if (rows < dev.multiprocessorCount() * 2L && n >= 16384) {
+            // few long rows: split each into chunks over many blocks, then finish each row
+            long chunks = Math.min((n + 4095) / 4096, Math.max(1, dev.multiprocessorCount() * 8L / rows));
+            long chunk = (n + chunks - 1) / chunks;
+            chunks = (n + chunk - 1) / chunk;
+            CudaAllocator.Block partial = dev.allocator().allocate(rows * chunks * 8);
+            Launch.args().i32(op.ordinal()).ptr(partial.address()).ptr(ptr(xc)).i64(n).i64(chunk)
+                    .go(dev, reduceRowsPartial.get(xc.dtype()), (int) chunks, (int) rows, 1, 512, 0);
+            Launch.args().i32(op.ordinal()).ptr(out).ptr(partial.address()).i64(rows).i64(chunks)
+                    .go(dev, reduceRowsFinish.get(xc.dtype()), Math.max(1, (rows + 7) / 8), BLOCK);
+            dev.allocator().free(partial);
+            return;
+        }
         if (n <= 64) {
             Launch.args().i32(op.ordinal()).ptr(out).ptr(ptr(xc)).i64(rows).i64(n)
                     .go(dev, reduceRowsWarp.get(xc.dtype()), Math.max(1, Math.min((rows + 7) / 8, dev.multiprocessorCount() * 32L)), BLOCK);
@@ -541,8 +580,7 @@ public final class CudaBackend implements Backend {
         }
         Tensor gw = newTensor(weightShape.clone(), t);
         long cols2 = (long) o * kg;
-        Launch.args().i32(ReduceOp.SUM.ordinal()).ptr(ptr(gw)).ptr(ptr(perImage)).i64(n).i64(cols2)
-                .go(dev, reduceCols.get(t), grid(cols2), BLOCK);
+        colReduce(ReduceOp.SUM, ptr(gw), ptr(perImage), t, n, cols2);
         perImage.storage().release();
         cols.storage().release();
         drop(gy, gradOut);

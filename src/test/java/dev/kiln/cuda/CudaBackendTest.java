@@ -249,6 +249,13 @@ class CudaBackendTest {
             // a transposed input, var (built from the primitives)
             Tensor x = randn(t, 40, 30);
             close(x.t().sum(1, false), gpu(x).t().sum(1, false), 1e-5, "sum of transposed " + t);
+            // the two-pass paths: a few long rows, few columns over many rows
+            Tensor longRows = randn(t, 3, 100_000), tall = randn(t, 20_000, 40);
+            double tl2 = t == DType.FLOAT64 ? 1e-10 : 1e-5;
+            close(longRows.sum(1, false), gpu(longRows).sum(1, false), tl2, "sum of long rows " + t);
+            close(longRows.max(), gpu(longRows).max(), 0, "max of all " + t);
+            close(tall.sum(0, false), gpu(tall).sum(0, false), tl2, "column sums " + t);
+            close(tall.min(0, false), gpu(tall).min(0, false), 0, "column min " + t);
             compareGraph("var " + t, t == DType.FLOAT64 ? 1e-10 : 1e-4, in -> in[0].var(new int[]{1}, true, false), randn(t, 20, 30));
         }
         Tensor b = randn(DType.FLOAT32, 100).gt(0);
@@ -283,6 +290,16 @@ class CudaBackendTest {
     // ------------------------------------------------------------------ neural-network kernels (backend level)
 
     @Test void conv2dForwardAndBackward() {
+        conv2dCases("cuDNN where present");
+        Dnn.setEnabled(false);
+        try {
+            conv2dCases("im2col + GEMM");
+        } finally {
+            Dnn.setEnabled(true);
+        }
+    }
+
+    void conv2dCases(String path) {
         Object[][] cases = {
                 {new int[]{2, 3, 9, 9}, new int[]{4, 3, 3, 3}, Conv2dParams.of(1, 1, 1, 1)},
                 {new int[]{3, 4, 11, 8}, new int[]{6, 2, 3, 2}, new Conv2dParams(2, 1, 1, 0, 1, 2, 2)},
@@ -294,7 +311,7 @@ class CudaBackendTest {
                 int[] xs = (int[]) c[0], ws = (int[]) c[1];
                 Conv2dParams p = (Conv2dParams) c[2];
                 Tensor x = randn(t, xs), w = randn(t, ws), bias = randn(t, ws[0]);
-                String what = "conv2d " + java.util.Arrays.toString(xs) + " " + java.util.Arrays.toString(ws) + " " + p + " " + t;
+                String what = path + ": conv2d " + java.util.Arrays.toString(xs) + " " + java.util.Arrays.toString(ws) + " " + p + " " + t;
                 Tensor yc = CPU_BE.conv2d(x, w, bias, p), yg = gpuBe.conv2d(gpu(x), gpu(w), gpu(bias), p);
                 close(yc, yg, tl, what);
                 close(CPU_BE.conv2d(x.permute(0, 1, 3, 2), w, null, p), gpuBe.conv2d(gpu(x).permute(0, 1, 3, 2), gpu(w), null, p), tl, what + " (transposed input, no bias)");
@@ -380,7 +397,7 @@ class CudaBackendTest {
                 () -> Tensor.empty(new int[]{1 << 20, 1 << 20, 64}, DType.FLOAT32, GPU));
         assertTrue(oom.getMessage().contains("out of memory") && oom.getMessage().contains("bytes"), oom.getMessage());
         // the device still works afterwards
-        close(c.add(1), g.cpu().add(1).to(GPU).detach(), 0, "after OOM");
+        close(g.cpu().add(1), g.add(1), 0, "after OOM");
         g.close();
         IllegalStateException released = assertThrows(IllegalStateException.class, () -> g.add(1));
         assertTrue(released.getMessage().contains("released"), released.getMessage());
@@ -425,7 +442,8 @@ class CudaBackendTest {
         assertTrue(last < first * 0.5, "the loss should fall: " + first + " -> " + last);
         assertEquals(warm.allocCalls(), end.allocCalls(), "cuMemAlloc was called after the first steps");
         assertEquals(warm.reservedBytes(), end.reservedBytes(), "reserved device memory grew");
-        assertEquals(warm.allocatedBytes(), end.allocatedBytes(), "allocated device memory grew");
+        // other tests' garbage may be collected (and its blocks returned) during the loop, so allocated may only fall
+        assertTrue(end.allocatedBytes() <= warm.allocatedBytes(), "allocated device memory grew: " + warm + " -> " + end);
     }
 
     @Test void allocatorReusesBlocks() {

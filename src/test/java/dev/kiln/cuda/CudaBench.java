@@ -12,6 +12,7 @@ import dev.kiln.backend.ReduceOp;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.function.Supplier;
+import dev.kiln.cuda.lib.DeviceReport;
 
 /**
  * GPU timings for bench/notes-cuda.md: launch overhead and a few ops, timed with device events around many
@@ -29,6 +30,11 @@ public final class CudaBench {
         }
         CudaDevice dev = CudaDevice.get(0);
         CudaBackend be = CudaBackend.of(0);
+        try {
+            System.out.println(DeviceReport.describe().strip());
+        } catch (RuntimeException e) {
+            System.out.println("device report failed: " + e);
+        }
         System.out.println("device: " + dev + ", driver CUDA " + Cuda.driverVersion() + ", NVRTC " + Nvrtc.version());
         Generator g = new Generator(1);
 
@@ -68,6 +74,8 @@ public final class CudaBench {
                 time("matmul f32 " + size + "^3" + (tf32 ? " tf32" : ""), -flops, () -> be.matmul(a, b));
             }
             Cuda.setAllowTf32(false);
+            Tensor ah = a.to(DType.BFLOAT16), bh = b.to(DType.BFLOAT16);
+            time("matmul bf16 " + size + "^3", -2.0 * size * size * size, () -> be.matmul(ah, bh));
         }
         Tensor x = Tensor.randn(g, new int[]{32, 64, 56, 56}, DType.FLOAT32, GPU), w = Tensor.randn(g, new int[]{64, 64, 3, 3}, DType.FLOAT32, GPU);
         Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
@@ -76,6 +84,12 @@ public final class CudaBench {
         Tensor gy = be.conv2d(x, w, null, p);
         time("conv2d backward input", -convFlops, () -> be.conv2dBackwardInput(gy, w, x.shape(), p));
         time("conv2d backward weight", -convFlops, () -> be.conv2dBackwardWeight(gy, x, w.shape(), p));
+        Dnn.setEnabled(false);
+        time("conv2d f32 (im2col + own GEMM path)", -convFlops, () -> be.conv2d(x, w, null, p));
+        Dnn.setEnabled(true);
+        Cuda.setAllowTf32(true);
+        time("conv2d f32 tf32 (cuDNN)", -convFlops, () -> be.conv2d(x, w, null, p));
+        Cuda.setAllowTf32(false);
         System.out.println("allocator: " + dev.allocator().stats());
     }
 

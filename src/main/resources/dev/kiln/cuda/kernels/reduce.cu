@@ -78,3 +78,48 @@ extern "C" __global__ void argreduce_rows_##S(int is_max, i64* out, const T* x, 
     } \
 }
 KILN_ALL_TYPES(ARGREDUCE)
+
+// Two-pass reductions for shapes one pass cannot spread over the GPU (few long rows, or few columns over many
+// rows): the first pass reduces chunks into double partials, the second finishes each output.
+#define REDUCE_2PASS(T, S) \
+/* grid (chunks, rows): partial[r * gridDim.x + c] reduces x[r * n + c * chunk, ...) */ \
+extern "C" __global__ void reduce_rows_partial_##S(int op, double* partial, const T* x, i64 n, i64 chunk) { \
+    __shared__ double sh[32]; \
+    auto f = [op](double a, double b) { return red_combine(op, a, b); }; \
+    i64 r = blockIdx.y, c = blockIdx.x; \
+    const T* row = x + r * n; \
+    i64 end = min(n, (c + 1) * chunk); \
+    double acc = red_identity(op); \
+    for (i64 j = c * chunk + threadIdx.x; j < end; j += blockDim.x) acc = f(acc, to_d(row[j])); \
+    acc = block_reduce(acc, f, sh); \
+    if (threadIdx.x == 0) partial[r * gridDim.x + c] = acc; \
+} \
+/* one warp per row: out[r] reduces partial[r * chunks, ...) */ \
+extern "C" __global__ void reduce_rows_finish_##S(int op, T* out, const double* partial, i64 rows, i64 chunks) { \
+    auto f = [op](double a, double b) { return red_combine(op, a, b); }; \
+    int lane = threadIdx.x & 31; \
+    i64 warps = (i64) gridDim.x * (blockDim.x >> 5); \
+    for (i64 r = (i64) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < rows; r += warps) { \
+        double acc = red_identity(op); \
+        for (i64 j = lane; j < chunks; j += 32) acc = f(acc, partial[r * chunks + j]); \
+        acc = warp_reduce(acc, f); \
+        if (lane == 0) out[r] = from_d<T>(acc); \
+    } \
+} \
+/* grid (column blocks, chunks): partial[c * cols + col] reduces rows [c * chunk, ...) of column col */ \
+extern "C" __global__ void reduce_cols_partial_##S(int op, double* partial, const T* x, i64 n, i64 cols, i64 chunk) { \
+    i64 col = (i64) blockIdx.x * blockDim.x + threadIdx.x; \
+    if (col >= cols) return; \
+    i64 r0 = (i64) blockIdx.y * chunk, r1 = min(n, r0 + chunk); \
+    double acc = red_identity(op); \
+    for (i64 r = r0; r < r1; r++) acc = red_combine(op, acc, to_d(x[r * cols + col])); \
+    partial[(i64) blockIdx.y * cols + col] = acc; \
+} \
+extern "C" __global__ void reduce_cols_finish_##S(int op, T* out, const double* partial, i64 chunks, i64 cols) { \
+    GRID_STRIDE(col, cols) { \
+        double acc = red_identity(op); \
+        for (i64 c = 0; c < chunks; c++) acc = red_combine(op, acc, partial[c * cols + col]); \
+        out[col] = from_d<T>(acc); \
+    } \
+}
+KILN_ALL_TYPES(REDUCE_2PASS)
