@@ -1,12 +1,775 @@
 package dev.kiln.cuda;
 
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.HostArrays;
+import dev.kiln.Shape;
+import dev.kiln.Storage;
+import dev.kiln.Tensor;
 import dev.kiln.backend.Backend;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.Pool2dParams;
+import dev.kiln.backend.ReduceOp;
+import dev.kiln.backend.UnaryOp;
 
-/** The CUDA backend (placeholder until the CUDA issue lands): says plainly that there is none yet. */
-public final class CudaBackend {
-    private CudaBackend() {}
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
-    public static Backend of(int index) {
-        throw new UnsupportedOperationException("cuda:" + index + ": this build of Kiln has no CUDA backend yet");
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The CUDA backend of one device. Every method queues kernels on the device's stream and returns at once; only
+ * {@link #toHost} waits. Kernels are the CUDA C files under {@code resources/dev/kiln/cuda/kernels}, compiled by
+ * NVRTC for the device on first use; matrix products go to cuBLAS where it is present ({@link Blas}), else to
+ * the own tiled kernel. Temporaries (contiguous copies, im2col columns) go back to the allocator as soon as the
+ * kernels that read them are queued.
+ */
+public final class CudaBackend implements Backend {
+    private static final CudaBackend[] BACKENDS = new CudaBackend[64];
+    private static final int BLOCK = 256;
+
+    private final CudaDevice dev;
+    private final Device device;
+
+    private final Kernels.Table fill, copy, unary, binary, compare, binaryScalar, compareScalar, where;
+    private final Kernels.Single unaryF32Contig, binaryF32Contig;
+    private final Kernels.Table uniform, normal;
+    private final Kernels.Table reduceRows, reduceRowsWarp, reduceCols, argReduceRows;
+    private final Kernels.Table reduceRowsPartial, reduceRowsFinish, reduceColsPartial, reduceColsFinish;
+    private final Kernels.Table gemm, im2col, col2im;
+    private final Kernels.Table maxPoolFwd, maxPoolBwd, avgPoolFwd, avgPoolBwd, softmaxFwd, softmaxBwd;
+    private final Kernels.Table gather, scatterAdd, indexSelect, indexAdd;
+
+    /** Four u64 words on the device where index kernels record the first bad index (see common.cuh). */
+    private volatile CudaAllocator.Block errorWord;
+    private volatile boolean indexKernelsQueued;
+
+    private CudaBackend(CudaDevice dev) {
+        this.dev = dev;
+        this.device = Device.cuda(dev.index());
+        fill = new Kernels.Table(dev, "elementwise.cu", "fill");
+        copy = new Kernels.Table(dev, "elementwise.cu", "copy", true);
+        unary = new Kernels.Table(dev, "elementwise.cu", "unary");
+        binary = new Kernels.Table(dev, "elementwise.cu", "binary");
+        compare = new Kernels.Table(dev, "elementwise.cu", "compare");
+        binaryScalar = new Kernels.Table(dev, "elementwise.cu", "binary_scalar");
+        compareScalar = new Kernels.Table(dev, "elementwise.cu", "compare_scalar");
+        where = new Kernels.Table(dev, "elementwise.cu", "where");
+        unaryF32Contig = new Kernels.Single(dev, "elementwise.cu", "unary_f32_contig");
+        binaryF32Contig = new Kernels.Single(dev, "elementwise.cu", "binary_f32_contig");
+        uniform = new Kernels.Table(dev, "random.cu", "uniform");
+        normal = new Kernels.Table(dev, "random.cu", "normal");
+        reduceRows = new Kernels.Table(dev, "reduce.cu", "reduce_rows");
+        reduceRowsWarp = new Kernels.Table(dev, "reduce.cu", "reduce_rows_warp");
+        reduceCols = new Kernels.Table(dev, "reduce.cu", "reduce_cols");
+        argReduceRows = new Kernels.Table(dev, "reduce.cu", "argreduce_rows");
+        reduceRowsPartial = new Kernels.Table(dev, "reduce.cu", "reduce_rows_partial");
+        reduceRowsFinish = new Kernels.Table(dev, "reduce.cu", "reduce_rows_finish");
+        reduceColsPartial = new Kernels.Table(dev, "reduce.cu", "reduce_cols_partial");
+        reduceColsFinish = new Kernels.Table(dev, "reduce.cu", "reduce_cols_finish");
+        gemm = new Kernels.Table(dev, "matmul.cu", "gemm");
+        im2col = new Kernels.Table(dev, "conv.cu", "im2col");
+        col2im = new Kernels.Table(dev, "conv.cu", "col2im");
+        maxPoolFwd = new Kernels.Table(dev, "pool.cu", "max_pool_fwd");
+        maxPoolBwd = new Kernels.Table(dev, "pool.cu", "max_pool_bwd");
+        avgPoolFwd = new Kernels.Table(dev, "pool.cu", "avg_pool_fwd");
+        avgPoolBwd = new Kernels.Table(dev, "pool.cu", "avg_pool_bwd");
+        softmaxFwd = new Kernels.Table(dev, "softmax.cu", "softmax_fwd");
+        softmaxBwd = new Kernels.Table(dev, "softmax.cu", "softmax_bwd");
+        gather = new Kernels.Table(dev, "index.cu", "gather");
+        scatterAdd = new Kernels.Table(dev, "index.cu", "scatter_add");
+        indexSelect = new Kernels.Table(dev, "index.cu", "index_select");
+        indexAdd = new Kernels.Table(dev, "index.cu", "index_add");
+    }
+
+    /** The backend of device {@code index}; a clear {@link CudaException} when there is no such GPU. */
+    public static CudaBackend of(int index) {
+        if (index < 0 || index >= BACKENDS.length) throw new CudaException.NoDevice("cuda:" + index + " does not exist");
+        CudaBackend b = BACKENDS[index];
+        if (b != null) return b;
+        synchronized (BACKENDS) {
+            if (BACKENDS[index] == null) {
+                if (!Cuda.isAvailable()) throw new CudaException.NoDevice("cuda:" + index + " is not available: " + Cuda.unavailableReason());
+                BACKENDS[index] = new CudaBackend(CudaDevice.get(index));
+            }
+            return BACKENDS[index];
+        }
+    }
+
+    public CudaDevice cudaDevice() { return dev; }
+
+    @Override public Device device() { return device; }
+
+    @Override public Storage allocate(DType dtype, long numel) { return CudaStorage.allocate(dev, dtype, numel); }
+
+    // ------------------------------------------------------------------ helpers
+
+    Tensor newTensor(int[] shape, DType dtype) { return new Tensor(CudaStorage.allocate(dev, dtype, Shape.numel(shape)), shape); }
+
+    /** The device address of t's first element; fails clearly for a tensor of another device. */
+    private long ptr(Tensor t) {
+        if (!(t.storage() instanceof CudaStorage s) || s.cudaDevice() != dev) {
+            throw new IllegalArgumentException("expected a tensor on " + device + ", got one on " + t.device()
+                    + " (shape " + Shape.str(t.shape()) + "); move it with .to(" + device + ")");
+        }
+        return s.address() + (long) t.offset() * t.dtype().byteSize();
+    }
+
+    private int grid(long n) { return (int) Math.max(1, Math.min((n + BLOCK - 1) / BLOCK, (long) dev.multiprocessorCount() * 32)); }
+
+    /** A new contiguous copy (in dtype), or t itself when it is already contiguous and of that dtype. */
+    private Tensor contiguous(Tensor t, DType dtype) {
+        if (t.isContiguous() && t.dtype() == dtype) return t;
+        Tensor c = newTensor(t.shape(), dtype);
+        copy(c, t);
+        return c;
+    }
+
+    private Tensor contiguous(Tensor t) { return contiguous(t, t.dtype()); }
+
+    /** For the library glue: t, or a contiguous copy of it (release with {@link #drop}). */
+    Tensor contiguousCopy(Tensor t) { return contiguous(t); }
+
+    long ptrOf(Tensor t) { return ptr(t); }
+
+    /** Releases a temporary made by {@link #contiguous} (not the caller's tensor). */
+    static void drop(Tensor temp, Tensor original) {
+        if (temp != original) temp.storage().release();
+    }
+
+    private static boolean aligned16(long... ptrs) {
+        long or = 0;
+        for (long p : ptrs) or |= p;
+        return (or & 15) == 0;
+    }
+
+    // ------------------------------------------------------------------ transfers
+
+    private static ValueLayout carrier(DType t) {
+        return switch (t) {
+            case FLOAT32 -> ValueLayout.JAVA_FLOAT;
+            case FLOAT64 -> ValueLayout.JAVA_DOUBLE;
+            case INT64 -> ValueLayout.JAVA_LONG;
+            case INT32 -> ValueLayout.JAVA_INT;
+            case UINT8, BOOL -> ValueLayout.JAVA_BYTE;
+            case BFLOAT16, FLOAT16 -> ValueLayout.JAVA_SHORT;
+        };
+    }
+
+    @Override public Tensor fromHost(Object array, DType dtype, int[] shape) {
+        long n = Shape.numel(shape);
+        Object expected = HostArrays.allocate(dtype, 0);
+        if (array.getClass() != expected.getClass()) {
+            throw new IllegalArgumentException("fromHost: a " + array.getClass().getSimpleName() + " cannot hold " + dtype + " values");
+        }
+        if (HostArrays.length(array) < n) {
+            throw new IllegalArgumentException("fromHost: " + HostArrays.length(array) + " values for shape " + Shape.str(shape));
+        }
+        Tensor out = newTensor(shape, dtype);
+        long bytes = n * dtype.byteSize();
+        if (bytes == 0) return out;
+        long dst = ptr(out);
+        ValueLayout layout = carrier(dtype);
+        dev.withStaging(bytes, seg -> {
+            copyArray(array, seg, layout, (int) n);
+            Driver.memcpyHtoDAsync(dst, seg, bytes, dev.stream());
+            return null;
+        });
+        return out;
+    }
+
+    private static void copyArray(Object array, MemorySegment seg, ValueLayout layout, int n) {
+        switch (array) {
+            case float[] a -> MemorySegment.copy(a, 0, seg, (ValueLayout.OfFloat) layout, 0, n);
+            case double[] a -> MemorySegment.copy(a, 0, seg, (ValueLayout.OfDouble) layout, 0, n);
+            case long[] a -> MemorySegment.copy(a, 0, seg, (ValueLayout.OfLong) layout, 0, n);
+            case int[] a -> MemorySegment.copy(a, 0, seg, (ValueLayout.OfInt) layout, 0, n);
+            case short[] a -> MemorySegment.copy(a, 0, seg, (ValueLayout.OfShort) layout, 0, n);
+            case byte[] a -> MemorySegment.copy(a, 0, seg, (ValueLayout.OfByte) layout, 0, n);
+            default -> throw new IllegalArgumentException("fromHost: unsupported array type " + array.getClass());
+        }
+    }
+
+    @Override public Object toHost(Tensor t) {
+        int n = Math.toIntExact(t.numel());
+        Object out = HostArrays.allocate(t.dtype(), n);
+        Tensor c = contiguous(t);
+        long bytes = (long) n * t.dtype().byteSize();
+        long src = bytes == 0 ? 0 : ptr(c);
+        ValueLayout layout = carrier(t.dtype());
+        long[] error = dev.withStaging(Math.max(bytes, 32), seg -> {
+            MemorySegment stream = dev.stream();
+            if (bytes > 0) Driver.memcpyDtoHAsync(seg, src, bytes, stream);
+            Driver.streamSynchronize(stream);
+            if (bytes > 0) copyBack(seg, out, layout, n);
+            return indexKernelsQueued ? readIndexError(seg) : null;
+        });
+        drop(c, t);
+        if (error != null) throw indexError(error);
+        return out;
+    }
+
+    private static void copyBack(MemorySegment seg, Object array, ValueLayout layout, int n) {
+        switch (array) {
+            case float[] a -> MemorySegment.copy(seg, (ValueLayout.OfFloat) layout, 0, a, 0, n);
+            case double[] a -> MemorySegment.copy(seg, (ValueLayout.OfDouble) layout, 0, a, 0, n);
+            case long[] a -> MemorySegment.copy(seg, (ValueLayout.OfLong) layout, 0, a, 0, n);
+            case int[] a -> MemorySegment.copy(seg, (ValueLayout.OfInt) layout, 0, a, 0, n);
+            case short[] a -> MemorySegment.copy(seg, (ValueLayout.OfShort) layout, 0, a, 0, n);
+            case byte[] a -> MemorySegment.copy(seg, (ValueLayout.OfByte) layout, 0, a, 0, n);
+            default -> throw new IllegalStateException(array.getClass().toString());
+        }
+    }
+
+    // ------------------------------------------------------------------ index errors
+
+    private long errorWord() {
+        CudaAllocator.Block b = errorWord;
+        if (b == null) {
+            synchronized (this) {
+                if (errorWord == null) {
+                    CudaAllocator.Block nb = dev.allocator().allocate(32);
+                    dev.zero(nb.address(), 32);
+                    errorWord = nb;
+                }
+                b = errorWord;
+            }
+        }
+        indexKernelsQueued = true;
+        return b.address();
+    }
+
+    /** After a stream sync: the recorded bad index {value, size, op} (and clears it), or null. */
+    private long[] readIndexError(MemorySegment seg) {
+        long addr = errorWord.address();
+        Driver.memcpyDtoHAsync(seg, addr, 32, dev.stream());
+        Driver.streamSynchronize(dev.stream());
+        indexKernelsQueued = false;
+        if (seg.get(JAVA_LONG, 0) == 0) return null;
+        long[] e = {seg.get(JAVA_LONG, 8), seg.get(JAVA_LONG, 16), seg.get(JAVA_LONG, 24)};
+        dev.zero(addr, 32);
+        return e;
+    }
+
+    private static IndexOutOfBoundsException indexError(long[] e) {
+        String op = switch ((int) e[2]) {
+            case 1 -> "gather";
+            case 2 -> "scatter_add";
+            case 3 -> "index_select";
+            default -> "index_add";
+        };
+        return new IndexOutOfBoundsException(op + ": index " + e[0] + " is out of bounds for a dimension of size " + e[1]
+                + " (reported by the GPU at the next wait; the op's other elements were computed)");
+    }
+
+    // ------------------------------------------------------------------ filling and copying
+
+    @Override public void fill(Tensor out, double value) {
+        long n = out.numel();
+        if (n == 0) return;
+        if (value == 0 && Double.doubleToRawLongBits(value) == 0 && out.isContiguous()) {
+            dev.zero(ptr(out), n * out.dtype().byteSize());
+            return;
+        }
+        Launch.args().ptr(ptr(out)).f64(value).i64(n).geo(Geo.of(out.shape(), out)).go(dev, fill.get(out.dtype()), grid(n), BLOCK);
+    }
+
+    @Override public void copy(Tensor dst, Tensor src) {
+        long n = dst.numel();
+        if (n == 0) return;
+        if (!src.device().equals(dst.device())) {
+            throw new IllegalArgumentException("copy: expected tensors on one device, got " + dst.device() + " and " + src.device());
+        }
+        if (dst.dtype() == src.dtype() && dst.isContiguous() && src.isContiguous()) {
+            dev.copyDeviceToDevice(ptr(src), ptr(dst), n * dst.dtype().byteSize());
+            return;
+        }
+        Launch.args().ptr(ptr(dst)).ptr(ptr(src)).i64(n).geo(Geo.of(dst.shape(), dst, src))
+                .go(dev, copy.get(dst.dtype(), src.dtype()), grid(n), BLOCK);
+    }
+
+    @Override public void uniform(Tensor out, long seed, double lo, double hi) { random(uniform, out, seed, lo, hi); }
+
+    @Override public void normal(Tensor out, long seed, double mean, double std) { random(normal, out, seed, mean, std); }
+
+    private void random(Kernels.Table k, Tensor out, long seed, double a, double b) {
+        if (!out.dtype().isFloating()) throw new IllegalArgumentException("random fill needs a floating tensor, got " + out.dtype());
+        if (!out.isContiguous()) throw new IllegalArgumentException("random fill needs a contiguous tensor");
+        long n = out.numel();
+        if (n == 0) return;
+        Launch.args().ptr(ptr(out)).i64(n).i64(seed).f64(a).f64(b).go(dev, k.get(out.dtype()), grid(n), BLOCK);
+    }
+
+    // ------------------------------------------------------------------ elementwise
+
+    @Override public Tensor unary(UnaryOp op, Tensor x) {
+        Tensor out = newTensor(x.shape(), x.dtype());
+        long n = x.numel();
+        if (n == 0) return out;
+        long o = ptr(out), a = ptr(x);
+        if (x.dtype() == DType.FLOAT32 && x.isContiguous() && aligned16(o, a)) {
+            Launch.args().i32(op.ordinal()).ptr(o).ptr(a).i64(n).go(dev, unaryF32Contig.get(), grid((n + 3) / 4), BLOCK);
+        } else {
+            Launch.args().i32(op.ordinal()).ptr(o).ptr(a).i64(n).geo(Geo.of(x.shape(), x)).go(dev, unary.get(x.dtype()), grid(n), BLOCK);
+        }
+        return out;
+    }
+
+    private static boolean boolResult(BinaryOp op) { return op.isComparison() || op == BinaryOp.AND || op == BinaryOp.OR; }
+
+    @Override public Tensor binary(BinaryOp op, Tensor a, Tensor b) {
+        boolean cmp = boolResult(op);
+        Tensor out = newTensor(a.shape(), cmp ? DType.BOOL : a.dtype());
+        long n = a.numel();
+        if (n == 0) return out;
+        long o = ptr(out), pa = ptr(a), pb = ptr(b);
+        if (!cmp && a.dtype() == DType.FLOAT32 && a.isContiguous() && b.isContiguous() && aligned16(o, pa, pb)) {
+            Launch.args().i32(op.ordinal()).ptr(o).ptr(pa).ptr(pb).i64(n).go(dev, binaryF32Contig.get(), grid((n + 3) / 4), BLOCK);
+            return out;
+        }
+        Kernels.Fn fn = cmp ? compare.get(a.dtype()) : binary.get(a.dtype());
+        Launch.args().i32(op.ordinal()).ptr(o).ptr(pa).ptr(pb).i64(n).geo(Geo.of(a.shape(), a, b)).go(dev, fn, grid(n), BLOCK);
+        return out;
+    }
+
+    @Override public Tensor binaryScalar(BinaryOp op, Tensor a, double s, boolean scalarFirst) {
+        boolean cmp = boolResult(op);
+        Tensor out = newTensor(a.shape(), cmp ? DType.BOOL : a.dtype());
+        long n = a.numel();
+        if (n == 0) return out;
+        Kernels.Fn fn = cmp ? compareScalar.get(a.dtype()) : binaryScalar.get(a.dtype());
+        Launch.args().i32(op.ordinal()).ptr(ptr(out)).ptr(ptr(a)).f64(s).i32(scalarFirst ? 1 : 0).i64(n).geo(Geo.of(a.shape(), a))
+                .go(dev, fn, grid(n), BLOCK);
+        return out;
+    }
+
+    @Override public Tensor where(Tensor cond, Tensor a, Tensor b) {
+        Tensor c = cond.dtype() == DType.BOOL ? cond : contiguous(cond, DType.BOOL);
+        Tensor out = newTensor(a.shape(), a.dtype());
+        long n = a.numel();
+        if (n > 0) {
+            Launch.args().ptr(ptr(out)).ptr(ptr(c)).ptr(ptr(a)).ptr(ptr(b)).i64(n).geo(Geo.of(a.shape(), c, a, b))
+                    .go(dev, where.get(a.dtype()), grid(n), BLOCK);
+        }
+        drop(c, cond);
+        return out;
+    }
+
+    // ------------------------------------------------------------------ reductions
+
+    private static int[] reducedShape(int[] shape, boolean[] red, boolean keepdim) {
+        int[] o = new int[shape.length];
+        int k = 0;
+        for (int d = 0; d < shape.length; d++) {
+            if (!red[d]) o[k++] = shape[d];
+            else if (keepdim) o[k++] = 1;
+        }
+        return java.util.Arrays.copyOf(o, k);
+    }
+
+    @Override public Tensor reduce(ReduceOp op, Tensor x, int[] dims, boolean keepdim) {
+        int r = x.dim();
+        int[] shape = x.shape();
+        boolean[] red = new boolean[r];
+        for (int d : dims) red[d] = true;
+        Tensor out = newTensor(reducedShape(shape, red, keepdim), x.dtype());
+        if (x.numel() == 0) {
+            fill(out, 0);
+            return out;
+        }
+        long inner = 1;
+        for (int d : dims) inner *= shape[d];
+        long outer = x.numel() / inner;
+        boolean leading = true;
+        for (int d = 0; d < r; d++) if (red[d] != (d < dims.length)) leading = false;
+        if (leading && dims.length > 0 && x.isContiguous() && outer >= 128) {
+            // reducing the leading dimensions of a contiguous array: one thread per output column, no transpose
+            colReduce(op, ptr(out), ptr(x), x.dtype(), inner, outer);
+            return out;
+        }
+        int[] perm = new int[r];
+        int k = 0;
+        for (int d = 0; d < r; d++) if (!red[d]) perm[k++] = d;
+        for (int d = 0; d < r; d++) if (red[d]) perm[k++] = d;
+        Tensor xp = x.detach().permute(perm);
+        Tensor xc = contiguous(xp);
+        rowReduce(op, ptr(out), xc, outer, inner);
+        drop(xc, xp);
+        return out;
+    }
+
+    /** out[c] = reduce over r < n of x[r * cols + c]; two passes when the columns alone cannot fill the GPU. */
+    private void colReduce(ReduceOp op, long out, long x, DType t, long n, long cols) {
+        long threadsWanted = dev.multiprocessorCount() * 2048L;
+        if (cols >= threadsWanted / 4 || n < 64) {
+            Launch.args().i32(op.ordinal()).ptr(out).ptr(x).i64(n).i64(cols).go(dev, reduceCols.get(t), grid(cols), BLOCK);
+            return;
+        }
+        long chunks = Math.min(Math.min((n + 31) / 32, 65535), Math.max(1, threadsWanted / cols));
+        long chunk = (n + chunks - 1) / chunks;
+        chunks = (n + chunk - 1) / chunk;
+        CudaAllocator.Block partial = dev.allocator().allocate(chunks * cols * 8);
+        Launch.args().i32(op.ordinal()).ptr(partial.address()).ptr(x).i64(n).i64(cols).i64(chunk)
+                .go(dev, reduceColsPartial.get(t), (int) ((cols + BLOCK - 1) / BLOCK), (int) chunks, 1, BLOCK, 0);
+        Launch.args().i32(op.ordinal()).ptr(out).ptr(partial.address()).i64(chunks).i64(cols).go(dev, reduceColsFinish.get(t), grid(cols), BLOCK);
+        dev.allocator().free(partial);
+    }
+
+    private void rowReduce(ReduceOp op, long out, Tensor xc, long rows, long n) {
+        if (rows < dev.multiprocessorCount() * 2L && n >= 16384) {
+            // few long rows: split each into chunks over many blocks, then finish each row
+            long chunks = Math.min((n + 4095) / 4096, Math.max(1, dev.multiprocessorCount() * 8L / rows));
+            long chunk = (n + chunks - 1) / chunks;
+            chunks = (n + chunk - 1) / chunk;
+            CudaAllocator.Block partial = dev.allocator().allocate(rows * chunks * 8);
+            Launch.args().i32(op.ordinal()).ptr(partial.address()).ptr(ptr(xc)).i64(n).i64(chunk)
+                    .go(dev, reduceRowsPartial.get(xc.dtype()), (int) chunks, (int) rows, 1, 512, 0);
+            Launch.args().i32(op.ordinal()).ptr(out).ptr(partial.address()).i64(rows).i64(chunks)
+                    .go(dev, reduceRowsFinish.get(xc.dtype()), Math.max(1, (rows + 7) / 8), BLOCK);
+            dev.allocator().free(partial);
+            return;
+        }
+        if (n <= 64) {
+            Launch.args().i32(op.ordinal()).ptr(out).ptr(ptr(xc)).i64(rows).i64(n)
+                    .go(dev, reduceRowsWarp.get(xc.dtype()), Math.max(1, Math.min((rows + 7) / 8, dev.multiprocessorCount() * 32L)), BLOCK);
+        } else {
+            int threads = n >= 4096 ? 1024 : BLOCK;
+            Launch.args().i32(op.ordinal()).ptr(out).ptr(ptr(xc)).i64(rows).i64(n)
+                    .go(dev, reduceRows.get(xc.dtype()), Math.min(rows, dev.multiprocessorCount() * 16L), threads);
+        }
+    }
+
+    @Override public Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim) {
+        int r = x.dim();
+        if (r == 0) {
+            Tensor out = newTensor(new int[0], DType.INT64);
+            fill(out, 0);
+            return out;
+        }
+        boolean[] red = new boolean[r];
+        red[dim] = true;
+        Tensor out = newTensor(reducedShape(x.shape(), red, keepdim), DType.INT64);
+        int[] perm = new int[r];
+        int k = 0;
+        for (int d = 0; d < r; d++) if (d != dim) perm[k++] = d;
+        perm[k] = dim;
+        Tensor xp = x.detach().permute(perm);
+        Tensor xc = contiguous(xp);
+        long n = x.shape()[dim], rows = x.numel() / Math.max(n, 1);
+        if (rows > 0) {
+            Launch.args().i32(max ? 1 : 0).ptr(ptr(out)).ptr(ptr(xc)).i64(rows).i64(n)
+                    .go(dev, argReduceRows.get(x.dtype()), Math.max(1, Math.min((rows + 7) / 8, dev.multiprocessorCount() * 32L)), BLOCK);
+        }
+        drop(xc, xp);
+        return out;
+    }
+
+    // ------------------------------------------------------------------ linear algebra
+
+    @Override public Tensor matmul(Tensor a, Tensor b) {
+        int[] as = a.shape(), bs = b.shape();
+        int batch = as[0], m = as[1], k = as[2], n = bs[2];
+        Tensor out = newTensor(new int[]{batch, m, n}, a.dtype());
+        if ((long) batch * m * n == 0) return out;
+        int[] sa = a.strides(), sb = b.strides();
+        gemm(a.dtype(), batch, m, n, k, ptr(a), sa[0], sa[1], sa[2], ptr(b), sb[0], sb[1], sb[2],
+                ptr(out), (long) m * n, n, false);
+        return out;
+    }
+
+    /**
+     * C[b] (row-major, column stride 1) = A[b] x B[b] (+ C[b] when accumulate), for any element strides of A and B
+     * (batch stride 0 for a shared matrix). cuBLAS when it is present and the layout suits it, else the own kernel.
+     */
+    void gemm(DType t, int batch, long m, long n, long k, long a, long sab, long sam, long sak, long b, long sbb, long sbk, long sbn,
+              long c, long scb, long scm, boolean accumulate) {
+        if (Blas.tryGemm(this, t, batch, m, n, k, a, sab, sam, sak, b, sbb, sbk, sbn, c, scb, scm, accumulate)) return;
+        if (!t.isFloating()) throw new IllegalArgumentException("matmul: expected floating tensors, got " + t);
+        for (int b0 = 0; b0 < batch; b0 += 65535) {
+            int nb = Math.min(65535, batch - b0);
+            Launch.args().ptr(c).ptr(a).ptr(b).gemm(m, n, k, sab, sam, sak, sbb, sbk, sbn, scb, scm, accumulate).i32(b0)
+                    .go(dev, gemm.get(t), (int) ((n + 63) / 64), (int) ((m + 63) / 64), nb, 256, 0);
+        }
+    }
+
+    // ------------------------------------------------------------------ convolution (im2col + GEMM)
+
+    private int[] convP(int[] xShape, int kh, int kw, Conv2dParams p) {
+        int h = xShape[2], w = xShape[3];
+        return new int[]{xShape[1], h, w, kh, kw, p.strideH(), p.strideW(), p.padH(), p.padW(), p.dilationH(), p.dilationW(),
+                p.outH(h, kh), p.outW(w, kw)};
+    }
+
+    private Tensor im2col(Tensor xc, int[] cp) {
+        int n = xc.shape()[0];
+        long rows = (long) cp[0] * cp[3] * cp[4], q = (long) cp[11] * cp[12];
+        Tensor cols = newTensor(new int[]{n, (int) rows, (int) q}, xc.dtype());
+        long total = n * rows * q;
+        if (total > 0) Launch.args().ptr(ptr(cols)).ptr(ptr(xc)).i64(total).ints(cp).go(dev, im2col.get(xc.dtype()), grid(total), BLOCK);
+        return cols;
+    }
+
+    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+        if (Dnn.available(x.dtype())) return Dnn.conv2d(this, x, w, bias, p);
+        Tensor xc = contiguous(x), wc = contiguous(w);
+        int n = x.shape()[0], o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
+        int[] cp = convP(x.shape(), kh, kw, p);
+        int oh = cp[11], ow = cp[12], cg = cp[0] / g, og = o / g;
+        long kg = (long) cg * kh * kw, q = (long) oh * ow, rows = (long) cp[0] * kh * kw;
+        Tensor cols = im2col(xc, cp);
+        Tensor out = newTensor(new int[]{n, o, oh, ow}, x.dtype());
+        int es = x.dtype().byteSize();
+        for (int gi = 0; gi < g; gi++) {
+            gemm(x.dtype(), n, og, q, kg,
+                    ptr(wc) + gi * og * kg * es, 0, kg, 1,
+                    ptr(cols) + gi * kg * q * es, rows * q, q, 1,
+                    ptr(out) + gi * og * q * es, (long) o * q, q, false);
+        }
+        drop(xc, x);
+        drop(wc, w);
+        cols.storage().release();
+        if (bias == null) return out;
+        Tensor withBias = binary(BinaryOp.ADD, out, bias.detach().reshape(1, o, 1, 1).expand(n, o, oh, ow));
+        out.storage().release();
+        return withBias;
+    }
+
+    @Override public Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p) {
+        if (Dnn.available(gradOut.dtype())) return Dnn.conv2dBackwardInput(this, gradOut, w, inputShape, p);
+        Tensor gy = contiguous(gradOut), wc = contiguous(w);
+        int n = inputShape[0], o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
+        int[] cp = convP(inputShape, kh, kw, p);
+        int cg = cp[0] / g, og = o / g;
+        long kg = (long) cg * kh * kw, q = (long) cp[11] * cp[12], rows = (long) cp[0] * kh * kw;
+        DType t = gradOut.dtype();
+        int es = t.byteSize();
+        Tensor cols = newTensor(new int[]{n, (int) rows, (int) q}, t);
+        for (int gi = 0; gi < g; gi++) {
+            gemm(t, n, kg, q, og,
+                    ptr(wc) + gi * og * kg * es, 0, 1, kg,
+                    ptr(gy) + gi * og * q * es, (long) o * q, q, 1,
+                    ptr(cols) + gi * kg * q * es, rows * q, q, false);
+        }
+        Tensor gx = newTensor(inputShape.clone(), t);
+        long total = Shape.numel(inputShape);
+        if (total > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(cols)).i64(total).ints(cp).go(dev, col2im.get(t), grid(total), BLOCK);
+        cols.storage().release();
+        drop(gy, gradOut);
+        drop(wc, w);
+        return gx;
+    }
+
+    @Override public Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p) {
+        if (Dnn.available(gradOut.dtype())) return Dnn.conv2dBackwardWeight(this, gradOut, x, weightShape, p);
+        Tensor gy = contiguous(gradOut), xc = contiguous(x);
+        int n = x.shape()[0], o = weightShape[0], kh = weightShape[2], kw = weightShape[3], g = p.groups();
+        int[] cp = convP(x.shape(), kh, kw, p);
+        int cg = cp[0] / g, og = o / g;
+        long kg = (long) cg * kh * kw, q = (long) cp[11] * cp[12], rows = (long) cp[0] * kh * kw;
+        DType t = gradOut.dtype();
+        int es = t.byteSize();
+        Tensor cols = im2col(xc, cp);
+        // per image, then summed over images: gw[g] = sum_n gy[n, g] x cols[n, g]^T
+        Tensor perImage = newTensor(new int[]{n, o * (int) kg}, t);
+        for (int gi = 0; gi < g; gi++) {
+            gemm(t, n, og, kg, q,
+                    ptr(gy) + gi * og * q * es, (long) o * q, q, 1,
+                    ptr(cols) + gi * kg * q * es, rows * q, 1, q,
+                    ptr(perImage) + gi * og * kg * es, (long) o * kg, kg, false);
+        }
+        Tensor gw = newTensor(weightShape.clone(), t);
+        long cols2 = (long) o * kg;
+        colReduce(ReduceOp.SUM, ptr(gw), ptr(perImage), t, n, cols2);
+        perImage.storage().release();
+        cols.storage().release();
+        drop(gy, gradOut);
+        drop(xc, x);
+        return gw;
+    }
+
+    // ------------------------------------------------------------------ pooling
+
+    private static int[] poolP(int[] xShape, Pool2dParams p) {
+        int h = xShape[2], w = xShape[3];
+        return new int[]{h, w, p.outH(h), p.outW(w), p.kernelH(), p.kernelW(), p.strideH(), p.strideW(), p.padH(), p.padW(),
+                p.countIncludePad() ? 1 : 0};
+    }
+
+    @Override public Tensor[] maxPool2d(Tensor x, Pool2dParams p) {
+        Tensor xc = contiguous(x);
+        int[] pp = poolP(x.shape(), p);
+        int[] os = {x.shape()[0], x.shape()[1], pp[2], pp[3]};
+        Tensor out = newTensor(os, x.dtype()), idx = newTensor(os.clone(), DType.INT64);
+        long n = Shape.numel(os);
+        if (n > 0) Launch.args().ptr(ptr(out)).ptr(ptr(idx)).ptr(ptr(xc)).i64(n).ints(pp).go(dev, maxPoolFwd.get(x.dtype()), grid(n), BLOCK);
+        drop(xc, x);
+        return new Tensor[]{out, idx};
+    }
+
+    @Override public Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape) {
+        DType t = gradOut.dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+        Tensor gy = contiguous(gradOut, t), ic = contiguous(indices);
+        long outPlane = (long) gradOut.shape()[2] * gradOut.shape()[3], inPlane = (long) inputShape[2] * inputShape[3];
+        Tensor gx = newTensor(inputShape.clone(), t);
+        fill(gx, 0);
+        long n = gy.numel();
+        if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).i64(inPlane).i64(outPlane).go(dev, maxPoolBwd.get(t), grid(n), BLOCK);
+        drop(gy, gradOut);
+        drop(ic, indices);
+        return narrowBack(gx, gradOut.dtype());
+    }
+
+    @Override public Tensor avgPool2d(Tensor x, Pool2dParams p) {
+        Tensor xc = contiguous(x);
+        int[] pp = poolP(x.shape(), p);
+        int[] os = {x.shape()[0], x.shape()[1], pp[2], pp[3]};
+        Tensor out = newTensor(os, x.dtype());
+        long n = Shape.numel(os);
+        if (n > 0) Launch.args().ptr(ptr(out)).ptr(ptr(xc)).i64(n).ints(pp).go(dev, avgPoolFwd.get(x.dtype()), grid(n), BLOCK);
+        drop(xc, x);
+        return out;
+    }
+
+    @Override public Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p) {
+        Tensor gy = contiguous(gradOut);
+        int[] pp = poolP(inputShape, p);
+        Tensor gx = newTensor(inputShape.clone(), gradOut.dtype());
+        long n = Shape.numel(inputShape);
+        if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).i64(n).ints(pp).go(dev, avgPoolBwd.get(gradOut.dtype()), grid(n), BLOCK);
+        drop(gy, gradOut);
+        return gx;
+    }
+
+    // ------------------------------------------------------------------ softmax
+
+    private static int[] lastPerm(int r, int dim) {
+        int[] perm = new int[r];
+        for (int d = 0, k = 0; d < r; d++) if (d != dim) perm[k++] = d;
+        perm[r - 1] = dim;
+        return perm;
+    }
+
+    private static int[] inverse(int[] perm) {
+        int[] inv = new int[perm.length];
+        for (int i = 0; i < perm.length; i++) inv[perm[i]] = i;
+        return inv;
+    }
+
+    private int rowThreads(long n) { return n >= 2048 ? 1024 : n >= 512 ? 512 : n >= 128 ? 128 : 32; }
+
+    @Override public Tensor softmax(Tensor x, int dim, boolean log) {
+        if (x.dim() == 0) return softmax(x.detach().reshape(1), 0, log).reshape();
+        int[] perm = lastPerm(x.dim(), dim);
+        Tensor xp = x.detach().permute(perm);
+        Tensor xc = contiguous(xp);
+        long n = x.shape()[dim], rows = x.numel() / Math.max(n, 1);
+        Tensor y = newTensor(xp.shape(), x.dtype());
+        if (rows > 0 && n > 0) {
+            Launch.args().ptr(ptr(y)).ptr(ptr(xc)).i64(rows).i64(n).i32(log ? 1 : 0)
+                    .go(dev, softmaxFwd.get(x.dtype()), Math.min(rows, dev.multiprocessorCount() * 16L), rowThreads(n));
+        }
+        drop(xc, xp);
+        return permutedBack(y, perm);
+    }
+
+    /** y laid out in permuted order, as a contiguous tensor in the original order. */
+    private Tensor permutedBack(Tensor y, int[] perm) {
+        Tensor v = y.permute(inverse(perm));
+        if (v.isContiguous()) return new Tensor(y.storage(), v.shape());
+        Tensor out = contiguous(v);
+        y.storage().release();
+        return out;
+    }
+
+    @Override public Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log) {
+        if (y.dim() == 0) return softmaxBackward(gradOut.detach().reshape(1), y.detach().reshape(1), 0, log).reshape();
+        int[] perm = lastPerm(y.dim(), dim);
+        Tensor gp = gradOut.detach().permute(perm), yp = y.detach().permute(perm);
+        Tensor gc = contiguous(gp), yc = contiguous(yp);
+        long n = y.shape()[dim], rows = y.numel() / Math.max(n, 1);
+        Tensor gx = newTensor(yp.shape(), y.dtype());
+        if (rows > 0 && n > 0) {
+            Launch.args().ptr(ptr(gx)).ptr(ptr(gc)).ptr(ptr(yc)).i64(rows).i64(n).i32(log ? 1 : 0)
+                    .go(dev, softmaxBwd.get(y.dtype()), Math.min(rows, dev.multiprocessorCount() * 16L), rowThreads(n));
+        }
+        drop(gc, gp);
+        drop(yc, yp);
+        return permutedBack(gx, perm);
+    }
+
+    // ------------------------------------------------------------------ indexing
+
+    /** The dtype the atomic-add kernels compute in: 16-bit floats in float32, bytes in int32. */
+    private static DType atomicType(DType t) {
+        return switch (t) {
+            case FLOAT32, FLOAT64, INT64, INT32 -> t;
+            case BFLOAT16, FLOAT16 -> DType.FLOAT32;
+            case UINT8, BOOL -> DType.INT32;
+        };
+    }
+
+    @Override public Tensor gather(Tensor x, int dim, Tensor index) {
+        int[] ishape = index.shape();
+        Tensor out = newTensor(ishape, x.dtype());
+        long n = index.numel();
+        if (n > 0) {
+            Launch.args().ptr(ptr(out)).ptr(ptr(x)).ptr(ptr(index)).i32(dim).i64(x.shape()[dim]).i64(n)
+                    .geo(Geo.raw(ishape, x.strides(), index.strides())).ptr(errorWord()).go(dev, gather.get(x.dtype()), grid(n), BLOCK);
+        }
+        return out;
+    }
+
+    @Override public Tensor scatterAdd(int[] shape, int dim, Tensor index, Tensor src) {
+        DType t = atomicType(src.dtype());
+        Tensor s = t == src.dtype() ? src : contiguous(src, t);
+        Tensor out = newTensor(shape.clone(), t);
+        fill(out, 0);
+        long n = index.numel();
+        if (n > 0) {
+            Launch.args().ptr(ptr(out)).ptr(ptr(index)).ptr(ptr(s)).i32(dim).i64(shape[dim]).i64(n)
+                    .geo(Geo.raw(index.shape(), Shape.contiguousStrides(shape), index.strides(), s.strides()))
+                    .ptr(errorWord()).go(dev, scatterAdd.get(t), grid(n), BLOCK);
+        }
+        drop(s, src);
+        return narrowBack(out, src.dtype());
+    }
+
+    private Tensor narrowBack(Tensor out, DType t) {
+        if (out.dtype() == t) return out;
+        Tensor r = contiguous(out, t);
+        out.storage().release();
+        return r;
+    }
+
+    @Override public Tensor indexSelect(Tensor x, int dim, Tensor index) {
+        Tensor ic = contiguous(index);
+        int[] shape = x.shape();
+        shape[dim] = (int) index.numel();
+        Tensor out = newTensor(shape, x.dtype());
+        long n = out.numel();
+        if (n > 0) {
+            Launch.args().ptr(ptr(out)).ptr(ptr(x)).ptr(ptr(ic)).i32(dim).i64(x.shape()[dim]).i64(n)
+                    .geo(Geo.raw(shape, x.strides())).ptr(errorWord()).go(dev, indexSelect.get(x.dtype()), grid(n), BLOCK);
+        }
+        drop(ic, index);
+        return out;
+    }
+
+    @Override public Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) {
+        DType t = atomicType(src.dtype());
+        Tensor s = t == src.dtype() ? src : contiguous(src, t);
+        Tensor ic = contiguous(index);
+        Tensor out = newTensor(shape.clone(), t);
+        fill(out, 0);
+        long n = s.numel();
+        if (n > 0) {
+            Launch.args().ptr(ptr(out)).ptr(ptr(ic)).ptr(ptr(s)).i32(dim).i64(shape[dim]).i64(n)
+                    .geo(Geo.raw(s.shape(), Shape.contiguousStrides(shape), s.strides()))
+                    .ptr(errorWord()).go(dev, indexAdd.get(t), grid(n), BLOCK);
+        }
+        drop(s, src);
+        drop(ic, index);
+        return narrowBack(out, src.dtype());
     }
 }

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds a self-contained bundle for a GPU machine that has no Java and no Maven: the jars, a jlink'ed Java 25
+# runtime (packed), the JUnit console launcher and run.sh. Usage:
+#   scripts/gpu-bundle.sh DEST        (e.g. /work/main/.gpu-cuda, a folder git ignores)
+# On the GPU machine:
+#   DEST/run.sh test [junit console args]   the GPU suite (dev.kiln.cuda tests) through the console launcher
+#   DEST/run.sh bench                       dev.kiln.cuda.CudaBench
+#   DEST/run.sh kiln devices ...            the kiln command line
+#   DEST/run.sh java MAIN-CLASS args...     any main class on the test classpath
+set -euo pipefail
+DEST=${1:?usage: scripts/gpu-bundle.sh DEST}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+export JAVA_HOME
+JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.13.4
+
+cd "$ROOT"
+mvn -q -o -DskipTests package
+mkdir -p "$DEST"
+rm -rf "$DEST/lib" "$DEST/runtime.tar.gz"
+mkdir -p "$DEST/lib"
+cp target/kiln.jar target/kiln-tests.jar "$DEST/"
+cp target/lib/*.jar "$DEST/lib/"
+if ! ls "$DEST"/junit-platform-console-standalone-*.jar >/dev/null 2>&1; then
+    mvn -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$DEST" || mvn -q -o dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$DEST"
+fi
+
+# the modules the jars need, plus the incubating Vector API and what the launcher and tests use
+MODULES=$("$JAVA_HOME/bin/jdeps" --multi-release 25 --ignore-missing-deps --print-module-deps -q \
+    --class-path "$DEST/lib/*" "$DEST/kiln.jar" "$DEST/kiln-tests.jar" 2>/dev/null || true)
+MODULES=${MODULES:-java.base}
+MODULES="$MODULES,java.base,jdk.incubator.vector,java.desktop,java.logging,jdk.unsupported,java.management,jdk.management,java.naming,java.scripting,jdk.zipfs,java.xml"
+TMP=$(mktemp -d)
+"$JAVA_HOME/bin/jlink" --add-modules "$MODULES" --strip-debug --no-header-files --no-man-pages --compress=zip-9 --output "$TMP/jre"
+tar -C "$TMP" -czf "$DEST/runtime.tar.gz" jre
+rm -rf "$TMP"
+
+cat > "$DEST/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# Unpacks the Java runtime into /tmp (once) and runs the GPU suite, the bench or kiln.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+JRE=/tmp/kiln-jre
+if [ ! -x "$JRE/bin/java" ]; then
+    mkdir -p /tmp/kiln-jre.tmp && tar -C /tmp/kiln-jre.tmp -xzf "$HERE/runtime.tar.gz" && rm -rf "$JRE" && mv /tmp/kiln-jre.tmp/jre "$JRE"
+fi
+export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/cuda/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export KILN_CACHE_DIR=${KILN_CACHE_DIR:-/tmp/kiln-cache}
+FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -XX:+UseParallelGC"
+CP="$HERE/kiln.jar:$HERE/lib/*"
+TCP="$HERE/kiln-tests.jar:$CP"
+cmd=${1:-test}; shift || true
+case "$cmd" in
+    test)
+        exec "$JRE/bin/java" $FLAGS -jar "$HERE"/junit-platform-console-standalone-*.jar execute \
+            --class-path "$TCP" --select-package dev.kiln.cuda --details=tree --disable-banner "$@" ;;
+    test-all)
+        exec "$JRE/bin/java" $FLAGS -jar "$HERE"/junit-platform-console-standalone-*.jar execute \
+            --class-path "$TCP" --scan-class-path "$HERE/kiln-tests.jar" --details=summary --disable-banner "$@" ;;
+    bench) exec "$JRE/bin/java" $FLAGS -cp "$TCP" dev.kiln.cuda.CudaBench "$@" ;;
+    kiln) exec "$JRE/bin/java" $FLAGS -cp "$CP" dev.kiln.cli.Main "$@" ;;
+    java) exec "$JRE/bin/java" $FLAGS -cp "$TCP" "$@" ;;
+    *) echo "usage: run.sh test|test-all|bench|kiln ARGS|java MAIN ARGS" >&2; exit 2 ;;
+esac
+RUN
+chmod +x "$DEST/run.sh"
+du -sh "$DEST"

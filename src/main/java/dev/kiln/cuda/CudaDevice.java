@@ -1,0 +1,203 @@
+package dev.kiln.cuda;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * One GPU: its primary context, its stream, its caching allocator and its pinned staging buffer. The stable
+ * entry point for code that needs raw device memory (the cuBLAS / cuDNN bindings included):
+ * <pre>{@code
+ * CudaDevice dev = CudaDevice.get(0);
+ * try (CudaDevice.Buffer buf = dev.allocate(bytes)) {
+ *     dev.copyHostToDevice(hostSegment, buf.address(), bytes);   // queued on dev.stream()
+ *     ... launch work on dev.stream() with buf.pointer() ...
+ *     dev.copyDeviceToHost(buf.address(), hostSegment, bytes);   // waits
+ * }
+ * }</pre>
+ * The CUDA context is per thread: every method here first makes the device's primary context current on the
+ * calling thread (a cheap check when it already is). All of a device's work runs on its one stream, in order,
+ * whichever thread queues it; only the copies to the host wait for the device.
+ */
+public final class CudaDevice {
+    private static volatile CudaDevice[] devices;
+    private static final ThreadLocal<MemorySegment> CURRENT = new ThreadLocal<>();
+
+    private final int index;
+    private final int handle;
+    private final String name;
+    private final int ccMajor, ccMinor, smCount;
+    private final long totalMemory;
+    private final MemorySegment context;
+    private final MemorySegment stream;
+    private final CudaAllocator allocator;
+    private final Object stagingLock = new Object();
+    private MemorySegment staging;      // pinned host memory for copies to and from Java arrays
+    private MemorySegment stagingEvent; // recorded after the last upload out of staging
+
+    private CudaDevice(int index) {
+        Driver.init();
+        this.index = index;
+        this.handle = Driver.device(index);
+        this.name = Driver.deviceName(handle);
+        this.ccMajor = Driver.deviceAttribute(Driver.ATTR_COMPUTE_CAPABILITY_MAJOR, handle);
+        this.ccMinor = Driver.deviceAttribute(Driver.ATTR_COMPUTE_CAPABILITY_MINOR, handle);
+        this.smCount = Driver.deviceAttribute(Driver.ATTR_MULTIPROCESSOR_COUNT, handle);
+        this.totalMemory = Driver.deviceTotalMem(handle);
+        this.context = Driver.primaryContextRetain(handle);
+        makeCurrent();
+        this.stream = Driver.streamCreate(1);
+        this.stagingEvent = Driver.eventCreate(2);
+        this.allocator = new CudaAllocator(this);
+    }
+
+    /** The device of ordinal {@code index}; throws {@link CudaException.NoDevice} when there is none. */
+    public static CudaDevice get(int index) {
+        CudaDevice[] ds = devices;
+        if (ds == null) {
+            synchronized (CudaDevice.class) {
+                if (devices == null) {
+                    int n = Cuda.deviceCountOrThrow();
+                    devices = new CudaDevice[n];
+                }
+                ds = devices;
+            }
+        }
+        if (index < 0 || index >= ds.length) {
+            throw new CudaException.NoDevice("cuda:" + index + " does not exist: this machine has " + ds.length + " CUDA device(s)");
+        }
+        CudaDevice d = ds[index];
+        if (d == null) {
+            synchronized (CudaDevice.class) {
+                if (ds[index] == null) ds[index] = new CudaDevice(index);
+                d = ds[index];
+            }
+        }
+        return d;
+    }
+
+    public int index() { return index; }
+
+    public String name() { return name; }
+
+    public int computeCapabilityMajor() { return ccMajor; }
+
+    public int computeCapabilityMinor() { return ccMinor; }
+
+    public int multiprocessorCount() { return smCount; }
+
+    public long totalMemory() { return totalMemory; }
+
+    /** The CUcontext (primary context) handle. */
+    public MemorySegment context() { return context; }
+
+    /** The CUstream all of this device's work runs on (made current on the calling thread first). */
+    public MemorySegment stream() {
+        makeCurrent();
+        return stream;
+    }
+
+    public CudaAllocator allocator() { return allocator; }
+
+    /** Makes the primary context current on this thread, if it is not already. */
+    public void makeCurrent() {
+        if (CURRENT.get() != context) {
+            Driver.contextSetCurrent(context);
+            CURRENT.set(context);
+        }
+    }
+
+    /** Waits until all work queued on the stream has finished. */
+    public void synchronize() {
+        makeCurrent();
+        Driver.streamSynchronize(stream);
+    }
+
+    // ------------------------------------------------------------------ raw memory
+
+    /** Device memory from the caching allocator; {@link #close()} returns it to the pool. */
+    public final class Buffer implements AutoCloseable {
+        private final CudaAllocator.Block block;
+        private final long bytes;
+        private boolean closed;
+
+        private Buffer(CudaAllocator.Block block, long bytes) {
+            this.block = block;
+            this.bytes = bytes;
+        }
+
+        /** The CUdeviceptr. */
+        public long address() {
+            if (closed) throw new IllegalStateException("device buffer used after close()");
+            return block.address();
+        }
+
+        /** The device pointer as a (zero-length) segment, for bindings that take {@code void*}. */
+        public MemorySegment pointer() { return MemorySegment.ofAddress(address()); }
+
+        public long byteSize() { return bytes; }
+
+        public CudaDevice device() { return CudaDevice.this; }
+
+        @Override public void close() {
+            if (!closed) {
+                closed = true;
+                allocator.free(block);
+            }
+        }
+    }
+
+    public Buffer allocate(long bytes) { return new Buffer(allocator.allocate(bytes), bytes); }
+
+    /** Queues a copy of {@code bytes} from host memory (native segment; pinned for true asynchrony) to {@code dst}. */
+    public void copyHostToDevice(MemorySegment src, long dst, long bytes) {
+        if (bytes == 0) return;
+        makeCurrent();
+        Driver.memcpyHtoDAsync(dst, src, bytes, stream);
+    }
+
+    /** Copies {@code bytes} from {@code src} to host memory (native segment) and waits for it. */
+    public void copyDeviceToHost(long src, MemorySegment dst, long bytes) {
+        if (bytes == 0) return;
+        makeCurrent();
+        Driver.memcpyDtoHAsync(dst, src, bytes, stream);
+        Driver.streamSynchronize(stream);
+    }
+
+    /** Queues a device-to-device copy. */
+    public void copyDeviceToDevice(long src, long dst, long bytes) {
+        if (bytes == 0) return;
+        makeCurrent();
+        Driver.memcpyDtoDAsync(dst, src, bytes, stream);
+    }
+
+    /** Queues setting {@code bytes} bytes at {@code dst} to zero. */
+    public void zero(long dst, long bytes) {
+        if (bytes == 0) return;
+        makeCurrent();
+        if ((bytes & 3) == 0 && (dst & 3) == 0) Driver.memsetD32Async(dst, 0, bytes >>> 2, stream);
+        else Driver.memsetD8Async(dst, (byte) 0, bytes, stream);
+    }
+
+    // ------------------------------------------------------------------ pinned staging for Java arrays
+
+    /**
+     * Runs {@code body} with a pinned host segment of at least {@code bytes}; the caller queues its copy on the
+     * stream inside body. For uploads, the next use waits only until this upload has left the buffer.
+     */
+    <R> R withStaging(long bytes, java.util.function.Function<MemorySegment, R> body) {
+        synchronized (stagingLock) {
+            makeCurrent();
+            Driver.eventSynchronize(stagingEvent);
+            if (staging == null || staging.byteSize() < bytes) {
+                if (staging != null) Driver.memFreeHost(staging);
+                long size = Math.max(bytes, 1L << 20);
+                size = (size + (1L << 20) - 1) & -(1L << 20);
+                staging = Driver.memHostAlloc(size);
+            }
+            R r = body.apply(staging);
+            Driver.eventRecord(stagingEvent, stream);
+            return r;
+        }
+    }
+
+    @Override public String toString() { return "cuda:" + index + " (" + name + ", sm_" + ccMajor + ccMinor + ")"; }
+}

@@ -1,0 +1,119 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.cuda.lib.ConvPlan;
+import dev.kiln.cuda.lib.Cudnn;
+import dev.kiln.cuda.lib.WorkspaceProvider;
+
+/**
+ * Convolutions through cuDNN, when the library is present: one handle per device on the device's stream, a plan
+ * per geometry (descriptors and algorithm chosen once, cached on the handle), workspaces from the caching
+ * allocator, returned as soon as the call is queued (stream order keeps them valid). float32 uses TF32 only when
+ * {@link Cuda#allowTf32()} says so. Set {@code KILN_CUDNN=0} to use the im2col + GEMM kernels instead.
+ */
+final class Dnn {
+    private Dnn() {}
+
+    private static final Cudnn[] HANDLES = new Cudnn[64];
+    private static volatile boolean disabled = "0".equals(System.getenv("KILN_CUDNN"));
+    private static volatile Boolean present;
+
+    static boolean available(DType t) {
+        if (disabled || !(t == DType.FLOAT32 || t == DType.FLOAT64)) return false;
+        Boolean p = present;
+        if (p == null) {
+            try {
+                p = Cudnn.available();
+            } catch (RuntimeException | LinkageError e) {
+                p = false;
+            }
+            present = p;
+        }
+        return p;
+    }
+
+    /** Tests switch cuDNN off to check the im2col + GEMM path on a machine that has cuDNN. */
+    static void setEnabled(boolean enabled) { disabled = !enabled; }
+
+    private static Cudnn handle(CudaDevice dev) {
+        Cudnn h = HANDLES[dev.index()];
+        if (h != null) return h;
+        synchronized (HANDLES) {
+            if (HANDLES[dev.index()] == null) {
+                dev.makeCurrent();
+                Cudnn c = Cudnn.create();
+                c.setStream(dev.stream().address());
+                HANDLES[dev.index()] = c;
+            }
+            return HANDLES[dev.index()];
+        }
+    }
+
+    /** Hands out one workspace block per call and frees it after the call is queued. */
+    private static final class Scratch implements WorkspaceProvider, AutoCloseable {
+        private final CudaAllocator allocator;
+        private CudaAllocator.Block block;
+
+        Scratch(CudaAllocator allocator) { this.allocator = allocator; }
+
+        @Override public long address(long bytes) {
+            if (block != null) allocator.free(block);
+            block = allocator.allocate(bytes);
+            return block.address();
+        }
+
+        @Override public void close() {
+            if (block != null) allocator.free(block);
+            block = null;
+        }
+    }
+
+    private interface Call { void run(ConvPlan plan, WorkspaceProvider ws); }
+
+    private static void run(CudaBackend be, DType t, int[] xShape, int[] wShape, Conv2dParams p, Call call) {
+        CudaDevice dev = be.cudaDevice();
+        Cudnn h = handle(dev);
+        synchronized (h) {
+            dev.makeCurrent();
+            ConvPlan plan = h.conv(t, xShape, wShape, p, Cuda.allowTf32());
+            try (Scratch s = new Scratch(dev.allocator())) {
+                call.run(plan, s);
+            }
+        }
+    }
+
+    static Tensor conv2d(CudaBackend be, Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+        Tensor xc = be.contiguousCopy(x), wc = be.contiguousCopy(w), bc = bias == null ? null : be.contiguousCopy(bias);
+        int[] ws = w.shape(), xs = x.shape();
+        int[] ys = {xs[0], ws[0], p.outH(xs[2], ws[2]), p.outW(xs[3], ws[3])};
+        Tensor y = be.newTensor(ys, x.dtype());
+        run(be, x.dtype(), xs, ws, p, (plan, s) -> {
+            plan.forward(be.ptrOf(xc), be.ptrOf(wc), be.ptrOf(y), 1, 0, s);
+            if (bc != null) plan.addBias(be.ptrOf(bc), be.ptrOf(y));
+        });
+        CudaBackend.drop(xc, x);
+        CudaBackend.drop(wc, w);
+        if (bc != null) CudaBackend.drop(bc, bias);
+        return y;
+    }
+
+    static Tensor conv2dBackwardInput(CudaBackend be, Tensor gy, Tensor w, int[] inputShape, Conv2dParams p) {
+        Tensor gc = be.contiguousCopy(gy), wc = be.contiguousCopy(w);
+        Tensor gx = be.newTensor(inputShape.clone(), gy.dtype());
+        run(be, gy.dtype(), inputShape, w.shape(), p, (plan, s) -> plan.backwardData(be.ptrOf(gc), be.ptrOf(wc), be.ptrOf(gx), 1, 0, s));
+        CudaBackend.drop(gc, gy);
+        CudaBackend.drop(wc, w);
+        return gx;
+    }
+
+    static Tensor conv2dBackwardWeight(CudaBackend be, Tensor gy, Tensor x, int[] weightShape, Conv2dParams p) {
+        Tensor gc = be.contiguousCopy(gy), xc = be.contiguousCopy(x);
+        Tensor gw = be.newTensor(weightShape.clone(), gy.dtype());
+        run(be, gy.dtype(), x.shape(), weightShape, p, (plan, s) -> plan.backwardFilter(be.ptrOf(xc), be.ptrOf(gc), be.ptrOf(gw), 1, 0, s));
+        CudaBackend.drop(gc, gy);
+        CudaBackend.drop(xc, x);
+        return gw;
+    }
+}

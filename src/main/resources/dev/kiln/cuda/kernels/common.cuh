@@ -1,0 +1,128 @@
+// Shared by every Kiln kernel file: the element types, their conversions (as the CPU backend's HostArrays does
+// them), the strided-geometry struct and the grid-stride loop. No CUDA headers: NVRTC compiles this alone.
+#pragma once
+
+typedef long long i64;
+typedef unsigned long long u64;
+
+// 16-bit floats and bool are kept as raw bits so no toolkit header is needed; conversions are PTX instructions.
+struct bf16 { unsigned short v; };
+struct f16 { unsigned short v; };
+struct b8 { unsigned char v; };
+
+__device__ __forceinline__ float bf16_to_float(unsigned short b) { return __uint_as_float(((unsigned) b) << 16); }
+__device__ __forceinline__ unsigned short float_to_bf16(float f) {   // round to nearest even, NaN stays NaN
+    unsigned x = __float_as_uint(f);
+    if (f != f) return 0x7FC0;
+    return (unsigned short) ((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+}
+__device__ __forceinline__ float f16_to_float(unsigned short h) {
+    float f;
+    asm("{ .reg .b16 t; mov.b16 t, %1; cvt.f32.f16 %0, t; }" : "=f"(f) : "h"(h));
+    return f;
+}
+__device__ __forceinline__ unsigned short float_to_f16(float f) {
+    unsigned short h;
+    asm("{ .reg .b16 t; cvt.rn.f16.f32 t, %1; mov.b16 %0, t; }" : "=h"(h) : "f"(f));
+    return h;
+}
+
+// ---- every type to double (the CPU reference computes in double) and back, with Java's cast semantics
+__device__ __forceinline__ double to_d(float v) { return v; }
+__device__ __forceinline__ double to_d(double v) { return v; }
+__device__ __forceinline__ double to_d(bf16 v) { return bf16_to_float(v.v); }
+__device__ __forceinline__ double to_d(f16 v) { return f16_to_float(v.v); }
+__device__ __forceinline__ double to_d(i64 v) { return (double) v; }
+__device__ __forceinline__ double to_d(int v) { return v; }
+__device__ __forceinline__ double to_d(unsigned char v) { return v; }
+__device__ __forceinline__ double to_d(b8 v) { return v.v != 0 ? 1.0 : 0.0; }
+
+template <typename T> __device__ __forceinline__ T from_d(double v);
+template <> __device__ __forceinline__ float from_d<float>(double v) { return (float) v; }
+template <> __device__ __forceinline__ double from_d<double>(double v) { return v; }
+template <> __device__ __forceinline__ bf16 from_d<bf16>(double v) { bf16 r; r.v = float_to_bf16((float) v); return r; }
+template <> __device__ __forceinline__ f16 from_d<f16>(double v) { f16 r; r.v = float_to_f16((float) v); return r; }
+// float-to-integer conversion saturates and maps NaN to 0, as Java's (long) and (int) casts do
+template <> __device__ __forceinline__ i64 from_d<i64>(double v) { return (i64) v; }
+template <> __device__ __forceinline__ int from_d<int>(double v) { return (int) v; }
+template <> __device__ __forceinline__ unsigned char from_d<unsigned char>(double v) { return (unsigned char) (i64) v; }
+template <> __device__ __forceinline__ b8 from_d<b8>(double v) { b8 r; r.v = v != 0 ? 1 : 0; return r; }
+
+// ---- the type arithmetic runs in: float for the 32- and 16-bit floats, double for the rest (as the CPU does)
+template <typename T> struct Acc { typedef double type; };
+template <> struct Acc<float> { typedef float type; };
+template <> struct Acc<bf16> { typedef float type; };
+template <> struct Acc<f16> { typedef float type; };
+
+template <typename C, typename T> __device__ __forceinline__ C load(T v) { return (C) to_d(v); }
+template <> __device__ __forceinline__ float load<float, float>(float v) { return v; }
+template <> __device__ __forceinline__ float load<float, bf16>(bf16 v) { return bf16_to_float(v.v); }
+template <> __device__ __forceinline__ float load<float, f16>(f16 v) { return f16_to_float(v.v); }
+template <typename T, typename C> __device__ __forceinline__ T store(C v) { return from_d<T>((double) v); }
+template <> __device__ __forceinline__ float store<float, float>(float v) { return v; }
+template <> __device__ __forceinline__ bf16 store<bf16, float>(float v) { bf16 r; r.v = float_to_bf16(v); return r; }
+template <> __device__ __forceinline__ f16 store<f16, float>(float v) { f16 r; r.v = float_to_f16(v); return r; }
+
+// ---- strided geometry: up to 8 dimensions (merged on the host first), up to 4 operands.
+// rank 0 means every operand is contiguous from its base pointer: offset = linear index.
+#define KILN_MAX_RANK 8
+struct Geo {
+    int rank;
+    int shape[KILN_MAX_RANK];
+    int stride[4][KILN_MAX_RANK];
+};
+
+template <int K>
+__device__ __forceinline__ void offsets(const Geo& g, i64 i, i64* off) {
+#pragma unroll
+    for (int k = 0; k < K; k++) off[k] = 0;
+    if (g.rank == 0) {
+#pragma unroll
+        for (int k = 0; k < K; k++) off[k] = i;
+        return;
+    }
+    for (int d = g.rank - 1; d >= 0; d--) {
+        i64 n = g.shape[d];
+        i64 q = i / n;
+        i64 idx = i - q * n;
+        i = q;
+#pragma unroll
+        for (int k = 0; k < K; k++) off[k] += idx * g.stride[k][d];
+    }
+}
+
+#define GRID_STRIDE(i, n) for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64) gridDim.x * blockDim.x)
+
+// Instantiates MACRO(T, suffix) for every element type; suffixes match dev.kiln.DType's order.
+#define KILN_ALL_TYPES(M) M(float, f32) M(double, f64) M(bf16, bf16) M(f16, f16) M(i64, i64) M(int, i32) M(unsigned char, u8) M(b8, b8)
+#define KILN_FLOAT_TYPES(M) M(float, f32) M(double, f64) M(bf16, bf16) M(f16, f16)
+
+// Index errors: the first bad index is recorded here and reported by the host at the next wait.
+__device__ __forceinline__ void report_index_error(u64* err, i64 value, i64 size, int op) {
+    if (atomicCAS(err, 0ull, 1ull) == 0ull) {
+        err[1] = (u64) value;
+        err[2] = (u64) size;
+        err[3] = (u64) op;
+    }
+}
+
+// ---- reductions within a warp and a block (blockDim.x a multiple of 32, at most 1024)
+template <typename A, typename F>
+__device__ __forceinline__ A warp_reduce(A v, F f) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v = f(v, __shfl_down_sync(0xffffffffu, v, off));
+    return v;
+}
+
+// Every thread of the block gets the result. sh holds 32 values; the block may call this again at once.
+template <typename A, typename F>
+__device__ __forceinline__ A block_reduce(A v, F f, A* sh) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    v = warp_reduce(v, f);
+    __syncthreads();                 // sh may still be read by a previous call
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    A r = sh[0];
+    for (int w = 1; w < warps; w++) r = f(r, sh[w]);
+    return r;
+}

@@ -1,0 +1,79 @@
+// 2-D max and average pooling over contiguous (N*C, H, W) planes, forward and backward. The average-pool
+// backward gathers (one thread per input element, looping over the windows that cover it), so it needs no
+// atomics and is deterministic. Max-pool indices are int64, flat over H*W per plane, as the CPU backend's.
+#include "common.cuh"
+
+struct PoolP { int h, w, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad; };
+
+__device__ __forceinline__ int pool_count(const PoolP& p, int oy, int ox) {
+    if (p.count_include_pad) {
+        int y0 = oy * p.sh - p.ph, x0 = ox * p.sw - p.pw;
+        int y1 = min(y0 + p.kh, p.h + p.ph), x1 = min(x0 + p.kw, p.w + p.pw);
+        return (y1 - y0) * (x1 - x0);
+    }
+    int y0 = max(oy * p.sh - p.ph, 0), x0 = max(ox * p.sw - p.pw, 0);
+    int y1 = min(oy * p.sh - p.ph + p.kh, p.h), x1 = min(ox * p.sw - p.pw + p.kw, p.w);
+    return (y1 - y0) * (x1 - x0);
+}
+
+// The output windows (oy in [y0, y1], ox in [x0, x1]) that contain input pixel (iy, ix).
+__device__ __forceinline__ void covering(const PoolP& p, int iy, int ix, int& y0, int& y1, int& x0, int& x1) {
+    int ty = iy + p.ph, tx = ix + p.pw;
+    y0 = ty < p.kh ? 0 : (ty - p.kh) / p.sh + 1; y1 = min(ty / p.sh, p.oh - 1);
+    x0 = tx < p.kw ? 0 : (tx - p.kw) / p.sw + 1; x1 = min(tx / p.sw, p.ow - 1);
+}
+
+#define POOL(T, S) \
+extern "C" __global__ void max_pool_fwd_##S(T* y, i64* idx, const T* x, i64 n, PoolP p) { \
+    GRID_STRIDE(i, n) { \
+        int ox = (int) (i % p.ow), oy = (int) ((i / p.ow) % p.oh); i64 plane = i / ((i64) p.ow * p.oh); \
+        const T* xp = x + plane * p.h * p.w; \
+        double best = 0; int bi = -1; \
+        for (int ky = 0; ky < p.kh; ky++) { \
+            int iy = oy * p.sh - p.ph + ky; if (iy < 0 || iy >= p.h) continue; \
+            for (int kx = 0; kx < p.kw; kx++) { \
+                int ix = ox * p.sw - p.pw + kx; if (ix < 0 || ix >= p.w) continue; \
+                double v = to_d(xp[iy * p.w + ix]); \
+                if (bi < 0 || v > best || v != v) { best = v; bi = iy * p.w + ix; if (v != v) goto done; } \
+            } \
+        } \
+        done: \
+        y[i] = from_d<T>(bi < 0 ? -__longlong_as_double(0x7FF0000000000000ll) : best); idx[i] = bi; \
+    } \
+} \
+extern "C" __global__ void avg_pool_fwd_##S(T* y, const T* x, i64 n, PoolP p) { \
+    GRID_STRIDE(i, n) { \
+        int ox = (int) (i % p.ow), oy = (int) ((i / p.ow) % p.oh); i64 plane = i / ((i64) p.ow * p.oh); \
+        const T* xp = x + plane * p.h * p.w; \
+        double s = 0; \
+        for (int ky = 0; ky < p.kh; ky++) { \
+            int iy = oy * p.sh - p.ph + ky; if (iy < 0 || iy >= p.h) continue; \
+            for (int kx = 0; kx < p.kw; kx++) { \
+                int ix = ox * p.sw - p.pw + kx; if (ix >= 0 && ix < p.w) s += to_d(xp[iy * p.w + ix]); \
+            } \
+        } \
+        y[i] = from_d<T>(s / pool_count(p, oy, ox)); \
+    } \
+} \
+extern "C" __global__ void avg_pool_bwd_##S(T* gx, const T* gy, i64 n, PoolP p) { \
+    GRID_STRIDE(i, n) { \
+        int ix = (int) (i % p.w), iy = (int) ((i / p.w) % p.h); i64 plane = i / ((i64) p.w * p.h); \
+        int y0, y1, x0, x1; covering(p, iy, ix, y0, y1, x0, x1); \
+        double s = 0; \
+        for (int oy = y0; oy <= y1; oy++) for (int ox = x0; ox <= x1; ox++) \
+            s += to_d(gy[(plane * p.oh + oy) * p.ow + ox]) / pool_count(p, oy, ox); \
+        gx[i] = from_d<T>(s); \
+    } \
+}
+KILN_FLOAT_TYPES(POOL)
+
+// max-pool backward scatters each output gradient to the input element its index names (gx zeroed first);
+// the backward op gets no window geometry, only the indices, so it cannot gather. float and double only.
+#define MAX_POOL_BWD(T, S) \
+extern "C" __global__ void max_pool_bwd_##S(T* gx, const T* gy, const i64* idx, i64 n, i64 in_plane, i64 out_plane) { \
+    GRID_STRIDE(i, n) { \
+        i64 k = idx[i]; \
+        if (k >= 0) atomicAdd(gx + (i / out_plane) * in_plane + k, gy[i]); \
+    } \
+}
+MAX_POOL_BWD(float, f32) MAX_POOL_BWD(double, f64)

@@ -1,0 +1,126 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.ReduceOp;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.function.Supplier;
+import dev.kiln.cuda.lib.DeviceReport;
+
+/**
+ * GPU timings for bench/notes-cuda.md: launch overhead and a few ops, timed with device events around many
+ * repetitions after a warm-up (median of 5 batches). Run with {@code run.sh bench}.
+ */
+public final class CudaBench {
+    private CudaBench() {}
+
+    static final Device GPU = Device.cuda(0);
+
+    public static void main(String[] args) {
+        if (!Cuda.isAvailable()) {
+            System.out.println("no CUDA GPU: " + Cuda.unavailableReason());
+            return;
+        }
+        CudaDevice dev = CudaDevice.get(0);
+        CudaBackend be = CudaBackend.of(0);
+        try {
+            System.out.println(DeviceReport.describe().strip());
+        } catch (RuntimeException e) {
+            System.out.println("device report failed: " + e);
+        }
+        System.out.println("device: " + dev + ", driver CUDA " + Cuda.driverVersion() + ", NVRTC " + Nvrtc.version());
+        Generator g = new Generator(1);
+
+        // launch overhead: a 1-element fill, host-side cost per call and device throughput of tiny kernels
+        Tensor one = Tensor.zeros(new int[]{1}, DType.FLOAT32, GPU);
+        for (int i = 0; i < 2000; i++) be.fill(one, i + 1);
+        dev.synchronize();
+        int n = 100_000;
+        long t0 = System.nanoTime();
+        for (int i = 0; i < n; i++) be.fill(one, i + 1);
+        long t1 = System.nanoTime();
+        dev.synchronize();
+        long t2 = System.nanoTime();
+        System.out.printf("launch: %.2f us per fill launch on the host (queueing), %.2f us per launch including the device drain%n",
+                (t1 - t0) / 1e3 / n, (t2 - t0) / 1e3 / n);
+        Tensor small = Tensor.randn(g, new int[]{64}, DType.FLOAT32, GPU);
+        time("binary add, 64 elements (op layer, alloc from cache)", 0, () -> small.add(small));
+
+        Tensor big = Tensor.randn(g, new int[]{1 << 26}, DType.FLOAT32, GPU);    // 256 MiB
+        Tensor big2 = Tensor.randn(g, new int[]{1 << 26}, DType.FLOAT32, GPU);
+        long bytes = 4L << 26;
+        time("device copy 256 MiB (cuMemcpyDtoD)", 2 * bytes, () -> { Tensor c = Tensor.empty(big.shape(), DType.FLOAT32, GPU); be.copy(c, big); return c; });
+        time("add f32 2^26 (contiguous float4 path)", 3 * bytes, () -> be.binary(BinaryOp.ADD, big, big2));
+        Tensor bv = big.reshape(1 << 13, 1 << 13);
+        time("add f32 8192x8192 + transposed (strided path)", 3 * bytes, () -> be.binary(BinaryOp.ADD, bv, big2.reshape(1 << 13, 1 << 13).t()));
+        time("gelu f32 2^26", 2 * bytes, () -> big.gelu());
+        time("sum f32 2^26 -> scalar", bytes, () -> be.reduce(ReduceOp.SUM, big, new int[]{0}, false));
+        time("sum f32 8192x8192 over dim 1 (rows)", bytes, () -> be.reduce(ReduceOp.SUM, bv, new int[]{1}, false));
+        time("sum f32 8192x8192 over dim 0 (columns)", bytes, () -> be.reduce(ReduceOp.SUM, bv, new int[]{0}, false));
+        Tensor logits = Tensor.randn(g, new int[]{8192, 4096}, DType.FLOAT32, GPU);
+        time("softmax f32 8192x4096 dim 1", 2 * 4L * 8192 * 4096, () -> be.softmax(logits, 1, false));
+        for (int size : new int[]{1024, 4096}) {
+            Tensor a = Tensor.randn(g, new int[]{1, size, size}, DType.FLOAT32, GPU), b = Tensor.randn(g, new int[]{1, size, size}, DType.FLOAT32, GPU);
+            for (boolean tf32 : new boolean[]{false, true}) {
+                Cuda.setAllowTf32(tf32);
+                double flops = 2.0 * size * size * size;
+                time("matmul f32 " + size + "^3" + (tf32 ? " tf32" : ""), -flops, () -> be.matmul(a, b));
+            }
+            Cuda.setAllowTf32(false);
+            Tensor ah = a.to(DType.BFLOAT16), bh = b.to(DType.BFLOAT16);
+            time("matmul bf16 " + size + "^3", -2.0 * size * size * size, () -> be.matmul(ah, bh));
+        }
+        Tensor x = Tensor.randn(g, new int[]{32, 64, 56, 56}, DType.FLOAT32, GPU), w = Tensor.randn(g, new int[]{64, 64, 3, 3}, DType.FLOAT32, GPU);
+        Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
+        double convFlops = 2.0 * 32 * 64 * 56 * 56 * 64 * 9;
+        time("conv2d f32 32x64x56x56, 64 3x3", -convFlops, () -> be.conv2d(x, w, null, p));
+        Tensor gy = be.conv2d(x, w, null, p);
+        time("conv2d backward input", -convFlops, () -> be.conv2dBackwardInput(gy, w, x.shape(), p));
+        time("conv2d backward weight", -convFlops, () -> be.conv2dBackwardWeight(gy, x, w.shape(), p));
+        Dnn.setEnabled(false);
+        time("conv2d f32 (im2col + own GEMM path)", -convFlops, () -> be.conv2d(x, w, null, p));
+        Dnn.setEnabled(true);
+        Cuda.setAllowTf32(true);
+        time("conv2d f32 tf32 (cuDNN)", -convFlops, () -> be.conv2d(x, w, null, p));
+        Cuda.setAllowTf32(false);
+        System.out.println("allocator: " + dev.allocator().stats());
+    }
+
+    /** Times op (which returns a tensor to release) with events: median of 5 batches; work > 0 bytes, < 0 flops. */
+    static void time(String what, double work, Supplier<Tensor> op) {
+        CudaDevice dev = CudaDevice.get(0);
+        for (int i = 0; i < 3; i++) op.get().close();
+        dev.synchronize();
+        MemorySegment start = Driver.eventCreate(0), end = Driver.eventCreate(0);
+        int reps = 1;
+        // pick repetitions so one batch takes about 20 ms
+        Driver.eventRecord(start, dev.stream());
+        op.get().close();
+        Driver.eventRecord(end, dev.stream());
+        Driver.eventSynchronize(end);
+        float once = Driver.eventElapsedMillis(start, end);
+        reps = (int) Math.max(1, Math.min(2000, 20 / Math.max(once, 1e-3)));
+        double[] ms = new double[5];
+        for (int b = 0; b < ms.length; b++) {
+            Driver.eventRecord(start, dev.stream());
+            for (int i = 0; i < reps; i++) op.get().close();
+            Driver.eventRecord(end, dev.stream());
+            Driver.eventSynchronize(end);
+            ms[b] = Driver.eventElapsedMillis(start, end) / reps;
+        }
+        Driver.eventDestroy(start);
+        Driver.eventDestroy(end);
+        Arrays.sort(ms);
+        double med = ms[2];
+        String rate = work > 0 ? String.format("%8.1f GB/s", work / (med * 1e-3) / 1e9)
+                : work < 0 ? String.format("%8.1f TFLOP/s", -work / (med * 1e-3) / 1e12) : "";
+        System.out.printf("%-55s %10.4f ms  %s  (spread %.4f-%.4f ms, %d reps)%n", what, med, rate, ms[0], ms[4], reps);
+    }
+}

@@ -1,0 +1,96 @@
+package dev.kiln.cuda;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Compiles every CUDA kernel file without a GPU, so a syntax error fails CI: with {@code nvcc} when it is on the
+ * PATH, and with NVRTC (the compiler Kiln uses at run time) when libnvrtc can be found. Skips with a message when
+ * neither is there.
+ */
+class KernelSourcesTest {
+    private static final Path DIR = Path.of("src/main/resources/dev/kiln/cuda/kernels");
+
+    /** The kernel files, copied from the classpath (as the runtime reads them) into a temporary folder. */
+    private static List<Path> kernelFiles() throws IOException {
+        if (Files.isDirectory(DIR)) {
+            List<String> onDisk = new ArrayList<>();
+            try (var s = Files.list(DIR)) {
+                s.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".cu")).sorted().forEach(onDisk::add);
+            }
+            assertEquals(KernelCache.FILES, onDisk, "KernelCache.FILES must list every .cu file in " + DIR);
+        }
+        Path tmp = Files.createTempDirectory("kiln-kernels");
+        for (String h : KernelCache.HEADERS) Files.writeString(tmp.resolve(h), KernelCache.resource(h));
+        List<Path> files = new ArrayList<>();
+        for (String f : KernelCache.FILES) {
+            Path p = tmp.resolve(f);
+            Files.writeString(p, KernelCache.resource(f));
+            files.add(p);
+        }
+        return files;
+    }
+
+    private static boolean nvccOnPath() {
+        try {
+            Process p = new ProcessBuilder("nvcc", "--version").redirectErrorStream(true).start();
+            p.getInputStream().readAllBytes();
+            return p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException | InterruptedException e) {
+            return false;
+        }
+    }
+
+    @Test void everyKernelFileCompilesWithNvcc() throws Exception {
+        Assumptions.assumeTrue(nvccOnPath(), "nvcc is not on the PATH: skipping the offline kernel compile");
+        List<Path> files = kernelFiles();
+        assertFalse(files.isEmpty(), "no .cu files under " + DIR);
+        List<String> failures = new ArrayList<>();
+        for (Path f : files) {
+            Process p = new ProcessBuilder("nvcc", "-arch=sm_90", "-std=c++17", "--cubin", "-o", "/dev/null", f.toString())
+                    .redirectErrorStream(true).start();
+            String log = new String(p.getInputStream().readAllBytes());
+            assertTrue(p.waitFor(300, TimeUnit.SECONDS), "nvcc timed out on " + f);
+            if (p.exitValue() != 0 || log.contains("warning")) failures.add(f.getFileName() + ":\n" + log);
+        }
+        assertEquals(List.of(), failures, "nvcc rejected kernel files");
+    }
+
+    @Test void everyKernelFileCompilesWithNvrtc() throws Exception {
+        boolean nvrtc;
+        try {
+            Nvrtc.version();
+            nvrtc = true;
+        } catch (CudaException e) {
+            nvrtc = false;
+        }
+        Assumptions.assumeTrue(nvrtc, "libnvrtc not found (set KILN_LIB_NVRTC): skipping the NVRTC compile");
+        Map<String, String> headers = Map.of("common.cuh", KernelCache.resource("common.cuh"));
+        for (Path f : kernelFiles()) {
+            String name = f.getFileName().toString();
+            byte[] cubin = Nvrtc.compileToCubin(KernelCache.resource(name), name, headers,
+                    List.of("--gpu-architecture=sm_90", "-default-device", "--std=c++17"));
+            assertTrue(cubin.length > 1000, name + ": suspiciously small CUBIN");
+        }
+    }
+
+    @Test void cudaIsAvailableNeverThrows() {
+        boolean available = Cuda.isAvailable();
+        if (!available) {
+            assertEquals(0, Cuda.deviceCount());
+            assertTrue(Cuda.unavailableReason() != null && !Cuda.unavailableReason().isBlank());
+        }
+    }
+}
