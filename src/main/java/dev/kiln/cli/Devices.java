@@ -12,6 +12,7 @@ final class Devices {
 
     /** Null when cuda:0 is usable, else why not. */
     static String cudaProblem() {
+        if (!dev.kiln.cuda.Cuda.isAvailable()) return dev.kiln.cuda.Cuda.unavailableReason();
         try {
             Backends.get(Device.cuda(0));
             return null;

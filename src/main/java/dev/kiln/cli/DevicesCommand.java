@@ -15,8 +15,7 @@ final class DevicesCommand implements Callable<Integer> {
         var out = spec.commandLine().getOut();
         out.printf("cpu      %d cores, Vector API %d-bit float vectors%n", Runtime.getRuntime().availableProcessors(),
                 FloatVector.SPECIES_PREFERRED.vectorBitSize());
-        String problem = Devices.cudaProblem();
-        out.println(problem == null ? "cuda:0   available" : "cuda     not available: " + problem);
+        out.println(dev.kiln.cuda.lib.DeviceReport.describe());
         out.flush();
         return 0;
     }

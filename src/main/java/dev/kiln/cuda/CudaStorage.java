@@ -5,8 +5,6 @@ import dev.kiln.Device;
 import dev.kiln.Storage;
 
 import java.lang.ref.Cleaner;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * Device memory behind one or more tensors: a block from the device's caching allocator. {@link #release()} hands
@@ -16,7 +14,6 @@ import java.util.List;
  */
 public final class CudaStorage implements Storage {
     private static final Cleaner CLEANER = Cleaner.create();
-    private static final ThreadLocal<Scope> SCOPE = new ThreadLocal<>();
 
     private final CudaDevice device;
     private final DType dtype;
@@ -52,8 +49,7 @@ public final class CudaStorage implements Storage {
     static CudaStorage allocate(CudaDevice device, DType dtype, long numel) {
         if (numel < 0) throw new IllegalArgumentException("negative element count " + numel);
         CudaStorage s = new CudaStorage(device, dtype, numel, device.allocator().allocate(numel * dtype.byteSize()));
-        Scope scope = SCOPE.get();
-        if (scope != null) scope.owned.add(s);
+        dev.kiln.MemoryScope.track(s);
         return s;
     }
 
@@ -74,41 +70,4 @@ public final class CudaStorage implements Storage {
     @Override public void release() { cleanable.clean(); }
 
     @Override public boolean isReleased() { return release.released; }
-
-    // ------------------------------------------------------------------ scopes
-
-    /**
-     * Releases, when closed, every storage this thread allocated on any device while the scope was open, except
-     * those passed to {@link #keep}: a training step's intermediates, without a close() per tensor. Scopes nest.
-     */
-    public static final class Scope implements AutoCloseable {
-        private final Scope outer;
-        private final List<CudaStorage> owned = new ArrayList<>();
-        private final java.util.Set<CudaStorage> kept = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
-
-        private Scope(Scope outer) { this.outer = outer; }
-
-        /** Keeps {@code s} alive past this scope (it moves to the enclosing scope, if any). */
-        public void keep(Storage s) {
-            if (s instanceof CudaStorage c) kept.add(c);
-        }
-
-        @Override public void close() {
-            SCOPE.set(outer);
-            for (CudaStorage s : owned) {
-                if (kept.contains(s)) {
-                    if (outer != null) outer.owned.add(s);
-                } else {
-                    s.release();
-                }
-            }
-            owned.clear();
-        }
-    }
-
-    public static Scope openScope() {
-        Scope s = new Scope(SCOPE.get());
-        SCOPE.set(s);
-        return s;
-    }
 }

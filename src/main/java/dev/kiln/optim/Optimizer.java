@@ -67,5 +67,6 @@ public abstract class Optimizer {
     }
 
     /** A zero tensor like t (same shape, dtype and device). */
-    static Tensor zerosLike(Tensor t) { return Tensor.zeros(t.shape(), t.dtype(), t.device()); }
+    /** State that lives across steps: kept out of the step's MemoryScope. */
+    static Tensor zerosLike(Tensor t) { return Tensor.zeros(t.shape(), t.dtype(), t.device()).keep(); }
 }

@@ -1,5 +1,6 @@
 package dev.kiln.train;
 
+import dev.kiln.MemoryScope;
 import dev.kiln.Tensor;
 import dev.kiln.data.Batch;
 import dev.kiln.data.DataLoader;
@@ -16,11 +17,15 @@ public record Evaluation(double loss, double accuracy, int samples) {
             return Tensor.noGrad(() -> {
                 double lossSum = 0, correct = 0;
                 int n = 0;
-                for (Batch b : loader) {
-                    Tensor logits = model.forward(b.inputs());
-                    lossSum += F.crossEntropy(logits, b.targets(), 0, -100, F.Reduction.SUM).item();
-                    correct += logits.argmax(1, false).eq(b.targets()).to(dev.kiln.DType.INT64).sum().item();
-                    n += b.size();
+                var batches = loader.iterator();
+                while (batches.hasNext()) {
+                    try (MemoryScope ignored = MemoryScope.open()) {
+                        Batch b = batches.next();
+                        Tensor logits = model.forward(b.inputs());
+                        lossSum += F.crossEntropy(logits, b.targets(), 0, -100, F.Reduction.SUM).item();
+                        correct += logits.argmax(1, false).eq(b.targets()).to(dev.kiln.DType.INT64).sum().item();
+                        n += b.size();
+                    }
                 }
                 if (n == 0) throw new IllegalArgumentException("evaluation over an empty data set");
                 return new Evaluation(lossSum / n, correct / n, n);

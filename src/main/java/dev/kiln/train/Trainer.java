@@ -1,5 +1,6 @@
 package dev.kiln.train;
 
+import dev.kiln.MemoryScope;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.GradMode;
 import dev.kiln.data.Batch;
@@ -13,6 +14,7 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 
 import java.io.PrintStream;
+import java.util.Iterator;
 import java.util.Locale;
 
 /**
@@ -45,14 +47,20 @@ public final class Trainer {
             Tensor lossSum = null;
             int samples = 0, step = 0;
             double shownLoss = Double.NaN;
-            for (Batch b : loader) {
+            Iterator<Batch> batchesLeft = loader.iterator();
+            while (batchesLeft.hasNext()) {
+              // one scope per step: the batch, activations and temporaries go back to the pool when it ends
+              try (MemoryScope ignoredStep = MemoryScope.open()) {
+                Batch b = batchesLeft.next();
                 optimizer.zeroGrad();
                 Tensor l = loss.forward(model.forward(b.inputs()), b.targets());
                 l.backward();
                 optimizer.step();
                 try (GradMode ignored = GradMode.disabled()) {
                     Tensor weighted = l.detach().mul(b.size()); // batches may differ in size: weight by it
-                    lossSum = lossSum == null ? weighted : lossSum.add(weighted);
+                    Tensor previous = lossSum;
+                    lossSum = (previous == null ? weighted : previous.add(weighted)).keep();
+                    if (previous != null) previous.close();
                 }
                 samples += b.size();
                 step++;
@@ -62,6 +70,7 @@ public final class Trainer {
                     bar.step();
                     bar.setExtraMessage(String.format(Locale.ROOT, " loss %.4f, %,.0f samples/s", shownLoss, samples / secs));
                 }
+              }
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             return new TrainResult(lossSum == null ? Double.NaN : lossSum.item() / samples, samples, seconds);

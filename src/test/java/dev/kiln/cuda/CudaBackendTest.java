@@ -1,5 +1,7 @@
 package dev.kiln.cuda;
 
+import dev.kiln.MemoryScope;
+
 import dev.kiln.Backends;
 import dev.kiln.DType;
 import dev.kiln.Device;
@@ -437,7 +439,7 @@ class CudaBackendTest {
         long t0 = System.nanoTime();
         int steps = 10_000;
         for (int step = 0; step < steps; step++) {
-            try (CudaStorage.Scope scope = CudaStorage.openScope()) {
+            try (MemoryScope scope = MemoryScope.open()) {
                 Tensor h = x.matmul(w1).add(b1).relu();
                 Tensor loss = h.matmul(w2).add(b2).sub(y).pow(2).mean();
                 loss.backward();
