@@ -1,20 +1,55 @@
 package dev.kiln.cli;
 
+import dev.kiln.Device;
+import dev.kiln.bench.Bench;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
-/** The benchmark workloads of bench/WORKLOADS.md; not part of this build yet, and it says so. */
-@Command(name = "bench", mixinStandardHelpOptions = true, description = "Runs the benchmark workloads (not in this build yet).")
+/** The benchmark workloads of bench/WORKLOADS.md, with the keys shared/bench/torch_ref.py prints. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Times the benchmark workloads (GEMM, convolution, MLP/CNN training steps, Fashion-MNIST) and prints them.")
 final class BenchCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Override public Integer call() {
-        spec.commandLine().getErr().println("kiln bench: the benchmark workloads are not in this build yet; "
-                + "'kiln train --json' reports training throughput meanwhile");
-        spec.commandLine().getErr().flush();
-        return 1;
+    @Option(names = "--device", defaultValue = "auto", description = "cpu, cuda, cuda:N or auto (default: ${DEFAULT-VALUE})")
+    String device;
+
+    @Option(names = "--only", description = "comma-separated workload name prefixes (default: all)")
+    String only;
+
+    @Option(names = "--data", description = "Fashion-MNIST folder for the fmnist workloads (default: ${DEFAULT-VALUE})",
+            defaultValue = "/usr/share/datasets/fashion-mnist")
+    Path data;
+
+    @Option(names = "--json", description = "print one JSON object (the format compare.py reads)")
+    boolean json;
+
+    @Override public Integer call() throws Exception {
+        Device d = Devices.parse(device);
+        var err = spec.commandLine().getErr();
+        List<String> prefixes = only == null ? List.of() : Arrays.stream(only.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+        Map<String, Object> res = new Bench(d, data, line -> {
+            err.println("bench: " + line);
+            err.flush();
+        }).run(prefixes);
+        var out = spec.commandLine().getOut();
+        if (json) {
+            StringBuilder sb = new StringBuilder("{");
+            res.forEach((k, v) -> sb.append(sb.length() > 1 ? ",\n " : "\n ").append('"').append(k).append("\": ")
+                    .append(v instanceof String s ? "\"" + s.replace("\"", "'") + "\"" : v));
+            out.println(sb.append("\n}"));
+        } else {
+            res.forEach((k, v) -> out.printf("%-44s %s%n", k, v));
+        }
+        out.flush();
+        return 0;
     }
 }

@@ -1,0 +1,221 @@
+package dev.kiln.bench;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.MemoryScope;
+import dev.kiln.Tensor;
+import dev.kiln.cuda.Cuda;
+import dev.kiln.data.Batch;
+import dev.kiln.data.FashionMnist;
+import dev.kiln.data.TensorDataset;
+import dev.kiln.nn.Conv2d;
+import dev.kiln.nn.Dropout;
+import dev.kiln.nn.F;
+import dev.kiln.nn.Flatten;
+import dev.kiln.nn.Linear;
+import dev.kiln.nn.MaxPool2d;
+import dev.kiln.nn.Module;
+import dev.kiln.nn.ReLU;
+import dev.kiln.nn.Sequential;
+import dev.kiln.optim.Adam;
+import dev.kiln.optim.Optimizer;
+import dev.kiln.train.ModelZoo;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+
+/**
+ * The workloads of bench/WORKLOADS.md (the same as shared/bench/torch_ref.py), timed the same way: mean over the
+ * timed calls after a warm-up, the device synchronised before each clock read. Returns workload name to figure.
+ */
+public final class Bench {
+    private final Device device;
+    private final Path fmnistDir;
+    private final Consumer<String> log;
+
+    public Bench(Device device, Path fmnistDir, Consumer<String> log) {
+        this.device = device;
+        this.fmnistDir = fmnistDir;
+        this.log = log;
+    }
+
+    /** Runs the workloads whose names start with one of {@code only} (all when empty). */
+    public Map<String, Object> run(java.util.List<String> only) throws Exception {
+        Map<String, Object> res = new LinkedHashMap<>();
+        res.put("device", device.isCuda() ? Cuda.devices().get(device.index()).name() : "cpu");
+        res.put("kiln", "0.1.0");
+        boolean gpu = device.isCuda();
+        {
+            for (Object[] c : new Object[][]{{1024, DType.FLOAT32, false}, {8192, DType.FLOAT32, false},
+                    {8192, DType.FLOAT32, true}, {8192, DType.BFLOAT16, false}}) {
+                int n = (Integer) c[0];
+                if (!gpu && n > 2048) continue;
+                DType t = (DType) c[1];
+                boolean tf32 = (Boolean) c[2];
+                if (!gpu && (tf32 || t != DType.FLOAT32)) continue;
+                String key = "gemm_" + n + "_" + (tf32 ? "tf32" : t.label()) + "_tflops";
+                if (!want(only, key)) continue;
+                if (gpu) Cuda.setAllowTf32(tf32);
+                Tensor a = Tensor.randn(new Generator(1), new int[]{n, n}, DType.FLOAT32, device).to(t).keep();
+                Tensor b = Tensor.randn(new Generator(2), new int[]{n, n}, DType.FLOAT32, device).to(t).keep();
+                double s = perCall(() -> a.matmul(b), gpu ? 20 : 5, 3);
+                res.put(key, round(2.0 * n * n * n / s / 1e12, 1));
+                a.close();
+                b.close();
+                log.accept(key + " " + res.get(key));
+            }
+            if (gpu) Cuda.setAllowTf32(false);
+        }
+        if (want(only, "conv_seed")) {
+            Conv2d conv = new Conv2d(3, 64, 3, 1, 1, new Generator(3));
+            conv.to(device);
+            Tensor x = Tensor.randn(new Generator(4), new int[]{16, 3, 224, 224}, DType.FLOAT32, device).keep();
+            double s = Tensor.noGrad(() -> perCall(() -> conv.forward(x), gpu ? 50 : 5, gpu ? 10 : 2));
+            res.put("conv_seed_fwd_ms", round(s * 1e3, 3));
+            log.accept("conv_seed_fwd_ms " + res.get("conv_seed_fwd_ms"));
+        }
+        for (String name : new String[]{"mlp", "cnn", "cifar_cnn"}) {
+            for (int bs : new int[]{128, 1024}) {
+                String key = name + "_b" + bs + "_fp32_train_samples_s";
+                if (!want(only, key)) continue;
+                int[] shape = name.equals("cifar_cnn") ? new int[]{3, 32, 32} : new int[]{1, 28, 28};
+                Module m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
+                res.put(key, trainRate(m, shape, bs, gpu ? 100 : 10));
+                log.accept(key + " " + res.get(key));
+            }
+        }
+        if (want(only, "fmnist") && fmnistDir != null && fmnistDir.toFile().isDirectory()) {
+            for (String name : new String[]{"mlp", "cnn"}) {
+                if (!gpu && name.equals("cnn")) continue; // 10 CNN epochs take too long for a 2-core bench
+                double[] r = fmnist(name);
+                res.put("fmnist_" + name + "_10ep_train_s", round(r[0], 2));
+                res.put("fmnist_" + name + "_10ep_test_acc", round(r[1], 4));
+                log.accept("fmnist_" + name + " " + r[0] + " s, acc " + r[1]);
+            }
+        }
+        return res;
+    }
+
+    private static boolean want(java.util.List<String> only, String name) {
+        return only.isEmpty() || only.stream().anyMatch(name::startsWith);
+    }
+
+    private static double round(double v, int digits) {
+        double p = Math.pow(10, digits);
+        return Math.round(v * p) / p;
+    }
+
+    private void sync() {
+        if (device.isCuda()) Cuda.synchronize();
+    }
+
+    /** Seconds per call: warm-up, then the mean of {@code iters} calls, each in its own memory scope. */
+    private double perCall(Supplier<Object> fn, int iters, int warm) {
+        for (int i = 0; i < warm; i++) {
+            try (MemoryScope s = MemoryScope.open()) {
+                fn.get();
+            }
+        }
+        sync();
+        long t = System.nanoTime();
+        for (int i = 0; i < iters; i++) {
+            try (MemoryScope s = MemoryScope.open()) {
+                fn.get();
+            }
+        }
+        sync();
+        return (System.nanoTime() - t) / 1e9 / iters;
+    }
+
+    /** The CIFAR-10 CNN of torch_ref.py: two conv-conv-pool blocks of 32 and 64 channels, dense 512. */
+    static Sequential cifarCnn(Generator g) {
+        return new Sequential(new Conv2d(3, 32, 3, 1, 1, g), new ReLU(), new Conv2d(32, 32, 3, g), new ReLU(),
+                new MaxPool2d(2), new Dropout(0.25, g), new Conv2d(32, 64, 3, 1, 1, g), new ReLU(),
+                new Conv2d(64, 64, 3, g), new ReLU(), new MaxPool2d(2), new Dropout(0.25, g), new Flatten(),
+                new Linear(2304, 512, g), new ReLU(), new Dropout(0.5, g), new Linear(512, 10, g));
+    }
+
+    private Tensor randomLabels(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        long[] y = new long[n];
+        for (int i = 0; i < n; i++) y[i] = r.nextInt(10);
+        return Tensor.of(y, n).to(device).keep();
+    }
+
+    private long trainRate(Module m, int[] shape, int bs, int steps) {
+        m.to(device);
+        Optimizer opt = new Adam(m.parameters(), 1e-3);
+        int[] xs = new int[shape.length + 1];
+        xs[0] = bs;
+        System.arraycopy(shape, 0, xs, 1, shape.length);
+        Tensor x = Tensor.randn(new Generator(5), xs, DType.FLOAT32, device).keep();
+        Tensor y = randomLabels(bs, 6);
+        double s = perCall(() -> {
+            opt.zeroGrad();
+            Tensor loss = F.crossEntropy(m.forward(x), y);
+            loss.backward();
+            opt.step();
+            return loss;
+        }, steps, 10);
+        return Math.round(bs / s);
+    }
+
+    /** 10 epochs of Fashion-MNIST, data resident on the device, batch 128, Adam 1e-3: {seconds, test accuracy}. */
+    private double[] fmnist(String name) throws Exception {
+        TensorDataset train = FashionMnist.load(fmnistDir, true), test = FashionMnist.load(fmnistDir, false);
+        Batch all = train.batch(range(train.size())), allTest = test.batch(range(test.size()));
+        Tensor xtr = all.inputs().to(device).keep(), ytr = all.targets().to(device).keep();
+        Tensor xte = allTest.inputs().to(device).keep(), yte = allTest.targets().to(device).keep();
+        Module m = ModelZoo.parse(name).build(new Generator(0));
+        m.to(device);
+        Optimizer opt = new Adam(m.parameters(), 1e-3);
+        int n = train.size();
+        SplittableRandom rng = new SplittableRandom(0);
+        sync();
+        long t = System.nanoTime();
+        for (int ep = 0; ep < 10; ep++) {
+            m.train();
+            long[] perm = new long[n];
+            for (int i = 0; i < n; i++) perm[i] = i;
+            for (int i = n - 1; i > 0; i--) {
+                int j = rng.nextInt(i + 1);
+                long tmp = perm[i];
+                perm[i] = perm[j];
+                perm[j] = tmp;
+            }
+            Tensor permDev = Tensor.of(perm, n).to(device).keep();
+            for (int i = 0; i < n; i += 128) {
+                try (MemoryScope step = MemoryScope.open()) {
+                    Tensor idx = permDev.narrow(0, i, Math.min(128, n - i));
+                    opt.zeroGrad();
+                    F.crossEntropy(m.forward(xtr.indexSelect(0, idx)), ytr.indexSelect(0, idx)).backward();
+                    opt.step();
+                }
+            }
+            permDev.close();
+        }
+        sync();
+        double seconds = (System.nanoTime() - t) / 1e9;
+        m.eval();
+        double correct = 0;
+        try (MemoryScope s = MemoryScope.open()) {
+            for (int i = 0; i < xte.size(0); i += 1000) {
+                Tensor xs = xte.narrow(0, i, Math.min(1000, xte.size(0) - i)), ys = yte.narrow(0, i, xs.size(0));
+                Tensor logits = Tensor.noGrad(() -> m.forward(xs));
+                correct += logits.argmax(1, false).eq(ys).to(DType.INT64).sum().item();
+            }
+        }
+        return new double[]{seconds, correct / xte.size(0)};
+    }
+
+    private static int[] range(int n) {
+        int[] r = new int[n];
+        for (int i = 0; i < n; i++) r[i] = i;
+        return r;
+    }
+}
