@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Everything Kiln checks on a GPU machine, in one go (device time is scarce):
+#   1. the GPU test suite, 2. kiln train on cuda, 3. kiln bench beside PyTorch's torch_ref.py, compared.
+# Prepare on a machine with JDK 25 and Maven:   scripts/gpu-check.sh --prepare DIR   (bundle + data + reference)
+# Then on the GPU machine:                      DIR/gpu-check.sh DIR   (results under $OUT, or /tmp/kiln-out)
+set -u
+if [ "${1:-}" = "--prepare" ]; then
+    set -e
+    DIR=${2:?usage: gpu-check.sh --prepare DIR}
+    ROOT=$(cd "$(dirname "$0")/.." && pwd)
+    "$ROOT/scripts/gpu-bundle.sh" "$DIR"
+    mkdir -p "$DIR/fmnist" "$DIR/ref"
+    cp -u /usr/share/datasets/fashion-mnist/*.gz "$DIR/fmnist/"
+    cp "$ROOT"/../shared/bench/torch_ref.py "$ROOT"/../shared/bench/compare.py "$DIR/ref/" 2>/dev/null \
+        || cp "$ROOT"/bench/ref/*.py "$DIR/ref/"
+    cp "$0" "$DIR/gpu-check.sh"
+    du -sh "$DIR"
+    exit 0
+fi
+B=$(cd "${1:?usage: gpu-check.sh BUNDLE_DIR [bench-only]}" && pwd)
+O=${OUT:-/tmp/kiln-out}
+mkdir -p "$O"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$O/gpu.txt"
+if [ "${2:-}" != "bench-only" ]; then
+    echo "== GPU test suite"
+    "$B/run.sh" test > "$O/gpu-tests.txt" 2>&1; echo "gpu tests exit $?"
+    grep -E "tests (successful|failed|skipped|aborted)|MethodSource|=>" "$O/gpu-tests.txt" | head -40
+    echo "== kiln train --device cuda"
+    "$B/run.sh" kiln train --device cuda --model cnn --epochs 2 --data "$B/fmnist" --out /tmp/kiln-train --json > "$O/train-cuda.txt" 2>&1
+    echo "train exit $?"; tail -4 "$O/train-cuda.txt"
+fi
+echo "== kiln bench"
+"$B/run.sh" kiln bench --device cuda --json --data "$B/fmnist" > "$O/kiln.json" 2> "$O/kiln-bench.log"; echo "bench exit $?"
+tail -3 "$O/kiln-bench.log"
+echo "== torch_ref.py"
+PYTHONUNBUFFERED=1 python3 "$B/ref/torch_ref.py" --fmnist "$B/fmnist" \
+    --only gemm,conv_seed,mlp_b128_fp32,mlp_b1024_fp32,cnn_b128_fp32,cnn_b1024_fp32,cifar_cnn_b128_fp32,cifar_cnn_b1024_fp32,fmnist \
+    > "$O/torch.json" 2> "$O/torch.log"; echo "torch exit $?"
+python3 "$B/ref/compare.py" "$O/kiln.json" "$O/torch.json" | tee "$O/compare.txt"
