@@ -26,9 +26,9 @@ if ! ls "$DEST"/junit-platform-console-standalone-*.jar >/dev/null 2>&1; then
 fi
 
 # the modules the jars need (jdeps over kiln, its libraries and the JUnit launcher: java.desktop for the PNG chart,
-# java.logging, java.sql for the launcher). No zip compression inside the image: one xz stream over the whole
+# java.logging, java.sql and jdk.zipfs (it scans the test jar) for the JUnit launcher). No zip compression inside the image: one xz stream over the whole
 # runtime packs it to about 22 MB, half of what zip-9 plus gzip gives, which keeps the carried tree under 64 MiB.
-MODULES="java.base,jdk.incubator.vector,java.desktop,java.logging,java.sql,jdk.unsupported"
+MODULES="java.base,jdk.incubator.vector,java.desktop,java.logging,java.sql,jdk.unsupported,jdk.zipfs"
 TMP=$(mktemp -d)
 "$JAVA_HOME/bin/jlink" --add-modules "$MODULES" --strip-debug --no-header-files --no-man-pages --compress=zip-0 --output "$TMP/jre"
 rm -f "$DEST/runtime.tar.gz"
@@ -49,7 +49,7 @@ if [ ! -x "$JRE/bin/java" ]; then
 fi
 export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/cuda/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export KILN_CACHE_DIR=${KILN_CACHE_DIR:-/tmp/kiln-cache}
-FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -XX:+UseParallelGC"
+FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -XX:+UseParallelGC -Djava.awt.headless=true"
 CP="$HERE/kiln.jar:$HERE/lib/*"
 TCP="$HERE/kiln-tests.jar:$CP"
 cmd=${1:-test}; shift || true

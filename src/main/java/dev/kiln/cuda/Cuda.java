@@ -94,4 +94,15 @@ public final class Cuda {
     public static boolean allowTf32() { return allowTf32; }
 
     public static void setAllowTf32(boolean allow) { allowTf32 = allow; }
+
+    /**
+     * Whether cuDNN convolutions may use TF32 tensor cores for float32. On by default, as PyTorch's
+     * {@code torch.backends.cudnn.allow_tf32}, so a float32 model trains at the speed a PyTorch user expects;
+     * matmul TF32 ({@link #allowTf32()}) is off by default, also as PyTorch.
+     */
+    private static volatile boolean allowTf32Conv = !"0".equals(System.getenv("KILN_CONV_TF32"));
+
+    public static boolean allowTf32Conv() { return allowTf32Conv; }
+
+    public static void setAllowTf32Conv(boolean allow) { allowTf32Conv = allow; }
 }

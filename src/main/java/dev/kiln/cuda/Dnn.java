@@ -11,7 +11,7 @@ import dev.kiln.cuda.lib.WorkspaceProvider;
  * Convolutions through cuDNN, when the library is present: one handle per device on the device's stream, a plan
  * per geometry (descriptors and algorithm chosen once, cached on the handle), workspaces from the caching
  * allocator, returned as soon as the call is queued (stream order keeps them valid). float32 uses TF32 only when
- * {@link Cuda#allowTf32()} says so. Set {@code KILN_CUDNN=0} to use the im2col + GEMM kernels instead.
+ * {@link Cuda#allowTf32Conv()} says so (on by default, as PyTorch's cudnn.allow_tf32). Set {@code KILN_CUDNN=0} to use the im2col + GEMM kernels instead.
  */
 final class Dnn {
     private Dnn() {}
@@ -77,7 +77,7 @@ final class Dnn {
         Cudnn h = handle(dev);
         synchronized (h) {
             dev.makeCurrent();
-            ConvPlan plan = h.conv(t, xShape, wShape, p, Cuda.allowTf32());
+            ConvPlan plan = h.conv(t, xShape, wShape, p, Cuda.allowTf32Conv());
             try (Scratch s = new Scratch(dev.allocator())) {
                 call.run(plan, s);
             }

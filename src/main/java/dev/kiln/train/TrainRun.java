@@ -64,6 +64,7 @@ public final class TrainRun {
                 cfg.optimizer().name().toLowerCase(Locale.ROOT), cfg.lr());
         List<EpochStats> history = new ArrayList<>();
         double trainSeconds = 0;
+        boolean chartWritten = false;
         long trainSamples = 0;
         try (DataLoader trainLoader = DataLoader.builder(train).batchSize(cfg.batchSize()).shuffle(cfg.seed())
                 .workers(1).prefetch(3).device(cfg.device()).build();
@@ -79,15 +80,29 @@ public final class TrainRun {
                         e, cfg.epochs(), s.trainLoss(), s.testLoss(), 100 * s.testAccuracy(), s.trainSamplesPerSecond(), s.trainSeconds());
                 saveCheckpoint(checkpoint, model, cfg.model(), e, ev.accuracy());
                 writeMetrics(metrics, history);
-                Chart.write(chart, "kiln train --model " + cfg.model().cliName(), history);
+                chartWritten = writeChart(chart, cfg, history, log, chartWritten);
                 log.flush();
             }
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        log.println("kiln: wrote " + checkpoint + ", " + metrics + " and " + chart);
+        log.println("kiln: wrote " + checkpoint + ", " + metrics + (chartWritten ? " and " + chart : ""));
         log.flush();
         return new Summary(cfg.model().cliName(), cfg.device().toString(), cfg.epochs(), history.getLast().testAccuracy(),
                 trainSamples / trainSeconds, seconds, checkpoint, metrics, chart, history);
+    }
+
+    /**
+     * The chart is a convenience: a machine without fonts (a bare GPU server) cannot draw one, and that must not
+     * cost the run its checkpoint and metrics. Says once why it was skipped.
+     */
+    private static boolean writeChart(Path chart, TrainConfig cfg, List<EpochStats> history, java.io.PrintWriter log, boolean wroteBefore) {
+        try {
+            Chart.write(chart, "kiln train --model " + cfg.model().cliName(), history);
+            return true;
+        } catch (IOException | RuntimeException | Error e) {
+            if (wroteBefore || history.size() == 1) log.println("kiln: no chart written (" + e.getMessage() + ")");
+            return false;
+        }
     }
 
     public static void saveCheckpoint(Path file, Module model, ModelZoo kind, int epoch, double testAccuracy) throws IOException {

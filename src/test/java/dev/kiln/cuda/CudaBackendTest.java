@@ -42,6 +42,7 @@ class CudaBackendTest {
     @BeforeAll static void requireGpu() {
         Assumptions.assumeTrue(Cuda.isAvailable(), "no CUDA GPU: skipping (" + Cuda.unavailableReason() + ")");
         gpuBe = Backends.get(GPU);
+        Cuda.setAllowTf32Conv(false); // compared with the CPU at float32 tolerance: no TF32 here
     }
 
     static double tol(DType t) {
