@@ -60,5 +60,53 @@ public final class Shape {
 
     public static int[] of(int... dims) { return dims.clone(); }
 
+    /** The permutation that moves {@code dim} last and keeps the others in order. */
+    public static int[] moveToEnd(int rank, int dim) {
+        int[] perm = new int[rank];
+        for (int d = 0, k = 0; d < rank; d++) if (d != dim) perm[k++] = d;
+        perm[rank - 1] = dim;
+        return perm;
+    }
+
+    public static int[] inversePermutation(int[] perm) {
+        int[] inv = new int[perm.length];
+        for (int i = 0; i < perm.length; i++) inv[perm[i]] = i;
+        return inv;
+    }
+
+    /**
+     * Several same-shape operands with their strides, with size-1 dimensions dropped and neighbouring dimensions
+     * merged wherever every operand lays them out alike; a contiguous tensor becomes one dimension. Kernels walk
+     * the merged form: fewer, longer rows.
+     */
+    public record Merged(int[] shape, int[][] strides) {
+        public int rank() { return shape.length; }
+    }
+
+    public static Merged merge(int[] shape, int[][] strides) {
+        int k = strides.length;
+        int[] ms = new int[shape.length];
+        int[][] mst = new int[k][shape.length];
+        int m = 0;
+        for (int d = 0; d < shape.length; d++) {
+            if (shape[d] == 1) continue;
+            if (m > 0) {
+                boolean merge = true;
+                for (int i = 0; i < k; i++) merge &= mst[i][m - 1] == strides[i][d] * shape[d];
+                if (merge) {
+                    ms[m - 1] *= shape[d];
+                    for (int i = 0; i < k; i++) mst[i][m - 1] = strides[i][d];
+                    continue;
+                }
+            }
+            ms[m] = shape[d];
+            for (int i = 0; i < k; i++) mst[i][m] = strides[i][d];
+            m++;
+        }
+        int[][] outStrides = new int[k][];
+        for (int i = 0; i < k; i++) outStrides[i] = Arrays.copyOf(mst[i], m);
+        return new Merged(Arrays.copyOf(ms, m), outStrides);
+    }
+
     public static boolean equal(int[] a, int[] b) { return Arrays.equals(a, b); }
 }

@@ -273,23 +273,9 @@ final class NnKernels {
 
     // ---------------------------------------------------------------- softmax
 
-    /** Moves dim last and makes rows contiguous; returns the permutation used. */
-    private static int[] lastPerm(int r, int dim) {
-        int[] perm = new int[r];
-        for (int d = 0, k = 0; d < r; d++) if (d != dim) perm[k++] = d;
-        perm[r - 1] = dim;
-        return perm;
-    }
-
-    private static int[] inverse(int[] perm) {
-        int[] inv = new int[perm.length];
-        for (int i = 0; i < perm.length; i++) inv[perm[i]] = i;
-        return inv;
-    }
-
-    static Tensor softmax(Tensor x, int dim, boolean log) {
+        static Tensor softmax(Tensor x, int dim, boolean log) {
         if (x.dim() == 0) return softmax(x.detach().reshape(1), 0, log).reshape();
-        int[] perm = lastPerm(x.dim(), dim);
+        int[] perm = dev.kiln.Shape.moveToEnd(x.dim(), dim);
         Tensor xp = x.detach().permute(perm).contiguousCopy();
         int n = x.shape()[dim], rows = (int) (x.numel() / Math.max(n, 1));
         Tensor yp = ElementKernels.newTensor(xp.shape(), x.dtype());
@@ -309,11 +295,11 @@ final class NnKernels {
                 }
             }
         });
-        return yp.permute(inverse(perm)).contiguousCopy();
+        return yp.permute(dev.kiln.Shape.inversePermutation(perm)).contiguousCopy();
     }
 
     static Tensor softmaxBackward(Tensor gy, Tensor y, int dim, boolean log) {
-        int[] perm = lastPerm(y.dim(), dim);
+        int[] perm = dev.kiln.Shape.moveToEnd(y.dim(), dim);
         Tensor gp = gy.detach().permute(perm).contiguousCopy(), yp = y.detach().permute(perm).contiguousCopy();
         int n = y.shape()[dim], rows = (int) (y.numel() / Math.max(n, 1));
         Tensor out = ElementKernels.newTensor(gp.shape(), y.dtype());
@@ -330,6 +316,6 @@ final class NnKernels {
                 }
             }
         });
-        return out.permute(inverse(perm)).contiguousCopy();
+        return out.permute(dev.kiln.Shape.inversePermutation(perm)).contiguousCopy();
     }
 }

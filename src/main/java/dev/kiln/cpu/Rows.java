@@ -1,5 +1,6 @@
 package dev.kiln.cpu;
 
+import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
 /**
@@ -20,32 +21,17 @@ final class Rows {
 
     static void forEach(int[] shape, Tensor[] ops, Body body) {
         int k = ops.length;
-        int rank = shape.length;
         int[][] st = new int[k][];
         int[] base = new int[4];
         for (int i = 0; i < k; i++) {
             st[i] = ops[i].strides();
             base[i] = ops[i].offset();
         }
-        // merge dimension pairs laid out alike in every operand, dropping size-1 dimensions
-        int[] ms = new int[Math.max(rank, 1)];
-        int[][] mst = new int[4][Math.max(rank, 1)];
-        int m = 0;
-        for (int d = 0; d < rank; d++) {
-            if (shape[d] == 1) continue;
-            if (m > 0) {
-                boolean merge = true;
-                for (int i = 0; i < k; i++) merge &= mst[i][m - 1] == st[i][d] * shape[d];
-                if (merge) {
-                    ms[m - 1] *= shape[d];
-                    for (int i = 0; i < k; i++) mst[i][m - 1] = st[i][d];
-                    continue;
-                }
-            }
-            ms[m] = shape[d];
-            for (int i = 0; i < k; i++) mst[i][m] = st[i][d];
-            m++;
-        }
+        Shape.Merged merged = Shape.merge(shape, st);
+        int m = merged.rank();
+        int[] ms = merged.shape();
+        int[][] mst = new int[4][];
+        for (int i = 0; i < 4; i++) mst[i] = i < k ? merged.strides()[i] : new int[m];
         long total = 1;
         for (int d : shape) total *= d;
         if (total == 0) return;

@@ -643,24 +643,11 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------ softmax
 
-    private static int[] lastPerm(int r, int dim) {
-        int[] perm = new int[r];
-        for (int d = 0, k = 0; d < r; d++) if (d != dim) perm[k++] = d;
-        perm[r - 1] = dim;
-        return perm;
-    }
-
-    private static int[] inverse(int[] perm) {
-        int[] inv = new int[perm.length];
-        for (int i = 0; i < perm.length; i++) inv[perm[i]] = i;
-        return inv;
-    }
-
     private int rowThreads(long n) { return n >= 2048 ? 1024 : n >= 512 ? 512 : n >= 128 ? 128 : 32; }
 
     @Override public Tensor softmax(Tensor x, int dim, boolean log) {
         if (x.dim() == 0) return softmax(x.detach().reshape(1), 0, log).reshape();
-        int[] perm = lastPerm(x.dim(), dim);
+        int[] perm = Shape.moveToEnd(x.dim(), dim);
         Tensor xp = x.detach().permute(perm);
         Tensor xc = contiguous(xp);
         long n = x.shape()[dim], rows = x.numel() / Math.max(n, 1);
@@ -675,7 +662,7 @@ public final class CudaBackend implements Backend {
 
     /** y laid out in permuted order, as a contiguous tensor in the original order. */
     private Tensor permutedBack(Tensor y, int[] perm) {
-        Tensor v = y.permute(inverse(perm));
+        Tensor v = y.permute(Shape.inversePermutation(perm));
         if (v.isContiguous()) return new Tensor(y.storage(), v.shape());
         Tensor out = contiguous(v);
         y.storage().release();
@@ -684,7 +671,7 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log) {
         if (y.dim() == 0) return softmaxBackward(gradOut.detach().reshape(1), y.detach().reshape(1), 0, log).reshape();
-        int[] perm = lastPerm(y.dim(), dim);
+        int[] perm = Shape.moveToEnd(y.dim(), dim);
         Tensor gp = gradOut.detach().permute(perm), yp = y.detach().permute(perm);
         Tensor gc = contiguous(gp), yc = contiguous(yp);
         long n = y.shape()[dim], rows = y.numel() / Math.max(n, 1);

@@ -21,24 +21,10 @@ final class Geo {
         int[][] st = new int[k][];
         for (int i = 0; i < k; i++) st[i] = ops[i].strides();
         Geo g = new Geo();
-        int[] ms = new int[Math.max(shape.length, 1)];
-        int[][] mst = new int[k][Math.max(shape.length, 1)];
-        int m = 0;
-        for (int d = 0; d < shape.length; d++) {
-            if (shape[d] == 1) continue;
-            if (m > 0) {
-                boolean merge = true;
-                for (int i = 0; i < k; i++) merge &= mst[i][m - 1] == st[i][d] * shape[d];
-                if (merge) {
-                    ms[m - 1] *= shape[d];
-                    for (int i = 0; i < k; i++) mst[i][m - 1] = st[i][d];
-                    continue;
-                }
-            }
-            ms[m] = shape[d];
-            for (int i = 0; i < k; i++) mst[i][m] = st[i][d];
-            m++;
-        }
+        dev.kiln.Shape.Merged merged = dev.kiln.Shape.merge(shape, st);
+        int m = merged.rank();
+        int[] ms = merged.shape();
+        int[][] mst = merged.strides();
         boolean contiguous = m == 0;
         if (m == 1) {
             contiguous = true;
