@@ -1,0 +1,187 @@
+package dev.kiln.cpu;
+
+import jdk.incubator.vector.FloatVector;
+
+import static dev.kiln.cpu.SgemmKernel.L;
+import static dev.kiln.cpu.SgemmKernel.MR;
+import static dev.kiln.cpu.SgemmKernel.NR;
+
+/**
+ * float32 GEMM in the Goto/BLIS shape: C = A·B is cut into KC-deep slabs; for each slab a KC x NC block of B is
+ * packed into NR-wide column panels and an MC x KC block of A into MR-tall row panels, and the micro-kernel
+ * ({@link SgemmKernel}) walks the panels. Packing reads any strides, so transposed views cost nothing extra, and
+ * it makes every inner-loop load unit-stride. The packed B panel (KC x NR) stays in L1 across the MC rows of A,
+ * the packed A block stays in L2 across the NC columns of B.
+ */
+final class Sgemm {
+    private Sgemm() {}
+
+    /** Depth of a slab: a B micro-panel (KC x NR floats = 32 KB at NR = 32) fits L1 with room for A. */
+    static final int KC = 256;
+    /** Rows of A packed at once (a multiple of MR): MC x KC floats = 120 KB, well inside a 1 MB L2. */
+    static final int MC = 120;
+    /** Columns of B packed at once (a multiple of NR): KC x NC floats = 2 MB, in L3. */
+    static final int NC = 2048;
+
+    /** Below this many multiply-adds one thread does the whole product: a fork-join round trip costs more. */
+    private static final long PARALLEL_MACS = 1 << 18;
+
+    /** A float32 matrix view: element (i, j) is data[off + i*rs + j*cs]. */
+    record Mat(float[] data, int off, int rs, int cs) {
+        Mat at(int i, int j) { return new Mat(data, off + i * rs + j * cs, rs, cs); }
+    }
+
+    /** One thread's packing buffers, grown on demand and reused for every block that thread packs. */
+    static final class Scratch {
+        float[] a = new float[0], b = new float[0];
+        final float[] tile = new float[MR * NR];
+
+        void ensure(int aLen, int bLen) {
+            if (a.length < aLen) a = new float[aLen];
+            if (b.length < bLen) b = new float[bLen];
+        }
+    }
+
+    /**
+     * Batched product into a contiguous c of (batch, m, n). a's matrices start aBatch apart, b's bBatch apart (0 for
+     * a broadcast operand). Work is split over threads by batch or, inside each matrix, by column or row strips.
+     */
+    static void batched(int batch, int m, int n, int k, Mat a, int aBatch, Mat b, int bBatch, float[] c, int cOff) {
+        int threads = Parallel.THREADS;
+        long macs = (long) batch * m * n * k;
+        boolean splitInside = batch < 4 * threads && batch % threads != 0;
+        int parts = macs < PARALLEL_MACS || !splitInside ? 1 : threads;
+        // Splitting columns means every thread packs all of A; splitting rows, all of B: repack the smaller one.
+        boolean byColumns = n >= m ? n >= parts * NR : m < parts * MR;
+        int tasks = batch * parts;
+        int grain = macs < PARALLEL_MACS ? tasks : 1;
+        Parallel.range(tasks, grain, (lo, hi) -> {
+            Scratch s = new Scratch();
+            for (int t = lo; t < hi; t++) {
+                int p = t / parts, part = t % parts;
+                Mat ap = new Mat(a.data, a.off + p * aBatch, a.rs, a.cs), bp = new Mat(b.data, b.off + p * bBatch, b.rs, b.cs);
+                int co = cOff + p * m * n;
+                if (byColumns) {
+                    int j0 = split(n, parts, part, NR), j1 = split(n, parts, part + 1, NR);
+                    gemm(m, j1 - j0, k, ap, bp.at(0, j0), c, co + j0, n, false, s);
+                } else {
+                    int i0 = split(m, parts, part, MR), i1 = split(m, parts, part + 1, MR);
+                    gemm(i1 - i0, n, k, ap.at(i0, 0), bp, c, co + i0 * n, n, false, s);
+                }
+            }
+        });
+    }
+
+    /** Start of strip `part` of `parts` over [0, len), on a multiple of unit so strips hold whole tiles. */
+    private static int split(int len, int parts, int part, int unit) {
+        if (part >= parts) return len;
+        int units = (len + unit - 1) / unit;
+        return Math.min(len, (int) ((long) units * part / parts) * unit);
+    }
+
+    /**
+     * C = A·B, or C += A·B when accumulate, on the calling thread. C is row-major with row stride ldc starting at
+     * c[co]; A (m x k) and B (k x n) are any strided views.
+     */
+    static void gemm(int m, int n, int k, Mat a, Mat b, float[] c, int co, int ldc, boolean accumulate, Scratch s) {
+        if (m == 0 || n == 0) return;
+        if (k == 0) {
+            if (!accumulate) for (int i = 0; i < m; i++) java.util.Arrays.fill(c, co + i * ldc, co + i * ldc + n, 0f);
+            return;
+        }
+        int kcMax = Math.min(k, KC);
+        s.ensure(roundUp(Math.min(m, MC), MR) * kcMax, roundUp(Math.min(n, NC), NR) * kcMax);
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = Math.min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                packB(b, pc, jc, kc, nc, s.b);
+                for (int ic = 0; ic < m; ic += MC) {
+                    int mc = Math.min(MC, m - ic);
+                    packA(a, ic, pc, mc, kc, s.a);
+                    macro(mc, nc, kc, s, c, co + ic * ldc + jc, ldc, accumulate || pc > 0);
+                }
+            }
+        }
+    }
+
+    private static int roundUp(int x, int unit) { return (x + unit - 1) / unit * unit; }
+
+    /** All tiles of one packed A block against one packed B block. Edge tiles go through a scratch tile. */
+    private static void macro(int mc, int nc, int kc, Scratch s, float[] c, int co, int ldc, boolean accumulate) {
+        for (int jr = 0; jr < nc; jr += NR) {
+            int nr = Math.min(NR, nc - jr);
+            for (int ir = 0; ir < mc; ir += MR) {
+                int mr = Math.min(MR, mc - ir);
+                int ci = co + ir * ldc + jr;
+                if (mr == MR && nr == NR) {
+                    SgemmKernel.tile(kc, s.a, ir * kc, s.b, jr * kc, c, ci, ldc, accumulate);
+                } else {
+                    SgemmKernel.tile(kc, s.a, ir * kc, s.b, jr * kc, s.tile, 0, NR, false);
+                    for (int i = 0; i < mr; i++) {
+                        for (int j = 0; j < nr; j++) {
+                            float v = s.tile[i * NR + j];
+                            c[ci + i * ldc + j] = accumulate ? c[ci + i * ldc + j] + v : v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Packs A[i0 .. i0+mc) x [p0 .. p0+kc) as MR-row panels: panel r at dst[r*kc], value (i, k) at k*MR + i. */
+    static void packA(Mat a, int i0, int p0, int mc, int kc, float[] dst) {
+        float[] src = a.data;
+        for (int ip = 0; ip < mc; ip += MR) {
+            int rows = Math.min(MR, mc - ip), o = ip * kc;
+            int base = a.off + (i0 + ip) * a.rs + p0 * a.cs;
+            if (a.cs == 1) {
+                // row-major: walk each row contiguously
+                for (int i = 0; i < rows; i++) {
+                    int si = base + i * a.rs;
+                    for (int q = 0; q < kc; q++) dst[o + q * MR + i] = src[si + q];
+                }
+            } else {
+                // column-major (a transposed view) or general: walk each column
+                for (int q = 0; q < kc; q++) {
+                    int sq = base + q * a.cs, dq = o + q * MR;
+                    for (int i = 0; i < rows; i++) dst[dq + i] = src[sq + i * a.rs];
+                }
+            }
+            for (int i = rows; i < MR; i++) {
+                for (int q = 0; q < kc; q++) dst[o + q * MR + i] = 0f;
+            }
+        }
+    }
+
+    /** Packs B[p0 .. p0+kc) x [j0 .. j0+nc) as NR-column panels: panel at dst[j*kc], value (k, j) at k*NR + j. */
+    static void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst) {
+        float[] src = b.data;
+        for (int jp = 0; jp < nc; jp += NR) {
+            int cols = Math.min(NR, nc - jp), o = jp * kc;
+            int base = b.off + p0 * b.rs + (j0 + jp) * b.cs;
+            if (b.cs == 1 && cols == NR) {
+                for (int q = 0; q < kc; q++) {
+                    int sq = base + q * b.rs, dq = o + q * NR;
+                    FloatVector.fromArray(SgemmKernel.F, src, sq).intoArray(dst, dq);
+                    FloatVector.fromArray(SgemmKernel.F, src, sq + L).intoArray(dst, dq + L);
+                }
+                continue;
+            }
+            if (b.cs == 1) {
+                for (int q = 0; q < kc; q++) {
+                    int dq = o + q * NR;
+                    System.arraycopy(src, base + q * b.rs, dst, dq, cols);
+                    java.util.Arrays.fill(dst, dq + cols, dq + NR, 0f);
+                }
+                continue;
+            }
+            // transposed or general B: walk each column of B (contiguous in k when it is a transposed view)
+            for (int j = 0; j < cols; j++) {
+                int sj = base + j * b.cs;
+                for (int q = 0; q < kc; q++) dst[o + q * NR + j] = src[sj + q * b.rs];
+            }
+            for (int q = 0; q < kc && cols < NR; q++) java.util.Arrays.fill(dst, o + q * NR + cols, o + q * NR + NR, 0f);
+        }
+    }
+}
