@@ -1,0 +1,208 @@
+package dev.kiln.cpu;
+
+import dev.kiln.Tensor;
+import dev.kiln.backend.Conv2dParams;
+
+/**
+ * float32 convolution as im2col + packed GEMM on plain float[]. Per image and group g:
+ * <pre>
+ *   forward:         y_g  (og x P)       = W_g (og x R) · cols (R x P)          R = cg*kh*kw, P = oh*ow
+ *   backward-input:  cols (R x P)        = W_gᵀ · gy_g,  then col2im adds cols into gx
+ *   backward-weight: gW_g (og x R)      += gy_g · colsᵀ, summed over images
+ * </pre>
+ * Work is split over (image, group) pairs, each worker with its own cols buffer and GEMM scratch, so the GEMM
+ * itself runs single-threaded; with fewer pairs than threads the GEMM splits instead. Transposed operands are
+ * strided views, which GEMM packing reads directly.
+ */
+final class ConvKernels {
+    private ConvKernels() {}
+
+    /** The sizes of one convolution: input (n, c, h, w), weight (o, cg, kh, kw), output (n, o, oh, ow). */
+    private record Geo(int n, int c, int h, int w, int o, int kh, int kw, int oh, int ow, int groups, Conv2dParams p) {
+        static Geo of(int[] xs, int[] ws, Conv2dParams p) {
+            return new Geo(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], p.outH(xs[2], ws[2]), p.outW(xs[3], ws[3]), p.groups(), p);
+        }
+
+        int cg() { return c / groups; }
+
+        int og() { return o / groups; }
+
+        /** GEMM depth: one row of cols per (input channel, kernel row, kernel column). */
+        int rows() { return cg() * kh * kw; }
+
+        int pixels() { return oh * ow; }
+
+        /** A 1x1, stride-1, unpadded convolution: cols would be the input itself. */
+        boolean pointwise() {
+            return kh == 1 && kw == 1 && p.strideH() == 1 && p.strideW() == 1 && p.padH() == 0 && p.padW() == 0;
+        }
+
+        /** Image img's input channels of group gi, offset into a contiguous (n, c, h, w) array starting at base. */
+        int inputAt(int base, int img, int gi) { return base + (img * c + gi * cg()) * h * w; }
+
+        /** Image img's output channels of group gi, offset into a contiguous (n, o, oh, ow) array. */
+        int outputAt(int img, int gi) { return (img * o + gi * og()) * pixels(); }
+    }
+
+    /** Runs body over (image, group) tasks; each worker chunk gets its own GEMM scratch and cols buffer. */
+    private interface Task {
+        void run(int img, int gi, Sgemm.Scratch s, float[] cols);
+    }
+
+    private static void forEachImage(Geo g, Task body) {
+        int tasks = g.n * g.groups;
+        int colsLen = g.pointwise() ? 0 : g.rows() * g.pixels();
+        Parallel.range(tasks, 1, (lo, hi) -> {
+            Sgemm.Scratch s = new Sgemm.Scratch();
+            float[] cols = new float[colsLen];
+            for (int t = lo; t < hi; t++) body.run(t / g.groups, t % g.groups, s, cols);
+        });
+    }
+
+    private static float[] data(Tensor t) { return (float[]) ElementKernels.arr(t); }
+
+    // ---------------------------------------------------------------- forward
+
+    static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+        Geo g = Geo.of(x.shape(), w.shape(), p);
+        Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
+        float[] xa = data(xc), wa = data(wc);
+        Tensor out = ElementKernels.newTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
+        float[] y = data(out);
+        Tensor bc = bias == null ? null : bias.detach().contiguous();
+        float[] b = bc == null ? null : data(bc);
+        int bOff = bc == null ? 0 : bc.offset();
+        int r = g.rows(), px = g.pixels(), og = g.og();
+        forEachImage(g, (img, gi, s, cols) -> {
+            Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
+            Sgemm.Mat wg = new Sgemm.Mat(wa, wc.offset() + gi * og * r, r, 1);
+            int yo = g.outputAt(img, gi);
+            if (b != null) {
+                for (int oc = 0; oc < og; oc++) java.util.Arrays.fill(y, yo + oc * px, yo + (oc + 1) * px, b[bOff + gi * og + oc]);
+            }
+            Sgemm.gemm(og, px, r, wg, in, y, yo, px, b != null, s);
+        });
+        return out;
+    }
+
+    /** The (R x P) matrix the GEMM multiplies by: the input itself for a pointwise conv, else im2col into cols. */
+    private static Sgemm.Mat input(Geo g, float[] x, int xOff, int img, int gi, float[] cols) {
+        int at = g.inputAt(xOff, img, gi);
+        if (g.pointwise()) return new Sgemm.Mat(x, at, g.h * g.w, 1);
+        im2col(g, x, at, cols);
+        return new Sgemm.Mat(cols, 0, g.pixels(), 1);
+    }
+
+    /** cols[(ch*kh + ki)*kw + kj][oy*ow + ox] = x[ch][oy*sh - ph + ki*dh][ox*sw - pw + kj*dw], 0 outside the image. */
+    private static void im2col(Geo g, float[] x, int at, float[] cols) {
+        Conv2dParams p = g.p;
+        int px = g.pixels();
+        for (int row = 0, rows = g.rows(); row < rows; row++) {
+            int ch = row / (g.kh * g.kw), ki = row / g.kw % g.kh, kj = row % g.kw;
+            int plane = at + ch * g.h * g.w, dst = row * px;
+            int dx = kj * p.dilationW() - p.padW();
+            // output columns whose input column lies inside the image: ox in [ox0, ox1)
+            int ox0 = firstInside(dx, p.strideW()), ox1 = Math.max(ox0, lastInside(dx, p.strideW(), g.w, g.ow));
+            for (int oy = 0; oy < g.oh; oy++, dst += g.ow) {
+                int iy = oy * p.strideH() - p.padH() + ki * p.dilationH();
+                if (iy < 0 || iy >= g.h) {
+                    java.util.Arrays.fill(cols, dst, dst + g.ow, 0f);
+                    continue;
+                }
+                int src = plane + iy * g.w + dx;
+                java.util.Arrays.fill(cols, dst, dst + ox0, 0f);
+                if (p.strideW() == 1) System.arraycopy(x, src + ox0, cols, dst + ox0, ox1 - ox0);
+                else for (int ox = ox0; ox < ox1; ox++) cols[dst + ox] = x[src + ox * p.strideW()];
+                java.util.Arrays.fill(cols, dst + ox1, dst + g.ow, 0f);
+            }
+        }
+    }
+
+    /** Smallest ox >= 0 with ox*stride + dx >= 0. */
+    private static int firstInside(int dx, int stride) { return dx >= 0 ? 0 : (-dx + stride - 1) / stride; }
+
+    /** One past the largest ox < ow with ox*stride + dx < w. */
+    private static int lastInside(int dx, int stride, int w, int ow) {
+        if (w - dx <= 0) return 0;
+        return Math.min(ow, (w - dx - 1) / stride + 1);
+    }
+
+    // ---------------------------------------------------------------- backward
+
+    static Tensor conv2dBackwardInput(Tensor gy, Tensor w, int[] xShape, Conv2dParams p) {
+        Geo g = Geo.of(xShape, w.shape(), p);
+        Tensor gyc = gy.detach().contiguous(), wc = w.detach().contiguous();
+        float[] ga = data(gyc), wa = data(wc);
+        Tensor gx = ElementKernels.newTensor(xShape.clone(), gy.dtype());
+        float[] gxa = data(gx);
+        int r = g.rows(), px = g.pixels(), og = g.og();
+        forEachImage(g, (img, gi, s, cols) -> {
+            Sgemm.Mat wgT = new Sgemm.Mat(wa, wc.offset() + gi * og * r, 1, r);
+            Sgemm.Mat gyg = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), px, 1);
+            int at = g.inputAt(0, img, gi);
+            if (g.pointwise()) {
+                Sgemm.gemm(r, px, og, wgT, gyg, gxa, at, px, false, s);
+                return;
+            }
+            Sgemm.gemm(r, px, og, wgT, gyg, cols, 0, px, false, s);
+            col2im(g, cols, gxa, at);
+        });
+        return gx;
+    }
+
+    /** Adds cols (R x P) back into the image planes at gx[at...]: im2col's adjoint. gx starts zeroed. */
+    private static void col2im(Geo g, float[] cols, float[] gx, int at) {
+        Conv2dParams p = g.p;
+        int px = g.pixels(), sw = p.strideW();
+        for (int row = 0, rows = g.rows(); row < rows; row++) {
+            int ch = row / (g.kh * g.kw), ki = row / g.kw % g.kh, kj = row % g.kw;
+            int plane = at + ch * g.h * g.w, src = row * px;
+            int dx = kj * p.dilationW() - p.padW();
+            int ox0 = firstInside(dx, sw), ox1 = Math.max(ox0, lastInside(dx, sw, g.w, g.ow));
+            for (int oy = 0; oy < g.oh; oy++, src += g.ow) {
+                int iy = oy * p.strideH() - p.padH() + ki * p.dilationH();
+                if (iy < 0 || iy >= g.h) continue;
+                int dst = plane + iy * g.w + dx;
+                if (sw == 1) {
+                    // a unit-stride run: the JIT vectorises this loop
+                    for (int ox = ox0; ox < ox1; ox++) gx[dst + ox] += cols[src + ox];
+                } else {
+                    for (int ox = ox0; ox < ox1; ox++) gx[dst + ox * sw] += cols[src + ox];
+                }
+            }
+        }
+    }
+
+    static Tensor conv2dBackwardWeight(Tensor gy, Tensor x, int[] wShape, Conv2dParams p) {
+        Geo g = Geo.of(x.shape(), wShape, p);
+        Tensor gyc = gy.detach().contiguous(), xc = x.detach().contiguous();
+        float[] ga = data(gyc), xa = data(xc);
+        int r = g.rows(), px = g.pixels(), og = g.og(), size = g.o * r;
+        // one partial sum per worker chunk, added up at the end: workers never write the same memory
+        int chunks = Math.min(Parallel.THREADS, g.n * g.groups);
+        float[][] partial = new float[chunks][];
+        java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+        int colsLen = g.pointwise() ? 0 : r * px;
+        Parallel.range(g.n * g.groups, 1, (lo, hi) -> {
+            Sgemm.Scratch s = new Sgemm.Scratch();
+            float[] cols = new float[colsLen], gw = new float[size];
+            boolean[] touched = new boolean[g.groups];
+            for (int t = lo; t < hi; t++) {
+                int img = t / g.groups, gi = t % g.groups;
+                Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
+                Sgemm.Mat inT = new Sgemm.Mat(in.data(), in.off(), 1, in.rs());
+                Sgemm.Mat gyg = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), px, 1);
+                Sgemm.gemm(og, r, px, gyg, inT, gw, gi * og * r, r, touched[gi], s);
+                touched[gi] = true;
+            }
+            partial[next.getAndIncrement()] = gw;
+        });
+        Tensor out = ElementKernels.newTensor(wShape.clone(), gy.dtype());
+        float[] o = data(out);
+        for (float[] part : partial) {
+            if (part == null) continue;
+            for (int i = 0; i < size; i++) o[i] += part[i];
+        }
+        return out;
+    }
+}

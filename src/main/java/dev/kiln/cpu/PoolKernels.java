@@ -1,0 +1,131 @@
+package dev.kiln.cpu;
+
+import dev.kiln.DType;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Pool2dParams;
+
+/**
+ * float32 max and average pooling on plain float[], parallel over (image, channel) planes. Same results as the
+ * general paths in {@link NnKernels} (which go through HostArrays per element), including NaN propagation in max.
+ */
+final class PoolKernels {
+    private PoolKernels() {}
+
+    private static float[] data(Tensor t) { return (float[]) ElementKernels.arr(t); }
+
+    static Tensor[] maxPool2d(Tensor x, Pool2dParams p) {
+        int n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+        int oh = p.outH(h), ow = p.outW(w);
+        Tensor xc = x.detach().contiguous();
+        Tensor out = ElementKernels.newTensor(new int[]{n, c, oh, ow}, DType.FLOAT32);
+        Tensor idx = ElementKernels.newTensor(new int[]{n, c, oh, ow}, DType.INT64);
+        float[] src = data(xc), dst = data(out);
+        long[] ix = (long[]) ElementKernels.arr(idx);
+        int base = xc.offset();
+        Parallel.range(n * c, 4, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) maxPlane(p, src, base + pl * h * w, h, w, dst, ix, pl * oh * ow, oh, ow);
+        });
+        return new Tensor[]{out, idx};
+    }
+
+    /** One plane: the first maximum of each window wins; a NaN wins over any number (as PyTorch). */
+    private static void maxPlane(Pool2dParams p, float[] src, int in0, int h, int w, float[] dst, long[] ix, int out0, int oh, int ow) {
+        for (int oy = 0; oy < oh; oy++) {
+            int y0 = Math.max(0, oy * p.strideH() - p.padH()), y1 = Math.min(h, oy * p.strideH() - p.padH() + p.kernelH());
+            for (int ox = 0; ox < ow; ox++) {
+                int x0 = Math.max(0, ox * p.strideW() - p.padW()), x1 = Math.min(w, ox * p.strideW() - p.padW() + p.kernelW());
+                float best = Float.NEGATIVE_INFINITY;
+                int bi = -1;
+                for (int iy = y0; iy < y1; iy++) {
+                    for (int xx = x0; xx < x1; xx++) {
+                        float v = src[in0 + iy * w + xx];
+                        if (bi < 0 || v > best || Float.isNaN(v)) {
+                            best = v;
+                            bi = iy * w + xx;
+                            if (Float.isNaN(v)) break;
+                        }
+                    }
+                }
+                dst[out0 + oy * ow + ox] = best;
+                ix[out0 + oy * ow + ox] = bi;
+            }
+        }
+    }
+
+    static Tensor maxPool2dBackward(Tensor gy, Tensor indices, int[] xShape) {
+        int n = xShape[0], c = xShape[1], h = xShape[2], w = xShape[3];
+        int q = gy.shape()[2] * gy.shape()[3];
+        Tensor gx = ElementKernels.newTensor(xShape.clone(), DType.FLOAT32);
+        Tensor gyc = gy.detach().contiguous(), ic = indices.detach().contiguous();
+        float[] src = data(gyc), dst = data(gx);
+        long[] ix = (long[]) ElementKernels.arr(ic);
+        int gb = gyc.offset(), ib = ic.offset();
+        Parallel.range(n * c, 4, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) {
+                int d0 = pl * h * w, s0 = pl * q;
+                for (int i = 0; i < q; i++) dst[d0 + (int) ix[ib + s0 + i]] += src[gb + s0 + i];
+            }
+        });
+        return gx;
+    }
+
+    /** The divisor of window (oy, ox): the whole window when padding counts, else only its part inside the image. */
+    private static int count(Pool2dParams p, int oy, int ox, int h, int w) {
+        int y0 = oy * p.strideH() - p.padH(), x0 = ox * p.strideW() - p.padW();
+        if (p.countIncludePad()) {
+            return (Math.min(y0 + p.kernelH(), h + p.padH()) - y0) * (Math.min(x0 + p.kernelW(), w + p.padW()) - x0);
+        }
+        return (Math.min(y0 + p.kernelH(), h) - Math.max(y0, 0)) * (Math.min(x0 + p.kernelW(), w) - Math.max(x0, 0));
+    }
+
+    static Tensor avgPool2d(Tensor x, Pool2dParams p) {
+        int n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+        int oh = p.outH(h), ow = p.outW(w);
+        Tensor xc = x.detach().contiguous();
+        Tensor out = ElementKernels.newTensor(new int[]{n, c, oh, ow}, DType.FLOAT32);
+        float[] src = data(xc), dst = data(out);
+        int base = xc.offset();
+        Parallel.range(n * c, 4, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) {
+                int in0 = base + pl * h * w, out0 = pl * oh * ow;
+                for (int oy = 0; oy < oh; oy++) {
+                    int y0 = Math.max(0, oy * p.strideH() - p.padH()), y1 = Math.min(h, oy * p.strideH() - p.padH() + p.kernelH());
+                    for (int ox = 0; ox < ow; ox++) {
+                        int x0 = Math.max(0, ox * p.strideW() - p.padW()), x1 = Math.min(w, ox * p.strideW() - p.padW() + p.kernelW());
+                        float s = 0;
+                        for (int iy = y0; iy < y1; iy++) {
+                            for (int xx = x0; xx < x1; xx++) s += src[in0 + iy * w + xx];
+                        }
+                        dst[out0 + oy * ow + ox] = s / count(p, oy, ox, h, w);
+                    }
+                }
+            }
+        });
+        return out;
+    }
+
+    static Tensor avgPool2dBackward(Tensor gy, int[] xShape, Pool2dParams p) {
+        int n = xShape[0], c = xShape[1], h = xShape[2], w = xShape[3];
+        int oh = gy.shape()[2], ow = gy.shape()[3];
+        Tensor gx = ElementKernels.newTensor(xShape.clone(), DType.FLOAT32);
+        Tensor gyc = gy.detach().contiguous();
+        float[] src = data(gyc), dst = data(gx);
+        int gb = gyc.offset();
+        Parallel.range(n * c, 4, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) {
+                int d0 = pl * h * w, s0 = gb + pl * oh * ow;
+                for (int oy = 0; oy < oh; oy++) {
+                    int y0 = Math.max(0, oy * p.strideH() - p.padH()), y1 = Math.min(h, oy * p.strideH() - p.padH() + p.kernelH());
+                    for (int ox = 0; ox < ow; ox++) {
+                        int x0 = Math.max(0, ox * p.strideW() - p.padW()), x1 = Math.min(w, ox * p.strideW() - p.padW() + p.kernelW());
+                        float g = src[s0 + oy * ow + ox] / count(p, oy, ox, h, w);
+                        for (int iy = y0; iy < y1; iy++) {
+                            for (int xx = x0; xx < x1; xx++) dst[d0 + iy * w + xx] += g;
+                        }
+                    }
+                }
+            }
+        });
+        return gx;
+    }
+}
