@@ -44,20 +44,47 @@ final class ConvKernels {
         int outputAt(int img, int gi) { return (img * o + gi * og()) * pixels(); }
     }
 
-    /** Runs body over (image, group) tasks; each worker chunk gets its own GEMM scratch and cols buffer. */
+    /**
+     * One (image, group) task. gemm computes C = A·B (or C += A·B) on however many threads the caller chose; cols is
+     * the worker's im2col buffer and acc its private accumulator (see {@link #forEachImage}).
+     */
     private interface Task {
-        void run(int img, int gi, Sgemm.Scratch s, float[] cols);
+        void run(int img, int gi, Gemm gemm, float[] cols, float[] acc);
     }
 
-    private static void forEachImage(Geo g, Task body) {
+    /** Sgemm.gemm or Sgemm.batched for one matrix. */
+    private interface Gemm {
+        void run(int m, int n, int k, Sgemm.Mat a, Sgemm.Mat b, float[] c, int co, int ldc, boolean accumulate);
+    }
+
+    /**
+     * Runs body over all (image, group) tasks. With at least as many tasks as threads, tasks go to threads and each
+     * GEMM runs on its worker alone (one scratch and cols buffer per worker); otherwise tasks run in turn and each
+     * GEMM is split over all threads, so a single image still uses every core. Each worker gets a zeroed float[accLen]
+     * to sum into, handed to done (under a lock) when its tasks are finished.
+     */
+    private static void forEachImage(Geo g, int accLen, Task body, java.util.function.Consumer<float[]> done) {
         int tasks = g.n * g.groups;
         int colsLen = g.pointwise() ? 0 : g.rows() * g.pixels();
+        if (tasks < Parallel.THREADS) {
+            float[] cols = new float[colsLen], acc = new float[accLen];
+            Gemm all = (m, n, k, a, b, c, co, ldc, add) -> Sgemm.batched(1, m, n, k, a, 0, b, 0, c, co, ldc, add);
+            for (int t = 0; t < tasks; t++) body.run(t / g.groups, t % g.groups, all, cols, acc);
+            done.accept(acc);
+            return;
+        }
         Parallel.range(tasks, 1, (lo, hi) -> {
             Sgemm.Scratch s = new Sgemm.Scratch();
-            float[] cols = new float[colsLen];
-            for (int t = lo; t < hi; t++) body.run(t / g.groups, t % g.groups, s, cols);
+            Gemm one = (m, n, k, a, b, c, co, ldc, add) -> Sgemm.gemm(m, n, k, a, b, c, co, ldc, add, s);
+            float[] cols = new float[colsLen], acc = new float[accLen];
+            for (int t = lo; t < hi; t++) body.run(t / g.groups, t % g.groups, one, cols, acc);
+            synchronized (done) {
+                done.accept(acc);
+            }
         });
     }
+
+    private static void forEachImage(Geo g, Task body) { forEachImage(g, 0, body, acc -> {}); }
 
     private static float[] data(Tensor t) { return (float[]) ElementKernels.arr(t); }
 
@@ -73,14 +100,14 @@ final class ConvKernels {
         float[] b = bc == null ? null : data(bc);
         int bOff = bc == null ? 0 : bc.offset();
         int r = g.rows(), px = g.pixels(), og = g.og();
-        forEachImage(g, (img, gi, s, cols) -> {
+        forEachImage(g, (img, gi, gemm, cols, acc) -> {
             Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
             Sgemm.Mat wg = new Sgemm.Mat(wa, wc.offset() + gi * og * r, r, 1);
             int yo = g.outputAt(img, gi);
             if (b != null) {
                 for (int oc = 0; oc < og; oc++) java.util.Arrays.fill(y, yo + oc * px, yo + (oc + 1) * px, b[bOff + gi * og + oc]);
             }
-            Sgemm.gemm(og, px, r, wg, in, y, yo, px, b != null, s);
+            gemm.run(og, px, r, wg, in, y, yo, px, b != null);
         });
         return out;
     }
@@ -136,15 +163,15 @@ final class ConvKernels {
         Tensor gx = ElementKernels.newTensor(xShape.clone(), gy.dtype());
         float[] gxa = data(gx);
         int r = g.rows(), px = g.pixels(), og = g.og();
-        forEachImage(g, (img, gi, s, cols) -> {
+        forEachImage(g, (img, gi, gemm, cols, acc) -> {
             Sgemm.Mat wgT = new Sgemm.Mat(wa, wc.offset() + gi * og * r, 1, r);
             Sgemm.Mat gyg = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), px, 1);
             int at = g.inputAt(0, img, gi);
             if (g.pointwise()) {
-                Sgemm.gemm(r, px, og, wgT, gyg, gxa, at, px, false, s);
+                gemm.run(r, px, og, wgT, gyg, gxa, at, px, false);
                 return;
             }
-            Sgemm.gemm(r, px, og, wgT, gyg, cols, 0, px, false, s);
+            gemm.run(r, px, og, wgT, gyg, cols, 0, px, false);
             col2im(g, cols, gxa, at);
         });
         return gx;
@@ -177,32 +204,18 @@ final class ConvKernels {
         Geo g = Geo.of(x.shape(), wShape, p);
         Tensor gyc = gy.detach().contiguous(), xc = x.detach().contiguous();
         float[] ga = data(gyc), xa = data(xc);
-        int r = g.rows(), px = g.pixels(), og = g.og(), size = g.o * r;
-        // one partial sum per worker chunk, added up at the end: workers never write the same memory
-        int chunks = Math.min(Parallel.THREADS, g.n * g.groups);
-        float[][] partial = new float[chunks][];
-        java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
-        int colsLen = g.pointwise() ? 0 : r * px;
-        Parallel.range(g.n * g.groups, 1, (lo, hi) -> {
-            Sgemm.Scratch s = new Sgemm.Scratch();
-            float[] cols = new float[colsLen], gw = new float[size];
-            boolean[] touched = new boolean[g.groups];
-            for (int t = lo; t < hi; t++) {
-                int img = t / g.groups, gi = t % g.groups;
-                Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
-                Sgemm.Mat inT = new Sgemm.Mat(in.data(), in.off(), 1, in.rs());
-                Sgemm.Mat gyg = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), px, 1);
-                Sgemm.gemm(og, r, px, gyg, inT, gw, gi * og * r, r, touched[gi], s);
-                touched[gi] = true;
-            }
-            partial[next.getAndIncrement()] = gw;
-        });
+        int r = g.rows(), px = g.pixels(), og = g.og();
         Tensor out = ElementKernels.newTensor(wShape.clone(), gy.dtype());
-        float[] o = data(out);
-        for (float[] part : partial) {
-            if (part == null) continue;
-            for (int i = 0; i < size; i++) o[i] += part[i];
-        }
+        float[] gw = data(out);
+        // each worker sums gW_g += gy_g · colsᵀ over its images into its own acc; the accs are added at the end
+        forEachImage(g, gw.length, (img, gi, gemm, cols, acc) -> {
+            Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
+            Sgemm.Mat inT = new Sgemm.Mat(in.data(), in.off(), 1, in.rs());
+            Sgemm.Mat gyg = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), px, 1);
+            gemm.run(og, r, px, gyg, inT, acc, gi * og * r, r, true);
+        }, acc -> {
+            for (int i = 0; i < gw.length; i++) gw[i] += acc[i];
+        });
         return out;
     }
 }

@@ -10,18 +10,20 @@ import static dev.kiln.cpu.SgemmKernel.NR;
  * float32 GEMM in the Goto/BLIS shape: C = A·B is cut into KC-deep slabs; for each slab a KC x NC block of B is
  * packed into NR-wide column panels and an MC x KC block of A into MR-tall row panels, and the micro-kernel
  * ({@link SgemmKernel}) walks the panels. Packing reads any strides, so transposed views cost nothing extra, and
- * it makes every inner-loop load unit-stride. The packed B panel (KC x NR) stays in L1 across the MC rows of A,
- * the packed A block stays in L2 across the NC columns of B.
+ * it makes every inner-loop load unit-stride. Each A micro-panel (MR x KC) stays in L1 while it sweeps the whole
+ * packed B block, which stays in L2. (The BLIS order, a B micro-panel in L1, measured slower here: at NR = 32 the
+ * KC x NR panel is 32 KB, all of L1.)
  */
 final class Sgemm {
     private Sgemm() {}
 
-    /** Depth of a slab: a B micro-panel (KC x NR floats = 32 KB at NR = 32) fits L1 with room for A. */
+    // Block sizes for Zen 4 (32 KB L1d, 1 MB L2 per core), found by measuring (bench/results/cpu-2026-11-21.md).
+    /** Depth of a slab: an A micro-panel (MR x KC floats = 6 KB) stays in L1 while it sweeps the B block. */
     static final int KC = 256;
-    /** Rows of A packed at once (a multiple of MR): MC x KC floats = 120 KB, well inside a 1 MB L2. */
-    static final int MC = 120;
-    /** Columns of B packed at once (a multiple of NR): KC x NC floats = 2 MB, in L3. */
-    static final int NC = 2048;
+    /** Rows of A packed at once (a multiple of MR): MC x KC floats = 240 KB. */
+    static final int MC = 240;
+    /** Columns of B packed at once (a multiple of NR): KC x NC floats = 512 KB, which stays in L2. */
+    static final int NC = 512;
 
     /** Below this many multiply-adds one thread does the whole product: a fork-join round trip costs more. */
     private static final long PARALLEL_MACS = 1 << 18;
@@ -47,6 +49,12 @@ final class Sgemm {
      * a broadcast operand). Work is split over threads by batch or, inside each matrix, by column or row strips.
      */
     static void batched(int batch, int m, int n, int k, Mat a, int aBatch, Mat b, int bBatch, float[] c, int cOff) {
+        batched(batch, m, n, k, a, aBatch, b, bBatch, c, cOff, n, false);
+    }
+
+    /** C = A·B (or C += A·B) on all threads; C's rows are ldc apart and its matrices m*ldc apart. */
+    static void batched(int batch, int m, int n, int k, Mat a, int aBatch, Mat b, int bBatch, float[] c, int cOff,
+                        int ldc, boolean accumulate) {
         int threads = Parallel.THREADS;
         long macs = (long) batch * m * n * k;
         boolean splitInside = batch < 4 * threads && batch % threads != 0;
@@ -60,13 +68,13 @@ final class Sgemm {
             for (int t = lo; t < hi; t++) {
                 int p = t / parts, part = t % parts;
                 Mat ap = new Mat(a.data, a.off + p * aBatch, a.rs, a.cs), bp = new Mat(b.data, b.off + p * bBatch, b.rs, b.cs);
-                int co = cOff + p * m * n;
+                int co = cOff + p * m * ldc;
                 if (byColumns) {
                     int j0 = split(n, parts, part, NR), j1 = split(n, parts, part + 1, NR);
-                    gemm(m, j1 - j0, k, ap, bp.at(0, j0), c, co + j0, n, false, s);
+                    gemm(m, j1 - j0, k, ap, bp.at(0, j0), c, co + j0, ldc, accumulate, s);
                 } else {
                     int i0 = split(m, parts, part, MR), i1 = split(m, parts, part + 1, MR);
-                    gemm(i1 - i0, n, k, ap.at(i0, 0), bp, c, co + i0 * n, n, false, s);
+                    gemm(i1 - i0, n, k, ap.at(i0, 0), bp, c, co + i0 * ldc, ldc, accumulate, s);
                 }
             }
         });
@@ -107,12 +115,12 @@ final class Sgemm {
 
     private static int roundUp(int x, int unit) { return (x + unit - 1) / unit * unit; }
 
-    /** All tiles of one packed A block against one packed B block. Edge tiles go through a scratch tile. */
+    /** All tiles of one packed A block against one packed B block, row panel by row panel. Edge tiles go through a scratch tile. */
     private static void macro(int mc, int nc, int kc, Scratch s, float[] c, int co, int ldc, boolean accumulate) {
-        for (int jr = 0; jr < nc; jr += NR) {
-            int nr = Math.min(NR, nc - jr);
-            for (int ir = 0; ir < mc; ir += MR) {
-                int mr = Math.min(MR, mc - ir);
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = Math.min(MR, mc - ir);
+            for (int jr = 0; jr < nc; jr += NR) {
+                int nr = Math.min(NR, nc - jr);
                 int ci = co + ir * ldc + jr;
                 if (mr == MR && nr == NR) {
                     SgemmKernel.tile(kc, s.a, ir * kc, s.b, jr * kc, c, ci, ldc, accumulate);

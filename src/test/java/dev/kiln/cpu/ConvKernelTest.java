@@ -76,7 +76,8 @@ class ConvKernelTest {
             "2, 8, 5, 5, 12, 1, 1, 1, 1, 0, 0, 1, 1, 2",    // pointwise, grouped
             "3, 3, 6, 6, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1",     // 1x1 with stride (not the pointwise shortcut)
             "1, 2, 4, 4, 3, 5, 5, 1, 1, 2, 2, 1, 1, 1",     // kernel larger than the unpadded input
-            "5, 16, 12, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1"  // enough rows and columns for several GEMM tiles
+            "5, 16, 12, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1", // enough rows and columns for several GEMM tiles
+            "1, 16, 20, 20, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1"  // one image: the GEMM itself is split over threads
     })
     void conv2dForwardAndBackwardMatchDirectLoops(int n, int c, int h, int w, int o, int kh, int kw,
                                                   int sh, int sw, int ph, int pw, int dh, int dw, int g) {
