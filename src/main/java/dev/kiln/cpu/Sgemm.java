@@ -20,7 +20,7 @@ final class Sgemm {
     // Block sizes for Zen 4 (32 KB L1d, 1 MB L2 per core), found by measuring (bench/results/cpu-2026-11-21.md).
     /** Depth of a slab: an A micro-panel (MR x KC floats = 6 KB) stays in L1 while it sweeps the B block. */
     static final int KC = 256;
-    /** Rows of A packed at once (a multiple of MR): MC x KC floats = 240 KB. */
+    /** Rows of A packed at once (a multiple of MR): MC x KC floats = 240 KB, in L2. */
     static final int MC = 240;
     /** Columns of B packed at once (a multiple of NR): KC x NC floats = 512 KB, which stays in L2. */
     static final int NC = 512;
@@ -122,17 +122,20 @@ final class Sgemm {
             for (int jr = 0; jr < nc; jr += NR) {
                 int nr = Math.min(NR, nc - jr);
                 int ci = co + ir * ldc + jr;
-                if (mr == MR && nr == NR) {
-                    SgemmKernel.tile(kc, s.a, ir * kc, s.b, jr * kc, c, ci, ldc, accumulate);
-                } else {
-                    SgemmKernel.tile(kc, s.a, ir * kc, s.b, jr * kc, s.tile, 0, NR, false);
-                    for (int i = 0; i < mr; i++) {
-                        for (int j = 0; j < nr; j++) {
-                            float v = s.tile[i * NR + j];
-                            c[ci + i * ldc + j] = accumulate ? c[ci + i * ldc + j] + v : v;
-                        }
-                    }
-                }
+                // one call site for full and edge tiles, so C2 inlines the big kernel body only once
+                boolean full = mr == MR && nr == NR;
+                SgemmKernel.tile(kc, s.a, ir * kc, s.b, jr * kc, full ? c : s.tile, full ? ci : 0, full ? ldc : NR, full && accumulate);
+                if (!full) addEdge(s.tile, mr, nr, c, ci, ldc, accumulate);
+            }
+        }
+    }
+
+    /** Copies (or adds) the valid mr x nr corner of a scratch tile into C. */
+    private static void addEdge(float[] tile, int mr, int nr, float[] c, int ci, int ldc, boolean accumulate) {
+        for (int i = 0; i < mr; i++) {
+            for (int j = 0; j < nr; j++) {
+                float v = tile[i * NR + j];
+                c[ci + i * ldc + j] = accumulate ? c[ci + i * ldc + j] + v : v;
             }
         }
     }
@@ -143,7 +146,20 @@ final class Sgemm {
         for (int ip = 0; ip < mc; ip += MR) {
             int rows = Math.min(MR, mc - ip), o = ip * kc;
             int base = a.off + (i0 + ip) * a.rs + p0 * a.cs;
-            if (a.cs == 1) {
+            if (a.cs == 1 && rows == MR && MR == 8) { // (the unrolled copy assumes MR = 8)
+                // row-major full panel: eight row streams in, one sequential stream out
+                int r0 = base, r1 = r0 + a.rs, r2 = r1 + a.rs, r3 = r2 + a.rs, r4 = r3 + a.rs, r5 = r4 + a.rs, r6 = r5 + a.rs, r7 = r6 + a.rs;
+                for (int q = 0, d = o; q < kc; q++, d += 8) {
+                    dst[d] = src[r0 + q];
+                    dst[d + 1] = src[r1 + q];
+                    dst[d + 2] = src[r2 + q];
+                    dst[d + 3] = src[r3 + q];
+                    dst[d + 4] = src[r4 + q];
+                    dst[d + 5] = src[r5 + q];
+                    dst[d + 6] = src[r6 + q];
+                    dst[d + 7] = src[r7 + q];
+                }
+            } else if (a.cs == 1) {
                 // row-major: walk each row contiguously
                 for (int i = 0; i < rows; i++) {
                     int si = base + i * a.rs;
