@@ -165,8 +165,11 @@ final class Sgemm {
                     int si = base + i * a.rs;
                     for (int q = 0; q < kc; q++) dst[o + q * MR + i] = src[si + q];
                 }
+            } else if (a.rs == 1 && rows == MR) {
+                // column-major (a transposed view), full panel: each k's MR values are contiguous in the source
+                for (int q = 0; q < kc; q++) System.arraycopy(src, base + q * a.cs, dst, o + q * MR, MR);
             } else {
-                // column-major (a transposed view) or general: walk each column
+                // general strides: walk each column
                 for (int q = 0; q < kc; q++) {
                     int sq = base + q * a.cs, dq = o + q * MR;
                     for (int i = 0; i < rows; i++) dst[dq + i] = src[sq + i * a.rs];
