@@ -8,7 +8,7 @@ import dev.kiln.backend.Conv2dParams;
  * <pre>
  *   forward:         y_g  (og x P)       = W_g (og x R) · cols (R x P)          R = cg*kh*kw, P = oh*ow
  *   backward-input:  cols (R x P)        = W_gᵀ · gy_g,  then col2im adds cols into gx
- *   backward-weight: gW_g (og x R)      += gy_g · colsᵀ, summed over images
+ *   backward-weight: gW_gᵀ (R x og)     += cols · gy_gᵀ, summed over images
  * </pre>
  * Work is split over (image, group) pairs, each worker with its own cols buffer and GEMM scratch, so the GEMM
  * itself runs single-threaded; with fewer pairs than threads the GEMM splits instead. Transposed operands are
@@ -207,14 +207,20 @@ final class ConvKernels {
         int r = g.rows(), px = g.pixels(), og = g.og();
         Tensor out = ElementKernels.newTensor(wShape.clone(), gy.dtype());
         float[] gw = data(out);
-        // each worker sums gW_g += gy_g · colsᵀ over its images into its own acc; the accs are added at the end
+        // Each worker sums gW_gᵀ (R x og) += cols · gy_gᵀ over its images into its own acc, laid out (groups, R, og).
+        // Transposed, because then the big operand (cols, R x P) is a row-major A, which packs fastest, and only the
+        // small one (gy_g, og x P) is read transposed. The accs are transposed back when they are added up.
         forEachImage(g, gw.length, (img, gi, gemm, cols, acc) -> {
             Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
-            Sgemm.Mat inT = new Sgemm.Mat(in.data(), in.off(), 1, in.rs());
-            Sgemm.Mat gyg = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), px, 1);
-            gemm.run(og, r, px, gyg, inT, acc, gi * og * r, r, true);
+            Sgemm.Mat gyT = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), 1, px);
+            gemm.run(r, og, px, in, gyT, acc, gi * og * r, og, true);
         }, acc -> {
-            for (int i = 0; i < gw.length; i++) gw[i] += acc[i];
+            for (int gi = 0; gi < g.groups; gi++) {
+                int base = gi * og * r;
+                for (int oc = 0; oc < og; oc++) {
+                    for (int q = 0; q < r; q++) gw[base + oc * r + q] += acc[base + q * og + oc];
+                }
+            }
         });
         return out;
     }
