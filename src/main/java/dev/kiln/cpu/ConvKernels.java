@@ -100,16 +100,63 @@ final class ConvKernels {
         float[] b = bc == null ? null : data(bc);
         int bOff = bc == null ? 0 : bc.offset();
         int r = g.rows(), px = g.pixels(), og = g.og();
+        // the bias goes in first and the product is accumulated onto it
+        Task fillBias = (img, gi, gemm, cols, acc) -> {
+            int yo = g.outputAt(img, gi);
+            for (int oc = 0; oc < og; oc++) java.util.Arrays.fill(y, yo + oc * px, yo + (oc + 1) * px, b[bOff + gi * og + oc]);
+        };
+        if (g.n * g.groups >= Parallel.THREADS && !g.pointwise()) {
+            forwardPacked(g, xa, xc.offset(), wa, wc.offset(), y, b == null ? null : fillBias);
+            return out;
+        }
         forEachImage(g, (img, gi, gemm, cols, acc) -> {
             Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
             Sgemm.Mat wg = new Sgemm.Mat(wa, wc.offset() + gi * og * r, r, 1);
-            int yo = g.outputAt(img, gi);
-            if (b != null) {
-                for (int oc = 0; oc < og; oc++) java.util.Arrays.fill(y, yo + oc * px, yo + (oc + 1) * px, b[bOff + gi * og + oc]);
-            }
-            gemm.run(og, px, r, wg, in, y, yo, px, b != null);
+            if (b != null) fillBias.run(img, gi, gemm, cols, acc);
+            gemm.run(og, px, r, wg, in, y, g.outputAt(img, gi), px, b != null);
         });
         return out;
+    }
+
+    /**
+     * Forward with both GEMM operands packed once: each group's weights before the loop (shared by all images),
+     * each image's im2col straight into packed panels. This skips the cols copy and repacking the weights per
+     * image, which cost as much as the arithmetic when there are few output channels to reuse them.
+     */
+    private static void forwardPacked(Geo g, float[] x, int xOff, float[] w, int wOff, float[] y, Task fillBias) {
+        int r = g.rows(), px = g.pixels(), og = g.og();
+        float[][] packedW = new float[g.groups][];
+        for (int gi = 0; gi < g.groups; gi++) packedW[gi] = Sgemm.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, r, 1), og, r);
+        Parallel.range(g.n * g.groups, 1, (lo, hi) -> {
+            float[] packedCols = new float[Sgemm.packedLength(px, r, SgemmKernel.NR)];
+            float[] row = new float[Sgemm.roundUp(px, SgemmKernel.NR)];
+            float[] tile = new float[SgemmKernel.MR * SgemmKernel.NR];
+            for (int t = lo; t < hi; t++) {
+                int img = t / g.groups, gi = t % g.groups;
+                im2colPacked(g, x, g.inputAt(xOff, img, gi), packedCols, row);
+                if (fillBias != null) fillBias.run(img, gi, null, null, null);
+                Sgemm.gemmPacked(og, px, r, packedW[gi], packedCols, y, g.outputAt(img, gi), px, fillBias != null, tile);
+            }
+        });
+    }
+
+    /**
+     * im2col into Sgemm's fully packed B layout (NR-pixel panels in KC-deep slabs, zero padded): each row is built
+     * contiguously in an L1-sized buffer, then dealt out to the panels with vector copies.
+     */
+    private static void im2colPacked(Geo g, float[] x, int at, float[] dst, float[] row) {
+        int nr = SgemmKernel.NR, l = SgemmKernel.L, rows = g.rows(), px = g.pixels(), nPad = Sgemm.roundUp(px, nr);
+        var f = SgemmKernel.F;
+        for (int q = 0; q < rows; q++) {
+            int pc = q / Sgemm.KC * Sgemm.KC, kc = Math.min(Sgemm.KC, rows - pc);
+            im2colRow(g, x, at, q, row, 0);
+            java.util.Arrays.fill(row, px, nPad, 0f);
+            // pixel j of the row goes to panel j / nr, lane j % nr
+            for (int j = 0, d = pc * nPad + (q - pc) * nr; j < nPad; j += nr, d += nr * kc) {
+                jdk.incubator.vector.FloatVector.fromArray(f, row, j).intoArray(dst, d);
+                jdk.incubator.vector.FloatVector.fromArray(f, row, j + l).intoArray(dst, d + l);
+            }
+        }
     }
 
     /** The (R x P) matrix the GEMM multiplies by: the input itself for a pointwise conv, else im2col into cols. */
@@ -122,26 +169,28 @@ final class ConvKernels {
 
     /** cols[(ch*kh + ki)*kw + kj][oy*ow + ox] = x[ch][oy*sh - ph + ki*dh][ox*sw - pw + kj*dw], 0 outside the image. */
     private static void im2col(Geo g, float[] x, int at, float[] cols) {
+        for (int row = 0, rows = g.rows(), px = g.pixels(); row < rows; row++) im2colRow(g, x, at, row, cols, row * px);
+    }
+
+    /** Row `row` of im2col (oh*ow values) into out[dst...]. */
+    private static void im2colRow(Geo g, float[] x, int at, int row, float[] out, int dst) {
         Conv2dParams p = g.p;
-        int px = g.pixels();
-        for (int row = 0, rows = g.rows(); row < rows; row++) {
-            int ch = row / (g.kh * g.kw), ki = row / g.kw % g.kh, kj = row % g.kw;
-            int plane = at + ch * g.h * g.w, dst = row * px;
-            int dx = kj * p.dilationW() - p.padW();
-            // output columns whose input column lies inside the image: ox in [ox0, ox1)
-            int ox0 = firstInside(dx, p.strideW()), ox1 = Math.max(ox0, lastInside(dx, p.strideW(), g.w, g.ow));
-            for (int oy = 0; oy < g.oh; oy++, dst += g.ow) {
-                int iy = oy * p.strideH() - p.padH() + ki * p.dilationH();
-                if (iy < 0 || iy >= g.h) {
-                    java.util.Arrays.fill(cols, dst, dst + g.ow, 0f);
-                    continue;
-                }
-                int src = plane + iy * g.w + dx;
-                java.util.Arrays.fill(cols, dst, dst + ox0, 0f);
-                if (p.strideW() == 1) System.arraycopy(x, src + ox0, cols, dst + ox0, ox1 - ox0);
-                else for (int ox = ox0; ox < ox1; ox++) cols[dst + ox] = x[src + ox * p.strideW()];
-                java.util.Arrays.fill(cols, dst + ox1, dst + g.ow, 0f);
+        int ch = row / (g.kh * g.kw), ki = row / g.kw % g.kh, kj = row % g.kw;
+        int plane = at + ch * g.h * g.w;
+        int dx = kj * p.dilationW() - p.padW();
+        // output columns whose input column lies inside the image: ox in [ox0, ox1)
+        int ox0 = firstInside(dx, p.strideW()), ox1 = Math.max(ox0, lastInside(dx, p.strideW(), g.w, g.ow));
+        for (int oy = 0; oy < g.oh; oy++, dst += g.ow) {
+            int iy = oy * p.strideH() - p.padH() + ki * p.dilationH();
+            if (iy < 0 || iy >= g.h) {
+                java.util.Arrays.fill(out, dst, dst + g.ow, 0f);
+                continue;
             }
+            int src = plane + iy * g.w + dx;
+            java.util.Arrays.fill(out, dst, dst + ox0, 0f);
+            if (p.strideW() == 1) System.arraycopy(x, src + ox0, out, dst + ox0, ox1 - ox0);
+            else for (int ox = ox0; ox < ox1; ox++) out[dst + ox] = x[src + ox * p.strideW()];
+            java.util.Arrays.fill(out, dst + ox1, dst + g.ow, 0f);
         }
     }
 

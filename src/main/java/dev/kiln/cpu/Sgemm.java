@@ -107,16 +107,20 @@ final class Sgemm {
                 for (int ic = 0; ic < m; ic += MC) {
                     int mc = Math.min(MC, m - ic);
                     packA(a, ic, pc, mc, kc, s.a);
-                    macro(mc, nc, kc, s, c, co + ic * ldc + jc, ldc, accumulate || pc > 0);
+                    macro(mc, nc, kc, s.a, 0, s.b, 0, s.tile, c, co + ic * ldc + jc, ldc, accumulate || pc > 0);
                 }
             }
         }
     }
 
-    private static int roundUp(int x, int unit) { return (x + unit - 1) / unit * unit; }
+    static int roundUp(int x, int unit) { return (x + unit - 1) / unit * unit; }
 
-    /** All tiles of one packed A block against one packed B block, row panel by row panel. Edge tiles go through a scratch tile. */
-    private static void macro(int mc, int nc, int kc, Scratch s, float[] c, int co, int ldc, boolean accumulate) {
+    /**
+     * All tiles of one packed A block (row panel r at pa[aOff + r*kc]) against one packed B block (column panel j at
+     * pb[bOff + j*kc]), row panel by row panel. Edge tiles go through the scratch tile.
+     */
+    private static void macro(int mc, int nc, int kc, float[] pa, int aOff, float[] pb, int bOff, float[] tile,
+                              float[] c, int co, int ldc, boolean accumulate) {
         for (int ir = 0; ir < mc; ir += MR) {
             int mr = Math.min(MR, mc - ir);
             for (int jr = 0; jr < nc; jr += NR) {
@@ -124,8 +128,36 @@ final class Sgemm {
                 int ci = co + ir * ldc + jr;
                 // one call site for full and edge tiles, so C2 inlines the big kernel body only once
                 boolean full = mr == MR && nr == NR;
-                SgemmKernel.tile(kc, s.a, ir * kc, s.b, jr * kc, full ? c : s.tile, full ? ci : 0, full ? ldc : NR, full && accumulate);
-                if (!full) addEdge(s.tile, mr, nr, c, ci, ldc, accumulate);
+                SgemmKernel.tile(kc, pa, aOff + ir * kc, pb, bOff + jr * kc, full ? c : tile, full ? ci : 0, full ? ldc : NR, full && accumulate);
+                if (!full) addEdge(tile, mr, nr, c, ci, ldc, accumulate);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- fully packed operands
+
+    /**
+     * The layout of a whole packed operand, for callers that pack once and multiply many times (convolution packs
+     * its weights once per call, and writes im2col straight into this layout): KC-deep slabs one after another,
+     * slab starting at row p0 at p0 * roundUp(len, unit), holding panels of unit rows (A) or columns (B).
+     */
+    static int packedLength(int len, int k, int unit) { return roundUp(len, unit) * k; }
+
+    /** Packs all of A (m x k) in the fully packed layout, MR-row panels. */
+    static float[] packAllA(Mat a, int m, int k) {
+        float[] dst = new float[packedLength(m, k, MR)];
+        for (int pc = 0; pc < k; pc += KC) packA(a, 0, pc, m, Math.min(KC, k - pc), dst, pc * roundUp(m, MR));
+        return dst;
+    }
+
+    /** C (+)= A·B for A and B both fully packed (see {@link #packedLength}), on the calling thread. */
+    static void gemmPacked(int m, int n, int k, float[] pa, float[] pb, float[] c, int co, int ldc, boolean accumulate, float[] tile) {
+        int mPad = roundUp(m, MR), nPad = roundUp(n, NR);
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            // NC-wide column blocks, so the part of B one A panel sweeps stays in L2
+            for (int jc = 0; jc < n; jc += NC) {
+                macro(m, Math.min(NC, n - jc), kc, pa, pc * mPad, pb, pc * nPad + jc * kc, tile, c, co + jc, ldc, accumulate || pc > 0);
             }
         }
     }
@@ -141,10 +173,13 @@ final class Sgemm {
     }
 
     /** Packs A[i0 .. i0+mc) x [p0 .. p0+kc) as MR-row panels: panel r at dst[r*kc], value (i, k) at k*MR + i. */
-    static void packA(Mat a, int i0, int p0, int mc, int kc, float[] dst) {
+    static void packA(Mat a, int i0, int p0, int mc, int kc, float[] dst) { packA(a, i0, p0, mc, kc, dst, 0); }
+
+    /** packA into dst from dstOff on. */
+    static void packA(Mat a, int i0, int p0, int mc, int kc, float[] dst, int dstOff) {
         float[] src = a.data;
         for (int ip = 0; ip < mc; ip += MR) {
-            int rows = Math.min(MR, mc - ip), o = ip * kc;
+            int rows = Math.min(MR, mc - ip), o = dstOff + ip * kc;
             int base = a.off + (i0 + ip) * a.rs + p0 * a.cs;
             if (a.cs == 1 && rows == MR && MR == 8) { // (the unrolled copy assumes MR = 8)
                 // row-major full panel: eight row streams in, one sequential stream out
