@@ -2,6 +2,7 @@ package dev.kiln.cpu;
 
 import dev.kiln.Tensor;
 import dev.kiln.backend.Conv2dParams;
+import jdk.incubator.vector.FloatVector;
 
 /**
  * float32 convolution as im2col + packed GEMM on plain float[]. Per image and group g:
@@ -153,8 +154,8 @@ final class ConvKernels {
             java.util.Arrays.fill(row, px, nPad, 0f);
             // pixel j of the row goes to panel j / nr, lane j % nr
             for (int j = 0, d = pc * nPad + (q - pc) * nr; j < nPad; j += nr, d += nr * kc) {
-                jdk.incubator.vector.FloatVector.fromArray(f, row, j).intoArray(dst, d);
-                jdk.incubator.vector.FloatVector.fromArray(f, row, j + l).intoArray(dst, d + l);
+                FloatVector.fromArray(f, row, j).intoArray(dst, d);
+                FloatVector.fromArray(f, row, j + l).intoArray(dst, d + l);
             }
         }
     }
@@ -212,18 +213,39 @@ final class ConvKernels {
         Tensor gx = ElementKernels.newTensor(xShape.clone(), gy.dtype());
         float[] gxa = data(gx);
         int r = g.rows(), px = g.pixels(), og = g.og();
+        if (g.n * g.groups >= Parallel.THREADS) {
+            backwardInputPacked(g, ga, gyc.offset(), wa, wc.offset(), gxa);
+            return gx;
+        }
         forEachImage(g, (img, gi, gemm, cols, acc) -> {
             Sgemm.Mat wgT = new Sgemm.Mat(wa, wc.offset() + gi * og * r, 1, r);
             Sgemm.Mat gyg = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), px, 1);
             int at = g.inputAt(0, img, gi);
-            if (g.pointwise()) {
-                gemm.run(r, px, og, wgT, gyg, gxa, at, px, false);
-                return;
-            }
-            gemm.run(r, px, og, wgT, gyg, cols, 0, px, false);
-            col2im(g, cols, gxa, at);
+            gemm.run(r, px, og, wgT, gyg, g.pointwise() ? gxa : cols, g.pointwise() ? at : 0, px, false);
+            if (!g.pointwise()) col2im(g, cols, gxa, at);
         });
         return gx;
+    }
+
+    /** Backward-input with each group's W_gᵀ packed once per call and each image's gy_g packed whole. */
+    private static void backwardInputPacked(Geo g, float[] gy, int gyOff, float[] w, int wOff, float[] gx) {
+        int r = g.rows(), px = g.pixels(), og = g.og();
+        float[][] packedWT = new float[g.groups][];
+        for (int gi = 0; gi < g.groups; gi++) packedWT[gi] = Sgemm.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, 1, r), r, og);
+        Parallel.range(g.n * g.groups, 1, (lo, hi) -> {
+            float[] packedGy = new float[Sgemm.packedLength(px, og, SgemmKernel.NR)];
+            float[] cols = new float[g.pointwise() ? 0 : r * px], tile = new float[SgemmKernel.MR * SgemmKernel.NR];
+            for (int t = lo; t < hi; t++) {
+                int img = t / g.groups, gi = t % g.groups, at = g.inputAt(0, img, gi);
+                Sgemm.packAllB(new Sgemm.Mat(gy, gyOff + g.outputAt(img, gi), px, 1), og, px, packedGy);
+                if (g.pointwise()) {
+                    Sgemm.gemmPacked(r, px, og, packedWT[gi], packedGy, gx, at, px, false, tile);
+                    continue;
+                }
+                Sgemm.gemmPacked(r, px, og, packedWT[gi], packedGy, cols, 0, px, false, tile);
+                col2im(g, cols, gx, at);
+            }
+        });
     }
 
     /** Adds cols (R x P) back into the image planes at gx[at...]: im2col's adjoint. gx starts zeroed. */
@@ -240,8 +262,13 @@ final class ConvKernels {
                 if (iy < 0 || iy >= g.h) continue;
                 int dst = plane + iy * g.w + dx;
                 if (sw == 1) {
-                    // a unit-stride run: the JIT vectorises this loop
-                    for (int ox = ox0; ox < ox1; ox++) gx[dst + ox] += cols[src + ox];
+                    // a unit-stride run, often shorter than two vectors: masked vector adds, no scalar tail
+                    for (int ox = ox0; ox < ox1; ox += SgemmKernel.L) {
+                        var m = SgemmKernel.F.indexInRange(ox, ox1);
+                        FloatVector.fromArray(SgemmKernel.F, gx, dst + ox, m)
+                                .add(FloatVector.fromArray(SgemmKernel.F, cols, src + ox, m))
+                                .intoArray(gx, dst + ox, m);
+                    }
                 } else {
                     for (int ox = ox0; ox < ox1; ox++) gx[dst + ox * sw] += cols[src + ox];
                 }

@@ -150,6 +150,11 @@ final class Sgemm {
         return dst;
     }
 
+    /** Packs all of B (k x n) into dst in the fully packed layout, NR-column panels. */
+    static void packAllB(Mat b, int k, int n, float[] dst) {
+        for (int pc = 0; pc < k; pc += KC) packB(b, pc, 0, Math.min(KC, k - pc), n, dst, pc * roundUp(n, NR));
+    }
+
     /** C (+)= A·B for A and B both fully packed (see {@link #packedLength}), on the calling thread. */
     static void gemmPacked(int m, int n, int k, float[] pa, float[] pb, float[] c, int co, int ldc, boolean accumulate, float[] tile) {
         int mPad = roundUp(m, MR), nPad = roundUp(n, NR);
@@ -217,10 +222,13 @@ final class Sgemm {
     }
 
     /** Packs B[p0 .. p0+kc) x [j0 .. j0+nc) as NR-column panels: panel at dst[j*kc], value (k, j) at k*NR + j. */
-    static void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst) {
+    static void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst) { packB(b, p0, j0, kc, nc, dst, 0); }
+
+    /** packB into dst from dstOff on. */
+    static void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst, int dstOff) {
         float[] src = b.data;
         for (int jp = 0; jp < nc; jp += NR) {
-            int cols = Math.min(NR, nc - jp), o = jp * kc;
+            int cols = Math.min(NR, nc - jp), o = dstOff + jp * kc;
             int base = b.off + p0 * b.rs + (j0 + jp) * b.cs;
             if (b.cs == 1 && cols == NR) {
                 for (int q = 0; q < kc; q++) {
