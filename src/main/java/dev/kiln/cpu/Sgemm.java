@@ -189,10 +189,14 @@ final class Sgemm {
         for (int ip = 0; ip < mc; ip += MR) {
             int rows = Math.min(MR, mc - ip), o = dstOff + ip * kc;
             int base = a.off + (i0 + ip) * a.rs + p0 * a.cs;
-            if (a.cs == 1 && rows == MR && MR == 8) { // (the unrolled copy assumes MR = 8)
-                // row-major full panel: eight row streams in, one sequential stream out
+            if (a.cs == 1 && rows == MR && MR == 8) { // (both copies below assume MR = 8)
+                // row-major full panel: 16 columns at a time with vector lane selects, the rest one by one
+                int q0 = 0;
+                if (Interleave8.AVAILABLE) {
+                    for (; q0 + 16 <= kc; q0 += 16) Interleave8.pack(src, base + q0, a.rs, dst, o + q0 * 8);
+                }
                 int r0 = base, r1 = r0 + a.rs, r2 = r1 + a.rs, r3 = r2 + a.rs, r4 = r3 + a.rs, r5 = r4 + a.rs, r6 = r5 + a.rs, r7 = r6 + a.rs;
-                for (int q = 0, d = o; q < kc; q++, d += 8) {
+                for (int q = q0, d = o + q0 * 8; q < kc; q++, d += 8) {
                     dst[d] = src[r0 + q];
                     dst[d + 1] = src[r1 + q];
                     dst[d + 2] = src[r2 + q];
