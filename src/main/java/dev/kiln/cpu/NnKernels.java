@@ -168,10 +168,10 @@ final class NnKernels {
                                 int xx = ox * p.strideW() - p.padW() + kx;
                                 if (xx < 0 || xx >= w) continue;
                                 double v = HostArrays.get(src, t, in0 + iy * w + xx);
+                                // as PyTorch: the first maximum wins, a NaN beats any number, the last NaN wins
                                 if (bi < 0 || v > best || Double.isNaN(v)) {
                                     best = v;
                                     bi = iy * w + xx;
-                                    if (Double.isNaN(v)) break;
                                 }
                             }
                         }

@@ -135,7 +135,8 @@ class ConvKernelTest {
         Pool2dParams p = new Pool2dParams(kh, kw, sh, sw, ph, pw, includePad);
         Tensor x = Tensor.randn(gen, 3, 4, 11, 10);
         float[] xv = x.toFloatArray();
-        xv[17] = Float.NaN;                                    // NaN wins its windows
+        xv[16] = Float.NaN;                                    // NaN wins its windows (row 1, columns 6 and 7:
+        xv[17] = Float.NaN;                                    // one 2x2 window, where the last NaN wins)
         System.arraycopy(xv, 40, xv, 41, 3);                   // ties: the first maximum wins
         x = Tensor.of(xv, 3, 4, 11, 10);
         Tensor x64 = x.to(DType.FLOAT64);
