@@ -11,9 +11,11 @@ import jdk.incubator.vector.FloatVector;
  *   backward-input:  cols (R x P)        = W_gᵀ · gy_g,  then col2im adds cols into gx
  *   backward-weight: gW_gᵀ (R x og)     += cols · gy_gᵀ, summed over images
  * </pre>
- * Work is split over (image, group) pairs, each worker with its own cols buffer and GEMM scratch, so the GEMM
- * itself runs single-threaded; with fewer pairs than threads the GEMM splits instead. Transposed operands are
- * strided views, which GEMM packing reads directly.
+ * Work is split over (image, group) pairs, each worker with its own buffers, so each GEMM runs single-threaded;
+ * with fewer pairs than threads the GEMM splits instead. Transposed operands are strided views, which GEMM packing
+ * reads directly. Forward and backward-input pack the weights once per call (not once per image) and pack the
+ * per-image operand whole; forward writes im2col straight into packed panels. With few output channels the
+ * packing costs as much as the arithmetic, so that is where the time went (bench/results/cpu-2026-11-21.md).
  */
 final class ConvKernels {
     private ConvKernels() {}
@@ -89,6 +91,11 @@ final class ConvKernels {
 
     private static float[] data(Tensor t) { return (float[]) ElementKernels.arr(t); }
 
+    /** Something done for one (image, group) pair. */
+    private interface PerImage {
+        void run(int img, int gi);
+    }
+
     // ---------------------------------------------------------------- forward
 
     static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
@@ -102,7 +109,7 @@ final class ConvKernels {
         int bOff = bc == null ? 0 : bc.offset();
         int r = g.rows(), px = g.pixels(), og = g.og();
         // the bias goes in first and the product is accumulated onto it
-        Task fillBias = (img, gi, gemm, cols, acc) -> {
+        PerImage fillBias = (img, gi) -> {
             int yo = g.outputAt(img, gi);
             for (int oc = 0; oc < og; oc++) java.util.Arrays.fill(y, yo + oc * px, yo + (oc + 1) * px, b[bOff + gi * og + oc]);
         };
@@ -113,7 +120,7 @@ final class ConvKernels {
         forEachImage(g, (img, gi, gemm, cols, acc) -> {
             Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
             Sgemm.Mat wg = new Sgemm.Mat(wa, wc.offset() + gi * og * r, r, 1);
-            if (b != null) fillBias.run(img, gi, gemm, cols, acc);
+            if (b != null) fillBias.run(img, gi);
             gemm.run(og, px, r, wg, in, y, g.outputAt(img, gi), px, b != null);
         });
         return out;
@@ -124,7 +131,7 @@ final class ConvKernels {
      * each image's im2col straight into packed panels. This skips the cols copy and repacking the weights per
      * image, which cost as much as the arithmetic when there are few output channels to reuse them.
      */
-    private static void forwardPacked(Geo g, float[] x, int xOff, float[] w, int wOff, float[] y, Task fillBias) {
+    private static void forwardPacked(Geo g, float[] x, int xOff, float[] w, int wOff, float[] y, PerImage fillBias) {
         int r = g.rows(), px = g.pixels(), og = g.og();
         float[][] packedW = new float[g.groups][];
         for (int gi = 0; gi < g.groups; gi++) packedW[gi] = Sgemm.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, r, 1), og, r);
@@ -135,7 +142,7 @@ final class ConvKernels {
             for (int t = lo; t < hi; t++) {
                 int img = t / g.groups, gi = t % g.groups;
                 im2colPacked(g, x, g.inputAt(xOff, img, gi), packedCols, row);
-                if (fillBias != null) fillBias.run(img, gi, null, null, null);
+                if (fillBias != null) fillBias.run(img, gi);
                 Sgemm.gemmPacked(og, px, r, packedW[gi], packedCols, y, g.outputAt(img, gi), px, fillBias != null, tile);
             }
         });
