@@ -14,7 +14,9 @@ import java.util.function.Supplier;
 /**
  * CPU kernel benchmark: float32 GEMM throughput and the convolutions of the benchmark CNNs. Each case is warmed
  * up, then timed several times; the median is printed. Calls the backend directly, so only kernel time counts.
- * Run: {@code java --add-modules jdk.incubator.vector -cp target/classes dev.kiln.bench.CpuBench [all|gemm|conv|pool]}.
+ * Run: {@code java --add-modules jdk.incubator.vector -Xms4g -Xmx4g -XX:+AlwaysPreTouch -cp target/classes
+ * dev.kiln.bench.CpuBench [all|gemm|conv|pool]}. The fixed, pre-touched heap matters on VMs: without it, runs
+ * sometimes paid page faults on every large output allocation (see bench/results/cpu-2026-11-21.md).
  */
 public final class CpuBench {
     private CpuBench() {}
