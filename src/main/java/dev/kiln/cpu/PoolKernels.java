@@ -3,6 +3,12 @@ package dev.kiln.cpu;
 import dev.kiln.DType;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Pool2dParams;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * float32 max and average pooling on plain float[], parallel over (image, channel) planes. Same results as the
@@ -24,8 +30,8 @@ final class PoolKernels {
         int base = xc.offset();
         Parallel.range(n * c, 4, (lo, hi) -> {
             for (int pl = lo; pl < hi; pl++) {
-                if (p.kernelH() == 2 && p.kernelW() == 2 && p.padH() == 0 && p.padW() == 0) {
-                    maxPlane2x2(p.strideH(), p.strideW(), src, base + pl * h * w, w, dst, ix, pl * oh * ow, oh, ow);
+                if (p.kernelH() == 2 && p.kernelW() == 2 && p.strideH() == 2 && p.strideW() == 2 && p.padH() == 0 && p.padW() == 0) {
+                    maxPlane2x2(src, base + pl * h * w, w, dst, ix, pl * oh * ow, oh, ow);
                 } else {
                     maxPlane(p, src, base + pl * h * w, h, w, dst, ix, pl * oh * ow, oh, ow);
                 }
@@ -57,28 +63,53 @@ final class PoolKernels {
         }
     }
 
+    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Integer> I8 = IntVector.SPECIES_256;
+    /** Lane selectors that split 16 consecutive floats (two 8-lane vectors) into even and odd columns. */
+    private static final FloatVector EVEN = FloatVector.fromArray(F8, new float[]{0, 2, 4, 6, 8, 10, 12, 14}, 0);
+    private static final FloatVector ODD = FloatVector.fromArray(F8, new float[]{1, 3, 5, 7, 9, 11, 13, 15}, 0);
+    private static final IntVector TWICE_IOTA = IntVector.fromArray(I8, new int[]{0, 2, 4, 6, 8, 10, 12, 14}, 0);
+
     /**
-     * The common 2x2 unpadded window, written out: the general loop nest spends more on its two-iteration loops
-     * than on the comparisons (15 ms against 4 ms for the MNIST CNN's pooling). Same order and NaN rule as maxPlane.
+     * The common 2x2 stride-2 unpadded window, 8 outputs at a time: even and odd columns of the two input rows are
+     * the window's four candidates, compared in maxPlane's order with the same NaN rule. The scalar loop nest spent
+     * ~15 ns per output on its data-dependent compare chain.
      */
-    private static void maxPlane2x2(int sh, int sw, float[] src, int in0, int w, float[] dst, long[] ix, int out0, int oh, int ow) {
+    private static void maxPlane2x2(float[] src, int in0, int w, float[] dst, long[] ix, int out0, int oh, int ow) {
         for (int oy = 0; oy < oh; oy++) {
-            int top = oy * sh * w, o = out0 + oy * ow;
-            for (int ox = 0; ox < ow; ox++) {
-                int i = top + ox * sw, bi = i;
+            int top = 2 * oy * w, o = out0 + oy * ow, ox = 0;
+            for (; 2 * (ox + 8) <= w; ox += 8) {
+                int i = top + 2 * ox, r0 = in0 + i, r1 = r0 + w;
+                FloatVector r0a = FloatVector.fromArray(F8, src, r0), r0b = FloatVector.fromArray(F8, src, r0 + 8);
+                FloatVector r1a = FloatVector.fromArray(F8, src, r1), r1b = FloatVector.fromArray(F8, src, r1 + 8);
+                FloatVector best = EVEN.selectFrom(r0a, r0b);
+                IntVector bi = TWICE_IOTA.add(i);
+                FloatVector v = ODD.selectFrom(r0a, r0b);
+                VectorMask<Float> take = v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN));
+                best = best.blend(v, take);
+                bi = bi.blend(TWICE_IOTA.add(i + 1), take.cast(I8));
+                v = EVEN.selectFrom(r1a, r1b);
+                take = v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN));
+                best = best.blend(v, take);
+                bi = bi.blend(TWICE_IOTA.add(i + w), take.cast(I8));
+                v = ODD.selectFrom(r1a, r1b);
+                take = v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN));
+                best = best.blend(v, take);
+                bi = bi.blend(TWICE_IOTA.add(i + w + 1), take.cast(I8));
+                best.intoArray(dst, o + ox);
+                ((LongVector) bi.convertShape(VectorOperators.I2L, LongVector.SPECIES_512, 0)).intoArray(ix, o + ox);
+            }
+            for (; ox < ow; ox++) {
+                // the remaining windows of the row, one by one in the same order
+                int i = top + 2 * ox, bi = i;
                 float best = src[in0 + i];
-                float v = src[in0 + i + 1];
-                boolean take = v > best | v != v;
-                best = take ? v : best;
-                bi = take ? i + 1 : bi;
-                v = src[in0 + i + w];
-                take = v > best | v != v;
-                best = take ? v : best;
-                bi = take ? i + w : bi;
-                v = src[in0 + i + w + 1];
-                take = v > best | v != v;
-                best = take ? v : best;
-                bi = take ? i + w + 1 : bi;
+                for (int d = 1; d <= w + 1; d = d == 1 ? w : d + 1) {
+                    float v = src[in0 + i + d];
+                    if (v > best || v != v) {
+                        best = v;
+                        bi = i + d;
+                    }
+                }
                 dst[o + ox] = best;
                 ix[o + ox] = bi;
             }

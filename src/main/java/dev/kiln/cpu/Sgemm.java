@@ -18,7 +18,7 @@ final class Sgemm {
     private Sgemm() {}
 
     // Block sizes for Zen 4 (32 KB L1d, 1 MB L2 per core), found by measuring (bench/results/cpu-2026-11-21.md).
-    /** Depth of a slab: an A micro-panel (MR x KC floats = 6 KB) stays in L1 while it sweeps the B block. */
+    /** Depth of a slab: an A micro-panel (MR x KC floats = 8 KB) stays in L1 while it sweeps the B block. */
     static final int KC = 256;
     /** Rows of A packed at once (a multiple of MR): MC x KC floats = 240 KB, in L2. */
     static final int MC = 240;

@@ -154,6 +154,22 @@ class ConvKernelTest {
         assertClose(NnKernels.avgPool2dBackward(gy.to(DType.FLOAT64), xs, p), PoolKernels.avgPool2dBackward(gy, xs, p), "avg backward");
     }
 
+    /** Wide rows take the vectorised 2x2 path (8 windows at a time) and its scalar tail; NaN and ties inside both. */
+    @Test void maxPool2x2VectorPathMatchesGeneralPath() {
+        Pool2dParams p = Pool2dParams.of(2, 2, 0);
+        float[] xv = Tensor.randn(gen, 2, 3, 9, 37).toFloatArray();
+        xv[37 + 4] = Float.NaN;                                // row 1, column 4: window (0, 2), vector lanes
+        xv[5] = Float.NaN;                                     // row 0, column 5: the same window, earlier in order
+        xv[9] = Float.NaN;                                     // row 0, column 9: the only NaN of window (0, 4)
+        xv[37 + 34] = Float.NaN;                               // row 1, column 34: window (0, 17), scalar tail
+        xv[2 * 37 + 20] = xv[2 * 37 + 21] = 100f;              // a tie: the first maximum wins
+        Tensor x = Tensor.of(xv, 2, 3, 9, 37);
+        Tensor[] mf = PoolKernels.maxPool2d(x, p), md = NnKernels.maxPool2d(x.to(DType.FLOAT64), p);
+        assertArrayEquals(md[1].toLongArray(), mf[1].toLongArray(), "argmax");
+        assertArrayEquals(md[0].toFloatArray(), mf[0].toFloatArray(), "max values");
+        assertEquals(37 + 4, mf[1].toLongArray()[2], "the last NaN of window (0, 2)");
+    }
+
     private static Tensor[] maxGeneral(Tensor x64, Pool2dParams p) { return NnKernels.maxPool2d(x64, p); }
 
     private static void assertClose(Tensor ref, Tensor got, String what) {
