@@ -69,6 +69,8 @@ final class PoolKernels {
     private static final FloatVector EVEN = FloatVector.fromArray(F8, new float[]{0, 2, 4, 6, 8, 10, 12, 14}, 0);
     private static final FloatVector ODD = FloatVector.fromArray(F8, new float[]{1, 3, 5, 7, 9, 11, 13, 15}, 0);
     private static final IntVector TWICE_IOTA = IntVector.fromArray(I8, new int[]{0, 2, 4, 6, 8, 10, 12, 14}, 0);
+    /** The widening index store uses 512-bit long vectors: only where the hardware has them, else scalar. */
+    private static final boolean VECTOR_2X2 = FloatVector.SPECIES_PREFERRED.length() >= 16;
 
     /**
      * The common 2x2 stride-2 unpadded window, 8 outputs at a time: even and odd columns of the two input rows are
@@ -78,7 +80,7 @@ final class PoolKernels {
     private static void maxPlane2x2(float[] src, int in0, int w, float[] dst, long[] ix, int out0, int oh, int ow) {
         for (int oy = 0; oy < oh; oy++) {
             int top = 2 * oy * w, o = out0 + oy * ow, ox = 0;
-            for (; 2 * (ox + 8) <= w; ox += 8) {
+            for (; VECTOR_2X2 && 2 * (ox + 8) <= w; ox += 8) {
                 int i = top + 2 * ox, r0 = in0 + i, r1 = r0 + w;
                 FloatVector r0a = FloatVector.fromArray(F8, src, r0), r0b = FloatVector.fromArray(F8, src, r0 + 8);
                 FloatVector r1a = FloatVector.fromArray(F8, src, r1), r1b = FloatVector.fromArray(F8, src, r1 + 8);
