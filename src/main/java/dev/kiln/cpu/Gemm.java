@@ -3,14 +3,10 @@ package dev.kiln.cpu;
 import dev.kiln.DType;
 import dev.kiln.HostArrays;
 import dev.kiln.Tensor;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
 
-/** Batched matrix product on the CPU: (B, M, K) x (B, K, N). */
+/** Batched matrix product on the CPU: (B, M, K) x (B, K, N). float32 goes to {@link Sgemm}; other dtypes take a plain path in double. */
 final class Gemm {
     private Gemm() {}
-
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
     static Tensor matmul(Tensor a, Tensor b) {
         int[] as = a.shape(), bs = b.shape();
@@ -18,12 +14,11 @@ final class Gemm {
         DType t = a.dtype();
         Tensor out = ElementKernels.newTensor(new int[]{batch, m, n}, t);
         if (t == DType.FLOAT32) {
-            float[] c = (float[]) ElementKernels.arr(out);
-            for (int p = 0; p < batch; p++) {
-                float[] pa = packRowMajor(a.detach().select(0, p));
-                float[] pb = packRowMajor(b.detach().select(0, p));
-                sgemm(m, n, k, pa, pb, c, p * m * n);
-            }
+            int[] sa = a.strides(), sb = b.strides();
+            Sgemm.batched(batch, m, n, k,
+                    new Sgemm.Mat((float[]) ElementKernels.arr(a), a.offset(), sa[1], sa[2]), sa[0],
+                    new Sgemm.Mat((float[]) ElementKernels.arr(b), b.offset(), sb[1], sb[2]), sb[0],
+                    (float[]) ElementKernels.arr(out), 0);
             return out;
         }
         Object c = ElementKernels.arr(out);
@@ -44,31 +39,5 @@ final class Gemm {
             });
         }
         return out;
-    }
-
-    private static float[] packRowMajor(Tensor t) {
-        if (t.isContiguous() && t.offset() == 0 && ((float[]) ElementKernels.arr(t)).length == t.numel()) {
-            return (float[]) ElementKernels.arr(t);
-        }
-        return (float[]) ElementKernels.arr(t.contiguousCopy());
-    }
-
-    /** c[off + i*n + j] = sum_q a[i*k + q] * b[q*n + j], all row-major. */
-    static void sgemm(int m, int n, int k, float[] a, float[] b, float[] c, int off) {
-        Parallel.range(m, 4, (lo, hi) -> {
-            for (int i = lo; i < hi; i++) {
-                int ci = off + i * n;
-                java.util.Arrays.fill(c, ci, ci + n, 0f);
-                for (int q = 0; q < k; q++) {
-                    float av = a[i * k + q];
-                    FloatVector va = FloatVector.broadcast(F, av);
-                    int j = 0, bq = q * n;
-                    for (; j <= n - F.length(); j += F.length()) {
-                        FloatVector.fromArray(F, b, bq + j).fma(va, FloatVector.fromArray(F, c, ci + j)).intoArray(c, ci + j);
-                    }
-                    for (; j < n; j++) c[ci + j] += av * b[bq + j];
-                }
-            }
-        });
     }
 }

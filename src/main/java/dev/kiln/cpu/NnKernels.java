@@ -8,7 +8,8 @@ import dev.kiln.backend.Pool2dParams;
 
 /**
  * CPU convolution (im2col + GEMM), pooling and softmax. The general paths read and write through
- * {@link HostArrays} so every floating dtype works; float32 is the fast path.
+ * {@link HostArrays} so every floating dtype works; float32 takes fast paths ({@link ConvKernels},
+ * {@link PoolKernels}). The general convolution path is also the reference the float32 one is tested against.
  */
 final class NnKernels {
     private NnKernels() {}
@@ -79,6 +80,7 @@ final class NnKernels {
     }
 
     static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+        if (x.dtype() == DType.FLOAT32) return ConvKernels.conv2d(x, w, bias, p);
         int n = x.shape()[0], cin = x.shape()[1], h = x.shape()[2], wd = x.shape()[3];
         int o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
         int oh = p.outH(h, kh), ow = p.outW(wd, kw), cg = cin / g, og = o / g;
@@ -100,6 +102,7 @@ final class NnKernels {
     }
 
     static Tensor conv2dBackwardInput(Tensor gy, Tensor w, int[] xShape, Conv2dParams p) {
+        if (gy.dtype() == DType.FLOAT32) return ConvKernels.conv2dBackwardInput(gy, w, xShape, p);
         int n = xShape[0], cin = xShape[1], h = xShape[2], wd = xShape[3];
         int o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
         int oh = p.outH(h, kh), ow = p.outW(wd, kw), cg = cin / g, og = o / g;
@@ -119,6 +122,7 @@ final class NnKernels {
     }
 
     static Tensor conv2dBackwardWeight(Tensor gy, Tensor x, int[] wShape, Conv2dParams p) {
+        if (gy.dtype() == DType.FLOAT32) return ConvKernels.conv2dBackwardWeight(gy, x, wShape, p);
         int n = x.shape()[0], cin = x.shape()[1], h = x.shape()[2], wd = x.shape()[3];
         int o = wShape[0], kh = wShape[2], kw = wShape[3], g = p.groups();
         int oh = p.outH(h, kh), ow = p.outW(wd, kw), cg = cin / g, og = o / g;
@@ -140,6 +144,7 @@ final class NnKernels {
     // ---------------------------------------------------------------- pooling
 
     static Tensor[] maxPool2d(Tensor x, Pool2dParams p) {
+        if (x.dtype() == DType.FLOAT32) return PoolKernels.maxPool2d(x, p);
         int n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
         int oh = p.outH(h), ow = p.outW(w);
         Tensor xc = x.detach().contiguous();
@@ -163,10 +168,10 @@ final class NnKernels {
                                 int xx = ox * p.strideW() - p.padW() + kx;
                                 if (xx < 0 || xx >= w) continue;
                                 double v = HostArrays.get(src, t, in0 + iy * w + xx);
+                                // as PyTorch: the first maximum wins, a NaN beats any number, the last NaN wins
                                 if (bi < 0 || v > best || Double.isNaN(v)) {
                                     best = v;
                                     bi = iy * w + xx;
-                                    if (Double.isNaN(v)) break;
                                 }
                             }
                         }
@@ -180,6 +185,7 @@ final class NnKernels {
     }
 
     static Tensor maxPool2dBackward(Tensor gy, Tensor indices, int[] xShape) {
+        if (gy.dtype() == DType.FLOAT32) return PoolKernels.maxPool2dBackward(gy, indices, xShape);
         int n = xShape[0], c = xShape[1], h = xShape[2], w = xShape[3];
         int oh = gy.shape()[2], ow = gy.shape()[3];
         Tensor gx = ElementKernels.newTensor(xShape.clone(), gy.dtype());
@@ -212,6 +218,7 @@ final class NnKernels {
     }
 
     static Tensor avgPool2d(Tensor x, Pool2dParams p) {
+        if (x.dtype() == DType.FLOAT32) return PoolKernels.avgPool2d(x, p);
         int n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
         int oh = p.outH(h), ow = p.outW(w);
         Tensor xc = x.detach().contiguous();
@@ -241,6 +248,7 @@ final class NnKernels {
     }
 
     static Tensor avgPool2dBackward(Tensor gy, int[] xShape, Pool2dParams p) {
+        if (gy.dtype() == DType.FLOAT32) return PoolKernels.avgPool2dBackward(gy, xShape, p);
         int n = xShape[0], c = xShape[1], h = xShape[2], w = xShape[3];
         int oh = gy.shape()[2], ow = gy.shape()[3];
         Tensor gx = ElementKernels.newTensor(xShape.clone(), gy.dtype());

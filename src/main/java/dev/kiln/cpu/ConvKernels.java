@@ -1,0 +1,312 @@
+package dev.kiln.cpu;
+
+import dev.kiln.Tensor;
+import dev.kiln.backend.Conv2dParams;
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * float32 convolution as im2col + packed GEMM on plain float[]. Per image and group g:
+ * <pre>
+ *   forward:         y_g  (og x P)       = W_g (og x R) · cols (R x P)          R = cg*kh*kw, P = oh*ow
+ *   backward-input:  cols (R x P)        = W_gᵀ · gy_g,  then col2im adds cols into gx
+ *   backward-weight: gW_gᵀ (R x og)     += cols · gy_gᵀ, summed over images
+ * </pre>
+ * Work is split over (image, group) pairs, each worker with its own buffers, so each GEMM runs single-threaded;
+ * with fewer pairs than threads the GEMM splits instead. Transposed operands are strided views, which GEMM packing
+ * reads directly. Forward and backward-input pack the weights once per call (not once per image) and pack the
+ * per-image operand whole; forward writes im2col straight into packed panels. With few output channels the
+ * packing costs as much as the arithmetic, so that is where the time went (bench/results/cpu-2026-11-21.md).
+ */
+final class ConvKernels {
+    private ConvKernels() {}
+
+    /** The sizes of one convolution: input (n, c, h, w), weight (o, cg, kh, kw), output (n, o, oh, ow). */
+    private record Geo(int n, int c, int h, int w, int o, int kh, int kw, int oh, int ow, int groups, Conv2dParams p) {
+        static Geo of(int[] xs, int[] ws, Conv2dParams p) {
+            return new Geo(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], p.outH(xs[2], ws[2]), p.outW(xs[3], ws[3]), p.groups(), p);
+        }
+
+        int cg() { return c / groups; }
+
+        int og() { return o / groups; }
+
+        /** GEMM depth: one row of cols per (input channel, kernel row, kernel column). */
+        int rows() { return cg() * kh * kw; }
+
+        int pixels() { return oh * ow; }
+
+        /** A 1x1, stride-1, unpadded convolution: cols would be the input itself. */
+        boolean pointwise() {
+            return kh == 1 && kw == 1 && p.strideH() == 1 && p.strideW() == 1 && p.padH() == 0 && p.padW() == 0;
+        }
+
+        /** Image img's input channels of group gi, offset into a contiguous (n, c, h, w) array starting at base. */
+        int inputAt(int base, int img, int gi) { return base + (img * c + gi * cg()) * h * w; }
+
+        /** Image img's output channels of group gi, offset into a contiguous (n, o, oh, ow) array. */
+        int outputAt(int img, int gi) { return (img * o + gi * og()) * pixels(); }
+    }
+
+    /**
+     * One (image, group) task. gemm computes C = A·B (or C += A·B) on however many threads the caller chose; cols is
+     * the worker's im2col buffer and acc its private accumulator (see {@link #forEachImage}).
+     */
+    private interface Task {
+        void run(int img, int gi, Gemm gemm, float[] cols, float[] acc);
+    }
+
+    /** Sgemm.gemm or Sgemm.batched for one matrix. */
+    private interface Gemm {
+        void run(int m, int n, int k, Sgemm.Mat a, Sgemm.Mat b, float[] c, int co, int ldc, boolean accumulate);
+    }
+
+    /**
+     * Runs body over all (image, group) tasks. With at least as many tasks as threads, tasks go to threads and each
+     * GEMM runs on its worker alone (one scratch and cols buffer per worker); otherwise tasks run in turn and each
+     * GEMM is split over all threads, so a single image still uses every core. Each worker gets a zeroed float[accLen]
+     * to sum into, handed to done (under a lock) when its tasks are finished.
+     */
+    private static void forEachImage(Geo g, int accLen, Task body, java.util.function.Consumer<float[]> done) {
+        int tasks = g.n * g.groups;
+        int colsLen = g.pointwise() ? 0 : g.rows() * g.pixels();
+        if (tasks < Parallel.THREADS) {
+            float[] cols = new float[colsLen], acc = new float[accLen];
+            Gemm all = (m, n, k, a, b, c, co, ldc, add) -> Sgemm.batched(1, m, n, k, a, 0, b, 0, c, co, ldc, add);
+            for (int t = 0; t < tasks; t++) body.run(t / g.groups, t % g.groups, all, cols, acc);
+            done.accept(acc);
+            return;
+        }
+        Parallel.range(tasks, 1, (lo, hi) -> {
+            Sgemm.Scratch s = new Sgemm.Scratch();
+            Gemm one = (m, n, k, a, b, c, co, ldc, add) -> Sgemm.gemm(m, n, k, a, b, c, co, ldc, add, s);
+            float[] cols = new float[colsLen], acc = new float[accLen];
+            for (int t = lo; t < hi; t++) body.run(t / g.groups, t % g.groups, one, cols, acc);
+            synchronized (done) {
+                done.accept(acc);
+            }
+        });
+    }
+
+    private static void forEachImage(Geo g, Task body) { forEachImage(g, 0, body, acc -> {}); }
+
+    private static float[] data(Tensor t) { return (float[]) ElementKernels.arr(t); }
+
+    /** Something done for one (image, group) pair. */
+    private interface PerImage {
+        void run(int img, int gi);
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+        Geo g = Geo.of(x.shape(), w.shape(), p);
+        Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
+        float[] xa = data(xc), wa = data(wc);
+        Tensor out = ElementKernels.newTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
+        float[] y = data(out);
+        Tensor bc = bias == null ? null : bias.detach().contiguous();
+        float[] b = bc == null ? null : data(bc);
+        int bOff = bc == null ? 0 : bc.offset();
+        int r = g.rows(), px = g.pixels(), og = g.og();
+        // the bias goes in first and the product is accumulated onto it
+        PerImage fillBias = (img, gi) -> {
+            int yo = g.outputAt(img, gi);
+            for (int oc = 0; oc < og; oc++) java.util.Arrays.fill(y, yo + oc * px, yo + (oc + 1) * px, b[bOff + gi * og + oc]);
+        };
+        if (g.n * g.groups >= Parallel.THREADS && !g.pointwise()) {
+            forwardPacked(g, xa, xc.offset(), wa, wc.offset(), y, b == null ? null : fillBias);
+            return out;
+        }
+        forEachImage(g, (img, gi, gemm, cols, acc) -> {
+            Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
+            Sgemm.Mat wg = new Sgemm.Mat(wa, wc.offset() + gi * og * r, r, 1);
+            if (b != null) fillBias.run(img, gi);
+            gemm.run(og, px, r, wg, in, y, g.outputAt(img, gi), px, b != null);
+        });
+        return out;
+    }
+
+    /**
+     * Forward with both GEMM operands packed once: each group's weights before the loop (shared by all images),
+     * each image's im2col straight into packed panels. This skips the cols copy and repacking the weights per
+     * image, which cost as much as the arithmetic when there are few output channels to reuse them.
+     */
+    private static void forwardPacked(Geo g, float[] x, int xOff, float[] w, int wOff, float[] y, PerImage fillBias) {
+        int r = g.rows(), px = g.pixels(), og = g.og();
+        float[][] packedW = new float[g.groups][];
+        for (int gi = 0; gi < g.groups; gi++) packedW[gi] = Sgemm.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, r, 1), og, r);
+        Parallel.range(g.n * g.groups, 1, (lo, hi) -> {
+            float[] packedCols = new float[Sgemm.packedLength(px, r, SgemmKernel.NR)];
+            float[] row = new float[Sgemm.roundUp(px, SgemmKernel.NR)];
+            float[] tile = new float[SgemmKernel.MR * SgemmKernel.NR];
+            for (int t = lo; t < hi; t++) {
+                int img = t / g.groups, gi = t % g.groups;
+                im2colPacked(g, x, g.inputAt(xOff, img, gi), packedCols, row);
+                if (fillBias != null) fillBias.run(img, gi);
+                Sgemm.gemmPacked(og, px, r, packedW[gi], packedCols, y, g.outputAt(img, gi), px, fillBias != null, tile);
+            }
+        });
+    }
+
+    /**
+     * im2col into Sgemm's fully packed B layout (NR-pixel panels in KC-deep slabs, zero padded): each row is built
+     * contiguously in an L1-sized buffer, then dealt out to the panels with vector copies.
+     */
+    private static void im2colPacked(Geo g, float[] x, int at, float[] dst, float[] row) {
+        int nr = SgemmKernel.NR, l = SgemmKernel.L, rows = g.rows(), px = g.pixels(), nPad = Sgemm.roundUp(px, nr);
+        var f = SgemmKernel.F;
+        for (int q = 0; q < rows; q++) {
+            int pc = q / Sgemm.KC * Sgemm.KC, kc = Math.min(Sgemm.KC, rows - pc);
+            im2colRow(g, x, at, q, row, 0);
+            java.util.Arrays.fill(row, px, nPad, 0f);
+            // pixel j of the row goes to panel j / nr, lane j % nr
+            for (int j = 0, d = pc * nPad + (q - pc) * nr; j < nPad; j += nr, d += nr * kc) {
+                FloatVector.fromArray(f, row, j).intoArray(dst, d);
+                FloatVector.fromArray(f, row, j + l).intoArray(dst, d + l);
+            }
+        }
+    }
+
+    /** The (R x P) matrix the GEMM multiplies by: the input itself for a pointwise conv, else im2col into cols. */
+    private static Sgemm.Mat input(Geo g, float[] x, int xOff, int img, int gi, float[] cols) {
+        int at = g.inputAt(xOff, img, gi);
+        if (g.pointwise()) return new Sgemm.Mat(x, at, g.h * g.w, 1);
+        im2col(g, x, at, cols);
+        return new Sgemm.Mat(cols, 0, g.pixels(), 1);
+    }
+
+    /** cols[(ch*kh + ki)*kw + kj][oy*ow + ox] = x[ch][oy*sh - ph + ki*dh][ox*sw - pw + kj*dw], 0 outside the image. */
+    private static void im2col(Geo g, float[] x, int at, float[] cols) {
+        for (int row = 0, rows = g.rows(), px = g.pixels(); row < rows; row++) im2colRow(g, x, at, row, cols, row * px);
+    }
+
+    /** Row `row` of im2col (oh*ow values) into out[dst...]. */
+    private static void im2colRow(Geo g, float[] x, int at, int row, float[] out, int dst) {
+        Conv2dParams p = g.p;
+        int ch = row / (g.kh * g.kw), ki = row / g.kw % g.kh, kj = row % g.kw;
+        int plane = at + ch * g.h * g.w;
+        int dx = kj * p.dilationW() - p.padW();
+        // output columns whose input column lies inside the image: ox in [ox0, ox1)
+        int ox0 = firstInside(dx, p.strideW()), ox1 = Math.max(ox0, lastInside(dx, p.strideW(), g.w, g.ow));
+        for (int oy = 0; oy < g.oh; oy++, dst += g.ow) {
+            int iy = oy * p.strideH() - p.padH() + ki * p.dilationH();
+            if (iy < 0 || iy >= g.h) {
+                java.util.Arrays.fill(out, dst, dst + g.ow, 0f);
+                continue;
+            }
+            int src = plane + iy * g.w + dx;
+            java.util.Arrays.fill(out, dst, dst + ox0, 0f);
+            if (p.strideW() == 1) System.arraycopy(x, src + ox0, out, dst + ox0, ox1 - ox0);
+            else for (int ox = ox0; ox < ox1; ox++) out[dst + ox] = x[src + ox * p.strideW()];
+            java.util.Arrays.fill(out, dst + ox1, dst + g.ow, 0f);
+        }
+    }
+
+    /** Smallest ox >= 0 with ox*stride + dx >= 0. */
+    private static int firstInside(int dx, int stride) { return dx >= 0 ? 0 : (-dx + stride - 1) / stride; }
+
+    /** One past the largest ox < ow with ox*stride + dx < w. */
+    private static int lastInside(int dx, int stride, int w, int ow) {
+        if (w - dx <= 0) return 0;
+        return Math.min(ow, (w - dx - 1) / stride + 1);
+    }
+
+    // ---------------------------------------------------------------- backward
+
+    static Tensor conv2dBackwardInput(Tensor gy, Tensor w, int[] xShape, Conv2dParams p) {
+        Geo g = Geo.of(xShape, w.shape(), p);
+        Tensor gyc = gy.detach().contiguous(), wc = w.detach().contiguous();
+        float[] ga = data(gyc), wa = data(wc);
+        Tensor gx = ElementKernels.newTensor(xShape.clone(), gy.dtype());
+        float[] gxa = data(gx);
+        int r = g.rows(), px = g.pixels(), og = g.og();
+        if (g.n * g.groups >= Parallel.THREADS) {
+            backwardInputPacked(g, ga, gyc.offset(), wa, wc.offset(), gxa);
+            return gx;
+        }
+        forEachImage(g, (img, gi, gemm, cols, acc) -> {
+            Sgemm.Mat wgT = new Sgemm.Mat(wa, wc.offset() + gi * og * r, 1, r);
+            Sgemm.Mat gyg = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), px, 1);
+            int at = g.inputAt(0, img, gi);
+            gemm.run(r, px, og, wgT, gyg, g.pointwise() ? gxa : cols, g.pointwise() ? at : 0, px, false);
+            if (!g.pointwise()) col2im(g, cols, gxa, at);
+        });
+        return gx;
+    }
+
+    /** Backward-input with each group's W_gᵀ packed once per call and each image's gy_g packed whole. */
+    private static void backwardInputPacked(Geo g, float[] gy, int gyOff, float[] w, int wOff, float[] gx) {
+        int r = g.rows(), px = g.pixels(), og = g.og();
+        float[][] packedWT = new float[g.groups][];
+        for (int gi = 0; gi < g.groups; gi++) packedWT[gi] = Sgemm.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, 1, r), r, og);
+        Parallel.range(g.n * g.groups, 1, (lo, hi) -> {
+            float[] packedGy = new float[Sgemm.packedLength(px, og, SgemmKernel.NR)];
+            float[] cols = new float[g.pointwise() ? 0 : r * px], tile = new float[SgemmKernel.MR * SgemmKernel.NR];
+            for (int t = lo; t < hi; t++) {
+                int img = t / g.groups, gi = t % g.groups, at = g.inputAt(0, img, gi);
+                Sgemm.packAllB(new Sgemm.Mat(gy, gyOff + g.outputAt(img, gi), px, 1), og, px, packedGy);
+                if (g.pointwise()) {
+                    Sgemm.gemmPacked(r, px, og, packedWT[gi], packedGy, gx, at, px, false, tile);
+                    continue;
+                }
+                Sgemm.gemmPacked(r, px, og, packedWT[gi], packedGy, cols, 0, px, false, tile);
+                col2im(g, cols, gx, at);
+            }
+        });
+    }
+
+    /** Adds cols (R x P) back into the image planes at gx[at...]: im2col's adjoint. gx starts zeroed. */
+    private static void col2im(Geo g, float[] cols, float[] gx, int at) {
+        Conv2dParams p = g.p;
+        int px = g.pixels(), sw = p.strideW();
+        for (int row = 0, rows = g.rows(); row < rows; row++) {
+            int ch = row / (g.kh * g.kw), ki = row / g.kw % g.kh, kj = row % g.kw;
+            int plane = at + ch * g.h * g.w, src = row * px;
+            int dx = kj * p.dilationW() - p.padW();
+            int ox0 = firstInside(dx, sw), ox1 = Math.max(ox0, lastInside(dx, sw, g.w, g.ow));
+            for (int oy = 0; oy < g.oh; oy++, src += g.ow) {
+                int iy = oy * p.strideH() - p.padH() + ki * p.dilationH();
+                if (iy < 0 || iy >= g.h) continue;
+                int dst = plane + iy * g.w + dx;
+                if (sw == 1) {
+                    // a unit-stride run: whole vectors, then a scalar tail (masked stores measured slower: the
+                    // masked intoArray re-checks its bounds lane by lane)
+                    int ox = ox0;
+                    for (; ox + SgemmKernel.L <= ox1; ox += SgemmKernel.L) {
+                        FloatVector.fromArray(SgemmKernel.F, gx, dst + ox)
+                                .add(FloatVector.fromArray(SgemmKernel.F, cols, src + ox))
+                                .intoArray(gx, dst + ox);
+                    }
+                    for (; ox < ox1; ox++) gx[dst + ox] += cols[src + ox];
+                } else {
+                    for (int ox = ox0; ox < ox1; ox++) gx[dst + ox * sw] += cols[src + ox];
+                }
+            }
+        }
+    }
+
+    static Tensor conv2dBackwardWeight(Tensor gy, Tensor x, int[] wShape, Conv2dParams p) {
+        Geo g = Geo.of(x.shape(), wShape, p);
+        Tensor gyc = gy.detach().contiguous(), xc = x.detach().contiguous();
+        float[] ga = data(gyc), xa = data(xc);
+        int r = g.rows(), px = g.pixels(), og = g.og();
+        Tensor out = ElementKernels.newTensor(wShape.clone(), gy.dtype());
+        float[] gw = data(out);
+        // Each worker sums gW_gᵀ (R x og) += cols · gy_gᵀ over its images into its own acc, laid out (groups, R, og).
+        // Transposed, because then the big operand (cols, R x P) is a row-major A, which packs fastest, and only the
+        // small one (gy_g, og x P) is read transposed. The accs are transposed back when they are added up.
+        forEachImage(g, gw.length, (img, gi, gemm, cols, acc) -> {
+            Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
+            Sgemm.Mat gyT = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), 1, px);
+            gemm.run(r, og, px, in, gyT, acc, gi * og * r, og, true);
+        }, acc -> {
+            for (int gi = 0; gi < g.groups; gi++) {
+                int base = gi * og * r;
+                for (int oc = 0; oc < og; oc++) {
+                    for (int q = 0; q < r; q++) gw[base + oc * r + q] += acc[base + q * og + oc];
+                }
+            }
+        });
+        return out;
+    }
+}

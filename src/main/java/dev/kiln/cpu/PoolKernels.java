@@ -1,0 +1,197 @@
+package dev.kiln.cpu;
+
+import dev.kiln.DType;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Pool2dParams;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * float32 max and average pooling on plain float[], parallel over (image, channel) planes. Same results as the
+ * general paths in {@link NnKernels} (which go through HostArrays per element), including NaN propagation in max.
+ */
+final class PoolKernels {
+    private PoolKernels() {}
+
+    private static float[] data(Tensor t) { return (float[]) ElementKernels.arr(t); }
+
+    static Tensor[] maxPool2d(Tensor x, Pool2dParams p) {
+        int n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+        int oh = p.outH(h), ow = p.outW(w);
+        Tensor xc = x.detach().contiguous();
+        Tensor out = ElementKernels.newTensor(new int[]{n, c, oh, ow}, DType.FLOAT32);
+        Tensor idx = ElementKernels.newTensor(new int[]{n, c, oh, ow}, DType.INT64);
+        float[] src = data(xc), dst = data(out);
+        long[] ix = (long[]) ElementKernels.arr(idx);
+        int base = xc.offset();
+        Parallel.range(n * c, 4, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) {
+                if (p.kernelH() == 2 && p.kernelW() == 2 && p.strideH() == 2 && p.strideW() == 2 && p.padH() == 0 && p.padW() == 0) {
+                    maxPlane2x2(src, base + pl * h * w, w, dst, ix, pl * oh * ow, oh, ow);
+                } else {
+                    maxPlane(p, src, base + pl * h * w, h, w, dst, ix, pl * oh * ow, oh, ow);
+                }
+            }
+        });
+        return new Tensor[]{out, idx};
+    }
+
+    /** One plane: the first maximum of each window wins; a NaN wins over any number, the last NaN over other NaNs (as PyTorch). */
+    private static void maxPlane(Pool2dParams p, float[] src, int in0, int h, int w, float[] dst, long[] ix, int out0, int oh, int ow) {
+        for (int oy = 0; oy < oh; oy++) {
+            int y0 = Math.max(0, oy * p.strideH() - p.padH()), y1 = Math.min(h, oy * p.strideH() - p.padH() + p.kernelH());
+            for (int ox = 0; ox < ow; ox++) {
+                int x0 = Math.max(0, ox * p.strideW() - p.padW()), x1 = Math.min(w, ox * p.strideW() - p.padW() + p.kernelW());
+                float best = Float.NEGATIVE_INFINITY;
+                int bi = -1;
+                for (int iy = y0; iy < y1; iy++) {
+                    for (int xx = x0; xx < x1; xx++) {
+                        float v = src[in0 + iy * w + xx];
+                        // selects, not a branch: which value wins is data-dependent and mispredicts half the time
+                        boolean take = bi < 0 | v > best | v != v;
+                        best = take ? v : best;
+                        bi = take ? iy * w + xx : bi;
+                    }
+                }
+                dst[out0 + oy * ow + ox] = best;
+                ix[out0 + oy * ow + ox] = bi;
+            }
+        }
+    }
+
+    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Integer> I8 = IntVector.SPECIES_256;
+    /** Lane selectors that split 16 consecutive floats (two 8-lane vectors) into even and odd columns. */
+    private static final FloatVector EVEN = FloatVector.fromArray(F8, new float[]{0, 2, 4, 6, 8, 10, 12, 14}, 0);
+    private static final FloatVector ODD = FloatVector.fromArray(F8, new float[]{1, 3, 5, 7, 9, 11, 13, 15}, 0);
+    private static final IntVector TWICE_IOTA = IntVector.fromArray(I8, new int[]{0, 2, 4, 6, 8, 10, 12, 14}, 0);
+    /** The widening index store uses 512-bit long vectors: only where the hardware has them, else scalar. */
+    private static final boolean VECTOR_2X2 = FloatVector.SPECIES_PREFERRED.length() >= 16;
+
+    /**
+     * The common 2x2 stride-2 unpadded window, 8 outputs at a time: even and odd columns of the two input rows are
+     * the window's four candidates, compared in maxPlane's order with the same NaN rule. The scalar loop nest spent
+     * ~15 ns per output on its data-dependent compare chain.
+     */
+    private static void maxPlane2x2(float[] src, int in0, int w, float[] dst, long[] ix, int out0, int oh, int ow) {
+        for (int oy = 0; oy < oh; oy++) {
+            int top = 2 * oy * w, o = out0 + oy * ow, ox = 0;
+            for (; VECTOR_2X2 && 2 * (ox + 8) <= w; ox += 8) {
+                int i = top + 2 * ox, r0 = in0 + i, r1 = r0 + w;
+                FloatVector r0a = FloatVector.fromArray(F8, src, r0), r0b = FloatVector.fromArray(F8, src, r0 + 8);
+                FloatVector r1a = FloatVector.fromArray(F8, src, r1), r1b = FloatVector.fromArray(F8, src, r1 + 8);
+                FloatVector best = EVEN.selectFrom(r0a, r0b);
+                IntVector bi = TWICE_IOTA.add(i);
+                FloatVector v = ODD.selectFrom(r0a, r0b);
+                VectorMask<Float> take = v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN));
+                best = best.blend(v, take);
+                bi = bi.blend(TWICE_IOTA.add(i + 1), take.cast(I8));
+                v = EVEN.selectFrom(r1a, r1b);
+                take = v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN));
+                best = best.blend(v, take);
+                bi = bi.blend(TWICE_IOTA.add(i + w), take.cast(I8));
+                v = ODD.selectFrom(r1a, r1b);
+                take = v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN));
+                best = best.blend(v, take);
+                bi = bi.blend(TWICE_IOTA.add(i + w + 1), take.cast(I8));
+                best.intoArray(dst, o + ox);
+                ((LongVector) bi.convertShape(VectorOperators.I2L, LongVector.SPECIES_512, 0)).intoArray(ix, o + ox);
+            }
+            for (; ox < ow; ox++) {
+                // the remaining windows of the row, one by one in the same order
+                int i = top + 2 * ox, bi = i;
+                float best = src[in0 + i];
+                for (int d = 1; d <= w + 1; d = d == 1 ? w : d + 1) {
+                    float v = src[in0 + i + d];
+                    if (v > best || v != v) {
+                        best = v;
+                        bi = i + d;
+                    }
+                }
+                dst[o + ox] = best;
+                ix[o + ox] = bi;
+            }
+        }
+    }
+
+    static Tensor maxPool2dBackward(Tensor gy, Tensor indices, int[] xShape) {
+        int n = xShape[0], c = xShape[1], h = xShape[2], w = xShape[3];
+        int q = gy.shape()[2] * gy.shape()[3];
+        Tensor gx = ElementKernels.newTensor(xShape.clone(), DType.FLOAT32);
+        Tensor gyc = gy.detach().contiguous(), ic = indices.detach().contiguous();
+        float[] src = data(gyc), dst = data(gx);
+        long[] ix = (long[]) ElementKernels.arr(ic);
+        int gb = gyc.offset(), ib = ic.offset();
+        Parallel.range(n * c, 4, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) {
+                int d0 = pl * h * w, s0 = pl * q;
+                for (int i = 0; i < q; i++) dst[d0 + (int) ix[ib + s0 + i]] += src[gb + s0 + i];
+            }
+        });
+        return gx;
+    }
+
+    /** The divisor of window (oy, ox): the whole window when padding counts, else only its part inside the image. */
+    private static int count(Pool2dParams p, int oy, int ox, int h, int w) {
+        int y0 = oy * p.strideH() - p.padH(), x0 = ox * p.strideW() - p.padW();
+        if (p.countIncludePad()) {
+            return (Math.min(y0 + p.kernelH(), h + p.padH()) - y0) * (Math.min(x0 + p.kernelW(), w + p.padW()) - x0);
+        }
+        return (Math.min(y0 + p.kernelH(), h) - Math.max(y0, 0)) * (Math.min(x0 + p.kernelW(), w) - Math.max(x0, 0));
+    }
+
+    static Tensor avgPool2d(Tensor x, Pool2dParams p) {
+        int n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+        int oh = p.outH(h), ow = p.outW(w);
+        Tensor xc = x.detach().contiguous();
+        Tensor out = ElementKernels.newTensor(new int[]{n, c, oh, ow}, DType.FLOAT32);
+        float[] src = data(xc), dst = data(out);
+        int base = xc.offset();
+        Parallel.range(n * c, 4, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) {
+                int in0 = base + pl * h * w, out0 = pl * oh * ow;
+                for (int oy = 0; oy < oh; oy++) {
+                    int y0 = Math.max(0, oy * p.strideH() - p.padH()), y1 = Math.min(h, oy * p.strideH() - p.padH() + p.kernelH());
+                    for (int ox = 0; ox < ow; ox++) {
+                        int x0 = Math.max(0, ox * p.strideW() - p.padW()), x1 = Math.min(w, ox * p.strideW() - p.padW() + p.kernelW());
+                        float s = 0;
+                        for (int iy = y0; iy < y1; iy++) {
+                            for (int xx = x0; xx < x1; xx++) s += src[in0 + iy * w + xx];
+                        }
+                        dst[out0 + oy * ow + ox] = s / count(p, oy, ox, h, w);
+                    }
+                }
+            }
+        });
+        return out;
+    }
+
+    static Tensor avgPool2dBackward(Tensor gy, int[] xShape, Pool2dParams p) {
+        int n = xShape[0], c = xShape[1], h = xShape[2], w = xShape[3];
+        int oh = gy.shape()[2], ow = gy.shape()[3];
+        Tensor gx = ElementKernels.newTensor(xShape.clone(), DType.FLOAT32);
+        Tensor gyc = gy.detach().contiguous();
+        float[] src = data(gyc), dst = data(gx);
+        int gb = gyc.offset();
+        Parallel.range(n * c, 4, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) {
+                int d0 = pl * h * w, s0 = gb + pl * oh * ow;
+                for (int oy = 0; oy < oh; oy++) {
+                    int y0 = Math.max(0, oy * p.strideH() - p.padH()), y1 = Math.min(h, oy * p.strideH() - p.padH() + p.kernelH());
+                    for (int ox = 0; ox < ow; ox++) {
+                        int x0 = Math.max(0, ox * p.strideW() - p.padW()), x1 = Math.min(w, ox * p.strideW() - p.padW() + p.kernelW());
+                        float g = src[s0 + oy * ow + ox] / count(p, oy, ox, h, w);
+                        for (int iy = y0; iy < y1; iy++) {
+                            for (int xx = x0; xx < x1; xx++) dst[d0 + iy * w + xx] += g;
+                        }
+                    }
+                }
+            }
+        });
+        return gx;
+    }
+}

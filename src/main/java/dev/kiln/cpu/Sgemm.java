@@ -1,0 +1,264 @@
+package dev.kiln.cpu;
+
+import jdk.incubator.vector.FloatVector;
+
+import static dev.kiln.cpu.SgemmKernel.L;
+import static dev.kiln.cpu.SgemmKernel.MR;
+import static dev.kiln.cpu.SgemmKernel.NR;
+
+/**
+ * float32 GEMM in the Goto/BLIS shape: C = A·B is cut into KC-deep slabs; for each slab a KC x NC block of B is
+ * packed into NR-wide column panels and an MC x KC block of A into MR-tall row panels, and the micro-kernel
+ * ({@link SgemmKernel}) walks the panels. Packing reads any strides, so transposed views cost nothing extra, and
+ * it makes every inner-loop load unit-stride. Each A micro-panel (MR x KC) stays in L1 while it sweeps the whole
+ * packed B block, which stays in L2. (The BLIS order, a B micro-panel in L1, measured slower here: at NR = 32 the
+ * KC x NR panel is 32 KB, all of L1.)
+ */
+final class Sgemm {
+    private Sgemm() {}
+
+    // Block sizes for Zen 4 (32 KB L1d, 1 MB L2 per core), found by measuring (bench/results/cpu-2026-11-21.md).
+    /** Depth of a slab: an A micro-panel (MR x KC floats = 8 KB) stays in L1 while it sweeps the B block. */
+    static final int KC = 256;
+    /** Rows of A packed at once (a multiple of MR): MC x KC floats = 240 KB, in L2. */
+    static final int MC = 240;
+    /** Columns of B packed at once (a multiple of NR): KC x NC floats = 512 KB, which stays in L2. */
+    static final int NC = 512;
+
+    /**
+     * Below this many multiply-adds one thread does the whole product: a fork-join round trip costs 25-45 us here,
+     * and 128x128x128 (2M) ran in 55 us on one thread against 60-90 us on two. 128x784x128 (13M) gains from two.
+     */
+    private static final long PARALLEL_MACS = 1 << 22;
+
+    /** A float32 matrix view: element (i, j) is data[off + i*rs + j*cs]. */
+    record Mat(float[] data, int off, int rs, int cs) {
+        Mat at(int i, int j) { return new Mat(data, off + i * rs + j * cs, rs, cs); }
+    }
+
+    /** One thread's packing buffers, grown on demand and reused for every block that thread packs. */
+    static final class Scratch {
+        float[] a = new float[0], b = new float[0];
+        final float[] tile = new float[MR * NR];
+
+        void ensure(int aLen, int bLen) {
+            if (a.length < aLen) a = new float[aLen];
+            if (b.length < bLen) b = new float[bLen];
+        }
+    }
+
+    /**
+     * Batched product into a contiguous c of (batch, m, n). a's matrices start aBatch apart, b's bBatch apart (0 for
+     * a broadcast operand). Work is split over threads by batch or, inside each matrix, by column or row strips.
+     */
+    static void batched(int batch, int m, int n, int k, Mat a, int aBatch, Mat b, int bBatch, float[] c, int cOff) {
+        batched(batch, m, n, k, a, aBatch, b, bBatch, c, cOff, n, false);
+    }
+
+    /** C = A·B (or C += A·B) on all threads; C's rows are ldc apart and its matrices m*ldc apart. */
+    static void batched(int batch, int m, int n, int k, Mat a, int aBatch, Mat b, int bBatch, float[] c, int cOff,
+                        int ldc, boolean accumulate) {
+        int threads = Parallel.THREADS;
+        long macs = (long) batch * m * n * k;
+        boolean splitInside = batch < 4 * threads && batch % threads != 0;
+        int parts = macs < PARALLEL_MACS || !splitInside ? 1 : threads;
+        // Splitting columns means every thread packs all of A; splitting rows, all of B: repack the smaller one.
+        boolean byColumns = n >= m ? n >= parts * NR : m < parts * MR;
+        int tasks = batch * parts;
+        int grain = macs < PARALLEL_MACS ? tasks : 1;
+        Parallel.range(tasks, grain, (lo, hi) -> {
+            Scratch s = new Scratch();
+            for (int t = lo; t < hi; t++) {
+                int p = t / parts, part = t % parts;
+                Mat ap = new Mat(a.data, a.off + p * aBatch, a.rs, a.cs), bp = new Mat(b.data, b.off + p * bBatch, b.rs, b.cs);
+                int co = cOff + p * m * ldc;
+                if (byColumns) {
+                    int j0 = split(n, parts, part, NR), j1 = split(n, parts, part + 1, NR);
+                    gemm(m, j1 - j0, k, ap, bp.at(0, j0), c, co + j0, ldc, accumulate, s);
+                } else {
+                    int i0 = split(m, parts, part, MR), i1 = split(m, parts, part + 1, MR);
+                    gemm(i1 - i0, n, k, ap.at(i0, 0), bp, c, co + i0 * ldc, ldc, accumulate, s);
+                }
+            }
+        });
+    }
+
+    /** Start of strip `part` of `parts` over [0, len), on a multiple of unit so strips hold whole tiles. */
+    private static int split(int len, int parts, int part, int unit) {
+        if (part >= parts) return len;
+        int units = (len + unit - 1) / unit;
+        return Math.min(len, (int) ((long) units * part / parts) * unit);
+    }
+
+    /**
+     * C = A·B, or C += A·B when accumulate, on the calling thread. C is row-major with row stride ldc starting at
+     * c[co]; A (m x k) and B (k x n) are any strided views.
+     */
+    static void gemm(int m, int n, int k, Mat a, Mat b, float[] c, int co, int ldc, boolean accumulate, Scratch s) {
+        if (m == 0 || n == 0) return;
+        if (k == 0) {
+            if (!accumulate) for (int i = 0; i < m; i++) java.util.Arrays.fill(c, co + i * ldc, co + i * ldc + n, 0f);
+            return;
+        }
+        int kcMax = Math.min(k, KC);
+        s.ensure(roundUp(Math.min(m, MC), MR) * kcMax, roundUp(Math.min(n, NC), NR) * kcMax);
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = Math.min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                packB(b, pc, jc, kc, nc, s.b);
+                for (int ic = 0; ic < m; ic += MC) {
+                    int mc = Math.min(MC, m - ic);
+                    packA(a, ic, pc, mc, kc, s.a);
+                    macro(mc, nc, kc, s.a, 0, s.b, 0, s.tile, c, co + ic * ldc + jc, ldc, accumulate || pc > 0);
+                }
+            }
+        }
+    }
+
+    static int roundUp(int x, int unit) { return (x + unit - 1) / unit * unit; }
+
+    /**
+     * All tiles of one packed A block (row panel r at pa[aOff + r*kc]) against one packed B block (column panel j at
+     * pb[bOff + j*kc]), row panel by row panel. Edge tiles go through the scratch tile.
+     */
+    private static void macro(int mc, int nc, int kc, float[] pa, int aOff, float[] pb, int bOff, float[] tile,
+                              float[] c, int co, int ldc, boolean accumulate) {
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = Math.min(MR, mc - ir);
+            for (int jr = 0; jr < nc; jr += NR) {
+                int nr = Math.min(NR, nc - jr);
+                int ci = co + ir * ldc + jr;
+                // one call site for full and edge tiles, so C2 inlines the big kernel body only once
+                boolean full = mr == MR && nr == NR;
+                SgemmKernel.tile(kc, pa, aOff + ir * kc, pb, bOff + jr * kc, full ? c : tile, full ? ci : 0, full ? ldc : NR, full && accumulate);
+                if (!full) addEdge(tile, mr, nr, c, ci, ldc, accumulate);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- fully packed operands
+
+    /**
+     * The layout of a whole packed operand, for callers that pack once and multiply many times (convolution packs
+     * its weights once per call, and writes im2col straight into this layout): KC-deep slabs one after another,
+     * slab starting at row p0 at p0 * roundUp(len, unit), holding panels of unit rows (A) or columns (B).
+     */
+    static int packedLength(int len, int k, int unit) { return roundUp(len, unit) * k; }
+
+    /** Packs all of A (m x k) in the fully packed layout, MR-row panels. */
+    static float[] packAllA(Mat a, int m, int k) {
+        float[] dst = new float[packedLength(m, k, MR)];
+        for (int pc = 0; pc < k; pc += KC) packA(a, 0, pc, m, Math.min(KC, k - pc), dst, pc * roundUp(m, MR));
+        return dst;
+    }
+
+    /** Packs all of B (k x n) into dst in the fully packed layout, NR-column panels. */
+    static void packAllB(Mat b, int k, int n, float[] dst) {
+        for (int pc = 0; pc < k; pc += KC) packB(b, pc, 0, Math.min(KC, k - pc), n, dst, pc * roundUp(n, NR));
+    }
+
+    /** C (+)= A·B for A and B both fully packed (see {@link #packedLength}), on the calling thread. */
+    static void gemmPacked(int m, int n, int k, float[] pa, float[] pb, float[] c, int co, int ldc, boolean accumulate, float[] tile) {
+        int mPad = roundUp(m, MR), nPad = roundUp(n, NR);
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            // NC-wide column blocks, so the part of B one A panel sweeps stays in L2
+            for (int jc = 0; jc < n; jc += NC) {
+                macro(m, Math.min(NC, n - jc), kc, pa, pc * mPad, pb, pc * nPad + jc * kc, tile, c, co + jc, ldc, accumulate || pc > 0);
+            }
+        }
+    }
+
+    /** Copies (or adds) the valid mr x nr corner of a scratch tile into C. */
+    private static void addEdge(float[] tile, int mr, int nr, float[] c, int ci, int ldc, boolean accumulate) {
+        for (int i = 0; i < mr; i++) {
+            for (int j = 0; j < nr; j++) {
+                float v = tile[i * NR + j];
+                c[ci + i * ldc + j] = accumulate ? c[ci + i * ldc + j] + v : v;
+            }
+        }
+    }
+
+    /** Packs A[i0 .. i0+mc) x [p0 .. p0+kc) as MR-row panels: panel r at dst[r*kc], value (i, k) at k*MR + i. */
+    static void packA(Mat a, int i0, int p0, int mc, int kc, float[] dst) { packA(a, i0, p0, mc, kc, dst, 0); }
+
+    /** packA into dst from dstOff on. */
+    static void packA(Mat a, int i0, int p0, int mc, int kc, float[] dst, int dstOff) {
+        float[] src = a.data;
+        for (int ip = 0; ip < mc; ip += MR) {
+            int rows = Math.min(MR, mc - ip), o = dstOff + ip * kc;
+            int base = a.off + (i0 + ip) * a.rs + p0 * a.cs;
+            if (a.cs == 1 && rows == MR && MR == 8) { // (both copies below assume MR = 8)
+                // row-major full panel: 16 columns at a time with vector lane selects, the rest one by one
+                int q0 = 0;
+                if (Interleave8.AVAILABLE) {
+                    for (; q0 + 16 <= kc; q0 += 16) Interleave8.pack(src, base + q0, a.rs, dst, o + q0 * 8);
+                }
+                int r0 = base, r1 = r0 + a.rs, r2 = r1 + a.rs, r3 = r2 + a.rs, r4 = r3 + a.rs, r5 = r4 + a.rs, r6 = r5 + a.rs, r7 = r6 + a.rs;
+                for (int q = q0, d = o + q0 * 8; q < kc; q++, d += 8) {
+                    dst[d] = src[r0 + q];
+                    dst[d + 1] = src[r1 + q];
+                    dst[d + 2] = src[r2 + q];
+                    dst[d + 3] = src[r3 + q];
+                    dst[d + 4] = src[r4 + q];
+                    dst[d + 5] = src[r5 + q];
+                    dst[d + 6] = src[r6 + q];
+                    dst[d + 7] = src[r7 + q];
+                }
+            } else if (a.cs == 1) {
+                // row-major: walk each row contiguously
+                for (int i = 0; i < rows; i++) {
+                    int si = base + i * a.rs;
+                    for (int q = 0; q < kc; q++) dst[o + q * MR + i] = src[si + q];
+                }
+            } else if (a.rs == 1 && rows == MR) {
+                // column-major (a transposed view), full panel: each k's MR values are contiguous in the source
+                for (int q = 0; q < kc; q++) System.arraycopy(src, base + q * a.cs, dst, o + q * MR, MR);
+            } else {
+                // general strides: walk each column
+                for (int q = 0; q < kc; q++) {
+                    int sq = base + q * a.cs, dq = o + q * MR;
+                    for (int i = 0; i < rows; i++) dst[dq + i] = src[sq + i * a.rs];
+                }
+            }
+            for (int i = rows; i < MR; i++) {
+                for (int q = 0; q < kc; q++) dst[o + q * MR + i] = 0f;
+            }
+        }
+    }
+
+    /** Packs B[p0 .. p0+kc) x [j0 .. j0+nc) as NR-column panels: panel at dst[j*kc], value (k, j) at k*NR + j. */
+    static void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst) { packB(b, p0, j0, kc, nc, dst, 0); }
+
+    /** packB into dst from dstOff on. */
+    static void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst, int dstOff) {
+        float[] src = b.data;
+        for (int jp = 0; jp < nc; jp += NR) {
+            int cols = Math.min(NR, nc - jp), o = dstOff + jp * kc;
+            int base = b.off + p0 * b.rs + (j0 + jp) * b.cs;
+            if (b.cs == 1 && cols == NR) {
+                for (int q = 0; q < kc; q++) {
+                    int sq = base + q * b.rs, dq = o + q * NR;
+                    FloatVector.fromArray(SgemmKernel.F, src, sq).intoArray(dst, dq);
+                    FloatVector.fromArray(SgemmKernel.F, src, sq + L).intoArray(dst, dq + L);
+                }
+                continue;
+            }
+            if (b.cs == 1) {
+                for (int q = 0; q < kc; q++) {
+                    int dq = o + q * NR;
+                    System.arraycopy(src, base + q * b.rs, dst, dq, cols);
+                    java.util.Arrays.fill(dst, dq + cols, dq + NR, 0f);
+                }
+                continue;
+            }
+            // transposed or general B: walk each column of B (contiguous in k when it is a transposed view)
+            for (int j = 0; j < cols; j++) {
+                int sj = base + j * b.cs;
+                for (int q = 0; q < kc; q++) dst[o + q * NR + j] = src[sj + q * b.rs];
+            }
+            for (int q = 0; q < kc && cols < NR; q++) java.util.Arrays.fill(dst, o + q * NR + cols, o + q * NR + NR, 0f);
+        }
+    }
+}

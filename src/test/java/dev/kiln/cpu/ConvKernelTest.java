@@ -1,0 +1,180 @@
+package dev.kiln.cpu;
+
+import dev.kiln.DType;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.Pool2dParams;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The float32 convolution and pooling fast paths against naive direct loops in double. Convolution tolerance: an
+ * element may differ by 1e-5 * sqrt(terms) times the sum of |products| that make it (float32 rounding; an indexing
+ * mistake is off by a whole term). Pooling: max values and argmax indices exactly, averages to 1e-6 relative.
+ */
+class ConvKernelTest {
+    private final Generator gen = new Generator(11);
+
+    /** n, c, h, w, o, kh, kw, stride, pad, dilation, groups */
+    private record Case(int n, int c, int h, int w, int o, int kh, int kw, Conv2dParams p) {
+        int oh() { return p.outH(h, kh); }
+
+        int ow() { return p.outW(w, kw); }
+
+        int cg() { return c / p.groups(); }
+
+        int og() { return o / p.groups(); }
+    }
+
+    private static Case parse(int n, int c, int h, int w, int o, int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int g) {
+        return new Case(n, c, h, w, o, kh, kw, new Conv2dParams(sh, sw, ph, pw, dh, dw, g));
+    }
+
+    /**
+     * Calls f(img, oc, oy, ox, ic, iy, ix, ki, kj) for every (output, input, weight) triple the convolution multiplies,
+     * the direct definition every reference below is built from.
+     */
+    private interface Term {
+        void at(int img, int oc, int oy, int ox, int ic, int iy, int ix, int ki, int kj);
+    }
+
+    private static void forEachTerm(Case k, Term f) {
+        Conv2dParams p = k.p;
+        for (int img = 0; img < k.n; img++)
+            for (int oc = 0; oc < k.o; oc++)
+                for (int oy = 0; oy < k.oh(); oy++)
+                    for (int ox = 0; ox < k.ow(); ox++)
+                        for (int cc = 0; cc < k.cg(); cc++)
+                            for (int ki = 0; ki < k.kh; ki++)
+                                for (int kj = 0; kj < k.kw; kj++) {
+                                    int iy = oy * p.strideH() - p.padH() + ki * p.dilationH();
+                                    int ix = ox * p.strideW() - p.padW() + kj * p.dilationW();
+                                    if (iy < 0 || iy >= k.h || ix < 0 || ix >= k.w) continue;
+                                    f.at(img, oc, oy, ox, oc / k.og() * k.cg() + cc, iy, ix, ki, kj);
+                                }
+    }
+
+    private static void assertClose(String what, double[] ref, double[] scale, int terms, float[] got) {
+        assertEquals(ref.length, got.length, what + ": size");
+        double tol = 1e-5 * Math.sqrt(Math.max(terms, 1));
+        for (int i = 0; i < got.length; i++) {
+            double err = Math.abs(got[i] - ref[i]);
+            if (err > tol * scale[i] + 1e-30) fail(what + " element " + i + ": got " + got[i] + ", expected " + ref[i]);
+        }
+    }
+
+    @ParameterizedTest(name = "n{0} c{1} {2}x{3} o{4} k{5}x{6} s{7},{8} p{9},{10} d{11},{12} g{13}")
+    @CsvSource({
+            "2, 1, 28, 28, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1",   // MNIST conv1 shape, smaller
+            "3, 5, 9, 11, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1",    // CIFAR style pad 1, odd channels
+            "2, 4, 10, 9, 6, 3, 2, 2, 3, 1, 0, 1, 2, 2",    // stride, asymmetric kernel, dilation, groups
+            "1, 6, 7, 8, 6, 3, 3, 2, 2, 2, 2, 2, 2, 3",     // big padding with dilation, 3 groups
+            "2, 8, 5, 5, 12, 1, 1, 1, 1, 0, 0, 1, 1, 2",    // pointwise, grouped
+            "3, 3, 6, 6, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1",     // 1x1 with stride (not the pointwise shortcut)
+            "1, 2, 4, 4, 3, 5, 5, 1, 1, 2, 2, 1, 1, 1",     // kernel larger than the unpadded input
+            "5, 16, 12, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1", // enough rows and columns for several GEMM tiles
+            "1, 16, 20, 20, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1"  // one image: the GEMM itself is split over threads
+    })
+    void conv2dForwardAndBackwardMatchDirectLoops(int n, int c, int h, int w, int o, int kh, int kw,
+                                                  int sh, int sw, int ph, int pw, int dh, int dw, int g) {
+        Case k = parse(n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, g);
+        int[] xs = {n, c, h, w}, ws = {o, c / g, kh, kw}, ys = {n, o, k.oh(), k.ow()};
+        // a non-contiguous input view: stored as (n, h, c, w), permuted back
+        Tensor x = Tensor.randn(gen, n, h, c, w).permute(0, 2, 1, 3);
+        Tensor wt = Tensor.randn(gen, ws), bias = Tensor.randn(gen, o), gy = Tensor.randn(gen, ys);
+        float[] xv = x.toFloatArray(), wv = wt.toFloatArray(), bv = bias.toFloatArray(), gv = gy.toFloatArray();
+
+        double[] y = new double[n * o * k.oh() * k.ow()], ys1 = new double[y.length];
+        double[] gx = new double[n * c * h * w], gxs = new double[gx.length];
+        double[] gw = new double[wv.length], gws = new double[gw.length];
+        forEachTerm(k, (img, oc, oy, ox, ic, iy, ix, ki, kj) -> {
+            int yi = ((img * o + oc) * k.oh() + oy) * k.ow() + ox, xi = ((img * c + ic) * h + iy) * w + ix;
+            int wi = ((oc * k.cg() + ic % k.cg()) * kh + ki) * kw + kj;
+            double fwd = (double) xv[xi] * wv[wi], bi = (double) gv[yi] * wv[wi], bw = (double) gv[yi] * xv[xi];
+            y[yi] += fwd;
+            ys1[yi] += Math.abs(fwd);
+            gx[xi] += bi;
+            gxs[xi] += Math.abs(bi);
+            gw[wi] += bw;
+            gws[wi] += Math.abs(bw);
+        });
+        for (int i = 0; i < y.length; i++) {
+            double b = bv[i / (k.oh() * k.ow()) % o];
+            y[i] += b;
+            ys1[i] += Math.abs(b);
+        }
+        int terms = k.cg() * kh * kw;
+        assertClose("forward", y, ys1, terms, ConvKernels.conv2d(x, wt, bias, k.p).toFloatArray());
+        assertClose("backward-input", gx, gxs, k.og() * kh * kw, ConvKernels.conv2dBackwardInput(gy, wt, xs, k.p).toFloatArray());
+        assertClose("backward-weight", gw, gws, n * k.oh() * k.ow(), ConvKernels.conv2dBackwardWeight(gy, x, ws, k.p).toFloatArray());
+    }
+
+    @Test void forwardWithoutBiasAndThroughTheBackend() {
+        Case k = parse(2, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+        Tensor x = Tensor.randn(gen, 2, 3, 8, 8), w = Tensor.randn(gen, 4, 3, 3, 3);
+        float[] xv = x.toFloatArray(), wv = w.toFloatArray();
+        double[] y = new double[2 * 4 * 8 * 8], s = new double[y.length];
+        forEachTerm(k, (img, oc, oy, ox, ic, iy, ix, ki, kj) -> {
+            double v = (double) xv[((img * 3 + ic) * 8 + iy) * 8 + ix] * wv[((oc * 3 + ic) * 3 + ki) * 3 + kj];
+            y[((img * 4 + oc) * 8 + oy) * 8 + ox] += v;
+            s[((img * 4 + oc) * 8 + oy) * 8 + ox] += Math.abs(v);
+        });
+        assertClose("forward", y, s, 27, CpuBackend.INSTANCE.conv2d(x, w, null, k.p).toFloatArray());
+    }
+
+    // ---------------------------------------------------------------- pooling
+
+    /** The general (double, HostArrays) path on a float64 copy is the reference. */
+    @ParameterizedTest(name = "k{0}x{1} s{2},{3} p{4},{5} includePad {6}")
+    @CsvSource({"2,2,2,2,0,0,true", "3,3,2,2,1,1,true", "3,3,2,2,1,1,false", "3,2,1,2,1,0,false", "4,4,3,3,2,2,true"})
+    void poolingMatchesGeneralPath(int kh, int kw, int sh, int sw, int ph, int pw, boolean includePad) {
+        Pool2dParams p = new Pool2dParams(kh, kw, sh, sw, ph, pw, includePad);
+        Tensor x = Tensor.randn(gen, 3, 4, 11, 10);
+        float[] xv = x.toFloatArray();
+        xv[16] = Float.NaN;                                    // NaN wins its windows (row 1, columns 6 and 7:
+        xv[17] = Float.NaN;                                    // one 2x2 window, where the last NaN wins)
+        System.arraycopy(xv, 40, xv, 41, 3);                   // ties: the first maximum wins
+        x = Tensor.of(xv, 3, 4, 11, 10);
+        Tensor x64 = x.to(DType.FLOAT64);
+
+        Tensor[] mf = PoolKernels.maxPool2d(x, p), md = maxGeneral(x64, p);
+        assertArrayEquals(md[1].toLongArray(), mf[1].toLongArray(), "argmax");
+        assertArrayEquals(md[0].toFloatArray(), mf[0].toFloatArray(), "max values");
+        Tensor gy = Tensor.randn(gen, mf[0].shape());
+        int[] xs = x.shape();
+        assertArrayEquals(NnKernels.maxPool2dBackward(gy.to(DType.FLOAT64), md[1], xs).toFloatArray(),
+                PoolKernels.maxPool2dBackward(gy, mf[1], xs).toFloatArray(), 1e-6f, "max backward");
+
+        Tensor xa = Tensor.randn(gen, 3, 4, 11, 10);
+        assertClose(NnKernels.avgPool2d(xa.to(DType.FLOAT64), p), PoolKernels.avgPool2d(xa, p), "avg forward");
+        assertClose(NnKernels.avgPool2dBackward(gy.to(DType.FLOAT64), xs, p), PoolKernels.avgPool2dBackward(gy, xs, p), "avg backward");
+    }
+
+    /** Wide rows take the vectorised 2x2 path (8 windows at a time) and its scalar tail; NaN and ties inside both. */
+    @Test void maxPool2x2VectorPathMatchesGeneralPath() {
+        Pool2dParams p = Pool2dParams.of(2, 2, 0);
+        float[] xv = Tensor.randn(gen, 2, 3, 9, 37).toFloatArray();
+        xv[37 + 4] = Float.NaN;                                // row 1, column 4: window (0, 2), vector lanes
+        xv[5] = Float.NaN;                                     // row 0, column 5: the same window, earlier in order
+        xv[9] = Float.NaN;                                     // row 0, column 9: the only NaN of window (0, 4)
+        xv[37 + 34] = Float.NaN;                               // row 1, column 34: window (0, 17), scalar tail
+        xv[2 * 37 + 20] = xv[2 * 37 + 21] = 100f;              // a tie: the first maximum wins
+        Tensor x = Tensor.of(xv, 2, 3, 9, 37);
+        Tensor[] mf = PoolKernels.maxPool2d(x, p), md = NnKernels.maxPool2d(x.to(DType.FLOAT64), p);
+        assertArrayEquals(md[1].toLongArray(), mf[1].toLongArray(), "argmax");
+        assertArrayEquals(md[0].toFloatArray(), mf[0].toFloatArray(), "max values");
+        assertEquals(37 + 4, mf[1].toLongArray()[2], "the last NaN of window (0, 2)");
+    }
+
+    private static Tensor[] maxGeneral(Tensor x64, Pool2dParams p) { return NnKernels.maxPool2d(x64, p); }
+
+    private static void assertClose(Tensor ref, Tensor got, String what) {
+        float[] r = ref.toFloatArray(), g = got.toFloatArray();
+        assertEquals(r.length, g.length, what);
+        for (int i = 0; i < r.length; i++) assertEquals(r[i], g[i], 1e-6 * Math.max(1, Math.abs(r[i])), what + " element " + i);
+    }
+}

@@ -1,0 +1,133 @@
+package dev.kiln.cpu;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The packed float32 GEMM against a plain triple loop in double. Tolerance: each C element may differ from the
+ * double result by 1e-5 * sqrt(K) times sum_k |a_ik * b_kj| (float32 rounding grows like sqrt(K) for random data;
+ * a packing or tiling mistake gives errors of order 1 in that scale).
+ */
+class GemmTest {
+    private final Generator gen = new Generator(7);
+
+    /** (batch, m, k) x (batch, k, n) as a double triple loop over the tensors' logical values. */
+    private static double[][] reference(Tensor a, Tensor b) {
+        int batch = a.size(0), m = a.size(1), k = a.size(2), n = b.size(2);
+        float[] x = a.toFloatArray(), y = b.toFloatArray();
+        double[] c = new double[batch * m * n], scale = new double[batch * m * n];
+        for (int p = 0; p < batch; p++)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double s = 0, t = 0;
+                    for (int q = 0; q < k; q++) {
+                        double v = (double) x[(p * m + i) * k + q] * y[(p * k + q) * n + j];
+                        s += v;
+                        t += Math.abs(v);
+                    }
+                    c[(p * m + i) * n + j] = s;
+                    scale[(p * m + i) * n + j] = t;
+                }
+        return new double[][]{c, scale};
+    }
+
+    private static void assertClose(Tensor a, Tensor b, Tensor c) {
+        double[][] ref = reference(a, b);
+        float[] got = c.toFloatArray();
+        assertArrayEquals(new int[]{a.size(0), a.size(1), b.size(2)}, c.shape());
+        double tol = 1e-5 * Math.sqrt(Math.max(1, a.size(2)));
+        for (int i = 0; i < got.length; i++) {
+            double err = Math.abs(got[i] - ref[0][i]);
+            if (err > tol * ref[1][i] + 1e-30) {
+                fail("element " + i + " of " + a.size(0) + "x" + a.size(1) + "x" + a.size(2) + "x" + b.size(2)
+                        + ": got " + got[i] + ", expected " + ref[0][i] + " (error " + err + ", allowed " + tol * ref[1][i] + ")");
+            }
+        }
+    }
+
+    private Tensor randn(int... shape) { return Tensor.randn(gen, shape); }
+
+    @ParameterizedTest(name = "{0}x{1}x{2}x{3}")
+    @CsvSource({"1,1,1,1", "1,7,5,3", "1,17,63,129", "2,63,129,17", "1,129,300,65", "3,6,256,32", "1,300,257,33",
+            "1,128,784,10", "1,5,1000,1", "1,1,513,200", "4,33,17,70", "1,121,520,2050"})
+    void contiguousMatchesTripleLoop(int batch, int m, int k, int n) {
+        Tensor a = randn(batch, m, k), b = randn(batch, k, n);
+        assertClose(a, b, Gemm.matmul(a, b));
+    }
+
+    @ParameterizedTest(name = "{0}x{1}x{2}x{3}")
+    @CsvSource({"1,7,5,3", "2,63,129,17", "1,129,300,65", "3,17,260,40"})
+    void transposedViewsMatchTripleLoop(int batch, int m, int k, int n) {
+        Tensor at = randn(batch, k, m).transpose(1, 2), bt = randn(batch, n, k).transpose(1, 2);
+        Tensor a = randn(batch, m, k), b = randn(batch, k, n);
+        assertClose(at, b, Gemm.matmul(at, b));
+        assertClose(a, bt, Gemm.matmul(a, bt));
+        assertClose(at, bt, Gemm.matmul(at, bt));
+    }
+
+    @Test void stridedAndBroadcastViewsMatchTripleLoop() {
+        // every other row and column of a bigger matrix, an offset start, and a batch broadcast by stride 0
+        Tensor big = randn(2, 90, 140);
+        Tensor a = big.slice(1, 3, 90, 2).slice(2, 1, 140, 3);          // (2, 44, 47), strides (12600, 280, 3)
+        Tensor b = randn(1, 47, 37).expand(2, 47, 37);                  // batch stride 0
+        assertEquals(0, b.strides()[0]);
+        assertClose(a, b, Gemm.matmul(a, b));
+        Tensor bCols = randn(2, 47, 80).slice(2, 0, 80, 2);             // column stride 2
+        assertClose(a, bCols, Gemm.matmul(a, bCols));
+    }
+
+    @Test void emptyInnerDimensionGivesZeros() {
+        Tensor c = Gemm.matmul(randn(1, 3, 0), randn(1, 0, 4));
+        assertArrayEquals(new float[12], c.toFloatArray());
+    }
+
+    /** The raw entry point used by convolution: accumulate into a C that is part of a wider matrix. */
+    @Test void rawGemmAccumulatesIntoSubMatrix() {
+        SplittableRandom r = new SplittableRandom(3);
+        int m = 13, n = 37, k = 300, ldc = 50;
+        float[] a = new float[m * k], b = new float[k * n], c = new float[m * ldc + 5];
+        for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian();
+        for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
+        for (int i = 0; i < c.length; i++) c[i] = (float) r.nextGaussian();
+        float[] before = c.clone();
+        Sgemm.gemm(m, n, k, new Sgemm.Mat(a, 0, k, 1), new Sgemm.Mat(b, 0, n, 1), c, 5, ldc, true, new Sgemm.Scratch());
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < ldc; j++) {
+                int ci = 5 + i * ldc + j;
+                if (j >= n) {
+                    assertEquals(before[ci], c[ci], "column " + j + " outside C was written");
+                    continue;
+                }
+                double s = before[ci], t = Math.abs(before[ci]);
+                for (int q = 0; q < k; q++) {
+                    s += (double) a[i * k + q] * b[q * n + j];
+                    t += Math.abs((double) a[i * k + q] * b[q * n + j]);
+                }
+                assertEquals(s, c[ci], 1e-5 * Math.sqrt(k) * t, "C[" + i + "][" + j + "]");
+            }
+        }
+        for (int i = 0; i < 5; i++) assertEquals(before[i], c[i], "before C was written");
+    }
+
+    @Test void float64PathMatchesTripleLoop() {
+        Tensor a = Tensor.randn(gen, new int[]{2, 9, 31}, DType.FLOAT64, Device.CPU);
+        Tensor b = Tensor.randn(gen, new int[]{2, 31, 5}, DType.FLOAT64, Device.CPU).transpose(1, 2).contiguous().transpose(1, 2);
+        double[] got = Gemm.matmul(a, b).toDoubleArray(), x = a.toDoubleArray(), y = b.toDoubleArray();
+        for (int p = 0; p < 2; p++)
+            for (int i = 0; i < 9; i++)
+                for (int j = 0; j < 5; j++) {
+                    double s = 0;
+                    for (int q = 0; q < 31; q++) s += x[(p * 9 + i) * 31 + q] * y[(p * 31 + q) * 5 + j];
+                    assertEquals(s, got[(p * 9 + i) * 5 + j], 1e-12 * 31);
+                }
+    }
+}
