@@ -40,7 +40,8 @@ public final class Autograd {
         List<Tensor> order = topologicalOrder(root);
         Map<Tensor, Tensor> grads = new IdentityHashMap<>();
         grads.put(root, rootGrad);
-        try (GradMode g = GradMode.disabled()) {
+        // autocast off: each gradient runs in the dtypes its forward op used (the casts' gradients cast back)
+        try (GradMode g = GradMode.disabled(); Autocast ac = Autocast.disabled()) {
             for (int i = order.size() - 1; i >= 0; i--) {
                 Tensor t = order.get(i);
                 Tensor grad = grads.remove(t);
@@ -61,6 +62,9 @@ public final class Autograd {
                         throw new IllegalStateException("internal: backward of '" + fn.op() + "' returned a gradient of shape "
                                 + dev.kiln.Shape.str(gk.shape()) + " for an input of shape " + dev.kiln.Shape.str(in.shape()));
                     }
+                    // a gradient takes its input's dtype, as PyTorch's engine does, so a mixed-precision graph
+                    // hands float32 gradients to float32 tensors and 16-bit ones to 16-bit tensors
+                    if (gk.dtype() != in.dtype()) gk = gk.to(in.dtype());
                     Tensor prev = grads.get(in);
                     grads.put(in, prev == null ? gk : prev.add(gk));
                 }

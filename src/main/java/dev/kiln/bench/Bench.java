@@ -5,6 +5,7 @@ import dev.kiln.Device;
 import dev.kiln.Generator;
 import dev.kiln.MemoryScope;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autocast;
 import dev.kiln.cuda.Cuda;
 import dev.kiln.data.Batch;
 import dev.kiln.data.FashionMnist;
@@ -81,12 +82,15 @@ public final class Bench {
         }
         for (String name : new String[]{"mlp", "cnn", "cifar_cnn"}) {
             for (int bs : new int[]{128, 1024}) {
-                String key = name + "_b" + bs + "_fp32_train_samples_s";
-                if (!want(only, key)) continue;
-                int[] shape = name.equals("cifar_cnn") ? new int[]{3, 32, 32} : new int[]{1, 28, 28};
-                Module m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
-                res.put(key, trainRate(m, shape, bs, gpu ? 100 : 10));
-                log.accept(key + " " + res.get(key));
+                for (boolean amp : new boolean[]{false, true}) {
+                    String key = name + "_b" + bs + "_" + (amp ? "bf16" : "fp32") + "_train_samples_s";
+                    // bf16 on the CPU runs the general kernels: a figure of it would measure nothing worth knowing
+                    if (!want(only, key) || (amp && !gpu)) continue;
+                    int[] shape = name.equals("cifar_cnn") ? new int[]{3, 32, 32} : new int[]{1, 28, 28};
+                    Module m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
+                    res.put(key, trainRate(m, shape, bs, gpu ? 100 : 10, amp));
+                    log.accept(key + " " + res.get(key));
+                }
             }
         }
         if (want(only, "fmnist") && fmnistDir != null && fmnistDir.toFile().isDirectory()) {
@@ -147,7 +151,8 @@ public final class Bench {
         return Tensor.of(y, n).to(device).keep();
     }
 
-    private long trainRate(Module m, int[] shape, int bs, int steps) {
+    /** Training samples per second; amp: forward and loss under bfloat16 autocast, as torch_ref.py's amp=True. */
+    private long trainRate(Module m, int[] shape, int bs, int steps, boolean amp) {
         m.to(device);
         Optimizer opt = new Adam(m.parameters(), 1e-3);
         int[] xs = new int[shape.length + 1];
@@ -157,7 +162,10 @@ public final class Bench {
         Tensor y = randomLabels(bs, 6);
         double s = perCall(() -> {
             opt.zeroGrad();
-            Tensor loss = F.crossEntropy(m.forward(x), y);
+            Tensor loss;
+            try (Autocast ac = amp ? Autocast.enable(DType.BFLOAT16) : Autocast.disabled()) {
+                loss = F.crossEntropy(m.forward(x), y);
+            }
             loss.backward();
             opt.step();
             return loss;

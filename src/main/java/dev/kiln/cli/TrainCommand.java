@@ -3,6 +3,7 @@ package dev.kiln.cli;
 import dev.kiln.data.FashionMnist;
 import dev.kiln.train.ModelZoo;
 import dev.kiln.train.OptimizerKind;
+import dev.kiln.train.Precision;
 import dev.kiln.train.TrainConfig;
 import dev.kiln.train.TrainRun;
 import picocli.CommandLine.Command;
@@ -55,6 +56,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--test-limit", defaultValue = "0", description = "evaluate on only the first N test images (0: all)")
     int testLimit;
 
+    @Option(names = "--precision", defaultValue = "fp32",
+            description = {"fp32, tf32 (TF32 matmuls), bf16 (autocast bfloat16) or fp16 (autocast float16 with loss scaling) (default: ${DEFAULT-VALUE})",
+                    "bf16 and fp16 are meant for GPUs; on the CPU they work but are slow (a warning says so)"})
+    String precision;
+
     @Option(names = "--json", description = "print a JSON summary as the last line")
     boolean json;
 
@@ -64,7 +70,7 @@ final class TrainCommand implements Callable<Integer> {
             ModelZoo m = ModelZoo.parse(model);
             OptimizerKind opt = OptimizerKind.parse(optimizer);
             cfg = new TrainConfig(m, epochs, batchSize, opt, lr == null ? opt.defaultLr() : lr, seed,
-                    Devices.parse(device), data, out, limit, testLimit);
+                    Devices.parse(device), data, out, limit, testLimit, Precision.parse(precision));
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }

@@ -11,7 +11,8 @@ import dev.kiln.cuda.lib.WorkspaceProvider;
  * Convolutions through cuDNN, when the library is present: one handle per device on the device's stream, a plan
  * per geometry (descriptors and algorithm chosen once, cached on the handle), workspaces from the caching
  * allocator, returned as soon as the call is queued (stream order keeps them valid). float32 uses TF32 only when
- * {@link Cuda#allowTf32Conv()} says so (on by default, as PyTorch's cudnn.allow_tf32). Set {@code KILN_CUDNN=0} to use the im2col + GEMM kernels instead.
+ * {@link Cuda#allowTf32Conv()} says so (on by default, as PyTorch's cudnn.allow_tf32); bfloat16 and float16 run
+ * on tensor cores with float32 accumulation. Set {@code KILN_CUDNN=0} to use the im2col + GEMM kernels instead.
  */
 final class Dnn {
     private Dnn() {}
@@ -21,7 +22,13 @@ final class Dnn {
     private static volatile Boolean present;
 
     static boolean available(DType t) {
-        if (disabled || !(t == DType.FLOAT32 || t == DType.FLOAT64)) return false;
+        if (disabled) return false;
+        boolean supported = switch (t) {
+            // 16-bit data with float32 accumulation on tensor cores: what autocast's convolutions run on
+            case FLOAT32, FLOAT64, BFLOAT16, FLOAT16 -> true;
+            case INT64, INT32, UINT8, BOOL -> false;
+        };
+        if (!supported) return false;
         Boolean p = present;
         if (p == null) {
             try {

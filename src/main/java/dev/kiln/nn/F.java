@@ -2,6 +2,8 @@ package dev.kiln.nn;
 
 import dev.kiln.Generator;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autocast;
+import dev.kiln.autograd.AutocastPolicy;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.Pool2dParams;
 import dev.kiln.ops.Attention;
@@ -83,14 +85,21 @@ public final class F {
 
     /** logits (N, C) or (N, C, d...), target int64 class ids (N) or (N, d...). */
     public static Tensor crossEntropy(Tensor logits, Tensor target, double labelSmoothing, int ignoreIndex, Reduction reduction) {
-        return Losses.crossEntropy(logits, target, labelSmoothing, ignoreIndex, reduction);
+        return Losses.crossEntropy(Autocast.cast(AutocastPolicy.CROSS_ENTROPY, logits), target, labelSmoothing, ignoreIndex, reduction);
     }
 
     public static Tensor crossEntropy(Tensor logits, Tensor target) { return crossEntropy(logits, target, 0, -100, Reduction.MEAN); }
 
-    public static Tensor nllLoss(Tensor logProbs, Tensor target, int ignoreIndex, Reduction reduction) { return Losses.nllLoss(logProbs, target, ignoreIndex, reduction); }
+    public static Tensor nllLoss(Tensor logProbs, Tensor target, int ignoreIndex, Reduction reduction) {
+        return Losses.nllLoss(Autocast.cast(AutocastPolicy.NLL_LOSS, logProbs), target, ignoreIndex, reduction);
+    }
 
-    public static Tensor mseLoss(Tensor input, Tensor target, Reduction reduction) { return Losses.mseLoss(input, target, reduction); }
+    public static Tensor mseLoss(Tensor input, Tensor target, Reduction reduction) {
+        return Losses.mseLoss(Autocast.cast(AutocastPolicy.MSE_LOSS, input), Autocast.cast(AutocastPolicy.MSE_LOSS, target), reduction);
+    }
 
-    public static Tensor binaryCrossEntropyWithLogits(Tensor logits, Tensor target, Reduction reduction) { return Losses.binaryCrossEntropyWithLogits(logits, target, reduction); }
+    public static Tensor binaryCrossEntropyWithLogits(Tensor logits, Tensor target, Reduction reduction) {
+        return Losses.binaryCrossEntropyWithLogits(Autocast.cast(AutocastPolicy.BCE_WITH_LOGITS, logits),
+                Autocast.cast(AutocastPolicy.BCE_WITH_LOGITS, target), reduction);
+    }
 }

@@ -2,6 +2,8 @@ package dev.kiln.ops;
 
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autocast;
+import dev.kiln.autograd.AutocastPolicy;
 import dev.kiln.autograd.Autograd;
 import dev.kiln.backend.Backend;
 import dev.kiln.backend.Conv2dParams;
@@ -13,14 +15,18 @@ public final class Convolution {
     private Convolution() {}
 
     public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+        x = Autocast.cast(AutocastPolicy.CONV2D, x);
+        w = Autocast.cast(AutocastPolicy.CONV2D, w);
+        bias = Autocast.cast(AutocastPolicy.CONV2D, bias);
         check(x, w, bias, p);
         Backend be = get(x.device());
         Tensor out = be.conv2d(x, w, bias, p);
+        Tensor in = x, weight = w, b = bias;
         int[] xShape = x.shape(), wShape = w.shape();
         return Autograd.record("conv2d", out, g -> new Tensor[]{
-                x.requiresGrad() ? be.conv2dBackwardInput(g, w, xShape, p) : null,
-                w.requiresGrad() ? be.conv2dBackwardWeight(g, x, wShape, p) : null,
-                bias != null && bias.requiresGrad() ? g.sum(new int[]{0, 2, 3}, false) : null}, x, w, bias);
+                in.requiresGrad() ? be.conv2dBackwardInput(g, weight, xShape, p) : null,
+                weight.requiresGrad() ? be.conv2dBackwardWeight(g, in, wShape, p) : null,
+                b != null && b.requiresGrad() ? g.sum(new int[]{0, 2, 3}, false) : null}, in, weight, b);
     }
 
     private static void check(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {

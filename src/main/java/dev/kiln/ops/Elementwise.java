@@ -3,6 +3,8 @@ package dev.kiln.ops;
 import dev.kiln.DType;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autocast;
+import dev.kiln.autograd.AutocastPolicy;
 import dev.kiln.autograd.Autograd;
 import dev.kiln.backend.Backend;
 import dev.kiln.backend.BinaryOp;
@@ -22,6 +24,8 @@ public final class Elementwise {
 
     public static Tensor unary(UnaryOp op, Tensor x) {
         if (needsFloat(op) && !x.dtype().isFloating()) x = cast(x, DType.FLOAT32);
+        AutocastPolicy rule = autocastRule(op);
+        if (rule != null) x = Autocast.cast(rule, x);
         Backend be = get(x.device());
         Tensor out = be.unary(op, x);
         Tensor in = x;
@@ -32,6 +36,16 @@ public final class Elementwise {
         return switch (op) {
             case EXP, LOG, SQRT, RECIPROCAL, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD -> true;
             case NEG, ABS, SIGN, RELU, STEP, NOT -> false;
+        };
+    }
+
+    /** The autocast rule of a unary op, or null when it runs in its input's dtype. */
+    private static AutocastPolicy autocastRule(UnaryOp op) {
+        return switch (op) {
+            case EXP -> AutocastPolicy.EXP;
+            case LOG -> AutocastPolicy.LOG;
+            case RECIPROCAL -> AutocastPolicy.RECIPROCAL;
+            case NEG, ABS, SIGN, RELU, STEP, NOT, SQRT, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD -> null;
         };
     }
 
@@ -62,6 +76,10 @@ public final class Elementwise {
     public static Tensor binary(BinaryOp op, Tensor a, Tensor b) {
         String opName = name(op);
         Checks.sameDevice(opName, a, b);
+        if (op == BinaryOp.POW) {
+            a = Autocast.cast(AutocastPolicy.POW, a);
+            b = Autocast.cast(AutocastPolicy.POW, b);
+        }
         DType t = DType.promote(a.dtype(), b.dtype());
         if (op == BinaryOp.DIV && !t.isFloating()) t = DType.FLOAT32;
         if (a.dtype() != t) a = cast(a, t);
@@ -99,6 +117,7 @@ public final class Elementwise {
     }
 
     public static Tensor binaryScalar(BinaryOp op, Tensor a, double s, boolean scalarFirst) {
+        if (op == BinaryOp.POW) a = Autocast.cast(AutocastPolicy.POW, a);
         boolean integral = s == Math.rint(s) && !Double.isInfinite(s);
         boolean arithmetic = !op.isComparison() && op != BinaryOp.AND && op != BinaryOp.OR;
         if (arithmetic && !a.dtype().isFloating() && (!integral || op == BinaryOp.DIV || (op == BinaryOp.POW && s < 0))) {

@@ -3,6 +3,8 @@ package dev.kiln.ops;
 import dev.kiln.DType;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autocast;
+import dev.kiln.autograd.AutocastPolicy;
 import dev.kiln.autograd.Autograd;
 
 import java.util.Arrays;
@@ -15,6 +17,8 @@ public final class LinearAlgebra {
 
     public static Tensor matmul(Tensor a, Tensor b) {
         Checks.sameDevice("matmul", a, b);
+        a = Autocast.cast(AutocastPolicy.MATMUL, a);
+        b = Autocast.cast(AutocastPolicy.MATMUL, b);
         if (a.dim() == 0 || b.dim() == 0) {
             throw new IllegalArgumentException("matmul: both arguments need at least 1 dimension, got shapes "
                     + Shape.str(a.shape()) + " and " + Shape.str(b.shape()));
@@ -67,6 +71,10 @@ public final class LinearAlgebra {
             throw new IllegalArgumentException("linear: input " + Shape.str(x.shape()) + " has " + (x.dim() < 1 ? 0 : x.size(-1))
                     + " features but weight " + Shape.str(w.shape()) + " expects " + w.shape()[1]);
         }
+        // under autocast the bias is cast too, so the sum stays in the low precision (PyTorch's addmm does the same)
+        x = Autocast.cast(AutocastPolicy.LINEAR, x);
+        w = Autocast.cast(AutocastPolicy.LINEAR, w);
+        b = Autocast.cast(AutocastPolicy.LINEAR, b);
         Tensor y = x.matmul(w.t());
         if (b == null) return y;
         Checks.sameDevice("linear", x, b);

@@ -2,6 +2,8 @@ package dev.kiln.ops;
 
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autocast;
+import dev.kiln.autograd.AutocastPolicy;
 import dev.kiln.autograd.GradMode;
 
 import java.util.Arrays;
@@ -18,6 +20,9 @@ public final class Normalization {
                     + " does not match the trailing dimensions of input " + Shape.str(x.shape()));
         }
         Checks.floating("layer_norm", x);
+        x = Autocast.cast(AutocastPolicy.LAYER_NORM, x);
+        weight = Autocast.cast(AutocastPolicy.LAYER_NORM, weight);
+        bias = Autocast.cast(AutocastPolicy.LAYER_NORM, bias);
         affineShape("layer_norm", "weight", weight, normalizedShape);
         affineShape("layer_norm", "bias", bias, normalizedShape);
         int[] dims = new int[k];
@@ -37,6 +42,9 @@ public final class Normalization {
             throw new IllegalArgumentException("batch_norm: expected input of rank >= 2 (N, C, *), got shape " + Shape.str(x.shape()));
         }
         Checks.floating("batch_norm", x);
+        x = Autocast.cast(AutocastPolicy.BATCH_NORM, x);
+        weight = Autocast.cast(AutocastPolicy.BATCH_NORM, weight);
+        bias = Autocast.cast(AutocastPolicy.BATCH_NORM, bias);
         int c = x.shape()[1];
         int[] channel = {c};
         affineShape("batch_norm", "weight", weight, channel);

@@ -3,6 +3,8 @@ package dev.kiln.ops;
 import dev.kiln.DType;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autocast;
+import dev.kiln.autograd.AutocastPolicy;
 import dev.kiln.autograd.Autograd;
 import dev.kiln.backend.ReduceOp;
 
@@ -37,6 +39,7 @@ public final class Reductions {
     }
 
     public static Tensor reduce(ReduceOp op, Tensor x, int[] dims, boolean keepdim) {
+        if (op == ReduceOp.SUM) x = Autocast.cast(AutocastPolicy.SUM, x);
         String name = op.name().toLowerCase();
         int[] ds = normDims(x, dims, name);
         if (op != ReduceOp.SUM) {
@@ -66,6 +69,7 @@ public final class Reductions {
 
     public static Tensor mean(Tensor x, int[] dims, boolean keepdim) {
         int[] ds = normDims(x, dims, "mean");
+        x = Autocast.cast(AutocastPolicy.MEAN, x);
         Tensor xf = x.dtype().isFloating() ? x : Elementwise.cast(x, DType.FLOAT32);
         long n = 1;
         for (int d : ds) n *= x.shape()[d];
@@ -74,6 +78,7 @@ public final class Reductions {
 
     public static Tensor var(Tensor x, int[] dims, boolean unbiased, boolean keepdim) {
         int[] ds = normDims(x, dims, "var");
+        x = Autocast.cast(AutocastPolicy.VAR, x);
         long n = 1;
         for (int d : ds) n *= x.shape()[d];
         Tensor centred = x.sub(mean(x, ds, true));

@@ -10,7 +10,10 @@ import dev.kiln.nn.Module;
 /** Mean cross-entropy and accuracy of a classifier over a data set. */
 public record Evaluation(double loss, double accuracy, int samples) {
     /** Runs the model in eval mode without recording gradients; restores the model's mode afterwards. */
-    public static Evaluation of(Module model, DataLoader loader) {
+    public static Evaluation of(Module model, DataLoader loader) { return of(model, loader, Precision.FP32); }
+
+    /** As {@link #of(Module, DataLoader)}, the forward pass in the given precision (under autocast for bf16, fp16). */
+    public static Evaluation of(Module model, DataLoader loader, Precision precision) {
         boolean wasTraining = model.isTraining();
         model.eval();
         try {
@@ -21,8 +24,12 @@ public record Evaluation(double loss, double accuracy, int samples) {
                 while (batches.hasNext()) {
                     try (MemoryScope ignored = MemoryScope.open()) {
                         Batch b = batches.next();
-                        Tensor logits = model.forward(b.inputs());
-                        lossSum += F.crossEntropy(logits, b.targets(), 0, -100, F.Reduction.SUM).item();
+                        Tensor logits, loss;
+                        try (var ac = precision.autocast()) {
+                            logits = model.forward(b.inputs());
+                            loss = F.crossEntropy(logits, b.targets(), 0, -100, F.Reduction.SUM); // float32 under autocast
+                        }
+                        lossSum += loss.item();
                         correct += logits.argmax(1, false).eq(b.targets()).to(dev.kiln.DType.INT64).sum().item();
                         n += b.size();
                     }

@@ -6,8 +6,15 @@ import java.nio.file.Path;
 
 /** Everything one {@code kiln train} run needs. limit and testLimit of 0 mean the whole set. */
 public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
-                          Device device, Path dataDir, Path outDir, int limit, int testLimit) {
+                          Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision) {
+    /** A float32 run. */
+    public TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
+                       Device device, Path dataDir, Path outDir, int limit, int testLimit) {
+        this(model, epochs, batchSize, optimizer, lr, seed, device, dataDir, outDir, limit, testLimit, Precision.FP32);
+    }
+
     public TrainConfig {
+        java.util.Objects.requireNonNull(precision, "precision");
         if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         if (!(lr > 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("--lr must be a positive number, got " + lr);

@@ -1,6 +1,7 @@
 package dev.kiln.train;
 
 import dev.kiln.Generator;
+import dev.kiln.cuda.Cuda;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.FashionMnist;
 import dev.kiln.data.TensorDataset;
@@ -30,11 +31,11 @@ public final class TrainRun {
     private TrainRun() {}
 
     /** The run's outcome (the figures of {@code --json}). */
-    public record Summary(String model, String device, int epochs, double testAccuracy, double trainSamplesPerSecond,
+    public record Summary(String model, String device, String precision, int epochs, double testAccuracy, double trainSamplesPerSecond,
                           double seconds, Path checkpoint, Path metrics, Path chart, List<EpochStats> history) {
         public String json() {
-            return String.format(Locale.ROOT, "{\"model\":\"%s\",\"device\":\"%s\",\"epochs\":%d,\"test_acc\":%.4f,"
-                    + "\"train_samples_per_s\":%.1f,\"seconds\":%.2f}", model, device, epochs, testAccuracy, trainSamplesPerSecond, seconds);
+            return String.format(Locale.ROOT, "{\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\",\"epochs\":%d,\"test_acc\":%.4f,"
+                    + "\"train_samples_per_s\":%.1f,\"seconds\":%.2f}", model, device, precision, epochs, testAccuracy, trainSamplesPerSecond, seconds);
         }
     }
 
@@ -46,6 +47,33 @@ public final class TrainRun {
      * @param progress  where the progress bar is drawn, or null
      */
     public static Summary run(TrainConfig cfg, PrintWriter log, PrintStream progress) throws IOException {
+        warnAboutPrecision(cfg, log);
+        // TF32 is a process-wide cuBLAS setting: on for a tf32 run, off for the others, restored afterwards
+        boolean tf32Before = Cuda.allowTf32();
+        if (cfg.device().isCuda()) Cuda.setAllowTf32(cfg.precision() == Precision.TF32);
+        try {
+            return train(cfg, log, progress);
+        } finally {
+            Cuda.setAllowTf32(tf32Before);
+        }
+    }
+
+    /**
+     * bf16 and fp16 work on the CPU but through its general kernels (no Vector API fast path, conversions per
+     * element), so they are several times slower than fp32 there; tf32 is a GPU setting. Said once, not refused:
+     * a CPU run is how one checks a mixed-precision run before paying for a GPU.
+     */
+    private static void warnAboutPrecision(TrainConfig cfg, PrintWriter log) {
+        if (cfg.device().isCuda()) return;
+        switch (cfg.precision()) {
+            case FP32 -> { }
+            case TF32 -> log.println("kiln: warning: --precision tf32 has no effect on the CPU (it is a GPU tensor-core mode); training in fp32");
+            case BF16, FP16 -> log.println("kiln: warning: --precision " + cfg.precision().cliName() + " on the CPU runs through the general "
+                    + "(scalar) kernels and is several times slower than fp32; use it to check a run, not for speed");
+        }
+    }
+
+    private static Summary train(TrainConfig cfg, PrintWriter log, PrintStream progress) throws IOException {
         long t0 = System.nanoTime();
         TensorDataset train = FashionMnist.load(cfg.dataDir(), true);
         TensorDataset test = FashionMnist.load(cfg.dataDir(), false);
@@ -54,14 +82,14 @@ public final class TrainRun {
 
         Module model = cfg.model().build(new Generator(cfg.seed())).to(cfg.device());
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
-        Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, progress);
+        Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, progress, cfg.precision());
         Files.createDirectories(cfg.outDir());
         Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv"),
                 chart = cfg.outDir().resolve("chart.png");
 
-        log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %,d training and %,d test images, batch %d, %s lr %s%n",
+        log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %,d training and %,d test images, batch %d, %s lr %s, %s%n",
                 cfg.model().cliName(), model.parameterCount(), cfg.device(), train.size(), test.size(), cfg.batchSize(),
-                cfg.optimizer().name().toLowerCase(Locale.ROOT), cfg.lr());
+                cfg.optimizer().name().toLowerCase(Locale.ROOT), cfg.lr(), cfg.precision().cliName());
         List<EpochStats> history = new ArrayList<>();
         double trainSeconds = 0;
         boolean chartWritten = false;
@@ -71,13 +99,16 @@ public final class TrainRun {
              DataLoader testLoader = DataLoader.builder(test).batchSize(1000).workers(1).device(cfg.device()).build()) {
             for (int e = 1; e <= cfg.epochs(); e++) {
                 Trainer.TrainResult r = trainer.trainEpoch(trainLoader, "epoch " + e + "/" + cfg.epochs());
-                Evaluation ev = Evaluation.of(model, testLoader);
+                Evaluation ev = Evaluation.of(model, testLoader, cfg.precision());
                 EpochStats s = new EpochStats(e, r.meanLoss(), ev.loss(), ev.accuracy(), r.samplesPerSecond(), r.seconds());
                 history.add(s);
                 trainSeconds += r.seconds();
                 trainSamples += r.samples();
                 log.printf(Locale.ROOT, "epoch %d/%d  train loss %.4f  test loss %.4f  test acc %.2f%%  %,.0f samples/s  %.1f s%n",
                         e, cfg.epochs(), s.trainLoss(), s.testLoss(), 100 * s.testAccuracy(), s.trainSamplesPerSecond(), s.trainSeconds());
+                if (trainer.scaler() != null) {
+                    log.printf(Locale.ROOT, "  fp16 loss scale %.0f, %d steps skipped for overflow so far%n", trainer.scaler().scale(), trainer.skippedSteps());
+                }
                 saveCheckpoint(checkpoint, model, cfg.model(), e, ev.accuracy());
                 writeMetrics(metrics, history);
                 chartWritten = writeChart(chart, cfg, history, log, chartWritten);
@@ -87,7 +118,7 @@ public final class TrainRun {
         double seconds = (System.nanoTime() - t0) / 1e9;
         log.println("kiln: wrote " + checkpoint + ", " + metrics + (chartWritten ? " and " + chart : ""));
         log.flush();
-        return new Summary(cfg.model().cliName(), cfg.device().toString(), cfg.epochs(), history.getLast().testAccuracy(),
+        return new Summary(cfg.model().cliName(), cfg.device().toString(), cfg.precision().cliName(), cfg.epochs(), history.getLast().testAccuracy(),
                 trainSamples / trainSeconds, seconds, checkpoint, metrics, chart, history);
     }
 

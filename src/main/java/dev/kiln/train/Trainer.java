@@ -2,6 +2,8 @@ package dev.kiln.train;
 
 import dev.kiln.MemoryScope;
 import dev.kiln.Tensor;
+import dev.kiln.amp.GradScaler;
+import dev.kiln.autograd.Autocast;
 import dev.kiln.autograd.GradMode;
 import dev.kiln.data.Batch;
 import dev.kiln.data.DataLoader;
@@ -18,7 +20,9 @@ import java.util.Iterator;
 import java.util.Locale;
 
 /**
- * The training loop: per batch zeroGrad, forward, loss, backward, step. The loss is summed on the device and read
+ * The training loop: per batch zeroGrad, forward, loss, backward, step. The forward pass and the loss run in the
+ * run's {@link Precision} (under autocast for bf16 and fp16; fp16 scales the loss through a {@link GradScaler},
+ * which skips the steps whose gradients overflowed). The loss is summed on the device and read
  * back only every {@code LOSS_READ_EVERY} steps for the progress bar and once at the end of the epoch, so the
  * loop does not wait for the device on every step.
  */
@@ -29,14 +33,33 @@ public final class Trainer {
     private final Loss loss;
     private final Optimizer optimizer;
     private final PrintStream progressOut;
+    private final Precision precision;
+    private final GradScaler scaler; // null unless the precision scales the loss
+    private int skippedSteps;
 
-    /** progressOut: where the progress bar is drawn, or null for none. */
+    /** A float32 trainer. progressOut: where the progress bar is drawn, or null for none. */
     public Trainer(Module model, Loss loss, Optimizer optimizer, PrintStream progressOut) {
+        this(model, loss, optimizer, progressOut, Precision.FP32);
+    }
+
+    /**
+     * A trainer whose forward pass runs in the given precision. TF32 is a device setting
+     * ({@link dev.kiln.cuda.Cuda#setAllowTf32}) that the caller makes; here it trains as FP32.
+     */
+    public Trainer(Module model, Loss loss, Optimizer optimizer, PrintStream progressOut, Precision precision) {
         this.model = model;
         this.loss = loss;
         this.optimizer = optimizer;
         this.progressOut = progressOut;
+        this.precision = precision;
+        this.scaler = precision.scalesLoss() ? new GradScaler() : null;
     }
+
+    /** The loss scaler of an fp16 run, or null. */
+    public GradScaler scaler() { return scaler; }
+
+    /** How many steps the loss scaler skipped because a gradient overflowed (0 unless fp16). */
+    public int skippedSteps() { return skippedSteps; }
 
     /** The training half of an epoch: returns {mean loss, samples, seconds}. */
     public TrainResult trainEpoch(DataLoader loader, String label) {
@@ -53,9 +76,11 @@ public final class Trainer {
               try (MemoryScope ignoredStep = MemoryScope.open()) {
                 Batch b = batchesLeft.next();
                 optimizer.zeroGrad();
-                Tensor l = loss.forward(model.forward(b.inputs()), b.targets());
-                l.backward();
-                optimizer.step();
+                Tensor l;
+                try (Autocast ac = precision.autocast()) {
+                    l = loss.forward(model.forward(b.inputs()), b.targets());
+                }
+                backwardAndStep(l);
                 try (GradMode ignored = GradMode.disabled()) {
                     Tensor weighted = l.detach().mul(b.size()); // batches may differ in size: weight by it
                     Tensor previous = lossSum;
@@ -75,6 +100,17 @@ public final class Trainer {
             double seconds = (System.nanoTime() - start) / 1e9;
             return new TrainResult(lossSum == null ? Double.NaN : lossSum.item() / samples, samples, seconds);
         }
+    }
+
+    private void backwardAndStep(Tensor l) {
+        if (scaler == null) {
+            l.backward();
+            optimizer.step();
+            return;
+        }
+        scaler.scale(l).backward();
+        if (!scaler.step(optimizer)) skippedSteps++;
+        scaler.update();
     }
 
     public record TrainResult(double meanLoss, int samples, double seconds) {

@@ -56,6 +56,23 @@ class MainTest {
         assertOneLineError(kiln("train", "--device", "tpu"), "bad device 'tpu'");
     }
 
+    @Test void badPrecision() {
+        assertOneLineError(kiln("train", "--precision", "fp8"), "unknown precision 'fp8' (choose fp32, tf32, bf16, fp16)");
+    }
+
+    @Test void bf16AndFp16TrainOnTheCpuWithAWarning() throws IOException {
+        Path data = fakeFashionMnist(dir.resolve("tiny"), 32, 16);
+        for (String p : new String[]{"bf16", "fp16"}) {
+            Run r = kiln("train", "--model", "mlp", "--batch-size", "16", "--precision", p, "--data", data.toString(),
+                    "--out", dir.resolve(p).toString(), "--json");
+            assertEquals(0, r.code(), r.toString());
+            assertTrue(r.out().contains("warning: --precision " + p + " on the CPU"), r.out());
+            assertTrue(r.out().strip().endsWith("}") && r.out().contains("\"precision\":\"" + p + "\""), r.out());
+        }
+        assertTrue(kiln("train", "--model", "mlp", "--precision", "fp16", "--data", data.toString(), "--out", dir.resolve("f").toString())
+                .out().contains("fp16 loss scale"), "an fp16 run reports its loss scale");
+    }
+
     @Test void missingDataFolder() {
         Path nowhere = dir.resolve("nowhere");
         Run r = kiln("train", "--data", nowhere.toString(), "--out", dir.resolve("o").toString());
@@ -101,7 +118,7 @@ class MainTest {
         for (String f : new String[]{"model.safetensors", "metrics.csv", "chart.png"}) assertTrue(Files.size(out.resolve(f)) > 0, f);
         String[] lines = r.out().strip().split("\n");
         String last = lines[lines.length - 1];
-        assertTrue(last.matches("\\{\"model\":\"mlp\",\"device\":\"cpu\",\"epochs\":2,\"test_acc\":[0-9.]+,\"train_samples_per_s\":[0-9.]+,\"seconds\":[0-9.]+}"), last);
+        assertTrue(last.matches("\\{\"model\":\"mlp\",\"device\":\"cpu\",\"precision\":\"fp32\",\"epochs\":2,\"test_acc\":[0-9.]+,\"train_samples_per_s\":[0-9.]+,\"seconds\":[0-9.]+}"), last);
         assertTrue(r.out().contains("epoch 2/2") && r.out().contains(out.resolve("model.safetensors").toString()), r.out());
         assertEquals(3, Files.readAllLines(out.resolve("metrics.csv")).size(), "a header and a line per epoch");
         assertEquals("mlp", Safetensors.read(out.resolve("model.safetensors")).metadata().get("kiln.model"));
