@@ -49,7 +49,7 @@ if [ ! -x "$JRE/bin/java" ]; then
 fi
 export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/cuda/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export KILN_CACHE_DIR=${KILN_CACHE_DIR:-/tmp/kiln-cache}
-FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -XX:+UseParallelGC -Djava.awt.headless=true"
+FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -XX:+UseG1GC -Xmn1g -Djava.awt.headless=true"
 CP="$HERE/kiln.jar:$HERE/lib/*"
 TCP="$HERE/kiln-tests.jar:$CP"
 cmd=${1:-test}; shift || true
