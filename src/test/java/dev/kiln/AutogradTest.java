@@ -1,0 +1,67 @@
+package dev.kiln;
+
+import dev.kiln.autograd.GradMode;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The autograd engine's contract: accumulation, no-grad, detach, hooks, retained graphs, deep graphs. */
+class AutogradTest {
+    @Test void gradientsAccumulateIntoLeavesAcrossBackwardCalls() {
+        Tensor x = Tensor.of(new double[]{1, 2, 3}, 3).requiresGrad(true);
+        x.mul(x).sum().backward();
+        x.mul(3).sum().backward();
+        assertArrayEquals(new double[]{5, 7, 9}, x.grad().toDoubleArray());
+    }
+
+    @Test void noGradScopeRecordsNothingAndDetachCutsTheGraph() {
+        Tensor x = Tensor.of(new double[]{1, 2}, 2).requiresGrad(true);
+        Tensor y;
+        try (GradMode g = GradMode.disabled()) {
+            y = x.mul(2);
+        }
+        assertFalse(y.requiresGrad());
+        assertNull(y.gradFn());
+        Tensor z = x.mul(2).detach();
+        assertFalse(z.requiresGrad());
+        assertThrows(IllegalStateException.class, () -> z.sum().backward());
+        assertTrue(GradMode.isEnabled(), "the scope restores grad mode when it closes");
+    }
+
+    @Test void hookReplacesTheGradientAndPostAccumulateHookSeesTheResult() {
+        Tensor x = Tensor.of(new double[]{1, 2}, 2).requiresGrad(true);
+        List<double[]> seen = new ArrayList<>();
+        x.registerHook(g -> g.mul(10));
+        x.registerPostAccumulateHook(g -> seen.add(g.toDoubleArray()));
+        x.mul(x).sum().backward();
+        assertArrayEquals(new double[]{20, 40}, x.grad().toDoubleArray());
+        assertEquals(1, seen.size());
+        assertArrayEquals(new double[]{20, 40}, seen.getFirst());
+    }
+
+    @Test void secondBackwardNeedsRetainGraph() {
+        Tensor x = Tensor.of(new double[]{2}, 1).requiresGrad(true);
+        Tensor y = x.exp().sum();
+        y.backward(Tensor.scalar(1, DType.FLOAT64, Device.CPU), true);
+        y.backward(Tensor.scalar(1, DType.FLOAT64, Device.CPU), false);
+        assertEquals(2 * Math.exp(2), x.grad().item(), 1e-12);
+        var e = assertThrows(IllegalStateException.class, y::backward);
+        assertTrue(e.getMessage().contains("second time"), e.getMessage());
+    }
+
+    @Test void deepGraphBackwardDoesNotOverflowTheStack() {
+        Tensor x = Tensor.of(new double[]{1}, 1).requiresGrad(true);
+        Tensor y = x;
+        for (int i = 0; i < 20_000; i++) y = y.mul(1.0);
+        y.sum().backward();
+        assertEquals(1.0, x.grad().item());
+    }
+
+    @Test void onlyFloatingTensorsRequireGrad() {
+        var e = assertThrows(IllegalArgumentException.class, () -> Tensor.of(new long[]{1}, 1).requiresGrad(true));
+        assertTrue(e.getMessage().contains("int64"), e.getMessage());
+    }
+}
