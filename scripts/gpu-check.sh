@@ -34,6 +34,6 @@ echo "== kiln bench"
 tail -3 "$O/kiln-bench.log"
 echo "== torch_ref.py"
 PYTHONUNBUFFERED=1 python3 "$B/ref/torch_ref.py" --fmnist "$B/fmnist" \
-    --only gemm,conv_seed,mlp_b128_fp32,mlp_b1024_fp32,cnn_b128_fp32,cnn_b1024_fp32,cifar_cnn_b128_fp32,cifar_cnn_b1024_fp32,fmnist \
+    --only gemm,conv_seed,mlp,cnn,cifar_cnn,fmnist \
     > "$O/torch.json" 2> "$O/torch.log"; echo "torch exit $?"
 python3 "$B/ref/compare.py" "$O/kiln.json" "$O/torch.json" | tee "$O/compare.txt"
