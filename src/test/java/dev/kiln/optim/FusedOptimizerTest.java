@@ -39,10 +39,12 @@ public class FusedOptimizerTest {
     }
 
     /** Each parameter's values after every step: [step][param][element]. The same seed gives the same data. */
-    public static double[][][] steps(Kind kind, Device device, DType dtype, boolean fused) {
+    public static double[][][] steps(Kind kind, Device device, DType dtype, boolean fused) { return steps(kind, device, dtype, fused, SHAPES); }
+
+    public static double[][][] steps(Kind kind, Device device, DType dtype, boolean fused, int[][] shapes) {
         Generator gen = new Generator(42);
         List<Tensor> params = new ArrayList<>();
-        for (int[] s : SHAPES) params.add(Tensor.randn(gen, s, DType.FLOAT64, Device.CPU).to(dtype).to(device).requiresGrad(true));
+        for (int[] s : shapes) params.add(Tensor.randn(gen, s, DType.FLOAT64, Device.CPU).to(dtype).to(device).requiresGrad(true));
         Optimizer opt = kind.make.apply(params);
         opt.setFused(fused);
         double[][][] out = new double[STEPS][params.size()][];
