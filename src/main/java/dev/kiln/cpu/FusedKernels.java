@@ -173,8 +173,8 @@ final class FusedKernels {
                     continue;
                 }
                 if (cls < 0 || cls >= c) {
-                    throw new IndexOutOfBoundsException("cross_entropy: target class " + cls + " out of range for " + c
-                            + " classes (valid: 0.." + (c - 1) + " or ignore_index " + ignoreIndex + ")");
+                    throw new IndexOutOfBoundsException("cross_entropy: target class out of range for " + c + " classes (valid: 0.."
+                            + (c - 1) + " or ignore_index " + ignoreIndex + "): index " + cls + " in row " + r);
                 }
                 int base = ox + r * c;
                 double max = Double.NEGATIVE_INFINITY, sumX = 0;

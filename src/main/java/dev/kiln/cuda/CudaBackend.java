@@ -15,6 +15,7 @@ import dev.kiln.backend.UnaryOp;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.List;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -787,7 +788,7 @@ public final class CudaBackend implements Backend {
         int n = params.size();
         DType dt = n == 0 ? DType.FLOAT32 : params.get(0).dtype();
         requireFloat(op, dt);
-        List<List<Tensor>> operands = java.util.Arrays.asList(params, a, b, c);
+        List<List<Tensor>> operands = Arrays.asList(params, a, b, c);   // c (and b) may be null
         long[][] ptrs = new long[4][];
         long[] numel = new long[n];
         int[] chunkStart = new int[n + 1];
