@@ -5,6 +5,8 @@ import dev.kiln.Device;
 import dev.kiln.Storage;
 import dev.kiln.Tensor;
 
+import java.util.List;
+
 /**
  * The kernels a device provides. The op layer ({@code dev.kiln.ops}) checks shapes and dtypes, broadcasts
  * (by stride-0 views), records gradients and then calls one of these; a backend only computes. Inputs may be
@@ -94,4 +96,45 @@ public interface Backend {
 
     /** A zero tensor of {@code shape} with src's slices added at index along dim (index_select's adjoint). */
     Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src);
+
+    // ---- fused kernels: each replaces a chain of the primitives above with one pass (tests compare it with that
+    // chain). They take float32 or float64 tensors; the op layer falls back to the chain for anything else.
+
+    /**
+     * One Adam step, in place, for every tensor of the lists (index k of each list belongs to parameter k; all
+     * contiguous, one dtype, one shape per k), with PyTorch's formulas: g += wd·p (L2) or p *= 1 - lr·wd
+     * (decoupled); m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; p -= lr/(1-b1^step) · m / (sqrt(v)/sqrt(1-b2^step) + eps).
+     * Allocates nothing and does not wait.
+     */
+    void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr, double beta1,
+                  double beta2, double eps, double weightDecay, boolean decoupled, long step);
+
+    /**
+     * One SGD step, in place, with PyTorch's formulas: g += wd·p; with momentum, buf = first ? g :
+     * momentum·buf + (1-dampening)·g and g = nesterov ? g + momentum·buf : buf; p -= lr·g. momentumBufs is null
+     * when momentum is 0. Allocates nothing and does not wait.
+     */
+    void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum, double dampening,
+                 double weightDecay, boolean nesterov, boolean first);
+
+    /**
+     * Inverted dropout in one pass: {@code out[i] = x[i] · (u(key, i) >= p ? 1/(1-p) : 0)}, u the counter-based
+     * uniform of {@link dev.kiln.Generator#uniformAt} and i the row-major element index. Its gradient is the same
+     * call on the incoming gradient with the same key, so no mask is stored. 0 <= p < 1.
+     */
+    Tensor dropout(Tensor x, double p, long key);
+
+    /**
+     * Softmax cross-entropy per row of logits (N, C) against int64 class indices (N). Returns {loss (N),
+     * logsumexp (N)}; loss[i] = (1-s)·(lse - x[i, t]) + (s/C)·sum_c (lse - x[i, c]), and 0 (with lse 0) where
+     * t == ignoreIndex. A target outside [0, C) that is not ignoreIndex is an index error.
+     */
+    Tensor[] crossEntropyRows(Tensor logits, Tensor target, double labelSmoothing, long ignoreIndex);
+
+    /**
+     * The gradient of {@link #crossEntropyRows}' loss with respect to the logits, from the logsumexp it returned:
+     * {@code (softmax(x[i]) - (1-s)·onehot(t) - s/C) · gradRows[i]}, 0 for ignored rows. gradRows is (N) and may be
+     * a stride-0 view (a broadcast scalar).
+     */
+    Tensor crossEntropyRowsBackward(Tensor logits, Tensor target, Tensor logSumExp, Tensor gradRows, double labelSmoothing, long ignoreIndex);
 }

@@ -13,6 +13,8 @@ import dev.kiln.backend.Pool2dParams;
 import dev.kiln.backend.ReduceOp;
 import dev.kiln.backend.UnaryOp;
 
+import java.util.List;
+
 /** The CPU backend: Java arrays, the Vector API and all cores. Each method hands off to its kernel family. */
 public final class CpuBackend implements Backend {
     public static final CpuBackend INSTANCE = new CpuBackend();
@@ -104,4 +106,25 @@ public final class CpuBackend implements Backend {
     @Override public Tensor indexSelect(Tensor x, int dim, Tensor index) { return IndexKernels.indexSelect(x, dim, index); }
 
     @Override public Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) { return IndexKernels.indexAdd(shape, dim, index, src); }
+
+    @Override public void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr,
+                                   double beta1, double beta2, double eps, double weightDecay, boolean decoupled, long step) {
+        FusedKernels.adamStep(params, grads, expAvg, expAvgSq, lr, beta1, beta2, eps, weightDecay, decoupled, step);
+    }
+
+    @Override public void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum,
+                                  double dampening, double weightDecay, boolean nesterov, boolean first) {
+        FusedKernels.sgdStep(params, grads, momentumBufs, lr, momentum, dampening, weightDecay, nesterov, first);
+    }
+
+    @Override public Tensor dropout(Tensor x, double p, long key) { return FusedKernels.dropout(x, p, key); }
+
+    @Override public Tensor[] crossEntropyRows(Tensor logits, Tensor target, double labelSmoothing, long ignoreIndex) {
+        return FusedKernels.crossEntropyRows(logits, target, labelSmoothing, ignoreIndex);
+    }
+
+    @Override public Tensor crossEntropyRowsBackward(Tensor logits, Tensor target, Tensor logSumExp, Tensor gradRows,
+                                                     double labelSmoothing, long ignoreIndex) {
+        return FusedKernels.crossEntropyRowsBackward(logits, target, logSumExp, gradRows, labelSmoothing, ignoreIndex);
+    }
 }

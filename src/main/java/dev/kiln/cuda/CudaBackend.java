@@ -15,6 +15,8 @@ import dev.kiln.backend.UnaryOp;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.List;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -40,6 +42,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Table gemm, im2col, col2im;
     private final Kernels.Table maxPoolFwd, maxPoolBwd, avgPoolFwd, avgPoolBwd, softmaxFwd, softmaxBwd;
     private final Kernels.Table gather, scatterAdd, indexSelect, indexAdd;
+    private final Kernels.Table adamStep, sgdStep, dropout, ceRowsFwd, ceRowsBwd;
 
     /** Four u64 words on the device where index kernels record the first bad index (see common.cuh). */
     private volatile CudaAllocator.Block errorWord;
@@ -81,6 +84,11 @@ public final class CudaBackend implements Backend {
         scatterAdd = new Kernels.Table(dev, "index.cu", "scatter_add");
         indexSelect = new Kernels.Table(dev, "index.cu", "index_select");
         indexAdd = new Kernels.Table(dev, "index.cu", "index_add");
+        adamStep = new Kernels.Table(dev, "optim.cu", "adam_step");
+        sgdStep = new Kernels.Table(dev, "optim.cu", "sgd_step");
+        dropout = new Kernels.Table(dev, "fused.cu", "dropout");
+        ceRowsFwd = new Kernels.Table(dev, "fused.cu", "ce_rows_fwd");
+        ceRowsBwd = new Kernels.Table(dev, "fused.cu", "ce_rows_bwd");
     }
 
     /** The backend of device {@code index}; a clear {@link CudaException} when there is no such GPU. */
@@ -257,6 +265,7 @@ public final class CudaBackend implements Backend {
             case 1 -> "gather";
             case 2 -> "scatter_add";
             case 3 -> "index_select";
+            case 5 -> "cross_entropy";
             default -> "index_add";
         };
         return new IndexOutOfBoundsException(op + ": index " + e[0] + " is out of bounds for a dimension of size " + e[1]
@@ -758,5 +767,126 @@ public final class CudaBackend implements Backend {
         drop(s, src);
         drop(ic, index);
         return narrowBack(out, src.dtype());
+    }
+
+    // ------------------------------------------------------------------ fused kernels (optim.cu, fused.cu)
+
+    private static void requireFloat(String op, DType t) {
+        if (t != DType.FLOAT32 && t != DType.FLOAT64) throw new IllegalArgumentException(op + ": fused kernel takes float32 or float64, got " + t);
+    }
+
+    /** Chunk of a multi-tensor launch, in elements: MT_CHUNK of optim.cu. */
+    private static final int LIST_CHUNK = 4096;
+
+    /**
+     * The pointers, sizes and chunk prefix sums of a multi-tensor step: operands[op].get(k) is operand op of
+     * parameter k (null lists stay null pointers). Checks one float dtype, matching sizes, contiguity and device.
+     */
+    private record TensorLists(long[][] ptrs, long[] numel, int[] chunkStart, DType dtype) {}
+
+    private TensorLists tensorLists(String op, List<Tensor> params, List<Tensor> a, List<Tensor> b, List<Tensor> c) {
+        int n = params.size();
+        DType dt = n == 0 ? DType.FLOAT32 : params.get(0).dtype();
+        requireFloat(op, dt);
+        List<List<Tensor>> operands = Arrays.asList(params, a, b, c);   // c (and b) may be null
+        long[][] ptrs = new long[4][];
+        long[] numel = new long[n];
+        int[] chunkStart = new int[n + 1];
+        for (int o = 0; o < 4; o++) {
+            List<Tensor> list = operands.get(o);
+            if (list == null) continue;
+            if (list.size() != n) throw new IllegalArgumentException(op + ": " + n + " parameters but " + list.size() + " tensors in operand " + o);
+            ptrs[o] = new long[n];
+            for (int k = 0; k < n; k++) {
+                Tensor t = list.get(k), p = params.get(k);
+                if (t.dtype() != dt || t.numel() != p.numel() || !t.isContiguous()) {
+                    throw new IllegalArgumentException(op + ": tensor " + k + " of operand " + o + " is " + t.dtype() + " " + Shape.str(t.shape())
+                            + (t.isContiguous() ? "" : " (not contiguous)") + ", expected contiguous " + dt + " " + Shape.str(p.shape()));
+                }
+                ptrs[o][k] = ptr(t);
+            }
+        }
+        for (int k = 0; k < n; k++) {
+            numel[k] = params.get(k).numel();
+            chunkStart[k + 1] = Math.toIntExact(chunkStart[k] + (numel[k] + LIST_CHUNK - 1) / LIST_CHUNK);
+        }
+        return new TensorLists(ptrs, numel, chunkStart, dt);
+    }
+
+    /** Blocks for a launch over chunks [from, from + count) of the lists: one per chunk, at most 16 per SM. */
+    private int listGrid(TensorLists l, int from, int count) {
+        return Math.max(1, Math.min(l.chunkStart()[from + count] - l.chunkStart()[from], dev.multiprocessorCount() * 16));
+    }
+
+    @Override public void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr,
+                                   double beta1, double beta2, double eps, double weightDecay, boolean decoupled, long step) {
+        TensorLists l = tensorLists("adam_step", params, grads, expAvg, expAvgSq);
+        double stepSize = lr / (1 - Math.pow(beta1, step)), invSqrtBc2 = 1 / Math.sqrt(1 - Math.pow(beta2, step));
+        double decay = decoupled ? 1 - lr * weightDecay : 1, l2 = decoupled ? 0 : weightDecay;
+        Kernels.Fn fn = adamStep.get(l.dtype());
+        for (int from = 0; from < params.size(); from += Launch.LIST_MAX) {
+            int count = Math.min(Launch.LIST_MAX, params.size() - from);
+            Launch.args().tensorList(l.ptrs(), l.numel(), l.chunkStart(), from, count)
+                    .f64(beta1).f64(beta2).f64(eps).f64(decay).f64(l2).f64(stepSize).f64(invSqrtBc2)
+                    .go(dev, fn, listGrid(l, from, count), BLOCK);
+        }
+    }
+
+    @Override public void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum,
+                                  double dampening, double weightDecay, boolean nesterov, boolean first) {
+        TensorLists l = tensorLists("sgd_step", params, grads, momentumBufs, null);
+        Kernels.Fn fn = sgdStep.get(l.dtype());
+        for (int from = 0; from < params.size(); from += Launch.LIST_MAX) {
+            int count = Math.min(Launch.LIST_MAX, params.size() - from);
+            Launch.args().tensorList(l.ptrs(), l.numel(), l.chunkStart(), from, count)
+                    .f64(lr).f64(momentum).f64(1 - dampening).f64(weightDecay)
+                    .i32(nesterov ? 1 : 0).i32(first ? 1 : 0).i32(momentumBufs != null ? 1 : 0)
+                    .go(dev, fn, listGrid(l, from, count), BLOCK);
+        }
+    }
+
+    @Override public Tensor dropout(Tensor x, double p, long key) {
+        requireFloat("dropout", x.dtype());
+        Tensor xc = contiguous(x);
+        Tensor out = newTensor(x.shape(), x.dtype());
+        long n = x.numel();
+        if (n > 0) {
+            Launch.args().ptr(ptr(out)).ptr(ptr(xc)).i64(n).i64(key).f64(p).f64(1 / (1 - p)).go(dev, dropout.get(x.dtype()), grid(n), BLOCK);
+        }
+        drop(xc, x);
+        return out;
+    }
+
+    @Override public Tensor[] crossEntropyRows(Tensor logits, Tensor target, double labelSmoothing, long ignoreIndex) {
+        requireFloat("cross_entropy", logits.dtype());
+        Tensor xc = contiguous(logits), tc = contiguous(target);
+        int rows = logits.shape()[0], c = logits.shape()[1];
+        Tensor loss = newTensor(new int[]{rows}, logits.dtype()), lse = newTensor(new int[]{rows}, logits.dtype());
+        if (rows > 0) {
+            Launch.args().ptr(ptr(loss)).ptr(ptr(lse)).ptr(ptr(xc)).ptr(ptr(tc)).i64(rows).i64(c).f64(labelSmoothing).i64(ignoreIndex)
+                    .ptr(errorWord()).go(dev, ceRowsFwd.get(logits.dtype()), Math.min(rows, dev.multiprocessorCount() * 16L), rowThreads(c));
+        }
+        drop(xc, logits);
+        drop(tc, target);
+        return new Tensor[]{loss, lse};
+    }
+
+    @Override public Tensor crossEntropyRowsBackward(Tensor logits, Tensor target, Tensor logSumExp, Tensor gradRows,
+                                                     double labelSmoothing, long ignoreIndex) {
+        requireFloat("cross_entropy", logits.dtype());
+        Tensor xc = contiguous(logits), tc = contiguous(target), lc = contiguous(logSumExp);
+        Tensor g = gradRows.dtype() == logits.dtype() ? gradRows : contiguous(gradRows, logits.dtype());
+        int rows = logits.shape()[0], c = logits.shape()[1];
+        Tensor gx = newTensor(logits.shape(), logits.dtype());
+        long n = (long) rows * c;
+        if (n > 0) {
+            Launch.args().ptr(ptr(gx)).ptr(ptr(xc)).ptr(ptr(tc)).ptr(ptr(lc)).ptr(ptr(g)).i64(g.strides()[0]).i64(rows).i64(c)
+                    .f64(labelSmoothing).i64(ignoreIndex).go(dev, ceRowsBwd.get(logits.dtype()), grid(n), BLOCK);
+        }
+        drop(xc, logits);
+        drop(tc, target);
+        drop(lc, logSumExp);
+        drop(g, gradRows);
+        return gx;
     }
 }

@@ -25,10 +25,10 @@ final class KernelCache {
     private KernelCache() {}
 
     static final String RESOURCE_DIR = "/dev/kiln/cuda/kernels/";
-    static final List<String> HEADERS = List.of("common.cuh");
+    static final List<String> HEADERS = List.of("common.cuh", "random.cuh");
     /** Every kernel file (the offline compile test checks this list against the folder). */
-    static final List<String> FILES = List.of("conv.cu", "elementwise.cu", "index.cu", "matmul.cu", "pool.cu", "random.cu",
-            "reduce.cu", "softmax.cu");
+    static final List<String> FILES = List.of("conv.cu", "elementwise.cu", "fused.cu", "index.cu", "matmul.cu", "optim.cu", "pool.cu",
+            "random.cu", "reduce.cu", "softmax.cu");
 
     private static final Map<String, MemorySegment> MODULES = new ConcurrentHashMap<>();
     private static volatile String nvrtcVersion;

@@ -82,6 +82,33 @@ final class Launch {
         return this;
     }
 
+    /** Tensors per {@link #tensorList} launch: TensorList's MT_MAX in optim.cu (its struct must fit the 4 KiB of kernel parameters). */
+    static final int LIST_MAX = 48;
+
+    /**
+     * The TensorList struct of optim.cu: ptr[4][LIST_MAX] (u64), numel[LIST_MAX] (i64), chunkStart[LIST_MAX + 1]
+     * and count (int); {@code count} tensors from index {@code from} of each operand array (a null operand array
+     * writes null pointers).
+     */
+    Launch tensorList(long[][] ptrs, long[] numel, int[] chunkStart, int from, int count) {
+        int ptrBytes = 4 * 8 * LIST_MAX, numelBytes = 8 * LIST_MAX, startBytes = 4 * (LIST_MAX + 1);
+        long at = slot(ptrBytes + numelBytes + startBytes + 4, 8);
+        for (int op = 0; op < 4; op++) {
+            for (int k = 0; k < LIST_MAX; k++) {
+                long v = k < count && op < ptrs.length && ptrs[op] != null ? ptrs[op][from + k] : 0;
+                values.set(JAVA_LONG, at + 8L * (op * LIST_MAX + k), v);
+            }
+        }
+        for (int k = 0; k < LIST_MAX; k++) values.set(JAVA_LONG, at + ptrBytes + 8L * k, k < count ? numel[from + k] : 0);
+        for (int k = 0; k <= LIST_MAX; k++) {
+            int v = chunkStart[from + Math.min(k, count)] - chunkStart[from];
+            values.set(JAVA_INT, at + ptrBytes + numelBytes + 4L * k, v);
+        }
+        values.set(JAVA_INT, at + ptrBytes + numelBytes + startBytes, count);
+        pos = (pos + 7) & -8;   // the struct's size is a multiple of its 8-byte alignment
+        return this;
+    }
+
     /** Launches {@code fn} on the device's stream: a 1-D grid of {@code grid} blocks of {@code block} threads. */
     void go(CudaDevice device, Kernels.Fn fn, long grid, int block) { go(device, fn, (int) grid, 1, 1, block, 0); }
 

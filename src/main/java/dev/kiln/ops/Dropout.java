@@ -1,12 +1,19 @@
 package dev.kiln.ops;
 
+import dev.kiln.DType;
 import dev.kiln.Generator;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autograd;
+import dev.kiln.backend.Backend;
+
+import static dev.kiln.Backends.get;
 
 /**
  * Inverted dropout: zeroes each element with probability p and scales the survivors by 1/(1-p), so eval needs no
- * rescaling. The mask is a uniform draw on x's device compared with p: counter-based, so it works on any device
- * and never reads values on the host. Its gradient is the same scaled mask (through the multiply).
+ * rescaling. The keep-mask is u >= p for the counter-based uniform u of (key, element index), so it works on any
+ * device and never reads values on the host. float32 and float64 take the backend's fused kernel: one pass
+ * forward, and the backward recomputes the mask from the same key (no mask tensor is kept). Other dtypes take the
+ * composite (uniform draw, compare, scale, multiply), which draws the same mask for the same key.
  */
 public final class Dropout {
     private Dropout() {}
@@ -16,6 +23,15 @@ public final class Dropout {
         if (!training || p == 0) return x;
         Checks.floating("dropout", x);
         if (p == 1) return x.mul(0.0);
+        if (x.dtype() != DType.FLOAT32 && x.dtype() != DType.FLOAT64) return composite(x, p, g);
+        long key = g.nextSeed();
+        Backend be = get(x.device());
+        Tensor y = be.dropout(x, p, key);
+        return Autograd.record("dropout", y, gy -> new Tensor[]{be.dropout(gy, p, key)}, x);
+    }
+
+    /** The reference the fused kernel must match: the same key's uniforms, compared, scaled and multiplied. */
+    static Tensor composite(Tensor x, double p, Generator g) {
         Tensor keep = Tensor.rand(g, x.shape(), x.dtype(), x.device()).ge(p);
         Tensor scale = Elementwise.cast(keep, x.dtype()).mul(1 / (1 - p));
         return x.mul(scale);

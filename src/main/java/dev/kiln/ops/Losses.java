@@ -5,27 +5,61 @@ import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.Autograd;
 import dev.kiln.autograd.GradMode;
+import dev.kiln.backend.Backend;
 import dev.kiln.nn.F.Reduction;
 
 import java.util.Arrays;
+import java.util.function.Supplier;
+
+import static dev.kiln.Backends.get;
 
 /**
  * Losses, as PyTorch defines them: cross-entropy (class-index targets, label smoothing, ignore_index), NLL, mean
  * squared error and binary cross-entropy with logits. Built from differentiable ops except BCE, whose fused
- * backward is exact at x = 0 where the composite's relu/abs kinks are not.
+ * backward is exact at x = 0 where the composite's relu/abs kinks are not, and 2-D float cross-entropy, which
+ * takes the backend's fused kernel (two launches instead of a dozen; tests hold it to the composite).
  */
 public final class Losses {
     private Losses() {}
 
     // ---------------------------------------------------------------- cross-entropy and NLL
 
-    /** logits (N, C) or (N, C, d...) or (C); target int64 (N) or (N, d...) or (). */
+    /**
+     * logits (N, C) or (N, C, d...) or (C); target int64 (N) or (N, d...) or (). Float32/float64 logits of shape
+     * (N, C) take the backend's fused kernel (label smoothing and ignore_index included): per-row loss and
+     * log-sum-exp forward, and one elementwise pass backward. Everything else takes the composite.
+     */
     public static Tensor crossEntropy(Tensor logits, Tensor target, double labelSmoothing, int ignoreIndex, Reduction reduction) {
         if (labelSmoothing < 0 || labelSmoothing > 1) {
             throw new IllegalArgumentException("cross_entropy: label smoothing must be in [0, 1], got " + labelSmoothing);
         }
         Checks.floating("cross_entropy", logits);
         ClassRows rows = ClassRows.of("cross_entropy", logits, target);
+        if (logits.dim() == 2 && (logits.dtype() == DType.FLOAT32 || logits.dtype() == DType.FLOAT64)) {
+            Tensor perRow = fusedRows(logits, rows.target(), labelSmoothing, ignoreIndex);
+            return reduce(perRow, () -> rows.target().eq(ignoreIndex), reduction, rows);
+        }
+        return composite(rows, labelSmoothing, ignoreIndex, reduction);
+    }
+
+    /** The reference the fused kernel must match (package-visible for its tests). */
+    static Tensor crossEntropyComposite(Tensor logits, Tensor target, double labelSmoothing, int ignoreIndex, Reduction reduction) {
+        return composite(ClassRows.of("cross_entropy", logits, target), labelSmoothing, ignoreIndex, reduction);
+    }
+
+    /**
+     * Per-row losses from the fused kernel. Its backward keeps only the logits (already alive in the graph), the
+     * target and the per-row log-sum-exp: O(N), where the composite keeps the (N, C) log-softmax.
+     */
+    private static Tensor fusedRows(Tensor logits, Tensor target, double smoothing, int ignoreIndex) {
+        Backend be = get(logits.device());
+        Tensor[] lossAndLse = be.crossEntropyRows(logits, target, smoothing, ignoreIndex);
+        Tensor lse = lossAndLse[1];
+        return Autograd.record("cross_entropy", lossAndLse[0], g -> new Tensor[]{
+                be.crossEntropyRowsBackward(logits, target, lse, g, smoothing, ignoreIndex)}, logits);
+    }
+
+    private static Tensor composite(ClassRows rows, double labelSmoothing, int ignoreIndex, Reduction reduction) {
         Tensor logp = Softmax.logSoftmax(rows.scores(), 1);
         Tensor ignored = rows.target().eq(ignoreIndex);
         Tensor perRow = pick("cross_entropy", logp, rows.target(), ignored, ignoreIndex, rows.classes());
@@ -34,7 +68,7 @@ public final class Losses {
             Tensor smooth = logp.sum(1, false).neg().maskedFill(ignored, 0.0);
             perRow = perRow.mul(1 - labelSmoothing).add(smooth.mul(labelSmoothing / rows.classes()));
         }
-        return reduce(perRow, ignored, reduction, rows);
+        return reduce(perRow, () -> ignored, reduction, rows);
     }
 
     public static Tensor nllLoss(Tensor logProbs, Tensor target, int ignoreIndex, Reduction reduction) {
@@ -42,7 +76,7 @@ public final class Losses {
         ClassRows rows = ClassRows.of("nll_loss", logProbs, target);
         Tensor ignored = rows.target().eq(ignoreIndex);
         Tensor nll = pick("nll_loss", rows.scores(), rows.target(), ignored, ignoreIndex, rows.classes());
-        return reduce(nll, ignored, reduction, rows);
+        return reduce(nll, () -> ignored, reduction, rows);
     }
 
     /**
@@ -100,12 +134,12 @@ public final class Losses {
         return picked.neg().maskedFill(ignored, 0.0);
     }
 
-    /** MEAN divides by the number of rows not ignored (NaN when all are, as PyTorch). */
-    private static Tensor reduce(Tensor perRow, Tensor ignored, Reduction reduction, ClassRows rows) {
+    /** MEAN divides by the number of rows not ignored (NaN when all are, as PyTorch); only MEAN needs the ignored mask. */
+    private static Tensor reduce(Tensor perRow, Supplier<Tensor> ignored, Reduction reduction, ClassRows rows) {
         return switch (reduction) {
             case NONE -> perRow.reshape(rows.unreducedShape());
             case SUM -> perRow.sum();
-            case MEAN -> perRow.sum().div(ignored.to(perRow.dtype()).rsub(1).sum());
+            case MEAN -> perRow.sum().div(ignored.get().to(perRow.dtype()).rsub(1).sum());
         };
     }
 

@@ -1,13 +1,16 @@
 package dev.kiln.optim;
 
+import dev.kiln.Backends;
 import dev.kiln.Tensor;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * Adam with PyTorch's formulas and bias correction: m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²;
  * p -= lr/(1-b1^t) · m / (sqrt(v)/sqrt(1-b2^t) + eps). Weight decay here is L2 (added to g);
- * {@link AdamW} decouples it.
+ * {@link AdamW} decouples it. Float32/float64 parameters on one device take the backend's fused multi-tensor step
+ * ({@link dev.kiln.backend.Backend#adamStep}); others the composite of tensor ops in {@link #update}.
  */
 public sealed class Adam extends Optimizer permits AdamW {
     private final double beta1, beta2, eps;
@@ -34,21 +37,42 @@ public sealed class Adam extends Optimizer permits AdamW {
         long step;
     }
 
-    @Override protected final void update(Tensor p, Tensor grad, ParamGroup group) {
+    private State initialised(Tensor p) {
         State s = state(p, State::new);
         if (s.m == null) {
             s.m = zerosLike(p);
             s.v = zerosLike(p);
         }
+        return s;
+    }
+
+    /** One fused backend call for the whole group when its parameters allow it and share a step count (the usual case). */
+    @Override protected final void stepGroup(List<Tensor> params, ParamGroup group) {
+        List<Tensor> ms = new ArrayList<>(params.size()), vs = new ArrayList<>(params.size());
+        long step = -1;
+        boolean sameStep = true;
+        for (Tensor p : params) {
+            State s = initialised(p);
+            sameStep &= step < 0 || s.step == step;
+            step = s.step;
+            ms.add(s.m);
+            vs.add(s.v);
+        }
+        if (!sameStep || !fusable(params)) {
+            super.stepGroup(params, group);
+            return;
+        }
+        for (Tensor p : params) initialised(p).step++;
+        Backends.get(params.getFirst().device()).adamStep(params, grads(params), ms, vs, group.lr(), beta1, beta2, eps,
+                group.weightDecay(), decoupled, step + 1);
+    }
+
+    @Override protected final void update(Tensor p, Tensor grad, ParamGroup group) {
+        State s = initialised(p);
         long t = ++s.step;
         double lr = group.lr(), wd = group.weightDecay();
         double bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
         double stepSize = lr / bc1, sqrtBc2 = Math.sqrt(bc2);
-        float[] pw = cpuFloats(p), gw = cpuFloats(grad), mw = cpuFloats(s.m), vw = cpuFloats(s.v);
-        if (pw != null && gw != null && mw != null && vw != null) {
-            fused(pw, gw, mw, vw, lr, wd, stepSize, sqrtBc2);
-            return;
-        }
         Tensor g = grad;
         if (wd != 0 && decoupled) p.copyFrom(p.mul(1 - lr * wd));
         if (wd != 0 && !decoupled) g = g.add(p.mul(wd));
@@ -56,20 +80,5 @@ public sealed class Adam extends Optimizer permits AdamW {
         s.v.copyFrom(s.v.mul(beta2).add(g.mul(g).mul(1 - beta2)));
         Tensor denom = s.v.sqrt().div(sqrtBc2).add(eps);
         p.copyFrom(p.sub(s.m.div(denom).mul(stepSize)));
-    }
-
-    private void fused(float[] p, float[] grad, float[] m, float[] v, double lr, double wd, double stepSize, double sqrtBc2) {
-        float b1 = (float) beta1, b2 = (float) beta2, a1 = (float) (1 - beta1), a2 = (float) (1 - beta2);
-        float decay = decoupled ? (float) (1 - lr * wd) : 1f, l2 = decoupled ? 0f : (float) wd;
-        float step = (float) stepSize, invBc2 = (float) (1 / sqrtBc2), e = (float) eps;
-        for (int i = 0; i < p.length; i++) {
-            float x = p[i] * decay;
-            float g = grad[i] + l2 * p[i];
-            float mi = b1 * m[i] + a1 * g;
-            float vi = b2 * v[i] + a2 * g * g;
-            m[i] = mi;
-            v[i] = vi;
-            p[i] = x - step * mi / ((float) Math.sqrt(vi) * invBc2 + e);
-        }
     }
 }

@@ -1,12 +1,15 @@
 package dev.kiln.optim;
 
+import dev.kiln.Backends;
 import dev.kiln.Tensor;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * Stochastic gradient descent with PyTorch's formulas: g += wd·p; buf = momentum·buf + (1-dampening)·g (buf = g at
- * the first step); g = nesterov ? g + momentum·buf : buf; p -= lr·g.
+ * the first step); g = nesterov ? g + momentum·buf : buf; p -= lr·g. Float32/float64 parameters on one device take
+ * the backend's fused multi-tensor step ({@link dev.kiln.backend.Backend#sgdStep}); others the composite in {@link #update}.
  */
 public final class SGD extends Optimizer {
     private final double momentum, dampening;
@@ -32,33 +35,38 @@ public final class SGD extends Optimizer {
         Tensor buf;
     }
 
+    /** One fused backend call for the group when its parameters allow it and all are at their first step or none is. */
+    @Override protected void stepGroup(List<Tensor> params, ParamGroup group) {
+        List<Tensor> bufs = momentum != 0 ? new ArrayList<>(params.size()) : null;
+        int firsts = 0;
+        for (Tensor p : params) {
+            State s = state(p, State::new);
+            if (s.buf == null) firsts++;
+        }
+        if ((firsts != 0 && firsts != params.size()) || !fusable(params)) {
+            super.stepGroup(params, group);
+            return;
+        }
+        if (bufs != null) {
+            for (Tensor p : params) {
+                State s = state(p, State::new);
+                if (s.buf == null) s.buf = zerosLike(p);
+                bufs.add(s.buf);
+            }
+        }
+        Backends.get(params.getFirst().device()).sgdStep(params, grads(params), bufs, group.lr(), momentum, dampening,
+                group.weightDecay(), nesterov, firsts != 0);
+    }
+
     @Override protected void update(Tensor p, Tensor grad, ParamGroup group) {
         State s = state(p, State::new);
         boolean first = s.buf == null;
-        if (momentum != 0 && first) s.buf = zerosLike(p);
-        float[] pw = cpuFloats(p), gw = cpuFloats(grad), bw = momentum != 0 ? cpuFloats(s.buf) : null;
-        if (pw != null && gw != null && (momentum == 0 || bw != null)) {
-            fused(pw, gw, bw, first, group.lr(), group.weightDecay());
-            return;
-        }
         Tensor g = group.weightDecay() != 0 ? grad.add(p.mul(group.weightDecay())) : grad;
         if (momentum != 0) {
+            if (first) s.buf = zerosLike(p);
             s.buf.copyFrom(first ? g : s.buf.mul(momentum).add(g.mul(1 - dampening)));
             g = nesterov ? g.add(s.buf.mul(momentum)) : s.buf;
         }
         p.copyFrom(p.sub(g.mul(group.lr())));
-    }
-
-    private void fused(float[] p, float[] grad, float[] buf, boolean first, double lr, double wd) {
-        float m = (float) momentum, damp = (float) (1 - dampening), lrf = (float) lr, wdf = (float) wd;
-        for (int i = 0; i < p.length; i++) {
-            float g = grad[i] + wdf * p[i];
-            if (buf != null) {
-                float b = first ? g : m * buf[i] + damp * g;
-                buf[i] = b;
-                g = nesterov ? g + m * b : b;
-            }
-            p[i] -= lrf * g;
-        }
     }
 }

@@ -77,7 +77,8 @@ class KernelSourcesTest {
             nvrtc = false;
         }
         Assumptions.assumeTrue(nvrtc, "libnvrtc not found (set KILN_LIB_NVRTC): skipping the NVRTC compile");
-        Map<String, String> headers = Map.of("common.cuh", KernelCache.resource("common.cuh"));
+        Map<String, String> headers = new java.util.LinkedHashMap<>();   // every header, as KernelCache passes them
+        for (String h : KernelCache.HEADERS) headers.put(h, KernelCache.resource(h));
         for (Path f : kernelFiles()) {
             String name = f.getFileName().toString();
             byte[] cubin = Nvrtc.compileToCubin(KernelCache.resource(name), name, headers,

@@ -1,0 +1,76 @@
+// Fused optimizer steps over many tensors at once (multi-tensor apply): a launch takes a TensorList by value
+// (up to MT_MAX tensors: their pointers and sizes, no device table to upload) and each block walks chunks of
+// MT_CHUNK elements of one tensor. In place; PyTorch's formulas, as dev.kiln.cpu.FusedKernels (the reference).
+// Arithmetic in float for float32, double for float64.
+#include "common.cuh"
+
+#define MT_MAX 48
+#define MT_CHUNK 4096
+
+// Written by dev.kiln.cuda.Launch#tensorList: ptr[operand][k] (adam: p, g, m, v; sgd: p, g, buf), numel[k], and
+// chunk_start, the prefix sum of each tensor's chunk count (chunk_start[count] is the total).
+struct TensorList {
+    u64 ptr[4][MT_MAX];
+    i64 numel[MT_MAX];
+    int chunk_start[MT_MAX + 1];
+    int count;
+};
+
+// The tensor that chunk c belongs to (a short linear scan of at most MT_MAX ints) and its element range.
+__device__ __forceinline__ int chunk_tensor(const TensorList& tl, int c, i64* lo, i64* hi) {
+    int k = 0;
+    while (c >= tl.chunk_start[k + 1]) k++;
+    *lo = (i64) (c - tl.chunk_start[k]) * MT_CHUNK;
+    *hi = min(*lo + (i64) MT_CHUNK, tl.numel[k]);
+    return k;
+}
+
+// decay = 1 - lr*wd when decoupled (else 1); l2 = wd when not decoupled (else 0);
+// step_size = lr / (1 - b1^t); inv_sqrt_bc2 = 1 / sqrt(1 - b2^t): the bias corrections are computed on the host.
+#define ADAM(T, S) \
+extern "C" __global__ void adam_step_##S(const TensorList tl, double beta1, double beta2, double eps, double decay, double l2, \
+                                         double step_size, double inv_sqrt_bc2) { \
+    const T b1 = (T) beta1, b2 = (T) beta2, a1 = (T) (1 - beta1), a2 = (T) (1 - beta2), e = (T) eps; \
+    const T dec = (T) decay, wd = (T) l2, st = (T) step_size, ib = (T) inv_sqrt_bc2; \
+    int chunks = tl.chunk_start[tl.count]; \
+    for (int c = blockIdx.x; c < chunks; c += gridDim.x) { \
+        i64 lo, hi; \
+        int k = chunk_tensor(tl, c, &lo, &hi); \
+        T* p = (T*) tl.ptr[0][k]; const T* g = (const T*) tl.ptr[1][k]; T* m = (T*) tl.ptr[2][k]; T* v = (T*) tl.ptr[3][k]; \
+        for (i64 i = lo + threadIdx.x; i < hi; i += blockDim.x) { \
+            T x = p[i]; \
+            T gi = g[i] + wd * x; \
+            T mi = b1 * m[i] + a1 * gi; \
+            T vi = b2 * v[i] + a2 * gi * gi; \
+            m[i] = mi; \
+            v[i] = vi; \
+            p[i] = x * dec - st * mi / (sqrt(vi) * ib + e); \
+        } \
+    } \
+}
+
+// g += wd*p; with a buffer: buf = first ? g : momentum*buf + damp*g, g = nesterov ? g + momentum*buf : buf; p -= lr*g.
+#define SGD(T, S) \
+extern "C" __global__ void sgd_step_##S(const TensorList tl, double lr, double momentum, double damp, double weight_decay, \
+                                        int nesterov, int first, int has_buf) { \
+    const T l = (T) lr, mo = (T) momentum, d = (T) damp, wd = (T) weight_decay; \
+    int chunks = tl.chunk_start[tl.count]; \
+    for (int c = blockIdx.x; c < chunks; c += gridDim.x) { \
+        i64 lo, hi; \
+        int k = chunk_tensor(tl, c, &lo, &hi); \
+        T* p = (T*) tl.ptr[0][k]; const T* g = (const T*) tl.ptr[1][k]; T* buf = (T*) tl.ptr[2][k]; \
+        for (i64 i = lo + threadIdx.x; i < hi; i += blockDim.x) { \
+            T gi = g[i] + wd * p[i]; \
+            if (has_buf) { \
+                T b = first ? gi : mo * buf[i] + d * gi; \
+                buf[i] = b; \
+                gi = nesterov ? gi + mo * b : b; \
+            } \
+            p[i] -= l * gi; \
+        } \
+    } \
+}
+
+#define OPTIM(T, S) ADAM(T, S) SGD(T, S)
+OPTIM(float, f32)
+OPTIM(double, f64)
