@@ -9,10 +9,12 @@ public final class Backends {
 
     public static Backend cpu() { return CpuBackend.INSTANCE; }
 
+    /** The device's backend; while a {@link dev.kiln.profile.Profiler} runs, a proxy that times every call. */
     public static Backend get(Device device) {
-        return switch (device.type()) {
+        Backend b = switch (device.type()) {
             case CPU -> CpuBackend.INSTANCE;
             case CUDA -> dev.kiln.cuda.CudaBackend.of(device.index());
         };
+        return dev.kiln.profile.Profiler.hook(b);
     }
 }

@@ -13,7 +13,62 @@ public final class Generator {
 
     public long seed() { return seed; }
 
-    public synchronized long nextSeed() { return mix(seed + 0x9E3779B97F4A7C15L * ++counter); }
+    public long nextSeed() {
+        KeyTape tape = TAPE.get();
+        if (tape != null && tape.replaying) return tape.replay();
+        long key;
+        synchronized (this) {
+            key = mix(seed + 0x9E3779B97F4A7C15L * ++counter);
+        }
+        if (tape != null) tape.keys.add(key);
+        return key;
+    }
+
+    private static final ThreadLocal<KeyTape> TAPE = new ThreadLocal<>();
+
+    /**
+     * The keys random ops drew on this thread, from any generator, while the tape was open; replayed, it hands
+     * the same keys out again in the same order without advancing any generator. Gradient checkpointing records
+     * the forward pass's keys and replays them when it recomputes that pass, so dropout draws the same mask twice
+     * and the generators end where they would without checkpointing.
+     */
+    public static final class KeyTape implements AutoCloseable {
+        private final java.util.List<Long> keys;
+        private final boolean replaying;
+        private final KeyTape outer;
+        private int next;
+
+        private KeyTape(java.util.List<Long> keys, boolean replaying) {
+            this.keys = keys;
+            this.replaying = replaying;
+            this.outer = TAPE.get();
+            TAPE.set(this);
+        }
+
+        /** The keys drawn so far (recording) or to hand out (replaying). */
+        public java.util.List<Long> keys() { return java.util.Collections.unmodifiableList(keys); }
+
+        private long replay() {
+            if (next == keys.size()) {
+                throw new IllegalStateException("a replayed forward pass drew more random keys (" + (next + 1) + ") than it recorded (" + keys.size()
+                        + "): the recomputed forward must do the same random ops");
+            }
+            return keys.get(next++);
+        }
+
+        @Override public void close() {
+            if (TAPE.get() == this) {
+                if (outer == null) TAPE.remove();
+                else TAPE.set(outer);
+            }
+        }
+    }
+
+    /** Opens a tape recording every key drawn on this thread. */
+    public static KeyTape recordKeys() { return new KeyTape(new java.util.ArrayList<>(), false); }
+
+    /** Opens a tape that hands out {@code keys} in order instead of drawing new ones. */
+    public static KeyTape replayKeys(java.util.List<Long> keys) { return new KeyTape(new java.util.ArrayList<>(keys), true); }
 
     /** splitmix64's finaliser: a good 64-bit hash. Kernels use the same function. */
     public static long mix(long z) {

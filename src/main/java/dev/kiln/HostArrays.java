@@ -52,4 +52,17 @@ public final class HostArrays {
         int rounding = 0x7FFF + ((x >>> 16) & 1);
         return (short) ((x + rounding) >>> 16);
     }
+
+    /** The array as a heap memory segment (for bulk copies to native memory, in the platform's byte order). */
+    public static java.lang.foreign.MemorySegment segment(Object array) {
+        return switch (array) {
+            case float[] a -> java.lang.foreign.MemorySegment.ofArray(a);
+            case double[] a -> java.lang.foreign.MemorySegment.ofArray(a);
+            case long[] a -> java.lang.foreign.MemorySegment.ofArray(a);
+            case int[] a -> java.lang.foreign.MemorySegment.ofArray(a);
+            case short[] a -> java.lang.foreign.MemorySegment.ofArray(a);
+            case byte[] a -> java.lang.foreign.MemorySegment.ofArray(a);
+            default -> throw new IllegalArgumentException("not a host array of a Kiln dtype: " + array.getClass());
+        };
+    }
 }

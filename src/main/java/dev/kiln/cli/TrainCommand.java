@@ -61,6 +61,15 @@ final class TrainCommand implements Callable<Integer> {
                     "bf16 and fp16 are meant for GPUs; on the CPU they work but are slow (a warning says so)"})
     String precision;
 
+    @Option(names = "--profile", paramLabel = "FILE",
+            description = {"profile steps 20-30 of the first epoch: a Chrome trace (chrome://tracing, ui.perfetto.dev) to FILE",
+                    "and the per-op table (calls, CPU ms, GPU ms) beside it as .txt"})
+    Path profile;
+
+    @Option(names = "--resident", defaultValue = "auto", description = {"auto: on a GPU, keep the whole dataset on the device when it fits in a quarter",
+            "of the free memory, else stream batches through pinned buffers; off: always stream (default: ${DEFAULT-VALUE})"})
+    String resident;
+
     @Option(names = "--json", description = "print a JSON summary as the last line")
     boolean json;
 
@@ -75,7 +84,8 @@ final class TrainCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         PrintWriter log = spec.commandLine().getOut();
-        TrainRun.Summary s = TrainRun.run(cfg, log, progressStream());
+        if (!resident.equals("auto") && !resident.equals("off")) throw new ParameterException(spec.commandLine(), "--resident must be auto or off, got " + resident);
+        TrainRun.Summary s = TrainRun.run(cfg, log, progressStream(), profile, resident.equals("auto"));
         if (json) log.println(s.json());
         log.flush();
         return 0;

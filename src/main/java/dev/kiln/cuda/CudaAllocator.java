@@ -36,6 +36,7 @@ public final class CudaAllocator {
 
     private final CudaDevice device;
     private final Map<Long, ArrayDeque<Block>> free = new HashMap<>();
+    private long peakAllocated; // the high-water mark of allocated since the last resetPeak()
     private long allocated, reserved, cached, allocCalls, freeCalls, cacheHits, live;
 
     CudaAllocator(CudaDevice device) { this.device = device; }
@@ -60,6 +61,7 @@ public final class CudaAllocator {
             b = new Block(cudaMalloc(size, bytes), size);
         }
         allocated += size;
+        peakAllocated = Math.max(peakAllocated, allocated);
         live++;
         return b;
     }
@@ -88,6 +90,12 @@ public final class CudaAllocator {
         }
         cached = 0;
     }
+
+    /** The most bytes handed out at once (rounded sizes) since the allocator was made or {@link #resetPeak()}. */
+    public synchronized long peakAllocatedBytes() { return peakAllocated; }
+
+    /** Starts a new high-water mark from the bytes allocated now. */
+    public synchronized void resetPeak() { peakAllocated = allocated; }
 
     public synchronized Stats stats() { return new Stats(allocated, reserved, cached, allocCalls, freeCalls, cacheHits, live); }
 

@@ -28,6 +28,7 @@ public final class CudaDevice {
     private final long totalMemory;
     private final MemorySegment context;
     private final MemorySegment stream;
+    private volatile MemorySegment copyStream; // made on first use: only input pipelines need it
     private final CudaAllocator allocator;
     private final Object stagingLock = new Object();
     private MemorySegment staging;      // pinned host memory for copies to and from Java arrays
@@ -93,6 +94,23 @@ public final class CudaDevice {
     public MemorySegment stream() {
         makeCurrent();
         return stream;
+    }
+
+    /**
+     * The second stream, for host-to-device copies that overlap the compute on {@link #stream()}. Work on it is
+     * ordered against the compute stream only through events ({@link Event#makeWait}); it is non-blocking, so it
+     * never waits for the legacy default stream either.
+     */
+    public MemorySegment copyStream() {
+        makeCurrent();
+        MemorySegment s = copyStream;
+        if (s == null) {
+            synchronized (this) {
+                if (copyStream == null) copyStream = Driver.streamCreate(1);
+                s = copyStream;
+            }
+        }
+        return s;
     }
 
     public CudaAllocator allocator() { return allocator; }

@@ -27,6 +27,7 @@ public final class Driver {
     public static final int CUDA_SUCCESS = 0;
     public static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
     public static final int CUDA_ERROR_NO_DEVICE = 100;
+    public static final int CUDA_ERROR_NOT_READY = 600;
 
     public static final int ATTR_MULTIPROCESSOR_COUNT = 16;
     public static final int ATTR_L2_CACHE_SIZE = 38;
@@ -44,7 +45,7 @@ public final class Driver {
                 cuDeviceGetAttribute, cuDeviceTotalMem, cuDevicePrimaryCtxRetain, cuCtxSetCurrent, cuCtxSynchronize,
                 cuMemAlloc, cuMemFree, cuMemGetInfo, cuMemsetD8Async, cuMemsetD32Async, cuMemcpyHtoDAsync,
                 cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemHostAlloc, cuMemFreeHost, cuStreamCreate, cuStreamSynchronize,
-                cuStreamDestroy, cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy,
+                cuStreamDestroy, cuStreamWaitEvent, cuEventCreate, cuEventQuery, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy,
                 cuModuleLoadData, cuModuleGetFunction, cuModuleUnload, cuLaunchKernel;
 
         private Raw(SymbolLookup lib) {
@@ -72,7 +73,9 @@ public final class Driver {
             cuStreamCreate = h(lib, "cuStreamCreate", ADDRESS, JAVA_INT);
             cuStreamSynchronize = h(lib, "cuStreamSynchronize", ADDRESS);
             cuStreamDestroy = h(lib, "cuStreamDestroy_v2", ADDRESS);
+            cuStreamWaitEvent = h(lib, "cuStreamWaitEvent", ADDRESS, ADDRESS, JAVA_INT);
             cuEventCreate = h(lib, "cuEventCreate", ADDRESS, JAVA_INT);
+            cuEventQuery = h(lib, "cuEventQuery", ADDRESS);
             cuEventRecord = h(lib, "cuEventRecord", ADDRESS, ADDRESS);
             cuEventSynchronize = h(lib, "cuEventSynchronize", ADDRESS);
             cuEventElapsedTime = lib.find("cuEventElapsedTime_v2").isPresent()
@@ -320,6 +323,23 @@ public final class Driver {
     public static void eventRecord(MemorySegment event, MemorySegment stream) {
         try {
             check((int) Raw.get().cuEventRecord.invokeExact(event, stream), "cuEventRecord");
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /** Makes later work on {@code stream} wait for the work before {@code event}'s last record (no host wait). */
+    public static void streamWaitEvent(MemorySegment stream, MemorySegment event) {
+        try {
+            check((int) Raw.get().cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /** Whether the work before the event's last record has finished (CUDA_ERROR_NOT_READY: not yet). */
+    public static boolean eventQuery(MemorySegment event) {
+        try {
+            int r = (int) Raw.get().cuEventQuery.invokeExact(event);
+            if (r == CUDA_ERROR_NOT_READY) return false;
+            check(r, "cuEventQuery");
+            return true;
         } catch (Throwable t) { throw rethrow(t); }
     }
 

@@ -1,6 +1,8 @@
 package dev.kiln.data;
 
+import dev.kiln.DType;
 import dev.kiln.Device;
+import dev.kiln.Tensor;
 import dev.kiln.Generator;
 
 import java.util.ArrayDeque;
@@ -19,6 +21,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * for the same seed), the last short batch kept or dropped. Worker threads gather and transform the next
  * {@code prefetch} batches while the current one trains; batches still come out in order. Close the loader to
  * stop its threads.
+ *
+ * <p>On a CUDA device the workers write batches into pinned host buffers and each copy to the device runs on a
+ * second stream, one batch ahead, overlapping the compute of the current batch ({@link PinnedFeed}). A
+ * {@link DeviceDataset} needs none of that: each epoch uploads its order once and every batch is gathered on the
+ * device. The batches are the same on every path.
  */
 public final class DataLoader implements Iterable<Batch>, AutoCloseable {
     private final Dataset dataset;
@@ -28,6 +35,7 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
     private final Transform transform;
     private final Device device;
     private final ExecutorService pool;
+    private PinnedFeed feed; // the pinned buffers of a CUDA loader, made on its first epoch
     private int epochCount;
 
     private DataLoader(Builder b) {
@@ -66,11 +74,27 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
     /** The next epoch's batches. */
     @Override public Epoch iterator() { return new Epoch(epochCount++); }
 
+    /** Whether batches reach the device through pinned buffers and the copy stream. */
+    private boolean pinned() { return device.isCuda() && !(dataset instanceof DeviceDataset); }
+
+    private PinnedFeed feed() {
+        // prefetch batches may wait filled, one is in flight and one in use: a slot for each, so a slot is never
+        // written before its batch's copy was queued
+        if (feed == null) feed = new PinnedFeed(device, prefetch + 2);
+        return feed;
+    }
+
+    /** Pinned host bytes this loader holds (0 off the GPU path; for tests and logs). */
+    public long pinnedBytes() { return feed == null ? 0 : feed.pinnedBytes(); }
+
     /** One pass over the data; close it when leaving early so its pending batches are dropped. */
     public final class Epoch implements Iterator<Batch>, AutoCloseable {
         private final int[] order;
         private final long epochKey;
         private final ArrayDeque<Future<Batch>> pending = new ArrayDeque<>();
+        private final ArrayDeque<Future<PinnedFeed.Filled>> pendingPinned = new ArrayDeque<>();
+        private PinnedFeed.InFlight staged; // the next batch, its copy already queued on the copy stream
+        private Tensor deviceOrder;         // a DeviceDataset's order for this epoch, on its device
         private int submitted, returned;
 
         private Epoch(int epoch) {
@@ -92,6 +116,8 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
 
         @Override public Batch next() {
             if (!hasNext()) throw new NoSuchElementException("the epoch has no more batches");
+            if (dataset instanceof DeviceDataset d) return nextResident(d);
+            if (pinned()) return nextPinned();
             Batch b;
             if (pool == null) {
                 b = prepare(returned);
@@ -111,16 +137,76 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
             }
         }
 
-        private Batch prepare(int k) {
+        private int[] indices(int k) {
             int start = k * batchSize, end = Math.min(start + batchSize, order.length);
-            int[] idx = java.util.Arrays.copyOfRange(order, start, end);
-            Batch b = dataset.batch(idx);
+            return java.util.Arrays.copyOfRange(order, start, end);
+        }
+
+        private Batch prepare(int k) { return transformed(k, dataset.batch(indices(k))); }
+
+        private Batch transformed(int k, Batch b) {
             if (transform == null) return b;
             SplittableRandom rng = new SplittableRandom(Generator.mix(epochKey + k));
             return new Batch(transform.apply(b.inputs(), rng), b.targets());
         }
 
-        private Batch await(Future<Batch> f) {
+        // ---------------------------------------------------------------- resident on the device
+
+        /** The epoch's order goes up once; batch k is rows [k·batch, (k+1)·batch) of it, gathered on the device. */
+        private Batch nextResident(DeviceDataset d) {
+            if (deviceOrder == null) {
+                long[] o = new long[order.length];
+                for (int i = 0; i < o.length; i++) o[i] = order[i];
+                deviceOrder = Tensor.fromHost(o, DType.INT64, new int[]{o.length}, d.device()).keep();
+            }
+            int k = returned++, start = k * batchSize, len = Math.min(batchSize, order.length - start);
+            Batch b = transformed(k, d.batch(deviceOrder.narrow(0, start, len)));
+            if (returned == batchCount()) releaseOrder();
+            return b;
+        }
+
+        private void releaseOrder() {
+            if (deviceOrder != null) deviceOrder.close();
+            deviceOrder = null;
+        }
+
+        // ---------------------------------------------------------------- pinned buffers and the copy stream
+
+        private Batch nextPinned() {
+            PinnedFeed feed = feed();
+            if (staged == null) staged = feed.upload(takeFilled(feed));
+            PinnedFeed.InFlight current = staged;
+            staged = null;
+            returned++;
+            if (pool != null) fillPinned(feed);
+            // queue the next copy now, before the caller queues this batch's kernels, so the two overlap; a worker
+            // still busy with it is not waited for: then the copy is queued on the next call
+            if (returned < batchCount() && (pool == null || pendingPinned.peek().isDone())) staged = feed.upload(takeFilled(feed));
+            return feed.take(current);
+        }
+
+        private PinnedFeed.Filled takeFilled(PinnedFeed feed) {
+            if (pool == null) {
+                int k = submitted++;
+                return fillOne(feed, k);
+            }
+            fillPinned(feed);
+            return await(pendingPinned.poll());
+        }
+
+        private void fillPinned(PinnedFeed feed) {
+            while (pendingPinned.size() < prefetch && submitted < batchCount()) {
+                int k = submitted++;
+                pendingPinned.add(pool.submit(() -> fillOne(feed, k)));
+            }
+        }
+
+        private PinnedFeed.Filled fillOne(PinnedFeed feed, int k) {
+            int[] idx = indices(k);
+            return feed.fill(k, idx, dataset, transform == null ? null : () -> transformed(k, dataset.batch(idx)));
+        }
+
+        private <T> T await(Future<T> f) {
             try {
                 return f.get();
             } catch (InterruptedException e) {
@@ -140,12 +226,27 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
         public int prefetched() {
             int done = 0;
             for (Future<Batch> f : pending) if (f.isDone()) done++;
+            for (Future<PinnedFeed.Filled> f : pendingPinned) if (f.isDone()) done++;
             return done;
         }
 
         @Override public void close() {
             for (Future<Batch> f : pending) f.cancel(true);
             pending.clear();
+            // a worker writing a pinned slot is let finish (not interrupted): the next epoch reuses the slot
+            for (Future<PinnedFeed.Filled> f : pendingPinned) {
+                if (!f.cancel(false)) {
+                    try {
+                        f.get();
+                    } catch (Exception ignored) {
+                        // its batch is dropped either way
+                    }
+                }
+            }
+            pendingPinned.clear();
+            if (staged != null) feed.drop(staged);
+            staged = null;
+            releaseOrder();
             returned = batchCount();
         }
     }
@@ -159,6 +260,8 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
+        if (feed != null) feed.close(); // after the workers stopped: they write its buffers
+        feed = null;
     }
 
     public static final class Builder {

@@ -6,6 +6,7 @@ import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.cpu.CpuStorage;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
@@ -35,6 +36,42 @@ public final class TensorDataset implements Dataset {
     }
 
     @Override public int size() { return n; }
+
+    public DType inputType() { return inputType; }
+
+    public DType targetType() { return targetType; }
+
+    /** The shape of a batch of {@code rows} inputs. */
+    public int[] inputShape(int rows) { return withRows(inputShape, rows); }
+
+    /** The shape of a batch of {@code rows} targets. */
+    public int[] targetShape(int rows) { return withRows(targetShape, rows); }
+
+    private static int[] withRows(int[] shape, int rows) {
+        int[] s = shape.clone();
+        s[0] = rows;
+        return s;
+    }
+
+    /**
+     * Gathers the examples straight into host memory (the GPU input pipeline's pinned buffers), skipping the Java
+     * array a {@link #batch} would fill first: inputs into {@code inputsOut}, targets into {@code targetsOut}, each
+     * row after row in this dtype's native layout.
+     */
+    public void gatherInto(int[] indices, MemorySegment inputsOut, MemorySegment targetsOut) {
+        gatherInto(inputs, inputType, inputRow, indices, inputsOut);
+        gatherInto(targets, targetType, targetRow, indices, targetsOut);
+    }
+
+    private void gatherInto(Object src, DType dtype, int row, int[] indices, MemorySegment out) {
+        MemorySegment heap = HostArrays.segment(src);
+        long rowBytes = (long) row * dtype.byteSize();
+        for (int i = 0; i < indices.length; i++) {
+            int k = indices[i];
+            if (k < 0 || k >= n) throw new IndexOutOfBoundsException("example " + k + " of a dataset of " + n);
+            MemorySegment.copy(heap, k * rowBytes, out, i * rowBytes, rowBytes);
+        }
+    }
 
     /** The first {@code count} examples (for quick runs on a subset). */
     public TensorDataset head(int count) {

@@ -9,14 +9,14 @@ import java.util.Map;
  * The little JSON a safetensors header needs: objects, arrays, strings, integers (and, read only, the other
  * literals). Objects parse to LinkedHashMap (order kept), arrays to List, numbers to Long or Double.
  */
-final class Json {
+public final class Json {
     private Json() {}
 
-    static final class ParseException extends Exception {
+    public static final class ParseException extends Exception {
         ParseException(String message) { super(message); }
     }
 
-    static Object parse(String s) throws ParseException {
+    public static Object parse(String s) throws ParseException {
         Json.Parser p = new Json.Parser(s);
         p.skipSpace();
         Object v = p.value(0);
@@ -25,7 +25,7 @@ final class Json {
         return v;
     }
 
-    static String quote(String s) {
+    public static String quote(String s) {
         StringBuilder sb = new StringBuilder("\"");
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);

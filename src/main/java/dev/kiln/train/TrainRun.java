@@ -2,7 +2,10 @@ package dev.kiln.train;
 
 import dev.kiln.Generator;
 import dev.kiln.cuda.Cuda;
+import dev.kiln.cuda.CudaDevice;
+import dev.kiln.cuda.Driver;
 import dev.kiln.data.DataLoader;
+import dev.kiln.data.DeviceDataset;
 import dev.kiln.data.FashionMnist;
 import dev.kiln.data.TensorDataset;
 import dev.kiln.io.Safetensors;
@@ -47,12 +50,20 @@ public final class TrainRun {
      * @param progress  where the progress bar is drawn, or null
      */
     public static Summary run(TrainConfig cfg, PrintWriter log, PrintStream progress) throws IOException {
+        return run(cfg, log, progress, null, true);
+    }
+
+    /**
+     * As {@link #run(TrainConfig, PrintWriter, PrintStream)}, profiling steps 20-30 of the first epoch into
+     * {@code profile} (null: none); {@code allowResident}: on a GPU, keep the dataset there when it fits.
+     */
+    public static Summary run(TrainConfig cfg, PrintWriter log, PrintStream progress, Path profile, boolean allowResident) throws IOException {
         warnAboutPrecision(cfg, log);
         // TF32 is a process-wide cuBLAS setting: on for a tf32 run, off for the others, restored afterwards
         boolean tf32Before = Cuda.allowTf32();
         if (cfg.device().isCuda()) Cuda.setAllowTf32(cfg.precision() == Precision.TF32);
         try {
-            return train(cfg, log, progress);
+            return train(cfg, log, progress, profile, allowResident);
         } finally {
             Cuda.setAllowTf32(tf32Before);
         }
@@ -73,7 +84,7 @@ public final class TrainRun {
         }
     }
 
-    private static Summary train(TrainConfig cfg, PrintWriter log, PrintStream progress) throws IOException {
+    private static Summary train(TrainConfig cfg, PrintWriter log, PrintStream progress, Path profile, boolean allowResident) throws IOException {
         long t0 = System.nanoTime();
         TensorDataset train = FashionMnist.load(cfg.dataDir(), true);
         TensorDataset test = FashionMnist.load(cfg.dataDir(), false);
@@ -83,6 +94,7 @@ public final class TrainRun {
         Module model = cfg.model().build(new Generator(cfg.seed())).to(cfg.device());
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
         Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, progress, cfg.precision());
+        if (profile != null) trainer.profileSteps(profile, 20, 30);
         Files.createDirectories(cfg.outDir());
         Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv"),
                 chart = cfg.outDir().resolve("chart.png");
@@ -94,9 +106,11 @@ public final class TrainRun {
         double trainSeconds = 0;
         boolean chartWritten = false;
         long trainSamples = 0;
-        try (DataLoader trainLoader = DataLoader.builder(train).batchSize(cfg.batchSize()).shuffle(cfg.seed())
+        try (DeviceDataset residentTrain = resident(train, cfg, allowResident, log);
+             DeviceDataset residentTest = resident(test, cfg, allowResident, log);
+             DataLoader trainLoader = DataLoader.builder(residentTrain != null ? residentTrain : train).batchSize(cfg.batchSize()).shuffle(cfg.seed())
                 .workers(1).prefetch(3).device(cfg.device()).build();
-             DataLoader testLoader = DataLoader.builder(test).batchSize(1000).workers(1).device(cfg.device()).build()) {
+             DataLoader testLoader = DataLoader.builder(residentTest != null ? residentTest : test).batchSize(1000).workers(1).device(cfg.device()).build()) {
             for (int e = 1; e <= cfg.epochs(); e++) {
                 Trainer.TrainResult r = trainer.trainEpoch(trainLoader, "epoch " + e + "/" + cfg.epochs());
                 Evaluation ev = Evaluation.of(model, testLoader, cfg.precision());
@@ -121,6 +135,26 @@ public final class TrainRun {
         return new Summary(cfg.model().cliName(), cfg.device().toString(), cfg.precision().cliName(), cfg.epochs(), history.getLast().testAccuracy(),
                 trainSamples / trainSeconds, seconds, checkpoint, metrics, chart, history);
     }
+
+    /**
+     * The dataset resident on the GPU when it takes at most a quarter of the device's free memory (then an epoch
+     * uploads only its order); null otherwise, and on the CPU, where the pinned pipeline or host batches are used.
+     */
+    private static DeviceDataset resident(TensorDataset data, TrainConfig cfg, boolean allowed, PrintWriter log) {
+        if (!cfg.device().isCuda() || !allowed) return null;
+        CudaDevice dev = CudaDevice.get(cfg.device().index());
+        dev.makeCurrent();
+        long free = Driver.memGetInfo()[0], need = DeviceDataset.bytesFor(data);
+        if (need > free / 4) {
+            log.printf(Locale.ROOT, "kiln: %,d examples (%s) do not fit in a quarter of the free device memory; streaming them through pinned buffers%n",
+                    data.size(), mib(need));
+            return null;
+        }
+        log.printf(Locale.ROOT, "kiln: %,d examples resident on %s (%s)%n", data.size(), cfg.device(), mib(need));
+        return new DeviceDataset(data, cfg.device());
+    }
+
+    private static String mib(long bytes) { return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0); }
 
     /**
      * The chart is a convenience: a machine without fonts (a bare GPU server) cannot draw one, and that must not

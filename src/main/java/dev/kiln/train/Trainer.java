@@ -15,7 +15,13 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 
+import dev.kiln.profile.Profiler;
+
+import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.Locale;
 
@@ -36,6 +42,8 @@ public final class Trainer {
     private final Precision precision;
     private final GradScaler scaler; // null unless the precision scales the loss
     private int skippedSteps;
+    private Path profileFile;         // where to write the trace of the profiled steps, or null
+    private int profileFrom, profileTo; // the steps [from, to) of the first epoch that are profiled
 
     /** A float32 trainer. progressOut: where the progress bar is drawn, or null for none. */
     public Trainer(Module model, Loss loss, Optimizer optimizer, PrintStream progressOut) {
@@ -55,6 +63,17 @@ public final class Trainer {
         this.scaler = precision.scalesLoss() ? new GradScaler() : null;
     }
 
+    /**
+     * Profiles steps [from, to) of the next epoch (past the first steps, whose kernel compilation and allocator
+     * warm-up are not the steady state) and writes the Chrome trace to {@code file} and the summary table beside it
+     * ({@code .txt}). A shorter epoch profiles what it has from {@code from} on, or nothing.
+     */
+    public void profileSteps(Path file, int from, int to) {
+        this.profileFile = file;
+        this.profileFrom = from;
+        this.profileTo = to;
+    }
+
     /** The loss scaler of an fp16 run, or null. */
     public GradScaler scaler() { return scaler; }
 
@@ -71,7 +90,9 @@ public final class Trainer {
             int samples = 0, step = 0;
             double shownLoss = Double.NaN;
             Iterator<Batch> batchesLeft = loader.iterator();
+            Profiler prof = null;
             while (batchesLeft.hasNext()) {
+              if (profileFile != null && step == profileFrom) prof = Profiler.start();
               // one scope per step: the batch, activations and temporaries go back to the pool when it ends
               try (MemoryScope ignoredStep = MemoryScope.open()) {
                 Batch b = batchesLeft.next();
@@ -89,6 +110,10 @@ public final class Trainer {
                 }
                 samples += b.size();
                 step++;
+                if (prof != null && (step == profileTo || !batchesLeft.hasNext())) {
+                    writeProfile(prof);
+                    prof = null;
+                }
                 if (bar != null) {
                     if (step % LOSS_READ_EVERY == 1 || step == batches) shownLoss = l.item();
                     double secs = (System.nanoTime() - start) / 1e9;
@@ -100,6 +125,19 @@ public final class Trainer {
             double seconds = (System.nanoTime() - start) / 1e9;
             return new TrainResult(lossSum == null ? Double.NaN : lossSum.item() / samples, samples, seconds);
         }
+    }
+
+    private void writeProfile(Profiler prof) {
+        prof.close();
+        try {
+            prof.writeChromeTrace(profileFile);
+            String name = profileFile.getFileName().toString();
+            Path table = profileFile.resolveSibling((name.endsWith(".json") ? name.substring(0, name.length() - 5) : name) + ".txt");
+            Files.writeString(table, prof.summary());
+        } catch (IOException e) {
+            throw new UncheckedIOException("writing the profile " + profileFile, e);
+        }
+        profileFile = null; // once
     }
 
     private void backwardAndStep(Tensor l) {

@@ -1,0 +1,238 @@
+package dev.kiln.profile;
+
+import dev.kiln.backend.Backend;
+import dev.kiln.cuda.CudaBackend;
+import dev.kiln.cuda.CudaDevice;
+import dev.kiln.cuda.Event;
+import dev.kiln.io.Json;
+
+import java.io.IOException;
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+
+/**
+ * Times every backend call (every kernel an op runs) on the CPU and, on CUDA, on the device, and the input
+ * pipeline's copies on the copy stream:
+ * <pre>{@code
+ * try (Profiler prof = Profiler.start()) {
+ *     ... steps ...
+ * } // then prof.summary(), prof.writeChromeTrace(path)
+ * }</pre>
+ * The hook is {@link dev.kiln.Backends#get}, which every op passes: while a profiler runs it hands out a proxy of the
+ * backend that times each call; otherwise it costs one field read. GPU times come from timing events recorded on
+ * the stream around each call and are read when the profiler closes, so profiling adds no host synchronisation
+ * to the steps (it adds event records: a few microseconds per call). A call's GPU span runs from the stream
+ * reaching its first event to reaching its second, so it includes any gap in which the device waited for the host.
+ * One profiler at a time, process-wide; every thread's calls are recorded.
+ */
+public final class Profiler implements AutoCloseable {
+    private static volatile Profiler active;
+
+    /** One finished span: on the host (track "cpu", tid a thread) or on a device stream ("compute" or "copy"). */
+    public record Span(String name, String track, int device, long tid, double startMicros, double durationMicros, long bytes) {
+        public double endMicros() { return startMicros + durationMicros; }
+    }
+
+    /** A span being timed; {@link #close()} ends it. */
+    public interface Scope extends AutoCloseable {
+        @Override void close();
+    }
+
+    private static final Scope NOTHING = () -> { };
+
+    private record GpuMark(String name, String track, CudaDevice device, Event begin, Event end, long bytes) {}
+
+    private final long originNanos = System.nanoTime();
+    private final ConcurrentLinkedQueue<Span> cpuSpans = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<GpuMark> gpuMarks = new ConcurrentLinkedQueue<>();
+    private final Map<CudaDevice, Event> origins = Collections.synchronizedMap(new IdentityHashMap<>());
+    private final Map<CudaDevice, Double> originMicros = Collections.synchronizedMap(new IdentityHashMap<>());
+    private final Map<Backend, Backend> proxies = Collections.synchronizedMap(new IdentityHashMap<>());
+    private final List<Span> spans = new ArrayList<>();
+    private boolean closed;
+
+    private Profiler() {}
+
+    /** Starts recording; only one profiler may run at a time. */
+    public static synchronized Profiler start() {
+        if (active != null) throw new IllegalStateException("a Profiler is already running; close it first");
+        Profiler p = new Profiler();
+        active = p;
+        return p;
+    }
+
+    /** The backend itself, or its timing proxy while a profiler runs (called by Backends.get). */
+    public static Backend hook(Backend b) {
+        Profiler p = active;
+        return p == null ? b : p.proxy(b);
+    }
+
+    /** Times a copy queued on {@code device}'s copy stream inside the returned scope (a no-op when not profiling). */
+    public static Scope copySpan(CudaDevice device, String name, long bytes) {
+        Profiler p = active;
+        return p == null ? NOTHING : p.gpuSpan(device, device.copyStream(), name, "copy", bytes);
+    }
+
+    private Backend proxy(Backend b) {
+        return proxies.computeIfAbsent(b, k -> (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(),
+                new Class<?>[]{Backend.class}, new Timing(k)));
+    }
+
+    /** Times each call of one backend. */
+    private final class Timing implements InvocationHandler {
+        private final Backend target;
+        private final CudaDevice cuda; // null on the CPU
+
+        Timing(Backend target) {
+            this.target = target;
+            this.cuda = target instanceof CudaBackend ? CudaDevice.get(target.device().index()) : null;
+        }
+
+        @Override public Object invoke(Object proxy, Method m, Object[] args) throws Throwable {
+            if (m.getDeclaringClass() == Object.class || m.getName().equals("device")) return call(m, args);
+            String name = opName(m, args);
+            long t0 = System.nanoTime();
+            Scope gpu = cuda == null ? NOTHING : gpuSpan(cuda, cuda.stream(), name, "compute", 0);
+            try {
+                return call(m, args);
+            } finally {
+                gpu.close();
+                cpuSpans.add(new Span(name, "cpu", -1, Thread.currentThread().threadId(), micros(t0), (System.nanoTime() - t0) / 1e3, 0));
+            }
+        }
+
+        private Object call(Method m, Object[] args) throws Throwable {
+            try {
+                return m.invoke(target, args);
+            } catch (InvocationTargetException e) {
+                throw e.getCause();
+            }
+        }
+    }
+
+    /** "binary.ADD" for a call whose first argument is an op enum, else the method's name. */
+    private static String opName(Method m, Object[] args) {
+        if (args != null && args.length > 0 && args[0] instanceof Enum<?> e) return m.getName() + "." + e.name();
+        return m.getName();
+    }
+
+    private Scope gpuSpan(CudaDevice device, java.lang.foreign.MemorySegment stream, String name, String track, long bytes) {
+        originOf(device);
+        Event begin = Event.create(device, true), end = Event.create(device, true);
+        begin.record(stream);
+        return () -> {
+            end.record(stream);
+            gpuMarks.add(new GpuMark(name, track, device, begin, end, bytes));
+        };
+    }
+
+    /**
+     * The device's time origin: an event recorded when the device is idle, paired with the host clock then, so
+     * device spans can be placed on the host's time line (once per device and profiler: one synchronisation).
+     */
+    private void originOf(CudaDevice device) {
+        if (origins.containsKey(device)) return;
+        synchronized (origins) {
+            if (origins.containsKey(device)) return;
+            device.synchronize();
+            Event e = Event.create(device, true);
+            e.record(device.stream());
+            e.synchronize();
+            originMicros.put(device, micros(System.nanoTime()));
+            origins.put(device, e);
+        }
+    }
+
+    private double micros(long nanos) { return (nanos - originNanos) / 1e3; }
+
+    /** Stops recording, waits for the timed device work and turns the events into spans. */
+    @Override public void close() {
+        if (closed) return;
+        synchronized (Profiler.class) {
+            if (active == this) active = null;
+        }
+        closed = true;
+        spans.addAll(cpuSpans);
+        for (GpuMark g : gpuMarks) {
+            g.end().synchronize();
+            Event origin = origins.get(g.device());
+            double base = originMicros.get(g.device());
+            double start = base + 1e3 * g.begin().millisSince(origin), end = base + 1e3 * g.end().millisSince(origin);
+            spans.add(new Span(g.name(), g.track(), g.device().index(), g.track().equals("copy") ? 2 : 1, start, end - start, g.bytes()));
+            g.begin().close();
+            g.end().close();
+        }
+        for (Event e : origins.values()) e.close();
+        spans.sort(java.util.Comparator.comparingDouble(Span::startMicros));
+    }
+
+    /** Every span recorded (after close), by start time. */
+    public List<Span> spans() {
+        if (!closed) throw new IllegalStateException("close the profiler before reading its spans");
+        return Collections.unmodifiableList(spans);
+    }
+
+    /** Per op (and per copy): calls, host milliseconds, device milliseconds; the largest device (then host) time first. */
+    public String summary() {
+        record Row(String name, long[] calls, double[] cpu, double[] gpu) {}
+        Map<String, Row> rows = new TreeMap<>();
+        for (Span s : spans()) {
+            Row r = rows.computeIfAbsent(s.track().equals("copy") ? "[copy] " + s.name() : s.name(),
+                    n -> new Row(n, new long[1], new double[1], new double[1]));
+            switch (s.track()) {
+                case "cpu" -> { r.calls()[0]++; r.cpu()[0] += s.durationMicros() / 1e3; }
+                case "copy" -> { r.calls()[0]++; r.gpu()[0] += s.durationMicros() / 1e3; }
+                default -> r.gpu()[0] += s.durationMicros() / 1e3;
+            }
+        }
+        List<Row> sorted = new ArrayList<>(rows.values());
+        sorted.sort((a, b) -> a.gpu()[0] != b.gpu()[0] ? Double.compare(b.gpu()[0], a.gpu()[0]) : Double.compare(b.cpu()[0], a.cpu()[0]));
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-40s %8s %12s %12s%n", "op", "calls", "CPU ms", "GPU ms"));
+        double cpu = 0, gpu = 0;
+        for (Row r : sorted) {
+            sb.append(String.format(Locale.ROOT, "%-40s %8d %12.3f %12.3f%n", r.name(), r.calls()[0], r.cpu()[0], r.gpu()[0]));
+            cpu += r.cpu()[0];
+            gpu += r.gpu()[0];
+        }
+        sb.append(String.format(Locale.ROOT, "%-40s %8s %12.3f %12.3f%n", "total", "", cpu, gpu));
+        return sb.toString();
+    }
+
+    /** The spans as a Chrome trace (chrome://tracing, ui.perfetto.dev): pid 0 the host, pid 1+N device N's streams. */
+    public void writeChromeTrace(Path file) throws IOException {
+        StringBuilder sb = new StringBuilder("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("0/0", "host");
+        for (Span s : spans()) {
+            int pid = s.device() < 0 ? 0 : 1 + s.device();
+            if (pid > 0) meta.put(pid + "/0", "cuda:" + s.device());
+            if (pid > 0) meta.put(pid + "/" + s.tid(), s.tid() == 2 ? "copy stream" : "compute stream");
+            sb.append(String.format(Locale.ROOT, "{\"name\":%s,\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f%s},\n",
+                    Json.quote(s.name()), s.track(), pid, s.tid(), s.startMicros(), s.durationMicros(),
+                    s.bytes() > 0 ? ",\"args\":{\"bytes\":" + s.bytes() + "}" : ""));
+        }
+        for (Map.Entry<String, String> e : meta.entrySet()) {
+            String[] k = e.getKey().split("/");
+            boolean process = k[1].equals("0");
+            sb.append(String.format(Locale.ROOT, "{\"name\":\"%s\",\"ph\":\"M\",\"pid\":%s,\"tid\":%s,\"args\":{\"name\":%s}},\n",
+                    process ? "process_name" : "thread_name", k[0], process ? "0" : k[1], Json.quote(e.getValue())));
+        }
+        sb.setLength(sb.length() - 2); // the last ",\n" (there is always the host's name)
+        sb.append("\n]}\n");
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        Files.writeString(file, sb);
+    }
+}

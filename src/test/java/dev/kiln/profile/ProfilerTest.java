@@ -1,0 +1,49 @@
+package dev.kiln.profile;
+
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.io.Json;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class ProfilerTest {
+    @Test void recordsEveryOpAndWritesAChromeTrace(@TempDir Path dir) throws Exception {
+        Tensor a = Tensor.randn(new Generator(1), 16, 16), b = Tensor.randn(new Generator(2), 16, 16);
+        Profiler prof;
+        try (Profiler p = Profiler.start()) {
+            prof = p;
+            for (int i = 0; i < 3; i++) a.matmul(b).relu().sum().item();
+        }
+        List<Profiler.Span> spans = prof.spans();
+        assertEquals(3, spans.stream().filter(s -> s.name().equals("matmul")).count());
+        assertTrue(spans.stream().allMatch(s -> s.track().equals("cpu")), "no device on the CPU");
+        String table = prof.summary();
+        assertTrue(table.contains("matmul") && table.contains("CPU ms") && table.contains("GPU ms"), table);
+
+        Path file = dir.resolve("trace.json");
+        prof.writeChromeTrace(file);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> trace = (Map<String, Object>) Json.parse(Files.readString(file));
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> events = (List<Map<String, Object>>) trace.get("traceEvents");
+        long complete = events.stream().filter(e -> "X".equals(e.get("ph"))).count();
+        assertEquals(spans.size(), complete);
+        assertTrue(events.stream().anyMatch(e -> "matmul".equals(e.get("name")) && e.containsKey("ts") && e.containsKey("dur")));
+    }
+
+    @Test void offMeansTheBackendItself() {
+        assertSame(dev.kiln.cpu.CpuBackend.INSTANCE, dev.kiln.Backends.cpu());
+        assertSame(dev.kiln.cpu.CpuBackend.INSTANCE, dev.kiln.Backends.get(dev.kiln.Device.CPU));
+        try (Profiler p = Profiler.start()) {
+            assertNotSame(dev.kiln.cpu.CpuBackend.INSTANCE, dev.kiln.Backends.get(dev.kiln.Device.CPU));
+            assertThrows(IllegalStateException.class, Profiler::start);
+        }
+    }
+}
