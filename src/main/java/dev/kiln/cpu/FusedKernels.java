@@ -5,6 +5,12 @@ import dev.kiln.Generator;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 import java.util.List;
 
 /**
@@ -136,9 +142,7 @@ final class FusedKernels {
                 float[] xs = (float[]) xa, os = (float[]) oa;
                 float s = (float) scale;
                 // x * (keep ? s : 0), not (keep ? x * s : 0): the composite's product, NaN and all
-                Parallel.range(n, GRAIN, (lo, hi) -> {
-                    for (int i = lo; i < hi; i++) os[i] = xs[ox + i] * (Generator.uniformAt(key, i) >= p ? s : 0f);
-                });
+                Parallel.range(n, GRAIN, (lo, hi) -> dropoutF32(xs, ox, os, lo, hi, key, p, s));
             }
             case FLOAT64 -> {
                 double[] xs = (double[]) xa, os = (double[]) oa;
@@ -149,6 +153,30 @@ final class FusedKernels {
             case BFLOAT16, FLOAT16, INT64, INT32, UINT8, BOOL -> throw new IllegalStateException("checked above");
         }
         return out;
+    }
+
+    private static final VectorSpecies<Long> L = LongVector.SPECIES_512;
+    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final long GOLDEN = 0x9E3779B97F4A7C15L;
+
+    /**
+     * Generator.uniformAt in 8 lanes at once (splitmix64 vectorises with 64-bit lane multiplies). uniform >= p is
+     * compared exactly as the integer m >= ceil(p * 2^24), m being the 24 bits the uniform is made of.
+     */
+    private static void dropoutF32(float[] xs, int ox, float[] os, int lo, int hi, long key, double p, float s) {
+        long threshold = (long) Math.ceil(p * 0x1.0p24);
+        LongVector lane = LongVector.zero(L).addIndex(1);
+        FloatVector scale = FloatVector.broadcast(F8, s), zero = FloatVector.zero(F8);
+        int i = lo;
+        for (; i <= hi - 8; i += 8) {
+            LongVector z = lane.add(i + 1).mul(GOLDEN).add(key);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xBF58476D1CE4E5B9L);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94D049BB133111EBL);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31)).lanewise(VectorOperators.LSHR, 40);
+            VectorMask<Float> keep = z.compare(VectorOperators.GE, threshold).cast(F8);
+            FloatVector.fromArray(F8, xs, ox + i).mul(zero.blend(scale, keep)).intoArray(os, i);
+        }
+        for (; i < hi; i++) os[i] = xs[ox + i] * (Generator.uniformAt(key, i) >= p ? s : 0f);
     }
 
     // ---------------------------------------------------------------- softmax cross-entropy
