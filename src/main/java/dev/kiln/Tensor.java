@@ -235,13 +235,18 @@ public final class Tensor implements AutoCloseable {
         return g;
     }
 
-    /** Internal: {@code grad += g} for a leaf, then the post-accumulate hooks. */
-    public void accumulateGrad(Tensor g) {
+    /**
+     * Internal: {@code grad += g} for a leaf, then the post-accumulate hooks. {@code unshared}: the engine knows no
+     * other tensor can see g's memory, so the leaf may keep it instead of copying.
+     */
+    public void accumulateGrad(Tensor g, boolean unshared) {
         if (g.dtype != dtype) g = g.to(dtype);
-        // leaf gradients outlive the step's MemoryScope: the optimizer reads them after backward
-        // (always a private buffer: the engine may hand one gradient tensor to several inputs)
+        // leaf gradients outlive the step's MemoryScope: the optimizer reads them after backward. The buffer is
+        // the leaf's own: g itself only when the engine says nothing else references its memory and g covers
+        // all of it, else a copy (one gradient tensor may go to several inputs)
         Tensor old = grad;
-        grad = (old == null ? g.contiguousCopy() : old.add(g)).keep();
+        boolean takeOver = unshared && g.isContiguous() && g.offset == 0 && g.storage.numel() == g.numel() && g.storage != storage;
+        grad = (old == null ? (takeOver ? g : g.contiguousCopy()) : old.add(g)).keep();
         if (old != null && ownsGrad) old.close();
         ownsGrad = true;
         if (postAccumulateHooks != null) for (Consumer<Tensor> h : postAccumulateHooks) h.accept(grad);

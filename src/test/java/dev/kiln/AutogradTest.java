@@ -60,6 +60,33 @@ class AutogradTest {
         assertEquals(1.0, x.grad().item());
     }
 
+    @Test void leafGradientsOfALinearLayerAreHandedOverWithoutCopies() {
+        var model = new dev.kiln.nn.Sequential(new dev.kiln.nn.Linear(6, 5, new Generator(1)), new dev.kiln.nn.ReLU(),
+                new dev.kiln.nn.Linear(5, 3, new Generator(2)));
+        Tensor x = Tensor.randn(new Generator(3), 4, 6);
+        Tensor y = Tensor.of(new long[]{0, 2, 1, 2}, 4);
+        Tensor loss = dev.kiln.nn.F.crossEntropy(model.forward(x), y);
+        try (var prof = dev.kiln.profile.Profiler.start()) {
+            loss.backward();
+            prof.close();
+            long copies = prof.spans().stream().filter(s -> s.name().startsWith("copy")).count();
+            assertEquals(0, copies, "backward copied a gradient: " + prof.summary());
+        }
+        for (Tensor p : model.parameters()) {
+            assertNotNull(p.grad());
+            assertTrue(p.grad().isContiguous());
+        }
+    }
+
+    @Test void aGradientSharedByTwoLeavesIsNotShared() {
+        Tensor a = Tensor.of(new double[]{1, 2}, 2).requiresGrad(true);
+        Tensor b = Tensor.of(new double[]{3, 4}, 2).requiresGrad(true);
+        a.add(b).mul(2).sum().backward();
+        assertNotSame(a.grad().storage(), b.grad().storage());
+        a.zeroGrad();
+        assertArrayEquals(new double[]{2, 2}, b.grad().toDoubleArray());
+    }
+
     @Test void onlyFloatingTensorsRequireGrad() {
         var e = assertThrows(IllegalArgumentException.class, () -> Tensor.of(new long[]{1}, 1).requiresGrad(true));
         assertTrue(e.getMessage().contains("int64"), e.getMessage());

@@ -1,5 +1,6 @@
 package dev.kiln.autograd;
 
+import dev.kiln.Storage;
 import dev.kiln.Tensor;
 
 import java.util.ArrayDeque;
@@ -40,18 +41,24 @@ public final class Autograd {
         List<Tensor> order = topologicalOrder(root);
         Map<Tensor, Tensor> grads = new IdentityHashMap<>();
         grads.put(root, rootGrad);
+        // how many pending gradients (and the caller's root gradient) reference each storage: a leaf may keep a
+        // gradient's memory as its .grad without a copy only when nothing else can still see that memory
+        Map<Storage, Integer> refs = new IdentityHashMap<>();
+        refs.put(rootGrad.storage(), 2);
         // autocast off: each gradient runs in the dtypes its forward op used (the casts' gradients cast back)
         try (GradMode g = GradMode.disabled(); Autocast ac = Autocast.disabled()) {
             for (int i = order.size() - 1; i >= 0; i--) {
                 Tensor t = order.get(i);
                 Tensor grad = grads.remove(t);
                 if (grad == null) continue;
-                grad = t.applyGradHooks(grad);
+                refs.merge(grad.storage(), -1, Integer::sum);
+                Tensor hooked = t.applyGradHooks(grad);
                 Node fn = t.gradFn();
                 if (fn == null) {
-                    t.accumulateGrad(grad);
+                    t.accumulateGrad(hooked, hooked == grad && refs.getOrDefault(grad.storage(), 0) == 0);
                     continue;
                 }
+                grad = hooked;
                 Tensor[] inputGrads = fn.apply(grad);
                 Tensor[] inputs = fn.inputs();
                 for (int k = 0; k < inputs.length; k++) {
@@ -66,7 +73,10 @@ public final class Autograd {
                     // hands float32 gradients to float32 tensors and 16-bit ones to 16-bit tensors
                     if (gk.dtype() != in.dtype()) gk = gk.to(in.dtype());
                     Tensor prev = grads.get(in);
-                    grads.put(in, prev == null ? gk : prev.add(gk));
+                    Tensor sum = prev == null ? gk : prev.add(gk);
+                    if (prev != null) refs.merge(prev.storage(), -1, Integer::sum);
+                    refs.merge(sum.storage(), 1, Integer::sum);
+                    grads.put(in, sum);
                 }
                 if (!retainGraph) fn.release();
             }

@@ -21,6 +21,7 @@ import dev.kiln.nn.ReLU;
 import dev.kiln.nn.Sequential;
 import dev.kiln.optim.Adam;
 import dev.kiln.optim.Optimizer;
+import dev.kiln.profile.Profiler;
 import dev.kiln.train.ModelZoo;
 
 import java.nio.file.Path;
@@ -38,11 +39,18 @@ public final class Bench {
     private final Device device;
     private final Path fmnistDir;
     private final Consumer<String> log;
+    private Path profileDir;
 
     public Bench(Device device, Path fmnistDir, Consumer<String> log) {
         this.device = device;
         this.fmnistDir = fmnistDir;
         this.log = log;
+    }
+
+    /** After timing each training workload, profiles a few more steps into DIR/KEY.txt (table) and DIR/KEY.json (trace). */
+    public Bench profileInto(Path dir) {
+        this.profileDir = dir;
+        return this;
     }
 
     /** Runs the workloads whose names start with one of {@code only} (all when empty). */
@@ -64,7 +72,8 @@ public final class Bench {
                 if (gpu) Cuda.setAllowTf32(tf32);
                 Tensor a = Tensor.randn(new Generator(1), new int[]{n, n}, DType.FLOAT32, device).to(t).keep();
                 Tensor b = Tensor.randn(new Generator(2), new int[]{n, n}, DType.FLOAT32, device).to(t).keep();
-                double s = perCall(() -> a.matmul(b), gpu ? 20 : 5, 3);
+                // the Java side must be warm (JIT) for a 1024 product of ~60 us not to be host-bound
+                double s = perCall(() -> a.matmul(b), gpu ? (n <= 1024 ? 200 : 20) : 5, gpu ? (n <= 1024 ? 50 : 3) : 2);
                 res.put(key, round(2.0 * n * n * n / s / 1e12, 1));
                 a.close();
                 b.close();
@@ -88,7 +97,7 @@ public final class Bench {
                     if (!want(only, key) || (amp && !gpu)) continue;
                     int[] shape = name.equals("cifar_cnn") ? new int[]{3, 32, 32} : new int[]{1, 28, 28};
                     Module m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
-                    res.put(key, trainRate(m, shape, bs, gpu ? 100 : 10, amp));
+                    res.put(key, trainRate(key, m, shape, bs, gpu ? 100 : 10, amp));
                     log.accept(key + " " + res.get(key));
                 }
             }
@@ -152,7 +161,7 @@ public final class Bench {
     }
 
     /** Training samples per second; amp: forward and loss under bfloat16 autocast, as torch_ref.py's amp=True. */
-    private long trainRate(Module m, int[] shape, int bs, int steps, boolean amp) {
+    private long trainRate(String key, Module m, int[] shape, int bs, int steps, boolean amp) throws java.io.IOException {
         m.to(device);
         Optimizer opt = new Adam(m.parameters(), 1e-3);
         int[] xs = new int[shape.length + 1];
@@ -160,7 +169,7 @@ public final class Bench {
         System.arraycopy(shape, 0, xs, 1, shape.length);
         Tensor x = Tensor.randn(new Generator(5), xs, DType.FLOAT32, device).keep();
         Tensor y = randomLabels(bs, 6);
-        double s = perCall(() -> {
+        Supplier<Object> step = () -> {
             opt.zeroGrad();
             Tensor loss;
             try (Autocast ac = amp ? Autocast.enable(DType.BFLOAT16) : Autocast.disabled()) {
@@ -169,8 +178,22 @@ public final class Bench {
             loss.backward();
             opt.step();
             return loss;
-        }, steps, 10);
+        };
+        double s = perCall(step, steps, 10);
+        if (profileDir != null) profile(key, step);
         return Math.round(bs / s);
+    }
+
+    private void profile(String key, Supplier<Object> step) throws java.io.IOException {
+        java.nio.file.Files.createDirectories(profileDir);
+        Profiler prof = Profiler.start();
+        try {
+            perCall(step, 5, 0);
+        } finally {
+            prof.close();
+        }
+        java.nio.file.Files.writeString(profileDir.resolve(key + ".txt"), prof.summary());
+        prof.writeChromeTrace(profileDir.resolve(key + ".json"));
     }
 
     /** 10 epochs of Fashion-MNIST, data resident on the device, batch 128, Adam 1e-3: {seconds, test accuracy}. */

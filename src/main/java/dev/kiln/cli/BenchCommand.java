@@ -32,6 +32,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object (the format compare.py reads)")
     boolean json;
 
+    @Option(names = "--profile", description = "folder: profile 5 extra steps of each training workload into KEY.txt and KEY.json (Chrome trace)")
+    Path profile;
+
     @Override public Integer call() throws Exception {
         Device d = Devices.parse(device);
         var err = spec.commandLine().getErr();
@@ -39,7 +42,7 @@ final class BenchCommand implements Callable<Integer> {
         Map<String, Object> res = new Bench(d, data, line -> {
             err.println("bench: " + line);
             err.flush();
-        }).run(prefixes);
+        }).profileInto(profile).run(prefixes);
         var out = spec.commandLine().getOut();
         if (json) {
             StringBuilder sb = new StringBuilder("{");

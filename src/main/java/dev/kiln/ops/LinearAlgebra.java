@@ -97,7 +97,17 @@ public final class LinearAlgebra {
         Tensor out = new Tensor(out3.storage(), new int[]{m, n});
         return Autograd.record("mm", out, g -> new Tensor[]{
                 a.requiresGrad() ? g.matmul(b.t()) : null,
-                b.requiresGrad() ? a.t().matmul(g) : null}, a, b);
+                b.requiresGrad() ? weightGrad(a, b, g) : null}, a, b);
+    }
+
+    /**
+     * aᵀ·g, laid out like b. For linear's weight b is w.t() (column-major), so computing (gᵀ·a)ᵀ instead gives w
+     * a gradient that is contiguous in w's own layout: the engine can hand it over without a copy.
+     */
+    private static Tensor weightGrad(Tensor a, Tensor b, Tensor g) {
+        int[] st = b.strides();
+        boolean columnMajor = st[0] == 1 && st[1] == b.shape()[0] && b.shape()[0] > 1;
+        return columnMajor ? g.t().matmul(a).t() : a.t().matmul(g);
     }
 
     /** (B, M, K) x (B, K, N). */
