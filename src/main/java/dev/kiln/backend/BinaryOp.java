@@ -4,12 +4,14 @@ package dev.kiln.backend;
 public enum BinaryOp {
     ADD, SUB, MUL, DIV, POW, MAX, MIN,
     EQ, NE, LT, LE, GT, GE,
-    AND, OR;
+    AND, OR,
+    /** a where b > 0, else 0: relu's backward in one pass (a the incoming gradient, b relu's input). */
+    RELU_BACKWARD;
 
     public boolean isComparison() {
         return switch (this) {
             case EQ, NE, LT, LE, GT, GE -> true;
-            case ADD, SUB, MUL, DIV, POW, MAX, MIN, AND, OR -> false;
+            case ADD, SUB, MUL, DIV, POW, MAX, MIN, AND, OR, RELU_BACKWARD -> false;
         };
     }
 }

@@ -174,6 +174,7 @@ final class ElementKernels {
                     case DIV -> u.div(v);
                     case MAX -> u.max(v);
                     case MIN -> u.min(v);
+                    case RELU_BACKWARD -> u.blend(0f, v.compare(VectorOperators.GT, 0f).not());
                     case POW, EQ, NE, LT, LE, GT, GE, AND, OR -> throw new IllegalStateException("no vector kernel for " + op);
                 };
                 r.intoArray(out, oo + i);

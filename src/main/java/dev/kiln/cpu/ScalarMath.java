@@ -51,6 +51,7 @@ final class ScalarMath {
             case GE -> a >= b ? 1 : 0;
             case AND -> a != 0 && b != 0 ? 1 : 0;
             case OR -> a != 0 || b != 0 ? 1 : 0;
+            case RELU_BACKWARD -> b > 0 ? a : 0;
         };
     }
 

@@ -58,7 +58,7 @@ public final class Elementwise {
             case SQRT -> g.mul(0.5).div(y);
             case ABS -> g.mul(unary(UnaryOp.SIGN, x));
             case RECIPROCAL -> g.mul(y).mul(y).neg();
-            case RELU -> g.mul(unary(UnaryOp.STEP, x));
+            case RELU -> binary(BinaryOp.RELU_BACKWARD, g, x);
             case SIGMOID -> g.mul(y.mul(y.rsub(1)));
             case TANH -> g.mul(y.mul(y).rsub(1));
             case GELU -> g.mul(unary(UnaryOp.GELU_GRAD, x));
@@ -112,7 +112,7 @@ public final class Elementwise {
                 Tensor wa = cast(winA, g.dtype()).add(cast(tie, g.dtype()).mul(0.5));
                 yield new Tensor[]{g.mul(wa), g.mul(wa.rsub(1))};
             }
-            case EQ, NE, LT, LE, GT, GE, AND, OR -> throw new IllegalStateException("not differentiable: " + op);
+            case EQ, NE, LT, LE, GT, GE, AND, OR, RELU_BACKWARD -> throw new IllegalStateException("not differentiable: " + op);
         };
     }
 
@@ -137,7 +137,7 @@ public final class Elementwise {
                 Tensor tie = cast(x.eq(s), g.dtype());
                 yield g.mul(win.add(tie.mul(0.5)));
             }
-            case EQ, NE, LT, LE, GT, GE, AND, OR -> throw new IllegalStateException("not differentiable: " + op);
+            case EQ, NE, LT, LE, GT, GE, AND, OR, RELU_BACKWARD -> throw new IllegalStateException("not differentiable: " + op);
         }}, a);
     }
 

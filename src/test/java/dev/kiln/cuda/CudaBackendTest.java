@@ -228,6 +228,16 @@ class CudaBackendTest {
 
     // ------------------------------------------------------------------ reductions
 
+    @Test void reductionOverBatchAndSpatialDimsOfNchw() {
+        for (boolean keep : new boolean[]{false, true}) {
+            compareGraph("sum nchw keep " + keep, 1e-10, in -> in[0].sum(new int[]{0, 2, 3}, keep), randn(DType.FLOAT64, 16, 8, 12, 12));
+            Tensor x = randn(DType.FLOAT32, 64, 32, 24, 24);
+            close(x.to(DType.FLOAT64).sum(new int[]{0, 2, 3}, keep), gpu(x).sum(new int[]{0, 2, 3}, keep), 1e-6, "float32 nchw");
+            compareGraph("max nchw", 1e-10, in -> dev.kiln.ops.Reductions.reduce(dev.kiln.backend.ReduceOp.MAX, in[0], new int[]{0, 2, 3}, keep),
+                    randn(DType.FLOAT64, 5, 3, 4, 7));
+        }
+    }
+
     @Test void reductionsOverAnyDims() {
         int[][] dimsList = {{0}, {1}, {2}, {0, 2}, {1, 2}, {0, 1}, {0, 1, 2}};
         for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {

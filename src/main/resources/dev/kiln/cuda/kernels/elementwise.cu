@@ -28,7 +28,7 @@ __device__ __forceinline__ C unary_op(int op, C x) {
     }
 }
 
-// BinaryOp: ADD SUB MUL DIV POW MAX MIN EQ NE LT LE GT GE AND OR
+// BinaryOp: ADD SUB MUL DIV POW MAX MIN EQ NE LT LE GT GE AND OR RELU_BACKWARD
 template <typename C>
 __device__ __forceinline__ C binary_op(int op, C a, C b) {
     const C one = 1, zero = 0;
@@ -47,7 +47,8 @@ __device__ __forceinline__ C binary_op(int op, C a, C b) {
         case 11: return a > b ? one : zero;
         case 12: return a >= b ? one : zero;
         case 13: return (a != zero && b != zero) ? one : zero;
-        default: return (a != zero || b != zero) ? one : zero;
+        case 14: return (a != zero || b != zero) ? one : zero;
+        default: return b > zero ? a : zero;   // RELU_BACKWARD
     }
 }
 
