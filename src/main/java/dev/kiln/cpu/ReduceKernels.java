@@ -21,16 +21,6 @@ final class ReduceKernels {
         int[] shape = x.shape();
         boolean[] red = new boolean[r];
         for (int d : dims) red[d] = true;
-        int suffix = r;
-        while (suffix > 0 && red[suffix - 1]) suffix--;
-        if (x.isContiguous() && x.numel() > 0 && suffix > 0 && suffix < r && dims.length > r - suffix) {
-            // reduced dims in front of a kept one and at the end (a conv bias gradient: N, H, W of NCHW): reduce the
-            // contiguous trailing block as rows, then the rest of the smaller result, instead of a transposed copy
-            int kept = suffix;
-            Tensor partial = reduce(op, x, java.util.stream.IntStream.range(kept, r).toArray(), false);
-            Tensor res = reduce(op, partial, java.util.Arrays.stream(dims).filter(d -> d < kept).toArray(), false);
-            return keepdim ? new Tensor(res.storage(), outShape(shape, red, true)) : res;
-        }
         int[] outShape = outShape(shape, red, keepdim);
         long inner = 1;
         for (int d : dims) inner *= shape[d];

@@ -382,22 +382,6 @@ public final class CudaBackend implements Backend {
         int[] shape = x.shape();
         boolean[] red = new boolean[r];
         for (int d : dims) red[d] = true;
-        int suffix = r;
-        while (suffix > 0 && red[suffix - 1]) suffix--;
-        if (x.isContiguous() && x.numel() > 0 && suffix > 0 && suffix < r && dims.length > r - suffix) {
-            // reduced dims in front of a kept one and at the end (a conv bias gradient: N, H, W of NCHW): reduce
-            // the contiguous trailing block as rows, then the rest of the smaller result, instead of transposing
-            // the whole tensor into a copy
-            long block = 1;
-            for (int d = suffix; d < r; d++) block *= shape[d];
-            Tensor partial = newTensor(java.util.Arrays.copyOf(shape, suffix), x.dtype());
-            rowReduce(op, ptr(partial), x, x.numel() / block, block);
-            int kept = suffix;
-            int[] rest = java.util.Arrays.stream(dims).filter(d -> d < kept).toArray();
-            Tensor res = reduce(op, partial, rest, false);
-            partial.storage().release();
-            return keepdim ? new Tensor(res.storage(), reducedShape(shape, red, true)) : res;
-        }
         Tensor out = newTensor(reducedShape(shape, red, keepdim), x.dtype());
         if (x.numel() == 0) {
             fill(out, 0);

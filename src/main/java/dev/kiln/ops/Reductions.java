@@ -6,6 +6,7 @@ import dev.kiln.Tensor;
 import dev.kiln.autograd.Autocast;
 import dev.kiln.autograd.AutocastPolicy;
 import dev.kiln.autograd.Autograd;
+import dev.kiln.backend.Backend;
 import dev.kiln.backend.ReduceOp;
 
 import java.util.Arrays;
@@ -49,7 +50,7 @@ public final class Reductions {
         }
         Tensor in = x;
         if (op == ReduceOp.SUM && x.dtype() == DType.BOOL) in = Elementwise.cast(x, DType.INT64);
-        Tensor out = get(x.device()).reduce(op, in, ds, keepdim);
+        Tensor out = reduceSplit(get(x.device()), op, in, ds, keepdim);
         int[] inShape = x.shape();
         int[] kept = keptShape(inShape, ds);
         Tensor src = in;
@@ -65,6 +66,25 @@ public final class Reductions {
                 }
             };
         }, in);
+    }
+
+    /**
+     * Reduced dims in front of a kept one and at the end (a conv bias gradient: N, H, W of NCHW) make a backend
+     * transpose the whole tensor into a copy. Reducing the contiguous trailing block first, then the rest of the much
+     * smaller result, reads the input once. Backend primitives only: this is not a recorded op.
+     */
+    private static Tensor reduceSplit(Backend be, ReduceOp op, Tensor x, int[] dims, boolean keepdim) {
+        int r = x.dim();
+        int suffix = r;
+        while (suffix > 0 && java.util.Arrays.binarySearch(dims, suffix - 1) >= 0) suffix--;
+        if (!x.isContiguous() || x.numel() == 0 || suffix == 0 || suffix == r || dims.length == r - suffix) {
+            return be.reduce(op, x, dims, keepdim);
+        }
+        int kept = suffix;
+        Tensor partial = be.reduce(op, x, java.util.stream.IntStream.range(kept, r).toArray(), false);
+        Tensor res = be.reduce(op, partial, java.util.Arrays.stream(dims).filter(d -> d < kept).toArray(), false);
+        partial.close();
+        return keepdim ? new Tensor(res.storage(), keptShape(x.shape(), dims)) : res;
     }
 
     public static Tensor mean(Tensor x, int[] dims, boolean keepdim) {
