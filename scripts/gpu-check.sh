@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything Kiln checks on a GPU machine, in one go (device time is scarce):
-#   1. the GPU test suite, 2. kiln train on cuda, 3. kiln bench beside PyTorch's torch_ref.py, compared.
+#   1. the GPU test suite, 2. kiln train on cuda in fp32, bf16 and fp16, 3. kiln bench beside PyTorch's torch_ref.py.
 # Prepare on a machine with JDK 25 and Maven:   scripts/gpu-check.sh --prepare DIR   (bundle + data + reference)
 # Then on the GPU machine:                      DIR/gpu-check.sh DIR   (results under $OUT, or /tmp/kiln-out)
 set -u
@@ -25,9 +25,12 @@ if [ "${2:-}" != "bench-only" ]; then
     echo "== GPU test suite"
     "$B/run.sh" test > "$O/gpu-tests.txt" 2>&1; echo "gpu tests exit $?"
     grep -E "tests (successful|failed|skipped|aborted)|MethodSource|=>" "$O/gpu-tests.txt" | head -40
-    echo "== kiln train --device cuda"
-    "$B/run.sh" kiln train --device cuda --model cnn --epochs 2 --data "$B/fmnist" --out /tmp/kiln-train --json > "$O/train-cuda.txt" 2>&1
-    echo "train exit $?"; tail -4 "$O/train-cuda.txt"
+    for p in fp32 bf16 fp16; do
+        echo "== kiln train --device cuda --precision $p"
+        "$B/run.sh" kiln train --device cuda --model cnn --epochs 2 --precision $p --data "$B/fmnist" --out /tmp/kiln-train-$p --json \
+            > "$O/train-cuda-$p.txt" 2>&1
+        echo "train exit $?"; tail -2 "$O/train-cuda-$p.txt"
+    done
 fi
 echo "== kiln bench"
 "$B/run.sh" kiln bench --device cuda --json --data "$B/fmnist" > "$O/kiln.json" 2> "$O/kiln-bench.log"; echo "bench exit $?"
