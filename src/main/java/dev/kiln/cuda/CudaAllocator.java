@@ -56,7 +56,15 @@ public final class CudaAllocator {
 
     /** A capture needed memory the pool had not cached (cuMemAlloc is not allowed inside a capture). */
     public static final class CaptureNeedsMemory extends IllegalStateException {
-        CaptureNeedsMemory(String message) { super(message); }
+        private final long bytes;
+
+        CaptureNeedsMemory(long bytes, String message) {
+            super(message);
+            this.bytes = bytes;
+        }
+
+        /** The (rounded) size of the request the pool could not serve: {@link #reserve} it and capture again. */
+        public long bytes() { return bytes; }
     }
 
     /**
@@ -129,7 +137,7 @@ public final class CudaAllocator {
                 cached -= size;
                 if (g != null) own(g, b);
             } else if (g != null) {
-                throw new CaptureNeedsMemory(String.format("CUDA graph capture needs %,d bytes (%s) the pool has not cached; "
+                throw new CaptureNeedsMemory(size, String.format("CUDA graph capture needs %,d bytes (%s) the pool has not cached; "
                         + "run the step eagerly first (GraphedStep warms up for you), so the caching allocator holds every size "
                         + "the step asks for. Allocator: %s", size, human(size), stats()));
             } else {
@@ -143,6 +151,25 @@ public final class CudaAllocator {
         live++;
         return b;
     }
+
+    /**
+     * A block from cuMemAlloc, not from the cache: for memory a graph needs beside its step (its replay counter),
+     * which must not take one of the cached blocks the capture will ask for. Freed, it joins the pool as usual.
+     */
+    public synchronized Block allocateUncached(long bytes) {
+        if (capturingHere() != null) throw new IllegalStateException("allocateUncached inside a CUDA graph capture");
+        long size = roundSize(Math.max(bytes, 1));
+        Block b = new Block(backing.malloc(this, size, bytes), size);
+        allocCalls++;
+        reserved += size;
+        allocated += size;
+        peakAllocated = Math.max(peakAllocated, allocated);
+        live++;
+        return b;
+    }
+
+    /** Adds one block of {@code bytes} (rounded) to the pool with cuMemAlloc: grows it for a capture that needed more. */
+    public void reserve(long bytes) { free(allocateUncached(bytes)); }
 
     /** Returns a block to its pool (no driver call). */
     public synchronized void free(Block b) {

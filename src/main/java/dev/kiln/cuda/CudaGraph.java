@@ -53,7 +53,7 @@ public final class CudaGraph implements AutoCloseable {
         CudaDevice dev = be.cudaDevice();
         CudaAllocator alloc = dev.allocator();
         be.prepareReplayTick(); // no module loading inside a capture
-        CudaAllocator.Block counter = alloc.allocate(8);
+        CudaAllocator.Block counter = alloc.allocateUncached(8); // not one of the cached blocks the step will want
         dev.zero(counter.address(), 8);
         dev.synchronize(); // earlier eager work is finished; the capture starts from a quiet stream
         MemorySegment stream = dev.stream();

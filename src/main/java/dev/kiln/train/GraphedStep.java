@@ -6,6 +6,8 @@ import dev.kiln.MemoryScope;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.Autocast;
 import dev.kiln.autograd.GradMode;
+import dev.kiln.cuda.CudaAllocator;
+import dev.kiln.cuda.CudaDevice;
 import dev.kiln.cuda.CudaGraph;
 import dev.kiln.nn.Loss;
 import dev.kiln.nn.Module;
@@ -131,14 +133,40 @@ public final class GraphedStep implements AutoCloseable {
         return l;
     }
 
+    /** Most blocks a capture may add to the pool, one per failed attempt, before giving up. */
+    private static final int MAX_POOL_TOP_UPS = 256;
+
     private void capture() {
         Tensor[] out = new Tensor[1];
-        graph = CudaGraph.capture(device, () -> {
+        boolean[] stepped = new boolean[1];
+        Runnable body = () -> {
+            stepped[0] = false;
             // the step's temporaries are freed when this scope closes, inside the capture: to the graph's private pool
             try (MemoryScope inner = MemoryScope.open()) {
-                out[0] = eager(staticInput, staticTarget).detach().keep();
+                optimizer.zeroGrad();
+                Tensor l;
+                try (Autocast ac = precision.autocast()) {
+                    l = loss.forward(model.forward(staticInput), staticTarget);
+                }
+                l.backward();
+                optimizer.step();
+                stepped[0] = true;
+                out[0] = l.detach().keep();
             }
-        });
+        };
+        CudaAllocator alloc = CudaDevice.get(device.index()).allocator();
+        for (int attempt = 0; ; attempt++) {
+            try {
+                graph = CudaGraph.capture(device, body);
+                break;
+            } catch (CudaAllocator.CaptureNeedsMemory e) {
+                // the eager steps left the pool exactly one step's blocks, and something beside the step took one:
+                // nothing of the aborted capture ran, so add the missing block (outside the capture) and try again
+                if (stepped[0]) optimizer.countGraphedSteps(-1);
+                if (attempt >= MAX_POOL_TOP_UPS) throw e;
+                alloc.reserve(e.bytes());
+            }
+        }
         // the captured optimizer step counted a step on the host that has not run; each replay counts its own
         optimizer.countGraphedSteps(-1);
         if (staticLoss != null) staticLoss.close();
