@@ -208,7 +208,7 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public Object toHost(Tensor t) {
-        dev.requireNotCapturing("toHost / item()");
+        dev.requireNotCapturing("toHost / item() cannot read values");
         int n = Math.toIntExact(t.numel());
         Object out = HostArrays.allocate(t.dtype(), n);
         Tensor c = contiguous(t);

@@ -149,20 +149,22 @@ public final class CudaDevice {
     }
 
     /**
-     * Throws when a capture is open: {@code what} would wait for the device or read memory on the host, which
-     * the driver forbids inside a capture (and whose value a replay could not update anyway).
+     * Throws when a capture is open: {@code refusal} (e.g. "toHost / item() cannot read values") would wait for the
+     * device or move data through host memory, which the driver forbids inside a capture and whose value a replay
+     * could not update anyway. Refused for every thread while a capture is open on this device: the stream is the
+     * capture's.
      */
-    public void requireNotCapturing(String what) {
+    public void requireNotCapturing(String refusal) {
         if (capture != null) {
-            throw new IllegalStateException(what + ": cannot read values while a CUDA graph is being captured on cuda:" + index
+            throw new IllegalStateException(refusal + " while a CUDA graph is being captured on cuda:" + index
                     + " (nothing in a captured step may wait for the device or copy to or from host memory; read results"
-                    + " after replay(), e.g. the static loss tensor)");
+                    + " after replay(), e.g. the static loss tensor, and copy inputs into the captured input tensors before it)");
         }
     }
 
     /** Waits until all work queued on the stream has finished. */
     public void synchronize() {
-        requireNotCapturing("synchronize()");
+        requireNotCapturing("synchronize() cannot wait for the device");
         makeCurrent();
         Driver.streamSynchronize(stream);
     }
@@ -205,7 +207,7 @@ public final class CudaDevice {
 
     /** Queues a copy of {@code bytes} from host memory (native segment; pinned for true asynchrony) to {@code dst}. */
     public void copyHostToDevice(MemorySegment src, long dst, long bytes) {
-        requireNotCapturing("copy from host"); // a captured copy would re-read this host memory, stale, on every replay
+        requireNotCapturing("a copy from host memory cannot be captured"); // a captured copy would re-read this host memory, stale, on every replay
         if (bytes == 0) return;
         makeCurrent();
         Driver.memcpyHtoDAsync(dst, src, bytes, stream);
@@ -213,7 +215,7 @@ public final class CudaDevice {
 
     /** Copies {@code bytes} from {@code src} to host memory (native segment) and waits for it. */
     public void copyDeviceToHost(long src, MemorySegment dst, long bytes) {
-        requireNotCapturing("copy to host");
+        requireNotCapturing("a copy to host memory cannot read values");
         if (bytes == 0) return;
         makeCurrent();
         Driver.memcpyDtoHAsync(dst, src, bytes, stream);
@@ -242,7 +244,7 @@ public final class CudaDevice {
      * stream inside body. For uploads, the next use waits only until this upload has left the buffer.
      */
     <R> R withStaging(long bytes, java.util.function.Function<MemorySegment, R> body) {
-        requireNotCapturing("host transfer"); // staging waits on an event and its contents change between replays
+        requireNotCapturing("a transfer through host memory (fromHost, toHost) cannot be captured"); // staging waits on an event and its contents change between replays
         synchronized (stagingLock) {
             makeCurrent();
             Driver.eventSynchronize(stagingEvent);
