@@ -51,7 +51,9 @@ export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/cuda/targets/x86_64-li
 export KILN_CACHE_DIR=${KILN_CACHE_DIR:-/tmp/kiln-cache}
 FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -XX:+UseG1GC -Xmn1g -Djava.awt.headless=true"
 CP="$HERE/kiln.jar:$HERE/lib/*"
-TCP="$HERE/kiln-tests.jar:$CP"
+# JUnit's --class-path does not expand the lib/* wildcard as the java launcher does: list the jars (tests that
+# load Trainer need progressbar from lib/)
+TCP="$HERE/kiln-tests.jar:$HERE/kiln.jar$(printf ':%s' "$HERE"/lib/*.jar)"
 cmd=${1:-test}; shift || true
 case "$cmd" in
     test)

@@ -22,7 +22,9 @@ import dev.kiln.nn.Sequential;
 import dev.kiln.optim.Adam;
 import dev.kiln.optim.Optimizer;
 import dev.kiln.profile.Profiler;
+import dev.kiln.train.GraphedStep;
 import dev.kiln.train.ModelZoo;
+import dev.kiln.train.Precision;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -40,6 +42,7 @@ public final class Bench {
     private final Path fmnistDir;
     private final Consumer<String> log;
     private Path profileDir;
+    private boolean cudaGraphs;
 
     public Bench(Device device, Path fmnistDir, Consumer<String> log) {
         this.device = device;
@@ -50,6 +53,15 @@ public final class Bench {
     /** After timing each training workload, profiles a few more steps into DIR/KEY.txt (table) and DIR/KEY.json (trace). */
     public Bench profileInto(Path dir) {
         this.profileDir = dir;
+        return this;
+    }
+
+    /**
+     * Also times each training workload with its step captured as a CUDA graph and replayed ({@link GraphedStep}),
+     * under the key with {@code _graphed} before {@code _train_samples_s}, beside the eager figure (GPU only).
+     */
+    public Bench cudaGraphs(boolean on) {
+        this.cudaGraphs = on;
         return this;
     }
 
@@ -97,8 +109,14 @@ public final class Bench {
                     if (!want(only, key) || (amp && !gpu)) continue;
                     int[] shape = name.equals("cifar_cnn") ? new int[]{3, 32, 32} : new int[]{1, 28, 28};
                     Module m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
-                    res.put(key, trainRate(key, m, shape, bs, gpu ? 100 : 10, amp));
+                    res.put(key, trainRate(key, m, shape, bs, gpu ? 100 : 10, amp, false));
                     log.accept(key + " " + res.get(key));
+                    if (cudaGraphs && gpu) {
+                        String gkey = name + "_b" + bs + "_" + (amp ? "bf16" : "fp32") + "_graphed_train_samples_s";
+                        Module mg = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
+                        res.put(gkey, trainRate(gkey, mg, shape, bs, 100, amp, true));
+                        log.accept(gkey + " " + res.get(gkey));
+                    }
                 }
             }
         }
@@ -161,7 +179,7 @@ public final class Bench {
     }
 
     /** Training samples per second; amp: forward and loss under bfloat16 autocast, as torch_ref.py's amp=True. */
-    private long trainRate(String key, Module m, int[] shape, int bs, int steps, boolean amp) throws java.io.IOException {
+    private long trainRate(String key, Module m, int[] shape, int bs, int steps, boolean amp, boolean graphed) throws java.io.IOException {
         m.to(device);
         Optimizer opt = new Adam(m.parameters(), 1e-3);
         int[] xs = new int[shape.length + 1];
@@ -179,6 +197,17 @@ public final class Bench {
             opt.step();
             return loss;
         };
+        if (graphed) {
+            // 3 eager warm-up calls, a capture, then replays: the 10 warm-up calls of perCall cover them all
+            try (GraphedStep gs = new GraphedStep(m, F::crossEntropy, opt, xs, DType.FLOAT32, new int[]{bs}, DType.INT64, device,
+                    amp ? Precision.BF16 : Precision.FP32, GraphedStep.DEFAULT_WARMUP)) {
+                Supplier<Object> replayed = () -> gs.step(x, y);
+                double s = perCall(replayed, steps, 10);
+                if (!gs.captured()) throw new IllegalStateException(key + ": the step was never captured");
+                if (profileDir != null) profile(key, replayed);
+                return Math.round(bs / s);
+            }
+        }
         double s = perCall(step, steps, 10);
         if (profileDir != null) profile(key, step);
         return Math.round(bs / s);

@@ -35,6 +35,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "folder: profile 5 extra steps of each training workload into KEY.txt and KEY.json (Chrome trace)")
     Path profile;
 
+    @Option(names = "--cuda-graphs", description = "also time each training workload with its step captured as a CUDA graph and replayed (KEY_graphed_train_samples_s)")
+    boolean cudaGraphs;
+
     @Override public Integer call() throws Exception {
         Device d = Devices.parse(device);
         var err = spec.commandLine().getErr();
@@ -42,7 +45,7 @@ final class BenchCommand implements Callable<Integer> {
         Map<String, Object> res = new Bench(d, data, line -> {
             err.println("bench: " + line);
             err.flush();
-        }).profileInto(profile).run(prefixes);
+        }).profileInto(profile).cudaGraphs(cudaGraphs).run(prefixes);
         var out = spec.commandLine().getOut();
         if (json) {
             StringBuilder sb = new StringBuilder("{");

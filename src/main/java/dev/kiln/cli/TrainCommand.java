@@ -70,6 +70,10 @@ final class TrainCommand implements Callable<Integer> {
             "of the free memory, else stream batches through pinned buffers; off: always stream (default: ${DEFAULT-VALUE})"})
     String resident;
 
+    @Option(names = "--cuda-graphs", description = {"capture one training step as a CUDA graph and replay it for every full batch",
+            "(after 3 eager warm-up steps; the last partial batch runs eagerly). GPU only; not with --precision fp16"})
+    boolean cudaGraphs;
+
     @Option(names = "--json", description = "print a JSON summary as the last line")
     boolean json;
 
@@ -79,7 +83,7 @@ final class TrainCommand implements Callable<Integer> {
             ModelZoo m = ModelZoo.parse(model);
             OptimizerKind opt = OptimizerKind.parse(optimizer);
             cfg = new TrainConfig(m, epochs, batchSize, opt, lr == null ? opt.defaultLr() : lr, seed,
-                    Devices.parse(device), data, out, limit, testLimit, Precision.parse(precision));
+                    Devices.parse(device), data, out, limit, testLimit, Precision.parse(precision), cudaGraphs);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }

@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Set;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -16,6 +17,14 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *
  * <p>All work of a device runs on its one stream (see {@link CudaDevice}), so a block freed while kernels that
  * use it are still queued can be handed out again at once: the next user's kernels run after them.
+ *
+ * <p>CUDA graphs ({@link CudaGraph}): while a capture is open, the capturing thread's requests are served from
+ * the cache only (cuMemAlloc is not allowed inside a capture; a request the cache cannot serve fails the capture
+ * with {@link CaptureNeedsMemory}: run the step eagerly first so the pool holds its sizes). Every block handed out
+ * during the capture, and every block the capturing thread frees during it, then belongs to the graph's
+ * {@link GraphPool}: replays write those addresses, so they must never go to another tensor while the graph lives.
+ * Freed, such a block goes to the graph's private free list (reused by later requests of the same capture), not
+ * to the shared pool; {@link #releaseGraph} gives them all back when the graph is closed.
  */
 public final class CudaAllocator {
     static final long SMALL_LIMIT = 1L << 20;
@@ -34,12 +43,72 @@ public final class CudaAllocator {
         }
     }
 
+    /** Where fresh device memory comes from: cuMemAlloc / cuMemFree on the device, or a fake in CPU tests. */
+    interface Backing {
+        /** cuMemAlloc of {@code size} bytes; the address, or throws (out of memory after emptying the cache included). */
+        long malloc(CudaAllocator allocator, long size, long requested);
+
+        void free(long address);
+
+        /** Waits for the device before memory goes back to the driver. */
+        void synchronize();
+    }
+
+    /** A capture needed memory the pool had not cached (cuMemAlloc is not allowed inside a capture). */
+    public static final class CaptureNeedsMemory extends IllegalStateException {
+        private final long bytes;
+
+        CaptureNeedsMemory(long bytes, String message) {
+            super(message);
+            this.bytes = bytes;
+        }
+
+        /** The (rounded) size of the request the pool could not serve: {@link #reserve} it and capture again. */
+        public long bytes() { return bytes; }
+    }
+
+    /**
+     * The blocks one captured graph owns: their addresses, and those of them no tensor holds (the private free
+     * list). Guarded by the allocator's lock.
+     */
+    public static final class GraphPool {
+        private final Thread capturingThread;
+        private final Map<Long, ArrayDeque<Block>> free = new HashMap<>();
+        private final Set<Long> owned = new java.util.HashSet<>();
+        private long ownedBytes, freeBytes;
+        private boolean capturing = true, released;
+
+        private GraphPool(Thread capturingThread) { this.capturingThread = capturingThread; }
+    }
+
     private final CudaDevice device;
+    private final Backing backing;
     private final Map<Long, ArrayDeque<Block>> free = new HashMap<>();
+    /** The graph that owns each graph-owned block (by address); absent: the block is the shared pool's. */
+    private final Map<Long, GraphPool> graphOf = new HashMap<>();
+    private GraphPool capture; // the graph being captured on this device, or null
     private long peakAllocated; // the high-water mark of allocated since the last resetPeak()
     private long allocated, reserved, cached, allocCalls, freeCalls, cacheHits, live;
 
-    CudaAllocator(CudaDevice device) { this.device = device; }
+    CudaAllocator(CudaDevice device) {
+        this.device = device;
+        this.backing = new Backing() {
+            @Override public long malloc(CudaAllocator allocator, long size, long requested) { return allocator.cudaMalloc(size, requested); }
+
+            @Override public void free(long address) {
+                device.makeCurrent();
+                Driver.memFree(address);
+            }
+
+            @Override public void synchronize() { device.synchronize(); }
+        };
+    }
+
+    /** An allocator over a fake backing, for tests of the bookkeeping on machines without a GPU. */
+    CudaAllocator(Backing backing) {
+        this.device = null;
+        this.backing = backing;
+    }
 
     static long roundSize(long bytes) {
         if (bytes <= 0) return 0;
@@ -52,13 +121,30 @@ public final class CudaAllocator {
         if (bytes < 0) throw new IllegalArgumentException("negative allocation: " + bytes + " bytes");
         if (bytes == 0) return new Block(0, 0);
         long size = roundSize(bytes);
-        ArrayDeque<Block> pool = free.get(size);
-        Block b = pool == null ? null : pool.poll();
-        if (b != null) {
-            cacheHits++;
-            cached -= size;
-        } else {
-            b = new Block(cudaMalloc(size, bytes), size);
+        GraphPool g = capturingHere();
+        Block b = null;
+        if (g != null) {
+            // the graph's own freed blocks first: they are already reserved for it
+            ArrayDeque<Block> own = g.free.get(size);
+            b = own == null ? null : own.poll();
+            if (b != null) g.freeBytes -= size;
+        }
+        if (b == null) {
+            ArrayDeque<Block> pool = free.get(size);
+            b = pool == null ? null : pool.poll();
+            if (b != null) {
+                cacheHits++;
+                cached -= size;
+                if (g != null) own(g, b);
+            } else if (g != null) {
+                throw new CaptureNeedsMemory(size, String.format("CUDA graph capture needs %,d bytes (%s) the pool has not cached; "
+                        + "run the step eagerly first (GraphedStep warms up for you), so the caching allocator holds every size "
+                        + "the step asks for. Allocator: %s", size, human(size), stats()));
+            } else {
+                b = new Block(backing.malloc(this, size, bytes), size);
+                allocCalls++;
+                reserved += size;
+            }
         }
         allocated += size;
         peakAllocated = Math.max(peakAllocated, allocated);
@@ -66,23 +152,111 @@ public final class CudaAllocator {
         return b;
     }
 
+    /**
+     * A block from cuMemAlloc, not from the cache: for memory a graph needs beside its step (its replay counter),
+     * which must not take one of the cached blocks the capture will ask for. Freed, it joins the pool as usual.
+     */
+    public synchronized Block allocateUncached(long bytes) {
+        if (capturingHere() != null) throw new IllegalStateException("allocateUncached inside a CUDA graph capture");
+        long size = roundSize(Math.max(bytes, 1));
+        Block b = new Block(backing.malloc(this, size, bytes), size);
+        allocCalls++;
+        reserved += size;
+        allocated += size;
+        peakAllocated = Math.max(peakAllocated, allocated);
+        live++;
+        return b;
+    }
+
+    /** Adds one block of {@code bytes} (rounded) to the pool with cuMemAlloc: grows it for a capture that needed more. */
+    public void reserve(long bytes) { free(allocateUncached(bytes)); }
+
     /** Returns a block to its pool (no driver call). */
     public synchronized void free(Block b) {
         if (b.size() == 0) return;
         allocated -= b.size();
         live--;
+        GraphPool g = graphOf.get(b.address());
+        if (g == null && capture != null && capture.capturingThread == Thread.currentThread()) {
+            // freed inside the capture: kernels captured before this free still use it on every replay
+            g = capture;
+            own(g, b);
+        }
+        if (g != null) {
+            g.freeBytes += b.size();
+            g.free.computeIfAbsent(b.size(), k -> new ArrayDeque<>()).push(b);
+            return;
+        }
         cached += b.size();
         free.computeIfAbsent(b.size(), k -> new ArrayDeque<>()).push(b);
     }
 
+    // ------------------------------------------------------------------ graph capture
+
+    private void own(GraphPool g, Block b) {
+        graphOf.put(b.address(), g);
+        g.owned.add(b.address());
+        g.ownedBytes += b.size();
+    }
+
+    /** The pool of the capture open on the calling thread, or null. */
+    private GraphPool capturingHere() {
+        GraphPool g = capture;
+        return g != null && g.capturingThread == Thread.currentThread() ? g : null;
+    }
+
+    /** Starts a graph's pool: the calling thread's requests and frees belong to it until {@link #endCapture}. */
+    public synchronized GraphPool beginCapture() {
+        if (capture != null) throw new IllegalStateException("a CUDA graph is already being captured on this device (by " + capture.capturingThread.getName() + ")");
+        capture = new GraphPool(Thread.currentThread());
+        return capture;
+    }
+
+    /** Ends the capture; the graph keeps its blocks until {@link #releaseGraph}. */
+    public synchronized void endCapture(GraphPool g) {
+        if (capture == g) capture = null;
+        g.capturing = false;
+    }
+
+    /**
+     * Gives a closed graph's blocks back: the free ones to the shared pool, and the ones tensors still hold (a
+     * graph's static outputs) become ordinary blocks that go to the pool when those tensors are freed.
+     */
+    public synchronized void releaseGraph(GraphPool g) {
+        endCapture(g);
+        if (g.released) return;
+        g.released = true;
+        for (ArrayDeque<Block> blocks : g.free.values()) {
+            for (Block b : blocks) {
+                cached += b.size();
+                free.computeIfAbsent(b.size(), k -> new ArrayDeque<>()).push(b);
+            }
+            blocks.clear();
+        }
+        for (long address : g.owned) graphOf.remove(address);
+        g.owned.clear();
+        g.ownedBytes = g.freeBytes = 0;
+    }
+
+    /** Bytes the graph owns (held by tensors or on its private free list). */
+    public synchronized long graphOwnedBytes(GraphPool g) { return g.ownedBytes; }
+
+    /** Bytes on the graph's private free list. */
+    public synchronized long graphFreeBytes(GraphPool g) { return g.freeBytes; }
+
+    /** Whether a capture is open on this device (on any thread). */
+    public synchronized boolean capturing() { return capture != null; }
+
+    // ------------------------------------------------------------------ cache
+
     /** Hands every cached free block back to the driver (waits for the device first). */
     public synchronized void emptyCache() {
         if (cached == 0) return;
-        device.synchronize();
-        device.makeCurrent();
+        if (capture != null) return; // a capture forbids synchronising; the cache stays until it ends
+        backing.synchronize();
         for (ArrayDeque<Block> pool : free.values()) {
             for (Block b : pool) {
-                Driver.memFree(b.address());
+                backing.free(b.address());
                 freeCalls++;
                 reserved -= b.size();
             }
@@ -99,7 +273,7 @@ public final class CudaAllocator {
 
     public synchronized Stats stats() { return new Stats(allocated, reserved, cached, allocCalls, freeCalls, cacheHits, live); }
 
-    private long cudaMalloc(long size, long requested) {
+    long cudaMalloc(long size, long requested) {
         device.makeCurrent();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(JAVA_LONG);
@@ -115,8 +289,6 @@ public final class CudaAllocator {
                         device.index(), requested, human(requested), info[0], info[1], stats()));
             }
             Driver.check(r, "cuMemAlloc(" + size + " bytes)");
-            allocCalls++;
-            reserved += size;
             return p.get(JAVA_LONG, 0);
         }
     }

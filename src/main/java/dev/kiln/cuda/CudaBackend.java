@@ -43,6 +43,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Table maxPoolFwd, maxPoolBwd, avgPoolFwd, avgPoolBwd, softmaxFwd, softmaxBwd;
     private final Kernels.Table gather, scatterAdd, indexSelect, indexAdd;
     private final Kernels.Table adamStep, sgdStep, dropout, ceRowsFwd, ceRowsBwd;
+    private final Kernels.Single graphReplayTick;
 
     /** Four u64 words on the device where index kernels record the first bad index (see common.cuh). */
     private volatile CudaAllocator.Block errorWord;
@@ -89,7 +90,14 @@ public final class CudaBackend implements Backend {
         dropout = new Kernels.Table(dev, "fused.cu", "dropout");
         ceRowsFwd = new Kernels.Table(dev, "fused.cu", "ce_rows_fwd");
         ceRowsBwd = new Kernels.Table(dev, "fused.cu", "ce_rows_bwd");
+        graphReplayTick = new Kernels.Single(dev, "fused.cu", "graph_replay_tick");
     }
+
+    /** Loads the replay-tick kernel (module loading is not allowed inside a capture, so CudaGraph calls this first). */
+    void prepareReplayTick() { graphReplayTick.get(); }
+
+    /** Queues {@code *counter += 1}: a graph's first node, or an eager step between replays (see CudaGraph#advance). */
+    void replayTick(long counter) { Launch.args().ptr(counter).go(dev, graphReplayTick.get(), 1, 1); }
 
     /** The backend of device {@code index}; a clear {@link CudaException} when there is no such GPU. */
     public static CudaBackend of(int index) {
@@ -200,6 +208,7 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public Object toHost(Tensor t) {
+        dev.requireNotCapturing("toHost / item() cannot read values");
         int n = Math.toIntExact(t.numel());
         Object out = HostArrays.allocate(t.dtype(), n);
         Tensor c = contiguous(t);
@@ -823,11 +832,14 @@ public final class CudaBackend implements Backend {
         TensorLists l = tensorLists("adam_step", params, grads, expAvg, expAvgSq);
         double stepSize = lr / (1 - Math.pow(beta1, step)), invSqrtBc2 = 1 / Math.sqrt(1 - Math.pow(beta2, step));
         double decay = decoupled ? 1 - lr * weightDecay : 1, l2 = decoupled ? 0 : weightDecay;
+        // inside a capture the step count comes from the graph's replay counter: t = (step - 1) + replays so far
+        long replay = dev.replayCounter();
         Kernels.Fn fn = adamStep.get(l.dtype());
         for (int from = 0; from < params.size(); from += Launch.LIST_MAX) {
             int count = Math.min(Launch.LIST_MAX, params.size() - from);
             Launch.args().tensorList(l.ptrs(), l.numel(), l.chunkStart(), from, count)
                     .f64(beta1).f64(beta2).f64(eps).f64(decay).f64(l2).f64(stepSize).f64(invSqrtBc2)
+                    .ptr(replay).f64(lr).f64(step - 1)
                     .go(dev, fn, listGrid(l, from, count), BLOCK);
         }
     }
@@ -851,7 +863,7 @@ public final class CudaBackend implements Backend {
         Tensor out = newTensor(x.shape(), x.dtype());
         long n = x.numel();
         if (n > 0) {
-            Launch.args().ptr(ptr(out)).ptr(ptr(xc)).i64(n).i64(key).f64(p).f64(1 / (1 - p)).go(dev, dropout.get(x.dtype()), grid(n), BLOCK);
+            Launch.args().ptr(ptr(out)).ptr(ptr(xc)).i64(n).i64(key).f64(p).f64(1 / (1 - p)).ptr(dev.replayCounter()).go(dev, dropout.get(x.dtype()), grid(n), BLOCK);
         }
         drop(xc, x);
         return out;

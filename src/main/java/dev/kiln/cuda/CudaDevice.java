@@ -33,6 +33,10 @@ public final class CudaDevice {
     private final Object stagingLock = new Object();
     private MemorySegment staging;      // pinned host memory for copies to and from Java arrays
     private MemorySegment stagingEvent; // recorded after the last upload out of staging
+    private volatile GraphCapture capture; // the CUDA graph capture open on the stream, or null
+
+    /** An open capture: the thread that captures and the device address of the graph's replay counter (u64). */
+    record GraphCapture(Thread thread, long replayCounter) {}
 
     private CudaDevice(int index) {
         Driver.init();
@@ -123,8 +127,44 @@ public final class CudaDevice {
         }
     }
 
+    // ------------------------------------------------------------------ graph capture state
+
+    void beginCapture(GraphCapture c) {
+        if (capture != null) throw new IllegalStateException("a CUDA graph is already being captured on " + this);
+        capture = c;
+    }
+
+    void endCapture() { capture = null; }
+
+    /** Whether a CUDA graph is being captured on this device's stream (by any thread). */
+    public boolean isCapturing() { return capture != null; }
+
+    /**
+     * The device address of the replay counter of the graph the calling thread is capturing, or 0 (eager): kernels
+     * whose per-step values must change between replays (dropout keys, Adam's bias corrections) read it.
+     */
+    long replayCounter() {
+        GraphCapture c = capture;
+        return c != null && c.thread() == Thread.currentThread() ? c.replayCounter() : 0;
+    }
+
+    /**
+     * Throws when a capture is open: {@code refusal} (e.g. "toHost / item() cannot read values") would wait for the
+     * device or move data through host memory, which the driver forbids inside a capture and whose value a replay
+     * could not update anyway. Refused for every thread while a capture is open on this device: the stream is the
+     * capture's.
+     */
+    public void requireNotCapturing(String refusal) {
+        if (capture != null) {
+            throw new IllegalStateException(refusal + " while a CUDA graph is being captured on cuda:" + index
+                    + " (nothing in a captured step may wait for the device or copy to or from host memory; read results"
+                    + " after replay(), e.g. the static loss tensor, and copy inputs into the captured input tensors before it)");
+        }
+    }
+
     /** Waits until all work queued on the stream has finished. */
     public void synchronize() {
+        requireNotCapturing("synchronize() cannot wait for the device");
         makeCurrent();
         Driver.streamSynchronize(stream);
     }
@@ -167,6 +207,7 @@ public final class CudaDevice {
 
     /** Queues a copy of {@code bytes} from host memory (native segment; pinned for true asynchrony) to {@code dst}. */
     public void copyHostToDevice(MemorySegment src, long dst, long bytes) {
+        requireNotCapturing("a copy from host memory cannot be captured"); // a captured copy would re-read this host memory, stale, on every replay
         if (bytes == 0) return;
         makeCurrent();
         Driver.memcpyHtoDAsync(dst, src, bytes, stream);
@@ -174,6 +215,7 @@ public final class CudaDevice {
 
     /** Copies {@code bytes} from {@code src} to host memory (native segment) and waits for it. */
     public void copyDeviceToHost(long src, MemorySegment dst, long bytes) {
+        requireNotCapturing("a copy to host memory cannot read values");
         if (bytes == 0) return;
         makeCurrent();
         Driver.memcpyDtoHAsync(dst, src, bytes, stream);
@@ -202,6 +244,7 @@ public final class CudaDevice {
      * stream inside body. For uploads, the next use waits only until this upload has left the buffer.
      */
     <R> R withStaging(long bytes, java.util.function.Function<MemorySegment, R> body) {
+        requireNotCapturing("a transfer through host memory (fromHost, toHost) cannot be captured"); // staging waits on an event and its contents change between replays
         synchronized (stagingLock) {
             makeCurrent();
             Driver.eventSynchronize(stagingEvent);

@@ -46,7 +46,9 @@ public final class Driver {
                 cuMemAlloc, cuMemFree, cuMemGetInfo, cuMemsetD8Async, cuMemsetD32Async, cuMemcpyHtoDAsync,
                 cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemHostAlloc, cuMemFreeHost, cuStreamCreate, cuStreamSynchronize,
                 cuStreamDestroy, cuStreamWaitEvent, cuEventCreate, cuEventQuery, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy,
-                cuModuleLoadData, cuModuleGetFunction, cuModuleUnload, cuLaunchKernel;
+                cuModuleLoadData, cuModuleGetFunction, cuModuleUnload, cuLaunchKernel,
+                cuStreamBeginCapture, cuStreamEndCapture, cuStreamIsCapturing, cuGraphInstantiateWithFlags, cuGraphLaunch,
+                cuGraphExecDestroy, cuGraphDestroy;
 
         private Raw(SymbolLookup lib) {
             cuGetErrorName = h(lib, "cuGetErrorName", JAVA_INT, ADDRESS);
@@ -87,6 +89,13 @@ public final class Driver {
             cuModuleUnload = h(lib, "cuModuleUnload", ADDRESS);
             cuLaunchKernel = h(lib, "cuLaunchKernel", ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                     JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+            cuStreamBeginCapture = h(lib, "cuStreamBeginCapture_v2", ADDRESS, JAVA_INT);
+            cuStreamEndCapture = h(lib, "cuStreamEndCapture", ADDRESS, ADDRESS);
+            cuStreamIsCapturing = h(lib, "cuStreamIsCapturing", ADDRESS, ADDRESS);
+            cuGraphInstantiateWithFlags = h(lib, "cuGraphInstantiateWithFlags", ADDRESS, ADDRESS, JAVA_LONG);
+            cuGraphLaunch = h(lib, "cuGraphLaunch", ADDRESS, ADDRESS);
+            cuGraphExecDestroy = h(lib, "cuGraphExecDestroy", ADDRESS);
+            cuGraphDestroy = h(lib, "cuGraphDestroy", ADDRESS);
         }
 
         /** A handle for {@code CUresult name(args...)}. */
@@ -399,4 +408,70 @@ public final class Driver {
         if (r != CUDA_SUCCESS) check(r, "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ", block " + bx + "x" + by + "x" + bz + ")");
     }
 
+    // ------------------------------------------------------------------ graphs (stream capture)
+
+    /**
+     * CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: while this thread captures, the driver refuses it the calls that could
+     * synchronise or allocate behind the capture's back (cuMemAlloc, cuStreamSynchronize of a captured stream, ...),
+     * so a mistake in the captured step fails loudly instead of being baked into the graph; other threads (a data
+     * loader's copy stream, pinned-memory allocations) are not restricted, as they would be in GLOBAL mode. RELAXED
+     * would let those calls through silently.
+     */
+    public static final int CAPTURE_MODE_THREAD_LOCAL = 1;
+    /** CUstreamCaptureStatus values. */
+    public static final int CAPTURE_STATUS_NONE = 0, CAPTURE_STATUS_ACTIVE = 1, CAPTURE_STATUS_INVALIDATED = 2;
+
+    public static void streamBeginCapture(MemorySegment stream, int mode) {
+        try {
+            check((int) Raw.get().cuStreamBeginCapture.invokeExact(stream, mode), "cuStreamBeginCapture_v2");
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /** Ends the capture and returns the CUgraph; throws (naming the status) when the capture was invalidated. */
+    public static MemorySegment streamEndCapture(MemorySegment stream) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(ADDRESS);
+            int r = (int) Raw.get().cuStreamEndCapture.invokeExact(stream, v);
+            MemorySegment graph = v.get(ADDRESS, 0);
+            if (r != CUDA_SUCCESS && !graph.equals(MemorySegment.NULL)) graphDestroy(graph);
+            check(r, "cuStreamEndCapture");
+            return graph;
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /** One of CAPTURE_STATUS_NONE, _ACTIVE, _INVALIDATED. */
+    public static int streamIsCapturing(MemorySegment stream) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT);
+            check((int) Raw.get().cuStreamIsCapturing.invokeExact(stream, v), "cuStreamIsCapturing");
+            return v.get(JAVA_INT, 0);
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /** The CUgraphExec of a graph (flags 0: no auto-free, no device launch). */
+    public static MemorySegment graphInstantiate(MemorySegment graph, long flags) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(ADDRESS);
+            check((int) Raw.get().cuGraphInstantiateWithFlags.invokeExact(v, graph, flags), "cuGraphInstantiateWithFlags");
+            return v.get(ADDRESS, 0);
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void graphLaunch(MemorySegment exec, MemorySegment stream) {
+        try {
+            check((int) Raw.get().cuGraphLaunch.invokeExact(exec, stream), "cuGraphLaunch");
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void graphExecDestroy(MemorySegment exec) {
+        try {
+            check((int) Raw.get().cuGraphExecDestroy.invokeExact(exec), "cuGraphExecDestroy");
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void graphDestroy(MemorySegment graph) {
+        try {
+            check((int) Raw.get().cuGraphDestroy.invokeExact(graph), "cuGraphDestroy");
+        } catch (Throwable t) { throw rethrow(t); }
+    }
 }

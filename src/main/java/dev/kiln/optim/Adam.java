@@ -67,6 +67,16 @@ public sealed class Adam extends Optimizer permits AdamW {
                 group.weightDecay(), decoupled, step + 1);
     }
 
+    /** The graph's kernel counts its own steps on the device; the host count follows it here. */
+    @Override public final void countGraphedSteps(long n) {
+        for (ParamGroup g : groups()) {
+            for (Tensor p : g.params()) {
+                State s = state(p, State::new);
+                if (s.m != null) s.step += n;
+            }
+        }
+    }
+
     @Override protected final void update(Tensor p, Tensor grad, ParamGroup group) {
         State s = initialised(p);
         long t = ++s.step;

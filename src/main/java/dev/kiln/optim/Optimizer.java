@@ -92,6 +92,14 @@ public abstract class Optimizer {
         return (S) state.computeIfAbsent(param, k -> create.get());
     }
 
+    /**
+     * Records that {@code n} steps ran without this object's Java code (replays of a captured CUDA graph), or takes
+     * back a step whose code ran but whose work did not ({@code n = -1} after a capture, which records a step and
+     * executes nothing), so step-dependent state (Adam's bias-correction count) stays what eager training has.
+     * Optimizers whose state does not count steps ignore it.
+     */
+    public void countGraphedSteps(long n) {}
+
     /** Sets every learning rate (all groups). */
     public final void setLr(double lr) { for (ParamGroup g : groups) g.setLr(lr); }
 

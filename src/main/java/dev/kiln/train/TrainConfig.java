@@ -6,7 +6,14 @@ import java.nio.file.Path;
 
 /** Everything one {@code kiln train} run needs. limit and testLimit of 0 mean the whole set. */
 public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
-                          Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision) {
+                          Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision,
+                          boolean cudaGraphs) {
+    /** A run without CUDA graphs. */
+    public TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
+                       Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision) {
+        this(model, epochs, batchSize, optimizer, lr, seed, device, dataDir, outDir, limit, testLimit, precision, false);
+    }
+
     /** A float32 run. */
     public TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
                        Device device, Path dataDir, Path outDir, int limit, int testLimit) {
@@ -20,5 +27,10 @@ public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKi
         if (!(lr > 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("--lr must be a positive number, got " + lr);
         if (limit < 0) throw new IllegalArgumentException("--limit must be >= 0, got " + limit);
         if (testLimit < 0) throw new IllegalArgumentException("--test-limit must be >= 0, got " + testLimit);
+        if (cudaGraphs && !device.isCuda()) throw new IllegalArgumentException("--cuda-graphs needs a CUDA device, got " + device);
+        if (cudaGraphs && precision.scalesLoss()) {
+            throw new IllegalArgumentException("--cuda-graphs cannot be used with --precision " + precision.cliName()
+                    + ": its loss scaler reads the gradients' overflow flag on the host every step; use bf16 or fp32");
+        }
     }
 }

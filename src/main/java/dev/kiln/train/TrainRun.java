@@ -95,6 +95,7 @@ public final class TrainRun {
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
         Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, progress, cfg.precision());
         if (profile != null) trainer.profileSteps(profile, 20, 30);
+        trainer.useCudaGraphs(cfg.cudaGraphs());
         Files.createDirectories(cfg.outDir());
         Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv"),
                 chart = cfg.outDir().resolve("chart.png");
@@ -106,7 +107,7 @@ public final class TrainRun {
         double trainSeconds = 0;
         boolean chartWritten = false;
         long trainSamples = 0;
-        try (DeviceDataset residentTrain = resident(train, cfg, allowResident, log);
+        try (trainer; DeviceDataset residentTrain = resident(train, cfg, allowResident, log);
              DeviceDataset residentTest = resident(test, cfg, allowResident, log);
              DataLoader trainLoader = DataLoader.builder(residentTrain != null ? residentTrain : train).batchSize(cfg.batchSize()).shuffle(cfg.seed())
                 .workers(1).prefetch(3).device(cfg.device()).build();

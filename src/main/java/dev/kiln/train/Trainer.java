@@ -32,7 +32,7 @@ import java.util.Locale;
  * back only every {@code LOSS_READ_EVERY} steps for the progress bar and once at the end of the epoch, so the
  * loop does not wait for the device on every step.
  */
-public final class Trainer {
+public final class Trainer implements AutoCloseable {
     private static final int LOSS_READ_EVERY = 20;
 
     private final Module model;
@@ -44,6 +44,8 @@ public final class Trainer {
     private int skippedSteps;
     private Path profileFile;         // where to write the trace of the profiled steps, or null
     private int profileFrom, profileTo; // the steps [from, to) of the first epoch that are profiled
+    private boolean cudaGraphs;
+    private GraphedStep graphed;      // made at the first batch when cudaGraphs is on; kept across epochs
 
     /** A float32 trainer. progressOut: where the progress bar is drawn, or null for none. */
     public Trainer(Module model, Loss loss, Optimizer optimizer, PrintStream progressOut) {
@@ -74,6 +76,25 @@ public final class Trainer {
         this.profileTo = to;
     }
 
+    /**
+     * Runs full batches as one replayed CUDA graph per step ({@link GraphedStep}: the first batches eagerly as warm-up,
+     * then one capture); a batch of another shape (the last, partial one) runs eagerly. Needs a CUDA model and a
+     * precision without loss scaling.
+     */
+    public void useCudaGraphs(boolean on) {
+        if (on && scaler != null) throw new IllegalArgumentException("CUDA graphs cannot run an fp16 step: its loss scaler reads values on the host");
+        this.cudaGraphs = on;
+    }
+
+    /** The graphed step, once the first batch made it (null without CUDA graphs). */
+    public GraphedStep graphedStep() { return graphed; }
+
+    /** Closes the captured graph, if any, giving its memory back. */
+    @Override public void close() {
+        if (graphed != null) graphed.close();
+        graphed = null;
+    }
+
     /** The loss scaler of an fp16 run, or null. */
     public GradScaler scaler() { return scaler; }
 
@@ -96,12 +117,20 @@ public final class Trainer {
               // one scope per step: the batch, activations and temporaries go back to the pool when it ends
               try (MemoryScope ignoredStep = MemoryScope.open()) {
                 Batch b = batchesLeft.next();
-                optimizer.zeroGrad();
                 Tensor l;
-                try (Autocast ac = precision.autocast()) {
-                    l = loss.forward(model.forward(b.inputs()), b.targets());
+                if (cudaGraphs) {
+                    if (graphed == null) {
+                        graphed = new GraphedStep(model, loss, optimizer, b.inputs().shape(), b.inputs().dtype(), b.targets().shape(),
+                                b.targets().dtype(), b.inputs().device(), precision, GraphedStep.DEFAULT_WARMUP);
+                    }
+                    l = graphed.step(b.inputs(), b.targets());
+                } else {
+                    optimizer.zeroGrad();
+                    try (Autocast ac = precision.autocast()) {
+                        l = loss.forward(model.forward(b.inputs()), b.targets());
+                    }
+                    backwardAndStep(l);
                 }
-                backwardAndStep(l);
                 try (GradMode ignored = GradMode.disabled()) {
                     Tensor weighted = l.detach().mul(b.size()); // batches may differ in size: weight by it
                     Tensor previous = lossSum;

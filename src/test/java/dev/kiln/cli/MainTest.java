@@ -56,6 +56,14 @@ class MainTest {
         assertOneLineError(kiln("train", "--device", "tpu"), "bad device 'tpu'");
     }
 
+    @Test void cudaGraphsNeedACudaDeviceAndNoLossScaling() {
+        assertOneLineError(kiln("train", "--device", "cpu", "--cuda-graphs"), "--cuda-graphs needs a CUDA device, got cpu");
+        Run t = kiln("train", "--help");
+        assertTrue(t.out().contains("--cuda-graphs"), t.out());
+        Run b = kiln("bench", "--help");
+        assertTrue(b.out().contains("--cuda-graphs"), b.out());
+    }
+
     @Test void badPrecision() {
         assertOneLineError(kiln("train", "--precision", "fp8"), "unknown precision 'fp8' (choose fp32, tf32, bf16, fp16)");
     }

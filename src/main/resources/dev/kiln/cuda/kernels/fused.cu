@@ -5,11 +5,15 @@
 #include "random.cuh"
 
 // out = x * (u(key, i) >= p ? scale : 0): the composite's product (NaN in x stays NaN), keep-mask equal to the
-// CPU's for the same key. The same kernel with the same key is its own backward.
+// CPU's for the same key. The same kernel with the same key is its own backward. replay is null in eager mode;
+// inside a CUDA graph it points at the graph's replay counter (advanced by graph_replay_tick, the graph's first
+// node), which is mixed into the key that the graph baked in, so every replay draws a new mask and the backward
+// of the same replay recomputes the same one.
 #define DROPOUT(T, S) \
-extern "C" __global__ void dropout_##S(T* out, const T* x, i64 n, u64 key, double p, double scale) { \
+extern "C" __global__ void dropout_##S(T* out, const T* x, i64 n, u64 key, double p, double scale, const u64* replay) { \
     const T s = (T) scale, zero = 0; \
-    GRID_STRIDE(i, n) out[i] = x[i] * (uniform_at(key, (u64) i) >= p ? s : zero); \
+    const u64 k = replay ? key ^ mix64(*replay + 0x9E3779B97F4A7C15ull) : key; \
+    GRID_STRIDE(i, n) out[i] = x[i] * (uniform_at(k, (u64) i) >= p ? s : zero); \
 }
 
 // One block per row: max, sum of x, sum of exp(x - max) (block reductions), then thread 0 writes
@@ -63,3 +67,8 @@ extern "C" __global__ void ce_rows_bwd_##S(T* gx, const T* x, const i64* target,
 #define FUSED(T, S) DROPOUT(T, S) CE_FWD(T, S) CE_BWD(T, S)
 FUSED(float, f32)
 FUSED(double, f64)
+
+// The first node of every captured CUDA graph: one more replay (dropout keys and Adam's step count read it).
+extern "C" __global__ void graph_replay_tick(u64* counter) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) *counter += 1;
+}
