@@ -23,17 +23,18 @@ mkdir -p "$O"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$O/gpu.txt"
 if [ "${2:-}" != "bench-only" ]; then
     echo "== GPU test suite"
-    "$B/run.sh" test > "$O/gpu-tests.txt" 2>&1; echo "gpu tests exit $?"
+    "$B/run.sh" test --select-class dev.kiln.train.TrainerGraphGpuTest > "$O/gpu-tests.txt" 2>&1; echo "gpu tests exit $?"
     grep -E "tests (successful|failed|skipped|aborted)|MethodSource|=>" "$O/gpu-tests.txt" | head -40
-    for p in fp32 bf16 fp16; do
-        echo "== kiln train --device cuda --precision $p"
-        "$B/run.sh" kiln train --device cuda --model cnn --epochs 2 --precision $p --data "$B/fmnist" --out /tmp/kiln-train-$p --json \
-            > "$O/train-cuda-$p.txt" 2>&1
-        echo "train exit $?"; tail -2 "$O/train-cuda-$p.txt"
+    for run in "fp32" "bf16" "fp16" "fp32 --cuda-graphs"; do
+        set -- $run
+        echo "== kiln train --device cuda --precision $run"
+        "$B/run.sh" kiln train --device cuda --model cnn --epochs 2 --precision "$@" --data "$B/fmnist" --out /tmp/kiln-train --json \
+            > "$O/train-cuda-$1${2:+-graphs}.txt" 2>&1
+        echo "train exit $?"; tail -1 "$O/train-cuda-$1${2:+-graphs}.txt"
     done
 fi
 echo "== kiln bench"
-"$B/run.sh" kiln bench --device cuda --json --data "$B/fmnist" > "$O/kiln.json" 2> "$O/kiln-bench.log"; echo "bench exit $?"
+"$B/run.sh" kiln bench --device cuda --cuda-graphs --json --data "$B/fmnist" > "$O/kiln.json" 2> "$O/kiln-bench.log"; echo "bench exit $?"
 tail -3 "$O/kiln-bench.log"
 echo "== torch_ref.py"
 PYTHONUNBUFFERED=1 python3 "$B/ref/torch_ref.py" --fmnist "$B/fmnist" \
