@@ -141,12 +141,22 @@ public final class CudaAllocator {
                         + "run the step eagerly first (GraphedStep warms up for you), so the caching allocator holds every size "
                         + "the step asks for. Allocator: %s", size, human(size), stats()));
             } else {
-                b = new Block(backing.malloc(this, size, bytes), size);
-                allocCalls++;
-                reserved += size;
+                b = fresh(size, bytes);
             }
         }
-        allocated += size;
+        return handOut(b);
+    }
+
+    /** A new block from the driver (cuMemAlloc), counted as reserved. */
+    private Block fresh(long size, long bytes) {
+        Block b = new Block(backing.malloc(this, size, bytes), size);
+        allocCalls++;
+        reserved += size;
+        return b;
+    }
+
+    private Block handOut(Block b) {
+        allocated += b.size();
         peakAllocated = Math.max(peakAllocated, allocated);
         live++;
         return b;
@@ -158,14 +168,7 @@ public final class CudaAllocator {
      */
     public synchronized Block allocateUncached(long bytes) {
         if (capturingHere() != null) throw new IllegalStateException("allocateUncached inside a CUDA graph capture");
-        long size = roundSize(Math.max(bytes, 1));
-        Block b = new Block(backing.malloc(this, size, bytes), size);
-        allocCalls++;
-        reserved += size;
-        allocated += size;
-        peakAllocated = Math.max(peakAllocated, allocated);
-        live++;
-        return b;
+        return handOut(fresh(roundSize(Math.max(bytes, 1)), bytes));
     }
 
     /** Adds one block of {@code bytes} (rounded) to the pool with cuMemAlloc: grows it for a capture that needed more. */
