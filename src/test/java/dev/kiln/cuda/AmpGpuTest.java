@@ -33,7 +33,7 @@ class AmpGpuTest {
     final Generator gen = new Generator(11);
 
     @BeforeAll static void requireGpu() {
-        Assumptions.assumeTrue(Cuda.isAvailable(), "no CUDA GPU: skipping (" + Cuda.unavailableReason() + ")");
+        dev.kiln.cuda.GpuTests.requireGpu(AmpGpuTest.class);
         Cuda.setAllowTf32(false);
         Cuda.setAllowTf32Conv(false); // the float32 reference without TF32
     }

@@ -40,7 +40,7 @@ class CudaBackendTest {
     final Generator gen = new Generator(System.nanoTime());
 
     @BeforeAll static void requireGpu() {
-        Assumptions.assumeTrue(Cuda.isAvailable(), "no CUDA GPU: skipping (" + Cuda.unavailableReason() + ")");
+        dev.kiln.cuda.GpuTests.requireGpu(CudaBackendTest.class);
         gpuBe = Backends.get(GPU);
         Cuda.setAllowTf32Conv(false); // compared with the CPU at float32 tolerance: no TF32 here
     }

@@ -27,7 +27,7 @@ class FusedGpuTest {
     static final Device GPU = Device.cuda(0);
 
     @BeforeAll static void requireGpu() {
-        Assumptions.assumeTrue(Cuda.isAvailable(), "no CUDA GPU: skipping (" + Cuda.unavailableReason() + ")");
+        dev.kiln.cuda.GpuTests.requireGpu(FusedGpuTest.class);
     }
 
     static double tol(DType t) { return t == DType.FLOAT64 ? 1e-12 : 1e-5; }

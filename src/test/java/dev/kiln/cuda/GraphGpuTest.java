@@ -32,7 +32,7 @@ class GraphGpuTest {
     static final int BATCH = 32, STEPS = 12;
 
     @BeforeAll static void requireGpu() {
-        Assumptions.assumeTrue(Cuda.isAvailable(), "no CUDA GPU: skipping (" + Cuda.unavailableReason() + ")");
+        dev.kiln.cuda.GpuTests.requireGpu(GraphGpuTest.class);
     }
 
     static Module mlp() {

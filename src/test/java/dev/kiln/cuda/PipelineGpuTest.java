@@ -30,7 +30,7 @@ class PipelineGpuTest {
     static final Device GPU = Device.cuda(0);
 
     @BeforeEach void needsAGpu() {
-        org.junit.jupiter.api.Assumptions.assumeTrue(Cuda.isAvailable(), "no CUDA device: " + Cuda.unavailableReason());
+        GpuTests.requireGpu(PipelineGpuTest.class);
     }
 
     /** Example i: 64 floats derived from i, target i. */

@@ -30,7 +30,7 @@ class TrainerGraphGpuTest {
     static final Device GPU = Device.cuda(0);
 
     @BeforeAll static void requireGpu() {
-        Assumptions.assumeTrue(Cuda.isAvailable(), "no CUDA GPU: skipping (" + Cuda.unavailableReason() + ")");
+        dev.kiln.cuda.GpuTests.requireGpu(TrainerGraphGpuTest.class);
     }
 
     static TensorDataset data() {

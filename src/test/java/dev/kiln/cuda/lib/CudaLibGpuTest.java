@@ -1,5 +1,6 @@
 package dev.kiln.cuda.lib;
 
+import dev.kiln.cuda.GpuTests;
 import dev.kiln.DType;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.Pool2dParams;
@@ -33,7 +34,7 @@ class CudaLibGpuTest {
     final Random rnd = new Random(42);
 
     @BeforeAll static void setUp() {
-        assumeTrue(Cuda.isAvailable(), () -> "no CUDA GPU: " + Cuda.unavailableReason());
+        GpuTests.requireGpu(CudaLibGpuTest.class);
         dev = CudaDevice.get(0);
         dev.makeCurrent();
         mem = new DeviceArrays(dev);
