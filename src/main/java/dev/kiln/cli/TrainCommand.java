@@ -1,5 +1,7 @@
 package dev.kiln.cli;
 
+import dev.kiln.Device;
+
 import dev.kiln.data.FashionMnist;
 import dev.kiln.train.ModelZoo;
 import dev.kiln.train.OptimizerKind;
@@ -70,9 +72,21 @@ final class TrainCommand implements Callable<Integer> {
             "of the free memory, else stream batches through pinned buffers; off: always stream (default: ${DEFAULT-VALUE})"})
     String resident;
 
-    @Option(names = "--cuda-graphs", description = {"capture one training step as a CUDA graph and replay it for every full batch",
-            "(after 3 eager warm-up steps; the last partial batch runs eagerly). GPU only; not with --precision fp16"})
-    boolean cudaGraphs;
+    @Option(names = "--cuda-graphs", arity = "0..1", fallbackValue = "on", defaultValue = "auto",
+            description = {"auto|on|off: capture one training step as a CUDA graph and replay it for every full batch",
+            "(after 3 eager warm-up steps; the last partial batch runs eagerly). auto: on for a CUDA device unless",
+            "--precision fp16 (its loss scaler reads a flag on the host every step); on: insist (default: ${DEFAULT-VALUE})"})
+    String cudaGraphs;
+
+    /** auto is on where a graph is safe: a CUDA device and no host-side loss scaling. */
+    private boolean cudaGraphs(Device d, Precision p) {
+        return switch (cudaGraphs.toLowerCase(java.util.Locale.ROOT)) {
+            case "on" -> true;
+            case "off" -> false;
+            case "auto" -> d.isCuda() && !p.scalesLoss();
+            default -> throw new IllegalArgumentException("--cuda-graphs takes auto, on or off, got '" + cudaGraphs + "'");
+        };
+    }
 
     @Option(names = "--json", description = "print a JSON summary as the last line")
     boolean json;
@@ -82,8 +96,10 @@ final class TrainCommand implements Callable<Integer> {
         try {
             ModelZoo m = ModelZoo.parse(model);
             OptimizerKind opt = OptimizerKind.parse(optimizer);
+            Device d = Devices.parse(device);
+            Precision p = Precision.parse(precision);
             cfg = new TrainConfig(m, epochs, batchSize, opt, lr == null ? opt.defaultLr() : lr, seed,
-                    Devices.parse(device), data, out, limit, testLimit, Precision.parse(precision), cudaGraphs);
+                    d, data, out, limit, testLimit, p, cudaGraphs(d, p));
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }

@@ -100,9 +100,10 @@ public final class TrainRun {
         Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv"),
                 chart = cfg.outDir().resolve("chart.png");
 
-        log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %,d training and %,d test images, batch %d, %s lr %s, %s%n",
+        log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %,d training and %,d test images, batch %d, %s lr %s, %s%s%n",
                 cfg.model().cliName(), model.parameterCount(), cfg.device(), train.size(), test.size(), cfg.batchSize(),
-                cfg.optimizer().name().toLowerCase(Locale.ROOT), cfg.lr(), cfg.precision().cliName());
+                cfg.optimizer().name().toLowerCase(Locale.ROOT), cfg.lr(), cfg.precision().cliName(),
+                cfg.cudaGraphs() ? ", CUDA graphs" : "");
         List<EpochStats> history = new ArrayList<>();
         double trainSeconds = 0;
         boolean chartWritten = false;

@@ -58,6 +58,7 @@ class MainTest {
 
     @Test void cudaGraphsNeedACudaDeviceAndNoLossScaling() {
         assertOneLineError(kiln("train", "--device", "cpu", "--cuda-graphs"), "--cuda-graphs needs a CUDA device, got cpu");
+        assertOneLineError(kiln("train", "--device", "cpu", "--cuda-graphs=maybe"), "--cuda-graphs takes auto, on or off, got 'maybe'");
         Run t = kiln("train", "--help");
         assertTrue(t.out().contains("--cuda-graphs"), t.out());
         Run b = kiln("bench", "--help");
