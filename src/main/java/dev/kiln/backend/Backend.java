@@ -63,7 +63,20 @@ public interface Backend {
 
     // ---- neural-network kernels
     /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null. */
-    Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p);
+    default Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) { return conv2d(x, w, bias, p, false); }
+
+    /**
+     * As {@link #conv2d(Tensor, Tensor, Tensor, Conv2dParams)}, then, when {@code relu}, {@code v > 0 ? v : 0}: the
+     * bias add and the ReLU are the convolution's epilogue (one pass on CUDA instead of two).
+     */
+    Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu);
+
+    /**
+     * The backward of {@code y = relu?(z + bias)} over channel dim 1 of (N, C, ...): {dz, dbias}, where dz = relu ?
+     * g·[y > 0] : g (g itself when not relu) and dbias = dz summed over every dim but 1 (null unless biasGrad). One
+     * pass over g (and y) on CUDA instead of a mask pass and a reduction.
+     */
+    Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad);
 
     Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p);
 
@@ -72,7 +85,8 @@ public interface Backend {
     /** Returns {output, argmax indices (int64, flat over H*W per plane)}. */
     Tensor[] maxPool2d(Tensor x, Pool2dParams p);
 
-    Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape);
+    /** The gradient of {@link #maxPool2d} for its input, from the indices it returned and the same geometry. */
+    Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p);
 
     Tensor avgPool2d(Tensor x, Pool2dParams p);
 

@@ -24,7 +24,6 @@ import dev.kiln.optim.Adam;
 import dev.kiln.optim.Optimizer;
 import dev.kiln.profile.Profiler;
 import dev.kiln.train.GraphedStep;
-import dev.kiln.train.GraphedStep;
 import dev.kiln.train.ModelZoo;
 import dev.kiln.train.Precision;
 
@@ -45,6 +44,7 @@ public final class Bench {
     private final Consumer<String> log;
     private Path profileDir;
     private boolean cudaGraphs;
+    private boolean cudnnBenchmark = true;
 
     public Bench(Device device, Path fmnistDir, Consumer<String> log) {
         this.device = device;
@@ -67,12 +67,19 @@ public final class Bench {
         return this;
     }
 
+    /** Whether cuDNN times its candidate algorithms per convolution geometry (on by default, as in kiln train). */
+    public Bench cudnnBenchmark(boolean on) {
+        this.cudnnBenchmark = on;
+        return this;
+    }
+
     /** Runs the workloads whose names start with one of {@code only} (all when empty). */
     public Map<String, Object> run(java.util.List<String> only) throws Exception {
         Map<String, Object> res = new LinkedHashMap<>();
         res.put("device", device.isCuda() ? Cuda.devices().get(device.index()).name() : "cpu");
         res.put("kiln", "0.1.0");
         boolean gpu = device.isCuda();
+        if (gpu) Cuda.setCudnnBenchmark(cudnnBenchmark);
         {
             for (Object[] c : new Object[][]{{1024, DType.FLOAT32, false}, {8192, DType.FLOAT32, false},
                     {8192, DType.FLOAT32, true}, {8192, DType.BFLOAT16, false}}) {

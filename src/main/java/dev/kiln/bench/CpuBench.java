@@ -69,7 +69,7 @@ public final class CpuBench {
         Tensor[] yi = CPU.maxPool2d(x, pool);
         Tensor gy = Tensor.randn(GEN, yi[0].shape());
         double fwd = medianMs(() -> CPU.maxPool2d(x, pool)[0]);
-        double bwd = medianMs(() -> CPU.maxPool2dBackward(gy, yi[1], x.shape()));
+        double bwd = medianMs(() -> CPU.maxPool2dBackward(gy, yi[1], x.shape(), pool));
         System.out.printf("max_pool2d 128x64x24x24 k2s2            fwd %7.2f ms  bwd %7.2f ms%n", fwd, bwd);
     }
 

@@ -38,6 +38,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--cuda-graphs", description = "also time each training workload with its step captured as a CUDA graph and replayed (KEY_graphed_train_samples_s)")
     boolean cudaGraphs;
 
+    @Option(names = "--cudnn-benchmark", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "let cuDNN time its algorithms once per convolution shape and keep the fastest (default: ${DEFAULT-VALUE})")
+    boolean cudnnBenchmark;
+
     @Override public Integer call() throws Exception {
         Device d = Devices.parse(device);
         var err = spec.commandLine().getErr();
@@ -45,7 +49,7 @@ final class BenchCommand implements Callable<Integer> {
         Map<String, Object> res = new Bench(d, data, line -> {
             err.println("bench: " + line);
             err.flush();
-        }).profileInto(profile).cudaGraphs(cudaGraphs).run(prefixes);
+        }).profileInto(profile).cudaGraphs(cudaGraphs).cudnnBenchmark(cudnnBenchmark).run(prefixes);
         var out = spec.commandLine().getOut();
         if (json) {
             StringBuilder sb = new StringBuilder("{");

@@ -71,7 +71,15 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor matmul(Tensor a, Tensor b) { return Gemm.matmul(a, b); }
 
-    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) { return NnKernels.conv2d(x, w, bias, p); }
+    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
+        Tensor y = NnKernels.conv2d(x, w, bias, p);
+        if (relu) FusedKernels.reluInPlace(y);
+        return y;
+    }
+
+    @Override public Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) {
+        return FusedKernels.biasReluBackward(g, y, relu, biasGrad);
+    }
 
     @Override public Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p) {
         return NnKernels.conv2dBackwardInput(gradOut, w, inputShape, p);
@@ -83,7 +91,7 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor[] maxPool2d(Tensor x, Pool2dParams p) { return NnKernels.maxPool2d(x, p); }
 
-    @Override public Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape) {
+    @Override public Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p) {
         return NnKernels.maxPool2dBackward(gradOut, indices, inputShape);
     }
 

@@ -2,6 +2,7 @@ package dev.kiln.cpu;
 
 import dev.kiln.DType;
 import dev.kiln.Generator;
+import dev.kiln.HostArrays;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
@@ -131,7 +132,7 @@ final class FusedKernels {
     // ---------------------------------------------------------------- dropout
 
     static Tensor dropout(Tensor x, double p, long key) {
-        requireFloat("dropout", x.dtype());
+        requireAnyFloat("dropout", x.dtype());
         Tensor xc = x.isContiguous() ? x : x.detach().contiguousCopy();
         Tensor out = ElementKernels.newTensor(x.shape(), x.dtype());
         Object xa = array("dropout", xc), oa = array("dropout", out);
@@ -150,9 +151,123 @@ final class FusedKernels {
                     for (int i = lo; i < hi; i++) os[i] = xs[ox + i] * (Generator.uniformAt(key, i) >= p ? scale : 0.0);
                 });
             }
-            case BFLOAT16, FLOAT16, INT64, INT32, UINT8, BOOL -> throw new IllegalStateException("checked above");
+            case BFLOAT16, FLOAT16 -> {
+                // the scale rounded to the type, the product rounded once: what the composite's ops give
+                DType t = x.dtype();
+                float s = (float) HostArrays.get(roundTrip(t, scale), t, 0);
+                Parallel.range(n, GRAIN, (lo, hi) -> {
+                    for (int i = lo; i < hi; i++) {
+                        float v = (float) HostArrays.get(xa, t, ox + i);
+                        HostArrays.set(oa, t, i, v * (Generator.uniformAt(key, i) >= p ? s : 0f));
+                    }
+                });
+            }
+            case INT64, INT32, UINT8, BOOL -> throw new IllegalStateException("checked above");
         }
         return out;
+    }
+
+    /** A one-element array of dtype t holding v rounded to t. */
+    private static Object roundTrip(DType t, double v) {
+        Object a = HostArrays.allocate(t, 1);
+        HostArrays.set(a, t, 0, v);
+        return a;
+    }
+
+    private static void requireAnyFloat(String op, DType t) {
+        if (!t.isFloating()) throw new IllegalArgumentException(op + ": fused kernel takes a floating-point tensor, got " + t);
+    }
+
+    // ---------------------------------------------------------------- bias + ReLU epilogue
+
+    /** y = y > 0 ? y : 0 in place (NaN becomes 0, as UnaryOp.RELU's scalar rule); y contiguous, fresh. */
+    static void reluInPlace(Tensor y) {
+        Object a = array("relu", y);
+        int n = (int) y.numel(), o = y.offset();
+        switch (y.dtype()) {
+            case FLOAT32 -> {
+                float[] v = (float[]) a;
+                Parallel.range(n, GRAIN, (lo, hi) -> {
+                    for (int i = o + lo; i < o + hi; i++) v[i] = v[i] > 0 ? v[i] : 0f;
+                });
+            }
+            case FLOAT64 -> {
+                double[] v = (double[]) a;
+                Parallel.range(n, GRAIN, (lo, hi) -> {
+                    for (int i = o + lo; i < o + hi; i++) v[i] = v[i] > 0 ? v[i] : 0.0;
+                });
+            }
+            default -> {
+                DType t = y.dtype();
+                Parallel.range(n, GRAIN, (lo, hi) -> {
+                    for (int i = o + lo; i < o + hi; i++) if (!(HostArrays.get(a, t, i) > 0)) HostArrays.set(a, t, i, 0);
+                });
+            }
+        }
+    }
+
+    /**
+     * {dz, db} for y = relu?(z + b) over dim 1 of (N, C, ...): dz = relu ? (y > 0 ? g : 0) : g, db[c] = sum of dz
+     * over every dim but 1, accumulated in double, one channel per task (so the order is fixed).
+     */
+    static Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) {
+        requireAnyFloat("bias_relu_backward", g.dtype());
+        Tensor gc = g.isContiguous() ? g : g.detach().contiguousCopy();
+        Tensor yc = !relu ? null : y.isContiguous() ? y : y.detach().contiguousCopy();
+        int[] shape = g.shape();
+        int images = shape[0], c = shape[1];
+        int inner = images * c == 0 ? 0 : (int) (g.numel() / ((long) images * c));
+        DType t = g.dtype();
+        Tensor dz = relu ? ElementKernels.newTensor(shape, t) : gc;
+        Object ga = array("bias_relu_backward", gc), da = array("bias_relu_backward", dz);
+        Object ya = relu ? array("bias_relu_backward", yc) : null;
+        int og = gc.offset(), oy = relu ? yc.offset() : 0, od = dz.offset();
+        double[] sums = new double[c];
+        if (t == DType.FLOAT32) {
+            float[] gs = (float[]) ga, ds = (float[]) da, ys = (float[]) ya;
+            Parallel.range(c, 1, (lo, hi) -> {
+                for (int ch = lo; ch < hi; ch++) {
+                    double acc = 0;
+                    for (int n = 0; n < images; n++) {
+                        int base = (n * c + ch) * inner;
+                        float part = 0; // a float partial per image row, then double across rows
+                        for (int k = base; k < base + inner; k++) {
+                            float v = gs[og + k];
+                            if (relu) {
+                                v = ys[oy + k] > 0 ? v : 0f;
+                                ds[od + k] = v;
+                            }
+                            part += v;
+                        }
+                        acc += part;
+                    }
+                    sums[ch] = acc;
+                }
+            });
+        } else Parallel.range(c, 1, (lo, hi) -> {
+            for (int ch = lo; ch < hi; ch++) {
+                double acc = 0;
+                for (int n = 0; n < images; n++) {
+                    int base = (n * c + ch) * inner;
+                    for (int k = base; k < base + inner; k++) {
+                        double v = HostArrays.get(ga, t, og + k);
+                        if (relu) {
+                            if (!(HostArrays.get(ya, t, oy + k) > 0)) v = 0;
+                            HostArrays.set(da, t, od + k, v);
+                        }
+                        acc += v;
+                    }
+                }
+                sums[ch] = acc;
+            }
+        });
+        Tensor db = null;
+        if (biasGrad) {
+            db = ElementKernels.newTensor(new int[]{c}, t);
+            Object ba = array("bias_relu_backward", db);
+            for (int ch = 0; ch < c; ch++) HostArrays.set(ba, t, ch, sums[ch]);
+        }
+        return new Tensor[]{dz, db};
     }
 
     private static final VectorSpecies<Long> L = LongVector.SPECIES_512;

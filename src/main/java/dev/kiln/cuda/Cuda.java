@@ -105,4 +105,16 @@ public final class Cuda {
     public static boolean allowTf32Conv() { return allowTf32Conv; }
 
     public static void setAllowTf32Conv(boolean allow) { allowTf32Conv = allow; }
+
+    /**
+     * Whether cuDNN times the candidate algorithms of each new convolution geometry and keeps the fastest
+     * (cudnnFind*, as PyTorch's {@code torch.backends.cudnn.benchmark}) instead of taking its heuristic's first
+     * choice. The search costs some milliseconds once per geometry and direction, so it pays where shapes repeat (a
+     * training loop). Off by default; {@code KILN_CUDNN_BENCHMARK=1} turns it on; kiln train and kiln bench turn it on.
+     */
+    private static volatile boolean cudnnBenchmark = "1".equals(System.getenv("KILN_CUDNN_BENCHMARK"));
+
+    public static boolean cudnnBenchmark() { return cudnnBenchmark; }
+
+    public static void setCudnnBenchmark(boolean on) { cudnnBenchmark = on; }
 }

@@ -43,6 +43,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Table maxPoolFwd, maxPoolBwd, avgPoolFwd, avgPoolBwd, softmaxFwd, softmaxBwd;
     private final Kernels.Table gather, scatterAdd, indexSelect, indexAdd;
     private final Kernels.Table adamStep, sgdStep, dropout, ceRowsFwd, ceRowsBwd;
+    private final Kernels.Table biasRelu, biasReluV4, biasReluBwd, biasReluBwdV4, biasGradFinish;
     private final Kernels.Single graphReplayTick;
 
     /** Four u64 words on the device where index kernels record the first bad index (see common.cuh). */
@@ -90,6 +91,11 @@ public final class CudaBackend implements Backend {
         dropout = new Kernels.Table(dev, "fused.cu", "dropout");
         ceRowsFwd = new Kernels.Table(dev, "fused.cu", "ce_rows_fwd");
         ceRowsBwd = new Kernels.Table(dev, "fused.cu", "ce_rows_bwd");
+        biasRelu = new Kernels.Table(dev, "fused.cu", "bias_relu");
+        biasReluV4 = new Kernels.Table(dev, "fused.cu", "bias_relu_v4");
+        biasReluBwd = new Kernels.Table(dev, "fused.cu", "bias_relu_bwd");
+        biasReluBwdV4 = new Kernels.Table(dev, "fused.cu", "bias_relu_bwd_v4");
+        biasGradFinish = new Kernels.Table(dev, "fused.cu", "bias_grad_finish");
         graphReplayTick = new Kernels.Single(dev, "fused.cu", "graph_replay_tick");
     }
 
@@ -528,8 +534,14 @@ public final class CudaBackend implements Backend {
         return cols;
     }
 
-    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
-        if (Dnn.available(x.dtype())) return Dnn.conv2d(this, x, w, bias, p);
+    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
+        Tensor y = Dnn.available(x.dtype()) ? Dnn.conv2d(this, x, w, p) : im2colConv2d(x, w, p);
+        if (bias != null || relu) biasReluInPlace(y, bias, relu);
+        return y;
+    }
+
+    /** The convolution without bias through im2col and the own GEMM (no cuDNN, or KILN_CUDNN=0). */
+    private Tensor im2colConv2d(Tensor x, Tensor w, Conv2dParams p) {
         Tensor xc = contiguous(x), wc = contiguous(w);
         int n = x.shape()[0], o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
         int[] cp = convP(x.shape(), kh, kw, p);
@@ -547,10 +559,53 @@ public final class CudaBackend implements Backend {
         drop(xc, x);
         drop(wc, w);
         cols.storage().release();
-        if (bias == null) return out;
-        Tensor withBias = binary(BinaryOp.ADD, out, bias.detach().reshape(1, o, 1, 1).expand(n, o, oh, ow));
-        out.storage().release();
-        return withBias;
+        return out;
+    }
+
+    /** y = relu?(y + bias[channel]) in place over dim 1 of a fresh contiguous (N, C, ...) tensor (bias may be null). */
+    private void biasReluInPlace(Tensor y, Tensor bias, boolean relu) {
+        Tensor bc = bias == null ? null : contiguous(bias);
+        long n = y.numel();
+        int[] s = y.shape();
+        long inner = n == 0 ? 1 : n / ((long) s[0] * s[1]);
+        if (n > 0) {
+            boolean v4 = inner % 4 == 0;
+            long work = v4 ? n / 4 : n;
+            Launch.args().ptr(ptr(y)).ptr(bc == null ? 0 : ptr(bc)).i64(work).i64(inner).i64(s[1]).i32(relu ? 1 : 0)
+                    .go(dev, (v4 ? biasReluV4 : biasRelu).get(y.dtype()), grid(work), BLOCK);
+        }
+        if (bc != null) drop(bc, bias);
+    }
+
+    @Override public Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) {
+        requireAnyFloat("bias_relu_backward", g.dtype());
+        Tensor gc = contiguous(g), yc = relu ? contiguous(y, g.dtype()) : null;
+        int[] s = g.shape();
+        int images = s[0], c = s[1];
+        long n = g.numel(), inner = n == 0 ? 1 : n / ((long) images * c);
+        Tensor dz = relu ? newTensor(s, g.dtype()) : gc, db = null;
+        if (biasGrad) db = newTensor(new int[]{c}, g.dtype());
+        if (n > 0 && (relu || biasGrad)) {
+            // about four blocks per multiprocessor in all, each a channel's share of the images
+            int splits = (int) Math.max(1, Math.min(images, (4L * dev.multiprocessorCount() + c - 1) / c));
+            DType acc = g.dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+            Tensor partial = biasGrad ? newTensor(new int[]{c * splits}, acc) : null;
+            boolean v4 = inner % 4 == 0;
+            Launch.args().ptr(relu ? ptr(dz) : 0).ptr(biasGrad ? ptr(partial) : 0).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc))
+                    .i64(images).i64(inner).i64(c).i32(relu ? 1 : 0).i32(relu ? 1 : 0)
+                    .go(dev, (v4 ? biasReluBwdV4 : biasReluBwd).get(g.dtype()), c, splits, 1, BLOCK, 0);
+            if (biasGrad) {
+                Launch.args().ptr(ptr(db)).ptr(ptr(partial)).i64(c).i64(splits).go(dev, biasGradFinish.get(g.dtype()), grid(c), BLOCK);
+                partial.storage().release();
+            }
+        } else if (biasGrad) {
+            fill(db, 0);
+        }
+        if (relu) {
+            drop(gc, g);
+            drop(yc, y);
+        }
+        return new Tensor[]{dz, db};
     }
 
     @Override public Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p) {
@@ -625,17 +680,16 @@ public final class CudaBackend implements Backend {
         return new Tensor[]{out, idx};
     }
 
-    @Override public Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape) {
-        DType t = gradOut.dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
-        Tensor gy = contiguous(gradOut, t), ic = contiguous(indices);
-        long outPlane = (long) gradOut.shape()[2] * gradOut.shape()[3], inPlane = (long) inputShape[2] * inputShape[3];
-        Tensor gx = newTensor(inputShape.clone(), t);
-        fill(gx, 0);
-        long n = gy.numel();
-        if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).i64(inPlane).i64(outPlane).go(dev, maxPoolBwd.get(t), grid(n), BLOCK);
+    @Override public Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p) {
+        requireAnyFloat("max_pool2d backward", gradOut.dtype());
+        Tensor gy = contiguous(gradOut), ic = contiguous(indices);
+        int[] pp = poolP(inputShape, p);
+        Tensor gx = newTensor(inputShape.clone(), gradOut.dtype());
+        long n = gx.numel();
+        if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).ints(pp).go(dev, maxPoolBwd.get(gx.dtype()), grid(n), BLOCK);
         drop(gy, gradOut);
         drop(ic, indices);
-        return narrowBack(gx, gradOut.dtype());
+        return gx;
     }
 
     @Override public Tensor avgPool2d(Tensor x, Pool2dParams p) {
@@ -784,6 +838,10 @@ public final class CudaBackend implements Backend {
         if (t != DType.FLOAT32 && t != DType.FLOAT64) throw new IllegalArgumentException(op + ": fused kernel takes float32 or float64, got " + t);
     }
 
+    private static void requireAnyFloat(String op, DType t) {
+        if (!t.isFloating()) throw new IllegalArgumentException(op + ": takes a floating-point tensor, got " + t);
+    }
+
     /** Chunk of a multi-tensor launch, in elements: MT_CHUNK of optim.cu. */
     private static final int LIST_CHUNK = 4096;
 
@@ -858,7 +916,7 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public Tensor dropout(Tensor x, double p, long key) {
-        requireFloat("dropout", x.dtype());
+        requireAnyFloat("dropout", x.dtype());
         Tensor xc = contiguous(x);
         Tensor out = newTensor(x.shape(), x.dtype());
         long n = x.numel();

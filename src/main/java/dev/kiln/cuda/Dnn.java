@@ -77,6 +77,9 @@ final class Dnn {
         }
     }
 
+    /** The most workspace a benchmarked algorithm may use (taken from the caching allocator once, then reused). */
+    private static final long BENCHMARK_WORKSPACE = 256L << 20;
+
     private interface Call { void run(ConvPlan plan, WorkspaceProvider ws); }
 
     private static void run(CudaBackend be, DType t, int[] xShape, int[] wShape, Conv2dParams p, Call call) {
@@ -84,6 +87,9 @@ final class Dnn {
         Cudnn h = handle(dev);
         synchronized (h) {
             dev.makeCurrent();
+            // a search runs the candidates and synchronises: never inside a graph capture
+            boolean search = Cuda.cudnnBenchmark() && !dev.allocator().capturing();
+            h.setAlgoSearch(search ? Cudnn.AlgoSearch.BENCHMARK : Cudnn.AlgoSearch.HEURISTIC, BENCHMARK_WORKSPACE);
             ConvPlan plan = h.conv(t, xShape, wShape, p, Cuda.allowTf32Conv());
             try (Scratch s = new Scratch(dev.allocator())) {
                 call.run(plan, s);
@@ -91,18 +97,15 @@ final class Dnn {
         }
     }
 
-    static Tensor conv2d(CudaBackend be, Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
-        Tensor xc = be.contiguousCopy(x), wc = be.contiguousCopy(w), bc = bias == null ? null : be.contiguousCopy(bias);
+    /** The convolution without bias: the backend adds bias (and ReLU) in one epilogue pass of its own. */
+    static Tensor conv2d(CudaBackend be, Tensor x, Tensor w, Conv2dParams p) {
+        Tensor xc = be.contiguousCopy(x), wc = be.contiguousCopy(w);
         int[] ws = w.shape(), xs = x.shape();
         int[] ys = {xs[0], ws[0], p.outH(xs[2], ws[2]), p.outW(xs[3], ws[3])};
         Tensor y = be.newTensor(ys, x.dtype());
-        run(be, x.dtype(), xs, ws, p, (plan, s) -> {
-            plan.forward(be.ptrOf(xc), be.ptrOf(wc), be.ptrOf(y), 1, 0, s);
-            if (bc != null) plan.addBias(be.ptrOf(bc), be.ptrOf(y));
-        });
+        run(be, x.dtype(), xs, ws, p, (plan, s) -> plan.forward(be.ptrOf(xc), be.ptrOf(wc), be.ptrOf(y), 1, 0, s));
         CudaBackend.drop(xc, x);
         CudaBackend.drop(wc, w);
-        if (bc != null) CudaBackend.drop(bc, bias);
         return y;
     }
 

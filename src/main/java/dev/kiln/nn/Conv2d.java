@@ -3,6 +3,7 @@ package dev.kiln.nn;
 import dev.kiln.Generator;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Conv2dParams;
+import dev.kiln.ops.Convolution;
 
 /** 2-D convolution: x (N, C, H, W), weight (O, C/groups, k, k), bias (O). */
 public final class Conv2d extends Module {
@@ -36,8 +37,11 @@ public final class Conv2d extends Module {
         if (bias) registerParameter("bias", Init.uniform(g, 1 / Math.sqrt(Init.fanIn(shape)), out));
     }
 
-    @Override public Tensor forward(Tensor x) {
-        return F.conv2d(x, parameter("weight"), bias ? parameter("bias") : null, geometry);
+    @Override public Tensor forward(Tensor x) { return forward(x, false); }
+
+    /** forward, then ReLU when {@code relu}, as one op (the bias add and the ReLU fused: see Sequential). */
+    Tensor forward(Tensor x, boolean relu) {
+        return Convolution.conv2d(x, parameter("weight"), bias ? parameter("bias") : null, geometry, relu);
     }
 
     @Override protected String extraRepr() {

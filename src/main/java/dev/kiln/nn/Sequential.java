@@ -4,15 +4,21 @@ import dev.kiln.Tensor;
 
 import java.util.List;
 
-/** Modules applied in order, named "0", "1", ... as in PyTorch, so names read {@code 3.weight}. */
+/**
+ * Modules applied in order, named "0", "1", ... as in PyTorch, so names read {@code 3.weight}. A {@link Conv2d}
+ * followed by a {@link ReLU} runs as one fused op (bias add and ReLU as the convolution's epilogue, ReLU mask and
+ * bias gradient in one backward pass): the same values and gradients as the two layers, fewer passes over memory.
+ */
 public final class Sequential extends Module {
     private final int size;
+    private final Module[] layers;
 
     public Sequential(Module... layers) { this(List.of(layers)); }
 
     public Sequential(List<? extends Module> layers) {
         for (int i = 0; i < layers.size(); i++) registerModule(Integer.toString(i), layers.get(i));
         this.size = layers.size();
+        this.layers = layers.toArray(new Module[0]);
     }
 
     public int size() { return size; }
@@ -20,7 +26,14 @@ public final class Sequential extends Module {
     public Module get(int i) { return child(Integer.toString(i)); }
 
     @Override public Tensor forward(Tensor x) {
-        for (Module m : children().values()) x = m.forward(x);
+        for (int i = 0; i < layers.length; i++) {
+            if (layers[i] instanceof Conv2d conv && i + 1 < layers.length && layers[i + 1] instanceof ReLU) {
+                x = conv.forward(x, true);
+                i++;
+            } else {
+                x = layers[i].forward(x);
+            }
+        }
         return x;
     }
 }

@@ -14,19 +14,31 @@ import static dev.kiln.Backends.get;
 public final class Convolution {
     private Convolution() {}
 
-    public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+    public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) { return conv2d(x, w, bias, p, false); }
+
+    /**
+     * conv2d, then ReLU when {@code relu}: {@code relu(conv2d(x, w, bias))} as one op, whose bias add and ReLU run
+     * as the convolution's epilogue and whose backward takes the ReLU mask and the bias gradient in one pass
+     * (nn.Sequential uses it for a Conv2d followed by a ReLU).
+     */
+    public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
         x = Autocast.cast(AutocastPolicy.CONV2D, x);
         w = Autocast.cast(AutocastPolicy.CONV2D, w);
         bias = Autocast.cast(AutocastPolicy.CONV2D, bias);
         check(x, w, bias, p);
         Backend be = get(x.device());
-        Tensor out = be.conv2d(x, w, bias, p);
+        Tensor out = be.conv2d(x, w, bias, p, relu);
         Tensor in = x, weight = w, b = bias;
         int[] xShape = x.shape(), wShape = w.shape();
-        return Autograd.record("conv2d", out, g -> new Tensor[]{
-                in.requiresGrad() ? be.conv2dBackwardInput(g, weight, xShape, p) : null,
-                weight.requiresGrad() ? be.conv2dBackwardWeight(g, in, wShape, p) : null,
-                b != null && b.requiresGrad() ? g.sum(new int[]{0, 2, 3}, false) : null}, in, weight, b);
+        return Autograd.record(relu ? "conv2d_relu" : "conv2d", out, g -> {
+            boolean biasGrad = b != null && b.requiresGrad();
+            Tensor[] pre = relu || biasGrad ? be.biasReluBackward(g, out, relu, biasGrad) : new Tensor[]{g, null};
+            Tensor gz = pre[0];
+            return new Tensor[]{
+                    in.requiresGrad() ? be.conv2dBackwardInput(gz, weight, xShape, p) : null,
+                    weight.requiresGrad() ? be.conv2dBackwardWeight(gz, in, wShape, p) : null,
+                    pre[1]};
+        }, in, weight, b);
     }
 
     private static void check(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {

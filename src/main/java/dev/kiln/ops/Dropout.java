@@ -11,9 +11,9 @@ import static dev.kiln.Backends.get;
 /**
  * Inverted dropout: zeroes each element with probability p and scales the survivors by 1/(1-p), so eval needs no
  * rescaling. The keep-mask is u >= p for the counter-based uniform u of (key, element index), so it works on any
- * device and never reads values on the host. float32 and float64 take the backend's fused kernel: one pass
- * forward, and the backward recomputes the mask from the same key (no mask tensor is kept). Other dtypes take the
- * composite (uniform draw, compare, scale, multiply), which draws the same mask for the same key.
+ * device and never reads values on the host. The backend's fused kernel does it in one pass forward, and the
+ * backward recomputes the mask from the same key (no mask tensor is kept). {@link #composite} (uniform draw,
+ * compare, scale, multiply) is the reference it matches: the same mask for the same key, the same rounding.
  */
 public final class Dropout {
     private Dropout() {}
@@ -23,7 +23,6 @@ public final class Dropout {
         if (!training || p == 0) return x;
         Checks.floating("dropout", x);
         if (p == 1) return x.mul(0.0);
-        if (x.dtype() != DType.FLOAT32 && x.dtype() != DType.FLOAT64) return composite(x, p, g);
         long key = g.nextSeed();
         Backend be = get(x.device());
         Tensor y = be.dropout(x, p, key);

@@ -19,7 +19,7 @@ public final class Pooling {
         Tensor[] outAndIndices = be.maxPool2d(x, p);
         Tensor indices = outAndIndices[1];
         int[] xShape = x.shape();
-        return Autograd.record("max_pool2d", outAndIndices[0], g -> new Tensor[]{be.maxPool2dBackward(g, indices, xShape)}, x);
+        return Autograd.record("max_pool2d", outAndIndices[0], g -> new Tensor[]{be.maxPool2dBackward(g, indices, xShape, p)}, x);
     }
 
     public static Tensor avgPool2d(Tensor x, Pool2dParams p) {

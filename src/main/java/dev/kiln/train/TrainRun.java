@@ -60,12 +60,17 @@ public final class TrainRun {
     public static Summary run(TrainConfig cfg, PrintWriter log, PrintStream progress, Path profile, boolean allowResident) throws IOException {
         warnAboutPrecision(cfg, log);
         // TF32 is a process-wide cuBLAS setting: on for a tf32 run, off for the others, restored afterwards
-        boolean tf32Before = Cuda.allowTf32();
-        if (cfg.device().isCuda()) Cuda.setAllowTf32(cfg.precision() == Precision.TF32);
+        // a training loop repeats its shapes: cuDNN's timed algorithm search pays for itself within the first epoch
+        boolean tf32Before = Cuda.allowTf32(), benchmarkBefore = Cuda.cudnnBenchmark();
+        if (cfg.device().isCuda()) {
+            Cuda.setAllowTf32(cfg.precision() == Precision.TF32);
+            Cuda.setCudnnBenchmark(true);
+        }
         try {
             return train(cfg, log, progress, profile, allowResident);
         } finally {
             Cuda.setAllowTf32(tf32Before);
+            Cuda.setCudnnBenchmark(benchmarkBefore);
         }
     }
 

@@ -22,6 +22,7 @@ import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -354,16 +355,46 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * The conv epilogue (bias + ReLU in place) and its backward (ReLU mask + bias gradient), float32/64 and bfloat16,
+     * for inner sizes that take the 4-wide kernels (36) and those that do not (35), with and without bias.
+     */
+    @Test void convBiasReluEpilogueAndBackward() {
+        Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16}) {
+            for (int[] xs : new int[][]{{5, 3, 6, 6}, {4, 2, 5, 7}, {130, 3, 2, 2}}) {
+                Tensor x = randn(t, xs), w = randn(t, 8, xs[1], 3, 3), bias = randn(t, 8);
+                String what = "conv2d+relu " + java.util.Arrays.toString(xs) + " " + t;
+                double tl = t == DType.BFLOAT16 ? 2e-2 : t == DType.FLOAT64 ? 1e-11 : 1e-4;
+                Tensor yc = CPU_BE.conv2d(x, w, bias, p, true), yg = gpuBe.conv2d(gpu(x), gpu(w), gpu(bias), p, true);
+                close(yc, yg, tl, what);
+                close(CPU_BE.conv2d(x, w, null, p, true), gpuBe.conv2d(gpu(x), gpu(w), null, p, true), tl, what + " (no bias)");
+                // the backward on the CPU output (so both see the same mask) and a fresh gradient
+                Tensor g = randn(t, yc.shape());
+                for (boolean relu : new boolean[]{true, false}) {
+                    for (boolean biasGrad : new boolean[]{true, false}) {
+                        if (!relu && !biasGrad) continue;
+                        Tensor[] c = CPU_BE.biasReluBackward(g, yc, relu, biasGrad), d = gpuBe.biasReluBackward(gpu(g), gpu(yc), relu, biasGrad);
+                        String how = what + " backward relu=" + relu + " bias=" + biasGrad;
+                        close(c[0], d[0], t == DType.BFLOAT16 ? 0 : tol(t), how + " dz");
+                        if (biasGrad) close(c[1], d[1], t == DType.BFLOAT16 ? 2e-2 : t == DType.FLOAT64 ? 1e-12 : 1e-5, how + " dbias");
+                        else assertNull(d[1], how);
+                    }
+                }
+            }
+        }
+    }
+
     @Test void poolingForwardAndBackward() {
         Pool2dParams[] ps = {Pool2dParams.of(2, 2, 0), Pool2dParams.of(3, 2, 1), new Pool2dParams(3, 2, 1, 2, 1, 1, false)};
-        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16}) {
             for (Pool2dParams p : ps) {
                 Tensor x = randn(t, 2, 3, 9, 10);
                 Tensor[] mc = CPU_BE.maxPool2d(x, p), mg = gpuBe.maxPool2d(gpu(x), p);
                 close(mc[0], mg[0], 0, "max pool " + p);
                 close(mc[1], mg[1], 0, "max pool indices " + p);
                 Tensor gy = randn(t, mc[0].shape());
-                close(CPU_BE.maxPool2dBackward(gy, mc[1], x.shape()), gpuBe.maxPool2dBackward(gpu(gy), mg[1], x.shape()), tol(t), "max pool backward " + p);
+                close(CPU_BE.maxPool2dBackward(gy, mc[1], x.shape(), p), gpuBe.maxPool2dBackward(gpu(gy), mg[1], x.shape(), p), tol(t), "max pool backward " + p);
                 close(CPU_BE.avgPool2d(x, p), gpuBe.avgPool2d(gpu(x), p), tol(t), "avg pool " + p);
                 Tensor gya = randn(t, CPU_BE.avgPool2d(x, p).shape());
                 close(CPU_BE.avgPool2dBackward(gya, x.shape(), p), gpuBe.avgPool2dBackward(gpu(gya), x.shape(), p), tol(t), "avg pool backward " + p);

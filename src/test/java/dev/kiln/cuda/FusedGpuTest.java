@@ -57,7 +57,7 @@ class FusedGpuTest {
 
     // ------------------------------------------------------------------ dropout
 
-    @ParameterizedTest @EnumSource(value = DType.class, names = {"FLOAT32", "FLOAT64"})
+    @ParameterizedTest @EnumSource(value = DType.class, names = {"FLOAT32", "FLOAT64", "BFLOAT16", "FLOAT16"})
     void dropoutIsBitIdenticalAcrossDevices(DType dt) {
         Tensor x = Tensor.randn(new Generator(1), new int[]{257, 129}, DType.FLOAT64, Device.CPU).to(dt);
         Tensor w = Tensor.randn(new Generator(2), new int[]{257, 129}, DType.FLOAT64, Device.CPU).to(dt);

@@ -160,6 +160,25 @@ class LayersTest {
         GradCheck.check(in -> new BCEWithLogitsLoss().forward(in[0], bt), GradCheck.randn(16, 3));
     }
 
+    /** Conv2d then ReLU inside a Sequential runs fused: the same output and parameter gradients as layer by layer. */
+    @Test void sequentialFusesConvAndReluWithTheSameResults() {
+        Conv2d conv = f64(new Conv2d(2, 3, 3, 1, 1, G));
+        Sequential s = new Sequential(conv, new ReLU(), new MaxPool2d(2), new ReLU());
+        Tensor x = GradCheck.randn(5, 2, 2, 6, 6);
+        Tensor fused = s.forward(x);
+        assertEquals("conv2d_relu", fused.gradFn() == null ? null : firstOp(fused));
+        Tensor stepwise = new ReLU().forward(new MaxPool2d(2).forward(new ReLU().forward(conv.forward(x))));
+        assertArrayEquals(stepwise.toDoubleArray(), fused.toDoubleArray(), 0.0);
+        ModuleGradCheck.check(s, x);
+    }
+
+    /** The op under the max-pool and the ReLU that follow the fused layers. */
+    private static String firstOp(Tensor t) {
+        var n = t.gradFn();
+        while (n.inputs()[0] != null && n.inputs()[0].gradFn() != null) n = n.inputs()[0].gradFn();
+        return n.op();
+    }
+
     @Test void sequentialChainsAndGradChecks() {
         Sequential s = f64(new Sequential(new Linear(3, 4, G), new Tanh(), new Linear(4, 2, G)));
         ModuleGradCheck.check(s, GradCheck.randn(17, 5, 3));

@@ -67,6 +67,31 @@ class NnGradTest {
         GradCheck.check(t -> F.conv2d(t[0].permute(0, 3, 1, 2), t[1], t[2], p), randn(34, 1, 4, 4, 3), randn(35, 3, 1, 3, 3), randn(36, 3));
     }
 
+    @Test void conv2dReluFusedGradient() {
+        Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
+        GradCheck.check(t -> Convolution.conv2d(t[0], t[1], t[2], p, true), randn(37, 2, 3, 5, 4), randn(38, 4, 3, 3, 3), randn(39, 4));
+        GradCheck.check(t -> Convolution.conv2d(t[0], t[1], null, p, true), randn(40, 1, 2, 4, 4), randn(41, 3, 2, 3, 3));
+    }
+
+    /** The fused op against relu(conv2d(...)): equal values and gradients, float32, inner sizes with and without a 4-multiple. */
+    @Test void conv2dReluFusedEqualsTheComposite() {
+        for (int[] xs : new int[][]{{3, 4, 6, 6}, {2, 3, 5, 7}}) {
+            Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
+            Tensor x = randn(42, xs).to(DType.FLOAT32), w = randn(43, 5, xs[1], 3, 3).to(DType.FLOAT32), b = randn(44, 5).to(DType.FLOAT32);
+            Tensor gy = randn(45, xs[0], 5, xs[2], xs[3]).to(DType.FLOAT32);
+            Tensor[] fused = {x.detach().requiresGrad(true), w.detach().requiresGrad(true), b.detach().requiresGrad(true)};
+            Tensor[] comp = {x.detach().requiresGrad(true), w.detach().requiresGrad(true), b.detach().requiresGrad(true)};
+            Tensor yf = Convolution.conv2d(fused[0], fused[1], fused[2], p, true);
+            Tensor yc = F.relu(F.conv2d(comp[0], comp[1], comp[2], p));
+            assertArrayEquals(yc.toFloatArray(), yf.toFloatArray(), 0f, "forward");
+            yf.mul(gy).sum().backward();
+            yc.mul(gy).sum().backward();
+            for (int i = 0; i < 3; i++) {
+                assertArrayEquals(comp[i].grad().toFloatArray(), fused[i].grad().toFloatArray(), 1e-4f, "gradient " + i);
+            }
+        }
+    }
+
     @Test void maxPool2dGradient() {
         GradCheck.check(x -> F.maxPool2d(x[0], 2, 2, 0), randn(41, 2, 2, 4, 4));
         GradCheck.check(x -> F.maxPool2d(x[0], 3, 2, 1), randn(42, 1, 2, 5, 5));   // overlapping windows, padding
@@ -130,6 +155,15 @@ class NnGradTest {
     }
 
     // ---------------------------------------------------------------- dropout, normalisation, attention
+
+    /** 16-bit dropout takes the fused kernel: the composite's mask and rounding, bit for bit. */
+    @ParameterizedTest @EnumSource(value = DType.class, names = {"BFLOAT16", "FLOAT16"})
+    void sixteenBitDropoutMatchesTheComposite(DType t) {
+        Tensor x = randn(73, 7, 9).to(t);
+        Tensor fused = F.dropout(x, 0.25, true, new Generator(9)), composite = Dropout.composite(x, 0.25, new Generator(9));
+        assertEquals(t, fused.dtype());
+        assertArrayEquals(composite.toDoubleArray(), fused.toDoubleArray(), 0.0);
+    }
 
     @Test void dropoutGradientIsTheScaledMask() {
         double p = 0.4;

@@ -202,10 +202,14 @@ public final class ConvPlan implements AutoCloseable {
         conv.setMathType(requestedMath());
         c = cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK ? benchmark(dir, xOrDx, wOrDw, yOrDy, ws) : heuristic(dir);
         chosen[dir.ordinal()] = c;
+        if (LOG) System.err.println("kiln cudnn: " + dir + " " + describe(c) + " (" + cudnn.algoSearch() + (c.benchmarkMs() > 0 ? ", " + c.benchmarkMs() + " ms" : "") + ")");
         return c;
     }
 
     private static final int MAX_CANDIDATES = 16;
+
+    /** KILN_CUDNN_LOG=1 prints each algorithm chosen (geometry, algorithm, math, workspace) to stderr, once. */
+    private static final boolean LOG = "1".equals(System.getenv("KILN_CUDNN_LOG"));
 
     private Choice heuristic(Dir dir) {
         try (Arena a = Arena.ofConfined()) {

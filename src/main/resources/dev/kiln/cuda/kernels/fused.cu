@@ -1,6 +1,7 @@
 // Fused forward/backward kernels that replace chains of primitives: dropout (mask from the counter-based hash,
-// never stored) and softmax cross-entropy over rows of logits (N, C). The references are in
-// dev.kiln.cpu.FusedKernels; float32 computes in float, float64 in double.
+// never stored), softmax cross-entropy over rows of logits (N, C), and a convolution's bias + ReLU epilogue with
+// its backward (ReLU mask and bias gradient in one pass). The references are in dev.kiln.cpu.FusedKernels;
+// float32 and the 16-bit floats compute in float, float64 in double.
 #include "common.cuh"
 #include "random.cuh"
 
@@ -67,6 +68,106 @@ extern "C" __global__ void ce_rows_bwd_##S(T* gx, const T* x, const i64* target,
 #define FUSED(T, S) DROPOUT(T, S) CE_FWD(T, S) CE_BWD(T, S)
 FUSED(float, f32)
 FUSED(double, f64)
+
+// Dropout of 16-bit data: the scale rounded to the type first and the product rounded once, which is what the
+// composite (x * cast(keep) * scale, each op rounding) gives, so both draw and round alike.
+#define DROPOUT16(T, S) \
+extern "C" __global__ void dropout_##S(T* out, const T* x, i64 n, u64 key, double p, double scale, const u64* replay) { \
+    const float s = load<float, T>(store<T, float>((float) scale)); \
+    const u64 k = replay ? key ^ mix64(*replay + 0x9E3779B97F4A7C15ull) : key; \
+    GRID_STRIDE(i, n) out[i] = store<T, float>(load<float, T>(x[i]) * (uniform_at(k, (u64) i) >= p ? s : 0.f)); \
+}
+DROPOUT16(bf16, bf16) DROPOUT16(f16, f16)
+
+// ---- bias + ReLU over channel dim 1 of a contiguous (N, C, inner...) tensor, in place: the epilogue of a
+// convolution whose output nobody else has seen yet. relu(v) = v > 0 ? v : 0 (NaN becomes 0, as UnaryOp.RELU).
+// The _v4 kernels take 4 elements per thread with one wide load (inner % 4 == 0 and 16-byte aligned bases), so the
+// 4 share a channel.
+template <typename T> struct __align__(4 * sizeof(T)) Pack4 { T v[4]; };
+
+template <typename T>
+__device__ __forceinline__ typename Acc<T>::type bias_relu_one(typename Acc<T>::type v, typename Acc<T>::type b, int relu) {
+    v += b;
+    return relu ? (v > 0 ? v : (typename Acc<T>::type) 0) : v;
+}
+
+#define BIAS_RELU(T, S) \
+extern "C" __global__ void bias_relu_##S(T* y, const T* b, i64 n, i64 inner, i64 c, int relu) { \
+    typedef typename Acc<T>::type A; \
+    GRID_STRIDE(i, n) { \
+        A bv = b ? load<A, T>(b[(i / inner) % c]) : (A) 0; \
+        y[i] = store<T, A>(bias_relu_one<T>(load<A, T>(y[i]), bv, relu)); \
+    } \
+} \
+extern "C" __global__ void bias_relu_v4_##S(T* y, const T* b, i64 n4, i64 inner, i64 c, int relu) { \
+    typedef typename Acc<T>::type A; \
+    Pack4<T>* y4 = reinterpret_cast<Pack4<T>*>(y); \
+    GRID_STRIDE(i, n4) { \
+        A bv = b ? load<A, T>(b[(4 * i / inner) % c]) : (A) 0; \
+        Pack4<T> p = y4[i]; \
+        _Pragma("unroll") for (int k = 0; k < 4; k++) p.v[k] = store<T, A>(bias_relu_one<T>(load<A, T>(p.v[k]), bv, relu)); \
+        y4[i] = p; \
+    } \
+}
+
+// Backward of y = relu?(z + b): dz = relu ? (y > 0 ? g : 0) : g, written when write_dz; and, when partial is not
+// null, this block's share of db[c] = sum of dz over (N, inner). Grid: x = channel, y = a split of the images;
+// every split of a channel writes one partial, bias_grad_finish adds them in a fixed order (deterministic).
+#define BIAS_RELU_BWD(T, S) \
+extern "C" __global__ void bias_relu_bwd_##S(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 images, \
+                                             i64 inner, i64 c, int relu, int write_dz) { \
+    typedef typename Acc<T>::type A; \
+    __shared__ A sh[32]; \
+    const i64 ch = blockIdx.x, per = (images - blockIdx.y + gridDim.y - 1) / gridDim.y, total = per * inner; \
+    A acc = 0; \
+    for (i64 j = threadIdx.x; j < total; j += blockDim.x) { \
+        i64 n = blockIdx.y + (j / inner) * gridDim.y, at = (n * c + ch) * inner + j % inner; \
+        A v = load<A, T>(g[at]); \
+        if (relu && !(load<A, T>(y[at]) > 0)) v = 0; \
+        if (write_dz) dz[at] = store<T, A>(v); \
+        acc += v; \
+    } \
+    if (partial) { \
+        acc = block_reduce(acc, [](A a, A b) { return a + b; }, sh); \
+        if (threadIdx.x == 0) partial[ch * gridDim.y + blockIdx.y] = acc; \
+    } \
+} \
+extern "C" __global__ void bias_relu_bwd_v4_##S(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 images, \
+                                                i64 inner, i64 c, int relu, int write_dz) { \
+    typedef typename Acc<T>::type A; \
+    __shared__ A sh[32]; \
+    const i64 inner4 = inner / 4, ch = blockIdx.x, per = (images - blockIdx.y + gridDim.y - 1) / gridDim.y, total = per * inner4; \
+    const Pack4<T>* g4 = reinterpret_cast<const Pack4<T>*>(g); \
+    const Pack4<T>* y4 = reinterpret_cast<const Pack4<T>*>(y); \
+    Pack4<T>* dz4 = reinterpret_cast<Pack4<T>*>(dz); \
+    A acc = 0; \
+    for (i64 j = threadIdx.x; j < total; j += blockDim.x) { \
+        i64 n = blockIdx.y + (j / inner4) * gridDim.y, at = (n * c + ch) * inner4 + j % inner4; \
+        Pack4<T> gv = g4[at], yv; \
+        if (relu) yv = y4[at]; \
+        _Pragma("unroll") for (int k = 0; k < 4; k++) { \
+            A v = load<A, T>(gv.v[k]); \
+            if (relu && !(load<A, T>(yv.v[k]) > 0)) v = 0; \
+            gv.v[k] = store<T, A>(v); \
+            acc += v; \
+        } \
+        if (write_dz) dz4[at] = gv; \
+    } \
+    if (partial) { \
+        acc = block_reduce(acc, [](A a, A b) { return a + b; }, sh); \
+        if (threadIdx.x == 0) partial[ch * gridDim.y + blockIdx.y] = acc; \
+    } \
+} \
+extern "C" __global__ void bias_grad_finish_##S(T* db, const typename Acc<T>::type* partial, i64 c, i64 splits) { \
+    typedef typename Acc<T>::type A; \
+    GRID_STRIDE(ch, c) { \
+        A s = 0; \
+        for (i64 k = 0; k < splits; k++) s += partial[ch * splits + k]; \
+        db[ch] = store<T, A>(s); \
+    } \
+}
+#define BIAS_RELU_ALL(T, S) BIAS_RELU(T, S) BIAS_RELU_BWD(T, S)
+KILN_FLOAT_TYPES(BIAS_RELU_ALL)
 
 // The first node of every captured CUDA graph: one more replay (dropout keys and Adam's step count read it).
 extern "C" __global__ void graph_replay_tick(u64* counter) {

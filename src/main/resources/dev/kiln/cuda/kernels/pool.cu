@@ -67,13 +67,22 @@ extern "C" __global__ void avg_pool_bwd_##S(T* gx, const T* gy, i64 n, PoolP p) 
 }
 KILN_FLOAT_TYPES(POOL)
 
-// max-pool backward scatters each output gradient to the input element its index names (gx zeroed first);
-// the backward op gets no window geometry, only the indices, so it cannot gather. float and double only.
+// max-pool backward gathers: one thread per input element adds the gradients of the windows that cover it and
+// chose it (index equal to its own), in window order, so it needs no zeroing pass and no atomics, is deterministic
+// and takes every float type (accumulating in float, or double for float64).
 #define MAX_POOL_BWD(T, S) \
-extern "C" __global__ void max_pool_bwd_##S(T* gx, const T* gy, const i64* idx, i64 n, i64 in_plane, i64 out_plane) { \
+extern "C" __global__ void max_pool_bwd_##S(T* gx, const T* gy, const i64* idx, i64 n, PoolP p) { \
+    typedef typename Acc<T>::type A; \
     GRID_STRIDE(i, n) { \
-        i64 k = idx[i]; \
-        if (k >= 0) atomicAdd(gx + (i / out_plane) * in_plane + k, gy[i]); \
+        int ix = (int) (i % p.w), iy = (int) ((i / p.w) % p.h); i64 plane = i / ((i64) p.w * p.h); \
+        int y0, y1, x0, x1; covering(p, iy, ix, y0, y1, x0, x1); \
+        const i64 self = (i64) iy * p.w + ix; \
+        A s = 0; \
+        for (int oy = y0; oy <= y1; oy++) for (int ox = x0; ox <= x1; ox++) { \
+            i64 o = (plane * p.oh + oy) * p.ow + ox; \
+            if (idx[o] == self) s += load<A, T>(gy[o]); \
+        } \
+        gx[i] = store<T, A>(s); \
     } \
 }
-MAX_POOL_BWD(float, f32) MAX_POOL_BWD(double, f64)
+KILN_FLOAT_TYPES(MAX_POOL_BWD)
