@@ -78,6 +78,16 @@ public interface Backend {
      */
     Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad);
 
+    /**
+     * The weight and bias gradients of {@code y = relu?(conv2d(x, w) + bias)} from g = dL/dy when x needs none:
+     * {dw, dbias (null unless biasGrad)}. A backend may fuse the ReLU mask and the bias sum into the weight
+     * gradient (CUDA does for a first layer of few input channels); the default composes the primitives.
+     */
+    default Tensor[] conv2dBackwardWeightAndBias(Tensor g, Tensor y, Tensor x, int[] weightShape, Conv2dParams p, boolean relu, boolean biasGrad) {
+        Tensor[] pre = relu || biasGrad ? biasReluBackward(g, y, relu, biasGrad) : new Tensor[]{g, null};
+        return new Tensor[]{conv2dBackwardWeight(pre[0], x, weightShape, p), pre[1]};
+    }
+
     Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p);
 
     Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p);

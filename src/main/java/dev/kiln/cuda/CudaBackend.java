@@ -535,9 +535,107 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
+        SmallConv small = smallConv(x.shape(), w.shape(), p, x.dtype());
+        if (small != null) return small.forward(x, w, bias, relu);
         Tensor y = Dnn.available(x.dtype()) ? Dnn.conv2d(this, x, w, p) : im2colConv2d(x, w, p);
         if (bias != null || relu) biasReluInPlace(y, bias, relu);
         return y;
+    }
+
+    @Override public Tensor[] conv2dBackwardWeightAndBias(Tensor g, Tensor y, Tensor x, int[] weightShape, Conv2dParams p,
+                                                          boolean relu, boolean biasGrad) {
+        SmallConv small = smallConv(x.shape(), weightShape, p, x.dtype());
+        if (small != null) return small.weightAndBiasGrad(g, y, x, relu, biasGrad);
+        return Backend.super.conv2dBackwardWeightAndBias(g, y, x, weightShape, p, relu, biasGrad);
+    }
+
+    /** Whether the direct kernels for few input channels are on (KILN_SMALL_CONV=0 sends every conv to cuDNN). */
+    private static volatile boolean smallConvEnabled = !"0".equals(System.getenv("KILN_SMALL_CONV"));
+
+    static void setSmallConvEnabled(boolean on) { smallConvEnabled = on; }
+
+    /**
+     * A convolution the direct kernels of conv.cu take (conv_small_*): 1 or 3 input channels, a 3x3 or 5x5 kernel,
+     * stride 1, no dilation or groups, equal padding on both axes: an image model's first layer, where cuDNN's
+     * general algorithms spend most of their time reshaping. One thread per output pixel, every output channel.
+     */
+    private final class SmallConv {
+        final int n, c, h, w, o, k, pad, oh, ow, ob;
+        final DType t;
+
+        private SmallConv(int[] xs, int[] ws, Conv2dParams p, DType t) {
+            this.n = xs[0];
+            this.c = xs[1];
+            this.h = xs[2];
+            this.w = xs[3];
+            this.o = ws[0];
+            this.k = ws[2];
+            this.pad = p.padH();
+            this.oh = p.outH(h, k);
+            this.ow = p.outW(w, k);
+            this.t = t;
+            int v = c * k * k + 1;
+            this.ob = v <= 12 ? 4 : v <= 28 ? 2 : 1; // as SMALL_CONV_ALL in conv.cu
+        }
+
+        private String variant() { return "c" + c + "k" + k; }
+
+        private long sharedBytes() { return (long) o * (c * k * k + 1) * accBytes(); }
+
+        private int accBytes() { return t == DType.FLOAT64 ? 8 : 4; }
+
+        private Launch geometry(Launch l) { return l.ints(n, h, w, oh, ow, o, pad); }
+
+        Tensor forward(Tensor x, Tensor wt, Tensor bias, boolean relu) {
+            Tensor xc = contiguous(x), wc = contiguous(wt), bc = bias == null ? null : contiguous(bias);
+            Tensor y = newTensor(new int[]{n, o, oh, ow}, t);
+            long pixels = (long) n * oh * ow;
+            if (pixels > 0) {
+                geometry(Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(wc)).ptr(bc == null ? 0 : ptr(bc))).i32(relu ? 1 : 0)
+                        .go(dev, smallConvKernel("conv_small_fwd_" + variant(), t), (int) grid(pixels), 1, 1, BLOCK, (int) sharedBytes());
+            }
+            drop(xc, x);
+            drop(wc, wt);
+            if (bc != null) drop(bc, bias);
+            return y;
+        }
+
+        Tensor[] weightAndBiasGrad(Tensor g, Tensor y, Tensor x, boolean relu, boolean biasGrad) {
+            Tensor gc = contiguous(g), yc = relu ? contiguous(y, g.dtype()) : null, xc = contiguous(x);
+            int ckk = c * k * k, groups = o / ob;
+            long pixels = (long) n * oh * ow;
+            // about four blocks per multiprocessor in all; every block sums its share of the pixels
+            int blocks = (int) Math.max(1, Math.min((pixels + BLOCK - 1) / BLOCK, (4L * dev.multiprocessorCount() + groups - 1) / groups));
+            Tensor partial = newTensor(new int[]{o * (ckk + 1) * blocks}, t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32);
+            Tensor dw = newTensor(new int[]{o, c, k, k}, t), db = biasGrad ? newTensor(new int[]{o}, t) : null;
+            geometry(Launch.args().ptr(ptr(partial)).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc)).ptr(ptr(xc))).i32(relu ? 1 : 0)
+                    .go(dev, smallConvKernel("conv_small_wgrad_" + variant(), t), blocks, groups, 1, BLOCK, 0);
+            Launch.args().ptr(ptr(dw)).ptr(db == null ? 0 : ptr(db)).ptr(ptr(partial)).i32(o).i32(ckk).i32(blocks)
+                    .go(dev, smallConvKernel("conv_small_wgrad_finish", t), grid((long) o * (ckk + 1)), BLOCK);
+            partial.storage().release();
+            drop(gc, g);
+            if (yc != null) drop(yc, y);
+            drop(xc, x);
+            return new Tensor[]{dw, db};
+        }
+    }
+
+    /** The direct kernels' view of this convolution, or null when they do not take it. */
+    private SmallConv smallConv(int[] xs, int[] ws, Conv2dParams p, DType t) {
+        if (!smallConvEnabled || !t.isFloating()) return null;
+        int c = xs[1], k = ws[2];
+        if ((c != 1 && c != 3) || (k != 3 && k != 5) || ws[3] != k || ws[1] != c) return null;
+        if (p.groups() != 1 || p.strideH() != 1 || p.strideW() != 1 || p.dilationH() != 1 || p.dilationW() != 1 || p.padH() != p.padW()) return null;
+        SmallConv sc = new SmallConv(xs, ws, p, t);
+        if (sc.oh < 1 || sc.ow < 1 || sc.o % sc.ob != 0 || sc.sharedBytes() > 48 * 1024) return null;
+        if ((long) sc.n * c * sc.h * sc.w >= Integer.MAX_VALUE || (long) sc.n * sc.o * sc.oh * sc.ow >= Integer.MAX_VALUE) return null;
+        return sc;
+    }
+
+    private final java.util.concurrent.ConcurrentHashMap<String, Kernels.Table> smallConvTables = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private Kernels.Fn smallConvKernel(String prefix, DType t) {
+        return smallConvTables.computeIfAbsent(prefix, k -> new Kernels.Table(dev, "conv.cu", k)).get(t);
     }
 
     /** The convolution without bias through im2col and the own GEMM (no cuDNN, or KILN_CUDNN=0). */

@@ -32,6 +32,10 @@ public final class Convolution {
         int[] xShape = x.shape(), wShape = w.shape();
         return Autograd.record(relu ? "conv2d_relu" : "conv2d", out, g -> {
             boolean biasGrad = b != null && b.requiresGrad();
+            if (!in.requiresGrad() && weight.requiresGrad()) { // a first layer: no input gradient, so dz need not exist
+                Tensor[] wb = be.conv2dBackwardWeightAndBias(g, out, in, wShape, p, relu, biasGrad);
+                return new Tensor[]{null, wb[0], wb[1]};
+            }
             Tensor[] pre = relu || biasGrad ? be.biasReluBackward(g, out, relu, biasGrad) : new Tensor[]{g, null};
             Tensor gz = pre[0];
             return new Tensor[]{

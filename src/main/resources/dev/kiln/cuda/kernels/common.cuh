@@ -91,6 +91,19 @@ __device__ __forceinline__ void offsets(const Geo& g, i64 i, i64* off) {
     }
 }
 
+// i = (q * d) + r for a divisor d > 0: 32-bit unsigned division while i fits (a 64-bit division is a long
+// software sequence on the GPU, enough to make an index-heavy kernel compute-bound), 64-bit beyond.
+__device__ __forceinline__ i64 divmod(i64 i, i64 d, i64& r) {
+    if ((unsigned long long) i <= 0xFFFFFFFFull && d <= 0xFFFFFFFFll) {
+        unsigned q = (unsigned) i / (unsigned) d;
+        r = (i64) ((unsigned) i - q * (unsigned) d);
+        return q;
+    }
+    i64 q = i / d;
+    r = i - q * d;
+    return q;
+}
+
 #define GRID_STRIDE(i, n) for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64) gridDim.x * blockDim.x)
 
 // Instantiates MACRO(T, suffix) for every element type; suffixes match dev.kiln.DType's order.

@@ -41,3 +41,128 @@ extern "C" __global__ void col2im_##S(T* gx, const T* cols, i64 n, ConvP p) { \
     } \
 }
 KILN_FLOAT_TYPES(CONV)
+
+// ---- Direct convolution for few input channels (an image model's first layer: C = 1 or 3, K = 3 or 5, stride 1,
+// square padding). cuDNN's general algorithms spend most of their time on such a layer reshaping data; here one
+// thread owns an output pixel (n, oy, ox): it loads the C*K*K inputs under its window once into registers and
+// writes every output channel, bias and ReLU included. The weights sit in shared memory (every lane reads the same
+// word: a broadcast). SmallP: n images, input h x w, output oh x ow, o channels, padding.
+struct SmallP { int n, h, w, oh, ow, o, pad; };
+
+template <typename T, int C, int K>
+__device__ __forceinline__ void small_window(const T* x, const SmallP& p, int img, int oy, int ox, typename Acc<T>::type* in) {
+    typedef typename Acc<T>::type A;
+#pragma unroll
+    for (int c = 0; c < C; c++)
+#pragma unroll
+        for (int ky = 0; ky < K; ky++)
+#pragma unroll
+            for (int kx = 0; kx < K; kx++) {
+                int iy = oy - p.pad + ky, ix = ox - p.pad + kx;
+                bool inside = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w;
+                in[(c * K + ky) * K + kx] = inside ? load<A, T>(x[(((i64) img * C + c) * p.h + iy) * p.w + ix]) : (A) 0;
+            }
+}
+
+template <typename T, int C, int K>
+__device__ __forceinline__ void conv_small_fwd(T* y, const T* x, const T* w, const T* b, SmallP p, int relu) {
+    typedef typename Acc<T>::type A;
+    constexpr int CKK = C * K * K;
+    extern __shared__ unsigned char smem[];
+    A* sw = reinterpret_cast<A*>(smem);                 // o * CKK weights, then o biases
+    for (int i = threadIdx.x; i < p.o * CKK; i += blockDim.x) sw[i] = load<A, T>(w[i]);
+    for (int i = threadIdx.x; i < p.o; i += blockDim.x) sw[p.o * CKK + i] = b ? load<A, T>(b[i]) : (A) 0;
+    __syncthreads();
+    const i64 plane = (i64) p.oh * p.ow, pixels = (i64) p.n * plane;
+    GRID_STRIDE(i, pixels) {
+        i64 r, img = divmod(i, plane, r);
+        int oy = (int) r / p.ow, ox = (int) r - oy * p.ow;
+        A in[CKK];
+        small_window<T, C, K>(x, p, (int) img, oy, ox, in);
+        T* out = y + img * p.o * plane + r;
+        for (int oc = 0; oc < p.o; oc++) {
+            const A* wo = sw + oc * CKK;
+            A acc = sw[p.o * CKK + oc];
+#pragma unroll
+            for (int t = 0; t < CKK; t++) acc += wo[t] * in[t];
+            if (relu) acc = acc > 0 ? acc : (A) 0;
+            out[oc * plane] = store<T, A>(acc);
+        }
+    }
+}
+
+// Weight (and bias) gradient of the same layer from g = dL/dy, with the ReLU mask (y > 0) applied on the fly, so
+// the masked gradient is never written: blockIdx.y takes OB output channels, each thread sums OB x (CKK + 1)
+// products over its pixels; the block's sums go to partial[(oc * (CKK + 1) + t) * gridDim.x + blockIdx.x] and
+// conv_small_wgrad_finish adds them in block order (deterministic).
+template <typename T, int C, int K, int OB>
+__device__ __forceinline__ void conv_small_wgrad(typename Acc<T>::type* partial, const T* g, const T* y, const T* x, SmallP p, int relu) {
+    typedef typename Acc<T>::type A;
+    constexpr int CKK = C * K * K, V = CKK + 1;
+    __shared__ A sh[8][OB * V];                         // one row per warp: launched with 256 threads
+    A acc[OB][V];
+#pragma unroll
+    for (int a = 0; a < OB; a++)
+#pragma unroll
+        for (int t = 0; t < V; t++) acc[a][t] = 0;
+    const i64 plane = (i64) p.oh * p.ow, pixels = (i64) p.n * plane;
+    const int oc0 = blockIdx.y * OB;
+    for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < pixels; i += (i64) gridDim.x * blockDim.x) {
+        i64 r, img = divmod(i, plane, r);
+        int oy = (int) r / p.ow, ox = (int) r - oy * p.ow;
+        A in[CKK];
+        small_window<T, C, K>(x, p, (int) img, oy, ox, in);
+#pragma unroll
+        for (int a = 0; a < OB; a++) {
+            i64 at = (img * p.o + oc0 + a) * plane + r;
+            A d = load<A, T>(g[at]);
+            if (relu && !(load<A, T>(y[at]) > 0)) d = 0;
+#pragma unroll
+            for (int t = 0; t < CKK; t++) acc[a][t] += d * in[t];
+            acc[a][CKK] += d;
+        }
+    }
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+#pragma unroll
+    for (int a = 0; a < OB; a++)
+#pragma unroll
+        for (int t = 0; t < V; t++) {
+            A v = warp_reduce(acc[a][t], [](A u, A v) { return u + v; });
+            if (lane == 0) sh[warp][a * V + t] = v;
+        }
+    __syncthreads();
+    for (int k = threadIdx.x; k < OB * V; k += blockDim.x) {
+        A s = 0;
+        for (int wi = 0; wi < warps; wi++) s += sh[wi][k];
+        int a = k / V, t = k - a * V;
+        partial[((i64) (oc0 + a) * V + t) * gridDim.x + blockIdx.x] = s;
+    }
+}
+
+// dw[oc][t] (t < CKK) and db[oc] (t == CKK) from the partials of conv_small_wgrad; db may be null.
+template <typename T>
+__device__ __forceinline__ void conv_small_wgrad_finish(T* dw, T* db, const typename Acc<T>::type* partial, int o, int ckk, int blocks) {
+    typedef typename Acc<T>::type A;
+    GRID_STRIDE(k, (i64) o * (ckk + 1)) {
+        A s = 0;
+        for (int bi = 0; bi < blocks; bi++) s += partial[k * blocks + bi];
+        int oc = (int) (k / (ckk + 1)), t = (int) (k - (i64) oc * (ckk + 1));
+        if (t < ckk) dw[oc * ckk + t] = store<T, A>(s);
+        else if (db) db[oc] = store<T, A>(s);
+    }
+}
+
+// OB: as many output channels per block as keep a thread's OB x (CKK + 1) sums within ~50 registers
+#define SMALL_CONV(T, S, C, K, OB) \
+extern "C" __global__ void conv_small_fwd_c##C##k##K##_##S(T* y, const T* x, const T* w, const T* b, SmallP p, int relu) { \
+    conv_small_fwd<T, C, K>(y, x, w, b, p, relu); \
+} \
+extern "C" __global__ void conv_small_wgrad_c##C##k##K##_##S(typename Acc<T>::type* partial, const T* g, const T* y, const T* x, SmallP p, int relu) { \
+    conv_small_wgrad<T, C, K, OB>(partial, g, y, x, p, relu); \
+}
+#define SMALL_CONV_ALL(T, S) \
+    SMALL_CONV(T, S, 1, 3, 4) SMALL_CONV(T, S, 3, 3, 2) SMALL_CONV(T, S, 1, 5, 2) SMALL_CONV(T, S, 3, 5, 1) \
+    extern "C" __global__ void conv_small_wgrad_finish_##S(T* dw, T* db, const typename Acc<T>::type* partial, int o, int ckk, int blocks) { \
+        conv_small_wgrad_finish<T>(dw, db, partial, o, ckk, blocks); \
+    }
+KILN_FLOAT_TYPES(SMALL_CONV_ALL)

@@ -95,7 +95,8 @@ __device__ __forceinline__ typename Acc<T>::type bias_relu_one(typename Acc<T>::
 extern "C" __global__ void bias_relu_##S(T* y, const T* b, i64 n, i64 inner, i64 c, int relu) { \
     typedef typename Acc<T>::type A; \
     GRID_STRIDE(i, n) { \
-        A bv = b ? load<A, T>(b[(i / inner) % c]) : (A) 0; \
+        i64 r, ch; divmod(divmod(i, inner, r), c, ch); \
+        A bv = b ? load<A, T>(b[ch]) : (A) 0; \
         y[i] = store<T, A>(bias_relu_one<T>(load<A, T>(y[i]), bv, relu)); \
     } \
 } \
@@ -103,7 +104,8 @@ extern "C" __global__ void bias_relu_v4_##S(T* y, const T* b, i64 n4, i64 inner,
     typedef typename Acc<T>::type A; \
     Pack4<T>* y4 = reinterpret_cast<Pack4<T>*>(y); \
     GRID_STRIDE(i, n4) { \
-        A bv = b ? load<A, T>(b[(4 * i / inner) % c]) : (A) 0; \
+        i64 r, ch; divmod(divmod(4 * i, inner, r), c, ch); \
+        A bv = b ? load<A, T>(b[ch]) : (A) 0; \
         Pack4<T> p = y4[i]; \
         _Pragma("unroll") for (int k = 0; k < 4; k++) p.v[k] = store<T, A>(bias_relu_one<T>(load<A, T>(p.v[k]), bv, relu)); \
         y4[i] = p; \
@@ -121,7 +123,7 @@ extern "C" __global__ void bias_relu_bwd_##S(T* dz, typename Acc<T>::type* parti
     const i64 ch = blockIdx.x, per = (images - blockIdx.y + gridDim.y - 1) / gridDim.y, total = per * inner; \
     A acc = 0; \
     for (i64 j = threadIdx.x; j < total; j += blockDim.x) { \
-        i64 n = blockIdx.y + (j / inner) * gridDim.y, at = (n * c + ch) * inner + j % inner; \
+        i64 k, n = blockIdx.y + divmod(j, inner, k) * gridDim.y, at = (n * c + ch) * inner + k; \
         A v = load<A, T>(g[at]); \
         if (relu && !(load<A, T>(y[at]) > 0)) v = 0; \
         if (write_dz) dz[at] = store<T, A>(v); \
@@ -142,7 +144,7 @@ extern "C" __global__ void bias_relu_bwd_v4_##S(T* dz, typename Acc<T>::type* pa
     Pack4<T>* dz4 = reinterpret_cast<Pack4<T>*>(dz); \
     A acc = 0; \
     for (i64 j = threadIdx.x; j < total; j += blockDim.x) { \
-        i64 n = blockIdx.y + (j / inner4) * gridDim.y, at = (n * c + ch) * inner4 + j % inner4; \
+        i64 k, n = blockIdx.y + divmod(j, inner4, k) * gridDim.y, at = (n * c + ch) * inner4 + k; \
         Pack4<T> gv = g4[at], yv; \
         if (relu) yv = y4[at]; \
         _Pragma("unroll") for (int k = 0; k < 4; k++) { \

@@ -23,10 +23,19 @@ __device__ __forceinline__ void covering(const PoolP& p, int iy, int ix, int& y0
     x0 = tx < p.kw ? 0 : (tx - p.kw) / p.sw + 1; x1 = min(tx / p.sw, p.ow - 1);
 }
 
+// (plane, y, x) of flat index i over planes of h x w
+__device__ __forceinline__ i64 plane_yx(i64 i, int h, int w, int& y, int& x) {
+    i64 r, q = divmod(i, w, r);
+    x = (int) r;
+    i64 plane = divmod(q, h, r);
+    y = (int) r;
+    return plane;
+}
+
 #define POOL(T, S) \
 extern "C" __global__ void max_pool_fwd_##S(T* y, i64* idx, const T* x, i64 n, PoolP p) { \
     GRID_STRIDE(i, n) { \
-        int ox = (int) (i % p.ow), oy = (int) ((i / p.ow) % p.oh); i64 plane = i / ((i64) p.ow * p.oh); \
+        int ox, oy; i64 plane = plane_yx(i, p.oh, p.ow, oy, ox); \
         const T* xp = x + plane * p.h * p.w; \
         double best = 0; int bi = -1; \
         for (int ky = 0; ky < p.kh; ky++) { \
@@ -43,7 +52,7 @@ extern "C" __global__ void max_pool_fwd_##S(T* y, i64* idx, const T* x, i64 n, P
 } \
 extern "C" __global__ void avg_pool_fwd_##S(T* y, const T* x, i64 n, PoolP p) { \
     GRID_STRIDE(i, n) { \
-        int ox = (int) (i % p.ow), oy = (int) ((i / p.ow) % p.oh); i64 plane = i / ((i64) p.ow * p.oh); \
+        int ox, oy; i64 plane = plane_yx(i, p.oh, p.ow, oy, ox); \
         const T* xp = x + plane * p.h * p.w; \
         double s = 0; \
         for (int ky = 0; ky < p.kh; ky++) { \
@@ -57,7 +66,7 @@ extern "C" __global__ void avg_pool_fwd_##S(T* y, const T* x, i64 n, PoolP p) { 
 } \
 extern "C" __global__ void avg_pool_bwd_##S(T* gx, const T* gy, i64 n, PoolP p) { \
     GRID_STRIDE(i, n) { \
-        int ix = (int) (i % p.w), iy = (int) ((i / p.w) % p.h); i64 plane = i / ((i64) p.w * p.h); \
+        int ix, iy; i64 plane = plane_yx(i, p.h, p.w, iy, ix); \
         int y0, y1, x0, x1; covering(p, iy, ix, y0, y1, x0, x1); \
         double s = 0; \
         for (int oy = y0; oy <= y1; oy++) for (int ox = x0; ox <= x1; ox++) \
@@ -74,7 +83,7 @@ KILN_FLOAT_TYPES(POOL)
 extern "C" __global__ void max_pool_bwd_##S(T* gx, const T* gy, const i64* idx, i64 n, PoolP p) { \
     typedef typename Acc<T>::type A; \
     GRID_STRIDE(i, n) { \
-        int ix = (int) (i % p.w), iy = (int) ((i / p.w) % p.h); i64 plane = i / ((i64) p.w * p.h); \
+        int ix, iy; i64 plane = plane_yx(i, p.h, p.w, iy, ix); \
         int y0, y1, x0, x1; covering(p, iy, ix, y0, y1, x0, x1); \
         const i64 self = (i64) iy * p.w + ix; \
         A s = 0; \
