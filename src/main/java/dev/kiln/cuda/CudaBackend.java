@@ -40,7 +40,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Table reduceRows, reduceRowsWarp, reduceCols, argReduceRows;
     private final Kernels.Table reduceRowsPartial, reduceRowsFinish, reduceColsPartial, reduceColsFinish;
     private final Kernels.Table gemm, im2col, col2im;
-    private final Kernels.Table maxPoolFwd, maxPoolBwd, avgPoolFwd, avgPoolBwd, softmaxFwd, softmaxBwd;
+    private final Kernels.Table maxPoolFwd, maxPoolBwd, maxPoolBwdTiled, avgPoolFwd, avgPoolBwd, softmaxFwd, softmaxBwd;
     private final Kernels.Table gather, scatterAdd, indexSelect, indexAdd;
     private final Kernels.Table adamStep, sgdStep, dropout, ceRowsFwd, ceRowsBwd;
     private final Kernels.Table biasRelu, biasReluV4, biasReluBwd, biasReluBwdV4, biasGradFinish;
@@ -78,6 +78,7 @@ public final class CudaBackend implements Backend {
         col2im = new Kernels.Table(dev, "conv.cu", "col2im");
         maxPoolFwd = new Kernels.Table(dev, "pool.cu", "max_pool_fwd");
         maxPoolBwd = new Kernels.Table(dev, "pool.cu", "max_pool_bwd");
+        maxPoolBwdTiled = new Kernels.Table(dev, "pool.cu", "max_pool_bwd_tiled");
         avgPoolFwd = new Kernels.Table(dev, "pool.cu", "avg_pool_fwd");
         avgPoolBwd = new Kernels.Table(dev, "pool.cu", "avg_pool_bwd");
         softmaxFwd = new Kernels.Table(dev, "softmax.cu", "softmax_fwd");
@@ -604,8 +605,9 @@ public final class CudaBackend implements Backend {
             Tensor gc = contiguous(g), yc = relu ? contiguous(y, g.dtype()) : null, xc = contiguous(x);
             int ckk = c * k * k, groups = o / ob;
             long pixels = (long) n * oh * ow;
-            // about four blocks per multiprocessor in all; every block sums its share of the pixels
-            int blocks = (int) Math.max(1, Math.min((pixels + BLOCK - 1) / BLOCK, (4L * dev.multiprocessorCount() + groups - 1) / groups));
+            // about sixteen blocks per multiprocessor in all (each thread's sums are many registers, so few threads
+            // fit at once; more blocks keep more loads in flight); every block sums its share of the pixels
+            int blocks = (int) Math.max(1, Math.min((pixels + BLOCK - 1) / BLOCK, (16L * dev.multiprocessorCount() + groups - 1) / groups));
             Tensor partial = newTensor(new int[]{o * (ckk + 1) * blocks}, t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32);
             Tensor dw = newTensor(new int[]{o, c, k, k}, t), db = biasGrad ? newTensor(new int[]{o}, t) : null;
             geometry(Launch.args().ptr(ptr(partial)).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc)).ptr(ptr(xc))).i32(relu ? 1 : 0)
@@ -783,8 +785,15 @@ public final class CudaBackend implements Backend {
         Tensor gy = contiguous(gradOut), ic = contiguous(indices);
         int[] pp = poolP(inputShape, p);
         Tensor gx = newTensor(inputShape.clone(), gradOut.dtype());
-        long n = gx.numel();
-        if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).ints(pp).go(dev, maxPoolBwd.get(gx.dtype()), grid(n), BLOCK);
+        boolean tiled = p.strideH() == p.kernelH() && p.strideW() == p.kernelW() && p.padH() == 0 && p.padW() == 0;
+        if (tiled) {
+            long n = gy.numel();
+            if (pp[2] * p.kernelH() != pp[0] || pp[3] * p.kernelW() != pp[1] || n == 0) fill(gx, 0); // a ragged edge no window covers
+            if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).ints(pp).go(dev, maxPoolBwdTiled.get(gx.dtype()), grid(n), BLOCK);
+        } else {
+            long n = gx.numel();
+            if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).ints(pp).go(dev, maxPoolBwd.get(gx.dtype()), grid(n), BLOCK);
+        }
         drop(gy, gradOut);
         drop(ic, indices);
         return gx;
