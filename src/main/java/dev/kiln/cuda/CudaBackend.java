@@ -40,7 +40,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Table reduceRows, reduceRowsWarp, reduceCols, argReduceRows;
     private final Kernels.Table reduceRowsPartial, reduceRowsFinish, reduceColsPartial, reduceColsFinish;
     private final Kernels.Table gemm, im2col, col2im;
-    private final Kernels.Table maxPoolFwd, maxPoolBwd, maxPoolBwdTiled, avgPoolFwd, avgPoolBwd, softmaxFwd, softmaxBwd;
+    private final Kernels.Table maxPoolFwd, maxPoolFwdTiled, maxPoolBwd, maxPoolBwdTiled, avgPoolFwd, avgPoolBwd, softmaxFwd, softmaxBwd;
     private final Kernels.Table gather, scatterAdd, indexSelect, indexAdd;
     private final Kernels.Table adamStep, sgdStep, dropout, ceRowsFwd, ceRowsBwd;
     private final Kernels.Table biasRelu, biasReluV4, biasReluBwd, biasReluBwdV4, biasGradFinish;
@@ -77,6 +77,7 @@ public final class CudaBackend implements Backend {
         im2col = new Kernels.Table(dev, "conv.cu", "im2col");
         col2im = new Kernels.Table(dev, "conv.cu", "col2im");
         maxPoolFwd = new Kernels.Table(dev, "pool.cu", "max_pool_fwd");
+        maxPoolFwdTiled = new Kernels.Table(dev, "pool.cu", "max_pool_fwd_tiled");
         maxPoolBwd = new Kernels.Table(dev, "pool.cu", "max_pool_bwd");
         maxPoolBwdTiled = new Kernels.Table(dev, "pool.cu", "max_pool_bwd_tiled");
         avgPoolFwd = new Kernels.Table(dev, "pool.cu", "avg_pool_fwd");
@@ -769,13 +770,19 @@ public final class CudaBackend implements Backend {
                 p.countIncludePad() ? 1 : 0};
     }
 
+    /** Whether the pooling windows tile the input (stride == kernel, no padding): the _tiled kernels' case. */
+    private static boolean tiles(Pool2dParams p) {
+        return p.strideH() == p.kernelH() && p.strideW() == p.kernelW() && p.padH() == 0 && p.padW() == 0;
+    }
+
     @Override public Tensor[] maxPool2d(Tensor x, Pool2dParams p) {
         Tensor xc = contiguous(x);
         int[] pp = poolP(x.shape(), p);
         int[] os = {x.shape()[0], x.shape()[1], pp[2], pp[3]};
         Tensor out = newTensor(os, x.dtype()), idx = newTensor(os.clone(), DType.INT64);
         long n = Shape.numel(os);
-        if (n > 0) Launch.args().ptr(ptr(out)).ptr(ptr(idx)).ptr(ptr(xc)).i64(n).ints(pp).go(dev, maxPoolFwd.get(x.dtype()), grid(n), BLOCK);
+        Kernels.Table k = tiles(p) ? maxPoolFwdTiled : maxPoolFwd;
+        if (n > 0) Launch.args().ptr(ptr(out)).ptr(ptr(idx)).ptr(ptr(xc)).i64(n).ints(pp).go(dev, k.get(x.dtype()), grid(n), BLOCK);
         drop(xc, x);
         return new Tensor[]{out, idx};
     }
@@ -785,8 +792,7 @@ public final class CudaBackend implements Backend {
         Tensor gy = contiguous(gradOut), ic = contiguous(indices);
         int[] pp = poolP(inputShape, p);
         Tensor gx = newTensor(inputShape.clone(), gradOut.dtype());
-        boolean tiled = p.strideH() == p.kernelH() && p.strideW() == p.kernelW() && p.padH() == 0 && p.padW() == 0;
-        if (tiled) {
+        if (tiles(p)) {
             long n = gy.numel();
             if (pp[2] * p.kernelH() != pp[0] || pp[3] * p.kernelW() != pp[1] || n == 0) fill(gx, 0); // a ragged edge no window covers
             if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).ints(pp).go(dev, maxPoolBwdTiled.get(gx.dtype()), grid(n), BLOCK);

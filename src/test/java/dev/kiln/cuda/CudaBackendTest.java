@@ -424,7 +424,9 @@ class CudaBackendTest {
                 close(mc[0], mg[0], 0, "max pool " + p);
                 close(mc[1], mg[1], 0, "max pool indices " + p);
                 Tensor gy = randn(t, mc[0].shape());
-                close(CPU_BE.maxPool2dBackward(gy, mc[1], x.shape(), p), gpuBe.maxPool2dBackward(gpu(gy), mg[1], x.shape(), p), tol(t), "max pool backward " + p);
+                // bfloat16 with overlapping windows: the CPU rounds after each add, the GPU once
+                close(CPU_BE.maxPool2dBackward(gy, mc[1], x.shape(), p), gpuBe.maxPool2dBackward(gpu(gy), mg[1], x.shape(), p),
+                        t == DType.BFLOAT16 ? 3e-2 : tol(t), "max pool backward " + p);
                 close(CPU_BE.avgPool2d(x, p), gpuBe.avgPool2d(gpu(x), p), tol(t), "avg pool " + p);
                 Tensor gya = randn(t, CPU_BE.avgPool2d(x, p).shape());
                 // bfloat16: the CPU rounds each window's share, the GPU the sum: a few units in the last place apart

@@ -116,3 +116,24 @@ extern "C" __global__ void max_pool_bwd_tiled_##S(T* gx, const T* gy, const i64*
     } \
 }
 KILN_FLOAT_TYPES(MAX_POOL_BWD_TILED)
+
+// max-pool forward when the windows tile the input: no bounds checks, compared in the accumulation type; the
+// first maximum wins and a NaN wins at once, as in max_pool_fwd.
+#define MAX_POOL_FWD_TILED(T, S) \
+extern "C" __global__ void max_pool_fwd_tiled_##S(T* y, i64* idx, const T* x, i64 n, PoolP p) { \
+    typedef typename Acc<T>::type A; \
+    GRID_STRIDE(i, n) { \
+        int ox, oy; i64 plane = plane_yx(i, p.oh, p.ow, oy, ox); \
+        const T* xp = x + plane * p.h * p.w; \
+        const int y0 = oy * p.kh, x0 = ox * p.kw; \
+        int bi = y0 * p.w + x0; \
+        A best = load<A, T>(xp[bi]); \
+        for (int ky = 0; ky < p.kh && best == best; ky++) for (int kx = 0; kx < p.kw; kx++) { \
+            int at = (y0 + ky) * p.w + x0 + kx; \
+            A v = load<A, T>(xp[at]); \
+            if (v > best || v != v) { best = v; bi = at; if (v != v) break; } \
+        } \
+        y[i] = store<T, A>(best); idx[i] = bi; \
+    } \
+}
+KILN_FLOAT_TYPES(MAX_POOL_FWD_TILED)
