@@ -77,8 +77,11 @@ final class Dnn {
         }
     }
 
-    /** The most workspace a benchmarked algorithm may use (taken from the caching allocator once, then reused). */
-    private static final long BENCHMARK_WORKSPACE = 256L << 20;
+    /**
+     * The most workspace a benchmarked algorithm may use: a sixteenth of the device's memory, at most 1 GiB (taken
+     * from the caching allocator once, then reused; the fastest weight gradients of a batch-1024 CNN want ~250 MB).
+     */
+    private static long benchmarkWorkspace(CudaDevice dev) { return Math.min(1L << 30, dev.totalMemory() / 16); }
 
     private interface Call { void run(ConvPlan plan, WorkspaceProvider ws); }
 
@@ -89,7 +92,7 @@ final class Dnn {
             dev.makeCurrent();
             // a search runs the candidates and synchronises: never inside a graph capture
             boolean search = Cuda.cudnnBenchmark() && !dev.allocator().capturing();
-            h.setAlgoSearch(search ? Cudnn.AlgoSearch.BENCHMARK : Cudnn.AlgoSearch.HEURISTIC, BENCHMARK_WORKSPACE);
+            h.setAlgoSearch(search ? Cudnn.AlgoSearch.BENCHMARK : Cudnn.AlgoSearch.HEURISTIC, benchmarkWorkspace(dev));
             ConvPlan plan = h.conv(t, xShape, wShape, p, Cuda.allowTf32Conv());
             try (Scratch s = new Scratch(dev.allocator())) {
                 call.run(plan, s);
