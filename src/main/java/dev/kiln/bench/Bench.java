@@ -143,6 +143,20 @@ public final class Bench {
                     res.put("fmnist_" + name + "_10ep_graphed_test_acc", round(g[1], 4));
                     log.accept("fmnist_" + name + " graphed " + g[0] + " s, acc " + g[1]);
                 }
+                if (gpu && name.equals("cnn")) {
+                    // the goal: the CNN to 92% test accuracy (the same recipe, graphed where on; evaluation off the clock)
+                    double[] r92 = fmnist(name, cudaGraphs, 20, 0.92, 128, ep -> 1e-3);
+                    res.put("fmnist_cnn_to92_train_s", round(r92[0], 2));
+                    res.put("fmnist_cnn_to92_epochs", (long) r92[2]);
+                    res.put("fmnist_cnn_to92_test_acc", round(r92[1], 4));
+                    log.accept("fmnist_cnn to 92%: " + r92[0] + " s, " + (long) r92[2] + " epochs, acc " + r92[1]);
+                    // a faster recipe: batch 256, Adam 2e-3 annealed (cosine, per epoch) towards 1e-4 over 8 epochs
+                    double[] f92 = fmnist(name, cudaGraphs, 8, 0.92, 256, ep -> 1e-4 + (2e-3 - 1e-4) * 0.5 * (1 + Math.cos(Math.PI * ep / 8)));
+                    res.put("fmnist_cnn_to92_b256_cosine_train_s", round(f92[0], 2));
+                    res.put("fmnist_cnn_to92_b256_cosine_epochs", (long) f92[2]);
+                    res.put("fmnist_cnn_to92_b256_cosine_test_acc", round(f92[1], 4));
+                    log.accept("fmnist_cnn to 92%, b256 cosine: " + f92[0] + " s, " + (long) f92[2] + " epochs, acc " + f92[1]);
+                }
             }
         }
         return res;
@@ -242,22 +256,33 @@ public final class Bench {
     }
 
     /** 10 epochs of Fashion-MNIST, data resident on the device, batch 128, Adam 1e-3: {seconds, test accuracy}. */
-    private double[] fmnist(String name, boolean graphed) throws Exception {
+    private double[] fmnist(String name, boolean graphed) throws Exception { return fmnist(name, graphed, 10, 0, 128, ep -> 1e-3); }
+
+    /**
+     * Up to {@code epochs} epochs of Fashion-MNIST (data resident on the device, batch 128, Adam 1e-3); when
+     * {@code stopAt} > 0 the test accuracy is measured after each epoch, off the clock, and training stops once it
+     * reaches stopAt. {@code lr} gives each epoch's learning rate. Returns {training seconds, test accuracy, epochs run}.
+     */
+    private double[] fmnist(String name, boolean graphed, int epochs, double stopAt, int batch,
+                            java.util.function.IntToDoubleFunction lr) throws Exception {
         TensorDataset train = FashionMnist.load(fmnistDir, true), test = FashionMnist.load(fmnistDir, false);
         Batch all = train.batch(range(train.size())), allTest = test.batch(range(test.size()));
         Tensor xtr = all.inputs().to(device).keep(), ytr = all.targets().to(device).keep();
         Tensor xte = allTest.inputs().to(device).keep(), yte = allTest.targets().to(device).keep();
         Module m = ModelZoo.parse(name).build(new Generator(0));
         m.to(device);
-        Optimizer opt = new Adam(m.parameters(), 1e-3);
+        Optimizer opt = new Adam(m.parameters(), lr.applyAsDouble(0));
         int n = train.size();
-        GraphedStep graph = graphed ? new GraphedStep(m, new CrossEntropyLoss(), opt, new int[]{128, 1, 28, 28}, DType.FLOAT32,
-                new int[]{128}, DType.INT64, device) : null;
+        GraphedStep graph = graphed ? new GraphedStep(m, new CrossEntropyLoss(), opt, new int[]{batch, 1, 28, 28}, DType.FLOAT32,
+                new int[]{batch}, DType.INT64, device) : null;
         SplittableRandom rng = new SplittableRandom(0);
         sync();
-        long t = System.nanoTime();
-        for (int ep = 0; ep < 10; ep++) {
+        long t = System.nanoTime(), training = 0;
+        double acc = 0;
+        int ep = 0;
+        while (ep < epochs) {
             m.train();
+            opt.setLr(lr.applyAsDouble(ep));
             long[] perm = new long[n];
             for (int i = 0; i < n; i++) perm[i] = i;
             for (int i = n - 1; i > 0; i--) {
@@ -267,9 +292,9 @@ public final class Bench {
                 perm[j] = tmp;
             }
             Tensor permDev = Tensor.of(perm, n).to(device).keep();
-            for (int i = 0; i < n; i += 128) {
+            for (int i = 0; i < n; i += batch) {
                 try (MemoryScope step = MemoryScope.open()) {
-                    Tensor idx = permDev.narrow(0, i, Math.min(128, n - i));
+                    Tensor idx = permDev.narrow(0, i, Math.min(batch, n - i));
                     if (graph != null) {
                         graph.step(xtr.indexSelect(0, idx), ytr.indexSelect(0, idx)); // the last, partial batch runs eagerly
                         continue;
@@ -280,10 +305,26 @@ public final class Bench {
                 }
             }
             permDev.close();
+            ep++;
+            if (stopAt > 0) {
+                sync();
+                training += System.nanoTime() - t;
+                acc = testAccuracy(m, xte, yte);
+                if (acc >= stopAt) break;
+                sync();
+                t = System.nanoTime();
+            }
         }
-        sync();
-        double seconds = (System.nanoTime() - t) / 1e9;
+        if (stopAt <= 0) {
+            sync();
+            training = System.nanoTime() - t;
+            acc = testAccuracy(m, xte, yte);
+        }
         if (graph != null) graph.close();
+        return new double[]{training / 1e9, acc, ep};
+    }
+
+    private static double testAccuracy(Module m, Tensor xte, Tensor yte) {
         m.eval();
         double correct = 0;
         try (MemoryScope s = MemoryScope.open()) {
@@ -293,7 +334,7 @@ public final class Bench {
                 correct += logits.argmax(1, false).eq(ys).to(DType.INT64).sum().item();
             }
         }
-        return new double[]{seconds, correct / xte.size(0)};
+        return correct / xte.size(0);
     }
 
     private static int[] range(int n) {

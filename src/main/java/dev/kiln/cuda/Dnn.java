@@ -13,6 +13,8 @@ import dev.kiln.cuda.lib.WorkspaceProvider;
  * allocator, returned as soon as the call is queued (stream order keeps them valid). float32 uses TF32 only when
  * {@link Cuda#allowTf32Conv()} says so (on by default, as PyTorch's cudnn.allow_tf32); bfloat16 and float16 run
  * on tensor cores with float32 accumulation. Set {@code KILN_CUDNN=0} to use the im2col + GEMM kernels instead.
+ * Algorithms found by the timed search ({@link Cuda#setCudnnBenchmark}) are kept in the kiln cache folder
+ * ({@link AlgoCacheFile}; {@code KILN_CUDNN_ALGO_CACHE=0} keeps them in memory only).
  */
 final class Dnn {
     private Dnn() {}
@@ -52,6 +54,9 @@ final class Dnn {
                 dev.makeCurrent();
                 Cudnn c = Cudnn.create();
                 c.setStream(dev.stream().address());
+                if (!"0".equals(System.getenv("KILN_CUDNN_ALGO_CACHE"))) {
+                    c.setAlgoCache(new AlgoCacheFile(AlgoCacheFile.fileFor(KernelCache.cacheDir().getParent(), dev.name(), Cudnn.version())));
+                }
                 HANDLES[dev.index()] = c;
             }
             return HANDLES[dev.index()];

@@ -200,9 +200,22 @@ public final class ConvPlan implements AutoCloseable {
         if (c != null) return c;
         if (closed) throw new IllegalStateException("conv plan is closed");
         conv.setMathType(requestedMath());
-        c = cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK ? benchmark(dir, xOrDx, wOrDw, yOrDy, ws) : heuristic(dir);
+        if (cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK) {
+            Cudnn.AlgoCache cache = cudnn.algoCache();
+            String cacheKey = dir + " " + describeGeometry();
+            int[] hit = cache == null ? null : cache.get(cacheKey);
+            if (hit != null) {
+                conv.setMathType(hit[1]);
+                c = new Choice(hit[0], hit[1], workspaceSize(dir, hit[0]), 0);
+            } else {
+                c = benchmark(dir, xOrDx, wOrDw, yOrDy, ws);
+                if (cache != null) cache.put(cacheKey, c.algo(), c.mathType());
+            }
+        } else {
+            c = heuristic(dir);
+        }
         chosen[dir.ordinal()] = c;
-        if (LOG) System.err.println("kiln cudnn: " + dir + " " + describe(c) + " (" + cudnn.algoSearch() + (c.benchmarkMs() > 0 ? ", " + c.benchmarkMs() + " ms" : "") + ")");
+        if (LOG) System.err.println("kiln cudnn: " + dir + " " + describe(c) + " (" + cudnn.algoSearch() + (c.benchmarkMs() > 0 ? ", " + c.benchmarkMs() + " ms" : cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK ? ", cached" : "") + ")");
         return c;
     }
 

@@ -1,0 +1,63 @@
+package dev.kiln.cuda;
+
+import dev.kiln.cuda.lib.Cudnn;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * cuDNN's benchmarked convolution algorithms kept in a text file, one {@code key<TAB>algo<TAB>math} line each, so
+ * the search runs once per machine rather than once per process. The file is named after the device and the cuDNN
+ * version (a new driver or library starts afresh). A line that does not parse is skipped; a file that cannot be
+ * written only costs the search next time: the cache is an optimisation, never a reason to fail.
+ */
+final class AlgoCacheFile implements Cudnn.AlgoCache {
+    private final Path file;
+    private final Map<String, int[]> entries = new ConcurrentHashMap<>();
+
+    AlgoCacheFile(Path file) {
+        this.file = file;
+        try {
+            if (Files.isRegularFile(file)) {
+                for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                    String[] f = line.split("\t");
+                    if (f.length != 3) continue;
+                    try {
+                        entries.put(f[0], new int[]{Integer.parseInt(f[1]), Integer.parseInt(f[2])});
+                    } catch (NumberFormatException ignored) {
+                        // a torn or foreign line: searched again when needed
+                    }
+                }
+            }
+        } catch (IOException ignored) {
+            // unreadable: start empty
+        }
+    }
+
+    /** The cache file for a device and cuDNN version under {@code dir}. */
+    static Path fileFor(Path dir, String deviceName, long cudnnVersion) {
+        return dir.resolve("cudnn-" + cudnnVersion + "-" + deviceName.replaceAll("[^A-Za-z0-9._-]+", "_") + ".tsv");
+    }
+
+    @Override public int[] get(String key) {
+        int[] v = entries.get(key);
+        return v == null ? null : v.clone();
+    }
+
+    @Override public synchronized void put(String key, int algo, int mathType) {
+        if (key.indexOf('\t') >= 0 || key.indexOf('\n') >= 0) return;
+        entries.put(key, new int[]{algo, mathType});
+        try {
+            Files.createDirectories(file.getParent());
+            Files.writeString(file, key + "\t" + algo + "\t" + mathType + "\n", StandardCharsets.UTF_8,
+                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        } catch (IOException ignored) {
+            // read-only or full disk: the choice still holds for this process
+        }
+    }
+}
