@@ -188,7 +188,13 @@ final class FusedKernels {
             case FLOAT32 -> {
                 float[] v = (float[]) a;
                 Parallel.range(n, GRAIN, (lo, hi) -> {
-                    for (int i = o + lo; i < o + hi; i++) v[i] = v[i] > 0 ? v[i] : 0f;
+                    int i = o + lo, end = o + hi;
+                    FloatVector zero = FloatVector.zero(FP);
+                    for (; i <= end - FP.length(); i += FP.length()) {
+                        FloatVector x = FloatVector.fromArray(FP, v, i);
+                        x.blend(zero, x.compare(VectorOperators.GT, 0f).not()).intoArray(v, i); // NaN -> 0 as the scalar rule
+                    }
+                    for (; i < end; i++) v[i] = v[i] > 0 ? v[i] : 0f;
                 });
             }
             case FLOAT64 -> {
@@ -224,26 +230,39 @@ final class FusedKernels {
         int og = gc.offset(), oy = relu ? yc.offset() : 0, od = dz.offset();
         double[] sums = new double[c];
         if (t == DType.FLOAT32) {
+            // rows (n, ch) in memory order across the threads, each row's sum kept; then per channel in image order
             float[] gs = (float[]) ga, ds = (float[]) da, ys = (float[]) ya;
-            Parallel.range(c, 1, (lo, hi) -> {
-                for (int ch = lo; ch < hi; ch++) {
-                    double acc = 0;
-                    for (int n = 0; n < images; n++) {
-                        int base = (n * c + ch) * inner;
-                        float part = 0; // a float partial per image row, then double across rows
-                        for (int k = base; k < base + inner; k++) {
-                            float v = gs[og + k];
-                            if (relu) {
-                                v = ys[oy + k] > 0 ? v : 0f;
-                                ds[od + k] = v;
-                            }
-                            part += v;
+            double[] rowSums = new double[images * c];
+            Parallel.range(images * c, Math.max(1, GRAIN / Math.max(inner, 1)), (lo, hi) -> {
+                FloatVector zero = FloatVector.zero(FP);
+                for (int row = lo; row < hi; row++) {
+                    int k = row * inner, end = k + inner;
+                    FloatVector part = zero;
+                    for (; k <= end - FP.length(); k += FP.length()) {
+                        FloatVector v = FloatVector.fromArray(FP, gs, og + k);
+                        if (relu) {
+                            v = v.blend(zero, FloatVector.fromArray(FP, ys, oy + k).compare(VectorOperators.GT, 0f).not());
+                            v.intoArray(ds, od + k);
                         }
-                        acc += part;
+                        part = part.add(v);
                     }
-                    sums[ch] = acc;
+                    float tail = 0;
+                    for (; k < end; k++) {
+                        float v = gs[og + k];
+                        if (relu) {
+                            v = ys[oy + k] > 0 ? v : 0f;
+                            ds[od + k] = v;
+                        }
+                        tail += v;
+                    }
+                    rowSums[row] = part.reduceLanes(VectorOperators.ADD) + tail;
                 }
             });
+            for (int ch = 0; ch < c; ch++) {
+                double acc = 0;
+                for (int n = 0; n < images; n++) acc += rowSums[n * c + ch];
+                sums[ch] = acc;
+            }
         } else Parallel.range(c, 1, (lo, hi) -> {
             for (int ch = lo; ch < hi; ch++) {
                 double acc = 0;
@@ -272,6 +291,7 @@ final class FusedKernels {
 
     private static final VectorSpecies<Long> L = LongVector.SPECIES_512;
     private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Float> FP = FloatVector.SPECIES_PREFERRED;
     private static final long GOLDEN = 0x9E3779B97F4A7C15L;
 
     /**
