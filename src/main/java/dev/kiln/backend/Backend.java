@@ -161,4 +161,11 @@ public interface Backend {
      * a stride-0 view (a broadcast scalar).
      */
     Tensor crossEntropyRowsBackward(Tensor logits, Tensor target, Tensor logSumExp, Tensor gradRows, double labelSmoothing, long ignoreIndex);
+
+    /**
+     * The mean of values (N) over the rows whose target (N, int64) is not ignoreIndex, and how many those are:
+     * {mean (scalar), count (scalar)}, both of the values' dtype; 0/0 (NaN) when every row is ignored, as PyTorch.
+     * A loss's MEAN reduction in one pass, where the composite takes a compare, a cast and two sums.
+     */
+    Tensor[] meanOverKept(Tensor values, Tensor target, long ignoreIndex);
 }

@@ -131,6 +131,10 @@ public final class CpuBackend implements Backend {
         return FusedKernels.crossEntropyRows(logits, target, labelSmoothing, ignoreIndex);
     }
 
+    @Override public Tensor[] meanOverKept(Tensor values, Tensor target, long ignoreIndex) {
+        return FusedKernels.meanOverKept(values, target, ignoreIndex);
+    }
+
     @Override public Tensor crossEntropyRowsBackward(Tensor logits, Tensor target, Tensor logSumExp, Tensor gradRows,
                                                      double labelSmoothing, long ignoreIndex) {
         return FusedKernels.crossEntropyRowsBackward(logits, target, logSumExp, gradRows, labelSmoothing, ignoreIndex);

@@ -316,6 +316,27 @@ final class FusedKernels {
 
     // ---------------------------------------------------------------- softmax cross-entropy
 
+    /** In double, in row order. */
+    static Tensor[] meanOverKept(Tensor values, Tensor target, long ignoreIndex) {
+        requireAnyFloat("mean", values.dtype());
+        Tensor v = values.isContiguous() ? values : values.detach().contiguousCopy();
+        Tensor t = target.isContiguous() ? target : target.detach().contiguousCopy();
+        Object va = array("mean", v);
+        long[] ta = (long[]) array("mean", t);
+        DType dt = v.dtype();
+        double sum = 0;
+        long kept = 0;
+        for (int i = 0, n = (int) v.numel(); i < n; i++) {
+            if (ta[t.offset() + i] == ignoreIndex) continue;
+            sum += HostArrays.get(va, dt, v.offset() + i);
+            kept++;
+        }
+        Tensor mean = ElementKernels.newTensor(new int[0], dt), count = ElementKernels.newTensor(new int[0], dt);
+        HostArrays.set(array("mean", mean), dt, 0, sum / kept);
+        HostArrays.set(array("mean", count), dt, 0, kept);
+        return new Tensor[]{mean, count};
+    }
+
     /** Computes in double for both dtypes (rows are short; the extra precision costs nothing here). */
     static Tensor[] crossEntropyRows(Tensor logits, Tensor target, double s, long ignoreIndex) {
         requireFloat("cross_entropy", logits.dtype());

@@ -43,6 +43,7 @@ public final class CudaBackend implements Backend {
     private final Kernels.Table maxPoolFwd, maxPoolFwdTiled, maxPoolBwd, maxPoolBwdTiled, avgPoolFwd, avgPoolBwd, softmaxFwd, softmaxBwd;
     private final Kernels.Table gather, scatterAdd, indexSelect, indexAdd;
     private final Kernels.Table adamStep, sgdStep, dropout, ceRowsFwd, ceRowsBwd;
+    private final Kernels.Table meanKept;
     private final Kernels.Table biasRelu, biasReluV4, biasReluBwd, biasReluBwdV4, biasGradFinish;
     private final Kernels.Single graphReplayTick;
 
@@ -93,6 +94,7 @@ public final class CudaBackend implements Backend {
         dropout = new Kernels.Table(dev, "fused.cu", "dropout");
         ceRowsFwd = new Kernels.Table(dev, "fused.cu", "ce_rows_fwd");
         ceRowsBwd = new Kernels.Table(dev, "fused.cu", "ce_rows_bwd");
+        meanKept = new Kernels.Table(dev, "fused.cu", "mean_kept");
         biasRelu = new Kernels.Table(dev, "fused.cu", "bias_relu");
         biasReluV4 = new Kernels.Table(dev, "fused.cu", "bias_relu_v4");
         biasReluBwd = new Kernels.Table(dev, "fused.cu", "bias_relu_bwd");
@@ -549,7 +551,7 @@ public final class CudaBackend implements Backend {
         SmallConv small = smallConv(x.shape(), weightShape, p, x.dtype());
         // one input channel only: with three, each thread's window is reloaded for every block of output channels
         // and the kernel measured slower than cuDNN's (H200: 0.32 vs ~0.2 ms for CIFAR's first layer at batch 1024)
-        if (small != null && small.c == 1) return small.weightAndBiasGrad(g, y, x, relu, biasGrad);
+        if (small != null && (small.c == 1 || smallConvWeightGradAll)) return small.weightAndBiasGrad(g, y, x, relu, biasGrad);
         return Backend.super.conv2dBackwardWeightAndBias(g, y, x, weightShape, p, relu, biasGrad);
     }
 
@@ -557,6 +559,9 @@ public final class CudaBackend implements Backend {
     private static volatile boolean smallConvEnabled = !"0".equals(System.getenv("KILN_SMALL_CONV"));
 
     static void setSmallConvEnabled(boolean on) { smallConvEnabled = on; }
+
+    /** KILN_SMALL_CONV=all: the direct weight gradient for three input channels too (measured slower at batch 1024). */
+    private static final boolean smallConvWeightGradAll = "all".equals(System.getenv("KILN_SMALL_CONV"));
 
     /**
      * A convolution the direct kernels of conv.cu take (conv_small_*): 1 or 3 input channels, a 3x3 or 5x5 kernel,
@@ -1054,6 +1059,18 @@ public final class CudaBackend implements Backend {
         drop(xc, logits);
         drop(tc, target);
         return new Tensor[]{loss, lse};
+    }
+
+    @Override public Tensor[] meanOverKept(Tensor values, Tensor target, long ignoreIndex) {
+        requireAnyFloat("mean", values.dtype());
+        Tensor vc = contiguous(values), tc = contiguous(target);
+        Tensor mean = newTensor(new int[0], values.dtype()), count = newTensor(new int[0], values.dtype());
+        long n = values.numel();
+        Launch.args().ptr(ptr(mean)).ptr(ptr(count)).ptr(ptr(vc)).ptr(ptr(tc)).i64(n).i64(ignoreIndex)
+                .go(dev, meanKept.get(values.dtype()), 1, rowThreads(n));
+        drop(vc, values);
+        drop(tc, target);
+        return new Tensor[]{mean, count};
     }
 
     @Override public Tensor crossEntropyRowsBackward(Tensor logits, Tensor target, Tensor logSumExp, Tensor gradRows,

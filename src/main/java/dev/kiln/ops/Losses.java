@@ -37,6 +37,7 @@ public final class Losses {
         ClassRows rows = ClassRows.of("cross_entropy", logits, target);
         if (logits.dim() == 2 && (logits.dtype() == DType.FLOAT32 || logits.dtype() == DType.FLOAT64)) {
             Tensor perRow = fusedRows(logits, rows.target(), labelSmoothing, ignoreIndex);
+            if (reduction == Reduction.MEAN) return meanOverKept(perRow, rows.target(), ignoreIndex);
             return reduce(perRow, () -> rows.target().eq(ignoreIndex), reduction, rows);
         }
         return composite(rows, labelSmoothing, ignoreIndex, reduction);
@@ -57,6 +58,14 @@ public final class Losses {
         Tensor lse = lossAndLse[1];
         return Autograd.record("cross_entropy", lossAndLse[0], g -> new Tensor[]{
                 be.crossEntropyRowsBackward(logits, target, lse, g, smoothing, ignoreIndex)}, logits);
+    }
+
+    /** MEAN over the rows not ignored in one backend pass; its gradient is g / count on every row (0 on ignored ones downstream). */
+    private static Tensor meanOverKept(Tensor perRow, Tensor target, int ignoreIndex) {
+        Tensor[] meanAndCount = get(perRow.device()).meanOverKept(perRow, target, ignoreIndex);
+        Tensor count = meanAndCount[1];
+        int[] shape = perRow.shape();
+        return Autograd.record("mean", meanAndCount[0], g -> new Tensor[]{g.div(count).expand(shape)}, perRow);
     }
 
     private static Tensor composite(ClassRows rows, double labelSmoothing, int ignoreIndex, Reduction reduction) {

@@ -69,6 +69,19 @@ extern "C" __global__ void ce_rows_bwd_##S(T* gx, const T* x, const i64* target,
 FUSED(float, f32)
 FUSED(double, f64)
 
+// mean and count of v over the rows whose target is not `ignore`: one block (a loss's MEAN reduction, rows = batch).
+#define MEAN_KEPT(T, S) \
+extern "C" __global__ void mean_kept_##S(T* mean, T* count, const T* v, const i64* target, i64 n, i64 ignore) { \
+    typedef typename Acc<T>::type A; \
+    __shared__ A sh[32]; \
+    A s = 0, c = 0; \
+    for (i64 i = threadIdx.x; i < n; i += blockDim.x) if (target[i] != ignore) { s += load<A, T>(v[i]); c += 1; } \
+    s = block_reduce(s, [](A a, A b) { return a + b; }, sh); \
+    c = block_reduce(c, [](A a, A b) { return a + b; }, sh); \
+    if (threadIdx.x == 0) { mean[0] = store<T, A>(s / c); count[0] = store<T, A>(c); } \
+}
+KILN_FLOAT_TYPES(MEAN_KEPT)
+
 // Dropout of 16-bit data: the scale rounded to the type first and the product rounded once, which is what the
 // composite (x * cast(keep) * scale, each op rounding) gives, so both draw and round alike.
 #define DROPOUT16(T, S) \
