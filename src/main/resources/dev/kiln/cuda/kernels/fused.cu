@@ -94,9 +94,9 @@ DROPOUT16(bf16, bf16) DROPOUT16(f16, f16)
 
 // ---- bias + ReLU over channel dim 1 of a contiguous (N, C, inner...) tensor, in place: the epilogue of a
 // convolution whose output nobody else has seen yet. relu(v) = v > 0 ? v : 0 (NaN becomes 0, as UnaryOp.RELU).
-// The _v4 kernels take 4 elements per thread with one wide load (inner % 4 == 0 and 16-byte aligned bases), so the
-// 4 share a channel.
-template <typename T> struct __align__(4 * sizeof(T)) Pack4 { T v[4]; };
+// Each thread takes W consecutive elements with one wide load: the _v4 kernels (W = 4) need inner % 4 == 0 and
+// 16-byte aligned bases, so the 4 share a channel; the plain ones take W = 1.
+template <typename T, int W> struct __align__(W * sizeof(T)) Pack { T v[W]; };
 
 template <typename T>
 __device__ __forceinline__ typename Acc<T>::type bias_relu_one(typename Acc<T>::type v, typename Acc<T>::type b, int relu) {
@@ -104,74 +104,68 @@ __device__ __forceinline__ typename Acc<T>::type bias_relu_one(typename Acc<T>::
     return relu ? (v > 0 ? v : (typename Acc<T>::type) 0) : v;
 }
 
-#define BIAS_RELU(T, S) \
-extern "C" __global__ void bias_relu_##S(T* y, const T* b, i64 n, i64 inner, i64 c, int relu) { \
-    typedef typename Acc<T>::type A; \
-    GRID_STRIDE(i, n) { \
-        i64 r, ch; divmod(divmod(i, inner, r), c, ch); \
-        A bv = b ? load<A, T>(b[ch]) : (A) 0; \
-        y[i] = store<T, A>(bias_relu_one<T>(load<A, T>(y[i]), bv, relu)); \
-    } \
-} \
-extern "C" __global__ void bias_relu_v4_##S(T* y, const T* b, i64 n4, i64 inner, i64 c, int relu) { \
-    typedef typename Acc<T>::type A; \
-    Pack4<T>* y4 = reinterpret_cast<Pack4<T>*>(y); \
-    GRID_STRIDE(i, n4) { \
-        i64 r, ch; divmod(divmod(4 * i, inner, r), c, ch); \
-        A bv = b ? load<A, T>(b[ch]) : (A) 0; \
-        Pack4<T> p = y4[i]; \
-        _Pragma("unroll") for (int k = 0; k < 4; k++) p.v[k] = store<T, A>(bias_relu_one<T>(load<A, T>(p.v[k]), bv, relu)); \
-        y4[i] = p; \
-    } \
+template <typename T, int W>
+__device__ __forceinline__ void bias_relu(T* y, const T* b, i64 packs, i64 inner, i64 c, int relu) {
+    typedef typename Acc<T>::type A;
+    Pack<T, W>* yp = reinterpret_cast<Pack<T, W>*>(y);
+    GRID_STRIDE(i, packs) {
+        i64 r, ch;
+        divmod(divmod(W * i, inner, r), c, ch);
+        A bv = b ? load<A, T>(b[ch]) : (A) 0;
+        Pack<T, W> p = yp[i];
+#pragma unroll
+        for (int e = 0; e < W; e++) p.v[e] = store<T, A>(bias_relu_one<T>(load<A, T>(p.v[e]), bv, relu));
+        yp[i] = p;
+    }
 }
 
 // Backward of y = relu?(z + b): dz = relu ? (y > 0 ? g : 0) : g, written when write_dz; and, when partial is not
 // null, this block's share of db[c] = sum of dz over (N, inner). Grid: x = channel, y = a split of the images;
 // every split of a channel writes one partial, bias_grad_finish adds them in a fixed order (deterministic).
+template <typename T, int W>
+__device__ __forceinline__ void bias_relu_bwd(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 images,
+                                              i64 inner, i64 c, int relu, int write_dz) {
+    typedef typename Acc<T>::type A;
+    __shared__ A sh[32];
+    const i64 row = inner / W, ch = blockIdx.x, per = (images - blockIdx.y + gridDim.y - 1) / gridDim.y, total = per * row;
+    const Pack<T, W>* gp = reinterpret_cast<const Pack<T, W>*>(g);
+    const Pack<T, W>* yp = reinterpret_cast<const Pack<T, W>*>(y);
+    Pack<T, W>* dp = reinterpret_cast<Pack<T, W>*>(dz);
+    A acc = 0;
+    for (i64 j = threadIdx.x; j < total; j += blockDim.x) {
+        i64 k, n = blockIdx.y + divmod(j, row, k) * gridDim.y, at = (n * c + ch) * row + k;
+        Pack<T, W> gv = gp[at], yv;
+        if (relu) yv = yp[at];
+#pragma unroll
+        for (int e = 0; e < W; e++) {
+            A v = load<A, T>(gv.v[e]);
+            if (relu && !(load<A, T>(yv.v[e]) > 0)) v = 0;
+            gv.v[e] = store<T, A>(v);
+            acc += v;
+        }
+        if (write_dz) dp[at] = gv;
+    }
+    if (partial) {
+        acc = block_reduce(acc, [](A a, A b) { return a + b; }, sh);
+        if (threadIdx.x == 0) partial[ch * gridDim.y + blockIdx.y] = acc;
+    }
+}
+
+#define BIAS_RELU(T, S) \
+extern "C" __global__ void bias_relu_##S(T* y, const T* b, i64 n, i64 inner, i64 c, int relu) { \
+    bias_relu<T, 1>(y, b, n, inner, c, relu); \
+} \
+extern "C" __global__ void bias_relu_v4_##S(T* y, const T* b, i64 n4, i64 inner, i64 c, int relu) { \
+    bias_relu<T, 4>(y, b, n4, inner, c, relu); \
+}
 #define BIAS_RELU_BWD(T, S) \
 extern "C" __global__ void bias_relu_bwd_##S(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 images, \
                                              i64 inner, i64 c, int relu, int write_dz) { \
-    typedef typename Acc<T>::type A; \
-    __shared__ A sh[32]; \
-    const i64 ch = blockIdx.x, per = (images - blockIdx.y + gridDim.y - 1) / gridDim.y, total = per * inner; \
-    A acc = 0; \
-    for (i64 j = threadIdx.x; j < total; j += blockDim.x) { \
-        i64 k, n = blockIdx.y + divmod(j, inner, k) * gridDim.y, at = (n * c + ch) * inner + k; \
-        A v = load<A, T>(g[at]); \
-        if (relu && !(load<A, T>(y[at]) > 0)) v = 0; \
-        if (write_dz) dz[at] = store<T, A>(v); \
-        acc += v; \
-    } \
-    if (partial) { \
-        acc = block_reduce(acc, [](A a, A b) { return a + b; }, sh); \
-        if (threadIdx.x == 0) partial[ch * gridDim.y + blockIdx.y] = acc; \
-    } \
+    bias_relu_bwd<T, 1>(dz, partial, g, y, images, inner, c, relu, write_dz); \
 } \
 extern "C" __global__ void bias_relu_bwd_v4_##S(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 images, \
                                                 i64 inner, i64 c, int relu, int write_dz) { \
-    typedef typename Acc<T>::type A; \
-    __shared__ A sh[32]; \
-    const i64 inner4 = inner / 4, ch = blockIdx.x, per = (images - blockIdx.y + gridDim.y - 1) / gridDim.y, total = per * inner4; \
-    const Pack4<T>* g4 = reinterpret_cast<const Pack4<T>*>(g); \
-    const Pack4<T>* y4 = reinterpret_cast<const Pack4<T>*>(y); \
-    Pack4<T>* dz4 = reinterpret_cast<Pack4<T>*>(dz); \
-    A acc = 0; \
-    for (i64 j = threadIdx.x; j < total; j += blockDim.x) { \
-        i64 k, n = blockIdx.y + divmod(j, inner4, k) * gridDim.y, at = (n * c + ch) * inner4 + k; \
-        Pack4<T> gv = g4[at], yv; \
-        if (relu) yv = y4[at]; \
-        _Pragma("unroll") for (int k = 0; k < 4; k++) { \
-            A v = load<A, T>(gv.v[k]); \
-            if (relu && !(load<A, T>(yv.v[k]) > 0)) v = 0; \
-            gv.v[k] = store<T, A>(v); \
-            acc += v; \
-        } \
-        if (write_dz) dz4[at] = gv; \
-    } \
-    if (partial) { \
-        acc = block_reduce(acc, [](A a, A b) { return a + b; }, sh); \
-        if (threadIdx.x == 0) partial[ch * gridDim.y + blockIdx.y] = acc; \
-    } \
+    bias_relu_bwd<T, 4>(dz, partial, g, y, images, inner, c, relu, write_dz); \
 } \
 extern "C" __global__ void bias_grad_finish_##S(T* db, const typename Acc<T>::type* partial, i64 c, i64 splits) { \
     typedef typename Acc<T>::type A; \
