@@ -228,58 +228,19 @@ final class FusedKernels {
         Object ga = array("bias_relu_backward", gc), da = array("bias_relu_backward", dz);
         Object ya = relu ? array("bias_relu_backward", yc) : null;
         int og = gc.offset(), oy = relu ? yc.offset() : 0, od = dz.offset();
-        double[] sums = new double[c];
-        if (t == DType.FLOAT32) {
-            // rows (n, ch) in memory order across the threads, each row's sum kept; then per channel in image order
-            float[] gs = (float[]) ga, ds = (float[]) da, ys = (float[]) ya;
-            double[] rowSums = new double[images * c];
-            Parallel.range(images * c, Math.max(1, GRAIN / Math.max(inner, 1)), (lo, hi) -> {
-                FloatVector zero = FloatVector.zero(FP);
-                for (int row = lo; row < hi; row++) {
-                    int k = row * inner, end = k + inner;
-                    FloatVector part = zero;
-                    for (; k <= end - FP.length(); k += FP.length()) {
-                        FloatVector v = FloatVector.fromArray(FP, gs, og + k);
-                        if (relu) {
-                            v = v.blend(zero, FloatVector.fromArray(FP, ys, oy + k).compare(VectorOperators.GT, 0f).not());
-                            v.intoArray(ds, od + k);
-                        }
-                        part = part.add(v);
-                    }
-                    float tail = 0;
-                    for (; k < end; k++) {
-                        float v = gs[og + k];
-                        if (relu) {
-                            v = ys[oy + k] > 0 ? v : 0f;
-                            ds[od + k] = v;
-                        }
-                        tail += v;
-                    }
-                    rowSums[row] = part.reduceLanes(VectorOperators.ADD) + tail;
-                }
-            });
-            for (int ch = 0; ch < c; ch++) {
-                double acc = 0;
-                for (int n = 0; n < images; n++) acc += rowSums[n * c + ch];
-                sums[ch] = acc;
-            }
-        } else Parallel.range(c, 1, (lo, hi) -> {
-            for (int ch = lo; ch < hi; ch++) {
-                double acc = 0;
-                for (int n = 0; n < images; n++) {
-                    int base = (n * c + ch) * inner;
-                    for (int k = base; k < base + inner; k++) {
-                        double v = HostArrays.get(ga, t, og + k);
-                        if (relu) {
-                            if (!(HostArrays.get(ya, t, oy + k) > 0)) v = 0;
-                            HostArrays.set(da, t, od + k, v);
-                        }
-                        acc += v;
-                    }
-                }
-                sums[ch] = acc;
+        // rows (n, ch) in memory order across the threads, each row's sum kept; then per channel in image order
+        double[] rowSums = new double[images * c];
+        Parallel.range(images * c, Math.max(1, GRAIN / Math.max(inner, 1)), (lo, hi) -> {
+            for (int row = lo; row < hi; row++) {
+                rowSums[row] = t == DType.FLOAT32
+                        ? biasReluRowF32((float[]) ga, og, (float[]) ya, oy, (float[]) da, od, row * inner, inner, relu)
+                        : biasReluRow(ga, og, ya, oy, da, od, t, row * inner, inner, relu);
             }
         });
+        double[] sums = new double[c];
+        for (int ch = 0; ch < c; ch++) {
+            for (int n = 0; n < images; n++) sums[ch] += rowSums[n * c + ch];
+        }
         Tensor db = null;
         if (biasGrad) {
             db = ElementKernels.newTensor(new int[]{c}, t);
@@ -287,6 +248,44 @@ final class FusedKernels {
             for (int ch = 0; ch < c; ch++) HostArrays.set(ba, t, ch, sums[ch]);
         }
         return new Tensor[]{dz, db};
+    }
+
+    /** One row of biasReluBackward in float32: dz written when relu, the row's sum of dz returned (lane partials). */
+    private static double biasReluRowF32(float[] gs, int og, float[] ys, int oy, float[] ds, int od, int from, int inner, boolean relu) {
+        FloatVector zero = FloatVector.zero(FP), part = zero;
+        int k = from, end = from + inner;
+        for (; k <= end - FP.length(); k += FP.length()) {
+            FloatVector v = FloatVector.fromArray(FP, gs, og + k);
+            if (relu) {
+                v = v.blend(zero, FloatVector.fromArray(FP, ys, oy + k).compare(VectorOperators.GT, 0f).not());
+                v.intoArray(ds, od + k);
+            }
+            part = part.add(v);
+        }
+        float tail = 0;
+        for (; k < end; k++) {
+            float v = gs[og + k];
+            if (relu) {
+                v = ys[oy + k] > 0 ? v : 0f;
+                ds[od + k] = v;
+            }
+            tail += v;
+        }
+        return part.reduceLanes(VectorOperators.ADD) + tail;
+    }
+
+    /** The same row for any float dtype, in double. */
+    private static double biasReluRow(Object ga, int og, Object ya, int oy, Object da, int od, DType t, int from, int inner, boolean relu) {
+        double acc = 0;
+        for (int k = from; k < from + inner; k++) {
+            double v = HostArrays.get(ga, t, og + k);
+            if (relu) {
+                if (!(HostArrays.get(ya, t, oy + k) > 0)) v = 0;
+                HostArrays.set(da, t, od + k, v);
+            }
+            acc += v;
+        }
+        return acc;
     }
 
     private static final VectorSpecies<Long> L = LongVector.SPECIES_512;

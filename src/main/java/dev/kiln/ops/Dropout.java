@@ -1,6 +1,5 @@
 package dev.kiln.ops;
 
-import dev.kiln.DType;
 import dev.kiln.Generator;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.Autograd;
