@@ -15,12 +15,14 @@ export JAVA_HOME
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.13.4
 
 cd "$ROOT"
-mvn -q -o -DskipTests package
+mvn -q -o -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true package
 mkdir -p "$DEST"
 rm -rf "$DEST/lib" "$DEST/runtime.tar.gz" "$DEST/runtime.tar.xz"
 mkdir -p "$DEST/lib"
-cp target/kiln.jar target/kiln-tests.jar "$DEST/"
-cp target/lib/*.jar "$DEST/lib/"
+cp kiln-cli/target/kiln-cli.jar "$DEST/kiln.jar"
+cp kiln-core/target/kiln-core-*-tests.jar "$DEST/kiln-tests.jar"
+cp kiln-cli/target/kiln-cli-tests.jar "$DEST/kiln-cli-tests.jar" 2>/dev/null || true
+cp kiln-cli/target/lib/*.jar "$DEST/lib/"
 if ! ls "$DEST"/junit-platform-console-standalone-*.jar >/dev/null 2>&1; then
     mvn -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$DEST" || mvn -q -o dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$DEST"
 fi

@@ -1,0 +1,345 @@
+package dev.kiln.bench;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.MemoryScope;
+import dev.kiln.Tensor;
+import dev.kiln.autograd.Autocast;
+import dev.kiln.cuda.Cuda;
+import dev.kiln.data.Batch;
+import dev.kiln.data.FashionMnist;
+import dev.kiln.data.TensorDataset;
+import dev.kiln.nn.Conv2d;
+import dev.kiln.nn.CrossEntropyLoss;
+import dev.kiln.nn.Dropout;
+import dev.kiln.nn.F;
+import dev.kiln.nn.Flatten;
+import dev.kiln.nn.Linear;
+import dev.kiln.nn.MaxPool2d;
+import dev.kiln.nn.Layer;
+import dev.kiln.nn.ReLU;
+import dev.kiln.nn.Sequential;
+import dev.kiln.optim.Adam;
+import dev.kiln.optim.Optimizer;
+import dev.kiln.profile.Profiler;
+import dev.kiln.train.GraphedStep;
+import dev.kiln.train.ModelZoo;
+import dev.kiln.train.Precision;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+
+/**
+ * The workloads of bench/WORKLOADS.md (the same as shared/bench/torch_ref.py), timed the same way: mean over the
+ * timed calls after a warm-up, the device synchronised before each clock read. Returns workload name to figure.
+ */
+public final class Bench {
+    private final Device device;
+    private final Path fmnistDir;
+    private final Consumer<String> log;
+    private Path profileDir;
+    private boolean cudaGraphs;
+    private boolean cudnnBenchmark = true;
+
+    public Bench(Device device, Path fmnistDir, Consumer<String> log) {
+        this.device = device;
+        this.fmnistDir = fmnistDir;
+        this.log = log;
+    }
+
+    /** After timing each training workload, profiles a few more steps into DIR/KEY.txt (table) and DIR/KEY.json (trace). */
+    public Bench profileInto(Path dir) {
+        this.profileDir = dir;
+        return this;
+    }
+
+    /**
+     * Also times each training workload with its step captured as a CUDA graph and replayed ({@link GraphedStep}),
+     * under the key with {@code _graphed} before {@code _train_samples_s}, beside the eager figure (GPU only).
+     */
+    public Bench cudaGraphs(boolean on) {
+        this.cudaGraphs = on;
+        return this;
+    }
+
+    /** Whether cuDNN times its candidate algorithms per convolution geometry (on by default, as in kiln train). */
+    public Bench cudnnBenchmark(boolean on) {
+        this.cudnnBenchmark = on;
+        return this;
+    }
+
+    /** Runs the workloads whose names start with one of {@code only} (all when empty). */
+    public Map<String, Object> run(java.util.List<String> only) throws Exception {
+        Map<String, Object> res = new LinkedHashMap<>();
+        res.put("device", device.isCuda() ? Cuda.devices().get(device.index()).name() : "cpu");
+        res.put("kiln", "0.1.0");
+        boolean gpu = device.isCuda();
+        if (gpu) Cuda.setCudnnBenchmark(cudnnBenchmark);
+        {
+            for (Object[] c : new Object[][]{{1024, DType.FLOAT32, false}, {8192, DType.FLOAT32, false},
+                    {8192, DType.FLOAT32, true}, {8192, DType.BFLOAT16, false}}) {
+                int n = (Integer) c[0];
+                if (!gpu && n > 2048) continue;
+                DType t = (DType) c[1];
+                boolean tf32 = (Boolean) c[2];
+                if (!gpu && (tf32 || t != DType.FLOAT32)) continue;
+                String key = "gemm_" + n + "_" + (tf32 ? "tf32" : t.label()) + "_tflops";
+                if (!want(only, key)) continue;
+                if (gpu) Cuda.setAllowTf32(tf32);
+                Tensor a = Tensor.randn(new Generator(1), new int[]{n, n}, DType.FLOAT32, device).to(t).keep();
+                Tensor b = Tensor.randn(new Generator(2), new int[]{n, n}, DType.FLOAT32, device).to(t).keep();
+                // the Java side must be compiled (JIT: thousands of calls) for a 1024 product of ~56 us not to be
+                // host-bound; 50 warm-up calls left it interpreted in some runs (0.87-1.01 of PyTorch from run to run)
+                double s = perCall(() -> a.matmul(b), gpu ? (n <= 1024 ? 1000 : 20) : 5, gpu ? (n <= 1024 ? 3000 : 3) : 2);
+                res.put(key, round(2.0 * n * n * n / s / 1e12, 1));
+                a.close();
+                b.close();
+                log.accept(key + " " + res.get(key));
+            }
+            if (gpu) Cuda.setAllowTf32(false);
+        }
+        if (want(only, "conv_seed")) {
+            Conv2d conv = new Conv2d(3, 64, 3, 1, 1, new Generator(3));
+            conv.to(device);
+            Tensor x = Tensor.randn(new Generator(4), new int[]{16, 3, 224, 224}, DType.FLOAT32, device).keep();
+            double s = Tensor.noGrad(() -> perCall(() -> conv.forward(x), gpu ? 50 : 5, gpu ? 10 : 2));
+            res.put("conv_seed_fwd_ms", round(s * 1e3, 3));
+            log.accept("conv_seed_fwd_ms " + res.get("conv_seed_fwd_ms"));
+        }
+        for (String name : new String[]{"mlp", "cnn", "cifar_cnn"}) {
+            for (int bs : new int[]{128, 1024}) {
+                for (boolean amp : new boolean[]{false, true}) {
+                    String key = name + "_b" + bs + "_" + (amp ? "bf16" : "fp32") + "_train_samples_s";
+                    // bf16 on the CPU runs the general kernels: a figure of it would measure nothing worth knowing
+                    if (!want(only, key) || (amp && !gpu)) continue;
+                    int[] shape = name.equals("cifar_cnn") ? new int[]{3, 32, 32} : new int[]{1, 28, 28};
+                    Layer m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
+                    res.put(key, trainRate(key, m, shape, bs, gpu ? 100 : 10, amp, false));
+                    log.accept(key + " " + res.get(key));
+                    if (cudaGraphs && gpu) {
+                        String gkey = name + "_b" + bs + "_" + (amp ? "bf16" : "fp32") + "_graphed_train_samples_s";
+                        Layer mg = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
+                        res.put(gkey, trainRate(gkey, mg, shape, bs, 100, amp, true));
+                        log.accept(gkey + " " + res.get(gkey));
+                    }
+                }
+            }
+        }
+        if (want(only, "fmnist") && fmnistDir != null && fmnistDir.toFile().isDirectory()) {
+            for (String name : new String[]{"mlp", "cnn"}) {
+                if (!gpu && name.equals("cnn")) continue; // 10 CNN epochs take too long for a 2-core bench
+                double[] r = fmnist(name, false);
+                res.put("fmnist_" + name + "_10ep_train_s", round(r[0], 2));
+                res.put("fmnist_" + name + "_10ep_test_acc", round(r[1], 4));
+                log.accept("fmnist_" + name + " " + r[0] + " s, acc " + r[1]);
+                if (cudaGraphs && gpu) {
+                    double[] g = fmnist(name, true);
+                    res.put("fmnist_" + name + "_10ep_graphed_train_s", round(g[0], 2));
+                    res.put("fmnist_" + name + "_10ep_graphed_test_acc", round(g[1], 4));
+                    log.accept("fmnist_" + name + " graphed " + g[0] + " s, acc " + g[1]);
+                }
+                if (gpu && name.equals("cnn")) {
+                    // the goal: the CNN to 92% test accuracy (the same recipe, graphed where on; evaluation off the clock)
+                    double[] r92 = fmnist(name, cudaGraphs, 20, 0.92, 128, ep -> 1e-3);
+                    res.put("fmnist_cnn_to92_train_s", round(r92[0], 2));
+                    res.put("fmnist_cnn_to92_epochs", (long) r92[2]);
+                    res.put("fmnist_cnn_to92_test_acc", round(r92[1], 4));
+                    log.accept("fmnist_cnn to 92%: " + r92[0] + " s, " + (long) r92[2] + " epochs, acc " + r92[1]);
+                    // a faster recipe: batch 256, Adam 2e-3 annealed (cosine, per epoch) towards 1e-4 over 8 epochs
+                    double[] f92 = fmnist(name, cudaGraphs, 8, 0.92, 256, ep -> 1e-4 + (2e-3 - 1e-4) * 0.5 * (1 + Math.cos(Math.PI * ep / 8)));
+                    res.put("fmnist_cnn_to92_b256_cosine_train_s", round(f92[0], 2));
+                    res.put("fmnist_cnn_to92_b256_cosine_epochs", (long) f92[2]);
+                    res.put("fmnist_cnn_to92_b256_cosine_test_acc", round(f92[1], 4));
+                    log.accept("fmnist_cnn to 92%, b256 cosine: " + f92[0] + " s, " + (long) f92[2] + " epochs, acc " + f92[1]);
+                }
+            }
+        }
+        return res;
+    }
+
+    private static boolean want(java.util.List<String> only, String name) {
+        return only.isEmpty() || only.stream().anyMatch(name::startsWith);
+    }
+
+    private static double round(double v, int digits) {
+        double p = Math.pow(10, digits);
+        return Math.round(v * p) / p;
+    }
+
+    private void sync() {
+        if (device.isCuda()) Cuda.synchronize();
+    }
+
+    /** Seconds per call: warm-up, then the mean of {@code iters} calls, each in its own memory scope. */
+    private double perCall(Supplier<Object> fn, int iters, int warm) {
+        for (int i = 0; i < warm; i++) {
+            try (MemoryScope s = MemoryScope.open()) {
+                fn.get();
+            }
+        }
+        sync();
+        long t = System.nanoTime();
+        for (int i = 0; i < iters; i++) {
+            try (MemoryScope s = MemoryScope.open()) {
+                fn.get();
+            }
+        }
+        sync();
+        return (System.nanoTime() - t) / 1e9 / iters;
+    }
+
+    /** The CIFAR-10 CNN of torch_ref.py: two conv-conv-pool blocks of 32 and 64 channels, dense 512. */
+    static Sequential cifarCnn(Generator g) {
+        return new Sequential(new Conv2d(3, 32, 3, 1, 1, g), new ReLU(), new Conv2d(32, 32, 3, g), new ReLU(),
+                new MaxPool2d(2), new Dropout(0.25, g), new Conv2d(32, 64, 3, 1, 1, g), new ReLU(),
+                new Conv2d(64, 64, 3, g), new ReLU(), new MaxPool2d(2), new Dropout(0.25, g), new Flatten(),
+                new Linear(2304, 512, g), new ReLU(), new Dropout(0.5, g), new Linear(512, 10, g));
+    }
+
+    private Tensor randomLabels(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        long[] y = new long[n];
+        for (int i = 0; i < n; i++) y[i] = r.nextInt(10);
+        return Tensor.of(y, n).to(device).keep();
+    }
+
+    /** Training samples per second; amp: forward and loss under bfloat16 autocast, as torch_ref.py's amp=True. */
+    private long trainRate(String key, Layer m, int[] shape, int bs, int steps, boolean amp, boolean graphed) throws java.io.IOException {
+        m.to(device);
+        Optimizer opt = new Adam(m.parameters(), 1e-3);
+        int[] xs = new int[shape.length + 1];
+        xs[0] = bs;
+        System.arraycopy(shape, 0, xs, 1, shape.length);
+        Tensor x = Tensor.randn(new Generator(5), xs, DType.FLOAT32, device).keep();
+        Tensor y = randomLabels(bs, 6);
+        Supplier<Object> step = () -> {
+            opt.zeroGrad();
+            Tensor loss;
+            try (Autocast ac = amp ? Autocast.enable(DType.BFLOAT16) : Autocast.disabled()) {
+                loss = F.crossEntropy(m.forward(x), y);
+            }
+            loss.backward();
+            opt.step();
+            return loss;
+        };
+        if (graphed) {
+            // 3 eager warm-up calls, a capture, then replays: the 10 warm-up calls of perCall cover them all
+            try (GraphedStep gs = new GraphedStep(m, F::crossEntropy, opt, xs, DType.FLOAT32, new int[]{bs}, DType.INT64, device,
+                    amp ? Precision.BF16 : Precision.FP32, GraphedStep.DEFAULT_WARMUP)) {
+                Supplier<Object> replayed = () -> gs.step(x, y);
+                double s = perCall(replayed, steps, 10);
+                if (!gs.captured()) throw new IllegalStateException(key + ": the step was never captured");
+                if (profileDir != null) profile(key, replayed);
+                return Math.round(bs / s);
+            }
+        }
+        double s = perCall(step, steps, 10);
+        if (profileDir != null) profile(key, step);
+        return Math.round(bs / s);
+    }
+
+    private void profile(String key, Supplier<Object> step) throws java.io.IOException {
+        java.nio.file.Files.createDirectories(profileDir);
+        Profiler prof = Profiler.start();
+        try {
+            perCall(step, 5, 0);
+        } finally {
+            prof.close();
+        }
+        java.nio.file.Files.writeString(profileDir.resolve(key + ".txt"), prof.summary());
+        prof.writeChromeTrace(profileDir.resolve(key + ".json"));
+    }
+
+    /** 10 epochs of Fashion-MNIST, data resident on the device, batch 128, Adam 1e-3: {seconds, test accuracy}. */
+    private double[] fmnist(String name, boolean graphed) throws Exception { return fmnist(name, graphed, 10, 0, 128, ep -> 1e-3); }
+
+    /**
+     * Up to {@code epochs} epochs of Fashion-MNIST (data resident on the device, batch 128, Adam 1e-3); when
+     * {@code stopAt} > 0 the test accuracy is measured after each epoch, off the clock, and training stops once it
+     * reaches stopAt. {@code lr} gives each epoch's learning rate. Returns {training seconds, test accuracy, epochs run}.
+     */
+    private double[] fmnist(String name, boolean graphed, int epochs, double stopAt, int batch,
+                            java.util.function.IntToDoubleFunction lr) throws Exception {
+        TensorDataset train = FashionMnist.load(fmnistDir, true), test = FashionMnist.load(fmnistDir, false);
+        Batch all = train.batch(range(train.size())), allTest = test.batch(range(test.size()));
+        Tensor xtr = all.inputs().to(device).keep(), ytr = all.targets().to(device).keep();
+        Tensor xte = allTest.inputs().to(device).keep(), yte = allTest.targets().to(device).keep();
+        Layer m = ModelZoo.parse(name).build(new Generator(0));
+        m.to(device);
+        Optimizer opt = new Adam(m.parameters(), lr.applyAsDouble(0));
+        int n = train.size();
+        GraphedStep graph = graphed ? new GraphedStep(m, new CrossEntropyLoss(), opt, new int[]{batch, 1, 28, 28}, DType.FLOAT32,
+                new int[]{batch}, DType.INT64, device) : null;
+        SplittableRandom rng = new SplittableRandom(0);
+        sync();
+        long t = System.nanoTime(), training = 0;
+        double acc = 0;
+        int ep = 0;
+        while (ep < epochs) {
+            m.train();
+            opt.setLr(lr.applyAsDouble(ep));
+            long[] perm = new long[n];
+            for (int i = 0; i < n; i++) perm[i] = i;
+            for (int i = n - 1; i > 0; i--) {
+                int j = rng.nextInt(i + 1);
+                long tmp = perm[i];
+                perm[i] = perm[j];
+                perm[j] = tmp;
+            }
+            Tensor permDev = Tensor.of(perm, n).to(device).keep();
+            for (int i = 0; i < n; i += batch) {
+                try (MemoryScope step = MemoryScope.open()) {
+                    Tensor idx = permDev.narrow(0, i, Math.min(batch, n - i));
+                    if (graph != null) {
+                        graph.step(xtr.indexSelect(0, idx), ytr.indexSelect(0, idx)); // the last, partial batch runs eagerly
+                        continue;
+                    }
+                    opt.zeroGrad();
+                    F.crossEntropy(m.forward(xtr.indexSelect(0, idx)), ytr.indexSelect(0, idx)).backward();
+                    opt.step();
+                }
+            }
+            permDev.close();
+            ep++;
+            if (stopAt > 0) {
+                sync();
+                training += System.nanoTime() - t;
+                acc = testAccuracy(m, xte, yte);
+                if (acc >= stopAt) break;
+                sync();
+                t = System.nanoTime();
+            }
+        }
+        if (stopAt <= 0) {
+            sync();
+            training = System.nanoTime() - t;
+            acc = testAccuracy(m, xte, yte);
+        }
+        if (graph != null) graph.close();
+        return new double[]{training / 1e9, acc, ep};
+    }
+
+    private static double testAccuracy(Layer m, Tensor xte, Tensor yte) {
+        m.eval();
+        double correct = 0;
+        try (MemoryScope s = MemoryScope.open()) {
+            for (int i = 0; i < xte.size(0); i += 1000) {
+                Tensor xs = xte.narrow(0, i, Math.min(1000, xte.size(0) - i)), ys = yte.narrow(0, i, xs.size(0));
+                Tensor logits = Tensor.noGrad(() -> m.forward(xs));
+                correct += logits.argmax(1, false).eq(ys).to(DType.INT64).sum().item();
+            }
+        }
+        return correct / xte.size(0);
+    }
+
+    private static int[] range(int n) {
+        int[] r = new int[n];
+        for (int i = 0; i < n; i++) r[i] = i;
+        return r;
+    }
+}

@@ -1,0 +1,83 @@
+package dev.kiln.cli;
+
+import dev.kiln.Settings;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.NoSuchFileException;
+
+/** Entry point of the {@code kiln} command: picocli subcommands, one-line errors, exit codes 0 / 1 (failed) / 2 (usage). */
+@Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Deep learning for Java: train and evaluate models on the CPU or an NVIDIA GPU.",
+        subcommands = {TrainCommand.class, EvalCommand.class, DevicesCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    @Spec CommandSpec spec;
+
+    @Override public void run() {
+        throw new ParameterException(spec.commandLine(), "missing command: choose train, eval, devices or bench");
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    }
+
+    /** Runs the command line in-process (tests use this) and returns the exit code. */
+    public static int execute(String[] args, PrintWriter out, PrintWriter err) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setParameterExceptionHandler((ex, a) -> {
+            CommandLine c = ex.getCommandLine();
+            c.getErr().println(prefix(c) + ex.getMessage() + " (see '" + c.getCommandSpec().qualifiedName() + " --help')");
+            c.getErr().flush();
+            return 2;
+        });
+        cl.setExecutionExceptionHandler((ex, c, parseResult) -> {
+            c.getErr().println(prefix(c) + message(ex));
+            if (debug()) ex.printStackTrace(c.getErr());
+            c.getErr().flush();
+            return 1;
+        });
+        return cl.execute(args);
+    }
+
+    /** KILN_DEBUG=1: stack traces with errors (a malformed value is itself reported, not a reason to crash). */
+    private static boolean debug() {
+        try {
+            return Settings.get().debug();
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
+    private static String prefix(CommandLine c) { return c.getCommandSpec().qualifiedName() + ": "; }
+
+    /** One line saying what went wrong, without a stack trace. */
+    static String message(Throwable ex) {
+        if (ex instanceof UncheckedIOException u) ex = u.getCause();
+        return switch (ex) {
+            case NoSuchFileException e -> e.getFile() + ": " + (e.getReason() == null ? "no such file" : e.getReason());
+            case AccessDeniedException e -> "permission denied: " + e.getFile();
+            case IOException e -> e.getMessage();
+            case IllegalArgumentException e -> e.getMessage();
+            case IllegalStateException e -> e.getMessage();
+            case UnsupportedOperationException e -> e.getMessage();
+            case OutOfMemoryError e -> "out of memory (" + e.getMessage() + "); try a smaller --batch-size or a larger -Xmx in KILN_JAVA_OPTS";
+            default -> "internal error: " + ex + " (set KILN_DEBUG=1 for the stack trace)";
+        };
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[]{"kiln " + (v == null ? "0.1.0-SNAPSHOT" : v) + ", Java " + Runtime.version()};
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package dev.kiln.cli;
+
+import dev.kiln.train.EpochStats;
+import dev.kiln.train.TrainListener;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * {@code kiln train}'s view of a run: a progress bar per epoch where a person watches (a terminal on stderr), and
+ * {@code chart.png} rewritten after every epoch.
+ */
+final class TrainProgress implements TrainListener {
+    private final PrintStream barOut;   // null: no bar
+    private final PrintWriter log;
+    private final String title;
+    private ProgressBar bar;
+    private double shownLoss = Double.NaN;
+    private boolean chartWritten, chartFailed;
+
+    TrainProgress(PrintStream barOut, PrintWriter log, String title) {
+        this.barOut = barOut;
+        this.log = log;
+        this.title = title;
+    }
+
+    @Override public boolean wantsLoss() { return barOut != null; }
+
+    @Override public void epochStarted(String label, int batches) {
+        if (barOut == null) return;
+        shownLoss = Double.NaN;
+        bar = new ProgressBarBuilder().setTaskName(label).setInitialMax(batches).setStyle(ProgressBarStyle.ASCII)
+                .setUpdateIntervalMillis(250).setConsumer(new ConsoleProgressBarConsumer(barOut, 110))
+                .clearDisplayOnFinish().build();
+    }
+
+    @Override public void stepEnded(int step, int batches, double loss, long samples, double seconds) {
+        if (bar == null) return;
+        if (!Double.isNaN(loss)) shownLoss = loss;
+        bar.step();
+        bar.setExtraMessage(String.format(Locale.ROOT, " loss %.4f, %,.0f samples/s", shownLoss, samples / seconds));
+    }
+
+    @Override public void epochTrainingEnded() {
+        if (bar != null) bar.close();
+        bar = null;
+    }
+
+    /**
+     * The chart is a convenience: a machine without fonts (a bare GPU server) cannot draw one, and that must not
+     * cost the run its checkpoint and metrics. Says once why it was skipped.
+     */
+    @Override public void epochEnded(EpochStats stats, List<EpochStats> history, Path outDir) {
+        if (chartFailed) return;
+        Path chart = outDir.resolve("chart.png");
+        try {
+            Chart.write(chart, title, history);
+            if (!chartWritten) log.println("kiln: chart " + chart);
+            chartWritten = true;
+        } catch (IOException | RuntimeException | LinkageError e) {
+            log.println("kiln: no chart written (" + e.getMessage() + ")");
+            chartFailed = true;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+package dev.kiln;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.UnaryOperator;
+
+/**
+ * Every setting Kiln reads from outside, in one place: read once, from a system property ({@code -Dkiln.x.y})
+ * or else an environment variable ({@code KILN_X_Y}), when first asked for. README's "Settings" table lists each
+ * one; a value that does not parse is an error naming the variable. Library code asks {@link #get()} instead of
+ * reading the environment itself.
+ *
+ * @param debug          {@code kiln.debug} / {@code KILN_DEBUG}: the command line prints stack traces with its errors
+ * @param cacheDir       {@code kiln.cache.dir} / {@code KILN_CACHE_DIR}: compiled kernels and cuDNN algorithm choices
+ *                       (default {@code ~/.cache/kiln})
+ * @param cudaLibPath    {@code kiln.cuda.lib.path} / {@code KILN_CUDA_LIB_PATH}: folders searched first for the NVIDIA
+ *                       libraries (colon-separated)
+ * @param cudnn          {@code kiln.cudnn} / {@code KILN_CUDNN}: convolutions through cuDNN (off: im2col + GEMM kernels)
+ * @param cudnnBenchmark {@code kiln.cudnn.benchmark} / {@code KILN_CUDNN_BENCHMARK}: time cuDNN's algorithms once per
+ *                       convolution shape (kiln train and kiln bench turn it on for their run)
+ * @param cudnnAlgoCache {@code kiln.cudnn.algo.cache} / {@code KILN_CUDNN_ALGO_CACHE}: keep timed choices on disk
+ * @param cudnnLog       {@code kiln.cudnn.log} / {@code KILN_CUDNN_LOG}: print each cuDNN algorithm choice
+ * @param convTf32       {@code kiln.conv.tf32} / {@code KILN_CONV_TF32}: the default of each device's
+ *                       float32-convolution TF32 setting (on, as PyTorch)
+ * @param smallConv      {@code kiln.small.conv} / {@code KILN_SMALL_CONV}: Kiln's direct kernels for convolutions of
+ *                       1-3 input channels: {@code on}, {@code off}, or {@code all} (also the 3-channel weight gradient)
+ * @param progress       {@code kiln.progress} / {@code KILN_PROGRESS}: draw the command line's progress bar (the
+ *                       launcher sets it when stderr is a terminal)
+ */
+public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
+                       boolean cudnnAlgoCache, boolean cudnnLog, boolean convTf32, SmallConv smallConv, boolean progress) {
+
+    /** {@code kiln.small.conv}: which convolutions take Kiln's direct few-channel kernels on CUDA. */
+    public enum SmallConv {
+        /** None: cuDNN (or im2col + GEMM) for every convolution. */
+        OFF,
+        /** Forward and input gradient for 1-3 input channels; the weight gradient for 1 channel. */
+        ON,
+        /** As ON, and the weight gradient for 3 channels too (measured slower than cuDNN at batch 1024). */
+        ALL
+    }
+
+    public Settings {
+        cudaLibPath = List.copyOf(cudaLibPath);
+    }
+
+    private static volatile Settings current;
+
+    /** The process's settings, read from system properties and the environment on the first call. */
+    public static Settings get() {
+        Settings s = current;
+        if (s == null) {
+            synchronized (Settings.class) {
+                if (current == null) current = read(System::getProperty, System.getenv());
+                s = current;
+            }
+        }
+        return s;
+    }
+
+    /** Reads the settings from the given properties and environment (tests pass their own). */
+    public static Settings read(UnaryOperator<String> properties, Map<String, String> env) {
+        Source src = new Source(properties, env);
+        Path cache = src.value("kiln.cache.dir").map(Path::of)
+                .orElseGet(() -> Path.of(System.getProperty("user.home"), ".cache", "kiln"));
+        List<Path> libPath = new ArrayList<>();
+        src.value("kiln.cuda.lib.path").ifPresent(v -> {
+            for (String d : v.split(":")) if (!d.isBlank()) libPath.add(Path.of(d));
+        });
+        SmallConv small = src.value("kiln.small.conv").map(v -> switch (v.toLowerCase(Locale.ROOT)) {
+            case "1", "on", "true", "yes" -> SmallConv.ON;
+            case "0", "off", "false", "no" -> SmallConv.OFF;
+            case "all" -> SmallConv.ALL;
+            default -> throw src.bad("kiln.small.conv", v, "on, off or all");
+        }).orElse(SmallConv.ON);
+        return new Settings(src.flag("kiln.debug", false), cache, libPath, src.flag("kiln.cudnn", true),
+                src.flag("kiln.cudnn.benchmark", false), src.flag("kiln.cudnn.algo.cache", true), src.flag("kiln.cudnn.log", false),
+                src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false));
+    }
+
+    /**
+     * The explicit path of one NVIDIA library: {@code kiln.lib.<name>} / {@code KILN_LIB_<NAME>} (a file or a
+     * folder), e.g. {@code KILN_LIB_CUBLAS}; empty when not set. Read when the library is loaded.
+     */
+    public static Optional<String> libraryPath(String name) {
+        return new Source(System::getProperty, System.getenv()).value("kiln.lib." + name);
+    }
+
+    /** The environment variable that carries a property: {@code kiln.cudnn.log} is {@code KILN_CUDNN_LOG}. */
+    public static String envName(String property) {
+        return property.replace('.', '_').replace('-', '_').toUpperCase(Locale.ROOT);
+    }
+
+    private record Source(UnaryOperator<String> properties, Map<String, String> env) {
+        Optional<String> value(String property) {
+            String v = properties.apply(property);
+            if (v == null) v = env.get(envName(property));
+            return v == null || v.isBlank() ? Optional.empty() : Optional.of(v.trim());
+        }
+
+        boolean flag(String property, boolean dflt) {
+            return value(property).map(v -> switch (v.toLowerCase(Locale.ROOT)) {
+                case "1", "on", "true", "yes" -> true;
+                case "0", "off", "false", "no" -> false;
+                default -> throw bad(property, v, "1/on/true or 0/off/false");
+            }).orElse(dflt);
+        }
+
+        IllegalArgumentException bad(String property, String v, String expected) {
+            return new IllegalArgumentException(property + " / " + envName(property) + " is '" + v + "'; expected " + expected);
+        }
+    }
+}

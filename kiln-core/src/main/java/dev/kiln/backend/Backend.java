@@ -1,0 +1,171 @@
+package dev.kiln.backend;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Storage;
+import dev.kiln.Tensor;
+
+import java.util.List;
+
+/**
+ * The kernels a device provides. The op layer ({@code dev.kiln.ops}) checks shapes and dtypes, broadcasts
+ * (by stride-0 views), records gradients and then calls one of these; a backend only computes. Inputs may be
+ * any strided view; outputs are new contiguous tensors unless the method writes into {@code out}. Nothing here
+ * may wait for the device, except {@link #toHost}.
+ */
+public interface Backend {
+    Device device();
+
+    /** Uninitialised memory for {@code numel} elements. */
+    Storage allocate(DType dtype, long numel);
+
+    // ---- transfers
+    /** Copies a Java array (float[], double[], long[], int[], byte[] for uint8/bool, short[] for 16-bit floats) into a new tensor. */
+    Tensor fromHost(Object array, DType dtype, int[] shape);
+
+    /** The tensor's elements in logical (row-major) order as a new Java array of the dtype's carrier type. Waits for the device. */
+    Object toHost(Tensor t);
+
+    // ---- filling and copying
+    void fill(Tensor out, double value);
+
+    /** {@code dst[...] = src[...]}, elementwise, same shape; dtypes may differ (converted). dst may be a strided view. */
+    void copy(Tensor dst, Tensor src);
+
+    /** Fills {@code out} (contiguous, floating) with U(lo, hi) from a counter-based generator keyed by seed. */
+    void uniform(Tensor out, long seed, double lo, double hi);
+
+    /** Fills {@code out} (contiguous, floating) with N(mean, std^2) from a counter-based generator keyed by seed. */
+    void normal(Tensor out, long seed, double mean, double std);
+
+    // ---- elementwise
+    Tensor unary(UnaryOp op, Tensor x);
+
+    /** a and b have the same shape and dtype (broadcast inputs come as stride-0 views). */
+    Tensor binary(BinaryOp op, Tensor a, Tensor b);
+
+    /** {@code op(a, s)}, or {@code op(s, a)} when scalarFirst. */
+    Tensor binaryScalar(BinaryOp op, Tensor a, double s, boolean scalarFirst);
+
+    /** cond ? a : b; all three of one shape, a and b of one dtype. */
+    Tensor where(Tensor cond, Tensor a, Tensor b);
+
+    // ---- reductions
+    /** Reduces over the listed dimensions (sorted, distinct). */
+    Tensor reduce(ReduceOp op, Tensor x, int[] dims, boolean keepdim);
+
+    /** Index (int64) of the max (or min) along dim; the first one on ties. */
+    Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim);
+
+    // ---- linear algebra
+    /** Batched product of a (B, M, K) and b (B, K, N) into (B, M, N); inputs may be transposed or stride-0 views. */
+    Tensor matmul(Tensor a, Tensor b);
+
+    // ---- neural-network kernels
+    /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null. */
+    default Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) { return conv2d(x, w, bias, p, false); }
+
+    /**
+     * As {@link #conv2d(Tensor, Tensor, Tensor, Conv2dParams)}, then, when {@code relu}, {@code v > 0 ? v : 0}: the
+     * bias add and the ReLU are the convolution's epilogue (one pass on CUDA instead of two).
+     */
+    Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu);
+
+    /**
+     * The backward of {@code y = relu?(z + bias)} over channel dim 1 of (N, C, ...): {dz, dbias}, where dz = relu ?
+     * g·[y > 0] : g (g itself when not relu) and dbias = dz summed over every dim but 1 (null unless biasGrad). One
+     * pass over g (and y) on CUDA instead of a mask pass and a reduction.
+     */
+    Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad);
+
+    /**
+     * The weight and bias gradients of {@code y = relu?(conv2d(x, w) + bias)} from g = dL/dy when x needs none:
+     * {dw, dbias (null unless biasGrad)}. A backend may fuse the ReLU mask and the bias sum into the weight
+     * gradient (CUDA does for a first layer of few input channels); the default composes the primitives.
+     */
+    default Tensor[] conv2dBackwardWeightAndBias(Tensor g, Tensor y, Tensor x, int[] weightShape, Conv2dParams p, boolean relu, boolean biasGrad) {
+        Tensor[] pre = relu || biasGrad ? biasReluBackward(g, y, relu, biasGrad) : new Tensor[]{g, null};
+        return new Tensor[]{conv2dBackwardWeight(pre[0], x, weightShape, p), pre[1]};
+    }
+
+    Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p);
+
+    Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p);
+
+    /** Returns {output, argmax indices (int64, flat over H*W per plane)}. */
+    Tensor[] maxPool2d(Tensor x, Pool2dParams p);
+
+    /** The gradient of {@link #maxPool2d} for its input, from the indices it returned and the same geometry. */
+    Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p);
+
+    Tensor avgPool2d(Tensor x, Pool2dParams p);
+
+    Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p);
+
+    /** softmax (or log_softmax when log) along dim. */
+    Tensor softmax(Tensor x, int dim, boolean log);
+
+    /** Gradient of softmax/log_softmax given its output y. */
+    Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log);
+
+    // ---- indexing
+    /** out[i][j] = x[index[i][j]][j] for dim 0 (and likewise for other dims); index int64, same rank as x. */
+    Tensor gather(Tensor x, int dim, Tensor index);
+
+    /** A zero tensor of {@code shape} with src added at the positions gather would read. */
+    Tensor scatterAdd(int[] shape, int dim, Tensor index, Tensor src);
+
+    /** Selects slices along dim by a 1-D int64 index. */
+    Tensor indexSelect(Tensor x, int dim, Tensor index);
+
+    /** A zero tensor of {@code shape} with src's slices added at index along dim (index_select's adjoint). */
+    Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src);
+
+    // ---- fused kernels: each replaces a chain of the primitives above with one pass (tests compare it with that
+    // chain). They take float32 or float64 tensors; the op layer falls back to the chain for anything else.
+
+    /**
+     * One Adam step, in place, for every tensor of the lists (index k of each list belongs to parameter k; all
+     * contiguous, one dtype, one shape per k), with PyTorch's formulas: g += wd·p (L2) or p *= 1 - lr·wd
+     * (decoupled); m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; p -= lr/(1-b1^step) · m / (sqrt(v)/sqrt(1-b2^step) + eps).
+     * Allocates nothing and does not wait.
+     */
+    void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr, double beta1,
+                  double beta2, double eps, double weightDecay, boolean decoupled, long step);
+
+    /**
+     * One SGD step, in place, with PyTorch's formulas: g += wd·p; with momentum, buf = first ? g :
+     * momentum·buf + (1-dampening)·g and g = nesterov ? g + momentum·buf : buf; p -= lr·g. momentumBufs is null
+     * when momentum is 0. Allocates nothing and does not wait.
+     */
+    void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum, double dampening,
+                 double weightDecay, boolean nesterov, boolean first);
+
+    /**
+     * Inverted dropout in one pass: {@code out[i] = x[i] · (u(key, i) >= p ? 1/(1-p) : 0)}, u the counter-based
+     * uniform of {@link dev.kiln.Generator#uniformAt} and i the row-major element index. Its gradient is the same
+     * call on the incoming gradient with the same key, so no mask is stored. 0 &le; p &lt; 1.
+     */
+    Tensor dropout(Tensor x, double p, long key);
+
+    /**
+     * Softmax cross-entropy per row of logits (N, C) against int64 class indices (N). Returns {loss (N),
+     * logsumexp (N)}; loss[i] = (1-s)·(lse - x[i, t]) + (s/C)·sum_c (lse - x[i, c]), and 0 (with lse 0) where
+     * t == ignoreIndex. A target outside [0, C) that is not ignoreIndex is an index error.
+     */
+    Tensor[] crossEntropyRows(Tensor logits, Tensor target, double labelSmoothing, long ignoreIndex);
+
+    /**
+     * The gradient of {@link #crossEntropyRows}' loss with respect to the logits, from the logsumexp it returned:
+     * {@code (softmax(x[i]) - (1-s)·onehot(t) - s/C) · gradRows[i]}, 0 for ignored rows. gradRows is (N) and may be
+     * a stride-0 view (a broadcast scalar).
+     */
+    Tensor crossEntropyRowsBackward(Tensor logits, Tensor target, Tensor logSumExp, Tensor gradRows, double labelSmoothing, long ignoreIndex);
+
+    /**
+     * The mean of values (N) over the rows whose target (N, int64) is not ignoreIndex, and how many those are:
+     * {mean (scalar), count (scalar)}, both of the values' dtype; 0/0 (NaN) when every row is ignored, as PyTorch.
+     * A loss's MEAN reduction in one pass, where the composite takes a compare, a cast and two sums.
+     */
+    Tensor[] meanOverKept(Tensor values, Tensor target, long ignoreIndex);
+}

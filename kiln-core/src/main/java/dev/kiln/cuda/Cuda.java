@@ -1,0 +1,121 @@
+package dev.kiln.cuda;
+
+import dev.kiln.Settings;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Whether this machine can run CUDA, and what it has. {@link #isAvailable()} and {@link #deviceCount()} never
+ * throw: without libcuda, without a driver or without a GPU they say false / 0, and {@link #unavailableReason()}
+ * says why.
+ */
+public final class Cuda {
+    private Cuda() {}
+
+    private static volatile Integer count;
+    private static volatile String reason;
+
+    /** Facts about one device, from the driver API. */
+    public record DeviceInfo(int index, String name, long totalMemory, int ccMajor, int ccMinor, int multiprocessors) {
+        public String computeCapability() { return ccMajor + "." + ccMinor; }
+    }
+
+    public static boolean isAvailable() { return deviceCount() > 0; }
+
+    public static int deviceCount() {
+        Integer c = count;
+        if (c != null) return c;
+        synchronized (Cuda.class) {
+            if (count != null) return count;
+            try {
+                count = deviceCountOrThrow();
+            } catch (CudaException | LinkageError e) {
+                reason = e.getMessage();
+                count = 0;
+            }
+            return count;
+        }
+    }
+
+    /** Why {@link #isAvailable()} is false, or null when it is true. */
+    public static String unavailableReason() {
+        deviceCount();
+        return reason;
+    }
+
+    /** The device count from the driver; throws LibraryNotFound / NoDevice with a clear message. */
+    static int deviceCountOrThrow() {
+        try {
+            Driver.init();
+        } catch (CudaException e) {
+            if (e.status() == Driver.CUDA_ERROR_NO_DEVICE) {
+                throw new CudaException.NoDevice("the CUDA driver is installed but sees no GPU (" + e.getMessage() + ")");
+            }
+            throw e;
+        }
+        int n = Driver.deviceCount();
+        if (n == 0) throw new CudaException.NoDevice("the CUDA driver is installed but reports no GPU");
+        return n;
+    }
+
+    /** Fails with a clear {@link CudaException.NoDevice} (or LibraryNotFound) unless a GPU is usable. */
+    public static void requireAvailable() {
+        if (!isAvailable()) throw new CudaException.NoDevice("no usable CUDA GPU: " + reason);
+    }
+
+    /** The driver's CUDA version as "13.0". */
+    public static String driverVersion() {
+        int v = Driver.driverVersion();
+        return (v / 1000) + "." + (v % 1000) / 10;
+    }
+
+    public static List<DeviceInfo> devices() {
+        List<DeviceInfo> out = new ArrayList<>();
+        for (int i = 0; i < deviceCount(); i++) {
+            CudaDevice d = CudaDevice.get(i);
+            out.add(new DeviceInfo(i, d.name(), d.totalMemory(), d.computeCapabilityMajor(), d.computeCapabilityMinor(),
+                    d.multiprocessorCount()));
+        }
+        return out;
+    }
+
+    /** Waits for all queued work on every device that has been used. */
+    public static void synchronize() {
+        for (int i = 0; i < deviceCount(); i++) CudaDevice.get(i).synchronize();
+    }
+
+    // ------------------------------------------------------------------ math modes
+
+    private static volatile boolean allowTf32 = false;
+
+    /**
+     * Whether float32 matrix products may use TF32 tensor cores (about 3 decimal digits of mantissa in the
+     * products, float32 accumulation), as PyTorch's {@code torch.backends.cuda.matmul.allow_tf32}. Off by default.
+     */
+    public static boolean allowTf32() { return allowTf32; }
+
+    public static void setAllowTf32(boolean allow) { allowTf32 = allow; }
+
+    /**
+     * Whether cuDNN convolutions may use TF32 tensor cores for float32. On by default, as PyTorch's
+     * {@code torch.backends.cudnn.allow_tf32}, so a float32 model trains at the speed a PyTorch user expects;
+     * matmul TF32 ({@link #allowTf32()}) is off by default, also as PyTorch.
+     */
+    private static volatile boolean allowTf32Conv = Settings.get().convTf32();
+
+    public static boolean allowTf32Conv() { return allowTf32Conv; }
+
+    public static void setAllowTf32Conv(boolean allow) { allowTf32Conv = allow; }
+
+    /**
+     * Whether cuDNN times the candidate algorithms of each new convolution geometry and keeps the fastest
+     * (cudnnFind*, as PyTorch's {@code torch.backends.cudnn.benchmark}) instead of taking its heuristic's first
+     * choice. The search costs some milliseconds once per geometry and direction, so it pays where shapes repeat (a
+     * training loop). Off by default; {@code KILN_CUDNN_BENCHMARK=1} turns it on; kiln train and kiln bench turn it on.
+     */
+    private static volatile boolean cudnnBenchmark = Settings.get().cudnnBenchmark();
+
+    public static boolean cudnnBenchmark() { return cudnnBenchmark; }
+
+    public static void setCudnnBenchmark(boolean on) { cudnnBenchmark = on; }
+}

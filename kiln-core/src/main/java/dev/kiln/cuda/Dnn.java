@@ -1,0 +1,138 @@
+package dev.kiln.cuda;
+
+import dev.kiln.Settings;
+import dev.kiln.DType;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.cuda.lib.ConvPlan;
+import dev.kiln.cuda.lib.Cudnn;
+import dev.kiln.cuda.lib.WorkspaceProvider;
+
+/**
+ * Convolutions through cuDNN, when the library is present: one handle per device on the device's stream, a plan
+ * per geometry (descriptors and algorithm chosen once, cached on the handle), workspaces from the caching
+ * allocator, returned as soon as the call is queued (stream order keeps them valid). float32 uses TF32 only when
+ * {@link Cuda#allowTf32Conv()} says so (on by default, as PyTorch's cudnn.allow_tf32); bfloat16 and float16 run
+ * on tensor cores with float32 accumulation. Set {@code KILN_CUDNN=0} to use the im2col + GEMM kernels instead.
+ * Algorithms found by the timed search ({@link Cuda#setCudnnBenchmark}) are kept in the kiln cache folder
+ * ({@link AlgoCacheFile}; {@code KILN_CUDNN_ALGO_CACHE=0} keeps them in memory only).
+ */
+final class Dnn {
+    private Dnn() {}
+
+    private static final Cudnn[] HANDLES = new Cudnn[64];
+    private static volatile boolean disabled = !Settings.get().cudnn();
+    private static volatile Boolean present;
+
+    static boolean available(DType t) {
+        if (disabled) return false;
+        boolean supported = switch (t) {
+            // 16-bit data with float32 accumulation on tensor cores: what autocast's convolutions run on
+            case FLOAT32, FLOAT64, BFLOAT16, FLOAT16 -> true;
+            case INT64, INT32, UINT8, BOOL -> false;
+        };
+        if (!supported) return false;
+        Boolean p = present;
+        if (p == null) {
+            try {
+                p = Cudnn.available();
+            } catch (RuntimeException | LinkageError e) {
+                p = false;
+            }
+            present = p;
+        }
+        return p;
+    }
+
+    /** Tests switch cuDNN off to check the im2col + GEMM path on a machine that has cuDNN. */
+    static void setEnabled(boolean enabled) { disabled = !enabled; }
+
+    private static Cudnn handle(CudaDevice dev) {
+        Cudnn h = HANDLES[dev.index()];
+        if (h != null) return h;
+        synchronized (HANDLES) {
+            if (HANDLES[dev.index()] == null) {
+                dev.makeCurrent();
+                Cudnn c = Cudnn.create();
+                c.setStream(dev.stream().address());
+                if (Settings.get().cudnnAlgoCache()) {
+                    c.setAlgoCache(new AlgoCacheFile(AlgoCacheFile.fileFor(KernelCache.cacheDir().getParent(), dev.name(), Cudnn.version())));
+                }
+                HANDLES[dev.index()] = c;
+            }
+            return HANDLES[dev.index()];
+        }
+    }
+
+    /** Hands out one workspace block per call and frees it after the call is queued. */
+    private static final class Scratch implements WorkspaceProvider, AutoCloseable {
+        private final CudaAllocator allocator;
+        private CudaAllocator.Block block;
+
+        Scratch(CudaAllocator allocator) { this.allocator = allocator; }
+
+        @Override public long address(long bytes) {
+            if (block != null) allocator.free(block);
+            block = allocator.allocate(bytes);
+            return block.address();
+        }
+
+        @Override public void close() {
+            if (block != null) allocator.free(block);
+            block = null;
+        }
+    }
+
+    /**
+     * The most workspace a benchmarked algorithm may use: a sixteenth of the device's memory, at most 1 GiB (taken
+     * from the caching allocator once, then reused; the fastest weight gradients of a batch-1024 CNN want ~250 MB).
+     */
+    private static long benchmarkWorkspace(CudaDevice dev) { return Math.min(1L << 30, dev.totalMemory() / 16); }
+
+    private interface Call { void run(ConvPlan plan, WorkspaceProvider ws); }
+
+    private static void run(CudaBackend be, DType t, int[] xShape, int[] wShape, Conv2dParams p, Call call) {
+        CudaDevice dev = be.cudaDevice();
+        Cudnn h = handle(dev);
+        synchronized (h) {
+            dev.makeCurrent();
+            // a search runs the candidates and synchronises: never inside a graph capture
+            boolean search = Cuda.cudnnBenchmark() && !dev.allocator().capturing();
+            h.setAlgoSearch(search ? Cudnn.AlgoSearch.BENCHMARK : Cudnn.AlgoSearch.HEURISTIC, benchmarkWorkspace(dev));
+            ConvPlan plan = h.conv(t, xShape, wShape, p, Cuda.allowTf32Conv());
+            try (Scratch s = new Scratch(dev.allocator())) {
+                call.run(plan, s);
+            }
+        }
+    }
+
+    /** The convolution without bias: the backend adds bias (and ReLU) in one epilogue pass of its own. */
+    static Tensor conv2d(CudaBackend be, Tensor x, Tensor w, Conv2dParams p) {
+        Tensor xc = be.contiguousCopy(x), wc = be.contiguousCopy(w);
+        int[] ws = w.shape(), xs = x.shape();
+        int[] ys = {xs[0], ws[0], p.outH(xs[2], ws[2]), p.outW(xs[3], ws[3])};
+        Tensor y = be.newTensor(ys, x.dtype());
+        run(be, x.dtype(), xs, ws, p, (plan, s) -> plan.forward(be.ptrOf(xc), be.ptrOf(wc), be.ptrOf(y), 1, 0, s));
+        CudaBackend.drop(xc, x);
+        CudaBackend.drop(wc, w);
+        return y;
+    }
+
+    static Tensor conv2dBackwardInput(CudaBackend be, Tensor gy, Tensor w, int[] inputShape, Conv2dParams p) {
+        Tensor gc = be.contiguousCopy(gy), wc = be.contiguousCopy(w);
+        Tensor gx = be.newTensor(inputShape.clone(), gy.dtype());
+        run(be, gy.dtype(), inputShape, w.shape(), p, (plan, s) -> plan.backwardData(be.ptrOf(gc), be.ptrOf(wc), be.ptrOf(gx), 1, 0, s));
+        CudaBackend.drop(gc, gy);
+        CudaBackend.drop(wc, w);
+        return gx;
+    }
+
+    static Tensor conv2dBackwardWeight(CudaBackend be, Tensor gy, Tensor x, int[] weightShape, Conv2dParams p) {
+        Tensor gc = be.contiguousCopy(gy), xc = be.contiguousCopy(x);
+        Tensor gw = be.newTensor(weightShape.clone(), gy.dtype());
+        run(be, gy.dtype(), x.shape(), weightShape, p, (plan, s) -> plan.backwardFilter(be.ptrOf(xc), be.ptrOf(gc), be.ptrOf(gw), 1, 0, s));
+        CudaBackend.drop(gc, gy);
+        CudaBackend.drop(xc, x);
+        return gw;
+    }
+}

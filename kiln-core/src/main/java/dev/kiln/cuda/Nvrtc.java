@@ -1,0 +1,166 @@
+package dev.kiln.cuda;
+
+import dev.kiln.Settings;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.util.List;
+import java.util.Map;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * NVRTC, the run-time CUDA C++ compiler ({@code libnvrtc.so.13} / {@code .12}): raw handles in {@link Raw}, a typed
+ * wrapper {@link #compileToCubin} that turns failures into a {@link CudaException} carrying the compiler's log.
+ */
+public final class Nvrtc {
+    private Nvrtc() {}
+
+    static final class Raw {
+        private static volatile Raw instance;
+        private static volatile CudaException failure;
+
+        final MethodHandle version, create, compile, cubinSize, cubin, logSize, log, destroy, errorString;
+
+        private Raw(SymbolLookup lib) {
+            Linker l = Linker.nativeLinker();
+            version = h(l, lib, "nvrtcVersion", ADDRESS, ADDRESS);
+            create = h(l, lib, "nvrtcCreateProgram", ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
+            compile = h(l, lib, "nvrtcCompileProgram", ADDRESS, JAVA_INT, ADDRESS);
+            cubinSize = h(l, lib, "nvrtcGetCUBINSize", ADDRESS, ADDRESS);
+            cubin = h(l, lib, "nvrtcGetCUBIN", ADDRESS, ADDRESS);
+            logSize = h(l, lib, "nvrtcGetProgramLogSize", ADDRESS, ADDRESS);
+            log = h(l, lib, "nvrtcGetProgramLog", ADDRESS, ADDRESS);
+            destroy = h(l, lib, "nvrtcDestroyProgram", ADDRESS);
+            errorString = l.downcallHandle(lib.find("nvrtcGetErrorString").orElseThrow(), FunctionDescriptor.of(ADDRESS, JAVA_INT));
+        }
+
+        private static MethodHandle h(Linker l, SymbolLookup lib, String name, MemoryLayout... args) {
+            MemorySegment addr = lib.find(name).orElseThrow(() -> new CudaException.LibraryNotFound(
+                    "nvrtc", List.of("libnvrtc (found, but it has no symbol " + name + ")")));
+            return l.downcallHandle(addr, FunctionDescriptor.of(JAVA_INT, args));
+        }
+
+        static Raw get() {
+            Raw r = instance;
+            if (r != null) return r;
+            synchronized (Raw.class) {
+                if (instance != null) return instance;
+                if (failure != null) throw failure;
+                try {
+                    SymbolLookup lib = NativeLibs.load("nvrtc", "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so");
+                    preloadBuiltins();
+                    instance = new Raw(lib);
+                    return instance;
+                } catch (CudaException e) {
+                    failure = e;
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /**
+     * NVRTC dlopens libnvrtc-builtins by its bare name at compile time, which fails when its folder is not on the
+     * loader's path; loading it first from where Kiln finds libraries makes that dlopen find it already loaded.
+     */
+    private static void preloadBuiltins() {
+        String[] names = {"libnvrtc-builtins.so.13.0", "libnvrtc-builtins.so.13.1", "libnvrtc-builtins.so.13.2",
+                "libnvrtc-builtins.so.12.9", "libnvrtc-builtins.so.12.8", "libnvrtc-builtins.so.12.6", "libnvrtc-builtins.so.12.4"};
+        String explicit = Settings.libraryPath("nvrtc").orElse(null);
+        if (explicit != null && !explicit.isBlank()) {
+            java.nio.file.Path p = java.nio.file.Path.of(explicit);
+            java.nio.file.Path dir = java.nio.file.Files.isDirectory(p) ? p : p.getParent();
+            for (String n : names) {
+                java.nio.file.Path f = dir == null ? null : dir.resolve(n);
+                if (f != null && java.nio.file.Files.isRegularFile(f)) {
+                    SymbolLookup.libraryLookup(f, java.lang.foreign.Arena.global());
+                    return;
+                }
+            }
+        }
+        try {
+            NativeLibs.load("nvrtc-builtins", names);
+        } catch (CudaException.LibraryNotFound e) {
+            // NVRTC will say itself that it cannot find its builtins, if it cannot
+        }
+    }
+
+    private static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        return new IllegalStateException(t);
+    }
+
+    private static void check(int status, String call, String log) {
+        if (status == 0) return;
+        String name;
+        try {
+            name = ((MemorySegment) Raw.get().errorString.invokeExact(status)).reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            name = "NVRTC_ERROR_" + status;
+        }
+        throw new CudaException("nvrtc", call, status, name, log);
+    }
+
+    /** "13.0". */
+    public static String version() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment major = a.allocate(JAVA_INT), minor = a.allocate(JAVA_INT);
+            check((int) Raw.get().version.invokeExact(major, minor), "nvrtcVersion", null);
+            return major.get(JAVA_INT, 0) + "." + minor.get(JAVA_INT, 0);
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /**
+     * Compiles {@code source} (named {@code name} in messages) with {@code headers} (include name to text) and
+     * {@code options}, and returns the CUBIN. A compile error throws with the program log in the message.
+     */
+    public static byte[] compileToCubin(String source, String name, Map<String, String> headers, List<String> options) {
+        try (Arena a = Arena.ofConfined()) {
+            Raw r = Raw.get();
+            MemorySegment progOut = a.allocate(ADDRESS);
+            int nh = headers.size();
+            MemorySegment hdrSrc = a.allocate(ADDRESS, Math.max(nh, 1)), hdrName = a.allocate(ADDRESS, Math.max(nh, 1));
+            int i = 0;
+            for (Map.Entry<String, String> e : headers.entrySet()) {
+                hdrSrc.setAtIndex(ADDRESS, i, a.allocateFrom(e.getValue()));
+                hdrName.setAtIndex(ADDRESS, i, a.allocateFrom(e.getKey()));
+                i++;
+            }
+            MemorySegment hs = nh == 0 ? MemorySegment.NULL : hdrSrc, hn = nh == 0 ? MemorySegment.NULL : hdrName;
+            check((int) r.create.invokeExact(progOut, a.allocateFrom(source), a.allocateFrom(name), nh, hs, hn), "nvrtcCreateProgram", null);
+            MemorySegment prog = progOut.get(ADDRESS, 0);
+            try {
+                MemorySegment opts = a.allocate(ADDRESS, Math.max(options.size(), 1));
+                for (int k = 0; k < options.size(); k++) opts.setAtIndex(ADDRESS, k, a.allocateFrom(options.get(k)));
+                int status = (int) r.compile.invokeExact(prog, options.size(), opts);
+                if (status != 0) check(status, "nvrtcCompileProgram(" + name + ", " + String.join(" ", options) + ")", programLog(a, prog));
+                MemorySegment size = a.allocate(JAVA_LONG);
+                check((int) r.cubinSize.invokeExact(prog, size), "nvrtcGetCUBINSize", null);
+                long n = size.get(JAVA_LONG, 0);
+                MemorySegment bin = a.allocate(n);
+                check((int) r.cubin.invokeExact(prog, bin), "nvrtcGetCUBIN", null);
+                return bin.toArray(JAVA_BYTE);
+            } finally {
+                int ignored = (int) r.destroy.invokeExact(progOut);
+            }
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    private static String programLog(Arena a, MemorySegment prog) throws Throwable {
+        MemorySegment size = a.allocate(JAVA_LONG);
+        if ((int) Raw.get().logSize.invokeExact(prog, size) != 0) return "(no log)";
+        long n = size.get(JAVA_LONG, 0);
+        MemorySegment log = a.allocate(Math.max(n, 1));
+        if ((int) Raw.get().log.invokeExact(prog, log) != 0) return "(no log)";
+        return log.getString(0);
+    }
+}

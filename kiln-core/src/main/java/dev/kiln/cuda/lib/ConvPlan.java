@@ -1,0 +1,372 @@
+package dev.kiln.cuda.lib;
+
+import dev.kiln.Settings;
+import dev.kiln.DType;
+import dev.kiln.backend.Conv2dParams;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import static dev.kiln.cuda.lib.Cudnn.CUDNN_DEFAULT_MATH;
+import static dev.kiln.cuda.lib.Cudnn.CUDNN_FMA_MATH;
+import static dev.kiln.cuda.lib.Cudnn.CUDNN_TENSOR_OP_MATH;
+import static dev.kiln.cuda.lib.Cudnn.H;
+import static dev.kiln.cuda.lib.Cudnn.check;
+
+/**
+ * One convolution geometry on one cuDNN handle: x (N, C, H, W), w (K, C/groups, R, S), y (N, K, P, Q), all contiguous
+ * NCHW. Made once by {@link Cudnn#conv}; each direction's algorithm (and its workspace size) is chosen the first time
+ * it runs and kept, so steady-state calls do no descriptor work and no search.
+ *
+ * <p>Every call computes {@code out = alpha·op(...) + beta·out}: beta 0 assigns, beta 1 accumulates.
+ */
+public final class ConvPlan implements AutoCloseable {
+    /** The geometry a plan is cached under. */
+    record Key(DType dtype, int n, int c, int h, int w, int k, int cPerGroup, int r, int s, Conv2dParams p, boolean tf32) {}
+
+    /** A chosen algorithm: cudnnConvolution*Algo_t, the math type it runs with, and its workspace. */
+    public record Choice(int algo, int mathType, long workspaceBytes, float benchmarkMs) {}
+
+    private enum Dir { FORWARD, BACKWARD_DATA, BACKWARD_FILTER }
+
+    private final Cudnn cudnn;
+    private final Key key;
+    private final Cudnn.TensorDesc x, y;
+    private final Cudnn.FilterDesc w;
+    private final Cudnn.ConvDesc conv;
+    private Cudnn.TensorDesc bias;
+    private final int[] outShape;
+    private final Choice[] chosen = new Choice[3];
+    private boolean closed;
+
+    ConvPlan(Cudnn cudnn, Key k) {
+        this.cudnn = cudnn;
+        this.key = k;
+        if (k.c() % k.p().groups() != 0 || k.k() % k.p().groups() != 0 || k.c() / k.p().groups() != k.cPerGroup()) {
+            throw new IllegalArgumentException("conv2d: weight (" + k.k() + ", " + k.cPerGroup() + ", " + k.r() + ", " + k.s()
+                    + ") does not fit input channels " + k.c() + " with groups " + k.p().groups());
+        }
+        int p = k.p().outH(k.h(), k.r()), q = k.p().outW(k.w(), k.s());
+        if (p < 1 || q < 1) {
+            throw new IllegalArgumentException("conv2d: kernel " + k.r() + "x" + k.s() + " does not fit input " + k.h() + "x" + k.w()
+                    + " with " + k.p());
+        }
+        this.outShape = new int[]{k.n(), k.k(), p, q};
+        Cudnn.TensorDesc xd = null, yd = null;
+        Cudnn.FilterDesc wd = null;
+        Cudnn.ConvDesc cd = null;
+        try {
+            xd = Cudnn.TensorDesc.nchw(k.dtype(), k.n(), k.c(), k.h(), k.w());
+            wd = new Cudnn.FilterDesc(k.dtype(), k.k(), k.cPerGroup(), k.r(), k.s());
+            cd = new Cudnn.ConvDesc(k.p(), k.dtype(), requestedMath());
+            yd = Cudnn.TensorDesc.nchw(k.dtype(), k.n(), k.k(), p, q);
+            checkOutputDims(xd, wd, cd);
+        } catch (RuntimeException e) {
+            for (AutoCloseable c : new AutoCloseable[]{xd, wd, cd, yd}) closeQuietly(c);
+            throw e;
+        }
+        this.x = xd;
+        this.w = wd;
+        this.conv = cd;
+        this.y = yd;
+    }
+
+    /** The output shape (N, K, P, Q). */
+    public int[] outputShape() { return outShape.clone(); }
+
+    /**
+     * Math type asked for: TF32 allowed → tensor-op math; float32 without TF32 → FMA only (CUDNN_DEFAULT_MATH would
+     * allow TF32 on Ampere+); 16-bit data → tensor ops; float64 → default.
+     */
+    private int requestedMath() {
+        return switch (key.dtype()) {
+            case FLOAT32 -> key.tf32() ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+            case BFLOAT16, FLOAT16 -> CUDNN_TENSOR_OP_MATH;
+            case FLOAT64 -> CUDNN_DEFAULT_MATH;
+            case INT64, INT32, UINT8, BOOL -> throw new IllegalArgumentException("cuDNN conv: unsupported dtype " + key.dtype());
+        };
+    }
+
+    /** Whether a candidate's math type is acceptable: float32 without TF32 must stay on FMA. */
+    private boolean mathAllowed(int math) {
+        return !(key.dtype() == DType.FLOAT32 && !key.tf32()) || math == CUDNN_FMA_MATH;
+    }
+
+    private void checkOutputDims(Cudnn.TensorDesc xd, Cudnn.FilterDesc wd, Cudnn.ConvDesc cd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment d = a.allocate(ValueLayout.JAVA_INT, 4);
+            check("cudnnGetConvolution2dForwardOutputDim", (int) H.convOutputDim.invokeExact(cd.ptr, xd.ptr, wd.ptr,
+                    d.asSlice(0, 4), d.asSlice(4, 4), d.asSlice(8, 4), d.asSlice(12, 4)));
+            int[] got = d.toArray(ValueLayout.JAVA_INT);
+            if (!java.util.Arrays.equals(got, outShape)) {
+                throw new IllegalStateException("conv2d: cuDNN's output shape " + java.util.Arrays.toString(got)
+                        + " differs from Kiln's " + java.util.Arrays.toString(outShape));
+            }
+        } catch (Throwable t) {
+            throw Bind.rethrow(t);
+        }
+    }
+
+    // ---- the three directions
+
+    /** y = alpha·conv(x, w) + beta·y. */
+    public void forward(long xPtr, long wPtr, long yPtr, double alpha, double beta, WorkspaceProvider ws) {
+        Choice c = choice(Dir.FORWARD, xPtr, wPtr, yPtr, ws);
+        long work = c.workspaceBytes() == 0 ? 0 : ws.address(c.workspaceBytes());
+        conv.setMathType(c.mathType());
+        cudnn.setScalar(0, key.dtype(), alpha);
+        cudnn.setScalar(1, key.dtype(), beta);
+        try {
+            int st = (int) H.convForward.invokeExact(cudnn.handle(), cudnn.scalar[0], x.ptr, xPtr, w.ptr, wPtr, conv.ptr,
+                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], y.ptr, yPtr);
+            if (st != 0) throw Cudnn.failure("cudnnConvolutionForward", st, describe(c));
+        } catch (Throwable t) {
+            throw Bind.rethrow(t);
+        }
+    }
+
+    /** dx = alpha·(gradient of conv w.r.t. x, given dy and w) + beta·dx. */
+    public void backwardData(long dyPtr, long wPtr, long dxPtr, double alpha, double beta, WorkspaceProvider ws) {
+        Choice c = choice(Dir.BACKWARD_DATA, dxPtr, wPtr, dyPtr, ws);
+        long work = c.workspaceBytes() == 0 ? 0 : ws.address(c.workspaceBytes());
+        conv.setMathType(c.mathType());
+        cudnn.setScalar(0, key.dtype(), alpha);
+        cudnn.setScalar(1, key.dtype(), beta);
+        try {
+            int st = (int) H.convBackwardData.invokeExact(cudnn.handle(), cudnn.scalar[0], w.ptr, wPtr, y.ptr, dyPtr, conv.ptr,
+                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], x.ptr, dxPtr);
+            if (st != 0) throw Cudnn.failure("cudnnConvolutionBackwardData", st, describe(c));
+        } catch (Throwable t) {
+            throw Bind.rethrow(t);
+        }
+    }
+
+    /** dw = alpha·(gradient of conv w.r.t. w, given x and dy) + beta·dw. */
+    public void backwardFilter(long xPtr, long dyPtr, long dwPtr, double alpha, double beta, WorkspaceProvider ws) {
+        Choice c = choice(Dir.BACKWARD_FILTER, xPtr, dwPtr, dyPtr, ws);
+        long work = c.workspaceBytes() == 0 ? 0 : ws.address(c.workspaceBytes());
+        conv.setMathType(c.mathType());
+        cudnn.setScalar(0, key.dtype(), alpha);
+        cudnn.setScalar(1, key.dtype(), beta);
+        try {
+            int st = (int) H.convBackwardFilter.invokeExact(cudnn.handle(), cudnn.scalar[0], x.ptr, xPtr, y.ptr, dyPtr, conv.ptr,
+                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], w.ptr, dwPtr);
+            if (st != 0) throw Cudnn.failure("cudnnConvolutionBackwardFilter", st, describe(c));
+        } catch (Throwable t) {
+            throw Bind.rethrow(t);
+        }
+    }
+
+    /** y += bias broadcast over (N, P, Q): cudnnAddTensor with a (1, K, 1, 1) descriptor. */
+    public void addBias(long biasPtr, long yPtr) {
+        cudnn.setScalar(0, key.dtype(), 1.0);
+        cudnn.setScalar(1, key.dtype(), 1.0);
+        try {
+            int st = (int) H.addTensor.invokeExact(cudnn.handle(), cudnn.scalar[0], biasDesc().ptr, biasPtr, cudnn.scalar[1], y.ptr, yPtr);
+            check("cudnnAddTensor", st);
+        } catch (Throwable t) {
+            throw Bind.rethrow(t);
+        }
+    }
+
+    /** db = alpha·(dy summed over N, P, Q) + beta·db. */
+    public void backwardBias(long dyPtr, long dbPtr, double alpha, double beta) {
+        cudnn.setScalar(0, key.dtype(), alpha);
+        cudnn.setScalar(1, key.dtype(), beta);
+        try {
+            int st = (int) H.convBackwardBias.invokeExact(cudnn.handle(), cudnn.scalar[0], y.ptr, dyPtr, cudnn.scalar[1], biasDesc().ptr, dbPtr);
+            check("cudnnConvolutionBackwardBias", st);
+        } catch (Throwable t) {
+            throw Bind.rethrow(t);
+        }
+    }
+
+    private Cudnn.TensorDesc biasDesc() {
+        if (bias == null) bias = Cudnn.TensorDesc.nchw(key.dtype(), 1, key.k(), 1, 1);
+        return bias;
+    }
+
+    // ---- algorithm choice, once per direction
+
+    /** The algorithm chosen for forward, backward data and backward filter (null where not yet run). */
+    public Choice[] choices() { return chosen.clone(); }
+
+    /**
+     * Chooses (once) the algorithm for {@code dir}. {@code xOrDx}, {@code wOrDw}, {@code yOrDy} are only used by
+     * {@link Cudnn.AlgoSearch#BENCHMARK}, which runs the candidates; the output it scribbles on goes to scratch.
+     */
+    private Choice choice(Dir dir, long xOrDx, long wOrDw, long yOrDy, WorkspaceProvider ws) {
+        Choice c = chosen[dir.ordinal()];
+        if (c != null) return c;
+        if (closed) throw new IllegalStateException("conv plan is closed");
+        conv.setMathType(requestedMath());
+        if (cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK) {
+            Cudnn.AlgoCache cache = cudnn.algoCache();
+            String cacheKey = dir + " " + describeGeometry();
+            int[] hit = cache == null ? null : cache.get(cacheKey);
+            if (hit != null) {
+                conv.setMathType(hit[1]);
+                c = new Choice(hit[0], hit[1], workspaceSize(dir, hit[0]), 0);
+            } else {
+                c = benchmark(dir, xOrDx, wOrDw, yOrDy, ws);
+                if (cache != null) cache.put(cacheKey, c.algo(), c.mathType());
+            }
+        } else {
+            c = heuristic(dir);
+        }
+        chosen[dir.ordinal()] = c;
+        if (LOG) System.err.println("kiln cudnn: " + dir + " " + describe(c) + " (" + cudnn.algoSearch() + (c.benchmarkMs() > 0 ? ", " + c.benchmarkMs() + " ms" : cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK ? ", cached" : "") + ")");
+        return c;
+    }
+
+    private static final int MAX_CANDIDATES = 16;
+
+    /** KILN_CUDNN_LOG=1 prints each algorithm chosen (geometry, algorithm, math, workspace) to stderr, once. */
+    private static final boolean LOG = Settings.get().cudnnLog();
+
+    private Choice heuristic(Dir dir) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment count = a.allocate(ValueLayout.JAVA_INT);
+            MemorySegment perf = a.allocate(Cudnn.PERF_SIZE * MAX_CANDIDATES, 8);
+            long h = cudnn.handle();
+            String call;
+            int st = switch (dir) {
+                case FORWARD -> {
+                    call = "cudnnGetConvolutionForwardAlgorithm_v7";
+                    yield (int) H.getFwdAlgo.invokeExact(h, x.ptr, w.ptr, conv.ptr, y.ptr, MAX_CANDIDATES, count, perf);
+                }
+                case BACKWARD_DATA -> {
+                    call = "cudnnGetConvolutionBackwardDataAlgorithm_v7";
+                    yield (int) H.getBwdDataAlgo.invokeExact(h, w.ptr, y.ptr, conv.ptr, x.ptr, MAX_CANDIDATES, count, perf);
+                }
+                case BACKWARD_FILTER -> {
+                    call = "cudnnGetConvolutionBackwardFilterAlgorithm_v7";
+                    yield (int) H.getBwdFilterAlgo.invokeExact(h, x.ptr, y.ptr, conv.ptr, w.ptr, MAX_CANDIDATES, count, perf);
+                }
+            };
+            check(call, st);
+            return pick(dir, call, perf, count.get(ValueLayout.JAVA_INT, 0));
+        } catch (Throwable t) {
+            throw Bind.rethrow(t);
+        }
+    }
+
+    private Choice benchmark(Dir dir, long xOrDx, long wOrDw, long yOrDy, WorkspaceProvider ws) {
+        // One block from the provider: scratch for the output the search overwrites, then the search's workspace.
+        long elem = key.dtype().byteSize();
+        long outBytes = switch (dir) {
+            case FORWARD -> elem * outShape[0] * outShape[1] * outShape[2] * outShape[3];
+            case BACKWARD_DATA -> elem * key.n() * key.c() * key.h() * key.w();
+            case BACKWARD_FILTER -> elem * key.k() * key.cPerGroup() * key.r() * key.s();
+        };
+        long outAligned = (outBytes + 255) & ~255L;
+        long limit = cudnn.benchmarkWorkspaceLimit();
+        long block = ws.address(outAligned + limit);
+        long scratchOut = block, work = block + outAligned;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment count = a.allocate(ValueLayout.JAVA_INT);
+            MemorySegment perf = a.allocate(Cudnn.PERF_SIZE * MAX_CANDIDATES, 8);
+            long h = cudnn.handle();
+            String call;
+            int st = switch (dir) {
+                case FORWARD -> {
+                    call = "cudnnFindConvolutionForwardAlgorithmEx";
+                    yield (int) H.findFwdAlgo.invokeExact(h, x.ptr, xOrDx, w.ptr, wOrDw, conv.ptr, y.ptr, scratchOut,
+                            MAX_CANDIDATES, count, perf, work, limit);
+                }
+                case BACKWARD_DATA -> {
+                    call = "cudnnFindConvolutionBackwardDataAlgorithmEx";
+                    yield (int) H.findBwdDataAlgo.invokeExact(h, w.ptr, wOrDw, y.ptr, yOrDy, conv.ptr, x.ptr, scratchOut,
+                            MAX_CANDIDATES, count, perf, work, limit);
+                }
+                case BACKWARD_FILTER -> {
+                    call = "cudnnFindConvolutionBackwardFilterAlgorithmEx";
+                    yield (int) H.findBwdFilterAlgo.invokeExact(h, x.ptr, xOrDx, y.ptr, yOrDy, conv.ptr, w.ptr, scratchOut,
+                            MAX_CANDIDATES, count, perf, work, limit);
+                }
+            };
+            check(call, st);
+            return pick(dir, call, perf, count.get(ValueLayout.JAVA_INT, 0));
+        } catch (Throwable t) {
+            throw Bind.rethrow(t);
+        }
+    }
+
+    /** The first candidate (cuDNN sorts them best first) that succeeded and whose math type is allowed. */
+    private Choice pick(Dir dir, String call, MemorySegment perf, int count) {
+        StringBuilder seen = new StringBuilder();
+        for (int i = 0; i < count; i++) {
+            long o = i * Cudnn.PERF_SIZE;
+            int algo = perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_ALGO);
+            int status = perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_STATUS);
+            int math = perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_MATH);
+            float ms = perf.get(ValueLayout.JAVA_FLOAT, o + Cudnn.PERF_TIME);
+            seen.append(" algo ").append(algo).append(" status ").append(status).append(" math ").append(math).append(';');
+            if (status != 0 || !mathAllowed(math)) continue;
+            conv.setMathType(math);
+            long bytes = workspaceSize(dir, algo);
+            return new Choice(algo, math, bytes, ms);
+        }
+        // float32 without TF32 and no candidate reported as FMA: take the best one that succeeded, run with FMA math
+        for (int i = 0; i < count && key.dtype() == DType.FLOAT32 && !key.tf32(); i++) {
+            long o = i * Cudnn.PERF_SIZE;
+            if (perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_STATUS) != 0) continue;
+            int algo = perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_ALGO);
+            conv.setMathType(CUDNN_FMA_MATH);
+            return new Choice(algo, CUDNN_FMA_MATH, workspaceSize(dir, algo), perf.get(ValueLayout.JAVA_FLOAT, o + Cudnn.PERF_TIME));
+        }
+        throw new IllegalStateException(call + ": no usable algorithm for " + describeGeometry() + " (candidates:" + seen + ")");
+    }
+
+    private long workspaceSize(Dir dir, int algo) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment size = a.allocate(ValueLayout.JAVA_LONG);
+            long h = cudnn.handle();
+            String call;
+            int st = switch (dir) {
+                case FORWARD -> {
+                    call = "cudnnGetConvolutionForwardWorkspaceSize";
+                    yield (int) H.fwdWorkspace.invokeExact(h, x.ptr, w.ptr, conv.ptr, y.ptr, algo, size);
+                }
+                case BACKWARD_DATA -> {
+                    call = "cudnnGetConvolutionBackwardDataWorkspaceSize";
+                    yield (int) H.bwdDataWorkspace.invokeExact(h, w.ptr, y.ptr, conv.ptr, x.ptr, algo, size);
+                }
+                case BACKWARD_FILTER -> {
+                    call = "cudnnGetConvolutionBackwardFilterWorkspaceSize";
+                    yield (int) H.bwdFilterWorkspace.invokeExact(h, x.ptr, y.ptr, conv.ptr, w.ptr, algo, size);
+                }
+            };
+            check(call, st);
+            return size.get(ValueLayout.JAVA_LONG, 0);
+        } catch (Throwable t) {
+            throw Bind.rethrow(t);
+        }
+    }
+
+    private String describe(Choice c) {
+        return describeGeometry() + ", algo " + c.algo() + ", math " + c.mathType() + ", workspace " + c.workspaceBytes();
+    }
+
+    private String describeGeometry() {
+        return key.dtype() + " x (" + key.n() + ", " + key.c() + ", " + key.h() + ", " + key.w() + ") w (" + key.k() + ", "
+                + key.cPerGroup() + ", " + key.r() + ", " + key.s() + ") " + key.p() + (key.tf32() ? " tf32" : "");
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        for (AutoCloseable c : new AutoCloseable[]{x, w, conv, y, bias}) closeQuietly(c);
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        if (c == null) return;
+        try {
+            c.close();
+        } catch (Exception ignored) {
+            // a descriptor that fails to destroy leaks a few bytes of host memory; nothing to do about it
+        }
+    }
+}

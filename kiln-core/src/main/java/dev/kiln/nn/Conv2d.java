@@ -1,0 +1,52 @@
+package dev.kiln.nn;
+
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.ops.Convolution;
+
+/** 2-D convolution: x (N, C, H, W), weight (O, C/groups, k, k), bias (O). */
+public final class Conv2d extends Layer {
+    private final int in, out, kernel;
+    private final Conv2dParams geometry;
+    private final boolean bias;
+
+    public Conv2d(int in, int out, int kernel, Generator g) { this(in, out, kernel, 1, 0, 1, 1, true, g); }
+
+    public Conv2d(int in, int out, int kernel, int stride, int padding, Generator g) {
+        this(in, out, kernel, stride, padding, 1, 1, true, g);
+    }
+
+    public Conv2d(int in, int out, int kernel, int stride, int padding, int dilation, int groups, boolean bias, Generator g) {
+        if (in < 1 || out < 1 || kernel < 1) throw new IllegalArgumentException("Conv2d: channels and kernel must be >= 1");
+        if (in % groups != 0 || out % groups != 0) {
+            throw new IllegalArgumentException("Conv2d: channels " + in + " -> " + out + " are not divisible by groups " + groups);
+        }
+        this.in = in;
+        this.out = out;
+        this.kernel = kernel;
+        this.geometry = Conv2dParams.of(stride, padding, dilation, groups);
+        this.bias = bias;
+        resetParameters(g);
+    }
+
+    /** PyTorch's default: weight kaiming_uniform(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+    public void resetParameters(Generator g) {
+        int[] shape = {out, in / geometry.groups(), kernel, kernel};
+        registerParameter("weight", Init.kaimingUniformA5(g, shape));
+        if (bias) registerParameter("bias", Init.uniform(g, 1 / Math.sqrt(Init.fanIn(shape)), out));
+    }
+
+    @Override public Tensor forward(Tensor x) { return forward(x, false); }
+
+    /** forward, then ReLU when {@code relu}, as one op (the bias add and the ReLU fused: see Sequential). */
+    Tensor forward(Tensor x, boolean relu) {
+        return Convolution.conv2d(x, parameter("weight"), bias ? parameter("bias") : null, geometry, relu);
+    }
+
+    @Override protected String extraRepr() {
+        return in + ", " + out + ", kernel_size=(" + kernel + ", " + kernel + "), stride=(" + geometry.strideH() + ", " + geometry.strideW() + ")"
+                + (geometry.padH() > 0 ? ", padding=(" + geometry.padH() + ", " + geometry.padW() + ")" : "")
+                + (geometry.groups() > 1 ? ", groups=" + geometry.groups() : "") + (bias ? "" : ", bias=False");
+    }
+}

@@ -1,0 +1,37 @@
+package dev.kiln.nn;
+
+import dev.kiln.Tensor;
+
+import java.util.Arrays;
+
+/** Normalises over the trailing dimensions given; weight 1 and bias 0 of that shape, eps 1e-5, as PyTorch. */
+public final class LayerNorm extends Layer {
+    private final int[] normalizedShape;
+    private final double eps;
+    private final boolean affine;
+
+    public LayerNorm(int... normalizedShape) { this(normalizedShape, 1e-5, true); }
+
+    public LayerNorm(int[] normalizedShape, double eps, boolean affine) {
+        if (normalizedShape.length == 0) throw new IllegalArgumentException("LayerNorm: normalizedShape must not be empty");
+        this.normalizedShape = normalizedShape.clone();
+        this.eps = eps;
+        this.affine = affine;
+        resetParameters();
+    }
+
+    public void resetParameters() {
+        if (affine) {
+            registerParameter("weight", Init.ones(normalizedShape));
+            registerParameter("bias", Init.zeros(normalizedShape));
+        }
+    }
+
+    @Override public Tensor forward(Tensor x) {
+        return F.layerNorm(x, normalizedShape, affine ? parameter("weight") : null, affine ? parameter("bias") : null, eps);
+    }
+
+    @Override protected String extraRepr() {
+        return Arrays.toString(normalizedShape).replace('[', '(').replace(']', ')') + ", eps=" + eps + ", elementwise_affine=" + (affine ? "True" : "False");
+    }
+}

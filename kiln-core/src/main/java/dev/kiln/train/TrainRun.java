@@ -1,0 +1,198 @@
+package dev.kiln.train;
+
+import dev.kiln.Generator;
+import dev.kiln.cuda.Cuda;
+import dev.kiln.cuda.CudaDevice;
+import dev.kiln.cuda.Driver;
+import dev.kiln.data.DataLoader;
+import dev.kiln.data.DeviceDataset;
+import dev.kiln.data.FashionMnist;
+import dev.kiln.data.TensorDataset;
+import dev.kiln.io.Safetensors;
+import dev.kiln.nn.CrossEntropyLoss;
+import dev.kiln.nn.Layer;
+import dev.kiln.optim.Optimizer;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * One training run on Fashion-MNIST as {@code kiln train} does it: load, build, train epoch by epoch with a
+ * line per epoch, and after each epoch rewrite the checkpoint and the metrics CSV in the output folder; a
+ * {@link TrainListener} sees every step and epoch (the command line draws its progress bar and chart through one).
+ */
+public final class TrainRun {
+    private TrainRun() {}
+
+    /** The run's outcome (the figures of {@code --json}). */
+    public record Summary(String model, String device, String precision, int epochs, double testAccuracy, double trainSamplesPerSecond,
+                          double seconds, Path checkpoint, Path metrics, List<EpochStats> history) {
+        public String json() {
+            return String.format(Locale.ROOT, "{\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\",\"epochs\":%d,\"test_acc\":%.4f,"
+                    + "\"train_samples_per_s\":%.1f,\"seconds\":%.2f}", model, device, precision, epochs, testAccuracy, trainSamplesPerSecond, seconds);
+        }
+    }
+
+    /** Metadata keys of Kiln checkpoints. */
+    public static final String META_MODEL = "kiln.model", META_EPOCH = "kiln.epoch", META_TEST_ACC = "kiln.test_acc";
+
+    /**
+     * @param log       where the per-epoch lines go
+     * @param listener  what sees each step and epoch ({@link TrainListener#NONE}: nothing)
+     */
+    public static Summary run(TrainConfig cfg, PrintWriter log, TrainListener listener) throws IOException {
+        return run(cfg, log, listener, null, true);
+    }
+
+    /**
+     * As {@link #run(TrainConfig, PrintWriter, TrainListener)}, profiling steps 20-30 of the first epoch into
+     * {@code profile} (null: none); {@code allowResident}: on a GPU, keep the dataset there when it fits.
+     */
+    public static Summary run(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident) throws IOException {
+        warnAboutPrecision(cfg, log);
+        // TF32 is a process-wide cuBLAS setting: on for a tf32 run, off for the others, restored afterwards
+        // a training loop repeats its shapes: cuDNN's timed algorithm search pays for itself within the first epoch
+        boolean tf32Before = Cuda.allowTf32(), benchmarkBefore = Cuda.cudnnBenchmark();
+        if (cfg.device().isCuda()) {
+            Cuda.setAllowTf32(cfg.precision() == Precision.TF32);
+            Cuda.setCudnnBenchmark(true);
+        }
+        try {
+            return train(cfg, log, listener, profile, allowResident);
+        } finally {
+            Cuda.setAllowTf32(tf32Before);
+            Cuda.setCudnnBenchmark(benchmarkBefore);
+        }
+    }
+
+    /**
+     * bf16 and fp16 work on the CPU but through its general kernels (no Vector API fast path, conversions per
+     * element), so they are several times slower than fp32 there; tf32 is a GPU setting. Said once, not refused:
+     * a CPU run is how one checks a mixed-precision run before paying for a GPU.
+     */
+    private static void warnAboutPrecision(TrainConfig cfg, PrintWriter log) {
+        if (cfg.device().isCuda()) return;
+        switch (cfg.precision()) {
+            case FP32 -> { }
+            case TF32 -> log.println("kiln: warning: --precision tf32 has no effect on the CPU (it is a GPU tensor-core mode); training in fp32");
+            case BF16, FP16 -> log.println("kiln: warning: --precision " + cfg.precision().cliName() + " on the CPU runs through the general "
+                    + "(scalar) kernels and is several times slower than fp32; use it to check a run, not for speed");
+        }
+    }
+
+    private static Summary train(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident) throws IOException {
+        long t0 = System.nanoTime();
+        TensorDataset train = FashionMnist.load(cfg.dataDir(), true);
+        TensorDataset test = FashionMnist.load(cfg.dataDir(), false);
+        if (cfg.limit() > 0 && cfg.limit() < train.size()) train = train.head(cfg.limit());
+        if (cfg.testLimit() > 0 && cfg.testLimit() < test.size()) test = test.head(cfg.testLimit());
+
+        Layer model = cfg.model().build(new Generator(cfg.seed())).to(cfg.device());
+        Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
+        Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, listener, cfg.precision());
+        if (profile != null) trainer.profileSteps(profile, 20, 30);
+        trainer.useCudaGraphs(cfg.cudaGraphs());
+        Files.createDirectories(cfg.outDir());
+        Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv");
+
+        log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %,d training and %,d test images, batch %d, %s lr %s, %s%s%n",
+                cfg.model().cliName(), model.parameterCount(), cfg.device(), train.size(), test.size(), cfg.batchSize(),
+                cfg.optimizer().name().toLowerCase(Locale.ROOT), cfg.lr(), cfg.precision().cliName(),
+                cfg.cudaGraphs() ? ", CUDA graphs" : "");
+        List<EpochStats> history = new ArrayList<>();
+        double trainSeconds = 0;
+        long trainSamples = 0;
+        try (trainer; DeviceDataset residentTrain = resident(train, cfg, allowResident, log);
+             DeviceDataset residentTest = resident(test, cfg, allowResident, log);
+             DataLoader trainLoader = DataLoader.builder(residentTrain != null ? residentTrain : train).batchSize(cfg.batchSize()).shuffle(cfg.seed())
+                .workers(1).prefetch(3).device(cfg.device()).build();
+             DataLoader testLoader = DataLoader.builder(residentTest != null ? residentTest : test).batchSize(1000).workers(1).device(cfg.device()).build()) {
+            for (int e = 1; e <= cfg.epochs(); e++) {
+                Trainer.TrainResult r = trainer.trainEpoch(trainLoader, "epoch " + e + "/" + cfg.epochs());
+                Evaluation ev = Evaluation.of(model, testLoader, cfg.precision());
+                EpochStats s = new EpochStats(e, r.meanLoss(), ev.loss(), ev.accuracy(), r.samplesPerSecond(), r.seconds());
+                history.add(s);
+                trainSeconds += r.seconds();
+                trainSamples += r.samples();
+                log.printf(Locale.ROOT, "epoch %d/%d  train loss %.4f  test loss %.4f  test acc %.2f%%  %,.0f samples/s  %.1f s%n",
+                        e, cfg.epochs(), s.trainLoss(), s.testLoss(), 100 * s.testAccuracy(), s.trainSamplesPerSecond(), s.trainSeconds());
+                if (trainer.scaler() != null) {
+                    log.printf(Locale.ROOT, "  fp16 loss scale %.0f, %d steps skipped for overflow so far%n", trainer.scaler().scale(), trainer.skippedSteps());
+                }
+                saveCheckpoint(checkpoint, model, cfg.model(), e, ev.accuracy());
+                writeMetrics(metrics, history);
+                if (listener != null) listener.epochEnded(s, List.copyOf(history), cfg.outDir());
+                log.flush();
+            }
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        log.println("kiln: wrote " + checkpoint + " and " + metrics);
+        log.flush();
+        return new Summary(cfg.model().cliName(), cfg.device().toString(), cfg.precision().cliName(), cfg.epochs(), history.getLast().testAccuracy(),
+                trainSamples / trainSeconds, seconds, checkpoint, metrics, history);
+    }
+
+    /**
+     * The dataset resident on the GPU when it takes at most a quarter of the device's free memory (then an epoch
+     * uploads only its order); null otherwise, and on the CPU, where the pinned pipeline or host batches are used.
+     */
+    private static DeviceDataset resident(TensorDataset data, TrainConfig cfg, boolean allowed, PrintWriter log) {
+        if (!cfg.device().isCuda() || !allowed) return null;
+        CudaDevice dev = CudaDevice.get(cfg.device().index());
+        dev.makeCurrent();
+        long free = Driver.memGetInfo()[0], need = DeviceDataset.bytesFor(data);
+        if (need > free / 4) {
+            log.printf(Locale.ROOT, "kiln: %,d examples (%s) do not fit in a quarter of the free device memory; streaming them through pinned buffers%n",
+                    data.size(), mib(need));
+            return null;
+        }
+        log.printf(Locale.ROOT, "kiln: %,d examples resident on %s (%s)%n", data.size(), cfg.device(), mib(need));
+        return new DeviceDataset(data, cfg.device());
+    }
+
+    private static String mib(long bytes) { return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0); }
+
+    public static void saveCheckpoint(Path file, Layer model, ModelZoo kind, int epoch, double testAccuracy) throws IOException {
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("format", "pt"); // the tensors are laid out as PyTorch's, so its loaders accept the file
+        meta.put(META_MODEL, kind.cliName());
+        meta.put(META_EPOCH, Integer.toString(epoch));
+        meta.put(META_TEST_ACC, String.format(Locale.ROOT, "%.4f", testAccuracy));
+        Safetensors.write(file, model.stateDict(), meta);
+    }
+
+    /** The whole CSV, rewritten each epoch through a temporary file so it is never half written. */
+    private static void writeMetrics(Path file, List<EpochStats> history) throws IOException {
+        StringBuilder sb = new StringBuilder(EpochStats.CSV_HEADER).append('\n');
+        for (EpochStats s : history) sb.append(s.csv()).append('\n');
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+        Files.writeString(tmp, sb, StandardCharsets.UTF_8);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** Loads a checkpoint written by {@link #saveCheckpoint}; kind overrides the model named in its metadata. */
+    public static Layer loadCheckpoint(Path file, ModelZoo kind) throws IOException {
+        Safetensors.Contents c = Safetensors.read(file);
+        if (kind == null) {
+            String name = c.metadata().get(META_MODEL);
+            if (name == null) throw new IllegalArgumentException(file + " does not say which model it holds; pass --model");
+            kind = ModelZoo.parse(name);
+        }
+        Layer m = kind.build(new Generator(0));
+        try {
+            m.loadStateDict(c.tensors());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + " does not fit model " + kind.cliName() + ": " + e.getMessage(), e);
+        }
+        return m;
+    }
+}

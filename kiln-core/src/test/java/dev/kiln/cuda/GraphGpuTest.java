@@ -1,0 +1,204 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.MemoryScope;
+import dev.kiln.Tensor;
+import dev.kiln.nn.F;
+import dev.kiln.nn.Linear;
+import dev.kiln.nn.Layer;
+import dev.kiln.nn.ReLU;
+import dev.kiln.nn.Sequential;
+import dev.kiln.optim.Adam;
+import dev.kiln.optim.Optimizer;
+import dev.kiln.optim.SGD;
+import dev.kiln.train.GraphedStep;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * CUDA graphs: a replayed training step against the eager one, dropout masks per replay, what a capture refuses,
+ * and the allocator's behaviour around graphs. Skips without a GPU.
+ */
+class GraphGpuTest {
+    static final Device GPU = Device.cuda(0);
+    static final int BATCH = 32, STEPS = 12;
+
+    @BeforeAll static void requireGpu() {
+        dev.kiln.cuda.GpuTests.requireGpu(GraphGpuTest.class);
+    }
+
+    static Layer mlp() {
+        Generator g = new Generator(7);
+        return new Sequential(new Linear(784, 64, g), new ReLU(), new Linear(64, 64, g), new ReLU(), new Linear(64, 10, g)).to(GPU);
+    }
+
+    static Tensor batchX(int i) { return Tensor.randn(new Generator(100 + i), new int[]{BATCH, 784}, DType.FLOAT32, GPU); }
+
+    static Tensor batchY(int i) {
+        long[] y = new long[BATCH];
+        for (int k = 0; k < BATCH; k++) y[k] = Math.floorMod(Generator.mix(1000L * i + k), 10);
+        return Tensor.of(y, BATCH).to(GPU);
+    }
+
+    /** The parameters after STEPS steps (each on its own batch), eager or through a GraphedStep. */
+    static List<float[]> train(Function<List<Tensor>, Optimizer> opt, boolean graphed) {
+        Layer m = mlp();
+        Optimizer o = opt.apply(m.parameters());
+        GraphedStep gs = graphed ? new GraphedStep(m, F::crossEntropy, o, new int[]{BATCH, 784}, DType.FLOAT32, new int[]{BATCH},
+                DType.INT64, GPU) : null;
+        try {
+            for (int i = 0; i < STEPS; i++) {
+                try (MemoryScope s = MemoryScope.open()) {
+                    Tensor x = batchX(i), y = batchY(i);
+                    if (gs != null) {
+                        gs.step(x, y);
+                    } else {
+                        o.zeroGrad();
+                        F.crossEntropy(m.forward(x), y).backward();
+                        o.step();
+                    }
+                }
+            }
+            if (gs != null) {
+                assertTrue(gs.captured());
+                assertEquals(STEPS - GraphedStep.DEFAULT_WARMUP, gs.graph().replays());
+            }
+            return m.parameters().stream().map(Tensor::toFloatArray).toList();
+        } finally {
+            if (gs != null) gs.close();
+        }
+    }
+
+    static void assertClose(List<float[]> expected, List<float[]> actual, double tol) {
+        assertEquals(expected.size(), actual.size());
+        for (int p = 0; p < expected.size(); p++) {
+            float[] e = expected.get(p), a = actual.get(p);
+            for (int i = 0; i < e.length; i++) {
+                assertEquals(e[i], a[i], tol * (1 + Math.abs(e[i])), "parameter " + p + " element " + i);
+            }
+        }
+    }
+
+    @Test void replayedAdamStepMatchesEager() {
+        boolean tf32 = Cuda.allowTf32();
+        Cuda.setAllowTf32(false);
+        try {
+            assertClose(train(ps -> new Adam(ps, 1e-3), false), train(ps -> new Adam(ps, 1e-3), true), 1e-4);
+        } finally {
+            Cuda.setAllowTf32(tf32);
+        }
+    }
+
+    @Test void replayedSgdMomentumStepMatchesEager() {
+        boolean tf32 = Cuda.allowTf32();
+        Cuda.setAllowTf32(false);
+        try {
+            assertClose(train(ps -> new SGD(ps, 0.05, 0.9, 1e-4, false), false), train(ps -> new SGD(ps, 0.05, 0.9, 1e-4, false), true), 1e-4);
+        } finally {
+            Cuda.setAllowTf32(tf32);
+        }
+    }
+
+    @Test void dropoutDrawsANewMaskEachReplayAndItsBackwardTheSameOne() {
+        Tensor x = Tensor.ones(new int[]{4096}, DType.FLOAT32, GPU).requiresGrad(true).keep();
+        Tensor[] out = new Tensor[2];
+        Generator g = new Generator(3);
+        Runnable step = () -> {
+            try (MemoryScope s = MemoryScope.open()) {
+                x.zeroGrad();
+                Tensor y = F.dropout(x, 0.5, true, g);
+                y.sum().backward();
+                if (out[0] != null) out[0].close();
+                out[0] = y.detach().keep();
+                out[1] = x.grad();
+            }
+        };
+        step.run(); // eagerly first: the pool then holds the step's blocks
+        step.run();
+        try (CudaGraph graph = CudaGraph.capture(GPU, step)) {
+            float[] previous = null;
+            for (int r = 0; r < 3; r++) {
+                graph.replay();
+                float[] y = out[0].toFloatArray(), gx = out[1].toFloatArray();
+                int kept = 0;
+                for (int i = 0; i < y.length; i++) {
+                    assertTrue(y[i] == 0f || y[i] == 2f, "inverted dropout values: " + y[i]);
+                    assertEquals(y[i], gx[i], "the backward recomputes this replay's mask");
+                    if (y[i] != 0) kept++;
+                }
+                assertTrue(kept > 1800 && kept < 2300, "about half kept: " + kept);
+                if (previous != null) assertFalse(java.util.Arrays.equals(previous, y), "replay " + r + " drew the previous mask again");
+                previous = y;
+            }
+        } finally {
+            if (out[0] != null) out[0].close();
+            x.close();
+        }
+    }
+
+    @Test void captureRefusesToReadValuesAndTheDeviceStaysUsable() {
+        Tensor x = Tensor.ones(new int[]{16}, DType.FLOAT32, GPU).keep();
+        try (MemoryScope s = MemoryScope.open()) { x.add(1).sum(); } // the pool holds what the captured ops ask for
+        var e = assertThrows(IllegalStateException.class, () -> CudaGraph.capture(GPU, () -> x.add(1).sum().item()));
+        assertTrue(e.getMessage().contains("cannot read values while a CUDA graph is being captured"), e.getMessage());
+        var sync = assertThrows(IllegalStateException.class, () -> CudaGraph.capture(GPU, Cuda::synchronize));
+        assertTrue(sync.getMessage().contains("being captured"), sync.getMessage());
+        assertFalse(CudaDevice.get(0).isCapturing());
+        assertEquals(32.0, x.add(1).sum().item(), 0.0, "eager work after a failed capture");
+        x.close();
+    }
+
+    @Test void captureNeedingFreshMemorySaysSo() {
+        // 3 GiB cannot be in the pool: the capture must fail clearly rather than call cuMemAlloc
+        var e = assertThrows(CudaAllocator.CaptureNeedsMemory.class,
+                () -> CudaGraph.capture(GPU, () -> Tensor.zeros(new int[]{3 << 28}, DType.FLOAT32, GPU)));
+        assertTrue(e.getMessage().contains("run the step eagerly first"), e.getMessage());
+        assertEquals(2.0, Tensor.ones(new int[]{2}, DType.FLOAT32, GPU).sum().item(), 0.0);
+    }
+
+    @Test void replaysAllocateNothingAndCloseReturnsTheGraphsBlocks() {
+        Layer m = mlp();
+        Optimizer o = new Adam(m.parameters(), 1e-3);
+        CudaAllocator alloc = CudaDevice.get(0).allocator();
+        Tensor x = batchX(0).keep(), y = batchY(0).keep();
+        try (GraphedStep gs = new GraphedStep(m, F::crossEntropy, o, new int[]{BATCH, 784}, DType.FLOAT32, new int[]{BATCH},
+                DType.INT64, GPU)) {
+            for (int i = 0; i <= GraphedStep.DEFAULT_WARMUP; i++) {
+                try (MemoryScope s = MemoryScope.open()) { gs.step(x, y); }
+            }
+            assertTrue(gs.captured());
+            Cuda.synchronize();
+            CudaAllocator.Stats before = alloc.stats();
+            double first = gs.step(x, y).item();
+            for (int i = 0; i < 300; i++) {
+                try (MemoryScope s = MemoryScope.open()) { gs.step(x, y); }
+            }
+            double last = gs.step(x, y).item();
+            Cuda.synchronize();
+            CudaAllocator.Stats after = alloc.stats();
+            assertEquals(before.allocCalls(), after.allocCalls(), "no cuMemAlloc over 300 replays");
+            assertEquals(before.allocatedBytes(), after.allocatedBytes(), "memory steady over replays");
+            assertTrue(last < first, "training one batch over and over lowers its loss: " + first + " -> " + last);
+
+            // the parameters' gradients are the graph's blocks: dropping them puts them on its private free list
+            o.zeroGrad();
+            long reserved = gs.graph().reservedBytes();
+            assertTrue(reserved > 0);
+            long cachedBefore = alloc.stats().cachedBytes();
+            gs.close();
+            assertTrue(alloc.stats().cachedBytes() - cachedBefore >= reserved,
+                    "closing gives the graph's blocks back: cached " + cachedBefore + " -> " + alloc.stats().cachedBytes() + ", graph held " + reserved);
+        } finally {
+            x.close();
+            y.close();
+        }
+    }
+}

@@ -1,4 +1,0 @@
-package dev.kiln.nn;
-
-/** Elementwise activations as layers: a closed set, each one function of F and without state. */
-public sealed abstract class Activation extends Module permits ReLU, GELU, SiLU, Tanh, Sigmoid {}
