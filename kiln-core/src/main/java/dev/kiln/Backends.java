@@ -7,10 +7,14 @@ import dev.kiln.cpu.CpuBackend;
 public final class Backends {
     private Backends() {}
 
-    public static Backend cpu() { return CpuBackend.INSTANCE; }
+    public static Backend cpu() {
+        JvmRequirements.check();
+        return CpuBackend.INSTANCE;
+    }
 
     /** The device's backend; while a {@link dev.kiln.profile.Profiler} runs, a proxy that times every call. */
     public static Backend get(Device device) {
+        JvmRequirements.check();
         Backend b = switch (device.type()) {
             case CPU -> CpuBackend.INSTANCE;
             case CUDA -> dev.kiln.cuda.CudaBackend.of(device.index());

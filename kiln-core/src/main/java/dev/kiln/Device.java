@@ -2,6 +2,7 @@ package dev.kiln;
 
 /** Where a tensor lives: the host ({@code cpu}) or one GPU ({@code cuda:N}). */
 public record Device(Type type, int index) {
+    /** The kind of device: the host or an NVIDIA GPU. */
     public enum Type { CPU, CUDA }
 
     public static final Device CPU = new Device(Type.CPU, 0);

@@ -1,5 +1,6 @@
 package dev.kiln.cli;
 
+import dev.kiln.JvmRequirements;
 import dev.kiln.Settings;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -30,6 +31,13 @@ public final class Main implements Runnable {
 
     /** Runs the command line in-process (tests use this) and returns the exit code. */
     public static int execute(String[] args, PrintWriter out, PrintWriter err) {
+        try {
+            JvmRequirements.check();
+        } catch (IllegalStateException e) {
+            err.println("kiln: " + e.getMessage());
+            err.flush();
+            return 2;
+        }
         CommandLine cl = new CommandLine(new Main());
         cl.setOut(out);
         cl.setErr(err);

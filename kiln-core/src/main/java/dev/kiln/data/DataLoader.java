@@ -264,6 +264,7 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
         feed = null;
     }
 
+    /** Options of a loader: batch size, shuffling, workers, prefetch depth and the device batches go to. */
     public static final class Builder {
         private final Dataset dataset;
         private int batchSize = 1, workers = 1, prefetch = 2;

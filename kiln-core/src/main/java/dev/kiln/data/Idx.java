@@ -30,6 +30,7 @@ public final class Idx {
         public int get(int i) { return data[i] & 0xFF; }
     }
 
+    /** A file that is not a well-formed IDX file; the message says what is wrong and where. */
     public static final class FormatException extends IOException {
         public FormatException(Path file, String problem) { super(file + ": " + problem); }
     }

@@ -12,6 +12,7 @@ import java.util.Map;
 public final class Json {
     private Json() {}
 
+    /** Text that is not the JSON this reader accepts; the message gives the position. */
     public static final class ParseException extends Exception {
         ParseException(String message) { super(message); }
     }

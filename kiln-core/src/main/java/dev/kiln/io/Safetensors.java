@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -77,6 +78,7 @@ public final class Safetensors {
         Path tmp = Files.createTempFile(dir, "." + file.getFileName() + ".", ".tmp");
         boolean done = false;
         try {
+            readableByAll(tmp);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 WritableByteChannel out = wrap.apply(ch);
                 ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
@@ -90,6 +92,15 @@ public final class Safetensors {
             syncDirectory(dir);
         } finally {
             if (!done) Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** A temporary file is made owner-only (0600); a checkpoint gets the usual 0644, like any file the user writes. */
+    private static void readableByAll(Path file) throws IOException {
+        try {
+            Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-r--r--"));
+        } catch (UnsupportedOperationException notPosix) {
+            // no POSIX permissions on this file system: the file keeps its default access
         }
     }
 

@@ -53,6 +53,12 @@ class SafetensorsTest {
     }
 
     /** Reads the file the way the format's specification describes it, without our reader. */
+    @Test void aCheckpointIsReadableByAllLikeAnyFileTheUserWrites(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("model.safetensors");
+        Safetensors.write(f, Map.of("w", Tensor.of(1f, 2f)), Map.of());
+        assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(f)));
+    }
+
     @Test void fileFollowsTheSpecification() throws IOException {
         Path f = dir.resolve("spec.safetensors");
         Safetensors.write(f, Map.of("w", Tensor.of(new float[]{1.5f, -2}, 2)), Map.of("format", "pt"));
