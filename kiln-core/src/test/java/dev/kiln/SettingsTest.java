@@ -40,6 +40,21 @@ class SettingsTest {
         assertEquals(List.of(Path.of("/a"), Path.of("/b")), read(Map.of(), Map.of("KILN_CUDA_LIB_PATH", "/a::/b")).cudaLibPath());
     }
 
+    /** README's table is the documentation of record: every property Settings reads is in it, with its variable. */
+    @Test void everySettingIsInTheReadmeTable() throws java.io.IOException {
+        String source = java.nio.file.Files.readString(Path.of("src/main/java/dev/kiln/Settings.java"));
+        String readme = java.nio.file.Files.readString(Path.of("../README.md"));
+        var m = java.util.regex.Pattern.compile("\"(kiln\\.[a-z.]+[a-z])\"").matcher(source);
+        int n = 0;
+        while (m.find()) {
+            String property = m.group(1);
+            if (property.equals("kiln.lib")) continue;   // the per-library prefix, documented as kiln.lib.<name>
+            n++;
+            assertTrue(readme.contains("| `" + property + "` | `" + Settings.envName(property) + "` |"), property + " is missing from README's table");
+        }
+        assertTrue(n >= 10, "found only " + n + " properties in Settings.java");
+    }
+
     @Test void aValueThatDoesNotParseNamesTheVariable() {
         var e = assertThrows(IllegalArgumentException.class, () -> read(Map.of(), Map.of("KILN_CONV_TF32", "maybe")));
         assertEquals("kiln.conv.tf32 / KILN_CONV_TF32 is 'maybe'; expected 1/on/true or 0/off/false", e.getMessage());
