@@ -82,6 +82,58 @@ public final class Transforms {
         };
     }
 
+    /**
+     * torchvision's RandomResizedCrop over a batch: per image a window of {@code scaleMin..scaleMax} of its area with
+     * an aspect ratio between 3/4 and 4/3 (log-uniform), resampled bilinearly to size x size; after 10 draws that do
+     * not fit, the centre square.
+     */
+    public static Transform randomResizedCrop(int size, double scaleMin, double scaleMax) {
+        if (size < 1 || !(scaleMin > 0 && scaleMin <= scaleMax && scaleMax <= 1)) {
+            throw new IllegalArgumentException("randomResizedCrop: need size >= 1 and 0 < scaleMin <= scaleMax <= 1");
+        }
+        return (x, rng) -> {
+            int[] s = imageShape("randomResizedCrop", x);
+            int c = s[1], h = s[2], w = s[3];
+            float[] in = x.toFloatArray(), out = new float[s[0] * c * size * size];
+            for (int n = 0; n < s[0]; n++) {
+                double[] box = cropBox(h, w, scaleMin, scaleMax, rng);
+                for (int ch = 0; ch < c; ch++) resample(in, (n * c + ch) * h * w, h, w, box, out, (n * c + ch) * size * size, size);
+            }
+            return floats(out, new int[]{s[0], c, size, size});
+        };
+    }
+
+    /** {top, left, height, width} of a random crop, in pixels. */
+    private static double[] cropBox(int h, int w, double scaleMin, double scaleMax, RandomGenerator rng) {
+        double area = (double) h * w, logLo = Math.log(3.0 / 4), logHi = Math.log(4.0 / 3);
+        for (int attempt = 0; attempt < 10; attempt++) {
+            double target = area * (scaleMin + rng.nextDouble() * (scaleMax - scaleMin));
+            double ratio = Math.exp(logLo + rng.nextDouble() * (logHi - logLo));
+            double cw = Math.sqrt(target * ratio), ch = Math.sqrt(target / ratio);
+            if (cw <= w && ch <= h) return new double[]{rng.nextDouble() * (h - ch), rng.nextDouble() * (w - cw), ch, cw};
+        }
+        double side = Math.min(h, w);
+        return new double[]{(h - side) / 2, (w - side) / 2, side, side};
+    }
+
+    /** Bilinear sampling of one plane's crop box onto a size x size plane (pixel centres aligned, as align_corners=False). */
+    private static void resample(float[] in, int src, int h, int w, double[] box, float[] out, int dst, int size) {
+        double sy = box[2] / size, sx = box[3] / size;
+        for (int i = 0; i < size; i++) {
+            double fy = Math.clamp(box[0] + (i + 0.5) * sy - 0.5, 0, h - 1);
+            int y0 = (int) fy, y1 = Math.min(y0 + 1, h - 1);
+            double wy = fy - y0;
+            for (int j = 0; j < size; j++) {
+                double fx = Math.clamp(box[1] + (j + 0.5) * sx - 0.5, 0, w - 1);
+                int x0 = (int) fx, x1 = Math.min(x0 + 1, w - 1);
+                double wx = fx - x0;
+                double top = in[src + y0 * w + x0] * (1 - wx) + in[src + y0 * w + x1] * wx;
+                double bottom = in[src + y1 * w + x0] * (1 - wx) + in[src + y1 * w + x1] * wx;
+                out[dst + i * size + j] = (float) (top * (1 - wy) + bottom * wy);
+            }
+        }
+    }
+
     private static int[] imageShape(String op, Tensor x) {
         if (x.dim() != 4) throw new IllegalArgumentException(op + ": expects images (N, C, H, W), got shape " + Shape.str(x.shape()));
         return x.shape();

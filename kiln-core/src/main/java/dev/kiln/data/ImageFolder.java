@@ -1,0 +1,221 @@
+package dev.kiln.data;
+
+import dev.kiln.DType;
+import dev.kiln.Tensor;
+import dev.kiln.cpu.CpuStorage;
+
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+
+/**
+ * Images in a folder of class folders ({@code root/cat/001.png}, {@code root/dog/x.jpg}), as torchvision's
+ * {@code ImageFolder}: classes are the sub-folder names in sorted order, their index the label. PNG and JPEG (and
+ * whatever else javax.imageio reads) are decoded when a batch is asked for, so a {@link DataLoader}'s worker threads
+ * decode in parallel; each image is resized so its shorter side is {@code resize}, centre-cropped to {@code size} x
+ * {@code size}, scaled to [0, 1] and normalised per channel. Random augmentation (crop, flip) runs on the batch after,
+ * as a loader {@link Transform}. A file that cannot be decoded is an error naming it, unless {@link Options#skipBad}
+ * was asked for: then it is left out of its batch and counted in {@link #skipped()}.
+ */
+public final class ImageFolder implements Dataset {
+    /** Files larger than this many pixels are refused before decoding (a decompression bomb is not an image). */
+    static final long MAX_PIXELS = 64L << 20;
+
+    private static final List<String> SUFFIXES = List.of(".png", ".jpg", ".jpeg", ".bmp", ".gif");
+
+    /**
+     * How images become tensors: decoded, resized so the shorter side is {@code resize}, centre-cropped to
+     * {@code size}, {@code channels} 3 (RGB) or 1 (grey), normalised by per-channel {@code mean} and {@code std}
+     * (one value each applies to every channel); {@code skipBad} leaves undecodable files out instead of failing.
+     */
+    public record Options(int size, int resize, int channels, float[] mean, float[] std, boolean skipBad) {
+        public Options {
+            if (size < 1 || resize < size) throw new IllegalArgumentException("ImageFolder: need 1 <= size <= resize, got size " + size + ", resize " + resize);
+            if (channels != 1 && channels != 3) throw new IllegalArgumentException("ImageFolder: channels must be 1 or 3, got " + channels);
+            if (mean.length != std.length || (mean.length != 1 && mean.length != channels)) {
+                throw new IllegalArgumentException("ImageFolder: " + mean.length + " means and " + std.length + " stds for " + channels + " channels");
+            }
+            for (float s : std) if (!(s > 0)) throw new IllegalArgumentException("ImageFolder: std must be > 0");
+        }
+
+        /** RGB at {@code size}, resized to {@code size * 8 / 7} first (224 from 256, as ImageNet recipes), ImageNet's mean and std. */
+        public static Options rgb(int size) {
+            return new Options(size, size * 8 / 7, 3, new float[]{0.485f, 0.456f, 0.406f}, new float[]{0.229f, 0.224f, 0.225f}, false);
+        }
+
+        public Options withResize(int r) { return new Options(size, r, channels, mean, std, skipBad); }
+
+        public Options withNormalization(float[] m, float[] s) { return new Options(size, resize, channels, m, s, skipBad); }
+
+        public Options withChannels(int c) {
+            return new Options(size, resize, c, c == 1 ? new float[]{mean[0]} : mean, c == 1 ? new float[]{std[0]} : std, skipBad);
+        }
+
+        public Options skippingBadFiles(boolean skip) { return new Options(size, resize, channels, mean, std, skip); }
+    }
+
+    private final Path root;
+    private final Options options;
+    private final List<String> classes;
+    private final Path[] files;
+    private final int[] labels;
+    private final AtomicInteger skipped = new AtomicInteger();
+
+    private ImageFolder(Path root, Options options, List<String> classes, Path[] files, int[] labels) {
+        this.root = root;
+        this.options = options;
+        this.classes = classes;
+        this.files = files;
+        this.labels = labels;
+    }
+
+    /** Scans {@code root}: one class per sub-folder (sorted), the image files in each (sorted, any depth). */
+    public static ImageFolder open(Path root, Options options) throws IOException {
+        if (!Files.isDirectory(root)) throw new NoSuchFileException(root.toString(), null, "no such folder of class folders");
+        List<Path> classDirs;
+        try (Stream<Path> s = Files.list(root)) {
+            classDirs = s.filter(Files::isDirectory).filter(p -> !p.getFileName().toString().startsWith(".")).sorted().toList();
+        }
+        if (classDirs.isEmpty()) throw new IOException(root + ": no class folders (expected root/<class>/<image files>)");
+        List<String> classes = new ArrayList<>();
+        List<Path> files = new ArrayList<>();
+        List<Integer> labels = new ArrayList<>();
+        for (Path dir : classDirs) {
+            int label = classes.size();
+            classes.add(dir.getFileName().toString());
+            try (Stream<Path> s = Files.walk(dir)) {
+                for (Path f : s.filter(Files::isRegularFile).filter(ImageFolder::isImageName).sorted().toList()) {
+                    files.add(f);
+                    labels.add(label);
+                }
+            }
+        }
+        if (files.isEmpty()) throw new IOException(root + ": no image files (" + String.join(", ", SUFFIXES) + ") in " + classes.size() + " class folders");
+        return new ImageFolder(root, options, List.copyOf(classes), files.toArray(Path[]::new), labels.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    private static boolean isImageName(Path p) {
+        String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
+        return !n.startsWith(".") && SUFFIXES.stream().anyMatch(n::endsWith);
+    }
+
+    @Override public int size() { return files.length; }
+
+    public List<String> classes() { return classes; }
+
+    public Options options() { return options; }
+
+    /** The file of example i. */
+    public Path file(int i) { return files[i]; }
+
+    /** How many files were left out of batches because they could not be decoded (with {@link Options#skipBad}). */
+    public int skipped() { return skipped.get(); }
+
+    @Override public Batch batch(int[] indices) {
+        int c = options.channels(), s = options.size(), plane = s * s;
+        float[] x = new float[indices.length * c * plane];
+        long[] y = new long[indices.length];
+        int rows = 0;
+        for (int i : indices) {
+            BufferedImage img;
+            try {
+                img = decode(files[i]);
+            } catch (IOException e) {
+                if (!options.skipBad()) throw new UncheckedIOException(e);
+                skipped.incrementAndGet();
+                continue;
+            }
+            toChannels(resizeAndCrop(img), x, rows * c * plane);
+            y[rows++] = labels[i];
+        }
+        if (rows == 0) throw new IllegalStateException(root + ": every image of a batch of " + indices.length + " was undecodable (" + skipped() + " skipped so far)");
+        if (rows < indices.length) x = Arrays.copyOf(x, rows * c * plane);
+        return new Batch(new Tensor(new CpuStorage(DType.FLOAT32, x), new int[]{rows, c, s, s}),
+                new Tensor(new CpuStorage(DType.INT64, rows < indices.length ? Arrays.copyOf(y, rows) : y), new int[]{rows}));
+    }
+
+    /** Decodes one file, refusing (before decoding) images of more than {@link #MAX_PIXELS} pixels. */
+    static BufferedImage decode(Path file) throws IOException {
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            if (in == null) throw new IOException(file + ": cannot be opened");
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) throw new IOException(file + ": not an image format Kiln can decode (PNG, JPEG, BMP, GIF)");
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                long w, h;
+                try {
+                    w = reader.getWidth(0);
+                    h = reader.getHeight(0);
+                } catch (IOException | RuntimeException e) {
+                    throw unreadable(file, reader, e);
+                }
+                if (w <= 0 || h <= 0 || w * h > MAX_PIXELS) throw new IOException(file + ": image of " + w + "x" + h + " pixels refused (at most " + MAX_PIXELS + ")");
+                BufferedImage img;
+                try {
+                    img = reader.read(0);
+                } catch (IOException | RuntimeException e) {
+                    throw unreadable(file, reader, e);
+                }
+                if (img == null) throw new IOException(file + ": decoded to nothing");
+                return img;
+            } finally {
+                reader.dispose();
+            }
+        }
+    }
+
+    private static IOException unreadable(Path file, ImageReader reader, Exception e) throws IOException {
+        return new IOException(file + ": not a readable " + reader.getFormatName() + " image (" + e.getMessage() + ")", e);
+    }
+
+    /** The centre square of the image scaled so its shorter side is {@code resize}, drawn at size x size (bilinear). */
+    private BufferedImage resizeAndCrop(BufferedImage img) {
+        int w = img.getWidth(), h = img.getHeight(), s = options.size();
+        double scale = (double) options.resize() / Math.min(w, h);
+        double cw = s / scale, ch = s / scale;   // the crop in source pixels
+        int x0 = (int) Math.round((w - cw) / 2), y0 = (int) Math.round((h - ch) / 2);
+        BufferedImage out = new BufferedImage(s, s, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = out.createGraphics();
+        try {
+            g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
+            g.drawImage(img, 0, 0, s, s, x0, y0, x0 + (int) Math.round(cw), y0 + (int) Math.round(ch), null);
+        } finally {
+            g.dispose();
+        }
+        return out;
+    }
+
+    /** Writes the image's channels (RGB, or grey as the mean of ITU-R 601 weights) normalised, plane after plane. */
+    private void toChannels(BufferedImage img, float[] x, int at) {
+        int s = options.size(), plane = s * s;
+        int[] rgb = img.getRGB(0, 0, s, s, null, 0, s);
+        float[] mean = options.mean(), std = options.std();
+        for (int i = 0; i < plane; i++) {
+            int p = rgb[i];
+            float r = (p >> 16 & 0xFF) / 255f, gr = (p >> 8 & 0xFF) / 255f, b = (p & 0xFF) / 255f;
+            if (options.channels() == 1) {
+                x[at + i] = (0.299f * r + 0.587f * gr + 0.114f * b - mean[0]) / std[0];
+            } else {
+                x[at + i] = (r - mean[0]) / std[0];
+                x[at + plane + i] = (gr - mean[mean.length == 1 ? 0 : 1]) / std[std.length == 1 ? 0 : 1];
+                x[at + 2 * plane + i] = (b - mean[mean.length == 1 ? 0 : 2]) / std[std.length == 1 ? 0 : 2];
+            }
+        }
+    }
+}
