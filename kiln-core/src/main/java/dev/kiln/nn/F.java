@@ -10,7 +10,7 @@ import dev.kiln.ops.Attention;
 import dev.kiln.ops.Convolution;
 import dev.kiln.ops.Dropout;
 import dev.kiln.ops.Indexing;
-import dev.kiln.ops.LinearAlgebra;
+import dev.kiln.ops.Matmul;
 import dev.kiln.ops.Losses;
 import dev.kiln.ops.Normalization;
 import dev.kiln.ops.Pooling;
@@ -29,7 +29,7 @@ public final class F {
     // ---------------------------------------------------------------- layers
 
     /** x (..., in) times w (out, in) transposed, plus b (out) when not null. */
-    public static Tensor linear(Tensor x, Tensor w, Tensor b) { return LinearAlgebra.linear(x, w, b); }
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) { return Matmul.linear(x, w, b); }
 
     /** x (N, C, H, W), w (O, C/groups, kH, kW), b (O) or null. */
     public static Tensor conv2d(Tensor x, Tensor w, Tensor b, Conv2dParams p) { return Convolution.conv2d(x, w, b, p); }
