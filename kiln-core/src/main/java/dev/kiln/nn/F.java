@@ -23,8 +23,14 @@ import dev.kiln.ops.Softmax;
 public final class F {
     private F() {}
 
-    /** How a loss reduces over the batch. */
-    public enum Reduction { MEAN, SUM, NONE }
+    /** How a loss reduces over the batch: nn's constant for each {@link Losses.Reduction} (ops may not depend on nn). */
+    public enum Reduction {
+        MEAN(Losses.Reduction.MEAN), SUM(Losses.Reduction.SUM), NONE(Losses.Reduction.NONE);
+
+        private final Losses.Reduction op;
+
+        Reduction(Losses.Reduction op) { this.op = op; }
+    }
 
     // ---------------------------------------------------------------- layers
 
@@ -85,21 +91,21 @@ public final class F {
 
     /** logits (N, C) or (N, C, d...), target int64 class ids (N) or (N, d...). */
     public static Tensor crossEntropy(Tensor logits, Tensor target, double labelSmoothing, int ignoreIndex, Reduction reduction) {
-        return Losses.crossEntropy(Autocast.cast(AutocastPolicy.CROSS_ENTROPY, logits), target, labelSmoothing, ignoreIndex, reduction);
+        return Losses.crossEntropy(Autocast.cast(AutocastPolicy.CROSS_ENTROPY, logits), target, labelSmoothing, ignoreIndex, reduction.op);
     }
 
     public static Tensor crossEntropy(Tensor logits, Tensor target) { return crossEntropy(logits, target, 0, -100, Reduction.MEAN); }
 
     public static Tensor nllLoss(Tensor logProbs, Tensor target, int ignoreIndex, Reduction reduction) {
-        return Losses.nllLoss(Autocast.cast(AutocastPolicy.NLL_LOSS, logProbs), target, ignoreIndex, reduction);
+        return Losses.nllLoss(Autocast.cast(AutocastPolicy.NLL_LOSS, logProbs), target, ignoreIndex, reduction.op);
     }
 
     public static Tensor mseLoss(Tensor input, Tensor target, Reduction reduction) {
-        return Losses.mseLoss(Autocast.cast(AutocastPolicy.MSE_LOSS, input), Autocast.cast(AutocastPolicy.MSE_LOSS, target), reduction);
+        return Losses.mseLoss(Autocast.cast(AutocastPolicy.MSE_LOSS, input), Autocast.cast(AutocastPolicy.MSE_LOSS, target), reduction.op);
     }
 
     public static Tensor binaryCrossEntropyWithLogits(Tensor logits, Tensor target, Reduction reduction) {
         return Losses.binaryCrossEntropyWithLogits(Autocast.cast(AutocastPolicy.BCE_WITH_LOGITS, logits),
-                Autocast.cast(AutocastPolicy.BCE_WITH_LOGITS, target), reduction);
+                Autocast.cast(AutocastPolicy.BCE_WITH_LOGITS, target), reduction.op);
     }
 }
