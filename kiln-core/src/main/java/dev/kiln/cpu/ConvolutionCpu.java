@@ -50,6 +50,8 @@ final class ConvolutionCpu {
         return gy.dtype() == DType.FLOAT32 ? backwardWeightF32(gy, x, wShape, p) : backwardWeightAny(gy, x, wShape, p);
     }
 
+    // ---------------------------------------------------------------- float32 geometry and work split
+
     /** The sizes of one convolution: input (n, c, h, w), weight (o, cg, kh, kw), output (n, o, oh, ow). */
     private record Geo(int n, int c, int h, int w, int o, int kh, int kw, int oh, int ow, int groups, Conv2dParams p) {
         static Geo of(int[] xs, int[] ws, Conv2dParams p) {
