@@ -9,7 +9,7 @@ import dev.kiln.backend.ReduceOp;
 import dev.kiln.backend.UnaryOp;
 import dev.kiln.ops.Elementwise;
 import dev.kiln.ops.Indexing;
-import dev.kiln.ops.LinearAlgebra;
+import dev.kiln.ops.Matmul;
 import dev.kiln.ops.Reductions;
 import dev.kiln.ops.Views;
 
@@ -492,7 +492,7 @@ public final class Tensor implements AutoCloseable {
 
     // ------------------------------------------------------------------ linear algebra, indexing
 
-    public Tensor matmul(Tensor o) { return LinearAlgebra.matmul(this, o); }
+    public Tensor matmul(Tensor o) { return Matmul.matmul(this, o); }
 
     public Tensor gather(int dim, Tensor index) { return Indexing.gather(this, dim, index); }
 

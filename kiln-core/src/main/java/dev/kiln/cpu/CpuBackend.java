@@ -15,7 +15,10 @@ import dev.kiln.backend.UnaryOp;
 
 import java.util.List;
 
-/** The CPU backend: Java arrays, the Vector API and all cores. Each method hands off to its kernel family. */
+/**
+ * The CPU backend: Java arrays, the Vector API and all cores. It allocates and transfers itself; every kernel is
+ * one line handing off to its op family's class (ElementwiseCpu, ReductionsCpu, ConvolutionCpu, ...).
+ */
 public final class CpuBackend implements Backend {
     public static final CpuBackend INSTANCE = new CpuBackend();
 
@@ -47,96 +50,84 @@ public final class CpuBackend implements Backend {
         return copy;
     }
 
-    @Override public void fill(Tensor out, double value) { ElementKernels.fill(out, value); }
+    // ---- every kernel lives in its family's class: one line per method here
 
-    @Override public void copy(Tensor dst, Tensor src) { ElementKernels.copy(dst, src); }
+    @Override public void fill(Tensor out, double value) { ElementwiseCpu.fill(out, value); }
 
-    @Override public void uniform(Tensor out, long seed, double lo, double hi) { ElementKernels.random(out, seed, lo, hi, false); }
+    @Override public void copy(Tensor dst, Tensor src) { ElementwiseCpu.copy(dst, src); }
 
-    @Override public void normal(Tensor out, long seed, double mean, double std) { ElementKernels.random(out, seed, mean, std, true); }
+    @Override public void uniform(Tensor out, long seed, double lo, double hi) { RandomCpu.uniform(out, seed, lo, hi); }
 
-    @Override public Tensor unary(UnaryOp op, Tensor x) { return ElementKernels.unary(op, x); }
+    @Override public void normal(Tensor out, long seed, double mean, double std) { RandomCpu.normal(out, seed, mean, std); }
 
-    @Override public Tensor binary(BinaryOp op, Tensor a, Tensor b) { return ElementKernels.binary(op, a, b); }
+    @Override public Tensor unary(UnaryOp op, Tensor x) { return ElementwiseCpu.unary(op, x); }
 
-    @Override public Tensor binaryScalar(BinaryOp op, Tensor a, double s, boolean scalarFirst) {
-        return ElementKernels.binaryScalar(op, a, s, scalarFirst);
-    }
+    @Override public Tensor binary(BinaryOp op, Tensor a, Tensor b) { return ElementwiseCpu.binary(op, a, b); }
 
-    @Override public Tensor where(Tensor cond, Tensor a, Tensor b) { return ElementKernels.where(cond, a, b); }
+    @Override public Tensor binaryScalar(BinaryOp op, Tensor a, double s, boolean scalarFirst) { return ElementwiseCpu.binaryScalar(op, a, s, scalarFirst); }
 
-    @Override public Tensor reduce(ReduceOp op, Tensor x, int[] dims, boolean keepdim) { return ReduceKernels.reduce(op, x, dims, keepdim); }
+    @Override public Tensor where(Tensor cond, Tensor a, Tensor b) { return ElementwiseCpu.where(cond, a, b); }
 
-    @Override public Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim) { return ReduceKernels.argReduce(max, x, dim, keepdim); }
+    @Override public Tensor reduce(ReduceOp op, Tensor x, int[] dims, boolean keepdim) { return ReductionsCpu.reduce(op, x, dims, keepdim); }
 
-    @Override public Tensor matmul(Tensor a, Tensor b) { return Gemm.matmul(a, b); }
+    @Override public Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim) { return ReductionsCpu.argReduce(max, x, dim, keepdim); }
 
-    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
-        Tensor y = NnKernels.conv2d(x, w, bias, p);
-        if (relu) FusedKernels.reluInPlace(y);
-        return y;
-    }
+    @Override public Tensor matmul(Tensor a, Tensor b) { return MatmulCpu.matmul(a, b); }
 
-    @Override public Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) {
-        return FusedKernels.biasReluBackward(g, y, relu, biasGrad);
-    }
+    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return ConvolutionCpu.conv2d(x, w, bias, p, relu); }
+
+    @Override public Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) { return ConvolutionCpu.biasReluBackward(g, y, relu, biasGrad); }
 
     @Override public Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p) {
-        return NnKernels.conv2dBackwardInput(gradOut, w, inputShape, p);
+        return ConvolutionCpu.conv2dBackwardInput(gradOut, w, inputShape, p);
     }
 
     @Override public Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p) {
-        return NnKernels.conv2dBackwardWeight(gradOut, x, weightShape, p);
+        return ConvolutionCpu.conv2dBackwardWeight(gradOut, x, weightShape, p);
     }
 
-    @Override public Tensor[] maxPool2d(Tensor x, Pool2dParams p) { return NnKernels.maxPool2d(x, p); }
+    @Override public Tensor[] maxPool2d(Tensor x, Pool2dParams p) { return PoolingCpu.maxPool2d(x, p); }
 
     @Override public Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p) {
-        return NnKernels.maxPool2dBackward(gradOut, indices, inputShape);
+        return PoolingCpu.maxPool2dBackward(gradOut, indices, inputShape);
     }
 
-    @Override public Tensor avgPool2d(Tensor x, Pool2dParams p) { return NnKernels.avgPool2d(x, p); }
+    @Override public Tensor avgPool2d(Tensor x, Pool2dParams p) { return PoolingCpu.avgPool2d(x, p); }
 
-    @Override public Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p) {
-        return NnKernels.avgPool2dBackward(gradOut, inputShape, p);
-    }
+    @Override public Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p) { return PoolingCpu.avgPool2dBackward(gradOut, inputShape, p); }
 
-    @Override public Tensor softmax(Tensor x, int dim, boolean log) { return NnKernels.softmax(x, dim, log); }
+    @Override public Tensor softmax(Tensor x, int dim, boolean log) { return SoftmaxCpu.softmax(x, dim, log); }
 
-    @Override public Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log) {
-        return NnKernels.softmaxBackward(gradOut, y, dim, log);
-    }
+    @Override public Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log) { return SoftmaxCpu.softmaxBackward(gradOut, y, dim, log); }
 
-    @Override public Tensor gather(Tensor x, int dim, Tensor index) { return IndexKernels.gather(x, dim, index); }
+    @Override public Tensor gather(Tensor x, int dim, Tensor index) { return IndexingCpu.gather(x, dim, index); }
 
-    @Override public Tensor scatterAdd(int[] shape, int dim, Tensor index, Tensor src) { return IndexKernels.scatterAdd(shape, dim, index, src); }
+    @Override public Tensor scatterAdd(int[] shape, int dim, Tensor index, Tensor src) { return IndexingCpu.scatterAdd(shape, dim, index, src); }
 
-    @Override public Tensor indexSelect(Tensor x, int dim, Tensor index) { return IndexKernels.indexSelect(x, dim, index); }
+    @Override public Tensor indexSelect(Tensor x, int dim, Tensor index) { return IndexingCpu.indexSelect(x, dim, index); }
 
-    @Override public Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) { return IndexKernels.indexAdd(shape, dim, index, src); }
+    @Override public Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) { return IndexingCpu.indexAdd(shape, dim, index, src); }
 
-    @Override public void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr,
-                                   double beta1, double beta2, double eps, double weightDecay, boolean decoupled, long step) {
-        FusedKernels.adamStep(params, grads, expAvg, expAvgSq, lr, beta1, beta2, eps, weightDecay, decoupled, step);
-    }
-
-    @Override public void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum,
-                                  double dampening, double weightDecay, boolean nesterov, boolean first) {
-        FusedKernels.sgdStep(params, grads, momentumBufs, lr, momentum, dampening, weightDecay, nesterov, first);
-    }
-
-    @Override public Tensor dropout(Tensor x, double p, long key) { return FusedKernels.dropout(x, p, key); }
+    @Override public Tensor dropout(Tensor x, double p, long key) { return DropoutCpu.dropout(x, p, key); }
 
     @Override public Tensor[] crossEntropyRows(Tensor logits, Tensor target, double labelSmoothing, long ignoreIndex) {
-        return FusedKernels.crossEntropyRows(logits, target, labelSmoothing, ignoreIndex);
-    }
-
-    @Override public Tensor[] meanOverKept(Tensor values, Tensor target, long ignoreIndex) {
-        return FusedKernels.meanOverKept(values, target, ignoreIndex);
+        return LossesCpu.crossEntropyRows(logits, target, labelSmoothing, ignoreIndex);
     }
 
     @Override public Tensor crossEntropyRowsBackward(Tensor logits, Tensor target, Tensor logSumExp, Tensor gradRows,
                                                      double labelSmoothing, long ignoreIndex) {
-        return FusedKernels.crossEntropyRowsBackward(logits, target, logSumExp, gradRows, labelSmoothing, ignoreIndex);
+        return LossesCpu.crossEntropyRowsBackward(logits, target, logSumExp, gradRows, labelSmoothing, ignoreIndex);
+    }
+
+    @Override public Tensor[] meanOverKept(Tensor values, Tensor target, long ignoreIndex) { return LossesCpu.meanOverKept(values, target, ignoreIndex); }
+
+    @Override public void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr,
+                                   double beta1, double beta2, double eps, double weightDecay, boolean decoupled, long step) {
+        OptimCpu.adamStep(params, grads, expAvg, expAvgSq, lr, beta1, beta2, eps, weightDecay, decoupled, step);
+    }
+
+    @Override public void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum,
+                                  double dampening, double weightDecay, boolean nesterov, boolean first) {
+        OptimCpu.sgdStep(params, grads, momentumBufs, lr, momentum, dampening, weightDecay, nesterov, first);
     }
 }

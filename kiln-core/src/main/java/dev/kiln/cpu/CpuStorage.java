@@ -3,7 +3,9 @@ package dev.kiln.cpu;
 import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.HostArrays;
+import dev.kiln.Shape;
 import dev.kiln.Storage;
+import dev.kiln.Tensor;
 
 /** Host memory: a Java array of the dtype's carrier type (float[], double[], long[], int[], byte[], short[]). */
 public final class CpuStorage implements Storage {
@@ -29,6 +31,20 @@ public final class CpuStorage implements Storage {
         if (array == null) throw new IllegalStateException("cpu tensor used after close()");
         return array;
     }
+
+    // ---- for the kernels of every family
+
+    /** The backing array of a CPU tensor (its elements start at t.offset() and follow t.strides()). */
+    static Object arrayOf(Tensor t) { return ((CpuStorage) t.storage()).array(); }
+
+    /** The backing array of a contiguous tensor: the fused kernels index it flat from t.offset(). */
+    static Object contiguousArray(String op, Tensor t) {
+        if (!t.isContiguous()) throw new IllegalArgumentException(op + ": expected contiguous tensors, got strides of shape " + Shape.str(t.shape()));
+        return arrayOf(t);
+    }
+
+    /** A new contiguous CPU tensor, uninitialised. */
+    static Tensor newTensor(int[] shape, DType dtype) { return new Tensor(allocate(dtype, Shape.numel(shape)), shape); }
 
     @Override public Device device() { return Device.CPU; }
 

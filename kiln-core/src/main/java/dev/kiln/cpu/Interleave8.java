@@ -4,8 +4,8 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Packs 8 rows of 16 floats into 16 column-major groups of 8 (dst[k*8 + i] = row i, column k): the inner step of
- * packing a row-major A for the 8-row micro-kernel. Three rounds of two-source lane selects (vpermt2ps on AVX-512)
+ * Part of the Matmul family: {@link Sgemm}'s packing of A. Packs 8 rows of 16 floats into 16 column-major groups
+ * of 8 (dst[k*8 + i] = row i, column k): the inner step of packing a row-major A for the 8-row micro-kernel. Three rounds of two-source lane selects (vpermt2ps on AVX-512)
  * zip rows pairwise by 1, 2 and 4 lanes; measured 0.15 ns per float against 0.45 for the scalar copy.
  * Only for 512-bit vectors ({@link #AVAILABLE}).
  */

@@ -17,6 +17,9 @@ public final class Parallel {
         return t;
     }, null, false);
 
+    /** Elements per task for one-pass loops over memory: below this a fork costs more than it saves. */
+    static final int GRAIN = 1 << 15;
+
     @FunctionalInterface
     public interface Body {
         void run(int start, int end);

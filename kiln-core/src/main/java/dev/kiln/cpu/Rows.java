@@ -17,8 +17,6 @@ final class Rows {
         void row(int n, int o0, int s0, int o1, int s1, int o2, int s2, int o3, int s3);
     }
 
-    private static final int GRAIN = 1 << 15;
-
     static void forEach(int[] shape, Tensor[] ops, Body body) {
         int k = ops.length;
         int[][] st = new int[k][];
@@ -44,12 +42,12 @@ final class Rows {
         int rows = (int) (total / inner);
         if (rows == 1) {
             // one long row: split it across threads
-            Parallel.range(inner, GRAIN, (a, b) -> body.row(b - a,
+            Parallel.range(inner, Parallel.GRAIN, (a, b) -> body.row(b - a,
                     base[0] + a * is[0], is[0], base[1] + a * is[1], is[1], base[2] + a * is[2], is[2], base[3] + a * is[3], is[3]));
             return;
         }
         int outerRank = m - 1;
-        int grainRows = Math.max(1, GRAIN / Math.max(inner, 1));
+        int grainRows = Math.max(1, Parallel.GRAIN / Math.max(inner, 1));
         Parallel.range(rows, grainRows, (a, b) -> {
             int[] idx = new int[outerRank];
             int rem = a;

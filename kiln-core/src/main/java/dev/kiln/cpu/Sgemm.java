@@ -7,7 +7,8 @@ import static dev.kiln.cpu.SgemmKernel.MR;
 import static dev.kiln.cpu.SgemmKernel.NR;
 
 /**
- * float32 GEMM in the Goto/BLIS shape: C = A·B is cut into KC-deep slabs; for each slab a KC x NC block of B is
+ * Part of the Matmul family: the float32 engine of {@link MatmulCpu} (also used by {@link ConvolutionCpu}).
+ * GEMM in the Goto/BLIS shape: C = A·B is cut into KC-deep slabs; for each slab a KC x NC block of B is
  * packed into NR-wide column panels and an MC x KC block of A into MR-tall row panels, and the micro-kernel
  * ({@link SgemmKernel}) walks the panels. Packing reads any strides, so transposed views cost nothing extra, and
  * it makes every inner-loop load unit-stride. Each A micro-panel (MR x KC) stays in L1 while it sweeps the whole

@@ -4,8 +4,8 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The float32 GEMM micro-kernel: an MR x NR tile of C from an MR-row panel of packed A and an NR-column panel of
- * packed B. Packed A holds, for each k, MR consecutive values (one per row); packed B holds, for each k, NR
+ * Part of the Matmul family: the float32 GEMM micro-kernel of {@link Sgemm}. An MR x NR tile of C from an MR-row
+ * panel of packed A and an NR-column panel of packed B. Packed A holds, for each k, MR consecutive values (one per row); packed B holds, for each k, NR
  * consecutive values (one per column). The tile lives in MR*NR/L vector registers for the whole k loop, so each
  * step costs NR/L vector loads, MR broadcasts and MR*NR/L independent FMAs.
  */

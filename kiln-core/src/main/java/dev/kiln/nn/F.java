@@ -10,7 +10,7 @@ import dev.kiln.ops.Attention;
 import dev.kiln.ops.Convolution;
 import dev.kiln.ops.Dropout;
 import dev.kiln.ops.Indexing;
-import dev.kiln.ops.LinearAlgebra;
+import dev.kiln.ops.Matmul;
 import dev.kiln.ops.Losses;
 import dev.kiln.ops.Normalization;
 import dev.kiln.ops.Pooling;
@@ -23,13 +23,19 @@ import dev.kiln.ops.Softmax;
 public final class F {
     private F() {}
 
-    /** How a loss reduces over the batch. */
-    public enum Reduction { MEAN, SUM, NONE }
+    /** How a loss reduces over the batch: nn's constant for each {@link Losses.Reduction} (ops may not depend on nn). */
+    public enum Reduction {
+        MEAN(Losses.Reduction.MEAN), SUM(Losses.Reduction.SUM), NONE(Losses.Reduction.NONE);
+
+        private final Losses.Reduction op;
+
+        Reduction(Losses.Reduction op) { this.op = op; }
+    }
 
     // ---------------------------------------------------------------- layers
 
     /** x (..., in) times w (out, in) transposed, plus b (out) when not null. */
-    public static Tensor linear(Tensor x, Tensor w, Tensor b) { return LinearAlgebra.linear(x, w, b); }
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) { return Matmul.linear(x, w, b); }
 
     /** x (N, C, H, W), w (O, C/groups, kH, kW), b (O) or null. */
     public static Tensor conv2d(Tensor x, Tensor w, Tensor b, Conv2dParams p) { return Convolution.conv2d(x, w, b, p); }
@@ -85,21 +91,21 @@ public final class F {
 
     /** logits (N, C) or (N, C, d...), target int64 class ids (N) or (N, d...). */
     public static Tensor crossEntropy(Tensor logits, Tensor target, double labelSmoothing, int ignoreIndex, Reduction reduction) {
-        return Losses.crossEntropy(Autocast.cast(AutocastPolicy.CROSS_ENTROPY, logits), target, labelSmoothing, ignoreIndex, reduction);
+        return Losses.crossEntropy(Autocast.cast(AutocastPolicy.CROSS_ENTROPY, logits), target, labelSmoothing, ignoreIndex, reduction.op);
     }
 
     public static Tensor crossEntropy(Tensor logits, Tensor target) { return crossEntropy(logits, target, 0, -100, Reduction.MEAN); }
 
     public static Tensor nllLoss(Tensor logProbs, Tensor target, int ignoreIndex, Reduction reduction) {
-        return Losses.nllLoss(Autocast.cast(AutocastPolicy.NLL_LOSS, logProbs), target, ignoreIndex, reduction);
+        return Losses.nllLoss(Autocast.cast(AutocastPolicy.NLL_LOSS, logProbs), target, ignoreIndex, reduction.op);
     }
 
     public static Tensor mseLoss(Tensor input, Tensor target, Reduction reduction) {
-        return Losses.mseLoss(Autocast.cast(AutocastPolicy.MSE_LOSS, input), Autocast.cast(AutocastPolicy.MSE_LOSS, target), reduction);
+        return Losses.mseLoss(Autocast.cast(AutocastPolicy.MSE_LOSS, input), Autocast.cast(AutocastPolicy.MSE_LOSS, target), reduction.op);
     }
 
     public static Tensor binaryCrossEntropyWithLogits(Tensor logits, Tensor target, Reduction reduction) {
         return Losses.binaryCrossEntropyWithLogits(Autocast.cast(AutocastPolicy.BCE_WITH_LOGITS, logits),
-                Autocast.cast(AutocastPolicy.BCE_WITH_LOGITS, target), reduction);
+                Autocast.cast(AutocastPolicy.BCE_WITH_LOGITS, target), reduction.op);
     }
 }

@@ -6,7 +6,6 @@ import dev.kiln.Tensor;
 import dev.kiln.autograd.Autograd;
 import dev.kiln.autograd.GradMode;
 import dev.kiln.backend.Backend;
-import dev.kiln.nn.F.Reduction;
 
 import java.util.Arrays;
 import java.util.function.Supplier;
@@ -21,6 +20,9 @@ import static dev.kiln.Backends.get;
  */
 public final class Losses {
     private Losses() {}
+
+    /** How a loss reduces over the batch. Declared in ops so ops needs nothing from nn; nn.F.Reduction maps onto it. */
+    public enum Reduction { MEAN, SUM, NONE }
 
     // ---------------------------------------------------------------- cross-entropy and NLL
 

@@ -1,5 +1,6 @@
 package dev.kiln.profile;
 
+import dev.kiln.Backends;
 import dev.kiln.backend.Backend;
 import dev.kiln.cuda.CudaBackend;
 import dev.kiln.cuda.CudaDevice;
@@ -31,8 +32,8 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  *     ... steps ...
  * } // then prof.summary(), prof.writeChromeTrace(path)
  * }</pre>
- * The hook is {@link dev.kiln.Backends#get}, which every op passes: while a profiler runs it hands out a proxy of the
- * backend that times each call; otherwise it costs one field read. GPU times come from timing events recorded on
+ * The hook is {@link dev.kiln.Backends#get}, which every op passes: while a profiler runs, the interceptor it installs
+ * there hands out a proxy of the backend that times each call; otherwise it costs one field read. GPU times come from timing events recorded on
  * the stream around each call and are read when the profiler closes, so profiling adds no host synchronisation
  * to the steps (it adds event records: a few microseconds per call). A call's GPU span runs from the stream
  * reaching its first event to reaching its second, so it includes any gap in which the device waited for the host.
@@ -71,13 +72,8 @@ public final class Profiler implements AutoCloseable {
         if (active != null) throw new IllegalStateException("a Profiler is already running; close it first");
         Profiler p = new Profiler();
         active = p;
+        Backends.setInterceptor(p::proxy);
         return p;
-    }
-
-    /** The backend itself, or its timing proxy while a profiler runs (called by Backends.get). */
-    public static Backend hook(Backend b) {
-        Profiler p = active;
-        return p == null ? b : p.proxy(b);
     }
 
     /** Times a copy queued on {@code device}'s copy stream inside the returned scope (a no-op when not profiling). */
@@ -162,7 +158,10 @@ public final class Profiler implements AutoCloseable {
     @Override public void close() {
         if (closed) return;
         synchronized (Profiler.class) {
-            if (active == this) active = null;
+            if (active == this) {
+                active = null;
+                Backends.setInterceptor(null);
+            }
         }
         closed = true;
         spans.addAll(cpuSpans);

@@ -110,7 +110,7 @@ class OpTableTest {
         Set<String> cpu = new TreeSet<>(), cuda = new TreeSet<>();
         for (JavaClass c : classes) {
             if (c.getPackageName().equals("dev.kiln.cpu") && c.getSimpleName().endsWith("Cpu") && c.isTopLevelClass()) cpu.add(c.getName());
-            if (c.getPackageName().equals("dev.kiln.cuda") && c.getSimpleName().endsWith("Cuda") && c.isTopLevelClass()) cuda.add(c.getName());
+            if (c.getPackageName().equals("dev.kiln.cuda") && c.getSimpleName().endsWith("Cuda") && !c.getSimpleName().equals("Cuda") && c.isTopLevelClass()) cuda.add(c.getName());
         }
         assertEquals(TABLE.stream().map(Family::cpuClass).collect(Collectors.toCollection(TreeSet::new)), cpu, "*Cpu classes");
         assertEquals(TABLE.stream().map(Family::cudaClass).collect(Collectors.toCollection(TreeSet::new)), cuda, "*Cuda classes");

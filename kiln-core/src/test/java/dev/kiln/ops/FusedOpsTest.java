@@ -89,7 +89,7 @@ class FusedOpsTest {
                 fused.mul(w).sum().backward();
                 Tensor fusedGrad = x.grad().contiguousCopy();
                 x.zeroGrad();
-                Tensor composite = Losses.crossEntropyComposite(x, target, smoothing, -100, r);
+                Tensor composite = Losses.crossEntropyComposite(x, target, smoothing, -100, Losses.Reduction.valueOf(r.name()));
                 composite.mul(w).sum().backward();
                 close(composite, fused, tol(dt), what + " forward");
                 close(x.grad(), fusedGrad, tol(dt), what + " backward");
@@ -107,7 +107,7 @@ class FusedOpsTest {
 
     @Test void crossEntropyOfNonContiguousLogits() {
         Tensor x = randn(DType.FLOAT64, 7, 9).t(), target = targets(9, 7, 3);
-        close(Losses.crossEntropyComposite(x, target, 0, -100, Reduction.NONE), F.crossEntropy(x, target, 0, -100, Reduction.NONE),
+        close(Losses.crossEntropyComposite(x, target, 0, -100, Losses.Reduction.NONE), F.crossEntropy(x, target, 0, -100, Reduction.NONE),
                 1e-12, "transposed logits");
     }
 

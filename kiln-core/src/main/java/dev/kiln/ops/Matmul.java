@@ -11,9 +11,9 @@ import java.util.Arrays;
 
 import static dev.kiln.Backends.get;
 
-/** Matrix products: 1-D, 2-D and batched with broadcast batch dimensions, as torch.matmul. */
-public final class LinearAlgebra {
-    private LinearAlgebra() {}
+/** The Matmul family: matrix products (1-D, 2-D and batched with broadcast batch dimensions, as torch.matmul) and linear. */
+public final class Matmul {
+    private Matmul() {}
 
     public static Tensor matmul(Tensor a, Tensor b) {
         Checks.sameDevice("matmul", a, b);

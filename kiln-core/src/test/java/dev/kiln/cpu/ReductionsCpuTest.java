@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 /** The split reduction (trailing block as rows, then the leading dims) against the plain per-channel sum. */
-class ReduceKernelsTest {
+class ReductionsCpuTest {
     @Test void batchAndSpatialSumMatchesPerChannelLoop() {
         for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
             Tensor x = Tensor.randn(new Generator(5), new int[]{7, 5, 6, 9}, t, Device.CPU);

@@ -1,10 +1,8 @@
 package dev.kiln.cpu;
 
-import dev.kiln.DType;
 import dev.kiln.Generator;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Conv2dParams;
-import dev.kiln.backend.Pool2dParams;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -12,11 +10,11 @@ import org.junit.jupiter.params.provider.CsvSource;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The float32 convolution and pooling fast paths against naive direct loops in double. Convolution tolerance: an
- * element may differ by 1e-5 * sqrt(terms) times the sum of |products| that make it (float32 rounding; an indexing
- * mistake is off by a whole term). Pooling: max values and argmax indices exactly, averages to 1e-6 relative.
+ * The float32 convolution path (im2col + packed GEMM) against naive direct loops in double. Tolerance: an element may
+ * differ by 1e-5 * sqrt(terms) times the sum of |products| that make it (float32 rounding; an indexing mistake is
+ * off by a whole term).
  */
-class ConvKernelTest {
+class ConvolutionCpuTest {
     private final Generator gen = new Generator(11);
 
     /** n, c, h, w, o, kh, kw, stride, pad, dilation, groups */
@@ -108,9 +106,9 @@ class ConvKernelTest {
             ys1[i] += Math.abs(b);
         }
         int terms = k.cg() * kh * kw;
-        assertClose("forward", y, ys1, terms, ConvKernels.conv2d(x, wt, bias, k.p).toFloatArray());
-        assertClose("backward-input", gx, gxs, k.og() * kh * kw, ConvKernels.conv2dBackwardInput(gy, wt, xs, k.p).toFloatArray());
-        assertClose("backward-weight", gw, gws, n * k.oh() * k.ow(), ConvKernels.conv2dBackwardWeight(gy, x, ws, k.p).toFloatArray());
+        assertClose("forward", y, ys1, terms, ConvolutionCpu.conv2d(x, wt, bias, k.p, false).toFloatArray());
+        assertClose("backward-input", gx, gxs, k.og() * kh * kw, ConvolutionCpu.conv2dBackwardInput(gy, wt, xs, k.p).toFloatArray());
+        assertClose("backward-weight", gw, gws, n * k.oh() * k.ow(), ConvolutionCpu.conv2dBackwardWeight(gy, x, ws, k.p).toFloatArray());
     }
 
     @Test void forwardWithoutBiasAndThroughTheBackend() {
@@ -124,57 +122,5 @@ class ConvKernelTest {
             s[((img * 4 + oc) * 8 + oy) * 8 + ox] += Math.abs(v);
         });
         assertClose("forward", y, s, 27, CpuBackend.INSTANCE.conv2d(x, w, null, k.p).toFloatArray());
-    }
-
-    // ---------------------------------------------------------------- pooling
-
-    /** The general (double, HostArrays) path on a float64 copy is the reference. */
-    @ParameterizedTest(name = "k{0}x{1} s{2},{3} p{4},{5} includePad {6}")
-    @CsvSource({"2,2,2,2,0,0,true", "3,3,2,2,1,1,true", "3,3,2,2,1,1,false", "3,2,1,2,1,0,false", "4,4,3,3,2,2,true"})
-    void poolingMatchesGeneralPath(int kh, int kw, int sh, int sw, int ph, int pw, boolean includePad) {
-        Pool2dParams p = new Pool2dParams(kh, kw, sh, sw, ph, pw, includePad);
-        Tensor x = Tensor.randn(gen, 3, 4, 11, 10);
-        float[] xv = x.toFloatArray();
-        xv[16] = Float.NaN;                                    // NaN wins its windows (row 1, columns 6 and 7:
-        xv[17] = Float.NaN;                                    // one 2x2 window, where the last NaN wins)
-        System.arraycopy(xv, 40, xv, 41, 3);                   // ties: the first maximum wins
-        x = Tensor.of(xv, 3, 4, 11, 10);
-        Tensor x64 = x.to(DType.FLOAT64);
-
-        Tensor[] mf = PoolKernels.maxPool2d(x, p), md = maxGeneral(x64, p);
-        assertArrayEquals(md[1].toLongArray(), mf[1].toLongArray(), "argmax");
-        assertArrayEquals(md[0].toFloatArray(), mf[0].toFloatArray(), "max values");
-        Tensor gy = Tensor.randn(gen, mf[0].shape());
-        int[] xs = x.shape();
-        assertArrayEquals(NnKernels.maxPool2dBackward(gy.to(DType.FLOAT64), md[1], xs).toFloatArray(),
-                PoolKernels.maxPool2dBackward(gy, mf[1], xs).toFloatArray(), 1e-6f, "max backward");
-
-        Tensor xa = Tensor.randn(gen, 3, 4, 11, 10);
-        assertClose(NnKernels.avgPool2d(xa.to(DType.FLOAT64), p), PoolKernels.avgPool2d(xa, p), "avg forward");
-        assertClose(NnKernels.avgPool2dBackward(gy.to(DType.FLOAT64), xs, p), PoolKernels.avgPool2dBackward(gy, xs, p), "avg backward");
-    }
-
-    /** Wide rows take the vectorised 2x2 path (8 windows at a time) and its scalar tail; NaN and ties inside both. */
-    @Test void maxPool2x2VectorPathMatchesGeneralPath() {
-        Pool2dParams p = Pool2dParams.of(2, 2, 0);
-        float[] xv = Tensor.randn(gen, 2, 3, 9, 37).toFloatArray();
-        xv[37 + 4] = Float.NaN;                                // row 1, column 4: window (0, 2), vector lanes
-        xv[5] = Float.NaN;                                     // row 0, column 5: the same window, earlier in order
-        xv[9] = Float.NaN;                                     // row 0, column 9: the only NaN of window (0, 4)
-        xv[37 + 34] = Float.NaN;                               // row 1, column 34: window (0, 17), scalar tail
-        xv[2 * 37 + 20] = xv[2 * 37 + 21] = 100f;              // a tie: the first maximum wins
-        Tensor x = Tensor.of(xv, 2, 3, 9, 37);
-        Tensor[] mf = PoolKernels.maxPool2d(x, p), md = NnKernels.maxPool2d(x.to(DType.FLOAT64), p);
-        assertArrayEquals(md[1].toLongArray(), mf[1].toLongArray(), "argmax");
-        assertArrayEquals(md[0].toFloatArray(), mf[0].toFloatArray(), "max values");
-        assertEquals(37 + 4, mf[1].toLongArray()[2], "the last NaN of window (0, 2)");
-    }
-
-    private static Tensor[] maxGeneral(Tensor x64, Pool2dParams p) { return NnKernels.maxPool2d(x64, p); }
-
-    private static void assertClose(Tensor ref, Tensor got, String what) {
-        float[] r = ref.toFloatArray(), g = got.toFloatArray();
-        assertEquals(r.length, g.length, what);
-        for (int i = 0; i < r.length; i++) assertEquals(r[i], g[i], 1e-6 * Math.max(1, Math.abs(r[i])), what + " element " + i);
     }
 }

@@ -10,9 +10,15 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
 
-/** CPU reductions: the reduced dimensions are brought innermost (or found outermost) so each output is one pass. */
-final class ReduceKernels {
-    private ReduceKernels() {}
+import static dev.kiln.cpu.CpuStorage.arrayOf;
+import static dev.kiln.cpu.CpuStorage.newTensor;
+
+/**
+ * The CPU kernels of the Reductions family (reduce, argReduce): the reduced dimensions are brought innermost (or
+ * found outermost) so each output is one pass.
+ */
+final class ReductionsCpu {
+    private ReductionsCpu() {}
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
@@ -26,15 +32,15 @@ final class ReduceKernels {
         for (int d : dims) inner *= shape[d];
         int outer = (int) (x.numel() / Math.max(inner, 1));
         DType t = x.dtype();
-        Tensor out = ElementKernels.newTensor(outShape, t);
+        Tensor out = newTensor(outShape, t);
         if (x.numel() == 0) {
-            ElementKernels.fill(out, 0);
+            ElementwiseCpu.fill(out, 0);
             return out;
         }
         boolean leading = true;
         for (int d = 0; d < r; d++) if (red[d] != (d < dims.length)) leading = false;
         if (t == DType.FLOAT32 && op == ReduceOp.SUM && leading && x.isContiguous() && dims.length > 0) {
-            sumLeadingF32((float[]) ElementKernels.arr(x), x.offset(), (int) inner, outer, (float[]) ElementKernels.arr(out));
+            sumLeadingF32((float[]) arrayOf(x), x.offset(), (int) inner, outer, (float[]) arrayOf(out));
             return out;
         }
         // bring reduced dims innermost and make rows contiguous
@@ -44,7 +50,7 @@ final class ReduceKernels {
         for (int d = 0; d < r; d++) if (red[d]) perm[k++] = d;
         Tensor xp = x.detach().permute(perm);
         if (!xp.isContiguous()) xp = xp.contiguousCopy();
-        Object a = ElementKernels.arr(xp), o = ElementKernels.arr(out);
+        Object a = arrayOf(xp), o = arrayOf(out);
         int base = xp.offset(), n = (int) inner;
         if (t == DType.FLOAT32) {
             float[] fa = (float[]) a, fo = (float[]) o;
@@ -70,7 +76,7 @@ final class ReduceKernels {
         return out;
     }
 
-    static int[] outShape(int[] shape, boolean[] red, boolean keepdim) {
+    private static int[] outShape(int[] shape, boolean[] red, boolean keepdim) {
         int[] o = new int[shape.length];
         int k = 0;
         for (int d = 0; d < shape.length; d++) {
@@ -119,8 +125,8 @@ final class ReduceKernels {
     static Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim) {
         int r = x.dim();
         if (r == 0) {
-            Tensor out = ElementKernels.newTensor(new int[0], DType.INT64);
-            ((long[]) ElementKernels.arr(out))[0] = 0;
+            Tensor out = newTensor(new int[0], DType.INT64);
+            ((long[]) arrayOf(out))[0] = 0;
             return out;
         }
         boolean[] red = new boolean[r];
@@ -132,12 +138,12 @@ final class ReduceKernels {
         perm[k] = dim;
         Tensor xp = x.detach().permute(perm);
         if (!xp.isContiguous()) xp = xp.contiguousCopy();
-        Object a = ElementKernels.arr(xp);
+        Object a = arrayOf(xp);
         DType t = x.dtype();
         int n = x.shape()[dim], base = xp.offset();
         int outer = (int) (x.numel() / n);
-        Tensor out = ElementKernels.newTensor(outShape, DType.INT64);
-        long[] o = (long[]) ElementKernels.arr(out);
+        Tensor out = newTensor(outShape, DType.INT64);
+        long[] o = (long[]) arrayOf(out);
         Parallel.range(outer, Math.max(1, 4096 / n), (lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 int best = 0;

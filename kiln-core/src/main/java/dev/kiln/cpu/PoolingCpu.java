@@ -1,6 +1,7 @@
 package dev.kiln.cpu;
 
 import dev.kiln.DType;
+import dev.kiln.HostArrays;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Pool2dParams;
 import jdk.incubator.vector.FloatVector;
@@ -10,23 +11,42 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import static dev.kiln.cpu.CpuStorage.arrayOf;
+import static dev.kiln.cpu.CpuStorage.newTensor;
+
 /**
- * float32 max and average pooling on plain float[], parallel over (image, channel) planes. Same results as the
- * general paths in {@link NnKernels} (which go through HostArrays per element), including NaN propagation in max.
+ * The CPU kernels of the Pooling family: max and average pooling and their gradients, parallel over (image,
+ * channel) planes. float32 runs on plain float[]; other dtypes take a general path through {@link HostArrays}
+ * (double per element), which the float32 one must match exactly, NaN propagation in max included.
  */
-final class PoolKernels {
-    private PoolKernels() {}
+final class PoolingCpu {
+    private PoolingCpu() {}
 
-    private static float[] data(Tensor t) { return (float[]) ElementKernels.arr(t); }
+    /** Returns {output, argmax indices (int64, flat over H*W per plane)}. */
+    static Tensor[] maxPool2d(Tensor x, Pool2dParams p) { return x.dtype() == DType.FLOAT32 ? maxPool2dF32(x, p) : maxPool2dAny(x, p); }
 
-    static Tensor[] maxPool2d(Tensor x, Pool2dParams p) {
+    static Tensor maxPool2dBackward(Tensor gy, Tensor indices, int[] xShape) {
+        return gy.dtype() == DType.FLOAT32 ? maxPool2dBackwardF32(gy, indices, xShape) : maxPool2dBackwardAny(gy, indices, xShape);
+    }
+
+    static Tensor avgPool2d(Tensor x, Pool2dParams p) { return x.dtype() == DType.FLOAT32 ? avgPool2dF32(x, p) : avgPool2dAny(x, p); }
+
+    static Tensor avgPool2dBackward(Tensor gy, int[] xShape, Pool2dParams p) {
+        return gy.dtype() == DType.FLOAT32 ? avgPool2dBackwardF32(gy, xShape, p) : avgPool2dBackwardAny(gy, xShape, p);
+    }
+
+    // ---------------------------------------------------------------- float32
+
+    private static float[] data(Tensor t) { return (float[]) arrayOf(t); }
+
+    private static Tensor[] maxPool2dF32(Tensor x, Pool2dParams p) {
         int n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
         int oh = p.outH(h), ow = p.outW(w);
         Tensor xc = x.detach().contiguous();
-        Tensor out = ElementKernels.newTensor(new int[]{n, c, oh, ow}, DType.FLOAT32);
-        Tensor idx = ElementKernels.newTensor(new int[]{n, c, oh, ow}, DType.INT64);
+        Tensor out = newTensor(new int[]{n, c, oh, ow}, DType.FLOAT32);
+        Tensor idx = newTensor(new int[]{n, c, oh, ow}, DType.INT64);
         float[] src = data(xc), dst = data(out);
-        long[] ix = (long[]) ElementKernels.arr(idx);
+        long[] ix = (long[]) arrayOf(idx);
         int base = xc.offset();
         Parallel.range(n * c, 4, (lo, hi) -> {
             for (int pl = lo; pl < hi; pl++) {
@@ -118,13 +138,13 @@ final class PoolKernels {
         }
     }
 
-    static Tensor maxPool2dBackward(Tensor gy, Tensor indices, int[] xShape) {
+    private static Tensor maxPool2dBackwardF32(Tensor gy, Tensor indices, int[] xShape) {
         int n = xShape[0], c = xShape[1], h = xShape[2], w = xShape[3];
         int q = gy.shape()[2] * gy.shape()[3];
-        Tensor gx = ElementKernels.newTensor(xShape.clone(), DType.FLOAT32);
+        Tensor gx = newTensor(xShape.clone(), DType.FLOAT32);
         Tensor gyc = gy.detach().contiguous(), ic = indices.detach().contiguous();
         float[] src = data(gyc), dst = data(gx);
-        long[] ix = (long[]) ElementKernels.arr(ic);
+        long[] ix = (long[]) arrayOf(ic);
         int gb = gyc.offset(), ib = ic.offset();
         Parallel.range(n * c, 4, (lo, hi) -> {
             for (int pl = lo; pl < hi; pl++) {
@@ -144,11 +164,11 @@ final class PoolKernels {
         return (Math.min(y0 + p.kernelH(), h) - Math.max(y0, 0)) * (Math.min(x0 + p.kernelW(), w) - Math.max(x0, 0));
     }
 
-    static Tensor avgPool2d(Tensor x, Pool2dParams p) {
+    private static Tensor avgPool2dF32(Tensor x, Pool2dParams p) {
         int n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
         int oh = p.outH(h), ow = p.outW(w);
         Tensor xc = x.detach().contiguous();
-        Tensor out = ElementKernels.newTensor(new int[]{n, c, oh, ow}, DType.FLOAT32);
+        Tensor out = newTensor(new int[]{n, c, oh, ow}, DType.FLOAT32);
         float[] src = data(xc), dst = data(out);
         int base = xc.offset();
         Parallel.range(n * c, 4, (lo, hi) -> {
@@ -170,10 +190,10 @@ final class PoolKernels {
         return out;
     }
 
-    static Tensor avgPool2dBackward(Tensor gy, int[] xShape, Pool2dParams p) {
+    private static Tensor avgPool2dBackwardF32(Tensor gy, int[] xShape, Pool2dParams p) {
         int n = xShape[0], c = xShape[1], h = xShape[2], w = xShape[3];
         int oh = gy.shape()[2], ow = gy.shape()[3];
-        Tensor gx = ElementKernels.newTensor(xShape.clone(), DType.FLOAT32);
+        Tensor gx = newTensor(xShape.clone(), DType.FLOAT32);
         Tensor gyc = gy.detach().contiguous();
         float[] src = data(gyc), dst = data(gx);
         int gb = gyc.offset();
@@ -187,6 +207,129 @@ final class PoolKernels {
                         float g = src[s0 + oy * ow + ox] / count(p, oy, ox, h, w);
                         for (int iy = y0; iy < y1; iy++) {
                             for (int xx = x0; xx < x1; xx++) dst[d0 + iy * w + xx] += g;
+                        }
+                    }
+                }
+            }
+        });
+        return gx;
+    }
+
+    // ---------------------------------------------------------------- other dtypes
+
+    private static Tensor[] maxPool2dAny(Tensor x, Pool2dParams p) {
+        int n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+        int oh = p.outH(h), ow = p.outW(w);
+        Tensor xc = x.detach().contiguous();
+        Tensor out = newTensor(new int[]{n, c, oh, ow}, x.dtype());
+        Tensor idx = newTensor(new int[]{n, c, oh, ow}, DType.INT64);
+        Object src = arrayOf(xc), dst = arrayOf(out);
+        long[] ix = (long[]) arrayOf(idx);
+        DType t = x.dtype();
+        int base = xc.offset();
+        Parallel.range(n * c, 1, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) {
+                int in0 = base + pl * h * w, out0 = pl * oh * ow;
+                for (int oy = 0; oy < oh; oy++) {
+                    for (int ox = 0; ox < ow; ox++) {
+                        double best = Double.NEGATIVE_INFINITY;
+                        int bi = -1;
+                        for (int ky = 0; ky < p.kernelH(); ky++) {
+                            int iy = oy * p.strideH() - p.padH() + ky;
+                            if (iy < 0 || iy >= h) continue;
+                            for (int kx = 0; kx < p.kernelW(); kx++) {
+                                int xx = ox * p.strideW() - p.padW() + kx;
+                                if (xx < 0 || xx >= w) continue;
+                                double v = HostArrays.get(src, t, in0 + iy * w + xx);
+                                // as PyTorch: the first maximum wins, a NaN beats any number, the last NaN wins
+                                if (bi < 0 || v > best || Double.isNaN(v)) {
+                                    best = v;
+                                    bi = iy * w + xx;
+                                }
+                            }
+                        }
+                        HostArrays.set(dst, t, out0 + oy * ow + ox, best);
+                        ix[out0 + oy * ow + ox] = bi;
+                    }
+                }
+            }
+        });
+        return new Tensor[]{out, idx};
+    }
+
+    private static Tensor maxPool2dBackwardAny(Tensor gy, Tensor indices, int[] xShape) {
+        int n = xShape[0], c = xShape[1], h = xShape[2], w = xShape[3];
+        int oh = gy.shape()[2], ow = gy.shape()[3];
+        Tensor gx = newTensor(xShape.clone(), gy.dtype());
+        ElementwiseCpu.fill(gx, 0);
+        Tensor gyc = gy.detach().contiguous(), ic = indices.detach().contiguous();
+        Object src = arrayOf(gyc), dst = arrayOf(gx);
+        long[] ix = (long[]) arrayOf(ic);
+        DType t = gy.dtype();
+        int gb = gyc.offset(), ib = ic.offset();
+        Parallel.range(n * c, 1, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) {
+                for (int q = 0; q < oh * ow; q++) {
+                    int di = pl * h * w + (int) ix[ib + pl * oh * ow + q];
+                    HostArrays.set(dst, t, di, HostArrays.get(dst, t, di) + HostArrays.get(src, t, gb + pl * oh * ow + q));
+                }
+            }
+        });
+        return gx;
+    }
+
+    private static Tensor avgPool2dAny(Tensor x, Pool2dParams p) {
+        int n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+        int oh = p.outH(h), ow = p.outW(w);
+        Tensor xc = x.detach().contiguous();
+        Tensor out = newTensor(new int[]{n, c, oh, ow}, x.dtype());
+        Object src = arrayOf(xc), dst = arrayOf(out);
+        DType t = x.dtype();
+        int base = xc.offset();
+        Parallel.range(n * c, 1, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) {
+                for (int oy = 0; oy < oh; oy++) {
+                    for (int ox = 0; ox < ow; ox++) {
+                        double s = 0;
+                        for (int ky = 0; ky < p.kernelH(); ky++) {
+                            int iy = oy * p.strideH() - p.padH() + ky;
+                            if (iy < 0 || iy >= h) continue;
+                            for (int kx = 0; kx < p.kernelW(); kx++) {
+                                int xx = ox * p.strideW() - p.padW() + kx;
+                                if (xx >= 0 && xx < w) s += HostArrays.get(src, t, base + pl * h * w + iy * w + xx);
+                            }
+                        }
+                        HostArrays.set(dst, t, pl * oh * ow + oy * ow + ox, s / count(p, oy, ox, h, w));
+                    }
+                }
+            }
+        });
+        return out;
+    }
+
+    private static Tensor avgPool2dBackwardAny(Tensor gy, int[] xShape, Pool2dParams p) {
+        int n = xShape[0], c = xShape[1], h = xShape[2], w = xShape[3];
+        int oh = gy.shape()[2], ow = gy.shape()[3];
+        Tensor gx = newTensor(xShape.clone(), gy.dtype());
+        ElementwiseCpu.fill(gx, 0);
+        Tensor gyc = gy.detach().contiguous();
+        Object src = arrayOf(gyc), dst = arrayOf(gx);
+        DType t = gy.dtype();
+        int gb = gyc.offset();
+        Parallel.range(n * c, 1, (lo, hi) -> {
+            for (int pl = lo; pl < hi; pl++) {
+                for (int oy = 0; oy < oh; oy++) {
+                    for (int ox = 0; ox < ow; ox++) {
+                        double g = HostArrays.get(src, t, gb + pl * oh * ow + oy * ow + ox) / count(p, oy, ox, h, w);
+                        for (int ky = 0; ky < p.kernelH(); ky++) {
+                            int iy = oy * p.strideH() - p.padH() + ky;
+                            if (iy < 0 || iy >= h) continue;
+                            for (int kx = 0; kx < p.kernelW(); kx++) {
+                                int xx = ox * p.strideW() - p.padW() + kx;
+                                if (xx < 0 || xx >= w) continue;
+                                int di = pl * h * w + iy * w + xx;
+                                HostArrays.set(dst, t, di, HostArrays.get(dst, t, di) + g);
+                            }
                         }
                     }
                 }

@@ -5,9 +5,15 @@ import dev.kiln.HostArrays;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
-/** CPU gather / scatter-add / index-select / index-add; indices are bounds-checked ([0, size)) with a clear message. */
-final class IndexKernels {
-    private IndexKernels() {}
+import static dev.kiln.cpu.CpuStorage.arrayOf;
+import static dev.kiln.cpu.CpuStorage.newTensor;
+
+/**
+ * The CPU kernels of the Indexing family: gather, scatter-add, index-select, index-add. Indices are bounds-checked
+ * ([0, size)) with a clear message.
+ */
+final class IndexingCpu {
+    private IndexingCpu() {}
 
     /** Indices must lie in [0, size): as in PyTorch's gather and index_select, negative ones do not wrap. */
     private static int checkIndex(long v, int size, String op, int dim) {
@@ -39,9 +45,9 @@ final class IndexKernels {
 
     static Tensor gather(Tensor x, int dim, Tensor index) {
         int[] ishape = index.shape();
-        Tensor out = ElementKernels.newTensor(ishape, x.dtype());
-        Object src = ElementKernels.arr(x), dst = ElementKernels.arr(out);
-        long[] ix = (long[]) ElementKernels.arr(index);
+        Tensor out = newTensor(ishape, x.dtype());
+        Object src = arrayOf(x), dst = arrayOf(out);
+        long[] ix = (long[]) arrayOf(index);
         int[] io = offsets(index);
         int[] xs = x.strides();
         int size = x.shape()[dim];
@@ -66,10 +72,10 @@ final class IndexKernels {
     }
 
     static Tensor scatterAdd(int[] shape, int dim, Tensor index, Tensor src) {
-        Tensor out = ElementKernels.newTensor(shape.clone(), src.dtype());
-        ElementKernels.fill(out, 0);
-        Object s = ElementKernels.arr(src), dst = ElementKernels.arr(out);
-        long[] ix = (long[]) ElementKernels.arr(index);
+        Tensor out = newTensor(shape.clone(), src.dtype());
+        ElementwiseCpu.fill(out, 0);
+        Object s = arrayOf(src), dst = arrayOf(out);
+        long[] ix = (long[]) arrayOf(index);
         int[] io = offsets(index), so = offsets(src);
         int[] ishape = index.shape(), os = Shape.contiguousStrides(shape);
         DType t = src.dtype();
@@ -88,7 +94,7 @@ final class IndexKernels {
     /** The int64 indices as a fresh array, each checked against size. */
     private static int[] checkedIndices(Tensor index, int size, String op, int dim) {
         Tensor ic = index.isContiguous() ? index : index.contiguousCopy();
-        long[] raw = (long[]) ElementKernels.arr(ic);
+        long[] raw = (long[]) arrayOf(ic);
         int[] out = new int[(int) index.numel()];
         for (int i = 0; i < out.length; i++) out[i] = checkIndex(raw[ic.offset() + i], size, op, dim);
         return out;
@@ -114,8 +120,8 @@ final class IndexKernels {
         int[] ix = checkedIndices(index, size, "index_select", dim);
         Tensor xc = x.isContiguous() ? x : x.contiguousCopy();
         shape[dim] = ix.length;
-        Tensor out = ElementKernels.newTensor(shape, x.dtype());
-        Object src = ElementKernels.arr(xc), dst = ElementKernels.arr(out);
+        Tensor out = newTensor(shape, x.dtype());
+        Object src = arrayOf(xc), dst = arrayOf(out);
         int outer = outer(shape, dim), inner = inner(shape, dim), base = xc.offset();
         Parallel.range(outer * ix.length, Math.max(1, 4096 / Math.max(inner, 1)), (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
@@ -130,10 +136,10 @@ final class IndexKernels {
     static Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) {
         int size = shape[dim];
         int[] ix = checkedIndices(index, size, "index_add", dim);
-        Tensor out = ElementKernels.newTensor(shape.clone(), src.dtype());
-        ElementKernels.fill(out, 0);
+        Tensor out = newTensor(shape.clone(), src.dtype());
+        ElementwiseCpu.fill(out, 0);
         Tensor sc = src.isContiguous() ? src : src.contiguousCopy();
-        Object s = ElementKernels.arr(sc), d = ElementKernels.arr(out);
+        Object s = arrayOf(sc), d = arrayOf(out);
         int outer = outer(shape, dim), inner = inner(shape, dim), base = sc.offset();
         DType t = src.dtype();
         Parallel.range(outer, 1, (lo, hi) -> {

@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * double result by 1e-5 * sqrt(K) times sum_k |a_ik * b_kj| (float32 rounding grows like sqrt(K) for random data;
  * a packing or tiling mistake gives errors of order 1 in that scale).
  */
-class GemmTest {
+class MatmulCpuTest {
     private final Generator gen = new Generator(7);
 
     /** (batch, m, k) x (batch, k, n) as a double triple loop over the tensors' logical values. */
@@ -61,7 +61,7 @@ class GemmTest {
             "1,128,784,10", "1,5,1000,1", "1,1,513,200", "4,33,17,70", "1,121,520,2050"})
     void contiguousMatchesTripleLoop(int batch, int m, int k, int n) {
         Tensor a = randn(batch, m, k), b = randn(batch, k, n);
-        assertClose(a, b, Gemm.matmul(a, b));
+        assertClose(a, b, MatmulCpu.matmul(a, b));
     }
 
     @ParameterizedTest(name = "{0}x{1}x{2}x{3}")
@@ -69,9 +69,9 @@ class GemmTest {
     void transposedViewsMatchTripleLoop(int batch, int m, int k, int n) {
         Tensor at = randn(batch, k, m).transpose(1, 2), bt = randn(batch, n, k).transpose(1, 2);
         Tensor a = randn(batch, m, k), b = randn(batch, k, n);
-        assertClose(at, b, Gemm.matmul(at, b));
-        assertClose(a, bt, Gemm.matmul(a, bt));
-        assertClose(at, bt, Gemm.matmul(at, bt));
+        assertClose(at, b, MatmulCpu.matmul(at, b));
+        assertClose(a, bt, MatmulCpu.matmul(a, bt));
+        assertClose(at, bt, MatmulCpu.matmul(at, bt));
     }
 
     @Test void stridedAndBroadcastViewsMatchTripleLoop() {
@@ -80,13 +80,13 @@ class GemmTest {
         Tensor a = big.slice(1, 3, 90, 2).slice(2, 1, 140, 3);          // (2, 44, 47), strides (12600, 280, 3)
         Tensor b = randn(1, 47, 37).expand(2, 47, 37);                  // batch stride 0
         assertEquals(0, b.strides()[0]);
-        assertClose(a, b, Gemm.matmul(a, b));
+        assertClose(a, b, MatmulCpu.matmul(a, b));
         Tensor bCols = randn(2, 47, 80).slice(2, 0, 80, 2);             // column stride 2
-        assertClose(a, bCols, Gemm.matmul(a, bCols));
+        assertClose(a, bCols, MatmulCpu.matmul(a, bCols));
     }
 
     @Test void emptyInnerDimensionGivesZeros() {
-        Tensor c = Gemm.matmul(randn(1, 3, 0), randn(1, 0, 4));
+        Tensor c = MatmulCpu.matmul(randn(1, 3, 0), randn(1, 0, 4));
         assertArrayEquals(new float[12], c.toFloatArray());
     }
 
@@ -121,7 +121,7 @@ class GemmTest {
     @Test void float64PathMatchesTripleLoop() {
         Tensor a = Tensor.randn(gen, new int[]{2, 9, 31}, DType.FLOAT64, Device.CPU);
         Tensor b = Tensor.randn(gen, new int[]{2, 31, 5}, DType.FLOAT64, Device.CPU).transpose(1, 2).contiguous().transpose(1, 2);
-        double[] got = Gemm.matmul(a, b).toDoubleArray(), x = a.toDoubleArray(), y = b.toDoubleArray();
+        double[] got = MatmulCpu.matmul(a, b).toDoubleArray(), x = a.toDoubleArray(), y = b.toDoubleArray();
         for (int p = 0; p < 2; p++)
             for (int i = 0; i < 9; i++)
                 for (int j = 0; j < 5; j++) {

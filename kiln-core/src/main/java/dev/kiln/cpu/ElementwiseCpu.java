@@ -1,7 +1,6 @@
 package dev.kiln.cpu;
 
 import dev.kiln.DType;
-import dev.kiln.Generator;
 import dev.kiln.HostArrays;
 import dev.kiln.Tensor;
 import dev.kiln.backend.BinaryOp;
@@ -10,25 +9,23 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import static dev.kiln.cpu.CpuStorage.arrayOf;
+import static dev.kiln.cpu.CpuStorage.newTensor;
+
 /**
- * CPU elementwise kernels. float32 has fast paths (Vector API over unit-stride rows); every other dtype goes
- * through the general path, which computes in double via {@link ScalarMath}, the reference for all of them.
+ * The CPU kernels of the Elementwise family: fill, copy, unary, binary, binaryScalar, where. float32 has fast paths
+ * (Vector API over unit-stride rows); every other dtype goes through the general path, which computes in double via
+ * {@link ScalarMath}, the reference for all of them.
  */
-final class ElementKernels {
-    private ElementKernels() {}
+final class ElementwiseCpu {
+    private ElementwiseCpu() {}
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
-    static Object arr(Tensor t) { return ((CpuStorage) t.storage()).array(); }
-
-    static Tensor newTensor(int[] shape, DType dtype) {
-        return new Tensor(CpuStorage.allocate(dtype, dev.kiln.Shape.numel(shape)), shape);
-    }
-
-    // ---------------------------------------------------------------- fill, copy, random
+    // ---------------------------------------------------------------- fill, copy
 
     static void fill(Tensor out, double v) {
-        Object a = arr(out);
+        Object a = arrayOf(out);
         DType t = out.dtype();
         if (t == DType.FLOAT32 && out.isContiguous()) {
             java.util.Arrays.fill((float[]) a, out.offset(), out.offset() + (int) out.numel(), (float) v);
@@ -40,7 +37,7 @@ final class ElementKernels {
     }
 
     static void copy(Tensor dst, Tensor src) {
-        Object d = arr(dst), s = arr(src);
+        Object d = arrayOf(dst), s = arrayOf(src);
         DType dt = dst.dtype(), st = src.dtype();
         if (dt == DType.FLOAT32 && st == DType.FLOAT32) {
             float[] fd = (float[]) d, fs = (float[]) s;
@@ -62,31 +59,12 @@ final class ElementKernels {
         });
     }
 
-    static void random(Tensor out, long seed, double a, double b, boolean normal) {
-        Object arr = arr(out);
-        DType t = out.dtype();
-        int n = (int) out.numel(), off = out.offset();
-        Parallel.range(n, 1 << 14, (lo, hi) -> {
-            for (int i = lo; i < hi; i++) {
-                double v;
-                if (normal) {
-                    // Box-Muller on two uniforms of the stream; u1 kept away from 0
-                    double u1 = Generator.uniformAt(seed, 2L * i) + 0x1.0p-25, u2 = Generator.uniformAt(seed, 2L * i + 1);
-                    v = a + b * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
-                } else {
-                    v = a + (b - a) * Generator.uniformAt(seed, i);
-                }
-                HostArrays.set(arr, t, off + i, v);
-            }
-        });
-    }
-
     // ---------------------------------------------------------------- unary
 
     static Tensor unary(UnaryOp op, Tensor x) {
         DType t = x.dtype();
         Tensor out = newTensor(x.shape(), t);
-        Object o = arr(out), a = arr(x);
+        Object o = arrayOf(out), a = arrayOf(x);
         if (t == DType.FLOAT32) {
             float[] fo = (float[]) o, fa = (float[]) a;
             Rows.forEach(x.shape(), new Tensor[]{out, x}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> unaryF32(op, fo, o0, s0, fa, o1, s1, n));
@@ -144,7 +122,7 @@ final class ElementKernels {
         DType t = a.dtype();
         DType outType = op.isComparison() || op == BinaryOp.AND || op == BinaryOp.OR ? DType.BOOL : t;
         Tensor out = newTensor(a.shape(), outType);
-        Object o = arr(out), x = arr(a), y = arr(b);
+        Object o = arrayOf(out), x = arrayOf(a), y = arrayOf(b);
         if (t == DType.FLOAT32 && outType == DType.FLOAT32) {
             float[] fo = (float[]) o, fx = (float[]) x, fy = (float[]) y;
             Rows.forEach(a.shape(), new Tensor[]{out, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) ->
@@ -189,7 +167,7 @@ final class ElementKernels {
         DType t = a.dtype();
         DType outType = op.isComparison() || op == BinaryOp.AND || op == BinaryOp.OR ? DType.BOOL : t;
         Tensor out = newTensor(a.shape(), outType);
-        Object o = arr(out), x = arr(a);
+        Object o = arrayOf(out), x = arrayOf(a);
         if (t == DType.FLOAT32 && outType == DType.FLOAT32 && !scalarFirst && op != BinaryOp.POW) {
             float[] fo = (float[]) o, fx = (float[]) x, fs = {(float) s};
             Rows.forEach(a.shape(), new Tensor[]{out, a}, (n, o0, s0, o1, s1, o2, s2, o3, s3) ->
@@ -209,8 +187,8 @@ final class ElementKernels {
     static Tensor where(Tensor cond, Tensor a, Tensor b) {
         DType t = a.dtype();
         Tensor out = newTensor(a.shape(), t);
-        byte[] c = (byte[]) arr(cond);
-        Object o = arr(out), x = arr(a), y = arr(b);
+        byte[] c = (byte[]) arrayOf(cond);
+        Object o = arrayOf(out), x = arrayOf(a), y = arrayOf(b);
         if (t == DType.FLOAT32) {
             float[] fo = (float[]) o, fx = (float[]) x, fy = (float[]) y;
             Rows.forEach(a.shape(), new Tensor[]{out, cond, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {

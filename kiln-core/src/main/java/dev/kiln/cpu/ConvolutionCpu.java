@@ -1,11 +1,22 @@
 package dev.kiln.cpu;
 
+import dev.kiln.DType;
+import dev.kiln.HostArrays;
 import dev.kiln.Tensor;
+import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Conv2dParams;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import static dev.kiln.cpu.CpuStorage.arrayOf;
+import static dev.kiln.cpu.CpuStorage.contiguousArray;
+import static dev.kiln.cpu.CpuStorage.newTensor;
 
 /**
- * float32 convolution as im2col + packed GEMM on plain float[]. Per image and group g:
+ * The CPU kernels of the Convolution family: conv2d (with its bias + ReLU epilogue), its input and weight
+ * gradients, and the bias + ReLU backward. float32 runs as im2col + packed GEMM on plain float[]. Per image and
+ * group g:
  * <pre>
  *   forward:         y_g  (og x P)       = W_g (og x R) · cols (R x P)          R = cg*kh*kw, P = oh*ow
  *   backward-input:  cols (R x P)        = W_gᵀ · gy_g,  then col2im adds cols into gx
@@ -16,9 +27,30 @@ import jdk.incubator.vector.FloatVector;
  * reads directly. Forward and backward-input pack the weights once per call (not once per image) and pack the
  * per-image operand whole; forward writes im2col straight into packed panels. With few output channels the
  * packing costs as much as the arithmetic, so that is where the time went (bench/results/cpu-2026-11-21.md).
+ * Other dtypes take a general path through {@link HostArrays} (double per element), which is also the reference
+ * the float32 one is tested against.
  */
-final class ConvKernels {
-    private ConvKernels() {}
+final class ConvolutionCpu {
+    private ConvolutionCpu() {}
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+    /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null; then, when relu, v > 0 ? v : 0 in place. */
+    static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
+        Tensor y = x.dtype() == DType.FLOAT32 ? conv2dF32(x, w, bias, p) : conv2dAny(x, w, bias, p);
+        if (relu) reluInPlace(y);
+        return y;
+    }
+
+    static Tensor conv2dBackwardInput(Tensor gy, Tensor w, int[] xShape, Conv2dParams p) {
+        return gy.dtype() == DType.FLOAT32 ? backwardInputF32(gy, w, xShape, p) : backwardInputAny(gy, w, xShape, p);
+    }
+
+    static Tensor conv2dBackwardWeight(Tensor gy, Tensor x, int[] wShape, Conv2dParams p) {
+        return gy.dtype() == DType.FLOAT32 ? backwardWeightF32(gy, x, wShape, p) : backwardWeightAny(gy, x, wShape, p);
+    }
+
+    // ---------------------------------------------------------------- float32 geometry and work split
 
     /** The sizes of one convolution: input (n, c, h, w), weight (o, cg, kh, kw), output (n, o, oh, ow). */
     private record Geo(int n, int c, int h, int w, int o, int kh, int kw, int oh, int ow, int groups, Conv2dParams p) {
@@ -89,20 +121,20 @@ final class ConvKernels {
 
     private static void forEachImage(Geo g, Task body) { forEachImage(g, 0, body, acc -> {}); }
 
-    private static float[] data(Tensor t) { return (float[]) ElementKernels.arr(t); }
+    private static float[] data(Tensor t) { return (float[]) arrayOf(t); }
 
     /** Something done for one (image, group) pair. */
     private interface PerImage {
         void run(int img, int gi);
     }
 
-    // ---------------------------------------------------------------- forward
+    // ---------------------------------------------------------------- float32 forward
 
-    static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+    private static Tensor conv2dF32(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
         Geo g = Geo.of(x.shape(), w.shape(), p);
         Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
         float[] xa = data(xc), wa = data(wc);
-        Tensor out = ElementKernels.newTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
+        Tensor out = newTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
         float[] y = data(out);
         Tensor bc = bias == null ? null : bias.detach().contiguous();
         float[] b = bc == null ? null : data(bc);
@@ -211,13 +243,13 @@ final class ConvKernels {
         return Math.min(ow, (w - dx - 1) / stride + 1);
     }
 
-    // ---------------------------------------------------------------- backward
+    // ---------------------------------------------------------------- float32 backward
 
-    static Tensor conv2dBackwardInput(Tensor gy, Tensor w, int[] xShape, Conv2dParams p) {
+    private static Tensor backwardInputF32(Tensor gy, Tensor w, int[] xShape, Conv2dParams p) {
         Geo g = Geo.of(xShape, w.shape(), p);
         Tensor gyc = gy.detach().contiguous(), wc = w.detach().contiguous();
         float[] ga = data(gyc), wa = data(wc);
-        Tensor gx = ElementKernels.newTensor(xShape.clone(), gy.dtype());
+        Tensor gx = newTensor(xShape.clone(), gy.dtype());
         float[] gxa = data(gx);
         int r = g.rows(), px = g.pixels(), og = g.og();
         if (g.n * g.groups >= Parallel.THREADS) {
@@ -285,12 +317,12 @@ final class ConvKernels {
         }
     }
 
-    static Tensor conv2dBackwardWeight(Tensor gy, Tensor x, int[] wShape, Conv2dParams p) {
+    private static Tensor backwardWeightF32(Tensor gy, Tensor x, int[] wShape, Conv2dParams p) {
         Geo g = Geo.of(x.shape(), wShape, p);
         Tensor gyc = gy.detach().contiguous(), xc = x.detach().contiguous();
         float[] ga = data(gyc), xa = data(xc);
         int r = g.rows(), px = g.pixels(), og = g.og();
-        Tensor out = ElementKernels.newTensor(wShape.clone(), gy.dtype());
+        Tensor out = newTensor(wShape.clone(), gy.dtype());
         float[] gw = data(out);
         // Each worker sums gW_gᵀ (R x og) += cols · gy_gᵀ over its images into its own acc, laid out (groups, R, og).
         // Transposed, because then the big operand (cols, R x P) is a row-major A, which packs fastest, and only the
@@ -308,5 +340,239 @@ final class ConvKernels {
             }
         });
         return out;
+    }
+
+    // ---------------------------------------------------------------- other dtypes
+
+    /** cols (C*kh*kw, OH*OW) of one image's channels [c0, c0+cg). */
+    private static Tensor im2colAny(Tensor x, int img, int c0, int cg, int kh, int kw, int oh, int ow, Conv2dParams p) {
+        int h = x.shape()[2], w = x.shape()[3];
+        Tensor cols = newTensor(new int[]{cg * kh * kw, oh * ow}, x.dtype());
+        Object src = arrayOf(x), dst = arrayOf(cols);
+        int[] st = x.strides();
+        int base = x.offset() + img * st[0];
+        DType t = x.dtype();
+        boolean f32 = t == DType.FLOAT32;
+        Parallel.range(cg * kh * kw, 4, (lo, hi) -> {
+            for (int row = lo; row < hi; row++) {
+                int c = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw;
+                int cb = base + (c0 + c) * st[1];
+                int ob = row * oh * ow;
+                for (int oy = 0; oy < oh; oy++) {
+                    int iy = oy * p.strideH() - p.padH() + ki * p.dilationH();
+                    for (int ox = 0; ox < ow; ox++) {
+                        int ix = ox * p.strideW() - p.padW() + kj * p.dilationW();
+                        boolean in = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                        int si = cb + iy * st[2] + ix * st[3];
+                        if (f32) ((float[]) dst)[ob + oy * ow + ox] = in ? ((float[]) src)[si] : 0f;
+                        else HostArrays.set(dst, t, ob + oy * ow + ox, in ? HostArrays.get(src, t, si) : 0);
+                    }
+                }
+            }
+        });
+        return cols;
+    }
+
+    /** Adds cols (C*kh*kw, OH*OW) back into image img's channels [c0, c0+cg) of the contiguous gradient gx. */
+    private static void col2imAny(Tensor cols, Tensor gx, int img, int c0, int cg, int kh, int kw, int oh, int ow, Conv2dParams p) {
+        int h = gx.shape()[2], w = gx.shape()[3], c = gx.shape()[1];
+        Object src = arrayOf(cols), dst = arrayOf(gx);
+        DType t = gx.dtype();
+        // parallel over channels: each channel's rows write only that channel's plane
+        Parallel.range(cg, 1, (lo, hi) -> {
+            for (int ch = lo; ch < hi; ch++) {
+                int plane = (img * c + c0 + ch) * h * w;
+                for (int ki = 0; ki < kh; ki++) {
+                    for (int kj = 0; kj < kw; kj++) {
+                        int row = (ch * kh + ki) * kw + kj;
+                        for (int oy = 0; oy < oh; oy++) {
+                            int iy = oy * p.strideH() - p.padH() + ki * p.dilationH();
+                            if (iy < 0 || iy >= h) continue;
+                            for (int ox = 0; ox < ow; ox++) {
+                                int ix = ox * p.strideW() - p.padW() + kj * p.dilationW();
+                                if (ix < 0 || ix >= w) continue;
+                                int di = plane + iy * w + ix, si = row * oh * ow + oy * ow + ox;
+                                HostArrays.set(dst, t, di, HostArrays.get(dst, t, di) + HostArrays.get(src, t, si));
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    private static Tensor mm(Tensor a, Tensor b) {
+        int m = a.shape()[0], n = b.shape()[1];
+        Tensor out = MatmulCpu.matmul(a.detach().unsqueeze(0), b.detach().unsqueeze(0));
+        return new Tensor(out.storage(), new int[]{m, n});
+    }
+
+    private static Tensor conv2dAny(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+        int n = x.shape()[0], cin = x.shape()[1], h = x.shape()[2], wd = x.shape()[3];
+        int o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
+        int oh = p.outH(h, kh), ow = p.outW(wd, kw), cg = cin / g, og = o / g;
+        Tensor out = newTensor(new int[]{n, o, oh, ow}, x.dtype());
+        Tensor wc = w.detach().contiguous();
+        for (int img = 0; img < n; img++) {
+            for (int gi = 0; gi < g; gi++) {
+                Tensor cols = im2colAny(x, img, gi * cg, cg, kh, kw, oh, ow, p);
+                Tensor wg = wc.narrow(0, gi * og, og).reshape(og, cg * kh * kw);
+                Tensor r = mm(wg, cols);
+                ElementwiseCpu.copy(out.detach().select(0, img).narrow(0, gi * og, og).reshape(og, oh * ow), r);
+            }
+        }
+        if (bias != null) {
+            Tensor bv = bias.detach().reshape(1, o, 1, 1).expand(n, o, oh, ow);
+            ElementwiseCpu.copy(out, ElementwiseCpu.binary(BinaryOp.ADD, out, bv));
+        }
+        return out;
+    }
+
+    private static Tensor backwardInputAny(Tensor gy, Tensor w, int[] xShape, Conv2dParams p) {
+        int n = xShape[0], cin = xShape[1], h = xShape[2], wd = xShape[3];
+        int o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
+        int oh = p.outH(h, kh), ow = p.outW(wd, kw), cg = cin / g, og = o / g;
+        Tensor gx = newTensor(xShape.clone(), gy.dtype());
+        ElementwiseCpu.fill(gx, 0);
+        Tensor wc = w.detach().contiguous();
+        Tensor gyc = gy.detach().contiguous();
+        for (int img = 0; img < n; img++) {
+            for (int gi = 0; gi < g; gi++) {
+                Tensor wg = wc.narrow(0, gi * og, og).reshape(og, cg * kh * kw);
+                Tensor gyg = gyc.select(0, img).narrow(0, gi * og, og).reshape(og, oh * ow);
+                Tensor cols = mm(wg.t(), gyg);
+                col2imAny(cols, gx, img, gi * cg, cg, kh, kw, oh, ow, p);
+            }
+        }
+        return gx;
+    }
+
+    private static Tensor backwardWeightAny(Tensor gy, Tensor x, int[] wShape, Conv2dParams p) {
+        int n = x.shape()[0], cin = x.shape()[1], h = x.shape()[2], wd = x.shape()[3];
+        int o = wShape[0], kh = wShape[2], kw = wShape[3], g = p.groups();
+        int oh = p.outH(h, kh), ow = p.outW(wd, kw), cg = cin / g, og = o / g;
+        Tensor gw = newTensor(wShape.clone(), gy.dtype());
+        ElementwiseCpu.fill(gw, 0);
+        Tensor gyc = gy.detach().contiguous();
+        for (int img = 0; img < n; img++) {
+            for (int gi = 0; gi < g; gi++) {
+                Tensor cols = im2colAny(x, img, gi * cg, cg, kh, kw, oh, ow, p);
+                Tensor gyg = gyc.select(0, img).narrow(0, gi * og, og).reshape(og, oh * ow);
+                Tensor part = mm(gyg, cols.t());
+                Tensor dst = gw.narrow(0, gi * og, og).reshape(og, cg * kh * kw);
+                ElementwiseCpu.copy(dst, ElementwiseCpu.binary(BinaryOp.ADD, dst, part));
+            }
+        }
+        return gw;
+    }
+
+    // ---------------------------------------------------------------- bias + ReLU epilogue
+
+    /** y = y > 0 ? y : 0 in place (NaN becomes 0, as UnaryOp.RELU's scalar rule); y contiguous, fresh. */
+    private static void reluInPlace(Tensor y) {
+        Object a = contiguousArray("relu", y);
+        int n = (int) y.numel(), o = y.offset();
+        switch (y.dtype()) {
+            case FLOAT32 -> {
+                float[] v = (float[]) a;
+                Parallel.range(n, Parallel.GRAIN, (lo, hi) -> {
+                    int i = o + lo, end = o + hi;
+                    FloatVector zero = FloatVector.zero(F);
+                    for (; i <= end - F.length(); i += F.length()) {
+                        FloatVector x = FloatVector.fromArray(F, v, i);
+                        x.blend(zero, x.compare(VectorOperators.GT, 0f).not()).intoArray(v, i); // NaN -> 0 as the scalar rule
+                    }
+                    for (; i < end; i++) v[i] = v[i] > 0 ? v[i] : 0f;
+                });
+            }
+            case FLOAT64 -> {
+                double[] v = (double[]) a;
+                Parallel.range(n, Parallel.GRAIN, (lo, hi) -> {
+                    for (int i = o + lo; i < o + hi; i++) v[i] = v[i] > 0 ? v[i] : 0.0;
+                });
+            }
+            default -> {
+                DType t = y.dtype();
+                Parallel.range(n, Parallel.GRAIN, (lo, hi) -> {
+                    for (int i = o + lo; i < o + hi; i++) if (!(HostArrays.get(a, t, i) > 0)) HostArrays.set(a, t, i, 0);
+                });
+            }
+        }
+    }
+
+    /**
+     * {dz, db} for y = relu?(z + b) over dim 1 of (N, C, ...): dz = relu ? (y > 0 ? g : 0) : g, db[c] = sum of dz
+     * over every dim but 1, accumulated in double, one channel per task (so the order is fixed).
+     */
+    static Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) {
+        DTypeChecks.requireAnyFloat("bias_relu_backward", g.dtype());
+        Tensor gc = g.isContiguous() ? g : g.detach().contiguousCopy();
+        Tensor yc = !relu ? null : y.isContiguous() ? y : y.detach().contiguousCopy();
+        int[] shape = g.shape();
+        int images = shape[0], c = shape[1];
+        int inner = images * c == 0 ? 0 : (int) (g.numel() / ((long) images * c));
+        DType t = g.dtype();
+        Tensor dz = relu ? newTensor(shape, t) : gc;
+        Object ga = contiguousArray("bias_relu_backward", gc), da = contiguousArray("bias_relu_backward", dz);
+        Object ya = relu ? contiguousArray("bias_relu_backward", yc) : null;
+        int og = gc.offset(), oy = relu ? yc.offset() : 0, od = dz.offset();
+        // rows (n, ch) in memory order across the threads, each row's sum kept; then per channel in image order
+        double[] rowSums = new double[images * c];
+        Parallel.range(images * c, Math.max(1, Parallel.GRAIN / Math.max(inner, 1)), (lo, hi) -> {
+            for (int row = lo; row < hi; row++) {
+                rowSums[row] = t == DType.FLOAT32
+                        ? biasReluRowF32((float[]) ga, og, (float[]) ya, oy, (float[]) da, od, row * inner, inner, relu)
+                        : biasReluRow(ga, og, ya, oy, da, od, t, row * inner, inner, relu);
+            }
+        });
+        double[] sums = new double[c];
+        for (int ch = 0; ch < c; ch++) {
+            for (int n = 0; n < images; n++) sums[ch] += rowSums[n * c + ch];
+        }
+        Tensor db = null;
+        if (biasGrad) {
+            db = newTensor(new int[]{c}, t);
+            Object ba = contiguousArray("bias_relu_backward", db);
+            for (int ch = 0; ch < c; ch++) HostArrays.set(ba, t, ch, sums[ch]);
+        }
+        return new Tensor[]{dz, db};
+    }
+
+    /** One row of biasReluBackward in float32: dz written when relu, the row's sum of dz returned (lane partials). */
+    private static double biasReluRowF32(float[] gs, int og, float[] ys, int oy, float[] ds, int od, int from, int inner, boolean relu) {
+        FloatVector zero = FloatVector.zero(F), part = zero;
+        int k = from, end = from + inner;
+        for (; k <= end - F.length(); k += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, gs, og + k);
+            if (relu) {
+                v = v.blend(zero, FloatVector.fromArray(F, ys, oy + k).compare(VectorOperators.GT, 0f).not());
+                v.intoArray(ds, od + k);
+            }
+            part = part.add(v);
+        }
+        float tail = 0;
+        for (; k < end; k++) {
+            float v = gs[og + k];
+            if (relu) {
+                v = ys[oy + k] > 0 ? v : 0f;
+                ds[od + k] = v;
+            }
+            tail += v;
+        }
+        return part.reduceLanes(VectorOperators.ADD) + tail;
+    }
+
+    /** The same row for any float dtype, in double. */
+    private static double biasReluRow(Object ga, int og, Object ya, int oy, Object da, int od, DType t, int from, int inner, boolean relu) {
+        double acc = 0;
+        for (int k = from; k < from + inner; k++) {
+            double v = HostArrays.get(ga, t, og + k);
+            if (relu) {
+                if (!(HostArrays.get(ya, t, oy + k) > 0)) v = 0;
+                HostArrays.set(da, t, od + k, v);
+            }
+            acc += v;
+        }
+        return acc;
     }
 }

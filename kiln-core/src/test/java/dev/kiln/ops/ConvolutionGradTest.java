@@ -1,0 +1,58 @@
+package dev.kiln.ops;
+
+import dev.kiln.DType;
+import dev.kiln.GradCheck;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.nn.F;
+import org.junit.jupiter.api.Test;
+
+import static dev.kiln.GradCheck.randn;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** conv2d (strides, padding, dilation, groups, the fused ReLU epilogue): gradients against float64 finite differences. */
+class ConvolutionGradTest {
+    private static void checkConv(Conv2dParams p, int n, int c, int h, int w, int o, int k, boolean bias) {
+        Tensor x = randn(31, n, c, h, w), wt = randn(32, o, c / p.groups(), k, k);
+        if (bias) GradCheck.check(t -> F.conv2d(t[0], t[1], t[2], p), x, wt, randn(33, o));
+        else GradCheck.check(t -> F.conv2d(t[0], t[1], null, p), x, wt);
+    }
+
+    @Test void conv2dPlain() { checkConv(Conv2dParams.of(1, 0, 1, 1), 2, 2, 5, 4, 3, 3, true); }
+
+    @Test void conv2dStrideAndPadding() { checkConv(new Conv2dParams(2, 1, 1, 2, 1, 1, 1), 1, 2, 5, 5, 2, 3, true); }
+
+    @Test void conv2dDilation() { checkConv(Conv2dParams.of(1, 1, 2, 1), 1, 2, 6, 6, 2, 3, false); }
+
+    @Test void conv2dGroups() { checkConv(Conv2dParams.of(1, 1, 1, 2), 2, 4, 4, 4, 6, 3, true); }
+
+    @Test void conv2dDepthwiseOnNonContiguousInput() {
+        Conv2dParams p = Conv2dParams.of(1, 1, 1, 3);
+        GradCheck.check(t -> F.conv2d(t[0].permute(0, 3, 1, 2), t[1], t[2], p), randn(34, 1, 4, 4, 3), randn(35, 3, 1, 3, 3), randn(36, 3));
+    }
+
+    @Test void conv2dReluFusedGradient() {
+        Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
+        GradCheck.check(t -> Convolution.conv2d(t[0], t[1], t[2], p, true), randn(37, 2, 3, 5, 4), randn(38, 4, 3, 3, 3), randn(39, 4));
+        GradCheck.check(t -> Convolution.conv2d(t[0], t[1], null, p, true), randn(40, 1, 2, 4, 4), randn(41, 3, 2, 3, 3));
+    }
+
+    /** The fused op against relu(conv2d(...)): equal values and gradients, float32, inner sizes with and without a 4-multiple. */
+    @Test void conv2dReluFusedEqualsTheComposite() {
+        for (int[] xs : new int[][]{{3, 4, 6, 6}, {2, 3, 5, 7}}) {
+            Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
+            Tensor x = randn(42, xs).to(DType.FLOAT32), w = randn(43, 5, xs[1], 3, 3).to(DType.FLOAT32), b = randn(44, 5).to(DType.FLOAT32);
+            Tensor gy = randn(45, xs[0], 5, xs[2], xs[3]).to(DType.FLOAT32);
+            Tensor[] fused = {x.detach().requiresGrad(true), w.detach().requiresGrad(true), b.detach().requiresGrad(true)};
+            Tensor[] comp = {x.detach().requiresGrad(true), w.detach().requiresGrad(true), b.detach().requiresGrad(true)};
+            Tensor yf = Convolution.conv2d(fused[0], fused[1], fused[2], p, true);
+            Tensor yc = F.relu(F.conv2d(comp[0], comp[1], comp[2], p));
+            assertArrayEquals(yc.toFloatArray(), yf.toFloatArray(), 0f, "forward");
+            yf.mul(gy).sum().backward();
+            yc.mul(gy).sum().backward();
+            for (int i = 0; i < 3; i++) {
+                assertArrayEquals(comp[i].grad().toFloatArray(), fused[i].grad().toFloatArray(), 1e-4f, "gradient " + i);
+            }
+        }
+    }
+}

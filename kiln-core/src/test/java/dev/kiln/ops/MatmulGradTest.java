@@ -1,0 +1,37 @@
+package dev.kiln.ops;
+
+import dev.kiln.GradCheck;
+import dev.kiln.nn.F;
+import org.junit.jupiter.api.Test;
+
+import static dev.kiln.GradCheck.randn;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Matrix products and linear: gradients against float64 finite differences. */
+class MatmulGradTest {
+    @Test void matmul2dAndTransposedOperands() {
+        GradCheck.check(x -> x[0].matmul(x[1]), randn(1, 3, 4), randn(2, 4, 2));
+        GradCheck.check(x -> x[0].t().matmul(x[1].t()), randn(3, 4, 3), randn(4, 2, 4));
+    }
+
+    @Test void matmulBatchedAndBroadcast() {
+        GradCheck.check(x -> x[0].matmul(x[1]), randn(5, 2, 3, 4), randn(6, 2, 4, 2));
+        GradCheck.check(x -> x[0].matmul(x[1]), randn(7, 2, 1, 3, 4), randn(8, 3, 4, 2));   // batch broadcast
+        GradCheck.check(x -> x[0].matmul(x[1]), randn(9, 2, 3, 4), randn(10, 4, 2));        // folded batch x 2-D
+        GradCheck.check(x -> x[0].matmul(x[1]), randn(11, 3, 4), randn(12, 2, 4, 2));       // 2-D x batch
+        GradCheck.check(x -> x[0].transpose(1, 2).matmul(x[1].expand(2, 4, 2)), randn(13, 2, 4, 3), randn(14, 1, 4, 2));
+    }
+
+    @Test void matmulOneDimensional() {
+        GradCheck.check(x -> x[0].matmul(x[1]), randn(15, 4), randn(16, 4));       // dot
+        GradCheck.check(x -> x[0].matmul(x[1]), randn(17, 4), randn(18, 4, 3));    // vector x matrix
+        GradCheck.check(x -> x[0].matmul(x[1]), randn(19, 2, 3, 4), randn(20, 4)); // batch x vector
+        assertArrayEquals(new int[]{}, randn(15, 4).matmul(randn(16, 4)).shape());
+    }
+
+    @Test void linearAnyLeadingDims() {
+        GradCheck.check(x -> F.linear(x[0], x[1], x[2]), randn(21, 3, 4), randn(22, 2, 4), randn(23, 2));
+        GradCheck.check(x -> F.linear(x[0], x[1], null), randn(24, 2, 3, 4), randn(25, 5, 4));
+        GradCheck.check(x -> F.linear(x[0].transpose(0, 1), x[1], x[2]), randn(26, 3, 2, 4), randn(27, 2, 4), randn(28, 2));
+    }
+}
