@@ -133,4 +133,26 @@ class ImageDataTest {
         for (float f : r) assertTrue(f >= 0 && f <= 15, "value " + f);
         assertTrue(r[15] - r[0] < 15, "a crop of a quarter to a half of the area spans less than the whole ramp");
     }
+
+    @Test void trainingDataRecognisesEachLayoutAndNamesWhatItExpected(@TempDir Path dir) throws IOException {
+        writeCifar(dir.resolve("data_batch_1.bin"), 4);
+        writeCifar(dir.resolve("test_batch.bin"), 2);
+        TrainingData cifar = TrainingData.open(dir, 32);
+        assertEquals("cifar10", cifar.name());
+        assertEquals(4, cifar.train().size());
+        assertArrayEquals(new int[]{3, 32, 32}, cifar.inputShape());
+
+        Path tree = dir.resolve("tree");
+        writeImage(tree.resolve("train/a/1.png"), 10, 10, 0x101010, "png");
+        writeImage(tree.resolve("train/b/2.png"), 10, 10, 0x202020, "png");
+        writeImage(tree.resolve("val/a/3.png"), 10, 10, 0x303030, "png");
+        writeImage(tree.resolve("val/b/4.png"), 10, 10, 0x404040, "png");
+        TrainingData images = TrainingData.open(tree, 8);
+        assertEquals("image-folder", images.name());
+        assertEquals(List.of("a", "b"), images.classes());
+        assertEquals(1, TrainingData.head(images.train(), 1).size());
+
+        IOException e = assertThrows(IOException.class, () -> TrainingData.open(tree.resolve("train"), 8));
+        assertTrue(e.getMessage().contains("not a data folder"), e.getMessage());
+    }
 }
