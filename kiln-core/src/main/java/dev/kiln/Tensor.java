@@ -25,11 +25,12 @@ import java.util.function.UnaryOperator;
  * the host: only {@link #item()}, the {@code to*Array()} methods and {@link #toString()} wait for the device.
  */
 public final class Tensor implements AutoCloseable {
-    private final Storage storage;
-    private final DType dtype;
+    // not final only for setData, which moves a parameter to another device or dtype in place
+    private Storage storage;
+    private DType dtype;
     private final int[] shape;
-    private final int[] strides;
-    private final int offset;
+    private int[] strides;
+    private int offset;
 
     private boolean requiresGrad;
     private Tensor grad;
@@ -263,6 +264,32 @@ public final class Tensor implements AutoCloseable {
 
     /** A tensor over the same memory that is cut from the graph. */
     public Tensor detach() { return new Tensor(storage, shape, strides, offset); }
+
+    /**
+     * Makes this leaf tensor take {@code source}'s data: its storage, dtype, device, strides and offset (PyTorch's
+     * {@code param.data = source}). This is how {@code Layer.to} moves parameters and buffers to another device or
+     * dtype in place, so the same Tensor object stays valid wherever it is held (a layer's final field, an
+     * optimizer built earlier). {@code requiresGrad} and the gradient hooks stay; a gradient, now of the wrong
+     * dtype or device, is dropped. The new data is kept out of any open {@link MemoryScope} (as {@link #keep()}).
+     * Views taken of this tensor before the call keep the old data. Not recorded by autograd.
+     *
+     * @throws IllegalStateException when this tensor is not a leaf
+     * @throws IllegalArgumentException when the shapes differ, or this tensor requires grad and the new dtype is not floating
+     */
+    public void setData(Tensor source) {
+        if (gradFn != null) throw new IllegalStateException("setData on a non-leaf tensor (the output of " + gradFn.op() + ")");
+        if (!Arrays.equals(source.shape, shape)) {
+            throw new IllegalArgumentException("setData: new data of shape " + Shape.str(source.shape) + " for a tensor of shape " + Shape.str(shape));
+        }
+        if (requiresGrad && !source.dtype.isFloating()) throw new IllegalArgumentException("setData: a tensor that requires grad cannot take " + source.dtype + " data");
+        if (source == this) return;
+        zeroGrad();
+        this.storage = source.storage;
+        this.dtype = source.dtype;
+        this.strides = source.strides;
+        this.offset = source.offset;
+        keep();
+    }
 
     /** Drops the gradient (PyTorch's zero_grad(set_to_none=True)) and returns its memory to the pool. */
     public void zeroGrad() {

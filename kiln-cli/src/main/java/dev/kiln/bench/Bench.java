@@ -15,9 +15,10 @@ import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Dropout;
 import dev.kiln.nn.F;
 import dev.kiln.nn.Flatten;
+import dev.kiln.nn.Forward;
+import dev.kiln.nn.Layer;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.MaxPool2d;
-import dev.kiln.nn.Layer;
 import dev.kiln.nn.ReLU;
 import dev.kiln.nn.Sequential;
 import dev.kiln.optim.Adam;
@@ -118,12 +119,12 @@ public final class Bench {
                     // bf16 on the CPU runs the general kernels: a figure of it would measure nothing worth knowing
                     if (!want(only, key) || (amp && !gpu)) continue;
                     int[] shape = name.equals("cifar_cnn") ? new int[]{3, 32, 32} : new int[]{1, 28, 28};
-                    Layer m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
+                    Sequential m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
                     res.put(key, trainRate(key, m, shape, bs, gpu ? 100 : 10, amp, false));
                     log.accept(key + " " + res.get(key));
                     if (cudaGraphs && gpu) {
                         String gkey = name + "_b" + bs + "_" + (amp ? "bf16" : "fp32") + "_graphed_train_samples_s";
-                        Layer mg = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
+                        Sequential mg = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
                         res.put(gkey, trainRate(gkey, mg, shape, bs, 100, amp, true));
                         log.accept(gkey + " " + res.get(gkey));
                     }
@@ -209,7 +210,7 @@ public final class Bench {
     }
 
     /** Training samples per second; amp: forward and loss under bfloat16 autocast, as torch_ref.py's amp=True. */
-    private long trainRate(String key, Layer m, int[] shape, int bs, int steps, boolean amp, boolean graphed) throws java.io.IOException {
+    private <M extends Layer & Forward> long trainRate(String key, M m, int[] shape, int bs, int steps, boolean amp, boolean graphed) throws java.io.IOException {
         m.to(device);
         Optimizer opt = new Adam(m.parameters(), 1e-3);
         int[] xs = new int[shape.length + 1];
@@ -269,7 +270,7 @@ public final class Bench {
         Batch all = train.batch(range(train.size())), allTest = test.batch(range(test.size()));
         Tensor xtr = all.inputs().to(device).keep(), ytr = all.targets().to(device).keep();
         Tensor xte = allTest.inputs().to(device).keep(), yte = allTest.targets().to(device).keep();
-        Layer m = ModelZoo.parse(name).build(new Generator(0));
+        Sequential m = ModelZoo.parse(name).build(new Generator(0));
         m.to(device);
         Optimizer opt = new Adam(m.parameters(), lr.applyAsDouble(0));
         int n = train.size();
@@ -324,7 +325,7 @@ public final class Bench {
         return new double[]{training / 1e9, acc, ep};
     }
 
-    private static double testAccuracy(Layer m, Tensor xte, Tensor yte) {
+    private static <M extends Layer & Forward> double testAccuracy(M m, Tensor xte, Tensor yte) {
         m.eval();
         double correct = 0;
         try (MemoryScope s = MemoryScope.open()) {

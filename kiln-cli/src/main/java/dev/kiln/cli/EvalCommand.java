@@ -4,7 +4,7 @@ import dev.kiln.Device;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.FashionMnist;
 import dev.kiln.data.TensorDataset;
-import dev.kiln.nn.Layer;
+import dev.kiln.nn.Sequential;
 import dev.kiln.train.Evaluation;
 import dev.kiln.train.ModelZoo;
 import dev.kiln.train.TrainRun;
@@ -48,7 +48,7 @@ final class EvalCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
-        Layer m = TrainRun.loadCheckpoint(checkpoint, kind).to(dev);
+        Sequential m = TrainRun.loadCheckpoint(checkpoint, kind).to(dev);
         TensorDataset test = FashionMnist.load(data, false);
         Evaluation ev;
         try (DataLoader loader = DataLoader.builder(test).batchSize(1000).device(dev).build()) {

@@ -3,7 +3,7 @@ package dev.kiln.nn;
 import dev.kiln.Tensor;
 
 /** Averages each plane down to outH x outW, whatever the input size (1 x 1 is global average pooling). */
-public final class AdaptiveAvgPool2d extends Layer {
+public final class AdaptiveAvgPool2d extends Layer implements Forward {
     private final int outH, outW;
 
     public AdaptiveAvgPool2d(int size) { this(size, size); }

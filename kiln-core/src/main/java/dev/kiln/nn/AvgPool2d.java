@@ -3,7 +3,7 @@ package dev.kiln.nn;
 import dev.kiln.Tensor;
 
 /** Mean over k x k windows; stride defaults to the kernel size as in PyTorch. */
-public final class AvgPool2d extends Layer {
+public final class AvgPool2d extends Layer implements Forward {
     private final int kernel, stride, padding;
 
     public AvgPool2d(int kernel) { this(kernel, kernel, 0); }

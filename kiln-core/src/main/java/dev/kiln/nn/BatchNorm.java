@@ -10,10 +10,12 @@ import dev.kiln.Tensor;
  * mean 0 and variance 1, momentum 0.1, eps 1e-5; the buffers are named {@code running_mean}, {@code running_var}
  * and {@code num_batches_tracked} so state dicts match PyTorch's.
  */
-public sealed abstract class BatchNorm extends Layer permits BatchNorm1d, BatchNorm2d {
+public sealed abstract class BatchNorm extends Layer implements Forward permits BatchNorm1d, BatchNorm2d {
     private final int features;
     private final double eps, momentum;
     private final boolean affine;
+    private final Tensor weight, bias; // null unless affine
+    private final Tensor runningMean, runningVar, numBatchesTracked;
 
     BatchNorm(int features, double eps, double momentum, boolean affine) {
         if (features < 1) throw new IllegalArgumentException(getClass().getSimpleName() + ": features must be >= 1");
@@ -21,18 +23,32 @@ public sealed abstract class BatchNorm extends Layer permits BatchNorm1d, BatchN
         this.eps = eps;
         this.momentum = momentum;
         this.affine = affine;
-        resetParameters();
+        this.weight = affine ? registerParameter("weight", Init.ones(features)) : null;
+        this.bias = affine ? registerParameter("bias", Init.zeros(features)) : null;
+        this.runningMean = registerBuffer("running_mean", Init.zeros(features));
+        this.runningVar = registerBuffer("running_var", Init.ones(features));
+        this.numBatchesTracked = registerBuffer("num_batches_tracked", Tensor.zeros(new int[0], DType.INT64, Device.CPU));
     }
 
+    /** Back to the initial state, in place: weight 1, bias 0, running mean 0, running variance 1, no batches tracked. */
     public final void resetParameters() {
-        if (affine) {
-            registerParameter("weight", Init.ones(features));
-            registerParameter("bias", Init.zeros(features));
-        }
-        registerBuffer("running_mean", Init.zeros(features));
-        registerBuffer("running_var", Init.ones(features));
-        registerBuffer("num_batches_tracked", Tensor.zeros(new int[0], DType.INT64, Device.CPU));
+        Tensor.noGrad(() -> {
+            if (affine) {
+                weight.copyFrom(Tensor.ones(1));
+                bias.copyFrom(Tensor.zeros(1));
+            }
+            runningMean.copyFrom(Tensor.zeros(1));
+            runningVar.copyFrom(Tensor.ones(1));
+            numBatchesTracked.copyFrom(Tensor.zeros(new int[0], DType.INT64, Device.CPU));
+            return null;
+        });
     }
+
+    /** The running mean buffer, (features). */
+    public final Tensor runningMean() { return runningMean; }
+
+    /** The running variance buffer, (features). */
+    public final Tensor runningVar() { return runningVar; }
 
     /** The ranks this layer accepts, for the error message. */
     abstract boolean acceptsRank(int rank);
@@ -45,12 +61,8 @@ public sealed abstract class BatchNorm extends Layer permits BatchNorm1d, BatchN
                     + " with " + features + " channels, got shape " + Shape.str(x.shape()));
         }
         boolean training = isTraining();
-        if (training) {
-            Tensor n = buffer("num_batches_tracked");
-            Tensor.noGrad(() -> n.copyFrom(n.add(1)));
-        }
-        return F.batchNorm(x, buffer("running_mean"), buffer("running_var"),
-                affine ? parameter("weight") : null, affine ? parameter("bias") : null, training, momentum, eps);
+        if (training) Tensor.noGrad(() -> numBatchesTracked.copyFrom(numBatchesTracked.add(1)));
+        return F.batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps);
     }
 
     @Override protected String extraRepr() {

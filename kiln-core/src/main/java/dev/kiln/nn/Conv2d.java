@@ -6,10 +6,10 @@ import dev.kiln.backend.Conv2dParams;
 import dev.kiln.ops.Convolution;
 
 /** 2-D convolution: x (N, C, H, W), weight (O, C/groups, k, k), bias (O). */
-public final class Conv2d extends Layer {
+public final class Conv2d extends Layer implements Forward {
     private final int in, out, kernel;
     private final Conv2dParams geometry;
-    private final boolean bias;
+    private final Tensor weight, bias; // bias null without one
 
     public Conv2d(int in, int out, int kernel, Generator g) { this(in, out, kernel, 1, 0, 1, 1, true, g); }
 
@@ -26,27 +26,36 @@ public final class Conv2d extends Layer {
         this.out = out;
         this.kernel = kernel;
         this.geometry = Conv2dParams.of(stride, padding, dilation, groups);
-        this.bias = bias;
-        resetParameters(g);
+        int[] shape = weightShape();
+        this.weight = registerParameter("weight", Init.kaimingUniformA5(g, shape));
+        this.bias = bias ? registerParameter("bias", Init.uniform(g, 1 / Math.sqrt(Init.fanIn(shape)), out)) : null;
     }
 
-    /** PyTorch's default: weight kaiming_uniform(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+    private int[] weightShape() { return new int[]{out, in / geometry.groups(), kernel, kernel}; }
+
+    /** Draws the parameters again, in place: PyTorch's default, weight kaiming_uniform(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
     public void resetParameters(Generator g) {
-        int[] shape = {out, in / geometry.groups(), kernel, kernel};
-        registerParameter("weight", Init.kaimingUniformA5(g, shape));
-        if (bias) registerParameter("bias", Init.uniform(g, 1 / Math.sqrt(Init.fanIn(shape)), out));
+        int[] shape = weightShape();
+        Init.assign(weight, Init.kaimingUniformA5(g, shape));
+        if (bias != null) Init.assign(bias, Init.uniform(g, 1 / Math.sqrt(Init.fanIn(shape)), out));
     }
+
+    /** The weight, (out, in / groups, kernel, kernel). */
+    public Tensor weight() { return weight; }
+
+    /** The bias, (out), or null. */
+    public Tensor bias() { return bias; }
 
     @Override public Tensor forward(Tensor x) { return forward(x, false); }
 
     /** forward, then ReLU when {@code relu}, as one op (the bias add and the ReLU fused: see Sequential). */
     Tensor forward(Tensor x, boolean relu) {
-        return Convolution.conv2d(x, parameter("weight"), bias ? parameter("bias") : null, geometry, relu);
+        return Convolution.conv2d(x, weight, bias, geometry, relu);
     }
 
     @Override protected String extraRepr() {
         return in + ", " + out + ", kernel_size=(" + kernel + ", " + kernel + "), stride=(" + geometry.strideH() + ", " + geometry.strideW() + ")"
                 + (geometry.padH() > 0 ? ", padding=(" + geometry.padH() + ", " + geometry.padW() + ")" : "")
-                + (geometry.groups() > 1 ? ", groups=" + geometry.groups() : "") + (bias ? "" : ", bias=False");
+                + (geometry.groups() > 1 ? ", groups=" + geometry.groups() : "") + (bias != null ? "" : ", bias=False");
     }
 }

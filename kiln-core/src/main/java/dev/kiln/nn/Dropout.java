@@ -4,7 +4,7 @@ import dev.kiln.Generator;
 import dev.kiln.Tensor;
 
 /** Inverted dropout while training (zero with probability p, scale the rest by 1/(1-p)); the identity in eval. */
-public final class Dropout extends Layer {
+public final class Dropout extends Layer implements Forward {
     private final double p;
     private final Generator g;
 

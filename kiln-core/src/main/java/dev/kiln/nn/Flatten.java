@@ -3,7 +3,7 @@ package dev.kiln.nn;
 import dev.kiln.Tensor;
 
 /** Flattens dimensions start..end (by default all but the batch dimension). */
-public final class Flatten extends Layer {
+public final class Flatten extends Layer implements Forward {
     private final int start, end;
 
     public Flatten() { this(1, -1); }

@@ -36,4 +36,12 @@ public final class Init {
     public static Tensor ones(int... shape) { return Tensor.ones(shape); }
 
     public static Tensor zeros(int... shape) { return Tensor.zeros(shape); }
+
+    /**
+     * Writes {@code values} into {@code target} in place, outside autograd, converting dtype and device (for
+     * re-initialising a parameter that may have been moved: the tensor object stays). Returns target.
+     */
+    public static Tensor assign(Tensor target, Tensor values) {
+        return Tensor.noGrad(() -> target.copyFrom(values.to(target.dtype())));
+    }
 }

@@ -5,10 +5,10 @@ import dev.kiln.Tensor;
 import java.util.Arrays;
 
 /** Normalises over the trailing dimensions given; weight 1 and bias 0 of that shape, eps 1e-5, as PyTorch. */
-public final class LayerNorm extends Layer {
+public final class LayerNorm extends Layer implements Forward {
     private final int[] normalizedShape;
     private final double eps;
-    private final boolean affine;
+    private final Tensor weight, bias; // null unless elementwise affine
 
     public LayerNorm(int... normalizedShape) { this(normalizedShape, 1e-5, true); }
 
@@ -16,22 +16,19 @@ public final class LayerNorm extends Layer {
         if (normalizedShape.length == 0) throw new IllegalArgumentException("LayerNorm: normalizedShape must not be empty");
         this.normalizedShape = normalizedShape.clone();
         this.eps = eps;
-        this.affine = affine;
-        resetParameters();
+        this.weight = affine ? registerParameter("weight", Init.ones(normalizedShape)) : null;
+        this.bias = affine ? registerParameter("bias", Init.zeros(normalizedShape)) : null;
     }
 
+    /** Back to weight 1 and bias 0, in place. */
     public void resetParameters() {
-        if (affine) {
-            registerParameter("weight", Init.ones(normalizedShape));
-            registerParameter("bias", Init.zeros(normalizedShape));
-        }
+        if (weight != null) Init.assign(weight, Init.ones(normalizedShape));
+        if (bias != null) Init.assign(bias, Init.zeros(normalizedShape));
     }
 
-    @Override public Tensor forward(Tensor x) {
-        return F.layerNorm(x, normalizedShape, affine ? parameter("weight") : null, affine ? parameter("bias") : null, eps);
-    }
+    @Override public Tensor forward(Tensor x) { return F.layerNorm(x, normalizedShape, weight, bias, eps); }
 
     @Override protected String extraRepr() {
-        return Arrays.toString(normalizedShape).replace('[', '(').replace(']', ')') + ", eps=" + eps + ", elementwise_affine=" + (affine ? "True" : "False");
+        return Arrays.toString(normalizedShape).replace('[', '(').replace(']', ')') + ", eps=" + eps + ", elementwise_affine=" + (weight != null ? "True" : "False");
     }
 }

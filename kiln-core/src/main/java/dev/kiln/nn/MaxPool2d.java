@@ -3,7 +3,7 @@ package dev.kiln.nn;
 import dev.kiln.Tensor;
 
 /** Max over k x k windows; stride defaults to the kernel size as in PyTorch. */
-public final class MaxPool2d extends Layer {
+public final class MaxPool2d extends Layer implements Forward {
     private final int kernel, stride, padding;
 
     public MaxPool2d(int kernel) { this(kernel, kernel, 0); }

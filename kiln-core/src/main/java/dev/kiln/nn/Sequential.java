@@ -5,24 +5,36 @@ import dev.kiln.Tensor;
 import java.util.List;
 
 /**
- * Modules applied in order, named "0", "1", ... as in PyTorch, so names read {@code 3.weight}. A {@link Conv2d}
- * followed by a {@link ReLU} runs as one fused op (bias add and ReLU as the convolution's epilogue, ReLU mask and
- * bias gradient in one backward pass): the same values and gradients as the two layers, fewer passes over memory.
+ * Layers applied in order, named "0", "1", ... as in PyTorch, so names read {@code 3.weight}. Each must implement
+ * {@link Forward} (take one tensor); a layer with several inputs goes inside a layer of your own that supplies
+ * them. A {@link Conv2d} followed by a {@link ReLU} runs as one fused op (bias add and ReLU as the convolution's
+ * epilogue, ReLU mask and bias gradient in one backward pass): the same values and gradients as the two layers,
+ * fewer passes over memory.
  */
-public final class Sequential extends Layer {
-    private final int size;
-    private final Layer[] layers;
+public final class Sequential extends Layer implements Forward {
+    private final Forward[] layers;
 
+    /** The layers in order; each must implement {@link Forward}. */
     public Sequential(Layer... layers) { this(List.of(layers)); }
 
+    /** The layers in order; each must implement {@link Forward}. */
     public Sequential(List<? extends Layer> layers) {
-        for (int i = 0; i < layers.size(); i++) registerLayer(Integer.toString(i), layers.get(i));
-        this.size = layers.size();
-        this.layers = layers.toArray(new Layer[0]);
+        this.layers = new Forward[layers.size()];
+        for (int i = 0; i < layers.size(); i++) {
+            Layer l = layers.get(i);
+            if (!(l instanceof Forward f)) {
+                throw new IllegalArgumentException("Sequential: layer " + i + " (" + l.getClass().getSimpleName() + ") does not implement Forward,"
+                        + " so it cannot take the previous layer's output alone; call it from the forward of a layer of your own");
+            }
+            registerLayer(Integer.toString(i), l);
+            this.layers[i] = f;
+        }
     }
 
-    public int size() { return size; }
+    /** How many layers. */
+    public int size() { return layers.length; }
 
+    /** Layer i. */
     public Layer get(int i) { return child(Integer.toString(i)); }
 
     @Override public Tensor forward(Tensor x) {

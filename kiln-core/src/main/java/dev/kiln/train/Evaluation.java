@@ -5,15 +5,16 @@ import dev.kiln.Tensor;
 import dev.kiln.data.Batch;
 import dev.kiln.data.DataLoader;
 import dev.kiln.nn.F;
+import dev.kiln.nn.Forward;
 import dev.kiln.nn.Layer;
 
 /** Mean cross-entropy and accuracy of a classifier over a data set. */
 public record Evaluation(double loss, double accuracy, int samples) {
     /** Runs the model in eval mode without recording gradients; restores the model's mode afterwards. */
-    public static Evaluation of(Layer model, DataLoader loader) { return of(model, loader, Precision.FP32); }
+    public static <M extends Layer & Forward> Evaluation of(M model, DataLoader loader) { return of(model, loader, Precision.FP32); }
 
-    /** As {@link #of(Layer, DataLoader)}, the forward pass in the given precision (under autocast for bf16, fp16). */
-    public static Evaluation of(Layer model, DataLoader loader, Precision precision) {
+    /** As {@link #of(Layer, DataLoader)} (a model that implements Forward), the forward pass in the given precision (under autocast for bf16, fp16). */
+    public static <M extends Layer & Forward> Evaluation of(M model, DataLoader loader, Precision precision) {
         boolean wasTraining = model.isTraining();
         model.eval();
         try {

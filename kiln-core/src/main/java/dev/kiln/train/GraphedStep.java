@@ -9,8 +9,9 @@ import dev.kiln.autograd.GradMode;
 import dev.kiln.cuda.CudaAllocator;
 import dev.kiln.cuda.CudaDevice;
 import dev.kiln.cuda.CudaGraph;
-import dev.kiln.nn.Loss;
+import dev.kiln.nn.Forward;
 import dev.kiln.nn.Layer;
+import dev.kiln.nn.Loss;
 import dev.kiln.optim.Optimizer;
 import dev.kiln.optim.ParamGroup;
 
@@ -43,7 +44,7 @@ import java.util.List;
 public final class GraphedStep implements AutoCloseable {
     public static final int DEFAULT_WARMUP = 3;
 
-    private final Layer model;
+    private final Forward model;
     private final Loss loss;
     private final Optimizer optimizer;
     private final Precision precision;
@@ -57,14 +58,14 @@ public final class GraphedStep implements AutoCloseable {
     private boolean closed;
 
     /** A float32 step on {@code device}, for batches of these shapes and dtypes. */
-    public GraphedStep(Layer model, Loss loss, Optimizer optimizer, int[] inputShape, DType inputType, int[] targetShape,
-                       DType targetType, Device device) {
+    public <M extends Layer & Forward> GraphedStep(M model, Loss loss, Optimizer optimizer, int[] inputShape, DType inputType, int[] targetShape,
+                                                  DType targetType, Device device) {
         this(model, loss, optimizer, inputShape, inputType, targetShape, targetType, device, Precision.FP32, DEFAULT_WARMUP);
     }
 
     /** A step whose forward pass and loss run in {@code precision} (not FP16: its loss scaler reads values back). */
-    public GraphedStep(Layer model, Loss loss, Optimizer optimizer, int[] inputShape, DType inputType, int[] targetShape,
-                       DType targetType, Device device, Precision precision, int warmupSteps) {
+    public <M extends Layer & Forward> GraphedStep(M model, Loss loss, Optimizer optimizer, int[] inputShape, DType inputType, int[] targetShape,
+                                                  DType targetType, Device device, Precision precision, int warmupSteps) {
         if (!device.isCuda()) throw new IllegalArgumentException("GraphedStep needs a CUDA device, got " + device);
         if (precision.scalesLoss()) {
             throw new IllegalArgumentException("GraphedStep: precision " + precision.cliName() + " scales the loss and checks the gradients for"

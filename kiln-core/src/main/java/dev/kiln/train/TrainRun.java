@@ -11,6 +11,7 @@ import dev.kiln.data.TensorDataset;
 import dev.kiln.io.Safetensors;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Layer;
+import dev.kiln.nn.Sequential;
 import dev.kiln.optim.Optimizer;
 
 import java.io.IOException;
@@ -96,7 +97,7 @@ public final class TrainRun {
         if (cfg.limit() > 0 && cfg.limit() < train.size()) train = train.head(cfg.limit());
         if (cfg.testLimit() > 0 && cfg.testLimit() < test.size()) test = test.head(cfg.testLimit());
 
-        Layer model = cfg.model().build(new Generator(cfg.seed())).to(cfg.device());
+        Sequential model = cfg.model().build(new Generator(cfg.seed())).to(cfg.device());
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
         Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, listener, cfg.precision());
         if (profile != null) trainer.profileSteps(profile, 20, 30);
@@ -180,14 +181,14 @@ public final class TrainRun {
     }
 
     /** Loads a checkpoint written by {@link #saveCheckpoint}; kind overrides the model named in its metadata. */
-    public static Layer loadCheckpoint(Path file, ModelZoo kind) throws IOException {
+    public static Sequential loadCheckpoint(Path file, ModelZoo kind) throws IOException {
         Safetensors.Contents c = Safetensors.read(file);
         if (kind == null) {
             String name = c.metadata().get(META_MODEL);
             if (name == null) throw new IllegalArgumentException(file + " does not say which model it holds; pass --model");
             kind = ModelZoo.parse(name);
         }
-        Layer m = kind.build(new Generator(0));
+        Sequential m = kind.build(new Generator(0));
         try {
             m.loadStateDict(c.tensors());
         } catch (IllegalArgumentException e) {

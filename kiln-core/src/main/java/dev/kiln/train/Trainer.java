@@ -7,8 +7,9 @@ import dev.kiln.autograd.Autocast;
 import dev.kiln.autograd.GradMode;
 import dev.kiln.data.Batch;
 import dev.kiln.data.DataLoader;
-import dev.kiln.nn.Loss;
+import dev.kiln.nn.Forward;
 import dev.kiln.nn.Layer;
+import dev.kiln.nn.Loss;
 import dev.kiln.optim.Optimizer;
 import dev.kiln.profile.Profiler;
 
@@ -29,6 +30,7 @@ public final class Trainer implements AutoCloseable {
     private static final int LOSS_READ_EVERY = 20;
 
     private final Layer model;
+    private final Forward forward; // the model, as a one-input computation
     private final Loss loss;
     private final Optimizer optimizer;
     private final TrainListener listener;
@@ -41,7 +43,7 @@ public final class Trainer implements AutoCloseable {
     private GraphedStep graphed;      // made at the first batch when cudaGraphs is on; kept across epochs
 
     /** A float32 trainer that reports to {@code listener} ({@link TrainListener#NONE} or null for nothing). */
-    public Trainer(Layer model, Loss loss, Optimizer optimizer, TrainListener listener) {
+    public <M extends Layer & Forward> Trainer(M model, Loss loss, Optimizer optimizer, TrainListener listener) {
         this(model, loss, optimizer, listener, Precision.FP32);
     }
 
@@ -49,8 +51,9 @@ public final class Trainer implements AutoCloseable {
      * A trainer whose forward pass runs in the given precision. TF32 is a device setting
      * ({@link dev.kiln.cuda.Cuda#setAllowTf32}) that the caller makes; here it trains as FP32.
      */
-    public Trainer(Layer model, Loss loss, Optimizer optimizer, TrainListener listener, Precision precision) {
+    public <M extends Layer & Forward> Trainer(M model, Loss loss, Optimizer optimizer, TrainListener listener, Precision precision) {
         this.model = model;
+        this.forward = model;
         this.loss = loss;
         this.optimizer = optimizer;
         this.listener = listener == null ? TrainListener.NONE : listener;
@@ -113,14 +116,14 @@ public final class Trainer implements AutoCloseable {
                 Tensor l;
                 if (cudaGraphs) {
                     if (graphed == null) {
-                        graphed = new GraphedStep(model, loss, optimizer, b.inputs().shape(), b.inputs().dtype(), b.targets().shape(),
+                        graphed = new GraphedStep((Layer & Forward) model, loss, optimizer, b.inputs().shape(), b.inputs().dtype(), b.targets().shape(),
                                 b.targets().dtype(), b.inputs().device(), precision, GraphedStep.DEFAULT_WARMUP);
                     }
                     l = graphed.step(b.inputs(), b.targets());
                 } else {
                     optimizer.zeroGrad();
                     try (Autocast ac = precision.autocast()) {
-                        l = loss.forward(model.forward(b.inputs()), b.targets());
+                        l = loss.forward(forward.forward(b.inputs()), b.targets());
                     }
                     backwardAndStep(l);
                 }

@@ -6,7 +6,6 @@ import dev.kiln.Tensor;
 import dev.kiln.autograd.Autocast;
 import dev.kiln.nn.F;
 import dev.kiln.nn.Linear;
-import dev.kiln.nn.Layer;
 import dev.kiln.nn.ReLU;
 import dev.kiln.nn.Sequential;
 import dev.kiln.optim.Adam;
@@ -77,7 +76,7 @@ class AutocastTest {
     }
 
     @Test void gradientsReachFloat32LeavesAndMatchFloat32() {
-        Layer model = new Sequential(new Linear(12, 16, new Generator(1)), new ReLU(), new Linear(16, 5, new Generator(2)));
+        Sequential model = new Sequential(new Linear(12, 16, new Generator(1)), new ReLU(), new Linear(16, 5, new Generator(2)));
         Tensor x = randn(8, 12);
         Tensor y = Tensor.of(new long[]{0, 1, 2, 3, 4, 0, 1, 2}, 8);
 
@@ -102,7 +101,7 @@ class AutocastTest {
     }
 
     @Test void bf16TrainingOfATinyModelLowersTheLoss() {
-        Layer model = new Sequential(new Linear(10, 32, new Generator(3)), new ReLU(), new Linear(32, 4, new Generator(4)));
+        Sequential model = new Sequential(new Linear(10, 32, new Generator(3)), new ReLU(), new Linear(32, 4, new Generator(4)));
         Optimizer opt = new Adam(model.parameters(), 1e-2);
         Tensor x = randn(32, 10);
         long[] labels = new long[32];

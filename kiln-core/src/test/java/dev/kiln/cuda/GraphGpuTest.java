@@ -7,7 +7,6 @@ import dev.kiln.MemoryScope;
 import dev.kiln.Tensor;
 import dev.kiln.nn.F;
 import dev.kiln.nn.Linear;
-import dev.kiln.nn.Layer;
 import dev.kiln.nn.ReLU;
 import dev.kiln.nn.Sequential;
 import dev.kiln.optim.Adam;
@@ -35,7 +34,7 @@ class GraphGpuTest {
         dev.kiln.cuda.GpuTests.requireGpu(GraphGpuTest.class);
     }
 
-    static Layer mlp() {
+    static Sequential mlp() {
         Generator g = new Generator(7);
         return new Sequential(new Linear(784, 64, g), new ReLU(), new Linear(64, 64, g), new ReLU(), new Linear(64, 10, g)).to(GPU);
     }
@@ -50,7 +49,7 @@ class GraphGpuTest {
 
     /** The parameters after STEPS steps (each on its own batch), eager or through a GraphedStep. */
     static List<float[]> train(Function<List<Tensor>, Optimizer> opt, boolean graphed) {
-        Layer m = mlp();
+        Sequential m = mlp();
         Optimizer o = opt.apply(m.parameters());
         GraphedStep gs = graphed ? new GraphedStep(m, F::crossEntropy, o, new int[]{BATCH, 784}, DType.FLOAT32, new int[]{BATCH},
                 DType.INT64, GPU) : null;
@@ -165,7 +164,7 @@ class GraphGpuTest {
     }
 
     @Test void replaysAllocateNothingAndCloseReturnsTheGraphsBlocks() {
-        Layer m = mlp();
+        Sequential m = mlp();
         Optimizer o = new Adam(m.parameters(), 1e-3);
         CudaAllocator alloc = CudaDevice.get(0).allocator();
         Tensor x = batchX(0).keep(), y = batchY(0).keep();

@@ -92,18 +92,18 @@ class PipelineGpuTest {
         assertSameBatches(cpu, resident);
     }
 
-    static Layer deep(boolean checkpoint) {
+    static Sequential deep(boolean checkpoint) {
         Generator g = new Generator(5);
         List<Layer> blocks = new ArrayList<>();
         for (int i = 0; i < 8; i++) {
-            Layer b = new Sequential(new Linear(1024, 1024, g), new ReLU(), new Linear(1024, 1024, g), new ReLU());
+            Sequential b = new Sequential(new Linear(1024, 1024, g), new ReLU(), new Linear(1024, 1024, g), new ReLU());
             blocks.add(checkpoint ? new Checkpoint(b) : b);
         }
         return new Sequential(blocks).to(GPU);
     }
 
     /** Peak allocated bytes of one forward+backward, and the gradients. */
-    static long peakOfStep(Layer m, List<float[]> grads) {
+    static long peakOfStep(Sequential m, List<float[]> grads) {
         CudaAllocator alloc = CudaDevice.get(0).allocator();
         try (MemoryScope s = MemoryScope.open()) {
             m.zeroGrad();
@@ -130,7 +130,7 @@ class PipelineGpuTest {
     @Test @SuppressWarnings("unchecked")
     void profiledTraceShowsCopiesOverlappingCompute() throws Exception {
         TensorDataset d = data(20000);
-        Layer m = new Sequential(new Linear(64, 2048, new Generator(1)), new ReLU(), new Linear(2048, 2048, new Generator(2)), new ReLU(),
+        Sequential m = new Sequential(new Linear(64, 2048, new Generator(1)), new ReLU(), new Linear(2048, 2048, new Generator(2)), new ReLU(),
                 new Linear(2048, 10, new Generator(3))).to(GPU);
         Profiler prof;
         try (DataLoader l = DataLoader.builder(d).batchSize(1000).workers(2).prefetch(3).device(GPU).build(); Profiler p = Profiler.start()) {

@@ -13,17 +13,17 @@ import static org.junit.jupiter.api.Assertions.*;
 
 class CheckpointTest {
     /** An MLP with dropout; with {@code checkpoint} its two hidden blocks are wrapped in Checkpoint. */
-    static Layer mlp(long seed, boolean checkpoint) {
+    static Sequential mlp(long seed, boolean checkpoint) {
         Generator g = new Generator(seed);
-        Layer b1 = new Sequential(new Linear(12, 16, g), new ReLU(), new Dropout(0.3, g));
-        Layer b2 = new Sequential(new Linear(16, 16, g), new Tanh(), new Dropout(0.3, g));
+        Sequential b1 = new Sequential(new Linear(12, 16, g), new ReLU(), new Dropout(0.3, g));
+        Sequential b2 = new Sequential(new Linear(16, 16, g), new Tanh(), new Dropout(0.3, g));
         Layer head = new Linear(16, 5, g);
         return checkpoint ? new Sequential(new Checkpoint(b1), new Checkpoint(b2), head) : new Sequential(b1, b2, head);
     }
 
     /** Two training steps (so the dropout generator moves on between them); returns the last step's gradients. */
     static double[][] gradients(boolean checkpoint, Device device) {
-        Layer m = mlp(7, checkpoint).to(DType.FLOAT64).to(device);
+        Sequential m = mlp(7, checkpoint).to(DType.FLOAT64).to(device);
         m.train();
         double[][] out = null;
         for (int step = 0; step < 2; step++) {
@@ -48,7 +48,7 @@ class CheckpointTest {
     }
 
     @Test void theForwardKeepsNoGraphInside() {
-        Layer m = mlp(1, true).to(DType.FLOAT64);
+        Sequential m = mlp(1, true).to(DType.FLOAT64);
         Tensor y = m.forward(Tensor.randn(new Generator(2), new int[]{4, 12}, DType.FLOAT64, Device.CPU));
         assertTrue(y.requiresGrad(), "parameters need gradients, so the checkpoint records a node");
     }

@@ -16,9 +16,9 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 final class LayerGradCheck {
     private LayerGradCheck() {}
 
-    static void check(Layer m, Tensor x) { check(m, x, 1e-6, 1e-5); }
+    static <M extends Layer & Forward> void check(M m, Tensor x) { check(m, x, 1e-6, 1e-5); }
 
-    static void check(Layer m, Tensor x, double eps, double tol) {
+    static <M extends Layer & Forward> void check(M m, Tensor x, double eps, double tol) {
         for (Tensor p : m.parameters()) if (p.dtype() != DType.FLOAT64) throw new IllegalArgumentException("module must be float64");
         Tensor out = m.forward(x);
         Tensor w = Tensor.randn(new Generator(7), out.shape(), DType.FLOAT64, out.device());
@@ -43,7 +43,7 @@ final class LayerGradCheck {
         }
     }
 
-    private static double loss(Layer m, Tensor x, Tensor w, Tensor p, double[] values, int[] shape) {
+    private static double loss(Forward m, Tensor x, Tensor w, Tensor p, double[] values, int[] shape) {
         return Tensor.noGrad(() -> {
             p.copyFrom(Tensor.of(values, shape));
             return m.forward(x).mul(w).sum().item();

@@ -135,7 +135,7 @@ class LayersTest {
         assertArrayEquals(new double[]{Math.tanh(-1), 0, Math.tanh(2)}, new Tanh().forward(x).toDoubleArray(), 1e-9);
         assertArrayEquals(new double[]{1 / (1 + Math.E), 0.5, 1 / (1 + Math.exp(-2))}, new Sigmoid().forward(x).toDoubleArray(), 1e-9);
         Tensor y = d(new double[]{-1.3, -0.2, 0.4, 2.1}, 4);
-        for (Layer m : new Layer[]{new GELU(), new SiLU(), new Tanh(), new Sigmoid(), new ReLU()}) {
+        for (Activation m : new Activation[]{new GELU(), new SiLU(), new Tanh(), new Sigmoid(), new ReLU()}) {
             GradCheck.check(in -> m.forward(in[0]), y.detach());
         }
     }

@@ -10,7 +10,6 @@ import dev.kiln.data.TensorDataset;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Dropout;
 import dev.kiln.nn.Linear;
-import dev.kiln.nn.Layer;
 import dev.kiln.nn.ReLU;
 import dev.kiln.nn.Sequential;
 import dev.kiln.optim.Adam;
@@ -45,7 +44,7 @@ class TrainerGraphGpuTest {
 
     static Result train(boolean graphs, double dropout) {
         Generator g = new Generator(5);
-        Layer m = new Sequential(new Linear(784, 128, g), new ReLU(), new Dropout(dropout, g), new Linear(128, 10, g)).to(GPU);
+        Sequential m = new Sequential(new Linear(784, 128, g), new ReLU(), new Dropout(dropout, g), new Linear(128, 10, g)).to(GPU);
         Adam opt = new Adam(m.parameters(), 1e-3);
         TensorDataset ds = data();
         double[] losses = new double[2];
