@@ -29,6 +29,16 @@ public final class Init {
         return uniform(g, 1 / Math.sqrt(fanIn(shape)), shape);
     }
 
+    /**
+     * kaiming_normal_(w, mode="fan_out", nonlinearity="relu"): N(0, 2 / fan_out), fan_out = shape[0] times the
+     * receptive field. torchvision's ResNets initialise their convolutions so.
+     */
+    public static Tensor kaimingNormalFanOut(Generator g, int... shape) {
+        int fanOut = shape[0];
+        for (int i = 2; i < shape.length; i++) fanOut *= shape[i];
+        return Tensor.noGrad(() -> normal(g, shape).mul(Math.sqrt(2.0 / fanOut)));
+    }
+
     public static Tensor normal(Generator g, int... shape) {
         return Tensor.randn(g, shape, DType.FLOAT32, Device.CPU);
     }
