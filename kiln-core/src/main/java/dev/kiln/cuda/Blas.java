@@ -1,8 +1,6 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
-import dev.kiln.cuda.lib.Cublas;
-import dev.kiln.cuda.lib.GemmOperand;
 
 /**
  * Matrix products through cuBLAS, when the library is present: one handle per device, bound to the device's

@@ -3,9 +3,6 @@ package dev.kiln.cuda;
 import dev.kiln.Settings;
 import dev.kiln.DType;
 import dev.kiln.backend.Conv2dParams;
-import dev.kiln.cuda.lib.ConvPlan;
-import dev.kiln.cuda.lib.Cudnn;
-import dev.kiln.cuda.lib.WorkspaceProvider;
 
 /**
  * Convolutions through cuDNN, when the library is present: one handle per device on the device's stream, a plan
