@@ -234,13 +234,8 @@ public final class CudaBackend implements Backend {
     }
 
     private static IndexOutOfBoundsException indexError(long[] e) {
-        String op = switch ((int) e[2]) {
-            case 1 -> "gather";
-            case 2 -> "scatter_add";
-            case 3 -> "index_select";
-            case 5 -> "cross_entropy";
-            default -> "index_add";
-        };
+        IndexErrorOp[] ops = IndexErrorOp.values();
+        String op = e[2] >= 0 && e[2] < ops.length ? ops[(int) e[2]].opName : "index op " + e[2];
         return new IndexOutOfBoundsException(op + ": index " + e[0] + " is out of bounds for a dimension of size " + e[1]
                 + " (reported by the GPU at the next wait; the op's other elements were computed)");
     }

@@ -43,7 +43,7 @@ class CudaBackendTest {
     @BeforeAll static void requireGpu() {
         dev.kiln.cuda.GpuTests.requireGpu(CudaBackendTest.class);
         gpuBe = Backends.get(GPU);
-        Cuda.setAllowTf32Conv(false); // compared with the CPU at float32 tolerance: no TF32 here
+        Cuda.setAllowTf32Conv(Device.cuda(0), false); // compared with the CPU at float32 tolerance: no TF32 here
     }
 
     static double tol(DType t) {
@@ -302,9 +302,9 @@ class CudaBackendTest {
     }
 
     @Test void matmulWithTf32() {
-        boolean before = Cuda.allowTf32();
+        boolean before = Cuda.allowTf32(Device.cuda(0));
         try {
-            Cuda.setAllowTf32(true);
+            Cuda.setAllowTf32(Device.cuda(0), true);
             Tensor a = randn(DType.FLOAT32, 256, 512), b = randn(DType.FLOAT32, 512, 128);
             double[] ref = a.to(DType.FLOAT64).matmul(b.to(DType.FLOAT64)).toDoubleArray(), got = gpu(a).matmul(gpu(b)).toDoubleArray();
             double num = 0, den = 0;
@@ -316,7 +316,7 @@ class CudaBackendTest {
             System.out.printf("tf32 matmul 256x512x128: ||out - ref|| / ||ref|| = %.3e%n", rel);
             assertTrue(rel < 1e-3 && rel > 1e-6, "tf32 relative error " + rel + " (expected about 3e-4: TF32 on, but not wrong)");
         } finally {
-            Cuda.setAllowTf32(before);
+            Cuda.setAllowTf32(Device.cuda(0), before);
         }
     }
 
