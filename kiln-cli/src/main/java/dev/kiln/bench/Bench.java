@@ -91,7 +91,7 @@ public final class Bench {
                 if (!gpu && (tf32 || t != DType.FLOAT32)) continue;
                 String key = "gemm_" + n + "_" + (tf32 ? "tf32" : t.label()) + "_tflops";
                 if (!want(only, key)) continue;
-                if (gpu) Cuda.setAllowTf32(tf32);
+                if (gpu) Cuda.setAllowTf32(device, tf32);
                 Tensor a = Tensor.randn(new Generator(1), new int[]{n, n}, DType.FLOAT32, device).to(t).keep();
                 Tensor b = Tensor.randn(new Generator(2), new int[]{n, n}, DType.FLOAT32, device).to(t).keep();
                 // the Java side must be compiled (JIT: thousands of calls) for a 1024 product of ~56 us not to be
@@ -102,7 +102,7 @@ public final class Bench {
                 b.close();
                 log.accept(key + " " + res.get(key));
             }
-            if (gpu) Cuda.setAllowTf32(false);
+            if (gpu) Cuda.setAllowTf32(device, false);
         }
         if (want(only, "conv_seed")) {
             Conv2d conv = new Conv2d(3, 64, 3, 1, 1, new Generator(3));

@@ -15,7 +15,7 @@ final class DevicesCommand implements Callable<Integer> {
         var out = spec.commandLine().getOut();
         out.printf("cpu      %d cores, Vector API %d-bit float vectors%n", Runtime.getRuntime().availableProcessors(),
                 FloatVector.SPECIES_PREFERRED.vectorBitSize());
-        out.println(dev.kiln.cuda.lib.DeviceReport.describe());
+        out.println(dev.kiln.cuda.DeviceReport.describe());
         out.flush();
         return 0;
     }

@@ -1,6 +1,5 @@
 package dev.kiln.cuda;
 
-import dev.kiln.cuda.lib.Cudnn;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -1,14 +1,12 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
-import dev.kiln.cuda.lib.Cublas;
-import dev.kiln.cuda.lib.GemmOperand;
 
 /**
  * Matrix products through cuBLAS, when the library is present: one handle per device, bound to the device's
  * stream, with its own workspace from the caching allocator (so no cuBLAS call allocates, and graph capture can
  * work later). Calls on a device are serialised on its handle (cuBLAS handles are not thread-safe). float32 uses
- * TF32 tensor cores only when {@link Cuda#allowTf32()} says so.
+ * TF32 tensor cores only when {@link CudaDevice#allowTf32()} says so for the device.
  */
 final class Blas {
     private Blas() {}
@@ -41,18 +39,17 @@ final class Blas {
     private static boolean fits(long v) { return v >= 0 && v <= Integer.MAX_VALUE; }
 
     /** Runs C = A x B (+ C) through cuBLAS and returns true, or returns false when cuBLAS cannot take it. */
-    static boolean tryGemm(CudaBackend be, DType t, int batch, long m, long n, long k, long a, long sab, long sam, long sak,
+    static boolean tryGemm(CudaDevice dev, DType t, int batch, long m, long n, long k, long a, long sab, long sam, long sak,
                            long b, long sbb, long sbk, long sbn, long c, long scb, long scm, boolean accumulate) {
         if (!t.isFloating() || !fits(m) || !fits(n) || !fits(k) || scm < n || !fits(scm) || k == 0) return false;
         GemmOperand la = GemmOperand.of(batch, m, k, sab, sam, sak), lb = GemmOperand.of(batch, k, n, sbb, sbk, sbn);
         if (la == null || lb == null) return false;
-        CudaDevice dev = be.cudaDevice();
         Cublas h = handle(dev);
         if (h == null) return false;
         synchronized (h) {
             dev.makeCurrent();
             // row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: B goes first (as Cublas.matmul, with C's own strides)
-            h.gemmStridedBatched(t, Cuda.allowTf32(), lb.transposed(), la.transposed(), (int) n, (int) m, (int) k, 1.0,
+            h.gemmStridedBatched(t, dev.allowTf32(), lb.transposed(), la.transposed(), (int) n, (int) m, (int) k, 1.0,
                     b, lb.ld(), lb.batchStride(), a, la.ld(), la.batchStride(), accumulate ? 1.0 : 0.0,
                     c, (int) Math.max(1, scm), scb, batch);
         }

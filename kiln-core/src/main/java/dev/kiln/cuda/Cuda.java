@@ -1,5 +1,6 @@
 package dev.kiln.cuda;
 
+import dev.kiln.Device;
 import dev.kiln.Settings;
 import java.util.ArrayList;
 import java.util.List;
@@ -84,38 +85,46 @@ public final class Cuda {
         for (int i = 0; i < deviceCount(); i++) CudaDevice.get(i).synchronize();
     }
 
-    // ------------------------------------------------------------------ math modes
-
-    private static volatile boolean allowTf32 = false;
+    // ------------------------------------------------------------------ math modes (per device)
 
     /**
-     * Whether float32 matrix products may use TF32 tensor cores (about 3 decimal digits of mantissa in the
-     * products, float32 accumulation), as PyTorch's {@code torch.backends.cuda.matmul.allow_tf32}. Off by default.
+     * Whether float32 matrix products on {@code device} may use TF32 tensor cores (about 3 decimal digits of
+     * mantissa in the products, float32 accumulation), as PyTorch's {@code torch.backends.cuda.matmul.allow_tf32}.
+     * Off by default.
      */
-    public static boolean allowTf32() { return allowTf32; }
+    public static boolean allowTf32(Device device) { return cuda(device).allowTf32(); }
 
-    public static void setAllowTf32(boolean allow) { allowTf32 = allow; }
+    public static void setAllowTf32(Device device, boolean allow) { cuda(device).setAllowTf32(allow); }
 
     /**
-     * Whether cuDNN convolutions may use TF32 tensor cores for float32. On by default, as PyTorch's
-     * {@code torch.backends.cudnn.allow_tf32}, so a float32 model trains at the speed a PyTorch user expects;
-     * matmul TF32 ({@link #allowTf32()}) is off by default, also as PyTorch.
+     * Whether cuDNN convolutions on {@code device} may use TF32 tensor cores for float32. On by default
+     * ({@code KILN_CONV_TF32}), as PyTorch's {@code torch.backends.cudnn.allow_tf32}, so a float32 model trains at
+     * the speed a PyTorch user expects; matmul TF32 is off by default, also as PyTorch.
      */
-    private static volatile boolean allowTf32Conv = Settings.get().convTf32();
+    public static boolean allowTf32Conv(Device device) { return cuda(device).allowTf32Conv(); }
 
-    public static boolean allowTf32Conv() { return allowTf32Conv; }
+    public static void setAllowTf32Conv(Device device, boolean allow) { cuda(device).setAllowTf32Conv(allow); }
 
-    public static void setAllowTf32Conv(boolean allow) { allowTf32Conv = allow; }
+    private static CudaDevice cuda(Device device) {
+        if (!device.isCuda()) throw new IllegalArgumentException("TF32 is a setting of CUDA devices, got " + device);
+        return CudaDevice.get(device.index());
+    }
 
     /**
      * Whether cuDNN times the candidate algorithms of each new convolution geometry and keeps the fastest
      * (cudnnFind*, as PyTorch's {@code torch.backends.cudnn.benchmark}) instead of taking its heuristic's first
      * choice. The search costs some milliseconds once per geometry and direction, so it pays where shapes repeat (a
      * training loop). Off by default; {@code KILN_CUDNN_BENCHMARK=1} turns it on; kiln train and kiln bench turn it on.
+     * A search policy, not a numeric setting, so one for the process: it is handed to every cuDNN handle.
      */
     private static volatile boolean cudnnBenchmark = Settings.get().cudnnBenchmark();
 
     public static boolean cudnnBenchmark() { return cudnnBenchmark; }
 
-    public static void setCudnnBenchmark(boolean on) { cudnnBenchmark = on; }
+    public static void setCudnnBenchmark(boolean on) {
+        synchronized (Cuda.class) {
+            cudnnBenchmark = on;
+            Dnn.setBenchmark(on);
+        }
+    }
 }

@@ -1,5 +1,7 @@
 package dev.kiln.cuda;
 
+import dev.kiln.Settings;
+
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -34,6 +36,8 @@ public final class CudaDevice {
     private MemorySegment staging;      // pinned host memory for copies to and from Java arrays
     private MemorySegment stagingEvent; // recorded after the last upload out of staging
     private volatile GraphCapture capture; // the CUDA graph capture open on the stream, or null
+    private volatile boolean allowTf32;    // matmul: off by default, as PyTorch
+    private volatile boolean allowTf32Conv = Settings.get().convTf32();
 
     /** An open capture: the thread that captures and the device address of the graph's replay counter (u64). */
     record GraphCapture(Thread thread, long replayCounter) {}
@@ -258,6 +262,25 @@ public final class CudaDevice {
             Driver.eventRecord(stagingEvent, stream);
             return r;
         }
+    }
+
+    /** Whether float32 matrix products here may use TF32 tensor cores (see {@link Cuda#allowTf32(dev.kiln.Device)}). */
+    public boolean allowTf32() { return allowTf32; }
+
+    public void setAllowTf32(boolean allow) { allowTf32 = allow; }
+
+    /** Whether float32 cuDNN convolutions here may use TF32 tensor cores (see {@link Cuda#allowTf32Conv(dev.kiln.Device)}). */
+    public boolean allowTf32Conv() { return allowTf32Conv; }
+
+    public void setAllowTf32Conv(boolean allow) { allowTf32Conv = allow; }
+
+    /** Free and total device memory in bytes, as the driver sees them now (other processes' use included). */
+    public record MemoryInfo(long freeBytes, long totalBytes) {}
+
+    public MemoryInfo memoryInfo() {
+        makeCurrent();
+        long[] info = Driver.memGetInfo();
+        return new MemoryInfo(info[0], info[1]);
     }
 
     @Override public String toString() { return "cuda:" + index + " (" + name + ", sm_" + ccMajor + ccMinor + ")"; }

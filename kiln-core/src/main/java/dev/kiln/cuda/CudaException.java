@@ -38,6 +38,13 @@ public class CudaException extends RuntimeException {
         }
     }
 
+    /** The library was found but does not export a function Kiln calls (an older version). */
+    public static final class MissingSymbol extends CudaException {
+        public MissingSymbol(String library, String symbol) {
+            super(symbol + " is not exported by the " + library + " library that was loaded (an older version?)");
+        }
+    }
+
     /** No usable GPU: no driver, no device, or an index past the device count. */
     public static final class NoDevice extends CudaException {
         public NoDevice(String message) { super(message); }

@@ -2,17 +2,13 @@ package dev.kiln.cuda;
 
 import dev.kiln.Settings;
 import dev.kiln.DType;
-import dev.kiln.Tensor;
 import dev.kiln.backend.Conv2dParams;
-import dev.kiln.cuda.lib.ConvPlan;
-import dev.kiln.cuda.lib.Cudnn;
-import dev.kiln.cuda.lib.WorkspaceProvider;
 
 /**
  * Convolutions through cuDNN, when the library is present: one handle per device on the device's stream, a plan
  * per geometry (descriptors and algorithm chosen once, cached on the handle), workspaces from the caching
  * allocator, returned as soon as the call is queued (stream order keeps them valid). float32 uses TF32 only when
- * {@link Cuda#allowTf32Conv()} says so (on by default, as PyTorch's cudnn.allow_tf32); bfloat16 and float16 run
+ * {@link CudaDevice#allowTf32Conv()} says so for the device (on by default, as PyTorch's cudnn.allow_tf32); bfloat16 and float16 run
  * on tensor cores with float32 accumulation. Set {@code KILN_CUDNN=0} to use the im2col + GEMM kernels instead.
  * Algorithms found by the timed search ({@link Cuda#setCudnnBenchmark}) are kept in the kiln cache folder
  * ({@link AlgoCacheFile}; {@code KILN_CUDNN_ALGO_CACHE=0} keeps them in memory only).
@@ -55,6 +51,7 @@ final class Dnn {
                 dev.makeCurrent();
                 Cudnn c = Cudnn.create();
                 c.setStream(dev.stream().address());
+                c.setAlgoSearch(Cuda.cudnnBenchmark() ? Cudnn.AlgoSearch.BENCHMARK : Cudnn.AlgoSearch.HEURISTIC, benchmarkWorkspace(dev));
                 if (Settings.get().cudnnAlgoCache()) {
                     c.setAlgoCache(new AlgoCacheFile(AlgoCacheFile.fileFor(KernelCache.cacheDir().getParent(), dev.name(), Cudnn.version())));
                 }
@@ -91,48 +88,43 @@ final class Dnn {
 
     private interface Call { void run(ConvPlan plan, WorkspaceProvider ws); }
 
-    private static void run(CudaBackend be, DType t, int[] xShape, int[] wShape, Conv2dParams p, Call call) {
-        CudaDevice dev = be.cudaDevice();
+    private static void run(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, Call call) {
         Cudnn h = handle(dev);
         synchronized (h) {
             dev.makeCurrent();
             // a search runs the candidates and synchronises: never inside a graph capture
-            boolean search = Cuda.cudnnBenchmark() && !dev.allocator().capturing();
-            h.setAlgoSearch(search ? Cudnn.AlgoSearch.BENCHMARK : Cudnn.AlgoSearch.HEURISTIC, benchmarkWorkspace(dev));
-            ConvPlan plan = h.conv(t, xShape, wShape, p, Cuda.allowTf32Conv());
+            h.setSearchSuspended(dev.allocator().capturing());
+            ConvPlan plan = h.conv(t, xShape, wShape, p, dev.allowTf32Conv());
             try (Scratch s = new Scratch(dev.allocator())) {
                 call.run(plan, s);
             }
         }
     }
 
-    /** The convolution without bias: the backend adds bias (and ReLU) in one epilogue pass of its own. */
-    static Tensor conv2d(CudaBackend be, Tensor x, Tensor w, Conv2dParams p) {
-        Tensor xc = be.contiguousCopy(x), wc = be.contiguousCopy(w);
-        int[] ws = w.shape(), xs = x.shape();
-        int[] ys = {xs[0], ws[0], p.outH(xs[2], ws[2]), p.outW(xs[3], ws[3])};
-        Tensor y = be.newTensor(ys, x.dtype());
-        run(be, x.dtype(), xs, ws, p, (plan, s) -> plan.forward(be.ptrOf(xc), be.ptrOf(wc), be.ptrOf(y), 1, 0, s));
-        CudaBackend.drop(xc, x);
-        CudaBackend.drop(wc, w);
-        return y;
+    /** Whether new algorithm choices are timed ({@link Cuda#setCudnnBenchmark}): set on every handle made so far. */
+    static void setBenchmark(boolean on) {
+        synchronized (HANDLES) {
+            for (Cudnn h : HANDLES) {
+                if (h == null) continue;
+                synchronized (h) {
+                    h.setAlgoSearch(on ? Cudnn.AlgoSearch.BENCHMARK : Cudnn.AlgoSearch.HEURISTIC, h.benchmarkWorkspaceLimit());
+                }
+            }
+        }
     }
 
-    static Tensor conv2dBackwardInput(CudaBackend be, Tensor gy, Tensor w, int[] inputShape, Conv2dParams p) {
-        Tensor gc = be.contiguousCopy(gy), wc = be.contiguousCopy(w);
-        Tensor gx = be.newTensor(inputShape.clone(), gy.dtype());
-        run(be, gy.dtype(), inputShape, w.shape(), p, (plan, s) -> plan.backwardData(be.ptrOf(gc), be.ptrOf(wc), be.ptrOf(gx), 1, 0, s));
-        CudaBackend.drop(gc, gy);
-        CudaBackend.drop(wc, w);
-        return gx;
+    /** y = conv(x, w) without bias (x, w, y contiguous device pointers); the caller adds bias and ReLU in its epilogue. */
+    static void forward(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, long x, long w, long y) {
+        run(dev, t, xShape, wShape, p, (plan, s) -> plan.forward(x, w, y, 1, 0, s));
     }
 
-    static Tensor conv2dBackwardWeight(CudaBackend be, Tensor gy, Tensor x, int[] weightShape, Conv2dParams p) {
-        Tensor gc = be.contiguousCopy(gy), xc = be.contiguousCopy(x);
-        Tensor gw = be.newTensor(weightShape.clone(), gy.dtype());
-        run(be, gy.dtype(), x.shape(), weightShape, p, (plan, s) -> plan.backwardFilter(be.ptrOf(xc), be.ptrOf(gc), be.ptrOf(gw), 1, 0, s));
-        CudaBackend.drop(gc, gy);
-        CudaBackend.drop(xc, x);
-        return gw;
+    /** gx = the input gradient from gy and w. */
+    static void backwardData(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, long gy, long w, long gx) {
+        run(dev, t, xShape, wShape, p, (plan, s) -> plan.backwardData(gy, w, gx, 1, 0, s));
+    }
+
+    /** gw = the weight gradient from x and gy. */
+    static void backwardFilter(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, long x, long gy, long gw) {
+        run(dev, t, xShape, wShape, p, (plan, s) -> plan.backwardFilter(x, gy, gw, 1, 0, s));
     }
 }

@@ -1,11 +1,7 @@
 package dev.kiln.cuda;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
@@ -15,8 +11,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The CUDA driver API ({@code libcuda.so.1}), in two layers: {@link Raw} holds one downcall handle per function,
- * and the static methods here are the typed wrappers, which turn every non-zero {@code CUresult} into a
+ * The CUDA driver API ({@code libcuda.so.1}), bound through {@link NativeLibrary}: a holder class of downcall
+ * handles, and the static methods here, the typed wrappers, which turn every non-zero {@code CUresult} into a
  * {@link CudaException} naming the call and the status as {@code cuGetErrorName} spells it. Handles
  * ({@code CUcontext}, {@code CUstream}, {@code CUmodule}, ...) are raw {@link MemorySegment} addresses; device
  * pointers ({@code CUdeviceptr}) are {@code long}s. Nothing outside this package sees a {@link MethodHandle}.
@@ -35,105 +31,66 @@ public final class Driver {
     public static final int ATTR_COMPUTE_CAPABILITY_MINOR = 76;
     public static final int ATTR_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
 
-    /** The raw handles, loaded once; a missing libcuda is remembered and rethrown as the same clear exception. */
-    static final class Raw {
-        private static final Linker LINKER = Linker.nativeLinker();
-        private static volatile Raw instance;
-        private static volatile CudaException failure;
+    /** libcuda; every failing call becomes a CudaException naming it and the status as cuGetErrorName spells it. */
+    static final NativeLibrary LIB = new NativeLibrary("cuda", "cuda", Driver::errorName, "libcuda.so.1", "libcuda.so");
 
-        final MethodHandle cuGetErrorName, cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName,
-                cuDeviceGetAttribute, cuDeviceTotalMem, cuDevicePrimaryCtxRetain, cuCtxSetCurrent, cuCtxSynchronize,
-                cuMemAlloc, cuMemFree, cuMemGetInfo, cuMemsetD8Async, cuMemsetD32Async, cuMemcpyHtoDAsync,
-                cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemHostAlloc, cuMemFreeHost, cuStreamCreate, cuStreamSynchronize,
-                cuStreamDestroy, cuStreamWaitEvent, cuEventCreate, cuEventQuery, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy,
-                cuModuleLoadData, cuModuleGetFunction, cuModuleUnload, cuLaunchKernel,
-                cuStreamBeginCapture, cuStreamEndCapture, cuStreamIsCapturing, cuGraphInstantiateWithFlags, cuGraphLaunch,
-                cuGraphExecDestroy, cuGraphDestroy;
-
-        private Raw(SymbolLookup lib) {
-            cuGetErrorName = h(lib, "cuGetErrorName", JAVA_INT, ADDRESS);
-            cuInit = h(lib, "cuInit", JAVA_INT);
-            cuDriverGetVersion = h(lib, "cuDriverGetVersion", ADDRESS);
-            cuDeviceGetCount = h(lib, "cuDeviceGetCount", ADDRESS);
-            cuDeviceGet = h(lib, "cuDeviceGet", ADDRESS, JAVA_INT);
-            cuDeviceGetName = h(lib, "cuDeviceGetName", ADDRESS, JAVA_INT, JAVA_INT);
-            cuDeviceGetAttribute = h(lib, "cuDeviceGetAttribute", ADDRESS, JAVA_INT, JAVA_INT);
-            cuDeviceTotalMem = h(lib, "cuDeviceTotalMem_v2", ADDRESS, JAVA_INT);
-            cuDevicePrimaryCtxRetain = h(lib, "cuDevicePrimaryCtxRetain", ADDRESS, JAVA_INT);
-            cuCtxSetCurrent = h(lib, "cuCtxSetCurrent", ADDRESS);
-            cuCtxSynchronize = h(lib, "cuCtxSynchronize");
-            cuMemAlloc = h(lib, "cuMemAlloc_v2", ADDRESS, JAVA_LONG);
-            cuMemFree = h(lib, "cuMemFree_v2", JAVA_LONG);
-            cuMemGetInfo = h(lib, "cuMemGetInfo_v2", ADDRESS, ADDRESS);
-            cuMemsetD8Async = h(lib, "cuMemsetD8Async", JAVA_LONG, JAVA_BYTE, JAVA_LONG, ADDRESS);
-            cuMemsetD32Async = h(lib, "cuMemsetD32Async", JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS);
-            cuMemcpyHtoDAsync = h(lib, "cuMemcpyHtoDAsync_v2", JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
-            cuMemcpyDtoHAsync = h(lib, "cuMemcpyDtoHAsync_v2", ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS);
-            cuMemcpyDtoDAsync = h(lib, "cuMemcpyDtoDAsync_v2", JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
-            cuMemHostAlloc = h(lib, "cuMemHostAlloc", ADDRESS, JAVA_LONG, JAVA_INT);
-            cuMemFreeHost = h(lib, "cuMemFreeHost", ADDRESS);
-            cuStreamCreate = h(lib, "cuStreamCreate", ADDRESS, JAVA_INT);
-            cuStreamSynchronize = h(lib, "cuStreamSynchronize", ADDRESS);
-            cuStreamDestroy = h(lib, "cuStreamDestroy_v2", ADDRESS);
-            cuStreamWaitEvent = h(lib, "cuStreamWaitEvent", ADDRESS, ADDRESS, JAVA_INT);
-            cuEventCreate = h(lib, "cuEventCreate", ADDRESS, JAVA_INT);
-            cuEventQuery = h(lib, "cuEventQuery", ADDRESS);
-            cuEventRecord = h(lib, "cuEventRecord", ADDRESS, ADDRESS);
-            cuEventSynchronize = h(lib, "cuEventSynchronize", ADDRESS);
-            cuEventElapsedTime = lib.find("cuEventElapsedTime_v2").isPresent()
-                    ? h(lib, "cuEventElapsedTime_v2", ADDRESS, ADDRESS, ADDRESS)
-                    : h(lib, "cuEventElapsedTime", ADDRESS, ADDRESS, ADDRESS);
-            cuEventDestroy = h(lib, "cuEventDestroy_v2", ADDRESS);
-            cuModuleLoadData = h(lib, "cuModuleLoadData", ADDRESS, ADDRESS);
-            cuModuleGetFunction = h(lib, "cuModuleGetFunction", ADDRESS, ADDRESS, ADDRESS);
-            cuModuleUnload = h(lib, "cuModuleUnload", ADDRESS);
-            cuLaunchKernel = h(lib, "cuLaunchKernel", ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
-                    JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
-            cuStreamBeginCapture = h(lib, "cuStreamBeginCapture_v2", ADDRESS, JAVA_INT);
-            cuStreamEndCapture = h(lib, "cuStreamEndCapture", ADDRESS, ADDRESS);
-            cuStreamIsCapturing = h(lib, "cuStreamIsCapturing", ADDRESS, ADDRESS);
-            cuGraphInstantiateWithFlags = h(lib, "cuGraphInstantiateWithFlags", ADDRESS, ADDRESS, JAVA_LONG);
-            cuGraphLaunch = h(lib, "cuGraphLaunch", ADDRESS, ADDRESS);
-            cuGraphExecDestroy = h(lib, "cuGraphExecDestroy", ADDRESS);
-            cuGraphDestroy = h(lib, "cuGraphDestroy", ADDRESS);
-        }
-
-        /** A handle for {@code CUresult name(args...)}. */
-        private static MethodHandle h(SymbolLookup lib, String name, MemoryLayout... args) {
-            MemorySegment addr = lib.find(name).orElseThrow(() -> new CudaException.LibraryNotFound(
-                    "cuda", java.util.List.of("libcuda.so.1 (found, but it has no symbol " + name + "; driver too old?)")));
-            return LINKER.downcallHandle(addr, FunctionDescriptor.of(JAVA_INT, args));
-        }
-
-        static Raw get() {
-            Raw r = instance;
-            if (r != null) return r;
-            synchronized (Raw.class) {
-                if (instance != null) return instance;
-                if (failure != null) throw failure;
-                try {
-                    instance = new Raw(NativeLibs.load("cuda", "libcuda.so.1", "libcuda.so"));
-                    return instance;
-                } catch (CudaException e) {
-                    failure = e;
-                    throw e;
-                }
-            }
-        }
+    /** The downcall handles, resolved on first use. */
+    private static final class H {
+        static final MethodHandle cuGetErrorName = LIB.bind("cuGetErrorName", JAVA_INT, ADDRESS);
+        static final MethodHandle cuInit = LIB.bind("cuInit", JAVA_INT);
+        static final MethodHandle cuDriverGetVersion = LIB.bind("cuDriverGetVersion", ADDRESS);
+        static final MethodHandle cuDeviceGetCount = LIB.bind("cuDeviceGetCount", ADDRESS);
+        static final MethodHandle cuDeviceGet = LIB.bind("cuDeviceGet", ADDRESS, JAVA_INT);
+        static final MethodHandle cuDeviceGetName = LIB.bind("cuDeviceGetName", ADDRESS, JAVA_INT, JAVA_INT);
+        static final MethodHandle cuDeviceGetAttribute = LIB.bind("cuDeviceGetAttribute", ADDRESS, JAVA_INT, JAVA_INT);
+        static final MethodHandle cuDeviceTotalMem = LIB.bind("cuDeviceTotalMem_v2", ADDRESS, JAVA_INT);
+        static final MethodHandle cuDevicePrimaryCtxRetain = LIB.bind("cuDevicePrimaryCtxRetain", ADDRESS, JAVA_INT);
+        static final MethodHandle cuCtxSetCurrent = LIB.bind("cuCtxSetCurrent", ADDRESS);
+        static final MethodHandle cuCtxSynchronize = LIB.bind("cuCtxSynchronize");
+        static final MethodHandle cuMemAlloc = LIB.bind("cuMemAlloc_v2", ADDRESS, JAVA_LONG);
+        static final MethodHandle cuMemFree = LIB.bind("cuMemFree_v2", JAVA_LONG);
+        static final MethodHandle cuMemGetInfo = LIB.bind("cuMemGetInfo_v2", ADDRESS, ADDRESS);
+        static final MethodHandle cuMemsetD8Async = LIB.bind("cuMemsetD8Async", JAVA_LONG, JAVA_BYTE, JAVA_LONG, ADDRESS);
+        static final MethodHandle cuMemsetD32Async = LIB.bind("cuMemsetD32Async", JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS);
+        static final MethodHandle cuMemcpyHtoDAsync = LIB.bind("cuMemcpyHtoDAsync_v2", JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        static final MethodHandle cuMemcpyDtoHAsync = LIB.bind("cuMemcpyDtoHAsync_v2", ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS);
+        static final MethodHandle cuMemcpyDtoDAsync = LIB.bind("cuMemcpyDtoDAsync_v2", JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
+        static final MethodHandle cuMemHostAlloc = LIB.bind("cuMemHostAlloc", ADDRESS, JAVA_LONG, JAVA_INT);
+        static final MethodHandle cuMemFreeHost = LIB.bind("cuMemFreeHost", ADDRESS);
+        static final MethodHandle cuStreamCreate = LIB.bind("cuStreamCreate", ADDRESS, JAVA_INT);
+        static final MethodHandle cuStreamSynchronize = LIB.bind("cuStreamSynchronize", ADDRESS);
+        static final MethodHandle cuStreamDestroy = LIB.bind("cuStreamDestroy_v2", ADDRESS);
+        static final MethodHandle cuStreamWaitEvent = LIB.bind("cuStreamWaitEvent", ADDRESS, ADDRESS, JAVA_INT);
+        static final MethodHandle cuEventCreate = LIB.bind("cuEventCreate", ADDRESS, JAVA_INT);
+        static final MethodHandle cuEventQuery = LIB.bind("cuEventQuery", ADDRESS);
+        static final MethodHandle cuEventRecord = LIB.bind("cuEventRecord", ADDRESS, ADDRESS);
+        static final MethodHandle cuEventSynchronize = LIB.bind("cuEventSynchronize", ADDRESS);
+        static final MethodHandle cuEventDestroy = LIB.bind("cuEventDestroy_v2", ADDRESS);
+        static final MethodHandle cuModuleLoadData = LIB.bind("cuModuleLoadData", ADDRESS, ADDRESS);
+        static final MethodHandle cuModuleGetFunction = LIB.bind("cuModuleGetFunction", ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle cuModuleUnload = LIB.bind("cuModuleUnload", ADDRESS);
+        static final MethodHandle cuStreamBeginCapture = LIB.bind("cuStreamBeginCapture_v2", ADDRESS, JAVA_INT);
+        static final MethodHandle cuStreamEndCapture = LIB.bind("cuStreamEndCapture", ADDRESS, ADDRESS);
+        static final MethodHandle cuStreamIsCapturing = LIB.bind("cuStreamIsCapturing", ADDRESS, ADDRESS);
+        static final MethodHandle cuGraphInstantiateWithFlags = LIB.bind("cuGraphInstantiateWithFlags", ADDRESS, ADDRESS, JAVA_LONG);
+        static final MethodHandle cuGraphLaunch = LIB.bind("cuGraphLaunch", ADDRESS, ADDRESS);
+        static final MethodHandle cuGraphExecDestroy = LIB.bind("cuGraphExecDestroy", ADDRESS);
+        static final MethodHandle cuGraphDestroy = LIB.bind("cuGraphDestroy", ADDRESS);
+        static final MethodHandle cuEventElapsedTime = LIB.bind(LIB.has("cuEventElapsedTime_v2") ? "cuEventElapsedTime_v2" : "cuEventElapsedTime",
+                ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle cuLaunchKernel = LIB.bind("cuLaunchKernel", ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
     }
 
     // ------------------------------------------------------------------ status handling
 
     /** Throws a CudaException naming {@code call} unless {@code status} is CUDA_SUCCESS. */
-    static void check(int status, String call) {
-        if (status == CUDA_SUCCESS) return;
-        throw new CudaException("cuda", call, status, errorName(status), null);
-    }
+    static void check(int status, String call) { LIB.check(call, status); }
 
-    static String errorName(int status) {
+    private static String errorName(int status) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(ADDRESS);
-            int r = (int) Raw.get().cuGetErrorName.invokeExact(status, p);
+            int r = (int) H.cuGetErrorName.invokeExact(status, p);
             if (r != CUDA_SUCCESS) return "CUDA_ERROR_" + status;
             return p.get(ADDRESS, 0).reinterpret(256).getString(0);
         } catch (Throwable t) {
@@ -141,69 +98,62 @@ public final class Driver {
         }
     }
 
-    /** invokeExact cannot be wrapped generically without losing its speed, so each wrapper rethrows through this. */
-    private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) return r;
-        if (t instanceof Error e) throw e;
-        return new IllegalStateException(t);
-    }
-
     // ------------------------------------------------------------------ init and devices
 
     public static void init() {
         try {
-            check((int) Raw.get().cuInit.invokeExact(0), "cuInit");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuInit", (int) H.cuInit.invokeExact(0));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /** e.g. 13000 for CUDA 13.0. */
     public static int driverVersion() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(JAVA_INT);
-            check((int) Raw.get().cuDriverGetVersion.invokeExact(v), "cuDriverGetVersion");
+            LIB.check("cuDriverGetVersion", (int) H.cuDriverGetVersion.invokeExact(v));
             return v.get(JAVA_INT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static int deviceCount() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(JAVA_INT);
-            check((int) Raw.get().cuDeviceGetCount.invokeExact(v), "cuDeviceGetCount");
+            LIB.check("cuDeviceGetCount", (int) H.cuDeviceGetCount.invokeExact(v));
             return v.get(JAVA_INT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /** The CUdevice handle (an int) of ordinal {@code ordinal}. */
     public static int device(int ordinal) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(JAVA_INT);
-            check((int) Raw.get().cuDeviceGet.invokeExact(v, ordinal), "cuDeviceGet(" + ordinal + ")");
+            LIB.check("cuDeviceGet(" + ordinal + ")", (int) H.cuDeviceGet.invokeExact(v, ordinal));
             return v.get(JAVA_INT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static String deviceName(int dev) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(256);
-            check((int) Raw.get().cuDeviceGetName.invokeExact(s, 256, dev), "cuDeviceGetName");
+            LIB.check("cuDeviceGetName", (int) H.cuDeviceGetName.invokeExact(s, 256, dev));
             return s.getString(0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static int deviceAttribute(int attribute, int dev) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(JAVA_INT);
-            check((int) Raw.get().cuDeviceGetAttribute.invokeExact(v, attribute, dev), "cuDeviceGetAttribute(" + attribute + ")");
+            LIB.check("cuDeviceGetAttribute(" + attribute + ")", (int) H.cuDeviceGetAttribute.invokeExact(v, attribute, dev));
             return v.get(JAVA_INT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static long deviceTotalMem(int dev) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(JAVA_LONG);
-            check((int) Raw.get().cuDeviceTotalMem.invokeExact(v, dev), "cuDeviceTotalMem");
+            LIB.check("cuDeviceTotalMem", (int) H.cuDeviceTotalMem.invokeExact(v, dev));
             return v.get(JAVA_LONG, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     // ------------------------------------------------------------------ contexts
@@ -211,21 +161,21 @@ public final class Driver {
     public static MemorySegment primaryContextRetain(int dev) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(ADDRESS);
-            check((int) Raw.get().cuDevicePrimaryCtxRetain.invokeExact(v, dev), "cuDevicePrimaryCtxRetain");
+            LIB.check("cuDevicePrimaryCtxRetain", (int) H.cuDevicePrimaryCtxRetain.invokeExact(v, dev));
             return v.get(ADDRESS, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void contextSetCurrent(MemorySegment ctx) {
         try {
-            check((int) Raw.get().cuCtxSetCurrent.invokeExact(ctx), "cuCtxSetCurrent");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuCtxSetCurrent", (int) H.cuCtxSetCurrent.invokeExact(ctx));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void contextSynchronize() {
         try {
-            check((int) Raw.get().cuCtxSynchronize.invokeExact(), "cuCtxSynchronize");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuCtxSynchronize", (int) H.cuCtxSynchronize.invokeExact());
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     // ------------------------------------------------------------------ memory
@@ -233,68 +183,68 @@ public final class Driver {
     /** cuMemAlloc; returns the status instead of throwing so the allocator can handle out-of-memory itself. */
     static int memAlloc(MemorySegment out, long bytes) {
         try {
-            return (int) Raw.get().cuMemAlloc.invokeExact(out, bytes);
-        } catch (Throwable t) { throw rethrow(t); }
+            return (int) H.cuMemAlloc.invokeExact(out, bytes);
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void memFree(long ptr) {
         try {
-            check((int) Raw.get().cuMemFree.invokeExact(ptr), "cuMemFree");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuMemFree", (int) H.cuMemFree.invokeExact(ptr));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /** {free, total} bytes on the current context's device. */
     public static long[] memGetInfo() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment f = a.allocate(JAVA_LONG), tot = a.allocate(JAVA_LONG);
-            check((int) Raw.get().cuMemGetInfo.invokeExact(f, tot), "cuMemGetInfo");
+            LIB.check("cuMemGetInfo", (int) H.cuMemGetInfo.invokeExact(f, tot));
             return new long[]{f.get(JAVA_LONG, 0), tot.get(JAVA_LONG, 0)};
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void memsetD8Async(long ptr, byte value, long count, MemorySegment stream) {
         try {
-            check((int) Raw.get().cuMemsetD8Async.invokeExact(ptr, value, count, stream), "cuMemsetD8Async");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuMemsetD8Async", (int) H.cuMemsetD8Async.invokeExact(ptr, value, count, stream));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void memsetD32Async(long ptr, int value, long count, MemorySegment stream) {
         try {
-            check((int) Raw.get().cuMemsetD32Async.invokeExact(ptr, value, count, stream), "cuMemsetD32Async");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuMemsetD32Async", (int) H.cuMemsetD32Async.invokeExact(ptr, value, count, stream));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void memcpyHtoDAsync(long dst, MemorySegment src, long bytes, MemorySegment stream) {
         try {
-            check((int) Raw.get().cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyHtoDAsync");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuMemcpyHtoDAsync", (int) H.cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void memcpyDtoHAsync(MemorySegment dst, long src, long bytes, MemorySegment stream) {
         try {
-            check((int) Raw.get().cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoHAsync");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuMemcpyDtoHAsync", (int) H.cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void memcpyDtoDAsync(long dst, long src, long bytes, MemorySegment stream) {
         try {
-            check((int) Raw.get().cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoDAsync");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuMemcpyDtoDAsync", (int) H.cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /** Page-locked host memory of {@code bytes}, as a segment of that size (free it with {@link #memFreeHost}). */
     public static MemorySegment memHostAlloc(long bytes) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(ADDRESS);
-            check((int) Raw.get().cuMemHostAlloc.invokeExact(v, bytes, 0), "cuMemHostAlloc(" + bytes + " bytes)");
+            LIB.check("cuMemHostAlloc(" + bytes + " bytes)", (int) H.cuMemHostAlloc.invokeExact(v, bytes, 0));
             return v.get(ADDRESS, 0).reinterpret(bytes);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void memFreeHost(MemorySegment p) {
         try {
-            check((int) Raw.get().cuMemFreeHost.invokeExact(p), "cuMemFreeHost");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuMemFreeHost", (int) H.cuMemFreeHost.invokeExact(p));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     // ------------------------------------------------------------------ streams and events
@@ -303,73 +253,73 @@ public final class Driver {
     public static MemorySegment streamCreate(int flags) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(ADDRESS);
-            check((int) Raw.get().cuStreamCreate.invokeExact(v, flags), "cuStreamCreate");
+            LIB.check("cuStreamCreate", (int) H.cuStreamCreate.invokeExact(v, flags));
             return v.get(ADDRESS, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void streamSynchronize(MemorySegment stream) {
         try {
-            check((int) Raw.get().cuStreamSynchronize.invokeExact(stream), "cuStreamSynchronize");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuStreamSynchronize", (int) H.cuStreamSynchronize.invokeExact(stream));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void streamDestroy(MemorySegment stream) {
         try {
-            check((int) Raw.get().cuStreamDestroy.invokeExact(stream), "cuStreamDestroy");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuStreamDestroy", (int) H.cuStreamDestroy.invokeExact(stream));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /** An event; flags 0 = with timing, 2 = CU_EVENT_DISABLE_TIMING. */
     public static MemorySegment eventCreate(int flags) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(ADDRESS);
-            check((int) Raw.get().cuEventCreate.invokeExact(v, flags), "cuEventCreate");
+            LIB.check("cuEventCreate", (int) H.cuEventCreate.invokeExact(v, flags));
             return v.get(ADDRESS, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void eventRecord(MemorySegment event, MemorySegment stream) {
         try {
-            check((int) Raw.get().cuEventRecord.invokeExact(event, stream), "cuEventRecord");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuEventRecord", (int) H.cuEventRecord.invokeExact(event, stream));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /** Makes later work on {@code stream} wait for the work before {@code event}'s last record (no host wait). */
     public static void streamWaitEvent(MemorySegment stream, MemorySegment event) {
         try {
-            check((int) Raw.get().cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuStreamWaitEvent", (int) H.cuStreamWaitEvent.invokeExact(stream, event, 0));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /** Whether the work before the event's last record has finished (CUDA_ERROR_NOT_READY: not yet). */
     public static boolean eventQuery(MemorySegment event) {
         try {
-            int r = (int) Raw.get().cuEventQuery.invokeExact(event);
+            int r = (int) H.cuEventQuery.invokeExact(event);
             if (r == CUDA_ERROR_NOT_READY) return false;
             check(r, "cuEventQuery");
             return true;
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void eventSynchronize(MemorySegment event) {
         try {
-            check((int) Raw.get().cuEventSynchronize.invokeExact(event), "cuEventSynchronize");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuEventSynchronize", (int) H.cuEventSynchronize.invokeExact(event));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static float eventElapsedMillis(MemorySegment start, MemorySegment end) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(JAVA_FLOAT);
-            check((int) Raw.get().cuEventElapsedTime.invokeExact(v, start, end), "cuEventElapsedTime");
+            LIB.check("cuEventElapsedTime", (int) H.cuEventElapsedTime.invokeExact(v, start, end));
             return v.get(JAVA_FLOAT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void eventDestroy(MemorySegment event) {
         try {
-            check((int) Raw.get().cuEventDestroy.invokeExact(event), "cuEventDestroy");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuEventDestroy", (int) H.cuEventDestroy.invokeExact(event));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     // ------------------------------------------------------------------ modules and launches
@@ -379,23 +329,23 @@ public final class Driver {
             MemorySegment img = a.allocate(image.length + 1L, 16);
             MemorySegment.copy(image, 0, img, JAVA_BYTE, 0, image.length);
             MemorySegment v = a.allocate(ADDRESS);
-            check((int) Raw.get().cuModuleLoadData.invokeExact(v, img), "cuModuleLoadData");
+            LIB.check("cuModuleLoadData", (int) H.cuModuleLoadData.invokeExact(v, img));
             return v.get(ADDRESS, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static MemorySegment moduleGetFunction(MemorySegment module, String name) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(ADDRESS);
-            check((int) Raw.get().cuModuleGetFunction.invokeExact(v, module, a.allocateFrom(name)), "cuModuleGetFunction(" + name + ")");
+            LIB.check("cuModuleGetFunction(" + name + ")", (int) H.cuModuleGetFunction.invokeExact(v, module, a.allocateFrom(name)));
             return v.get(ADDRESS, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void moduleUnload(MemorySegment module) {
         try {
-            check((int) Raw.get().cuModuleUnload.invokeExact(module), "cuModuleUnload");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuModuleUnload", (int) H.cuModuleUnload.invokeExact(module));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /** cuLaunchKernel with a prepared {@code void* kernelParams[]}; allocates nothing. */
@@ -403,8 +353,8 @@ public final class Driver {
                              MemorySegment stream, MemorySegment params, String name) {
         int r;
         try {
-            r = (int) Raw.get().cuLaunchKernel.invokeExact(f, gx, gy, gz, bx, by, bz, shared, stream, params, MemorySegment.NULL);
-        } catch (Throwable t) { throw rethrow(t); }
+            r = (int) H.cuLaunchKernel.invokeExact(f, gx, gy, gz, bx, by, bz, shared, stream, params, MemorySegment.NULL);
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
         if (r != CUDA_SUCCESS) check(r, "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ", block " + bx + "x" + by + "x" + bz + ")");
     }
 
@@ -423,55 +373,55 @@ public final class Driver {
 
     public static void streamBeginCapture(MemorySegment stream, int mode) {
         try {
-            check((int) Raw.get().cuStreamBeginCapture.invokeExact(stream, mode), "cuStreamBeginCapture_v2");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuStreamBeginCapture_v2", (int) H.cuStreamBeginCapture.invokeExact(stream, mode));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /** Ends the capture and returns the CUgraph; throws (naming the status) when the capture was invalidated. */
     public static MemorySegment streamEndCapture(MemorySegment stream) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(ADDRESS);
-            int r = (int) Raw.get().cuStreamEndCapture.invokeExact(stream, v);
+            int r = (int) H.cuStreamEndCapture.invokeExact(stream, v);
             MemorySegment graph = v.get(ADDRESS, 0);
             if (r != CUDA_SUCCESS && !graph.equals(MemorySegment.NULL)) graphDestroy(graph);
             check(r, "cuStreamEndCapture");
             return graph;
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /** One of CAPTURE_STATUS_NONE, _ACTIVE, _INVALIDATED. */
     public static int streamIsCapturing(MemorySegment stream) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(JAVA_INT);
-            check((int) Raw.get().cuStreamIsCapturing.invokeExact(stream, v), "cuStreamIsCapturing");
+            LIB.check("cuStreamIsCapturing", (int) H.cuStreamIsCapturing.invokeExact(stream, v));
             return v.get(JAVA_INT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /** The CUgraphExec of a graph (flags 0: no auto-free, no device launch). */
     public static MemorySegment graphInstantiate(MemorySegment graph, long flags) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(ADDRESS);
-            check((int) Raw.get().cuGraphInstantiateWithFlags.invokeExact(v, graph, flags), "cuGraphInstantiateWithFlags");
+            LIB.check("cuGraphInstantiateWithFlags", (int) H.cuGraphInstantiateWithFlags.invokeExact(v, graph, flags));
             return v.get(ADDRESS, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void graphLaunch(MemorySegment exec, MemorySegment stream) {
         try {
-            check((int) Raw.get().cuGraphLaunch.invokeExact(exec, stream), "cuGraphLaunch");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuGraphLaunch", (int) H.cuGraphLaunch.invokeExact(exec, stream));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void graphExecDestroy(MemorySegment exec) {
         try {
-            check((int) Raw.get().cuGraphExecDestroy.invokeExact(exec), "cuGraphExecDestroy");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuGraphExecDestroy", (int) H.cuGraphExecDestroy.invokeExact(exec));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     public static void graphDestroy(MemorySegment graph) {
         try {
-            check((int) Raw.get().cuGraphDestroy.invokeExact(graph), "cuGraphDestroy");
-        } catch (Throwable t) { throw rethrow(t); }
+            LIB.check("cuGraphDestroy", (int) H.cuGraphDestroy.invokeExact(graph));
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 }

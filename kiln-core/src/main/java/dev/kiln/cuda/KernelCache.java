@@ -12,6 +12,7 @@ import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -26,10 +27,11 @@ final class KernelCache {
     private KernelCache() {}
 
     static final String RESOURCE_DIR = "/dev/kiln/cuda/kernels/";
+    /** The headers kept as files; {@link OpCodes#HEADER_NAME} is generated and added by {@link #headers()}. */
     static final List<String> HEADERS = List.of("common.cuh", "random.cuh");
-    /** Every kernel file (the offline compile test checks this list against the folder). */
-    static final List<String> FILES = List.of("conv.cu", "elementwise.cu", "fused.cu", "index.cu", "matmul.cu", "optim.cu", "pool.cu",
-            "random.cu", "reduce.cu", "softmax.cu");
+    /** Every kernel file, one per op family (the offline compile test checks this list against the folder). */
+    static final List<String> FILES = List.of("convolution.cu", "dropout.cu", "elementwise.cu", "graph.cu", "indexing.cu", "losses.cu",
+            "matmul.cu", "optim.cu", "pooling.cu", "random.cu", "reductions.cu", "softmax.cu");
 
     private static final Map<String, MemorySegment> MODULES = new ConcurrentHashMap<>();
     private static volatile String nvrtcVersion;
@@ -54,8 +56,7 @@ final class KernelCache {
 
     private static byte[] cubin(CudaDevice device, String file) {
         String source = resource(file);
-        Map<String, String> headers = new java.util.LinkedHashMap<>();
-        for (String h : HEADERS) headers.put(h, resource(h));
+        Map<String, String> headers = headers();
         List<String> options = List.of("--gpu-architecture=" + arch(device), "-default-device", "--std=c++17", "-lineinfo");
         if (nvrtcVersion == null) nvrtcVersion = Nvrtc.version();
         String key = sha256(source + "\0" + headers + "\0" + options + "\0" + nvrtcVersion + "\0" + arch(device));
@@ -75,6 +76,14 @@ final class KernelCache {
             // the disk cache is an optimisation: a read-only home only costs a recompile next time
         }
         return bin;
+    }
+
+    /** Every header a kernel may include, name to text: the files of {@link #HEADERS} and the generated op codes. */
+    static Map<String, String> headers() {
+        Map<String, String> headers = new LinkedHashMap<>();
+        for (String h : HEADERS) headers.put(h, resource(h));
+        headers.put(OpCodes.HEADER_NAME, OpCodes.header());
+        return headers;
     }
 
     static Path cacheDir() {

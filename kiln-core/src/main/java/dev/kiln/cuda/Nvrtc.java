@@ -3,8 +3,6 @@ package dev.kiln.cuda;
 import dev.kiln.Settings;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
@@ -17,54 +15,50 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * NVRTC, the run-time CUDA C++ compiler ({@code libnvrtc.so.13} / {@code .12}): raw handles in {@link Raw}, a typed
+ * NVRTC, the run-time CUDA C++ compiler ({@code libnvrtc.so.13} / {@code .12}), bound through {@link NativeLibrary}; a typed
  * wrapper {@link #compileToCubin} that turns failures into a {@link CudaException} carrying the compiler's log.
  */
 public final class Nvrtc {
     private Nvrtc() {}
 
-    static final class Raw {
-        private static volatile Raw instance;
-        private static volatile CudaException failure;
+    static final NativeLibrary LIB = new NativeLibrary("nvrtc", "nvrtc", Nvrtc::errorString,
+            "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so").afterLoad(Nvrtc::preloadBuiltins);
 
-        final MethodHandle version, create, compile, cubinSize, cubin, logSize, log, destroy, errorString;
+    private static final class H {
+        static final MethodHandle version = LIB.bind("nvrtcVersion", ADDRESS, ADDRESS);
+        static final MethodHandle create = LIB.bind("nvrtcCreateProgram", ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
+        static final MethodHandle compile = LIB.bind("nvrtcCompileProgram", ADDRESS, JAVA_INT, ADDRESS);
+        static final MethodHandle cubinSize = LIB.bind("nvrtcGetCUBINSize", ADDRESS, ADDRESS);
+        static final MethodHandle cubin = LIB.bind("nvrtcGetCUBIN", ADDRESS, ADDRESS);
+        static final MethodHandle logSize = LIB.bind("nvrtcGetProgramLogSize", ADDRESS, ADDRESS);
+        static final MethodHandle log = LIB.bind("nvrtcGetProgramLog", ADDRESS, ADDRESS);
+        static final MethodHandle destroy = LIB.bind("nvrtcDestroyProgram", ADDRESS);
+        static final MethodHandle errorString = LIB.bind("nvrtcGetErrorString", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    }
 
-        private Raw(SymbolLookup lib) {
-            Linker l = Linker.nativeLinker();
-            version = h(l, lib, "nvrtcVersion", ADDRESS, ADDRESS);
-            create = h(l, lib, "nvrtcCreateProgram", ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
-            compile = h(l, lib, "nvrtcCompileProgram", ADDRESS, JAVA_INT, ADDRESS);
-            cubinSize = h(l, lib, "nvrtcGetCUBINSize", ADDRESS, ADDRESS);
-            cubin = h(l, lib, "nvrtcGetCUBIN", ADDRESS, ADDRESS);
-            logSize = h(l, lib, "nvrtcGetProgramLogSize", ADDRESS, ADDRESS);
-            log = h(l, lib, "nvrtcGetProgramLog", ADDRESS, ADDRESS);
-            destroy = h(l, lib, "nvrtcDestroyProgram", ADDRESS);
-            errorString = l.downcallHandle(lib.find("nvrtcGetErrorString").orElseThrow(), FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    private static String errorString(int status) {
+        try {
+            return ((MemorySegment) H.errorString.invokeExact(status)).reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            return "NVRTC_ERROR_" + status;
         }
+    }
 
-        private static MethodHandle h(Linker l, SymbolLookup lib, String name, MemoryLayout... args) {
-            MemorySegment addr = lib.find(name).orElseThrow(() -> new CudaException.LibraryNotFound(
-                    "nvrtc", List.of("libnvrtc (found, but it has no symbol " + name + ")")));
-            return l.downcallHandle(addr, FunctionDescriptor.of(JAVA_INT, args));
-        }
+    /** An nvrtcProgram, destroyed on close. */
+    private static final class Program extends NativeHandle {
+        Program(long address) { super("NVRTC program", address); }
 
-        static Raw get() {
-            Raw r = instance;
-            if (r != null) return r;
-            synchronized (Raw.class) {
-                if (instance != null) return instance;
-                if (failure != null) throw failure;
-                try {
-                    SymbolLookup lib = NativeLibs.load("nvrtc", "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so");
-                    preloadBuiltins();
-                    instance = new Raw(lib);
-                    return instance;
-                } catch (CudaException e) {
-                    failure = e;
-                    throw e;
-                }
+        @Override protected void destroy(long address) {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment p = a.allocate(ADDRESS);
+                p.set(JAVA_LONG, 0, address);
+                int ignored = (int) H.destroy.invokeExact(p);
+            } catch (Throwable t) {
+                throw NativeLibrary.rethrow(t);
             }
         }
+
+        MemorySegment segment() { return MemorySegment.ofAddress(handle()); }
     }
 
     /**
@@ -93,30 +87,17 @@ public final class Nvrtc {
         }
     }
 
-    private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) return r;
-        if (t instanceof Error e) throw e;
-        return new IllegalStateException(t);
-    }
-
     private static void check(int status, String call, String log) {
-        if (status == 0) return;
-        String name;
-        try {
-            name = ((MemorySegment) Raw.get().errorString.invokeExact(status)).reinterpret(256).getString(0);
-        } catch (Throwable t) {
-            name = "NVRTC_ERROR_" + status;
-        }
-        throw new CudaException("nvrtc", call, status, name, log);
+        if (status != 0) throw LIB.failure(call, status, log);
     }
 
     /** "13.0". */
     public static String version() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment major = a.allocate(JAVA_INT), minor = a.allocate(JAVA_INT);
-            check((int) Raw.get().version.invokeExact(major, minor), "nvrtcVersion", null);
+            check((int) H.version.invokeExact(major, minor), "nvrtcVersion", null);
             return major.get(JAVA_INT, 0) + "." + minor.get(JAVA_INT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     /**
@@ -125,7 +106,6 @@ public final class Nvrtc {
      */
     public static byte[] compileToCubin(String source, String name, Map<String, String> headers, List<String> options) {
         try (Arena a = Arena.ofConfined()) {
-            Raw r = Raw.get();
             MemorySegment progOut = a.allocate(ADDRESS);
             int nh = headers.size();
             MemorySegment hdrSrc = a.allocate(ADDRESS, Math.max(nh, 1)), hdrName = a.allocate(ADDRESS, Math.max(nh, 1));
@@ -136,31 +116,29 @@ public final class Nvrtc {
                 i++;
             }
             MemorySegment hs = nh == 0 ? MemorySegment.NULL : hdrSrc, hn = nh == 0 ? MemorySegment.NULL : hdrName;
-            check((int) r.create.invokeExact(progOut, a.allocateFrom(source), a.allocateFrom(name), nh, hs, hn), "nvrtcCreateProgram", null);
-            MemorySegment prog = progOut.get(ADDRESS, 0);
-            try {
+            check((int) H.create.invokeExact(progOut, a.allocateFrom(source), a.allocateFrom(name), nh, hs, hn), "nvrtcCreateProgram", null);
+            try (Program program = new Program(progOut.get(JAVA_LONG, 0))) {
+                MemorySegment prog = program.segment();
                 MemorySegment opts = a.allocate(ADDRESS, Math.max(options.size(), 1));
                 for (int k = 0; k < options.size(); k++) opts.setAtIndex(ADDRESS, k, a.allocateFrom(options.get(k)));
-                int status = (int) r.compile.invokeExact(prog, options.size(), opts);
+                int status = (int) H.compile.invokeExact(prog, options.size(), opts);
                 if (status != 0) check(status, "nvrtcCompileProgram(" + name + ", " + String.join(" ", options) + ")", programLog(a, prog));
                 MemorySegment size = a.allocate(JAVA_LONG);
-                check((int) r.cubinSize.invokeExact(prog, size), "nvrtcGetCUBINSize", null);
+                check((int) H.cubinSize.invokeExact(prog, size), "nvrtcGetCUBINSize", null);
                 long n = size.get(JAVA_LONG, 0);
                 MemorySegment bin = a.allocate(n);
-                check((int) r.cubin.invokeExact(prog, bin), "nvrtcGetCUBIN", null);
+                check((int) H.cubin.invokeExact(prog, bin), "nvrtcGetCUBIN", null);
                 return bin.toArray(JAVA_BYTE);
-            } finally {
-                int ignored = (int) r.destroy.invokeExact(progOut);
             }
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 
     private static String programLog(Arena a, MemorySegment prog) throws Throwable {
         MemorySegment size = a.allocate(JAVA_LONG);
-        if ((int) Raw.get().logSize.invokeExact(prog, size) != 0) return "(no log)";
+        if ((int) H.logSize.invokeExact(prog, size) != 0) return "(no log)";
         long n = size.get(JAVA_LONG, 0);
         MemorySegment log = a.allocate(Math.max(n, 1));
-        if ((int) Raw.get().log.invokeExact(prog, log) != 0) return "(no log)";
+        if ((int) H.log.invokeExact(prog, log) != 0) return "(no log)";
         return log.getString(0);
     }
 }

@@ -3,7 +3,6 @@ package dev.kiln.train;
 import dev.kiln.Generator;
 import dev.kiln.cuda.Cuda;
 import dev.kiln.cuda.CudaDevice;
-import dev.kiln.cuda.Driver;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.DeviceDataset;
 import dev.kiln.data.FashionMnist;
@@ -60,17 +59,18 @@ public final class TrainRun {
      */
     public static Summary run(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident) throws IOException {
         warnAboutPrecision(cfg, log);
-        // TF32 is a process-wide cuBLAS setting: on for a tf32 run, off for the others, restored afterwards
+        // matmul TF32 is a setting of the device: on for a tf32 run, off for the others, restored afterwards
         // a training loop repeats its shapes: cuDNN's timed algorithm search pays for itself within the first epoch
-        boolean tf32Before = Cuda.allowTf32(), benchmarkBefore = Cuda.cudnnBenchmark();
-        if (cfg.device().isCuda()) {
-            Cuda.setAllowTf32(cfg.precision() == Precision.TF32);
+        boolean gpu = cfg.device().isCuda();
+        boolean tf32Before = gpu && Cuda.allowTf32(cfg.device()), benchmarkBefore = Cuda.cudnnBenchmark();
+        if (gpu) {
+            Cuda.setAllowTf32(cfg.device(), cfg.precision() == Precision.TF32);
             Cuda.setCudnnBenchmark(true);
         }
         try {
             return train(cfg, log, listener, profile, allowResident);
         } finally {
-            Cuda.setAllowTf32(tf32Before);
+            if (gpu) Cuda.setAllowTf32(cfg.device(), tf32Before);
             Cuda.setCudnnBenchmark(benchmarkBefore);
         }
     }
@@ -149,8 +149,7 @@ public final class TrainRun {
     private static DeviceDataset resident(TensorDataset data, TrainConfig cfg, boolean allowed, PrintWriter log) {
         if (!cfg.device().isCuda() || !allowed) return null;
         CudaDevice dev = CudaDevice.get(cfg.device().index());
-        dev.makeCurrent();
-        long free = Driver.memGetInfo()[0], need = DeviceDataset.bytesFor(data);
+        long free = dev.memoryInfo().freeBytes(), need = DeviceDataset.bytesFor(data);
         if (need > free / 4) {
             log.printf(Locale.ROOT, "kiln: %,d examples (%s) do not fit in a quarter of the free device memory; streaming them through pinned buffers%n",
                     data.size(), mib(need));

@@ -49,7 +49,7 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * A trainer whose forward pass runs in the given precision. TF32 is a device setting
-     * ({@link dev.kiln.cuda.Cuda#setAllowTf32}) that the caller makes; here it trains as FP32.
+     * ({@link dev.kiln.cuda.Cuda#setAllowTf32(dev.kiln.Device, boolean)}) that the caller makes; here it trains as FP32.
      */
     public <M extends Layer & Forward> Trainer(M model, Loss loss, Optimizer optimizer, TrainListener listener, Precision precision) {
         this.model = model;

@@ -34,8 +34,8 @@ class AmpGpuTest {
 
     @BeforeAll static void requireGpu() {
         dev.kiln.cuda.GpuTests.requireGpu(AmpGpuTest.class);
-        Cuda.setAllowTf32(false);
-        Cuda.setAllowTf32Conv(false); // the float32 reference without TF32
+        Cuda.setAllowTf32(Device.cuda(0), false);
+        Cuda.setAllowTf32Conv(Device.cuda(0), false); // the float32 reference without TF32
     }
 
     Tensor randn(int... shape) { return Tensor.randn(gen, shape, DType.FLOAT32, GPU); }

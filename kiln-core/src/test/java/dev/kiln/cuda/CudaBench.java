@@ -12,7 +12,6 @@ import dev.kiln.backend.ReduceOp;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.function.Supplier;
-import dev.kiln.cuda.lib.DeviceReport;
 
 /**
  * GPU timings for bench/notes-cuda.md: launch overhead and a few ops, timed with device events around many
@@ -69,11 +68,11 @@ public final class CudaBench {
         for (int size : new int[]{1024, 4096}) {
             Tensor a = Tensor.randn(g, new int[]{1, size, size}, DType.FLOAT32, GPU), b = Tensor.randn(g, new int[]{1, size, size}, DType.FLOAT32, GPU);
             for (boolean tf32 : new boolean[]{false, true}) {
-                Cuda.setAllowTf32(tf32);
+                Cuda.setAllowTf32(Device.cuda(0), tf32);
                 double flops = 2.0 * size * size * size;
                 time("matmul f32 " + size + "^3" + (tf32 ? " tf32" : ""), -flops, () -> be.matmul(a, b));
             }
-            Cuda.setAllowTf32(false);
+            Cuda.setAllowTf32(Device.cuda(0), false);
             Tensor ah = a.to(DType.BFLOAT16), bh = b.to(DType.BFLOAT16);
             time("matmul bf16 " + size + "^3", -2.0 * size * size * size, () -> be.matmul(ah, bh));
         }
@@ -87,9 +86,9 @@ public final class CudaBench {
         Dnn.setEnabled(false);
         time("conv2d f32 (im2col + own GEMM path)", -convFlops, () -> be.conv2d(x, w, null, p));
         Dnn.setEnabled(true);
-        Cuda.setAllowTf32(true);
+        Cuda.setAllowTf32(Device.cuda(0), true);
         time("conv2d f32 tf32 (cuDNN)", -convFlops, () -> be.conv2d(x, w, null, p));
-        Cuda.setAllowTf32(false);
+        Cuda.setAllowTf32(Device.cuda(0), false);
         System.out.println("allocator: " + dev.allocator().stats());
     }
 

@@ -19,9 +19,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The fused CUDA kernels (optim.cu, fused.cu) against the CPU: the multi-tensor optimizer steps against the CPU's
+ * The fused CUDA kernels (optim.cu, dropout.cu, losses.cu) against the CPU: the multi-tensor optimizer steps against the CPU's
  * composite of tensor ops, dropout masks bit-identical across devices for the same seed, softmax cross-entropy
- * forward and backward at float32 1e-5 / float64 1e-12 (relative, as CudaBackendTest). Skips without a GPU.
+ * forward and backward at float32 1e-5 / float64 1e-12 (relative, as GpuBackendComparison). Skips without a GPU.
  */
 class FusedGpuTest {
     static final Device GPU = Device.cuda(0);
@@ -85,10 +85,10 @@ class FusedGpuTest {
                     String what = dt + " C=" + classes + " smoothing " + smoothing + " " + r;
                     Tensor xc = x.detach().requiresGrad(true), xg = x.to(GPU).detach().requiresGrad(true);
                     Tensor lc = F.crossEntropy(xc, target, smoothing, -100, r), lg = F.crossEntropy(xg, target.to(GPU), smoothing, -100, r);
-                    CudaBackendTest.close(lc, lg, tol(dt), what + " forward");
+                    GpuBackendComparison.close(lc, lg, tol(dt), what + " forward");
                     (r == Reduction.NONE ? lc.sum() : lc).backward();
                     (r == Reduction.NONE ? lg.sum() : lg).backward();
-                    CudaBackendTest.close(xc.grad(), xg.grad(), tol(dt), what + " backward");
+                    GpuBackendComparison.close(xc.grad(), xg.grad(), tol(dt), what + " backward");
                 }
             }
         }

@@ -87,22 +87,22 @@ class GraphGpuTest {
     }
 
     @Test void replayedAdamStepMatchesEager() {
-        boolean tf32 = Cuda.allowTf32();
-        Cuda.setAllowTf32(false);
+        boolean tf32 = Cuda.allowTf32(Device.cuda(0));
+        Cuda.setAllowTf32(Device.cuda(0), false);
         try {
             assertClose(train(ps -> new Adam(ps, 1e-3), false), train(ps -> new Adam(ps, 1e-3), true), 1e-4);
         } finally {
-            Cuda.setAllowTf32(tf32);
+            Cuda.setAllowTf32(Device.cuda(0), tf32);
         }
     }
 
     @Test void replayedSgdMomentumStepMatchesEager() {
-        boolean tf32 = Cuda.allowTf32();
-        Cuda.setAllowTf32(false);
+        boolean tf32 = Cuda.allowTf32(Device.cuda(0));
+        Cuda.setAllowTf32(Device.cuda(0), false);
         try {
             assertClose(train(ps -> new SGD(ps, 0.05, 0.9, 1e-4, false), false), train(ps -> new SGD(ps, 0.05, 0.9, 1e-4, false), true), 1e-4);
         } finally {
-            Cuda.setAllowTf32(tf32);
+            Cuda.setAllowTf32(Device.cuda(0), tf32);
         }
     }
 

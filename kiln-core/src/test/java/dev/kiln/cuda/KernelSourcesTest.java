@@ -17,8 +17,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Compiles every CUDA kernel file without a GPU, so a syntax error fails CI: with {@code nvcc} when it is on the
- * PATH, and with NVRTC (the compiler Kiln uses at run time) when libnvrtc can be found. Skips with a message when
- * neither is there.
+ * PATH, and with NVRTC (the compiler Kiln uses at run time) when libnvrtc can be found, each with the generated
+ * {@code op_codes.cuh}. Skips with a message when neither is there. Also checks the generated op codes.
  */
 class KernelSourcesTest {
     private static final Path DIR = Path.of("src/main/resources/dev/kiln/cuda/kernels");
@@ -33,7 +33,7 @@ class KernelSourcesTest {
             assertEquals(KernelCache.FILES, onDisk, "KernelCache.FILES must list every .cu file in " + DIR);
         }
         Path tmp = Files.createTempDirectory("kiln-kernels");
-        for (String h : KernelCache.HEADERS) Files.writeString(tmp.resolve(h), KernelCache.resource(h));
+        for (Map.Entry<String, String> h : KernelCache.headers().entrySet()) Files.writeString(tmp.resolve(h.getKey()), h.getValue());
         List<Path> files = new ArrayList<>();
         for (String f : KernelCache.FILES) {
             Path p = tmp.resolve(f);
@@ -77,14 +77,39 @@ class KernelSourcesTest {
             nvrtc = false;
         }
         Assumptions.assumeTrue(nvrtc, "libnvrtc not found (set KILN_LIB_NVRTC): skipping the NVRTC compile");
-        Map<String, String> headers = new java.util.LinkedHashMap<>();   // every header, as KernelCache passes them
-        for (String h : KernelCache.HEADERS) headers.put(h, KernelCache.resource(h));
+        Map<String, String> headers = KernelCache.headers();   // every header, the generated one too, as at run time
         for (Path f : kernelFiles()) {
             String name = f.getFileName().toString();
             byte[] cubin = Nvrtc.compileToCubin(KernelCache.resource(name), name, headers,
                     List.of("--gpu-architecture=sm_90", "-default-device", "--std=c++17"));
             assertTrue(cubin.length > 1000, name + ": suspiciously small CUBIN");
         }
+    }
+
+    @Test void opCodesHeaderNamesEveryConstantWithItsOrdinal() {
+        String header = OpCodes.header();
+        assertEquals(List.of("UNARY", "BINARY", "REDUCE", "INDEX_ERROR"), List.copyOf(OpCodes.ENUMS.keySet()));
+        for (Map.Entry<String, Class<? extends Enum<?>>> e : OpCodes.ENUMS.entrySet()) {
+            for (Enum<?> c : e.getValue().getEnumConstants()) {
+                String line = "#define " + e.getKey() + "_" + c.name() + " " + c.ordinal() + "\n";
+                assertTrue(header.contains(line), "op_codes.cuh lacks " + line.strip());
+            }
+        }
+        assertTrue(header.contains("#define UNARY_NEG 0\n") && header.contains("#define BINARY_RELU_BACKWARD 15\n"), header);
+    }
+
+    /** A kernel that switches on a number instead of an op_codes.cuh name breaks silently when an enum is reordered. */
+    @Test void noKernelSwitchesOnANumberedCase() {
+        java.util.regex.Pattern numbered = java.util.regex.Pattern.compile("case\\s+-?\\d+\\s*:");
+        List<String> offenders = new ArrayList<>();
+        for (String f : KernelCache.FILES) {
+            String[] lines = KernelCache.resource(f).split("\n");
+            for (int i = 0; i < lines.length; i++) if (numbered.matcher(lines[i]).find()) offenders.add(f + ":" + (i + 1) + ": " + lines[i].strip());
+        }
+        for (String h : KernelCache.HEADERS) {
+            if (numbered.matcher(KernelCache.resource(h)).find()) offenders.add(h);
+        }
+        assertEquals(List.of(), offenders, "use the names of op_codes.cuh (dev.kiln.cuda.OpCodes), not numbers");
     }
 
     @Test void cudaIsAvailableNeverThrows() {

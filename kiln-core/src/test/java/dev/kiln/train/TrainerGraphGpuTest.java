@@ -61,8 +61,8 @@ class TrainerGraphGpuTest {
     }
 
     @Test void graphedTrainingMatchesEagerTrainingWithAPartialLastBatch() {
-        boolean tf32 = Cuda.allowTf32();
-        Cuda.setAllowTf32(false);
+        boolean tf32 = Cuda.allowTf32(Device.cuda(0));
+        Cuda.setAllowTf32(Device.cuda(0), false);
         try {
             Result eager = train(false, 0), graphed = train(true, 0);
             assertTrue(graphed.captured(), "full batches went through the graph");
@@ -72,7 +72,7 @@ class TrainerGraphGpuTest {
                 for (int i = 0; i < e.length; i++) assertEquals(e[i], a[i], 1e-4 * (1 + Math.abs(e[i])), "parameter " + p + " element " + i);
             }
         } finally {
-            Cuda.setAllowTf32(tf32);
+            Cuda.setAllowTf32(Device.cuda(0), tf32);
         }
     }
 

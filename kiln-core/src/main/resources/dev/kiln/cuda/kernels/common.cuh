@@ -110,7 +110,8 @@ __device__ __forceinline__ i64 divmod(i64 i, i64 d, i64& r) {
 #define KILN_ALL_TYPES(M) M(float, f32) M(double, f64) M(bf16, bf16) M(f16, f16) M(i64, i64) M(int, i32) M(unsigned char, u8) M(b8, b8)
 #define KILN_FLOAT_TYPES(M) M(float, f32) M(double, f64) M(bf16, bf16) M(f16, f16)
 
-// Index errors: the first bad index is recorded here and reported by the host at the next wait.
+// Index errors: the first bad index is recorded here and reported by the host at the next wait; op is one of the
+// INDEX_ERROR_* codes of op_codes.cuh (dev.kiln.cuda.IndexErrorOp).
 __device__ __forceinline__ void report_index_error(u64* err, i64 value, i64 size, int op) {
     if (atomicCAS(err, 0ull, 1ull) == 0ull) {
         err[1] = (u64) value;

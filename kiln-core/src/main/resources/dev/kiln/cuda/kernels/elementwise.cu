@@ -1,54 +1,53 @@
 // Elementwise kernels: fill, copy (with dtype conversion), unary, binary, binary with a scalar, where.
 // Forward only: their gradients are other elementwise ops (see dev.kiln.ops.Elementwise), and the *_GRAD unary
-// codes (gelu', silu') are the backward halves that live here. Op codes follow dev.kiln.backend.UnaryOp /
-// BinaryOp ordinals; the maths follows dev.kiln.cpu.ScalarMath.
+// codes (gelu', silu') are the backward halves that live here. Op codes are the names op_codes.cuh generates from
+// dev.kiln.backend.UnaryOp / BinaryOp (dev.kiln.cuda.OpCodes); the maths follows dev.kiln.cpu.ScalarMath.
 #include "common.cuh"
+#include "op_codes.cuh"
 
-// UnaryOp: NEG EXP LOG SQRT ABS SIGN RECIPROCAL RELU SIGMOID TANH GELU SILU GELU_GRAD SILU_GRAD STEP NOT
 template <typename C>
 __device__ __forceinline__ C unary_op(int op, C x) {
     const C one = 1, zero = 0;
     switch (op) {
-        case 0: return -x;
-        case 1: return exp(x);
-        case 2: return log(x);
-        case 3: return sqrt(x);
-        case 4: return fabs(x);
-        case 5: return x > zero ? one : (x < zero ? -one : x);   // keeps NaN and signed zero, as Math.signum
-        case 6: return one / x;
-        case 7: return x > zero ? x : zero;
-        case 8: return one / (one + exp(-x));
-        case 9: return tanh(x);
-        case 10: return (C) 0.5 * x * (one + erf(x * (C) 0.7071067811865476));
-        case 11: return x / (one + exp(-x));
-        case 12: return (C) 0.5 * (one + erf(x * (C) 0.7071067811865476)) + x * (C) 0.3989422804014327 * exp((C) -0.5 * x * x);
-        case 13: { C s = one / (one + exp(-x)); return s * (one + x * (one - s)); }
-        case 14: return x > zero ? one : zero;
-        default: return x == zero ? one : zero;
+        case UNARY_NEG: return -x;
+        case UNARY_EXP: return exp(x);
+        case UNARY_LOG: return log(x);
+        case UNARY_SQRT: return sqrt(x);
+        case UNARY_ABS: return fabs(x);
+        case UNARY_SIGN: return x > zero ? one : (x < zero ? -one : x);   // keeps NaN and signed zero, as Math.signum
+        case UNARY_RECIPROCAL: return one / x;
+        case UNARY_RELU: return x > zero ? x : zero;
+        case UNARY_SIGMOID: return one / (one + exp(-x));
+        case UNARY_TANH: return tanh(x);
+        case UNARY_GELU: return (C) 0.5 * x * (one + erf(x * (C) 0.7071067811865476));
+        case UNARY_SILU: return x / (one + exp(-x));
+        case UNARY_GELU_GRAD: return (C) 0.5 * (one + erf(x * (C) 0.7071067811865476)) + x * (C) 0.3989422804014327 * exp((C) -0.5 * x * x);
+        case UNARY_SILU_GRAD: { C s = one / (one + exp(-x)); return s * (one + x * (one - s)); }
+        case UNARY_STEP: return x > zero ? one : zero;
+        default: return x == zero ? one : zero;   // UNARY_NOT
     }
 }
 
-// BinaryOp: ADD SUB MUL DIV POW MAX MIN EQ NE LT LE GT GE AND OR RELU_BACKWARD
 template <typename C>
 __device__ __forceinline__ C binary_op(int op, C a, C b) {
     const C one = 1, zero = 0;
     switch (op) {
-        case 0: return a + b;
-        case 1: return a - b;
-        case 2: return a * b;
-        case 3: return a / b;
-        case 4: return pow(a, b);
-        case 5: return (a != a || b != b) ? a + b : (a > b ? a : b);
-        case 6: return (a != a || b != b) ? a + b : (a < b ? a : b);
-        case 7: return a == b ? one : zero;
-        case 8: return a != b ? one : zero;
-        case 9: return a < b ? one : zero;
-        case 10: return a <= b ? one : zero;
-        case 11: return a > b ? one : zero;
-        case 12: return a >= b ? one : zero;
-        case 13: return (a != zero && b != zero) ? one : zero;
-        case 14: return (a != zero || b != zero) ? one : zero;
-        default: return b > zero ? a : zero;   // RELU_BACKWARD
+        case BINARY_ADD: return a + b;
+        case BINARY_SUB: return a - b;
+        case BINARY_MUL: return a * b;
+        case BINARY_DIV: return a / b;
+        case BINARY_POW: return pow(a, b);
+        case BINARY_MAX: return (a != a || b != b) ? a + b : (a > b ? a : b);
+        case BINARY_MIN: return (a != a || b != b) ? a + b : (a < b ? a : b);
+        case BINARY_EQ: return a == b ? one : zero;
+        case BINARY_NE: return a != b ? one : zero;
+        case BINARY_LT: return a < b ? one : zero;
+        case BINARY_LE: return a <= b ? one : zero;
+        case BINARY_GT: return a > b ? one : zero;
+        case BINARY_GE: return a >= b ? one : zero;
+        case BINARY_AND: return (a != zero && b != zero) ? one : zero;
+        case BINARY_OR: return (a != zero || b != zero) ? one : zero;
+        default: return b > zero ? a : zero;   // BINARY_RELU_BACKWARD
     }
 }
 

@@ -1,4 +1,4 @@
-package dev.kiln.cuda.lib;
+package dev.kiln.cuda;
 
 /**
  * Device scratch memory for a library call, supplied by the caller (the backend's caching allocator), so that cuDNN

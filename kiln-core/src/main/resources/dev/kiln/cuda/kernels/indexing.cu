@@ -3,6 +3,7 @@
 // is recorded in err (see common.cuh) and its element skipped, and the host reports it at the next wait.
 // Op codes in err: 1 gather, 2 scatter_add, 3 index_select, 4 index_add.
 #include "common.cuh"
+#include "op_codes.cuh"
 
 __device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
 __device__ __forceinline__ void atomic_add(double* p, double v) { atomicAdd(p, v); }
@@ -26,7 +27,7 @@ extern "C" __global__ void gather_##S(T* out, const T* x, const i64* index, int 
             if (d != dim) xo += p * g.stride[0][d]; \
         } \
         iv = index[io]; \
-        if (!fix_index(iv, size, err, 1)) continue; \
+        if (!fix_index(iv, size, err, INDEX_ERROR_GATHER)) continue; \
         out[i] = x[xo + iv * g.stride[0][dim]]; \
     } \
 }
@@ -44,7 +45,7 @@ extern "C" __global__ void scatter_add_##S(T* out, const i64* index, const T* sr
             if (d != dim) oo += p * g.stride[0][d]; \
         } \
         iv = index[io]; \
-        if (!fix_index(iv, size, err, 2)) continue; \
+        if (!fix_index(iv, size, err, INDEX_ERROR_SCATTER_ADD)) continue; \
         atomic_add(out + oo + iv * g.stride[0][dim], src[so]); \
     } \
 }
@@ -60,7 +61,7 @@ extern "C" __global__ void index_select_##S(T* out, const T* x, const i64* index
             i64 p = rem % g.shape[d]; rem /= g.shape[d]; \
             if (d == dim) iv = index[p]; else xo += p * g.stride[0][d]; \
         } \
-        if (!fix_index(iv, size, err, 3)) continue; \
+        if (!fix_index(iv, size, err, INDEX_ERROR_INDEX_SELECT)) continue; \
         out[i] = x[xo + iv * g.stride[0][dim]]; \
     } \
 }
@@ -77,7 +78,7 @@ extern "C" __global__ void index_add_##S(T* out, const i64* index, const T* src,
             so += p * g.stride[1][d]; \
             if (d == dim) iv = index[p]; else oo += p * g.stride[0][d]; \
         } \
-        if (!fix_index(iv, size, err, 4)) continue; \
+        if (!fix_index(iv, size, err, INDEX_ERROR_INDEX_ADD)) continue; \
         atomic_add(out + oo + iv * g.stride[0][dim], src[so]); \
     } \
 }

@@ -1,4 +1,4 @@
-package dev.kiln.cuda.lib;
+package dev.kiln.cuda;
 
 /**
  * How one operand of a batched row-major matrix product can be handed to cuBLAS without a copy.

@@ -1,6 +1,5 @@
-package dev.kiln.cuda.lib;
+package dev.kiln.cuda;
 
-import dev.kiln.cuda.CudaDevice;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,4 +1,4 @@
-package dev.kiln.cuda.lib;
+package dev.kiln.cuda;
 
 /**
  * One GPU as NVML sees it. Readings the GPU does not report are -1 (temperature, utilization, power) or "" (bus id).

@@ -1,6 +1,5 @@
-package dev.kiln.cuda.lib;
+package dev.kiln.cuda;
 
-import dev.kiln.cuda.CudaException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -10,17 +9,16 @@ import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
 
-import static dev.kiln.cuda.lib.Bind.ADDR;
-import static dev.kiln.cuda.lib.Bind.INT;
-import static dev.kiln.cuda.lib.Bind.PTR;
-import static dev.kiln.cuda.lib.Bind.status;
+import static dev.kiln.cuda.NativeLibrary.ADDR;
+import static dev.kiln.cuda.NativeLibrary.INT;
+import static dev.kiln.cuda.NativeLibrary.PTR;
 
 /**
  * NVML, the driver's management library (libnvidia-ml.so.1): what GPUs there are and how they are doing. Needs no
  * CUDA context. A session is {@code nvmlInit_v2 ... nvmlShutdown}: open one with {@link #open()} and close it.
  */
-public final class Nvml implements AutoCloseable {
-    static final Bind.Library LIB = new Bind.Library("nvidia-ml", "libnvidia-ml.so.1", "libnvidia-ml.so");
+public final class Nvml extends NativeHandle {
+    static final NativeLibrary LIB = new NativeLibrary("NVML", "nvidia-ml", Nvml::statusName, "libnvidia-ml.so.1", "libnvidia-ml.so");
 
     // ---- values from nvml.h
     static final int NVML_SUCCESS = 0, NVML_ERROR_NOT_SUPPORTED = 3;
@@ -38,25 +36,24 @@ public final class Nvml implements AutoCloseable {
     static final long PCI_BUS_ID = 36, PCI_BUS_ID_LEN = 32, PCI_SIZE = 68;
 
     private static final class H {
-        static final MethodHandle init = LIB.bind("nvmlInit_v2", status());
-        static final MethodHandle shutdown = LIB.bind("nvmlShutdown", status());
+        static final MethodHandle init = LIB.bind("nvmlInit_v2");
+        static final MethodHandle shutdown = LIB.bind("nvmlShutdown");
         static final MethodHandle errorString = LIB.bind("nvmlErrorString", FunctionDescriptor.of(ADDR, INT));
-        static final MethodHandle deviceCount = LIB.bind("nvmlDeviceGetCount_v2", status(ADDR));
-        static final MethodHandle handleByIndex = LIB.bind("nvmlDeviceGetHandleByIndex_v2", status(INT, ADDR));
-        static final MethodHandle name = LIB.bind("nvmlDeviceGetName", status(PTR, ADDR, INT));
-        static final MethodHandle memoryInfo = LIB.bind("nvmlDeviceGetMemoryInfo", status(PTR, ADDR));
-        static final MethodHandle computeCapability = LIB.bind("nvmlDeviceGetCudaComputeCapability", status(PTR, ADDR, ADDR));
-        static final MethodHandle driverVersion = LIB.bind("nvmlSystemGetDriverVersion", status(ADDR, INT));
-        static final MethodHandle cudaDriverVersion = LIB.bind("nvmlSystemGetCudaDriverVersion_v2", status(ADDR));
-        static final MethodHandle temperature = LIB.bind("nvmlDeviceGetTemperature", status(PTR, INT, ADDR));
-        static final MethodHandle utilization = LIB.bind("nvmlDeviceGetUtilizationRates", status(PTR, ADDR));
-        static final MethodHandle powerUsage = LIB.bind("nvmlDeviceGetPowerUsage", status(PTR, ADDR));
-        static final MethodHandle pciInfo = LIB.bind("nvmlDeviceGetPciInfo_v3", status(PTR, ADDR));
+        static final MethodHandle deviceCount = LIB.bind("nvmlDeviceGetCount_v2", ADDR);
+        static final MethodHandle handleByIndex = LIB.bind("nvmlDeviceGetHandleByIndex_v2", INT, ADDR);
+        static final MethodHandle name = LIB.bind("nvmlDeviceGetName", PTR, ADDR, INT);
+        static final MethodHandle memoryInfo = LIB.bind("nvmlDeviceGetMemoryInfo", PTR, ADDR);
+        static final MethodHandle computeCapability = LIB.bind("nvmlDeviceGetCudaComputeCapability", PTR, ADDR, ADDR);
+        static final MethodHandle driverVersion = LIB.bind("nvmlSystemGetDriverVersion", ADDR, INT);
+        static final MethodHandle cudaDriverVersion = LIB.bind("nvmlSystemGetCudaDriverVersion_v2", ADDR);
+        static final MethodHandle temperature = LIB.bind("nvmlDeviceGetTemperature", PTR, INT, ADDR);
+        static final MethodHandle utilization = LIB.bind("nvmlDeviceGetUtilizationRates", PTR, ADDR);
+        static final MethodHandle powerUsage = LIB.bind("nvmlDeviceGetPowerUsage", PTR, ADDR);
+        static final MethodHandle pciInfo = LIB.bind("nvmlDeviceGetPciInfo_v3", PTR, ADDR);
     }
 
-    private boolean closed;
-
-    private Nvml() {}
+    /** An NVML session has no handle of its own: 0 stands for it. */
+    private Nvml() { super("NVML session", 0); }
 
     /**
      * nvmlInit_v2.
@@ -67,9 +64,9 @@ public final class Nvml implements AutoCloseable {
     public static Nvml open() {
         LIB.lookup();
         try {
-            check("nvmlInit_v2", (int) H.init.invokeExact());
+            LIB.check("nvmlInit_v2", (int) H.init.invokeExact());
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
         return new Nvml();
     }
@@ -80,10 +77,10 @@ public final class Nvml implements AutoCloseable {
     public String driverVersion() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE);
-            check("nvmlSystemGetDriverVersion", (int) H.driverVersion.invokeExact(buf, NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE));
+            LIB.check("nvmlSystemGetDriverVersion", (int) H.driverVersion.invokeExact(buf, NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE));
             return buf.getString(0);
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -91,10 +88,10 @@ public final class Nvml implements AutoCloseable {
     public int cudaDriverVersion() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(INT);
-            check("nvmlSystemGetCudaDriverVersion_v2", (int) H.cudaDriverVersion.invokeExact(v));
+            LIB.check("nvmlSystemGetCudaDriverVersion_v2", (int) H.cudaDriverVersion.invokeExact(v));
             return v.get(INT, 0);
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -102,10 +99,10 @@ public final class Nvml implements AutoCloseable {
     public int deviceCount() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(INT);
-            check("nvmlDeviceGetCount_v2", (int) H.deviceCount.invokeExact(v));
+            LIB.check("nvmlDeviceGetCount_v2", (int) H.deviceCount.invokeExact(v));
             return v.get(INT, 0);
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -124,17 +121,17 @@ public final class Nvml implements AutoCloseable {
     public GpuInfo device(int index) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment h = a.allocate(ValueLayout.ADDRESS);
-            check("nvmlDeviceGetHandleByIndex_v2", (int) H.handleByIndex.invokeExact(index, h));
+            LIB.check("nvmlDeviceGetHandleByIndex_v2", (int) H.handleByIndex.invokeExact(index, h));
             long dev = h.get(ValueLayout.JAVA_LONG, 0);
 
             MemorySegment name = a.allocate(NVML_DEVICE_NAME_V2_BUFFER_SIZE);
-            check("nvmlDeviceGetName", (int) H.name.invokeExact(dev, name, NVML_DEVICE_NAME_V2_BUFFER_SIZE));
+            LIB.check("nvmlDeviceGetName", (int) H.name.invokeExact(dev, name, NVML_DEVICE_NAME_V2_BUFFER_SIZE));
 
             MemorySegment mem = a.allocate(MEMORY_SIZE, 8);
-            check("nvmlDeviceGetMemoryInfo", (int) H.memoryInfo.invokeExact(dev, mem));
+            LIB.check("nvmlDeviceGetMemoryInfo", (int) H.memoryInfo.invokeExact(dev, mem));
 
             MemorySegment major = a.allocate(INT), minor = a.allocate(INT);
-            check("nvmlDeviceGetCudaComputeCapability", (int) H.computeCapability.invokeExact(dev, major, minor));
+            LIB.check("nvmlDeviceGetCudaComputeCapability", (int) H.computeCapability.invokeExact(dev, major, minor));
 
             MemorySegment v = a.allocate(INT);
             int temp = optional("nvmlDeviceGetTemperature", (int) H.temperature.invokeExact(dev, NVML_TEMPERATURE_GPU, v)) ? v.get(INT, 0) : -1;
@@ -148,7 +145,7 @@ public final class Nvml implements AutoCloseable {
             return new GpuInfo(index, name.getString(0), mem.get(ValueLayout.JAVA_LONG, MEMORY_TOTAL), mem.get(ValueLayout.JAVA_LONG, MEMORY_USED),
                     major.get(INT, 0), minor.get(INT, 0), temp, utilization, watts, busId);
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -156,32 +153,21 @@ public final class Nvml implements AutoCloseable {
     private static boolean optional(String call, int status) {
         if (status == NVML_SUCCESS) return true;
         if (status == NVML_ERROR_NOT_SUPPORTED || status == 4 /* NO_PERMISSION */ || status == 2 /* INVALID_ARGUMENT: MIG */) return false;
-        throw failure(call, status);
+        throw LIB.failure(call, status, null);
     }
 
-    @Override
-    public void close() {
-        if (closed) return;
-        closed = true;
+    @Override protected void destroy(long unused) {
         try {
-            check("nvmlShutdown", (int) H.shutdown.invokeExact());
+            LIB.check("nvmlShutdown", (int) H.shutdown.invokeExact());
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
-    }
-
-    static void check(String call, int status) {
-        if (status != NVML_SUCCESS) throw failure(call, status);
-    }
-
-    static CudaException failure(String call, int status) {
-        return new CudaException("NVML", call, status, statusName(status), null);
     }
 
     /** nvmlErrorString ("Driver Not Loaded", ...). */
     static String statusName(int status) {
         try {
-            String s = Bind.cString((MemorySegment) H.errorString.invokeExact(status));
+            String s = NativeLibrary.cString((MemorySegment) H.errorString.invokeExact(status));
             if (!s.isEmpty()) return s;
         } catch (Throwable ignored) {
             // fall through

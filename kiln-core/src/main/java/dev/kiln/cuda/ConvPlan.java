@@ -1,4 +1,4 @@
-package dev.kiln.cuda.lib;
+package dev.kiln.cuda;
 
 import dev.kiln.Settings;
 import dev.kiln.DType;
@@ -8,11 +8,10 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
-import static dev.kiln.cuda.lib.Cudnn.CUDNN_DEFAULT_MATH;
-import static dev.kiln.cuda.lib.Cudnn.CUDNN_FMA_MATH;
-import static dev.kiln.cuda.lib.Cudnn.CUDNN_TENSOR_OP_MATH;
-import static dev.kiln.cuda.lib.Cudnn.H;
-import static dev.kiln.cuda.lib.Cudnn.check;
+import static dev.kiln.cuda.Cudnn.CUDNN_DEFAULT_MATH;
+import static dev.kiln.cuda.Cudnn.CUDNN_FMA_MATH;
+import static dev.kiln.cuda.Cudnn.CUDNN_TENSOR_OP_MATH;
+import static dev.kiln.cuda.Cudnn.H;
 
 /**
  * One convolution geometry on one cuDNN handle: x (N, C, H, W), w (K, C/groups, R, S), y (N, K, P, Q), all contiguous
@@ -35,7 +34,6 @@ public final class ConvPlan implements AutoCloseable {
     private final Cudnn.TensorDesc x, y;
     private final Cudnn.FilterDesc w;
     private final Cudnn.ConvDesc conv;
-    private Cudnn.TensorDesc bias;
     private final int[] outShape;
     private final Choice[] chosen = new Choice[3];
     private boolean closed;
@@ -96,7 +94,7 @@ public final class ConvPlan implements AutoCloseable {
     private void checkOutputDims(Cudnn.TensorDesc xd, Cudnn.FilterDesc wd, Cudnn.ConvDesc cd) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment d = a.allocate(ValueLayout.JAVA_INT, 4);
-            check("cudnnGetConvolution2dForwardOutputDim", (int) H.convOutputDim.invokeExact(cd.ptr, xd.ptr, wd.ptr,
+            Cudnn.LIB.check("cudnnGetConvolution2dForwardOutputDim", (int) H.convOutputDim.invokeExact(cd.address, xd.address, wd.address,
                     d.asSlice(0, 4), d.asSlice(4, 4), d.asSlice(8, 4), d.asSlice(12, 4)));
             int[] got = d.toArray(ValueLayout.JAVA_INT);
             if (!java.util.Arrays.equals(got, outShape)) {
@@ -104,7 +102,7 @@ public final class ConvPlan implements AutoCloseable {
                         + " differs from Kiln's " + java.util.Arrays.toString(outShape));
             }
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -118,11 +116,11 @@ public final class ConvPlan implements AutoCloseable {
         cudnn.setScalar(0, key.dtype(), alpha);
         cudnn.setScalar(1, key.dtype(), beta);
         try {
-            int st = (int) H.convForward.invokeExact(cudnn.handle(), cudnn.scalar[0], x.ptr, xPtr, w.ptr, wPtr, conv.ptr,
-                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], y.ptr, yPtr);
-            if (st != 0) throw Cudnn.failure("cudnnConvolutionForward", st, describe(c));
+            int st = (int) H.convForward.invokeExact(cudnn.handle(), cudnn.scalar[0], x.address, xPtr, w.address, wPtr, conv.address,
+                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], y.address, yPtr);
+            if (st != 0) throw Cudnn.LIB.failure("cudnnConvolutionForward", st, describe(c));
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -134,11 +132,11 @@ public final class ConvPlan implements AutoCloseable {
         cudnn.setScalar(0, key.dtype(), alpha);
         cudnn.setScalar(1, key.dtype(), beta);
         try {
-            int st = (int) H.convBackwardData.invokeExact(cudnn.handle(), cudnn.scalar[0], w.ptr, wPtr, y.ptr, dyPtr, conv.ptr,
-                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], x.ptr, dxPtr);
-            if (st != 0) throw Cudnn.failure("cudnnConvolutionBackwardData", st, describe(c));
+            int st = (int) H.convBackwardData.invokeExact(cudnn.handle(), cudnn.scalar[0], w.address, wPtr, y.address, dyPtr, conv.address,
+                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], x.address, dxPtr);
+            if (st != 0) throw Cudnn.LIB.failure("cudnnConvolutionBackwardData", st, describe(c));
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -150,41 +148,12 @@ public final class ConvPlan implements AutoCloseable {
         cudnn.setScalar(0, key.dtype(), alpha);
         cudnn.setScalar(1, key.dtype(), beta);
         try {
-            int st = (int) H.convBackwardFilter.invokeExact(cudnn.handle(), cudnn.scalar[0], x.ptr, xPtr, y.ptr, dyPtr, conv.ptr,
-                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], w.ptr, dwPtr);
-            if (st != 0) throw Cudnn.failure("cudnnConvolutionBackwardFilter", st, describe(c));
+            int st = (int) H.convBackwardFilter.invokeExact(cudnn.handle(), cudnn.scalar[0], x.address, xPtr, y.address, dyPtr, conv.address,
+                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], w.address, dwPtr);
+            if (st != 0) throw Cudnn.LIB.failure("cudnnConvolutionBackwardFilter", st, describe(c));
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
-    }
-
-    /** y += bias broadcast over (N, P, Q): cudnnAddTensor with a (1, K, 1, 1) descriptor. */
-    public void addBias(long biasPtr, long yPtr) {
-        cudnn.setScalar(0, key.dtype(), 1.0);
-        cudnn.setScalar(1, key.dtype(), 1.0);
-        try {
-            int st = (int) H.addTensor.invokeExact(cudnn.handle(), cudnn.scalar[0], biasDesc().ptr, biasPtr, cudnn.scalar[1], y.ptr, yPtr);
-            check("cudnnAddTensor", st);
-        } catch (Throwable t) {
-            throw Bind.rethrow(t);
-        }
-    }
-
-    /** db = alpha·(dy summed over N, P, Q) + beta·db. */
-    public void backwardBias(long dyPtr, long dbPtr, double alpha, double beta) {
-        cudnn.setScalar(0, key.dtype(), alpha);
-        cudnn.setScalar(1, key.dtype(), beta);
-        try {
-            int st = (int) H.convBackwardBias.invokeExact(cudnn.handle(), cudnn.scalar[0], y.ptr, dyPtr, cudnn.scalar[1], biasDesc().ptr, dbPtr);
-            check("cudnnConvolutionBackwardBias", st);
-        } catch (Throwable t) {
-            throw Bind.rethrow(t);
-        }
-    }
-
-    private Cudnn.TensorDesc biasDesc() {
-        if (bias == null) bias = Cudnn.TensorDesc.nchw(key.dtype(), 1, key.k(), 1, 1);
-        return bias;
     }
 
     // ---- algorithm choice, once per direction
@@ -234,21 +203,21 @@ public final class ConvPlan implements AutoCloseable {
             int st = switch (dir) {
                 case FORWARD -> {
                     call = "cudnnGetConvolutionForwardAlgorithm_v7";
-                    yield (int) H.getFwdAlgo.invokeExact(h, x.ptr, w.ptr, conv.ptr, y.ptr, MAX_CANDIDATES, count, perf);
+                    yield (int) H.getFwdAlgo.invokeExact(h, x.address, w.address, conv.address, y.address, MAX_CANDIDATES, count, perf);
                 }
                 case BACKWARD_DATA -> {
                     call = "cudnnGetConvolutionBackwardDataAlgorithm_v7";
-                    yield (int) H.getBwdDataAlgo.invokeExact(h, w.ptr, y.ptr, conv.ptr, x.ptr, MAX_CANDIDATES, count, perf);
+                    yield (int) H.getBwdDataAlgo.invokeExact(h, w.address, y.address, conv.address, x.address, MAX_CANDIDATES, count, perf);
                 }
                 case BACKWARD_FILTER -> {
                     call = "cudnnGetConvolutionBackwardFilterAlgorithm_v7";
-                    yield (int) H.getBwdFilterAlgo.invokeExact(h, x.ptr, y.ptr, conv.ptr, w.ptr, MAX_CANDIDATES, count, perf);
+                    yield (int) H.getBwdFilterAlgo.invokeExact(h, x.address, y.address, conv.address, w.address, MAX_CANDIDATES, count, perf);
                 }
             };
-            check(call, st);
+            Cudnn.LIB.check(call, st);
             return pick(dir, call, perf, count.get(ValueLayout.JAVA_INT, 0));
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -272,24 +241,24 @@ public final class ConvPlan implements AutoCloseable {
             int st = switch (dir) {
                 case FORWARD -> {
                     call = "cudnnFindConvolutionForwardAlgorithmEx";
-                    yield (int) H.findFwdAlgo.invokeExact(h, x.ptr, xOrDx, w.ptr, wOrDw, conv.ptr, y.ptr, scratchOut,
+                    yield (int) H.findFwdAlgo.invokeExact(h, x.address, xOrDx, w.address, wOrDw, conv.address, y.address, scratchOut,
                             MAX_CANDIDATES, count, perf, work, limit);
                 }
                 case BACKWARD_DATA -> {
                     call = "cudnnFindConvolutionBackwardDataAlgorithmEx";
-                    yield (int) H.findBwdDataAlgo.invokeExact(h, w.ptr, wOrDw, y.ptr, yOrDy, conv.ptr, x.ptr, scratchOut,
+                    yield (int) H.findBwdDataAlgo.invokeExact(h, w.address, wOrDw, y.address, yOrDy, conv.address, x.address, scratchOut,
                             MAX_CANDIDATES, count, perf, work, limit);
                 }
                 case BACKWARD_FILTER -> {
                     call = "cudnnFindConvolutionBackwardFilterAlgorithmEx";
-                    yield (int) H.findBwdFilterAlgo.invokeExact(h, x.ptr, xOrDx, y.ptr, yOrDy, conv.ptr, w.ptr, scratchOut,
+                    yield (int) H.findBwdFilterAlgo.invokeExact(h, x.address, xOrDx, y.address, yOrDy, conv.address, w.address, scratchOut,
                             MAX_CANDIDATES, count, perf, work, limit);
                 }
             };
-            check(call, st);
+            Cudnn.LIB.check(call, st);
             return pick(dir, call, perf, count.get(ValueLayout.JAVA_INT, 0));
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -327,21 +296,21 @@ public final class ConvPlan implements AutoCloseable {
             int st = switch (dir) {
                 case FORWARD -> {
                     call = "cudnnGetConvolutionForwardWorkspaceSize";
-                    yield (int) H.fwdWorkspace.invokeExact(h, x.ptr, w.ptr, conv.ptr, y.ptr, algo, size);
+                    yield (int) H.fwdWorkspace.invokeExact(h, x.address, w.address, conv.address, y.address, algo, size);
                 }
                 case BACKWARD_DATA -> {
                     call = "cudnnGetConvolutionBackwardDataWorkspaceSize";
-                    yield (int) H.bwdDataWorkspace.invokeExact(h, w.ptr, y.ptr, conv.ptr, x.ptr, algo, size);
+                    yield (int) H.bwdDataWorkspace.invokeExact(h, w.address, y.address, conv.address, x.address, algo, size);
                 }
                 case BACKWARD_FILTER -> {
                     call = "cudnnGetConvolutionBackwardFilterWorkspaceSize";
-                    yield (int) H.bwdFilterWorkspace.invokeExact(h, x.ptr, y.ptr, conv.ptr, w.ptr, algo, size);
+                    yield (int) H.bwdFilterWorkspace.invokeExact(h, x.address, y.address, conv.address, w.address, algo, size);
                 }
             };
-            check(call, st);
+            Cudnn.LIB.check(call, st);
             return size.get(ValueLayout.JAVA_LONG, 0);
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -358,7 +327,7 @@ public final class ConvPlan implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
-        for (AutoCloseable c : new AutoCloseable[]{x, w, conv, y, bias}) closeQuietly(c);
+        for (AutoCloseable c : new AutoCloseable[]{x, w, conv, y}) closeQuietly(c);
     }
 
     private static void closeQuietly(AutoCloseable c) {

@@ -1,4 +1,6 @@
-// Convolution by im2col + GEMM (the fallback when cuDNN is not used): im2col unfolds contiguous input
+// Convolution kernels: im2col + GEMM (the fallback when cuDNN is not used), direct kernels for a first layer of few
+// input channels, and the bias + ReLU epilogue with its backward (ReLU mask and bias gradient in one pass).
+// im2col + GEMM: im2col unfolds contiguous input
 // (N, C, H, W) into cols (N, C*kh*kw, OH*OW); the forward is then W (O, C*kh*kw) x cols per image and group.
 // Backward: the weight gradient is gy x cols^T; the input gradient is W^T x gy folded back by col2im, which
 // gathers (one thread per input element), so it needs no atomics.
@@ -166,3 +168,88 @@ extern "C" __global__ void conv_small_wgrad_c##C##k##K##_##S(typename Acc<T>::ty
         conv_small_wgrad_finish<T>(dw, db, partial, o, ckk, blocks); \
     }
 KILN_FLOAT_TYPES(SMALL_CONV_ALL)
+
+// ---- bias + ReLU over channel dim 1 of a contiguous (N, C, inner...) tensor, in place: the epilogue of a
+// convolution whose output nobody else has seen yet. relu(v) = v > 0 ? v : 0 (NaN becomes 0, as UnaryOp.RELU).
+// Each thread takes W consecutive elements with one wide load: the _v4 kernels (W = 4) need inner % 4 == 0 and
+// 16-byte aligned bases, so the 4 share a channel; the plain ones take W = 1.
+template <typename T, int W> struct __align__(W * sizeof(T)) Pack { T v[W]; };
+
+template <typename T>
+__device__ __forceinline__ typename Acc<T>::type bias_relu_one(typename Acc<T>::type v, typename Acc<T>::type b, int relu) {
+    v += b;
+    return relu ? (v > 0 ? v : (typename Acc<T>::type) 0) : v;
+}
+
+template <typename T, int W>
+__device__ __forceinline__ void bias_relu(T* y, const T* b, i64 packs, i64 inner, i64 c, int relu) {
+    typedef typename Acc<T>::type A;
+    Pack<T, W>* yp = reinterpret_cast<Pack<T, W>*>(y);
+    GRID_STRIDE(i, packs) {
+        i64 r, ch;
+        divmod(divmod(W * i, inner, r), c, ch);
+        A bv = b ? load<A, T>(b[ch]) : (A) 0;
+        Pack<T, W> p = yp[i];
+#pragma unroll
+        for (int e = 0; e < W; e++) p.v[e] = store<T, A>(bias_relu_one<T>(load<A, T>(p.v[e]), bv, relu));
+        yp[i] = p;
+    }
+}
+
+// Backward of y = relu?(z + b): dz = relu ? (y > 0 ? g : 0) : g, written when write_dz; and, when partial is not
+// null, this block's share of db[c] = sum of dz over (N, inner). Grid: x = channel, y = a split of the images;
+// every split of a channel writes one partial, bias_grad_finish adds them in a fixed order (deterministic).
+template <typename T, int W>
+__device__ __forceinline__ void bias_relu_bwd(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 images,
+                                              i64 inner, i64 c, int relu, int write_dz) {
+    typedef typename Acc<T>::type A;
+    __shared__ A sh[32];
+    const i64 row = inner / W, ch = blockIdx.x, per = (images - blockIdx.y + gridDim.y - 1) / gridDim.y, total = per * row;
+    const Pack<T, W>* gp = reinterpret_cast<const Pack<T, W>*>(g);
+    const Pack<T, W>* yp = reinterpret_cast<const Pack<T, W>*>(y);
+    Pack<T, W>* dp = reinterpret_cast<Pack<T, W>*>(dz);
+    A acc = 0;
+    for (i64 j = threadIdx.x; j < total; j += blockDim.x) {
+        i64 k, n = blockIdx.y + divmod(j, row, k) * gridDim.y, at = (n * c + ch) * row + k;
+        Pack<T, W> gv = gp[at], yv;
+        if (relu) yv = yp[at];
+#pragma unroll
+        for (int e = 0; e < W; e++) {
+            A v = load<A, T>(gv.v[e]);
+            if (relu && !(load<A, T>(yv.v[e]) > 0)) v = 0;
+            gv.v[e] = store<T, A>(v);
+            acc += v;
+        }
+        if (write_dz) dp[at] = gv;
+    }
+    if (partial) {
+        acc = block_reduce(acc, [](A a, A b) { return a + b; }, sh);
+        if (threadIdx.x == 0) partial[ch * gridDim.y + blockIdx.y] = acc;
+    }
+}
+
+#define BIAS_RELU(T, S) \
+extern "C" __global__ void bias_relu_##S(T* y, const T* b, i64 n, i64 inner, i64 c, int relu) { \
+    bias_relu<T, 1>(y, b, n, inner, c, relu); \
+} \
+extern "C" __global__ void bias_relu_v4_##S(T* y, const T* b, i64 n4, i64 inner, i64 c, int relu) { \
+    bias_relu<T, 4>(y, b, n4, inner, c, relu); \
+}
+#define BIAS_RELU_BWD(T, S) \
+extern "C" __global__ void bias_relu_bwd_##S(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 images, \
+                                             i64 inner, i64 c, int relu, int write_dz) { \
+    bias_relu_bwd<T, 1>(dz, partial, g, y, images, inner, c, relu, write_dz); \
+} \
+extern "C" __global__ void bias_relu_bwd_v4_##S(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 images, \
+                                                i64 inner, i64 c, int relu, int write_dz) { \
+    bias_relu_bwd<T, 4>(dz, partial, g, y, images, inner, c, relu, write_dz); \
+} \
+extern "C" __global__ void bias_grad_finish_##S(T* db, const typename Acc<T>::type* partial, i64 c, i64 splits) { \
+    typedef typename Acc<T>::type A; \
+    GRID_STRIDE(ch, c) { \
+        A s = 0; \
+        for (i64 k = 0; k < splits; k++) s += partial[ch * splits + k]; \
+        db[ch] = store<T, A>(s); \
+    } \
+}
+#define BIAS_RELU_ALL(T, S) BIAS_RELU(T, S) BIAS_RELU_BWD(T, S)

@@ -1,6 +1,5 @@
-package dev.kiln.cuda.lib;
+package dev.kiln.cuda;
 
-import dev.kiln.cuda.CudaException;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -12,7 +11,7 @@ class LibraryDiscoveryTest {
         String old = System.getProperty("kiln.lib.cublas");
         System.setProperty("kiln.lib.cublas", missing);
         try {
-            var lib = new Bind.Library("cublas", "libcublas.so.13", "libcublas.so.12");
+            var lib = new NativeLibrary("cuBLAS", "cublas", status -> null, "libcublas.so.13", "libcublas.so.12");
             var e = assertThrows(CudaException.LibraryNotFound.class, lib::lookup);
             assertTrue(e.getMessage().contains(missing), e.getMessage());
             assertTrue(e.getMessage().contains("'cublas'"), e.getMessage());
@@ -50,7 +49,7 @@ class LibraryDiscoveryTest {
     @Test void statusNamesFallBackToTheHeaderTable() {
         // without libcublas the name comes from the table; with it, from cublasGetStatusName: the same text
         assertEquals("CUBLAS_STATUS_INVALID_VALUE", Cublas.statusName(7));
-        var e = Cublas.failure("cublasGemmStridedBatchedEx", 7, "m=1");
+        var e = Cublas.LIB.failure("cublasGemmStridedBatchedEx", 7, "m=1");
         assertTrue(e.getMessage().startsWith("cuBLAS: cublasGemmStridedBatchedEx failed with CUBLAS_STATUS_INVALID_VALUE (7): m=1"), e.getMessage());
     }
 }

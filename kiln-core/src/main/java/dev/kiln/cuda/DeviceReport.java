@@ -1,15 +1,9 @@
-package dev.kiln.cuda.lib;
+package dev.kiln.cuda;
 
-import dev.kiln.cuda.CudaException;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
 
-import static dev.kiln.cuda.lib.Bind.ADDR;
-import static dev.kiln.cuda.lib.Bind.status;
 
 /**
  * The text of {@code kiln devices}: driver and CUDA versions, which NVIDIA libraries this machine has (and their
@@ -19,9 +13,10 @@ import static dev.kiln.cuda.lib.Bind.status;
 public final class DeviceReport {
     private DeviceReport() {}
 
-    static final Bind.Library NVRTC = new Bind.Library("nvrtc", "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so");
-    static final Bind.Library NCCL = new Bind.Library("nccl", "libnccl.so.2", "libnccl.so");
-    static final Bind.Library CUBLASLT = CublasLt.LIB;
+    /** Libraries only looked for (nothing of them is bound yet). */
+    static final NativeLibrary NCCL = new NativeLibrary("NCCL", "nccl", status -> null, "libnccl.so.2", "libnccl.so");
+    static final NativeLibrary CUBLASLT = new NativeLibrary("cuBLASLt", "cublasLt", status -> null,
+            "libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11", "libcublasLt.so");
 
     public static String describe() {
         StringBuilder out = new StringBuilder();
@@ -51,16 +46,16 @@ public final class DeviceReport {
     static List<String> libraries() {
         List<String> libs = new ArrayList<>();
         libs.add(entry("cuBLAS", Cublas.LIB, () -> dotted(Cublas.libraryVersion(), 10000, 100)));
-        libs.add(entry("cuBLASLt", CUBLASLT, () -> dotted(CublasLt.libraryVersion(), 10000, 100)));
+        libs.add(entry("cuBLASLt", CUBLASLT, () -> ""));
         libs.add(entry("cuDNN", Cudnn.LIB, () -> dotted((int) Cudnn.version(), 10000, 100)));
-        libs.add(entry("NVRTC", NVRTC, DeviceReport::nvrtcVersion));
+        libs.add(entry("NVRTC", Nvrtc.LIB, Nvrtc::version));
         libs.add(entry("NCCL", NCCL, () -> ""));
         return libs;
     }
 
     private interface Version { String get() throws Throwable; }
 
-    private static String entry(String label, Bind.Library lib, Version version) {
+    private static String entry(String label, NativeLibrary lib, Version version) {
         if (!lib.available()) return label + " not found";
         try {
             String v = version.get();
@@ -73,15 +68,5 @@ public final class DeviceReport {
     /** 91400 with (10000, 100) → "9.14.0"; 130002 → "13.0.2". */
     static String dotted(int v, int majorDiv, int minorDiv) {
         return (v / majorDiv) + "." + (v % majorDiv / minorDiv) + "." + (v % minorDiv);
-    }
-
-    private static String nvrtcVersion() throws Throwable {
-        MethodHandle h = NVRTC.bind("nvrtcVersion", status(ADDR, ADDR));
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment major = a.allocate(Bind.INT), minor = a.allocate(Bind.INT);
-            int st = (int) h.invokeExact(major, minor);
-            if (st != 0) return "";
-            return major.get(Bind.INT, 0) + "." + minor.get(Bind.INT, 0);
-        }
     }
 }

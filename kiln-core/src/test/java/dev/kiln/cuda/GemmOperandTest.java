@@ -1,4 +1,4 @@
-package dev.kiln.cuda.lib;
+package dev.kiln.cuda;
 
 import org.junit.jupiter.api.Test;
 

@@ -1,12 +1,7 @@
-package dev.kiln.cuda.lib;
+package dev.kiln.cuda;
 
-import dev.kiln.cuda.GpuTests;
 import dev.kiln.DType;
 import dev.kiln.backend.Conv2dParams;
-import dev.kiln.backend.Pool2dParams;
-import dev.kiln.cuda.Cuda;
-import dev.kiln.cuda.CudaDevice;
-import dev.kiln.cuda.CudaException;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -20,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * cuBLAS, cuBLASLt, cuDNN and NVML on a real GPU against plain Java references (computed in double).
+ * cuBLAS, cuDNN and NVML on a real GPU against plain Java references (computed in double).
  * Tolerances, relative to the largest reference value: float64 1e-10, float32 1e-4, TF32 2e-3, bfloat16 2e-2.
  */
 @Tag("gpu")
@@ -207,45 +202,6 @@ class CudaLibGpuTest {
         assertTrue(e.getMessage().contains("cublasGemmStridedBatchedEx") && e.getMessage().contains("CUBLAS_STATUS_INVALID_VALUE"), e.getMessage());
     }
 
-    @Test void cublasLtBiasAndActivationEpilogues() {
-        assumeTrue(CublasLt.available(), "no cuBLASLt");
-        int m = 24, n = 40, k = 56;
-        Operand a = operand(1, m, k, false, false), b = operand(1, k, n, true, false);
-        double[] bias = new double[n];
-        for (int i = 0; i < n; i++) bias[i] = rnd.nextDouble() - 0.5;
-        double[] prod = matmulRef(a.logical(), b.logical(), 1, m, n, k);
-        long ws = mem.alloc(Cublas.RECOMMENDED_WORKSPACE_BYTES);
-        try (CublasLt lt = CublasLt.create()) {
-            for (CublasLt.Epilogue ep : CublasLt.Epilogue.values()) {
-                for (DType dt : List.of(DType.FLOAT32, DType.FLOAT64)) {
-                    double[] ref = new double[m * n];
-                    for (int i = 0; i < m; i++)
-                        for (int j = 0; j < n; j++) {
-                            double v = prod[i * n + j] + (ep.bias ? bias[j] : 0);
-                            ref[i * n + j] = switch (ep) {
-                                case NONE, BIAS -> v;
-                                case RELU, BIAS_RELU -> Math.max(0, v);
-                                case GELU, BIAS_GELU -> 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
-                            };
-                        }
-                    long da = upload(dt, a.storage()), db = upload(dt, b.storage()), dbias = upload(dt, bias);
-                    long dd = mem.alloc((long) m * n * dt.byteSize());
-                    try {
-                        lt.matmul(dt, false, ep, m, n, k, da, a.layout(), db, b.layout(), ep.bias ? dbias : 0, dd,
-                                ws, Cublas.RECOMMENDED_WORKSPACE_BYTES, dev.stream().address());
-                    } catch (CudaException | IllegalStateException e) {
-                        if (dt == DType.FLOAT64 && ep != CublasLt.Epilogue.NONE) {
-                            System.out.println("[cudalib] cuBLASLt " + ep + " float64 not supported here: " + e.getMessage());
-                            continue;
-                        }
-                        throw e;
-                    }
-                    assertClose("cublasLt " + ep + " " + dt, ref, download(dt, dd, m * n), dt == DType.FLOAT64 ? 1e-9 : FP32);
-                }
-            }
-        }
-    }
-
     // ================================================================== cuDNN convolution
 
     record ConvCase(int n, int c, int h, int w, int k, int r, int s, Conv2dParams p) {}
@@ -365,145 +321,9 @@ class CudaLibGpuTest {
         }
     }
 
-    @Test void convolutionBiasForwardAndBackward() {
-        var cc = new ConvCase(2, 3, 6, 6, 5, 3, 3, Conv2dParams.of(1, 1, 1, 1));
-        ConvPlan plan = dnn.conv(DType.FLOAT32, new int[]{2, 3, 6, 6}, new int[]{5, 3, 3, 3}, cc.p(), false);
-        double[] bias = random(5), dy = random(2 * 5 * 6 * 6);
-        long y = upload(DType.FLOAT32, new double[2 * 5 * 36]);
-        plan.addBias(upload(DType.FLOAT32, bias), y);
-        double[] ref = new double[2 * 5 * 36], db = new double[5];
-        for (int i = 0; i < ref.length; i++) {
-            ref[i] = bias[(i / 36) % 5];
-            db[(i / 36) % 5] += dy[i];
-        }
-        assertClose("conv bias add", ref, download(DType.FLOAT32, y, ref.length), FP32);
-        long ddb = mem.alloc(5 * 4);
-        plan.backwardBias(upload(DType.FLOAT32, dy), ddb, 1, 0);
-        assertClose("conv bias backward", db, download(DType.FLOAT32, ddb, 5), FP32);
-    }
-
     @Test void badDescriptorNamesTheCallAndStatus() {
         var e = assertThrows(CudaException.class, () -> new Cudnn.TensorDesc(DType.FLOAT32, new int[]{1, -3, 4, 4}, new int[]{48, 16, 4, 1}));
         assertTrue(e.getMessage().contains("cudnnSetTensorNdDescriptor") && e.getMessage().contains("BAD_PARAM"), e.getMessage());
-    }
-
-    // ================================================================== cuDNN pooling
-
-    void checkPool(String label, PoolPlan.Mode mode, Pool2dParams p, DType dt, double tol) {
-        int N = 2, C = 3, H = 9, W = 8;
-        PoolPlan plan = dnn.pool(dt, new int[]{N, C, H, W}, p, mode);
-        int P = plan.outputShape()[2], Q = plan.outputShape()[3];
-        assertEquals(p.outH(H), P);
-        assertEquals(p.outW(W), Q);
-        double[] x = random(N * C * H * W), dy = random(N * C * P * Q);
-        double[] y = new double[N * C * P * Q], dx = new double[x.length];
-        for (int nc = 0; nc < N * C; nc++)
-            for (int i = 0; i < P; i++)
-                for (int j = 0; j < Q; j++) {
-                    double best = Double.NEGATIVE_INFINITY, sum = 0;
-                    int arg = -1, count = 0;
-                    for (int r = 0; r < p.kernelH(); r++)
-                        for (int s = 0; s < p.kernelW(); s++) {
-                            int ih = i * p.strideH() - p.padH() + r, iw = j * p.strideW() - p.padW() + s;
-                            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                            int xi = (nc * H + ih) * W + iw;
-                            if (x[xi] > best) { best = x[xi]; arg = xi; }
-                            sum += x[xi];
-                            count++;
-                        }
-                    int yi = (nc * P + i) * Q + j;
-                    if (mode == PoolPlan.Mode.MAX) {
-                        y[yi] = best;
-                        dx[arg] += dy[yi];
-                    } else {
-                        int div = p.countIncludePad() ? p.kernelH() * p.kernelW() : count;
-                        y[yi] = sum / div;
-                        for (int r = 0; r < p.kernelH(); r++)
-                            for (int s = 0; s < p.kernelW(); s++) {
-                                int ih = i * p.strideH() - p.padH() + r, iw = j * p.strideW() - p.padW() + s;
-                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                                dx[(nc * H + ih) * W + iw] += dy[yi] / div;
-                            }
-                    }
-                }
-        long dX = upload(dt, x), dY = mem.alloc((long) y.length * dt.byteSize()), dDY = upload(dt, dy), dDX = mem.alloc((long) x.length * dt.byteSize());
-        plan.forward(dX, dY, 1, 0);
-        assertClose(label + " forward", y, download(dt, dY, y.length), tol);
-        plan.backward(dY, dDY, dX, dDX, 1, 0);
-        assertClose(label + " backward", dx, download(dt, dDX, x.length), tol);
-    }
-
-    @Test void pooling() {
-        checkPool("max pool 3/2/1 f32", PoolPlan.Mode.MAX, Pool2dParams.of(3, 2, 1), DType.FLOAT32, FP32);
-        checkPool("max pool 2/2/0 f64", PoolPlan.Mode.MAX, Pool2dParams.of(2, 2, 0), DType.FLOAT64, FP64);
-        checkPool("avg pool 3/2/1 include pad f32", PoolPlan.Mode.AVERAGE, new Pool2dParams(3, 3, 2, 2, 1, 1, true), DType.FLOAT32, FP32);
-        checkPool("avg pool 3/2/1 exclude pad f32", PoolPlan.Mode.AVERAGE, new Pool2dParams(3, 3, 2, 2, 1, 1, false), DType.FLOAT32, FP32);
-        checkPool("avg pool 2x3 s(1,2) exclude pad f64", PoolPlan.Mode.AVERAGE, new Pool2dParams(2, 3, 1, 2, 1, 1, false), DType.FLOAT64, FP64);
-    }
-
-    // ================================================================== cuDNN batch norm
-
-    void checkBatchNorm(DType dt, double tol) {
-        int N = 4, C = 3, H = 5, W = 6, M = N * H * W;
-        double eps = 1e-5, momentum = 0.1;
-        BatchNormPlan plan = dnn.batchNorm(dt, new int[]{N, C, H, W});
-        DType pt = plan.paramDType();
-        double[] x = random(N * C * H * W), dy = random(x.length);
-        for (int i = 0; i < x.length; i++) x[i] = x[i] * 3 + 0.5 * ((i / (H * W)) % C); // a different mean per channel
-        double[] scale = random(C), bias = random(C), rm = random(C), rv = new double[C];
-        for (int c = 0; c < C; c++) rv[c] = 0.5 + rnd.nextDouble();
-        double[] mean = new double[C], var = new double[C], inv = new double[C];
-        for (int i = 0; i < x.length; i++) mean[(i / (H * W)) % C] += x[i] / M;
-        for (int i = 0; i < x.length; i++) { int c = (i / (H * W)) % C; var[c] += (x[i] - mean[c]) * (x[i] - mean[c]) / M; }
-        for (int c = 0; c < C; c++) inv[c] = 1 / Math.sqrt(var[c] + eps);
-        double[] y = new double[x.length], yInf = new double[x.length], dx = new double[x.length], dScale = new double[C], dBias = new double[C];
-        for (int i = 0; i < x.length; i++) {
-            int c = (i / (H * W)) % C;
-            double xh = (x[i] - mean[c]) * inv[c];
-            y[i] = scale[c] * xh + bias[c];
-            yInf[i] = scale[c] * (x[i] - rm[c]) / Math.sqrt(rv[c] + eps) + bias[c];
-            dBias[c] += dy[i];
-            dScale[c] += dy[i] * xh;
-        }
-        for (int i = 0; i < x.length; i++) {
-            int c = (i / (H * W)) % C;
-            double xh = (x[i] - mean[c]) * inv[c];
-            dx[i] = scale[c] * inv[c] / M * (M * dy[i] - dBias[c] - xh * dScale[c]);
-        }
-        double[] rmNew = new double[C], rvNew = new double[C];
-        for (int c = 0; c < C; c++) {
-            rmNew[c] = (1 - momentum) * rm[c] + momentum * mean[c];
-            rvNew[c] = (1 - momentum) * rv[c] + momentum * var[c] * M / (M - 1);
-        }
-
-        long dX = upload(dt, x), dY = mem.alloc((long) x.length * dt.byteSize()), dScaleP = upload(pt, scale), dBiasP = upload(pt, bias);
-        long dRm = upload(pt, rm), dRv = upload(pt, rv), dSaveMean = mem.alloc(C * 8L), dSaveInv = mem.alloc(C * 8L);
-        // inference first, with the running statistics before training updates them
-        long dYInf = mem.alloc((long) x.length * dt.byteSize());
-        plan.forwardInference(dX, dYInf, dScaleP, dBiasP, dRm, dRv, eps);
-        assertClose("batch norm " + dt + " inference", yInf, download(dt, dYInf, x.length), tol);
-
-        plan.forwardTraining(dX, dY, dScaleP, dBiasP, momentum, dRm, dRv, eps, dSaveMean, dSaveInv);
-        assertClose("batch norm " + dt + " training forward", y, download(dt, dY, x.length), tol);
-        assertClose("batch norm " + dt + " saved mean", mean, download(pt, dSaveMean, C), tol);
-        assertClose("batch norm " + dt + " saved inv std", inv, download(pt, dSaveInv, C), tol);
-        assertClose("batch norm " + dt + " running mean", rmNew, download(pt, dRm, C), tol);
-        assertClose("batch norm " + dt + " running var (unbiased)", rvNew, download(pt, dRv, C), tol);
-
-        long dDY = upload(dt, dy), dDX = mem.alloc((long) x.length * dt.byteSize()), dDScale = mem.alloc(C * 8L), dDBias = mem.alloc(C * 8L);
-        plan.backward(dX, dDY, dDX, dScaleP, dDScale, dDBias, false, eps, dSaveMean, dSaveInv);
-        assertClose("batch norm " + dt + " backward dx", dx, download(dt, dDX, x.length), tol);
-        assertClose("batch norm " + dt + " backward dscale", dScale, download(pt, dDScale, C), tol);
-        assertClose("batch norm " + dt + " backward dbias", dBias, download(pt, dDBias, C), tol);
-        plan.backward(dX, dDY, dDX, dScaleP, dDScale, dDBias, true, eps, dSaveMean, dSaveInv);
-        double[] twice = dBias.clone();
-        for (int c = 0; c < C; c++) twice[c] *= 2;
-        assertClose("batch norm " + dt + " backward dbias accumulated", twice, download(pt, dDBias, C), tol);
-    }
-
-    @Test void batchNorm() {
-        checkBatchNorm(DType.FLOAT32, FP32);
-        checkBatchNorm(DType.FLOAT64, FP64);
     }
 
     // ================================================================== NVML

@@ -1,17 +1,18 @@
 // Reductions over the innermost dimension of a contiguous (rows, n) array, or over the outer dimension of a
 // contiguous (n, cols) array; the host permutes reduced dimensions innermost first. Sums accumulate in double,
-// as the CPU reference does. ReduceOp codes: SUM MAX MIN; NaN propagates through max and min.
+// as the CPU reference does. Op codes: REDUCE_* of op_codes.cuh; NaN propagates through max and min.
 // Backward: the gradient of a sum is an expand and of max/min a mask (dev.kiln.ops.Reductions), so none here.
 #include "common.cuh"
+#include "op_codes.cuh"
 
 __device__ __forceinline__ double red_combine(int op, double a, double b) {
-    if (op == 0) return a + b;
+    if (op == REDUCE_SUM) return a + b;
     if (a != a) return a;
     if (b != b) return b;
-    return op == 1 ? (a > b ? a : b) : (a < b ? a : b);
+    return op == REDUCE_MAX ? (a > b ? a : b) : (a < b ? a : b);
 }
 __device__ __forceinline__ double red_identity(int op) {
-    return op == 0 ? 0.0 : (op == 1 ? -__longlong_as_double(0x7FF0000000000000ll) : __longlong_as_double(0x7FF0000000000000ll));
+    return op == REDUCE_SUM ? 0.0 : (op == REDUCE_MAX ? -__longlong_as_double(0x7FF0000000000000ll) : __longlong_as_double(0x7FF0000000000000ll));
 }
 
 // One block per row (grid-stride over rows), for long rows.

@@ -1,18 +1,16 @@
-package dev.kiln.cuda.lib;
+package dev.kiln.cuda;
 
 import dev.kiln.DType;
-import dev.kiln.cuda.CudaException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
-import static dev.kiln.cuda.lib.Bind.ADDR;
-import static dev.kiln.cuda.lib.Bind.INT;
-import static dev.kiln.cuda.lib.Bind.PTR;
-import static dev.kiln.cuda.lib.Bind.SIZE_T;
-import static dev.kiln.cuda.lib.Bind.status;
+import static dev.kiln.cuda.NativeLibrary.ADDR;
+import static dev.kiln.cuda.NativeLibrary.INT;
+import static dev.kiln.cuda.NativeLibrary.PTR;
+import static dev.kiln.cuda.NativeLibrary.SIZE_T;
 
 /**
  * A cuBLAS handle: GEMM for the CUDA backend.
@@ -27,8 +25,8 @@ import static dev.kiln.cuda.lib.Bind.status;
  * on the handle's stream. The alpha/beta scalars live in a buffer the handle owns: cuBLAS reads host scalars when the
  * call is made, so the buffer is reused and the hot loop allocates nothing.
  */
-public final class Cublas implements AutoCloseable {
-    static final Bind.Library LIB = new Bind.Library("cublas", "libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so");
+public final class Cublas extends NativeHandle {
+    static final NativeLibrary LIB = new NativeLibrary("cuBLAS", "cublas", Cublas::statusName, "libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so");
 
     // ---- enum values, from cublas_api.h (CUDA 12/13)
     /** cublasOperation_t */
@@ -50,35 +48,33 @@ public final class Cublas implements AutoCloseable {
 
     /** Raw handles, resolved on first use of the class (only after {@link #LIB} has loaded). */
     private static final class H {
-        static final MethodHandle create = LIB.bind("cublasCreate_v2", status(ADDR));
-        static final MethodHandle destroy = LIB.bind("cublasDestroy_v2", status(PTR));
-        static final MethodHandle setStream = LIB.bind("cublasSetStream_v2", status(PTR, PTR));
-        static final MethodHandle setWorkspace = LIB.bind("cublasSetWorkspace_v2", status(PTR, PTR, SIZE_T));
-        static final MethodHandle setMathMode = LIB.bind("cublasSetMathMode", status(PTR, INT));
-        static final MethodHandle getVersion = LIB.bind("cublasGetVersion_v2", status(PTR, ADDR));
-        static final MethodHandle getProperty = LIB.bind("cublasGetProperty", status(INT, ADDR));
+        static final MethodHandle create = LIB.bind("cublasCreate_v2", ADDR);
+        static final MethodHandle destroy = LIB.bind("cublasDestroy_v2", PTR);
+        static final MethodHandle setStream = LIB.bind("cublasSetStream_v2", PTR, PTR);
+        static final MethodHandle setWorkspace = LIB.bind("cublasSetWorkspace_v2", PTR, PTR, SIZE_T);
+        static final MethodHandle setMathMode = LIB.bind("cublasSetMathMode", PTR, INT);
+        static final MethodHandle getVersion = LIB.bind("cublasGetVersion_v2", PTR, ADDR);
+        static final MethodHandle getProperty = LIB.bind("cublasGetProperty", INT, ADDR);
         static final MethodHandle statusName = LIB.bind("cublasGetStatusName",
                 java.lang.foreign.FunctionDescriptor.of(ADDR, INT));
         // cublasGemmStridedBatchedEx(handle, transa, transb, m, n, k, alpha*, A, Atype, lda, strideA,
         //     B, Btype, ldb, strideB, beta*, C, Ctype, ldc, strideC, batchCount, computeType, algo)
-        static final MethodHandle gemmStridedBatchedEx = LIB.bind("cublasGemmStridedBatchedEx", status(
+        static final MethodHandle gemmStridedBatchedEx = LIB.bind("cublasGemmStridedBatchedEx", 
                 PTR, INT, INT, INT, INT, INT, ADDR,
                 PTR, INT, INT, ValueLayout.JAVA_LONG,
                 PTR, INT, INT, ValueLayout.JAVA_LONG,
                 ADDR, PTR, INT, INT, ValueLayout.JAVA_LONG,
-                INT, INT, INT));
+                INT, INT, INT);
     }
 
     private final Arena arena = Arena.ofShared();
-    private final long handle;
     /** alpha at 0, beta at 8; written as float or double to suit the compute type. */
     private final MemorySegment scalars, alphaPtr, betaPtr;
     private int mathMode = CUBLAS_DEFAULT_MATH;
     private long workspace, workspaceBytes;
-    private boolean closed;
 
     private Cublas(long handle) {
-        this.handle = handle;
+        super("cuBLAS handle", handle);
         this.scalars = arena.allocate(16, 8);
         this.alphaPtr = scalars.asSlice(0, 8);
         this.betaPtr = scalars.asSlice(8, 8);
@@ -89,10 +85,10 @@ public final class Cublas implements AutoCloseable {
         LIB.lookup(); // LibraryNotFound, clearly, before any raw handle is touched
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(ValueLayout.ADDRESS);
-            check("cublasCreate_v2", (int) H.create.invokeExact(out));
+            LIB.check("cublasCreate_v2", (int) H.create.invokeExact(out));
             return new Cublas(out.get(ValueLayout.JAVA_LONG, 0));
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -107,12 +103,12 @@ public final class Cublas implements AutoCloseable {
             int[] parts = new int[3];
             int[] props = {MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL};
             for (int i = 0; i < 3; i++) {
-                check("cublasGetProperty", (int) H.getProperty.invokeExact(props[i], v));
+                LIB.check("cublasGetProperty", (int) H.getProperty.invokeExact(props[i], v));
                 parts[i] = v.get(INT, 0);
             }
             return parts[0] * 10000 + parts[1] * 100 + parts[2];
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -120,10 +116,10 @@ public final class Cublas implements AutoCloseable {
     public int version() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(INT);
-            check("cublasGetVersion_v2", (int) H.getVersion.invokeExact(handle(), v));
+            LIB.check("cublasGetVersion_v2", (int) H.getVersion.invokeExact(handle(), v));
             return v.get(INT, 0);
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -134,10 +130,10 @@ public final class Cublas implements AutoCloseable {
      */
     public void setStream(long stream) {
         try {
-            check("cublasSetStream_v2", (int) H.setStream.invokeExact(handle(), stream));
-            if (workspace != 0) check("cublasSetWorkspace_v2", (int) H.setWorkspace.invokeExact(handle, workspace, workspaceBytes));
+            LIB.check("cublasSetStream_v2", (int) H.setStream.invokeExact(handle(), stream));
+            if (workspace != 0) LIB.check("cublasSetWorkspace_v2", (int) H.setWorkspace.invokeExact(address, workspace, workspaceBytes));
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
@@ -148,9 +144,9 @@ public final class Cublas implements AutoCloseable {
     public void setWorkspace(long devicePtr, long bytes) {
         if (bytes < 0) throw new IllegalArgumentException("cublasSetWorkspace: negative size " + bytes);
         try {
-            check("cublasSetWorkspace_v2", (int) H.setWorkspace.invokeExact(handle(), devicePtr, bytes));
+            LIB.check("cublasSetWorkspace_v2", (int) H.setWorkspace.invokeExact(handle(), devicePtr, bytes));
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
         workspace = devicePtr;
         workspaceBytes = bytes;
@@ -164,17 +160,11 @@ public final class Cublas implements AutoCloseable {
     private void setMathMode(int mode) {
         if (mode == mathMode) return;
         try {
-            check("cublasSetMathMode", (int) H.setMathMode.invokeExact(handle(), mode));
+            LIB.check("cublasSetMathMode", (int) H.setMathMode.invokeExact(handle(), mode));
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
         mathMode = mode;
-    }
-
-    /** The value of {@code handle} as cuBLAS knows it, for callers that bind more of cuBLAS. */
-    public long handle() {
-        if (closed) throw new IllegalStateException("cuBLAS handle is closed");
-        return handle;
     }
 
     /**
@@ -230,43 +220,30 @@ public final class Cublas implements AutoCloseable {
                     betaPtr, c, dataType, ldc, strideC,
                     batch, computeType, CUBLAS_GEMM_DEFAULT);
             if (st != 0) {
-                throw failure("cublasGemmStridedBatchedEx", st, dtype + " transa=" + (transA ? "T" : "N") + " transb=" + (transB ? "T" : "N")
+                throw LIB.failure("cublasGemmStridedBatchedEx", st, dtype + " transa=" + (transA ? "T" : "N") + " transb=" + (transB ? "T" : "N")
                         + " m=" + m + " n=" + n + " k=" + k + " lda=" + lda + " ldb=" + ldb + " ldc=" + ldc
                         + " strides=" + strideA + "/" + strideB + "/" + strideC + " batch=" + batch);
             }
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         }
     }
 
-    @Override
-    public void close() {
-        if (closed) return;
-        closed = true;
+    @Override protected void destroy(long handle) {
         try {
-            check("cublasDestroy_v2", (int) H.destroy.invokeExact(handle));
+            LIB.check("cublasDestroy_v2", (int) H.destroy.invokeExact(handle));
         } catch (Throwable t) {
-            throw Bind.rethrow(t);
+            throw NativeLibrary.rethrow(t);
         } finally {
             arena.close();
         }
-    }
-
-    // ---- status codes
-
-    static void check(String call, int status) {
-        if (status != 0) throw failure(call, status, null);
-    }
-
-    static CudaException failure(String call, int status, String detail) {
-        return new CudaException("cuBLAS", call, status, statusName(status), detail);
     }
 
     /** The status's name: from cublasGetStatusName where the library has it, else from the table in cublas_api.h. */
     static String statusName(int status) {
         try {
             if (LIB.has("cublasGetStatusName")) {
-                String s = Bind.cString((MemorySegment) H.statusName.invokeExact(status));
+                String s = NativeLibrary.cString((MemorySegment) H.statusName.invokeExact(status));
                 if (!s.isEmpty()) return s;
             }
         } catch (Throwable ignored) {

@@ -1,0 +1,310 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Settings;
+import dev.kiln.Shape;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.ReduceOp;
+import java.util.concurrent.ConcurrentHashMap;
+
+/** Convolutions on CUDA (convolution.cu): cuDNN where it is present ({@link Dnn}), else im2col + GEMM; direct kernels for
+ * an image model's first layer ({@link SmallConv}); the bias + ReLU epilogue and its backward in one pass each. */
+final class ConvolutionCuda extends CudaFamily {
+    private final MatmulCuda matmul;
+    private final ReductionsCuda reductions;
+    private final Kernels.Table im2col, col2im, biasRelu, biasReluV4, biasReluBwd, biasReluBwdV4, biasGradFinish;
+
+    ConvolutionCuda(CudaBackend backend, MatmulCuda matmul, ReductionsCuda reductions) {
+        super(backend);
+        this.matmul = matmul;
+        this.reductions = reductions;
+        im2col = new Kernels.Table(dev, "convolution.cu", "im2col");
+        col2im = new Kernels.Table(dev, "convolution.cu", "col2im");
+        biasRelu = new Kernels.Table(dev, "convolution.cu", "bias_relu");
+        biasReluV4 = new Kernels.Table(dev, "convolution.cu", "bias_relu_v4");
+        biasReluBwd = new Kernels.Table(dev, "convolution.cu", "bias_relu_bwd");
+        biasReluBwdV4 = new Kernels.Table(dev, "convolution.cu", "bias_relu_bwd_v4");
+        biasGradFinish = new Kernels.Table(dev, "convolution.cu", "bias_grad_finish");
+    }
+
+    private int[] convP(int[] xShape, int kh, int kw, Conv2dParams p) {
+        int h = xShape[2], w = xShape[3];
+        return new int[]{xShape[1], h, w, kh, kw, p.strideH(), p.strideW(), p.padH(), p.padW(), p.dilationH(), p.dilationW(),
+                p.outH(h, kh), p.outW(w, kw)};
+    }
+
+    private Tensor im2col(Tensor xc, int[] cp) {
+        int n = xc.shape()[0];
+        long rows = (long) cp[0] * cp[3] * cp[4], q = (long) cp[11] * cp[12];
+        Tensor cols = newTensor(new int[]{n, (int) rows, (int) q}, xc.dtype());
+        long total = n * rows * q;
+        if (total > 0) Launch.args().ptr(ptr(cols)).ptr(ptr(xc)).i64(total).ints(cp).go(dev, im2col.get(xc.dtype()), grid(total), BLOCK);
+        return cols;
+    }
+
+    Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
+        SmallConv small = smallConv(x.shape(), w.shape(), p, x.dtype());
+        if (small != null) return small.forward(x, w, bias, relu);
+        Tensor y = Dnn.available(x.dtype()) ? dnnConv2d(x, w, p) : im2colConv2d(x, w, p);
+        if (bias != null || relu) biasReluInPlace(y, bias, relu);
+        return y;
+    }
+
+    Tensor[] conv2dBackwardWeightAndBias(Tensor g, Tensor y, Tensor x, int[] weightShape, Conv2dParams p,
+                                                          boolean relu, boolean biasGrad) {
+        SmallConv small = smallConv(x.shape(), weightShape, p, x.dtype());
+        // one input channel only: with three, each thread's window is reloaded for every block of output channels
+        // and the kernel measured slower than cuDNN's (H200: 0.32 vs ~0.2 ms for CIFAR's first layer at batch 1024)
+        if (small != null && (small.c == 1 || smallConvWeightGradAll)) return small.weightAndBiasGrad(g, y, x, relu, biasGrad);
+        // as Backend's default: the primitives
+        Tensor[] pre = relu || biasGrad ? biasReluBackward(g, y, relu, biasGrad) : new Tensor[]{g, null};
+        return new Tensor[]{conv2dBackwardWeight(pre[0], x, weightShape, p), pre[1]};
+    }
+
+    /** Whether the direct kernels for few input channels are on (KILN_SMALL_CONV=0 sends every conv to cuDNN). */
+    private static volatile boolean smallConvEnabled = Settings.get().smallConv() != Settings.SmallConv.OFF;
+
+    static void setSmallConvEnabled(boolean on) { smallConvEnabled = on; }
+
+    /** KILN_SMALL_CONV=all: the direct weight gradient for three input channels too (measured slower at batch 1024). */
+    private static final boolean smallConvWeightGradAll = Settings.get().smallConv() == Settings.SmallConv.ALL;
+
+    /**
+     * A convolution the direct kernels of convolution.cu take (conv_small_*): 1 or 3 input channels, a 3x3 or 5x5 kernel,
+     * stride 1, no dilation or groups, equal padding on both axes: an image model's first layer, where cuDNN's
+     * general algorithms spend most of their time reshaping. One thread per output pixel, every output channel.
+     */
+    private final class SmallConv {
+        final int n, c, h, w, o, k, pad, oh, ow, ob;
+        final DType t;
+
+        private SmallConv(int[] xs, int[] ws, Conv2dParams p, DType t) {
+            this.n = xs[0];
+            this.c = xs[1];
+            this.h = xs[2];
+            this.w = xs[3];
+            this.o = ws[0];
+            this.k = ws[2];
+            this.pad = p.padH();
+            this.oh = p.outH(h, k);
+            this.ow = p.outW(w, k);
+            this.t = t;
+            int v = c * k * k + 1;
+            this.ob = v <= 12 ? 4 : v <= 28 ? 2 : 1; // as SMALL_CONV_ALL in convolution.cu
+        }
+
+        private String variant() { return "c" + c + "k" + k; }
+
+        private long sharedBytes() { return (long) o * (c * k * k + 1) * accBytes(); }
+
+        private int accBytes() { return t == DType.FLOAT64 ? 8 : 4; }
+
+        private Launch geometry(Launch l) { return l.ints(n, h, w, oh, ow, o, pad); }
+
+        Tensor forward(Tensor x, Tensor wt, Tensor bias, boolean relu) {
+            Tensor xc = contiguous(x), wc = contiguous(wt), bc = bias == null ? null : contiguous(bias);
+            Tensor y = newTensor(new int[]{n, o, oh, ow}, t);
+            long pixels = (long) n * oh * ow;
+            if (pixels > 0) {
+                geometry(Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(wc)).ptr(bc == null ? 0 : ptr(bc))).i32(relu ? 1 : 0)
+                        .go(dev, smallConvKernel("conv_small_fwd_" + variant(), t), (int) grid(pixels), 1, 1, BLOCK, (int) sharedBytes());
+            }
+            drop(xc, x);
+            drop(wc, wt);
+            if (bc != null) drop(bc, bias);
+            return y;
+        }
+
+        Tensor[] weightAndBiasGrad(Tensor g, Tensor y, Tensor x, boolean relu, boolean biasGrad) {
+            Tensor gc = contiguous(g), yc = relu ? contiguous(y, g.dtype()) : null, xc = contiguous(x);
+            int ckk = c * k * k, groups = o / ob;
+            long pixels = (long) n * oh * ow;
+            // about sixteen blocks per multiprocessor in all (each thread's sums are many registers, so few threads
+            // fit at once; more blocks keep more loads in flight); every block sums its share of the pixels
+            int blocks = (int) Math.max(1, Math.min((pixels + BLOCK - 1) / BLOCK, (16L * dev.multiprocessorCount() + groups - 1) / groups));
+            Tensor partial = newTensor(new int[]{o * (ckk + 1) * blocks}, t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32);
+            Tensor dw = newTensor(new int[]{o, c, k, k}, t), db = biasGrad ? newTensor(new int[]{o}, t) : null;
+            geometry(Launch.args().ptr(ptr(partial)).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc)).ptr(ptr(xc))).i32(relu ? 1 : 0)
+                    .go(dev, smallConvKernel("conv_small_wgrad_" + variant(), t), blocks, groups, 1, BLOCK, 0);
+            Launch.args().ptr(ptr(dw)).ptr(db == null ? 0 : ptr(db)).ptr(ptr(partial)).i32(o).i32(ckk).i32(blocks)
+                    .go(dev, smallConvKernel("conv_small_wgrad_finish", t), grid((long) o * (ckk + 1)), BLOCK);
+            partial.storage().release();
+            drop(gc, g);
+            if (yc != null) drop(yc, y);
+            drop(xc, x);
+            return new Tensor[]{dw, db};
+        }
+    }
+
+    /** The direct kernels' view of this convolution, or null when they do not take it. */
+    private SmallConv smallConv(int[] xs, int[] ws, Conv2dParams p, DType t) {
+        if (!smallConvEnabled || !t.isFloating()) return null;
+        int c = xs[1], k = ws[2];
+        if ((c != 1 && c != 3) || (k != 3 && k != 5) || ws[3] != k || ws[1] != c) return null;
+        if (p.groups() != 1 || p.strideH() != 1 || p.strideW() != 1 || p.dilationH() != 1 || p.dilationW() != 1 || p.padH() != p.padW()) return null;
+        SmallConv sc = new SmallConv(xs, ws, p, t);
+        if (sc.oh < 1 || sc.ow < 1 || sc.o % sc.ob != 0 || sc.sharedBytes() > 48 * 1024) return null;
+        if ((long) sc.n * c * sc.h * sc.w >= Integer.MAX_VALUE || (long) sc.n * sc.o * sc.oh * sc.ow >= Integer.MAX_VALUE) return null;
+        return sc;
+    }
+
+    private final ConcurrentHashMap<String, Kernels.Table> smallConvTables = new ConcurrentHashMap<>();
+
+    private Kernels.Fn smallConvKernel(String prefix, DType t) {
+        return smallConvTables.computeIfAbsent(prefix, k -> new Kernels.Table(dev, "convolution.cu", k)).get(t);
+    }
+
+    /** The convolution without bias through im2col and the own GEMM (no cuDNN, or KILN_CUDNN=0). */
+    private Tensor im2colConv2d(Tensor x, Tensor w, Conv2dParams p) {
+        Tensor xc = contiguous(x), wc = contiguous(w);
+        int n = x.shape()[0], o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
+        int[] cp = convP(x.shape(), kh, kw, p);
+        int oh = cp[11], ow = cp[12], cg = cp[0] / g, og = o / g;
+        long kg = (long) cg * kh * kw, q = (long) oh * ow, rows = (long) cp[0] * kh * kw;
+        Tensor cols = im2col(xc, cp);
+        Tensor out = newTensor(new int[]{n, o, oh, ow}, x.dtype());
+        int es = x.dtype().byteSize();
+        for (int gi = 0; gi < g; gi++) {
+            matmul.gemm(x.dtype(), n, og, q, kg,
+                    ptr(wc) + gi * og * kg * es, 0, kg, 1,
+                    ptr(cols) + gi * kg * q * es, rows * q, q, 1,
+                    ptr(out) + gi * og * q * es, (long) o * q, q, false);
+        }
+        drop(xc, x);
+        drop(wc, w);
+        cols.storage().release();
+        return out;
+    }
+
+    /** y = relu?(y + bias[channel]) in place over dim 1 of a fresh contiguous (N, C, ...) tensor (bias may be null). */
+    private void biasReluInPlace(Tensor y, Tensor bias, boolean relu) {
+        Tensor bc = bias == null ? null : contiguous(bias);
+        long n = y.numel();
+        int[] s = y.shape();
+        long inner = n == 0 ? 1 : n / ((long) s[0] * s[1]);
+        if (n > 0) {
+            boolean v4 = inner % 4 == 0;
+            long work = v4 ? n / 4 : n;
+            Launch.args().ptr(ptr(y)).ptr(bc == null ? 0 : ptr(bc)).i64(work).i64(inner).i64(s[1]).i32(relu ? 1 : 0)
+                    .go(dev, (v4 ? biasReluV4 : biasRelu).get(y.dtype()), grid(work), BLOCK);
+        }
+        if (bc != null) drop(bc, bias);
+    }
+
+    Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) {
+        requireAnyFloat("bias_relu_backward", g.dtype());
+        Tensor gc = contiguous(g), yc = relu ? contiguous(y, g.dtype()) : null;
+        int[] s = g.shape();
+        int images = s[0], c = s[1];
+        long n = g.numel(), inner = n == 0 ? 1 : n / ((long) images * c);
+        Tensor dz = relu ? newTensor(s, g.dtype()) : gc, db = null;
+        if (biasGrad) db = newTensor(new int[]{c}, g.dtype());
+        if (n > 0 && (relu || biasGrad)) {
+            // about four blocks per multiprocessor in all, each a channel's share of the images
+            int splits = (int) Math.max(1, Math.min(images, (4L * dev.multiprocessorCount() + c - 1) / c));
+            DType acc = g.dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+            Tensor partial = biasGrad ? newTensor(new int[]{c * splits}, acc) : null;
+            boolean v4 = inner % 4 == 0;
+            Launch.args().ptr(relu ? ptr(dz) : 0).ptr(biasGrad ? ptr(partial) : 0).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc))
+                    .i64(images).i64(inner).i64(c).i32(relu ? 1 : 0).i32(relu ? 1 : 0)
+                    .go(dev, (v4 ? biasReluBwdV4 : biasReluBwd).get(g.dtype()), c, splits, 1, BLOCK, 0);
+            if (biasGrad) {
+                Launch.args().ptr(ptr(db)).ptr(ptr(partial)).i64(c).i64(splits).go(dev, biasGradFinish.get(g.dtype()), grid(c), BLOCK);
+                partial.storage().release();
+            }
+        } else if (biasGrad) {
+            backend.fill(db, 0);
+        }
+        if (relu) {
+            drop(gc, g);
+            drop(yc, y);
+        }
+        return new Tensor[]{dz, db};
+    }
+
+    Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p) {
+        if (Dnn.available(gradOut.dtype())) return dnnBackwardInput(gradOut, w, inputShape, p);
+        Tensor gy = contiguous(gradOut), wc = contiguous(w);
+        int n = inputShape[0], o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
+        int[] cp = convP(inputShape, kh, kw, p);
+        int cg = cp[0] / g, og = o / g;
+        long kg = (long) cg * kh * kw, q = (long) cp[11] * cp[12], rows = (long) cp[0] * kh * kw;
+        DType t = gradOut.dtype();
+        int es = t.byteSize();
+        Tensor cols = newTensor(new int[]{n, (int) rows, (int) q}, t);
+        for (int gi = 0; gi < g; gi++) {
+            matmul.gemm(t, n, kg, q, og,
+                    ptr(wc) + gi * og * kg * es, 0, 1, kg,
+                    ptr(gy) + gi * og * q * es, (long) o * q, q, 1,
+                    ptr(cols) + gi * kg * q * es, rows * q, q, false);
+        }
+        Tensor gx = newTensor(inputShape.clone(), t);
+        long total = Shape.numel(inputShape);
+        if (total > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(cols)).i64(total).ints(cp).go(dev, col2im.get(t), grid(total), BLOCK);
+        cols.storage().release();
+        drop(gy, gradOut);
+        drop(wc, w);
+        return gx;
+    }
+
+    Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p) {
+        if (Dnn.available(gradOut.dtype())) return dnnBackwardWeight(gradOut, x, weightShape, p);
+        Tensor gy = contiguous(gradOut), xc = contiguous(x);
+        int n = x.shape()[0], o = weightShape[0], kh = weightShape[2], kw = weightShape[3], g = p.groups();
+        int[] cp = convP(x.shape(), kh, kw, p);
+        int cg = cp[0] / g, og = o / g;
+        long kg = (long) cg * kh * kw, q = (long) cp[11] * cp[12], rows = (long) cp[0] * kh * kw;
+        DType t = gradOut.dtype();
+        int es = t.byteSize();
+        Tensor cols = im2col(xc, cp);
+        // per image, then summed over images: gw[g] = sum_n gy[n, g] x cols[n, g]^T
+        Tensor perImage = newTensor(new int[]{n, o * (int) kg}, t);
+        for (int gi = 0; gi < g; gi++) {
+            matmul.gemm(t, n, og, kg, q,
+                    ptr(gy) + gi * og * q * es, (long) o * q, q, 1,
+                    ptr(cols) + gi * kg * q * es, rows * q, 1, q,
+                    ptr(perImage) + gi * og * kg * es, (long) o * kg, kg, false);
+        }
+        Tensor gw = newTensor(weightShape.clone(), t);
+        long cols2 = (long) o * kg;
+        reductions.colReduce(ReduceOp.SUM, ptr(gw), ptr(perImage), t, n, cols2);
+        perImage.storage().release();
+        cols.storage().release();
+        drop(gy, gradOut);
+        drop(xc, x);
+        return gw;
+    }
+
+    // ------------------------------------------------------------------ through cuDNN
+
+    /** The convolution without bias: the caller adds bias (and ReLU) in one epilogue pass of its own. */
+    private Tensor dnnConv2d(Tensor x, Tensor w, Conv2dParams p) {
+        Tensor xc = contiguous(x), wc = contiguous(w);
+        int[] ws = w.shape(), xs = x.shape();
+        int[] ys = {xs[0], ws[0], p.outH(xs[2], ws[2]), p.outW(xs[3], ws[3])};
+        Tensor y = newTensor(ys, x.dtype());
+        Dnn.forward(dev, x.dtype(), xs, ws, p, ptr(xc), ptr(wc), ptr(y));
+        drop(xc, x);
+        drop(wc, w);
+        return y;
+    }
+
+    private Tensor dnnBackwardInput(Tensor gy, Tensor w, int[] inputShape, Conv2dParams p) {
+        Tensor gc = contiguous(gy), wc = contiguous(w);
+        Tensor gx = newTensor(inputShape.clone(), gy.dtype());
+        Dnn.backwardData(dev, gy.dtype(), inputShape, w.shape(), p, ptr(gc), ptr(wc), ptr(gx));
+        drop(gc, gy);
+        drop(wc, w);
+        return gx;
+    }
+
+    private Tensor dnnBackwardWeight(Tensor gy, Tensor x, int[] weightShape, Conv2dParams p) {
+        Tensor gc = contiguous(gy), xc = contiguous(x);
+        Tensor gw = newTensor(weightShape.clone(), gy.dtype());
+        Dnn.backwardFilter(dev, gy.dtype(), x.shape(), weightShape, p, ptr(xc), ptr(gc), ptr(gw));
+        drop(gc, gy);
+        drop(xc, x);
+        return gw;
+    }
+}

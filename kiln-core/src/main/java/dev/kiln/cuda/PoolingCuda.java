@@ -1,0 +1,83 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Shape;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Pool2dParams;
+
+/** Max and average pooling on CUDA (pooling.cu); windows that tile the input take the _tiled kernels. */
+final class PoolingCuda extends CudaFamily {
+    private final Kernels.Table maxPoolFwd, maxPoolFwdTiled, maxPoolBwd, maxPoolBwdTiled, avgPoolFwd, avgPoolBwd;
+
+    PoolingCuda(CudaBackend backend) {
+        super(backend);
+        maxPoolFwd = new Kernels.Table(dev, "pooling.cu", "max_pool_fwd");
+        maxPoolFwdTiled = new Kernels.Table(dev, "pooling.cu", "max_pool_fwd_tiled");
+        maxPoolBwd = new Kernels.Table(dev, "pooling.cu", "max_pool_bwd");
+        maxPoolBwdTiled = new Kernels.Table(dev, "pooling.cu", "max_pool_bwd_tiled");
+        avgPoolFwd = new Kernels.Table(dev, "pooling.cu", "avg_pool_fwd");
+        avgPoolBwd = new Kernels.Table(dev, "pooling.cu", "avg_pool_bwd");
+    }
+
+    private static int[] poolP(int[] xShape, Pool2dParams p) {
+        int h = xShape[2], w = xShape[3];
+        return new int[]{h, w, p.outH(h), p.outW(w), p.kernelH(), p.kernelW(), p.strideH(), p.strideW(), p.padH(), p.padW(),
+                p.countIncludePad() ? 1 : 0};
+    }
+
+    /** Whether the pooling windows tile the input (stride == kernel, no padding): the _tiled kernels' case. */
+    private static boolean tiles(Pool2dParams p) {
+        return p.strideH() == p.kernelH() && p.strideW() == p.kernelW() && p.padH() == 0 && p.padW() == 0;
+    }
+
+    Tensor[] maxPool2d(Tensor x, Pool2dParams p) {
+        Tensor xc = contiguous(x);
+        int[] pp = poolP(x.shape(), p);
+        int[] os = {x.shape()[0], x.shape()[1], pp[2], pp[3]};
+        Tensor out = newTensor(os, x.dtype()), idx = newTensor(os.clone(), DType.INT64);
+        long n = Shape.numel(os);
+        Kernels.Table k = tiles(p) ? maxPoolFwdTiled : maxPoolFwd;
+        if (n > 0) Launch.args().ptr(ptr(out)).ptr(ptr(idx)).ptr(ptr(xc)).i64(n).ints(pp).go(dev, k.get(x.dtype()), grid(n), BLOCK);
+        drop(xc, x);
+        return new Tensor[]{out, idx};
+    }
+
+    Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p) {
+        requireAnyFloat("max_pool2d backward", gradOut.dtype());
+        Tensor gy = contiguous(gradOut), ic = contiguous(indices);
+        int[] pp = poolP(inputShape, p);
+        Tensor gx = newTensor(inputShape.clone(), gradOut.dtype());
+        if (tiles(p)) {
+            long n = gy.numel();
+            if (pp[2] * p.kernelH() != pp[0] || pp[3] * p.kernelW() != pp[1] || n == 0) backend.fill(gx, 0); // a ragged edge no window covers
+            if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).ints(pp).go(dev, maxPoolBwdTiled.get(gx.dtype()), grid(n), BLOCK);
+        } else {
+            long n = gx.numel();
+            if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).ints(pp).go(dev, maxPoolBwd.get(gx.dtype()), grid(n), BLOCK);
+        }
+        drop(gy, gradOut);
+        drop(ic, indices);
+        return gx;
+    }
+
+    Tensor avgPool2d(Tensor x, Pool2dParams p) {
+        Tensor xc = contiguous(x);
+        int[] pp = poolP(x.shape(), p);
+        int[] os = {x.shape()[0], x.shape()[1], pp[2], pp[3]};
+        Tensor out = newTensor(os, x.dtype());
+        long n = Shape.numel(os);
+        if (n > 0) Launch.args().ptr(ptr(out)).ptr(ptr(xc)).i64(n).ints(pp).go(dev, avgPoolFwd.get(x.dtype()), grid(n), BLOCK);
+        drop(xc, x);
+        return out;
+    }
+
+    Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p) {
+        Tensor gy = contiguous(gradOut);
+        int[] pp = poolP(inputShape, p);
+        Tensor gx = newTensor(inputShape.clone(), gradOut.dtype());
+        long n = Shape.numel(inputShape);
+        if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).i64(n).ints(pp).go(dev, avgPoolBwd.get(gradOut.dtype()), grid(n), BLOCK);
+        drop(gy, gradOut);
+        return gx;
+    }
+}

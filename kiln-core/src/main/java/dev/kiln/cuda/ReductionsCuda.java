@@ -1,0 +1,130 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Tensor;
+import dev.kiln.backend.ReduceOp;
+
+/** Reductions over dimensions and arg-max/min on CUDA (reductions.cu): row kernels after a permute, column kernels for leading dimensions. */
+final class ReductionsCuda extends CudaFamily {
+    private final Kernels.Table reduceRows, reduceRowsWarp, reduceCols, argReduceRows;
+    private final Kernels.Table reduceRowsPartial, reduceRowsFinish, reduceColsPartial, reduceColsFinish;
+
+    ReductionsCuda(CudaBackend backend) {
+        super(backend);
+        reduceRows = new Kernels.Table(dev, "reductions.cu", "reduce_rows");
+        reduceRowsWarp = new Kernels.Table(dev, "reductions.cu", "reduce_rows_warp");
+        reduceCols = new Kernels.Table(dev, "reductions.cu", "reduce_cols");
+        argReduceRows = new Kernels.Table(dev, "reductions.cu", "argreduce_rows");
+        reduceRowsPartial = new Kernels.Table(dev, "reductions.cu", "reduce_rows_partial");
+        reduceRowsFinish = new Kernels.Table(dev, "reductions.cu", "reduce_rows_finish");
+        reduceColsPartial = new Kernels.Table(dev, "reductions.cu", "reduce_cols_partial");
+        reduceColsFinish = new Kernels.Table(dev, "reductions.cu", "reduce_cols_finish");
+    }
+
+    private static int[] reducedShape(int[] shape, boolean[] red, boolean keepdim) {
+        int[] o = new int[shape.length];
+        int k = 0;
+        for (int d = 0; d < shape.length; d++) {
+            if (!red[d]) o[k++] = shape[d];
+            else if (keepdim) o[k++] = 1;
+        }
+        return java.util.Arrays.copyOf(o, k);
+    }
+
+    Tensor reduce(ReduceOp op, Tensor x, int[] dims, boolean keepdim) {
+        int r = x.dim();
+        int[] shape = x.shape();
+        boolean[] red = new boolean[r];
+        for (int d : dims) red[d] = true;
+        Tensor out = newTensor(reducedShape(shape, red, keepdim), x.dtype());
+        if (x.numel() == 0) {
+            backend.fill(out, 0);
+            return out;
+        }
+        long inner = 1;
+        for (int d : dims) inner *= shape[d];
+        long outer = x.numel() / inner;
+        boolean leading = true;
+        for (int d = 0; d < r; d++) if (red[d] != (d < dims.length)) leading = false;
+        if (leading && dims.length > 0 && x.isContiguous() && outer >= 128) {
+            // reducing the leading dimensions of a contiguous array: one thread per output column, no transpose
+            colReduce(op, ptr(out), ptr(x), x.dtype(), inner, outer);
+            return out;
+        }
+        int[] perm = new int[r];
+        int k = 0;
+        for (int d = 0; d < r; d++) if (!red[d]) perm[k++] = d;
+        for (int d = 0; d < r; d++) if (red[d]) perm[k++] = d;
+        Tensor xp = x.detach().permute(perm);
+        Tensor xc = contiguous(xp);
+        rowReduce(op, ptr(out), xc, outer, inner);
+        drop(xc, xp);
+        return out;
+    }
+
+    /** out[c] = reduce over r < n of x[r * cols + c]; two passes when the columns alone cannot fill the GPU. */
+    void colReduce(ReduceOp op, long out, long x, DType t, long n, long cols) {
+        long threadsWanted = dev.multiprocessorCount() * 2048L;
+        if (cols >= threadsWanted / 4 || n < 64) {
+            Launch.args().i32(op.ordinal()).ptr(out).ptr(x).i64(n).i64(cols).go(dev, reduceCols.get(t), grid(cols), BLOCK);
+            return;
+        }
+        long chunks = Math.min(Math.min((n + 31) / 32, 65535), Math.max(1, threadsWanted / cols));
+        long chunk = (n + chunks - 1) / chunks;
+        chunks = (n + chunk - 1) / chunk;
+        CudaAllocator.Block partial = dev.allocator().allocate(chunks * cols * 8);
+        Launch.args().i32(op.ordinal()).ptr(partial.address()).ptr(x).i64(n).i64(cols).i64(chunk)
+                .go(dev, reduceColsPartial.get(t), (int) ((cols + BLOCK - 1) / BLOCK), (int) chunks, 1, BLOCK, 0);
+        Launch.args().i32(op.ordinal()).ptr(out).ptr(partial.address()).i64(chunks).i64(cols).go(dev, reduceColsFinish.get(t), grid(cols), BLOCK);
+        dev.allocator().free(partial);
+    }
+
+    private void rowReduce(ReduceOp op, long out, Tensor xc, long rows, long n) {
+        if (rows < dev.multiprocessorCount() * 2L && n >= 16384) {
+            // few long rows: split each into chunks over many blocks, then finish each row
+            long chunks = Math.min((n + 4095) / 4096, Math.max(1, dev.multiprocessorCount() * 8L / rows));
+            long chunk = (n + chunks - 1) / chunks;
+            chunks = (n + chunk - 1) / chunk;
+            CudaAllocator.Block partial = dev.allocator().allocate(rows * chunks * 8);
+            Launch.args().i32(op.ordinal()).ptr(partial.address()).ptr(ptr(xc)).i64(n).i64(chunk)
+                    .go(dev, reduceRowsPartial.get(xc.dtype()), (int) chunks, (int) rows, 1, 512, 0);
+            Launch.args().i32(op.ordinal()).ptr(out).ptr(partial.address()).i64(rows).i64(chunks)
+                    .go(dev, reduceRowsFinish.get(xc.dtype()), Math.max(1, (rows + 7) / 8), BLOCK);
+            dev.allocator().free(partial);
+            return;
+        }
+        if (n <= 64) {
+            Launch.args().i32(op.ordinal()).ptr(out).ptr(ptr(xc)).i64(rows).i64(n)
+                    .go(dev, reduceRowsWarp.get(xc.dtype()), Math.max(1, Math.min((rows + 7) / 8, dev.multiprocessorCount() * 32L)), BLOCK);
+        } else {
+            int threads = n >= 4096 ? 1024 : BLOCK;
+            Launch.args().i32(op.ordinal()).ptr(out).ptr(ptr(xc)).i64(rows).i64(n)
+                    .go(dev, reduceRows.get(xc.dtype()), Math.min(rows, dev.multiprocessorCount() * 16L), threads);
+        }
+    }
+
+    Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim) {
+        int r = x.dim();
+        if (r == 0) {
+            Tensor out = newTensor(new int[0], DType.INT64);
+            backend.fill(out, 0);
+            return out;
+        }
+        boolean[] red = new boolean[r];
+        red[dim] = true;
+        Tensor out = newTensor(reducedShape(x.shape(), red, keepdim), DType.INT64);
+        int[] perm = new int[r];
+        int k = 0;
+        for (int d = 0; d < r; d++) if (d != dim) perm[k++] = d;
+        perm[k] = dim;
+        Tensor xp = x.detach().permute(perm);
+        Tensor xc = contiguous(xp);
+        long n = x.shape()[dim], rows = x.numel() / Math.max(n, 1);
+        if (rows > 0) {
+            Launch.args().i32(max ? 1 : 0).ptr(ptr(out)).ptr(ptr(xc)).i64(rows).i64(n)
+                    .go(dev, argReduceRows.get(x.dtype()), Math.max(1, Math.min((rows + 7) / 8, dev.multiprocessorCount() * 32L)), BLOCK);
+        }
+        drop(xc, xp);
+        return out;
+    }
+}

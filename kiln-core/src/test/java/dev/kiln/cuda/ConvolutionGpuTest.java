@@ -1,0 +1,128 @@
+package dev.kiln.cuda;
+
+import dev.kiln.MemoryScope;
+
+import dev.kiln.Backends;
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.Pool2dParams;
+import dev.kiln.backend.UnaryOp;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+/** Convolutions on cuda:0 against the CPU: cuDNN and im2col paths, the bias + ReLU epilogue, the direct small-channel kernels. Skips without a GPU. */
+class ConvolutionGpuTest extends GpuBackendComparison {
+    @BeforeAll static void requireGpu() { setUpGpu(ConvolutionGpuTest.class); }
+
+    @Test void conv2dForwardAndBackward() {
+        conv2dCases("cuDNN where present");
+        Dnn.setEnabled(false);
+        try {
+            conv2dCases("im2col + GEMM");
+        } finally {
+            Dnn.setEnabled(true);
+        }
+    }
+
+    void conv2dCases(String path) {
+        Object[][] cases = {
+                {new int[]{2, 3, 9, 9}, new int[]{4, 3, 3, 3}, Conv2dParams.of(1, 1, 1, 1)},
+                {new int[]{3, 4, 11, 8}, new int[]{6, 2, 3, 2}, new Conv2dParams(2, 1, 1, 0, 1, 2, 2)},
+                {new int[]{1, 8, 7, 7}, new int[]{8, 1, 5, 5}, Conv2dParams.of(1, 2, 1, 8)},
+                {new int[]{2, 16, 12, 12}, new int[]{32, 16, 1, 1}, Conv2dParams.of(1, 0, 1, 1)}};
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
+            double tl = t == DType.FLOAT64 ? 1e-11 : 1e-4;
+            for (Object[] c : cases) {
+                int[] xs = (int[]) c[0], ws = (int[]) c[1];
+                Conv2dParams p = (Conv2dParams) c[2];
+                Tensor x = randn(t, xs), w = randn(t, ws), bias = randn(t, ws[0]);
+                String what = path + ": conv2d " + java.util.Arrays.toString(xs) + " " + java.util.Arrays.toString(ws) + " " + p + " " + t;
+                Tensor yc = CPU_BE.conv2d(x, w, bias, p), yg = gpuBe.conv2d(gpu(x), gpu(w), gpu(bias), p);
+                close(yc, yg, tl, what);
+                close(CPU_BE.conv2d(x.permute(0, 1, 3, 2), w, null, p), gpuBe.conv2d(gpu(x).permute(0, 1, 3, 2), gpu(w), null, p), tl, what + " (transposed input, no bias)");
+                Tensor gy = randn(t, yc.shape());
+                close(CPU_BE.conv2dBackwardInput(gy, w, xs, p), gpuBe.conv2dBackwardInput(gpu(gy), gpu(w), xs, p), tl, what + " backward input");
+                close(CPU_BE.conv2dBackwardWeight(gy, x, ws, p), gpuBe.conv2dBackwardWeight(gpu(gy), gpu(x), ws, p), tl, what + " backward weight");
+            }
+        }
+    }
+
+    /**
+     * The conv epilogue (bias + ReLU in place) and its backward (ReLU mask + bias gradient), float32/64 and bfloat16,
+     * for inner sizes that take the 4-wide kernels (36) and those that do not (35), with and without bias.
+     */
+
+    @Test void convBiasReluEpilogueAndBackward() {
+        Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16}) {
+            for (int[] xs : new int[][]{{5, 3, 6, 6}, {4, 2, 5, 7}, {130, 3, 2, 2}}) {
+                Tensor x = randn(t, xs), w = randn(t, 8, xs[1], 3, 3), bias = randn(t, 8);
+                String what = "conv2d+relu " + java.util.Arrays.toString(xs) + " " + t;
+                double tl = t == DType.BFLOAT16 ? 2e-2 : t == DType.FLOAT64 ? 1e-11 : 1e-4;
+                Tensor yc = CPU_BE.conv2d(x, w, bias, p, true), yg = gpuBe.conv2d(gpu(x), gpu(w), gpu(bias), p, true);
+                close(yc, yg, tl, what);
+                close(CPU_BE.conv2d(x, w, null, p, true), gpuBe.conv2d(gpu(x), gpu(w), null, p, true), tl, what + " (no bias)");
+                // the backward on the CPU output (so both see the same mask) and a fresh gradient
+                Tensor g = randn(t, yc.shape());
+                for (boolean relu : new boolean[]{true, false}) {
+                    for (boolean biasGrad : new boolean[]{true, false}) {
+                        if (!relu && !biasGrad) continue;
+                        Tensor[] c = CPU_BE.biasReluBackward(g, yc, relu, biasGrad), d = gpuBe.biasReluBackward(gpu(g), gpu(yc), relu, biasGrad);
+                        String how = what + " backward relu=" + relu + " bias=" + biasGrad;
+                        close(c[0], d[0], t == DType.BFLOAT16 ? 0 : tol(t), how + " dz");
+                        if (biasGrad) close(c[1], d[1], t == DType.BFLOAT16 ? 2e-2 : t == DType.FLOAT64 ? 1e-12 : 1e-5, how + " dbias");
+                        else assertNull(d[1], how);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * The direct kernels for few input channels (conv_small_*): forward with the epilogue, and the weight and bias
+     * gradients with the ReLU mask fused, against the CPU's composite, every variant, float32/64 and bfloat16.
+     */
+
+    @Test void smallChannelConvolutions() {
+        int[][] cases = {{1, 3, 0}, {3, 3, 1}, {1, 5, 2}, {3, 5, 0}}; // channels, kernel, padding
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16}) {
+            double tl = t == DType.BFLOAT16 ? 2e-2 : t == DType.FLOAT64 ? 1e-11 : 1e-4;
+            for (int[] c : cases) {
+                Conv2dParams p = Conv2dParams.of(1, c[2], 1, 1);
+                int[] xs = {5, c[0], 11, 9}, ws = {8, c[0], c[1], c[1]};
+                Tensor x = randn(t, xs), w = randn(t, ws), bias = randn(t, 8);
+                String what = "small conv c" + c[0] + " k" + c[1] + " pad " + c[2] + " " + t;
+                for (boolean relu : new boolean[]{true, false}) {
+                    Tensor yc = CPU_BE.conv2d(x, w, bias, p, relu);
+                    close(yc, gpuBe.conv2d(gpu(x), gpu(w), gpu(bias), p, relu), tl, what + " forward relu=" + relu);
+                    Tensor g = randn(t, yc.shape());
+                    for (boolean biasGrad : new boolean[]{true, false}) {
+                        Tensor[] cpu = CPU_BE.conv2dBackwardWeightAndBias(g, yc, x, ws, p, relu, biasGrad);
+                        Tensor[] dev = gpuBe.conv2dBackwardWeightAndBias(gpu(g), gpu(yc), gpu(x), ws, p, relu, biasGrad);
+                        String how = what + " relu=" + relu + " bias=" + biasGrad;
+                        close(cpu[0], dev[0], tl, how + " dw");
+                        if (biasGrad) close(cpu[1], dev[1], tl, how + " dbias");
+                        else assertNull(dev[1], how);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package dev.kiln.cuda;
+
+import dev.kiln.MemoryScope;
+
+import dev.kiln.Backends;
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.Pool2dParams;
+import dev.kiln.backend.UnaryOp;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+/** Elementwise ops on cuda:0 against the CPU: fill, copy, unary, binary, where, 16-bit floats. Skips without a GPU. */
+class ElementwiseGpuTest extends GpuBackendComparison {
+    @BeforeAll static void requireGpu() { setUpGpu(ElementwiseGpuTest.class); }
+
+    static boolean needsPositive(UnaryOp op) { return op == UnaryOp.LOG || op == UnaryOp.SQRT || op == UnaryOp.RECIPROCAL; }
+
+    @Test void fillAndStridedCopyWithConversions() {
+        for (DType t : DType.values()) {
+            Tensor g = Tensor.full(new int[]{4, 6}, 3, t, GPU);
+            assertArrayEquals(Tensor.full(new int[]{4, 6}, 3, t, Device.CPU).toDoubleArray(), g.toDoubleArray(), 0.0, "fill " + t);
+        }
+        for (DType src : DType.values()) {
+            for (DType dst : DType.values()) {
+                Tensor c = randn(DType.FLOAT64, 4, 5, 6).mul(100).to(src);
+                Tensor ref = c.permute(2, 0, 1).slice(1, 1, 4, 2).to(dst);
+                Tensor gv = gpu(c).permute(2, 0, 1).slice(1, 1, 4, 2);
+                close(ref, gv.to(dst), 0, "cast of a strided view " + src + " -> " + dst);
+                Tensor into = Tensor.zeros(new int[]{6, 2, 10}, dst, GPU).narrow(2, 3, 5);
+                into.copyFrom(gv);
+                close(ref, into, 0, "strided copy " + src + " -> " + dst);
+            }
+        }
+    }
+
+    @Test void unaryOpsForwardAndBackward() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
+            for (UnaryOp op : UnaryOp.values()) {
+                if (op == UnaryOp.NOT) continue;
+                int[][] shapes = {{1000}, {7, 33}, {3, 4, 5}};
+                for (int[] s : shapes) {
+                    Tensor x = needsPositive(op) ? positive(t, s) : randn(t, s);
+                    boolean diff = op != UnaryOp.GELU_GRAD && op != UnaryOp.SILU_GRAD;
+                    compareGraph(op + " " + t + " " + java.util.Arrays.toString(s), tol(t) * 4,
+                            in -> diff ? dev.kiln.ops.Elementwise.unary(op, in[0]) : Tensor.noGrad(() -> dev.kiln.ops.Elementwise.unary(op, in[0])), x);
+                }
+                // a transposed (non-contiguous) input
+                Tensor x = needsPositive(op) ? positive(t, 9, 13) : randn(t, 9, 13);
+                close(CPU_BE.unary(op, x.t()), gpuBe.unary(op, gpu(x).t()), tol(t) * 4, op + " transposed " + t);
+            }
+        }
+        Tensor b = randn(DType.FLOAT32, 50).gt(0);
+        close(CPU_BE.unary(UnaryOp.NOT, b), gpuBe.unary(UnaryOp.NOT, gpu(b)), 0, "not");
+        Tensor i = randn(DType.FLOAT64, 40).mul(50).to(DType.INT64);
+        for (UnaryOp op : new UnaryOp[]{UnaryOp.NEG, UnaryOp.ABS, UnaryOp.SIGN, UnaryOp.RELU}) {
+            close(CPU_BE.unary(op, i), gpuBe.unary(op, gpu(i)), 0, op + " int64");
+        }
+    }
+
+    @Test void binaryOpsWithBroadcastingForwardAndBackward() {
+        int[][][] pairs = {{{5, 7}, {5, 7}}, {{3, 4, 5}, {4, 1}}, {{6, 1, 3}, {1, 5, 3}}, {{1000}, {}}};
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
+            for (BinaryOp op : BinaryOp.values()) {
+                for (int[][] p : pairs) {
+                    boolean pos = op == BinaryOp.POW;
+                    Tensor a = pos ? positive(t, p[0]) : randn(t, p[0]), b = pos ? positive(t, p[1]) : randn(t, p[1]);
+                    if (op == BinaryOp.AND || op == BinaryOp.OR) {
+                        a = a.gt(0);
+                        b = b.gt(0);
+                    }
+                    // relu's backward primitive has no derivative of its own (no second derivatives): forward only
+                    boolean differentiable = op != BinaryOp.RELU_BACKWARD;
+                    compareGraph(op + " " + t + " " + java.util.Arrays.toString(p[0]) + "," + java.util.Arrays.toString(p[1]),
+                            tol(t) * 4, in -> differentiable ? dev.kiln.ops.Elementwise.binary(op, in[0], in[1])
+                                    : Tensor.noGrad(() -> dev.kiln.ops.Elementwise.binary(op, in[0], in[1])), a, b);
+                }
+                // non-contiguous operands
+                Tensor a = positive(t, 8, 6), b = positive(t, 6, 8);
+                close(CPU_BE.binary(op, a.t(), b), gpuBe.binary(op, gpu(a).t(), gpu(b)), tol(t) * 4, op + " transposed " + t);
+                // with a scalar, both orders
+                for (boolean first : new boolean[]{false, true}) {
+                    close(CPU_BE.binaryScalar(op, a, 1.5, first), gpuBe.binaryScalar(op, gpu(a), 1.5, first), tol(t) * 4,
+                            op + " scalar " + (first ? "first " : "") + t);
+                }
+            }
+        }
+        Tensor i = randn(DType.FLOAT64, 30).mul(20).to(DType.INT64), j = randn(DType.FLOAT64, 30).mul(20).to(DType.INT64);
+        for (BinaryOp op : new BinaryOp[]{BinaryOp.ADD, BinaryOp.SUB, BinaryOp.MUL, BinaryOp.MAX, BinaryOp.LT, BinaryOp.EQ}) {
+            close(CPU_BE.binary(op, i, j), gpuBe.binary(op, gpu(i), gpu(j)), 0, op + " int64");
+        }
+    }
+
+    @Test void whereAndClampAndMaskedFill() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
+            Tensor cond = randn(t, 4, 1, 6).gt(0), a = randn(t, 4, 5, 6), b = randn(t, 5, 1);
+            compareGraph("where " + t, tol(t), in -> Tensor.where(in[0], in[1], in[2]), cond, a, b);
+            compareGraph("clamp " + t, tol(t), in -> in[0].clamp(-0.5, 0.7), randn(t, 50));
+            compareGraph("maskedFill " + t, tol(t), in -> in[0].maskedFill(in[1], -3), randn(t, 6, 7), randn(t, 7).gt(0));
+        }
+    }
+
+    @Test void sixteenBitFloats() {
+        for (DType t : new DType[]{DType.BFLOAT16, DType.FLOAT16}) {
+            Tensor a = randn(t, 33, 17), b = randn(t, 17);
+            close(a.add(b), gpu(a).add(gpu(b)), tol(t), "add " + t);
+            close(a.mul(b).exp(), gpu(a).mul(gpu(b)).exp(), tol(t), "mul exp " + t);
+            close(a.gelu(), gpu(a).gelu(), tol(t), "gelu " + t);
+            close(a.sum(1, false), gpu(a).sum(1, false), tol(t), "sum " + t);
+            Tensor m = randn(t, 17, 9);
+            close(a.to(DType.FLOAT32).matmul(m.to(DType.FLOAT32)), gpu(a).matmul(gpu(m)).to(DType.FLOAT32), 2e-2, "matmul " + t);
+        }
+    }
+
+    // ------------------------------------------------------------------ reductions
+}

@@ -1,0 +1,110 @@
+package dev.kiln.cuda;
+
+import dev.kiln.MemoryScope;
+
+import dev.kiln.Backends;
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.Pool2dParams;
+import dev.kiln.backend.UnaryOp;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+/**
+ * What the per-family GPU suites (ElementwiseGpuTest, ReductionsGpuTest, ...) share: cuda:0 against the CPU backend,
+ * forward and backward (through the ops layer where the op has one), on fresh random inputs, several shapes,
+ * non-contiguous views and broadcasting. Tolerances (relative, per element, against max(|ref|, mean |ref|)):
+ * float64 1e-12 (1e-10 where reductions reorder long sums), float32 1e-5, TF32 matmul 1e-3, bfloat16/float16 1e-2.
+ */
+abstract class GpuBackendComparison {
+    static final Device GPU = Device.cuda(0);
+    static final Backend CPU_BE = Backends.cpu();
+    static Backend gpuBe;
+    final Generator gen = new Generator(System.nanoTime());
+
+    /** Each test class's @BeforeAll: skip without a GPU, else take the backend (no conv TF32: float32 tolerance). */
+    static void setUpGpu(Class<?> testClass) {
+        dev.kiln.cuda.GpuTests.requireGpu(testClass);
+        gpuBe = Backends.get(GPU);
+        Cuda.setAllowTf32Conv(GPU, false);
+    }
+
+    static double tol(DType t) {
+        return switch (t) {
+            case FLOAT64 -> 1e-12;
+            case FLOAT32 -> 1e-5;
+            default -> 1e-2;
+        };
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    Tensor randn(DType t, int... shape) { return Tensor.randn(gen, shape, DType.FLOAT64, Device.CPU).to(t); }
+
+    Tensor positive(DType t, int... shape) { return Tensor.uniform(gen, shape, 0.2, 2.0, DType.FLOAT64, Device.CPU).to(t); }
+
+    static Tensor gpu(Tensor cpu) { return cpu.to(GPU).detach(); }
+
+    /** Compares values: |g - c| <= tol * max(|c|, mean |c|), NaN only where the reference is NaN. */
+    static void close(Tensor cpuRef, Tensor gpuOut, double tol, String what) {
+        assertEquals(GPU, gpuOut.device(), what + ": result not on the GPU");
+        assertArrayEquals(cpuRef.shape(), gpuOut.shape(), what + ": shape");
+        double[] c = cpuRef.toDoubleArray(), g = gpuOut.toDoubleArray();
+        double mean = 0;
+        for (double v : c) if (!Double.isNaN(v) && !Double.isInfinite(v)) mean += Math.abs(v);
+        mean = c.length == 0 ? 0 : mean / c.length;
+        for (int i = 0; i < c.length; i++) {
+            if (Double.isNaN(c[i]) || Double.isInfinite(c[i])) {
+                if (Double.compare(c[i], g[i]) != 0 && !(Double.isNaN(c[i]) && Double.isNaN(g[i]))) {
+                    fail(what + ": element " + i + " cpu " + c[i] + " gpu " + g[i]);
+                }
+                continue;
+            }
+            double err = Math.abs(c[i] - g[i]), scale = Math.max(Math.abs(c[i]), Math.max(mean, 1e-30));
+            if (!(err <= tol * scale)) fail(what + ": element " + i + " of " + c.length + ": cpu " + c[i] + " gpu " + g[i] + " (rel err " + err / scale + ", tol " + tol + ")");
+        }
+    }
+
+    /**
+     * Runs f on CPU leaves and on GPU copies of them, with the same random output weights, and compares the
+     * outputs and every input's gradient.
+     */
+    void compareGraph(String what, double tol, Function<Tensor[], Tensor> f, Tensor... cpuInputs) {
+        Tensor[] c = new Tensor[cpuInputs.length], g = new Tensor[cpuInputs.length];
+        for (int i = 0; i < c.length; i++) {
+            boolean grad = cpuInputs[i].dtype().isFloating();
+            c[i] = cpuInputs[i].detach().requiresGrad(grad);
+            g[i] = gpu(cpuInputs[i]).requiresGrad(grad);
+        }
+        Tensor yc = f.apply(c), yg = f.apply(g);
+        close(yc, yg, tol, what + " forward");
+        if (!yc.requiresGrad()) return;
+        Tensor w = randn(yc.dtype(), yc.shape());
+        yc.mul(w).sum().backward();
+        yg.mul(gpu(w)).sum().backward();
+        for (int i = 0; i < c.length; i++) {
+            if (c[i].grad() == null) continue;
+            assertNotNull(g[i].grad(), what + ": GPU input " + i + " got no gradient");
+            close(c[i].grad(), g[i].grad(), tol * 10, what + " gradient of input " + i);
+        }
+    }
+
+    // ------------------------------------------------------------------ transfers, fill, copy, random
+}

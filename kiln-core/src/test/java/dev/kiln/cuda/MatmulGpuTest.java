@@ -1,0 +1,66 @@
+package dev.kiln.cuda;
+
+import dev.kiln.MemoryScope;
+
+import dev.kiln.Backends;
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.Pool2dParams;
+import dev.kiln.backend.UnaryOp;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+/** Matrix products on cuda:0 against the CPU, with and without TF32. Skips without a GPU. */
+class MatmulGpuTest extends GpuBackendComparison {
+    @BeforeAll static void requireGpu() { setUpGpu(MatmulGpuTest.class); }
+
+    @Test void matmulShapesAndLayouts() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
+            double tl = t == DType.FLOAT64 ? 1e-11 : 1e-4;
+            compareGraph("mm " + t, tl, in -> in[0].matmul(in[1]), randn(t, 70, 50), randn(t, 50, 90));
+            compareGraph("mm transposed " + t, tl, in -> in[0].t().matmul(in[1].t()), randn(t, 33, 65), randn(t, 20, 33));
+            compareGraph("bmm " + t, tl, in -> in[0].matmul(in[1]), randn(t, 4, 17, 30), randn(t, 4, 30, 12));
+            compareGraph("bmm broadcast " + t, tl, in -> in[0].matmul(in[1]), randn(t, 3, 1, 8, 16), randn(t, 5, 16, 4));
+            compareGraph("folded batch " + t, tl, in -> in[0].matmul(in[1]), randn(t, 2, 3, 8, 16), randn(t, 16, 4));
+            compareGraph("mv " + t, tl, in -> in[0].matmul(in[1]), randn(t, 9, 16), randn(t, 16));
+        }
+    }
+
+    @Test void matmulWithTf32() {
+        boolean before = Cuda.allowTf32(Device.cuda(0));
+        try {
+            Cuda.setAllowTf32(Device.cuda(0), true);
+            Tensor a = randn(DType.FLOAT32, 256, 512), b = randn(DType.FLOAT32, 512, 128);
+            double[] ref = a.to(DType.FLOAT64).matmul(b.to(DType.FLOAT64)).toDoubleArray(), got = gpu(a).matmul(gpu(b)).toDoubleArray();
+            double num = 0, den = 0;
+            for (int i = 0; i < ref.length; i++) {
+                num += (ref[i] - got[i]) * (ref[i] - got[i]);
+                den += ref[i] * ref[i];
+            }
+            double rel = Math.sqrt(num / den);
+            System.out.printf("tf32 matmul 256x512x128: ||out - ref|| / ||ref|| = %.3e%n", rel);
+            assertTrue(rel < 1e-3 && rel > 1e-6, "tf32 relative error " + rel + " (expected about 3e-4: TF32 on, but not wrong)");
+        } finally {
+            Cuda.setAllowTf32(Device.cuda(0), before);
+        }
+    }
+
+    // ------------------------------------------------------------------ neural-network kernels (backend level)
+}

@@ -1,0 +1,54 @@
+package dev.kiln.cuda;
+
+import dev.kiln.MemoryScope;
+
+import dev.kiln.Backends;
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.Pool2dParams;
+import dev.kiln.backend.UnaryOp;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+/** Max and average pooling on cuda:0 against the CPU. Skips without a GPU. */
+class PoolingGpuTest extends GpuBackendComparison {
+    @BeforeAll static void requireGpu() { setUpGpu(PoolingGpuTest.class); }
+
+    @Test void poolingForwardAndBackward() {
+        Pool2dParams[] ps = {Pool2dParams.of(2, 2, 0), Pool2dParams.of(3, 2, 1), new Pool2dParams(3, 2, 1, 2, 1, 1, false)};
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16}) {
+            for (Pool2dParams p : ps) {
+                Tensor x = randn(t, 2, 3, 9, 10);
+                Tensor[] mc = CPU_BE.maxPool2d(x, p), mg = gpuBe.maxPool2d(gpu(x), p);
+                close(mc[0], mg[0], 0, "max pool " + p);
+                close(mc[1], mg[1], 0, "max pool indices " + p);
+                Tensor gy = randn(t, mc[0].shape());
+                // bfloat16 with overlapping windows: the CPU rounds after each add, the GPU once
+                close(CPU_BE.maxPool2dBackward(gy, mc[1], x.shape(), p), gpuBe.maxPool2dBackward(gpu(gy), mg[1], x.shape(), p),
+                        t == DType.BFLOAT16 ? 3e-2 : tol(t), "max pool backward " + p);
+                close(CPU_BE.avgPool2d(x, p), gpuBe.avgPool2d(gpu(x), p), tol(t), "avg pool " + p);
+                Tensor gya = randn(t, CPU_BE.avgPool2d(x, p).shape());
+                // bfloat16: the CPU rounds each window's share, the GPU the sum: a few units in the last place apart
+                close(CPU_BE.avgPool2dBackward(gya, x.shape(), p), gpuBe.avgPool2dBackward(gpu(gya), x.shape(), p),
+                        t == DType.BFLOAT16 ? 4e-2 : tol(t), "avg pool backward " + p);
+            }
+        }
+    }
+}
