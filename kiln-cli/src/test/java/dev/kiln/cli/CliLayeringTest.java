@@ -15,7 +15,9 @@ class CliLayeringTest {
         noClasses().that().resideInAnyPackage("dev.kiln.cli..", "dev.kiln.bench..")
                 .should().dependOnClassesThat().haveSimpleName("Driver")
                 .orShould().dependOnClassesThat().haveSimpleName("Nvrtc")
-                .orShould().dependOnClassesThat().haveSimpleName("Bind")
+                .orShould().dependOnClassesThat().haveSimpleName("NativeLibrary")
+                .orShould().dependOnClassesThat().haveSimpleName("Cudnn")
+                .orShould().dependOnClassesThat().haveSimpleName("Cublas")
                 .because("kiln's commands use the library's public API (Cuda, CudaDevice, Tensor, ...), not the bindings")
                 .check(classes);
     }

@@ -20,6 +20,7 @@ public final class Parallel {
     /** Elements per task for one-pass loops over memory: below this a fork costs more than it saves. */
     static final int GRAIN = 1 << 15;
 
+    /** The work of one slice [start, end) of a parallel loop. */
     @FunctionalInterface
     public interface Body {
         void run(int start, int end);

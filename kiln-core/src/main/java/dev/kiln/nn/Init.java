@@ -36,7 +36,8 @@ public final class Init {
     public static Tensor kaimingNormalFanOut(Generator g, int... shape) {
         int fanOut = shape[0];
         for (int i = 2; i < shape.length; i++) fanOut *= shape[i];
-        return Tensor.noGrad(() -> normal(g, shape).mul(Math.sqrt(2.0 / fanOut)));
+        double std = Math.sqrt(2.0 / fanOut);
+        return Tensor.noGrad(() -> normal(g, shape).mul(std));
     }
 
     public static Tensor normal(Generator g, int... shape) {

@@ -173,6 +173,7 @@ public final class Trainer implements AutoCloseable {
         scaler.update();
     }
 
+    /** One epoch's training pass: the mean loss over its samples, how many samples, and the wall time. */
     public record TrainResult(double meanLoss, int samples, double seconds) {
         public double samplesPerSecond() { return samples / seconds; }
     }
