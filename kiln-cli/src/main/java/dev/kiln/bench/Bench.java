@@ -20,6 +20,7 @@ import dev.kiln.nn.Layer;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.MaxPool2d;
 import dev.kiln.nn.ReLU;
+import dev.kiln.nn.Model;
 import dev.kiln.nn.Sequential;
 import dev.kiln.optim.Adam;
 import dev.kiln.optim.Optimizer;
@@ -119,12 +120,12 @@ public final class Bench {
                     // bf16 on the CPU runs the general kernels: a figure of it would measure nothing worth knowing
                     if (!want(only, key) || (amp && !gpu)) continue;
                     int[] shape = name.equals("cifar_cnn") ? new int[]{3, 32, 32} : new int[]{1, 28, 28};
-                    Sequential m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
+                    Model m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
                     res.put(key, trainRate(key, m, shape, bs, gpu ? 100 : 10, amp, false));
                     log.accept(key + " " + res.get(key));
                     if (cudaGraphs && gpu) {
                         String gkey = name + "_b" + bs + "_" + (amp ? "bf16" : "fp32") + "_graphed_train_samples_s";
-                        Sequential mg = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
+                        Model mg = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
                         res.put(gkey, trainRate(gkey, mg, shape, bs, 100, amp, true));
                         log.accept(gkey + " " + res.get(gkey));
                     }
@@ -270,7 +271,7 @@ public final class Bench {
         Batch all = train.batch(range(train.size())), allTest = test.batch(range(test.size()));
         Tensor xtr = all.inputs().to(device).keep(), ytr = all.targets().to(device).keep();
         Tensor xte = allTest.inputs().to(device).keep(), yte = allTest.targets().to(device).keep();
-        Sequential m = ModelZoo.parse(name).build(new Generator(0));
+        Model m = ModelZoo.parse(name).build(new Generator(0));
         m.to(device);
         Optimizer opt = new Adam(m.parameters(), lr.applyAsDouble(0));
         int n = train.size();

@@ -3,8 +3,9 @@ package dev.kiln.cli;
 import dev.kiln.Device;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.FashionMnist;
-import dev.kiln.data.TensorDataset;
-import dev.kiln.nn.Sequential;
+import dev.kiln.data.Dataset;
+import dev.kiln.data.TrainingData;
+import dev.kiln.nn.Model;
 import dev.kiln.train.Evaluation;
 import dev.kiln.train.ModelZoo;
 import dev.kiln.train.TrainRun;
@@ -27,13 +28,14 @@ final class EvalCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a model.safetensors file")
     Path checkpoint;
 
-    @Option(names = "--model", description = "mlp, cnn or cnn-bn (default: the model named in the checkpoint)")
+    @Option(names = "--model", description = "a zoo model (default: the model named in the checkpoint)")
     String model;
 
     @Option(names = "--device", defaultValue = "auto", description = "cpu, cuda, cuda:N or auto (default: ${DEFAULT-VALUE})")
     String device;
 
-    @Option(names = "--data", description = "folder with the Fashion-MNIST IDX files (default: /usr/share/datasets/fashion-mnist)")
+    @Option(names = "--data", description = {"Fashion-MNIST IDX files, CIFAR-10 binary batches, or train/ and val/ folders of class folders",
+            "of images (default: /usr/share/datasets/fashion-mnist)"})
     Path data = FashionMnist.DEFAULT_DIR;
 
     @Option(names = "--json", description = "print the result as JSON")
@@ -48,8 +50,16 @@ final class EvalCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
-        Sequential m = TrainRun.loadCheckpoint(checkpoint, kind).to(dev);
-        TensorDataset test = FashionMnist.load(data, false);
+        TrainRun.LoadedCheckpoint loaded = TrainRun.loadCheckpoint(checkpoint, kind);
+        Model m = loaded.model();
+        m.to(dev);
+        TrainingData td = TrainingData.open(data, loaded.inputShape()[1]);
+        if (!java.util.Arrays.equals(td.inputShape(), loaded.inputShape()) || td.classes().size() != loaded.classes().size()) {
+            throw new IllegalArgumentException(checkpoint + " was trained on inputs " + java.util.Arrays.toString(loaded.inputShape()) + " with "
+                    + loaded.classes().size() + " classes, but " + data + " holds " + td.name() + " (" + java.util.Arrays.toString(td.inputShape())
+                    + ", " + td.classes().size() + " classes)");
+        }
+        Dataset test = td.test();
         Evaluation ev;
         try (DataLoader loader = DataLoader.builder(test).batchSize(1000).device(dev).build()) {
             ev = Evaluation.of(m, loader);

@@ -21,12 +21,12 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Trains a classifier on Fashion-MNIST and saves model.safetensors, metrics.csv and chart.png.",
+        description = {"Trains an image classifier (Fashion-MNIST, CIFAR-10 or a folder of images) and saves model.safetensors, metrics.csv and chart.png.",
                 "With no options: the small CNN, 1 epoch, Adam, on the best device."})
 final class TrainCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--model", defaultValue = "cnn", description = "mlp, cnn or cnn-bn (default: ${DEFAULT-VALUE})")
+    @Option(names = "--model", defaultValue = "cnn", description = "mlp, cnn, cnn-bn, resnet-small, resnet18, resnet34 or resnet50 (default: ${DEFAULT-VALUE})")
     String model;
 
     @Option(names = "--epochs", defaultValue = "1", description = "passes over the training set (default: ${DEFAULT-VALUE})")
@@ -47,7 +47,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "cpu, cuda, cuda:N or auto (cuda when usable) (default: ${DEFAULT-VALUE})")
     String device;
 
-    @Option(names = "--data", description = "folder with the Fashion-MNIST IDX files (default: /usr/share/datasets/fashion-mnist)")
+    @Option(names = "--data", description = {"Fashion-MNIST (or MNIST) IDX files, CIFAR-10 binary batches, or train/ and val/ (or test/)",
+            "folders of class folders of PNG/JPEG images (default: /usr/share/datasets/fashion-mnist)"})
     Path data = FashionMnist.DEFAULT_DIR;
 
     @Option(names = "--out", defaultValue = "runs/latest", description = "where model.safetensors, metrics.csv and chart.png go (default: ${DEFAULT-VALUE})")

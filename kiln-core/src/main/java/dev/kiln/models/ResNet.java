@@ -11,6 +11,7 @@ import dev.kiln.nn.Init;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.MaxPool2d;
+import dev.kiln.nn.Model;
 import dev.kiln.nn.ReLU;
 import dev.kiln.nn.Sequential;
 
@@ -24,11 +25,12 @@ import java.util.List;
  * start from kaiming_normal (fan_out), batch norms from weight 1 and bias 0, as torchvision. {@link #small} is the
  * CIFAR-style variant for 28x28 and 32x32 images: a 3x3 stem without max pooling and three stages.
  */
-public final class ResNet extends Layer implements Forward {
-    private final Sequential stem, stages;
+public final class ResNet extends Model {
+    /** Views for forward: their layers are registered one by one under torchvision's names. */
+    private final transient Sequential stem, stages;
     private final Linear fc;
     private final AdaptiveAvgPool2d avgpool = new AdaptiveAvgPool2d(1);
-    private final Flatten flatten = new Flatten();
+    private final transient Flatten flatten = new Flatten();   // torch.flatten in torchvision: no module, no name
 
     /** ResNet-18 for {@code classes} classes (3-channel input, 224x224 as torchvision's). */
     public static ResNet resnet18(int classes, Generator g) { return imagenet(false, new int[]{2, 2, 2, 2}, classes, g); }

@@ -11,7 +11,7 @@ import java.util.List;
  * epilogue, ReLU mask and bias gradient in one backward pass): the same values and gradients as the two layers,
  * fewer passes over memory.
  */
-public final class Sequential extends Layer implements Forward {
+public final class Sequential extends Model {
     private final Forward[] layers;
 
     /** The layers in order; each must implement {@link Forward}. */

@@ -5,12 +5,13 @@ import dev.kiln.cuda.Cuda;
 import dev.kiln.cuda.CudaDevice;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.DeviceDataset;
-import dev.kiln.data.FashionMnist;
+import dev.kiln.data.Dataset;
 import dev.kiln.data.TensorDataset;
+import dev.kiln.data.TrainingData;
 import dev.kiln.io.Safetensors;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Layer;
-import dev.kiln.nn.Sequential;
+import dev.kiln.nn.Model;
 import dev.kiln.optim.Optimizer;
 
 import java.io.IOException;
@@ -20,10 +21,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.stream.Collectors;
 
 /**
  * One training run on Fashion-MNIST as {@code kiln train} does it: load, build, train epoch by epoch with a
@@ -43,7 +46,8 @@ public final class TrainRun {
     }
 
     /** Metadata keys of Kiln checkpoints. */
-    public static final String META_MODEL = "kiln.model", META_EPOCH = "kiln.epoch", META_TEST_ACC = "kiln.test_acc";
+    public static final String META_MODEL = "kiln.model", META_EPOCH = "kiln.epoch", META_TEST_ACC = "kiln.test_acc",
+            META_INPUT_SHAPE = "kiln.input_shape", META_CLASSES = "kiln.classes";
 
     /**
      * @param log       where the per-epoch lines go
@@ -92,12 +96,11 @@ public final class TrainRun {
 
     private static Summary train(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident) throws IOException {
         long t0 = System.nanoTime();
-        TensorDataset train = FashionMnist.load(cfg.dataDir(), true);
-        TensorDataset test = FashionMnist.load(cfg.dataDir(), false);
-        if (cfg.limit() > 0 && cfg.limit() < train.size()) train = train.head(cfg.limit());
-        if (cfg.testLimit() > 0 && cfg.testLimit() < test.size()) test = test.head(cfg.testLimit());
+        TrainingData data = TrainingData.open(cfg.dataDir(), cfg.model().imageSize());
+        Dataset train = TrainingData.head(data.train(), cfg.limit()), test = TrainingData.head(data.test(), cfg.testLimit());
 
-        Sequential model = cfg.model().build(new Generator(cfg.seed())).to(cfg.device());
+        Model model = cfg.model().build(new Generator(cfg.seed()), data.inputShape(), data.classes().size());
+        model.to(cfg.device());
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
         Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, listener, cfg.precision());
         if (profile != null) trainer.profileSteps(profile, 20, 30);
@@ -105,8 +108,8 @@ public final class TrainRun {
         Files.createDirectories(cfg.outDir());
         Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv");
 
-        log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %,d training and %,d test images, batch %d, %s lr %s, %s%s%n",
-                cfg.model().cliName(), model.parameterCount(), cfg.device(), train.size(), test.size(), cfg.batchSize(),
+        log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %s, %,d training and %,d test images, batch %d, %s lr %s, %s%s%n",
+                cfg.model().cliName(), model.parameterCount(), cfg.device(), data.name(), train.size(), test.size(), cfg.batchSize(),
                 cfg.optimizer().name().toLowerCase(Locale.ROOT), cfg.lr(), cfg.precision().cliName(),
                 cfg.cudaGraphs() ? ", CUDA graphs" : "");
         List<EpochStats> history = new ArrayList<>();
@@ -129,7 +132,7 @@ public final class TrainRun {
                 if (trainer.scaler() != null) {
                     log.printf(Locale.ROOT, "  fp16 loss scale %.0f, %d steps skipped for overflow so far%n", trainer.scaler().scale(), trainer.skippedSteps());
                 }
-                saveCheckpoint(checkpoint, model, cfg.model(), e, ev.accuracy());
+                saveCheckpoint(checkpoint, model, cfg.model(), data, e, ev.accuracy());
                 writeMetrics(metrics, history);
                 if (listener != null) listener.epochEnded(s, List.copyOf(history), cfg.outDir());
                 log.flush();
@@ -146,8 +149,8 @@ public final class TrainRun {
      * The dataset resident on the GPU when it takes at most a quarter of the device's free memory (then an epoch
      * uploads only its order); null otherwise, and on the CPU, where the pinned pipeline or host batches are used.
      */
-    private static DeviceDataset resident(TensorDataset data, TrainConfig cfg, boolean allowed, PrintWriter log) {
-        if (!cfg.device().isCuda() || !allowed) return null;
+    private static DeviceDataset resident(Dataset dataset, TrainConfig cfg, boolean allowed, PrintWriter log) {
+        if (!cfg.device().isCuda() || !allowed || !(dataset instanceof TensorDataset data)) return null;
         CudaDevice dev = CudaDevice.get(cfg.device().index());
         long free = dev.memoryInfo().freeBytes(), need = DeviceDataset.bytesFor(data);
         if (need > free / 4) {
@@ -161,10 +164,12 @@ public final class TrainRun {
 
     private static String mib(long bytes) { return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0); }
 
-    public static void saveCheckpoint(Path file, Layer model, ModelZoo kind, int epoch, double testAccuracy) throws IOException {
+    public static void saveCheckpoint(Path file, Layer model, ModelZoo kind, TrainingData data, int epoch, double testAccuracy) throws IOException {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", "pt"); // the tensors are laid out as PyTorch's, so its loaders accept the file
         meta.put(META_MODEL, kind.cliName());
+        meta.put(META_INPUT_SHAPE, Arrays.stream(data.inputShape()).mapToObj(Integer::toString).collect(Collectors.joining(",")));
+        meta.put(META_CLASSES, String.join("\n", data.classes()));
         meta.put(META_EPOCH, Integer.toString(epoch));
         meta.put(META_TEST_ACC, String.format(Locale.ROOT, "%.4f", testAccuracy));
         Safetensors.write(file, model.stateDict(), meta);
@@ -179,20 +184,47 @@ public final class TrainRun {
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
-    /** Loads a checkpoint written by {@link #saveCheckpoint}; kind overrides the model named in its metadata. */
-    public static Sequential loadCheckpoint(Path file, ModelZoo kind) throws IOException {
+    /** The input shape a checkpoint was trained on: its metadata's, or Fashion-MNIST's for checkpoints that predate it. */
+    static int[] inputShape(Map<String, String> meta, Path file) {
+        String s = meta.get(META_INPUT_SHAPE);
+        if (s == null) return new int[]{1, 28, 28};
+        try {
+            int[] shape = Arrays.stream(s.split(",")).mapToInt(Integer::parseInt).toArray();
+            if (shape.length != 3 || Arrays.stream(shape).anyMatch(d -> d < 1)) throw new NumberFormatException(s);
+            return shape;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(file + ": metadata " + META_INPUT_SHAPE + " '" + s + "' is not C,H,W");
+        }
+    }
+
+    /** The class names a checkpoint was trained with: its metadata's, or Fashion-MNIST's. */
+    public static List<String> classes(Map<String, String> meta) {
+        String s = meta.get(META_CLASSES);
+        return s == null ? dev.kiln.data.FashionMnist.CLASSES : List.of(s.split("\n", -1));
+    }
+
+    /**
+     * A checkpoint loaded into its model: which zoo model, the input shape (C, H, W) and class names it was trained
+     * with, and the rest of its metadata.
+     */
+    public record LoadedCheckpoint(Model model, ModelZoo kind, int[] inputShape, List<String> classes, Map<String, String> metadata) {}
+
+    /** Loads a checkpoint written by {@link #saveCheckpoint}; kind (null: the one its metadata names) overrides the model. */
+    public static LoadedCheckpoint loadCheckpoint(Path file, ModelZoo kind) throws IOException {
         Safetensors.Contents c = Safetensors.read(file);
         if (kind == null) {
             String name = c.metadata().get(META_MODEL);
             if (name == null) throw new IllegalArgumentException(file + " does not say which model it holds; pass --model");
             kind = ModelZoo.parse(name);
         }
-        Sequential m = kind.build(new Generator(0));
+        int[] shape = inputShape(c.metadata(), file);
+        List<String> classes = classes(c.metadata());
+        Model m = kind.build(new Generator(0), shape, classes.size());
         try {
             m.loadStateDict(c.tensors());
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + " does not fit model " + kind.cliName() + ": " + e.getMessage(), e);
         }
-        return m;
+        return new LoadedCheckpoint(m, kind, shape, classes, c.metadata());
     }
 }

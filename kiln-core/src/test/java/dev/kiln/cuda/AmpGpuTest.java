@@ -8,6 +8,7 @@ import dev.kiln.Tensor;
 import dev.kiln.amp.GradScaler;
 import dev.kiln.autograd.Autocast;
 import dev.kiln.nn.F;
+import dev.kiln.nn.Model;
 import dev.kiln.nn.Sequential;
 import dev.kiln.optim.Adam;
 import dev.kiln.optim.Optimizer;
@@ -101,7 +102,8 @@ class AmpGpuTest {
 
     /** 60 steps of Adam on one random batch of 256 (memorising it): the loss must fall by half. */
     private double[] train(ModelZoo kind, DType low, boolean scaleLoss) {
-        Sequential model = kind.build(new Generator(0)).to(GPU);
+        Model model = kind.build(new Generator(0));
+        model.to(GPU);
         Optimizer opt = new Adam(model.parameters(), 1e-3);
         GradScaler scaler = scaleLoss ? new GradScaler() : null;
         Tensor x = randn(256, 1, 28, 28).keep();

@@ -78,7 +78,7 @@ class LayerTest {
     }
 
     @Test void stateDictRoundTripThroughSafetensors() throws IOException {
-        Sequential a = ModelZoo.CNN_BN.build(new Generator(1)), b = ModelZoo.CNN_BN.build(new Generator(2));
+        Model a = ModelZoo.CNN_BN.build(new Generator(1)), b = ModelZoo.CNN_BN.build(new Generator(2));
         Tensor x = Tensor.randn(new Generator(9), 3, 1, 28, 28);
         a.forward(x); // move a's running statistics away from their initial values
         a.eval();

@@ -5,7 +5,7 @@ import dev.kiln.data.DataLoader;
 import dev.kiln.data.FashionMnist;
 import dev.kiln.data.TensorDataset;
 import dev.kiln.nn.CrossEntropyLoss;
-import dev.kiln.nn.Sequential;
+import dev.kiln.nn.Model;
 import dev.kiln.optim.Adam;
 import org.junit.jupiter.api.Test;
 
@@ -21,7 +21,7 @@ class FashionMnistTrainingTest {
         assumeTrue(Files.isDirectory(FashionMnist.DEFAULT_DIR), "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
         TensorDataset train = FashionMnist.load(FashionMnist.DEFAULT_DIR, true).head(6000);
         TensorDataset test = FashionMnist.load(FashionMnist.DEFAULT_DIR, false).head(2000);
-        Sequential model = ModelZoo.MLP.build(new Generator(0));
+        Model model = ModelZoo.MLP.build(new Generator(0));
         Trainer trainer = new Trainer(model, new CrossEntropyLoss(), new Adam(model.parameters(), 1e-3), null);
         try (DataLoader trainLoader = DataLoader.builder(train).batchSize(128).shuffle(0).workers(1).build();
              DataLoader testLoader = DataLoader.builder(test).batchSize(500).build()) {
