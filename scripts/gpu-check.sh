@@ -13,7 +13,7 @@ if [ "${1:-}" = "--prepare" ]; then
     cp -u /usr/share/datasets/fashion-mnist/*.gz "$DIR/fmnist/"
     cp "$ROOT"/../shared/bench/torch_ref.py "$ROOT"/../shared/bench/compare.py "$DIR/ref/" 2>/dev/null \
         || cp "$ROOT"/bench/ref/*.py "$DIR/ref/"
-    cp "$ROOT/bench/torch_profile.py" "$DIR/ref/"
+    cp "$ROOT/bench/torch_profile.py" "$ROOT/bench/resnet_interop.py" "$DIR/ref/"
     cp "$0" "$DIR/gpu-check.sh"
     cp "$ROOT/scripts/gpu-profile.sh" "$DIR/gpu-profile.sh"
     du -sh "$DIR"
@@ -24,8 +24,10 @@ O=${OUT:-/tmp/kiln-out}
 mkdir -p "$O"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$O/gpu.txt"
 if [ "${2:-}" != "bench-only" ]; then
-    echo "== GPU test suite"
-    "$B/run.sh" test --select-class dev.kiln.train.TrainerGraphGpuTest > "$O/gpu-tests.txt" 2>&1; echo "gpu tests exit $?"
+    echo "== GPU test suite (with torchvision's ResNets for the interop test)"
+    python3 "$B/ref/resnet_interop.py" /tmp/kiln-interop > "$O/interop.txt" 2>&1 || echo "resnet_interop.py failed (see interop.txt)"
+    KILN_INTEROP_DIR=/tmp/kiln-interop "$B/run.sh" test --select-class dev.kiln.train.TrainerGraphGpuTest > "$O/gpu-tests.txt" 2>&1; echo "gpu tests exit $?"
+    grep '^\[interop\]' "$O/gpu-tests.txt"
     grep -E "tests (successful|failed|skipped|aborted)|MethodSource|=>" "$O/gpu-tests.txt" | head -40
     for run in "fp32" "fp32 --cuda-graphs=off" "bf16" "fp16"; do
         set -- $run
@@ -36,10 +38,11 @@ if [ "${2:-}" != "bench-only" ]; then
     done
 fi
 echo "== kiln bench"
-"$B/run.sh" kiln bench --device cuda --cuda-graphs --json --data "$B/fmnist" > "$O/kiln.json" 2> "$O/kiln-bench.log"; echo "bench exit $?"
+"$B/run.sh" kiln bench --device cuda --cuda-graphs --json --data "$B/fmnist" --only "${KILN_BENCH_ONLY:-gemm,conv_seed,mlp,cnn,cifar_cnn,fmnist,resnet}" \
+    > "$O/kiln.json" 2> "$O/kiln-bench.log"; echo "bench exit $?"
 tail -3 "$O/kiln-bench.log"
 echo "== torch_ref.py"
 PYTHONUNBUFFERED=1 python3 "$B/ref/torch_ref.py" --fmnist "$B/fmnist" \
-    --only gemm,conv_seed,mlp,cnn,cifar_cnn,fmnist \
+    --only "${KILN_BENCH_ONLY:-gemm,conv_seed,mlp,cnn,cifar_cnn,fmnist,resnet}" \
     > "$O/torch.json" 2> "$O/torch.log"; echo "torch exit $?"
 python3 "$B/ref/compare.py" "$O/kiln.json" "$O/torch.json" | tee "$O/compare.txt"

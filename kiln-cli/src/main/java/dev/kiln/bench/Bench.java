@@ -132,6 +132,24 @@ public final class Bench {
                 }
             }
         }
+        // torchvision's ResNets at 224x224 (torch_ref.py's W6). Kiln's activations are NCHW: the resnet50 row keeps
+        // PyTorch's key (channels-last there) so the two lay side by side.
+        for (Object[] w : new Object[][]{{"resnet18_224_b64_fp32", ModelZoo.RESNET18, 64, false, 10},
+                {"resnet18_224_b64_bf16", ModelZoo.RESNET18, 64, true, 10}, {"resnet50_224_b128_bf16_cl", ModelZoo.RESNET50, 128, true, 1000}}) {
+            String key = w[0] + "_train_img_s";
+            if (!gpu || !want(only, key)) continue;
+            ModelZoo zoo = (ModelZoo) w[1];
+            int bs = (Integer) w[2], classes = (Integer) w[4];
+            boolean amp = (Boolean) w[3];
+            int[] shape = {3, 224, 224};
+            res.put(key, trainRate(key, zoo.build(new Generator(0), shape, classes), shape, bs, 20, amp, false));
+            log.accept(key + " " + res.get(key));
+            if (cudaGraphs) {
+                String gkey = w[0] + "_graphed_train_img_s";
+                res.put(gkey, trainRate(gkey, zoo.build(new Generator(0), shape, classes), shape, bs, 20, amp, true));
+                log.accept(gkey + " " + res.get(gkey));
+            }
+        }
         if (want(only, "fmnist") && fmnistDir != null && fmnistDir.toFile().isDirectory()) {
             for (String name : new String[]{"mlp", "cnn"}) {
                 if (!gpu && name.equals("cnn")) continue; // 10 CNN epochs take too long for a 2-core bench

@@ -44,7 +44,7 @@ class MainTest {
     }
 
     @Test void unknownModel() {
-        assertOneLineError(kiln("train", "--model", "resnet9000"), "unknown model 'resnet9000' (choose mlp, cnn, cnn-bn)");
+        assertOneLineError(kiln("train", "--model", "resnet9000"), "unknown model 'resnet9000' (choose mlp, cnn, cnn-bn, resnet-small, resnet18, resnet34, resnet50)");
     }
 
     @Test void badEpochs() {
