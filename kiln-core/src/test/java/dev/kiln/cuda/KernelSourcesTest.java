@@ -25,7 +25,7 @@ class KernelSourcesTest {
 
     /** The kernel files, copied from the classpath (as the runtime reads them) into a temporary folder. */
     private static List<Path> kernelFiles() throws IOException {
-        if (Files.isDirectory(DIR)) {
+        if (Files.isDirectory(DIR) && Files.isDirectory(Path.of("src/main/java"))) {   // in the source tree, not a bundle
             List<String> onDisk = new ArrayList<>();
             try (var s = Files.list(DIR)) {
                 s.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".cu")).sorted().forEach(onDisk::add);
@@ -66,6 +66,45 @@ class KernelSourcesTest {
             if (p.exitValue() != 0 || log.contains("warning")) failures.add(f.getFileName() + ":\n" + log);
         }
         assertEquals(List.of(), failures, "nvcc rejected kernel files");
+    }
+
+    /**
+     * Every kernel the Java side looks up by a fixed name ({@code new Kernels.Table(dev, "x.cu", "name")}, per dtype,
+     * or {@code Kernels.Single}) is defined in that file: a kernel whose instantiation went missing compiles fine and
+     * fails only at its first launch on a GPU, which CI does not have.
+     */
+    @Test void everyKernelTheBackendLooksUpIsDefined() throws Exception {
+        Assumptions.assumeTrue(nvccOnPath(), "nvcc is not on the PATH: skipping the kernel-name check");
+        Path sources = Path.of("src/main/java/dev/kiln/cuda");
+        Assumptions.assumeTrue(Files.isDirectory(sources), "not in the source tree");
+        java.util.regex.Pattern lookup = java.util.regex.Pattern.compile("new Kernels\\.(Table|Single)\\(\\w+, \"([\\w.]+)\", \"(\\w+)\"(, true)?\\)");
+        Map<String, List<String[]>> wanted = new java.util.TreeMap<>();   // file -> {kind, name, pairs}
+        try (var files = Files.list(sources)) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
+                var m = lookup.matcher(Files.readString(f));
+                while (m.find()) wanted.computeIfAbsent(m.group(2), k -> new ArrayList<>()).add(new String[]{m.group(1), m.group(3), m.group(4)});
+            }
+        }
+        assertTrue(wanted.size() >= 10, "found the kernel look-ups of only " + wanted.keySet());
+        Path dir = kernelFiles().getFirst().getParent();
+        List<String> missing = new ArrayList<>();
+        for (var e : wanted.entrySet()) {
+            Path ptx = dir.resolve(e.getKey() + ".ptx");
+            Process p = new ProcessBuilder("nvcc", "-arch=sm_90", "-std=c++17", "--ptx", "-o", ptx.toString(), dir.resolve(e.getKey()).toString())
+                    .redirectErrorStream(true).start();
+            String log = new String(p.getInputStream().readAllBytes());
+            assertTrue(p.waitFor(300, TimeUnit.SECONDS) && p.exitValue() == 0, e.getKey() + ": " + log);
+            java.util.Set<String> entries = new java.util.HashSet<>();
+            var m = java.util.regex.Pattern.compile("\\.entry\\s+(\\w+)").matcher(Files.readString(ptx));
+            while (m.find()) entries.add(m.group(1));
+            for (String[] k : e.getValue()) {
+                boolean found = k[0].equals("Single") ? entries.contains(k[1])
+                        : java.util.Arrays.stream(Kernels.SUFFIX).anyMatch(sfx -> entries.stream().anyMatch(n -> n.startsWith(k[1] + "_" + sfx)
+                        && (k[2] != null || n.equals(k[1] + "_" + sfx))));
+                if (!found) missing.add(e.getKey() + ": " + k[1] + (k[0].equals("Table") ? "_<dtype>" : ""));
+            }
+        }
+        assertEquals(List.of(), missing, "kernels the backend looks up but no file defines");
     }
 
     @Test void everyKernelFileCompilesWithNvrtc() throws Exception {

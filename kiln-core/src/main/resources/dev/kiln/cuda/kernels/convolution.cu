@@ -253,3 +253,4 @@ extern "C" __global__ void bias_grad_finish_##S(T* db, const typename Acc<T>::ty
     } \
 }
 #define BIAS_RELU_ALL(T, S) BIAS_RELU(T, S) BIAS_RELU_BWD(T, S)
+KILN_FLOAT_TYPES(BIAS_RELU_ALL)
