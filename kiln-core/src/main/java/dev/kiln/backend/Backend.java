@@ -102,6 +102,24 @@ public interface Backend {
 
     Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p);
 
+    // ---- normalization
+    /**
+     * Batch norm of x (N, C, *) over every dim but 1, with a residual block's add and ReLU fused in:
+     * {@code y = relu?((x - mean[c]) * invstd[c] * weight[c] + bias[c] + residual)}. Training: the batch's mean and
+     * (biased) variance, and runningMean/runningVar (when not null) moved towards them in place, the variance unbiased;
+     * eval: the running statistics. weight/bias may be null (1 and 0), residual (x's shape) too. Returns {y (x's
+     * dtype), mean (C), invstd (C)}; parameters and statistics are float32 for 16-bit x, else x's dtype.
+     */
+    Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p);
+
+    /**
+     * The gradients of {@link #batchNorm} from g = dL/dy: {dx (null unless inputGrad), dweight and dbias (null unless
+     * paramGrad and a weight), dresidual (the ReLU-masked g; null unless residual)}. y is the forward's output (read for
+     * the ReLU mask), mean and invstd what it returned.
+     */
+    Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
+                               boolean residual, boolean inputGrad, boolean paramGrad);
+
     /** softmax (or log_softmax when log) along dim. */
     Tensor softmax(Tensor x, int dim, boolean log);
 

@@ -7,6 +7,7 @@ import dev.kiln.Shape;
 import dev.kiln.Storage;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Backend;
+import dev.kiln.backend.BatchNormParams;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.Pool2dParams;
@@ -129,5 +130,14 @@ public final class CpuBackend implements Backend {
     @Override public void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum,
                                   double dampening, double weightDecay, boolean nesterov, boolean first) {
         OptimCpu.sgdStep(params, grads, momentumBufs, lr, momentum, dampening, weightDecay, nesterov, first);
+    }
+
+    @Override public Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p) {
+        return NormalizationCpu.batchNorm(x, weight, bias, runningMean, runningVar, residual, p);
+    }
+
+    @Override public Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
+                                                boolean residual, boolean inputGrad, boolean paramGrad) {
+        return NormalizationCpu.batchNormBackward(g, y, x, weight, mean, invstd, p, residual, inputGrad, paramGrad);
     }
 }

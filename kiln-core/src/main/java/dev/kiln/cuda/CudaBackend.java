@@ -7,6 +7,7 @@ import dev.kiln.Shape;
 import dev.kiln.Storage;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Backend;
+import dev.kiln.backend.BatchNormParams;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.Pool2dParams;
@@ -38,6 +39,7 @@ public final class CudaBackend implements Backend {
     private final ReductionsCuda reductions;
     private final MatmulCuda matmul;
     private final ConvolutionCuda convolution;
+    private final NormalizationCuda normalization;
     private final PoolingCuda pooling;
     private final SoftmaxCuda softmax;
     private final IndexingCuda indexing;
@@ -64,6 +66,7 @@ public final class CudaBackend implements Backend {
         dropout = new DropoutCuda(this);
         losses = new LossesCuda(this);
         optim = new OptimCuda(this);
+        normalization = new NormalizationCuda(this);
         graphReplayTick = new Kernels.Single(dev, "graph.cu", "graph_replay_tick");
     }
 
@@ -324,5 +327,14 @@ public final class CudaBackend implements Backend {
     @Override public void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum,
                                   double dampening, double weightDecay, boolean nesterov, boolean first) {
         optim.sgdStep(params, grads, momentumBufs, lr, momentum, dampening, weightDecay, nesterov, first);
+    }
+
+    @Override public Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p) {
+        return normalization.batchNorm(x, weight, bias, runningMean, runningVar, residual, p.training(), p.momentum(), p.eps(), p.relu());
+    }
+
+    @Override public Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
+                                                boolean residual, boolean inputGrad, boolean paramGrad) {
+        return normalization.batchNormBackward(g, y, x, weight, mean, invstd, p.training(), p.relu(), residual, inputGrad, paramGrad);
     }
 }

@@ -113,8 +113,8 @@ public final class ResNet extends Model {
         }
 
         @Override public Tensor forward(Tensor x) {
-            Tensor y = bn2.forward(conv2.forward(bn1.forward(conv1.forward(x)).relu()));
-            return y.add(downsample == null ? x : downsample.forward(x)).relu();
+            Tensor y = bn1.forward(conv1.forward(x), null, true);
+            return bn2.forward(conv2.forward(y), downsample == null ? x : downsample.forward(x), true);   // relu(bn2(.) + shortcut)
         }
     }
 
@@ -136,10 +136,9 @@ public final class ResNet extends Model {
         }
 
         @Override public Tensor forward(Tensor x) {
-            Tensor y = bn1.forward(conv1.forward(x)).relu();
-            y = bn2.forward(conv2.forward(y)).relu();
-            y = bn3.forward(conv3.forward(y));
-            return y.add(downsample == null ? x : downsample.forward(x)).relu();
+            Tensor y = bn1.forward(conv1.forward(x), null, true);
+            y = bn2.forward(conv2.forward(y), null, true);
+            return bn3.forward(conv3.forward(y), downsample == null ? x : downsample.forward(x), true);
         }
     }
 }

@@ -55,14 +55,20 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
 
     abstract String expectedInput();
 
-    @Override public Tensor forward(Tensor x) {
+    @Override public Tensor forward(Tensor x) { return forward(x, null, false); }
+
+    /**
+     * {@code relu?(this(x) + residual)} (residual null: none) as one op: a residual block's tail, or a batch norm
+     * followed by a ReLU (Sequential uses it), without the separate passes over memory the three ops would take.
+     */
+    public Tensor forward(Tensor x, Tensor residual, boolean relu) {
         if (!acceptsRank(x.dim()) || x.size(1) != features) {
             throw new IllegalArgumentException(getClass().getSimpleName() + "(" + features + "): expected " + expectedInput()
                     + " with " + features + " channels, got shape " + Shape.str(x.shape()));
         }
         boolean training = isTraining();
         if (training) Tensor.noGrad(() -> numBatchesTracked.copyFrom(numBatchesTracked.add(1)));
-        return F.batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps);
+        return dev.kiln.ops.Normalization.batchNorm(x, runningMean, runningVar, weight, bias, residual, training, momentum, eps, relu);
     }
 
     @Override protected String extraRepr() {

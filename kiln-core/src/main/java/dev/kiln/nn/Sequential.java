@@ -8,8 +8,8 @@ import java.util.List;
  * Layers applied in order, named "0", "1", ... as in PyTorch, so names read {@code 3.weight}. Each must implement
  * {@link Forward} (take one tensor); a layer with several inputs goes inside a layer of your own that supplies
  * them. A {@link Conv2d} followed by a {@link ReLU} runs as one fused op (bias add and ReLU as the convolution's
- * epilogue, ReLU mask and bias gradient in one backward pass): the same values and gradients as the two layers,
- * fewer passes over memory.
+ * epilogue, ReLU mask and bias gradient in one backward pass), and so does a {@link BatchNorm} followed by a
+ * {@link ReLU}: the same values and gradients as the two layers, fewer passes over memory.
  */
 public final class Sequential extends Model {
     private final Forward[] layers;
@@ -41,6 +41,9 @@ public final class Sequential extends Model {
         for (int i = 0; i < layers.length; i++) {
             if (layers[i] instanceof Conv2d conv && i + 1 < layers.length && layers[i + 1] instanceof ReLU) {
                 x = conv.forward(x, true);
+                i++;
+            } else if (layers[i] instanceof BatchNorm bn && i + 1 < layers.length && layers[i + 1] instanceof ReLU) {
+                x = bn.forward(x, null, true);
                 i++;
             } else {
                 x = layers[i].forward(x);

@@ -1,14 +1,22 @@
 package dev.kiln.ops;
 
+import dev.kiln.Backends;
+import dev.kiln.DType;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.Autocast;
 import dev.kiln.autograd.AutocastPolicy;
+import dev.kiln.autograd.Autograd;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BatchNormParams;
 import dev.kiln.autograd.GradMode;
 
 import java.util.Arrays;
 
-/** Layer norm and batch norm, composed from differentiable ops (so their gradients come for free). */
+/**
+ * Layer norm (composed from differentiable ops, so its gradient comes for free) and batch norm (a fused backend op
+ * with the residual add and ReLU of a residual block, and the composite it must match).
+ */
 public final class Normalization {
     private Normalization() {}
 
@@ -38,19 +46,80 @@ public final class Normalization {
      */
     public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                    boolean training, double momentum, double eps) {
+        return batchNorm(x, runningMean, runningVar, weight, bias, null, training, momentum, eps, false);
+    }
+
+    /**
+     * {@code relu?(batchNorm(x) + residual)}: a residual block's tail as one op (residual null: none). Where the
+     * backend can (float32/float64 activations with parameters of their dtype; on CUDA also 16-bit activations with
+     * float32 parameters, which autocast then leaves 16-bit, as PyTorch's cuDNN batch norm), it is one fused kernel
+     * pass forward and two backward; otherwise the composite of ops, which the fused op's tests compare it with.
+     */
+    public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias, Tensor residual,
+                                   boolean training, double momentum, double eps, boolean relu) {
         if (x.dim() < 2) {
             throw new IllegalArgumentException("batch_norm: expected input of rank >= 2 (N, C, *), got shape " + Shape.str(x.shape()));
         }
         Checks.floating("batch_norm", x);
-        x = Autocast.cast(AutocastPolicy.BATCH_NORM, x);
-        weight = Autocast.cast(AutocastPolicy.BATCH_NORM, weight);
-        bias = Autocast.cast(AutocastPolicy.BATCH_NORM, bias);
         int c = x.shape()[1];
         int[] channel = {c};
         affineShape("batch_norm", "weight", weight, channel);
         affineShape("batch_norm", "bias", bias, channel);
         affineShape("batch_norm", "running_mean", runningMean, channel);
         affineShape("batch_norm", "running_var", runningVar, channel);
+        if (residual != null && !Arrays.equals(residual.shape(), x.shape())) {
+            throw new IllegalArgumentException("batch_norm: residual of shape " + Shape.str(residual.shape()) + " does not match input " + Shape.str(x.shape()));
+        }
+        long n = x.numel() / Math.max(c, 1);
+        if (training && n <= 1) {
+            throw new IllegalArgumentException("batch_norm: expected more than 1 value per channel when training, got input of shape "
+                    + Shape.str(x.shape()));
+        }
+        if (!training && (runningMean == null || runningVar == null)) {
+            throw new IllegalArgumentException("batch_norm: eval mode needs running_mean and running_var");
+        }
+        if (fused(x, runningMean, runningVar, weight, bias, residual, training)) {
+            return fusedBatchNorm(x, runningMean, runningVar, weight, bias, residual, new BatchNormParams(training, momentum, eps, relu));
+        }
+        Tensor y = compositeBatchNorm(Autocast.cast(AutocastPolicy.BATCH_NORM, x), runningMean, runningVar,
+                Autocast.cast(AutocastPolicy.BATCH_NORM, weight), Autocast.cast(AutocastPolicy.BATCH_NORM, bias), training, momentum, eps);
+        if (residual != null) y = y.add(residual.to(y.dtype()));
+        return relu ? y.relu() : y;
+    }
+
+    /** The dtype batch norm's parameters and statistics have beside activations of dtype t in the fused kernels. */
+    private static DType paramType(DType t) { return t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32; }
+
+    private static boolean fused(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias, Tensor residual, boolean training) {
+        DType t = x.dtype(), pt = paramType(t);
+        boolean typeOk = x.device().isCuda() ? t.isFloating() : t == DType.FLOAT32 || t == DType.FLOAT64;
+        if (!typeOk || (residual != null && residual.dtype() != t) || (weight == null) != (bias == null)) return false;
+        for (Tensor p : new Tensor[]{runningMean, runningVar, weight, bias}) {
+            if (p != null && (p.dtype() != pt || !p.isContiguous() || !p.device().equals(x.device()))) return false;
+        }
+        return training || runningMean != null;
+    }
+
+    private static Tensor fusedBatchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias, Tensor residual,
+                                         BatchNormParams p) {
+        Backend be = Backends.get(x.device());
+        Tensor[] r;
+        try (GradMode g = GradMode.disabled()) {
+            r = be.batchNorm(x, weight, bias, runningMean, runningVar, residual, p);
+        }
+        Tensor out = r[0], mean = r[1], invstd = r[2];
+        Tensor in = x, w = weight, res = residual;
+        return Autograd.record(p.relu() ? (residual != null ? "batch_norm_add_relu" : "batch_norm_relu") : "batch_norm", out, g -> {
+            boolean params = w != null && (w.requiresGrad() || bias.requiresGrad());
+            Tensor[] gr = be.batchNormBackward(g, p.relu() ? out : null, in, w, mean, invstd, p, res != null, in.requiresGrad(), params);
+            return new Tensor[]{gr[0], gr[1], gr[2], gr[3]};
+        }, x, weight, bias, residual);
+    }
+
+    /** The composite of ops the fused batch norm must match (tests compare them). */
+    static Tensor compositeBatchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                             boolean training, double momentum, double eps) {
+        int c = x.shape()[1];
         int[] dims = new int[x.dim() - 1];
         dims[0] = 0;
         for (int i = 2; i < x.dim(); i++) dims[i - 1] = i;
@@ -60,18 +129,11 @@ public final class Normalization {
         Tensor y;
         if (training) {
             long n = x.numel() / Math.max(c, 1);
-            if (n <= 1) {
-                throw new IllegalArgumentException("batch_norm: expected more than 1 value per channel when training, got input of shape "
-                        + Shape.str(x.shape()));
-            }
             Tensor mean = x.mean(dims, true), var = x.var(dims, false, true);
             y = normalize(x, mean, var, eps);
             updateRunning(runningMean, mean, momentum);
             updateRunning(runningVar, Tensor.noGrad(() -> var.mul((double) n / (n - 1))), momentum);
         } else {
-            if (runningMean == null || runningVar == null) {
-                throw new IllegalArgumentException("batch_norm: eval mode needs running_mean and running_var");
-            }
             y = normalize(x, runningMean.reshape(bshape), runningVar.reshape(bshape), eps);
         }
         return affine(y, weight == null ? null : weight.reshape(bshape), bias == null ? null : bias.reshape(bshape));

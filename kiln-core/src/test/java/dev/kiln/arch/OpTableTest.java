@@ -55,6 +55,8 @@ class OpTableTest {
                     "conv2d conv2dBackwardInput conv2dBackwardWeight conv2dBackwardWeightAndBias biasReluBackward", "convolution.cu",
                     "cpu.ConvolutionCpuTest cuda.ConvolutionGpuTest"),
             family("Pooling", "ops.Pooling", "maxPool2d maxPool2dBackward avgPool2d avgPool2dBackward", "pooling.cu", "cuda.PoolingGpuTest"),
+            family("Normalization", "ops.Normalization", "batchNorm batchNormBackward", "normalization.cu",
+                    "ops.NormalizationGradTest cuda.NormalizationGpuTest"),
             family("Softmax", "ops.Softmax", "softmax softmaxBackward", "softmax.cu", "cuda.SoftmaxGpuTest"),
             family("Indexing", "ops.Indexing", "gather scatterAdd indexSelect indexAdd", "indexing.cu", "cuda.IndexingGpuTest"),
             family("Dropout", "ops.Dropout", "dropout", "dropout.cu", "ops.FusedOpsTest cuda.DropoutGpuTest"),

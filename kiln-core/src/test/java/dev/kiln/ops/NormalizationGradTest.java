@@ -29,4 +29,38 @@ class NormalizationGradTest {
         Tensor rm = randn(97, 3), rv = randn(98, 3).abs().add(0.5);
         GradCheck.check(x -> F.batchNorm(x[0], rm, rv, x[1], x[2], false, 0.1, 1e-5), randn(99, 2, 3, 2, 2), randn(100, 3), randn(101, 3));
     }
+
+    /** The fused residual tail relu(bn(x) + r): input, weight, bias and residual gradients, training and eval. */
+    @Test void batchNormAddReluGradient() {
+        Tensor rm = Tensor.zeros(new int[]{3}, DType.FLOAT64, Device.CPU), rv = Tensor.ones(new int[]{3}, DType.FLOAT64, Device.CPU);
+        GradCheck.check(x -> Normalization.batchNorm(x[0], rm, rv, x[1], x[2], x[3], true, 0.1, 1e-5, true),
+                randn(102, 2, 3, 2, 3), randn(103, 3), randn(104, 3), randn(105, 2, 3, 2, 3));
+        GradCheck.check(x -> Normalization.batchNorm(x[0], null, null, null, null, null, true, 0.1, 1e-5, true), randn(106, 4, 3, 5));
+        Tensor erm = randn(107, 3), erv = randn(108, 3).abs().add(0.5);
+        GradCheck.check(x -> Normalization.batchNorm(x[0], erm, erv, x[1], x[2], x[3], false, 0.1, 1e-5, true),
+                randn(109, 2, 3, 4), randn(110, 3), randn(111, 3), randn(112, 2, 3, 4));
+    }
+
+    /** The fused op gives the composite's values, gradients and running statistics (float32, training and eval). */
+    @Test void fusedBatchNormMatchesTheComposite() {
+        for (boolean training : new boolean[]{true, false}) {
+            Tensor x = randn(120, 8, 5, 6, 7).to(DType.FLOAT32), r = randn(121, 8, 5, 6, 7).to(DType.FLOAT32);
+            Tensor w = randn(122, 5).to(DType.FLOAT32), b = randn(123, 5).to(DType.FLOAT32), up = randn(124, 8, 5, 6, 7).to(DType.FLOAT32);
+            Tensor[] fusedRun = {randn(125, 5).to(DType.FLOAT32), randn(126, 5).abs().add(0.5).to(DType.FLOAT32)};
+            Tensor[] compRun = {fusedRun[0].detach().contiguousCopy(), fusedRun[1].detach().contiguousCopy()};
+            Tensor xf = x.detach().requiresGrad(true), wf = w.detach().requiresGrad(true), bf = b.detach().requiresGrad(true), rf = r.detach().requiresGrad(true);
+            Tensor xc = x.detach().requiresGrad(true), wc = w.detach().requiresGrad(true), bc = b.detach().requiresGrad(true), rc = r.detach().requiresGrad(true);
+            Tensor yf = Normalization.batchNorm(xf, fusedRun[0], fusedRun[1], wf, bf, rf, training, 0.2, 1e-5, true);
+            Tensor yc = Normalization.compositeBatchNorm(xc, compRun[0], compRun[1], wc, bc, training, 0.2, 1e-5).add(rc).relu();
+            String what = training ? "training" : "eval";
+            assertArrayEquals(yc.toFloatArray(), yf.toFloatArray(), 2e-5f, what + " forward");
+            assertArrayEquals(compRun[0].toFloatArray(), fusedRun[0].toFloatArray(), 1e-6f, what + " running mean");
+            assertArrayEquals(compRun[1].toFloatArray(), fusedRun[1].toFloatArray(), 1e-5f, what + " running var");
+            yf.mul(up).sum().backward();
+            yc.mul(up).sum().backward();
+            for (Tensor[] pair : new Tensor[][]{{xc, xf}, {wc, wf}, {bc, bf}, {rc, rf}}) {
+                assertArrayEquals(pair[0].grad().toFloatArray(), pair[1].grad().toFloatArray(), 2e-4f, what + " gradient");
+            }
+        }
+    }
 }

@@ -1,0 +1,98 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Tensor;
+
+/**
+ * Batch norm on CUDA (normalization.cu): the statistics in two launches (per-channel partial sums over blocks that
+ * split each channel, then one thread per channel), the normalisation with the residual add and ReLU in a third;
+ * backward likewise. Activations may be 16-bit (autocast); parameters and statistics are then float32.
+ */
+final class NormalizationCuda extends CudaFamily {
+    private final Kernels.Table stats, statsFinish, evalStats, apply, grad, gradFinish, inputGradKernel;
+
+    NormalizationCuda(CudaBackend backend) {
+        super(backend);
+        stats = new Kernels.Table(dev, "normalization.cu", "batch_norm_stats");
+        statsFinish = new Kernels.Table(dev, "normalization.cu", "batch_norm_stats_finish");
+        evalStats = new Kernels.Table(dev, "normalization.cu", "batch_norm_eval_stats");
+        apply = new Kernels.Table(dev, "normalization.cu", "batch_norm_apply");
+        grad = new Kernels.Table(dev, "normalization.cu", "batch_norm_grad");
+        gradFinish = new Kernels.Table(dev, "normalization.cu", "batch_norm_grad_finish");
+        inputGradKernel = new Kernels.Table(dev, "normalization.cu", "batch_norm_input_grad");
+    }
+
+    /** The dtype of parameters and statistics for activations of dtype t. */
+    static DType paramType(DType t) { return t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32; }
+
+    /** Blocks per channel for the per-channel sums: enough blocks to fill the GPU, each at least 4,096 elements. */
+    private int splits(long channels, long m) {
+        long wanted = Math.max(1, dev.multiprocessorCount() * 4L / Math.max(channels, 1));
+        return (int) Math.max(1, Math.min(Math.min(wanted, (m + 4095) / 4096), 65535));
+    }
+
+    private long ptrOrNull(Tensor t) { return t == null ? 0 : ptr(t); }
+
+    Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual,
+                       boolean training, double momentum, double eps, boolean relu) {
+        requireAnyFloat("batch_norm", x.dtype());
+        DType pt = paramType(x.dtype());
+        Tensor xc = contiguous(x), rc = residual == null ? null : contiguous(residual, x.dtype());
+        int[] s = x.shape();
+        long n = s[0], c = s[1], spatial = x.numel() / Math.max(1, n * c), total = x.numel(), m = n * spatial;
+        Tensor y = newTensor(s, x.dtype()), mean = newTensor(new int[]{(int) c}, pt), invstd = newTensor(new int[]{(int) c}, pt);
+        if (training) {
+            int splits = splits(c, m);
+            long chunk = (m + splits - 1) / splits;
+            CudaAllocator.Block partial = dev.allocator().allocate(c * splits * 16);
+            Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(n).i64(c).i64(spatial).i64(chunk)
+                    .go(dev, stats.get(x.dtype()), (int) c, splits, 1, BLOCK, 0);
+            Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(runningMean)).ptr(ptrOrNull(runningVar)).ptr(partial.address())
+                    .i64(c).i32(splits).i64(m).f64(momentum).f64(eps).go(dev, statsFinish.get(x.dtype()), grid(c), BLOCK);
+            dev.allocator().free(partial);
+        } else {
+            Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptr(runningMean)).ptr(ptr(runningVar)).i64(c).f64(eps)
+                    .go(dev, evalStats.get(x.dtype()), grid(c), BLOCK);
+        }
+        if (total > 0) {
+            Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias)).ptr(ptrOrNull(rc))
+                    .i64(total).i64(c).i64(spatial).i32(relu ? 1 : 0).go(dev, apply.get(x.dtype()), grid(total), BLOCK);
+        }
+        drop(xc, x);
+        if (rc != null) drop(rc, residual);
+        return new Tensor[]{y, mean, invstd};
+    }
+
+    Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, boolean training,
+                               boolean relu, boolean residual, boolean inputGrad, boolean paramGrad) {
+        DType t = x.dtype(), pt = paramType(t);
+        Tensor gc = contiguous(g, t), xc = contiguous(x), yc = relu ? contiguous(y) : null;
+        int[] s = x.shape();
+        long n = s[0], c = s[1], spatial = x.numel() / Math.max(1, n * c), total = x.numel(), m = n * spatial;
+        boolean wantParams = paramGrad && weight != null;
+        Tensor dw = wantParams ? newTensor(new int[]{(int) c}, pt) : null, db = wantParams ? newTensor(new int[]{(int) c}, pt) : null;
+        Tensor dx = inputGrad ? newTensor(s, t) : null, dres = residual ? newTensor(s, t) : null;
+        boolean needSums = wantParams || (inputGrad && training);
+        CudaAllocator.Block sums = needSums ? dev.allocator().allocate(Math.max(c, 1) * 16) : null;
+        if (needSums) {
+            int splits = splits(c, m);
+            long chunk = (m + splits - 1) / splits;
+            CudaAllocator.Block partial = dev.allocator().allocate(c * splits * 16);
+            Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd))
+                    .i64(n).i64(c).i64(spatial).i64(chunk).i32(relu ? 1 : 0).go(dev, grad.get(t), (int) c, splits, 1, BLOCK, 0);
+            Launch.args().ptr(sums.address()).ptr(ptrOrNull(dw)).ptr(ptrOrNull(db)).ptr(partial.address()).i64(c).i32(splits)
+                    .go(dev, gradFinish.get(t), grid(c), BLOCK);
+            dev.allocator().free(partial);
+        }
+        if ((dx != null || dres != null) && total > 0) {
+            Launch.args().ptr(ptrOrNull(dx)).ptr(ptrOrNull(dres)).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean))
+                    .ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(sums == null ? 0 : sums.address()).i64(total).i64(c).i64(spatial).i64(m)
+                    .i32(relu ? 1 : 0).i32(training ? 1 : 0).go(dev, inputGradKernel.get(t), grid(total), BLOCK);
+        }
+        if (sums != null) dev.allocator().free(sums);
+        drop(gc, g);
+        drop(xc, x);
+        if (yc != null) drop(yc, y);
+        return new Tensor[]{dx, dw, db, dres};
+    }
+}

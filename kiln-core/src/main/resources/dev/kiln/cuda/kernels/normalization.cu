@@ -1,0 +1,135 @@
+// Batch norm over dim 1 of a contiguous (N, C, S) array (S = the product of the trailing dims), with a residual
+// block's add and ReLU fused in: y = relu?((x - mean[c]) * invstd[c] * w[c] + b[c] + res). Statistics are summed in
+// double (sum and sum of squares of up to millions of values per channel), everything else in the element type's
+// accumulation type P (float for the 32- and 16-bit floats, double for float64); weights, biases, running and
+// saved statistics are P, so 16-bit activations under autocast keep float32 parameters. Null w/b/res: 1/0/none.
+#include "common.cuh"
+
+struct DAdd { __device__ double operator()(double a, double b) const { return a + b; } };
+
+// Channel c = blockIdx.x, elements [split * chunk, (split + 1) * chunk) of its m = n * s (split = blockIdx.y):
+// partial[(c * splits + split) * 2 + {0, 1}] = {sum x, sum x^2}.
+template <typename T>
+__device__ __forceinline__ void bn_stats_partial(double* partial, const T* x, i64 n, i64 c_count, i64 s, i64 chunk) {
+    i64 c = blockIdx.x, from = (i64) blockIdx.y * chunk, to = min(n * s, from + chunk);
+    double sum = 0, sq = 0;
+    for (i64 j = from + threadIdx.x; j < to; j += blockDim.x) {
+        i64 r, img = divmod(j, s, r);
+        double v = (double) load<typename Acc<T>::type>(x[(img * c_count + c) * s + r]);
+        sum += v;
+        sq += v * v;
+    }
+    __shared__ double sh[32];
+    sum = block_reduce(sum, DAdd(), sh);
+    sq = block_reduce(sq, DAdd(), sh);
+    if (threadIdx.x == 0) {
+        partial[(c * gridDim.y + blockIdx.y) * 2] = sum;
+        partial[(c * gridDim.y + blockIdx.y) * 2 + 1] = sq;
+    }
+}
+
+// The backward's per-channel sums: {sum dz, sum dz * xhat}, dz = relu ? g * [y > 0] : g, xhat = (x - mean) * invstd.
+template <typename T>
+__device__ __forceinline__ void bn_grad_partial(double* partial, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean,
+                                                const typename Acc<T>::type* invstd, i64 n, i64 c_count, i64 s, i64 chunk, int relu) {
+    typedef typename Acc<T>::type P;
+    i64 c = blockIdx.x, from = (i64) blockIdx.y * chunk, to = min(n * s, from + chunk);
+    P mu = mean[c], is = invstd[c];
+    double sdz = 0, sdzx = 0;
+    for (i64 j = from + threadIdx.x; j < to; j += blockDim.x) {
+        i64 r, img = divmod(j, s, r);
+        i64 i = (img * c_count + c) * s + r;
+        P dz = load<P>(g[i]);
+        if (relu && !(load<P>(y[i]) > 0)) dz = 0;
+        sdz += (double) dz;
+        sdzx += (double) (dz * ((load<P>(x[i]) - mu) * is));
+    }
+    __shared__ double sh[32];
+    sdz = block_reduce(sdz, DAdd(), sh);
+    sdzx = block_reduce(sdzx, DAdd(), sh);
+    if (threadIdx.x == 0) {
+        partial[(c * gridDim.y + blockIdx.y) * 2] = sdz;
+        partial[(c * gridDim.y + blockIdx.y) * 2 + 1] = sdzx;
+    }
+}
+
+#define BATCH_NORM(T, S) \
+extern "C" __global__ void batch_norm_stats_##S(double* partial, const T* x, i64 n, i64 c_count, i64 s, i64 chunk) { \
+    bn_stats_partial<T>(partial, x, n, c_count, s, chunk); \
+} \
+/* mean, 1/sqrt(var + eps) from the partial sums; running statistics (when given) moved towards the batch's, the variance unbiased */ \
+extern "C" __global__ void batch_norm_stats_finish_##S(typename Acc<T>::type* mean, typename Acc<T>::type* invstd, \
+        typename Acc<T>::type* running_mean, typename Acc<T>::type* running_var, const double* partial, i64 c_count, int splits, \
+        i64 m, double momentum, double eps) { \
+    typedef typename Acc<T>::type P; \
+    GRID_STRIDE(c, c_count) { \
+        double sum = 0, sq = 0; \
+        for (int k = 0; k < splits; k++) { sum += partial[(c * splits + k) * 2]; sq += partial[(c * splits + k) * 2 + 1]; } \
+        double mu = sum / m, var = fmax(sq / m - mu * mu, 0.0); \
+        mean[c] = (P) mu; \
+        invstd[c] = (P) (1.0 / sqrt(var + eps)); \
+        if (running_mean) running_mean[c] = (P) ((1 - momentum) * (double) running_mean[c] + momentum * mu); \
+        if (running_var) running_var[c] = (P) ((1 - momentum) * (double) running_var[c] + momentum * var * m / (m - 1)); \
+    } \
+} \
+extern "C" __global__ void batch_norm_eval_stats_##S(typename Acc<T>::type* mean, typename Acc<T>::type* invstd, \
+        const typename Acc<T>::type* running_mean, const typename Acc<T>::type* running_var, i64 c_count, double eps) { \
+    typedef typename Acc<T>::type P; \
+    GRID_STRIDE(c, c_count) { \
+        mean[c] = running_mean[c]; \
+        invstd[c] = (P) (1.0 / sqrt((double) running_var[c] + eps)); \
+    } \
+} \
+extern "C" __global__ void batch_norm_apply_##S(T* y, const T* x, const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, \
+        const typename Acc<T>::type* w, const typename Acc<T>::type* b, const T* res, i64 total, i64 c_count, i64 s, int relu) { \
+    typedef typename Acc<T>::type P; \
+    GRID_STRIDE(i, total) { \
+        i64 r, c, q = divmod(i, s, r); \
+        divmod(q, c_count, c); \
+        P v = (load<P>(x[i]) - mean[c]) * invstd[c]; \
+        if (w) v *= w[c]; \
+        if (b) v += b[c]; \
+        if (res) v += load<P>(res[i]); \
+        if (relu) v = v > 0 ? v : (P) 0; \
+        y[i] = store<T, P>(v); \
+    } \
+} \
+extern "C" __global__ void batch_norm_grad_##S(double* partial, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean, \
+        const typename Acc<T>::type* invstd, i64 n, i64 c_count, i64 s, i64 chunk, int relu) { \
+    bn_grad_partial<T>(partial, g, y, x, mean, invstd, n, c_count, s, chunk, relu); \
+} \
+/* sums[c] = {sum dz, sum dz * xhat} (kept for the input gradient); dweight and dbias when asked for */ \
+extern "C" __global__ void batch_norm_grad_finish_##S(double* sums, typename Acc<T>::type* dw, typename Acc<T>::type* db, \
+        const double* partial, i64 c_count, int splits) { \
+    typedef typename Acc<T>::type P; \
+    GRID_STRIDE(c, c_count) { \
+        double sdz = 0, sdzx = 0; \
+        for (int k = 0; k < splits; k++) { sdz += partial[(c * splits + k) * 2]; sdzx += partial[(c * splits + k) * 2 + 1]; } \
+        sums[c * 2] = sdz; \
+        sums[c * 2 + 1] = sdzx; \
+        if (dw) dw[c] = (P) sdzx; \
+        if (db) db[c] = (P) sdz; \
+    } \
+} \
+/* dx = w * invstd * (dz - sum dz / m - xhat * sum(dz xhat) / m) in training, w * invstd * dz in eval; dres = dz */ \
+extern "C" __global__ void batch_norm_input_grad_##S(T* dx, T* dres, const T* g, const T* y, const T* x, \
+        const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, const double* sums, \
+        i64 total, i64 c_count, i64 s, i64 m, int relu, int training) { \
+    typedef typename Acc<T>::type P; \
+    GRID_STRIDE(i, total) { \
+        i64 r, c, q = divmod(i, s, r); \
+        divmod(q, c_count, c); \
+        P dz = load<P>(g[i]); \
+        if (relu && !(load<P>(y[i]) > 0)) dz = 0; \
+        if (dres) dres[i] = store<T, P>(dz); \
+        if (!dx) continue; \
+        P scale = invstd[c] * (w ? w[c] : (P) 1); \
+        P v = dz; \
+        if (training) { \
+            P xhat = (load<P>(x[i]) - mean[c]) * invstd[c]; \
+            v = dz - (P) (sums[c * 2] / m) - xhat * (P) (sums[c * 2 + 1] / m); \
+        } \
+        dx[i] = store<T, P>(v * scale); \
+    } \
+}
+KILN_FLOAT_TYPES(BATCH_NORM)

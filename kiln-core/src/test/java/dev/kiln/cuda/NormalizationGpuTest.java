@@ -1,0 +1,59 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Tensor;
+import dev.kiln.backend.BatchNormParams;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * normalization.cu's batch norm (with the residual add and ReLU) on cuda:0 against the CPU's, on fresh random inputs:
+ * values, the saved statistics, running statistics, and all four gradients, training and eval, for float64 and
+ * float32 (with float parameters of their own dtype) and for 16-bit activations with float32 parameters, as
+ * autocast runs it (compared with the CPU on the same rounded inputs). Skips without a GPU.
+ */
+class NormalizationGpuTest extends GpuBackendComparison {
+    @BeforeAll static void requireGpu() { setUpGpu(NormalizationGpuTest.class); }
+
+    @Test void batchNormForwardAndBackward() {
+        int[][] shapes = {{8, 5, 7, 9}, {3, 64, 14, 14}, {16, 3}, {2, 7, 1, 1}, {256, 4, 33, 35}};
+        for (DType t : new DType[]{DType.FLOAT64, DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
+            DType pt = t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+            double tol = t == DType.FLOAT64 ? 1e-10 : t == DType.FLOAT32 ? 1e-4 : 2e-2;
+            for (int[] s : shapes) {
+                for (boolean training : new boolean[]{true, false}) {
+                    for (int variant = 0; variant < 3; variant++) {   // plain; ReLU; residual + ReLU, no affine
+                        boolean relu = variant > 0, res = variant == 2, affine = variant != 2;
+                        String what = t + " " + java.util.Arrays.toString(s) + (training ? " training" : " eval") + " variant " + variant;
+                        int c = s[1];
+                        Tensor x = randn(t, s), r = res ? randn(t, s) : null, g = randn(t, s);
+                        Tensor w = affine ? randn(pt, c) : null, b = affine ? randn(pt, c) : null;
+                        Tensor rmC = randn(pt, c), rvC = positive(pt, c);
+                        Tensor rmG = gpu(rmC), rvG = gpu(rvC);
+                        BatchNormParams p = new BatchNormParams(training, 0.1, 1e-5, relu);
+                        // the CPU reference in float32 (for 16-bit) on exactly the values the GPU sees
+                        DType ct = t == DType.FLOAT64 ? t : DType.FLOAT32;
+                        Tensor[] yc = CPU_BE.batchNorm(x.to(ct), w, b, rmC, rvC, r == null ? null : r.to(ct), p);
+                        Tensor[] yg = gpuBe.batchNorm(gpu(x), w == null ? null : gpu(w), b == null ? null : gpu(b), rmG, rvG, r == null ? null : gpu(r), p);
+                        close(yc[0].to(t), yg[0], tol, what + " y");
+                        close(yc[1], yg[1], tol, what + " mean");
+                        close(yc[2], yg[2], tol, what + " invstd");
+                        close(rmC, rmG, tol, what + " running mean");
+                        close(rvC, rvG, tol, what + " running var");
+                        // the ReLU mask from the GPU's y on both sides: an element within rounding of 0 may fall either way
+                        Tensor mask = relu ? yg[0].cpu().to(ct) : null;
+                        Tensor[] gc = CPU_BE.batchNormBackward(g.to(ct), mask, x.to(ct), w, yc[1], yc[2], p, res, true, true);
+                        Tensor[] gg = gpuBe.batchNormBackward(gpu(g), relu ? yg[0] : null, gpu(x), w == null ? null : gpu(w), yg[1], yg[2], p, res, true, true);
+                        double gtol = t == DType.BFLOAT16 || t == DType.FLOAT16 ? 6e-2 : tol;
+                        close(gc[0].to(t), gg[0], gtol, what + " dx");
+                        if (affine) {
+                            close(gc[1], gg[1], gtol, what + " dweight");
+                            close(gc[2], gg[2], gtol, what + " dbias");
+                        }
+                        if (res) close(gc[3].to(t), gg[3], gtol, what + " dresidual");
+                    }
+                }
+            }
+        }
+    }
+}
