@@ -16,7 +16,8 @@ class NormalizationGpuTest extends GpuBackendComparison {
     @BeforeAll static void requireGpu() { setUpGpu(NormalizationGpuTest.class); }
 
     @Test void batchNormForwardAndBackward() {
-        int[][] shapes = {{8, 5, 7, 9}, {3, 64, 14, 14}, {16, 3}, {2, 7, 1, 1}, {256, 4, 33, 35}};
+        // not 2 values per channel: then xhat is +-1 and dx cancels to rounding noise, which no relative tolerance fits
+        int[][] shapes = {{8, 5, 7, 9}, {3, 64, 14, 14}, {16, 3}, {3, 7, 1, 1}, {256, 4, 33, 35}};
         for (DType t : new DType[]{DType.FLOAT64, DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
             DType pt = t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
             double tol = t == DType.FLOAT64 ? 1e-10 : t == DType.FLOAT32 ? 1e-4 : 2e-2;
