@@ -4,6 +4,7 @@ import dev.kiln.Device;
 import dev.kiln.Settings;
 
 import dev.kiln.data.FashionMnist;
+import dev.kiln.train.LrSchedule;
 import dev.kiln.train.ModelZoo;
 import dev.kiln.train.OptimizerKind;
 import dev.kiln.train.Precision;
@@ -40,6 +41,10 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--lr", description = "learning rate (default: 0.001 for adam/adamw, 0.05 for sgd)")
     Double lr;
+
+    @Option(names = "--lr-schedule", defaultValue = "constant",
+            description = "constant, or cosine (annealed per epoch from --lr towards 0) (default: ${DEFAULT-VALUE})")
+    String lrSchedule;
 
     @Option(names = "--seed", defaultValue = "0", description = "initialisation, shuffling and dropout seed (default: ${DEFAULT-VALUE})")
     long seed;
@@ -101,7 +106,7 @@ final class TrainCommand implements Callable<Integer> {
             Device d = Devices.parse(device);
             Precision p = Precision.parse(precision);
             cfg = new TrainConfig(m, epochs, batchSize, opt, lr == null ? opt.defaultLr() : lr, seed,
-                    d, data, out, limit, testLimit, p, cudaGraphs(d, p));
+                    d, data, out, limit, testLimit, p, cudaGraphs(d, p), LrSchedule.parse(lrSchedule));
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }

@@ -7,7 +7,13 @@ import java.nio.file.Path;
 /** Everything one {@code kiln train} run needs. limit and testLimit of 0 mean the whole set. */
 public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
                           Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision,
-                          boolean cudaGraphs) {
+                          boolean cudaGraphs, LrSchedule schedule) {
+    /** A run at a constant learning rate. */
+    public TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
+                       Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision, boolean cudaGraphs) {
+        this(model, epochs, batchSize, optimizer, lr, seed, device, dataDir, outDir, limit, testLimit, precision, cudaGraphs, LrSchedule.CONSTANT);
+    }
+
     /** A run without CUDA graphs. */
     public TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
                        Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision) {
@@ -22,6 +28,7 @@ public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKi
 
     public TrainConfig {
         java.util.Objects.requireNonNull(precision, "precision");
+        java.util.Objects.requireNonNull(schedule, "schedule");
         if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         if (!(lr > 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("--lr must be a positive number, got " + lr);

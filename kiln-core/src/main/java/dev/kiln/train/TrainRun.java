@@ -110,7 +110,8 @@ public final class TrainRun {
 
         log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %s, %,d training and %,d test images, batch %d, %s lr %s, %s%s%n",
                 cfg.model().cliName(), model.parameterCount(), cfg.device(), data.name(), train.size(), test.size(), cfg.batchSize(),
-                cfg.optimizer().name().toLowerCase(Locale.ROOT), cfg.lr(), cfg.precision().cliName(),
+                cfg.optimizer().name().toLowerCase(Locale.ROOT), cfg.lr() + (cfg.schedule() == LrSchedule.CONSTANT ? "" : " " + cfg.schedule().cliName()),
+                cfg.precision().cliName(),
                 cfg.cudaGraphs() ? ", CUDA graphs" : "");
         List<EpochStats> history = new ArrayList<>();
         double trainSeconds = 0;
@@ -121,6 +122,7 @@ public final class TrainRun {
                 .workers(1).prefetch(3).device(cfg.device()).build();
              DataLoader testLoader = DataLoader.builder(residentTest != null ? residentTest : test).batchSize(1000).workers(1).device(cfg.device()).build()) {
             for (int e = 1; e <= cfg.epochs(); e++) {
+                opt.setLr(cfg.schedule().lr(cfg.lr(), e, cfg.epochs()));
                 Trainer.TrainResult r = trainer.trainEpoch(trainLoader, "epoch " + e + "/" + cfg.epochs());
                 Evaluation ev = Evaluation.of(model, testLoader, cfg.precision());
                 EpochStats s = new EpochStats(e, r.meanLoss(), ev.loss(), ev.accuracy(), r.samplesPerSecond(), r.seconds());
