@@ -4,98 +4,129 @@ import dev.kiln.DType;
 import dev.kiln.Tensor;
 import dev.kiln.backend.BatchNormParams;
 
+import static dev.kiln.cpu.CpuStorage.contiguousArray;
+import static dev.kiln.cpu.CpuStorage.newTensor;
+
 /**
  * The CPU kernels of the Normalization family: batch norm over dim 1 of (N, C, *), with a residual block's add and
- * ReLU fused in, and its backward; float32 and float64, one channel per task, arithmetic in double (the reference
- * the CUDA kernels are checked against).
+ * ReLU fused in, and its backward; float32 and float64 in place on their arrays, one channel per task, the sums in
+ * double (the reference the CUDA kernels are checked against).
  */
 final class NormalizationCpu {
     private NormalizationCpu() {}
 
-    /** Elements in double, row-major (a copy: the kernels read each element two or three times). */
-    private static double[] values(Tensor t) { return t == null ? null : t.toDoubleArray(); }
+    /** Flat element access to a float32 or float64 array from an offset: two implementations, so C2 inlines both. */
+    private sealed interface Values permits Floats, Doubles {
+        double get(int i);
 
-    private static Tensor tensor(double[] v, int[] shape, DType t) { return Tensor.of(v, shape).to(t); }
+        void set(int i, double v);
+
+        static Values of(Tensor t) {
+            if (t == null) return null;
+            Tensor c = t.isContiguous() ? t : t.detach().contiguousCopy();
+            Object a = contiguousArray("batch_norm", c);
+            return a instanceof float[] f ? new Floats(f, c.offset()) : new Doubles((double[]) a, c.offset());
+        }
+    }
+
+    private record Floats(float[] a, int off) implements Values {
+        @Override public double get(int i) { return a[off + i]; }
+
+        @Override public void set(int i, double v) { a[off + i] = (float) v; }
+    }
+
+    private record Doubles(double[] a, int off) implements Values {
+        @Override public double get(int i) { return a[off + i]; }
+
+        @Override public void set(int i, double v) { a[off + i] = v; }
+    }
+
+    /** (N, C, spatial) of x. */
+    private static int[] geometry(Tensor x) {
+        int[] s = x.shape();
+        return new int[]{s[0], s[1], (int) (x.numel() / Math.max(1, (long) s[0] * s[1]))};
+    }
 
     static Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p) {
         DTypeChecks.requireFloat("batch_norm", x.dtype());
-        int[] s = x.shape();
-        int n = s[0], c = s[1], spatial = (int) (x.numel() / Math.max(1, (long) n * c));
+        int[] g = geometry(x);
+        int n = g[0], c = g[1], spatial = g[2];
         long m = (long) n * spatial;
-        double[] xv = values(x), w = values(weight), b = values(bias), res = values(residual), y = new double[xv.length];
-        double[] mean = new double[c], invstd = new double[c];
-        double[] rm = values(runningMean), rv = values(runningVar);
+        DType pt = runningMean != null ? runningMean.dtype() : weight != null ? weight.dtype() : x.dtype();
+        Tensor y = newTensor(x.shape(), x.dtype()), mean = newTensor(new int[]{c}, pt), invstd = newTensor(new int[]{c}, pt);
+        Values xv = Values.of(x), yv = Values.of(y), w = Values.of(weight), b = Values.of(bias), res = Values.of(residual);
+        Values rm = Values.of(runningMean), rv = Values.of(runningVar), mv = Values.of(mean), iv = Values.of(invstd);
         Parallel.range(c, 1, (lo, hi) -> {
             for (int ch = lo; ch < hi; ch++) {
                 double mu, var;
                 if (p.training()) {
                     double sum = 0;
-                    for (int img = 0; img < n; img++) for (int i = 0, at = (img * c + ch) * spatial; i < spatial; i++) sum += xv[at + i];
+                    for (int img = 0; img < n; img++) for (int i = 0, at = (img * c + ch) * spatial; i < spatial; i++) sum += xv.get(at + i);
                     mu = sum / m;
                     double sq = 0;
                     for (int img = 0; img < n; img++) {
-                        for (int i = 0, at = (img * c + ch) * spatial; i < spatial; i++) sq += (xv[at + i] - mu) * (xv[at + i] - mu);
+                        for (int i = 0, at = (img * c + ch) * spatial; i < spatial; i++) sq += (xv.get(at + i) - mu) * (xv.get(at + i) - mu);
                     }
                     var = sq / m;
-                    if (rm != null) rm[ch] = (1 - p.momentum()) * rm[ch] + p.momentum() * mu;
-                    if (rv != null) rv[ch] = (1 - p.momentum()) * rv[ch] + p.momentum() * var * m / (m - 1);
+                    if (rm != null) rm.set(ch, (1 - p.momentum()) * rm.get(ch) + p.momentum() * mu);
+                    if (rv != null) rv.set(ch, (1 - p.momentum()) * rv.get(ch) + p.momentum() * var * m / (m - 1));
                 } else {
-                    mu = rm[ch];
-                    var = rv[ch];
+                    mu = rm.get(ch);
+                    var = rv.get(ch);
                 }
-                mean[ch] = mu;
-                invstd[ch] = 1 / Math.sqrt(var + p.eps());
-                double scale = invstd[ch] * (w == null ? 1 : w[ch]), shift = b == null ? 0 : b[ch];
+                double is = 1 / Math.sqrt(var + p.eps());
+                mv.set(ch, mu);
+                iv.set(ch, is);
+                double scale = is * (w == null ? 1 : w.get(ch)), shift = b == null ? 0 : b.get(ch);
                 for (int img = 0; img < n; img++) {
                     for (int i = 0, at = (img * c + ch) * spatial; i < spatial; i++) {
-                        double v = (xv[at + i] - mu) * scale + shift + (res == null ? 0 : res[at + i]);
-                        y[at + i] = p.relu() && !(v > 0) ? 0 : v;
+                        double v = (xv.get(at + i) - mu) * scale + shift + (res == null ? 0 : res.get(at + i));
+                        yv.set(at + i, p.relu() && !(v > 0) ? 0 : v);
                     }
                 }
             }
         });
-        if (p.training()) {
-            if (runningMean != null) runningMean.copyFrom(tensor(rm, runningMean.shape(), runningMean.dtype()));
-            if (runningVar != null) runningVar.copyFrom(tensor(rv, runningVar.shape(), runningVar.dtype()));
-        }
-        return new Tensor[]{tensor(y, s, x.dtype()), tensor(mean, new int[]{c}, x.dtype()), tensor(invstd, new int[]{c}, x.dtype())};
+        return new Tensor[]{y, mean, invstd};
     }
 
     static Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
                                       boolean residual, boolean inputGrad, boolean paramGrad) {
-        int[] s = x.shape();
-        int n = s[0], c = s[1], spatial = (int) (x.numel() / Math.max(1, (long) n * c));
+        int[] geo = geometry(x);
+        int n = geo[0], c = geo[1], spatial = geo[2];
         long m = (long) n * spatial;
-        double[] gv = values(g), yv = p.relu() ? values(y) : null, xv = values(x), w = values(weight);
-        double[] mu = values(mean), is = values(invstd);
-        double[] dz = new double[gv.length], dx = inputGrad ? new double[gv.length] : null, dw = new double[c], db = new double[c];
+        boolean params = paramGrad && weight != null;
+        DType pt = weight == null ? mean.dtype() : weight.dtype();
+        Tensor dx = inputGrad ? newTensor(x.shape(), x.dtype()) : null, dres = residual ? newTensor(x.shape(), x.dtype()) : null;
+        Tensor dw = params ? newTensor(new int[]{c}, pt) : null, db = params ? newTensor(new int[]{c}, pt) : null;
+        Values gv = Values.of(g.dtype() == x.dtype() ? g : g.to(x.dtype())), yv = p.relu() ? Values.of(y) : null, xv = Values.of(x);
+        Values w = Values.of(weight), mu = Values.of(mean), is = Values.of(invstd);
+        Values dxv = Values.of(dx), drv = Values.of(dres), dwv = Values.of(dw), dbv = Values.of(db);
         Parallel.range(c, 1, (lo, hi) -> {
             for (int ch = lo; ch < hi; ch++) {
-                double sdz = 0, sdzx = 0;
+                double mc = mu.get(ch), ic = is.get(ch), sdz = 0, sdzx = 0;
                 for (int img = 0; img < n; img++) {
                     for (int i = 0, at = (img * c + ch) * spatial; i < spatial; i++) {
-                        double d = yv != null && !(yv[at + i] > 0) ? 0 : gv[at + i];
-                        dz[at + i] = d;
+                        double d = yv != null && !(yv.get(at + i) > 0) ? 0 : gv.get(at + i);
+                        if (drv != null) drv.set(at + i, d);
                         sdz += d;
-                        sdzx += d * (xv[at + i] - mu[ch]) * is[ch];
+                        sdzx += d * (xv.get(at + i) - mc) * ic;
                     }
                 }
-                db[ch] = sdz;
-                dw[ch] = sdzx;
-                if (dx == null) continue;
-                double scale = is[ch] * (w == null ? 1 : w[ch]);
+                if (dwv != null) {
+                    dwv.set(ch, sdzx);
+                    dbv.set(ch, sdz);
+                }
+                if (dxv == null) continue;
+                double scale = ic * (w == null ? 1 : w.get(ch)), a = sdz / m, bb = sdzx / m;
                 for (int img = 0; img < n; img++) {
                     for (int i = 0, at = (img * c + ch) * spatial; i < spatial; i++) {
-                        double v = dz[at + i];
-                        if (p.training()) v = v - sdz / m - (xv[at + i] - mu[ch]) * is[ch] * sdzx / m;
-                        dx[at + i] = v * scale;
+                        double d = yv != null && !(yv.get(at + i) > 0) ? 0 : gv.get(at + i);
+                        if (p.training()) d = d - a - (xv.get(at + i) - mc) * ic * bb;
+                        dxv.set(at + i, d * scale);
                     }
                 }
             }
         });
-        boolean params = paramGrad && weight != null;
-        DType pt = weight == null ? x.dtype() : weight.dtype();
-        return new Tensor[]{dx == null ? null : tensor(dx, s, x.dtype()), params ? tensor(dw, new int[]{c}, pt) : null,
-                params ? tensor(db, new int[]{c}, pt) : null, residual ? tensor(dz, s, x.dtype()) : null};
+        return new Tensor[]{dx, dw, db, dres};
     }
 }
