@@ -13,7 +13,7 @@ if [ "${1:-}" = "--prepare" ]; then
     cp -u /usr/share/datasets/fashion-mnist/*.gz "$DIR/fmnist/"
     cp "$ROOT"/../shared/bench/torch_ref.py "$ROOT"/../shared/bench/compare.py "$DIR/ref/" 2>/dev/null \
         || cp "$ROOT"/bench/ref/*.py "$DIR/ref/"
-    cp "$ROOT/bench/torch_profile.py" "$ROOT/bench/resnet_interop.py" "$ROOT/bench/torch_resnet_small.py" "$DIR/ref/"
+    cp "$ROOT/bench/torch_profile.py" "$ROOT/bench/resnet_interop.py" "$ROOT/bench/torch_resnet_small.py" "$ROOT/bench/torch_user_resnet.py" "$DIR/ref/"
     cp "$0" "$DIR/gpu-check.sh"
     cp "$ROOT/scripts/gpu-profile.sh" "$DIR/gpu-profile.sh"
     du -sh "$DIR"

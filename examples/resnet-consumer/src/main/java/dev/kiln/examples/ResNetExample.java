@@ -14,6 +14,7 @@ import dev.kiln.optim.Adam;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.Path;
 
 /**
  * A small residual CNN written against Kiln's API, trained with Adam on Fashion-MNIST (or, without it, on
@@ -87,23 +88,29 @@ public final class ResNetExample {
     }
 
     public static void main(String[] args) throws IOException {
-        int steps = 100;
+        int steps = 100, batch = 64;
         Device device = Device.CPU;
+        Path dir = FashionMnist.DEFAULT_DIR;
+        boolean bench = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--steps" -> steps = Integer.parseInt(args[++i]);
                 case "--device" -> device = Device.parse(args[++i]);
+                case "--batch" -> batch = Integer.parseInt(args[++i]);
+                case "--data" -> dir = Path.of(args[++i]);
+                case "--bench" -> bench = true;
                 default -> {
-                    System.err.println("usage: run.sh [--steps N] [--device cpu|cuda]");
+                    System.err.println("usage: run.sh [--steps N] [--device cpu|cuda] [--batch N] [--data DIR] [--bench]");
                     System.exit(2);
                 }
             }
         }
-        int batch = 64;
-        TensorDataset data = Files.isDirectory(FashionMnist.DEFAULT_DIR)
-                ? FashionMnist.load(FashionMnist.DEFAULT_DIR, true)
-                : synthetic(steps * batch, new Generator(1));
-        System.out.println((Files.isDirectory(FashionMnist.DEFAULT_DIR) ? "Fashion-MNIST" : "synthetic data") + ", " + data.size()
+        TensorDataset data = Files.isDirectory(dir) ? FashionMnist.load(dir, true) : synthetic(steps * batch, new Generator(1));
+        if (bench) {
+            bench(data, batch, steps, device);
+            return;
+        }
+        System.out.println((Files.isDirectory(dir) ? "Fashion-MNIST" : "synthetic data") + ", " + data.size()
                 + " images, " + steps + " steps of " + batch + " on " + device);
 
         long start = System.nanoTime();
@@ -119,6 +126,23 @@ public final class ResNetExample {
         if (!(last < first)) {
             System.err.println("the loss did not go down");
             System.exit(1);
+        }
+    }
+
+    /**
+     * The loop's speed once warm: steps / 5 steps first (kernel compilation, cuDNN's algorithm search, the JIT), then
+     * the rest timed; bench/torch_user_resnet.py runs PyTorch's copy of this model and loop the same way.
+     */
+    static void bench(TensorDataset data, int batch, int steps, Device device) {
+        ResNet model = new ResNet(new Generator(0)).to(device);
+        int warm = Math.max(1, steps / 5);
+        try (DataLoader loader = DataLoader.builder(data).batchSize(batch).shuffle(0).dropLast(true).device(device).build()) {
+            train(model, loader, warm);
+            long t = System.nanoTime();
+            train(model, loader, steps);
+            double s = (System.nanoTime() - t) / 1e9;
+            System.out.printf("{\"model\":\"user_resnet\",\"framework\":\"kiln\",\"device\":\"%s\",\"batch\":%d,\"steps\":%d,\"samples_per_s\":%.1f}%n",
+                    device, batch, steps, steps * batch / s);
         }
     }
 
