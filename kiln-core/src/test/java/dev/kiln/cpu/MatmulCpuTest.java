@@ -99,7 +99,7 @@ class MatmulCpuTest {
         for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
         for (int i = 0; i < c.length; i++) c[i] = (float) r.nextGaussian();
         float[] before = c.clone();
-        Sgemm.gemm(m, n, k, new Sgemm.Mat(a, 0, k, 1), new Sgemm.Mat(b, 0, n, 1), c, 5, ldc, true, new Sgemm.Scratch());
+        Sgemm.PREFERRED.gemm(m, n, k, new Sgemm.Mat(a, 0, k, 1), new Sgemm.Mat(b, 0, n, 1), c, 5, ldc, true, Sgemm.PREFERRED.scratch());
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < ldc; j++) {
                 int ci = 5 + i * ldc + j;
