@@ -35,6 +35,8 @@ final class ConvolutionCpu {
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final Sgemm GEMM = Sgemm.PREFERRED;
+    /** Few input channels go to {@link DirectConv} (-Dkiln.conv.direct=false: im2col + GEMM for every shape). */
+    static final boolean DIRECT = !"false".equals(System.getProperty("kiln.conv.direct"));
 
     /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null; then, when relu, v > 0 ? v : 0 in place. */
     static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
@@ -140,6 +142,11 @@ final class ConvolutionCpu {
         Tensor bc = bias == null ? null : bias.detach().contiguous();
         float[] b = bc == null ? null : data(bc);
         int bOff = bc == null ? 0 : bc.offset();
+        if (DIRECT && DirectConv.applies(g.c, g.kh, g.kw, p.strideH(), p.strideW(), p.dilationH(), p.dilationW(), g.groups)) {
+            DirectConv.forward(DirectConv.ROWS, xa, xc.offset(), g.n, g.c, g.h, g.w, wa, wc.offset(), g.o, g.kh, g.kw,
+                    p.padH(), p.padW(), b, bOff, y);
+            return out;
+        }
         int r = g.rows(), px = g.pixels(), og = g.og();
         // the bias goes in first and the product is accumulated onto it
         PerImage fillBias = (img, gi) -> {
