@@ -111,10 +111,10 @@ final class ConvolutionCpu {
             done.accept(acc);
             return;
         }
-        Parallel.range(tasks, 1, (lo, hi) -> {
-            Sgemm.Scratch s = GEMM.scratch();
+        Parallel.balanced(tasks, (lo, hi) -> {
+            Sgemm.Scratch s = GEMM.localScratch();
             Gemm one = (m, n, k, a, b, c, co, ldc, add) -> GEMM.gemm(m, n, k, a, b, c, co, ldc, add, s);
-            float[] cols = new float[colsLen], acc = new float[accLen];
+            float[] cols = ThreadBuffers.get(ThreadBuffers.CONV_COLS, colsLen), acc = new float[accLen];
             for (int t = lo; t < hi; t++) body.run(t / g.groups, t % g.groups, one, cols, acc);
             synchronized (done) {
                 done.accept(acc);
@@ -175,10 +175,10 @@ final class ConvolutionCpu {
         int r = g.rows(), px = g.pixels(), og = g.og();
         float[][] packedW = new float[g.groups][];
         for (int gi = 0; gi < g.groups; gi++) packedW[gi] = GEMM.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, r, 1), og, r);
-        Parallel.range(g.n * g.groups, 1, (lo, hi) -> {
-            float[] packedCols = new float[Sgemm.packedLength(px, r, GEMM.NR)];
-            float[] row = new float[Sgemm.roundUp(px, GEMM.NR)];
-            float[] tile = new float[GEMM.MR * GEMM.NR];
+        Parallel.balanced(g.n * g.groups, (lo, hi) -> {
+            float[] packedCols = ThreadBuffers.get(ThreadBuffers.CONV_COLS, Sgemm.packedLength(px, r, GEMM.NR));
+            float[] row = ThreadBuffers.get(ThreadBuffers.CONV_ROW, Sgemm.roundUp(px, GEMM.NR));
+            float[] tile = ThreadBuffers.get(ThreadBuffers.CONV_TILE, GEMM.MR * GEMM.NR);
             for (int t = lo; t < hi; t++) {
                 int img = t / g.groups, gi = t % g.groups;
                 im2colPacked(g, x, g.inputAt(xOff, img, gi), packedCols, row);
@@ -278,9 +278,10 @@ final class ConvolutionCpu {
         int r = g.rows(), px = g.pixels(), og = g.og();
         float[][] packedWT = new float[g.groups][];
         for (int gi = 0; gi < g.groups; gi++) packedWT[gi] = GEMM.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, 1, r), r, og);
-        Parallel.range(g.n * g.groups, 1, (lo, hi) -> {
-            float[] packedGy = new float[Sgemm.packedLength(px, og, GEMM.NR)];
-            float[] cols = new float[g.pointwise() ? 0 : r * px], tile = new float[GEMM.MR * GEMM.NR];
+        Parallel.balanced(g.n * g.groups, (lo, hi) -> {
+            float[] packedGy = ThreadBuffers.get(ThreadBuffers.CONV_GY, Sgemm.packedLength(px, og, GEMM.NR));
+            float[] cols = ThreadBuffers.get(ThreadBuffers.CONV_COLS, g.pointwise() ? 0 : r * px);
+            float[] tile = ThreadBuffers.get(ThreadBuffers.CONV_TILE, GEMM.MR * GEMM.NR);
             for (int t = lo; t < hi; t++) {
                 int img = t / g.groups, gi = t % g.groups, at = g.inputAt(0, img, gi);
                 GEMM.packAllB(new Sgemm.Mat(gy, gyOff + g.outputAt(img, gi), px, 1), og, px, packedGy);

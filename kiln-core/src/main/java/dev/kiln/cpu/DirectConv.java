@@ -160,7 +160,7 @@ final class DirectConv {
         }
         if (bias != null) System.arraycopy(bias, bOff, bp, 0, o);
         boolean inPlace = owPad == ow; // whole tiles: the kernel writes y itself
-        Parallel.range(n, 1, (lo, hi) -> {
+        Parallel.balanced(n, (lo, hi) -> {
             Buffers b = BUFFERS.get();
             if (b.x.length < cin * plane) b.x = new float[cin * plane];
             if (b.row.length < OB * owPad) b.row = new float[OB * owPad];

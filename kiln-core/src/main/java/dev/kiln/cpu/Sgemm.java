@@ -42,6 +42,14 @@ final class Sgemm {
     /** A fresh set of packing buffers for one thread. */
     Scratch scratch() { return new Scratch(MR * NR); }
 
+    private final ThreadLocal<Scratch> scratches = ThreadLocal.withInitial(this::scratch);
+
+    /**
+     * The calling thread's packing buffers, kept from call to call (a fresh pair per call cost an allocation and
+     * zeroing of up to 1 MB per thread per product). Not reentrant: hold it only across this engine's own gemm.
+     */
+    Scratch localScratch() { return scratches.get(); }
+
     /** One thread's packing buffers, grown on demand and reused for every block that thread packs. */
     static final class Scratch {
         float[] a = new float[0], b = new float[0];
@@ -75,7 +83,7 @@ final class Sgemm {
         int tasks = batch * parts;
         int grain = macs < PARALLEL_MACS ? tasks : 1;
         Parallel.range(tasks, grain, (lo, hi) -> {
-            Scratch s = scratch();
+            Scratch s = localScratch();
             for (int t = lo; t < hi; t++) {
                 int p = t / parts, part = t % parts;
                 Mat ap = new Mat(a.data, a.off + p * aBatch, a.rs, a.cs), bp = new Mat(b.data, b.off + p * bBatch, b.rs, b.cs);
