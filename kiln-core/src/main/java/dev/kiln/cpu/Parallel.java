@@ -20,6 +20,7 @@ public final class Parallel {
     /** Elements per task for one-pass loops over memory: below this a fork costs more than it saves. */
     static final int GRAIN = 1 << 15;
 
+    /** A chunk of work: the half-open index range [start, end). */
     @FunctionalInterface
     public interface Body {
         void run(int start, int end);
