@@ -34,6 +34,9 @@ final class ConvolutionCpu {
     private ConvolutionCpu() {}
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final Sgemm GEMM = Sgemm.PREFERRED;
+    /** Few input channels go to {@link DirectConv} (-Dkiln.conv.direct=false: im2col + GEMM for every shape). */
+    static final boolean DIRECT = !"false".equals(System.getProperty("kiln.conv.direct"));
 
     /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null; then, when relu, v > 0 ? v : 0 in place. */
     static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
@@ -103,15 +106,15 @@ final class ConvolutionCpu {
         int colsLen = g.pointwise() ? 0 : g.rows() * g.pixels();
         if (tasks < Parallel.THREADS) {
             float[] cols = new float[colsLen], acc = new float[accLen];
-            Gemm all = (m, n, k, a, b, c, co, ldc, add) -> Sgemm.batched(1, m, n, k, a, 0, b, 0, c, co, ldc, add);
+            Gemm all = (m, n, k, a, b, c, co, ldc, add) -> GEMM.batched(1, m, n, k, a, 0, b, 0, c, co, ldc, add);
             for (int t = 0; t < tasks; t++) body.run(t / g.groups, t % g.groups, all, cols, acc);
             done.accept(acc);
             return;
         }
-        Parallel.range(tasks, 1, (lo, hi) -> {
-            Sgemm.Scratch s = new Sgemm.Scratch();
-            Gemm one = (m, n, k, a, b, c, co, ldc, add) -> Sgemm.gemm(m, n, k, a, b, c, co, ldc, add, s);
-            float[] cols = new float[colsLen], acc = new float[accLen];
+        Parallel.balanced(tasks, (lo, hi) -> {
+            Sgemm.Scratch s = GEMM.localScratch();
+            Gemm one = (m, n, k, a, b, c, co, ldc, add) -> GEMM.gemm(m, n, k, a, b, c, co, ldc, add, s);
+            float[] cols = ThreadBuffers.get(ThreadBuffers.CONV_COLS, colsLen), acc = new float[accLen];
             for (int t = lo; t < hi; t++) body.run(t / g.groups, t % g.groups, one, cols, acc);
             synchronized (done) {
                 done.accept(acc);
@@ -139,6 +142,11 @@ final class ConvolutionCpu {
         Tensor bc = bias == null ? null : bias.detach().contiguous();
         float[] b = bc == null ? null : data(bc);
         int bOff = bc == null ? 0 : bc.offset();
+        if (DIRECT && DirectConv.applies(g.c, g.kh, g.kw, p.strideH(), p.strideW(), p.dilationH(), p.dilationW(), g.groups)) {
+            DirectConv.forward(DirectConv.ROWS, xa, xc.offset(), g.n, g.c, g.h, g.w, wa, wc.offset(), g.o, g.kh, g.kw,
+                    p.padH(), p.padW(), b, bOff, y);
+            return out;
+        }
         int r = g.rows(), px = g.pixels(), og = g.og();
         // the bias goes in first and the product is accumulated onto it
         PerImage fillBias = (img, gi) -> {
@@ -166,16 +174,16 @@ final class ConvolutionCpu {
     private static void forwardPacked(Geo g, float[] x, int xOff, float[] w, int wOff, float[] y, PerImage fillBias) {
         int r = g.rows(), px = g.pixels(), og = g.og();
         float[][] packedW = new float[g.groups][];
-        for (int gi = 0; gi < g.groups; gi++) packedW[gi] = Sgemm.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, r, 1), og, r);
-        Parallel.range(g.n * g.groups, 1, (lo, hi) -> {
-            float[] packedCols = new float[Sgemm.packedLength(px, r, SgemmKernel.NR)];
-            float[] row = new float[Sgemm.roundUp(px, SgemmKernel.NR)];
-            float[] tile = new float[SgemmKernel.MR * SgemmKernel.NR];
+        for (int gi = 0; gi < g.groups; gi++) packedW[gi] = GEMM.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, r, 1), og, r);
+        Parallel.balanced(g.n * g.groups, (lo, hi) -> {
+            float[] packedCols = ThreadBuffers.get(ThreadBuffers.CONV_COLS, Sgemm.packedLength(px, r, GEMM.NR));
+            float[] row = ThreadBuffers.get(ThreadBuffers.CONV_ROW, Sgemm.roundUp(px, GEMM.NR));
+            float[] tile = ThreadBuffers.get(ThreadBuffers.CONV_TILE, GEMM.MR * GEMM.NR);
             for (int t = lo; t < hi; t++) {
                 int img = t / g.groups, gi = t % g.groups;
                 im2colPacked(g, x, g.inputAt(xOff, img, gi), packedCols, row);
                 if (fillBias != null) fillBias.run(img, gi);
-                Sgemm.gemmPacked(og, px, r, packedW[gi], packedCols, y, g.outputAt(img, gi), px, fillBias != null, tile);
+                GEMM.gemmPacked(og, px, r, packedW[gi], packedCols, y, g.outputAt(img, gi), px, fillBias != null, tile);
             }
         });
     }
@@ -185,16 +193,15 @@ final class ConvolutionCpu {
      * contiguously in an L1-sized buffer, then dealt out to the panels with vector copies.
      */
     private static void im2colPacked(Geo g, float[] x, int at, float[] dst, float[] row) {
-        int nr = SgemmKernel.NR, l = SgemmKernel.L, rows = g.rows(), px = g.pixels(), nPad = Sgemm.roundUp(px, nr);
-        var f = SgemmKernel.F;
+        int nr = GEMM.NR, rows = g.rows(), px = g.pixels(), nPad = Sgemm.roundUp(px, nr);
+        SgemmKernel kernel = GEMM.kernel;
         for (int q = 0; q < rows; q++) {
-            int pc = q / Sgemm.KC * Sgemm.KC, kc = Math.min(Sgemm.KC, rows - pc);
+            int pc = q / GEMM.KC * GEMM.KC, kc = Math.min(GEMM.KC, rows - pc);
             im2colRow(g, x, at, q, row, 0);
             java.util.Arrays.fill(row, px, nPad, 0f);
             // pixel j of the row goes to panel j / nr, lane j % nr
             for (int j = 0, d = pc * nPad + (q - pc) * nr; j < nPad; j += nr, d += nr * kc) {
-                FloatVector.fromArray(f, row, j).intoArray(dst, d);
-                FloatVector.fromArray(f, row, j + l).intoArray(dst, d + l);
+                kernel.copyPanelRow(row, j, dst, d);
             }
         }
     }
@@ -270,18 +277,19 @@ final class ConvolutionCpu {
     private static void backwardInputPacked(Geo g, float[] gy, int gyOff, float[] w, int wOff, float[] gx) {
         int r = g.rows(), px = g.pixels(), og = g.og();
         float[][] packedWT = new float[g.groups][];
-        for (int gi = 0; gi < g.groups; gi++) packedWT[gi] = Sgemm.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, 1, r), r, og);
-        Parallel.range(g.n * g.groups, 1, (lo, hi) -> {
-            float[] packedGy = new float[Sgemm.packedLength(px, og, SgemmKernel.NR)];
-            float[] cols = new float[g.pointwise() ? 0 : r * px], tile = new float[SgemmKernel.MR * SgemmKernel.NR];
+        for (int gi = 0; gi < g.groups; gi++) packedWT[gi] = GEMM.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, 1, r), r, og);
+        Parallel.balanced(g.n * g.groups, (lo, hi) -> {
+            float[] packedGy = ThreadBuffers.get(ThreadBuffers.CONV_GY, Sgemm.packedLength(px, og, GEMM.NR));
+            float[] cols = ThreadBuffers.get(ThreadBuffers.CONV_COLS, g.pointwise() ? 0 : r * px);
+            float[] tile = ThreadBuffers.get(ThreadBuffers.CONV_TILE, GEMM.MR * GEMM.NR);
             for (int t = lo; t < hi; t++) {
                 int img = t / g.groups, gi = t % g.groups, at = g.inputAt(0, img, gi);
-                Sgemm.packAllB(new Sgemm.Mat(gy, gyOff + g.outputAt(img, gi), px, 1), og, px, packedGy);
+                GEMM.packAllB(new Sgemm.Mat(gy, gyOff + g.outputAt(img, gi), px, 1), og, px, packedGy);
                 if (g.pointwise()) {
-                    Sgemm.gemmPacked(r, px, og, packedWT[gi], packedGy, gx, at, px, false, tile);
+                    GEMM.gemmPacked(r, px, og, packedWT[gi], packedGy, gx, at, px, false, tile);
                     continue;
                 }
-                Sgemm.gemmPacked(r, px, og, packedWT[gi], packedGy, cols, 0, px, false, tile);
+                GEMM.gemmPacked(r, px, og, packedWT[gi], packedGy, cols, 0, px, false, tile);
                 col2im(g, cols, gx, at);
             }
         });
@@ -304,9 +312,9 @@ final class ConvolutionCpu {
                     // a unit-stride run: whole vectors, then a scalar tail (masked stores measured slower: the
                     // masked intoArray re-checks its bounds lane by lane)
                     int ox = ox0;
-                    for (; ox + SgemmKernel.L <= ox1; ox += SgemmKernel.L) {
-                        FloatVector.fromArray(SgemmKernel.F, gx, dst + ox)
-                                .add(FloatVector.fromArray(SgemmKernel.F, cols, src + ox))
+                    for (; ox + F.length() <= ox1; ox += F.length()) {
+                        FloatVector.fromArray(F, gx, dst + ox)
+                                .add(FloatVector.fromArray(F, cols, src + ox))
                                 .intoArray(gx, dst + ox);
                     }
                     for (; ox < ox1; ox++) gx[dst + ox] += cols[src + ox];

@@ -22,6 +22,13 @@ final class DropoutCpu {
 
     private static final VectorSpecies<Long> L = LongVector.SPECIES_512;
     private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    /** The 4-lane form for 256-bit machines (AVX2), where 512-bit long vectors are not intrinsics but slow Java. */
+    private static final VectorSpecies<Long> L4 = LongVector.SPECIES_256;
+    private static final VectorSpecies<Float> F4 = FloatVector.SPECIES_128;
+    /** Lanes of the mask loop, chosen once from the machine's vectors: 8, 4, or 1 (scalar). */
+    static final int LANES = lanesFor(LongVector.SPECIES_PREFERRED.vectorBitSize());
+
+    static int lanesFor(int longBits) { return longBits >= 512 ? 8 : longBits == 256 ? 4 : 1; }
     private static final long GOLDEN = 0x9E3779B97F4A7C15L;
 
     static Tensor dropout(Tensor x, double p, long key) {
@@ -36,7 +43,7 @@ final class DropoutCpu {
                 float[] xs = (float[]) xa, os = (float[]) oa;
                 float s = (float) scale;
                 // x * (keep ? s : 0), not (keep ? x * s : 0): the composite's product, NaN and all
-                Parallel.range(n, Parallel.GRAIN, (lo, hi) -> dropoutF32(xs, ox, os, lo, hi, key, p, s));
+                Parallel.range(n, Parallel.GRAIN, (lo, hi) -> dropoutF32(LANES, xs, ox, os, lo, hi, key, p, s));
             }
             case FLOAT64 -> {
                 double[] xs = (double[]) xa, os = (double[]) oa;
@@ -64,7 +71,13 @@ final class DropoutCpu {
      * Generator.uniformAt in 8 lanes at once (splitmix64 vectorises with 64-bit lane multiplies). uniform >= p is
      * compared exactly as the integer m >= ceil(p * 2^24), m being the 24 bits the uniform is made of.
      */
-    private static void dropoutF32(float[] xs, int ox, float[] os, int lo, int hi, long key, double p, float s) {
+    static void dropoutF32(int lanes, float[] xs, int ox, float[] os, int lo, int hi, long key, double p, float s) {
+        int i = lanes == 8 ? dropout8(xs, ox, os, lo, hi, key, p, s) : lanes == 4 ? dropout4(xs, ox, os, lo, hi, key, p, s) : lo;
+        for (; i < hi; i++) os[i] = xs[ox + i] * (Generator.uniformAt(key, i) >= p ? s : 0f);
+    }
+
+    /** Whole groups of 8 from lo on; returns where it stopped. */
+    private static int dropout8(float[] xs, int ox, float[] os, int lo, int hi, long key, double p, float s) {
         long threshold = (long) Math.ceil(p * 0x1.0p24);
         LongVector lane = LongVector.zero(L).addIndex(1);
         FloatVector scale = FloatVector.broadcast(F8, s), zero = FloatVector.zero(F8);
@@ -77,7 +90,24 @@ final class DropoutCpu {
             VectorMask<Float> keep = z.compare(VectorOperators.GE, threshold).cast(F8);
             FloatVector.fromArray(F8, xs, ox + i).mul(zero.blend(scale, keep)).intoArray(os, i);
         }
-        for (; i < hi; i++) os[i] = xs[ox + i] * (Generator.uniformAt(key, i) >= p ? s : 0f);
+        return i;
+    }
+
+    /** dropout8 in 4 lanes (256-bit long vectors, 128-bit float vectors). */
+    private static int dropout4(float[] xs, int ox, float[] os, int lo, int hi, long key, double p, float s) {
+        long threshold = (long) Math.ceil(p * 0x1.0p24);
+        LongVector lane = LongVector.zero(L4).addIndex(1);
+        FloatVector scale = FloatVector.broadcast(F4, s), zero = FloatVector.zero(F4);
+        int i = lo;
+        for (; i <= hi - 4; i += 4) {
+            LongVector z = lane.add(i + 1).mul(GOLDEN).add(key);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xBF58476D1CE4E5B9L);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94D049BB133111EBL);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31)).lanewise(VectorOperators.LSHR, 40);
+            VectorMask<Float> keep = z.compare(VectorOperators.GE, threshold).cast(F4);
+            FloatVector.fromArray(F4, xs, ox + i).mul(zero.blend(scale, keep)).intoArray(os, i);
+        }
+        return i;
     }
 
     /** A one-element array of dtype t holding v rounded to t. */

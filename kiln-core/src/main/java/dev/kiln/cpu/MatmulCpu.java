@@ -9,7 +9,7 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
 
 /**
  * The CPU kernel of the Matmul family: the batched product (B, M, K) x (B, K, N). float32 goes to {@link Sgemm}
- * (with {@link SgemmKernel} and {@link Interleave8}, its helpers); other dtypes take a plain path in double.
+ * (with {@link SgemmKernel}, one per vector width, and {@link Interleave8}, its helpers); other dtypes take a plain path in double.
  */
 final class MatmulCpu {
     private MatmulCpu() {}
@@ -21,7 +21,7 @@ final class MatmulCpu {
         Tensor out = newTensor(new int[]{batch, m, n}, t);
         if (t == DType.FLOAT32) {
             int[] sa = a.strides(), sb = b.strides();
-            Sgemm.batched(batch, m, n, k,
+            Sgemm.PREFERRED.batched(batch, m, n, k,
                     new Sgemm.Mat((float[]) arrayOf(a), a.offset(), sa[1], sa[2]), sa[0],
                     new Sgemm.Mat((float[]) arrayOf(b), b.offset(), sb[1], sb[2]), sb[0],
                     (float[]) arrayOf(out), 0);

@@ -89,8 +89,12 @@ final class PoolingCpu {
     private static final FloatVector EVEN = FloatVector.fromArray(F8, new float[]{0, 2, 4, 6, 8, 10, 12, 14}, 0);
     private static final FloatVector ODD = FloatVector.fromArray(F8, new float[]{1, 3, 5, 7, 9, 11, 13, 15}, 0);
     private static final IntVector TWICE_IOTA = IntVector.fromArray(I8, new int[]{0, 2, 4, 6, 8, 10, 12, 14}, 0);
-    /** The widening index store uses 512-bit long vectors: only where the hardware has them, else scalar. */
-    private static final boolean VECTOR_2X2 = FloatVector.SPECIES_PREFERRED.length() >= 16;
+    /**
+     * The vector 2x2 path needs 256-bit vectors; its widening index store takes one 512-bit long vector where the
+     * hardware has them, else two 256-bit halves (AVX2). (-Dkiln.pool.vector=false: the scalar loop everywhere.)
+     */
+    static final boolean VECTOR_2X2 = FloatVector.SPECIES_PREFERRED.length() >= 8 && !"false".equals(System.getProperty("kiln.pool.vector"));
+    private static final boolean WIDE_LONGS = LongVector.SPECIES_PREFERRED.length() >= 8;
 
     /**
      * The common 2x2 stride-2 unpadded window, 8 outputs at a time: even and odd columns of the two input rows are
@@ -119,7 +123,12 @@ final class PoolingCpu {
                 best = best.blend(v, take);
                 bi = bi.blend(TWICE_IOTA.add(i + w + 1), take.cast(I8));
                 best.intoArray(dst, o + ox);
-                ((LongVector) bi.convertShape(VectorOperators.I2L, LongVector.SPECIES_512, 0)).intoArray(ix, o + ox);
+                if (WIDE_LONGS) {
+                    ((LongVector) bi.convertShape(VectorOperators.I2L, LongVector.SPECIES_512, 0)).intoArray(ix, o + ox);
+                } else {
+                    ((LongVector) bi.convertShape(VectorOperators.I2L, LongVector.SPECIES_256, 0)).intoArray(ix, o + ox);
+                    ((LongVector) bi.convertShape(VectorOperators.I2L, LongVector.SPECIES_256, 1)).intoArray(ix, o + ox + 4);
+                }
             }
             for (; ox < ow; ox++) {
                 // the remaining windows of the row, one by one in the same order

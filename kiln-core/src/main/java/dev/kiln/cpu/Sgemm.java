@@ -1,11 +1,5 @@
 package dev.kiln.cpu;
 
-import jdk.incubator.vector.FloatVector;
-
-import static dev.kiln.cpu.SgemmKernel.L;
-import static dev.kiln.cpu.SgemmKernel.MR;
-import static dev.kiln.cpu.SgemmKernel.NR;
-
 /**
  * Part of the Matmul family: the float32 engine of {@link MatmulCpu} (also used by {@link ConvolutionCpu}).
  * GEMM in the Goto/BLIS shape: C = A·B is cut into KC-deep slabs; for each slab a KC x NC block of B is
@@ -13,18 +7,26 @@ import static dev.kiln.cpu.SgemmKernel.NR;
  * ({@link SgemmKernel}) walks the panels. Packing reads any strides, so transposed views cost nothing extra, and
  * it makes every inner-loop load unit-stride. Each A micro-panel (MR x KC) stays in L1 while it sweeps the whole
  * packed B block, which stays in L2. (The BLIS order, a B micro-panel in L1, measured slower here: at NR = 32 the
- * KC x NR panel is 32 KB, all of L1.)
+ * KC x NR panel is 32 KB, all of L1.) The tile shape and block sizes come from the kernel, one per vector width;
+ * {@link #PREFERRED} runs on the machine's preferred width, and tests build engines on the narrower ones.
  */
 final class Sgemm {
-    private Sgemm() {}
+    /** The engine on this machine's preferred vector width (see {@link SgemmKernel#PREFERRED}). */
+    static final Sgemm PREFERRED = new Sgemm(SgemmKernel.PREFERRED);
 
-    // Block sizes for Zen 4 (32 KB L1d, 1 MB L2 per core), found by measuring (bench/results/cpu-2026-11-21.md).
-    /** Depth of a slab: an A micro-panel (MR x KC floats = 8 KB) stays in L1 while it sweeps the B block. */
-    static final int KC = 256;
-    /** Rows of A packed at once (a multiple of MR): MC x KC floats = 240 KB, in L2. */
-    static final int MC = 240;
-    /** Columns of B packed at once (a multiple of NR): KC x NC floats = 512 KB, which stays in L2. */
-    static final int NC = 512;
+    /** The micro-kernel, and its tile and block sizes copied into final fields. */
+    final SgemmKernel kernel;
+    final int MR, NR, KC, MC, NC;
+
+    /** An engine on the given kernel: tests use this to run the narrower widths on any machine. */
+    Sgemm(SgemmKernel kernel) {
+        this.kernel = kernel;
+        MR = kernel.mr;
+        NR = kernel.nr;
+        KC = kernel.kc;
+        MC = kernel.mc;
+        NC = kernel.nc;
+    }
 
     /**
      * Below this many multiply-adds one thread does the whole product: a fork-join round trip costs 25-45 us here,
@@ -37,10 +39,23 @@ final class Sgemm {
         Mat at(int i, int j) { return new Mat(data, off + i * rs + j * cs, rs, cs); }
     }
 
+    /** A fresh set of packing buffers for one thread. */
+    Scratch scratch() { return new Scratch(MR * NR); }
+
+    private final ThreadLocal<Scratch> scratches = ThreadLocal.withInitial(this::scratch);
+
+    /**
+     * The calling thread's packing buffers, kept from call to call (a fresh pair per call cost an allocation and
+     * zeroing of up to 1 MB per thread per product). Not reentrant: hold it only across this engine's own gemm.
+     */
+    Scratch localScratch() { return scratches.get(); }
+
     /** One thread's packing buffers, grown on demand and reused for every block that thread packs. */
     static final class Scratch {
         float[] a = new float[0], b = new float[0];
-        final float[] tile = new float[MR * NR];
+        final float[] tile;
+
+        Scratch(int tileLen) { tile = new float[tileLen]; }
 
         void ensure(int aLen, int bLen) {
             if (a.length < aLen) a = new float[aLen];
@@ -52,12 +67,12 @@ final class Sgemm {
      * Batched product into a contiguous c of (batch, m, n). a's matrices start aBatch apart, b's bBatch apart (0 for
      * a broadcast operand). Work is split over threads by batch or, inside each matrix, by column or row strips.
      */
-    static void batched(int batch, int m, int n, int k, Mat a, int aBatch, Mat b, int bBatch, float[] c, int cOff) {
+    void batched(int batch, int m, int n, int k, Mat a, int aBatch, Mat b, int bBatch, float[] c, int cOff) {
         batched(batch, m, n, k, a, aBatch, b, bBatch, c, cOff, n, false);
     }
 
     /** C = A·B (or C += A·B) on all threads; C's rows are ldc apart and its matrices m*ldc apart. */
-    static void batched(int batch, int m, int n, int k, Mat a, int aBatch, Mat b, int bBatch, float[] c, int cOff,
+    void batched(int batch, int m, int n, int k, Mat a, int aBatch, Mat b, int bBatch, float[] c, int cOff,
                         int ldc, boolean accumulate) {
         int threads = Parallel.THREADS;
         long macs = (long) batch * m * n * k;
@@ -68,7 +83,7 @@ final class Sgemm {
         int tasks = batch * parts;
         int grain = macs < PARALLEL_MACS ? tasks : 1;
         Parallel.range(tasks, grain, (lo, hi) -> {
-            Scratch s = new Scratch();
+            Scratch s = localScratch();
             for (int t = lo; t < hi; t++) {
                 int p = t / parts, part = t % parts;
                 Mat ap = new Mat(a.data, a.off + p * aBatch, a.rs, a.cs), bp = new Mat(b.data, b.off + p * bBatch, b.rs, b.cs);
@@ -95,7 +110,7 @@ final class Sgemm {
      * C = A·B, or C += A·B when accumulate, on the calling thread. C is row-major with row stride ldc starting at
      * c[co]; A (m x k) and B (k x n) are any strided views.
      */
-    static void gemm(int m, int n, int k, Mat a, Mat b, float[] c, int co, int ldc, boolean accumulate, Scratch s) {
+    void gemm(int m, int n, int k, Mat a, Mat b, float[] c, int co, int ldc, boolean accumulate, Scratch s) {
         if (m == 0 || n == 0) return;
         if (k == 0) {
             if (!accumulate) for (int i = 0; i < m; i++) java.util.Arrays.fill(c, co + i * ldc, co + i * ldc + n, 0f);
@@ -123,7 +138,7 @@ final class Sgemm {
      * All tiles of one packed A block (row panel r at pa[aOff + r*kc]) against one packed B block (column panel j at
      * pb[bOff + j*kc]), row panel by row panel. Edge tiles go through the scratch tile.
      */
-    private static void macro(int mc, int nc, int kc, float[] pa, int aOff, float[] pb, int bOff, float[] tile,
+    private void macro(int mc, int nc, int kc, float[] pa, int aOff, float[] pb, int bOff, float[] tile,
                               float[] c, int co, int ldc, boolean accumulate) {
         for (int ir = 0; ir < mc; ir += MR) {
             int mr = Math.min(MR, mc - ir);
@@ -132,7 +147,7 @@ final class Sgemm {
                 int ci = co + ir * ldc + jr;
                 // one call site for full and edge tiles, so C2 inlines the big kernel body only once
                 boolean full = mr == MR && nr == NR;
-                SgemmKernel.tile(kc, pa, aOff + ir * kc, pb, bOff + jr * kc, full ? c : tile, full ? ci : 0, full ? ldc : NR, full && accumulate);
+                kernel.tile(kc, pa, aOff + ir * kc, pb, bOff + jr * kc, full ? c : tile, full ? ci : 0, full ? ldc : NR, full && accumulate);
                 if (!full) addEdge(tile, mr, nr, c, ci, ldc, accumulate);
             }
         }
@@ -148,19 +163,19 @@ final class Sgemm {
     static int packedLength(int len, int k, int unit) { return roundUp(len, unit) * k; }
 
     /** Packs all of A (m x k) in the fully packed layout, MR-row panels. */
-    static float[] packAllA(Mat a, int m, int k) {
+    float[] packAllA(Mat a, int m, int k) {
         float[] dst = new float[packedLength(m, k, MR)];
         for (int pc = 0; pc < k; pc += KC) packA(a, 0, pc, m, Math.min(KC, k - pc), dst, pc * roundUp(m, MR));
         return dst;
     }
 
     /** Packs all of B (k x n) into dst in the fully packed layout, NR-column panels. */
-    static void packAllB(Mat b, int k, int n, float[] dst) {
+    void packAllB(Mat b, int k, int n, float[] dst) {
         for (int pc = 0; pc < k; pc += KC) packB(b, pc, 0, Math.min(KC, k - pc), n, dst, pc * roundUp(n, NR));
     }
 
     /** C (+)= A·B for A and B both fully packed (see {@link #packedLength}), on the calling thread. */
-    static void gemmPacked(int m, int n, int k, float[] pa, float[] pb, float[] c, int co, int ldc, boolean accumulate, float[] tile) {
+    void gemmPacked(int m, int n, int k, float[] pa, float[] pb, float[] c, int co, int ldc, boolean accumulate, float[] tile) {
         int mPad = roundUp(m, MR), nPad = roundUp(n, NR);
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
@@ -172,7 +187,7 @@ final class Sgemm {
     }
 
     /** Copies (or adds) the valid mr x nr corner of a scratch tile into C. */
-    private static void addEdge(float[] tile, int mr, int nr, float[] c, int ci, int ldc, boolean accumulate) {
+    private void addEdge(float[] tile, int mr, int nr, float[] c, int ci, int ldc, boolean accumulate) {
         for (int i = 0; i < mr; i++) {
             for (int j = 0; j < nr; j++) {
                 float v = tile[i * NR + j];
@@ -182,10 +197,10 @@ final class Sgemm {
     }
 
     /** Packs A[i0 .. i0+mc) x [p0 .. p0+kc) as MR-row panels: panel r at dst[r*kc], value (i, k) at k*MR + i. */
-    static void packA(Mat a, int i0, int p0, int mc, int kc, float[] dst) { packA(a, i0, p0, mc, kc, dst, 0); }
+    void packA(Mat a, int i0, int p0, int mc, int kc, float[] dst) { packA(a, i0, p0, mc, kc, dst, 0); }
 
     /** packA into dst from dstOff on. */
-    static void packA(Mat a, int i0, int p0, int mc, int kc, float[] dst, int dstOff) {
+    void packA(Mat a, int i0, int p0, int mc, int kc, float[] dst, int dstOff) {
         float[] src = a.data;
         for (int ip = 0; ip < mc; ip += MR) {
             int rows = Math.min(MR, mc - ip), o = dstOff + ip * kc;
@@ -193,7 +208,7 @@ final class Sgemm {
             if (a.cs == 1 && rows == MR && MR == 8) { // (both copies below assume MR = 8)
                 // row-major full panel: 16 columns at a time with vector lane selects, the rest one by one
                 int q0 = 0;
-                if (Interleave8.AVAILABLE) {
+                if (Interleave8.AVAILABLE && kernel instanceof SgemmKernel512) {
                     for (; q0 + 16 <= kc; q0 += 16) Interleave8.pack(src, base + q0, a.rs, dst, o + q0 * 8);
                 }
                 int r0 = base, r1 = r0 + a.rs, r2 = r1 + a.rs, r3 = r2 + a.rs, r4 = r3 + a.rs, r5 = r4 + a.rs, r6 = r5 + a.rs, r7 = r6 + a.rs;
@@ -206,6 +221,15 @@ final class Sgemm {
                     dst[d + 5] = src[r5 + q];
                     dst[d + 6] = src[r6 + q];
                     dst[d + 7] = src[r7 + q];
+                }
+            } else if (a.cs == 1 && rows == MR && MR == 4) {
+                // row-major full panel of the 4-row kernels, unrolled as the 8-row copy above
+                int r0 = base, r1 = r0 + a.rs, r2 = r1 + a.rs, r3 = r2 + a.rs;
+                for (int q = 0, d = o; q < kc; q++, d += 4) {
+                    dst[d] = src[r0 + q];
+                    dst[d + 1] = src[r1 + q];
+                    dst[d + 2] = src[r2 + q];
+                    dst[d + 3] = src[r3 + q];
                 }
             } else if (a.cs == 1) {
                 // row-major: walk each row contiguously
@@ -230,19 +254,17 @@ final class Sgemm {
     }
 
     /** Packs B[p0 .. p0+kc) x [j0 .. j0+nc) as NR-column panels: panel at dst[j*kc], value (k, j) at k*NR + j. */
-    static void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst) { packB(b, p0, j0, kc, nc, dst, 0); }
+    void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst) { packB(b, p0, j0, kc, nc, dst, 0); }
 
     /** packB into dst from dstOff on. */
-    static void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst, int dstOff) {
+    void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst, int dstOff) {
         float[] src = b.data;
         for (int jp = 0; jp < nc; jp += NR) {
             int cols = Math.min(NR, nc - jp), o = dstOff + jp * kc;
             int base = b.off + p0 * b.rs + (j0 + jp) * b.cs;
             if (b.cs == 1 && cols == NR) {
                 for (int q = 0; q < kc; q++) {
-                    int sq = base + q * b.rs, dq = o + q * NR;
-                    FloatVector.fromArray(SgemmKernel.F, src, sq).intoArray(dst, dq);
-                    FloatVector.fromArray(SgemmKernel.F, src, sq + L).intoArray(dst, dq + L);
+                    kernel.copyPanelRow(src, base + q * b.rs, dst, o + q * NR);
                 }
                 continue;
             }

@@ -4,94 +4,60 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Part of the Matmul family: the float32 GEMM micro-kernel of {@link Sgemm}. An MR x NR tile of C from an MR-row
- * panel of packed A and an NR-column panel of packed B. Packed A holds, for each k, MR consecutive values (one per row); packed B holds, for each k, NR
- * consecutive values (one per column). The tile lives in MR*NR/L vector registers for the whole k loop, so each
- * step costs NR/L vector loads, MR broadcasts and MR*NR/L independent FMAs.
+ * Part of the Matmul family: the float32 GEMM micro-kernel of {@link Sgemm}, one subclass per vector width. A
+ * kernel computes an MR x NR tile of C from an MR-row panel of packed A and an NR-column panel of packed B. Packed A
+ * holds, for each k, MR consecutive values (one per row); packed B holds, for each k, NR consecutive values (one per
+ * column). The tile lives in MR*NR/L vector registers for the whole k loop, so each step costs NR/L vector loads, MR
+ * broadcasts and MR*NR/L independent FMAs.
+ * <p>
+ * The shape depends on the register file: AVX-512 has 32 registers and takes 8 x 32 (16 accumulators); AVX2 has 16
+ * ymm registers, and C2 loads all of a k step's broadcasts before its FMAs, so 4 x 16 (8 accumulators + 2 B vectors
+ * + 4 broadcasts = 14) runs at the FMA peak where 8 x 16 and 6 x 16 spill; 128-bit vectors take 4 x 8 likewise. Each
+ * subclass holds its species in a static final field, because C2 only emits straight vector code when the species
+ * is a constant. {@link #PREFERRED} is chosen once, from {@link FloatVector#SPECIES_PREFERRED}; tests build the
+ * narrower ones through {@link #forSpecies} so every path runs on any machine.
  */
-final class SgemmKernel {
-    private SgemmKernel() {}
+abstract sealed class SgemmKernel permits SgemmKernel512, SgemmKernel256, SgemmKernel128 {
+    /** The kernel for this machine's preferred vector width. */
+    static final SgemmKernel PREFERRED = forSpecies(FloatVector.SPECIES_PREFERRED);
 
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    static final int L = F.length();
-    /**
-     * Rows of a tile. 8 rows x 2 vectors = 16 accumulators: enough to hide FMA latency, and 8 divides the channel
-     * counts of typical layers (32, 64, 128). 6, 12 and 14 rows measured the same or slower.
-     */
-    static final int MR = 8;
-    /** Columns of a tile: two vectors. */
-    static final int NR = 2 * L;
+    /** The kernel for vectors of species s: 512-bit and wider, 256-bit, or 128-bit (and narrower: 64-bit has no kernel). */
+    static SgemmKernel forSpecies(VectorSpecies<Float> s) {
+        int bits = s.vectorBitSize();
+        if (bits >= 512) return new SgemmKernel512();
+        if (bits == 256) return new SgemmKernel256();
+        if (bits == 128) return new SgemmKernel128();
+        throw new IllegalArgumentException("no float32 GEMM kernel for " + s);
+    }
+
+    final VectorSpecies<Float> species;
+    /** Floats per vector. */
+    final int lanes;
+    /** Rows and columns of a tile. */
+    final int mr, nr;
+    /** Block sizes (see {@link Sgemm}): slab depth, rows of A and columns of B packed at once. */
+    final int kc, mc, nc;
+
+    SgemmKernel(VectorSpecies<Float> species, int mr, int nr, int kc, int mc, int nc) {
+        this.species = species;
+        this.lanes = species.length();
+        this.mr = mr;
+        this.nr = nr;
+        this.kc = kc;
+        this.mc = mc;
+        this.nc = nc;
+    }
 
     /**
      * C[co + i*ldc + j] (+)= sum_k A[ao + k*MR + i] * B[bo + k*NR + j] for i < MR, j < NR.
-     * Overwrites C when accumulate is false. Written out by hand, stores included: a helper method for the stores
-     * made C2 run out of inlining budget at 8 rows and fall back to boxed vectors (4x slower).
+     * Overwrites C when accumulate is false.
      */
-    static void tile(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc, boolean accumulate) {
-        FloatVector z = FloatVector.zero(F);
-        FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
-        FloatVector c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
-        FloatVector c60 = z, c61 = z, c70 = z, c71 = z;
-        for (int k = 0; k < kc; k++, ao += MR, bo += NR) {
-            FloatVector b0 = FloatVector.fromArray(F, b, bo), b1 = FloatVector.fromArray(F, b, bo + L);
-            FloatVector x = FloatVector.broadcast(F, a[ao]);
-            c00 = b0.fma(x, c00);
-            c01 = b1.fma(x, c01);
-            x = FloatVector.broadcast(F, a[ao + 1]);
-            c10 = b0.fma(x, c10);
-            c11 = b1.fma(x, c11);
-            x = FloatVector.broadcast(F, a[ao + 2]);
-            c20 = b0.fma(x, c20);
-            c21 = b1.fma(x, c21);
-            x = FloatVector.broadcast(F, a[ao + 3]);
-            c30 = b0.fma(x, c30);
-            c31 = b1.fma(x, c31);
-            x = FloatVector.broadcast(F, a[ao + 4]);
-            c40 = b0.fma(x, c40);
-            c41 = b1.fma(x, c41);
-            x = FloatVector.broadcast(F, a[ao + 5]);
-            c50 = b0.fma(x, c50);
-            c51 = b1.fma(x, c51);
-            x = FloatVector.broadcast(F, a[ao + 6]);
-            c60 = b0.fma(x, c60);
-            c61 = b1.fma(x, c61);
-            x = FloatVector.broadcast(F, a[ao + 7]);
-            c70 = b0.fma(x, c70);
-            c71 = b1.fma(x, c71);
-        }
-        if (accumulate) {
-            c00 = c00.add(FloatVector.fromArray(F, c, co));
-            c01 = c01.add(FloatVector.fromArray(F, c, co + L));
-            c10 = c10.add(FloatVector.fromArray(F, c, co + ldc));
-            c11 = c11.add(FloatVector.fromArray(F, c, co + ldc + L));
-            c20 = c20.add(FloatVector.fromArray(F, c, co + 2 * ldc));
-            c21 = c21.add(FloatVector.fromArray(F, c, co + 2 * ldc + L));
-            c30 = c30.add(FloatVector.fromArray(F, c, co + 3 * ldc));
-            c31 = c31.add(FloatVector.fromArray(F, c, co + 3 * ldc + L));
-            c40 = c40.add(FloatVector.fromArray(F, c, co + 4 * ldc));
-            c41 = c41.add(FloatVector.fromArray(F, c, co + 4 * ldc + L));
-            c50 = c50.add(FloatVector.fromArray(F, c, co + 5 * ldc));
-            c51 = c51.add(FloatVector.fromArray(F, c, co + 5 * ldc + L));
-            c60 = c60.add(FloatVector.fromArray(F, c, co + 6 * ldc));
-            c61 = c61.add(FloatVector.fromArray(F, c, co + 6 * ldc + L));
-            c70 = c70.add(FloatVector.fromArray(F, c, co + 7 * ldc));
-            c71 = c71.add(FloatVector.fromArray(F, c, co + 7 * ldc + L));
-        }
-        c00.intoArray(c, co);
-        c01.intoArray(c, co + L);
-        c10.intoArray(c, co + ldc);
-        c11.intoArray(c, co + ldc + L);
-        c20.intoArray(c, co + 2 * ldc);
-        c21.intoArray(c, co + 2 * ldc + L);
-        c30.intoArray(c, co + 3 * ldc);
-        c31.intoArray(c, co + 3 * ldc + L);
-        c40.intoArray(c, co + 4 * ldc);
-        c41.intoArray(c, co + 4 * ldc + L);
-        c50.intoArray(c, co + 5 * ldc);
-        c51.intoArray(c, co + 5 * ldc + L);
-        c60.intoArray(c, co + 6 * ldc);
-        c61.intoArray(c, co + 6 * ldc + L);
-        c70.intoArray(c, co + 7 * ldc);
-        c71.intoArray(c, co + 7 * ldc + L);
+    abstract void tile(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc, boolean accumulate);
+
+    /** dst[d .. d+NR) = src[s .. s+NR): one k-row of a packed B panel, in whole vectors. */
+    abstract void copyPanelRow(float[] src, int s, float[] dst, int d);
+
+    @Override public String toString() {
+        return getClass().getSimpleName() + "[" + mr + "x" + nr + ", " + species + ", kc " + kc + " mc " + mc + " nc " + nc + "]";
     }
 }

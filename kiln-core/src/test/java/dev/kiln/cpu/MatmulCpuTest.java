@@ -99,7 +99,7 @@ class MatmulCpuTest {
         for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
         for (int i = 0; i < c.length; i++) c[i] = (float) r.nextGaussian();
         float[] before = c.clone();
-        Sgemm.gemm(m, n, k, new Sgemm.Mat(a, 0, k, 1), new Sgemm.Mat(b, 0, n, 1), c, 5, ldc, true, new Sgemm.Scratch());
+        Sgemm.PREFERRED.gemm(m, n, k, new Sgemm.Mat(a, 0, k, 1), new Sgemm.Mat(b, 0, n, 1), c, 5, ldc, true, Sgemm.PREFERRED.scratch());
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < ldc; j++) {
                 int ci = 5 + i * ldc + j;
@@ -116,6 +116,74 @@ class MatmulCpuTest {
             }
         }
         for (int i = 0; i < 5; i++) assertEquals(before[i], c[i], "before C was written");
+    }
+
+    /** Every vector width this machine runs natively (128, 256, and 512 where offered), whatever the preferred one. */
+    static java.util.stream.Stream<Integer> widths() {
+        int max = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize();
+        return java.util.stream.Stream.of(128, 256, 512).filter(b -> b <= max);
+    }
+
+    private static Sgemm engine(int bits) {
+        var species = jdk.incubator.vector.VectorSpecies.of(float.class, jdk.incubator.vector.VectorShape.forBitSize(bits));
+        Sgemm e = new Sgemm(SgemmKernel.forSpecies(species));
+        assertEquals(bits, e.kernel.species.vectorBitSize());
+        return e;
+    }
+
+    /**
+     * Each width's kernel, packing and blocking on fresh random inputs: sizes around its tile and block edges (MR,
+     * NR, KC, MC, NC), strided and transposed operands, C a window of a wider matrix, accumulate on and off.
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}-bit")
+    @org.junit.jupiter.params.provider.MethodSource("widths")
+    void everyWidthMatchesTripleLoop(int bits) {
+        Sgemm e = engine(bits);
+        SplittableRandom r = new SplittableRandom(System.nanoTime());
+        int mr = e.MR, nr = e.NR;
+        int[][] sizes = {{1, 1, 1}, {mr, nr, 1}, {mr - 1, nr + 1, 3}, {mr + 1, nr - 1, e.KC + 1}, {e.MC + mr + 1, 2 * nr + 3, 17},
+                {7, e.NC + nr + 5, 9}, {3 * mr, 3 * nr, 2 * e.KC}, {1 + r.nextInt(100), 1 + r.nextInt(100), 1 + r.nextInt(600)}};
+        for (int[] sz : sizes) {
+            int m = sz[0], n = sz[1], k = sz[2];
+            for (int layout = 0; layout < 4; layout++) {
+                boolean aT = (layout & 1) != 0, bT = (layout & 2) != 0, acc = layout == 3;
+                float[] a = gaussian(r, m * k + 3), b = gaussian(r, k * n + 2);
+                Sgemm.Mat am = aT ? new Sgemm.Mat(a, 3, 1, m) : new Sgemm.Mat(a, 3, k, 1);
+                Sgemm.Mat bm = bT ? new Sgemm.Mat(b, 2, 1, k) : new Sgemm.Mat(b, 2, n, 1);
+                int ldc = n + 4;
+                float[] c = gaussian(r, m * ldc + 1), before = c.clone();
+                if (m * n * k % 2 == 0) e.gemm(m, n, k, am, bm, c, 1, ldc, acc, e.scratch());
+                else e.batched(1, m, n, k, am, 0, bm, 0, c, 1, ldc, acc);
+                for (int i = 0; i < m; i++) {
+                    for (int j = 0; j < ldc; j++) {
+                        int ci = 1 + i * ldc + j;
+                        if (j >= n) {
+                            assertEquals(before[ci], c[ci], "column " + j + " outside C was written");
+                            continue;
+                        }
+                        double s = acc ? before[ci] : 0, t = Math.abs(s);
+                        for (int q = 0; q < k; q++) {
+                            double v = (double) a[3 + (aT ? q * m + i : i * k + q)] * b[2 + (bT ? j * k + q : q * n + j)];
+                            s += v;
+                            t += Math.abs(v);
+                        }
+                        assertEquals(s, c[ci], 1e-5 * Math.sqrt(k) * t + 1e-30,
+                                bits + "-bit " + m + "x" + n + "x" + k + " layout " + layout + ": C[" + i + "][" + j + "]");
+                    }
+                }
+            }
+        }
+    }
+
+    private static float[] gaussian(SplittableRandom r, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian();
+        return v;
+    }
+
+    @Test void preferredKernelFollowsThePreferredSpecies() {
+        assertEquals(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512 ? 512
+                : jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), SgemmKernel.PREFERRED.species.vectorBitSize());
     }
 
     @Test void float64PathMatchesTripleLoop() {

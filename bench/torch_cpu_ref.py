@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""PyTorch on the CPU beside Kiln's CPU backend: GEMM, the seed convolution, and training throughput.
+
+Kiln's side: `kiln bench`'s CpuBench (GEMM, convolutions) and `kiln train --device cpu`. This prints the same cases
+for PyTorch (Debian's python3-torch 1.13 + OpenBLAS: `apt-get install -y python3-torch`) on the same machine:
+    python3 bench/torch_cpu_ref.py [gemm|conv|train|all] [--limit N] [--threads T]
+To run OpenBLAS's AVX2 kernels on an AVX-512 machine (as on an AVX2-only CPU): OPENBLAS_CORETYPE=Haswell
+ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 python3 bench/torch_cpu_ref.py ...
+Figures: GEMM and convolution, best and median of 15 timed calls after warm-up; training, samples/s over one epoch
+of N Fashion-MNIST images (the files kiln train reads), batch 128, Adam lr 1e-3, the models of kiln's ModelZoo,
+data loading included (tensors already in memory, shuffled per epoch, as kiln's loader).
+"""
+import gzip, os, sys, time, argparse
+import numpy as np
+import torch, torch.nn as nn, torch.nn.functional as F
+
+p = argparse.ArgumentParser()
+p.add_argument('what', nargs='?', default='all')
+p.add_argument('--limit', type=int, default=12800)
+p.add_argument('--threads', type=int, default=os.cpu_count())
+p.add_argument('--model', default='mlp,cnn')
+args = p.parse_args()
+torch.set_num_threads(args.threads)
+print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, capability '
+      f'{torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else "?"}, '
+      f'OPENBLAS_CORETYPE={os.environ.get("OPENBLAS_CORETYPE", "(auto)")}, mkldnn {torch.backends.mkldnn.is_available()}')
+
+
+def timed(f, reps=15):
+    for _ in range(3):
+        f()
+    t = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f()
+        t.append(time.perf_counter() - t0)
+    t.sort()
+    return t[0], t[len(t) // 2]
+
+
+if args.what in ('gemm', 'all'):
+    for n in (256, 1024, 2048):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        best, med = timed(lambda: a @ b)
+        print(f'gemm {n:4d}  best {2 * n ** 3 / best / 1e9:6.1f} GFLOP/s  median {2 * n ** 3 / med / 1e9:6.1f}')
+    for m, k, n in ((128, 784, 512), (512, 128, 784), (784, 128, 512)):
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        best, med = timed(lambda: a @ b)
+        print(f'gemm {m}x{k}x{n}  best {2 * m * n * k / best / 1e9:6.1f} GFLOP/s  median {2 * m * n * k / med / 1e9:6.1f}')
+
+if args.what in ('conv', 'all'):
+    cases = [('seed 16x3x224x224 -> 64 k3p1', (16, 3, 224, 224), (64, 3, 3, 3), 1),
+             ('mnist conv1 128x1x28x28 -> 32 k3', (128, 1, 28, 28), (32, 1, 3, 3), 0),
+             ('mnist conv2 128x32x26x26 -> 64 k3', (128, 32, 26, 26), (64, 32, 3, 3), 0)]
+    for name, xs, ws, pad in cases:
+        x, w, bias = torch.randn(*xs), torch.randn(*ws), torch.randn(ws[0])
+        with torch.no_grad():
+            y = F.conv2d(x, w, bias, padding=pad)
+            flops = 2.0 * y.numel() * ws[1] * ws[2] * ws[3]
+            best, med = timed(lambda: F.conv2d(x, w, bias, padding=pad), 10)
+        xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
+        yg = F.conv2d(xg, wg, bias, padding=pad)
+        gy = torch.randn_like(yg)
+        bbest, bmed = timed(lambda: torch.autograd.grad(F.conv2d(xg, wg, bias, padding=pad), (xg, wg), gy), 5)
+        print(f'conv {name:36s} fwd best {best * 1e3:8.2f} ms ({flops / best / 1e9:6.1f} GFLOP/s) median {med * 1e3:8.2f} ms'
+              f' | fwd+bwd best {bbest * 1e3:8.2f} ms')
+
+
+def mnist(limit):
+    d = '/usr/share/datasets/fashion-mnist'
+    with gzip.open(f'{d}/train-images-idx3-ubyte.gz') as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
+    with gzip.open(f'{d}/train-labels-idx1-ubyte.gz') as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8)
+    n = limit or len(y)
+    return torch.from_numpy(x[:n].astype(np.float32) / 255.0), torch.from_numpy(y[:n].astype(np.int64))
+
+
+def mlp(): return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Dropout(0.2), nn.Linear(512, 512),
+                                nn.ReLU(), nn.Dropout(0.2), nn.Linear(512, 10))
+
+
+def cnn(): return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                                nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(), nn.Linear(9216, 128),
+                                nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
+
+
+if args.what in ('train', 'all'):
+    x, y = mnist(args.limit)
+    for name in args.model.split(','):
+        torch.manual_seed(0)
+        m = {'mlp': mlp, 'cnn': cnn}[name]()
+        opt = torch.optim.Adam(m.parameters(), 1e-3)
+        for epoch in range(2):  # epoch 0 warms up; epoch 1 is timed
+            perm = torch.randperm(len(y))
+            t0 = time.perf_counter()
+            for i in range(0, len(y), 128):
+                idx = perm[i:i + 128]
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(m(x[idx]), y[idx])
+                loss.backward()
+                opt.step()
+            dt = time.perf_counter() - t0
+            print(f'train {name} epoch {epoch} ({"warm-up" if epoch == 0 else "timed"}): {len(y)} samples in {dt:.2f} s, '
+                  f'{len(y) / dt:8.0f} samples/s, loss {loss.item():.3f}')

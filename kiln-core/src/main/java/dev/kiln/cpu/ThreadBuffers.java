@@ -1,0 +1,23 @@
+package dev.kiln.cpu;
+
+/**
+ * Per-thread float buffers that kernels reuse from call to call instead of allocating (and the JVM zeroing) a fresh
+ * one per call and per task: slot i of the calling thread, grown on demand, its contents whatever was left there.
+ * A kernel owns the slots it names below and must not hold one across a call that may use the same slot.
+ */
+final class ThreadBuffers {
+    private ThreadBuffers() {}
+
+    /** Convolution: im2col (or its packed form), the im2col row, the edge tile. */
+    static final int CONV_COLS = 0, CONV_ROW = 1, CONV_TILE = 2, CONV_GY = 3;
+    private static final int SLOTS = 4;
+
+    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[SLOTS][0]);
+
+    /** The calling thread's buffer in slot, at least len floats long; not cleared. */
+    static float[] get(int slot, int len) {
+        float[][] b = BUFFERS.get();
+        if (b[slot].length < len) b[slot] = new float[len];
+        return b[slot];
+    }
+}
