@@ -85,7 +85,10 @@ final class DirectConv {
         }
     }
 
-    /** 4-lane tiles (128-bit vectors): Rows8 with the other species. */
+    /**
+     * 4-lane tiles (128-bit vectors): Rows8 with the other species, a copy on purpose: C2 vectorises only for a species
+     * that is a constant of the class, so each width is its own class.
+     */
     static final class Rows4 extends Rows {
         private static final VectorSpecies<Float> F = FloatVector.SPECIES_128;
         private static final int L = 4;

@@ -6,6 +6,8 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Part of the Matmul family: the {@link SgemmKernel} for 128-bit vectors. SSE has 16 xmm registers (NEON 32): 4 x 8, as the
  * 256-bit kernel (8 accumulators + 2 B vectors + 4 broadcasts). Chosen only where the preferred vector is 128 bits.
+ * It is SgemmKernel256's code with another species on purpose: C2 emits vector instructions only for a species it sees
+ * as a constant, so each width is a class of its own (one kernel over a species field ran at scalar speed).
  */
 final class SgemmKernel128 extends SgemmKernel {
     SgemmKernel128() { super(F, MR, NR, 256, 240, 512); }
