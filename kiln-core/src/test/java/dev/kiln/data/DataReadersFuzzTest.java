@@ -70,19 +70,26 @@ class DataReadersFuzzTest {
 
     @Property void idxReadsOrIsAFormatErrorNamingTheFile(@ForAll long seed) throws IOException {
         Path file = dir.resolve("fuzzed-idx3-ubyte");
-        // a third each: raw damage, damage to the compressed bytes, damage under a valid gzip stream
-        byte[] bytes = switch (Math.floorMod(seed, 3)) {
+                // a quarter each: raw damage, damage to the compressed bytes, damage under a valid gzip stream, large dims
+        byte[] bytes = switch (Math.floorMod(seed, 4)) {
             case 0 -> Mutations.mutate(idx, seed);
             case 1 -> Mutations.mutate(idxGz, seed);
-            default -> gzip(Mutations.mutate(idx, seed));
+            case 2 -> gzip(Mutations.mutate(idx, seed));
+            default -> Mutations.withBigIdxDims(idx, seed);
         };
         Files.write(file, bytes);
         try {
-            Idx.read(file);
+            Idx.Array a = Idx.read(file);
+            // what was read is consistent: the dims' exact product is the number of bytes
+            java.math.BigInteger n = java.math.BigInteger.ONE;
+            for (int d : a.dims()) n = n.multiply(java.math.BigInteger.valueOf(d));
+            if (!n.equals(java.math.BigInteger.valueOf(a.data().length))) throw new AssertionError("seed " + seed + ": read dims " + java.util.Arrays.toString(a.dims()) + " with " + a.data().length + " bytes");
             Statistics.collect("read");
         } catch (Idx.FormatException e) {
             namesTheFile(e, file, seed);
             Statistics.collect("format error");
+        } catch (AssertionError e) {
+            throw e;
         } catch (Throwable t) {
             throw new AssertionError("seed " + seed + ": Idx.read threw " + t, t);
         }

@@ -80,9 +80,10 @@ public final class Mutations {
         byte[] data = Arrays.copyOfRange(valid, 8 + (int) headerLen, valid.length);
         Long lengthField = null;
         for (int m = 1 + r.nextInt(3); m > 0; m--) {
-            switch (r.nextInt(5)) {
+            switch (r.nextInt(6)) {
                 case 0 -> lengthField = r.nextBoolean() ? EXTREMES[r.nextInt(EXTREMES.length)] : headerLen + r.nextInt(17) - 8;
                 case 1, 2 -> header = replaceNth(header, NUMBER, r, HOSTILE_NUMBERS[r.nextInt(HOSTILE_NUMBERS.length)]);
+                case 4 -> header = replaceNth(header, SHAPE, r, "\"shape\":" + bigDims(r));
                 case 3 -> header = replaceNth(header, Pattern.compile("\"(F32|I64|U8|BF16|F64)\""), r,
                         new String[]{"\"F8\"", "\"\"", "1", "null", "[]", "\"BOOL\"", "\"I32\""}[r.nextInt(7)]);
                 default -> {
@@ -95,6 +96,35 @@ public final class Mutations {
         ByteBuffer out = ByteBuffer.allocate(8 + h.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
         out.putLong(lengthField != null ? lengthField : h.length).put(h).put(data);
         return out.array();
+    }
+
+    private static final Pattern SHAPE = Pattern.compile("\"shape\":\\[[^\\]]*\\]");
+    private static final long[] BIG_DIMS = {0, 1, 3, 1 << 16, 1 << 20, 1 << 21, 1 << 22, 1 << 30, Integer.MAX_VALUE};
+
+    /**
+     * One to five dimensions, most of them large powers of two: products that overflow an int, or a long to exactly
+     * 0 (2^64), which a reader multiplying unchecked would take for an empty tensor.
+     */
+    public static String bigDims(Random r) {
+        StringBuilder sb = new StringBuilder("[");
+        for (int i = 0, n = 1 + r.nextInt(5); i < n; i++) sb.append(i > 0 ? "," : "").append(BIG_DIMS[r.nextInt(BIG_DIMS.length)]);
+        return sb.append(']').toString();
+    }
+
+    /**
+     * An IDX header with 1 to 5 dimensions from {@link #bigDims} in place of {@code valid}'s, the data kept or (half
+     * of the time) dropped: no data is what dims overflowing to 0 would match.
+     */
+    public static byte[] withBigIdxDims(byte[] valid, long seed) {
+        Random r = new Random(seed);
+        int rank = valid[3] & 0xFF;
+        String[] dims = bigDims(r).replaceAll("[\\[\\]]", "").split(",");
+        int dataBytes = r.nextBoolean() ? valid.length - 4 - 4 * rank : 0;
+        ByteBuffer out = ByteBuffer.allocate(4 + 4 * dims.length + dataBytes);
+        out.put(valid, 0, 3).put((byte) dims.length);
+        for (String d : dims) out.putInt((int) Long.parseLong(d));
+        out.put(valid, 4 + 4 * rank, dataBytes);
+        return r.nextInt(4) == 0 ? mutate(out.array(), r.nextLong()) : out.array();
     }
 
     private static String replaceNth(String s, Pattern p, Random r, String replacement) {

@@ -34,6 +34,7 @@ class SafetensorsFuzzTest {
         tensors.put("steps", Tensor.fromHost(new long[]{7, 8}, DType.INT64, new int[]{2}, Device.CPU));
         tensors.put("mask", Tensor.fromHost(new byte[]{1, 0, 1}, DType.UINT8, new int[]{3}, Device.CPU));
         tensors.put("h", Tensor.fromHost(new short[]{0x3f80, 0x4000}, DType.BFLOAT16, new int[]{1, 2}, Device.CPU));
+        tensors.put("empty", Tensor.zeros(0, 4));   // zero data bytes: what a shape overflowing to 0 would match
         Safetensors.write(original, tensors, Map.of("epoch", "3"));
         valid = Files.readAllBytes(original);
         file = dir.resolve("fuzzed.safetensors");
@@ -48,11 +49,21 @@ class SafetensorsFuzzTest {
     @Property void aDamagedFileReadsOrIsAFormatErrorNamingIt(@ForAll long seed) throws IOException {
         Files.write(file, Mutations.mutateSafetensors(valid, seed));
         try {
-            Safetensors.read(file);
+            var contents = Safetensors.read(file);
+            for (var e : contents.tensors().entrySet()) {
+                // what was read is consistent: the shape's exact element count is what the tensor holds
+                java.math.BigInteger numel = java.math.BigInteger.ONE;
+                for (int d : e.getValue().shape()) numel = numel.multiply(java.math.BigInteger.valueOf(d));
+                if (!numel.equals(java.math.BigInteger.valueOf(e.getValue().numel())) || numel.bitLength() > 31) {
+                    throw new AssertionError("seed " + seed + ": tensor '" + e.getKey() + "' read with shape " + java.util.Arrays.toString(e.getValue().shape()));
+                }
+            }
             Statistics.collect("read");
         } catch (Safetensors.FormatException e) {
             if (!e.getMessage().contains(file.toString())) throw new AssertionError("seed " + seed + ": the message does not name the file: " + e.getMessage(), e);
             Statistics.collect("format error");
+        } catch (AssertionError a) {
+            throw a;
         } catch (Throwable t) {
             throw new AssertionError("seed " + seed + ": Safetensors.read threw " + t, t);
         }
