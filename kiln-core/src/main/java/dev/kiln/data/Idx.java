@@ -94,9 +94,9 @@ public final class Idx {
             empty |= dims[i] == 0;
         }
         // the product is checked step by step: 4 dimensions of 65536 would overflow a long to 0
-        long expected = 1;
+        long expected = empty ? 0 : 1;
         for (int d : dims) {
-            if (empty) { expected = 0; break; }
+            if (expected == 0) break;
             if (expected > MAX_DATA / d) throw new FormatException(file, "dims " + Arrays.toString(dims) + " describe more than " + MAX_DATA + " bytes, more than one array holds");
             expected *= d;
         }

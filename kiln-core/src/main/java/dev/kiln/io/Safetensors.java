@@ -18,6 +18,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -260,7 +261,7 @@ public final class Safetensors {
             shape[i] = (int) (long) d;
         }
         // bytes the shape needs, checked step by step: [2^21, 2^21, 2^22] would overflow a long to 0
-        long bytes = java.util.Arrays.stream(shape).anyMatch(d -> d == 0) ? 0 : dtype.byteSize();
+        long bytes = Arrays.stream(shape).anyMatch(d -> d == 0) ? 0 : dtype.byteSize();
         boolean beyondTheData = false;
         for (int d : shape) {
             if (bytes == 0) break;
