@@ -32,7 +32,12 @@ public final class Cifar10 {
     /** Whether {@code dir} (or its {@code cifar-10-batches-bin} subfolder) holds the binary batches. */
     public static boolean isCifar10(Path dir) { return Files.isRegularFile(folder(dir).resolve("test_batch.bin")); }
 
-    /** The training set (data_batch_1..5.bin, as many as are there) or the test set (test_batch.bin). */
+    /**
+     * The training set (data_batch_1..5.bin, as many as are there) or the test set (test_batch.bin).
+     *
+     * @throws IOException a batch file whose size is not a whole number of records, a label outside 0-9, or a file
+     *     that cannot be read, the message naming the file; {@link NoSuchFileException} when no batch is there
+     */
     public static TensorDataset load(Path dir, boolean train) throws IOException {
         Path d = folder(dir);
         List<Path> files = new ArrayList<>();
@@ -50,6 +55,7 @@ public final class Cifar10 {
             if (size == 0 || size % RECORD != 0) {
                 throw new IOException(f + ": " + size + " bytes is not a whole number of " + RECORD + "-byte CIFAR-10 records");
             }
+            if (size > Integer.MAX_VALUE - 8) throw new IOException(f + ": " + size + " bytes, more than one CIFAR-10 batch file can be");
             total += size / RECORD;
         }
         if (total * 3 * 32 * 32 > Integer.MAX_VALUE - 8) throw new IOException(d + ": too many CIFAR-10 records (" + total + ") for one dataset");
@@ -59,6 +65,10 @@ public final class Cifar10 {
         int row = 0;
         for (Path f : files) {
             byte[] bytes = Files.readAllBytes(f);
+            // the sizes above were measured before reading: a file that changed since would overrun the arrays
+            if (bytes.length % RECORD != 0 || row + bytes.length / RECORD > n) {
+                throw new IOException(f + ": changed while it was read (" + bytes.length + " bytes)");
+            }
             for (int r = 0; r < bytes.length / RECORD; r++, row++) {
                 int at = r * RECORD, label = bytes[at] & 0xFF;
                 if (label >= CLASSES.size()) throw new IOException(f + ": label " + label + " of record " + r + " is not a class (0-9)");

@@ -149,11 +149,21 @@ public final class ImageFolder implements Dataset {
                 new Tensor(new CpuStorage(DType.INT64, rows < indices.length ? Arrays.copyOf(y, rows) : y), new int[]{rows}));
     }
 
-    /** Decodes one file, refusing (before decoding) images of more than {@link #MAX_PIXELS} pixels. */
+    /**
+     * Decodes one file, refusing (before decoding) images of more than {@link #MAX_PIXELS} pixels. Whatever the
+     * file holds, it fails only with an IOException naming the file: what javax.imageio's readers throw on crafted
+     * input (runtime exceptions, and errors other than the virtual machine's own, such as running out of memory) is
+     * wrapped in one.
+     */
     static BufferedImage decode(Path file) throws IOException {
         try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
             if (in == null) throw new IOException(file + ": cannot be opened");
-            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+            Iterator<ImageReader> readers;
+            try {
+                readers = ImageIO.getImageReaders(in);
+            } catch (RuntimeException e) {
+                throw new IOException(file + ": not a readable image (" + e + ")", e);
+            }
             if (!readers.hasNext()) throw new IOException(file + ": not an image format Kiln can decode (PNG, JPEG, BMP, GIF)");
             ImageReader reader = readers.next();
             try {
@@ -162,14 +172,14 @@ public final class ImageFolder implements Dataset {
                 try {
                     w = reader.getWidth(0);
                     h = reader.getHeight(0);
-                } catch (IOException | RuntimeException e) {
+                } catch (IOException | RuntimeException | Error e) {
                     throw unreadable(file, reader, e);
                 }
                 if (w <= 0 || h <= 0 || w * h > MAX_PIXELS) throw new IOException(file + ": image of " + w + "x" + h + " pixels refused (at most " + MAX_PIXELS + ")");
                 BufferedImage img;
                 try {
                     img = reader.read(0);
-                } catch (IOException | RuntimeException e) {
+                } catch (IOException | RuntimeException | Error e) {
                     throw unreadable(file, reader, e);
                 }
                 if (img == null) throw new IOException(file + ": decoded to nothing");
@@ -180,7 +190,9 @@ public final class ImageFolder implements Dataset {
         }
     }
 
-    private static IOException unreadable(Path file, ImageReader reader, Exception e) throws IOException {
+    /** The reader's failure as an IOException naming the file; the virtual machine's own errors (out of memory) pass. */
+    private static IOException unreadable(Path file, ImageReader reader, Throwable e) throws IOException {
+        if (e instanceof VirtualMachineError vm) throw vm;
         return new IOException(file + ": not a readable " + reader.getFormatName() + " image (" + e.getMessage() + ")", e);
     }
 

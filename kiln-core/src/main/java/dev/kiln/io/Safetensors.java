@@ -18,6 +18,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -36,13 +37,15 @@ public final class Safetensors {
     /** What a file holds: tensors on the CPU in file order, and the metadata strings. */
     public record Contents(Map<String, Tensor> tensors, Map<String, String> metadata) {}
 
-    /** A file that is not valid safetensors. */
+    /** A file that is not valid safetensors; the message names the file and what is wrong with it. */
     public static final class FormatException extends IOException {
+        /** The error for {@code file}, saying what {@code problem} it has. */
         public FormatException(Path file, String problem) { super(file + ": not a valid safetensors file: " + problem); }
     }
 
     private static final String METADATA = "__metadata__";
     private static final long MAX_HEADER = 100L << 20; // the reference implementation's limit
+    private static final long MAX_TENSOR_BYTES = Integer.MAX_VALUE - 8; // one tensor's bytes are read into one array
 
     /** The dtype names of the format. */
     static String code(DType t) {
@@ -164,6 +167,15 @@ public final class Safetensors {
 
     // ------------------------------------------------------------------ reading
 
+    /**
+     * Reads a safetensors file. A crafted or damaged file fails with {@link FormatException} and nothing else: the
+     * header length is checked against the file's size before it is read, the JSON's nesting is bounded, every
+     * tensor's shape, dtype and data offsets are checked (the data covered exactly, no overlaps, no holes, no shape
+     * whose element count overflows or exceeds the data) before any tensor's bytes are allocated.
+     *
+     * @throws FormatException the file is not valid safetensors; the message names the file and the problem
+     * @throws IOException the file cannot be read
+     */
     public static Contents read(Path file) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
@@ -242,13 +254,19 @@ public final class Safetensors {
         if (dtype == null) throw new FormatException(file, "entry '" + name + "' has dtype " + code + ", which Kiln does not support");
         if (!(m.get("shape") instanceof List<?> shapeList)) throw new FormatException(file, "entry '" + name + "' has no shape");
         int[] shape = new int[shapeList.size()];
-        long numel = 1;
         for (int i = 0; i < shape.length; i++) {
             if (!(shapeList.get(i) instanceof Long d) || d < 0 || d > Integer.MAX_VALUE) {
                 throw new FormatException(file, "entry '" + name + "' has a bad shape " + shapeList);
             }
             shape[i] = (int) (long) d;
-            numel *= d;
+        }
+        // bytes the shape needs, checked step by step: [2^21, 2^21, 2^22] would overflow a long to 0
+        long bytes = Arrays.stream(shape).anyMatch(d -> d == 0) ? 0 : dtype.byteSize();
+        boolean beyondTheData = false;
+        for (int d : shape) {
+            if (bytes == 0) break;
+            if (bytes > dataLen / d) { beyondTheData = true; break; }
+            bytes *= d;
         }
         if (!(m.get("data_offsets") instanceof List<?> off) || off.size() != 2
                 || !(off.get(0) instanceof Long begin) || !(off.get(1) instanceof Long end)) {
@@ -257,9 +275,10 @@ public final class Safetensors {
         if (begin < 0 || end < begin || end > dataLen) {
             throw new FormatException(file, "entry '" + name + "' data_offsets " + off + " lie outside the " + dataLen + " data bytes the file holds (truncated?)");
         }
-        if (end - begin != numel * dtype.byteSize()) {
+        if (beyondTheData || end - begin != bytes) {
             throw new FormatException(file, "entry '" + name + "' has " + (end - begin) + " bytes for shape " + Shape.str(shape) + " of " + code);
         }
+        if (bytes > MAX_TENSOR_BYTES) throw new FormatException(file, "entry '" + name + "' has " + bytes + " bytes, more than one Java array holds");
         return new Entry(dtype, shape, begin, end);
     }
 

@@ -85,6 +85,34 @@ class IdxTest {
         assertTrue(e.getMessage().contains("1 unexpected bytes"), e.getMessage());
     }
 
+    /** Hand-made hostile headers: each is an Idx.FormatException naming the file, before any large allocation. */
+    @Test void hostileHeadersAreFormatErrorsNotAllocations() throws IOException {
+        // four dims of 65536: the product 2^64 overflows a long to exactly 0, which the 0 data bytes would match
+        assertHostile(idx(new int[]{65536, 65536, 65536, 65536}, new byte[0]), "more than");
+        // 2^62 bytes claimed by a 30-byte file
+        assertHostile(idx(new int[]{Integer.MAX_VALUE, Integer.MAX_VALUE}, new byte[10]), "more than");
+        // 2^31 - 9 bytes claimed, 10 there: refused before the data is allocated, raw or gzipped
+        assertHostile(idx(new int[]{Integer.MAX_VALUE - 8}, new byte[10]), "truncated");
+        assertHostile(gzip(idx(new int[]{Integer.MAX_VALUE - 8}, new byte[10])), "truncated");
+        assertHostile(idx(new int[]{-1}, new byte[10]), "negative dimension");
+        // a gzip bomb: 64 MiB of zeros after a header that describes 4 bytes; the reader stops counting at 1 MiB
+        assertHostile(gzip(idx(new int[]{4}, new byte[64 << 20])), "at least 1048576 unexpected bytes");
+        byte[] gz = gzip(idx(new int[]{4}, new byte[4]));
+        gz[gz.length - 12] ^= 0x55; // deflate data corrupted
+        Files.write(dir.resolve("hostile.gz"), gz);
+        IOException e = assertThrows(IOException.class, () -> Idx.read(dir.resolve("hostile.gz")));
+        assertInstanceOf(Idx.FormatException.class, e);
+        assertTrue(e.getMessage().contains("hostile.gz"), e.getMessage());
+    }
+
+    private void assertHostile(byte[] bytes, String expected) throws IOException {
+        Path f = dir.resolve("hostile-idx");
+        Files.write(f, bytes);
+        Idx.FormatException e = assertThrows(Idx.FormatException.class, () -> Idx.read(f));
+        assertTrue(e.getMessage().contains(expected), "expected '" + expected + "' in: " + e.getMessage());
+        assertTrue(e.getMessage().contains("hostile-idx"), "the message names the file: " + e.getMessage());
+    }
+
     @Test void missingFile() {
         assertThrows(NoSuchFileException.class, () -> Idx.read(dir.resolve("nope")));
     }

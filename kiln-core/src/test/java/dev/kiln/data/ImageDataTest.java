@@ -108,6 +108,67 @@ class ImageDataTest {
         assertEquals(2, lenient.skipped());
     }
 
+    /** Hand-made hostile images: an IOException naming the file, refused before the decoder allocates pixels. */
+    @Test void hostileImagesAreIOExceptionsNamingTheFile(@TempDir Path dir) throws IOException {
+        Path png = dir.resolve("small.png"), bmp = dir.resolve("small.bmp"), gif = dir.resolve("small.gif");
+        writeImage(png, 4, 3, 0x336699, "png");
+        writeImage(bmp, 4, 3, 0x336699, "bmp");
+        writeImage(gif, 4, 3, 0x336699, "gif");
+        // PNG: IHDR (width at byte 16, height at 20, its CRC recomputed) claiming 65535 x 65535 pixels
+        byte[] p = Files.readAllBytes(png);
+        java.nio.ByteBuffer.wrap(p).putInt(16, 65535).putInt(20, 65535);
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(p, 12, 17);
+        java.nio.ByteBuffer.wrap(p).putInt(29, (int) crc.getValue());
+        assertHostileImage(dir, "huge.png", p, "refused");
+        // PNG: a text chunk after IHDR whose length claims 2 GiB
+        byte[] q = Files.readAllBytes(png);
+        byte[] chunk = {0x7F, (byte) 0xFF, (byte) 0xFF, (byte) 0xF0, 't', 'E', 'X', 't', 'k', 0, 'v'};
+        assertHostileImage(dir, "longchunk.png", dev.kiln.io.Mutations.splice(q, 33, 0, chunk), "");
+        // BMP: width and height (bytes 18 and 22, little-endian) of 2^30 x 2^30
+        byte[] b = Files.readAllBytes(bmp);
+        java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(18, 1 << 30).putInt(22, 1 << 30);
+        assertHostileImage(dir, "huge.bmp", b, ""); // the BMP reader refuses such a header itself
+        // BMP: a negative width
+        b = Files.readAllBytes(bmp);
+        java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(18, -5);
+        assertHostileImage(dir, "negative.bmp", b, "");
+        // GIF: the image descriptor (0x2C, left 0, top 0, width 4, height 3) claiming 65535 x 65535
+        byte[] g = Files.readAllBytes(gif);
+        int descriptor = indexOf(g, new byte[]{0x2C, 0, 0, 0, 0, 4, 0, 3, 0});
+        assertTrue(descriptor > 0, "the GIF writer's image descriptor");
+        java.nio.ByteBuffer.wrap(g).order(java.nio.ByteOrder.LITTLE_ENDIAN).putShort(descriptor + 5, (short) -1).putShort(descriptor + 7, (short) -1);
+        assertHostileImage(dir, "huge.gif", g, "refused");
+        assertHostileImage(dir, "empty.png", new byte[0], "");
+        assertHostileImage(dir, "header-only.png", java.util.Arrays.copyOf(p, 8), "");
+    }
+
+    private static int indexOf(byte[] b, byte[] part) {
+        for (int i = 0; i + part.length <= b.length; i++) {
+            if (java.util.Arrays.equals(b, i, i + part.length, part, 0, part.length)) return i;
+        }
+        return -1;
+    }
+
+    private static void assertHostileImage(Path dir, String name, byte[] bytes, String expected) throws IOException {
+        Path f = dir.resolve(name);
+        Files.write(f, bytes);
+        IOException e = assertThrows(IOException.class, () -> ImageFolder.decode(f));
+        assertTrue(e.getMessage().contains(f.toString()) && e.getMessage().contains(expected), e.getMessage());
+    }
+
+    @Test void cifar10RefusesHostileBatchesNamingTheFile(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("test_batch.bin");
+        Files.write(f, new byte[0]);
+        IOException e = assertThrows(IOException.class, () -> Cifar10.load(dir, false));
+        assertTrue(e.getMessage().contains(f.toString()), e.getMessage());
+        byte[] b = new byte[3 * Cifar10.RECORD];
+        b[2 * Cifar10.RECORD] = (byte) 0xFF;   // the last record's label
+        Files.write(f, b);
+        e = assertThrows(IOException.class, () -> Cifar10.load(dir, false));
+        assertTrue(e.getMessage().contains(f.toString()) && e.getMessage().contains("label 255 of record 2"), e.getMessage());
+    }
+
     @Test void imageFolderRefusesAFolderWithoutClasses(@TempDir Path root) throws IOException {
         IOException e = assertThrows(IOException.class, () -> ImageFolder.open(root, ImageFolder.Options.rgb(32)));
         assertTrue(e.getMessage().contains("no class folders"), e.getMessage());

@@ -110,6 +110,37 @@ class SafetensorsTest {
         assertFormatError(file(hole, 4), "hole");
     }
 
+    /** Hand-made hostile headers: each is the documented FormatException naming the file, never an allocation. */
+    @Test void hostileHeadersAreFormatErrorsNotCrashes() throws IOException {
+        // 2^40 elements, offsets to match: the data is not there, and nothing of that size is allocated
+        assertFormatError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1048576,1048576],\"data_offsets\":[0,4398046511104]}}", 8), "outside the 8 data bytes");
+        assertFormatError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1048576,1048576],\"data_offsets\":[0,8]}}", 8), "8 bytes for shape [1048576, 1048576]");
+        // a shape whose byte count overflows a long to exactly 0, beside offsets [0, 0]
+        assertFormatError(file("{\"w\":{\"dtype\":\"U8\",\"shape\":[2097152,2097152,4194304],\"data_offsets\":[0,0]}}", 0), "0 bytes for shape [2097152, 2097152, 4194304]");
+        // the same with F32: 2^62 elements of 4 bytes wrap to 0
+        assertFormatError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,2147483647],\"data_offsets\":[0,4]}}", 4), "4 bytes for shape [2147483647, 2147483647, 2147483647]");
+        assertFormatError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4), "bad shape");
+        assertFormatError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2147483648],\"data_offsets\":[0,4]}}", 4), "bad shape");
+        assertFormatError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4), "bad shape");
+        assertFormatError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,99999999999999999999]}}", 4), "not JSON");
+        assertFormatError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", 4), "outside");
+        assertFormatError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4), "outside");
+        assertFormatError(file("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+                + "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[2,4]}}", 4), "overlaps");
+        assertFormatError(file("{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", 2), "duplicate key");
+        assertFormatError(file("{\"w\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,1]}}", 1), "no dtype");
+        assertFormatError(file("{\"__metadata__\":{\"k\":[1]}}", 0), "not a string");
+        assertFormatError(file("[1]", 0), "not a JSON object");
+        // nesting a million deep would overflow a recursive parser's stack; the depth is bounded
+        assertFormatError(file("{\"w\":" + "[".repeat(1_000_000) + "]".repeat(1_000_000) + "}", 0), "nesting too deep");
+        // a header length that is negative, or larger than the file
+        for (long len : new long[]{-1, Long.MIN_VALUE, 1L << 40, Long.MAX_VALUE}) {
+            byte[] b = file("{}", 0);
+            ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putLong(0, len);
+            assertFormatError(b, "header length " + len);
+        }
+    }
+
     private static byte[] file(String header, int dataBytes) {
         byte[] h = header.getBytes(StandardCharsets.UTF_8);
         return ByteBuffer.allocate(8 + h.length + dataBytes).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).put(h).array();
