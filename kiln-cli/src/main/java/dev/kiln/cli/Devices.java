@@ -21,6 +21,15 @@ final class Devices {
         }
     }
 
+    /** The first sentence of why a GPU is not usable: the library search's list of every folder tried stays out. */
+    static String shortReason(Throwable e) {
+        String m = e.getMessage() == null ? e.toString() : e.getMessage();
+        int cut = m.indexOf(". Looked in");
+        if (cut < 0) cut = m.indexOf("; looked in");
+        m = cut > 0 ? m.substring(0, cut) : m;
+        return m.length() > 200 ? m.substring(0, 197) + "..." : m;
+    }
+
     /** Parses --device: cpu, cuda, cuda:N or auto. */
     static Device parse(String s) {
         if (s.equalsIgnoreCase("auto")) return best();
@@ -29,7 +38,7 @@ final class Devices {
             try {
                 Backends.get(d);
             } catch (RuntimeException | LinkageError e) {
-                throw new IllegalArgumentException("--device " + s + " is not usable: " + e.getMessage());
+                throw new IllegalArgumentException("--device " + s + " is not usable: " + shortReason(e) + " ('kiln devices' says more)");
             }
         }
         return d;

@@ -18,6 +18,8 @@ import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
 import java.util.Locale;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.util.concurrent.Callable;
 
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
@@ -25,7 +27,7 @@ import java.util.concurrent.Callable;
 final class EvalCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a model.safetensors file")
+    @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a model.safetensors file, or the folder kiln train wrote it to")
     Path checkpoint;
 
     @Option(names = "--model", description = "a zoo model (default: the model named in the checkpoint)")
@@ -41,6 +43,14 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print the result as JSON")
     boolean json;
 
+    /** A checkpoint file, or a run folder holding model.safetensors (as kiln train writes it). */
+    private static Path checkpointFile(Path p) throws NoSuchFileException {
+        if (!Files.isDirectory(p)) return p;
+        Path f = p.resolve("model.safetensors");
+        if (!Files.isRegularFile(f)) throw new NoSuchFileException(p.toString(), null, "a folder without model.safetensors (give the checkpoint file or a kiln train --out folder)");
+        return f;
+    }
+
     @Override public Integer call() throws Exception {
         ModelZoo kind;
         Device dev;
@@ -50,7 +60,8 @@ final class EvalCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
-        TrainRun.LoadedCheckpoint loaded = TrainRun.loadCheckpoint(checkpoint, kind);
+        Path file = checkpointFile(checkpoint);
+        TrainRun.LoadedCheckpoint loaded = TrainRun.loadCheckpoint(file, kind);
         Model m = loaded.model();
         m.to(dev);
         TrainingData td = TrainingData.open(data, loaded.inputShape()[1]);
@@ -64,13 +75,17 @@ final class EvalCommand implements Callable<Integer> {
         try (DataLoader loader = DataLoader.builder(test).batchSize(1000).device(dev).build()) {
             ev = Evaluation.of(m, loader);
         }
+        if (!Double.isFinite(ev.loss())) {
+            throw new IllegalStateException(file + ": the model's test loss is " + ev.loss() + " (are its weights finite?); accuracy "
+                    + String.format(Locale.ROOT, "%.4f", ev.accuracy()));
+        }
         var out = spec.commandLine().getOut();
         if (json) {
             out.printf(Locale.ROOT, "{\"checkpoint\":\"%s\",\"device\":\"%s\",\"test_acc\":%.4f,\"test_loss\":%.4f,\"samples\":%d}%n",
-                    checkpoint.toString().replace("\\", "\\\\").replace("\"", "\\\""), dev, ev.accuracy(), ev.loss(), ev.samples());
+                    file.toString().replace("\\", "\\\\").replace("\"", "\\\""), dev, ev.accuracy(), ev.loss(), ev.samples());
         } else {
             out.printf(Locale.ROOT, "%s: test accuracy %.2f%%, test loss %.4f on %,d images (%s)%n",
-                    checkpoint, 100 * ev.accuracy(), ev.loss(), ev.samples(), dev);
+                    file, 100 * ev.accuracy(), ev.loss(), ev.samples(), dev);
         }
         out.flush();
         return 0;

@@ -65,6 +65,22 @@ class MainTest {
         assertTrue(b.out().contains("--cuda-graphs"), b.out());
     }
 
+    /** Without that GPU the reason is one short line, not the list of every folder the library search tried. */
+    @Test void anUnusableGpuIsOneShortLine() {
+        Run r = kiln("train", "--device", "cuda:7");
+        assertOneLineError(r, "--device cuda:7 is not usable");
+        assertTrue(r.err().strip().length() < 300, r.err().length() + " characters: " + r.err());
+    }
+
+    @Test void outNamingAFileFailsBeforeTraining() throws IOException {
+        Path file = Files.writeString(dir.resolve("taken"), "x");
+        Path data = fakeFashionMnist(dir.resolve("tiny"), 32, 16);
+        Run r = kiln("train", "--model", "mlp", "--data", data.toString(), "--out", file.toString());
+        assertOneLineError(r, file + ": --out names a file, not a folder");
+        assertFalse(r.out().contains("epoch 1/1"), "no training before the check");
+        assertEquals("x", Files.readString(file), "the file is left as it was");
+    }
+
     @Test void badPrecision() {
         assertOneLineError(kiln("train", "--precision", "fp8"), "unknown precision 'fp8' (choose fp32, tf32, bf16, fp16)");
     }
@@ -136,6 +152,21 @@ class MainTest {
         assertEquals(0, e.code(), e.toString());
         assertTrue(e.out().contains("test accuracy") && e.out().contains("on 32 images"), e.out());
         assertOneLineError(kiln("eval", out.resolve("model.safetensors").toString(), "--model", "cnn", "--data", data.toString()), "does not fit model cnn");
+
+        // the run folder works as the checkpoint; a folder without one is named
+        assertEquals(0, kiln("eval", out.toString(), "--data", data.toString(), "--json").code());
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        assertOneLineError(kiln("eval", empty.toString()), empty + ": a folder without model.safetensors");
+
+        // NaN weights: a clear failure, never "test_loss":NaN in JSON
+        var c = Safetensors.read(out.resolve("model.safetensors"));
+        var tensors = new java.util.LinkedHashMap<>(c.tensors());
+        tensors.put("1.weight", tensors.get("1.weight").mul(Double.NaN));
+        Path nan = dir.resolve("nan.safetensors");
+        Safetensors.write(nan, tensors, c.metadata());
+        Run n = kiln("eval", nan.toString(), "--data", data.toString(), "--json");
+        assertOneLineError(n, "test loss is NaN");
+        assertFalse(n.out().contains("NaN"), n.out());
     }
 
     /** Random images of the right format: n training and m test images with labels cycling 0..9. */

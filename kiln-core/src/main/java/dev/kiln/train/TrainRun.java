@@ -96,6 +96,7 @@ public final class TrainRun {
 
     private static Summary train(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident) throws IOException {
         long t0 = System.nanoTime();
+        requireWritableFolder(cfg.outDir());
         TrainingData data = TrainingData.open(cfg.dataDir(), cfg.model().imageSize());
         Dataset train = TrainingData.head(data.train(), cfg.limit()), test = TrainingData.head(data.test(), cfg.testLimit());
 
@@ -175,6 +176,20 @@ public final class TrainRun {
         meta.put(META_EPOCH, Integer.toString(epoch));
         meta.put(META_TEST_ACC, String.format(Locale.ROOT, "%.4f", testAccuracy));
         Safetensors.write(file, model.stateDict(), meta);
+    }
+
+    /** Fails before any training when the run could not save its files: --out a file, or a folder that cannot be written. */
+    static void requireWritableFolder(Path out) throws IOException {
+        if (Files.exists(out) && !Files.isDirectory(out)) {
+            throw new java.nio.file.FileAlreadyExistsException(out.toString(), null, "--out names a file, not a folder");
+        }
+        try {
+            Files.createDirectories(out);
+            Files.delete(Files.createTempFile(out, ".kiln-write-check", ".tmp"));
+        } catch (java.nio.file.FileSystemException e) {   // access denied, read-only file system, ...
+            throw new IOException("--out " + out + " cannot be written (" + e.getClass().getSimpleName()
+                    + (e.getReason() == null ? "" : ": " + e.getReason()) + "); choose another folder", e);
+        }
     }
 
     /** The whole CSV, rewritten each epoch through a temporary file so it is never half written. */
