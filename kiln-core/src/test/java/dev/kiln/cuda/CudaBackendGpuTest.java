@@ -28,8 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 /** The backend itself on cuda:0: transfers, clear errors, device memory held steady, the allocator. Skips without a GPU. */
-class CudaBackendTest extends GpuBackendComparison {
-    @BeforeAll static void requireGpu() { setUpGpu(CudaBackendTest.class); }
+class CudaBackendGpuTest extends GpuBackendComparison {
+    @BeforeAll static void requireGpu() { setUpGpu(CudaBackendGpuTest.class); }
 
     @Test void transfersRoundTripEveryDtype() {
         for (DType t : DType.values()) {
