@@ -131,7 +131,13 @@ class MainTest {
         Run r = kiln("devices");
         assertEquals(0, r.code());
         assertTrue(r.out().startsWith("cpu"), r.out());
-        assertTrue(r.out().contains("GPU") || r.out().contains("cuda:0"), r.out());
+        assertTrue(r.out().contains(Runtime.getRuntime().availableProcessors() + " cores"), r.out());
+        if (dev.kiln.cuda.Cuda.isAvailable()) {
+            assertTrue(r.out().contains("cuda:0"), "a machine with a GPU lists it: " + r.out());
+        } else {
+            assertTrue(r.out().contains("no NVIDIA GPU found ("), "a machine without one says so, and why: " + r.out());
+        }
+        assertTrue(r.out().contains("libraries: ") && r.out().contains("cuDNN"), "the libraries found or not: " + r.out());
     }
 
     /** A whole run on a tiny fake data set: the files land in --out, --json ends the output, eval reads the checkpoint. */

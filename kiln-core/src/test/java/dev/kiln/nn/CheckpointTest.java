@@ -47,9 +47,24 @@ class CheckpointTest {
         for (int i = 0; i < plain.length; i++) assertArrayEquals(plain[i], ckpt[i], 1e-12, "gradient " + i);
     }
 
+    /**
+     * A checkpointed block records one node whose inputs are the block's input and its parameters: none of the block's
+     * activations (which would carry grad_fns of their own) is kept in the graph.
+     */
     @Test void theForwardKeepsNoGraphInside() {
         Sequential m = mlp(1, true).to(DType.FLOAT64);
-        Tensor y = m.forward(Tensor.randn(new Generator(2), new int[]{4, 12}, DType.FLOAT64, Device.CPU));
+        Tensor x = Tensor.randn(new Generator(2), new int[]{4, 12}, DType.FLOAT64, Device.CPU);
+        Tensor y = ((Checkpoint) m.get(0)).forward(x);
         assertTrue(y.requiresGrad(), "parameters need gradients, so the checkpoint records a node");
+        var node = y.gradFn();
+        assertTrue(node.op().contains("checkpoint"), node.op());
+        java.util.Set<Tensor> params = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        params.addAll(m.get(0).parameters());
+        for (Tensor in : node.inputs()) {
+            if (in == null) continue;
+            assertTrue(in == x || params.contains(in), "the node keeps only the block's input and parameters");
+            assertNull(in.gradFn(), "an input with a grad_fn would be an activation of the block kept alive");
+        }
+        assertEquals(2, java.util.Arrays.stream(node.inputs()).filter(params::contains).count(), "the Linear's weight and bias");
     }
 }

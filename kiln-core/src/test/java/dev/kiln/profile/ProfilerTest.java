@@ -24,8 +24,15 @@ class ProfilerTest {
         List<Profiler.Span> spans = prof.spans();
         assertEquals(3, spans.stream().filter(s -> s.name().equals("matmul")).count());
         assertTrue(spans.stream().allMatch(s -> s.track().equals("cpu")), "no device on the CPU");
+        assertTrue(spans.stream().allMatch(s -> s.durationMicros() >= 0 && s.startMicros() >= 0), "times are durations from the start");
+        List<Profiler.Span> matmuls = spans.stream().filter(s -> s.name().equals("matmul")).toList();
+        for (int i = 1; i < matmuls.size(); i++) {
+            assertTrue(matmuls.get(i).startMicros() >= matmuls.get(i - 1).endMicros() - 1e-6, "the three calls in order, not overlapping");
+        }
         String table = prof.summary();
         assertTrue(table.contains("matmul") && table.contains("CPU ms") && table.contains("GPU ms"), table);
+        String matmulRow = table.lines().filter(l -> l.startsWith("matmul ")).findFirst().orElseThrow();
+        assertEquals("3", matmulRow.trim().split("\\s+")[1], "the table counts the calls: " + matmulRow);
 
         Path file = dir.resolve("trace.json");
         prof.writeChromeTrace(file);
