@@ -8,6 +8,7 @@ import dev.kiln.train.LrSchedule;
 import dev.kiln.train.ModelZoo;
 import dev.kiln.train.OptimizerKind;
 import dev.kiln.train.Precision;
+import dev.kiln.train.RunFolders;
 import dev.kiln.train.TrainConfig;
 import dev.kiln.train.TrainRun;
 import picocli.CommandLine.Command;
@@ -56,8 +57,12 @@ final class TrainCommand implements Callable<Integer> {
             "folders of class folders of PNG/JPEG images (default: /usr/share/datasets/fashion-mnist)"})
     Path data = FashionMnist.DEFAULT_DIR;
 
-    @Option(names = "--out", defaultValue = "runs/latest", description = "where model.safetensors, metrics.csv and chart.png go (default: ${DEFAULT-VALUE})")
+    @Option(names = "--out", description = {"where model.safetensors, metrics.csv and chart.png go (default: a new folder",
+            "runs/<time>-<model>, with runs/latest linking to it)"})
     Path out;
+
+    @Option(names = "--overwrite", description = "let --out replace the files of an earlier run in that folder")
+    boolean overwrite;
 
     @Option(names = "--limit", defaultValue = "0", description = "use only the first N training images (0: all)")
     int limit;
@@ -106,14 +111,27 @@ final class TrainCommand implements Callable<Integer> {
             Device d = Devices.parse(device);
             Precision p = Precision.parse(precision);
             cfg = new TrainConfig(m, epochs, batchSize, opt, lr == null ? opt.defaultLr() : lr, seed,
-                    d, data, out, limit, testLimit, p, cudaGraphs(d, p), LrSchedule.parse(lrSchedule));
+                    d, data, out == null ? Path.of("runs") : out, limit, testLimit, p, cudaGraphs(d, p), LrSchedule.parse(lrSchedule));
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         PrintWriter log = spec.commandLine().getOut();
         if (!resident.equals("auto") && !resident.equals("off")) throw new ParameterException(spec.commandLine(), "--resident must be auto or off, got " + resident);
         var listener = new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName());
-        TrainRun.Summary s = TrainRun.run(cfg, log, listener, profile, resident.equals("auto"));
+        TrainRun.Summary s;
+        if (out == null) {
+            Path runs = Path.of("runs"), previous = RunFolders.latest(runs);
+            Path dir = RunFolders.newRun(runs, cfg.model().cliName(), java.time.LocalDateTime.now());
+            try {
+                s = TrainRun.run(cfg.withOutDir(dir), log, listener, profile, resident.equals("auto"));
+            } catch (Exception | Error e) {
+                RunFolders.discardIfEmpty(runs, dir, previous);
+                throw e;
+            }
+        } else {
+            RunFolders.requireFresh(out, overwrite);
+            s = TrainRun.run(cfg, log, listener, profile, resident.equals("auto"));
+        }
         if (json) log.println(s.json());
         log.flush();
         return 0;

@@ -159,6 +159,11 @@ class MainTest {
         assertTrue(e.out().contains("test accuracy") && e.out().contains("on 32 images"), e.out());
         assertOneLineError(kiln("eval", out.resolve("model.safetensors").toString(), "--model", "cnn", "--data", data.toString()), "does not fit model cnn");
 
+        // the same --out again would replace that run: refused, unless asked for
+        assertOneLineError(kiln("train", "--model", "mlp", "--data", data.toString(), "--out", out.toString()),
+                out + ": holds an earlier run (model.safetensors); pass --overwrite");
+        assertEquals(0, kiln("train", "--model", "mlp", "--batch-size", "16", "--data", data.toString(), "--out", out.toString(), "--overwrite").code());
+
         // the run folder works as the checkpoint; a folder without one is named
         assertEquals(0, kiln("eval", out.toString(), "--data", data.toString(), "--json").code());
         Path empty = Files.createDirectories(dir.resolve("empty"));

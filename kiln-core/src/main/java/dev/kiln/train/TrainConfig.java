@@ -26,6 +26,11 @@ public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKi
         this(model, epochs, batchSize, optimizer, lr, seed, device, dataDir, outDir, limit, testLimit, Precision.FP32);
     }
 
+    /** The same run writing to {@code dir}. */
+    public TrainConfig withOutDir(Path dir) {
+        return new TrainConfig(model, epochs, batchSize, optimizer, lr, seed, device, dataDir, dir, limit, testLimit, precision, cudaGraphs, schedule);
+    }
+
     public TrainConfig {
         java.util.Objects.requireNonNull(precision, "precision");
         java.util.Objects.requireNonNull(schedule, "schedule");
