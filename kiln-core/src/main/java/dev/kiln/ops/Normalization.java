@@ -78,7 +78,7 @@ public final class Normalization {
         if (!training && (runningMean == null || runningVar == null)) {
             throw new IllegalArgumentException("batch_norm: eval mode needs running_mean and running_var");
         }
-        if (fused(x, runningMean, runningVar, weight, bias, residual, training)) {
+        if (fused(x, runningMean, runningVar, weight, bias, residual)) {
             return fusedBatchNorm(x, runningMean, runningVar, weight, bias, residual, new BatchNormParams(training, momentum, eps, relu));
         }
         Tensor y = compositeBatchNorm(Autocast.cast(AutocastPolicy.BATCH_NORM, x), runningMean, runningVar,
@@ -90,23 +90,20 @@ public final class Normalization {
     /** The dtype batch norm's parameters and statistics have beside activations of dtype t in the fused kernels. */
     private static DType paramType(DType t) { return t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32; }
 
-    private static boolean fused(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias, Tensor residual, boolean training) {
+    private static boolean fused(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias, Tensor residual) {
         DType t = x.dtype(), pt = paramType(t);
         boolean typeOk = x.device().isCuda() ? t.isFloating() : t == DType.FLOAT32 || t == DType.FLOAT64;
         if (!typeOk || (residual != null && residual.dtype() != t) || (weight == null) != (bias == null)) return false;
         for (Tensor p : new Tensor[]{runningMean, runningVar, weight, bias}) {
             if (p != null && (p.dtype() != pt || !p.isContiguous() || !p.device().equals(x.device()))) return false;
         }
-        return training || runningMean != null;
+        return true;
     }
 
     private static Tensor fusedBatchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias, Tensor residual,
                                          BatchNormParams p) {
         Backend be = Backends.get(x.device());
-        Tensor[] r;
-        try (GradMode g = GradMode.disabled()) {
-            r = be.batchNorm(x, weight, bias, runningMean, runningVar, residual, p);
-        }
+        Tensor[] r = be.batchNorm(x, weight, bias, runningMean, runningVar, residual, p);   // a backend records no graph
         Tensor out = r[0], mean = r[1], invstd = r[2];
         Tensor in = x, w = weight, res = residual;
         return Autograd.record(p.relu() ? (residual != null ? "batch_norm_add_relu" : "batch_norm_relu") : "batch_norm", out, g -> {
