@@ -71,6 +71,9 @@ public final class F {
     /** softmax(q k^T / sqrt(d)) v over the last two dims; causal masks the future. */
     public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, boolean causal) { return Attention.scaledDotProductAttention(q, k, v, causal); }
 
+    /** As PyTorch's: mask (or null) broadcasts to (..., L, S), bool (true = may attend) or floating (added to the scores). */
+    public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal) { return Attention.scaledDotProductAttention(q, k, v, mask, causal); }
+
     // ---------------------------------------------------------------- activations
 
     public static Tensor relu(Tensor x) { return x.relu(); }
