@@ -12,6 +12,8 @@ public enum AutocastPolicy {
     MATMUL(Precision.LOW),
     LINEAR(Precision.LOW),
     CONV2D(Precision.LOW),
+    /** scaled_dot_product_attention: its products on tensor cores, the softmax in float32 inside the kernel. */
+    ATTENTION(Precision.LOW),
 
     // run in float32
     SOFTMAX(Precision.FLOAT32),

@@ -126,6 +126,23 @@ public interface Backend {
     /** Gradient of softmax/log_softmax given its output y. */
     Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log);
 
+    // ---- attention
+    /** Whether {@link #attention} takes this dtype and these head sizes (else the op layer composes it). */
+    boolean supportsAttention(DType dtype, int headDim, int valueDim);
+
+    /**
+     * Fused scaled-dot-product attention of q (B, H, L, d), k (B, H, S, d), v (B, H, S, dv), any strides: out =
+     * softmax(scale·q·kᵀ + mask)·v with key j hidden from query i when causal and j &gt; i, without forming the (L, S)
+     * scores. mask is null or additive (float32, float64 for float64 q), a (B, H, L, S) view (stride 0 where it
+     * broadcasts). Returns {out (B, H, L, dv), logsumexp of each query's scaled scores (B, H, L), float32 or float64};
+     * out may be a permuted view of its storage (CUDA lays it out as (B, L, H, dv), so merging the heads is free).
+     */
+    Tensor[] attention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, double scale);
+
+    /** The gradients {dq, dk, dv} of {@link #attention} from g = dL/dout, recomputing the scores tile by tile. */
+    Tensor[] attentionBackward(Tensor g, Tensor q, Tensor k, Tensor v, Tensor out, Tensor logSumExp, Tensor mask,
+                               boolean causal, double scale);
+
     // ---- indexing
     /** out[i][j] = x[index[i][j]][j] for dim 0 (and likewise for other dims); index int64, same rank as x. */
     Tensor gather(Tensor x, int dim, Tensor index);

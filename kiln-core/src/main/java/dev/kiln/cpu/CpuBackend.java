@@ -97,6 +97,14 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p) { return PoolingCpu.avgPool2dBackward(gradOut, inputShape, p); }
 
+    @Override public boolean supportsAttention(DType dtype, int headDim, int valueDim) { return AttentionCpu.supports(dtype); }
+
+    @Override public Tensor[] attention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, double scale) { return AttentionCpu.attention(q, k, v, mask, causal, scale); }
+
+    @Override public Tensor[] attentionBackward(Tensor g, Tensor q, Tensor k, Tensor v, Tensor out, Tensor logSumExp, Tensor mask, boolean causal, double scale) {
+        return AttentionCpu.attentionBackward(g, q, k, v, out, logSumExp, mask, causal, scale);
+    }
+
     @Override public Tensor softmax(Tensor x, int dim, boolean log) { return SoftmaxCpu.softmax(x, dim, log); }
 
     @Override public Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log) { return SoftmaxCpu.softmaxBackward(gradOut, y, dim, log); }

@@ -42,6 +42,7 @@ public final class CudaBackend implements Backend {
     private final NormalizationCuda normalization;
     private final PoolingCuda pooling;
     private final SoftmaxCuda softmax;
+    private final AttentionCuda attention;
     private final IndexingCuda indexing;
     private final DropoutCuda dropout;
     private final LossesCuda losses;
@@ -62,6 +63,7 @@ public final class CudaBackend implements Backend {
         convolution = new ConvolutionCuda(this, matmul, reductions);
         pooling = new PoolingCuda(this);
         softmax = new SoftmaxCuda(this);
+        attention = new AttentionCuda(this);
         indexing = new IndexingCuda(this);
         dropout = new DropoutCuda(this);
         losses = new LossesCuda(this);
@@ -293,6 +295,14 @@ public final class CudaBackend implements Backend {
     @Override public Tensor avgPool2d(Tensor x, Pool2dParams p) { return pooling.avgPool2d(x, p); }
 
     @Override public Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p) { return pooling.avgPool2dBackward(gradOut, inputShape, p); }
+
+    @Override public boolean supportsAttention(DType dtype, int headDim, int valueDim) { return AttentionCuda.supports(dtype, headDim, valueDim); }
+
+    @Override public Tensor[] attention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, double scale) { return attention.attention(q, k, v, mask, causal, scale); }
+
+    @Override public Tensor[] attentionBackward(Tensor g, Tensor q, Tensor k, Tensor v, Tensor out, Tensor logSumExp, Tensor mask, boolean causal, double scale) {
+        return attention.attentionBackward(g, q, k, v, out, logSumExp, mask, causal, scale);
+    }
 
     @Override public Tensor softmax(Tensor x, int dim, boolean log) { return softmax.softmax(x, dim, log); }
 

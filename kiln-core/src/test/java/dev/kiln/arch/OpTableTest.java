@@ -58,6 +58,8 @@ class OpTableTest {
             family("Normalization", "ops.Normalization", "batchNorm batchNormBackward", "normalization.cu",
                     "ops.NormalizationGradTest cuda.NormalizationGpuTest"),
             family("Softmax", "ops.Softmax", "softmax softmaxBackward", "softmax.cu", "cuda.SoftmaxGpuTest"),
+            family("Attention", "ops.Attention", "supportsAttention attention attentionBackward", "attention.cu",
+                    "ops.AttentionGradTest cuda.AttentionGpuTest"),
             family("Indexing", "ops.Indexing", "gather scatterAdd indexSelect indexAdd", "indexing.cu", "cuda.IndexingGpuTest"),
             family("Dropout", "ops.Dropout", "dropout", "dropout.cu", "ops.FusedOpsTest cuda.DropoutGpuTest"),
             family("Losses", "ops.Losses", "crossEntropyRows crossEntropyRowsBackward meanOverKept", "losses.cu",

@@ -1,0 +1,111 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Tensor;
+
+/**
+ * Fused attention on CUDA (attention.cu): a thread per query (forward, dq) or key (dk, dv) with the other side staged
+ * in shared memory, for head sizes up to 64. Inputs are read through their strides (the heads of a (B, T, H, d) view
+ * need no copy); outputs and gradients are laid out (B, L, H, d) and returned as (B, H, L, d) views, so merging the
+ * heads afterwards is free.
+ */
+final class AttentionCuda extends CudaFamily {
+    private static final int ROWS = 64; // ATT_ROWS
+    private final Kernels.Table fwd32, fwd64, dq32, dq64, dk32, dk64, dv32, dv64, delta;
+
+    AttentionCuda(CudaBackend backend) {
+        super(backend);
+        fwd32 = new Kernels.Table(dev, "attention.cu", "attention_fwd_d32");
+        fwd64 = new Kernels.Table(dev, "attention.cu", "attention_fwd_d64");
+        dq32 = new Kernels.Table(dev, "attention.cu", "attention_bwd_dq_d32");
+        dq64 = new Kernels.Table(dev, "attention.cu", "attention_bwd_dq_d64");
+        dk32 = new Kernels.Table(dev, "attention.cu", "attention_bwd_dk_d32");
+        dk64 = new Kernels.Table(dev, "attention.cu", "attention_bwd_dk_d64");
+        dv32 = new Kernels.Table(dev, "attention.cu", "attention_bwd_dv_d32");
+        dv64 = new Kernels.Table(dev, "attention.cu", "attention_bwd_dv_d64");
+        delta = new Kernels.Table(dev, "attention.cu", "attention_delta");
+    }
+
+    static boolean supports(DType t, int headDim, int valueDim) {
+        return t.isFloating() && headDim >= 1 && headDim <= 64 && valueDim >= 1 && valueDim <= 64;
+    }
+
+    private static DType acc(DType t) { return t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32; }
+
+    /** x itself when its last dim is contiguous, else a contiguous copy (released with {@link #drop}). */
+    private Tensor rows(Tensor x) { return x.size(-1) == 1 || x.strides()[3] == 1 ? x : contiguous(x); }
+
+    /** A (B, L, H, e) tensor seen as (B, H, L, e). */
+    private Tensor headsInner(int b, int h, int l, int e, DType t) { return newTensor(new int[]{b, l, h, e}, t).permute(0, 2, 1, 3); }
+
+    private static Launch geo(Launch a, Tensor x) {
+        int[] s = x.strides();
+        return a.i64(s[0]).i64(s[1]).i64(s[2]);
+    }
+
+    private Launch mask(Launch a, Tensor m) {
+        if (m == null) return a.i64(0).i64(0).i64(0).i64(0);
+        int[] s = m.strides();
+        return a.i64(s[0]).i64(s[1]).i64(s[2]).i64(s[3]);
+    }
+
+    private long ptrOrNull(Tensor t) { return t == null ? 0 : ptr(t); }
+
+    Tensor[] attention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, double scale) {
+        DType t = q.dtype();
+        int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3), s = k.size(2), dv = v.size(3);
+        Tensor qc = rows(q), kc = rows(k), vc = rows(v), mc = mask == null ? null : contiguousMask(mask, t);
+        Tensor out = headsInner(b, h, l, dv, t), lse = newTensor(new int[]{b, h, l}, acc(t));
+        if ((long) b * h * l > 0) {
+            Launch a = Launch.args().ptr(ptr(out)).ptr(ptr(lse)).ptr(ptr(qc)).ptr(ptr(kc)).ptr(ptr(vc)).ptr(ptrOrNull(mc))
+                    .i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0).f64(scale);
+            mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc)
+                    .go(dev, (Math.max(d, dv) <= 32 ? fwd32 : fwd64).get(t), (l + ROWS - 1) / ROWS, b * h, 1, ROWS, 0);
+        }
+        release(qc, q, kc, k, vc, v, mc, mask);
+        return new Tensor[]{out, lse};
+    }
+
+    Tensor[] attentionBackward(Tensor g, Tensor q, Tensor k, Tensor v, Tensor out, Tensor logSumExp, Tensor mask, boolean causal, double scale) {
+        DType t = q.dtype();
+        int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3), s = k.size(2), dv = v.size(3);
+        boolean small = Math.max(d, dv) <= 32;
+        Tensor gc = rows(g.dtype() == t ? g : contiguous(g, t)), qc = rows(q), kc = rows(k), vc = rows(v), oc = rows(out);
+        Tensor mc = mask == null ? null : contiguousMask(mask, t), lse = contiguous(logSumExp);
+        Tensor dq = headsInner(b, h, l, d, t), dk = headsInner(b, h, s, d, t), dvv = headsInner(b, h, s, dv, t);
+        Tensor deltas = newTensor(new int[]{b, h, l}, acc(t));
+        if ((long) b * h * l > 0) {
+            geo(geo(Launch.args().ptr(ptr(deltas)).ptr(ptr(gc)).ptr(ptr(oc)).i32(h).i32(l).i32(dv), gc), oc)
+                    .go(dev, delta.get(t), (l + 127) / 128, b * h, 1, 128, 0);
+        }
+        Object[][] passes = {{small ? dq32 : dq64, dq, l}, {small ? dk32 : dk64, dk, s}, {small ? dv32 : dv64, dvv, s}};
+        for (Object[] p : passes) {
+            Tensor dst = (Tensor) p[1];
+            int rowsOut = (int) p[2];
+            if ((long) b * h * rowsOut == 0) {
+                if (dst.numel() > 0) backend.fill(dst, 0);
+                continue;
+            }
+            Launch a = Launch.args().ptr(ptr(dst)).ptr(ptr(gc)).ptr(ptr(qc)).ptr(ptr(kc)).ptr(ptr(vc)).ptr(ptr(lse)).ptr(ptr(deltas))
+                    .ptr(ptrOrNull(mc)).i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0).f64(scale);
+            mask(geo(geo(geo(geo(geo(a, qc), kc), vc), gc), dst), mc)
+                    .go(dev, ((Kernels.Table) p[0]).get(t), (rowsOut + ROWS - 1) / ROWS, b * h, 1, ROWS, 0);
+        }
+        deltas.storage().release();
+        release(qc, q, kc, k, vc, v, mc, mask);
+        drop(oc, out);
+        drop(lse, logSumExp);
+        if (gc != g) gc.storage().release();
+        return new Tensor[]{dq, dk, dvv};
+    }
+
+    /** The additive mask in the accumulation dtype, keeping its stride-0 (broadcast) dims. */
+    private Tensor contiguousMask(Tensor m, DType t) { return m.dtype() == acc(t) ? m : contiguous(m, acc(t)); }
+
+    private static void release(Tensor qc, Tensor q, Tensor kc, Tensor k, Tensor vc, Tensor v, Tensor mc, Tensor mask) {
+        drop(qc, q);
+        drop(kc, k);
+        drop(vc, v);
+        if (mc != null) drop(mc, mask);
+    }
+}

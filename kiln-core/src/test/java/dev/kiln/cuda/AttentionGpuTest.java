@@ -1,0 +1,75 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Tensor;
+import dev.kiln.nn.F;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The fused attention kernels on cuda:0 against the CPU's on fresh random inputs: odd lengths and head sizes (both
+ * kernel widths), L != S, causal, broadcast additive masks, the (B, T, H, d) view GPT passes, and 16-bit inputs
+ * (compared with the CPU in float32 on the same rounded values). Skips without a GPU.
+ */
+class AttentionGpuTest extends GpuBackendComparison {
+    @BeforeAll static void requireGpu() { setUpGpu(AttentionGpuTest.class); }
+
+    private static final int[][] SIZES = {{1, 1, 1, 1}, {5, 7, 3, 2}, {70, 65, 33, 17}, {130, 130, 64, 64}, {64, 200, 32, 40}};
+
+    @Test void attentionForwardAndBackward() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16, DType.FLOAT16}) {
+            for (int[] z : SIZES) {
+                for (boolean causal : new boolean[]{false, true}) {
+                    for (boolean masked : new boolean[]{false, true}) {
+                        int l = z[0], s = z[1], d = z[2], dv = z[3];
+                        DType ref = t == DType.FLOAT64 ? t : DType.FLOAT32, acc = ref;
+                        Tensor q = randn(t, 2, 3, l, d), k = randn(t, 2, 3, s, d), v = randn(t, 2, 3, s, dv), g = randn(t, 2, 3, l, dv);
+                        // an additive (B, 1, 1, S) mask with key 0 always visible, broadcast over heads and queries
+                        Tensor mask = null;
+                        if (masked) {
+                            Tensor first = Tensor.arange(s, Device.CPU).eq(0).to(acc).mul(10);
+                            mask = randn(acc, 2, 1, 1, s).add(first).gt(-0.8).to(acc).sub(1).mul(1e9).expand(2, 3, l, s);
+                        }
+                        String what = t + " L,S,d,dv " + java.util.Arrays.toString(z) + (causal ? " causal" : "") + (masked ? " masked" : "");
+                        double scale = 1 / Math.sqrt(d), tol = t == DType.FLOAT64 ? 1e-11 : t == DType.FLOAT32 ? 2e-5 : 2e-2;
+                        Tensor[] c = CPU_BE.attention(q.to(ref), k.to(ref), v.to(ref), mask, causal, scale);
+                        Tensor[] gg = gpuBe.attention(gpu(q), gpu(k), gpu(v), mask == null ? null : gpu(mask), causal, scale);
+                        close(c[0], gg[0].to(ref), tol, what + " output");
+                        close(c[1], gg[1], tol, what + " logsumexp");
+                        Tensor[] cb = CPU_BE.attentionBackward(g.to(ref), q.to(ref), k.to(ref), v.to(ref), c[0], c[1], mask, causal, scale);
+                        Tensor[] gb = gpuBe.attentionBackward(gpu(g), gpu(q), gpu(k), gpu(v), gg[0], gg[1], mask == null ? null : gpu(mask), causal, scale);
+                        String[] names = {"dq", "dk", "dv"};
+                        for (int i = 0; i < 3; i++) close(cb[i], gb[i].to(ref), tol * 5, what + " " + names[i]);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test void headsViewThroughAutograd() {
+        // GPT's layout: (B, T, 3, H, d) split and transposed, never copied before the kernel
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
+            Tensor qkv = randn(t, 2, 37, 3, 4, 16);
+            compareGraph("heads view " + t, t == DType.FLOAT32 ? 2e-5 : 3e-2, x -> {
+                Tensor q = x[0].select(2, 0).transpose(1, 2), k = x[0].select(2, 1).transpose(1, 2), v = x[0].select(2, 2).transpose(1, 2);
+                return F.scaledDotProductAttention(q, k, v, true).transpose(1, 2).reshape(2, 37, 64);
+            }, qkv);
+        }
+    }
+
+    @Test void longContextTrainsInLinearMemory() {
+        // context 8192, 8 heads: the (L, S) scores in float32 would be 2 GiB per batch element and layer
+        Tensor q = randn(DType.BFLOAT16, 1, 8, 8192, 64).to(GPU).requiresGrad(true);
+        CudaAllocator pool = ((CudaBackend) gpuBe).cudaDevice().allocator();
+        pool.resetPeak();
+        long before = pool.peakAllocatedBytes();
+        Tensor y = F.scaledDotProductAttention(q, q, q, true);
+        y.sum().backward();
+        long peak = pool.peakAllocatedBytes();
+        assertTrue(q.grad() != null && Double.isFinite(q.grad().to(DType.FLOAT32).sum().item()), "gradient is finite");
+        assertTrue(peak - before < 256L << 20, "attention at context 8192 took " + ((peak - before) >> 20) + " MiB more than before");
+    }
+}
