@@ -18,7 +18,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Batches of a dataset, epoch after epoch: optionally shuffled (seeded; a new order each epoch, the same orders
- * for the same seed), the last short batch kept or dropped. Worker threads gather and transform the next
+ * for the same seed), the last short batch kept or dropped; a dataset that changes per epoch is asked for each
+ * epoch's view ({@link Dataset#forEpoch}). Worker threads gather and transform the next
  * {@code prefetch} batches while the current one trains; batches still come out in order. Close the loader to
  * stop its threads.
  *
@@ -90,6 +91,7 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
     /** One pass over the data; close it when leaving early so its pending batches are dropped. */
     public final class Epoch implements Iterator<Batch>, AutoCloseable {
         private final int[] order;
+        private final Dataset data; // the dataset as this epoch sees it
         private final long epochKey;
         private final ArrayDeque<Future<Batch>> pending = new ArrayDeque<>();
         private final ArrayDeque<Future<PinnedFeed.Filled>> pendingPinned = new ArrayDeque<>();
@@ -99,6 +101,8 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
 
         private Epoch(int epoch) {
             int n = dataset.size();
+            data = dataset.forEpoch(epoch);
+            if (data.size() != n) throw new IllegalStateException("epoch " + epoch + " of a dataset of " + n + " examples has " + data.size());
             order = new int[n];
             for (int i = 0; i < n; i++) order[i] = i;
             epochKey = Generator.mix(seed + 0x9E3779B97F4A7C15L * (epoch + 1));
@@ -142,7 +146,7 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
             return java.util.Arrays.copyOfRange(order, start, end);
         }
 
-        private Batch prepare(int k) { return transformed(k, dataset.batch(indices(k))); }
+        private Batch prepare(int k) { return transformed(k, data.batch(indices(k))); }
 
         private Batch transformed(int k, Batch b) {
             if (transform == null) return b;
@@ -203,7 +207,7 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
 
         private PinnedFeed.Filled fillOne(PinnedFeed feed, int k) {
             int[] idx = indices(k);
-            return feed.fill(k, idx, dataset, transform == null ? null : () -> transformed(k, dataset.batch(idx)));
+            return feed.fill(k, idx, data, transform == null ? null : () -> transformed(k, data.batch(idx)));
         }
 
         private <T> T await(Future<T> f) {

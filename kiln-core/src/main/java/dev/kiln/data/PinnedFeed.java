@@ -53,7 +53,8 @@ final class PinnedFeed implements AutoCloseable {
 
     /**
      * On a loader thread: the k-th batch of the epoch into slot k. A {@link TensorDataset} without a transform gathers
-     * straight into pinned memory; otherwise the batch is prepared as usual and its arrays copied in.
+     * straight into pinned memory; otherwise the batch is prepared as usual ({@code prepared}, or the dataset's batch when
+     * null) and its arrays copied in.
      */
     Filled fill(long k, int[] indices, Dataset dataset, java.util.function.Supplier<Batch> prepared) {
         PinnedPool.Slot slot = pool.slot(k);
@@ -65,7 +66,7 @@ final class PinnedFeed implements AutoCloseable {
             td.gatherInto(indices, host.asSlice(0, f.inputBytes()), host.asSlice(f.targetsOffset(), f.targetBytes()));
             return f;
         }
-        Batch b = prepared.get();
+        Batch b = prepared == null ? dataset.batch(indices) : prepared.get();
         Tensor in = b.inputs().cpu(), tg = b.targets().cpu();
         Filled f = new Filled(slot, in.dtype(), in.shape(), tg.dtype(), tg.shape(), align(in.numel() * in.dtype().byteSize()));
         MemorySegment host = slot.acquire(f.targetsOffset() + f.targetBytes());

@@ -58,6 +58,11 @@ public record TrainingData(String name, Dataset train, Dataset test, List<String
             @Override public int size() { return n; }
 
             @Override public Batch batch(int[] indices) { return d.batch(indices); }
+
+            @Override public Dataset forEpoch(int epoch) {
+                Dataset seen = d.forEpoch(epoch);
+                return seen == d ? this : head(seen, n);
+            }
         };
     }
 }

@@ -6,6 +6,7 @@ import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
 import com.tngtech.archunit.lang.ArchRule;
+import com.tngtech.archunit.lang.syntax.ArchRuleDefinition;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -27,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * method calls its op in {@code dev.kiln.ops}, the op records an autograd node ({@code dev.kiln.autograd}) and
  * calls the backend interface ({@code dev.kiln.backend}), and all of them take and return Tensors. Backends
  * (cpu, cuda), nn, optim, data, io, train, amp and profile sit above that core and below each other without cycles.
- * Training and data code never reaches the CUDA driver or the raw library bindings.
+ * Training and data code never reaches the CUDA driver or the raw library bindings. Text (tokenizers) uses only io.
  */
 class LayeringTest {
     /** The one group of packages allowed to depend on each other both ways. */
@@ -136,6 +137,13 @@ class LayeringTest {
                 .orShould().dependOnClassesThat().haveSimpleName("Cublas")
                 .because("training and data code work through tensors, devices and the public CUDA API, not the bindings");
         rule.check(classes);
+    }
+
+    @Test void textStandsAloneBelowDataAndTraining() {
+        ArchRuleDefinition.classes().that().resideInAPackage("dev.kiln.text..")
+                .should().onlyDependOnClassesThat().resideInAnyPackage("dev.kiln.text..", "dev.kiln.io..", "java..")
+                .because("tokenizers map text to ids with plain arrays: data, nn, train and the command line build on them, not the reverse")
+                .check(classes);
     }
 
     @Test void theCoreDoesNotKnowItsBackends() {
