@@ -120,6 +120,19 @@ public interface Backend {
     Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
                                boolean residual, boolean inputGrad, boolean paramGrad);
 
+    /**
+     * Layer norm of x over its trailing n elements (rows = numel / n): {@code y = (x - mean) * invstd * weight + bias}
+     * with the biased variance. weight and bias (n) may be null; they are float32 for 16-bit x, else x's dtype. Returns
+     * {y (x's shape and dtype), mean (rows), invstd (rows)}, the statistics float32 (float64 for float64 x).
+     */
+    Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps);
+
+    /**
+     * The gradients of {@link #layerNorm} from g = dL/dy: {dx (null unless inputGrad), dweight and dbias (null unless
+     * paramGrad; dbias also when weight is null)}, from the forward's mean and invstd.
+     */
+    Tensor[] layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, boolean paramGrad);
+
     /** softmax (or log_softmax when log) along dim. */
     Tensor softmax(Tensor x, int dim, boolean log);
 

@@ -140,6 +140,12 @@ public final class CpuBackend implements Backend {
         OptimCpu.sgdStep(params, grads, momentumBufs, lr, momentum, dampening, weightDecay, nesterov, first);
     }
 
+    @Override public Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps) { return NormalizationCpu.layerNorm(x, weight, bias, n, eps); }
+
+    @Override public Tensor[] layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, boolean paramGrad) {
+        return NormalizationCpu.layerNormBackward(g, x, weight, mean, invstd, n, inputGrad, paramGrad);
+    }
+
     @Override public Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p) {
         return NormalizationCpu.batchNorm(x, weight, bias, runningMean, runningVar, residual, p);
     }

@@ -129,4 +129,81 @@ final class NormalizationCpu {
         });
         return new Tensor[]{dx, dw, db, dres};
     }
+
+    // ---- layer norm: rows of n, one row per task step; the column sums of the backward per task, then added
+
+    static Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps) {
+        DTypeChecks.requireFloat("layer_norm", x.dtype());
+        int rows = (int) (x.numel() / n);
+        Tensor y = newTensor(x.shape(), x.dtype()), mean = newTensor(new int[]{rows}, x.dtype()), invstd = newTensor(new int[]{rows}, x.dtype());
+        Values xv = Values.of(x), yv = Values.of(y), w = Values.of(weight), b = Values.of(bias), mv = Values.of(mean), iv = Values.of(invstd);
+        Parallel.range(rows, Math.max(1, 4096 / n), (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                int at = r * n;
+                double sum = 0;
+                for (int i = 0; i < n; i++) sum += xv.get(at + i);
+                double mu = sum / n, sq = 0;
+                for (int i = 0; i < n; i++) sq += (xv.get(at + i) - mu) * (xv.get(at + i) - mu);
+                double is = 1 / Math.sqrt(sq / n + eps);
+                mv.set(r, mu);
+                iv.set(r, is);
+                for (int i = 0; i < n; i++) {
+                    double v = (xv.get(at + i) - mu) * is;
+                    if (w != null) v *= w.get(i);
+                    if (b != null) v += b.get(i);
+                    yv.set(at + i, v);
+                }
+            }
+        });
+        return new Tensor[]{y, mean, invstd};
+    }
+
+    static Tensor[] layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, boolean paramGrad) {
+        int rows = (int) (x.numel() / n);
+        Tensor dx = inputGrad ? newTensor(x.shape(), x.dtype()) : null;
+        Values gv = Values.of(g.dtype() == x.dtype() ? g : g.to(x.dtype())), xv = Values.of(x), w = Values.of(weight), mv = Values.of(mean),
+                iv = Values.of(invstd), dxv = Values.of(dx);
+        int tasks = Math.max(1, Math.min(rows, Parallel.THREADS * 4));
+        double[][] dw = new double[tasks][], db = new double[tasks][];
+        Parallel.range(tasks, 1, (tlo, thi) -> {
+            for (int t = tlo; t < thi; t++) {
+                double[] pw = paramGrad ? new double[n] : null, pb = paramGrad ? new double[n] : null;
+                for (int r = (int) ((long) rows * t / tasks), end = (int) ((long) rows * (t + 1) / tasks); r < end; r++) {
+                    int at = r * n;
+                    double mu = mv.get(r), is = iv.get(r), sdy = 0, sdyx = 0;
+                    for (int i = 0; i < n; i++) {
+                        double gi = gv.get(at + i), xhat = (xv.get(at + i) - mu) * is, dy = w == null ? gi : gi * w.get(i);
+                        sdy += dy;
+                        sdyx += dy * xhat;
+                        if (pw != null) {
+                            pw[i] += gi * xhat;
+                            pb[i] += gi;
+                        }
+                    }
+                    if (dxv == null) continue;
+                    double mdy = sdy / n, mdyx = sdyx / n;
+                    for (int i = 0; i < n; i++) {
+                        double gi = gv.get(at + i), xhat = (xv.get(at + i) - mu) * is, dy = w == null ? gi : gi * w.get(i);
+                        dxv.set(at + i, is * (dy - mdy - xhat * mdyx));
+                    }
+                }
+                dw[t] = pw;
+                db[t] = pb;
+            }
+        });
+        Tensor dwt = null, dbt = null;
+        if (paramGrad) {
+            double[] sw = new double[n], sb = new double[n];
+            for (int t = 0; t < tasks; t++) {
+                for (int i = 0; i < n; i++) {
+                    sw[i] += dw[t][i];
+                    sb[i] += db[t][i];
+                }
+            }
+            DType pt = weight != null ? weight.dtype() : x.dtype();
+            dwt = weight == null ? null : Tensor.of(sw, n).to(pt);
+            dbt = Tensor.of(sb, n).to(pt);
+        }
+        return new Tensor[]{dx, dwt, dbt};
+    }
 }

@@ -339,6 +339,12 @@ public final class CudaBackend implements Backend {
         optim.sgdStep(params, grads, momentumBufs, lr, momentum, dampening, weightDecay, nesterov, first);
     }
 
+    @Override public Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps) { return normalization.layerNorm(x, weight, bias, n, eps); }
+
+    @Override public Tensor[] layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, boolean paramGrad) {
+        return normalization.layerNormBackward(g, x, weight, mean, invstd, n, inputGrad, paramGrad);
+    }
+
     @Override public Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p) {
         return normalization.batchNorm(x, weight, bias, runningMean, runningVar, residual, p.training(), p.momentum(), p.eps(), p.relu());
     }

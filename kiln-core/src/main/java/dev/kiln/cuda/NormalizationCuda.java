@@ -10,6 +10,7 @@ import dev.kiln.Tensor;
  */
 final class NormalizationCuda extends CudaFamily {
     private final Kernels.Table stats, statsFinish, evalStats, apply, grad, gradFinish, inputGradKernel;
+    private final Kernels.Table lnForward, lnInputGrad, lnParamGrad, lnParamGradFinish;
 
     NormalizationCuda(CudaBackend backend) {
         super(backend);
@@ -20,6 +21,10 @@ final class NormalizationCuda extends CudaFamily {
         grad = new Kernels.Table(dev, "normalization.cu", "batch_norm_grad");
         gradFinish = new Kernels.Table(dev, "normalization.cu", "batch_norm_grad_finish");
         inputGradKernel = new Kernels.Table(dev, "normalization.cu", "batch_norm_input_grad");
+        lnForward = new Kernels.Table(dev, "normalization.cu", "layer_norm_fwd");
+        lnInputGrad = new Kernels.Table(dev, "normalization.cu", "layer_norm_input_grad");
+        lnParamGrad = new Kernels.Table(dev, "normalization.cu", "layer_norm_param_grad");
+        lnParamGradFinish = new Kernels.Table(dev, "normalization.cu", "layer_norm_param_grad_finish");
     }
 
     /** The dtype of parameters and statistics for activations of dtype t. */
@@ -94,5 +99,48 @@ final class NormalizationCuda extends CudaFamily {
         drop(xc, x);
         if (yc != null) drop(yc, y);
         return new Tensor[]{dx, dw, db, dres};
+    }
+
+    // ---- layer norm: a warp per row (128-thread blocks); parameter gradients as column sums over row splits
+
+    private int warpGrid(long rows) { return (int) Math.max(1, Math.min((rows + 3) / 4, dev.multiprocessorCount() * 32L)); }
+
+    Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps) {
+        requireAnyFloat("layer_norm", x.dtype());
+        DType pt = paramType(x.dtype());
+        Tensor xc = contiguous(x);
+        long rows = x.numel() / n;
+        Tensor y = newTensor(x.shape(), x.dtype()), mean = newTensor(new int[]{(int) rows}, pt), invstd = newTensor(new int[]{(int) rows}, pt);
+        if (rows > 0) {
+            Launch.args().ptr(ptr(y)).ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptr(xc)).ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias)).i64(rows).i32(n).f64(eps)
+                    .go(dev, lnForward.get(x.dtype()), warpGrid(rows), 128);
+        }
+        drop(xc, x);
+        return new Tensor[]{y, mean, invstd};
+    }
+
+    Tensor[] layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, boolean paramGrad) {
+        DType t = x.dtype(), pt = paramType(t);
+        Tensor gc = contiguous(g, t), xc = contiguous(x);
+        long rows = x.numel() / n;
+        Tensor dx = inputGrad ? newTensor(x.shape(), t) : null;
+        Tensor dw = paramGrad && weight != null ? newTensor(new int[]{n}, pt) : null, db = paramGrad ? newTensor(new int[]{n}, pt) : null;
+        if (dx != null && rows > 0) {
+            Launch.args().ptr(ptr(dx)).ptr(ptr(gc)).ptr(ptr(xc)).ptr(ptrOrNull(weight)).ptr(ptr(mean)).ptr(ptr(invstd)).i64(rows).i32(n)
+                    .go(dev, lnInputGrad.get(t), warpGrid(rows), 128);
+        }
+        if (db != null) {
+            int colBlocks = (n + 127) / 128;
+            int splits = (int) Math.max(1, Math.min(Math.min(rows / 16, 1024), dev.multiprocessorCount() * 8L / colBlocks));
+            long chunk = (rows + splits - 1) / splits;
+            CudaAllocator.Block partial = dev.allocator().allocate((long) splits * n * 2 * pt.byteSize());
+            Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd)).i64(rows).i32(n).i64(chunk)
+                    .go(dev, lnParamGrad.get(t), colBlocks, splits, 1, 128, 0);
+            Launch.args().ptr(ptrOrNull(dw)).ptr(ptr(db)).ptr(partial.address()).i32(n).i32(splits).go(dev, lnParamGradFinish.get(t), grid(n), BLOCK);
+            dev.allocator().free(partial);
+        }
+        drop(gc, g);
+        drop(xc, x);
+        return new Tensor[]{dx, dw, db};
     }
 }

@@ -20,7 +20,11 @@ import java.util.Arrays;
 public final class Normalization {
     private Normalization() {}
 
-    /** Normalises over the trailing dimensions given by normalizedShape; weight and bias of that shape, or null. */
+    /**
+     * Normalises over the trailing dimensions given by normalizedShape; weight and bias of that shape, or null. Float32
+     * and float64 (and, on CUDA, 16-bit) inputs run the backend's fused kernel (statistics and affine in one pass, the
+     * backward in two); anything else the composite ({@link #compositeLayerNorm}), which the kernels are tested against.
+     */
     public static Tensor layerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps) {
         int k = normalizedShape.length, r = x.dim();
         if (k == 0 || k > r || !Arrays.equals(Arrays.copyOfRange(x.shape(), r - k, r), normalizedShape)) {
@@ -33,6 +37,30 @@ public final class Normalization {
         bias = Autocast.cast(AutocastPolicy.LAYER_NORM, bias);
         affineShape("layer_norm", "weight", weight, normalizedShape);
         affineShape("layer_norm", "bias", bias, normalizedShape);
+        boolean typeOk = x.device().isCuda() ? x.dtype().isFloating() : x.dtype() == DType.FLOAT32 || x.dtype() == DType.FLOAT64;
+        DType pt = paramType(x.dtype());
+        boolean paramsOk = true;
+        for (Tensor p : new Tensor[]{weight, bias}) {
+            if (p != null && (p.dtype() != pt || !p.isContiguous() || !p.device().equals(x.device()))) paramsOk = false;
+        }
+        return typeOk && paramsOk && x.numel() > 0 ? fusedLayerNorm(x, normalizedShape, weight, bias, eps) : compositeLayerNorm(x, k, weight, bias, eps);
+    }
+
+    private static Tensor fusedLayerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps) {
+        Backend be = Backends.get(x.device());
+        int n = (int) Shape.numel(normalizedShape);
+        Tensor[] r = be.layerNorm(x, weight == null ? null : weight.reshape(n), bias == null ? null : bias.reshape(n), n, eps);
+        Tensor out = r[0], mean = r[1], invstd = r[2], in = x, w = weight;
+        return Autograd.record("layer_norm", out, g -> {
+            boolean params = (w != null && w.requiresGrad()) || (bias != null && bias.requiresGrad());
+            Tensor[] gr = be.layerNormBackward(g, in, w == null ? null : w.reshape(n), mean, invstd, n, in.requiresGrad(), params);
+            return new Tensor[]{gr[0], gr[1] == null ? null : gr[1].reshape(normalizedShape), gr[2] == null ? null : gr[2].reshape(normalizedShape)};
+        }, x, weight, bias);
+    }
+
+    /** The composite of ops the fused layer norm must match (tests compare them): over the last k dims. */
+    static Tensor compositeLayerNorm(Tensor x, int k, Tensor weight, Tensor bias, double eps) {
+        int r = x.dim();
         int[] dims = new int[k];
         for (int i = 0; i < k; i++) dims[i] = r - k + i;
         Tensor y = normalize(x, x.mean(dims, true), x.var(dims, false, true), eps);

@@ -55,7 +55,7 @@ class OpTableTest {
                     "conv2d conv2dBackwardInput conv2dBackwardWeight conv2dBackwardWeightAndBias biasReluBackward", "convolution.cu",
                     "cpu.ConvolutionCpuTest cuda.ConvolutionGpuTest"),
             family("Pooling", "ops.Pooling", "maxPool2d maxPool2dBackward avgPool2d avgPool2dBackward", "pooling.cu", "cuda.PoolingGpuTest"),
-            family("Normalization", "ops.Normalization", "batchNorm batchNormBackward", "normalization.cu",
+            family("Normalization", "ops.Normalization", "layerNorm layerNormBackward batchNorm batchNormBackward", "normalization.cu",
                     "ops.NormalizationGradTest cuda.NormalizationGpuTest"),
             family("Softmax", "ops.Softmax", "softmax softmaxBackward", "softmax.cu", "cuda.SoftmaxGpuTest"),
             family("Attention", "ops.Attention", "supportsAttention attention attentionBackward", "attention.cu",

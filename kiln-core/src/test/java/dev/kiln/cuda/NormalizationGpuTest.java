@@ -7,7 +7,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * normalization.cu's batch norm (with the residual add and ReLU) on cuda:0 against the CPU's, on fresh random inputs:
+ * normalization.cu's layer norm (below) and batch norm (with the residual add and ReLU) on cuda:0 against the CPU's, on fresh random inputs:
  * values, the saved statistics, running statistics, and all four gradients, training and eval, for float64 and
  * float32 (with float parameters of their own dtype) and for 16-bit activations with float32 parameters, as
  * autocast runs it (compared with the CPU on the same rounded inputs). Skips without a GPU.
@@ -53,6 +53,32 @@ class NormalizationGpuTest extends GpuBackendComparison {
                         }
                         if (res) close(gc[3].to(t), gg[3], gtol, what + " dresidual");
                     }
+                }
+            }
+        }
+    }
+
+    @Test void layerNormForwardAndBackward() {
+        int[][] shapes = {{7, 5}, {3, 17, 384}, {2, 1}, {4, 2051}, {1000, 64}};
+        for (DType t : new DType[]{DType.FLOAT64, DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
+            DType pt = t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32, ct = pt;
+            double tol = t == DType.FLOAT64 ? 1e-10 : t == DType.FLOAT32 ? 1e-4 : 2e-2;
+            for (int[] s : shapes) {
+                for (boolean affine : new boolean[]{true, false}) {
+                    int n = s[s.length - 1];
+                    String what = "layer norm " + t + " " + java.util.Arrays.toString(s) + (affine ? " affine" : "");
+                    Tensor x = randn(t, s).mul(2).add(0.5), g = randn(t, s), w = affine ? randn(pt, n) : null, b = affine ? randn(pt, n) : null;
+                    Tensor[] yc = CPU_BE.layerNorm(x.to(ct), w, b, n, 1e-5);
+                    Tensor[] yg = gpuBe.layerNorm(gpu(x), w == null ? null : gpu(w), b == null ? null : gpu(b), n, 1e-5);
+                    close(yc[0].to(t), yg[0], tol, what + " y");
+                    close(yc[1], yg[1], tol, what + " mean");
+                    close(yc[2], yg[2], tol, what + " invstd");
+                    Tensor[] gc = CPU_BE.layerNormBackward(g.to(ct), x.to(ct), w, yc[1], yc[2], n, true, true);
+                    Tensor[] gg = gpuBe.layerNormBackward(gpu(g), gpu(x), w == null ? null : gpu(w), yg[1], yg[2], n, true, true);
+                    double gtol = t == DType.BFLOAT16 || t == DType.FLOAT16 ? 6e-2 : tol;
+                    if (n > 1) close(gc[0].to(t), gg[0], gtol, what + " dx");
+                    if (affine) close(gc[1], gg[1], gtol, what + " dweight");
+                    close(gc[2], gg[2], gtol, what + " dbias");
                 }
             }
         }

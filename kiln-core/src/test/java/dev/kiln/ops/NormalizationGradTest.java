@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 import static dev.kiln.GradCheck.randn;
 import static org.junit.jupiter.api.Assertions.*;
 
-/** Layer norm and batch norm: gradients against float64 finite differences. */
+/** Layer norm and batch norm: gradients against float64 finite differences, the fused kernels against their composites. */
 class NormalizationGradTest {
     @Test void layerNormGradient() {
         GradCheck.check(x -> F.layerNorm(x[0], new int[]{4}, x[1], x[2], 1e-5), randn(81, 3, 4), randn(82, 4), randn(83, 4));
@@ -62,5 +62,29 @@ class NormalizationGradTest {
                 assertArrayEquals(pair[0].grad().toFloatArray(), pair[1].grad().toFloatArray(), 2e-4f, what + " gradient");
             }
         }
+    }
+
+    @Test void fusedLayerNormMatchesTheComposite() {
+        for (DType t : new DType[]{DType.FLOAT64, DType.FLOAT32}) {
+            for (boolean affine : new boolean[]{true, false}) {
+                Tensor x = randn(130, 6, 5, 37).mul(3).add(1).to(t), up = randn(131, 6, 5, 37).to(t);
+                Tensor w = affine ? randn(132, 37).to(t) : null, b = affine ? randn(133, 37).to(t) : null;
+                Tensor[] fused = layerNormRun(x, w, b, up, true), comp = layerNormRun(x, w, b, up, false);
+                double tol = t == DType.FLOAT64 ? 1e-12 : 1e-4;
+                for (int i = 0; i < fused.length; i++) {
+                    if (comp[i] == null) continue;
+                    double[] c = comp[i].toDoubleArray(), f = fused[i].toDoubleArray();
+                    for (int j = 0; j < c.length; j++) assertEquals(c[j], f[j], tol * Math.max(1, Math.abs(c[j])), t + " affine " + affine + " output " + i);
+                }
+            }
+        }
+    }
+
+    /** {y, dx, dw, db} through the fused op or the composite. */
+    private static Tensor[] layerNormRun(Tensor x0, Tensor w0, Tensor b0, Tensor up, boolean fused) {
+        Tensor x = x0.detach().requiresGrad(true), w = w0 == null ? null : w0.detach().requiresGrad(true), b = b0 == null ? null : b0.detach().requiresGrad(true);
+        Tensor y = fused ? F.layerNorm(x, new int[]{37}, w, b, 1e-5) : Normalization.compositeLayerNorm(x, 1, w, b, 1e-5);
+        y.mul(up).sum().backward();
+        return new Tensor[]{y.detach(), x.grad(), w == null ? null : w.grad(), b == null ? null : b.grad()};
     }
 }

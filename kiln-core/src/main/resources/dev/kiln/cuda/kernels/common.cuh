@@ -128,6 +128,14 @@ __device__ __forceinline__ A warp_reduce(A v, F f) {
     return v;
 }
 
+// Every lane of the warp gets the result (butterfly).
+template <typename A, typename F>
+__device__ __forceinline__ A warp_all(A v, F f) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v = f(v, __shfl_xor_sync(0xffffffffu, v, off));
+    return v;
+}
+
 // Every thread of the block gets the result. sh holds 32 values; the block may call this again at once.
 template <typename A, typename F>
 __device__ __forceinline__ A block_reduce(A v, F f, A* sh) {

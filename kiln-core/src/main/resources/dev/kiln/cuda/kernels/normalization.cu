@@ -133,3 +133,98 @@ extern "C" __global__ void batch_norm_input_grad_##S(T* dx, T* dres, const T* g,
     } \
 }
 KILN_FLOAT_TYPES(BATCH_NORM)
+
+// ---- layer norm over rows of n contiguous elements: a warp per row (statistics by two passes over the row, which
+// stays in L1), y = (x - mean) * invstd * w + b. Parameters and statistics are P (float, double for float64).
+template <typename T>
+__device__ __forceinline__ void ln_forward(T* y, typename Acc<T>::type* mean, typename Acc<T>::type* invstd, const T* x,
+                                           const typename Acc<T>::type* w, const typename Acc<T>::type* b, i64 rows, int n, double eps) {
+    typedef typename Acc<T>::type P;
+    int lane = threadIdx.x & 31;
+    auto add = [](P a, P c) { return a + c; };
+    for (i64 r = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += ((i64) gridDim.x * blockDim.x) >> 5) {
+        const T* xr = x + r * n;
+        P s = 0;
+        for (int i = lane; i < n; i += 32) s += load<P, T>(xr[i]);
+        P mu = warp_all(s, add) / (P) n, sq = 0;
+        for (int i = lane; i < n; i += 32) { P d = load<P, T>(xr[i]) - mu; sq += d * d; }
+        P is = (P) (1.0 / sqrt((double) (warp_all(sq, add) / (P) n) + eps));
+        T* yr = y + r * n;
+        for (int i = lane; i < n; i += 32) {
+            P v = (load<P, T>(xr[i]) - mu) * is;
+            if (w) v *= w[i];
+            if (b) v += b[i];
+            yr[i] = store<T, P>(v);
+        }
+        if (lane == 0) { mean[r] = mu; invstd[r] = is; }
+    }
+}
+
+// dx = invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dy = g * w: a warp per row.
+template <typename T>
+__device__ __forceinline__ void ln_input_grad(T* dx, const T* g, const T* x, const typename Acc<T>::type* w,
+                                              const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, i64 rows, int n) {
+    typedef typename Acc<T>::type P;
+    int lane = threadIdx.x & 31;
+    auto add = [](P a, P c) { return a + c; };
+    for (i64 r = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += ((i64) gridDim.x * blockDim.x) >> 5) {
+        const T* xr = x + r * n; const T* gr = g + r * n;
+        P mu = mean[r], is = invstd[r], sdy = 0, sdyx = 0;
+        for (int i = lane; i < n; i += 32) {
+            P dy = load<P, T>(gr[i]) * (w ? w[i] : (P) 1), xhat = (load<P, T>(xr[i]) - mu) * is;
+            sdy += dy;
+            sdyx += dy * xhat;
+        }
+        P mdy = warp_all(sdy, add) / (P) n, mdyx = warp_all(sdyx, add) / (P) n;
+        T* dr = dx + r * n;
+        for (int i = lane; i < n; i += 32) {
+            P dy = load<P, T>(gr[i]) * (w ? w[i] : (P) 1), xhat = (load<P, T>(xr[i]) - mu) * is;
+            dr[i] = store<T, P>(is * (dy - mdy - xhat * mdyx));
+        }
+    }
+}
+
+// The parameter gradients' partial column sums: column i = blockIdx.x * blockDim.x + threadIdx.x over the rows
+// [split * chunk, (split + 1) * chunk), split = blockIdx.y: partial[(split * n + i) * 2 + {0, 1}] = {sum g*xhat, sum g}.
+template <typename T>
+__device__ __forceinline__ void ln_param_grad(typename Acc<T>::type* partial, const T* g, const T* x, const typename Acc<T>::type* mean,
+                                              const typename Acc<T>::type* invstd, i64 rows, int n, i64 chunk) {
+    typedef typename Acc<T>::type P;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    i64 from = (i64) blockIdx.y * chunk, to = min(rows, from + chunk);
+    P sw = 0, sb = 0;
+    for (i64 r = from; r < to; r++) {
+        P gi = load<P, T>(g[r * n + i]);
+        sw += gi * (load<P, T>(x[r * n + i]) - mean[r]) * invstd[r];
+        sb += gi;
+    }
+    partial[((i64) blockIdx.y * n + i) * 2] = sw;
+    partial[((i64) blockIdx.y * n + i) * 2 + 1] = sb;
+}
+
+#define LAYER_NORM(T, S) \
+extern "C" __global__ void layer_norm_fwd_##S(T* y, typename Acc<T>::type* mean, typename Acc<T>::type* invstd, const T* x, \
+        const typename Acc<T>::type* w, const typename Acc<T>::type* b, i64 rows, int n, double eps) { \
+    ln_forward<T>(y, mean, invstd, x, w, b, rows, n, eps); \
+} \
+extern "C" __global__ void layer_norm_input_grad_##S(T* dx, const T* g, const T* x, const typename Acc<T>::type* w, \
+        const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, i64 rows, int n) { \
+    ln_input_grad<T>(dx, g, x, w, mean, invstd, rows, n); \
+} \
+extern "C" __global__ void layer_norm_param_grad_##S(typename Acc<T>::type* partial, const T* g, const T* x, \
+        const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, i64 rows, int n, i64 chunk) { \
+    ln_param_grad<T>(partial, g, x, mean, invstd, rows, n, chunk); \
+} \
+/* dw[i], db[i] = the sums of the splits' partials (dw null when there is no weight) */ \
+extern "C" __global__ void layer_norm_param_grad_finish_##S(typename Acc<T>::type* dw, typename Acc<T>::type* db, \
+        const typename Acc<T>::type* partial, int n, int splits) { \
+    typedef typename Acc<T>::type P; \
+    GRID_STRIDE(i, n) { \
+        P sw = 0, sb = 0; \
+        for (int k = 0; k < splits; k++) { sw += partial[((i64) k * n + i) * 2]; sb += partial[((i64) k * n + i) * 2 + 1]; } \
+        if (dw) dw[i] = sw; \
+        db[i] = sb; \
+    } \
+}
+KILN_FLOAT_TYPES(LAYER_NORM)
