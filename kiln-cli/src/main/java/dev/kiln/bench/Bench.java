@@ -115,6 +115,23 @@ public final class Bench {
             res.put("conv_seed_fwd_ms", round(s * 1e3, 3));
             log.accept("conv_seed_fwd_ms " + res.get("conv_seed_fwd_ms"));
         }
+        // causal attention of the GPT workload's shape, forward and backward (not a WORKLOADS row: bench/torch_attention.py
+        // prints the same keys for PyTorch's scaled_dot_product_attention)
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
+            String key = "attention_b64_h6_t256_d64_" + (t == DType.FLOAT32 ? "fp32" : "bf16") + "_fwd_bwd_ms";
+            if (!gpu || !want(only, key)) continue;
+            Tensor q = Tensor.randn(new Generator(5), new int[]{64, 6, 256, 64}, DType.FLOAT32, device).to(t).requiresGrad(true);
+            Tensor k = Tensor.randn(new Generator(6), new int[]{64, 6, 256, 64}, DType.FLOAT32, device).to(t).requiresGrad(true);
+            Tensor v = Tensor.randn(new Generator(7), new int[]{64, 6, 256, 64}, DType.FLOAT32, device).to(t).requiresGrad(true);
+            Tensor g = Tensor.randn(new Generator(8), new int[]{64, 6, 256, 64}, DType.FLOAT32, device).to(t).keep();
+            double s = perCall(() -> {
+                F.scaledDotProductAttention(q, k, v, true).backward(g, false);
+                for (Tensor x : new Tensor[]{q, k, v}) x.zeroGrad();
+                return null;
+            }, 50, 5);
+            res.put(key, round(s * 1e3, 3));
+            log.accept(key + " " + res.get(key));
+        }
         for (String name : new String[]{"mlp", "cnn", "cifar_cnn"}) {
             for (int bs : new int[]{128, 1024}) {
                 for (boolean amp : new boolean[]{false, true}) {
