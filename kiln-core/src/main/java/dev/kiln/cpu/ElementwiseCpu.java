@@ -98,7 +98,7 @@ final class ElementwiseCpu {
                 for (int i = 0; i < n; i++) out[oo + i] = geluF(x[xo + i]);
                 yield true;
             }
-            case LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, SILU, GELU_GRAD, SILU_GRAD, NOT -> false;
+            case LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, SILU, GELU_GRAD, SILU_GRAD, NOT, GELU_TANH, GELU_TANH_GRAD -> false;
         };
     }
 
@@ -109,7 +109,7 @@ final class ElementwiseCpu {
             case ABS -> v.abs();
             case RELU -> v.max(0f);
             case STEP -> FloatVector.zero(F).blend(1f, v.compare(VectorOperators.GT, 0f));
-            case EXP, LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD, NOT ->
+            case EXP, LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD, NOT, GELU_TANH, GELU_TANH_GRAD ->
                     throw new IllegalStateException("no lane-wise kernel for " + op);
         };
     }

@@ -9,6 +9,7 @@ final class ScalarMath {
 
     private static final double SQRT1_2 = 0.7071067811865476;
     private static final double INV_SQRT_2PI = 0.3989422804014327;
+    private static final double SQRT_2_PI = 0.7978845608028654, GELU_TANH_C = 0.044715; // sqrt(2/pi), the cubic's coefficient
 
     static double unary(UnaryOp op, double x) {
         return switch (op) {
@@ -23,8 +24,13 @@ final class ScalarMath {
             case SIGMOID -> 1 / (1 + Math.exp(-x));
             case TANH -> Math.tanh(x);
             case GELU -> 0.5 * x * (1 + erf(x * SQRT1_2));
+            case GELU_TANH -> 0.5 * x * (1 + Math.tanh(SQRT_2_PI * (x + GELU_TANH_C * x * x * x)));
             case SILU -> x / (1 + Math.exp(-x));
             case GELU_GRAD -> 0.5 * (1 + erf(x * SQRT1_2)) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
+            case GELU_TANH_GRAD -> {
+                double t = Math.tanh(SQRT_2_PI * (x + GELU_TANH_C * x * x * x));
+                yield 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_PI * (1 + 3 * GELU_TANH_C * x * x);
+            }
             case SILU_GRAD -> {
                 double s = 1 / (1 + Math.exp(-x));
                 yield s * (1 + x * (1 - s));

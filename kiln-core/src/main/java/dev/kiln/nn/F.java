@@ -6,9 +6,11 @@ import dev.kiln.autograd.Autocast;
 import dev.kiln.autograd.AutocastPolicy;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.Pool2dParams;
+import dev.kiln.backend.UnaryOp;
 import dev.kiln.ops.Attention;
 import dev.kiln.ops.Convolution;
 import dev.kiln.ops.Dropout;
+import dev.kiln.ops.Elementwise;
 import dev.kiln.ops.Indexing;
 import dev.kiln.ops.Matmul;
 import dev.kiln.ops.Losses;
@@ -30,6 +32,26 @@ public final class F {
         private final Losses.Reduction op;
 
         Reduction(Losses.Reduction op) { this.op = op; }
+    }
+
+    /** GELU's two forms, as PyTorch's {@code approximate} argument ("none" and "tanh"). */
+    public enum GeluApproximation {
+        /** The exact form, x Φ(x) with the normal CDF through erf: PyTorch's default. */
+        NONE,
+        /** 0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x³))): GPT-2's "gelu_new" (and "gelu_pytorch_tanh"). */
+        TANH;
+
+        /** PyTorch's name: "none" or "tanh". */
+        public static GeluApproximation fromPyTorch(String approximate) {
+            return switch (approximate) {
+                case "none" -> NONE;
+                case "tanh" -> TANH;
+                default -> throw new IllegalArgumentException("gelu: approximate must be \"none\" or \"tanh\", got \"" + approximate + "\"");
+            };
+        }
+
+        /** PyTorch's name of this form. */
+        public String pyTorchName() { return name().toLowerCase(java.util.Locale.ROOT); }
     }
 
     // ---------------------------------------------------------------- layers
@@ -79,6 +101,14 @@ public final class F {
     public static Tensor relu(Tensor x) { return x.relu(); }
 
     public static Tensor gelu(Tensor x) { return x.gelu(); }
+
+    /** GELU in the given form: {@code gelu(x, TANH)} is PyTorch's {@code gelu(x, approximate="tanh")}. */
+    public static Tensor gelu(Tensor x, GeluApproximation approximate) {
+        return switch (approximate) {
+            case NONE -> x.gelu();
+            case TANH -> Elementwise.unary(UnaryOp.GELU_TANH, x);
+        };
+    }
 
     public static Tensor silu(Tensor x) { return x.silu(); }
 

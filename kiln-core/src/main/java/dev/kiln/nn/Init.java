@@ -40,6 +40,21 @@ public final class Init {
         return Tensor.noGrad(() -> normal(g, shape).mul(std));
     }
 
+    /**
+     * xavier_uniform_(w): U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), fan_out = shape[0] times the receptive
+     * field. nn.MultiheadAttention's in_proj_weight starts so.
+     */
+    public static Tensor xavierUniform(Generator g, int... shape) {
+        int fanOut = shape[0];
+        for (int i = 2; i < shape.length; i++) fanOut *= shape[i];
+        return uniform(g, Math.sqrt(6.0 / (fanIn(shape) + fanOut)), shape);
+    }
+
+    /** N(0, std²): GPT-2's and nanoGPT's linear and embedding weights start from std 0.02. */
+    public static Tensor normalWithStd(Generator g, double std, int... shape) {
+        return Tensor.noGrad(() -> normal(g, shape).mul(std));
+    }
+
     public static Tensor normal(Generator g, int... shape) {
         return Tensor.randn(g, shape, DType.FLOAT32, Device.CPU);
     }

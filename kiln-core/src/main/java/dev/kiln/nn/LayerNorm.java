@@ -12,12 +12,15 @@ public final class LayerNorm extends Layer implements Forward {
 
     public LayerNorm(int... normalizedShape) { this(normalizedShape, 1e-5, true); }
 
-    public LayerNorm(int[] normalizedShape, double eps, boolean affine) {
+    public LayerNorm(int[] normalizedShape, double eps, boolean affine) { this(normalizedShape, eps, affine, true); }
+
+    /** As PyTorch's {@code LayerNorm(shape, eps, elementwise_affine, bias)}: without a bias, an affine layer norm keeps its weight only. */
+    public LayerNorm(int[] normalizedShape, double eps, boolean affine, boolean bias) {
         if (normalizedShape.length == 0) throw new IllegalArgumentException("LayerNorm: normalizedShape must not be empty");
         this.normalizedShape = normalizedShape.clone();
         this.eps = eps;
         this.weight = affine ? registerParameter("weight", Init.ones(normalizedShape)) : null;
-        this.bias = affine ? registerParameter("bias", Init.zeros(normalizedShape)) : null;
+        this.bias = affine && bias ? registerParameter("bias", Init.zeros(normalizedShape)) : null;
     }
 
     /** Back to weight 1 and bias 0, in place. */

@@ -34,7 +34,7 @@ public final class Elementwise {
 
     private static boolean needsFloat(UnaryOp op) {
         return switch (op) {
-            case EXP, LOG, SQRT, RECIPROCAL, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD -> true;
+            case EXP, LOG, SQRT, RECIPROCAL, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD, GELU_TANH, GELU_TANH_GRAD -> true;
             case NEG, ABS, SIGN, RELU, STEP, NOT -> false;
         };
     }
@@ -45,7 +45,7 @@ public final class Elementwise {
             case EXP -> AutocastPolicy.EXP;
             case LOG -> AutocastPolicy.LOG;
             case RECIPROCAL -> AutocastPolicy.RECIPROCAL;
-            case NEG, ABS, SIGN, RELU, STEP, NOT, SQRT, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD -> null;
+            case NEG, ABS, SIGN, RELU, STEP, NOT, SQRT, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD, GELU_TANH, GELU_TANH_GRAD -> null;
         };
     }
 
@@ -63,8 +63,9 @@ public final class Elementwise {
             case TANH -> g.mul(y.mul(y).rsub(1));
             case GELU -> g.mul(unary(UnaryOp.GELU_GRAD, x));
             case SILU -> g.mul(unary(UnaryOp.SILU_GRAD, x));
+            case GELU_TANH -> g.mul(unary(UnaryOp.GELU_TANH_GRAD, x));
             case SIGN, STEP, NOT -> zerosLike(x);
-            case GELU_GRAD, SILU_GRAD -> throw new UnsupportedOperationException(
+            case GELU_GRAD, SILU_GRAD, GELU_TANH_GRAD -> throw new UnsupportedOperationException(
                     "second derivatives of gelu and silu are not supported");
         };
     }

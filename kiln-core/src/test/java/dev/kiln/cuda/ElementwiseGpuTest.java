@@ -12,6 +12,7 @@ import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.Pool2dParams;
 import dev.kiln.backend.UnaryOp;
+import dev.kiln.nn.F;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -58,7 +59,7 @@ class ElementwiseGpuTest extends GpuBackendComparison {
                 int[][] shapes = {{1000}, {7, 33}, {3, 4, 5}};
                 for (int[] s : shapes) {
                     Tensor x = needsPositive(op) ? positive(t, s) : randn(t, s);
-                    boolean diff = op != UnaryOp.GELU_GRAD && op != UnaryOp.SILU_GRAD;
+                    boolean diff = op != UnaryOp.GELU_GRAD && op != UnaryOp.SILU_GRAD && op != UnaryOp.GELU_TANH_GRAD;
                     compareGraph(op + " " + t + " " + java.util.Arrays.toString(s), tol(t) * 4,
                             in -> diff ? dev.kiln.ops.Elementwise.unary(op, in[0]) : Tensor.noGrad(() -> dev.kiln.ops.Elementwise.unary(op, in[0])), x);
                 }
@@ -72,6 +73,19 @@ class ElementwiseGpuTest extends GpuBackendComparison {
         Tensor i = randn(DType.FLOAT64, 40).mul(50).to(DType.INT64);
         for (UnaryOp op : new UnaryOp[]{UnaryOp.NEG, UnaryOp.ABS, UnaryOp.SIGN, UnaryOp.RELU}) {
             close(CPU_BE.unary(op, i), gpuBe.unary(op, gpu(i)), 0, op + " int64");
+        }
+    }
+
+    /** GELU's tanh form over its whole range (tanh saturates past |x| ~ 5), values and gradients, and in 16-bit. */
+    @Test void geluTanhFormMatchesTheCpu() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
+            Tensor x = Tensor.arange(241, Device.CPU).to(t).mul(0.1).sub(12);   // -12 .. 12 in steps of 0.1
+            compareGraph("gelu tanh " + t, tol(t) * 4, in -> F.gelu(in[0], F.GeluApproximation.TANH), x);
+            compareGraph("gelu tanh " + t + " random", tol(t) * 4, in -> F.gelu(in[0], F.GeluApproximation.TANH), randn(t, 7, 33).mul(3));
+        }
+        for (DType t : new DType[]{DType.BFLOAT16, DType.FLOAT16}) {
+            Tensor a = randn(t, 33, 17);
+            close(F.gelu(a, F.GeluApproximation.TANH), F.gelu(gpu(a), F.GeluApproximation.TANH), tol(t), "gelu tanh " + t);
         }
     }
 

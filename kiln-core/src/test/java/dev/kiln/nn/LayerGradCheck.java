@@ -13,12 +13,12 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
  * Checks a module's parameter gradients against central differences in float64: each parameter element is
  * nudged in place by ±eps and the weighted sum of the module's output re-evaluated.
  */
-final class LayerGradCheck {
+public final class LayerGradCheck {
     private LayerGradCheck() {}
 
-    static <M extends Layer & Forward> void check(M m, Tensor x) { check(m, x, 1e-6, 1e-5); }
+    public static <M extends Layer & Forward> void check(M m, Tensor x) { check(m, x, 1e-6, 1e-5); }
 
-    static <M extends Layer & Forward> void check(M m, Tensor x, double eps, double tol) {
+    public static <M extends Layer & Forward> void check(M m, Tensor x, double eps, double tol) {
         for (Tensor p : m.parameters()) if (p.dtype() != DType.FLOAT64) throw new IllegalArgumentException("module must be float64");
         Tensor out = m.forward(x);
         Tensor w = Tensor.randn(new Generator(7), out.shape(), DType.FLOAT64, out.device());

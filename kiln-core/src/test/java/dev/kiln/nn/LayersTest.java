@@ -135,7 +135,12 @@ class LayersTest {
         assertArrayEquals(new double[]{Math.tanh(-1), 0, Math.tanh(2)}, new Tanh().forward(x).toDoubleArray(), 1e-9);
         assertArrayEquals(new double[]{1 / (1 + Math.E), 0.5, 1 / (1 + Math.exp(-2))}, new Sigmoid().forward(x).toDoubleArray(), 1e-9);
         Tensor y = d(new double[]{-1.3, -0.2, 0.4, 2.1}, 4);
-        for (Activation m : new Activation[]{new GELU(), new SiLU(), new Tanh(), new Sigmoid(), new ReLU()}) {
+        assertArrayEquals(new double[]{-0.15880800939172324, 0, 1.9545976940871754}, new GELU(F.GeluApproximation.TANH).forward(x).toDoubleArray(), 1e-7);
+        assertEquals("GELU(approximate='tanh')", new GELU(F.GeluApproximation.TANH).toString());
+        assertEquals(F.GeluApproximation.TANH, F.GeluApproximation.fromPyTorch("tanh"));
+        assertEquals(F.GeluApproximation.NONE, F.GeluApproximation.fromPyTorch("none"));
+        assertThrows(IllegalArgumentException.class, () -> F.GeluApproximation.fromPyTorch("exact"));
+        for (Activation m : new Activation[]{new GELU(), new GELU(F.GeluApproximation.TANH), new SiLU(), new Tanh(), new Sigmoid(), new ReLU()}) {
             GradCheck.check(in -> m.forward(in[0]), y.detach());
         }
     }

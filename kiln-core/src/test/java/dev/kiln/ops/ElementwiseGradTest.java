@@ -2,6 +2,7 @@ package dev.kiln.ops;
 
 import dev.kiln.GradCheck;
 import dev.kiln.Tensor;
+import dev.kiln.nn.F;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -32,6 +33,7 @@ class ElementwiseGradTest {
                 Arguments.of("abs", (UnaryOperator<Tensor>) Tensor::abs, false),
                 Arguments.of("relu", (UnaryOperator<Tensor>) Tensor::relu, false),
                 Arguments.of("gelu", (UnaryOperator<Tensor>) Tensor::gelu, false),
+                Arguments.of("gelu_tanh", (UnaryOperator<Tensor>) x -> F.gelu(x, F.GeluApproximation.TANH), false),
                 Arguments.of("silu", (UnaryOperator<Tensor>) Tensor::silu, false),
                 Arguments.of("sigmoid", (UnaryOperator<Tensor>) Tensor::sigmoid, false),
                 Arguments.of("tanh", (UnaryOperator<Tensor>) Tensor::tanh, false),
@@ -161,6 +163,15 @@ class ElementwiseGradTest {
             assertEquals(1 / (1 + Math.exp(-v[i])), sig[i], 1e-15, "sigmoid");
             assertEquals(v[i] / (1 + Math.exp(-v[i])), silu[i], 1e-15, "silu");
         }
+        // the tanh form: its definition, and PyTorch's F.gelu(x, approximate="tanh") at +-2 (1.9545976, -0.0454023)
+        double[] geluTanh = F.gelu(x, F.GeluApproximation.TANH).toDoubleArray();
+        for (int i = 0; i < v.length; i++) {
+            double u = Math.sqrt(2 / Math.PI) * (v[i] + 0.044715 * v[i] * v[i] * v[i]);
+            assertEquals(0.5 * v[i] * (1 + Math.tanh(u)), geluTanh[i], 1e-15, "gelu tanh");
+        }
+        assertEquals(1.9545976, geluTanh[4], 1e-7);
+        assertEquals(-0.0454023, geluTanh[0], 1e-7);
+        assertArrayEquals(toFloat(geluTanh), F.gelu(x.to(dev.kiln.DType.FLOAT32), F.GeluApproximation.TANH).toFloatArray(), 1e-6f);
         // float32 fast paths agree with float64
         assertArrayEquals(toFloat(gelu), x.to(dev.kiln.DType.FLOAT32).gelu().toFloatArray(), 1e-6f);
         assertArrayEquals(toFloat(x.relu().toDoubleArray()), x.to(dev.kiln.DType.FLOAT32).relu().toFloatArray());

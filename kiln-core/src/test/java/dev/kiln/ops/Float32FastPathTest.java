@@ -29,7 +29,7 @@ class Float32FastPathTest {
     }
 
     @Test void unaryOps() {
-        List<UnaryOperator<Tensor>> ops = List.of(Tensor::neg, Tensor::abs, Tensor::relu, Tensor::exp, Tensor::gelu, Tensor::silu,
+        List<UnaryOperator<Tensor>> ops = List.of(Tensor::neg, Tensor::abs, Tensor::relu, Tensor::exp, Tensor::gelu, t -> dev.kiln.nn.F.gelu(t, dev.kiln.nn.F.GeluApproximation.TANH), Tensor::silu,
                 Tensor::sigmoid, Tensor::tanh, t -> t.abs().sqrt(), t -> t.abs().add(0.1).log(), t -> t.clamp(-0.3, 0.4));
         for (int k = 0; k < ops.size(); k++) {
             UnaryOperator<Tensor> op = ops.get(k);

@@ -23,6 +23,11 @@ __device__ __forceinline__ C unary_op(int op, C x) {
         case UNARY_SILU: return x / (one + exp(-x));
         case UNARY_GELU_GRAD: return (C) 0.5 * (one + erf(x * (C) 0.7071067811865476)) + x * (C) 0.3989422804014327 * exp((C) -0.5 * x * x);
         case UNARY_SILU_GRAD: { C s = one / (one + exp(-x)); return s * (one + x * (one - s)); }
+        case UNARY_GELU_TANH: return (C) 0.5 * x * (one + tanh((C) 0.7978845608028654 * (x + (C) 0.044715 * x * x * x)));
+        case UNARY_GELU_TANH_GRAD: {
+            C t = tanh((C) 0.7978845608028654 * (x + (C) 0.044715 * x * x * x));
+            return (C) 0.5 * (one + t) + (C) 0.5 * x * (one - t * t) * (C) 0.7978845608028654 * (one + (C) 0.134145 * x * x);
+        }
         case UNARY_STEP: return x > zero ? one : zero;
         default: return x == zero ? one : zero;   // UNARY_NOT
     }

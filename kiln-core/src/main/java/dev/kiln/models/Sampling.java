@@ -1,0 +1,46 @@
+package dev.kiln.models;
+
+import dev.kiln.Generator;
+import dev.kiln.Shape;
+import dev.kiln.Tensor;
+
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.stream.IntStream;
+
+/**
+ * How a next token is picked from a language model's logits: temperature 0 takes the most likely one (greedy);
+ * above 0 the logits are divided by it and a token drawn from their softmax, restricted to the topK most likely when
+ * topK is above 0 (0: no restriction), as nanoGPT's {@code generate}. Ties at the k-th logit keep the lower ids, so
+ * exactly k tokens remain.
+ */
+public record Sampling(double temperature, int topK) {
+    /** Checks temperature >= 0 (finite) and topK >= 0. */
+    public Sampling {
+        if (!(temperature >= 0) || Double.isInfinite(temperature)) throw new IllegalArgumentException("Sampling: temperature must be finite and >= 0, got " + temperature);
+        if (topK < 0) throw new IllegalArgumentException("Sampling: topK must be >= 0 (0: all tokens), got " + topK);
+    }
+
+    /** Always the most likely token. */
+    public static Sampling greedy() { return new Sampling(0, 0); }
+
+    /** The next token id for logits (V); g draws the random number (unused when greedy). */
+    public long next(Tensor logits, Generator g) {
+        if (logits.dim() != 1 || logits.size(0) < 1) throw new IllegalArgumentException("Sampling: logits must be (V), got " + Shape.str(logits.shape()));
+        double[] z = logits.toDoubleArray();
+        Integer[] order = IntStream.range(0, z.length).boxed().toArray(Integer[]::new);
+        // most likely first, ties in id order (the sort is stable), NaN last
+        Arrays.sort(order, Comparator.comparingDouble(i -> Double.isNaN(z[i]) ? Double.POSITIVE_INFINITY : -z[i]));
+        if (temperature == 0) return order[0];
+        int k = topK == 0 ? z.length : Math.min(topK, z.length);
+        double max = z[order[0]], sum = 0;
+        double[] p = new double[k];
+        for (int r = 0; r < k; r++) sum += p[r] = Math.exp((z[order[r]] - max) / temperature);
+        double u = (g.nextSeed() >>> 11) * 0x1.0p-53 * sum;   // 53 random bits, uniform in [0, sum)
+        for (int r = 0; r < k; r++) {
+            u -= p[r];
+            if (u < 0) return order[r];
+        }
+        return order[k - 1];   // rounding left u a hair above 0
+    }
+}

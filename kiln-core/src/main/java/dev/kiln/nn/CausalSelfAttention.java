@@ -1,0 +1,79 @@
+package dev.kiln.nn;
+
+import dev.kiln.Generator;
+import dev.kiln.Shape;
+import dev.kiln.Tensor;
+
+/**
+ * GPT-2's masked self-attention under nanoGPT's names: {@code c_attn} (d -> 3d: queries, keys and values, in that
+ * order), H heads of causal attention through {@link F#scaledDotProductAttention}, {@code c_proj} (d -> d). While
+ * training, dropout acts on the attention weights and on the output. With a {@link KvCache.Entry} the new positions'
+ * keys and values are appended to the cache and the queries attend over every cached position.
+ */
+public final class CausalSelfAttention extends Layer implements Forward {
+    private final int dim, heads;
+    private final double dropout;
+    private final Generator g;
+    private final Linear cAttn, cProj;
+
+    /** dim features in H heads; bias on both projections or on neither; g draws the weights and dropout masks. */
+    public CausalSelfAttention(int dim, int heads, boolean bias, double dropout, Generator g) {
+        if (dim < 1 || heads < 1 || dim % heads != 0) {
+            throw new IllegalArgumentException("CausalSelfAttention: dim (" + dim + ") must be a positive multiple of heads (" + heads + ")");
+        }
+        if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("CausalSelfAttention: dropout must be in [0, 1), got " + dropout);
+        this.dim = dim;
+        this.heads = heads;
+        this.dropout = dropout;
+        this.g = g;
+        cAttn = registerLayer("c_attn", new Linear(dim, 3 * dim, bias, g));
+        cProj = registerLayer("c_proj", new Linear(dim, dim, bias, g));
+    }
+
+    /** x (B, T, d) -> (B, T, d), position t attending to positions 0..t. */
+    @Override public Tensor forward(Tensor x) { return forward(x, null); }
+
+    /**
+     * As {@link #forward(Tensor)} for the T positions that follow those the cache holds (cache null: none): their
+     * keys and values are appended to it, and position i of x attends to every cached position up to its own.
+     */
+    public Tensor forward(Tensor x, KvCache.Entry cache) {
+        if (x.dim() != 3 || x.size(2) != dim) {
+            throw new IllegalArgumentException("CausalSelfAttention: input must be (B, T, " + dim + "), got " + Shape.str(x.shape()));
+        }
+        int b = x.size(0), t = x.size(1);
+        Tensor qkv = cAttn.forward(x);
+        Tensor q = split(qkv, 0), k = split(qkv, 1), v = split(qkv, 2);
+        int past = 0;
+        if (cache != null) {
+            past = cache.length();
+            cache.append(k, v);
+            k = cache.keys();
+            v = cache.values();
+        }
+        // with positions before these, the causal mask is aligned to the bottom right; one new position sees them all
+        boolean causal = past == 0;
+        Tensor mask = causal || t == 1 ? null : Masks.not(Masks.future(t, past + t, past, x.device()));
+        Tensor y;
+        if (isTraining() && dropout > 0) {
+            y = F.dropout(AttentionProbabilities.of(q, k, mask, causal), dropout, true, g).matmul(v);
+        } else {
+            y = F.scaledDotProductAttention(q, k, v, mask, causal);
+        }
+        y = cProj.forward(y.transpose(1, 2).reshape(b, t, dim));
+        return isTraining() && dropout > 0 ? F.dropout(y, dropout, true, g) : y;
+    }
+
+    /** Part i (query, key, value) of c_attn's output (B, T, 3d), as heads (B, H, T, d/H). */
+    private Tensor split(Tensor qkv, int i) {
+        return qkv.narrow(2, i * dim, dim).reshape(qkv.size(0), qkv.size(1), heads, dim / heads).transpose(1, 2);
+    }
+
+    /** The query, key and value projection, d -> 3d. */
+    public Linear cAttn() { return cAttn; }
+
+    /** The output projection. */
+    public Linear cProj() { return cProj; }
+
+    @Override protected String extraRepr() { return "dim=" + dim + ", heads=" + heads + ", dropout=" + dropout; }
+}

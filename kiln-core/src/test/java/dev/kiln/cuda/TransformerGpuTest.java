@@ -1,0 +1,70 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.models.GPT;
+import dev.kiln.nn.F;
+import dev.kiln.nn.KvCache;
+import dev.kiln.nn.MultiheadAttention;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The transformer layers on cuda:0 against the CPU: MultiheadAttention with PyTorch-convention masks (values,
+ * averaged weights, gradients) and a small GPT, by a full pass and by steps over the key/value cache, whose in-place
+ * writes into the cache's memory run on the device. TF32 off: float32 tolerances. Skips without a GPU.
+ */
+class TransformerGpuTest extends GpuBackendComparison {
+    static boolean tf32;
+
+    @BeforeAll static void requireGpu() {
+        setUpGpu(TransformerGpuTest.class);
+        tf32 = Cuda.allowTf32(GPU);
+        Cuda.setAllowTf32(GPU, false);
+    }
+
+    @AfterAll static void restoreTf32() { Cuda.setAllowTf32(GPU, tf32); }
+
+    @Test void multiheadAttentionWithMasks() {
+        MultiheadAttention cpu = new MultiheadAttention(16, 4, true, true, new Generator(1));
+        MultiheadAttention gpu = new MultiheadAttention(16, 4, true, true, new Generator(1)).to(GPU);
+        Tensor pad = Tensor.of(new double[]{0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0}, 2, 6).gt(0.5);
+        Tensor attn = randn(DType.FLOAT32, 5, 6);
+        for (boolean weights : new boolean[]{false, true}) {
+            compareGraph("mha, weights " + weights, tol(DType.FLOAT32) * 10, in -> {
+                boolean onGpu = in[0].device().equals(GPU);
+                MultiheadAttention m = onGpu ? gpu : cpu;
+                MultiheadAttention.Output o = m.forward(in[0], in[1], in[2], onGpu ? gpu(pad) : pad, onGpu ? gpu(attn) : attn, true, weights);
+                return weights ? Tensor.cat(List.of(o.output(), o.weights()), -1) : o.output();
+            }, randn(DType.FLOAT32, 2, 5, 16), randn(DType.FLOAT32, 2, 6, 16), randn(DType.FLOAT32, 2, 6, 16));
+        }
+    }
+
+    @Test void gptFullPassAndCachedSteps() {
+        GPT.Config c = new GPT.Config(37, 16, 2, 4, 32, 0, true, false, true, F.GeluApproximation.TANH, 1e-5);
+        GPT cpu = new GPT(c, new Generator(2)).eval(), gpu = new GPT(c, new Generator(2)).eval().to(GPU);
+        long[] v = new long[2 * 14];
+        for (int i = 0; i < v.length; i++) v[i] = (i * 7 + 3) % 37;
+        Tensor ids = Tensor.of(v, 2, 14);
+        Tensor want = Tensor.noGrad(() -> cpu.forward(ids));
+        close(want, Tensor.noGrad(() -> gpu.forward(ids.to(GPU))), tol(DType.FLOAT32) * 10, "gpt full pass");
+        close(want, stepped(gpu, ids.to(GPU)), tol(DType.FLOAT32) * 10, "gpt cached steps");
+    }
+
+    private static Tensor stepped(GPT m, Tensor ids) {
+        return Tensor.noGrad(() -> {
+            try (KvCache cache = m.newCache()) {
+                List<Tensor> parts = new ArrayList<>();
+                parts.add(m.forward(ids.narrow(1, 0, 5), cache));
+                parts.add(m.forward(ids.narrow(1, 5, 3), cache));
+                for (int t = 8; t < ids.size(1); t++) parts.add(m.forward(ids.narrow(1, t, 1), cache));
+                return Tensor.cat(parts, 1);
+            }
+        });
+    }
+}
