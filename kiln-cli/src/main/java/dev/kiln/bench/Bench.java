@@ -13,7 +13,11 @@ import dev.kiln.data.TensorDataset;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Dropout;
+import dev.kiln.models.GPT;
 import dev.kiln.nn.F;
+import dev.kiln.nn.Loss;
+import dev.kiln.nn.SequenceCrossEntropyLoss;
+import dev.kiln.optim.AdamW;
 import dev.kiln.nn.Flatten;
 import dev.kiln.nn.Forward;
 import dev.kiln.nn.Layer;
@@ -169,6 +173,18 @@ public final class Bench {
                 log.accept(gkey + " " + res.get(gkey));
             }
         }
+        // torch_ref.py's W7: the 6-layer GPT (its Block layer for layer: LayerNorm, one qkv Linear, causal attention, GELU MLP)
+        for (boolean amp : new boolean[]{false, true}) {
+            String base = "gpt_6L384_T256_b64_" + (amp ? "bf16" : "fp32");
+            if (!gpu || !want(only, base)) continue;
+            GPT.Config cfg = new GPT.Config(65, 256, 6, 6, 384, 0, true, true, false, F.GeluApproximation.NONE, 1e-5);
+            res.put(base + "_train_tok_s", sequenceRate(base, new GPT(cfg, new Generator(0)), 64, 256, 65, 30, amp, false, true));
+            log.accept(base + " " + res.get(base + "_train_tok_s"));
+            if (cudaGraphs) {
+                res.put(base + "_graphed_train_tok_s", sequenceRate(base, new GPT(cfg, new Generator(0)), 64, 256, 65, 30, amp, true, true));
+                log.accept(base + " graphed " + res.get(base + "_graphed_train_tok_s"));
+            }
+        }
         if (want(only, "fmnist") && fmnistDir != null && fmnistDir.toFile().isDirectory()) {
             for (String name : new String[]{"mlp", "cnn"}) {
                 if (!gpu && name.equals("cnn")) continue; // 10 CNN epochs take too long for a 2-core bench
@@ -280,6 +296,41 @@ public final class Bench {
         double s = perCall(step, steps, 10);
         if (profileDir != null) profile(key, step);
         return Math.round(bs / s);
+    }
+
+    /** Tokens per second of a next-token training step on random ids (B, T) of a V-token vocabulary. */
+    private <M extends Layer & Forward> long sequenceRate(String key, M m, int b, int t, int v, int steps, boolean amp, boolean graphed,
+                                                          boolean adamW) throws java.io.IOException {
+        m.to(device);
+        Optimizer opt = adamW ? new AdamW(m.parameters(), 1e-3) : new Adam(m.parameters(), 1e-3);
+        SplittableRandom r = new SplittableRandom(5);
+        long[] raw = new long[b * t];
+        for (int i = 0; i < raw.length; i++) raw[i] = r.nextInt(v);
+        Tensor ids = Tensor.of(raw, b, t).to(device).keep();
+        Loss loss = new SequenceCrossEntropyLoss();
+        if (graphed) {
+            try (GraphedStep gs = new GraphedStep(m, loss, opt, new int[]{b, t}, DType.INT64, new int[]{b, t}, DType.INT64, device,
+                    amp ? Precision.BF16 : Precision.FP32, GraphedStep.DEFAULT_WARMUP)) {
+                Supplier<Object> replayed = () -> gs.step(ids, ids);
+                double s = perCall(replayed, steps, 10);
+                if (!gs.captured()) throw new IllegalStateException(key + ": the step was never captured");
+                if (profileDir != null) profile(key + "_graphed", replayed);
+                return Math.round((double) b * t / s);
+            }
+        }
+        Supplier<Object> step = () -> {
+            opt.zeroGrad();
+            Tensor l;
+            try (Autocast ac = amp ? Autocast.enable(DType.BFLOAT16) : Autocast.disabled()) {
+                l = loss.forward(m.forward(ids), ids);
+            }
+            l.backward();
+            opt.step();
+            return l;
+        };
+        double s = perCall(step, steps, 5);
+        if (profileDir != null) profile(key, step);
+        return Math.round((double) b * t / s);
     }
 
     private void profile(String key, Supplier<Object> step) throws java.io.IOException {
