@@ -15,7 +15,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * and {@code params} holds a pointer to each, which is the {@code void** kernelParams} cuLaunchKernel wants.
  */
 final class Launch {
-    private static final int MAX_ARGS = 32;
+    private static final int MAX_ARGS = 64; // attention's backward kernels take 34
     private static final ThreadLocal<Launch> PER_THREAD = ThreadLocal.withInitial(Launch::new);
 
     private final MemorySegment values;
