@@ -12,6 +12,9 @@ public enum AutocastPolicy {
     MATMUL(Precision.LOW),
     LINEAR(Precision.LOW),
     CONV2D(Precision.LOW),
+    /** The LSTM and GRU cells and layers: the recurrent GEMMs on tensor cores, the fused cells compute in float32 inside. */
+    LSTM(Precision.LOW),
+    GRU(Precision.LOW),
 
     // run in float32
     SOFTMAX(Precision.FLOAT32),

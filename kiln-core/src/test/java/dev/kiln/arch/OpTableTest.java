@@ -59,6 +59,8 @@ class OpTableTest {
                     "ops.NormalizationGradTest cuda.NormalizationGpuTest"),
             family("Softmax", "ops.Softmax", "softmax softmaxBackward", "softmax.cu", "cuda.SoftmaxGpuTest"),
             family("Indexing", "ops.Indexing", "gather scatterAdd indexSelect indexAdd", "indexing.cu", "cuda.IndexingGpuTest"),
+            family("Recurrent", "ops.Recurrent", "lstmCell lstmCellBackward gruCell gruCellBackward", "recurrent.cu",
+                    "ops.RecurrentGradTest cuda.RecurrentGpuTest"),
             family("Dropout", "ops.Dropout", "dropout", "dropout.cu", "ops.FusedOpsTest cuda.DropoutGpuTest"),
             family("Losses", "ops.Losses", "crossEntropyRows crossEntropyRowsBackward meanOverKept", "losses.cu",
                     "ops.FusedOpsTest cuda.LossesGpuTest"),
