@@ -93,9 +93,11 @@ public final class Recurrent {
             initial(be, row(y, 0), h0);
             initial(be, row(cs, 0), c0);
             Tensor wt = w.t();
-            for (int t = 0; t < steps; t++) {
-                Tensor gates = row(xGates, t).add(row(y, t).matmul(wt));
+            for (int t = 0; t < steps; t++) {   // each step's temporaries go back to the pool at once (a scope would keep T)
+                Tensor hw = row(y, t).matmul(wt), gates = row(xGates, t).add(hw);
+                hw.close();
                 be.lstmCell(gates, row(cs, t), row(y, t + 1), row(cs, t + 1), row(act, t));
+                gates.close();
             }
             be.copy(row(y, steps + 1), row(cs, steps));
         }
@@ -105,8 +107,10 @@ public final class Recurrent {
             for (int t = steps - 1; t >= 0; t--) {
                 Tensor dcPrev = empty(g, b, h);
                 be.lstmCellBackward(dh, dc, row(cs, t), row(cs, t + 1), row(act, t), row(dx, t), dcPrev);
+                if (t < steps - 1) closeAll(dh, dc);     // made by the step before (the first two are rows of g)
                 Tensor back = row(dx, t).matmul(w);       // through h_t·W_hhᵀ to h_t
                 dh = t > 0 ? row(g, t).add(back) : back;  // row t of g: the output's gradient for h_t
+                if (t > 0) back.close();
                 dc = dcPrev;
             }
             return new Tensor[]{dx, wGrad ? weightGrad(dx, y, steps) : null, dh, dc};
@@ -133,9 +137,10 @@ public final class Recurrent {
         try (GradMode off = GradMode.disabled()) {
             initial(be, row(y, 0), h0);
             Tensor wt = w.t();
-            for (int t = 0; t < steps; t++) {
-                Tensor gh = row(y, t).matmul(wt);
-                be.gruCell(row(xGates, t), bias == null ? gh : gh.add(bias), row(y, t), row(y, t + 1), row(act, t));
+            for (int t = 0; t < steps; t++) {   // each step's temporaries go back to the pool at once (a scope would keep T)
+                Tensor hw = row(y, t).matmul(wt), gh = bias == null ? hw : hw.add(bias);
+                be.gruCell(row(xGates, t), gh, row(y, t), row(y, t + 1), row(act, t));
+                closeAll(hw, gh);
             }
         }
         boolean wGrad = wHh.requiresGrad(), bGrad = bHh != null && bHh.requiresGrad();
@@ -144,8 +149,11 @@ public final class Recurrent {
             for (int t = steps - 1; t >= 0; t--) {
                 Tensor direct = empty(g, b, h);
                 be.gruCellBackward(dh, row(y, t), row(act, t), row(dx, t), row(dgh, t), direct);
-                dh = direct.add(row(dgh, t).matmul(w));   // h_t's paths: z·h_t and h_t·W_hhᵀ
-                if (t > 0) dh = dh.add(row(g, t));
+                if (t < steps - 1) dh.close();           // made by the step before (the first is a row of g)
+                Tensor back = row(dgh, t).matmul(w), sum = direct.add(back);   // h_t's paths: z·h_t and h_t·W_hhᵀ
+                closeAll(direct, back);
+                dh = t > 0 ? sum.add(row(g, t)) : sum;
+                if (t > 0) sum.close();
             }
             return new Tensor[]{dx, wGrad ? weightGrad(dgh, y, steps) : null, bGrad ? dgh.sum(new int[]{0, 1}, false) : null, dh};
         }, xGates, wHh, bHh, h0);
@@ -186,6 +194,11 @@ public final class Recurrent {
     }
 
     private static Tensor empty(Tensor like, int... shape) { return Tensor.empty(shape, like.dtype(), like.device()); }
+
+    /** Releases temporaries now (releasing twice is harmless: hw and gh may be one tensor). */
+    private static void closeAll(Tensor... temps) {
+        for (Tensor t : temps) t.close();
+    }
 
     /** Row 0 of a state buffer: the given initial state, or zeros. */
     private static void initial(Backend be, Tensor dst, Tensor value) {
