@@ -33,9 +33,13 @@ class RecurrentGpuTest extends GpuBackendComparison {
 
     private static Tensor gpuOut(DType t, int... shape) { return Tensor.empty(shape, t, GPU); }
 
-    /** A (rows, cols) tensor stored transposed when strided, so kernels see a non-contiguous view. */
-    private Tensor input(DType t, boolean strided, int rows, int cols) {
-        return strided ? randn(t, cols, rows).t() : randn(t, rows, cols);
+    /**
+     * A (rows, cols) input scaled by {@code scale}: {CPU tensor, GPU tensor}, each stored transposed when strided (the
+     * view is taken on each device: a copy between devices would make it contiguous), so kernels see a strided input.
+     */
+    private Tensor[] input(DType t, boolean strided, double scale, int rows, int cols) {
+        Tensor base = strided ? randn(t, cols, rows).mul(scale) : randn(t, rows, cols).mul(scale);
+        return strided ? new Tensor[]{base.t(), gpu(base).t()} : new Tensor[]{base, gpu(base)};
     }
 
     @Test void lstmCellForwardAndBackward() {
@@ -44,19 +48,20 @@ class RecurrentGpuTest extends GpuBackendComparison {
                 for (boolean strided : new boolean[]{false, true}) {
                     int b = s[0], h = s[1];
                     String what = "lstm_cell " + t + " " + Arrays.toString(s) + (strided ? " strided" : "");
-                    Tensor gates = input(t, strided, b, 4 * h).mul(2), c = input(t, strided, b, h), dh = randn(t, b, h), dcNew = randn(t, b, h);
+                    Tensor[] gates = input(t, strided, 2, b, 4 * h), c = input(t, strided, 1, b, h);
+                    Tensor dh = randn(t, b, h), dcNew = randn(t, b, h);
                     DType r = ref(t);
                     Tensor hC = cpuOut(t, b, h), cC = cpuOut(t, b, h), aC = cpuOut(t, b, 4 * h);
                     Tensor hG = gpuOut(t, b, h), cG = gpuOut(t, b, h), aG = gpuOut(t, b, 4 * h);
-                    CPU_BE.lstmCell(gates.to(r), c.to(r), hC, cC, aC);
-                    gpuBe.lstmCell(gpu(gates), gpu(c), hG, cG, aG);
+                    CPU_BE.lstmCell(gates[0].to(r), c[0].to(r), hC, cC, aC);
+                    gpuBe.lstmCell(gates[1], c[1], hG, cG, aG);
                     close(hC.to(t), hG, forwardTol(t), what + " h'");
                     close(cC.to(t), cG, forwardTol(t), what + " c'");
                     close(aC.to(t), aG, forwardTol(t), what + " act");
                     // backward from the GPU's saved values on both sides, so only the backward kernels are compared
                     Tensor dgC = cpuOut(t, b, 4 * h), dcC = cpuOut(t, b, h), dgG = gpuOut(t, b, 4 * h), dcG = gpuOut(t, b, h);
-                    CPU_BE.lstmCellBackward(dh.to(r), dcNew.to(r), c.to(r), cG.cpu().to(r), aG.cpu().to(r), dgC, dcC);
-                    gpuBe.lstmCellBackward(gpu(dh), gpu(dcNew), gpu(c), cG, aG, dgG, dcG);
+                    CPU_BE.lstmCellBackward(dh.to(r), dcNew.to(r), c[0].to(r), cG.cpu().to(r), aG.cpu().to(r), dgC, dcC);
+                    gpuBe.lstmCellBackward(gpu(dh), gpu(dcNew), c[1], cG, aG, dgG, dcG);
                     close(dgC.to(t), dgG, backwardTol(t), what + " dgates");
                     close(dcC.to(t), dcG, backwardTol(t), what + " dc");
                 }
@@ -70,17 +75,18 @@ class RecurrentGpuTest extends GpuBackendComparison {
                 for (boolean strided : new boolean[]{false, true}) {
                     int b = s[0], h = s[1];
                     String what = "gru_cell " + t + " " + Arrays.toString(s) + (strided ? " strided" : "");
-                    Tensor gx = input(t, strided, b, 3 * h).mul(2), gh = randn(t, b, 3 * h), hPrev = input(t, strided, b, h), dh = randn(t, b, h);
+                    Tensor[] gx = input(t, strided, 2, b, 3 * h), hPrev = input(t, strided, 1, b, h);
+                    Tensor gh = randn(t, b, 3 * h), dh = randn(t, b, h);
                     DType r = ref(t);
                     Tensor hC = cpuOut(t, b, h), aC = cpuOut(t, b, 4 * h), hG = gpuOut(t, b, h), aG = gpuOut(t, b, 4 * h);
-                    CPU_BE.gruCell(gx.to(r), gh.to(r), hPrev.to(r), hC, aC);
-                    gpuBe.gruCell(gpu(gx), gpu(gh), gpu(hPrev), hG, aG);
+                    CPU_BE.gruCell(gx[0].to(r), gh.to(r), hPrev[0].to(r), hC, aC);
+                    gpuBe.gruCell(gx[1], gpu(gh), hPrev[1], hG, aG);
                     close(hC.to(t), hG, forwardTol(t), what + " h'");
                     close(aC.to(t), aG, forwardTol(t), what + " act");
                     Tensor dxC = cpuOut(t, b, 3 * h), dhhC = cpuOut(t, b, 3 * h), dpC = cpuOut(t, b, h);
                     Tensor dxG = gpuOut(t, b, 3 * h), dhhG = gpuOut(t, b, 3 * h), dpG = gpuOut(t, b, h);
-                    CPU_BE.gruCellBackward(dh.to(r), hPrev.to(r), aG.cpu().to(r), dxC, dhhC, dpC);
-                    gpuBe.gruCellBackward(gpu(dh), gpu(hPrev), aG, dxG, dhhG, dpG);
+                    CPU_BE.gruCellBackward(dh.to(r), hPrev[0].to(r), aG.cpu().to(r), dxC, dhhC, dpC);
+                    gpuBe.gruCellBackward(gpu(dh), hPrev[1], aG, dxG, dhhG, dpG);
                     close(dxC.to(t), dxG, backwardTol(t), what + " dgatesX");
                     close(dhhC.to(t), dhhG, backwardTol(t), what + " dgatesH");
                     close(dpC.to(t), dpG, backwardTol(t), what + " dh");
