@@ -1,7 +1,11 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autocast;
+import dev.kiln.models.CharLSTM;
 import dev.kiln.ops.Recurrent;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -10,11 +14,14 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 /**
  * recurrent.cu's LSTM and GRU cells on cuda:0 against the CPU's, on fresh random inputs of odd sizes: every output of
  * each kernel, forward and backward, for float64, float32 and (against the CPU in float32 on the same rounded inputs,
  * as autocast runs them) bfloat16 and float16, contiguous and strided inputs; then the sequence layers (per step a GEMM
- * and a cell, backward through time) through the ops, values and all gradients. Skips without a GPU.
+ * and a cell, backward through time) through the ops, values and all gradients; and the char model, float32 and under
+ * bf16 autocast. Skips without a GPU.
  */
 class RecurrentGpuTest extends GpuBackendComparison {
     @BeforeAll static void requireGpu() { setUpGpu(RecurrentGpuTest.class); }
@@ -29,7 +36,7 @@ class RecurrentGpuTest extends GpuBackendComparison {
 
     private static double backwardTol(DType t) { return t == DType.FLOAT64 ? 1e-12 : t == DType.FLOAT32 ? 1e-5 : 2e-2; }
 
-    private static Tensor cpuOut(DType t, int... shape) { return Tensor.empty(shape, ref(t), dev.kiln.Device.CPU); }
+    private static Tensor cpuOut(DType t, int... shape) { return Tensor.empty(shape, ref(t), Device.CPU); }
 
     private static Tensor gpuOut(DType t, int... shape) { return Tensor.empty(shape, t, GPU); }
 
@@ -113,5 +120,29 @@ class RecurrentGpuTest extends GpuBackendComparison {
             compareGraph("lstm batch-first view " + t, tol, x -> Recurrent.lstm(x[0].transpose(0, 1), x[1], null, null)[0],
                     randn(t, b, steps, 4 * h), randn(t, 4 * h, h).mul(0.2));
         }
+    }
+
+    /** The char model on both devices (float32: logits and every parameter's gradient), then the GPU under bf16 autocast. */
+    @Test void charLstmMatchesTheCpuAndRunsUnderAutocast() {
+        CharLSTM cpu = new CharLSTM(37, 24, 65, 2, new Generator(3));
+        CharLSTM gpuModel = new CharLSTM(37, 24, 65, 2, new Generator(3)).to(GPU);
+        long[] ids = new long[5 * 11];
+        for (int i = 0; i < ids.length; i++) ids[i] = (i * 7L + 3) % 37;
+        Tensor x = Tensor.of(ids, 5, 11), w = randn(DType.FLOAT32, 5, 11, 37);
+        Tensor lc = cpu.forward(x), lg = gpuModel.forward(x.to(GPU));
+        close(lc, lg, 1e-4, "logits");
+        lc.mul(w).sum().backward();
+        lg.mul(gpu(w)).sum().backward();
+        var pc = cpu.namedParameters();
+        gpuModel.namedParameters().forEach((name, p) -> close(pc.get(name).grad(), p.grad(), 1e-3, name + " gradient"));
+        Tensor low;
+        try (Autocast ac = Autocast.enable(DType.BFLOAT16)) {
+            low = gpuModel.forward(x.to(GPU));
+        }
+        assertEquals(DType.BFLOAT16, low.dtype());
+        close(lc, low.to(DType.FLOAT32), 5e-2, "bf16 autocast logits");
+        gpuModel.zeroGrad();
+        low.to(DType.FLOAT32).mul(gpu(w)).sum().backward();
+        for (Tensor p : gpuModel.parameters()) assertEquals(DType.FLOAT32, p.grad().dtype());
     }
 }
