@@ -14,6 +14,9 @@ public enum AutocastPolicy {
     CONV2D(Precision.LOW),
     /** scaled_dot_product_attention: its products on tensor cores, the softmax in float32 inside the kernel. */
     ATTENTION(Precision.LOW),
+    /** The LSTM and GRU cells and layers: the recurrent GEMMs on tensor cores, the fused cells compute in float32 inside. */
+    LSTM(Precision.LOW),
+    GRU(Precision.LOW),
 
     // run in float32
     SOFTMAX(Precision.FLOAT32),

@@ -169,6 +169,33 @@ public interface Backend {
     /** A zero tensor of {@code shape} with src's slices added at index along dim (index_select's adjoint). */
     Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src);
 
+    // ---- recurrent cells: one elementwise pass per step of an LSTM or GRU. Any floating dtype, one per call (16-bit
+    // values are computed in float32); inputs may be strided; results go into the given contiguous tensors (views of
+    // the sequence op's buffers, so a layer's steps allocate nothing). B rows, hidden size H.
+
+    /**
+     * One LSTM step from the pre-activation gates (B, 4H), PyTorch's order i, f, g, o, and the cell state c (B, H):
+     * {@code c' = σ(f)·c + σ(i)·tanh(g)}, {@code h' = σ(o)·tanh(c')}. Writes h' and c' (B, H) and the activated gates
+     * σ(i), σ(f), tanh(g), σ(o) into act (B, 4H), which the backward reads.
+     */
+    void lstmCell(Tensor gates, Tensor c, Tensor h, Tensor cNew, Tensor act);
+
+    /** The gradients of {@link #lstmCell} from dh = dL/dh' and dcNew = dL/dc': writes dGates (B, 4H) and dc = dL/dc (B, H). */
+    void lstmCellBackward(Tensor dh, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc);
+
+    /**
+     * One GRU step from the input part gatesX = x·W_ihᵀ + b_ih and the hidden part gatesH = h·W_hhᵀ + b_hh (B, 3H),
+     * PyTorch's order r, z, n, and h (B, H): {@code r = σ(x_r + h_r)}, {@code z = σ(x_z + h_z)},
+     * {@code n = tanh(x_n + r·h_n)}, {@code h' = (1 - z)·n + z·h}. Writes h' (B, H) and r, z, n, h_n into act (B, 4H).
+     */
+    void gruCell(Tensor gatesX, Tensor gatesH, Tensor h, Tensor hNew, Tensor act);
+
+    /**
+     * The gradients of {@link #gruCell} from dhNew = dL/dh': writes dGatesX, dGatesH (B, 3H) and dh (B, H), the part of
+     * dL/dh that does not pass through gatesH (dhNew·z).
+     */
+    void gruCellBackward(Tensor dhNew, Tensor h, Tensor act, Tensor dGatesX, Tensor dGatesH, Tensor dh);
+
     // ---- fused kernels: each replaces a chain of the primitives above with one pass (tests compare it with that
     // chain). They take float32 or float64 tensors; the op layer falls back to the chain for anything else.
 

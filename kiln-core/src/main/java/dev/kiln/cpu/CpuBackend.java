@@ -117,6 +117,18 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) { return IndexingCpu.indexAdd(shape, dim, index, src); }
 
+    @Override public void lstmCell(Tensor gates, Tensor c, Tensor h, Tensor cNew, Tensor act) { RecurrentCpu.lstmCell(gates, c, h, cNew, act); }
+
+    @Override public void lstmCellBackward(Tensor dh, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc) {
+        RecurrentCpu.lstmCellBackward(dh, dcNew, c, cNew, act, dGates, dc);
+    }
+
+    @Override public void gruCell(Tensor gatesX, Tensor gatesH, Tensor h, Tensor hNew, Tensor act) { RecurrentCpu.gruCell(gatesX, gatesH, h, hNew, act); }
+
+    @Override public void gruCellBackward(Tensor dhNew, Tensor h, Tensor act, Tensor dGatesX, Tensor dGatesH, Tensor dh) {
+        RecurrentCpu.gruCellBackward(dhNew, h, act, dGatesX, dGatesH, dh);
+    }
+
     @Override public Tensor dropout(Tensor x, double p, long key) { return DropoutCpu.dropout(x, p, key); }
 
     @Override public Tensor[] crossEntropyRows(Tensor logits, Tensor target, double labelSmoothing, long ignoreIndex) {

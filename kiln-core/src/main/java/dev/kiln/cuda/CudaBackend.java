@@ -47,6 +47,7 @@ public final class CudaBackend implements Backend {
     private final DropoutCuda dropout;
     private final LossesCuda losses;
     private final OptimCuda optim;
+    private final RecurrentCuda recurrent;
     private final Kernels.Single graphReplayTick;
 
     /** Four u64 words on the device where index kernels record the first bad index (see common.cuh). */
@@ -68,6 +69,7 @@ public final class CudaBackend implements Backend {
         dropout = new DropoutCuda(this);
         losses = new LossesCuda(this);
         optim = new OptimCuda(this);
+        recurrent = new RecurrentCuda(this);
         normalization = new NormalizationCuda(this);
         graphReplayTick = new Kernels.Single(dev, "graph.cu", "graph_replay_tick");
     }
@@ -315,6 +317,18 @@ public final class CudaBackend implements Backend {
     @Override public Tensor indexSelect(Tensor x, int dim, Tensor index) { return indexing.indexSelect(x, dim, index); }
 
     @Override public Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) { return indexing.indexAdd(shape, dim, index, src); }
+
+    @Override public void lstmCell(Tensor gates, Tensor c, Tensor h, Tensor cNew, Tensor act) { recurrent.lstmCell(gates, c, h, cNew, act); }
+
+    @Override public void lstmCellBackward(Tensor dh, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc) {
+        recurrent.lstmCellBackward(dh, dcNew, c, cNew, act, dGates, dc);
+    }
+
+    @Override public void gruCell(Tensor gatesX, Tensor gatesH, Tensor h, Tensor hNew, Tensor act) { recurrent.gruCell(gatesX, gatesH, h, hNew, act); }
+
+    @Override public void gruCellBackward(Tensor dhNew, Tensor h, Tensor act, Tensor dGatesX, Tensor dGatesH, Tensor dh) {
+        recurrent.gruCellBackward(dhNew, h, act, dGatesX, dGatesH, dh);
+    }
 
     @Override public Tensor dropout(Tensor x, double p, long key) { return dropout.dropout(x, p, key); }
 

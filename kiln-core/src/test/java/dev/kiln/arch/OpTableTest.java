@@ -61,6 +61,8 @@ class OpTableTest {
             family("Attention", "ops.Attention", "supportsAttention attention attentionBackward", "attention.cu",
                     "ops.AttentionGradTest cuda.AttentionGpuTest"),
             family("Indexing", "ops.Indexing", "gather scatterAdd indexSelect indexAdd", "indexing.cu", "cuda.IndexingGpuTest"),
+            family("Recurrent", "ops.Recurrent", "lstmCell lstmCellBackward gruCell gruCellBackward", "recurrent.cu",
+                    "ops.RecurrentGradTest cuda.RecurrentGpuTest"),
             family("Dropout", "ops.Dropout", "dropout", "dropout.cu", "ops.FusedOpsTest cuda.DropoutGpuTest"),
             family("Losses", "ops.Losses", "crossEntropyRows crossEntropyRowsBackward meanOverKept", "losses.cu",
                     "ops.FusedOpsTest cuda.LossesGpuTest"),

@@ -1,0 +1,149 @@
+package dev.kiln.cpu;
+
+import dev.kiln.DType;
+import dev.kiln.Tensor;
+
+import static dev.kiln.cpu.CpuStorage.contiguousArray;
+import static dev.kiln.cpu.CpuStorage.newTensor;
+
+/**
+ * The CPU kernels of the Recurrent family: the LSTM and GRU cells and their backward passes, one element of (B, H) at
+ * a time, computed in double (the reference the CUDA kernels are checked against). 16-bit tensors go through float32
+ * copies and are rounded once on the way out, as the CUDA kernels do.
+ */
+final class RecurrentCpu {
+    private RecurrentCpu() {}
+
+    /** Flat element access to a contiguous float32 or float64 tensor: two implementations, so C2 inlines both. */
+    private sealed interface Values permits Floats, Doubles {
+        double get(int i);
+
+        void set(int i, double v);
+
+        static Values of(Tensor t) {
+            Tensor c = t.isContiguous() ? t : t.detach().contiguousCopy();
+            Object a = contiguousArray("recurrent cell", c);
+            return a instanceof float[] f ? new Floats(f, c.offset()) : new Doubles((double[]) a, c.offset());
+        }
+    }
+
+    private record Floats(float[] a, int off) implements Values {
+        @Override public double get(int i) { return a[off + i]; }
+
+        @Override public void set(int i, double v) { a[off + i] = (float) v; }
+    }
+
+    private record Doubles(double[] a, int off) implements Values {
+        @Override public double get(int i) { return a[off + i]; }
+
+        @Override public void set(int i, double v) { a[off + i] = v; }
+    }
+
+    /** One (B, H) element's work: row b, column j. */
+    @FunctionalInterface
+    private interface Element {
+        void run(int b, int j);
+    }
+
+    /** Runs body over the rows x hidden elements, rows split over the cores. */
+    private static void forEach(int rows, int hidden, Element body) {
+        Parallel.range(rows, Math.max(1, Parallel.GRAIN / Math.max(1, 16 * hidden)), (lo, hi) -> {
+            for (int b = lo; b < hi; b++) for (int j = 0; j < hidden; j++) body.run(b, j);
+        });
+    }
+
+    private static double sigmoid(double v) { return 1 / (1 + Math.exp(-v)); }
+
+    private static boolean is16(DType t) { return t == DType.BFLOAT16 || t == DType.FLOAT16; }
+
+    /** The tensor as float32 (a copy) when it is 16-bit, else itself. */
+    private static Tensor wide(Tensor t) { return is16(t.dtype()) ? t.detach().to(DType.FLOAT32) : t; }
+
+    /** A float32 stand-in for a 16-bit output, else the output itself. */
+    private static Tensor target(Tensor out) {
+        if (!out.isContiguous()) throw new IllegalArgumentException("recurrent cell: outputs must be contiguous, got shape " + dev.kiln.Shape.str(out.shape()));
+        return is16(out.dtype()) ? newTensor(out.shape(), DType.FLOAT32) : out;
+    }
+
+    /** Rounds the float32 stand-ins into their 16-bit outputs. */
+    private static void finish(Tensor[] outs, Tensor[] targets) {
+        for (int k = 0; k < outs.length; k++) if (outs[k] != targets[k]) ElementwiseCpu.copy(outs[k], targets[k]);
+    }
+
+    static void lstmCell(Tensor gates, Tensor c, Tensor h, Tensor cNew, Tensor act) {
+        DTypeChecks.requireAnyFloat("lstm_cell", gates.dtype());
+        int rows = c.shape()[0], hid = c.shape()[1];
+        Tensor[] outs = {h, cNew, act}, ts = {target(h), target(cNew), target(act)};
+        Values gv = Values.of(wide(gates)), cv = Values.of(wide(c)), hv = Values.of(ts[0]), nv = Values.of(ts[1]), av = Values.of(ts[2]);
+        forEach(rows, hid, (b, j) -> {
+            int g0 = b * 4 * hid + j, e = b * hid + j;
+            double i = sigmoid(gv.get(g0)), f = sigmoid(gv.get(g0 + hid)), g = Math.tanh(gv.get(g0 + 2 * hid)), o = sigmoid(gv.get(g0 + 3 * hid));
+            double cn = f * cv.get(e) + i * g;
+            nv.set(e, cn);
+            hv.set(e, o * Math.tanh(cn));
+            av.set(g0, i);
+            av.set(g0 + hid, f);
+            av.set(g0 + 2 * hid, g);
+            av.set(g0 + 3 * hid, o);
+        });
+        finish(outs, ts);
+    }
+
+    static void lstmCellBackward(Tensor dh, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc) {
+        int rows = c.shape()[0], hid = c.shape()[1];
+        Tensor[] outs = {dGates, dc}, ts = {target(dGates), target(dc)};
+        Values dhv = Values.of(wide(dh)), dnv = Values.of(wide(dcNew)), cv = Values.of(wide(c)), nv = Values.of(wide(cNew)), av = Values.of(wide(act));
+        Values dgv = Values.of(ts[0]), dcv = Values.of(ts[1]);
+        forEach(rows, hid, (b, j) -> {
+            int g0 = b * 4 * hid + j, e = b * hid + j;
+            double i = av.get(g0), f = av.get(g0 + hid), g = av.get(g0 + 2 * hid), o = av.get(g0 + 3 * hid);
+            double tc = Math.tanh(nv.get(e)), dhe = dhv.get(e);
+            double dct = dnv.get(e) + dhe * o * (1 - tc * tc);   // dL/dc' through both paths
+            dgv.set(g0, dct * g * i * (1 - i));
+            dgv.set(g0 + hid, dct * cv.get(e) * f * (1 - f));
+            dgv.set(g0 + 2 * hid, dct * i * (1 - g * g));
+            dgv.set(g0 + 3 * hid, dhe * tc * o * (1 - o));
+            dcv.set(e, dct * f);
+        });
+        finish(outs, ts);
+    }
+
+    static void gruCell(Tensor gatesX, Tensor gatesH, Tensor h, Tensor hNew, Tensor act) {
+        DTypeChecks.requireAnyFloat("gru_cell", gatesX.dtype());
+        int rows = h.shape()[0], hid = h.shape()[1];
+        Tensor[] outs = {hNew, act}, ts = {target(hNew), target(act)};
+        Values xv = Values.of(wide(gatesX)), gv = Values.of(wide(gatesH)), hv = Values.of(wide(h)), nv = Values.of(ts[0]), av = Values.of(ts[1]);
+        forEach(rows, hid, (b, j) -> {
+            int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
+            double r = sigmoid(xv.get(g0) + gv.get(g0)), z = sigmoid(xv.get(g0 + hid) + gv.get(g0 + hid));
+            double hn = gv.get(g0 + 2 * hid), n = Math.tanh(xv.get(g0 + 2 * hid) + r * hn);
+            nv.set(e, (1 - z) * n + z * hv.get(e));
+            av.set(a0, r);
+            av.set(a0 + hid, z);
+            av.set(a0 + 2 * hid, n);
+            av.set(a0 + 3 * hid, hn);
+        });
+        finish(outs, ts);
+    }
+
+    static void gruCellBackward(Tensor dhNew, Tensor h, Tensor act, Tensor dGatesX, Tensor dGatesH, Tensor dh) {
+        int rows = h.shape()[0], hid = h.shape()[1];
+        Tensor[] outs = {dGatesX, dGatesH, dh}, ts = {target(dGatesX), target(dGatesH), target(dh)};
+        Values dv = Values.of(wide(dhNew)), hv = Values.of(wide(h)), av = Values.of(wide(act));
+        Values dxv = Values.of(ts[0]), dgv = Values.of(ts[1]), dhv = Values.of(ts[2]);
+        forEach(rows, hid, (b, j) -> {
+            int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
+            double r = av.get(a0), z = av.get(a0 + hid), n = av.get(a0 + 2 * hid), hn = av.get(a0 + 3 * hid), d = dv.get(e);
+            double dn = d * (1 - z) * (1 - n * n);   // through tanh, to n's pre-activation
+            double dr = dn * hn * r * (1 - r), dz = d * (hv.get(e) - n) * z * (1 - z);
+            dxv.set(g0, dr);
+            dxv.set(g0 + hid, dz);
+            dxv.set(g0 + 2 * hid, dn);
+            dgv.set(g0, dr);
+            dgv.set(g0 + hid, dz);
+            dgv.set(g0 + 2 * hid, dn * r);
+            dhv.set(e, d * z);
+        });
+        finish(outs, ts);
+    }
+}
