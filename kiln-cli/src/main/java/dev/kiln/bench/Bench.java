@@ -13,6 +13,7 @@ import dev.kiln.data.TensorDataset;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Dropout;
+import dev.kiln.models.CharLSTM;
 import dev.kiln.models.GPT;
 import dev.kiln.nn.F;
 import dev.kiln.nn.Loss;
@@ -182,6 +183,17 @@ public final class Bench {
             log.accept(base + " " + res.get(base + "_train_tok_s"));
             if (cudaGraphs) {
                 res.put(base + "_graphed_train_tok_s", sequenceRate(base, new GPT(cfg, new Generator(0)), 64, 256, 65, 30, amp, true, true));
+                log.accept(base + " graphed " + res.get(base + "_graphed_train_tok_s"));
+            }
+        }
+        // torch_ref.py's W9: the character LSTM (embedding 65 -> 128, 2-layer LSTM of 512, linear head), Adam
+        for (boolean amp : new boolean[]{false, true}) {
+            String base = "lstm_2L512_T128_b64_" + (amp ? "bf16" : "fp32");
+            if (!gpu || !want(only, base)) continue;
+            res.put(base + "_train_tok_s", sequenceRate(base, new CharLSTM(new Generator(0)), 64, 128, 65, 30, amp, false, false));
+            log.accept(base + " " + res.get(base + "_train_tok_s"));
+            if (cudaGraphs) {
+                res.put(base + "_graphed_train_tok_s", sequenceRate(base, new CharLSTM(new Generator(0)), 64, 128, 65, 30, amp, true, false));
                 log.accept(base + " graphed " + res.get(base + "_graphed_train_tok_s"));
             }
         }
