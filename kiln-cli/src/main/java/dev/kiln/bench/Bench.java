@@ -136,6 +136,17 @@ public final class Bench {
             }, 50, 5);
             res.put(key, round(s * 1e3, 3));
             log.accept(key + " " + res.get(key));
+            // the same through the composite (the (T, T) scores in memory: cuBLAS products and the softmax kernels)
+            Tensor future = Tensor.arange(256, device).unsqueeze(0).gt(Tensor.arange(256, device).unsqueeze(1)).keep();
+            double c = perCall(() -> {
+                Tensor scores = q.matmul(k.transpose(-2, -1)).mul(0.125).maskedFill(future, Double.NEGATIVE_INFINITY);
+                F.softmax(scores, -1).to(t).matmul(v).backward(g, false);
+                for (Tensor x : new Tensor[]{q, k, v}) x.zeroGrad();
+                return null;
+            }, 50, 5);
+            String ckey = key.replace("_fwd_bwd_ms", "_composite_fwd_bwd_ms");
+            res.put(ckey, round(c * 1e3, 3));
+            log.accept(ckey + " " + res.get(ckey));
         }
         for (String name : new String[]{"mlp", "cnn", "cifar_cnn"}) {
             for (int bs : new int[]{128, 1024}) {
@@ -180,6 +191,7 @@ public final class Bench {
             if (!gpu || !want(only, base)) continue;
             GPT.Config cfg = new GPT.Config(65, 256, 6, 6, 384, 0, true, true, false, F.GeluApproximation.NONE, 1e-5);
             res.put(base + "_train_tok_s", sequenceRate(base, new GPT(cfg, new Generator(0)), 64, 256, 65, 30, amp, false, true));
+            res.putAll(peakMemory);
             log.accept(base + " " + res.get(base + "_train_tok_s"));
             if (cudaGraphs) {
                 res.put(base + "_graphed_train_tok_s", sequenceRate(base, new GPT(cfg, new Generator(0)), 64, 256, 65, 30, amp, true, true));
@@ -191,6 +203,7 @@ public final class Bench {
             String base = "lstm_2L512_T128_b64_" + (amp ? "bf16" : "fp32");
             if (!gpu || !want(only, base)) continue;
             res.put(base + "_train_tok_s", sequenceRate(base, new CharLSTM(new Generator(0)), 64, 128, 65, 30, amp, false, false));
+            res.putAll(peakMemory);
             log.accept(base + " " + res.get(base + "_train_tok_s"));
             if (cudaGraphs) {
                 res.put(base + "_graphed_train_tok_s", sequenceRate(base, new CharLSTM(new Generator(0)), 64, 128, 65, 30, amp, true, false));
@@ -310,6 +323,8 @@ public final class Bench {
         return Math.round(bs / s);
     }
 
+    private final Map<String, Object> peakMemory = new LinkedHashMap<>(); // the eager steps' peak device memory
+
     /** Tokens per second of a next-token training step on random ids (B, T) of a V-token vocabulary. */
     private <M extends Layer & Forward> long sequenceRate(String key, M m, int b, int t, int v, int steps, boolean amp, boolean graphed,
                                                           boolean adamW) throws java.io.IOException {
@@ -341,6 +356,9 @@ public final class Bench {
             return l;
         };
         double s = perCall(step, steps, 5);
+        Cuda.resetPeakMemory(device);
+        perCall(step, 1, 0);
+        peakMemory.put(key + "_peak_mem_mb", Math.round(Cuda.peakMemoryBytes(device) / 1e6));
         if (profileDir != null) profile(key, step);
         return Math.round((double) b * t / s);
     }

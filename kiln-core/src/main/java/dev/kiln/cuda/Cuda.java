@@ -105,8 +105,14 @@ public final class Cuda {
 
     public static void setAllowTf32Conv(Device device, boolean allow) { cuda(device).setAllowTf32Conv(allow); }
 
+    /** The most bytes of tensors held at once on {@code device} since the last reset (PyTorch's max_memory_allocated). */
+    public static long peakMemoryBytes(Device device) { return cuda(device).allocator().peakAllocatedBytes(); }
+
+    /** Starts {@link #peakMemoryBytes} again from what is held now. */
+    public static void resetPeakMemory(Device device) { cuda(device).allocator().resetPeak(); }
+
     private static CudaDevice cuda(Device device) {
-        if (!device.isCuda()) throw new IllegalArgumentException("TF32 is a setting of CUDA devices, got " + device);
+        if (!device.isCuda()) throw new IllegalArgumentException("expected a CUDA device, got " + device);
         return CudaDevice.get(device.index());
     }
 

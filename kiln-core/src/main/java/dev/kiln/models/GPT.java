@@ -143,8 +143,9 @@ public final class GPT extends Model {
                     ? "GPT: " + t + " positions exceed the context of " + config.context() + " (crop the ids to the last " + config.context() + ")"
                     : "GPT: the cache holds " + past + " positions; " + t + " more exceed the context of " + config.context());
         }
-        Tensor pos = Tensor.arange(t, ids.device()).add(past);
-        Tensor x = drop.forward(wte.forward(ids).add(wpe.forward(pos)));
+        // positions past..past+t-1 are rows of the table: a slice, not a lookup of ids made on the host (which a CUDA
+        // graph could not capture)
+        Tensor x = drop.forward(wte.forward(ids).add(wpe.weight().narrow(0, past, t)));
         for (int i = 0; i < blocks.length; i++) x = blocks[i].forward(x, cache == null ? null : cache.layer(i));
         return lmHead.forward(lnF.forward(x));
     }

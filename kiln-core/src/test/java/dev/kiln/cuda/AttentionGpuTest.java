@@ -39,7 +39,8 @@ class AttentionGpuTest extends GpuBackendComparison {
                         Tensor[] gg = gpuBe.attention(gpu(q), gpu(k), gpu(v), mask == null ? null : gpu(mask), causal, scale);
                         close(c[0], gg[0].to(ref), tol, what + " output");
                         close(c[1], gg[1], tol, what + " logsumexp");
-                        Tensor[] cb = CPU_BE.attentionBackward(g.to(ref), q.to(ref), k.to(ref), v.to(ref), c[0], c[1], mask, causal, scale);
+                        // the backward reads the forward's output (delta = sum dO * O): give both sides the GPU's, rounded to t
+                        Tensor[] cb = CPU_BE.attentionBackward(g.to(ref), q.to(ref), k.to(ref), v.to(ref), gg[0].cpu().to(ref), c[1], mask, causal, scale);
                         Tensor[] gb = gpuBe.attentionBackward(gpu(g), gpu(q), gpu(k), gpu(v), gg[0], gg[1], mask == null ? null : gpu(mask), causal, scale);
                         String[] names = {"dq", "dk", "dv"};
                         for (int i = 0; i < 3; i++) close(cb[i], gb[i].to(ref), tol * 5, what + " " + names[i]);

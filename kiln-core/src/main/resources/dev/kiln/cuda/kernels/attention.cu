@@ -22,6 +22,35 @@ template <typename A, int D> struct AttTile { static const int KT = (int) (16384
 template <typename A>
 __device__ __forceinline__ A att_neg_inf() { return -(A) __int_as_float(0x7f800000); }
 
+// a register row . a shared row, and acc += p * a shared row: float rows are read 16 bytes at a time (one shared
+// load per four FMAs; every thread of a warp reads the same address, so each load is one broadcast)
+template <int D> __device__ __forceinline__ float att_dot(const float (&a)[D], const float* b) {
+    float d0 = 0, d1 = 0;
+#pragma unroll
+    for (int c = 0; c < D; c += 4) {
+        float4 v = *reinterpret_cast<const float4*>(b + c);
+        d0 += a[c] * v.x; d1 += a[c + 1] * v.y; d0 += a[c + 2] * v.z; d1 += a[c + 3] * v.w;
+    }
+    return d0 + d1;
+}
+template <int D> __device__ __forceinline__ double att_dot(const double (&a)[D], const double* b) {
+    double d0 = 0, d1 = 0;
+#pragma unroll
+    for (int c = 0; c < D; c += 2) { d0 += a[c] * b[c]; d1 += a[c + 1] * b[c + 1]; }
+    return d0 + d1;
+}
+template <int D> __device__ __forceinline__ void att_axpy(float (&acc)[D], float p, const float* b) {
+#pragma unroll
+    for (int c = 0; c < D; c += 4) {
+        float4 v = *reinterpret_cast<const float4*>(b + c);
+        acc[c] += p * v.x; acc[c + 1] += p * v.y; acc[c + 2] += p * v.z; acc[c + 3] += p * v.w;
+    }
+}
+template <int D> __device__ __forceinline__ void att_axpy(double (&acc)[D], double p, const double* b) {
+#pragma unroll
+    for (int c = 0; c < D; c++) acc[c] += p * b[c];
+}
+
 // Loads rows [r0, r0 + KT) of x (n rows of e valid columns) into sh (KT x D), scaled, zero beyond n and e.
 template <typename T, typename A, int D, int KT>
 __device__ __forceinline__ void att_load_tile(A (*sh)[D], const T* x, i64 sr, int r0, int n, int e, A scale) {
@@ -39,7 +68,7 @@ __device__ __forceinline__ void attention_fwd_impl(T* o, typename Acc<T>::type* 
         i64 mb, i64 mh, i64 ml, i64 ms) {
     typedef typename Acc<T>::type A;
     const int KT = AttTile<A, D>::KT;
-    __shared__ A ks[KT][D], vs[KT][D];
+    __shared__ __align__(16) A ks[KT][D], vs[KT][D];
     int bh = blockIdx.y, b = bh / heads, h = bh - b * heads;
     int row0 = blockIdx.x * ATT_ROWS, i = row0 + threadIdx.x;
     bool live = i < L;
@@ -64,10 +93,7 @@ __device__ __forceinline__ void attention_fwd_impl(T* o, typename Acc<T>::type* 
 #pragma unroll
             for (int u = 0; u < ATT_CHUNK; u++) {
                 int r = r0 + u, j = j0 + r;
-                A d0 = 0, d1 = 0;
-#pragma unroll
-                for (int c = 0; c < D; c += 2) { d0 += qreg[c] * ks[r][c]; d1 += qreg[c + 1] * ks[r][c + 1]; }
-                A sc = d0 + d1;
+                A sc = att_dot<D>(qreg, ks[r]);
                 if (j >= S || (causal && j > i)) sc = att_neg_inf<A>();
                 else if (mrow) sc += mrow[(i64) j * ms];
                 s[u] = sc;
@@ -83,8 +109,7 @@ __device__ __forceinline__ void attention_fwd_impl(T* o, typename Acc<T>::type* 
             for (int u = 0; u < ATT_CHUNK; u++) {
                 A p = exp(s[u] - mnew);
                 l += p;
-#pragma unroll
-                for (int c = 0; c < D; c++) acc[c] += p * vs[r0 + u][c];
+                att_axpy<D>(acc, p, vs[r0 + u]);
             }
             m = mnew;
         }
@@ -120,7 +145,7 @@ __device__ __forceinline__ void attention_bwd_dq_impl(T* dq, const T* g, const T
         i64 mb, i64 mh, i64 ml, i64 ms) {
     typedef typename Acc<T>::type A;
     const int KT = AttTile<A, D>::KT;
-    __shared__ A ks[KT][D], vs[KT][D];
+    __shared__ __align__(16) A ks[KT][D], vs[KT][D];
     int bh = blockIdx.y, b = bh / heads, h = bh - b * heads;
     int row0 = blockIdx.x * ATT_ROWS, i = row0 + threadIdx.x;
     bool live = i < L;
@@ -148,15 +173,11 @@ __device__ __forceinline__ void attention_bwd_dq_impl(T* dq, const T* g, const T
         for (int r = 0; r < KT; r++) {
             int j = j0 + r;
             if (j >= S || (causal && j > i)) continue;
-            A sc = 0, dp = 0;
-#pragma unroll
-            for (int c = 0; c < D; c++) { sc += qreg[c] * ks[r][c]; dp += greg[c] * vs[r][c]; }
+            A sc = att_dot<D>(qreg, ks[r]), dp = att_dot<D>(greg, vs[r]);
             if (mrow) sc += mrow[(i64) j * ms];
             A p = exp(sc - li);
             if (!(p > 0)) continue;
-            A ds = p * (dp - di);
-#pragma unroll
-            for (int c = 0; c < D; c++) acc[c] += ds * ks[r][c];
+            att_axpy<D>(acc, p * (dp - di), ks[r]);
         }
     }
     if (!live) return;
@@ -175,7 +196,7 @@ __device__ __forceinline__ void attention_bwd_dkv_impl(T* out, const T* g, const
         i64 mb, i64 mh, i64 ml, i64 ms) {
     typedef typename Acc<T>::type A;
     const int KT = AttTile<A, D>::KT;
-    __shared__ A qs[KT][D], gs[KT][D];
+    __shared__ __align__(16) A qs[KT][D], gs[KT][D];
     __shared__ A lses[KT], deltas[KT];
     int bh = blockIdx.y, b = bh / heads, h = bh - b * heads;
     int col0 = blockIdx.x * ATT_ROWS, j = col0 + threadIdx.x;
@@ -207,23 +228,12 @@ __device__ __forceinline__ void attention_bwd_dkv_impl(T* out, const T* g, const
         for (int r = 0; r < KT; r++) {
             int i = i0 + r;
             if (i >= L || (causal && j > i)) continue;
-            A sc = 0;
-#pragma unroll
-            for (int c = 0; c < D; c++) sc += qs[r][c] * kreg[c];
+            A sc = att_dot<D>(kreg, qs[r]);
             if (mcol) sc += mcol[(i64) i * ml];
             A p = exp(sc - lses[r]);
             if (!(p > 0)) continue;
-            if (DK) {
-                A dp = 0;
-#pragma unroll
-                for (int c = 0; c < D; c++) dp += gs[r][c] * vreg[c];
-                A ds = p * (dp - deltas[r]);
-#pragma unroll
-                for (int c = 0; c < D; c++) acc[c] += ds * qs[r][c];
-            } else {
-#pragma unroll
-                for (int c = 0; c < D; c++) acc[c] += p * gs[r][c];
-            }
+            if (DK) att_axpy<D>(acc, p * (att_dot<D>(vreg, gs[r]) - deltas[r]), qs[r]);
+            else att_axpy<D>(acc, p, gs[r]);
         }
     }
     if (!live) return;
