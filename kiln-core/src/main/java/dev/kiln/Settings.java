@@ -30,9 +30,14 @@ import java.util.function.UnaryOperator;
  *                       1-3 input channels: {@code on}, {@code off}, or {@code all} (also the 3-channel weight gradient)
  * @param progress       {@code kiln.progress} / {@code KILN_PROGRESS}: draw the command line's progress bar (the
  *                       launcher sets it when stderr is a terminal)
+ * @param attentionComposeMb {@code kiln.attention.compose.mb} / {@code KILN_ATTENTION_COMPOSE_MB}: attention on CUDA
+ *                       composes cuBLAS products and the softmax kernels while one call's float32 scores take at most
+ *                       this many MB (default 256; measured faster than Kiln's fused kernel at GPT sizes), and runs
+ *                       the fused kernel, whose memory grows only linearly with the sequence, beyond; 0: always fused
  */
 public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
-                       boolean cudnnAlgoCache, boolean cudnnLog, boolean convTf32, SmallConv smallConv, boolean progress) {
+                       boolean cudnnAlgoCache, boolean cudnnLog, boolean convTf32, SmallConv smallConv, boolean progress,
+                       long attentionComposeMb) {
 
     /** {@code kiln.small.conv}: which convolutions take Kiln's direct few-channel kernels on CUDA. */
     public enum SmallConv {
@@ -79,7 +84,7 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
         }).orElse(SmallConv.ON);
         return new Settings(src.flag("kiln.debug", false), cache, libPath, src.flag("kiln.cudnn", true),
                 src.flag("kiln.cudnn.benchmark", false), src.flag("kiln.cudnn.algo.cache", true), src.flag("kiln.cudnn.log", false),
-                src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false));
+                src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false), src.count("kiln.attention.compose.mb", 256));
     }
 
     /**
@@ -107,6 +112,18 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
                 case "1", "on", "true", "yes" -> true;
                 case "0", "off", "false", "no" -> false;
                 default -> throw bad(property, v, "1/on/true or 0/off/false");
+            }).orElse(dflt);
+        }
+
+        long count(String property, long dflt) {
+            return value(property).map(v -> {
+                try {
+                    long n = Long.parseLong(v);
+                    if (n >= 0) return n;
+                } catch (NumberFormatException e) {
+                    // reported below
+                }
+                throw bad(property, v, "a whole number >= 0");
             }).orElse(dflt);
         }
 

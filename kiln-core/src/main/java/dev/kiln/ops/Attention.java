@@ -1,6 +1,7 @@
 package dev.kiln.ops;
 
 import dev.kiln.DType;
+import dev.kiln.Settings;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.Autocast;
@@ -17,7 +18,9 @@ import static dev.kiln.Backends.get;
  * Scaled dot-product attention. Where the backend has a fused kernel for the dtype and head size (flash-style: the
  * (L, S) scores exist one tile at a time, so memory grows linearly with the sequence) it runs that forward and
  * backward; otherwise, and whenever the mask itself needs a gradient, the composite of matmul, softmax and masked_fill
- * that the fused kernels are tested against ({@link #composite}).
+ * that the fused kernels are tested against ({@link #composite}). On CUDA the composite is also taken while the
+ * scores are small ({@code kiln.attention.compose.mb}): there cuBLAS and the softmax kernels beat Kiln's fused
+ * kernel, which has no tensor-core path yet (bench/results/2026-11-30-h200-sequences.txt).
  */
 public final class Attention {
     private Attention() {}
@@ -47,7 +50,8 @@ public final class Attention {
         double scale = 1 / Math.sqrt(q.size(-1));
         Backend be = get(q.device());
         boolean fused = scoreShape != null && q.dtype() == k.dtype() && q.dtype() == v.dtype()
-                && (mask == null || !mask.requiresGrad()) && be.supportsAttention(q.dtype(), q.size(-1), v.size(-1));
+                && (mask == null || !mask.requiresGrad()) && be.supportsAttention(q.dtype(), q.size(-1), v.size(-1))
+                && !(q.device().isCuda() && Shape.numel(scoreShape) * 4 <= Settings.get().attentionComposeMb() << 20);
         return fused ? fused(be, q, k, v, mask, causal, scale, batch) : composite(q, k, v, mask, causal);
     }
 
