@@ -4,14 +4,16 @@ import dev.kiln.DType;
 import dev.kiln.Tensor;
 
 /**
- * Fused attention on CUDA (attention.cu): a thread per query (forward, dq) or key (dk, dv) with the other side staged
- * in shared memory, for head sizes up to 64. Inputs are read through their strides (the heads of a (B, T, H, d) view
+ * Fused attention on CUDA (attention.cu), head sizes up to 64: bfloat16 and float16 on tensor cores (mma.sync, a warp
+ * per 16 queries or keys, FlashAttention-2's loop order); float32 and float64 a thread per query (forward, dq) or key
+ * (dk, dv) with the other side staged in shared memory. Inputs are read through their strides (the heads of a (B, T, H, d) view
  * need no copy); outputs and gradients are laid out (B, L, H, d) and returned as (B, H, L, d) views, so merging the
  * heads afterwards is free.
  */
 final class AttentionCuda extends CudaFamily {
     private static final int ROWS = 64; // ATT_ROWS
     private final Kernels.Table fwd32, fwd64, dq32, dq64, dk32, dk64, dv32, dv64, delta;
+    private final Kernels.Table mmaFwd32, mmaFwd64, mmaBwd32, mmaBwd64, mmaDqFinish; // tensor cores, 16-bit inputs
 
     AttentionCuda(CudaBackend backend) {
         super(backend);
@@ -24,6 +26,11 @@ final class AttentionCuda extends CudaFamily {
         dv32 = new Kernels.Table(dev, "attention.cu", "attention_bwd_dv_d32");
         dv64 = new Kernels.Table(dev, "attention.cu", "attention_bwd_dv_d64");
         delta = new Kernels.Table(dev, "attention.cu", "attention_delta");
+        mmaFwd32 = new Kernels.Table(dev, "attention.cu", "attention_mma_fwd_d32");
+        mmaFwd64 = new Kernels.Table(dev, "attention.cu", "attention_mma_fwd_d64");
+        mmaBwd32 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d32");
+        mmaBwd64 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d64");
+        mmaDqFinish = new Kernels.Table(dev, "attention.cu", "attention_mma_dq_finish");
     }
 
     static boolean supports(DType t, int headDim, int valueDim) {
@@ -59,8 +66,12 @@ final class AttentionCuda extends CudaFamily {
         if ((long) b * h * l > 0) {
             Launch a = Launch.args().ptr(ptr(out)).ptr(ptr(lse)).ptr(ptr(qc)).ptr(ptr(kc)).ptr(ptr(vc)).ptr(ptrOrNull(mc))
                     .i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0).f64(scale);
-            mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc)
-                    .go(dev, (Math.max(d, dv) <= 32 ? fwd32 : fwd64).get(t), (l + ROWS - 1) / ROWS, b * h, 1, ROWS, 0);
+            boolean small = Math.max(d, dv) <= 32;
+            if (tensorCores(t)) {
+                mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, (small ? mmaFwd32 : mmaFwd64).get(t), (l + 63) / 64, b * h, 1, 128, 0);
+            } else {
+                mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, (small ? fwd32 : fwd64).get(t), (l + ROWS - 1) / ROWS, b * h, 1, ROWS, 0);
+            }
         }
         release(qc, q, kc, k, vc, v, mc, mask);
         return new Tensor[]{out, lse};
@@ -79,6 +90,10 @@ final class AttentionCuda extends CudaFamily {
                     .go(dev, delta.get(t), (l + 127) / 128, b * h, 1, 128, 0);
         }
         Object[][] passes = {{small ? dq32 : dq64, dq, l}, {small ? dk32 : dk64, dk, s}, {small ? dv32 : dv64, dvv, s}};
+        if (tensorCores(t)) {
+            passes = new Object[0][];
+            mmaBackward(gc, qc, kc, vc, lse, deltas, mc, dq, dk, dvv, causal, scale, small);
+        }
         for (Object[] p : passes) {
             Tensor dst = (Tensor) p[1];
             int rowsOut = (int) p[2];
@@ -97,6 +112,30 @@ final class AttentionCuda extends CudaFamily {
         drop(lse, logSumExp);
         if (gc != g) gc.storage().release();
         return new Tensor[]{dq, dk, dvv};
+    }
+
+    /** bfloat16 and float16 take the mma.sync kernels; float32 and float64 the thread-per-row ones. */
+    private static boolean tensorCores(DType t) { return t == DType.BFLOAT16 || t == DType.FLOAT16; }
+
+    /** One pass over 64-key blocks for dk and dv, dq summed in float32 scratch and finished (scaled, cast) after. */
+    private void mmaBackward(Tensor gc, Tensor qc, Tensor kc, Tensor vc, Tensor lse, Tensor deltas, Tensor mc, Tensor dq, Tensor dk, Tensor dvv,
+                             boolean causal, double scale, boolean small) {
+        DType t = qc.dtype();
+        int b = qc.size(0), h = qc.size(1), l = qc.size(2), d = qc.size(3), s = kc.size(2), dv = vc.size(3), width = small ? 32 : 64;
+        Tensor acc = newTensor(new int[]{b * h, l, width}, DType.FLOAT32);
+        backend.fill(acc, 0);
+        if ((long) b * h * s > 0) {
+            Launch a = Launch.args().ptr(ptr(acc)).ptr(ptr(dk)).ptr(ptr(dvv)).ptr(ptr(gc)).ptr(ptr(qc)).ptr(ptr(kc)).ptr(ptr(vc)).ptr(ptr(lse))
+                    .ptr(ptr(deltas)).ptr(ptrOrNull(mc)).i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0).f64(scale);
+            mask(geo(geo(geo(geo(geo(geo(a, qc), kc), vc), gc), dk), dvv), mc)
+                    .go(dev, (small ? mmaBwd32 : mmaBwd64).get(t), (s + 63) / 64, b * h, 1, 128, 0);
+        }
+        long n = (long) b * h * l * d;
+        if (n > 0) {
+            geo(Launch.args().ptr(ptr(dq)).ptr(ptr(acc)).i32(h).i32(l).i32(d).i32(width).f64(scale), dq).i64(n)
+                    .go(dev, mmaDqFinish.get(t), grid(n), BLOCK);
+        }
+        acc.storage().release();
     }
 
     /** The additive mask in the accumulation dtype, keeping its stride-0 (broadcast) dims. */

@@ -280,3 +280,287 @@ extern "C" __global__ void attention_delta_##S(typename Acc<T>::type* delta, con
     attention_delta_impl<T>(delta, g, o, heads, L, dv, gb, gh, gl, ob, oh, ol); \
 }
 KILN_FLOAT_TYPES(ATTENTION)
+
+// ==== The tensor-core path for bfloat16 and float16 (head sizes up to 64): FlashAttention-2's structure on
+// mma.sync m16n8k16 with float accumulators. Forward: a block of 4 warps owns 64 queries (16 per warp) and walks
+// 64-key tiles, the scores of a tile staying in registers, P reused as the A operand of P·V. Backward: a block owns
+// 64 keys (16 per warp) and walks 64-query tiles: S^T = K·Q^T and dP^T = V·dO^T, then dV += P^T·dO, dK += dS^T·Q in
+// registers; dQ += dS·K goes through shared memory and float atomics into a scratch buffer, scaled and cast by
+// attention_mma_dq_finish. Shared rows are padded by 8 elements so the fragment loads of a warp spread over banks.
+template <typename T> struct Mma;
+template <> struct Mma<bf16> {
+    static __device__ __forceinline__ void run(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ unsigned short bits(float f) { return float_to_bf16(f); }
+};
+template <> struct Mma<f16> {
+    static __device__ __forceinline__ void run(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ unsigned short bits(float f) { return float_to_f16(f); }
+};
+
+__device__ __forceinline__ unsigned mma_pack(unsigned short lo, unsigned short hi) { return (unsigned) lo | ((unsigned) hi << 16); }
+__device__ __forceinline__ unsigned mma_ld(const unsigned short* p) { return *reinterpret_cast<const unsigned*>(p); }
+
+// Rows [0, 64) of x (n valid rows of e valid columns, row stride sr) into sh, zero-padded.
+template <int D>
+__device__ __forceinline__ void mma_tile(unsigned short (*sh)[D + 8], const unsigned short* x, i64 sr, int n, int e) {
+    for (int t = threadIdx.x; t < 64 * D; t += blockDim.x) {
+        int r = t / D, c = t - r * D;
+        sh[r][c] = r < n && c < e ? x[(i64) r * sr + c] : (unsigned short) 0;
+    }
+}
+
+// The A fragments (16 rows from row r0, all D columns) of a row-major shared tile.
+template <int D>
+__device__ __forceinline__ void mma_rows(unsigned (*a)[4], unsigned short (*sh)[D + 8], int r0, int g, int t4) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+        a[kk][0] = mma_ld(&sh[r0 + g][kk * 16 + t4 * 2]);
+        a[kk][1] = mma_ld(&sh[r0 + g + 8][kk * 16 + t4 * 2]);
+        a[kk][2] = mma_ld(&sh[r0 + g][kk * 16 + 8 + t4 * 2]);
+        a[kk][3] = mma_ld(&sh[r0 + g + 8][kk * 16 + 8 + t4 * 2]);
+    }
+}
+
+// c[nt] (16 x 64: 8 column tiles) = A (16 x D fragments) times the rows of sh read as columns (sh row j = column j).
+template <typename T, int D>
+__device__ __forceinline__ void mma_abt(float (*c)[4], const unsigned (*a)[4], unsigned short (*sh)[D + 8], int g, int t4) {
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+        c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            Mma<T>::run(c[nt], a[kk], mma_ld(&sh[nt * 8 + g][kk * 16 + t4 * 2]), mma_ld(&sh[nt * 8 + g][kk * 16 + 8 + t4 * 2]));
+        }
+    }
+}
+
+// acc (16 x D) += P (16 x 64, in the C layout of mma_abt, rounded to T) times sh (64 rows x D columns).
+template <typename T, int D>
+__device__ __forceinline__ void mma_pv(float (*acc)[4], const float (*p)[4], unsigned short (*sh)[D + 8], int g, int t4) {
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        unsigned a[4] = {mma_pack(Mma<T>::bits(p[2 * kk][0]), Mma<T>::bits(p[2 * kk][1])),
+                         mma_pack(Mma<T>::bits(p[2 * kk][2]), Mma<T>::bits(p[2 * kk][3])),
+                         mma_pack(Mma<T>::bits(p[2 * kk + 1][0]), Mma<T>::bits(p[2 * kk + 1][1])),
+                         mma_pack(Mma<T>::bits(p[2 * kk + 1][2]), Mma<T>::bits(p[2 * kk + 1][3]))};
+        int r = kk * 16 + t4 * 2;
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++) {
+            int col = nt * 8 + g;
+            Mma<T>::run(acc[nt], a, mma_pack(sh[r][col], sh[r + 1][col]), mma_pack(sh[r + 8][col], sh[r + 9][col]));
+        }
+    }
+}
+
+__device__ __forceinline__ float mma_row_max(float v) { v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1)); return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2)); }
+__device__ __forceinline__ float mma_row_sum(float v) { v += __shfl_xor_sync(0xffffffffu, v, 1); return v + __shfl_xor_sync(0xffffffffu, v, 2); }
+
+template <typename T, int D>
+__device__ __forceinline__ void attention_mma_fwd_impl(T* o, float* lse, const T* q, const T* k, const T* v, const float* mask,
+        int heads, int L, int S, int d, int dv, int causal, double scale_d, ATT_GEO, i64 ob, i64 oh, i64 ol, i64 mb, i64 mh, i64 ml, i64 ms) {
+    __shared__ __align__(16) unsigned short qs[64][D + 8], ks[64][D + 8], vs[64][D + 8];
+    int bh = blockIdx.y, b = bh / heads, h = bh - b * heads, row0 = blockIdx.x * 64;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const unsigned short* qp = reinterpret_cast<const unsigned short*>(q + b * qb + h * qh);
+    const unsigned short* kp = reinterpret_cast<const unsigned short*>(k + b * kb + h * kh);
+    const unsigned short* vp = reinterpret_cast<const unsigned short*>(v + b * vb + h * vh);
+    const float* mp = mask ? mask + b * mb + h * mh : 0;
+    mma_tile<D>(qs, qp + (i64) row0 * ql, ql, L - row0, d);
+    __syncthreads();
+    unsigned qa[D / 16][4];
+    mma_rows<D>(qa, qs, warp * 16, g, t4);
+    float scale = (float) scale_d, ninf = -__int_as_float(0x7f800000);
+    int rlo = row0 + warp * 16 + g, rhi = rlo + 8;
+    float acc[D / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0;
+    float mlo = ninf, mhi = ninf, llo = 0, lhi = 0;
+    int kend = causal ? min(S, row0 + 64) : S;
+    for (int j0 = 0; j0 < kend; j0 += 64) {
+        __syncthreads();
+        mma_tile<D>(ks, kp + (i64) j0 * kl, kl, S - j0, d);
+        mma_tile<D>(vs, vp + (i64) j0 * vl, vl, S - j0, dv);
+        __syncthreads();
+        float s[8][4];
+        mma_abt<T, D>(s, qa, ks, g, t4);
+        float xlo = ninf, xhi = ninf;
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int key = j0 + nt * 8 + t4 * 2 + (e & 1), row = e < 2 ? rlo : rhi;
+                float x = s[nt][e] * scale;
+                if (key >= S || (causal && key > row)) x = ninf;
+                else if (mp && row < L) x += mp[(i64) row * ml + (i64) key * ms];
+                s[nt][e] = x;
+                if (e < 2) xlo = fmaxf(xlo, x); else xhi = fmaxf(xhi, x);
+            }
+        }
+        float nlo = fmaxf(mlo, mma_row_max(xlo)), nhi = fmaxf(mhi, mma_row_max(xhi));
+        float blo = nlo == ninf ? 0.f : nlo, bhi = nhi == ninf ? 0.f : nhi;   // every key so far hidden: p = 0, not NaN
+        float clo = __expf(mlo - blo), chi = __expf(mhi - bhi);
+        llo *= clo;
+        lhi *= chi;
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++) { acc[nt][0] *= clo; acc[nt][1] *= clo; acc[nt][2] *= chi; acc[nt][3] *= chi; }
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float p = __expf(s[nt][e] - (e < 2 ? blo : bhi));
+                s[nt][e] = p;
+                if (e < 2) llo += p; else lhi += p;
+            }
+        }
+        mlo = nlo;
+        mhi = nhi;
+        mma_pv<T, D>(acc, s, vs, g, t4);
+    }
+    llo = mma_row_sum(llo);
+    lhi = mma_row_sum(lhi);
+    T* olo = o + b * ob + h * oh + (i64) rlo * ol;
+    T* ohi = o + b * ob + h * oh + (i64) rhi * ol;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+#pragma unroll
+        for (int cc = 0; cc < 2; cc++) {
+            int col = nt * 8 + t4 * 2 + cc;
+            if (col >= dv) continue;
+            if (rlo < L) olo[col] = store<T, float>(acc[nt][cc] / llo);    // l = 0 (no key visible): NaN, as the composite
+            if (rhi < L) ohi[col] = store<T, float>(acc[nt][2 + cc] / lhi);
+        }
+    }
+    if (t4 == 0) {
+        if (rlo < L) lse[(i64) bh * L + rlo] = mlo + logf(llo);
+        if (rhi < L) lse[(i64) bh * L + rhi] = mhi + logf(lhi);
+    }
+}
+
+template <typename T, int D>
+__device__ __forceinline__ void attention_mma_bwd_impl(float* dqacc, T* dk, T* dvo, const T* g, const T* q, const T* k, const T* v,
+        const float* lse, const float* delta, const float* mask, int heads, int L, int S, int d, int dv, int causal, double scale_d,
+        ATT_GEO, i64 gb, i64 gh, i64 gl, i64 xb, i64 xh, i64 xl, i64 yb, i64 yh, i64 yl, i64 mb, i64 mh, i64 ml, i64 ms) {
+    __shared__ __align__(16) unsigned short ks[64][D + 8], vs[64][D + 8], qs[64][D + 8], gs[64][D + 8];
+    __shared__ __align__(16) unsigned short dss[64][64 + 8];   // dS of the tile, (query, key)
+    __shared__ float lses[64], deltas[64];
+    int bh = blockIdx.y, b = bh / heads, h = bh - b * heads, col0 = blockIdx.x * 64;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gg = lane >> 2, t4 = lane & 3;
+    const unsigned short* qp = reinterpret_cast<const unsigned short*>(q + b * qb + h * qh);
+    const unsigned short* kp = reinterpret_cast<const unsigned short*>(k + b * kb + h * kh);
+    const unsigned short* vp = reinterpret_cast<const unsigned short*>(v + b * vb + h * vh);
+    const unsigned short* gp = reinterpret_cast<const unsigned short*>(g + b * gb + h * gh);
+    const float* mp = mask ? mask + b * mb + h * mh : 0;
+    mma_tile<D>(ks, kp + (i64) col0 * kl, kl, S - col0, d);
+    mma_tile<D>(vs, vp + (i64) col0 * vl, vl, S - col0, dv);
+    __syncthreads();
+    unsigned ka[D / 16][4], va[D / 16][4];
+    mma_rows<D>(ka, ks, warp * 16, gg, t4);
+    mma_rows<D>(va, vs, warp * 16, gg, t4);
+    float scale = (float) scale_d, ninf = -__int_as_float(0x7f800000);
+    int klo = col0 + warp * 16 + gg, khi = klo + 8;   // this thread's two keys: the rows of the transposed tiles
+    float dkacc[D / 8][4], dvacc[D / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+        dkacc[nt][0] = dkacc[nt][1] = dkacc[nt][2] = dkacc[nt][3] = 0;
+        dvacc[nt][0] = dvacc[nt][1] = dvacc[nt][2] = dvacc[nt][3] = 0;
+    }
+    for (int i0 = causal ? col0 : 0; i0 < L; i0 += 64) {
+        __syncthreads();
+        mma_tile<D>(qs, qp + (i64) i0 * ql, ql, L - i0, d);
+        mma_tile<D>(gs, gp + (i64) i0 * gl, gl, L - i0, dv);
+        for (int t = threadIdx.x; t < 64; t += blockDim.x) {
+            lses[t] = i0 + t < L ? lse[(i64) bh * L + i0 + t] : 0.f;
+            deltas[t] = i0 + t < L ? delta[(i64) bh * L + i0 + t] : 0.f;
+        }
+        __syncthreads();
+        float st[8][4], dpt[8][4];
+        mma_abt<T, D>(st, ka, qs, gg, t4);     // S^T: keys x queries
+        mma_abt<T, D>(dpt, va, gs, gg, t4);    // dP^T = V dO^T
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int qi = nt * 8 + t4 * 2 + (e & 1), key = e < 2 ? klo : khi, row = i0 + qi;
+                float x = st[nt][e] * scale;
+                bool dead = row >= L || key >= S || (causal && key > row);
+                if (!dead && mp) x += mp[(i64) row * ml + (i64) key * ms];
+                float p = dead || x == ninf ? 0.f : __expf(x - lses[qi]);
+                st[nt][e] = p;
+                dpt[nt][e] = p * (dpt[nt][e] - deltas[qi]);
+                dss[qi][warp * 16 + gg + (e < 2 ? 0 : 8)] = Mma<T>::bits(dpt[nt][e]);
+            }
+        }
+        mma_pv<T, D>(dvacc, st, gs, gg, t4);    // dV += P^T dO
+        mma_pv<T, D>(dkacc, dpt, qs, gg, t4);   // dK += dS^T Q (scaled at the end)
+        __syncthreads();
+        // dQ rows of this warp: 16 queries x D, = dS (16 x 64 keys) K
+        unsigned da[4][4];
+        mma_rows<64>(da, dss, warp * 16, gg, t4);
+        float dq[D / 8][4];
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++) dq[nt][0] = dq[nt][1] = dq[nt][2] = dq[nt][3] = 0;
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            int r = kk * 16 + t4 * 2;
+#pragma unroll
+            for (int nt = 0; nt < D / 8; nt++) {
+                int col = nt * 8 + gg;
+                Mma<T>::run(dq[nt], da[kk], mma_pack(ks[r][col], ks[r + 1][col]), mma_pack(ks[r + 8][col], ks[r + 9][col]));
+            }
+        }
+        int qlo = i0 + warp * 16 + gg, qhi = qlo + 8;
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++) {
+            int col = nt * 8 + t4 * 2;
+            if (qlo < L) { atomicAdd(&dqacc[((i64) bh * L + qlo) * D + col], dq[nt][0]); atomicAdd(&dqacc[((i64) bh * L + qlo) * D + col + 1], dq[nt][1]); }
+            if (qhi < L) { atomicAdd(&dqacc[((i64) bh * L + qhi) * D + col], dq[nt][2]); atomicAdd(&dqacc[((i64) bh * L + qhi) * D + col + 1], dq[nt][3]); }
+        }
+    }
+    T* dklo = dk + b * xb + h * xh + (i64) klo * xl;
+    T* dkhi = dk + b * xb + h * xh + (i64) khi * xl;
+    T* dvlo = dvo + b * yb + h * yh + (i64) klo * yl;
+    T* dvhi = dvo + b * yb + h * yh + (i64) khi * yl;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+#pragma unroll
+        for (int cc = 0; cc < 2; cc++) {
+            int col = nt * 8 + t4 * 2 + cc;
+            if (klo < S && col < d) dklo[col] = store<T, float>(dkacc[nt][cc] * scale);
+            if (khi < S && col < d) dkhi[col] = store<T, float>(dkacc[nt][2 + cc] * scale);
+            if (klo < S && col < dv) dvlo[col] = store<T, float>(dvacc[nt][cc]);
+            if (khi < S && col < dv) dvhi[col] = store<T, float>(dvacc[nt][2 + cc]);
+        }
+    }
+}
+
+#define ATTENTION_MMA_D(T, S, D) \
+extern "C" __global__ void __launch_bounds__(128) attention_mma_fwd_d##D##_##S(T* o, float* lse, const T* q, const T* k, const T* v, \
+        const float* mask, int heads, int L, int Sk, int d, int dv, int causal, double scale, ATT_GEO, i64 ob, i64 oh, i64 ol, \
+        i64 mb, i64 mh, i64 ml, i64 ms) { \
+    attention_mma_fwd_impl<T, D>(o, lse, q, k, v, mask, heads, L, Sk, d, dv, causal, scale, ATT_GEO_ARGS, ob, oh, ol, mb, mh, ml, ms); \
+} \
+extern "C" __global__ void __launch_bounds__(128) attention_mma_bwd_d##D##_##S(float* dqacc, T* dk, T* dvo, const T* g, const T* q, \
+        const T* k, const T* v, const float* lse, const float* delta, const float* mask, int heads, int L, int Sk, int d, int dv, \
+        int causal, double scale, ATT_GEO, i64 gb, i64 gh, i64 gl, i64 xb, i64 xh, i64 xl, i64 yb, i64 yh, i64 yl, \
+        i64 mb, i64 mh, i64 ml, i64 ms) { \
+    attention_mma_bwd_impl<T, D>(dqacc, dk, dvo, g, q, k, v, lse, delta, mask, heads, L, Sk, d, dv, causal, scale, ATT_GEO_ARGS, \
+            gb, gh, gl, xb, xh, xl, yb, yh, yl, mb, mh, ml, ms); \
+}
+#define ATTENTION_MMA(T, S) \
+ATTENTION_MMA_D(T, S, 32) ATTENTION_MMA_D(T, S, 64) \
+/* dq[b, h, i, c] = scale * acc[(b*H + h, i), c] (acc rows D wide) */ \
+extern "C" __global__ void attention_mma_dq_finish_##S(T* dq, const float* acc, int heads, int L, int d, int D, double scale, \
+        i64 xb, i64 xh, i64 xl, i64 n) { \
+    GRID_STRIDE(i, n) { \
+        i64 c, r = divmod(i, d, c), row, bh = divmod(r, L, row); \
+        i64 b = bh / heads, h = bh - b * heads; \
+        dq[b * xb + h * xh + row * xl + c] = store<T, float>(acc[r * D + c] * (float) scale); \
+    } \
+}
+ATTENTION_MMA(bf16, bf16) ATTENTION_MMA(f16, f16)
