@@ -13,11 +13,12 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
 
-/** A PNG of loss (left axis) and test accuracy (right axis) per epoch. */
+/** A PNG of loss (left axis) and test (or validation) accuracy (right axis) per epoch. */
 final class Chart {
     private Chart() {}
 
-    static void write(Path png, String title, List<EpochStats> epochs) throws IOException {
+    /** {@code split} names what the model was evaluated on: "test", or "validation" for a language model's held-out text. */
+    static void write(Path png, String title, List<EpochStats> epochs, String split) throws IOException {
         System.setProperty("java.awt.headless", "true"); // drawn off-screen; no display needed
         double[] x = epochs.stream().mapToDouble(EpochStats::epoch).toArray();
         XYChart c = new XYChartBuilder().width(800).height(500).title(title).xAxisTitle("epoch").yAxisTitle("loss").build();
@@ -26,8 +27,8 @@ final class Chart {
         c.getStyler().setYAxisGroupPosition(1, Styler.YAxisPosition.Right);
         c.getStyler().setXAxisDecimalPattern("0");
         c.addSeries("train loss", x, epochs.stream().mapToDouble(EpochStats::trainLoss).toArray());
-        c.addSeries("test loss", x, epochs.stream().mapToDouble(EpochStats::testLoss).toArray());
-        XYSeries acc = c.addSeries("test accuracy", x, epochs.stream().mapToDouble(EpochStats::testAccuracy).toArray());
+        c.addSeries(split + " loss", x, epochs.stream().mapToDouble(EpochStats::testLoss).toArray());
+        XYSeries acc = c.addSeries(split + " accuracy", x, epochs.stream().mapToDouble(EpochStats::testAccuracy).toArray());
         acc.setYAxisGroup(1);
         c.setYAxisGroupTitle(1, "accuracy");
         // render beside the target, then rename, so a reader never sees half a PNG

@@ -4,40 +4,47 @@ import dev.kiln.Device;
 import dev.kiln.Settings;
 
 import dev.kiln.data.FashionMnist;
+import dev.kiln.train.LanguageModel;
+import dev.kiln.train.LanguageModelRun;
 import dev.kiln.train.LrSchedule;
 import dev.kiln.train.ModelZoo;
 import dev.kiln.train.OptimizerKind;
 import dev.kiln.train.Precision;
 import dev.kiln.train.RunFolders;
+import dev.kiln.train.TextTrainConfig;
 import dev.kiln.train.TrainConfig;
 import dev.kiln.train.TrainRun;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Trains an image classifier (Fashion-MNIST, CIFAR-10 or a folder of images) and saves model.safetensors, metrics.csv and chart.png.",
+        description = {"Trains an image classifier (Fashion-MNIST, CIFAR-10 or a folder of images), or a language model on a text file "
+                + "(--model gpt|lstm --data FILE.txt), and saves model.safetensors, metrics.csv and chart.png.",
                 "With no options: the small CNN, 1 epoch, Adam, on the best device."})
 final class TrainCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--model", defaultValue = "cnn", description = "mlp, cnn, cnn-bn, resnet-small, resnet18, resnet34 or resnet50 (default: ${DEFAULT-VALUE})")
+    @Option(names = "--model", defaultValue = "cnn", description = "image classifiers: mlp, cnn, cnn-bn, resnet-small, resnet18, resnet34 or resnet50; "
+            + "language models (with --data FILE.txt): gpt or lstm (default: ${DEFAULT-VALUE})")
     String model;
 
     @Option(names = "--epochs", defaultValue = "1", description = "passes over the training set (default: ${DEFAULT-VALUE})")
     int epochs;
 
-    @Option(names = "--batch-size", defaultValue = "128", description = "default: ${DEFAULT-VALUE}")
-    int batchSize;
+    @Option(names = {"--batch-size", "--batch"}, description = "images, or text chunks, per batch (default: 128 for images, 64 for gpt and lstm)")
+    Integer batchSize;
 
-    @Option(names = "--optimizer", defaultValue = "adam", description = "adam, adamw or sgd (momentum 0.9) (default: ${DEFAULT-VALUE})")
+    @Option(names = "--optimizer", description = "adam, adamw or sgd (momentum 0.9) (default: adamw for gpt, else adam)")
     String optimizer;
 
     @Option(names = "--lr", description = "learning rate (default: 0.001 for adam/adamw, 0.05 for sgd)")
@@ -54,8 +61,9 @@ final class TrainCommand implements Callable<Integer> {
     String device;
 
     @Option(names = "--data", description = {"Fashion-MNIST (or MNIST) IDX files, CIFAR-10 binary batches, or train/ and val/ (or test/)",
-            "folders of class folders of PNG/JPEG images (default: /usr/share/datasets/fashion-mnist)"})
-    Path data = FashionMnist.DEFAULT_DIR;
+            "folders of class folders of PNG/JPEG images (default: /usr/share/datasets/fashion-mnist);",
+            "for gpt and lstm a UTF-8 text file (required): its last 10%% is held out for validation"})
+    Path data;
 
     @Option(names = "--out", description = {"where model.safetensors, metrics.csv and chart.png go (default: a new folder",
             "runs/<time>-<model>, with runs/latest linking to it)"})
@@ -67,8 +75,50 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--limit", defaultValue = "0", description = "use only the first N training images (0: all)")
     int limit;
 
-    @Option(names = "--test-limit", defaultValue = "0", description = "evaluate on only the first N test images (0: all)")
+    @Option(names = "--test-limit", defaultValue = "0", description = "evaluate on only the first N test images, or validation chunks (0: all)")
     int testLimit;
+
+    @ArgGroup(exclusive = false, heading = "%nLanguage models (--model gpt|lstm):%n")
+    TextOptions text = new TextOptions();
+
+    /** The options of a language-model run; each is null (its default) unless given. */
+    static final class TextOptions {
+        @Option(names = "--tokenizer", description = "char (the text's characters), byte (UTF-8 bytes) or gpt2 (GPT-2's BPE, with --vocab and --merges) (default: char)")
+        String tokenizer;
+
+        @Option(names = "--vocab", paramLabel = "FILE", description = "GPT-2's vocab.json, for --tokenizer gpt2")
+        Path vocab;
+
+        @Option(names = "--merges", paramLabel = "FILE", description = "GPT-2's merges.txt, for --tokenizer gpt2")
+        Path merges;
+
+        @Option(names = "--context", description = "tokens per training chunk; the GPT's positions (default: 256 for gpt, 128 for lstm)")
+        Integer context;
+
+        @Option(names = "--layers", description = "transformer blocks or LSTM layers (default: 6 for gpt, 2 for lstm)")
+        Integer layers;
+
+        @Option(names = "--heads", description = "attention heads of the GPT (default: 6)")
+        Integer heads;
+
+        @Option(names = "--dim", description = "the GPT's width or the LSTM's hidden size (default: 384 for gpt, 512 for lstm)")
+        Integer dim;
+
+        @Option(names = "--dropout", description = "the GPT's dropout while training (default: 0.2)")
+        Double dropout;
+
+        @Option(names = "--steps", description = "batches per epoch, read on through fresh cuts of the text where the last epoch stopped "
+                + "(default: one pass over the training text per epoch)")
+        Integer steps;
+
+        /** The first option given, for the message that says it needs gpt or lstm; null when none was. */
+        String given() {
+            Object[][] all = {{"--tokenizer", tokenizer}, {"--vocab", vocab}, {"--merges", merges}, {"--context", context}, {"--layers", layers},
+                    {"--heads", heads}, {"--dim", dim}, {"--dropout", dropout}, {"--steps", steps}};
+            for (Object[] o : all) if (o[1] != null) return (String) o[0];
+            return null;
+        }
+    }
 
     @Option(names = "--precision", defaultValue = "fp32",
             description = {"fp32, tf32 (TF32 matmuls), bf16 (autocast bfloat16) or fp16 (autocast float16 with loss scaling) (default: ${DEFAULT-VALUE})",
@@ -104,37 +154,92 @@ final class TrainCommand implements Callable<Integer> {
     boolean json;
 
     @Override public Integer call() throws Exception {
+        if (!resident.equals("auto") && !resident.equals("off")) throw new ParameterException(spec.commandLine(), "--resident must be auto or off, got " + resident);
+        LanguageModel.Kind lm = LanguageModel.Kind.find(model);
+        PrintWriter log = spec.commandLine().getOut();
+        String summary = lm != null ? trainLanguageModel(lm, log) : trainImageModel(log);
+        if (json) log.println(summary);
+        log.flush();
+        return 0;
+    }
+
+    private String trainImageModel(PrintWriter log) throws Exception {
         TrainConfig cfg;
         try {
-            ModelZoo m = ModelZoo.parse(model);
-            OptimizerKind opt = OptimizerKind.parse(optimizer);
+            ModelZoo m = parseModel();
+            if (text.given() != null) throw new IllegalArgumentException(text.given() + " goes with --model gpt or lstm, not " + m.cliName());
+            OptimizerKind opt = OptimizerKind.parse(optimizer == null ? "adam" : optimizer);
             Device d = Devices.parse(device);
             Precision p = Precision.parse(precision);
-            cfg = new TrainConfig(m, epochs, batchSize, opt, lr == null ? opt.defaultLr() : lr, seed,
-                    d, data, out == null ? Path.of("runs") : out, limit, testLimit, p, cudaGraphs(d, p), LrSchedule.parse(lrSchedule));
+            cfg = new TrainConfig(m, epochs, batchSize == null ? 128 : batchSize, opt, lr == null ? opt.defaultLr() : lr, seed,
+                    d, data == null ? FashionMnist.DEFAULT_DIR : data, out == null ? Path.of("runs") : out, limit, testLimit, p, cudaGraphs(d, p),
+                    LrSchedule.parse(lrSchedule));
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
-        PrintWriter log = spec.commandLine().getOut();
-        if (!resident.equals("auto") && !resident.equals("off")) throw new ParameterException(spec.commandLine(), "--resident must be auto or off, got " + resident);
         var listener = new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName());
-        TrainRun.Summary s;
-        if (out == null) {
-            Path runs = Path.of("runs"), previous = RunFolders.latest(runs);
-            Path dir = RunFolders.newRun(runs, cfg.model().cliName(), java.time.LocalDateTime.now());
-            try {
-                s = TrainRun.run(cfg.withOutDir(dir), log, listener, profile, resident.equals("auto"));
-            } catch (Exception | Error e) {
-                RunFolders.discardIfEmpty(runs, dir, previous);
-                throw e;
+        TrainConfig c = cfg;
+        return inRunFolder(cfg.model().cliName(), dir -> TrainRun.run(c.withOutDir(dir), log, listener, profile, resident.equals("auto"))).json();
+    }
+
+    private String trainLanguageModel(LanguageModel.Kind kind, PrintWriter log) throws Exception {
+        TextTrainConfig cfg;
+        try {
+            if (data == null) throw new IllegalArgumentException("--model " + kind.cliName() + " needs --data FILE.txt, the UTF-8 text to learn");
+            if (limit != 0) throw new IllegalArgumentException("--limit counts images; for gpt and lstm use --steps N (batches per epoch)");
+            if (kind == LanguageModel.Kind.LSTM && (text.heads != null || text.dropout != null)) {
+                throw new IllegalArgumentException((text.heads != null ? "--heads" : "--dropout") + " goes with --model gpt; the LSTM has neither");
             }
-        } else {
-            RunFolders.requireFresh(out, overwrite);
-            s = TrainRun.run(cfg, log, listener, profile, resident.equals("auto"));
+            OptimizerKind opt = optimizer == null ? kind.defaultOptimizer() : OptimizerKind.parse(optimizer);
+            Device d = Devices.parse(device);
+            Precision p = Precision.parse(precision);
+            cfg = new TextTrainConfig(kind, or(text.context, kind.defaultContext()), or(text.layers, kind.defaultLayers()), or(text.heads, kind.defaultHeads()),
+                    or(text.dim, kind.defaultDim()), text.dropout == null ? kind.defaultDropout() : text.dropout,
+                    TextTrainConfig.TokenizerKind.parse(text.tokenizer == null ? "char" : text.tokenizer), text.vocab, text.merges, data,
+                    epochs, or(text.steps, 0), batchSize == null ? 64 : batchSize, opt, lr == null ? opt.defaultLr() : lr, LrSchedule.parse(lrSchedule), seed,
+                    d, out == null ? Path.of("runs") : out, testLimit, p, cudaGraphs(d, p));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
         }
-        if (json) log.println(s.json());
-        log.flush();
-        return 0;
+        var listener = new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context());
+        TextTrainConfig c = cfg;
+        return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile)).json();
+    }
+
+    private static int or(Integer value, int otherwise) { return value == null ? otherwise : value; }
+
+    /** The image model, or an error listing every model (the language models too). */
+    private ModelZoo parseModel() {
+        try {
+            return ModelZoo.parse(model);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("unknown model '" + model + "' (choose " + ModelZoo.names() + ", " + LanguageModel.Kind.names() + ")");
+        }
+    }
+
+    /** A run given the folder it writes to. */
+    @FunctionalInterface
+    private interface Run<T> {
+        T in(Path dir) throws IOException;
+    }
+
+    /**
+     * Runs in --out (refused when it holds an earlier run, unless --overwrite) or in a new folder runs/&lt;time&gt;-&lt;model&gt;,
+     * which is removed again, with runs/latest pointed back, when the run fails before writing anything.
+     */
+    private <T> T inRunFolder(String name, Run<T> run) throws IOException {
+        if (out != null) {
+            RunFolders.requireFresh(out, overwrite);
+            return run.in(out);
+        }
+        Path runs = Path.of("runs"), previous = RunFolders.latest(runs);
+        Path dir = RunFolders.newRun(runs, name, java.time.LocalDateTime.now());
+        try {
+            return run.in(dir);
+        } catch (Exception | Error e) {
+            RunFolders.discardIfEmpty(runs, dir, previous);
+            throw e;
+        }
     }
 
     /**

@@ -16,20 +16,26 @@ import java.util.Locale;
 
 /**
  * {@code kiln train}'s view of a run: a progress bar per epoch where a person watches (a terminal on stderr), and
- * {@code chart.png} rewritten after every epoch.
+ * {@code chart.png} rewritten after every epoch. A language model's run counts tokens (each sample, a chunk, holds
+ * {@code context} of them) and is evaluated on its validation text.
  */
 final class TrainProgress implements TrainListener {
     private final PrintStream barOut;   // null: no bar
     private final PrintWriter log;
     private final String title;
+    private final int tokensPerSample; // 0: count samples (images)
     private ProgressBar bar;
     private double shownLoss = Double.NaN;
     private boolean chartWritten, chartFailed;
 
-    TrainProgress(PrintStream barOut, PrintWriter log, String title) {
+    TrainProgress(PrintStream barOut, PrintWriter log, String title) { this(barOut, log, title, 0); }
+
+    /** A language model's run: chunks of {@code tokensPerSample} tokens, scored on validation text. */
+    TrainProgress(PrintStream barOut, PrintWriter log, String title, int tokensPerSample) {
         this.barOut = barOut;
         this.log = log;
         this.title = title;
+        this.tokensPerSample = tokensPerSample;
     }
 
     @Override public boolean wantsLoss() { return barOut != null; }
@@ -46,7 +52,9 @@ final class TrainProgress implements TrainListener {
         if (bar == null) return;
         if (!Double.isNaN(loss)) shownLoss = loss;
         bar.step();
-        bar.setExtraMessage(String.format(Locale.ROOT, " loss %.4f, %,.0f samples/s", shownLoss, samples / seconds));
+        bar.setExtraMessage(tokensPerSample > 0
+                ? String.format(Locale.ROOT, " loss %.4f, %,.0f tokens/s", shownLoss, samples * (double) tokensPerSample / seconds)
+                : String.format(Locale.ROOT, " loss %.4f, %,.0f samples/s", shownLoss, samples / seconds));
     }
 
     @Override public void epochTrainingEnded() {
@@ -62,7 +70,7 @@ final class TrainProgress implements TrainListener {
         if (chartFailed) return;
         Path chart = outDir.resolve("chart.png");
         try {
-            Chart.write(chart, title, history);
+            Chart.write(chart, title, history, tokensPerSample > 0 ? "validation" : "test");
             if (!chartWritten) log.println("kiln: chart " + chart);
             chartWritten = true;
         } catch (IOException | RuntimeException | LinkageError e) {

@@ -27,7 +27,7 @@ class MainTest {
         return new Run(code, out.toString(), err.toString());
     }
 
-    private static void assertOneLineError(Run r, String expected) {
+    static void assertOneLineError(Run r, String expected) {
         assertNotEquals(0, r.code(), r.toString());
         assertTrue(r.err().contains(expected), "expected '" + expected + "' in: " + r.err());
         assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
@@ -37,14 +37,14 @@ class MainTest {
     @Test void helpListsTheCommands() {
         Run r = kiln("--help");
         assertEquals(0, r.code());
-        for (String c : new String[]{"train", "eval", "devices", "bench"}) assertTrue(r.out().contains(c), r.out());
+        for (String c : new String[]{"train", "eval", "generate", "devices", "bench"}) assertTrue(r.out().contains(c), r.out());
         Run t = kiln("train", "--help");
         assertEquals(0, t.code());
         assertTrue(t.out().contains("--batch-size") && t.out().contains("--json") && t.out().contains("--limit"), t.out());
     }
 
     @Test void unknownModel() {
-        assertOneLineError(kiln("train", "--model", "resnet9000"), "unknown model 'resnet9000' (choose mlp, cnn, cnn-bn, resnet-small, resnet18, resnet34, resnet50)");
+        assertOneLineError(kiln("train", "--model", "resnet9000"), "unknown model 'resnet9000' (choose mlp, cnn, cnn-bn, resnet-small, resnet18, resnet34, resnet50, gpt, lstm)");
     }
 
     @Test void badEpochs() {

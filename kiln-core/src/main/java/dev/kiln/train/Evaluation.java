@@ -8,7 +8,15 @@ import dev.kiln.nn.F;
 import dev.kiln.nn.Forward;
 import dev.kiln.nn.Layer;
 
-/** Mean cross-entropy and accuracy of a classifier over a data set. */
+/**
+ * Mean cross-entropy and accuracy of a model's predictions over a data set: a classifier's logits (N, C) against
+ * labels (N), or a language model's (B, T, V) against the next tokens (B, T), where every position is one prediction
+ * (the loss is then the mean next-token cross-entropy, the accuracy how often the most likely token was the next one).
+ *
+ * @param loss the mean cross-entropy per prediction
+ * @param accuracy the share of predictions whose most likely class was the target
+ * @param samples the predictions scored: images for a classifier, tokens for a language model
+ */
 public record Evaluation(double loss, double accuracy, int samples) {
     /** Runs the model in eval mode without recording gradients; restores the model's mode afterwards. */
     public static <M extends Layer & Forward> Evaluation of(M model, DataLoader loader) { return of(model, loader, Precision.FP32); }
@@ -25,14 +33,15 @@ public record Evaluation(double loss, double accuracy, int samples) {
                 while (batches.hasNext()) {
                     try (MemoryScope ignored = MemoryScope.open()) {
                         Batch b = batches.next();
-                        Tensor logits, loss;
+                        Tensor logits, loss, targets = b.targets().reshape(-1);
                         try (var ac = precision.autocast()) {
                             logits = model.forward(b.inputs());
-                            loss = F.crossEntropy(logits, b.targets(), 0, -100, F.Reduction.SUM); // float32 under autocast
+                            logits = logits.reshape(-1, logits.size(-1)); // (B, T, V) -> (B*T, V); (N, C) as it is
+                            loss = F.crossEntropy(logits, targets, 0, -100, F.Reduction.SUM); // float32 under autocast
                         }
                         lossSum += loss.item();
-                        correct += logits.argmax(1, false).eq(b.targets()).to(dev.kiln.DType.INT64).sum().item();
-                        n += b.size();
+                        correct += logits.argmax(1, false).eq(targets).to(dev.kiln.DType.INT64).sum().item();
+                        n += targets.size(0);
                     }
                 }
                 if (n == 0) throw new IllegalArgumentException("evaluation over an empty data set");

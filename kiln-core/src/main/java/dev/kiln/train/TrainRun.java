@@ -1,5 +1,6 @@
 package dev.kiln.train;
 
+import dev.kiln.Device;
 import dev.kiln.Generator;
 import dev.kiln.cuda.Cuda;
 import dev.kiln.cuda.CudaDevice;
@@ -62,19 +63,32 @@ public final class TrainRun {
      * {@code profile} (null: none); {@code allowResident}: on a GPU, keep the dataset there when it fits.
      */
     public static Summary run(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident) throws IOException {
-        warnAboutPrecision(cfg, log);
-        // matmul TF32 is a setting of the device: on for a tf32 run, off for the others, restored afterwards
-        // a training loop repeats its shapes: cuDNN's timed algorithm search pays for itself within the first epoch
-        boolean gpu = cfg.device().isCuda();
-        boolean tf32Before = gpu && Cuda.allowTf32(cfg.device()), benchmarkBefore = Cuda.cudnnBenchmark();
+        return onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, allowResident));
+    }
+
+    /** A run's body, which may fail with an IOException. */
+    @FunctionalInterface
+    interface Body<T> {
+        T run() throws IOException;
+    }
+
+    /**
+     * Runs a training run's body with the device set up for it: a warning for a precision the CPU does not speed up;
+     * matmul TF32 on for a tf32 run and off for the others, and cuDNN's timed algorithm search on (a training loop
+     * repeats its shapes, so it pays for itself within the first epoch), both restored afterwards.
+     */
+    static <T> T onDevice(Device device, Precision precision, PrintWriter log, Body<T> body) throws IOException {
+        warnAboutPrecision(device, precision, log);
+        boolean gpu = device.isCuda();
+        boolean tf32Before = gpu && Cuda.allowTf32(device), benchmarkBefore = Cuda.cudnnBenchmark();
         if (gpu) {
-            Cuda.setAllowTf32(cfg.device(), cfg.precision() == Precision.TF32);
+            Cuda.setAllowTf32(device, precision == Precision.TF32);
             Cuda.setCudnnBenchmark(true);
         }
         try {
-            return train(cfg, log, listener, profile, allowResident);
+            return body.run();
         } finally {
-            if (gpu) Cuda.setAllowTf32(cfg.device(), tf32Before);
+            if (gpu) Cuda.setAllowTf32(device, tf32Before);
             Cuda.setCudnnBenchmark(benchmarkBefore);
         }
     }
@@ -84,12 +98,12 @@ public final class TrainRun {
      * element), so they are several times slower than fp32 there; tf32 is a GPU setting. Said once, not refused:
      * a CPU run is how one checks a mixed-precision run before paying for a GPU.
      */
-    private static void warnAboutPrecision(TrainConfig cfg, PrintWriter log) {
-        if (cfg.device().isCuda()) return;
-        switch (cfg.precision()) {
+    private static void warnAboutPrecision(Device device, Precision precision, PrintWriter log) {
+        if (device.isCuda()) return;
+        switch (precision) {
             case FP32 -> { }
             case TF32 -> log.println("kiln: warning: --precision tf32 has no effect on the CPU (it is a GPU tensor-core mode); training in fp32");
-            case BF16, FP16 -> log.println("kiln: warning: --precision " + cfg.precision().cliName() + " on the CPU runs through the general "
+            case BF16, FP16 -> log.println("kiln: warning: --precision " + precision.cliName() + " on the CPU runs through the general "
                     + "(scalar) kernels and is several times slower than fp32; use it to check a run, not for speed");
         }
     }
@@ -192,10 +206,14 @@ public final class TrainRun {
         }
     }
 
-    /** The whole CSV, rewritten each epoch through a temporary file so it is never half written. */
     private static void writeMetrics(Path file, List<EpochStats> history) throws IOException {
-        StringBuilder sb = new StringBuilder(EpochStats.CSV_HEADER).append('\n');
-        for (EpochStats s : history) sb.append(s.csv()).append('\n');
+        writeCsv(file, EpochStats.CSV_HEADER, history.stream().map(EpochStats::csv).toList());
+    }
+
+    /** The whole CSV, rewritten each epoch through a temporary file so it is never half written. */
+    static void writeCsv(Path file, String header, List<String> lines) throws IOException {
+        StringBuilder sb = new StringBuilder(header).append('\n');
+        for (String line : lines) sb.append(line).append('\n');
         Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
         Files.writeString(tmp, sb, StandardCharsets.UTF_8);
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
@@ -228,7 +246,11 @@ public final class TrainRun {
 
     /** Loads a checkpoint written by {@link #saveCheckpoint}; kind (null: the one its metadata names) overrides the model. */
     public static LoadedCheckpoint loadCheckpoint(Path file, ModelZoo kind) throws IOException {
-        Safetensors.Contents c = Safetensors.read(file);
+        return loadCheckpoint(file, Safetensors.read(file), kind);
+    }
+
+    /** As {@link #loadCheckpoint(Path, ModelZoo)}, from the contents already read from {@code file}. */
+    public static LoadedCheckpoint loadCheckpoint(Path file, Safetensors.Contents c, ModelZoo kind) {
         if (kind == null) {
             String name = c.metadata().get(META_MODEL);
             if (name == null) throw new IllegalArgumentException(file + " does not say which model it holds; pass --model");
