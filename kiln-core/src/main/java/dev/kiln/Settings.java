@@ -30,10 +30,11 @@ import java.util.function.UnaryOperator;
  *                       1-3 input channels: {@code on}, {@code off}, or {@code all} (also the 3-channel weight gradient)
  * @param progress       {@code kiln.progress} / {@code KILN_PROGRESS}: draw the command line's progress bar (the
  *                       launcher sets it when stderr is a terminal)
- * @param attentionComposeMb {@code kiln.attention.compose.mb} / {@code KILN_ATTENTION_COMPOSE_MB}: attention on CUDA
- *                       composes cuBLAS products and the softmax kernels while one call's float32 scores take at most
- *                       this many MB (default 256; measured faster than Kiln's fused kernel at GPT sizes), and runs
- *                       the fused kernel, whose memory grows only linearly with the sequence, beyond; 0: always fused
+ * @param attentionComposeMb {@code kiln.attention.compose.mb} / {@code KILN_ATTENTION_COMPOSE_MB}: float32/float64
+ *                       attention on CUDA composes cuBLAS products and the softmax kernels while one call's scores take
+ *                       at most this many MB (default 256; measured faster than the fused SIMT kernel at GPT sizes), and
+ *                       runs the fused kernel, whose memory grows only linearly with the sequence, beyond; 0: always
+ *                       fused. 16-bit attention always runs the fused tensor-core kernel
  */
 public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
                        boolean cudnnAlgoCache, boolean cudnnLog, boolean convTf32, SmallConv smallConv, boolean progress,

@@ -18,9 +18,10 @@ import static dev.kiln.Backends.get;
  * Scaled dot-product attention. Where the backend has a fused kernel for the dtype and head size (flash-style: the
  * (L, S) scores exist one tile at a time, so memory grows linearly with the sequence) it runs that forward and
  * backward; otherwise, and whenever the mask itself needs a gradient, the composite of matmul, softmax and masked_fill
- * that the fused kernels are tested against ({@link #composite}). On CUDA the composite is also taken while the
- * scores are small ({@code kiln.attention.compose.mb}): there cuBLAS and the softmax kernels beat Kiln's fused
- * kernel, which has no tensor-core path yet (bench/results/2026-11-30-h200-sequences.txt).
+ * that the fused kernels are tested against ({@link #composite}). On CUDA, float32 and float64 attention also takes the
+ * composite while the scores are small ({@code kiln.attention.compose.mb}): there cuBLAS and the softmax kernels beat
+ * the fused kernel's thread-per-row loop; 16-bit attention always runs fused, on tensor cores
+ * (bench/results/2026-11-30-h200-sequences.txt).
  */
 public final class Attention {
     private Attention() {}
@@ -51,7 +52,7 @@ public final class Attention {
         Backend be = get(q.device());
         boolean fused = scoreShape != null && q.dtype() == k.dtype() && q.dtype() == v.dtype()
                 && (mask == null || !mask.requiresGrad()) && be.supportsAttention(q.dtype(), q.size(-1), v.size(-1))
-                && !(q.device().isCuda() && Shape.numel(scoreShape) * 4 <= Settings.get().attentionComposeMb() << 20);
+                && !(q.device().isCuda() && (q.dtype() == DType.FLOAT32 || q.dtype() == DType.FLOAT64) && Shape.numel(scoreShape) * 4 <= Settings.get().attentionComposeMb() << 20);
         return fused ? fused(be, q, k, v, mask, causal, scale, batch) : composite(q, k, v, mask, causal);
     }
 
@@ -104,12 +105,23 @@ public final class Attention {
         return expanded.reshape(b, h, n, e);
     }
 
-    /** (L, S) bool, true above the diagonal (top-left aligned, as PyTorch's is_causal). */
+    /**
+     * (L, S) bool, true above the diagonal (top-left aligned, as PyTorch's is_causal). Kept per device and size: arange
+     * uploads from the host, which a CUDA graph capture refuses, so a captured step must find its mask made (its eager
+     * warm-up made it). Never freed (a captured graph may hold its address); at most a few hundred sizes are kept.
+     */
     private static Tensor futureMask(int l, int s, Tensor like) {
-        Tensor rows = Tensor.arange(l, like.device()).unsqueeze(1);
-        Tensor cols = Tensor.arange(s, like.device()).unsqueeze(0);
-        return cols.gt(rows);
+        String key = like.device() + ":" + l + "x" + s;
+        Tensor cached = FUTURE_MASKS.get(key);
+        if (cached != null) return cached;
+        Tensor mask = Tensor.noGrad(() -> Tensor.arange(s, like.device()).unsqueeze(0).gt(Tensor.arange(l, like.device()).unsqueeze(1)));
+        if (FUTURE_MASKS.size() >= 256) return mask;
+        mask.keep();
+        Tensor raced = FUTURE_MASKS.putIfAbsent(key, mask);
+        return raced != null ? raced : mask;
     }
+
+    private static final java.util.concurrent.ConcurrentHashMap<String, Tensor> FUTURE_MASKS = new java.util.concurrent.ConcurrentHashMap<>();
 
     private static void checkMask(Tensor mask, int[] scoreShape) {
         if (mask.dim() > scoreShape.length || !Arrays.equals(Shape.broadcast(mask.shape(), scoreShape), scoreShape)) {
