@@ -4,7 +4,9 @@ nanoGPT's names: 6 layers, d 384, 6 heads, context 256, biases, untied head with
 the same text, vocabulary (sorted distinct characters) and split (the last 10% of the tokens for validation), AdamW
 1e-3 (PyTorch's defaults otherwise), batch 64, the same number of steps, then the validation loss over the validation
 text in order (every token a target once), as Kiln's. Prints one JSON object.
-usage: torch_char_gpt.py TEXT STEPS [--bf16] [--dropout P]"""
+--nanogpt-init draws the weights as nanoGPT (and Kiln's GPT) do: N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)),
+zero biases; without it PyTorch's layer defaults.
+usage: torch_char_gpt.py TEXT STEPS [--bf16] [--dropout P] [--nanogpt-init]"""
 import json, math, sys, time, torch, torch.nn as nn, torch.nn.functional as F
 
 text = open(sys.argv[1], encoding='utf-8').read().lstrip('\ufeff')
@@ -34,7 +36,13 @@ class GPT(nn.Module):
     def forward(s, idx):
         return s.lm_head(s.ln_f(s.h(s.drop(s.wte(idx) + s.wpe(torch.arange(idx.shape[1], device=idx.device))))))
 
-m = GPT().cuda(); opt = torch.optim.AdamW(m.parameters(), 1e-3)
+m = GPT().cuda()
+if '--nanogpt-init' in sys.argv:
+    for name, p in m.named_parameters():
+        if name.endswith('bias'): torch.nn.init.zeros_(p)
+        elif 'ln' in name: torch.nn.init.ones_(p)
+        else: torch.nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * L) if name.endswith('c_proj.weight') or name.endswith('c_proj2.weight') else 0.02)
+opt = torch.optim.AdamW(m.parameters(), 1e-3)
 g = torch.Generator().manual_seed(0)
 def batch():
     ix = torch.randint(len(train) - T - 1, (B,), generator=g)
@@ -53,5 +61,5 @@ with torch.no_grad(), torch.autocast('cuda', torch.bfloat16, enabled=amp):
         if len(y) == 0: break
         l = F.cross_entropy(m(x[None].cuda()).view(-1, V).float(), y.cuda(), reduction='sum')
         tot += l.item(); cnt += len(y)
-print(json.dumps({'torch_char_gpt_steps': steps, 'torch_char_gpt_vocab': V, 'torch_char_gpt_val_loss': round(tot / cnt, 4),
+print(json.dumps({'init': 'nanogpt' if '--nanogpt-init' in sys.argv else 'pytorch', 'torch_char_gpt_steps': steps, 'torch_char_gpt_vocab': V, 'torch_char_gpt_val_loss': round(tot / cnt, 4),
                   'torch_char_gpt_train_s': round(secs, 2), 'torch_char_gpt_tok_s': round(steps * B * T / secs)}))
