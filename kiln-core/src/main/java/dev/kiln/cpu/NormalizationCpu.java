@@ -4,7 +4,6 @@ import dev.kiln.DType;
 import dev.kiln.Tensor;
 import dev.kiln.backend.BatchNormParams;
 
-import static dev.kiln.cpu.CpuStorage.contiguousArray;
 import static dev.kiln.cpu.CpuStorage.newTensor;
 
 /**
@@ -15,31 +14,7 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
 final class NormalizationCpu {
     private NormalizationCpu() {}
 
-    /** Flat element access to a float32 or float64 array from an offset: two implementations, so C2 inlines both. */
-    private sealed interface Values permits Floats, Doubles {
-        double get(int i);
-
-        void set(int i, double v);
-
-        static Values of(Tensor t) {
-            if (t == null) return null;
-            Tensor c = t.isContiguous() ? t : t.detach().contiguousCopy();
-            Object a = contiguousArray("batch_norm", c);
-            return a instanceof float[] f ? new Floats(f, c.offset()) : new Doubles((double[]) a, c.offset());
-        }
-    }
-
-    private record Floats(float[] a, int off) implements Values {
-        @Override public double get(int i) { return a[off + i]; }
-
-        @Override public void set(int i, double v) { a[off + i] = (float) v; }
-    }
-
-    private record Doubles(double[] a, int off) implements Values {
-        @Override public double get(int i) { return a[off + i]; }
-
-        @Override public void set(int i, double v) { a[off + i] = v; }
-    }
+    private static FloatValues values(Tensor t) { return FloatValues.of(t, "batch_norm"); }
 
     /** (N, C, spatial) of x. */
     private static int[] geometry(Tensor x) {
@@ -54,8 +29,8 @@ final class NormalizationCpu {
         long m = (long) n * spatial;
         DType pt = runningMean != null ? runningMean.dtype() : weight != null ? weight.dtype() : x.dtype();
         Tensor y = newTensor(x.shape(), x.dtype()), mean = newTensor(new int[]{c}, pt), invstd = newTensor(new int[]{c}, pt);
-        Values xv = Values.of(x), yv = Values.of(y), w = Values.of(weight), b = Values.of(bias), res = Values.of(residual);
-        Values rm = Values.of(runningMean), rv = Values.of(runningVar), mv = Values.of(mean), iv = Values.of(invstd);
+        FloatValues xv = values(x), yv = values(y), w = values(weight), b = values(bias), res = values(residual);
+        FloatValues rm = values(runningMean), rv = values(runningVar), mv = values(mean), iv = values(invstd);
         Parallel.range(c, 1, (lo, hi) -> {
             for (int ch = lo; ch < hi; ch++) {
                 double mu, var;
@@ -98,9 +73,9 @@ final class NormalizationCpu {
         DType pt = weight == null ? mean.dtype() : weight.dtype();
         Tensor dx = inputGrad ? newTensor(x.shape(), x.dtype()) : null, dres = residual ? newTensor(x.shape(), x.dtype()) : null;
         Tensor dw = params ? newTensor(new int[]{c}, pt) : null, db = params ? newTensor(new int[]{c}, pt) : null;
-        Values gv = Values.of(g.dtype() == x.dtype() ? g : g.to(x.dtype())), yv = p.relu() ? Values.of(y) : null, xv = Values.of(x);
-        Values w = Values.of(weight), mu = Values.of(mean), is = Values.of(invstd);
-        Values dxv = Values.of(dx), drv = Values.of(dres), dwv = Values.of(dw), dbv = Values.of(db);
+        FloatValues gv = values(g.dtype() == x.dtype() ? g : g.to(x.dtype())), yv = p.relu() ? values(y) : null, xv = values(x);
+        FloatValues w = values(weight), mu = values(mean), is = values(invstd);
+        FloatValues dxv = values(dx), drv = values(dres), dwv = values(dw), dbv = values(db);
         Parallel.range(c, 1, (lo, hi) -> {
             for (int ch = lo; ch < hi; ch++) {
                 double mc = mu.get(ch), ic = is.get(ch), sdz = 0, sdzx = 0;
@@ -136,7 +111,7 @@ final class NormalizationCpu {
         DTypeChecks.requireFloat("layer_norm", x.dtype());
         int rows = (int) (x.numel() / n);
         Tensor y = newTensor(x.shape(), x.dtype()), mean = newTensor(new int[]{rows}, x.dtype()), invstd = newTensor(new int[]{rows}, x.dtype());
-        Values xv = Values.of(x), yv = Values.of(y), w = Values.of(weight), b = Values.of(bias), mv = Values.of(mean), iv = Values.of(invstd);
+        FloatValues xv = values(x), yv = values(y), w = values(weight), b = values(bias), mv = values(mean), iv = values(invstd);
         Parallel.range(rows, Math.max(1, 4096 / n), (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int at = r * n;
@@ -161,8 +136,8 @@ final class NormalizationCpu {
     static Tensor[] layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, boolean paramGrad) {
         int rows = (int) (x.numel() / n);
         Tensor dx = inputGrad ? newTensor(x.shape(), x.dtype()) : null;
-        Values gv = Values.of(g.dtype() == x.dtype() ? g : g.to(x.dtype())), xv = Values.of(x), w = Values.of(weight), mv = Values.of(mean),
-                iv = Values.of(invstd), dxv = Values.of(dx);
+        FloatValues gv = values(g.dtype() == x.dtype() ? g : g.to(x.dtype())), xv = values(x), w = values(weight), mv = values(mean),
+                iv = values(invstd), dxv = values(dx);
         int tasks = Math.max(1, Math.min(rows, Parallel.THREADS * 4));
         double[][] dw = new double[tasks][], db = new double[tasks][];
         Parallel.range(tasks, 1, (tlo, thi) -> {

@@ -3,7 +3,6 @@ package dev.kiln.cpu;
 import dev.kiln.DType;
 import dev.kiln.Tensor;
 
-import static dev.kiln.cpu.CpuStorage.contiguousArray;
 import static dev.kiln.cpu.CpuStorage.newTensor;
 
 /**
@@ -14,30 +13,7 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
 final class RecurrentCpu {
     private RecurrentCpu() {}
 
-    /** Flat element access to a contiguous float32 or float64 tensor: two implementations, so C2 inlines both. */
-    private sealed interface Values permits Floats, Doubles {
-        double get(int i);
-
-        void set(int i, double v);
-
-        static Values of(Tensor t) {
-            Tensor c = t.isContiguous() ? t : t.detach().contiguousCopy();
-            Object a = contiguousArray("recurrent cell", c);
-            return a instanceof float[] f ? new Floats(f, c.offset()) : new Doubles((double[]) a, c.offset());
-        }
-    }
-
-    private record Floats(float[] a, int off) implements Values {
-        @Override public double get(int i) { return a[off + i]; }
-
-        @Override public void set(int i, double v) { a[off + i] = (float) v; }
-    }
-
-    private record Doubles(double[] a, int off) implements Values {
-        @Override public double get(int i) { return a[off + i]; }
-
-        @Override public void set(int i, double v) { a[off + i] = v; }
-    }
+    private static FloatValues values(Tensor t) { return FloatValues.of(t, "recurrent cell"); }
 
     /** One (B, H) element's work: row b, column j. */
     @FunctionalInterface
@@ -74,7 +50,7 @@ final class RecurrentCpu {
         DTypeChecks.requireAnyFloat("lstm_cell", gates.dtype());
         int rows = c.shape()[0], hid = c.shape()[1];
         Tensor[] outs = {h, cNew, act}, ts = {target(h), target(cNew), target(act)};
-        Values gv = Values.of(wide(gates)), cv = Values.of(wide(c)), hv = Values.of(ts[0]), nv = Values.of(ts[1]), av = Values.of(ts[2]);
+        FloatValues gv = values(wide(gates)), cv = values(wide(c)), hv = values(ts[0]), nv = values(ts[1]), av = values(ts[2]);
         forEach(rows, hid, (b, j) -> {
             int g0 = b * 4 * hid + j, e = b * hid + j;
             double i = sigmoid(gv.get(g0)), f = sigmoid(gv.get(g0 + hid)), g = Math.tanh(gv.get(g0 + 2 * hid)), o = sigmoid(gv.get(g0 + 3 * hid));
@@ -92,8 +68,8 @@ final class RecurrentCpu {
     static void lstmCellBackward(Tensor dh, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc) {
         int rows = c.shape()[0], hid = c.shape()[1];
         Tensor[] outs = {dGates, dc}, ts = {target(dGates), target(dc)};
-        Values dhv = Values.of(wide(dh)), dnv = Values.of(wide(dcNew)), cv = Values.of(wide(c)), nv = Values.of(wide(cNew)), av = Values.of(wide(act));
-        Values dgv = Values.of(ts[0]), dcv = Values.of(ts[1]);
+        FloatValues dhv = values(wide(dh)), dnv = values(wide(dcNew)), cv = values(wide(c)), nv = values(wide(cNew)), av = values(wide(act));
+        FloatValues dgv = values(ts[0]), dcv = values(ts[1]);
         forEach(rows, hid, (b, j) -> {
             int g0 = b * 4 * hid + j, e = b * hid + j;
             double i = av.get(g0), f = av.get(g0 + hid), g = av.get(g0 + 2 * hid), o = av.get(g0 + 3 * hid);
@@ -112,7 +88,7 @@ final class RecurrentCpu {
         DTypeChecks.requireAnyFloat("gru_cell", gatesX.dtype());
         int rows = h.shape()[0], hid = h.shape()[1];
         Tensor[] outs = {hNew, act}, ts = {target(hNew), target(act)};
-        Values xv = Values.of(wide(gatesX)), gv = Values.of(wide(gatesH)), hv = Values.of(wide(h)), nv = Values.of(ts[0]), av = Values.of(ts[1]);
+        FloatValues xv = values(wide(gatesX)), gv = values(wide(gatesH)), hv = values(wide(h)), nv = values(ts[0]), av = values(ts[1]);
         forEach(rows, hid, (b, j) -> {
             int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
             double r = sigmoid(xv.get(g0) + gv.get(g0)), z = sigmoid(xv.get(g0 + hid) + gv.get(g0 + hid));
@@ -129,8 +105,8 @@ final class RecurrentCpu {
     static void gruCellBackward(Tensor dhNew, Tensor h, Tensor act, Tensor dGatesX, Tensor dGatesH, Tensor dh) {
         int rows = h.shape()[0], hid = h.shape()[1];
         Tensor[] outs = {dGatesX, dGatesH, dh}, ts = {target(dGatesX), target(dGatesH), target(dh)};
-        Values dv = Values.of(wide(dhNew)), hv = Values.of(wide(h)), av = Values.of(wide(act));
-        Values dxv = Values.of(ts[0]), dgv = Values.of(ts[1]), dhv = Values.of(ts[2]);
+        FloatValues dv = values(wide(dhNew)), hv = values(wide(h)), av = values(wide(act));
+        FloatValues dxv = values(ts[0]), dgv = values(ts[1]), dhv = values(ts[2]);
         forEach(rows, hid, (b, j) -> {
             int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
             double r = av.get(a0), z = av.get(a0 + hid), n = av.get(a0 + 2 * hid), hn = av.get(a0 + 3 * hid), d = dv.get(e);

@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Hugging Face GPT-2 checkpoints, written by transformers' save_pretrained (bench/gpt2_interop.py, run where PyTorch
@@ -67,16 +66,6 @@ class Gpt2InteropGpuTest {
         });
     }
 
-    /** ||got - want|| / ||want|| under float32 rounding through two blocks (transformers runs its attention through SDPA). */
-    private static void check(String what, Tensor got, Tensor want) {
-        double[] g = got.toDoubleArray(), w = want.toDoubleArray();
-        double num = 0, den = 0;
-        for (int i = 0; i < w.length; i++) {
-            num += (g[i] - w[i]) * (g[i] - w[i]);
-            den += w[i] * w[i];
-        }
-        double rel = Math.sqrt(num / den);
-        System.out.printf("[interop] %s: relative error %.2e over %d logits%n", what, rel, w.length);
-        assertTrue(g.length == w.length && rel < 1e-5, what + ": relative error " + rel);
-    }
+    /** PyTorch's logits against Kiln's, under float32 rounding through two blocks (transformers runs its attention through SDPA). */
+    private static void check(String what, Tensor got, Tensor want) { InteropCheck.check(what, got, want, 1e-5); }
 }
