@@ -35,10 +35,13 @@ import java.util.function.UnaryOperator;
  *                       at most this many MB (default 256; measured faster than the fused SIMT kernel at GPT sizes), and
  *                       runs the fused kernel, whose memory grows only linearly with the sequence, beyond; 0: always
  *                       fused. 16-bit attention always runs the fused tensor-core kernel
+ * @param cudaMemoryLimitMb {@code kiln.cuda.memory.limit.mb} / {@code KILN_CUDA_MEMORY_LIMIT_MB}: the most device memory
+ *                       (MB) Kiln's allocator reserves per GPU, beyond which a request fails as out of memory (after
+ *                       emptying the cache); 0 (default): the device's own limit
  */
 public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
                        boolean cudnnAlgoCache, boolean cudnnLog, boolean convTf32, SmallConv smallConv, boolean progress,
-                       long attentionComposeMb) {
+                       long attentionComposeMb, long cudaMemoryLimitMb) {
 
     /** {@code kiln.small.conv}: which convolutions take Kiln's direct few-channel kernels on CUDA. */
     public enum SmallConv {
@@ -85,7 +88,8 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
         }).orElse(SmallConv.ON);
         return new Settings(src.flag("kiln.debug", false), cache, libPath, src.flag("kiln.cudnn", true),
                 src.flag("kiln.cudnn.benchmark", false), src.flag("kiln.cudnn.algo.cache", true), src.flag("kiln.cudnn.log", false),
-                src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false), src.count("kiln.attention.compose.mb", 256));
+                src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false), src.count("kiln.attention.compose.mb", 256),
+                src.count("kiln.cuda.memory.limit.mb", 0));
     }
 
     /**

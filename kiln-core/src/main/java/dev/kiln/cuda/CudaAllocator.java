@@ -88,10 +88,12 @@ public final class CudaAllocator {
     private final Map<Long, GraphPool> graphOf = new HashMap<>();
     private GraphPool capture; // the graph being captured on this device, or null
     private long peakAllocated; // the high-water mark of allocated since the last resetPeak()
+    private long limit;         // the most bytes this allocator may reserve from the driver; 0: no limit of Kiln's
     private long allocated, reserved, cached, allocCalls, freeCalls, cacheHits, live;
 
     CudaAllocator(CudaDevice device) {
         this.device = device;
+        this.limit = dev.kiln.Settings.get().cudaMemoryLimitMb() << 20;
         this.backing = new Backing() {
             @Override public long malloc(CudaAllocator allocator, long size, long requested) { return allocator.cudaMalloc(size, requested); }
 
@@ -147,8 +149,24 @@ public final class CudaAllocator {
         return handOut(b);
     }
 
+    /**
+     * Caps what this allocator reserves from the driver ({@code kiln.cuda.memory.limit.mb} sets it at start-up): past
+     * it a request first empties the cache, then fails as the device running out would. 0 removes the cap.
+     */
+    public synchronized void setMemoryLimit(long bytes) {
+        if (bytes < 0) throw new IllegalArgumentException("memory limit must be >= 0 bytes, got " + bytes);
+        this.limit = bytes;
+    }
+
     /** A new block from the driver (cuMemAlloc), counted as reserved. */
     private Block fresh(long size, long bytes) {
+        if (limit > 0 && reserved + size > limit) {
+            emptyCache();
+            if (reserved + size > limit) {
+                throw new CudaException.OutOfMemory(String.format("%s out of memory: tried to allocate %,d bytes (%s) beyond Kiln's limit of %,d bytes "
+                        + "(kiln.cuda.memory.limit.mb); Kiln's allocator: %s. %s", where(), bytes, human(bytes), limit, stats(), OOM_HINT));
+            }
+        }
         Block b = new Block(backing.malloc(this, size, bytes), size);
         allocCalls++;
         reserved += size;
@@ -288,13 +306,19 @@ public final class CudaAllocator {
             if (r == Driver.CUDA_ERROR_OUT_OF_MEMORY) {
                 long[] info = Driver.memGetInfo();
                 throw new CudaException.OutOfMemory(String.format(
-                        "cuda:%d out of memory: tried to allocate %,d bytes (%s); the device has %,d bytes free of %,d; Kiln's allocator: %s",
-                        device.index(), requested, human(requested), info[0], info[1], stats()));
+                        "cuda:%d out of memory: tried to allocate %,d bytes (%s); the device has %,d bytes free of %,d; Kiln's allocator: %s. %s",
+                        device.index(), requested, human(requested), info[0], info[1], stats(), OOM_HINT));
             }
             Driver.check(r, "cuMemAlloc(" + size + " bytes)");
             return p.get(JAVA_LONG, 0);
         }
     }
+
+    /** What a user can do about running out, appended to both out-of-memory messages. */
+    static final String OOM_HINT = "Try a smaller batch (--batch-size), bf16 (--precision bf16), or gradient checkpointing (nn.Checkpoint); "
+            + "memory another process holds on the GPU counts too (nvidia-smi)";
+
+    private String where() { return device == null ? "the device" : "cuda:" + device.index(); }
 
     static String human(long bytes) {
         if (bytes >= 1L << 30) return String.format("%.2f GiB", bytes / (double) (1L << 30));

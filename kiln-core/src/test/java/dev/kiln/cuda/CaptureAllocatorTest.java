@@ -118,4 +118,19 @@ class CaptureAllocatorTest {
         assertEquals(512, alloc.graphOwnedBytes(g));
         alloc.releaseGraph(g);
     }
+
+    @Test void aMemoryLimitEmptiesTheCacheThenFailsWithSizesAndAdvice() {
+        alloc.setMemoryLimit(8L << 20);
+        CudaAllocator.Block a = alloc.allocate(4L << 20), b = alloc.allocate(2L << 20);
+        alloc.free(b);                                          // 2 MiB cached: 6 MiB reserved
+        CudaAllocator.Block c = alloc.allocate(4L << 20);        // over the limit with the cache: emptied, then fits
+        assertEquals(1, backing.frees, "the cached block went back to the driver before the new one");
+        var e = assertThrows(CudaException.OutOfMemory.class, () -> alloc.allocate(1L << 20));
+        assertTrue(e.getMessage().contains("tried to allocate 1,048,576 bytes (1.00 MiB)"), e.getMessage());
+        assertTrue(e.getMessage().contains("limit of 8,388,608 bytes") && e.getMessage().contains("--batch-size"), e.getMessage());
+        alloc.free(a);
+        alloc.free(c);
+        alloc.setMemoryLimit(0);
+        alloc.free(alloc.allocate(64L << 20));                   // no limit: served
+    }
 }
