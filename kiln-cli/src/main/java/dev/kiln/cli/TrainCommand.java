@@ -154,6 +154,10 @@ final class TrainCommand implements Callable<Integer> {
     boolean json;
 
     @Override public Integer call() throws Exception {
+        if (dev.kiln.dist.JobEnvironment.from(System.getenv()).distributed()) {
+            throw new IllegalArgumentException("kiln train: data-parallel training over several processes is not built yet (WORLD_SIZE is "
+                    + System.getenv("WORLD_SIZE") + "); run one process per training");
+        }
         if (!resident.equals("auto") && !resident.equals("off")) throw new ParameterException(spec.commandLine(), "--resident must be auto or off, got " + resident);
         LanguageModel.Kind lm = LanguageModel.Kind.find(model);
         PrintWriter log = spec.commandLine().getOut();
