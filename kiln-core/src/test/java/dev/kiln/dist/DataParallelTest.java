@@ -1,0 +1,179 @@
+package dev.kiln.dist;
+
+import dev.kiln.DType;
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.nn.F;
+import dev.kiln.nn.Linear;
+import dev.kiln.nn.ReLU;
+import dev.kiln.nn.Sequential;
+import dev.kiln.optim.SGD;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** DataParallel's buckets, hooks, averaging and noSync, with fake groups and with two ranks as threads of one JVM. */
+class DataParallelTest {
+    private static Sequential mlp(long seed) {
+        Generator g = new Generator(seed);
+        return new Sequential(new Linear(6, 16, g), new ReLU(), new Linear(16, 16, g), new ReLU(), new Linear(16, 3, g)).to(DType.FLOAT64);
+    }
+
+    /** A rank 0 of two whose partner holds the same values: a sum doubles, a broadcast keeps. Counts its calls. */
+    static final class MirrorGroup implements ProcessGroup {
+        int reduces, broadcasts;
+
+        @Override public int rank() { return 0; }
+
+        @Override public int world() { return 2; }
+
+        @Override public void allReduceSum(Tensor t) {
+            reduces++;
+            t.copyFrom(t.mul(2));
+        }
+
+        @Override public void broadcast(Tensor t, int root) { broadcasts++; }
+    }
+
+    private static double[][] grads(Sequential m) {
+        return m.parameters().stream().map(p -> p.grad().toDoubleArray()).toArray(double[][]::new);
+    }
+
+    private static void step(Sequential m, Tensor x, Tensor y) {
+        F.crossEntropy(m.forward(x), y).backward();
+    }
+
+    @Test void bucketsFollowReverseRegistrationUpToTheCap() {
+        Sequential m = mlp(1);
+        DataParallel dp = DataParallel.of(m, ProcessGroup.single(), 16 * 16 * 8);   // one 16x16 float64 weight per bucket
+        List<List<Tensor>> b = dp.buckets();
+        List<Tensor> params = m.parameters();
+        assertSame(params.getLast(), b.getFirst().getFirst(), "the last layer's parameters come first");
+        assertEquals(params.size(), b.stream().mapToInt(List::size).sum());
+        for (List<Tensor> bucket : b) assertTrue(bucket.size() == 1 || bucket.stream().mapToLong(t -> t.numel() * 8).sum() <= 16 * 16 * 8);
+    }
+
+    @Test void everyBucketIsReducedOnceAndTheMeanIsKept() {
+        Tensor x = Tensor.randn(new Generator(3), new int[]{8, 6}, DType.FLOAT64, Device.CPU), y = Tensor.of(new long[]{0, 1, 2, 0, 1, 2, 0, 1}, 8);
+        Sequential plain = mlp(2), wrapped = mlp(2);
+        MirrorGroup g = new MirrorGroup();
+        DataParallel dp = DataParallel.of(wrapped, g, 600);
+        assertEquals(wrapped.parameters().size(), g.broadcasts, "every parameter from rank 0 at the start");
+        step(plain, x, y);
+        step(wrapped, x, y);
+        dp.finish();
+        assertEquals(dp.buckets().size(), g.reduces, "one all-reduce per bucket");
+        double[][] a = grads(plain), b = grads(wrapped);
+        for (int i = 0; i < a.length; i++) assertArrayEquals(a[i], b[i], 1e-15, "the mean over two identical ranks is the gradient");
+    }
+
+    @Test void noSyncAccumulatesAndTheNextBackwardReducesTheSum() throws Exception {
+        Tensor x = Tensor.randn(new Generator(4), new int[]{6, 6}, DType.FLOAT64, Device.CPU), y = Tensor.of(new long[]{0, 1, 2, 2, 1, 0}, 6);
+        Sequential m = mlp(5);
+        MirrorGroup g = new MirrorGroup();
+        DataParallel dp = DataParallel.of(m, g, 1 << 20);
+        try (AutoCloseable ignored = dp.noSync()) {
+            step(m, x, y);
+            step(m, x, y);
+            dp.finish();
+        }
+        assertEquals(0, g.reduces, "no communication inside noSync");
+        step(m, x, y);
+        dp.finish();
+        assertEquals(dp.buckets().size(), g.reduces);
+        Sequential ref = mlp(5);
+        for (int i = 0; i < 3; i++) step(ref, x, y);
+        double[][] a = grads(ref), b = grads(m);
+        for (int i = 0; i < a.length; i++) assertArrayEquals(a[i], b[i], 1e-14, "three accumulated gradients, averaged over mirrored ranks");
+    }
+
+    /** Ranks as threads sharing memory: each collective meets at a barrier and sums in rank order. */
+    static final class ThreadGroup implements ProcessGroup {
+        private final int rank;
+        private final CyclicBarrier barrier;
+        private final double[][] slots;
+
+        ThreadGroup(int rank, CyclicBarrier barrier, double[][] slots) {
+            this.rank = rank;
+            this.barrier = barrier;
+            this.slots = slots;
+        }
+
+        @Override public int rank() { return rank; }
+
+        @Override public int world() { return slots.length; }
+
+        @Override public void allReduceSum(Tensor t) {
+            slots[rank] = t.toDoubleArray();
+            await();
+            double[] sum = new double[slots[0].length];
+            for (double[] s : slots) for (int i = 0; i < sum.length; i++) sum[i] += s[i];
+            await();
+            t.copyFrom(Tensor.of(sum, t.shape()).to(t.dtype()));
+        }
+
+        @Override public void broadcast(Tensor t, int root) {
+            if (rank == root) slots[root] = t.toDoubleArray();
+            await();
+            double[] v = slots[root];
+            await();
+            t.copyFrom(Tensor.of(v, t.shape()).to(t.dtype()));
+        }
+
+        private void await() {
+            try {
+                barrier.await(30, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+
+    @Test void twoRanksWithHalfTheBatchTrainAsOneWithTheWholeBatch() throws Exception {
+        Tensor x = Tensor.randn(new Generator(6), new int[]{16, 6}, DType.FLOAT64, Device.CPU);
+        long[] labels = new long[16];
+        for (int i = 0; i < 16; i++) labels[i] = (i * 5) % 3;
+        Tensor y = Tensor.of(labels, 16);
+        CyclicBarrier barrier = new CyclicBarrier(2);
+        double[][] slots = new double[2][];
+        var pool = Executors.newFixedThreadPool(2);
+        try {
+            List<CompletableFuture<Sequential>> ranks = List.of(0, 1).stream().map(r -> CompletableFuture.supplyAsync(() -> {
+                Sequential m = mlp(100 + r);                          // different starts: rank 0's broadcast makes them one
+                DataParallel dp = DataParallel.of(m, new ThreadGroup(r, barrier, slots), 700);
+                SGD o = new SGD(m.parameters(), 0.1);
+                Tensor xr = x.narrow(0, 8 * r, 8), yr = y.narrow(0, 8 * r, 8);
+                for (int s = 0; s < 20; s++) {
+                    o.zeroGrad();
+                    step(m, xr, yr);
+                    dp.finish();
+                    o.step();
+                }
+                return m;
+            }, pool)).toList();
+            Sequential m0 = ranks.get(0).get(60, TimeUnit.SECONDS), m1 = ranks.get(1).get(60, TimeUnit.SECONDS);
+            // one process with the whole batch, from rank 0's start
+            Sequential ref = mlp(100);
+            SGD ro = new SGD(ref.parameters(), 0.1);
+            for (int s = 0; s < 20; s++) {
+                ro.zeroGrad();
+                step(ref, x, y);
+                ro.step();
+            }
+            for (int i = 0; i < ref.parameters().size(); i++) {
+                double[] want = ref.parameters().get(i).toDoubleArray();
+                assertArrayEquals(want, m0.parameters().get(i).toDoubleArray(), 1e-12, "rank 0, parameter " + i);
+                assertArrayEquals(m0.parameters().get(i).toDoubleArray(), m1.parameters().get(i).toDoubleArray(), 0, "ranks agree, parameter " + i);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+}
