@@ -197,6 +197,13 @@ public final class Rendezvous {
 
         public int world() { return world; }
 
+        /** The open connection to {@code peer} (rank 0's to every other rank; another rank's to rank 0 only). */
+        java.net.Socket socket(int peer) {
+            Socket s = peers.get(peer);
+            if (s == null) throw new IllegalArgumentException("rank " + rank + " has no connection to rank " + peer);
+            return s;
+        }
+
         /** Rank 0's payload (NCCL's unique id), the same bytes on every rank. */
         public byte[] payload() { return payload.clone(); }
 

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class LauncherTest {
     private static List<String> child(String mode) {
         String java = ProcessHandle.current().info().command().orElse("java");
-        return List.of(java, "-Xmx64m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), LaunchChild.class.getName(), mode);
+        return List.of(java, "-Xmx256m", "-XX:TieredStopAtLevel=1", "--add-modules", "jdk.incubator.vector", "-cp", System.getProperty("java.class.path"), LaunchChild.class.getName(), mode);
     }
 
     private static int freePort() throws IOException {
@@ -95,5 +95,18 @@ class LauncherTest {
         } catch (Exception e) {
             throw new RuntimeException(e);
         }
+    }
+
+    @Test void twoProcessesTrainDataParallelAsOneProcessDoes() throws Exception {
+        int[] code = new int[1];
+        String two = run(new Launcher(2, 1, 0, "127.0.0.1", freePort(), Launcher.newToken(), Duration.ofSeconds(10)), "train", code);
+        assertEquals(0, code[0], two);
+        String one = run(new Launcher(1, 1, 0, "127.0.0.1", freePort(), Launcher.newToken(), Duration.ofSeconds(10)), "train", code);
+        assertEquals(0, code[0], one);
+        String c0 = two.replaceAll("(?s).*\\[rank 0\\] checksum (-?\\d+).*", "$1"), c1 = two.replaceAll("(?s).*\\[rank 1\\] checksum (-?\\d+).*", "$1");
+        String single = one.replaceAll("(?s).*\\[rank 0\\] checksum (-?\\d+).*", "$1");
+        assertEquals(c0, c1, "both ranks hold the same parameters, bit for bit:\n" + two);
+        double a = Double.longBitsToDouble(Long.parseLong(c0)), b = Double.longBitsToDouble(Long.parseLong(single));
+        assertEquals(b, a, 1e-9 * Math.abs(b), "two ranks with half the batch end where one process with the whole batch does");
     }
 }
