@@ -14,7 +14,6 @@ public final class DeviceReport {
     private DeviceReport() {}
 
     /** Libraries only looked for (nothing of them is bound yet). */
-    static final NativeLibrary NCCL = new NativeLibrary("NCCL", "nccl", status -> null, "libnccl.so.2", "libnccl.so");
     static final NativeLibrary CUBLASLT = new NativeLibrary("cuBLASLt", "cublasLt", status -> null,
             "libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11", "libcublasLt.so");
 
@@ -42,14 +41,14 @@ public final class DeviceReport {
         return out.toString();
     }
 
-    /** "cuBLAS 13.0.2", "cuDNN 9.14.0", "NVRTC 13.0", "NCCL found", or "... not found", one entry per library. */
+    /** "cuBLAS 13.0.2", "cuDNN 9.14.0", "NVRTC 13.0", "NCCL 2.28.7", or "... not found", one entry per library. */
     static List<String> libraries() {
         List<String> libs = new ArrayList<>();
         libs.add(entry("cuBLAS", Cublas.LIB, () -> dotted(Cublas.libraryVersion(), 10000, 100)));
         libs.add(entry("cuBLASLt", CUBLASLT, () -> ""));
         libs.add(entry("cuDNN", Cudnn.LIB, () -> dotted((int) Cudnn.version(), 10000, 100)));
         libs.add(entry("NVRTC", Nvrtc.LIB, Nvrtc::version));
-        libs.add(entry("NCCL", NCCL, () -> ""));
+        libs.add(entry("NCCL", Nccl.LIB, Nccl::version));
         return libs;
     }
 

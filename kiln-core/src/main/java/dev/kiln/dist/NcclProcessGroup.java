@@ -1,0 +1,86 @@
+package dev.kiln.dist;
+
+import dev.kiln.Device;
+import dev.kiln.Tensor;
+import dev.kiln.cuda.Nccl;
+
+import java.io.IOException;
+import java.time.Duration;
+
+/**
+ * The GPU process group: one NCCL communicator per rank, its id handed out by the rendezvous, collectives queued on the
+ * device's stream. The rendezvous stays open as the job's liveness channel: when another rank's process dies this
+ * rank aborts its communicator (pending collectives end with an error instead of waiting forever), says which rank
+ * failed, and, unless the group is closed first, exits the process with status 1 after {@code exitAfter}, so no rank
+ * of a broken job is left behind.
+ */
+public final class NcclProcessGroup implements ProcessGroup {
+    private final Rendezvous.Session session;
+    private final Nccl.Communicator comm;
+    private volatile int failedRank = -1;
+    private volatile boolean closed;
+
+    private NcclProcessGroup(Rendezvous.Session session, Nccl.Communicator comm) {
+        this.session = session;
+        this.comm = comm;
+    }
+
+    /** This process's group on {@code device}: rank 0 makes NCCL's id and hosts the rendezvous, the others join. */
+    public static NcclProcessGroup connect(JobEnvironment job, Device device, Duration timeout, Duration exitAfter) throws IOException {
+        if (!device.isCuda()) throw new IllegalArgumentException("an NCCL process group needs a CUDA device, got " + device);
+        Rendezvous.Session s = job.rank() == 0
+                ? Rendezvous.host(job.master(), job.token(), job.worldSize(), Nccl.uniqueId(), timeout, System.err::println)
+                : Rendezvous.join(job.master(), job.token(), job.rank(), job.worldSize(), timeout);
+        NcclProcessGroup g = new NcclProcessGroup(s, Nccl.communicator(device, job.worldSize(), job.rank(), s.payload()));
+        s.watch(r -> g.peerFailed(r, exitAfter));
+        return g;
+    }
+
+    private void peerFailed(int rank, Duration exitAfter) {
+        if (closed) return;
+        failedRank = rank;
+        System.err.println("kiln: rank " + session.rank() + ": rank " + rank + " failed; aborting NCCL and exiting within " + exitAfter.toSeconds() + " s");
+        try {
+            comm.abort();
+        } catch (RuntimeException e) {
+            System.err.println("kiln: ncclCommAbort: " + e.getMessage());
+        }
+        Thread t = new Thread(() -> {
+            try {
+                Thread.sleep(exitAfter.toMillis());
+            } catch (InterruptedException ignored) {
+                // exit now
+            }
+            if (!closed) Runtime.getRuntime().halt(1);
+        }, "kiln-nccl-exit");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    private void requireHealthy() {
+        if (failedRank >= 0) throw new IllegalStateException("rank " + failedRank + " of the job failed; this rank's NCCL communicator was aborted");
+    }
+
+    @Override public int rank() { return session.rank(); }
+
+    @Override public int world() { return session.world(); }
+
+    @Override public void allReduceSum(Tensor t) {
+        requireHealthy();
+        comm.allReduceSum(t);
+    }
+
+    @Override public void broadcast(Tensor t, int root) {
+        requireHealthy();
+        comm.broadcast(t, root);
+    }
+
+    /** The communicator, for the other collectives (all-gather, reduce-scatter, groups). */
+    public Nccl.Communicator communicator() { return comm; }
+
+    @Override public void close() {
+        closed = true;
+        comm.close();
+        session.close();
+    }
+}
