@@ -59,8 +59,12 @@ TCP="$HERE/kiln-tests.jar:$HERE/kiln.jar$(printf ':%s' "$HERE"/lib/*.jar)"
 cmd=${1:-test}; shift || true
 case "$cmd" in
     test)
-        exec "$JRE/bin/java" $FLAGS -jar "$HERE"/junit-platform-console-standalone-*.jar execute \
-            --class-path "$TCP" --select-package dev.kiln.cuda --details=tree --disable-banner "$@" ;;
+        # the GPU suite (dev.kiln.cuda), or only the classes/methods named with --select-class / --select-method;
+        # kiln.test.classpath: tests that start child JVMs (kiln launch's) give them the classpath JUnit loaded
+        SEL="--select-package dev.kiln.cuda"
+        case " $* " in *" --select-class "*|*" --select-method "*) SEL="" ;; esac
+        exec "$JRE/bin/java" $FLAGS -Dkiln.test.classpath="$TCP" -jar "$HERE"/junit-platform-console-standalone-*.jar execute \
+            --class-path "$TCP" $SEL --details=tree --disable-banner "$@" ;;
     test-all)
         exec "$JRE/bin/java" $FLAGS -jar "$HERE"/junit-platform-console-standalone-*.jar execute \
             --class-path "$TCP" --scan-class-path "$HERE/kiln-tests.jar" --details=summary --disable-banner "$@" ;;

@@ -16,6 +16,7 @@ if [ "${1:-}" = "--prepare" ]; then
     cp "$ROOT/bench/torch_profile.py" "$ROOT/bench/resnet_interop.py" "$ROOT/bench/torch_resnet_small.py" "$ROOT/bench/torch_user_resnet.py" "$DIR/ref/"
     cp "$0" "$DIR/gpu-check.sh"
     cp "$ROOT/scripts/gpu-profile.sh" "$DIR/gpu-profile.sh"
+    cp "$ROOT/scripts/gpu-dist.sh" "$DIR/gpu-dist.sh"
     du -sh "$DIR"
     exit 0
 fi

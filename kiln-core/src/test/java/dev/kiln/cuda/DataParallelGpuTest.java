@@ -1,0 +1,42 @@
+package dev.kiln.cuda;
+
+import dev.kiln.dist.LaunchChildren;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Data parallel over NCCL with two real processes (kiln launch's Launcher, one per GPU): two ranks with half the batch
+ * end where one GPU with the whole batch does (float64, relative 1e-9 on a parameter checksum), and a rank that dies
+ * makes the other abort and exit, the launcher naming it. Needs two GPUs and libnccl; skips otherwise.
+ */
+class DataParallelGpuTest {
+    @BeforeAll static void requireTwoGpus() {
+        GpuTests.requireGpu(DataParallelGpuTest.class);
+        Assumptions.assumeTrue(Cuda.devices().size() >= 2, "needs 2 GPUs");
+        Assumptions.assumeTrue(Nccl.available(), "libnccl not found");
+    }
+
+    @Test void twoGpusTrainAsOne() throws Exception {
+        int[] code = new int[1];
+        String two = LaunchChildren.run(2, "nccl-train", 60, code);
+        assertEquals(0, code[0], two);
+        String one = LaunchChildren.run(1, "nccl-train", 60, code);
+        assertEquals(0, code[0], one);
+        double a0 = LaunchChildren.checksum(two, 0), a1 = LaunchChildren.checksum(two, 1), b = LaunchChildren.checksum(one, 0);
+        assertEquals(a0, a1, 0, "both ranks hold the same parameters:\n" + two);
+        assertEquals(b, a0, 1e-9 * Math.abs(b), "two GPUs with half the batch end where one GPU with the whole batch does");
+    }
+
+    @Test void aDeadRankEndsTheJob() throws Exception {
+        int[] code = new int[1];
+        long t0 = System.nanoTime();
+        String out = LaunchChildren.run(2, "nccl-fail", 60, code);
+        assertEquals(3, code[0], out);
+        assertTrue(out.contains("rank 1 exited with code 3"), out);
+        assertTrue(out.contains("[rank 0] kiln: rank 0: rank 1 failed"), out);
+        assertTrue(System.nanoTime() - t0 < 60_000_000_000L, "ended within the timeout");
+    }
+}
