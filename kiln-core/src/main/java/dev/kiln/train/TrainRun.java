@@ -193,7 +193,9 @@ public final class TrainRun {
                 int epoch = e, batches = trainLoader.batchCount();
                 Trainer.StepHook hook = ck.every() == 0 ? null : (step, lossSum, samples) -> {
                     if (step < batches && ((long) (epoch - 1) * batches + step) % ck.every() == 0) {
-                        TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(epoch, step, batches, lossSum.getAsDouble(), samples),
+                        double sum = lossSum.getAsDouble();
+                        if (!Double.isFinite(sum)) throw new Trainer.NonFiniteLossException(step, "the loss is not finite at or before step " + step);
+                        TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(epoch, step, batches, sum, samples),
                                 modelMeta, cfg, history, ck.keep());
                     }
                 };
@@ -204,6 +206,9 @@ public final class TrainRun {
                     throw stopped(nan, e, batches, cfg.outDir());
                 }
                 start = null;
+                if (ck.onNan() == OnNan.STOP && !Double.isFinite(r.meanLoss())) {
+                    throw stopped(new Trainer.NonFiniteLossException(batches, "the loss is not finite at or before step " + batches), e, batches, cfg.outDir());
+                }
                 Evaluation ev = Evaluation.of(model, testLoader, cfg.precision());
                 EpochStats s = new EpochStats(e, r.meanLoss(), ev.loss(), ev.accuracy(), r.samplesPerSecond(), r.seconds());
                 history.add(s);

@@ -85,8 +85,8 @@ public final class Trainer implements AutoCloseable {
     }
 
     /**
-     * Checks every step's loss (one read of it per step): a NaN or infinite loss stops training with a
-     * {@link NonFiniteLossException} or leaves that step's update out. A graphed step has already updated when its loss
+     * Checks the loss: a NaN or infinite loss stops training with a {@link NonFiniteLossException} or leaves that step's
+     * update out (which reads every step's loss; stopping does so on the CPU only, see {@link #checksEveryStep}). A graphed step has already updated when its loss
      * is read, so with CUDA graphs only {@link OnNan#STOP} is offered. Null: no check (the default).
      */
     public void onNan(OnNan action) {
@@ -101,7 +101,8 @@ public final class Trainer implements AutoCloseable {
     public static final class NonFiniteLossException extends ArithmeticException {
         private final int step;
 
-        NonFiniteLossException(int step, String message) {
+        /** Step {@code step}'s loss (or the running sum up to it) was not finite; the message says which. */
+        public NonFiniteLossException(int step, String message) {
             super(message);
             this.step = step;
         }
@@ -175,13 +176,13 @@ public final class Trainer implements AutoCloseable {
                                 b.targets().dtype(), b.inputs().device(), precision, GraphedStep.DEFAULT_WARMUP);
                     }
                     l = graphed.step(b.inputs(), b.targets());
-                    if (onNan != null) checkLoss(l, step + 1);
+                    if (checksEveryStep(l)) checkLoss(l, step + 1);
                 } else {
                     optimizer.zeroGrad();
                     try (Autocast ac = precision.autocast()) {
                         l = loss.forward(forward.forward(b.inputs()), b.targets());
                     }
-                    taken = onNan == null || checkLoss(l, step + 1);
+                    taken = !checksEveryStep(l) || checkLoss(l, step + 1);
                     if (taken) backwardAndStep(l);
                 }
                 if (taken) try (GradMode ignored = GradMode.disabled()) {
@@ -221,6 +222,14 @@ public final class Trainer implements AutoCloseable {
             throw new UncheckedIOException("writing the profile " + profileFile, e);
         }
         profileFile = null; // once
+    }
+
+    /**
+     * Whether this step's loss is read to check it: always to skip, and to stop on the CPU, where reading it costs
+     * nothing; on a GPU a stopping run checks the running loss sum where it is read anyway (checkpoints, the epoch's end).
+     */
+    private boolean checksEveryStep(Tensor l) {
+        return onNan == OnNan.SKIP || onNan == OnNan.STOP && !l.device().isCuda();
     }
 
     /**
