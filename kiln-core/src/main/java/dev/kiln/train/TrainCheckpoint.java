@@ -95,11 +95,12 @@ public final class TrainCheckpoint {
         meta.put("kiln.optimizer.class", opt.getClass().getSimpleName());
         meta.put("kiln.optimizer.lr", lrs.toString());
         meta.put("kiln.optimizer.weight_decay", decays.toString());
-        opt.hyperparameters().forEach((k, v) -> meta.put("kiln.optimizer." + k, Double.toString(v)));
+        new java.util.TreeMap<>(opt.hyperparameters()).forEach((k, v) -> meta.put("kiln.optimizer." + k, Double.toString(v)));
         for (var e : model.namedParameters().entrySet()) {
             Optimizer.ParamState ps = opt.exportState(e.getValue());
-            ps.tensors().forEach((k, t) -> tensors.put(OPTIMIZER + e.getKey() + "." + k, t));
-            ps.counts().forEach((k, n) -> meta.put(OPTIMIZER + e.getKey() + "." + k, Long.toString(n)));
+            // sorted: an optimizer's Map.of has no fixed order, and the file should be the same bytes for the same state
+            new java.util.TreeMap<>(ps.tensors()).forEach((k, t) -> tensors.put(OPTIMIZER + e.getKey() + "." + k, t));
+            new java.util.TreeMap<>(ps.counts()).forEach((k, n) -> meta.put(OPTIMIZER + e.getKey() + "." + k, Long.toString(n)));
         }
     }
 

@@ -86,7 +86,7 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * Checks the loss: a NaN or infinite loss stops training with a {@link NonFiniteLossException} or leaves that step's
-     * update out (which reads every step's loss; stopping does so on the CPU only, see {@link #checksEveryStep}). A graphed step has already updated when its loss
+     * update out (which reads every step's loss; stopping does so on the CPU only; on a GPU the running sum is checked where it is read anyway). A graphed step has already updated when its loss
      * is read, so with CUDA graphs only {@link OnNan#STOP} is offered. Null: no check (the default).
      */
     public void onNan(OnNan action) {

@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * uninterrupted run's bit for bit.
  */
 class CrashResumeTest {
-    static final TrainRun.Checkpointing CHECKPOINTING = new TrainRun.Checkpointing(1, 3, OnNan.STOP);
+    static final TrainRun.Checkpointing CHECKPOINTING = new TrainRun.Checkpointing(1, Integer.getInteger("crash.keep", 3), OnNan.STOP);
     private static final int KILLS = 12;
 
     @TempDir Path tmp;

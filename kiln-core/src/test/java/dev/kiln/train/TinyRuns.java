@@ -7,11 +7,11 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 
 /** Tiny Fashion-MNIST-shaped runs for the resume tests: random images, an MLP, a few steps. */
@@ -54,11 +54,21 @@ final class TinyRuns {
         return TrainRun.run(cfg, new PrintWriter(log, true), TrainListener.NONE, null, false, ck, resume);
     }
 
-    /** The tensor bytes of a safetensors file (everything after its header): equal bytes are equal tensors, bit for bit. */
-    static byte[] tensorBytes(Path file) throws IOException {
-        byte[] all = Files.readAllBytes(file);
-        long headerLen = ByteBuffer.wrap(all, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
-        return Arrays.copyOfRange(all, (int) (8 + headerLen), all.length);
+    /** Whether the two files hold the same tensors bit for bit (each by name, whatever their order in the file). */
+    static boolean sameBits(Path expected, Path actual) throws IOException {
+        var x = Safetensors.read(expected).tensors();
+        var y = Safetensors.read(actual).tensors();
+        if (!x.keySet().equals(y.keySet())) return false;
+        for (String k : x.keySet()) if (!Arrays.equals(bits(x.get(k)), bits(y.get(k)))) return false;
+        return true;
+    }
+
+    /** A float tensor's raw bits (so -0.0 and 0.0, or two NaNs, are told apart). */
+    static int[] bits(dev.kiln.Tensor t) {
+        float[] f = t.toFloatArray();
+        int[] out = new int[f.length];
+        for (int i = 0; i < f.length; i++) out[i] = Float.floatToRawIntBits(f[i]);
+        return out;
     }
 
     /** The newest checkpoint of a run folder. */
@@ -71,6 +81,18 @@ final class TinyRuns {
         var a = Safetensors.read(expected).tensors().keySet();
         var b = Safetensors.read(actual).tensors().keySet();
         if (!a.equals(b)) throw new AssertionError("tensor names differ: " + a + " vs " + b);
-        if (!Arrays.equals(tensorBytes(expected), tensorBytes(actual))) throw new AssertionError(actual + " differs from " + expected + " in its tensor bits");
+        if (!sameBits(expected, actual)) {
+            var x = Safetensors.read(expected);
+            var y = Safetensors.read(actual);
+            List<String> differ = new ArrayList<>();
+            for (String k : a) if (!Arrays.equals(bits(x.tensors().get(k)), bits(y.tensors().get(k)))) differ.add(k);
+            List<String> metaDiffer = new ArrayList<>();
+            for (String k : x.metadata().keySet()) {
+                if (!k.equals("kiln.metrics") && !java.util.Objects.equals(x.metadata().get(k), y.metadata().get(k))) {
+                    metaDiffer.add(k + ": " + x.metadata().get(k) + " vs " + y.metadata().get(k));
+                }
+            }
+            throw new AssertionError(actual + " differs from " + expected + " in its tensor bits: " + differ + "; metadata " + metaDiffer);
+        }
     }
 }
