@@ -25,7 +25,7 @@ class ResumeTest {
             List<Path> all = TrainCheckpoint.checkpoints(straight.resolve(TrainCheckpoint.DIR));
             assertEquals(10, all.size(), "5 steps an epoch, 2 epochs, one checkpoint a step: " + all);
             Path last = all.getLast();
-            for (int k : new int[]{1, 4, 5, 7}) { // the first step, the last mid-epoch one, an epoch's end, mid-epoch 2 // mid-epoch, at the end of epoch 1, in epoch 2
+            for (int k : new int[]{1, 4, 5, 7}) { // the first step, the last mid-epoch one, an epoch's end, mid-epoch 2
                 Path resumed = tmp.resolve("resumed-" + opt + "-" + k);
                 Files.createDirectories(resumed.resolve(TrainCheckpoint.DIR));
                 Files.copy(all.get(k - 1), resumed.resolve(TrainCheckpoint.DIR).resolve(all.get(k - 1).getFileName()));
