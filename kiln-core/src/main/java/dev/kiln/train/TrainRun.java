@@ -194,7 +194,8 @@ public final class TrainRun {
                 Trainer.StepHook hook = ck.every() == 0 ? null : (step, lossSum, samples) -> {
                     if (step < batches && ((long) (epoch - 1) * batches + step) % ck.every() == 0) {
                         double sum = lossSum.getAsDouble();
-                        if (!Double.isFinite(sum)) throw new Trainer.NonFiniteLossException(step, "the loss is not finite at or before step " + step);
+                        if (!Double.isFinite(sum)) throw new Trainer.NonFiniteLossException(step, "the loss is not finite at this step or one since the last check");
+                        if (ck.onNan() == OnNan.STOP) requireFinite(model, step);
                         TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(epoch, step, batches, sum, samples),
                                 modelMeta, cfg, history, ck.keep());
                     }
@@ -207,7 +208,7 @@ public final class TrainRun {
                 }
                 start = null;
                 if (ck.onNan() == OnNan.STOP && !Double.isFinite(r.meanLoss())) {
-                    throw stopped(new Trainer.NonFiniteLossException(batches, "the loss is not finite at or before step " + batches), e, batches, cfg.outDir());
+                    throw stopped(new Trainer.NonFiniteLossException(batches, "the loss is not finite at this step or one since the last check"), e, batches, cfg.outDir());
                 }
                 Evaluation ev = Evaluation.of(model, testLoader, cfg.precision());
                 EpochStats s = new EpochStats(e, r.meanLoss(), ev.loss(), ev.accuracy(), r.samplesPerSecond(), r.seconds());
@@ -218,6 +219,13 @@ public final class TrainRun {
                         e, cfg.epochs(), s.trainLoss(), s.testLoss(), 100 * s.testAccuracy(), s.trainSamplesPerSecond(), s.trainSeconds());
                 if (trainer.scaler() != null) {
                     log.printf(Locale.ROOT, "  fp16 loss scale %.0f, %d steps skipped for overflow so far%n", trainer.scaler().scale(), trainer.skippedSteps());
+                }
+                if (ck.onNan() == OnNan.STOP) {
+                    try {
+                        requireFinite(model, batches);
+                    } catch (Trainer.NonFiniteLossException nan) {
+                        throw stopped(nan, e, batches, cfg.outDir());
+                    }
                 }
                 TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(e, batches, batches, 0, r.samples()),
                         modelMeta, cfg, history, ck.keep());
@@ -254,11 +262,26 @@ public final class TrainRun {
 
     private static String mib(long bytes) { return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0); }
 
+    /**
+     * A stopping run saves no checkpoint whose parameters are not finite (a step with a finite loss can still overflow
+     * them): it stops at the step instead, so the newest checkpoint stays a good one. One reduction per parameter, beside
+     * a checkpoint that reads every parameter anyway.
+     */
+    private static void requireFinite(Layer model, int step) {
+        try (dev.kiln.autograd.GradMode ignored = dev.kiln.autograd.GradMode.disabled()) {
+            for (var p : model.namedParameters().entrySet()) {
+                if (Double.isNaN(p.getValue().mul(0.0).sum().item())) {
+                    throw new Trainer.NonFiniteLossException(step, "the parameter " + p.getKey() + " is not finite after it");
+                }
+            }
+        }
+    }
+
     /** The error that stops a run at a non-finite loss: where, and which checkpoint to resume from. */
     private static IllegalStateException stopped(Trainer.NonFiniteLossException nan, int epoch, int batches, Path out) throws IOException {
         List<Path> saved = TrainCheckpoint.checkpoints(out.resolve(TrainCheckpoint.DIR));
-        return new IllegalStateException(String.format(Locale.ROOT, "training stopped: %s of epoch %d (global step %d); %s",
-                nan.getMessage(), epoch, (long) (epoch - 1) * batches + nan.step(),
+        return new IllegalStateException(String.format(Locale.ROOT, "training stopped at step %d of epoch %d (global step %d): %s; %s",
+                nan.step(), epoch, (long) (epoch - 1) * batches + nan.step(), nan.getMessage(),
                 saved.isEmpty() ? "no checkpoint was written yet" : "the last good checkpoint is " + saved.getLast()
                         + " (--resume it with a lower --lr, or train with --on-nan skip)"), nan);
     }

@@ -250,14 +250,14 @@ public final class Trainer implements AutoCloseable {
                 for (var e : model.namedParameters().entrySet()) {
                     Tensor g = e.getValue().grad();
                     if (g != null && Double.isNaN(g.mul(0.0).sum().item())) {
-                        culprit = "; the first parameter with a non-finite gradient is " + e.getKey();
+                        culprit = " (the first parameter with a non-finite gradient: " + e.getKey() + ")";
                         break;
                     }
                 }
             }
             optimizer.zeroGrad();
         }
-        throw new NonFiniteLossException(step, "the loss is " + v + " at step " + step + culprit);
+        throw new NonFiniteLossException(step, "the loss is " + v + culprit);
     }
 
     private void backwardAndStep(Tensor l) {

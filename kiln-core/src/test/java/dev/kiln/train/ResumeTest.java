@@ -78,7 +78,13 @@ class ResumeTest {
         TrainConfig diverging = TinyRuns.config(data, tmp.resolve("stop"), OptimizerKind.SGD, 1, 1e30);
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> TinyRuns.run(diverging, new TrainRun.Checkpointing(1, 3, OnNan.STOP), null));
-        assertTrue(e.getMessage().matches("(?s)training stopped: the loss is (NaN|Infinity) at step \\d+.*of epoch 1.*"), e.getMessage());
+        assertTrue(e.getMessage().matches("training stopped at step \\d+ of epoch 1 \\(global step \\d+\\): the (loss is (NaN|Infinity)|parameter \\S+ is not finite).*"),
+                e.getMessage());
+        for (Path f : TrainCheckpoint.checkpoints(tmp.resolve("stop").resolve(TrainCheckpoint.DIR))) {
+            for (var t : Safetensors.read(f).tensors().values()) {
+                for (float x : t.toFloatArray()) assertTrue(Float.isFinite(x), f + " is a good checkpoint");
+            }
+        }
         TrainRun.Summary s = TinyRuns.run(diverging.withOutDir(tmp.resolve("skip")), new TrainRun.Checkpointing(0, 3, OnNan.SKIP), null);
         assertFalse(s.json().contains("NaN") || s.json().contains("Infinity"), s.json());
     }
