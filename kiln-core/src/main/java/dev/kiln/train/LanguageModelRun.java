@@ -59,9 +59,11 @@ public final class LanguageModelRun {
         public double validationPerplexity() { return Math.exp(validationLoss); }
 
         public String json() {
-            return String.format(Locale.ROOT, "{\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\",\"epochs\":%d,\"val_loss\":%.4f,\"val_ppl\":%.3f,"
-                    + "\"val_acc\":%.4f,\"train_tokens_per_s\":%.1f,\"seconds\":%.2f}", model, device, precision, epochs, validationLoss,
-                    validationPerplexity(), validationAccuracy, trainTokensPerSecond, seconds);
+            // a diverged run's loss (and an overflowing perplexity) is null: JSON has no NaN or Infinity
+            return String.format(Locale.ROOT, "{\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\",\"epochs\":%d,\"val_loss\":%s,\"val_ppl\":%s,"
+                    + "\"val_acc\":%s,\"train_tokens_per_s\":%s,\"seconds\":%s}", model, device, precision, epochs,
+                    TrainRun.jsonNumber("%.4f", validationLoss), TrainRun.jsonNumber("%.3f", validationPerplexity()),
+                    TrainRun.jsonNumber("%.4f", validationAccuracy), TrainRun.jsonNumber("%.1f", trainTokensPerSecond), TrainRun.jsonNumber("%.2f", seconds));
         }
     }
 
