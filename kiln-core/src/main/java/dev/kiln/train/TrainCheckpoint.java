@@ -59,8 +59,8 @@ public final class TrainCheckpoint {
     record State(Layer model, Optimizer optimizer, Generator generator, GradScaler scaler) {}
 
     /** Writes checkpoint {@code step-<global step>} under {@code runDir/checkpoints}, then deletes all but the newest {@code keep}. */
-    static Path write(Path runDir, State s, Position at, Map<String, String> modelMeta, TrainConfig cfg, List<EpochStats> history,
-                      int keep) throws IOException {
+    static Path write(Path runDir, State s, Position at, Map<String, String> modelMeta, Map<String, String> config, long shuffleSeed,
+                      List<EpochStats> history, int keep) throws IOException {
         Map<String, Tensor> tensors = new LinkedHashMap<>(s.model().stateDict());
         Map<String, String> meta = new LinkedHashMap<>(modelMeta);
         meta.put("kiln.checkpoint", "1");
@@ -72,14 +72,14 @@ public final class TrainCheckpoint {
         meta.put("kiln.samples", Integer.toString(at.samples()));
         meta.put("kiln.generator.seed", Long.toString(s.generator().seed()));
         meta.put("kiln.generator.counter", Long.toString(s.generator().counter()));
-        meta.put("kiln.data.shuffle_seed", Long.toString(cfg.seed()));
+        meta.put("kiln.data.shuffle_seed", Long.toString(shuffleSeed));
         if (s.scaler() != null) {
             meta.put("kiln.scaler.scale", Double.toString(s.scaler().scale()));
             meta.put("kiln.scaler.clean_steps", Integer.toString(s.scaler().cleanSteps()));
         }
         putOptimizer(s.model(), s.optimizer(), tensors, meta);
         meta.put("kiln.metrics", history.stream().map(EpochStats::csv).collect(Collectors.joining("\n")));
-        meta.putAll(configMeta(cfg));
+        meta.putAll(config);
         Path file = runDir.resolve(DIR).resolve(String.format(Locale.ROOT, "step-%09d.safetensors", at.globalStep()));
         Safetensors.write(file, tensors, meta);
         prune(runDir.resolve(DIR), keep);
@@ -182,9 +182,52 @@ public final class TrainCheckpoint {
                 cudaGraphs && d.isCuda() && !p.scalesLoss(), LrSchedule.parse(require(meta, META_CONFIG + "lr_schedule")));
     }
 
-    private static String require(Map<String, String> meta, String key) {
+    /** A language-model run's configuration, as {@link #configMeta(TrainConfig)} for an image run's. */
+    static Map<String, String> configMeta(TextTrainConfig c) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put(META_CONFIG + "model", c.model().cliName());
+        m.put(META_CONFIG + "context", Integer.toString(c.context()));
+        m.put(META_CONFIG + "layers", Integer.toString(c.layers()));
+        m.put(META_CONFIG + "heads", Integer.toString(c.heads()));
+        m.put(META_CONFIG + "dim", Integer.toString(c.dim()));
+        m.put(META_CONFIG + "dropout", Double.toString(c.dropout()));
+        m.put(META_CONFIG + "tokenizer", c.tokenizer().cliName());
+        if (c.vocab() != null) m.put(META_CONFIG + "vocab", c.vocab().toAbsolutePath().toString());
+        if (c.merges() != null) m.put(META_CONFIG + "merges", c.merges().toAbsolutePath().toString());
+        m.put(META_CONFIG + "text", c.text().toAbsolutePath().toString());
+        m.put(META_CONFIG + "epochs", Integer.toString(c.epochs()));
+        m.put(META_CONFIG + "steps", Integer.toString(c.steps()));
+        m.put(META_CONFIG + "batch_size", Integer.toString(c.batchSize()));
+        m.put(META_CONFIG + "optimizer", c.optimizer().name().toLowerCase(Locale.ROOT));
+        m.put(META_CONFIG + "lr", Double.toString(c.lr()));
+        m.put(META_CONFIG + "lr_schedule", c.schedule().cliName());
+        m.put(META_CONFIG + "seed", Long.toString(c.seed()));
+        m.put(META_CONFIG + "device", c.device().toString());
+        m.put(META_CONFIG + "test_limit", Integer.toString(c.testLimit()));
+        m.put(META_CONFIG + "precision", c.precision().cliName());
+        return m;
+    }
+
+    /** A language-model checkpoint's run configuration, as {@link #config} for an image run's; {@code text} (null: the run's own) may change. */
+    public static TextTrainConfig textConfig(Map<String, String> meta, Path outDir, Integer epochs, Device device, Path text, boolean cudaGraphs) {
+        Device d = device != null ? device : Device.parse(require(meta, META_CONFIG + "device"));
+        Precision p = Precision.parse(require(meta, META_CONFIG + "precision"));
+        String vocab = meta.get(META_CONFIG + "vocab"), merges = meta.get(META_CONFIG + "merges");
+        return new TextTrainConfig(LanguageModel.Kind.find(require(meta, META_CONFIG + "model")), Integer.parseInt(require(meta, META_CONFIG + "context")),
+                Integer.parseInt(require(meta, META_CONFIG + "layers")), Integer.parseInt(require(meta, META_CONFIG + "heads")),
+                Integer.parseInt(require(meta, META_CONFIG + "dim")), Double.parseDouble(require(meta, META_CONFIG + "dropout")),
+                TextTrainConfig.TokenizerKind.parse(require(meta, META_CONFIG + "tokenizer")), vocab == null ? null : Path.of(vocab),
+                merges == null ? null : Path.of(merges), text != null ? text : Path.of(require(meta, META_CONFIG + "text")),
+                epochs != null ? epochs : Integer.parseInt(require(meta, META_CONFIG + "epochs")), Integer.parseInt(require(meta, META_CONFIG + "steps")),
+                Integer.parseInt(require(meta, META_CONFIG + "batch_size")), OptimizerKind.parse(require(meta, META_CONFIG + "optimizer")),
+                Double.parseDouble(require(meta, META_CONFIG + "lr")), LrSchedule.parse(require(meta, META_CONFIG + "lr_schedule")),
+                Long.parseLong(require(meta, META_CONFIG + "seed")), d, outDir, Integer.parseInt(require(meta, META_CONFIG + "test_limit")), p,
+                cudaGraphs && d.isCuda() && !p.scalesLoss());
+    }
+
+    static String require(Map<String, String> meta, String key) {
         String v = meta.get(key);
-        if (v == null) throw new IllegalArgumentException("the checkpoint has no " + key + ": it is not a full training checkpoint of an image model");
+        if (v == null) throw new IllegalArgumentException("the checkpoint has no " + key + ": it is not a full training checkpoint of this kind of model");
         return v;
     }
 

@@ -197,7 +197,7 @@ public final class TrainRun {
                         if (!Double.isFinite(sum)) throw new Trainer.NonFiniteLossException(step, "the loss is not finite at this step or one since the last check");
                         if (ck.onNan() == OnNan.STOP) requireFinite(model, step);
                         TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(epoch, step, batches, sum, samples),
-                                modelMeta, cfg, history, ck.keep());
+                                modelMeta, TrainCheckpoint.configMeta(cfg), cfg.seed(), history, ck.keep());
                     }
                 };
                 Trainer.TrainResult r;
@@ -228,7 +228,7 @@ public final class TrainRun {
                     }
                 }
                 TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(e, batches, batches, 0, r.samples()),
-                        modelMeta, cfg, history, ck.keep());
+                        modelMeta, TrainCheckpoint.configMeta(cfg), cfg.seed(), history, ck.keep());
                 saveCheckpoint(checkpoint, model, cfg.model(), data, e, ev.accuracy());
                 writeMetrics(metrics, history);
                 if (listener != null) listener.epochEnded(s, List.copyOf(history), cfg.outDir());
@@ -267,7 +267,7 @@ public final class TrainRun {
      * them): it stops at the step instead, so the newest checkpoint stays a good one. One reduction per parameter, beside
      * a checkpoint that reads every parameter anyway.
      */
-    private static void requireFinite(Layer model, int step) {
+    static void requireFinite(Layer model, int step) {
         try (dev.kiln.autograd.GradMode ignored = dev.kiln.autograd.GradMode.disabled()) {
             for (var p : model.namedParameters().entrySet()) {
                 if (Double.isNaN(p.getValue().mul(0.0).sum().item())) {
@@ -278,7 +278,7 @@ public final class TrainRun {
     }
 
     /** The error that stops a run at a non-finite loss: where, and which checkpoint to resume from. */
-    private static IllegalStateException stopped(Trainer.NonFiniteLossException nan, int epoch, int batches, Path out) throws IOException {
+    static IllegalStateException stopped(Trainer.NonFiniteLossException nan, int epoch, int batches, Path out) throws IOException {
         List<Path> saved = TrainCheckpoint.checkpoints(out.resolve(TrainCheckpoint.DIR));
         return new IllegalStateException(String.format(Locale.ROOT, "training stopped at step %d of epoch %d (global step %d): %s; %s",
                 nan.step(), epoch, (long) (epoch - 1) * batches + nan.step(), nan.getMessage(),
