@@ -155,9 +155,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print a JSON summary as the last line")
     boolean json;
 
-    @Option(names = "--resume", paramLabel = "RUN_DIR|FILE", description = {"go on with an interrupted image-model run from its newest complete checkpoint",
-            "(or that checkpoint file), in its folder, with its settings; --epochs, --device and --data may change",
-            "(language-model runs cannot be resumed yet)"})
+    @Option(names = "--resume", paramLabel = "RUN_DIR|FILE", description = {"go on with an interrupted run from its newest complete checkpoint",
+            "(or that checkpoint file), in its folder, with its settings; --epochs, --device and --data may change"})
     Path resume;
 
     @Option(names = "--checkpoint-every", paramLabel = "N", defaultValue = "0",
@@ -206,16 +205,18 @@ final class TrainCommand implements Callable<Integer> {
         return inRunFolder(cfg.model().cliName(), dir -> TrainRun.run(c.withOutDir(dir), log, listener, profile, resident.equals("auto"), ck, null)).json();
     }
 
-    /** Whether a run folder's model.safetensors, or the file itself, holds a language model (gpt, lstm). */
-    private static boolean isLanguageModelRun(Path p) {
-        Path f = java.nio.file.Files.isDirectory(p) ? p.resolve("model.safetensors") : p;
-        if (!java.nio.file.Files.isRegularFile(f)) return false;
+    /** --resume of a language-model run: as for images, with --data naming the text (when it moved). */
+    private String resumeLanguageModel(PrintWriter log, TrainCheckpoint.Found found, TrainRun.Checkpointing ck) throws Exception {
+        var parsed = spec.commandLine().getParseResult();
+        TextTrainConfig cfg;
         try {
-            String m = dev.kiln.io.Safetensors.read(f).metadata().get(TrainRun.META_MODEL);
-            return m != null && LanguageModel.Kind.find(m) != null;
-        } catch (IOException unreadable) {
-            return false;   // TrainCheckpoint.find names the problem
+            cfg = TrainCheckpoint.textConfig(found.contents().metadata(), found.runDir(), parsed.hasMatchedOption("--epochs") ? epochs : null,
+                    parsed.hasMatchedOption("--device") ? Devices.parse(device) : null, data, !cudaGraphs.equalsIgnoreCase("off"));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
+        var listener = new TrainProgress(progressStream(), log, "kiln train --resume " + resume, cfg.context());
+        return LanguageModelRun.run(cfg, log, listener, profile, ck, found).json();
     }
 
     private TrainRun.Checkpointing checkpointing() {
@@ -235,11 +236,9 @@ final class TrainCommand implements Callable<Integer> {
                         + "(saved in its checkpoints); only --epochs, --device, --data and the checkpoint options may change");
             }
         }
-        if (isLanguageModelRun(resume)) {
-            throw new ParameterException(spec.commandLine(), resume + " is a language-model run: --resume works for image models only so far");
-        }
         TrainRun.Checkpointing ck = checkpointing();
         TrainCheckpoint.Found found = TrainCheckpoint.find(resume);
+        if (LanguageModelRun.isLanguageModel(found.contents().metadata())) return resumeLanguageModel(log, found, ck);
         TrainConfig cfg;
         try {
             cfg = TrainCheckpoint.config(found.contents().metadata(), found.runDir(), parsed.hasMatchedOption("--epochs") ? epochs : null,
@@ -270,14 +269,10 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
-        var given = spec.commandLine().getParseResult();
-        if (given.hasMatchedOption("--checkpoint-every") || given.hasMatchedOption("--keep") || given.hasMatchedOption("--on-nan")) {
-            throw new ParameterException(spec.commandLine(), "--checkpoint-every, --keep and --on-nan work for image models only so far; "
-                    + "a language-model run checkpoints its weights at each epoch's end and cannot be resumed yet");
-        }
+        TrainRun.Checkpointing ck = checkpointing();
         var listener = new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context());
         TextTrainConfig c = cfg;
-        return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile)).json();
+        return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile, ck, null)).json();
     }
 
     private static int or(Integer value, int otherwise) { return value == null ? otherwise : value; }

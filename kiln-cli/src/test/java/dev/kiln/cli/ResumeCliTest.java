@@ -35,14 +35,20 @@ class ResumeCliTest {
         Path empty = Files.createDirectories(dir.resolve("empty"));
         assertOneLineError(kiln("train", "--resume", empty.toString()), "holds no readable training checkpoint");
         assertOneLineError(kiln("train", "--resume", run.resolve("model.safetensors").toString()), "holds model weights only");
-        // language-model runs: said plainly
-        Path lm = Files.createDirectories(dir.resolve("lm"));
-        Safetensors.write(lm.resolve("model.safetensors"), java.util.Map.of("w", dev.kiln.Tensor.of(1f)), java.util.Map.of("kiln.model", "gpt"));
-        assertOneLineError(kiln("train", "--resume", lm.toString()), "is a language-model run: --resume works for image models only so far");
-        Path text = Files.writeString(dir.resolve("t.txt"), "hello world ".repeat(200));
-        assertOneLineError(kiln("train", "--model", "lstm", "--data", text.toString(), "--checkpoint-every", "5", "--out", dir.resolve("l").toString()),
-                "work for image models only so far");
         assertOneLineError(kiln("train", "--on-nan", "maybe", "--data", data.toString(), "--out", dir.resolve("x").toString()), "--on-nan takes stop or skip");
+    }
+
+    @Test void aLanguageModelRunGoesOnToo() throws Exception {
+        Path text = Files.writeString(dir.resolve("t.txt"), "hello world, hello kiln. ".repeat(60)), run = dir.resolve("lm"), straight = dir.resolve("lm2");
+        String[] common = {"--model", "lstm", "--data", text.toString(), "--context", "16", "--layers", "1", "--dim", "32", "--batch-size", "8",
+                "--steps", "3", "--device", "cpu", "--checkpoint-every", "2"};
+        assertEquals(0, kiln(concat(new String[]{"train", "--epochs", "1", "--out", run.toString()}, common)).code());
+        MainTest.Run resumed = kiln("train", "--resume", run.toString(), "--epochs", "2", "--json");
+        assertEquals(0, resumed.code(), resumed.toString());
+        assertTrue(resumed.out().contains("resuming from"), resumed.out());
+        assertEquals(0, kiln(concat(new String[]{"train", "--epochs", "2", "--out", straight.toString()}, common)).code());
+        assertArrayEquals(bits(straight.resolve("model.safetensors")), bits(run.resolve("model.safetensors")), "resumed = straight, bit for bit");
+        assertOneLineError(kiln("train", "--resume", run.toString(), "--dim", "64"), "--dim cannot be given with --resume");
     }
 
     @Test void aDivergingRunStopsNamingTheStepAndJsonHasNoNaN() throws Exception {
