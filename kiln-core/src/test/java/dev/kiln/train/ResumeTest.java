@@ -41,6 +41,21 @@ class ResumeTest {
         }
     }
 
+    /** fp16 (autocast and loss scaling, on the CPU's general kernels): the scaler's scale and clean-step count come back too. */
+    @Test void anFp16RunResumesWithItsLossScale() throws IOException {
+        Path data = TinyRuns.data(tmp.resolve("data"), 40, 10), straight = tmp.resolve("straight");
+        TrainConfig fp16 = new TrainConfig(ModelZoo.MLP, 1, 8, OptimizerKind.ADAM, 1e-3, 7, dev.kiln.Device.CPU, data, straight, 0, 0, Precision.FP16);
+        TinyRuns.run(fp16, new TrainRun.Checkpointing(1, 100, OnNan.STOP), null);
+        List<Path> all = TrainCheckpoint.checkpoints(straight.resolve(TrainCheckpoint.DIR));
+        assertNotNull(Safetensors.read(all.get(2)).metadata().get("kiln.scaler.scale"));
+        Path resumed = tmp.resolve("resumed");
+        Files.createDirectories(resumed.resolve(TrainCheckpoint.DIR));
+        Files.copy(all.get(2), resumed.resolve(TrainCheckpoint.DIR).resolve(all.get(2).getFileName()));
+        TinyRuns.run(fp16.withOutDir(resumed), TrainRun.Checkpointing.DEFAULT, TrainCheckpoint.find(resumed));
+        TinyRuns.assertSameTensors(all.getLast(), TinyRuns.newest(resumed));
+        assertEquals(Safetensors.read(all.getLast()).metadata().get("kiln.scaler.scale"), Safetensors.read(TinyRuns.newest(resumed)).metadata().get("kiln.scaler.scale"));
+    }
+
     /** The control: the same resume with the generator put back to its start draws other dropout masks, and ends elsewhere. */
     @Test void theGeneratorsStateMatters() throws IOException {
         Path data = TinyRuns.data(tmp.resolve("data"), 40, 10), straight = tmp.resolve("straight");
