@@ -13,6 +13,15 @@ public final class Generator {
 
     public long seed() { return seed; }
 
+    /** How many keys this generator has handed out: with the seed, its whole state (a checkpoint saves it). */
+    public synchronized long counter() { return counter; }
+
+    /** Puts the generator back where {@link #counter()} read it, so it hands out the same keys from there (resuming a run). */
+    public synchronized void restore(long counter) {
+        if (counter < 0) throw new IllegalArgumentException("Generator.restore: counter must be >= 0, got " + counter);
+        this.counter = counter;
+    }
+
     public long nextSeed() {
         KeyTape tape = TAPE.get();
         if (tape != null && tape.replaying) return tape.replay();

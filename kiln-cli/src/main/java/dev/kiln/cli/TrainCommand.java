@@ -8,10 +8,12 @@ import dev.kiln.train.LanguageModel;
 import dev.kiln.train.LanguageModelRun;
 import dev.kiln.train.LrSchedule;
 import dev.kiln.train.ModelZoo;
+import dev.kiln.train.OnNan;
 import dev.kiln.train.OptimizerKind;
 import dev.kiln.train.Precision;
 import dev.kiln.train.RunFolders;
 import dev.kiln.train.TextTrainConfig;
+import dev.kiln.train.TrainCheckpoint;
 import dev.kiln.train.TrainConfig;
 import dev.kiln.train.TrainRun;
 import picocli.CommandLine.ArgGroup;
@@ -153,6 +155,26 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print a JSON summary as the last line")
     boolean json;
 
+    @Option(names = "--resume", paramLabel = "RUN_DIR|FILE", description = {"go on with an interrupted run from its newest complete checkpoint",
+            "(or that checkpoint file), in its folder, with its settings; --epochs, --device and --data may change"})
+    Path resume;
+
+    @Option(names = "--checkpoint-every", paramLabel = "N", defaultValue = "0",
+            description = "also write a full checkpoint (weights, optimizer, position) every N steps (0: at each epoch's end only) (default: ${DEFAULT-VALUE})")
+    int checkpointEvery;
+
+    @Option(names = "--keep", paramLabel = "K", defaultValue = "3", description = "full checkpoints kept in RUN/checkpoints/, the newest (default: ${DEFAULT-VALUE})")
+    int keep;
+
+    @Option(names = "--on-nan", defaultValue = "stop",
+            description = "stop: a NaN or infinite loss ends the run naming the step; skip: leave that step's update out (default: ${DEFAULT-VALUE})")
+    String onNan;
+
+    /** The options that would change a run's result: a resumed run keeps its own. */
+    private static final String[] FIXED_WHEN_RESUMING = {"--model", "--batch-size", "--optimizer", "--lr", "--lr-schedule", "--seed", "--limit",
+            "--test-limit", "--precision", "--out", "--overwrite", "--tokenizer", "--vocab", "--merges", "--context", "--layers", "--heads", "--dim",
+            "--dropout", "--steps"};
+
     @Override public Integer call() throws Exception {
         if (dev.kiln.dist.JobEnvironment.from(System.getenv()).distributed()) {
             throw new IllegalArgumentException("kiln train: data-parallel training over several processes is not built yet (WORLD_SIZE is "
@@ -161,7 +183,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!resident.equals("auto") && !resident.equals("off")) throw new ParameterException(spec.commandLine(), "--resident must be auto or off, got " + resident);
         LanguageModel.Kind lm = LanguageModel.Kind.find(model);
         PrintWriter log = spec.commandLine().getOut();
-        String summary = lm != null ? trainLanguageModel(lm, log) : trainImageModel(log);
+        String summary = resume != null ? resumeImageModel(log) : lm != null ? trainLanguageModel(lm, log) : trainImageModel(log);
         if (json) log.println(summary);
         log.flush();
         return 0;
@@ -183,7 +205,53 @@ final class TrainCommand implements Callable<Integer> {
         }
         var listener = new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName());
         TrainConfig c = cfg;
-        return inRunFolder(cfg.model().cliName(), dir -> TrainRun.run(c.withOutDir(dir), log, listener, profile, resident.equals("auto"))).json();
+        TrainRun.Checkpointing ck = checkpointing();
+        return inRunFolder(cfg.model().cliName(), dir -> TrainRun.run(c.withOutDir(dir), log, listener, profile, resident.equals("auto"), ck, null)).json();
+    }
+
+    /** --resume of a language-model run: as for images, with --data naming the text (when it moved). */
+    private String resumeLanguageModel(PrintWriter log, TrainCheckpoint.Found found, TrainRun.Checkpointing ck) throws Exception {
+        var parsed = spec.commandLine().getParseResult();
+        TextTrainConfig cfg;
+        try {
+            cfg = TrainCheckpoint.textConfig(found.contents().metadata(), found.runDir(), parsed.hasMatchedOption("--epochs") ? epochs : null,
+                    parsed.hasMatchedOption("--device") ? Devices.parse(device) : null, data, !cudaGraphs.equalsIgnoreCase("off"));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
+        }
+        var listener = new TrainProgress(progressStream(), log, "kiln train --resume " + resume, cfg.context());
+        return LanguageModelRun.run(cfg, log, listener, profile, ck, found).json();
+    }
+
+    private TrainRun.Checkpointing checkpointing() {
+        try {
+            return new TrainRun.Checkpointing(checkpointEvery, keep, OnNan.parse(onNan));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+    }
+
+    /** --resume: the run's settings from its checkpoint, in its own folder, going on from where the checkpoint stands. */
+    private String resumeImageModel(PrintWriter log) throws Exception {
+        var parsed = spec.commandLine().getParseResult();
+        for (String o : FIXED_WHEN_RESUMING) {
+            if (parsed.hasMatchedOption(o)) {
+                throw new ParameterException(spec.commandLine(), o + " cannot be given with --resume: the run goes on with its own settings "
+                        + "(saved in its checkpoints); only --epochs, --device, --data and the checkpoint options may change");
+            }
+        }
+        TrainRun.Checkpointing ck = checkpointing();
+        TrainCheckpoint.Found found = TrainCheckpoint.find(resume);
+        if (LanguageModelRun.isLanguageModel(found.contents().metadata())) return resumeLanguageModel(log, found, ck);
+        TrainConfig cfg;
+        try {
+            cfg = TrainCheckpoint.config(found.contents().metadata(), found.runDir(), parsed.hasMatchedOption("--epochs") ? epochs : null,
+                    parsed.hasMatchedOption("--device") ? Devices.parse(device) : null, data, !cudaGraphs.equalsIgnoreCase("off"));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
+        }
+        var listener = new TrainProgress(progressStream(), log, "kiln train --resume " + resume);
+        return TrainRun.run(cfg, log, listener, profile, resident.equals("auto"), ck, found).json();
     }
 
     private String trainLanguageModel(LanguageModel.Kind kind, PrintWriter log) throws Exception {
@@ -205,9 +273,10 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
+        TrainRun.Checkpointing ck = checkpointing();
         var listener = new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context());
         TextTrainConfig c = cfg;
-        return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile)).json();
+        return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile, ck, null)).json();
     }
 
     private static int or(Integer value, int otherwise) { return value == null ? otherwise : value; }

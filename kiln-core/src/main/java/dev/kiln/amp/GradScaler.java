@@ -47,6 +47,20 @@ public final class GradScaler {
     /** The current scale. */
     public double scale() { return scale; }
 
+    /** Clean steps since the scale last changed: with {@link #scale()}, the state a checkpoint saves. */
+    public int cleanSteps() { return cleanSteps; }
+
+    /** Puts the scaler back to a saved {@link #scale()} and {@link #cleanSteps()} (resuming a run), between steps. */
+    public void restore(double scale, int cleanSteps) {
+        if (!(scale > 0) || Double.isInfinite(scale)) throw new IllegalArgumentException("GradScaler.restore: scale must be positive, got " + scale);
+        if (cleanSteps < 0 || cleanSteps >= growthInterval) {
+            throw new IllegalArgumentException("GradScaler.restore: clean steps must be in [0, " + growthInterval + "), got " + cleanSteps);
+        }
+        if (foundInf != null || unscaled) throw new IllegalStateException("GradScaler.restore: a step is in progress");
+        this.scale = scale;
+        this.cleanSteps = cleanSteps;
+    }
+
     /** loss times the scale (differentiable: backward then yields scaled gradients). */
     public Tensor scale(Tensor loss) { return loss.mul(scale); }
 

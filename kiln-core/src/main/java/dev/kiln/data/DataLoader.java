@@ -75,6 +75,21 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
     /** The next epoch's batches. */
     @Override public Epoch iterator() { return new Epoch(epochCount++); }
 
+    /**
+     * Epoch {@code epoch} (0-based) from batch {@code fromBatch} on: the batches its full pass yields from there, since
+     * the order and transforms are a pure function of the seed, the epoch and the batch index; the next
+     * {@link #iterator()} is epoch + 1. A resumed training run reads on where it stopped with it.
+     */
+    public Epoch epoch(int epoch, int fromBatch) {
+        if (epoch < 0 || fromBatch < 0 || fromBatch > batchCount()) {
+            throw new IllegalArgumentException("DataLoader.epoch: epoch " + epoch + ", batch " + fromBatch + " of " + batchCount());
+        }
+        epochCount = epoch + 1;
+        Epoch e = new Epoch(epoch);
+        e.submitted = e.returned = fromBatch;
+        return e;
+    }
+
     /** Whether batches reach the device through pinned buffers and the copy stream. */
     private boolean pinned() { return device.isCuda() && !(dataset instanceof DeviceDataset); }
 

@@ -5,6 +5,7 @@ import dev.kiln.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Adam with PyTorch's formulas and bias correction: m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²;
@@ -76,6 +77,29 @@ public sealed class Adam extends Optimizer permits AdamW {
             }
         }
     }
+
+    @Override public final ParamState exportState(Tensor p) {
+        State s = existingState(p);
+        if (s == null || s.m == null) return ParamState.EMPTY;
+        return new ParamState(Map.of("exp_avg", s.m, "exp_avg_sq", s.v), Map.of("step", s.step));
+    }
+
+    @Override public final void importState(Tensor p, ParamState saved) {
+        State s = state(p, State::new);
+        if (saved.isEmpty()) {
+            s.m = s.v = null;
+            s.step = 0;
+            return;
+        }
+        Tensor m = saved.tensors().get("exp_avg"), v = saved.tensors().get("exp_avg_sq");
+        Long step = saved.counts().get("step");
+        if (m == null || v == null || step == null) throw new IllegalArgumentException("Adam state needs exp_avg, exp_avg_sq and step, got " + saved);
+        s.m = restored(p, m, "exp_avg");
+        s.v = restored(p, v, "exp_avg_sq");
+        s.step = step;
+    }
+
+    @Override public final Map<String, Double> hyperparameters() { return Map.of("beta1", beta1, "beta2", beta2, "eps", eps); }
 
     @Override protected final void update(Tensor p, Tensor grad, ParamGroup group) {
         State s = initialised(p);

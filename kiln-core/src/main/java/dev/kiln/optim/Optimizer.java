@@ -100,6 +100,47 @@ public abstract class Optimizer {
      */
     public void countGraphedSteps(long n) {}
 
+    // ---------------------------------------------------------------- state for checkpoints
+
+    /**
+     * One parameter's optimizer state, by PyTorch's names: tensors (Adam's {@code exp_avg}, {@code exp_avg_sq}; SGD's
+     * {@code momentum_buffer}) and counts (Adam's {@code step}). Empty before the parameter's first step.
+     */
+    public record ParamState(Map<String, Tensor> tensors, Map<String, Long> counts) {
+        public static final ParamState EMPTY = new ParamState(Map.of(), Map.of());
+
+        public boolean isEmpty() { return tensors.isEmpty() && counts.isEmpty(); }
+    }
+
+    /** The state of {@code param} (the live tensors, not copies), for a checkpoint. */
+    public ParamState exportState(Tensor param) { return ParamState.EMPTY; }
+
+    /**
+     * Replaces {@code param}'s state by a saved one (copied onto the parameter's device and dtype), so the next step
+     * is the one an uninterrupted run would take. An empty state leaves the parameter as before its first step.
+     */
+    public void importState(Tensor param, ParamState saved) {
+        if (!saved.isEmpty()) throw new IllegalArgumentException(getClass().getSimpleName() + " keeps no state, got " + saved.tensors().keySet());
+    }
+
+    /** The hyperparameters beyond each group's learning rate and weight decay (Adam's betas and eps, SGD's momentum), for a checkpoint. */
+    public Map<String, Double> hyperparameters() { return Map.of(); }
+
+    /** The state already made for this parameter, or null. */
+    @SuppressWarnings("unchecked")
+    protected final <S> S existingState(Tensor param) { return (S) state.get(param); }
+
+    /** A kept copy of a saved state tensor on param's device and dtype; its shape must be the parameter's. */
+    static Tensor restored(Tensor param, Tensor saved, String name) {
+        if (!java.util.Arrays.equals(param.shape(), saved.shape())) {
+            throw new IllegalArgumentException("optimizer state " + name + " has shape " + java.util.Arrays.toString(saved.shape())
+                    + ", its parameter " + java.util.Arrays.toString(param.shape()));
+        }
+        try (GradMode ignored = GradMode.disabled()) {
+            return zerosLike(param).copyFrom(saved.to(param.dtype()));
+        }
+    }
+
     /** Sets every learning rate (all groups). */
     public final void setLr(double lr) { for (ParamGroup g : groups) g.setLr(lr); }
 

@@ -5,6 +5,7 @@ import dev.kiln.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Stochastic gradient descent with PyTorch's formulas: g += wd·p; buf = momentum·buf + (1-dampening)·g (buf = g at
@@ -56,6 +57,21 @@ public final class SGD extends Optimizer {
         }
         Backends.get(params.getFirst().device()).sgdStep(params, grads(params), bufs, group.lr(), momentum, dampening,
                 group.weightDecay(), nesterov, firsts != 0);
+    }
+
+    @Override public ParamState exportState(Tensor p) {
+        State s = existingState(p);
+        return s == null || s.buf == null ? ParamState.EMPTY : new ParamState(Map.of("momentum_buffer", s.buf), Map.of());
+    }
+
+    @Override public void importState(Tensor p, ParamState saved) {
+        Tensor buf = saved.tensors().get("momentum_buffer");
+        if (!saved.isEmpty() && buf == null) throw new IllegalArgumentException("SGD state needs momentum_buffer, got " + saved);
+        state(p, State::new).buf = buf == null ? null : restored(p, buf, "momentum_buffer");
+    }
+
+    @Override public Map<String, Double> hyperparameters() {
+        return Map.of("momentum", momentum, "dampening", dampening, "nesterov", nesterov ? 1.0 : 0.0);
     }
 
     @Override protected void update(Tensor p, Tensor grad, ParamGroup group) {

@@ -59,9 +59,11 @@ public final class LanguageModelRun {
         public double validationPerplexity() { return Math.exp(validationLoss); }
 
         public String json() {
-            return String.format(Locale.ROOT, "{\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\",\"epochs\":%d,\"val_loss\":%.4f,\"val_ppl\":%.3f,"
-                    + "\"val_acc\":%.4f,\"train_tokens_per_s\":%.1f,\"seconds\":%.2f}", model, device, precision, epochs, validationLoss,
-                    validationPerplexity(), validationAccuracy, trainTokensPerSecond, seconds);
+            // a diverged run's loss (and an overflowing perplexity) is null: JSON has no NaN or Infinity
+            return String.format(Locale.ROOT, "{\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\",\"epochs\":%d,\"val_loss\":%s,\"val_ppl\":%s,"
+                    + "\"val_acc\":%s,\"train_tokens_per_s\":%s,\"seconds\":%s}", model, device, precision, epochs,
+                    TrainRun.jsonNumber("%.4f", validationLoss), TrainRun.jsonNumber("%.3f", validationPerplexity()),
+                    TrainRun.jsonNumber("%.4f", validationAccuracy), TrainRun.jsonNumber("%.1f", trainTokensPerSecond), TrainRun.jsonNumber("%.2f", seconds));
         }
     }
 
@@ -92,10 +94,17 @@ public final class LanguageModelRun {
      * {@code profile} (null: none) receives a trace of steps 20-30 of the first epoch.
      */
     public static Summary run(TextTrainConfig cfg, PrintWriter log, TrainListener listener, Path profile) throws IOException {
-        return TrainRun.onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile));
+        return run(cfg, log, listener, profile, TrainRun.Checkpointing.DEFAULT, null);
     }
 
-    private static Summary train(TextTrainConfig cfg, PrintWriter log, TrainListener listener, Path profile) throws IOException {
+    /** As {@link #run(TextTrainConfig, PrintWriter, TrainListener, Path)}, checkpointing and resuming as {@link TrainRun} does for images. */
+    public static Summary run(TextTrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, TrainRun.Checkpointing ck,
+                              TrainCheckpoint.Found resume) throws IOException {
+        return TrainRun.onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, ck, resume));
+    }
+
+    private static Summary train(TextTrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, TrainRun.Checkpointing ck,
+                                 TrainCheckpoint.Found resume) throws IOException {
         long t0 = System.nanoTime();
         TrainRun.requireWritableFolder(cfg.outDir());
         Tokenizer tokenizer = cfg.tokenizer() == TextTrainConfig.TokenizerKind.GPT2 ? Gpt2Tokenizer.load(cfg.vocab(), cfg.merges()) : null;
@@ -108,12 +117,18 @@ public final class LanguageModelRun {
         Dataset validation = TrainingData.head(chunks(() -> corpus.validationChunks(cfg.context())), cfg.testLimit());
 
         LanguageModel arch = cfg.architecture(tokenizer.vocabSize());
-        Model model = arch.build(new Generator(cfg.seed()));
+        Generator generator = new Generator(cfg.seed());
+        Model model = arch.build(generator);
         model.to(cfg.device());
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
         Trainer trainer = new Trainer(model, new SequenceCrossEntropyLoss(), opt, listener, cfg.precision());
         if (profile != null) trainer.profileSteps(profile, 20, 30);
         trainer.useCudaGraphs(cfg.cudaGraphs());
+        trainer.onNan(ck.onNan());
+        TrainCheckpoint.State state = new TrainCheckpoint.State(model, opt, generator, trainer.scaler());
+        java.nio.file.Files.createDirectories(cfg.outDir());
+        TrainCheckpoint.removeTemporaries(cfg.outDir());
+        Map<String, String> modelMeta = modelMetadata(arch, tokenizer, cfg), configMeta = TrainCheckpoint.configMeta(cfg);
         Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv");
 
         int steps = (train.size() + cfg.batchSize() - 1) / cfg.batchSize();
@@ -124,14 +139,46 @@ public final class LanguageModelRun {
                 cfg.lr() + (cfg.schedule() == LrSchedule.CONSTANT ? "" : " " + cfg.schedule().cliName()), cfg.precision().cliName(),
                 cfg.cudaGraphs() ? ", CUDA graphs" : "");
         List<EpochStats> history = new ArrayList<>();
+        int firstEpoch = 1;
+        Trainer.Start start = null;
+        if (resume != null) {
+            model.loadStateDict(TrainCheckpoint.modelTensors(resume.contents().tensors()));
+            TrainCheckpoint.restore(resume.contents(), state);
+            TrainCheckpoint.Position p = TrainCheckpoint.position(resume.contents().metadata());
+            history.addAll(TrainCheckpoint.history(resume.contents().metadata()));
+            if (p.batches() != steps) throw new IllegalArgumentException(resume.file() + " was written with " + p.batches() + " steps per epoch, this text gives " + steps);
+            firstEpoch = p.epochDone() ? p.epoch() + 1 : p.epoch();
+            if (!p.epochDone()) start = new Trainer.Start(p.epoch() - 1, p.step(), p.lossSum(), p.samples());
+            log.printf(Locale.ROOT, "kiln: resuming from %s: epoch %d, step %d of %d%n", resume.file(), p.epoch(), p.step(), p.batches());
+        }
         double trainSeconds = 0;
         long trainChunksSeen = 0;
         try (trainer;
              DataLoader trainLoader = DataLoader.builder(train).batchSize(cfg.batchSize()).workers(1).prefetch(3).device(cfg.device()).build();
              DataLoader valLoader = DataLoader.builder(validation).batchSize(cfg.batchSize()).workers(1).device(cfg.device()).build()) {
-            for (int e = 1; e <= cfg.epochs(); e++) {
+            for (int e = firstEpoch; e <= cfg.epochs(); e++) {
                 opt.setLr(cfg.schedule().lr(cfg.lr(), e, cfg.epochs()));
-                Trainer.TrainResult r = trainer.trainEpoch(trainLoader, "epoch " + e + "/" + cfg.epochs());
+                int epoch = e;
+                Trainer.StepHook hook = ck.every() == 0 ? null : (step, lossSum, samples) -> {
+                    if (step < steps && ((long) (epoch - 1) * steps + step) % ck.every() == 0) {
+                        double sum = lossSum.getAsDouble();
+                        if (!Double.isFinite(sum)) throw new Trainer.NonFiniteLossException(step, "the loss is not finite at this step or one since the last check");
+                        if (ck.onNan() == OnNan.STOP) TrainRun.requireFinite(model, step);
+                        TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(epoch, step, steps, sum, samples), modelMeta, configMeta,
+                                cfg.seed(), history, ck.keep());
+                    }
+                };
+                Trainer.TrainResult r;
+                try {
+                    r = trainer.trainEpoch(trainLoader, "epoch " + e + "/" + cfg.epochs(), start == null ? Trainer.Start.of(e - 1) : start, hook);
+                    start = null;
+                    if (ck.onNan() == OnNan.STOP && !Double.isFinite(r.meanLoss())) {
+                        throw new Trainer.NonFiniteLossException(steps, "the loss is not finite at this step or one since the last check");
+                    }
+                    if (ck.onNan() == OnNan.STOP) TrainRun.requireFinite(model, steps);
+                } catch (Trainer.NonFiniteLossException nan) {
+                    throw TrainRun.stopped(nan, e, steps, cfg.outDir());
+                }
                 Evaluation ev = Evaluation.of(model, valLoader, cfg.precision());
                 EpochStats s = new EpochStats(e, r.meanLoss(), ev.loss(), ev.accuracy(), r.samplesPerSecond(), r.seconds());
                 history.add(s);
@@ -143,6 +190,8 @@ public final class LanguageModelRun {
                 if (trainer.scaler() != null) {
                     log.printf(Locale.ROOT, "  fp16 loss scale %.0f, %d steps skipped for overflow so far%n", trainer.scaler().scale(), trainer.skippedSteps());
                 }
+                TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(e, steps, steps, 0, r.samples()), modelMeta, configMeta,
+                        cfg.seed(), history, ck.keep());
                 saveCheckpoint(checkpoint, model, arch, tokenizer, cfg, e, ev.loss());
                 TrainRun.writeCsv(metrics, CSV_HEADER, history.stream().map(h -> csv(h, cfg.context())).toList());
                 if (listener != null) listener.epochEnded(s, List.copyOf(history), cfg.outDir());
@@ -172,9 +221,8 @@ public final class LanguageModelRun {
         }
     }
 
-    /** Writes the state dict with everything {@link #loadCheckpoint} needs to rebuild the model and its tokenizer. */
-    public static void saveCheckpoint(Path file, Model model, LanguageModel arch, Tokenizer tokenizer, TextTrainConfig cfg, int epoch,
-                                      double validationLoss) throws IOException {
+    /** What rebuilds the model and its tokenizer: its kind and sizes, the tokenizer, the context and the text. */
+    private static Map<String, String> modelMetadata(LanguageModel arch, Tokenizer tokenizer, TextTrainConfig cfg) {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", "pt"); // PyTorch's layout and names
         meta.put(TrainRun.META_MODEL, arch.kind().cliName());
@@ -183,6 +231,13 @@ public final class LanguageModelRun {
         meta.put(META_CONTEXT, Integer.toString(cfg.context()));
         meta.put(META_TEXT, cfg.text().toAbsolutePath().normalize().toString());
         meta.put(META_VALIDATION_FRACTION, Double.toString(TextCorpus.DEFAULT_VALIDATION_FRACTION));
+        return meta;
+    }
+
+    /** Writes the state dict with everything {@link #loadCheckpoint} needs to rebuild the model and its tokenizer. */
+    public static void saveCheckpoint(Path file, Model model, LanguageModel arch, Tokenizer tokenizer, TextTrainConfig cfg, int epoch,
+                                      double validationLoss) throws IOException {
+        Map<String, String> meta = modelMetadata(arch, tokenizer, cfg);
         meta.put(TrainRun.META_EPOCH, Integer.toString(epoch));
         meta.put(META_VAL_LOSS, String.format(Locale.ROOT, "%.6f", validationLoss));
         Safetensors.write(file, model.stateDict(), meta);
@@ -218,7 +273,7 @@ public final class LanguageModelRun {
         }
         Model model = arch.build(new Generator(0));
         try {
-            model.loadStateDict(c.tensors());
+            model.loadStateDict(TrainCheckpoint.modelTensors(c.tensors())); // a full training checkpoint holds the optimizer's too
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + " does not fit its " + arch.kind().cliName() + " model (" + arch.describe() + "): " + e.getMessage(), e);
         }

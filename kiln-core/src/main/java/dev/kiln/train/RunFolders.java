@@ -19,7 +19,7 @@ public final class RunFolders {
     private RunFolders() {}
 
     /** The files a run writes; a folder holding any of them holds a run. */
-    static final List<String> RUN_FILES = List.of("model.safetensors", "metrics.csv", "chart.png");
+    static final List<String> RUN_FILES = List.of("model.safetensors", "metrics.csv", "chart.png", TrainCheckpoint.DIR);
 
     private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
 

@@ -40,9 +40,31 @@ public final class TrainRun {
     /** The run's outcome (the figures of {@code --json}). */
     public record Summary(String model, String device, String precision, int epochs, double testAccuracy, double trainSamplesPerSecond,
                           double seconds, Path checkpoint, Path metrics, List<EpochStats> history) {
+        /** One line of JSON; a figure that is not finite (no step trained, a diverged loss) is null, since JSON has no NaN. */
         public String json() {
-            return String.format(Locale.ROOT, "{\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\",\"epochs\":%d,\"test_acc\":%.4f,"
-                    + "\"train_samples_per_s\":%.1f,\"seconds\":%.2f}", model, device, precision, epochs, testAccuracy, trainSamplesPerSecond, seconds);
+            return String.format(Locale.ROOT, "{\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\",\"epochs\":%d,\"test_acc\":%s,"
+                    + "\"train_samples_per_s\":%s,\"seconds\":%s}", model, device, precision, epochs, jsonNumber("%.4f", testAccuracy),
+                    jsonNumber("%.1f", trainSamplesPerSecond), jsonNumber("%.2f", seconds));
+        }
+    }
+
+    /** x in this format, or null when it is NaN or infinite (JSON has no such numbers). */
+    public static String jsonNumber(String format, double x) {
+        return Double.isFinite(x) ? String.format(Locale.ROOT, format, x) : "null";
+    }
+
+    /**
+     * How a run saves and guards itself: a full checkpoint every {@code every} steps (0: at the end of each epoch only;
+     * each epoch's end always writes one), the newest {@code keep} kept, and what a non-finite loss does.
+     */
+    public record Checkpointing(int every, int keep, OnNan onNan) {
+        /** Checkpoints per epoch, the last 3 kept, stop at a non-finite loss. */
+        public static final Checkpointing DEFAULT = new Checkpointing(0, 3, OnNan.STOP);
+
+        public Checkpointing {
+            java.util.Objects.requireNonNull(onNan, "onNan");
+            if (every < 0) throw new IllegalArgumentException("--checkpoint-every must be >= 0, got " + every);
+            if (keep < 1) throw new IllegalArgumentException("--keep must be >= 1, got " + keep);
         }
     }
 
@@ -63,7 +85,16 @@ public final class TrainRun {
      * {@code profile} (null: none); {@code allowResident}: on a GPU, keep the dataset there when it fits.
      */
     public static Summary run(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident) throws IOException {
-        return onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, allowResident));
+        return run(cfg, log, listener, profile, allowResident, Checkpointing.DEFAULT, null);
+    }
+
+    /**
+     * As {@link #run(TrainConfig, PrintWriter, TrainListener, Path, boolean)}, checkpointing as {@code ck} says, and
+     * going on from {@code resume} (null: a fresh run) so that the result is bit for bit the uninterrupted run's.
+     */
+    public static Summary run(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident,
+                              Checkpointing ck, TrainCheckpoint.Found resume) throws IOException {
+        return onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, allowResident, ck, resume));
     }
 
     /** A run's body, which may fail with an IOException. */
@@ -108,19 +139,24 @@ public final class TrainRun {
         }
     }
 
-    private static Summary train(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident) throws IOException {
+    private static Summary train(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident,
+                                 Checkpointing ck, TrainCheckpoint.Found resume) throws IOException {
         long t0 = System.nanoTime();
         requireWritableFolder(cfg.outDir());
         TrainingData data = TrainingData.open(cfg.dataDir(), cfg.model().imageSize());
         Dataset train = TrainingData.head(data.train(), cfg.limit()), test = TrainingData.head(data.test(), cfg.testLimit());
 
-        Model model = cfg.model().build(new Generator(cfg.seed()), data.inputShape(), data.classes().size());
+        Generator generator = new Generator(cfg.seed());
+        Model model = cfg.model().build(generator, data.inputShape(), data.classes().size());
         model.to(cfg.device());
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
         Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, listener, cfg.precision());
         if (profile != null) trainer.profileSteps(profile, 20, 30);
         trainer.useCudaGraphs(cfg.cudaGraphs());
+        trainer.onNan(ck.onNan());
+        TrainCheckpoint.State state = new TrainCheckpoint.State(model, opt, generator, trainer.scaler());
         Files.createDirectories(cfg.outDir());
+        TrainCheckpoint.removeTemporaries(cfg.outDir());
         Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv");
 
         log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %s, %,d training and %,d test images, batch %d, %s lr %s, %s%s%n",
@@ -129,6 +165,22 @@ public final class TrainRun {
                 cfg.precision().cliName(),
                 cfg.cudaGraphs() ? ", CUDA graphs" : "");
         List<EpochStats> history = new ArrayList<>();
+        int firstEpoch = 1;
+        Trainer.Start start = null;
+        if (resume != null) {
+            model.loadStateDict(TrainCheckpoint.modelTensors(resume.contents().tensors()));
+            TrainCheckpoint.restore(resume.contents(), state);
+            TrainCheckpoint.Position p = TrainCheckpoint.position(resume.contents().metadata());
+            history.addAll(TrainCheckpoint.history(resume.contents().metadata()));
+            int batches = (train.size() + cfg.batchSize() - 1) / cfg.batchSize();
+            if (p.batches() != batches) {
+                throw new IllegalArgumentException(resume.file() + " was written with " + p.batches() + " batches per epoch, this data gives " + batches);
+            }
+            firstEpoch = p.epochDone() ? p.epoch() + 1 : p.epoch();
+            if (!p.epochDone()) start = new Trainer.Start(p.epoch() - 1, p.step(), p.lossSum(), p.samples());
+            log.printf(Locale.ROOT, "kiln: resuming from %s: epoch %d, step %d of %d%n", resume.file(), p.epoch(), p.step(), p.batches());
+        }
+        Map<String, String> modelMeta = modelMetadata(cfg.model(), data);
         double trainSeconds = 0;
         long trainSamples = 0;
         try (trainer; DeviceDataset residentTrain = resident(train, cfg, allowResident, log);
@@ -136,9 +188,28 @@ public final class TrainRun {
              DataLoader trainLoader = DataLoader.builder(residentTrain != null ? residentTrain : train).batchSize(cfg.batchSize()).shuffle(cfg.seed())
                 .workers(1).prefetch(3).device(cfg.device()).build();
              DataLoader testLoader = DataLoader.builder(residentTest != null ? residentTest : test).batchSize(1000).workers(1).device(cfg.device()).build()) {
-            for (int e = 1; e <= cfg.epochs(); e++) {
+            for (int e = firstEpoch; e <= cfg.epochs(); e++) {
                 opt.setLr(cfg.schedule().lr(cfg.lr(), e, cfg.epochs()));
-                Trainer.TrainResult r = trainer.trainEpoch(trainLoader, "epoch " + e + "/" + cfg.epochs());
+                int epoch = e, batches = trainLoader.batchCount();
+                Trainer.StepHook hook = ck.every() == 0 ? null : (step, lossSum, samples) -> {
+                    if (step < batches && ((long) (epoch - 1) * batches + step) % ck.every() == 0) {
+                        double sum = lossSum.getAsDouble();
+                        if (!Double.isFinite(sum)) throw new Trainer.NonFiniteLossException(step, "the loss is not finite at this step or one since the last check");
+                        if (ck.onNan() == OnNan.STOP) requireFinite(model, step);
+                        TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(epoch, step, batches, sum, samples),
+                                modelMeta, TrainCheckpoint.configMeta(cfg), cfg.seed(), history, ck.keep());
+                    }
+                };
+                Trainer.TrainResult r;
+                try {
+                    r = trainer.trainEpoch(trainLoader, "epoch " + e + "/" + cfg.epochs(), start == null ? Trainer.Start.of(e - 1) : start, hook);
+                } catch (Trainer.NonFiniteLossException nan) {
+                    throw stopped(nan, e, batches, cfg.outDir());
+                }
+                start = null;
+                if (ck.onNan() == OnNan.STOP && !Double.isFinite(r.meanLoss())) {
+                    throw stopped(new Trainer.NonFiniteLossException(batches, "the loss is not finite at this step or one since the last check"), e, batches, cfg.outDir());
+                }
                 Evaluation ev = Evaluation.of(model, testLoader, cfg.precision());
                 EpochStats s = new EpochStats(e, r.meanLoss(), ev.loss(), ev.accuracy(), r.samplesPerSecond(), r.seconds());
                 history.add(s);
@@ -149,6 +220,15 @@ public final class TrainRun {
                 if (trainer.scaler() != null) {
                     log.printf(Locale.ROOT, "  fp16 loss scale %.0f, %d steps skipped for overflow so far%n", trainer.scaler().scale(), trainer.skippedSteps());
                 }
+                if (ck.onNan() == OnNan.STOP) {
+                    try {
+                        requireFinite(model, batches);
+                    } catch (Trainer.NonFiniteLossException nan) {
+                        throw stopped(nan, e, batches, cfg.outDir());
+                    }
+                }
+                TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(e, batches, batches, 0, r.samples()),
+                        modelMeta, TrainCheckpoint.configMeta(cfg), cfg.seed(), history, ck.keep());
                 saveCheckpoint(checkpoint, model, cfg.model(), data, e, ev.accuracy());
                 writeMetrics(metrics, history);
                 if (listener != null) listener.epochEnded(s, List.copyOf(history), cfg.outDir());
@@ -158,6 +238,7 @@ public final class TrainRun {
         double seconds = (System.nanoTime() - t0) / 1e9;
         log.println("kiln: wrote " + checkpoint + " and " + metrics);
         log.flush();
+        if (trainer.nanSkipped() > 0) log.printf(Locale.ROOT, "kiln: %d steps skipped for a non-finite loss (--on-nan skip)%n", trainer.nanSkipped());
         return new Summary(cfg.model().cliName(), cfg.device().toString(), cfg.precision().cliName(), cfg.epochs(), history.getLast().testAccuracy(),
                 trainSamples / trainSeconds, seconds, checkpoint, metrics, history);
     }
@@ -181,12 +262,42 @@ public final class TrainRun {
 
     private static String mib(long bytes) { return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0); }
 
-    public static void saveCheckpoint(Path file, Layer model, ModelZoo kind, TrainingData data, int epoch, double testAccuracy) throws IOException {
+    /**
+     * A stopping run saves no checkpoint whose parameters are not finite (a step with a finite loss can still overflow
+     * them): it stops at the step instead, so the newest checkpoint stays a good one. One reduction per parameter, beside
+     * a checkpoint that reads every parameter anyway.
+     */
+    static void requireFinite(Layer model, int step) {
+        try (dev.kiln.autograd.GradMode ignored = dev.kiln.autograd.GradMode.disabled()) {
+            for (var p : model.namedParameters().entrySet()) {
+                if (Double.isNaN(p.getValue().mul(0.0).sum().item())) {
+                    throw new Trainer.NonFiniteLossException(step, "the parameter " + p.getKey() + " is not finite after it");
+                }
+            }
+        }
+    }
+
+    /** The error that stops a run at a non-finite loss: where, and which checkpoint to resume from. */
+    static IllegalStateException stopped(Trainer.NonFiniteLossException nan, int epoch, int batches, Path out) throws IOException {
+        List<Path> saved = TrainCheckpoint.checkpoints(out.resolve(TrainCheckpoint.DIR));
+        return new IllegalStateException(String.format(Locale.ROOT, "training stopped at step %d of epoch %d (global step %d): %s; %s",
+                nan.step(), epoch, (long) (epoch - 1) * batches + nan.step(), nan.getMessage(),
+                saved.isEmpty() ? "no checkpoint was written yet" : "the last good checkpoint is " + saved.getLast()
+                        + " (--resume it with a lower --lr, or train with --on-nan skip)"), nan);
+    }
+
+    /** The metadata that lets a checkpoint's model be rebuilt: which model, the input shape and the class names. */
+    static Map<String, String> modelMetadata(ModelZoo kind, TrainingData data) {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", "pt"); // the tensors are laid out as PyTorch's, so its loaders accept the file
         meta.put(META_MODEL, kind.cliName());
         meta.put(META_INPUT_SHAPE, Arrays.stream(data.inputShape()).mapToObj(Integer::toString).collect(Collectors.joining(",")));
         meta.put(META_CLASSES, String.join("\n", data.classes()));
+        return meta;
+    }
+
+    public static void saveCheckpoint(Path file, Layer model, ModelZoo kind, TrainingData data, int epoch, double testAccuracy) throws IOException {
+        Map<String, String> meta = modelMetadata(kind, data);
         meta.put(META_EPOCH, Integer.toString(epoch));
         meta.put(META_TEST_ACC, String.format(Locale.ROOT, "%.4f", testAccuracy));
         Safetensors.write(file, model.stateDict(), meta);
@@ -260,7 +371,7 @@ public final class TrainRun {
         List<String> classes = classes(c.metadata());
         Model m = kind.build(new Generator(0), shape, classes.size());
         try {
-            m.loadStateDict(c.tensors());
+            m.loadStateDict(TrainCheckpoint.modelTensors(c.tensors())); // a full training checkpoint holds the optimizer's too
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + " does not fit model " + kind.cliName() + ": " + e.getMessage(), e);
         }

@@ -41,6 +41,8 @@ public final class Trainer implements AutoCloseable {
     private int profileFrom, profileTo; // the steps [from, to) of the first epoch that are profiled
     private boolean cudaGraphs;
     private GraphedStep graphed;      // made at the first batch when cudaGraphs is on; kept across epochs
+    private OnNan onNan;              // null: the loss is not checked
+    private int nanSkipped;
 
     /** A float32 trainer that reports to {@code listener} ({@link TrainListener#NONE} or null for nothing). */
     public <M extends Layer & Forward> Trainer(M model, Loss loss, Optimizer optimizer, TrainListener listener) {
@@ -82,6 +84,45 @@ public final class Trainer implements AutoCloseable {
         this.cudaGraphs = on;
     }
 
+    /**
+     * Checks the loss: a NaN or infinite loss stops training with a {@link NonFiniteLossException} or leaves that step's
+     * update out (which reads every step's loss; stopping does so on the CPU only; on a GPU the running sum is checked where it is read anyway). A graphed step has already updated when its loss
+     * is read, so with CUDA graphs only {@link OnNan#STOP} is offered. Null: no check (the default).
+     */
+    public void onNan(OnNan action) {
+        if (action == OnNan.SKIP && cudaGraphs) throw new IllegalArgumentException("--on-nan skip cannot be used with CUDA graphs: a graphed step updates before its loss is read");
+        this.onNan = action;
+    }
+
+    /** Steps left out because their loss was not finite ({@link OnNan#SKIP}). */
+    public int nanSkipped() { return nanSkipped; }
+
+    /** A step's loss was NaN or infinite and the trainer was told to stop ({@link OnNan#STOP}). */
+    public static final class NonFiniteLossException extends ArithmeticException {
+        private final int step;
+
+        /** Step {@code step}'s loss (or the running sum up to it) was not finite; the message says which. */
+        public NonFiniteLossException(int step, String message) {
+            super(message);
+            this.step = step;
+        }
+
+        /** The step (1-based, within its epoch) whose loss was not finite. */
+        public int step() { return step; }
+    }
+
+    /** Where a (resumed) epoch starts: batches already trained, and their loss sum (weighted by batch size) and samples. */
+    public record Start(int epoch, int step, double lossSum, int samples) {
+        /** The first batch of epoch {@code epoch} (0-based). */
+        public static Start of(int epoch) { return new Start(epoch, 0, 0, 0); }
+    }
+
+    /** Called after each step with the epoch's position and its running loss sum (read from the device only when asked). */
+    @FunctionalInterface
+    public interface StepHook {
+        void after(int step, java.util.function.DoubleSupplier lossSum, int samples) throws IOException;
+    }
+
     /** The graphed step, once the first batch made it (null without CUDA graphs). */
     public GraphedStep graphedStep() { return graphed; }
 
@@ -99,14 +140,28 @@ public final class Trainer implements AutoCloseable {
 
     /** The training half of an epoch: returns {mean loss, samples, seconds}. */
     public TrainResult trainEpoch(DataLoader loader, String label) {
+        try {
+            return trainEpoch(loader, label, null, null);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // no hook, nothing to write
+        }
+    }
+
+    /**
+     * The training half of an epoch from {@code from} (null: the loader's next epoch, from its first batch), calling
+     * {@code hook} (null: none) after every step; the result counts the whole epoch's loss and samples, those before
+     * {@code from} included, and the time of this call.
+     */
+    public TrainResult trainEpoch(DataLoader loader, String label, Start from, StepHook hook) throws IOException {
         model.train();
         int batches = loader.batchCount();
         listener.epochStarted(label, batches);
         {
             long start = System.nanoTime();
             Tensor lossSum = null;
-            int samples = 0, step = 0;
-            Iterator<Batch> batchesLeft = loader.iterator();
+            int samples = from == null ? 0 : from.samples(), step = from == null ? 0 : from.step();
+            Iterator<Batch> batchesLeft = from == null ? loader.iterator() : loader.epoch(from.epoch(), from.step());
+            double carried = from == null ? 0 : from.lossSum(); // a float32 sum read back: exact, so the resumed sum is the same
             Profiler prof = null;
             while (batchesLeft.hasNext()) {
               if (profileFile != null && step == profileFrom) prof = Profiler.start();
@@ -114,26 +169,29 @@ public final class Trainer implements AutoCloseable {
               try (MemoryScope ignoredStep = MemoryScope.open()) {
                 Batch b = batchesLeft.next();
                 Tensor l;
+                boolean taken = true;
                 if (cudaGraphs) {
                     if (graphed == null) {
                         graphed = new GraphedStep((Layer & Forward) model, loss, optimizer, b.inputs().shape(), b.inputs().dtype(), b.targets().shape(),
                                 b.targets().dtype(), b.inputs().device(), precision, GraphedStep.DEFAULT_WARMUP);
                     }
                     l = graphed.step(b.inputs(), b.targets());
+                    if (checksEveryStep(l)) checkLoss(l, step + 1);
                 } else {
                     optimizer.zeroGrad();
                     try (Autocast ac = precision.autocast()) {
                         l = loss.forward(forward.forward(b.inputs()), b.targets());
                     }
-                    backwardAndStep(l);
+                    taken = !checksEveryStep(l) || checkLoss(l, step + 1);
+                    if (taken) backwardAndStep(l);
                 }
-                try (GradMode ignored = GradMode.disabled()) {
+                if (taken) try (GradMode ignored = GradMode.disabled()) {
                     Tensor weighted = l.detach().mul(b.size()); // batches may differ in size: weight by it
                     Tensor previous = lossSum;
-                    lossSum = (previous == null ? weighted : previous.add(weighted)).keep();
+                    lossSum = (previous == null ? (carried != 0 ? weighted.add(carried) : weighted) : previous.add(weighted)).keep();
                     if (previous != null) previous.close();
                 }
-                samples += b.size();
+                if (taken) samples += b.size(); // the examples trained on: a skipped step's are left out of the mean
                 step++;
                 if (prof != null && (step == profileTo || !batchesLeft.hasNext())) {
                     writeProfile(prof);
@@ -141,6 +199,10 @@ public final class Trainer implements AutoCloseable {
                 }
                 double shownLoss = listener.wantsLoss() && (step % LOSS_READ_EVERY == 1 || step == batches) ? l.item() : Double.NaN;
                 listener.stepEnded(step, batches, shownLoss, samples, (System.nanoTime() - start) / 1e9);
+                if (hook != null) {
+                    Tensor sum = lossSum;
+                    hook.after(step, () -> sum == null ? carried : sum.item(), samples);
+                }
               }
             }
             double seconds = (System.nanoTime() - start) / 1e9;
@@ -160,6 +222,42 @@ public final class Trainer implements AutoCloseable {
             throw new UncheckedIOException("writing the profile " + profileFile, e);
         }
         profileFile = null; // once
+    }
+
+    /**
+     * Whether this step's loss is read to check it: always to skip, and to stop on the CPU, where reading it costs
+     * nothing; on a GPU a stopping run checks the running loss sum where it is read anyway (checkpoints, the epoch's end).
+     */
+    private boolean checksEveryStep(Tensor l) {
+        return onNan == OnNan.SKIP || onNan == OnNan.STOP && !l.device().isCuda();
+    }
+
+    /**
+     * Whether the loss is finite; if not, skips the step (returns false, {@link OnNan#SKIP}) or throws naming the step
+     * and the first parameter whose gradient is not finite ({@link OnNan#STOP}; one backward pass to find it).
+     */
+    private boolean checkLoss(Tensor l, int step) {
+        double v = l.item();
+        if (Double.isFinite(v)) return true;
+        if (onNan == OnNan.SKIP) {
+            nanSkipped++;
+            return false;
+        }
+        String culprit = "";
+        if (!cudaGraphs) {
+            l.backward();
+            try (GradMode ignored = GradMode.disabled()) {
+                for (var e : model.namedParameters().entrySet()) {
+                    Tensor g = e.getValue().grad();
+                    if (g != null && Double.isNaN(g.mul(0.0).sum().item())) {
+                        culprit = " (the first parameter with a non-finite gradient: " + e.getKey() + ")";
+                        break;
+                    }
+                }
+            }
+            optimizer.zeroGrad();
+        }
+        throw new NonFiniteLossException(step, "the loss is " + v + culprit);
     }
 
     private void backwardAndStep(Tensor l) {
