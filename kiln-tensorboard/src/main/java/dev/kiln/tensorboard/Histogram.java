@@ -5,12 +5,12 @@ import java.util.Arrays;
 
 /**
  * TensorFlow's histogram ({@code tensorflow/core/lib/histogram/histogram.cc}), which TensorBoard's histogram and
- * distribution dashboards expect: exponential bucket edges ±1e-12 · 1.1^k up to 1e20, 0 between them, and
- * {@code Double.MAX_VALUE} last; a value goes to the first bucket whose limit is above it; runs of empty buckets are
+ * distribution dashboards expect: exponential bucket edges ±1e-12 · 1.1^k up to 1e20, 0 between them,
+ * {@code -Double.MAX_VALUE} first and {@code Double.MAX_VALUE} last; a value goes to the first bucket whose limit is above it; runs of empty buckets are
  * collapsed into one (TensorFlow's {@code EncodeToProto(preserve_zero_buckets = false)}), so edges stay exact.
  */
 final class Histogram {
-    /** The upper limit of each bucket, ascending (774 limits: 1 + 2 · 386 + 1). */
+    /** The upper limit of each bucket, ascending (-MAX, n negative limits, 0, n positive limits, MAX). */
     static final double[] LIMITS = defaultLimits();
 
     private Histogram() {}
@@ -25,13 +25,14 @@ final class Histogram {
         for (int i = 0; i < n; i++, v *= 1.1) {
             positive[i] = v;
         }
-        double[] limits = new double[2 * n + 2];
+        double[] limits = new double[2 * n + 3];
+        limits[0] = -Double.MAX_VALUE;
         for (int i = 0; i < n; i++) {
-            limits[i] = -positive[n - 1 - i];
-            limits[n + 1 + i] = positive[i];
+            limits[1 + i] = -positive[n - 1 - i];
+            limits[n + 2 + i] = positive[i];
         }
-        limits[n] = 0.0;
-        limits[2 * n + 1] = Double.MAX_VALUE;
+        limits[n + 1] = 0.0;
+        limits[2 * n + 2] = Double.MAX_VALUE;
         return limits;
     }
 

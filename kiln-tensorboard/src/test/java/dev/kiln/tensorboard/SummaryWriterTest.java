@@ -157,13 +157,18 @@ class SummaryWriterTest {
     @Test
     void histogramEdgesAreTensorFlowsExponentialOnes() {
         double[] limits = Histogram.LIMITS;
-        int zero = (limits.length - 2) / 2;            // n negative limits, 0, n positive ones, Double.MAX_VALUE
+        int zero = (limits.length - 1) / 2;            // -MAX, n negative limits, 0, n positive ones, MAX
         assertEquals(0.0, limits[zero]);
+        assertEquals(-Double.MAX_VALUE, limits[0]);
+        assertEquals(limits.length, 2 * (zero - 1) + 3);
         assertEquals(1.0e-12, limits[zero + 1]);
         assertEquals(-1.0e-12, limits[zero - 1]);
         assertEquals(1.1e-12, limits[zero + 2], 1e-27);
         assertTrue(limits[limits.length - 2] < 1.0e20 && limits[limits.length - 2] * 1.1 >= 1.0e20);
         assertEquals(Double.MAX_VALUE, limits[limits.length - 1]);
+        for (int k = 1; k <= zero; k++) {
+            assertEquals(-limits[zero + k], limits[zero - k], "limits are symmetric about 0");
+        }
     }
 
     @Test
