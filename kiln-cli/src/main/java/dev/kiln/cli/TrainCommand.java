@@ -166,6 +166,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--keep", paramLabel = "K", defaultValue = "3", description = "full checkpoints kept in RUN/checkpoints/, the newest (default: ${DEFAULT-VALUE})")
     int keep;
 
+    @Option(names = "--tensorboard", paramLabel = "DIR",
+            description = "also write TensorBoard event files (step loss, per-epoch losses, accuracy, throughput) into DIR: tensorboard --logdir DIR")
+    Path tensorboard;
+
+    private TensorBoardListener tensorBoardListener; // made with the run's listener when --tensorboard is given
+
     @Option(names = "--on-nan", defaultValue = "stop",
             description = "stop: a NaN or infinite loss ends the run naming the step; skip: leave that step's update out (default: ${DEFAULT-VALUE})")
     String onNan;
@@ -183,7 +189,12 @@ final class TrainCommand implements Callable<Integer> {
         if (!resident.equals("auto") && !resident.equals("off")) throw new ParameterException(spec.commandLine(), "--resident must be auto or off, got " + resident);
         LanguageModel.Kind lm = LanguageModel.Kind.find(model);
         PrintWriter log = spec.commandLine().getOut();
-        String summary = resume != null ? resumeImageModel(log) : lm != null ? trainLanguageModel(lm, log) : trainImageModel(log);
+        String summary;
+        try {
+            summary = resume != null ? resumeImageModel(log) : lm != null ? trainLanguageModel(lm, log) : trainImageModel(log);
+        } finally {
+            if (tensorBoardListener != null) tensorBoardListener.close();
+        }
         if (json) log.println(summary);
         log.flush();
         return 0;
@@ -203,7 +214,7 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
-        var listener = new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName());
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName()));
         TrainConfig c = cfg;
         TrainRun.Checkpointing ck = checkpointing();
         return inRunFolder(cfg.model().cliName(), dir -> TrainRun.run(c.withOutDir(dir), log, listener, profile, resident.equals("auto"), ck, null)).json();
@@ -219,8 +230,15 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
-        var listener = new TrainProgress(progressStream(), log, "kiln train --resume " + resume, cfg.context());
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume, cfg.context()));
         return LanguageModelRun.run(cfg, log, listener, profile, ck, found).json();
+    }
+
+    /** The run's listener: the progress bar, and the TensorBoard writer around it when --tensorboard is given. */
+    private dev.kiln.train.TrainListener observed(TrainProgress progress) {
+        if (tensorboard == null) return progress;
+        tensorBoardListener = new TensorBoardListener(progress, tensorboard);
+        return tensorBoardListener;
     }
 
     private TrainRun.Checkpointing checkpointing() {
@@ -250,7 +268,7 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
-        var listener = new TrainProgress(progressStream(), log, "kiln train --resume " + resume);
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume));
         return TrainRun.run(cfg, log, listener, profile, resident.equals("auto"), ck, found).json();
     }
 
@@ -274,7 +292,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         TrainRun.Checkpointing ck = checkpointing();
-        var listener = new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context());
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context()));
         TextTrainConfig c = cfg;
         return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile, ck, null)).json();
     }

@@ -43,7 +43,8 @@ class LanguageModelCliTest {
         gptTrain = kiln("train", "--model", "gpt", "--data", text.toString(), "--layers", "1", "--heads", "4", "--dim", "64", "--context", "16",
                 "--dropout", "0", "--batch", "16", "--lr", "3e-3", "--epochs", "7", "--steps", "10", "--device", "cpu", "--out", gptRun.toString(), "--json");
         lstmTrain = kiln("train", "--model", "lstm", "--data", text.toString(), "--layers", "1", "--dim", "32", "--context", "16",
-                "--batch-size", "16", "--lr", "2e-2", "--epochs", "3", "--device", "cpu", "--out", lstmRun.toString(), "--json");
+                "--batch-size", "16", "--lr", "2e-2", "--epochs", "3", "--device", "cpu", "--out", lstmRun.toString(), "--json",
+                "--tensorboard", dir.resolve("tb").toString());
     }
 
     private static double jsonNumber(String json, String key) {
@@ -179,5 +180,26 @@ class LanguageModelCliTest {
         assertOneLineError(kiln("generate", gptRun.toString(), "--tokens", "0"), "--tokens must be >= 1, got 0");
         assertOneLineError(kiln("generate", gptRun.toString(), "--temperature", "-1"), "--temperature must be a number >= 0");
         assertOneLineError(kiln("generate", gptRun.toString(), "--prompt", "", "--device", "cpu"), "--prompt: it is empty");
+    }
+
+    @Test void tensorboardEventsAreWritten() throws IOException {
+        assertEquals(0, lstmTrain.code(), lstmTrain.toString());
+        List<Path> files;
+        try (var list = Files.list(dir.resolve("tb"))) {
+            files = list.filter(f -> f.getFileName().toString().startsWith("events.out.tfevents.")).toList();
+        }
+        assertEquals(1, files.size(), files.toString());
+        byte[] b = Files.readAllBytes(files.getFirst());
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int records = 0;
+        while (buf.remaining() >= 12) {   // TFRecord framing: length, its crc, the data, its crc
+            long len = buf.getLong();
+            buf.position(buf.position() + 4 + (int) len + 4);
+            records++;
+        }
+        assertEquals(0, buf.remaining(), "the file ends on a record boundary");
+        assertTrue(records >= 1 + 3 * 4, "the version record and four scalars per epoch: " + records);
+        String text = new String(b, java.nio.charset.StandardCharsets.ISO_8859_1);
+        for (String tag : new String[]{"brain.Event:2", "train/loss", "eval/loss", "eval/accuracy", "train/samples_per_s"}) assertTrue(text.contains(tag), tag);
     }
 }
