@@ -113,8 +113,9 @@ final class EvalCommand implements Callable<Integer> {
         if (!Double.isFinite(ev.loss())) throw new IllegalStateException(file + ": the model's validation loss is " + ev.loss() + " (are its weights finite?)");
         var out = spec.commandLine().getOut();
         if (json) {
-            out.printf(Locale.ROOT, "{\"checkpoint\":\"%s\",\"device\":\"%s\",\"val_loss\":%.4f,\"val_ppl\":%.3f,\"val_acc\":%.4f,\"tokens\":%d}%n",
-                    jsonString(file.toString()), dev, ev.loss(), Math.exp(ev.loss()), ev.accuracy(), ev.samples());
+            // a finite but huge loss overflows the perplexity: JSON gets null, never Infinity
+            out.printf(Locale.ROOT, "{\"checkpoint\":\"%s\",\"device\":\"%s\",\"val_loss\":%.4f,\"val_ppl\":%s,\"val_acc\":%.4f,\"tokens\":%d}%n",
+                    jsonString(file.toString()), dev, ev.loss(), TrainRun.jsonNumber("%.3f", Math.exp(ev.loss())), ev.accuracy(), ev.samples());
         } else {
             out.printf(Locale.ROOT, "%s: validation loss %.4f (perplexity %.2f), next-token accuracy %.2f%% on %,d tokens of %s (%s)%n",
                     file, ev.loss(), Math.exp(ev.loss()), 100 * ev.accuracy(), ev.samples(), text, dev);

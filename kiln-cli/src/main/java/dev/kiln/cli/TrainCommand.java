@@ -260,6 +260,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         TrainRun.Checkpointing ck = checkpointing();
         TrainCheckpoint.Found found = TrainCheckpoint.find(resume);
+        dev.kiln.train.RunFolders.markResumed(found.runDir());
         if (LanguageModelRun.isLanguageModel(found.contents().metadata())) return resumeLanguageModel(log, found, ck);
         TrainConfig cfg;
         try {

@@ -57,6 +57,15 @@ public final class RunFolders {
         }
     }
 
+    /**
+     * A resumed run becomes the latest again: when {@code runDir}'s parent holds a {@code latest} link (a runs folder),
+     * the link is pointed at {@code runDir}; an explicit --out folder elsewhere is left as it is.
+     */
+    public static void markResumed(Path runDir) throws IOException {
+        Path root = runDir.toAbsolutePath().getParent();
+        if (root != null && Files.isSymbolicLink(root.resolve("latest"))) pointLatestAt(root, runDir.toAbsolutePath());
+    }
+
     /** Where root/latest points now (relative, as written), or null. */
     public static Path latest(Path root) {
         try {

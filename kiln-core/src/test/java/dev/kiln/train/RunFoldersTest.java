@@ -23,6 +23,17 @@ class RunFoldersTest {
         assertEquals(b.toRealPath(), root.resolve("latest").toRealPath());
     }
 
+    @Test void aResumedRunBecomesTheLatestAgain() throws IOException {
+        Path a = RunFolders.newRun(root, "cnn", LocalDateTime.of(2026, 1, 1, 0, 0));
+        Path b = RunFolders.newRun(root, "cnn", LocalDateTime.of(2026, 1, 2, 0, 0));
+        RunFolders.markResumed(a);
+        assertEquals(a.toRealPath(), root.resolve("latest").toRealPath());
+        Path elsewhere = Files.createDirectories(root.resolve("mine"));
+        RunFolders.markResumed(elsewhere.resolve("sub"));   // no latest link beside it: nothing changes
+        assertEquals(a.toRealPath(), root.resolve("latest").toRealPath());
+        assertTrue(Files.exists(b));
+    }
+
     @Test void aFailedStartLeavesNoTrace() throws IOException {
         Path a = RunFolders.newRun(root, "mlp", LocalDateTime.of(2026, 1, 1, 0, 0));
         Files.writeString(a.resolve("metrics.csv"), "epoch\n");
