@@ -58,6 +58,24 @@ public final class TrainCheckpoint {
     /** The training state a checkpoint is made from, or restored into. */
     record State(Layer model, Optimizer optimizer, Generator generator, GradScaler scaler) {}
 
+    /** Where a resumed run goes on: the first epoch to run and, when the checkpoint was written inside it, where in it. */
+    record Resumed(int firstEpoch, Trainer.Start start) {}
+
+    /**
+     * Loads {@code resume} into a run about to continue: the model's tensors and the training state, the epochs so far
+     * (appended to {@code history}). {@code batches} is what this run's data gives per epoch; a checkpoint written with
+     * another count is refused, {@code perEpoch} naming the unit and the data ("batches per epoch, this data").
+     */
+    static Resumed resume(Found resume, State state, List<EpochStats> history, int batches, String perEpoch, java.io.PrintWriter log) {
+        state.model().loadStateDict(modelTensors(resume.contents().tensors()));
+        restore(resume.contents(), state);
+        Position p = position(resume.contents().metadata());
+        history.addAll(history(resume.contents().metadata()));
+        if (p.batches() != batches) throw new IllegalArgumentException(resume.file() + " was written with " + p.batches() + " " + perEpoch + " gives " + batches);
+        log.printf(Locale.ROOT, "kiln: resuming from %s: epoch %d, step %d of %d%n", resume.file(), p.epoch(), p.step(), p.batches());
+        return p.epochDone() ? new Resumed(p.epoch() + 1, null) : new Resumed(p.epoch(), new Trainer.Start(p.epoch() - 1, p.step(), p.lossSum(), p.samples()));
+    }
+
     /** Writes checkpoint {@code step-<global step>} under {@code runDir/checkpoints}, then deletes all but the newest {@code keep}. */
     static Path write(Path runDir, State s, Position at, Map<String, String> modelMeta, Map<String, String> config, long shuffleSeed,
                       List<EpochStats> history, int keep) throws IOException {

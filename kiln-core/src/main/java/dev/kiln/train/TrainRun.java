@@ -165,21 +165,10 @@ public final class TrainRun {
                 cfg.precision().cliName(),
                 cfg.cudaGraphs() ? ", CUDA graphs" : "");
         List<EpochStats> history = new ArrayList<>();
-        int firstEpoch = 1;
-        Trainer.Start start = null;
-        if (resume != null) {
-            model.loadStateDict(TrainCheckpoint.modelTensors(resume.contents().tensors()));
-            TrainCheckpoint.restore(resume.contents(), state);
-            TrainCheckpoint.Position p = TrainCheckpoint.position(resume.contents().metadata());
-            history.addAll(TrainCheckpoint.history(resume.contents().metadata()));
-            int batches = (train.size() + cfg.batchSize() - 1) / cfg.batchSize();
-            if (p.batches() != batches) {
-                throw new IllegalArgumentException(resume.file() + " was written with " + p.batches() + " batches per epoch, this data gives " + batches);
-            }
-            firstEpoch = p.epochDone() ? p.epoch() + 1 : p.epoch();
-            if (!p.epochDone()) start = new Trainer.Start(p.epoch() - 1, p.step(), p.lossSum(), p.samples());
-            log.printf(Locale.ROOT, "kiln: resuming from %s: epoch %d, step %d of %d%n", resume.file(), p.epoch(), p.step(), p.batches());
-        }
+        TrainCheckpoint.Resumed resumed = resume == null ? new TrainCheckpoint.Resumed(1, null)
+                : TrainCheckpoint.resume(resume, state, history, (train.size() + cfg.batchSize() - 1) / cfg.batchSize(), "batches per epoch, this data", log);
+        int firstEpoch = resumed.firstEpoch();
+        Trainer.Start start = resumed.start();
         Map<String, String> modelMeta = modelMetadata(cfg.model(), data);
         double trainSeconds = 0;
         long trainSamples = 0;
