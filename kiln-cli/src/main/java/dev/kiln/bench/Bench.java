@@ -291,35 +291,11 @@ public final class Bench {
     /** Training samples per second; amp: forward and loss under bfloat16 autocast, as torch_ref.py's amp=True. */
     private <M extends Layer & Forward> long trainRate(String key, M m, int[] shape, int bs, int steps, boolean amp, boolean graphed) throws java.io.IOException {
         m.to(device);
-        Optimizer opt = new Adam(m.parameters(), 1e-3);
         int[] xs = new int[shape.length + 1];
         xs[0] = bs;
         System.arraycopy(shape, 0, xs, 1, shape.length);
         Tensor x = Tensor.randn(new Generator(5), xs, DType.FLOAT32, device).keep();
-        Tensor y = randomLabels(bs, 6);
-        Supplier<Object> step = () -> {
-            opt.zeroGrad();
-            Tensor loss;
-            try (Autocast ac = amp ? Autocast.enable(DType.BFLOAT16) : Autocast.disabled()) {
-                loss = F.crossEntropy(m.forward(x), y);
-            }
-            loss.backward();
-            opt.step();
-            return loss;
-        };
-        if (graphed) {
-            // 3 eager warm-up calls, a capture, then replays: the 10 warm-up calls of perCall cover them all
-            try (GraphedStep gs = new GraphedStep(m, F::crossEntropy, opt, xs, DType.FLOAT32, new int[]{bs}, DType.INT64, device,
-                    amp ? Precision.BF16 : Precision.FP32, GraphedStep.DEFAULT_WARMUP)) {
-                Supplier<Object> replayed = () -> gs.step(x, y);
-                double s = perCall(replayed, steps, 10);
-                if (!gs.captured()) throw new IllegalStateException(key + ": the step was never captured");
-                if (profileDir != null) profile(key, replayed);
-                return Math.round(bs / s);
-            }
-        }
-        double s = perCall(step, steps, 10);
-        if (profileDir != null) profile(key, step);
+        double s = secondsPerStep(key, m, new Adam(m.parameters(), 1e-3), F::crossEntropy, x, randomLabels(bs, 6), steps, 10, amp, graphed, null);
         return Math.round(bs / s);
     }
 
@@ -334,33 +310,46 @@ public final class Bench {
         long[] raw = new long[b * t];
         for (int i = 0; i < raw.length; i++) raw[i] = r.nextInt(v);
         Tensor ids = Tensor.of(raw, b, t).to(device).keep();
-        Loss loss = new SequenceCrossEntropyLoss();
+        double s = secondsPerStep(graphed ? key + "_graphed" : key, m, opt, new SequenceCrossEntropyLoss(), ids, ids, steps, 5, amp, graphed,
+                graphed ? null : key + "_peak_mem_mb");
+        return Math.round((double) b * t / s);
+    }
+
+    /**
+     * Seconds per training step of m on (x, y): zeroGrad, forward and loss (under bfloat16 autocast when amp, as
+     * torch_ref.py's amp=True), backward, the optimizer; replayed as one CUDA graph when graphed (3 eager warm-up calls
+     * and a capture, which the 10 warm-up calls cover). peakKey (eager only): also the peak device memory of one step.
+     */
+    private <M extends Layer & Forward> double secondsPerStep(String profileKey, M m, Optimizer opt, Loss loss, Tensor x, Tensor y, int steps,
+                                                              int warm, boolean amp, boolean graphed, String peakKey) throws java.io.IOException {
         if (graphed) {
-            try (GraphedStep gs = new GraphedStep(m, loss, opt, new int[]{b, t}, DType.INT64, new int[]{b, t}, DType.INT64, device,
+            try (GraphedStep gs = new GraphedStep(m, loss, opt, x.shape(), x.dtype(), y.shape(), y.dtype(), device,
                     amp ? Precision.BF16 : Precision.FP32, GraphedStep.DEFAULT_WARMUP)) {
-                Supplier<Object> replayed = () -> gs.step(ids, ids);
+                Supplier<Object> replayed = () -> gs.step(x, y);
                 double s = perCall(replayed, steps, 10);
-                if (!gs.captured()) throw new IllegalStateException(key + ": the step was never captured");
-                if (profileDir != null) profile(key + "_graphed", replayed);
-                return Math.round((double) b * t / s);
+                if (!gs.captured()) throw new IllegalStateException(profileKey + ": the step was never captured");
+                if (profileDir != null) profile(profileKey, replayed);
+                return s;
             }
         }
         Supplier<Object> step = () -> {
             opt.zeroGrad();
             Tensor l;
             try (Autocast ac = amp ? Autocast.enable(DType.BFLOAT16) : Autocast.disabled()) {
-                l = loss.forward(m.forward(ids), ids);
+                l = loss.forward(m.forward(x), y);
             }
             l.backward();
             opt.step();
             return l;
         };
-        double s = perCall(step, steps, 5);
-        Cuda.resetPeakMemory(device);
-        perCall(step, 1, 0);
-        peakMemory.put(key + "_peak_mem_mb", Math.round(Cuda.peakMemoryBytes(device) / 1e6));
-        if (profileDir != null) profile(key, step);
-        return Math.round((double) b * t / s);
+        double s = perCall(step, steps, warm);
+        if (peakKey != null) {
+            Cuda.resetPeakMemory(device);
+            perCall(step, 1, 0);
+            peakMemory.put(peakKey, Math.round(Cuda.peakMemoryBytes(device) / 1e6));
+        }
+        if (profileDir != null) profile(profileKey, step);
+        return s;
     }
 
     private void profile(String key, Supplier<Object> step) throws java.io.IOException {
