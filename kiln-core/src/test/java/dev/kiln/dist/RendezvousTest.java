@@ -50,6 +50,9 @@ class RendezvousTest {
         var r1 = CompletableFuture.supplyAsync(() -> call(() -> Rendezvous.join(Rendezvous.loopback(port), "secret", 1, 3, Duration.ofSeconds(20))), POOL);
         Thread.sleep(500);                                // rank 1 is admitted first; the second "rank 1" is the duplicate
         var r1again = CompletableFuture.supplyAsync(() -> call(() -> Rendezvous.join(Rendezvous.loopback(port), "secret", 1, 3, Duration.ofSeconds(3))), POOL);
+        // rank 2 only once the duplicate was turned away: had it joined first, the rendezvous would be over and the
+        // duplicate would find no one listening instead of being refused
+        var dup = assertThrows(Exception.class, () -> r1again.get(30, TimeUnit.SECONDS));
         var r2 = CompletableFuture.supplyAsync(() -> call(() -> Rendezvous.join(Rendezvous.loopback(port), "secret", 2, 3, Duration.ofSeconds(20))), POOL);
         try (Rendezvous.Session s0 = host.get(30, TimeUnit.SECONDS); Rendezvous.Session s1 = r1.get(30, TimeUnit.SECONDS);
              Rendezvous.Session s2 = r2.get(30, TimeUnit.SECONDS)) {
@@ -58,7 +61,6 @@ class RendezvousTest {
             assertEquals(2, s2.rank());
             assertEquals(3, s0.world());
         }
-        var dup = assertThrows(Exception.class, () -> r1again.get(30, TimeUnit.SECONDS));
         assertTrue(dup.getMessage().contains("refused rank 1"), dup.getMessage());
         String all = String.join("\n", log);
         assertTrue(all.contains("not a Kiln rendezvous hello"), all);
