@@ -70,19 +70,24 @@ public final class Cuda {
         return (v / 1000) + "." + (v % 1000) / 10;
     }
 
+    /** Every GPU (this opens a context on each: a process that uses one GPU asks for {@link #device} instead). */
     public static List<DeviceInfo> devices() {
         List<DeviceInfo> out = new ArrayList<>();
-        for (int i = 0; i < deviceCount(); i++) {
-            CudaDevice d = CudaDevice.get(i);
-            out.add(new DeviceInfo(i, d.name(), d.totalMemory(), d.computeCapabilityMajor(), d.computeCapabilityMinor(),
-                    d.multiprocessorCount()));
-        }
+        for (int i = 0; i < deviceCount(); i++) out.add(info(CudaDevice.get(i)));
         return out;
+    }
+
+    /** One GPU's description. */
+    public static DeviceInfo device(Device device) { return info(cuda(device)); }
+
+    private static DeviceInfo info(CudaDevice d) {
+        return new DeviceInfo(d.index(), d.name(), d.totalMemory(), d.computeCapabilityMajor(), d.computeCapabilityMinor(), d.multiprocessorCount());
     }
 
     /** Waits for all queued work on every device that has been used. */
     public static void synchronize() {
-        for (int i = 0; i < deviceCount(); i++) CudaDevice.get(i).synchronize();
+        // only the devices in use: touching another would make a context there (a data-parallel rank uses one GPU)
+        for (CudaDevice d : CudaDevice.opened()) d.synchronize();
     }
 
     // ------------------------------------------------------------------ math modes (per device)
