@@ -2,6 +2,8 @@ package dev.kiln.dist;
 
 import dev.kiln.Device;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autograd;
+import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.Layer;
 
 import java.util.ArrayList;
@@ -25,6 +27,7 @@ public final class DataParallel {
     public static final long DEFAULT_BUCKET_BYTES = 25L << 20;
 
     private final ProcessGroup group;
+    private final Layer model;
     private final List<List<Tensor>> buckets = new ArrayList<>();
     private final List<Tensor> flats = new ArrayList<>();     // per bucket: its gradients, back to back (made once, kept)
     private final int[] waiting;     // per bucket: gradients not yet accumulated in this backward
@@ -34,6 +37,7 @@ public final class DataParallel {
     private DataParallel(Layer model, ProcessGroup group, long bucketBytes) {
         if (bucketBytes < 1) throw new IllegalArgumentException("data parallel: bucket size must be >= 1 byte, got " + bucketBytes);
         this.group = group;
+        this.model = model;
         List<Tensor> params = model.parameters();
         if (params.isEmpty()) throw new IllegalArgumentException("data parallel: the model has no parameters");
         Device device = params.getFirst().device();
@@ -75,6 +79,30 @@ public final class DataParallel {
     public static DataParallel of(Layer model, ProcessGroup group) { return of(model, group, DEFAULT_BUCKET_BYTES); }
 
     public static DataParallel of(Layer model, ProcessGroup group, long bucketBytes) { return new DataParallel(model, group, bucketBytes); }
+
+    /**
+     * Synchronised batch norm (PyTorch's {@code convert_sync_batchnorm}): every {@link BatchNorm} of the model
+     * normalises by the statistics of the global batch in training (one all-reduce of its per-channel sums in forward
+     * and one in backward). For small per-GPU batches, where a rank's own statistics are too noisy. Returns this.
+     */
+    public DataParallel syncBatchNorm() {
+        for (Layer l : model.layers()) if (l instanceof BatchNorm bn) bn.synchronize(t -> sumOverRanks(t, group));
+        return this;
+    }
+
+    /** The sum of t over the ranks as a recorded op: its gradient is the sum of the ranks' gradients, the same way. */
+    static Tensor sumOverRanks(Tensor t, ProcessGroup group) {
+        Tensor out = Tensor.noGrad(() -> {
+            Tensor c = t.contiguousCopy();
+            group.allReduceSum(c);
+            return c;
+        });
+        return Autograd.record("sum_over_ranks", out, g -> {
+            Tensor c = Tensor.noGrad(g::contiguousCopy);
+            group.allReduceSum(c);
+            return new Tensor[]{c};
+        }, t);
+    }
 
     /** The buckets, each a list of parameters, in the order they are reduced. */
     public List<List<Tensor>> buckets() { return buckets.stream().map(List::copyOf).toList(); }

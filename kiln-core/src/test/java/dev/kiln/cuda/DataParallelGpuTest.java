@@ -46,6 +46,19 @@ class DataParallelGpuTest {
         }
     }
 
+    /** Synchronised batch norm over NCCL: two ranks with half the batch = one GPU's plain batch norm on the whole (float64). */
+    @Test void syncBatchNormOnTwoGpusIsBatchNormOnOne() throws Exception {
+        int[] code = new int[1];
+        String one = LaunchChildren.run(1, "nccl-syncbn", 60, code);
+        assertEquals(0, code[0], one);
+        String two = LaunchChildren.run(2, "nccl-syncbn", 60, code);
+        assertEquals(0, code[0], two);
+        double b = LaunchChildren.checksum(one, 0), a0 = LaunchChildren.checksum(two, 0), a1 = LaunchChildren.checksum(two, 1);
+        assertEquals(a0, a1, 1e-12 * Math.abs(b), "both ranks hold the same parameters and running statistics");
+        System.out.printf("[dp] nccl-syncbn: two GPUs %.12g, one GPU %.12g, relative difference %.2e%n", a0, b, Math.abs(a0 - b) / Math.abs(b));
+        assertEquals(b, a0, 1e-9 * Math.abs(b));
+    }
+
     @Test void aDeadRankEndsTheJob() throws Exception {
         int[] code = new int[1];
         long t0 = System.nanoTime();

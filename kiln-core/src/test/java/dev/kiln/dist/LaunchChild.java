@@ -11,7 +11,8 @@ import java.util.HexFormat;
  * TCP on its shard and prints a checksum of its parameters; {@code nccl-train} the same over NCCL on cuda:LOCAL_RANK;
  * {@code nccl-fail}: rank 1 exits after the communicator is made, rank 0 keeps all-reducing until the abort ends it;
  * {@code nccl-adam} / {@code nccl-graphed}: 50 float32 Adam steps of a wider MLP, eagerly or captured as one CUDA graph
- * (the reductions inside it).
+ * (the reductions inside it); {@code nccl-syncbn}: 20 float64 SGD steps of an MLP with batch norm, synchronised over the
+ * ranks (a job of one uses the plain batch norm), its running statistics included in the checksum.
  */
 public final class LaunchChild {
     public static void main(String[] args) throws Exception {
@@ -106,6 +107,13 @@ public final class LaunchChild {
                 }
                 return;
             }
+            if (mode.equals("nccl-syncbn")) {
+                double[] p = syncBatchNormParameters(group, device);
+                double check = 0;
+                for (int i = 0; i < p.length; i++) check += Math.abs(p[i]) * (1 + i % 7);
+                System.out.println("checksum " + Double.doubleToLongBits(check) + " world " + job.worldSize());
+                return;
+            }
             if (mode.equals("nccl-adam") || mode.equals("nccl-graphed")) {
                 dev.kiln.cuda.Cuda.setAllowTf32(device, false);  // one GPU and two must differ only in the sums' order
                 double[] p = adamParameters(group, device, mode.equals("nccl-graphed"));
@@ -157,5 +165,32 @@ public final class LaunchChild {
             if (graphed && !step.captured()) throw new IllegalStateException("the data-parallel step was never captured");
         }
         return m.parameters().stream().flatMapToDouble(p -> java.util.Arrays.stream(p.toDoubleArray())).toArray();
+    }
+
+    static double[] syncBatchNormParameters(ProcessGroup group, dev.kiln.Device device) {
+        dev.kiln.Generator g = new dev.kiln.Generator(31 + group.rank());
+        dev.kiln.nn.Sequential m = new dev.kiln.nn.Sequential(new dev.kiln.nn.Linear(10, 16, g), new dev.kiln.nn.BatchNorm1d(16), new dev.kiln.nn.ReLU(),
+                new dev.kiln.nn.Linear(16, 4, g)).to(dev.kiln.DType.FLOAT64).to(device);
+        DataParallel dp = DataParallel.of(m, group, 1024);
+        if (group.world() > 1) dp.syncBatchNorm();
+        var opt = new dev.kiln.optim.SGD(m.parameters(), 0.1);
+        dev.kiln.Tensor x = dev.kiln.Tensor.randn(new dev.kiln.Generator(9), new int[]{64, 10}, dev.kiln.DType.FLOAT64, dev.kiln.Device.CPU);
+        long[] labels = new long[64];
+        for (int i = 0; i < 64; i++) labels[i] = (i * 3) % 4;
+        var data = new dev.kiln.data.TensorDataset(x, dev.kiln.Tensor.of(labels, 64));
+        int perRank = 16 / group.world();
+        try (var loader = dev.kiln.data.DataLoader.builder(dev.kiln.data.ShardedDataset.of(data, group.rank(), group.world(), perRank, 3))
+                .batchSize(perRank).build()) {
+            for (int epoch = 0; epoch < 5; epoch++) {   // 4 steps an epoch
+                for (var b : loader) {
+                    opt.zeroGrad();
+                    dev.kiln.nn.F.crossEntropy(m.forward(b.inputs().to(device)), b.targets().to(device)).backward();
+                    dp.finish();
+                    opt.step();
+                }
+            }
+        }
+        return m.stateDict().entrySet().stream().filter(e -> !e.getKey().endsWith("num_batches_tracked"))
+                .flatMapToDouble(e -> java.util.Arrays.stream(e.getValue().toDoubleArray())).toArray();
     }
 }
