@@ -195,14 +195,15 @@ final class TrainCommand implements Callable<Integer> {
             if (gpus < 1) throw new ParameterException(spec.commandLine(), "--gpus must be >= 1, got " + gpus);
             if (job.distributed()) throw new ParameterException(spec.commandLine(), "--gpus starts the ranks itself: this process is already rank " + job.rank());
             if (parsed.hasMatchedOption("--device")) throw new ParameterException(spec.commandLine(), "--gpus N trains on cuda:0 .. cuda:N-1; leave out --device");
+            if (resume != null) throw new ParameterException(spec.commandLine(), "--gpus with --resume is not supported yet: resume on one GPU");
             return Ranks.launch(gpus, "train", parsed.originalArgs(), spec.commandLine().getOut());
         }
         LanguageModel.Kind lm = LanguageModel.Kind.find(model);
         PrintWriter log = spec.commandLine().getOut();
         if (job.distributed()) {
-            if (lm != null || resume != null) {
+            if (resume != null) {
                 throw new ParameterException(spec.commandLine(), "data-parallel training (--gpus, or a launcher's WORLD_SIZE " + job.worldSize()
-                        + ") runs the image models from a fresh start for now; train gpt/lstm, or --resume, on one GPU");
+                        + ") starts fresh for now; --resume on one GPU");
             }
             if (parsed.hasMatchedOption("--device") && !Devices.parse(device).equals(Ranks.device(job))) {
                 throw new ParameterException(spec.commandLine(), "rank " + job.rank() + " trains on cuda:LOCAL_RANK = " + Ranks.device(job) + ", not --device " + device);
@@ -316,9 +317,10 @@ final class TrainCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         TrainRun.Checkpointing ck = checkpointing();
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context()));
         TextTrainConfig c = cfg;
-        return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile, ck, null)).json();
+        if (group.rank() != 0) return LanguageModelRun.run(c, log, null, null, ck, null, group).json(); // writes nothing
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context()));
+        return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile, ck, null, group)).json();
     }
 
     private static int or(Integer value, int otherwise) { return value == null ? otherwise : value; }

@@ -35,6 +35,21 @@ class DataParallelCliTest {
         assertTrue(r.out().contains("[rank 0] {\"model\":\"mlp\""), "rank 0's --json summary:\n" + r.out());
     }
 
+    @Test void aLanguageModelTrainsOnTwoRanks() throws Exception {
+        Path text = Files.writeString(dir.resolve("t.txt"), "hello world, hello kiln. ".repeat(80)), run = dir.resolve("lm");
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        MainTest.Run r = kiln("launch", "--nproc-per-node", "2", "--master-port", Integer.toString(port), "--", "train", "--model", "lstm",
+                "--data", text.toString(), "--context", "16", "--layers", "1", "--dim", "32", "--batch-size", "4", "--steps", "3", "--epochs", "1",
+                "--out", run.toString());
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(r.out().contains("on 2 ranks") && r.out().contains("3 steps per epoch"), r.out());
+        assertTrue(Files.isRegularFile(run.resolve("model.safetensors")), "rank 0 wrote the model");
+        assertOneLineError(kiln("train", "--resume", run.toString(), "--gpus", "2"), "--gpus");
+    }
+
     @Test void gpusLaunchesTheSameCommandPerRank() throws Exception {
         Path data = MainTest.fakeFashionMnist(dir.resolve("data"), 32, 16), run = dir.resolve("one");
         MainTest.Run r = kiln("train", "--gpus", "1", "--model", "mlp", "--batch-size", "8", "--epochs", "1", "--data", data.toString(),

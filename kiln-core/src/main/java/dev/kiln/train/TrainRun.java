@@ -264,7 +264,7 @@ public final class TrainRun {
     }
 
     /** An epoch's result for the whole job: the loss averaged over the ranks, samples and throughput summed. */
-    private static Trainer.TrainResult overRanks(Trainer.TrainResult r, ProcessGroup group, Device device) {
+    static Trainer.TrainResult overRanks(Trainer.TrainResult r, ProcessGroup group, Device device) {
         Tensor sum = Tensor.of(new double[]{r.meanLoss() * r.samples(), r.samples()}, 2).to(device);
         group.allReduceSum(sum);
         double[] v = sum.toDoubleArray();
