@@ -59,6 +59,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "initialisation, shuffling and dropout seed (default: ${DEFAULT-VALUE})")
     long seed;
 
+    @Option(names = "--deterministic", description = {"GPU ops sum in a fixed order, so the run repeats bit for bit and a resumed run ends as an "
+            + "uninterrupted one (cuDNN's deterministic algorithms, no timed search; models with embeddings are refused on the GPU for now)"})
+    boolean deterministic;
+
     @Option(names = "--gpus", paramLabel = "N", description = {"train data-parallel on N GPUs of this host, one process each (kiln launch "
             + "--nproc-per-node N -- train ...); --batch-size is per GPU, so the global batch is N times it"})
     Integer gpus;
@@ -191,6 +195,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!resident.equals("auto") && !resident.equals("off")) throw new ParameterException(spec.commandLine(), "--resident must be auto or off, got " + resident);
         var job = Ranks.job();
         var parsed = spec.commandLine().getParseResult();
+        if (deterministic) dev.kiln.cuda.Cuda.setDeterministic(true);
         if (gpus != null) {
             if (gpus < 1) throw new ParameterException(spec.commandLine(), "--gpus must be >= 1, got " + gpus);
             if (job.distributed()) throw new ParameterException(spec.commandLine(), "--gpus starts the ranks itself: this process is already rank " + job.rank());

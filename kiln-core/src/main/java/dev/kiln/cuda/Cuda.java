@@ -138,4 +138,24 @@ public final class Cuda {
             Dnn.setBenchmark(on);
         }
     }
+
+    private static volatile boolean deterministic = Settings.get().deterministic();
+
+    /** Whether GPU ops must sum in a fixed order ({@code kiln.deterministic}): a run then repeats bit for bit. */
+    public static boolean deterministic() { return deterministic; }
+
+    /**
+     * Deterministic mode for the process (PyTorch's {@code torch.use_deterministic_algorithms}): convolutions take
+     * only the algorithms cuDNN reports deterministic, 16-bit attention runs composed (the fused backward adds its query
+     * gradients atomically), and ops with only an atomic CUDA kernel (index adds: embedding gradients) refuse to run.
+     */
+    public static void setDeterministic(boolean on) { deterministic = on; }
+
+    /** Throws, naming the op, in deterministic mode: for CUDA kernels that add with atomics in a varying order. */
+    static void requireNotDeterministic(String op) {
+        if (deterministic) {
+            throw new IllegalStateException(op + " on CUDA adds with atomics, in an order that varies from run to run, and has no deterministic "
+                    + "kernel yet; turn deterministic mode off (kiln.deterministic, kiln train --deterministic) for this model");
+        }
+    }
 }

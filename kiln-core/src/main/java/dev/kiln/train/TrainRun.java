@@ -122,7 +122,8 @@ public final class TrainRun {
     /**
      * Runs a training run's body with the device set up for it: a warning for a precision the CPU does not speed up;
      * matmul TF32 on for a tf32 run and off for the others, and cuDNN's timed algorithm search on (a training loop
-     * repeats its shapes, so it pays for itself within the first epoch), both restored afterwards.
+     * repeats its shapes, so it pays for itself within the first epoch) unless deterministic mode is on, both restored
+     * afterwards.
      */
     static <T> T onDevice(Device device, Precision precision, PrintWriter log, Body<T> body) throws IOException {
         warnAboutPrecision(device, precision, log);
@@ -130,7 +131,7 @@ public final class TrainRun {
         boolean tf32Before = gpu && Cuda.allowTf32(device), benchmarkBefore = Cuda.cudnnBenchmark();
         if (gpu) {
             Cuda.setAllowTf32(device, precision == Precision.TF32);
-            Cuda.setCudnnBenchmark(true);
+            Cuda.setCudnnBenchmark(!Cuda.deterministic()); // timing could pick other (deterministic) algorithms in another process
         }
         try {
             return body.run();
