@@ -65,7 +65,10 @@ class TextReadersFuzzTest {
             tok.decode(tok.encode("the hello well"));
             Statistics.collect("read");
         } catch (IOException e) {
-            namesTheFile(e, damageVocab ? v : m, seed);
+            // a damaged vocabulary can still be one, lacking a token a merge needs: then merges.txt is named
+            if (e.getMessage() == null || !e.getMessage().contains(v.toString()) && !e.getMessage().contains(m.toString())) {
+                throw new AssertionError("seed " + seed + ": the error names neither file: " + e.getMessage(), e);
+            }
             Statistics.collect("IOException");
         } catch (Throwable t) {
             throw new AssertionError("seed " + seed + ": Gpt2Tokenizer.load threw " + t, t);
