@@ -11,13 +11,10 @@ final class Masks {
 
     /**
      * (L, S) bool, true where key j lies in query i's future, j > i + offset: the queries are positions
-     * offset .. offset+L-1 of a sequence whose first S positions are the keys (offset 0: PyTorch's is_causal).
+     * offset .. offset+L-1 of a sequence whose first S positions are the keys (offset 0: PyTorch's is_causal). Cached
+     * (a CUDA graph capture cannot make one): never modify it.
      */
-    static Tensor future(int l, int s, int offset, Device device) {
-        Tensor rows = Tensor.arange(l, device).add(offset).unsqueeze(1);
-        Tensor cols = Tensor.arange(s, device).unsqueeze(0);
-        return cols.gt(rows);
-    }
+    static Tensor future(int l, int s, int offset, Device device) { return dev.kiln.ops.Attention.futureMask(l, s, offset, device); }
 
     /** Logical not of a bool tensor. */
     static Tensor not(Tensor mask) { return Elementwise.unary(UnaryOp.NOT, mask); }

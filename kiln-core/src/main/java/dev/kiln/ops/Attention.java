@@ -3,6 +3,7 @@ package dev.kiln.ops;
 import dev.kiln.DType;
 import dev.kiln.Settings;
 import dev.kiln.Shape;
+import dev.kiln.Device;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.Autocast;
 import dev.kiln.autograd.AutocastPolicy;
@@ -60,7 +61,7 @@ public final class Attention {
     static Tensor composite(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal) {
         int d = q.size(-1);
         Tensor scores = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(d));
-        if (causal) scores = scores.maskedFill(futureMask(q.size(-2), k.size(-2), q), Double.NEGATIVE_INFINITY);
+        if (causal) scores = scores.maskedFill(futureMask(q.size(-2), k.size(-2), 0, q.device()), Double.NEGATIVE_INFINITY);
         if (mask != null) {
             scores = mask.dtype() == DType.BOOL ? scores.maskedFill(Elementwise.unary(UnaryOp.NOT, mask), Double.NEGATIVE_INFINITY) : scores.add(mask);
         }
@@ -106,15 +107,16 @@ public final class Attention {
     }
 
     /**
-     * (L, S) bool, true above the diagonal (top-left aligned, as PyTorch's is_causal). Kept per device and size: arange
-     * uploads from the host, which a CUDA graph capture refuses, so a captured step must find its mask made (its eager
-     * warm-up made it). Never freed (a captured graph may hold its address); at most a few hundred sizes are kept.
+     * (L, S) bool, true where key j lies in query i's future, j > i + offset (offset 0: PyTorch's is_causal, top-left
+     * aligned; a KV cache's queries start at offset). Kept per device, size and offset: arange uploads from the host,
+     * which a CUDA graph capture refuses, so a captured step must find its mask made (its eager warm-up made it).
+     * Never freed (a captured graph may hold its address); at most a few hundred are kept.
      */
-    private static Tensor futureMask(int l, int s, Tensor like) {
-        String key = like.device() + ":" + l + "x" + s;
+    public static Tensor futureMask(int l, int s, int offset, Device device) {
+        String key = device + ":" + l + "x" + s + "+" + offset;
         Tensor cached = FUTURE_MASKS.get(key);
         if (cached != null) return cached;
-        Tensor mask = Tensor.noGrad(() -> Tensor.arange(s, like.device()).unsqueeze(0).gt(Tensor.arange(l, like.device()).unsqueeze(1)));
+        Tensor mask = Tensor.noGrad(() -> Tensor.arange(s, device).unsqueeze(0).gt(Tensor.arange(l, device).add(offset).unsqueeze(1)));
         if (FUTURE_MASKS.size() >= 256) return mask;
         mask.keep();
         Tensor raced = FUTURE_MASKS.putIfAbsent(key, mask);
