@@ -94,7 +94,19 @@ public final class TrainRun {
      */
     public static Summary run(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident,
                               Checkpointing ck, TrainCheckpoint.Found resume) throws IOException {
-        return onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, allowResident, ck, resume));
+        return onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, allowResident, ck, resume, null));
+    }
+
+    /**
+     * Where a fine-tuning run starts: trained weights (a state dict) instead of fresh ones, and what to do after every
+     * optimizer step, made for the model once it is built and loaded (a pruned model re-applies its masks so).
+     */
+    public record StartFrom(Map<String, dev.kiln.Tensor> weights, java.util.function.Function<Model, Runnable> afterEachStep) {}
+
+    /** Fine-tunes: the run of {@code cfg}, starting from {@code from}'s weights and calling its step action after each step. */
+    public static Summary finetune(TrainConfig cfg, PrintWriter log, TrainListener listener, StartFrom from) throws IOException {
+        java.util.Objects.requireNonNull(from, "from");
+        return onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, null, true, Checkpointing.DEFAULT, null, from));
     }
 
     /** A run's body, which may fail with an IOException. */
@@ -140,7 +152,7 @@ public final class TrainRun {
     }
 
     private static Summary train(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident,
-                                 Checkpointing ck, TrainCheckpoint.Found resume) throws IOException {
+                                 Checkpointing ck, TrainCheckpoint.Found resume, StartFrom from) throws IOException {
         long t0 = System.nanoTime();
         requireWritableFolder(cfg.outDir());
         TrainingData data = TrainingData.open(cfg.dataDir(), cfg.model().imageSize());
@@ -149,6 +161,11 @@ public final class TrainRun {
         Generator generator = new Generator(cfg.seed());
         Model model = cfg.model().build(generator, data.inputShape(), data.classes().size());
         model.to(cfg.device());
+        Runnable afterStep = null;
+        if (from != null) {
+            model.loadStateDict(from.weights());
+            afterStep = from.afterEachStep().apply(model);
+        }
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
         Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, listener, cfg.precision());
         if (profile != null) trainer.profileSteps(profile, 20, 30);
@@ -180,7 +197,7 @@ public final class TrainRun {
             for (int e = firstEpoch; e <= cfg.epochs(); e++) {
                 opt.setLr(cfg.schedule().lr(cfg.lr(), e, cfg.epochs()));
                 int epoch = e, batches = trainLoader.batchCount();
-                Trainer.StepHook hook = ck.every() == 0 ? null : (step, lossSum, samples) -> {
+                Trainer.StepHook checkpointHook = ck.every() == 0 ? null : (step, lossSum, samples) -> {
                     if (step < batches && ((long) (epoch - 1) * batches + step) % ck.every() == 0) {
                         double sum = lossSum.getAsDouble();
                         if (!Double.isFinite(sum)) throw new Trainer.NonFiniteLossException(step, "the loss is not finite at this step or one since the last check");
@@ -188,6 +205,11 @@ public final class TrainRun {
                         TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(epoch, step, batches, sum, samples),
                                 modelMeta, TrainCheckpoint.configMeta(cfg), cfg.seed(), history, ck.keep());
                     }
+                };
+                Runnable after = afterStep;
+                Trainer.StepHook hook = after == null ? checkpointHook : (step, lossSum, samples) -> {
+                    after.run(); // before any checkpoint of this step, which then holds what the step left
+                    if (checkpointHook != null) checkpointHook.after(step, lossSum, samples);
                 };
                 Trainer.TrainResult r;
                 try {
