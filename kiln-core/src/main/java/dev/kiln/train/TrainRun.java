@@ -14,6 +14,7 @@ import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Model;
 import dev.kiln.optim.Optimizer;
+import dev.kiln.quant.Int8Model;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -366,7 +367,7 @@ public final class TrainRun {
      */
     public record LoadedCheckpoint(Model model, ModelZoo kind, int[] inputShape, List<String> classes, Map<String, String> metadata) {}
 
-    /** Loads a checkpoint written by {@link #saveCheckpoint}; kind (null: the one its metadata names) overrides the model. */
+    /** Loads a checkpoint written by {@link #saveCheckpoint} (or an int8 one of kiln quantize); kind (null: the one its metadata names) overrides the model. */
     public static LoadedCheckpoint loadCheckpoint(Path file, ModelZoo kind) throws IOException {
         return loadCheckpoint(file, Safetensors.read(file), kind);
     }
@@ -382,7 +383,8 @@ public final class TrainRun {
         List<String> classes = classes(c.metadata());
         Model m = kind.build(new Generator(0), shape, classes.size());
         try {
-            m.loadStateDict(TrainCheckpoint.modelTensors(c.tensors())); // a full training checkpoint holds the optimizer's too
+            if (Int8Model.isQuantized(c.metadata())) m = Int8Model.load(c, m); // kiln quantize's output: int8 layers on this structure
+            else m.loadStateDict(TrainCheckpoint.modelTensors(c.tensors())); // a full training checkpoint holds the optimizer's too
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + " does not fit model " + kind.cliName() + ": " + e.getMessage(), e);
         }
