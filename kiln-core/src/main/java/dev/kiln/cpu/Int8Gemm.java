@@ -29,8 +29,8 @@ public final class Int8Gemm {
     private static final long PARALLEL_MACS = 1 << 21;
 
     /**
-     * @param a      m x k int8, row-major
-     * @param b      n x k int8, row-major (a weight of n output channels)
+     * @param a      m x k int8 codes in [-127, 127] (as {@code quant.Int8} makes them: -128 could overflow a short sum), row-major
+     * @param b      n x k int8 codes in [-127, 127], row-major (a weight of n output channels)
      * @param bScale n per-row scales of b
      * @param bias   n values added after scaling, or null
      * @param relu   clamp the outputs at 0
@@ -40,13 +40,32 @@ public final class Int8Gemm {
         if (a.length < (long) m * k || b.length < (long) n * k || c.length < (long) m * n || bScale.length < n) {
             throw new IllegalArgumentException("int8 gemm: arrays too small for " + m + "x" + k + " · (" + n + "x" + k + ")ᵀ");
         }
-        int pairs = (n + 1) / 2;
-        Parallel.Body body = (p0, p1) -> {
-            int[] acc = new int[4];
+        int pairs = (n + 1) / 2, blocks = (m + ROWS - 1) / ROWS;
+        long macs = (long) m * n * k;
+        if (macs < PARALLEL_MACS) {
+            block(a, m, k, b, n, aScale, bScale, bias, relu, c, 0, m, 0, pairs);
+        } else if (blocks >= 2 * Parallel.THREADS) {
+            // many rows (a batch, a convolution's positions): each task a block of rows against all of b
+            Parallel.balanced(blocks, (b0, b1) -> block(a, m, k, b, n, aScale, bScale, bias, relu, c, b0 * ROWS, Math.min(m, b1 * ROWS), 0, pairs));
+        } else {
+            // few rows (batch 1): split the output channels, each task streaming its part of b once
+            Parallel.range(pairs, 1, (p0, p1) -> block(a, m, k, b, n, aScale, bScale, bias, relu, c, 0, m, p0, p1));
+        }
+    }
+
+    /** Rows of a per block: a block (ROWS x k bytes) stays in L1/L2 while every row pair of b passes it. */
+    private static final int ROWS = 32;
+
+    /** Outputs [i0, i1) x channel pairs [p0, p1), row block by row block. */
+    private static void block(byte[] a, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, float[] c,
+                              int i0, int i1, int p0, int p1) {
+        int[] acc = new int[4];
+        for (int ib = i0; ib < i1; ib += ROWS) {
+            int ie = Math.min(i1, ib + ROWS);
             for (int j = 2 * p0; j < Math.min(n, 2 * p1); j += 2) {
-                int i = 0;
+                int i = ib;
                 if (j + 1 < n) {
-                    for (; i + 1 < m; i += 2) {
+                    for (; i + 1 < ie; i += 2) {
                         dot2x2(a, i * k, (i + 1) * k, b, j * k, (j + 1) * k, k, acc);
                         store(c, i, j, n, acc[0], aScale, bScale, bias, relu);
                         store(c, i, j + 1, n, acc[1], aScale, bScale, bias, relu);
@@ -54,14 +73,12 @@ public final class Int8Gemm {
                         store(c, i + 1, j + 1, n, acc[3], aScale, bScale, bias, relu);
                     }
                 }
-                for (; i < m; i++) {
+                for (; i < ie; i++) {
                     store(c, i, j, n, dot(a, i * k, b, j * k, k), aScale, bScale, bias, relu);
                     if (j + 1 < n) store(c, i, j + 1, n, dot(a, i * k, b, (j + 1) * k, k), aScale, bScale, bias, relu);
                 }
             }
-        };
-        if ((long) m * n * k < PARALLEL_MACS) body.run(0, pairs);
-        else Parallel.range(pairs, 1, body);
+        }
     }
 
     private static void store(float[] c, int i, int j, int n, int acc, float aScale, float[] bScale, float[] bias, boolean relu) {
@@ -69,9 +86,9 @@ public final class Int8Gemm {
         c[i * n + j] = relu ? Math.max(v, 0) : v;
     }
 
-    /** The products of one vector step as int32 lanes: shorts multiplied, then each neighbouring pair summed (pmaddwd). */
-    private static IntVector pairSums(ShortVector x, ShortVector y) {
-        IntVector w = x.mul(y).reinterpretAsInts();
+    /** Short lanes (products, or sums of two) as int32 lanes, each neighbouring pair summed (the pmaddwd pattern). */
+    private static IntVector pairSums(ShortVector products) {
+        IntVector w = products.reinterpretAsInts();
         return w.lanewise(VectorOperators.ASHR, 16).add(w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
     }
 
@@ -83,22 +100,33 @@ public final class Int8Gemm {
     static int dot(byte[] a, int ai, byte[] b, int bi, int k) {
         IntVector acc = IntVector.zero(INTS);
         int t = 0;
-        for (; t <= k - STEP; t += STEP) acc = acc.add(pairSums(widen(a, ai + t), widen(b, bi + t)));
+        for (; t <= k - STEP; t += STEP) acc = acc.add(pairSums(widen(a, ai + t).mul(widen(b, bi + t))));
         int sum = acc.reduceLanes(VectorOperators.ADD);
         for (; t < k; t++) sum += a[ai + t] * b[bi + t];
         return sum;
     }
 
-    /** Two rows of a against two rows of b: each loaded vector feeds two products. acc = {a0b0, a0b1, a1b0, a1b1}. */
+    /**
+     * Two rows of a against two rows of b: each loaded vector feeds two products. acc = {a0b0, a0b1, a1b0, a1b1}.
+     * Two steps' short products are added before widening (2 · 127² = 32,258 still fits a short), halving the pair sums.
+     */
     static void dot2x2(byte[] a, int a0, int a1, byte[] b, int b0, int b1, int k, int[] acc) {
         IntVector c00 = IntVector.zero(INTS), c01 = c00, c10 = c00, c11 = c00;
         int t = 0;
+        for (; t <= k - 2 * STEP; t += 2 * STEP) {
+            ShortVector x0 = widen(a, a0 + t), x1 = widen(a, a1 + t), y0 = widen(b, b0 + t), y1 = widen(b, b1 + t);
+            ShortVector u0 = widen(a, a0 + t + STEP), u1 = widen(a, a1 + t + STEP), v0 = widen(b, b0 + t + STEP), v1 = widen(b, b1 + t + STEP);
+            c00 = c00.add(pairSums(x0.mul(y0).add(u0.mul(v0))));
+            c01 = c01.add(pairSums(x0.mul(y1).add(u0.mul(v1))));
+            c10 = c10.add(pairSums(x1.mul(y0).add(u1.mul(v0))));
+            c11 = c11.add(pairSums(x1.mul(y1).add(u1.mul(v1))));
+        }
         for (; t <= k - STEP; t += STEP) {
             ShortVector x0 = widen(a, a0 + t), x1 = widen(a, a1 + t), y0 = widen(b, b0 + t), y1 = widen(b, b1 + t);
-            c00 = c00.add(pairSums(x0, y0));
-            c01 = c01.add(pairSums(x0, y1));
-            c10 = c10.add(pairSums(x1, y0));
-            c11 = c11.add(pairSums(x1, y1));
+            c00 = c00.add(pairSums(x0.mul(y0)));
+            c01 = c01.add(pairSums(x0.mul(y1)));
+            c10 = c10.add(pairSums(x1.mul(y0)));
+            c11 = c11.add(pairSums(x1.mul(y1)));
         }
         int s00 = c00.reduceLanes(VectorOperators.ADD), s01 = c01.reduceLanes(VectorOperators.ADD),
                 s10 = c10.reduceLanes(VectorOperators.ADD), s11 = c11.reduceLanes(VectorOperators.ADD);

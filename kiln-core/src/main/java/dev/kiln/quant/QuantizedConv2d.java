@@ -5,6 +5,7 @@ import dev.kiln.Device;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.cpu.Int8Gemm;
+import dev.kiln.cpu.Parallel;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.Forward;
 import dev.kiln.nn.Layer;
@@ -60,7 +61,9 @@ public final class QuantizedConv2d extends Layer implements Forward {
         float[] rows = new float[n * p * out];
         Int8Gemm.gemm(cols, n * p, k, codes, out, scale, weightScale.toFloatArray(), bias == null ? null : bias.toFloatArray(), false, rows);
         float[] y = new float[rows.length]; // (N·P, O) -> (N, O, P)
-        for (int b = 0; b < n; b++) for (int q = 0; q < p; q++) for (int o = 0; o < out; o++) y[(b * out + o) * p + q] = rows[(b * p + q) * out + o];
+        Parallel.range(n, 1, (b0, b1) -> {
+            for (int b = b0; b < b1; b++) for (int q = 0; q < p; q++) for (int o = 0; o < out; o++) y[(b * out + o) * p + q] = rows[(b * p + q) * out + o];
+        });
         return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
     }
 
@@ -68,7 +71,8 @@ public final class QuantizedConv2d extends Layer implements Forward {
     private byte[] im2col(byte[] qx, int n, int h, int w, int oh, int ow) {
         int k = in * kernel * kernel;
         byte[] cols = new byte[n * oh * ow * k];
-        for (int b = 0; b < n; b++) for (int y = 0; y < oh; y++) for (int x = 0; x < ow; x++) {
+        Parallel.range(n, 1, (b0, b1) -> {
+          for (int b = b0; b < b1; b++) for (int y = 0; y < oh; y++) for (int x = 0; x < ow; x++) {
             int row = ((b * oh + y) * ow + x) * k;
             for (int c = 0; c < in; c++) for (int i = 0; i < kernel; i++) {
                 int iy = y * geometry.strideH() - geometry.padH() + i * geometry.dilationH();
@@ -78,7 +82,8 @@ public final class QuantizedConv2d extends Layer implements Forward {
                     if (ix >= 0 && ix < w) cols[row + (c * kernel + i) * kernel + j] = qx[((b * in + c) * h + iy) * w + ix];
                 }
             }
-        }
+          }
+        });
         return cols;
     }
 
