@@ -18,18 +18,26 @@ public final class Int8 {
         return range > 0 ? (float) (range / QMAX) : 1f;
     }
 
-    /** x quantized with {@code scale}, rounded to nearest (halves up, as Math.round: exact ties are rare in float data). */
+    /**
+     * x quantized with {@code scale}: rounded half away from zero (C's {@code round}, as TFLite's reference kernels; the
+     * fake-quantize op of training computes the same rounding from primitives), then clamped to ±127.
+     */
     public static byte quantize(float x, float scale) {
-        float r = Math.round(x / scale);
-        return (byte) Math.max(-QMAX, Math.min(QMAX, r));
+        return code((double) x / scale);
     }
 
     /** Every value of x quantized with one scale. */
     public static byte[] quantize(float[] x, float scale) {
         byte[] q = new byte[x.length];
-        float inv = 1 / scale;
-        for (int i = 0; i < x.length; i++) q[i] = (byte) Math.max(-QMAX, Math.min(QMAX, Math.round(x[i] * inv)));
+        double inv = 1.0 / scale;
+        for (int i = 0; i < x.length; i++) q[i] = code(x[i] * inv);
         return q;
+    }
+
+    /** v rounded half away from zero and clamped (in double: a float sum would round 0.49999997 + 0.5 up to 1). */
+    private static byte code(double v) {
+        double r = (long) (v + Math.copySign(0.5, v)); // the cast truncates toward zero
+        return (byte) Math.max(-QMAX, Math.min(QMAX, r));
     }
 
     /** A weight (rows x cols, row-major) quantized per row: its codes and each row's scale. */

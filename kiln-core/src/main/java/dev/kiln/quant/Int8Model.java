@@ -89,6 +89,41 @@ public final class Int8Model {
         return new Sequential(layers);
     }
 
+    /**
+     * The model for quantization-aware training: each Linear and Conv2d of {@code model} (nested Sequentials included)
+     * behind a {@link FakeQuantized} that shares its parameters. Train it (in training mode: the input ranges are
+     * observed then), then {@link #convertQat}.
+     */
+    public static Sequential prepareQat(Layer model) {
+        Sequential seq = requireSequential(model);
+        List<Layer> layers = new ArrayList<>();
+        for (int i = 0; i < seq.size(); i++) {
+            Layer l = seq.get(i);
+            layers.add(switch (l) {
+                case Linear lin -> new FakeQuantized(lin);
+                case Conv2d conv -> new FakeQuantized(conv);
+                case Sequential inner -> prepareQat(inner);
+                default -> l;
+            });
+        }
+        return new Sequential(layers);
+    }
+
+    /** The int8 model of a trained {@link #prepareQat} model, with the input ranges its training saw. */
+    public static Sequential convertQat(Sequential qat) {
+        List<Layer> layers = new ArrayList<>();
+        for (int i = 0; i < qat.size(); i++) {
+            Layer l = qat.get(i);
+            layers.add(switch (l) {
+                case FakeQuantized f when f.layer() instanceof Linear lin -> QuantizedLinear.of(lin, f.range());
+                case FakeQuantized f when f.layer() instanceof Conv2d conv -> QuantizedConv2d.of(conv, f.range());
+                case Sequential inner -> convertQat(inner);
+                default -> l;
+            });
+        }
+        return new Sequential(layers);
+    }
+
     /** Records the range of a layer's inputs and runs the layer. */
     private static final class Observer extends Layer implements Forward {
         private final Forward layer;
