@@ -3,7 +3,7 @@ package dev.kiln.quant;
 /**
  * Symmetric int8 quantization, the one rule every quantized tensor follows: q = clamp(round(x / scale), -127, 127),
  * x ≈ q · scale, zero exactly representable (so zero padding and pruned weights stay exact). -128 is left unused so
- * the range is symmetric and a product of two codes never exceeds 127² (which the int8 GEMM's short products rely on).
+ * the range is symmetric (a weight of max |w| maps onto ±127 exactly).
  * Weights get one scale per output channel (max |w| of the row / 127), activations one scale per tensor from
  * calibration.
  */
