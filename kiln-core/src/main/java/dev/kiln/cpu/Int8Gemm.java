@@ -37,19 +37,36 @@ public final class Int8Gemm {
      * @param c      m x n float32 outputs, row-major
      */
     public static void gemm(byte[] a, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, float[] c) {
-        if (a.length < (long) m * k || b.length < (long) n * k || c.length < (long) m * n || bScale.length < n) {
+        if (c.length < (long) m * n) throw new IllegalArgumentException("int8 gemm: " + c.length + " outputs for " + m + "x" + n);
+        gemm(a, 0, m, k, b, n, aScale, bScale, bias, relu, new Out(c, 0, n, 1));
+    }
+
+    /**
+     * Where output (i, j) goes: c[offset + i·rowStride + j·colStride]. A convolution writes (channel j, position i) of one
+     * image as NCHW wants it, with no transpose pass.
+     */
+    public record Out(float[] c, int offset, int rowStride, int colStride) {
+        void store(int i, int j, int acc, float aScale, float[] bScale, float[] bias, boolean relu) {
+            float v = acc * aScale * bScale[j] + (bias == null ? 0 : bias[j]);
+            c[offset + i * rowStride + j * colStride] = relu ? Math.max(v, 0) : v;
+        }
+    }
+
+    /** As the row-major gemm, with a's rows starting at {@code aOffset} and the outputs placed as {@code out} says. */
+    public static void gemm(byte[] a, int aOffset, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, Out out) {
+        if (a.length < aOffset + (long) m * k || b.length < (long) n * k || bScale.length < n) {
             throw new IllegalArgumentException("int8 gemm: arrays too small for " + m + "x" + k + " · (" + n + "x" + k + ")ᵀ");
         }
         int pairs = (n + 1) / 2, blocks = (m + ROWS - 1) / ROWS;
         long macs = (long) m * n * k;
         if (macs < PARALLEL_MACS) {
-            block(a, m, k, b, n, aScale, bScale, bias, relu, c, 0, m, 0, pairs);
+            block(a, aOffset, k, b, n, aScale, bScale, bias, relu, out, 0, m, 0, pairs);
         } else if (blocks >= 2 * Parallel.THREADS) {
             // many rows (a batch, a convolution's positions): each task a block of rows against all of b
-            Parallel.balanced(blocks, (b0, b1) -> block(a, m, k, b, n, aScale, bScale, bias, relu, c, b0 * ROWS, Math.min(m, b1 * ROWS), 0, pairs));
+            Parallel.balanced(blocks, (b0, b1) -> block(a, aOffset, k, b, n, aScale, bScale, bias, relu, out, b0 * ROWS, Math.min(m, b1 * ROWS), 0, pairs));
         } else {
             // few rows (batch 1): split the output channels, each task streaming its part of b once
-            Parallel.range(pairs, 1, (p0, p1) -> block(a, m, k, b, n, aScale, bScale, bias, relu, c, 0, m, p0, p1));
+            Parallel.range(pairs, 1, (p0, p1) -> block(a, aOffset, k, b, n, aScale, bScale, bias, relu, out, 0, m, p0, p1));
         }
     }
 
@@ -57,7 +74,7 @@ public final class Int8Gemm {
     private static final int ROWS = 32;
 
     /** Outputs [i0, i1) x channel pairs [p0, p1), row block by row block. */
-    private static void block(byte[] a, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, float[] c,
+    private static void block(byte[] a, int aOffset, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, Out c,
                               int i0, int i1, int p0, int p1) {
         int[] acc = new int[4];
         for (int ib = i0; ib < i1; ib += ROWS) {
@@ -66,24 +83,19 @@ public final class Int8Gemm {
                 int i = ib;
                 if (j + 1 < n) {
                     for (; i + 1 < ie; i += 2) {
-                        dot2x2(a, i * k, (i + 1) * k, b, j * k, (j + 1) * k, k, acc);
-                        store(c, i, j, n, acc[0], aScale, bScale, bias, relu);
-                        store(c, i, j + 1, n, acc[1], aScale, bScale, bias, relu);
-                        store(c, i + 1, j, n, acc[2], aScale, bScale, bias, relu);
-                        store(c, i + 1, j + 1, n, acc[3], aScale, bScale, bias, relu);
+                        dot2x2(a, aOffset + i * k, aOffset + (i + 1) * k, b, j * k, (j + 1) * k, k, acc);
+                        c.store(i, j, acc[0], aScale, bScale, bias, relu);
+                        c.store(i, j + 1, acc[1], aScale, bScale, bias, relu);
+                        c.store(i + 1, j, acc[2], aScale, bScale, bias, relu);
+                        c.store(i + 1, j + 1, acc[3], aScale, bScale, bias, relu);
                     }
                 }
                 for (; i < ie; i++) {
-                    store(c, i, j, n, dot(a, i * k, b, j * k, k), aScale, bScale, bias, relu);
-                    if (j + 1 < n) store(c, i, j + 1, n, dot(a, i * k, b, (j + 1) * k, k), aScale, bScale, bias, relu);
+                    c.store(i, j, dot(a, aOffset + i * k, b, j * k, k), aScale, bScale, bias, relu);
+                    if (j + 1 < n) c.store(i, j + 1, dot(a, aOffset + i * k, b, (j + 1) * k, k), aScale, bScale, bias, relu);
                 }
             }
         }
-    }
-
-    private static void store(float[] c, int i, int j, int n, int acc, float aScale, float[] bScale, float[] bias, boolean relu) {
-        float v = acc * aScale * bScale[j] + (bias == null ? 0 : bias[j]);
-        c[i * n + j] = relu ? Math.max(v, 0) : v;
     }
 
     /** Short lanes (products, or sums of two) as int32 lanes, each neighbouring pair summed (the pmaddwd pattern). */

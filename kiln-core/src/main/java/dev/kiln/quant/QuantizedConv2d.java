@@ -57,34 +57,35 @@ public final class QuantizedConv2d extends Layer implements Forward {
         if (x.dim() != 4 || x.size(1) != in) throw new IllegalArgumentException("QuantizedConv2d: expected (N, " + in + ", H, W), got " + java.util.Arrays.toString(x.shape()));
         int n = x.size(0), h = x.size(2), w = x.size(3), oh = geometry.outH(h, kernel), ow = geometry.outW(w, kernel), p = oh * ow, k = in * kernel * kernel;
         float scale = (float) inputScale.item();
-        byte[] cols = im2col(Int8.quantize(x.toFloatArray(), scale), n, h, w, oh, ow);
-        float[] rows = new float[n * p * out];
-        Int8Gemm.gemm(cols, n * p, k, codes, out, scale, weightScale.toFloatArray(), bias == null ? null : bias.toFloatArray(), false, rows);
-        float[] y = new float[rows.length]; // (N·P, O) -> (N, O, P)
-        Parallel.range(n, 1, (b0, b1) -> {
-            for (int b = b0; b < b1; b++) for (int q = 0; q < p; q++) for (int o = 0; o < out; o++) y[(b * out + o) * p + q] = rows[(b * p + q) * out + o];
+        byte[] qx = Int8.quantize(x.toFloatArray(), scale);
+        float[] y = new float[n * out * p], wScale = weightScale.toFloatArray(), b = bias == null ? null : bias.toFloatArray();
+        // one image per task: its im2col rows (P x k codes) stay in cache for the product, which writes NCHW directly
+        Parallel.balanced(n, (i0, i1) -> {
+            byte[] cols = new byte[p * k];
+            for (int img = i0; img < i1; img++) {
+                im2col(qx, img, h, w, oh, ow, cols);
+                Int8Gemm.gemm(cols, 0, p, k, codes, out, scale, wScale, b, false, new Int8Gemm.Out(y, img * out * p, 1, p));
+            }
         });
         return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
     }
 
-    /** One row of k = C·kh·kw codes per output position, in the weight's (c, i, j) order; outside the image: 0. */
-    private byte[] im2col(byte[] qx, int n, int h, int w, int oh, int ow) {
+    /** Image {@code img}'s rows of k = C·kh·kw codes, one per output position, in the weight's (c, i, j) order; outside the image: 0. */
+    private void im2col(byte[] qx, int img, int h, int w, int oh, int ow, byte[] cols) {
+        java.util.Arrays.fill(cols, (byte) 0);
         int k = in * kernel * kernel;
-        byte[] cols = new byte[n * oh * ow * k];
-        Parallel.range(n, 1, (b0, b1) -> {
-          for (int b = b0; b < b1; b++) for (int y = 0; y < oh; y++) for (int x = 0; x < ow; x++) {
-            int row = ((b * oh + y) * ow + x) * k;
+        for (int y = 0; y < oh; y++) for (int x = 0; x < ow; x++) {
+            int row = (y * ow + x) * k;
             for (int c = 0; c < in; c++) for (int i = 0; i < kernel; i++) {
                 int iy = y * geometry.strideH() - geometry.padH() + i * geometry.dilationH();
                 if (iy < 0 || iy >= h) continue;
+                int src = ((img * in + c) * h + iy) * w, dst = row + (c * kernel + i) * kernel;
                 for (int j = 0; j < kernel; j++) {
                     int ix = x * geometry.strideW() - geometry.padW() + j * geometry.dilationW();
-                    if (ix >= 0 && ix < w) cols[row + (c * kernel + i) * kernel + j] = qx[((b * in + c) * h + iy) * w + ix];
+                    if (ix >= 0 && ix < w) cols[dst + j] = qx[src + ix];
                 }
             }
-          }
-        });
-        return cols;
+        }
     }
 
     @Override protected String extraRepr() { return in + ", " + out + ", kernel_size=(" + kernel + ", " + kernel + "), int8"; }
