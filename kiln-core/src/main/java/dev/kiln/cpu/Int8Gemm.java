@@ -70,6 +70,21 @@ public final class Int8Gemm {
         }
     }
 
+    /**
+     * Symmetric int8 codes of x: x / scale (in double, as 1/scale times x) rounded half away from zero and clamped to
+     * ±127. In double because a float sum would round 0.49999997 + 0.5 up to 1; quantized.cu computes the same.
+     */
+    public static byte[] quantize(float[] x, float scale) {
+        byte[] q = new byte[x.length];
+        double inv = 1.0 / scale;
+        for (int i = 0; i < x.length; i++) {
+            double v = x[i] * inv;
+            double r = (long) (v + Math.copySign(0.5, v)); // the cast truncates toward zero
+            q[i] = (byte) Math.max(-127, Math.min(127, r));
+        }
+        return q;
+    }
+
     /** Rows of a per block: a block (ROWS x k bytes) stays in L1/L2 while every row pair of b passes it. */
     private static final int ROWS = 32;
 

@@ -1,5 +1,7 @@
 package dev.kiln.quant;
 
+import dev.kiln.cpu.Int8Gemm;
+
 /**
  * Symmetric int8 quantization, the one rule every quantized tensor follows: q = clamp(round(x / scale), -127, 127),
  * x ≈ q · scale, zero exactly representable (so zero padding and pruned weights stay exact). -128 is left unused so
@@ -20,24 +22,16 @@ public final class Int8 {
 
     /**
      * x quantized with {@code scale}: rounded half away from zero (C's {@code round}, as TFLite's reference kernels; the
-     * fake-quantize op of training computes the same rounding from primitives), then clamped to ±127.
+     * fake-quantize op of training and the CUDA kernel compute the same rounding), then clamped to ±127. The rule itself
+     * lives in {@link Int8Gemm#quantize}, beside the kernels that consume the codes.
      */
     public static byte quantize(float x, float scale) {
-        return code((double) x / scale);
+        return Int8Gemm.quantize(new float[]{x}, scale)[0];
     }
 
     /** Every value of x quantized with one scale. */
     public static byte[] quantize(float[] x, float scale) {
-        byte[] q = new byte[x.length];
-        double inv = 1.0 / scale;
-        for (int i = 0; i < x.length; i++) q[i] = code(x[i] * inv);
-        return q;
-    }
-
-    /** v rounded half away from zero and clamped (in double: a float sum would round 0.49999997 + 0.5 up to 1). */
-    private static byte code(double v) {
-        double r = (long) (v + Math.copySign(0.5, v)); // the cast truncates toward zero
-        return (byte) Math.max(-QMAX, Math.min(QMAX, r));
+        return Int8Gemm.quantize(x, scale);
     }
 
     /** A weight (rows x cols, row-major) quantized per row: its codes and each row's scale. */

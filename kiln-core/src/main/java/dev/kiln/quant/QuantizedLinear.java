@@ -7,11 +7,12 @@ import dev.kiln.cpu.Int8Gemm;
 import dev.kiln.nn.Forward;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Linear;
+import dev.kiln.ops.Quantized;
 
 import java.util.Arrays;
 
 /**
- * An int8 {@link Linear} for inference on the CPU: y = dequantize(q(x) · Wqᵀ) + b, with the weight's codes per output
+ * An int8 {@link Linear} for inference (CPU: {@link Int8Gemm} on the codes directly; CUDA: the backend's {@link Quantized#int8Linear}): y = dequantize(q(x) · Wqᵀ) + b, with the weight's codes per output
  * row ({@code weight}, int8 (out, in)), their scales ({@code weight_scale}, (out)) and the input's calibrated scale
  * ({@code input_scale}, a scalar). The codes are not a Tensor (Kiln has no int8 dtype): {@link Int8Model} saves them
  * as the checkpoint's I8 tensor {@code <name>.weight}; the scales and bias are float32 buffers.
@@ -20,6 +21,7 @@ public final class QuantizedLinear extends Layer implements Forward {
     private final byte[] codes;
     private final int in, out;
     private final Tensor weightScale, inputScale, bias; // bias null without one
+    private transient Tensor deviceCodes;                // the codes on the last CUDA device an input came from
 
     /** The layer of these codes (out x in, row-major), weight scales (out), input scale and bias (out, or null). */
     public QuantizedLinear(byte[] codes, int out, int in, Tensor weightScale, Tensor inputScale, Tensor bias) {
@@ -47,18 +49,26 @@ public final class QuantizedLinear extends Layer implements Forward {
     public int[] weightShape() { return new int[]{out, in}; }
 
     @Override public Tensor forward(Tensor x) {
-        Int8Model.requireCpu(x, "QuantizedLinear");
         if (x.dim() < 1 || x.size(-1) != in) {
             throw new IllegalArgumentException("QuantizedLinear: input " + Arrays.toString(x.shape()) + " does not end in " + in);
         }
         int rows = (int) (x.numel() / in);
+        int[] outShape = x.shape();
+        outShape[outShape.length - 1] = out;
+        if (x.device().isCuda()) {
+            // the backend's int8 product (dp4a on CUDA); the codes go to the device once, as a uint8 tensor of the same bytes
+            if (deviceCodes == null || !deviceCodes.device().equals(x.device())) {
+                deviceCodes = Tensor.fromHost(codes, DType.UINT8, new int[]{out, in}, Device.CPU).to(x.device()).keep();
+            }
+            Tensor y = Quantized.int8Linear(x.to(DType.FLOAT32).reshape(rows, in), deviceCodes, weightScale.to(x.device()),
+                    bias == null ? null : bias.to(x.device()), inputScale.item());
+            return y.reshape(outShape);
+        }
         float scale = (float) inputScale.item();
         byte[] qx = Int8.quantize(x.toFloatArray(), scale);
         float[] y = new float[rows * out];
         Int8Gemm.gemm(qx, rows, in, codes, out, scale, weightScale.toFloatArray(), bias == null ? null : bias.toFloatArray(), false, y);
-        int[] shape = x.shape();
-        shape[shape.length - 1] = out;
-        return Tensor.fromHost(y, DType.FLOAT32, shape, Device.CPU);
+        return Tensor.fromHost(y, DType.FLOAT32, outShape, Device.CPU);
     }
 
     @Override protected String extraRepr() { return "in_features=" + in + ", out_features=" + out + ", int8"; }

@@ -154,6 +154,16 @@ class QuantizationTest {
         assertEquals(fp32, int8, 0.01, "int8 accuracy within 1 point of fp32 (" + fp32 + " vs " + int8 + ")");
     }
 
+    @Test void theBackendsInt8LinearIsTheLayersProduct() {
+        Linear lin = new Linear(70, 9, new Generator(6));
+        QuantizedLinear q = QuantizedLinear.of(lin, 2.5);
+        Tensor x = Tensor.randn(new Generator(7), 5, 70);
+        Tensor codes = Tensor.fromHost(q.codes().clone(), dev.kiln.DType.UINT8, q.weightShape(), dev.kiln.Device.CPU);
+        Tensor viaBackend = dev.kiln.ops.Quantized.int8Linear(x, codes, q.buffer("weight_scale"), q.buffer("bias"), q.buffer("input_scale").item());
+        assertArrayEquals(q.forward(x).toFloatArray(), viaBackend.toFloatArray(), 0f);
+        assertThrows(IllegalArgumentException.class, () -> dev.kiln.ops.Quantized.int8Linear(x, codes.narrow(1, 0, 60), q.buffer("weight_scale"), null, 1));
+    }
+
     @Test void onlySequentialModelsConvert() {
         var resnet = dev.kiln.models.ResNet.small(1, 10, new Generator(0));
         var e = assertThrows(IllegalArgumentException.class, () -> Int8Model.quantize(resnet, List.of(), Calibration.max(1)));
