@@ -15,7 +15,7 @@ import java.util.function.Supplier;
  * CPU kernel benchmark: float32 GEMM throughput and the convolutions of the benchmark CNNs. Each case is warmed
  * up, then timed several times; the median is printed. Calls the backend directly, so only kernel time counts.
  * Run: {@code java --add-modules jdk.incubator.vector -Xms4g -Xmx4g -XX:+AlwaysPreTouch -cp target/classes
- * dev.kiln.bench.CpuBench [all|gemm|conv|pool]}. The fixed, pre-touched heap matters on VMs: without it, runs
+ * dev.kiln.bench.CpuBench [all|gemm|conv|pool|quant]}. The fixed, pre-touched heap matters on VMs: without it, runs
  * sometimes paid page faults on every large output allocation (see bench/results/cpu-2026-11-21.md).
  */
 public final class CpuBench {
@@ -31,6 +31,49 @@ public final class CpuBench {
         if (only.equals("all") || only.equals("gemm")) gemm();
         if (only.equals("all") || only.equals("conv")) conv();
         if (only.equals("all") || only.equals("pool")) pool();
+        if (only.equals("all") || only.equals("quant")) quant();
+    }
+
+    /**
+     * Inference at fp32 and int8 ({@link dev.kiln.quant.Int8Model}): the zoo's MLP and CNN at batch 1 and 256 (random
+     * weights and inputs: speed does not depend on them; calibrated on the input itself), and the int8 GEMM alone
+     * against the float GEMM at a Linear layer's shapes.
+     */
+    private static void quant() {
+        for (int[] s : new int[][]{{1, 784, 512}, {256, 784, 512}, {256, 512, 512}}) {
+            int m = s[0], k = s[1], n = s[2];
+            Tensor a = Tensor.randn(GEN, 1, m, k), wt = Tensor.randn(GEN, 1, k, n);
+            byte[] qa = new byte[m * k], qb = new byte[n * k];
+            new java.util.Random(1).nextBytes(qa);
+            new java.util.Random(2).nextBytes(qb);
+            for (int i = 0; i < qa.length; i++) qa[i] = (byte) Math.max(-127, qa[i]);
+            for (int i = 0; i < qb.length; i++) qb[i] = (byte) Math.max(-127, qb[i]);
+            float[] scales = new float[n], c = new float[m * n];
+            Arrays.fill(scales, 1f);
+            double ops = 2.0 * m * n * k;
+            medianMs(() -> CPU.matmul(a, wt));
+            double fp32 = lastMinMs; // the fastest run: on a shared machine, what the code does undisturbed
+            medianMs(() -> {
+                dev.kiln.cpu.Int8Gemm.gemm(qa, m, k, qb, n, 1f, scales, null, false, c);
+                return null;
+            });
+            double int8 = lastMinMs;
+            System.out.printf("linear gemm %3dx%3dx%3d (MxKxN)  best fp32 %8.3f ms %6.1f GFLOP/s   int8 %8.3f ms %6.1f GOP/s   x%.2f%n",
+                    m, k, n, fp32, ops / fp32 / 1e6, int8, ops / int8 / 1e6, fp32 / int8);
+        }
+        for (dev.kiln.train.ModelZoo kind : new dev.kiln.train.ModelZoo[]{dev.kiln.train.ModelZoo.MLP, dev.kiln.train.ModelZoo.CNN}) {
+            for (int batch : new int[]{1, 256}) {
+                dev.kiln.nn.Model model = kind.build(new Generator(1)).eval();
+                Tensor x = Tensor.rand(GEN, batch, 1, 28, 28);
+                dev.kiln.nn.Sequential q = dev.kiln.quant.Int8Model.quantize(model, java.util.List.of(x), dev.kiln.quant.Calibration.max(1));
+                medianMs(() -> Tensor.noGrad(() -> model.forward(x)));
+                double fp32 = lastMinMs;
+                medianMs(() -> q.forward(x));
+                double int8 = lastMinMs;
+                System.out.printf("inference %-4s batch %3d  best fp32 %8.3f ms (%8.0f img/s)   int8 %8.3f ms (%8.0f img/s)   x%.2f%n",
+                        kind.cliName(), batch, fp32, batch * 1000 / fp32, int8, batch * 1000 / int8, fp32 / int8);
+            }
+        }
     }
 
     private static void gemm() {

@@ -139,6 +139,12 @@ public interface Backend {
     /** Gradient of softmax/log_softmax given its output y. */
     Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log);
 
+    /**
+     * int8 inference product: out (M, N) float32 = q(x) · codesᵀ · inputScale · weightScale[n] + bias[n], x float32 (M, K),
+     * codes int8 carried as uint8 (N, K), q the symmetric rounding of x / inputScale (half away from zero, ±127); bias may be null.
+     */
+    Tensor int8Linear(Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale);
+
     // ---- attention
     /** Whether {@link #attention} takes this dtype and these head sizes (else the op layer composes it). */
     boolean supportsAttention(DType dtype, int headDim, int valueDim);

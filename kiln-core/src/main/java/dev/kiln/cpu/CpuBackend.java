@@ -109,6 +109,10 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log) { return SoftmaxCpu.softmaxBackward(gradOut, y, dim, log); }
 
+    @Override public Tensor int8Linear(Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale) {
+        return QuantizedCpu.int8Linear(x, codes, weightScale, bias, inputScale);
+    }
+
     @Override public Tensor gather(Tensor x, int dim, Tensor index) { return IndexingCpu.gather(x, dim, index); }
 
     @Override public Tensor scatterAdd(int[] shape, int dim, Tensor index, Tensor src) { return IndexingCpu.scatterAdd(shape, dim, index, src); }

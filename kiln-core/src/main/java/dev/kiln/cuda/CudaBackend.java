@@ -42,6 +42,7 @@ public final class CudaBackend implements Backend {
     private final NormalizationCuda normalization;
     private final PoolingCuda pooling;
     private final SoftmaxCuda softmax;
+    private final QuantizedCuda quantized;
     private final AttentionCuda attention;
     private final IndexingCuda indexing;
     private final DropoutCuda dropout;
@@ -64,6 +65,7 @@ public final class CudaBackend implements Backend {
         convolution = new ConvolutionCuda(this, matmul, reductions);
         pooling = new PoolingCuda(this);
         softmax = new SoftmaxCuda(this);
+        quantized = new QuantizedCuda(this);
         attention = new AttentionCuda(this);
         indexing = new IndexingCuda(this);
         dropout = new DropoutCuda(this);
@@ -313,6 +315,10 @@ public final class CudaBackend implements Backend {
     @Override public Tensor softmax(Tensor x, int dim, boolean log) { return softmax.softmax(x, dim, log); }
 
     @Override public Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log) { return softmax.softmaxBackward(gradOut, y, dim, log); }
+
+    @Override public Tensor int8Linear(Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale) {
+        return quantized.int8Linear(x, codes, weightScale, bias, inputScale);
+    }
 
     @Override public Tensor gather(Tensor x, int dim, Tensor index) { return indexing.gather(x, dim, index); }
 

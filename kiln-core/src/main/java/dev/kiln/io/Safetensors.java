@@ -34,8 +34,21 @@ import java.util.function.UnaryOperator;
 public final class Safetensors {
     private Safetensors() {}
 
-    /** What a file holds: tensors on the CPU in file order, and the metadata strings. */
-    public record Contents(Map<String, Tensor> tensors, Map<String, String> metadata) {}
+    /**
+     * What a file holds: tensors on the CPU in file order, the metadata strings, and the I8 entries (quantized weights;
+     * Kiln tensors have no int8 type, so they come as arrays).
+     */
+    public record Contents(Map<String, Tensor> tensors, Map<String, String> metadata, Map<String, Int8Array> int8) {
+        /** Contents without I8 entries. */
+        public Contents(Map<String, Tensor> tensors, Map<String, String> metadata) { this(tensors, metadata, Map.of()); }
+    }
+
+    /** An I8 entry: signed bytes, row-major, of the given shape. */
+    public record Int8Array(byte[] values, int[] shape) {
+        public Int8Array {
+            if (values.length != Shape.numel(shape)) throw new IllegalArgumentException("Int8Array: " + values.length + " values for shape " + Shape.str(shape));
+        }
+    }
 
     /** A file that is not valid safetensors; the message names the file and what is wrong with it. */
     public static final class FormatException extends IOException {
@@ -69,13 +82,23 @@ public final class Safetensors {
     // ------------------------------------------------------------------ writing
 
     public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
-        write(file, tensors, metadata, UnaryOperator.identity());
+        write(file, tensors, Map.of(), metadata, UnaryOperator.identity());
+    }
+
+    /** Writes the tensors, then the I8 entries (quantized weights), and the metadata. */
+    public static void write(Path file, Map<String, Tensor> tensors, Map<String, Int8Array> int8, Map<String, String> metadata) throws IOException {
+        write(file, tensors, int8, metadata, UnaryOperator.identity());
     }
 
     /** {@code wrap} lets a test put a failing channel between the writer and the file (a simulated crash). */
     static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata,
                       UnaryOperator<WritableByteChannel> wrap) throws IOException {
-        byte[] header = header(tensors, metadata);
+        write(file, tensors, Map.of(), metadata, wrap);
+    }
+
+    private static void write(Path file, Map<String, Tensor> tensors, Map<String, Int8Array> int8, Map<String, String> metadata,
+                              UnaryOperator<WritableByteChannel> wrap) throws IOException {
+        byte[] header = header(tensors, int8, metadata);
         Path dir = file.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "." + file.getFileName() + ".", ".tmp");
@@ -88,6 +111,7 @@ public final class Safetensors {
                 writeFully(out, len);
                 writeFully(out, ByteBuffer.wrap(header));
                 for (Tensor t : tensors.values()) writeFully(out, bytes(t));
+                for (Int8Array a : int8.values()) writeFully(out, ByteBuffer.wrap(a.values()));
                 ch.force(true); // the data is on disk before the name points at it
             }
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
@@ -120,7 +144,7 @@ public final class Safetensors {
         }
     }
 
-    private static byte[] header(Map<String, Tensor> tensors, Map<String, String> metadata) {
+    private static byte[] header(Map<String, Tensor> tensors, Map<String, Int8Array> int8, Map<String, String> metadata) {
         StringBuilder sb = new StringBuilder("{");
         if (metadata != null && !metadata.isEmpty()) {
             sb.append(Json.quote(METADATA)).append(":{");
@@ -133,20 +157,27 @@ public final class Safetensors {
         }
         long offset = 0;
         for (var e : tensors.entrySet()) {
-            if (e.getKey().equals(METADATA)) throw new IllegalArgumentException("safetensors: '__metadata__' cannot name a tensor");
             Tensor t = e.getValue();
-            long n = t.numel() * t.dtype().byteSize();
-            if (sb.length() > 1) sb.append(',');
-            sb.append(Json.quote(e.getKey())).append(":{\"dtype\":\"").append(code(t.dtype())).append("\",\"shape\":[");
-            int[] shape = t.shape();
-            for (int i = 0; i < shape.length; i++) sb.append(i > 0 ? "," : "").append(shape[i]);
-            sb.append("],\"data_offsets\":[").append(offset).append(',').append(offset + n).append("]}");
-            offset += n;
+            offset = entryHeader(sb, e.getKey(), code(t.dtype()), t.shape(), offset, t.numel() * t.dtype().byteSize());
+        }
+        for (var e : int8.entrySet()) {
+            if (tensors.containsKey(e.getKey())) throw new IllegalArgumentException("safetensors: '" + e.getKey() + "' is both a tensor and an I8 entry");
+            offset = entryHeader(sb, e.getKey(), I8, e.getValue().shape(), offset, e.getValue().values().length);
         }
         sb.append('}');
         // pad with spaces so the data starts 8-byte aligned, as the reference writer does
         while ((sb.toString().getBytes(StandardCharsets.UTF_8).length) % 8 != 0) sb.append(' ');
         return sb.toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** Appends one entry's header; returns the offset after its bytes. */
+    private static long entryHeader(StringBuilder sb, String name, String code, int[] shape, long offset, long bytes) {
+        if (name.equals(METADATA)) throw new IllegalArgumentException("safetensors: '__metadata__' cannot name a tensor");
+        if (sb.length() > 1) sb.append(',');
+        sb.append(Json.quote(name)).append(":{\"dtype\":\"").append(code).append("\",\"shape\":[");
+        for (int i = 0; i < shape.length; i++) sb.append(i > 0 ? "," : "").append(shape[i]);
+        sb.append("],\"data_offsets\":[").append(offset).append(',').append(offset + bytes).append("]}");
+        return offset + bytes;
     }
 
     /** The tensor's elements, row-major and little-endian. */
@@ -193,13 +224,15 @@ public final class Safetensors {
             long dataLen = size - 8 - headerLen;
             parseHeader(file, new String(hb.array(), StandardCharsets.UTF_8), dataLen, entries, metadata);
             Map<String, Tensor> tensors = new LinkedHashMap<>();
+            Map<String, Int8Array> int8 = new LinkedHashMap<>();
             for (var e : entries.entrySet()) {
                 Entry en = e.getValue();
                 ByteBuffer data = ByteBuffer.allocate((int) (en.end - en.begin)).order(ByteOrder.LITTLE_ENDIAN);
                 readFully(ch, data, 8 + headerLen + en.begin, file);
-                tensors.put(e.getKey(), tensor(data, en.dtype, en.shape));
+                if (en.dtype == null) int8.put(e.getKey(), new Int8Array(data.array(), en.shape));
+                else tensors.put(e.getKey(), tensor(data, en.dtype, en.shape));
             }
-            return new Contents(tensors, metadata);
+            return new Contents(tensors, metadata, int8);
         }
     }
 
@@ -213,7 +246,11 @@ public final class Safetensors {
         b.flip();
     }
 
+    /** One header entry; dtype null: I8. */
     private record Entry(DType dtype, int[] shape, long begin, long end) {}
+
+    /** The format's code for signed bytes, which Kiln reads into {@link Int8Array}s. */
+    private static final String I8 = "I8";
 
     private static void parseHeader(Path file, String json, long dataLen, Map<String, Entry> entries, Map<String, String> metadata)
             throws FormatException {
@@ -251,7 +288,7 @@ public final class Safetensors {
         if (!(v instanceof Map<?, ?> m)) throw new FormatException(file, "entry '" + name + "' is not an object");
         if (!(m.get("dtype") instanceof String code)) throw new FormatException(file, "entry '" + name + "' has no dtype");
         DType dtype = dtypeOf(code);
-        if (dtype == null) throw new FormatException(file, "entry '" + name + "' has dtype " + code + ", which Kiln does not support");
+        if (dtype == null && !code.equals(I8)) throw new FormatException(file, "entry '" + name + "' has dtype " + code + ", which Kiln does not support");
         if (!(m.get("shape") instanceof List<?> shapeList)) throw new FormatException(file, "entry '" + name + "' has no shape");
         int[] shape = new int[shapeList.size()];
         for (int i = 0; i < shape.length; i++) {
@@ -261,7 +298,7 @@ public final class Safetensors {
             shape[i] = (int) (long) d;
         }
         // bytes the shape needs, checked step by step: [2^21, 2^21, 2^22] would overflow a long to 0
-        long bytes = Arrays.stream(shape).anyMatch(d -> d == 0) ? 0 : dtype.byteSize();
+        long bytes = Arrays.stream(shape).anyMatch(d -> d == 0) ? 0 : dtype == null ? 1 : dtype.byteSize();
         boolean beyondTheData = false;
         for (int d : shape) {
             if (bytes == 0) break;

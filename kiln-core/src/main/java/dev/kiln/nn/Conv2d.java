@@ -46,6 +46,9 @@ public final class Conv2d extends Layer implements Forward {
     /** The bias, (out), or null. */
     public Tensor bias() { return bias; }
 
+    /** Stride, padding, dilation and groups. */
+    public Conv2dParams geometry() { return geometry; }
+
     @Override public Tensor forward(Tensor x) { return forward(x, false); }
 
     /** forward, then ReLU when {@code relu}, as one op (the bias add and the ReLU fused: see Sequential). */

@@ -18,6 +18,7 @@ import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Model;
 import dev.kiln.optim.Optimizer;
+import dev.kiln.quant.Int8Model;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -110,7 +111,20 @@ public final class TrainRun {
      */
     public static Summary run(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident,
                               Checkpointing ck, TrainCheckpoint.Found resume, ProcessGroup group) throws IOException {
-        return onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, allowResident, ck, resume, group));
+        return onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, allowResident, ck, resume, group, null));
+    }
+
+    /**
+     * Where a fine-tuning run starts: trained weights (a state dict) instead of fresh ones, and what to do after every
+     * optimizer step, made for the model once it is built and loaded (a pruned model re-applies its masks so).
+     */
+    public record StartFrom(Map<String, dev.kiln.Tensor> weights, java.util.function.Function<Model, Runnable> afterEachStep) {}
+
+    /** Fine-tunes: the run of {@code cfg} in one process, starting from {@code from}'s weights and calling its step action after each step. */
+    public static Summary finetune(TrainConfig cfg, PrintWriter log, TrainListener listener, StartFrom from) throws IOException {
+        java.util.Objects.requireNonNull(from, "from");
+        return onDevice(cfg.device(), cfg.precision(), log,
+                () -> train(cfg, log, listener, null, true, Checkpointing.DEFAULT, null, ProcessGroup.single(), from));
     }
 
     /** A run's body, which may fail with an IOException. */
@@ -157,7 +171,7 @@ public final class TrainRun {
     }
 
     private static Summary train(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident,
-                                 Checkpointing ck, TrainCheckpoint.Found resume, ProcessGroup group) throws IOException {
+                                 Checkpointing ck, TrainCheckpoint.Found resume, ProcessGroup group, StartFrom from) throws IOException {
         long t0 = System.nanoTime();
         boolean lead = group.rank() == 0;
         int world = group.world();
@@ -168,6 +182,11 @@ public final class TrainRun {
         Generator generator = new Generator(cfg.seed());
         Model model = cfg.model().build(generator, data.inputShape(), data.classes().size());
         model.to(cfg.device());
+        Runnable afterStep = null;
+        if (from != null) {
+            model.loadStateDict(from.weights());
+            afterStep = from.afterEachStep().apply(model);
+        }
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
         Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, lead ? listener : null, cfg.precision());
         if (profile != null && lead) trainer.profileSteps(profile, 20, 30);
@@ -203,7 +222,7 @@ public final class TrainRun {
             for (int e = firstEpoch; e <= cfg.epochs(); e++) {
                 opt.setLr(cfg.schedule().lr(cfg.lr(), e, cfg.epochs()));
                 int epoch = e, batches = trainLoader.batchCount();
-                Trainer.StepHook hook = ck.every() == 0 || !lead ? null : (step, lossSum, samples) -> {
+                Trainer.StepHook checkpointHook = ck.every() == 0 || !lead ? null : (step, lossSum, samples) -> {
                     if (step < batches && ((long) (epoch - 1) * batches + step) % ck.every() == 0) {
                         double sum = lossSum.getAsDouble();
                         if (!Double.isFinite(sum)) throw new Trainer.NonFiniteLossException(step, "the loss is not finite at this step or one since the last check");
@@ -211,6 +230,11 @@ public final class TrainRun {
                         TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(epoch, step, batches, sum, samples),
                                 modelMeta, TrainCheckpoint.configMeta(cfg), cfg.seed(), history, ck.keep());
                     }
+                };
+                Runnable after = afterStep;
+                Trainer.StepHook hook = after == null ? checkpointHook : (step, lossSum, samples) -> {
+                    after.run(); // before any checkpoint of this step, which then holds what the step left
+                    if (checkpointHook != null) checkpointHook.after(step, lossSum, samples);
                 };
                 Trainer.TrainResult r;
                 try {
@@ -385,7 +409,7 @@ public final class TrainRun {
      */
     public record LoadedCheckpoint(Model model, ModelZoo kind, int[] inputShape, List<String> classes, Map<String, String> metadata) {}
 
-    /** Loads a checkpoint written by {@link #saveCheckpoint}; kind (null: the one its metadata names) overrides the model. */
+    /** Loads a checkpoint written by {@link #saveCheckpoint} (or an int8 one of kiln quantize); kind (null: the one its metadata names) overrides the model. */
     public static LoadedCheckpoint loadCheckpoint(Path file, ModelZoo kind) throws IOException {
         return loadCheckpoint(file, Safetensors.read(file), kind);
     }
@@ -401,7 +425,8 @@ public final class TrainRun {
         List<String> classes = classes(c.metadata());
         Model m = kind.build(new Generator(0), shape, classes.size());
         try {
-            m.loadStateDict(TrainCheckpoint.modelTensors(c.tensors())); // a full training checkpoint holds the optimizer's too
+            if (Int8Model.isQuantized(c.metadata())) m = Int8Model.load(c, m); // kiln quantize's output: int8 layers on this structure
+            else m.loadStateDict(TrainCheckpoint.modelTensors(c.tensors())); // a full training checkpoint holds the optimizer's too
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + " does not fit model " + kind.cliName() + ": " + e.getMessage(), e);
         }

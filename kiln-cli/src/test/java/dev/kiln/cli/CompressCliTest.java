@@ -1,0 +1,64 @@
+package dev.kiln.cli;
+
+import dev.kiln.io.Safetensors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static dev.kiln.cli.MainTest.assertOneLineError;
+import static dev.kiln.cli.MainTest.kiln;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** kiln prune and kiln quantize on a tiny run, and kiln eval of their outputs. */
+class CompressCliTest {
+    @TempDir Path dir;
+
+    @Test void pruneFineTuneQuantizeAndEvaluate() throws Exception {
+        Path data = MainTest.fakeFashionMnist(dir.resolve("data"), 48, 32), run = dir.resolve("run");
+        MainTest.Run trained = kiln("train", "--model", "mlp", "--batch-size", "16", "--epochs", "1", "--data", data.toString(), "--device", "cpu",
+                "--out", run.toString());
+        assertEquals(0, trained.code(), trained.toString());
+
+        // 2:4 with one epoch of fine-tuning: the saved weights keep exactly 2 of every 4
+        Path sparse = dir.resolve("sparse");
+        MainTest.Run pruned = kiln("prune", run.toString(), "--amount", "0.5", "--structured", "2:4", "--finetune-epochs", "1", "--out", sparse.toString());
+        assertEquals(0, pruned.code(), pruned.toString());
+        Safetensors.Contents c = Safetensors.read(sparse.resolve("model.safetensors"));
+        assertEquals("2:4", c.metadata().get("kiln.prune.method"));
+        for (String name : new String[]{"1.weight", "4.weight", "7.weight"}) {
+            float[] w = c.tensors().get(name).toFloatArray();
+            for (int g = 0; g < w.length; g += 4) {
+                int kept = 0;
+                for (int i = g; i < g + 4; i++) if (w[i] != 0) kept++;
+                assertEquals(2, kept, name + " group " + g);
+            }
+        }
+
+        // global magnitude without fine-tuning: the amount exactly, over all weights together
+        Path global = dir.resolve("global");
+        assertEquals(0, kiln("prune", run.toString(), "--amount", "0.3", "--scope", "global", "--out", global.toString()).code());
+        Safetensors.Contents g = Safetensors.read(global.resolve("model.safetensors"));
+        long zeros = 0, total = 0;
+        for (String name : new String[]{"1.weight", "4.weight", "7.weight"}) {
+            for (float v : g.tensors().get(name).toFloatArray()) if (v == 0) zeros++;
+            total += g.tensors().get(name).numel();
+        }
+        assertEquals(Math.round(0.3 * total), zeros);
+
+        // int8 of the pruned run; kiln eval runs it
+        MainTest.Run q = kiln("quantize", sparse.toString(), "--int8", "--calibrate", "2", "--data", data.toString());
+        assertEquals(0, q.code(), q.toString());
+        assertTrue(q.out().contains("int8"), q.out());
+        Path int8 = sparse.resolve("model-int8.safetensors");
+        assertTrue(Files.isRegularFile(int8));
+        MainTest.Run ev = kiln("eval", int8.toString(), "--data", data.toString(), "--device", "cpu", "--json");
+        assertEquals(0, ev.code(), ev.toString());
+        assertTrue(ev.out().contains("\"test_acc\":"), ev.out());
+
+        assertOneLineError(kiln("prune", run.toString(), "--amount", "0.3", "--structured", "2:4"), "--structured 2:4 prunes exactly half");
+        assertOneLineError(kiln("prune", run.toString(), "--amount", "0.5", "--rounds", "3"), "--rounds > 1 needs --finetune-epochs");
+        assertOneLineError(kiln("quantize", int8.toString(), "--int8", "--data", data.toString()), "already quantized");
+    }
+}

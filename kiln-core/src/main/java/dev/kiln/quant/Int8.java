@@ -1,0 +1,60 @@
+package dev.kiln.quant;
+
+import dev.kiln.cpu.Int8Gemm;
+
+/**
+ * Symmetric int8 quantization, the one rule every quantized tensor follows: q = clamp(round(x / scale), -127, 127),
+ * x ≈ q · scale, zero exactly representable (so zero padding and pruned weights stay exact). -128 is left unused so
+ * the range is symmetric (a weight of max |w| maps onto ±127 exactly).
+ * Weights get one scale per output channel (max |w| of the row / 127), activations one scale per tensor from
+ * calibration.
+ */
+public final class Int8 {
+    private Int8() {}
+
+    /** The largest code. */
+    public static final int QMAX = 127;
+
+    /** The scale that maps {@code range} (a maximum magnitude) onto ±127; a zero range gets scale 1 (all codes 0). */
+    public static float scaleFor(double range) {
+        return range > 0 ? (float) (range / QMAX) : 1f;
+    }
+
+    /**
+     * x quantized with {@code scale}: rounded half away from zero (C's {@code round}, as TFLite's reference kernels; the
+     * fake-quantize op of training and the CUDA kernel compute the same rounding), then clamped to ±127. The rule itself
+     * lives in {@link Int8Gemm#quantize}, beside the kernels that consume the codes.
+     */
+    public static byte quantize(float x, float scale) {
+        return Int8Gemm.quantize(new float[]{x}, scale)[0];
+    }
+
+    /** Every value of x quantized with one scale. */
+    public static byte[] quantize(float[] x, float scale) {
+        return Int8Gemm.quantize(x, scale);
+    }
+
+    /** A weight (rows x cols, row-major) quantized per row: its codes and each row's scale. */
+    public record Rows(byte[] codes, float[] scales, int rows, int cols) {
+        /** Back to floats: codes times their row's scale. */
+        public float[] dequantize() {
+            float[] w = new float[codes.length];
+            for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) w[r * cols + c] = codes[r * cols + c] * scales[r];
+            return w;
+        }
+    }
+
+    /** Per-row (per output channel) symmetric quantization of a rows x cols weight. */
+    public static Rows quantizeRows(float[] w, int rows, int cols) {
+        if (w.length != rows * cols) throw new IllegalArgumentException("quantizeRows: " + w.length + " values for " + rows + "x" + cols);
+        byte[] q = new byte[w.length];
+        float[] scales = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            float max = 0;
+            for (int c = 0; c < cols; c++) max = Math.max(max, Math.abs(w[r * cols + c]));
+            scales[r] = scaleFor(max);
+            for (int c = 0; c < cols; c++) q[r * cols + c] = quantize(w[r * cols + c], scales[r]);
+        }
+        return new Rows(q, scales, rows, cols);
+    }
+}

@@ -1,0 +1,172 @@
+package dev.kiln.quant;
+
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.io.Safetensors;
+import dev.kiln.nn.Conv2d;
+import dev.kiln.nn.F;
+import dev.kiln.nn.Flatten;
+import dev.kiln.nn.Linear;
+import dev.kiln.nn.MaxPool2d;
+import dev.kiln.nn.ReLU;
+import dev.kiln.nn.Sequential;
+import dev.kiln.optim.Adam;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Post-training int8 quantization: round trips, layers against their float versions, checkpoints, and accuracy. */
+class QuantizationTest {
+    @TempDir Path dir;
+
+    @Test void perRowRoundTripIsWithinHalfAStepAndKeepsZeros() {
+        Random r = new Random(0);
+        int rows = 7, cols = 50;
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) w[i] = i % 5 == 0 ? 0 : (float) (r.nextGaussian() * (1 + i / cols)); // rows of growing size
+        Int8.Rows q = Int8.quantizeRows(w, rows, cols);
+        float[] back = q.dequantize();
+        for (int row = 0; row < rows; row++) {
+            float max = 0;
+            for (int c = 0; c < cols; c++) max = Math.max(max, Math.abs(w[row * cols + c]));
+            assertEquals(max / 127, q.scales()[row], 1e-9f, "the row's scale maps its max to 127");
+            for (int c = 0; c < cols; c++) {
+                int i = row * cols + c;
+                assertTrue(Math.abs(q.codes()[i]) <= 127);
+                assertTrue(Math.abs(w[i] - back[i]) <= q.scales()[row] / 2 * 1.0001f, "element " + i);
+                if (w[i] == 0) assertEquals(0, back[i], 0f, "zero stays exact (pruned weights stay pruned)");
+            }
+        }
+        assertEquals(1f, Int8.scaleFor(0), "an all-zero row gets scale 1 and codes 0");
+        assertEquals(127, Int8.quantize(1e9f, 0.1f), "saturates");
+        assertEquals(-127, Int8.quantize(-1e9f, 0.1f), "saturates at -127, not -128");
+    }
+
+    @Test void percentileCalibrationClipsAnOutlierThatMaxKeeps() {
+        float[] x = new float[1000];
+        for (int i = 0; i < x.length; i++) x[i] = (i % 100) / 100f;
+        x[17] = 50;
+        assertEquals(50, Calibration.max(1).rangeOf(x), 0);
+        assertEquals(0.99, Calibration.percentile(99, 1).rangeOf(x), 1e-6);
+        Calibration p = Calibration.percentile(99, 2);
+        assertEquals(1.5, p.combine(p.combine(0, 1, 1), 2, 2), 1e-12, "percentiles average over batches");
+    }
+
+    private static Sequential convNet(Generator g) {
+        return new Sequential(new Conv2d(1, 8, 3, 2, 1, g), new ReLU(), new Conv2d(8, 16, 3, 1, 0, g), new ReLU(), new MaxPool2d(2),
+                new Flatten(), new Linear(16 * 2 * 2, 32, g), new ReLU(), new Linear(32, 10, g));
+    }
+
+    @Test void quantizedLayersMatchTheirFloatLayersWithinTheStatedError() {
+        Generator g = new Generator(1);
+        Sequential net = convNet(g).eval();
+        Tensor x = Tensor.rand(g, 6, 1, 14, 14);
+        List<Tensor> calib = List.of(x);
+        Sequential q = Int8Model.quantize(net, calib, Calibration.max(1));
+        assertInstanceOf(QuantizedConv2d.class, q.get(0));
+        assertInstanceOf(QuantizedLinear.class, q.get(8));
+        float[] expected = Tensor.noGrad(() -> net.forward(x)).toFloatArray(), actual = q.forward(x).toFloatArray();
+        double maxAbs = 0, maxErr = 0;
+        for (int i = 0; i < expected.length; i++) {
+            maxAbs = Math.max(maxAbs, Math.abs(expected[i]));
+            maxErr = Math.max(maxErr, Math.abs(expected[i] - actual[i]));
+        }
+        // four int8 layers in a row: stated bound 3% of the largest logit (measured about 1%)
+        assertTrue(maxErr <= 0.03 * maxAbs, "max error " + maxErr + " of max |logit| " + maxAbs);
+        assertTrue(maxErr > 0, "the int8 path really ran");
+    }
+
+    @Test void aQuantizedCheckpointSavesAsI8AndLoadsToTheSameOutputs() throws Exception {
+        Generator g = new Generator(2);
+        Sequential net = convNet(g);
+        Tensor x = Tensor.rand(g, 4, 1, 14, 14);
+        Sequential q = Int8Model.quantize(net, List.of(x), Calibration.percentile(99.9, 1));
+        Path file = dir.resolve("q.safetensors");
+        Int8Model.save(file, q, Map.of("kiln.model", "test"));
+        Safetensors.Contents c = Safetensors.read(file);
+        assertTrue(Int8Model.isQuantized(c.metadata()));
+        assertArrayEquals(new int[]{8, 1, 3, 3}, c.int8().get("0.weight").shape());
+        assertArrayEquals(new int[]{10, 32}, c.int8().get("8.weight").shape());
+        assertFalse(c.tensors().containsKey("0.weight"), "weights are I8 entries, not float tensors");
+        String header = new String(java.nio.file.Files.readAllBytes(file), 8, 2000, java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(header.contains("\"0.weight\":{\"dtype\":\"I8\""), header);
+        Sequential loaded = Int8Model.load(c, convNet(new Generator(99))); // a fresh float skeleton: only its shapes matter
+        assertArrayEquals(q.forward(x).toFloatArray(), loaded.forward(x).toFloatArray(), 0f);
+    }
+
+    /** Ten classes, each a fixed random 28x28 pattern plus noise: Fashion-MNIST's shapes, learnable in a few steps. */
+    private static List<Tensor[]> syntheticBatches(long seed, int batches, int size, float[][] prototypes) {
+        Random r = new Random(seed);
+        List<Tensor[]> out = new ArrayList<>();
+        for (int b = 0; b < batches; b++) {
+            float[] x = new float[size * 784];
+            long[] y = new long[size];
+            for (int i = 0; i < size; i++) {
+                y[i] = r.nextInt(10);
+                for (int p = 0; p < 784; p++) x[i * 784 + p] = prototypes[(int) y[i]][p] + (float) r.nextGaussian() * 0.8f;
+            }
+            out.add(new Tensor[]{Tensor.of(x, size, 1, 28, 28), Tensor.of(y, size)});
+        }
+        return out;
+    }
+
+    private static double accuracy(dev.kiln.nn.Forward model, List<Tensor[]> batches) {
+        long right = 0, total = 0;
+        for (Tensor[] b : batches) {
+            float[] logits = Tensor.noGrad(() -> model.forward(b[0])).toFloatArray();
+            long[] y = b[1].toLongArray();
+            for (int i = 0; i < y.length; i++) {
+                int best = 0;
+                for (int c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
+                if (best == y[i]) right++;
+            }
+            total += y.length;
+        }
+        return (double) right / total;
+    }
+
+    @Test void aQuantizedFashionMnistStyleModelKeepsItsAccuracyWithinOnePoint() {
+        Random r = new Random(5);
+        float[][] prototypes = new float[10][784];
+        for (float[] p : prototypes) for (int i = 0; i < 784; i++) p[i] = r.nextFloat() < 0.3 ? 1 : 0;
+        List<Tensor[]> train = syntheticBatches(1, 30, 32, prototypes), test = syntheticBatches(2, 10, 100, prototypes);
+        Generator g = new Generator(4);
+        Sequential net = new Sequential(new Conv2d(1, 8, 3, 2, 1, g), new ReLU(), new Flatten(), new Linear(8 * 14 * 14, 64, g), new ReLU(),
+                new Linear(64, 10, g));
+        Adam opt = new Adam(net.parameters(), 1e-3);
+        for (Tensor[] b : train) {
+            opt.zeroGrad();
+            F.crossEntropy(net.forward(b[0]), b[1]).backward();
+            opt.step();
+        }
+        net.eval();
+        double fp32 = accuracy(net, test);
+        Sequential q = Int8Model.quantize(net, train.stream().map(b -> b[0]).toList(), Calibration.max(4));
+        double int8 = accuracy(q, test);
+        assertTrue(fp32 > 0.8, "the float model learned the task: " + fp32);
+        assertEquals(fp32, int8, 0.01, "int8 accuracy within 1 point of fp32 (" + fp32 + " vs " + int8 + ")");
+    }
+
+    @Test void theBackendsInt8LinearIsTheLayersProduct() {
+        Linear lin = new Linear(70, 9, new Generator(6));
+        QuantizedLinear q = QuantizedLinear.of(lin, 2.5);
+        Tensor x = Tensor.randn(new Generator(7), 5, 70);
+        Tensor codes = Tensor.fromHost(q.codes().clone(), dev.kiln.DType.UINT8, q.weightShape(), dev.kiln.Device.CPU);
+        Tensor viaBackend = dev.kiln.ops.Quantized.int8Linear(x, codes, q.buffer("weight_scale"), q.buffer("bias"), q.buffer("input_scale").item());
+        assertArrayEquals(q.forward(x).toFloatArray(), viaBackend.toFloatArray(), 0f);
+        assertThrows(IllegalArgumentException.class, () -> dev.kiln.ops.Quantized.int8Linear(x, codes.narrow(1, 0, 60), q.buffer("weight_scale"), null, 1));
+    }
+
+    @Test void onlySequentialModelsConvert() {
+        var resnet = dev.kiln.models.ResNet.small(1, 10, new Generator(0));
+        var e = assertThrows(IllegalArgumentException.class, () -> Int8Model.quantize(resnet, List.of(), Calibration.max(1)));
+        assertTrue(e.getMessage().contains("Sequential"), e.getMessage());
+    }
+}
