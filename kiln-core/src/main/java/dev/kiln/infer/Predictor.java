@@ -28,7 +28,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * Calls are serialised by a lock: each device runs one stream of work (the CPU backend already spreads one op over its
  * cores, and Kiln's CUDA backend has one compute stream per device, so a second worker would only queue behind the
  * first); concurrent requests gain by being batched together ({@link Batcher}). On CUDA each batch size is padded to a
- * power of two and, after {@value #WARMUP} eager runs, captured once as a {@link CudaGraph} into input and output tensors
+ * power of two and, after two eager runs, captured once as a {@link CudaGraph} into input and output tensors
  * allocated once; later batches of that size are copied in and replayed (one launch). Padding rows is safe because an
  * evaluation-mode model treats each row alone. The predictor takes the model over: folding changes it in place.
  */
