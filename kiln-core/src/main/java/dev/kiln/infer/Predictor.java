@@ -105,6 +105,16 @@ public final class Predictor implements AutoCloseable {
     /** How many batch norms were folded into convolutions. */
     public int foldedBatchNorms() { return folded; }
 
+    /** How many CUDA graphs have been captured (one per padded batch size seen enough times; 0 on the CPU). */
+    public int capturedGraphs() {
+        lock.lock();
+        try {
+            return (int) graphed.values().stream().filter(g -> g.graph != null).count();
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** The model's output for a batch {@code x} (N, ...example shape), as a float32 tensor on the CPU. Thread-safe. */
     public Tensor predict(Tensor x) {
         if (x.dim() != exampleShape.length + 1 || !Arrays.equals(Arrays.copyOfRange(x.shape(), 1, x.dim()), exampleShape) || x.size(0) < 1) {
