@@ -45,6 +45,15 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
         });
     }
 
+    /** The constant added to the variance. */
+    public final double eps() { return eps; }
+
+    /** The scale (features), or null when not affine. */
+    public final Tensor weight() { return weight; }
+
+    /** The shift (features), or null when not affine. */
+    public final Tensor bias() { return bias; }
+
     /** The running mean buffer, (features). */
     public final Tensor runningMean() { return runningMean; }
 

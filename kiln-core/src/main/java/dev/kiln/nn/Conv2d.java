@@ -47,6 +47,9 @@ public final class Conv2d extends Layer implements Forward {
     /** The bias, (out), or null. */
     public Tensor bias() { return bias; }
 
+    /** Stride, padding, dilation and groups. */
+    public Conv2dParams geometry() { return geometry; }
+
     /** Output channels. */
     public int outChannels() { return out; }
 
