@@ -17,13 +17,13 @@ import java.nio.file.NoSuchFileException;
 /** Entry point of the {@code kiln} command: picocli subcommands, one-line errors, exit codes 0 / 1 (failed) / 2 (usage). */
 @Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Deep learning for Java: train and evaluate models, classify images, serve them over HTTP and generate text, on the CPU or an NVIDIA GPU.",
-        subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, ServeCommand.class, GenerateCommand.class, DevicesCommand.class, BenchCommand.class, LaunchCommand.class,
+        subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, ServeCommand.class, ExportCommand.class, GenerateCommand.class, DevicesCommand.class, BenchCommand.class, LaunchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @Spec CommandSpec spec;
 
     @Override public void run() {
-        throw new ParameterException(spec.commandLine(), "missing command: choose train, eval, predict, serve, generate, devices, bench or launch");
+        throw new ParameterException(spec.commandLine(), "missing command: choose train, eval, predict, serve, export, generate, devices, bench or launch");
     }
 
     public static void main(String[] args) {

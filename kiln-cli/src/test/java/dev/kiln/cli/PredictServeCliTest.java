@@ -146,6 +146,34 @@ class PredictServeCliTest {
         assertOneLineError(kiln("predict", run.toString(), empty.toString()), "a folder without image files");
     }
 
+    /** kiln export writes an ONNX file whose graph (run by OnnxImport) gives the expected.npy it wrote for its input.npy. */
+    @Test void exportWritesOnnxAndItsCheckData() throws Exception {
+        Path onnx = dir.resolve("model.onnx"), check = dir.resolve("check");
+        MainTest.Run r = kiln("export", run.toString(), "--onnx", onnx.toString(), "--check-data", check.toString());
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(r.out().contains("opset 17") && r.out().contains("bench/onnx_check.py"), r.out());
+        float[] x = readNpy(check.resolve("input.npy"), "(4, 1, 28, 28)"), want = readNpy(check.resolve("expected.npy"), "(4, 10)");
+        try (GradMode off = GradMode.disabled()) {
+            float[] got = dev.kiln.onnx.OnnxImport.read(onnx).forward(Tensor.of(x, 4, 1, 28, 28)).toFloatArray();
+            assertArrayEquals(want, got, 1e-4f);
+        }
+        assertOneLineError(kiln("export", run.toString()), "--onnx");
+    }
+
+    /** A float32 .npy of this shape (as its header says). */
+    static float[] readNpy(Path file, String shape) throws IOException {
+        byte[] b = Files.readAllBytes(file);
+        assertEquals("NUMPY", new String(b, 1, 5, StandardCharsets.US_ASCII));
+        int headerLength = (b[8] & 0xFF) | (b[9] & 0xFF) << 8;
+        assertEquals(0, (10 + headerLength) % 64, "the data starts 64-byte aligned");
+        String header = new String(b, 10, headerLength, StandardCharsets.US_ASCII);
+        assertTrue(header.contains("'descr': '<f4'") && header.contains("'shape': " + shape), header);
+        java.nio.FloatBuffer f = java.nio.ByteBuffer.wrap(b, 10 + headerLength, b.length - 10 - headerLength).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+        float[] v = new float[f.remaining()];
+        f.get(v);
+        return v;
+    }
+
     static URI uri(String path) { return URI.create("http://127.0.0.1:" + server.port() + path); }
 
     static HttpResponse<String> post(byte[] body, String type) throws Exception {
