@@ -279,7 +279,8 @@ final class PredictionServer implements AutoCloseable {
             if (n == 0) return 0;
             long[] sorted = Arrays.copyOf(latencies, n);
             Arrays.sort(sorted);
-            return sorted[Math.min(n - 1, (int) Math.ceil(q * n) - 1 < 0 ? 0 : (int) Math.ceil(q * n) - 1)] / 1e6;
+            int rank = Math.clamp((long) Math.ceil(q * n) - 1, 0, n - 1);   // nearest rank
+            return sorted[rank] / 1e6;
         }
 
         synchronized String json() {
