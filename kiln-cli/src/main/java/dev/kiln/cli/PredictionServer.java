@@ -55,6 +55,8 @@ final class PredictionServer implements AutoCloseable {
         }
     }
 
+    private static final java.util.Set<String> ENDPOINTS = java.util.Set.of("/predict", "/health", "/metrics");
+
     /** A request refused with this status and reason. */
     private static final class Refused extends Exception {
         final int status;
@@ -109,7 +111,9 @@ final class PredictionServer implements AutoCloseable {
             body = "{\"error\":" + Json.quote("internal error: " + Main.message(e)) + "}";
         }
         respond(ex, status, body);
-        metrics.record(ex.getRequestURI().getPath(), status, System.nanoTime() - t0);
+        String path = ex.getRequestURI().getPath();
+        // unknown paths are counted together: a client inventing paths must not grow the table
+        metrics.record(ENDPOINTS.contains(path) ? path : "other", status, System.nanoTime() - t0);
     }
 
     private String route(HttpExchange ex) throws Refused {

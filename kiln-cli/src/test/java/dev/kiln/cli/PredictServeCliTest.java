@@ -280,6 +280,9 @@ class PredictServeCliTest {
         post("junk".getBytes(StandardCharsets.UTF_8), null);
         post(Files.readAllBytes(png0), null);
         assertEquals(before + 1, server.metrics().count("/predict", 400));
+        long others = server.metrics().count("other", 404);
+        for (int i = 0; i < 3; i++) http.send(HttpRequest.newBuilder(uri("/made-up-" + i)).GET().build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(others + 3, server.metrics().count("other", 404), "invented paths share one counter");
         HttpResponse<String> m = http.send(HttpRequest.newBuilder(uri("/metrics")).GET().build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(200, m.statusCode());
         @SuppressWarnings("unchecked") Map<String, Object> metrics = (Map<String, Object>) Json.parse(m.body().strip());

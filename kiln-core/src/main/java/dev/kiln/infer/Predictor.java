@@ -145,7 +145,7 @@ public final class Predictor implements AutoCloseable {
 
     /** x through the graph of its padded batch size (capturing it after the warm-up runs), or eagerly when too many sizes were seen. */
     private Tensor graphed(Tensor x) {
-        int n = x.size(0), padded = Integer.highestOneBit(Math.max(1, n - 1)) << (n == 1 ? 0 : 1);
+        int n = x.size(0), padded = n == 1 ? 1 : Integer.highestOneBit(n - 1) << 1;   // the next power of two
         Graphed g = graphed.get(padded);
         if (g == null) {
             if (graphed.size() >= MAX_GRAPHS) return model.forward(x.to(device));
