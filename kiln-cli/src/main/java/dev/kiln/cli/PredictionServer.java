@@ -200,21 +200,65 @@ final class PredictionServer implements AutoCloseable {
             }
             if (n > config.maxBodyBytes()) throw new Refused(413, "body of " + n + " bytes, more than the " + config.maxBodyBytes() + " this server takes");
         }
-        InputStream in = ex.getRequestBody();
-        Future<byte[]> read = bodyReaders.submit(() -> readCapped(in, config.maxBodyBytes()));
+        BodyRead read = new BodyRead(ex.getRequestBody());
         try {
-            byte[] body = read.get(config.readTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            byte[] body = read.result.get(config.readTimeout().toMillis(), TimeUnit.MILLISECONDS);
             if (body == null) throw new Refused(413, "body larger than the " + config.maxBodyBytes() + " bytes this server takes");
             return body;
         } catch (TimeoutException e) {
-            ex.setAttribute(PENDING_READ, read);   // cancelled once the answer is out: cancelling closes the connection
+            ex.setAttribute(PENDING_READ, read);   // abandoned once the answer is out: that closes the connection
             throw new Refused(408, "the body was not received within " + config.readTimeout().toMillis() + " ms");
         } catch (InterruptedException e) {
-            read.cancel(true);
+            ex.setAttribute(PENDING_READ, read);
             Thread.currentThread().interrupt();
             throw new Refused(503, "the server is shutting down");
         } catch (ExecutionException e) {
             throw new Refused(400, "the body could not be read: " + e.getCause().getMessage());
+        }
+    }
+
+    /**
+     * A request body read on a virtual thread of its own, so that the worker can give up on a client that stalls (and go
+     * on to other requests). Giving up interrupts the reader: an interrupted channel read closes its channel, which ends
+     * the connection without draining the rest of the body (as closing the exchange would, waiting on the client).
+     */
+    private final class BodyRead implements java.util.concurrent.Callable<byte[]> {
+        private final InputStream in;
+        private volatile Thread reader;
+        private volatile boolean abandoned;
+        final Future<byte[]> result;
+
+        BodyRead(InputStream in) {
+            this.in = in;
+            this.result = bodyReaders.submit(this);
+        }
+
+        @Override public byte[] call() throws IOException {
+            reader = Thread.currentThread();
+            if (abandoned) reader.interrupt();   // given up before it started: its first read closes the channel
+            return readCapped(in, config.maxBodyBytes());
+        }
+
+        /**
+         * Interrupts the read (started or not) and waits a moment for it to end; returns whether it did. When it did not,
+         * the exchange must be left open (closing it would drain the stalled body on this worker): the client has its
+         * answer and "Connection: close", and the JDK's maxReqTime closes a connection whose client keeps it open.
+         */
+        boolean abandon() {
+            abandoned = true;
+            Thread t = reader;
+            if (t != null) t.interrupt();
+            try {
+                result.get(1, TimeUnit.SECONDS);
+                return true;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            } catch (ExecutionException e) {
+                return true;   // it ended with the closed channel's exception, as meant
+            } catch (TimeoutException e) {
+                return false;
+            }
         }
     }
 
@@ -234,8 +278,8 @@ final class PredictionServer implements AutoCloseable {
 
     /**
      * Writes the answer; an error closes the connection, since its body may not have been read to the end. A body read
-     * still blocked (a timed-out client) is interrupted only after the answer is flushed: the interrupt closes the
-     * connection, and closing the exchange before it would wait for the body to be drained.
+     * still blocked (a timed-out client) is abandoned only after the answer is flushed, since abandoning closes the
+     * connection; closing the exchange with the read still blocked would wait for the body to be drained.
      */
     private static void respond(HttpExchange ex, int status, String body) {
         byte[] bytes = (body + "\n").getBytes(StandardCharsets.UTF_8);
@@ -249,7 +293,7 @@ final class PredictionServer implements AutoCloseable {
         } catch (IOException e) {
             // the client went away: nothing to answer
         }
-        if (ex.getAttribute(PENDING_READ) instanceof Future<?> read) read.cancel(true);
+        if (ex.getAttribute(PENDING_READ) instanceof BodyRead read && !read.abandon()) return;
         ex.close();
     }
 

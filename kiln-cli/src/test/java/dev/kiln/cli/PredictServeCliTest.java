@@ -246,7 +246,7 @@ class PredictServeCliTest {
             out.write(new byte[10]);
             out.flush();
             long t0 = System.nanoTime();
-            String answer = new String(readAll(s.getInputStream()), StandardCharsets.US_ASCII);
+            String answer = readAnswer(s.getInputStream());
             assertTrue(answer.startsWith("HTTP/1.1 408"), answer);
             assertTrue(answer.contains("not received within 700 ms"), answer);
             assertTrue(System.nanoTime() - t0 < 5e9, "answered at the timeout, not at the JDK's backstop");
@@ -257,15 +257,42 @@ class PredictServeCliTest {
         assertServerStillAnswers();
     }
 
-    private static byte[] readAll(InputStream in) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        byte[] buf = new byte[4096];
+    /**
+     * More stalled clients than workers and queue places (4 + 16): the pool stays bounded (those beyond it are closed by
+     * the JDK), each stalled one is answered 408 or closed, and the server answers again once they are.
+     */
+    @Test void aFloodOfStalledClientsDoesNotStopTheServer() throws Exception {
+        List<Socket> clients = new ArrayList<>();
         try {
-            for (int n; (n = in.read(buf)) != -1; ) out.write(buf, 0, n);
-        } catch (java.net.SocketException e) {
-            // reset after the answer: what was read is the answer
+            for (int i = 0; i < 24; i++) {
+                Socket s = new Socket("127.0.0.1", server.port());
+                s.setSoTimeout(15_000);   // 24 clients, 4 workers, 0.7 s each: about 3 s
+                s.getOutputStream().write("POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab".getBytes(StandardCharsets.US_ASCII));
+                clients.add(s);
+            }
+            for (Socket s : clients) {
+                String answer = readAnswer(s.getInputStream());
+                assertTrue(answer.isEmpty() || answer.startsWith("HTTP/1.1 408"), answer);
+            }
+        } finally {
+            for (Socket s : clients) s.close();
         }
-        return out.toByteArray();
+        assertServerStillAnswers();
+    }
+
+    /** One HTTP answer: status line, headers and the Content-Length body; "" when the server closed without one. */
+    private static String readAnswer(InputStream in) throws IOException {
+        ByteArrayOutputStream head = new ByteArrayOutputStream();
+        try {
+            for (int c; !head.toString(StandardCharsets.US_ASCII).endsWith("\r\n\r\n"); head.write(c)) {
+                if ((c = in.read()) == -1) return head.toString(StandardCharsets.US_ASCII);
+            }
+            String h = head.toString(StandardCharsets.US_ASCII);
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?i)content-length: (\\d+)").matcher(h);
+            return h + (m.find() ? new String(in.readNBytes(Integer.parseInt(m.group(1))), StandardCharsets.UTF_8) : "");
+        } catch (java.net.SocketException e) {
+            return head.toString(StandardCharsets.US_ASCII);   // reset: what was read is the answer
+        }
     }
 
     static void assertServerStillAnswers() throws Exception {
