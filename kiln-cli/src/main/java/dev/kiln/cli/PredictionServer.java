@@ -110,10 +110,11 @@ final class PredictionServer implements AutoCloseable {
             status = 500;
             body = "{\"error\":" + Json.quote("internal error: " + Main.message(e)) + "}";
         }
-        respond(ex, status, body);
         String path = ex.getRequestURI().getPath();
-        // unknown paths are counted together: a client inventing paths must not grow the table
+        // counted before the answer is written, so a client that has its answer sees it counted; unknown paths are
+        // counted together, so a client inventing paths cannot grow the table
         metrics.record(ENDPOINTS.contains(path) ? path : "other", status, System.nanoTime() - t0);
+        respond(ex, status, body);
     }
 
     private String route(HttpExchange ex) throws Refused {

@@ -117,6 +117,26 @@ class PredictServeCliTest {
         }
     }
 
+    /** A checkpoint from before the preprocessing keys (kiln.image.*) is taken as Fashion-MNIST from its 1x28x28 shape. */
+    @Test void olderCheckpointsWithoutPreprocessingKeysPredictAlike() throws Exception {
+        var c = Safetensors.read(run.resolve("model.safetensors"));
+        assertEquals("fashion-mnist", c.metadata().get(TrainRun.META_DATA));
+        assertEquals(Float.toString(FashionMnist.MEAN), c.metadata().get(TrainRun.META_MEAN));
+        var old = new java.util.LinkedHashMap<>(c.metadata());
+        old.keySet().removeIf(k -> k.startsWith("kiln.image.") || k.equals(TrainRun.META_DATA));
+        Path file = dir.resolve("old.safetensors");
+        Safetensors.write(file, c.tensors(), old);
+        MainTest.Run r = kiln("predict", file.toString(), png0.toString(), "--json", "--top", "10");
+        assertEquals(0, r.code(), r.toString());
+        assertProbabilities(expectedProbabilities(0), top(r.out()));
+    }
+
+    @Test void serveRefusesBadOptionsBeforeListening() {
+        assertEquals(2, kiln("serve", run.toString(), "--port", "70000").code());
+        assertEquals(2, kiln("serve", run.toString(), "--port", "0", "--max-batch", "0").code());
+        assertEquals(2, kiln("serve", run.toString()).code(), "--port is required");
+    }
+
     @Test void predictTakesFoldersAndGoesOnPastBadFiles() throws IOException {
         MainTest.Run r = kiln("predict", run.toString(), png0.getParent().toString(), "--top", "2");
         assertEquals(0, r.code(), r.toString());
