@@ -25,12 +25,40 @@ public final class Generator {
     public long nextSeed() {
         KeyTape tape = TAPE.get();
         if (tape != null && tape.replaying) return tape.replay();
-        long key;
+        long key, drawn;
         synchronized (this) {
-            key = mix(seed + 0x9E3779B97F4A7C15L * ++counter);
+            drawn = ++counter;
+            key = mix(seed + 0x9E3779B97F4A7C15L * drawn);
         }
+        GraphKeys graph = GRAPH_KEYS.get();
+        if (graph != null) key = graph.slot(this, drawn);
         if (tape != null) tape.keys.add(key);
         return key;
+    }
+
+    /**
+     * Keys drawn while a CUDA graph is captured on this thread. A captured step replays many times, and each replay
+     * must draw what an eager step would at that point of the generator's stream, so the kernels of a graph do not get
+     * a key but a slot: the graph keeps each slot's (seed, counter) and the keys a step draws per generator, and a
+     * replay's kernels derive {@code mix(seed + phi * (counter + replays before it * keys per step))}, the eager key.
+     * A graphed run thus draws what an eager run draws, step for step (a resumed run, whose first steps run eagerly,
+     * ends where an uninterrupted one does).
+     */
+    public interface GraphKeys {
+        /** The slot (a small index the kernels look up) standing for generator g's key number {@code counter}. */
+        long slot(Generator g, long counter);
+    }
+
+    private static final ThreadLocal<GraphKeys> GRAPH_KEYS = new ThreadLocal<>();
+
+    /** Routes this thread's keys to {@code keys} until the returned scope closes (a CUDA graph capture does this). */
+    public static AutoCloseable capturingKeys(GraphKeys keys) {
+        GraphKeys outer = GRAPH_KEYS.get();
+        GRAPH_KEYS.set(keys);
+        return () -> {
+            if (outer == null) GRAPH_KEYS.remove();
+            else GRAPH_KEYS.set(outer);
+        };
     }
 
     private static final ThreadLocal<KeyTape> TAPE = new ThreadLocal<>();

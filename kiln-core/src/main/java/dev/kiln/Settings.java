@@ -38,10 +38,14 @@ import java.util.function.UnaryOperator;
  * @param cudaMemoryLimitMb {@code kiln.cuda.memory.limit.mb} / {@code KILN_CUDA_MEMORY_LIMIT_MB}: the most device memory
  *                       (MB) Kiln's allocator reserves per GPU, beyond which a request fails as out of memory (after
  *                       emptying the cache); 0 (default): the device's own limit
+ * @param deterministic  {@code kiln.deterministic} / {@code KILN_DETERMINISTIC}: GPU ops that would sum in a varying order
+ *                       choose an order-fixed algorithm (cuDNN's deterministic ones, composed 16-bit attention) or
+ *                       refuse to run (atomic index adds), so a run repeats bit for bit (PyTorch's
+ *                       {@code use_deterministic_algorithms}); {@code kiln train --deterministic} sets it
  */
 public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
                        boolean cudnnAlgoCache, boolean cudnnLog, boolean convTf32, SmallConv smallConv, boolean progress,
-                       long attentionComposeMb, long cudaMemoryLimitMb) {
+                       long attentionComposeMb, long cudaMemoryLimitMb, boolean deterministic) {
 
     /** {@code kiln.small.conv}: which convolutions take Kiln's direct few-channel kernels on CUDA. */
     public enum SmallConv {
@@ -89,7 +93,7 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
         return new Settings(src.flag("kiln.debug", false), cache, libPath, src.flag("kiln.cudnn", true),
                 src.flag("kiln.cudnn.benchmark", false), src.flag("kiln.cudnn.algo.cache", true), src.flag("kiln.cudnn.log", false),
                 src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false), src.count("kiln.attention.compose.mb", 256),
-                src.count("kiln.cuda.memory.limit.mb", 0));
+                src.count("kiln.cuda.memory.limit.mb", 0), src.flag("kiln.deterministic", false));
     }
 
     /**

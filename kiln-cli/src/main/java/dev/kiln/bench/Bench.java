@@ -10,6 +10,8 @@ import dev.kiln.cuda.Cuda;
 import dev.kiln.data.Batch;
 import dev.kiln.data.FashionMnist;
 import dev.kiln.data.TensorDataset;
+import dev.kiln.dist.DataParallel;
+import dev.kiln.dist.ProcessGroup;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Dropout;
@@ -52,6 +54,7 @@ public final class Bench {
     private Path profileDir;
     private boolean cudaGraphs;
     private boolean cudnnBenchmark = true;
+    private ProcessGroup group; // data parallel: every model trained is wrapped for this group
 
     public Bench(Device device, Path fmnistDir, Consumer<String> log) {
         this.device = device;
@@ -80,10 +83,21 @@ public final class Bench {
         return this;
     }
 
+    /**
+     * Times torch_ddp.py's workloads instead, as this rank of {@code group}'s job (one process per GPU, the same
+     * per-GPU batch at every world size): keys {@code NAME_wN} (eager) and {@code NAME_graphed_wN} (the whole step, its
+     * reductions included, replayed as one CUDA graph), whole-job samples (or tokens) per second.
+     */
+    public Bench dataParallel(ProcessGroup group) {
+        this.group = group;
+        return this;
+    }
+
     /** Runs the workloads whose names start with one of {@code only} (all when empty). */
     public Map<String, Object> run(java.util.List<String> only) throws Exception {
+        if (group != null) return runDataParallel(only);
         Map<String, Object> res = new LinkedHashMap<>();
-        res.put("device", device.isCuda() ? Cuda.devices().get(device.index()).name() : "cpu");
+        res.put("device", device.isCuda() ? Cuda.device(device).name() : "cpu");
         res.put("kiln", "0.1.0");
         boolean gpu = device.isCuda();
         if (gpu) Cuda.setCudnnBenchmark(cudnnBenchmark);
@@ -242,6 +256,39 @@ public final class Bench {
         return res;
     }
 
+    private Map<String, Object> runDataParallel(java.util.List<String> only) throws Exception {
+        if (!device.isCuda()) throw new IllegalArgumentException("the data-parallel workloads run on GPUs, not " + device);
+        Map<String, Object> res = new LinkedHashMap<>();
+        res.put("device", Cuda.device(device).name());
+        res.put("world", group.world());
+        Cuda.setCudnnBenchmark(cudnnBenchmark);
+        String w = "_w" + group.world();
+        for (Object[] r : new Object[][]{{"resnet18_224_b64_fp32", ModelZoo.RESNET18, 64, false}, {"resnet18_224_b64_bf16", ModelZoo.RESNET18, 64, true},
+                {"resnet50_224_b128_bf16_cl", ModelZoo.RESNET50, 128, true}}) {
+            String name = (String) r[0];
+            if (!want(only, name)) continue;
+            int[] shape = {3, 224, 224};
+            for (boolean graphed : cudaGraphs ? new boolean[]{false, true} : new boolean[]{false}) {
+                String key = name + (graphed ? "_graphed" : "") + w;
+                res.put(key, group.world() * trainRate(key, ((ModelZoo) r[1]).build(new Generator(0), shape, 10), shape, (Integer) r[2], 20,
+                        (Boolean) r[3], graphed));
+                log.accept(key + " " + res.get(key));
+            }
+        }
+        for (boolean amp : new boolean[]{false, true}) {
+            String name = "gpt_6L384_T256_b64_" + (amp ? "bf16" : "fp32");
+            if (!want(only, name)) continue;
+            // torch_ddp.py's GPT: untied head with a bias, learned positions, biased layer norms, exact GELU
+            GPT.Config cfg = new GPT.Config(65, 256, 6, 6, 384, 0, true, true, false, F.GeluApproximation.NONE, 1e-5);
+            for (boolean graphed : cudaGraphs ? new boolean[]{false, true} : new boolean[]{false}) {
+                String key = name + (graphed ? "_graphed" : "") + w;
+                res.put(key, group.world() * sequenceRate(key, new GPT(cfg, new Generator(0)), 64, 256, 65, 30, amp, graphed, true));
+                log.accept(key + " " + res.get(key));
+            }
+        }
+        return res;
+    }
+
     private static boolean want(java.util.List<String> only, String name) {
         return only.isEmpty() || only.stream().anyMatch(name::startsWith);
     }
@@ -311,7 +358,7 @@ public final class Bench {
         for (int i = 0; i < raw.length; i++) raw[i] = r.nextInt(v);
         Tensor ids = Tensor.of(raw, b, t).to(device).keep();
         double s = secondsPerStep(graphed ? key + "_graphed" : key, m, opt, new SequenceCrossEntropyLoss(), ids, ids, steps, 5, amp, graphed,
-                graphed ? null : key + "_peak_mem_mb");
+                graphed || group != null ? null : key + "_peak_mem_mb");
         return Math.round((double) b * t / s);
     }
 
@@ -322,9 +369,11 @@ public final class Bench {
      */
     private <M extends Layer & Forward> double secondsPerStep(String profileKey, M m, Optimizer opt, Loss loss, Tensor x, Tensor y, int steps,
                                                               int warm, boolean amp, boolean graphed, String peakKey) throws java.io.IOException {
+        DataParallel dp = group == null ? null : DataParallel.of(m, group);
         if (graphed) {
             try (GraphedStep gs = new GraphedStep(m, loss, opt, x.shape(), x.dtype(), y.shape(), y.dtype(), device,
                     amp ? Precision.BF16 : Precision.FP32, GraphedStep.DEFAULT_WARMUP)) {
+                if (dp != null) gs.dataParallel(dp);
                 Supplier<Object> replayed = () -> gs.step(x, y);
                 double s = perCall(replayed, steps, 10);
                 if (!gs.captured()) throw new IllegalStateException(profileKey + ": the step was never captured");
@@ -339,6 +388,7 @@ public final class Bench {
                 l = loss.forward(m.forward(x), y);
             }
             l.backward();
+            if (dp != null) dp.finish();
             opt.step();
             return l;
         };

@@ -42,24 +42,66 @@ final class BenchCommand implements Callable<Integer> {
             description = "let cuDNN time its algorithms once per convolution shape and keep the fastest (default: ${DEFAULT-VALUE})")
     boolean cudnnBenchmark;
 
+    @Option(names = "--data-parallel", description = {"time torch_ddp.py's workloads (resnet18, resnet50, gpt) as one rank of a data-parallel job "
+            + "(started by kiln launch or any launcher that sets RANK, WORLD_SIZE, ...): keys NAME_wN, whole-job samples/s;",
+            "a job of one when no launcher set it"})
+    boolean dataParallel;
+
+    @Option(names = "--gpus", paramLabel = "N", description = "run --data-parallel on N GPUs of this host (one process each)")
+    Integer gpus;
+
+    @Option(names = "--json-out", hidden = true, description = "rank 0 writes the JSON here (how --gpus gets it back from its ranks)")
+    Path jsonOut;
+
     @Override public Integer call() throws Exception {
-        Device d = Devices.parse(device);
+        var out = spec.commandLine().getOut();
+        if (gpus != null) return launch(out);
         var err = spec.commandLine().getErr();
         List<String> prefixes = only == null ? List.of() : Arrays.stream(only.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
-        Map<String, Object> res = new Bench(d, data, line -> {
-            err.println("bench: " + line);
-            err.flush();
-        }).profileInto(profile).cudaGraphs(cudaGraphs).cudnnBenchmark(cudnnBenchmark).run(prefixes);
-        var out = spec.commandLine().getOut();
-        if (json) {
+        var job = Ranks.job();
+        Device d = dataParallel ? Ranks.device(job) : Devices.parse(device);
+        Map<String, Object> res;
+        try (var group = dataParallel ? Ranks.group(job) : null) {
+            res = new Bench(d, data, line -> {
+                err.println("bench: " + line);
+                err.flush();
+            }).profileInto(profile).cudaGraphs(cudaGraphs).cudnnBenchmark(cudnnBenchmark).dataParallel(group).run(prefixes);
+        }
+        if (job.rank() != 0) return 0; // rank 0 speaks for the job
+        String text;
+        if (json || jsonOut != null) {
             StringBuilder sb = new StringBuilder("{");
             res.forEach((k, v) -> sb.append(sb.length() > 1 ? ",\n " : "\n ").append('"').append(k).append("\": ")
                     .append(v instanceof String s ? "\"" + s.replace("\"", "'") + "\"" : v));
-            out.println(sb.append("\n}"));
+            text = sb.append("\n}").toString();
         } else {
-            res.forEach((k, v) -> out.printf("%-44s %s%n", k, v));
+            StringBuilder sb = new StringBuilder();
+            res.forEach((k, v) -> sb.append(String.format("%-44s %s%n", k, v)));
+            text = sb.toString().stripTrailing();
         }
+        if (jsonOut != null) java.nio.file.Files.writeString(jsonOut, text);
+        else out.println(text);
         out.flush();
         return 0;
+    }
+
+    /** --gpus N: the same bench as N data-parallel ranks; prints rank 0's result itself (the ranks' lines come prefixed). */
+    private int launch(java.io.PrintWriter out) throws Exception {
+        if (gpus < 1) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--gpus must be >= 1, got " + gpus);
+        Path result = java.nio.file.Files.createTempFile("kiln-bench", ".txt");
+        try {
+            List<String> args = new java.util.ArrayList<>(spec.commandLine().getParseResult().originalArgs());
+            args = new java.util.ArrayList<>(Ranks.withoutOption(args, "--json-out"));
+            if (!dataParallel) args.add("--data-parallel");
+            args.add("--json-out");
+            args.add(result.toString());
+            var err = spec.commandLine().getErr();
+            int code = Ranks.launch(gpus, "bench", args, err);
+            if (code == 0) out.println(java.nio.file.Files.readString(result));
+            out.flush();
+            return code;
+        } finally {
+            java.nio.file.Files.deleteIfExists(result);
+        }
     }
 }

@@ -46,6 +46,12 @@ final class LaunchCommand implements Callable<Integer> {
     @Parameters(arity = "1..*", paramLabel = "COMMAND", description = "the kiln command each process runs, after --")
     List<String> command;
 
+    /** This JVM's java, flags and classpath running kiln's Main: the start of every rank's command line. */
+    static List<String> javaCommand() {
+        return new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "--add-modules", "jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+    }
+
     @Override public Integer call() throws Exception {
         String t = token != null ? token : System.getenv("KILN_JOB_TOKEN");
         if (t == null) {
@@ -53,9 +59,7 @@ final class LaunchCommand implements Callable<Integer> {
             t = Launcher.newToken();
         }
         Launcher launcher = new Launcher(nprocPerNode, nnodes, nodeRank, masterAddr, masterPort, t, Duration.ofSeconds(grace));
-        List<String> child = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                Main.class.getName()));
+        List<String> child = javaCommand();
         child.addAll(command);
         var out = spec.commandLine().getOut();
         return launcher.run(child, line -> {

@@ -78,6 +78,7 @@ public final class Main implements Runnable {
             case IllegalArgumentException e -> e.getMessage();
             case IllegalStateException e -> e.getMessage();
             case UnsupportedOperationException e -> e.getMessage();
+            case dev.kiln.cuda.CudaException.OutOfMemory e -> e.getMessage(); // names the size, the device's memory and what to try
             case OutOfMemoryError e -> "out of memory (" + e.getMessage() + "); try a smaller --batch-size or a larger -Xmx in KILN_JAVA_OPTS";
             default -> "internal error: " + ex + " (set KILN_DEBUG=1 for the stack trace)";
         };

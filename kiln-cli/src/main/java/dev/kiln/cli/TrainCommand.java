@@ -59,6 +59,16 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "initialisation, shuffling and dropout seed (default: ${DEFAULT-VALUE})")
     long seed;
 
+    @Option(names = "--deterministic", description = {"GPU ops sum in a fixed order, so the run repeats bit for bit and a resumed run ends as an "
+            + "uninterrupted one (cuDNN's deterministic algorithms, no timed search; models with embeddings are refused on the GPU for now)"})
+    boolean deterministic;
+
+    @Option(names = "--gpus", paramLabel = "N", description = {"train data-parallel on N GPUs of this host, one process each (kiln launch "
+            + "--nproc-per-node N -- train ...); --batch-size is per GPU, so the global batch is N times it"})
+    Integer gpus;
+
+    private dev.kiln.dist.ProcessGroup group = dev.kiln.dist.ProcessGroup.single(); // a data-parallel rank's job (started by a launcher)
+
     @Option(names = "--device", defaultValue = "auto", description = "cpu, cuda, cuda:N or auto (cuda when usable) (default: ${DEFAULT-VALUE})")
     String device;
 
@@ -182,15 +192,33 @@ final class TrainCommand implements Callable<Integer> {
             "--dropout", "--steps"};
 
     @Override public Integer call() throws Exception {
-        if (dev.kiln.dist.JobEnvironment.from(System.getenv()).distributed()) {
-            throw new IllegalArgumentException("kiln train: data-parallel training over several processes is not built yet (WORLD_SIZE is "
-                    + System.getenv("WORLD_SIZE") + "); run one process per training");
-        }
         if (!resident.equals("auto") && !resident.equals("off")) throw new ParameterException(spec.commandLine(), "--resident must be auto or off, got " + resident);
+        var job = Ranks.job();
+        var parsed = spec.commandLine().getParseResult();
+        if (deterministic) dev.kiln.cuda.Cuda.setDeterministic(true);
+        if (gpus != null) {
+            if (gpus < 1) throw new ParameterException(spec.commandLine(), "--gpus must be >= 1, got " + gpus);
+            if (job.distributed()) throw new ParameterException(spec.commandLine(), "--gpus starts the ranks itself: this process is already rank " + job.rank());
+            if (parsed.hasMatchedOption("--device")) throw new ParameterException(spec.commandLine(), "--gpus N trains on cuda:0 .. cuda:N-1; leave out --device");
+            if (resume != null) throw new ParameterException(spec.commandLine(), "--gpus with --resume is not supported yet: resume on one GPU");
+            return Ranks.launch(gpus, "train", parsed.originalArgs(), spec.commandLine().getOut());
+        }
         LanguageModel.Kind lm = LanguageModel.Kind.find(model);
         PrintWriter log = spec.commandLine().getOut();
+        if (job.distributed()) {
+            if (resume != null) {
+                throw new ParameterException(spec.commandLine(), "data-parallel training (--gpus, or a launcher's WORLD_SIZE " + job.worldSize()
+                        + ") starts fresh for now; --resume on one GPU");
+            }
+            if (parsed.hasMatchedOption("--device") && !Devices.parse(device).equals(Ranks.device(job))) {
+                throw new ParameterException(spec.commandLine(), "rank " + job.rank() + " trains on cuda:LOCAL_RANK = " + Ranks.device(job) + ", not --device " + device);
+            }
+            device = Ranks.device(job).toString();
+            group = Ranks.group(job);
+            if (job.rank() != 0) log = new PrintWriter(java.io.OutputStream.nullOutputStream()); // rank 0 speaks for the job
+        }
         String summary;
-        try {
+        try (var g = group) {
             summary = resume != null ? resumeImageModel(log) : lm != null ? trainLanguageModel(lm, log) : trainImageModel(log);
         } finally {
             if (tensorBoardListener != null) tensorBoardListener.close();
@@ -214,10 +242,11 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName()));
         TrainConfig c = cfg;
         TrainRun.Checkpointing ck = checkpointing();
-        return inRunFolder(cfg.model().cliName(), dir -> TrainRun.run(c.withOutDir(dir), log, listener, profile, resident.equals("auto"), ck, null)).json();
+        if (group.rank() != 0) return TrainRun.run(c, log, null, null, resident.equals("auto"), ck, null, group).json(); // writes nothing
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName()));
+        return inRunFolder(cfg.model().cliName(), dir -> TrainRun.run(c.withOutDir(dir), log, listener, profile, resident.equals("auto"), ck, null, group)).json();
     }
 
     /** --resume of a language-model run: as for images, with --data naming the text (when it moved). */
@@ -293,9 +322,10 @@ final class TrainCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         TrainRun.Checkpointing ck = checkpointing();
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context()));
         TextTrainConfig c = cfg;
-        return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile, ck, null)).json();
+        if (group.rank() != 0) return LanguageModelRun.run(c, log, null, null, ck, null, group).json(); // writes nothing
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context()));
+        return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile, ck, null, group)).json();
     }
 
     private static int or(Integer value, int otherwise) { return value == null ? otherwise : value; }

@@ -228,4 +228,9 @@ class MainTest {
         assertNotEquals(0, r.code(), r.toString());
         assertTrue(r.out().contains("data-parallel training over several processes is not built yet"), r.out());
     }
+
+    @Test void aGpuOutOfMemoryIsTheAllocatorsMessageNotAnInternalError() {
+        String m = "cuda:0 out of memory: tried to allocate 31,360,000 bytes ...; try a smaller batch (--batch-size)";
+        assertEquals(m, Main.message(new dev.kiln.cuda.CudaException.OutOfMemory(m)));
+    }
 }

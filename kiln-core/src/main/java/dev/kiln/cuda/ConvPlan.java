@@ -172,7 +172,7 @@ public final class ConvPlan implements AutoCloseable {
         conv.setMathType(requestedMath());
         if (cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK) {
             Cudnn.AlgoCache cache = cudnn.algoCache();
-            String cacheKey = dir + " " + describeGeometry();
+            String cacheKey = dir + " " + describeGeometry() + (Cuda.deterministic() ? " deterministic" : "");
             int[] hit = cache == null ? null : cache.get(cacheKey);
             if (hit != null) {
                 conv.setMathType(hit[1]);
@@ -272,7 +272,7 @@ public final class ConvPlan implements AutoCloseable {
             int math = perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_MATH);
             float ms = perf.get(ValueLayout.JAVA_FLOAT, o + Cudnn.PERF_TIME);
             seen.append(" algo ").append(algo).append(" status ").append(status).append(" math ").append(math).append(';');
-            if (status != 0 || !mathAllowed(math)) continue;
+            if (status != 0 || !mathAllowed(math) || !determinismAllowed(perf, o)) continue;
             conv.setMathType(math);
             long bytes = workspaceSize(dir, algo);
             return new Choice(algo, math, bytes, ms);
@@ -280,12 +280,18 @@ public final class ConvPlan implements AutoCloseable {
         // float32 without TF32 and no candidate reported as FMA: take the best one that succeeded, run with FMA math
         for (int i = 0; i < count && key.dtype() == DType.FLOAT32 && !key.tf32(); i++) {
             long o = i * Cudnn.PERF_SIZE;
-            if (perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_STATUS) != 0) continue;
+            if (perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_STATUS) != 0 || !determinismAllowed(perf, o)) continue;
             int algo = perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_ALGO);
             conv.setMathType(CUDNN_FMA_MATH);
             return new Choice(algo, CUDNN_FMA_MATH, workspaceSize(dir, algo), perf.get(ValueLayout.JAVA_FLOAT, o + Cudnn.PERF_TIME));
         }
-        throw new IllegalStateException(call + ": no usable algorithm for " + describeGeometry() + " (candidates:" + seen + ")");
+        throw new IllegalStateException(call + ": no usable" + (Cuda.deterministic() ? " deterministic" : "") + " algorithm for " + describeGeometry()
+                + " (candidates:" + seen + ")");
+    }
+
+    /** In deterministic mode only the candidates cuDNN reports CUDNN_DETERMINISTIC (1). */
+    private static boolean determinismAllowed(MemorySegment perf, long o) {
+        return !Cuda.deterministic() || perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_DETERMINISM) == 1;
     }
 
     private long workspaceSize(Dir dir, int algo) {

@@ -70,19 +70,24 @@ public final class Cuda {
         return (v / 1000) + "." + (v % 1000) / 10;
     }
 
+    /** Every GPU (this opens a context on each: a process that uses one GPU asks for {@link #device} instead). */
     public static List<DeviceInfo> devices() {
         List<DeviceInfo> out = new ArrayList<>();
-        for (int i = 0; i < deviceCount(); i++) {
-            CudaDevice d = CudaDevice.get(i);
-            out.add(new DeviceInfo(i, d.name(), d.totalMemory(), d.computeCapabilityMajor(), d.computeCapabilityMinor(),
-                    d.multiprocessorCount()));
-        }
+        for (int i = 0; i < deviceCount(); i++) out.add(info(CudaDevice.get(i)));
         return out;
+    }
+
+    /** One GPU's description. */
+    public static DeviceInfo device(Device device) { return info(cuda(device)); }
+
+    private static DeviceInfo info(CudaDevice d) {
+        return new DeviceInfo(d.index(), d.name(), d.totalMemory(), d.computeCapabilityMajor(), d.computeCapabilityMinor(), d.multiprocessorCount());
     }
 
     /** Waits for all queued work on every device that has been used. */
     public static void synchronize() {
-        for (int i = 0; i < deviceCount(); i++) CudaDevice.get(i).synchronize();
+        // only the devices in use: touching another would make a context there (a data-parallel rank uses one GPU)
+        for (CudaDevice d : CudaDevice.opened()) d.synchronize();
     }
 
     // ------------------------------------------------------------------ math modes (per device)
@@ -131,6 +136,26 @@ public final class Cuda {
         synchronized (Cuda.class) {
             cudnnBenchmark = on;
             Dnn.setBenchmark(on);
+        }
+    }
+
+    private static volatile boolean deterministic = Settings.get().deterministic();
+
+    /** Whether GPU ops must sum in a fixed order ({@code kiln.deterministic}): a run then repeats bit for bit. */
+    public static boolean deterministic() { return deterministic; }
+
+    /**
+     * Deterministic mode for the process (PyTorch's {@code torch.use_deterministic_algorithms}): convolutions take
+     * only the algorithms cuDNN reports deterministic, 16-bit attention runs composed (the fused backward adds its query
+     * gradients atomically), and ops with only an atomic CUDA kernel (index adds: embedding gradients) refuse to run.
+     */
+    public static void setDeterministic(boolean on) { deterministic = on; }
+
+    /** Throws, naming the op, in deterministic mode: for CUDA kernels that add with atomics in a varying order. */
+    static void requireNotDeterministic(String op) {
+        if (deterministic) {
+            throw new IllegalStateException(op + " on CUDA adds with atomics, in an order that varies from run to run, and has no deterministic "
+                    + "kernel yet; turn deterministic mode off (kiln.deterministic, kiln train --deterministic) for this model");
         }
     }
 }

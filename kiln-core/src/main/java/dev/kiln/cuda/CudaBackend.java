@@ -298,7 +298,11 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p) { return pooling.avgPool2dBackward(gradOut, inputShape, p); }
 
-    @Override public boolean supportsAttention(DType dtype, int headDim, int valueDim) { return AttentionCuda.supports(dtype, headDim, valueDim); }
+    @Override public boolean supportsAttention(DType dtype, int headDim, int valueDim) {
+        // the tensor-core backward adds query gradients atomically: deterministic mode composes 16-bit attention
+        if (Cuda.deterministic() && (dtype == DType.BFLOAT16 || dtype == DType.FLOAT16)) return false;
+        return AttentionCuda.supports(dtype, headDim, valueDim);
+    }
 
     @Override public Tensor[] attention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, double scale) { return attention.attention(q, k, v, mask, causal, scale); }
 

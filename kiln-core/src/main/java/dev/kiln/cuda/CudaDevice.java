@@ -83,6 +83,15 @@ public final class CudaDevice {
         return d;
     }
 
+    /** The devices this process has opened so far (a rank of a data-parallel job opens only its own). */
+    static java.util.List<CudaDevice> opened() {
+        CudaDevice[] ds = devices;
+        if (ds == null) return java.util.List.of();
+        java.util.List<CudaDevice> out = new java.util.ArrayList<>();
+        for (CudaDevice d : ds) if (d != null) out.add(d);
+        return out;
+    }
+
     public int index() { return index; }
 
     public String name() { return name; }

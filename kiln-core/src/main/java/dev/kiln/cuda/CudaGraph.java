@@ -1,6 +1,7 @@
 package dev.kiln.cuda;
 
 import dev.kiln.Device;
+import dev.kiln.Generator;
 
 import java.lang.foreign.MemorySegment;
 
@@ -17,8 +18,10 @@ import java.lang.foreign.MemorySegment;
  *       (run the step eagerly first; {@link CudaAllocator.CaptureNeedsMemory} says when it could not), and those
  *       blocks stay the graph's until {@link #close()};</li>
  *   <li>values that change per step come from the graph's replay counter on the device (its first node adds one to
- *       it): dropout mixes it into its keys, Adam computes its bias corrections from it. Everything else given to a
- *       kernel as an argument (a learning rate, a key, a scalar) is baked in.</li>
+ *       it): Adam computes its bias corrections from it, and random kernels (dropout, fills) look their key up in the
+ *       graph's key table with it ({@link Generator.GraphKeys}: each replay draws the keys an eager step would, and
+ *       the generators advance on the host as if it had run eagerly). Everything else given to a kernel as an
+ *       argument (a learning rate, a scalar) is baked in.</li>
  * </ul>
  * Capture runs in thread-local mode (see {@link Driver#CAPTURE_MODE_THREAD_LOCAL}); other threads must not queue
  * work on the device's stream while it lasts.
@@ -27,13 +30,53 @@ public final class CudaGraph implements AutoCloseable {
     private final CudaDevice dev;
     private final CudaBackend backend;
     private final CudaAllocator.GraphPool pool;
-    private final CudaAllocator.Block counter; // the u64 replay counter (its own block, outside the graph's pool)
+    private final CudaAllocator.Block counter; // the u64 replay counter, then the key table (its own block, outside the graph's pool)
     private MemorySegment graph, exec;
     private long replays;
     private boolean closed;
 
+    /** Most random keys one captured step may draw. */
+    static final int MAX_KEYS = 256;
+
+    /**
+     * The keys a capture drew: slot j is (seed, counter) of generator gen[j]'s key, and each generator's keys per step.
+     * On the device after the replay counter: {@code (seed, counter, keys per step)} per slot, read by random.cuh's
+     * {@code graph_key}.
+     */
+    private static final class KeyTable implements Generator.GraphKeys {
+        final java.util.List<Generator> gens = new java.util.ArrayList<>();
+        final java.util.List<Long> counters = new java.util.ArrayList<>();
+        final java.util.Map<Generator, Long> before = new java.util.IdentityHashMap<>();   // each generator's counter before the capture
+
+        @Override public long slot(Generator g, long counter) {
+            if (gens.size() == MAX_KEYS) throw new IllegalStateException("a captured step drew more than " + MAX_KEYS + " random keys");
+            before.putIfAbsent(g, counter - 1);
+            gens.add(g);
+            counters.add(counter);
+            return gens.size() - 1;
+        }
+
+        /** Keys per step of g: what the capture drew (then given back: the capture itself runs nothing). */
+        long stride(Generator g) { return g.counter() - before.get(g); }
+
+        void giveBack() { before.forEach(Generator::restore); }
+
+        long[] deviceTable(java.util.Map<Generator, Long> strides) {
+            long[] t = new long[3 * gens.size()];
+            for (int j = 0; j < gens.size(); j++) {
+                t[3 * j] = gens.get(j).seed();
+                t[3 * j + 1] = counters.get(j);
+                t[3 * j + 2] = strides.get(gens.get(j));
+            }
+            return t;
+        }
+    }
+
+    private final java.util.Map<Generator, Long> strides; // keys per step, per generator the step draws from
+
     private CudaGraph(CudaDevice dev, CudaBackend backend, CudaAllocator.GraphPool pool, CudaAllocator.Block counter,
-                      MemorySegment graph, MemorySegment exec) {
+                      MemorySegment graph, MemorySegment exec, java.util.Map<Generator, Long> strides) {
+        this.strides = strides;
         this.dev = dev;
         this.backend = backend;
         this.pool = pool;
@@ -53,8 +96,10 @@ public final class CudaGraph implements AutoCloseable {
         CudaDevice dev = be.cudaDevice();
         CudaAllocator alloc = dev.allocator();
         be.prepareReplayTick(); // no module loading inside a capture
-        CudaAllocator.Block counter = alloc.allocateUncached(8); // not one of the cached blocks the step will want
-        dev.zero(counter.address(), 8);
+        long tableBytes = 8L * (1 + 3 * MAX_KEYS);
+        CudaAllocator.Block counter = alloc.allocateUncached(tableBytes); // not one of the cached blocks the step will want
+        dev.zero(counter.address(), tableBytes);
+        KeyTable keys = new KeyTable();
         dev.synchronize(); // earlier eager work is finished; the capture starts from a quiet stream
         MemorySegment stream = dev.stream();
         CudaAllocator.GraphPool pool;
@@ -71,14 +116,28 @@ public final class CudaGraph implements AutoCloseable {
             Driver.streamBeginCapture(stream, Driver.CAPTURE_MODE_THREAD_LOCAL);
             begun = true;
             be.replayTick(counter.address()); // the first node: every replay counts itself
-            step.run();
+            try (AutoCloseable routed = Generator.capturingKeys(keys)) {
+                step.run();
+            }
             begun = false;
             graph = Driver.streamEndCapture(stream);
             dev.endCapture();
             alloc.endCapture(pool);
+            java.util.Map<Generator, Long> strides = new java.util.IdentityHashMap<>();
+            for (Generator g : keys.before.keySet()) strides.put(g, keys.stride(g));
+            keys.giveBack();
+            long[] table = keys.deviceTable(strides);
+            if (table.length > 0) {
+                try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                    MemorySegment host = a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_LONG, table);
+                    dev.copyHostToDevice(host, counter.address() + 8, 8L * table.length);
+                    dev.synchronize();
+                }
+            }
             MemorySegment exec = Driver.graphInstantiate(graph, 0);
-            return new CudaGraph(dev, be, pool, counter, graph, exec);
-        } catch (RuntimeException | Error e) {
+            return new CudaGraph(dev, be, pool, counter, graph, exec, strides);
+        } catch (Exception | Error e) {
+            keys.giveBack();
             if (begun) {
                 try {
                     MemorySegment g = Driver.streamEndCapture(stream);
@@ -91,7 +150,9 @@ public final class CudaGraph implements AutoCloseable {
             dev.endCapture();
             alloc.releaseGraph(pool);
             alloc.free(counter);
-            throw e;
+            if (e instanceof RuntimeException r) throw r;
+            if (e instanceof Error r) throw r;
+            throw new IllegalStateException(e);
         }
     }
 
@@ -100,6 +161,7 @@ public final class CudaGraph implements AutoCloseable {
         if (closed) throw new IllegalStateException("CudaGraph used after close()");
         Driver.graphLaunch(exec, dev.stream());
         replays++;
+        strides.forEach((g, n) -> g.restore(g.counter() + n)); // the generators stand where an eager step leaves them
     }
 
     /**

@@ -2,7 +2,7 @@ package dev.kiln.cuda;
 
 import dev.kiln.Tensor;
 
-/** Inverted dropout in one pass on CUDA (dropout.cu); inside a graph the key is mixed with the replay counter. */
+/** Inverted dropout in one pass on CUDA (dropout.cu); inside a graph the key is a slot of its key table (random.cuh). */
 final class DropoutCuda extends CudaFamily {
     private final Kernels.Table dropout;
 

@@ -37,6 +37,7 @@ final class IndexingCuda extends CudaFamily {
     }
 
     Tensor scatterAdd(int[] shape, int dim, Tensor index, Tensor src) {
+        Cuda.requireNotDeterministic("scatter_add (gather's gradient)");
         DType t = atomicType(src.dtype());
         Tensor s = t == src.dtype() ? src : contiguous(src, t);
         Tensor out = newTensor(shape.clone(), t);
@@ -73,6 +74,7 @@ final class IndexingCuda extends CudaFamily {
     }
 
     Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) {
+        Cuda.requireNotDeterministic("index_add (an embedding's or index_select's gradient)");
         DType t = atomicType(src.dtype());
         Tensor s = t == src.dtype() ? src : contiguous(src, t);
         Tensor ic = contiguous(index);

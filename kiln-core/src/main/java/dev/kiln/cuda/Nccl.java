@@ -33,7 +33,7 @@ public final class Nccl {
     public static final int UNIQUE_ID_BYTES = 128;
     private static final StructLayout UNIQUE_ID = MemoryLayout.structLayout(MemoryLayout.sequenceLayout(UNIQUE_ID_BYTES, ValueLayout.JAVA_BYTE));
     /** ncclRedOp_t */
-    static final int SUM = 0;
+    static final int SUM = 0, AVG = 4;
 
     private static final class H {
         static final MethodHandle getVersion = LIB.bind("ncclGetVersion", ADDR);
@@ -137,11 +137,19 @@ public final class Nccl {
         }
     }
 
-    /** One rank's NCCL communicator; collectives are queued on its device's stream and return at once. */
+    /**
+     * One rank's NCCL communicator; collectives are queued on its device's stream and return at once. The
+     * {@code ...Overlapped} ones run on the communicator's own stream instead, after the work already queued on the
+     * device's stream, so that later compute (the rest of a backward pass) runs beside them until
+     * {@link #joinOverlapped} makes the device's stream wait for them. Both streams' events work inside a CUDA graph
+     * capture: the communication stream forks from the captured stream and joins it again.
+     */
     public static final class Communicator extends NativeHandle {
         private final CudaDevice dev;
         private final int world, rank;
         private boolean aborted;
+        private MemorySegment commStream;     // made on the first overlapped collective
+        private Event forked, joined;
 
         private Communicator(CudaDevice dev, int world, int rank, long handle) {
             super("NCCL communicator", handle);
@@ -166,6 +174,31 @@ public final class Nccl {
         public void allReduceSum(Tensor t) {
             long p = ptr(t);
             call("ncclAllReduce", () -> (int) H.allReduce.invokeExact(p, p, t.numel(), dataType(t.dtype()), SUM, handle(), dev.stream()));
+        }
+
+        /**
+         * t = the mean of t over the ranks, in place, on the communication stream after the work queued so far on the
+         * device's stream. t must not be read, written or freed before {@link #joinOverlapped}.
+         */
+        public void allReduceAverageOverlapped(Tensor t) {
+            long p = ptr(t);
+            if (commStream == null) {
+                dev.makeCurrent();
+                commStream = Driver.streamCreate(1);
+                forked = Event.create(dev, false);
+                joined = Event.create(dev, false);
+            }
+            forked.record(dev.stream());
+            forked.makeWait(commStream);
+            MemorySegment cs = commStream;
+            call("ncclAllReduce", () -> (int) H.allReduce.invokeExact(p, p, t.numel(), dataType(t.dtype()), AVG, handle(), cs));
+        }
+
+        /** Makes later work on the device's stream wait for the overlapped collectives queued so far. */
+        public void joinOverlapped() {
+            if (commStream == null) return;
+            joined.record(commStream);
+            joined.makeWait(dev.stream());
         }
 
         /** t = rank {@code root}'s t, in place. */
@@ -198,6 +231,11 @@ public final class Nccl {
 
         @Override protected void destroy(long handle) {
             if (!aborted) call("ncclCommDestroy", () -> (int) H.commDestroy.invokeExact(handle));
+            if (commStream != null) {
+                forked.close();
+                joined.close();
+                if (!aborted) Driver.streamDestroy(commStream); // after an abort the stream may still hold NCCL's dead kernels
+            }
         }
 
         private interface Call { int run() throws Throwable; }

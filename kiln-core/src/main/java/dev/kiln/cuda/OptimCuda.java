@@ -62,15 +62,14 @@ final class OptimCuda extends CudaFamily {
     void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr,
                                    double beta1, double beta2, double eps, double weightDecay, boolean decoupled, long step) {
         TensorLists l = tensorLists("adam_step", params, grads, expAvg, expAvgSq);
-        double stepSize = lr / (1 - Math.pow(beta1, step)), invSqrtBc2 = 1 / Math.sqrt(1 - Math.pow(beta2, step));
         double decay = decoupled ? 1 - lr * weightDecay : 1, l2 = decoupled ? 0 : weightDecay;
-        // inside a capture the step count comes from the graph's replay counter: t = (step - 1) + replays so far
+        // the kernel computes the bias corrections for t = (step - 1) + 1, or inside a capture (step - 1) + replays so far
         long replay = dev.replayCounter();
         Kernels.Fn fn = adamStep.get(l.dtype());
         for (int from = 0; from < params.size(); from += Launch.LIST_MAX) {
             int count = Math.min(Launch.LIST_MAX, params.size() - from);
             Launch.args().tensorList(l.ptrs(), l.numel(), l.chunkStart(), from, count)
-                    .f64(beta1).f64(beta2).f64(eps).f64(decay).f64(l2).f64(stepSize).f64(invSqrtBc2)
+                    .f64(beta1).f64(beta2).f64(eps).f64(decay).f64(l2)
                     .ptr(replay).f64(lr).f64(step - 1)
                     .go(dev, fn, listGrid(l, from, count), BLOCK);
         }

@@ -2,7 +2,7 @@ package dev.kiln.cuda;
 
 import dev.kiln.Tensor;
 
-/** Uniform and normal fills from the counter-based generator of random.cuh (random.cu). */
+/** Uniform and normal fills from the counter-based generator of random.cuh (random.cu); inside a graph the key is a slot of its key table. */
 final class RandomCuda extends CudaFamily {
     private final Kernels.Table uniform, normal;
 
@@ -21,6 +21,6 @@ final class RandomCuda extends CudaFamily {
         if (!out.isContiguous()) throw new IllegalArgumentException("random fill needs a contiguous tensor");
         long n = out.numel();
         if (n == 0) return;
-        Launch.args().ptr(ptr(out)).i64(n).i64(seed).f64(a).f64(b).go(dev, k.get(out.dtype()), grid(n), BLOCK);
+        Launch.args().ptr(ptr(out)).i64(n).i64(seed).f64(a).f64(b).ptr(dev.replayCounter()).go(dev, k.get(out.dtype()), grid(n), BLOCK);
     }
 }

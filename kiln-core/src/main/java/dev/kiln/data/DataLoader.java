@@ -91,7 +91,12 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
     }
 
     /** Whether batches reach the device through pinned buffers and the copy stream. */
-    private boolean pinned() { return device.isCuda() && !(dataset instanceof DeviceDataset); }
+    private boolean pinned() { return device.isCuda() && resident() == null; }
+
+    /** The data resident on the device, whole or one rank's share of it: batches are gathered there. */
+    private DeviceDataset resident() {
+        return dataset instanceof DeviceDataset d ? d : dataset instanceof ShardedDataset s && s.source() instanceof DeviceDataset d ? d : null;
+    }
 
     private PinnedFeed feed() {
         // prefetch batches may wait filled, one is in flight and one in use: a slot for each, so a slot is never
@@ -135,7 +140,8 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
 
         @Override public Batch next() {
             if (!hasNext()) throw new NoSuchElementException("the epoch has no more batches");
-            if (dataset instanceof DeviceDataset d) return nextResident(d);
+            DeviceDataset resident = resident();
+            if (resident != null) return nextResident(resident);
             if (pinned()) return nextPinned();
             Batch b;
             if (pool == null) {
@@ -175,7 +181,7 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
         private Batch nextResident(DeviceDataset d) {
             if (deviceOrder == null) {
                 long[] o = new long[order.length];
-                for (int i = 0; i < o.length; i++) o[i] = order[i];
+                for (int i = 0; i < o.length; i++) o[i] = data instanceof ShardedDataset s ? s.sourceIndex(order[i]) : order[i];
                 deviceOrder = Tensor.fromHost(o, DType.INT64, new int[]{o.length}, d.device()).keep();
             }
             int k = returned++, start = k * batchSize, len = Math.min(batchSize, order.length - start);

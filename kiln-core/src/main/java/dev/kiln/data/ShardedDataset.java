@@ -53,6 +53,12 @@ public final class ShardedDataset implements Dataset {
 
     @Override public int size() { return slots.length; }
 
+    /** The dataset this shares out. */
+    public Dataset source() { return dataset; }
+
+    /** The source's index of this rank's example at {@code position} (in this epoch's order). */
+    public int sourceIndex(int position) { return slots[position]; }
+
     @Override public Batch batch(int[] indices) {
         int[] mapped = new int[indices.length];
         for (int i = 0; i < indices.length; i++) mapped[i] = slots[indices[i]];

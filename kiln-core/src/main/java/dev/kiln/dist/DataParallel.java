@@ -1,6 +1,9 @@
 package dev.kiln.dist;
 
+import dev.kiln.Device;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autograd;
+import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.Layer;
 
 import java.util.ArrayList;
@@ -9,18 +12,24 @@ import java.util.List;
 /**
  * Data parallel training of one model replica per rank, as PyTorch's DistributedDataParallel: at the start every
  * parameter is overwritten with rank 0's; during backward the gradients are grouped in buckets (in reverse order of
- * registration, the order backward tends to produce them, up to {@code bucketBytes} each), and each bucket is summed
- * over the ranks as soon as its last gradient has been accumulated, then divided by the world size, so every rank
- * steps with the mean gradient of the global batch. {@link #noSync()} skips the reduction for gradient accumulation:
- * the next synchronised backward reduces the accumulated sum. {@link #finish()} reduces buckets a backward left
- * incomplete (parameters that got no gradient this step); a training loop calls it after each backward.
+ * registration, the order backward tends to produce them, up to {@code bucketBytes} each), and each bucket is averaged
+ * over the ranks as soon as its last gradient has been accumulated, so every rank steps with the mean gradient of the
+ * global batch. Each bucket is one flat buffer made once: a finished gradient is copied into its slice, the slice
+ * becomes the parameter's gradient (PyTorch's {@code gradient_as_bucket_view}) and the buffer is reduced in place, on
+ * NCCL's communication stream while the rest of backward runs. {@link #finish()} reduces buckets a backward left
+ * incomplete (parameters that got no gradient this step) and makes the device wait for the reductions: a training loop
+ * calls it after each backward, before the optimizer reads the gradients. {@link #noSync()} skips the reduction for
+ * gradient accumulation: the next synchronised backward reduces the accumulated sum. The whole step, reductions
+ * included, can be captured as one CUDA graph ({@code GraphedStep.dataParallel}).
  */
 public final class DataParallel {
     /** PyTorch's default bucket size. */
     public static final long DEFAULT_BUCKET_BYTES = 25L << 20;
 
     private final ProcessGroup group;
+    private final Layer model;
     private final List<List<Tensor>> buckets = new ArrayList<>();
+    private final List<Tensor> flats = new ArrayList<>();     // per bucket: its gradients, back to back (made once, kept)
     private final int[] waiting;     // per bucket: gradients not yet accumulated in this backward
     private boolean sync = true;
     private long reductions;
@@ -28,11 +37,18 @@ public final class DataParallel {
     private DataParallel(Layer model, ProcessGroup group, long bucketBytes) {
         if (bucketBytes < 1) throw new IllegalArgumentException("data parallel: bucket size must be >= 1 byte, got " + bucketBytes);
         this.group = group;
+        this.model = model;
         List<Tensor> params = model.parameters();
+        if (params.isEmpty()) throw new IllegalArgumentException("data parallel: the model has no parameters");
+        Device device = params.getFirst().device();
         List<Tensor> current = new ArrayList<>();
         long bytes = 0;
         for (int i = params.size() - 1; i >= 0; i--) {
             Tensor p = params.get(i);
+            if (!p.device().equals(device)) {
+                throw new IllegalArgumentException("data parallel: the model's parameters are on " + device + " and " + p.device()
+                        + "; move the model to its rank's device first");
+            }
             long b = p.numel() * p.dtype().byteSize();
             if (!current.isEmpty() && (bytes + b > bucketBytes || current.getFirst().dtype() != p.dtype())) {
                 buckets.add(current);
@@ -45,20 +61,48 @@ public final class DataParallel {
         if (!current.isEmpty()) buckets.add(current);
         waiting = new int[buckets.size()];
         for (int k = 0; k < buckets.size(); k++) {
-            waiting[k] = buckets.get(k).size();
-            int bucket = k;
-            for (Tensor p : buckets.get(k)) p.registerPostAccumulateHook(g -> arrived(bucket));
+            List<Tensor> bucket = buckets.get(k);
+            long n = 0;
+            for (Tensor p : bucket) n += p.numel();
+            if (n > Integer.MAX_VALUE) throw new IllegalArgumentException("data parallel: a bucket of " + n + " elements; use smaller buckets");
+            flats.add(Tensor.zeros(new int[]{(int) n}, bucket.getFirst().dtype(), device).keep());
+            waiting[k] = bucket.size();
+            int index = k;
+            for (Tensor p : bucket) p.registerPostAccumulateHook(g -> arrived(index));
         }
         Tensor.noGrad(() -> {
             for (Tensor p : params) group.broadcast(p, 0);
             return null;
         });
     }
-
     /** Wraps {@code model} for {@code group}: its parameters take rank 0's values now, its gradients are averaged from now on. */
     public static DataParallel of(Layer model, ProcessGroup group) { return of(model, group, DEFAULT_BUCKET_BYTES); }
 
     public static DataParallel of(Layer model, ProcessGroup group, long bucketBytes) { return new DataParallel(model, group, bucketBytes); }
+
+    /**
+     * Synchronised batch norm (PyTorch's {@code convert_sync_batchnorm}): every {@link BatchNorm} of the model
+     * normalises by the statistics of the global batch in training (one all-reduce of its per-channel sums in forward
+     * and one in backward). For small per-GPU batches, where a rank's own statistics are too noisy. Returns this.
+     */
+    public DataParallel syncBatchNorm() {
+        for (Layer l : model.layers()) if (l instanceof BatchNorm bn) bn.synchronize(t -> sumOverRanks(t, group));
+        return this;
+    }
+
+    /** The sum of t over the ranks as a recorded op: its gradient is the sum of the ranks' gradients, the same way. */
+    static Tensor sumOverRanks(Tensor t, ProcessGroup group) {
+        Tensor out = Tensor.noGrad(() -> {
+            Tensor c = t.contiguousCopy();
+            group.allReduceSum(c);
+            return c;
+        });
+        return Autograd.record("sum_over_ranks", out, g -> {
+            Tensor c = Tensor.noGrad(g::contiguousCopy);
+            group.allReduceSum(c);
+            return new Tensor[]{c};
+        }, t);
+    }
 
     /** The buckets, each a list of parameters, in the order they are reduced. */
     public List<List<Tensor>> buckets() { return buckets.stream().map(List::copyOf).toList(); }
@@ -77,29 +121,34 @@ public final class DataParallel {
         if (--waiting[bucket] == 0) reduce(bucket);
     }
 
-    /** Reduces the buckets this backward left incomplete; every bucket is ready for the next backward afterwards. */
+    /**
+     * Reduces the buckets this backward left incomplete and makes the device's later work wait for every reduction:
+     * call it after each backward, before the gradients are read.
+     */
     public void finish() {
         if (!sync) return;
         for (int k = 0; k < buckets.size(); k++) if (waiting[k] != buckets.get(k).size()) reduce(k);
+        group.awaitReductions();
     }
 
     private void reduce(int bucket) {
         waiting[bucket] = buckets.get(bucket).size();
         reductions++;
         if (group.world() == 1) return;
+        Tensor flat = flats.get(bucket);
         Tensor.noGrad(() -> {
-            List<Tensor> grads = new ArrayList<>();
-            for (Tensor p : buckets.get(bucket)) grads.add(p.grad() == null ? Tensor.zeros(p.shape(), p.dtype(), p.device()) : p.grad());
-            Tensor flat = Tensor.cat(grads.stream().map(g -> g.reshape(-1)).toList(), 0);
-            group.allReduceSum(flat);
-            Tensor mean = flat.div(group.world());
             long at = 0;
-            for (int i = 0; i < grads.size(); i++) {
-                Tensor p = buckets.get(bucket).get(i);
-                Tensor slice = mean.narrow(0, (int) at, (int) p.numel()).reshape(p.shape());
-                if (p.grad() == null) p.setGrad(slice.contiguousCopy().keep()); else p.grad().copyFrom(slice); // a gradient outlives the step
+            for (Tensor p : buckets.get(bucket)) {
+                Tensor slice = flat.narrow(0, (int) at, (int) p.numel()).view(p.shape());
                 at += p.numel();
+                Tensor g = p.grad();
+                if (g == null) slice.copyFrom(Tensor.zeros(p.shape(), p.dtype(), p.device()));
+                else if (g.storage() != flat.storage() || g.offset() != slice.offset()) slice.copyFrom(g);
+                else continue;      // the slice already (no new gradient since the last reduction)
+                p.zeroGrad();       // frees the copied gradient (stream-ordered after the copy)
+                p.setGrad(slice);   // the slice lives as long as this wrapper
             }
+            group.allReduceMeanAsync(flat);
             return null;
         });
     }

@@ -70,6 +70,16 @@ public final class NcclProcessGroup implements ProcessGroup {
         comm.allReduceSum(t);
     }
 
+    @Override public void allReduceMeanAsync(Tensor t) {
+        requireHealthy();
+        comm.allReduceAverageOverlapped(t);
+    }
+
+    @Override public void awaitReductions() {
+        requireHealthy();
+        comm.joinOverlapped();
+    }
+
     @Override public void broadcast(Tensor t, int root) {
         requireHealthy();
         comm.broadcast(t, root);

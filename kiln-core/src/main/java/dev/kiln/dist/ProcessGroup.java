@@ -14,6 +14,19 @@ public interface ProcessGroup extends AutoCloseable {
     /** Replaces t on every rank with the sum over the ranks of t, in place. */
     void allReduceSum(Tensor t);
 
+    /**
+     * Replaces t on every rank with the mean over the ranks of t, in place, possibly in the background: t may be
+     * read, written or freed only after {@link #awaitReductions()}. NCCL's group runs it on a communication stream
+     * beside the device's compute; this default is synchronous.
+     */
+    default void allReduceMeanAsync(Tensor t) {
+        allReduceSum(t);
+        Tensor.noGrad(() -> t.copyFrom(t.div(world())));
+    }
+
+    /** Makes the work queued after this call (on the reduced tensors' devices) see every {@link #allReduceMeanAsync} result. */
+    default void awaitReductions() {}
+
     /** Replaces t on every rank with rank {@code root}'s t, in place. */
     void broadcast(Tensor t, int root);
 

@@ -5,6 +5,9 @@ import dev.kiln.Device;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
+import java.util.List;
+import java.util.function.UnaryOperator;
+
 /**
  * Batch normalisation over the channel dimension (dim 1), as PyTorch's BatchNorm: weight 1, bias 0, running
  * mean 0 and variance 1, momentum 0.1, eps 1e-5; the buffers are named {@code running_mean}, {@code running_var}
@@ -17,6 +20,7 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
     private final Tensor weight, bias; // null unless affine
     private final Tensor runningMean, runningVar, numBatchesTracked;
     private boolean folded; // its transform lives in the convolution before it (foldInto)
+    private UnaryOperator<Tensor> sumOverReplicas; // synchronised batch norm: sums a tensor over the data-parallel ranks, differentiably
 
     BatchNorm(int features, double eps, double momentum, boolean affine) {
         if (features < 1) throw new IllegalArgumentException(getClass().getSimpleName() + ": features must be >= 1");
@@ -86,6 +90,14 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
         folded = true;
     }
 
+    /**
+     * Synchronised batch norm (PyTorch's SyncBatchNorm): in training the batch statistics are those of the global
+     * batch, every rank's share together, through {@code sumOverReplicas} (a differentiable sum of a tensor over the
+     * data-parallel ranks, whose backward sums the gradients the same way; {@code DataParallel.syncBatchNorm} sets it).
+     * Null: each rank normalises by its own batch (the default). Evaluation always uses the running statistics.
+     */
+    public final void synchronize(UnaryOperator<Tensor> sumOverReplicas) { this.sumOverReplicas = sumOverReplicas; }
+
     /** The ranks this layer accepts, for the error message. */
     abstract boolean acceptsRank(int rank);
 
@@ -109,7 +121,40 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
             return relu ? y.relu() : y;
         }
         if (training) Tensor.noGrad(() -> numBatchesTracked.copyFrom(numBatchesTracked.add(1)));
+        if (training && sumOverReplicas != null) return synchronizedForward(x, residual, relu);
         return dev.kiln.ops.Normalization.batchNorm(x, runningMean, runningVar, weight, bias, residual, training, momentum, eps, relu);
+    }
+
+    /**
+     * Training with the global batch's statistics: per channel, this rank's sum, sum of squares and count are summed
+     * over the ranks (one collective), then x is normalised by the global mean and (biased) variance. Composed of
+     * differentiable ops, so backward sums the statistics' gradients over the ranks too. Statistics in float32 at least.
+     */
+    private Tensor synchronizedForward(Tensor x, Tensor residual, boolean relu) {
+        int[] reduce = new int[x.dim() - 1];
+        reduce[0] = 0;
+        for (int d = 2; d < x.dim(); d++) reduce[d - 1] = d;
+        int[] channelShape = new int[x.dim()];
+        java.util.Arrays.fill(channelShape, 1);
+        channelShape[1] = features;
+        DType statType = x.dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+        Tensor xs = x.to(statType);
+        Tensor count = Tensor.full(new int[]{features}, (double) x.numel() / features, statType, x.device());
+        Tensor stats = sumOverReplicas.apply(Tensor.cat(List.of(xs.sum(reduce, false), xs.mul(xs).sum(reduce, false), count), 0));
+        Tensor n = stats.narrow(0, 2 * features, features);
+        Tensor mean = stats.narrow(0, 0, features).div(n);
+        Tensor var = stats.narrow(0, features, features).div(n).sub(mean.mul(mean));
+        Tensor.noGrad(() -> {
+            Tensor unbiased = var.mul(n).div(n.sub(1));
+            runningMean.copyFrom(runningMean.mul(1 - momentum).add(mean.mul(momentum).to(runningMean.dtype())));
+            runningVar.copyFrom(runningVar.mul(1 - momentum).add(unbiased.mul(momentum).to(runningVar.dtype())));
+            return null;
+        });
+        Tensor y = xs.sub(mean.reshape(channelShape)).mul(var.add(eps).sqrt().rdiv(1).reshape(channelShape));
+        if (affine) y = y.mul(weight.to(statType).reshape(channelShape)).add(bias.to(statType).reshape(channelShape));
+        y = y.to(x.dtype());
+        if (residual != null) y = y.add(residual);
+        return relu ? y.relu() : y;
     }
 
     @Override protected String extraRepr() {

@@ -9,6 +9,7 @@ import dev.kiln.autograd.GradMode;
 import dev.kiln.cuda.CudaAllocator;
 import dev.kiln.cuda.CudaDevice;
 import dev.kiln.cuda.CudaGraph;
+import dev.kiln.dist.DataParallel;
 import dev.kiln.nn.Forward;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Loss;
@@ -52,6 +53,7 @@ public final class GraphedStep implements AutoCloseable {
     private final int warmupSteps;
     private final Tensor staticInput, staticTarget;
     private Tensor staticLoss;
+    private DataParallel dataParallel;
     private CudaGraph graph;
     private double[] capturedLrs;
     private long calls, captures;
@@ -112,6 +114,17 @@ public final class GraphedStep implements AutoCloseable {
         return staticLoss;
     }
 
+    /**
+     * Averages the gradients over the ranks inside the step, between backward and the optimizer: {@code dp} wraps this
+     * step's model. The reductions are captured with the rest (NCCL calls replay from the graph). Set it before the
+     * first step. Returns this.
+     */
+    public GraphedStep dataParallel(DataParallel dp) {
+        if (calls > 0) throw new IllegalStateException("GraphedStep.dataParallel: set it before the first step");
+        this.dataParallel = dp;
+        return this;
+    }
+
     /** Whether steps are being replayed from a graph now. */
     public boolean captured() { return graph != null; }
 
@@ -130,6 +143,7 @@ public final class GraphedStep implements AutoCloseable {
             l = loss.forward(model.forward(input), target);
         }
         l.backward();
+        if (dataParallel != null) dataParallel.finish();
         optimizer.step();
         return l;
     }
@@ -150,6 +164,7 @@ public final class GraphedStep implements AutoCloseable {
                     l = loss.forward(model.forward(staticInput), staticTarget);
                 }
                 l.backward();
+                if (dataParallel != null) dataParallel.finish();
                 optimizer.step();
                 stepped[0] = true;
                 out[0] = l.detach().keep();

@@ -8,7 +8,10 @@ import dev.kiln.data.Batch;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.Dataset;
 import dev.kiln.data.TextCorpus;
+import dev.kiln.data.ShardedDataset;
 import dev.kiln.data.TokenChunks;
+import dev.kiln.dist.DataParallel;
+import dev.kiln.dist.ProcessGroup;
 import dev.kiln.data.TrainingData;
 import dev.kiln.io.Safetensors;
 import dev.kiln.nn.Model;
@@ -100,20 +103,28 @@ public final class LanguageModelRun {
     /** As {@link #run(TextTrainConfig, PrintWriter, TrainListener, Path)}, checkpointing and resuming as {@link TrainRun} does for images. */
     public static Summary run(TextTrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, TrainRun.Checkpointing ck,
                               TrainCheckpoint.Found resume) throws IOException {
-        return TrainRun.onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, ck, resume));
+        return run(cfg, log, listener, profile, ck, resume, ProcessGroup.single());
+    }
+
+    /** As above, as one rank of {@code group}'s data-parallel job (see {@link TrainRun}'s: rank 0 alone writes and reports). */
+    public static Summary run(TextTrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, TrainRun.Checkpointing ck,
+                              TrainCheckpoint.Found resume, ProcessGroup group) throws IOException {
+        return TrainRun.onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, ck, resume, group));
     }
 
     private static Summary train(TextTrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, TrainRun.Checkpointing ck,
-                                 TrainCheckpoint.Found resume) throws IOException {
+                                 TrainCheckpoint.Found resume, ProcessGroup group) throws IOException {
         long t0 = System.nanoTime();
-        TrainRun.requireWritableFolder(cfg.outDir());
+        boolean lead = group.rank() == 0;
+        int world = group.world();
+        if (lead) TrainRun.requireWritableFolder(cfg.outDir());
         Tokenizer tokenizer = cfg.tokenizer() == TextTrainConfig.TokenizerKind.GPT2 ? Gpt2Tokenizer.load(cfg.vocab(), cfg.merges()) : null;
         String text = TextCorpus.readText(cfg.text());
         if (tokenizer == null) tokenizer = cfg.tokenizer() == TextTrainConfig.TokenizerKind.CHAR ? CharTokenizer.fit(text) : new ByteTokenizer();
         TextCorpus corpus = TextCorpus.of(cfg.text().toString(), text, tokenizer, TextCorpus.DEFAULT_VALIDATION_FRACTION);
         text = null; // the ids are what training needs; a large text need not stay twice in memory
         TokenChunks trainChunks = chunks(() -> corpus.trainChunks(cfg.context(), cfg.seed()));
-        Dataset train = cfg.steps() > 0 ? new FixedEpochs(trainChunks, cfg.steps() * cfg.batchSize(), 0) : trainChunks;
+        Dataset train = cfg.steps() > 0 ? new FixedEpochs(trainChunks, cfg.steps() * cfg.batchSize() * world, 0) : trainChunks;
         Dataset validation = TrainingData.head(chunks(() -> corpus.validationChunks(cfg.context())), cfg.testLimit());
 
         LanguageModel arch = cfg.architecture(tokenizer.vocabSize());
@@ -121,20 +132,24 @@ public final class LanguageModelRun {
         Model model = arch.build(generator);
         model.to(cfg.device());
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
-        Trainer trainer = new Trainer(model, new SequenceCrossEntropyLoss(), opt, listener, cfg.precision());
-        if (profile != null) trainer.profileSteps(profile, 20, 30);
+        Trainer trainer = new Trainer(model, new SequenceCrossEntropyLoss(), opt, lead ? listener : null, cfg.precision());
+        if (profile != null && lead) trainer.profileSteps(profile, 20, 30);
         trainer.useCudaGraphs(cfg.cudaGraphs());
         trainer.onNan(ck.onNan());
+        if (world > 1) trainer.dataParallel(DataParallel.of(model, group));
         TrainCheckpoint.State state = new TrainCheckpoint.State(model, opt, generator, trainer.scaler());
-        java.nio.file.Files.createDirectories(cfg.outDir());
-        TrainCheckpoint.removeTemporaries(cfg.outDir());
+        if (lead) {
+            java.nio.file.Files.createDirectories(cfg.outDir());
+            TrainCheckpoint.removeTemporaries(cfg.outDir());
+        }
         Map<String, String> modelMeta = modelMetadata(arch, tokenizer, cfg), configMeta = TrainCheckpoint.configMeta(cfg);
         Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv");
 
+        if (world > 1) train = ShardedDataset.of(train, group.rank(), world, cfg.batchSize(), cfg.seed()); // this rank's share of each global batch
         int steps = (train.size() + cfg.batchSize() - 1) / cfg.batchSize();
         log.printf(Locale.ROOT, "kiln: training %s (%,d parameters: %s) on %s: %s, %s tokenizer (%,d tokens), %,d training and %,d validation tokens, "
                         + "batches of %d x %d tokens, %,d steps per epoch, %s lr %s, %s%s%n",
-                arch.kind().cliName(), model.parameterCount(), arch.describe(), cfg.device(), cfg.text(), cfg.tokenizer().cliName(), tokenizer.vocabSize(),
+                arch.kind().cliName(), model.parameterCount(), arch.describe(), world > 1 ? world + " ranks" : cfg.device(), cfg.text(), cfg.tokenizer().cliName(), tokenizer.vocabSize(),
                 corpus.trainSize(), corpus.validationSize(), cfg.batchSize(), cfg.context(), steps, cfg.optimizer().name().toLowerCase(Locale.ROOT),
                 cfg.lr() + (cfg.schedule() == LrSchedule.CONSTANT ? "" : " " + cfg.schedule().cliName()), cfg.precision().cliName(),
                 cfg.cudaGraphs() ? ", CUDA graphs" : "");
@@ -151,7 +166,7 @@ public final class LanguageModelRun {
             for (int e = firstEpoch; e <= cfg.epochs(); e++) {
                 opt.setLr(cfg.schedule().lr(cfg.lr(), e, cfg.epochs()));
                 int epoch = e;
-                Trainer.StepHook hook = ck.every() == 0 ? null : (step, lossSum, samples) -> {
+                Trainer.StepHook hook = ck.every() == 0 || !lead ? null : (step, lossSum, samples) -> {
                     if (step < steps && ((long) (epoch - 1) * steps + step) % ck.every() == 0) {
                         double sum = lossSum.getAsDouble();
                         if (!Double.isFinite(sum)) throw new Trainer.NonFiniteLossException(step, "the loss is not finite at this step or one since the last check");
@@ -171,6 +186,7 @@ public final class LanguageModelRun {
                 } catch (Trainer.NonFiniteLossException nan) {
                     throw TrainRun.stopped(nan, e, steps, cfg.outDir());
                 }
+                if (world > 1) r = TrainRun.overRanks(r, group, cfg.device());
                 Evaluation ev = Evaluation.of(model, valLoader, cfg.precision());
                 EpochStats s = new EpochStats(e, r.meanLoss(), ev.loss(), ev.accuracy(), r.samplesPerSecond(), r.seconds());
                 history.add(s);
@@ -182,6 +198,7 @@ public final class LanguageModelRun {
                 if (trainer.scaler() != null) {
                     log.printf(Locale.ROOT, "  fp16 loss scale %.0f, %d steps skipped for overflow so far%n", trainer.scaler().scale(), trainer.skippedSteps());
                 }
+                if (!lead) continue;
                 TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(e, steps, steps, 0, r.samples()), modelMeta, configMeta,
                         cfg.seed(), history, ck.keep());
                 saveCheckpoint(checkpoint, model, arch, tokenizer, cfg, e, ev.loss());
@@ -191,7 +208,7 @@ public final class LanguageModelRun {
             }
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        log.println("kiln: wrote " + checkpoint + " and " + metrics);
+        if (lead) log.println("kiln: wrote " + checkpoint + " and " + metrics);
         log.flush();
         EpochStats last = history.getLast();
         return new Summary(arch.kind().cliName(), cfg.device().toString(), cfg.precision().cliName(), cfg.epochs(), last.testLoss(), last.testAccuracy(),

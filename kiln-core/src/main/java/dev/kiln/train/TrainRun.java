@@ -2,9 +2,13 @@ package dev.kiln.train;
 
 import dev.kiln.Device;
 import dev.kiln.Generator;
+import dev.kiln.Tensor;
 import dev.kiln.cuda.Cuda;
 import dev.kiln.cuda.CudaDevice;
 import dev.kiln.data.DataLoader;
+import dev.kiln.data.ShardedDataset;
+import dev.kiln.dist.DataParallel;
+import dev.kiln.dist.ProcessGroup;
 import dev.kiln.data.DeviceDataset;
 import dev.kiln.data.Dataset;
 import dev.kiln.data.ImageFolder;
@@ -102,7 +106,19 @@ public final class TrainRun {
      */
     public static Summary run(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident,
                               Checkpointing ck, TrainCheckpoint.Found resume) throws IOException {
-        return onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, allowResident, ck, resume));
+        return run(cfg, log, listener, profile, allowResident, ck, resume, ProcessGroup.single());
+    }
+
+    /**
+     * As above, as one rank of {@code group}'s data-parallel job (cfg's device is this rank's GPU): the model starts
+     * from rank 0's parameters, each rank trains on its share of every global batch of {@code batchSize × world}
+     * (the order one process with the global batch would see), gradients are averaged over the ranks, and the train
+     * loss is averaged over them too. Rank 0 alone writes (checkpoints, metrics, the model) and reports to
+     * {@code listener}; the others should be given a quiet log and no listener.
+     */
+    public static Summary run(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident,
+                              Checkpointing ck, TrainCheckpoint.Found resume, ProcessGroup group) throws IOException {
+        return onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, allowResident, ck, resume, group));
     }
 
     /** A run's body, which may fail with an IOException. */
@@ -114,7 +130,8 @@ public final class TrainRun {
     /**
      * Runs a training run's body with the device set up for it: a warning for a precision the CPU does not speed up;
      * matmul TF32 on for a tf32 run and off for the others, and cuDNN's timed algorithm search on (a training loop
-     * repeats its shapes, so it pays for itself within the first epoch), both restored afterwards.
+     * repeats its shapes, so it pays for itself within the first epoch) unless deterministic mode is on, both restored
+     * afterwards.
      */
     static <T> T onDevice(Device device, Precision precision, PrintWriter log, Body<T> body) throws IOException {
         warnAboutPrecision(device, precision, log);
@@ -122,7 +139,7 @@ public final class TrainRun {
         boolean tf32Before = gpu && Cuda.allowTf32(device), benchmarkBefore = Cuda.cudnnBenchmark();
         if (gpu) {
             Cuda.setAllowTf32(device, precision == Precision.TF32);
-            Cuda.setCudnnBenchmark(true);
+            Cuda.setCudnnBenchmark(!Cuda.deterministic()); // timing could pick other (deterministic) algorithms in another process
         }
         try {
             return body.run();
@@ -148,9 +165,11 @@ public final class TrainRun {
     }
 
     private static Summary train(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident,
-                                 Checkpointing ck, TrainCheckpoint.Found resume) throws IOException {
+                                 Checkpointing ck, TrainCheckpoint.Found resume, ProcessGroup group) throws IOException {
         long t0 = System.nanoTime();
-        requireWritableFolder(cfg.outDir());
+        boolean lead = group.rank() == 0;
+        int world = group.world();
+        if (lead) requireWritableFolder(cfg.outDir());
         TrainingData data = TrainingData.open(cfg.dataDir(), cfg.model().imageSize());
         Dataset train = TrainingData.head(data.train(), cfg.limit()), test = TrainingData.head(data.test(), cfg.testLimit());
 
@@ -158,23 +177,28 @@ public final class TrainRun {
         Model model = cfg.model().build(generator, data.inputShape(), data.classes().size());
         model.to(cfg.device());
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
-        Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, listener, cfg.precision());
-        if (profile != null) trainer.profileSteps(profile, 20, 30);
+        Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, lead ? listener : null, cfg.precision());
+        if (profile != null && lead) trainer.profileSteps(profile, 20, 30);
         trainer.useCudaGraphs(cfg.cudaGraphs());
         trainer.onNan(ck.onNan());
+        if (world > 1) trainer.dataParallel(DataParallel.of(model, group));
         TrainCheckpoint.State state = new TrainCheckpoint.State(model, opt, generator, trainer.scaler());
-        Files.createDirectories(cfg.outDir());
-        TrainCheckpoint.removeTemporaries(cfg.outDir());
+        if (lead) {
+            Files.createDirectories(cfg.outDir());
+            TrainCheckpoint.removeTemporaries(cfg.outDir());
+        }
         Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv");
 
-        log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %s, %,d training and %,d test images, batch %d, %s lr %s, %s%s%n",
-                cfg.model().cliName(), model.parameterCount(), cfg.device(), data.name(), train.size(), test.size(), cfg.batchSize(),
+        log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %s, %,d training and %,d test images, batch %s, %s lr %s, %s%s%n",
+                cfg.model().cliName(), model.parameterCount(), world > 1 ? world + " ranks (" + (cfg.device().isCuda() ? "one GPU each" : "CPU") + ")" : cfg.device(), data.name(), train.size(), test.size(),
+                world > 1 ? cfg.batchSize() * world + " (" + cfg.batchSize() + " per rank)" : cfg.batchSize(),
                 cfg.optimizer().name().toLowerCase(Locale.ROOT), cfg.lr() + (cfg.schedule() == LrSchedule.CONSTANT ? "" : " " + cfg.schedule().cliName()),
                 cfg.precision().cliName(),
                 cfg.cudaGraphs() ? ", CUDA graphs" : "");
         List<EpochStats> history = new ArrayList<>();
         TrainCheckpoint.Resumed resumed = resume == null ? new TrainCheckpoint.Resumed(1, null)
-                : TrainCheckpoint.resume(resume, state, history, (train.size() + cfg.batchSize() - 1) / cfg.batchSize(), "batches per epoch, this data", log);
+                : TrainCheckpoint.resume(resume, state, history, world > 1 ? train.size() / (cfg.batchSize() * world)
+                        : (train.size() + cfg.batchSize() - 1) / cfg.batchSize(), "batches per epoch, this data" + (world > 1 ? " on " + world + " ranks" : ""), log);
         int firstEpoch = resumed.firstEpoch();
         Trainer.Start start = resumed.start();
         Map<String, String> modelMeta = modelMetadata(cfg.model(), data);
@@ -182,13 +206,12 @@ public final class TrainRun {
         long trainSamples = 0;
         try (trainer; DeviceDataset residentTrain = resident(train, cfg, allowResident, log);
              DeviceDataset residentTest = resident(test, cfg, allowResident, log);
-             DataLoader trainLoader = DataLoader.builder(residentTrain != null ? residentTrain : train).batchSize(cfg.batchSize()).shuffle(cfg.seed())
-                .workers(1).prefetch(3).device(cfg.device()).build();
+             DataLoader trainLoader = loader(residentTrain != null ? residentTrain : train, cfg, group);
              DataLoader testLoader = DataLoader.builder(residentTest != null ? residentTest : test).batchSize(1000).workers(1).device(cfg.device()).build()) {
             for (int e = firstEpoch; e <= cfg.epochs(); e++) {
                 opt.setLr(cfg.schedule().lr(cfg.lr(), e, cfg.epochs()));
                 int epoch = e, batches = trainLoader.batchCount();
-                Trainer.StepHook hook = ck.every() == 0 ? null : (step, lossSum, samples) -> {
+                Trainer.StepHook hook = ck.every() == 0 || !lead ? null : (step, lossSum, samples) -> {
                     if (step < batches && ((long) (epoch - 1) * batches + step) % ck.every() == 0) {
                         double sum = lossSum.getAsDouble();
                         if (!Double.isFinite(sum)) throw new Trainer.NonFiniteLossException(step, "the loss is not finite at this step or one since the last check");
@@ -207,7 +230,8 @@ public final class TrainRun {
                 if (ck.onNan() == OnNan.STOP && !Double.isFinite(r.meanLoss())) {
                     throw stopped(new Trainer.NonFiniteLossException(batches, "the loss is not finite at this step or one since the last check"), e, batches, cfg.outDir());
                 }
-                Evaluation ev = Evaluation.of(model, testLoader, cfg.precision());
+                if (world > 1) r = overRanks(r, group, cfg.device());
+                Evaluation ev = Evaluation.of(model, testLoader, cfg.precision());  // every rank: the same parameters, the same result
                 EpochStats s = new EpochStats(e, r.meanLoss(), ev.loss(), ev.accuracy(), r.samplesPerSecond(), r.seconds());
                 history.add(s);
                 trainSeconds += r.seconds();
@@ -224,6 +248,7 @@ public final class TrainRun {
                         throw stopped(nan, e, batches, cfg.outDir());
                     }
                 }
+                if (!lead) continue;
                 TrainCheckpoint.write(cfg.outDir(), state, new TrainCheckpoint.Position(e, batches, batches, 0, r.samples()),
                         modelMeta, TrainCheckpoint.configMeta(cfg), cfg.seed(), history, ck.keep());
                 saveCheckpoint(checkpoint, model, cfg.model(), data, e, ev.accuracy());
@@ -233,11 +258,27 @@ public final class TrainRun {
             }
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        log.println("kiln: wrote " + checkpoint + " and " + metrics);
+        if (lead) log.println("kiln: wrote " + checkpoint + " and " + metrics);
         log.flush();
         if (trainer.nanSkipped() > 0) log.printf(Locale.ROOT, "kiln: %d steps skipped for a non-finite loss (--on-nan skip)%n", trainer.nanSkipped());
         return new Summary(cfg.model().cliName(), cfg.device().toString(), cfg.precision().cliName(), cfg.epochs(), history.getLast().testAccuracy(),
                 trainSamples / trainSeconds, seconds, checkpoint, metrics, history);
+    }
+
+    /** The training batches: shuffled per epoch, or for a data-parallel rank its share of each global batch (same order). */
+    private static DataLoader loader(Dataset train, TrainConfig cfg, ProcessGroup group) {
+        if (group.world() == 1) return DataLoader.builder(train).batchSize(cfg.batchSize()).shuffle(cfg.seed()).workers(1).prefetch(3).device(cfg.device()).build();
+        return DataLoader.builder(ShardedDataset.of(train, group.rank(), group.world(), cfg.batchSize(), cfg.seed())).batchSize(cfg.batchSize())
+                .workers(1).prefetch(3).device(cfg.device()).build();
+    }
+
+    /** An epoch's result for the whole job: the loss averaged over the ranks, samples and throughput summed. */
+    static Trainer.TrainResult overRanks(Trainer.TrainResult r, ProcessGroup group, Device device) {
+        Tensor sum = Tensor.of(new double[]{r.meanLoss() * r.samples(), r.samples()}, 2).to(device);
+        group.allReduceSum(sum);
+        double[] v = sum.toDoubleArray();
+        sum.close();
+        return new Trainer.TrainResult(v[0] / v[1], (int) v[1], r.seconds());
     }
 
     /**

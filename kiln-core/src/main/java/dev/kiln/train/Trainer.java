@@ -7,6 +7,7 @@ import dev.kiln.autograd.Autocast;
 import dev.kiln.autograd.GradMode;
 import dev.kiln.data.Batch;
 import dev.kiln.data.DataLoader;
+import dev.kiln.dist.DataParallel;
 import dev.kiln.nn.Forward;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Loss;
@@ -41,6 +42,7 @@ public final class Trainer implements AutoCloseable {
     private int profileFrom, profileTo; // the steps [from, to) of the first epoch that are profiled
     private boolean cudaGraphs;
     private GraphedStep graphed;      // made at the first batch when cudaGraphs is on; kept across epochs
+    private DataParallel dataParallel; // null: this process trains alone
     private OnNan onNan;              // null: the loss is not checked
     private int nanSkipped;
 
@@ -90,8 +92,19 @@ public final class Trainer implements AutoCloseable {
      * is read, so with CUDA graphs only {@link OnNan#STOP} is offered. Null: no check (the default).
      */
     public void onNan(OnNan action) {
+        if (action == OnNan.SKIP && dataParallel != null) throw new IllegalArgumentException("--on-nan skip cannot be used data-parallel: every rank must take every step");
         if (action == OnNan.SKIP && cudaGraphs) throw new IllegalArgumentException("--on-nan skip cannot be used with CUDA graphs: a graphed step updates before its loss is read");
         this.onNan = action;
+    }
+
+    /**
+     * Trains as one rank of a data-parallel job: {@code dp} (wrapping this trainer's model) averages the gradients over
+     * the ranks between backward and the optimizer, inside the CUDA graph when the step is graphed. Every rank must take
+     * every step, so a loss check that skips steps is refused.
+     */
+    public void dataParallel(DataParallel dp) {
+        if (onNan == OnNan.SKIP) throw new IllegalArgumentException("--on-nan skip cannot be used data-parallel: every rank must take every step");
+        this.dataParallel = dp;
     }
 
     /** Steps left out because their loss was not finite ({@link OnNan#SKIP}). */
@@ -174,6 +187,7 @@ public final class Trainer implements AutoCloseable {
                     if (graphed == null) {
                         graphed = new GraphedStep((Layer & Forward) model, loss, optimizer, b.inputs().shape(), b.inputs().dtype(), b.targets().shape(),
                                 b.targets().dtype(), b.inputs().device(), precision, GraphedStep.DEFAULT_WARMUP);
+                        if (dataParallel != null) graphed.dataParallel(dataParallel);
                     }
                     l = graphed.step(b.inputs(), b.targets());
                     if (checksEveryStep(l)) checkLoss(l, step + 1);
@@ -263,10 +277,12 @@ public final class Trainer implements AutoCloseable {
     private void backwardAndStep(Tensor l) {
         if (scaler == null) {
             l.backward();
+            if (dataParallel != null) dataParallel.finish();
             optimizer.step();
             return;
         }
         scaler.scale(l).backward();
+        if (dataParallel != null) dataParallel.finish(); // every rank sees the same averaged gradients: the same overflow verdict
         if (!scaler.step(optimizer)) skippedSteps++;
         scaler.update();
     }

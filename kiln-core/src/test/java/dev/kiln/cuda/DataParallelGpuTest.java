@@ -30,6 +30,35 @@ class DataParallelGpuTest {
         assertEquals(b, a0, 1e-9 * Math.abs(b), "two GPUs with half the batch end where one GPU with the whole batch does");
     }
 
+    /** The check: 50 float32 Adam steps, eager and as one captured CUDA graph, within 1e-4 relative of one GPU (a sum of |parameter| weights). */
+    @Test void fiftyAdamStepsOnTwoGpusMatchOneEagerAndGraphed() throws Exception {
+        int[] code = new int[1];
+        String one = LaunchChildren.run(1, "nccl-adam", 60, code);
+        assertEquals(0, code[0], one);
+        double b = LaunchChildren.checksum(one, 0);
+        for (String mode : new String[]{"nccl-adam", "nccl-graphed"}) {
+            String two = LaunchChildren.run(2, mode, 60, code);
+            assertEquals(0, code[0], two);
+            double a0 = LaunchChildren.checksum(two, 0), a1 = LaunchChildren.checksum(two, 1);
+            assertEquals(a0, a1, 0, mode + ": both ranks hold the same parameters:\n" + two);
+            System.out.printf("[dp] %s: two GPUs %.9g, one GPU %.9g, relative difference %.2e%n", mode, a0, b, Math.abs(a0 - b) / Math.abs(b));
+            assertEquals(b, a0, 1e-4 * Math.abs(b), mode + ": two GPUs with half the batch end where one GPU with the whole batch does");
+        }
+    }
+
+    /** Synchronised batch norm over NCCL: two ranks with half the batch = one GPU's plain batch norm on the whole (float64). */
+    @Test void syncBatchNormOnTwoGpusIsBatchNormOnOne() throws Exception {
+        int[] code = new int[1];
+        String one = LaunchChildren.run(1, "nccl-syncbn", 60, code);
+        assertEquals(0, code[0], one);
+        String two = LaunchChildren.run(2, "nccl-syncbn", 60, code);
+        assertEquals(0, code[0], two);
+        double b = LaunchChildren.checksum(one, 0), a0 = LaunchChildren.checksum(two, 0), a1 = LaunchChildren.checksum(two, 1);
+        assertEquals(a0, a1, 1e-12 * Math.abs(b), "both ranks hold the same parameters and running statistics");
+        System.out.printf("[dp] nccl-syncbn: two GPUs %.12g, one GPU %.12g, relative difference %.2e%n", a0, b, Math.abs(a0 - b) / Math.abs(b));
+        assertEquals(b, a0, 1e-9 * Math.abs(b));
+    }
+
     @Test void aDeadRankEndsTheJob() throws Exception {
         int[] code = new int[1];
         long t0 = System.nanoTime();

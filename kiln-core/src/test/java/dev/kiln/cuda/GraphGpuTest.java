@@ -143,6 +143,47 @@ class GraphGpuTest {
         }
     }
 
+    /** What a step draws from its generator: two dropout masks and a normal fill. */
+    private static Tensor randomStep(Tensor x, Generator g) {
+        return F.dropout(x, 0.5, true, g).add(F.dropout(x, 0.25, true, g)).add(Tensor.randn(g, x.shape(), DType.FLOAT32, GPU));
+    }
+
+    @Test void aReplayDrawsWhatAnEagerStepWouldAndTheGeneratorKeepsUp() {
+        Tensor x = Tensor.ones(new int[]{4096}, DType.FLOAT32, GPU).keep();
+        Generator g = new Generator(5);
+        Tensor[] out = new Tensor[1];
+        Runnable step = () -> {
+            try (MemoryScope s = MemoryScope.open()) {
+                Tensor y = randomStep(x, g);
+                if (out[0] != null) out[0].close();
+                out[0] = y.keep();
+            }
+        };
+        step.run();
+        step.run();
+        assertEquals(6, g.counter());
+        try (CudaGraph graph = CudaGraph.capture(GPU, step)) {
+            assertEquals(6, g.counter(), "the capture gives back the keys it drew: it ran nothing");
+            for (int r = 0; r < 4; r++) {
+                long before = g.counter();
+                if (r == 2) {
+                    step.run();         // an eager step between replays (a last, partial batch), as GraphedStep runs it
+                    graph.advance();
+                } else {
+                    graph.replay();
+                }
+                assertEquals(before + 3, g.counter(), "a replay advances the generator as an eager step does");
+                Generator eager = new Generator(5);
+                eager.restore(before);
+                float[] want = Tensor.noGrad(() -> randomStep(x, eager)).toFloatArray();
+                assertArrayEquals(want, out[0].toFloatArray(), (r == 2 ? "the eager step " : "replay ") + r + " drew what an eager step draws there");
+            }
+        } finally {
+            if (out[0] != null) out[0].close();
+            x.close();
+        }
+    }
+
     @Test void captureRefusesToReadValuesAndTheDeviceStaysUsable() {
         Tensor x = Tensor.ones(new int[]{16}, DType.FLOAT32, GPU).keep();
         try (MemoryScope s = MemoryScope.open()) { x.add(1).sum(); } // the pool holds what the captured ops ask for

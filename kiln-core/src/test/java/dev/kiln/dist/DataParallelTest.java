@@ -4,6 +4,9 @@ import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.Generator;
 import dev.kiln.Tensor;
+import dev.kiln.nn.BatchNorm;
+import dev.kiln.nn.BatchNorm1d;
+import dev.kiln.nn.BatchNorm2d;
 import dev.kiln.nn.F;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.ReLU;
@@ -174,6 +177,75 @@ class DataParallelTest {
             }
         } finally {
             pool.shutdownNow();
+        }
+    }
+
+    private static Sequential bnNet(long seed) {
+        Generator g = new Generator(seed);
+        return new Sequential(new Linear(6, 8, g), new BatchNorm1d(8), new ReLU(), new Linear(8, 3, g)).to(DType.FLOAT64);
+    }
+
+    @Test void syncBatchNormOnTwoRanksTrainsAsOneBatchNormOnTheWholeBatch() throws Exception {
+        Tensor x = Tensor.randn(new Generator(7), new int[]{16, 6}, DType.FLOAT64, Device.CPU);
+        long[] labels = new long[16];
+        for (int i = 0; i < 16; i++) labels[i] = (i * 7) % 3;
+        Tensor y = Tensor.of(labels, 16);
+        CyclicBarrier barrier = new CyclicBarrier(2);
+        double[][] slots = new double[2][];
+        var pool = Executors.newFixedThreadPool(2);
+        try {
+            List<CompletableFuture<Sequential>> ranks = List.of(0, 1).stream().map(r -> CompletableFuture.supplyAsync(() -> {
+                Sequential m = bnNet(200 + r);
+                DataParallel dp = DataParallel.of(m, new ThreadGroup(r, barrier, slots), 300).syncBatchNorm();
+                SGD o = new SGD(m.parameters(), 0.1);
+                Tensor xr = x.narrow(0, 8 * r, 8), yr = y.narrow(0, 8 * r, 8);
+                for (int s = 0; s < 10; s++) {
+                    o.zeroGrad();
+                    step(m, xr, yr);
+                    dp.finish();
+                    o.step();
+                }
+                return m;
+            }, pool)).toList();
+            Sequential m0 = ranks.get(0).get(60, TimeUnit.SECONDS), m1 = ranks.get(1).get(60, TimeUnit.SECONDS);
+            Sequential ref = bnNet(200);   // rank 0's start, the fused batch norm over the whole batch
+            SGD ro = new SGD(ref.parameters(), 0.1);
+            for (int s = 0; s < 10; s++) {
+                ro.zeroGrad();
+                step(ref, x, y);
+                ro.step();
+            }
+            var want = ref.stateDict();
+            var got0 = m0.stateDict();
+            var got1 = m1.stateDict();
+            for (String k : want.keySet()) {
+                if (k.endsWith("num_batches_tracked")) continue;
+                assertArrayEquals(want.get(k).toDoubleArray(), got0.get(k).toDoubleArray(), 1e-12, "rank 0: " + k);
+                assertArrayEquals(got0.get(k).toDoubleArray(), got1.get(k).toDoubleArray(), 1e-15, "ranks agree: " + k);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test void syncBatchNormOfAWorldOfOneIsBatchNormAndItsGradientChecks() {
+        for (int[] shape : new int[][]{{6, 3}, {4, 3, 2, 5}}) {
+            Tensor x = Tensor.randn(new Generator(8), shape, DType.FLOAT64, Device.CPU);
+            Tensor res = Tensor.randn(new Generator(9), shape, DType.FLOAT64, Device.CPU);
+            dev.kiln.GradCheck.check(in -> {
+                BatchNorm bn = shape.length == 2 ? new BatchNorm1d(3) : new BatchNorm2d(3);
+                bn.to(DType.FLOAT64);
+                bn.synchronize(t -> DataParallel.sumOverRanks(t, ProcessGroup.single()));
+                return bn.forward(in[0], in[1], true).mul(in[0]).sum();
+            }, x.requiresGrad(true), res.requiresGrad(true));
+            BatchNorm fused = shape.length == 2 ? new BatchNorm1d(3) : new BatchNorm2d(3), synced = shape.length == 2 ? new BatchNorm1d(3) : new BatchNorm2d(3);
+            fused.to(DType.FLOAT64);
+            synced.to(DType.FLOAT64);
+            synced.synchronize(t -> DataParallel.sumOverRanks(t, ProcessGroup.single()));
+            Tensor a = Tensor.noGrad(() -> fused.forward(x, res, true)), b = Tensor.noGrad(() -> synced.forward(x, res, true));
+            assertArrayEquals(a.toDoubleArray(), b.toDoubleArray(), 1e-12, "the same normalisation");
+            assertArrayEquals(fused.runningVar().toDoubleArray(), synced.runningVar().toDoubleArray(), 1e-12, "the same running variance (unbiased)");
+            assertArrayEquals(fused.runningMean().toDoubleArray(), synced.runningMean().toDoubleArray(), 1e-12, "the same running mean");
         }
     }
 }

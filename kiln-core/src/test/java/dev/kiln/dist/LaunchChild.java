@@ -9,7 +9,10 @@ import java.util.HexFormat;
  * {@code ok} ends normally; {@code fail} (rank 1 exits 3; the others exit 5 when told, naming it); {@code hang} (rank 1
  * exits 3; the others ignore it and sleep, for the launcher to kill); {@code train} trains the test MLP data-parallel over
  * TCP on its shard and prints a checksum of its parameters; {@code nccl-train} the same over NCCL on cuda:LOCAL_RANK;
- * {@code nccl-fail}: rank 1 exits after the communicator is made, rank 0 keeps all-reducing until the abort ends it.
+ * {@code nccl-fail}: rank 1 exits after the communicator is made, rank 0 keeps all-reducing until the abort ends it;
+ * {@code nccl-adam} / {@code nccl-graphed}: 50 float32 Adam steps of a wider MLP, eagerly or captured as one CUDA graph
+ * (the reductions inside it); {@code nccl-syncbn}: 20 float64 SGD steps of an MLP with batch norm, synchronised over the
+ * ranks (a job of one uses the plain batch norm), its running statistics included in the checksum.
  */
 public final class LaunchChild {
     public static void main(String[] args) throws Exception {
@@ -104,10 +107,90 @@ public final class LaunchChild {
                 }
                 return;
             }
+            if (mode.equals("nccl-syncbn")) {
+                double[] p = syncBatchNormParameters(group, device);
+                double check = 0;
+                for (int i = 0; i < p.length; i++) check += Math.abs(p[i]) * (1 + i % 7);
+                System.out.println("checksum " + Double.doubleToLongBits(check) + " world " + job.worldSize());
+                return;
+            }
+            if (mode.equals("nccl-adam") || mode.equals("nccl-graphed")) {
+                dev.kiln.cuda.Cuda.setAllowTf32(device, false);  // one GPU and two must differ only in the sums' order
+                double[] p = adamParameters(group, device, mode.equals("nccl-graphed"));
+                double check = 0;
+                for (int i = 0; i < p.length; i++) check += Math.abs(p[i]) * (1 + i % 7); // no cancellation
+                System.out.println("checksum " + Double.doubleToLongBits(check) + " world " + job.worldSize());
+                return;
+            }
             double[] sum = trainedParameters(group, device);
             double check = 0;
             for (int i = 0; i < sum.length; i++) check += sum[i] * (i + 1);
             System.out.println("checksum " + Double.doubleToLongBits(check) + " world " + job.worldSize());
         }
+    }
+
+    /** 50 float32 Adam steps (global batch 32 of 256 synthetic examples, split over the ranks), eager or graphed. */
+    static double[] adamParameters(ProcessGroup group, dev.kiln.Device device, boolean graphed) {
+        dev.kiln.Generator g = new dev.kiln.Generator(21 + group.rank());
+        dev.kiln.nn.Sequential m = new dev.kiln.nn.Sequential(new dev.kiln.nn.Linear(20, 64, g), new dev.kiln.nn.ReLU(), new dev.kiln.nn.Linear(64, 64, g),
+                new dev.kiln.nn.ReLU(), new dev.kiln.nn.Linear(64, 10, g)).to(device);
+        DataParallel dp = DataParallel.of(m, group, 4096);   // several buckets
+        var opt = new dev.kiln.optim.Adam(m.parameters(), 1e-2);
+        dev.kiln.Tensor x = dev.kiln.Tensor.randn(new dev.kiln.Generator(6), new int[]{256, 20}, dev.kiln.DType.FLOAT32, dev.kiln.Device.CPU);
+        long[] labels = new long[256];
+        for (int i = 0; i < 256; i++) labels[i] = (i * 13) % 10;
+        var data = new dev.kiln.data.TensorDataset(x, dev.kiln.Tensor.of(labels, 256));
+        int perRank = 32 / group.world();
+        var loss = new dev.kiln.nn.CrossEntropyLoss();
+        try (var loader = dev.kiln.data.DataLoader.builder(dev.kiln.data.ShardedDataset.of(data, group.rank(), group.world(), perRank, 3))
+                .batchSize(perRank).build();
+             var step = new dev.kiln.train.GraphedStep(m, loss, opt, new int[]{perRank, 20}, dev.kiln.DType.FLOAT32, new int[]{perRank},
+                     dev.kiln.DType.INT64, device).dataParallel(dp)) {
+            int steps = 0;
+            while (steps < 50) {
+                for (var b : loader) {
+                    if (steps++ == 50) break;
+                    try (var scope = dev.kiln.MemoryScope.open()) {
+                        if (graphed) {
+                            step.step(b.inputs().to(device), b.targets().to(device));
+                        } else {
+                            opt.zeroGrad();
+                            loss.forward(m.forward(b.inputs().to(device)), b.targets().to(device)).backward();
+                            dp.finish();
+                            opt.step();
+                        }
+                    }
+                }
+            }
+            if (graphed && !step.captured()) throw new IllegalStateException("the data-parallel step was never captured");
+        }
+        return m.parameters().stream().flatMapToDouble(p -> java.util.Arrays.stream(p.toDoubleArray())).toArray();
+    }
+
+    static double[] syncBatchNormParameters(ProcessGroup group, dev.kiln.Device device) {
+        dev.kiln.Generator g = new dev.kiln.Generator(31 + group.rank());
+        dev.kiln.nn.Sequential m = new dev.kiln.nn.Sequential(new dev.kiln.nn.Linear(10, 16, g), new dev.kiln.nn.BatchNorm1d(16), new dev.kiln.nn.ReLU(),
+                new dev.kiln.nn.Linear(16, 4, g)).to(dev.kiln.DType.FLOAT64).to(device);
+        DataParallel dp = DataParallel.of(m, group, 1024);
+        if (group.world() > 1) dp.syncBatchNorm();
+        var opt = new dev.kiln.optim.SGD(m.parameters(), 0.1);
+        dev.kiln.Tensor x = dev.kiln.Tensor.randn(new dev.kiln.Generator(9), new int[]{64, 10}, dev.kiln.DType.FLOAT64, dev.kiln.Device.CPU);
+        long[] labels = new long[64];
+        for (int i = 0; i < 64; i++) labels[i] = (i * 3) % 4;
+        var data = new dev.kiln.data.TensorDataset(x, dev.kiln.Tensor.of(labels, 64));
+        int perRank = 16 / group.world();
+        try (var loader = dev.kiln.data.DataLoader.builder(dev.kiln.data.ShardedDataset.of(data, group.rank(), group.world(), perRank, 3))
+                .batchSize(perRank).build()) {
+            for (int epoch = 0; epoch < 5; epoch++) {   // 4 steps an epoch
+                for (var b : loader) {
+                    opt.zeroGrad();
+                    dev.kiln.nn.F.crossEntropy(m.forward(b.inputs().to(device)), b.targets().to(device)).backward();
+                    dp.finish();
+                    opt.step();
+                }
+            }
+        }
+        return m.stateDict().entrySet().stream().filter(e -> !e.getKey().endsWith("num_batches_tracked"))
+                .flatMapToDouble(e -> java.util.Arrays.stream(e.getValue().toDoubleArray())).toArray();
     }
 }

@@ -6,7 +6,8 @@ import java.nio.file.Path;
 
 /**
  * The child process of {@link CrashResumeTest}: trains the tiny run in {@code args[1]} on the data in {@code args[0]},
- * resuming from its newest checkpoint when it has one, with a checkpoint every step. Prints "training" once the first
+ * resuming from its newest checkpoint when it has one, with a checkpoint every step ({@code args[2]} "gpu": on cuda:0,
+ * bf16, graphed, deterministic). Prints "training" once the first
  * step is about to run (the parent kills it at random moments after that) and "done" at the end.
  */
 public final class CrashChild {
@@ -14,7 +15,9 @@ public final class CrashChild {
 
     public static void main(String[] args) throws Exception {
         Path data = Path.of(args[0]), run = Path.of(args[1]);
-        TrainConfig cfg = CrashResumeTest.config(data, run);
+        boolean gpu = args.length > 2 && args[2].equals("gpu");
+        if (gpu) dev.kiln.cuda.Cuda.setDeterministic(true);
+        TrainConfig cfg = CrashResumeTest.config(data, run, gpu);
         boolean resume = !TrainCheckpoint.checkpoints(run.resolve(TrainCheckpoint.DIR)).isEmpty();
         TrainListener announce = new TrainListener() {
             private boolean said;

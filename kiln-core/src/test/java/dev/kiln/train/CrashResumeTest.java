@@ -30,20 +30,26 @@ class CrashResumeTest {
 
     @TempDir Path tmp;
 
-    /** 3 epochs of 8 steps (64 images, batch 8), Adam, cosine schedule, the MLP with dropout. */
-    static TrainConfig config(Path data, Path out) {
-        return new TrainConfig(ModelZoo.MLP, 3, 8, OptimizerKind.ADAM, 1e-3, 11, dev.kiln.Device.CPU, data, out, 0, 0, Precision.FP32, false,
-                LrSchedule.COSINE);
+    /**
+     * 3 epochs of 8 steps (64 images, batch 8), Adam, cosine schedule, the MLP with dropout: on the CPU in float32, or
+     * on {@code cuda:0} in bf16 with the step captured as a CUDA graph (the GPU variant, deterministic mode).
+     */
+    static TrainConfig config(Path data, Path out, boolean gpu) {
+        return new TrainConfig(ModelZoo.MLP, 3, 8, OptimizerKind.ADAM, 1e-3, 11, gpu ? dev.kiln.Device.cuda(0) : dev.kiln.Device.CPU, data, out, 0, 0,
+                gpu ? Precision.BF16 : Precision.FP32, gpu, LrSchedule.COSINE);
     }
 
-    @Test void killedAtRandomAndResumedEndsBitIdentical() throws Exception {
+    @Test void killedAtRandomAndResumedEndsBitIdentical() throws Exception { crashAndResume(tmp, false); }
+
+    /** The kill-and-resume loop of the CPU test and its GPU variant ({@code CrashResumeGpuTest}). */
+    static void crashAndResume(Path tmp, boolean gpu) throws Exception {
         Path data = TinyRuns.data(tmp.resolve("data"), 64, 10), reference = tmp.resolve("reference"), crashed = tmp.resolve("crashed");
-        assertEquals(0, child(data, reference).waitFor(), "the uninterrupted run");
+        assertEquals(0, child(data, reference, gpu).waitFor(), "the uninterrupted run");
         long seed = System.nanoTime();
         Random rng = new Random(seed);
         int killedAlive = 0, duringWrite = 0;
         for (int k = 0; k < KILLS; k++) {
-            Process p = child(data, crashed);
+            Process p = child(data, crashed, gpu);
             BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
             String first = out.readLine(); // "training" once it trains, or "done" when it had nothing left to do
             if (k % 2 == 0) Thread.sleep(rng.nextInt(120));
@@ -53,20 +59,21 @@ class CrashResumeTest {
             if (hasTemporaries(crashed)) duringWrite++;
             assertEverythingReads(crashed, "kill " + (k + 1) + " (seed " + seed + ", child said " + first + ")");
         }
-        Process last = child(data, crashed);
+        Process last = child(data, crashed, gpu);
         assertEquals(0, last.waitFor(), "the last resume finishes");
         assertTrue(killedAlive >= 10, "killed while running: " + killedAlive + " of " + KILLS + " (seed " + seed + ")");
-        System.out.printf("CrashResumeTest: %d kills while running, %d left a half-written temporary file (seed %d)%n", killedAlive, duringWrite, seed);
+        System.out.printf("CrashResumeTest" + (gpu ? " (cuda:0, bf16, graphed, deterministic)" : "") + ": %d kills while running, %d left a half-written temporary file (seed %d)%n", killedAlive, duringWrite, seed);
         TinyRuns.assertSameTensors(TinyRuns.newest(reference), TinyRuns.newest(crashed));
         TinyRuns.assertSameTensors(reference.resolve("model.safetensors"), crashed.resolve("model.safetensors"));
         assertEquals(Files.readAllLines(reference.resolve("metrics.csv")).size(), Files.readAllLines(crashed.resolve("metrics.csv")).size());
     }
 
     /** The child JVM: this one's java, class path and flags. */
-    private static Process child(Path data, Path run) throws IOException {
+    private static Process child(Path data, Path run, boolean gpu) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
                 "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:TieredStopAtLevel=1",
-                "-cp", System.getProperty("java.class.path"), CrashChild.class.getName(), data.toString(), run.toString()));
+                "-cp", System.getProperty("kiln.test.classpath", System.getProperty("java.class.path")), CrashChild.class.getName(),
+                data.toString(), run.toString(), gpu ? "gpu" : "cpu"));
         return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
     }
 

@@ -6,12 +6,12 @@
 // out = x * (u(key, i) >= p ? scale : 0): the composite's product (NaN in x stays NaN), keep-mask equal to the
 // CPU's for the same key. The same kernel with the same key is its own backward. replay is null in eager mode;
 // inside a CUDA graph it points at the graph's replay counter (advanced by graph_replay_tick, the graph's first
-// node), which is mixed into the key that the graph baked in, so every replay draws a new mask and the backward
-// of the same replay recomputes the same one.
+// node) and key table (random.cuh's graph_key), so every replay draws the mask an eager step would, and the
+// backward of the same replay recomputes the same one.
 #define DROPOUT(T, S) \
 extern "C" __global__ void dropout_##S(T* out, const T* x, i64 n, u64 key, double p, double scale, const u64* replay) { \
     const T s = (T) scale, zero = 0; \
-    const u64 k = replay ? key ^ mix64(*replay + 0x9E3779B97F4A7C15ull) : key; \
+    const u64 k = graph_key(key, replay); \
     GRID_STRIDE(i, n) out[i] = x[i] * (uniform_at(k, (u64) i) >= p ? s : zero); \
 }
 DROPOUT(float, f32)
@@ -22,7 +22,7 @@ DROPOUT(double, f64)
 #define DROPOUT16(T, S) \
 extern "C" __global__ void dropout_##S(T* out, const T* x, i64 n, u64 key, double p, double scale, const u64* replay) { \
     const float s = load<float, T>(store<T, float>((float) scale)); \
-    const u64 k = replay ? key ^ mix64(*replay + 0x9E3779B97F4A7C15ull) : key; \
+    const u64 k = graph_key(key, replay); \
     GRID_STRIDE(i, n) out[i] = store<T, float>(load<float, T>(x[i]) * (uniform_at(k, (u64) i) >= p ? s : 0.f)); \
 }
 DROPOUT16(bf16, bf16) DROPOUT16(f16, f16)

@@ -26,18 +26,15 @@ __device__ __forceinline__ int chunk_tensor(const TensorList& tl, int c, i64* lo
 }
 
 // decay = 1 - lr*wd when decoupled (else 1); l2 = wd when not decoupled (else 0);
-// step_size = lr / (1 - b1^t); inv_sqrt_bc2 = 1 / sqrt(1 - b2^t): the bias corrections are computed on the host.
-// Inside a CUDA graph the host's values would be baked into every replay, so there replay points at the graph's
-// replay counter and the step is t = step_base + *replay, the corrections computed here in double (lr stays the
-// captured one); replay is null in eager mode, which then runs exactly as before.
+// step_size = lr / (1 - b1^t); inv_sqrt_bc2 = 1 / sqrt(1 - b2^t), computed here in double for step t. Eagerly
+// t = step_base + 1; inside a CUDA graph (whose arguments are baked into every replay) replay points at the graph's
+// replay counter and t = step_base + *replay. One formula for both, so an eager step and a replayed one update alike
+// bit for bit (a resumed run's eager warm-up steps continue an uninterrupted graphed run exactly).
 #define ADAM(T, S) \
 extern "C" __global__ void adam_step_##S(const TensorList tl, double beta1, double beta2, double eps, double decay, double l2, \
-                                         double step_size, double inv_sqrt_bc2, const u64* replay, double lr, double step_base) { \
-    if (replay) { \
-        double t = step_base + (double) *replay; \
-        step_size = lr / (1 - pow(beta1, t)); \
-        inv_sqrt_bc2 = 1 / sqrt(1 - pow(beta2, t)); \
-    } \
+                                         const u64* replay, double lr, double step_base) { \
+    const double t = step_base + (replay ? (double) *replay : 1.0); \
+    const double step_size = lr / (1 - pow(beta1, t)), inv_sqrt_bc2 = 1 / sqrt(1 - pow(beta2, t)); \
     const T b1 = (T) beta1, b2 = (T) beta2, a1 = (T) (1 - beta1), a2 = (T) (1 - beta2), e = (T) eps; \
     const T dec = (T) decay, wd = (T) l2, st = (T) step_size, ib = (T) inv_sqrt_bc2; \
     int chunks = tl.chunk_start[tl.count]; \

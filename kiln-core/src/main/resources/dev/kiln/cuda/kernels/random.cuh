@@ -12,4 +12,12 @@ __device__ __forceinline__ u64 mix64(u64 z) {
 __device__ __forceinline__ double uniform_at(u64 key, u64 i) {
     return (double) (mix64(key + 0x9E3779B97F4A7C15ull * (i + 1)) >> 40) * 5.9604644775390625e-08;   // 2^-24
 }
+// The key of a random kernel: in eager mode (replay null) the key itself; inside a CUDA graph the key is a slot of the
+// graph's key table, which follows its replay counter: (seed, counter, keys per step) per slot, so replay t (1-based)
+// derives the key an eager step would draw there, Generator.mix(seed + phi * (counter + (t - 1) * keys per step)).
+__device__ __forceinline__ u64 graph_key(u64 key, const u64* replay) {
+    if (!replay) return key;
+    const u64* e = replay + 1 + 3 * key;
+    return mix64(e[0] + 0x9E3779B97F4A7C15ull * (e[1] + (replay[0] - 1) * e[2]));
+}
 #endif
