@@ -147,8 +147,7 @@ final class PredictionServer implements AutoCloseable {
         try {
             x = classifier.input(image, "the request's image");
         } catch (IOException e) {
-            String m = e.getMessage();
-            throw new Refused(m != null && m.contains("pixels refused") ? 413 : 400, m);
+            throw new Refused(e instanceof dev.kiln.data.ImageFolder.TooLarge ? 413 : 400, e.getMessage());
         }
         float[] logits;
         try {

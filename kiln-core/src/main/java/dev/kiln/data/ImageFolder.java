@@ -69,6 +69,11 @@ public final class ImageFolder implements Dataset {
         public Options skippingBadFiles(boolean skip) { return new Options(size, resize, channels, mean, std, skip); }
     }
 
+    /** An image whose header says it has more pixels than {@link #MAX_PIXELS} (or none), refused before decoding. */
+    public static final class TooLarge extends IOException {
+        TooLarge(String message) { super(message); }
+    }
+
     private final Path root;
     private final Options options;
     private final List<String> classes;
@@ -197,7 +202,7 @@ public final class ImageFolder implements Dataset {
             } catch (IOException | RuntimeException | Error e) {
                 throw unreadable(file, reader, e);
             }
-            if (w <= 0 || h <= 0 || w * h > MAX_PIXELS) throw new IOException(file + ": image of " + w + "x" + h + " pixels refused (at most " + MAX_PIXELS + ")");
+            if (w <= 0 || h <= 0 || w * h > MAX_PIXELS) throw new TooLarge(file + ": image of " + w + "x" + h + " pixels refused (at most " + MAX_PIXELS + ")");
             BufferedImage img;
             try {
                 img = reader.read(0);
