@@ -42,10 +42,13 @@ import java.util.function.UnaryOperator;
  *                       choose an order-fixed algorithm (cuDNN's deterministic ones, composed 16-bit attention) or
  *                       refuse to run (atomic index adds), so a run repeats bit for bit (PyTorch's
  *                       {@code use_deterministic_algorithms}); {@code kiln train --deterministic} sets it
+ * @param distTimeoutS   {@code kiln.dist.timeout.s} / {@code KILN_DIST_TIMEOUT_S}: seconds a data-parallel job may go
+ *                       without any rank making progress before rank 0 names the rank furthest behind (hung) and the
+ *                       job is aborted, as for a rank that died (default 600, PyTorch's NCCL timeout)
  */
 public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
                        boolean cudnnAlgoCache, boolean cudnnLog, boolean convTf32, SmallConv smallConv, boolean progress,
-                       long attentionComposeMb, long cudaMemoryLimitMb, boolean deterministic) {
+                       long attentionComposeMb, long cudaMemoryLimitMb, boolean deterministic, long distTimeoutS) {
 
     /** {@code kiln.small.conv}: which convolutions take Kiln's direct few-channel kernels on CUDA. */
     public enum SmallConv {
@@ -93,7 +96,7 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
         return new Settings(src.flag("kiln.debug", false), cache, libPath, src.flag("kiln.cudnn", true),
                 src.flag("kiln.cudnn.benchmark", false), src.flag("kiln.cudnn.algo.cache", true), src.flag("kiln.cudnn.log", false),
                 src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false), src.count("kiln.attention.compose.mb", 256),
-                src.count("kiln.cuda.memory.limit.mb", 0), src.flag("kiln.deterministic", false));
+                src.count("kiln.cuda.memory.limit.mb", 0), src.flag("kiln.deterministic", false), src.count("kiln.dist.timeout.s", 600));
     }
 
     /**

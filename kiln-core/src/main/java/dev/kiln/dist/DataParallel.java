@@ -104,6 +104,9 @@ public final class DataParallel {
         }, t);
     }
 
+    /** A step replayed from a CUDA graph (its reductions inside): counted as this rank's progress by the group's hang detection. */
+    public void stepReplayed() { group.markProgress(); }
+
     /** The buckets, each a list of parameters, in the order they are reduced. */
     public List<List<Tensor>> buckets() { return buckets.stream().map(List::copyOf).toList(); }
 

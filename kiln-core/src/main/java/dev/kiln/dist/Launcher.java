@@ -84,28 +84,27 @@ public record Launcher(int nprocPerNode, int nnodes, int nodeRank, String master
     }
 
     private int await(List<Process> procs, Consumer<String> out) throws InterruptedException {
+        // in the order they end: the rank that failed first is the one to name (the others often fail because of it)
+        java.util.concurrent.BlockingQueue<Process> ended = new java.util.concurrent.LinkedBlockingQueue<>();
+        for (Process p : procs) p.onExit().thenAccept(ended::add);
         List<Process> running = new ArrayList<>(procs);
         while (!running.isEmpty()) {
-            for (int i = 0; i < running.size(); i++) {
-                Process p = running.get(i);
-                if (p.isAlive()) continue;
-                running.remove(i--);
-                if (p.exitValue() == 0) continue;
-                int rank = nodeRank * nprocPerNode + procs.indexOf(p);
-                say(out, "kiln launch: rank " + rank + " exited with code " + p.exitValue() + "; stopping the other ranks");
-                long deadline = System.nanoTime() + grace.toNanos();
-                for (Process q : running) q.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-                for (Process q : running) {
-                    if (q.isAlive()) {
-                        say(out, "kiln launch: rank " + (nodeRank * nprocPerNode + procs.indexOf(q)) + " did not end within "
-                                + grace.toSeconds() + " s; killed");
-                        killTree(q);
-                        q.waitFor();
-                    }
+            Process p = ended.take();
+            running.remove(p);
+            if (p.exitValue() == 0) continue;
+            int rank = nodeRank * nprocPerNode + procs.indexOf(p);
+            say(out, "kiln launch: rank " + rank + " exited with code " + p.exitValue() + "; stopping the other ranks");
+            long deadline = System.nanoTime() + grace.toNanos();
+            for (Process q : running) q.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            for (Process q : running) {
+                if (q.isAlive()) {
+                    say(out, "kiln launch: rank " + (nodeRank * nprocPerNode + procs.indexOf(q)) + " did not end within "
+                            + grace.toSeconds() + " s; killed");
+                    killTree(q);
+                    q.waitFor();
                 }
-                return p.exitValue();
             }
-            Thread.sleep(50);
+            return p.exitValue();
         }
         return 0;
     }

@@ -12,12 +12,15 @@ import java.time.Duration;
  * device's stream. The rendezvous stays open as the job's liveness channel: when another rank's process dies this
  * rank aborts its communicator (pending collectives end with an error instead of waiting forever), says which rank
  * failed, and, unless the group is closed first, exits the process with status 1 after {@code exitAfter}, so no rank
- * of a broken job is left behind.
+ * of a broken job is left behind. A rank that hangs without dying is found the same way: every rank reports how many
+ * collectives it has queued, and when none has moved for {@code kiln.dist.timeout.s} rank 0 names the one furthest behind.
  */
 public final class NcclProcessGroup implements ProcessGroup {
     private final Rendezvous.Session session;
     private final Nccl.Communicator comm;
-    private volatile int failedRank = -1;
+    private final java.util.concurrent.atomic.AtomicLong progress = new java.util.concurrent.atomic.AtomicLong(); // collectives queued
+    private volatile int failedRank = NONE;
+    private static final int NONE = -2; // failedRank before any failure (-1: the job stalled with every rank at the same point)
     private volatile boolean closed;
 
     private NcclProcessGroup(Rendezvous.Session session, Nccl.Communicator comm) {
@@ -32,14 +35,16 @@ public final class NcclProcessGroup implements ProcessGroup {
                 ? Rendezvous.host(job.master(), job.token(), job.worldSize(), Nccl.uniqueId(), timeout, System.err::println)
                 : Rendezvous.join(job.master(), job.token(), job.rank(), job.worldSize(), timeout);
         NcclProcessGroup g = new NcclProcessGroup(s, Nccl.communicator(device, job.worldSize(), job.rank(), s.payload()));
-        s.watch(r -> g.peerFailed(r, exitAfter));
+        s.watch(r -> g.peerFailed(r, exitAfter), g.progress::get, Duration.ofSeconds(dev.kiln.Settings.get().distTimeoutS()));
         return g;
     }
 
     private void peerFailed(int rank, Duration exitAfter) {
         if (closed) return;
         failedRank = rank;
-        System.err.println("kiln: rank " + session.rank() + ": rank " + rank + " failed; aborting NCCL and exiting within " + exitAfter.toSeconds() + " s");
+        String who = rank == -1 ? "no rank made progress for " + dev.kiln.Settings.get().distTimeoutS() + " s (kiln.dist.timeout.s)"
+                : "rank " + rank + " failed (its process ended, or it made no progress for " + dev.kiln.Settings.get().distTimeoutS() + " s)";
+        System.err.println("kiln: rank " + session.rank() + ": " + who + "; aborting NCCL and exiting within " + exitAfter.toSeconds() + " s");
         try {
             comm.abort();
         } catch (RuntimeException e) {
@@ -58,7 +63,8 @@ public final class NcclProcessGroup implements ProcessGroup {
     }
 
     private void requireHealthy() {
-        if (failedRank >= 0) throw new IllegalStateException("rank " + failedRank + " of the job failed; this rank's NCCL communicator was aborted");
+        progress.incrementAndGet();
+        if (failedRank != NONE) throw new IllegalStateException("rank " + failedRank + " of the job failed; this rank's NCCL communicator was aborted");
     }
 
     @Override public int rank() { return session.rank(); }
@@ -69,6 +75,8 @@ public final class NcclProcessGroup implements ProcessGroup {
         requireHealthy();
         comm.allReduceSum(t);
     }
+
+    @Override public void markProgress() { progress.incrementAndGet(); }
 
     @Override public void allReduceMeanAsync(Tensor t) {
         requireHealthy();

@@ -27,6 +27,12 @@ public interface ProcessGroup extends AutoCloseable {
     /** Makes the work queued after this call (on the reduced tensors' devices) see every {@link #allReduceMeanAsync} result. */
     default void awaitReductions() {}
 
+    /**
+     * Notes that this rank has moved on without calling a collective itself (a replayed CUDA graph runs its collectives
+     * on the device): the group's hang detection counts it as progress.
+     */
+    default void markProgress() {}
+
     /** Replaces t on every rank with rank {@code root}'s t, in place. */
     void broadcast(Tensor t, int root);
 

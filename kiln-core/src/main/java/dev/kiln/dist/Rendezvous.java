@@ -20,6 +20,7 @@ import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
+import java.util.function.LongSupplier;
 
 /**
  * How the ranks of a job meet before their collectives exist: rank 0 listens at {@code MASTER_ADDR:MASTER_PORT},
@@ -212,7 +213,17 @@ public final class Rendezvous {
          * on rank 0 for any other rank (and rank 0 then tells the rest with {@code ABORT <rank>}), elsewhere for rank 0's
          * connection ending or an ABORT from it. Watches on daemon threads.
          */
-        public void watch(IntConsumer onFailure) {
+        public void watch(IntConsumer onFailure) { watch(onFailure, null, null); }
+
+        /**
+         * As {@link #watch(IntConsumer)}, and also for a rank that hangs without dying: every rank reports
+         * {@code progress} (a count that grows as it works, e.g. its collectives) to rank 0 a few times a
+         * {@code stall}; when no rank's count has moved for {@code stall}, rank 0 names the rank furthest behind (the
+         * one the others wait for; -1 when all stand at the same count) and aborts the job as for a dead rank. Only for
+         * a session whose connections carry nothing else (not under {@link TcpProcessGroup}, whose data they carry).
+         */
+        public void watch(IntConsumer onFailure, LongSupplier progress, Duration stall) {
+            long beatMs = stall == null ? 0 : Math.max(50, Math.min(2_000, stall.toMillis() / 5));
             if (toHost != null) {
                 daemon("kiln-rdzv-watch", () -> {
                     int failed = 0;
@@ -226,24 +237,73 @@ public final class Rendezvous {
                     }
                     if (!closed) onFailure.accept(failed);
                 });
+                if (progress != null) {
+                    daemon("kiln-rdzv-progress", () -> {
+                        try {
+                            while (!closed) {
+                                OutputStream out = toHost.getOutputStream();
+                                out.write(("P " + progress.getAsLong() + "\n").getBytes(StandardCharsets.US_ASCII));
+                                out.flush();
+                                Thread.sleep(beatMs);
+                            }
+                        } catch (IOException | InterruptedException ignored) {
+                            // the connection ended: the watcher above reports it
+                        }
+                    });
+                }
                 return;
             }
+            java.util.concurrent.ConcurrentHashMap<Integer, Long> counts = new java.util.concurrent.ConcurrentHashMap<>();
             for (Map.Entry<Integer, Socket> e : peers.entrySet()) {
                 int r = e.getKey();
                 Socket s = e.getValue();
                 daemon("kiln-rdzv-watch-" + r, () -> {
                     try {
-                        while (s.getInputStream().read() != -1) {
-                            // a live rank sends nothing; reading blocks until its process ends
+                        BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
+                        for (String line; (line = in.readLine()) != null; ) {
+                            // a live rank sends only its progress, if asked to; reading blocks until its process ends
+                            if (line.startsWith("P ")) counts.put(r, Long.parseLong(line.substring(2).trim()));
                         }
-                    } catch (IOException ignored) {
-                        // a reset connection is a failed rank too
+                    } catch (IOException | NumberFormatException ignored) {
+                        // a reset connection (or garbage from a rank) is a failed rank too
                     }
                     if (closed) return;
-                    broadcast("ABORT " + r + "\n", r);
-                    onFailure.accept(r);
+                    fail(r, onFailure);
                 });
             }
+            if (progress == null) return;
+            daemon("kiln-rdzv-stall", () -> {
+                java.util.Map<Integer, Long> last = new java.util.HashMap<>();
+                long movedAt = System.nanoTime();
+                try {
+                    while (!closed) {
+                        Thread.sleep(beatMs);
+                        java.util.Map<Integer, Long> now = new java.util.HashMap<>(counts);
+                        now.put(0, progress.getAsLong());
+                        if (!now.equals(last)) {
+                            last = now;
+                            movedAt = System.nanoTime();
+                        } else if (System.nanoTime() - movedAt > stall.toNanos() && now.size() == world) {
+                            long min = now.values().stream().mapToLong(Long::longValue).min().orElse(0);
+                            long behind = now.values().stream().filter(c -> c == min).count();
+                            int laggard = behind == world ? -1 : now.entrySet().stream().filter(x -> x.getValue() == min).mapToInt(Map.Entry::getKey).min().orElse(-1);
+                            if (!closed) fail(laggard, onFailure);
+                            return;
+                        }
+                    }
+                } catch (InterruptedException ignored) {
+                    // the process is ending
+                }
+            });
+        }
+
+        private final java.util.concurrent.atomic.AtomicBoolean failing = new java.util.concurrent.atomic.AtomicBoolean();
+
+        /** Rank 0: tells every other rank that {@code rank} failed (once), then this process. */
+        private void fail(int rank, IntConsumer onFailure) {
+            if (!failing.compareAndSet(false, true)) return;
+            broadcast("ABORT " + rank + "\n", rank);
+            onFailure.accept(rank);
         }
 
         private void broadcast(String line, int except) {

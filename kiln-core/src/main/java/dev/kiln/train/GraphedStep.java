@@ -111,6 +111,7 @@ public final class GraphedStep implements AutoCloseable {
         if (graph == null) capture();
         graph.replay();
         optimizer.countGraphedSteps(1);
+        if (dataParallel != null) dataParallel.stepReplayed();
         return staticLoss;
     }
 

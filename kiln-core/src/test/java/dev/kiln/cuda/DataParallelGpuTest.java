@@ -59,6 +59,15 @@ class DataParallelGpuTest {
         assertEquals(b, a0, 1e-9 * Math.abs(b));
     }
 
+    @Test void aHungRankIsNamedAndTheJobEnds() throws Exception {
+        int[] code = new int[1];
+        long t0 = System.nanoTime();
+        String out = LaunchChildren.run(2, "nccl-hang", 5, code);
+        assertNotEquals(0, code[0], out);
+        assertTrue(out.contains("[rank 0] kiln: rank 0: rank 1 failed"), out);
+        assertTrue(System.nanoTime() - t0 < 90_000_000_000L, "ended within the timeout, the exit delay and the grace");
+    }
+
     @Test void aDeadRankEndsTheJob() throws Exception {
         int[] code = new int[1];
         long t0 = System.nanoTime();

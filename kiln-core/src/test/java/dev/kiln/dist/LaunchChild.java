@@ -10,6 +10,7 @@ import java.util.HexFormat;
  * exits 3; the others ignore it and sleep, for the launcher to kill); {@code train} trains the test MLP data-parallel over
  * TCP on its shard and prints a checksum of its parameters; {@code nccl-train} the same over NCCL on cuda:LOCAL_RANK;
  * {@code nccl-fail}: rank 1 exits after the communicator is made, rank 0 keeps all-reducing until the abort ends it;
+ * {@code nccl-hang}: the same with rank 1 alive but stuck (kiln.dist.timeout.s 5);
  * {@code nccl-adam} / {@code nccl-graphed}: 50 float32 Adam steps of a wider MLP, eagerly or captured as one CUDA graph
  * (the reductions inside it); {@code nccl-syncbn}: 20 float64 SGD steps of an MLP with batch norm, synchronised over the
  * ranks (a job of one uses the plain batch norm), its running statistics included in the checksum.
@@ -21,6 +22,7 @@ public final class LaunchChild {
             train(JobEnvironment.from(System.getenv()));
             return;
         }
+        if (mode.equals("nccl-hang")) System.setProperty("kiln.dist.timeout.s", "5"); // before the settings are first read
         if (mode.startsWith("nccl")) {
             nccl(JobEnvironment.from(System.getenv()), mode);
             return;
@@ -98,8 +100,9 @@ public final class LaunchChild {
     static void nccl(JobEnvironment job, String mode) throws Exception {
         dev.kiln.Device device = dev.kiln.Device.cuda(job.localRank());
         try (NcclProcessGroup group = NcclProcessGroup.connect(job, device, Duration.ofSeconds(60), Duration.ofSeconds(10))) {
-            if (mode.equals("nccl-fail")) {
-                if (job.rank() == 1) Runtime.getRuntime().halt(3);
+            if (mode.equals("nccl-fail") || mode.equals("nccl-hang")) {
+                if (job.rank() == 1 && mode.equals("nccl-fail")) Runtime.getRuntime().halt(3);
+                if (job.rank() == 1) Thread.sleep(600_000);   // alive, but never reaches the collective: hung
                 dev.kiln.Tensor t = dev.kiln.Tensor.ones(new int[]{1 << 20}, dev.kiln.DType.FLOAT32, device);
                 for (int i = 0; i < 100_000; i++) {
                     group.allReduceSum(t);

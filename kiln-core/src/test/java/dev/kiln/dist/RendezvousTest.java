@@ -95,6 +95,38 @@ class RendezvousTest {
         s1.close();
     }
 
+    @Test void aHungRankIsNamedOnceNoRankMovesForTheStallTime() throws Exception {
+        for (boolean oneBehind : new boolean[]{true, false}) {
+            int port = freePort();
+            var host = CompletableFuture.supplyAsync(() -> call(() -> Rendezvous.host(Rendezvous.loopback(port), "t", 3, ID, Duration.ofSeconds(20), m -> {})), POOL);
+            var r1 = CompletableFuture.supplyAsync(() -> call(() -> Rendezvous.join(Rendezvous.loopback(port), "t", 1, 3, Duration.ofSeconds(20))), POOL);
+            var r2 = CompletableFuture.supplyAsync(() -> call(() -> Rendezvous.join(Rendezvous.loopback(port), "t", 2, 3, Duration.ofSeconds(20))), POOL);
+            Rendezvous.Session s0 = host.get(30, TimeUnit.SECONDS), s1 = r1.get(30, TimeUnit.SECONDS), s2 = r2.get(30, TimeUnit.SECONDS);
+            java.util.concurrent.atomic.AtomicLong moving = new java.util.concurrent.atomic.AtomicLong(5);
+            CountDownLatch seen = new CountDownLatch(2);
+            int[] failed = {-9, -9, -9};
+            Duration stall = Duration.ofMillis(600);
+            s0.watch(r -> { failed[0] = r; seen.countDown(); }, moving::get, stall);
+            s1.watch(r -> { failed[1] = r; seen.countDown(); }, () -> oneBehind ? 3 : 5, stall);   // rank 1 hangs at 3 (or all at 5)
+            s2.watch(r -> { failed[2] = r; seen.countDown(); }, moving::get, stall);
+            long t0 = System.nanoTime();
+            for (int i = 0; i < 8; i++) {                  // ranks 0 and 2 work on for a while: no stall yet
+                Thread.sleep(150);
+                moving.incrementAndGet();
+            }
+            assertEquals(2, seen.getCount(), "no failure while a rank moves");
+            moving.set(5);                                 // then they wait for rank 1 (at the same count as it when none is behind)
+            assertTrue(seen.await(10, TimeUnit.SECONDS), "the stall was reported");
+            int expected = oneBehind ? 1 : -1;
+            assertEquals(expected, failed[0], "rank 0 names the rank furthest behind (-1: every rank at the same point)");
+            assertEquals(expected, failed[2], "and tells the others");
+            assertTrue(System.nanoTime() - t0 > 1_500_000_000L, "not before the stall time had passed with no progress");
+            s0.close();
+            s1.close();
+            s2.close();
+        }
+    }
+
     @Test void aNormalEndIsNoFailure() throws Exception {
         int port = freePort();
         var host = CompletableFuture.supplyAsync(() -> call(() -> Rendezvous.host(Rendezvous.loopback(port), "t", 2, ID, Duration.ofSeconds(20), m -> {})), POOL);
