@@ -16,14 +16,15 @@ import java.nio.file.NoSuchFileException;
 
 /** Entry point of the {@code kiln} command: picocli subcommands, one-line errors, exit codes 0 / 1 (failed) / 2 (usage). */
 @Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "Deep learning for Java: train and evaluate models, and generate text, on the CPU or an NVIDIA GPU.",
-        subcommands = {TrainCommand.class, EvalCommand.class, PruneCommand.class, QuantizeCommand.class, GenerateCommand.class, DevicesCommand.class, BenchCommand.class, LaunchCommand.class,
+        description = "Deep learning for Java: train and evaluate models, classify images, serve them over HTTP and generate text, on the CPU or an NVIDIA GPU.",
+        subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, ServeCommand.class, ExportCommand.class, PruneCommand.class,
+                QuantizeCommand.class, GenerateCommand.class, DevicesCommand.class, BenchCommand.class, LaunchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @Spec CommandSpec spec;
 
     @Override public void run() {
-        throw new ParameterException(spec.commandLine(), "missing command: choose train, eval, prune, quantize, generate, devices, bench or launch");
+        throw new ParameterException(spec.commandLine(), "missing command: choose train, eval, predict, serve, export, prune, quantize, generate, devices, bench or launch");
     }
 
     public static void main(String[] args) {

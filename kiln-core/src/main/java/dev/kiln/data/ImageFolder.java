@@ -69,6 +69,11 @@ public final class ImageFolder implements Dataset {
         public Options skippingBadFiles(boolean skip) { return new Options(size, resize, channels, mean, std, skip); }
     }
 
+    /** An image whose header says it has more pixels than {@link #MAX_PIXELS} (or none), refused before decoding. */
+    public static final class TooLarge extends IOException {
+        TooLarge(String message) { super(message); }
+    }
+
     private final Path root;
     private final Options options;
     private final List<String> classes;
@@ -140,7 +145,7 @@ public final class ImageFolder implements Dataset {
                 skipped.incrementAndGet();
                 continue;
             }
-            toChannels(resizeAndCrop(img), x, rows * c * plane);
+            toChannels(resizeAndCrop(img, options), x, rows * c * plane, options);
             y[rows++] = labels[i];
         }
         if (rows == 0) throw new IllegalStateException(root + ": every image of a batch of " + indices.length + " was undecodable (" + skipped() + " skipped so far)");
@@ -158,46 +163,67 @@ public final class ImageFolder implements Dataset {
     static BufferedImage decode(Path file) throws IOException {
         try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
             if (in == null) throw new IOException(file + ": cannot be opened");
-            Iterator<ImageReader> readers;
+            return decode(in, file.toString());
+        }
+    }
+
+    /**
+     * One image (PNG, JPEG, BMP, GIF) as a (1, C, size, size) float32 tensor, prepared as the examples of a folder with
+     * these options are; {@code name} is what errors call it. Fails only with an IOException saying why, whatever the
+     * bytes hold: {@code kiln predict} and {@code kiln serve} give it files and request bodies.
+     */
+    public static Tensor load(byte[] bytes, String name, Options options) throws IOException {
+        BufferedImage img;
+        // in memory: ImageIO's default stream would cache the bytes in a temporary file
+        try (ImageInputStream in = new javax.imageio.stream.MemoryCacheImageInputStream(new java.io.ByteArrayInputStream(bytes))) {
+            img = decode(in, name);
+        }
+        int c = options.channels(), s = options.size();
+        float[] x = new float[c * s * s];
+        toChannels(resizeAndCrop(img, options), x, 0, options);
+        return new Tensor(new CpuStorage(DType.FLOAT32, x), new int[]{1, c, s, s});
+    }
+
+    private static BufferedImage decode(ImageInputStream in, String file) throws IOException {
+        Iterator<ImageReader> readers;
+        try {
+            readers = ImageIO.getImageReaders(in);
+        } catch (RuntimeException e) {
+            throw new IOException(file + ": not a readable image (" + e + ")", e);
+        }
+        if (!readers.hasNext()) throw new IOException(file + ": not an image format Kiln can decode (PNG, JPEG, BMP, GIF)");
+        ImageReader reader = readers.next();
+        try {
+            reader.setInput(in, true, true);
+            long w, h;
             try {
-                readers = ImageIO.getImageReaders(in);
-            } catch (RuntimeException e) {
-                throw new IOException(file + ": not a readable image (" + e + ")", e);
+                w = reader.getWidth(0);
+                h = reader.getHeight(0);
+            } catch (IOException | RuntimeException | Error e) {
+                throw unreadable(file, reader, e);
             }
-            if (!readers.hasNext()) throw new IOException(file + ": not an image format Kiln can decode (PNG, JPEG, BMP, GIF)");
-            ImageReader reader = readers.next();
+            if (w <= 0 || h <= 0 || w * h > MAX_PIXELS) throw new TooLarge(file + ": image of " + w + "x" + h + " pixels refused (at most " + MAX_PIXELS + ")");
+            BufferedImage img;
             try {
-                reader.setInput(in, true, true);
-                long w, h;
-                try {
-                    w = reader.getWidth(0);
-                    h = reader.getHeight(0);
-                } catch (IOException | RuntimeException | Error e) {
-                    throw unreadable(file, reader, e);
-                }
-                if (w <= 0 || h <= 0 || w * h > MAX_PIXELS) throw new IOException(file + ": image of " + w + "x" + h + " pixels refused (at most " + MAX_PIXELS + ")");
-                BufferedImage img;
-                try {
-                    img = reader.read(0);
-                } catch (IOException | RuntimeException | Error e) {
-                    throw unreadable(file, reader, e);
-                }
-                if (img == null) throw new IOException(file + ": decoded to nothing");
-                return img;
-            } finally {
-                reader.dispose();
+                img = reader.read(0);
+            } catch (IOException | RuntimeException | Error e) {
+                throw unreadable(file, reader, e);
             }
+            if (img == null) throw new IOException(file + ": decoded to nothing");
+            return img;
+        } finally {
+            reader.dispose();
         }
     }
 
     /** The reader's failure as an IOException naming the file; the virtual machine's own errors (out of memory) pass. */
-    private static IOException unreadable(Path file, ImageReader reader, Throwable e) throws IOException {
+    private static IOException unreadable(String file, ImageReader reader, Throwable e) throws IOException {
         if (e instanceof VirtualMachineError vm) throw vm;
         return new IOException(file + ": not a readable " + reader.getFormatName() + " image (" + e.getMessage() + ")", e);
     }
 
     /** The centre square of the image scaled so its shorter side is {@code resize}, drawn at size x size (bilinear). */
-    private BufferedImage resizeAndCrop(BufferedImage img) {
+    private static BufferedImage resizeAndCrop(BufferedImage img, Options options) {
         int w = img.getWidth(), h = img.getHeight(), s = options.size();
         double scale = (double) options.resize() / Math.min(w, h);
         double cw = s / scale, ch = s / scale;   // the crop in source pixels
@@ -214,7 +240,7 @@ public final class ImageFolder implements Dataset {
     }
 
     /** Writes the image's channels (RGB, or grey as the mean of ITU-R 601 weights) normalised, plane after plane. */
-    private void toChannels(BufferedImage img, float[] x, int at) {
+    private static void toChannels(BufferedImage img, float[] x, int at, Options options) {
         int s = options.size(), plane = s * s;
         int[] rgb = img.getRGB(0, 0, s, s, null, 0, s);
         float[] mean = options.mean(), std = options.std();

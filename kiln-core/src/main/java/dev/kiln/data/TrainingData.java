@@ -46,6 +46,21 @@ public record TrainingData(String name, Dataset train, Dataset test, List<String
                 + "or train/ and val/ (or test/) folders of class folders of images");
     }
 
+    /**
+     * How one image of this data is made into an input: decoded at its input size, grey for Fashion-MNIST, with the
+     * mean and std its examples are normalised by. Checkpoints record it, so {@code kiln predict} prepares images alike.
+     */
+    public ImageFolder.Options preprocessing() { return preprocessing(name, inputShape); }
+
+    /** The preprocessing of data called {@code name} (as {@link #name}) with inputs of this (C, H, W) shape. */
+    public static ImageFolder.Options preprocessing(String name, int[] inputShape) {
+        return switch (name) {
+            case "fashion-mnist" -> new ImageFolder.Options(inputShape[1], inputShape[1], 1, new float[]{FashionMnist.MEAN}, new float[]{FashionMnist.STD}, false);
+            case "cifar10" -> new ImageFolder.Options(inputShape[1], inputShape[1], 3, Cifar10.MEAN, Cifar10.STD, false);
+            default -> ImageFolder.Options.rgb(inputShape[1]).withChannels(inputShape[0]);
+        };
+    }
+
     private static boolean isIdx(Path dir) {
         return Files.isRegularFile(dir.resolve("train-images-idx3-ubyte.gz")) || Files.isRegularFile(dir.resolve("train-images-idx3-ubyte"));
     }

@@ -14,6 +14,12 @@ public final class AdaptiveAvgPool2d extends Layer implements Forward {
         this.outW = outW;
     }
 
+    /** The output's height. */
+    public int outH() { return outH; }
+
+    /** The output's width. */
+    public int outW() { return outW; }
+
     @Override public Tensor forward(Tensor x) { return F.adaptiveAvgPool2d(x, outH, outW); }
 
     @Override protected String extraRepr() { return "output_size=(" + outH + ", " + outW + ")"; }

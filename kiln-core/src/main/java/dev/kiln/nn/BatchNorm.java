@@ -19,6 +19,7 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
     private final boolean affine;
     private final Tensor weight, bias; // null unless affine
     private final Tensor runningMean, runningVar, numBatchesTracked;
+    private boolean folded; // its transform lives in the convolution before it (foldInto)
     private UnaryOperator<Tensor> sumOverReplicas; // synchronised batch norm: sums a tensor over the data-parallel ranks, differentiably
 
     BatchNorm(int features, double eps, double momentum, boolean affine) {
@@ -48,11 +49,46 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
         });
     }
 
+    /** The constant added to the variance. */
+    public final double eps() { return eps; }
+
+    /** The scale (features), or null when not affine. */
+    public final Tensor weight() { return weight; }
+
+    /** The shift (features), or null when not affine. */
+    public final Tensor bias() { return bias; }
+
     /** The running mean buffer, (features). */
     public final Tensor runningMean() { return runningMean; }
 
     /** The running variance buffer, (features). */
     public final Tensor runningVar() { return runningVar; }
+
+    /** Whether {@link #foldInto} moved this layer's transform into a convolution, so it passes its input through. */
+    public final boolean isFolded() { return folded; }
+
+    /**
+     * Moves this layer's inference transform, {@code (x - mean) / sqrt(var + eps) * weight + bias} per channel, into
+     * {@code conv}, whose output must be this layer's input: conv's weight is scaled and it gets (or adjusts) a bias,
+     * and this layer then only adds the residual and applies the ReLU its forward is asked for. For inference only
+     * (it cannot be undone and a folded layer refuses training mode); the running statistics stay, unused.
+     */
+    public final void foldInto(Conv2d conv) {
+        if (folded) throw new IllegalStateException(getClass().getSimpleName() + " is already folded into a convolution");
+        if (conv.outChannels() != features) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + "(" + features + ") cannot fold into a convolution of "
+                    + conv.outChannels() + " output channels");
+        }
+        Tensor.noGrad(() -> {
+            Tensor scale = runningVar.add(eps).sqrt().rdiv(1);
+            if (affine) scale = scale.mul(weight);
+            Tensor shift = runningMean.mul(scale).neg();
+            if (affine) shift = shift.add(bias);
+            conv.scaleAndShiftOutputs(scale, shift);
+            return null;
+        });
+        folded = true;
+    }
 
     /**
      * Synchronised batch norm (PyTorch's SyncBatchNorm): in training the batch statistics are those of the global
@@ -79,6 +115,11 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
                     + " with " + features + " channels, got shape " + Shape.str(x.shape()));
         }
         boolean training = isTraining();
+        if (folded) {
+            if (training) throw new IllegalStateException(getClass().getSimpleName() + " was folded into a convolution for inference and cannot train");
+            Tensor y = residual == null ? x : x.add(residual);
+            return relu ? y.relu() : y;
+        }
         if (training) Tensor.noGrad(() -> numBatchesTracked.copyFrom(numBatchesTracked.add(1)));
         if (training && sumOverReplicas != null) return synchronizedForward(x, residual, relu);
         return dev.kiln.ops.Normalization.batchNorm(x, runningMean, runningVar, weight, bias, residual, training, momentum, eps, relu);

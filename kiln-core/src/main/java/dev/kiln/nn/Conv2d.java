@@ -9,7 +9,8 @@ import dev.kiln.ops.Convolution;
 public final class Conv2d extends Layer implements Forward {
     private final int in, out, kernel;
     private final Conv2dParams geometry;
-    private final Tensor weight, bias; // bias null without one
+    private final Tensor weight;
+    private Tensor bias; // null without one; a folded batch norm gives it one (BatchNorm.foldInto)
 
     public Conv2d(int in, int out, int kernel, Generator g) { this(in, out, kernel, 1, 0, 1, 1, true, g); }
 
@@ -48,6 +49,22 @@ public final class Conv2d extends Layer implements Forward {
 
     /** Stride, padding, dilation and groups. */
     public Conv2dParams geometry() { return geometry; }
+
+    /** Output channels. */
+    public int outChannels() { return out; }
+
+    /**
+     * weight[o] *= scale[o] and bias = bias * scale + shift (bias 0 when there was none): an affine transform of
+     * the output channels moved into the convolution. Parameters change in place; a bias is registered if missing.
+     */
+    void scaleAndShiftOutputs(Tensor scale, Tensor shift) {
+        Tensor.noGrad(() -> {
+            weight.copyFrom(weight.mul(scale.reshape(out, 1, 1, 1)));
+            if (bias == null) bias = registerParameter("bias", shift.contiguousCopy().detach());
+            else bias.copyFrom(bias.mul(scale).add(shift));
+            return null;
+        });
+    }
 
     @Override public Tensor forward(Tensor x) { return forward(x, false); }
 

@@ -13,6 +13,12 @@ public final class Flatten extends Layer implements Forward {
         this.end = end;
     }
 
+    /** The first dimension flattened. */
+    public int startDim() { return start; }
+
+    /** The last dimension flattened (-1: the last). */
+    public int endDim() { return end; }
+
     @Override public Tensor forward(Tensor x) { return x.flatten(start, end); }
 
     @Override protected String extraRepr() { return "start_dim=" + start + ", end_dim=" + end; }

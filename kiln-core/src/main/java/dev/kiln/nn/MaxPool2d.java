@@ -15,6 +15,13 @@ public final class MaxPool2d extends Layer implements Forward {
         this.padding = padding;
     }
 
+    /** The window's side. */
+    public int kernel() { return kernel; }
+
+    public int stride() { return stride; }
+
+    public int padding() { return padding; }
+
     @Override public Tensor forward(Tensor x) { return F.maxPool2d(x, kernel, stride, padding); }
 
     @Override protected String extraRepr() { return "kernel_size=" + kernel + ", stride=" + stride + ", padding=" + padding; }

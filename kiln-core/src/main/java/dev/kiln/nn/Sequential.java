@@ -39,9 +39,11 @@ public final class Sequential extends Model {
 
     @Override public Tensor forward(Tensor x) {
         for (int i = 0; i < layers.length; i++) {
-            if (layers[i] instanceof Conv2d conv && i + 1 < layers.length && layers[i + 1] instanceof ReLU) {
+            int next = i + 1;
+            if (layers[i] instanceof Conv2d && next < layers.length && layers[next] instanceof BatchNorm bn && bn.isFolded()) next++; // nothing left of it
+            if (layers[i] instanceof Conv2d conv && next < layers.length && layers[next] instanceof ReLU) {
                 x = conv.forward(x, true);
-                i++;
+                i = next;
             } else if (layers[i] instanceof BatchNorm bn && i + 1 < layers.length && layers[i + 1] instanceof ReLU) {
                 x = bn.forward(x, null, true);
                 i++;

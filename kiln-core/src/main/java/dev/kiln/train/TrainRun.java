@@ -11,6 +11,7 @@ import dev.kiln.dist.DataParallel;
 import dev.kiln.dist.ProcessGroup;
 import dev.kiln.data.DeviceDataset;
 import dev.kiln.data.Dataset;
+import dev.kiln.data.ImageFolder;
 import dev.kiln.data.TensorDataset;
 import dev.kiln.data.TrainingData;
 import dev.kiln.io.Safetensors;
@@ -76,6 +77,13 @@ public final class TrainRun {
     /** Metadata keys of Kiln checkpoints. */
     public static final String META_MODEL = "kiln.model", META_EPOCH = "kiln.epoch", META_TEST_ACC = "kiln.test_acc",
             META_INPUT_SHAPE = "kiln.input_shape", META_CLASSES = "kiln.classes";
+
+    /**
+     * Metadata keys of how an image becomes an input (see {@link TrainingData#preprocessing}): the data's name, the
+     * side images are resized to before the centre crop, and the per-channel mean and std (comma-separated).
+     */
+    public static final String META_DATA = "kiln.data", META_RESIZE = "kiln.image.resize", META_MEAN = "kiln.image.mean",
+            META_STD = "kiln.image.std";
 
     /**
      * @param log       where the per-epoch lines go
@@ -347,6 +355,11 @@ public final class TrainRun {
         meta.put(META_MODEL, kind.cliName());
         meta.put(META_INPUT_SHAPE, Arrays.stream(data.inputShape()).mapToObj(Integer::toString).collect(Collectors.joining(",")));
         meta.put(META_CLASSES, String.join("\n", data.classes()));
+        ImageFolder.Options pre = data.preprocessing();
+        meta.put(META_DATA, data.name());
+        meta.put(META_RESIZE, Integer.toString(pre.resize()));
+        meta.put(META_MEAN, floats(pre.mean()));
+        meta.put(META_STD, floats(pre.std()));
         return meta;
     }
 
@@ -397,6 +410,37 @@ public final class TrainRun {
         }
     }
 
+    private static String floats(float[] v) {
+        StringBuilder sb = new StringBuilder();
+        for (float f : v) sb.append(sb.isEmpty() ? "" : ",").append(f);
+        return sb.toString();
+    }
+
+    /**
+     * How images are prepared for a checkpoint's model: as its metadata says, or for checkpoints that predate those keys,
+     * as its data most likely was (1x28x28: Fashion-MNIST; 3x32x32 with CIFAR-10's classes: CIFAR-10; else an image folder).
+     */
+    static ImageFolder.Options preprocessing(Map<String, String> meta, int[] shape, List<String> classes, Path file) {
+        if (meta.containsKey(META_MEAN) && meta.containsKey(META_STD) && meta.containsKey(META_RESIZE)) {
+            try {
+                return new ImageFolder.Options(shape[1], Integer.parseInt(meta.get(META_RESIZE)), shape[0], parseFloats(meta.get(META_MEAN)),
+                        parseFloats(meta.get(META_STD)), false);
+            } catch (IllegalArgumentException e) {   // NumberFormatException among them
+                throw new IllegalArgumentException(file + ": metadata " + META_RESIZE + ", " + META_MEAN + " or " + META_STD + " is malformed: " + e.getMessage());
+            }
+        }
+        String data = meta.getOrDefault(META_DATA, Arrays.equals(shape, new int[]{1, 28, 28}) ? "fashion-mnist"
+                : Arrays.equals(shape, new int[]{3, 32, 32}) && classes.equals(dev.kiln.data.Cifar10.CLASSES) ? "cifar10" : "image-folder");
+        return TrainingData.preprocessing(data, shape);
+    }
+
+    private static float[] parseFloats(String s) {
+        String[] parts = s.split(",");
+        float[] out = new float[parts.length];
+        for (int i = 0; i < parts.length; i++) out[i] = Float.parseFloat(parts[i].trim());
+        return out;
+    }
+
     /** The class names a checkpoint was trained with: its metadata's, or Fashion-MNIST's. */
     public static List<String> classes(Map<String, String> meta) {
         String s = meta.get(META_CLASSES);
@@ -407,7 +451,8 @@ public final class TrainRun {
      * A checkpoint loaded into its model: which zoo model, the input shape (C, H, W) and class names it was trained
      * with, and the rest of its metadata.
      */
-    public record LoadedCheckpoint(Model model, ModelZoo kind, int[] inputShape, List<String> classes, Map<String, String> metadata) {}
+    public record LoadedCheckpoint(Model model, ModelZoo kind, int[] inputShape, List<String> classes, Map<String, String> metadata,
+                                   ImageFolder.Options preprocessing) {}
 
     /** Loads a checkpoint written by {@link #saveCheckpoint} (or an int8 one of kiln quantize); kind (null: the one its metadata names) overrides the model. */
     public static LoadedCheckpoint loadCheckpoint(Path file, ModelZoo kind) throws IOException {
@@ -430,6 +475,6 @@ public final class TrainRun {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + " does not fit model " + kind.cliName() + ": " + e.getMessage(), e);
         }
-        return new LoadedCheckpoint(m, kind, shape, classes, c.metadata());
+        return new LoadedCheckpoint(m, kind, shape, classes, c.metadata(), preprocessing(c.metadata(), shape, classes, file));
     }
 }

@@ -1,0 +1,114 @@
+package dev.kiln.cuda;
+
+import dev.kiln.Device;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import dev.kiln.autograd.GradMode;
+import dev.kiln.infer.Batcher;
+import dev.kiln.infer.Predictor;
+import dev.kiln.nn.BatchNorm;
+import dev.kiln.nn.Layer;
+import dev.kiln.nn.Model;
+import dev.kiln.train.ModelZoo;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The Predictor on a GPU: folded resnet-small against the unfolded model on the CPU, through eager runs, the capture
+ * and graph replays of each padded batch size, from several threads and through the Batcher. Skips without a GPU.
+ */
+class PredictorGpuTest {
+    static final Device GPU = Device.cuda(0);
+
+    @BeforeAll static void requireGpu() {
+        GpuTests.requireGpu(PredictorGpuTest.class);
+    }
+
+    static Tensor random(SplittableRandom rng, int... shape) {
+        int n = 1;
+        for (int d : shape) n *= d;
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) rng.nextGaussian();
+        return Tensor.of(v, shape);
+    }
+
+    /** resnet-small for 3x32x32 images with batch norm statistics far from their initial values. */
+    static Model model() {
+        Model m = ModelZoo.RESNET_SMALL.build(new Generator(11), new int[]{3, 32, 32}, 10);
+        SplittableRandom rng = new SplittableRandom(3);
+        try (GradMode off = GradMode.disabled()) {
+            for (Layer l : m.layers()) {
+                if (!(l instanceof BatchNorm bn)) continue;
+                int c = bn.runningMean().size(0);
+                bn.runningMean().copyFrom(random(rng, c).mul(0.5));
+                bn.runningVar().copyFrom(random(rng, c).mul(0.3).exp());
+                bn.parameter("weight").copyFrom(random(rng, c).mul(0.2).add(1));
+                bn.parameter("bias").copyFrom(random(rng, c).mul(0.2));
+            }
+        }
+        m.eval();
+        return m;
+    }
+
+    static float[] reference(Model cpu, Tensor x) {
+        try (GradMode off = GradMode.disabled()) {
+            return cpu.forward(x).toFloatArray();
+        }
+    }
+
+    /** float32 on the CPU against cuDNN (TF32 convolutions by default): a loose, relative tolerance. */
+    static void assertClose(float[] want, float[] got, String what) {
+        assertEquals(want.length, got.length, what);
+        double scale = 1;
+        for (float w : want) scale = Math.max(scale, Math.abs(w));
+        for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 2e-2 * scale, what + ", element " + i);
+    }
+
+    @Test void graphedBatchesOfEachSizeMatchTheUnfoldedCpuModel() {
+        Model cpu = model();
+        SplittableRandom rng = new SplittableRandom(5);
+        try (Predictor p = new Predictor(model().to(GPU), Tensor.zeros(1, 3, 32, 32))) {
+            assertEquals(15, p.foldedBatchNorms());
+            for (int n : new int[]{3, 1, 5}) {   // padded to 4, 1, 8
+                for (int call = 0; call < 5; call++) {   // 2 eager, the capture, then replays, each on new inputs
+                    Tensor x = random(rng, n, 3, 32, 32);
+                    Tensor y = p.predict(x);
+                    assertArrayEquals(new int[]{n, 10}, y.shape());
+                    assertClose(reference(cpu, x), y.toFloatArray(), "batch " + n + ", call " + call);
+                }
+            }
+            assertEquals(3, p.capturedGraphs());
+        }
+    }
+
+    @Test void concurrentCallersAndTheBatcherGetTheirOwnAnswers() throws Exception {
+        Model cpu = model();
+        SplittableRandom rng = new SplittableRandom(8);
+        List<Tensor> inputs = new ArrayList<>();
+        for (int i = 0; i < 24; i++) inputs.add(random(rng, 1 + i % 4, 3, 32, 32));
+        try (Predictor p = new Predictor(model().to(GPU), Tensor.zeros(1, 3, 32, 32)); ExecutorService pool = Executors.newFixedThreadPool(6)) {
+            List<Future<float[]>> answers = inputs.stream().map(x -> pool.submit(() -> p.predict(x).toFloatArray())).toList();
+            for (int i = 0; i < inputs.size(); i++) assertClose(reference(cpu, inputs.get(i)), answers.get(i).get(), "thread request " + i);
+            try (Batcher b = new Batcher(p, 8, Duration.ofMillis(5))) {
+                List<Tensor> singles = new ArrayList<>();
+                List<CompletableFuture<float[]>> rows = new ArrayList<>();
+                for (int i = 0; i < 20; i++) {
+                    singles.add(random(rng, 3, 32, 32));
+                    rows.add(b.submit(singles.getLast()));
+                }
+                for (int i = 0; i < singles.size(); i++) assertClose(reference(cpu, singles.get(i).reshape(1, 3, 32, 32)), rows.get(i).get(), "batched " + i);
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+package dev.kiln.onnx;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.Descriptors.EnumValueDescriptor;
+import com.google.protobuf.DynamicMessage;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import dev.kiln.Tensor;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.nn.F;
+import dev.kiln.nn.Model;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Reads an ONNX model of the op set {@link OnnxExport} writes (Conv, BatchNormalization, Relu, MaxPool, GlobalAveragePool,
+ * Flatten, Gemm, MatMul, Add, Identity; float32 initializers, as raw data or float_data) into a Kiln {@link Model} that
+ * runs its graph with Kiln's ops, node by node. The initializers become the model's buffers (their names with '.' as
+ * '_'), so {@code to(device)} moves them; there is nothing to train. A node outside the op set, or an attribute
+ * Kiln's ops cannot honour (asymmetric pads, Gemm's transA, ...), is refused when the file is read, naming it.
+ */
+public final class OnnxImport {
+    private OnnxImport() {}
+
+    private static final Set<String> OPS = Set.of("Conv", "BatchNormalization", "Relu", "MaxPool", "GlobalAveragePool", "Flatten", "Gemm",
+            "MatMul", "Add", "Identity");
+
+    /** One node: its op, inputs, output and attributes (ints as long[], floats as Float). */
+    private record Node(String op, List<String> inputs, String output, Map<String, Object> attributes) {
+        long[] ints(String name, long... fallback) { return attributes.get(name) instanceof long[] v ? v : fallback; }
+
+        long integer(String name, long fallback) { return attributes.get(name) instanceof Long v ? v : fallback; }
+
+        float real(String name, float fallback) { return attributes.get(name) instanceof Float v ? v : fallback; }
+    }
+
+    /** Reads a file written by {@link OnnxExport} (or another exporter keeping to its op set). */
+    public static Model read(Path file) throws IOException {
+        try {
+            return read(Files.readAllBytes(file));
+        } catch (IllegalArgumentException e) {
+            throw new IOException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Reads ONNX bytes; fails with an IllegalArgumentException saying what is not supported or malformed. */
+    public static Model read(byte[] bytes) {
+        DynamicMessage model;
+        try {
+            model = DynamicMessage.parseFrom(OnnxProtos.MODEL, bytes);
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalArgumentException("not an ONNX model (" + e.getMessage() + ")", e);
+        }
+        Message graph = (Message) get(model, "graph");
+        Map<String, Tensor> weights = new LinkedHashMap<>();
+        for (Object t : list(graph, "initializer")) weights.put((String) get((Message) t, "name"), tensor((Message) t));
+        List<Node> nodes = new ArrayList<>();
+        for (Object n : list(graph, "node")) nodes.add(node((Message) n));
+        List<?> inputs = list(graph, "input"), outputs = list(graph, "output");
+        String input = inputs.stream().map(v -> (String) get((Message) v, "name")).filter(n -> !weights.containsKey(n)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("the graph has no input"));
+        if (outputs.size() != 1) throw new IllegalArgumentException("the graph has " + outputs.size() + " outputs; Kiln reads models of one");
+        return new Graph(input, (String) get((Message) outputs.getFirst(), "name"), nodes, weights);
+    }
+
+    private static Object get(Message m, String field) { return m.getField(m.getDescriptorForType().findFieldByName(field)); }
+
+    private static List<?> list(Message m, String field) { return (List<?>) get(m, field); }
+
+    private static Node node(Message n) {
+        String op = (String) get(n, "op_type");
+        if (!OPS.contains(op)) throw new IllegalArgumentException("node " + get(n, "name") + ": op " + op + " is not one Kiln reads (" + String.join(", ", OPS) + ")");
+        Map<String, Object> attributes = new HashMap<>();
+        for (Object a : list(n, "attribute")) {
+            Message attr = (Message) a;
+            String name = (String) get(attr, "name");
+            switch (((EnumValueDescriptor) get(attr, "type")).getNumber()) {
+                case OnnxProtos.ATTR_INT -> attributes.put(name, (Long) get(attr, "i"));
+                case OnnxProtos.ATTR_FLOAT -> attributes.put(name, (Float) get(attr, "f"));
+                case OnnxProtos.ATTR_INTS -> attributes.put(name, list(attr, "ints").stream().mapToLong(v -> (Long) v).toArray());
+                default -> { } // strings and the rest: none that this op set reads
+            }
+        }
+        List<String> outs = list(n, "output").stream().map(o -> (String) o).toList();
+        Node node = new Node(op, list(n, "input").stream().map(i -> (String) i).toList(), outs.getFirst(), attributes);
+        check(node, (String) get(n, "name"));
+        return node;
+    }
+
+    /** Refuses what Kiln's ops would compute differently from ONNX's definition. */
+    private static void check(Node n, String name) {
+        String why = switch (n.op()) {
+            case "Conv", "MaxPool" -> {
+                long[] p = n.ints("pads", 0, 0, 0, 0);
+                long[] k = n.ints("kernel_shape");
+                if (p.length != 4 || p[0] != p[2] || p[1] != p[3]) yield "asymmetric or non-2-d pads";
+                if (n.op().equals("MaxPool") && (k.length != 2 || k[0] != k[1] || n.ints("strides", k)[0] != n.ints("strides", k)[1] || p[0] != p[1]
+                        || n.integer("ceil_mode", 0) != 0)) yield "a non-square window, stride or padding, or ceil_mode";
+                yield null;
+            }
+            case "Gemm" -> n.integer("transA", 0) != 0 || n.integer("transB", 0) != 1 || n.real("alpha", 1) != 1 || n.real("beta", 1) != 1
+                    ? "only Gemm(x, W, b) with transB = 1 and alpha = beta = 1 (a Linear layer)" : null;
+            case "Flatten" -> n.integer("axis", 1) != 1 ? "only axis 1" : null;
+            default -> null;
+        };
+        if (why != null) throw new IllegalArgumentException("node " + name + " (" + n.op() + "): " + why + " is not supported");
+    }
+
+    private static Tensor tensor(Message t) {
+        String name = (String) get(t, "name");
+        if ((Integer) get(t, "data_type") != OnnxProtos.FLOAT) throw new IllegalArgumentException("initializer " + name + " is not float32");
+        int[] dims = list(t, "dims").stream().mapToInt(d -> Math.toIntExact((Long) d)).toArray();
+        int n = 1;
+        for (int d : dims) n *= d;
+        float[] v = new float[n];
+        ByteString raw = (ByteString) get(t, "raw_data");
+        if (!raw.isEmpty()) {
+            if (raw.size() != 4L * n) throw new IllegalArgumentException("initializer " + name + " holds " + raw.size() + " bytes for " + n + " floats");
+            ByteBuffer.wrap(raw.toByteArray()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(v);
+        } else {
+            List<?> data = list(t, "float_data");
+            if (data.size() != n) throw new IllegalArgumentException("initializer " + name + " holds " + data.size() + " floats for " + n);
+            for (int i = 0; i < n; i++) v[i] = (Float) data.get(i);
+        }
+        return Tensor.of(v, dims);
+    }
+
+    /** The graph as a model: the initializers as buffers, forward runs the nodes in order. */
+    private static final class Graph extends Model {
+        private final String input, output;
+        private final List<Node> nodes;
+        private final Map<String, String> bufferNames = new HashMap<>();   // ONNX name -> buffer name
+
+        Graph(String input, String output, List<Node> nodes, Map<String, Tensor> weights) {
+            this.input = input;
+            this.output = output;
+            this.nodes = nodes;
+            int i = 0;
+            for (var w : weights.entrySet()) {
+                String name = w.getKey().replace('.', '_');
+                if (bufferNames.containsValue(name)) name = name + "_" + i;
+                registerBuffer(name, w.getValue());
+                bufferNames.put(w.getKey(), name);
+                i++;
+            }
+        }
+
+        @Override public Tensor forward(Tensor x) {
+            Map<String, Tensor> values = new HashMap<>();
+            values.put(input, x);
+            for (Node n : nodes) values.put(n.output(), run(n, values));
+            Tensor y = values.get(output);
+            if (y == null) throw new IllegalStateException("ONNX graph: no node computes the output " + output);
+            return y;
+        }
+
+        private Tensor value(Map<String, Tensor> values, String name) {
+            Tensor t = values.get(name);
+            if (t != null) return t;
+            String buffer = bufferNames.get(name);
+            if (buffer == null) throw new IllegalStateException("ONNX graph: " + name + " is used before a node computes it");
+            return buffer(buffer);
+        }
+
+        private Tensor run(Node n, Map<String, Tensor> values) {
+            List<Tensor> in = n.inputs().stream().filter(s -> !s.isEmpty()).map(s -> value(values, s)).toList();
+            Tensor x = in.getFirst();
+            return switch (n.op()) {
+                case "Conv" -> {
+                    long[] s = n.ints("strides", 1, 1), p = n.ints("pads", 0, 0, 0, 0), d = n.ints("dilations", 1, 1);
+                    Conv2dParams g = new Conv2dParams((int) s[0], (int) s[1], (int) p[0], (int) p[1], (int) d[0], (int) d[1], (int) n.integer("group", 1));
+                    yield F.conv2d(x, in.get(1), in.size() > 2 ? in.get(2) : null, g);
+                }
+                case "BatchNormalization" -> F.batchNorm(x, in.get(3), in.get(4), in.get(1), in.get(2), false, 0.1, n.real("epsilon", 1e-5f));
+                case "Relu" -> x.relu();
+                case "MaxPool" -> {
+                    long[] k = n.ints("kernel_shape");
+                    yield F.maxPool2d(x, (int) k[0], (int) n.ints("strides", k)[0], (int) n.ints("pads", 0, 0, 0, 0)[0]);
+                }
+                case "GlobalAveragePool" -> F.adaptiveAvgPool2d(x, 1, 1);
+                case "Flatten" -> x.flatten(1, -1);
+                case "Gemm" -> F.linear(x, in.get(1), in.size() > 2 ? in.get(2) : null);
+                case "MatMul" -> x.matmul(in.get(1));
+                case "Add" -> x.add(in.get(1));
+                case "Identity" -> x;
+                default -> throw new IllegalStateException("ONNX graph: op " + n.op() + " was accepted but has no implementation");
+            };
+        }
+    }
+}
