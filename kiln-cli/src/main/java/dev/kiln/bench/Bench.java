@@ -12,6 +12,7 @@ import dev.kiln.data.FashionMnist;
 import dev.kiln.data.TensorDataset;
 import dev.kiln.dist.DataParallel;
 import dev.kiln.dist.ProcessGroup;
+import dev.kiln.infer.Predictor;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Dropout;
@@ -224,6 +225,26 @@ public final class Bench {
                 log.accept(base + " graphed " + res.get(base + "_graphed_train_tok_s"));
             }
         }
+        // inference through the Predictor (evaluation mode, batch norms folded, on a GPU one CUDA graph per batch size):
+        // batch-1 latency and batch-256 throughput, the input on the device, the logits read back to the host (as
+        // bench/torch_infer.py times PyTorch eager, torch.compile and ONNX Runtime's CUDA provider)
+        for (Object[] w : new Object[][]{{"cnn", ModelZoo.CNN, new int[]{1, 28, 28}, 10}, {"resnet18", ModelZoo.RESNET18, new int[]{3, 224, 224}, 1000},
+                {"resnet50", ModelZoo.RESNET50, new int[]{3, 224, 224}, 1000}}) {
+            String name = (String) w[0];
+            if (!want(only, "infer_" + name) || !gpu && !name.equals("cnn")) continue;
+            int[] shape = (int[]) w[2];
+            Model m = ((ModelZoo) w[1]).build(new Generator(0), shape, (Integer) w[3]);
+            m.to(device);
+            Tensor x1 = Tensor.randn(new Generator(9), batchOf(1, shape), DType.FLOAT32, device).keep();
+            Tensor x256 = Tensor.randn(new Generator(9), batchOf(256, shape), DType.FLOAT32, device).keep();
+            try (Predictor p = new Predictor(m, x1)) {
+                res.put("infer_" + name + "_b1_fp32_ms", round(perCall(() -> p.predict(x1), gpu ? 300 : 50, 20) * 1e3, 3));
+                res.put("infer_" + name + "_b256_fp32_img_s", Math.round(256 / perCall(() -> p.predict(x256), gpu ? 30 : 3, 5)));
+            }
+            log.accept("infer_" + name + " " + res.get("infer_" + name + "_b1_fp32_ms") + " ms, " + res.get("infer_" + name + "_b256_fp32_img_s") + " img/s");
+            x1.close();
+            x256.close();
+        }
         if (want(only, "fmnist") && fmnistDir != null && fmnistDir.toFile().isDirectory()) {
             for (String name : new String[]{"mlp", "cnn"}) {
                 if (!gpu && name.equals("cnn")) continue; // 10 CNN epochs take too long for a 2-core bench
@@ -287,6 +308,13 @@ public final class Bench {
             }
         }
         return res;
+    }
+
+    private static int[] batchOf(int n, int[] shape) {
+        int[] out = new int[shape.length + 1];
+        out[0] = n;
+        System.arraycopy(shape, 0, out, 1, shape.length);
+        return out;
     }
 
     private static boolean want(java.util.List<String> only, String name) {
