@@ -200,16 +200,11 @@ final class TrainCommand implements Callable<Integer> {
             if (gpus < 1) throw new ParameterException(spec.commandLine(), "--gpus must be >= 1, got " + gpus);
             if (job.distributed()) throw new ParameterException(spec.commandLine(), "--gpus starts the ranks itself: this process is already rank " + job.rank());
             if (parsed.hasMatchedOption("--device")) throw new ParameterException(spec.commandLine(), "--gpus N trains on cuda:0 .. cuda:N-1; leave out --device");
-            if (resume != null) throw new ParameterException(spec.commandLine(), "--gpus with --resume is not supported yet: resume on one GPU");
             return Ranks.launch(gpus, "train", parsed.originalArgs(), spec.commandLine().getOut());
         }
         LanguageModel.Kind lm = LanguageModel.Kind.find(model);
         PrintWriter log = spec.commandLine().getOut();
         if (job.distributed()) {
-            if (resume != null) {
-                throw new ParameterException(spec.commandLine(), "data-parallel training (--gpus, or a launcher's WORLD_SIZE " + job.worldSize()
-                        + ") starts fresh for now; --resume on one GPU");
-            }
             if (parsed.hasMatchedOption("--device") && !Devices.parse(device).equals(Ranks.device(job))) {
                 throw new ParameterException(spec.commandLine(), "rank " + job.rank() + " trains on cuda:LOCAL_RANK = " + Ranks.device(job) + ", not --device " + device);
             }
@@ -255,12 +250,19 @@ final class TrainCommand implements Callable<Integer> {
         TextTrainConfig cfg;
         try {
             cfg = TrainCheckpoint.textConfig(found.contents().metadata(), found.runDir(), parsed.hasMatchedOption("--epochs") ? epochs : null,
-                    parsed.hasMatchedOption("--device") ? Devices.parse(device) : null, data, !cudaGraphs.equalsIgnoreCase("off"));
+                    resumeDevice(), data, !cudaGraphs.equalsIgnoreCase("off"));
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
+        if (group.rank() != 0) return LanguageModelRun.run(cfg, log, null, null, ck, found, group).json();
         var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume, cfg.context()));
-        return LanguageModelRun.run(cfg, log, listener, profile, ck, found).json();
+        return LanguageModelRun.run(cfg, log, listener, profile, ck, found, group).json();
+    }
+
+    /** The device a resumed run goes on with: a rank's own GPU, --device when given, else (null) the run's. */
+    private Device resumeDevice() {
+        if (group.world() > 1) return Devices.parse(device);   // call() set it to cuda:LOCAL_RANK
+        return spec.commandLine().getParseResult().hasMatchedOption("--device") ? Devices.parse(device) : null;
     }
 
     /** The run's listener: the progress bar, and the TensorBoard writer around it when --tensorboard is given. */
@@ -289,17 +291,18 @@ final class TrainCommand implements Callable<Integer> {
         }
         TrainRun.Checkpointing ck = checkpointing();
         TrainCheckpoint.Found found = TrainCheckpoint.find(resume);
-        dev.kiln.train.RunFolders.markResumed(found.runDir());
+        if (group.rank() == 0) dev.kiln.train.RunFolders.markResumed(found.runDir());
         if (LanguageModelRun.isLanguageModel(found.contents().metadata())) return resumeLanguageModel(log, found, ck);
         TrainConfig cfg;
         try {
             cfg = TrainCheckpoint.config(found.contents().metadata(), found.runDir(), parsed.hasMatchedOption("--epochs") ? epochs : null,
-                    parsed.hasMatchedOption("--device") ? Devices.parse(device) : null, data, !cudaGraphs.equalsIgnoreCase("off"));
+                    resumeDevice(), data, !cudaGraphs.equalsIgnoreCase("off"));
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
+        if (group.rank() != 0) return TrainRun.run(cfg, log, null, null, resident.equals("auto"), ck, found, group).json();
         var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume));
-        return TrainRun.run(cfg, log, listener, profile, resident.equals("auto"), ck, found).json();
+        return TrainRun.run(cfg, log, listener, profile, resident.equals("auto"), ck, found, group).json();
     }
 
     private String trainLanguageModel(LanguageModel.Kind kind, PrintWriter log) throws Exception {

@@ -47,7 +47,27 @@ class DataParallelCliTest {
         assertEquals(0, r.code(), r.toString());
         assertTrue(r.out().contains("on 2 ranks") && r.out().contains("3 steps per epoch"), r.out());
         assertTrue(Files.isRegularFile(run.resolve("model.safetensors")), "rank 0 wrote the model");
-        assertOneLineError(kiln("train", "--resume", run.toString(), "--gpus", "2"), "--gpus");
+    }
+
+    @Test void twoRanksResumeARunOfTwoRanks() throws Exception {
+        Path data = MainTest.fakeFashionMnist(dir.resolve("data"), 64, 16), run = dir.resolve("run");
+        String port = Integer.toString(freePort());
+        MainTest.Run first = kiln("launch", "--nproc-per-node", "2", "--master-port", port, "--", "train", "--model", "mlp", "--batch-size", "8",
+                "--epochs", "1", "--data", data.toString(), "--out", run.toString());
+        assertEquals(0, first.code(), first.toString());
+        MainTest.Run resumed = kiln("launch", "--nproc-per-node", "2", "--master-port", Integer.toString(freePort()), "--", "train", "--resume",
+                run.toString(), "--epochs", "2");
+        assertEquals(0, resumed.code(), resumed.toString());
+        assertTrue(resumed.out().contains("[rank 0] kiln: resuming from") && resumed.out().contains("[rank 0] epoch 2/2"), resumed.out());
+        MainTest.Run alone = kiln("train", "--resume", run.toString(), "--epochs", "3", "--device", "cpu");
+        assertNotEquals(0, alone.code(), "a run of two ranks does not resume as one: its steps per epoch differ");
+        assertTrue(alone.err().contains("batches per epoch"), alone.err());
+    }
+
+    private static int freePort() throws java.io.IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
     }
 
     @Test void gpusLaunchesTheSameCommandPerRank() throws Exception {

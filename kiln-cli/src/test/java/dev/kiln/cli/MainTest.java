@@ -222,11 +222,11 @@ class MainTest {
         assertOneLineError(kiln("launch", "--nproc-per-node", "1", "--nnodes", "2", "--", "devices"), "needs the same --token on each");
     }
 
-    @Test void aRankRefusesToResumeForNow() {
+    @Test void ranksNameAMissingRunToResume() {
         // WORLD_SIZE cannot be set in-process: the launcher passes it to a child, which says so in one line and fails
         Run r = kiln("launch", "--nproc-per-node", "2", "--master-port", "29518", "--grace", "5", "--", "train", "--resume", "runs/none");
         assertNotEquals(0, r.code(), r.toString());
-        assertTrue(r.out().contains("starts fresh for now; --resume on one GPU"), r.out());
+        assertTrue(r.out().contains("[rank 0] kiln train: runs/none") && r.out().contains("kiln launch: rank"), r.out());
     }
 
     @Test void aGpuOutOfMemoryIsTheAllocatorsMessageNotAnInternalError() {
