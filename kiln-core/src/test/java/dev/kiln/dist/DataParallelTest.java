@@ -139,21 +139,25 @@ class DataParallelTest {
         }
     }
 
-    @Test void twoRanksWithHalfTheBatchTrainAsOneWithTheWholeBatch() throws Exception {
-        Tensor x = Tensor.randn(new Generator(6), new int[]{16, 6}, DType.FLOAT64, Device.CPU);
-        long[] labels = new long[16];
-        for (int i = 0; i < 16; i++) labels[i] = (i * 5) % 3;
-        Tensor y = Tensor.of(labels, 16);
+    /**
+     * Two thread ranks, each built by {@code make(rank)} (different starts: rank 0's broadcast makes them one) and
+     * wrapped by {@code wrap}, train {@code steps} SGD steps on their halves of (x, y); then one process, built as rank 0,
+     * trains on the whole batch. Returns {rank 0, rank 1, the single process}.
+     */
+    private static Sequential[] twoRanksAndOne(java.util.function.IntFunction<Sequential> make,
+                                               java.util.function.BiFunction<Sequential, ProcessGroup, DataParallel> wrap,
+                                               Tensor x, Tensor y, int steps) throws Exception {
         CyclicBarrier barrier = new CyclicBarrier(2);
         double[][] slots = new double[2][];
+        int half = x.size(0) / 2;
         var pool = Executors.newFixedThreadPool(2);
         try {
             List<CompletableFuture<Sequential>> ranks = List.of(0, 1).stream().map(r -> CompletableFuture.supplyAsync(() -> {
-                Sequential m = mlp(100 + r);                          // different starts: rank 0's broadcast makes them one
-                DataParallel dp = DataParallel.of(m, new ThreadGroup(r, barrier, slots), 700);
+                Sequential m = make.apply(r);
+                DataParallel dp = wrap.apply(m, new ThreadGroup(r, barrier, slots));
                 SGD o = new SGD(m.parameters(), 0.1);
-                Tensor xr = x.narrow(0, 8 * r, 8), yr = y.narrow(0, 8 * r, 8);
-                for (int s = 0; s < 20; s++) {
+                Tensor xr = x.narrow(0, half * r, half), yr = y.narrow(0, half * r, half);
+                for (int s = 0; s < steps; s++) {
                     o.zeroGrad();
                     step(m, xr, yr);
                     dp.finish();
@@ -162,22 +166,40 @@ class DataParallelTest {
                 return m;
             }, pool)).toList();
             Sequential m0 = ranks.get(0).get(60, TimeUnit.SECONDS), m1 = ranks.get(1).get(60, TimeUnit.SECONDS);
-            // one process with the whole batch, from rank 0's start
-            Sequential ref = mlp(100);
+            Sequential ref = make.apply(0);
             SGD ro = new SGD(ref.parameters(), 0.1);
-            for (int s = 0; s < 20; s++) {
+            for (int s = 0; s < steps; s++) {
                 ro.zeroGrad();
                 step(ref, x, y);
                 ro.step();
             }
-            for (int i = 0; i < ref.parameters().size(); i++) {
-                double[] want = ref.parameters().get(i).toDoubleArray();
-                assertArrayEquals(want, m0.parameters().get(i).toDoubleArray(), 1e-12, "rank 0, parameter " + i);
-                assertArrayEquals(m0.parameters().get(i).toDoubleArray(), m1.parameters().get(i).toDoubleArray(), 0, "ranks agree, parameter " + i);
-            }
+            return new Sequential[]{m0, m1, ref};
         } finally {
             pool.shutdownNow();
         }
+    }
+
+    /** The state dicts agree: rank 0 with the single process within tol, the ranks with each other within 1e-15. */
+    private static void assertTrainedAlike(Sequential[] m, double tol) {
+        var want = m[2].stateDict();
+        var got0 = m[0].stateDict();
+        var got1 = m[1].stateDict();
+        for (String k : want.keySet()) {
+            if (k.endsWith("num_batches_tracked")) continue;
+            assertArrayEquals(want.get(k).toDoubleArray(), got0.get(k).toDoubleArray(), tol, "rank 0: " + k);
+            assertArrayEquals(got0.get(k).toDoubleArray(), got1.get(k).toDoubleArray(), 1e-15, "ranks agree: " + k);
+        }
+    }
+
+    private static Tensor labels(int n, int mul) {
+        long[] labels = new long[n];
+        for (int i = 0; i < n; i++) labels[i] = (i * mul) % 3;
+        return Tensor.of(labels, n);
+    }
+
+    @Test void twoRanksWithHalfTheBatchTrainAsOneWithTheWholeBatch() throws Exception {
+        Tensor x = Tensor.randn(new Generator(6), new int[]{16, 6}, DType.FLOAT64, Device.CPU);
+        assertTrainedAlike(twoRanksAndOne(r -> mlp(100 + r), (m, g) -> DataParallel.of(m, g, 700), x, labels(16, 5), 20), 1e-12);
     }
 
     private static Sequential bnNet(long seed) {
@@ -187,45 +209,9 @@ class DataParallelTest {
 
     @Test void syncBatchNormOnTwoRanksTrainsAsOneBatchNormOnTheWholeBatch() throws Exception {
         Tensor x = Tensor.randn(new Generator(7), new int[]{16, 6}, DType.FLOAT64, Device.CPU);
-        long[] labels = new long[16];
-        for (int i = 0; i < 16; i++) labels[i] = (i * 7) % 3;
-        Tensor y = Tensor.of(labels, 16);
-        CyclicBarrier barrier = new CyclicBarrier(2);
-        double[][] slots = new double[2][];
-        var pool = Executors.newFixedThreadPool(2);
-        try {
-            List<CompletableFuture<Sequential>> ranks = List.of(0, 1).stream().map(r -> CompletableFuture.supplyAsync(() -> {
-                Sequential m = bnNet(200 + r);
-                DataParallel dp = DataParallel.of(m, new ThreadGroup(r, barrier, slots), 300).syncBatchNorm();
-                SGD o = new SGD(m.parameters(), 0.1);
-                Tensor xr = x.narrow(0, 8 * r, 8), yr = y.narrow(0, 8 * r, 8);
-                for (int s = 0; s < 10; s++) {
-                    o.zeroGrad();
-                    step(m, xr, yr);
-                    dp.finish();
-                    o.step();
-                }
-                return m;
-            }, pool)).toList();
-            Sequential m0 = ranks.get(0).get(60, TimeUnit.SECONDS), m1 = ranks.get(1).get(60, TimeUnit.SECONDS);
-            Sequential ref = bnNet(200);   // rank 0's start, the fused batch norm over the whole batch
-            SGD ro = new SGD(ref.parameters(), 0.1);
-            for (int s = 0; s < 10; s++) {
-                ro.zeroGrad();
-                step(ref, x, y);
-                ro.step();
-            }
-            var want = ref.stateDict();
-            var got0 = m0.stateDict();
-            var got1 = m1.stateDict();
-            for (String k : want.keySet()) {
-                if (k.endsWith("num_batches_tracked")) continue;
-                assertArrayEquals(want.get(k).toDoubleArray(), got0.get(k).toDoubleArray(), 1e-12, "rank 0: " + k);
-                assertArrayEquals(got0.get(k).toDoubleArray(), got1.get(k).toDoubleArray(), 1e-15, "ranks agree: " + k);
-            }
-        } finally {
-            pool.shutdownNow();
-        }
+        // the single process: the fused batch norm over the whole batch; the ranks: synchronised over their halves
+        assertTrainedAlike(twoRanksAndOne(r -> bnNet(200 + r), (m, g) -> DataParallel.of(m, g, 300).syncBatchNorm(),
+                x, labels(16, 7), 10), 1e-12);
     }
 
     @Test void syncBatchNormOfAWorldOfOneIsBatchNormAndItsGradientChecks() {
