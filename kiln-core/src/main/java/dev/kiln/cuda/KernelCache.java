@@ -31,7 +31,7 @@ final class KernelCache {
     static final List<String> HEADERS = List.of("common.cuh", "random.cuh");
     /** Every kernel file, one per op family (the offline compile test checks this list against the folder). */
     static final List<String> FILES = List.of("attention.cu", "convolution.cu", "dropout.cu", "elementwise.cu", "graph.cu", "indexing.cu", "losses.cu",
-            "matmul.cu", "normalization.cu", "optim.cu", "pooling.cu", "random.cu", "recurrent.cu", "reductions.cu", "softmax.cu");
+            "matmul.cu", "normalization.cu", "optim.cu", "pooling.cu", "quantized.cu", "random.cu", "recurrent.cu", "reductions.cu", "softmax.cu");
 
     private static final Map<String, MemorySegment> MODULES = new ConcurrentHashMap<>();
     private static volatile String nvrtcVersion;
