@@ -177,6 +177,7 @@ final class TrainCommand implements Callable<Integer> {
     Path tensorboard;
 
     private TensorBoardListener tensorBoardListener; // made with the run's listener when --tensorboard is given
+    private dev.kiln.cuda.GpuMonitor gpuMonitor;     // made with the run's listener when it trains on a GPU
 
     @Option(names = "--on-nan", defaultValue = "stop",
             description = "stop: a NaN or infinite loss ends the run naming the step; skip: leave that step's update out (default: ${DEFAULT-VALUE})")
@@ -217,6 +218,7 @@ final class TrainCommand implements Callable<Integer> {
             summary = resume != null ? resumeImageModel(log) : lm != null ? trainLanguageModel(lm, log) : trainImageModel(log);
         } finally {
             if (tensorBoardListener != null) tensorBoardListener.close();
+            if (gpuMonitor != null) gpuMonitor.close();
         }
         if (json) log.println(summary);
         log.flush();
@@ -240,7 +242,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainConfig c = cfg;
         TrainRun.Checkpointing ck = checkpointing();
         if (group.rank() != 0) return TrainRun.run(c, log, null, null, resident.equals("auto"), ck, null, group).json(); // writes nothing
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName()));
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName()), c.device(), log);
         return inRunFolder(cfg.model().cliName(), dir -> TrainRun.run(c.withOutDir(dir), log, listener, profile, resident.equals("auto"), ck, null, group)).json();
     }
 
@@ -254,14 +256,19 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume, cfg.context()));
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume, cfg.context()), cfg.device(), log);
         return LanguageModelRun.run(cfg, log, listener, profile, ck, found).json();
     }
 
-    /** The run's listener: the progress bar, and the TensorBoard writer around it when --tensorboard is given. */
-    private dev.kiln.train.TrainListener observed(TrainProgress progress) {
-        if (tensorboard == null) return progress;
-        tensorBoardListener = new TensorBoardListener(progress, tensorboard);
+    /**
+     * The run's listener: the progress bar, the GPU monitor on a GPU (absent elsewhere), and the TensorBoard writer
+     * around them when --tensorboard is given.
+     */
+    private dev.kiln.train.TrainListener observed(TrainProgress progress, Device d, PrintWriter log) {
+        gpuMonitor = dev.kiln.cuda.GpuMonitor.start(d, java.time.Duration.ofSeconds(1));
+        var listener = gpuMonitor == null ? progress : new GpuWatch(progress.showing(gpuMonitor), gpuMonitor, log);
+        if (tensorboard == null) return listener;
+        tensorBoardListener = new TensorBoardListener(listener, tensorboard, gpuMonitor);
         return tensorBoardListener;
     }
 
@@ -293,7 +300,7 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume));
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume), cfg.device(), log);
         return TrainRun.run(cfg, log, listener, profile, resident.equals("auto"), ck, found).json();
     }
 
@@ -319,7 +326,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainRun.Checkpointing ck = checkpointing();
         TextTrainConfig c = cfg;
         if (group.rank() != 0) return LanguageModelRun.run(c, log, null, null, ck, null, group).json(); // writes nothing
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context()));
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context()), c.device(), log);
         return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile, ck, null, group)).json();
     }
 

@@ -1,5 +1,7 @@
 package dev.kiln.cli;
 
+import dev.kiln.cuda.GpuMonitor;
+import dev.kiln.cuda.GpuSample;
 import dev.kiln.train.EpochStats;
 import dev.kiln.train.TrainListener;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
@@ -27,6 +29,7 @@ final class TrainProgress implements TrainListener {
     private ProgressBar bar;
     private double shownLoss = Double.NaN;
     private boolean chartWritten, chartFailed;
+    private GpuMonitor gpu; // null: no GPU to show
 
     TrainProgress(PrintStream barOut, PrintWriter log, String title) { this(barOut, log, title, 0); }
 
@@ -38,13 +41,19 @@ final class TrainProgress implements TrainListener {
         this.tokensPerSample = tokensPerSample;
     }
 
+    /** Shows the GPU's latest reading in the progress line. */
+    TrainProgress showing(GpuMonitor monitor) {
+        this.gpu = monitor;
+        return this;
+    }
+
     @Override public boolean wantsLoss() { return barOut != null; }
 
     @Override public void epochStarted(String label, int batches) {
         if (barOut == null) return;
         shownLoss = Double.NaN;
         bar = new ProgressBarBuilder().setTaskName(label).setInitialMax(batches).setStyle(ProgressBarStyle.ASCII)
-                .setUpdateIntervalMillis(250).setConsumer(new ConsoleProgressBarConsumer(barOut, 110))
+                .setUpdateIntervalMillis(250).setConsumer(new ConsoleProgressBarConsumer(barOut, 140))
                 .clearDisplayOnFinish().build();
     }
 
@@ -52,9 +61,11 @@ final class TrainProgress implements TrainListener {
         if (bar == null) return;
         if (!Double.isNaN(loss)) shownLoss = loss;
         bar.step();
-        bar.setExtraMessage(tokensPerSample > 0
+        String rate = tokensPerSample > 0
                 ? String.format(Locale.ROOT, " loss %.4f, %,.0f tokens/s", shownLoss, samples * (double) tokensPerSample / seconds)
-                : String.format(Locale.ROOT, " loss %.4f, %,.0f samples/s", shownLoss, samples / seconds));
+                : String.format(Locale.ROOT, " loss %.4f, %,.0f samples/s", shownLoss, samples / seconds);
+        GpuSample g = gpu == null ? null : gpu.latest();
+        bar.setExtraMessage(g == null ? rate : rate + ", " + g.brief());
     }
 
     @Override public void epochTrainingEnded() {
