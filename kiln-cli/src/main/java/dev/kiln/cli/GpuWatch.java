@@ -38,6 +38,8 @@ final class GpuWatch implements TrainListener {
         this.log = log;
     }
 
+    @Override public void trainingStarted(dev.kiln.nn.Layer model, dev.kiln.optim.Optimizer optimizer) { inner.trainingStarted(model, optimizer); }
+
     @Override public void epochStarted(String label, int batches) {
         monitor.mark(); // what came before (loading, evaluation) is not this epoch's training
         inner.epochStarted(label, batches);

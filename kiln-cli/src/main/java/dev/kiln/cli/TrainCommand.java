@@ -173,8 +173,13 @@ final class TrainCommand implements Callable<Integer> {
     int keep;
 
     @Option(names = "--tensorboard", paramLabel = "DIR",
-            description = "also write TensorBoard event files (step loss, per-epoch losses, accuracy, throughput) into DIR: tensorboard --logdir DIR")
+            description = "also write TensorBoard event files (settings as hparams, step loss, per-epoch losses, accuracy, throughput, learning rate, "
+                    + "the GPU's readings) into DIR: tensorboard --logdir DIR")
     Path tensorboard;
+
+    @Option(names = "--tensorboard-histograms", paramLabel = "N", defaultValue = "0",
+            description = "with --tensorboard: histograms of every parameter's weights and gradients every N epochs (0: none) (default: ${DEFAULT-VALUE})")
+    int tensorboardHistograms;
 
     private TensorBoardListener tensorBoardListener; // made with the run's listener when --tensorboard is given
     private dev.kiln.cuda.GpuMonitor gpuMonitor;     // made with the run's listener when it trains on a GPU
@@ -242,7 +247,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainConfig c = cfg;
         TrainRun.Checkpointing ck = checkpointing();
         if (group.rank() != 0) return TrainRun.run(c, log, null, null, resident.equals("auto"), ck, null, group).json(); // writes nothing
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName()), c.device(), log);
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName()), c.device(), c, log);
         return inRunFolder(cfg.model().cliName(), dir -> TrainRun.run(c.withOutDir(dir), log, listener, profile, resident.equals("auto"), ck, null, group)).json();
     }
 
@@ -256,7 +261,7 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume, cfg.context()), cfg.device(), log);
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume, cfg.context()), cfg.device(), cfg, log);
         return LanguageModelRun.run(cfg, log, listener, profile, ck, found).json();
     }
 
@@ -264,11 +269,11 @@ final class TrainCommand implements Callable<Integer> {
      * The run's listener: the progress bar, the GPU monitor on a GPU (absent elsewhere), and the TensorBoard writer
      * around them when --tensorboard is given.
      */
-    private dev.kiln.train.TrainListener observed(TrainProgress progress, Device d, PrintWriter log) {
+    private dev.kiln.train.TrainListener observed(TrainProgress progress, Device d, Record cfg, PrintWriter log) {
         gpuMonitor = dev.kiln.cuda.GpuMonitor.start(d, java.time.Duration.ofSeconds(1));
         var listener = gpuMonitor == null ? progress : new GpuWatch(progress.showing(gpuMonitor), gpuMonitor, log);
         if (tensorboard == null) return listener;
-        tensorBoardListener = new TensorBoardListener(listener, tensorboard, gpuMonitor);
+        tensorBoardListener = new TensorBoardListener(listener, tensorboard, gpuMonitor, tensorboardHistograms, cfg);
         return tensorBoardListener;
     }
 
@@ -300,7 +305,7 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume), cfg.device(), log);
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume), cfg.device(), cfg, log);
         return TrainRun.run(cfg, log, listener, profile, resident.equals("auto"), ck, found).json();
     }
 
@@ -326,7 +331,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainRun.Checkpointing ck = checkpointing();
         TextTrainConfig c = cfg;
         if (group.rank() != 0) return LanguageModelRun.run(c, log, null, null, ck, null, group).json(); // writes nothing
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context()), c.device(), log);
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context()), c.device(), c, log);
         return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile, ck, null, group)).json();
     }
 

@@ -63,6 +63,7 @@ public final class Trainer implements AutoCloseable {
         this.listener = listener == null ? TrainListener.NONE : listener;
         this.precision = precision;
         this.scaler = precision.scalesLoss() ? new GradScaler() : null;
+        this.listener.trainingStarted(model, optimizer);
     }
 
     /**
