@@ -18,7 +18,7 @@ import java.util.Locale;
 
 /**
  * {@code kiln train}'s view of a run: a progress bar per epoch where a person watches (a terminal on stderr), and
- * {@code chart.png} rewritten after every epoch. A language model's run counts tokens (each sample, a chunk, holds
+ * {@code chart.png} rewritten after every epoch (with the within-epoch curve of the step loss and throughput). A language model's run counts tokens (each sample, a chunk, holds
  * {@code context} of them) and is evaluated on its validation text.
  */
 final class TrainProgress implements TrainListener {
@@ -30,6 +30,7 @@ final class TrainProgress implements TrainListener {
     private double shownLoss = Double.NaN;
     private boolean chartWritten, chartFailed;
     private GpuMonitor gpu; // null: no GPU to show
+    private final StepCurve steps;
 
     TrainProgress(PrintStream barOut, PrintWriter log, String title) { this(barOut, log, title, 0); }
 
@@ -39,6 +40,7 @@ final class TrainProgress implements TrainListener {
         this.log = log;
         this.title = title;
         this.tokensPerSample = tokensPerSample;
+        this.steps = new StepCurve(tokensPerSample > 0 ? tokensPerSample : 1);
     }
 
     /** Shows the GPU's latest reading in the progress line. */
@@ -47,7 +49,8 @@ final class TrainProgress implements TrainListener {
         return this;
     }
 
-    @Override public boolean wantsLoss() { return barOut != null; }
+    /** The chart's step curve needs the loss now and then (every 20 steps: cheap), with or without a bar. */
+    @Override public boolean wantsLoss() { return true; }
 
     @Override public void epochStarted(String label, int batches) {
         if (barOut == null) return;
@@ -58,6 +61,7 @@ final class TrainProgress implements TrainListener {
     }
 
     @Override public void stepEnded(int step, int batches, double loss, long samples, double seconds) {
+        steps.step(step, batches, loss, samples, seconds);
         if (bar == null) return;
         if (!Double.isNaN(loss)) shownLoss = loss;
         bar.step();
@@ -81,7 +85,7 @@ final class TrainProgress implements TrainListener {
         if (chartFailed) return;
         Path chart = outDir.resolve("chart.png");
         try {
-            Chart.write(chart, title, history, tokensPerSample > 0 ? "validation" : "test");
+            Chart.write(chart, title, history, tokensPerSample > 0 ? "validation" : "test", steps.points(), tokensPerSample > 0 ? "tokens/s" : "samples/s");
             if (!chartWritten) log.println("kiln: chart " + chart);
             chartWritten = true;
         } catch (IOException | RuntimeException | LinkageError e) {
