@@ -20,7 +20,7 @@ import java.util.TreeMap;
 
 /**
  * The GPU monitor's part of {@code kiln train}: per epoch of training a {@link GpuSummary}, added as columns to
- * metrics.csv (after the run wrote it) and a warning with a hint when the GPU sat mostly idle. Forwards everything to
+ * metrics.csv (after the run rewrote it, so every epoch) and a warning with a hint when the GPU sat mostly idle. Forwards everything to
  * the listener it wraps.
  */
 final class GpuWatch implements TrainListener {
@@ -56,12 +56,14 @@ final class GpuWatch implements TrainListener {
 
     @Override public void epochEnded(EpochStats stats, List<EpochStats> history, Path outDir) {
         inner.epochEnded(stats, history, outDir);
-        if (training == null) return; // an epoch shorter than one sample period
-        epochs.put(stats.epoch(), training);
-        if (training.mostlyIdle()) {
-            log.printf(Locale.ROOT, "kiln: warning: the GPU was busy only %.0f%% of epoch %d: %s%n", training.utilizationPercent(), stats.epoch(), IDLE_HINT);
+        if (training != null) { // null: an epoch shorter than one sample period
+            epochs.put(stats.epoch(), training);
+            if (training.mostlyIdle()) {
+                log.printf(Locale.ROOT, "kiln: warning: the GPU was busy only %.0f%% of epoch %d: %s%n", training.utilizationPercent(), stats.epoch(), IDLE_HINT);
+            }
         }
         training = null;
+        if (epochs.isEmpty()) return;
         Path metrics = outDir.resolve("metrics.csv");
         try {
             if (Files.exists(metrics)) rewrite(metrics, withGpuColumns(Files.readAllLines(metrics, StandardCharsets.UTF_8), epochs));

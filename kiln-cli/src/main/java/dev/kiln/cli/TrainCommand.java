@@ -135,7 +135,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--profile", paramLabel = "FILE",
             description = {"profile steps 20-30 of the first epoch: a Chrome trace (chrome://tracing, ui.perfetto.dev) to FILE",
-                    "and the per-op table (calls, CPU ms, GPU ms) beside it as .txt"})
+                    "and beside it as .txt the phases (data wait, forward, backward, optimizer: time, peak GPU memory, each op's share)",
+                    "and the per-op table (calls, CPU ms, GPU ms)"})
     Path profile;
 
     @Option(names = "--resident", defaultValue = "auto", description = {"auto: on a GPU, keep the whole dataset on the device when it fits in a quarter",

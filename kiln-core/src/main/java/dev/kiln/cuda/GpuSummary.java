@@ -43,8 +43,13 @@ public record GpuSummary(int samples, double utilizationPercent, long peakUsedBy
         return n == 0 ? -1 : sum / n;
     }
 
-    /** Whether the GPU sat mostly idle (and said how busy it was). */
-    public boolean mostlyIdle() { return utilizationPercent >= 0 && utilizationPercent < IDLE_BELOW_PERCENT; }
+    /** Fewer samples than this (seconds, at the usual period) say too little to warn about: NVML's own window is ~1 s. */
+    public static final int MIN_SAMPLES_TO_JUDGE = 5;
+
+    /** Whether the GPU sat mostly idle (and said how busy it was, over enough samples to tell). */
+    public boolean mostlyIdle() {
+        return samples >= MIN_SAMPLES_TO_JUDGE && utilizationPercent >= 0 && utilizationPercent < IDLE_BELOW_PERCENT;
+    }
 
     public String csv() {
         return String.format(Locale.ROOT, "%.1f,%.3f,%.1f,%d,%.0f", utilizationPercent, peakUsedBytes / GpuSample.GIB, powerWatts,

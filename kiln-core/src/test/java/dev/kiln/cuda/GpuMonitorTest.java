@@ -28,8 +28,10 @@ class GpuMonitorTest {
     }
 
     @Test void idleMeansLowUtilisationThatWasReported() {
-        assertTrue(GpuSummary.of(List.of(new GpuSample(12, 0, GIB, -1, -1, -1))).mostlyIdle());
-        assertFalse(GpuSummary.of(List.of(new GpuSample(-1, 0, GIB, -1, -1, -1))).mostlyIdle(), "no utilisation reading: no warning");
+        var busy12 = new GpuSample(12, 0, GIB, -1, -1, -1);
+        assertTrue(GpuSummary.of(java.util.Collections.nCopies(GpuSummary.MIN_SAMPLES_TO_JUDGE, busy12)).mostlyIdle());
+        assertFalse(GpuSummary.of(List.of(busy12)).mostlyIdle(), "one sample of a short epoch says too little");
+        assertFalse(GpuSummary.of(java.util.Collections.nCopies(9, new GpuSample(-1, 0, GIB, -1, -1, -1))).mostlyIdle(), "no utilisation reading: no warning");
     }
 
     @Test void samplesOnItsThreadUntilClosedAndMarksSplitTheSamples() throws Exception {
