@@ -139,7 +139,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--profile", paramLabel = "FILE",
             description = {"profile steps 20-30 of the first epoch: a Chrome trace (chrome://tracing, ui.perfetto.dev) to FILE",
-                    "and the per-op table (calls, CPU ms, GPU ms) beside it as .txt"})
+                    "and beside it as .txt the phases (data wait, forward, backward, optimizer: time, peak GPU memory, each op's share)",
+                    "and the per-op table (calls, CPU ms, GPU ms)"})
     Path profile;
 
     @Option(names = "--resident", defaultValue = "auto", description = {"auto: on a GPU, keep the whole dataset on the device when it fits in a quarter",
@@ -177,10 +178,16 @@ final class TrainCommand implements Callable<Integer> {
     int keep;
 
     @Option(names = "--tensorboard", paramLabel = "DIR",
-            description = "also write TensorBoard event files (step loss, per-epoch losses, accuracy, throughput) into DIR: tensorboard --logdir DIR")
+            description = "also write TensorBoard event files (settings as hparams, step loss, per-epoch losses, accuracy, throughput, learning rate, "
+                    + "the GPU's readings) into DIR: tensorboard --logdir DIR")
     Path tensorboard;
 
+    @Option(names = "--tensorboard-histograms", paramLabel = "N", defaultValue = "0",
+            description = "with --tensorboard: histograms of every parameter's weights and gradients every N epochs (0: none) (default: ${DEFAULT-VALUE})")
+    int tensorboardHistograms;
+
     private TensorBoardListener tensorBoardListener; // made with the run's listener when --tensorboard is given
+    private dev.kiln.cuda.GpuMonitor gpuMonitor;     // made with the run's listener when it trains on a GPU
 
     @Option(names = "--on-nan", defaultValue = "stop",
             description = "stop: a NaN or infinite loss ends the run naming the step; skip: leave that step's update out (default: ${DEFAULT-VALUE})")
@@ -217,6 +224,7 @@ final class TrainCommand implements Callable<Integer> {
             summary = resume != null ? resumeImageModel(log) : lm != null ? trainLanguageModel(lm, log) : trainImageModel(log);
         } finally {
             if (tensorBoardListener != null) tensorBoardListener.close();
+            if (gpuMonitor != null) gpuMonitor.close();
         }
         if (json) log.println(summary);
         log.flush();
@@ -240,7 +248,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainConfig c = cfg;
         TrainRun.Checkpointing ck = checkpointing();
         if (group.rank() != 0) return TrainRun.run(c, log, null, null, resident.equals("auto"), ck, null, group).json(); // writes nothing
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName()));
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + cfg.model().cliName()), c.device(), c, log);
         return inRunFolder(cfg.model().cliName(), dir -> TrainRun.run(c.withOutDir(dir), log, listener, profile, resident.equals("auto"), ck, null, group)).json();
     }
 
@@ -255,7 +263,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
         if (group.rank() != 0) return LanguageModelRun.run(cfg, log, null, null, ck, found, group).json();
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume, cfg.context()));
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume, cfg.context()), cfg.device(), cfg, log);
         return LanguageModelRun.run(cfg, log, listener, profile, ck, found, group).json();
     }
 
@@ -265,10 +273,15 @@ final class TrainCommand implements Callable<Integer> {
         return spec.commandLine().getParseResult().hasMatchedOption("--device") ? Devices.parse(device) : null;
     }
 
-    /** The run's listener: the progress bar, and the TensorBoard writer around it when --tensorboard is given. */
-    private dev.kiln.train.TrainListener observed(TrainProgress progress) {
-        if (tensorboard == null) return progress;
-        tensorBoardListener = new TensorBoardListener(progress, tensorboard);
+    /**
+     * The run's listener: the progress bar, the GPU monitor on a GPU (absent elsewhere), and the TensorBoard writer
+     * around them when --tensorboard is given.
+     */
+    private dev.kiln.train.TrainListener observed(TrainProgress progress, Device d, Record cfg, PrintWriter log) {
+        gpuMonitor = dev.kiln.cuda.GpuMonitor.start(d, java.time.Duration.ofSeconds(1));
+        var listener = gpuMonitor == null ? progress : new GpuWatch(progress.showing(gpuMonitor), gpuMonitor, log);
+        if (tensorboard == null) return listener;
+        tensorBoardListener = new TensorBoardListener(listener, tensorboard, gpuMonitor, tensorboardHistograms, cfg);
         return tensorBoardListener;
     }
 
@@ -301,7 +314,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
         if (group.rank() != 0) return TrainRun.run(cfg, log, null, null, resident.equals("auto"), ck, found, group).json();
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume));
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume), cfg.device(), cfg, log);
         return TrainRun.run(cfg, log, listener, profile, resident.equals("auto"), ck, found, group).json();
     }
 
@@ -327,7 +340,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainRun.Checkpointing ck = checkpointing();
         TextTrainConfig c = cfg;
         if (group.rank() != 0) return LanguageModelRun.run(c, log, null, null, ck, null, group).json(); // writes nothing
-        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context()));
+        var listener = observed(new TrainProgress(progressStream(), log, "kiln train --model " + kind.cliName() + " --data " + data.getFileName(), cfg.context()), c.device(), c, log);
         return inRunFolder(kind.cliName(), dir -> LanguageModelRun.run(c.withOutDir(dir), log, listener, profile, ck, null, group)).json();
     }
 

@@ -44,7 +44,7 @@ class LanguageModelCliTest {
                 "--dropout", "0", "--batch", "16", "--lr", "3e-3", "--epochs", "7", "--steps", "10", "--device", "cpu", "--out", gptRun.toString(), "--json");
         lstmTrain = kiln("train", "--model", "lstm", "--data", text.toString(), "--layers", "1", "--dim", "32", "--context", "16",
                 "--batch-size", "16", "--lr", "2e-2", "--epochs", "3", "--device", "cpu", "--out", lstmRun.toString(), "--json",
-                "--tensorboard", dir.resolve("tb").toString());
+                "--tensorboard", dir.resolve("tb").toString(), "--tensorboard-histograms", "2");
     }
 
     private static double jsonNumber(String json, String key) {
@@ -200,6 +200,8 @@ class LanguageModelCliTest {
         assertEquals(0, buf.remaining(), "the file ends on a record boundary");
         assertTrue(records >= 1 + 3 * 4, "the version record and four scalars per epoch: " + records);
         String text = new String(b, java.nio.charset.StandardCharsets.ISO_8859_1);
-        for (String tag : new String[]{"brain.Event:2", "train/loss", "eval/loss", "eval/accuracy", "train/samples_per_s"}) assertTrue(text.contains(tag), tag);
+        for (String tag : new String[]{"brain.Event:2", "train/loss", "eval/loss", "eval/accuracy", "train/samples_per_s", "train/lr",
+                "_hparams_/session_start_info", "hparams", "weights/", "grads/"}) assertTrue(text.contains(tag), tag);
+        assertTrue(text.contains("batchSize") && text.contains("lstm"), "the run's settings among the hyper-parameters");
     }
 }

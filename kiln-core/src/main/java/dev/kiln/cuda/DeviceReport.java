@@ -3,6 +3,7 @@ package dev.kiln.cuda;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 
 /**
@@ -39,6 +40,52 @@ public final class DeviceReport {
         out.append("libraries: ").append(String.join(", ", libraries())).append('\n');
         for (GpuInfo g : gpus) out.append(g.line()).append('\n');
         return out.toString();
+    }
+
+    /**
+     * One refresh of {@code kiln devices --watch}: per GPU its readings and the processes using it (pid, memory,
+     * command line); "no NVIDIA GPU found (reason)" without one. Never throws.
+     */
+    public static String live() {
+        StringBuilder out = new StringBuilder();
+        try (Nvml nvml = Nvml.open()) {
+            out.append("NVIDIA driver ").append(nvml.driverVersion()).append('\n');
+            List<GpuInfo> gpus = nvml.devices();
+            if (gpus.isEmpty()) return "no NVIDIA GPU found (the driver reports no devices)\n";
+            for (GpuInfo g : gpus) out.append(block(g, nvml.sample(g.index()), nvml.processes(g.index())));
+            return out.toString();
+        } catch (CudaException.LibraryNotFound e) {
+            return "no NVIDIA GPU found (NVML (libnvidia-ml.so.1) not found: no NVIDIA driver on this machine)\n";
+        } catch (Throwable e) { // as describe(): a broken driver is one more thing to report
+            return "no NVIDIA GPU found (" + (e.getMessage() == null ? e.toString() : e.getMessage()) + ")\n";
+        }
+    }
+
+    /** One GPU's block: a title line, its readings, then a line per process. */
+    static String block(GpuInfo g, GpuSample s, List<GpuProcess> processes) {
+        StringBuilder b = new StringBuilder();
+        b.append("cuda:").append(g.index()).append("  ").append(g.name()).append("  sm_").append(g.computeMajor()).append(g.computeMinor());
+        if (!g.busId().isEmpty()) b.append("  ").append(g.busId());
+        b.append('\n').append(String.format(Locale.ROOT, "  util %s  memory %.1f/%.1f GiB  power %s  temp %s  SM clock %s%n",
+                s.utilizationPercent() < 0 ? "n/a" : s.utilizationPercent() + "%", s.usedBytes() / GpuSample.GIB, s.totalBytes() / GpuSample.GIB,
+                s.powerWatts() < 0 ? "n/a" : String.format(Locale.ROOT, "%.0f W", s.powerWatts()),
+                s.temperatureC() < 0 ? "n/a" : s.temperatureC() + " C", s.smClockMHz() < 0 ? "n/a" : s.smClockMHz() + " MHz"));
+        if (processes.isEmpty()) b.append("  no processes\n");
+        for (GpuProcess p : processes) {
+            b.append(String.format(Locale.ROOT, "  pid %-8d %10s  %s", p.pid(),
+                    p.usedBytes() < 0 ? "n/a" : String.format(Locale.ROOT, "%.2f GiB", p.usedBytes() / GpuSample.GIB), command(p.pid())).stripTrailing()).append('\n');
+        }
+        return b.toString();
+    }
+
+    /** A process's command line from /proc (Linux), cut to 80 characters; "" where it cannot be read (another container). */
+    static String command(int pid) {
+        try {
+            String c = java.nio.file.Files.readString(java.nio.file.Path.of("/proc", Integer.toString(pid), "cmdline")).replace('\0', ' ').trim();
+            return c.length() > 80 ? c.substring(0, 77) + "..." : c;
+        } catch (java.io.IOException | RuntimeException e) {
+            return "";
+        }
     }
 
     /** "cuBLAS 13.0.2", "cuDNN 9.14.0", "NVRTC 13.0", "NCCL 2.28.7", or "... not found", one entry per library. */

@@ -34,6 +34,16 @@ public final class Nvml extends NativeHandle {
      * pciSubSystemId; char busId[32] — 68 bytes.
      */
     static final long PCI_BUS_ID = 36, PCI_BUS_ID_LEN = 32, PCI_SIZE = 68;
+    /** nvmlClockType_t */
+    static final int NVML_CLOCK_SM = 1;
+    static final int NVML_ERROR_INSUFFICIENT_SIZE = 7;
+    /**
+     * nvmlProcessInfo_t (v2, for nvmlDeviceGetComputeRunningProcesses_v3): unsigned int pid; unsigned long long
+     * usedGpuMemory; unsigned int gpuInstanceId, computeInstanceId — 24 bytes.
+     */
+    static final long PROC_PID = 0, PROC_USED = 8, PROC_SIZE = 24;
+    /** NVML_VALUE_NOT_AVAILABLE: the memory of a process NVML may not see (another container, no permission). */
+    static final long VALUE_NOT_AVAILABLE = -1L;
 
     private static final class H {
         static final MethodHandle init = LIB.bind("nvmlInit_v2");
@@ -50,6 +60,12 @@ public final class Nvml extends NativeHandle {
         static final MethodHandle utilization = LIB.bind("nvmlDeviceGetUtilizationRates", PTR, ADDR);
         static final MethodHandle powerUsage = LIB.bind("nvmlDeviceGetPowerUsage", PTR, ADDR);
         static final MethodHandle pciInfo = LIB.bind("nvmlDeviceGetPciInfo_v3", PTR, ADDR);
+        static final MethodHandle clockInfo = LIB.bind("nvmlDeviceGetClockInfo", PTR, INT, ADDR);
+    }
+
+    /** Apart from {@link H}: a driver older than the _v3 call (R510) must still give everything else. */
+    private static final class Processes {
+        static final MethodHandle running = LIB.bind("nvmlDeviceGetComputeRunningProcesses_v3", PTR, ADDR, ADDR);
     }
 
     /** An NVML session has no handle of its own: 0 stands for it. */
@@ -147,6 +163,60 @@ public final class Nvml extends NativeHandle {
         } catch (Throwable t) {
             throw NativeLibrary.rethrow(t);
         }
+    }
+
+    /**
+     * What a monitor samples every second or so: utilisation, memory, power, temperature and SM clock, each -1 where
+     * the GPU does not report it.
+     */
+    public GpuSample sample(int index) {
+        try (Arena a = Arena.ofConfined()) {
+            long dev = handle(a, index);
+            MemorySegment mem = a.allocate(MEMORY_SIZE, 8);
+            LIB.check("nvmlDeviceGetMemoryInfo", (int) H.memoryInfo.invokeExact(dev, mem));
+            MemorySegment util = a.allocate(UTIL_SIZE, 4);
+            int utilization = optional("nvmlDeviceGetUtilizationRates", (int) H.utilization.invokeExact(dev, util)) ? util.get(INT, UTIL_GPU) : -1;
+            MemorySegment v = a.allocate(INT);
+            double watts = optional("nvmlDeviceGetPowerUsage", (int) H.powerUsage.invokeExact(dev, v)) ? Integer.toUnsignedLong(v.get(INT, 0)) / 1000.0 : -1;
+            int temp = optional("nvmlDeviceGetTemperature", (int) H.temperature.invokeExact(dev, NVML_TEMPERATURE_GPU, v)) ? v.get(INT, 0) : -1;
+            int clock = optional("nvmlDeviceGetClockInfo", (int) H.clockInfo.invokeExact(dev, NVML_CLOCK_SM, v)) ? v.get(INT, 0) : -1;
+            return new GpuSample(utilization, mem.get(ValueLayout.JAVA_LONG, MEMORY_USED), mem.get(ValueLayout.JAVA_LONG, MEMORY_TOTAL), watts, temp, clock);
+        } catch (Throwable t) {
+            throw NativeLibrary.rethrow(t);
+        }
+    }
+
+    /**
+     * nvmlDeviceGetComputeRunningProcesses_v3: the processes with a CUDA context on this GPU and the memory each
+     * holds (-1 where NVML may not say). Empty where the driver lacks the call or refuses it.
+     */
+    public List<GpuProcess> processes(int index) {
+        if (!LIB.has("nvmlDeviceGetComputeRunningProcesses_v3")) return List.of();
+        try (Arena a = Arena.ofConfined()) {
+            long dev = handle(a, index);
+            MemorySegment count = a.allocate(INT);
+            for (int capacity = 16; ; capacity *= 4) { // processes may start between the calls: grow until they fit
+                MemorySegment infos = a.allocate(PROC_SIZE * capacity, 8);
+                count.set(INT, 0, capacity);
+                int status = (int) Processes.running.invokeExact(dev, count, infos);
+                if (status == NVML_ERROR_INSUFFICIENT_SIZE) continue;
+                if (!optional("nvmlDeviceGetComputeRunningProcesses_v3", status)) return List.of();
+                List<GpuProcess> out = new ArrayList<>();
+                for (int i = 0; i < count.get(INT, 0); i++) {
+                    long used = infos.get(ValueLayout.JAVA_LONG, i * PROC_SIZE + PROC_USED);
+                    out.add(new GpuProcess(infos.get(INT, i * PROC_SIZE + PROC_PID), used == VALUE_NOT_AVAILABLE ? -1 : used));
+                }
+                return out;
+            }
+        } catch (Throwable t) {
+            throw NativeLibrary.rethrow(t);
+        }
+    }
+
+    private static long handle(Arena a, int index) throws Throwable {
+        MemorySegment h = a.allocate(ValueLayout.ADDRESS);
+        LIB.check("nvmlDeviceGetHandleByIndex_v2", (int) H.handleByIndex.invokeExact(index, h));
+        return h.get(ValueLayout.JAVA_LONG, 0);
     }
 
     /** Success → true; "not supported" (and similar benign refusals) → false; anything else throws. */

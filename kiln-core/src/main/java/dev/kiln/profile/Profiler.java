@@ -42,8 +42,12 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 public final class Profiler implements AutoCloseable {
     private static volatile Profiler active;
 
-    /** One finished span: on the host (track "cpu", tid a thread) or on a device stream ("compute" or "copy"). */
-    public record Span(String name, String track, int device, long tid, double startMicros, double durationMicros, long bytes) {
+    /**
+     * One finished span: on the host (track "cpu", tid a thread), on a device stream ("compute" or "copy"), or a
+     * training step's phase (track "phase", {@code bytes} the phase's peak of GPU memory, -1 on the CPU).
+     * {@code phase} is the phase an op was issued in, or null.
+     */
+    public record Span(String name, String track, int device, long tid, double startMicros, double durationMicros, long bytes, String phase) {
         public double endMicros() { return startMicros + durationMicros; }
     }
 
@@ -53,8 +57,15 @@ public final class Profiler implements AutoCloseable {
     }
 
     private static final Scope NOTHING = () -> { };
+    /** The host row of the phases in the Chrome trace: no Java thread id comes near it. */
+    private static final long PHASE_TID = 1_000_000_000L;
 
-    private record GpuMark(String name, String track, CudaDevice device, Event begin, Event end, long bytes) {}
+    private record GpuMark(String name, String track, CudaDevice device, Event begin, Event end, long bytes, String phase) {}
+
+    /** The phase the phase thread is in (null outside one): ops that thread issues are counted to it. */
+    private volatile String currentPhase;
+    private volatile long phaseThread = -1;
+    private final java.util.Set<CudaDevice> devices = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
 
     private final long originNanos = System.nanoTime();
     private final ConcurrentLinkedQueue<Span> cpuSpans = new ConcurrentLinkedQueue<>();
@@ -82,6 +93,33 @@ public final class Profiler implements AutoCloseable {
         return p == null ? NOTHING : p.gpuSpan(device, device.copyStream(), name, "copy", bytes);
     }
 
+    /**
+     * Marks a phase of a training step (data wait, forward, backward, optimizer) inside the returned scope: its time,
+     * the ops issued in it and the peak of GPU memory during it (which resets the allocator's high-water mark). A
+     * no-op when not profiling. Phases do not nest; one thread marks them.
+     */
+    public static Scope phase(String name) {
+        Profiler p = active;
+        if (p == null) return NOTHING;
+        for (CudaDevice d : p.devices) d.allocator().resetPeak();
+        p.phaseThread = Thread.currentThread().threadId();
+        p.currentPhase = name;
+        long t0 = System.nanoTime();
+        return () -> {
+            long peak = -1;
+            synchronized (p.devices) {
+                for (CudaDevice d : p.devices) peak = Math.max(peak, d.allocator().peakAllocatedBytes());
+            }
+            p.currentPhase = null;
+            p.cpuSpans.add(new Span(name, "phase", -1, PHASE_TID, p.micros(t0), (System.nanoTime() - t0) / 1e3, peak, name));
+        };
+    }
+
+    /** The phase of an op issued now on this thread, or null. */
+    private String phaseNow() {
+        return Thread.currentThread().threadId() == phaseThread ? currentPhase : null;
+    }
+
     private Backend proxy(Backend b) {
         return proxies.computeIfAbsent(b, k -> (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(),
                 new Class<?>[]{Backend.class}, new Timing(k)));
@@ -95,18 +133,19 @@ public final class Profiler implements AutoCloseable {
         Timing(Backend target) {
             this.target = target;
             this.cuda = target instanceof CudaBackend ? CudaDevice.get(target.device().index()) : null;
+            if (cuda != null) devices.add(cuda);
         }
 
         @Override public Object invoke(Object proxy, Method m, Object[] args) throws Throwable {
             if (m.getDeclaringClass() == Object.class || m.getName().equals("device")) return call(m, args);
-            String name = opName(m, args);
+            String name = opName(m, args), phase = phaseNow();
             long t0 = System.nanoTime();
             Scope gpu = cuda == null ? NOTHING : gpuSpan(cuda, cuda.stream(), name, "compute", 0);
             try {
                 return call(m, args);
             } finally {
                 gpu.close();
-                cpuSpans.add(new Span(name, "cpu", -1, Thread.currentThread().threadId(), micros(t0), (System.nanoTime() - t0) / 1e3, 0));
+                cpuSpans.add(new Span(name, "cpu", -1, Thread.currentThread().threadId(), micros(t0), (System.nanoTime() - t0) / 1e3, 0, phase));
             }
         }
 
@@ -128,10 +167,11 @@ public final class Profiler implements AutoCloseable {
     private Scope gpuSpan(CudaDevice device, java.lang.foreign.MemorySegment stream, String name, String track, long bytes) {
         originOf(device);
         Event begin = Event.create(device, true), end = Event.create(device, true);
+        String phase = phaseNow();
         begin.record(stream);
         return () -> {
             end.record(stream);
-            gpuMarks.add(new GpuMark(name, track, device, begin, end, bytes));
+            gpuMarks.add(new GpuMark(name, track, device, begin, end, bytes, phase));
         };
     }
 
@@ -170,7 +210,7 @@ public final class Profiler implements AutoCloseable {
             Event origin = origins.get(g.device());
             double base = originMicros.get(g.device());
             double start = base + 1e3 * g.begin().millisSince(origin), end = base + 1e3 * g.end().millisSince(origin);
-            spans.add(new Span(g.name(), g.track(), g.device().index(), g.track().equals("copy") ? 2 : 1, start, end - start, g.bytes()));
+            spans.add(new Span(g.name(), g.track(), g.device().index(), g.track().equals("copy") ? 2 : 1, start, end - start, g.bytes(), g.phase()));
             g.begin().close();
             g.end().close();
         }
@@ -184,11 +224,47 @@ public final class Profiler implements AutoCloseable {
         return Collections.unmodifiableList(spans);
     }
 
-    /** Per op (and per copy): calls, host milliseconds, device milliseconds; the largest device (then host) time first. */
+    /**
+     * The phases' table when steps were marked ({@link #phase}), then per op (and per copy): calls, host milliseconds,
+     * device milliseconds; the largest device (then host) time first.
+     */
     public String summary() {
+        return phaseSummary() + opTable(spans().stream().filter(s -> !s.track().equals("phase")).toList());
+    }
+
+    /**
+     * Per phase: how often, host ms, GPU ms of the ops issued in it, its peak GPU memory, and its five largest ops with
+     * their share of the phase's time (GPU time on a GPU, else host time). Empty when no phase was marked.
+     */
+    String phaseSummary() {
+        Map<String, List<Span>> byPhase = new LinkedHashMap<>();
+        for (Span s : spans()) if (s.track().equals("phase")) byPhase.computeIfAbsent(s.name(), k -> new ArrayList<>()).add(s);
+        if (byPhase.isEmpty()) return "";
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-40s %8s %12s %12s %14s%n", "phase", "steps", "CPU ms", "GPU ms", "peak GPU MiB"));
+        StringBuilder shares = new StringBuilder();
+        for (var e : byPhase.entrySet()) {
+            List<Span> ops = spans().stream().filter(s -> e.getKey().equals(s.phase()) && !s.track().equals("phase")).toList();
+            double cpu = e.getValue().stream().mapToDouble(Span::durationMicros).sum() / 1e3;
+            double gpu = ops.stream().filter(s -> !s.track().equals("cpu")).mapToDouble(Span::durationMicros).sum() / 1e3;
+            long peak = e.getValue().stream().mapToLong(Span::bytes).max().orElse(-1);
+            sb.append(String.format(Locale.ROOT, "%-40s %8d %12.3f %12.3f %14s%n", e.getKey(), e.getValue().size(), cpu, gpu,
+                    peak < 0 ? "-" : String.format(Locale.ROOT, "%.1f", peak / 1048576.0)));
+            boolean onGpu = gpu > 0;
+            Map<String, Double> time = new TreeMap<>();
+            for (Span s : ops) if (s.track().equals("cpu") != onGpu) time.merge(s.name(), s.durationMicros() / 1e3, Double::sum);
+            double total = time.values().stream().mapToDouble(Double::doubleValue).sum();
+            shares.append(e.getKey()).append(onGpu ? " (share of GPU time):" : " (share of host time in ops):");
+            time.entrySet().stream().sorted(Map.Entry.<String, Double>comparingByValue().reversed()).limit(5)
+                    .forEach(t -> shares.append(String.format(Locale.ROOT, "  %s %.0f%%", t.getKey(), 100 * t.getValue() / total)));
+            shares.append('\n');
+        }
+        return sb.append('\n').append(shares).append('\n').toString();
+    }
+
+    private static String opTable(List<Span> spans) {
         record Row(String name, long[] calls, double[] cpu, double[] gpu) {}
         Map<String, Row> rows = new TreeMap<>();
-        for (Span s : spans()) {
+        for (Span s : spans) {
             Row r = rows.computeIfAbsent(s.track().equals("copy") ? "[copy] " + s.name() : s.name(),
                     n -> new Row(n, new long[1], new double[1], new double[1]));
             switch (s.track()) {
@@ -216,12 +292,13 @@ public final class Profiler implements AutoCloseable {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("0/0", "host");
         for (Span s : spans()) {
+            if (s.track().equals("phase")) meta.put("0/" + PHASE_TID, "training step phases");
             int pid = s.device() < 0 ? 0 : 1 + s.device();
             if (pid > 0) meta.put(pid + "/0", "cuda:" + s.device());
             if (pid > 0) meta.put(pid + "/" + s.tid(), s.tid() == 2 ? "copy stream" : "compute stream");
-            sb.append(String.format(Locale.ROOT, "{\"name\":%s,\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f%s},\n",
+            sb.append(String.format(Locale.ROOT, "{\"name\":%s,\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%s,\"ts\":%.3f,\"dur\":%.3f%s},\n",
                     Json.quote(s.name()), s.track(), pid, s.tid(), s.startMicros(), s.durationMicros(),
-                    s.bytes() > 0 ? ",\"args\":{\"bytes\":" + s.bytes() + "}" : ""));
+                    s.bytes() > 0 ? ",\"args\":{\"" + (s.track().equals("phase") ? "peak_gpu_bytes" : "bytes") + "\":" + s.bytes() + "}" : ""));
         }
         for (Map.Entry<String, String> e : meta.entrySet()) {
             String[] k = e.getKey().split("/");

@@ -1,5 +1,8 @@
 package dev.kiln.train;
 
+import dev.kiln.nn.Layer;
+import dev.kiln.optim.Optimizer;
+
 import java.nio.file.Path;
 import java.util.List;
 
@@ -11,6 +14,12 @@ import java.util.List;
 public interface TrainListener {
     /** The listener that reports nothing. */
     TrainListener NONE = new TrainListener() {};
+
+    /**
+     * The trainer was made for this model and optimizer: a listener that looks inside (weight histograms, the
+     * learning rate) keeps them. Called once, before any epoch.
+     */
+    default void trainingStarted(Layer model, Optimizer optimizer) {}
 
     /** An epoch's training pass begins: {@code batches} steps, shown as {@code label}. */
     default void epochStarted(String label, int batches) {}

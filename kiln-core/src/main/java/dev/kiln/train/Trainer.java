@@ -63,6 +63,7 @@ public final class Trainer implements AutoCloseable {
         this.listener = listener == null ? TrainListener.NONE : listener;
         this.precision = precision;
         this.scaler = precision.scalesLoss() ? new GradScaler() : null;
+        this.listener.trainingStarted(model, optimizer);
     }
 
     /**
@@ -180,7 +181,10 @@ public final class Trainer implements AutoCloseable {
               if (profileFile != null && step == profileFrom) prof = Profiler.start();
               // one scope per step: the batch, activations and temporaries go back to the pool when it ends
               try (MemoryScope ignoredStep = MemoryScope.open()) {
-                Batch b = batchesLeft.next();
+                Batch b;
+                try (var phase = Profiler.phase("data wait")) {
+                    b = batchesLeft.next();
+                }
                 Tensor l;
                 boolean taken = true;
                 if (cudaGraphs) {
@@ -189,11 +193,13 @@ public final class Trainer implements AutoCloseable {
                                 b.targets().dtype(), b.inputs().device(), precision, GraphedStep.DEFAULT_WARMUP);
                         if (dataParallel != null) graphed.dataParallel(dataParallel);
                     }
-                    l = graphed.step(b.inputs(), b.targets());
+                    try (var phase = Profiler.phase("graph replay")) { // forward, backward and update in one graph: no split
+                        l = graphed.step(b.inputs(), b.targets());
+                    }
                     if (checksEveryStep(l)) checkLoss(l, step + 1);
                 } else {
                     optimizer.zeroGrad();
-                    try (Autocast ac = precision.autocast()) {
+                    try (Autocast ac = precision.autocast(); var phase = Profiler.phase("forward")) {
                         l = loss.forward(forward.forward(b.inputs()), b.targets());
                     }
                     taken = !checksEveryStep(l) || checkLoss(l, step + 1);
@@ -275,16 +281,18 @@ public final class Trainer implements AutoCloseable {
     }
 
     private void backwardAndStep(Tensor l) {
-        if (scaler == null) {
-            l.backward();
-            if (dataParallel != null) dataParallel.finish();
-            optimizer.step();
-            return;
+        try (var phase = Profiler.phase("backward")) {
+            (scaler == null ? l : scaler.scale(l)).backward();
+            if (dataParallel != null) dataParallel.finish(); // every rank sees the same averaged gradients: the same overflow verdict
         }
-        scaler.scale(l).backward();
-        if (dataParallel != null) dataParallel.finish(); // every rank sees the same averaged gradients: the same overflow verdict
-        if (!scaler.step(optimizer)) skippedSteps++;
-        scaler.update();
+        try (var phase = Profiler.phase("optimizer")) {
+            if (scaler == null) {
+                optimizer.step();
+            } else {
+                if (!scaler.step(optimizer)) skippedSteps++;
+                scaler.update();
+            }
+        }
     }
 
     /** One epoch's training pass: the mean loss over its samples, how many samples, and the wall time. */

@@ -53,4 +53,37 @@ class ProfilerTest {
             assertThrows(IllegalStateException.class, Profiler::start);
         }
     }
+
+    @Test void phasesCountTheirOpsAndShowInTheTableAndTrace(@TempDir Path dir) throws Exception {
+        Tensor a = Tensor.randn(new Generator(1), 16, 16), b = Tensor.randn(new Generator(2), 16, 16);
+        assertDoesNotThrow(() -> Profiler.phase("outside").close(), "a no-op without a profiler");
+        Profiler prof;
+        try (Profiler p = Profiler.start()) {
+            prof = p;
+            for (int i = 0; i < 2; i++) {
+                try (var f = Profiler.phase("forward")) {
+                    a.matmul(b).relu();
+                }
+                try (var o = Profiler.phase("optimizer")) {
+                    a.add(b);
+                }
+            }
+            a.sum(); // outside any phase
+        }
+        List<Profiler.Span> spans = prof.spans();
+        assertEquals(4, spans.stream().filter(s -> s.track().equals("phase")).count());
+        assertTrue(spans.stream().filter(s -> s.name().equals("matmul")).allMatch(s -> "forward".equals(s.phase())));
+        assertTrue(spans.stream().filter(s -> s.name().startsWith("reduce") || s.name().startsWith("sum")).allMatch(s -> s.phase() == null));
+        String table = prof.summary();
+        String forward = table.lines().filter(l -> l.startsWith("forward ")).findFirst().orElseThrow();
+        assertEquals("2", forward.trim().split("\\s+")[1], "two forward phases: " + forward);
+        assertTrue(forward.trim().endsWith("-"), "no GPU memory on the CPU: " + forward);
+        assertTrue(table.contains("forward (share of host time in ops):  matmul"), table);
+        assertFalse(table.lines().anyMatch(l -> l.startsWith("optimizer ") && l.contains("matmul")), table);
+        Path file = dir.resolve("trace.json");
+        prof.writeChromeTrace(file);
+        String trace = Files.readString(file);
+        Json.parse(trace);
+        assertTrue(trace.contains("training step phases"), "the phases' row is named");
+    }
 }

@@ -21,7 +21,9 @@ import com.google.protobuf.Descriptors.FileDescriptor;
  *   oneof what { string file_version = 3; Summary summary = 5; ... }   (graph_def 4, log_message 6, ... left out)
  * tensorflow/core/framework/summary.proto, message Summary { repeated Value value = 1; }
  *   message Value { string tag = 1; oneof value { float simple_value = 2; HistogramProto histo = 5; ... } }
- *   (node_name 7, metadata 9, image 4, audio 6, tensor 8 left out)
+ *   SummaryMetadata metadata = 9;   (node_name 7, image 4, audio 6, tensor 8 left out)
+ * tensorflow/core/framework/summary.proto, message SummaryMetadata { PluginData plugin_data = 1; ... }
+ *   message PluginData { string plugin_name = 1; bytes content = 2; }
  * tensorflow/core/framework/summary.proto (histogram.proto in newer TensorFlow), message HistogramProto:
  *   double min = 1; double max = 2; double num = 3; double sum = 4; double sum_squares = 5;
  *   repeated double bucket_limit = 6 [packed = true]; repeated double bucket = 7 [packed = true];
@@ -43,6 +45,12 @@ final class EventProtos {
     static final FieldDescriptor VALUE_TAG;
     static final FieldDescriptor VALUE_SIMPLE_VALUE;
     static final FieldDescriptor VALUE_HISTO;
+    static final Descriptor METADATA;
+    static final Descriptor PLUGIN_DATA;
+    static final FieldDescriptor VALUE_METADATA;
+    static final FieldDescriptor METADATA_PLUGIN_DATA;
+    static final FieldDescriptor PLUGIN_NAME;
+    static final FieldDescriptor PLUGIN_CONTENT;
 
     static {
         FileDescriptorProto file = FileDescriptorProto.newBuilder()
@@ -57,12 +65,18 @@ final class EventProtos {
                         .addField(field("sum_squares", 5, Type.TYPE_DOUBLE))
                         .addField(packed("bucket_limit", 6))
                         .addField(packed("bucket", 7)))
+                .addMessageType(DescriptorProto.newBuilder().setName("SummaryMetadata")
+                        .addNestedType(DescriptorProto.newBuilder().setName("PluginData")
+                                .addField(field("plugin_name", 1, Type.TYPE_STRING))
+                                .addField(field("content", 2, Type.TYPE_BYTES)))
+                        .addField(message("plugin_data", 1, ".tensorflow.SummaryMetadata.PluginData")))
                 .addMessageType(DescriptorProto.newBuilder().setName("Summary")
                         .addNestedType(DescriptorProto.newBuilder().setName("Value")
                                 .addOneofDecl(OneofDescriptorProto.newBuilder().setName("value"))
                                 .addField(field("tag", 1, Type.TYPE_STRING))
                                 .addField(field("simple_value", 2, Type.TYPE_FLOAT).setOneofIndex(0))
-                                .addField(message("histo", 5, ".tensorflow.HistogramProto").setOneofIndex(0)))
+                                .addField(message("histo", 5, ".tensorflow.HistogramProto").setOneofIndex(0))
+                                .addField(message("metadata", 9, ".tensorflow.SummaryMetadata")))
                         .addField(message("value", 1, ".tensorflow.Summary.Value").setLabel(Label.LABEL_REPEATED)))
                 .addMessageType(DescriptorProto.newBuilder().setName("Event")
                         .addOneofDecl(OneofDescriptorProto.newBuilder().setName("what"))
@@ -89,6 +103,12 @@ final class EventProtos {
         VALUE_TAG = VALUE.findFieldByNumber(1);
         VALUE_SIMPLE_VALUE = VALUE.findFieldByNumber(2);
         VALUE_HISTO = VALUE.findFieldByNumber(5);
+        VALUE_METADATA = VALUE.findFieldByNumber(9);
+        METADATA = built.findMessageTypeByName("SummaryMetadata");
+        PLUGIN_DATA = METADATA.findNestedTypeByName("PluginData");
+        METADATA_PLUGIN_DATA = METADATA.findFieldByNumber(1);
+        PLUGIN_NAME = PLUGIN_DATA.findFieldByNumber(1);
+        PLUGIN_CONTENT = PLUGIN_DATA.findFieldByNumber(2);
     }
 
     private EventProtos() {}

@@ -113,6 +113,26 @@ public final class SummaryWriter implements AutoCloseable {
         writeSummary(value, step);
     }
 
+    /**
+     * Records this run's hyper-parameters for TensorBoard's HPARAMS dashboard, as PyTorch's {@code add_hparams} does:
+     * the hparams plugin's session start info (tag {@code _hparams_/session_start_info}). The dashboard pairs them with
+     * the run's scalars, which it offers as metrics.
+     *
+     * @param hparams names and values: numbers, booleans or strings (anything else is written as its string)
+     */
+    public void addHParams(java.util.Map<String, ?> hparams) {
+        DynamicMessage pluginData = DynamicMessage.newBuilder(EventProtos.PLUGIN_DATA)
+                .setField(EventProtos.PLUGIN_NAME, HParams.PLUGIN_NAME)
+                .setField(EventProtos.PLUGIN_CONTENT, HParams.sessionStartInfo(hparams, System.currentTimeMillis() / 1000.0))
+                .build();
+        DynamicMessage value = DynamicMessage.newBuilder(EventProtos.VALUE)
+                .setField(EventProtos.VALUE_TAG, HParams.SESSION_START_INFO_TAG)
+                .setField(EventProtos.VALUE_METADATA, DynamicMessage.newBuilder(EventProtos.METADATA)
+                        .setField(EventProtos.METADATA_PLUGIN_DATA, pluginData).build())
+                .build();
+        writeSummary(value, 0);
+    }
+
     /** Writes buffered records to the file, so a running TensorBoard sees them. */
     public synchronized void flush() {
         checkOpen();

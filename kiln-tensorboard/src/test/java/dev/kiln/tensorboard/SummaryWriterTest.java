@@ -222,4 +222,41 @@ class SummaryWriterTest {
         var closed = assertThrows(IllegalStateException.class, () -> tb.addScalar("x", 1, 1));
         assertTrue(closed.getMessage().contains(tb.file().toString()));
     }
+
+    @Test
+    void hparamsAreTheHParamsPluginsSessionStartInfo() throws IOException {
+        Path file;
+        try (SummaryWriter w = new SummaryWriter(dir)) {
+            w.addHParams(new java.util.LinkedHashMap<>(java.util.Map.of("lr", 0.001, "model", "cnn", "graphs", true)));
+            file = w.file();
+        }
+        List<DynamicMessage> events = readEvents(file);
+        DynamicMessage value = onlyValue(events.get(1));
+        assertEquals("_hparams_/session_start_info", value.getField(EventProtos.VALUE_TAG));
+        DynamicMessage plugin = (DynamicMessage) ((DynamicMessage) value.getField(EventProtos.VALUE_METADATA)).getField(EventProtos.METADATA_PLUGIN_DATA);
+        assertEquals("hparams", plugin.getField(EventProtos.PLUGIN_NAME));
+        // decoded field by field, independently of the encoder: HParamsPluginData.session_start_info (3) -> hparams map (1)
+        var data = com.google.protobuf.CodedInputStream.newInstance(((com.google.protobuf.ByteString) plugin.getField(EventProtos.PLUGIN_CONTENT)).toByteArray());
+        assertEquals((3 << 3) | 2, data.readTag());
+        var info = com.google.protobuf.CodedInputStream.newInstance(data.readByteArray());
+        java.util.Map<String, com.google.protobuf.Value> read = new java.util.HashMap<>();
+        double start = 0;
+        for (int tag = info.readTag(); tag != 0; tag = info.readTag()) {
+            if (tag == ((5 << 3) | 1)) {
+                start = info.readDouble();
+                continue;
+            }
+            assertEquals((1 << 3) | 2, tag);
+            var entry = com.google.protobuf.CodedInputStream.newInstance(info.readByteArray());
+            assertEquals((1 << 3) | 2, entry.readTag());
+            String key = entry.readString();
+            assertEquals((2 << 3) | 2, entry.readTag());
+            read.put(key, com.google.protobuf.Value.parseFrom(entry.readByteArray()));
+        }
+        assertEquals(0.001, read.get("lr").getNumberValue());
+        assertEquals("cnn", read.get("model").getStringValue());
+        assertTrue(read.get("graphs").getBoolValue());
+        assertEquals(3, read.size());
+        assertTrue(start > 1.7e9, "start time in seconds: " + start);
+    }
 }
