@@ -163,19 +163,19 @@ public final class Bench {
             res.put(ckey, round(c * 1e3, 3));
             log.accept(ckey + " " + res.get(ckey));
         }
-        for (String name : new String[]{"mlp", "cnn", "cifar_cnn"}) {
+        for (String name : new String[]{"mlp", "cnn", "cifar_cnn", "resnet_small"}) {
             for (int bs : new int[]{128, 1024}) {
                 for (boolean amp : new boolean[]{false, true}) {
                     String key = name + "_b" + bs + "_" + (amp ? "bf16" : "fp32") + "_train_samples_s";
                     // bf16 on the CPU runs the general kernels: a figure of it would measure nothing worth knowing
                     if (!want(only, key) || (amp && !gpu)) continue;
                     int[] shape = name.equals("cifar_cnn") ? new int[]{3, 32, 32} : new int[]{1, 28, 28};
-                    Model m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
+                    Model m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name.replace('_', '-')).build(new Generator(0));
                     res.put(key, trainRate(key, m, shape, bs, gpu ? 100 : 10, amp, false));
                     log.accept(key + " " + res.get(key));
                     if (cudaGraphs && gpu) {
                         String gkey = name + "_b" + bs + "_" + (amp ? "bf16" : "fp32") + "_graphed_train_samples_s";
-                        Model mg = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name).build(new Generator(0));
+                        Model mg = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name.replace('_', '-')).build(new Generator(0));
                         res.put(gkey, trainRate(gkey, mg, shape, bs, 100, amp, true));
                         log.accept(gkey + " " + res.get(gkey));
                     }
@@ -203,12 +203,12 @@ public final class Bench {
         // torch_ref.py's W7: the 6-layer GPT (its Block layer for layer: LayerNorm, one qkv Linear, causal attention, GELU MLP)
         for (boolean amp : new boolean[]{false, true}) {
             String base = "gpt_6L384_T256_b64_" + (amp ? "bf16" : "fp32");
-            if (!gpu || !want(only, base)) continue;
+            if (!want(only, base) || !gpu && amp) continue;   // the CPU: fp32, a few steps (for kiln bench --compare)
             GPT.Config cfg = new GPT.Config(65, 256, 6, 6, 384, 0, true, true, false, F.GeluApproximation.NONE, 1e-5);
-            res.put(base + "_train_tok_s", sequenceRate(base, new GPT(cfg, new Generator(0)), 64, 256, 65, 30, amp, false, true));
+            res.put(base + "_train_tok_s", sequenceRate(base, new GPT(cfg, new Generator(0)), 64, 256, 65, gpu ? 30 : 2, amp, false, true));
             res.putAll(peakMemory);
             log.accept(base + " " + res.get(base + "_train_tok_s"));
-            if (cudaGraphs) {
+            if (cudaGraphs && gpu) {
                 res.put(base + "_graphed_train_tok_s", sequenceRate(base, new GPT(cfg, new Generator(0)), 64, 256, 65, 30, amp, true, true));
                 log.accept(base + " graphed " + res.get(base + "_graphed_train_tok_s"));
             }
@@ -216,11 +216,11 @@ public final class Bench {
         // torch_ref.py's W9: the character LSTM (embedding 65 -> 128, 2-layer LSTM of 512, linear head), Adam
         for (boolean amp : new boolean[]{false, true}) {
             String base = "lstm_2L512_T128_b64_" + (amp ? "bf16" : "fp32");
-            if (!gpu || !want(only, base)) continue;
-            res.put(base + "_train_tok_s", sequenceRate(base, new CharLSTM(new Generator(0)), 64, 128, 65, 30, amp, false, false));
+            if (!want(only, base) || !gpu && amp) continue;
+            res.put(base + "_train_tok_s", sequenceRate(base, new CharLSTM(new Generator(0)), 64, 128, 65, gpu ? 30 : 2, amp, false, false));
             res.putAll(peakMemory);
             log.accept(base + " " + res.get(base + "_train_tok_s"));
-            if (cudaGraphs) {
+            if (cudaGraphs && gpu) {
                 res.put(base + "_graphed_train_tok_s", sequenceRate(base, new CharLSTM(new Generator(0)), 64, 128, 65, 30, amp, true, false));
                 log.accept(base + " graphed " + res.get(base + "_graphed_train_tok_s"));
             }
@@ -385,8 +385,8 @@ public final class Bench {
         long[] raw = new long[b * t];
         for (int i = 0; i < raw.length; i++) raw[i] = r.nextInt(v);
         Tensor ids = Tensor.of(raw, b, t).to(device).keep();
-        double s = secondsPerStep(graphed ? key + "_graphed" : key, m, opt, new SequenceCrossEntropyLoss(), ids, ids, steps, 5, amp, graphed,
-                graphed || group != null ? null : key + "_peak_mem_mb");
+        double s = secondsPerStep(graphed ? key + "_graphed" : key, m, opt, new SequenceCrossEntropyLoss(), ids, ids, steps, device.isCuda() ? 5 : 1, amp,
+                graphed, graphed || group != null || !device.isCuda() ? null : key + "_peak_mem_mb");
         return Math.round((double) b * t / s);
     }
 

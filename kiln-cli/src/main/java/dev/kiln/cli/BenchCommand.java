@@ -50,12 +50,20 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--gpus", paramLabel = "N", description = "run --data-parallel on N GPUs of this host (one process each)")
     Integer gpus;
 
+    @Option(names = "--compare", paramLabel = "DEVICES", description = {"the same training workloads on each of DEVICES (e.g. cpu,cuda): a table "
+            + "of throughput and speed-up, and report.md and chart.png (log scale) in --report"})
+    String compare;
+
+    @Option(names = "--report", paramLabel = "DIR", defaultValue = "bench-report", description = "where --compare writes report.md and chart.png (default: ${DEFAULT-VALUE})")
+    Path report;
+
     @Option(names = "--json-out", hidden = true, description = "rank 0 writes the JSON here (how --gpus gets it back from its ranks)")
     Path jsonOut;
 
     @Override public Integer call() throws Exception {
         var out = spec.commandLine().getOut();
         if (gpus != null) return launch(out);
+        if (compare != null) return compare(out);
         var err = spec.commandLine().getErr();
         List<String> prefixes = only == null ? List.of() : Arrays.stream(only.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
         var job = Ranks.job();
@@ -81,6 +89,44 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (jsonOut != null) java.nio.file.Files.writeString(jsonOut, text);
         else out.println(text);
+        out.flush();
+        return 0;
+    }
+
+    /** --compare: each device's run of the comparison's workloads (or --only's), then the report. */
+    private int compare(java.io.PrintWriter out) throws Exception {
+        var err = spec.commandLine().getErr();
+        List<String> prefixes = only == null ? CompareReport.WORKLOADS : Arrays.stream(only.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+        List<CompareReport.Column> columns = new java.util.ArrayList<>();
+        for (String name : compare.split(",")) {
+            name = name.trim();
+            Device d;
+            try {
+                d = Devices.parse(name);
+            } catch (IllegalArgumentException e) {
+                columns.add(new CompareReport.Column(name, "", Map.of(), e.getMessage()));
+                continue;
+            }
+            String hw = d.isCuda() ? dev.kiln.cuda.Cuda.device(d).name() : Devices.describeCpu();
+            Map<String, Object> res = new Bench(d, data, line -> {
+                err.println("bench " + d + ": " + line);
+                err.flush();
+            }).cudnnBenchmark(cudnnBenchmark).run(prefixes);
+            columns.add(new CompareReport.Column(d.toString(), hw, res, null));
+        }
+        String md = CompareReport.markdown(columns);
+        java.nio.file.Files.createDirectories(report);
+        java.nio.file.Files.writeString(report.resolve("report.md"), md);
+        boolean charted = true;
+        try {
+            CompareReport.chart(report.resolve("chart.png"), columns);
+        } catch (Exception | Error e) { // a headless machine without fonts: the table stands alone
+            charted = false;
+            java.nio.file.Files.deleteIfExists(report.resolve("chart.png"));
+            err.println("kiln bench: no chart written (" + e.getMessage() + ")");
+        }
+        out.print(md);
+        out.println("\nkiln bench: wrote " + report.resolve("report.md") + (charted ? " and " + report.resolve("chart.png") : ""));
         out.flush();
         return 0;
     }

@@ -30,6 +30,18 @@ final class Devices {
         return m.length() > 200 ? m.substring(0, 197) + "..." : m;
     }
 
+    /** The CPU as reports show it: its model (from /proc/cpuinfo where there is one), cores and vector width. */
+    static String describeCpu() {
+        String model = "";
+        try (var lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
+            model = lines.filter(l -> l.startsWith("model name")).map(l -> l.substring(l.indexOf(':') + 1).trim()).findFirst().orElse("");
+        } catch (java.io.IOException | java.io.UncheckedIOException e) {
+            // not Linux: the cores and the vector width say enough
+        }
+        return (model.isEmpty() ? "" : model + ", ") + Runtime.getRuntime().availableProcessors() + " cores, Vector API "
+                + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() + "-bit float vectors";
+    }
+
     /** Parses --device: cpu, cuda, cuda:N or auto. */
     static Device parse(String s) {
         if (s.equalsIgnoreCase("auto")) return best();

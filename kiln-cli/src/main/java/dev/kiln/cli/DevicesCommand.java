@@ -1,6 +1,5 @@
 package dev.kiln.cli;
 
-import jdk.incubator.vector.FloatVector;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -43,8 +42,7 @@ final class DevicesCommand implements Callable<Integer> {
             }
             return 0;
         }
-        out.printf("cpu      %d cores, Vector API %d-bit float vectors%n", Runtime.getRuntime().availableProcessors(),
-                FloatVector.SPECIES_PREFERRED.vectorBitSize());
+        out.println("cpu      " + Devices.describeCpu());
         out.println(dev.kiln.cuda.DeviceReport.describe());
         out.flush();
         return 0;
