@@ -96,7 +96,9 @@ final class BenchCommand implements Callable<Integer> {
     /** --compare: each device's run of the comparison's workloads (or --only's), then the report. */
     private int compare(java.io.PrintWriter out) throws Exception {
         var err = spec.commandLine().getErr();
-        List<String> prefixes = only == null ? CompareReport.WORKLOADS : Arrays.stream(only.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+        // Bench matches a sequence model by its name without the unit ("gpt_..._fp32"), an image model by its key
+        List<String> prefixes = only == null ? CompareReport.WORKLOADS.stream().map(w -> w.substring(0, w.indexOf("_train"))).toList()
+                : Arrays.stream(only.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
         List<CompareReport.Column> columns = new java.util.ArrayList<>();
         for (String name : compare.split(",")) {
             name = name.trim();
