@@ -278,7 +278,7 @@ final class TrainCommand implements Callable<Integer> {
      * around them when --tensorboard is given.
      */
     private dev.kiln.train.TrainListener observed(TrainProgress progress, Device d, Record cfg, PrintWriter log) {
-        gpuMonitor = dev.kiln.cuda.GpuMonitor.start(d, java.time.Duration.ofSeconds(1));
+        gpuMonitor = dev.kiln.cuda.GpuMonitor.start(d, java.time.Duration.ofMillis(250)); // 4 a second: a sub-second epoch still gets samples
         var listener = gpuMonitor == null ? progress : new GpuWatch(progress.showing(gpuMonitor), gpuMonitor, log);
         if (tensorboard == null) return listener;
         tensorBoardListener = new TensorBoardListener(listener, tensorboard, gpuMonitor, tensorboardHistograms, cfg);
