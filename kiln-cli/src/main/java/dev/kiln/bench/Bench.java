@@ -366,10 +366,7 @@ public final class Bench {
     /** Training samples per second; amp: forward and loss under bfloat16 autocast, as torch_ref.py's amp=True. */
     private <M extends Layer & Forward> long trainRate(String key, M m, int[] shape, int bs, int steps, boolean amp, boolean graphed) throws java.io.IOException {
         m.to(device);
-        int[] xs = new int[shape.length + 1];
-        xs[0] = bs;
-        System.arraycopy(shape, 0, xs, 1, shape.length);
-        Tensor x = Tensor.randn(new Generator(5), xs, DType.FLOAT32, device).keep();
+        Tensor x = Tensor.randn(new Generator(5), batchOf(bs, shape), DType.FLOAT32, device).keep();
         double s = secondsPerStep(key, m, new Adam(m.parameters(), 1e-3), F::crossEntropy, x, randomLabels(bs, 6), steps, 10, amp, graphed, null);
         return Math.round(bs / s);
     }

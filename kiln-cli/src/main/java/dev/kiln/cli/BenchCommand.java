@@ -97,7 +97,7 @@ final class BenchCommand implements Callable<Integer> {
     private int compare(java.io.PrintWriter out) throws Exception {
         var err = spec.commandLine().getErr();
         // Bench matches a sequence model by its name without the unit ("gpt_..._fp32"), an image model by its key
-        List<String> prefixes = only == null ? CompareReport.WORKLOADS.stream().map(w -> w.substring(0, w.indexOf("_train"))).toList()
+        List<String> prefixes = only == null ? CompareReport.WORKLOADS.stream().map(CompareReport::benchName).toList()
                 : Arrays.stream(only.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
         List<CompareReport.Column> columns = new java.util.ArrayList<>();
         for (String name : compare.split(",")) {

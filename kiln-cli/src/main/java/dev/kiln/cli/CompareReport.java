@@ -26,6 +26,12 @@ final class CompareReport {
             "cifar_cnn_b128_fp32_train_samples_s", "resnet_small_b128_fp32_train_samples_s", "lstm_2L512_T128_b64_fp32_train_tok_s",
             "gpt_6L384_T256_b64_fp32_train_tok_s");
 
+    /** A workload's short name: its key up to the batch size ("cnn", "gpt_6L384_T256"). */
+    static String label(String workload) { return workload.substring(0, workload.indexOf("_b")); }
+
+    /** The name {@code kiln bench}'s filter matches: the key without its unit ("cnn_b128_fp32", "gpt_..._fp32"). */
+    static String benchName(String workload) { return workload.substring(0, workload.indexOf("_train")); }
+
     /** One device's run: its name in the report, a description of the hardware, its figures, or why it has none. */
     record Column(String device, String hardware, Map<String, Object> figures, String unavailable) {}
 
@@ -41,7 +47,7 @@ final class CompareReport {
         sb.append("---|".repeat(columns.size() + (columns.size() > 1 ? 1 : 0))).append('\n');
         for (String w : WORKLOADS) {
             if (columns.stream().noneMatch(c -> c.figures().get(w) != null)) continue;
-            sb.append("| ").append(w.replace("_train_samples_s", "").replace("_train_tok_s", "")).append(" |");
+            sb.append("| ").append(benchName(w)).append(" |");
             for (Column c : columns) sb.append(' ').append(format(c.figures().get(w))).append(" |");
             if (columns.size() > 1) sb.append(' ').append(speedUp(columns.getFirst().figures().get(w), columns.getLast().figures().get(w))).append(" |");
             sb.append('\n');
@@ -64,13 +70,12 @@ final class CompareReport {
         chart.getStyler().setYAxisMin(1.0);   // bars grow from 1, not 0, on a log axis
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
         List<String> names = new ArrayList<>();
-        for (String w : WORKLOADS) if (columns.stream().anyMatch(c -> c.figures().get(w) != null)) names.add(w.substring(0, w.indexOf("_b")));
+        for (String w : WORKLOADS) if (columns.stream().anyMatch(c -> c.figures().get(w) != null)) names.add(label(w));
         for (Column c : columns) {
             if (c.unavailable() != null) continue;
             Map<String, Number> ys = new LinkedHashMap<>();
             for (String w : WORKLOADS) {
-                if (!names.contains(w.substring(0, w.indexOf("_b")))) continue;
-                ys.put(w.substring(0, w.indexOf("_b")), c.figures().get(w) instanceof Number n ? Math.max(1, n.doubleValue()) : 1);
+                if (names.contains(label(w))) ys.put(label(w), c.figures().get(w) instanceof Number n ? Math.max(1, n.doubleValue()) : 1);
             }
             chart.addSeries(c.device(), new ArrayList<>(ys.keySet()), new ArrayList<>(ys.values()));
         }

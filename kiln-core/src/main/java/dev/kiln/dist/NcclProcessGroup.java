@@ -62,7 +62,8 @@ public final class NcclProcessGroup implements ProcessGroup {
         t.start();
     }
 
-    private void requireHealthy() {
+    /** Before each collective: counts it as this rank's progress (hang detection) and refuses once a peer failed. */
+    private void beginCollective() {
         progress.incrementAndGet();
         if (failedRank != NONE) throw new IllegalStateException("rank " + failedRank + " of the job failed; this rank's NCCL communicator was aborted");
     }
@@ -72,24 +73,24 @@ public final class NcclProcessGroup implements ProcessGroup {
     @Override public int world() { return session.world(); }
 
     @Override public void allReduceSum(Tensor t) {
-        requireHealthy();
+        beginCollective();
         comm.allReduceSum(t);
     }
 
     @Override public void markProgress() { progress.incrementAndGet(); }
 
     @Override public void allReduceMeanAsync(Tensor t) {
-        requireHealthy();
+        beginCollective();
         comm.allReduceAverageOverlapped(t);
     }
 
     @Override public void awaitReductions() {
-        requireHealthy();
+        beginCollective();
         comm.joinOverlapped();
     }
 
     @Override public void broadcast(Tensor t, int root) {
-        requireHealthy();
+        beginCollective();
         comm.broadcast(t, root);
     }
 

@@ -10,7 +10,6 @@ import dev.kiln.data.Dataset;
 import dev.kiln.data.TextCorpus;
 import dev.kiln.data.ShardedDataset;
 import dev.kiln.data.TokenChunks;
-import dev.kiln.dist.DataParallel;
 import dev.kiln.dist.ProcessGroup;
 import dev.kiln.data.TrainingData;
 import dev.kiln.io.Safetensors;
@@ -132,16 +131,9 @@ public final class LanguageModelRun {
         Model model = arch.build(generator);
         model.to(cfg.device());
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
-        Trainer trainer = new Trainer(model, new SequenceCrossEntropyLoss(), opt, lead ? listener : null, cfg.precision());
-        if (profile != null && lead) trainer.profileSteps(profile, 20, 30);
-        trainer.useCudaGraphs(cfg.cudaGraphs());
-        trainer.onNan(ck.onNan());
-        if (world > 1) trainer.dataParallel(DataParallel.of(model, group));
+        Trainer trainer = TrainRun.trainer(model, new SequenceCrossEntropyLoss(), opt, listener, cfg.precision(), cfg.cudaGraphs(), profile, ck, group,
+                cfg.outDir());
         TrainCheckpoint.State state = new TrainCheckpoint.State(model, opt, generator, trainer.scaler());
-        if (lead) {
-            java.nio.file.Files.createDirectories(cfg.outDir());
-            TrainCheckpoint.removeTemporaries(cfg.outDir());
-        }
         Map<String, String> modelMeta = modelMetadata(arch, tokenizer, cfg), configMeta = TrainCheckpoint.configMeta(cfg);
         Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv");
 

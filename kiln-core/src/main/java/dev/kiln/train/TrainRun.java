@@ -196,16 +196,8 @@ public final class TrainRun {
             afterStep = from.afterEachStep().apply(model);
         }
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
-        Trainer trainer = new Trainer(model, new CrossEntropyLoss(), opt, lead ? listener : null, cfg.precision());
-        if (profile != null && lead) trainer.profileSteps(profile, 20, 30);
-        trainer.useCudaGraphs(cfg.cudaGraphs());
-        trainer.onNan(ck.onNan());
-        if (world > 1) trainer.dataParallel(DataParallel.of(model, group));
+        Trainer trainer = trainer(model, new CrossEntropyLoss(), opt, listener, cfg.precision(), cfg.cudaGraphs(), profile, ck, group, cfg.outDir());
         TrainCheckpoint.State state = new TrainCheckpoint.State(model, opt, generator, trainer.scaler());
-        if (lead) {
-            Files.createDirectories(cfg.outDir());
-            TrainCheckpoint.removeTemporaries(cfg.outDir());
-        }
         Path checkpoint = cfg.outDir().resolve("model.safetensors"), metrics = cfg.outDir().resolve("metrics.csv");
 
         log.printf(Locale.ROOT, "kiln: training %s (%,d parameters) on %s: %s, %,d training and %,d test images, batch %s, %s lr %s, %s%s%n",
@@ -287,6 +279,27 @@ public final class TrainRun {
         if (trainer.nanSkipped() > 0) log.printf(Locale.ROOT, "kiln: %d steps skipped for a non-finite loss (--on-nan skip)%n", trainer.nanSkipped());
         return new Summary(cfg.model().cliName(), cfg.device().toString(), cfg.precision().cliName(), cfg.epochs(), history.getLast().testAccuracy(),
                 trainSamples / trainSeconds, seconds, checkpoint, metrics, history);
+    }
+
+    /**
+     * A run's trainer as rank {@code group.rank()} of its job: rank 0 alone reports to {@code listener}, profiles and
+     * prepares {@code outDir} (temporaries of a crashed write removed); with several ranks the gradients are averaged
+     * over them.
+     */
+    static <M extends Layer & dev.kiln.nn.Forward> Trainer trainer(M model, dev.kiln.nn.Loss loss, Optimizer opt, TrainListener listener,
+                                                                   Precision precision, boolean cudaGraphs, Path profile, Checkpointing ck,
+                                                                   ProcessGroup group, Path outDir) throws IOException {
+        boolean lead = group.rank() == 0;
+        Trainer trainer = new Trainer(model, loss, opt, lead ? listener : null, precision);
+        if (profile != null && lead) trainer.profileSteps(profile, 20, 30);
+        trainer.useCudaGraphs(cudaGraphs);
+        trainer.onNan(ck.onNan());
+        if (group.world() > 1) trainer.dataParallel(DataParallel.of(model, group));
+        if (lead) {
+            Files.createDirectories(outDir);
+            TrainCheckpoint.removeTemporaries(outDir);
+        }
+        return trainer;
     }
 
     /** The training batches: shuffled per epoch, or for a data-parallel rank its share of each global batch (same order). */

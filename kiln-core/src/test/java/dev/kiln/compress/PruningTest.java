@@ -23,7 +23,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -132,7 +131,7 @@ class PruningTest {
     }
 
     @Test void fineTuningThroughTrainRunKeepsTheMaskAndSavesZeros() throws Exception {
-        Path data = tinyFashionMnist(dir.resolve("data"), 40, 20), out = dir.resolve("ft");
+        Path data = dev.kiln.train.TinyRuns.data(dir.resolve("data"), 40, 20), out = dir.resolve("ft");
         TrainConfig cfg = new TrainConfig(ModelZoo.MLP, 2, 8, OptimizerKind.ADAM, 1e-3, 1, Device.CPU, data, out, 0, 0, Precision.FP32, false, LrSchedule.CONSTANT);
         Model start = ModelZoo.MLP.build(new Generator(5));
         TrainRun.StartFrom from = new TrainRun.StartFrom(start.stateDict(), model -> Pruning.twoOfFour(model)::apply);
@@ -147,28 +146,5 @@ class PruningTest {
             }
         }
         assertNotEquals(start.stateDict().get("1.bias").toFloatArray()[0], saved.get("1.bias").toFloatArray()[0], "it did train");
-    }
-
-    /** n training and m test images of random pixels as IDX files (labels cycle 0..9). */
-    static Path tinyFashionMnist(Path d, int n, int m) throws Exception {
-        Files.createDirectories(d);
-        java.util.Random rng = new java.util.Random(0);
-        for (String set : new String[]{"train", "t10k"}) {
-            int count = set.equals("train") ? n : m;
-            byte[] pixels = new byte[count * 784], labels = new byte[count];
-            rng.nextBytes(pixels);
-            for (int i = 0; i < count; i++) labels[i] = (byte) (i % 10);
-            Files.write(d.resolve(set + "-images-idx3-ubyte"), idx(new int[]{count, 28, 28}, pixels));
-            Files.write(d.resolve(set + "-labels-idx1-ubyte"), idx(new int[]{count}, labels));
-        }
-        return d;
-    }
-
-    private static byte[] idx(int[] dims, byte[] data) {
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-        out.writeBytes(new byte[]{0, 0, 8, (byte) dims.length});
-        for (int x : dims) out.writeBytes(new byte[]{(byte) (x >>> 24), (byte) (x >>> 16), (byte) (x >>> 8), (byte) x});
-        out.writeBytes(data);
-        return out.toByteArray();
     }
 }

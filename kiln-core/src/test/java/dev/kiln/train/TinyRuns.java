@@ -14,12 +14,12 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 
-/** Tiny Fashion-MNIST-shaped runs for the resume tests: random images, an MLP, a few steps. */
-final class TinyRuns {
+/** Tiny Fashion-MNIST-shaped runs for the resume (and pruning) tests: random images, an MLP, a few steps. */
+public final class TinyRuns {
     private TinyRuns() {}
 
     /** n training and m test images of random pixels, labels cycling 0..9, as uncompressed IDX files. */
-    static Path data(Path d, int n, int m) throws IOException {
+    public static Path data(Path d, int n, int m) throws IOException {
         Files.createDirectories(d);
         Random rng = new Random(0);
         for (String set : new String[]{"train", "t10k"}) {
