@@ -13,7 +13,7 @@ import dev.kiln.Tensor;
 final class AttentionCuda extends CudaFamily {
     private static final int ROWS = 64; // ATT_ROWS
     private final Kernels.Table fwd32, fwd64, dq32, dq64, dk32, dk64, dv32, dv64, delta;
-    private final Kernels.Table mmaFwd32, mmaFwd64, mmaBwd32, mmaBwd64, mmaDqFinish; // tensor cores, 16-bit inputs
+    private final Kernels.Table mmaFwd32, mmaFwd64, mmaBwd32, mmaBwd64, mmaDelta, mmaDqFinish; // tensor cores, 16-bit inputs
 
     AttentionCuda(CudaBackend backend) {
         super(backend);
@@ -30,6 +30,7 @@ final class AttentionCuda extends CudaFamily {
         mmaFwd64 = new Kernels.Table(dev, "attention.cu", "attention_mma_fwd_d64");
         mmaBwd32 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d32");
         mmaBwd64 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d64");
+        mmaDelta = new Kernels.Table(dev, "attention.cu", "attention_mma_delta");
         mmaDqFinish = new Kernels.Table(dev, "attention.cu", "attention_mma_dq_finish");
     }
 
@@ -65,11 +66,13 @@ final class AttentionCuda extends CudaFamily {
         Tensor out = headsInner(b, h, l, dv, t), lse = newTensor(new int[]{b, h, l}, acc(t));
         if ((long) b * h * l > 0) {
             Launch a = Launch.args().ptr(ptr(out)).ptr(ptr(lse)).ptr(ptr(qc)).ptr(ptr(kc)).ptr(ptr(vc)).ptr(ptrOrNull(mc))
-                    .i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0).f64(scale);
+                    .i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0);
             boolean small = Math.max(d, dv) <= 32;
             if (tensorCores(t)) {
+                a.i32(vec(d, dv, qc, kc, vc) ? 1 : 0).f64(scale);
                 mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, (small ? mmaFwd32 : mmaFwd64).get(t), (l + 63) / 64, b * h, 1, 128, 0);
             } else {
+                a.f64(scale);
                 mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, (small ? fwd32 : fwd64).get(t), (l + ROWS - 1) / ROWS, b * h, 1, ROWS, 0);
             }
         }
@@ -85,14 +88,13 @@ final class AttentionCuda extends CudaFamily {
         Tensor mc = mask == null ? null : contiguousMask(mask, t), lse = contiguous(logSumExp);
         Tensor dq = headsInner(b, h, l, d, t), dk = headsInner(b, h, s, d, t), dvv = headsInner(b, h, s, dv, t);
         Tensor deltas = newTensor(new int[]{b, h, l}, acc(t));
-        if ((long) b * h * l > 0) {
-            geo(geo(Launch.args().ptr(ptr(deltas)).ptr(ptr(gc)).ptr(ptr(oc)).i32(h).i32(l).i32(dv), gc), oc)
-                    .go(dev, delta.get(t), (l + 127) / 128, b * h, 1, 128, 0);
-        }
         Object[][] passes = {{small ? dq32 : dq64, dq, l}, {small ? dk32 : dk64, dk, s}, {small ? dv32 : dv64, dvv, s}};
         if (tensorCores(t)) {
             passes = new Object[0][];
-            mmaBackward(gc, qc, kc, vc, lse, deltas, mc, dq, dk, dvv, causal, scale, small);
+            mmaBackward(gc, qc, kc, vc, oc, lse, deltas, mc, dq, dk, dvv, causal, scale, small);
+        } else if ((long) b * h * l > 0) {
+            geo(geo(Launch.args().ptr(ptr(deltas)).ptr(ptr(gc)).ptr(ptr(oc)).i32(h).i32(l).i32(dv), gc), oc)
+                    .go(dev, delta.get(t), (l + 127) / 128, b * h, 1, 128, 0);
         }
         for (Object[] p : passes) {
             Tensor dst = (Tensor) p[1];
@@ -117,16 +119,24 @@ final class AttentionCuda extends CudaFamily {
     /** bfloat16 and float16 take the mma.sync kernels; float32 and float64 the thread-per-row ones. */
     private static boolean tensorCores(DType t) { return t == DType.BFLOAT16 || t == DType.FLOAT16; }
 
-    /** One pass over 64-key blocks for dk and dv, dq summed in float32 scratch and finished (scaled, cast) after. */
-    private void mmaBackward(Tensor gc, Tensor qc, Tensor kc, Tensor vc, Tensor lse, Tensor deltas, Tensor mc, Tensor dq, Tensor dk, Tensor dvv,
-                             boolean causal, double scale, boolean small) {
+    /**
+     * delta = rowsum(dO * O) (zeroing the float32 dq scratch on the way), then one pass over 64-key blocks for dk and dv,
+     * dq summed into the scratch by atomics and finished (scaled, cast) after.
+     */
+    private void mmaBackward(Tensor gc, Tensor qc, Tensor kc, Tensor vc, Tensor oc, Tensor lse, Tensor deltas, Tensor mc, Tensor dq, Tensor dk,
+                             Tensor dvv, boolean causal, double scale, boolean small) {
         DType t = qc.dtype();
         int b = qc.size(0), h = qc.size(1), l = qc.size(2), d = qc.size(3), s = kc.size(2), dv = vc.size(3), width = small ? 32 : 64;
         Tensor acc = newTensor(new int[]{b * h, l, width}, DType.FLOAT32);
-        backend.fill(acc, 0);
+        long rows = (long) b * h * l;
+        if (rows > 0) {
+            geo(geo(Launch.args().ptr(ptr(deltas)).ptr(ptr(acc)).ptr(ptr(gc)).ptr(ptr(oc)).i32(h).i32(l).i32(dv).i32(width), gc), oc).i64(rows)
+                    .go(dev, mmaDelta.get(t), (int) ((rows + 3) / 4), 1, 1, 128, 0);
+        }
         if ((long) b * h * s > 0) {
             Launch a = Launch.args().ptr(ptr(acc)).ptr(ptr(dk)).ptr(ptr(dvv)).ptr(ptr(gc)).ptr(ptr(qc)).ptr(ptr(kc)).ptr(ptr(vc)).ptr(ptr(lse))
-                    .ptr(ptr(deltas)).ptr(ptrOrNull(mc)).i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0).f64(scale);
+                    .ptr(ptr(deltas)).ptr(ptrOrNull(mc)).i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0)
+                    .i32(vec(d, dv, qc, kc, vc, gc) ? 1 : 0).f64(scale);
             mask(geo(geo(geo(geo(geo(geo(a, qc), kc), vc), gc), dk), dvv), mc)
                     .go(dev, (small ? mmaBwd32 : mmaBwd64).get(t), (s + 63) / 64, b * h, 1, 128, 0);
         }
@@ -136,6 +146,16 @@ final class AttentionCuda extends CudaFamily {
                     .go(dev, mmaDqFinish.get(t), grid(n), BLOCK);
         }
         acc.storage().release();
+    }
+
+    /** Whether the tensor-core kernels may move 16-byte chunks: head sizes a multiple of 8, every row 16-byte aligned. */
+    private boolean vec(int d, int dv, Tensor... xs) {
+        if (d % 8 != 0 || dv % 8 != 0) return false;
+        for (Tensor x : xs) {
+            int[] st = x.strides();
+            if (ptr(x) % 16 != 0 || st[0] % 8 != 0 || st[1] % 8 != 0 || st[2] % 8 != 0) return false;
+        }
+        return true;
     }
 
     /** The additive mask in the accumulation dtype, keeping its stride-0 (broadcast) dims. */

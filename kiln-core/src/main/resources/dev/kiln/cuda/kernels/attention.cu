@@ -281,79 +281,116 @@ extern "C" __global__ void attention_delta_##S(typename Acc<T>::type* delta, con
 }
 KILN_FLOAT_TYPES(ATTENTION)
 
-// ==== The tensor-core path for bfloat16 and float16 (head sizes up to 64): FlashAttention-2's structure on
-// mma.sync m16n8k16 with float accumulators. Forward: a block of 4 warps owns 64 queries (16 per warp) and walks
-// 64-key tiles, the scores of a tile staying in registers, P reused as the A operand of P·V. Backward: a block owns
-// 64 keys (16 per warp) and walks 64-query tiles: S^T = K·Q^T and dP^T = V·dO^T, then dV += P^T·dO, dK += dS^T·Q in
-// registers; dQ += dS·K goes through shared memory and float atomics into a scratch buffer, scaled and cast by
-// attention_mma_dq_finish. Shared rows are padded by 8 elements so the fragment loads of a warp spread over banks.
+// ==== The tensor-core path for bfloat16 and float16 (head sizes up to 64): FlashAttention-2 on mma.sync m16n8k16
+// with float accumulators. Forward: a block of 4 warps owns 64 queries (16 per warp) and walks 64-key tiles, K and V
+// double-buffered in shared memory by cp.async; the scores of a tile stay in registers (online softmax in log2 units,
+// so each exponential is one ex2), P is reused as the A operand of P·V; tiles above the causal diagonal are never
+// visited and only tiles that cross it (or the sequence's end, or a mask) test each score. Backward: delta =
+// rowsum(dO·O) first (attention_mma_delta, which also zeroes the dq scratch); then a block owns 64 keys (16 per warp)
+// and walks the 64-query tiles that see them: S^T = K·Q^T and dP^T = V·dO^T, then dV += P^T·dO and dK += dS^T·Q in
+// registers; dS goes through shared memory for dQ += dS·K, added with vector float atomics to the scratch buffer that
+// attention_mma_dq_finish scales and casts; the next query tile's loads run under that product. Fragments come from
+// shared memory by ldmatrix (.trans for the operands read across rows); rows are padded by 8 elements, so the eight
+// 16-byte rows of each 8x8 matrix fall in distinct banks. With `vec` (every row 16-byte aligned and head sizes a multiple
+// of 8) tiles move in 16-byte cp.async chunks, else element by element.
 template <typename T> struct Mma;
 template <> struct Mma<bf16> {
     static __device__ __forceinline__ void run(float* c, const unsigned* a, unsigned b0, unsigned b1) {
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
     }
-    static __device__ __forceinline__ unsigned short bits(float f) { return float_to_bf16(f); }
+    static __device__ __forceinline__ unsigned pack(float lo, float hi) {
+        unsigned r;
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+        return r;
+    }
 };
 template <> struct Mma<f16> {
     static __device__ __forceinline__ void run(float* c, const unsigned* a, unsigned b0, unsigned b1) {
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
     }
-    static __device__ __forceinline__ unsigned short bits(float f) { return float_to_f16(f); }
+    static __device__ __forceinline__ unsigned pack(float lo, float hi) {
+        unsigned r;
+        asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+        return r;
+    }
 };
 
-__device__ __forceinline__ unsigned mma_pack(unsigned short lo, unsigned short hi) { return (unsigned) lo | ((unsigned) hi << 16); }
-__device__ __forceinline__ unsigned mma_ld(const unsigned short* p) { return *reinterpret_cast<const unsigned*>(p); }
-
-// Rows [0, 64) of x (n valid rows of e valid columns, row stride sr) into sh, zero-padded.
-template <int D>
-__device__ __forceinline__ void mma_tile(unsigned short (*sh)[D + 8], const unsigned short* x, i64 sr, int n, int e) {
-    for (int t = threadIdx.x; t < 64 * D; t += blockDim.x) {
-        int r = t / D, c = t - r * D;
-        sh[r][c] = r < n && c < e ? x[(i64) r * sr + c] : (unsigned short) 0;
-    }
+#define MMA_LOG2E 1.4426950408889634f
+__device__ __forceinline__ float mma_exp2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
+__device__ __forceinline__ unsigned mma_smem(const void* p) {
+    unsigned r;
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(p));
+    return r;
+}
+// four 8x8 matrices of 16-bit elements; lanes 8m..8m+7 give the row addresses of matrix m
+__device__ __forceinline__ void mma_ldsm(unsigned (&r)[4], const unsigned short* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(mma_smem(p)));
+}
+__device__ __forceinline__ void mma_ldsm_t(unsigned (&r)[4], const unsigned short* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(mma_smem(p)));
+}
+__device__ __forceinline__ void mma_cp16(void* dst, const void* src, bool valid) {   // zero-fills when !valid
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(mma_smem(dst)), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void mma_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void mma_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
+__device__ __forceinline__ void mma_red2(float* p, float a, float b) {
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" :: "l"(p), "f"(a), "f"(b) : "memory");
 }
 
-// The A fragments (16 rows from row r0, all D columns) of a row-major shared tile.
+// Rows [0, 64) of x (n valid rows of e valid columns, row stride sr) into sh, zero-padded; by cp.async when vec.
 template <int D>
-__device__ __forceinline__ void mma_rows(unsigned (*a)[4], unsigned short (*sh)[D + 8], int r0, int g, int t4) {
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) {
-        a[kk][0] = mma_ld(&sh[r0 + g][kk * 16 + t4 * 2]);
-        a[kk][1] = mma_ld(&sh[r0 + g + 8][kk * 16 + t4 * 2]);
-        a[kk][2] = mma_ld(&sh[r0 + g][kk * 16 + 8 + t4 * 2]);
-        a[kk][3] = mma_ld(&sh[r0 + g + 8][kk * 16 + 8 + t4 * 2]);
-    }
-}
-
-// c[nt] (16 x 64: 8 column tiles) = A (16 x D fragments) times the rows of sh read as columns (sh row j = column j).
-template <typename T, int D>
-__device__ __forceinline__ void mma_abt(float (*c)[4], const unsigned (*a)[4], unsigned short (*sh)[D + 8], int g, int t4) {
-#pragma unroll
-    for (int nt = 0; nt < 8; nt++) {
-        c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0;
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            Mma<T>::run(c[nt], a[kk], mma_ld(&sh[nt * 8 + g][kk * 16 + t4 * 2]), mma_ld(&sh[nt * 8 + g][kk * 16 + 8 + t4 * 2]));
+__device__ __forceinline__ void mma_tile(unsigned short (*sh)[D + 8], const unsigned short* x, i64 sr, int n, int e, bool vec) {
+    if (vec) {
+        for (int t = threadIdx.x; t < 64 * D / 8; t += 128) {
+            int r = t / (D / 8), c = (t - r * (D / 8)) * 8;
+            bool ok = r < n && c < e;
+            mma_cp16(&sh[r][c], ok ? x + (i64) r * sr + c : x, ok);
+        }
+    } else {
+        for (int t = threadIdx.x; t < 64 * D; t += 128) {
+            int r = t / D, c = t - r * D;
+            sh[r][c] = r < n && c < e ? x[(i64) r * sr + c] : (unsigned short) 0;
         }
     }
 }
 
-// acc (16 x D) += P (16 x 64, in the C layout of mma_abt, rounded to T) times sh (64 rows x D columns).
+// The A fragments (16 rows from r0, k-step kk) of a row-major shared tile.
+template <int W>
+__device__ __forceinline__ void mma_a(unsigned (&a)[4], unsigned short (*sh)[W + 8], int r0, int kk, int lane) {
+    mma_ldsm(a, &sh[r0 + (lane & 15)][kk * 16 + (lane >> 4) * 8]);
+}
+// c[0..7] (16 x 64) += A (16 x D, D/16 k-steps) times the 64 rows of sh read as columns (B[k][n] = sh[n][k]).
 template <typename T, int D>
-__device__ __forceinline__ void mma_pv(float (*acc)[4], const float (*p)[4], unsigned short (*sh)[D + 8], int g, int t4) {
+__device__ __forceinline__ void mma_abt(float (*c)[4], const unsigned (*a)[4], unsigned short (*sh)[D + 8], int lane) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+        for (int np = 0; np < 4; np++) {
+            unsigned b[4];
+            mma_ldsm(b, &sh[np * 16 + (lane & 7) + ((lane >> 4) << 3)][kk * 16 + ((lane >> 3) & 1) * 8]);
+            Mma<T>::run(c[2 * np], a[kk], b[0], b[1]);
+            Mma<T>::run(c[2 * np + 1], a[kk], b[2], b[3]);
+        }
+    }
+}
+// acc (16 x D) += P (16 x 64, the C layout of mma_abt, rounded to T) times sh (64 rows x D columns: B[k][n] = sh[k][n]).
+template <typename T, int D>
+__device__ __forceinline__ void mma_pv(float (*acc)[4], const float (*p)[4], unsigned short (*sh)[D + 8], int lane) {
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
-        unsigned a[4] = {mma_pack(Mma<T>::bits(p[2 * kk][0]), Mma<T>::bits(p[2 * kk][1])),
-                         mma_pack(Mma<T>::bits(p[2 * kk][2]), Mma<T>::bits(p[2 * kk][3])),
-                         mma_pack(Mma<T>::bits(p[2 * kk + 1][0]), Mma<T>::bits(p[2 * kk + 1][1])),
-                         mma_pack(Mma<T>::bits(p[2 * kk + 1][2]), Mma<T>::bits(p[2 * kk + 1][3]))};
-        int r = kk * 16 + t4 * 2;
+        unsigned a[4] = {Mma<T>::pack(p[2 * kk][0], p[2 * kk][1]), Mma<T>::pack(p[2 * kk][2], p[2 * kk][3]),
+                         Mma<T>::pack(p[2 * kk + 1][0], p[2 * kk + 1][1]), Mma<T>::pack(p[2 * kk + 1][2], p[2 * kk + 1][3])};
 #pragma unroll
-        for (int nt = 0; nt < D / 8; nt++) {
-            int col = nt * 8 + g;
-            Mma<T>::run(acc[nt], a, mma_pack(sh[r][col], sh[r + 1][col]), mma_pack(sh[r + 8][col], sh[r + 9][col]));
+        for (int np = 0; np < D / 16; np++) {
+            unsigned b[4];
+            mma_ldsm_t(b, &sh[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][np * 16 + (lane >> 4) * 8]);
+            Mma<T>::run(acc[2 * np], a, b[0], b[1]);
+            Mma<T>::run(acc[2 * np + 1], a, b[2], b[3]);
         }
     }
 }
@@ -361,199 +398,265 @@ __device__ __forceinline__ void mma_pv(float (*acc)[4], const float (*p)[4], uns
 __device__ __forceinline__ float mma_row_max(float v) { v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1)); return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2)); }
 __device__ __forceinline__ float mma_row_sum(float v) { v += __shfl_xor_sync(0xffffffffu, v, 1); return v + __shfl_xor_sync(0xffffffffu, v, 2); }
 
+// Two adjacent outputs of a row: one 32-bit store when the pair is whole and aligned (the outputs Kiln allocates are).
+template <typename T>
+__device__ __forceinline__ void mma_store2(T* row, int col, int n, float a, float b) {
+    if (col + 1 < n && (n & 1) == 0) *reinterpret_cast<unsigned*>(row + col) = Mma<T>::pack(a, b);
+    else if (col < n) row[col] = store<T, float>(a);
+}
+
 template <typename T, int D>
 __device__ __forceinline__ void attention_mma_fwd_impl(T* o, float* lse, const T* q, const T* k, const T* v, const float* mask,
-        int heads, int L, int S, int d, int dv, int causal, double scale_d, ATT_GEO, i64 ob, i64 oh, i64 ol, i64 mb, i64 mh, i64 ml, i64 ms) {
-    __shared__ __align__(16) unsigned short qs[64][D + 8], ks[64][D + 8], vs[64][D + 8];
-    int bh = blockIdx.y, b = bh / heads, h = bh - b * heads, row0 = blockIdx.x * 64;
+        int heads, int L, int S, int d, int dv, int causal, int vec, double scale_d, ATT_GEO, i64 ob, i64 oh, i64 ol,
+        i64 mb, i64 mh, i64 ml, i64 ms) {
+    __shared__ __align__(16) unsigned short qs[64][D + 8], ks[2][64][D + 8], vs[2][64][D + 8];
+    int bh = blockIdx.y, b = bh / heads, h = bh - b * heads;
+    int row0 = (gridDim.x - 1 - blockIdx.x) * 64;      // the longest causal rows start first
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const unsigned short* qp = reinterpret_cast<const unsigned short*>(q + b * qb + h * qh);
     const unsigned short* kp = reinterpret_cast<const unsigned short*>(k + b * kb + h * kh);
     const unsigned short* vp = reinterpret_cast<const unsigned short*>(v + b * vb + h * vh);
     const float* mp = mask ? mask + b * mb + h * mh : 0;
-    mma_tile<D>(qs, qp + (i64) row0 * ql, ql, L - row0, d);
-    __syncthreads();
-    unsigned qa[D / 16][4];
-    mma_rows<D>(qa, qs, warp * 16, g, t4);
-    float scale = (float) scale_d, ninf = -__int_as_float(0x7f800000);
+    float sl2 = (float) scale_d * MMA_LOG2E, ninf = -__int_as_float(0x7f800000);
+    int kend = causal ? min(S, row0 + 64) : S, tiles = (kend + 63) / 64;
+    mma_tile<D>(qs, qp + (i64) row0 * ql, ql, L - row0, d, vec);
+    mma_tile<D>(ks[0], kp, kl, S, d, vec);
+    mma_tile<D>(vs[0], vp, vl, S, dv, vec);
+    mma_commit();
     int rlo = row0 + warp * 16 + g, rhi = rlo + 8;
+    unsigned qa[D / 16][4];
     float acc[D / 8][4];
 #pragma unroll
     for (int nt = 0; nt < D / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0;
-    float mlo = ninf, mhi = ninf, llo = 0, lhi = 0;
-    int kend = causal ? min(S, row0 + 64) : S;
-    for (int j0 = 0; j0 < kend; j0 += 64) {
+    float mlo = ninf, mhi = ninf, llo = 0, lhi = 0;                // running max (log2 units) and sum of each row
+    for (int t = 0; t < tiles; t++) {
+        int j0 = t * 64, buf = t & 1;
+        __syncthreads();                                        // every warp is done with the buffer the next tile goes to
+        if (t + 1 < tiles) {
+            mma_tile<D>(ks[buf ^ 1], kp + (i64) (j0 + 64) * kl, kl, S - j0 - 64, d, vec);
+            mma_tile<D>(vs[buf ^ 1], vp + (i64) (j0 + 64) * vl, vl, S - j0 - 64, dv, vec);
+            mma_commit();
+            mma_wait<1>();
+        } else {
+            mma_wait<0>();
+        }
         __syncthreads();
-        mma_tile<D>(ks, kp + (i64) j0 * kl, kl, S - j0, d);
-        mma_tile<D>(vs, vp + (i64) j0 * vl, vl, S - j0, dv);
-        __syncthreads();
+        if (t == 0) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) mma_a<D>(qa[kk], qs, warp * 16, kk, lane);
+        }
         float s[8][4];
-        mma_abt<T, D>(s, qa, ks, g, t4);
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0;
+        mma_abt<T, D>(s, qa, ks[buf], lane);
+        bool edge = mp || j0 + 64 > S || (causal && j0 + 63 > row0 + warp * 16);
         float xlo = ninf, xhi = ninf;
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) {
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int key = j0 + nt * 8 + t4 * 2 + (e & 1), row = e < 2 ? rlo : rhi;
-                float x = s[nt][e] * scale;
-                if (key >= S || (causal && key > row)) x = ninf;
-                else if (mp && row < L) x += mp[(i64) row * ml + (i64) key * ms];
+                float x = s[nt][e] * sl2;
+                if (edge) {
+                    int key = j0 + nt * 8 + t4 * 2 + (e & 1), row = e < 2 ? rlo : rhi;
+                    if (key >= S || (causal && key > row)) x = ninf;
+                    else if (mp && row < L) x += mp[(i64) row * ml + (i64) key * ms] * MMA_LOG2E;
+                }
                 s[nt][e] = x;
                 if (e < 2) xlo = fmaxf(xlo, x); else xhi = fmaxf(xhi, x);
             }
         }
         float nlo = fmaxf(mlo, mma_row_max(xlo)), nhi = fmaxf(mhi, mma_row_max(xhi));
         float blo = nlo == ninf ? 0.f : nlo, bhi = nhi == ninf ? 0.f : nhi;   // every key so far hidden: p = 0, not NaN
-        float clo = __expf(mlo - blo), chi = __expf(mhi - bhi);
+        float clo = mma_exp2(mlo - blo), chi = mma_exp2(mhi - bhi);
         llo *= clo;
         lhi *= chi;
 #pragma unroll
         for (int nt = 0; nt < D / 8; nt++) { acc[nt][0] *= clo; acc[nt][1] *= clo; acc[nt][2] *= chi; acc[nt][3] *= chi; }
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float p = __expf(s[nt][e] - (e < 2 ? blo : bhi));
-                s[nt][e] = p;
-                if (e < 2) llo += p; else lhi += p;
-            }
+            s[nt][0] = mma_exp2(s[nt][0] - blo);
+            s[nt][1] = mma_exp2(s[nt][1] - blo);
+            s[nt][2] = mma_exp2(s[nt][2] - bhi);
+            s[nt][3] = mma_exp2(s[nt][3] - bhi);
+            llo += s[nt][0] + s[nt][1];
+            lhi += s[nt][2] + s[nt][3];
         }
         mlo = nlo;
         mhi = nhi;
-        mma_pv<T, D>(acc, s, vs, g, t4);
+        mma_pv<T, D>(acc, s, vs[buf], lane);
     }
+    mma_wait<0>();                                              // no copy may land after the block ends
     llo = mma_row_sum(llo);
     lhi = mma_row_sum(lhi);
     T* olo = o + b * ob + h * oh + (i64) rlo * ol;
     T* ohi = o + b * ob + h * oh + (i64) rhi * ol;
+    float ilo = 1.f / llo, ihi = 1.f / lhi;                    // l = 0 (no key visible): NaN, as the composite
 #pragma unroll
     for (int nt = 0; nt < D / 8; nt++) {
-#pragma unroll
-        for (int cc = 0; cc < 2; cc++) {
-            int col = nt * 8 + t4 * 2 + cc;
-            if (col >= dv) continue;
-            if (rlo < L) olo[col] = store<T, float>(acc[nt][cc] / llo);    // l = 0 (no key visible): NaN, as the composite
-            if (rhi < L) ohi[col] = store<T, float>(acc[nt][2 + cc] / lhi);
-        }
+        int col = nt * 8 + t4 * 2;
+        if (rlo < L) mma_store2(olo, col, dv, llo == 0 ? ilo * 0 : acc[nt][0] * ilo, llo == 0 ? ilo * 0 : acc[nt][1] * ilo);
+        if (rhi < L) mma_store2(ohi, col, dv, lhi == 0 ? ihi * 0 : acc[nt][2] * ihi, lhi == 0 ? ihi * 0 : acc[nt][3] * ihi);
     }
-    if (t4 == 0) {
-        if (rlo < L) lse[(i64) bh * L + rlo] = mlo + logf(llo);
-        if (rhi < L) lse[(i64) bh * L + rhi] = mhi + logf(lhi);
+    if (t4 == 0) {                                              // natural log: the float kernels' convention
+        if (rlo < L) lse[(i64) bh * L + rlo] = (mlo + __log2f(llo)) * 0.6931471805599453f;
+        if (rhi < L) lse[(i64) bh * L + rhi] = (mhi + __log2f(lhi)) * 0.6931471805599453f;
     }
+}
+
+// delta[row] = sum_c dO[row, c] * O[row, c], a warp per row; the row's dq scratch (D floats) is zeroed on the way.
+template <typename T>
+__device__ __forceinline__ void attention_mma_delta_impl(float* delta, float* dqacc, const T* g, const T* o, int heads, int L, int dv,
+        int D, i64 gb, i64 gh, i64 gl, i64 ob, i64 oh, i64 ol, i64 rows) {
+    i64 r = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    i64 i, bh = divmod(r, L, i), b = bh / heads, h = bh - b * heads;
+    const T* gr = g + b * gb + h * gh + i * gl;
+    const T* orow = o + b * ob + h * oh + i * ol;
+    float s = 0;
+    for (int c = lane; c < dv; c += 32) s += load<float, T>(gr[c]) * load<float, T>(orow[c]);
+    s = warp_all(s, [](float x, float y) { return x + y; });
+    if (lane == 0) delta[r] = s;
+    for (int c = lane; c < D; c += 32) dqacc[r * D + c] = 0;
 }
 
 template <typename T, int D>
 __device__ __forceinline__ void attention_mma_bwd_impl(float* dqacc, T* dk, T* dvo, const T* g, const T* q, const T* k, const T* v,
-        const float* lse, const float* delta, const float* mask, int heads, int L, int S, int d, int dv, int causal, double scale_d,
-        ATT_GEO, i64 gb, i64 gh, i64 gl, i64 xb, i64 xh, i64 xl, i64 yb, i64 yh, i64 yl, i64 mb, i64 mh, i64 ml, i64 ms) {
+        const float* lse, const float* delta, const float* mask, int heads, int L, int S, int d, int dv, int causal, int vec,
+        double scale_d, ATT_GEO, i64 gb, i64 gh, i64 gl, i64 xb, i64 xh, i64 xl, i64 yb, i64 yh, i64 yl, i64 mb, i64 mh, i64 ml, i64 ms) {
     __shared__ __align__(16) unsigned short ks[64][D + 8], vs[64][D + 8], qs[64][D + 8], gs[64][D + 8];
-    __shared__ __align__(16) unsigned short dss[64][64 + 8];   // dS of the tile, (query, key)
+    __shared__ __align__(16) unsigned short dst[64][64 + 8];    // dS^T of the tile, (key, query)
     __shared__ float lses[64], deltas[64];
-    int bh = blockIdx.y, b = bh / heads, h = bh - b * heads, col0 = blockIdx.x * 64;
+    int bh = blockIdx.y, b = bh / heads, h = bh - b * heads, col0 = blockIdx.x * 64;   // causal: the busiest key blocks first
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gg = lane >> 2, t4 = lane & 3;
     const unsigned short* qp = reinterpret_cast<const unsigned short*>(q + b * qb + h * qh);
     const unsigned short* kp = reinterpret_cast<const unsigned short*>(k + b * kb + h * kh);
     const unsigned short* vp = reinterpret_cast<const unsigned short*>(v + b * vb + h * vh);
     const unsigned short* gp = reinterpret_cast<const unsigned short*>(g + b * gb + h * gh);
     const float* mp = mask ? mask + b * mb + h * mh : 0;
-    mma_tile<D>(ks, kp + (i64) col0 * kl, kl, S - col0, d);
-    mma_tile<D>(vs, vp + (i64) col0 * vl, vl, S - col0, dv);
-    __syncthreads();
-    unsigned ka[D / 16][4], va[D / 16][4];
-    mma_rows<D>(ka, ks, warp * 16, gg, t4);
-    mma_rows<D>(va, vs, warp * 16, gg, t4);
-    float scale = (float) scale_d, ninf = -__int_as_float(0x7f800000);
-    int klo = col0 + warp * 16 + gg, khi = klo + 8;   // this thread's two keys: the rows of the transposed tiles
+    float scale = (float) scale_d, sl2 = scale * MMA_LOG2E, ninf = -__int_as_float(0x7f800000);
+    int istart = causal ? col0 : 0;                             // query i sees key j only when i >= j
+    mma_tile<D>(ks, kp + (i64) col0 * kl, kl, S - col0, d, vec);
+    mma_tile<D>(vs, vp + (i64) col0 * vl, vl, S - col0, dv, vec);
+    if (istart < L) {
+        mma_tile<D>(qs, qp + (i64) istart * ql, ql, L - istart, d, vec);
+        mma_tile<D>(gs, gp + (i64) istart * gl, gl, L - istart, dv, vec);
+    }
+    mma_commit();
+    int klo = col0 + warp * 16 + gg, khi = klo + 8;            // this thread's two keys: rows of the transposed tiles
     float dkacc[D / 8][4], dvacc[D / 8][4];
 #pragma unroll
     for (int nt = 0; nt < D / 8; nt++) {
         dkacc[nt][0] = dkacc[nt][1] = dkacc[nt][2] = dkacc[nt][3] = 0;
         dvacc[nt][0] = dvacc[nt][1] = dvacc[nt][2] = dvacc[nt][3] = 0;
     }
-    for (int i0 = causal ? col0 : 0; i0 < L; i0 += 64) {
-        __syncthreads();
-        mma_tile<D>(qs, qp + (i64) i0 * ql, ql, L - i0, d);
-        mma_tile<D>(gs, gp + (i64) i0 * gl, gl, L - i0, dv);
-        for (int t = threadIdx.x; t < 64; t += blockDim.x) {
-            lses[t] = i0 + t < L ? lse[(i64) bh * L + i0 + t] : 0.f;
-            deltas[t] = i0 + t < L ? delta[(i64) bh * L + i0 + t] : 0.f;
+    for (int i0 = istart; i0 < L; i0 += 64) {
+        if (threadIdx.x < 64) {                                 // no warp reads these past the previous tile's middle barrier
+            int r = i0 + threadIdx.x;
+            lses[threadIdx.x] = r < L ? lse[(i64) bh * L + r] * MMA_LOG2E : 0.f;
+            deltas[threadIdx.x] = r < L ? delta[(i64) bh * L + r] : 0.f;
         }
+        mma_wait<0>();
         __syncthreads();
-        float st[8][4], dpt[8][4];
-        mma_abt<T, D>(st, ka, qs, gg, t4);     // S^T: keys x queries
-        mma_abt<T, D>(dpt, va, gs, gg, t4);    // dP^T = V dO^T
+        float st[8][4], dpt[8][4];                              // S^T = K Q^T and dP^T = V dO^T: this warp's 16 keys x 64 queries
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) st[nt][0] = st[nt][1] = st[nt][2] = st[nt][3] = dpt[nt][0] = dpt[nt][1] = dpt[nt][2] = dpt[nt][3] = 0;
+        {
+            unsigned a[D / 16][4];
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) mma_a<D>(a[kk], ks, warp * 16, kk, lane);
+            mma_abt<T, D>(st, a, qs, lane);
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) mma_a<D>(a[kk], vs, warp * 16, kk, lane);
+            mma_abt<T, D>(dpt, a, gs, lane);
+        }
+        bool edge = mp || i0 + 64 > L || col0 + 64 > S || (causal && i0 < col0 + 64);
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) {
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int qi = nt * 8 + t4 * 2 + (e & 1), key = e < 2 ? klo : khi, row = i0 + qi;
-                float x = st[nt][e] * scale;
-                bool dead = row >= L || key >= S || (causal && key > row);
-                if (!dead && mp) x += mp[(i64) row * ml + (i64) key * ms];
-                float p = dead || x == ninf ? 0.f : __expf(x - lses[qi]);
+                int qi = nt * 8 + t4 * 2 + (e & 1);
+                float x = st[nt][e] * sl2;
+                bool dead = false;
+                if (edge) {
+                    int key = e < 2 ? klo : khi, row = i0 + qi;
+                    dead = row >= L || key >= S || (causal && key > row);
+                    if (!dead && mp) x += mp[(i64) row * ml + (i64) key * ms] * MMA_LOG2E;
+                }
+                float p = dead || x == ninf ? 0.f : mma_exp2(x - lses[qi]);
                 st[nt][e] = p;
                 dpt[nt][e] = p * (dpt[nt][e] - deltas[qi]);
-                dss[qi][warp * 16 + gg + (e < 2 ? 0 : 8)] = Mma<T>::bits(dpt[nt][e]);
             }
+            *reinterpret_cast<unsigned*>(&dst[warp * 16 + gg][nt * 8 + t4 * 2]) = Mma<T>::pack(dpt[nt][0], dpt[nt][1]);
+            *reinterpret_cast<unsigned*>(&dst[warp * 16 + gg + 8][nt * 8 + t4 * 2]) = Mma<T>::pack(dpt[nt][2], dpt[nt][3]);
         }
-        mma_pv<T, D>(dvacc, st, gs, gg, t4);    // dV += P^T dO
-        mma_pv<T, D>(dkacc, dpt, qs, gg, t4);   // dK += dS^T Q (scaled at the end)
-        __syncthreads();
-        // dQ rows of this warp: 16 queries x D, = dS (16 x 64 keys) K
-        unsigned da[4][4];
-        mma_rows<64>(da, dss, warp * 16, gg, t4);
+        mma_pv<T, D>(dvacc, st, gs, lane);                     // dV += P^T dO
+        mma_pv<T, D>(dkacc, dpt, qs, lane);                    // dK += dS^T Q (scaled at the end)
+        __syncthreads();                                        // dS^T whole; Q and dO read by every warp
+        if (i0 + 64 < L) {                                      // the next query tile loads under the dQ product
+            mma_tile<D>(qs, qp + (i64) (i0 + 64) * ql, ql, L - i0 - 64, d, vec);
+            mma_tile<D>(gs, gp + (i64) (i0 + 64) * gl, gl, L - i0 - 64, dv, vec);
+            mma_commit();
+        }
+        // dQ of this warp's 16 queries = dS (16 x 64 keys, read transposed from dS^T) times K (64 keys x D)
         float dq[D / 8][4];
 #pragma unroll
         for (int nt = 0; nt < D / 8; nt++) dq[nt][0] = dq[nt][1] = dq[nt][2] = dq[nt][3] = 0;
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
-            int r = kk * 16 + t4 * 2;
+            unsigned a[4];
+            mma_ldsm_t(a, &dst[kk * 16 + (lane & 7) + ((lane >> 4) << 3)][warp * 16 + ((lane >> 3) & 1) * 8]);
 #pragma unroll
-            for (int nt = 0; nt < D / 8; nt++) {
-                int col = nt * 8 + gg;
-                Mma<T>::run(dq[nt], da[kk], mma_pack(ks[r][col], ks[r + 1][col]), mma_pack(ks[r + 8][col], ks[r + 9][col]));
+            for (int np = 0; np < D / 16; np++) {
+                unsigned bb[4];
+                mma_ldsm_t(bb, &ks[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][np * 16 + (lane >> 4) * 8]);
+                Mma<T>::run(dq[2 * np], a, bb[0], bb[1]);
+                Mma<T>::run(dq[2 * np + 1], a, bb[2], bb[3]);
             }
         }
         int qlo = i0 + warp * 16 + gg, qhi = qlo + 8;
+        float* alo = dqacc + ((i64) bh * L + qlo) * D;
+        float* ahi = dqacc + ((i64) bh * L + qhi) * D;
 #pragma unroll
         for (int nt = 0; nt < D / 8; nt++) {
             int col = nt * 8 + t4 * 2;
-            if (qlo < L) { atomicAdd(&dqacc[((i64) bh * L + qlo) * D + col], dq[nt][0]); atomicAdd(&dqacc[((i64) bh * L + qlo) * D + col + 1], dq[nt][1]); }
-            if (qhi < L) { atomicAdd(&dqacc[((i64) bh * L + qhi) * D + col], dq[nt][2]); atomicAdd(&dqacc[((i64) bh * L + qhi) * D + col + 1], dq[nt][3]); }
+            if (col < d && qlo < L) mma_red2(alo + col, dq[nt][0], dq[nt][1]);
+            if (col < d && qhi < L) mma_red2(ahi + col, dq[nt][2], dq[nt][3]);
         }
+        __syncthreads();                                        // dS^T read by every warp before the next tile writes it
     }
+    mma_wait<0>();
     T* dklo = dk + b * xb + h * xh + (i64) klo * xl;
     T* dkhi = dk + b * xb + h * xh + (i64) khi * xl;
     T* dvlo = dvo + b * yb + h * yh + (i64) klo * yl;
     T* dvhi = dvo + b * yb + h * yh + (i64) khi * yl;
 #pragma unroll
     for (int nt = 0; nt < D / 8; nt++) {
-#pragma unroll
-        for (int cc = 0; cc < 2; cc++) {
-            int col = nt * 8 + t4 * 2 + cc;
-            if (klo < S && col < d) dklo[col] = store<T, float>(dkacc[nt][cc] * scale);
-            if (khi < S && col < d) dkhi[col] = store<T, float>(dkacc[nt][2 + cc] * scale);
-            if (klo < S && col < dv) dvlo[col] = store<T, float>(dvacc[nt][cc]);
-            if (khi < S && col < dv) dvhi[col] = store<T, float>(dvacc[nt][2 + cc]);
-        }
+        int col = nt * 8 + t4 * 2;
+        if (klo < S) { mma_store2(dklo, col, d, dkacc[nt][0] * scale, dkacc[nt][1] * scale); mma_store2(dvlo, col, dv, dvacc[nt][0], dvacc[nt][1]); }
+        if (khi < S) { mma_store2(dkhi, col, d, dkacc[nt][2] * scale, dkacc[nt][3] * scale); mma_store2(dvhi, col, dv, dvacc[nt][2], dvacc[nt][3]); }
     }
 }
 
 #define ATTENTION_MMA_D(T, S, D) \
 extern "C" __global__ void __launch_bounds__(128) attention_mma_fwd_d##D##_##S(T* o, float* lse, const T* q, const T* k, const T* v, \
-        const float* mask, int heads, int L, int Sk, int d, int dv, int causal, double scale, ATT_GEO, i64 ob, i64 oh, i64 ol, \
+        const float* mask, int heads, int L, int Sk, int d, int dv, int causal, int vec, double scale, ATT_GEO, i64 ob, i64 oh, i64 ol, \
         i64 mb, i64 mh, i64 ml, i64 ms) { \
-    attention_mma_fwd_impl<T, D>(o, lse, q, k, v, mask, heads, L, Sk, d, dv, causal, scale, ATT_GEO_ARGS, ob, oh, ol, mb, mh, ml, ms); \
+    attention_mma_fwd_impl<T, D>(o, lse, q, k, v, mask, heads, L, Sk, d, dv, causal, vec, scale, ATT_GEO_ARGS, ob, oh, ol, mb, mh, ml, ms); \
 } \
 extern "C" __global__ void __launch_bounds__(128) attention_mma_bwd_d##D##_##S(float* dqacc, T* dk, T* dvo, const T* g, const T* q, \
         const T* k, const T* v, const float* lse, const float* delta, const float* mask, int heads, int L, int Sk, int d, int dv, \
-        int causal, double scale, ATT_GEO, i64 gb, i64 gh, i64 gl, i64 xb, i64 xh, i64 xl, i64 yb, i64 yh, i64 yl, \
+        int causal, int vec, double scale, ATT_GEO, i64 gb, i64 gh, i64 gl, i64 xb, i64 xh, i64 xl, i64 yb, i64 yh, i64 yl, \
         i64 mb, i64 mh, i64 ml, i64 ms) { \
-    attention_mma_bwd_impl<T, D>(dqacc, dk, dvo, g, q, k, v, lse, delta, mask, heads, L, Sk, d, dv, causal, scale, ATT_GEO_ARGS, \
+    attention_mma_bwd_impl<T, D>(dqacc, dk, dvo, g, q, k, v, lse, delta, mask, heads, L, Sk, d, dv, causal, vec, scale, ATT_GEO_ARGS, \
             gb, gh, gl, xb, xh, xl, yb, yh, yl, mb, mh, ml, ms); \
 }
 #define ATTENTION_MMA(T, S) \
 ATTENTION_MMA_D(T, S, 32) ATTENTION_MMA_D(T, S, 64) \
+extern "C" __global__ void attention_mma_delta_##S(float* delta, float* dqacc, const T* g, const T* o, int heads, int L, int dv, int D, \
+        i64 gb, i64 gh, i64 gl, i64 ob, i64 oh, i64 ol, i64 rows) { \
+    attention_mma_delta_impl<T>(delta, dqacc, g, o, heads, L, dv, D, gb, gh, gl, ob, oh, ol, rows); \
+} \
 /* dq[b, h, i, c] = scale * acc[(b*H + h, i), c] (acc rows D wide) */ \
 extern "C" __global__ void attention_mma_dq_finish_##S(T* dq, const float* acc, int heads, int L, int d, int D, double scale, \
         i64 xb, i64 xh, i64 xl, i64 n) { \
