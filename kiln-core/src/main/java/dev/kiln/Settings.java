@@ -30,16 +30,16 @@ import java.util.function.UnaryOperator;
  *                       1-3 input channels: {@code on}, {@code off}, or {@code all} (also the 3-channel weight gradient)
  * @param progress       {@code kiln.progress} / {@code KILN_PROGRESS}: draw the command line's progress bar (the
  *                       launcher sets it when stderr is a terminal)
- * @param attentionComposeMb {@code kiln.attention.compose.mb} / {@code KILN_ATTENTION_COMPOSE_MB}: float32/float64
- *                       attention on CUDA composes cuBLAS products and the softmax kernels while one call's scores take
- *                       at most this many MB (default 256; measured faster than the fused SIMT kernel at GPT sizes), and
- *                       runs the fused kernel, whose memory grows only linearly with the sequence, beyond; 0: always
- *                       fused. 16-bit attention always runs the fused tensor-core kernel
+ * @param attentionComposeMb {@code kiln.attention.compose.mb} / {@code KILN_ATTENTION_COMPOSE_MB}: float64 attention
+ *                       on CUDA composes cuBLAS products and the softmax kernels while one call's scores take at most
+ *                       this many MB (default 256; faster than the fused SIMT kernel at GPT sizes), and runs the fused
+ *                       kernel, whose memory grows only linearly with the sequence, beyond; 0: always fused. 16-bit and
+ *                       float32 attention always run the fused tensor-core kernels
  * @param cudaMemoryLimitMb {@code kiln.cuda.memory.limit.mb} / {@code KILN_CUDA_MEMORY_LIMIT_MB}: the most device memory
  *                       (MB) Kiln's allocator reserves per GPU, beyond which a request fails as out of memory (after
  *                       emptying the cache); 0 (default): the device's own limit
  * @param deterministic  {@code kiln.deterministic} / {@code KILN_DETERMINISTIC}: GPU ops that would sum in a varying order
- *                       choose an order-fixed algorithm (cuDNN's deterministic ones, composed 16-bit attention) or
+ *                       choose an order-fixed algorithm (cuDNN's deterministic ones, composed 16-bit and float32 attention) or
  *                       refuse to run (atomic index adds), so a run repeats bit for bit (PyTorch's
  *                       {@code use_deterministic_algorithms}); {@code kiln train --deterministic} sets it
  * @param distTimeoutS   {@code kiln.dist.timeout.s} / {@code KILN_DIST_TIMEOUT_S}: seconds a data-parallel job may go

@@ -4,9 +4,9 @@ import dev.kiln.DType;
 import dev.kiln.Tensor;
 
 /**
- * Fused attention on CUDA (attention.cu), head sizes up to 64: bfloat16 and float16 on tensor cores (mma.sync, a warp
- * per 16 queries or keys, FlashAttention-2's loop order); float32 and float64 a thread per query (forward, dq) or key
- * (dk, dv) with the other side staged in shared memory. Inputs are read through their strides (the heads of a (B, T, H, d) view
+ * Fused attention on CUDA (attention.cu), head sizes up to 64: bfloat16, float16 and float32 on tensor cores (mma.sync,
+ * FlashAttention-2: a warp per 16 queries or keys; float32 as three TF32 products, or one where TF32 is allowed);
+ * float64 a thread per query (forward, dq) or key (dk, dv) with the other side staged in shared memory. Inputs are read through their strides (the heads of a (B, T, H, d) view
  * need no copy); outputs and gradients are laid out (B, L, H, d) and returned as (B, H, L, d) views, so merging the
  * heads afterwards is free.
  */
@@ -69,7 +69,9 @@ final class AttentionCuda extends CudaFamily {
                     .i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0);
             boolean small = Math.max(d, dv) <= 32;
             if (tensorCores(t)) {
-                a.i32(vec(d, dv, qc, kc, vc) ? 1 : 0).f64(scale);
+                a.i32(vec(d, dv, qc, kc, vc) ? 1 : 0);
+                if (t == DType.FLOAT32) a.i32(split());
+                a.f64(scale);
                 mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, (small ? mmaFwd32 : mmaFwd64).get(t), (l + 63) / 64, b * h, 1, 128, 0);
             } else {
                 a.f64(scale);
@@ -116,8 +118,11 @@ final class AttentionCuda extends CudaFamily {
         return new Tensor[]{dq, dk, dvv};
     }
 
-    /** bfloat16 and float16 take the mma.sync kernels; float32 and float64 the thread-per-row ones. */
-    private static boolean tensorCores(DType t) { return t == DType.BFLOAT16 || t == DType.FLOAT16; }
+    /** bfloat16, float16 and float32 take the mma.sync kernels; float64 the thread-per-row ones. */
+    private static boolean tensorCores(DType t) { return t == DType.BFLOAT16 || t == DType.FLOAT16 || t == DType.FLOAT32; }
+
+    /** float32 products as three TF32 products (float32's precision), or one where TF32 is allowed for matmul. */
+    private int split() { return dev.allowTf32() ? 0 : 1; }
 
     /**
      * delta = rowsum(dO * O) (zeroing the float32 dq scratch on the way), then one pass over 64-key blocks for dk and dv,
@@ -136,7 +141,9 @@ final class AttentionCuda extends CudaFamily {
         if ((long) b * h * s > 0) {
             Launch a = Launch.args().ptr(ptr(acc)).ptr(ptr(dk)).ptr(ptr(dvv)).ptr(ptr(gc)).ptr(ptr(qc)).ptr(ptr(kc)).ptr(ptr(vc)).ptr(ptr(lse))
                     .ptr(ptr(deltas)).ptr(ptrOrNull(mc)).i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0)
-                    .i32(vec(d, dv, qc, kc, vc, gc) ? 1 : 0).f64(scale);
+                    .i32(vec(d, dv, qc, kc, vc, gc) ? 1 : 0);
+            if (t == DType.FLOAT32) a.i32(split());
+            a.f64(scale);
             mask(geo(geo(geo(geo(geo(geo(a, qc), kc), vc), gc), dk), dvv), mc)
                     .go(dev, (small ? mmaBwd32 : mmaBwd64).get(t), (s + 63) / 64, b * h, 1, 128, 0);
         }
@@ -148,12 +155,13 @@ final class AttentionCuda extends CudaFamily {
         acc.storage().release();
     }
 
-    /** Whether the tensor-core kernels may move 16-byte chunks: head sizes a multiple of 8, every row 16-byte aligned. */
+    /** Whether the tensor-core kernels may move 16-byte chunks: head sizes a multiple of a chunk, every row 16-byte aligned. */
     private boolean vec(int d, int dv, Tensor... xs) {
-        if (d % 8 != 0 || dv % 8 != 0) return false;
+        int chunk = 16 / xs[0].dtype().byteSize();
+        if (d % chunk != 0 || dv % chunk != 0) return false;
         for (Tensor x : xs) {
             int[] st = x.strides();
-            if (ptr(x) % 16 != 0 || st[0] % 8 != 0 || st[1] % 8 != 0 || st[2] % 8 != 0) return false;
+            if (ptr(x) % 16 != 0 || st[0] % chunk != 0 || st[1] % chunk != 0 || st[2] % chunk != 0) return false;
         }
         return true;
     }

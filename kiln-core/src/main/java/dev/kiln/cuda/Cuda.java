@@ -146,7 +146,7 @@ public final class Cuda {
 
     /**
      * Deterministic mode for the process (PyTorch's {@code torch.use_deterministic_algorithms}): convolutions take
-     * only the algorithms cuDNN reports deterministic, 16-bit attention runs composed (the fused backward adds its query
+     * only the algorithms cuDNN reports deterministic, 16-bit and float32 attention run composed (the fused backward adds its query
      * gradients atomically), and ops with only an atomic CUDA kernel (index adds: embedding gradients) refuse to run.
      */
     public static void setDeterministic(boolean on) { deterministic = on; }

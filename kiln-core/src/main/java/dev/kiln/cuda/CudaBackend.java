@@ -301,8 +301,8 @@ public final class CudaBackend implements Backend {
     @Override public Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p) { return pooling.avgPool2dBackward(gradOut, inputShape, p); }
 
     @Override public boolean supportsAttention(DType dtype, int headDim, int valueDim) {
-        // the tensor-core backward adds query gradients atomically: deterministic mode composes 16-bit attention
-        if (Cuda.deterministic() && (dtype == DType.BFLOAT16 || dtype == DType.FLOAT16)) return false;
+        // the tensor-core backward adds query gradients atomically: deterministic mode composes all but float64 attention
+        if (Cuda.deterministic() && dtype != DType.FLOAT64) return false;
         return AttentionCuda.supports(dtype, headDim, valueDim);
     }
 

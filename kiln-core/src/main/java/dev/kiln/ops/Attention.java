@@ -19,10 +19,10 @@ import static dev.kiln.Backends.get;
  * Scaled dot-product attention. Where the backend has a fused kernel for the dtype and head size (flash-style: the
  * (L, S) scores exist one tile at a time, so memory grows linearly with the sequence) it runs that forward and
  * backward; otherwise, and whenever the mask itself needs a gradient, the composite of matmul, softmax and masked_fill
- * that the fused kernels are tested against ({@link #composite}). On CUDA, float32 and float64 attention also takes the
- * composite while the scores are small ({@code kiln.attention.compose.mb}): there cuBLAS and the softmax kernels beat
- * the fused kernel's thread-per-row loop; 16-bit attention always runs fused, on tensor cores
- * (bench/results/2026-11-30-h200-sequences.txt).
+ * that the fused kernels are tested against ({@link #composite}). On CUDA, float64 attention also takes the composite
+ * while the scores are small ({@code kiln.attention.compose.mb}): there cuBLAS and the softmax kernels beat the fused
+ * kernel's thread-per-row loop; 16-bit and float32 attention always run fused, on tensor cores
+ * (bench/results/2026-11-30-h200-attn.md).
  */
 public final class Attention {
     private Attention() {}
@@ -53,7 +53,7 @@ public final class Attention {
         Backend be = get(q.device());
         boolean fused = scoreShape != null && q.dtype() == k.dtype() && q.dtype() == v.dtype()
                 && (mask == null || !mask.requiresGrad()) && be.supportsAttention(q.dtype(), q.size(-1), v.size(-1))
-                && !(q.device().isCuda() && (q.dtype() == DType.FLOAT32 || q.dtype() == DType.FLOAT64) && Shape.numel(scoreShape) * 4 <= Settings.get().attentionComposeMb() << 20);
+                && !(q.device().isCuda() && q.dtype() == DType.FLOAT64 && Shape.numel(scoreShape) * 8 <= Settings.get().attentionComposeMb() << 20);
         return fused ? fused(be, q, k, v, mask, causal, scale, batch) : composite(q, k, v, mask, causal);
     }
 

@@ -11,8 +11,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The fused attention kernels on cuda:0 against the CPU's on fresh random inputs: odd lengths and head sizes (both
- * kernel widths), L != S, causal, broadcast additive masks, the (B, T, H, d) view GPT passes, and 16-bit inputs
- * (compared with the CPU in float32 on the same rounded values). Skips without a GPU.
+ * kernel widths, element-wise and 16-byte tile loads), L != S, causal, broadcast additive masks, the (B, T, H, d) view
+ * GPT passes, 16-bit inputs (compared with the CPU in float32 on the same rounded values), float32 as three TF32
+ * products and as one. Skips without a GPU.
  */
 class AttentionGpuTest extends GpuBackendComparison {
     @BeforeAll static void requireGpu() { setUpGpu(AttentionGpuTest.class); }
@@ -51,13 +52,36 @@ class AttentionGpuTest extends GpuBackendComparison {
     }
 
     @Test void headsViewThroughAutograd() {
-        // GPT's layout: (B, T, 3, H, d) split and transposed, never copied before the kernel
-        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
-            Tensor qkv = randn(t, 2, 37, 3, 4, 16);
-            compareGraph("heads view " + t, t == DType.FLOAT32 ? 2e-5 : 3e-2, x -> {
-                Tensor q = x[0].select(2, 0).transpose(1, 2), k = x[0].select(2, 1).transpose(1, 2), v = x[0].select(2, 2).transpose(1, 2);
-                return F.scaledDotProductAttention(q, k, v, true).transpose(1, 2).reshape(2, 37, 64);
-            }, qkv);
+        // GPT's layout: (B, T, 3, H, d) split and transposed, never copied before the kernel (16-byte tile loads: the
+        // rows are aligned), at lengths that end inside a tile
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
+            for (int[] z : new int[][]{{37, 4, 16}, {200, 3, 64}}) {
+                int len = z[0], heads = z[1], d = z[2];
+                Tensor qkv = randn(t, 2, len, 3, heads, d);
+                compareGraph("heads view " + t + " T " + len + " d " + d, t == DType.FLOAT32 ? 2e-5 : 3e-2, x -> {
+                    Tensor q = x[0].select(2, 0).transpose(1, 2), k = x[0].select(2, 1).transpose(1, 2), v = x[0].select(2, 2).transpose(1, 2);
+                    return F.scaledDotProductAttention(q, k, v, true).transpose(1, 2).reshape(2, len, heads * d);
+                }, qkv);
+            }
+        }
+    }
+
+    @Test void float32WithTf32Allowed() {
+        // one TF32 product instead of three: TF32's 10-bit mantissa, so a looser tolerance
+        Cuda.setAllowTf32(GPU, true);
+        try {
+            for (boolean causal : new boolean[]{false, true}) {
+                Tensor q = randn(DType.FLOAT32, 2, 3, 100, 64), k = randn(DType.FLOAT32, 2, 3, 100, 64), v = randn(DType.FLOAT32, 2, 3, 100, 64);
+                Tensor g = randn(DType.FLOAT32, 2, 3, 100, 64);
+                Tensor[] c = CPU_BE.attention(q, k, v, null, causal, 0.125);
+                Tensor[] gg = gpuBe.attention(gpu(q), gpu(k), gpu(v), null, causal, 0.125);
+                close(c[0], gg[0], 5e-3, "tf32 output" + (causal ? " causal" : ""));
+                Tensor[] cb = CPU_BE.attentionBackward(g, q, k, v, gg[0].cpu(), c[1], null, causal, 0.125);
+                Tensor[] gb = gpuBe.attentionBackward(gpu(g), gpu(q), gpu(k), gpu(v), gg[0], gg[1], null, causal, 0.125);
+                for (int i = 0; i < 3; i++) close(cb[i], gb[i], 2.5e-2, "tf32 gradient " + i + (causal ? " causal" : ""));
+            }
+        } finally {
+            Cuda.setAllowTf32(GPU, false);
         }
     }
 

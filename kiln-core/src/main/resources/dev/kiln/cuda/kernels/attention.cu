@@ -638,6 +638,319 @@ __device__ __forceinline__ void attention_mma_bwd_impl(float* dqacc, T* dk, T* d
     }
 }
 
+
+// ==== float32 on tensor cores, float32's precision kept: each product runs as three TF32 mma.sync m16n8k8
+// (lo·hi + hi·lo + hi·hi, x = hi + lo with hi its TF32 rounding; the dropped lo·lo is ~2^-22 relative, float32's own
+// rounding), the split CUTLASS and PyTorch's memory-efficient attention use for float32; one (hi·hi) when `split` is 0
+// (TF32 allowed, Cuda.allowTf32). The same structure as the 16-bit kernels with tiles sized for 4-byte elements under
+// 48 KB of static shared memory: forward, 64 queries per block and double-buffered 32-key tiles; backward, 64 keys per
+// block and 32-query tiles, V's fragments kept in registers. m16n8k8 wants A's columns t4 and t4+4 where the C layout
+// holds 2·t4 and 2·t4+1: the k index of a product is only summed over, so each kernel numbers it 2·t4, 2·t4+1 on both
+// operands, and a score tile feeds P·V with no shuffles, and rows of Q, K, dO give float2 fragments.
+__device__ __forceinline__ unsigned tc_tf32(float x) { unsigned r; asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x)); return r; }
+struct TcA { unsigned h[4], l[4]; };                            // an A fragment, split
+__device__ __forceinline__ TcA tc_a(float a0, float a1, float a2, float a3, int split) {
+    TcA r;
+    float a[4] = {a0, a1, a2, a3};
+#pragma unroll
+    for (int e = 0; e < 4; e++) { r.h[e] = tc_tf32(a[e]); r.l[e] = split ? tc_tf32(a[e] - __uint_as_float(r.h[e])) : 0u; }
+    return r;
+}
+__device__ __forceinline__ void tc_mma1(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+// c += A B for B's two elements b0 (k = 2·t4), b1 (k = 2·t4 + 1)
+__device__ __forceinline__ void tc_mma(float* c, const TcA& a, float b0, float b1, int split) {
+    unsigned h0 = tc_tf32(b0), h1 = tc_tf32(b1);
+    if (split) {
+        tc_mma1(c, a.l, h0, h1);
+        tc_mma1(c, a.h, tc_tf32(b0 - __uint_as_float(h0)), tc_tf32(b1 - __uint_as_float(h1)));
+    }
+    tc_mma1(c, a.h, h0, h1);
+}
+__device__ __forceinline__ void tc_cp16(float* dst, const float* src, bool valid) { mma_cp16(dst, src, valid); }
+
+// Rows [0, R) of x (n valid rows of e valid columns) into sh (rows W floats apart), zero-padded; cp.async when vec.
+template <int R, int D, int W>
+__device__ __forceinline__ void tc_tile(float (*sh)[W], const float* x, i64 sr, int n, int e, bool vec) {
+    if (vec) {
+        for (int t = threadIdx.x; t < R * D / 4; t += 128) {
+            int r = t / (D / 4), c = (t - r * (D / 4)) * 4;
+            bool ok = r < n && c < e;
+            tc_cp16(&sh[r][c], ok ? x + (i64) r * sr + c : x, ok);
+        }
+    } else {
+        for (int t = threadIdx.x; t < R * D; t += 128) {
+            int r = t / D, c = t - r * D;
+            sh[r][c] = r < n && c < e ? x[(i64) r * sr + c] : 0.f;
+        }
+    }
+}
+
+template <int D>
+__device__ __forceinline__ void attention_tc32_fwd_impl(float* o, float* lse, const float* q, const float* k, const float* v, const float* mask,
+        int heads, int L, int S, int d, int dv, int causal, int vec, int split, double scale_d, ATT_GEO, i64 ob, i64 oh, i64 ol,
+        i64 mb, i64 mh, i64 ml, i64 ms) {
+    __shared__ __align__(16) float ks[2][32][D + 8], vs[2][32][D + 4];   // pads: float2 row reads and column reads conflict-free
+    int bh = blockIdx.y, b = bh / heads, h = bh - b * heads;
+    int row0 = (gridDim.x - 1 - blockIdx.x) * 64;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const float* kp = k + b * kb + h * kh;
+    const float* vp = v + b * vb + h * vh;
+    const float* mp = mask ? mask + b * mb + h * mh : 0;
+    float sl2 = (float) scale_d * MMA_LOG2E, ninf = -__int_as_float(0x7f800000);
+    int kend = causal ? min(S, row0 + 64) : S, tiles = (kend + 31) / 32;
+    tc_tile<32, D, D + 8>(ks[0], kp, kl, S, d, vec);
+    tc_tile<32, D, D + 4>(vs[0], vp, vl, S, dv, vec);
+    mma_commit();
+    int rlo = row0 + warp * 16 + g, rhi = rlo + 8;
+    TcA qa[D / 8];
+    {
+        const float* qlo = q + b * qb + h * qh + (i64) min(rlo, L - 1) * ql;
+        const float* qhi = q + b * qb + h * qh + (i64) min(rhi, L - 1) * ql;
+#pragma unroll
+        for (int kk = 0; kk < D / 8; kk++) {
+            int c = kk * 8 + 2 * t4;
+            bool lo = rlo < L, hi = rhi < L;
+            qa[kk] = tc_a(lo && c < d ? qlo[c] : 0.f, hi && c < d ? qhi[c] : 0.f, lo && c + 1 < d ? qlo[c + 1] : 0.f,
+                          hi && c + 1 < d ? qhi[c + 1] : 0.f, split);
+        }
+    }
+    float acc[D / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0;
+    float mlo = ninf, mhi = ninf, llo = 0, lhi = 0;
+    for (int t = 0; t < tiles; t++) {
+        int j0 = t * 32, buf = t & 1;
+        __syncthreads();
+        if (t + 1 < tiles) {
+            tc_tile<32, D, D + 8>(ks[buf ^ 1], kp + (i64) (j0 + 32) * kl, kl, S - j0 - 32, d, vec);
+            tc_tile<32, D, D + 4>(vs[buf ^ 1], vp + (i64) (j0 + 32) * vl, vl, S - j0 - 32, dv, vec);
+            mma_commit();
+            mma_wait<1>();
+        } else {
+            mma_wait<0>();
+        }
+        __syncthreads();
+        float s[4][4];
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0;
+#pragma unroll
+        for (int kk = 0; kk < D / 8; kk++) {
+#pragma unroll
+            for (int nt = 0; nt < 4; nt++) {
+                float2 bk = *reinterpret_cast<const float2*>(&ks[buf][nt * 8 + g][kk * 8 + 2 * t4]);
+                tc_mma(s[nt], qa[kk], bk.x, bk.y, split);
+            }
+        }
+        bool edge = mp || j0 + 32 > S || (causal && j0 + 31 > row0 + warp * 16);
+        float xlo = ninf, xhi = ninf;
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float x = s[nt][e] * sl2;
+                if (edge) {
+                    int key = j0 + nt * 8 + t4 * 2 + (e & 1), row = e < 2 ? rlo : rhi;
+                    if (key >= S || (causal && key > row)) x = ninf;
+                    else if (mp && row < L) x += mp[(i64) row * ml + (i64) key * ms] * MMA_LOG2E;
+                }
+                s[nt][e] = x;
+                if (e < 2) xlo = fmaxf(xlo, x); else xhi = fmaxf(xhi, x);
+            }
+        }
+        float nlo = fmaxf(mlo, mma_row_max(xlo)), nhi = fmaxf(mhi, mma_row_max(xhi));
+        float blo = nlo == ninf ? 0.f : nlo, bhi = nhi == ninf ? 0.f : nhi;
+        float clo = mma_exp2(mlo - blo), chi = mma_exp2(mhi - bhi);
+        llo *= clo;
+        lhi *= chi;
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++) { acc[nt][0] *= clo; acc[nt][1] *= clo; acc[nt][2] *= chi; acc[nt][3] *= chi; }
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++) {
+            s[nt][0] = mma_exp2(s[nt][0] - blo);
+            s[nt][1] = mma_exp2(s[nt][1] - blo);
+            s[nt][2] = mma_exp2(s[nt][2] - bhi);
+            s[nt][3] = mma_exp2(s[nt][3] - bhi);
+            llo += s[nt][0] + s[nt][1];
+            lhi += s[nt][2] + s[nt][3];
+        }
+        mlo = nlo;
+        mhi = nhi;
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {                        // acc += P V over this tile's 32 keys
+            TcA pa = tc_a(s[kk][0], s[kk][2], s[kk][1], s[kk][3], split);
+#pragma unroll
+            for (int nt = 0; nt < D / 8; nt++) {
+                tc_mma(acc[nt], pa, vs[buf][kk * 8 + 2 * t4][nt * 8 + g], vs[buf][kk * 8 + 2 * t4 + 1][nt * 8 + g], split);
+            }
+        }
+    }
+    mma_wait<0>();
+    llo = mma_row_sum(llo);
+    lhi = mma_row_sum(lhi);
+    float* olo = o + b * ob + h * oh + (i64) rlo * ol;
+    float* ohi = o + b * ob + h * oh + (i64) rhi * ol;
+    float ilo = 1.f / llo, ihi = 1.f / lhi;                    // l = 0 (no key visible): NaN, as the composite
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+#pragma unroll
+        for (int cc = 0; cc < 2; cc++) {
+            int col = nt * 8 + t4 * 2 + cc;
+            if (col >= dv) continue;
+            if (rlo < L) olo[col] = llo == 0 ? ilo * 0 : acc[nt][cc] * ilo;
+            if (rhi < L) ohi[col] = lhi == 0 ? ihi * 0 : acc[nt][2 + cc] * ihi;
+        }
+    }
+    if (t4 == 0) {
+        if (rlo < L) lse[(i64) bh * L + rlo] = (mlo + __log2f(llo)) * 0.6931471805599453f;
+        if (rhi < L) lse[(i64) bh * L + rhi] = (mhi + __log2f(lhi)) * 0.6931471805599453f;
+    }
+}
+
+template <int D>
+__device__ __forceinline__ void attention_tc32_bwd_impl(float* dqacc, float* dk, float* dvo, const float* g, const float* q, const float* k,
+        const float* v, const float* lse, const float* delta, const float* mask, int heads, int L, int S, int d, int dv, int causal, int vec,
+        int split, double scale_d, ATT_GEO, i64 gb, i64 gh, i64 gl, i64 xb, i64 xh, i64 xl, i64 yb, i64 yh, i64 yl,
+        i64 mb, i64 mh, i64 ml, i64 ms) {
+    __shared__ __align__(16) float ks[64][D + 4], qs[32][D + 8], gs[32][D + 8], dst[64][32 + 4];   // dst: dS^T (key, query)
+    __shared__ float lses[32], deltas[32];
+    int bh = blockIdx.y, b = bh / heads, h = bh - b * heads, col0 = blockIdx.x * 64;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gg = lane >> 2, t4 = lane & 3;
+    const float* qp = q + b * qb + h * qh;
+    const float* gp = g + b * gb + h * gh;
+    const float* mp = mask ? mask + b * mb + h * mh : 0;
+    float scale = (float) scale_d, sl2 = scale * MMA_LOG2E, ninf = -__int_as_float(0x7f800000);
+    int istart = causal ? col0 : 0;
+    tc_tile<64, D, D + 4>(ks, k + b * kb + h * kh + (i64) col0 * kl, kl, S - col0, d, vec);
+    if (istart < L) {
+        tc_tile<32, D, D + 8>(qs, qp + (i64) istart * ql, ql, L - istart, d, vec);
+        tc_tile<32, D, D + 8>(gs, gp + (i64) istart * gl, gl, L - istart, dv, vec);
+    }
+    mma_commit();
+    int klo = col0 + warp * 16 + gg, khi = klo + 8;
+    float va[D / 8][4];                                         // this warp's V rows as A fragments (dims numbered as above)
+    {
+        const float* vlo = v + b * vb + h * vh + (i64) min(klo, S - 1) * vl;
+        const float* vhi = v + b * vb + h * vh + (i64) min(khi, S - 1) * vl;
+#pragma unroll
+        for (int kk = 0; kk < D / 8; kk++) {
+            int c = kk * 8 + 2 * t4;
+            va[kk][0] = klo < S && c < dv ? vlo[c] : 0.f;
+            va[kk][1] = khi < S && c < dv ? vhi[c] : 0.f;
+            va[kk][2] = klo < S && c + 1 < dv ? vlo[c + 1] : 0.f;
+            va[kk][3] = khi < S && c + 1 < dv ? vhi[c + 1] : 0.f;
+        }
+    }
+    float dkacc[D / 8][4], dvacc[D / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+        dkacc[nt][0] = dkacc[nt][1] = dkacc[nt][2] = dkacc[nt][3] = 0;
+        dvacc[nt][0] = dvacc[nt][1] = dvacc[nt][2] = dvacc[nt][3] = 0;
+    }
+    for (int i0 = istart; i0 < L; i0 += 32) {
+        if (threadIdx.x < 32) {
+            int r = i0 + threadIdx.x;
+            lses[threadIdx.x] = r < L ? lse[(i64) bh * L + r] * MMA_LOG2E : 0.f;
+            deltas[threadIdx.x] = r < L ? delta[(i64) bh * L + r] : 0.f;
+        }
+        mma_wait<0>();
+        __syncthreads();
+        float st[4][4], dpt[4][4];                              // this warp's 16 keys x 32 queries
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++) st[nt][0] = st[nt][1] = st[nt][2] = st[nt][3] = dpt[nt][0] = dpt[nt][1] = dpt[nt][2] = dpt[nt][3] = 0;
+#pragma unroll
+        for (int kk = 0; kk < D / 8; kk++) {
+            int c = kk * 8 + 2 * t4;
+            TcA ka = tc_a(ks[warp * 16 + gg][c], ks[warp * 16 + gg + 8][c], ks[warp * 16 + gg][c + 1], ks[warp * 16 + gg + 8][c + 1], split);
+            TcA vv = tc_a(va[kk][0], va[kk][1], va[kk][2], va[kk][3], split);
+#pragma unroll
+            for (int nt = 0; nt < 4; nt++) {
+                float2 bq = *reinterpret_cast<const float2*>(&qs[nt * 8 + gg][c]);
+                float2 bg = *reinterpret_cast<const float2*>(&gs[nt * 8 + gg][c]);
+                tc_mma(st[nt], ka, bq.x, bq.y, split);
+                tc_mma(dpt[nt], vv, bg.x, bg.y, split);
+            }
+        }
+        bool edge = mp || i0 + 32 > L || col0 + 64 > S || (causal && i0 < col0 + 64);
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int qi = nt * 8 + t4 * 2 + (e & 1);
+                float x = st[nt][e] * sl2;
+                bool dead = false;
+                if (edge) {
+                    int key = e < 2 ? klo : khi, row = i0 + qi;
+                    dead = row >= L || key >= S || (causal && key > row);
+                    if (!dead && mp) x += mp[(i64) row * ml + (i64) key * ms] * MMA_LOG2E;
+                }
+                float p = dead || x == ninf ? 0.f : mma_exp2(x - lses[qi]);
+                st[nt][e] = p;
+                dpt[nt][e] = p * (dpt[nt][e] - deltas[qi]);
+            }
+            *reinterpret_cast<float2*>(&dst[warp * 16 + gg][nt * 8 + t4 * 2]) = make_float2(dpt[nt][0], dpt[nt][1]);
+            *reinterpret_cast<float2*>(&dst[warp * 16 + gg + 8][nt * 8 + t4 * 2]) = make_float2(dpt[nt][2], dpt[nt][3]);
+        }
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {                        // dV += P^T dO, dK += dS^T Q over the tile's 32 queries
+            TcA pa = tc_a(st[kk][0], st[kk][2], st[kk][1], st[kk][3], split);
+            TcA da = tc_a(dpt[kk][0], dpt[kk][2], dpt[kk][1], dpt[kk][3], split);
+            int r = kk * 8 + 2 * t4;
+#pragma unroll
+            for (int nt = 0; nt < D / 8; nt++) {
+                tc_mma(dvacc[nt], pa, gs[r][nt * 8 + gg], gs[r + 1][nt * 8 + gg], split);
+                tc_mma(dkacc[nt], da, qs[r][nt * 8 + gg], qs[r + 1][nt * 8 + gg], split);
+            }
+        }
+        __syncthreads();
+        if (i0 + 32 < L) {
+            tc_tile<32, D, D + 8>(qs, qp + (i64) (i0 + 32) * ql, ql, L - i0 - 32, d, vec);
+            tc_tile<32, D, D + 8>(gs, gp + (i64) (i0 + 32) * gl, gl, L - i0 - 32, dv, vec);
+            mma_commit();
+        }
+        // dQ (32 queries x D) = dS (32 x 64 keys) K: warp w takes queries (w & 1) * 16 and columns (w >> 1) * D / 2
+        int qb0 = (warp & 1) * 16, c0 = (warp >> 1) * (D / 2);
+        float dq[D / 16][4];
+#pragma unroll
+        for (int nt = 0; nt < D / 16; nt++) dq[nt][0] = dq[nt][1] = dq[nt][2] = dq[nt][3] = 0;
+#pragma unroll
+        for (int kk = 0; kk < 8; kk++) {
+            int r = kk * 8 + 2 * t4;
+            TcA a = tc_a(dst[r][qb0 + gg], dst[r][qb0 + gg + 8], dst[r + 1][qb0 + gg], dst[r + 1][qb0 + gg + 8], split);
+#pragma unroll
+            for (int nt = 0; nt < D / 16; nt++) tc_mma(dq[nt], a, ks[r][c0 + nt * 8 + gg], ks[r + 1][c0 + nt * 8 + gg], split);
+        }
+        int qlo = i0 + qb0 + gg, qhi = qlo + 8;
+        float* alo = dqacc + ((i64) bh * L + qlo) * D;
+        float* ahi = dqacc + ((i64) bh * L + qhi) * D;
+#pragma unroll
+        for (int nt = 0; nt < D / 16; nt++) {
+            int col = c0 + nt * 8 + t4 * 2;
+            if (col < d && qlo < L) mma_red2(alo + col, dq[nt][0], dq[nt][1]);
+            if (col < d && qhi < L) mma_red2(ahi + col, dq[nt][2], dq[nt][3]);
+        }
+        __syncthreads();
+    }
+    mma_wait<0>();
+    float* dklo = dk + b * xb + h * xh + (i64) klo * xl;
+    float* dkhi = dk + b * xb + h * xh + (i64) khi * xl;
+    float* dvlo = dvo + b * yb + h * yh + (i64) klo * yl;
+    float* dvhi = dvo + b * yb + h * yh + (i64) khi * yl;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+#pragma unroll
+        for (int cc = 0; cc < 2; cc++) {
+            int col = nt * 8 + t4 * 2 + cc;
+            if (klo < S && col < d) dklo[col] = dkacc[nt][cc] * scale;
+            if (khi < S && col < d) dkhi[col] = dkacc[nt][2 + cc] * scale;
+            if (klo < S && col < dv) dvlo[col] = dvacc[nt][cc];
+            if (khi < S && col < dv) dvhi[col] = dvacc[nt][2 + cc];
+        }
+    }
+}
+
 #define ATTENTION_MMA_D(T, S, D) \
 extern "C" __global__ void __launch_bounds__(128) attention_mma_fwd_d##D##_##S(T* o, float* lse, const T* q, const T* k, const T* v, \
         const float* mask, int heads, int L, int Sk, int d, int dv, int causal, int vec, double scale, ATT_GEO, i64 ob, i64 oh, i64 ol, \
@@ -651,8 +964,8 @@ extern "C" __global__ void __launch_bounds__(128) attention_mma_bwd_d##D##_##S(f
     attention_mma_bwd_impl<T, D>(dqacc, dk, dvo, g, q, k, v, lse, delta, mask, heads, L, Sk, d, dv, causal, vec, scale, ATT_GEO_ARGS, \
             gb, gh, gl, xb, xh, xl, yb, yh, yl, mb, mh, ml, ms); \
 }
-#define ATTENTION_MMA(T, S) \
-ATTENTION_MMA_D(T, S, 32) ATTENTION_MMA_D(T, S, 64) \
+// delta and the dq finish, shared by every tensor-core path
+#define ATTENTION_MMA_COMMON(T, S) \
 extern "C" __global__ void attention_mma_delta_##S(float* delta, float* dqacc, const T* g, const T* o, int heads, int L, int dv, int D, \
         i64 gb, i64 gh, i64 gl, i64 ob, i64 oh, i64 ol, i64 rows) { \
     attention_mma_delta_impl<T>(delta, dqacc, g, o, heads, L, dv, D, gb, gh, gl, ob, oh, ol, rows); \
@@ -666,4 +979,19 @@ extern "C" __global__ void attention_mma_dq_finish_##S(T* dq, const float* acc, 
         dq[b * xb + h * xh + row * xl + c] = store<T, float>(acc[r * D + c] * (float) scale); \
     } \
 }
-ATTENTION_MMA(bf16, bf16) ATTENTION_MMA(f16, f16)
+#define ATTENTION_TC32_D(D) \
+extern "C" __global__ void __launch_bounds__(128) attention_mma_fwd_d##D##_f32(float* o, float* lse, const float* q, const float* k, \
+        const float* v, const float* mask, int heads, int L, int Sk, int d, int dv, int causal, int vec, int split, double scale, ATT_GEO, \
+        i64 ob, i64 oh, i64 ol, i64 mb, i64 mh, i64 ml, i64 ms) { \
+    attention_tc32_fwd_impl<D>(o, lse, q, k, v, mask, heads, L, Sk, d, dv, causal, vec, split, scale, ATT_GEO_ARGS, ob, oh, ol, mb, mh, ml, ms); \
+} \
+extern "C" __global__ void __launch_bounds__(128) attention_mma_bwd_d##D##_f32(float* dqacc, float* dk, float* dvo, const float* g, \
+        const float* q, const float* k, const float* v, const float* lse, const float* delta, const float* mask, int heads, int L, int Sk, \
+        int d, int dv, int causal, int vec, int split, double scale, ATT_GEO, i64 gb, i64 gh, i64 gl, i64 xb, i64 xh, i64 xl, \
+        i64 yb, i64 yh, i64 yl, i64 mb, i64 mh, i64 ml, i64 ms) { \
+    attention_tc32_bwd_impl<D>(dqacc, dk, dvo, g, q, k, v, lse, delta, mask, heads, L, Sk, d, dv, causal, vec, split, scale, ATT_GEO_ARGS, \
+            gb, gh, gl, xb, xh, xl, yb, yh, yl, mb, mh, ml, ms); \
+}
+ATTENTION_MMA_D(bf16, bf16, 32) ATTENTION_MMA_D(bf16, bf16, 64) ATTENTION_MMA_COMMON(bf16, bf16)
+ATTENTION_MMA_D(f16, f16, 32) ATTENTION_MMA_D(f16, f16, 64) ATTENTION_MMA_COMMON(f16, f16)
+ATTENTION_TC32_D(32) ATTENTION_TC32_D(64) ATTENTION_MMA_COMMON(float, f32)
