@@ -498,8 +498,8 @@ __device__ __forceinline__ void attention_mma_fwd_impl(T* o, float* lse, const T
         if (rhi < L) mma_store2(ohi, col, dv, lhi == 0 ? ihi * 0 : acc[nt][2] * ihi, lhi == 0 ? ihi * 0 : acc[nt][3] * ihi);
     }
     if (t4 == 0) {                                              // natural log: the float kernels' convention
-        if (rlo < L) lse[(i64) bh * L + rlo] = (mlo + __log2f(llo)) * 0.6931471805599453f;
-        if (rhi < L) lse[(i64) bh * L + rhi] = (mhi + __log2f(lhi)) * 0.6931471805599453f;
+        if (rlo < L) lse[(i64) bh * L + rlo] = (mlo + log2f(llo)) * 0.6931471805599453f;
+        if (rhi < L) lse[(i64) bh * L + rhi] = (mhi + log2f(lhi)) * 0.6931471805599453f;
     }
 }
 
@@ -669,7 +669,6 @@ __device__ __forceinline__ void tc_mma(float* c, const TcA& a, float b0, float b
     }
     tc_mma1(c, a.h, h0, h1);
 }
-__device__ __forceinline__ void tc_cp16(float* dst, const float* src, bool valid) { mma_cp16(dst, src, valid); }
 
 // Rows [0, R) of x (n valid rows of e valid columns) into sh (rows W floats apart), zero-padded; cp.async when vec.
 template <int R, int D, int W>
@@ -678,7 +677,7 @@ __device__ __forceinline__ void tc_tile(float (*sh)[W], const float* x, i64 sr, 
         for (int t = threadIdx.x; t < R * D / 4; t += 128) {
             int r = t / (D / 4), c = (t - r * (D / 4)) * 4;
             bool ok = r < n && c < e;
-            tc_cp16(&sh[r][c], ok ? x + (i64) r * sr + c : x, ok);
+            mma_cp16(&sh[r][c], ok ? x + (i64) r * sr + c : x, ok);
         }
     } else {
         for (int t = threadIdx.x; t < R * D; t += 128) {
@@ -804,8 +803,8 @@ __device__ __forceinline__ void attention_tc32_fwd_impl(float* o, float* lse, co
         }
     }
     if (t4 == 0) {
-        if (rlo < L) lse[(i64) bh * L + rlo] = (mlo + __log2f(llo)) * 0.6931471805599453f;
-        if (rhi < L) lse[(i64) bh * L + rhi] = (mhi + __log2f(lhi)) * 0.6931471805599453f;
+        if (rlo < L) lse[(i64) bh * L + rlo] = (mlo + log2f(llo)) * 0.6931471805599453f;
+        if (rhi < L) lse[(i64) bh * L + rhi] = (mhi + log2f(lhi)) * 0.6931471805599453f;
     }
 }
 
@@ -890,8 +889,9 @@ __device__ __forceinline__ void attention_tc32_bwd_impl(float* dqacc, float* dk,
                 st[nt][e] = p;
                 dpt[nt][e] = p * (dpt[nt][e] - deltas[qi]);
             }
-            *reinterpret_cast<float2*>(&dst[warp * 16 + gg][nt * 8 + t4 * 2]) = make_float2(dpt[nt][0], dpt[nt][1]);
-            *reinterpret_cast<float2*>(&dst[warp * 16 + gg + 8][nt * 8 + t4 * 2]) = make_float2(dpt[nt][2], dpt[nt][3]);
+            float* dlo = &dst[warp * 16 + gg][nt * 8 + t4 * 2];
+            float* dhi = &dst[warp * 16 + gg + 8][nt * 8 + t4 * 2];
+            dlo[0] = dpt[nt][0]; dlo[1] = dpt[nt][1]; dhi[0] = dpt[nt][2]; dhi[1] = dpt[nt][3];
         }
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {                        // dV += P^T dO, dK += dS^T Q over the tile's 32 queries
