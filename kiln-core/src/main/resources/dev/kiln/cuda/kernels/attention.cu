@@ -398,11 +398,15 @@ __device__ __forceinline__ void mma_pv(float (*acc)[4], const float (*p)[4], uns
 __device__ __forceinline__ float mma_row_max(float v) { v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1)); return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2)); }
 __device__ __forceinline__ float mma_row_sum(float v) { v += __shfl_xor_sync(0xffffffffu, v, 1); return v + __shfl_xor_sync(0xffffffffu, v, 2); }
 
-// Two adjacent outputs of a row: one 32-bit store when the pair is whole and aligned (the outputs Kiln allocates are).
+// Outputs col and col + 1 of a row of n: one 32-bit store when n is even (the rows Kiln allocates are then aligned).
 template <typename T>
 __device__ __forceinline__ void mma_store2(T* row, int col, int n, float a, float b) {
-    if (col + 1 < n && (n & 1) == 0) *reinterpret_cast<unsigned*>(row + col) = Mma<T>::pack(a, b);
-    else if (col < n) row[col] = store<T, float>(a);
+    if ((n & 1) == 0) {
+        if (col < n) *reinterpret_cast<unsigned*>(row + col) = Mma<T>::pack(a, b);
+    } else {
+        if (col < n) row[col] = store<T, float>(a);
+        if (col + 1 < n) row[col + 1] = store<T, float>(b);
+    }
 }
 
 template <typename T, int D>
