@@ -1,12 +1,12 @@
 // Fused scaled-dot-product attention, forward and backward, flash-style: the scores of a query against one tile of
 // keys live in registers and are folded into a running softmax (forward) or recomputed from the saved logsumexp
-// (backward), so memory grows with the sequence length, never with its square.
+// (backward), so memory grows with the sequence length, never with its square. Two families: bfloat16, float16 and
+// float32 on tensor cores (FlashAttention-2, below), and float64 a thread per row (first).
 //
-// One thread owns one row (a query in the forward and the dq pass, a key in the dk and dv passes) and keeps it, and
-// its accumulator, in registers; the block stages the other side's tile in shared memory, where every thread of a
-// warp reads the same element at once (a broadcast). D is the head size rounded up to 32 or 64 (larger heads take the
-// composite: a D of 128 would triple the compile time of this file for little use yet); rows are
-// zero-padded to D, so the inner loops need no bounds. Arithmetic in float (double for float64).
+// float64: one thread owns one row (a query in the forward and the dq pass, a key in the dk and dv passes) and keeps
+// it, and its accumulator, in registers; the block stages the other side's tile in shared memory, where every thread
+// of a warp reads the same element at once (a broadcast). D is the head size rounded up to 32 or 64 (larger heads take
+// the composite); rows are zero-padded to D, so the inner loops need no bounds.
 //
 // Layout: q/k/v/o/dq/dk/dv element (b, h, row, c) at base + b*sb + h*sh + row*sr + c (the last dim contiguous); the
 // additive mask (b, h, i, j) at mask + b*mb + h*mh + i*ml + j*ms (strides 0 where it broadcasts), or null; logsumexp
@@ -22,29 +22,12 @@ template <typename A, int D> struct AttTile { static const int KT = (int) (16384
 template <typename A>
 __device__ __forceinline__ A att_neg_inf() { return -(A) __int_as_float(0x7f800000); }
 
-// a register row . a shared row, and acc += p * a shared row: float rows are read 16 bytes at a time (one shared
-// load per four FMAs; every thread of a warp reads the same address, so each load is one broadcast)
-template <int D> __device__ __forceinline__ float att_dot(const float (&a)[D], const float* b) {
-    float d0 = 0, d1 = 0;
-#pragma unroll
-    for (int c = 0; c < D; c += 4) {
-        float4 v = *reinterpret_cast<const float4*>(b + c);
-        d0 += a[c] * v.x; d1 += a[c + 1] * v.y; d0 += a[c + 2] * v.z; d1 += a[c + 3] * v.w;
-    }
-    return d0 + d1;
-}
+// a register row . a shared row, and acc += p * a shared row (every thread of a warp reads the same address: a broadcast)
 template <int D> __device__ __forceinline__ double att_dot(const double (&a)[D], const double* b) {
     double d0 = 0, d1 = 0;
 #pragma unroll
     for (int c = 0; c < D; c += 2) { d0 += a[c] * b[c]; d1 += a[c + 1] * b[c + 1]; }
     return d0 + d1;
-}
-template <int D> __device__ __forceinline__ void att_axpy(float (&acc)[D], float p, const float* b) {
-#pragma unroll
-    for (int c = 0; c < D; c += 4) {
-        float4 v = *reinterpret_cast<const float4*>(b + c);
-        acc[c] += p * v.x; acc[c + 1] += p * v.y; acc[c + 2] += p * v.z; acc[c + 3] += p * v.w;
-    }
 }
 template <int D> __device__ __forceinline__ void att_axpy(double (&acc)[D], double p, const double* b) {
 #pragma unroll
@@ -279,7 +262,7 @@ extern "C" __global__ void attention_delta_##S(typename Acc<T>::type* delta, con
         i64 gb, i64 gh, i64 gl, i64 ob, i64 oh, i64 ol) { \
     attention_delta_impl<T>(delta, g, o, heads, L, dv, gb, gh, gl, ob, oh, ol); \
 }
-KILN_FLOAT_TYPES(ATTENTION)
+ATTENTION(double, f64)
 
 // ==== The tensor-core path for bfloat16 and float16 (head sizes up to 64): FlashAttention-2 on mma.sync m16n8k16
 // with float accumulators. Forward: a block of 4 warps owns 64 queries (16 per warp) and walks 64-key tiles, K and V
