@@ -37,6 +37,15 @@ rm -f "$DEST/runtime.tar.gz"
 tar -C "$TMP" -cJf "$DEST/runtime.tar.xz" jre
 rm -rf "$TMP"
 
+# a font for the PNG charts: the GPU machine has no fonts (Java2D then fails with "Fontconfig head is null"), so the
+# bundle brings DejaVu Sans, a fonts.conf naming its folder (written by run.sh, which knows the absolute path) and,
+# last on the library path, fontconfig and its dependencies in case the machine lacks them
+rm -rf "$DEST/fonts" && mkdir -p "$DEST/fonts/lib"
+cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf "$DEST/fonts/"
+for l in libfontconfig.so.1 libfreetype.so.6 libexpat.so.1 libpng16.so.16 libbrotlidec.so.1 libbrotlicommon.so.1; do
+    cp -L "/usr/lib/x86_64-linux-gnu/$l" "$DEST/fonts/lib/" 2>/dev/null || cp -L "/lib/x86_64-linux-gnu/$l" "$DEST/fonts/lib/" || true
+done
+
 cat > "$DEST/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Unpacks the Java runtime into /tmp (once) and runs the GPU suite, the bench or kiln.
@@ -51,6 +60,10 @@ if [ ! -x "$JRE/bin/java" ]; then
 fi
 export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/cuda/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export KILN_CACHE_DIR=${KILN_CACHE_DIR:-/tmp/kiln-cache}
+if [ -z "${FONTCONFIG_FILE:-}" ] && [ -d "$HERE/fonts" ]; then
+    printf '<?xml version="1.0"?>\n<fontconfig><dir>%s</dir><cachedir>/tmp/kiln-fontcache</cachedir></fontconfig>\n' "$HERE/fonts" > /tmp/kiln-fonts.conf
+    export FONTCONFIG_FILE=/tmp/kiln-fonts.conf LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$HERE/fonts/lib"
+fi
 FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -XX:+UseG1GC -Xmn1g -Djava.awt.headless=true"
 CP="$HERE/kiln.jar:$HERE/lib/*"
 # JUnit's --class-path does not expand the lib/* wildcard as the java launcher does: list the jars (tests that
