@@ -21,7 +21,7 @@ rm -rf "$DEST/lib" "$DEST/runtime.tar.gz" "$DEST/runtime.tar.xz"
 mkdir -p "$DEST/lib"
 cp kiln-cli/target/kiln-cli.jar "$DEST/kiln.jar"
 cp kiln-core/target/kiln-core-*-tests.jar "$DEST/kiln-tests.jar"
-cp kiln-cli/target/kiln-cli-tests.jar "$DEST/kiln-cli-tests.jar" 2>/dev/null || true
+cp kiln-onnx/target/kiln-onnx-*-tests.jar "$DEST/kiln-onnx-tests.jar"
 cp kiln-cli/target/lib/*.jar "$DEST/lib/"
 if ! ls "$DEST"/junit-platform-console-standalone-*.jar >/dev/null 2>&1; then
     mvn -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$DEST" || mvn -q -o dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$DEST"
@@ -68,7 +68,7 @@ FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xm
 CP="$HERE/kiln.jar:$HERE/lib/*"
 # JUnit's --class-path does not expand the lib/* wildcard as the java launcher does: list the jars (tests that
 # load Trainer need progressbar from lib/)
-TCP="$HERE/kiln-tests.jar:$HERE/kiln.jar$(printf ':%s' "$HERE"/lib/*.jar)"
+TCP="$HERE/kiln-tests.jar:$HERE/kiln-onnx-tests.jar:$HERE/kiln.jar$(printf ':%s' "$HERE"/lib/*.jar)"
 cmd=${1:-test}; shift || true
 case "$cmd" in
     test)
