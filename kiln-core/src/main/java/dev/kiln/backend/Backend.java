@@ -209,17 +209,18 @@ public interface Backend {
      * One Adam step, in place, for every tensor of the lists (index k of each list belongs to parameter k; all
      * contiguous, one dtype, one shape per k), with PyTorch's formulas: g += wd·p (L2) or p *= 1 - lr·wd
      * (decoupled); m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; p -= lr/(1-b1^step) · m / (sqrt(v)/sqrt(1-b2^step) + eps).
-     * Allocates nothing and does not wait.
+     * Allocates nothing and does not wait. {@code lr} is read when the step is queued; inside a CUDA graph capture the
+     * kernel reads it from the graph's live scalar instead, which each replay sets to its value then.
      */
-    void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr, double beta1,
+    void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, java.util.function.DoubleSupplier lr, double beta1,
                   double beta2, double eps, double weightDecay, boolean decoupled, long step);
 
     /**
      * One SGD step, in place, with PyTorch's formulas: g += wd·p; with momentum, buf = first ? g :
      * momentum·buf + (1-dampening)·g and g = nesterov ? g + momentum·buf : buf; p -= lr·g. momentumBufs is null
-     * when momentum is 0. Allocates nothing and does not wait.
+     * when momentum is 0. Allocates nothing and does not wait. {@code lr} as for {@link #adamStep}.
      */
-    void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum, double dampening,
+    void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, java.util.function.DoubleSupplier lr, double momentum, double dampening,
                  double weightDecay, boolean nesterov, boolean first);
 
     /**

@@ -38,12 +38,14 @@ import java.util.List;
  * every call after that copies its batch into the static inputs (outside the graph) and replays. A batch of
  * another shape (a last, partial batch) runs eagerly, and the graph's step counter is advanced to match.
  *
- * <p>Baked into the graph: the learning rates (a changed rate is noticed and the step captured again), the model's
- * structure and train/eval mode. Not capturable: anything that reads values on the host inside the step (gradient
+ * <p>The fused optimizers' learning rates are read live at each replay (a scheduler changes them freely); baked into
+ * the graph: the rates of optimizer steps composed of tensor ops (a changed rate is noticed and the step captured
+ * again), the model's structure and train/eval mode. Not capturable: anything that reads values on the host inside the step (gradient
  * clipping by a norm read back, an fp16 loss scaler's overflow check): the capture fails with a clear error.
  */
 public final class GraphedStep implements AutoCloseable {
     public static final int DEFAULT_WARMUP = 3;
+    private static final System.Logger LOG = dev.kiln.Logging.logger(GraphedStep.class);
 
     private final Forward model;
     private final Loss loss;
@@ -103,8 +105,8 @@ public final class GraphedStep implements AutoCloseable {
             staticTarget.copyFrom(target);
         }
         if (calls <= warmupSteps) return eager(staticInput, staticTarget);
-        if (graph != null && !Arrays.equals(capturedLrs, lrs())) {
-            // the learning rate is a kernel argument baked into the graph: capture again with the new one
+        if (graph != null && !Arrays.equals(capturedLrs, lrs()) && !lrsLive()) {
+            // a changed learning rate the graph baked in (an optimizer step composed of tensor ops): capture again
             graph.close();
             graph = null;
         }
@@ -129,7 +131,7 @@ public final class GraphedStep implements AutoCloseable {
     /** Whether steps are being replayed from a graph now. */
     public boolean captured() { return graph != null; }
 
-    /** How many times the step was captured (more than once when the learning rate changed). */
+    /** How many times the step was captured (more than once when a baked-in learning rate changed). */
     public long captures() { return captures; }
 
     /** The graph, once captured (null before). */
@@ -172,7 +174,9 @@ public final class GraphedStep implements AutoCloseable {
             }
         };
         CudaAllocator alloc = CudaDevice.get(device.index()).allocator();
-        for (int attempt = 0; ; attempt++) {
+        long t0 = System.nanoTime();
+        int attempt = 0;
+        for (; ; attempt++) {
             try {
                 graph = CudaGraph.capture(device, body);
                 break;
@@ -190,6 +194,15 @@ public final class GraphedStep implements AutoCloseable {
         staticLoss = out[0];
         capturedLrs = lrs();
         captures++;
+        int topUps = attempt;
+        LOG.log(System.Logger.Level.DEBUG, () -> String.format(java.util.Locale.ROOT, "captured the training step on %s in %.0f ms (%d pool top-ups)",
+                device, (System.nanoTime() - t0) / 1e6, topUps));
+    }
+
+    /** Whether the graph reads every group's learning rate live (the fused optimizer kernels do). */
+    private boolean lrsLive() {
+        for (ParamGroup g : optimizer.groups()) if (!graph.readsLive(g.liveLr())) return false;
+        return true;
     }
 
     private double[] lrs() {
