@@ -127,6 +127,41 @@ class GraphGpuTest {
         }
     }
 
+    /** A training step written by the user as a lambda, graphed in one call: parameters and batch-norm statistics as eager. */
+    @Test void aUserWrittenStepGraphedInOneCallMatchesEager() {
+        boolean tf32 = Cuda.allowTf32(Device.cuda(0));
+        Cuda.setAllowTf32(Device.cuda(0), false);
+        try {
+            List<float[]> eager = null;
+            for (boolean graphed : new boolean[]{false, true}) {
+                Generator g = new Generator(11);
+                Sequential m = new Sequential(new Linear(784, 64, g), new dev.kiln.nn.BatchNorm1d(64), new ReLU(), new Linear(64, 10, g)).to(GPU);
+                Optimizer o = new Adam(m.parameters(), 1e-3);
+                GraphedStep.Body body = (x, y) -> {
+                    o.zeroGrad();
+                    Tensor loss = F.crossEntropy(m.forward(x), y).mul(2.0).add(m.parameters().getFirst().mul(m.parameters().getFirst()).sum().mul(1e-4));
+                    loss.backward();
+                    o.step();
+                    return loss;
+                };
+                try (GraphedStep step = GraphedStep.of(o, body)) {
+                    for (int i = 0; i < STEPS; i++) {
+                        try (MemoryScope s = MemoryScope.open()) {
+                            Tensor x = batchX(i), y = batchY(i);
+                            if (graphed) step.step(x, y); else body.run(x, y);
+                        }
+                    }
+                    if (graphed) assertEquals(STEPS - GraphedStep.DEFAULT_WARMUP, step.graph().replays());
+                }
+                List<float[]> state = new java.util.ArrayList<>(m.parameters().stream().map(Tensor::toFloatArray).toList());
+                m.stateDict().forEach((k, v) -> { if (k.contains("running")) state.add(v.toFloatArray()); });
+                if (eager == null) eager = state; else assertClose(eager, state, 1e-5);
+            }
+        } finally {
+            Cuda.setAllowTf32(Device.cuda(0), tf32);
+        }
+    }
+
     @Test void dropoutDrawsANewMaskEachReplayAndItsBackwardTheSameOne() {
         Tensor x = Tensor.ones(new int[]{4096}, DType.FLOAT32, GPU).requiresGrad(true).keep();
         Tensor[] out = new Tensor[2];
