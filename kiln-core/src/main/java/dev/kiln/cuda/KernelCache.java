@@ -23,8 +23,9 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 /**
- * Compiles the kernel files under {@code /dev/kiln/cuda/kernels/} with NVRTC for a device's own architecture and
- * loads them as modules. CUBINs are cached in memory (one module per file and device) and on disk
+ * Loads the kernel files under {@code /dev/kiln/cuda/kernels/} as modules: built into the jar for the common
+ * architectures when it was packaged with nvcc ({@link PrebuiltKernels}), else compiled with NVRTC for the device's own
+ * architecture. CUBINs are cached in memory (one module per file and device) and on disk
  * ({@code KILN_CACHE_DIR}, else {@code ~/.cache/kiln/kernels}), keyed by a hash of the source, the headers, the
  * options, the NVRTC version and the architecture, so a second process skips the compiler.
  */
@@ -32,6 +33,8 @@ final class KernelCache {
     private KernelCache() {}
 
     static final String RESOURCE_DIR = "/dev/kiln/cuda/kernels/";
+    /** Kernels built with nvcc when the jar was ({@code mvn -Pprebuilt-kernels package}), one folder per architecture. */
+    static final String PREBUILT_DIR = "/dev/kiln/cuda/cubins/";
     /** The headers kept as files; {@link OpCodes#HEADER_NAME} is generated and added by {@link #headers()}. */
     static final List<String> HEADERS = List.of("common.cuh", "random.cuh");
     /** Every kernel file, one per op family (the offline compile test checks this list against the folder). */
@@ -52,12 +55,38 @@ final class KernelCache {
         synchronized (KernelCache.class) {
             m = MODULES.get(key);
             if (m != null) return m;
-            byte[] cubin = cubin(device, file);
             device.makeCurrent();
-            m = Driver.moduleLoadData(cubin);
+            m = loadPrebuilt(device, file);
+            if (m == null) m = Driver.moduleLoadData(cubin(device, file));
             MODULES.put(key, m);
             return m;
         }
+    }
+
+    /**
+     * The CUBIN built for this file and architecture when the jar was (nvcc, {@link PrebuiltKernels}), loaded; null
+     * when the jar has none for these exact sources, or the driver refuses it (older than the nvcc that built it).
+     */
+    private static MemorySegment loadPrebuilt(CudaDevice device, String file) {
+        byte[] image;
+        try (InputStream in = KernelCache.class.getResourceAsStream(prebuiltResource(arch(device), file))) {
+            if (in == null) return null;
+            image = in.readAllBytes();
+        } catch (IOException e) {
+            return null;
+        }
+        try {
+            return Driver.moduleLoadData(image);
+        } catch (CudaException e) {
+            LOG.log(System.Logger.Level.DEBUG, "the prebuilt " + file + " for " + arch(device) + " did not load (" + e.getMessage() + "); compiling it");
+            return null;
+        }
+    }
+
+    /** Where the jar keeps the prebuilt CUBIN of {@code file} for {@code arch} (e.g. sm_90): named by its sources' hash. */
+    static String prebuiltResource(String arch, String file) {
+        String key = sha256(resource(file) + "\0" + headers() + "\0nvcc");
+        return PREBUILT_DIR + arch + "/" + file.replace(".cu", "") + "-" + key.substring(0, 24) + ".cubin";
     }
 
     static String arch(CudaDevice d) { return "sm_" + d.computeCapabilityMajor() + d.computeCapabilityMinor(); }
@@ -96,7 +125,8 @@ final class KernelCache {
         Map<String, Path> missing = new LinkedHashMap<>();
         for (String f : FILES) {
             Path p = cachePath(device, f);
-            if (!Files.isRegularFile(p) && !COMPILED.containsKey(p)) missing.put(f, p);
+            boolean prebuilt = KernelCache.class.getResource(prebuiltResource(arch(device), f)) != null;
+            if (!prebuilt && !Files.isRegularFile(p) && !COMPILED.containsKey(p)) missing.put(f, p);
         }
         if (missing.isEmpty()) return;
         LOG.log(System.Logger.Level.INFO, "compiling " + missing.size() + " CUDA kernel files for " + arch(device) + " (once per GPU architecture, "
