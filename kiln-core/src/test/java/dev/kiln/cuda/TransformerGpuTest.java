@@ -76,7 +76,7 @@ class TransformerGpuTest extends GpuBackendComparison {
                     y.mul((Tensor) run[2]).sum().backward();
                 }
             }
-            double tl = amp == null ? 1e-3 : 5e-2;
+            double tl = amp == null ? 1e-3 : 1e-1;   // bf16: the GPU's fused attention against the CPU's composite
             String what = "block " + (amp == null ? "float32" : "bf16 autocast");
             close(xc.grad(), xg.grad(), tl, what + ": input gradient");
             var gp = gpu.namedParameters();
