@@ -61,6 +61,12 @@ public interface Backend {
     /** Batched product of a (B, M, K) and b (B, K, N) into (B, M, N); inputs may be transposed or stride-0 views. */
     Tensor matmul(Tensor a, Tensor b);
 
+    /** linear's fused forward: x (N, in) times w (out, in) transposed, plus bias (out) when not null; x and w may be transposed views. */
+    Tensor linear(Tensor x, Tensor w, Tensor bias);
+
+    /** linear's weight gradient gᵀ·x (out, in) for g (N, out) and x (N, in), and with biasGrad the bias gradient (out): {dw, db or null}. */
+    Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad);
+
     // ---- neural-network kernels
     /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null. */
     default Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) { return conv2d(x, w, bias, p, false); }

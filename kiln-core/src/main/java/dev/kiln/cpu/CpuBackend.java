@@ -75,6 +75,10 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor matmul(Tensor a, Tensor b) { return MatmulCpu.matmul(a, b); }
 
+    @Override public Tensor linear(Tensor x, Tensor w, Tensor bias) { return MatmulCpu.linear(x, w, bias); }
+
+    @Override public Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) { return MatmulCpu.linearBackwardWeight(g, x, biasGrad); }
+
     @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return ConvolutionCpu.conv2d(x, w, bias, p, relu); }
 
     @Override public Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) { return ConvolutionCpu.biasReluBackward(g, y, relu, biasGrad); }

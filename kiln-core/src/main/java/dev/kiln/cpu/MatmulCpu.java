@@ -3,6 +3,8 @@ package dev.kiln.cpu;
 import dev.kiln.DType;
 import dev.kiln.HostArrays;
 import dev.kiln.Tensor;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.ReduceOp;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -12,7 +14,7 @@ import static dev.kiln.cpu.CpuStorage.arrayOf;
 import static dev.kiln.cpu.CpuStorage.newTensor;
 
 /**
- * The CPU kernel of the Matmul family: the batched product (B, M, K) x (B, K, N). float32 goes to {@link Sgemm}
+ * The CPU kernels of the Matmul family: the batched product (B, M, K) x (B, K, N), and linear as a product and a bias add. float32 goes to {@link Sgemm}
  * (with {@link SgemmKernel}, one per vector width, and {@link Interleave8}, its helpers); other dtypes take a plain path in double.
  */
 final class MatmulCpu {
@@ -25,6 +27,23 @@ final class MatmulCpu {
      */
     static final int FEW_ROWS = 4;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+    /** x (N, in) · wᵀ + bias: the product, then the bias added (the reference the fused GPU path must match). */
+    static Tensor linear(Tensor x, Tensor w, Tensor bias) {
+        int n = x.shape()[0], out = w.shape()[0];
+        Tensor y = rows(matmul(x.detach().unsqueeze(0), w.detach().t().unsqueeze(0)));
+        if (bias == null) return y;
+        return ElementwiseCpu.binary(BinaryOp.ADD, y, new Tensor(bias.storage(), new int[]{n, out}, new int[]{0, bias.strides()[0]}, bias.offset()));
+    }
+
+    /** gᵀ·x (out, in) and, with biasGrad, the sums of g's columns. */
+    static Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) {
+        Tensor dw = rows(matmul(g.detach().t().unsqueeze(0), x.detach().unsqueeze(0)));
+        return new Tensor[]{dw, biasGrad ? ReductionsCpu.reduce(ReduceOp.SUM, g, new int[]{0}, false) : null};
+    }
+
+    /** A (1, M, N) product as (M, N). */
+    private static Tensor rows(Tensor out3) { return new Tensor(out3.storage(), new int[]{out3.shape()[1], out3.shape()[2]}); }
 
     static Tensor matmul(Tensor a, Tensor b) {
         int[] as = a.shape(), bs = b.shape();

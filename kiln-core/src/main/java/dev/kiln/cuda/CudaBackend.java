@@ -273,6 +273,10 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor matmul(Tensor a, Tensor b) { return matmul.matmul(a, b); }
 
+    @Override public Tensor linear(Tensor x, Tensor w, Tensor bias) { return matmul.linear(x, w, bias); }
+
+    @Override public Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) { return matmul.linearBackwardWeight(g, x, biasGrad); }
+
     @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return convolution.conv2d(x, w, bias, p, relu); }
 
     @Override public Tensor[] conv2dBackwardWeightAndBias(Tensor g, Tensor y, Tensor x, int[] weightShape, Conv2dParams p,
