@@ -3,7 +3,8 @@
 (images/s) of the fp32 cnn (torch_ref.py's), resnet18 and resnet50 (torchvision, 1000 classes), evaluation mode, the
 input on the GPU and the logits read back to the host, for PyTorch eager (KEY), torch.compile (KEY_compiled) and ONNX
 Runtime's CUDA provider on the same card (KEY_ort; the model exported by torch.onnx, input and output bound on the GPU).
-    python3 torch_infer.py [--only cnn,resnet18] > torch-infer.json
+    python3 torch_infer.py [--only cnn,resnet18,gpt_generate] > torch-infer.json
+Also infer_gpt_generate_b1_fp32_tok_s: tokens/s of generate() for a GPT-2 of the bench GPT's size (Kiln: kiln generate's path).
 """
 import argparse, io, json, sys, time
 import numpy, torch, torch.nn as nn, torchvision
@@ -66,4 +67,19 @@ for name, make, shape in [('cnn', cnn, (1, 28, 28)), ('resnet18', lambda: torchv
             print(f'{name} ort done', file=sys.stderr, flush=True)
         except Exception as e:
             print(f'{name}: onnxruntime failed: {e}', file=sys.stderr, flush=True)
+# generate: Hugging Face's GPT-2 architecture at the size of Kiln's bench GPT (6 layers, 384 wide, 6 heads, 65 tokens,
+# context 256), random weights, 240 tokens picked greedily after a 16-token prompt with the key/value cache, batch 1
+if not only or 'gpt_generate' in only:
+    try:
+        from transformers import GPT2Config, GPT2LMHeadModel
+        torch.manual_seed(0)
+        g = GPT2LMHeadModel(GPT2Config(vocab_size=65, n_positions=256, n_embd=384, n_layer=6, n_head=6)).to(dev).eval()
+        prompt = torch.randint(0, 65, (1, 16), device=dev)
+        gen = lambda: g.generate(prompt, max_new_tokens=240, min_new_tokens=240, do_sample=False, use_cache=True, pad_token_id=0)
+        with torch.no_grad():
+            gen(); torch.cuda.synchronize(); t = time.perf_counter(); gen(); torch.cuda.synchronize()
+        res['infer_gpt_generate_b1_fp32_tok_s'] = round(240 / (time.perf_counter() - t))
+        print('gpt generate done', file=sys.stderr, flush=True)
+    except Exception as e:
+        print(f'gpt generate failed: {e}', file=sys.stderr, flush=True)
 print(json.dumps(res, indent=1))

@@ -15,13 +15,14 @@ export JAVA_HOME
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.13.4
 
 cd "$ROOT"
-mvn -q -o -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true package
+# the kernels prebuilt with nvcc for the H200s (sm_90): a first run there loads them instead of compiling
+mvn -q -o -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true -Pprebuilt-kernels -Dkiln.kernel.archs=90 package
 mkdir -p "$DEST"
 rm -rf "$DEST/lib" "$DEST/runtime.tar.gz" "$DEST/runtime.tar.xz"
 mkdir -p "$DEST/lib"
 cp kiln-cli/target/kiln-cli.jar "$DEST/kiln.jar"
 cp kiln-core/target/kiln-core-*-tests.jar "$DEST/kiln-tests.jar"
-cp kiln-cli/target/kiln-cli-tests.jar "$DEST/kiln-cli-tests.jar" 2>/dev/null || true
+cp kiln-onnx/target/kiln-onnx-*-tests.jar "$DEST/kiln-onnx-tests.jar"
 cp kiln-cli/target/lib/*.jar "$DEST/lib/"
 if ! ls "$DEST"/junit-platform-console-standalone-*.jar >/dev/null 2>&1; then
     mvn -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$DEST" || mvn -q -o dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$DEST"
@@ -37,6 +38,15 @@ rm -f "$DEST/runtime.tar.gz"
 tar -C "$TMP" -cJf "$DEST/runtime.tar.xz" jre
 rm -rf "$TMP"
 
+# a font for the PNG charts: the GPU machine has no fonts (Java2D then fails with "Fontconfig head is null"), so the
+# bundle brings DejaVu Sans, a fonts.conf naming its folder (written by run.sh, which knows the absolute path) and,
+# last on the library path, fontconfig and its dependencies in case the machine lacks them
+rm -rf "$DEST/fonts" && mkdir -p "$DEST/fonts/lib"
+cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf "$DEST/fonts/"
+for l in libfontconfig.so.1 libfreetype.so.6 libexpat.so.1 libpng16.so.16 libbrotlidec.so.1 libbrotlicommon.so.1; do
+    cp -L "/usr/lib/x86_64-linux-gnu/$l" "$DEST/fonts/lib/" 2>/dev/null || cp -L "/lib/x86_64-linux-gnu/$l" "$DEST/fonts/lib/" || true
+done
+
 cat > "$DEST/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Unpacks the Java runtime into /tmp (once) and runs the GPU suite, the bench or kiln.
@@ -51,11 +61,15 @@ if [ ! -x "$JRE/bin/java" ]; then
 fi
 export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/cuda/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export KILN_CACHE_DIR=${KILN_CACHE_DIR:-/tmp/kiln-cache}
+if [ -z "${FONTCONFIG_FILE:-}" ] && [ -d "$HERE/fonts" ]; then
+    printf '<?xml version="1.0"?>\n<fontconfig><dir>%s</dir><cachedir>/tmp/kiln-fontcache</cachedir></fontconfig>\n' "$HERE/fonts" > /tmp/kiln-fonts.conf
+    export FONTCONFIG_FILE=/tmp/kiln-fonts.conf LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$HERE/fonts/lib"
+fi
 FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -XX:+UseG1GC -Xmn1g -Djava.awt.headless=true"
 CP="$HERE/kiln.jar:$HERE/lib/*"
 # JUnit's --class-path does not expand the lib/* wildcard as the java launcher does: list the jars (tests that
 # load Trainer need progressbar from lib/)
-TCP="$HERE/kiln-tests.jar:$HERE/kiln.jar$(printf ':%s' "$HERE"/lib/*.jar)"
+TCP="$HERE/kiln-tests.jar:$HERE/kiln-onnx-tests.jar:$HERE/kiln.jar$(printf ':%s' "$HERE"/lib/*.jar)"
 cmd=${1:-test}; shift || true
 case "$cmd" in
     test)

@@ -23,7 +23,9 @@ import java.util.function.UnaryOperator;
  * @param cudnnBenchmark {@code kiln.cudnn.benchmark} / {@code KILN_CUDNN_BENCHMARK}: time cuDNN's algorithms once per
  *                       convolution shape (kiln train and kiln bench turn it on for their run)
  * @param cudnnAlgoCache {@code kiln.cudnn.algo.cache} / {@code KILN_CUDNN_ALGO_CACHE}: keep timed choices on disk
- * @param cudnnLog       {@code kiln.cudnn.log} / {@code KILN_CUDNN_LOG}: print each cuDNN algorithm choice
+ * @param logLevel       {@code kiln.log.level} / {@code KILN_LOG_LEVEL}: the least severe of Kiln's messages printed when
+ *                       the application has not configured logging ({@code error}, {@code warning}, {@code info} (default),
+ *                       {@code debug}: also each cuDNN algorithm choice, {@code trace}, {@code off}); see {@link Logging}
  * @param convTf32       {@code kiln.conv.tf32} / {@code KILN_CONV_TF32}: the default of each device's
  *                       float32-convolution TF32 setting (on, as PyTorch)
  * @param smallConv      {@code kiln.small.conv} / {@code KILN_SMALL_CONV}: Kiln's direct kernels for convolutions of
@@ -47,7 +49,7 @@ import java.util.function.UnaryOperator;
  *                       job is aborted, as for a rank that died (default 600, PyTorch's NCCL timeout)
  */
 public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
-                       boolean cudnnAlgoCache, boolean cudnnLog, boolean convTf32, SmallConv smallConv, boolean progress,
+                       boolean cudnnAlgoCache, System.Logger.Level logLevel, boolean convTf32, SmallConv smallConv, boolean progress,
                        long attentionComposeMb, long cudaMemoryLimitMb, boolean deterministic, long distTimeoutS) {
 
     /** {@code kiln.small.conv}: which convolutions take Kiln's direct few-channel kernels on CUDA. */
@@ -94,7 +96,7 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
             default -> throw src.bad("kiln.small.conv", v, "on, off or all");
         }).orElse(SmallConv.ON);
         return new Settings(src.flag("kiln.debug", false), cache, libPath, src.flag("kiln.cudnn", true),
-                src.flag("kiln.cudnn.benchmark", false), src.flag("kiln.cudnn.algo.cache", true), src.flag("kiln.cudnn.log", false),
+                src.flag("kiln.cudnn.benchmark", false), src.flag("kiln.cudnn.algo.cache", true), src.value("kiln.log.level").map(v -> level(src, v)).orElse(System.Logger.Level.INFO),
                 src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false), src.count("kiln.attention.compose.mb", 256),
                 src.count("kiln.cuda.memory.limit.mb", 0), src.flag("kiln.deterministic", false), src.count("kiln.dist.timeout.s", 600));
     }
@@ -107,7 +109,15 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
         return new Source(System::getProperty, System.getenv()).value("kiln.lib." + name);
     }
 
-    /** The environment variable that carries a property: {@code kiln.cudnn.log} is {@code KILN_CUDNN_LOG}. */
+    private static System.Logger.Level level(Source src, String v) {
+        try {
+            return Logging.parseLevel(v);
+        } catch (IllegalArgumentException e) {
+            throw src.bad("kiln.log.level", v, "error, warning, info, debug, trace, all or off");
+        }
+    }
+
+    /** The environment variable that carries a property: {@code kiln.log.level} is {@code KILN_LOG_LEVEL}. */
     public static String envName(String property) {
         return property.replace('.', '_').replace('-', '_').toUpperCase(Locale.ROOT);
     }

@@ -230,6 +230,9 @@ public final class Tensor implements AutoCloseable {
         postAccumulateHooks.add(hook);
     }
 
+    /** Internal: whether gradient hooks see this tensor's gradient (the engine then leaves that memory alone). */
+    public boolean hasGradHooks() { return gradHooks != null; }
+
     /** Internal: runs the gradient hooks. */
     public Tensor applyGradHooks(Tensor g) {
         if (gradHooks != null) for (UnaryOperator<Tensor> h : gradHooks) g = h.apply(g);

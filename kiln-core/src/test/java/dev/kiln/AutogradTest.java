@@ -91,4 +91,26 @@ class AutogradTest {
         var e = assertThrows(IllegalArgumentException.class, () -> Tensor.of(new long[]{1}, 1).requiresGrad(true));
         assertTrue(e.getMessage().contains("int64"), e.getMessage());
     }
+
+    /** An intermediate's gradient goes back to its pool once its node has run; leaf gradients and shared memory stay. */
+    @Test void backwardReleasesSpentIntermediateGradients() {
+        try (MemoryScope step = MemoryScope.open()) {
+            Tensor x = Tensor.of(new double[]{1, 2, 3}, 3).requiresGrad(true);
+            Tensor[] seen = new Tensor[2];
+            Tensor h = x.mul(3);
+            Tensor out = dev.kiln.autograd.Autograd.record("probe", h.detach().mul(1), g -> {
+                seen[0] = g;
+                return new Tensor[]{g.mul(2)};
+            }, h);
+            Tensor kept = dev.kiln.autograd.Autograd.record("pass", out.detach().mul(1), g -> {
+                seen[1] = g;
+                return new Tensor[]{g};   // passed through: the same memory is out's gradient, still pending
+            }, out);
+            kept.mul(2).sum().backward();   // the mul: a gradient of its own memory, not a view of the root gradient
+            assertArrayEquals(new double[]{12, 12, 12}, x.grad().toDoubleArray(), 0);
+            assertTrue(seen[0].storage().isReleased(), "the probe's gradient is spent once the probe ran");
+            assertTrue(seen[1].storage() == seen[0].storage(), "the pass-through handed on its gradient's memory");
+            assertFalse(x.grad().storage().isReleased());
+        }
+    }
 }

@@ -34,8 +34,8 @@ class SettingsTest {
     }
 
     @Test void aSystemPropertyWinsOverTheEnvironment() {
-        Settings s = read(Map.of("kiln.cudnn.log", "true", "kiln.cache.dir", "/tmp/k"), Map.of("KILN_CUDNN_LOG", "0", "KILN_CACHE_DIR", "/x"));
-        assertTrue(s.cudnnLog());
+        Settings s = read(Map.of("kiln.log.level", "debug", "kiln.cache.dir", "/tmp/k"), Map.of("KILN_LOG_LEVEL", "error", "KILN_CACHE_DIR", "/x"));
+        assertEquals(System.Logger.Level.DEBUG, s.logLevel());
         assertEquals(Path.of("/tmp/k"), s.cacheDir());
         assertEquals(List.of(Path.of("/a"), Path.of("/b")), read(Map.of(), Map.of("KILN_CUDA_LIB_PATH", "/a::/b")).cudaLibPath());
     }

@@ -18,6 +18,7 @@ import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Dropout;
 import dev.kiln.models.CharLSTM;
 import dev.kiln.models.GPT;
+import dev.kiln.models.Sampling;
 import dev.kiln.nn.F;
 import dev.kiln.nn.Loss;
 import dev.kiln.nn.SequenceCrossEntropyLoss;
@@ -36,6 +37,7 @@ import dev.kiln.profile.Profiler;
 import dev.kiln.train.GraphedStep;
 import dev.kiln.train.ModelZoo;
 import dev.kiln.train.Precision;
+import dev.kiln.train.TextGeneration;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -244,6 +246,21 @@ public final class Bench {
             log.accept("infer_" + name + " " + res.get("infer_" + name + "_b1_fp32_ms") + " ms, " + res.get("infer_" + name + "_b256_fp32_img_s") + " img/s");
             x1.close();
             x256.close();
+        }
+        // text generation, batch 1: the bench GPT (random weights: the speed does not depend on them) picks 240 tokens
+        // greedily after a 16-token prompt, one key/value-cached step each (bench/torch_infer.py: Hugging Face's GPT-2 of
+        // the same size, generate() with its cache)
+        if (want(only, "infer_gpt_generate")) {
+            GPT.Config cfg = new GPT.Config(65, 256, 6, 6, 384, 0, true, true, false, F.GeluApproximation.NONE, 1e-5);
+            GPT gpt = new GPT(cfg, new Generator(0));
+            gpt.to(device);
+            int[] prompt = new SplittableRandom(5).ints(16, 0, 65).toArray();
+            int n = gpu ? 240 : 60;
+            TextGeneration.generate(gpt, prompt, n, Sampling.greedy(), new Generator(0), id -> {});
+            long t0 = System.nanoTime();
+            TextGeneration.generate(gpt, prompt, n, Sampling.greedy(), new Generator(0), id -> {});
+            res.put("infer_gpt_generate_b1_fp32_tok_s", Math.round(n / ((System.nanoTime() - t0) / 1e9)));
+            log.accept("infer_gpt_generate " + res.get("infer_gpt_generate_b1_fp32_tok_s") + " tokens/s");
         }
         if (want(only, "fmnist") && fmnistDir != null && fmnistDir.toFile().isDirectory()) {
             for (String name : new String[]{"mlp", "cnn"}) {

@@ -1,6 +1,7 @@
 package dev.kiln.cli;
 
 import dev.kiln.JvmRequirements;
+import dev.kiln.Logging;
 import dev.kiln.Settings;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -22,6 +23,17 @@ import java.nio.file.NoSuchFileException;
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @Spec CommandSpec spec;
+    private PrintWriter err;
+
+    @CommandLine.Option(names = "--log-level", paramLabel = "LEVEL", scope = CommandLine.ScopeType.INHERIT, converter = LevelConverter.class,
+            description = "the least severe of Kiln's messages to print: error, warning, info (default, or KILN_LOG_LEVEL), debug, trace, off")
+    void logLevel(System.Logger.Level level) {
+        Logging.toConsole(level, err);
+    }
+
+    static final class LevelConverter implements CommandLine.ITypeConverter<System.Logger.Level> {
+        @Override public System.Logger.Level convert(String value) { return Logging.parseLevel(value); }
+    }
 
     @Override public void run() {
         throw new ParameterException(spec.commandLine(), "missing command: choose train, eval, predict, serve, export, prune, quantize, generate, devices, bench or launch");
@@ -40,7 +52,16 @@ public final class Main implements Runnable {
             err.flush();
             return 2;
         }
-        CommandLine cl = new CommandLine(new Main());
+        Main main = new Main();
+        main.err = err;
+        System.Logger.Level level = System.Logger.Level.INFO;
+        try {
+            level = Settings.get().logLevel();
+        } catch (IllegalArgumentException e) {
+            // a malformed setting is reported where it is read, as the command's error
+        }
+        Logging.toConsole(level, err);
+        CommandLine cl = new CommandLine(main);
         cl.setOut(out);
         cl.setErr(err);
         cl.setParameterExceptionHandler((ex, a) -> {

@@ -43,6 +43,18 @@ class MainTest {
         assertTrue(t.out().contains("--batch-size") && t.out().contains("--json") && t.out().contains("--limit"), t.out());
     }
 
+    @Test void logLevel() {
+        assertOneLineError(kiln("--log-level", "loud", "devices"), "unknown log level 'loud'");
+        assertOneLineError(kiln("devices", "--log-level", "loud"), "unknown log level 'loud'");
+        Run r = kiln("devices", "--log-level", "debug");
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(System.getLogger("dev.kiln.cli.MainTest").isLoggable(System.Logger.Level.DEBUG), "--log-level debug turned debug on");
+        assertEquals(0, kiln("devices", "--log-level", "warning").code());
+        assertFalse(System.getLogger("dev.kiln.cli.MainTest").isLoggable(System.Logger.Level.INFO), "--log-level warning turned info off");
+        kiln("devices");
+        assertTrue(System.getLogger("dev.kiln.cli.MainTest").isLoggable(System.Logger.Level.INFO), "each run starts from KILN_LOG_LEVEL (info)");
+    }
+
     @Test void unknownModel() {
         assertOneLineError(kiln("train", "--model", "resnet9000"), "unknown model 'resnet9000' (choose mlp, cnn, cnn-bn, resnet-small, resnet18, resnet34, resnet50, gpt, lstm)");
     }

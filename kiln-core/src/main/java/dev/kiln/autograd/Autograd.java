@@ -13,7 +13,8 @@ import java.util.Map;
  * Records ops into the graph and runs reverse-mode differentiation over it. Backward is iterative (an explicit
  * stack, so a graph thousands of ops deep cannot overflow the Java stack) and calls ops, so it runs on the
  * device where the tensors live. Contract: leaves accumulate ({@code grad += g}); intermediate gradients are
- * assigned once all their consumers have contributed.
+ * assigned once all their consumers have contributed, and released once their node has run (nothing outside the
+ * engine holds them, so backward's peak memory is the forward's activations plus the gradients still pending).
  */
 public final class Autograd {
     private Autograd() {}
@@ -79,6 +80,9 @@ public final class Autograd {
                     grads.put(in, sum);
                 }
                 if (!retainGraph) fn.release();
+                // an intermediate's gradient is spent once its node has run: its memory goes back now, not at the step's
+                // end, unless a pending gradient shares it (add passes g through, reshape returns a view) or a hook saw it
+                if (t != root && !t.hasGradHooks() && refs.getOrDefault(grad.storage(), 0) == 0) grad.storage().release();
             }
         }
     }

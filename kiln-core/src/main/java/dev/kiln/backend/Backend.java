@@ -61,6 +61,12 @@ public interface Backend {
     /** Batched product of a (B, M, K) and b (B, K, N) into (B, M, N); inputs may be transposed or stride-0 views. */
     Tensor matmul(Tensor a, Tensor b);
 
+    /** linear's fused forward: x (N, in) times w (out, in) transposed, plus bias (out) when not null; x and w may be transposed views. */
+    Tensor linear(Tensor x, Tensor w, Tensor bias);
+
+    /** linear's weight gradient gᵀ·x (out, in) for g (N, out) and x (N, in), and with biasGrad the bias gradient (out): {dw, db or null}. */
+    Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad);
+
     // ---- neural-network kernels
     /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null. */
     default Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) { return conv2d(x, w, bias, p, false); }
@@ -209,17 +215,18 @@ public interface Backend {
      * One Adam step, in place, for every tensor of the lists (index k of each list belongs to parameter k; all
      * contiguous, one dtype, one shape per k), with PyTorch's formulas: g += wd·p (L2) or p *= 1 - lr·wd
      * (decoupled); m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; p -= lr/(1-b1^step) · m / (sqrt(v)/sqrt(1-b2^step) + eps).
-     * Allocates nothing and does not wait.
+     * Allocates nothing and does not wait. {@code lr} is read when the step is queued; inside a CUDA graph capture the
+     * kernel reads it from the graph's live scalar instead, which each replay sets to its value then.
      */
-    void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr, double beta1,
+    void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, java.util.function.DoubleSupplier lr, double beta1,
                   double beta2, double eps, double weightDecay, boolean decoupled, long step);
 
     /**
      * One SGD step, in place, with PyTorch's formulas: g += wd·p; with momentum, buf = first ? g :
      * momentum·buf + (1-dampening)·g and g = nesterov ? g + momentum·buf : buf; p -= lr·g. momentumBufs is null
-     * when momentum is 0. Allocates nothing and does not wait.
+     * when momentum is 0. Allocates nothing and does not wait. {@code lr} as for {@link #adamStep}.
      */
-    void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum, double dampening,
+    void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, java.util.function.DoubleSupplier lr, double momentum, double dampening,
                  double weightDecay, boolean nesterov, boolean first);
 
     /**

@@ -75,6 +75,10 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor matmul(Tensor a, Tensor b) { return MatmulCpu.matmul(a, b); }
 
+    @Override public Tensor linear(Tensor x, Tensor w, Tensor bias) { return MatmulCpu.linear(x, w, bias); }
+
+    @Override public Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) { return MatmulCpu.linearBackwardWeight(g, x, biasGrad); }
+
     @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return ConvolutionCpu.conv2d(x, w, bias, p, relu); }
 
     @Override public Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) { return ConvolutionCpu.biasReluBackward(g, y, relu, biasGrad); }
@@ -146,14 +150,14 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor[] meanOverKept(Tensor values, Tensor target, long ignoreIndex) { return LossesCpu.meanOverKept(values, target, ignoreIndex); }
 
-    @Override public void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr,
+    @Override public void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, java.util.function.DoubleSupplier lr,
                                    double beta1, double beta2, double eps, double weightDecay, boolean decoupled, long step) {
-        OptimCpu.adamStep(params, grads, expAvg, expAvgSq, lr, beta1, beta2, eps, weightDecay, decoupled, step);
+        OptimCpu.adamStep(params, grads, expAvg, expAvgSq, lr.getAsDouble(), beta1, beta2, eps, weightDecay, decoupled, step);
     }
 
-    @Override public void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum,
+    @Override public void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, java.util.function.DoubleSupplier lr, double momentum,
                                   double dampening, double weightDecay, boolean nesterov, boolean first) {
-        OptimCpu.sgdStep(params, grads, momentumBufs, lr, momentum, dampening, weightDecay, nesterov, first);
+        OptimCpu.sgdStep(params, grads, momentumBufs, lr.getAsDouble(), momentum, dampening, weightDecay, nesterov, first);
     }
 
     @Override public Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps) { return NormalizationCpu.layerNorm(x, weight, bias, n, eps); }

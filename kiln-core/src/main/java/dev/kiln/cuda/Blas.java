@@ -12,7 +12,10 @@ final class Blas {
     private Blas() {}
 
     private static final Cublas[] HANDLES = new Cublas[64];
-    private static volatile boolean unavailable;
+    /** Each device's cuBLASLt handle; it shares the cuBLAS handle's workspace (both run on the device's one stream). */
+    private static final CublasLt[] LT = new CublasLt[64];
+    private static final long[] WORKSPACE = new long[64];
+    private static volatile boolean unavailable, ltUnavailable;
 
     /** The device's handle, or null when cuBLAS is not on this machine (then the own kernel runs). */
     private static Cublas handle(CudaDevice dev) {
@@ -30,9 +33,41 @@ final class Blas {
                 c.setStream(dev.stream().address());
                 CudaAllocator.Block ws = dev.allocator().allocate(Cublas.RECOMMENDED_WORKSPACE_BYTES);   // kept for the process
                 c.setWorkspace(ws.address(), Cublas.RECOMMENDED_WORKSPACE_BYTES);
+                WORKSPACE[dev.index()] = ws.address();
                 HANDLES[dev.index()] = c;
             }
             return HANDLES[dev.index()];
+        }
+    }
+
+    /** The device's cuBLASLt handle, or null when the library is not on this machine; callers hold the cuBLAS handle's lock. */
+    static CublasLt lt(CudaDevice dev) {
+        if (ltUnavailable || handle(dev) == null) return null;
+        CublasLt h = LT[dev.index()];
+        if (h != null) return h;
+        if (!CublasLt.available()) {
+            ltUnavailable = true;
+            return null;
+        }
+        dev.makeCurrent();
+        return LT[dev.index()] = CublasLt.create();
+    }
+
+    /**
+     * One cuBLASLt GEMM with an epilogue (column-major, see {@link CublasLt#matmul}) on the device's stream and
+     * workspace; false when cuBLASLt is absent or has no algorithm for it (then the caller takes its other path).
+     */
+    static boolean tryLt(CudaDevice dev, DType t, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n, long k,
+                         long a, long lda, long b, long ldb, long d, long ldd, long bias) {
+        if (!fits(m) || !fits(n) || !fits(k) || !fits(lda) || !fits(ldb) || !fits(ldd)) return false;
+        Cublas h = handle(dev);
+        if (h == null) return false;
+        synchronized (h) {
+            CublasLt lt = lt(dev);
+            if (lt == null) return false;
+            dev.makeCurrent();
+            return lt.matmul(t, dev.allowTf32(), epilogue, transA, transB, (int) m, (int) n, (int) k, a, (int) lda, b, (int) ldb,
+                    d, (int) ldd, bias, WORKSPACE[dev.index()], Cublas.RECOMMENDED_WORKSPACE_BYTES, dev.stream().address());
         }
     }
 

@@ -1,6 +1,5 @@
 package dev.kiln.cuda;
 
-import dev.kiln.Settings;
 import dev.kiln.DType;
 import dev.kiln.backend.Conv2dParams;
 
@@ -185,14 +184,15 @@ public final class ConvPlan implements AutoCloseable {
             c = heuristic(dir);
         }
         chosen[dir.ordinal()] = c;
-        if (LOG) System.err.println("kiln cudnn: " + dir + " " + describe(c) + " (" + cudnn.algoSearch() + (c.benchmarkMs() > 0 ? ", " + c.benchmarkMs() + " ms" : cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK ? ", cached" : "") + ")");
+        if (LOG.isLoggable(System.Logger.Level.DEBUG)) LOG.log(System.Logger.Level.DEBUG, "cudnn: " + dir + " " + describe(c) + " (" + cudnn.algoSearch()
+                + (c.benchmarkMs() > 0 ? ", " + c.benchmarkMs() + " ms" : cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK ? ", cached" : "") + ")");
         return c;
     }
 
     private static final int MAX_CANDIDATES = 16;
 
-    /** KILN_CUDNN_LOG=1 prints each algorithm chosen (geometry, algorithm, math, workspace) to stderr, once. */
-    private static final boolean LOG = Settings.get().cudnnLog();
+    /** At debug level (KILN_LOG_LEVEL=debug, --log-level debug): each algorithm chosen (geometry, algorithm, math, workspace), once. */
+    private static final System.Logger LOG = dev.kiln.Logging.logger(ConvPlan.class);
 
     private Choice heuristic(Dir dir) {
         try (Arena a = Arena.ofConfined()) {

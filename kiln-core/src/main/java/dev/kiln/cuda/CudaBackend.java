@@ -273,6 +273,10 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor matmul(Tensor a, Tensor b) { return matmul.matmul(a, b); }
 
+    @Override public Tensor linear(Tensor x, Tensor w, Tensor bias) { return matmul.linear(x, w, bias); }
+
+    @Override public Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) { return matmul.linearBackwardWeight(g, x, biasGrad); }
+
     @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return convolution.conv2d(x, w, bias, p, relu); }
 
     @Override public Tensor[] conv2dBackwardWeightAndBias(Tensor g, Tensor y, Tensor x, int[] weightShape, Conv2dParams p,
@@ -353,12 +357,12 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor[] meanOverKept(Tensor values, Tensor target, long ignoreIndex) { return losses.meanOverKept(values, target, ignoreIndex); }
 
-    @Override public void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr,
+    @Override public void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, java.util.function.DoubleSupplier lr,
                                    double beta1, double beta2, double eps, double weightDecay, boolean decoupled, long step) {
         optim.adamStep(params, grads, expAvg, expAvgSq, lr, beta1, beta2, eps, weightDecay, decoupled, step);
     }
 
-    @Override public void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum,
+    @Override public void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, java.util.function.DoubleSupplier lr, double momentum,
                                   double dampening, double weightDecay, boolean nesterov, boolean first) {
         optim.sgdStep(params, grads, momentumBufs, lr, momentum, dampening, weightDecay, nesterov, first);
     }

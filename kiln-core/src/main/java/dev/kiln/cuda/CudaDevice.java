@@ -40,7 +40,8 @@ public final class CudaDevice {
     private volatile boolean allowTf32Conv = Settings.get().convTf32();
 
     /** An open capture: the thread that captures and the device address of the graph's replay counter (u64). */
-    record GraphCapture(Thread thread, long replayCounter) {}
+    /** A capture in progress: its thread, the replay counter's address, and where its live scalars go. */
+    record GraphCapture(Thread thread, long replayCounter, java.util.function.ToLongFunction<java.util.function.DoubleSupplier> liveScalars) {}
 
     private CudaDevice(int index) {
         Driver.init();
@@ -159,6 +160,15 @@ public final class CudaDevice {
     long replayCounter() {
         GraphCapture c = capture;
         return c != null && c.thread() == Thread.currentThread() ? c.replayCounter() : 0;
+    }
+
+    /**
+     * The device address of a double that the graph the calling thread is capturing sets to {@code value}'s value
+     * before each replay (a learning rate a scheduler changes), or 0 (eager: pass the value as an argument).
+     */
+    long liveScalar(java.util.function.DoubleSupplier value) {
+        GraphCapture c = capture;
+        return c != null && c.thread() == Thread.currentThread() ? c.liveScalars().applyAsLong(value) : 0;
     }
 
     /**

@@ -20,8 +20,9 @@ import java.lang.foreign.MemorySegment;
  *   <li>values that change per step come from the graph's replay counter on the device (its first node adds one to
  *       it): Adam computes its bias corrections from it, and random kernels (dropout, fills) look their key up in the
  *       graph's key table with it ({@link Generator.GraphKeys}: each replay draws the keys an eager step would, and
- *       the generators advance on the host as if it had run eagerly). Everything else given to a kernel as an
- *       argument (a learning rate, a scalar) is baked in.</li>
+ *       the generators advance on the host as if it had run eagerly). Learning rates are live scalars: the
+ *       optimizer kernels read them from the graph's scalar table, which each replay first sets (stream-ordered) to
+ *       their current values, so a scheduler never forces a new capture. Every other kernel argument is baked in.</li>
  * </ul>
  * Capture runs in thread-local mode (see {@link Driver#CAPTURE_MODE_THREAD_LOCAL}); other threads must not queue
  * work on the device's stream while it lasts.
@@ -30,13 +31,32 @@ public final class CudaGraph implements AutoCloseable {
     private final CudaDevice dev;
     private final CudaBackend backend;
     private final CudaAllocator.GraphPool pool;
-    private final CudaAllocator.Block counter; // the u64 replay counter, then the key table (its own block, outside the graph's pool)
+    private final CudaAllocator.Block counter; // the u64 replay counter, the key table, the live scalars (its own block, outside the graph's pool)
     private MemorySegment graph, exec;
     private long replays;
     private boolean closed;
 
     /** Most random keys one captured step may draw. */
     static final int MAX_KEYS = 256;
+
+    /** Most live scalars (learning rates of parameter groups) one captured step may read. */
+    static final int MAX_SCALARS = 64;
+
+    /** The live scalars a capture read, in slot order, and the values the device's table holds. */
+    private static final class LiveScalars {
+        final java.util.List<java.util.function.DoubleSupplier> values = new java.util.ArrayList<>();
+        double[] written = new double[0];
+
+        /** The slot of {@code v} (one per supplier, however often the step reads it). */
+        int slot(java.util.function.DoubleSupplier v) {
+            for (int i = 0; i < values.size(); i++) if (values.get(i) == v) return i;
+            if (values.size() == MAX_SCALARS) throw new IllegalStateException("a captured step read more than " + MAX_SCALARS + " live scalars");
+            values.add(v);
+            return values.size() - 1;
+        }
+    }
+
+    private final LiveScalars scalars;
 
     /**
      * The keys a capture drew: slot j is (seed, counter) of generator gen[j]'s key, and each generator's keys per step.
@@ -75,8 +95,9 @@ public final class CudaGraph implements AutoCloseable {
     private final java.util.Map<Generator, Long> strides; // keys per step, per generator the step draws from
 
     private CudaGraph(CudaDevice dev, CudaBackend backend, CudaAllocator.GraphPool pool, CudaAllocator.Block counter,
-                      MemorySegment graph, MemorySegment exec, java.util.Map<Generator, Long> strides) {
+                      MemorySegment graph, MemorySegment exec, java.util.Map<Generator, Long> strides, LiveScalars scalars) {
         this.strides = strides;
+        this.scalars = scalars;
         this.dev = dev;
         this.backend = backend;
         this.pool = pool;
@@ -96,10 +117,12 @@ public final class CudaGraph implements AutoCloseable {
         CudaDevice dev = be.cudaDevice();
         CudaAllocator alloc = dev.allocator();
         be.prepareReplayTick(); // no module loading inside a capture
-        long tableBytes = 8L * (1 + 3 * MAX_KEYS);
+        long tableBytes = 8L * (1 + 3 * MAX_KEYS + MAX_SCALARS);
         CudaAllocator.Block counter = alloc.allocateUncached(tableBytes); // not one of the cached blocks the step will want
         dev.zero(counter.address(), tableBytes);
         KeyTable keys = new KeyTable();
+        LiveScalars scalars = new LiveScalars();
+        long scalarTable = counter.address() + 8L * (1 + 3 * MAX_KEYS);
         dev.synchronize(); // earlier eager work is finished; the capture starts from a quiet stream
         MemorySegment stream = dev.stream();
         CudaAllocator.GraphPool pool;
@@ -112,7 +135,7 @@ public final class CudaGraph implements AutoCloseable {
         MemorySegment graph = null;
         boolean begun = false;
         try {
-            dev.beginCapture(new CudaDevice.GraphCapture(Thread.currentThread(), counter.address()));
+            dev.beginCapture(new CudaDevice.GraphCapture(Thread.currentThread(), counter.address(), v -> scalarTable + 8L * scalars.slot(v)));
             Driver.streamBeginCapture(stream, Driver.CAPTURE_MODE_THREAD_LOCAL);
             begun = true;
             be.replayTick(counter.address()); // the first node: every replay counts itself
@@ -135,7 +158,9 @@ public final class CudaGraph implements AutoCloseable {
                 }
             }
             MemorySegment exec = Driver.graphInstantiate(graph, 0);
-            return new CudaGraph(dev, be, pool, counter, graph, exec, strides);
+            CudaGraph g = new CudaGraph(dev, be, pool, counter, graph, exec, strides, scalars);
+            g.setLiveScalars();
+            return g;
         } catch (Exception | Error e) {
             keys.giveBack();
             if (begun) {
@@ -159,6 +184,7 @@ public final class CudaGraph implements AutoCloseable {
     /** Queues one replay of the captured step on the device's stream (returns at once). */
     public void replay() {
         if (closed) throw new IllegalStateException("CudaGraph used after close()");
+        setLiveScalars();
         Driver.graphLaunch(exec, dev.stream());
         replays++;
         strides.forEach((g, n) -> g.restore(g.counter() + n)); // the generators stand where an eager step leaves them
@@ -171,6 +197,30 @@ public final class CudaGraph implements AutoCloseable {
     public void advance() {
         if (closed) throw new IllegalStateException("CudaGraph used after close()");
         backend.replayTick(counter.address());
+    }
+
+    /** Whether the captured step reads {@code value} live (as a learning rate the optimizer kernels read from the table). */
+    public boolean readsLive(java.util.function.DoubleSupplier value) { return scalars.values.contains(value); }
+
+    /**
+     * Brings the device's scalar table to the suppliers' current values where they changed: two 32-bit memsets per
+     * double, queued on the stream before the replay (a memset carries its value, so no host buffer must outlive it).
+     */
+    private void setLiveScalars() {
+        int n = scalars.values.size();
+        if (scalars.written.length != n) {
+            scalars.written = new double[n];
+            java.util.Arrays.fill(scalars.written, Double.NaN);
+        }
+        long table = counter.address() + 8L * (1 + 3 * MAX_KEYS);
+        for (int i = 0; i < n; i++) {
+            double v = scalars.values.get(i).getAsDouble();
+            if (Double.doubleToRawLongBits(v) == Double.doubleToRawLongBits(scalars.written[i])) continue;
+            long bits = Double.doubleToRawLongBits(v);
+            Driver.memsetD32Async(table + 8L * i, (int) bits, 1, dev.stream());           // little-endian: low word first
+            Driver.memsetD32Async(table + 8L * i + 4, (int) (bits >>> 32), 1, dev.stream());
+            scalars.written[i] = v;
+        }
     }
 
     /** How many times {@link #replay()} was called. */

@@ -14,10 +14,6 @@ import java.util.Locale;
 public final class DeviceReport {
     private DeviceReport() {}
 
-    /** Libraries only looked for (nothing of them is bound yet). */
-    static final NativeLibrary CUBLASLT = new NativeLibrary("cuBLASLt", "cublasLt", status -> null,
-            "libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11", "libcublasLt.so");
-
     public static String describe() {
         StringBuilder out = new StringBuilder();
         List<GpuInfo> gpus = List.of();
@@ -92,7 +88,7 @@ public final class DeviceReport {
     static List<String> libraries() {
         List<String> libs = new ArrayList<>();
         libs.add(entry("cuBLAS", Cublas.LIB, () -> dotted(Cublas.libraryVersion(), 10000, 100)));
-        libs.add(entry("cuBLASLt", CUBLASLT, () -> ""));
+        libs.add(entry("cuBLASLt", CublasLt.LIB, () -> ""));
         libs.add(entry("cuDNN", Cudnn.LIB, () -> dotted((int) Cudnn.version(), 10000, 100)));
         libs.add(entry("NVRTC", Nvrtc.LIB, Nvrtc::version));
         libs.add(entry("NCCL", Nccl.LIB, Nccl::version));

@@ -5,9 +5,14 @@ import dev.kiln.Tensor;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.UnaryOp;
 
-/** Fill, copy, unary and binary maps and where on CUDA (elementwise.cu); float32 contiguous maps take a vectorised kernel. */
+/**
+ * Fill, copy, unary and binary maps and where on CUDA (elementwise.cu); contiguous float maps and the contiguous casts between
+ * float32 and the 16-bit floats take vectorised kernels (16-byte accesses).
+ */
 final class ElementwiseCuda extends CudaFamily {
     private final Kernels.Table fill, copy, unary, binary, compare, binaryScalar, compareScalar, where;
+    /** 16-bit contiguous maps and float32 <-> 16-bit casts: defined for those types only. */
+    private final Kernels.Table unaryContig, binaryContig, castContig;
     private final Kernels.Single unaryF32Contig, binaryF32Contig;
 
     ElementwiseCuda(CudaBackend backend) {
@@ -22,6 +27,9 @@ final class ElementwiseCuda extends CudaFamily {
         where = new Kernels.Table(dev, "elementwise.cu", "where");
         unaryF32Contig = new Kernels.Single(dev, "elementwise.cu", "unary_f32_contig");
         binaryF32Contig = new Kernels.Single(dev, "elementwise.cu", "binary_f32_contig");
+        unaryContig = new Kernels.Table(dev, "elementwise.cu", "unary_contig");
+        binaryContig = new Kernels.Table(dev, "elementwise.cu", "binary_contig");
+        castContig = new Kernels.Table(dev, "elementwise.cu", "copy_contig", true);
     }
 
     void fill(Tensor out, double value) {
@@ -44,6 +52,10 @@ final class ElementwiseCuda extends CudaFamily {
             dev.copyDeviceToDevice(ptr(src), ptr(dst), n * dst.dtype().byteSize());
             return;
         }
+        if (isCast16(dst.dtype(), src.dtype()) && dst.isContiguous() && src.isContiguous() && aligned16(ptr(dst), ptr(src))) {
+            Launch.args().ptr(ptr(dst)).ptr(ptr(src)).i64(n).go(dev, castContig.get(dst.dtype(), src.dtype()), grid((n + 7) / 8), BLOCK);
+            return;
+        }
         Launch.args().ptr(ptr(dst)).ptr(ptr(src)).i64(n).geo(Geo.of(dst.shape(), dst, src))
                 .go(dev, copy.get(dst.dtype(), src.dtype()), grid(n), BLOCK);
     }
@@ -55,6 +67,8 @@ final class ElementwiseCuda extends CudaFamily {
         long o = ptr(out), a = ptr(x);
         if (x.dtype() == DType.FLOAT32 && x.isContiguous() && aligned16(o, a)) {
             Launch.args().i32(op.ordinal()).ptr(o).ptr(a).i64(n).go(dev, unaryF32Contig.get(), grid((n + 3) / 4), BLOCK);
+        } else if (is16(x.dtype()) && x.isContiguous() && aligned16(o, a)) {
+            Launch.args().i32(op.ordinal()).ptr(o).ptr(a).i64(n).go(dev, unaryContig.get(x.dtype()), grid((n + 7) / 8), BLOCK);
         } else {
             Launch.args().i32(op.ordinal()).ptr(o).ptr(a).i64(n).geo(Geo.of(x.shape(), x)).go(dev, unary.get(x.dtype()), grid(n), BLOCK);
         }
@@ -71,6 +85,10 @@ final class ElementwiseCuda extends CudaFamily {
         long o = ptr(out), pa = ptr(a), pb = ptr(b);
         if (!cmp && a.dtype() == DType.FLOAT32 && a.isContiguous() && b.isContiguous() && aligned16(o, pa, pb)) {
             Launch.args().i32(op.ordinal()).ptr(o).ptr(pa).ptr(pb).i64(n).go(dev, binaryF32Contig.get(), grid((n + 3) / 4), BLOCK);
+            return out;
+        }
+        if (!cmp && is16(a.dtype()) && a.isContiguous() && b.isContiguous() && aligned16(o, pa, pb)) {
+            Launch.args().i32(op.ordinal()).ptr(o).ptr(pa).ptr(pb).i64(n).go(dev, binaryContig.get(a.dtype()), grid((n + 7) / 8), BLOCK);
             return out;
         }
         Kernels.Fn fn = cmp ? compare.get(a.dtype()) : binary.get(a.dtype());
@@ -99,6 +117,12 @@ final class ElementwiseCuda extends CudaFamily {
         }
         drop(c, cond);
         return out;
+    }
+
+    private static boolean is16(DType t) { return t == DType.BFLOAT16 || t == DType.FLOAT16; }
+
+    private static boolean isCast16(DType dst, DType src) {
+        return dst == DType.FLOAT32 && is16(src) || src == DType.FLOAT32 && is16(dst);
     }
 
     private static boolean aligned16(long... ptrs) {

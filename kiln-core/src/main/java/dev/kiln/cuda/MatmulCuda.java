@@ -2,8 +2,12 @@ package dev.kiln.cuda;
 
 import dev.kiln.DType;
 import dev.kiln.Tensor;
+import dev.kiln.backend.ReduceOp;
 
-/** Batched matrix products on CUDA: cuBLAS where it is present and the layout suits it ({@link Blas}), else the tiled kernel of matmul.cu. */
+/**
+ * Batched matrix products on CUDA: cuBLAS where it is present and the layout suits it ({@link Blas}), else the tiled kernel of
+ * matmul.cu; linear with its bias (and its bias gradient) fused into one cuBLASLt GEMM where cuBLASLt takes the problem.
+ */
 final class MatmulCuda extends CudaFamily {
     private final Kernels.Table gemm;
 
@@ -21,6 +25,73 @@ final class MatmulCuda extends CudaFamily {
         gemm(a.dtype(), batch, m, n, k, ptr(a), sa[0], sa[1], sa[2], ptr(b), sb[0], sb[1], sb[2],
                 ptr(out), (long) m * n, n, false);
         return out;
+    }
+
+    /**
+     * y (N, out) = x (N, in) · wᵀ + bias: one cuBLASLt GEMM with the bias in its epilogue; where cuBLASLt is absent
+     * or refuses the problem, the bias broadcast into y and a GEMM that adds onto it (as PyTorch's addmm falls back).
+     */
+    Tensor linear(Tensor x, Tensor w, Tensor bias) {
+        int n = x.shape()[0], in = x.shape()[1], out = w.shape()[0];
+        Tensor y = newTensor(new int[]{n, out}, x.dtype());
+        if ((long) n * out == 0) return y;
+        Tensor xc = gemmReady(x), wc = gemmReady(w), bc = bias == null ? null : contiguous(bias);
+        GemmOperand lx = operand(xc), lw = operand(wc);
+        // column-major: yᵀ (out x N) = op(w) · op(x), w read as (in x out) and x as (in x N) when row-major
+        boolean fused = in > 0 && Blas.tryLt(dev, x.dtype(), bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS,
+                !lw.transposed(), lx.transposed(), out, n, in, ptr(wc), lw.ld(), ptr(xc), lx.ld(), ptr(y), out, bc == null ? 0 : ptr(bc));
+        if (!fused) {
+            if (bc != null) backend.copy(y, new Tensor(bc.storage(), new int[]{n, out}, new int[]{0, 1}, bc.offset()));
+            else if (in == 0) backend.fill(y, 0);
+            int[] sx = xc.strides(), sw = wc.strides();
+            gemm(x.dtype(), 1, n, out, in, ptr(xc), 0, sx[0], sx[1], ptr(wc), 0, sw[1], sw[0], ptr(y), (long) n * out, out, bc != null);
+        }
+        drop(xc, x);
+        drop(wc, w);
+        if (bc != null) drop(bc, bias);
+        return y;
+    }
+
+    /**
+     * linear's weight gradient gᵀ·x (out, in) and, when biasGrad, its bias gradient (the sums of g's columns, out):
+     * one cuBLASLt GEMM with the BGRADB epilogue, else a GEMM and a reduction.
+     */
+    Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) {
+        int n = g.shape()[0], out = g.shape()[1], in = x.shape()[1];
+        DType t = g.dtype();
+        Tensor dw = newTensor(new int[]{out, in}, t), db = biasGrad ? newTensor(new int[]{out}, t) : null;
+        if ((long) out * in == 0) return new Tensor[]{dw, db};
+        if (n == 0) {
+            backend.fill(dw, 0);
+            if (db != null) backend.fill(db, 0);
+            return new Tensor[]{dw, db};
+        }
+        Tensor gc = gemmReady(g), xc = gemmReady(x);
+        GemmOperand lg = operand(gc), lx = operand(xc);
+        // column-major: dwᵀ (in x out) = op(x) · op(g), x read as (in x N) and g as (out x N), transposed: BGRADB sums
+        // op(g) over N, which cuBLASLt does only for a transposed B, so g must be row-major
+        boolean fused = !lg.transposed() && Blas.tryLt(dev, t, biasGrad ? CublasLt.Epilogue.BGRADB : CublasLt.Epilogue.DEFAULT,
+                lx.transposed(), true, in, out, n, ptr(xc), lx.ld(), ptr(gc), lg.ld(), ptr(dw), in, biasGrad ? ptr(db) : 0);
+        if (!fused) {
+            int[] sg = gc.strides(), sx = xc.strides();
+            gemm(t, 1, out, in, n, ptr(gc), 0, sg[1], sg[0], ptr(xc), 0, sx[0], sx[1], ptr(dw), (long) out * in, in, false);
+            if (biasGrad) {
+                Tensor sum = backend.reduce(ReduceOp.SUM, gc, new int[]{0}, false);
+                backend.copy(db, sum);
+                sum.storage().release();
+            }
+        }
+        drop(gc, g);
+        drop(xc, x);
+        return new Tensor[]{dw, db};
+    }
+
+    /** t itself when cuBLAS can read its layout (row- or column-major), else a contiguous copy. */
+    private Tensor gemmReady(Tensor t) { return operand(t) != null ? t : backend.contiguous(t); }
+
+    private static GemmOperand operand(Tensor t) {
+        int[] s = t.shape(), st = t.strides();
+        return GemmOperand.of(1, s[0], s[1], 0, st[0], st[1]);
     }
 
     /**

@@ -5,6 +5,7 @@ import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.DoubleSupplier;
 
 /** Fused multi-tensor Adam and SGD steps on CUDA (optim.cu): up to Launch.LIST_MAX tensors per launch. */
 final class OptimCuda extends CudaFamily {
@@ -59,30 +60,31 @@ final class OptimCuda extends CudaFamily {
         return Math.max(1, Math.min(l.chunkStart()[from + count] - l.chunkStart()[from], dev.multiprocessorCount() * 16));
     }
 
-    void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr,
+    void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, DoubleSupplier lr,
                                    double beta1, double beta2, double eps, double weightDecay, boolean decoupled, long step) {
         TensorLists l = tensorLists("adam_step", params, grads, expAvg, expAvgSq);
-        double decay = decoupled ? 1 - lr * weightDecay : 1, l2 = decoupled ? 0 : weightDecay;
-        // the kernel computes the bias corrections for t = (step - 1) + 1, or inside a capture (step - 1) + replays so far
-        long replay = dev.replayCounter();
+        // the kernel computes the bias corrections for t = (step - 1) + 1, or inside a capture (step - 1) + replays so far,
+        // and inside a capture reads the learning rate from the graph's live scalar
+        long replay = dev.replayCounter(), lrLive = dev.liveScalar(lr);
         Kernels.Fn fn = adamStep.get(l.dtype());
         for (int from = 0; from < params.size(); from += Launch.LIST_MAX) {
             int count = Math.min(Launch.LIST_MAX, params.size() - from);
             Launch.args().tensorList(l.ptrs(), l.numel(), l.chunkStart(), from, count)
-                    .f64(beta1).f64(beta2).f64(eps).f64(decay).f64(l2)
-                    .ptr(replay).f64(lr).f64(step - 1)
+                    .f64(beta1).f64(beta2).f64(eps).f64(weightDecay).i32(decoupled ? 1 : 0)
+                    .ptr(replay).ptr(lrLive).f64(lr.getAsDouble()).f64(step - 1)
                     .go(dev, fn, listGrid(l, from, count), BLOCK);
         }
     }
 
-    void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, double lr, double momentum,
+    void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, DoubleSupplier lr, double momentum,
                                   double dampening, double weightDecay, boolean nesterov, boolean first) {
         TensorLists l = tensorLists("sgd_step", params, grads, momentumBufs, null);
+        long lrLive = dev.liveScalar(lr);
         Kernels.Fn fn = sgdStep.get(l.dtype());
         for (int from = 0; from < params.size(); from += Launch.LIST_MAX) {
             int count = Math.min(Launch.LIST_MAX, params.size() - from);
             Launch.args().tensorList(l.ptrs(), l.numel(), l.chunkStart(), from, count)
-                    .f64(lr).f64(momentum).f64(1 - dampening).f64(weightDecay)
+                    .ptr(lrLive).f64(lr.getAsDouble()).f64(momentum).f64(1 - dampening).f64(weightDecay)
                     .i32(nesterov ? 1 : 0).i32(first ? 1 : 0).i32(momentumBufs != null ? 1 : 0)
                     .go(dev, fn, listGrid(l, from, count), BLOCK);
         }

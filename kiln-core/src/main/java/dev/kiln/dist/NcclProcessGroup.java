@@ -16,6 +16,7 @@ import java.time.Duration;
  * collectives it has queued, and when none has moved for {@code kiln.dist.timeout.s} rank 0 names the one furthest behind.
  */
 public final class NcclProcessGroup implements ProcessGroup {
+    private static final System.Logger LOG = dev.kiln.Logging.logger(NcclProcessGroup.class);
     private final Rendezvous.Session session;
     private final Nccl.Communicator comm;
     private final java.util.concurrent.atomic.AtomicLong progress = new java.util.concurrent.atomic.AtomicLong(); // collectives queued
@@ -32,7 +33,7 @@ public final class NcclProcessGroup implements ProcessGroup {
     public static NcclProcessGroup connect(JobEnvironment job, Device device, Duration timeout, Duration exitAfter) throws IOException {
         if (!device.isCuda()) throw new IllegalArgumentException("an NCCL process group needs a CUDA device, got " + device);
         Rendezvous.Session s = job.rank() == 0
-                ? Rendezvous.host(job.master(), job.token(), job.worldSize(), Nccl.uniqueId(), timeout, System.err::println)
+                ? Rendezvous.host(job.master(), job.token(), job.worldSize(), Nccl.uniqueId(), timeout, m -> LOG.log(System.Logger.Level.WARNING, m))
                 : Rendezvous.join(job.master(), job.token(), job.rank(), job.worldSize(), timeout);
         NcclProcessGroup g = new NcclProcessGroup(s, Nccl.communicator(device, job.worldSize(), job.rank(), s.payload()));
         s.watch(r -> g.peerFailed(r, exitAfter), g.progress::get, Duration.ofSeconds(dev.kiln.Settings.get().distTimeoutS()));
@@ -44,11 +45,11 @@ public final class NcclProcessGroup implements ProcessGroup {
         failedRank = rank;
         String who = rank == -1 ? "no rank made progress for " + dev.kiln.Settings.get().distTimeoutS() + " s (kiln.dist.timeout.s)"
                 : "rank " + rank + " failed (its process ended, or it made no progress for " + dev.kiln.Settings.get().distTimeoutS() + " s)";
-        System.err.println("kiln: rank " + session.rank() + ": " + who + "; aborting NCCL and exiting within " + exitAfter.toSeconds() + " s");
+        LOG.log(System.Logger.Level.ERROR, "rank " + session.rank() + ": " + who + "; aborting NCCL and exiting within " + exitAfter.toSeconds() + " s");
         try {
             comm.abort();
         } catch (RuntimeException e) {
-            System.err.println("kiln: ncclCommAbort: " + e.getMessage());
+            LOG.log(System.Logger.Level.ERROR, "ncclCommAbort: " + e.getMessage());
         }
         Thread t = new Thread(() -> {
             try {

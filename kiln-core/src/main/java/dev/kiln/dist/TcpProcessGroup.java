@@ -21,6 +21,7 @@ import java.time.Duration;
  * connection closes or that does not answer within the timeout fails the collective with an exception naming it.
  */
 public final class TcpProcessGroup implements ProcessGroup {
+    private static final System.Logger LOG = dev.kiln.Logging.logger(TcpProcessGroup.class);
     private final Rendezvous.Session session;
     private final DataInputStream[] in;
     private final DataOutputStream[] out;
@@ -43,7 +44,7 @@ public final class TcpProcessGroup implements ProcessGroup {
     /** This process's group: rank 0 hosts the rendezvous at MASTER_ADDR:MASTER_PORT, the others join it. */
     public static TcpProcessGroup connect(JobEnvironment job, Duration timeout) throws IOException {
         Rendezvous.Session s = job.rank() == 0
-                ? Rendezvous.host(job.master(), job.token(), job.worldSize(), new byte[0], timeout, System.err::println)
+                ? Rendezvous.host(job.master(), job.token(), job.worldSize(), new byte[0], timeout, m -> LOG.log(System.Logger.Level.WARNING, m))
                 : Rendezvous.join(job.master(), job.token(), job.rank(), job.worldSize(), timeout);
         return new TcpProcessGroup(s, timeout);
     }

@@ -1,8 +1,11 @@
 package dev.kiln.nn;
 
+import dev.kiln.Backends;
 import dev.kiln.Generator;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.Autograd;
+import dev.kiln.ops.Views;
 
 /**
  * GPT-2's masked self-attention under nanoGPT's names: {@code c_attn} (d -> 3d: queries, keys and values, in that
@@ -43,7 +46,8 @@ public final class CausalSelfAttention extends Layer implements Forward {
         }
         int b = x.size(0), t = x.size(1);
         Tensor qkv = cAttn.forward(x);
-        Tensor q = split(qkv, 0), k = split(qkv, 1), v = split(qkv, 2);
+        Tensor[] heads = cache == null ? split(qkv) : null;
+        Tensor q = cache == null ? heads[0] : split(qkv, 0), k = cache == null ? heads[1] : split(qkv, 1), v = cache == null ? heads[2] : split(qkv, 2);
         int past = 0;
         if (cache != null) {
             past = cache.length();
@@ -67,6 +71,33 @@ public final class CausalSelfAttention extends Layer implements Forward {
     /** Part i (query, key, value) of c_attn's output (B, T, 3d), as heads (B, H, T, d/H). */
     private Tensor split(Tensor qkv, int i) {
         return qkv.narrow(2, i * dim, dim).reshape(qkv.size(0), qkv.size(1), heads, dim / heads).transpose(1, 2);
+    }
+
+    /**
+     * The query, key and value heads (B, H, T, d/H) as views of c_attn's output (B, T, 3d), without a copy; torch.split's
+     * gradient: each part's gradient is copied into its third of one buffer, which the last of the three hands to qkv.
+     * Three narrows would each send back a zero-filled (B, T, 3d) gradient for the engine to add up (three fills, two
+     * full-size adds). Sound because attention always gives q, k and v their gradients together (the cached path, whose
+     * k and v go into the cache, takes {@link #split(Tensor, int)}).
+     */
+    private Tensor[] split(Tensor qkv) {
+        Tensor packed = qkv.reshape(qkv.size(0), qkv.size(1), 3 * heads, dim / heads);
+        Tensor raw = packed.detach();
+        Tensor[] parts = new Tensor[3], grad = new Tensor[1];
+        int[] arrived = {0};
+        for (int i = 0; i < 3; i++) {
+            int from = i * heads;
+            parts[i] = Autograd.record("split_heads", Views.sliceRaw(raw, 2, from, from + heads, 1).transpose(1, 2), g -> {
+                if (grad[0] == null) grad[0] = Tensor.empty(packed.shape(), g.dtype(), g.device());
+                Backends.get(g.device()).copy(Views.sliceRaw(grad[0], 2, from, from + heads, 1).transpose(1, 2), g);
+                if (++arrived[0] < 3) return new Tensor[]{null};
+                Tensor full = grad[0];
+                grad[0] = null;
+                arrived[0] = 0;
+                return new Tensor[]{full};
+            }, packed);
+        }
+        return parts;
     }
 
     /** The query, key and value projection, d -> 3d. */

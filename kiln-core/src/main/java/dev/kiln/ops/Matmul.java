@@ -63,7 +63,10 @@ public final class Matmul {
         return matmul(a.unsqueeze(0), b.unsqueeze(1)).reshape();
     }
 
-    /** x (..., in) times w (out, in) transposed, plus b (out) when not null: one GEMM over all leading dims. */
+    /**
+     * x (..., in) times w (out, in) transposed, plus b (out) when not null: one backend call over all leading dims, so a
+     * backend can add the bias in the GEMM's epilogue, and a backward that takes the weight and bias gradients together.
+     */
     public static Tensor linear(Tensor x, Tensor w, Tensor b) {
         Checks.sameDevice("linear", x, w);
         if (w.dim() != 2) throw new IllegalArgumentException("linear: expected weight of rank 2 (out, in), got shape " + Shape.str(w.shape()));
@@ -71,17 +74,30 @@ public final class Matmul {
             throw new IllegalArgumentException("linear: input " + Shape.str(x.shape()) + " has " + (x.dim() < 1 ? 0 : x.size(-1))
                     + " features but weight " + Shape.str(w.shape()) + " expects " + w.shape()[1]);
         }
+        if (b != null) {
+            Checks.sameDevice("linear", x, b);
+            if (b.dim() != 1 || b.shape()[0] != w.shape()[0]) {
+                throw new IllegalArgumentException("linear: expected bias of shape [" + w.shape()[0] + "], got " + Shape.str(b.shape()));
+            }
+        }
         // under autocast the bias is cast too, so the sum stays in the low precision (PyTorch's addmm does the same)
         x = Autocast.cast(AutocastPolicy.LINEAR, x);
         w = Autocast.cast(AutocastPolicy.LINEAR, w);
         b = Autocast.cast(AutocastPolicy.LINEAR, b);
-        Tensor y = x.matmul(w.t());
-        if (b == null) return y;
-        Checks.sameDevice("linear", x, b);
-        if (b.dim() != 1 || b.shape()[0] != w.shape()[0]) {
-            throw new IllegalArgumentException("linear: expected bias of shape [" + w.shape()[0] + "], got " + Shape.str(b.shape()));
+        DType t = x.dtype();
+        if (!t.isFloating() || w.dtype() != t || b != null && b.dtype() != t) {   // mixed dtypes: matmul promotes
+            Tensor y = x.matmul(w.t());
+            return b == null ? y : y.add(b);
         }
-        return y.add(b);
+        int[] outShape = x.shape().clone();
+        outShape[outShape.length - 1] = w.shape()[0];
+        Tensor x2 = x.reshape(-1, w.shape()[1]), w2 = w, b2 = b;
+        Tensor y = get(x.device()).linear(x2, w, b);
+        return Autograd.record("linear", y, g -> {
+            boolean wg = w2.requiresGrad(), bg = b2 != null && b2.requiresGrad();
+            Tensor[] wb = wg ? get(g.device()).linearBackwardWeight(g, x2, bg) : new Tensor[]{null, bg ? g.sum(0, false) : null};
+            return new Tensor[]{x2.requiresGrad() ? g.matmul(w2) : null, wb[0], wb[1]};
+        }, x2, w, b).reshape(outShape);
     }
 
     private static int[] concat(int[] batch, int r, int c) {
@@ -101,8 +117,8 @@ public final class Matmul {
     }
 
     /**
-     * aᵀ·g, laid out like b. For linear's weight b is w.t() (column-major), so computing (gᵀ·a)ᵀ instead gives w
-     * a gradient that is contiguous in w's own layout: the engine can hand it over without a copy.
+     * aᵀ·g, laid out like b. For a weight used as w.t() (column-major), computing (gᵀ·a)ᵀ instead gives w a
+     * gradient that is contiguous in w's own layout: the engine can hand it over without a copy.
      */
     private static Tensor weightGrad(Tensor a, Tensor b, Tensor g) {
         int[] st = b.strides();

@@ -64,7 +64,7 @@ public sealed class Adam extends Optimizer permits AdamW {
             return;
         }
         for (Tensor p : params) initialised(p).step++;
-        Backends.get(params.getFirst().device()).adamStep(params, grads(params), ms, vs, group.lr(), beta1, beta2, eps,
+        Backends.get(params.getFirst().device()).adamStep(params, grads(params), ms, vs, group.liveLr(), beta1, beta2, eps,
                 group.weightDecay(), decoupled, step + 1);
     }
 

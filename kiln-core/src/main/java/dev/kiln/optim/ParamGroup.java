@@ -3,6 +3,7 @@ package dev.kiln.optim;
 import dev.kiln.Tensor;
 
 import java.util.List;
+import java.util.function.DoubleSupplier;
 
 /**
  * Parameters that share a learning rate and weight decay (e.g. no decay for biases and norms). The learning rate
@@ -12,6 +13,7 @@ public final class ParamGroup {
     private final List<Tensor> params;
     private double lr;
     private final double weightDecay;
+    private final DoubleSupplier liveLr = () -> this.lr;
 
     public ParamGroup(List<Tensor> params, double lr, double weightDecay) {
         if (params.isEmpty()) throw new IllegalArgumentException("a parameter group needs at least one parameter");
@@ -35,4 +37,11 @@ public final class ParamGroup {
     }
 
     public double weightDecay() { return weightDecay; }
+
+    /**
+     * The learning rate as read at each run of the step: the fused optimizer kernels take it this way, so that a step
+     * captured as a CUDA graph reads the rate of the moment at every replay (one object per group, for the graph to
+     * recognise).
+     */
+    public DoubleSupplier liveLr() { return liveLr; }
 }

@@ -55,7 +55,7 @@ public final class SGD extends Optimizer {
                 bufs.add(s.buf);
             }
         }
-        Backends.get(params.getFirst().device()).sgdStep(params, grads(params), bufs, group.lr(), momentum, dampening,
+        Backends.get(params.getFirst().device()).sgdStep(params, grads(params), bufs, group.liveLr(), momentum, dampening,
                 group.weightDecay(), nesterov, firsts != 0);
     }
 

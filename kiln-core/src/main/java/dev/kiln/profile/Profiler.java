@@ -258,7 +258,37 @@ public final class Profiler implements AutoCloseable {
                     .forEach(t -> shares.append(String.format(Locale.ROOT, "  %s %.0f%%", t.getKey(), 100 * t.getValue() / total)));
             shares.append('\n');
         }
-        return sb.append('\n').append(shares).append('\n').toString();
+        sb.append('\n').append(shares);
+        List<Span> phases = byPhase.values().stream().flatMap(List::stream).toList();
+        List<Span> gpuOps = spans().stream().filter(s -> s.track().equals("compute")).toList();
+        if (!gpuOps.isEmpty()) {
+            double from = phases.stream().mapToDouble(Span::startMicros).min().orElse(0), to = phases.stream().mapToDouble(Span::endMicros).max().orElse(0);
+            double busy = busyMicros(gpuOps, from, to), window = to - from;
+            sb.append(String.format(Locale.ROOT, "GPU busy %.1f%% of the %.3f ms the phases spanned; idle %.3f ms (the GPU waited for the host: "
+                    + "launches, the input, host reads)%n", 100 * busy / window, window / 1e3, (window - busy) / 1e3));
+        }
+        return sb.append('\n').toString();
+    }
+
+    /** How long at least one of {@code spans} ran within [from, to] (microseconds): the union of their intervals. */
+    static double busyMicros(List<Span> spans, double from, double to) {
+        List<double[]> iv = new ArrayList<>();
+        for (Span s : spans) {
+            double a = Math.max(from, s.startMicros()), b = Math.min(to, s.endMicros());
+            if (b > a) iv.add(new double[]{a, b});
+        }
+        iv.sort((x, y) -> Double.compare(x[0], y[0]));
+        double busy = 0, end = Double.NEGATIVE_INFINITY;
+        for (double[] i : iv) {
+            if (i[0] > end) {
+                busy += i[1] - i[0];
+                end = i[1];
+            } else if (i[1] > end) {
+                busy += i[1] - end;
+                end = i[1];
+            }
+        }
+        return busy;
     }
 
     private static String opTable(List<Span> spans) {

@@ -38,20 +38,20 @@ import java.util.List;
  * every call after that copies its batch into the static inputs (outside the graph) and replays. A batch of
  * another shape (a last, partial batch) runs eagerly, and the graph's step counter is advanced to match.
  *
- * <p>Baked into the graph: the learning rates (a changed rate is noticed and the step captured again), the model's
- * structure and train/eval mode. Not capturable: anything that reads values on the host inside the step (gradient
+ * <p>The fused optimizers' learning rates are read live at each replay (a scheduler changes them freely); baked into
+ * the graph: the rates of optimizer steps composed of tensor ops (a changed rate is noticed and the step captured
+ * again), the model's structure and train/eval mode. Not capturable: anything that reads values on the host inside the step (gradient
  * clipping by a norm read back, an fp16 loss scaler's overflow check): the capture fails with a clear error.
  */
 public final class GraphedStep implements AutoCloseable {
     public static final int DEFAULT_WARMUP = 3;
+    private static final System.Logger LOG = dev.kiln.Logging.logger(GraphedStep.class);
 
-    private final Forward model;
-    private final Loss loss;
+    private final Body body;
     private final Optimizer optimizer;
-    private final Precision precision;
-    private final Device device;
+    private Device device;
     private final int warmupSteps;
-    private final Tensor staticInput, staticTarget;
+    private Tensor staticInput, staticTarget; // made at the first step by of(...)
     private Tensor staticLoss;
     private DataParallel dataParallel;
     private CudaGraph graph;
@@ -74,10 +74,18 @@ public final class GraphedStep implements AutoCloseable {
                     + " overflow on the host every step, which a CUDA graph cannot do; use bf16 or fp32");
         }
         if (warmupSteps < 1) throw new IllegalArgumentException("GraphedStep: at least one eager warm-up step is needed, got " + warmupSteps);
-        this.model = model;
-        this.loss = loss;
+        this.body = (x, y) -> {
+            optimizer.zeroGrad();
+            Tensor l;
+            try (Autocast ac = precision.autocast()) {
+                l = loss.forward(model.forward(x), y);
+            }
+            l.backward();
+            if (dataParallel != null) dataParallel.finish();
+            optimizer.step();
+            return l;
+        };
         this.optimizer = optimizer;
-        this.precision = precision;
         this.device = device;
         this.warmupSteps = warmupSteps;
         // static: the graph reads these addresses on every replay, so they live (kept out of any scope) as long as it
@@ -86,11 +94,52 @@ public final class GraphedStep implements AutoCloseable {
     }
 
     /**
+     * A training step written as a function of its batch: zero the gradients, forward, loss, backward, (average the
+     * gradients over the ranks,) step the optimizer, return the loss. The one thing a graph asks of it: no reading of
+     * values on the host inside (no {@code item()}; read the returned loss outside).
+     */
+    @FunctionalInterface
+    public interface Body {
+        Tensor run(Tensor input, Tensor target);
+    }
+
+    /**
+     * Any training step, graphed in one call (what {@code torch.compile(mode="reduce-overhead")} gives PyTorch users):
+     * {@code body} runs eagerly for the first {@link #DEFAULT_WARMUP} batches, is then captured with the batch's
+     * shapes, and replayed for every later batch of those shapes (others run eagerly). Whatever the body updates in
+     * place, batch norms' running statistics included, is updated by each replay. {@code optimizer} is the one the body
+     * steps (its step counts follow the replays).
+     * <pre>{@code
+     * GraphedStep step = GraphedStep.of(opt, (x, y) -> {
+     *     opt.zeroGrad();
+     *     Tensor loss = F.crossEntropy(model.forward(x), y);
+     *     loss.backward();
+     *     opt.step();
+     *     return loss;
+     * });
+     * for (Batch b : loader) losses.add(step.step(b.inputs(), b.targets()).item());
+     * }</pre>
+     */
+    public static GraphedStep of(Optimizer optimizer, Body body) { return new GraphedStep(optimizer, body, DEFAULT_WARMUP); }
+
+    private GraphedStep(Optimizer optimizer, Body body, int warmupSteps) {
+        this.body = body;
+        this.optimizer = optimizer;
+        this.warmupSteps = warmupSteps;
+    }
+
+    /**
      * One training step on this batch; returns its loss (a tensor on the device: for replayed steps the static loss
      * tensor, overwritten by the next step, so read or copy it before that).
      */
     public Tensor step(Tensor input, Tensor target) {
         if (closed) throw new IllegalStateException("GraphedStep used after close()");
+        if (staticInput == null) {
+            if (!input.device().isCuda()) throw new IllegalArgumentException("GraphedStep needs a CUDA device, got a batch on " + input.device());
+            device = input.device();
+            staticInput = Tensor.zeros(input.shape(), input.dtype(), device).keep();
+            staticTarget = Tensor.zeros(target.shape(), target.dtype(), device).keep();
+        }
         calls++;
         if (!Arrays.equals(input.shape(), staticInput.shape()) || !Arrays.equals(target.shape(), staticTarget.shape())
                 || input.dtype() != staticInput.dtype() || target.dtype() != staticTarget.dtype()) {
@@ -103,8 +152,8 @@ public final class GraphedStep implements AutoCloseable {
             staticTarget.copyFrom(target);
         }
         if (calls <= warmupSteps) return eager(staticInput, staticTarget);
-        if (graph != null && !Arrays.equals(capturedLrs, lrs())) {
-            // the learning rate is a kernel argument baked into the graph: capture again with the new one
+        if (graph != null && !Arrays.equals(capturedLrs, lrs()) && !lrsLive()) {
+            // a changed learning rate the graph baked in (an optimizer step composed of tensor ops): capture again
             graph.close();
             graph = null;
         }
@@ -118,7 +167,8 @@ public final class GraphedStep implements AutoCloseable {
     /**
      * Averages the gradients over the ranks inside the step, between backward and the optimizer: {@code dp} wraps this
      * step's model. The reductions are captured with the rest (NCCL calls replay from the graph). Set it before the
-     * first step. Returns this.
+     * first step. Returns this. A step made by {@link #of} calls {@code dp.finish()} in its body itself; set it here
+     * too, so that the replays are counted.
      */
     public GraphedStep dataParallel(DataParallel dp) {
         if (calls > 0) throw new IllegalStateException("GraphedStep.dataParallel: set it before the first step");
@@ -129,7 +179,7 @@ public final class GraphedStep implements AutoCloseable {
     /** Whether steps are being replayed from a graph now. */
     public boolean captured() { return graph != null; }
 
-    /** How many times the step was captured (more than once when the learning rate changed). */
+    /** How many times the step was captured (more than once when a baked-in learning rate changed). */
     public long captures() { return captures; }
 
     /** The graph, once captured (null before). */
@@ -137,17 +187,7 @@ public final class GraphedStep implements AutoCloseable {
 
     public int warmupSteps() { return warmupSteps; }
 
-    private Tensor eager(Tensor input, Tensor target) {
-        optimizer.zeroGrad();
-        Tensor l;
-        try (Autocast ac = precision.autocast()) {
-            l = loss.forward(model.forward(input), target);
-        }
-        l.backward();
-        if (dataParallel != null) dataParallel.finish();
-        optimizer.step();
-        return l;
-    }
+    private Tensor eager(Tensor input, Tensor target) { return body.run(input, target); }
 
     /** Most blocks a capture may add to the pool, one per failed attempt, before giving up. */
     private static final int MAX_POOL_TOP_UPS = 256;
@@ -155,26 +195,21 @@ public final class GraphedStep implements AutoCloseable {
     private void capture() {
         Tensor[] out = new Tensor[1];
         boolean[] stepped = new boolean[1];
-        Runnable body = () -> {
+        Runnable once = () -> {
             stepped[0] = false;
             // the step's temporaries are freed when this scope closes, inside the capture: to the graph's private pool
             try (MemoryScope inner = MemoryScope.open()) {
-                optimizer.zeroGrad();
-                Tensor l;
-                try (Autocast ac = precision.autocast()) {
-                    l = loss.forward(model.forward(staticInput), staticTarget);
-                }
-                l.backward();
-                if (dataParallel != null) dataParallel.finish();
-                optimizer.step();
+                Tensor l = body.run(staticInput, staticTarget);
                 stepped[0] = true;
                 out[0] = l.detach().keep();
             }
         };
         CudaAllocator alloc = CudaDevice.get(device.index()).allocator();
-        for (int attempt = 0; ; attempt++) {
+        long t0 = System.nanoTime();
+        int attempt = 0;
+        for (; ; attempt++) {
             try {
-                graph = CudaGraph.capture(device, body);
+                graph = CudaGraph.capture(device, once);
                 break;
             } catch (CudaAllocator.CaptureNeedsMemory e) {
                 // the eager steps left the pool exactly one step's blocks, and something beside the step took one:
@@ -190,6 +225,15 @@ public final class GraphedStep implements AutoCloseable {
         staticLoss = out[0];
         capturedLrs = lrs();
         captures++;
+        int topUps = attempt;
+        LOG.log(System.Logger.Level.DEBUG, () -> String.format(java.util.Locale.ROOT, "captured the training step on %s in %.0f ms (%d pool top-ups)",
+                device, (System.nanoTime() - t0) / 1e6, topUps));
+    }
+
+    /** Whether the graph reads every group's learning rate live (the fused optimizer kernels do). */
+    private boolean lrsLive() {
+        for (ParamGroup g : optimizer.groups()) if (!graph.readsLive(g.liveLr())) return false;
+        return true;
     }
 
     private double[] lrs() {
@@ -205,8 +249,8 @@ public final class GraphedStep implements AutoCloseable {
         closed = true;
         if (graph != null) graph.close();
         graph = null;
-        staticInput.close();
-        staticTarget.close();
+        if (staticInput != null) staticInput.close();
+        if (staticTarget != null) staticTarget.close();
         if (staticLoss != null) staticLoss.close();
     }
 }

@@ -74,6 +74,18 @@ class MatmulCpuTest {
         assertClose(at, bt, MatmulCpu.matmul(at, bt));
     }
 
+    /** The few-rows path (m <= FEW_ROWS, no packing): B's rows contiguous, its columns contiguous (a weight's transpose), broadcast. */
+    @ParameterizedTest(name = "{0}x{1}x{2}x{3}")
+    @CsvSource({"1,1,384,1152", "1,1,1536,384", "1,4,7,65", "3,2,1000,3", "2,3,17,200", "1,1,1,1", "1,4,0,5", "1,2,33,64"})
+    void fewRowsMatchTripleLoop(int batch, int m, int k, int n) {
+        Tensor a = randn(batch, m, k);
+        Tensor rows = randn(batch, k, n), columns = randn(batch, n, k).transpose(1, 2), shared = randn(1, n, k).transpose(1, 2).expand(batch, k, n);
+        assertEquals(1, columns.strides()[1]);
+        assertClose(a, rows, MatmulCpu.matmul(a, rows));
+        assertClose(a, columns, MatmulCpu.matmul(a, columns));
+        assertClose(a, shared, MatmulCpu.matmul(a, shared));
+    }
+
     @Test void stridedAndBroadcastViewsMatchTripleLoop() {
         // every other row and column of a bigger matrix, an offset start, and a batch broadcast by stride 0
         Tensor big = randn(2, 90, 140);

@@ -143,5 +143,29 @@ class ElementwiseGpuTest extends GpuBackendComparison {
         }
     }
 
+    /**
+     * The vectorised paths: contiguous 16-bit maps (8 elements a thread) and contiguous casts between float32 and the
+     * 16-bit floats, at lengths with and without a tail of fewer than 8, and at an offset that is not 16-byte aligned
+     * (the strided kernels then run): casts and negation bit-equal to the CPU's, arithmetic within the 16-bit tolerance.
+     */
+    @Test void vectorisedSixteenBitMapsAndCasts() {
+        for (DType t : new DType[]{DType.BFLOAT16, DType.FLOAT16}) {
+            for (int n : new int[]{5, 64, 4099}) {
+                Tensor a = randn(t, n + 1), b = randn(t, n + 1), f = randn(DType.FLOAT32, n + 1);
+                for (int off : new int[]{0, 1}) {
+                    Tensor ac = a.narrow(0, off, n), bc = b.narrow(0, off, n), fc = f.narrow(0, off, n);
+                    Tensor ag = gpu(a).narrow(0, off, n), bg = gpu(b).narrow(0, off, n), fg = gpu(f).narrow(0, off, n);
+                    String what = t + " n " + n + " offset " + off;
+                    close(ac.add(bc), ag.add(bg), tol(t), "add " + what);
+                    close(ac.mul(bc), ag.mul(bg), tol(t), "mul " + what);
+                    close(ac.gelu(), ag.gelu(), tol(t), "gelu " + what);
+                    close(ac.neg(), ag.neg(), 0, "neg " + what);
+                    close(fc.to(t), fg.to(t), 0, "cast from float32 " + what);
+                    close(ac.to(DType.FLOAT32), ag.to(DType.FLOAT32), 0, "cast to float32 " + what);
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ reductions
 }

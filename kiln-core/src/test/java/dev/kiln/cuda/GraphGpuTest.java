@@ -48,13 +48,17 @@ class GraphGpuTest {
     }
 
     /** The parameters after STEPS steps (each on its own batch), eager or through a GraphedStep. */
-    static List<float[]> train(Function<List<Tensor>, Optimizer> opt, boolean graphed) {
+    static List<float[]> train(Function<List<Tensor>, Optimizer> opt, boolean graphed) { return train(opt, graphed, (o, i) -> {}, 1); }
+
+    /** As above, {@code schedule} setting the learning rates before step i; the graphed run captures {@code captures} times. */
+    static List<float[]> train(Function<List<Tensor>, Optimizer> opt, boolean graphed, java.util.function.ObjIntConsumer<Optimizer> schedule, long captures) {
         Sequential m = mlp();
         Optimizer o = opt.apply(m.parameters());
         GraphedStep gs = graphed ? new GraphedStep(m, F::crossEntropy, o, new int[]{BATCH, 784}, DType.FLOAT32, new int[]{BATCH},
                 DType.INT64, GPU) : null;
         try {
             for (int i = 0; i < STEPS; i++) {
+                schedule.accept(o, i);
                 try (MemoryScope s = MemoryScope.open()) {
                     Tensor x = batchX(i), y = batchY(i);
                     if (gs != null) {
@@ -69,6 +73,7 @@ class GraphGpuTest {
             if (gs != null) {
                 assertTrue(gs.captured());
                 assertEquals(STEPS - GraphedStep.DEFAULT_WARMUP, gs.graph().replays());
+                assertEquals(captures, gs.captures(), "captures");
             }
             return m.parameters().stream().map(Tensor::toFloatArray).toList();
         } finally {
@@ -101,6 +106,57 @@ class GraphGpuTest {
         Cuda.setAllowTf32(Device.cuda(0), false);
         try {
             assertClose(train(ps -> new SGD(ps, 0.05, 0.9, 1e-4, false), false), train(ps -> new SGD(ps, 0.05, 0.9, 1e-4, false), true), 1e-4);
+        } finally {
+            Cuda.setAllowTf32(Device.cuda(0), tf32);
+        }
+    }
+
+    /** A learning rate changed before every step (a warm-up, a one-cycle schedule) is read live: one capture, eager's results. */
+    @Test void aScheduledLearningRateNeedsNoNewCapture() {
+        boolean tf32 = Cuda.allowTf32(Device.cuda(0));
+        Cuda.setAllowTf32(Device.cuda(0), false);
+        try {
+            java.util.function.ObjIntConsumer<Optimizer> warmup = (o, i) -> o.groups().forEach(g -> g.setLr(1e-3 * (i + 1) / STEPS));
+            Function<List<Tensor>, Optimizer> adamW = p -> new dev.kiln.optim.AdamW(p, 1e-3, 0.1);
+            assertClose(train(adamW, false, warmup, 1), train(adamW, true, warmup, 1), 1e-5);
+            Function<List<Tensor>, Optimizer> sgd = p -> new SGD(p, 0.05, 0.9, 1e-4, false);
+            java.util.function.ObjIntConsumer<Optimizer> decay = (o, i) -> o.groups().forEach(g -> g.setLr(0.05 * Math.pow(0.8, i)));
+            assertClose(train(sgd, false, decay, 1), train(sgd, true, decay, 1), 1e-5);
+        } finally {
+            Cuda.setAllowTf32(Device.cuda(0), tf32);
+        }
+    }
+
+    /** A training step written by the user as a lambda, graphed in one call: parameters and batch-norm statistics as eager. */
+    @Test void aUserWrittenStepGraphedInOneCallMatchesEager() {
+        boolean tf32 = Cuda.allowTf32(Device.cuda(0));
+        Cuda.setAllowTf32(Device.cuda(0), false);
+        try {
+            List<float[]> eager = null;
+            for (boolean graphed : new boolean[]{false, true}) {
+                Generator g = new Generator(11);
+                Sequential m = new Sequential(new Linear(784, 64, g), new dev.kiln.nn.BatchNorm1d(64), new ReLU(), new Linear(64, 10, g)).to(GPU);
+                Optimizer o = new Adam(m.parameters(), 1e-3);
+                GraphedStep.Body body = (x, y) -> {
+                    o.zeroGrad();
+                    Tensor loss = F.crossEntropy(m.forward(x), y).mul(2.0).add(m.parameters().getFirst().mul(m.parameters().getFirst()).sum().mul(1e-4));
+                    loss.backward();
+                    o.step();
+                    return loss;
+                };
+                try (GraphedStep step = GraphedStep.of(o, body)) {
+                    for (int i = 0; i < STEPS; i++) {
+                        try (MemoryScope s = MemoryScope.open()) {
+                            Tensor x = batchX(i), y = batchY(i);
+                            if (graphed) step.step(x, y); else body.run(x, y);
+                        }
+                    }
+                    if (graphed) assertEquals(STEPS - GraphedStep.DEFAULT_WARMUP, step.graph().replays());
+                }
+                List<float[]> state = new java.util.ArrayList<>(m.parameters().stream().map(Tensor::toFloatArray).toList());
+                m.stateDict().forEach((k, v) -> { if (k.contains("running")) state.add(v.toFloatArray()); });
+                if (eager == null) eager = state; else assertClose(eager, state, 1e-5);
+            }
         } finally {
             Cuda.setAllowTf32(Device.cuda(0), tf32);
         }

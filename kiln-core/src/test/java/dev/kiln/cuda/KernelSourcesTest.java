@@ -13,6 +13,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -71,6 +72,18 @@ class KernelSourcesTest {
             if (p.exitValue() != 0 || log.contains("warning")) failures.add(f.getFileName() + ":\n" + log);
         }
         assertEquals(List.of(), failures, "nvcc rejected kernel files");
+    }
+
+    /** The jar's prebuilt kernels land where the runtime looks for them: named by the hash of these very sources. */
+    @Test void prebuiltKernelsAreWhereTheRuntimeLooks() throws Exception {
+        Assumptions.assumeTrue(nvccOnPath(), "nvcc is not on the PATH: no prebuilt kernels to check");
+        Path classes = Files.createTempDirectory("kiln-prebuilt");
+        assertEquals(1, PrebuiltKernels.build("nvcc", classes, List.of("90"), List.of("graph.cu")));
+        Path cubin = classes.resolve(KernelCache.prebuiltResource("sm_90", "graph.cu").substring(1));
+        byte[] b = Files.readAllBytes(cubin);
+        assertTrue(b.length > 4 && b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F', "an ELF CUBIN at " + cubin);
+        assertNotEquals(KernelCache.prebuiltResource("sm_90", "graph.cu"), KernelCache.prebuiltResource("sm_80", "graph.cu"));
+        assertNotEquals(KernelCache.prebuiltResource("sm_90", "graph.cu"), KernelCache.prebuiltResource("sm_90", "optim.cu"));
     }
 
     /**

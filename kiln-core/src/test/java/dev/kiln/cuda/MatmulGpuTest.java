@@ -62,5 +62,31 @@ class MatmulGpuTest extends GpuBackendComparison {
         }
     }
 
-    // ------------------------------------------------------------------ neural-network kernels (backend level)
+    /**
+     * linear with its bias added in cuBLASLt's epilogue and its bias gradient from the weight-gradient GEMM (BGRADB),
+     * against the CPU's product and sum, in every float type; sizes cuBLASLt may refuse (odd leading dimensions in
+     * 16-bit) take the fallback and must match as well. Prints which problems took cuBLASLt.
+     */
+    @Test void linearFusedBiasAndBiasGradient() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
+            double tl = t == DType.FLOAT32 ? 1e-4 : 2e-2;
+            for (int[] s : new int[][]{{64, 48, 144}, {66, 24, 40}, {37, 13, 21}, {5, 7, 3}}) {
+                compareGraph("linear " + t + " " + java.util.Arrays.toString(s), tl, in -> dev.kiln.nn.F.linear(in[0], in[1], in[2]),
+                        randn(t, s[0], s[1]), randn(t, s[2], s[1]), randn(t, s[2]));
+            }
+            compareGraph("linear, leading dims, no bias " + t, tl, in -> dev.kiln.nn.F.linear(in[0], in[1], null), randn(t, 2, 5, 16), randn(t, 8, 16));
+            compareGraph("linear, transposed weight and input " + t, tl, in -> dev.kiln.nn.F.linear(in[0].t(), in[1].t(), in[2]),
+                    randn(t, 16, 6), randn(t, 16, 8), randn(t, 8));
+        }
+        CublasLt lt = Blas.lt(CudaDevice.get(0));
+        Assumptions.assumeTrue(lt != null, "no cuBLASLt on this machine: the fallback was tested");
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
+            System.out.printf("cuBLASLt %s: bias 144x64x48 %b, bgradb 48x144x64 %b, bias 21x37x13 %b, bgradb 13x21x37 %b%n", t,
+                    lt.accepted(t, CublasLt.Epilogue.BIAS, 144, 64, 48), lt.accepted(t, CublasLt.Epilogue.BGRADB, 48, 144, 64),
+                    lt.accepted(t, CublasLt.Epilogue.BIAS, 21, 37, 13), lt.accepted(t, CublasLt.Epilogue.BGRADB, 13, 21, 37));
+            assertTrue(lt.accepted(t, CublasLt.Epilogue.BIAS, 144, 64, 48), t + ": the bias epilogue was refused: " + lt.lastRefusal);
+            assertTrue(lt.accepted(t, CublasLt.Epilogue.BGRADB, 48, 144, 64), t + ": BGRADB was refused: " + lt.lastRefusal);
+        }
+        System.out.println("cuBLASLt's last refusal: " + lt.lastRefusal);
+    }
 }

@@ -58,6 +58,32 @@ class TransformerGpuTest extends GpuBackendComparison {
         close(want, stepped(gpu, ids.to(GPU)), tol(DType.FLOAT32) * 10, "gpt cached steps");
     }
 
+    /**
+     * A training step's gradients of a transformer block on the GPU against the CPU: linear's fused bias and bias
+     * gradient, the query/key/value split's one gradient buffer and the engine's early release of spent gradients,
+     * in float32 and under bf16 autocast.
+     */
+    @Test void blockGradientsMatchTheCpu() {
+        for (DType amp : new DType[]{null, DType.BFLOAT16}) {
+            dev.kiln.nn.TransformerBlock cpu = new dev.kiln.nn.TransformerBlock(32, 4, true, 0, F.GeluApproximation.NONE, 1e-5, new Generator(3));
+            dev.kiln.nn.TransformerBlock gpu = new dev.kiln.nn.TransformerBlock(32, 4, true, 0, F.GeluApproximation.NONE, 1e-5, new Generator(3)).to(GPU);
+            Tensor x = randn(DType.FLOAT32, 3, 10, 32), w = randn(DType.FLOAT32, 3, 10, 32);
+            Tensor xc = x.detach().requiresGrad(true), xg = gpu(x).requiresGrad(true);
+            for (Object[] run : new Object[][]{{cpu, xc, w}, {gpu, xg, gpu(w)}}) {
+                try (dev.kiln.autograd.Autocast ac = amp == null ? dev.kiln.autograd.Autocast.disabled() : dev.kiln.autograd.Autocast.enable(amp)) {
+                    Tensor y = ((dev.kiln.nn.TransformerBlock) run[0]).forward((Tensor) run[1]).to(DType.FLOAT32);
+                    ac.close();
+                    y.mul((Tensor) run[2]).sum().backward();
+                }
+            }
+            double tl = amp == null ? 1e-3 : 1e-1;   // bf16: the GPU's fused attention against the CPU's composite
+            String what = "block " + (amp == null ? "float32" : "bf16 autocast");
+            close(xc.grad(), xg.grad(), tl, what + ": input gradient");
+            var gp = gpu.namedParameters();
+            cpu.namedParameters().forEach((name, p) -> close(p.grad(), gp.get(name).grad(), tl, what + ": gradient of " + name));
+        }
+    }
+
     private static Tensor stepped(GPT m, Tensor ids) {
         return Tensor.noGrad(() -> {
             try (KvCache cache = m.newCache()) {

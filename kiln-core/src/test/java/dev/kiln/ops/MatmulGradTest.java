@@ -34,4 +34,12 @@ class MatmulGradTest {
         GradCheck.check(x -> F.linear(x[0], x[1], null), randn(24, 2, 3, 4), randn(25, 5, 4));
         GradCheck.check(x -> F.linear(x[0].transpose(0, 1), x[1], x[2]), randn(26, 3, 2, 4), randn(27, 2, 4), randn(28, 2));
     }
+
+    /** The fused op's backward: a transposed weight, a 1-D input, and a frozen weight (the bias gradient alone). */
+    @Test void linearWeightLayoutsAndFrozenWeight() {
+        GradCheck.check(x -> F.linear(x[0], x[1].t(), x[2]), randn(29, 5, 4), randn(30, 4, 3), randn(31, 3));
+        GradCheck.check(x -> F.linear(x[0], x[1], x[2]), randn(32, 4), randn(33, 3, 4), randn(34, 3));
+        dev.kiln.Tensor w = randn(35, 3, 4).detach();
+        GradCheck.check(x -> F.linear(x[0], w, x[1]), randn(36, 2, 5, 4), randn(37, 3));
+    }
 }

@@ -45,6 +45,15 @@ class ProfilerTest {
         assertTrue(events.stream().anyMatch(e -> "matmul".equals(e.get("name")) && e.containsKey("ts") && e.containsKey("dur")));
     }
 
+    /** GPU idle time: the union of the device's spans within the steps' window, overlaps counted once. */
+    @Test void busyTimeIsTheUnionOfTheSpansInTheWindow() {
+        java.util.function.BiFunction<Double, Double, Profiler.Span> span = (start, dur) -> new Profiler.Span("op", "compute", 0, 1, start, dur, 0, null);
+        var spans = java.util.List.of(span.apply(0.0, 10.0), span.apply(5.0, 10.0), span.apply(30.0, 5.0), span.apply(50.0, 100.0));
+        assertEquals(15 + 5 + 50, Profiler.busyMicros(spans, 0, 100), 1e-9);
+        assertEquals(5 + 5, Profiler.busyMicros(spans, 10, 40), 1e-9);
+        assertEquals(0, Profiler.busyMicros(spans, 40, 50), 1e-9);
+    }
+
     @Test void offMeansTheBackendItself() {
         assertSame(dev.kiln.cpu.CpuBackend.INSTANCE, dev.kiln.Backends.cpu());
         assertSame(dev.kiln.cpu.CpuBackend.INSTANCE, dev.kiln.Backends.get(dev.kiln.Device.CPU));

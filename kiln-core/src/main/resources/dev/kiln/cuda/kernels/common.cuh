@@ -72,6 +72,8 @@ struct Geo {
     int stride[4][KILN_MAX_RANK];
 };
 
+__device__ __forceinline__ i64 divmod(i64 i, i64 d, i64& r);
+
 template <int K>
 __device__ __forceinline__ void offsets(const Geo& g, i64 i, i64* off) {
 #pragma unroll
@@ -82,10 +84,8 @@ __device__ __forceinline__ void offsets(const Geo& g, i64 i, i64* off) {
         return;
     }
     for (int d = g.rank - 1; d >= 0; d--) {
-        i64 n = g.shape[d];
-        i64 q = i / n;
-        i64 idx = i - q * n;
-        i = q;
+        i64 idx;
+        i = divmod(i, g.shape[d], idx);   // 32-bit division while the index fits
 #pragma unroll
         for (int k = 0; k < K; k++) off[k] += idx * g.stride[k][d];
     }

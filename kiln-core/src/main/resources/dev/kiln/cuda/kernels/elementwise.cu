@@ -138,3 +138,56 @@ extern "C" __global__ void unary_f32_contig(int op, float* out, const float* x, 
     }
     GRID_STRIDE(j, n - n4 * 4) { i64 k = n4 * 4 + j; out[k] = unary_op<float>(op, x[k]); }
 }
+
+// 16-bit contiguous fast paths: 8 elements per thread, each operand moved as one 16-byte vector (a scalar 2-byte
+// access per thread leaves most of the memory system's width unused)
+template <typename T>
+__device__ __forceinline__ void binary_contig(int op, T* out, const T* a, const T* b, i64 n) {
+    i64 n8 = n / 8;
+    GRID_STRIDE(i, n8) {
+        uint4 x = ((const uint4*) a)[i], y = ((const uint4*) b)[i], r;
+        const T* xs = (const T*) &x; const T* ys = (const T*) &y; T* rs = (T*) &r;
+#pragma unroll
+        for (int j = 0; j < 8; j++) rs[j] = store<T, float>(binary_op<float>(op, load<float, T>(xs[j]), load<float, T>(ys[j])));
+        ((uint4*) out)[i] = r;
+    }
+    GRID_STRIDE(j, n - n8 * 8) { i64 k = n8 * 8 + j; out[k] = store<T, float>(binary_op<float>(op, load<float, T>(a[k]), load<float, T>(b[k]))); }
+}
+template <typename T>
+__device__ __forceinline__ void unary_contig(int op, T* out, const T* x, i64 n) {
+    i64 n8 = n / 8;
+    GRID_STRIDE(i, n8) {
+        uint4 v = ((const uint4*) x)[i], r;
+        const T* vs = (const T*) &v; T* rs = (T*) &r;
+#pragma unroll
+        for (int j = 0; j < 8; j++) rs[j] = store<T, float>(unary_op<float>(op, load<float, T>(vs[j])));
+        ((uint4*) out)[i] = r;
+    }
+    GRID_STRIDE(j, n - n8 * 8) { i64 k = n8 * 8 + j; out[k] = store<T, float>(unary_op<float>(op, load<float, T>(x[k]))); }
+}
+#define CONTIG_16(T, S) \
+extern "C" __global__ void binary_contig_##S(int op, T* out, const T* a, const T* b, i64 n) { binary_contig<T>(op, out, a, b, n); } \
+extern "C" __global__ void unary_contig_##S(int op, T* out, const T* x, i64 n) { unary_contig<T>(op, out, x, n); }
+CONTIG_16(bf16, bf16) CONTIG_16(f16, f16)
+
+// contiguous casts between float32 and the 16-bit floats (autocast's casts of weights, activations and gradients):
+// 8 elements per thread in 16-byte vectors, converted as the strided copy converts them
+template <typename TD, typename TS>
+__device__ __forceinline__ void cast_contig(TD* dst, const TS* src, i64 n) {
+    const int vs = sizeof(TS) / 2, vd = sizeof(TD) / 2;   // 16-byte vectors per 8 elements: 2 for float32, 1 for 16-bit
+    i64 n8 = n / 8;
+    GRID_STRIDE(i, n8) {
+        uint4 in[vs], out[vd];
+#pragma unroll
+        for (int k = 0; k < vs; k++) in[k] = ((const uint4*) src)[i * vs + k];
+        const TS* xs = (const TS*) in; TD* ys = (TD*) out;
+#pragma unroll
+        for (int j = 0; j < 8; j++) ys[j] = store<TD, float>(load<float, TS>(xs[j]));
+#pragma unroll
+        for (int k = 0; k < vd; k++) ((uint4*) dst)[i * vd + k] = out[k];
+    }
+    GRID_STRIDE(j, n - n8 * 8) { i64 k = n8 * 8 + j; dst[k] = store<TD, float>(load<float, TS>(src[k])); }
+}
+#define CAST_CONTIG(TD, SD, TS, SS) \
+extern "C" __global__ void copy_contig_##SD##_##SS(TD* dst, const TS* src, i64 n) { cast_contig<TD, TS>(dst, src, n); }
+CAST_CONTIG(bf16, bf16, float, f32) CAST_CONTIG(float, f32, bf16, bf16) CAST_CONTIG(f16, f16, float, f32) CAST_CONTIG(float, f32, f16, f16)

@@ -25,15 +25,18 @@ __device__ __forceinline__ int chunk_tensor(const TensorList& tl, int c, i64* lo
     return k;
 }
 
-// decay = 1 - lr*wd when decoupled (else 1); l2 = wd when not decoupled (else 0);
+// lr: the argument, or inside a CUDA graph the graph's live scalar (lr_live, set before each replay, so a scheduler's
+// new rate needs no new capture). decay = 1 - lr*wd when decoupled (else 1); l2 = wd when not decoupled (else 0);
 // step_size = lr / (1 - b1^t); inv_sqrt_bc2 = 1 / sqrt(1 - b2^t), computed here in double for step t. Eagerly
 // t = step_base + 1; inside a CUDA graph (whose arguments are baked into every replay) replay points at the graph's
 // replay counter and t = step_base + *replay. One formula for both, so an eager step and a replayed one update alike
 // bit for bit (a resumed run's eager warm-up steps continue an uninterrupted graphed run exactly).
 #define ADAM(T, S) \
-extern "C" __global__ void adam_step_##S(const TensorList tl, double beta1, double beta2, double eps, double decay, double l2, \
-                                         const u64* replay, double lr, double step_base) { \
+extern "C" __global__ void adam_step_##S(const TensorList tl, double beta1, double beta2, double eps, double weight_decay, \
+                                         int decoupled, const u64* replay, const double* lr_live, double lr_arg, double step_base) { \
     const double t = step_base + (replay ? (double) *replay : 1.0); \
+    const double lr = lr_live ? *lr_live : lr_arg; \
+    const double decay = decoupled ? 1 - lr * weight_decay : 1, l2 = decoupled ? 0 : weight_decay; \
     const double step_size = lr / (1 - pow(beta1, t)), inv_sqrt_bc2 = 1 / sqrt(1 - pow(beta2, t)); \
     const T b1 = (T) beta1, b2 = (T) beta2, a1 = (T) (1 - beta1), a2 = (T) (1 - beta2), e = (T) eps; \
     const T dec = (T) decay, wd = (T) l2, st = (T) step_size, ib = (T) inv_sqrt_bc2; \
@@ -56,9 +59,9 @@ extern "C" __global__ void adam_step_##S(const TensorList tl, double beta1, doub
 
 // g += wd*p; with a buffer: buf = first ? g : momentum*buf + damp*g, g = nesterov ? g + momentum*buf : buf; p -= lr*g.
 #define SGD(T, S) \
-extern "C" __global__ void sgd_step_##S(const TensorList tl, double lr, double momentum, double damp, double weight_decay, \
-                                        int nesterov, int first, int has_buf) { \
-    const T l = (T) lr, mo = (T) momentum, d = (T) damp, wd = (T) weight_decay; \
+extern "C" __global__ void sgd_step_##S(const TensorList tl, const double* lr_live, double lr, double momentum, double damp, \
+                                        double weight_decay, int nesterov, int first, int has_buf) { \
+    const T l = (T) (lr_live ? *lr_live : lr), mo = (T) momentum, d = (T) damp, wd = (T) weight_decay; \
     int chunks = tl.chunk_start[tl.count]; \
     for (int c = blockIdx.x; c < chunks; c += gridDim.x) { \
         i64 lo, hi; \

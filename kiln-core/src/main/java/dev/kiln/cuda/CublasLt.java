@@ -1,0 +1,253 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.HashMap;
+import java.util.Map;
+
+import static dev.kiln.cuda.NativeLibrary.ADDR;
+import static dev.kiln.cuda.NativeLibrary.INT;
+import static dev.kiln.cuda.NativeLibrary.PTR;
+import static dev.kiln.cuda.NativeLibrary.SIZE_T;
+
+/**
+ * A cuBLASLt handle: one GEMM with a fused epilogue (the bias added to the product, or the bias gradient summed from
+ * an operand), so linear layers need no separate bias pass. Column-major, as {@link Cublas}; the caller maps its
+ * row-major tensors as {@link Blas} does.
+ *
+ * <p>Each problem (types, shapes, leading dimensions, transposes, epilogue, pointer alignment) gets a plan once: the
+ * descriptors and the algorithm cuBLASLt's heuristic picks for the caller's workspace. A problem it has no algorithm
+ * for is remembered as refused, so {@link #matmul} answers false at once and the caller takes its other path. Calls
+ * allocate nothing and are asynchronous on the given stream, so they can be captured in a CUDA graph. Not
+ * thread-safe: callers serialise on the handle.
+ */
+public final class CublasLt extends NativeHandle {
+    static final NativeLibrary LIB = new NativeLibrary("cuBLASLt", "cublasLt", CublasLt::statusName,
+            "libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11", "libcublasLt.so");
+
+    /** cublasLtEpilogue_t: what the GEMM does after the product. */
+    public enum Epilogue {
+        /** D = op(A)·op(B). */
+        DEFAULT(1),
+        /** D = op(A)·op(B) + bias, bias (rows of D) added to every column. */
+        BIAS(4),
+        /** D = op(A)·op(B), and bias = the sum of op(B) over k (one value per column of D); op(B) must be transposed. */
+        BGRADB(512);
+
+        final int code;
+
+        Epilogue(int code) { this.code = code; }
+    }
+
+    // ---- enum values, from cublasLt.h (CUDA 12/13)
+    /** cublasLtMatmulDescAttributes_t */
+    private static final int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8;
+    /** cublasLtMatmulPreferenceAttributes_t */
+    private static final int PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_A = 5;   // A, B, C, D: 5, 6, 7, 8
+    private static final int HEURISTIC_RESULT_BYTES = 96;   // algo (64), workspaceSize (8), state (4), wavesCount (4), reserved (16)
+
+    private static final class H {
+        static final MethodHandle create = LIB.bind("cublasLtCreate", ADDR);
+        static final MethodHandle destroy = LIB.bind("cublasLtDestroy", PTR);
+        static final MethodHandle descCreate = LIB.bind("cublasLtMatmulDescCreate", ADDR, INT, INT);
+        static final MethodHandle descDestroy = LIB.bind("cublasLtMatmulDescDestroy", PTR);
+        static final MethodHandle descSet = LIB.bind("cublasLtMatmulDescSetAttribute", PTR, INT, ADDR, SIZE_T);
+        static final MethodHandle layoutCreate = LIB.bind("cublasLtMatrixLayoutCreate", ADDR, INT,
+                ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+        static final MethodHandle layoutDestroy = LIB.bind("cublasLtMatrixLayoutDestroy", PTR);
+        static final MethodHandle prefCreate = LIB.bind("cublasLtMatmulPreferenceCreate", ADDR);
+        static final MethodHandle prefDestroy = LIB.bind("cublasLtMatmulPreferenceDestroy", PTR);
+        static final MethodHandle prefSet = LIB.bind("cublasLtMatmulPreferenceSetAttribute", PTR, INT, ADDR, SIZE_T);
+        // (handle, desc, Adesc, Bdesc, Cdesc, Ddesc, pref, requestedAlgoCount, results[], returnAlgoCount*)
+        static final MethodHandle heuristic = LIB.bind("cublasLtMatmulAlgoGetHeuristic",
+                PTR, PTR, PTR, PTR, PTR, PTR, PTR, INT, ADDR, ADDR);
+        // (handle, desc, alpha*, A, Adesc, B, Bdesc, beta*, C, Cdesc, D, Ddesc, algo*, workspace, workspaceBytes, stream)
+        static final MethodHandle matmul = LIB.bind("cublasLtMatmul",
+                PTR, PTR, ADDR, PTR, PTR, PTR, PTR, ADDR, PTR, PTR, PTR, PTR, ADDR, PTR, SIZE_T, PTR);
+        static final MethodHandle statusName = LIB.bind("cublasLtGetStatusName", FunctionDescriptor.of(ADDR, INT));
+    }
+
+    /** One problem's descriptors and algorithm; {@code desc == 0} marks a problem cuBLASLt refused. */
+    private record Plan(long desc, long layoutA, long layoutB, long layoutD, MemorySegment algo) {
+        boolean refused() { return desc == 0; }
+    }
+
+    /** What a plan depends on. */
+    private record Key(DType dtype, boolean tf32, Epilogue epilogue, boolean transA, boolean transB, int m, int n, int k,
+                       int lda, int ldb, int ldd, long alignment) {}
+
+    private static final Plan REFUSED = new Plan(0, 0, 0, 0, null);
+
+    private final Arena arena = Arena.ofShared();
+    /** alpha = 1 at 0, beta = 0 at 4 (float: the scale type of every problem here), and a pointer-sized scratch at 8. */
+    private final MemorySegment scalars;
+    private final Map<Key, Plan> plans = new HashMap<>();
+    /** Why the last refused problem was refused (tests print it). */
+    String lastRefusal;
+
+    private CublasLt(long handle) {
+        super("cuBLASLt handle", handle);
+        scalars = arena.allocate(16, 8);
+        scalars.set(ValueLayout.JAVA_FLOAT, 0, 1f);
+        scalars.set(ValueLayout.JAVA_FLOAT, 4, 0f);
+    }
+
+    /** Whether libcublasLt can be found on this machine. */
+    public static boolean available() { return LIB.available(); }
+
+    /** Creates a handle (the device's context must be current). */
+    public static CublasLt create() {
+        LIB.lookup();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(ValueLayout.ADDRESS);
+            LIB.check("cublasLtCreate", (int) H.create.invokeExact(out));
+            return new CublasLt(out.get(ValueLayout.JAVA_LONG, 0));
+        } catch (Throwable t) {
+            throw NativeLibrary.rethrow(t);
+        }
+    }
+
+    /**
+     * Column-major D (m x n, leading dimension ldd) = op(A)·op(B) with the epilogue; op(A) is m x k, op(B) k x n.
+     * For {@link Epilogue#BIAS} {@code bias} holds m values added to each column; for {@link Epilogue#BGRADB} it
+     * receives n values, the sums of op(B) over k. float32 (TF32 when {@code tf32}), bfloat16 and float16, accumulated
+     * in float32. Returns false, having done nothing, when cuBLASLt has no algorithm for the problem.
+     */
+    public boolean matmul(DType dtype, boolean tf32, Epilogue epilogue, boolean transA, boolean transB, int m, int n, int k,
+                          long a, int lda, long b, int ldb, long d, int ldd, long bias,
+                          long workspace, long workspaceBytes, long stream) {
+        int type = switch (dtype) {
+            case FLOAT32 -> Cublas.CUDA_R_32F;
+            case BFLOAT16 -> Cublas.CUDA_R_16BF;
+            case FLOAT16 -> Cublas.CUDA_R_16F;
+            case FLOAT64, INT64, INT32, UINT8, BOOL -> -1;
+        };
+        if (type < 0 || m <= 0 || n <= 0 || k <= 0) return false;
+        // the heuristic picks kernels for the alignment it is told, so problems of differently aligned pointers differ
+        long alignment = Math.min(256, Long.lowestOneBit(a | b | d | bias | (1L << 8)));
+        Key key = new Key(dtype, tf32 && dtype == DType.FLOAT32, epilogue, transA, transB, m, n, k, lda, ldb, ldd, alignment);
+        Plan p = plans.get(key);
+        if (p == null) {
+            p = plan(key, type, bias, workspaceBytes);
+            plans.put(key, p);
+        }
+        if (p.refused()) return false;
+        try {
+            if (epilogue != Epilogue.DEFAULT) setPointer(p.desc, DESC_BIAS_POINTER, bias);
+            int st = (int) H.matmul.invokeExact(handle(), p.desc, scalars, a, p.layoutA, b, p.layoutB, scalars.asSlice(4),
+                    d, p.layoutD, d, p.layoutD, p.algo, workspace, workspaceBytes, stream);
+            if (st != 0) throw LIB.failure("cublasLtMatmul", st, key.toString());
+        } catch (Throwable t) {
+            throw NativeLibrary.rethrow(t);
+        }
+        return true;
+    }
+
+    /** Whether the problem has a plan that cuBLASLt accepted (for tests: which shapes take the fused path). */
+    boolean accepted(DType dtype, Epilogue epilogue, int m, int n, int k) {
+        return plans.entrySet().stream().anyMatch(e -> e.getKey().dtype() == dtype && e.getKey().epilogue() == epilogue
+                && e.getKey().m() == m && e.getKey().n() == n && e.getKey().k() == k && !e.getValue().refused());
+    }
+
+    private Plan plan(Key key, int type, long bias, long workspaceBytes) {
+        int compute = key.tf32() ? Cublas.CUBLAS_COMPUTE_32F_FAST_TF32 : Cublas.CUBLAS_COMPUTE_32F;
+        long desc = 0, la = 0, lb = 0, ld = 0, pref = 0;
+        try (Arena t = Arena.ofConfined()) {
+            MemorySegment out = t.allocate(ValueLayout.ADDRESS);
+            LIB.check("cublasLtMatmulDescCreate", (int) H.descCreate.invokeExact(out, compute, Cublas.CUDA_R_32F));
+            desc = out.get(ValueLayout.JAVA_LONG, 0);
+            setInt(desc, DESC_TRANSA, key.transA() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N);
+            setInt(desc, DESC_TRANSB, key.transB() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N);
+            setInt(desc, DESC_EPILOGUE, key.epilogue().code);
+            if (key.epilogue() != Epilogue.DEFAULT) setPointer(desc, DESC_BIAS_POINTER, bias);
+            la = layout(t, type, key.transA() ? key.k() : key.m(), key.transA() ? key.m() : key.k(), key.lda());
+            lb = layout(t, type, key.transB() ? key.n() : key.k(), key.transB() ? key.k() : key.n(), key.ldb());
+            ld = layout(t, type, key.m(), key.n(), key.ldd());
+            LIB.check("cublasLtMatmulPreferenceCreate", (int) H.prefCreate.invokeExact(out));
+            pref = out.get(ValueLayout.JAVA_LONG, 0);
+            MemorySegment v = t.allocate(8, 8);
+            v.set(ValueLayout.JAVA_LONG, 0, workspaceBytes);
+            LIB.check("cublasLtMatmulPreferenceSetAttribute", (int) H.prefSet.invokeExact(pref, PREF_MAX_WORKSPACE_BYTES, v, 8L));
+            v.set(ValueLayout.JAVA_INT, 0, (int) key.alignment());
+            for (int i = 0; i < 4; i++) {
+                LIB.check("cublasLtMatmulPreferenceSetAttribute", (int) H.prefSet.invokeExact(pref, PREF_MIN_ALIGNMENT_A + i, v, 4L));
+            }
+            MemorySegment result = t.allocate(HEURISTIC_RESULT_BYTES, 8), count = t.allocate(INT);
+            int st = (int) H.heuristic.invokeExact(handle(), desc, la, lb, ld, ld, pref, 1, result, count);
+            // a problem without an algorithm (NOT_SUPPORTED, or none returned) takes the caller's other path
+            if (st != 0 || count.get(INT, 0) < 1 || result.get(INT, 72) != 0 || result.get(ValueLayout.JAVA_LONG, 64) > workspaceBytes) {
+                destroyAll(desc, la, lb, ld);
+                lastRefusal = key + ": heuristic status " + st + ", " + count.get(INT, 0) + " algorithms";
+                return REFUSED;
+            }
+            MemorySegment algo = arena.allocate(64, 8);
+            algo.copyFrom(result.asSlice(0, 64));
+            return new Plan(desc, la, lb, ld, algo);
+        } catch (CudaException e) {   // a descriptor cuBLASLt does not take: the caller's other path, and the reason kept
+            destroyAll(desc, la, lb, ld);
+            lastRefusal = key + ": " + e.getMessage();
+            return REFUSED;
+        } catch (Throwable e) {
+            destroyAll(desc, la, lb, ld);
+            throw NativeLibrary.rethrow(e);
+        } finally {
+            try {
+                if (pref != 0) LIB.check("cublasLtMatmulPreferenceDestroy", (int) H.prefDestroy.invokeExact(pref));
+            } catch (Throwable e) {
+                throw NativeLibrary.rethrow(e);
+            }
+        }
+    }
+
+    private static long layout(Arena t, int type, int rows, int cols, int ld) throws Throwable {
+        MemorySegment out = t.allocate(ValueLayout.ADDRESS);
+        LIB.check("cublasLtMatrixLayoutCreate", (int) H.layoutCreate.invokeExact(out, type, (long) rows, (long) cols, (long) ld));
+        return out.get(ValueLayout.JAVA_LONG, 0);
+    }
+
+    private void setInt(long desc, int attribute, int value) throws Throwable {
+        scalars.set(ValueLayout.JAVA_INT, 8, value);
+        LIB.check("cublasLtMatmulDescSetAttribute", (int) H.descSet.invokeExact(desc, attribute, scalars.asSlice(8, 4), 4L));
+    }
+
+    private void setPointer(long desc, int attribute, long pointer) throws Throwable {
+        scalars.set(ValueLayout.JAVA_LONG, 8, pointer);
+        LIB.check("cublasLtMatmulDescSetAttribute", (int) H.descSet.invokeExact(desc, attribute, scalars.asSlice(8, 8), 8L));
+    }
+
+    private static void destroyAll(long desc, long la, long lb, long ld) {
+        try {
+            if (desc != 0) LIB.check("cublasLtMatmulDescDestroy", (int) H.descDestroy.invokeExact(desc));
+            for (long l : new long[]{la, lb, ld}) if (l != 0) LIB.check("cublasLtMatrixLayoutDestroy", (int) H.layoutDestroy.invokeExact(l));
+        } catch (Throwable e) {
+            throw NativeLibrary.rethrow(e);
+        }
+    }
+
+    @Override protected void destroy(long handle) {
+        try {
+            for (Plan p : plans.values()) if (!p.refused()) destroyAll(p.desc, p.layoutA, p.layoutB, p.layoutD);
+            plans.clear();
+            LIB.check("cublasLtDestroy", (int) H.destroy.invokeExact(handle));
+        } catch (Throwable t) {
+            throw NativeLibrary.rethrow(t);
+        } finally {
+            arena.close();
+        }
+    }
+
+    /** The status's name, from cublasLtGetStatusName (cuBLAS's status codes). */
+    static String statusName(int status) {
+        try {
+            if (LIB.has("cublasLtGetStatusName")) return NativeLibrary.cString((MemorySegment) H.statusName.invokeExact(status));
+        } catch (Throwable ignored) {
+            // fall back to the number
+        }
+        return Cublas.statusName(status);
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Issue 18 on the 4-GPU machine: correctness at 4 ranks, then Kiln and PyTorch DDP at 4 and 1 GPUs, one command.
+set -u
+B=$(cd "$(dirname "$0")" && pwd); O=${OUT:-/tmp/kiln-out}; mkdir -p "$O"
+export NCCL_NVLS_ENABLE=0
+N=${N:-4}
+t0=$(date +%s); st() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader | tee "$O/gpus.txt"; nvidia-smi topo -m > "$O/topo.txt" 2>&1
+st tests
+timeout 240 "$B/run.sh" test --select-method dev.kiln.cuda.DataParallelGpuTest#everyGpuTrainsAsOne --select-method dev.kiln.cuda.DataParallelGpuTest#aDeadRankEndsTheJob > "$O/dist-tests.txt" 2>&1; echo "tests exit $?"
+grep -E "\[dp\]|tests (successful|failed|skipped|aborted)" "$O/dist-tests.txt"
+st kiln w$N
+timeout 200 "$B/run.sh" kiln bench --gpus $N --cuda-graphs --json > "$O/kiln-w$N.json" 2> "$O/kiln-w$N.log"; echo "kiln w$N exit $?"; cat "$O/kiln-w$N.json"
+st torch w$N
+timeout 150 torchrun --standalone --nproc_per_node=$N "$B/ref/torch_ddp.py" > "$O/torch-w$N.json" 2> "$O/torch-w$N.log"; echo "torch w$N exit $?"; cat "$O/torch-w$N.json"
+st kiln w1
+timeout 120 "$B/run.sh" kiln bench --data-parallel --cuda-graphs --json > "$O/kiln-w1.json" 2> "$O/kiln-w1.log"; echo "kiln w1 exit $?"; cat "$O/kiln-w1.json"
+st torch w1
+timeout 90 python3 "$B/ref/torch_ddp.py" > "$O/torch-w1.json" 2> "$O/torch-w1.log"; echo "torch w1 exit $?"; cat "$O/torch-w1.json"
+st done
+cd "$O" && tar czf all.tgz *.txt *.json *.log 2>/dev/null; ls
