@@ -234,6 +234,13 @@ public final class Views {
         return Autograd.record("contiguous", out, g -> new Tensor[]{g}, t);
     }
 
+    public static Tensor toChannelsLast(Tensor t) {
+        int[] shape = t.shape();
+        Tensor out = new Tensor(Backends.get(t.device()).allocate(t.dtype(), t.numel()), shape, Shape.channelsLastStrides(shape), 0);
+        Backends.get(t.device()).copy(out, t);
+        return Autograd.record("to_channels_last", out, g -> new Tensor[]{g}, t);
+    }
+
     static Tensor contiguousRaw(Tensor t) {
         Tensor out = Tensor.empty(t.shape(), t.dtype(), t.device());
         Backends.get(t.device()).copy(out, t);
