@@ -66,7 +66,8 @@ __device__ __forceinline__ void bn_stats_partial_cl(double* partial, const T* x,
     i64 c = (i64) blockIdx.x * 32 + lane, from = (i64) blockIdx.y * chunk, to = min(m, from + chunk);
     double sum = 0, sq = 0;
     if (c < c_count) {
-        for (i64 r = from + warp; r < to; r += warps) {
+#pragma unroll 4
+        for (i64 r = from + warp; r < to; r += warps) {   // unrolled: several rows' loads in flight per thread
             double v = (double) load<typename Acc<T>::type>(x[r * c_count + c]);
             sum += v;
             sq += v * v;
@@ -93,6 +94,7 @@ __device__ __forceinline__ void bn_grad_partial_cl(double* partial, const T* g, 
     double sdz = 0, sdzx = 0;
     if (c < c_count) {
         P mu = mean[c], is = invstd[c];
+#pragma unroll 4
         for (i64 r = from + warp; r < to; r += warps) {
             i64 i = r * c_count + c;
             P dz = load<P>(g[i]);
