@@ -176,7 +176,7 @@ public final class Tensor implements AutoCloseable {
      * {@code x.to(memory_format=torch.channels_last)}. CUDA convolutions, batch norm, pooling and elementwise ops
      * keep the layout, so one conversion of the input batch makes a conv net's activations channels-last.
      */
-    public Tensor toChannelsLast() { return isChannelsLast() ? this : Views.toChannelsLast(this); }
+    public Tensor toChannelsLast() { return isChannelsLast() ? this : Views.toChannelsLast(this, dtype); }
 
     /** Whether this tensor is channels-last and not also contiguous (a 4-D tensor with C == 1 or H == W == 1 is both). */
     public boolean prefersChannelsLast() { return isChannelsLast() && !isContiguous(); }

@@ -53,6 +53,23 @@ class ChannelsLastTest {
         GradCheck.check(x -> x[0].toChannelsLast().permute(0, 2, 3, 1).reshape(2, -1), GradCheck.randn(7, 2, 3, 4, 5));
     }
 
+    @Test void autocastConvolutionKeepsTheParameterGradientContiguous() {
+        Tensor x = GradCheck.randn(20, 2, 4, 6, 6).to(DType.FLOAT32);
+        Tensor[] grads = new Tensor[2];
+        for (int i = 0; i < 2; i++) {
+            Tensor w = GradCheck.randn(21, 5, 4, 3, 3).to(DType.FLOAT32).requiresGrad(true);
+            try (var ac = dev.kiln.autograd.Autocast.enable(DType.BFLOAT16)) {
+                Tensor in = i == 0 ? x : x.toChannelsLast();
+                Tensor y = Convolution.conv2d(in, w, null, Conv2dParams.of(1, 1, 1, 1), false);
+                assertTrue(y.dtype() == DType.BFLOAT16);
+                y.to(DType.FLOAT32).sum().backward();
+            }
+            grads[i] = w.grad();
+            assertTrue(grads[i].isContiguous() && grads[i].dtype() == DType.FLOAT32);
+        }
+        assertArrayEquals(grads[0].toFloatArray(), grads[1].toFloatArray(), 1e-6f);
+    }
+
     @Test void opsOnChannelsLastInputsMatchContiguous() {
         Tensor w = GradCheck.randn(10, 6, 3, 3, 3), w1 = GradCheck.randn(11, 3, 6, 1, 1);
         Conv2dParams p = Conv2dParams.of(1, 1, 1, 1), p2 = Conv2dParams.of(2, 0, 1, 1);

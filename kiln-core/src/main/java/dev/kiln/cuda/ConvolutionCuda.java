@@ -284,13 +284,15 @@ final class ConvolutionCuda extends CudaFamily {
     /**
      * Whether cuDNN runs this convolution channels-last: its input (forward, weight gradient) or output gradient
      * (input gradient) is channels-last and not also contiguous. Activations then stay channels-last; the filter is
-     * copied to KRSC for the call (and its gradient back to KCRS), so parameters and checkpoints keep one layout.
-     * float64 stays NCHW (cuDNN's NHWC kernels are for the tensor-core types and float32).
+     * KRSC: a channels-last (K, C, R, S) tensor as it is (the op layer makes the step's filter so), anything else
+     * copied; the filter gradient comes out channels-last. float64 stays NCHW (cuDNN's NHWC kernels are for the
+     * tensor-core types and float32).
      */
     private static boolean channelsLastConv(Tensor t) { return t.prefersChannelsLast() && t.dtype() != DType.FLOAT64; }
 
-    /** w (K, C, R, S) copied into KRSC memory: the filter layout of channels-last convolutions. */
+    /** w (K, C, R, S) in KRSC memory (channels-last): the filter layout of channels-last convolutions. */
     private Tensor krsc(Tensor w) {
+        if (w.isChannelsLast()) return w;
         int[] s = w.shape(), st = w.strides();
         Tensor out = newTensor(new int[]{s[0], s[2], s[3], s[1]}, w.dtype());
         backend.copy(out, new Tensor(w.storage(), out.shape(), new int[]{st[0], st[2], st[3], st[1]}, w.offset()));
@@ -323,15 +325,8 @@ final class ConvolutionCuda extends CudaFamily {
     private Tensor dnnBackwardWeight(Tensor gy, Tensor x, int[] weightShape, Conv2dParams p) {
         boolean cl = channelsLastConv(x);
         Tensor gc = cl ? channelsLast(gy) : contiguous(gy), xc = cl ? x : contiguous(x);
-        int[] ws = weightShape;
-        Tensor gw = newTensor(ws.clone(), gy.dtype());
-        Tensor gk = cl ? newTensor(new int[]{ws[0], ws[2], ws[3], ws[1]}, gy.dtype()) : gw;
-        Dnn.backwardFilter(dev, gy.dtype(), x.shape(), ws, p, cl, ptr(xc), ptr(gc), ptr(gk));
-        if (cl) {   // KRSC back to the parameter's KCRS
-            int c = ws[1], r = ws[2], q = ws[3];
-            backend.copy(gw, new Tensor(gk.storage(), ws.clone(), new int[]{r * q * c, 1, q * c, c}, 0));
-            gk.storage().release();
-        }
+        Tensor gw = cl ? newChannelsLast(weightShape.clone(), gy.dtype()) : newTensor(weightShape.clone(), gy.dtype());
+        Dnn.backwardFilter(dev, gy.dtype(), x.shape(), weightShape, p, cl, ptr(xc), ptr(gc), ptr(gw));
         drop(gc, gy);
         drop(xc, x);
         return gw;
