@@ -22,6 +22,19 @@ public final class Shape {
         return s;
     }
 
+    /** The strides of the channels-last layout of a 4-D shape (N, C, H, W): memory order N, H, W, C. */
+    public static int[] channelsLastStrides(int[] shape) {
+        if (shape.length != 4) throw new IllegalArgumentException("channels-last: expected a shape of rank 4 (N, C, H, W), got " + str(shape));
+        int c = Math.max(shape[1], 1), w = Math.max(shape[3], 1), h = Math.max(shape[2], 1);
+        return new int[]{h * w * c, 1, w * c, c};
+    }
+
+    /** Whether two layouts of one shape place every element at the same position (size-1 dims ignored). */
+    public static boolean sameLayout(int[] shape, int[] a, int[] b) {
+        for (int i = 0; i < shape.length; i++) if (shape[i] != 1 && a[i] != b[i]) return false;
+        return true;
+    }
+
     /** The broadcast shape of two shapes, numpy rules; null if they do not broadcast. */
     public static int[] broadcast(int[] a, int[] b) {
         int n = Math.max(a.length, b.length);

@@ -166,6 +166,27 @@ public final class Tensor implements AutoCloseable {
         return true;
     }
 
+    /** Whether this 4-D tensor is laid out channels-last (N, H, W, C in memory), as cuDNN's tensor cores want. */
+    public boolean isChannelsLast() {
+        return shape.length == 4 && Shape.sameLayout(shape, strides, Shape.channelsLastStrides(shape));
+    }
+
+    /**
+     * The same values laid out channels-last (a copy; this tensor when it already is): PyTorch's
+     * {@code x.to(memory_format=torch.channels_last)}. CUDA convolutions, batch norm, pooling and elementwise ops
+     * keep the layout, so one conversion of the input batch makes a conv net's activations channels-last.
+     */
+    public Tensor toChannelsLast() { return isChannelsLast() ? this : Views.toChannelsLast(this, dtype); }
+
+    /** Whether this tensor is channels-last and not also contiguous (a 4-D tensor with C == 1 or H == W == 1 is both). */
+    public boolean prefersChannelsLast() { return isChannelsLast() && !isContiguous(); }
+
+    /** An uninitialised tensor of this shape in this one's memory format: channels-last when it prefers it, else contiguous. */
+    public Tensor emptyLike(DType dtype) {
+        Storage s = backend().allocate(dtype, numel());
+        return new Tensor(s, shape.clone(), prefersChannelsLast() ? Shape.channelsLastStrides(shape) : Shape.contiguousStrides(shape), 0);
+    }
+
     Backend backend() {
         if (storage.isReleased()) {
             throw new IllegalStateException("tensor " + Shape.str(shape) + " on " + device() + " was used after its memory was released");

@@ -184,8 +184,7 @@ public final class Bench {
                 }
             }
         }
-        // torchvision's ResNets at 224x224 (torch_ref.py's W6). Kiln's activations are NCHW: the resnet50 row keeps
-        // PyTorch's key (channels-last there) so the two lay side by side.
+        // torchvision's ResNets at 224x224 (torch_ref.py's W6); the _cl row runs channels-last, as PyTorch's does
         for (Object[] w : new Object[][]{{"resnet18_224_b64_fp32", ModelZoo.RESNET18, 64, false, 10},
                 {"resnet18_224_b64_bf16", ModelZoo.RESNET18, 64, true, 10}, {"resnet50_224_b128_bf16_cl", ModelZoo.RESNET50, 128, true, 1000}}) {
             String key = w[0] + "_train_img_s";
@@ -194,11 +193,12 @@ public final class Bench {
             int bs = (Integer) w[2], classes = (Integer) w[4];
             boolean amp = (Boolean) w[3];
             int[] shape = {3, 224, 224};
-            res.put(key, trainRate(key, zoo.build(new Generator(0), shape, classes), shape, bs, 20, amp, false));
+            boolean cl = ((String) w[0]).endsWith("_cl");
+            res.put(key, trainRate(key, zoo.build(new Generator(0), shape, classes).channelsLast(cl), shape, bs, 20, amp, false));
             log.accept(key + " " + res.get(key));
             if (cudaGraphs) {
                 String gkey = w[0] + "_graphed_train_img_s";
-                res.put(gkey, trainRate(gkey, zoo.build(new Generator(0), shape, classes), shape, bs, 20, amp, true));
+                res.put(gkey, trainRate(gkey, zoo.build(new Generator(0), shape, classes).channelsLast(cl), shape, bs, 20, amp, true));
                 log.accept(gkey + " " + res.get(gkey));
             }
         }
@@ -308,7 +308,7 @@ public final class Bench {
             int[] shape = {3, 224, 224};
             for (boolean graphed : cudaGraphs ? new boolean[]{false, true} : new boolean[]{false}) {
                 String key = name + (graphed ? "_graphed" : "") + w;
-                res.put(key, group.world() * trainRate(key, ((ModelZoo) r[1]).build(new Generator(0), shape, 10), shape, (Integer) r[2], 20,
+                res.put(key, group.world() * trainRate(key, ((ModelZoo) r[1]).build(new Generator(0), shape, 10).channelsLast(name.endsWith("_cl")), shape, (Integer) r[2], 20,
                         (Boolean) r[3], graphed));
                 log.accept(key + " " + res.get(key));
             }

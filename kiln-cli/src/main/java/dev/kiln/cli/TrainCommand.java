@@ -63,6 +63,10 @@ final class TrainCommand implements Callable<Integer> {
             + "uninterrupted one (cuDNN's deterministic algorithms, no timed search; models with embeddings are refused on the GPU for now)"})
     boolean deterministic;
 
+    @Option(names = "--channels-last", description = {"image models: activations channels-last (NHWC), the layout of cuDNN's fastest "
+            + "16-bit convolutions, as PyTorch's memory_format=torch.channels_last; parameters and checkpoints are unchanged"})
+    boolean channelsLast;
+
     @Option(names = "--gpus", paramLabel = "N", description = {"train data-parallel on N GPUs of this host, one process each (kiln launch "
             + "--nproc-per-node N -- train ...); --batch-size is per GPU, so the global batch is N times it"})
     Integer gpus;
@@ -241,7 +245,7 @@ final class TrainCommand implements Callable<Integer> {
             Precision p = Precision.parse(precision);
             cfg = new TrainConfig(m, epochs, batchSize == null ? 128 : batchSize, opt, lr == null ? opt.defaultLr() : lr, seed,
                     d, data == null ? FashionMnist.DEFAULT_DIR : data, out == null ? Path.of("runs") : out, limit, testLimit, p, cudaGraphs(d, p),
-                    LrSchedule.parse(lrSchedule));
+                    LrSchedule.parse(lrSchedule), channelsLast);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }

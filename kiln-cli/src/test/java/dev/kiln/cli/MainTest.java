@@ -224,6 +224,29 @@ class MainTest {
         return out.toByteArray();
     }
 
+    @Test void channelsLastTrainsTheSameModel() throws IOException {
+        // a few CIFAR-10 records (3 channels, so the activations really are channels-last; the CPU computes on copies)
+        Path data = Files.createDirectories(dir.resolve("cifar"));
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(3);
+        for (String f : new String[]{"data_batch_1.bin", "test_batch.bin"}) {
+            byte[] b = new byte[16 * dev.kiln.data.Cifar10.RECORD];
+            rnd.nextBytes(b);
+            for (int k = 0; k < 16; k++) b[k * dev.kiln.data.Cifar10.RECORD] = (byte) (k % 10);
+            Files.write(data.resolve(f), b);
+        }
+        java.util.List<float[]> weights = new java.util.ArrayList<>();
+        for (boolean cl : new boolean[]{false, true}) {
+            Path out = dir.resolve(cl ? "cl" : "plain");
+            java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("train", "--model", "resnet-small", "--batch-size", "8",
+                    "--data", data.toString(), "--device", "cpu", "--out", out.toString()));
+            if (cl) args.add("--channels-last");
+            Run r = kiln(args.toArray(String[]::new));
+            assertEquals(0, r.code(), r.toString());
+            weights.add(Safetensors.read(out.resolve("model.safetensors")).tensors().get("conv1.weight").toFloatArray());
+        }
+        assertArrayEquals(weights.get(0), weights.get(1), 1e-5f, "the stem's weights after training, NCHW and channels-last");
+    }
+
     @Test void launchStartsOneProcessPerRankWithTheirRank() {
         Run r = kiln("launch", "--nproc-per-node", "2", "--master-port", "29517", "--", "devices");
         assertEquals(0, r.code(), r.toString());

@@ -43,12 +43,15 @@ public final class Autocast implements AutoCloseable {
     public static DType dtype() { return CURRENT.get()[0]; }
 
     /** x cast as the op's rule asks when autocast is on; x itself otherwise (and for null or non-float32 tensors). */
-    public static Tensor cast(AutocastPolicy op, Tensor x) {
+    public static Tensor cast(AutocastPolicy op, Tensor x) { return x == null ? null : x.to(castType(op, x)); }
+
+    /** The dtype {@link #cast} gives x. */
+    public static DType castType(AutocastPolicy op, Tensor x) {
         DType low = dtype();
-        if (low == null || x == null) return x;
+        if (low == null) return x.dtype();
         return switch (op.precision()) {
-            case LOW -> x.dtype() == DType.FLOAT32 ? x.to(low) : x;
-            case FLOAT32 -> x.dtype() == DType.BFLOAT16 || x.dtype() == DType.FLOAT16 ? x.to(DType.FLOAT32) : x;
+            case LOW -> x.dtype() == DType.FLOAT32 ? low : x.dtype();
+            case FLOAT32 -> x.dtype() == DType.BFLOAT16 || x.dtype() == DType.FLOAT16 ? DType.FLOAT32 : x.dtype();
         };
     }
 

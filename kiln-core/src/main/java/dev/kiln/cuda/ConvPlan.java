@@ -14,14 +14,15 @@ import static dev.kiln.cuda.Cudnn.H;
 
 /**
  * One convolution geometry on one cuDNN handle: x (N, C, H, W), w (K, C/groups, R, S), y (N, K, P, Q), all contiguous
- * NCHW. Made once by {@link Cudnn#conv}; each direction's algorithm (and its workspace size) is chosen the first time
+ * NCHW, or x and y channels-last and w KRSC (the layout of cuDNN's NHWC tensor-core kernels). Made once by {@link Cudnn#conv}; each direction's algorithm (and its workspace size) is chosen the first time
  * it runs and kept, so steady-state calls do no descriptor work and no search.
  *
  * <p>Every call computes {@code out = alpha·op(...) + beta·out}: beta 0 assigns, beta 1 accumulates.
  */
 public final class ConvPlan implements AutoCloseable {
     /** The geometry a plan is cached under. */
-    record Key(DType dtype, int n, int c, int h, int w, int k, int cPerGroup, int r, int s, Conv2dParams p, boolean tf32) {}
+    record Key(DType dtype, int n, int c, int h, int w, int k, int cPerGroup, int r, int s, Conv2dParams p, boolean tf32,
+               boolean channelsLast) {}
 
     /** A chosen algorithm: cudnnConvolution*Algo_t, the math type it runs with, and its workspace. */
     public record Choice(int algo, int mathType, long workspaceBytes, float benchmarkMs) {}
@@ -54,10 +55,10 @@ public final class ConvPlan implements AutoCloseable {
         Cudnn.FilterDesc wd = null;
         Cudnn.ConvDesc cd = null;
         try {
-            xd = Cudnn.TensorDesc.nchw(k.dtype(), k.n(), k.c(), k.h(), k.w());
-            wd = new Cudnn.FilterDesc(k.dtype(), k.k(), k.cPerGroup(), k.r(), k.s());
+            xd = k.channelsLast() ? Cudnn.TensorDesc.nhwc(k.dtype(), k.n(), k.c(), k.h(), k.w()) : Cudnn.TensorDesc.nchw(k.dtype(), k.n(), k.c(), k.h(), k.w());
+            wd = new Cudnn.FilterDesc(k.dtype(), k.k(), k.cPerGroup(), k.r(), k.s(), k.channelsLast());
             cd = new Cudnn.ConvDesc(k.p(), k.dtype(), requestedMath());
-            yd = Cudnn.TensorDesc.nchw(k.dtype(), k.n(), k.k(), p, q);
+            yd = k.channelsLast() ? Cudnn.TensorDesc.nhwc(k.dtype(), k.n(), k.k(), p, q) : Cudnn.TensorDesc.nchw(k.dtype(), k.n(), k.k(), p, q);
             checkOutputDims(xd, wd, cd);
         } catch (RuntimeException e) {
             for (AutoCloseable c : new AutoCloseable[]{xd, wd, cd, yd}) closeQuietly(c);
@@ -326,7 +327,7 @@ public final class ConvPlan implements AutoCloseable {
 
     private String describeGeometry() {
         return key.dtype() + " x (" + key.n() + ", " + key.c() + ", " + key.h() + ", " + key.w() + ") w (" + key.k() + ", "
-                + key.cPerGroup() + ", " + key.r() + ", " + key.s() + ") " + key.p() + (key.tf32() ? " tf32" : "");
+                + key.cPerGroup() + ", " + key.r() + ", " + key.s() + ") " + key.p() + (key.tf32() ? " tf32" : "") + (key.channelsLast() ? " nhwc" : "");
     }
 
     @Override

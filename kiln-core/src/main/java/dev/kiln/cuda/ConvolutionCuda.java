@@ -177,12 +177,13 @@ final class ConvolutionCuda extends CudaFamily {
         return out;
     }
 
-    /** y = relu?(y + bias[channel]) in place over dim 1 of a fresh contiguous (N, C, ...) tensor (bias may be null). */
+    /** y = relu?(y + bias[channel]) in place over dim 1 of a fresh contiguous or channels-last (N, C, ...) tensor (bias may be null). */
     private void biasReluInPlace(Tensor y, Tensor bias, boolean relu) {
         Tensor bc = bias == null ? null : contiguous(bias);
         long n = y.numel();
         int[] s = y.shape();
-        long inner = n == 0 ? 1 : n / ((long) s[0] * s[1]);
+        // channels-last is (N*H*W, C, 1): one "image" per pixel, the channel innermost
+        long inner = n == 0 || y.prefersChannelsLast() ? 1 : n / ((long) s[0] * s[1]);
         if (n > 0) {
             boolean v4 = inner % 4 == 0;
             long work = v4 ? n / 4 : n;
@@ -194,11 +195,13 @@ final class ConvolutionCuda extends CudaFamily {
 
     Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) {
         requireAnyFloat("bias_relu_backward", g.dtype());
-        Tensor gc = contiguous(g), yc = relu ? contiguous(y, g.dtype()) : null;
+        boolean cl = (relu ? y : g).prefersChannelsLast();   // as the forward's output: (N*H*W, C, 1)
+        Tensor gc = cl ? channelsLast(g) : contiguous(g), yc = !relu ? null : cl ? channelsLast(y, g.dtype()) : contiguous(y, g.dtype());
         int[] s = g.shape();
-        int images = s[0], c = s[1];
-        long n = g.numel(), inner = n == 0 ? 1 : n / ((long) images * c);
-        Tensor dz = relu ? newTensor(s, g.dtype()) : gc, db = null;
+        long n = g.numel();
+        int c = s[1], images = cl ? (int) (n / Math.max(c, 1)) : s[0];
+        long inner = n == 0 ? 1 : n / ((long) images * c);
+        Tensor dz = relu ? (cl ? newChannelsLast(s, g.dtype()) : newTensor(s, g.dtype())) : gc, db = null;
         if (biasGrad) db = newTensor(new int[]{c}, g.dtype());
         if (n > 0 && (relu || biasGrad)) {
             // about four blocks per multiprocessor in all, each a channel's share of the images
@@ -278,31 +281,52 @@ final class ConvolutionCuda extends CudaFamily {
 
     // ------------------------------------------------------------------ through cuDNN
 
+    /**
+     * Whether cuDNN runs this convolution channels-last: its input (forward, weight gradient) or output gradient
+     * (input gradient) is channels-last and not also contiguous. Activations then stay channels-last; the filter is
+     * KRSC: a channels-last (K, C, R, S) tensor as it is (the op layer makes the step's filter so), anything else
+     * copied; the filter gradient comes out channels-last. float64 stays NCHW (cuDNN's NHWC kernels are for the
+     * tensor-core types and float32).
+     */
+    private static boolean channelsLastConv(Tensor t) { return t.prefersChannelsLast() && t.dtype() != DType.FLOAT64; }
+
+    /** w (K, C, R, S) in KRSC memory (channels-last): the filter layout of channels-last convolutions. */
+    private Tensor krsc(Tensor w) {
+        if (w.isChannelsLast()) return w;
+        int[] s = w.shape(), st = w.strides();
+        Tensor out = newTensor(new int[]{s[0], s[2], s[3], s[1]}, w.dtype());
+        backend.copy(out, new Tensor(w.storage(), out.shape(), new int[]{st[0], st[2], st[3], st[1]}, w.offset()));
+        return out;
+    }
+
     /** The convolution without bias: the caller adds bias (and ReLU) in one epilogue pass of its own. */
     private Tensor dnnConv2d(Tensor x, Tensor w, Conv2dParams p) {
-        Tensor xc = contiguous(x), wc = contiguous(w);
+        boolean cl = channelsLastConv(x);
+        Tensor xc = cl ? x : contiguous(x), wc = cl ? krsc(w) : contiguous(w);
         int[] ws = w.shape(), xs = x.shape();
         int[] ys = {xs[0], ws[0], p.outH(xs[2], ws[2]), p.outW(xs[3], ws[3])};
-        Tensor y = newTensor(ys, x.dtype());
-        Dnn.forward(dev, x.dtype(), xs, ws, p, ptr(xc), ptr(wc), ptr(y));
+        Tensor y = cl ? newChannelsLast(ys, x.dtype()) : newTensor(ys, x.dtype());
+        Dnn.forward(dev, x.dtype(), xs, ws, p, cl, ptr(xc), ptr(wc), ptr(y));
         drop(xc, x);
         drop(wc, w);
         return y;
     }
 
     private Tensor dnnBackwardInput(Tensor gy, Tensor w, int[] inputShape, Conv2dParams p) {
-        Tensor gc = contiguous(gy), wc = contiguous(w);
-        Tensor gx = newTensor(inputShape.clone(), gy.dtype());
-        Dnn.backwardData(dev, gy.dtype(), inputShape, w.shape(), p, ptr(gc), ptr(wc), ptr(gx));
+        boolean cl = channelsLastConv(gy);
+        Tensor gc = cl ? gy : contiguous(gy), wc = cl ? krsc(w) : contiguous(w);
+        Tensor gx = cl ? newChannelsLast(inputShape.clone(), gy.dtype()) : newTensor(inputShape.clone(), gy.dtype());
+        Dnn.backwardData(dev, gy.dtype(), inputShape, w.shape(), p, cl, ptr(gc), ptr(wc), ptr(gx));
         drop(gc, gy);
         drop(wc, w);
         return gx;
     }
 
     private Tensor dnnBackwardWeight(Tensor gy, Tensor x, int[] weightShape, Conv2dParams p) {
-        Tensor gc = contiguous(gy), xc = contiguous(x);
-        Tensor gw = newTensor(weightShape.clone(), gy.dtype());
-        Dnn.backwardFilter(dev, gy.dtype(), x.shape(), weightShape, p, ptr(xc), ptr(gc), ptr(gw));
+        boolean cl = channelsLastConv(x);
+        Tensor gc = cl ? channelsLast(gy) : contiguous(gy), xc = cl ? x : contiguous(x);
+        Tensor gw = cl ? newChannelsLast(weightShape.clone(), gy.dtype()) : newTensor(weightShape.clone(), gy.dtype());
+        Dnn.backwardFilter(dev, gy.dtype(), x.shape(), weightShape, p, cl, ptr(xc), ptr(gc), ptr(gw));
         drop(gc, gy);
         drop(xc, x);
         return gw;

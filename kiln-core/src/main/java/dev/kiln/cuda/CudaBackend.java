@@ -127,7 +127,22 @@ public final class CudaBackend implements Backend {
 
     Tensor contiguous(Tensor t) { return contiguous(t, t.dtype()); }
 
-    /** Releases a temporary made by {@link #contiguous} (not the caller's tensor). */
+    /** A new channels-last (N, C, H, W) tensor: memory order N, H, W, C. */
+    Tensor newChannelsLast(int[] shape, DType dtype) {
+        return new Tensor(CudaStorage.allocate(dev, dtype, Shape.numel(shape)), shape, Shape.channelsLastStrides(shape), 0);
+    }
+
+    /** A channels-last copy (in dtype), or t itself when it is already channels-last and of that dtype. */
+    Tensor channelsLast(Tensor t, DType dtype) {
+        if (t.isChannelsLast() && t.dtype() == dtype) return t;
+        Tensor c = newChannelsLast(t.shape(), dtype);
+        copy(c, t);
+        return c;
+    }
+
+    Tensor channelsLast(Tensor t) { return channelsLast(t, t.dtype()); }
+
+    /** Releases a temporary made by {@link #contiguous} or {@link #channelsLast} (not the caller's tensor). */
     static void drop(Tensor temp, Tensor original) {
         if (temp != original) temp.storage().release();
     }

@@ -26,6 +26,12 @@ abstract class CudaFamily {
 
     final Tensor contiguous(Tensor t) { return backend.contiguous(t); }
 
+    final Tensor newChannelsLast(int[] shape, DType dtype) { return backend.newChannelsLast(shape, dtype); }
+
+    final Tensor channelsLast(Tensor t, DType dtype) { return backend.channelsLast(t, dtype); }
+
+    final Tensor channelsLast(Tensor t) { return backend.channelsLast(t); }
+
     final int grid(long n) { return backend.grid(n); }
 
     static void drop(Tensor temp, Tensor original) { CudaBackend.drop(temp, original); }

@@ -35,6 +35,7 @@ public final class Cudnn extends NativeHandle {
     static final int CUDNN_DATA_FLOAT = 0, CUDNN_DATA_DOUBLE = 1, CUDNN_DATA_HALF = 2, CUDNN_DATA_BFLOAT16 = 9;
     /** cudnnTensorFormat_t */
     static final int CUDNN_TENSOR_NCHW = 0;
+    static final int CUDNN_TENSOR_NHWC = 1;
     /** cudnnConvolutionMode_t: cross-correlation is what deep learning calls convolution. */
     static final int CUDNN_CROSS_CORRELATION = 1;
     /**
@@ -193,10 +194,15 @@ public final class Cudnn extends NativeHandle {
      * chosen on first use per direction. {@code allowTf32} lets float32 use TF32 tensor cores.
      */
     public ConvPlan conv(DType dtype, int[] xShape, int[] wShape, Conv2dParams p, boolean allowTf32) {
+        return conv(dtype, xShape, wShape, p, allowTf32, false);
+    }
+
+    /** The plan for x, y channels-last and the filter KRSC when {@code channelsLast}, else all NCHW. */
+    public ConvPlan conv(DType dtype, int[] xShape, int[] wShape, Conv2dParams p, boolean allowTf32, boolean channelsLast) {
         checkShape("conv x", xShape, 4);
         checkShape("conv w", wShape, 4);
         var key = new ConvPlan.Key(dtype, xShape[0], xShape[1], xShape[2], xShape[3], wShape[0], wShape[1], wShape[2], wShape[3],
-                p, dtype == DType.FLOAT32 && allowTf32);
+                p, dtype == DType.FLOAT32 && allowTf32, channelsLast);
         ConvPlan plan = convPlans.get(key);
         if (plan == null) {
             plan = new ConvPlan(this, key);
@@ -274,15 +280,21 @@ public final class Cudnn extends NativeHandle {
             return new TensorDesc(dtype, new int[]{n, c, h, w}, new int[]{c * h * w, h * w, w, 1});
         }
 
+        /** A channels-last descriptor: dims (N, C, H, W), memory order N, H, W, C. */
+        public static TensorDesc nhwc(DType dtype, int n, int c, int h, int w) {
+            return new TensorDesc(dtype, new int[]{n, c, h, w}, new int[]{c * h * w, 1, w * c, c});
+        }
+
         @Override protected void destroy(long ptr) { destroyDesc("cudnnDestroyTensorDescriptor", H.destroyTensor, ptr); }
     }
 
-    /** A cudnnFilterDescriptor_t, (K, C/groups, R, S) in NCHW. */
+    /** A cudnnFilterDescriptor_t, (K, C/groups, R, S) laid out KCRS, or KRSC when channelsLast. */
     public static final class FilterDesc extends NativeHandle {
-        public FilterDesc(DType dtype, int k, int c, int r, int s) {
+        public FilterDesc(DType dtype, int k, int c, int r, int s, boolean channelsLast) {
             super("cuDNN filter descriptor", createDesc("cudnnCreateFilterDescriptor", H.createFilter));
             try (Arena a = Arena.ofConfined()) {
-                LIB.check("cudnnSetFilterNdDescriptor", (int) H.setFilterNd.invokeExact(address, dataType(dtype), CUDNN_TENSOR_NCHW, 4,
+                LIB.check("cudnnSetFilterNdDescriptor", (int) H.setFilterNd.invokeExact(address, dataType(dtype),
+                        channelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, 4,
                         a.allocateFrom(ValueLayout.JAVA_INT, k, c, r, s)));
             } catch (Throwable t) {
                 close();

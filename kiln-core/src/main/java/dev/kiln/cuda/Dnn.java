@@ -88,13 +88,13 @@ final class Dnn {
 
     private interface Call { void run(ConvPlan plan, WorkspaceProvider ws); }
 
-    private static void run(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, Call call) {
+    private static void run(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, boolean channelsLast, Call call) {
         Cudnn h = handle(dev);
         synchronized (h) {
             dev.makeCurrent();
             // a search runs the candidates and synchronises: never inside a graph capture
             h.setSearchSuspended(dev.allocator().capturing());
-            ConvPlan plan = h.conv(t, xShape, wShape, p, dev.allowTf32Conv());
+            ConvPlan plan = h.conv(t, xShape, wShape, p, dev.allowTf32Conv(), channelsLast);
             try (Scratch s = new Scratch(dev.allocator())) {
                 call.run(plan, s);
             }
@@ -113,18 +113,21 @@ final class Dnn {
         }
     }
 
-    /** y = conv(x, w) without bias (x, w, y contiguous device pointers); the caller adds bias and ReLU in its epilogue. */
-    static void forward(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, long x, long w, long y) {
-        run(dev, t, xShape, wShape, p, (plan, s) -> plan.forward(x, w, y, 1, 0, s));
+    /**
+     * y = conv(x, w) without bias (device pointers: x, y NCHW and w KCRS, or when {@code channelsLast} x, y NHWC and w
+     * KRSC); the caller adds bias and ReLU in its epilogue.
+     */
+    static void forward(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, boolean channelsLast, long x, long w, long y) {
+        run(dev, t, xShape, wShape, p, channelsLast, (plan, s) -> plan.forward(x, w, y, 1, 0, s));
     }
 
     /** gx = the input gradient from gy and w. */
-    static void backwardData(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, long gy, long w, long gx) {
-        run(dev, t, xShape, wShape, p, (plan, s) -> plan.backwardData(gy, w, gx, 1, 0, s));
+    static void backwardData(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, boolean channelsLast, long gy, long w, long gx) {
+        run(dev, t, xShape, wShape, p, channelsLast, (plan, s) -> plan.backwardData(gy, w, gx, 1, 0, s));
     }
 
     /** gw = the weight gradient from x and gy. */
-    static void backwardFilter(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, long x, long gy, long gw) {
-        run(dev, t, xShape, wShape, p, (plan, s) -> plan.backwardFilter(x, gy, gw, 1, 0, s));
+    static void backwardFilter(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, boolean channelsLast, long x, long gy, long gw) {
+        run(dev, t, xShape, wShape, p, channelsLast, (plan, s) -> plan.backwardFilter(x, gy, gw, 1, 0, s));
     }
 }

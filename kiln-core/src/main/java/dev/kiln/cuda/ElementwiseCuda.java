@@ -1,6 +1,7 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
+import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.UnaryOp;
@@ -60,7 +61,23 @@ final class ElementwiseCuda extends CudaFamily {
                 .go(dev, copy.get(dst.dtype(), src.dtype()), grid(n), BLOCK);
     }
 
+    /** t's elements as the 1-D run of memory they fill (t dense: contiguous or channels-last). */
+    private static Tensor flat(Tensor t) { return new Tensor(t.storage(), new int[]{(int) t.numel()}, new int[]{1}, t.offset()); }
+
+    /** A flat result laid out channels-last as (N, C, H, W) shape. */
+    private static Tensor asChannelsLast(Tensor flat, int[] shape) {
+        return new Tensor(flat.storage(), shape, Shape.channelsLastStrides(shape), flat.offset());
+    }
+
+    /** Whether the maps run flat over channels-last memory: each input channels-last and one of them not also contiguous. */
+    private static boolean flatChannelsLast(Tensor a, Tensor b) {
+        return a.isChannelsLast() && b.isChannelsLast() && (flatChannelsLast(a) || flatChannelsLast(b));
+    }
+
+    private static boolean flatChannelsLast(Tensor t) { return t.prefersChannelsLast() && t.numel() <= Integer.MAX_VALUE; }
+
     Tensor unary(UnaryOp op, Tensor x) {
+        if (flatChannelsLast(x)) return asChannelsLast(unary(op, flat(x)), x.shape());
         Tensor out = newTensor(x.shape(), x.dtype());
         long n = x.numel();
         if (n == 0) return out;
@@ -78,6 +95,7 @@ final class ElementwiseCuda extends CudaFamily {
     private static boolean boolResult(BinaryOp op) { return op.isComparison() || op == BinaryOp.AND || op == BinaryOp.OR; }
 
     Tensor binary(BinaryOp op, Tensor a, Tensor b) {
+        if (flatChannelsLast(a, b)) return asChannelsLast(binary(op, flat(a), flat(b)), a.shape());
         boolean cmp = boolResult(op);
         Tensor out = newTensor(a.shape(), cmp ? DType.BOOL : a.dtype());
         long n = a.numel();
@@ -97,6 +115,7 @@ final class ElementwiseCuda extends CudaFamily {
     }
 
     Tensor binaryScalar(BinaryOp op, Tensor a, double s, boolean scalarFirst) {
+        if (flatChannelsLast(a)) return asChannelsLast(binaryScalar(op, flat(a), s, scalarFirst), a.shape());
         boolean cmp = boolResult(op);
         Tensor out = newTensor(a.shape(), cmp ? DType.BOOL : a.dtype());
         long n = a.numel();

@@ -6,19 +6,23 @@ import dev.kiln.Tensor;
 /**
  * Batch norm on CUDA (normalization.cu): the statistics in two launches (per-channel partial sums over blocks that
  * split each channel, then one thread per channel), the normalisation with the residual add and ReLU in a third;
- * backward likewise. Activations may be 16-bit (autocast); parameters and statistics are then float32.
+ * backward likewise. Activations may be 16-bit (autocast); parameters and statistics are then float32. A channels-last
+ * input keeps its layout: the sums take rows of channels (coalesced, {@code _cl} kernels), the elementwise passes see
+ * it as (N*H*W, C, 1).
  */
 final class NormalizationCuda extends CudaFamily {
-    private final Kernels.Table stats, statsFinish, evalStats, apply, grad, gradFinish, inputGradKernel;
+    private final Kernels.Table stats, statsCl, statsFinish, evalStats, apply, grad, gradCl, gradFinish, inputGradKernel;
     private final Kernels.Table lnForward, lnInputGrad, lnParamGrad, lnParamGradFinish;
 
     NormalizationCuda(CudaBackend backend) {
         super(backend);
         stats = new Kernels.Table(dev, "normalization.cu", "batch_norm_stats");
+        statsCl = new Kernels.Table(dev, "normalization.cu", "batch_norm_stats_cl");
         statsFinish = new Kernels.Table(dev, "normalization.cu", "batch_norm_stats_finish");
         evalStats = new Kernels.Table(dev, "normalization.cu", "batch_norm_eval_stats");
         apply = new Kernels.Table(dev, "normalization.cu", "batch_norm_apply");
         grad = new Kernels.Table(dev, "normalization.cu", "batch_norm_grad");
+        gradCl = new Kernels.Table(dev, "normalization.cu", "batch_norm_grad_cl");
         gradFinish = new Kernels.Table(dev, "normalization.cu", "batch_norm_grad_finish");
         inputGradKernel = new Kernels.Table(dev, "normalization.cu", "batch_norm_input_grad");
         lnForward = new Kernels.Table(dev, "normalization.cu", "layer_norm_fwd");
@@ -38,20 +42,44 @@ final class NormalizationCuda extends CudaFamily {
 
     private long ptrOrNull(Tensor t) { return t == null ? 0 : ptr(t); }
 
+    /**
+     * The per-channel sums' blocks for channels-last: 32 channels by row splits, about eight blocks per multiprocessor,
+     * each at least 256 rows.
+     */
+    private int splitsCl(long channels, long m) {
+        long tiles = (channels + 31) / 32;
+        long wanted = Math.max(1, dev.multiprocessorCount() * 8L / tiles);
+        return (int) Math.max(1, Math.min(Math.min(wanted, (m + 255) / 256), 65535));
+    }
+
+    /** A tensor laid out as x: channels-last when x prefers it (the kernels then see (N*H*W, C, 1)), else contiguous. */
+    private Tensor like(Tensor x, Tensor t, DType dtype) { return x.prefersChannelsLast() ? channelsLast(t, dtype) : contiguous(t, dtype); }
+
+    /** Elements per thread of the elementwise passes: 4 when every group of 4 lies in one channel or covers 4 channels. */
+    private static int vec(long total, long c, long s) { return total % 4 == 0 && (s == 1 ? c % 4 == 0 : s % 4 == 0) ? 4 : 1; }
+
+    private Tensor newLike(Tensor x, int[] shape, DType dtype) { return x.prefersChannelsLast() ? newChannelsLast(shape, dtype) : newTensor(shape, dtype); }
+
     Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual,
                        boolean training, double momentum, double eps, boolean relu) {
         requireAnyFloat("batch_norm", x.dtype());
         DType pt = paramType(x.dtype());
-        Tensor xc = contiguous(x), rc = residual == null ? null : contiguous(residual, x.dtype());
+        boolean cl = x.prefersChannelsLast();
+        Tensor xc = like(x, x, x.dtype()), rc = residual == null ? null : like(x, residual, x.dtype());
         int[] s = x.shape();
         long n = s[0], c = s[1], spatial = x.numel() / Math.max(1, n * c), total = x.numel(), m = n * spatial;
-        Tensor y = newTensor(s, x.dtype()), mean = newTensor(new int[]{(int) c}, pt), invstd = newTensor(new int[]{(int) c}, pt);
+        Tensor y = newLike(x, s, x.dtype()), mean = newTensor(new int[]{(int) c}, pt), invstd = newTensor(new int[]{(int) c}, pt);
         if (training) {
-            int splits = splits(c, m);
+            int splits = cl ? splitsCl(c, m) : splits(c, m);
             long chunk = (m + splits - 1) / splits;
             CudaAllocator.Block partial = dev.allocator().allocate(c * splits * 16);
-            Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(n).i64(c).i64(spatial).i64(chunk)
-                    .go(dev, stats.get(x.dtype()), (int) c, splits, 1, BLOCK, 0);
+            if (cl) {
+                Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(m).i64(c).i64(chunk)
+                        .go(dev, statsCl.get(x.dtype()), (int) ((c + 31) / 32), splits, 1, BLOCK, 0);
+            } else {
+                Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(n).i64(c).i64(spatial).i64(chunk)
+                        .go(dev, stats.get(x.dtype()), (int) c, splits, 1, BLOCK, 0);
+            }
             Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(runningMean)).ptr(ptrOrNull(runningVar)).ptr(partial.address())
                     .i64(c).i32(splits).i64(m).f64(momentum).f64(eps).go(dev, statsFinish.get(x.dtype()), grid(c), BLOCK);
             dev.allocator().free(partial);
@@ -60,8 +88,9 @@ final class NormalizationCuda extends CudaFamily {
                     .go(dev, evalStats.get(x.dtype()), grid(c), BLOCK);
         }
         if (total > 0) {
+            int vec = vec(total, c, cl ? 1 : spatial);
             Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias)).ptr(ptrOrNull(rc))
-                    .i64(total).i64(c).i64(spatial).i32(relu ? 1 : 0).go(dev, apply.get(x.dtype()), grid(total), BLOCK);
+                    .i64(total).i64(c).i64(cl ? 1 : spatial).i32(relu ? 1 : 0).i32(vec).go(dev, apply.get(x.dtype()), grid(total / vec), BLOCK);
         }
         drop(xc, x);
         if (rc != null) drop(rc, residual);
@@ -71,28 +100,35 @@ final class NormalizationCuda extends CudaFamily {
     Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, boolean training,
                                boolean relu, boolean residual, boolean inputGrad, boolean paramGrad) {
         DType t = x.dtype(), pt = paramType(t);
-        Tensor gc = contiguous(g, t), xc = contiguous(x), yc = relu ? contiguous(y) : null;
+        boolean cl = x.prefersChannelsLast();
+        Tensor gc = like(x, g, t), xc = like(x, x, t), yc = relu ? like(x, y, t) : null;
         int[] s = x.shape();
         long n = s[0], c = s[1], spatial = x.numel() / Math.max(1, n * c), total = x.numel(), m = n * spatial;
         boolean wantParams = paramGrad && weight != null;
         Tensor dw = wantParams ? newTensor(new int[]{(int) c}, pt) : null, db = wantParams ? newTensor(new int[]{(int) c}, pt) : null;
-        Tensor dx = inputGrad ? newTensor(s, t) : null, dres = residual ? newTensor(s, t) : null;
+        Tensor dx = inputGrad ? newLike(x, s, t) : null, dres = residual ? newLike(x, s, t) : null;
         boolean needSums = wantParams || (inputGrad && training);
         CudaAllocator.Block sums = needSums ? dev.allocator().allocate(Math.max(c, 1) * 16) : null;
         if (needSums) {
-            int splits = splits(c, m);
+            int splits = cl ? splitsCl(c, m) : splits(c, m);
             long chunk = (m + splits - 1) / splits;
             CudaAllocator.Block partial = dev.allocator().allocate(c * splits * 16);
-            Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd))
-                    .i64(n).i64(c).i64(spatial).i64(chunk).i32(relu ? 1 : 0).go(dev, grad.get(t), (int) c, splits, 1, BLOCK, 0);
+            if (cl) {
+                Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd))
+                        .i64(m).i64(c).i64(chunk).i32(relu ? 1 : 0).go(dev, gradCl.get(t), (int) ((c + 31) / 32), splits, 1, BLOCK, 0);
+            } else {
+                Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd))
+                        .i64(n).i64(c).i64(spatial).i64(chunk).i32(relu ? 1 : 0).go(dev, grad.get(t), (int) c, splits, 1, BLOCK, 0);
+            }
             Launch.args().ptr(sums.address()).ptr(ptrOrNull(dw)).ptr(ptrOrNull(db)).ptr(partial.address()).i64(c).i32(splits)
                     .go(dev, gradFinish.get(t), grid(c), BLOCK);
             dev.allocator().free(partial);
         }
         if ((dx != null || dres != null) && total > 0) {
+            int vec = vec(total, c, cl ? 1 : spatial);
             Launch.args().ptr(ptrOrNull(dx)).ptr(ptrOrNull(dres)).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean))
-                    .ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(sums == null ? 0 : sums.address()).i64(total).i64(c).i64(spatial).i64(m)
-                    .i32(relu ? 1 : 0).i32(training ? 1 : 0).go(dev, inputGradKernel.get(t), grid(total), BLOCK);
+                    .ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(sums == null ? 0 : sums.address()).i64(total).i64(c).i64(cl ? 1 : spatial).i64(m)
+                    .i32(relu ? 1 : 0).i32(training ? 1 : 0).i32(vec).go(dev, inputGradKernel.get(t), grid(total / vec), BLOCK);
         }
         if (sums != null) dev.allocator().free(sums);
         drop(gc, g);

@@ -19,11 +19,17 @@ final class PoolingCuda extends CudaFamily {
         avgPoolBwd = new Kernels.Table(dev, "pooling.cu", "avg_pool_bwd");
     }
 
-    private static int[] poolP(int[] xShape, Pool2dParams p) {
+    /** The kernels' PoolP; its channel count c is 0 for NCHW planes, C for channels-last arrays. */
+    private static int[] poolP(int[] xShape, Pool2dParams p, boolean channelsLast) {
         int h = xShape[2], w = xShape[3];
         return new int[]{h, w, p.outH(h), p.outW(w), p.kernelH(), p.kernelW(), p.strideH(), p.strideW(), p.padH(), p.padW(),
-                p.countIncludePad() ? 1 : 0};
+                p.countIncludePad() ? 1 : 0, channelsLast ? xShape[1] : 0};
     }
+
+    /** t laid out channels-last (a copy unless it is) when cl, else contiguous. */
+    private Tensor layout(Tensor t, boolean cl) { return cl ? channelsLast(t) : contiguous(t); }
+
+    private Tensor newTensor(int[] shape, DType t, boolean cl) { return cl ? newChannelsLast(shape, t) : newTensor(shape, t); }
 
     /** Whether the pooling windows tile the input (stride == kernel, no padding): the _tiled kernels' case. */
     private static boolean tiles(Pool2dParams p) {
@@ -31,12 +37,13 @@ final class PoolingCuda extends CudaFamily {
     }
 
     Tensor[] maxPool2d(Tensor x, Pool2dParams p) {
-        Tensor xc = contiguous(x);
-        int[] pp = poolP(x.shape(), p);
+        boolean cl = x.prefersChannelsLast();   // the output (and the indices) keep the input's layout
+        Tensor xc = layout(x, cl);
+        int[] pp = poolP(x.shape(), p, cl);
         int[] os = {x.shape()[0], x.shape()[1], pp[2], pp[3]};
-        Tensor out = newTensor(os, x.dtype()), idx = newTensor(os.clone(), DType.INT64);
+        Tensor out = newTensor(os, x.dtype(), cl), idx = newTensor(os.clone(), DType.INT64, cl);
         long n = Shape.numel(os);
-        Kernels.Table k = tiles(p) ? maxPoolFwdTiled : maxPoolFwd;
+        Kernels.Table k = tiles(p) && !cl ? maxPoolFwdTiled : maxPoolFwd;
         if (n > 0) Launch.args().ptr(ptr(out)).ptr(ptr(idx)).ptr(ptr(xc)).i64(n).ints(pp).go(dev, k.get(x.dtype()), grid(n), BLOCK);
         drop(xc, x);
         return new Tensor[]{out, idx};
@@ -44,10 +51,11 @@ final class PoolingCuda extends CudaFamily {
 
     Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p) {
         requireAnyFloat("max_pool2d backward", gradOut.dtype());
-        Tensor gy = contiguous(gradOut), ic = contiguous(indices);
-        int[] pp = poolP(inputShape, p);
-        Tensor gx = newTensor(inputShape.clone(), gradOut.dtype());
-        if (tiles(p)) {
+        boolean cl = indices.prefersChannelsLast();   // the forward's layout
+        Tensor gy = layout(gradOut, cl), ic = layout(indices, cl);
+        int[] pp = poolP(inputShape, p, cl);
+        Tensor gx = newTensor(inputShape.clone(), gradOut.dtype(), cl);
+        if (tiles(p) && !cl) {
             long n = gy.numel();
             if (pp[2] * p.kernelH() != pp[0] || pp[3] * p.kernelW() != pp[1] || n == 0) backend.fill(gx, 0); // a ragged edge no window covers
             if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).ints(pp).go(dev, maxPoolBwdTiled.get(gx.dtype()), grid(n), BLOCK);
@@ -61,10 +69,11 @@ final class PoolingCuda extends CudaFamily {
     }
 
     Tensor avgPool2d(Tensor x, Pool2dParams p) {
-        Tensor xc = contiguous(x);
-        int[] pp = poolP(x.shape(), p);
+        boolean cl = x.prefersChannelsLast();
+        Tensor xc = layout(x, cl);
+        int[] pp = poolP(x.shape(), p, cl);
         int[] os = {x.shape()[0], x.shape()[1], pp[2], pp[3]};
-        Tensor out = newTensor(os, x.dtype());
+        Tensor out = newTensor(os, x.dtype(), cl);
         long n = Shape.numel(os);
         if (n > 0) Launch.args().ptr(ptr(out)).ptr(ptr(xc)).i64(n).ints(pp).go(dev, avgPoolFwd.get(x.dtype()), grid(n), BLOCK);
         drop(xc, x);
@@ -72,9 +81,12 @@ final class PoolingCuda extends CudaFamily {
     }
 
     Tensor avgPool2dBackward(Tensor gradOut, int[] inputShape, Pool2dParams p) {
-        Tensor gy = contiguous(gradOut);
-        int[] pp = poolP(inputShape, p);
-        Tensor gx = newTensor(inputShape.clone(), gradOut.dtype());
+        // the input gradient channels-last when the output gradient is (a 1x1 output, as global pooling's, is both
+        // contiguous and channels-last: then as the forward's input was, which the shape alone cannot say, so contiguous)
+        boolean cl = gradOut.prefersChannelsLast();
+        Tensor gy = layout(gradOut, cl);
+        int[] pp = poolP(inputShape, p, cl);
+        Tensor gx = newTensor(inputShape.clone(), gradOut.dtype(), cl);
         long n = Shape.numel(inputShape);
         if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).i64(n).ints(pp).go(dev, avgPoolBwd.get(gradOut.dtype()), grid(n), BLOCK);
         drop(gy, gradOut);

@@ -95,7 +95,7 @@ public final class ResNet extends Model {
     }
 
     @Override public Tensor forward(Tensor x) {
-        return fc.forward(flatten.forward(avgpool.forward(stages.forward(stem.forward(x)))));
+        return fc.forward(flatten.forward(avgpool.forward(stages.forward(stem.forward(input(x))))));
     }
 
     /** Two 3x3 convolutions with batch norm, plus the input (through a 1x1 convolution where the shape changes). */

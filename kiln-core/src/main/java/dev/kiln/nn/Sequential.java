@@ -38,6 +38,7 @@ public final class Sequential extends Model {
     public Layer get(int i) { return child(Integer.toString(i)); }
 
     @Override public Tensor forward(Tensor x) {
+        x = input(x);
         for (int i = 0; i < layers.length; i++) {
             int next = i + 1;
             if (layers[i] instanceof Conv2d && next < layers.length && layers[next] instanceof BatchNorm bn && bn.isFolded()) next++; // nothing left of it

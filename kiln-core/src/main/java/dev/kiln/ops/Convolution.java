@@ -23,7 +23,10 @@ public final class Convolution {
      */
     public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
         x = Autocast.cast(AutocastPolicy.CONV2D, x);
-        w = Autocast.cast(AutocastPolicy.CONV2D, w);
+        // channels-last activations take the filter channels-last too: KRSC memory, cuDNN's NHWC filter layout, made
+        // by the one copy that also does autocast's cast (and whose backward gives the parameter a contiguous gradient)
+        w = x.prefersChannelsLast() && w.dim() == 4 ? Views.toChannelsLast(w, Autocast.castType(AutocastPolicy.CONV2D, w))
+                : Autocast.cast(AutocastPolicy.CONV2D, w);
         bias = Autocast.cast(AutocastPolicy.CONV2D, bias);
         check(x, w, bias, p);
         Backend be = get(x.device());

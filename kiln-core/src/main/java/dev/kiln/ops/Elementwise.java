@@ -186,7 +186,7 @@ public final class Elementwise {
 
     public static Tensor cast(Tensor x, DType target) {
         if (x.dtype() == target) return x;
-        Tensor out = Tensor.empty(x.shape(), target, x.device());
+        Tensor out = x.emptyLike(target);   // a channels-last activation stays channels-last
         get(x.device()).copy(out, x);
         if (!target.isFloating() || !x.dtype().isFloating()) return out;
         DType source = x.dtype();

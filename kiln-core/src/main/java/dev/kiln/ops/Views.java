@@ -234,6 +234,23 @@ public final class Views {
         return Autograd.record("contiguous", out, g -> new Tensor[]{g}, t);
     }
 
+    /**
+     * t's values in dtype, laid out channels-last (one copy that casts too); the gradient comes back contiguous in
+     * t's dtype (so a parameter's gradient keeps the parameter's layout).
+     */
+    public static Tensor toChannelsLast(Tensor t, DType dtype) {
+        int[] shape = t.shape();
+        Tensor out = new Tensor(Backends.get(t.device()).allocate(dtype, t.numel()), shape, Shape.channelsLastStrides(shape), 0);
+        Backends.get(t.device()).copy(out, t);
+        DType source = t.dtype();
+        return Autograd.record("to_channels_last", out, g -> {
+            if (g.isContiguous() && g.dtype() == source) return new Tensor[]{g};
+            Tensor back = Tensor.empty(shape, source, g.device());
+            Backends.get(g.device()).copy(back, g);
+            return new Tensor[]{back};
+        }, t);
+    }
+
     static Tensor contiguousRaw(Tensor t) {
         Tensor out = Tensor.empty(t.shape(), t.dtype(), t.device());
         Backends.get(t.device()).copy(out, t);

@@ -4,10 +4,20 @@ import dev.kiln.Device;
 
 import java.nio.file.Path;
 
-/** Everything one {@code kiln train} run needs. limit and testLimit of 0 mean the whole set. */
+/**
+ * Everything one {@code kiln train} run needs. limit and testLimit of 0 mean the whole set. channelsLast: the model's
+ * activations channels-last ({@link dev.kiln.nn.Model#channelsLast(boolean)}); a layout, so not kept for a resume.
+ */
 public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
                           Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision,
-                          boolean cudaGraphs, LrSchedule schedule) {
+                          boolean cudaGraphs, LrSchedule schedule, boolean channelsLast) {
+    /** A run with NCHW activations. */
+    public TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
+                       Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision,
+                       boolean cudaGraphs, LrSchedule schedule) {
+        this(model, epochs, batchSize, optimizer, lr, seed, device, dataDir, outDir, limit, testLimit, precision, cudaGraphs, schedule, false);
+    }
+
     /** A run at a constant learning rate. */
     public TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
                        Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision, boolean cudaGraphs) {
@@ -28,7 +38,8 @@ public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKi
 
     /** The same run writing to {@code dir}. */
     public TrainConfig withOutDir(Path dir) {
-        return new TrainConfig(model, epochs, batchSize, optimizer, lr, seed, device, dataDir, dir, limit, testLimit, precision, cudaGraphs, schedule);
+        return new TrainConfig(model, epochs, batchSize, optimizer, lr, seed, device, dataDir, dir, limit, testLimit, precision, cudaGraphs, schedule,
+                channelsLast);
     }
 
     public TrainConfig {

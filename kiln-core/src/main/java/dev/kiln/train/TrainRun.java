@@ -188,7 +188,7 @@ public final class TrainRun {
         Dataset train = TrainingData.head(data.train(), cfg.limit()), test = TrainingData.head(data.test(), cfg.testLimit());
 
         Generator generator = new Generator(cfg.seed());
-        Model model = cfg.model().build(generator, data.inputShape(), data.classes().size());
+        Model model = cfg.model().build(generator, data.inputShape(), data.classes().size()).channelsLast(cfg.channelsLast());
         model.to(cfg.device());
         Runnable afterStep = null;
         if (from != null) {

@@ -125,4 +125,44 @@ class ConvolutionGpuTest extends GpuBackendComparison {
             }
         }
     }
+
+    /** Channels-last inputs run cuDNN's NHWC path: outputs and input gradients channels-last, all equal to the CPU's. */
+    @Test void channelsLastConvolutions() {
+        Object[][] cases = {
+                {new int[]{2, 16, 9, 9}, new int[]{8, 16, 3, 3}, Conv2dParams.of(1, 1, 1, 1)},
+                {new int[]{4, 8, 12, 10}, new int[]{16, 8, 1, 1}, Conv2dParams.of(2, 0, 1, 1)},
+                {new int[]{2, 3, 15, 15}, new int[]{8, 3, 7, 7}, Conv2dParams.of(2, 3, 1, 1)},   // a ResNet stem
+                {new int[]{2, 8, 7, 7}, new int[]{8, 4, 3, 3}, Conv2dParams.of(1, 1, 1, 2)},
+        };
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
+            double tl = t == DType.FLOAT32 ? 1e-4 : 2e-2;
+            for (Object[] c : cases) {
+                int[] xs = (int[]) c[0], ws = (int[]) c[1];
+                Conv2dParams p = (Conv2dParams) c[2];
+                String what = "channels-last conv " + java.util.Arrays.toString(xs) + " w " + java.util.Arrays.toString(ws) + " " + p + " " + t;
+                Tensor x = randn(t, xs), w = randn(t, ws), bias = randn(t, ws[0]);
+                Tensor xg = gpuCl(x), wg = gpu(w);
+                Tensor yc = CPU_BE.conv2d(x, w, null, p, false), yg = gpuBe.conv2d(xg, wg, null, p, false);
+                assertChannelsLast(yg, what + " y");
+                close(yc, yg, tl, what + " y");
+                Tensor ybc = CPU_BE.conv2d(x, w, bias, p, true), ybg = gpuBe.conv2d(xg, wg, gpu(bias), p, true);
+                assertChannelsLast(ybg, what + " y (bias, relu)");
+                close(ybc, ybg, tl, what + " y (bias, relu)");
+                Tensor g = randn(t, yc.shape()), gg = gpuCl(g);
+                // the filter channels-last (KRSC, as the op layer makes it) here, contiguous in the forward above
+                Tensor dx = gpuBe.conv2dBackwardInput(gg, gpuCl(w), xs, p);
+                assertChannelsLast(dx, what + " dx");
+                close(CPU_BE.conv2dBackwardInput(g, w, xs, p), dx, tl * 2, what + " dx");
+                close(yc, gpuBe.conv2d(xg, gpuCl(w), null, p, false), tl, what + " y (KRSC filter)");
+                Tensor dw = gpuBe.conv2dBackwardWeight(gg, xg, ws, p);
+                if (ws[2] * ws[3] > 1) assertChannelsLast(dw, what + " dw (KRSC)");
+                close(CPU_BE.conv2dBackwardWeight(g, x, ws, p), dw, tl * 5, what + " dw");
+                // the bias + ReLU backward on the CPU's output (one mask on both sides)
+                Tensor[] bc = CPU_BE.biasReluBackward(g, ybc, true, true), bg = gpuBe.biasReluBackward(gg, gpuCl(ybc), true, true);
+                assertChannelsLast(bg[0], what + " dz");
+                close(bc[0], bg[0], tl, what + " dz");
+                close(bc[1], bg[1], tl * 5, what + " dbias");
+            }
+        }
+    }
 }

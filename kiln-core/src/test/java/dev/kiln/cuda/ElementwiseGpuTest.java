@@ -168,4 +168,28 @@ class ElementwiseGpuTest extends GpuBackendComparison {
     }
 
     // ------------------------------------------------------------------ reductions
+
+    /** Maps over channels-last inputs run flat and keep the layout; a mix of layouts gives the contiguous result. */
+    @Test void channelsLastMapsKeepTheLayout() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
+            double tl = t == DType.FLOAT32 ? 1e-6 : 1e-2;
+            int[] s = {2, 6, 5, 7};
+            Tensor a = randn(t, s), b = randn(t, s), ag = gpuCl(a), bg = gpuCl(b);
+            Tensor u = gpuBe.unary(UnaryOp.RELU, ag);
+            assertChannelsLast(u, "relu");
+            close(CPU_BE.unary(UnaryOp.RELU, a), u, tl, "relu " + t);
+            Tensor sum = gpuBe.binary(BinaryOp.ADD, ag, bg);
+            assertChannelsLast(sum, "add");
+            close(CPU_BE.binary(BinaryOp.ADD, a, b), sum, tl, "add " + t);
+            Tensor sc = gpuBe.binaryScalar(BinaryOp.MUL, ag, 0.5, false);
+            assertChannelsLast(sc, "mul scalar");
+            close(CPU_BE.binaryScalar(BinaryOp.MUL, a, 0.5, false), sc, tl, "mul scalar " + t);
+            Tensor mixed = gpuBe.binary(BinaryOp.SUB, ag, gpu(b));
+            assertTrue(mixed.isContiguous(), "a mix of layouts gives a contiguous result");
+            close(CPU_BE.binary(BinaryOp.SUB, a, b), mixed, tl, "sub, mixed layouts " + t);
+            Tensor cast = ag.to(t == DType.FLOAT32 ? DType.BFLOAT16 : DType.FLOAT32);
+            assertChannelsLast(cast, "cast");
+            close(a.to(cast.dtype()), cast, 1e-2, "cast " + t);
+        }
+    }
 }

@@ -62,6 +62,14 @@ abstract class GpuBackendComparison {
 
     static Tensor gpu(Tensor cpu) { return cpu.to(GPU).detach(); }
 
+    /** A channels-last GPU copy of a 4-D CPU tensor. */
+    static Tensor gpuCl(Tensor cpu) { return gpu(cpu).toChannelsLast().detach(); }
+
+    /** Asserts that a result kept the channels-last layout. */
+    static void assertChannelsLast(Tensor t, String what) {
+        assertTrue(t.prefersChannelsLast(), what + ": expected channels-last strides, got " + java.util.Arrays.toString(t.strides()));
+    }
+
     /** Compares values: |g - c| <= tol * max(|c|, mean |c|), NaN only where the reference is NaN. */
     static void close(Tensor cpuRef, Tensor gpuOut, double tol, String what) {
         assertEquals(GPU, gpuOut.device(), what + ": result not on the GPU");

@@ -83,4 +83,48 @@ class NormalizationGpuTest extends GpuBackendComparison {
             }
         }
     }
+
+    /** Batch norm (+ residual + ReLU) on channels-last inputs: the _cl sums, outputs and gradients channels-last, equal to the CPU's. */
+    @Test void batchNormChannelsLast() {
+        int[][] shapes = {{8, 32, 7, 9}, {3, 64, 14, 14}, {4, 6, 5, 5}, {2, 40, 3, 1}};
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
+            double tol = t == DType.FLOAT32 ? 1e-4 : 2e-2, gtol = t == DType.FLOAT32 ? 1e-4 : 6e-2;
+            DType ct = DType.FLOAT32;
+            for (int[] s : shapes) {
+                for (boolean training : new boolean[]{true, false}) {
+                    for (int variant = 0; variant < 3; variant++) {
+                        boolean relu = variant > 0, res = variant == 2, affine = variant != 2;
+                        String what = "channels-last " + t + " " + java.util.Arrays.toString(s) + (training ? " training" : " eval") + " variant " + variant;
+                        int c = s[1];
+                        Tensor x = randn(t, s), r = res ? randn(t, s) : null, g = randn(t, s);
+                        Tensor w = affine ? randn(ct, c) : null, b = affine ? randn(ct, c) : null;
+                        Tensor rmC = randn(ct, c), rvC = positive(ct, c), rmG = gpu(rmC), rvG = gpu(rvC);
+                        BatchNormParams p = new BatchNormParams(training, 0.1, 1e-5, relu);
+                        Tensor[] yc = CPU_BE.batchNorm(x.to(ct), w, b, rmC, rvC, r == null ? null : r.to(ct), p);
+                        Tensor[] yg = gpuBe.batchNorm(gpuCl(x), w == null ? null : gpu(w), b == null ? null : gpu(b), rmG, rvG,
+                                r == null ? null : gpuCl(r), p);
+                        assertChannelsLast(yg[0], what + " y");
+                        close(yc[0].to(t), yg[0], tol, what + " y");
+                        close(yc[1], yg[1], tol, what + " mean");
+                        close(yc[2], yg[2], tol, what + " invstd");
+                        close(rmC, rmG, tol, what + " running mean");
+                        close(rvC, rvG, tol, what + " running var");
+                        Tensor mask = relu ? yg[0].cpu().to(ct) : null;
+                        Tensor[] gc = CPU_BE.batchNormBackward(g.to(ct), mask, x.to(ct), w, yc[1], yc[2], p, res, true, true);
+                        // the output gradient once channels-last and once contiguous (the kernels take either)
+                        for (Tensor gIn : new Tensor[]{gpuCl(g), gpu(g)}) {
+                            Tensor[] gg = gpuBe.batchNormBackward(gIn, relu ? yg[0] : null, gpuCl(x), w == null ? null : gpu(w), yg[1], yg[2], p, res, true, true);
+                            assertChannelsLast(gg[0], what + " dx");
+                            close(gc[0].to(t), gg[0], gtol, what + " dx");
+                            if (affine) {
+                                close(gc[1], gg[1], gtol, what + " dweight");
+                                close(gc[2], gg[2], gtol, what + " dbias");
+                            }
+                            if (res) close(gc[3].to(t), gg[3], gtol, what + " dresidual");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

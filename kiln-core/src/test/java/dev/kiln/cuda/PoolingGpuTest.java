@@ -51,4 +51,34 @@ class PoolingGpuTest extends GpuBackendComparison {
             }
         }
     }
+
+    /** Max and average pooling on channels-last inputs: outputs and input gradients channels-last, equal to the CPU's. */
+    @Test void channelsLastPooling() {
+        Pool2dParams[] ps = {Pool2dParams.of(3, 2, 1), Pool2dParams.of(2, 2, 0), new Pool2dParams(3, 3, 1, 1, 1, 1, false),
+                new Pool2dParams(7, 7, 7, 7, 0, 0, true)};
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
+            double tl = t == DType.FLOAT32 ? 1e-5 : 1e-2;
+            for (Pool2dParams p : ps) {
+                int[] xs = {3, 12, 14, 14};
+                String what = "channels-last pooling " + p + " " + t;
+                Tensor x = randn(t, xs), xg = gpuCl(x);
+                Tensor[] mc = CPU_BE.maxPool2d(x, p), mg = gpuBe.maxPool2d(xg, p);
+                boolean oneByOne = mc[0].shape()[2] == 1 && mc[0].shape()[3] == 1;   // both layouts at once
+                if (!oneByOne) assertChannelsLast(mg[0], what + " max");
+                close(mc[0], mg[0], tl, what + " max");
+                assertArrayEquals(mc[1].toLongArray(), mg[1].toLongArray(), what + " max indices");
+                Tensor g = randn(t, mc[0].shape());
+                Tensor dxg = gpuBe.maxPool2dBackward(gpuCl(g), mg[1], xs, p);
+                if (!oneByOne) assertChannelsLast(dxg, what + " max dx");
+                // the reference sums overlapping windows' gradients in float32 and rounds once, as the GPU does
+                close(CPU_BE.maxPool2dBackward(g.to(DType.FLOAT32), mc[1], xs, p).to(t), dxg, tl, what + " max dx");
+                Tensor ac = CPU_BE.avgPool2d(x, p), ag = gpuBe.avgPool2d(xg, p);
+                if (!oneByOne) assertChannelsLast(ag, what + " avg");
+                close(ac, ag, tl, what + " avg");
+                Tensor dag = gpuBe.avgPool2dBackward(gpuCl(g), xs, p);
+                if (!oneByOne) assertChannelsLast(dag, what + " avg dx");
+                close(CPU_BE.avgPool2dBackward(g.to(DType.FLOAT32), xs, p).to(t), dag, tl, what + " avg dx");
+            }
+        }
+    }
 }

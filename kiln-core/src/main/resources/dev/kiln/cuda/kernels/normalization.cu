@@ -1,4 +1,5 @@
-// Batch norm over dim 1 of a contiguous (N, C, S) array (S = the product of the trailing dims), with a residual
+// Batch norm over dim 1 of a contiguous (N, C, S) array (S = the product of the trailing dims; channels-last is
+// (N*H*W, C, 1)), with a residual
 // block's add and ReLU fused in: y = relu?((x - mean[c]) * invstd[c] * w[c] + b[c] + res). Statistics are summed in
 // double (sum and sum of squares of up to millions of values per channel), everything else in the element type's
 // accumulation type P (float for the 32- and 16-bit floats, double for float64); weights, biases, running and
@@ -53,7 +54,74 @@ __device__ __forceinline__ void bn_grad_partial(double* partial, const T* g, con
     }
 }
 
+// Channels-last: x is m = N*H*W rows of c_count channels. Block (blockIdx.x, split) takes channels
+// [32 * blockIdx.x, +32) over rows [split * chunk, +chunk); its warps take every (warps)th row, a lane per channel, so a
+// warp reads adjacent channels of one row (coalesced); the warps' sums meet in shared memory. Same partial layout as
+// bn_stats_partial, so batch_norm_stats_finish serves both. The elementwise passes (apply, input_grad) take channels-last
+// as s = 1; each thread takes vec consecutive elements (one channel's when s % vec == 0, vec channels when s == 1 and
+// c_count % vec == 0), so the index division runs once per vec elements.
+template <typename T>
+__device__ __forceinline__ void bn_stats_partial_cl(double* partial, const T* x, i64 m, i64 c_count, i64 chunk) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    i64 c = (i64) blockIdx.x * 32 + lane, from = (i64) blockIdx.y * chunk, to = min(m, from + chunk);
+    double sum = 0, sq = 0;
+    if (c < c_count) {
+#pragma unroll 4
+        for (i64 r = from + warp; r < to; r += warps) {   // unrolled: several rows' loads in flight per thread
+            double v = (double) load<typename Acc<T>::type>(x[r * c_count + c]);
+            sum += v;
+            sq += v * v;
+        }
+    }
+    __shared__ double sh[2][32][32];
+    sh[0][warp][lane] = sum;
+    sh[1][warp][lane] = sq;
+    __syncthreads();
+    if (warp == 0 && c < c_count) {
+        for (int k = 1; k < warps; k++) { sum += sh[0][k][lane]; sq += sh[1][k][lane]; }
+        partial[(c * gridDim.y + blockIdx.y) * 2] = sum;
+        partial[(c * gridDim.y + blockIdx.y) * 2 + 1] = sq;
+    }
+}
+
+// bn_grad_partial for channels-last, blocked as bn_stats_partial_cl.
+template <typename T>
+__device__ __forceinline__ void bn_grad_partial_cl(double* partial, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean,
+                                                   const typename Acc<T>::type* invstd, i64 m, i64 c_count, i64 chunk, int relu) {
+    typedef typename Acc<T>::type P;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    i64 c = (i64) blockIdx.x * 32 + lane, from = (i64) blockIdx.y * chunk, to = min(m, from + chunk);
+    double sdz = 0, sdzx = 0;
+    if (c < c_count) {
+        P mu = mean[c], is = invstd[c];
+#pragma unroll 4
+        for (i64 r = from + warp; r < to; r += warps) {
+            i64 i = r * c_count + c;
+            P dz = load<P>(g[i]);
+            if (relu && !(load<P>(y[i]) > 0)) dz = 0;
+            sdz += (double) dz;
+            sdzx += (double) (dz * ((load<P>(x[i]) - mu) * is));
+        }
+    }
+    __shared__ double sh[2][32][32];
+    sh[0][warp][lane] = sdz;
+    sh[1][warp][lane] = sdzx;
+    __syncthreads();
+    if (warp == 0 && c < c_count) {
+        for (int k = 1; k < warps; k++) { sdz += sh[0][k][lane]; sdzx += sh[1][k][lane]; }
+        partial[(c * gridDim.y + blockIdx.y) * 2] = sdz;
+        partial[(c * gridDim.y + blockIdx.y) * 2 + 1] = sdzx;
+    }
+}
+
 #define BATCH_NORM(T, S) \
+extern "C" __global__ void batch_norm_stats_cl_##S(double* partial, const T* x, i64 m, i64 c_count, i64 chunk) { \
+    bn_stats_partial_cl<T>(partial, x, m, c_count, chunk); \
+} \
+extern "C" __global__ void batch_norm_grad_cl_##S(double* partial, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean, \
+        const typename Acc<T>::type* invstd, i64 m, i64 c_count, i64 chunk, int relu) { \
+    bn_grad_partial_cl<T>(partial, g, y, x, mean, invstd, m, c_count, chunk, relu); \
+} \
 extern "C" __global__ void batch_norm_stats_##S(double* partial, const T* x, i64 n, i64 c_count, i64 s, i64 chunk) { \
     bn_stats_partial<T>(partial, x, n, c_count, s, chunk); \
 } \
@@ -81,17 +149,20 @@ extern "C" __global__ void batch_norm_eval_stats_##S(typename Acc<T>::type* mean
     } \
 } \
 extern "C" __global__ void batch_norm_apply_##S(T* y, const T* x, const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, \
-        const typename Acc<T>::type* w, const typename Acc<T>::type* b, const T* res, i64 total, i64 c_count, i64 s, int relu) { \
+        const typename Acc<T>::type* w, const typename Acc<T>::type* b, const T* res, i64 total, i64 c_count, i64 s, int relu, int vec) { \
     typedef typename Acc<T>::type P; \
-    GRID_STRIDE(i, total) { \
-        i64 r, c, q = divmod(i, s, r); \
-        divmod(q, c_count, c); \
-        P v = (load<P>(x[i]) - mean[c]) * invstd[c]; \
-        if (w) v *= w[c]; \
-        if (b) v += b[c]; \
-        if (res) v += load<P>(res[i]); \
-        if (relu) v = v > 0 ? v : (P) 0; \
-        y[i] = store<T, P>(v); \
+    GRID_STRIDE(j, total / vec) { \
+        i64 i0 = j * vec, r, c0, q = divmod(i0, s, r); \
+        divmod(q, c_count, c0); \
+        for (int k = 0; k < vec; k++) { \
+            i64 i = i0 + k, c = s == 1 ? c0 + k : c0; \
+            P v = (load<P>(x[i]) - mean[c]) * invstd[c]; \
+            if (w) v *= w[c]; \
+            if (b) v += b[c]; \
+            if (res) v += load<P>(res[i]); \
+            if (relu) v = v > 0 ? v : (P) 0; \
+            y[i] = store<T, P>(v); \
+        } \
     } \
 } \
 extern "C" __global__ void batch_norm_grad_##S(double* partial, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean, \
@@ -114,22 +185,25 @@ extern "C" __global__ void batch_norm_grad_finish_##S(double* sums, typename Acc
 /* dx = w * invstd * (dz - sum dz / m - xhat * sum(dz xhat) / m) in training, w * invstd * dz in eval; dres = dz */ \
 extern "C" __global__ void batch_norm_input_grad_##S(T* dx, T* dres, const T* g, const T* y, const T* x, \
         const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, const double* sums, \
-        i64 total, i64 c_count, i64 s, i64 m, int relu, int training) { \
+        i64 total, i64 c_count, i64 s, i64 m, int relu, int training, int vec) { \
     typedef typename Acc<T>::type P; \
-    GRID_STRIDE(i, total) { \
-        i64 r, c, q = divmod(i, s, r); \
-        divmod(q, c_count, c); \
-        P dz = load<P>(g[i]); \
-        if (relu && !(load<P>(y[i]) > 0)) dz = 0; \
-        if (dres) dres[i] = store<T, P>(dz); \
-        if (!dx) continue; \
-        P scale = invstd[c] * (w ? w[c] : (P) 1); \
-        P v = dz; \
-        if (training) { \
-            P xhat = (load<P>(x[i]) - mean[c]) * invstd[c]; \
-            v = dz - (P) (sums[c * 2] / m) - xhat * (P) (sums[c * 2 + 1] / m); \
+    GRID_STRIDE(j, total / vec) { \
+        i64 i0 = j * vec, r, c0, q = divmod(i0, s, r); \
+        divmod(q, c_count, c0); \
+        for (int k = 0; k < vec; k++) { \
+            i64 i = i0 + k, c = s == 1 ? c0 + k : c0; \
+            P dz = load<P>(g[i]); \
+            if (relu && !(load<P>(y[i]) > 0)) dz = 0; \
+            if (dres) dres[i] = store<T, P>(dz); \
+            if (!dx) continue; \
+            P scale = invstd[c] * (w ? w[c] : (P) 1); \
+            P v = dz; \
+            if (training) { \
+                P xhat = (load<P>(x[i]) - mean[c]) * invstd[c]; \
+                v = dz - (P) (sums[c * 2] / m) - xhat * (P) (sums[c * 2 + 1] / m); \
+            } \
+            dx[i] = store<T, P>(v * scale); \
         } \
-        dx[i] = store<T, P>(v * scale); \
     } \
 }
 KILN_FLOAT_TYPES(BATCH_NORM)

@@ -1,9 +1,10 @@
-// 2-D max and average pooling over contiguous (N*C, H, W) planes, forward and backward. The average-pool
+// 2-D max and average pooling over contiguous (N*C, H, W) planes, or channels-last (N, H, W, C) arrays when p.c (the
+// channel count) is set, forward and backward; the output has the input's layout. The average-pool
 // backward gathers (one thread per input element, looping over the windows that cover it), so it needs no
 // atomics and is deterministic. Max-pool indices are int64, flat over H*W per plane, as the CPU backend's.
 #include "common.cuh"
 
-struct PoolP { int h, w, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad; };
+struct PoolP { int h, w, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad, c; };
 
 __device__ __forceinline__ int pool_count(const PoolP& p, int oy, int ox) {
     if (p.count_include_pad) {
@@ -32,17 +33,33 @@ __device__ __forceinline__ i64 plane_yx(i64 i, int h, int w, int& y, int& x) {
     return plane;
 }
 
+// The plane (n * C + channel) and pixel (y, x) of flat index i of an (h, w) array in memory order.
+__device__ __forceinline__ i64 pool_pos(const PoolP& p, i64 i, int h, int w, int& y, int& x) {
+    if (!p.c) return plane_yx(i, h, w, y, x);
+    i64 ch, q = divmod(i, p.c, ch);
+    return plane_yx(q, h, w, y, x) * p.c + ch;
+}
+
+// Where a plane's pixel (0, 0) is in an (h, w) array; its pixel (y, x) is at base + (y * w + x) * pool_step(p).
+__device__ __forceinline__ i64 pool_base(const PoolP& p, i64 plane, int h, int w) {
+    if (!p.c) return plane * h * w;
+    i64 ch, n = divmod(plane, p.c, ch);
+    return n * h * w * p.c + ch;
+}
+
+__device__ __forceinline__ int pool_step(const PoolP& p) { return p.c ? p.c : 1; }
+
 #define POOL(T, S) \
 extern "C" __global__ void max_pool_fwd_##S(T* y, i64* idx, const T* x, i64 n, PoolP p) { \
     GRID_STRIDE(i, n) { \
-        int ox, oy; i64 plane = plane_yx(i, p.oh, p.ow, oy, ox); \
-        const T* xp = x + plane * p.h * p.w; \
+        int ox, oy; i64 plane = pool_pos(p, i, p.oh, p.ow, oy, ox); \
+        const T* xp = x + pool_base(p, plane, p.h, p.w); const int step = pool_step(p); \
         double best = 0; int bi = -1; \
         for (int ky = 0; ky < p.kh; ky++) { \
             int iy = oy * p.sh - p.ph + ky; if (iy < 0 || iy >= p.h) continue; \
             for (int kx = 0; kx < p.kw; kx++) { \
                 int ix = ox * p.sw - p.pw + kx; if (ix < 0 || ix >= p.w) continue; \
-                double v = to_d(xp[iy * p.w + ix]); \
+                double v = to_d(xp[(iy * p.w + ix) * step]); \
                 if (bi < 0 || v > best || v != v) { best = v; bi = iy * p.w + ix; if (v != v) goto done; } \
             } \
         } \
@@ -52,13 +69,13 @@ extern "C" __global__ void max_pool_fwd_##S(T* y, i64* idx, const T* x, i64 n, P
 } \
 extern "C" __global__ void avg_pool_fwd_##S(T* y, const T* x, i64 n, PoolP p) { \
     GRID_STRIDE(i, n) { \
-        int ox, oy; i64 plane = plane_yx(i, p.oh, p.ow, oy, ox); \
-        const T* xp = x + plane * p.h * p.w; \
+        int ox, oy; i64 plane = pool_pos(p, i, p.oh, p.ow, oy, ox); \
+        const T* xp = x + pool_base(p, plane, p.h, p.w); const int step = pool_step(p); \
         double s = 0; \
         for (int ky = 0; ky < p.kh; ky++) { \
             int iy = oy * p.sh - p.ph + ky; if (iy < 0 || iy >= p.h) continue; \
             for (int kx = 0; kx < p.kw; kx++) { \
-                int ix = ox * p.sw - p.pw + kx; if (ix >= 0 && ix < p.w) s += to_d(xp[iy * p.w + ix]); \
+                int ix = ox * p.sw - p.pw + kx; if (ix >= 0 && ix < p.w) s += to_d(xp[(iy * p.w + ix) * step]); \
             } \
         } \
         y[i] = from_d<T>(s / pool_count(p, oy, ox)); \
@@ -66,11 +83,12 @@ extern "C" __global__ void avg_pool_fwd_##S(T* y, const T* x, i64 n, PoolP p) { 
 } \
 extern "C" __global__ void avg_pool_bwd_##S(T* gx, const T* gy, i64 n, PoolP p) { \
     GRID_STRIDE(i, n) { \
-        int ix, iy; i64 plane = plane_yx(i, p.h, p.w, iy, ix); \
+        int ix, iy; i64 plane = pool_pos(p, i, p.h, p.w, iy, ix); \
         int y0, y1, x0, x1; covering(p, iy, ix, y0, y1, x0, x1); \
+        const T* gp = gy + pool_base(p, plane, p.oh, p.ow); const int step = pool_step(p); \
         double s = 0; \
         for (int oy = y0; oy <= y1; oy++) for (int ox = x0; ox <= x1; ox++) \
-            s += to_d(gy[(plane * p.oh + oy) * p.ow + ox]) / pool_count(p, oy, ox); \
+            s += to_d(gp[(oy * p.ow + ox) * step]) / pool_count(p, oy, ox); \
         gx[i] = from_d<T>(s); \
     } \
 }
@@ -83,12 +101,13 @@ KILN_FLOAT_TYPES(POOL)
 extern "C" __global__ void max_pool_bwd_##S(T* gx, const T* gy, const i64* idx, i64 n, PoolP p) { \
     typedef typename Acc<T>::type A; \
     GRID_STRIDE(i, n) { \
-        int ix, iy; i64 plane = plane_yx(i, p.h, p.w, iy, ix); \
+        int ix, iy; i64 plane = pool_pos(p, i, p.h, p.w, iy, ix); \
         int y0, y1, x0, x1; covering(p, iy, ix, y0, y1, x0, x1); \
-        const i64 self = (i64) iy * p.w + ix; \
+        const i64 self = (i64) iy * p.w + ix, base = pool_base(p, plane, p.oh, p.ow); \
+        const int step = pool_step(p); \
         A s = 0; \
         for (int oy = y0; oy <= y1; oy++) for (int ox = x0; ox <= x1; ox++) { \
-            i64 o = (plane * p.oh + oy) * p.ow + ox; \
+            i64 o = base + (oy * p.ow + ox) * step; \
             if (idx[o] == self) s += load<A, T>(gy[o]); \
         } \
         gx[i] = store<T, A>(s); \
@@ -96,7 +115,7 @@ extern "C" __global__ void max_pool_bwd_##S(T* gx, const T* gy, const i64* idx, 
 }
 KILN_FLOAT_TYPES(MAX_POOL_BWD)
 
-// max-pool backward when the windows tile the input (stride == kernel, no padding), as in most CNNs: one thread
+// max-pool backward when the windows tile the input (stride == kernel, no padding), as in most CNNs (NCHW only): one thread
 // per output element writes its whole window, the gradient where its index points and zero elsewhere. About a
 // tenth of the gather's index arithmetic per input element, which is what bounds the gather. Input elements that
 // no window covers (a ragged right or bottom edge) are zeroed by the host first.
@@ -117,7 +136,7 @@ extern "C" __global__ void max_pool_bwd_tiled_##S(T* gx, const T* gy, const i64*
 }
 KILN_FLOAT_TYPES(MAX_POOL_BWD_TILED)
 
-// max-pool forward when the windows tile the input: no bounds checks, compared in the accumulation type; the
+// max-pool forward when the windows tile the input (NCHW only): no bounds checks, compared in the accumulation type; the
 // first maximum wins and a NaN wins at once, as in max_pool_fwd.
 #define MAX_POOL_FWD_TILED(T, S) \
 extern "C" __global__ void max_pool_fwd_tiled_##S(T* y, i64* idx, const T* x, i64 n, PoolP p) { \
