@@ -81,7 +81,7 @@ final class NormalizationCuda extends CudaFamily {
                         .go(dev, stats.get(x.dtype()), (int) c, splits, 1, BLOCK, 0);
             }
             Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(runningMean)).ptr(ptrOrNull(runningVar)).ptr(partial.address())
-                    .i64(c).i32(splits).i64(m).f64(momentum).f64(eps).go(dev, statsFinish.get(x.dtype()), grid(c), BLOCK);
+                    .i64(c).i32(splits).i64(m).f64(momentum).f64(eps).go(dev, statsFinish.get(x.dtype()), grid(c * 32), BLOCK);   // a warp per channel
             dev.allocator().free(partial);
         } else {
             Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptr(runningMean)).ptr(ptr(runningVar)).i64(c).f64(eps)
@@ -108,7 +108,8 @@ final class NormalizationCuda extends CudaFamily {
         Tensor dw = wantParams ? newTensor(new int[]{(int) c}, pt) : null, db = wantParams ? newTensor(new int[]{(int) c}, pt) : null;
         Tensor dx = inputGrad ? newLike(x, s, t) : null, dres = residual ? newLike(x, s, t) : null;
         boolean needSums = wantParams || (inputGrad && training);
-        CudaAllocator.Block sums = needSums ? dev.allocator().allocate(Math.max(c, 1) * 16) : null;
+        // per channel two coefficients of the training input gradient (see batch_norm_grad_finish)
+        CudaAllocator.Block coef = needSums ? dev.allocator().allocate(Math.max(c, 1) * 2L * pt.byteSize()) : null;
         if (needSums) {
             int splits = cl ? splitsCl(c, m) : splits(c, m);
             long chunk = (m + splits - 1) / splits;
@@ -120,17 +121,17 @@ final class NormalizationCuda extends CudaFamily {
                 Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd))
                         .i64(n).i64(c).i64(spatial).i64(chunk).i32(relu ? 1 : 0).go(dev, grad.get(t), (int) c, splits, 1, BLOCK, 0);
             }
-            Launch.args().ptr(sums.address()).ptr(ptrOrNull(dw)).ptr(ptrOrNull(db)).ptr(partial.address()).i64(c).i32(splits)
-                    .go(dev, gradFinish.get(t), grid(c), BLOCK);
+            Launch.args().ptr(coef.address()).ptr(ptrOrNull(dw)).ptr(ptrOrNull(db)).ptr(partial.address()).ptr(ptrOrNull(weight)).ptr(ptr(invstd))
+                    .i64(c).i32(splits).i64(m).go(dev, gradFinish.get(t), grid(c * 32), BLOCK);   // a warp per channel
             dev.allocator().free(partial);
         }
         if ((dx != null || dres != null) && total > 0) {
             int vec = vec(total, c, cl ? 1 : spatial);
             Launch.args().ptr(ptrOrNull(dx)).ptr(ptrOrNull(dres)).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean))
-                    .ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(sums == null ? 0 : sums.address()).i64(total).i64(c).i64(cl ? 1 : spatial).i64(m)
+                    .ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(coef == null ? 0 : coef.address()).i64(total).i64(c).i64(cl ? 1 : spatial)
                     .i32(relu ? 1 : 0).i32(training ? 1 : 0).i32(vec).go(dev, inputGradKernel.get(t), grid(total / vec), BLOCK);
         }
-        if (sums != null) dev.allocator().free(sums);
+        if (coef != null) dev.allocator().free(coef);
         drop(gc, g);
         drop(xc, x);
         if (yc != null) drop(yc, y);

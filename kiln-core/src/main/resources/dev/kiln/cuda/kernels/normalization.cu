@@ -8,6 +8,12 @@
 
 struct DAdd { __device__ double operator()(double a, double b) const { return a + b; } };
 
+// A warp per channel c (lane = the thread's lane): the finish kernels' lanes read a channel's split partials side by
+// side. Every lane of a warp runs the same iterations (launch a multiple of 32 threads), so warp_all may be called.
+#define WARP_PER_CHANNEL(c, lane, c_count) \
+    for (i64 c = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31; c < (c_count); \
+         c += ((i64) gridDim.x * blockDim.x) >> 5)
+
 // Channel c = blockIdx.x, elements [split * chunk, (split + 1) * chunk) of its m = n * s (split = blockIdx.y):
 // partial[(c * splits + split) * 2 + {0, 1}] = {sum x, sum x^2}.
 template <typename T>
@@ -130,9 +136,12 @@ extern "C" __global__ void batch_norm_stats_finish_##S(typename Acc<T>::type* me
         typename Acc<T>::type* running_mean, typename Acc<T>::type* running_var, const double* partial, i64 c_count, int splits, \
         i64 m, double momentum, double eps) { \
     typedef typename Acc<T>::type P; \
-    GRID_STRIDE(c, c_count) { \
+    WARP_PER_CHANNEL(c, lane, c_count) { \
         double sum = 0, sq = 0; \
-        for (int k = 0; k < splits; k++) { sum += partial[(c * splits + k) * 2]; sq += partial[(c * splits + k) * 2 + 1]; } \
+        for (int k = lane; k < splits; k += 32) { sum += partial[(c * splits + k) * 2]; sq += partial[(c * splits + k) * 2 + 1]; } \
+        sum = warp_all(sum, DAdd()); \
+        sq = warp_all(sq, DAdd()); \
+        if (lane) continue; \
         double mu = sum / m, var = fmax(sq / m - mu * mu, 0.0); \
         mean[c] = (P) mu; \
         invstd[c] = (P) (1.0 / sqrt(var + eps)); \
@@ -169,23 +178,29 @@ extern "C" __global__ void batch_norm_grad_##S(double* partial, const T* g, cons
         const typename Acc<T>::type* invstd, i64 n, i64 c_count, i64 s, i64 chunk, int relu) { \
     bn_grad_partial<T>(partial, g, y, x, mean, invstd, n, c_count, s, chunk, relu); \
 } \
-/* sums[c] = {sum dz, sum dz * xhat} (kept for the input gradient); dweight and dbias when asked for */ \
-extern "C" __global__ void batch_norm_grad_finish_##S(double* sums, typename Acc<T>::type* dw, typename Acc<T>::type* db, \
-        const double* partial, i64 c_count, int splits) { \
+/* dweight = sum dz * xhat, dbias = sum dz (when asked for); for the training input gradient, with scale = w * invstd, \
+   dx = scale * (dz - sum dz / m - xhat * sum(dz xhat) / m) = scale * dz + coef[0] + coef[1] * (x - mean): \
+   coef[c] = {-scale * sum dz / m, -scale * invstd * sum(dz xhat) / m}, so the per-element pass divides nothing */ \
+extern "C" __global__ void batch_norm_grad_finish_##S(typename Acc<T>::type* coef, typename Acc<T>::type* dw, typename Acc<T>::type* db, \
+        const double* partial, const typename Acc<T>::type* w, const typename Acc<T>::type* invstd, i64 c_count, int splits, i64 m) { \
     typedef typename Acc<T>::type P; \
-    GRID_STRIDE(c, c_count) { \
+    WARP_PER_CHANNEL(c, lane, c_count) { \
         double sdz = 0, sdzx = 0; \
-        for (int k = 0; k < splits; k++) { sdz += partial[(c * splits + k) * 2]; sdzx += partial[(c * splits + k) * 2 + 1]; } \
-        sums[c * 2] = sdz; \
-        sums[c * 2 + 1] = sdzx; \
+        for (int k = lane; k < splits; k += 32) { sdz += partial[(c * splits + k) * 2]; sdzx += partial[(c * splits + k) * 2 + 1]; } \
+        sdz = warp_all(sdz, DAdd()); \
+        sdzx = warp_all(sdzx, DAdd()); \
+        if (lane) continue; \
+        double is = (double) invstd[c], scale = is * (w ? (double) w[c] : 1.0); \
+        coef[c * 2] = (P) (-scale * sdz / m); \
+        coef[c * 2 + 1] = (P) (-scale * is * sdzx / m); \
         if (dw) dw[c] = (P) sdzx; \
         if (db) db[c] = (P) sdz; \
     } \
 } \
-/* dx = w * invstd * (dz - sum dz / m - xhat * sum(dz xhat) / m) in training, w * invstd * dz in eval; dres = dz */ \
+/* dx = w * invstd * dz (+ the training terms from coef, see batch_norm_grad_finish); dres = dz */ \
 extern "C" __global__ void batch_norm_input_grad_##S(T* dx, T* dres, const T* g, const T* y, const T* x, \
-        const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, const double* sums, \
-        i64 total, i64 c_count, i64 s, i64 m, int relu, int training, int vec) { \
+        const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, \
+        const typename Acc<T>::type* coef, i64 total, i64 c_count, i64 s, int relu, int training, int vec) { \
     typedef typename Acc<T>::type P; \
     GRID_STRIDE(j, total / vec) { \
         i64 i0 = j * vec, r, c0, q = divmod(i0, s, r); \
@@ -196,13 +211,9 @@ extern "C" __global__ void batch_norm_input_grad_##S(T* dx, T* dres, const T* g,
             if (relu && !(load<P>(y[i]) > 0)) dz = 0; \
             if (dres) dres[i] = store<T, P>(dz); \
             if (!dx) continue; \
-            P scale = invstd[c] * (w ? w[c] : (P) 1); \
-            P v = dz; \
-            if (training) { \
-                P xhat = (load<P>(x[i]) - mean[c]) * invstd[c]; \
-                v = dz - (P) (sums[c * 2] / m) - xhat * (P) (sums[c * 2 + 1] / m); \
-            } \
-            dx[i] = store<T, P>(v * scale); \
+            P v = dz * invstd[c] * (w ? w[c] : (P) 1); \
+            if (training) v += coef[c * 2] + coef[c * 2 + 1] * (load<P>(x[i]) - mean[c]); \
+            dx[i] = store<T, P>(v); \
         } \
     } \
 }
