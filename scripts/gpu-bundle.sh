@@ -61,6 +61,7 @@ if [ ! -x "$JRE/bin/java" ]; then
 fi
 export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/cuda/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export KILN_CACHE_DIR=${KILN_CACHE_DIR:-/tmp/kiln-cache}
+[ -f "$HERE/fmnist.tar.xz" ] && [ ! -d "$HERE/fmnist" ] && tar -C "$HERE" -xJf "$HERE/fmnist.tar.xz"
 if [ -z "${FONTCONFIG_FILE:-}" ] && [ -d "$HERE/fonts" ]; then
     printf '<?xml version="1.0"?>\n<fontconfig><dir>%s</dir><cachedir>/tmp/kiln-fontcache</cachedir></fontconfig>\n' "$HERE/fonts" > /tmp/kiln-fonts.conf
     export FONTCONFIG_FILE=/tmp/kiln-fonts.conf LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$HERE/fonts/lib"
