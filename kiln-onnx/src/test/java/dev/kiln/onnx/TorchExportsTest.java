@@ -33,6 +33,17 @@ class TorchExportsTest {
         assertFalse(files.isEmpty(), "no .onnx file in " + dir);
         List<Device> devices = new ArrayList<>(List.of(Device.CPU));
         if (Cuda.isAvailable()) devices.add(Device.cuda(0));
+        // PyTorch's outputs are float32 (computed on the CPU): compare with float32 convolutions, not TF32's
+        boolean tf32 = Cuda.isAvailable() && Cuda.allowTf32Conv(Device.cuda(0));
+        if (tf32) Cuda.setAllowTf32Conv(Device.cuda(0), false);
+        try {
+            check(files, devices);
+        } finally {
+            if (tf32) Cuda.setAllowTf32Conv(Device.cuda(0), true);
+        }
+    }
+
+    private static void check(List<Path> files, List<Device> devices) throws Exception {
         for (Path f : files) {
             String name = f.getFileName().toString().replace(".onnx", "");
             Safetensors.Contents data = Safetensors.read(f.resolveSibling(name + ".safetensors"));
