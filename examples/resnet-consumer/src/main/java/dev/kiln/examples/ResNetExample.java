@@ -158,25 +158,21 @@ public final class ResNetExample {
      * the rest timed; bench/torch_user_resnet.py runs PyTorch's copy of this model and loop the same way.
      */
     static void bench(TensorDataset data, int batch, int steps, Device device) {
+        time("kiln", ResNetExample::train, data, batch, steps, device);
+        if (device.isCuda()) time("kiln graphed", ResNetExample::trainGraphed, data, batch, steps, device);
+    }
+
+    interface Loop { double[] run(ResNet model, DataLoader loader, int steps); }
+
+    private static void time(String framework, Loop loop, TensorDataset data, int batch, int steps, Device device) {
         ResNet model = new ResNet(new Generator(0)).to(device);
-        int warm = Math.max(1, steps / 5);
         try (DataLoader loader = DataLoader.builder(data).batchSize(batch).shuffle(0).dropLast(true).device(device).build()) {
-            train(model, loader, warm);
+            loop.run(model, loader, Math.max(1, steps / 5));
             long t = System.nanoTime();
-            train(model, loader, steps);
+            loop.run(model, loader, steps);
             double s = (System.nanoTime() - t) / 1e9;
-            System.out.printf("{\"model\":\"user_resnet\",\"framework\":\"kiln\",\"device\":\"%s\",\"batch\":%d,\"steps\":%d,\"samples_per_s\":%.1f}%n",
-                    device, batch, steps, steps * batch / s);
-        }
-        if (!device.isCuda()) return;
-        ResNet graphedModel = new ResNet(new Generator(0)).to(device);
-        try (DataLoader loader = DataLoader.builder(data).batchSize(batch).shuffle(0).dropLast(true).device(device).build()) {
-            trainGraphed(graphedModel, loader, warm);
-            long t = System.nanoTime();
-            trainGraphed(graphedModel, loader, steps);
-            double s = (System.nanoTime() - t) / 1e9;
-            System.out.printf("{\"model\":\"user_resnet\",\"framework\":\"kiln graphed\",\"device\":\"%s\",\"batch\":%d,\"steps\":%d,\"samples_per_s\":%.1f}%n",
-                    device, batch, steps, steps * batch / s);
+            System.out.printf("{\"model\":\"user_resnet\",\"framework\":\"%s\",\"device\":\"%s\",\"batch\":%d,\"steps\":%d,\"samples_per_s\":%.1f}%n",
+                    framework, device, batch, steps, steps * batch / s);
         }
     }
 
