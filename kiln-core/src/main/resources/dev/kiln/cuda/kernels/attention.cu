@@ -381,6 +381,50 @@ __device__ __forceinline__ void mma_pv(float (*acc)[4], const float (*p)[4], uns
 __device__ __forceinline__ float mma_row_max(float v) { v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1)); return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2)); }
 __device__ __forceinline__ float mma_row_sum(float v) { v += __shfl_xor_sync(0xffffffffu, v, 1); return v + __shfl_xor_sync(0xffffffffu, v, 2); }
 
+// One key tile of the online softmax (both forward kernels), for the two rows a thread holds in the mma C layout
+// (rlo, rhi): the scores into log2 units, keys past S or above the diagonal hidden and the additive mask added only
+// on edge tiles, the running maxima m and sums l updated, the accumulator rescaled, the scores turned into
+// probabilities. A row whose keys are all hidden so far keeps p = 0, not NaN.
+template <int NT, int D>
+__device__ __forceinline__ void mma_softmax_tile(float (*s)[4], float (*acc)[4], float& mlo, float& mhi, float& llo, float& lhi,
+                                                 bool edge, int j0, int S, bool causal, int rlo, int rhi, int L,
+                                                 const float* mp, i64 ml, i64 ms, float sl2, int t4) {
+    const float ninf = -__int_as_float(0x7f800000);
+    float xlo = ninf, xhi = ninf;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            float x = s[nt][e] * sl2;
+            if (edge) {
+                int key = j0 + nt * 8 + t4 * 2 + (e & 1), row = e < 2 ? rlo : rhi;
+                if (key >= S || (causal && key > row)) x = ninf;
+                else if (mp && row < L) x += mp[(i64) row * ml + (i64) key * ms] * MMA_LOG2E;
+            }
+            s[nt][e] = x;
+            if (e < 2) xlo = fmaxf(xlo, x); else xhi = fmaxf(xhi, x);
+        }
+    }
+    float nlo = fmaxf(mlo, mma_row_max(xlo)), nhi = fmaxf(mhi, mma_row_max(xhi));
+    float blo = nlo == ninf ? 0.f : nlo, bhi = nhi == ninf ? 0.f : nhi;
+    float clo = mma_exp2(mlo - blo), chi = mma_exp2(mhi - bhi);
+    llo *= clo;
+    lhi *= chi;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) { acc[nt][0] *= clo; acc[nt][1] *= clo; acc[nt][2] *= chi; acc[nt][3] *= chi; }
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        s[nt][0] = mma_exp2(s[nt][0] - blo);
+        s[nt][1] = mma_exp2(s[nt][1] - blo);
+        s[nt][2] = mma_exp2(s[nt][2] - bhi);
+        s[nt][3] = mma_exp2(s[nt][3] - bhi);
+        llo += s[nt][0] + s[nt][1];
+        lhi += s[nt][2] + s[nt][3];
+    }
+    mlo = nlo;
+    mhi = nhi;
+}
+
 // Outputs col and col + 1 of a row of n: one 32-bit store when n is even (the rows Kiln allocates are then aligned).
 template <typename T>
 __device__ __forceinline__ void mma_store2(T* row, int col, int n, float a, float b) {
@@ -437,39 +481,7 @@ __device__ __forceinline__ void attention_mma_fwd_impl(T* o, float* lse, const T
         for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0;
         mma_abt<T, D>(s, qa, ks[buf], lane);
         bool edge = mp || j0 + 64 > S || (causal && j0 + 63 > row0 + warp * 16);
-        float xlo = ninf, xhi = ninf;
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float x = s[nt][e] * sl2;
-                if (edge) {
-                    int key = j0 + nt * 8 + t4 * 2 + (e & 1), row = e < 2 ? rlo : rhi;
-                    if (key >= S || (causal && key > row)) x = ninf;
-                    else if (mp && row < L) x += mp[(i64) row * ml + (i64) key * ms] * MMA_LOG2E;
-                }
-                s[nt][e] = x;
-                if (e < 2) xlo = fmaxf(xlo, x); else xhi = fmaxf(xhi, x);
-            }
-        }
-        float nlo = fmaxf(mlo, mma_row_max(xlo)), nhi = fmaxf(mhi, mma_row_max(xhi));
-        float blo = nlo == ninf ? 0.f : nlo, bhi = nhi == ninf ? 0.f : nhi;   // every key so far hidden: p = 0, not NaN
-        float clo = mma_exp2(mlo - blo), chi = mma_exp2(mhi - bhi);
-        llo *= clo;
-        lhi *= chi;
-#pragma unroll
-        for (int nt = 0; nt < D / 8; nt++) { acc[nt][0] *= clo; acc[nt][1] *= clo; acc[nt][2] *= chi; acc[nt][3] *= chi; }
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            s[nt][0] = mma_exp2(s[nt][0] - blo);
-            s[nt][1] = mma_exp2(s[nt][1] - blo);
-            s[nt][2] = mma_exp2(s[nt][2] - bhi);
-            s[nt][3] = mma_exp2(s[nt][3] - bhi);
-            llo += s[nt][0] + s[nt][1];
-            lhi += s[nt][2] + s[nt][3];
-        }
-        mlo = nlo;
-        mhi = nhi;
+        mma_softmax_tile<8, D>(s, acc, mlo, mhi, llo, lhi, edge, j0, S, causal, rlo, rhi, L, mp, ml, ms, sl2, t4);
         mma_pv<T, D>(acc, s, vs[buf], lane);
     }
     mma_wait<0>();                                              // no copy may land after the block ends
@@ -731,39 +743,7 @@ __device__ __forceinline__ void attention_tc32_fwd_impl(float* o, float* lse, co
             }
         }
         bool edge = mp || j0 + 32 > S || (causal && j0 + 31 > row0 + warp * 16);
-        float xlo = ninf, xhi = ninf;
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float x = s[nt][e] * sl2;
-                if (edge) {
-                    int key = j0 + nt * 8 + t4 * 2 + (e & 1), row = e < 2 ? rlo : rhi;
-                    if (key >= S || (causal && key > row)) x = ninf;
-                    else if (mp && row < L) x += mp[(i64) row * ml + (i64) key * ms] * MMA_LOG2E;
-                }
-                s[nt][e] = x;
-                if (e < 2) xlo = fmaxf(xlo, x); else xhi = fmaxf(xhi, x);
-            }
-        }
-        float nlo = fmaxf(mlo, mma_row_max(xlo)), nhi = fmaxf(mhi, mma_row_max(xhi));
-        float blo = nlo == ninf ? 0.f : nlo, bhi = nhi == ninf ? 0.f : nhi;
-        float clo = mma_exp2(mlo - blo), chi = mma_exp2(mhi - bhi);
-        llo *= clo;
-        lhi *= chi;
-#pragma unroll
-        for (int nt = 0; nt < D / 8; nt++) { acc[nt][0] *= clo; acc[nt][1] *= clo; acc[nt][2] *= chi; acc[nt][3] *= chi; }
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++) {
-            s[nt][0] = mma_exp2(s[nt][0] - blo);
-            s[nt][1] = mma_exp2(s[nt][1] - blo);
-            s[nt][2] = mma_exp2(s[nt][2] - bhi);
-            s[nt][3] = mma_exp2(s[nt][3] - bhi);
-            llo += s[nt][0] + s[nt][1];
-            lhi += s[nt][2] + s[nt][3];
-        }
-        mlo = nlo;
-        mhi = nhi;
+        mma_softmax_tile<4, D>(s, acc, mlo, mhi, llo, lhi, edge, j0, S, causal, rlo, rhi, L, mp, ml, ms, sl2, t4);
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {                        // acc += P V over this tile's 32 keys
             TcA pa = tc_a(s[kk][0], s[kk][2], s[kk][1], s[kk][3], split);
