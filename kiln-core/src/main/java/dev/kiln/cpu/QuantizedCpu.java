@@ -12,7 +12,8 @@ final class QuantizedCpu {
         int m = x.size(0), k = x.size(1), n = codes.size(0);
         byte[] xq = Int8Gemm.quantize(x.toFloatArray(), (float) inputScale);
         float[] out = new float[m * n];
-        Int8Gemm.gemm(xq, m, k, (byte[]) codes.contiguous().toHostArray(), n, (float) inputScale, weightScale.toFloatArray(),
+        Tensor w = codes.isContiguous() && codes.offset() == 0 ? codes : codes.contiguousCopy(); // read in place, not copied per call
+        Int8Gemm.gemm(xq, m, k, (byte[]) CpuStorage.arrayOf(w), n, (float) inputScale, weightScale.toFloatArray(),
                 bias == null ? null : bias.toFloatArray(), false, out);
         return Tensor.fromHost(out, DType.FLOAT32, new int[]{m, n}, Device.CPU);
     }

@@ -42,6 +42,7 @@ final class KernelCache {
             "matmul.cu", "normalization.cu", "optim.cu", "pooling.cu", "quantized.cu", "random.cu", "recurrent.cu", "reductions.cu", "softmax.cu");
 
     private static final Map<String, MemorySegment> MODULES = new ConcurrentHashMap<>();
+    private static final Map<String, String> SOURCES = new ConcurrentHashMap<>();
     /** CUBINs compiled ahead of their first use ({@link #compileMissing}), until their module is loaded. */
     private static final Map<Path, byte[]> COMPILED = new ConcurrentHashMap<>();
     private static final System.Logger LOG = dev.kiln.Logging.logger(KernelCache.class);
@@ -177,7 +178,10 @@ final class KernelCache {
         return Settings.get().cacheDir().resolve("kernels");
     }
 
-    static String resource(String name) {
+    /** A kernel file's or header's text, read from the jar once (the cache keys hash it at every module's first load). */
+    static String resource(String name) { return SOURCES.computeIfAbsent(name, KernelCache::read); }
+
+    private static String read(String name) {
         try (InputStream in = KernelCache.class.getResourceAsStream(RESOURCE_DIR + name)) {
             if (in == null) throw new IllegalStateException("kernel source " + RESOURCE_DIR + name + " is missing from the jar");
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);

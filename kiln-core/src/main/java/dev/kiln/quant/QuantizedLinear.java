@@ -12,7 +12,7 @@ import dev.kiln.ops.Quantized;
 import java.util.Arrays;
 
 /**
- * An int8 {@link Linear} for inference (CPU: {@link Int8Gemm} on the codes directly; CUDA: the backend's {@link Quantized#int8Linear}): y = dequantize(q(x) · Wqᵀ) + b, with the weight's codes per output
+ * An int8 {@link Linear} for inference (the backend's {@link Quantized#int8Linear}: {@link Int8Gemm} on the CPU, dp4a on CUDA): y = dequantize(q(x) · Wqᵀ) + b, with the weight's codes per output
  * row ({@code weight}, int8 (out, in)), their scales ({@code weight_scale}, (out)) and the input's calibrated scale
  * ({@code input_scale}, a scalar). The codes are not a Tensor (Kiln has no int8 dtype): {@link Int8Model} saves them
  * as the checkpoint's I8 tensor {@code <name>.weight}; the scales and bias are float32 buffers.
@@ -21,7 +21,7 @@ public final class QuantizedLinear extends Layer implements Forward {
     private final byte[] codes;
     private final int in, out;
     private final Tensor weightScale, inputScale, bias; // bias null without one
-    private transient Tensor deviceCodes;                // the codes on the last CUDA device an input came from
+    private transient Tensor deviceCodes;                // the codes on the last device an input came from
 
     /** The layer of these codes (out x in, row-major), weight scales (out), input scale and bias (out, or null). */
     public QuantizedLinear(byte[] codes, int out, int in, Tensor weightScale, Tensor inputScale, Tensor bias) {
@@ -55,20 +55,13 @@ public final class QuantizedLinear extends Layer implements Forward {
         int rows = (int) (x.numel() / in);
         int[] outShape = x.shape();
         outShape[outShape.length - 1] = out;
-        if (x.device().isCuda()) {
-            // the backend's int8 product (dp4a on CUDA); the codes go to the device once, as a uint8 tensor of the same bytes
-            if (deviceCodes == null || !deviceCodes.device().equals(x.device())) {
-                deviceCodes = Tensor.fromHost(codes, DType.UINT8, new int[]{out, in}, Device.CPU).to(x.device()).keep();
-            }
-            Tensor y = Quantized.int8Linear(x.to(DType.FLOAT32).reshape(rows, in), deviceCodes, weightScale.to(x.device()),
-                    bias == null ? null : bias.to(x.device()), inputScale.item());
-            return y.reshape(outShape);
+        // the backend's int8 product (CPU: Int8Gemm; CUDA: dp4a); the codes become a uint8 tensor of the same bytes once per device
+        if (deviceCodes == null || !deviceCodes.device().equals(x.device())) {
+            deviceCodes = Tensor.fromHost(codes, DType.UINT8, new int[]{out, in}, Device.CPU).to(x.device()).keep();
         }
-        float scale = (float) inputScale.item();
-        byte[] qx = Int8.quantize(x.toFloatArray(), scale);
-        float[] y = new float[rows * out];
-        Int8Gemm.gemm(qx, rows, in, codes, out, scale, weightScale.toFloatArray(), bias == null ? null : bias.toFloatArray(), false, y);
-        return Tensor.fromHost(y, DType.FLOAT32, outShape, Device.CPU);
+        Tensor y = Quantized.int8Linear(x.to(DType.FLOAT32).reshape(rows, in), deviceCodes, weightScale.to(x.device()),
+                bias == null ? null : bias.to(x.device()), inputScale.item());
+        return y.reshape(outShape);
     }
 
     @Override protected String extraRepr() { return "in_features=" + in + ", out_features=" + out + ", int8"; }

@@ -55,7 +55,7 @@ public final class GraphedStep implements AutoCloseable {
     private Tensor staticLoss;
     private DataParallel dataParallel;
     private CudaGraph graph;
-    private double[] capturedLrs;
+    private double[] lastLrs; // the rates at the capture or at the last change the graph read live
     private long calls, captures;
     private boolean closed;
 
@@ -152,10 +152,14 @@ public final class GraphedStep implements AutoCloseable {
             staticTarget.copyFrom(target);
         }
         if (calls <= warmupSteps) return eager(staticInput, staticTarget);
-        if (graph != null && !Arrays.equals(capturedLrs, lrs()) && !lrsLive()) {
-            // a changed learning rate the graph baked in (an optimizer step composed of tensor ops): capture again
-            graph.close();
-            graph = null;
+        if (graph != null && !Arrays.equals(lastLrs, lrs())) {
+            if (lrsLive()) {
+                lastLrs = lrs(); // read at each replay: nothing to do, and nothing to check again until the next change
+            } else {
+                // a changed learning rate the graph baked in (an optimizer step composed of tensor ops): capture again
+                graph.close();
+                graph = null;
+            }
         }
         if (graph == null) capture();
         graph.replay();
@@ -223,7 +227,7 @@ public final class GraphedStep implements AutoCloseable {
         optimizer.countGraphedSteps(-1);
         if (staticLoss != null) staticLoss.close();
         staticLoss = out[0];
-        capturedLrs = lrs();
+        lastLrs = lrs();
         captures++;
         int topUps = attempt;
         LOG.log(System.Logger.Level.DEBUG, () -> String.format(java.util.Locale.ROOT, "captured the training step on %s in %.0f ms (%d pool top-ups)",
