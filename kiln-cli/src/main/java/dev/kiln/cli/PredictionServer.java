@@ -35,7 +35,8 @@ import java.util.concurrent.TimeoutException;
  * JSON {@code {"image_base64": ...}}) and answers its top classes as JSON; GET /health and GET /metrics say how it is.
  * Requests run on a bounded pool (when it and its queue are full, the JDK closes new connections); images go through a
  * {@link Batcher}, so concurrent requests share one forward pass. A bad request gets a 4xx status and a JSON reason and
- * never reaches the model: a body over the cap is refused (413) from its Content-Length or as it streams in, and a body
+ * never reaches the model: a body over the cap is refused (413) from its Content-Length or as it streams in (read and
+ * dropped first up to 8 MB, since an answer over an unread body can be lost to the connection's reset), and a body
  * that is not complete within the read timeout gets 408 and its connection closed, so a slow client holds one worker for
  * at most that long.
  */
@@ -185,28 +186,31 @@ final class PredictionServer implements AutoCloseable {
     }
 
     /**
-     * The request body, read on a virtual thread so that this worker can give up on it: a body over the cap is refused as
-     * soon as it is known to be (413), one not complete within the read timeout gets 408 (the reader is interrupted,
-     * which closes the connection).
+     * The request body, read on a virtual thread so that this worker can give up on it: a body over the cap is refused
+     * (413) once read and dropped, or at once from its Content-Length when larger than DRAIN_BYTES; one not complete
+     * within the read timeout gets 408 (the reader is interrupted, which closes the connection).
      */
     private byte[] readBody(HttpExchange ex) throws Refused {
         String length = ex.getRequestHeaders().getFirst("Content-Length");
+        long declared = -1;
         if (length != null) {
-            long n;
             try {
-                n = Long.parseLong(length.trim());
+                declared = Long.parseLong(length.trim());
             } catch (NumberFormatException e) {
                 throw new Refused(400, "bad Content-Length '" + length + "'");
             }
-            if (n > config.maxBodyBytes()) throw new Refused(413, "body of " + n + " bytes, more than the " + config.maxBodyBytes() + " this server takes");
         }
+        String tooLarge = declared > config.maxBodyBytes() ? "body of " + declared + " bytes, more than the " + config.maxBodyBytes() + " this server takes"
+                : "body larger than the " + config.maxBodyBytes() + " bytes this server takes";
+        if (declared > Math.max(config.maxBodyBytes(), DRAIN_BYTES)) throw new Refused(413, tooLarge);
         BodyRead read = new BodyRead(ex.getRequestBody());
         try {
             byte[] body = read.result.get(config.readTimeout().toMillis(), TimeUnit.MILLISECONDS);
-            if (body == null) throw new Refused(413, "body larger than the " + config.maxBodyBytes() + " bytes this server takes");
+            if (body == null) throw new Refused(413, tooLarge);
             return body;
         } catch (TimeoutException e) {
             ex.setAttribute(PENDING_READ, read);   // abandoned once the answer is out: that closes the connection
+            if (declared > config.maxBodyBytes()) throw new Refused(413, tooLarge);
             throw new Refused(408, "the body was not received within " + config.readTimeout().toMillis() + " ms");
         } catch (InterruptedException e) {
             ex.setAttribute(PENDING_READ, read);
@@ -262,12 +266,23 @@ final class PredictionServer implements AutoCloseable {
         }
     }
 
-    /** All of in, or null once it passes max bytes. */
+    /**
+     * A refused body up to this size is still read (and dropped) before the answer: answering and closing with a body
+     * unread resets the connection, and a reset can lose the answer at the client. Larger ones are refused unread.
+     */
+    private static final long DRAIN_BYTES = 8L << 20;
+
+    /** All of in, or null once it passes max bytes (read on to its end, or to DRAIN_BYTES, and dropped). */
     private static byte[] readCapped(InputStream in, long max) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         byte[] buf = new byte[16384];
+        long total = 0;
         for (int n; (n = in.read(buf)) != -1; ) {
-            if (out.size() + (long) n > max) return null;
+            total += n;
+            if (total > max) {
+                while (total <= DRAIN_BYTES && (n = in.read(buf)) != -1) total += n;
+                return null;
+            }
             out.write(buf, 0, n);
         }
         return out.toByteArray();
