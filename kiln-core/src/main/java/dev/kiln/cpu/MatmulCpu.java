@@ -6,10 +6,6 @@ import dev.kiln.Tensor;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.ReduceOp;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
-
 import static dev.kiln.cpu.CpuStorage.arrayOf;
 import static dev.kiln.cpu.CpuStorage.newTensor;
 
@@ -19,14 +15,6 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
  */
 final class MatmulCpu {
     private MatmulCpu() {}
-
-    /**
-     * Products with at most this many rows (a token at a time, batch-1 inference) skip the GEMM's packing, which would
-     * copy all of B (the weights) to use each element m times: dot products along B's contiguous columns, or B's
-     * contiguous rows scaled and added, straight from memory.
-     */
-    static final int FEW_ROWS = 4;
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
     /** x (N, in) · wᵀ + bias: the product, then the bias added (the reference the fused GPU path must match). */
     static Tensor linear(Tensor x, Tensor w, Tensor bias) {
@@ -52,11 +40,6 @@ final class MatmulCpu {
         Tensor out = newTensor(new int[]{batch, m, n}, t);
         if (t == DType.FLOAT32) {
             int[] sa = a.strides(), sb = b.strides();
-            if (m <= FEW_ROWS && sa[2] == 1 && (sb[1] == 1 || sb[2] == 1)) {
-                fewRows(batch, m, n, k, (float[]) arrayOf(a), a.offset(), sa[0], sa[1], (float[]) arrayOf(b), b.offset(), sb[0], sb[1], sb[2],
-                        (float[]) arrayOf(out));
-                return out;
-            }
             Sgemm.PREFERRED.batched(batch, m, n, k,
                     new Sgemm.Mat((float[]) arrayOf(a), a.offset(), sa[1], sa[2]), sa[0],
                     new Sgemm.Mat((float[]) arrayOf(b), b.offset(), sb[1], sb[2]), sb[0],
@@ -81,52 +64,5 @@ final class MatmulCpu {
             });
         }
         return out;
-    }
-
-    /** c (batch, m, n) = a (rows contiguous) x b, whose columns (bRs == 1) or rows (bCs == 1) are contiguous; m <= FEW_ROWS. */
-    private static void fewRows(int batch, int m, int n, int k, float[] a, int aOff, int aBatch, int aRs,
-                                float[] b, int bOff, int bBatch, int bRs, int bCs, float[] c) {
-        int block = 64; // columns per task: enough work to be worth a thread, enough tasks to balance them
-        int blocks = (n + block - 1) / block;
-        long macs = (long) batch * m * n * k;
-        Parallel.range(batch * blocks, macs < (1 << 18) ? batch * blocks : 1, (lo, hi) -> {
-            for (int t = lo; t < hi; t++) {
-                int p = t / blocks, j0 = (t % blocks) * block, j1 = Math.min(n, j0 + block);
-                int ap = aOff + p * aBatch, bp = bOff + p * bBatch, cp = p * m * n;
-                if (bRs == 1) {
-                    for (int j = j0; j < j1; j++) {
-                        for (int i = 0; i < m; i++) c[cp + i * n + j] = dot(a, ap + i * aRs, b, bp + j * bCs, k);
-                    }
-                } else {
-                    for (int i = 0; i < m; i++) {
-                        int ci = cp + i * n;
-                        java.util.Arrays.fill(c, ci + j0, ci + j1, 0f);
-                        for (int q = 0; q < k; q++) axpy(a[ap + i * aRs + q], b, bp + q * bRs + j0, c, ci + j0, j1 - j0);
-                    }
-                }
-            }
-        });
-    }
-
-    /** x[xo..xo+k) . y[yo..yo+k) in float, vector lanes summed at the end. */
-    private static float dot(float[] x, int xo, float[] y, int yo, int k) {
-        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
-        int l = F.length(), q = 0;
-        for (; q <= k - 2 * l; q += 2 * l) {
-            acc0 = FloatVector.fromArray(F, x, xo + q).fma(FloatVector.fromArray(F, y, yo + q), acc0);
-            acc1 = FloatVector.fromArray(F, x, xo + q + l).fma(FloatVector.fromArray(F, y, yo + q + l), acc1);
-        }
-        for (; q <= k - l; q += l) acc0 = FloatVector.fromArray(F, x, xo + q).fma(FloatVector.fromArray(F, y, yo + q), acc0);
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-        for (; q < k; q++) s += x[xo + q] * y[yo + q];
-        return s;
-    }
-
-    /** z[zo..zo+len) += alpha * y[yo..yo+len). */
-    private static void axpy(float alpha, float[] y, int yo, float[] z, int zo, int len) {
-        FloatVector va = FloatVector.broadcast(F, alpha);
-        int l = F.length(), j = 0;
-        for (; j <= len - l; j += l) va.fma(FloatVector.fromArray(F, y, yo + j), FloatVector.fromArray(F, z, zo + j)).intoArray(z, zo + j);
-        for (; j < len; j++) z[zo + j] += alpha * y[yo + j];
     }
 }

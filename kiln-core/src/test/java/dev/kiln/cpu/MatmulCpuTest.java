@@ -74,7 +74,7 @@ class MatmulCpuTest {
         assertClose(at, bt, MatmulCpu.matmul(at, bt));
     }
 
-    /** The few-rows path (m <= FEW_ROWS, no packing): B's rows contiguous, its columns contiguous (a weight's transpose), broadcast. */
+    /** Products of few rows (a token at a time, batch-1 inference): B's rows contiguous, its columns contiguous (a weight's transpose), broadcast. */
     @ParameterizedTest(name = "{0}x{1}x{2}x{3}")
     @CsvSource({"1,1,384,1152", "1,1,1536,384", "1,4,7,65", "3,2,1000,3", "2,3,17,200", "1,1,1,1", "1,4,0,5", "1,2,33,64"})
     void fewRowsMatchTripleLoop(int batch, int m, int k, int n) {
