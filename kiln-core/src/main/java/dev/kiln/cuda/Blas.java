@@ -55,10 +55,12 @@ final class Blas {
 
     /**
      * One cuBLASLt GEMM with an epilogue (column-major, see {@link CublasLt#matmul}) on the device's stream and
-     * workspace; false when cuBLASLt is absent or has no algorithm for it (then the caller takes its other path).
+     * workspace, its algorithm timed once per problem when the timed search is on ({@link Cuda#cudnnBenchmark()}) and
+     * the stream is not being captured; false when cuBLASLt is absent or has no algorithm for it (then the caller takes
+     * its other path).
      */
-    static boolean tryLt(CudaDevice dev, DType t, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n, long k,
-                         long a, long lda, long b, long ldb, long d, long ldd, long bias) {
+    static boolean tryLt(CudaDevice dev, DType t, CublasLt.Epilogue epilogue, boolean accumulate, boolean transA, boolean transB,
+                         long m, long n, long k, long a, long lda, long b, long ldb, long d, long ldd, long bias) {
         if (!fits(m) || !fits(n) || !fits(k) || !fits(lda) || !fits(ldb) || !fits(ldd)) return false;
         Cublas h = handle(dev);
         if (h == null) return false;
@@ -66,8 +68,9 @@ final class Blas {
             CublasLt lt = lt(dev);
             if (lt == null) return false;
             dev.makeCurrent();
-            return lt.matmul(t, dev.allowTf32(), epilogue, transA, transB, (int) m, (int) n, (int) k, a, (int) lda, b, (int) ldb,
-                    d, (int) ldd, bias, WORKSPACE[dev.index()], Cublas.RECOMMENDED_WORKSPACE_BYTES, dev.stream().address());
+            return lt.matmul(t, dev.allowTf32(), epilogue, accumulate, transA, transB, (int) m, (int) n, (int) k, a, (int) lda,
+                    b, (int) ldb, d, (int) ldd, bias, WORKSPACE[dev.index()], Cublas.RECOMMENDED_WORKSPACE_BYTES,
+                    dev.stream().address(), Cuda.cudnnBenchmark() && !dev.allocator().capturing());
         }
     }
 
@@ -79,11 +82,15 @@ final class Blas {
         if (!t.isFloating() || !fits(m) || !fits(n) || !fits(k) || scm < n || !fits(scm) || k == 0) return false;
         GemmOperand la = GemmOperand.of(batch, m, k, sab, sam, sak), lb = GemmOperand.of(batch, k, n, sbb, sbk, sbn);
         if (la == null || lb == null) return false;
+        // row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: B goes first. One product: through cuBLASLt, whose timed
+        // search finds faster kernels for the narrow products of small models than cuBLAS's fixed pick
+        if (batch == 1 && tryLt(dev, t, CublasLt.Epilogue.DEFAULT, accumulate, lb.transposed(), la.transposed(), n, m, k,
+                b, lb.ld(), a, la.ld(), c, Math.max(1, scm), 0)) return true;
         Cublas h = handle(dev);
         if (h == null) return false;
         synchronized (h) {
             dev.makeCurrent();
-            // row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: B goes first (as Cublas.matmul, with C's own strides)
+            // batched: cuBLAS's strided batched GEMM, with C's own strides
             h.gemmStridedBatched(t, dev.allowTf32(), lb.transposed(), la.transposed(), (int) n, (int) m, (int) k, 1.0,
                     b, lb.ld(), lb.batchStride(), a, la.ld(), la.batchStride(), accumulate ? 1.0 : 0.0,
                     c, (int) Math.max(1, scm), scb, batch);

@@ -7,7 +7,10 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 import static dev.kiln.cuda.NativeLibrary.ADDR;
@@ -20,13 +23,16 @@ import static dev.kiln.cuda.NativeLibrary.SIZE_T;
  * an operand), so linear layers need no separate bias pass. Column-major, as {@link Cublas}; the caller maps its
  * row-major tensors as {@link Blas} does.
  *
- * <p>Each problem (types, shapes, leading dimensions, transposes, epilogue, pointer alignment) gets a plan once: the
- * descriptors and the algorithm cuBLASLt's heuristic picks for the caller's workspace. A problem it has no algorithm
- * for is remembered as refused, so {@link #matmul} answers false at once and the caller takes its other path. Calls
- * allocate nothing and are asynchronous on the given stream, so they can be captured in a CUDA graph. Not
- * thread-safe: callers serialise on the handle.
+ * <p>Each problem (types, shapes, leading dimensions, transposes, epilogue, accumulation, pointer alignment) gets a
+ * plan once: the descriptors and the candidates cuBLASLt's heuristic offers for the caller's workspace. The first
+ * candidate runs until a call asks for the timed search ({@code tune}, outside graph capture): then each candidate is
+ * timed once on the call's own operands and the fastest kept (the heuristic's first pick is often not it for the
+ * narrow products of small models). A problem without an algorithm is remembered as refused, so {@link #matmul}
+ * answers false at once and the caller takes its other path. Calls allocate nothing and are asynchronous on the
+ * given stream, so they can be captured in a CUDA graph. Not thread-safe: callers serialise on the handle.
  */
 public final class CublasLt extends NativeHandle {
+    private static final System.Logger LOG = dev.kiln.Logging.logger(CublasLt.class);
     static final NativeLibrary LIB = new NativeLibrary("cuBLASLt", "cublasLt", CublasLt::statusName,
             "libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11", "libcublasLt.so");
 
@@ -50,6 +56,8 @@ public final class CublasLt extends NativeHandle {
     /** cublasLtMatmulPreferenceAttributes_t */
     private static final int PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_A = 5;   // A, B, C, D: 5, 6, 7, 8
     private static final int HEURISTIC_RESULT_BYTES = 96;   // algo (64), workspaceSize (8), state (4), wavesCount (4), reserved (16)
+    /** Candidates asked of the heuristic for the timed search, and the timed runs of each after one warm-up run. */
+    private static final int CANDIDATES = 8, TIMED_RUNS = 3;
 
     private static final class H {
         static final MethodHandle create = LIB.bind("cublasLtCreate", ADDR);
@@ -72,16 +80,34 @@ public final class CublasLt extends NativeHandle {
         static final MethodHandle statusName = LIB.bind("cublasLtGetStatusName", FunctionDescriptor.of(ADDR, INT));
     }
 
-    /** One problem's descriptors and algorithm; {@code desc == 0} marks a problem cuBLASLt refused. */
-    private record Plan(long desc, long layoutA, long layoutB, long layoutD, MemorySegment algo) {
+    /**
+     * One problem's descriptors and candidate algorithms, {@code algo} the one that runs; {@code desc == 0} marks a
+     * problem cuBLASLt refused.
+     */
+    private static final class Plan {
+        final long desc, layoutA, layoutB, layoutD;
+        final MemorySegment[] candidates;
+        MemorySegment algo;
+        boolean timed;
+
+        Plan(long desc, long layoutA, long layoutB, long layoutD, MemorySegment[] candidates) {
+            this.desc = desc;
+            this.layoutA = layoutA;
+            this.layoutB = layoutB;
+            this.layoutD = layoutD;
+            this.candidates = candidates;
+            this.algo = candidates.length > 0 ? candidates[0] : null;
+            this.timed = candidates.length < 2;
+        }
+
         boolean refused() { return desc == 0; }
     }
 
     /** What a plan depends on. */
-    private record Key(DType dtype, boolean tf32, Epilogue epilogue, boolean transA, boolean transB, int m, int n, int k,
-                       int lda, int ldb, int ldd, long alignment) {}
+    private record Key(DType dtype, boolean tf32, Epilogue epilogue, boolean accumulate, boolean transA, boolean transB,
+                       int m, int n, int k, int lda, int ldb, int ldd, long alignment) {}
 
-    private static final Plan REFUSED = new Plan(0, 0, 0, 0, null);
+    private static final Plan REFUSED = new Plan(0, 0, 0, 0, new MemorySegment[0]);
 
     private final Arena arena = Arena.ofShared();
     /** alpha = 1 at 0, beta = 0 at 4 (float: the scale type of every problem here), and a pointer-sized scratch at 8. */
@@ -113,14 +139,16 @@ public final class CublasLt extends NativeHandle {
     }
 
     /**
-     * Column-major D (m x n, leading dimension ldd) = op(A)·op(B) with the epilogue; op(A) is m x k, op(B) k x n.
-     * For {@link Epilogue#BIAS} {@code bias} holds m values added to each column; for {@link Epilogue#BGRADB} it
-     * receives n values, the sums of op(B) over k. float32 (TF32 when {@code tf32}), bfloat16 and float16, accumulated
-     * in float32. Returns false, having done nothing, when cuBLASLt has no algorithm for the problem.
+     * Column-major D (m x n, leading dimension ldd) = op(A)·op(B) (+ D when {@code accumulate}) with the epilogue;
+     * op(A) is m x k, op(B) k x n. For {@link Epilogue#BIAS} {@code bias} holds m values added to each column; for
+     * {@link Epilogue#BGRADB} it receives n values, the sums of op(B) over k. float32 (TF32 when {@code tf32}),
+     * bfloat16 and float16, accumulated in float32. With {@code tune} (never during graph capture: it synchronises) a
+     * problem's first such call times its candidates. Returns false, having done nothing, when cuBLASLt has no
+     * algorithm for the problem.
      */
-    public boolean matmul(DType dtype, boolean tf32, Epilogue epilogue, boolean transA, boolean transB, int m, int n, int k,
-                          long a, int lda, long b, int ldb, long d, int ldd, long bias,
-                          long workspace, long workspaceBytes, long stream) {
+    public boolean matmul(DType dtype, boolean tf32, Epilogue epilogue, boolean accumulate, boolean transA, boolean transB,
+                          int m, int n, int k, long a, int lda, long b, int ldb, long d, int ldd, long bias,
+                          long workspace, long workspaceBytes, long stream, boolean tune) {
         int type = switch (dtype) {
             case FLOAT32 -> Cublas.CUDA_R_32F;
             case BFLOAT16 -> Cublas.CUDA_R_16BF;
@@ -130,7 +158,8 @@ public final class CublasLt extends NativeHandle {
         if (type < 0 || m <= 0 || n <= 0 || k <= 0) return false;
         // the heuristic picks kernels for the alignment it is told, so problems of differently aligned pointers differ
         long alignment = Math.min(256, Long.lowestOneBit(a | b | d | bias | (1L << 8)));
-        Key key = new Key(dtype, tf32 && dtype == DType.FLOAT32, epilogue, transA, transB, m, n, k, lda, ldb, ldd, alignment);
+        Key key = new Key(dtype, tf32 && dtype == DType.FLOAT32, epilogue, accumulate, transA, transB, m, n, k, lda, ldb, ldd,
+                alignment);
         Plan p = plans.get(key);
         if (p == null) {
             p = plan(key, type, bias, workspaceBytes);
@@ -139,19 +168,63 @@ public final class CublasLt extends NativeHandle {
         if (p.refused()) return false;
         try {
             if (epilogue != Epilogue.DEFAULT) setPointer(p.desc, DESC_BIAS_POINTER, bias);
-            int st = (int) H.matmul.invokeExact(handle(), p.desc, scalars, a, p.layoutA, b, p.layoutB, scalars.asSlice(4),
-                    d, p.layoutD, d, p.layoutD, p.algo, workspace, workspaceBytes, stream);
-            if (st != 0) throw LIB.failure("cublasLtMatmul", st, key.toString());
+            // an accumulating product's timing runs would add into D again and again, so it keeps the heuristic's pick
+            if (tune && !p.timed && !accumulate) time(p, key, a, b, d, workspace, workspaceBytes, stream);
+            run(p, p.algo, key, a, b, d, workspace, workspaceBytes, stream);
         } catch (Throwable t) {
             throw NativeLibrary.rethrow(t);
         }
         return true;
     }
 
+    private void run(Plan p, MemorySegment algo, Key key, long a, long b, long d, long workspace, long workspaceBytes,
+                     long stream) throws Throwable {
+        // alpha = 1; beta = 1 (the same float) to accumulate, else 0
+        MemorySegment beta = key.accumulate() ? scalars : scalars.asSlice(4);
+        int st = (int) H.matmul.invokeExact(handle(), p.desc, scalars, a, p.layoutA, b, p.layoutB, beta,
+                d, p.layoutD, d, p.layoutD, algo, workspace, workspaceBytes, stream);
+        if (st != 0) throw LIB.failure("cublasLtMatmul", st, key.toString());
+    }
+
+    /** Times each candidate on the call's operands (one warm-up run, then {@link #TIMED_RUNS}) and keeps the fastest. */
+    private void time(Plan p, Key key, long a, long b, long d, long workspace, long workspaceBytes, long stream) throws Throwable {
+        MemorySegment s = MemorySegment.ofAddress(stream), start = Driver.eventCreate(0), end = Driver.eventCreate(0);
+        try {
+            float best = Float.MAX_VALUE;
+            for (MemorySegment c : p.candidates) {
+                run(p, c, key, a, b, d, workspace, workspaceBytes, stream);
+                Driver.eventRecord(start, s);
+                for (int i = 0; i < TIMED_RUNS; i++) run(p, c, key, a, b, d, workspace, workspaceBytes, stream);
+                Driver.eventRecord(end, s);
+                Driver.eventSynchronize(end);
+                float ms = Driver.eventElapsedMillis(start, end);
+                if (ms < best) {
+                    best = ms;
+                    p.algo = c;
+                }
+            }
+            p.timed = true;
+            LOG.log(System.Logger.Level.DEBUG, () -> "cuBLASLt " + key + ": " + p.candidates.length + " candidates timed, "
+                    + (Arrays.asList(p.candidates).indexOf(p.algo)) + " kept");
+        } catch (CudaException e) {   // a candidate the heuristic offered but cannot run here: keep its first pick
+            p.algo = p.candidates[0];
+            p.timed = true;
+        } finally {
+            Driver.eventDestroy(start);
+            Driver.eventDestroy(end);
+        }
+    }
+
     /** Whether the problem has a plan that cuBLASLt accepted (for tests: which shapes take the fused path). */
     boolean accepted(DType dtype, Epilogue epilogue, int m, int n, int k) {
         return plans.entrySet().stream().anyMatch(e -> e.getKey().dtype() == dtype && e.getKey().epilogue() == epilogue
                 && e.getKey().m() == m && e.getKey().n() == n && e.getKey().k() == k && !e.getValue().refused());
+    }
+
+    /** Whether the problem's candidates were timed (for tests: the timed search ran). */
+    boolean timed(DType dtype, Epilogue epilogue, int m, int n, int k) {
+        return plans.entrySet().stream().anyMatch(e -> e.getKey().dtype() == dtype && e.getKey().epilogue() == epilogue
+                && e.getKey().m() == m && e.getKey().n() == n && e.getKey().k() == k && !e.getValue().refused() && e.getValue().timed);
     }
 
     private Plan plan(Key key, int type, long bias, long workspaceBytes) {
@@ -177,17 +250,21 @@ public final class CublasLt extends NativeHandle {
             for (int i = 0; i < 4; i++) {
                 LIB.check("cublasLtMatmulPreferenceSetAttribute", (int) H.prefSet.invokeExact(pref, PREF_MIN_ALIGNMENT_A + i, v, 4L));
             }
-            MemorySegment result = t.allocate(HEURISTIC_RESULT_BYTES, 8), count = t.allocate(INT);
-            int st = (int) H.heuristic.invokeExact(handle(), desc, la, lb, ld, ld, pref, 1, result, count);
+            MemorySegment results = t.allocate((long) HEURISTIC_RESULT_BYTES * CANDIDATES, 8), count = t.allocate(INT);
+            int st = (int) H.heuristic.invokeExact(handle(), desc, la, lb, ld, ld, pref, CANDIDATES, results, count);
+            List<MemorySegment> usable = new ArrayList<>();
+            for (int i = 0; st == 0 && i < count.get(INT, 0); i++) {
+                MemorySegment r = results.asSlice((long) i * HEURISTIC_RESULT_BYTES, HEURISTIC_RESULT_BYTES);
+                if (r.get(INT, 72) != 0 || r.get(ValueLayout.JAVA_LONG, 64) > workspaceBytes) continue;
+                usable.add(arena.allocate(64, 8).copyFrom(r.asSlice(0, 64)));
+            }
             // a problem without an algorithm (NOT_SUPPORTED, or none returned) takes the caller's other path
-            if (st != 0 || count.get(INT, 0) < 1 || result.get(INT, 72) != 0 || result.get(ValueLayout.JAVA_LONG, 64) > workspaceBytes) {
+            if (usable.isEmpty()) {
                 destroyAll(desc, la, lb, ld);
                 lastRefusal = key + ": heuristic status " + st + ", " + count.get(INT, 0) + " algorithms";
                 return REFUSED;
             }
-            MemorySegment algo = arena.allocate(64, 8);
-            algo.copyFrom(result.asSlice(0, 64));
-            return new Plan(desc, la, lb, ld, algo);
+            return new Plan(desc, la, lb, ld, usable.toArray(MemorySegment[]::new));
         } catch (CudaException e) {   // a descriptor cuBLASLt does not take: the caller's other path, and the reason kept
             destroyAll(desc, la, lb, ld);
             lastRefusal = key + ": " + e.getMessage();

@@ -38,7 +38,7 @@ final class MatmulCuda extends CudaFamily {
         Tensor xc = gemmReady(x), wc = gemmReady(w), bc = bias == null ? null : contiguous(bias);
         GemmOperand lx = operand(xc), lw = operand(wc);
         // column-major: yᵀ (out x N) = op(w) · op(x), w read as (in x out) and x as (in x N) when row-major
-        boolean fused = in > 0 && Blas.tryLt(dev, x.dtype(), bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS,
+        boolean fused = in > 0 && Blas.tryLt(dev, x.dtype(), bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS, false,
                 !lw.transposed(), lx.transposed(), out, n, in, ptr(wc), lw.ld(), ptr(xc), lx.ld(), ptr(y), out, bc == null ? 0 : ptr(bc));
         if (!fused) {
             if (bc != null) backend.copy(y, new Tensor(bc.storage(), new int[]{n, out}, new int[]{0, 1}, bc.offset()));
@@ -70,7 +70,7 @@ final class MatmulCuda extends CudaFamily {
         GemmOperand lg = operand(gc), lx = operand(xc);
         // column-major: dwᵀ (in x out) = op(x) · op(g), x read as (in x N) and g as (out x N), transposed: BGRADB sums
         // op(g) over N, which cuBLASLt does only for a transposed B, so g must be row-major
-        boolean fused = !lg.transposed() && Blas.tryLt(dev, t, biasGrad ? CublasLt.Epilogue.BGRADB : CublasLt.Epilogue.DEFAULT,
+        boolean fused = !lg.transposed() && Blas.tryLt(dev, t, biasGrad ? CublasLt.Epilogue.BGRADB : CublasLt.Epilogue.DEFAULT, false,
                 lx.transposed(), true, in, out, n, ptr(xc), lx.ld(), ptr(gc), lg.ld(), ptr(dw), in, biasGrad ? ptr(db) : 0);
         if (!fused) {
             int[] sg = gc.strides(), sx = xc.strides();

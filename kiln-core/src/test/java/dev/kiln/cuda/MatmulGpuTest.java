@@ -89,4 +89,28 @@ class MatmulGpuTest extends GpuBackendComparison {
         }
         System.out.println("cuBLASLt's last refusal: " + lt.lastRefusal);
     }
+
+    /**
+     * With the timed search on, each new product's cuBLASLt candidates are timed on its own operands and the fastest
+     * kept: the results (linear with its bias, its backward, a plain matmul) must still match the CPU, and the plan
+     * must say it was timed.
+     */
+    @Test void timedSearchKeepsProductsRight() {
+        boolean before = Cuda.cudnnBenchmark();
+        Cuda.setCudnnBenchmark(true);
+        try {
+            for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
+                double tl = t == DType.FLOAT32 ? 1e-4 : 2e-2;
+                compareGraph("timed linear " + t, tl, in -> dev.kiln.nn.F.linear(in[0], in[1], in[2]),
+                        randn(t, 200, 96), randn(t, 80, 96), randn(t, 80));
+                compareGraph("timed matmul " + t, tl, in -> in[0].matmul(in[1]), randn(t, 72, 56), randn(t, 56, 104));
+            }
+            CublasLt lt = Blas.lt(CudaDevice.get(0));
+            Assumptions.assumeTrue(lt != null, "no cuBLASLt on this machine: cuBLAS's products were tested");
+            // y = x·wᵀ + b in column-major: (80 x 200) = (80 x 96)·(96 x 200)
+            assertTrue(lt.timed(DType.FLOAT32, CublasLt.Epilogue.BIAS, 80, 200, 96), "the bias GEMM's candidates were not timed");
+        } finally {
+            Cuda.setCudnnBenchmark(before);
+        }
+    }
 }
