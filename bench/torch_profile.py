@@ -28,6 +28,55 @@ def cifar(): return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.
                                   nn.Linear(2304, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 10))
 
 
+class Block(nn.Module):   # torch_ref.py's GPT block
+    def __init__(s, d, h):
+        super().__init__(); s.h = h; s.ln1 = nn.LayerNorm(d); s.ln2 = nn.LayerNorm(d)
+        s.qkv = nn.Linear(d, 3 * d); s.proj = nn.Linear(d, d); s.fc = nn.Linear(d, 4 * d); s.fc2 = nn.Linear(4 * d, d)
+
+    def forward(s, x):
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, s.h, C // s.h).transpose(1, 2) for t in s.qkv(s.ln1(x)).split(C, 2))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
+        x = x + s.proj(y)
+        return x + s.fc2(F.gelu(s.fc(s.ln2(x))))
+
+
+class GPT(nn.Module):
+    def __init__(s, V=65, d=384, L=6, h=6, T=256):
+        super().__init__(); s.te = nn.Embedding(V, d); s.pe = nn.Embedding(T, d)
+        s.blocks = nn.Sequential(*[Block(d, h) for _ in range(L)]); s.ln = nn.LayerNorm(d); s.head = nn.Linear(d, 65)
+
+    def forward(s, idx):
+        pos = torch.arange(idx.shape[1], device=idx.device)
+        return s.head(s.ln(s.blocks(s.te(idx) + s.pe(pos)))).view(-1, 65)
+
+
+def profile_steps(key, m, opt, x, y, amp):
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast('cuda', torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+
+    for _ in range(10):
+        step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(5):
+            step()
+        torch.cuda.synchronize()
+    print(f'## {key}: 5 steps')
+    print(prof.key_averages().table(sort_by='cuda_time_total', row_limit=args.rows, max_name_column_width=90))
+
+
+for amp in (False, True):
+    key = f'gpt_6L384_T256_b64_{"bf16" if amp else "fp32"}'
+    if only and any(key.startswith(o) for o in only):   # only when asked: the conv nets are the default
+        m = GPT().cuda()
+        idx = torch.randint(0, 65, (64, 256), device='cuda')
+        profile_steps(key, m, torch.optim.AdamW(m.parameters(), 1e-3), idx, idx.view(-1), amp)
+
 for name, make, shape in [('cnn', cnn, (1, 28, 28)), ('cifar_cnn', cifar, (3, 32, 32))]:
     for bs in (128, 1024):
         for amp in (False, True):
@@ -38,20 +87,4 @@ for name, make, shape in [('cnn', cnn, (1, 28, 28)), ('cifar_cnn', cifar, (3, 32
             opt = torch.optim.Adam(m.parameters(), 1e-3)
             x = torch.randn(bs, *shape, device='cuda')
             y = torch.randint(0, 10, (bs,), device='cuda')
-
-            def step():
-                opt.zero_grad(set_to_none=True)
-                with torch.autocast('cuda', torch.bfloat16, enabled=amp):
-                    loss = F.cross_entropy(m(x), y)
-                loss.backward()
-                opt.step()
-
-            for _ in range(10):
-                step()
-            torch.cuda.synchronize()
-            with profile(activities=[ProfilerActivity.CUDA]) as prof:
-                for _ in range(5):
-                    step()
-                torch.cuda.synchronize()
-            print(f'## {key}: 5 steps')
-            print(prof.key_averages().table(sort_by='cuda_time_total', row_limit=args.rows, max_name_column_width=90))
+            profile_steps(key, m, opt, x, y, amp)

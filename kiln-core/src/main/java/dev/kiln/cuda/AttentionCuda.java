@@ -2,6 +2,9 @@ package dev.kiln.cuda;
 
 import dev.kiln.DType;
 import dev.kiln.Tensor;
+import dev.kiln.ops.Views;
+
+import java.util.Arrays;
 
 /**
  * Fused attention on CUDA (attention.cu), head sizes up to 64: bfloat16, float16 and float32 on tensor cores (mma.sync,
@@ -88,7 +91,19 @@ final class AttentionCuda extends CudaFamily {
         boolean small = Math.max(d, dv) <= 32;
         Tensor gc = rows(g.dtype() == t ? g : contiguous(g, t)), qc = rows(q), kc = rows(k), vc = rows(v), oc = rows(out);
         Tensor mc = mask == null ? null : contiguousMask(mask, t), lse = contiguous(logSumExp);
-        Tensor dq = headsInner(b, h, l, d, t), dk = headsInner(b, h, s, d, t), dvv = headsInner(b, h, s, dv, t);
+        Tensor dq, dk, dvv;
+        if (tensorCores(t) && packedHeads(q, k, v)) {
+            // q, k and v are the three parts of one (B, L, 3H, d) projection: their gradients go into one buffer of that
+            // layout, so the projection's gradient needs no assembling copies (see CausalSelfAttention's split)
+            Tensor packed = newTensor(new int[]{b, l, 3 * h, d}, t);
+            dq = Views.sliceRaw(packed, 2, 0, h, 1).transpose(1, 2);
+            dk = Views.sliceRaw(packed, 2, h, 2 * h, 1).transpose(1, 2);
+            dvv = Views.sliceRaw(packed, 2, 2 * h, 3 * h, 1).transpose(1, 2);
+        } else {
+            dq = headsInner(b, h, l, d, t);
+            dk = headsInner(b, h, s, d, t);
+            dvv = headsInner(b, h, s, dv, t);
+        }
         Tensor deltas = newTensor(new int[]{b, h, l}, acc(t));
         Object[][] passes = {{small ? dq32 : dq64, dq, l}, {small ? dk32 : dk64, dk, s}, {small ? dv32 : dv64, dvv, s}};
         if (tensorCores(t)) {
@@ -116,6 +131,16 @@ final class AttentionCuda extends CudaFamily {
         drop(lse, logSumExp);
         if (gc != g) gc.storage().release();
         return new Tensor[]{dq, dk, dvv};
+    }
+
+    /** Whether q, k and v (B, H, L, d) are the heads of one (B, L, 3H, d) tensor, in that order (self-attention's split). */
+    private static boolean packedHeads(Tensor q, Tensor k, Tensor v) {
+        int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3);
+        int[] packed = {l * 3 * h * d, d, 3 * h * d, 1};
+        return q.storage() == k.storage() && k.storage() == v.storage() && Arrays.equals(q.shape(), k.shape())
+                && Arrays.equals(q.shape(), v.shape()) && b > 0 && h > 0 && l > 0 && d > 0
+                && Arrays.equals(q.strides(), packed) && Arrays.equals(k.strides(), packed)
+                && Arrays.equals(v.strides(), packed) && k.offset() == q.offset() + h * d && v.offset() == q.offset() + 2 * h * d;
     }
 
     /** bfloat16, float16 and float32 take the mma.sync kernels; float64 the thread-per-row ones. */

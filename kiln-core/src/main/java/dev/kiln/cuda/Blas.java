@@ -2,6 +2,10 @@ package dev.kiln.cuda;
 
 import dev.kiln.DType;
 
+import java.lang.foreign.MemorySegment;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
 /**
  * Matrix products through cuBLAS, when the library is present: one handle per device, bound to the device's
  * stream, with its own workspace from the caching allocator (so no cuBLAS call allocates, and graph capture can
@@ -76,21 +80,62 @@ final class Blas {
 
     private static boolean fits(long v) { return v >= 0 && v <= Integer.MAX_VALUE; }
 
-    /** Runs C = A x B (+ C) through cuBLAS and returns true, or returns false when cuBLAS cannot take it. */
+    /**
+     * Runs C = A x B (+ C) and returns true, or returns false when cuBLAS cannot take it. A single product goes through
+     * cuBLASLt unless the timed search found cuBLAS's own pick faster for it (each library's kernels win some shapes).
+     */
     static boolean tryGemm(CudaDevice dev, DType t, int batch, long m, long n, long k, long a, long sab, long sam, long sak,
                            long b, long sbb, long sbk, long sbn, long c, long scb, long scm, boolean accumulate) {
         if (!t.isFloating() || !fits(m) || !fits(n) || !fits(k) || scm < n || !fits(scm) || k == 0) return false;
         GemmOperand la = GemmOperand.of(batch, m, k, sab, sam, sak), lb = GemmOperand.of(batch, k, n, sbb, sbk, sbn);
         if (la == null || lb == null) return false;
-        // row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: B goes first. One product: through cuBLASLt, whose timed
-        // search finds faster kernels for the narrow products of small models than cuBLAS's fixed pick
-        if (batch == 1 && tryLt(dev, t, CublasLt.Epilogue.DEFAULT, accumulate, lb.transposed(), la.transposed(), n, m, k,
-                b, lb.ld(), a, la.ld(), c, Math.max(1, scm), 0)) return true;
+        // row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: B goes first
+        if (batch == 1) {
+            GemmKey key = new GemmKey(dev.index(), t, dev.allowTf32(), lb.transposed(), la.transposed(), n, m, k, lb.ld(), la.ld(), scm, accumulate);
+            Boolean viaLt = VIA_LT.get(key);
+            Runnable lt = () -> tryLt(dev, t, CublasLt.Epilogue.DEFAULT, accumulate, lb.transposed(), la.transposed(), n, m, k,
+                    b, lb.ld(), a, la.ld(), c, Math.max(1, scm), 0);
+            if (viaLt == null && !accumulate && Cuda.cudnnBenchmark() && !dev.allocator().capturing()
+                    && tryLt(dev, t, CublasLt.Epilogue.DEFAULT, false, lb.transposed(), la.transposed(), n, m, k, b, lb.ld(), a, la.ld(), c, Math.max(1, scm), 0)) {
+                // the timed search: cuBLASLt's fastest candidate (timed by the call above) against cuBLAS's own pick
+                viaLt = millis(dev, lt) <= millis(dev, () -> cublas(dev, t, batch, m, n, k, la, lb, a, b, c, scm, scb, false));
+                VIA_LT.put(key, viaLt);
+            }
+            if (viaLt != Boolean.FALSE && tryLt(dev, t, CublasLt.Epilogue.DEFAULT, accumulate, lb.transposed(), la.transposed(), n, m, k,
+                    b, lb.ld(), a, la.ld(), c, Math.max(1, scm), 0)) return true;
+        }
+        return cublas(dev, t, batch, m, n, k, la, lb, a, b, c, scm, scb, accumulate);
+    }
+
+    /** What decides between cuBLASLt and cuBLAS for one product. */
+    private record GemmKey(int device, DType t, boolean tf32, boolean transA, boolean transB, long m, long n, long k,
+                           long lda, long ldb, long ldc, boolean accumulate) {}
+
+    /** Per product, whether cuBLASLt's timed pick beat cuBLAS's (absent until timed: cuBLASLt runs). */
+    private static final Map<GemmKey, Boolean> VIA_LT = new ConcurrentHashMap<>();
+
+    /** Device milliseconds of three runs of a product (after one warm-up run) on the device's stream. */
+    private static float millis(CudaDevice dev, Runnable product) {
+        MemorySegment start = Driver.eventCreate(0), end = Driver.eventCreate(0);
+        try {
+            product.run();
+            Driver.eventRecord(start, dev.stream());
+            for (int i = 0; i < 3; i++) product.run();
+            Driver.eventRecord(end, dev.stream());
+            Driver.eventSynchronize(end);
+            return Driver.eventElapsedMillis(start, end);
+        } finally {
+            Driver.eventDestroy(start);
+            Driver.eventDestroy(end);
+        }
+    }
+
+    private static boolean cublas(CudaDevice dev, DType t, int batch, long m, long n, long k, GemmOperand la, GemmOperand lb,
+                                  long a, long b, long c, long scm, long scb, boolean accumulate) {
         Cublas h = handle(dev);
         if (h == null) return false;
         synchronized (h) {
             dev.makeCurrent();
-            // batched: cuBLAS's strided batched GEMM, with C's own strides
             h.gemmStridedBatched(t, dev.allowTf32(), lb.transposed(), la.transposed(), (int) n, (int) m, (int) k, 1.0,
                     b, lb.ld(), lb.batchStride(), a, la.ld(), la.batchStride(), accumulate ? 1.0 : 0.0,
                     c, (int) Math.max(1, scm), scb, batch);

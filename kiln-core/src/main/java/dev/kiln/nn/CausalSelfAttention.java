@@ -7,6 +7,8 @@ import dev.kiln.Tensor;
 import dev.kiln.autograd.Autograd;
 import dev.kiln.ops.Views;
 
+import java.util.Arrays;
+
 /**
  * GPT-2's masked self-attention under nanoGPT's names: {@code c_attn} (d -> 3d: queries, keys and values, in that
  * order), H heads of causal attention through {@link F#scaledDotProductAttention}, {@code c_proj} (d -> d). While
@@ -88,8 +90,11 @@ public final class CausalSelfAttention extends Layer implements Forward {
         for (int i = 0; i < 3; i++) {
             int from = i * heads;
             parts[i] = Autograd.record("split_heads", Views.sliceRaw(raw, 2, from, from + heads, 1).transpose(1, 2), g -> {
+                if (grad[0] == null) grad[0] = packedBase(g, packed.shape(), from);
                 if (grad[0] == null) grad[0] = Tensor.empty(packed.shape(), g.dtype(), g.device());
-                Backends.get(g.device()).copy(Views.sliceRaw(grad[0], 2, from, from + heads, 1).transpose(1, 2), g);
+                Tensor slot = Views.sliceRaw(grad[0], 2, from, from + heads, 1).transpose(1, 2);
+                // the attention kernels may already have written this part in place (one buffer for all three)
+                if (!sameView(slot, g)) Backends.get(g.device()).copy(slot, g);
                 if (++arrived[0] < 3) return new Tensor[]{null};
                 Tensor full = grad[0];
                 grad[0] = null;
@@ -98,6 +103,19 @@ public final class CausalSelfAttention extends Layer implements Forward {
             }, packed);
         }
         return parts;
+    }
+
+    /** The (B, T, 3H, d/H) tensor that g (B, H, T, d/H) is part {@code from / H} of, when it is such a view; else null. */
+    private static Tensor packedBase(Tensor g, int[] shape, int from) {
+        int off = g.offset() - from * shape[3];
+        if (off < 0 || off + Shape.numel(shape) > g.storage().numel()) return null;
+        Tensor base = new Tensor(g.storage(), shape, Shape.contiguousStrides(shape), off);
+        return sameView(Views.sliceRaw(base, 2, from, from + g.size(1), 1).transpose(1, 2), g) ? base : null;
+    }
+
+    private static boolean sameView(Tensor a, Tensor b) {
+        return a.storage() == b.storage() && a.offset() == b.offset() && Arrays.equals(a.strides(), b.strides())
+                && Arrays.equals(a.shape(), b.shape());
     }
 
     /** The query, key and value projection, d -> 3d. */
