@@ -242,6 +242,13 @@ public final class Bench {
             try (Predictor p = new Predictor(m, x1)) {
                 res.put("infer_" + name + "_b1_fp32_ms", round(perCall(() -> p.predict(x1), gpu ? 300 : 50, 20) * 1e3, 3));
                 res.put("infer_" + name + "_b256_fp32_img_s", Math.round(256 / perCall(() -> p.predict(x256), gpu ? 30 : 3, 5)));
+                // eight callers at once, batch 1 each: on a GPU they replay side by side on the predictor's lanes
+                if (gpu) res.put("infer_" + name + "_b1_8callers_req_s", Math.round(concurrentRate(p, x1, 8, 200)));
+            }
+            if (gpu) {   // the same with one lane: the callers queue on one stream
+                try (Predictor p = new Predictor(m, x1, new Predictor.Options(true, true, 1))) {
+                    res.put("infer_" + name + "_b1_8callers_1lane_req_s", Math.round(concurrentRate(p, x1, 8, 200)));
+                }
             }
             log.accept("infer_" + name + " " + res.get("infer_" + name + "_b1_fp32_ms") + " ms, " + res.get("infer_" + name + "_b256_fp32_img_s") + " img/s");
             x1.close();
@@ -292,6 +299,26 @@ public final class Bench {
             }
         }
         return res;
+    }
+
+    /** Requests per second of {@code callers} threads each making {@code calls} predictions of x (after a warm-up each). */
+    private static double concurrentRate(Predictor p, Tensor x, int callers, int calls) throws Exception {
+        try (java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(callers)) {
+            java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(callers + 1);
+            java.util.List<java.util.concurrent.Future<?>> done = new java.util.ArrayList<>();
+            for (int t = 0; t < callers; t++) {
+                done.add(pool.submit(() -> {
+                    for (int i = 0; i < 5; i++) p.predict(x);
+                    start.await();
+                    for (int i = 0; i < calls; i++) p.predict(x);
+                    return null;
+                }));
+            }
+            start.await();
+            long t0 = System.nanoTime();
+            for (java.util.concurrent.Future<?> f : done) f.get();
+            return (double) callers * calls / ((System.nanoTime() - t0) / 1e9);
+        }
     }
 
     private Map<String, Object> runDataParallel(java.util.List<String> only) throws Exception {

@@ -72,9 +72,14 @@ final class Blas {
             CublasLt lt = lt(dev);
             if (lt == null) return false;
             dev.makeCurrent();
-            return lt.matmul(t, dev.allowTf32(), epilogue, accumulate, transA, transB, (int) m, (int) n, (int) k, a, (int) lda,
-                    b, (int) ldb, d, (int) ldd, bias, WORKSPACE[dev.index()], Cublas.RECOMMENDED_WORKSPACE_BYTES,
-                    dev.stream().address(), Cuda.cudnnBenchmark() && !dev.allocator().capturing());
+            CudaAllocator.Block captured = capturedWorkspace(dev);
+            try {
+                return lt.matmul(t, dev.allowTf32(), epilogue, accumulate, transA, transB, (int) m, (int) n, (int) k, a, (int) lda,
+                        b, (int) ldb, d, (int) ldd, bias, captured != null ? captured.address() : WORKSPACE[dev.index()],
+                        Cublas.RECOMMENDED_WORKSPACE_BYTES, dev.stream().address(), Cuda.cudnnBenchmark() && captured == null);
+            } finally {
+                if (captured != null) dev.allocator().free(captured);
+            }
         }
     }
 
@@ -136,10 +141,28 @@ final class Blas {
         if (h == null) return false;
         synchronized (h) {
             dev.makeCurrent();
-            h.gemmStridedBatched(t, dev.allowTf32(), lb.transposed(), la.transposed(), (int) n, (int) m, (int) k, 1.0,
-                    b, lb.ld(), lb.batchStride(), a, la.ld(), la.batchStride(), accumulate ? 1.0 : 0.0,
-                    c, (int) Math.max(1, scm), scb, batch);
+            CudaAllocator.Block captured = capturedWorkspace(dev);
+            if (captured != null) h.setWorkspace(captured.address(), Cublas.RECOMMENDED_WORKSPACE_BYTES);
+            try {
+                h.gemmStridedBatched(t, dev.allowTf32(), lb.transposed(), la.transposed(), (int) n, (int) m, (int) k, 1.0,
+                        b, lb.ld(), lb.batchStride(), a, la.ld(), la.batchStride(), accumulate ? 1.0 : 0.0,
+                        c, (int) Math.max(1, scm), scb, batch);
+            } finally {
+                if (captured != null) {
+                    h.setWorkspace(WORKSPACE[dev.index()], Cublas.RECOMMENDED_WORKSPACE_BYTES);
+                    dev.allocator().free(captured);
+                }
+            }
         }
         return true;
+    }
+
+    /**
+     * Inside a capture, the call's scratch comes from the graph's own pool (freed after it, stream-ordered like any
+     * temporary of the graph): graphs replayed side by side on streams of their own (a predictor's lanes) must not share
+     * the device's one workspace, which split-K products write. Outside a capture: null, the device's workspace.
+     */
+    private static CudaAllocator.Block capturedWorkspace(CudaDevice dev) {
+        return dev.allocator().capturing() ? dev.allocator().allocate(Cublas.RECOMMENDED_WORKSPACE_BYTES) : null;
     }
 }

@@ -159,7 +159,7 @@ public final class CudaGraph implements AutoCloseable {
             }
             MemorySegment exec = Driver.graphInstantiate(graph, 0);
             CudaGraph g = new CudaGraph(dev, be, pool, counter, graph, exec, strides, scalars);
-            g.setLiveScalars();
+            g.setLiveScalars(dev.stream());
             return g;
         } catch (Exception | Error e) {
             keys.giveBack();
@@ -182,10 +182,13 @@ public final class CudaGraph implements AutoCloseable {
     }
 
     /** Queues one replay of the captured step on the device's stream (returns at once). */
-    public void replay() {
+    public void replay() { replay(dev.stream()); }
+
+    /** As {@link #replay()}, on another stream of the device ({@link CudaStream#replay}). */
+    void replay(MemorySegment stream) {
         if (closed) throw new IllegalStateException("CudaGraph used after close()");
-        setLiveScalars();
-        Driver.graphLaunch(exec, dev.stream());
+        setLiveScalars(stream);
+        Driver.graphLaunch(exec, stream);
         replays++;
         strides.forEach((g, n) -> g.restore(g.counter() + n)); // the generators stand where an eager step leaves them
     }
@@ -206,7 +209,7 @@ public final class CudaGraph implements AutoCloseable {
      * Brings the device's scalar table to the suppliers' current values where they changed: two 32-bit memsets per
      * double, queued on the stream before the replay (a memset carries its value, so no host buffer must outlive it).
      */
-    private void setLiveScalars() {
+    private void setLiveScalars(MemorySegment stream) {
         int n = scalars.values.size();
         if (scalars.written.length != n) {
             scalars.written = new double[n];
@@ -217,8 +220,8 @@ public final class CudaGraph implements AutoCloseable {
             double v = scalars.values.get(i).getAsDouble();
             if (Double.doubleToRawLongBits(v) == Double.doubleToRawLongBits(scalars.written[i])) continue;
             long bits = Double.doubleToRawLongBits(v);
-            Driver.memsetD32Async(table + 8L * i, (int) bits, 1, dev.stream());           // little-endian: low word first
-            Driver.memsetD32Async(table + 8L * i + 4, (int) (bits >>> 32), 1, dev.stream());
+            Driver.memsetD32Async(table + 8L * i, (int) bits, 1, stream);           // little-endian: low word first
+            Driver.memsetD32Async(table + 8L * i + 4, (int) (bits >>> 32), 1, stream);
             scalars.written[i] = v;
         }
     }

@@ -1,5 +1,6 @@
 package dev.kiln.infer;
 
+import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.MemoryScope;
 import dev.kiln.Shape;
@@ -8,13 +9,18 @@ import dev.kiln.autograd.GradMode;
 import dev.kiln.cuda.CudaAllocator;
 import dev.kiln.cuda.CudaDevice;
 import dev.kiln.cuda.CudaGraph;
+import dev.kiln.cuda.CudaStream;
 import dev.kiln.nn.Model;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.BlockingDeque;
+import java.util.concurrent.LinkedBlockingDeque;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * A model made ready to answer requests: evaluation mode, no autograd, batch norms folded into the convolutions before
@@ -25,25 +31,37 @@ import java.util.concurrent.locks.ReentrantLock;
  *     Tensor logits = p.predict(images);   // (N, classes), on the CPU
  * }
  * }</pre>
- * Calls are serialised by a lock: each device runs one stream of work (the CPU backend already spreads one op over its
- * cores, and Kiln's CUDA backend has one compute stream per device, so a second worker would only queue behind the
- * first); concurrent requests gain by being batched together ({@link Batcher}). On CUDA each batch size is padded to a
- * power of two and, after two eager runs, captured once as a {@link CudaGraph} into input and output tensors
- * allocated once; later batches of that size are copied in and replayed (one launch). Padding rows is safe because an
- * evaluation-mode model treats each row alone. The predictor takes the model over: folding changes it in place.
+ * On the CPU calls are serialised (the backend already spreads one op over every core). On CUDA each batch size is
+ * padded to a power of two and, after two eager runs, captured as a {@link CudaGraph} into an input and an output
+ * allocated once; later batches of that size are copied in, replayed and copied out on a {@link CudaStream} of their
+ * own. Concurrent callers each take one of {@link Options#lanes()} lanes, every lane with its own stream and its own
+ * graph per batch size, so their replays run side by side instead of queueing on the device's one compute stream;
+ * the eager runs and captures (the device's stream) wait for running replays and hold the others back. Padding rows
+ * is safe because an evaluation-mode model treats each row alone. The predictor takes the model over: folding changes
+ * it in place.
  */
 public final class Predictor implements AutoCloseable {
     /** Eager runs of a batch size before its graph is captured: they compile kernels, choose cuDNN plans and fill the pool. */
     static final int WARMUP = 2;
-    /** Most graphs kept (one per padded batch size: 1, 2, 4, ... 128 fit). */
+    /** Most graphs a lane keeps (one per padded batch size: 1, 2, 4, ... 128 fit). */
     private static final int MAX_GRAPHS = 8;
     /** Most blocks a capture may add to the allocator's pool before giving up (as GraphedStep). */
     private static final int MAX_POOL_TOP_UPS = 256;
 
-    /** What to do beside evaluation mode and no autograd: fold batch norms, and replay CUDA graphs (ignored on the CPU). */
-    public record Options(boolean foldBatchNorm, boolean cudaGraphs) {
-        /** Fold, and use CUDA graphs on a GPU. */
-        public static final Options DEFAULT = new Options(true, true);
+    /**
+     * What to do beside evaluation mode and no autograd: fold batch norms, replay CUDA graphs (ignored on the CPU), and
+     * how many callers may replay side by side on a GPU (each lane keeps its own graphs: memory grows with the lanes).
+     */
+    public record Options(boolean foldBatchNorm, boolean cudaGraphs, int lanes) {
+        /** Fold, and use CUDA graphs on a GPU with four lanes. */
+        public static final Options DEFAULT = new Options(true, true, 4);
+
+        public Options {
+            if (lanes < 1) throw new IllegalArgumentException("Predictor.Options: lanes must be at least 1, got " + lanes);
+        }
+
+        /** Four lanes. */
+        public Options(boolean foldBatchNorm, boolean cudaGraphs) { this(foldBatchNorm, cudaGraphs, 4); }
     }
 
     private final Model model;
@@ -51,16 +69,24 @@ public final class Predictor implements AutoCloseable {
     private final int[] exampleShape;   // one example's shape, without the batch dimension
     private final int folded;
     private final boolean graphs;
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Map<Integer, Graphed> graphed = new HashMap<>();   // by padded batch size
-    private boolean closed;
+    /** Write: work on the device's stream (eager runs, captures, closing); read: a lane's copies and replay. */
+    private final ReentrantReadWriteLock deviceLock = new ReentrantReadWriteLock();
+    /** Free lanes, the last used first: one caller at a time keeps using one lane's graphs. */
+    private final BlockingDeque<Lane> lanes = new LinkedBlockingDeque<>();
+    private final List<Lane> allLanes = new ArrayList<>();
+    private final Map<Integer, Integer> eagerRuns = new HashMap<>();   // by padded batch size, under the write lock
+    private volatile boolean closed;
 
-    /** A batch size's static input and output and, once captured, its graph. */
-    private static final class Graphed {
-        Tensor input, output;
-        CudaGraph graph;
-        int eagerRuns;
+    /** One caller's stream and its graphs, by padded batch size. */
+    private static final class Lane {
+        final CudaStream stream;
+        final Map<Integer, Graphed> graphed = new HashMap<>();
+
+        Lane(CudaStream stream) { this.stream = stream; }
     }
+
+    /** A batch size's static input and float32 output, and its graph. */
+    private record Graphed(Tensor input, Tensor output, CudaGraph graph) {}
 
     /** A predictor with {@link Options#DEFAULT}; {@code example} is a batch (N, ...) of the inputs it will take. */
     public Predictor(Model model, Tensor example) { this(model, example, Options.DEFAULT); }
@@ -71,6 +97,10 @@ public final class Predictor implements AutoCloseable {
         this.device = model.parameters().isEmpty() ? Device.CPU : model.parameters().getFirst().device();
         this.exampleShape = Arrays.copyOfRange(example.shape(), 1, example.dim());
         this.graphs = options.cudaGraphs() && device.isCuda();
+        if (graphs) {
+            for (int i = 0; i < options.lanes(); i++) allLanes.add(new Lane(CudaStream.create(device)));
+            lanes.addAll(allLanes);
+        }
         int n = 0;
         if (options.foldBatchNorm()) {
             float[] before = eager(example);
@@ -105,13 +135,13 @@ public final class Predictor implements AutoCloseable {
     /** How many batch norms were folded into convolutions. */
     public int foldedBatchNorms() { return folded; }
 
-    /** How many CUDA graphs have been captured (one per padded batch size seen enough times; 0 on the CPU). */
+    /** How many CUDA graphs have been captured (each lane's, one per padded batch size seen enough times; 0 on the CPU). */
     public int capturedGraphs() {
-        lock.lock();
+        deviceLock.writeLock().lock();
         try {
-            return (int) graphed.values().stream().filter(g -> g.graph != null).count();
+            return allLanes.stream().mapToInt(l -> l.graphed.size()).sum();
         } finally {
-            lock.unlock();
+            deviceLock.writeLock().unlock();
         }
     }
 
@@ -121,87 +151,140 @@ public final class Predictor implements AutoCloseable {
             throw new IllegalArgumentException("Predictor: expected a batch (N, " + Shape.str(exampleShape).replaceAll("[()\\[\\]]", "")
                     + ") as the example, got shape " + Shape.str(x.shape()));
         }
-        lock.lock();
+        if (!graphs || x.dtype() != DType.FLOAT32) return eagerLocked(x);
+        Lane lane;
         try {
-            if (closed) throw new IllegalStateException("Predictor used after close()");
-            float[] values;
-            int[] shape;
-            try (GradMode ignored = GradMode.disabled(); MemoryScope scope = MemoryScope.open()) {
-                Tensor out = graphs ? graphed(x) : model.forward(x.to(device));
-                shape = out.shape();
-                values = out.toFloatArray();
+            lane = lanes.takeFirst();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("Predictor: interrupted while waiting for a free lane", e);
+        }
+        try {
+            int n = x.size(0), padded = n == 1 ? 1 : Integer.highestOneBit(n - 1) << 1;   // the next power of two
+            Graphed g = lane.graphed.get(padded);
+            if (g == null) {
+                deviceLock.writeLock().lock();
+                try {
+                    requireOpen();
+                    int runs = eagerRuns.getOrDefault(padded, 0);
+                    if (runs < WARMUP || lane.graphed.size() >= MAX_GRAPHS) {
+                        eagerRuns.put(padded, runs + 1);
+                        return eager(x, padded);
+                    }
+                    g = capture(padded);
+                    lane.graphed.put(padded, g);
+                } finally {
+                    deviceLock.writeLock().unlock();
+                }
             }
-            return Tensor.of(values, shape);   // made outside the scope, so it outlives it
+            return replay(lane, g, x, n);
         } finally {
-            lock.unlock();
+            lanes.addFirst(lane);
         }
     }
 
-    private float[] eager(Tensor x) {
+    /** x through the lane's graph, on the lane's stream: the device's stream is not touched (unless x lives on it). */
+    private Tensor replay(Lane lane, Graphed g, Tensor x, int n) {
+        int rowIn = (int) (g.input().numel() / g.input().size(0)), rowOut = (int) (g.output().numel() / g.output().size(0));
+        float[] out = new float[n * rowOut];
+        deviceLock.readLock().lock();
+        try {
+            requireOpen();
+            if (x.device().equals(device) && x.isContiguous()) {
+                lane.stream.copyIn(x, n * rowIn, g.input());
+            } else {
+                lane.stream.copyIn(x.device().isCuda() ? x.to(Device.CPU).toFloatArray() : x.toFloatArray(), n * rowIn, g.input());
+            }
+            lane.stream.replay(g.graph());
+            lane.stream.copyOut(g.output(), n * rowOut, out);
+        } finally {
+            deviceLock.readLock().unlock();
+        }
+        int[] shape = g.output().shape();
+        shape[0] = n;
+        return Tensor.of(out, shape);
+    }
+
+    /** The eager forward, as a float32 CPU tensor, with the device to itself. */
+    private Tensor eagerLocked(Tensor x) {
+        deviceLock.writeLock().lock();
+        try {
+            requireOpen();
+            return eager(x, x.size(0));
+        } finally {
+            deviceLock.writeLock().unlock();
+        }
+    }
+
+    /** The eager forward of x padded to {@code rows} (the shapes a capture will see), its first N rows as a float32 CPU tensor. */
+    private Tensor eager(Tensor x, int rows) {
+        float[] values;
+        int[] shape;
         try (GradMode ignored = GradMode.disabled(); MemoryScope scope = MemoryScope.open()) {
-            return model.forward(x.to(device)).toFloatArray();
+            Tensor in = x.to(device);
+            if (rows > x.size(0)) {
+                int[] s = in.shape();
+                s[0] = rows - x.size(0);
+                in = Tensor.cat(List.of(in, Tensor.zeros(s, in.dtype(), device)), 0);
+            }
+            Tensor out = model.forward(in).narrow(0, 0, x.size(0));
+            shape = out.shape();
+            values = out.toFloatArray();
         }
+        return Tensor.of(values, shape);   // made outside the scope, so it outlives it
     }
 
-    /** x through the graph of its padded batch size (capturing it after the warm-up runs), or eagerly when too many sizes were seen. */
-    private Tensor graphed(Tensor x) {
-        int n = x.size(0), padded = n == 1 ? 1 : Integer.highestOneBit(n - 1) << 1;   // the next power of two
-        Graphed g = graphed.get(padded);
-        if (g == null) {
-            if (graphed.size() >= MAX_GRAPHS) return model.forward(x.to(device));
-            g = new Graphed();
-            int[] shape = new int[exampleShape.length + 1];
-            shape[0] = padded;
-            System.arraycopy(exampleShape, 0, shape, 1, exampleShape.length);
-            g.input = Tensor.zeros(shape, x.dtype(), device).keep();   // read by the graph on every replay: outlives all scopes
-            graphed.put(padded, g);
-        }
-        g.input.narrow(0, 0, n).copyFrom(x.to(device));
-        if (g.eagerRuns < WARMUP) {
-            g.eagerRuns++;
-            return model.forward(g.input).narrow(0, 0, n);
-        }
-        if (g.graph == null) capture(g);
-        g.graph.replay();
-        return g.output.narrow(0, 0, n);
-    }
+    private float[] eager(Tensor x) { return eager(x, x.size(0)).toFloatArray(); }
 
-    private void capture(Graphed g) {
-        Tensor input = g.input;
+    /** A graph of the forward for batches of {@code padded} rows, its input and float32 output allocated once. */
+    private Graphed capture(int padded) {
+        int[] shape = new int[exampleShape.length + 1];
+        shape[0] = padded;
+        System.arraycopy(exampleShape, 0, shape, 1, exampleShape.length);
+        Tensor input = Tensor.zeros(shape, DType.FLOAT32, device).keep();   // read by the graph on every replay: outlives all scopes
         Tensor[] output = new Tensor[1];
         Runnable body = () -> {
             // the forward's temporaries are freed inside the capture, to the graph's private pool
-            try (MemoryScope inner = MemoryScope.open()) {
-                output[0] = model.forward(input).detach().keep();
+            try (GradMode ignored = GradMode.disabled(); MemoryScope inner = MemoryScope.open()) {
+                output[0] = model.forward(input).to(DType.FLOAT32).contiguous().detach().keep();
             }
         };
         CudaAllocator alloc = CudaDevice.get(device.index()).allocator();
         for (int attempt = 0; ; attempt++) {
             try {
-                g.graph = CudaGraph.capture(device, body);
-                g.output = output[0];
-                return;
+                CudaGraph graph = CudaGraph.capture(device, body);
+                return new Graphed(input, output[0], graph);
             } catch (CudaAllocator.CaptureNeedsMemory e) {
-                if (attempt >= MAX_POOL_TOP_UPS) throw e;
+                if (attempt >= MAX_POOL_TOP_UPS) {
+                    input.close();
+                    throw e;
+                }
                 alloc.reserve(e.bytes());   // nothing of the aborted capture ran: add the missing block and try again
             }
         }
     }
 
-    /** Releases the graphs and their static tensors; later calls fail. */
+    private void requireOpen() {
+        if (closed) throw new IllegalStateException("Predictor used after close()");
+    }
+
+    /** Releases the lanes, their graphs and static tensors; later calls fail. */
     @Override public void close() {
-        lock.lock();
+        deviceLock.writeLock().lock();
         try {
             if (closed) return;
             closed = true;
-            for (Graphed g : graphed.values()) {
-                if (g.graph != null) g.graph.close();
-                if (g.output != null) g.output.close();
-                g.input.close();
+            for (Lane lane : allLanes) {
+                lane.stream.close();
+                for (Graphed g : lane.graphed.values()) {
+                    g.graph().close();
+                    g.output().close();
+                    g.input().close();
+                }
+                lane.graphed.clear();
             }
-            graphed.clear();
         } finally {
-            lock.unlock();
+            deviceLock.writeLock().unlock();
         }
     }
 }

@@ -111,4 +111,33 @@ class PredictorGpuTest {
             }
         }
     }
+
+    /**
+     * Callers at the same time each take a lane (a stream and graphs of their own) and replay side by side: every answer
+     * is its own input's, and more than one lane captured a graph for the batch size they share.
+     */
+    @Test void concurrentCallersReplayOnLanesOfTheirOwn() throws Exception {
+        Model cpu = model();
+        int threads = 3, calls = 30;
+        try (Predictor p = new Predictor(model().to(GPU), Tensor.zeros(1, 3, 32, 32), new Predictor.Options(true, true, threads));
+             ExecutorService pool = Executors.newFixedThreadPool(threads)) {
+            for (int i = 0; i < 2; i++) p.predict(random(new SplittableRandom(i), 2, 3, 32, 32));   // the two eager warm-up runs
+            java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
+            List<Future<Void>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                SplittableRandom rng = new SplittableRandom(100 + t);
+                done.add(pool.submit(() -> {
+                    start.await();
+                    for (int c = 0; c < calls; c++) {
+                        Tensor x = random(rng, 2, 3, 32, 32);
+                        assertClose(reference(cpu, x), p.predict(x).toFloatArray(), "lane call " + c);
+                    }
+                    return null;
+                }));
+            }
+            for (Future<Void> f : done) f.get();
+            System.out.println("[predictor] " + threads + " concurrent callers: " + p.capturedGraphs() + " lane graphs captured");
+            assertTrue(p.capturedGraphs() >= 2, "the concurrent callers all queued on one lane: " + p.capturedGraphs() + " graph(s)");
+        }
+    }
 }
