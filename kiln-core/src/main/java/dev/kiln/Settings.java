@@ -20,8 +20,9 @@ import java.util.function.UnaryOperator;
  * @param cudaLibPath    {@code kiln.cuda.lib.path} / {@code KILN_CUDA_LIB_PATH}: folders searched first for the NVIDIA
  *                       libraries (colon-separated)
  * @param cudnn          {@code kiln.cudnn} / {@code KILN_CUDNN}: convolutions through cuDNN (off: im2col + GEMM kernels)
- * @param cudnnBenchmark {@code kiln.cudnn.benchmark} / {@code KILN_CUDNN_BENCHMARK}: time cuDNN's algorithms once per
- *                       convolution shape (kiln train and kiln bench turn it on for their run)
+ * @param cudnnBenchmark {@code kiln.cudnn.benchmark} / {@code KILN_CUDNN_BENCHMARK}: the timed algorithm search: cuDNN's
+ *                       algorithms once per convolution shape, cuBLASLt's candidates once per matrix-product shape
+ *                       (kiln train and kiln bench turn it on for their run)
  * @param cudnnAlgoCache {@code kiln.cudnn.algo.cache} / {@code KILN_CUDNN_ALGO_CACHE}: keep timed choices on disk
  * @param logLevel       {@code kiln.log.level} / {@code KILN_LOG_LEVEL}: the least severe of Kiln's messages printed when
  *                       the application has not configured logging ({@code error}, {@code warning}, {@code info} (default),
@@ -47,10 +48,13 @@ import java.util.function.UnaryOperator;
  * @param distTimeoutS   {@code kiln.dist.timeout.s} / {@code KILN_DIST_TIMEOUT_S}: seconds a data-parallel job may go
  *                       without any rank making progress before rank 0 names the rank furthest behind (hung) and the
  *                       job is aborted, as for a rank that died (default 600, PyTorch's NCCL timeout)
+ * @param dpBucketMb     {@code kiln.dp.bucket.mb} / {@code KILN_DP_BUCKET_MB}: the size of a data-parallel gradient
+ *                       bucket (MB; default 25, PyTorch's {@code bucket_cap_mb}): smaller buckets start reducing earlier
+ *                       in backward and leave a smaller last reduction after it, larger ones make fewer calls
  */
 public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
                        boolean cudnnAlgoCache, System.Logger.Level logLevel, boolean convTf32, SmallConv smallConv, boolean progress,
-                       long attentionComposeMb, long cudaMemoryLimitMb, boolean deterministic, long distTimeoutS) {
+                       long attentionComposeMb, long cudaMemoryLimitMb, boolean deterministic, long distTimeoutS, long dpBucketMb) {
 
     /** {@code kiln.small.conv}: which convolutions take Kiln's direct few-channel kernels on CUDA. */
     public enum SmallConv {
@@ -98,7 +102,8 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
         return new Settings(src.flag("kiln.debug", false), cache, libPath, src.flag("kiln.cudnn", true),
                 src.flag("kiln.cudnn.benchmark", false), src.flag("kiln.cudnn.algo.cache", true), src.value("kiln.log.level").map(v -> level(src, v)).orElse(System.Logger.Level.INFO),
                 src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false), src.count("kiln.attention.compose.mb", 256),
-                src.count("kiln.cuda.memory.limit.mb", 0), src.flag("kiln.deterministic", false), src.count("kiln.dist.timeout.s", 600));
+                src.count("kiln.cuda.memory.limit.mb", 0), src.flag("kiln.deterministic", false), src.count("kiln.dist.timeout.s", 600),
+                src.count("kiln.dp.bucket.mb", 25));
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.kiln.dist;
 
 import dev.kiln.Device;
+import dev.kiln.Settings;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.Autograd;
 import dev.kiln.nn.BatchNorm;
@@ -23,9 +24,6 @@ import java.util.List;
  * included, can be captured as one CUDA graph ({@code GraphedStep.dataParallel}).
  */
 public final class DataParallel {
-    /** PyTorch's default bucket size. */
-    public static final long DEFAULT_BUCKET_BYTES = 25L << 20;
-
     private final ProcessGroup group;
     private final Layer model;
     private final List<List<Tensor>> buckets = new ArrayList<>();
@@ -75,8 +73,11 @@ public final class DataParallel {
             return null;
         });
     }
-    /** Wraps {@code model} for {@code group}: its parameters take rank 0's values now, its gradients are averaged from now on. */
-    public static DataParallel of(Layer model, ProcessGroup group) { return of(model, group, DEFAULT_BUCKET_BYTES); }
+    /**
+     * Wraps {@code model} for {@code group}: its parameters take rank 0's values now, its gradients are averaged from
+     * now on, in buckets of {@link Settings#dpBucketMb()} (25 MB unless set).
+     */
+    public static DataParallel of(Layer model, ProcessGroup group) { return of(model, group, Settings.get().dpBucketMb() << 20); }
 
     public static DataParallel of(Layer model, ProcessGroup group, long bucketBytes) { return new DataParallel(model, group, bucketBytes); }
 
