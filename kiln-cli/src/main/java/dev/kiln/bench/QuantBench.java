@@ -8,9 +8,14 @@ import dev.kiln.Tensor;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.FashionMnist;
 import dev.kiln.data.TrainingData;
+import dev.kiln.backend.QuantFormat;
+import dev.kiln.cuda.Cuda;
 import dev.kiln.io.Safetensors;
 import dev.kiln.nn.Model;
+import dev.kiln.ops.Matmul;
+import dev.kiln.ops.Quantized;
 import dev.kiln.quant.QuantizedModel;
+import dev.kiln.quant.QuantizedRows;
 import dev.kiln.train.Evaluation;
 import dev.kiln.train.Precision;
 import dev.kiln.train.TrainRun;
@@ -40,6 +45,7 @@ public final class QuantBench {
         Path data = FashionMnist.DEFAULT_DIR;
         String label = "model";
         int testLimit = 0;
+        boolean gemm = false;
         Map<String, Path> variants = new LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -47,12 +53,17 @@ public final class QuantBench {
                 case "--data" -> data = Path.of(args[++i]);
                 case "--label" -> label = args[++i];
                 case "--test-limit" -> testLimit = Integer.parseInt(args[++i]);
+                case "--gemm" -> gemm = true;
                 default -> {
                     int eq = args[i].indexOf('=');
-                    if (eq < 1) throw new IllegalArgumentException("expected --device, --data, --label, --test-limit or VARIANT=CHECKPOINT, got " + args[i]);
+                    if (eq < 1) throw new IllegalArgumentException("expected --device, --data, --label, --test-limit, --gemm or VARIANT=CHECKPOINT, got " + args[i]);
                     variants.put(args[i].substring(0, eq), Path.of(args[i].substring(eq + 1)));
                 }
             }
+        }
+        if (gemm) {
+            gemms(device);
+            return;
         }
         List<String> rows = new ArrayList<>();
         for (var v : variants.entrySet()) {
@@ -89,6 +100,69 @@ public final class QuantBench {
         System.out.flush();
         return String.format(Locale.ROOT, "| %s | %s | %s | %.2f%% | %.2f MB | %.3f | %.2f | %.0f |", label, variant, device, 100 * accuracy,
                 bytes / 1e6, ms1, ms256, 256_000 / ms256);
+    }
+
+    /**
+     * One linear layer's product, y = x·Wᵀ + b with x (M, K) and W (N, K) on the device, in fp32, bf16 (autocast, CUDA only) and the
+     * two 8-bit formats (their input quantization and dequantizing pass included): median milliseconds, the device
+     * synchronised after each product (nothing read back), and the speed-up over fp32.
+     */
+    private static void gemms(Device device) {
+        int[][] shapes = device.isCuda() ? new int[][]{{256, 784, 512}, {256, 4096, 4096}, {4096, 4096, 4096}, {8192, 8192, 8192}}
+                : new int[][]{{256, 784, 512}, {256, 4096, 4096}};
+        for (int[] s : shapes) {
+            int m = s[0], k = s[1], n = s[2];
+            Generator g = new Generator(2);
+            Tensor x = Tensor.randn(g, m, k).to(device).keep(), w = Tensor.randn(g, n, k).mul(0.05), b = Tensor.randn(g, n).to(device).keep();
+            Tensor wd = w.to(device).keep();
+            Map<String, Double> ms = new LinkedHashMap<>();
+            ms.put("fp32", time(device, () -> Matmul.linear(x, wd, b)));
+            if (device.isCuda()) {   // the CPU's bf16 is emulated, ~50x slower than fp32
+                ms.put("bf16", time(device, () -> {
+                    try (var ac = Precision.BF16.autocast()) {
+                        return Matmul.linear(x, wd, b);
+                    }
+                }));
+            }
+            for (QuantFormat f : QuantFormat.values()) {
+                QuantizedRows q = QuantizedRows.of(f, w.toFloatArray(), n, k);
+                Tensor codes = Tensor.fromHost(q.codes(), DType.UINT8, new int[]{n, k}, Device.CPU).to(device).keep();
+                Tensor sc = Tensor.of(q.scales(), n).to(device).keep();
+                double inputScale = QuantizedRows.scaleFor(f, 4.5);
+                ms.put(f.cliName(), time(device, () -> Quantized.linear(f, x, codes, sc, b, inputScale)));
+            }
+            double ops = 2.0 * m * n * k;
+            StringBuilder json = new StringBuilder(String.format(Locale.ROOT, "{\"gemm\":\"%dx%dx%d\",\"device\":\"%s\"", m, k, n, device));
+            for (var e : ms.entrySet()) {
+                json.append(String.format(Locale.ROOT, ",\"%s_ms\":%.4f,\"%s_gops\":%.0f,\"%s_speedup\":%.2f", e.getKey(), e.getValue(), e.getKey(),
+                        ops / e.getValue() / 1e6, e.getKey(), ms.get("fp32") / e.getValue()));
+            }
+            System.out.println(json.append('}'));
+            System.out.flush();
+        }
+    }
+
+    /** Median milliseconds of {@code product} (its result dropped), the device synchronised after each, as {@link #time(Model, Device, Precision, int, int[])}. */
+    private static double time(Device device, java.util.function.Supplier<Tensor> product) {
+        List<Double> ms = new ArrayList<>();
+        Runnable pass = () -> {
+            try (MemoryScope ignored = MemoryScope.open()) {
+                product.get();
+                if (device.isCuda()) Cuda.synchronize();
+            }
+        };
+        Tensor.noGrad(() -> {
+            for (int i = 0; i < 5; i++) pass.run();
+            long start = System.nanoTime();
+            while (ms.size() < 100 && (ms.size() < 5 || System.nanoTime() - start < 1_000_000_000L)) {
+                long t0 = System.nanoTime();
+                pass.run();
+                ms.add((System.nanoTime() - t0) / 1e6);
+            }
+            return null;
+        });
+        ms.sort(null);
+        return ms.get(ms.size() / 2);
     }
 
     /** The checkpoint's size with its floating-point tensors stored as bf16 (written to a temporary file and measured). */

@@ -31,8 +31,11 @@ class QuantizedGpuTest extends GpuBackendComparison {
     /** Same codes on both devices: int8 sums are exact (only the float epilogue rounds); FP8 sums are float32 in another order. */
     private static double sameCodesTol(QuantFormat f) { return f == QuantFormat.INT8 ? 1e-5 : 1e-3; }
 
-    /** Against the unquantized float product: the quantization error itself (measured ~1% int8, ~3% FP8 of the mean |y|). */
-    private static double floatTol(QuantFormat f) { return f == QuantFormat.INT8 ? 0.05 : 0.12; }
+    /**
+     * Against the unquantized float product: the quantization error itself, relative to max(|y|, mean |y|). Its largest
+     * element over a whole output was 5.1% for int8 and 17% for FP8 (3 mantissa bits) on the H200.
+     */
+    private static double floatTol(QuantFormat f) { return f == QuantFormat.INT8 ? 0.08 : 0.25; }
 
     @ParameterizedTest @EnumSource(QuantFormat.class)
     void linearMatchesTheCpuOnPaddedAndAlignedShapes(QuantFormat format) {
