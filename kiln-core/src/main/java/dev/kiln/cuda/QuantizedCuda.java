@@ -17,6 +17,8 @@ import java.util.WeakHashMap;
  */
 final class QuantizedCuda extends CudaFamily {
     private final Kernels.Single quantizeRows, quantizeIm2col, padCodes, dp4a, dequantizeI32, dequantizeF32;
+    /** Whether products go to cuBLASLt first; QuantizedGpuTest turns it off to check the dp4a path, which the H200 otherwise never takes. */
+    static volatile boolean useLt = true;
     /** Each weight's codes padded to (np, kp), made once per codes tensor (layers keep theirs on the device). */
     private final Map<Storage, Tensor> padded = new WeakHashMap<>();
 
@@ -36,8 +38,9 @@ final class QuantizedCuda extends CudaFamily {
         int m = x.size(0), k = x.size(1), n = codes.size(0), mp = pad16(m), kp = pad16(k);
         Tensor out = newTensor(new int[]{m, n}, DType.FLOAT32);
         if (m == 0 || n == 0) return out;
+        requireInt("quantized linear", (long) mp * Math.max(kp, pad16(n)));
         Tensor xc = contiguous(x), xq = newTensor(new int[]{mp, kp}, DType.UINT8);
-        quantize(format, Launch.args().ptr(ptr(xq)).ptr(ptr(xc)).i64(m).i64(k).i64(mp).i64(kp), (long) mp * kp, quantizeRows, inputScale);
+        quantize(format, Launch.args().ptr(ptr(xq)).ptr(ptr(xc)).i32(m).i32(k).i32(mp).i32(kp), (long) mp * kp, quantizeRows, inputScale);
         drop(xc, x);
         product(format, out, xq, mp, kp, codes, weightScale, bias, inputScale, m, 1);
         return out;
@@ -47,16 +50,21 @@ final class QuantizedCuda extends CudaFamily {
         int batch = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), o = codes.size(0), kh = codes.size(2), kw = codes.size(3);
         int oh = g.outH(h, kh), ow = g.outW(w, kw);
         long rows = (long) batch * oh * ow;
-        if (rows * pad16((long) c * kh * kw) > Integer.MAX_VALUE) throw new IllegalArgumentException("quantized conv2d: im2col of " + rows + " rows is too large; use a smaller batch");
+        requireInt("quantized conv2d", pad16(rows) * (long) Math.max(pad16((long) c * kh * kw), pad16(o)));
         int rp = pad16(rows), kp = pad16((long) c * kh * kw);
         Tensor out = newTensor(new int[]{batch, o, oh, ow}, DType.FLOAT32);
         if (rows == 0 || o == 0) return out;
         Tensor xc = contiguous(x), xq = newTensor(new int[]{rp, kp}, DType.UINT8);
         quantize(format, Launch.args().ptr(ptr(xq)).ptr(ptr(xc)).ints(batch, c, h, w, kh, kw, oh, ow, g.strideH(), g.strideW(),
-                g.padH(), g.padW(), g.dilationH(), g.dilationW()).i64(rp).i64(kp), (long) rp * kp, quantizeIm2col, inputScale);
+                g.padH(), g.padW(), g.dilationH(), g.dilationW()).i32(rp).i32(kp), (long) rp * kp, quantizeIm2col, inputScale);
         drop(xc, x);
         product(format, out, xq, rp, kp, codes.reshape(o, -1), weightScale, bias, inputScale, (int) rows, oh * ow);
         return out;
+    }
+
+    /** The kernels index in 32 bits (several times cheaper divisions than 64): every padded buffer stays under 2^31 elements. */
+    private static void requireInt(String op, long elements) {
+        if (elements > Integer.MAX_VALUE) throw new IllegalArgumentException(op + ": " + elements + " elements in one buffer (at most 2^31 - 1); use a smaller batch");
     }
 
     private void quantize(QuantFormat format, Launch args, long total, Kernels.Single kernel, double inputScale) {
@@ -73,18 +81,18 @@ final class QuantizedCuda extends CudaFamily {
         Tensor wp = paddedCodes(codes, np, kp);
         Tensor acc = newTensor(new int[]{rp, np}, format == QuantFormat.INT8 ? DType.INT32 : DType.FLOAT32);
         // row-major acc (rp, np) = xq · wpᵀ is column-major (np x rp) = Aᵀ·B with A = wp, B = xq read column-major as (kp x np), (kp x rp)
-        if (!Blas.tryLtQuantized(dev, format, np, rp, kp, ptr(wp), ptr(xq), ptr(acc))) {
+        if (!(useLt && Blas.tryLtQuantized(dev, format, np, rp, kp, ptr(wp), ptr(xq), ptr(acc)))) {
             if (format != QuantFormat.INT8) {
                 throw new UnsupportedOperationException("fp8 products need cuBLASLt's FP8 tensor-core kernels (compute capability 8.9 or later)"
                         + " and got none for " + rp + "x" + np + "x" + kp);
             }
-            Launch.args().ptr(ptr(acc)).ptr(ptr(xq)).ptr(ptr(wp)).i64(rp).i64(np).i64(kp).go(dev, dp4a.get(), np / 16, rp / 16, 1, 256, 0);
+            Launch.args().ptr(ptr(acc)).ptr(ptr(xq)).ptr(ptr(wp)).i64(rp).i64(np).i64(kp).go(dev, dp4a.get(), rp / 16, np / 16, 1, 256, 0);
         }
         xq.storage().release();
         Tensor sc = contiguous(weightScale), bc = bias == null ? null : contiguous(bias);
         long total = (long) rows * n;
-        Launch.args().ptr(ptr(out)).ptr(ptr(acc)).i64(np).ptr(ptr(sc)).ptr(bc == null ? 0 : ptr(bc)).i32(bc == null ? 0 : 1)
-                .f64(inputScale).i64(rows).i64(n).i64(p)
+        Launch.args().ptr(ptr(out)).ptr(ptr(acc)).i32(np).ptr(ptr(sc)).ptr(bc == null ? 0 : ptr(bc)).i32(bc == null ? 0 : 1)
+                .f64(inputScale).i32(rows).i32(n).i32(p)
                 .go(dev, (format == QuantFormat.INT8 ? dequantizeI32 : dequantizeF32).get(), grid(total), BLOCK);
         acc.storage().release();
         if (!cacheable(codes)) wp.storage().release();

@@ -37,12 +37,14 @@ __device__ __forceinline__ unsigned char code_of(float x, int fp8, double inv, f
     return fp8 ? fp8_code(x / scale) : int8_code(x, inv);
 }
 
-extern "C" __global__ void quantize_rows(unsigned char* q, const float* x, i64 m, i64 k, i64 rows_p, i64 kp,
+// Index math in 32 bits (the launcher keeps every buffer under 2^31 elements): a 64-bit division costs several times a
+// 32-bit one, and the im2col pass does eight per code.
+extern "C" __global__ void quantize_rows(unsigned char* q, const float* x, int m, int k, int rows_p, int kp,
                                          int fp8, double inv, double scale) {
-    i64 total = rows_p * kp;
-    for (i64 i = blockIdx.x * (i64) blockDim.x + threadIdx.x; i < total; i += (i64) gridDim.x * blockDim.x) {
-        i64 r = i / kp, c = i % kp;
-        q[i] = r < m && c < k ? code_of(x[r * k + c], fp8, inv, (float) scale) : 0;
+    int total = rows_p * kp;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+        int r = i / kp, c = i - r * kp;
+        q[i] = r < m && c < k ? code_of(x[(i64) r * k + c], fp8, inv, (float) scale) : 0;
     }
 }
 
@@ -50,18 +52,17 @@ extern "C" __global__ void quantize_rows(unsigned char* q, const float* x, i64 m
 // weight (O, C, kh, kw) orders it; outside the image: 0.
 struct Im2colP { int n, c, h, w, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw; };
 
-extern "C" __global__ void quantize_im2col(unsigned char* q, const float* x, Im2colP g, i64 rows_p, i64 kp,
+extern "C" __global__ void quantize_im2col(unsigned char* q, const float* x, Im2colP g, int rows_p, int kp,
                                            int fp8, double inv, double scale) {
-    int n = g.n, c = g.c, h = g.h, w = g.w, kh = g.kh, kw = g.kw, oh = g.oh, ow = g.ow;
-    i64 rows = (i64) n * oh * ow, k = (i64) c * kh * kw, total = rows_p * kp;
-    for (i64 i = blockIdx.x * (i64) blockDim.x + threadIdx.x; i < total; i += (i64) gridDim.x * blockDim.x) {
-        i64 r = i / kp, col = i % kp;
+    int rows = g.n * g.oh * g.ow, k = g.c * g.kh * g.kw, total = rows_p * kp, khw = g.kh * g.kw, ohw = g.oh * g.ow;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+        int r = i / kp, col = i - r * kp;
         unsigned char v = 0;
         if (r < rows && col < k) {
-            int ox = (int) (r % ow), oy = (int) (r / ow % oh), img = (int) (r / ((i64) ow * oh));
-            int j = (int) (col % kw), ii = (int) (col / kw % kh), ci = (int) (col / ((i64) kw * kh));
+            int img = r / ohw, pos = r - img * ohw, oy = pos / g.ow, ox = pos - oy * g.ow;
+            int ci = col / khw, rest = col - ci * khw, ii = rest / g.kw, j = rest - ii * g.kw;
             int iy = oy * g.sh - g.ph + ii * g.dh, ix = ox * g.sw - g.pw + j * g.dw;
-            if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = code_of(x[(((i64) img * c + ci) * h + iy) * w + ix], fp8, inv, (float) scale);
+            if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) v = code_of(x[(((i64) img * g.c + ci) * g.h + iy) * g.w + ix], fp8, inv, (float) scale);
         }
         q[i] = v;
     }
@@ -91,7 +92,7 @@ __device__ __forceinline__ int pack4(const signed char* a, i64 rows, i64 k, i64 
 extern "C" __global__ void int8_gemm_dp4a(int* acc, const signed char* xq, const signed char* w, i64 m, i64 n, i64 k) {
     __shared__ int xs[16][17], ws[16][17]; // 16 rows x 16 packed words (64 bytes) each; +1 against bank conflicts
     int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-    i64 row0 = (i64) blockIdx.y * 16, col0 = (i64) blockIdx.x * 16;
+    i64 row0 = (i64) blockIdx.x * 16, col0 = (i64) blockIdx.y * 16; // rows on x: up to 2^31 - 1 blocks, y only 65,535
     int sum = 0;
     for (i64 k0 = 0; k0 < k; k0 += 64) {
         xs[ty][tx] = pack4(xq, m, k, row0 + ty, k0 + 4 * tx);
@@ -106,23 +107,23 @@ extern "C" __global__ void int8_gemm_dp4a(int* acc, const signed char* xq, const
 }
 
 template <typename T>
-__device__ __forceinline__ void dequantize(float* out, const T* acc, i64 ldacc, const float* w_scale, const float* bias,
-                                           int has_bias, double x_scale, i64 rows, i64 n, i64 p) {
-    i64 total = rows * n;
-    for (i64 o = blockIdx.x * (i64) blockDim.x + threadIdx.x; o < total; o += (i64) gridDim.x * blockDim.x) {
+__device__ __forceinline__ void dequantize(float* out, const T* acc, int ldacc, const float* w_scale, const float* bias,
+                                           int has_bias, double x_scale, int rows, int n, int p) {
+    int total = rows * n, pn = p * n;
+    for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < total; o += gridDim.x * blockDim.x) {
         // o walks the output in its own order, (img, j, pos): consecutive threads write consecutive floats
-        i64 pos = o % p, j = o / p % n, img = o / (p * n);
-        float v = (float) acc[(img * p + pos) * ldacc + j] * (float) x_scale * w_scale[j];
+        int img = o / pn, rest = o - img * pn, j = rest / p, pos = rest - j * p;
+        float v = (float) acc[(i64) (img * p + pos) * ldacc + j] * (float) x_scale * w_scale[j];
         out[o] = has_bias ? v + bias[j] : v;
     }
 }
 
-extern "C" __global__ void dequantize_i32(float* out, const int* acc, i64 ldacc, const float* w_scale, const float* bias,
-                                          int has_bias, double x_scale, i64 rows, i64 n, i64 p) {
+extern "C" __global__ void dequantize_i32(float* out, const int* acc, int ldacc, const float* w_scale, const float* bias,
+                                          int has_bias, double x_scale, int rows, int n, int p) {
     dequantize(out, acc, ldacc, w_scale, bias, has_bias, x_scale, rows, n, p);
 }
 
-extern "C" __global__ void dequantize_f32(float* out, const float* acc, i64 ldacc, const float* w_scale, const float* bias,
-                                          int has_bias, double x_scale, i64 rows, i64 n, i64 p) {
+extern "C" __global__ void dequantize_f32(float* out, const float* acc, int ldacc, const float* w_scale, const float* bias,
+                                          int has_bias, double x_scale, int rows, int n, int p) {
     dequantize(out, acc, ldacc, w_scale, bias, has_bias, x_scale, rows, n, p);
 }
