@@ -33,7 +33,7 @@ import java.util.Map;
  * its checkpoint's size on disk and its inference time at batch 1 and 256 on one device. The variants are checkpoints
  * that {@code kiln train}, {@code kiln prune} and {@code kiln quantize} wrote; bf16 is the fp32 checkpoint run under
  * bf16 autocast (its size: the weights stored as bf16). {@code --test-limit N} evaluates the first N test images
- * (bf16 on the CPU is emulated, about 50x slower than fp32). One JSON line per variant on stdout, then a markdown table.
+ * (bf16 on the CPU is emulated, about 50x slower than fp32; {@code --no-bf16} leaves it out). One JSON line per variant on stdout, then a markdown table.
  *
  * <pre>QuantBench --device cuda --data DIR --label cnn fp32=runs/cnn/model.safetensors int8=runs/cnn/model-int8.safetensors ...</pre>
  */
@@ -45,7 +45,7 @@ public final class QuantBench {
         Path data = FashionMnist.DEFAULT_DIR;
         String label = "model";
         int testLimit = 0;
-        boolean gemm = false;
+        boolean gemm = false, bf16 = true;
         Map<String, Path> variants = new LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -54,9 +54,10 @@ public final class QuantBench {
                 case "--label" -> label = args[++i];
                 case "--test-limit" -> testLimit = Integer.parseInt(args[++i]);
                 case "--gemm" -> gemm = true;
+                case "--no-bf16" -> bf16 = false;
                 default -> {
                     int eq = args[i].indexOf('=');
-                    if (eq < 1) throw new IllegalArgumentException("expected --device, --data, --label, --test-limit, --gemm or VARIANT=CHECKPOINT, got " + args[i]);
+                    if (eq < 1) throw new IllegalArgumentException("expected --device, --data, --label, --test-limit, --gemm, --no-bf16 or VARIANT=CHECKPOINT, got " + args[i]);
                     variants.put(args[i].substring(0, eq), Path.of(args[i].substring(eq + 1)));
                 }
             }
@@ -68,7 +69,7 @@ public final class QuantBench {
         List<String> rows = new ArrayList<>();
         for (var v : variants.entrySet()) {
             rows.add(measure(label, v.getKey(), v.getValue(), device, data, testLimit, Precision.FP32));
-            if (v.getKey().equals("fp32")) rows.add(measure(label, "bf16", v.getValue(), device, data, testLimit, Precision.BF16));
+            if (bf16 && v.getKey().equals("fp32")) rows.add(measure(label, "bf16", v.getValue(), device, data, testLimit, Precision.BF16));
         }
         System.out.println();
         System.out.println("| model | variant | device | test accuracy | size on disk | batch 1 ms | batch 256 ms | batch 256 img/s |");
@@ -180,7 +181,7 @@ public final class QuantBench {
 
     /**
      * The median milliseconds of one forward pass of a batch already on the device, its logits read back to the host
-     * (which waits for the GPU), after warm-up runs; runs until 200 timed passes or 1.5 seconds, at least 5.
+     * (which waits for the GPU), after warm-up runs (20 and 1 s, at most 5 s); runs until 200 timed passes or 1.5 seconds, at least 5.
      */
     private static double time(Model model, Device device, Precision precision, int batch, int[] inputShape) {
         int[] shape = new int[inputShape.length + 1];
@@ -194,8 +195,9 @@ public final class QuantBench {
         };
         List<Double> ms = new ArrayList<>();
         Tensor.noGrad(() -> {
+            // warm up until the JIT has compiled the path: 20 passes and 1 s, or 5 s (the CPU's emulated bf16)
             long warm = System.nanoTime();
-            for (int i = 0; i < 20 && System.nanoTime() - warm < 2_000_000_000L; i++) pass.run();
+            for (int i = 0; (i < 20 || System.nanoTime() - warm < 1_000_000_000L) && System.nanoTime() - warm < 5_000_000_000L; i++) pass.run();
             long start = System.nanoTime();
             while (ms.size() < 200 && (ms.size() < 5 || System.nanoTime() - start < 1_500_000_000L)) {
                 long t0 = System.nanoTime();
