@@ -35,7 +35,7 @@ public final class CpuBench {
     }
 
     /**
-     * Inference at fp32 and int8 ({@link dev.kiln.quant.Int8Model}): the zoo's MLP and CNN at batch 1 and 256 (random
+     * Inference at fp32 and int8 ({@link dev.kiln.quant.QuantizedModel}): the zoo's MLP and CNN at batch 1 and 256 (random
      * weights and inputs: speed does not depend on them; calibrated on the input itself), and the int8 GEMM alone
      * against the float GEMM at a Linear layer's shapes.
      */

@@ -22,7 +22,7 @@ public final class QuantizedConv2d extends Layer implements Forward {
     private final byte[] codes;
     private final int out, in, kernel;
     private final Conv2dParams geometry;
-    private final double scale;                       // input_scale's value, read once (reading it from a GPU would sync per call)
+    private final double scale;                       // input_scale's value, read at construction (from a GPU it would sync every call); QuantizedModel.load builds layers from the file's scales
     private final Tensor weightScale, bias;
     private transient Tensor deviceCodes; // the codes on the last device an input came from
 

@@ -23,7 +23,7 @@ public final class QuantizedLinear extends Layer implements Forward {
     private final QuantFormat format;
     private final byte[] codes;
     private final int in, out;
-    private final double scale;                       // input_scale's value, read once (reading it from a GPU would sync per call)
+    private final double scale;                       // input_scale's value, read at construction (from a GPU it would sync every call); QuantizedModel.load builds layers from the file's scales
     private final Tensor weightScale, bias; // bias null without one
     private transient Tensor deviceCodes;                // the codes on the last device an input came from
 
