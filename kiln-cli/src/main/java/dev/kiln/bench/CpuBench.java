@@ -35,7 +35,7 @@ public final class CpuBench {
     }
 
     /**
-     * Inference at fp32 and int8 ({@link dev.kiln.quant.Int8Model}): the zoo's MLP and CNN at batch 1 and 256 (random
+     * Inference at fp32 and int8 ({@link dev.kiln.quant.QuantizedModel}): the zoo's MLP and CNN at batch 1 and 256 (random
      * weights and inputs: speed does not depend on them; calibrated on the input itself), and the int8 GEMM alone
      * against the float GEMM at a Linear layer's shapes.
      */
@@ -65,7 +65,7 @@ public final class CpuBench {
             for (int batch : new int[]{1, 256}) {
                 dev.kiln.nn.Model model = kind.build(new Generator(1)).eval();
                 Tensor x = Tensor.rand(GEN, batch, 1, 28, 28);
-                dev.kiln.nn.Sequential q = dev.kiln.quant.Int8Model.quantize(model, java.util.List.of(x), dev.kiln.quant.Calibration.max(1));
+                dev.kiln.nn.Sequential q = dev.kiln.quant.QuantizedModel.quantize(dev.kiln.backend.QuantFormat.INT8, model, java.util.List.of(x), dev.kiln.quant.Calibration.max(1));
                 medianMs(() -> Tensor.noGrad(() -> model.forward(x)));
                 double fp32 = lastMinMs;
                 medianMs(() -> q.forward(x));

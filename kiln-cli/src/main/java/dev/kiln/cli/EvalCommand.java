@@ -7,7 +7,6 @@ import dev.kiln.data.Dataset;
 import dev.kiln.data.TrainingData;
 import dev.kiln.io.Safetensors;
 import dev.kiln.nn.Model;
-import dev.kiln.quant.Int8Model;
 import dev.kiln.train.Evaluation;
 import dev.kiln.train.LanguageModel;
 import dev.kiln.train.LanguageModelRun;
@@ -71,10 +70,6 @@ final class EvalCommand implements Callable<Integer> {
         if (model != null && kind == null) {
             throw new IllegalArgumentException(file + " holds a " + contents.metadata().getOrDefault(TrainRun.META_MODEL, "image") + " image classifier, not a "
                     + model + " language model");
-        }
-        if (Int8Model.isQuantized(contents.metadata()) && dev.isCuda()) {
-            if (!device.equalsIgnoreCase("auto")) throw new IllegalArgumentException(file + " is an int8 model, which runs on the CPU (--device cpu)");
-            dev = Device.CPU;
         }
         TrainRun.LoadedCheckpoint loaded = TrainRun.loadCheckpoint(file, contents, kind);
         Model m = loaded.model();

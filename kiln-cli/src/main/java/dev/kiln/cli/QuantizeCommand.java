@@ -2,6 +2,7 @@ package dev.kiln.cli;
 
 import dev.kiln.Device;
 import dev.kiln.Tensor;
+import dev.kiln.backend.QuantFormat;
 import dev.kiln.data.Batch;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.FashionMnist;
@@ -9,7 +10,7 @@ import dev.kiln.data.TrainingData;
 import dev.kiln.nn.Model;
 import dev.kiln.nn.Sequential;
 import dev.kiln.quant.Calibration;
-import dev.kiln.quant.Int8Model;
+import dev.kiln.quant.QuantizedModel;
 import dev.kiln.train.Evaluation;
 import dev.kiln.train.TrainRun;
 import picocli.CommandLine.Command;
@@ -29,16 +30,27 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "quantize", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Quantizes a kiln train (or kiln prune) run to int8 for CPU inference: per-output-channel weight scales, activation "
-                + "scales calibrated on training batches; writes model-int8.safetensors beside the run's model and reports both test accuracies.")
+        description = "Quantizes a kiln train (or kiln prune) run to int8 or FP8 E4M3 for inference (CPU or CUDA): per-output-channel weight "
+                + "scales, activation scales calibrated on training batches; writes model-int8.safetensors or model-fp8.safetensors beside the "
+                + "run's model and reports both test accuracies.")
 final class QuantizeCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "RUN", description = "a run folder or its model.safetensors")
     Path run;
 
-    @Option(names = "--int8", required = true, description = "int8 weights and activations (the one format so far)")
-    boolean int8;
+    @picocli.CommandLine.ArgGroup(multiplicity = "1")
+    Format format;
+
+    static final class Format {
+        @Option(names = "--int8", required = true, description = "int8 weights and activations (symmetric, ±127)")
+        boolean int8;
+
+        @Option(names = "--fp8", required = true, description = "FP8 E4M3 weights and activations (Hopper's tensor-core format; emulated on the CPU)")
+        boolean fp8;
+
+        QuantFormat get() { return fp8 ? QuantFormat.FP8_E4M3 : QuantFormat.INT8; }
+    }
 
     @Option(names = "--calibrate", defaultValue = "8", description = "training batches that set the activation scales (default: ${DEFAULT-VALUE})")
     int calibrate;
@@ -55,7 +67,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--test-limit", defaultValue = "0", description = "evaluate on the first N test images (0: all; default: ${DEFAULT-VALUE})")
     int testLimit;
 
-    @Option(names = "--out", description = "the int8 checkpoint (default: model-int8.safetensors beside the model)")
+    @Option(names = "--out", description = "the quantized checkpoint (default: model-int8.safetensors or model-fp8.safetensors beside the model)")
     Path out;
 
     @Override public Integer call() throws Exception {
@@ -68,7 +80,7 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         Path file = EvalCommand.checkpointFile(run);
         TrainRun.LoadedCheckpoint loaded = TrainRun.loadCheckpoint(file, null);
-        if (Int8Model.isQuantized(loaded.metadata())) throw new IllegalArgumentException(file + " is already quantized");
+        if (QuantizedModel.isQuantized(loaded.metadata())) throw new IllegalArgumentException(file + " is already quantized");
         TrainingData td = TrainingData.open(data == null ? FashionMnist.DEFAULT_DIR : data, loaded.inputShape()[1]);
         Model fp32 = loaded.model();
         List<Tensor> inputs = new ArrayList<>();
@@ -78,17 +90,18 @@ final class QuantizeCommand implements Callable<Integer> {
                 inputs.add(b.inputs());
             }
         }
-        Sequential q = Int8Model.quantize(fp32, inputs, cal);
-        Path target = out != null ? out : file.resolveSibling("model-int8.safetensors");
+        QuantFormat f = format.get();
+        Sequential q = QuantizedModel.quantize(f, fp32, inputs, cal);
+        Path target = out != null ? out : file.resolveSibling("model-" + f.cliName() + ".safetensors");
         Map<String, String> meta = new LinkedHashMap<>(loaded.metadata());
         meta.put("kiln.quant.calibration", cal.method() == Calibration.Method.MAX ? "max" : "percentile " + cal.percentile());
         meta.put("kiln.quant.calibration_batches", Integer.toString(inputs.size()));
-        Int8Model.save(target, q, meta);
+        QuantizedModel.save(target, q, meta);
         PrintWriter log = spec.commandLine().getOut();
-        double accFp32 = accuracy(fp32, td), accInt8 = accuracy(q, td);
-        log.printf(Locale.ROOT, "kiln: wrote %s (int8, %d calibration batches of %d, %s)%n", target, inputs.size(), batchSize,
+        double accFp32 = accuracy(fp32, td), accQ = accuracy(q, td);
+        log.printf(Locale.ROOT, "kiln: wrote %s (%s, %d calibration batches of %d, %s)%n", target, f.cliName(), inputs.size(), batchSize,
                 meta.get("kiln.quant.calibration"));
-        log.printf(Locale.ROOT, "test accuracy fp32 %.2f%%, int8 %.2f%% (%+.2f points)%n", 100 * accFp32, 100 * accInt8, 100 * (accInt8 - accFp32));
+        log.printf(Locale.ROOT, "test accuracy fp32 %.2f%%, %s %.2f%% (%+.2f points)%n", 100 * accFp32, f.cliName(), 100 * accQ, 100 * (accQ - accFp32));
         log.flush();
         return 0;
     }

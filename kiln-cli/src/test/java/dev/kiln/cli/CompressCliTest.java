@@ -11,7 +11,7 @@ import static dev.kiln.cli.MainTest.assertOneLineError;
 import static dev.kiln.cli.MainTest.kiln;
 import static org.junit.jupiter.api.Assertions.*;
 
-/** kiln prune and kiln quantize on a tiny run, and kiln eval of their outputs. */
+/** kiln prune and kiln quantize (int8, FP8) on a tiny run, and kiln eval / kiln predict of their outputs. */
 class CompressCliTest {
     @TempDir Path dir;
 
@@ -57,6 +57,24 @@ class CompressCliTest {
         assertEquals(0, ev.code(), ev.toString());
         assertTrue(ev.out().contains("\"test_acc\":"), ev.out());
 
+        // FP8 of the trained run: F8_E4M3 entries; kiln eval and kiln predict run it
+        MainTest.Run f = kiln("quantize", run.toString(), "--fp8", "--calibrate", "2", "--data", data.toString());
+        assertEquals(0, f.code(), f.toString());
+        assertTrue(f.out().contains("fp8"), f.out());
+        Path fp8 = run.resolve("model-fp8.safetensors");
+        Safetensors.Contents fc = Safetensors.read(fp8);
+        assertEquals("fp8", fc.metadata().get("kiln.quant"));
+        assertEquals(dev.kiln.backend.QuantFormat.FP8_E4M3, fc.codes().get("1.weight").format());
+        MainTest.Run fev = kiln("eval", fp8.toString(), "--data", data.toString(), "--device", "cpu", "--json");
+        assertEquals(0, fev.code(), fev.toString());
+        assertTrue(fev.out().contains("\"test_acc\":"), fev.out());
+        Path png = dir.resolve("digit.png");
+        javax.imageio.ImageIO.write(new java.awt.image.BufferedImage(28, 28, java.awt.image.BufferedImage.TYPE_BYTE_GRAY), "png", png.toFile());
+        MainTest.Run pr = kiln("predict", fp8.toString(), png.toString(), "--json", "--top", "3", "--device", "cpu");
+        assertEquals(0, pr.code(), pr.toString());
+        assertTrue(pr.out().contains("\"top\""), pr.out());
+
+        assertOneLineError(kiln("quantize", run.toString(), "--int8", "--fp8", "--data", data.toString()), "mutually exclusive");
         assertOneLineError(kiln("prune", run.toString(), "--amount", "0.3", "--structured", "2:4"), "--structured 2:4 prunes exactly half");
         assertOneLineError(kiln("prune", run.toString(), "--amount", "0.5", "--rounds", "3"), "--rounds > 1 needs --finetune-epochs");
         assertOneLineError(kiln("quantize", int8.toString(), "--int8", "--data", data.toString()), "already quantized");

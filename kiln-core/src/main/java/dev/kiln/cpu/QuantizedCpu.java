@@ -3,18 +3,108 @@ package dev.kiln.cpu;
 import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.Tensor;
+import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.QuantFormat;
+import dev.kiln.ops.Convolution;
+import dev.kiln.ops.Matmul;
+import dev.kiln.quant.Fp8E4M3;
 
-/** The int8 linear product on the CPU: the input quantized by {@link Int8Gemm#quantize}, the product by {@link Int8Gemm}. */
+/**
+ * The quantized products on the CPU. int8: the input quantized by {@link Int8Gemm#quantize}, the product by
+ * {@link Int8Gemm} (a convolution over im2col rows of codes). FP8: the CPU has no FP8 arithmetic, so the codes of the input
+ * and weight are decoded to the float32 values they stand for (exact: an E4M3 value has 4 significant bits) and the
+ * float32 matmul or convolution multiplies them; the result equals the GPU's FP8 tensor-core product up to the order of
+ * the float32 sums.
+ */
 final class QuantizedCpu {
     private QuantizedCpu() {}
 
-    static Tensor int8Linear(Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale) {
+    /** Every E4M3 code's value. */
+    private static final float[] FP8 = new float[256];
+    static {
+        for (int c = 0; c < 256; c++) FP8[c] = Fp8E4M3.decode((byte) c);
+    }
+
+    static Tensor linear(QuantFormat format, Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale) {
         int m = x.size(0), k = x.size(1), n = codes.size(0);
+        float[] ws = weightScale.toFloatArray(), b = bias == null ? null : bias.toFloatArray();
+        if (format == QuantFormat.FP8_E4M3) {
+            Tensor y = Matmul.linear(fp8Values(x, (float) inputScale), decoded(codes), null);
+            return scaled(y, 1, n, (float) inputScale, ws, b);
+        }
         byte[] xq = Int8Gemm.quantize(x.toFloatArray(), (float) inputScale);
         float[] out = new float[m * n];
-        Tensor w = codes.isContiguous() && codes.offset() == 0 ? codes : codes.contiguousCopy(); // read in place, not copied per call
-        Int8Gemm.gemm(xq, m, k, (byte[]) CpuStorage.arrayOf(w), n, (float) inputScale, weightScale.toFloatArray(),
-                bias == null ? null : bias.toFloatArray(), false, out);
+        Int8Gemm.gemm(xq, m, k, bytes(codes), n, (float) inputScale, ws, b, false, out);
         return Tensor.fromHost(out, DType.FLOAT32, new int[]{m, n}, Device.CPU);
+    }
+
+    static Tensor conv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams g, Tensor weightScale, Tensor bias, double inputScale) {
+        int n = x.size(0), in = x.size(1), h = x.size(2), w = x.size(3), out = codes.size(0), kh = codes.size(2), kw = codes.size(3);
+        int oh = g.outH(h, kh), ow = g.outW(w, kw), p = oh * ow, k = in * kh * kw;
+        float scale = (float) inputScale;
+        float[] ws = weightScale.toFloatArray(), b = bias == null ? null : bias.toFloatArray();
+        if (format == QuantFormat.FP8_E4M3) {
+            Tensor y = Convolution.conv2d(fp8Values(x, scale), decoded(codes), null, g, false);
+            return scaled(y, p, out, scale, ws, b);
+        }
+        byte[] qx = Int8Gemm.quantize(x.toFloatArray(), scale), wq = bytes(codes);
+        float[] y = new float[n * out * p];
+        // one image per task: its im2col rows (P x k codes) stay in cache for the product, which writes NCHW directly
+        Parallel.balanced(n, (i0, i1) -> {
+            byte[] cols = new byte[p * k];
+            for (int img = i0; img < i1; img++) {
+                im2col(qx, img, in, h, w, kh, kw, g, oh, ow, cols);
+                Int8Gemm.gemm(cols, 0, p, k, wq, out, scale, ws, b, false, new Int8Gemm.Out(y, img * out * p, 1, p));
+            }
+        });
+        return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
+    }
+
+    /** The codes' bytes, read in place when the tensor is a whole contiguous array (not copied per call). */
+    private static byte[] bytes(Tensor codes) {
+        Tensor c = codes.isContiguous() && codes.offset() == 0 ? codes : codes.contiguousCopy();
+        return (byte[]) CpuStorage.arrayOf(c);
+    }
+
+    /** x / scale rounded to E4M3 (as its code would decode), in code units. */
+    private static Tensor fp8Values(Tensor x, float scale) {
+        float[] v = x.toFloatArray();
+        for (int i = 0; i < v.length; i++) v[i] = FP8[Fp8E4M3.encode(v[i] / scale) & 0xFF];
+        return Tensor.fromHost(v, DType.FLOAT32, x.shape(), Device.CPU);
+    }
+
+    private static Tensor decoded(Tensor codes) {
+        byte[] c = bytes(codes);
+        float[] v = new float[(int) codes.numel()];
+        for (int i = 0; i < v.length; i++) v[i] = FP8[c[i] & 0xFF];
+        return Tensor.fromHost(v, DType.FLOAT32, codes.shape(), Device.CPU);
+    }
+
+    /** y (code units; channel j of every block of {@code inner} values, j < n) times inputScale · ws[j], plus b[j]. */
+    private static Tensor scaled(Tensor y, int inner, int n, float inputScale, float[] ws, float[] b) {
+        float[] v = y.toFloatArray();
+        for (int i = 0; i < v.length; i++) {
+            int j = (i / inner) % n;
+            v[i] = v[i] * inputScale * ws[j] + (b == null ? 0 : b[j]);
+        }
+        return Tensor.fromHost(v, DType.FLOAT32, y.shape(), Device.CPU);
+    }
+
+    /** Image {@code img}'s rows of k = C·kh·kw codes, one per output position, in the weight's (c, i, j) order; outside the image: 0. */
+    private static void im2col(byte[] qx, int img, int in, int h, int w, int kh, int kw, Conv2dParams g, int oh, int ow, byte[] cols) {
+        java.util.Arrays.fill(cols, (byte) 0);
+        int k = in * kh * kw;
+        for (int y = 0; y < oh; y++) for (int x = 0; x < ow; x++) {
+            int row = (y * ow + x) * k;
+            for (int c = 0; c < in; c++) for (int i = 0; i < kh; i++) {
+                int iy = y * g.strideH() - g.padH() + i * g.dilationH();
+                if (iy < 0 || iy >= h) continue;
+                int src = ((img * in + c) * h + iy) * w, dst = row + (c * kh + i) * kw;
+                for (int j = 0; j < kw; j++) {
+                    int ix = x * g.strideW() - g.padW() + j * g.dilationW();
+                    if (ix >= 0 && ix < w) cols[dst + j] = qx[src + ix];
+                }
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
+import dev.kiln.backend.QuantFormat;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Map;
@@ -80,6 +81,37 @@ final class Blas {
             } finally {
                 if (captured != null) dev.allocator().free(captured);
             }
+        }
+    }
+
+    /**
+     * One 8-bit cuBLASLt product (see {@link CublasLt#matmulQuantized}) on the device's stream and workspace (the graph's
+     * during capture, as {@link #tryLt}), timed once per problem under the timed search; false when cuBLASLt cannot take it.
+     */
+    static boolean tryLtQuantized(CudaDevice dev, QuantFormat format, int m, int n, int k, long a, long b, long d) {
+        Cublas h = handle(dev);
+        if (h == null) return false;
+        synchronized (h) {
+            CublasLt lt = lt(dev);
+            if (lt == null) return false;
+            dev.makeCurrent();
+            CudaAllocator.Block captured = capturedWorkspace(dev);
+            try {
+                return lt.matmulQuantized(format, m, n, k, a, b, d, captured != null ? captured.address() : WORKSPACE[dev.index()],
+                        Cublas.RECOMMENDED_WORKSPACE_BYTES, dev.stream().address(), Cuda.cudnnBenchmark() && captured == null);
+            } finally {
+                if (captured != null) dev.allocator().free(captured);
+            }
+        }
+    }
+
+    /** Whether cuBLASLt took an 8-bit problem of these dimensions (tests). */
+    static boolean ltTookQuantized(CudaDevice dev, QuantFormat format, int m, int n, int k) {
+        Cublas h = handle(dev);
+        if (h == null) return false;
+        synchronized (h) {
+            CublasLt lt = lt(dev);
+            return lt != null && lt.acceptedQuantized(format, m, n, k);
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
+import dev.kiln.backend.QuantFormat;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -52,7 +53,9 @@ public final class CublasLt extends NativeHandle {
 
     // ---- enum values, from cublasLt.h (CUDA 12/13)
     /** cublasLtMatmulDescAttributes_t */
-    private static final int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8;
+    private static final int DESC_SCALE_TYPE = 1, DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8;
+    /** cudaDataType_t (library_types.h) and cublasComputeType_t (cublas_api.h) of the 8-bit products. */
+    static final int CUDA_R_8I = 3, CUDA_R_32I = 10, CUDA_R_8F_E4M3 = 28, CUBLAS_COMPUTE_32I = 72;
     /** cublasLtMatmulPreferenceAttributes_t */
     private static final int PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_A = 5;   // A, B, C, D: 5, 6, 7, 8
     private static final int HEURISTIC_RESULT_BYTES = 96;   // algo (64), workspaceSize (8), state (4), wavesCount (4), reserved (16)
@@ -103,14 +106,14 @@ public final class CublasLt extends NativeHandle {
         boolean refused() { return desc == 0; }
     }
 
-    /** What a plan depends on. */
-    private record Key(DType dtype, boolean tf32, Epilogue epilogue, boolean accumulate, boolean transA, boolean transB,
+    /** What a plan depends on; {@code quant} is null for the float types, else dtype is null. */
+    private record Key(DType dtype, QuantFormat quant, boolean tf32, Epilogue epilogue, boolean accumulate, boolean transA, boolean transB,
                        int m, int n, int k, int lda, int ldb, int ldd, long alignment) {}
 
     private static final Plan REFUSED = new Plan(0, 0, 0, 0, new MemorySegment[0]);
 
     private final Arena arena = Arena.ofShared();
-    /** alpha = 1 at 0, beta = 0 at 4 (float: the scale type of every problem here), and a pointer-sized scratch at 8. */
+    /** alpha = 1 at 0, beta = 0 at 4 as floats, a pointer-sized scratch at 8, alpha = 1 at 16, beta = 0 at 20 as int32 (int8's scale type). */
     private final MemorySegment scalars;
     private final Map<Key, Plan> plans = new HashMap<>();
     /** Why the last refused problem was refused (tests print it). */
@@ -118,9 +121,11 @@ public final class CublasLt extends NativeHandle {
 
     private CublasLt(long handle) {
         super("cuBLASLt handle", handle);
-        scalars = arena.allocate(16, 8);
+        scalars = arena.allocate(24, 8);
         scalars.set(ValueLayout.JAVA_FLOAT, 0, 1f);
         scalars.set(ValueLayout.JAVA_FLOAT, 4, 0f);
+        scalars.set(ValueLayout.JAVA_INT, 16, 1);
+        scalars.set(ValueLayout.JAVA_INT, 20, 0);
     }
 
     /** Whether libcublasLt can be found on this machine. */
@@ -158,16 +163,43 @@ public final class CublasLt extends NativeHandle {
         if (type < 0 || m <= 0 || n <= 0 || k <= 0) return false;
         // the heuristic picks kernels for the alignment it is told, so problems of differently aligned pointers differ
         long alignment = Math.min(256, Long.lowestOneBit(a | b | d | bias | (1L << 8)));
-        Key key = new Key(dtype, tf32 && dtype == DType.FLOAT32, epilogue, accumulate, transA, transB, m, n, k, lda, ldb, ldd,
+        Key key = new Key(dtype, null, tf32 && dtype == DType.FLOAT32, epilogue, accumulate, transA, transB, m, n, k, lda, ldb, ldd,
                 alignment);
+        int compute = key.tf32() ? Cublas.CUBLAS_COMPUTE_32F_FAST_TF32 : Cublas.CUBLAS_COMPUTE_32F;
+        return matmul(key, type, type, compute, Cublas.CUDA_R_32F, a, b, d, bias, workspace, workspaceBytes, stream, tune);
+    }
+
+    /**
+     * The 8-bit tensor-core product: column-major D (m x n, leading dimension m) = Aᵀ·B with A (k x m) and B (k x n) codes
+     * of the format, both with leading dimension k (the "TN" layout cuBLASLt's int8 and FP8 kernels require). int8:
+     * CUBLAS_COMPUTE_32I, D int32 and exact; FP8 E4M3: CUBLAS_COMPUTE_32F, D float32 (no scale pointers: the per-channel
+     * weight scales are applied by the caller's dequantizing pass, which cuBLASLt's one scalar per operand cannot do).
+     * The caller pads m and k to multiples of 16. {@code tune} as {@link #matmul}. Returns false, having done nothing,
+     * when cuBLASLt has no algorithm.
+     */
+    public boolean matmulQuantized(QuantFormat format, int m, int n, int k, long a, long b, long d, long workspace, long workspaceBytes,
+                                   long stream, boolean tune) {
+        if (m <= 0 || n <= 0 || k <= 0) return false;
+        long alignment = Math.min(256, Long.lowestOneBit(a | b | d | (1L << 8)));
+        Key key = new Key(null, format, false, Epilogue.DEFAULT, false, true, false, m, n, k, k, k, m, alignment);
+        return format == QuantFormat.INT8
+                ? matmul(key, CUDA_R_8I, CUDA_R_32I, CUBLAS_COMPUTE_32I, CUDA_R_32I, a, b, d, 0, workspace, workspaceBytes, stream, tune)
+                : matmul(key, CUDA_R_8F_E4M3, Cublas.CUDA_R_32F, Cublas.CUBLAS_COMPUTE_32F, Cublas.CUDA_R_32F, a, b, d, 0, workspace,
+                        workspaceBytes, stream, tune);
+    }
+
+    /** Plans the problem once (types: A and B, C and D, compute, alpha/beta), then runs it; false when refused. */
+    private boolean matmul(Key key, int abType, int dType, int compute, int scaleType, long a, long b, long d, long bias,
+                           long workspace, long workspaceBytes, long stream, boolean tune) {
         Plan p = plans.get(key);
         if (p == null) {
-            p = plan(key, type, bias, workspaceBytes);
+            p = plan(key, abType, dType, compute, scaleType, bias, workspaceBytes);
             plans.put(key, p);
         }
         if (p.refused()) return false;
+        boolean accumulate = key.accumulate();
         try {
-            if (epilogue != Epilogue.DEFAULT) setPointer(p.desc, DESC_BIAS_POINTER, bias);
+            if (key.epilogue() != Epilogue.DEFAULT) setPointer(p.desc, DESC_BIAS_POINTER, bias);
             // an accumulating product's timing runs would add into D again and again, so it keeps the heuristic's pick
             if (tune && !p.timed && !accumulate) time(p, key, a, b, d, workspace, workspaceBytes, stream);
             run(p, p.algo, key, a, b, d, workspace, workspaceBytes, stream);
@@ -179,9 +211,10 @@ public final class CublasLt extends NativeHandle {
 
     private void run(Plan p, MemorySegment algo, Key key, long a, long b, long d, long workspace, long workspaceBytes,
                      long stream) throws Throwable {
-        // alpha = 1; beta = 1 (the same float) to accumulate, else 0
-        MemorySegment beta = key.accumulate() ? scalars : scalars.asSlice(4);
-        int st = (int) H.matmul.invokeExact(handle(), p.desc, scalars, a, p.layoutA, b, p.layoutB, beta,
+        // alpha = 1; beta = 1 (the same value) to accumulate, else 0; int32 for int8's scale type, else float
+        MemorySegment alpha = key.quant() == QuantFormat.INT8 ? scalars.asSlice(16) : scalars;
+        MemorySegment beta = key.accumulate() ? alpha : alpha.asSlice(4);
+        int st = (int) H.matmul.invokeExact(handle(), p.desc, alpha, a, p.layoutA, b, p.layoutB, beta,
                 d, p.layoutD, d, p.layoutD, algo, workspace, workspaceBytes, stream);
         if (st != 0) throw LIB.failure("cublasLtMatmul", st, key.toString());
     }
@@ -221,26 +254,32 @@ public final class CublasLt extends NativeHandle {
                 && e.getKey().m() == m && e.getKey().n() == n && e.getKey().k() == k && !e.getValue().refused());
     }
 
+    /** Whether an 8-bit problem of these dimensions has a plan that cuBLASLt accepted (for tests: the tensor-core path ran). */
+    boolean acceptedQuantized(QuantFormat format, int m, int n, int k) {
+        return plans.entrySet().stream().anyMatch(e -> e.getKey().quant() == format
+                && e.getKey().m() == m && e.getKey().n() == n && e.getKey().k() == k && !e.getValue().refused());
+    }
+
     /** Whether the problem's candidates were timed (for tests: the timed search ran). */
     boolean timed(DType dtype, Epilogue epilogue, int m, int n, int k) {
         return plans.entrySet().stream().anyMatch(e -> e.getKey().dtype() == dtype && e.getKey().epilogue() == epilogue
                 && e.getKey().m() == m && e.getKey().n() == n && e.getKey().k() == k && !e.getValue().refused() && e.getValue().timed);
     }
 
-    private Plan plan(Key key, int type, long bias, long workspaceBytes) {
-        int compute = key.tf32() ? Cublas.CUBLAS_COMPUTE_32F_FAST_TF32 : Cublas.CUBLAS_COMPUTE_32F;
+    private Plan plan(Key key, int abType, int dType, int compute, int scaleType, long bias, long workspaceBytes) {
         long desc = 0, la = 0, lb = 0, ld = 0, pref = 0;
         try (Arena t = Arena.ofConfined()) {
             MemorySegment out = t.allocate(ValueLayout.ADDRESS);
-            LIB.check("cublasLtMatmulDescCreate", (int) H.descCreate.invokeExact(out, compute, Cublas.CUDA_R_32F));
+            LIB.check("cublasLtMatmulDescCreate", (int) H.descCreate.invokeExact(out, compute, scaleType));
             desc = out.get(ValueLayout.JAVA_LONG, 0);
+            setInt(desc, DESC_SCALE_TYPE, scaleType);
             setInt(desc, DESC_TRANSA, key.transA() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N);
             setInt(desc, DESC_TRANSB, key.transB() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N);
             setInt(desc, DESC_EPILOGUE, key.epilogue().code);
             if (key.epilogue() != Epilogue.DEFAULT) setPointer(desc, DESC_BIAS_POINTER, bias);
-            la = layout(t, type, key.transA() ? key.k() : key.m(), key.transA() ? key.m() : key.k(), key.lda());
-            lb = layout(t, type, key.transB() ? key.n() : key.k(), key.transB() ? key.k() : key.n(), key.ldb());
-            ld = layout(t, type, key.m(), key.n(), key.ldd());
+            la = layout(t, abType, key.transA() ? key.k() : key.m(), key.transA() ? key.m() : key.k(), key.lda());
+            lb = layout(t, abType, key.transB() ? key.n() : key.k(), key.transB() ? key.k() : key.n(), key.ldb());
+            ld = layout(t, dType, key.m(), key.n(), key.ldd());
             LIB.check("cublasLtMatmulPreferenceCreate", (int) H.prefCreate.invokeExact(out));
             pref = out.get(ValueLayout.JAVA_LONG, 0);
             MemorySegment v = t.allocate(8, 8);

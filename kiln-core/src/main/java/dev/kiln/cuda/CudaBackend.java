@@ -11,6 +11,7 @@ import dev.kiln.backend.BatchNormParams;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.Pool2dParams;
+import dev.kiln.backend.QuantFormat;
 import dev.kiln.backend.ReduceOp;
 import dev.kiln.backend.UnaryOp;
 
@@ -335,8 +336,12 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log) { return softmax.softmaxBackward(gradOut, y, dim, log); }
 
-    @Override public Tensor int8Linear(Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale) {
-        return quantized.int8Linear(x, codes, weightScale, bias, inputScale);
+    @Override public Tensor quantizedLinear(QuantFormat format, Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale) {
+        return quantized.linear(format, x, codes, weightScale, bias, inputScale);
+    }
+
+    @Override public Tensor quantizedConv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams geometry, Tensor weightScale, Tensor bias, double inputScale) {
+        return quantized.conv2d(format, x, codes, geometry, weightScale, bias, inputScale);
     }
 
     @Override public Tensor gather(Tensor x, int dim, Tensor index) { return indexing.gather(x, dim, index); }

@@ -4,6 +4,7 @@ import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
+import dev.kiln.backend.QuantFormat;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -35,18 +36,19 @@ public final class Safetensors {
     private Safetensors() {}
 
     /**
-     * What a file holds: tensors on the CPU in file order, the metadata strings, and the I8 entries (quantized weights;
-     * Kiln tensors have no int8 type, so they come as arrays).
+     * What a file holds: tensors on the CPU in file order, the metadata strings, and the I8 and F8_E4M3 entries
+     * (quantized weights; Kiln tensors have no 8-bit signed or float type, so they come as arrays of codes).
      */
-    public record Contents(Map<String, Tensor> tensors, Map<String, String> metadata, Map<String, Int8Array> int8) {
-        /** Contents without I8 entries. */
+    public record Contents(Map<String, Tensor> tensors, Map<String, String> metadata, Map<String, Codes> codes) {
+        /** Contents without 8-bit entries. */
         public Contents(Map<String, Tensor> tensors, Map<String, String> metadata) { this(tensors, metadata, Map.of()); }
     }
 
-    /** An I8 entry: signed bytes, row-major, of the given shape. */
-    public record Int8Array(byte[] values, int[] shape) {
-        public Int8Array {
-            if (values.length != Shape.numel(shape)) throw new IllegalArgumentException("Int8Array: " + values.length + " values for shape " + Shape.str(shape));
+    /** An 8-bit entry: I8 (int8 codes) or F8_E4M3 (FP8 codes), one byte each, row-major, of the given shape. */
+    public record Codes(QuantFormat format, byte[] values, int[] shape) {
+        public Codes {
+            java.util.Objects.requireNonNull(format, "format");
+            if (values.length != Shape.numel(shape)) throw new IllegalArgumentException("Codes: " + values.length + " values for shape " + Shape.str(shape));
         }
     }
 
@@ -85,9 +87,9 @@ public final class Safetensors {
         write(file, tensors, Map.of(), metadata, UnaryOperator.identity());
     }
 
-    /** Writes the tensors, then the I8 entries (quantized weights), and the metadata. */
-    public static void write(Path file, Map<String, Tensor> tensors, Map<String, Int8Array> int8, Map<String, String> metadata) throws IOException {
-        write(file, tensors, int8, metadata, UnaryOperator.identity());
+    /** Writes the tensors, then the 8-bit entries (quantized weights), and the metadata. */
+    public static void write(Path file, Map<String, Tensor> tensors, Map<String, Codes> codes, Map<String, String> metadata) throws IOException {
+        write(file, tensors, codes, metadata, UnaryOperator.identity());
     }
 
     /** {@code wrap} lets a test put a failing channel between the writer and the file (a simulated crash). */
@@ -96,9 +98,9 @@ public final class Safetensors {
         write(file, tensors, Map.of(), metadata, wrap);
     }
 
-    private static void write(Path file, Map<String, Tensor> tensors, Map<String, Int8Array> int8, Map<String, String> metadata,
+    private static void write(Path file, Map<String, Tensor> tensors, Map<String, Codes> codes, Map<String, String> metadata,
                               UnaryOperator<WritableByteChannel> wrap) throws IOException {
-        byte[] header = header(tensors, int8, metadata);
+        byte[] header = header(tensors, codes, metadata);
         Path dir = file.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "." + file.getFileName() + ".", ".tmp");
@@ -111,7 +113,7 @@ public final class Safetensors {
                 writeFully(out, len);
                 writeFully(out, ByteBuffer.wrap(header));
                 for (Tensor t : tensors.values()) writeFully(out, bytes(t));
-                for (Int8Array a : int8.values()) writeFully(out, ByteBuffer.wrap(a.values()));
+                for (Codes a : codes.values()) writeFully(out, ByteBuffer.wrap(a.values()));
                 ch.force(true); // the data is on disk before the name points at it
             }
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
@@ -144,7 +146,7 @@ public final class Safetensors {
         }
     }
 
-    private static byte[] header(Map<String, Tensor> tensors, Map<String, Int8Array> int8, Map<String, String> metadata) {
+    private static byte[] header(Map<String, Tensor> tensors, Map<String, Codes> codes, Map<String, String> metadata) {
         StringBuilder sb = new StringBuilder("{");
         if (metadata != null && !metadata.isEmpty()) {
             sb.append(Json.quote(METADATA)).append(":{");
@@ -160,9 +162,9 @@ public final class Safetensors {
             Tensor t = e.getValue();
             offset = entryHeader(sb, e.getKey(), code(t.dtype()), t.shape(), offset, t.numel() * t.dtype().byteSize());
         }
-        for (var e : int8.entrySet()) {
-            if (tensors.containsKey(e.getKey())) throw new IllegalArgumentException("safetensors: '" + e.getKey() + "' is both a tensor and an I8 entry");
-            offset = entryHeader(sb, e.getKey(), I8, e.getValue().shape(), offset, e.getValue().values().length);
+        for (var e : codes.entrySet()) {
+            if (tensors.containsKey(e.getKey())) throw new IllegalArgumentException("safetensors: '" + e.getKey() + "' is both a tensor and an 8-bit entry");
+            offset = entryHeader(sb, e.getKey(), codeOf(e.getValue().format()), e.getValue().shape(), offset, e.getValue().values().length);
         }
         sb.append('}');
         // pad with spaces so the data starts 8-byte aligned, as the reference writer does
@@ -224,15 +226,15 @@ public final class Safetensors {
             long dataLen = size - 8 - headerLen;
             parseHeader(file, new String(hb.array(), StandardCharsets.UTF_8), dataLen, entries, metadata);
             Map<String, Tensor> tensors = new LinkedHashMap<>();
-            Map<String, Int8Array> int8 = new LinkedHashMap<>();
+            Map<String, Codes> codes = new LinkedHashMap<>();
             for (var e : entries.entrySet()) {
                 Entry en = e.getValue();
                 ByteBuffer data = ByteBuffer.allocate((int) (en.end - en.begin)).order(ByteOrder.LITTLE_ENDIAN);
                 readFully(ch, data, 8 + headerLen + en.begin, file);
-                if (en.dtype == null) int8.put(e.getKey(), new Int8Array(data.array(), en.shape));
+                if (en.dtype == null) codes.put(e.getKey(), new Codes(en.quant, data.array(), en.shape));
                 else tensors.put(e.getKey(), tensor(data, en.dtype, en.shape));
             }
-            return new Contents(tensors, metadata, int8);
+            return new Contents(tensors, metadata, codes);
         }
     }
 
@@ -246,11 +248,13 @@ public final class Safetensors {
         b.flip();
     }
 
-    /** One header entry; dtype null: I8. */
-    private record Entry(DType dtype, int[] shape, long begin, long end) {}
+    /** One header entry; dtype null: 8-bit codes of {@code quant}. */
+    private record Entry(DType dtype, QuantFormat quant, int[] shape, long begin, long end) {}
 
-    /** The format's code for signed bytes, which Kiln reads into {@link Int8Array}s. */
-    private static final String I8 = "I8";
+    /** The format's codes for signed bytes and FP8 E4M3, which Kiln reads into {@link Codes}. */
+    private static final String I8 = "I8", F8_E4M3 = "F8_E4M3";
+
+    private static String codeOf(QuantFormat f) { return f == QuantFormat.INT8 ? I8 : F8_E4M3; }
 
     private static void parseHeader(Path file, String json, long dataLen, Map<String, Entry> entries, Map<String, String> metadata)
             throws FormatException {
@@ -288,7 +292,8 @@ public final class Safetensors {
         if (!(v instanceof Map<?, ?> m)) throw new FormatException(file, "entry '" + name + "' is not an object");
         if (!(m.get("dtype") instanceof String code)) throw new FormatException(file, "entry '" + name + "' has no dtype");
         DType dtype = dtypeOf(code);
-        if (dtype == null && !code.equals(I8)) throw new FormatException(file, "entry '" + name + "' has dtype " + code + ", which Kiln does not support");
+        QuantFormat quant = code.equals(I8) ? QuantFormat.INT8 : code.equals(F8_E4M3) ? QuantFormat.FP8_E4M3 : null;
+        if (dtype == null && quant == null) throw new FormatException(file, "entry '" + name + "' has dtype " + code + ", which Kiln does not support");
         if (!(m.get("shape") instanceof List<?> shapeList)) throw new FormatException(file, "entry '" + name + "' has no shape");
         int[] shape = new int[shapeList.size()];
         for (int i = 0; i < shape.length; i++) {
@@ -316,7 +321,7 @@ public final class Safetensors {
             throw new FormatException(file, "entry '" + name + "' has " + (end - begin) + " bytes for shape " + Shape.str(shape) + " of " + code);
         }
         if (bytes > MAX_TENSOR_BYTES) throw new FormatException(file, "entry '" + name + "' has " + bytes + " bytes, more than one Java array holds");
-        return new Entry(dtype, shape, begin, end);
+        return new Entry(dtype, quant, shape, begin, end);
     }
 
     private static Tensor tensor(ByteBuffer b, DType dtype, int[] shape) {

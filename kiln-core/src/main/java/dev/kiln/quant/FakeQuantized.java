@@ -12,7 +12,7 @@ import dev.kiln.ops.Matmul;
  * A {@link Linear} or {@link Conv2d} trained as its int8 version will run (quantization-aware training): the input is
  * fake-quantized with the largest |x| seen in training so far (the range int8 calibration by max would find) and the
  * weight per output channel, both with {@link FakeQuantize}'s straight-through gradient. The float layer is shared,
- * not copied: an optimizer over its parameters trains it, and {@link Int8Model#convertQat} then gives the int8 model
+ * not copied: an optimizer over its parameters trains it, and {@link QuantizedModel#convertQat} then gives the int8 model
  * with the ranges seen here.
  */
 public final class FakeQuantized extends Layer implements Forward {

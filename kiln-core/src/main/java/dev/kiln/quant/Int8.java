@@ -34,27 +34,8 @@ public final class Int8 {
         return Int8Gemm.quantize(x, scale);
     }
 
-    /** A weight (rows x cols, row-major) quantized per row: its codes and each row's scale. */
-    public record Rows(byte[] codes, float[] scales, int rows, int cols) {
-        /** Back to floats: codes times their row's scale. */
-        public float[] dequantize() {
-            float[] w = new float[codes.length];
-            for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) w[r * cols + c] = codes[r * cols + c] * scales[r];
-            return w;
-        }
-    }
-
     /** Per-row (per output channel) symmetric quantization of a rows x cols weight. */
-    public static Rows quantizeRows(float[] w, int rows, int cols) {
-        if (w.length != rows * cols) throw new IllegalArgumentException("quantizeRows: " + w.length + " values for " + rows + "x" + cols);
-        byte[] q = new byte[w.length];
-        float[] scales = new float[rows];
-        for (int r = 0; r < rows; r++) {
-            float max = 0;
-            for (int c = 0; c < cols; c++) max = Math.max(max, Math.abs(w[r * cols + c]));
-            scales[r] = scaleFor(max);
-            for (int c = 0; c < cols; c++) q[r * cols + c] = quantize(w[r * cols + c], scales[r]);
-        }
-        return new Rows(q, scales, rows, cols);
+    public static QuantizedRows quantizeRows(float[] w, int rows, int cols) {
+        return QuantizedRows.of(dev.kiln.backend.QuantFormat.INT8, w, rows, cols);
     }
 }

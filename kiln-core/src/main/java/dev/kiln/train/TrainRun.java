@@ -19,7 +19,7 @@ import dev.kiln.nn.CrossEntropyLoss;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Model;
 import dev.kiln.optim.Optimizer;
-import dev.kiln.quant.Int8Model;
+import dev.kiln.quant.QuantizedModel;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -483,7 +483,7 @@ public final class TrainRun {
         List<String> classes = classes(c.metadata());
         Model m = kind.build(new Generator(0), shape, classes.size());
         try {
-            if (Int8Model.isQuantized(c.metadata())) m = Int8Model.load(c, m); // kiln quantize's output: int8 layers on this structure
+            if (QuantizedModel.isQuantized(c.metadata())) m = QuantizedModel.load(c, m); // kiln quantize's output: int8 layers on this structure
             else m.loadStateDict(TrainCheckpoint.modelTensors(c.tensors())); // a full training checkpoint holds the optimizer's too
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + " does not fit model " + kind.cliName() + ": " + e.getMessage(), e);

@@ -59,7 +59,7 @@ class OpTableTest {
             family("Normalization", "ops.Normalization", "layerNorm layerNormBackward batchNorm batchNormBackward", "normalization.cu",
                     "ops.NormalizationGradTest cuda.NormalizationGpuTest"),
             family("Softmax", "ops.Softmax", "softmax softmaxBackward", "softmax.cu", "cuda.SoftmaxGpuTest"),
-            family("Quantized", "ops.Quantized", "int8Linear", "quantized.cu", "quant.QuantizationTest cuda.QuantizedGpuTest"),
+            family("Quantized", "ops.Quantized", "quantizedLinear quantizedConv2d", "quantized.cu", "quant.QuantizationTest cuda.QuantizedGpuTest"),
             family("Attention", "ops.Attention", "supportsAttention attention attentionBackward", "attention.cu",
                     "ops.AttentionGradTest cuda.AttentionGpuTest"),
             family("Indexing", "ops.Indexing", "gather scatterAdd indexSelect indexAdd", "indexing.cu", "cuda.IndexingGpuTest"),

@@ -1,6 +1,7 @@
 package dev.kiln.io;
 
 import dev.kiln.Tensor;
+import dev.kiln.backend.QuantFormat;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,22 +29,33 @@ class SafetensorsInt8Test {
         out.writeBytes(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(0.5f).array());
         Path file = Files.write(dir.resolve("h.safetensors"), out.toByteArray());
         Safetensors.Contents c = Safetensors.read(file);
-        assertArrayEquals(new byte[]{-1, 127, -127, 0}, c.int8().get("q").values());
-        assertArrayEquals(new int[]{2, 2}, c.int8().get("q").shape());
+        assertArrayEquals(new byte[]{-1, 127, -127, 0}, c.codes().get("q").values());
+        assertArrayEquals(new int[]{2, 2}, c.codes().get("q").shape());
         assertEquals(0.5, c.tensors().get("s").item(), 0);
         assertFalse(c.tensors().containsKey("q"));
+    }
+
+    @Test void fp8EntriesRoundTripAsF8E4M3() throws Exception {
+        Path file = dir.resolve("f.safetensors");
+        byte[] codes = {0x7E, (byte) 0xFE, 0, 0x38, 1};   // 448, -448, 0, 1, the smallest subnormal
+        Safetensors.write(file, Map.of(), Map.of("w", new Safetensors.Codes(QuantFormat.FP8_E4M3, codes, new int[]{5})), Map.of());
+        String header = new String(Files.readAllBytes(file), 8, 60, StandardCharsets.UTF_8);
+        assertTrue(header.contains("\"dtype\":\"F8_E4M3\""), header);
+        Safetensors.Codes c = Safetensors.read(file).codes().get("w");
+        assertEquals(QuantFormat.FP8_E4M3, c.format());
+        assertArrayEquals(codes, c.values());
     }
 
     @Test void kilnsI8EntriesRoundTripAndAWrongSizeIsRefused() throws Exception {
         Path file = dir.resolve("k.safetensors");
         byte[] codes = {-127, -3, 0, 5, 127, 1};
-        Safetensors.write(file, Map.of("b", Tensor.of(1f, 2f)), Map.of("w", new Safetensors.Int8Array(codes, new int[]{2, 3})), Map.of("k", "v"));
+        Safetensors.write(file, Map.of("b", Tensor.of(1f, 2f)), Map.of("w", new Safetensors.Codes(QuantFormat.INT8, codes, new int[]{2, 3})), Map.of("k", "v"));
         Safetensors.Contents c = Safetensors.read(file);
-        assertArrayEquals(codes, c.int8().get("w").values());
+        assertArrayEquals(codes, c.codes().get("w").values());
         assertArrayEquals(new float[]{1, 2}, c.tensors().get("b").toFloatArray());
         assertEquals("v", c.metadata().get("k"));
-        assertThrows(IllegalArgumentException.class, () -> new Safetensors.Int8Array(codes, new int[]{4, 2}));
+        assertThrows(IllegalArgumentException.class, () -> new Safetensors.Codes(QuantFormat.INT8, codes, new int[]{4, 2}));
         assertThrows(IllegalArgumentException.class, () -> Safetensors.write(dir.resolve("x.safetensors"), Map.of("w", Tensor.of(1f)),
-                Map.of("w", new Safetensors.Int8Array(new byte[1], new int[]{1})), Map.of()));
+                Map.of("w", new Safetensors.Codes(QuantFormat.INT8, new byte[1], new int[]{1})), Map.of()));
     }
 }

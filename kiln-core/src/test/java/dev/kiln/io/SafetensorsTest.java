@@ -100,8 +100,8 @@ class SafetensorsTest {
         byte[] notJson = b.clone();
         notJson[8] = 'x';
         assertFormatError(notJson, "not JSON");
-        String badDtype = "{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[1],\"data_offsets\":[0,1]}}";
-        assertFormatError(file(badDtype, 1), "F8_E4M3");
+        String badDtype = "{\"w\":{\"dtype\":\"F8_E5M2\",\"shape\":[1],\"data_offsets\":[0,1]}}";
+        assertFormatError(file(badDtype, 1), "F8_E5M2");
         String wrongSize = "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}";
         assertFormatError(file(wrongSize, 8), "8 bytes for shape [3]");
         String outside = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";

@@ -73,7 +73,7 @@ class FakeQuantizeTest {
     @Test void aQatModelTrainsAndItsFakeQuantizedOutputsAreTheInt8Models() {
         Generator g = new Generator(7);
         Sequential net = new Sequential(new Conv2d(1, 4, 3, 2, 1, g), new ReLU(), new Flatten(), new Linear(4 * 5 * 5, 16, g), new ReLU(), new Linear(16, 3, g));
-        Sequential qat = Int8Model.prepareQat(net);
+        Sequential qat = QuantizedModel.prepareQat(net);
         Adam opt = new Adam(net.parameters(), 0.01);
         Tensor x = Tensor.rand(g, 12, 1, 10, 10);
         Tensor y = Tensor.of(new long[]{0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2}, 12);
@@ -88,7 +88,7 @@ class FakeQuantizeTest {
         }
         assertTrue(last < first * 0.7, "QAT trains through the straight-through gradient: " + first + " -> " + last);
         qat.eval();
-        Sequential int8 = Int8Model.convertQat(qat);
+        Sequential int8 = QuantizedModel.convertQat(qat);
         float[] simulated = Tensor.noGrad(() -> qat.forward(x)).toFloatArray(), real = int8.forward(x).toFloatArray();
         double max = 0;
         for (float v : simulated) max = Math.max(max, Math.abs(v));

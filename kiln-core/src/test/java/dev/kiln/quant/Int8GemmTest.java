@@ -79,7 +79,7 @@ class Int8GemmTest {
         float amax = 0;
         for (float v : a) amax = Math.max(amax, Math.abs(v));
         float sa = Int8.scaleFor(amax);
-        Int8.Rows q = Int8.quantizeRows(w, n, k);
+        QuantizedRows q = Int8.quantizeRows(w, n, k);
         float[] c = new float[m * n];
         Int8Gemm.gemm(Int8.quantize(a, sa), m, k, q.codes(), n, sa, q.scales(), null, false, c);
         double worstRelative = 0;

@@ -2,6 +2,7 @@ package dev.kiln.quant;
 
 import dev.kiln.Generator;
 import dev.kiln.Tensor;
+import dev.kiln.backend.QuantFormat;
 import dev.kiln.io.Safetensors;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.F;
@@ -13,6 +14,8 @@ import dev.kiln.nn.Sequential;
 import dev.kiln.optim.Adam;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,7 +25,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** Post-training int8 quantization: round trips, layers against their float versions, checkpoints, and accuracy. */
+/** Post-training int8 and FP8 quantization: round trips, layers against their float versions, checkpoints, and accuracy. */
 class QuantizationTest {
     @TempDir Path dir;
 
@@ -31,7 +34,7 @@ class QuantizationTest {
         int rows = 7, cols = 50;
         float[] w = new float[rows * cols];
         for (int i = 0; i < w.length; i++) w[i] = i % 5 == 0 ? 0 : (float) (r.nextGaussian() * (1 + i / cols)); // rows of growing size
-        Int8.Rows q = Int8.quantizeRows(w, rows, cols);
+        QuantizedRows q = Int8.quantizeRows(w, rows, cols);
         float[] back = q.dequantize();
         for (int row = 0; row < rows; row++) {
             float max = 0;
@@ -64,12 +67,13 @@ class QuantizationTest {
                 new Flatten(), new Linear(16 * 2 * 2, 32, g), new ReLU(), new Linear(32, 10, g));
     }
 
-    @Test void quantizedLayersMatchTheirFloatLayersWithinTheStatedError() {
+    @ParameterizedTest @EnumSource(QuantFormat.class)
+    void quantizedLayersMatchTheirFloatLayersWithinTheStatedError(QuantFormat format) {
         Generator g = new Generator(1);
         Sequential net = convNet(g).eval();
         Tensor x = Tensor.rand(g, 6, 1, 14, 14);
         List<Tensor> calib = List.of(x);
-        Sequential q = Int8Model.quantize(net, calib, Calibration.max(1));
+        Sequential q = QuantizedModel.quantize(format, net, calib, Calibration.max(1));
         assertInstanceOf(QuantizedConv2d.class, q.get(0));
         assertInstanceOf(QuantizedLinear.class, q.get(8));
         float[] expected = Tensor.noGrad(() -> net.forward(x)).toFloatArray(), actual = q.forward(x).toFloatArray();
@@ -78,26 +82,33 @@ class QuantizationTest {
             maxAbs = Math.max(maxAbs, Math.abs(expected[i]));
             maxErr = Math.max(maxErr, Math.abs(expected[i] - actual[i]));
         }
-        // four int8 layers in a row: stated bound 3% of the largest logit (measured about 1%)
-        assertTrue(maxErr <= 0.03 * maxAbs, "max error " + maxErr + " of max |logit| " + maxAbs);
-        assertTrue(maxErr > 0, "the int8 path really ran");
+        // four 8-bit layers in a row: stated bound 3% of the largest logit for int8 (measured about 1%), 8% for FP8
+        // (3 mantissa bits: each value within 1/16 of itself, against int8's half step of the range)
+        double bound = format == QuantFormat.INT8 ? 0.03 : 0.08;
+        assertTrue(maxErr <= bound * maxAbs, format + ": max error " + maxErr + " of max |logit| " + maxAbs);
+        assertTrue(maxErr > 0, "the quantized path really ran");
     }
 
-    @Test void aQuantizedCheckpointSavesAsI8AndLoadsToTheSameOutputs() throws Exception {
+    @ParameterizedTest @EnumSource(QuantFormat.class)
+    void aQuantizedCheckpointSavesItsCodesAndLoadsToTheSameOutputs(QuantFormat format) throws Exception {
         Generator g = new Generator(2);
         Sequential net = convNet(g);
         Tensor x = Tensor.rand(g, 4, 1, 14, 14);
-        Sequential q = Int8Model.quantize(net, List.of(x), Calibration.percentile(99.9, 1));
+        Sequential q = QuantizedModel.quantize(format, net, List.of(x), Calibration.percentile(99.9, 1));
         Path file = dir.resolve("q.safetensors");
-        Int8Model.save(file, q, Map.of("kiln.model", "test"));
+        QuantizedModel.save(file, q, Map.of("kiln.model", "test"));
         Safetensors.Contents c = Safetensors.read(file);
-        assertTrue(Int8Model.isQuantized(c.metadata()));
-        assertArrayEquals(new int[]{8, 1, 3, 3}, c.int8().get("0.weight").shape());
-        assertArrayEquals(new int[]{10, 32}, c.int8().get("8.weight").shape());
-        assertFalse(c.tensors().containsKey("0.weight"), "weights are I8 entries, not float tensors");
+        assertEquals(format, QuantizedModel.formatOf(c.metadata()));
+        assertEquals(format, c.codes().get("0.weight").format());
+        assertArrayEquals(new int[]{8, 1, 3, 3}, c.codes().get("0.weight").shape());
+        assertArrayEquals(new int[]{10, 32}, c.codes().get("8.weight").shape());
+        assertFalse(c.tensors().containsKey("0.weight"), "weights are 8-bit entries, not float tensors");
         String header = new String(java.nio.file.Files.readAllBytes(file), 8, 2000, java.nio.charset.StandardCharsets.UTF_8);
-        assertTrue(header.contains("\"0.weight\":{\"dtype\":\"I8\""), header);
-        Sequential loaded = Int8Model.load(c, convNet(new Generator(99))); // a fresh float skeleton: only its shapes matter
+        String dtype = format == QuantFormat.INT8 ? "I8" : "F8_E4M3";
+        assertTrue(header.contains("\"0.weight\":{\"dtype\":\"" + dtype + "\""), header);
+        Sequential loaded = QuantizedModel.load(c, convNet(new Generator(99))); // a fresh float skeleton: only its shapes matter
+        assertInstanceOf(QuantizedConv2d.class, loaded.get(0));
+        assertEquals(format, ((QuantizedConv2d) loaded.get(0)).format());
         assertArrayEquals(q.forward(x).toFloatArray(), loaded.forward(x).toFloatArray(), 0f);
     }
 
@@ -132,7 +143,8 @@ class QuantizationTest {
         return (double) right / total;
     }
 
-    @Test void aQuantizedFashionMnistStyleModelKeepsItsAccuracyWithinOnePoint() {
+    @ParameterizedTest @EnumSource(QuantFormat.class)
+    void aQuantizedFashionMnistStyleModelKeepsItsAccuracyWithinOnePoint(QuantFormat format) {
         Random r = new Random(5);
         float[][] prototypes = new float[10][784];
         for (float[] p : prototypes) for (int i = 0; i < 784; i++) p[i] = r.nextFloat() < 0.3 ? 1 : 0;
@@ -148,25 +160,49 @@ class QuantizationTest {
         }
         net.eval();
         double fp32 = accuracy(net, test);
-        Sequential q = Int8Model.quantize(net, train.stream().map(b -> b[0]).toList(), Calibration.max(4));
-        double int8 = accuracy(q, test);
+        Sequential q = QuantizedModel.quantize(format, net, train.stream().map(b -> b[0]).toList(), Calibration.max(4));
+        double quantized = accuracy(q, test);
         assertTrue(fp32 > 0.8, "the float model learned the task: " + fp32);
-        assertEquals(fp32, int8, 0.01, "int8 accuracy within 1 point of fp32 (" + fp32 + " vs " + int8 + ")");
+        assertEquals(fp32, quantized, 0.01, format + " accuracy within 1 point of fp32 (" + fp32 + " vs " + quantized + ")");
     }
 
-    @Test void theBackendsInt8LinearIsTheLayersProduct() {
+    @ParameterizedTest @EnumSource(QuantFormat.class)
+    void theBackendsQuantizedLinearIsTheLayersProduct(QuantFormat format) {
         Linear lin = new Linear(70, 9, new Generator(6));
-        QuantizedLinear q = QuantizedLinear.of(lin, 2.5);
+        QuantizedLinear q = QuantizedLinear.of(format, lin, 2.5);
         Tensor x = Tensor.randn(new Generator(7), 5, 70);
         Tensor codes = Tensor.fromHost(q.codes().clone(), dev.kiln.DType.UINT8, q.weightShape(), dev.kiln.Device.CPU);
-        Tensor viaBackend = dev.kiln.ops.Quantized.int8Linear(x, codes, q.buffer("weight_scale"), q.buffer("bias"), q.buffer("input_scale").item());
+        Tensor viaBackend = dev.kiln.ops.Quantized.linear(format, x, codes, q.buffer("weight_scale"), q.buffer("bias"), q.buffer("input_scale").item());
         assertArrayEquals(q.forward(x).toFloatArray(), viaBackend.toFloatArray(), 0f);
-        assertThrows(IllegalArgumentException.class, () -> dev.kiln.ops.Quantized.int8Linear(x, codes.narrow(1, 0, 60), q.buffer("weight_scale"), null, 1));
+        assertThrows(IllegalArgumentException.class, () -> dev.kiln.ops.Quantized.linear(format, x, codes.narrow(1, 0, 60), q.buffer("weight_scale"), null, 1));
+    }
+
+    /** The CPU's FP8 product against a double-precision sum of the decoded codes: only float32 summation differs. */
+    @Test void theCpuFp8LinearIsTheProductOfTheDecodedCodes() {
+        Random r = new Random(8);
+        int m = 3, n = 5, k = 37;
+        float[] x = new float[m * k], w = new float[n * k];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian() * 0.1f;
+        QuantizedRows q = QuantizedRows.of(QuantFormat.FP8_E4M3, w, n, k);
+        float xs = Fp8E4M3.scaleFor(3.0);
+        Tensor y = dev.kiln.ops.Quantized.linear(QuantFormat.FP8_E4M3, Tensor.of(x, m, k),
+                Tensor.fromHost(q.codes(), dev.kiln.DType.UINT8, new int[]{n, k}, dev.kiln.Device.CPU), Tensor.of(q.scales(), n), null, xs);
+        float[] got = y.toFloatArray();
+        for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
+            double sum = 0, size = 0;
+            for (int t = 0; t < k; t++) {
+                double p = (double) Fp8E4M3.decode(Fp8E4M3.encode(x[i * k + t] / xs)) * Fp8E4M3.decode(q.codes()[j * k + t]);
+                sum += p;
+                size += Math.abs(p);
+            }
+            assertEquals(sum * xs * q.scales()[j], got[i * n + j], 1e-5 * size * xs * q.scales()[j] + 1e-7, "(" + i + ", " + j + ")");
+        }
     }
 
     @Test void onlySequentialModelsConvert() {
         var resnet = dev.kiln.models.ResNet.small(1, 10, new Generator(0));
-        var e = assertThrows(IllegalArgumentException.class, () -> Int8Model.quantize(resnet, List.of(), Calibration.max(1)));
+        var e = assertThrows(IllegalArgumentException.class, () -> QuantizedModel.quantize(QuantFormat.INT8, resnet, List.of(), Calibration.max(1)));
         assertTrue(e.getMessage().contains("Sequential"), e.getMessage());
     }
 }

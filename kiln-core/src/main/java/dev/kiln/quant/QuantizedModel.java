@@ -1,6 +1,7 @@
 package dev.kiln.quant;
 
 import dev.kiln.Tensor;
+import dev.kiln.backend.QuantFormat;
 import dev.kiln.io.Safetensors;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.Forward;
@@ -16,21 +17,21 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Post-training int8 quantization of a {@link Sequential} model, as PyTorch's eager "prepare, calibrate, convert":
+ * Post-training 8-bit quantization (int8 or FP8 E4M3, {@link QuantFormat}) of a {@link Sequential} model, as PyTorch's eager "prepare, calibrate, convert":
  * every {@link Linear} and {@link Conv2d} (nested Sequentials included) is wrapped in an observer, the float model runs
  * the calibration batches, and each is then replaced by a {@link QuantizedLinear} / {@link QuantizedConv2d} with the
  * observed input range; other layers (ReLU, pooling, batch norm, dropout) stay float. Kiln layers have no forward
  * hooks and other models keep their layers in final fields, so only Sequential models (mlp, cnn, cnn-bn) can be
- * converted here. Quantized models run on the CPU.
+ * converted here. Quantized models run on the CPU and on CUDA.
  */
-public final class Int8Model {
-    private Int8Model() {}
+public final class QuantizedModel {
+    private QuantizedModel() {}
 
-    /** Metadata key of a quantized checkpoint, and its value. */
-    public static final String META_QUANT = "kiln.quant", INT8 = "int8";
+    /** Metadata key of a quantized checkpoint; its value is the format's {@link QuantFormat#cliName}. */
+    public static final String META_QUANT = "kiln.quant";
 
-    /** The calibrated int8 version of {@code model} (which is left as it was), from the first {@code cal.batches()} inputs. */
-    public static Sequential quantize(Layer model, Iterable<Tensor> inputs, Calibration cal) {
+    /** The calibrated quantized version of {@code model} (which is left as it was), from the first {@code cal.batches()} inputs. */
+    public static Sequential quantize(QuantFormat format, Layer model, Iterable<Tensor> inputs, Calibration cal) {
         Sequential seq = requireSequential(model);
         List<Observer> observers = new ArrayList<>();
         Sequential observed = observe(seq, cal, observers);
@@ -46,12 +47,12 @@ public final class Int8Model {
             seq.train(training);
         }
         if (n == 0) throw new IllegalArgumentException("calibration got no batches");
-        return convert(seq, observers.iterator());
+        return convert(format, seq, observers.iterator());
     }
 
     private static Sequential requireSequential(Layer model) {
         if (model instanceof Sequential s) return s;
-        throw new IllegalArgumentException("int8 quantization converts Sequential models (mlp, cnn, cnn-bn); "
+        throw new IllegalArgumentException("quantization converts Sequential models (mlp, cnn, cnn-bn); "
                 + model.getClass().getSimpleName() + " keeps its layers in its own fields");
     }
 
@@ -75,14 +76,14 @@ public final class Int8Model {
         return o;
     }
 
-    private static Sequential convert(Sequential seq, java.util.Iterator<Observer> observers) {
+    private static Sequential convert(QuantFormat format, Sequential seq, java.util.Iterator<Observer> observers) {
         List<Layer> layers = new ArrayList<>();
         for (int i = 0; i < seq.size(); i++) {
             Layer l = seq.get(i);
             layers.add(switch (l) {
-                case Linear lin -> QuantizedLinear.of(lin, observers.next().range());
-                case Conv2d conv -> QuantizedConv2d.of(conv, observers.next().range());
-                case Sequential inner -> convert(inner, observers);
+                case Linear lin -> QuantizedLinear.of(format, lin, observers.next().range());
+                case Conv2d conv -> QuantizedConv2d.of(format, conv, observers.next().range());
+                case Sequential inner -> convert(format, inner, observers);
                 default -> l;
             });
         }
@@ -115,8 +116,8 @@ public final class Int8Model {
         for (int i = 0; i < qat.size(); i++) {
             Layer l = qat.get(i);
             layers.add(switch (l) {
-                case FakeQuantized f when f.layer() instanceof Linear lin -> QuantizedLinear.of(lin, f.range());
-                case FakeQuantized f when f.layer() instanceof Conv2d conv -> QuantizedConv2d.of(conv, f.range());
+                case FakeQuantized f when f.layer() instanceof Linear lin -> QuantizedLinear.of(QuantFormat.INT8, lin, f.range());
+                case FakeQuantized f when f.layer() instanceof Conv2d conv -> QuantizedConv2d.of(QuantFormat.INT8, conv, f.range());
                 case Sequential inner -> convertQat(inner);
                 default -> l;
             });
@@ -144,39 +145,57 @@ public final class Int8Model {
         double range() { return range; }
     }
 
-    /** Whether a checkpoint's metadata says it holds an int8 model. */
-    public static boolean isQuantized(Map<String, String> metadata) { return INT8.equals(metadata.get(META_QUANT)); }
-
-    /** Writes a quantized model: its float tensors (scales, biases, other layers), its weights as I8, and the metadata. */
-    public static void save(Path file, Sequential model, Map<String, String> metadata) throws IOException {
-        Map<String, Safetensors.Int8Array> int8 = new LinkedHashMap<>();
-        collectCodes(model, "", int8);
-        Map<String, String> meta = new LinkedHashMap<>(metadata);
-        meta.put(META_QUANT, INT8);
-        Safetensors.write(file, model.stateDict(), int8, meta);
+    /** The format a checkpoint's metadata names, or null for a float checkpoint. */
+    public static QuantFormat formatOf(Map<String, String> metadata) {
+        String v = metadata.get(META_QUANT);
+        if (v == null) return null;
+        for (QuantFormat f : QuantFormat.values()) if (f.cliName().equals(v)) return f;
+        throw new IllegalArgumentException("unknown quantization format '" + v + "' in the checkpoint's " + META_QUANT);
     }
 
-    private static void collectCodes(Layer layer, String prefix, Map<String, Safetensors.Int8Array> out) {
+    /** Whether a checkpoint's metadata says it holds a quantized model. */
+    public static boolean isQuantized(Map<String, String> metadata) { return formatOf(metadata) != null; }
+
+    /** Writes a quantized model: its float tensors (scales, biases, other layers), its weights' codes (I8 or F8_E4M3), and the metadata. */
+    public static void save(Path file, Sequential model, Map<String, String> metadata) throws IOException {
+        Map<String, Safetensors.Codes> codes = new LinkedHashMap<>();
+        QuantFormat[] format = {null};
+        collectCodes(model, "", codes, format);
+        if (format[0] == null) throw new IllegalArgumentException("the model has no quantized layer to save");
+        Map<String, String> meta = new LinkedHashMap<>(metadata);
+        meta.put(META_QUANT, format[0].cliName());
+        Safetensors.write(file, model.stateDict(), codes, meta);
+    }
+
+    private static void collectCodes(Layer layer, String prefix, Map<String, Safetensors.Codes> out, QuantFormat[] format) {
         switch (layer) {
-            case QuantizedLinear q -> out.put(prefix + "weight", new Safetensors.Int8Array(q.codes(), q.weightShape()));
-            case QuantizedConv2d q -> out.put(prefix + "weight", new Safetensors.Int8Array(q.codes(), q.weightShape()));
+            case QuantizedLinear q -> out.put(prefix + "weight", codes(q.format(), q.codes(), q.weightShape(), format));
+            case QuantizedConv2d q -> out.put(prefix + "weight", codes(q.format(), q.codes(), q.weightShape(), format));
             default -> { }
         }
-        for (var e : layer.children().entrySet()) collectCodes(e.getValue(), prefix + e.getKey() + ".", out);
+        for (var e : layer.children().entrySet()) collectCodes(e.getValue(), prefix + e.getKey() + ".", out, format);
+    }
+
+    private static Safetensors.Codes codes(QuantFormat f, byte[] values, int[] shape, QuantFormat[] format) {
+        if (format[0] != null && format[0] != f) throw new IllegalArgumentException("the model mixes " + format[0].cliName() + " and " + f.cliName() + " layers");
+        format[0] = f;
+        return new Safetensors.Codes(f, values, shape);
     }
 
     /**
-     * The int8 model a checkpoint holds, on the structure of {@code floatModel} (the zoo model it was quantized from,
-     * built fresh): each Linear and Conv2d becomes the quantized layer of the file's codes and scales, then every
+     * The quantized model a checkpoint holds, on the structure of {@code floatModel} (the zoo model it was quantized
+     * from, built fresh): each Linear and Conv2d becomes the quantized layer of the file's codes and scales, then every
      * float tensor is loaded by name (strictly: a missing or unexpected name is an error).
      */
     public static Sequential load(Safetensors.Contents contents, Layer floatModel) {
-        Sequential q = fromFile(requireSequential(floatModel), "", contents);
+        QuantFormat format = formatOf(contents.metadata());
+        if (format == null) throw new IllegalArgumentException("the checkpoint's metadata names no quantization format (" + META_QUANT + ")");
+        Sequential q = fromFile(format, requireSequential(floatModel), "", contents);
         q.loadStateDict(contents.tensors());
         return q;
     }
 
-    private static Sequential fromFile(Sequential seq, String prefix, Safetensors.Contents c) {
+    private static Sequential fromFile(QuantFormat format, Sequential seq, String prefix, Safetensors.Contents c) {
         List<Layer> layers = new ArrayList<>();
         for (int i = 0; i < seq.size(); i++) {
             Layer l = seq.get(i);
@@ -184,24 +203,26 @@ public final class Int8Model {
             layers.add(switch (l) {
                 case Linear lin -> {
                     int[] s = lin.weight().shape();
-                    yield new QuantizedLinear(codes(c, name, s), s[0], s[1], tensor(c, name + "weight_scale"), tensor(c, name + "input_scale"),
+                    yield new QuantizedLinear(format, codes(format, c, name, s), s[0], s[1], tensor(c, name + "weight_scale"), tensor(c, name + "input_scale"),
                             lin.bias() == null ? null : tensor(c, name + "bias"));
                 }
                 case Conv2d conv -> {
                     int[] s = conv.weight().shape();
-                    yield new QuantizedConv2d(codes(c, name, s), s[0], s[1], s[2], conv.geometry(), tensor(c, name + "weight_scale"),
+                    yield new QuantizedConv2d(format, codes(format, c, name, s), s[0], s[1], s[2], conv.geometry(), tensor(c, name + "weight_scale"),
                             tensor(c, name + "input_scale"), conv.bias() == null ? null : tensor(c, name + "bias"));
                 }
-                case Sequential inner -> fromFile(inner, name, c);
+                case Sequential inner -> fromFile(format, inner, name, c);
                 default -> l;
             });
         }
         return new Sequential(layers);
     }
 
-    private static byte[] codes(Safetensors.Contents c, String prefix, int[] shape) {
-        Safetensors.Int8Array a = c.int8().get(prefix + "weight");
-        if (a == null) throw new IllegalArgumentException("the int8 checkpoint has no I8 tensor '" + prefix + "weight'");
+    private static byte[] codes(QuantFormat format, Safetensors.Contents c, String prefix, int[] shape) {
+        Safetensors.Codes a = c.codes().get(prefix + "weight");
+        if (a == null || a.format() != format) {
+            throw new IllegalArgumentException("the " + format.cliName() + " checkpoint has no " + format.cliName() + " tensor '" + prefix + "weight'");
+        }
         if (!java.util.Arrays.equals(a.shape(), shape)) {
             throw new IllegalArgumentException("'" + prefix + "weight' has shape " + java.util.Arrays.toString(a.shape()) + " in the file but "
                     + java.util.Arrays.toString(shape) + " in the model");
@@ -211,12 +232,7 @@ public final class Int8Model {
 
     private static Tensor tensor(Safetensors.Contents c, String name) {
         Tensor t = c.tensors().get(name);
-        if (t == null) throw new IllegalArgumentException("the int8 checkpoint has no tensor '" + name + "'");
+        if (t == null) throw new IllegalArgumentException("the quantized checkpoint has no tensor '" + name + "'");
         return t.detach();
-    }
-
-    /** Int8 layers compute on host arrays: a tensor on a GPU is refused with a message saying where they run. */
-    static void requireCpu(Tensor x, String layer) {
-        if (x.device().isCuda()) throw new IllegalArgumentException(layer + ": int8 layers run on the CPU, got an input on " + x.device() + " (use --device cpu)");
     }
 }
