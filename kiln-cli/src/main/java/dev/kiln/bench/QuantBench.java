@@ -143,19 +143,27 @@ public final class QuantBench {
         }
     }
 
-    /** Median milliseconds of {@code product} (its result dropped), the device synchronised after each, as {@link #time(Model, Device, Precision, int, int[])}. */
+    /** Median milliseconds of {@code product} (its result dropped), the device synchronised after each. */
     private static double time(Device device, java.util.function.Supplier<Tensor> product) {
-        List<Double> ms = new ArrayList<>();
-        Runnable pass = () -> {
+        return medianMillis(() -> {
             try (MemoryScope ignored = MemoryScope.open()) {
                 product.get();
                 if (device.isCuda()) Cuda.synchronize();
             }
-        };
+        }, 5, 0, 100, 1_000_000_000L);
+    }
+
+    /**
+     * The median milliseconds of {@code pass} without autograd: warm-up passes until at least {@code warmPasses} and
+     * {@code warmNanos} (at most 5 s), then timed passes until {@code maxPasses} or {@code nanos} (at least 5).
+     */
+    private static double medianMillis(Runnable pass, int warmPasses, long warmNanos, int maxPasses, long nanos) {
+        List<Double> ms = new ArrayList<>();
         Tensor.noGrad(() -> {
-            for (int i = 0; i < 5; i++) pass.run();
+            long warm = System.nanoTime();
+            for (int i = 0; (i < warmPasses || System.nanoTime() - warm < warmNanos) && System.nanoTime() - warm < 5_000_000_000L; i++) pass.run();
             long start = System.nanoTime();
-            while (ms.size() < 100 && (ms.size() < 5 || System.nanoTime() - start < 1_000_000_000L)) {
+            while (ms.size() < maxPasses && (ms.size() < 5 || System.nanoTime() - start < nanos)) {
                 long t0 = System.nanoTime();
                 pass.run();
                 ms.add((System.nanoTime() - t0) / 1e6);
@@ -193,20 +201,8 @@ public final class QuantBench {
                 model.forward(x).toFloatArray();
             }
         };
-        List<Double> ms = new ArrayList<>();
-        Tensor.noGrad(() -> {
-            // warm up until the JIT has compiled the path: 20 passes and 1 s, or 5 s (the CPU's emulated bf16)
-            long warm = System.nanoTime();
-            for (int i = 0; (i < 20 || System.nanoTime() - warm < 1_000_000_000L) && System.nanoTime() - warm < 5_000_000_000L; i++) pass.run();
-            long start = System.nanoTime();
-            while (ms.size() < 200 && (ms.size() < 5 || System.nanoTime() - start < 1_500_000_000L)) {
-                long t0 = System.nanoTime();
-                pass.run();
-                ms.add((System.nanoTime() - t0) / 1e6);
-            }
-            return null;
-        });
-        ms.sort(null);
-        return ms.get(ms.size() / 2);
+        // warm up until the JIT has compiled the path: 20 passes and 1 s, or 5 s (the CPU's emulated bf16)
+        return medianMillis(pass, 20, 1_000_000_000L, 200, 1_500_000_000L);
     }
 }
+

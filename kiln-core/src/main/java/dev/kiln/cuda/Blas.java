@@ -67,21 +67,9 @@ final class Blas {
     static boolean tryLt(CudaDevice dev, DType t, CublasLt.Epilogue epilogue, boolean accumulate, boolean transA, boolean transB,
                          long m, long n, long k, long a, long lda, long b, long ldb, long d, long ldd, long bias) {
         if (!fits(m) || !fits(n) || !fits(k) || !fits(lda) || !fits(ldb) || !fits(ldd)) return false;
-        Cublas h = handle(dev);
-        if (h == null) return false;
-        synchronized (h) {
-            CublasLt lt = lt(dev);
-            if (lt == null) return false;
-            dev.makeCurrent();
-            CudaAllocator.Block captured = capturedWorkspace(dev);
-            try {
-                return lt.matmul(t, dev.allowTf32(), epilogue, accumulate, transA, transB, (int) m, (int) n, (int) k, a, (int) lda,
-                        b, (int) ldb, d, (int) ldd, bias, captured != null ? captured.address() : WORKSPACE[dev.index()],
-                        Cublas.RECOMMENDED_WORKSPACE_BYTES, dev.stream().address(), Cuda.cudnnBenchmark() && captured == null);
-            } finally {
-                if (captured != null) dev.allocator().free(captured);
-            }
-        }
+        return onLt(dev, (lt, workspace, tune) -> lt.matmul(t, dev.allowTf32(), epilogue, accumulate, transA, transB, (int) m,
+                (int) n, (int) k, a, (int) lda, b, (int) ldb, d, (int) ldd, bias, workspace, Cublas.RECOMMENDED_WORKSPACE_BYTES,
+                dev.stream().address(), tune));
     }
 
     /**
@@ -89,6 +77,18 @@ final class Blas {
      * during capture, as {@link #tryLt}), timed once per problem under the timed search; false when cuBLASLt cannot take it.
      */
     static boolean tryLtQuantized(CudaDevice dev, QuantFormat format, int m, int n, int k, long a, long b, long d) {
+        return onLt(dev, (lt, workspace, tune) -> lt.matmulQuantized(format, m, n, k, a, b, d, workspace,
+                Cublas.RECOMMENDED_WORKSPACE_BYTES, dev.stream().address(), tune));
+    }
+
+    /** A cuBLASLt call given its handle, its workspace and whether the timed search may run. */
+    private interface LtCall { boolean run(CublasLt lt, long workspace, boolean tune); }
+
+    /**
+     * Runs the call under the device's handle lock with the device's workspace, or inside a capture with a workspace of
+     * the graph's pool and no timing (timing synchronises); false when cuBLASLt is absent.
+     */
+    private static boolean onLt(CudaDevice dev, LtCall call) {
         Cublas h = handle(dev);
         if (h == null) return false;
         synchronized (h) {
@@ -97,8 +97,7 @@ final class Blas {
             dev.makeCurrent();
             CudaAllocator.Block captured = capturedWorkspace(dev);
             try {
-                return lt.matmulQuantized(format, m, n, k, a, b, d, captured != null ? captured.address() : WORKSPACE[dev.index()],
-                        Cublas.RECOMMENDED_WORKSPACE_BYTES, dev.stream().address(), Cuda.cudnnBenchmark() && captured == null);
+                return call.run(lt, captured != null ? captured.address() : WORKSPACE[dev.index()], Cuda.cudnnBenchmark() && captured == null);
             } finally {
                 if (captured != null) dev.allocator().free(captured);
             }
