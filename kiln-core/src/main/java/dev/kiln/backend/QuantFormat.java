@@ -4,7 +4,7 @@ package dev.kiln.backend;
  * The 8-bit formats of quantized inference. Both carry their codes as uint8 tensors (Kiln has no 8-bit signed or float
  * dtype) and scale them the same way: one scale per weight row (output channel), one per input tensor.
  * {@code INT8}: symmetric integers ±127, products summed exactly in int32. {@code FP8_E4M3}: the codes of
- * {@link dev.kiln.quant.Fp8E4M3} (max 448), products summed in float32.
+ * {@link Fp8E4M3} (max 448), products summed in float32.
  */
 public enum QuantFormat {
     INT8, FP8_E4M3;

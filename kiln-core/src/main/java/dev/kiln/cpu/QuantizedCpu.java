@@ -4,10 +4,10 @@ import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Conv2dParams;
+import dev.kiln.backend.Fp8E4M3;
 import dev.kiln.backend.QuantFormat;
 import dev.kiln.ops.Convolution;
 import dev.kiln.ops.Matmul;
-import dev.kiln.quant.Fp8E4M3;
 
 /**
  * The quantized products on the CPU. int8: the input quantized by {@link Int8Gemm#quantize}, the product by

@@ -1,5 +1,6 @@
 package dev.kiln.quant;
 
+import dev.kiln.backend.Fp8E4M3;
 import dev.kiln.backend.QuantFormat;
 
 /**

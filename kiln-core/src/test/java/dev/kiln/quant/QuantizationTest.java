@@ -2,6 +2,7 @@ package dev.kiln.quant;
 
 import dev.kiln.Generator;
 import dev.kiln.Tensor;
+import dev.kiln.backend.Fp8E4M3;
 import dev.kiln.backend.QuantFormat;
 import dev.kiln.io.Safetensors;
 import dev.kiln.nn.Conv2d;

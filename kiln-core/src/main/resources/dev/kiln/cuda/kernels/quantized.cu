@@ -2,7 +2,7 @@
 // 1. quantize_rows / quantize_im2col: float32 input -> codes (rows_p, kp), rows and k padded to multiples of 16 with
 //    code 0 (cuBLASLt's int8 and FP8 tensor-core kernels want aligned k and leading dimensions; a zero adds nothing).
 //    int8: x * inv (in double) rounded half away from zero, clamped to +-127, exactly as cpu/Int8Gemm.quantize;
-//    FP8: the E4M3 code of x / scale (float division), exactly as quant/Fp8E4M3.encode.
+//    FP8: the E4M3 code of x / scale (float division), exactly as backend/Fp8E4M3.encode.
 // 2. the product of the padded codes: cuBLASLt (QuantizedCuda), or int8_gemm_dp4a where cuBLASLt takes no int8 problem.
 // 3. dequantize_i32 / dequantize_f32: acc (rows_p, ldacc) -> out, acc * x_scale * w_scale[j] + bias[j], written NCHW for
 //    a convolution (row i = image i / P, position i % P; P = 1 for a linear layer's (M, N)).

@@ -1,4 +1,4 @@
-package dev.kiln.quant;
+package dev.kiln.backend;
 
 import org.junit.jupiter.api.Test;
 

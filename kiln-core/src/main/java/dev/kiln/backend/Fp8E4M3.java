@@ -1,4 +1,4 @@
-package dev.kiln.quant;
+package dev.kiln.backend;
 
 /**
  * The FP8 E4M3 format of NVIDIA's Hopper tensor cores and the OCP FP8 specification ("E4M3FN"): 1 sign bit, 4 exponent
