@@ -317,9 +317,12 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }
-        if (group.rank() != 0) return TrainRun.run(cfg, log, null, null, resident.equals("auto"), ck, found, group).json();
+        // a pruned run (kiln prune --finetune-epochs) goes on with its zeros held at zero
+        TrainRun.StartFrom pruned = dev.kiln.compress.PruneRun.resumedFrom(found.contents().metadata());
+        if (pruned != null && group.rank() == 0) log.println("kiln: a pruned run: its zero weights stay zero (masks from the checkpoint)");
+        if (group.rank() != 0) return TrainRun.run(cfg, log, null, null, resident.equals("auto"), ck, found, group, pruned).json();
         var listener = observed(new TrainProgress(progressStream(), log, "kiln train --resume " + resume), cfg.device(), cfg, log);
-        return TrainRun.run(cfg, log, listener, profile, resident.equals("auto"), ck, found, group).json();
+        return TrainRun.run(cfg, log, listener, profile, resident.equals("auto"), ck, found, group, pruned).json();
     }
 
     private String trainLanguageModel(LanguageModel.Kind kind, PrintWriter log) throws Exception {

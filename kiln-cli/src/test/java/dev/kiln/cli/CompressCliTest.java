@@ -36,6 +36,17 @@ class CompressCliTest {
             }
         }
 
+        // one more epoch of the pruned run through kiln train --resume: its zeros stay zero (masks from the checkpoint)
+        MainTest.Run more = kiln("train", "--resume", sparse.toString(), "--epochs", "2", "--device", "cpu");
+        assertEquals(0, more.code(), more.toString());
+        assertTrue(more.err().contains("zero weights stay zero") || more.out().contains("zero weights stay zero"), more.toString());
+        Safetensors.Contents resumed = Safetensors.read(sparse.resolve("model.safetensors"));
+        assertEquals("2", resumed.metadata().get("kiln.epoch"), "the resumed run trained its second epoch");
+        for (String name : new String[]{"1.weight", "4.weight", "7.weight"}) {
+            float[] w = resumed.tensors().get(name).toFloatArray(), before = c.tensors().get(name).toFloatArray();
+            for (int i = 0; i < w.length; i++) if (before[i] == 0) assertTrue(w[i] == 0, name + " element " + i + " grew back: " + w[i]);
+        }
+
         // global magnitude without fine-tuning: the amount exactly, over all weights together
         Path global = dir.resolve("global");
         assertEquals(0, kiln("prune", run.toString(), "--amount", "0.3", "--scope", "global", "--out", global.toString()).code());

@@ -68,7 +68,8 @@ public final class PruneRun {
             log.printf(Locale.ROOT, "kiln: round %d/%d: prune to %.1f%% (%s), then fine-tune %d epochs%n", r, plan.rounds(),
                     100 * (plan.twoOfFour() ? 0.5 : Pruning.scheduledAmount(plan.amount(), r, plan.rounds())), plan.method(), plan.finetuneEpochs());
             TrainRun.finetune(finetune.withOutDir(out), log, TrainListener.NONE,
-                    new TrainRun.StartFrom(weights, m -> plan.prune(m, r)::apply));
+                    new TrainRun.StartFrom(weights, m -> plan.prune(m, r)::apply, Map.of(META_METHOD, plan.method(),
+                            META_AMOUNT, Double.toString(plan.twoOfFour() ? 0.5 : plan.amount()))));
             weights = Safetensors.read(file).tensors();
         }
         model.loadStateDict(weights);
@@ -76,6 +77,20 @@ public final class PruneRun {
         Safetensors.write(file, saved.tensors(), pruneMetadata(saved.metadata(), plan, model));
         log.printf(Locale.ROOT, "kiln: %.2f%% of the prunable weights are zero after fine-tuning; wrote %s%n", 100 * Pruning.sparsity(model), file);
         return file;
+    }
+
+    /**
+     * How a resumed run of a pruned model goes on (its checkpoint carries {@link #META_METHOD}): with masks made from the
+     * checkpoint's zeros re-applied after every step, so the pruned weights stay pruned; null for a run that is not
+     * pruned.
+     */
+    public static TrainRun.StartFrom resumedFrom(Map<String, String> checkpointMetadata) {
+        String method = checkpointMetadata.get(META_METHOD);
+        if (method == null) return null;
+        Map<String, String> carried = new LinkedHashMap<>();
+        carried.put(META_METHOD, method);
+        if (checkpointMetadata.containsKey(META_AMOUNT)) carried.put(META_AMOUNT, checkpointMetadata.get(META_AMOUNT));
+        return new TrainRun.StartFrom(null, m -> PruneMasks.fromZeros(m)::apply, carried);
     }
 
     private static Map<String, String> pruneMetadata(Map<String, String> metadata, Plan plan, Model model) {

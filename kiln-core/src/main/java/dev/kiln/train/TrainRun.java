@@ -123,10 +123,22 @@ public final class TrainRun {
     }
 
     /**
-     * Where a fine-tuning run starts: trained weights (a state dict) instead of fresh ones, and what to do after every
-     * optimizer step, made for the model once it is built and loaded (a pruned model re-applies its masks so).
+     * Where a fine-tuning run starts: trained weights (a state dict; null when a resumed checkpoint brings them) instead
+     * of fresh ones, what to do after every optimizer step, made for the model once it is built and loaded (a pruned
+     * model re-applies its masks so), and metadata its checkpoints carry (so that a resume knows to do the same).
      */
-    public record StartFrom(Map<String, dev.kiln.Tensor> weights, java.util.function.Function<Model, Runnable> afterEachStep) {}
+    public record StartFrom(Map<String, dev.kiln.Tensor> weights, java.util.function.Function<Model, Runnable> afterEachStep,
+                            Map<String, String> metadata) {
+        public StartFrom {
+            metadata = Map.copyOf(metadata);
+        }
+    }
+
+    /** As {@link #run(TrainConfig, PrintWriter, TrainListener, Path, boolean, Checkpointing, TrainCheckpoint.Found, ProcessGroup)}, going on from {@code from} (the resumed fine-tuning of a pruned run). */
+    public static Summary run(TrainConfig cfg, PrintWriter log, TrainListener listener, Path profile, boolean allowResident,
+                              Checkpointing ck, TrainCheckpoint.Found resume, ProcessGroup group, StartFrom from) throws IOException {
+        return onDevice(cfg.device(), cfg.precision(), log, () -> train(cfg, log, listener, profile, allowResident, ck, resume, group, from));
+    }
 
     /** Fine-tunes: the run of {@code cfg} in one process, starting from {@code from}'s weights and calling its step action after each step. */
     public static Summary finetune(TrainConfig cfg, PrintWriter log, TrainListener listener, StartFrom from) throws IOException {
@@ -190,11 +202,7 @@ public final class TrainRun {
         Generator generator = new Generator(cfg.seed());
         Model model = cfg.model().build(generator, data.inputShape(), data.classes().size()).channelsLast(cfg.channelsLast());
         model.to(cfg.device());
-        Runnable afterStep = null;
-        if (from != null) {
-            model.loadStateDict(from.weights());
-            afterStep = from.afterEachStep().apply(model);
-        }
+        if (from != null && from.weights() != null) model.loadStateDict(from.weights());
         Optimizer opt = cfg.optimizer().create(model.parameters(), cfg.lr());
         Trainer trainer = trainer(model, new CrossEntropyLoss(), opt, listener, cfg.precision(), cfg.cudaGraphs(), profile, ck, group, cfg.outDir());
         TrainCheckpoint.State state = new TrainCheckpoint.State(model, opt, generator, trainer.scaler());
@@ -212,7 +220,10 @@ public final class TrainRun {
                         : (train.size() + cfg.batchSize() - 1) / cfg.batchSize(), "batches per epoch, this data" + (world > 1 ? " on " + world + " ranks" : ""), log);
         int firstEpoch = resumed.firstEpoch();
         Trainer.Start start = resumed.start();
-        Map<String, String> modelMeta = modelMetadata(cfg.model(), data);
+        // made once the weights are final: a resumed pruning run's masks come from the checkpoint's zeros
+        Runnable afterStep = from == null ? null : from.afterEachStep().apply(model);
+        Map<String, String> modelMeta = new java.util.LinkedHashMap<>(modelMetadata(cfg.model(), data));
+        if (from != null) modelMeta.putAll(from.metadata());
         double trainSeconds = 0;
         long trainSamples = 0;
         try (trainer; DeviceDataset residentTrain = resident(train, cfg, allowResident, log);

@@ -134,7 +134,7 @@ class PruningTest {
         Path data = dev.kiln.train.TinyRuns.data(dir.resolve("data"), 40, 20), out = dir.resolve("ft");
         TrainConfig cfg = new TrainConfig(ModelZoo.MLP, 2, 8, OptimizerKind.ADAM, 1e-3, 1, Device.CPU, data, out, 0, 0, Precision.FP32, false, LrSchedule.CONSTANT);
         Model start = ModelZoo.MLP.build(new Generator(5));
-        TrainRun.StartFrom from = new TrainRun.StartFrom(start.stateDict(), model -> Pruning.twoOfFour(model)::apply);
+        TrainRun.StartFrom from = new TrainRun.StartFrom(start.stateDict(), model -> Pruning.twoOfFour(model)::apply, Map.of());
         TrainRun.finetune(cfg, new PrintWriter(new StringWriter()), TrainListener.NONE, from);
         Map<String, Tensor> saved = Safetensors.read(out.resolve("model.safetensors")).tensors();
         for (String name : List.of("1.weight", "4.weight", "7.weight")) {
