@@ -101,10 +101,6 @@ public final class Predictor implements AutoCloseable {
         // images on CUDA: channels-last activations, the layout of cuDNN's fastest kernels (resnet18 at batch 256 on an
         // H200: 16% more images/s than NCHW in float32)
         if (device.isCuda() && example.dim() == 4) model.channelsLast(true);
-        if (graphs) {
-            for (int i = 0; i < options.lanes(); i++) allLanes.add(new Lane(CudaStream.create(device)));
-            lanes.addAll(allLanes);
-        }
         int n = 0;
         if (options.foldBatchNorm()) {
             float[] before = eager(example);
@@ -112,6 +108,10 @@ public final class Predictor implements AutoCloseable {
             if (n > 0) requireSame(before, eager(example));
         }
         this.folded = n;
+        if (graphs) {   // after the checks that may refuse the model, so a refusal leaves no stream behind
+            for (int i = 0; i < options.lanes(); i++) allLanes.add(new Lane(CudaStream.create(device)));
+            lanes.addAll(allLanes);
+        }
     }
 
     /**
