@@ -129,16 +129,15 @@ final class Blas {
         if (batch == 1) {
             GemmKey key = new GemmKey(dev.index(), t, dev.allowTf32(), lb.transposed(), la.transposed(), n, m, k, lb.ld(), la.ld(), scm, accumulate);
             Boolean viaLt = VIA_LT.get(key);
-            Runnable lt = () -> tryLt(dev, t, CublasLt.Epilogue.DEFAULT, accumulate, lb.transposed(), la.transposed(), n, m, k,
-                    b, lb.ld(), a, la.ld(), c, Math.max(1, scm), 0);
-            if (viaLt == null && !accumulate && Cuda.cudnnBenchmark() && !dev.allocator().capturing()
-                    && tryLt(dev, t, CublasLt.Epilogue.DEFAULT, false, lb.transposed(), la.transposed(), n, m, k, b, lb.ld(), a, la.ld(), c, Math.max(1, scm), 0)) {
+            java.util.function.BooleanSupplier lt = () -> tryLt(dev, t, CublasLt.Epilogue.DEFAULT, accumulate, lb.transposed(),
+                    la.transposed(), n, m, k, b, lb.ld(), a, la.ld(), c, Math.max(1, scm), 0);
+            if (viaLt == null && !accumulate && Cuda.cudnnBenchmark() && !dev.allocator().capturing()) {
+                if (!lt.getAsBoolean()) return cublas(dev, t, batch, m, n, k, la, lb, a, b, c, scm, scb, false);
                 // the timed search: cuBLASLt's fastest candidate (timed by the call above) against cuBLAS's own pick
-                viaLt = millis(dev, lt) <= millis(dev, () -> cublas(dev, t, batch, m, n, k, la, lb, a, b, c, scm, scb, false));
+                viaLt = millis(dev, lt::getAsBoolean) <= millis(dev, () -> cublas(dev, t, batch, m, n, k, la, lb, a, b, c, scm, scb, false));
                 VIA_LT.put(key, viaLt);
             }
-            if (viaLt != Boolean.FALSE && tryLt(dev, t, CublasLt.Epilogue.DEFAULT, accumulate, lb.transposed(), la.transposed(), n, m, k,
-                    b, lb.ld(), a, la.ld(), c, Math.max(1, scm), 0)) return true;
+            if (viaLt != Boolean.FALSE && lt.getAsBoolean()) return true;
         }
         return cublas(dev, t, batch, m, n, k, la, lb, a, b, c, scm, scb, accumulate);
     }

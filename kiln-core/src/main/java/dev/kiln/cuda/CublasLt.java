@@ -250,20 +250,22 @@ public final class CublasLt extends NativeHandle {
 
     /** Whether the problem has a plan that cuBLASLt accepted (for tests: which shapes take the fused path). */
     boolean accepted(DType dtype, Epilogue epilogue, int m, int n, int k) {
-        return plans.entrySet().stream().anyMatch(e -> e.getKey().dtype() == dtype && e.getKey().epilogue() == epilogue
-                && e.getKey().m() == m && e.getKey().n() == n && e.getKey().k() == k && !e.getValue().refused());
+        return planned(key -> key.dtype() == dtype && key.epilogue() == epilogue, m, n, k, false);
     }
 
     /** Whether an 8-bit problem of these dimensions has a plan that cuBLASLt accepted (for tests: the tensor-core path ran). */
     boolean acceptedQuantized(QuantFormat format, int m, int n, int k) {
-        return plans.entrySet().stream().anyMatch(e -> e.getKey().quant() == format
-                && e.getKey().m() == m && e.getKey().n() == n && e.getKey().k() == k && !e.getValue().refused());
+        return planned(key -> key.quant() == format, m, n, k, false);
     }
 
     /** Whether the problem's candidates were timed (for tests: the timed search ran). */
     boolean timed(DType dtype, Epilogue epilogue, int m, int n, int k) {
-        return plans.entrySet().stream().anyMatch(e -> e.getKey().dtype() == dtype && e.getKey().epilogue() == epilogue
-                && e.getKey().m() == m && e.getKey().n() == n && e.getKey().k() == k && !e.getValue().refused() && e.getValue().timed);
+        return planned(key -> key.dtype() == dtype && key.epilogue() == epilogue, m, n, k, true);
+    }
+
+    private boolean planned(java.util.function.Predicate<Key> kind, int m, int n, int k, boolean timed) {
+        return plans.entrySet().stream().anyMatch(e -> kind.test(e.getKey()) && e.getKey().m() == m && e.getKey().n() == n
+                && e.getKey().k() == k && !e.getValue().refused() && (!timed || e.getValue().timed));
     }
 
     private Plan plan(Key key, int abType, int dType, int compute, int scaleType, long bias, long workspaceBytes) {
