@@ -13,6 +13,7 @@ from torch.profiler import profile, ProfilerActivity
 p = argparse.ArgumentParser()
 p.add_argument('--only', default='')
 p.add_argument('--rows', type=int, default=30)
+p.add_argument('--compiled', action='store_true', help='also profile torch.compile (default mode) of the resnet50 step')
 args = p.parse_args()
 only = [s for s in args.only.split(',') if s]
 
@@ -51,15 +52,16 @@ class GPT(nn.Module):
         return s.head(s.ln(s.blocks(s.te(idx) + s.pe(pos)))).view(-1, 65)
 
 
-def profile_steps(key, m, opt, x, y, amp):
+def profile_steps(key, m, opt, x, y, amp, fm=None):
+    fm = m if fm is None else fm
     def step():
         opt.zero_grad(set_to_none=True)
         with torch.autocast('cuda', torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(m(x), y)
+            loss = F.cross_entropy(fm(x), y)
         loss.backward()
         opt.step()
 
-    for _ in range(10):
+    for _ in range(15 if fm is not m else 10):
         step()
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -88,3 +90,13 @@ for name, make, shape in [('cnn', cnn, (1, 28, 28)), ('cifar_cnn', cifar, (3, 32
             x = torch.randn(bs, *shape, device='cuda')
             y = torch.randint(0, 10, (bs,), device='cuda')
             profile_steps(key, m, opt, x, y, amp)
+
+if any(o.startswith('resnet50') for o in only):   # torch_ref.py's resnet50 row: b128 bf16 channels-last, Adam
+    import torchvision
+    for compiled in (False, True) if args.compiled else (False,):
+        m = torchvision.models.resnet50().cuda().to(memory_format=torch.channels_last)
+        x = torch.randn(128, 3, 224, 224, device='cuda').to(memory_format=torch.channels_last)
+        y = torch.randint(0, 1000, (128,), device='cuda')
+        opt = torch.optim.Adam(m.parameters(), 1e-3, fused=compiled)
+        profile_steps('resnet50_224_b128_bf16_cl' + (' compiled' if compiled else ''), m, opt, x, y, True,
+                      torch.compile(m) if compiled else None)

@@ -67,6 +67,11 @@ final class TrainCommand implements Callable<Integer> {
             + "16-bit convolutions, as PyTorch's memory_format=torch.channels_last; parameters and checkpoints are unchanged"})
     boolean channelsLast;
 
+    @Option(names = "--augment", description = {"image models: each training batch randomly cropped from the image padded by an eighth of "
+            + "its side, and mirrored left to right with probability 1/2 (torchvision's RandomCrop + RandomHorizontalFlip), on the "
+            + "batch's device; kept by a resumed run"})
+    boolean augment;
+
     @Option(names = "--gpus", paramLabel = "N", description = {"train data-parallel on N GPUs of this host, one process each (kiln launch "
             + "--nproc-per-node N -- train ...); --batch-size is per GPU, so the global batch is N times it"})
     Integer gpus;
@@ -245,7 +250,7 @@ final class TrainCommand implements Callable<Integer> {
             Precision p = Precision.parse(precision);
             cfg = new TrainConfig(m, epochs, batchSize == null ? 128 : batchSize, opt, lr == null ? opt.defaultLr() : lr, seed,
                     d, data == null ? FashionMnist.DEFAULT_DIR : data, out == null ? Path.of("runs") : out, limit, testLimit, p, cudaGraphs(d, p),
-                    LrSchedule.parse(lrSchedule), channelsLast);
+                    LrSchedule.parse(lrSchedule), channelsLast, augment);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }

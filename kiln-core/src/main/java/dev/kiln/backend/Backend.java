@@ -188,6 +188,13 @@ public interface Backend {
     /** A zero tensor of {@code shape} with src's slices added at index along dim (index_select's adjoint). */
     Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src);
 
+    /**
+     * A window of each image of x (N, C, H, W), as data augmentation's crops and flips: out (N, C, outH, outW),
+     * out[n, c, i, j] = x[n, c, top + i, left + (mirror ? outW - 1 - j : j)], zero where the window leaves the image;
+     * boxes int32 (N, 3) of {top, left, mirror} on x's device.
+     */
+    Tensor cropImages(Tensor x, Tensor boxes, int outH, int outW);
+
     // ---- recurrent cells: one elementwise pass per step of an LSTM or GRU. Any floating dtype, one per call (16-bit
     // values are computed in float32); inputs may be strided; results go into the given contiguous tensors (views of
     // the sequence op's buffers, so a layer's steps allocate nothing). B rows, hidden size H.

@@ -129,6 +129,7 @@ public final class CpuBackend implements Backend {
     @Override public Tensor indexSelect(Tensor x, int dim, Tensor index) { return IndexingCpu.indexSelect(x, dim, index); }
 
     @Override public Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) { return IndexingCpu.indexAdd(shape, dim, index, src); }
+    @Override public Tensor cropImages(Tensor x, Tensor boxes, int outH, int outW) { return IndexingCpu.cropImages(x, boxes, outH, outW); }
 
     @Override public void lstmCell(Tensor gates, Tensor c, Tensor h, Tensor cNew, Tensor act) { RecurrentCpu.lstmCell(gates, c, h, cNew, act); }
 

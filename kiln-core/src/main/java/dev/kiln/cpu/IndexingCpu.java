@@ -132,6 +132,44 @@ final class IndexingCpu {
         return out;
     }
 
+    /**
+     * Image windows (Backend.cropImages): each output row is one arraycopy of its in-image span (zeros stay around it),
+     * mirrored rows are reversed in place after the copy.
+     */
+    static Tensor cropImages(Tensor x, Tensor boxes, int outH, int outW) {
+        int[] s = x.shape();
+        int n = s[0], c = s[1], h = s[2], w = s[3];
+        Tensor xc = x.isContiguous() ? x : x.contiguousCopy();
+        int[] b = (int[]) arrayOf(boxes.isContiguous() ? boxes : boxes.contiguousCopy());
+        int bo = boxes.isContiguous() ? boxes.offset() : 0;
+        Tensor out = newTensor(new int[]{n, c, outH, outW}, x.dtype());   // zeros
+        Object src = arrayOf(xc), dst = arrayOf(out);
+        int base = xc.offset();
+        Parallel.range(n * c, Math.max(1, 16384 / Math.max(1, outH * outW)), (lo, hi) -> {
+            for (int plane = lo; plane < hi; plane++) {
+                int img = plane / c, top = b[bo + img * 3], left = b[bo + img * 3 + 1];
+                boolean mirror = b[bo + img * 3 + 2] != 0;
+                int j0 = Math.max(0, -left), j1 = Math.min(outW, w - left);   // the window's columns inside the image
+                for (int i = 0; i < outH; i++) {
+                    int y = top + i, d = (plane * outH + i) * outW;
+                    if (y < 0 || y >= h) continue;
+                    if (j1 > j0) System.arraycopy(src, base + (plane * h + y) * w + left + j0, dst, d + j0, j1 - j0);
+                    if (mirror) reverse(dst, d, outW);
+                }
+            }
+        });
+        return out;
+    }
+
+    private static void reverse(Object a, int from, int len) {
+        switch (a) {
+            case float[] f -> { for (int i = from, j = from + len - 1; i < j; i++, j--) { float t = f[i]; f[i] = f[j]; f[j] = t; } }
+            case double[] f -> { for (int i = from, j = from + len - 1; i < j; i++, j--) { double t = f[i]; f[i] = f[j]; f[j] = t; } }
+            case short[] f -> { for (int i = from, j = from + len - 1; i < j; i++, j--) { short t = f[i]; f[i] = f[j]; f[j] = t; } }
+            default -> throw new IllegalArgumentException("crop_images: images must be floating point");
+        }
+    }
+
     /** out (outer, shape[dim], inner) = 0, then row index[i] += src row i; serial over i since indices may repeat. */
     static Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) {
         int size = shape[dim];

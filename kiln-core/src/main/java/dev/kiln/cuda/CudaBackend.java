@@ -351,6 +351,7 @@ public final class CudaBackend implements Backend {
     @Override public Tensor indexSelect(Tensor x, int dim, Tensor index) { return indexing.indexSelect(x, dim, index); }
 
     @Override public Tensor indexAdd(int[] shape, int dim, Tensor index, Tensor src) { return indexing.indexAdd(shape, dim, index, src); }
+    @Override public Tensor cropImages(Tensor x, Tensor boxes, int outH, int outW) { return indexing.cropImages(x, boxes, outH, outW); }
 
     @Override public void lstmCell(Tensor gates, Tensor c, Tensor h, Tensor cNew, Tensor act) { recurrent.lstmCell(gates, c, h, cNew, act); }
 

@@ -4,9 +4,12 @@ import dev.kiln.DType;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
-/** Gather, scatter-add, index-select and index-add on CUDA (indexing.cu); a bad index is recorded in the backend error word. */
+/**
+ * Gather, scatter-add, index-select, index-add and image windows on CUDA (indexing.cu); a bad index is recorded in the
+ * backend error word.
+ */
 final class IndexingCuda extends CudaFamily {
-    private final Kernels.Table gather, scatterAdd, indexSelect, indexAdd;
+    private final Kernels.Table gather, scatterAdd, indexSelect, indexAdd, cropImages;
 
     IndexingCuda(CudaBackend backend) {
         super(backend);
@@ -14,6 +17,21 @@ final class IndexingCuda extends CudaFamily {
         scatterAdd = new Kernels.Table(dev, "indexing.cu", "scatter_add");
         indexSelect = new Kernels.Table(dev, "indexing.cu", "index_select");
         indexAdd = new Kernels.Table(dev, "indexing.cu", "index_add");
+        cropImages = new Kernels.Table(dev, "indexing.cu", "crop_images");
+    }
+
+    Tensor cropImages(Tensor x, Tensor boxes, int outH, int outW) {
+        int[] s = x.shape();
+        Tensor xc = contiguous(x, x.dtype()), bc = contiguous(boxes, DType.INT32);
+        Tensor out = newTensor(new int[]{s[0], s[1], outH, outW}, x.dtype());
+        long planes = (long) s[0] * s[1], n = planes * outH * outW;
+        if (n > 0) {
+            Launch.args().ptr(ptr(out)).ptr(ptr(xc)).ptr(ptr(bc)).i64(planes).i64(s[1]).i64(s[2]).i64(s[3]).i64(outH).i64(outW)
+                    .go(dev, cropImages.get(x.dtype()), grid(n), BLOCK);
+        }
+        drop(xc, x);
+        drop(bc, boxes);
+        return out;
     }
 
     /** The dtype the atomic-add kernels compute in: 16-bit floats in float32, bytes in int32. */

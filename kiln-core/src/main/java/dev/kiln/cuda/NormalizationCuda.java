@@ -12,6 +12,7 @@ import dev.kiln.Tensor;
  */
 final class NormalizationCuda extends CudaFamily {
     private final Kernels.Table stats, statsCl, statsFinish, evalStats, apply, grad, gradCl, gradFinish, inputGradKernel;
+    private final Kernels.Table statsV, gradV, applyV, inputGradV;
     private final Kernels.Table lnForward, lnInputGrad, lnParamGrad, lnParamGradFinish;
 
     NormalizationCuda(CudaBackend backend) {
@@ -25,6 +26,10 @@ final class NormalizationCuda extends CudaFamily {
         gradCl = new Kernels.Table(dev, "normalization.cu", "batch_norm_grad_cl");
         gradFinish = new Kernels.Table(dev, "normalization.cu", "batch_norm_grad_finish");
         inputGradKernel = new Kernels.Table(dev, "normalization.cu", "batch_norm_input_grad");
+        statsV = new Kernels.Table(dev, "normalization.cu", "batch_norm_stats_v");
+        gradV = new Kernels.Table(dev, "normalization.cu", "batch_norm_grad_v");
+        applyV = new Kernels.Table(dev, "normalization.cu", "batch_norm_apply_v");
+        inputGradV = new Kernels.Table(dev, "normalization.cu", "batch_norm_input_grad_v");
         lnForward = new Kernels.Table(dev, "normalization.cu", "layer_norm_fwd");
         lnInputGrad = new Kernels.Table(dev, "normalization.cu", "layer_norm_input_grad");
         lnParamGrad = new Kernels.Table(dev, "normalization.cu", "layer_norm_param_grad");
@@ -52,6 +57,33 @@ final class NormalizationCuda extends CudaFamily {
         return (int) Math.max(1, Math.min(Math.min(wanted, (m + 255) / 256), 65535));
     }
 
+    /**
+     * The 16-byte channels-last kernels' tiling (the {@code _v} kernels of normalization.cu), or null where they do not
+     * apply: channels-last, c a multiple of the 16 / element-size channels a thread moves, every pointer 16-byte aligned.
+     */
+    private record VecTiles(int perThread, int tpr, int rows, int channelBlocks) {}
+
+    private VecTiles vecTiles(boolean cl, long c, DType t, Tensor... operands) {
+        int v = 16 / t.byteSize();
+        if (!cl || c % v != 0) return null;
+        for (Tensor o : operands) if (o != null && ptr(o) % 16 != 0) return null;
+        long vectors = c / v;
+        int tpr = (int) Math.min(vectors, 32);
+        return new VecTiles(v, tpr, BLOCK / tpr, (int) ((vectors + tpr - 1) / tpr));
+    }
+
+    /** Row splits of the _v sums: about eight blocks per multiprocessor, each thread at least eight rows. */
+    private int splitsV(VecTiles vt, long m) {
+        long wanted = Math.max(1, dev.multiprocessorCount() * 8L / vt.channelBlocks());
+        return (int) Math.max(1, Math.min(Math.min(wanted, (m + vt.rows() * 8L - 1) / (vt.rows() * 8L)), 65535));
+    }
+
+    /** Row blocks of the _v elementwise passes: about sixteen blocks per multiprocessor in all. */
+    private int rowBlocksV(VecTiles vt, long m) {
+        long wanted = Math.max(1, dev.multiprocessorCount() * 16L / vt.channelBlocks());
+        return (int) Math.max(1, Math.min(Math.min(wanted, (m + vt.rows() - 1) / vt.rows()), 65535));
+    }
+
     /** A tensor laid out as x: channels-last when x prefers it (the kernels then see (N*H*W, C, 1)), else contiguous. */
     private Tensor like(Tensor x, Tensor t, DType dtype) { return x.prefersChannelsLast() ? channelsLast(t, dtype) : contiguous(t, dtype); }
 
@@ -69,11 +101,15 @@ final class NormalizationCuda extends CudaFamily {
         int[] s = x.shape();
         long n = s[0], c = s[1], spatial = x.numel() / Math.max(1, n * c), total = x.numel(), m = n * spatial;
         Tensor y = newLike(x, s, x.dtype()), mean = newTensor(new int[]{(int) c}, pt), invstd = newTensor(new int[]{(int) c}, pt);
+        VecTiles vt = vecTiles(cl, c, x.dtype(), xc, rc, y);
         if (training) {
-            int splits = cl ? splitsCl(c, m) : splits(c, m);
+            int splits = vt != null ? splitsV(vt, m) : cl ? splitsCl(c, m) : splits(c, m);
             long chunk = (m + splits - 1) / splits;
             CudaAllocator.Block partial = dev.allocator().allocate(c * splits * 16);
-            if (cl) {
+            if (vt != null) {
+                Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(m).i64(c).i64(chunk).i32(vt.tpr())
+                        .go(dev, statsV.get(x.dtype()), vt.channelBlocks(), splits, 1, BLOCK, 2 * vt.perThread() * BLOCK * 8);
+            } else if (cl) {
                 Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(m).i64(c).i64(chunk)
                         .go(dev, statsCl.get(x.dtype()), (int) ((c + 31) / 32), splits, 1, BLOCK, 0);
             } else {
@@ -87,7 +123,10 @@ final class NormalizationCuda extends CudaFamily {
             Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptr(runningMean)).ptr(ptr(runningVar)).i64(c).f64(eps)
                     .go(dev, evalStats.get(x.dtype()), grid(c), BLOCK);
         }
-        if (total > 0) {
+        if (total > 0 && vt != null) {
+            Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias)).ptr(ptrOrNull(rc))
+                    .i64(m).i64(c).i32(relu ? 1 : 0).i32(vt.tpr()).go(dev, applyV.get(x.dtype()), vt.channelBlocks(), rowBlocksV(vt, m), 1, BLOCK, 0);
+        } else if (total > 0) {
             int vec = vec(total, c, cl ? 1 : spatial);
             Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias)).ptr(ptrOrNull(rc))
                     .i64(total).i64(c).i64(cl ? 1 : spatial).i32(relu ? 1 : 0).i32(vec).go(dev, apply.get(x.dtype()), grid(total / vec), BLOCK);
@@ -110,11 +149,16 @@ final class NormalizationCuda extends CudaFamily {
         boolean needSums = wantParams || (inputGrad && training);
         // per channel two coefficients of the training input gradient (see batch_norm_grad_finish)
         CudaAllocator.Block coef = needSums ? dev.allocator().allocate(Math.max(c, 1) * 2L * pt.byteSize()) : null;
+        VecTiles vt = vecTiles(cl, c, t, gc, xc, yc, dx, dres);
         if (needSums) {
-            int splits = cl ? splitsCl(c, m) : splits(c, m);
+            int splits = vt != null ? splitsV(vt, m) : cl ? splitsCl(c, m) : splits(c, m);
             long chunk = (m + splits - 1) / splits;
             CudaAllocator.Block partial = dev.allocator().allocate(c * splits * 16);
-            if (cl) {
+            if (vt != null) {
+                Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd))
+                        .i64(m).i64(c).i64(chunk).i32(relu ? 1 : 0).i32(vt.tpr())
+                        .go(dev, gradV.get(t), vt.channelBlocks(), splits, 1, BLOCK, 2 * vt.perThread() * BLOCK * 8);
+            } else if (cl) {
                 Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd))
                         .i64(m).i64(c).i64(chunk).i32(relu ? 1 : 0).go(dev, gradCl.get(t), (int) ((c + 31) / 32), splits, 1, BLOCK, 0);
             } else {
@@ -125,7 +169,11 @@ final class NormalizationCuda extends CudaFamily {
                     .i64(c).i32(splits).i64(m).go(dev, gradFinish.get(t), grid(c * 32), BLOCK);   // a warp per channel
             dev.allocator().free(partial);
         }
-        if ((dx != null || dres != null) && total > 0) {
+        if ((dx != null || dres != null) && total > 0 && vt != null) {
+            Launch.args().ptr(ptrOrNull(dx)).ptr(ptrOrNull(dres)).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean))
+                    .ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(coef == null ? 0 : coef.address()).i64(m).i64(c)
+                    .i32(relu ? 1 : 0).i32(training ? 1 : 0).i32(vt.tpr()).go(dev, inputGradV.get(t), vt.channelBlocks(), rowBlocksV(vt, m), 1, BLOCK, 0);
+        } else if ((dx != null || dres != null) && total > 0) {
             int vec = vec(total, c, cl ? 1 : spatial);
             Launch.args().ptr(ptrOrNull(dx)).ptr(ptrOrNull(dres)).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean))
                     .ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(coef == null ? 0 : coef.address()).i64(total).i64(c).i64(cl ? 1 : spatial)

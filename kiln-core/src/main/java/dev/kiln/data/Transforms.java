@@ -4,6 +4,7 @@ import dev.kiln.DType;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.cpu.CpuStorage;
+import dev.kiln.ops.Indexing;
 
 import java.util.random.RandomGenerator;
 
@@ -27,59 +28,51 @@ public final class Transforms {
                     for (int i = 0; i < plane; i++) v[base + i] = (v[base + i] - m) * inv;
                 }
             }
-            return floats(v, s);
+            return floats(v, s, x);
         };
     }
 
-    /** Pads each image by {@code padding} zeros on every side and cuts a random size x size window from it. */
+    /**
+     * Pads each image by {@code padding} zeros on every side and cuts a random size x size window from it, on the
+     * batch's device (the windows are drawn here, the pixels moved by {@link Indexing#cropImages}).
+     */
     public static Transform randomCrop(int size, int padding) {
         if (size < 1 || padding < 0) throw new IllegalArgumentException("randomCrop: size must be >= 1 and padding >= 0");
         return (x, rng) -> {
             int[] s = imageShape("randomCrop", x);
-            int c = s[1], h = s[2], w = s[3];
+            int h = s[2], w = s[3];
             if (size > h + 2 * padding || size > w + 2 * padding) {
                 throw new IllegalArgumentException("randomCrop: crop " + size + " is larger than the padded image " + (h + 2 * padding) + "x" + (w + 2 * padding));
             }
-            float[] in = x.toFloatArray(), out = new float[s[0] * c * size * size];
+            int[] boxes = new int[s[0] * 3];
             for (int n = 0; n < s[0]; n++) {
                 // window origin in padded coordinates, shifted back to the image's
-                int top = rng.nextInt(h + 2 * padding - size + 1) - padding, left = rng.nextInt(w + 2 * padding - size + 1) - padding;
-                for (int ch = 0; ch < c; ch++) {
-                    int src = (n * c + ch) * h * w, dst = (n * c + ch) * size * size;
-                    for (int i = 0; i < size; i++) {
-                        int y = top + i;
-                        if (y < 0 || y >= h) continue;
-                        for (int j = 0; j < size; j++) {
-                            int xx = left + j;
-                            if (xx >= 0 && xx < w) out[dst + i * size + j] = in[src + y * w + xx];
-                        }
-                    }
-                }
+                boxes[n * 3] = rng.nextInt(h + 2 * padding - size + 1) - padding;
+                boxes[n * 3 + 1] = rng.nextInt(w + 2 * padding - size + 1) - padding;
             }
-            return floats(out, new int[]{s[0], c, size, size});
+            return Indexing.cropImages(x, boxTensor(boxes, x), size, size);
         };
     }
 
-    /** Mirrors each image left to right with probability p. */
+    /** Mirrors each image left to right with probability p, on the batch's device. */
     public static Transform randomHorizontalFlip(double p) {
         if (!(p >= 0 && p <= 1)) throw new IllegalArgumentException("randomHorizontalFlip: p must be in [0, 1]");
         return (x, rng) -> {
             int[] s = imageShape("randomHorizontalFlip", x);
-            int c = s[1], h = s[2], w = s[3];
-            float[] v = x.toFloatArray();
+            int[] boxes = new int[s[0] * 3];
+            boolean any = false;
             for (int n = 0; n < s[0]; n++) {
-                if (rng.nextDouble() >= p) continue;
-                for (int row = 0; row < c * h; row++) {
-                    int base = (n * c * h + row) * w;
-                    for (int i = 0, j = w - 1; i < j; i++, j--) {
-                        float t = v[base + i];
-                        v[base + i] = v[base + j];
-                        v[base + j] = t;
-                    }
-                }
+                boolean flip = rng.nextDouble() < p;
+                boxes[n * 3 + 2] = flip ? 1 : 0;
+                any |= flip;
             }
-            return floats(v, s);
+            return any ? Indexing.cropImages(x, boxTensor(boxes, x), s[2], s[3]) : x;
         };
+    }
+
+    /** The (N, 3) int32 windows of {@link Indexing#cropImages} on the images' device. */
+    private static Tensor boxTensor(int[] boxes, Tensor x) {
+        return Tensor.fromHost(boxes, DType.INT32, new int[]{boxes.length / 3, 3}, x.device());
     }
 
     /**
@@ -99,7 +92,7 @@ public final class Transforms {
                 double[] box = cropBox(h, w, scaleMin, scaleMax, rng);
                 for (int ch = 0; ch < c; ch++) resample(in, (n * c + ch) * h * w, h, w, box, out, (n * c + ch) * size * size, size);
             }
-            return floats(out, new int[]{s[0], c, size, size});
+            return floats(out, new int[]{s[0], c, size, size}, x);
         };
     }
 
@@ -139,6 +132,12 @@ public final class Transforms {
         return x.shape();
     }
 
-    /** toFloatArray returned a fresh array, so the tensor can own it without a copy. */
-    private static Tensor floats(float[] v, int[] shape) { return new Tensor(new CpuStorage(DType.FLOAT32, v), shape); }
+    /**
+     * The result on the input's device: toFloatArray returned a fresh array, so a CPU tensor can own it without a copy
+     * (these transforms compute on the host; a device batch goes there and back).
+     */
+    private static Tensor floats(float[] v, int[] shape, Tensor like) {
+        Tensor t = new Tensor(new CpuStorage(DType.FLOAT32, v), shape);
+        return like.device().isCuda() ? t.to(like.device()) : t;
+    }
 }

@@ -7,7 +7,7 @@ import dev.kiln.autograd.Autograd;
 
 import static dev.kiln.Backends.get;
 
-/** Ops that read by index: gather, index_select (and so embedding), one_hot. */
+/** Ops that read by index: gather, index_select (and so embedding), one_hot, image windows. */
 public final class Indexing {
     private Indexing() {}
 
@@ -66,6 +66,24 @@ public final class Indexing {
             throw new IndexOutOfBoundsException("embedding: an id is out of range for a table of " + weight.shape()[0]
                     + " rows (weight " + Shape.str(weight.shape()) + "): " + e.getMessage());
         }
+    }
+
+    /**
+     * A window of each image of x (N, C, H, W), for data augmentation (no gradient): out[n, c, i, j] = x[n, c, top + i,
+     * left + (mirror ? outW - 1 - j : j)], zero where the window leaves the image; boxes int32 (N, 3) = {top, left,
+     * mirror != 0} per image, on x's device.
+     */
+    public static Tensor cropImages(Tensor x, Tensor boxes, int outH, int outW) {
+        Checks.rank("crop_images", "images", x, 4);
+        if (!x.dtype().isFloating()) throw new IllegalArgumentException("crop_images: images must be floating point, got " + x.dtype());
+        Checks.sameDevice("crop_images", x, boxes);
+        Checks.dtype("crop_images", "boxes", boxes, DType.INT32);
+        if (boxes.dim() != 2 || boxes.shape()[0] != x.shape()[0] || boxes.shape()[1] != 3) {
+            throw new IllegalArgumentException("crop_images: boxes must be (" + x.shape()[0] + ", 3) {top, left, mirror}, got " + Shape.str(boxes.shape()));
+        }
+        if (outH < 1 || outW < 1) throw new IllegalArgumentException("crop_images: window " + outH + "x" + outW + " must be at least 1x1");
+        if (x.requiresGrad()) throw new IllegalArgumentException("crop_images: augments input data and has no gradient; x requires one");
+        return get(x.device()).cropImages(x, boxes, outH, outW);
     }
 
     /** int64 one-hot encoding: ids.shape + [classes]. */

@@ -181,6 +181,7 @@ public final class TrainCheckpoint {
         m.put(META_CONFIG + "limit", Integer.toString(c.limit()));
         m.put(META_CONFIG + "test_limit", Integer.toString(c.testLimit()));
         m.put(META_CONFIG + "precision", c.precision().cliName());
+        if (c.augment()) m.put(META_CONFIG + "augment", "true");
         return m;
     }
 
@@ -197,7 +198,8 @@ public final class TrainCheckpoint {
                 Double.parseDouble(require(meta, META_CONFIG + "lr")), Long.parseLong(require(meta, META_CONFIG + "seed")), d,
                 dataDir != null ? dataDir : Path.of(require(meta, META_CONFIG + "data")), outDir,
                 Integer.parseInt(require(meta, META_CONFIG + "limit")), Integer.parseInt(require(meta, META_CONFIG + "test_limit")), p,
-                cudaGraphs && d.isCuda() && !p.scalesLoss(), LrSchedule.parse(require(meta, META_CONFIG + "lr_schedule")));
+                cudaGraphs && d.isCuda() && !p.scalesLoss(), LrSchedule.parse(require(meta, META_CONFIG + "lr_schedule")), false,
+                Boolean.parseBoolean(meta.getOrDefault(META_CONFIG + "augment", "false")));
     }
 
     /** A language-model run's configuration, as {@link #configMeta(TrainConfig)} for an image run's. */

@@ -7,10 +7,18 @@ import java.nio.file.Path;
 /**
  * Everything one {@code kiln train} run needs. limit and testLimit of 0 mean the whole set. channelsLast: the model's
  * activations channels-last ({@link dev.kiln.nn.Model#channelsLast(boolean)}); a layout, so not kept for a resume.
+ * augment: each training batch randomly cropped (padded by an eighth of the side) and mirrored, on the batch's device.
  */
 public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
                           Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision,
-                          boolean cudaGraphs, LrSchedule schedule, boolean channelsLast) {
+                          boolean cudaGraphs, LrSchedule schedule, boolean channelsLast, boolean augment) {
+    /** A run without augmentation. */
+    public TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
+                       Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision,
+                       boolean cudaGraphs, LrSchedule schedule, boolean channelsLast) {
+        this(model, epochs, batchSize, optimizer, lr, seed, device, dataDir, outDir, limit, testLimit, precision, cudaGraphs, schedule, channelsLast, false);
+    }
+
     /** A run with NCHW activations. */
     public TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKind optimizer, double lr, long seed,
                        Device device, Path dataDir, Path outDir, int limit, int testLimit, Precision precision,
@@ -39,7 +47,7 @@ public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKi
     /** The same run writing to {@code dir}. */
     public TrainConfig withOutDir(Path dir) {
         return new TrainConfig(model, epochs, batchSize, optimizer, lr, seed, device, dataDir, dir, limit, testLimit, precision, cudaGraphs, schedule,
-                channelsLast);
+                channelsLast, augment);
     }
 
     public TrainConfig {

@@ -27,13 +27,33 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
-/** Gather, scatter-add, index-select and index-add on cuda:0 against the CPU. Skips without a GPU. */
+/** Gather, scatter-add, index-select, index-add and image windows on cuda:0 against the CPU. Skips without a GPU. */
 class IndexingGpuTest extends GpuBackendComparison {
     @BeforeAll static void requireGpu() { setUpGpu(IndexingGpuTest.class); }
 
     Tensor randomIndex(int bound, int... shape) {
         Tensor u = Tensor.uniform(gen, shape, 0, bound, DType.FLOAT64, Device.CPU);
         return u.to(DType.INT64);
+    }
+
+    /** crop_images (augmentation's crops and flips) on random windows, partly outside, mirrored or not: the CPU's pixels exactly. */
+    @Test void cropImagesMovesThePixelsTheCpuMoves() {
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(System.nanoTime());
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT64}) {
+            int n = 6, c = 3, h = 11, w = 13, oh = 9, ow = 10;
+            int[] boxes = new int[n * 3];
+            for (int i = 0; i < n; i++) {
+                boxes[i * 3] = rng.nextInt(-5, 8);
+                boxes[i * 3 + 1] = rng.nextInt(-5, 9);
+                boxes[i * 3 + 2] = rng.nextInt(2);
+            }
+            Tensor x = randn(t, n, c, h, w), b = Tensor.fromHost(boxes, DType.INT32, new int[]{n, 3}, Device.CPU);
+            Tensor cpu = dev.kiln.ops.Indexing.cropImages(x, b, oh, ow);
+            Tensor gpu = dev.kiln.ops.Indexing.cropImages(gpu(x), gpu(b), oh, ow);
+            assertArrayEquals(cpu.toDoubleArray(), gpu.toDoubleArray(), 0.0, "crop_images " + t);
+            // a channels-last (strided) input gives the same windows
+            assertArrayEquals(cpu.toDoubleArray(), dev.kiln.ops.Indexing.cropImages(gpuCl(x), gpu(b), oh, ow).toDoubleArray(), 0.0, "channels-last " + t);
+        }
     }
 
     @Test void gatherScatterIndexSelectIndexAdd() {

@@ -125,6 +125,35 @@ class DataLoaderTest {
         }
     }
 
+    /** Indexing.cropImages against a pixel-by-pixel reference: windows partly outside the image, mirrored or not. */
+    @Test void cropImagesMatchesAPixelByPixelReference() {
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(System.nanoTime());
+        int n = 5, c = 2, h = 7, w = 9, oh = 6, ow = 8;
+        Tensor x = Tensor.randn(new dev.kiln.Generator(rng.nextLong()), n, c, h, w);
+        int[] boxes = new int[n * 3];
+        for (int i = 0; i < n; i++) {
+            boxes[i * 3] = rng.nextInt(-4, 5);
+            boxes[i * 3 + 1] = rng.nextInt(-4, 6);
+            boxes[i * 3 + 2] = rng.nextInt(2);
+        }
+        float[] in = x.toFloatArray(), got = dev.kiln.ops.Indexing.cropImages(x, Tensor.fromHost(boxes, dev.kiln.DType.INT32, new int[]{n, 3},
+                dev.kiln.Device.CPU), oh, ow).toFloatArray();
+        for (int img = 0; img < n; img++) {
+            for (int ch = 0; ch < c; ch++) {
+                for (int i = 0; i < oh; i++) {
+                    for (int j = 0; j < ow; j++) {
+                        int y = boxes[img * 3] + i, xx = boxes[img * 3 + 1] + (boxes[img * 3 + 2] != 0 ? ow - 1 - j : j);
+                        float want = y >= 0 && y < h && xx >= 0 && xx < w ? in[((img * c + ch) * h + y) * w + xx] : 0;
+                        assertEquals(want, got[((img * c + ch) * oh + i) * ow + j], "image " + img + " box " + Arrays.toString(Arrays.copyOfRange(boxes, img * 3, img * 3 + 3)));
+                    }
+                }
+            }
+        }
+        Tensor wrongBoxes = Tensor.fromHost(new int[6], dev.kiln.DType.INT32, new int[]{2, 3}, dev.kiln.Device.CPU);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> dev.kiln.ops.Indexing.cropImages(x, wrongBoxes, 2, 2));
+        assertTrue(e.getMessage().contains("boxes must be (5, 3)"), e.getMessage());
+    }
+
     private static long[] flat(List<long[]> batches) {
         return batches.stream().flatMapToLong(Arrays::stream).toArray();
     }

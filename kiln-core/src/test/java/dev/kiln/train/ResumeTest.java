@@ -103,4 +103,18 @@ class ResumeTest {
         TrainRun.Summary s = TinyRuns.run(diverging.withOutDir(tmp.resolve("skip")), new TrainRun.Checkpointing(0, 3, OnNan.SKIP), null);
         assertFalse(s.json().contains("NaN") || s.json().contains("Infinity"), s.json());
     }
+
+    /** --augment changes the result, so a resumed run keeps it; its transform crops and mirrors to the image's own size. */
+    @Test void augmentationIsKeptByAResumeAndKeepsTheImageSize() {
+        Path p = Path.of("data");
+        TrainConfig cfg = new TrainConfig(ModelZoo.CNN, 2, 8, OptimizerKind.ADAM, 1e-3, 7, dev.kiln.Device.CPU, p, p, 0, 0, Precision.FP32,
+                false, LrSchedule.CONSTANT, false, true);
+        assertTrue(TrainCheckpoint.config(TrainCheckpoint.configMeta(cfg), p, null, null, null, false).augment());
+        TrainConfig plain = new TrainConfig(ModelZoo.CNN, 2, 8, OptimizerKind.ADAM, 1e-3, 7, dev.kiln.Device.CPU, p, p, 0, 0);
+        assertFalse(TrainCheckpoint.config(TrainCheckpoint.configMeta(plain), p, null, null, null, false).augment());
+        dev.kiln.Tensor batch = dev.kiln.Tensor.randn(new dev.kiln.Generator(3), 4, 1, 28, 28);
+        var t = TrainRun.augmentation(cfg, new int[]{1, 28, 28});
+        assertArrayEquals(batch.shape(), t.apply(batch, new java.util.SplittableRandom(1)).shape());
+        assertNull(TrainRun.augmentation(plain, new int[]{1, 28, 28}));
+    }
 }

@@ -83,3 +83,16 @@ extern "C" __global__ void index_add_##S(T* out, const i64* index, const T* src,
     } \
 }
 INDEX_ADD(float, f32) INDEX_ADD(double, f64) INDEX_ADD(i64, i64) INDEX_ADD(int, i32)
+
+// Windows of images (Backend.cropImages): out (N, C, oh, ow) and x (N, C, H, W) contiguous; boxes int32 (N, 3) =
+// {top, left, mirror}: out[n, c, i, j] = x[n, c, top + i, left + (mirror ? ow - 1 - j : j)], zero outside the image.
+#define CROP_IMAGES(T, S) \
+extern "C" __global__ void crop_images_##S(T* out, const T* x, const int* boxes, i64 planes, i64 c, i64 h, i64 w, i64 oh, i64 ow) { \
+    GRID_STRIDE(i, planes * oh * ow) { \
+        i64 j = i % ow, r = i / ow, row = r % oh, plane = r / oh; \
+        const int* b = boxes + (plane / c) * 3; \
+        i64 y = b[0] + row, xx = b[1] + (b[2] ? ow - 1 - j : j); \
+        out[i] = y >= 0 && y < h && xx >= 0 && xx < w ? x[(plane * h + y) * w + xx] : from_d<T>(0.0); \
+    } \
+}
+KILN_FLOAT_TYPES(CROP_IMAGES)

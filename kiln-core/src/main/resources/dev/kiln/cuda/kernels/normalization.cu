@@ -120,7 +120,210 @@ __device__ __forceinline__ void bn_grad_partial_cl(double* partial, const T* g, 
     }
 }
 
+// ---- channels-last with 16-byte accesses: V = 16 / sizeof(T) adjacent channels per thread (c_count % V == 0, every
+// pointer 16-byte aligned; the launcher checks). A block of 256 threads is tpr threads across a row's vectors (channel
+// group cg = blockIdx.x * tpr + lane) by 256 / tpr rows; a thread keeps its channels for the whole launch, so per-channel
+// constants sit in registers. The sums accumulate per thread in A (float for 32- and 16-bit types), shifted by the
+// chunk's first row so that sum of squares does not cancel when the mean is large against the spread, then meet in
+// double in shared memory; the partial layout is bn_stats_partial's, so the finish kernels serve all three.
+template <typename T> struct alignas(16) Vec16 {
+    static constexpr int N = 16 / sizeof(T);
+    T v[N];
+    __device__ __forceinline__ void load(const T* p) { *reinterpret_cast<uint4*>(v) = *reinterpret_cast<const uint4*>(p); }
+    __device__ __forceinline__ void store(T* p) const { *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(v); }
+};
+
+struct ClTile {
+    int lane, row0, rows;   // this thread's vector within the tile, its first row, rows per block step
+    i64 cg;                 // its channel group (channels cg * V ..)
+    bool active;
+};
+__device__ __forceinline__ ClTile cl_tile(int tpr, i64 cv) {
+    ClTile t;
+    t.lane = threadIdx.x % tpr;
+    t.row0 = threadIdx.x / tpr;
+    t.rows = blockDim.x / tpr;
+    t.cg = (i64) blockIdx.x * tpr + t.lane;
+    t.active = t.row0 < t.rows && t.cg < cv;
+    return t;
+}
+
+// Sums the threads' two accumulators per channel over a block's rows (sh: 2 * V * blockDim.x doubles) and writes the
+// chunk's partials, unshifted: sum x = s + n k, sum x^2 = q + 2 k s + n k^2 (k = 0 for the gradient sums).
+template <int V, typename A>
+__device__ __forceinline__ void cl_block_partials(double* partial, double* sh, const A* a, const A* b, const A* shift, ClTile t,
+                                                  int tpr, i64 n) {
+    if (t.row0 < t.rows) {
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            sh[((t.row0 * 2) * V + k) * tpr + t.lane] = (double) a[k];
+            sh[((t.row0 * 2 + 1) * V + k) * tpr + t.lane] = (double) b[k];
+        }
+    }
+    __syncthreads();
+    if (t.row0 == 0 && t.active) {
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            double s = 0, q = 0;
+            for (int r = 0; r < t.rows; r++) { s += sh[((r * 2) * V + k) * tpr + t.lane]; q += sh[((r * 2 + 1) * V + k) * tpr + t.lane]; }
+            double kk = shift ? (double) shift[k] : 0.0;
+            i64 c = t.cg * V + k;
+            partial[(c * gridDim.y + blockIdx.y) * 2] = s + n * kk;
+            partial[(c * gridDim.y + blockIdx.y) * 2 + 1] = q + 2 * kk * s + n * kk * kk;
+        }
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void bn_stats_partial_v(double* partial, const T* x, i64 m, i64 c_count, i64 chunk, int tpr) {
+    typedef typename Acc<T>::type A;
+    constexpr int V = Vec16<T>::N;
+    extern __shared__ double sh_cl[];
+    ClTile t = cl_tile(tpr, c_count / V);
+    i64 from = (i64) blockIdx.y * chunk, to = min(m, from + chunk);
+    A sum[V], sq[V], shift[V];
+#pragma unroll
+    for (int k = 0; k < V; k++) { sum[k] = 0; sq[k] = 0; shift[k] = 0; }
+    if (t.active && from < to) {
+        Vec16<T> v;
+        v.load(x + from * c_count + t.cg * V);
+#pragma unroll
+        for (int k = 0; k < V; k++) shift[k] = load<A>(v.v[k]);
+#pragma unroll 4
+        for (i64 r = from + t.row0; r < to; r += t.rows) {
+            v.load(x + r * c_count + t.cg * V);
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                A d = load<A>(v.v[k]) - shift[k];
+                sum[k] += d;
+                sq[k] += d * d;
+            }
+        }
+    }
+    cl_block_partials<V, A>(partial, sh_cl, sum, sq, shift, t, tpr, max(to - from, (i64) 0));
+}
+
+// {sum dz, sum dz * xhat} as bn_grad_partial: dz * (x - mean) is summed and scaled by invstd once.
+template <typename T>
+__device__ __forceinline__ void bn_grad_partial_v(double* partial, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean,
+                                                  const typename Acc<T>::type* invstd, i64 m, i64 c_count, i64 chunk, int relu, int tpr) {
+    typedef typename Acc<T>::type A;
+    constexpr int V = Vec16<T>::N;
+    extern __shared__ double sh_cl[];
+    ClTile t = cl_tile(tpr, c_count / V);
+    i64 from = (i64) blockIdx.y * chunk, to = min(m, from + chunk);
+    A sdz[V], sdzx[V], mu[V];
+#pragma unroll
+    for (int k = 0; k < V; k++) { sdz[k] = 0; sdzx[k] = 0; mu[k] = t.active ? mean[t.cg * V + k] : (A) 0; }
+    if (t.active) {
+#pragma unroll 2
+        for (i64 r = from + t.row0; r < to; r += t.rows) {
+            i64 i = r * c_count + t.cg * V;
+            Vec16<T> gv, xv, yv;
+            gv.load(g + i);
+            xv.load(x + i);
+            if (relu) yv.load(y + i);
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                A dz = load<A>(gv.v[k]);
+                if (relu && !(load<A>(yv.v[k]) > 0)) dz = 0;
+                sdz[k] += dz;
+                sdzx[k] += dz * (load<A>(xv.v[k]) - mu[k]);
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < V; k++) sdzx[k] *= invstd[t.cg * V + k];
+    }
+    cl_block_partials<V, A>(partial, sh_cl, sdz, sdzx, (const A*) nullptr, t, tpr, 0);
+}
+
+// y = x * scale + shift (+ res, ReLU) over rows [blockIdx.y * rows + row0, m) by gridDim.y * rows.
+template <typename T>
+__device__ __forceinline__ void bn_apply_v(T* y, const T* x, const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd,
+                                           const typename Acc<T>::type* w, const typename Acc<T>::type* b, const T* res, i64 m, i64 c_count,
+                                           int relu, int tpr) {
+    typedef typename Acc<T>::type A;
+    constexpr int V = Vec16<T>::N;
+    ClTile t = cl_tile(tpr, c_count / V);
+    if (!t.active) return;
+    A scale[V], shift[V];
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        i64 c = t.cg * V + k;
+        scale[k] = invstd[c] * (w ? w[c] : (A) 1);
+        shift[k] = (b ? b[c] : (A) 0) - mean[c] * scale[k];
+    }
+#pragma unroll 2
+    for (i64 r = (i64) blockIdx.y * t.rows + t.row0; r < m; r += (i64) gridDim.y * t.rows) {
+        i64 i = r * c_count + t.cg * V;
+        Vec16<T> xv, rv, out;
+        xv.load(x + i);
+        if (res) rv.load(res + i);
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            A v = load<A>(xv.v[k]) * scale[k] + shift[k];
+            if (res) v += load<A>(rv.v[k]);
+            if (relu) v = v > 0 ? v : (A) 0;
+            out.v[k] = store<T, A>(v);
+        }
+        out.store(y + i);
+    }
+}
+
+// dx = scale * dz + c0 + c1 * x (training; see batch_norm_grad_finish: c0 = coef[0] - coef[1] * mean, c1 = coef[1]),
+// dres = dz; rows as bn_apply_v.
+template <typename T>
+__device__ __forceinline__ void bn_input_grad_v(T* dx, T* dres, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean,
+                                                const typename Acc<T>::type* invstd, const typename Acc<T>::type* w,
+                                                const typename Acc<T>::type* coef, i64 m, i64 c_count, int relu, int training, int tpr) {
+    typedef typename Acc<T>::type A;
+    constexpr int V = Vec16<T>::N;
+    ClTile t = cl_tile(tpr, c_count / V);
+    if (!t.active) return;
+    A scale[V], c0[V], c1[V];
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        i64 c = t.cg * V + k;
+        scale[k] = invstd[c] * (w ? w[c] : (A) 1);
+        c1[k] = training ? coef[c * 2 + 1] : (A) 0;
+        c0[k] = training ? coef[c * 2] - c1[k] * mean[c] : (A) 0;
+    }
+#pragma unroll 2
+    for (i64 r = (i64) blockIdx.y * t.rows + t.row0; r < m; r += (i64) gridDim.y * t.rows) {
+        i64 i = r * c_count + t.cg * V;
+        Vec16<T> gv, yv, xv, dz, out;
+        gv.load(g + i);
+        if (relu) yv.load(y + i);
+        if (dx && training) xv.load(x + i);
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            A d = load<A>(gv.v[k]);
+            if (relu && !(load<A>(yv.v[k]) > 0)) d = 0;
+            dz.v[k] = store<T, A>(d);
+            if (dx) out.v[k] = store<T, A>(scale[k] * d + (training ? c0[k] + c1[k] * load<A>(xv.v[k]) : (A) 0));
+        }
+        if (dres) dz.store(dres + i);
+        if (dx) out.store(dx + i);
+    }
+}
+
 #define BATCH_NORM(T, S) \
+extern "C" __global__ void batch_norm_stats_v_##S(double* partial, const T* x, i64 m, i64 c_count, i64 chunk, int tpr) { \
+    bn_stats_partial_v<T>(partial, x, m, c_count, chunk, tpr); \
+} \
+extern "C" __global__ void batch_norm_grad_v_##S(double* partial, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean, \
+        const typename Acc<T>::type* invstd, i64 m, i64 c_count, i64 chunk, int relu, int tpr) { \
+    bn_grad_partial_v<T>(partial, g, y, x, mean, invstd, m, c_count, chunk, relu, tpr); \
+} \
+extern "C" __global__ void batch_norm_apply_v_##S(T* y, const T* x, const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, \
+        const typename Acc<T>::type* w, const typename Acc<T>::type* b, const T* res, i64 m, i64 c_count, int relu, int tpr) { \
+    bn_apply_v<T>(y, x, mean, invstd, w, b, res, m, c_count, relu, tpr); \
+} \
+extern "C" __global__ void batch_norm_input_grad_v_##S(T* dx, T* dres, const T* g, const T* y, const T* x, \
+        const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, \
+        const typename Acc<T>::type* coef, i64 m, i64 c_count, int relu, int training, int tpr) { \
+    bn_input_grad_v<T>(dx, dres, g, y, x, mean, invstd, w, coef, m, c_count, relu, training, tpr); \
+} \
 extern "C" __global__ void batch_norm_stats_cl_##S(double* partial, const T* x, i64 m, i64 c_count, i64 chunk) { \
     bn_stats_partial_cl<T>(partial, x, m, c_count, chunk); \
 } \
