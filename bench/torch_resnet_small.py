@@ -54,8 +54,9 @@ def augment(x, pad=4):
     return xp[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :, None, None],
               top[:, None, :, None], left[:, None, None, :]]
 
-def idx(path):
-    with gzip.open(path) as f: d = f.read()
+def idx(path):   # the .gz Debian ships, or the file unpacked beside it
+    import os
+    with (gzip.open(path) if os.path.exists(path) else open(path[:-3], 'rb')) as f: d = f.read()
     return np.frombuffer(d, np.uint8, offset=16).reshape(-1, 1, 28, 28) if d[3] == 3 else np.frombuffer(d, np.uint8, offset=8)
 
 r = args.fmnist

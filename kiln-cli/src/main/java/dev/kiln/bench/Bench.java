@@ -184,9 +184,11 @@ public final class Bench {
                 }
             }
         }
-        // torchvision's ResNets at 224x224 (torch_ref.py's W6); the _cl row runs channels-last, as PyTorch's does
+        // torchvision's ResNets at 224x224 (torch_ref.py's W6); the _cl rows run channels-last (resnet50's as PyTorch's does;
+        // resnet18's have no PyTorch row: Kiln's own layout choice, beside its NCHW one)
         for (Object[] w : new Object[][]{{"resnet18_224_b64_fp32", ModelZoo.RESNET18, 64, false, 10},
-                {"resnet18_224_b64_bf16", ModelZoo.RESNET18, 64, true, 10}, {"resnet50_224_b128_bf16_cl", ModelZoo.RESNET50, 128, true, 1000}}) {
+                {"resnet18_224_b64_bf16", ModelZoo.RESNET18, 64, true, 10}, {"resnet18_224_b64_fp32_cl", ModelZoo.RESNET18, 64, false, 10},
+                {"resnet18_224_b64_bf16_cl", ModelZoo.RESNET18, 64, true, 10}, {"resnet50_224_b128_bf16_cl", ModelZoo.RESNET50, 128, true, 1000}}) {
             String key = w[0] + "_train_img_s";
             if (!gpu || !want(only, key)) continue;
             ModelZoo zoo = (ModelZoo) w[1];

@@ -67,8 +67,10 @@ final class QuantizedCuda extends CudaFamily {
         if (elements > Integer.MAX_VALUE) throw new IllegalArgumentException(op + ": " + elements + " elements in one buffer (at most 2^31 - 1); use a smaller batch");
     }
 
+    /** The scale is a float32 (as checkpoints store it and the CPU's Int8Gemm.quantize takes it), 1/scale a double of it. */
     private void quantize(QuantFormat format, Launch args, long total, Kernels.Single kernel, double inputScale) {
-        args.i32(format == QuantFormat.FP8_E4M3 ? 1 : 0).f64(1.0 / inputScale).f64((float) inputScale).go(dev, kernel.get(), grid(total), BLOCK);
+        float scale = (float) inputScale;
+        args.i32(format == QuantFormat.FP8_E4M3 ? 1 : 0).f64(1.0 / scale).f64(scale).go(dev, kernel.get(), grid(total), BLOCK);
     }
 
     /**
@@ -92,7 +94,7 @@ final class QuantizedCuda extends CudaFamily {
         Tensor sc = contiguous(weightScale), bc = bias == null ? null : contiguous(bias);
         long total = (long) rows * n;
         Launch.args().ptr(ptr(out)).ptr(ptr(acc)).i32(np).ptr(ptr(sc)).ptr(bc == null ? 0 : ptr(bc)).i32(bc == null ? 0 : 1)
-                .f64(inputScale).i32(rows).i32(n).i32(p)
+                .f64((float) inputScale).i32(rows).i32(n).i32(p)
                 .go(dev, (format == QuantFormat.INT8 ? dequantizeI32 : dequantizeF32).get(), grid(total), BLOCK);
         acc.storage().release();
         if (!cacheable(codes)) wp.storage().release();
