@@ -68,7 +68,8 @@ class OpTableTest {
             family("Dropout", "ops.Dropout", "dropout", "dropout.cu", "ops.FusedOpsTest cuda.DropoutGpuTest"),
             family("Losses", "ops.Losses", "crossEntropyRows crossEntropyRowsBackward meanOverKept", "losses.cu",
                     "ops.FusedOpsTest cuda.LossesGpuTest"),
-            family("Optim", "optim.Adam", "adamStep sgdStep", "optim.cu", "optim.FusedOptimizerTest cuda.OptimGpuTest"));
+            family("Optim", "optim.Adam", "adamStep sgdStep ampUnscale ampUpdateScale", "optim.cu",
+                    "optim.FusedOptimizerTest amp.GradScalerTest cuda.OptimGpuTest"));
 
     /** Backend methods that are the backend itself, not an op family's. */
     static final Set<String> BACKEND_OWN = Set.of("device", "allocate", "fromHost", "toHost");
