@@ -20,7 +20,7 @@ final class OptimCpu {
     static void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, double lr, double beta1,
                          double beta2, double eps, double wd, boolean decoupled, long step, Tensor skip, List<Tensor> skipped) {
         if (skip != null && scalar("adam_step", skip) != 0) {
-            for (Tensor s : skipped) setScalar("adam_step", s, scalar("adam_step", s) + 1);
+            if (skipped != null) for (Tensor s : skipped) setScalar("adam_step", s, scalar("adam_step", s) + 1);
             return;
         }
         double decay = decoupled ? 1 - lr * wd : 1, l2 = decoupled ? 0 : wd;
