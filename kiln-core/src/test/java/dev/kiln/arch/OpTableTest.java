@@ -62,7 +62,7 @@ class OpTableTest {
             family("Quantized", "ops.Quantized", "quantizedLinear quantizedConv2d", "quantized.cu", "quant.QuantizationTest cuda.QuantizedGpuTest"),
             family("Attention", "ops.Attention", "supportsAttention attention attentionBackward", "attention.cu",
                     "ops.AttentionGradTest cuda.AttentionGpuTest"),
-            family("Indexing", "ops.Indexing", "gather scatterAdd indexSelect indexAdd", "indexing.cu", "cuda.IndexingGpuTest"),
+            family("Indexing", "ops.Indexing", "gather scatterAdd indexSelect indexAdd cropImages", "indexing.cu", "cuda.IndexingGpuTest"),
             family("Recurrent", "ops.Recurrent", "lstmCell lstmCellBackward gruCell gruCellBackward", "recurrent.cu",
                     "ops.RecurrentGradTest cuda.RecurrentGpuTest"),
             family("Dropout", "ops.Dropout", "dropout", "dropout.cu", "ops.FusedOpsTest cuda.DropoutGpuTest"),
