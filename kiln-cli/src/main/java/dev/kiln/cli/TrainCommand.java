@@ -158,16 +158,16 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--cuda-graphs", arity = "0..1", fallbackValue = "on", defaultValue = "auto",
             description = {"auto|on|off: capture one training step as a CUDA graph and replay it for every full batch",
-            "(after 3 eager warm-up steps; the last partial batch runs eagerly). auto: on for a CUDA device unless",
-            "--precision fp16 (its loss scaler reads a flag on the host every step); on: insist (default: ${DEFAULT-VALUE})"})
+            "(after 3 eager warm-up steps; the last partial batch runs eagerly; fp16's loss scaling runs inside it).",
+            "auto: on for a CUDA device; on: insist (default: ${DEFAULT-VALUE})"})
     String cudaGraphs;
 
-    /** auto is on where a graph is safe: a CUDA device and no host-side loss scaling. */
-    private boolean cudaGraphs(Device d, Precision p) {
+    /** auto is on where a graph can run: a CUDA device. */
+    private boolean cudaGraphs(Device d) {
         return switch (cudaGraphs.toLowerCase(java.util.Locale.ROOT)) {
             case "on" -> true;
             case "off" -> false;
-            case "auto" -> d.isCuda() && !p.scalesLoss();
+            case "auto" -> d.isCuda();
             default -> throw new IllegalArgumentException("--cuda-graphs takes auto, on or off, got '" + cudaGraphs + "'");
         };
     }
@@ -249,7 +249,7 @@ final class TrainCommand implements Callable<Integer> {
             Device d = Devices.parse(device);
             Precision p = Precision.parse(precision);
             cfg = new TrainConfig(m, epochs, batchSize == null ? 128 : batchSize, opt, lr == null ? opt.defaultLr() : lr, seed,
-                    d, data == null ? FashionMnist.DEFAULT_DIR : data, out == null ? Path.of("runs") : out, limit, testLimit, p, cudaGraphs(d, p),
+                    d, data == null ? FashionMnist.DEFAULT_DIR : data, out == null ? Path.of("runs") : out, limit, testLimit, p, cudaGraphs(d),
                     LrSchedule.parse(lrSchedule), channelsLast, augment);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
@@ -345,7 +345,7 @@ final class TrainCommand implements Callable<Integer> {
                     or(text.dim, kind.defaultDim()), text.dropout == null ? kind.defaultDropout() : text.dropout,
                     TextTrainConfig.TokenizerKind.parse(text.tokenizer == null ? "char" : text.tokenizer), text.vocab, text.merges, data,
                     epochs, or(text.steps, 0), batchSize == null ? 64 : batchSize, opt, lr == null ? opt.defaultLr() : lr, LrSchedule.parse(lrSchedule), seed,
-                    d, out == null ? Path.of("runs") : out, testLimit, p, cudaGraphs(d, p));
+                    d, out == null ? Path.of("runs") : out, testLimit, p, cudaGraphs(d));
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }

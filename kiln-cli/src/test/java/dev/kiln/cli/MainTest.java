@@ -68,7 +68,7 @@ class MainTest {
         assertOneLineError(kiln("train", "--device", "tpu"), "bad device 'tpu'");
     }
 
-    @Test void cudaGraphsNeedACudaDeviceAndNoLossScaling() {
+    @Test void cudaGraphsNeedACudaDevice() {
         assertOneLineError(kiln("train", "--device", "cpu", "--cuda-graphs"), "--cuda-graphs needs a CUDA device, got cpu");
         assertOneLineError(kiln("train", "--device", "cpu", "--cuda-graphs=maybe"), "--cuda-graphs takes auto, on or off, got 'maybe'");
         Run t = kiln("train", "--help");

@@ -1,9 +1,17 @@
 package dev.kiln.amp;
 
+import dev.kiln.Backends;
+import dev.kiln.DType;
+import dev.kiln.Device;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.GradMode;
 import dev.kiln.optim.Optimizer;
 import dev.kiln.optim.ParamGroup;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * Dynamic loss scaling for float16 training, as PyTorch's {@code torch.amp.GradScaler}. float16 gradients
@@ -15,20 +23,21 @@ import dev.kiln.optim.ParamGroup;
  * scaler.step(optimizer);   // unscales, checks, steps unless a gradient is not finite
  * scaler.update();
  * }</pre>
- * The check runs on the device: every gradient is unscaled in place and contributes {@code sum(g * 0)} (0 when all
- * its elements are finite, NaN otherwise) to one scalar, so the only host read per step is that scalar, in
- * {@link #step}, as PyTorch's {@code found_inf.item()}.
+ * The scale, the overflow flag and the counts are float64 scalars on the gradients' device (CPU tensors on the CPU), and
+ * the verdict is made there: unscaling sets the flag ({@link dev.kiln.backend.Backend#ampUnscale}), the optimizer's
+ * kernels skip the step when it is set ({@link Optimizer#step(Tensor)}) and the scale update runs on the device
+ * ({@link dev.kiln.backend.Backend#ampUpdateScale}). So {@link #stepCapturable} and {@link #update} read nothing on the
+ * host and a whole fp16 step captures as one CUDA graph; {@link #step} reads the flag to say whether it stepped.
  */
 public final class GradScaler {
     private final double growthFactor, backoffFactor;
     private final int growthInterval;
-    private double scale;
-    private int cleanSteps;
-
-    /** Per step: the scalar of the non-finite check after {@link #unscale}, and whether the step was skipped. */
-    private Tensor nonFinite;
-    private boolean unscaled;
-    private Boolean foundInf;
+    /** The state's values before it is placed on a device (construction, or restore before the first step). */
+    private double hostScale;
+    private int hostCleanSteps;
+    /** One-element float64 tensors on the gradients' device, made at the first step; null before. */
+    private Tensor scale, cleanSteps, skippedSteps, foundInf;
+    private boolean unscaled, stepped;
 
     /** PyTorch's defaults: scale 65536, growth 2, backoff 0.5, growth interval 2000. */
     public GradScaler() { this(65536.0, 2.0, 0.5, 2000); }
@@ -38,17 +47,20 @@ public final class GradScaler {
         if (!(growthFactor > 1)) throw new IllegalArgumentException("GradScaler: growth factor must be > 1, got " + growthFactor);
         if (!(backoffFactor > 0 && backoffFactor < 1)) throw new IllegalArgumentException("GradScaler: backoff factor must be in (0, 1), got " + backoffFactor);
         if (growthInterval < 1) throw new IllegalArgumentException("GradScaler: growth interval must be >= 1, got " + growthInterval);
-        this.scale = initScale;
+        this.hostScale = initScale;
         this.growthFactor = growthFactor;
         this.backoffFactor = backoffFactor;
         this.growthInterval = growthInterval;
     }
 
-    /** The current scale. */
-    public double scale() { return scale; }
+    /** The current scale (read from the device: call it between steps). */
+    public double scale() { return scale == null ? hostScale : scale.item(); }
 
-    /** Clean steps since the scale last changed: with {@link #scale()}, the state a checkpoint saves. */
-    public int cleanSteps() { return cleanSteps; }
+    /** Clean steps since the scale last changed: with {@link #scale()}, the state a checkpoint saves (read from the device). */
+    public int cleanSteps() { return cleanSteps == null ? hostCleanSteps : (int) cleanSteps.item(); }
+
+    /** Steps skipped because a gradient was not finite, since this scaler was made (read from the device). */
+    public long skippedSteps() { return skippedSteps == null ? 0 : (long) skippedSteps.item(); }
 
     /** Puts the scaler back to a saved {@link #scale()} and {@link #cleanSteps()} (resuming a run), between steps. */
     public void restore(double scale, int cleanSteps) {
@@ -56,62 +68,97 @@ public final class GradScaler {
         if (cleanSteps < 0 || cleanSteps >= growthInterval) {
             throw new IllegalArgumentException("GradScaler.restore: clean steps must be in [0, " + growthInterval + "), got " + cleanSteps);
         }
-        if (foundInf != null || unscaled) throw new IllegalStateException("GradScaler.restore: a step is in progress");
-        this.scale = scale;
-        this.cleanSteps = cleanSteps;
+        if (stepped || unscaled) throw new IllegalStateException("GradScaler.restore: a step is in progress");
+        if (this.scale == null) {
+            hostScale = scale;
+            hostCleanSteps = cleanSteps;
+        } else {
+            set(this.scale, scale);
+            set(this.cleanSteps, cleanSteps);
+        }
     }
 
-    /** loss times the scale (differentiable: backward then yields scaled gradients). */
-    public Tensor scale(Tensor loss) { return loss.mul(scale); }
+    /** loss times the scale (differentiable: backward then yields scaled gradients); a 16-bit loss is scaled in float32. */
+    public Tensor scale(Tensor loss) {
+        placeOn(loss.device());
+        return loss.mul(scale.to(loss.dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32));
+    }
 
     /**
-     * Divides every gradient of the optimizer's parameters by the scale, in place, and queues the non-finite check.
-     * Call it before clipping gradients; {@link #step} calls it when it has not been called this step.
+     * Divides every gradient of the optimizer's parameters by the scale, in place, and sets the overflow flag on the
+     * device when an unscaled element is not finite. Call it before clipping gradients; {@link #step} calls it when it
+     * has not been called this step.
      */
     public void unscale(Optimizer optimizer) {
         if (unscaled) throw new IllegalStateException("GradScaler.unscale: already called since the last update()");
-        double inv = 1.0 / scale;
-        try (GradMode ignored = GradMode.disabled()) {
-            Tensor acc = null;
-            for (ParamGroup group : optimizer.groups()) {
-                for (Tensor p : group.params()) {
-                    Tensor g = p.grad();
-                    if (g == null) continue;
-                    g.copyFrom(g.mul(inv));
-                    // finite * 0 = 0, inf * 0 = NaN, NaN * 0 = NaN: the sum is 0 exactly when every element is finite
-                    Tensor bad = g.mul(0.0).sum();
-                    acc = acc == null ? bad : acc.add(bad.to(acc.dtype()));
+        // contiguous float32/float64 gradients go to the backend's multi-tensor kernel, one call per dtype; others compose
+        Map<DType, List<Tensor>> fused = new LinkedHashMap<>();
+        List<Tensor> composed = new ArrayList<>();
+        Device device = null;
+        for (ParamGroup group : optimizer.groups()) {
+            for (Tensor p : group.params()) {
+                Tensor g = p.grad();
+                if (g == null) continue;
+                if (device == null) device = g.device();
+                if (!g.device().equals(device)) throw new IllegalArgumentException("GradScaler: gradients on " + device + " and " + g.device());
+                boolean fusable = g.isContiguous() && (g.dtype() == DType.FLOAT32 || g.dtype() == DType.FLOAT64);
+                if (fusable) fused.computeIfAbsent(g.dtype(), k -> new ArrayList<>()).add(g);
+                else composed.add(g);
+            }
+        }
+        placeOn(device != null ? device : scale != null ? scale.device() : Device.CPU);
+        for (List<Tensor> grads : fused.values()) Backends.get(device).ampUnscale(grads, scale, foundInf);
+        if (!composed.isEmpty()) {
+            try (GradMode ignored = GradMode.disabled()) {
+                Tensor inv = scale.rdiv(1.0);
+                for (Tensor g : composed) {
+                    g.copyFrom(g.mul(inv));   // in float64, rounded once
+                    // finite * 0 = 0, inf * 0 = NaN, NaN * 0 = NaN: the sum is NaN exactly when an element is not finite
+                    Tensor sum = g.mul(0.0).sum();
+                    foundInf.copyFrom(foundInf.maximum(sum.ne(sum).to(DType.FLOAT64)));
                 }
             }
-            nonFinite = acc;
         }
         unscaled = true;
     }
 
     /**
-     * Unscales (unless done), then runs {@code optimizer.step()} when every gradient is finite. Returns whether it
-     * stepped. Reads one scalar from the device.
+     * Unscales (unless done), then runs the optimizer's step, which the device leaves out when a gradient was not
+     * finite. Reads nothing on the host, so it can be part of a step captured as a CUDA graph.
      */
-    public boolean step(Optimizer optimizer) {
-        if (foundInf != null) throw new IllegalStateException("GradScaler.step: already called since the last update()");
+    public void stepCapturable(Optimizer optimizer) {
+        if (stepped) throw new IllegalStateException("GradScaler.step: already called since the last update()");
         if (!unscaled) unscale(optimizer);
-        foundInf = nonFinite != null && Double.isNaN(nonFinite.item());
-        if (!foundInf) optimizer.step();
-        return !foundInf;
+        optimizer.step(foundInf);
+        stepped = true;
     }
 
-    /** Adjusts the scale after a step: back off after an overflow, grow after growthInterval clean steps. */
-    public void update() {
-        if (foundInf == null) throw new IllegalStateException("GradScaler.update: call step(optimizer) first");
-        if (foundInf) {
-            scale *= backoffFactor;
-            cleanSteps = 0;
-        } else if (++cleanSteps == growthInterval) {
-            scale *= growthFactor;
-            cleanSteps = 0;
-        }
-        nonFinite = null;
-        unscaled = false;
-        foundInf = null;
+    /** {@link #stepCapturable}, then reads the overflow flag: whether the optimizer stepped. */
+    public boolean step(Optimizer optimizer) {
+        stepCapturable(optimizer);
+        return foundInf.item() == 0;
     }
+
+    /** Adjusts the scale after a step, on the device: back off after an overflow, grow after growthInterval clean steps. */
+    public void update() {
+        if (!stepped) throw new IllegalStateException("GradScaler.update: call step(optimizer) first");
+        Backends.get(scale.device()).ampUpdateScale(scale, cleanSteps, skippedSteps, foundInf, growthFactor, backoffFactor, growthInterval);
+        unscaled = false;
+        stepped = false;
+    }
+
+    /** Makes the state on {@code device}, or moves it there (outside a step captured as a graph: this reads values). */
+    private void placeOn(Device device) {
+        if (scale != null && scale.device().equals(device)) return;
+        double s = scale(), c = cleanSteps(), k = skippedSteps();
+        for (Tensor t : new Tensor[]{scale, cleanSteps, skippedSteps, foundInf}) if (t != null) t.close();
+        scale = scalar(s, device);
+        cleanSteps = scalar(c, device);
+        skippedSteps = scalar(k, device);
+        foundInf = scalar(0, device);
+    }
+
+    private static Tensor scalar(double v, Device device) { return Tensor.scalar(v, DType.FLOAT64, device).keep(); }
+
+    private static void set(Tensor t, double v) { t.copyFrom(Tensor.scalar(v, DType.FLOAT64, Device.CPU)); }
 }

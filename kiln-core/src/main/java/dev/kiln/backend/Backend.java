@@ -231,17 +231,37 @@ public interface Backend {
      * (decoupled); m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; p -= lr/(1-b1^step) · m / (sqrt(v)/sqrt(1-b2^step) + eps).
      * Allocates nothing and does not wait. {@code lr} is read when the step is queued; inside a CUDA graph capture the
      * kernel reads it from the graph's live scalar instead, which each replay sets to its value then.
+     * <p>{@code skip} (null, or a one-element float64 tensor on the device) is read when the step runs: not zero, the
+     * step changes no parameter or moment and adds one to each parameter's {@code skipped} count (one-element float64
+     * tensors), so the step number used for parameter k is {@code step - skipped[k]}: the steps it took.
      */
     void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, java.util.function.DoubleSupplier lr, double beta1,
-                  double beta2, double eps, double weightDecay, boolean decoupled, long step);
+                  double beta2, double eps, double weightDecay, boolean decoupled, long step, Tensor skip, List<Tensor> skipped);
 
     /**
      * One SGD step, in place, with PyTorch's formulas: g += wd·p; with momentum, buf = first ? g :
      * momentum·buf + (1-dampening)·g and g = nesterov ? g + momentum·buf : buf; p -= lr·g. momentumBufs is null
-     * when momentum is 0. Allocates nothing and does not wait. {@code lr} as for {@link #adamStep}.
+     * when momentum is 0. Allocates nothing and does not wait. {@code lr} as for {@link #adamStep}; {@code skip} (null
+     * or one float64 element, read when the step runs): not zero, nothing changes.
      */
     void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, java.util.function.DoubleSupplier lr, double momentum, double dampening,
-                 double weightDecay, boolean nesterov, boolean first);
+                 double weightDecay, boolean nesterov, boolean first, Tensor skip);
+
+    /**
+     * Dynamic loss scaling's unscale and overflow check (PyTorch's {@code _amp_foreach_non_finite_check_and_unscale_}),
+     * in place: every gradient (contiguous, one float dtype) is multiplied by {@code 1/scale} and {@code foundInf} set to 1
+     * where an unscaled element is not finite (left as it was otherwise). scale and foundInf: one-element float64 tensors,
+     * read and written on the device, so nothing waits.
+     */
+    void ampUnscale(List<Tensor> grads, Tensor scale, Tensor foundInf);
+
+    /**
+     * Dynamic loss scaling's update (PyTorch's {@code _amp_update_scale_}), one-element float64 tensors in place: after an
+     * overflow ({@code foundInf} not zero) scale *= backoffFactor, cleanSteps = 0 and skippedSteps += 1; otherwise
+     * cleanSteps += 1 and at growthInterval scale *= growthFactor and cleanSteps = 0. Then foundInf = 0 for the next step.
+     */
+    void ampUpdateScale(Tensor scale, Tensor cleanSteps, Tensor skippedSteps, Tensor foundInf, double growthFactor, double backoffFactor,
+                        int growthInterval);
 
     /**
      * Inverted dropout in one pass: {@code out[i] = x[i] · (u(key, i) >= p ? 1/(1-p) : 0)}, u the counter-based

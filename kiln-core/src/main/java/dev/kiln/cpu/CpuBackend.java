@@ -157,13 +157,21 @@ public final class CpuBackend implements Backend {
     @Override public Tensor[] meanOverKept(Tensor values, Tensor target, long ignoreIndex) { return LossesCpu.meanOverKept(values, target, ignoreIndex); }
 
     @Override public void adamStep(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvg, List<Tensor> expAvgSq, java.util.function.DoubleSupplier lr,
-                                   double beta1, double beta2, double eps, double weightDecay, boolean decoupled, long step) {
-        OptimCpu.adamStep(params, grads, expAvg, expAvgSq, lr.getAsDouble(), beta1, beta2, eps, weightDecay, decoupled, step);
+                                   double beta1, double beta2, double eps, double weightDecay, boolean decoupled, long step, Tensor skip,
+                                   List<Tensor> skipped) {
+        OptimCpu.adamStep(params, grads, expAvg, expAvgSq, lr.getAsDouble(), beta1, beta2, eps, weightDecay, decoupled, step, skip, skipped);
     }
 
     @Override public void sgdStep(List<Tensor> params, List<Tensor> grads, List<Tensor> momentumBufs, java.util.function.DoubleSupplier lr, double momentum,
-                                  double dampening, double weightDecay, boolean nesterov, boolean first) {
-        OptimCpu.sgdStep(params, grads, momentumBufs, lr.getAsDouble(), momentum, dampening, weightDecay, nesterov, first);
+                                  double dampening, double weightDecay, boolean nesterov, boolean first, Tensor skip) {
+        OptimCpu.sgdStep(params, grads, momentumBufs, lr.getAsDouble(), momentum, dampening, weightDecay, nesterov, first, skip);
+    }
+
+    @Override public void ampUnscale(List<Tensor> grads, Tensor scale, Tensor foundInf) { OptimCpu.ampUnscale(grads, scale, foundInf); }
+
+    @Override public void ampUpdateScale(Tensor scale, Tensor cleanSteps, Tensor skippedSteps, Tensor foundInf, double growthFactor,
+                                         double backoffFactor, int growthInterval) {
+        OptimCpu.ampUpdateScale(scale, cleanSteps, skippedSteps, foundInf, growthFactor, backoffFactor, growthInterval);
     }
 
     @Override public Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps) { return NormalizationCpu.layerNorm(x, weight, bias, n, eps); }

@@ -85,15 +85,18 @@ final class Launch {
     /** Tensors per {@link #tensorList} launch: TensorList's MT_MAX in optim.cu (its struct must fit the 4 KiB of kernel parameters). */
     static final int LIST_MAX = 48;
 
+    /** Operand rows of a TensorList (optim.cu's ptr[5]). */
+    static final int LIST_OPERANDS = 5;
+
     /**
-     * The TensorList struct of optim.cu: ptr[4][LIST_MAX] (u64), numel[LIST_MAX] (i64), chunkStart[LIST_MAX + 1]
+     * The TensorList struct of optim.cu: ptr[LIST_OPERANDS][LIST_MAX] (u64), numel[LIST_MAX] (i64), chunkStart[LIST_MAX + 1]
      * and count (int); {@code count} tensors from index {@code from} of each operand array (a null operand array
      * writes null pointers).
      */
     Launch tensorList(long[][] ptrs, long[] numel, int[] chunkStart, int from, int count) {
-        int ptrBytes = 4 * 8 * LIST_MAX, numelBytes = 8 * LIST_MAX, startBytes = 4 * (LIST_MAX + 1);
+        int ptrBytes = LIST_OPERANDS * 8 * LIST_MAX, numelBytes = 8 * LIST_MAX, startBytes = 4 * (LIST_MAX + 1);
         long at = slot(ptrBytes + numelBytes + startBytes + 4, 8);
-        for (int op = 0; op < 4; op++) {
+        for (int op = 0; op < LIST_OPERANDS; op++) {
             for (int k = 0; k < LIST_MAX; k++) {
                 long v = k < count && op < ptrs.length && ptrs[op] != null ? ptrs[op][from + k] : 0;
                 values.set(JAVA_LONG, at + 8L * (op * LIST_MAX + k), v);

@@ -1,6 +1,7 @@
 package dev.kiln.optim;
 
 import dev.kiln.Backends;
+import dev.kiln.DType;
 import dev.kiln.Tensor;
 
 import java.util.ArrayList;
@@ -33,8 +34,9 @@ public sealed class Adam extends Optimizer permits AdamW {
         this.decoupled = decoupled;
     }
 
+    /** Moments and the step count; skipped: the steps a device flag left out, counted on the device (null until a flag). */
     private static final class State {
-        Tensor m, v;
+        Tensor m, v, skipped;
         long step;
     }
 
@@ -47,25 +49,40 @@ public sealed class Adam extends Optimizer permits AdamW {
         return s;
     }
 
-    /** One fused backend call for the whole group when its parameters allow it and share a step count (the usual case). */
-    @Override protected final void stepGroup(List<Tensor> params, ParamGroup group) {
+    /** The parameter's skipped-step count, made (zero) on its device at the first step that has a skip flag. */
+    private static Tensor skippedCount(State s, Tensor p) {
+        if (s.skipped == null) s.skipped = Tensor.zeros(new int[0], DType.FLOAT64, p.device()).keep();
+        return s.skipped;
+    }
+
+    /**
+     * One fused backend call for the whole group when its parameters allow it and share a step count (the usual case).
+     * The host counts every step; a step the device skipped is counted there too and subtracted by the kernel.
+     */
+    @Override protected final void stepGroup(List<Tensor> params, ParamGroup group, Tensor skip) {
         List<Tensor> ms = new ArrayList<>(params.size()), vs = new ArrayList<>(params.size());
         long step = -1;
-        boolean sameStep = true;
+        boolean sameStep = true, counted = skip != null;
         for (Tensor p : params) {
             State s = initialised(p);
             sameStep &= step < 0 || s.step == step;
             step = s.step;
+            counted |= s.skipped != null;
             ms.add(s.m);
             vs.add(s.v);
         }
         if (!sameStep || !fusable(params)) {
-            super.stepGroup(params, group);
+            super.stepGroup(params, group, skip);
             return;
+        }
+        List<Tensor> skipped = null;
+        if (counted) {
+            skipped = new ArrayList<>(params.size());
+            for (Tensor p : params) skipped.add(skippedCount(initialised(p), p));
         }
         for (Tensor p : params) initialised(p).step++;
         Backends.get(params.getFirst().device()).adamStep(params, grads(params), ms, vs, group.liveLr(), beta1, beta2, eps,
-                group.weightDecay(), decoupled, step + 1);
+                group.weightDecay(), decoupled, step + 1, skip, skipped);
     }
 
     /** The graph's kernel counts its own steps on the device; the host count follows it here. */
@@ -81,11 +98,13 @@ public sealed class Adam extends Optimizer permits AdamW {
     @Override public final ParamState exportState(Tensor p) {
         State s = existingState(p);
         if (s == null || s.m == null) return ParamState.EMPTY;
-        return new ParamState(Map.of("exp_avg", s.m, "exp_avg_sq", s.v), Map.of("step", s.step));
+        long taken = s.step - (s.skipped == null ? 0 : (long) s.skipped.item());
+        return new ParamState(Map.of("exp_avg", s.m, "exp_avg_sq", s.v), Map.of("step", taken));
     }
 
     @Override public final void importState(Tensor p, ParamState saved) {
         State s = state(p, State::new);
+        if (s.skipped != null) s.skipped.copyFrom(Tensor.scalar(0, DType.FLOAT64, p.device()));   // the saved step counts only steps taken
         if (saved.isEmpty()) {
             s.m = s.v = null;
             s.step = 0;
@@ -101,18 +120,33 @@ public sealed class Adam extends Optimizer permits AdamW {
 
     @Override public final Map<String, Double> hyperparameters() { return Map.of("beta1", beta1, "beta2", beta2, "eps", eps); }
 
-    @Override protected final void update(Tensor p, Tensor grad, ParamGroup group) {
+    @Override protected final void update(Tensor p, Tensor grad, ParamGroup group, Tensor skip) {
         State s = initialised(p);
         long t = ++s.step;
         double lr = group.lr(), wd = group.weightDecay();
-        double bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
-        double stepSize = lr / bc1, sqrtBc2 = Math.sqrt(bc2);
-        Tensor g = grad;
-        if (wd != 0 && decoupled) p.copyFrom(p.mul(1 - lr * wd));
+        Tensor g = grad, x = p;
+        if (wd != 0 && decoupled) x = p.mul(1 - lr * wd);
         if (wd != 0 && !decoupled) g = g.add(p.mul(wd));
-        s.m.copyFrom(s.m.mul(beta1).add(g.mul(1 - beta1)));
-        s.v.copyFrom(s.v.mul(beta2).add(g.mul(g).mul(1 - beta2)));
-        Tensor denom = s.v.sqrt().div(sqrtBc2).add(eps);
-        p.copyFrom(p.sub(s.m.div(denom).mul(stepSize)));
+        Tensor m = s.m.mul(beta1).add(g.mul(1 - beta1));
+        Tensor v = s.v.mul(beta2).add(g.mul(g).mul(1 - beta2));
+        Tensor stepped;
+        if (skip == null && s.skipped == null) {
+            double stepSize = lr / (1 - Math.pow(beta1, t)), sqrtBc2 = Math.sqrt(1 - Math.pow(beta2, t));
+            stepped = x.sub(m.div(v.sqrt().div(sqrtBc2).add(eps)).mul(stepSize));
+        } else {
+            // the steps taken are known on the device only, so the bias corrections are computed there
+            Tensor taken = skippedCount(s, p).neg().add(t);
+            Tensor stepSize = power(beta1, taken).rsub(1).rdiv(lr).to(p.dtype()), sqrtBc2 = power(beta2, taken).rsub(1).sqrt().to(p.dtype());
+            stepped = x.sub(m.div(v.sqrt().div(sqrtBc2).add(eps)).mul(stepSize));
+        }
+        assign(s.m, m, skip);
+        assign(s.v, v, skip);
+        assign(p, stepped, skip);
+        if (skip != null) s.skipped.copyFrom(Tensor.where(skip, s.skipped.add(1), s.skipped));
+    }
+
+    /** base^exponent for a float64 exponent tensor. */
+    private static Tensor power(double base, Tensor exponent) {
+        return Tensor.scalar(base, DType.FLOAT64, exponent.device()).pow(exponent);
     }
 }

@@ -1,6 +1,7 @@
 package dev.kiln.optim;
 
 import dev.kiln.DType;
+import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.GradMode;
 
@@ -34,26 +35,45 @@ public abstract class Optimizer {
     }
 
     /** One update of every parameter that has a gradient. */
-    public final void step() {
+    public final void step() { step(null); }
+
+    /**
+     * One update that the device leaves out when {@code skip} (null, or a one-element float64 tensor on the parameters'
+     * device) is not zero as the step runs: no parameter and no state changes, Adam's step count included. A loss
+     * scaler's overflow flag is decided on the device ({@link dev.kiln.amp.GradScaler}), so nothing is read on the host
+     * and the step captures into a CUDA graph.
+     */
+    public final void step(Tensor skip) {
+        if (skip != null && (skip.dtype() != DType.FLOAT64 || skip.numel() != 1)) {
+            throw new IllegalArgumentException("Optimizer.step: the skip flag is a one-element float64 tensor, got " + skip.dtype() + " " + Shape.str(skip.shape()));
+        }
         try (GradMode ignored = GradMode.disabled()) {
             for (ParamGroup g : groups) {
                 List<Tensor> params = withGrad(g);
-                if (!params.isEmpty()) stepGroup(params, g);
+                if (!params.isEmpty()) stepGroup(params, g, skip);
             }
         }
     }
 
     /**
-     * Updates these parameters of the group (those with a gradient), in place; called with grad mode off. By default
-     * one at a time through {@link #update}; Adam and SGD hand them to the backend's fused step in one call where
-     * {@link #fusable} allows.
+     * Updates these parameters of the group (those with a gradient), in place, unless {@code skip} (null or as for
+     * {@link #step(Tensor)}) is set; called with grad mode off. By default one at a time through {@link #update}; Adam
+     * and SGD hand them to the backend's fused step in one call where {@link #fusable} allows.
      */
-    protected void stepGroup(List<Tensor> params, ParamGroup group) {
-        for (Tensor p : params) update(p, p.grad(), group);
+    protected void stepGroup(List<Tensor> params, ParamGroup group, Tensor skip) {
+        for (Tensor p : params) update(p, p.grad(), group, skip);
     }
 
-    /** Updates one parameter in place through tensor ops (the composite path). Called with grad mode off. */
-    protected abstract void update(Tensor param, Tensor grad, ParamGroup group);
+    /**
+     * Updates one parameter in place through tensor ops (the composite path), each write masked by {@code skip} when
+     * there is one ({@link #assign}). Called with grad mode off.
+     */
+    protected abstract void update(Tensor param, Tensor grad, ParamGroup group, Tensor skip);
+
+    /** dst = value, or dst left as it is where {@code skip} (null: never) is set on the device: the composite's masked write. */
+    static void assign(Tensor dst, Tensor value, Tensor skip) {
+        dst.copyFrom(skip == null ? value : Tensor.where(skip, dst, value));
+    }
 
     private static List<Tensor> withGrad(ParamGroup g) {
         List<Tensor> out = new ArrayList<>(g.params().size());

@@ -11,6 +11,8 @@ import java.util.Map;
  * Stochastic gradient descent with PyTorch's formulas: g += wd·p; buf = momentum·buf + (1-dampening)·g (buf = g at
  * the first step); g = nesterov ? g + momentum·buf : buf; p -= lr·g. Float32/float64 parameters on one device take
  * the backend's fused multi-tensor step ({@link dev.kiln.backend.Backend#sgdStep}); others the composite in {@link #update}.
+ * A first step that a device flag skips still starts the buffer (at zero: the host cannot know it was skipped), so with
+ * dampening the next step's buffer is (1-dampening)·g rather than g.
  */
 public final class SGD extends Optimizer {
     private final double momentum, dampening;
@@ -37,7 +39,7 @@ public final class SGD extends Optimizer {
     }
 
     /** One fused backend call for the group when its parameters allow it and all are at their first step or none is. */
-    @Override protected void stepGroup(List<Tensor> params, ParamGroup group) {
+    @Override protected void stepGroup(List<Tensor> params, ParamGroup group, Tensor skip) {
         List<Tensor> bufs = momentum != 0 ? new ArrayList<>(params.size()) : null;
         int firsts = 0;
         for (Tensor p : params) {
@@ -45,7 +47,7 @@ public final class SGD extends Optimizer {
             if (s.buf == null) firsts++;
         }
         if ((firsts != 0 && firsts != params.size()) || !fusable(params)) {
-            super.stepGroup(params, group);
+            super.stepGroup(params, group, skip);
             return;
         }
         if (bufs != null) {
@@ -56,7 +58,7 @@ public final class SGD extends Optimizer {
             }
         }
         Backends.get(params.getFirst().device()).sgdStep(params, grads(params), bufs, group.liveLr(), momentum, dampening,
-                group.weightDecay(), nesterov, firsts != 0);
+                group.weightDecay(), nesterov, firsts != 0, skip);
     }
 
     @Override public ParamState exportState(Tensor p) {
@@ -74,15 +76,15 @@ public final class SGD extends Optimizer {
         return Map.of("momentum", momentum, "dampening", dampening, "nesterov", nesterov ? 1.0 : 0.0);
     }
 
-    @Override protected void update(Tensor p, Tensor grad, ParamGroup group) {
+    @Override protected void update(Tensor p, Tensor grad, ParamGroup group, Tensor skip) {
         State s = state(p, State::new);
         boolean first = s.buf == null;
         Tensor g = group.weightDecay() != 0 ? grad.add(p.mul(group.weightDecay())) : grad;
         if (momentum != 0) {
             if (first) s.buf = zerosLike(p);
-            s.buf.copyFrom(first ? g : s.buf.mul(momentum).add(g.mul(1 - dampening)));
+            assign(s.buf, first ? g : s.buf.mul(momentum).add(g.mul(1 - dampening)), skip);
             g = nesterov ? g.add(s.buf.mul(momentum)) : s.buf;
         }
-        p.copyFrom(p.sub(g.mul(group.lr())));
+        assign(p, p.sub(g.mul(group.lr())), skip);
     }
 }

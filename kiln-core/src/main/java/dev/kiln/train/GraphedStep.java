@@ -4,6 +4,7 @@ import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.MemoryScope;
 import dev.kiln.Tensor;
+import dev.kiln.amp.GradScaler;
 import dev.kiln.autograd.Autocast;
 import dev.kiln.autograd.GradMode;
 import dev.kiln.cuda.CudaAllocator;
@@ -40,8 +41,10 @@ import java.util.List;
  *
  * <p>The fused optimizers' learning rates are read live at each replay (a scheduler changes them freely); baked into
  * the graph: the rates of optimizer steps composed of tensor ops (a changed rate is noticed and the step captured
- * again), the model's structure and train/eval mode. Not capturable: anything that reads values on the host inside the step (gradient
- * clipping by a norm read back, an fp16 loss scaler's overflow check): the capture fails with a clear error.
+ * again), the model's structure and train/eval mode. An fp16 step's loss scaling is decided on the device
+ * ({@link GradScaler#stepCapturable}), so an overflowing replay skips its update and backs the scale off by itself. Not
+ * capturable: anything that reads values on the host inside the step (gradient clipping by a norm read back, or
+ * {@link GradScaler#step}'s verdict): the capture fails with a clear error.
  */
 public final class GraphedStep implements AutoCloseable {
     public static final int DEFAULT_WARMUP = 3;
@@ -49,6 +52,7 @@ public final class GraphedStep implements AutoCloseable {
 
     private final Body body;
     private final Optimizer optimizer;
+    private final GradScaler scaler; // null unless the step scales its loss
     private Device device;
     private final int warmupSteps;
     private Tensor staticInput, staticTarget; // made at the first step by of(...)
@@ -65,13 +69,22 @@ public final class GraphedStep implements AutoCloseable {
         this(model, loss, optimizer, inputShape, inputType, targetShape, targetType, device, Precision.FP32, DEFAULT_WARMUP);
     }
 
-    /** A step whose forward pass and loss run in {@code precision} (not FP16: its loss scaler reads values back). */
+    /** A step whose forward pass and loss run in {@code precision}; an fp16 step scales its loss with a new {@link GradScaler}. */
     public <M extends Layer & Forward> GraphedStep(M model, Loss loss, Optimizer optimizer, int[] inputShape, DType inputType, int[] targetShape,
                                                   DType targetType, Device device, Precision precision, int warmupSteps) {
+        this(model, loss, optimizer, inputShape, inputType, targetShape, targetType, device, precision,
+                precision.scalesLoss() ? new GradScaler() : null, warmupSteps);
+    }
+
+    /**
+     * A step whose forward pass and loss run in {@code precision}, its loss scaled by {@code scaler} (needed for fp16, whose
+     * scale, overflow check and skipped updates then run inside the graph; null otherwise).
+     */
+    public <M extends Layer & Forward> GraphedStep(M model, Loss loss, Optimizer optimizer, int[] inputShape, DType inputType, int[] targetShape,
+                                                  DType targetType, Device device, Precision precision, GradScaler scaler, int warmupSteps) {
         if (!device.isCuda()) throw new IllegalArgumentException("GraphedStep needs a CUDA device, got " + device);
-        if (precision.scalesLoss()) {
-            throw new IllegalArgumentException("GraphedStep: precision " + precision.cliName() + " scales the loss and checks the gradients for"
-                    + " overflow on the host every step, which a CUDA graph cannot do; use bf16 or fp32");
+        if (precision.scalesLoss() && scaler == null) {
+            throw new IllegalArgumentException("GraphedStep: precision " + precision.cliName() + " scales the loss: it needs a GradScaler");
         }
         if (warmupSteps < 1) throw new IllegalArgumentException("GraphedStep: at least one eager warm-up step is needed, got " + warmupSteps);
         this.body = (x, y) -> {
@@ -80,12 +93,18 @@ public final class GraphedStep implements AutoCloseable {
             try (Autocast ac = precision.autocast()) {
                 l = loss.forward(model.forward(x), y);
             }
-            l.backward();
-            if (dataParallel != null) dataParallel.finish();
-            optimizer.step();
+            (scaler == null ? l : scaler.scale(l)).backward();
+            if (dataParallel != null) dataParallel.finish();   // every rank sees the same averaged gradients: the same overflow verdict
+            if (scaler == null) {
+                optimizer.step();
+            } else {
+                scaler.stepCapturable(optimizer);
+                scaler.update();
+            }
             return l;
         };
         this.optimizer = optimizer;
+        this.scaler = scaler;
         this.device = device;
         this.warmupSteps = warmupSteps;
         // static: the graph reads these addresses on every replay, so they live (kept out of any scope) as long as it
@@ -125,6 +144,7 @@ public final class GraphedStep implements AutoCloseable {
     private GraphedStep(Optimizer optimizer, Body body, int warmupSteps) {
         this.body = body;
         this.optimizer = optimizer;
+        this.scaler = null;
         this.warmupSteps = warmupSteps;
     }
 
@@ -179,6 +199,9 @@ public final class GraphedStep implements AutoCloseable {
         this.dataParallel = dp;
         return this;
     }
+
+    /** The loss scaler of an fp16 step (its scale and skipped steps are read from the device), or null. */
+    public GradScaler scaler() { return scaler; }
 
     /** Whether steps are being replayed from a graph now. */
     public boolean captured() { return graph != null; }

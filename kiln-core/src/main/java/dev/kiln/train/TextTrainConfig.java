@@ -111,10 +111,6 @@ public record TextTrainConfig(LanguageModel.Kind model, int context, int layers,
         if (testLimit < 0) throw new IllegalArgumentException("--test-limit must be >= 0, got " + testLimit);
         if ((long) steps * batchSize > Integer.MAX_VALUE) throw new IllegalArgumentException("--steps " + steps + " of --batch-size " + batchSize + " is too many chunks per epoch");
         if (cudaGraphs && !device.isCuda()) throw new IllegalArgumentException("--cuda-graphs needs a CUDA device, got " + device);
-        if (cudaGraphs && precision.scalesLoss()) {
-            throw new IllegalArgumentException("--cuda-graphs cannot be used with --precision " + precision.cliName()
-                    + ": its loss scaler reads the gradients' overflow flag on the host every step; use bf16 or fp32");
-        }
     }
 
     /** The model for a tokenizer of {@code vocab} ids. */

@@ -198,7 +198,7 @@ public final class TrainCheckpoint {
                 Double.parseDouble(require(meta, META_CONFIG + "lr")), Long.parseLong(require(meta, META_CONFIG + "seed")), d,
                 dataDir != null ? dataDir : Path.of(require(meta, META_CONFIG + "data")), outDir,
                 Integer.parseInt(require(meta, META_CONFIG + "limit")), Integer.parseInt(require(meta, META_CONFIG + "test_limit")), p,
-                cudaGraphs && d.isCuda() && !p.scalesLoss(), LrSchedule.parse(require(meta, META_CONFIG + "lr_schedule")), false,
+                cudaGraphs && d.isCuda(), LrSchedule.parse(require(meta, META_CONFIG + "lr_schedule")), false,
                 Boolean.parseBoolean(meta.getOrDefault(META_CONFIG + "augment", "false")));
     }
 
@@ -242,7 +242,7 @@ public final class TrainCheckpoint {
                 Integer.parseInt(require(meta, META_CONFIG + "batch_size")), OptimizerKind.parse(require(meta, META_CONFIG + "optimizer")),
                 Double.parseDouble(require(meta, META_CONFIG + "lr")), LrSchedule.parse(require(meta, META_CONFIG + "lr_schedule")),
                 Long.parseLong(require(meta, META_CONFIG + "seed")), d, outDir, Integer.parseInt(require(meta, META_CONFIG + "test_limit")), p,
-                cudaGraphs && d.isCuda() && !p.scalesLoss());
+                cudaGraphs && d.isCuda());
     }
 
     static String require(Map<String, String> meta, String key) {

@@ -59,9 +59,5 @@ public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKi
         if (limit < 0) throw new IllegalArgumentException("--limit must be >= 0, got " + limit);
         if (testLimit < 0) throw new IllegalArgumentException("--test-limit must be >= 0, got " + testLimit);
         if (cudaGraphs && !device.isCuda()) throw new IllegalArgumentException("--cuda-graphs needs a CUDA device, got " + device);
-        if (cudaGraphs && precision.scalesLoss()) {
-            throw new IllegalArgumentException("--cuda-graphs cannot be used with --precision " + precision.cliName()
-                    + ": its loss scaler reads the gradients' overflow flag on the host every step; use bf16 or fp32");
-        }
     }
 }

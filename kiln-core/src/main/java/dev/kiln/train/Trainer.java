@@ -23,7 +23,7 @@ import java.util.Iterator;
 /**
  * The training loop: per batch zeroGrad, forward, loss, backward, step. The forward pass and the loss run in the
  * run's {@link Precision} (under autocast for bf16 and fp16; fp16 scales the loss through a {@link GradScaler},
- * which skips the steps whose gradients overflowed). The loss is summed on the device and read
+ * which skips the steps whose gradients overflowed, deciding on the device). The loss is summed on the device and read
  * back only every {@code LOSS_READ_EVERY} steps for the {@link TrainListener} and once at the end of the epoch, so the
  * loop does not wait for the device on every step.
  */
@@ -37,7 +37,6 @@ public final class Trainer implements AutoCloseable {
     private final TrainListener listener;
     private final Precision precision;
     private final GradScaler scaler; // null unless the precision scales the loss
-    private int skippedSteps;
     private Path profileFile;         // where to write the trace of the profiled steps, or null
     private int profileFrom, profileTo; // the steps [from, to) of the first epoch that are profiled
     private boolean cudaGraphs;
@@ -79,13 +78,10 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * Runs full batches as one replayed CUDA graph per step ({@link GraphedStep}: the first batches eagerly as warm-up,
-     * then one capture); a batch of another shape (the last, partial one) runs eagerly. Needs a CUDA model and a
-     * precision without loss scaling.
+     * then one capture); a batch of another shape (the last, partial one) runs eagerly. Needs a CUDA model. An fp16
+     * step's loss scaling runs inside the graph (the scaler decides on the device).
      */
-    public void useCudaGraphs(boolean on) {
-        if (on && scaler != null) throw new IllegalArgumentException("CUDA graphs cannot run an fp16 step: its loss scaler reads values on the host");
-        this.cudaGraphs = on;
-    }
+    public void useCudaGraphs(boolean on) { this.cudaGraphs = on; }
 
     /**
      * Checks the loss: a NaN or infinite loss stops training with a {@link NonFiniteLossException} or leaves that step's
@@ -149,8 +145,11 @@ public final class Trainer implements AutoCloseable {
     /** The loss scaler of an fp16 run, or null. */
     public GradScaler scaler() { return scaler; }
 
-    /** How many steps the loss scaler skipped because a gradient overflowed (0 unless fp16). */
-    public int skippedSteps() { return skippedSteps; }
+    /**
+     * How many steps the loss scaler skipped because a gradient overflowed (0 unless fp16): counted on the device, so no
+     * step waits for its verdict, and read here.
+     */
+    public int skippedSteps() { return scaler == null ? 0 : Math.toIntExact(scaler.skippedSteps()); }
 
     /** The training half of an epoch: returns {mean loss, samples, seconds}. */
     public TrainResult trainEpoch(DataLoader loader, String label) {
@@ -190,7 +189,7 @@ public final class Trainer implements AutoCloseable {
                 if (cudaGraphs) {
                     if (graphed == null) {
                         graphed = new GraphedStep((Layer & Forward) model, loss, optimizer, b.inputs().shape(), b.inputs().dtype(), b.targets().shape(),
-                                b.targets().dtype(), b.inputs().device(), precision, GraphedStep.DEFAULT_WARMUP);
+                                b.targets().dtype(), b.inputs().device(), precision, scaler, GraphedStep.DEFAULT_WARMUP);
                         if (dataParallel != null) graphed.dataParallel(dataParallel);
                     }
                     try (var phase = Profiler.phase("graph replay")) { // forward, backward and update in one graph: no split
@@ -289,7 +288,7 @@ public final class Trainer implements AutoCloseable {
             if (scaler == null) {
                 optimizer.step();
             } else {
-                if (!scaler.step(optimizer)) skippedSteps++;
+                scaler.stepCapturable(optimizer);   // the device skips an overflowing step and counts it: no read here
                 scaler.update();
             }
         }

@@ -62,13 +62,14 @@ class OpTableTest {
             family("Quantized", "ops.Quantized", "quantizedLinear quantizedConv2d", "quantized.cu", "quant.QuantizationTest cuda.QuantizedGpuTest"),
             family("Attention", "ops.Attention", "supportsAttention attention attentionBackward", "attention.cu",
                     "ops.AttentionGradTest cuda.AttentionGpuTest"),
-            family("Indexing", "ops.Indexing", "gather scatterAdd indexSelect indexAdd", "indexing.cu", "cuda.IndexingGpuTest"),
+            family("Indexing", "ops.Indexing", "gather scatterAdd indexSelect indexAdd cropImages", "indexing.cu", "cuda.IndexingGpuTest"),
             family("Recurrent", "ops.Recurrent", "lstmCell lstmCellBackward gruCell gruCellBackward", "recurrent.cu",
                     "ops.RecurrentGradTest cuda.RecurrentGpuTest"),
             family("Dropout", "ops.Dropout", "dropout", "dropout.cu", "ops.FusedOpsTest cuda.DropoutGpuTest"),
             family("Losses", "ops.Losses", "crossEntropyRows crossEntropyRowsBackward meanOverKept", "losses.cu",
                     "ops.FusedOpsTest cuda.LossesGpuTest"),
-            family("Optim", "optim.Adam", "adamStep sgdStep", "optim.cu", "optim.FusedOptimizerTest cuda.OptimGpuTest"));
+            family("Optim", "optim.Adam", "adamStep sgdStep ampUnscale ampUpdateScale", "optim.cu",
+                    "optim.FusedOptimizerTest amp.GradScalerTest cuda.OptimGpuTest"));
 
     /** Backend methods that are the backend itself, not an op family's. */
     static final Set<String> BACKEND_OWN = Set.of("device", "allocate", "fromHost", "toHost");
