@@ -7,7 +7,7 @@ import dev.kiln.backend.Pool2dParams;
 
 /** Max and average pooling on CUDA (pooling.cu); windows that tile the input take the _tiled kernels. */
 final class PoolingCuda extends CudaFamily {
-    private final Kernels.Table maxPoolFwd, maxPoolFwdTiled, maxPoolBwd, maxPoolBwdTiled, avgPoolFwd, avgPoolBwd;
+    private final Kernels.Table maxPoolFwd, maxPoolFwdTiled, maxPoolBwd, maxPoolBwdTiled, maxPoolBwdV, avgPoolFwd, avgPoolBwd;
 
     PoolingCuda(CudaBackend backend) {
         super(backend);
@@ -15,6 +15,7 @@ final class PoolingCuda extends CudaFamily {
         maxPoolFwdTiled = new Kernels.Table(dev, "pooling.cu", "max_pool_fwd_tiled");
         maxPoolBwd = new Kernels.Table(dev, "pooling.cu", "max_pool_bwd");
         maxPoolBwdTiled = new Kernels.Table(dev, "pooling.cu", "max_pool_bwd_tiled");
+        maxPoolBwdV = new Kernels.Table(dev, "pooling.cu", "max_pool_bwd_v");
         avgPoolFwd = new Kernels.Table(dev, "pooling.cu", "avg_pool_fwd");
         avgPoolBwd = new Kernels.Table(dev, "pooling.cu", "avg_pool_bwd");
     }
@@ -55,7 +56,11 @@ final class PoolingCuda extends CudaFamily {
         Tensor gy = layout(gradOut, cl), ic = layout(indices, cl);
         int[] pp = poolP(inputShape, p, cl);
         Tensor gx = newTensor(inputShape.clone(), gradOut.dtype(), cl);
-        if (tiles(p) && !cl) {
+        int v = 16 / gx.dtype().byteSize(), c = inputShape[1];
+        if (cl && c % v == 0 && ptr(gx) % 16 == 0 && ptr(gy) % 16 == 0 && ptr(ic) % 16 == 0) {
+            long total = gx.numel() / v;   // V channels of one pixel per thread
+            if (total > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(total).ints(pp).go(dev, maxPoolBwdV.get(gx.dtype()), grid(total), BLOCK);
+        } else if (tiles(p) && !cl) {
             long n = gy.numel();
             if (pp[2] * p.kernelH() != pp[0] || pp[3] * p.kernelW() != pp[1] || n == 0) backend.fill(gx, 0); // a ragged edge no window covers
             if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).ints(pp).go(dev, maxPoolBwdTiled.get(gx.dtype()), grid(n), BLOCK);

@@ -58,9 +58,9 @@ class PoolingGpuTest extends GpuBackendComparison {
                 new Pool2dParams(7, 7, 7, 7, 0, 0, true)};
         for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
             double tl = t == DType.FLOAT32 ? 1e-5 : 1e-2;
-            for (Pool2dParams p : ps) {
-                int[] xs = {3, 12, 14, 14};
-                String what = "channels-last pooling " + p + " " + t;
+            // 12 channels: float32's 16-byte gather (4 per thread), bfloat16's scalar one; 16: both 16-byte
+            for (Pool2dParams p : ps) for (int[] xs : new int[][]{{3, 12, 14, 14}, {2, 16, 9, 11}}) {
+                String what = "channels-last pooling " + p + " " + java.util.Arrays.toString(xs) + " " + t;
                 Tensor x = randn(t, xs), xg = gpuCl(x);
                 Tensor[] mc = CPU_BE.maxPool2d(x, p), mg = gpuBe.maxPool2d(xg, p);
                 boolean oneByOne = mc[0].shape()[2] == 1 && mc[0].shape()[3] == 1;   // both layouts at once

@@ -120,6 +120,14 @@ __device__ __forceinline__ void report_index_error(u64* err, i64 value, i64 size
     }
 }
 
+// 16 / sizeof(T) elements moved as one 16-byte access (the pointer must be 16-byte aligned).
+template <typename T> struct alignas(16) Vec16 {
+    static constexpr int N = 16 / sizeof(T);
+    T v[N];
+    __device__ __forceinline__ void load(const T* p) { *reinterpret_cast<uint4*>(v) = *reinterpret_cast<const uint4*>(p); }
+    __device__ __forceinline__ void store(T* p) const { *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(v); }
+};
+
 // ---- reductions within a warp and a block (blockDim.x a multiple of 32, at most 1024)
 template <typename A, typename F>
 __device__ __forceinline__ A warp_reduce(A v, F f) {

@@ -126,13 +126,6 @@ __device__ __forceinline__ void bn_grad_partial_cl(double* partial, const T* g, 
 // constants sit in registers. The sums accumulate per thread in A (float for 32- and 16-bit types), shifted by the
 // chunk's first row so that sum of squares does not cancel when the mean is large against the spread, then meet in
 // double in shared memory; the partial layout is bn_stats_partial's, so the finish kernels serve all three.
-template <typename T> struct alignas(16) Vec16 {
-    static constexpr int N = 16 / sizeof(T);
-    T v[N];
-    __device__ __forceinline__ void load(const T* p) { *reinterpret_cast<uint4*>(v) = *reinterpret_cast<const uint4*>(p); }
-    __device__ __forceinline__ void store(T* p) const { *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(v); }
-};
-
 struct ClTile {
     int lane, row0, rows;   // this thread's vector within the tile, its first row, rows per block step
     i64 cg;                 // its channel group (channels cg * V ..)

@@ -115,6 +115,35 @@ extern "C" __global__ void max_pool_bwd_##S(T* gx, const T* gy, const i64* idx, 
 }
 KILN_FLOAT_TYPES(MAX_POOL_BWD)
 
+// The gather for channels-last with 16-byte accesses (p.c % V == 0, gx, gy and idx 16-byte aligned): a thread takes V
+// adjacent channels of one input pixel, so the position arithmetic runs once per V elements and every window's
+// gradients and indices come in whole 16-byte pieces. total = N * H * W * (C / V).
+#define MAX_POOL_BWD_V(T, S) \
+extern "C" __global__ void max_pool_bwd_v_##S(T* gx, const T* gy, const i64* idx, i64 total, PoolP p) { \
+    typedef typename Acc<T>::type A; \
+    constexpr int V = Vec16<T>::N; \
+    const int groups = p.c / V; \
+    GRID_STRIDE(j, total) { \
+        i64 grp, pixel = divmod(j, groups, grp); \
+        int ix, iy; i64 img = plane_yx(pixel, p.h, p.w, iy, ix); \
+        int y0, y1, x0, x1; covering(p, iy, ix, y0, y1, x0, x1); \
+        const i64 self = (i64) iy * p.w + ix; \
+        A s[V]; \
+        _Pragma("unroll") for (int k = 0; k < V; k++) s[k] = 0; \
+        for (int oy = y0; oy <= y1; oy++) for (int ox = x0; ox <= x1; ox++) { \
+            i64 o = ((img * p.oh + oy) * p.ow + ox) * p.c + grp * V; \
+            Vec16<T> g; g.load(gy + o); \
+            Vec16<i64> ik[V / 2]; \
+            _Pragma("unroll") for (int k = 0; k < V / 2; k++) ik[k].load(idx + o + 2 * k); \
+            _Pragma("unroll") for (int k = 0; k < V; k++) if (ik[k / 2].v[k % 2] == self) s[k] += load<A, T>(g.v[k]); \
+        } \
+        Vec16<T> out; \
+        _Pragma("unroll") for (int k = 0; k < V; k++) out.v[k] = store<T, A>(s[k]); \
+        out.store(gx + pixel * p.c + grp * V); \
+    } \
+}
+KILN_FLOAT_TYPES(MAX_POOL_BWD_V)
+
 // max-pool backward when the windows tile the input (stride == kernel, no padding), as in most CNNs (NCHW only): one thread
 // per output element writes its whole window, the gradient where its index points and zero elsewhere. About a
 // tenth of the gather's index arithmetic per input element, which is what bounds the gather. Input elements that
