@@ -63,9 +63,19 @@ final class TrainCommand implements Callable<Integer> {
             + "uninterrupted one (cuDNN's deterministic algorithms, no timed search; models with embeddings are refused on the GPU for now)"})
     boolean deterministic;
 
-    @Option(names = "--channels-last", description = {"image models: activations channels-last (NHWC), the layout of cuDNN's fastest "
-            + "16-bit convolutions, as PyTorch's memory_format=torch.channels_last; parameters and checkpoints are unchanged"})
-    boolean channelsLast;
+    @Option(names = "--channels-last", arity = "0..1", fallbackValue = "on", defaultValue = "auto", paramLabel = "auto|on|off",
+            description = {"image models: activations channels-last (NHWC), the layout of cuDNN's fastest convolutions, as PyTorch's "
+            + "memory_format=torch.channels_last; auto (the default): on for CUDA; parameters and checkpoints are the same either way"})
+    String channelsLast;
+
+    private boolean channelsLast(Device d) {
+        return switch (channelsLast.toLowerCase(java.util.Locale.ROOT)) {
+            case "on" -> true;
+            case "off" -> false;
+            case "auto" -> d.isCuda();
+            default -> throw new IllegalArgumentException("--channels-last takes auto, on or off, got '" + channelsLast + "'");
+        };
+    }
 
     @Option(names = "--augment", description = {"image models: each training batch randomly cropped from the image padded by an eighth of "
             + "its side, and mirrored left to right with probability 1/2 (torchvision's RandomCrop + RandomHorizontalFlip), on the "
@@ -250,7 +260,7 @@ final class TrainCommand implements Callable<Integer> {
             Precision p = Precision.parse(precision);
             cfg = new TrainConfig(m, epochs, batchSize == null ? 128 : batchSize, opt, lr == null ? opt.defaultLr() : lr, seed,
                     d, data == null ? FashionMnist.DEFAULT_DIR : data, out == null ? Path.of("runs") : out, limit, testLimit, p, cudaGraphs(d),
-                    LrSchedule.parse(lrSchedule), channelsLast, augment);
+                    LrSchedule.parse(lrSchedule), channelsLast(d), augment);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
@@ -319,6 +329,7 @@ final class TrainCommand implements Callable<Integer> {
         try {
             cfg = TrainCheckpoint.config(found.contents().metadata(), found.runDir(), parsed.hasMatchedOption("--epochs") ? epochs : null,
                     resumeDevice(), data, !cudaGraphs.equalsIgnoreCase("off"));
+            cfg = cfg.withChannelsLast(channelsLast(cfg.device()));
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), found.file() + ": " + e.getMessage());
         }

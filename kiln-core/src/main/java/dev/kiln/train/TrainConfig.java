@@ -50,6 +50,12 @@ public record TrainConfig(ModelZoo model, int epochs, int batchSize, OptimizerKi
                 channelsLast, augment);
     }
 
+    /** The same run with activations channels-last or not (a layout: a resumed run may change it). */
+    public TrainConfig withChannelsLast(boolean on) {
+        return new TrainConfig(model, epochs, batchSize, optimizer, lr, seed, device, dataDir, outDir, limit, testLimit, precision, cudaGraphs, schedule,
+                on, augment);
+    }
+
     public TrainConfig {
         java.util.Objects.requireNonNull(precision, "precision");
         java.util.Objects.requireNonNull(schedule, "schedule");
