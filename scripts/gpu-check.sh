@@ -23,6 +23,7 @@ if [ "${1:-}" = "--prepare" ]; then
     cp "$0" "$DIR/gpu-check.sh"
     cp "$ROOT/scripts/gpu-profile.sh" "$DIR/gpu-profile.sh"
     cp "$ROOT/scripts/gpu-dist.sh" "$DIR/gpu-dist.sh"
+    cp "$ROOT/scripts/gpu-quant.sh" "$DIR/gpu-quant.sh"
     du -sh "$DIR"
     exit 0
 fi

@@ -65,7 +65,8 @@ public final class CpuBench {
             for (int batch : new int[]{1, 256}) {
                 dev.kiln.nn.Model model = kind.build(new Generator(1)).eval();
                 Tensor x = Tensor.rand(GEN, batch, 1, 28, 28);
-                dev.kiln.nn.Sequential q = dev.kiln.quant.QuantizedModel.quantize(dev.kiln.backend.QuantFormat.INT8, model, java.util.List.of(x), dev.kiln.quant.Calibration.max(1));
+                dev.kiln.nn.Model q = dev.kiln.quant.QuantizedModel.quantize(dev.kiln.backend.QuantFormat.INT8, kind.build(new Generator(1)), java.util.List.of(x),
+                        dev.kiln.quant.Calibration.max(1));   // a second copy: quantize converts in place
                 medianMs(() -> Tensor.noGrad(() -> model.forward(x)));
                 double fp32 = lastMinMs;
                 medianMs(() -> q.forward(x));

@@ -8,7 +8,6 @@ import dev.kiln.data.DataLoader;
 import dev.kiln.data.FashionMnist;
 import dev.kiln.data.TrainingData;
 import dev.kiln.nn.Model;
-import dev.kiln.nn.Sequential;
 import dev.kiln.quant.Calibration;
 import dev.kiln.quant.QuantizedModel;
 import dev.kiln.train.Evaluation;
@@ -90,15 +89,16 @@ final class QuantizeCommand implements Callable<Integer> {
                 inputs.add(b.inputs());
             }
         }
+        double accFp32 = accuracy(fp32, td);   // before quantizing, which converts the model in place
         QuantFormat f = format.get();
-        Sequential q = QuantizedModel.quantize(f, fp32, inputs, cal);
+        Model q = QuantizedModel.quantize(f, fp32, inputs, cal);
         Path target = out != null ? out : file.resolveSibling("model-" + f.cliName() + ".safetensors");
         Map<String, String> meta = new LinkedHashMap<>(loaded.metadata());
         meta.put("kiln.quant.calibration", cal.method() == Calibration.Method.MAX ? "max" : "percentile " + cal.percentile());
         meta.put("kiln.quant.calibration_batches", Integer.toString(inputs.size()));
         QuantizedModel.save(target, q, meta);
         PrintWriter log = spec.commandLine().getOut();
-        double accFp32 = accuracy(fp32, td), accQ = accuracy(q, td);
+        double accQ = accuracy(q, td);
         log.printf(Locale.ROOT, "kiln: wrote %s (%s, %d calibration batches of %d, %s)%n", target, f.cliName(), inputs.size(), batchSize,
                 meta.get("kiln.quant.calibration"));
         log.printf(Locale.ROOT, "test accuracy fp32 %.2f%%, %s %.2f%% (%+.2f points)%n", 100 * accFp32, f.cliName(), 100 * accQ, 100 * (accQ - accFp32));

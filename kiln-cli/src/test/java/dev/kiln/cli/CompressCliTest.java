@@ -90,4 +90,45 @@ class CompressCliTest {
         assertOneLineError(kiln("prune", run.toString(), "--amount", "0.5", "--rounds", "3"), "--rounds > 1 needs --finetune-epochs");
         assertOneLineError(kiln("quantize", int8.toString(), "--int8", "--data", data.toString()), "already quantized");
     }
+    /** A ResNet's convolutions sit in its blocks: kiln prune, kiln quantize (int8, FP8), kiln eval and kiln predict take them all. */
+    @Test void aResNetPrunesQuantizesAndEvaluates() throws Exception {
+        Path data = MainTest.fakeFashionMnist(dir.resolve("data"), 32, 16), run = dir.resolve("resnet");
+        MainTest.Run trained = kiln("train", "--model", "resnet-small", "--batch-size", "16", "--epochs", "1", "--data", data.toString(),
+                "--device", "cpu", "--out", run.toString());
+        assertEquals(0, trained.code(), trained.toString());
+
+        Path sparse = dir.resolve("resnet-24");
+        MainTest.Run pruned = kiln("prune", run.toString(), "--amount", "0.5", "--structured", "2:4", "--out", sparse.toString());
+        assertEquals(0, pruned.code(), pruned.toString());
+        Safetensors.Contents p = Safetensors.read(sparse.resolve("model.safetensors"));
+        float[] shortcut = p.tensors().get("layer2.0.downsample.0.weight").toFloatArray();
+        long zeros = 0;
+        for (float v : shortcut) if (v == 0) zeros++;
+        assertEquals(shortcut.length / 2, zeros, "the shortcut convolution is pruned 2:4 too");
+
+        for (String format : new String[]{"int8", "fp8"}) {
+            MainTest.Run q = kiln("quantize", sparse.toString(), "--" + format, "--calibrate", "2", "--batch-size", "8", "--data", data.toString());
+            assertEquals(0, q.code(), q.toString());
+            assertTrue(q.out().contains("test accuracy fp32"), q.out());
+            Path file = sparse.resolve("model-" + format + ".safetensors");
+            Safetensors.Contents c = Safetensors.read(file);
+            assertEquals(format, c.metadata().get("kiln.quant"));
+            assertEquals("resnet-small", c.metadata().get("kiln.model"));
+            for (String name : new String[]{"conv1.weight", "layer1.0.conv1.weight", "layer3.0.downsample.0.weight", "fc.weight"}) {
+                assertNotNull(c.codes().get(name), name + " is 8-bit");
+            }
+            byte[] sc = c.codes().get("layer2.0.downsample.0.weight").values();
+            long zeroCodes = 0;
+            for (byte b : sc) if ((format.equals("int8") ? b : dev.kiln.backend.Fp8E4M3.decode(b)) == 0) zeroCodes++;   // FP8 keeps -0 of w·0 as -0
+            assertTrue(zeroCodes >= sc.length / 2, format + ": pruned weights stay exact zeros as codes (" + zeroCodes + " of " + sc.length + ")");
+            MainTest.Run ev = kiln("eval", file.toString(), "--data", data.toString(), "--device", "cpu", "--json");
+            assertEquals(0, ev.code(), ev.toString());
+            assertTrue(ev.out().contains("\"test_acc\":"), ev.out());
+        }
+        Path png = dir.resolve("shirt.png");
+        javax.imageio.ImageIO.write(new java.awt.image.BufferedImage(28, 28, java.awt.image.BufferedImage.TYPE_BYTE_GRAY), "png", png.toFile());
+        MainTest.Run pr = kiln("predict", sparse.resolve("model-int8.safetensors").toString(), png.toString(), "--json", "--top", "3", "--device", "cpu");
+        assertEquals(0, pr.code(), pr.toString());
+        assertTrue(pr.out().contains("\"top\""), pr.out());
+    }
 }

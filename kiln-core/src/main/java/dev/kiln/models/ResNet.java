@@ -28,7 +28,8 @@ import java.util.List;
 public final class ResNet extends Model {
     /** Views for forward: their layers are registered one by one under torchvision's names. */
     private final transient Sequential stem, stages;
-    private final Linear fc;
+    private static final List<String> STEM_NAMES = List.of("conv1", "bn1", "relu", "maxpool");
+    private Forward fc;   // not final, as the blocks' convolutions: quantization replaces them (replaceLayer)
     private final AdaptiveAvgPool2d avgpool = new AdaptiveAvgPool2d(1);
     private final transient Flatten flatten = new Flatten();   // torch.flatten in torchvision: no module, no name
 
@@ -62,8 +63,7 @@ public final class ResNet extends Model {
      */
     private ResNet(Sequential stem, boolean bottleneck, int width, int[] blocks, int[] planes, int classes, Generator g, boolean small) {
         this.stem = stem;
-        String[] stemNames = {"conv1", "bn1", "relu", "maxpool"};
-        for (int i = 0; i < stem.size(); i++) registerLayer(stemNames[i], stem.get(i));
+        for (int i = 0; i < stem.size(); i++) registerLayer(STEM_NAMES.get(i), stem.get(i));
         List<Layer> stageList = new ArrayList<>();
         int in = width;
         for (int s = 0; s < blocks.length; s++) {
@@ -98,9 +98,16 @@ public final class ResNet extends Model {
         return fc.forward(flatten.forward(avgpool.forward(stages.forward(stem.forward(input(x))))));
     }
 
+    /** The stem's and the stages' views follow their layers; fc is a field. */
+    @Override protected void replaced(String name, Layer layer) {
+        if (STEM_NAMES.contains(name)) stem.replaceLayer(Integer.toString(STEM_NAMES.indexOf(name)), layer);
+        else if (name.startsWith("layer")) stages.replaceLayer(Integer.toString(Integer.parseInt(name.substring(5)) - 1), layer);
+        else if (name.equals("fc")) fc = (Forward) layer;
+    }
+
     /** Two 3x3 convolutions with batch norm, plus the input (through a 1x1 convolution where the shape changes). */
     static final class BasicBlock extends Layer implements Forward {
-        private final Conv2d conv1, conv2;
+        private Forward conv1, conv2;   // a Conv2d, or what replaceLayer put in its place (its int8 version)
         private final BatchNorm2d bn1, bn2;
         private final Sequential downsample;   // null where the shape stays
 
@@ -112,6 +119,14 @@ public final class ResNet extends Model {
             downsample = stride != 1 || in != planes ? registerLayer("downsample", downsample(in, planes, stride, g)) : null;
         }
 
+        @Override protected void replaced(String name, Layer layer) {
+            switch (name) {
+                case "conv1" -> conv1 = (Forward) layer;
+                case "conv2" -> conv2 = (Forward) layer;
+                default -> { }
+            }
+        }
+
         @Override public Tensor forward(Tensor x) {
             Tensor y = bn1.forward(conv1.forward(x), null, true);
             return bn2.forward(conv2.forward(y), downsample == null ? x : downsample.forward(x), true);   // relu(bn2(.) + shortcut)
@@ -121,7 +136,7 @@ public final class ResNet extends Model {
     /** 1x1 down to {@code planes}, 3x3 (with the stride), 1x1 up to 4 x planes, each with batch norm, plus the input. */
     static final class Bottleneck extends Layer implements Forward {
         static final int EXPANSION = 4;
-        private final Conv2d conv1, conv2, conv3;
+        private Forward conv1, conv2, conv3;   // as BasicBlock's
         private final BatchNorm2d bn1, bn2, bn3;
         private final Sequential downsample;
 
@@ -133,6 +148,15 @@ public final class ResNet extends Model {
             conv3 = registerLayer("conv3", conv(planes, planes * EXPANSION, 1, 1, 0, g));
             bn3 = registerLayer("bn3", new BatchNorm2d(planes * EXPANSION));
             downsample = stride != 1 || in != planes * EXPANSION ? registerLayer("downsample", downsample(in, planes * EXPANSION, stride, g)) : null;
+        }
+
+        @Override protected void replaced(String name, Layer layer) {
+            switch (name) {
+                case "conv1" -> conv1 = (Forward) layer;
+                case "conv2" -> conv2 = (Forward) layer;
+                case "conv3" -> conv3 = (Forward) layer;
+                default -> { }
+            }
         }
 
         @Override public Tensor forward(Tensor x) {

@@ -111,6 +111,66 @@ public abstract class Layer {
 
     public final Map<String, Layer> children() { return Collections.unmodifiableMap(children); }
 
+    /**
+     * Puts {@code layer} in the place of the sublayer at {@code path} (dotted, as {@code layer1.0.conv1}): the same name,
+     * the same place in the state dict and in forward. For conversions that swap a layer for one of the same role (an
+     * observer around a convolution, its int8 version), as PyTorch's {@code set_submodule}. The parent keeps using what it
+     * registered: {@link Sequential} does, and a layer that calls the sublayer through a field takes the new one in
+     * {@link #replaced}; a parent whose fields would still hold the old layer refuses, and nothing changes.
+     */
+    public final void replaceLayer(String path, Layer layer) {
+        int dot = path.lastIndexOf('.');
+        Layer parent = this;
+        if (dot >= 0) for (String name : path.substring(0, dot).split("\\.", -1)) parent = parent.child(name);
+        parent.replaceChild(path.substring(dot + 1), layer);
+    }
+
+    private void replaceChild(String name, Layer layer) {
+        Layer old = child(name);
+        if (old instanceof Forward && !(layer instanceof Forward)) {
+            throw new IllegalArgumentException(className(getClass()) + "." + name + ": a " + className(old.getClass())
+                    + " takes one input (Forward); " + className(layer.getClass()) + " does not");
+        }
+        registerLayer(name, layer);
+        replaced(name, layer);
+        String field = fieldHolding(old);
+        if (field != null) {
+            registerLayer(name, old);
+            replaced(name, old);
+            throw new IllegalArgumentException(className(getClass()) + " calls its sublayer '" + name + "' through field " + field
+                    + ", which cannot take a replacement (a layer that allows it updates the field in replaced())");
+        }
+    }
+
+    /**
+     * Called by {@link #replaceLayer} after sublayer {@code name} was registered as {@code layer}: a layer that keeps that
+     * sublayer in a (non-final) field, or in a view of its own, points it at {@code layer} here. Nothing by default.
+     */
+    protected void replaced(String name, Layer layer) { }
+
+    /** The name of the first non-transient field that holds {@code layer} (directly or in an array, collection or map), or null. */
+    private String fieldHolding(Layer layer) {
+        for (Field f : FIELDS.get(getClass())) {
+            try {
+                if (holds(f.get(this), layer)) return f.getName();
+            } catch (IllegalAccessException e) {
+                // unreadable: unchecked, as in checkFields
+            }
+        }
+        return null;
+    }
+
+    private static boolean holds(Object value, Layer layer) {
+        return switch (value) {
+            case null -> false;
+            case Layer l -> l == layer;
+            case Object[] a -> Arrays.stream(a).anyMatch(o -> holds(o, layer));
+            case java.util.Collection<?> c -> c.stream().anyMatch(o -> holds(o, layer));
+            case Map<?, ?> m -> m.values().stream().anyMatch(o -> holds(o, layer));
+            default -> false;
+        };
+    }
+
     // ---------------------------------------------------------------- traversal
 
     /** Every parameter of this layer and its sublayers, once each, in registration order. */
@@ -137,6 +197,18 @@ public abstract class Layer {
         if (params) for (var e : parameters.entrySet()) if (e.getValue() != null && seen.add(e.getValue())) out.put(prefix + e.getKey(), e.getValue());
         if (bufs) for (var e : buffers.entrySet()) if (seen.add(e.getValue())) out.put(prefix + e.getKey(), e.getValue());
         for (var e : children.entrySet()) e.getValue().collect(prefix + e.getKey() + ".", out, seen, params, bufs);
+    }
+
+    /** Dotted path to layer for this layer ("") and every layer below it, depth first in registration order (PyTorch's named_modules). */
+    public final Map<String, Layer> namedLayers() {
+        Map<String, Layer> out = new LinkedHashMap<>();
+        namedLayersInto("", out);
+        return out;
+    }
+
+    private void namedLayersInto(String path, Map<String, Layer> out) {
+        out.put(path, this);
+        for (var e : children.entrySet()) e.getValue().namedLayersInto(path.isEmpty() ? e.getKey() : path + "." + e.getKey(), out);
     }
 
     /** This module and all below it, depth first. */

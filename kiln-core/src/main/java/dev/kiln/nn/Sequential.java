@@ -37,6 +37,8 @@ public final class Sequential extends Model {
     /** Layer i. */
     public Layer get(int i) { return child(Integer.toString(i)); }
 
+    @Override protected void replaced(String name, Layer layer) { layers[Integer.parseInt(name)] = (Forward) layer; }
+
     @Override public Tensor forward(Tensor x) {
         x = input(x);
         for (int i = 0; i < layers.length; i++) {

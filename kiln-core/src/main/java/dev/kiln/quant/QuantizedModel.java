@@ -7,7 +7,7 @@ import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.Forward;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Linear;
-import dev.kiln.nn.Sequential;
+import dev.kiln.nn.Model;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -17,12 +17,15 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Post-training 8-bit quantization (int8 or FP8 E4M3, {@link QuantFormat}) of a {@link Sequential} model, as PyTorch's eager "prepare, calibrate, convert":
- * every {@link Linear} and {@link Conv2d} (nested Sequentials included) is wrapped in an observer, the float model runs
- * the calibration batches, and each is then replaced by a {@link QuantizedLinear} / {@link QuantizedConv2d} with the
- * observed input range; other layers (ReLU, pooling, batch norm, dropout) stay float. Kiln layers have no forward
- * hooks and other models keep their layers in final fields, so only Sequential models (mlp, cnn, cnn-bn) can be
- * converted here. Quantized models run on the CPU and on CUDA.
+ * Post-training 8-bit quantization (int8 or FP8 E4M3, {@link QuantFormat}) of a model, as PyTorch's eager "prepare,
+ * calibrate, convert", in place: every {@link Linear} and {@link Conv2d} is replaced ({@link Layer#replaceLayer}) by an
+ * observer, the model runs the calibration batches, and each observer is then replaced by a {@link QuantizedLinear} /
+ * {@link QuantizedConv2d} with the observed input range; other layers (ReLU, pooling, batch norm, dropout) stay float.
+ * Kiln layers have no forward hooks, so this works for models whose layers take a replacement: Sequentials (mlp, cnn,
+ * cnn-bn) and the ResNets; a model that calls a Linear through a field of its own (the GPT) is refused unchanged.
+ * Batch norms are not folded first: per-channel weight scales absorb a folded batch norm's per-channel factor, so the
+ * codes would be the same, and Kiln's batch norm with its residual add and ReLU is one pass either way.
+ * Quantized models run on the CPU and on CUDA.
  */
 public final class QuantizedModel {
     private QuantizedModel() {}
@@ -30,116 +33,97 @@ public final class QuantizedModel {
     /** Metadata key of a quantized checkpoint; its value is the format's {@link QuantFormat#cliName}. */
     public static final String META_QUANT = "kiln.quant";
 
-    /** The calibrated quantized version of {@code model} (which is left as it was), from the first {@code cal.batches()} inputs. */
-    public static Sequential quantize(QuantFormat format, Layer model, Iterable<Tensor> inputs, Calibration cal) {
-        Sequential seq = requireSequential(model);
-        List<Observer> observers = new ArrayList<>();
-        Sequential observed = observe(seq, cal, observers);
-        boolean training = seq.isTraining();
-        seq.eval();
-        int n = 0;
+    /**
+     * Quantizes {@code model} in place, calibrated on the first {@code cal.batches()} inputs, and returns it in evaluation
+     * mode (it is for inference). A model whose layers refuse replacement, or no calibration batch, leaves it as it was.
+     */
+    public static <M extends Model> M quantize(QuantFormat format, M model, Iterable<Tensor> inputs, Calibration cal) {
+        Map<String, Observer> observers = new LinkedHashMap<>();
+        replaceEach(model, l -> l instanceof Linear || l instanceof Conv2d, (path, l) -> {
+            Observer o = new Observer(l, cal);
+            observers.put(path, o);
+            return o;
+        });
+        boolean training = model.isTraining();
+        model.eval();
+        Map<String, Layer> quantized = new LinkedHashMap<>();
         try {
+            int n = 0;
             for (Tensor x : inputs) {
                 if (n++ == cal.batches()) break;
-                Tensor.noGrad(() -> observed.forward(x));
+                Tensor.noGrad(() -> model.forward(x));
             }
-        } finally {
-            seq.train(training);
+            if (n == 0) throw new IllegalArgumentException("calibration got no batches");
+            observers.forEach((path, o) -> quantized.put(path, switch (o.layer) {
+                case Linear lin -> QuantizedLinear.of(format, lin, o.range());
+                case Conv2d conv -> QuantizedConv2d.of(format, conv, o.range());
+                default -> throw new IllegalStateException("observers wrap Linear and Conv2d layers only");
+            }));
+        } catch (RuntimeException e) {
+            observers.forEach((path, o) -> model.replaceLayer(path, o.layer));
+            model.train(training);
+            throw e;
         }
-        if (n == 0) throw new IllegalArgumentException("calibration got no batches");
-        return convert(format, seq, observers.iterator());
-    }
-
-    private static Sequential requireSequential(Layer model) {
-        if (model instanceof Sequential s) return s;
-        throw new IllegalArgumentException("quantization converts Sequential models (mlp, cnn, cnn-bn); "
-                + model.getClass().getSimpleName() + " keeps its layers in its own fields");
-    }
-
-    /** The same layers with each Linear and Conv2d behind an observer, collected in order. */
-    private static Sequential observe(Sequential seq, Calibration cal, List<Observer> out) {
-        List<Layer> layers = new ArrayList<>();
-        for (int i = 0; i < seq.size(); i++) {
-            Layer l = seq.get(i);
-            layers.add(switch (l) {
-                case Linear lin -> add(out, new Observer(lin, cal));
-                case Conv2d conv -> add(out, new Observer(conv, cal));
-                case Sequential inner -> observe(inner, cal, out);
-                default -> l;
-            });
-        }
-        return new Sequential(layers);
-    }
-
-    private static Observer add(List<Observer> out, Observer o) {
-        out.add(o);
-        return o;
-    }
-
-    private static Sequential convert(QuantFormat format, Sequential seq, java.util.Iterator<Observer> observers) {
-        List<Layer> layers = new ArrayList<>();
-        for (int i = 0; i < seq.size(); i++) {
-            Layer l = seq.get(i);
-            layers.add(switch (l) {
-                case Linear lin -> QuantizedLinear.of(format, lin, observers.next().range());
-                case Conv2d conv -> QuantizedConv2d.of(format, conv, observers.next().range());
-                case Sequential inner -> convert(format, inner, observers);
-                default -> l;
-            });
-        }
-        return new Sequential(layers);
+        quantized.forEach(model::replaceLayer);
+        return model;
     }
 
     /**
-     * The model for quantization-aware training: each Linear and Conv2d of {@code model} (nested Sequentials included)
-     * behind a {@link FakeQuantized} that shares its parameters. Train it (in training mode: the input ranges are
-     * observed then), then {@link #convertQat}.
+     * Replaces each layer below {@code model} that {@code which} selects by what {@code with} makes of it (given its
+     * path); if one cannot be replaced, the ones already replaced are put back before the exception goes on.
      */
-    public static Sequential prepareQat(Layer model) {
-        Sequential seq = requireSequential(model);
-        List<Layer> layers = new ArrayList<>();
-        for (int i = 0; i < seq.size(); i++) {
-            Layer l = seq.get(i);
-            layers.add(switch (l) {
-                case Linear lin -> new FakeQuantized(lin);
-                case Conv2d conv -> new FakeQuantized(conv);
-                case Sequential inner -> prepareQat(inner);
-                default -> l;
-            });
+    private static void replaceEach(Layer model, java.util.function.Predicate<Layer> which, java.util.function.BiFunction<String, Layer, Layer> with) {
+        List<Map.Entry<String, Layer>> done = new ArrayList<>();
+        try {
+            for (var e : model.namedLayers().entrySet()) {
+                if (e.getKey().isEmpty() || !which.test(e.getValue())) continue;
+                model.replaceLayer(e.getKey(), with.apply(e.getKey(), e.getValue()));
+                done.add(e);
+            }
+        } catch (RuntimeException ex) {
+            for (var e : done.reversed()) model.replaceLayer(e.getKey(), e.getValue());
+            throw ex;
         }
-        return new Sequential(layers);
     }
 
-    /** The int8 model of a trained {@link #prepareQat} model, with the input ranges its training saw. */
-    public static Sequential convertQat(Sequential qat) {
-        List<Layer> layers = new ArrayList<>();
-        for (int i = 0; i < qat.size(); i++) {
-            Layer l = qat.get(i);
-            layers.add(switch (l) {
-                case FakeQuantized f when f.layer() instanceof Linear lin -> QuantizedLinear.of(QuantFormat.INT8, lin, f.range());
-                case FakeQuantized f when f.layer() instanceof Conv2d conv -> QuantizedConv2d.of(QuantFormat.INT8, conv, f.range());
-                case Sequential inner -> convertQat(inner);
-                default -> l;
-            });
-        }
-        return new Sequential(layers);
+    /**
+     * Prepares {@code model} in place for quantization-aware training and returns it: each Linear and Conv2d goes behind
+     * a {@link FakeQuantized} that keeps it (its parameters are then named {@code <path>.layer.*}). Train it (in
+     * training mode: the input ranges are observed then), then {@link #convertQat}.
+     */
+    public static <M extends Model> M prepareQat(M model) {
+        replaceEach(model, l -> l instanceof Linear || l instanceof Conv2d, (path, l) -> new FakeQuantized(l));
+        return model;
+    }
+
+    /** Replaces, in place, each {@link FakeQuantized} of a trained {@link #prepareQat} model by its int8 layer, with the input range its training saw. */
+    public static <M extends Model> M convertQat(M qat) {
+        replaceEach(qat, l -> l instanceof FakeQuantized, (path, l) -> {
+            FakeQuantized f = (FakeQuantized) l;
+            return switch (f.layer()) {
+                case Linear lin -> QuantizedLinear.of(QuantFormat.INT8, lin, f.range());
+                case Conv2d conv -> QuantizedConv2d.of(QuantFormat.INT8, conv, f.range());
+                default -> throw new IllegalStateException("FakeQuantized wraps Linear and Conv2d layers only");
+            };
+        });
+        return qat;
     }
 
     /** Records the range of a layer's inputs and runs the layer. */
     private static final class Observer extends Layer implements Forward {
-        private final Forward layer;
+        private final Layer layer;
         private final Calibration cal;
         private double range;
         private int seen;
 
         Observer(Layer layer, Calibration cal) {
-            this.layer = (Forward) registerLayer("layer", layer);
+            this.layer = registerLayer("layer", layer);
             this.cal = cal;
         }
 
         @Override public Tensor forward(Tensor x) {
             range = cal.combine(range, cal.rangeOf(x.toFloatArray()), ++seen);
-            return layer.forward(x);
+            return ((Forward) layer).forward(x);
         }
 
         double range() { return range; }
@@ -157,65 +141,54 @@ public final class QuantizedModel {
     public static boolean isQuantized(Map<String, String> metadata) { return formatOf(metadata) != null; }
 
     /** Writes a quantized model: its float tensors (scales, biases, other layers), its weights' codes (I8 or F8_E4M3), and the metadata. */
-    public static void save(Path file, Sequential model, Map<String, String> metadata) throws IOException {
+    public static void save(Path file, Layer model, Map<String, String> metadata) throws IOException {
         Map<String, Safetensors.Codes> codes = new LinkedHashMap<>();
-        QuantFormat[] format = {null};
-        collectCodes(model, "", codes, format);
-        if (format[0] == null) throw new IllegalArgumentException("the model has no quantized layer to save");
+        QuantFormat format = null;
+        for (var e : model.namedLayers().entrySet()) {
+            Safetensors.Codes c = switch (e.getValue()) {
+                case QuantizedLinear q -> new Safetensors.Codes(q.format(), q.codes(), q.weightShape());
+                case QuantizedConv2d q -> new Safetensors.Codes(q.format(), q.codes(), q.weightShape());
+                default -> null;
+            };
+            if (c == null) continue;
+            if (format != null && format != c.format()) throw new IllegalArgumentException("the model mixes " + format.cliName() + " and " + c.format().cliName() + " layers");
+            format = c.format();
+            codes.put(prefix(e.getKey()) + "weight", c);
+        }
+        if (format == null) throw new IllegalArgumentException("the model has no quantized layer to save");
         Map<String, String> meta = new LinkedHashMap<>(metadata);
-        meta.put(META_QUANT, format[0].cliName());
+        meta.put(META_QUANT, format.cliName());
         Safetensors.write(file, model.stateDict(), codes, meta);
     }
 
-    private static void collectCodes(Layer layer, String prefix, Map<String, Safetensors.Codes> out, QuantFormat[] format) {
-        switch (layer) {
-            case QuantizedLinear q -> out.put(prefix + "weight", codes(q.format(), q.codes(), q.weightShape(), format));
-            case QuantizedConv2d q -> out.put(prefix + "weight", codes(q.format(), q.codes(), q.weightShape(), format));
-            default -> { }
-        }
-        for (var e : layer.children().entrySet()) collectCodes(e.getValue(), prefix + e.getKey() + ".", out, format);
-    }
-
-    private static Safetensors.Codes codes(QuantFormat f, byte[] values, int[] shape, QuantFormat[] format) {
-        if (format[0] != null && format[0] != f) throw new IllegalArgumentException("the model mixes " + format[0].cliName() + " and " + f.cliName() + " layers");
-        format[0] = f;
-        return new Safetensors.Codes(f, values, shape);
-    }
+    private static String prefix(String path) { return path.isEmpty() ? "" : path + "."; }
 
     /**
-     * The quantized model a checkpoint holds, on the structure of {@code floatModel} (the zoo model it was quantized
-     * from, built fresh): each Linear and Conv2d becomes the quantized layer of the file's codes and scales, then every
-     * float tensor is loaded by name (strictly: a missing or unexpected name is an error).
+     * Loads a quantized checkpoint into {@code floatModel} (the zoo model it was quantized from, built fresh) and returns
+     * it: each Linear and Conv2d is replaced by the quantized layer of the file's codes and scales, then every float
+     * tensor is loaded by name (strictly: a missing or unexpected name is an error).
      */
-    public static Sequential load(Safetensors.Contents contents, Layer floatModel) {
+    public static <M extends Layer> M load(Safetensors.Contents contents, M floatModel) {
         QuantFormat format = formatOf(contents.metadata());
         if (format == null) throw new IllegalArgumentException("the checkpoint's metadata names no quantization format (" + META_QUANT + ")");
-        Sequential q = fromFile(format, requireSequential(floatModel), "", contents);
-        q.loadStateDict(contents.tensors());
-        return q;
-    }
-
-    private static Sequential fromFile(QuantFormat format, Sequential seq, String prefix, Safetensors.Contents c) {
-        List<Layer> layers = new ArrayList<>();
-        for (int i = 0; i < seq.size(); i++) {
-            Layer l = seq.get(i);
-            String name = prefix + i + ".";
-            layers.add(switch (l) {
+        replaceEach(floatModel, l -> l instanceof Linear || l instanceof Conv2d, (path, l) -> {
+            String name = prefix(path);
+            return switch (l) {
                 case Linear lin -> {
                     int[] s = lin.weight().shape();
-                    yield new QuantizedLinear(format, codes(format, c, name, s), s[0], s[1], tensor(c, name + "weight_scale"), tensor(c, name + "input_scale"),
-                            lin.bias() == null ? null : tensor(c, name + "bias"));
+                    yield new QuantizedLinear(format, codes(format, contents, name, s), s[0], s[1], tensor(contents, name + "weight_scale"),
+                            tensor(contents, name + "input_scale"), lin.bias() == null ? null : tensor(contents, name + "bias"));
                 }
                 case Conv2d conv -> {
                     int[] s = conv.weight().shape();
-                    yield new QuantizedConv2d(format, codes(format, c, name, s), s[0], s[1], s[2], conv.geometry(), tensor(c, name + "weight_scale"),
-                            tensor(c, name + "input_scale"), conv.bias() == null ? null : tensor(c, name + "bias"));
+                    yield new QuantizedConv2d(format, codes(format, contents, name, s), s[0], s[1], s[2], conv.geometry(),
+                            tensor(contents, name + "weight_scale"), tensor(contents, name + "input_scale"), conv.bias() == null ? null : tensor(contents, name + "bias"));
                 }
-                case Sequential inner -> fromFile(format, inner, name, c);
-                default -> l;
-            });
-        }
-        return new Sequential(layers);
+                default -> throw new IllegalStateException("only Linear and Conv2d layers are selected");
+            };
+        });
+        floatModel.loadStateDict(contents.tensors());
+        return floatModel;
     }
 
     private static byte[] codes(QuantFormat format, Safetensors.Contents c, String prefix, int[] shape) {

@@ -130,6 +130,31 @@ class PruningTest {
         assertEquals(sparsity, PruneMasks.fromZeros(m).sparsity(), 0, "the masks come back from the zeros");
     }
 
+    /** A ResNet's convolutions sit in blocks and shortcuts: all of them are found, pruned, and held at zero while it trains. */
+    @Test void aResNetsConvolutionsArePrunedAndStayPrunedThroughAdamSteps() {
+        for (boolean twoOfFour : new boolean[]{false, true}) {
+            Model m = dev.kiln.models.ResNet.small(1, 10, new Generator(2));
+            PruneMasks masks = twoOfFour ? Pruning.twoOfFour(m) : Pruning.magnitude(m, 0.5, Pruning.Scope.GLOBAL);
+            for (String name : List.of("layer1.0.conv1.weight", "layer2.0.downsample.0.weight", "layer3.1.conv2.weight", "fc.weight")) {
+                assertTrue(masks.names().contains(name), name + " in " + masks.names());
+            }
+            assertEquals(twoOfFour, !masks.names().contains("conv1.weight"), "2:4 leaves the 1-channel 3x3 stem dense");
+            assertFalse(masks.names().stream().anyMatch(n -> n.contains("bn")), "batch norms are not pruned");
+            Adam opt = new Adam(m.parameters(), 0.01);
+            Tensor x = Tensor.randn(new Generator(1), 4, 1, 12, 12), y = Tensor.of(new long[]{0, 1, 2, 3}, 4);
+            double sparsity = Pruning.sparsity(m);
+            for (int s = 0; s < 2; s++) {
+                opt.zeroGrad();
+                dev.kiln.nn.F.crossEntropy(m.forward(x), y).backward();
+                opt.step();
+                masks.apply();
+            }
+            assertEquals(sparsity, Pruning.sparsity(m), 0, (twoOfFour ? "2:4" : "magnitude") + ": the zeros stay zero");
+            PruneMasks back = PruneMasks.fromZeros(m);
+            for (String name : masks.names()) assertArrayEquals(masks.mask(name).toFloatArray(), back.mask(name).toFloatArray(), 0f, name + "'s mask comes back from its zeros");
+        }
+    }
+
     @Test void fineTuningThroughTrainRunKeepsTheMaskAndSavesZeros() throws Exception {
         Path data = dev.kiln.train.TinyRuns.data(dir.resolve("data"), 40, 20), out = dir.resolve("ft");
         TrainConfig cfg = new TrainConfig(ModelZoo.MLP, 2, 8, OptimizerKind.ADAM, 1e-3, 1, Device.CPU, data, out, 0, 0, Precision.FP32, false, LrSchedule.CONSTANT);

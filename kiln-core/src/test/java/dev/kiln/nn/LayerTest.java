@@ -111,6 +111,34 @@ class LayerTest {
         for (Layer m : s.layers()) assertTrue(m.isTraining());
     }
 
+    @Test void replaceLayerSwapsASublayerByPathWhereItsParentCallsIt() {
+        Generator g = new Generator(0);
+        Sequential inner = new Sequential(new Linear(3, 3, g), new ReLU());
+        Sequential s = new Sequential(inner, new Linear(3, 2, g));
+        Linear swapped = new Linear(3, 3, new Generator(1));
+        s.replaceLayer("0.0", swapped);
+        assertSame(swapped, s.namedLayers().get("0.0"));
+        assertEquals(List.of("", "0", "0.0", "0.1", "1"), List.copyOf(s.namedLayers().keySet()));
+        Tensor x = Tensor.randn(g, 2, 3);
+        Tensor expected = ((Linear) s.get(1)).forward(swapped.forward(x).relu());
+        assertArrayEquals(expected.toFloatArray(), s.forward(x).toFloatArray(), 0f, "forward runs the new layer");
+        var e = assertThrows(IllegalArgumentException.class, () -> s.replaceLayer("0.1", new MaskedBlock(3, g)));
+        assertTrue(e.getMessage().contains("does not"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> s.replaceLayer("0.7", new ReLU()), "no such sublayer");
+    }
+
+    /** A layer that calls its sublayer through a final field cannot take a replacement: refused, and left as it was. */
+    @Test void replaceLayerRefusesAParentThatKeepsTheOldOneInAField() {
+        Generator g = new Generator(0);
+        Layer block = new Layer() {
+            final Linear fc = registerLayer("fc", new Linear(2, 2, g));
+        };
+        Layer old = block.child("fc");
+        var e = assertThrows(IllegalArgumentException.class, () -> block.replaceLayer("fc", new Linear(2, 2, g)));
+        assertTrue(e.getMessage().contains("through field fc"), e.getMessage());
+        assertSame(old, block.child("fc"));
+    }
+
     @Test void toDtypeConvertsParametersAndKeepsThemTrainable() {
         Layer m = ModelZoo.CNN_BN.build(new Generator(0)).to(DType.FLOAT64);
         for (Tensor p : m.parameters()) {

@@ -88,8 +88,10 @@ class FakeQuantizeTest {
         }
         assertTrue(last < first * 0.7, "QAT trains through the straight-through gradient: " + first + " -> " + last);
         qat.eval();
-        Sequential int8 = QuantizedModel.convertQat(qat);
-        float[] simulated = Tensor.noGrad(() -> qat.forward(x)).toFloatArray(), real = int8.forward(x).toFloatArray();
+        float[] simulated = Tensor.noGrad(() -> qat.forward(x)).toFloatArray();
+        Sequential int8 = QuantizedModel.convertQat(qat);   // in place
+        assertInstanceOf(QuantizedConv2d.class, int8.get(0));
+        float[] real = int8.forward(x).toFloatArray();
         double max = 0;
         for (float v : simulated) max = Math.max(max, Math.abs(v));
         // the same codes both ways; only float summation order and a rare rounding tie of x/s differ
