@@ -5,7 +5,6 @@ import dev.kiln.Device;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -19,8 +18,10 @@ public final class CudaStream implements AutoCloseable {
     private final CudaDevice dev;
     private final CudaBackend backend;
     private final MemorySegment stream;
-    private final Arena arena = Arena.ofShared();
-    private MemorySegment staging = MemorySegment.NULL;   // host bytes of the last copy, grown as needed
+    // page-locked host buffers of the copies in and out, grown as needed: a pageable buffer would make the driver stage
+    // every copy through its own pinned memory (a synchronous detour that dominates a batch of one)
+    private MemorySegment stagingIn = MemorySegment.NULL, stagingOut = MemorySegment.NULL;
+    private boolean inFlight;   // a copy from stagingIn may still be queued
     private Event made;   // the device stream's work up to a device-side copyIn's source
     private boolean closed;
 
@@ -40,10 +41,12 @@ public final class CudaStream implements AutoCloseable {
     /** Queues the copy of {@code count} floats into the start of {@code dst} (contiguous float32 on this device). */
     public void copyIn(float[] src, int count, Tensor dst) {
         long bytes = 4L * requireRoom("copyIn", dst, count);
-        MemorySegment host = staging(bytes);
-        MemorySegment.copy(src, 0, host, ValueLayout.JAVA_FLOAT, 0, count);
         dev.makeCurrent();
-        Driver.memcpyHtoDAsync(backend.ptr(dst), host, bytes, stream);
+        if (inFlight) Driver.streamSynchronize(live());   // the last copy in may not have read its buffer yet
+        MemorySegment host = stagingIn = pinned(stagingIn, bytes);
+        MemorySegment.copy(src, 0, host, ValueLayout.JAVA_FLOAT, 0, count);
+        Driver.memcpyHtoDAsync(backend.ptr(dst), host, bytes, live());
+        inFlight = true;
     }
 
     /**
@@ -70,10 +73,11 @@ public final class CudaStream implements AutoCloseable {
     /** Waits for the work queued so far, then reads the first {@code count} floats of {@code src} into {@code dst}. */
     public void copyOut(Tensor src, int count, float[] dst) {
         long bytes = 4L * requireRoom("copyOut", src, count);
-        MemorySegment host = staging(bytes);
         dev.makeCurrent();
+        MemorySegment host = stagingOut = pinned(stagingOut, bytes);
         Driver.memcpyDtoHAsync(host, backend.ptr(src), bytes, live());
         Driver.streamSynchronize(stream);
+        inFlight = false;
         MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, 0, dst, 0, count);
     }
 
@@ -85,9 +89,13 @@ public final class CudaStream implements AutoCloseable {
         return count;
     }
 
-    private MemorySegment staging(long bytes) {
-        if (staging.byteSize() < bytes) staging = arena.allocate(Math.max(bytes, 2 * staging.byteSize()), 64);
-        return staging;
+    /** buf when it holds bytes, else a larger page-locked buffer (buf freed: no copy of it is queued when this runs). */
+    private MemorySegment pinned(MemorySegment buf, long bytes) {
+        if (buf.byteSize() >= bytes) return buf;
+        if (inFlight) Driver.streamSynchronize(live());
+        inFlight = false;
+        if (buf.byteSize() > 0) Driver.memFreeHost(buf);
+        return Driver.memHostAlloc(Math.max(bytes, 2 * buf.byteSize()));
     }
 
     private MemorySegment live() {
@@ -103,6 +111,7 @@ public final class CudaStream implements AutoCloseable {
         Driver.streamSynchronize(stream);
         Driver.streamDestroy(stream);
         if (made != null) made.close();
-        arena.close();
+        if (stagingIn.byteSize() > 0) Driver.memFreeHost(stagingIn);
+        if (stagingOut.byteSize() > 0) Driver.memFreeHost(stagingOut);
     }
 }
