@@ -68,12 +68,15 @@ final class TrainCommand implements Callable<Integer> {
             + "memory_format=torch.channels_last; auto (the default): on for CUDA; parameters and checkpoints are the same either way"})
     String channelsLast;
 
-    private boolean channelsLast(Device d) {
-        return switch (channelsLast.toLowerCase(java.util.Locale.ROOT)) {
+    private boolean channelsLast(Device d) { return onForCuda("--channels-last", channelsLast, d); }
+
+    /** An auto|on|off option's value: auto is on for a CUDA device. */
+    private static boolean onForCuda(String option, String value, Device d) {
+        return switch (value.toLowerCase(java.util.Locale.ROOT)) {
             case "on" -> true;
             case "off" -> false;
             case "auto" -> d.isCuda();
-            default -> throw new IllegalArgumentException("--channels-last takes auto, on or off, got '" + channelsLast + "'");
+            default -> throw new IllegalArgumentException(option + " takes auto, on or off, got '" + value + "'");
         };
     }
 
@@ -173,14 +176,7 @@ final class TrainCommand implements Callable<Integer> {
     String cudaGraphs;
 
     /** auto is on where a graph can run: a CUDA device. */
-    private boolean cudaGraphs(Device d) {
-        return switch (cudaGraphs.toLowerCase(java.util.Locale.ROOT)) {
-            case "on" -> true;
-            case "off" -> false;
-            case "auto" -> d.isCuda();
-            default -> throw new IllegalArgumentException("--cuda-graphs takes auto, on or off, got '" + cudaGraphs + "'");
-        };
-    }
+    private boolean cudaGraphs(Device d) { return onForCuda("--cuda-graphs", cudaGraphs, d); }
 
     @Option(names = "--json", description = "print a JSON summary as the last line")
     boolean json;
