@@ -36,23 +36,7 @@ public final class Transforms {
      * Pads each image by {@code padding} zeros on every side and cuts a random size x size window from it, on the
      * batch's device (the windows are drawn here, the pixels moved by {@link Indexing#cropImages}).
      */
-    public static Transform randomCrop(int size, int padding) {
-        if (size < 1 || padding < 0) throw new IllegalArgumentException("randomCrop: size must be >= 1 and padding >= 0");
-        return (x, rng) -> {
-            int[] s = imageShape("randomCrop", x);
-            int h = s[2], w = s[3];
-            if (size > h + 2 * padding || size > w + 2 * padding) {
-                throw new IllegalArgumentException("randomCrop: crop " + size + " is larger than the padded image " + (h + 2 * padding) + "x" + (w + 2 * padding));
-            }
-            int[] boxes = new int[s[0] * 3];
-            for (int n = 0; n < s[0]; n++) {
-                // window origin in padded coordinates, shifted back to the image's
-                boxes[n * 3] = rng.nextInt(h + 2 * padding - size + 1) - padding;
-                boxes[n * 3 + 1] = rng.nextInt(w + 2 * padding - size + 1) - padding;
-            }
-            return Indexing.cropImages(x, boxTensor(boxes, x), size, size);
-        };
-    }
+    public static Transform randomCrop(int size, int padding) { return cropAndFlip(size, padding, 0, false, "randomCrop"); }
 
     /** Mirrors each image left to right with probability p, on the batch's device. */
     public static Transform randomHorizontalFlip(double p) {
@@ -60,14 +44,47 @@ public final class Transforms {
         return (x, rng) -> {
             int[] s = imageShape("randomHorizontalFlip", x);
             int[] boxes = new int[s[0] * 3];
-            boolean any = false;
-            for (int n = 0; n < s[0]; n++) {
-                boolean flip = rng.nextDouble() < p;
-                boxes[n * 3 + 2] = flip ? 1 : 0;
-                any |= flip;
-            }
-            return any ? Indexing.cropImages(x, boxTensor(boxes, x), s[2], s[3]) : x;
+            return drawFlips(boxes, p, rng) ? Indexing.cropImages(x, boxTensor(boxes, x), s[2], s[3]) : x;
         };
+    }
+
+    /**
+     * {@code randomCrop(size, padding).andThen(randomHorizontalFlip(p))} in one pass over the batch: the same draws in the
+     * same order (every window, then every mirror), each mirrored window moved once.
+     */
+    public static Transform randomCropAndFlip(int size, int padding, double p) {
+        if (!(p >= 0 && p <= 1)) throw new IllegalArgumentException("randomCropAndFlip: p must be in [0, 1]");
+        return cropAndFlip(size, padding, p, true, "randomCropAndFlip");
+    }
+
+    private static Transform cropAndFlip(int size, int padding, double p, boolean flips, String op) {
+        if (size < 1 || padding < 0) throw new IllegalArgumentException(op + ": size must be >= 1 and padding >= 0");
+        return (x, rng) -> {
+            int[] s = imageShape(op, x);
+            int h = s[2], w = s[3];
+            if (size > h + 2 * padding || size > w + 2 * padding) {
+                throw new IllegalArgumentException(op + ": crop " + size + " is larger than the padded image " + (h + 2 * padding) + "x" + (w + 2 * padding));
+            }
+            int[] boxes = new int[s[0] * 3];
+            for (int n = 0; n < s[0]; n++) {
+                // window origin in padded coordinates, shifted back to the image's
+                boxes[n * 3] = rng.nextInt(h + 2 * padding - size + 1) - padding;
+                boxes[n * 3 + 1] = rng.nextInt(w + 2 * padding - size + 1) - padding;
+            }
+            if (flips) drawFlips(boxes, p, rng);
+            return Indexing.cropImages(x, boxTensor(boxes, x), size, size);
+        };
+    }
+
+    /** Sets each window's mirror flag with probability p; whether any was set. */
+    private static boolean drawFlips(int[] boxes, double p, RandomGenerator rng) {
+        boolean any = false;
+        for (int n = 0; n < boxes.length / 3; n++) {
+            boolean flip = rng.nextDouble() < p;
+            boxes[n * 3 + 2] = flip ? 1 : 0;
+            any |= flip;
+        }
+        return any;
     }
 
     /** The (N, 3) int32 windows of {@link Indexing#cropImages} on the images' device. */

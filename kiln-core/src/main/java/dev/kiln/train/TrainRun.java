@@ -333,7 +333,7 @@ public final class TrainRun {
         if (!cfg.augment()) return null;
         int side = inputShape[1], pad = (int) Math.max(1, Math.round(side / 8.0));
         if (inputShape[2] != side) throw new IllegalArgumentException("--augment needs square images, got " + inputShape[1] + "x" + inputShape[2]);
-        return Transforms.randomCrop(side, pad).andThen(Transforms.randomHorizontalFlip(0.5));
+        return Transforms.randomCropAndFlip(side, pad, 0.5);
     }
 
     /** An epoch's result for the whole job: the loss averaged over the ranks, samples and throughput summed. */

@@ -125,6 +125,15 @@ class DataLoaderTest {
         }
     }
 
+    /** randomCropAndFlip is randomCrop then randomHorizontalFlip in one pass: the same pixels from the same generator. */
+    @Test void cropAndFlipInOnePassEqualsTheTwoTransforms() {
+        Tensor x = Tensor.randn(new dev.kiln.Generator(System.nanoTime()), 9, 2, 12, 12);
+        long seed = System.nanoTime();
+        float[] chained = Transforms.randomCrop(12, 2).andThen(Transforms.randomHorizontalFlip(0.5)).apply(x, new java.util.SplittableRandom(seed)).toFloatArray();
+        float[] fused = Transforms.randomCropAndFlip(12, 2, 0.5).apply(x, new java.util.SplittableRandom(seed)).toFloatArray();
+        assertArrayEquals(chained, fused, 0f, "seed " + seed);
+    }
+
     /** Indexing.cropImages against a pixel-by-pixel reference: windows partly outside the image, mirrored or not. */
     @Test void cropImagesMatchesAPixelByPixelReference() {
         java.util.SplittableRandom rng = new java.util.SplittableRandom(System.nanoTime());
