@@ -13,7 +13,7 @@ from torch.profiler import profile, ProfilerActivity
 p = argparse.ArgumentParser()
 p.add_argument('--only', default='')
 p.add_argument('--rows', type=int, default=30)
-p.add_argument('--compiled', action='store_true', help='also profile torch.compile (default mode) of the resnet50 step')
+p.add_argument('--compiled', action='store_true', help='also profile torch.compile (default mode) of the resnet18 / resnet50 steps')
 args = p.parse_args()
 only = [s for s in args.only.split(',') if s]
 
@@ -90,6 +90,16 @@ for name, make, shape in [('cnn', cnn, (1, 28, 28)), ('cifar_cnn', cifar, (3, 32
             x = torch.randn(bs, *shape, device='cuda')
             y = torch.randint(0, 10, (bs,), device='cuda')
             profile_steps(key, m, opt, x, y, amp)
+
+if any(o.startswith('resnet18') for o in only):   # torch_ref.py's resnet18 fp32 row: b64, NCHW, Adam (fused when compiled)
+    import torchvision
+    for compiled in (False, True) if args.compiled else (False,):
+        m = torchvision.models.resnet18(num_classes=10).cuda()
+        x = torch.randn(64, 3, 224, 224, device='cuda')
+        y = torch.randint(0, 10, (64,), device='cuda')
+        opt = torch.optim.Adam(m.parameters(), 1e-3, fused=compiled)
+        profile_steps('resnet18_224_b64_fp32' + (' compiled' if compiled else ''), m, opt, x, y, False,
+                      torch.compile(m) if compiled else None)
 
 if any(o.startswith('resnet50') for o in only):   # torch_ref.py's resnet50 row: b128 bf16 channels-last, Adam
     import torchvision

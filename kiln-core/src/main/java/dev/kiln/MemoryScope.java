@@ -41,6 +41,24 @@ public final class MemoryScope implements AutoCloseable {
         if (!open.isEmpty()) open.peek().owned.add(storage);
     }
 
+    /** Whether this thread has a scope open. */
+    public static boolean isOpen() { return !OPEN.get().isEmpty(); }
+
+    /**
+     * Moves t's memory from this thread's innermost scope to the scope around it (out of every scope when there is
+     * none): for what a nested computation hands back to its caller. Autograd runs each op's backward in a scope of
+     * its own and promotes the gradients it returns, so its temporaries go back to the pool when it returns; a
+     * backward that keeps a tensor for a later op's backward promotes it too. A no-op for memory the innermost scope
+     * does not hold.
+     */
+    public static void promote(Tensor t) {
+        ArrayDeque<MemoryScope> open = OPEN.get();
+        if (open.isEmpty() || !open.peek().owned.remove(t.storage())) return;
+        var outer = open.iterator();
+        outer.next();
+        if (outer.hasNext()) outer.next().owned.add(t.storage());
+    }
+
     /** Takes a storage out of every open scope of this thread: it lives on until closed or unreachable. */
     static void escape(Storage storage) {
         for (MemoryScope s : OPEN.get()) s.owned.remove(storage);

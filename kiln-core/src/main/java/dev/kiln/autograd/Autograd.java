@@ -1,5 +1,6 @@
 package dev.kiln.autograd;
 
+import dev.kiln.MemoryScope;
 import dev.kiln.Storage;
 import dev.kiln.Tensor;
 
@@ -15,9 +16,17 @@ import java.util.Map;
  * device where the tensors live. Contract: leaves accumulate ({@code grad += g}); intermediate gradients are
  * assigned once all their consumers have contributed, and released once their node has run (nothing outside the
  * engine holds them, so backward's peak memory is the forward's activations plus the gradients still pending).
+ * Inside a {@link MemoryScope} (a training step), each node's backward runs in a scope of its own, so the
+ * temporaries it makes go back to the pool when it returns rather than at the step's end.
  */
 public final class Autograd {
     private Autograd() {}
+
+    /** The op whose backward the calling thread is running (null: none). */
+    private static final ThreadLocal<String> RUNNING = new ThreadLocal<>();
+
+    /** The op whose backward the calling thread is running, or null: the profiler names memory by it. */
+    public static String runningBackward() { return RUNNING.get(); }
 
     /**
      * Attaches {@code backward} to {@code out} when grad mode is on and any input requires a gradient.
@@ -60,8 +69,9 @@ public final class Autograd {
                     continue;
                 }
                 grad = hooked;
-                Tensor[] inputGrads = fn.apply(grad);
+                Tensor[] inputGrads = applyScoped(fn, grad);
                 Tensor[] inputs = fn.inputs();
+                List<Storage> spent = new ArrayList<>(); // summed or cast away: released below unless still pending
                 for (int k = 0; k < inputs.length; k++) {
                     Tensor in = inputs[k];
                     if (in == null || inputGrads[k] == null) continue;
@@ -72,18 +82,48 @@ public final class Autograd {
                     }
                     // a gradient takes its input's dtype, as PyTorch's engine does, so a mixed-precision graph
                     // hands float32 gradients to float32 tensors and 16-bit ones to 16-bit tensors
-                    if (gk.dtype() != in.dtype()) gk = gk.to(in.dtype());
+                    if (gk.dtype() != in.dtype()) {
+                        spent.add(gk.storage());
+                        gk = gk.to(in.dtype());
+                    }
                     Tensor prev = grads.get(in);
                     Tensor sum = prev == null ? gk : prev.add(gk);
-                    if (prev != null) refs.merge(prev.storage(), -1, Integer::sum);
+                    if (prev != null) {
+                        refs.merge(prev.storage(), -1, Integer::sum);
+                        spent.add(prev.storage());
+                        spent.add(gk.storage());
+                    }
                     refs.merge(sum.storage(), 1, Integer::sum);
                     grads.put(in, sum);
                 }
                 if (!retainGraph) fn.release();
                 // an intermediate's gradient is spent once its node has run: its memory goes back now, not at the step's
-                // end, unless a pending gradient shares it (add passes g through, reshape returns a view) or a hook saw it
+                // end, unless a pending gradient shares it (add passes g through, reshape returns a view) or a hook saw it;
+                // so are the addends of a sum and the originals of a cast, which only this loop ever saw
                 if (t != root && !t.hasGradHooks() && refs.getOrDefault(grad.storage(), 0) == 0) grad.storage().release();
+                for (Storage s : spent) {
+                    if (s != grad.storage() && s != rootGrad.storage() && refs.getOrDefault(s, 0) == 0 && !s.isReleased()) s.release();
+                }
             }
+        }
+    }
+
+    /**
+     * One node's backward, in a scope of its own when the caller runs in one: its temporaries are released when it
+     * returns, the gradients it returns move to the caller's scope. Outside any scope memory is the collector's.
+     */
+    private static Tensor[] applyScoped(Node fn, Tensor grad) {
+        String outer = RUNNING.get();
+        RUNNING.set(fn.op());
+        try {
+            if (!MemoryScope.isOpen()) return fn.apply(grad);
+            try (MemoryScope temporaries = MemoryScope.open()) {
+                Tensor[] out = fn.apply(grad);
+                for (Tensor g : out) if (g != null) MemoryScope.promote(g);
+                return out;
+            }
+        } finally {
+            RUNNING.set(outer);
         }
     }
 

@@ -61,8 +61,12 @@ public interface Backend {
     /** Batched product of a (B, M, K) and b (B, K, N) into (B, M, N); inputs may be transposed or stride-0 views. */
     Tensor matmul(Tensor a, Tensor b);
 
-    /** linear's fused forward: x (N, in) times w (out, in) transposed, plus bias (out) when not null; x and w may be transposed views. */
-    Tensor linear(Tensor x, Tensor w, Tensor bias);
+    /**
+     * linear's fused forward: x (N, in) times w (out, in) transposed, plus bias (out) when not null, plus residual (N, out)
+     * when not null; x and w may be transposed views. With a residual the output takes its dtype (float32 beside 16-bit x
+     * and w under autocast; the bias then in that dtype too) and is the only new memory, with no pass of its own for the add.
+     */
+    Tensor linear(Tensor x, Tensor w, Tensor bias, Tensor residual);
 
     /** linear's weight gradient gᵀ·x (out, in) for g (N, out) and x (N, in), and with biasGrad the bias gradient (out): {dw, db or null}. */
     Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad);

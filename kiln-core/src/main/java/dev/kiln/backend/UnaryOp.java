@@ -1,6 +1,6 @@
 package dev.kiln.backend;
 
-/** Elementwise primitives of one input. The *_GRAD entries are the derivative f'(x), used by backward. */
+/** Elementwise primitives of one input (their backward passes are {@link BinaryOp}s: RELU_BACKWARD, GELU_BACKWARD, ...). */
 public enum UnaryOp {
     NEG, EXP, LOG, SQRT, ABS, SIGN, RECIPROCAL,
     RELU, SIGMOID, TANH,
@@ -9,12 +9,6 @@ public enum UnaryOp {
     /** GELU, tanh form: PyTorch's approximate="tanh", GPT-2's "gelu_new". */
     GELU_TANH,
     SILU,
-    /** d gelu(x) / dx. */
-    GELU_GRAD,
-    /** d gelu_tanh(x) / dx. */
-    GELU_TANH_GRAD,
-    /** d silu(x) / dx. */
-    SILU_GRAD,
     /** 1 where x > 0 else 0 (relu's derivative). */
     STEP,
     NOT

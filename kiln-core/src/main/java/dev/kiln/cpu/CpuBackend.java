@@ -76,7 +76,7 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor matmul(Tensor a, Tensor b) { return MatmulCpu.matmul(a, b); }
 
-    @Override public Tensor linear(Tensor x, Tensor w, Tensor bias) { return MatmulCpu.linear(x, w, bias); }
+    @Override public Tensor linear(Tensor x, Tensor w, Tensor bias, Tensor residual) { return MatmulCpu.linear(x, w, bias, residual); }
 
     @Override public Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) { return MatmulCpu.linearBackwardWeight(g, x, biasGrad); }
 

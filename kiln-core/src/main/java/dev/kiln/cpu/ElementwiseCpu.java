@@ -98,7 +98,7 @@ final class ElementwiseCpu {
                 for (int i = 0; i < n; i++) out[oo + i] = geluF(x[xo + i]);
                 yield true;
             }
-            case LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, SILU, GELU_GRAD, SILU_GRAD, NOT, GELU_TANH, GELU_TANH_GRAD -> false;
+            case LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, SILU, NOT, GELU_TANH -> false;
         };
     }
 
@@ -109,7 +109,7 @@ final class ElementwiseCpu {
             case ABS -> v.abs();
             case RELU -> v.max(0f);
             case STEP -> FloatVector.zero(F).blend(1f, v.compare(VectorOperators.GT, 0f));
-            case EXP, LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD, NOT, GELU_TANH, GELU_TANH_GRAD ->
+            case EXP, LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, GELU, SILU, NOT, GELU_TANH ->
                     throw new IllegalStateException("no lane-wise kernel for " + op);
         };
     }
@@ -139,7 +139,7 @@ final class ElementwiseCpu {
     }
 
     private static void binaryF32(BinaryOp op, float[] out, int oo, int os, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
-        boolean fast = os == 1 && xs == 1 && (ys == 1 || ys == 0) && op != BinaryOp.POW;
+        boolean fast = os == 1 && xs == 1 && (ys == 1 || ys == 0) && laneWise(op);
         if (fast) {
             int i = 0;
             for (; i <= n - F.length(); i += F.length()) {
@@ -153,7 +153,8 @@ final class ElementwiseCpu {
                     case MAX -> u.max(v);
                     case MIN -> u.min(v);
                     case RELU_BACKWARD -> u.blend(0f, v.compare(VectorOperators.GT, 0f).not());
-                    case POW, EQ, NE, LT, LE, GT, GE, AND, OR -> throw new IllegalStateException("no vector kernel for " + op);
+                    case POW, EQ, NE, LT, LE, GT, GE, AND, OR, GELU_BACKWARD, GELU_TANH_BACKWARD, SILU_BACKWARD ->
+                            throw new IllegalStateException("no vector kernel for " + op);
                 };
                 r.intoArray(out, oo + i);
             }
@@ -163,12 +164,20 @@ final class ElementwiseCpu {
         for (int i = 0; i < n; i++) out[oo + i * os] = (float) ScalarMath.binary(op, x[xo + i * xs], y[yo + i * ys]);
     }
 
+    /** Whether binaryF32's vector loop has the op (comparisons never reach it: they produce bool). */
+    private static boolean laneWise(BinaryOp op) {
+        return switch (op) {
+            case ADD, SUB, MUL, DIV, MAX, MIN, RELU_BACKWARD -> true;
+            case POW, EQ, NE, LT, LE, GT, GE, AND, OR, GELU_BACKWARD, GELU_TANH_BACKWARD, SILU_BACKWARD -> false;
+        };
+    }
+
     static Tensor binaryScalar(BinaryOp op, Tensor a, double s, boolean scalarFirst) {
         DType t = a.dtype();
         DType outType = op.isComparison() || op == BinaryOp.AND || op == BinaryOp.OR ? DType.BOOL : t;
         Tensor out = newTensor(a.shape(), outType);
         Object o = arrayOf(out), x = arrayOf(a);
-        if (t == DType.FLOAT32 && outType == DType.FLOAT32 && !scalarFirst && op != BinaryOp.POW) {
+        if (t == DType.FLOAT32 && outType == DType.FLOAT32 && !scalarFirst && laneWise(op)) {
             float[] fo = (float[]) o, fx = (float[]) x, fs = {(float) s};
             Rows.forEach(a.shape(), new Tensor[]{out, a}, (n, o0, s0, o1, s1, o2, s2, o3, s3) ->
                     binaryF32(op, fo, o0, s0, fx, o1, s1, fs, 0, 0, n));

@@ -16,8 +16,26 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
 final class MatmulCpu {
     private MatmulCpu() {}
 
-    /** x (N, in) · wᵀ + bias: the product, then the bias added (the reference the fused GPU path must match). */
-    static Tensor linear(Tensor x, Tensor w, Tensor bias) {
+    /**
+     * x (N, in) · wᵀ + bias (+ residual): the product, then the bias and the residual added (the reference the fused GPU
+     * path must match); with a residual of another dtype the operands are widened to it first, as the GPU's product
+     * accumulates 16-bit operands into a float32 result.
+     */
+    static Tensor linear(Tensor x, Tensor w, Tensor bias, Tensor residual) {
+        if (residual == null) return linear(x, w, bias);
+        DType t = residual.dtype();
+        Tensor y = linear(cast(x, t), cast(w, t), bias == null ? null : cast(bias, t));
+        return ElementwiseCpu.binary(BinaryOp.ADD, residual, y);
+    }
+
+    private static Tensor cast(Tensor x, DType t) {
+        if (x.dtype() == t) return x;
+        Tensor out = newTensor(x.shape(), t);
+        ElementwiseCpu.copy(out, x);
+        return out;
+    }
+
+    private static Tensor linear(Tensor x, Tensor w, Tensor bias) {
         int n = x.shape()[0], out = w.shape()[0];
         Tensor y = rows(matmul(x.detach().unsqueeze(0), w.detach().t().unsqueeze(0)));
         if (bias == null) return y;

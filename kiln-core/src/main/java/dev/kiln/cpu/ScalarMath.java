@@ -26,15 +26,6 @@ final class ScalarMath {
             case GELU -> 0.5 * x * (1 + erf(x * SQRT1_2));
             case GELU_TANH -> 0.5 * x * (1 + Math.tanh(SQRT_2_PI * (x + GELU_TANH_C * x * x * x)));
             case SILU -> x / (1 + Math.exp(-x));
-            case GELU_GRAD -> 0.5 * (1 + erf(x * SQRT1_2)) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
-            case GELU_TANH_GRAD -> {
-                double t = Math.tanh(SQRT_2_PI * (x + GELU_TANH_C * x * x * x));
-                yield 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_PI * (1 + 3 * GELU_TANH_C * x * x);
-            }
-            case SILU_GRAD -> {
-                double s = 1 / (1 + Math.exp(-x));
-                yield s * (1 + x * (1 - s));
-            }
             case STEP -> x > 0 ? 1 : 0;
             case NOT -> x == 0 ? 1 : 0;
         };
@@ -58,6 +49,15 @@ final class ScalarMath {
             case AND -> a != 0 && b != 0 ? 1 : 0;
             case OR -> a != 0 || b != 0 ? 1 : 0;
             case RELU_BACKWARD -> b > 0 ? a : 0;
+            case GELU_BACKWARD -> a * (0.5 * (1 + erf(b * SQRT1_2)) + b * INV_SQRT_2PI * Math.exp(-0.5 * b * b));
+            case GELU_TANH_BACKWARD -> {
+                double t = Math.tanh(SQRT_2_PI * (b + GELU_TANH_C * b * b * b));
+                yield a * (0.5 * (1 + t) + 0.5 * b * (1 - t * t) * SQRT_2_PI * (1 + 3 * GELU_TANH_C * b * b));
+            }
+            case SILU_BACKWARD -> {
+                double s = 1 / (1 + Math.exp(-b));
+                yield a * (s * (1 + b * (1 - s)));
+            }
         };
     }
 

@@ -107,8 +107,8 @@ public final class CublasLt extends NativeHandle {
     }
 
     /** What a plan depends on; {@code quant} is null for the float types, else dtype is null. */
-    private record Key(DType dtype, QuantFormat quant, boolean tf32, Epilogue epilogue, boolean accumulate, boolean transA, boolean transB,
-                       int m, int n, int k, int lda, int ldb, int ldd, long alignment) {}
+    private record Key(DType dtype, DType out, QuantFormat quant, boolean tf32, Epilogue epilogue, boolean accumulate, boolean transA,
+                       boolean transB, int m, int n, int k, int lda, int ldb, int ldd, long alignment) {}
 
     private static final Plan REFUSED = new Plan(0, 0, 0, 0, new MemorySegment[0]);
 
@@ -154,19 +154,36 @@ public final class CublasLt extends NativeHandle {
     public boolean matmul(DType dtype, boolean tf32, Epilogue epilogue, boolean accumulate, boolean transA, boolean transB,
                           int m, int n, int k, long a, int lda, long b, int ldb, long d, int ldd, long bias,
                           long workspace, long workspaceBytes, long stream, boolean tune) {
-        int type = switch (dtype) {
+        return matmul(dtype, dtype, tf32, epilogue, accumulate ? d : 0, transA, transB, m, n, k, a, lda, b, ldb, d, ldd, bias, workspace,
+                workspaceBytes, stream, tune);
+    }
+
+    /**
+     * As {@link #matmul(DType, boolean, Epilogue, boolean, boolean, boolean, int, int, int, long, int, long, int, long, int,
+     * long, long, long, long, boolean)}, with D in {@code out} (float32 beside 16-bit A and B, or A's type) and, when
+     * {@code c} is not 0, C (laid out as D, of D's type) added: D = op(A)·op(B) + C, C being D itself or another matrix
+     * (a residual added in the product's epilogue, without a pass of its own). The bias is then of D's type.
+     */
+    public boolean matmul(DType dtype, DType out, boolean tf32, Epilogue epilogue, long c, boolean transA, boolean transB,
+                          int m, int n, int k, long a, int lda, long b, int ldb, long d, int ldd, long bias,
+                          long workspace, long workspaceBytes, long stream, boolean tune) {
+        int type = cudaType(dtype), outType = cudaType(out);
+        if (type < 0 || outType < 0 || (out != dtype && out != DType.FLOAT32) || m <= 0 || n <= 0 || k <= 0) return false;
+        // the heuristic picks kernels for the alignment it is told, so problems of differently aligned pointers differ
+        long alignment = Math.min(256, Long.lowestOneBit(a | b | c | d | bias | (1L << 8)));
+        Key key = new Key(dtype, out, null, tf32 && dtype == DType.FLOAT32, epilogue, c != 0, transA, transB, m, n, k, lda, ldb, ldd,
+                alignment);
+        int compute = key.tf32() ? Cublas.CUBLAS_COMPUTE_32F_FAST_TF32 : Cublas.CUBLAS_COMPUTE_32F;
+        return matmul(key, type, outType, compute, Cublas.CUDA_R_32F, a, b, c == 0 ? d : c, d, bias, workspace, workspaceBytes, stream, tune);
+    }
+
+    private static int cudaType(DType t) {
+        return switch (t) {
             case FLOAT32 -> Cublas.CUDA_R_32F;
             case BFLOAT16 -> Cublas.CUDA_R_16BF;
             case FLOAT16 -> Cublas.CUDA_R_16F;
             case FLOAT64, INT64, INT32, UINT8, BOOL -> -1;
         };
-        if (type < 0 || m <= 0 || n <= 0 || k <= 0) return false;
-        // the heuristic picks kernels for the alignment it is told, so problems of differently aligned pointers differ
-        long alignment = Math.min(256, Long.lowestOneBit(a | b | d | bias | (1L << 8)));
-        Key key = new Key(dtype, null, tf32 && dtype == DType.FLOAT32, epilogue, accumulate, transA, transB, m, n, k, lda, ldb, ldd,
-                alignment);
-        int compute = key.tf32() ? Cublas.CUBLAS_COMPUTE_32F_FAST_TF32 : Cublas.CUBLAS_COMPUTE_32F;
-        return matmul(key, type, type, compute, Cublas.CUDA_R_32F, a, b, d, bias, workspace, workspaceBytes, stream, tune);
     }
 
     /**
@@ -181,15 +198,15 @@ public final class CublasLt extends NativeHandle {
                                    long stream, boolean tune) {
         if (m <= 0 || n <= 0 || k <= 0) return false;
         long alignment = Math.min(256, Long.lowestOneBit(a | b | d | (1L << 8)));
-        Key key = new Key(null, format, false, Epilogue.DEFAULT, false, true, false, m, n, k, k, k, m, alignment);
+        Key key = new Key(null, null, format, false, Epilogue.DEFAULT, false, true, false, m, n, k, k, k, m, alignment);
         return format == QuantFormat.INT8
-                ? matmul(key, CUDA_R_8I, CUDA_R_32I, CUBLAS_COMPUTE_32I, CUDA_R_32I, a, b, d, 0, workspace, workspaceBytes, stream, tune)
-                : matmul(key, CUDA_R_8F_E4M3, Cublas.CUDA_R_32F, Cublas.CUBLAS_COMPUTE_32F, Cublas.CUDA_R_32F, a, b, d, 0, workspace,
+                ? matmul(key, CUDA_R_8I, CUDA_R_32I, CUBLAS_COMPUTE_32I, CUDA_R_32I, a, b, d, d, 0, workspace, workspaceBytes, stream, tune)
+                : matmul(key, CUDA_R_8F_E4M3, Cublas.CUDA_R_32F, Cublas.CUBLAS_COMPUTE_32F, Cublas.CUDA_R_32F, a, b, d, d, 0, workspace,
                         workspaceBytes, stream, tune);
     }
 
     /** Plans the problem once (types: A and B, C and D, compute, alpha/beta), then runs it; false when refused. */
-    private boolean matmul(Key key, int abType, int dType, int compute, int scaleType, long a, long b, long d, long bias,
+    private boolean matmul(Key key, int abType, int dType, int compute, int scaleType, long a, long b, long c, long d, long bias,
                            long workspace, long workspaceBytes, long stream, boolean tune) {
         Plan p = plans.get(key);
         if (p == null) {
@@ -200,40 +217,40 @@ public final class CublasLt extends NativeHandle {
         boolean accumulate = key.accumulate();
         try {
             if (key.epilogue() != Epilogue.DEFAULT) setPointer(p.desc, DESC_BIAS_POINTER, bias);
-            // an accumulating product's timing runs would add into D again and again, so it keeps the heuristic's pick
-            if (tune && !p.timed && !accumulate) time(p, key, a, b, d, workspace, workspaceBytes, stream);
-            run(p, p.algo, key, a, b, d, workspace, workspaceBytes, stream);
+            // a product accumulating in place would add into D again at each timing run, so it keeps the heuristic's pick
+            if (tune && !p.timed && !(accumulate && c == d)) time(p, key, a, b, c, d, workspace, workspaceBytes, stream);
+            run(p, p.algo, key, a, b, c, d, workspace, workspaceBytes, stream);
         } catch (Throwable t) {
             throw NativeLibrary.rethrow(t);
         }
         return true;
     }
 
-    private void run(Plan p, MemorySegment algo, Key key, long a, long b, long d, long workspace, long workspaceBytes,
+    private void run(Plan p, MemorySegment algo, Key key, long a, long b, long c, long d, long workspace, long workspaceBytes,
                      long stream) throws Throwable {
         // alpha = 1; beta = 1 (the same value) to accumulate, else 0; int32 for int8's scale type, else float
         MemorySegment alpha = key.quant() == QuantFormat.INT8 ? scalars.asSlice(16) : scalars;
         MemorySegment beta = key.accumulate() ? alpha : alpha.asSlice(4);
         int st = (int) H.matmul.invokeExact(handle(), p.desc, alpha, a, p.layoutA, b, p.layoutB, beta,
-                d, p.layoutD, d, p.layoutD, algo, workspace, workspaceBytes, stream);
+                c, p.layoutD, d, p.layoutD, algo, workspace, workspaceBytes, stream);
         if (st != 0) throw LIB.failure("cublasLtMatmul", st, key.toString());
     }
 
     /** Times each candidate on the call's operands (one warm-up run, then {@link #TIMED_RUNS}) and keeps the fastest. */
-    private void time(Plan p, Key key, long a, long b, long d, long workspace, long workspaceBytes, long stream) throws Throwable {
+    private void time(Plan p, Key key, long a, long b, long c, long d, long workspace, long workspaceBytes, long stream) throws Throwable {
         MemorySegment s = MemorySegment.ofAddress(stream), start = Driver.eventCreate(0), end = Driver.eventCreate(0);
         try {
             float best = Float.MAX_VALUE;
-            for (MemorySegment c : p.candidates) {
-                run(p, c, key, a, b, d, workspace, workspaceBytes, stream);
+            for (MemorySegment candidate : p.candidates) {
+                run(p, candidate, key, a, b, c, d, workspace, workspaceBytes, stream);
                 Driver.eventRecord(start, s);
-                for (int i = 0; i < TIMED_RUNS; i++) run(p, c, key, a, b, d, workspace, workspaceBytes, stream);
+                for (int i = 0; i < TIMED_RUNS; i++) run(p, candidate, key, a, b, c, d, workspace, workspaceBytes, stream);
                 Driver.eventRecord(end, s);
                 Driver.eventSynchronize(end);
                 float ms = Driver.eventElapsedMillis(start, end);
                 if (ms < best) {
                     best = ms;
-                    p.algo = c;
+                    p.algo = candidate;
                 }
             }
             p.timed = true;
@@ -251,6 +268,11 @@ public final class CublasLt extends NativeHandle {
     /** Whether the problem has a plan that cuBLASLt accepted (for tests: which shapes take the fused path). */
     boolean accepted(DType dtype, Epilogue epilogue, int m, int n, int k) {
         return planned(key -> key.dtype() == dtype && key.epilogue() == epilogue, m, n, k, false);
+    }
+
+    /** Whether a product adding another matrix (D of type out) of these dimensions has a plan cuBLASLt accepted (tests). */
+    boolean acceptedAdding(DType dtype, DType out, int m, int n, int k) {
+        return planned(key -> key.dtype() == dtype && key.out() == out && key.accumulate(), m, n, k, false);
     }
 
     /** Whether an 8-bit problem of these dimensions has a plan that cuBLASLt accepted (for tests: the tensor-core path ran). */

@@ -289,7 +289,7 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor matmul(Tensor a, Tensor b) { return matmul.matmul(a, b); }
 
-    @Override public Tensor linear(Tensor x, Tensor w, Tensor bias) { return matmul.linear(x, w, bias); }
+    @Override public Tensor linear(Tensor x, Tensor w, Tensor bias, Tensor residual) { return matmul.linear(x, w, bias, residual); }
 
     @Override public Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) { return matmul.linearBackwardWeight(g, x, biasGrad); }
 

@@ -2,6 +2,7 @@ package dev.kiln.cuda;
 
 import dev.kiln.DType;
 import dev.kiln.Tensor;
+import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.ReduceOp;
 
 /**
@@ -31,6 +32,33 @@ final class MatmulCuda extends CudaFamily {
      * y (N, out) = x (N, in) · wᵀ + bias: one cuBLASLt GEMM with the bias in its epilogue; where cuBLASLt is absent
      * or refuses the problem, the bias broadcast into y and a GEMM that adds onto it (as PyTorch's addmm falls back).
      */
+    /**
+     * linear with a residual: one cuBLASLt product that adds it in the epilogue (D = x·wᵀ + bias + residual, D in the
+     * residual's dtype); else the product, then the add.
+     */
+    Tensor linear(Tensor x, Tensor w, Tensor bias, Tensor residual) {
+        if (residual == null) return linear(x, w, bias);
+        int n = x.shape()[0], in = x.shape()[1], out = w.shape()[0];
+        DType t = residual.dtype();
+        Tensor rc = contiguous(residual), xc = gemmReady(x), wc = gemmReady(w), bc = bias == null ? null : contiguous(bias, t);
+        Tensor y = newTensor(new int[]{n, out}, t);
+        GemmOperand lx = operand(xc), lw = operand(wc);
+        boolean fused = in > 0 && (long) n * out > 0 && Blas.tryLtAdding(dev, x.dtype(), t, bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS,
+                !lw.transposed(), lx.transposed(), out, n, in, ptr(wc), lw.ld(), ptr(xc), lx.ld(), ptr(rc), ptr(y), out, bc == null ? 0 : ptr(bc));
+        drop(xc, x);
+        drop(wc, w);
+        if (bc != null) drop(bc, bias);
+        if (!fused) {
+            y.storage().release();
+            Tensor p = linear(x, w, bias), pt = p.dtype() == t ? p : contiguous(p, t);
+            y = backend.binary(BinaryOp.ADD, rc, pt);
+            if (pt != p) pt.storage().release();
+            p.storage().release();
+        }
+        drop(rc, residual);
+        return y;
+    }
+
     Tensor linear(Tensor x, Tensor w, Tensor bias) {
         int n = x.shape()[0], in = x.shape()[1], out = w.shape()[0];
         Tensor y = newTensor(new int[]{n, out}, x.dtype());

@@ -2,6 +2,7 @@ package dev.kiln.nn;
 
 import dev.kiln.Backends;
 import dev.kiln.Generator;
+import dev.kiln.MemoryScope;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.Autograd;
@@ -42,7 +43,10 @@ public final class CausalSelfAttention extends Layer implements Forward {
      * As {@link #forward(Tensor)} for the T positions that follow those the cache holds (cache null: none): their
      * keys and values are appended to it, and position i of x attends to every cached position up to its own.
      */
-    public Tensor forward(Tensor x, KvCache.Entry cache) {
+    public Tensor forward(Tensor x, KvCache.Entry cache) { return forward(x, cache, null); }
+
+    /** {@code residual + forward(x, cache)} (residual null: none), the add inside c_proj's op unless dropout comes between. */
+    public Tensor forward(Tensor x, KvCache.Entry cache, Tensor residual) {
         if (x.dim() != 3 || x.size(2) != dim) {
             throw new IllegalArgumentException("CausalSelfAttention: input must be (B, T, " + dim + "), got " + Shape.str(x.shape()));
         }
@@ -66,8 +70,12 @@ public final class CausalSelfAttention extends Layer implements Forward {
         } else {
             y = F.scaledDotProductAttention(q, k, v, mask, causal);
         }
-        y = cProj.forward(y.transpose(1, 2).reshape(b, t, dim));
-        return isTraining() && dropout > 0 ? F.dropout(y, dropout, true, g) : y;
+        Tensor merged = y.transpose(1, 2).reshape(b, t, dim);
+        if (isTraining() && dropout > 0) {
+            y = F.dropout(cProj.forward(merged), dropout, true, g);
+            return residual == null ? y : residual.add(y);
+        }
+        return residual == null ? cProj.forward(merged) : cProj.forward(merged, residual);
     }
 
     /** Part i (query, key, value) of c_attn's output (B, T, 3d), as heads (B, H, T, d/H). */
@@ -91,7 +99,10 @@ public final class CausalSelfAttention extends Layer implements Forward {
             int from = i * heads;
             parts[i] = Autograd.record("split_heads", Views.sliceRaw(raw, 2, from, from + heads, 1).transpose(1, 2), g -> {
                 if (grad[0] == null) grad[0] = packedBase(g, packed.shape(), from);
-                if (grad[0] == null) grad[0] = Tensor.empty(packed.shape(), g.dtype(), g.device());
+                if (grad[0] == null) {
+                    grad[0] = Tensor.empty(packed.shape(), g.dtype(), g.device());
+                    MemoryScope.promote(grad[0]);   // the other parts' backward passes fill it after this one returns
+                }
                 Tensor slot = Views.sliceRaw(grad[0], 2, from, from + heads, 1).transpose(1, 2);
                 // the attention kernels may already have written this part in place (one buffer for all three)
                 if (!sameView(slot, g)) Backends.get(g.device()).copy(slot, g);

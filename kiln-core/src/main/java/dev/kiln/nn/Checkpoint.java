@@ -91,9 +91,8 @@ public final class Checkpoint extends Layer implements Forward {
         Tensor[] grads;
         try (MemoryScope s = MemoryScope.open()) {
             grads = recompute(fn, saved, needsGrad, keys, autocast, gradOut);
-            for (Tensor t : grads) if (t != null) t.keep();
+            for (Tensor t : grads) if (t != null) MemoryScope.promote(t);
         }
-        for (Tensor t : grads) if (t != null) MemoryScope.track(t.storage());
         return grads;
     }
 

@@ -15,8 +15,11 @@ public final class Dropout extends Layer implements Forward {
     }
 
     @Override public Tensor forward(Tensor x) {
-        return isTraining() && p > 0 ? F.dropout(x, p, true, g) : x;
+        return active() ? F.dropout(x, p, true, g) : x;
     }
+
+    /** Whether forward changes its input now: training, with p > 0. */
+    public boolean active() { return isTraining() && p > 0; }
 
     @Override protected String extraRepr() { return "p=" + p; }
 }

@@ -59,6 +59,13 @@ public final class F {
     /** x (..., in) times w (out, in) transposed, plus b (out) when not null. */
     public static Tensor linear(Tensor x, Tensor w, Tensor b) { return Matmul.linear(x, w, b); }
 
+    /**
+     * {@code residual + linear(x, w, b)} as one op, for a residual stream: the sum is the only new tensor (a separate add
+     * would keep the product's output alive until the step ends as well) and CUDA adds the residual in the product's
+     * epilogue. Under autocast the product runs in 16 bits and the sum stays in the residual's dtype.
+     */
+    public static Tensor linear(Tensor x, Tensor w, Tensor b, Tensor residual) { return Matmul.linear(x, w, b, residual); }
+
     /** x (N, C, H, W), w (O, C/groups, kH, kW), b (O) or null. */
     public static Tensor conv2d(Tensor x, Tensor w, Tensor b, Conv2dParams p) { return Convolution.conv2d(x, w, b, p); }
 

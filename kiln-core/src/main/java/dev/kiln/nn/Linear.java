@@ -32,6 +32,9 @@ public final class Linear extends Layer implements Forward {
 
     @Override public Tensor forward(Tensor x) { return F.linear(x, weight, bias); }
 
+    /** {@code residual + forward(x)} as one op: the sum is the only new tensor (see {@link F#linear(Tensor, Tensor, Tensor, Tensor)}). */
+    public Tensor forward(Tensor x, Tensor residual) { return F.linear(x, weight, bias, residual); }
+
     @Override protected String extraRepr() {
         return "in_features=" + in + ", out_features=" + out + ", bias=" + (bias != null ? "True" : "False");
     }

@@ -31,8 +31,9 @@ public final class TransformerBlock extends Layer implements Forward {
 
     /** As {@link #forward(Tensor)} for positions after those the cache holds (null: none); see {@link CausalSelfAttention}. */
     public Tensor forward(Tensor x, KvCache.Entry cache) {
-        x = x.add(attn.forward(ln1.forward(x), cache));
-        return x.add(mlp.forward(ln2.forward(x)));
+        // each branch's last projection adds the residual in its own op: no branch output kept beside the sum
+        x = attn.forward(ln1.forward(x), cache, x);
+        return mlp.forward(ln2.forward(x), x);
     }
 
     /** The attention layer. */
@@ -54,7 +55,17 @@ public final class TransformerBlock extends Layer implements Forward {
             this.dropout = registerLayer("dropout", new Dropout(dropout, g));
         }
 
-        @Override public Tensor forward(Tensor x) { return dropout.forward(cProj.forward(gelu.forward(cFc.forward(x)))); }
+        @Override public Tensor forward(Tensor x) { return forward(x, null); }
+
+        /** {@code residual + forward(x)} (residual null: none), the add inside c_proj's op unless dropout comes between. */
+        public Tensor forward(Tensor x, Tensor residual) {
+            Tensor h = gelu.forward(cFc.forward(x));
+            if (residual == null || dropout.active()) {
+                Tensor y = dropout.forward(cProj.forward(h));
+                return residual == null ? y : residual.add(y);
+            }
+            return cProj.forward(h, residual);
+        }
 
         /** The expanding projection, d -> 4d. */
         public Linear cFc() { return cFc; }

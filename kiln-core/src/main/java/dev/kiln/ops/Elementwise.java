@@ -34,7 +34,7 @@ public final class Elementwise {
 
     private static boolean needsFloat(UnaryOp op) {
         return switch (op) {
-            case EXP, LOG, SQRT, RECIPROCAL, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD, GELU_TANH, GELU_TANH_GRAD -> true;
+            case EXP, LOG, SQRT, RECIPROCAL, SIGMOID, TANH, GELU, SILU, GELU_TANH -> true;
             case NEG, ABS, SIGN, RELU, STEP, NOT -> false;
         };
     }
@@ -45,7 +45,7 @@ public final class Elementwise {
             case EXP -> AutocastPolicy.EXP;
             case LOG -> AutocastPolicy.LOG;
             case RECIPROCAL -> AutocastPolicy.RECIPROCAL;
-            case NEG, ABS, SIGN, RELU, STEP, NOT, SQRT, SIGMOID, TANH, GELU, SILU, GELU_GRAD, SILU_GRAD, GELU_TANH, GELU_TANH_GRAD -> null;
+            case NEG, ABS, SIGN, RELU, STEP, NOT, SQRT, SIGMOID, TANH, GELU, SILU, GELU_TANH -> null;
         };
     }
 
@@ -61,12 +61,10 @@ public final class Elementwise {
             case RELU -> binary(BinaryOp.RELU_BACKWARD, g, x);
             case SIGMOID -> g.mul(y.mul(y.rsub(1)));
             case TANH -> g.mul(y.mul(y).rsub(1));
-            case GELU -> g.mul(unary(UnaryOp.GELU_GRAD, x));
-            case SILU -> g.mul(unary(UnaryOp.SILU_GRAD, x));
-            case GELU_TANH -> g.mul(unary(UnaryOp.GELU_TANH_GRAD, x));
+            case GELU -> binary(BinaryOp.GELU_BACKWARD, g, x);
+            case SILU -> binary(BinaryOp.SILU_BACKWARD, g, x);
+            case GELU_TANH -> binary(BinaryOp.GELU_TANH_BACKWARD, g, x);
             case SIGN, STEP, NOT -> zerosLike(x);
-            case GELU_GRAD, SILU_GRAD, GELU_TANH_GRAD -> throw new UnsupportedOperationException(
-                    "second derivatives of gelu and silu are not supported");
         };
     }
 
@@ -114,6 +112,8 @@ public final class Elementwise {
                 yield new Tensor[]{g.mul(wa), g.mul(wa.rsub(1))};
             }
             case EQ, NE, LT, LE, GT, GE, AND, OR, RELU_BACKWARD -> throw new IllegalStateException("not differentiable: " + op);
+            case GELU_BACKWARD, GELU_TANH_BACKWARD, SILU_BACKWARD -> throw new UnsupportedOperationException(
+                    "second derivatives of gelu and silu are not supported");
         };
     }
 
@@ -139,6 +139,8 @@ public final class Elementwise {
                 yield g.mul(win.add(tie.mul(0.5)));
             }
             case EQ, NE, LT, LE, GT, GE, AND, OR, RELU_BACKWARD -> throw new IllegalStateException("not differentiable: " + op);
+            case GELU_BACKWARD, GELU_TANH_BACKWARD, SILU_BACKWARD -> throw new UnsupportedOperationException(
+                    "second derivatives of gelu and silu are not supported");
         }}, a);
     }
 

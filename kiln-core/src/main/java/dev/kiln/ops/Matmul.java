@@ -67,7 +67,16 @@ public final class Matmul {
      * x (..., in) times w (out, in) transposed, plus b (out) when not null: one backend call over all leading dims, so a
      * backend can add the bias in the GEMM's epilogue, and a backward that takes the weight and bias gradients together.
      */
-    public static Tensor linear(Tensor x, Tensor w, Tensor b) {
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) { return linear(x, w, b, null); }
+
+    /**
+     * {@code residual + linear(x, w, b)} as one op when residual is not null (of the output's shape): the sum is the only
+     * new tensor (a residual stream's separate add keeps the product's output alive as well), and a backend adds the
+     * residual in the GEMM's epilogue. Under autocast the product runs in the low precision and the sum in the residual's
+     * dtype (a float32 residual stream stays float32, as PyTorch's add of the two would); the residual's gradient is the
+     * output's.
+     */
+    public static Tensor linear(Tensor x, Tensor w, Tensor b, Tensor residual) {
         Checks.sameDevice("linear", x, w);
         if (w.dim() != 2) throw new IllegalArgumentException("linear: expected weight of rank 2 (out, in), got shape " + Shape.str(w.shape()));
         if (x.dim() < 1 || x.size(-1) != w.shape()[1]) {
@@ -80,24 +89,37 @@ public final class Matmul {
                 throw new IllegalArgumentException("linear: expected bias of shape [" + w.shape()[0] + "], got " + Shape.str(b.shape()));
             }
         }
+        int[] outShape = x.shape().clone();
+        outShape[outShape.length - 1] = w.shape()[0];
+        if (residual != null) {
+            Checks.sameDevice("linear", x, residual);
+            if (!Arrays.equals(residual.shape(), outShape)) {
+                throw new IllegalArgumentException("linear: residual of shape " + Shape.str(residual.shape()) + " does not match the output's "
+                        + Shape.str(outShape));
+            }
+        }
         // under autocast the bias is cast too, so the sum stays in the low precision (PyTorch's addmm does the same)
         x = Autocast.cast(AutocastPolicy.LINEAR, x);
         w = Autocast.cast(AutocastPolicy.LINEAR, w);
-        b = Autocast.cast(AutocastPolicy.LINEAR, b);
         DType t = x.dtype();
-        if (!t.isFloating() || w.dtype() != t || b != null && b.dtype() != t) {   // mixed dtypes: matmul promotes
+        boolean widening = residual != null && residual.dtype() != t;   // a 16-bit product onto a float32 residual stream
+        b = widening ? b : Autocast.cast(AutocastPolicy.LINEAR, b);
+        boolean fusable = t.isFloating() && w.dtype() == t && (residual == null || residual.dtype() == t
+                || residual.dtype() == DType.FLOAT32 && (t == DType.BFLOAT16 || t == DType.FLOAT16));
+        if (!fusable || b != null && b.dtype() != (widening ? residual.dtype() : t)) {   // mixed dtypes: matmul promotes
             Tensor y = x.matmul(w.t());
-            return b == null ? y : y.add(b);
+            y = b == null ? y : y.add(b);
+            return residual == null ? y : residual.add(y);
         }
-        int[] outShape = x.shape().clone();
-        outShape[outShape.length - 1] = w.shape()[0];
         Tensor x2 = x.reshape(-1, w.shape()[1]), w2 = w, b2 = b;
-        Tensor y = get(x.device()).linear(x2, w, b);
-        return Autograd.record("linear", y, g -> {
+        Tensor r2 = residual == null ? null : residual.reshape(-1, w.shape()[0]);
+        Tensor y = get(x.device()).linear(x2, w, b, r2);
+        return Autograd.record(residual == null ? "linear" : "linear_residual", y, out -> {
+            Tensor g = out.dtype() == t ? out : out.to(t);   // the product's gradient in its own precision
             boolean wg = w2.requiresGrad(), bg = b2 != null && b2.requiresGrad();
             Tensor[] wb = wg ? get(g.device()).linearBackwardWeight(g, x2, bg) : new Tensor[]{null, bg ? g.sum(0, false) : null};
-            return new Tensor[]{x2.requiresGrad() ? g.matmul(w2) : null, wb[0], wb[1]};
-        }, x2, w, b).reshape(outShape);
+            return new Tensor[]{x2.requiresGrad() ? g.matmul(w2) : null, wb[0], wb[1], r2 != null && r2.requiresGrad() ? out : null};
+        }, x2, w, b, r2).reshape(outShape);
     }
 
     private static int[] concat(int[] batch, int r, int c) {

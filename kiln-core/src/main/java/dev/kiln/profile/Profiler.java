@@ -2,6 +2,8 @@ package dev.kiln.profile;
 
 import dev.kiln.Backends;
 import dev.kiln.backend.Backend;
+import dev.kiln.autograd.Autograd;
+import dev.kiln.cuda.CudaAllocator;
 import dev.kiln.cuda.CudaBackend;
 import dev.kiln.cuda.CudaDevice;
 import dev.kiln.cuda.Event;
@@ -74,6 +76,7 @@ public final class Profiler implements AutoCloseable {
     private final Map<CudaDevice, Double> originMicros = Collections.synchronizedMap(new IdentityHashMap<>());
     private final Map<Backend, Backend> proxies = Collections.synchronizedMap(new IdentityHashMap<>());
     private final List<Span> spans = new ArrayList<>();
+    private final Map<Integer, Map<String, Long>> memoryAtPeak = new TreeMap<>();
     private boolean closed;
 
     private Profiler() {}
@@ -133,7 +136,7 @@ public final class Profiler implements AutoCloseable {
         Timing(Backend target) {
             this.target = target;
             this.cuda = target instanceof CudaBackend ? CudaDevice.get(target.device().index()) : null;
-            if (cuda != null) devices.add(cuda);
+            if (cuda != null && devices.add(cuda)) cuda.allocator().traceSites(true);
         }
 
         @Override public Object invoke(Object proxy, Method m, Object[] args) throws Throwable {
@@ -141,9 +144,12 @@ public final class Profiler implements AutoCloseable {
             String name = opName(m, args), phase = phaseNow();
             long t0 = System.nanoTime();
             Scope gpu = cuda == null ? NOTHING : gpuSpan(cuda, cuda.stream(), name, "compute", 0);
+            String backward = Autograd.runningBackward();
+            String named = cuda == null ? null : CudaAllocator.nameAllocations(backward == null ? name : name + " (" + backward + " backward)");
             try {
                 return call(m, args);
             } finally {
+                if (cuda != null) CudaAllocator.nameAllocations(named);
                 gpu.close();
                 cpuSpans.add(new Span(name, "cpu", -1, Thread.currentThread().threadId(), micros(t0), (System.nanoTime() - t0) / 1e3, 0, phase));
             }
@@ -204,6 +210,12 @@ public final class Profiler implements AutoCloseable {
             }
         }
         closed = true;
+        synchronized (devices) {
+            for (CudaDevice d : devices) {
+                memoryAtPeak.put(d.index(), d.allocator().sitesAtPeak());
+                d.allocator().traceSites(false);
+            }
+        }
         spans.addAll(cpuSpans);
         for (GpuMark g : gpuMarks) {
             g.end().synchronize();
@@ -229,7 +241,27 @@ public final class Profiler implements AutoCloseable {
      * device milliseconds; the largest device (then host) time first.
      */
     public String summary() {
-        return phaseSummary() + opTable(spans().stream().filter(s -> !s.track().equals("phase")).toList());
+        return phaseSummary() + opTable(spans().stream().filter(s -> !s.track().equals("phase")).toList()) + memorySummary();
+    }
+
+    /**
+     * Per GPU, what its allocated memory was made of at its highest point while the profiler ran (after close): bytes
+     * by the op whose call asked for them, with the op whose backward made that call; largest first.
+     */
+    public Map<Integer, Map<String, Long>> memoryAtPeak() {
+        if (!closed) throw new IllegalStateException("close the profiler before reading its memory peak");
+        return Collections.unmodifiableMap(memoryAtPeak);
+    }
+
+    /** {@link #memoryAtPeak} as a table, the 20 largest entries of each GPU. */
+    String memorySummary() {
+        StringBuilder sb = new StringBuilder();
+        for (var d : memoryAtPeak.entrySet()) {
+            long total = d.getValue().values().stream().mapToLong(Long::longValue).sum();
+            sb.append(String.format(Locale.ROOT, "%ncuda:%d memory at its peak, %.1f MiB, by the op that allocated it:%n", d.getKey(), total / 1048576.0));
+            d.getValue().entrySet().stream().limit(20).forEach(e -> sb.append(String.format(Locale.ROOT, "%12.1f MiB  %s%n", e.getValue() / 1048576.0, e.getKey())));
+        }
+        return sb.toString();
     }
 
     /**

@@ -133,4 +133,24 @@ class CaptureAllocatorTest {
         alloc.setMemoryLimit(0);
         alloc.free(alloc.allocate(64L << 20));                   // no limit: served
     }
+
+    @Test void aTraceNamesWhatTheMemoryWasForAtItsPeak() {
+        CudaAllocator.Block before = alloc.allocate(4096);           // held before the trace: one entry of its own
+        alloc.traceSites(true);
+        String outer = CudaAllocator.nameAllocations("linear");
+        CudaAllocator.Block a = alloc.allocate(1024), b = alloc.allocate(1024);
+        CudaAllocator.nameAllocations("gelu (linear backward)");
+        CudaAllocator.Block c = alloc.allocate(2048);
+        alloc.free(a);                                                // after the peak: the snapshot stays
+        CudaAllocator.Block d = alloc.allocate(512);
+        CudaAllocator.nameAllocations(outer);
+        var peak = alloc.sitesAtPeak();
+        assertEquals(2048L, peak.get("linear"));
+        assertEquals(2048L, peak.get("gelu (linear backward)"));
+        assertEquals(4096L, peak.get("(held before the trace began)"));
+        assertEquals("(held before the trace began)", peak.keySet().iterator().next(), "largest first");
+        alloc.traceSites(false);
+        for (CudaAllocator.Block x : new CudaAllocator.Block[]{before, b, c, d}) alloc.free(x);
+        assertEquals(0, alloc.stats().allocatedBytes());
+    }
 }

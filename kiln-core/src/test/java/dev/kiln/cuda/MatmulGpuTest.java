@@ -91,6 +91,31 @@ class MatmulGpuTest extends GpuBackendComparison {
     }
 
     /**
+     * linear with a residual added in cuBLASLt's epilogue (D = x·wᵀ + b + r, C another matrix than D) against the CPU's
+     * product and add, forward and backward: one dtype throughout, and 16-bit x and w onto a float32 residual (the
+     * autocast residual stream: D in float32, the bias in float32). Odd sizes may take the fallback and must match too.
+     */
+    @Test void linearWithResidualInTheEpilogue() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
+            double tl = t == DType.FLOAT32 ? 1e-4 : 2e-2;
+            for (int[] s : new int[][]{{64, 48, 144}, {37, 13, 21}}) {
+                compareGraph("linear + residual " + t + " " + java.util.Arrays.toString(s), tl, in -> dev.kiln.nn.F.linear(in[0], in[1], in[2], in[3]),
+                        randn(t, s[0], s[1]), randn(t, s[2], s[1]), randn(t, s[2]), randn(t, s[0], s[2]));
+                if (t == DType.FLOAT32) continue;
+                compareGraph("linear " + t + " + float32 residual " + java.util.Arrays.toString(s), tl,
+                        in -> dev.kiln.nn.F.linear(in[0], in[1], in[2], in[3]),
+                        randn(t, s[0], s[1]), randn(t, s[2], s[1]), randn(DType.FLOAT32, s[2]), randn(DType.FLOAT32, s[0], s[2]));
+            }
+            compareGraph("linear + residual, leading dims, no bias " + t, tl, in -> dev.kiln.nn.F.linear(in[0], in[1], null, in[2]),
+                    randn(t, 2, 5, 16), randn(t, 8, 16), randn(t, 2, 5, 8));
+        }
+        CublasLt lt = Blas.lt(CudaDevice.get(0));
+        Assumptions.assumeTrue(lt != null, "no cuBLASLt on this machine: the fallback was tested");
+        assertTrue(lt.acceptedAdding(DType.FLOAT32, DType.FLOAT32, 144, 64, 48), "float32 with C: " + lt.lastRefusal);
+        assertTrue(lt.acceptedAdding(DType.BFLOAT16, DType.FLOAT32, 144, 64, 48), "bfloat16 onto float32 C: " + lt.lastRefusal);
+    }
+
+    /**
      * With the timed search on, each new product's cuBLASLt candidates are timed on its own operands and the fastest
      * kept: the results (linear with its bias, its backward, a plain matmul) must still match the CPU, and the plan
      * must say it was timed.

@@ -42,4 +42,17 @@ class MatmulGradTest {
         dev.kiln.Tensor w = randn(35, 3, 4).detach();
         GradCheck.check(x -> F.linear(x[0], w, x[1]), randn(36, 2, 5, 4), randn(37, 3));
     }
+
+    /** linear with a residual added in the same op: every input's gradient, the residual's the output's own. */
+    @Test void linearWithResidual() {
+        GradCheck.check(x -> F.linear(x[0], x[1], x[2], x[3]), randn(38, 2, 3, 4), randn(39, 5, 4), randn(40, 5), randn(41, 2, 3, 5));
+        GradCheck.check(x -> F.linear(x[0], x[1], null, x[2]), randn(42, 6, 4), randn(43, 3, 4), randn(44, 6, 3));
+        // a residual that is a strided view, and one that needs no gradient
+        GradCheck.check(x -> F.linear(x[0], x[1], x[2], x[3].t()), randn(45, 4, 3), randn(46, 5, 3), randn(47, 5), randn(48, 5, 4));
+        dev.kiln.Tensor r = randn(49, 4, 2).detach();
+        GradCheck.check(x -> F.linear(x[0], x[1], x[2], r), randn(50, 4, 3), randn(51, 2, 3), randn(52, 2));
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> F.linear(randn(53, 4, 3), randn(54, 2, 3), null, randn(55, 4, 3)));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("residual of shape [4, 3] does not match the output's [4, 2]"), e.getMessage());
+    }
 }

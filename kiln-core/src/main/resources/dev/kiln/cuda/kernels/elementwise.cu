@@ -1,6 +1,6 @@
 // Elementwise kernels: fill, copy (with dtype conversion), unary, binary, binary with a scalar, where.
-// Forward only: their gradients are other elementwise ops (see dev.kiln.ops.Elementwise), and the *_GRAD unary
-// codes (gelu', silu') are the backward halves that live here. Op codes are the names op_codes.cuh generates from
+// Their gradients are other elementwise ops (see dev.kiln.ops.Elementwise); the *_BACKWARD binary codes are the
+// activations' backward passes (g times relu', gelu', silu' of the input) in one kernel. Op codes are the names op_codes.cuh generates from
 // dev.kiln.backend.UnaryOp / BinaryOp (dev.kiln.cuda.OpCodes); the maths follows dev.kiln.cpu.ScalarMath.
 #include "common.cuh"
 #include "op_codes.cuh"
@@ -21,13 +21,7 @@ __device__ __forceinline__ C unary_op(int op, C x) {
         case UNARY_TANH: return tanh(x);
         case UNARY_GELU: return (C) 0.5 * x * (one + erf(x * (C) 0.7071067811865476));
         case UNARY_SILU: return x / (one + exp(-x));
-        case UNARY_GELU_GRAD: return (C) 0.5 * (one + erf(x * (C) 0.7071067811865476)) + x * (C) 0.3989422804014327 * exp((C) -0.5 * x * x);
-        case UNARY_SILU_GRAD: { C s = one / (one + exp(-x)); return s * (one + x * (one - s)); }
         case UNARY_GELU_TANH: return (C) 0.5 * x * (one + tanh((C) 0.7978845608028654 * (x + (C) 0.044715 * x * x * x)));
-        case UNARY_GELU_TANH_GRAD: {
-            C t = tanh((C) 0.7978845608028654 * (x + (C) 0.044715 * x * x * x));
-            return (C) 0.5 * (one + t) + (C) 0.5 * x * (one - t * t) * (C) 0.7978845608028654 * (one + (C) 0.134145 * x * x);
-        }
         case UNARY_STEP: return x > zero ? one : zero;
         default: return x == zero ? one : zero;   // UNARY_NOT
     }
@@ -52,7 +46,13 @@ __device__ __forceinline__ C binary_op(int op, C a, C b) {
         case BINARY_GE: return a >= b ? one : zero;
         case BINARY_AND: return (a != zero && b != zero) ? one : zero;
         case BINARY_OR: return (a != zero || b != zero) ? one : zero;
-        default: return b > zero ? a : zero;   // BINARY_RELU_BACKWARD
+        case BINARY_RELU_BACKWARD: return b > zero ? a : zero;
+        case BINARY_GELU_BACKWARD: return a * ((C) 0.5 * (one + erf(b * (C) 0.7071067811865476)) + b * (C) 0.3989422804014327 * exp((C) -0.5 * b * b));
+        case BINARY_GELU_TANH_BACKWARD: {
+            C t = tanh((C) 0.7978845608028654 * (b + (C) 0.044715 * b * b * b));
+            return a * ((C) 0.5 * (one + t) + (C) 0.5 * b * (one - t * t) * (C) 0.7978845608028654 * (one + (C) 0.134145 * b * b));
+        }
+        default: { C s = one / (one + exp(-b)); return a * (s * (one + b * (one - s))); }   // BINARY_SILU_BACKWARD
     }
 }
 
