@@ -431,7 +431,22 @@ public final class Bench {
         Tensor ids = Tensor.of(raw, b, t).to(device).keep();
         double s = secondsPerStep(graphed ? key + "_graphed" : key, m, opt, new SequenceCrossEntropyLoss(), ids, ids, steps, device.isCuda() ? 5 : 1, amp,
                 graphed, graphed || group != null || !device.isCuda() ? null : key + "_peak_mem_mb");
+        release(m, opt);
+        ids.close();
         return Math.round((double) b * t / s);
+    }
+
+    /**
+     * Frees a finished workload's parameters, gradients, buffers and optimizer state now rather than when the collector
+     * gets to them, so the next workload's peak memory is its own (torch_gpt_memory.py deletes each model likewise).
+     */
+    private static void release(Layer m, Optimizer opt) {
+        for (Tensor p : m.parameters()) {
+            for (Tensor st : opt.exportState(p).tensors().values()) st.close();
+            p.zeroGrad();
+            p.close();
+        }
+        for (Tensor buf : m.namedBuffers().values()) buf.close();
     }
 
     /**

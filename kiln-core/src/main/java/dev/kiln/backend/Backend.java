@@ -133,9 +133,10 @@ public interface Backend {
     /**
      * Layer norm of x over its trailing n elements (rows = numel / n): {@code y = (x - mean) * invstd * weight + bias}
      * with the biased variance. weight and bias (n) may be null; they are float32 for 16-bit x, else x's dtype. Returns
-     * {y (x's shape and dtype), mean (rows), invstd (rows)}, the statistics float32 (float64 for float64 x).
+     * {y (x's shape, dtype {@code out}), mean (rows), invstd (rows)}, the statistics float32 (float64 for float64 x).
+     * {@code out} is x's dtype, or a 16-bit one for float32 x (a pre-norm block under autocast: see F.layerNorm).
      */
-    Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps);
+    Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps, DType out);
 
     /**
      * The gradients of {@link #layerNorm} from g = dL/dy: {dx (null unless inputGrad), dweight and dbias (null unless

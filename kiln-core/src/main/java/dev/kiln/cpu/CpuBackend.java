@@ -174,7 +174,15 @@ public final class CpuBackend implements Backend {
         OptimCpu.ampUpdateScale(scale, cleanSteps, skippedSteps, foundInf, growthFactor, backoffFactor, growthInterval);
     }
 
-    @Override public Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps) { return NormalizationCpu.layerNorm(x, weight, bias, n, eps); }
+    @Override public Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps, DType out) {
+        Tensor[] r = NormalizationCpu.layerNorm(x, weight, bias, n, eps);
+        if (out != x.dtype()) {
+            Tensor y = CpuStorage.newTensor(x.shape(), out);
+            ElementwiseCpu.copy(y, r[0]);
+            r[0] = y;
+        }
+        return r;
+    }
 
     @Override public Tensor[] layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, boolean paramGrad) {
         return NormalizationCpu.layerNormBackward(g, x, weight, mean, invstd, n, inputGrad, paramGrad);

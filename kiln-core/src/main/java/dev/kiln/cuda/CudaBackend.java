@@ -396,7 +396,9 @@ public final class CudaBackend implements Backend {
         optim.ampUpdateScale(scale, cleanSteps, skippedSteps, foundInf, growthFactor, backoffFactor, growthInterval);
     }
 
-    @Override public Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps) { return normalization.layerNorm(x, weight, bias, n, eps); }
+    @Override public Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps, DType out) {
+        return normalization.layerNorm(x, weight, bias, n, eps, out);
+    }
 
     @Override public Tensor[] layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, boolean paramGrad) {
         return normalization.layerNormBackward(g, x, weight, mean, invstd, n, inputGrad, paramGrad);

@@ -13,7 +13,7 @@ import dev.kiln.Tensor;
 final class NormalizationCuda extends CudaFamily {
     private final Kernels.Table stats, statsCl, statsFinish, evalStats, apply, grad, gradCl, gradFinish, inputGradKernel;
     private final Kernels.Table statsV, gradV, applyV, inputGradV;
-    private final Kernels.Table lnForward, lnInputGrad, lnParamGrad, lnParamGradFinish;
+    private final Kernels.Table lnForward, lnForwardTo, lnInputGrad, lnParamGrad, lnParamGradFinish;
 
     NormalizationCuda(CudaBackend backend) {
         super(backend);
@@ -31,6 +31,7 @@ final class NormalizationCuda extends CudaFamily {
         applyV = new Kernels.Table(dev, "normalization.cu", "batch_norm_apply_v");
         inputGradV = new Kernels.Table(dev, "normalization.cu", "batch_norm_input_grad_v");
         lnForward = new Kernels.Table(dev, "normalization.cu", "layer_norm_fwd");
+        lnForwardTo = new Kernels.Table(dev, "normalization.cu", "layer_norm_fwd_to", true);
         lnInputGrad = new Kernels.Table(dev, "normalization.cu", "layer_norm_input_grad");
         lnParamGrad = new Kernels.Table(dev, "normalization.cu", "layer_norm_param_grad");
         lnParamGradFinish = new Kernels.Table(dev, "normalization.cu", "layer_norm_param_grad_finish");
@@ -190,15 +191,19 @@ final class NormalizationCuda extends CudaFamily {
 
     private int warpGrid(long rows) { return (int) Math.max(1, Math.min((rows + 3) / 4, dev.multiprocessorCount() * 32L)); }
 
-    Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps) {
+    Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps, DType out) {
         requireAnyFloat("layer_norm", x.dtype());
+        boolean narrowing = out != x.dtype();
+        if (narrowing && !(x.dtype() == DType.FLOAT32 && (out == DType.BFLOAT16 || out == DType.FLOAT16))) {
+            throw new IllegalArgumentException("layer_norm: output in " + out + " from " + x.dtype() + " input (float32 into 16 bits only)");
+        }
         DType pt = paramType(x.dtype());
         Tensor xc = contiguous(x);
         long rows = x.numel() / n;
-        Tensor y = newTensor(x.shape(), x.dtype()), mean = newTensor(new int[]{(int) rows}, pt), invstd = newTensor(new int[]{(int) rows}, pt);
+        Tensor y = newTensor(x.shape(), out), mean = newTensor(new int[]{(int) rows}, pt), invstd = newTensor(new int[]{(int) rows}, pt);
         if (rows > 0) {
             Launch.args().ptr(ptr(y)).ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptr(xc)).ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias)).i64(rows).i32(n).f64(eps)
-                    .go(dev, lnForward.get(x.dtype()), warpGrid(rows), 128);
+                    .go(dev, narrowing ? lnForwardTo.get(out, x.dtype()) : lnForward.get(x.dtype()), warpGrid(rows), 128);
         }
         drop(xc, x);
         return new Tensor[]{y, mean, invstd};

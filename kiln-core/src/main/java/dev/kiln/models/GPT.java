@@ -147,7 +147,7 @@ public final class GPT extends Model {
         // graph could not capture)
         Tensor x = drop.forward(wte.forward(ids).add(wpe.weight().narrow(0, past, t)));
         for (int i = 0; i < blocks.length; i++) x = blocks[i].forward(x, cache == null ? null : cache.layer(i));
-        return lmHead.forward(lnF.forward(x));
+        return lmHead.forward(lnF.forwardForAutocast(x));
     }
 
     /** An empty cache for this model: one entry per layer, room for the whole context. */

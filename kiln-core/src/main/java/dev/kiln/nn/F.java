@@ -1,5 +1,6 @@
 package dev.kiln.nn;
 
+import dev.kiln.DType;
 import dev.kiln.Generator;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.Autocast;
@@ -88,6 +89,15 @@ public final class F {
 
     /** Normalises over the trailing normalizedShape dimensions; weight and bias of that shape, or null. */
     public static Tensor layerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps) { return Normalization.layerNorm(x, normalizedShape, weight, bias, eps); }
+
+    /**
+     * Layer norm with its output in {@code dtype} (null: as above): float32 input normalised straight into 16 bits, for
+     * a layer norm that only feeds products (a pre-norm block under autocast, which would cast the output for them and
+     * keep both). The statistics stay float32; gradients flow back in float32.
+     */
+    public static Tensor layerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps, DType dtype) {
+        return Normalization.layerNorm(x, normalizedShape, weight, bias, eps, dtype);
+    }
 
     /**
      * Batch norm over (N, C) or (N, C, *): per-channel statistics. In training the batch statistics normalise and

@@ -31,6 +31,15 @@ public final class LayerNorm extends Layer implements Forward {
 
     @Override public Tensor forward(Tensor x) { return F.layerNorm(x, normalizedShape, weight, bias, eps); }
 
+    /**
+     * The output for layers that compute in autocast's dtype: float32 x normalised straight into it under autocast
+     * (no float32 output kept beside their cast copy), else {@link #forward(Tensor)}.
+     */
+    public Tensor forwardForAutocast(Tensor x) {
+        dev.kiln.DType low = dev.kiln.autograd.Autocast.dtype();
+        return low == null || x.dtype() != dev.kiln.DType.FLOAT32 ? forward(x) : F.layerNorm(x, normalizedShape, weight, bias, eps, low);
+    }
+
     @Override protected String extraRepr() {
         return Arrays.toString(normalizedShape).replace('[', '(').replace(']', ')') + ", eps=" + eps + ", elementwise_affine=" + (weight != null ? "True" : "False");
     }

@@ -32,8 +32,8 @@ public final class TransformerBlock extends Layer implements Forward {
     /** As {@link #forward(Tensor)} for positions after those the cache holds (null: none); see {@link CausalSelfAttention}. */
     public Tensor forward(Tensor x, KvCache.Entry cache) {
         // each branch's last projection adds the residual in its own op: no branch output kept beside the sum
-        x = attn.forward(ln1.forward(x), cache, x);
-        return mlp.forward(ln2.forward(x), x);
+        x = attn.forward(ln1.forwardForAutocast(x), cache, x);
+        return mlp.forward(ln2.forwardForAutocast(x), x);
     }
 
     /** The attention layer. */

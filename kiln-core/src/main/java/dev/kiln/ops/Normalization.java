@@ -26,6 +26,15 @@ public final class Normalization {
      * backward in two); anything else the composite ({@link #compositeLayerNorm}), which the kernels are tested against.
      */
     public static Tensor layerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps) {
+        return layerNorm(x, normalizedShape, weight, bias, eps, null);
+    }
+
+    /**
+     * As {@link #layerNorm(Tensor, int[], Tensor, Tensor, double)}, the output in {@code out} (null: as usual): float32
+     * normalised straight into a 16-bit dtype, for a layer norm whose output only feeds 16-bit products (a pre-norm block
+     * under autocast), so no float32 output is kept beside the copy the product would cast.
+     */
+    public static Tensor layerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps, DType out) {
         int k = normalizedShape.length, r = x.dim();
         if (k == 0 || k > r || !Arrays.equals(Arrays.copyOfRange(x.shape(), r - k, r), normalizedShape)) {
             throw new IllegalArgumentException("layer_norm: normalized shape " + Shape.str(normalizedShape)
@@ -43,15 +52,23 @@ public final class Normalization {
         for (Tensor p : new Tensor[]{weight, bias}) {
             if (p != null && (p.dtype() != pt || !p.isContiguous() || !p.device().equals(x.device()))) paramsOk = false;
         }
-        return typeOk && paramsOk && x.numel() > 0 ? fusedLayerNorm(x, normalizedShape, weight, bias, eps) : compositeLayerNorm(x, k, weight, bias, eps);
+        DType outType = out == null ? x.dtype() : out;
+        boolean narrowing = outType != x.dtype();
+        if (narrowing && !(x.dtype() == DType.FLOAT32 && (outType == DType.BFLOAT16 || outType == DType.FLOAT16))) {
+            throw new IllegalArgumentException("layer_norm: output in " + outType + " from " + x.dtype() + " input (float32 into 16 bits only)");
+        }
+        if (typeOk && paramsOk && x.numel() > 0) return fusedLayerNorm(x, normalizedShape, weight, bias, eps, outType);
+        Tensor y = compositeLayerNorm(x, k, weight, bias, eps);
+        return narrowing ? y.to(outType) : y;
     }
 
-    private static Tensor fusedLayerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps) {
+    private static Tensor fusedLayerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps, DType outType) {
         Backend be = Backends.get(x.device());
         int n = (int) Shape.numel(normalizedShape);
-        Tensor[] r = be.layerNorm(x, weight == null ? null : weight.reshape(n), bias == null ? null : bias.reshape(n), n, eps);
+        Tensor[] r = be.layerNorm(x, weight == null ? null : weight.reshape(n), bias == null ? null : bias.reshape(n), n, eps, outType);
         Tensor out = r[0], mean = r[1], invstd = r[2], in = x, w = weight;
-        return Autograd.record("layer_norm", out, g -> {
+        return Autograd.record("layer_norm", out, gOut -> {
+            Tensor g = gOut.dtype() == in.dtype() ? gOut : gOut.to(in.dtype());
             boolean params = (w != null && w.requiresGrad()) || (bias != null && bias.requiresGrad());
             Tensor[] gr = be.layerNormBackward(g, in, w == null ? null : w.reshape(n), mean, invstd, n, in.requiresGrad(), params);
             return new Tensor[]{gr[0], gr[1] == null ? null : gr[1].reshape(normalizedShape), gr[2] == null ? null : gr[2].reshape(normalizedShape)};

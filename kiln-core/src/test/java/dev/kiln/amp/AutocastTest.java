@@ -60,6 +60,45 @@ class AutocastTest {
         assertEquals(DType.BFLOAT16, h.sum().dtype(), "outside autocast a sum keeps its dtype");
     }
 
+    /**
+     * A pre-norm block under autocast: its layer norm writes 16 bits straight away (the values are the float32 output
+     * rounded, the gradients float32's), and its last projection adds the float32 residual in the same op (a float32
+     * sum whose gradients match a separate product and add).
+     */
+    @Test void preNormBlockPiecesKeepTheResidualStreamFloat32() {
+        Tensor x = randn(6, 16).requiresGrad(true), w = randn(16).requiresGrad(true), b = randn(16).requiresGrad(true);
+        Tensor g = randn(6, 16).to(DType.BFLOAT16).to(DType.FLOAT32);
+        Tensor ref = F.layerNorm(x, new int[]{16}, w, b, 1e-5);
+        ref.backward(g, false);
+        double[] dx = x.grad().toDoubleArray(), dw = w.grad().toDoubleArray();
+        x.zeroGrad();
+        w.zeroGrad();
+        b.zeroGrad();
+        Tensor low = F.layerNorm(x, new int[]{16}, w, b, 1e-5, DType.BFLOAT16);
+        assertEquals(DType.BFLOAT16, low.dtype());
+        assertArrayEquals(ref.to(DType.BFLOAT16).toDoubleArray(), low.toDoubleArray(), 0, "float32's output, rounded once");
+        low.backward(g.to(DType.BFLOAT16), false);
+        assertArrayEquals(dx, x.grad().toDoubleArray(), 1e-5);
+        assertArrayEquals(dw, w.grad().toDoubleArray(), 1e-5);
+        var e = assertThrows(IllegalArgumentException.class, () -> F.layerNorm(x.to(DType.FLOAT64), new int[]{16}, null, null, 1e-5, DType.BFLOAT16));
+        assertTrue(e.getMessage().contains("float32 into 16 bits only"), e.getMessage());
+
+        Tensor h = randn(6, 8).requiresGrad(true), pw = randn(16, 8).requiresGrad(true), pb = randn(16).requiresGrad(true);
+        Tensor r = randn(6, 16).requiresGrad(true);
+        Tensor separate = Tensor.noGrad(() -> r.add(F.linear(h.to(DType.BFLOAT16).to(DType.FLOAT32), pw.to(DType.BFLOAT16).to(DType.FLOAT32), pb)));
+        try (var ac = Autocast.enable(DType.BFLOAT16)) {
+            Tensor fused = F.linear(h, pw, pb, r);
+            assertEquals(DType.FLOAT32, fused.dtype(), "the sum stays in the residual's dtype");
+            assertArrayEquals(separate.toDoubleArray(), fused.toDoubleArray(), 1e-4, "16-bit operands, float32 sum");
+            fused.sum().backward();
+        }
+        assertEquals(DType.FLOAT32, pw.grad().dtype());
+        for (double v : r.grad().toDoubleArray()) assertEquals(1, v, 0, "the residual's gradient is the output's");
+        double[] colSums = new double[16];
+        java.util.Arrays.fill(colSums, 6);
+        assertArrayEquals(colSums, pb.grad().toDoubleArray(), 1e-2, "the bias's gradient: the sums of the output's");
+    }
+
     @Test void scopesNestAndStayOnTheirThread() throws Exception {
         Tensor a = randn(2, 2);
         try (var outer = Autocast.enable(DType.BFLOAT16)) {

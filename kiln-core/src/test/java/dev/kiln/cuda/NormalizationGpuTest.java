@@ -68,8 +68,8 @@ class NormalizationGpuTest extends GpuBackendComparison {
                     int n = s[s.length - 1];
                     String what = "layer norm " + t + " " + java.util.Arrays.toString(s) + (affine ? " affine" : "");
                     Tensor x = randn(t, s).mul(2).add(0.5), g = randn(t, s), w = affine ? randn(pt, n) : null, b = affine ? randn(pt, n) : null;
-                    Tensor[] yc = CPU_BE.layerNorm(x.to(ct), w, b, n, 1e-5);
-                    Tensor[] yg = gpuBe.layerNorm(gpu(x), w == null ? null : gpu(w), b == null ? null : gpu(b), n, 1e-5);
+                    Tensor[] yc = CPU_BE.layerNorm(x.to(ct), w, b, n, 1e-5, ct);
+                    Tensor[] yg = gpuBe.layerNorm(gpu(x), w == null ? null : gpu(w), b == null ? null : gpu(b), n, 1e-5, t);
                     close(yc[0].to(t), yg[0], tol, what + " y");
                     close(yc[1], yg[1], tol, what + " mean");
                     close(yc[2], yg[2], tol, what + " invstd");
@@ -80,6 +80,18 @@ class NormalizationGpuTest extends GpuBackendComparison {
                     if (affine) close(gc[1], gg[1], gtol, what + " dweight");
                     close(gc[2], gg[2], gtol, what + " dbias");
                 }
+            }
+        }
+    }
+
+    /** float32 rows normalised straight into bf16 / fp16 (layer_norm_fwd_to_*): the CPU's float32 output rounded, and the gradients. */
+    @Test void layerNormIntoSixteenBits() {
+        for (DType out : new DType[]{DType.BFLOAT16, DType.FLOAT16}) {
+            for (int[] s : new int[][]{{3, 17, 384}, {5, 2051}}) {
+                int n = s[s.length - 1];
+                compareGraph("layer norm float32 -> " + out + " " + java.util.Arrays.toString(s), 2e-2,
+                        in -> dev.kiln.nn.F.layerNorm(in[0], new int[]{n}, in[1], in[2], 1e-5, out).to(DType.FLOAT32),
+                        randn(DType.FLOAT32, s).mul(2).add(0.5), randn(DType.FLOAT32, n), randn(DType.FLOAT32, n));
             }
         }
     }

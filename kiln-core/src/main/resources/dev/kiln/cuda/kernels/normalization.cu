@@ -416,9 +416,10 @@ extern "C" __global__ void batch_norm_input_grad_##S(T* dx, T* dres, const T* g,
 KILN_FLOAT_TYPES(BATCH_NORM)
 
 // ---- layer norm over rows of n contiguous elements: a warp per row (statistics by two passes over the row, which
-// stays in L1), y = (x - mean) * invstd * w + b. Parameters and statistics are P (float, double for float64).
-template <typename T>
-__device__ __forceinline__ void ln_forward(T* y, typename Acc<T>::type* mean, typename Acc<T>::type* invstd, const T* x,
+// stays in L1), y = (x - mean) * invstd * w + b. Parameters and statistics are P (float, double for float64); y is
+// TO, x's type or (layer_norm_fwd_to_*) a 16-bit one for float32 rows.
+template <typename T, typename TO = T>
+__device__ __forceinline__ void ln_forward(TO* y, typename Acc<T>::type* mean, typename Acc<T>::type* invstd, const T* x,
                                            const typename Acc<T>::type* w, const typename Acc<T>::type* b, i64 rows, int n, double eps) {
     typedef typename Acc<T>::type P;
     int lane = threadIdx.x & 31;
@@ -430,12 +431,12 @@ __device__ __forceinline__ void ln_forward(T* y, typename Acc<T>::type* mean, ty
         P mu = warp_all(s, add) / (P) n, sq = 0;
         for (int i = lane; i < n; i += 32) { P d = load<P, T>(xr[i]) - mu; sq += d * d; }
         P is = (P) (1.0 / sqrt((double) (warp_all(sq, add) / (P) n) + eps));
-        T* yr = y + r * n;
+        TO* yr = y + r * n;
         for (int i = lane; i < n; i += 32) {
             P v = (load<P, T>(xr[i]) - mu) * is;
             if (w) v *= w[i];
             if (b) v += b[i];
-            yr[i] = store<T, P>(v);
+            yr[i] = store<TO, P>(v);
         }
         if (lane == 0) { mean[r] = mu; invstd[r] = is; }
     }
@@ -509,3 +510,13 @@ extern "C" __global__ void layer_norm_param_grad_finish_##S(typename Acc<T>::typ
     } \
 }
 KILN_FLOAT_TYPES(LAYER_NORM)
+
+// float32 rows normalised into 16 bits: a pre-norm block under autocast hands its linear layers their dtype at once
+extern "C" __global__ void layer_norm_fwd_to_bf16_f32(bf16* y, float* mean, float* invstd, const float* x, const float* w,
+        const float* b, i64 rows, int n, double eps) {
+    ln_forward<float, bf16>(y, mean, invstd, x, w, b, rows, n, eps);
+}
+extern "C" __global__ void layer_norm_fwd_to_f16_f32(f16* y, float* mean, float* invstd, const float* x, const float* w,
+        const float* b, i64 rows, int n, double eps) {
+    ln_forward<float, f16>(y, mean, invstd, x, w, b, rows, n, eps);
+}
