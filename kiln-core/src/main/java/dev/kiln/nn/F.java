@@ -119,6 +119,14 @@ public final class F {
 
     public static Tensor gelu(Tensor x) { return x.gelu(); }
 
+    /**
+     * {@code linear(gelu(h, approximate), w, b) + residual} (residual null: none) as one op that keeps h alone for
+     * backward, computing gelu(h) again there: a transformer MLP's widest activation is kept once, not twice.
+     */
+    public static Tensor linearAfterGelu(Tensor h, GeluApproximation approximate, Tensor w, Tensor b, Tensor residual) {
+        return Matmul.linearAfter(approximate == GeluApproximation.TANH ? UnaryOp.GELU_TANH : UnaryOp.GELU, h, w, b, residual);
+    }
+
     /** GELU in the given form: {@code gelu(x, TANH)} is PyTorch's {@code gelu(x, approximate="tanh")}. */
     public static Tensor gelu(Tensor x, GeluApproximation approximate) {
         return switch (approximate) {

@@ -13,5 +13,8 @@ public final class GELU extends Activation {
 
     @Override public Tensor forward(Tensor x) { return F.gelu(x, approximate); }
 
+    /** The form: exact or tanh. */
+    public F.GeluApproximation approximate() { return approximate; }
+
     @Override protected String extraRepr() { return "approximate='" + approximate.pyTorchName() + "'"; }
 }

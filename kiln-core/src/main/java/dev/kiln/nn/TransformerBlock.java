@@ -57,14 +57,17 @@ public final class TransformerBlock extends Layer implements Forward {
 
         @Override public Tensor forward(Tensor x) { return forward(x, null); }
 
-        /** {@code residual + forward(x)} (residual null: none), the add inside c_proj's op unless dropout comes between. */
+        /**
+         * {@code residual + forward(x)} (residual null: none). GELU and c_proj run as one op that keeps c_fc's output
+         * alone for backward (GELU's output is computed again there) and adds the residual, unless dropout comes between.
+         */
         public Tensor forward(Tensor x, Tensor residual) {
-            Tensor h = gelu.forward(cFc.forward(x));
-            if (residual == null || dropout.active()) {
-                Tensor y = dropout.forward(cProj.forward(h));
+            Tensor h = cFc.forward(x);
+            if (dropout.active()) {
+                Tensor y = dropout.forward(cProj.forward(gelu.forward(h)));
                 return residual == null ? y : residual.add(y);
             }
-            return cProj.forward(h, residual);
+            return F.linearAfterGelu(h, gelu.approximate(), cProj.weight(), cProj.bias(), residual);
         }
 
         /** The expanding projection, d -> 4d. */

@@ -6,6 +6,9 @@ import dev.kiln.Tensor;
 import dev.kiln.autograd.Autocast;
 import dev.kiln.autograd.AutocastPolicy;
 import dev.kiln.autograd.Autograd;
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.BinaryOp;
+import dev.kiln.backend.UnaryOp;
 
 import java.util.Arrays;
 
@@ -120,6 +123,55 @@ public final class Matmul {
             Tensor[] wb = wg ? get(g.device()).linearBackwardWeight(g, x2, bg) : new Tensor[]{null, bg ? g.sum(0, false) : null};
             return new Tensor[]{x2.requiresGrad() ? g.matmul(w2) : null, wb[0], wb[1], r2 != null && r2.requiresGrad() ? out : null};
         }, x2, w, b, r2).reshape(outShape);
+    }
+
+    /**
+     * {@code linear(activation(h), w, b, residual)} as one op that keeps h alone for backward and computes
+     * activation(h) again there (one elementwise pass) instead of keeping it: a transformer MLP's two widest tensors
+     * (4d a token each) are then kept once. activation is GELU, GELU_TANH, SILU or RELU; residual may be null.
+     */
+    public static Tensor linearAfter(UnaryOp activation, Tensor h, Tensor w, Tensor b, Tensor residual) {
+        BinaryOp backward = switch (activation) {
+            case GELU -> BinaryOp.GELU_BACKWARD;
+            case GELU_TANH -> BinaryOp.GELU_TANH_BACKWARD;
+            case SILU -> BinaryOp.SILU_BACKWARD;
+            case RELU -> BinaryOp.RELU_BACKWARD;
+            default -> throw new IllegalArgumentException("linearAfter: activation must be GELU, GELU_TANH, SILU or RELU, got " + activation);
+        };
+        Checks.sameDevice("linear", h, w);
+        if (w.dim() != 2 || h.dim() < 1 || h.size(-1) != w.shape()[1] || !h.dtype().isFloating()) {
+            return linear(Elementwise.unary(activation, h), w, b, residual);   // linear's own checks and messages
+        }
+        Tensor hl = Autocast.cast(AutocastPolicy.LINEAR, h), wl = Autocast.cast(AutocastPolicy.LINEAR, w);
+        DType t = hl.dtype();
+        boolean widening = residual != null && residual.dtype() != t;
+        Tensor bl = widening ? b : Autocast.cast(AutocastPolicy.LINEAR, b);
+        int[] outShape = h.shape().clone();
+        outShape[outShape.length - 1] = w.shape()[0];
+        boolean fusable = wl.dtype() == t && (bl == null || bl.dtype() == (widening ? residual.dtype() : t) && bl.dim() == 1 && bl.shape()[0] == w.shape()[0])
+                && (residual == null || Arrays.equals(residual.shape(), outShape) && residual.device().equals(h.device())
+                    && (!widening || residual.dtype() == DType.FLOAT32 && (t == DType.BFLOAT16 || t == DType.FLOAT16)));
+        if (!fusable) return linear(Elementwise.unary(activation, h), w, b, residual);
+        Backend be = get(h.device());
+        Tensor h2 = hl.reshape(-1, w.shape()[1]), w2 = wl, b2 = bl;
+        Tensor r2 = residual == null ? null : residual.reshape(-1, w.shape()[0]);
+        Tensor a = be.unary(activation, h2);
+        Tensor y = be.linear(a, wl, bl, r2);
+        a.storage().release();   // the stream runs the product before any later use of this memory
+        return Autograd.record("linear_after_" + activation.name().toLowerCase(), y, out -> {
+            Tensor g = out.dtype() == t ? out : out.to(t);
+            Tensor recomputed = be.unary(activation, h2);
+            boolean wg = w2.requiresGrad(), bg = b2 != null && b2.requiresGrad();
+            Tensor[] wb = wg ? be.linearBackwardWeight(g, recomputed, bg) : new Tensor[]{null, bg ? g.sum(0, false) : null};
+            recomputed.storage().release();   // each temporary as soon as it is spent: three at once would be the step's peak
+            Tensor dh = null;
+            if (h2.requiresGrad()) {
+                Tensor da = g.matmul(w2);
+                dh = be.binary(backward, da, h2);
+                da.storage().release();
+            }
+            return new Tensor[]{dh, wb[0], wb[1], r2 != null && r2.requiresGrad() ? out : null};
+        }, h2, wl, bl, r2).reshape(outShape);
     }
 
     private static int[] concat(int[] batch, int r, int c) {

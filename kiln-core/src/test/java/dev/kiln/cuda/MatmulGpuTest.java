@@ -115,6 +115,16 @@ class MatmulGpuTest extends GpuBackendComparison {
         assertTrue(lt.acceptedAdding(DType.BFLOAT16, DType.FLOAT32, 144, 64, 48), "bfloat16 onto float32 C: " + lt.lastRefusal);
     }
 
+    /** linear after GELU (its output recomputed in backward) with a residual, against the CPU: float32, and bf16 onto float32. */
+    @Test void linearAfterGeluWithResidual() {
+        for (dev.kiln.nn.F.GeluApproximation a : dev.kiln.nn.F.GeluApproximation.values()) {
+            compareGraph("linear after gelu " + a + " float32", 1e-4, in -> dev.kiln.nn.F.linearAfterGelu(in[0], a, in[1], in[2], in[3]),
+                    randn(DType.FLOAT32, 2, 33, 96), randn(DType.FLOAT32, 24, 96), randn(DType.FLOAT32, 24), randn(DType.FLOAT32, 2, 33, 24));
+            compareGraph("linear after gelu " + a + " bfloat16 onto float32", 3e-2, in -> dev.kiln.nn.F.linearAfterGelu(in[0], a, in[1], in[2], in[3]),
+                    randn(DType.BFLOAT16, 66, 64), randn(DType.BFLOAT16, 32, 64), randn(DType.FLOAT32, 32), randn(DType.FLOAT32, 66, 32));
+        }
+    }
+
     /**
      * With the timed search on, each new product's cuBLASLt candidates are timed on its own operands and the fastest
      * kept: the results (linear with its bias, its backward, a plain matmul) must still match the CPU, and the plan

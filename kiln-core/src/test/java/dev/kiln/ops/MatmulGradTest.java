@@ -55,4 +55,21 @@ class MatmulGradTest {
                 () -> F.linear(randn(53, 4, 3), randn(54, 2, 3), null, randn(55, 4, 3)));
         org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("residual of shape [4, 3] does not match the output's [4, 2]"), e.getMessage());
     }
+
+    /** linear after an activation, the activation's output computed again in backward: gradients, and the same values as the two ops. */
+    @Test void linearAfterActivation() {
+        for (F.GeluApproximation a : F.GeluApproximation.values()) {
+            GradCheck.check(x -> F.linearAfterGelu(x[0], a, x[1], x[2], x[3]), randn(56, 2, 3, 8), randn(57, 5, 8), randn(58, 5), randn(59, 2, 3, 5));
+            GradCheck.check(x -> F.linearAfterGelu(x[0], a, x[1], null, null), randn(60, 4, 6), randn(61, 3, 6));
+            dev.kiln.Tensor h = randn(62, 4, 6), w = randn(63, 3, 6), b = randn(64, 3), r = randn(65, 4, 3);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(r.add(F.linear(F.gelu(h, a), w, b)).toDoubleArray(),
+                    F.linearAfterGelu(h, a, w, b, r).toDoubleArray(), 1e-12);
+        }
+        for (dev.kiln.backend.UnaryOp act : new dev.kiln.backend.UnaryOp[]{dev.kiln.backend.UnaryOp.SILU, dev.kiln.backend.UnaryOp.RELU}) {
+            GradCheck.check(x -> Matmul.linearAfter(act, x[0], x[1], x[2], null), randn(66, 5, 4), randn(67, 3, 4), randn(68, 3));
+        }
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Matmul.linearAfter(dev.kiln.backend.UnaryOp.EXP, randn(69, 2, 2), randn(70, 2, 2), null, null));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("activation must be GELU, GELU_TANH, SILU or RELU"), e.getMessage());
+    }
 }
