@@ -268,11 +268,18 @@ public final class ConvPlan implements AutoCloseable {
         StringBuilder seen = new StringBuilder();
         for (int i = 0; i < count; i++) {
             long o = i * Cudnn.PERF_SIZE;
+            seen.append(" algo ").append(perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_ALGO)).append(" status ")
+                    .append(perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_STATUS)).append(" math ").append(perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_MATH))
+                    .append(" ").append(perf.get(ValueLayout.JAVA_FLOAT, o + Cudnn.PERF_TIME)).append(" ms ")
+                    .append(perf.get(ValueLayout.JAVA_LONG, o + Cudnn.PERF_MEMORY)).append(" B;");
+        }
+        if (LOG.isLoggable(System.Logger.Level.DEBUG)) LOG.log(System.Logger.Level.DEBUG, "cudnn: " + call + " " + describeGeometry() + ":" + seen);
+        for (int i = 0; i < count; i++) {
+            long o = i * Cudnn.PERF_SIZE;
             int algo = perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_ALGO);
             int status = perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_STATUS);
             int math = perf.get(ValueLayout.JAVA_INT, o + Cudnn.PERF_MATH);
             float ms = perf.get(ValueLayout.JAVA_FLOAT, o + Cudnn.PERF_TIME);
-            seen.append(" algo ").append(algo).append(" status ").append(status).append(" math ").append(math).append(';');
             if (status != 0 || !mathAllowed(math) || !determinismAllowed(perf, o)) continue;
             conv.setMathType(math);
             long bytes = workspaceSize(dir, algo);
