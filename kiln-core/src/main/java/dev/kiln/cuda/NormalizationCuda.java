@@ -226,7 +226,7 @@ final class NormalizationCuda extends CudaFamily {
             CudaAllocator.Block partial = dev.allocator().allocate((long) splits * n * 2 * pt.byteSize());
             Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd)).i64(rows).i32(n).i64(chunk)
                     .go(dev, lnParamGrad.get(t), colBlocks, splits, 1, 128, 0);
-            Launch.args().ptr(ptrOrNull(dw)).ptr(ptr(db)).ptr(partial.address()).i32(n).i32(splits).go(dev, lnParamGradFinish.get(t), grid(n), BLOCK);
+            Launch.args().ptr(ptrOrNull(dw)).ptr(ptr(db)).ptr(partial.address()).i32(n).i32(splits).go(dev, lnParamGradFinish.get(t), warpGrid(n), 128);
             dev.allocator().free(partial);
         }
         drop(gc, g);

@@ -498,15 +498,22 @@ extern "C" __global__ void layer_norm_param_grad_##S(typename Acc<T>::type* part
         const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, i64 rows, int n, i64 chunk) { \
     ln_param_grad<T>(partial, g, x, mean, invstd, rows, n, chunk); \
 } \
-/* dw[i], db[i] = the sums of the splits' partials (dw null when there is no weight) */ \
+/* dw[i], db[i] = the sums of the splits' partials (dw null when there is no weight): a warp per column, its lanes \
+   taking every 32nd split (one thread per column left a few hundred dependent loads to each of n threads) */ \
 extern "C" __global__ void layer_norm_param_grad_finish_##S(typename Acc<T>::type* dw, typename Acc<T>::type* db, \
         const typename Acc<T>::type* partial, int n, int splits) { \
     typedef typename Acc<T>::type P; \
-    GRID_STRIDE(i, n) { \
+    int lane = threadIdx.x & 31; \
+    auto add = [](P a, P c) { return a + c; }; \
+    for (i64 i = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5; i < n; i += ((i64) gridDim.x * blockDim.x) >> 5) { \
         P sw = 0, sb = 0; \
-        for (int k = 0; k < splits; k++) { sw += partial[((i64) k * n + i) * 2]; sb += partial[((i64) k * n + i) * 2 + 1]; } \
-        if (dw) dw[i] = sw; \
-        db[i] = sb; \
+        for (int k = lane; k < splits; k += 32) { sw += partial[((i64) k * n + i) * 2]; sb += partial[((i64) k * n + i) * 2 + 1]; } \
+        sw = warp_all(sw, add); \
+        sb = warp_all(sb, add); \
+        if (lane == 0) { \
+            if (dw) dw[i] = sw; \
+            db[i] = sb; \
+        } \
     } \
 }
 KILN_FLOAT_TYPES(LAYER_NORM)
