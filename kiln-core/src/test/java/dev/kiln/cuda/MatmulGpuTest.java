@@ -117,6 +117,22 @@ class MatmulGpuTest extends GpuBackendComparison {
         assertTrue(lt.acceptedAdding(DType.BFLOAT16, DType.FLOAT32, 144, 64, 48), "bfloat16 onto float32 C: " + lt.lastRefusal);
     }
 
+    /**
+     * 16-bit products whose row-major operand has rows off 16-byte boundaries (65 columns: a character GPT's logits
+     * gradient times its head) go through a padded copy to cuBLASLt: values and gradients against the CPU.
+     */
+    @Test void sixteenBitRowsOffSixteenByteBoundaries() {
+        for (DType t : new DType[]{DType.BFLOAT16, DType.FLOAT16}) {
+            compareGraph("matmul (64, 65) x (65, 48) " + t, 3e-2, in -> in[0].matmul(in[1]), randn(t, 64, 65), randn(t, 65, 48));
+            compareGraph("linear with 65 outputs " + t, 3e-2, in -> dev.kiln.nn.F.linear(in[0], in[1], in[2]),
+                    randn(t, 96, 64), randn(t, 65, 64), randn(t, 65));
+        }
+        CublasLt lt = Blas.lt(CudaDevice.get(0));
+        Assumptions.assumeTrue(lt != null, "no cuBLASLt on this machine: cuBLAS's products were tested");
+        // row-major (64 x 65)·(65 x 48) is column-major (48 x 64) = (48 x 65)·(65 x 64)
+        assertTrue(lt.accepted(DType.BFLOAT16, CublasLt.Epilogue.DEFAULT, 48, 64, 65), "the padded product was refused: " + lt.lastRefusal);
+    }
+
     /** linear after GELU (its output recomputed in backward) with a residual, against the CPU: float32, and bf16 onto float32. */
     @Test void linearAfterGeluWithResidual() {
         for (dev.kiln.nn.F.GeluApproximation a : dev.kiln.nn.F.GeluApproximation.values()) {
