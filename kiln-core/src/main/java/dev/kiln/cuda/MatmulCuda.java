@@ -22,27 +22,10 @@ final class MatmulCuda extends CudaFamily {
         int batch = as[0], m = as[1], k = as[2], n = bs[2];
         Tensor out = newTensor(new int[]{batch, m, n}, a.dtype());
         if ((long) batch * m * n == 0) return out;
-        Tensor pa = paddedRows(a), pb = paddedRows(b), a2 = pa == null ? a : pa, b2 = pb == null ? b : pb;
-        int[] sa = a2.strides(), sb = b2.strides();
-        gemm(a.dtype(), batch, m, n, k, ptr(a2), sa[0], sa[1], sa[2], ptr(b2), sb[0], sb[1], sb[2],
+        int[] sa = a.strides(), sb = b.strides();
+        gemm(a.dtype(), batch, m, n, k, ptr(a), sa[0], sa[1], sa[2], ptr(b), sb[0], sb[1], sb[2],
                 ptr(out), (long) m * n, n, false);
-        if (pa != null) pa.storage().release();
-        if (pb != null) pb.storage().release();
         return out;
-    }
-
-    /**
-     * A single 16-bit row-major matrix (1, r, c) whose rows do not start on 16-byte boundaries, copied into rows padded to
-     * a multiple of 8 elements; else null. cuBLASLt refuses such rows and cuBLAS then runs a generic kernel: 0.67 ms for a
-     * 65-token head's input gradient in a 7.6 ms GPT step, against a ~10 µs copy and a tensor-core product.
-     */
-    private Tensor paddedRows(Tensor t) {
-        int[] s = t.shape(), st = t.strides();
-        if (t.dtype().byteSize() != 2 || s[0] != 1 || s[1] < 2 || st[2] != 1 || st[1] % 8 == 0) return null;
-        int ld = (s[2] + 7) / 8 * 8;
-        Tensor padded = new Tensor(newTensor(new int[]{1, s[1], ld}, t.dtype()).storage(), s, new int[]{s[1] * ld, ld, 1}, 0);
-        backend.copy(padded, t);
-        return padded;
     }
 
     /**
@@ -116,17 +99,20 @@ final class MatmulCuda extends CudaFamily {
         // column-major: dwᵀ (in x out) = op(x) · op(g), x read as (in x N) and g as (out x N), transposed: BGRADB sums
         // op(g) over N, which cuBLASLt does only for a transposed B, so g must be row-major
         CublasLt.Epilogue epilogue = biasGrad ? CublasLt.Epilogue.BGRADB : CublasLt.Epilogue.DEFAULT;
-        boolean fused = !lg.transposed() && Blas.tryLt(dev, t, epilogue, false, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(),
-                ptr(gc), lg.ld(), ptr(dw), in, biasGrad ? ptr(db) : 0);
-        if (!fused && !lg.transposed() && t.byteSize() == 2 && lg.ld() % 8 != 0) {
-            // 16-bit rows that do not start on 16-byte boundaries (a 65-token vocabulary's head): cuBLASLt refuses them and
-            // cuBLAS falls back to a slow generic kernel (0.68 ms of a 7.5 ms GPT step); a copy with padded rows costs ~10 µs
+        boolean fused;
+        if (!lg.transposed() && t.byteSize() == 2 && lg.ld() % 8 != 0) {
+            // 16-bit gradient rows off 16-byte boundaries (a 65-token vocabulary's head): for them cuBLASLt's only kernel is
+            // a generic one (magma_sgemmEx, 0.68 ms of a 7.6 ms GPT step); from a copy with padded rows (~10 µs) it runs
+            // its tensor-core kernels
             int ld = (out + 7) / 8 * 8;
             Tensor padded = newTensor(new int[]{n, ld}, t);
             backend.copy(new Tensor(padded.storage(), new int[]{n, out}, new int[]{ld, 1}, 0), gc);
             fused = Blas.tryLt(dev, t, epilogue, false, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(), ptr(padded), ld, ptr(dw), in,
                     biasGrad ? ptr(db) : 0);
             padded.storage().release();
+        } else {
+            fused = !lg.transposed() && Blas.tryLt(dev, t, epilogue, false, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(),
+                    ptr(gc), lg.ld(), ptr(dw), in, biasGrad ? ptr(db) : 0);
         }
         if (!fused) {
             int[] sg = gc.strides(), sx = xc.strides();
