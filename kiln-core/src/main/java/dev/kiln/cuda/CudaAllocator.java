@@ -94,6 +94,7 @@ public final class CudaAllocator {
     /** What the calling thread's requests are for (an op's name), while a {@link #traceSites trace} runs. */
     private static final ThreadLocal<String> SITE = new ThreadLocal<>();
     private Map<Long, Site> siteOf;          // the live blocks handed out since the trace began; null: no trace
+    private final Map<String, Long> liveBySite = new HashMap<>();   // their bytes per name, kept as they come and go
     private long tracePeak;                  // the trace's own high-water mark (resetPeak leaves it alone)
     private Map<String, Long> sitesAtPeak = Map.of();
 
@@ -186,8 +187,9 @@ public final class CudaAllocator {
         peakAllocated = Math.max(peakAllocated, allocated);
         live++;
         if (siteOf != null) {
-            String site = SITE.get();
-            siteOf.put(b.address(), new Site(site == null ? "(outside any op)" : site, b.size()));
+            String site = SITE.get() == null ? "(outside any op)" : SITE.get();
+            siteOf.put(b.address(), new Site(site, b.size()));
+            liveBySite.merge(site, b.size(), Long::sum);
             if (allocated > tracePeak) snapshotSites();
         }
         return b;
@@ -212,6 +214,7 @@ public final class CudaAllocator {
      */
     public synchronized void traceSites(boolean on) {
         siteOf = on ? new HashMap<>() : null;
+        liveBySite.clear();
         tracePeak = 0;
         if (on) snapshotSites();
     }
@@ -221,11 +224,14 @@ public final class CudaAllocator {
 
     private void snapshotSites() {
         tracePeak = allocated;
+        // a copy of the running totals (a few dozen names), not a pass over the live blocks: a new peak comes with most
+        // requests while memory grows, and this runs under the allocator's lock
         Map<String, Long> by = new HashMap<>();
         long named = 0;
-        for (Site s : siteOf.values()) {
-            by.merge(s.name(), s.size(), Long::sum);
-            named += s.size();
+        for (var e : liveBySite.entrySet()) {
+            if (e.getValue() == 0) continue;
+            by.put(e.getKey(), e.getValue());
+            named += e.getValue();
         }
         if (allocated > named) by.put("(held before the trace began)", allocated - named);
         Map<String, Long> sorted = new java.util.LinkedHashMap<>();
@@ -250,7 +256,10 @@ public final class CudaAllocator {
         if (b.size() == 0) return;
         allocated -= b.size();
         live--;
-        if (siteOf != null) siteOf.remove(b.address());
+        if (siteOf != null) {
+            Site site = siteOf.remove(b.address());
+            if (site != null) liveBySite.merge(site.name(), -site.size(), Long::sum);
+        }
         GraphPool g = graphOf.get(b.address());
         if (g == null && capture != null && capture.capturingThread == Thread.currentThread()) {
             // freed inside the capture: kernels captured before this free still use it on every replay
