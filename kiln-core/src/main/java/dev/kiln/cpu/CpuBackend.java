@@ -176,11 +176,7 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps, DType out) {
         Tensor[] r = NormalizationCpu.layerNorm(x, weight, bias, n, eps);
-        if (out != x.dtype()) {
-            Tensor y = CpuStorage.newTensor(x.shape(), out);
-            ElementwiseCpu.copy(y, r[0]);
-            r[0] = y;
-        }
+        r[0] = ElementwiseCpu.cast(r[0], out);
         return r;
     }
 

@@ -36,6 +36,14 @@ final class ElementwiseCpu {
         });
     }
 
+    /** x converted to dtype t in a new contiguous tensor, or x itself when it already is t. */
+    static Tensor cast(Tensor x, DType t) {
+        if (x.dtype() == t) return x;
+        Tensor out = newTensor(x.shape(), t);
+        copy(out, x);
+        return out;
+    }
+
     static void copy(Tensor dst, Tensor src) {
         Object d = arrayOf(dst), s = arrayOf(src);
         DType dt = dst.dtype(), st = src.dtype();

@@ -24,15 +24,8 @@ final class MatmulCpu {
     static Tensor linear(Tensor x, Tensor w, Tensor bias, Tensor residual) {
         if (residual == null) return linear(x, w, bias);
         DType t = residual.dtype();
-        Tensor y = linear(cast(x, t), cast(w, t), bias == null ? null : cast(bias, t));
+        Tensor y = linear(ElementwiseCpu.cast(x, t), ElementwiseCpu.cast(w, t), bias == null ? null : ElementwiseCpu.cast(bias, t));
         return ElementwiseCpu.binary(BinaryOp.ADD, residual, y);
-    }
-
-    private static Tensor cast(Tensor x, DType t) {
-        if (x.dtype() == t) return x;
-        Tensor out = newTensor(x.shape(), t);
-        ElementwiseCpu.copy(out, x);
-        return out;
     }
 
     private static Tensor linear(Tensor x, Tensor w, Tensor bias) {

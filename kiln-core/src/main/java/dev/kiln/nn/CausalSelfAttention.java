@@ -75,7 +75,7 @@ public final class CausalSelfAttention extends Layer implements Forward {
             y = F.dropout(cProj.forward(merged), dropout, true, g);
             return residual == null ? y : residual.add(y);
         }
-        return residual == null ? cProj.forward(merged) : cProj.forward(merged, residual);
+        return cProj.forward(merged, residual);
     }
 
     /** Part i (query, key, value) of c_attn's output (B, T, 3d), as heads (B, H, T, d/H). */

@@ -80,6 +80,31 @@ public final class Matmul {
      * output's.
      */
     public static Tensor linear(Tensor x, Tensor w, Tensor b, Tensor residual) {
+        int[] outShape = checkLinear(x, w, b, residual);
+        // under autocast the bias is cast too, so the sum stays in the low precision (PyTorch's addmm does the same)
+        x = Autocast.cast(AutocastPolicy.LINEAR, x);
+        w = Autocast.cast(AutocastPolicy.LINEAR, w);
+        DType t = x.dtype();
+        boolean widening = residual != null && residual.dtype() != t;   // a 16-bit product onto a float32 residual stream
+        b = widening ? b : Autocast.cast(AutocastPolicy.LINEAR, b);
+        if (!fusable(t, w, b, residual)) {   // mixed dtypes: matmul promotes
+            Tensor y = x.matmul(w.t());
+            y = b == null ? y : y.add(b);
+            return residual == null ? y : residual.add(y);
+        }
+        Tensor x2 = x.reshape(-1, w.shape()[1]), w2 = w, b2 = b;
+        Tensor r2 = residual == null ? null : residual.reshape(-1, w.shape()[0]);
+        Tensor y = get(x.device()).linear(x2, w, b, r2);
+        return Autograd.record(residual == null ? "linear" : "linear_residual", y, out -> {
+            Tensor g = out.dtype() == t ? out : out.to(t);   // the product's gradient in its own precision
+            boolean wg = w2.requiresGrad(), bg = b2 != null && b2.requiresGrad();
+            Tensor[] wb = wg ? get(g.device()).linearBackwardWeight(g, x2, bg) : new Tensor[]{null, bg ? g.sum(0, false) : null};
+            return new Tensor[]{x2.requiresGrad() ? g.matmul(w2) : null, wb[0], wb[1], r2 != null && r2.requiresGrad() ? out : null};
+        }, x2, w, b, r2).reshape(outShape);
+    }
+
+    /** linear's argument checks; the output's shape. */
+    private static int[] checkLinear(Tensor x, Tensor w, Tensor b, Tensor residual) {
         Checks.sameDevice("linear", x, w);
         if (w.dim() != 2) throw new IllegalArgumentException("linear: expected weight of rank 2 (out, in), got shape " + Shape.str(w.shape()));
         if (x.dim() < 1 || x.size(-1) != w.shape()[1]) {
@@ -101,28 +126,17 @@ public final class Matmul {
                         + Shape.str(outShape));
             }
         }
-        // under autocast the bias is cast too, so the sum stays in the low precision (PyTorch's addmm does the same)
-        x = Autocast.cast(AutocastPolicy.LINEAR, x);
-        w = Autocast.cast(AutocastPolicy.LINEAR, w);
-        DType t = x.dtype();
-        boolean widening = residual != null && residual.dtype() != t;   // a 16-bit product onto a float32 residual stream
-        b = widening ? b : Autocast.cast(AutocastPolicy.LINEAR, b);
-        boolean fusable = t.isFloating() && w.dtype() == t && (residual == null || residual.dtype() == t
-                || residual.dtype() == DType.FLOAT32 && (t == DType.BFLOAT16 || t == DType.FLOAT16));
-        if (!fusable || b != null && b.dtype() != (widening ? residual.dtype() : t)) {   // mixed dtypes: matmul promotes
-            Tensor y = x.matmul(w.t());
-            y = b == null ? y : y.add(b);
-            return residual == null ? y : residual.add(y);
-        }
-        Tensor x2 = x.reshape(-1, w.shape()[1]), w2 = w, b2 = b;
-        Tensor r2 = residual == null ? null : residual.reshape(-1, w.shape()[0]);
-        Tensor y = get(x.device()).linear(x2, w, b, r2);
-        return Autograd.record(residual == null ? "linear" : "linear_residual", y, out -> {
-            Tensor g = out.dtype() == t ? out : out.to(t);   // the product's gradient in its own precision
-            boolean wg = w2.requiresGrad(), bg = b2 != null && b2.requiresGrad();
-            Tensor[] wb = wg ? get(g.device()).linearBackwardWeight(g, x2, bg) : new Tensor[]{null, bg ? g.sum(0, false) : null};
-            return new Tensor[]{x2.requiresGrad() ? g.matmul(w2) : null, wb[0], wb[1], r2 != null && r2.requiresGrad() ? out : null};
-        }, x2, w, b, r2).reshape(outShape);
+        return outShape;
+    }
+
+    /**
+     * Whether the backend's linear takes operands already cast for autocast: x and w of one floating dtype t, the
+     * residual (if any) in t or float32 beside a 16-bit t, the bias (if any) in the output's dtype.
+     */
+    private static boolean fusable(DType t, Tensor w, Tensor b, Tensor residual) {
+        boolean widening = residual != null && residual.dtype() != t;
+        boolean residualOk = residual == null || !widening || residual.dtype() == DType.FLOAT32 && (t == DType.BFLOAT16 || t == DType.FLOAT16);
+        return t.isFloating() && w.dtype() == t && residualOk && (b == null || b.dtype() == (widening ? residual.dtype() : t));
     }
 
     /**
@@ -138,20 +152,11 @@ public final class Matmul {
             case RELU -> BinaryOp.RELU_BACKWARD;
             default -> throw new IllegalArgumentException("linearAfter: activation must be GELU, GELU_TANH, SILU or RELU, got " + activation);
         };
-        Checks.sameDevice("linear", h, w);
-        if (w.dim() != 2 || h.dim() < 1 || h.size(-1) != w.shape()[1] || !h.dtype().isFloating()) {
-            return linear(Elementwise.unary(activation, h), w, b, residual);   // linear's own checks and messages
-        }
+        int[] outShape = checkLinear(h, w, b, residual);
         Tensor hl = Autocast.cast(AutocastPolicy.LINEAR, h), wl = Autocast.cast(AutocastPolicy.LINEAR, w);
         DType t = hl.dtype();
-        boolean widening = residual != null && residual.dtype() != t;
-        Tensor bl = widening ? b : Autocast.cast(AutocastPolicy.LINEAR, b);
-        int[] outShape = h.shape().clone();
-        outShape[outShape.length - 1] = w.shape()[0];
-        boolean fusable = wl.dtype() == t && (bl == null || bl.dtype() == (widening ? residual.dtype() : t) && bl.dim() == 1 && bl.shape()[0] == w.shape()[0])
-                && (residual == null || Arrays.equals(residual.shape(), outShape) && residual.device().equals(h.device())
-                    && (!widening || residual.dtype() == DType.FLOAT32 && (t == DType.BFLOAT16 || t == DType.FLOAT16)));
-        if (!fusable) return linear(Elementwise.unary(activation, h), w, b, residual);
+        Tensor bl = residual != null && residual.dtype() != t ? b : Autocast.cast(AutocastPolicy.LINEAR, b);
+        if (!fusable(t, wl, bl, residual)) return linear(Elementwise.unary(activation, h), w, b, residual);
         Backend be = get(h.device());
         Tensor h2 = hl.reshape(-1, w.shape()[1]), w2 = wl, b2 = bl;
         Tensor r2 = residual == null ? null : residual.reshape(-1, w.shape()[0]);
