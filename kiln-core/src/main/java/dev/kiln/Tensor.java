@@ -35,6 +35,7 @@ public final class Tensor implements AutoCloseable {
     private boolean requiresGrad;
     private Tensor grad;
     private boolean ownsGrad; // grad was made by accumulateGrad, so zeroGrad may free it
+    private Tensor gradBuffer; // where a backward writes this leaf's gradient when it starts from none, or null
     private Node gradFn;
     private List<UnaryOperator<Tensor>> gradHooks;
     private List<Consumer<Tensor>> postAccumulateHooks;
@@ -265,6 +266,14 @@ public final class Tensor implements AutoCloseable {
      * other tensor can see g's memory, so the leaf may keep it instead of copying.
      */
     public void accumulateGrad(Tensor g, boolean unshared) {
+        if (grad == null && gradBuffer != null) {
+            // a backward may have written g straight into the buffer already (Autograd.gradientDestination)
+            if (g.storage != gradBuffer.storage || g.offset != gradBuffer.offset || !g.isContiguous()) gradBuffer.copyFrom(g);
+            grad = gradBuffer;
+            ownsGrad = false;
+            if (postAccumulateHooks != null) for (Consumer<Tensor> h : postAccumulateHooks) h.accept(grad);
+            return;
+        }
         if (g.dtype != dtype) g = g.to(dtype);
         // leaf gradients outlive the step's MemoryScope: the optimizer reads them after backward. The buffer is
         // the leaf's own: g itself only when the engine says nothing else references its memory and g covers
@@ -276,6 +285,27 @@ public final class Tensor implements AutoCloseable {
         ownsGrad = true;
         if (postAccumulateHooks != null) for (Consumer<Tensor> h : postAccumulateHooks) h.accept(grad);
     }
+
+    /**
+     * Makes {@code buffer} (this leaf's shape, dtype and device; kept by the caller) where this leaf's gradient lives
+     * whenever a backward pass starts it from none: the gradient is written into it (converted to its dtype; an op
+     * whose backward can write there directly does, see {@code Autograd.gradientDestination}) and {@link #grad()} is
+     * the buffer. Data parallel training makes each parameter's gradient a slice of its bucket this way (PyTorch's
+     * {@code gradient_as_bucket_view}), so the bucket needs no copy before its reduction. null: gradients are tensors
+     * of their own again. {@link #zeroGrad()} forgets the gradient but keeps the buffer.
+     */
+    public void setGradBuffer(Tensor buffer) {
+        if (gradFn != null) throw new IllegalStateException("setGradBuffer on a non-leaf tensor (the output of " + gradFn.op() + ")");
+        if (buffer != null && (!Arrays.equals(buffer.shape, shape) || buffer.dtype != dtype || !buffer.device().equals(device()) || !buffer.isContiguous())) {
+            throw new IllegalArgumentException("setGradBuffer: a contiguous " + dtype + " buffer of shape " + Shape.str(shape) + " on " + device()
+                    + " expected, got " + (buffer.isContiguous() ? "" : "a non-contiguous ") + buffer.dtype + " " + Shape.str(buffer.shape)
+                    + " on " + buffer.device());
+        }
+        gradBuffer = buffer;
+    }
+
+    /** The gradient buffer ({@link #setGradBuffer}), or null. */
+    public Tensor gradBuffer() { return gradBuffer; }
 
     /**
      * Keeps this tensor's memory when the enclosing {@link MemoryScope} closes (for results that outlive a step:
@@ -308,6 +338,7 @@ public final class Tensor implements AutoCloseable {
         if (requiresGrad && !source.dtype.isFloating()) throw new IllegalArgumentException("setData: a tensor that requires grad cannot take " + source.dtype + " data");
         if (source == this) return;
         zeroGrad();
+        if (source.dtype != dtype || !source.device().equals(device())) gradBuffer = null;   // a buffer of the old kind
         this.storage = source.storage;
         this.dtype = source.dtype;
         this.strides = source.strides;

@@ -113,4 +113,45 @@ class AutogradTest {
             assertFalse(x.grad().storage().isReleased());
         }
     }
+
+    /**
+     * A leaf's gradient buffer (a data-parallel bucket's slice) receives its gradient: written there by linear's
+     * backward when the leaf has one consumer, copied there otherwise (a weight used twice, used as its own input, or
+     * given a hook); values as without a buffer, the rest of the flat tensor untouched and never released.
+     */
+    @Test void gradientBuffersReceiveTheGradientWhateverTheGraph() {
+        Generator gen = new Generator(7);
+        Tensor x = Tensor.randn(gen, new int[]{5, 4}, DType.FLOAT64, Device.CPU);
+        List<java.util.function.Function<Tensor[], Tensor>> graphs = List.of(
+                p -> dev.kiln.nn.F.linear(x, p[0], p[1]).tanh().sum(),                                          // one consumer
+                p -> dev.kiln.nn.F.linear(dev.kiln.nn.F.linear(x, p[0], p[1]).tanh(), p[0], null).sum(),         // the weight twice
+                p -> dev.kiln.nn.F.linear(p[0], p[0], p[1]).sum(),                                               // its own input
+                p -> dev.kiln.nn.F.linear(x, p[0], p[1]).mul(p[1]).sum());                                       // the bias twice
+        for (int k = 0; k < graphs.size(); k++) {
+            Tensor w0 = Tensor.randn(gen, new int[]{4, 4}, DType.FLOAT64, Device.CPU), b0 = Tensor.randn(gen, new int[]{4}, DType.FLOAT64, Device.CPU);
+            Tensor w = w0.detach().requiresGrad(true), b = b0.detach().requiresGrad(true);
+            graphs.get(k).apply(new Tensor[]{w, b}).backward();
+            double[] dw = w.grad().toDoubleArray(), db = b.grad().toDoubleArray();
+
+            Tensor flat = Tensor.full(new int[]{3 + 16 + 4 + 2}, -1.0, DType.FLOAT64, Device.CPU);
+            Tensor wb = w0.detach().requiresGrad(true), bb = b0.detach().requiresGrad(true);
+            wb.setGradBuffer(flat.narrow(0, 3, 16).view(4, 4));
+            bb.setGradBuffer(flat.narrow(0, 19, 4));
+            if (k == 0) bb.registerHook(g -> g.mul(1.0));   // a hooked leaf is copied into its buffer
+            for (int pass = 0; pass < 2; pass++) {
+                graphs.get(k).apply(new Tensor[]{wb, bb}).backward();
+                assertSame(flat.storage(), wb.grad().storage(), "graph " + k + ": the weight's gradient is its buffer");
+                assertSame(flat.storage(), bb.grad().storage(), "graph " + k + ": the bias's gradient is its buffer");
+                assertArrayEquals(dw, wb.grad().toDoubleArray(), 1e-12, "graph " + k + " pass " + pass + ": weight gradient");
+                assertArrayEquals(db, bb.grad().toDoubleArray(), 1e-12, "graph " + k + " pass " + pass + ": bias gradient");
+                double[] all = flat.toDoubleArray();
+                for (int i : new int[]{0, 1, 2, 23, 24}) assertEquals(-1.0, all[i], "graph " + k + ": the flat tensor outside the slices");
+                wb.zeroGrad();
+                bb.zeroGrad();
+            }
+            graphs.get(k).apply(new Tensor[]{wb, bb}).backward();
+            graphs.get(k).apply(new Tensor[]{wb, bb}).backward();   // accumulating: a sum of its own beside the buffer
+            for (int i = 0; i < dw.length; i++) assertEquals(2 * dw[i], wb.grad().toDoubleArray()[i], 1e-12, "graph " + k + ": accumulated");
+        }
+    }
 }

@@ -491,6 +491,7 @@ public final class Bench {
 
     private void profile(String key, Supplier<Object> step) throws java.io.IOException {
         java.nio.file.Files.createDirectories(profileDir);
+        if (group != null) key += "_rank" + group.rank();     // each rank its own files
         Profiler prof = Profiler.start();
         try {
             perCall(step, 5, 0);

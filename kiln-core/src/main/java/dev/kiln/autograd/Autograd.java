@@ -28,6 +28,25 @@ public final class Autograd {
     /** The op whose backward the calling thread is running, or null: the profiler names memory by it. */
     public static String runningBackward() { return RUNNING.get(); }
 
+    /** The running node's inputs and, per input, the gradient buffer its backward may write into (or null). */
+    private record Granted(Tensor[] inputs, Tensor[] buffers) {}
+
+    private static final ThreadLocal<Granted> GRANTED = new ThreadLocal<>();
+
+    /**
+     * Inside a node's backward: where the gradient for {@code input} may be written, or null (the backward then makes a
+     * tensor of its own). Not null only for a leaf with a gradient buffer ({@link Tensor#setGradBuffer}), no gradient
+     * yet, no gradient hooks and this node as its only consumer in the graph: nothing else then adds to that gradient,
+     * so an op whose backward writes it there (a linear layer's weight-gradient product) spares the copy. The
+     * backward returns the buffer itself as the input's gradient.
+     */
+    public static Tensor gradientDestination(Tensor input) {
+        Granted g = GRANTED.get();
+        if (g == null) return null;
+        for (int k = 0; k < g.inputs().length; k++) if (g.inputs()[k] == input) return g.buffers()[k];
+        return null;
+    }
+
     /**
      * Attaches {@code backward} to {@code out} when grad mode is on and any input requires a gradient.
      * {@code inputs} are the op's tensor inputs in the order {@code backward} returns their gradients.
@@ -55,6 +74,13 @@ public final class Autograd {
         // gradient's memory as its .grad without a copy only when nothing else can still see that memory
         Map<Storage, Integer> refs = new IdentityHashMap<>();
         refs.put(rootGrad.storage(), 2);
+        Map<Tensor, Integer> consumers = null;   // per tensor, how many node inputs it is: counted when a leaf has a gradient buffer
+        for (Tensor t : order) {
+            if (t.isLeaf() && t.gradBuffer() != null) {
+                consumers = consumers(order);
+                break;
+            }
+        }
         // autocast off: each gradient runs in the dtypes its forward op used (the casts' gradients cast back)
         try (GradMode g = GradMode.disabled(); Autocast ac = Autocast.disabled()) {
             for (int i = order.size() - 1; i >= 0; i--) {
@@ -69,8 +95,16 @@ public final class Autograd {
                     continue;
                 }
                 grad = hooked;
-                Tensor[] inputGrads = applyScoped(fn, grad);
                 Tensor[] inputs = fn.inputs();
+                Tensor[] buffers = null;
+                for (int k = 0; consumers != null && k < inputs.length; k++) {
+                    Tensor in = inputs[k];
+                    if (in == null || !in.isLeaf() || in.gradBuffer() == null || in.grad() != null || in.hasGradHooks() || grads.containsKey(in)
+                            || consumers.getOrDefault(in, 0) != 1) continue;
+                    if (buffers == null) buffers = new Tensor[inputs.length];
+                    buffers[k] = in.gradBuffer();
+                }
+                Tensor[] inputGrads = applyScoped(fn, grad, buffers == null ? null : new Granted(inputs, buffers));
                 List<Storage> spent = new ArrayList<>(); // summed or cast away: released below unless still pending
                 for (int k = 0; k < inputs.length; k++) {
                     Tensor in = inputs[k];
@@ -112,9 +146,11 @@ public final class Autograd {
      * One node's backward, in a scope of its own when the caller runs in one: its temporaries are released when it
      * returns, the gradients it returns move to the caller's scope. Outside any scope memory is the collector's.
      */
-    private static Tensor[] applyScoped(Node fn, Tensor grad) {
+    private static Tensor[] applyScoped(Node fn, Tensor grad, Granted granted) {
         String outer = RUNNING.get();
+        Granted outerGranted = GRANTED.get();
         RUNNING.set(fn.op());
+        GRANTED.set(granted);
         try {
             if (!MemoryScope.isOpen()) return fn.apply(grad);
             try (MemoryScope temporaries = MemoryScope.open()) {
@@ -124,7 +160,18 @@ public final class Autograd {
             }
         } finally {
             RUNNING.set(outer);
+            GRANTED.set(outerGranted);
         }
+    }
+
+    /** Per tensor of the graph, how many node inputs it is (a tensor an op takes twice counts twice). */
+    private static Map<Tensor, Integer> consumers(List<Tensor> order) {
+        Map<Tensor, Integer> n = new IdentityHashMap<>();
+        for (Tensor t : order) {
+            Node fn = t.gradFn();
+            if (fn != null) for (Tensor in : fn.inputs()) if (in != null) n.merge(in, 1, Integer::sum);
+        }
+        return n;
     }
 
     /** Post-order of the graph below root (inputs before the ops that consume them), without recursion. */

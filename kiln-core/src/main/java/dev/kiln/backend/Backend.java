@@ -68,8 +68,13 @@ public interface Backend {
      */
     Tensor linear(Tensor x, Tensor w, Tensor bias, Tensor residual);
 
-    /** linear's weight gradient gᵀ·x (out, in) for g (N, out) and x (N, in), and with biasGrad the bias gradient (out): {dw, db or null}. */
-    Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad);
+    /**
+     * linear's weight gradient: gᵀ·x for g (N, out) and x (N, in) written into dw (out, in), and when db is not null the
+     * bias gradient, g's column sums, into db (out). dw and db are contiguous, of g's dtype or float32 beside a 16-bit g
+     * (the float32 parameters' gradients of a product run under autocast, written without a cast of their own), and may
+     * be views into larger memory (a data-parallel bucket).
+     */
+    void linearBackwardWeight(Tensor g, Tensor x, Tensor dw, Tensor db);
 
     // ---- neural-network kernels
     /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null. */

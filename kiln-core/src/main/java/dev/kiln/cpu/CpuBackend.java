@@ -78,7 +78,7 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor linear(Tensor x, Tensor w, Tensor bias, Tensor residual) { return MatmulCpu.linear(x, w, bias, residual); }
 
-    @Override public Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) { return MatmulCpu.linearBackwardWeight(g, x, biasGrad); }
+    @Override public void linearBackwardWeight(Tensor g, Tensor x, Tensor dw, Tensor db) { MatmulCpu.linearBackwardWeight(g, x, dw, db); }
 
     @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return ConvolutionCpu.conv2d(x, w, bias, p, relu); }
 

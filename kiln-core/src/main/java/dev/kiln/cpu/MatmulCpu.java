@@ -35,10 +35,14 @@ final class MatmulCpu {
         return ElementwiseCpu.binary(BinaryOp.ADD, y, new Tensor(bias.storage(), new int[]{n, out}, new int[]{0, bias.strides()[0]}, bias.offset()));
     }
 
-    /** gᵀ·x (out, in) and, with biasGrad, the sums of g's columns. */
-    static Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) {
-        Tensor dw = rows(matmul(g.detach().t().unsqueeze(0), x.detach().unsqueeze(0)));
-        return new Tensor[]{dw, biasGrad ? ReductionsCpu.reduce(ReduceOp.SUM, g, new int[]{0}, false) : null};
+    /** gᵀ·x into dw (out, in) and, when db is not null, the sums of g's columns into db (both converted to their dtype). */
+    static void linearBackwardWeight(Tensor g, Tensor x, Tensor dw, Tensor db) {
+        if (dw.dtype() != g.dtype()) {   // a float32 gradient of 16-bit operands: products and sums in float32, as on CUDA
+            g = ElementwiseCpu.cast(g, dw.dtype());
+            x = ElementwiseCpu.cast(x, dw.dtype());
+        }
+        ElementwiseCpu.copy(dw, rows(matmul(g.detach().t().unsqueeze(0), x.detach().unsqueeze(0))));
+        if (db != null) ElementwiseCpu.copy(db, ReductionsCpu.reduce(ReduceOp.SUM, g, new int[]{0}, false));
     }
 
     /** A (1, M, N) product as (M, N). */

@@ -275,6 +275,11 @@ public final class CublasLt extends NativeHandle {
         return planned(key -> key.dtype() == dtype && key.out() == out && key.accumulate(), m, n, k, false);
     }
 
+    /** Whether a product with D of type out and this epilogue (C not added) has a plan cuBLASLt accepted (tests). */
+    boolean accepted(DType dtype, DType out, Epilogue epilogue, int m, int n, int k) {
+        return planned(key -> key.dtype() == dtype && key.out() == out && key.epilogue() == epilogue && !key.accumulate(), m, n, k, false);
+    }
+
     /** Whether an 8-bit problem of these dimensions has a plan that cuBLASLt accepted (for tests: the tensor-core path ran). */
     boolean acceptedQuantized(QuantFormat format, int m, int n, int k) {
         return planned(key -> key.quant() == format, m, n, k, false);

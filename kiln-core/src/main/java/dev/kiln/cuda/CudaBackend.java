@@ -291,7 +291,7 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor linear(Tensor x, Tensor w, Tensor bias, Tensor residual) { return matmul.linear(x, w, bias, residual); }
 
-    @Override public Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) { return matmul.linearBackwardWeight(g, x, biasGrad); }
+    @Override public void linearBackwardWeight(Tensor g, Tensor x, Tensor dw, Tensor db) { matmul.linearBackwardWeight(g, x, dw, db); }
 
     @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return convolution.conv2d(x, w, bias, p, relu); }
 

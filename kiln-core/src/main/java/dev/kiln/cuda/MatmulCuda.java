@@ -43,7 +43,7 @@ final class MatmulCuda extends CudaFamily {
         Tensor rc = contiguous(residual), xc = gemmReady(x), wc = gemmReady(w), bc = bias == null ? null : contiguous(bias, t);
         Tensor y = newTensor(new int[]{n, out}, t);
         GemmOperand lx = operand(xc), lw = operand(wc);
-        boolean fused = in > 0 && (long) n * out > 0 && Blas.tryLtAdding(dev, x.dtype(), t, bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS,
+        boolean fused = in > 0 && (long) n * out > 0 && Blas.tryLtTo(dev, x.dtype(), t, bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS,
                 !lw.transposed(), lx.transposed(), out, n, in, ptr(wc), lw.ld(), ptr(xc), lx.ld(), ptr(rc), ptr(y), out, bc == null ? 0 : ptr(bc));
         drop(xc, x);
         drop(wc, w);
@@ -84,21 +84,25 @@ final class MatmulCuda extends CudaFamily {
      * linear's weight gradient gᵀ·x (out, in) and, when biasGrad, its bias gradient (the sums of g's columns, out):
      * one cuBLASLt GEMM with the BGRADB epilogue, else a GEMM and a reduction.
      */
-    Tensor[] linearBackwardWeight(Tensor g, Tensor x, boolean biasGrad) {
+    void linearBackwardWeight(Tensor g, Tensor x, Tensor dw, Tensor db) {
         int n = g.shape()[0], out = g.shape()[1], in = x.shape()[1];
-        DType t = g.dtype();
-        Tensor dw = newTensor(new int[]{out, in}, t), db = biasGrad ? newTensor(new int[]{out}, t) : null;
-        if ((long) out * in == 0) return new Tensor[]{dw, db};
+        DType t = g.dtype(), o = dw.dtype();
+        if ((long) out * in == 0) return;
         if (n == 0) {
             backend.fill(dw, 0);
             if (db != null) backend.fill(db, 0);
-            return new Tensor[]{dw, db};
+            return;
+        }
+        if (!dw.isContiguous() || db != null && (!db.isContiguous() || db.dtype() != o)) {
+            throw new IllegalArgumentException("linearBackwardWeight: contiguous dw and db of one dtype expected");
         }
         Tensor gc = gemmReady(g), xc = gemmReady(x);
         GemmOperand lg = operand(gc), lx = operand(xc);
         // column-major: dwᵀ (in x out) = op(x) · op(g), x read as (in x N) and g as (out x N), transposed: BGRADB sums
-        // op(g) over N, which cuBLASLt does only for a transposed B, so g must be row-major
-        CublasLt.Epilogue epilogue = biasGrad ? CublasLt.Epilogue.BGRADB : CublasLt.Epilogue.DEFAULT;
+        // op(g) over N, which cuBLASLt does only for a transposed B, so g must be row-major. D (and the bias gradient)
+        // may be float32 beside 16-bit operands: a float32 parameter's gradient with no cast of its own
+        CublasLt.Epilogue epilogue = db != null ? CublasLt.Epilogue.BGRADB : CublasLt.Epilogue.DEFAULT;
+        long bias = db != null ? ptr(db) : 0;
         boolean fused;
         if (!lg.transposed() && t.byteSize() == 2 && lg.ld() % 8 != 0) {
             // 16-bit gradient rows off 16-byte boundaries (a 65-token vocabulary's head): for them cuBLASLt's only kernel is
@@ -107,17 +111,22 @@ final class MatmulCuda extends CudaFamily {
             int ld = (out + 7) / 8 * 8;
             Tensor padded = newTensor(new int[]{n, ld}, t);
             backend.copy(new Tensor(padded.storage(), new int[]{n, out}, new int[]{ld, 1}, 0), gc);
-            fused = Blas.tryLt(dev, t, epilogue, false, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(), ptr(padded), ld, ptr(dw), in,
-                    biasGrad ? ptr(db) : 0);
+            fused = Blas.tryLtTo(dev, t, o, epilogue, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(), ptr(padded), ld, 0,
+                    ptr(dw), in, bias);
             padded.storage().release();
         } else {
-            fused = !lg.transposed() && Blas.tryLt(dev, t, epilogue, false, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(),
-                    ptr(gc), lg.ld(), ptr(dw), in, biasGrad ? ptr(db) : 0);
+            fused = !lg.transposed() && Blas.tryLtTo(dev, t, o, epilogue, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(),
+                    ptr(gc), lg.ld(), 0, ptr(dw), in, bias);
         }
         if (!fused) {
             int[] sg = gc.strides(), sx = xc.strides();
-            gemm(t, 1, out, in, n, ptr(gc), 0, sg[1], sg[0], ptr(xc), 0, sx[0], sx[1], ptr(dw), (long) out * in, in, false);
-            if (biasGrad) {
+            Tensor d = o == t ? dw : newTensor(new int[]{out, in}, t);
+            gemm(t, 1, out, in, n, ptr(gc), 0, sg[1], sg[0], ptr(xc), 0, sx[0], sx[1], ptr(d), (long) out * in, in, false);
+            if (d != dw) {
+                backend.copy(dw, d);
+                d.storage().release();
+            }
+            if (db != null) {
                 Tensor sum = backend.reduce(ReduceOp.SUM, gc, new int[]{0}, false);
                 backend.copy(db, sum);
                 sum.storage().release();
@@ -125,7 +134,6 @@ final class MatmulCuda extends CudaFamily {
         }
         drop(gc, g);
         drop(xc, x);
-        return new Tensor[]{dw, db};
     }
 
     /** t itself when cuBLAS can read its layout (row- or column-major), else a contiguous copy. */

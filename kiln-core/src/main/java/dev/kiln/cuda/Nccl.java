@@ -180,8 +180,13 @@ public final class Nccl {
          * t = the mean of t over the ranks, in place, on the communication stream after the work queued so far on the
          * device's stream. t must not be read, written or freed before {@link #joinOverlapped}.
          */
-        public void allReduceAverageOverlapped(Tensor t) {
-            long p = ptr(t);
+        public void allReduceAverageOverlapped(Tensor t) { allReduceAverage(t, forkOverlapped()); }
+
+        /**
+         * Makes the communication stream wait for the work queued so far on the device's stream, and returns it: the
+         * stream for {@link #allReduceAverage}'s overlapped collectives (made on the first call).
+         */
+        public MemorySegment forkOverlapped() {
             if (commStream == null) {
                 dev.makeCurrent();
                 commStream = Driver.streamCreate(1);
@@ -190,9 +195,17 @@ public final class Nccl {
             }
             forked.record(dev.stream());
             forked.makeWait(commStream);
-            MemorySegment cs = commStream;
-            call("ncclAllReduce", () -> (int) H.allReduce.invokeExact(p, p, t.numel(), dataType(t.dtype()), AVG, handle(), cs));
+            return commStream;
         }
+
+        /** t = the mean of t over the ranks, in place, queued on {@code stream}. */
+        public void allReduceAverage(Tensor t, MemorySegment stream) {
+            long p = ptr(t);
+            call("ncclAllReduce", () -> (int) H.allReduce.invokeExact(p, p, t.numel(), dataType(t.dtype()), AVG, handle(), stream));
+        }
+
+        /** The device this communicator's rank runs on. */
+        public CudaDevice device() { return dev; }
 
         /** Makes later work on the device's stream wait for the overlapped collectives queued so far. */
         public void joinOverlapped() {

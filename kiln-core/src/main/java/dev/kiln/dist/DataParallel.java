@@ -15,9 +15,10 @@ import java.util.List;
  * parameter is overwritten with rank 0's; during backward the gradients are grouped in buckets (in reverse order of
  * registration, the order backward tends to produce them, up to {@code bucketBytes} each), and each bucket is averaged
  * over the ranks as soon as its last gradient has been accumulated, so every rank steps with the mean gradient of the
- * global batch. Each bucket is one flat buffer made once: a finished gradient is copied into its slice, the slice
- * becomes the parameter's gradient (PyTorch's {@code gradient_as_bucket_view}) and the buffer is reduced in place, on
- * NCCL's communication stream while the rest of backward runs. {@link #finish()} reduces buckets a backward left
+ * global batch. Each bucket is one flat buffer made once, and each parameter's gradient is a slice of it (PyTorch's
+ * {@code gradient_as_bucket_view}, by {@link Tensor#setGradBuffer}): a linear layer's weight-gradient product writes
+ * there directly, the engine copies other gradients there as it accumulates them, and the buffer is reduced in place,
+ * on NCCL's communication stream while the rest of backward runs. {@link #finish()} reduces buckets a backward left
  * incomplete (parameters that got no gradient this step) and makes the device wait for the reductions: a training loop
  * calls it after each backward, before the optimizer reads the gradients. {@link #noSync()} skips the reduction for
  * gradient accumulation: the next synchronised backward reduces the accumulated sum. The whole step, reductions
@@ -28,6 +29,7 @@ public final class DataParallel {
     private final Layer model;
     private final List<List<Tensor>> buckets = new ArrayList<>();
     private final List<Tensor> flats = new ArrayList<>();     // per bucket: its gradients, back to back (made once, kept)
+    private final List<List<Tensor>> slices = new ArrayList<>();  // per bucket: each parameter's gradient slice of its flat
     private final int[] waiting;     // per bucket: gradients not yet accumulated in this backward
     private boolean sync = true;
     private long reductions;
@@ -61,12 +63,25 @@ public final class DataParallel {
         for (int k = 0; k < buckets.size(); k++) {
             List<Tensor> bucket = buckets.get(k);
             long n = 0;
-            for (Tensor p : bucket) n += p.numel();
+            for (Tensor p : bucket) n = aligned(n) + p.numel();
             if (n > Integer.MAX_VALUE) throw new IllegalArgumentException("data parallel: a bucket of " + n + " elements; use smaller buckets");
-            flats.add(Tensor.zeros(new int[]{(int) n}, bucket.getFirst().dtype(), device).keep());
+            Tensor flat = Tensor.zeros(new int[]{(int) n}, bucket.getFirst().dtype(), device).keep();
+            flats.add(flat);
             waiting[k] = bucket.size();
             int index = k;
-            for (Tensor p : bucket) p.registerPostAccumulateHook(g -> arrived(index));
+            long at = 0;
+            List<Tensor> views = new ArrayList<>();
+            for (Tensor p : bucket) {
+                at = aligned(at);
+                Tensor slice = flat.narrow(0, (int) at, (int) p.numel()).view(p.shape());
+                views.add(slice);
+                // each gradient is a slice of its bucket from the first backward on (PyTorch's gradient_as_bucket_view):
+                // written there by the ops that can, copied there by the engine otherwise, so the bucket is ready as is
+                if (group.world() > 1) p.setGradBuffer(slice);
+                at += p.numel();
+                p.registerPostAccumulateHook(g -> arrived(index));
+            }
+            slices.add(views);
         }
         Tensor.noGrad(() -> {
             for (Tensor p : params) group.broadcast(p, 0);
@@ -135,24 +150,25 @@ public final class DataParallel {
         group.awaitReductions();
     }
 
+    /** Bucket offsets in elements rounded up to 64 (256 bytes of float32): each gradient slice starts aligned for cuBLASLt. */
+    private static long aligned(long elements) { return (elements + 63) & ~63L; }
+
     private void reduce(int bucket) {
         waiting[bucket] = buckets.get(bucket).size();
         reductions++;
         if (group.world() == 1) return;
         Tensor flat = flats.get(bucket);
         Tensor.noGrad(() -> {
-            long at = 0;
-            for (Tensor p : buckets.get(bucket)) {
-                Tensor slice = flat.narrow(0, (int) at, (int) p.numel()).view(p.shape());
-                at += p.numel();
-                Tensor g = p.grad();
-                if (g == null) slice.copyFrom(Tensor.zeros(p.shape(), p.dtype(), p.device()));
-                else if (g.storage() != flat.storage() || g.offset() != slice.offset()) slice.copyFrom(g);
-                else continue;      // the slice already (no new gradient since the last reduction)
-                p.zeroGrad();       // frees the copied gradient (stream-ordered after the copy)
-                p.setGrad(slice);   // the slice lives as long as this wrapper
+            List<Tensor> params = buckets.get(bucket);
+            for (int i = 0; i < params.size(); i++) {
+                Tensor p = params.get(i), slice = slices.get(bucket).get(i), g = p.grad();
+                if (g != null && g.storage() == slice.storage() && g.offset() == slice.offset()) continue;   // already there
+                // no gradient this step (zeros: the ranks step alike), or one accumulated under noSync
+                slice.copyFrom(g == null ? Tensor.zeros(p.shape(), p.dtype(), p.device()) : g);
+                p.zeroGrad();       // frees an accumulated gradient (stream-ordered after the copy)
+                p.setGrad(slice);
             }
-            group.allReduceMeanAsync(flat);
+            if (System.getenv("KILN_EXP_DP_NOREDUCE") == null) group.allReduceMeanAsync(flat); // TODO experiment
             return null;
         });
     }

@@ -3,6 +3,7 @@ package dev.kiln.dist;
 import dev.kiln.Device;
 import dev.kiln.Tensor;
 import dev.kiln.cuda.Nccl;
+import dev.kiln.profile.Profiler;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -82,7 +83,11 @@ public final class NcclProcessGroup implements ProcessGroup {
 
     @Override public void allReduceMeanAsync(Tensor t) {
         beginCollective();
-        comm.allReduceAverageOverlapped(t);
+        java.lang.foreign.MemorySegment stream = comm.forkOverlapped();
+        try (Profiler.Scope span = Profiler.commSpan(comm.device(), stream, "all_reduce.AVG " + t.dtype().name().toLowerCase(java.util.Locale.ROOT),
+                t.numel() * t.dtype().byteSize())) {
+            comm.allReduceAverage(t, stream);
+        }
     }
 
     @Override public void awaitReductions() {

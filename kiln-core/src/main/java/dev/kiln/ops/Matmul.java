@@ -81,26 +81,55 @@ public final class Matmul {
      */
     public static Tensor linear(Tensor x, Tensor w, Tensor b, Tensor residual) {
         int[] outShape = checkLinear(x, w, b, residual);
+        Tensor w0 = w, b0 = b;
         // under autocast the bias is cast too, so the sum stays in the low precision (PyTorch's addmm does the same)
         x = Autocast.cast(AutocastPolicy.LINEAR, x);
-        w = Autocast.cast(AutocastPolicy.LINEAR, w);
         DType t = x.dtype();
         boolean widening = residual != null && residual.dtype() != t;   // a 16-bit product onto a float32 residual stream
-        b = widening ? b : Autocast.cast(AutocastPolicy.LINEAR, b);
-        if (!fusable(t, w, b, residual)) {   // mixed dtypes: matmul promotes
-            Tensor y = x.matmul(w.t());
-            y = b == null ? y : y.add(b);
+        Tensor wl = castUnrecorded(w), bl = widening ? b : castUnrecorded(b);
+        if (!fusable(t, wl, bl, residual)) {   // mixed dtypes: matmul promotes
+            Tensor y = x.matmul(Autocast.cast(AutocastPolicy.LINEAR, w).t());
+            y = b == null ? y : y.add(widening ? b : Autocast.cast(AutocastPolicy.LINEAR, b));
             return residual == null ? y : residual.add(y);
         }
-        Tensor x2 = x.reshape(-1, w.shape()[1]), w2 = w, b2 = b;
+        Tensor x2 = x.reshape(-1, w.shape()[1]);
         Tensor r2 = residual == null ? null : residual.reshape(-1, w.shape()[0]);
-        Tensor y = get(x.device()).linear(x2, w, b, r2);
+        Backend be = get(x.device());
+        Tensor y = be.linear(x2, wl, bl, r2);
         return Autograd.record(residual == null ? "linear" : "linear_residual", y, out -> {
             Tensor g = out.dtype() == t ? out : out.to(t);   // the product's gradient in its own precision
-            boolean wg = w2.requiresGrad(), bg = b2 != null && b2.requiresGrad();
-            Tensor[] wb = wg ? get(g.device()).linearBackwardWeight(g, x2, bg) : new Tensor[]{null, bg ? g.sum(0, false) : null};
-            return new Tensor[]{x2.requiresGrad() ? g.matmul(w2) : null, wb[0], wb[1], r2 != null && r2.requiresGrad() ? out : null};
-        }, x2, w, b, r2).reshape(outShape);
+            Tensor[] wb = parameterGrads(be, g, x2, w0, b0);
+            return new Tensor[]{x2.requiresGrad() ? g.matmul(wl) : null, wb[0], wb[1], r2 != null && r2.requiresGrad() ? out : null};
+        }, x2, w0, b0, r2).reshape(outShape);
+    }
+
+    /**
+     * A parameter cast as autocast's linear rule asks, without a cast node: linear records the parameter itself, and its
+     * backward gives it a gradient of its own dtype straight from the product (see {@link #parameterGrads}).
+     */
+    private static Tensor castUnrecorded(Tensor p) {
+        if (p == null || Autocast.castType(AutocastPolicy.LINEAR, p) == p.dtype()) return p;
+        return Tensor.noGrad(() -> Autocast.cast(AutocastPolicy.LINEAR, p));
+    }
+
+    /**
+     * linear's weight and bias gradients for the parameters w and b (either may be null or need none) from the product's
+     * gradient g and input x: in the parameters' dtype (float32 under autocast, from the 16-bit product without a cast
+     * pass) and, where the engine grants it, written straight into the parameter's gradient buffer.
+     */
+    private static Tensor[] parameterGrads(Backend be, Tensor g, Tensor x, Tensor w, Tensor b) {
+        boolean wg = w.requiresGrad(), bg = b != null && b.requiresGrad();
+        if (!wg) return new Tensor[]{null, bg ? g.sum(0, false) : null};
+        boolean withBias = bg && b.dtype() == w.dtype();   // one product writes both only in one dtype
+        Tensor dw = destination(w), db = withBias ? destination(b) : null;
+        be.linearBackwardWeight(g, x, dw, db);
+        return new Tensor[]{dw, withBias ? db : bg ? g.sum(0, false) : null};
+    }
+
+    /** The gradient buffer the engine grants p's backward, else a new tensor of p's shape and dtype. */
+    private static Tensor destination(Tensor p) {
+        Tensor d = Autograd.gradientDestination(p);
+        return d != null ? d : Tensor.empty(p.shape(), p.dtype(), p.device());
     }
 
     /** linear's argument checks; the output's shape. */
@@ -153,12 +182,12 @@ public final class Matmul {
             default -> throw new IllegalArgumentException("linearAfter: activation must be GELU, GELU_TANH, SILU or RELU, got " + activation);
         };
         int[] outShape = checkLinear(h, w, b, residual);
-        Tensor hl = Autocast.cast(AutocastPolicy.LINEAR, h), wl = Autocast.cast(AutocastPolicy.LINEAR, w);
+        Tensor hl = Autocast.cast(AutocastPolicy.LINEAR, h), wl = castUnrecorded(w);
         DType t = hl.dtype();
-        Tensor bl = residual != null && residual.dtype() != t ? b : Autocast.cast(AutocastPolicy.LINEAR, b);
+        Tensor bl = residual != null && residual.dtype() != t ? b : castUnrecorded(b);
         if (!fusable(t, wl, bl, residual)) return linear(Elementwise.unary(activation, h), w, b, residual);
         Backend be = get(h.device());
-        Tensor h2 = hl.reshape(-1, w.shape()[1]), w2 = wl, b2 = bl;
+        Tensor h2 = hl.reshape(-1, w.shape()[1]);
         Tensor r2 = residual == null ? null : residual.reshape(-1, w.shape()[0]);
         Tensor a = be.unary(activation, h2);
         Tensor y = be.linear(a, wl, bl, r2);
@@ -166,17 +195,16 @@ public final class Matmul {
         return Autograd.record("linear_after_" + activation.name().toLowerCase(), y, out -> {
             Tensor g = out.dtype() == t ? out : out.to(t);
             Tensor recomputed = be.unary(activation, h2);
-            boolean wg = w2.requiresGrad(), bg = b2 != null && b2.requiresGrad();
-            Tensor[] wb = wg ? be.linearBackwardWeight(g, recomputed, bg) : new Tensor[]{null, bg ? g.sum(0, false) : null};
+            Tensor[] wb = parameterGrads(be, g, recomputed, w, b);
             recomputed.storage().release();   // each temporary as soon as it is spent: three at once would be the step's peak
             Tensor dh = null;
             if (h2.requiresGrad()) {
-                Tensor da = g.matmul(w2);
+                Tensor da = g.matmul(wl);
                 dh = be.binary(backward, da, h2);
                 da.storage().release();
             }
             return new Tensor[]{dh, wb[0], wb[1], r2 != null && r2.requiresGrad() ? out : null};
-        }, h2, wl, bl, r2).reshape(outShape);
+        }, h2, w, b, r2).reshape(outShape);
     }
 
     private static int[] concat(int[] batch, int r, int c) {

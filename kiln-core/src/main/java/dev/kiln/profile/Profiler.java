@@ -97,6 +97,15 @@ public final class Profiler implements AutoCloseable {
     }
 
     /**
+     * Times a collective queued on {@code stream} (a communicator's own stream) inside the returned scope: the
+     * "comm" track, whose overlap with the compute stream the summary reports (a no-op when not profiling).
+     */
+    public static Scope commSpan(CudaDevice device, java.lang.foreign.MemorySegment stream, String name, long bytes) {
+        Profiler p = active;
+        return p == null ? NOTHING : p.gpuSpan(device, stream, name, "comm", bytes);
+    }
+
+    /**
      * Marks a phase of a training step (data wait, forward, backward, optimizer) inside the returned scope: its time,
      * the ops issued in it and the peak of GPU memory during it (which resets the allocator's high-water mark). A
      * no-op when not profiling. Phases do not nest; one thread marks them.
@@ -222,7 +231,7 @@ public final class Profiler implements AutoCloseable {
             Event origin = origins.get(g.device());
             double base = originMicros.get(g.device());
             double start = base + 1e3 * g.begin().millisSince(origin), end = base + 1e3 * g.end().millisSince(origin);
-            spans.add(new Span(g.name(), g.track(), g.device().index(), g.track().equals("copy") ? 2 : 1, start, end - start, g.bytes(), g.phase()));
+            spans.add(new Span(g.name(), g.track(), g.device().index(), switch (g.track()) { case "copy" -> 2; case "comm" -> 3; default -> 1; }, start, end - start, g.bytes(), g.phase()));
             g.begin().close();
             g.end().close();
         }
@@ -241,7 +250,32 @@ public final class Profiler implements AutoCloseable {
      * device milliseconds; the largest device (then host) time first.
      */
     public String summary() {
-        return phaseSummary() + opTable(spans().stream().filter(s -> !s.track().equals("phase")).toList()) + memorySummary();
+        return phaseSummary() + opTable(spans().stream().filter(s -> !s.track().equals("phase")).toList()) + commSummary(spans()) + memorySummary();
+    }
+
+    /**
+     * Per GPU with collectives on a communication stream: their time, and how much of it the compute stream was busy
+     * meanwhile (hidden behind compute, as data parallel's gradient reductions should be). Empty without collectives.
+     */
+    static String commSummary(List<Span> spans) {
+        StringBuilder sb = new StringBuilder();
+        Map<Integer, List<Span>> comm = new TreeMap<>(), compute = new TreeMap<>();
+        for (Span s : spans) {
+            if (s.track().equals("comm")) comm.computeIfAbsent(s.device(), k -> new ArrayList<>()).add(s);
+            if (s.track().equals("compute")) compute.computeIfAbsent(s.device(), k -> new ArrayList<>()).add(s);
+        }
+        for (var e : comm.entrySet()) {
+            List<Span> c = e.getValue(), k = compute.getOrDefault(e.getKey(), List.of());
+            double from = Double.POSITIVE_INFINITY, to = Double.NEGATIVE_INFINITY;
+            for (Span s : c) { from = Math.min(from, s.startMicros()); to = Math.max(to, s.endMicros()); }
+            for (Span s : k) { from = Math.min(from, s.startMicros()); to = Math.max(to, s.endMicros()); }
+            List<Span> both = new ArrayList<>(c);
+            both.addAll(k);
+            double commBusy = busyMicros(c, from, to), overlapped = commBusy + busyMicros(k, from, to) - busyMicros(both, from, to);
+            sb.append(String.format(Locale.ROOT, "%ncuda:%d communication stream: %d collectives, %.3f ms; %.3f ms of it beside compute, "
+                    + "%.3f ms with the compute stream idle%n", e.getKey(), c.size(), commBusy / 1e3, overlapped / 1e3, (commBusy - overlapped) / 1e3));
+        }
+        return sb.toString();
     }
 
     /**
@@ -327,11 +361,11 @@ public final class Profiler implements AutoCloseable {
         record Row(String name, long[] calls, double[] cpu, double[] gpu) {}
         Map<String, Row> rows = new TreeMap<>();
         for (Span s : spans) {
-            Row r = rows.computeIfAbsent(s.track().equals("copy") ? "[copy] " + s.name() : s.name(),
+            Row r = rows.computeIfAbsent(s.track().equals("copy") || s.track().equals("comm") ? "[" + s.track() + "] " + s.name() : s.name(),
                     n -> new Row(n, new long[1], new double[1], new double[1]));
             switch (s.track()) {
                 case "cpu" -> { r.calls()[0]++; r.cpu()[0] += s.durationMicros() / 1e3; }
-                case "copy" -> { r.calls()[0]++; r.gpu()[0] += s.durationMicros() / 1e3; }
+                case "copy", "comm" -> { r.calls()[0]++; r.gpu()[0] += s.durationMicros() / 1e3; }
                 default -> r.gpu()[0] += s.durationMicros() / 1e3;
             }
         }
@@ -357,7 +391,7 @@ public final class Profiler implements AutoCloseable {
             if (s.track().equals("phase")) meta.put("0/" + PHASE_TID, "training step phases");
             int pid = s.device() < 0 ? 0 : 1 + s.device();
             if (pid > 0) meta.put(pid + "/0", "cuda:" + s.device());
-            if (pid > 0) meta.put(pid + "/" + s.tid(), s.tid() == 2 ? "copy stream" : "compute stream");
+            if (pid > 0) meta.put(pid + "/" + s.tid(), switch ((int) s.tid()) { case 2 -> "copy stream"; case 3 -> "communication stream"; default -> "compute stream"; });
             sb.append(String.format(Locale.ROOT, "{\"name\":%s,\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%s,\"ts\":%.3f,\"dur\":%.3f%s},\n",
                     Json.quote(s.name()), s.track(), pid, s.tid(), s.startMicros(), s.durationMicros(),
                     s.bytes() > 0 ? ",\"args\":{\"" + (s.track().equals("phase") ? "peak_gpu_bytes" : "bytes") + "\":" + s.bytes() + "}" : ""));

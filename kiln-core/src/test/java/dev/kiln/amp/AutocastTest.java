@@ -139,6 +139,35 @@ class AutocastTest {
         }
     }
 
+    /**
+     * linear's float32 weight and bias under bf16 autocast get gradients computed from the bf16 operands in float32,
+     * not a bf16 product cast back: equal to the exact product of the rounded operands far below bf16's resolution.
+     */
+    @Test void linearParameterGradientsAreNotRoundedToTheLowPrecision() {
+        Tensor x = randn(40, 24), w = randn(16, 24).requiresGrad(true), b = randn(16).requiresGrad(true), up = randn(40, 16);
+        Tensor y;
+        try (var ac = Autocast.enable(DType.BFLOAT16)) {
+            y = F.linear(x, w, b);
+        }
+        y.to(DType.FLOAT32).mul(up).sum().backward();
+        // the product's gradient is up rounded to bf16; x is rounded to bf16 by the cast in forward
+        double[] g = up.to(DType.BFLOAT16).toDoubleArray(), xs = x.to(DType.BFLOAT16).toDoubleArray();
+        float[] dw = new float[16 * 24], db = new float[16];
+        for (int o = 0; o < 16; o++) {
+            double sb = 0;
+            for (int n = 0; n < 40; n++) sb += g[n * 16 + o];
+            db[o] = (float) sb;
+            for (int i = 0; i < 24; i++) {
+                double sw = 0;
+                for (int n = 0; n < 40; n++) sw += g[n * 16 + o] * xs[n * 24 + i];
+                dw[o * 24 + i] = (float) sw;
+            }
+        }
+        assertEquals(DType.FLOAT32, w.grad().dtype());
+        assertTrue(relativeError(dw, w.grad().toFloatArray()) < 1e-5, "weight gradient: " + relativeError(dw, w.grad().toFloatArray()));
+        assertTrue(relativeError(db, b.grad().toFloatArray()) < 1e-5, "bias gradient: " + relativeError(db, b.grad().toFloatArray()));
+    }
+
     @Test void bf16TrainingOfATinyModelLowersTheLoss() {
         Sequential model = new Sequential(new Linear(10, 32, new Generator(3)), new ReLU(), new Linear(32, 4, new Generator(4)));
         Optimizer opt = new Adam(model.parameters(), 1e-2);

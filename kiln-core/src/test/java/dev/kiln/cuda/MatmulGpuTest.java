@@ -132,6 +132,47 @@ class MatmulGpuTest extends GpuBackendComparison {
         assertTrue(lt.accepted(DType.BFLOAT16, CublasLt.Epilogue.BGRADB, 64, 65, 96), "the padded weight gradient was refused: " + lt.lastRefusal);
     }
 
+    /**
+     * Under bf16 autocast, linear's float32 weight and bias get float32 gradients straight from the product (cuBLASLt's D
+     * and bias gradient in float32), written into gradient buffers that are slices of one flat tensor (a data-parallel
+     * bucket): against the CPU, for plain linear, linear after GELU and a 65-output head (the padded weight gradient).
+     */
+    @Test void autocastParameterGradientsInFloat32IntoGradientBuffers() {
+        for (int[] s : new int[][]{{66, 64, 24}, {96, 64, 65}}) {
+            for (boolean afterGelu : new boolean[]{false, true}) {
+                Tensor x = randn(DType.FLOAT32, s[0], s[1]), w = randn(DType.FLOAT32, s[2], s[1]), b = randn(DType.FLOAT32, s[2]);
+                Tensor up = randn(DType.FLOAT32, s[0], s[2]);
+                Tensor[] grads = new Tensor[4];
+                for (Device d : new Device[]{Device.CPU, GPU}) {
+                    Tensor xd = x.to(d).detach(), wd = w.to(d).detach().requiresGrad(true), bd = b.to(d).detach().requiresGrad(true);
+                    // the buffers at offsets 64 and 64 + numel(w) rounded up to 64, as DataParallel lays a bucket out
+                    int wAt = 64, bAt = (int) ((wAt + wd.numel() + 63) / 64 * 64);
+                    Tensor flat = Tensor.zeros(new int[]{bAt + s[2] + 64}, DType.FLOAT32, d);
+                    wd.setGradBuffer(flat.narrow(0, wAt, (int) wd.numel()).view(wd.shape()));
+                    bd.setGradBuffer(flat.narrow(0, bAt, s[2]));
+                    Tensor y;
+                    try (var ac = dev.kiln.autograd.Autocast.enable(DType.BFLOAT16)) {
+                        y = afterGelu ? dev.kiln.nn.F.linearAfterGelu(xd, dev.kiln.nn.F.GeluApproximation.NONE, wd, bd, null)
+                                : dev.kiln.nn.F.linear(xd, wd, bd);
+                    }
+                    y.to(DType.FLOAT32).mul(up.to(d)).sum().backward();
+                    String what = (afterGelu ? "linear after gelu " : "linear ") + java.util.Arrays.toString(s) + " on " + d;
+                    assertEquals(DType.FLOAT32, wd.grad().dtype(), what + ": weight gradient dtype");
+                    assertTrue(wd.grad().storage() == flat.storage() && bd.grad().storage() == flat.storage(), what + ": gradients in the buffer");
+                    int i = d.isCuda() ? 2 : 0;
+                    grads[i] = wd.grad().to(Device.CPU);
+                    grads[i + 1] = bd.grad().to(Device.CPU);
+                }
+                close(grads[0], grads[2].to(GPU), 1e-3, "weight gradient " + java.util.Arrays.toString(s) + (afterGelu ? " after gelu" : ""));
+                close(grads[1], grads[3].to(GPU), 1e-3, "bias gradient " + java.util.Arrays.toString(s) + (afterGelu ? " after gelu" : ""));
+            }
+        }
+        CublasLt lt = Blas.lt(CudaDevice.get(0));
+        Assumptions.assumeTrue(lt != null, "no cuBLASLt on this machine: the fallback was tested");
+        assertTrue(lt.accepted(DType.BFLOAT16, DType.FLOAT32, CublasLt.Epilogue.BGRADB, 64, 24, 66), "bf16 weight gradient into float32: " + lt.lastRefusal);
+        assertTrue(lt.accepted(DType.BFLOAT16, DType.FLOAT32, CublasLt.Epilogue.BGRADB, 64, 65, 96), "the padded one into float32: " + lt.lastRefusal);
+    }
+
     /** linear after GELU (its output recomputed in backward) with a residual, against the CPU: float32, and bf16 onto float32. */
     @Test void linearAfterGeluWithResidual() {
         for (dev.kiln.nn.F.GeluApproximation a : dev.kiln.nn.F.GeluApproximation.values()) {

@@ -54,6 +54,18 @@ class ProfilerTest {
         assertEquals(0, Profiler.busyMicros(spans, 40, 50), 1e-9);
     }
 
+    /** Collectives on a communication stream: their time, split into what ran beside the same GPU's compute and what did not. */
+    @Test void communicationIsSplitIntoTimeBesideComputeAndExposedTime() {
+        var spans = java.util.List.of(new Profiler.Span("mm", "compute", 0, 1, 0, 1000, 0, null),
+                new Profiler.Span("all_reduce", "comm", 0, 3, 600, 600, 0, null),        // 400 µs beside the product, 200 after it
+                new Profiler.Span("mm", "compute", 1, 1, 0, 2000, 0, null),              // another GPU's compute does not count
+                new Profiler.Span("all_reduce", "comm", 1, 3, 2500, 100, 0, null));
+        String text = Profiler.commSummary(spans);
+        assertTrue(text.contains("cuda:0 communication stream: 1 collectives, 0.600 ms; 0.400 ms of it beside compute, 0.200 ms with the compute stream idle"), text);
+        assertTrue(text.contains("cuda:1 communication stream: 1 collectives, 0.100 ms; 0.000 ms of it beside compute, 0.100 ms"), text);
+        assertEquals("", Profiler.commSummary(spans.subList(0, 1)));
+    }
+
     @Test void offMeansTheBackendItself() {
         assertSame(dev.kiln.cpu.CpuBackend.INSTANCE, dev.kiln.Backends.cpu());
         assertSame(dev.kiln.cpu.CpuBackend.INSTANCE, dev.kiln.Backends.get(dev.kiln.Device.CPU));
