@@ -115,8 +115,8 @@ class AutogradTest {
     }
 
     /**
-     * A leaf's gradient buffer (a data-parallel bucket's slice) receives its gradient: written there by linear's
-     * backward when the leaf has one consumer, copied there otherwise (a weight used twice, used as its own input, or
+     * A leaf's gradient buffer (a data-parallel bucket's slice) receives its gradient: written there by linear's and
+     * layer norm's backward when the leaf has one consumer, copied there otherwise (a weight used twice, used as its own input, or
      * given a hook); values as without a buffer, the rest of the flat tensor untouched and never released.
      */
     @Test void gradientBuffersReceiveTheGradientWhateverTheGraph() {
@@ -126,7 +126,9 @@ class AutogradTest {
                 p -> dev.kiln.nn.F.linear(x, p[0], p[1]).tanh().sum(),                                          // one consumer
                 p -> dev.kiln.nn.F.linear(dev.kiln.nn.F.linear(x, p[0], p[1]).tanh(), p[0], null).sum(),         // the weight twice
                 p -> dev.kiln.nn.F.linear(p[0], p[0], p[1]).sum(),                                               // its own input
-                p -> dev.kiln.nn.F.linear(x, p[0], p[1]).mul(p[1]).sum());                                       // the bias twice
+                p -> dev.kiln.nn.F.linear(x, p[0], p[1]).mul(p[1]).sum(),                                        // the bias twice
+                p -> dev.kiln.nn.F.layerNorm(x.matmul(p[0]), new int[]{4}, p[1], p[1], 1e-5).tanh().sum(),       // layer norm's, twice
+                p -> dev.kiln.nn.F.layerNorm(x.matmul(p[0]), new int[]{4}, p[1], null, 1e-5).tanh().sum());      // layer norm's weight
         for (int k = 0; k < graphs.size(); k++) {
             Tensor w0 = Tensor.randn(gen, new int[]{4, 4}, DType.FLOAT64, Device.CPU), b0 = Tensor.randn(gen, new int[]{4}, DType.FLOAT64, Device.CPU);
             Tensor w = w0.detach().requiresGrad(true), b = b0.detach().requiresGrad(true);

@@ -164,6 +164,15 @@ public final class Autograd {
         }
     }
 
+    /**
+     * Where a backward writes the gradient for {@code input}: its {@link #gradientDestination} when granted, else a new
+     * tensor of the input's shape, dtype and device.
+     */
+    public static Tensor gradientOutput(Tensor input) {
+        Tensor d = gradientDestination(input);
+        return d != null ? d : Tensor.empty(input.shape(), input.dtype(), input.device());
+    }
+
     /** Per tensor of the graph, how many node inputs it is (a tensor an op takes twice counts twice). */
     private static Map<Tensor, Integer> consumers(List<Tensor> order) {
         Map<Tensor, Integer> n = new IdentityHashMap<>();

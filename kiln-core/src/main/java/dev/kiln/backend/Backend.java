@@ -144,10 +144,11 @@ public interface Backend {
     Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps, DType out);
 
     /**
-     * The gradients of {@link #layerNorm} from g = dL/dy: {dx (null unless inputGrad), dweight and dbias (null unless
-     * paramGrad; dbias also when weight is null)}, from the forward's mean and invstd.
+     * The gradients of {@link #layerNorm} from g = dL/dy and the forward's mean and invstd: returns dx (null unless
+     * inputGrad); when dbias is not null writes the parameter gradients, dbias and (when weight is not null) dweight,
+     * into those contiguous n-element tensors of the parameters' dtype (gradient buffers, or new tensors).
      */
-    Tensor[] layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, boolean paramGrad);
+    Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor dweight, Tensor dbias);
 
     /** softmax (or log_softmax when log) along dim. */
     Tensor softmax(Tensor x, int dim, boolean log);

@@ -133,7 +133,8 @@ final class NormalizationCpu {
         return new Tensor[]{y, mean, invstd};
     }
 
-    static Tensor[] layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, boolean paramGrad) {
+    static Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor dweight, Tensor dbias) {
+        boolean paramGrad = dbias != null;
         int rows = (int) (x.numel() / n);
         Tensor dx = inputGrad ? newTensor(x.shape(), x.dtype()) : null;
         FloatValues gv = values(g.dtype() == x.dtype() ? g : g.to(x.dtype())), xv = values(x), w = values(weight), mv = values(mean),
@@ -166,7 +167,6 @@ final class NormalizationCpu {
                 db[t] = pb;
             }
         });
-        Tensor dwt = null, dbt = null;
         if (paramGrad) {
             double[] sw = new double[n], sb = new double[n];
             for (int t = 0; t < tasks; t++) {
@@ -175,10 +175,9 @@ final class NormalizationCpu {
                     sb[i] += db[t][i];
                 }
             }
-            DType pt = weight != null ? weight.dtype() : x.dtype();
-            dwt = weight == null ? null : Tensor.of(sw, n).to(pt);
-            dbt = Tensor.of(sb, n).to(pt);
+            if (weight != null) ElementwiseCpu.copy(dweight, Tensor.of(sw, n));
+            ElementwiseCpu.copy(dbias, Tensor.of(sb, n));
         }
-        return new Tensor[]{dx, dwt, dbt};
+        return dx;
     }
 }

@@ -209,12 +209,15 @@ final class NormalizationCuda extends CudaFamily {
         return new Tensor[]{y, mean, invstd};
     }
 
-    Tensor[] layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, boolean paramGrad) {
+    Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor dweight, Tensor dbias) {
         DType t = x.dtype(), pt = paramType(t);
         Tensor gc = contiguous(g, t), xc = contiguous(x);
         long rows = x.numel() / n;
         Tensor dx = inputGrad ? newTensor(x.shape(), t) : null;
-        Tensor dw = paramGrad && weight != null ? newTensor(new int[]{n}, pt) : null, db = paramGrad ? newTensor(new int[]{n}, pt) : null;
+        Tensor dw = weight != null ? dweight : null, db = dbias;
+        if (db != null && (!db.isContiguous() || db.dtype() != pt || dw != null && (!dw.isContiguous() || dw.dtype() != pt))) {
+            throw new IllegalArgumentException("layerNormBackward: contiguous " + pt + " parameter gradients expected");
+        }
         if (dx != null && rows > 0) {
             Launch.args().ptr(ptr(dx)).ptr(ptr(gc)).ptr(ptr(xc)).ptr(ptrOrNull(weight)).ptr(ptr(mean)).ptr(ptr(invstd)).i64(rows).i32(n)
                     .go(dev, lnInputGrad.get(t), warpGrid(rows), 128);
@@ -231,6 +234,6 @@ final class NormalizationCuda extends CudaFamily {
         }
         drop(gc, g);
         drop(xc, x);
-        return new Tensor[]{dx, dw, db};
+        return dx;
     }
 }

@@ -121,15 +121,9 @@ public final class Matmul {
         boolean wg = w.requiresGrad(), bg = b != null && b.requiresGrad();
         if (!wg) return new Tensor[]{null, bg ? g.sum(0, false) : null};
         boolean withBias = bg && b.dtype() == w.dtype();   // one product writes both only in one dtype
-        Tensor dw = destination(w), db = withBias ? destination(b) : null;
+        Tensor dw = Autograd.gradientOutput(w), db = withBias ? Autograd.gradientOutput(b) : null;
         be.linearBackwardWeight(g, x, dw, db);
         return new Tensor[]{dw, withBias ? db : bg ? g.sum(0, false) : null};
-    }
-
-    /** The gradient buffer the engine grants p's backward, else a new tensor of p's shape and dtype. */
-    private static Tensor destination(Tensor p) {
-        Tensor d = Autograd.gradientDestination(p);
-        return d != null ? d : Tensor.empty(p.shape(), p.dtype(), p.device());
     }
 
     /** linear's argument checks; the output's shape. */

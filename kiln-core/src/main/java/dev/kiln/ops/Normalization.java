@@ -70,8 +70,12 @@ public final class Normalization {
         return Autograd.record("layer_norm", out, gOut -> {
             Tensor g = gOut.dtype() == in.dtype() ? gOut : gOut.to(in.dtype());
             boolean params = (w != null && w.requiresGrad()) || (bias != null && bias.requiresGrad());
-            Tensor[] gr = be.layerNormBackward(g, in, w == null ? null : w.reshape(n), mean, invstd, n, in.requiresGrad(), params);
-            return new Tensor[]{gr[0], gr[1] == null ? null : gr[1].reshape(normalizedShape), gr[2] == null ? null : gr[2].reshape(normalizedShape)};
+            // the parameter gradients go straight into their gradient buffers where the engine grants them
+            Tensor dw = params && w != null ? Autograd.gradientOutput(w) : null;
+            Tensor db = !params ? null : bias != null ? Autograd.gradientOutput(bias) : Tensor.empty(normalizedShape, paramType(in.dtype()), in.device());
+            Tensor dx = be.layerNormBackward(g, in, w == null ? null : w.reshape(n), mean, invstd, n, in.requiresGrad(),
+                    dw == null ? null : dw.reshape(n), db == null ? null : db.reshape(n));
+            return new Tensor[]{dx, dw, bias == null ? null : db};
         }, x, weight, bias);
     }
 
