@@ -168,7 +168,7 @@ public final class DataParallel {
                 p.zeroGrad();       // frees an accumulated gradient (stream-ordered after the copy)
                 p.setGrad(slice);
             }
-            if (System.getenv("KILN_EXP_DP_NOREDUCE") == null) group.allReduceMeanAsync(flat); // TODO experiment
+            group.allReduceMeanAsync(flat);
             return null;
         });
     }
