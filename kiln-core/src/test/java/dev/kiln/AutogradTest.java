@@ -115,8 +115,8 @@ class AutogradTest {
     }
 
     /**
-     * A leaf's gradient buffer (a data-parallel bucket's slice) receives its gradient: written there by linear's and
-     * layer norm's backward when the leaf has one consumer, copied there otherwise (a weight used twice, used as its own input, or
+     * A leaf's gradient buffer (a data-parallel bucket's slice) receives its gradient: written there by linear's, layer
+     * norm's, batch norm's and a cast's backward when the leaf has one consumer, copied there otherwise (a weight used twice, used as its own input, or
      * given a hook); values as without a buffer, the rest of the flat tensor untouched and never released.
      */
     @Test void gradientBuffersReceiveTheGradientWhateverTheGraph() {
@@ -128,7 +128,9 @@ class AutogradTest {
                 p -> dev.kiln.nn.F.linear(p[0], p[0], p[1]).sum(),                                               // its own input
                 p -> dev.kiln.nn.F.linear(x, p[0], p[1]).mul(p[1]).sum(),                                        // the bias twice
                 p -> dev.kiln.nn.F.layerNorm(x.matmul(p[0]), new int[]{4}, p[1], p[1], 1e-5).tanh().sum(),       // layer norm's, twice
-                p -> dev.kiln.nn.F.layerNorm(x.matmul(p[0]), new int[]{4}, p[1], null, 1e-5).tanh().sum());      // layer norm's weight
+                p -> dev.kiln.nn.F.layerNorm(x.matmul(p[0]), new int[]{4}, p[1], null, 1e-5).tanh().sum(),       // layer norm's weight
+                p -> x.matmul(p[0].to(DType.FLOAT32)).to(DType.FLOAT64).add(p[1]).tanh().sum(),                 // a cast's, then an add's
+                p -> dev.kiln.nn.F.batchNorm(x.matmul(p[0]), null, null, p[1], Tensor.zeros(new int[]{4}, DType.FLOAT64, Device.CPU), true, 0.1, 1e-5).tanh().sum());  // batch norm's
         for (int k = 0; k < graphs.size(); k++) {
             Tensor w0 = Tensor.randn(gen, new int[]{4, 4}, DType.FLOAT64, Device.CPU), b0 = Tensor.randn(gen, new int[]{4}, DType.FLOAT64, Device.CPU);
             Tensor w = w0.detach().requiresGrad(true), b = b0.detach().requiresGrad(true);

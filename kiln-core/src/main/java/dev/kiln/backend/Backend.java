@@ -128,12 +128,13 @@ public interface Backend {
     Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p);
 
     /**
-     * The gradients of {@link #batchNorm} from g = dL/dy: {dx (null unless inputGrad), dweight and dbias (null unless
-     * paramGrad and a weight), dresidual (the ReLU-masked g; null unless residual)}. y is the forward's output (read for
-     * the ReLU mask), mean and invstd what it returned.
+     * The gradients of {@link #batchNorm} from g = dL/dy: {dx (null unless inputGrad), dweight, dbias, dresidual (the
+     * ReLU-masked g; null unless residual)}; the parameter gradients are written into dweight and dbias when they are
+     * not null (contiguous, C elements of the parameters' dtype: gradient buffers or new tensors; both or neither, and
+     * only with a weight). y is the forward's output (read for the ReLU mask), mean and invstd what it returned.
      */
     Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
-                               boolean residual, boolean inputGrad, boolean paramGrad);
+                               boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias);
 
     /**
      * Layer norm of x over its trailing n elements (rows = numel / n): {@code y = (x - mean) * invstd * weight + bias}

@@ -189,7 +189,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
-                                                boolean residual, boolean inputGrad, boolean paramGrad) {
-        return NormalizationCpu.batchNormBackward(g, y, x, weight, mean, invstd, p, residual, inputGrad, paramGrad);
+                                                boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
+        return NormalizationCpu.batchNormBackward(g, y, x, weight, mean, invstd, p, residual, inputGrad, dweight, dbias);
     }
 }

@@ -65,14 +65,13 @@ final class NormalizationCpu {
     }
 
     static Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
-                                      boolean residual, boolean inputGrad, boolean paramGrad) {
+                                      boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
         int[] geo = geometry(x);
         int n = geo[0], c = geo[1], spatial = geo[2];
         long m = (long) n * spatial;
-        boolean params = paramGrad && weight != null;
-        DType pt = weight == null ? mean.dtype() : weight.dtype();
+        boolean params = dweight != null && weight != null;
         Tensor dx = inputGrad ? newTensor(x.shape(), x.dtype()) : null, dres = residual ? newTensor(x.shape(), x.dtype()) : null;
-        Tensor dw = params ? newTensor(new int[]{c}, pt) : null, db = params ? newTensor(new int[]{c}, pt) : null;
+        Tensor dw = params ? dweight : null, db = params ? dbias : null;
         FloatValues gv = values(g.dtype() == x.dtype() ? g : g.to(x.dtype())), yv = p.relu() ? values(y) : null, xv = values(x);
         FloatValues w = values(weight), mu = values(mean), is = values(invstd);
         FloatValues dxv = values(dx), drv = values(dres), dwv = values(dw), dbv = values(db);

@@ -409,7 +409,7 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
-                                                boolean residual, boolean inputGrad, boolean paramGrad) {
-        return normalization.batchNormBackward(g, y, x, weight, mean, invstd, p.training(), p.relu(), residual, inputGrad, paramGrad);
+                                                boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
+        return normalization.batchNormBackward(g, y, x, weight, mean, invstd, p.training(), p.relu(), residual, inputGrad, dweight, dbias);
     }
 }

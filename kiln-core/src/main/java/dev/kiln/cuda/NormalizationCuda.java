@@ -138,14 +138,17 @@ final class NormalizationCuda extends CudaFamily {
     }
 
     Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, boolean training,
-                               boolean relu, boolean residual, boolean inputGrad, boolean paramGrad) {
+                               boolean relu, boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
         DType t = x.dtype(), pt = paramType(t);
         boolean cl = x.prefersChannelsLast();
         Tensor gc = like(x, g, t), xc = like(x, x, t), yc = relu ? like(x, y, t) : null;
         int[] s = x.shape();
         long n = s[0], c = s[1], spatial = x.numel() / Math.max(1, n * c), total = x.numel(), m = n * spatial;
-        boolean wantParams = paramGrad && weight != null;
-        Tensor dw = wantParams ? newTensor(new int[]{(int) c}, pt) : null, db = wantParams ? newTensor(new int[]{(int) c}, pt) : null;
+        boolean wantParams = dweight != null && weight != null;
+        Tensor dw = wantParams ? dweight : null, db = wantParams ? dbias : null;
+        if (wantParams && (!dw.isContiguous() || !db.isContiguous() || dw.dtype() != pt || db.dtype() != pt)) {
+            throw new IllegalArgumentException("batchNormBackward: contiguous " + pt + " parameter gradients expected");
+        }
         Tensor dx = inputGrad ? newLike(x, s, t) : null, dres = residual ? newLike(x, s, t) : null;
         boolean needSums = wantParams || (inputGrad && training);
         // per channel two coefficients of the training input gradient (see batch_norm_grad_finish)

@@ -192,6 +192,12 @@ public final class Elementwise {
         get(x.device()).copy(out, x);
         if (!target.isFloating() || !x.dtype().isFloating()) return out;
         DType source = x.dtype();
-        return Autograd.record("to_" + target.label(), out, g -> new Tensor[]{cast(g, source)}, x);
+        return Autograd.record("to_" + target.label(), out, g -> {
+            // a float32 parameter cast for autocast: its gradient cast straight into its gradient buffer where granted
+            Tensor d = Autograd.gradientDestination(x);
+            if (d == null) return new Tensor[]{cast(g, source)};
+            get(g.device()).copy(d, g);
+            return new Tensor[]{d};
+        }, x);
     }
 }
