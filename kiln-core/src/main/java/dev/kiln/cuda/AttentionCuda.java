@@ -17,6 +17,7 @@ final class AttentionCuda extends CudaFamily {
     private static final int ROWS = 64; // ATT_ROWS
     private final Kernels.Table fwd32, fwd64, dq32, dq64, dk32, dk64, dv32, dv64, delta;
     private final Kernels.Table mmaFwd32, mmaFwd64, mmaBwd32, mmaBwd64, mmaDelta, mmaDqFinish; // tensor cores, 16-bit inputs
+    private final Kernels.Table mmaDeltaV, mmaDqFinishV;   // the same with 16-byte accesses
 
     AttentionCuda(CudaBackend backend) {
         super(backend);
@@ -35,6 +36,8 @@ final class AttentionCuda extends CudaFamily {
         mmaBwd64 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d64");
         mmaDelta = new Kernels.Table(dev, "attention.cu", "attention_mma_delta");
         mmaDqFinish = new Kernels.Table(dev, "attention.cu", "attention_mma_dq_finish");
+        mmaDeltaV = new Kernels.Table(dev, "attention.cu", "attention_mma_delta_v");
+        mmaDqFinishV = new Kernels.Table(dev, "attention.cu", "attention_mma_dq_finish_v");
     }
 
     static boolean supports(DType t, int headDim, int valueDim) {
@@ -160,8 +163,9 @@ final class AttentionCuda extends CudaFamily {
         Tensor acc = newTensor(new int[]{b * h, l, width}, DType.FLOAT32);
         long rows = (long) b * h * l;
         if (rows > 0) {
+            boolean v = vec(dv, dv, gc, oc);   // 8 lanes a row with 16-byte loads, else a warp a row
             geo(geo(Launch.args().ptr(ptr(deltas)).ptr(ptr(acc)).ptr(ptr(gc)).ptr(ptr(oc)).i32(h).i32(l).i32(dv).i32(width), gc), oc).i64(rows)
-                    .go(dev, mmaDelta.get(t), (int) ((rows + 3) / 4), 1, 1, 128, 0);
+                    .go(dev, (v ? mmaDeltaV : mmaDelta).get(t), (int) (v ? (rows + 15) / 16 : (rows + 3) / 4), 1, 1, 128, 0);
         }
         if ((long) b * h * s > 0) {
             Launch a = Launch.args().ptr(ptr(acc)).ptr(ptr(dk)).ptr(ptr(dvv)).ptr(ptr(gc)).ptr(ptr(qc)).ptr(ptr(kc)).ptr(ptr(vc)).ptr(ptr(lse))
@@ -174,8 +178,10 @@ final class AttentionCuda extends CudaFamily {
         }
         long n = (long) b * h * l * d;
         if (n > 0) {
-            geo(Launch.args().ptr(ptr(dq)).ptr(ptr(acc)).i32(h).i32(l).i32(d).i32(width).f64(scale), dq).i64(n)
-                    .go(dev, mmaDqFinish.get(t), grid(n), BLOCK);
+            boolean v = vec(d, d, dq);   // 16 bytes of dq a thread
+            long chunks = v ? n / (16 / t.byteSize()) : n;
+            geo(Launch.args().ptr(ptr(dq)).ptr(ptr(acc)).i32(h).i32(l).i32(d).i32(width).f64(scale), dq).i64(chunks)
+                    .go(dev, (v ? mmaDqFinishV : mmaDqFinish).get(t), grid(chunks), BLOCK);
         }
         acc.storage().release();
     }

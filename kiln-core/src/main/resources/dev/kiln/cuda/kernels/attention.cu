@@ -519,6 +519,35 @@ __device__ __forceinline__ void attention_mma_delta_impl(float* delta, float* dq
     for (int c = lane; c < D; c += 32) dqacc[r * D + c] = 0;
 }
 
+// The same with 16-byte accesses (rows 16-byte aligned, dv a multiple of 16 bytes): 8 lanes per row, each a 16-byte
+// chunk of dO and O at a time, so a warp covers 4 rows; the scratch row zeroed 16 bytes a store. A warp per row
+// reading 2-byte elements spent ~30 µs a GPT layer here, more than the step's whole softmax.
+template <typename T>
+__device__ __forceinline__ void attention_mma_delta_v_impl(float* delta, float* dqacc, const T* g, const T* o, int heads, int L, int dv,
+        int D, i64 gb, i64 gh, i64 gl, i64 ob, i64 oh, i64 ol, i64 rows) {
+    constexpr int E = Vec16<T>::N;
+    i64 r = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 3;
+    int sub = threadIdx.x & 7;
+    float s = 0;
+    if (r < rows) {                                             // no early return: the shuffles below take the whole warp
+        i64 i, bh = divmod(r, L, i), b = bh / heads, h = bh - b * heads;
+        const T* gr = g + b * gb + h * gh + i * gl;
+        const T* orow = o + b * ob + h * oh + i * ol;
+        for (int c = sub * E; c < dv; c += 8 * E) {
+            Vec16<T> gv, ov;
+            gv.load(gr + c);
+            ov.load(orow + c);
+#pragma unroll
+            for (int e = 0; e < E; e++) s += load<float, T>(gv.v[e]) * load<float, T>(ov.v[e]);
+        }
+        for (int c = sub * 4; c < D; c += 32) *reinterpret_cast<float4*>(dqacc + r * D + c) = make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    s += __shfl_xor_sync(0xffffffffu, s, 4);
+    s += __shfl_xor_sync(0xffffffffu, s, 2);
+    s += __shfl_xor_sync(0xffffffffu, s, 1);
+    if (r < rows && sub == 0) delta[r] = s;
+}
+
 template <typename T, int D>
 __device__ __forceinline__ void attention_mma_bwd_impl(float* dqacc, T* dk, T* dvo, const T* g, const T* q, const T* k, const T* v,
         const float* lse, const float* delta, const float* mask, int heads, int L, int S, int d, int dv, int causal, int vec,
@@ -944,6 +973,23 @@ extern "C" __global__ void attention_mma_dq_finish_##S(T* dq, const float* acc, 
         i64 c, r = divmod(i, d, c), row, bh = divmod(r, L, row); \
         i64 b = bh / heads, h = bh - b * heads; \
         dq[b * xb + h * xh + row * xl + c] = store<T, float>(acc[r * D + c] * (float) scale); \
+    } \
+} \
+extern "C" __global__ void attention_mma_delta_v_##S(float* delta, float* dqacc, const T* g, const T* o, int heads, int L, int dv, int D, \
+        i64 gb, i64 gh, i64 gl, i64 ob, i64 oh, i64 ol, i64 rows) { \
+    attention_mma_delta_v_impl<T>(delta, dqacc, g, o, heads, L, dv, D, gb, gh, gl, ob, oh, ol, rows); \
+} \
+/* the same 16 bytes of dq at a time (d and dq's row strides a multiple of 16 bytes, dq 16-byte aligned): n chunks */ \
+extern "C" __global__ void attention_mma_dq_finish_v_##S(T* dq, const float* acc, int heads, int L, int d, int D, double scale, \
+        i64 xb, i64 xh, i64 xl, i64 n) { \
+    constexpr int E = Vec16<T>::N; \
+    GRID_STRIDE(j, n) { \
+        i64 c, r = divmod(j * E, d, c), row, bh = divmod(r, L, row); \
+        i64 b = bh / heads, h = bh - b * heads; \
+        const float* a = acc + r * D + c; \
+        Vec16<T> out; \
+        _Pragma("unroll") for (int e = 0; e < E; e++) out.v[e] = store<T, float>(a[e] * (float) scale); \
+        out.store(dq + b * xb + h * xh + row * xl + c); \
     } \
 }
 #define ATTENTION_TC32_D(D) \
