@@ -15,6 +15,9 @@ final class ElementwiseCuda extends CudaFamily {
     /** 16-bit contiguous maps and float32 <-> 16-bit casts: defined for those types only. */
     private final Kernels.Table unaryContig, binaryContig, castContig;
     private final Kernels.Single unaryF32Contig, binaryF32Contig;
+    /** Contiguous 16-bit kernels with the op compiled in: the activations and their backward codes. */
+    private final java.util.Map<UnaryOp, Kernels.Table> activation = new java.util.EnumMap<>(UnaryOp.class);
+    private final java.util.Map<BinaryOp, Kernels.Table> activationBackward = new java.util.EnumMap<>(BinaryOp.class);
 
     ElementwiseCuda(CudaBackend backend) {
         super(backend);
@@ -31,6 +34,11 @@ final class ElementwiseCuda extends CudaFamily {
         unaryContig = new Kernels.Table(dev, "elementwise.cu", "unary_contig");
         binaryContig = new Kernels.Table(dev, "elementwise.cu", "binary_contig");
         castContig = new Kernels.Table(dev, "elementwise.cu", "copy_contig", true);
+        for (UnaryOp op : new UnaryOp[]{UnaryOp.GELU, UnaryOp.GELU_TANH, UnaryOp.SILU, UnaryOp.RELU}) {
+            String name = op.name().toLowerCase(java.util.Locale.ROOT);
+            activation.put(op, new Kernels.Table(dev, "elementwise.cu", "unary_contig_" + name));
+            activationBackward.put(BinaryOp.valueOf(op.name() + "_BACKWARD"), new Kernels.Table(dev, "elementwise.cu", "binary_contig_" + name + "_backward"));
+        }
     }
 
     void fill(Tensor out, double value) {
@@ -84,6 +92,8 @@ final class ElementwiseCuda extends CudaFamily {
         long o = ptr(out), a = ptr(x);
         if (x.dtype() == DType.FLOAT32 && x.isContiguous() && aligned16(o, a)) {
             Launch.args().i32(op.ordinal()).ptr(o).ptr(a).i64(n).go(dev, unaryF32Contig.get(), grid((n + 3) / 4), BLOCK);
+        } else if (is16(x.dtype()) && x.isContiguous() && aligned16(o, a) && activation.containsKey(op)) {
+            Launch.args().ptr(o).ptr(a).i64(n).go(dev, activation.get(op).get(x.dtype()), grid((n + 7) / 8), BLOCK);
         } else if (is16(x.dtype()) && x.isContiguous() && aligned16(o, a)) {
             Launch.args().i32(op.ordinal()).ptr(o).ptr(a).i64(n).go(dev, unaryContig.get(x.dtype()), grid((n + 7) / 8), BLOCK);
         } else {
@@ -106,7 +116,9 @@ final class ElementwiseCuda extends CudaFamily {
             return out;
         }
         if (!cmp && is16(a.dtype()) && a.isContiguous() && b.isContiguous() && aligned16(o, pa, pb)) {
-            Launch.args().i32(op.ordinal()).ptr(o).ptr(pa).ptr(pb).i64(n).go(dev, binaryContig.get(a.dtype()), grid((n + 7) / 8), BLOCK);
+            Kernels.Table fixed = activationBackward.get(op);
+            if (fixed != null) Launch.args().ptr(o).ptr(pa).ptr(pb).i64(n).go(dev, fixed.get(a.dtype()), grid((n + 7) / 8), BLOCK);
+            else Launch.args().i32(op.ordinal()).ptr(o).ptr(pa).ptr(pb).i64(n).go(dev, binaryContig.get(a.dtype()), grid((n + 7) / 8), BLOCK);
             return out;
         }
         Kernels.Fn fn = cmp ? compare.get(a.dtype()) : binary.get(a.dtype());

@@ -169,6 +169,15 @@ __device__ __forceinline__ void unary_contig(int op, T* out, const T* x, i64 n) 
 extern "C" __global__ void binary_contig_##S(int op, T* out, const T* a, const T* b, i64 n) { binary_contig<T>(op, out, a, b, n); } \
 extern "C" __global__ void unary_contig_##S(int op, T* out, const T* x, i64 n) { unary_contig<T>(op, out, x, n); }
 CONTIG_16(bf16, bf16) CONTIG_16(f16, f16)
+// The same with the op fixed when the kernel is compiled, so the switch folds away, for the activations a training
+// step runs over its widest tensors (a GPT's MLP: GELU, its recompute in backward, GELU's backward).
+#define CONTIG_ACTIVATION(T, S, NAME, U, B) \
+extern "C" __global__ void unary_contig_##NAME##_##S(T* out, const T* x, i64 n) { unary_contig<T>(U, out, x, n); } \
+extern "C" __global__ void binary_contig_##NAME##_backward_##S(T* out, const T* a, const T* b, i64 n) { binary_contig<T>(B, out, a, b, n); }
+#define CONTIG_ACTIVATIONS(T, S) CONTIG_ACTIVATION(T, S, gelu, UNARY_GELU, BINARY_GELU_BACKWARD) \
+    CONTIG_ACTIVATION(T, S, gelu_tanh, UNARY_GELU_TANH, BINARY_GELU_TANH_BACKWARD) \
+    CONTIG_ACTIVATION(T, S, silu, UNARY_SILU, BINARY_SILU_BACKWARD) CONTIG_ACTIVATION(T, S, relu, UNARY_RELU, BINARY_RELU_BACKWARD)
+CONTIG_ACTIVATIONS(bf16, bf16) CONTIG_ACTIVATIONS(f16, f16)
 
 // contiguous casts between float32 and the 16-bit floats (autocast's casts of weights, activations and gradients):
 // 8 elements per thread in 16-byte vectors, converted as the strided copy converts them
