@@ -145,8 +145,8 @@ public interface Backend {
     Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps, DType out);
 
     /**
-     * The gradients of {@link #layerNorm} from g = dL/dy and the forward's mean and invstd: returns dx (null unless
-     * inputGrad); when dbias is not null writes the parameter gradients, dbias and (when weight is not null) dweight,
+     * The gradients of {@link #layerNorm} from g = dL/dy (x's dtype, or the 16-bit dtype a float32 x was normalised
+     * into) and the forward's mean and invstd: returns dx (null unless inputGrad); when dbias is not null writes the parameter gradients, dbias and (when weight is not null) dweight,
      * into those contiguous n-element tensors of the parameters' dtype (gradient buffers, or new tensors).
      */
     Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor dweight, Tensor dbias);

@@ -14,6 +14,7 @@ final class NormalizationCuda extends CudaFamily {
     private final Kernels.Table stats, statsCl, statsFinish, evalStats, apply, grad, gradCl, gradFinish, inputGradKernel;
     private final Kernels.Table statsV, gradV, applyV, inputGradV;
     private final Kernels.Table lnForward, lnForwardTo, lnInputGrad, lnParamGrad, lnParamGradFinish;
+    private final Kernels.Table lnInputGradFrom, lnParamGradFrom;   // float32 rows, the 16-bit gradient of layer_norm_fwd_to's output
 
     NormalizationCuda(CudaBackend backend) {
         super(backend);
@@ -35,6 +36,8 @@ final class NormalizationCuda extends CudaFamily {
         lnInputGrad = new Kernels.Table(dev, "normalization.cu", "layer_norm_input_grad");
         lnParamGrad = new Kernels.Table(dev, "normalization.cu", "layer_norm_param_grad");
         lnParamGradFinish = new Kernels.Table(dev, "normalization.cu", "layer_norm_param_grad_finish");
+        lnInputGradFrom = new Kernels.Table(dev, "normalization.cu", "layer_norm_input_grad_from", true);
+        lnParamGradFrom = new Kernels.Table(dev, "normalization.cu", "layer_norm_param_grad_from", true);
     }
 
     /** The dtype of parameters and statistics for activations of dtype t. */
@@ -214,7 +217,9 @@ final class NormalizationCuda extends CudaFamily {
 
     Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor dweight, Tensor dbias) {
         DType t = x.dtype(), pt = paramType(t);
-        Tensor gc = contiguous(g, t), xc = contiguous(x);
+        // the 16-bit gradient of float32 rows normalised into 16 bits is read as it is (no cast pass first)
+        boolean from16 = t == DType.FLOAT32 && (g.dtype() == DType.BFLOAT16 || g.dtype() == DType.FLOAT16);
+        Tensor gc = from16 ? contiguous(g) : contiguous(g, t), xc = contiguous(x);
         long rows = x.numel() / n;
         Tensor dx = inputGrad ? newTensor(x.shape(), t) : null;
         Tensor dw = weight != null ? dweight : null, db = dbias;
@@ -223,7 +228,7 @@ final class NormalizationCuda extends CudaFamily {
         }
         if (dx != null && rows > 0) {
             Launch.args().ptr(ptr(dx)).ptr(ptr(gc)).ptr(ptr(xc)).ptr(ptrOrNull(weight)).ptr(ptr(mean)).ptr(ptr(invstd)).i64(rows).i32(n)
-                    .go(dev, lnInputGrad.get(t), warpGrid(rows), 128);
+                    .go(dev, from16 ? lnInputGradFrom.get(g.dtype(), t) : lnInputGrad.get(t), warpGrid(rows), 128);
         }
         if (db != null) {
             int colBlocks = (n + 127) / 128;
@@ -231,7 +236,7 @@ final class NormalizationCuda extends CudaFamily {
             long chunk = (rows + splits - 1) / splits;
             CudaAllocator.Block partial = dev.allocator().allocate((long) splits * n * 2 * pt.byteSize());
             Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd)).i64(rows).i32(n).i64(chunk)
-                    .go(dev, lnParamGrad.get(t), colBlocks, splits, 1, 128, 0);
+                    .go(dev, from16 ? lnParamGradFrom.get(g.dtype(), t) : lnParamGrad.get(t), colBlocks, splits, 1, 128, 0);
             Launch.args().ptr(ptrOrNull(dw)).ptr(ptr(db)).ptr(partial.address()).i32(n).i32(splits).go(dev, lnParamGradFinish.get(t), warpGrid(n), 128);
             dev.allocator().free(partial);
         }

@@ -68,7 +68,7 @@ public final class Normalization {
         Tensor[] r = be.layerNorm(x, weight == null ? null : weight.reshape(n), bias == null ? null : bias.reshape(n), n, eps, outType);
         Tensor out = r[0], mean = r[1], invstd = r[2], in = x, w = weight;
         return Autograd.record("layer_norm", out, gOut -> {
-            Tensor g = gOut.dtype() == in.dtype() ? gOut : gOut.to(in.dtype());
+            Tensor g = gOut;   // a backend reads a 16-bit gradient of float32 rows itself (the output narrowed for autocast)
             boolean params = (w != null && w.requiresGrad()) || (bias != null && bias.requiresGrad());
             // the parameter gradients go straight into their gradient buffers where the engine grants them
             Tensor dw = params && w != null ? Autograd.gradientOutput(w) : null;

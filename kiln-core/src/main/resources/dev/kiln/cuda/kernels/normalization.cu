@@ -442,25 +442,26 @@ __device__ __forceinline__ void ln_forward(TO* y, typename Acc<T>::type* mean, t
     }
 }
 
-// dx = invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dy = g * w: a warp per row.
-template <typename T>
-__device__ __forceinline__ void ln_input_grad(T* dx, const T* g, const T* x, const typename Acc<T>::type* w,
+// dx = invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dy = g * w: a warp per row. g is x's type, or (the
+// *_from_* kernels) the 16-bit type layer_norm_fwd_to_* wrote for float32 rows, read as it is rather than cast first.
+template <typename T, typename G = T>
+__device__ __forceinline__ void ln_input_grad(T* dx, const G* g, const T* x, const typename Acc<T>::type* w,
                                               const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, i64 rows, int n) {
     typedef typename Acc<T>::type P;
     int lane = threadIdx.x & 31;
     auto add = [](P a, P c) { return a + c; };
     for (i64 r = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += ((i64) gridDim.x * blockDim.x) >> 5) {
-        const T* xr = x + r * n; const T* gr = g + r * n;
+        const T* xr = x + r * n; const G* gr = g + r * n;
         P mu = mean[r], is = invstd[r], sdy = 0, sdyx = 0;
         for (int i = lane; i < n; i += 32) {
-            P dy = load<P, T>(gr[i]) * (w ? w[i] : (P) 1), xhat = (load<P, T>(xr[i]) - mu) * is;
+            P dy = load<P, G>(gr[i]) * (w ? w[i] : (P) 1), xhat = (load<P, T>(xr[i]) - mu) * is;
             sdy += dy;
             sdyx += dy * xhat;
         }
         P mdy = warp_all(sdy, add) / (P) n, mdyx = warp_all(sdyx, add) / (P) n;
         T* dr = dx + r * n;
         for (int i = lane; i < n; i += 32) {
-            P dy = load<P, T>(gr[i]) * (w ? w[i] : (P) 1), xhat = (load<P, T>(xr[i]) - mu) * is;
+            P dy = load<P, G>(gr[i]) * (w ? w[i] : (P) 1), xhat = (load<P, T>(xr[i]) - mu) * is;
             dr[i] = store<T, P>(is * (dy - mdy - xhat * mdyx));
         }
     }
@@ -468,8 +469,8 @@ __device__ __forceinline__ void ln_input_grad(T* dx, const T* g, const T* x, con
 
 // The parameter gradients' partial column sums: column i = blockIdx.x * blockDim.x + threadIdx.x over the rows
 // [split * chunk, (split + 1) * chunk), split = blockIdx.y: partial[(split * n + i) * 2 + {0, 1}] = {sum g*xhat, sum g}.
-template <typename T>
-__device__ __forceinline__ void ln_param_grad(typename Acc<T>::type* partial, const T* g, const T* x, const typename Acc<T>::type* mean,
+template <typename T, typename G = T>
+__device__ __forceinline__ void ln_param_grad(typename Acc<T>::type* partial, const G* g, const T* x, const typename Acc<T>::type* mean,
                                               const typename Acc<T>::type* invstd, i64 rows, int n, i64 chunk) {
     typedef typename Acc<T>::type P;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -477,7 +478,7 @@ __device__ __forceinline__ void ln_param_grad(typename Acc<T>::type* partial, co
     i64 from = (i64) blockIdx.y * chunk, to = min(rows, from + chunk);
     P sw = 0, sb = 0;
     for (i64 r = from; r < to; r++) {
-        P gi = load<P, T>(g[r * n + i]);
+        P gi = load<P, G>(g[r * n + i]);
         sw += gi * (load<P, T>(x[r * n + i]) - mean[r]) * invstd[r];
         sb += gi;
     }
@@ -527,3 +528,14 @@ extern "C" __global__ void layer_norm_fwd_to_f16_f32(f16* y, float* mean, float*
         const float* b, i64 rows, int n, double eps) {
     ln_forward<float, f16>(y, mean, invstd, x, w, b, rows, n, eps);
 }
+// and their backward from the 16-bit gradient of that output
+#define LAYER_NORM_FROM(G, S) \
+extern "C" __global__ void layer_norm_input_grad_from_##S##_f32(float* dx, const G* g, const float* x, const float* w, const float* mean, \
+        const float* invstd, i64 rows, int n) { \
+    ln_input_grad<float, G>(dx, g, x, w, mean, invstd, rows, n); \
+} \
+extern "C" __global__ void layer_norm_param_grad_from_##S##_f32(float* partial, const G* g, const float* x, const float* mean, \
+        const float* invstd, i64 rows, int n, i64 chunk) { \
+    ln_param_grad<float, G>(partial, g, x, mean, invstd, rows, n, chunk); \
+}
+LAYER_NORM_FROM(bf16, bf16) LAYER_NORM_FROM(f16, f16)
