@@ -51,10 +51,16 @@ import java.util.function.UnaryOperator;
  * @param dpBucketMb     {@code kiln.dp.bucket.mb} / {@code KILN_DP_BUCKET_MB}: the size of a data-parallel gradient
  *                       bucket (MB; default 25, PyTorch's {@code bucket_cap_mb}): smaller buckets start reducing earlier
  *                       in backward and leave a smaller last reduction after it, larger ones make fewer calls
+ * @param dpLastBucketMb {@code kiln.dp.last.bucket.mb} / {@code KILN_DP_LAST_BUCKET_MB}: when above 0, data-parallel
+ *                       buckets shrink towards the end of backward: the bucket reduced last holds at most this many MB,
+ *                       each one before it at most twice the next, up to {@code kiln.dp.bucket.mb}, so less is left to
+ *                       reduce once backward ends (a CNN's stem and first stages make their gradients last). 0
+ *                       (default): buckets of equal size
  */
 public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
                        boolean cudnnAlgoCache, System.Logger.Level logLevel, boolean convTf32, SmallConv smallConv, boolean progress,
-                       long attentionComposeMb, long cudaMemoryLimitMb, boolean deterministic, long distTimeoutS, long dpBucketMb) {
+                       long attentionComposeMb, long cudaMemoryLimitMb, boolean deterministic, long distTimeoutS, long dpBucketMb,
+                       long dpLastBucketMb) {
 
     /** {@code kiln.small.conv}: which convolutions take Kiln's direct few-channel kernels on CUDA. */
     public enum SmallConv {
@@ -103,7 +109,7 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
                 src.flag("kiln.cudnn.benchmark", false), src.flag("kiln.cudnn.algo.cache", true), src.value("kiln.log.level").map(v -> level(src, v)).orElse(System.Logger.Level.INFO),
                 src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false), src.count("kiln.attention.compose.mb", 256),
                 src.count("kiln.cuda.memory.limit.mb", 0), src.flag("kiln.deterministic", false), src.count("kiln.dist.timeout.s", 600),
-                src.count("kiln.dp.bucket.mb", 25));
+                src.count("kiln.dp.bucket.mb", 25), src.count("kiln.dp.last.bucket.mb", 0));
     }
 
     /**

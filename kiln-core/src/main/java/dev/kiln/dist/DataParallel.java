@@ -13,7 +13,8 @@ import java.util.List;
 /**
  * Data parallel training of one model replica per rank, as PyTorch's DistributedDataParallel: at the start every
  * parameter is overwritten with rank 0's; during backward the gradients are grouped in buckets (in reverse order of
- * registration, the order backward tends to produce them, up to {@code bucketBytes} each), and each bucket is averaged
+ * registration, the order backward tends to produce them, up to {@code bucketBytes} each, or optionally smaller
+ * towards the end of backward), and each bucket is averaged
  * over the ranks as soon as its last gradient has been accumulated, so every rank steps with the mean gradient of the
  * global batch. Each bucket is one flat buffer made once, and each parameter's gradient is a slice of it (PyTorch's
  * {@code gradient_as_bucket_view}, by {@link Tensor#setGradBuffer}): a linear layer's weight-gradient product writes
@@ -34,31 +35,27 @@ public final class DataParallel {
     private boolean sync = true;
     private long reductions;
 
-    private DataParallel(Layer model, ProcessGroup group, long bucketBytes) {
+    private DataParallel(Layer model, ProcessGroup group, long bucketBytes, long lastBucketBytes) {
         if (bucketBytes < 1) throw new IllegalArgumentException("data parallel: bucket size must be >= 1 byte, got " + bucketBytes);
+        if (lastBucketBytes < 0) throw new IllegalArgumentException("data parallel: last bucket size must be >= 0 bytes, got " + lastBucketBytes);
         this.group = group;
         this.model = model;
         List<Tensor> params = model.parameters();
         if (params.isEmpty()) throw new IllegalArgumentException("data parallel: the model has no parameters");
         Device device = params.getFirst().device();
-        List<Tensor> current = new ArrayList<>();
-        long bytes = 0;
-        for (int i = params.size() - 1; i >= 0; i--) {
-            Tensor p = params.get(i);
+        for (Tensor p : params) {
             if (!p.device().equals(device)) {
                 throw new IllegalArgumentException("data parallel: the model's parameters are on " + device + " and " + p.device()
                         + "; move the model to its rank's device first");
             }
-            long b = p.numel() * p.dtype().byteSize();
-            if (!current.isEmpty() && (bytes + b > bucketBytes || current.getFirst().dtype() != p.dtype())) {
-                buckets.add(current);
-                current = new ArrayList<>();
-                bytes = 0;
-            }
-            current.add(p);
-            bytes += b;
         }
-        if (!current.isEmpty()) buckets.add(current);
+        if (lastBucketBytes == 0) {
+            buckets.addAll(cut(params.reversed(), bucketBytes, bucketBytes));
+        } else {
+            // cut from the first-registered parameter, whose gradient backward makes last, with caps that double from
+            // lastBucketBytes, then put in the order backward fills them
+            for (List<Tensor> b : cut(params, Math.min(bucketBytes, lastBucketBytes), bucketBytes).reversed()) buckets.add(b.reversed());
+        }
         waiting = new int[buckets.size()];
         for (int k = 0; k < buckets.size(); k++) {
             List<Tensor> bucket = buckets.get(k);
@@ -90,11 +87,23 @@ public final class DataParallel {
     }
     /**
      * Wraps {@code model} for {@code group}: its parameters take rank 0's values now, its gradients are averaged from
-     * now on, in buckets of {@link Settings#dpBucketMb()} (25 MB unless set).
+     * now on, in buckets of {@link Settings#dpBucketMb()} (25 MB unless set), shrinking towards the end of backward when
+     * {@link Settings#dpLastBucketMb()} is set.
      */
-    public static DataParallel of(Layer model, ProcessGroup group) { return of(model, group, Settings.get().dpBucketMb() << 20); }
+    public static DataParallel of(Layer model, ProcessGroup group) {
+        return of(model, group, Settings.get().dpBucketMb() << 20, Settings.get().dpLastBucketMb() << 20);
+    }
 
-    public static DataParallel of(Layer model, ProcessGroup group, long bucketBytes) { return new DataParallel(model, group, bucketBytes); }
+    /** Buckets of equal size, {@code bucketBytes} at most each. */
+    public static DataParallel of(Layer model, ProcessGroup group, long bucketBytes) { return of(model, group, bucketBytes, 0); }
+
+    /**
+     * Buckets of at most {@code bucketBytes} that shrink towards the end of backward when lastBucketBytes is above 0: the
+     * bucket reduced last holds at most lastBucketBytes, each one before it at most twice the next.
+     */
+    public static DataParallel of(Layer model, ProcessGroup group, long bucketBytes, long lastBucketBytes) {
+        return new DataParallel(model, group, bucketBytes, lastBucketBytes);
+    }
 
     /**
      * Synchronised batch norm (PyTorch's {@code convert_sync_batchnorm}): every {@link BatchNorm} of the model
@@ -148,6 +157,29 @@ public final class DataParallel {
         if (!sync) return;
         for (int k = 0; k < buckets.size(); k++) if (waiting[k] != buckets.get(k).size()) reduce(k);
         group.awaitReductions();
+    }
+
+    /**
+     * params cut, in their order, into runs of one dtype: the first holds at most firstCap bytes, each next one at most
+     * twice the one before, up to cap (a single larger parameter is a run of its own).
+     */
+    private static List<List<Tensor>> cut(List<Tensor> params, long firstCap, long cap) {
+        List<List<Tensor>> runs = new ArrayList<>();
+        List<Tensor> current = new ArrayList<>();
+        long bytes = 0, limit = firstCap;
+        for (Tensor p : params) {
+            long b = p.numel() * p.dtype().byteSize();
+            if (!current.isEmpty() && (bytes + b > limit || current.getFirst().dtype() != p.dtype())) {
+                runs.add(current);
+                current = new ArrayList<>();
+                bytes = 0;
+                limit = Math.min(cap, 2 * limit);
+            }
+            current.add(p);
+            bytes += b;
+        }
+        runs.add(current);
+        return runs;
     }
 
     /** Bucket offsets in elements rounded up to 64 (256 bytes of float32): each gradient slice starts aligned for cuBLASLt. */

@@ -8,6 +8,7 @@ import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.BatchNorm1d;
 import dev.kiln.nn.BatchNorm2d;
 import dev.kiln.nn.F;
+import dev.kiln.nn.Layer;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.ReLU;
 import dev.kiln.nn.Sequential;
@@ -61,6 +62,26 @@ class DataParallelTest {
         assertSame(params.getLast(), b.getFirst().getFirst(), "the last layer's parameters come first");
         assertEquals(params.size(), b.stream().mapToInt(List::size).sum());
         for (List<Tensor> bucket : b) assertTrue(bucket.size() == 1 || bucket.stream().mapToLong(t -> t.numel() * 8).sum() <= 16 * 16 * 8);
+    }
+
+    /** With a last-bucket size the buckets shrink towards the end of backward: the last at most that, each before at most twice the next. */
+    @Test void bucketsCanHalveTowardsTheEndOfBackward() {
+        Generator g = new Generator(2);
+        Layer[] layers = new Layer[12];
+        for (int i = 0; i < layers.length; i++) layers[i] = new Linear(256, 256, g);   // 257 KiB of float32 each
+        Sequential m = new Sequential(layers);
+        long cap = 2 << 20, last = 1 << 20;
+        List<List<Tensor>> b = DataParallel.of(m, ProcessGroup.single(), cap, last).buckets();
+        assertEquals(m.parameters().reversed(), b.stream().flatMap(List::stream).toList(), "every parameter once, in reverse registration order");
+        long limit = last;
+        for (int k = b.size() - 1; k >= 0; k--, limit = Math.min(cap, 2 * limit)) {
+            long bytes = b.get(k).stream().mapToLong(t -> t.numel() * 4).sum();
+            assertTrue(bytes <= limit, "bucket " + k + " of " + b.size() + ": " + bytes + " bytes, at most " + limit);
+        }
+        assertTrue(b.getLast().stream().mapToLong(t -> t.numel() * 4).sum() > last / 2, "the last bucket is filled");
+        List<List<Tensor>> equal = DataParallel.of(m, ProcessGroup.single(), cap).buckets();
+        assertTrue(equal.getLast().stream().mapToLong(t -> t.numel() * 4).sum() > last, "equal buckets leave a larger last one: " + equal.size());
+        assertThrows(IllegalArgumentException.class, () -> DataParallel.of(m, ProcessGroup.single(), cap, -1));
     }
 
     @Test void everyBucketIsReducedOnceAndTheMeanIsKept() {
@@ -200,6 +221,8 @@ class DataParallelTest {
     @Test void twoRanksWithHalfTheBatchTrainAsOneWithTheWholeBatch() throws Exception {
         Tensor x = Tensor.randn(new Generator(6), new int[]{16, 6}, DType.FLOAT64, Device.CPU);
         assertTrainedAlike(twoRanksAndOne(r -> mlp(100 + r), (m, g) -> DataParallel.of(m, g, 700), x, labels(16, 5), 20), 1e-12);
+        // buckets that shrink towards the end of backward (the last at most 300 bytes) reduce the same gradients
+        assertTrainedAlike(twoRanksAndOne(r -> mlp(100 + r), (m, g) -> DataParallel.of(m, g, 700, 300), x, labels(16, 5), 20), 1e-12);
     }
 
     private static Sequential bnNet(long seed) {
