@@ -81,8 +81,8 @@ final class MatmulCuda extends CudaFamily {
     }
 
     /**
-     * linear's weight gradient gᵀ·x (out, in) and, when biasGrad, its bias gradient (the sums of g's columns, out):
-     * one cuBLASLt GEMM with the BGRADB epilogue, else a GEMM and a reduction.
+     * linear's weight gradient gᵀ·x (out, in) into dw and, when db is not null, its bias gradient (the sums of g's
+     * columns, out) into db: one cuBLASLt GEMM with the BGRADB epilogue, else a GEMM and a reduction.
      */
     void linearBackwardWeight(Tensor g, Tensor x, Tensor dw, Tensor db) {
         int n = g.shape()[0], out = g.shape()[1], in = x.shape()[1];

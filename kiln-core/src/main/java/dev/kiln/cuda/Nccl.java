@@ -177,14 +177,9 @@ public final class Nccl {
         }
 
         /**
-         * t = the mean of t over the ranks, in place, on the communication stream after the work queued so far on the
-         * device's stream. t must not be read, written or freed before {@link #joinOverlapped}.
-         */
-        public void allReduceAverageOverlapped(Tensor t) { allReduceAverage(t, forkOverlapped()); }
-
-        /**
          * Makes the communication stream wait for the work queued so far on the device's stream, and returns it: the
-         * stream for {@link #allReduceAverage}'s overlapped collectives (made on the first call).
+         * stream for {@link #allReduceAverage}'s overlapped collectives (made on the first call). Their tensors must not
+         * be read, written or freed before {@link #joinOverlapped}.
          */
         public MemorySegment forkOverlapped() {
             if (commStream == null) {

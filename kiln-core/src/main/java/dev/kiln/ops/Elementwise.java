@@ -196,8 +196,7 @@ public final class Elementwise {
             // a float32 parameter cast for autocast: its gradient cast straight into its gradient buffer where granted
             Tensor d = Autograd.gradientDestination(x);
             if (d == null) return new Tensor[]{cast(g, source)};
-            get(g.device()).copy(d, g);
-            return new Tensor[]{d};
+            return new Tensor[]{d.copyFrom(g)};
         }, x);
     }
 }

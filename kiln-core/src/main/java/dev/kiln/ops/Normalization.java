@@ -67,8 +67,8 @@ public final class Normalization {
         int n = (int) Shape.numel(normalizedShape);
         Tensor[] r = be.layerNorm(x, weight == null ? null : weight.reshape(n), bias == null ? null : bias.reshape(n), n, eps, outType);
         Tensor out = r[0], mean = r[1], invstd = r[2], in = x, w = weight;
-        return Autograd.record("layer_norm", out, gOut -> {
-            Tensor g = gOut;   // a backend reads a 16-bit gradient of float32 rows itself (the output narrowed for autocast)
+        // g may be the 16-bit gradient of float32 rows normalised into 16 bits: the backend reads it as it is
+        return Autograd.record("layer_norm", out, g -> {
             boolean params = (w != null && w.requiresGrad()) || (bias != null && bias.requiresGrad());
             // the parameter gradients go straight into their gradient buffers where the engine grants them
             Tensor dw = params && w != null ? Autograd.gradientOutput(w) : null;
