@@ -138,7 +138,7 @@ class MatmulCpuTest {
 
     private static Sgemm engine(int bits) {
         var species = jdk.incubator.vector.VectorSpecies.of(float.class, jdk.incubator.vector.VectorShape.forBitSize(bits));
-        Sgemm e = new Sgemm(SgemmKernel.forSpecies(species));
+        Sgemm e = new Sgemm(SgemmKernel.forSpecies(species), 0); // A packed MC rows at a time: blocks small enough to cross
         assertEquals(bits, e.kernel.species.vectorBitSize());
         return e;
     }
@@ -154,7 +154,7 @@ class MatmulCpuTest {
         SplittableRandom r = new SplittableRandom(System.nanoTime());
         int mr = e.MR, nr = e.NR;
         int[][] sizes = {{1, 1, 1}, {mr, nr, 1}, {mr - 1, nr + 1, 3}, {mr + 1, nr - 1, e.KC + 1}, {e.MC + mr + 1, 2 * nr + 3, 17},
-                {7, e.NC + nr + 5, 9}, {3 * mr, 3 * nr, 2 * e.KC}, {1 + r.nextInt(100), 1 + r.nextInt(100), 1 + r.nextInt(600)}};
+                {7, e.NC + nr + 5, 9}, {3 * mr, 3 * nr, 2 * e.KC}, {e.MC + mr + 1, e.NC + 3, e.KC + 1}, {1 + r.nextInt(100), 1 + r.nextInt(100), 1 + r.nextInt(600)}};
         for (int[] sz : sizes) {
             int m = sz[0], n = sz[1], k = sz[2];
             for (int layout = 0; layout < 4; layout++) {
