@@ -158,4 +158,26 @@ class AutogradTest {
             for (int i = 0; i < dw.length; i++) assertEquals(2 * dw[i], wb.grad().toDoubleArray()[i], 1e-12, "graph " + k + ": accumulated");
         }
     }
+
+    /**
+     * A backward may take the gradient its input already has from other consumers and return its own plus that one
+     * (Autograd.takePendingGradient): the engine then adds nothing. Offered only when another consumer ran first.
+     */
+    @Test void aBackwardThatTakesThePendingGradientReturnsTheSum() {
+        for (boolean probeFirst : new boolean[]{false, true}) {
+            Tensor x = Tensor.of(new double[]{1, -2, 3}, 3).requiresGrad(true);
+            boolean[] taken = {false};
+            Tensor a = x.mul(2);
+            Tensor b = dev.kiln.autograd.Autograd.record("probe", x.detach().mul(3), g -> {
+                Tensor pending = dev.kiln.autograd.Autograd.takePendingGradient(x);
+                taken[0] = pending != null;
+                Tensor own = g.mul(3);
+                return new Tensor[]{pending == null ? own : own.add(pending)};
+            }, x);
+            // the engine runs the sum's second input's backward first: the probe sees a's gradient only when it is first
+            (probeFirst ? b.add(a) : a.add(b)).sum().backward();
+            assertEquals(probeFirst, taken[0], "pending gradient offered");
+            assertArrayEquals(new double[]{5, 5, 5}, x.grad().toDoubleArray(), 1e-12);
+        }
+    }
 }

@@ -28,8 +28,11 @@ public final class Autograd {
     /** The op whose backward the calling thread is running, or null: the profiler names memory by it. */
     public static String runningBackward() { return RUNNING.get(); }
 
-    /** The running node's inputs and, per input, the gradient buffer its backward may write into (or null). */
-    private record Granted(Tensor[] inputs, Tensor[] buffers) {}
+    /**
+     * The running node's inputs and, per input, the gradient buffer its backward may write into (or null) and the
+     * gradient already pending for it that its backward may add in (or null; {@code taken} records that it did).
+     */
+    private record Granted(Tensor[] inputs, Tensor[] buffers, Tensor[] pending, boolean[] taken) {}
 
     private static final ThreadLocal<Granted> GRANTED = new ThreadLocal<>();
 
@@ -42,8 +45,26 @@ public final class Autograd {
      */
     public static Tensor gradientDestination(Tensor input) {
         Granted g = GRANTED.get();
-        if (g == null) return null;
+        if (g == null || g.buffers() == null) return null;
         for (int k = 0; k < g.inputs().length; k++) if (g.inputs()[k] == input) return g.buffers()[k];
+        return null;
+    }
+
+    /**
+     * Inside a node's backward: the gradient other consumers of {@code input} have already given it (same shape and
+     * dtype as the input), or null. A backward that takes it must return, for that input, its own gradient plus this
+     * one: it adds it in the pass that writes its result (layer norm's input gradient adds the residual stream's),
+     * and the engine's separate add pass goes. The taken tensor must not be written.
+     */
+    public static Tensor takePendingGradient(Tensor input) {
+        Granted g = GRANTED.get();
+        if (g == null || g.pending() == null) return null;
+        for (int k = 0; k < g.inputs().length; k++) {
+            if (g.inputs()[k] == input && g.pending()[k] != null && !g.taken()[k]) {
+                g.taken()[k] = true;
+                return g.pending()[k];
+            }
+        }
         return null;
     }
 
@@ -96,15 +117,26 @@ public final class Autograd {
                 }
                 grad = hooked;
                 Tensor[] inputs = fn.inputs();
-                Tensor[] buffers = null;
-                for (int k = 0; consumers != null && k < inputs.length; k++) {
+                Tensor[] buffers = null, pending = null;
+                for (int k = 0; k < inputs.length; k++) {
                     Tensor in = inputs[k];
-                    if (in == null || !in.isLeaf() || in.gradBuffer() == null || in.grad() != null || in.hasGradHooks() || grads.containsKey(in)
+                    if (in == null) continue;
+                    Tensor prev = grads.get(in);
+                    if (prev != null) {
+                        if (prev.dtype() == in.dtype() && java.util.Arrays.equals(prev.shape(), in.shape())) {
+                            if (pending == null) pending = new Tensor[inputs.length];
+                            pending[k] = prev;
+                        }
+                        continue;
+                    }
+                    if (consumers == null || !in.isLeaf() || in.gradBuffer() == null || in.grad() != null || in.hasGradHooks()
                             || consumers.getOrDefault(in, 0) != 1) continue;
                     if (buffers == null) buffers = new Tensor[inputs.length];
                     buffers[k] = in.gradBuffer();
                 }
-                Tensor[] inputGrads = applyScoped(fn, grad, buffers == null ? null : new Granted(inputs, buffers));
+                Granted granted = buffers == null && pending == null ? null
+                        : new Granted(inputs, buffers, pending, pending == null ? null : new boolean[inputs.length]);
+                Tensor[] inputGrads = applyScoped(fn, grad, granted);
                 List<Storage> spent = new ArrayList<>(); // summed or cast away: released below unless still pending
                 for (int k = 0; k < inputs.length; k++) {
                     Tensor in = inputs[k];
@@ -116,16 +148,21 @@ public final class Autograd {
                     }
                     // a gradient takes its input's dtype, as PyTorch's engine does, so a mixed-precision graph
                     // hands float32 gradients to float32 tensors and 16-bit ones to 16-bit tensors
+                    boolean included = granted != null && granted.taken() != null && granted.taken()[k];
+                    if (included && gk.dtype() != in.dtype()) {
+                        throw new IllegalStateException("internal: backward of '" + fn.op() + "' took the pending gradient and returned " + gk.dtype()
+                                + " for a " + in.dtype() + " input");
+                    }
                     if (gk.dtype() != in.dtype()) {
                         spent.add(gk.storage());
                         gk = gk.to(in.dtype());
                     }
                     Tensor prev = grads.get(in);
-                    Tensor sum = prev == null ? gk : prev.add(gk);
+                    Tensor sum = prev == null || included ? gk : prev.add(gk);
                     if (prev != null) {
                         refs.merge(prev.storage(), -1, Integer::sum);
                         spent.add(prev.storage());
-                        spent.add(gk.storage());
+                        if (!included) spent.add(gk.storage());
                     }
                     refs.merge(sum.storage(), 1, Integer::sum);
                     grads.put(in, sum);

@@ -146,10 +146,13 @@ public interface Backend {
 
     /**
      * The gradients of {@link #layerNorm} from g = dL/dy (x's dtype, or the 16-bit dtype a float32 x was normalised
-     * into) and the forward's mean and invstd: returns dx (null unless inputGrad); when dbias is not null writes the parameter gradients, dbias and (when weight is not null) dweight,
-     * into those contiguous n-element tensors of the parameters' dtype (gradient buffers, or new tensors).
+     * into) and the forward's mean and invstd: returns dx (null unless inputGrad), plus {@code addend} when it is not null
+     * (x's pending gradient, added in the same pass); when dbias is not null writes the parameter gradients, dbias and
+     * (when weight is not null) dweight, into those contiguous n-element tensors of the parameters' dtype (gradient
+     * buffers, or new tensors).
      */
-    Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor dweight, Tensor dbias);
+    Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor addend,
+                             Tensor dweight, Tensor dbias);
 
     /** softmax (or log_softmax when log) along dim. */
     Tensor softmax(Tensor x, int dim, boolean log);

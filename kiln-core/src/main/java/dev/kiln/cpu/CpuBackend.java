@@ -180,8 +180,9 @@ public final class CpuBackend implements Backend {
         return r;
     }
 
-    @Override public Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor dweight, Tensor dbias) {
-        return NormalizationCpu.layerNormBackward(g, x, weight, mean, invstd, n, inputGrad, dweight, dbias);
+    @Override public Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor addend,
+                                              Tensor dweight, Tensor dbias) {
+        return NormalizationCpu.layerNormBackward(g, x, weight, mean, invstd, n, inputGrad, addend, dweight, dbias);
     }
 
     @Override public Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p) {

@@ -132,12 +132,13 @@ final class NormalizationCpu {
         return new Tensor[]{y, mean, invstd};
     }
 
-    static Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor dweight, Tensor dbias) {
+    static Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor addend,
+                                    Tensor dweight, Tensor dbias) {
         boolean paramGrad = dbias != null;
         int rows = (int) (x.numel() / n);
         Tensor dx = inputGrad ? newTensor(x.shape(), x.dtype()) : null;
         FloatValues gv = values(g.dtype() == x.dtype() ? g : g.to(x.dtype())), xv = values(x), w = values(weight), mv = values(mean),
-                iv = values(invstd), dxv = values(dx);
+                iv = values(invstd), dxv = values(dx), av = inputGrad && addend != null ? values(addend) : null;
         int tasks = Math.max(1, Math.min(rows, Parallel.THREADS * 4));
         double[][] dw = new double[tasks][], db = new double[tasks][];
         Parallel.range(tasks, 1, (tlo, thi) -> {
@@ -159,7 +160,7 @@ final class NormalizationCpu {
                     double mdy = sdy / n, mdyx = sdyx / n;
                     for (int i = 0; i < n; i++) {
                         double gi = gv.get(at + i), xhat = (xv.get(at + i) - mu) * is, dy = w == null ? gi : gi * w.get(i);
-                        dxv.set(at + i, is * (dy - mdy - xhat * mdyx));
+                        dxv.set(at + i, is * (dy - mdy - xhat * mdyx) + (av == null ? 0 : av.get(at + i)));
                     }
                 }
                 dw[t] = pw;

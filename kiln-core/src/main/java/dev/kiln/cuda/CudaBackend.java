@@ -400,8 +400,9 @@ public final class CudaBackend implements Backend {
         return normalization.layerNorm(x, weight, bias, n, eps, out);
     }
 
-    @Override public Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor dweight, Tensor dbias) {
-        return normalization.layerNormBackward(g, x, weight, mean, invstd, n, inputGrad, dweight, dbias);
+    @Override public Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor addend,
+                                              Tensor dweight, Tensor dbias) {
+        return normalization.layerNormBackward(g, x, weight, mean, invstd, n, inputGrad, addend, dweight, dbias);
     }
 
     @Override public Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p) {

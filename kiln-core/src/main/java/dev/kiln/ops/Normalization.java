@@ -73,7 +73,9 @@ public final class Normalization {
             // the parameter gradients go straight into their gradient buffers where the engine grants them
             Tensor dw = params && w != null ? Autograd.gradientOutput(w) : null;
             Tensor db = !params ? null : bias != null ? Autograd.gradientOutput(bias) : Tensor.empty(normalizedShape, paramType(in.dtype()), in.device());
-            Tensor dx = be.layerNormBackward(g, in, w == null ? null : w.reshape(n), mean, invstd, n, in.requiresGrad(),
+            // x's gradient from its other consumers (a pre-norm block's residual stream) is added as dx is written
+            Tensor pending = in.requiresGrad() ? Autograd.takePendingGradient(in) : null;
+            Tensor dx = be.layerNormBackward(g, in, w == null ? null : w.reshape(n), mean, invstd, n, in.requiresGrad(), pending,
                     dw == null ? null : dw.reshape(n), db == null ? null : db.reshape(n));
             return new Tensor[]{dx, dw, bias == null ? null : db};
         }, x, weight, bias);

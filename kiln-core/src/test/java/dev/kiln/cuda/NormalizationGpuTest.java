@@ -83,8 +83,12 @@ class NormalizationGpuTest extends GpuBackendComparison {
                     // the GPU's parameter gradients into slices of one flat tensor at an offset (gradient buffers)
                     Tensor dwc = Tensor.empty(new int[]{n}, pt, Device.CPU), dbc = Tensor.empty(new int[]{n}, pt, Device.CPU);
                     Tensor flat = Tensor.zeros(new int[]{2 * n + 3}, pt, GPU), dwg = flat.narrow(0, 3, n), dbg = flat.narrow(0, 3 + n, n);
-                    Tensor dxc = CPU_BE.layerNormBackward(g.to(ct), x.to(ct), w, yc[1], yc[2], n, true, w == null ? null : dwc, dbc);
-                    Tensor dxg = gpuBe.layerNormBackward(gpu(g), gpu(x), w == null ? null : gpu(w), yg[1], yg[2], n, true, w == null ? null : dwg, dbg);
+                    // with the affine ones x's pending gradient from another consumer is added as dx is written
+                    Tensor add = affine ? randn(t, s) : null;
+                    Tensor dxc = CPU_BE.layerNormBackward(g.to(ct), x.to(ct), w, yc[1], yc[2], n, true, add == null ? null : add.to(ct),
+                            w == null ? null : dwc, dbc);
+                    Tensor dxg = gpuBe.layerNormBackward(gpu(g), gpu(x), w == null ? null : gpu(w), yg[1], yg[2], n, true,
+                            add == null ? null : gpu(add), w == null ? null : dwg, dbg);
                     double gtol = t == DType.BFLOAT16 || t == DType.FLOAT16 ? 6e-2 : tol;
                     if (n > 1) close(dxc.to(t), dxg, gtol, what + " dx");
                     if (affine) close(dwc, dwg, gtol, what + " dweight");
@@ -94,13 +98,16 @@ class NormalizationGpuTest extends GpuBackendComparison {
         }
     }
 
-    /** float32 rows normalised straight into bf16 / fp16 (layer_norm_fwd_to_*): the CPU's float32 output rounded, and the gradients. */
+    /**
+     * float32 rows normalised straight into bf16 / fp16 (layer_norm_fwd_to_*): the CPU's float32 output rounded, and the
+     * gradients; x also feeds a residual, whose gradient the input gradient's pass adds (layer_norm_input_grad_from_*).
+     */
     @Test void layerNormIntoSixteenBits() {
         for (DType out : new DType[]{DType.BFLOAT16, DType.FLOAT16}) {
             for (int[] s : new int[][]{{3, 17, 384}, {5, 2051}}) {
                 int n = s[s.length - 1];
                 compareGraph("layer norm float32 -> " + out + " " + java.util.Arrays.toString(s), 2e-2,
-                        in -> dev.kiln.nn.F.layerNorm(in[0], new int[]{n}, in[1], in[2], 1e-5, out).to(DType.FLOAT32),
+                        in -> dev.kiln.nn.F.layerNorm(in[0], new int[]{n}, in[1], in[2], 1e-5, out).to(DType.FLOAT32).add(in[0].mul(0.5)),
                         randn(DType.FLOAT32, s).mul(2).add(0.5), randn(DType.FLOAT32, n), randn(DType.FLOAT32, n));
             }
         }

@@ -16,6 +16,9 @@ class NormalizationGradTest {
         GradCheck.check(x -> F.layerNorm(x[0], new int[]{4}, x[1], x[2], 1e-5), randn(81, 3, 4), randn(82, 4), randn(83, 4));
         GradCheck.check(x -> F.layerNorm(x[0], new int[]{2, 3}, null, null, 1e-5), randn(84, 2, 2, 3));
         GradCheck.check(x -> F.layerNorm(x[0].transpose(0, 1), new int[]{3}, x[1], null, 1e-5), randn(85, 3, 2), randn(86, 3));
+        // a pre-norm residual: x's other gradients are added as layer norm writes its input gradient, either order
+        GradCheck.check(x -> x[0].mul(x[1]).add(F.layerNorm(x[0], new int[]{4}, x[1], x[2], 1e-5)), randn(87, 3, 4), randn(88, 4), randn(89, 4));
+        GradCheck.check(x -> F.layerNorm(x[0], new int[]{4}, x[1], x[2], 1e-5).add(x[0].mul(x[1])), randn(87, 3, 4), randn(88, 4), randn(89, 4));
     }
 
     @Test void batchNormTrainingGradient() {
