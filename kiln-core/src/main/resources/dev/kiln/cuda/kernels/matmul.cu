@@ -47,3 +47,67 @@ extern "C" __global__ void __launch_bounds__(256) gemm_##S(T* c, const T* a, con
     } \
 }
 KILN_FLOAT_TYPES(GEMM)
+
+// linear's bias gradient, the column sums of g (rows x n, rows ld apart): partial[split * n + j] = the sum over the
+// rows [split * chunk, (split + 1) * chunk), split = blockIdx.y, then one finish pass over the splits. A block of 256
+// threads is 32 column groups x 8 row phases; a thread keeps V = 16 / sizeof(T) adjacent columns and reads them in
+// one 16-byte load when vec (g and ld 16-byte aligned, n a multiple of V), the 8 row phases met in shared memory.
+// (cuBLASLt's BGRADB epilogue ran as a kernel of its own at about 40% of the bandwidth this reaches.)
+template <typename T>
+__device__ __forceinline__ void bias_grad_partial(typename Acc<T>::type* partial, const T* g, i64 rows, int n, i64 ld, i64 chunk, int vec) {
+    typedef typename Acc<T>::type P;
+    constexpr int V = Vec16<T>::N;
+    __shared__ P sh[8][32 * V];
+    int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+    i64 c0 = ((i64) blockIdx.x * 32 + tx) * V;
+    i64 from = (i64) blockIdx.y * chunk, to = min(rows, from + chunk);
+    P acc[V];
+#pragma unroll
+    for (int v = 0; v < V; v++) acc[v] = 0;
+    if (c0 < n) {
+#pragma unroll 4
+        for (i64 r = from + ty; r < to; r += 8) {
+            const T* row = g + r * ld + c0;
+            if (vec) {
+                Vec16<T> q;
+                q.load(row);
+#pragma unroll
+                for (int v = 0; v < V; v++) acc[v] += load<P, T>(q.v[v]);
+            } else {
+#pragma unroll
+                for (int v = 0; v < V; v++) if (c0 + v < n) acc[v] += load<P, T>(row[v]);
+            }
+        }
+    }
+#pragma unroll
+    for (int v = 0; v < V; v++) sh[ty][tx * V + v] = acc[v];
+    __syncthreads();
+    if (ty == 0) {
+#pragma unroll
+        for (int v = 0; v < V; v++) {
+            P s = sh[0][tx * V + v];
+            for (int y = 1; y < 8; y++) s += sh[y][tx * V + v];
+            if (c0 + v < n) partial[(i64) blockIdx.y * n + c0 + v] = s;
+        }
+    }
+}
+// db[j] (db's type D) = the sum of the splits' partials for column j: a warp per column, its lanes taking every 32nd split
+template <typename D>
+__device__ __forceinline__ void bias_grad_finish(D* db, const typename Acc<D>::type* partial, int n, int splits) {
+    typedef typename Acc<D>::type P;
+    int lane = threadIdx.x & 31;
+    auto add = [](P a, P c) { return a + c; };
+    for (i64 j = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5; j < n; j += ((i64) gridDim.x * blockDim.x) >> 5) {
+        P s = 0;
+        for (int k = lane; k < splits; k += 32) s += partial[(i64) k * n + j];
+        s = warp_all(s, add);
+        if (lane == 0) db[j] = store<D, P>(s);
+    }
+}
+#define BIAS_GRAD(T, S) \
+extern "C" __global__ void __launch_bounds__(256) linear_bias_grad_##S(typename Acc<T>::type* partial, const T* g, i64 rows, int n, i64 ld, \
+        i64 chunk, int vec) { bias_grad_partial<T>(partial, g, rows, n, ld, chunk, vec); } \
+extern "C" __global__ void linear_bias_grad_finish_##S(T* db, const typename Acc<T>::type* partial, int n, int splits) { \
+    bias_grad_finish<T>(db, partial, n, splits); \
+}
+KILN_FLOAT_TYPES(BIAS_GRAD)
