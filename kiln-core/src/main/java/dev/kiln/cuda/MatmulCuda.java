@@ -10,13 +10,11 @@ import dev.kiln.backend.ReduceOp;
  * matmul.cu; linear with its bias (and its bias gradient) fused into one cuBLASLt GEMM where cuBLASLt takes the problem.
  */
 final class MatmulCuda extends CudaFamily {
-    private final Kernels.Table gemm, biasGrad, biasGradFinish;
+    private final Kernels.Table gemm;
 
     MatmulCuda(CudaBackend backend) {
         super(backend);
         gemm = new Kernels.Table(dev, "matmul.cu", "gemm");
-        biasGrad = new Kernels.Table(dev, "matmul.cu", "linear_bias_grad");
-        biasGradFinish = new Kernels.Table(dev, "matmul.cu", "linear_bias_grad_finish");
     }
 
     Tensor matmul(Tensor a, Tensor b) {
@@ -84,7 +82,7 @@ final class MatmulCuda extends CudaFamily {
 
     /**
      * linear's weight gradient gᵀ·x (out, in) into dw and, when db is not null, its bias gradient (the sums of g's
-     * columns, out) into db: one cuBLASLt GEMM and linear_bias_grad's column sums, else a GEMM and a reduction.
+     * columns, out) into db: one cuBLASLt GEMM with the BGRADB epilogue, else a GEMM and a reduction.
      */
     void linearBackwardWeight(Tensor g, Tensor x, Tensor dw, Tensor db) {
         int n = g.shape()[0], out = g.shape()[1], in = x.shape()[1];
@@ -100,11 +98,11 @@ final class MatmulCuda extends CudaFamily {
         }
         Tensor gc = gemmReady(g), xc = gemmReady(x);
         GemmOperand lg = operand(gc), lx = operand(xc);
-        // column-major: dwᵀ (in x out) = op(x) · op(g), x read as (in x N) and g as (out x N), transposed. D may be
-        // float32 beside 16-bit operands: a float32 parameter's gradient with no cast of its own. The bias gradient
-        // (g's column sums) is a pass of its own over a row-major g: cuBLASLt's BGRADB epilogue took twice as long
-        CublasLt.Epilogue epilogue = CublasLt.Epilogue.DEFAULT;
-        long bias = 0;
+        // column-major: dwᵀ (in x out) = op(x) · op(g), x read as (in x N) and g as (out x N), transposed: BGRADB sums
+        // op(g) over N, which cuBLASLt does only for a transposed B, so g must be row-major. D (and the bias gradient)
+        // may be float32 beside 16-bit operands: a float32 parameter's gradient with no cast of its own
+        CublasLt.Epilogue epilogue = db != null ? CublasLt.Epilogue.BGRADB : CublasLt.Epilogue.DEFAULT;
+        long bias = db != null ? ptr(db) : 0;
         boolean fused;
         if (!lg.transposed() && t.byteSize() == 2 && lg.ld() % 8 != 0) {
             // 16-bit gradient rows off 16-byte boundaries (a 65-token vocabulary's head): for them cuBLASLt's only kernel is
@@ -120,7 +118,6 @@ final class MatmulCuda extends CudaFamily {
             fused = !lg.transposed() && Blas.tryLtTo(dev, t, o, epilogue, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(),
                     ptr(gc), lg.ld(), 0, ptr(dw), in, bias);
         }
-        if (fused && db != null) biasGrad(gc, n, out, lg.ld(), db);
         if (!fused) {
             int[] sg = gc.strides(), sx = xc.strides();
             Tensor d = o == t ? dw : newTensor(new int[]{out, in}, t);
@@ -137,23 +134,6 @@ final class MatmulCuda extends CudaFamily {
         }
         drop(gc, g);
         drop(xc, x);
-    }
-
-    /** db (out, contiguous) = the column sums of the row-major g (rows x out, rows ld apart): linear_bias_grad's splits, then their finish. */
-    private void biasGrad(Tensor g, int rows, int out, long ld, Tensor db) {
-        DType t = g.dtype();
-        int v = 16 / t.byteSize();
-        boolean vec = out % v == 0 && ld % v == 0 && ptr(g) % 16 == 0;
-        int colBlocks = (out + 32 * v - 1) / (32 * v);
-        int splits = (int) Math.max(1, Math.min(Math.min((rows + 31) / 32, 1024), dev.multiprocessorCount() * 16L / colBlocks));
-        long chunk = (rows + splits - 1) / splits;
-        DType pt = t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
-        CudaAllocator.Block partial = dev.allocator().allocate((long) splits * out * pt.byteSize());
-        Launch.args().ptr(partial.address()).ptr(ptr(g)).i64(rows).i32(out).i64(ld).i64(chunk).i32(vec ? 1 : 0)
-                .go(dev, biasGrad.get(t), colBlocks, splits, 1, 256, 0);
-        Launch.args().ptr(ptr(db)).ptr(partial.address()).i32(out).i32(splits)
-                .go(dev, biasGradFinish.get(db.dtype()), (int) Math.min((out + 7) / 8, dev.multiprocessorCount() * 32L), 256);
-        dev.allocator().free(partial);
     }
 
     /** t itself when cuBLAS can read its layout (row- or column-major), else a contiguous copy. */

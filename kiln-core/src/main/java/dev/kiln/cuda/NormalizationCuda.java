@@ -195,9 +195,6 @@ final class NormalizationCuda extends CudaFamily {
 
     // ---- layer norm: a warp per row (128-thread blocks); parameter gradients as column sums over row splits
 
-    /** The widest rows whose parameter gradients layer norm's input-gradient kernel sums as well (normalization.cu). */
-    private static final int LN_FUSED_COLS = 512;
-
     private int warpGrid(long rows) { return (int) Math.max(1, Math.min((rows + 3) / 4, dev.multiprocessorCount() * 32L)); }
 
     Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps, DType out) {
@@ -230,24 +227,13 @@ final class NormalizationCuda extends CudaFamily {
         if (db != null && (!db.isContiguous() || db.dtype() != pt || dw != null && (!dw.isContiguous() || dw.dtype() != pt))) {
             throw new IllegalArgumentException("layerNormBackward: contiguous " + pt + " parameter gradients expected");
         }
-        // rows of at most LN_FUSED_COLS: the parameter gradients' partial sums come from the input gradient's own reads
-        boolean fused = dx != null && db != null && rows > 0 && n <= LN_FUSED_COLS;
         if (dx != null && rows > 0) {
             Tensor ac = addend == null ? null : contiguous(addend, t);
-            // fused: blocks of 16 warps, about a row per warp (fewer rows in flight left the kernel 3x slower), met in one
-            // partial row per block
-            int blocks = fused ? (int) Math.max(1, Math.min((rows + 15) / 16, dev.multiprocessorCount() * 8L)) : warpGrid(rows);
-            CudaAllocator.Block partial = fused ? dev.allocator().allocate((long) blocks * n * 2 * pt.byteSize()) : null;
             Launch.args().ptr(ptr(dx)).ptr(ptr(gc)).ptr(ptr(xc)).ptr(ptrOrNull(weight)).ptr(ptr(mean)).ptr(ptr(invstd)).i64(rows).i32(n)
-                    .ptr(ptrOrNull(ac)).ptr(fused ? partial.address() : 0)
-                    .go(dev, from16 ? lnInputGradFrom.get(g.dtype(), t) : lnInputGrad.get(t), blocks, fused ? 512 : 128);
+                    .ptr(ptrOrNull(ac)).go(dev, from16 ? lnInputGradFrom.get(g.dtype(), t) : lnInputGrad.get(t), warpGrid(rows), 128);
             if (ac != null) drop(ac, addend);
-            if (fused) {
-                Launch.args().ptr(ptrOrNull(dw)).ptr(ptr(db)).ptr(partial.address()).i32(n).i32(blocks).go(dev, lnParamGradFinish.get(t), warpGrid(n), 128);
-                dev.allocator().free(partial);
-            }
         }
-        if (db != null && !fused) {
+        if (db != null) {
             int colBlocks = (n + 127) / 128;
             int splits = (int) Math.max(1, Math.min(Math.min(rows / 16, 1024), dev.multiprocessorCount() * 8L / colBlocks));
             long chunk = (rows + splits - 1) / splits;

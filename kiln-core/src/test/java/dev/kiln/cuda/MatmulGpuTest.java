@@ -63,10 +63,9 @@ class MatmulGpuTest extends GpuBackendComparison {
     }
 
     /**
-     * linear with its bias added in cuBLASLt's epilogue and its bias gradient from linear_bias_grad's column sums (16-byte
-     * loads where the widths allow, element by element where not; 1,000 rows in several splits), against the CPU's
-     * product and sum, in every float type; sizes cuBLASLt may refuse (odd leading dimensions in 16-bit) take the
-     * fallback and must match as well. Prints which problems took cuBLASLt.
+     * linear with its bias added in cuBLASLt's epilogue and its bias gradient from the weight-gradient GEMM (BGRADB),
+     * against the CPU's product and sum, in every float type; sizes cuBLASLt may refuse (odd leading dimensions in
+     * 16-bit) take the fallback and must match as well. Prints which problems took cuBLASLt.
      */
     @Test void linearFusedBiasAndBiasGradient() {
         for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {

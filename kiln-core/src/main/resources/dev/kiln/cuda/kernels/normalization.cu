@@ -444,65 +444,16 @@ __device__ __forceinline__ void ln_forward(TO* y, typename Acc<T>::type* mean, t
 
 // dx = invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dy = g * w: a warp per row. g is x's type, or (the
 // *_from_* kernels) the 16-bit type layer_norm_fwd_to_* wrote for float32 rows, read as it is rather than cast first.
-// add (null: none) is x's pending gradient from its other consumers, added as dx is written. partial (null: none)
-// takes the parameter gradients' partial sums from the same reads of g and x, for rows of at most LN_FUSED_COLS
-// (each lane keeps its columns' sums in registers): partial[(blockIdx.x * n + i) * 2 + {0, 1}] = {sum g*xhat, sum g}
-// over the block's rows, as layer_norm_param_grad's splits, the warps met in shared memory in a fixed order.
-#define LN_LANE_COLS 16
-#define LN_FUSED_COLS (32 * LN_LANE_COLS)
+// add (null: none) is x's pending gradient from its other consumers, added as dx is written (the engine's add pass
+// goes). The parameter gradients stay a pass of their own: summing them here too, each lane's columns in registers,
+// left too few rows in flight and ran 2-3x slower than both passes together on an H200.
 template <typename T, typename G = T>
 __device__ __forceinline__ void ln_input_grad(T* dx, const G* g, const T* x, const typename Acc<T>::type* w,
                                               const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, i64 rows, int n,
-                                              const T* add, typename Acc<T>::type* partial) {
+                                              const T* add) {
     typedef typename Acc<T>::type P;
     int lane = threadIdx.x & 31;
     auto sum = [](P a, P c) { return a + c; };
-    if (partial) {
-        P pw[LN_LANE_COLS], pb[LN_LANE_COLS];
-#pragma unroll
-        for (int j = 0; j < LN_LANE_COLS; j++) { pw[j] = 0; pb[j] = 0; }
-        for (i64 r = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += ((i64) gridDim.x * blockDim.x) >> 5) {
-            const T* xr = x + r * n; const G* gr = g + r * n;
-            P mu = mean[r], is = invstd[r], sdy = 0, sdyx = 0;
-#pragma unroll
-            for (int j = 0; j < LN_LANE_COLS; j++) {
-                int i = lane + 32 * j;
-                if (i < n) {
-                    P gi = load<P, G>(gr[i]), xhat = (load<P, T>(xr[i]) - mu) * is, dy = gi * (w ? w[i] : (P) 1);
-                    sdy += dy;
-                    sdyx += dy * xhat;
-                    pw[j] += gi * xhat;
-                    pb[j] += gi;
-                }
-            }
-            P mdy = warp_all(sdy, sum) / (P) n, mdyx = warp_all(sdyx, sum) / (P) n;
-            T* dr = dx + r * n;
-            const T* ar = add ? add + r * n : nullptr;
-#pragma unroll
-            for (int j = 0; j < LN_LANE_COLS; j++) {
-                int i = lane + 32 * j;
-                if (i < n) {
-                    P dy = load<P, G>(gr[i]) * (w ? w[i] : (P) 1), xhat = (load<P, T>(xr[i]) - mu) * is;
-                    dr[i] = store<T, P>(is * (dy - mdy - xhat * mdyx) + (ar ? load<P, T>(ar[i]) : (P) 0));
-                }
-            }
-        }
-        __shared__ P sh[2 * LN_FUSED_COLS];
-        for (int i = threadIdx.x; i < 2 * n; i += blockDim.x) sh[i] = 0;
-        __syncthreads();
-        for (int wp = 0; wp < (int) (blockDim.x >> 5); wp++) {
-            if ((int) (threadIdx.x >> 5) == wp) {
-#pragma unroll
-                for (int j = 0; j < LN_LANE_COLS; j++) {
-                    int i = lane + 32 * j;
-                    if (i < n) { sh[2 * i] += pw[j]; sh[2 * i + 1] += pb[j]; }
-                }
-            }
-            __syncthreads();
-        }
-        for (int i = threadIdx.x; i < 2 * n; i += blockDim.x) partial[(i64) blockIdx.x * n * 2 + i] = sh[i];
-        return;
-    }
     for (i64 r = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += ((i64) gridDim.x * blockDim.x) >> 5) {
         const T* xr = x + r * n; const G* gr = g + r * n;
         P mu = mean[r], is = invstd[r], sdy = 0, sdyx = 0;
@@ -546,9 +497,8 @@ extern "C" __global__ void layer_norm_fwd_##S(T* y, typename Acc<T>::type* mean,
     ln_forward<T>(y, mean, invstd, x, w, b, rows, n, eps); \
 } \
 extern "C" __global__ void layer_norm_input_grad_##S(T* dx, const T* g, const T* x, const typename Acc<T>::type* w, \
-        const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, i64 rows, int n, const T* add, \
-        typename Acc<T>::type* partial) { \
-    ln_input_grad<T>(dx, g, x, w, mean, invstd, rows, n, add, partial); \
+        const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, i64 rows, int n, const T* add) { \
+    ln_input_grad<T>(dx, g, x, w, mean, invstd, rows, n, add); \
 } \
 extern "C" __global__ void layer_norm_param_grad_##S(typename Acc<T>::type* partial, const T* g, const T* x, \
         const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, i64 rows, int n, i64 chunk) { \
@@ -586,8 +536,8 @@ extern "C" __global__ void layer_norm_fwd_to_f16_f32(f16* y, float* mean, float*
 // and their backward from the 16-bit gradient of that output
 #define LAYER_NORM_FROM(G, S) \
 extern "C" __global__ void layer_norm_input_grad_from_##S##_f32(float* dx, const G* g, const float* x, const float* w, const float* mean, \
-        const float* invstd, i64 rows, int n, const float* add, float* partial) { \
-    ln_input_grad<float, G>(dx, g, x, w, mean, invstd, rows, n, add, partial); \
+        const float* invstd, i64 rows, int n, const float* add) { \
+    ln_input_grad<float, G>(dx, g, x, w, mean, invstd, rows, n, add); \
 } \
 extern "C" __global__ void layer_norm_param_grad_from_##S##_f32(float* partial, const G* g, const float* x, const float* mean, \
         const float* invstd, i64 rows, int n, i64 chunk) { \
