@@ -456,15 +456,17 @@ __device__ __forceinline__ void ln_input_grad(T* dx, const G* g, const T* x, con
     auto sum = [](P a, P c) { return a + c; };
     for (i64 r = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += ((i64) gridDim.x * blockDim.x) >> 5) {
         const T* xr = x + r * n; const G* gr = g + r * n;
+        const T* ar = add ? add + r * n : nullptr;
         P mu = mean[r], is = invstd[r], sdy = 0, sdyx = 0;
         for (int i = lane; i < n; i += 32) {
+            // the addend's lines on their way to L2 while the row's sums are made (read after them, it stalled each warp)
+            if (ar && lane == 0) asm volatile("prefetch.global.L2 [%0];" :: "l"(ar + i));
             P dy = load<P, G>(gr[i]) * (w ? w[i] : (P) 1), xhat = (load<P, T>(xr[i]) - mu) * is;
             sdy += dy;
             sdyx += dy * xhat;
         }
         P mdy = warp_all(sdy, sum) / (P) n, mdyx = warp_all(sdyx, sum) / (P) n;
         T* dr = dx + r * n;
-        const T* ar = add ? add + r * n : nullptr;
         for (int i = lane; i < n; i += 32) {
             P dy = load<P, G>(gr[i]) * (w ? w[i] : (P) 1), xhat = (load<P, T>(xr[i]) - mu) * is;
             dr[i] = store<T, P>(is * (dy - mdy - xhat * mdyx) + (ar ? load<P, T>(ar[i]) : (P) 0));
