@@ -33,7 +33,8 @@ import java.util.Map;
  * its checkpoint's size on disk and its inference time at batch 1 and 256 on one device. The variants are checkpoints
  * that {@code kiln train}, {@code kiln prune} and {@code kiln quantize} wrote; bf16 is the fp32 checkpoint run under
  * bf16 autocast (its size: the weights stored as bf16). {@code --test-limit N} evaluates the first N test images
- * (bf16 on the CPU is emulated, about 50x slower than fp32; {@code --no-bf16} leaves it out). One JSON line per variant on stdout, then a markdown table.
+ * (bf16 on the CPU is emulated, about 50x slower than fp32; {@code --no-bf16} leaves it out). {@code --channels-last} runs
+ * every variant's images channels-last, as {@code kiln predict} does on CUDA. One JSON line per variant on stdout, then a markdown table.
  *
  * <pre>QuantBench --device cuda --data DIR --label cnn fp32=runs/cnn/model.safetensors int8=runs/cnn/model-int8.safetensors ...</pre>
  */
@@ -45,7 +46,7 @@ public final class QuantBench {
         Path data = FashionMnist.DEFAULT_DIR;
         String label = "model";
         int testLimit = 0;
-        boolean gemm = false, bf16 = true;
+        boolean gemm = false, bf16 = true, channelsLast = false;
         Map<String, Path> variants = new LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -55,9 +56,10 @@ public final class QuantBench {
                 case "--test-limit" -> testLimit = Integer.parseInt(args[++i]);
                 case "--gemm" -> gemm = true;
                 case "--no-bf16" -> bf16 = false;
+                case "--channels-last" -> channelsLast = true;
                 default -> {
                     int eq = args[i].indexOf('=');
-                    if (eq < 1) throw new IllegalArgumentException("expected --device, --data, --label, --test-limit, --gemm, --no-bf16 or VARIANT=CHECKPOINT, got " + args[i]);
+                    if (eq < 1) throw new IllegalArgumentException("expected --device, --data, --label, --test-limit, --gemm, --no-bf16, --channels-last or VARIANT=CHECKPOINT, got " + args[i]);
                     variants.put(args[i].substring(0, eq), Path.of(args[i].substring(eq + 1)));
                 }
             }
@@ -68,8 +70,8 @@ public final class QuantBench {
         }
         List<String> rows = new ArrayList<>();
         for (var v : variants.entrySet()) {
-            rows.add(measure(label, v.getKey(), v.getValue(), device, data, testLimit, Precision.FP32));
-            if (bf16 && v.getKey().equals("fp32")) rows.add(measure(label, "bf16", v.getValue(), device, data, testLimit, Precision.BF16));
+            rows.add(measure(label, v.getKey(), v.getValue(), device, data, testLimit, Precision.FP32, channelsLast));
+            if (bf16 && v.getKey().equals("fp32")) rows.add(measure(label, "bf16", v.getValue(), device, data, testLimit, Precision.BF16, channelsLast));
         }
         System.out.println();
         System.out.println("| model | variant | device | test accuracy | size on disk | batch 1 ms | batch 256 ms | batch 256 img/s |");
@@ -79,11 +81,12 @@ public final class QuantBench {
 
     /** One variant's row: prints its JSON line and returns its markdown row. */
     private static String measure(String label, String variant, Path file, Device device, Path data, int testLimit,
-                                  Precision precision) throws Exception {
+                                  Precision precision, boolean channelsLast) throws Exception {
         Safetensors.Contents c = Safetensors.read(file);
         TrainRun.LoadedCheckpoint loaded = TrainRun.loadCheckpoint(file, c, null);
         Model model = loaded.model();
         model.to(device).eval();
+        model.channelsLast(channelsLast);
         long bytes = precision == Precision.BF16 ? bf16Bytes(c, file) : Files.size(file);
         TrainingData td = TrainingData.open(data, loaded.inputShape()[1]);
         double accuracy;

@@ -7,12 +7,13 @@ import dev.kiln.backend.Pool2dParams;
 
 /** Max and average pooling on CUDA (pooling.cu); windows that tile the input take the _tiled kernels. */
 final class PoolingCuda extends CudaFamily {
-    private final Kernels.Table maxPoolFwd, maxPoolFwdTiled, maxPoolBwd, maxPoolBwdTiled, maxPoolBwdV, avgPoolFwd, avgPoolBwd;
+    private final Kernels.Table maxPoolFwd, maxPoolFwdTiled, maxPoolFwdV, maxPoolBwd, maxPoolBwdTiled, maxPoolBwdV, avgPoolFwd, avgPoolBwd;
 
     PoolingCuda(CudaBackend backend) {
         super(backend);
         maxPoolFwd = new Kernels.Table(dev, "pooling.cu", "max_pool_fwd");
         maxPoolFwdTiled = new Kernels.Table(dev, "pooling.cu", "max_pool_fwd_tiled");
+        maxPoolFwdV = new Kernels.Table(dev, "pooling.cu", "max_pool_fwd_v");
         maxPoolBwd = new Kernels.Table(dev, "pooling.cu", "max_pool_bwd");
         maxPoolBwdTiled = new Kernels.Table(dev, "pooling.cu", "max_pool_bwd_tiled");
         maxPoolBwdV = new Kernels.Table(dev, "pooling.cu", "max_pool_bwd_v");
@@ -44,8 +45,14 @@ final class PoolingCuda extends CudaFamily {
         int[] os = {x.shape()[0], x.shape()[1], pp[2], pp[3]};
         Tensor out = newTensor(os, x.dtype(), cl), idx = newTensor(os.clone(), DType.INT64, cl);
         long n = Shape.numel(os);
-        Kernels.Table k = tiles(p) && !cl ? maxPoolFwdTiled : maxPoolFwd;
-        if (n > 0) Launch.args().ptr(ptr(out)).ptr(ptr(idx)).ptr(ptr(xc)).i64(n).ints(pp).go(dev, k.get(x.dtype()), grid(n), BLOCK);
+        int v = 16 / x.dtype().byteSize();
+        if (cl && os[1] % v == 0 && ptr(xc) % 16 == 0 && ptr(out) % 16 == 0 && ptr(idx) % 16 == 0) {
+            long total = n / v;   // V channels of one output pixel per thread
+            if (total > 0) Launch.args().ptr(ptr(out)).ptr(ptr(idx)).ptr(ptr(xc)).i64(total).ints(pp).go(dev, maxPoolFwdV.get(x.dtype()), grid(total), BLOCK);
+        } else {
+            Kernels.Table k = tiles(p) && !cl ? maxPoolFwdTiled : maxPoolFwd;
+            if (n > 0) Launch.args().ptr(ptr(out)).ptr(ptr(idx)).ptr(ptr(xc)).i64(n).ints(pp).go(dev, k.get(x.dtype()), grid(n), BLOCK);
+        }
         drop(xc, x);
         return new Tensor[]{out, idx};
     }

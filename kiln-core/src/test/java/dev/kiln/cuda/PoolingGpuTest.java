@@ -80,5 +80,17 @@ class PoolingGpuTest extends GpuBackendComparison {
                 close(CPU_BE.avgPool2dBackward(g.to(DType.FLOAT32), xs, p).to(t), dag, tl, what + " avg dx");
             }
         }
+        // NaNs: a window with one takes it (and its index) at once, in the 16-byte kernel as in the others
+        for (int[] xs : new int[][]{{2, 16, 9, 11}, {3, 12, 14, 14}}) {
+            float[] a = randn(DType.FLOAT32, xs).toFloatArray();
+            for (int i = 7; i < a.length; i += 97) a[i] = Float.NaN;
+            Tensor x = Tensor.of(a, xs);
+            for (Pool2dParams p : ps) {
+                String what = "channels-last max pooling with NaNs " + p + " " + java.util.Arrays.toString(xs);
+                Tensor[] mc = CPU_BE.maxPool2d(x, p), mg = gpuBe.maxPool2d(gpuCl(x), p);
+                close(mc[0], mg[0], 1e-6, what);
+                assertArrayEquals(mc[1].toLongArray(), mg[1].toLongArray(), what + " indices");
+            }
+        }
     }
 }

@@ -78,10 +78,25 @@ class QuantizedGpuTest extends GpuBackendComparison {
         assertTrue(Blas.ltTookQuantized(dev, format, 128, 256, 304), format + ": and the padded 255x127x300 one");
     }
 
+    /** NaN and infinite inputs get the CPU's codes (int8: NaN 0, infinities ±127; FP8: its NaN and saturation). */
+    @ParameterizedTest @EnumSource(QuantFormat.class)
+    void nonFiniteInputsQuantizeAsOnTheCpu(QuantFormat format) {
+        float[] a = randn(DType.FLOAT32, 4, 32).toFloatArray();
+        a[3] = Float.NaN;
+        a[40] = Float.POSITIVE_INFINITY;
+        a[77] = Float.NEGATIVE_INFINITY;
+        Tensor x = Tensor.of(a, 4, 32);
+        QuantizedRows q = QuantizedRows.of(format, randn(DType.FLOAT32, 16, 32).toFloatArray(), 16, 32);
+        Tensor codes = Tensor.fromHost(q.codes(), DType.UINT8, new int[]{16, 32}, Device.CPU), scales = Tensor.of(q.scales(), 16);
+        close(CPU_BE.quantizedLinear(format, x, codes, scales, null, 0.05), gpuBe.quantizedLinear(format, gpu(x), gpu(codes), gpu(scales), null, 0.05),
+                sameCodesTol(format), format + " linear of NaN and infinities");
+    }
+
     @ParameterizedTest @EnumSource(QuantFormat.class)
     void conv2dMatchesTheCpuWithStridePaddingAndDilation(QuantFormat format) {
         // {batch, in, out, size, kernel, stride, pad, dilation}
-        for (int[] s : new int[][]{{2, 1, 8, 28, 3, 1, 1, 1}, {3, 5, 7, 11, 3, 2, 1, 1}, {1, 4, 6, 9, 3, 1, 2, 2}, {4, 16, 32, 14, 1, 2, 0, 1}}) {
+        for (int[] s : new int[][]{{2, 1, 8, 28, 3, 1, 1, 1}, {3, 5, 7, 11, 3, 2, 1, 1}, {1, 4, 6, 9, 3, 1, 2, 2}, {4, 16, 32, 14, 1, 2, 0, 1},
+                {2, 32, 16, 9, 3, 1, 1, 1}, {1, 20, 24, 7, 3, 1, 0, 1}, {2, 3, 5, 10, 3, 1, 1, 1}}) {
             int batch = s[0], in = s[1], out = s[2], size = s[3], kk = s[4];
             Conv2dParams g = Conv2dParams.of(s[5], s[6], s[7], 1);
             Tensor x = randn(DType.FLOAT32, batch, in, size, size), w = randn(DType.FLOAT32, out, in, kk, kk).mul(0.2);
@@ -91,15 +106,27 @@ class QuantizedGpuTest extends GpuBackendComparison {
             double inputScale = QuantizedRows.scaleFor(format, x.abs().max().item());
             String what = format + " conv " + java.util.Arrays.toString(s);
             Tensor expected = CPU_BE.quantizedConv2d(format, x, codes, g, scales, bias, inputScale);
-            Tensor actual = gpuBe.quantizedConv2d(format, gpu(x), gpu(codes), g, gpu(scales), gpu(bias), inputScale);
-            close(expected, actual, sameCodesTol(format), what);
-            quantizationError(Convolution.conv2d(x, w, bias, g, false), actual, format, what + " against float32");
+            for (boolean direct : new boolean[]{true, false}) {   // int8's small convolutions through the direct kernel and through the product
+                QuantizedCuda.useDirect = direct;
+                try {
+                    for (Tensor xg : new Tensor[]{gpu(x), gpu(x).toChannelsLast()}) {   // the input read through its strides
+                        String how = what + (xg.prefersChannelsLast() ? " channels-last input" : "") + (direct ? "" : " no direct kernel");
+                        Tensor actual = gpuBe.quantizedConv2d(format, xg, gpu(codes), g, gpu(scales), gpu(bias), inputScale);
+                        assertTrue(actual.isChannelsLast(), how + ": the output is channels-last");
+                        close(expected, actual, sameCodesTol(format), how);
+                        quantizationError(Convolution.conv2d(x, w, bias, g, false), actual, format, how + " against float32");
+                    }
+                } finally {
+                    QuantizedCuda.useDirect = true;
+                }
+            }
         }
     }
 
-    /** The dp4a kernel, int8's path where cuBLASLt takes no problem, gives the same int32 sums. */
+    /** The dp4a kernel, int8's path where cuBLASLt takes no problem, gives the same int32 sums (convolutions in both layouts). */
     @org.junit.jupiter.api.Test void theDp4aFallbackMatchesTheCpu() {
         QuantizedCuda.useLt = false;
+        QuantizedCuda.useDirect = false;
         try {
             for (int[] s : new int[][]{{3, 5, 7}, {255, 127, 300}}) {
                 Tensor x = randn(DType.FLOAT32, s[0], s[2]);
@@ -112,10 +139,13 @@ class QuantizedGpuTest extends GpuBackendComparison {
             QuantizedRows q = QuantizedRows.of(QuantFormat.INT8, randn(DType.FLOAT32, 5, 27).toFloatArray(), 5, 27);
             Tensor codes = Tensor.fromHost(q.codes(), DType.UINT8, new int[]{5, 3, 3, 3}, Device.CPU), scales = Tensor.of(q.scales(), 5);
             Conv2dParams g = Conv2dParams.of(2, 1, 1, 1);
-            close(CPU_BE.quantizedConv2d(QuantFormat.INT8, img, codes, g, scales, null, 0.03),
-                    gpuBe.quantizedConv2d(QuantFormat.INT8, gpu(img), gpu(codes), g, gpu(scales), null, 0.03), 1e-5, "dp4a conv");
+            for (Tensor xg : new Tensor[]{gpu(img), gpu(img).toChannelsLast()}) {
+                close(CPU_BE.quantizedConv2d(QuantFormat.INT8, img, codes, g, scales, null, 0.03),
+                        gpuBe.quantizedConv2d(QuantFormat.INT8, xg, gpu(codes), g, gpu(scales), null, 0.03), 1e-5, "dp4a conv");
+            }
         } finally {
             QuantizedCuda.useLt = true;
+            QuantizedCuda.useDirect = true;
         }
     }
 

@@ -185,3 +185,38 @@ extern "C" __global__ void max_pool_fwd_tiled_##S(T* y, i64* idx, const T* x, i6
     } \
 }
 KILN_FLOAT_TYPES(MAX_POOL_FWD_TILED)
+
+// max-pool forward on channels-last with 16-byte accesses (p.c % V == 0, x, y and idx 16-byte aligned), the forward of
+// max_pool_bwd_v: a thread takes V adjacent channels of one output pixel, so the position arithmetic runs once per V
+// outputs and each window element comes as one 16-byte load. Per channel as max_pool_fwd: the first maximum wins, a NaN
+// wins at once. total = N * OH * OW * (C / V).
+#define MAX_POOL_FWD_V(T, S) \
+extern "C" __global__ void max_pool_fwd_v_##S(T* y, i64* idx, const T* x, i64 total, PoolP p) { \
+    typedef typename Acc<T>::type A; \
+    constexpr int V = Vec16<T>::N; \
+    const int groups = p.c / V; \
+    GRID_STRIDE(j, total) { \
+        i64 grp, pixel = divmod(j, groups, grp); \
+        int ox, oy; i64 img = plane_yx(pixel, p.oh, p.ow, oy, ox); \
+        A best[V]; i64 bi[V]; bool nan[V]; \
+        _Pragma("unroll") for (int k = 0; k < V; k++) { best[k] = 0; bi[k] = -1; nan[k] = false; } \
+        for (int ky = 0; ky < p.kh; ky++) { \
+            int iy = oy * p.sh - p.ph + ky; if (iy < 0 || iy >= p.h) continue; \
+            for (int kx = 0; kx < p.kw; kx++) { \
+                int ix = ox * p.sw - p.pw + kx; if (ix < 0 || ix >= p.w) continue; \
+                Vec16<T> v; v.load(x + ((img * p.h + iy) * p.w + ix) * p.c + grp * V); \
+                const i64 at = (i64) iy * p.w + ix; \
+                _Pragma("unroll") for (int k = 0; k < V; k++) { \
+                    A a = load<A, T>(v.v[k]); \
+                    if (!nan[k] && (bi[k] < 0 || a > best[k] || a != a)) { best[k] = a; bi[k] = at; nan[k] = a != a; } \
+                } \
+            } \
+        } \
+        const i64 o = pixel * p.c + grp * V; \
+        Vec16<T> out; \
+        _Pragma("unroll") for (int k = 0; k < V; k++) out.v[k] = store<T, A>(bi[k] < 0 ? (A) -__longlong_as_double(0x7FF0000000000000ll) : best[k]); \
+        out.store(y + o); \
+        _Pragma("unroll") for (int k = 0; k < V / 2; k++) { Vec16<i64> ik; ik.v[0] = bi[2 * k]; ik.v[1] = bi[2 * k + 1]; ik.store(idx + o + 2 * k); } \
+    } \
+}
+KILN_FLOAT_TYPES(MAX_POOL_FWD_V)
