@@ -133,7 +133,7 @@ public final class QuantBench {
                 Tensor codes = Tensor.fromHost(q.codes(), DType.UINT8, new int[]{n, k}, Device.CPU).to(device).keep();
                 Tensor sc = Tensor.of(q.scales(), n).to(device).keep();
                 double inputScale = QuantizedRows.scaleFor(f, 4.5);
-                ms.put(f.cliName(), time(device, () -> Quantized.linear(f, x, codes, sc, b, inputScale)));
+                ms.put(f.cliName(), time(device, () -> Quantized.linear(f, x, codes, sc, b, inputScale, false)));
             }
             double ops = 2.0 * m * n * k;
             StringBuilder json = new StringBuilder(String.format(Locale.ROOT, "{\"gemm\":\"%dx%dx%d\",\"device\":\"%s\"", m, k, n, device));

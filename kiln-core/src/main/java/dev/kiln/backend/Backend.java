@@ -163,15 +163,17 @@ public interface Backend {
     /**
      * Quantized inference product: out (M, N) float32 = q(x) · codesᵀ · inputScale · weightScale[n] + bias[n], x float32
      * (M, K), codes (N, K) of the format carried as uint8, q the format's rounding of x / inputScale (int8: half away from
-     * zero, ±127; FP8: nearest even, saturating at 448); bias may be null.
+     * zero, ±127; FP8: nearest even, saturating at 448); bias may be null; {@code relu}: max(out, 0) (NaN stays NaN), the
+     * ReLU that follows the layer folded in.
      */
-    Tensor quantizedLinear(QuantFormat format, Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale);
+    Tensor quantizedLinear(QuantFormat format, Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale, boolean relu);
 
     /**
      * Quantized convolution (groups 1): x float32 (N, C, H, W), codes (O, C, kh, kw) of the format carried as uint8; out
      * float32 (N, O, OH, OW) = the same products as {@link #quantizedLinear} over the im2col rows of q(x) (zero padding is code 0).
      */
-    Tensor quantizedConv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams geometry, Tensor weightScale, Tensor bias, double inputScale);
+    Tensor quantizedConv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams geometry, Tensor weightScale, Tensor bias, double inputScale,
+                           boolean relu);
 
     // ---- attention
     /** Whether {@link #attention} takes this dtype and these head sizes (else the op layer composes it). */

@@ -25,27 +25,27 @@ final class QuantizedCpu {
         for (int c = 0; c < 256; c++) FP8[c] = Fp8E4M3.decode((byte) c);
     }
 
-    static Tensor linear(QuantFormat format, Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale) {
+    static Tensor linear(QuantFormat format, Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale, boolean relu) {
         int m = x.size(0), k = x.size(1), n = codes.size(0);
         float[] ws = weightScale.toFloatArray(), b = bias == null ? null : bias.toFloatArray();
         if (format == QuantFormat.FP8_E4M3) {
             Tensor y = Matmul.linear(fp8Values(x, (float) inputScale), decoded(codes), null);
-            return scaled(y, 1, n, (float) inputScale, ws, b);
+            return scaled(y, 1, n, (float) inputScale, ws, b, relu);
         }
         byte[] xq = Int8Gemm.quantize(x.toFloatArray(), (float) inputScale);
         float[] out = new float[m * n];
-        Int8Gemm.gemm(xq, m, k, bytes(codes), n, (float) inputScale, ws, b, false, out);
+        Int8Gemm.gemm(xq, m, k, bytes(codes), n, (float) inputScale, ws, b, relu, out);
         return Tensor.fromHost(out, DType.FLOAT32, new int[]{m, n}, Device.CPU);
     }
 
-    static Tensor conv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams g, Tensor weightScale, Tensor bias, double inputScale) {
+    static Tensor conv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams g, Tensor weightScale, Tensor bias, double inputScale, boolean relu) {
         int n = x.size(0), in = x.size(1), h = x.size(2), w = x.size(3), out = codes.size(0), kh = codes.size(2), kw = codes.size(3);
         int oh = g.outH(h, kh), ow = g.outW(w, kw), p = oh * ow, k = in * kh * kw;
         float scale = (float) inputScale;
         float[] ws = weightScale.toFloatArray(), b = bias == null ? null : bias.toFloatArray();
         if (format == QuantFormat.FP8_E4M3) {
             Tensor y = Convolution.conv2d(fp8Values(x, scale), decoded(codes), null, g, false);
-            return scaled(y, p, out, scale, ws, b);
+            return scaled(y, p, out, scale, ws, b, relu);
         }
         byte[] qx = Int8Gemm.quantize(x.toFloatArray(), scale), wq = bytes(codes);
         float[] y = new float[n * out * p];
@@ -54,7 +54,7 @@ final class QuantizedCpu {
             byte[] cols = new byte[p * k];
             for (int img = i0; img < i1; img++) {
                 im2col(qx, img, in, h, w, kh, kw, g, oh, ow, cols);
-                Int8Gemm.gemm(cols, 0, p, k, wq, out, scale, ws, b, false, new Int8Gemm.Out(y, img * out * p, 1, p));
+                Int8Gemm.gemm(cols, 0, p, k, wq, out, scale, ws, b, relu, new Int8Gemm.Out(y, img * out * p, 1, p));
             }
         });
         return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
@@ -80,12 +80,13 @@ final class QuantizedCpu {
         return Tensor.fromHost(v, DType.FLOAT32, codes.shape(), Device.CPU);
     }
 
-    /** y (code units; channel j of every block of {@code inner} values, j < n) times inputScale · ws[j], plus b[j]. */
-    private static Tensor scaled(Tensor y, int inner, int n, float inputScale, float[] ws, float[] b) {
+    /** y (code units; channel j of every block of {@code inner} values, j < n) times inputScale · ws[j], plus b[j]; max(., 0) when relu. */
+    private static Tensor scaled(Tensor y, int inner, int n, float inputScale, float[] ws, float[] b, boolean relu) {
         float[] v = y.toFloatArray();
         for (int i = 0; i < v.length; i++) {
             int j = (i / inner) % n;
-            v[i] = v[i] * inputScale * ws[j] + (b == null ? 0 : b[j]);
+            float s = v[i] * inputScale * ws[j] + (b == null ? 0 : b[j]);
+            v[i] = relu ? Math.max(s, 0) : s;
         }
         return Tensor.fromHost(v, DType.FLOAT32, y.shape(), Device.CPU);
     }

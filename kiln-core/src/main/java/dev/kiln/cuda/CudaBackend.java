@@ -336,12 +336,13 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor softmaxBackward(Tensor gradOut, Tensor y, int dim, boolean log) { return softmax.softmaxBackward(gradOut, y, dim, log); }
 
-    @Override public Tensor quantizedLinear(QuantFormat format, Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale) {
-        return quantized.linear(format, x, codes, weightScale, bias, inputScale);
+    @Override public Tensor quantizedLinear(QuantFormat format, Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale, boolean relu) {
+        return quantized.linear(format, x, codes, weightScale, bias, inputScale, relu);
     }
 
-    @Override public Tensor quantizedConv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams geometry, Tensor weightScale, Tensor bias, double inputScale) {
-        return quantized.conv2d(format, x, codes, geometry, weightScale, bias, inputScale);
+    @Override public Tensor quantizedConv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams geometry, Tensor weightScale, Tensor bias, double inputScale,
+                                            boolean relu) {
+        return quantized.conv2d(format, x, codes, geometry, weightScale, bias, inputScale, relu);
     }
 
     @Override public Tensor gather(Tensor x, int dim, Tensor index) { return indexing.gather(x, dim, index); }

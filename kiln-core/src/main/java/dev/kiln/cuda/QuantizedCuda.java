@@ -44,7 +44,7 @@ final class QuantizedCuda extends CudaFamily {
 
     private static int pad16(long v) { return (int) ((v + 15) / 16 * 16); }
 
-    Tensor linear(QuantFormat format, Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale) {
+    Tensor linear(QuantFormat format, Tensor x, Tensor codes, Tensor weightScale, Tensor bias, double inputScale, boolean relu) {
         int m = x.size(0), k = x.size(1), n = codes.size(0), mp = pad16(m), kp = pad16(k);
         Tensor out = newTensor(new int[]{m, n}, DType.FLOAT32);
         if (m == 0 || n == 0) return out;
@@ -52,12 +52,12 @@ final class QuantizedCuda extends CudaFamily {
         Tensor xc = contiguous(x), xq = newTensor(new int[]{mp, kp}, DType.UINT8);
         quantize(format, Launch.args().ptr(ptr(xq)).ptr(ptr(xc)).i32(m).i32(k).i32(mp).i32(kp), (long) mp * kp, quantizeRows, inputScale);
         drop(xc, x);
-        product(format, out, xq, mp, kp, codes, k, 1, weightScale, bias, inputScale, m, false);
+        product(format, out, xq, mp, kp, codes, k, 1, weightScale, bias, inputScale, relu, m, false);
         return out;
     }
 
     /** The output is channels-last: its rows are the product's rows (positions), so no pass reorders them. */
-    Tensor conv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams g, Tensor weightScale, Tensor bias, double inputScale) {
+    Tensor conv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams g, Tensor weightScale, Tensor bias, double inputScale, boolean relu) {
         int batch = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), o = codes.size(0), kh = codes.size(2), kw = codes.size(3);
         int oh = g.outH(h, kh), ow = g.outW(w, kw), k = c * kh * kw;
         long rows = (long) batch * oh * ow;
@@ -74,7 +74,7 @@ final class QuantizedCuda extends CudaFamily {
             float scale = (float) inputScale;
             Launch.args().ptr(ptr(out)).ptr(ptr(xc)).ptr(ptr(wp)).ints(batch, c, h, w, kh, kw, oh, ow, g.strideH(), g.strideW(),
                     g.padH(), g.padW(), g.dilationH(), g.dilationW(), st[0], st[1], st[2], st[3]).i32(kp).i32(o)
-                    .ptr(ptr(sc)).ptr(bc == null ? 0 : ptr(bc)).i32(bc == null ? 0 : 1).f64(1.0 / scale).f64(scale)
+                    .ptr(ptr(sc)).ptr(bc == null ? 0 : ptr(bc)).i32(bc == null ? 0 : 1).i32(relu ? 1 : 0).f64(1.0 / scale).f64(scale)
                     .go(dev, direct.get(), grid(rows * (o % 4 == 0 ? o / 4 : o)), BLOCK);
             drop(xc, x);
             drop(sc, weightScale);
@@ -92,7 +92,7 @@ final class QuantizedCuda extends CudaFamily {
             quantize(format, Launch.args().ptr(ptr(xq)).ptr(ptr(xc)).ints(geo).i32(rp).i32(kp), (long) rp * kp, quantizeIm2col, inputScale);
         }
         drop(xc, x);
-        product(format, out, xq, rp, kp, oc, c, kh * kw, weightScale, bias, inputScale, (int) rows, true);
+        product(format, out, xq, rp, kp, oc, c, kh * kw, weightScale, bias, inputScale, relu, (int) rows, true);
         return out;
     }
 
@@ -112,10 +112,11 @@ final class QuantizedCuda extends CudaFamily {
      * columns are {@code c} channels of {@code taps} kernel taps each (k and 1 for a linear layer). {@code transposed}
      * (a convolution's few channels and many rows) makes the product as (n, rows), for which cuBLASLt picks tiles that
      * fit (measured 34 against 55 us for 147k x 64 x 288 on an H200), and dequantizes it through shared-memory tiles.
-     * The product runs on the padded problem; padding adds zeros.
+     * The product runs on the padded problem; padding adds zeros. {@code relu}: a following ReLU folded into the
+     * dequantizing pass.
      */
     private void product(QuantFormat format, Tensor out, Tensor xq, int rp, int kp, Tensor codes, int c, int taps, Tensor weightScale,
-                         Tensor bias, double inputScale, int rows, boolean transposed) {
+                         Tensor bias, double inputScale, boolean relu, int rows, boolean transposed) {
         int n = codes.size(0), np = pad16(n);
         Tensor wp = paddedCodes(codes, np, kp, c, taps);
         Tensor acc = newTensor(new int[]{rp, np}, format == QuantFormat.INT8 ? DType.INT32 : DType.FLOAT32);
@@ -134,7 +135,7 @@ final class QuantizedCuda extends CudaFamily {
         xq.storage().release();
         Tensor sc = contiguous(weightScale), bc = bias == null ? null : contiguous(bias);
         Launch args = Launch.args().ptr(ptr(out)).ptr(ptr(acc)).i32(transposed ? rp : np).ptr(ptr(sc)).ptr(bc == null ? 0 : ptr(bc))
-                .i32(bc == null ? 0 : 1).f64((float) inputScale).i32(rows).i32(n);
+                .i32(bc == null ? 0 : 1).i32(relu ? 1 : 0).f64((float) inputScale).i32(rows).i32(n);
         boolean int8 = format == QuantFormat.INT8;
         if (transposed) {
             args.go(dev, (int8 ? dequantizeTI32 : dequantizeTF32).get(), (rows + 31) / 32, (n + 31) / 32, 1, 256, 0);

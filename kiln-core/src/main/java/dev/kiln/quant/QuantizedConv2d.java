@@ -25,6 +25,7 @@ public final class QuantizedConv2d extends Layer implements Forward {
     private final double scale;                       // input_scale's value, read at construction (from a GPU it would sync every call); QuantizedModel.load builds layers from the file's scales
     private final Tensor weightScale, bias;
     private transient Tensor deviceCodes; // the codes on the last device an input came from
+    private boolean relu;                 // a following ReLU folded in (QuantizedModel.foldReLUs)
 
     /** The layer of these codes (out, in, k, k), scales, geometry (groups 1) and bias (or null). */
     public QuantizedConv2d(QuantFormat format, byte[] codes, int out, int in, int kernel, Conv2dParams geometry, Tensor weightScale, Tensor inputScale, Tensor bias) {
@@ -54,6 +55,12 @@ public final class QuantizedConv2d extends Layer implements Forward {
 
     public QuantFormat format() { return format; }
 
+    /** Folds the ReLU that follows this layer into its output pass (max(y, 0)); the caller drops that ReLU. */
+    void foldReLU() { relu = true; }
+
+    /** Whether a following ReLU is folded into this layer. */
+    public boolean foldsReLU() { return relu; }
+
     /** The weight's codes, (out, in, k, k) row-major (the array itself). */
     public byte[] codes() { return codes; }
 
@@ -66,8 +73,8 @@ public final class QuantizedConv2d extends Layer implements Forward {
             deviceCodes = Tensor.fromHost(codes, DType.UINT8, weightShape(), Device.CPU).to(x.device()).keep();
         }
         return Quantized.conv2d(format, x.to(DType.FLOAT32), deviceCodes, geometry, weightScale.to(x.device()),
-                bias == null ? null : bias.to(x.device()), scale);
+                bias == null ? null : bias.to(x.device()), scale, relu);
     }
 
-    @Override protected String extraRepr() { return in + ", " + out + ", kernel_size=(" + kernel + ", " + kernel + "), " + format.cliName(); }
+    @Override protected String extraRepr() { return in + ", " + out + ", kernel_size=(" + kernel + ", " + kernel + "), " + format.cliName() + (relu ? ", relu" : ""); }
 }

@@ -26,6 +26,7 @@ public final class QuantizedLinear extends Layer implements Forward {
     private final double scale;                       // input_scale's value, read at construction (from a GPU it would sync every call); QuantizedModel.load builds layers from the file's scales
     private final Tensor weightScale, bias; // bias null without one
     private transient Tensor deviceCodes;                // the codes on the last device an input came from
+    private boolean relu;                                // a following ReLU folded in (QuantizedModel.foldReLUs)
 
     /** The layer of these codes (out x in, row-major), weight scales (out), input scale and bias (out, or null). */
     public QuantizedLinear(QuantFormat format, byte[] codes, int out, int in, Tensor weightScale, Tensor inputScale, Tensor bias) {
@@ -50,6 +51,12 @@ public final class QuantizedLinear extends Layer implements Forward {
 
     public QuantFormat format() { return format; }
 
+    /** Folds the ReLU that follows this layer into its output pass (max(y, 0)); the caller drops that ReLU. */
+    void foldReLU() { relu = true; }
+
+    /** Whether a following ReLU is folded into this layer. */
+    public boolean foldsReLU() { return relu; }
+
     /** The weight's codes, (out, in) row-major (the array itself). */
     public byte[] codes() { return codes; }
 
@@ -68,9 +75,9 @@ public final class QuantizedLinear extends Layer implements Forward {
             deviceCodes = Tensor.fromHost(codes, DType.UINT8, new int[]{out, in}, Device.CPU).to(x.device()).keep();
         }
         Tensor y = Quantized.linear(format, x.to(DType.FLOAT32).reshape(rows, in), deviceCodes, weightScale.to(x.device()),
-                bias == null ? null : bias.to(x.device()), scale);
+                bias == null ? null : bias.to(x.device()), scale, relu);
         return y.reshape(outShape);
     }
 
-    @Override protected String extraRepr() { return "in_features=" + in + ", out_features=" + out + ", " + format.cliName(); }
+    @Override protected String extraRepr() { return "in_features=" + in + ", out_features=" + out + ", " + format.cliName() + (relu ? ", relu" : ""); }
 }

@@ -8,6 +8,8 @@ import dev.kiln.nn.Forward;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.Model;
+import dev.kiln.nn.ReLU;
+import dev.kiln.nn.Sequential;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -24,7 +26,9 @@ import java.util.Map;
  * Kiln layers have no forward hooks, so this works for models whose layers take a replacement: Sequentials (mlp, cnn,
  * cnn-bn) and the ResNets; a model that calls a Linear through a field of its own (the GPT) is refused unchanged.
  * Batch norms are not folded first: per-channel weight scales absorb a folded batch norm's per-channel factor, so the
- * codes would be the same, and Kiln's batch norm with its residual add and ReLU is one pass either way.
+ * codes would be the same, and Kiln's batch norm with its residual add and ReLU is one pass either way. A ReLU right after
+ * a quantized layer in a Sequential is folded into that layer's output pass ({@link #foldReLUs}, as PyTorch's
+ * fuse_modules makes ConvReLU2d), which saves a pass over the layer's output.
  * Quantized models run on the CPU and on CUDA.
  */
 public final class QuantizedModel {
@@ -65,6 +69,7 @@ public final class QuantizedModel {
             throw e;
         }
         quantized.forEach(model::replaceLayer);
+        foldReLUs(model);
         return model;
     }
 
@@ -106,7 +111,35 @@ public final class QuantizedModel {
                 default -> throw new IllegalStateException("FakeQuantized wraps Linear and Conv2d layers only");
             };
         });
+        foldReLUs(qat);
         return qat;
+    }
+
+    /**
+     * Folds each ReLU that directly follows a {@link QuantizedLinear} or {@link QuantizedConv2d} in a {@link Sequential}
+     * into that layer (its output pass takes max(y, 0)) and puts a pass-through in the ReLU's place. Neither has
+     * parameters, so checkpoints are unchanged; {@link #load} folds again.
+     */
+    static void foldReLUs(Layer model) {
+        for (Layer l : model.namedLayers().values()) {
+            if (!(l instanceof Sequential s)) continue;
+            for (int i = 0; i + 1 < s.size(); i++) {
+                if (!(s.get(i + 1) instanceof ReLU)) continue;
+                switch (s.get(i)) {
+                    case QuantizedLinear q -> q.foldReLU();
+                    case QuantizedConv2d q -> q.foldReLU();
+                    default -> { continue; }
+                }
+                s.replaceLayer(Integer.toString(i + 1), new FoldedReLU());
+            }
+        }
+    }
+
+    /** Where a ReLU was, once {@link #foldReLUs} moved it into the quantized layer before: passes its input through. */
+    private static final class FoldedReLU extends Layer implements Forward {
+        @Override public Tensor forward(Tensor x) { return x; }
+
+        @Override protected String extraRepr() { return "folded into the layer before"; }
     }
 
     /** Records the range of a layer's inputs and runs the layer. */
@@ -188,6 +221,7 @@ public final class QuantizedModel {
             };
         });
         floatModel.loadStateDict(contents.tensors());
+        foldReLUs(floatModel);
         return floatModel;
     }
 

@@ -66,10 +66,14 @@ class QuantizedGpuTest extends GpuBackendComparison {
             double inputScale = QuantizedRows.scaleFor(format, x.abs().max().item());
             for (Tensor b : new Tensor[]{bias, null}) {
                 String what = format + " linear " + m + "x" + n + "x" + k + (b == null ? " no bias" : "");
-                Tensor expected = CPU_BE.quantizedLinear(format, x, codes, scales, b, inputScale);
-                Tensor actual = gpuBe.quantizedLinear(format, gpu(x), gpu(codes), gpu(scales), b == null ? null : gpu(b), inputScale);
+                Tensor expected = CPU_BE.quantizedLinear(format, x, codes, scales, b, inputScale, false);
+                Tensor actual = gpuBe.quantizedLinear(format, gpu(x), gpu(codes), gpu(scales), b == null ? null : gpu(b), inputScale, false);
                 close(expected, actual, sameCodesTol(format), what);
                 quantizationError(Matmul.linear(x, w, b), actual, format, what + " against float32");
+                Tensor reluCpu = CPU_BE.quantizedLinear(format, x, codes, scales, b, inputScale, true);
+                close(reluCpu, gpuBe.quantizedLinear(format, gpu(x), gpu(codes), gpu(scales), b == null ? null : gpu(b), inputScale, true),
+                        sameCodesTol(format), what + " relu folded");
+                assertArrayEquals(expected.relu().toFloatArray(), reluCpu.toFloatArray(), what + ": the folded ReLU is max(y, 0)");
             }
         }
         CudaDevice dev = ((CudaBackend) gpuBe).cudaDevice();
@@ -88,7 +92,7 @@ class QuantizedGpuTest extends GpuBackendComparison {
         Tensor x = Tensor.of(a, 4, 32);
         QuantizedRows q = QuantizedRows.of(format, randn(DType.FLOAT32, 16, 32).toFloatArray(), 16, 32);
         Tensor codes = Tensor.fromHost(q.codes(), DType.UINT8, new int[]{16, 32}, Device.CPU), scales = Tensor.of(q.scales(), 16);
-        close(CPU_BE.quantizedLinear(format, x, codes, scales, null, 0.05), gpuBe.quantizedLinear(format, gpu(x), gpu(codes), gpu(scales), null, 0.05),
+        close(CPU_BE.quantizedLinear(format, x, codes, scales, null, 0.05, false), gpuBe.quantizedLinear(format, gpu(x), gpu(codes), gpu(scales), null, 0.05, false),
                 sameCodesTol(format), format + " linear of NaN and infinities");
     }
 
@@ -105,13 +109,17 @@ class QuantizedGpuTest extends GpuBackendComparison {
             Tensor bias = randn(DType.FLOAT32, out);
             double inputScale = QuantizedRows.scaleFor(format, x.abs().max().item());
             String what = format + " conv " + java.util.Arrays.toString(s);
-            Tensor expected = CPU_BE.quantizedConv2d(format, x, codes, g, scales, bias, inputScale);
+            Tensor expected = CPU_BE.quantizedConv2d(format, x, codes, g, scales, bias, inputScale, false);
+            Tensor expectedRelu = CPU_BE.quantizedConv2d(format, x, codes, g, scales, bias, inputScale, true);
+            assertArrayEquals(expected.relu().toFloatArray(), expectedRelu.toFloatArray(), what + ": the folded ReLU is max(y, 0)");
             for (boolean direct : new boolean[]{true, false}) {   // int8's small convolutions through the direct kernel and through the product
                 QuantizedCuda.useDirect = direct;
                 try {
                     for (Tensor xg : new Tensor[]{gpu(x), gpu(x).toChannelsLast()}) {   // the input read through its strides
                         String how = what + (xg.prefersChannelsLast() ? " channels-last input" : "") + (direct ? "" : " no direct kernel");
-                        Tensor actual = gpuBe.quantizedConv2d(format, xg, gpu(codes), g, gpu(scales), gpu(bias), inputScale);
+                        Tensor actual = gpuBe.quantizedConv2d(format, xg, gpu(codes), g, gpu(scales), gpu(bias), inputScale, false);
+                        close(expectedRelu, gpuBe.quantizedConv2d(format, xg, gpu(codes), g, gpu(scales), gpu(bias), inputScale, true),
+                                sameCodesTol(format), how + " relu folded");
                         assertTrue(actual.isChannelsLast(), how + ": the output is channels-last");
                         close(expected, actual, sameCodesTol(format), how);
                         quantizationError(Convolution.conv2d(x, w, bias, g, false), actual, format, how + " against float32");
@@ -132,16 +140,16 @@ class QuantizedGpuTest extends GpuBackendComparison {
                 Tensor x = randn(DType.FLOAT32, s[0], s[2]);
                 QuantizedRows q = QuantizedRows.of(QuantFormat.INT8, randn(DType.FLOAT32, s[1], s[2]).toFloatArray(), s[1], s[2]);
                 Tensor codes = Tensor.fromHost(q.codes(), DType.UINT8, new int[]{s[1], s[2]}, Device.CPU), scales = Tensor.of(q.scales(), s[1]);
-                close(CPU_BE.quantizedLinear(QuantFormat.INT8, x, codes, scales, null, 0.03),
-                        gpuBe.quantizedLinear(QuantFormat.INT8, gpu(x), gpu(codes), gpu(scales), null, 0.03), 1e-5, "dp4a linear " + java.util.Arrays.toString(s));
+                close(CPU_BE.quantizedLinear(QuantFormat.INT8, x, codes, scales, null, 0.03, false),
+                        gpuBe.quantizedLinear(QuantFormat.INT8, gpu(x), gpu(codes), gpu(scales), null, 0.03, false), 1e-5, "dp4a linear " + java.util.Arrays.toString(s));
             }
             Tensor img = randn(DType.FLOAT32, 2, 3, 9, 9);
             QuantizedRows q = QuantizedRows.of(QuantFormat.INT8, randn(DType.FLOAT32, 5, 27).toFloatArray(), 5, 27);
             Tensor codes = Tensor.fromHost(q.codes(), DType.UINT8, new int[]{5, 3, 3, 3}, Device.CPU), scales = Tensor.of(q.scales(), 5);
             Conv2dParams g = Conv2dParams.of(2, 1, 1, 1);
             for (Tensor xg : new Tensor[]{gpu(img), gpu(img).toChannelsLast()}) {
-                close(CPU_BE.quantizedConv2d(QuantFormat.INT8, img, codes, g, scales, null, 0.03),
-                        gpuBe.quantizedConv2d(QuantFormat.INT8, xg, gpu(codes), g, gpu(scales), null, 0.03), 1e-5, "dp4a conv");
+                close(CPU_BE.quantizedConv2d(QuantFormat.INT8, img, codes, g, scales, null, 0.03, true),
+                        gpuBe.quantizedConv2d(QuantFormat.INT8, xg, gpu(codes), g, gpu(scales), null, 0.03, true), 1e-5, "dp4a conv");
             }
         } finally {
             QuantizedCuda.useLt = true;

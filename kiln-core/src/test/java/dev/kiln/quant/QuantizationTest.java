@@ -78,6 +78,12 @@ class QuantizationTest {
         Sequential q = QuantizedModel.quantize(format, net, calib, Calibration.max(1));   // in place
         assertInstanceOf(QuantizedConv2d.class, q.get(0));
         assertInstanceOf(QuantizedLinear.class, q.get(8));
+        // each ReLU after a quantized layer is folded into it; the last Linear has none after it
+        for (int i : new int[]{0, 2, 6}) {
+            assertTrue(q.get(i) instanceof QuantizedConv2d c ? c.foldsReLU() : ((QuantizedLinear) q.get(i)).foldsReLU(), "layer " + i + " folds its ReLU");
+            assertFalse(q.get(i + 1) instanceof ReLU, "the ReLU after layer " + i + " is gone");
+        }
+        assertFalse(((QuantizedLinear) q.get(8)).foldsReLU());
         float[] actual = q.forward(x).toFloatArray();
         double maxAbs = 0, maxErr = 0;
         for (int i = 0; i < expected.length; i++) {
@@ -111,6 +117,8 @@ class QuantizationTest {
         Sequential loaded = QuantizedModel.load(c, convNet(new Generator(99))); // a fresh float skeleton: only its shapes matter
         assertInstanceOf(QuantizedConv2d.class, loaded.get(0));
         assertEquals(format, ((QuantizedConv2d) loaded.get(0)).format());
+        assertTrue(((QuantizedConv2d) loaded.get(0)).foldsReLU(), "loading folds the ReLUs again");
+        assertFalse(loaded.get(1) instanceof ReLU);
         assertArrayEquals(q.forward(x).toFloatArray(), loaded.forward(x).toFloatArray(), 0f);
     }
 
@@ -168,15 +176,35 @@ class QuantizationTest {
         assertEquals(fp32, quantized, 0.01, format + " accuracy within 1 point of fp32 (" + fp32 + " vs " + quantized + ")");
     }
 
+    /** A folded ReLU is max(y, 0) of the unfolded product, exactly, for both products and both formats. */
+    @ParameterizedTest @EnumSource(QuantFormat.class)
+    void aFoldedReluIsTheReluOfTheProduct(QuantFormat format) {
+        Generator g = new Generator(5);
+        Tensor x = Tensor.randn(g, 7, 40), w = Tensor.randn(g, 9, 40).mul(0.2), b = Tensor.randn(g, 9);
+        QuantizedRows q = QuantizedRows.of(format, w.toFloatArray(), 9, 40);
+        Tensor codes = Tensor.fromHost(q.codes(), dev.kiln.DType.UINT8, new int[]{9, 40}, dev.kiln.Device.CPU), scales = Tensor.of(q.scales(), 9);
+        Tensor plain = dev.kiln.ops.Quantized.linear(format, x, codes, scales, b, 0.03, false);
+        Tensor folded = dev.kiln.ops.Quantized.linear(format, x, codes, scales, b, 0.03, true);
+        assertArrayEquals(plain.relu().toFloatArray(), folded.toFloatArray(), 0f);
+        assertTrue(plain.min().item() < 0 && folded.min().item() == 0, "some outputs were negative and were clamped");
+        Tensor img = Tensor.randn(g, 2, 4, 6, 6);
+        Tensor ccodes = Tensor.fromHost(QuantizedRows.of(format, Tensor.randn(g, 5, 36).toFloatArray(), 5, 36).codes(), dev.kiln.DType.UINT8,
+                new int[]{5, 4, 3, 3}, dev.kiln.Device.CPU);
+        Tensor cs = Tensor.of(new float[]{0.01f, 0.02f, 0.01f, 0.03f, 0.02f}, 5);
+        dev.kiln.backend.Conv2dParams geo = dev.kiln.backend.Conv2dParams.of(1, 1, 1, 1);
+        assertArrayEquals(dev.kiln.ops.Quantized.conv2d(format, img, ccodes, geo, cs, null, 0.05, false).relu().toFloatArray(),
+                dev.kiln.ops.Quantized.conv2d(format, img, ccodes, geo, cs, null, 0.05, true).toFloatArray(), 0f);
+    }
+
     @ParameterizedTest @EnumSource(QuantFormat.class)
     void theBackendsQuantizedLinearIsTheLayersProduct(QuantFormat format) {
         Linear lin = new Linear(70, 9, new Generator(6));
         QuantizedLinear q = QuantizedLinear.of(format, lin, 2.5);
         Tensor x = Tensor.randn(new Generator(7), 5, 70);
         Tensor codes = Tensor.fromHost(q.codes().clone(), dev.kiln.DType.UINT8, q.weightShape(), dev.kiln.Device.CPU);
-        Tensor viaBackend = dev.kiln.ops.Quantized.linear(format, x, codes, q.buffer("weight_scale"), q.buffer("bias"), q.buffer("input_scale").item());
+        Tensor viaBackend = dev.kiln.ops.Quantized.linear(format, x, codes, q.buffer("weight_scale"), q.buffer("bias"), q.buffer("input_scale").item(), false);
         assertArrayEquals(q.forward(x).toFloatArray(), viaBackend.toFloatArray(), 0f);
-        assertThrows(IllegalArgumentException.class, () -> dev.kiln.ops.Quantized.linear(format, x, codes.narrow(1, 0, 60), q.buffer("weight_scale"), null, 1));
+        assertThrows(IllegalArgumentException.class, () -> dev.kiln.ops.Quantized.linear(format, x, codes.narrow(1, 0, 60), q.buffer("weight_scale"), null, 1, false));
     }
 
     /** The CPU's FP8 product against a double-precision sum of the decoded codes: only float32 summation differs. */
@@ -189,7 +217,7 @@ class QuantizationTest {
         QuantizedRows q = QuantizedRows.of(QuantFormat.FP8_E4M3, w, n, k);
         float xs = Fp8E4M3.scaleFor(3.0);
         Tensor y = dev.kiln.ops.Quantized.linear(QuantFormat.FP8_E4M3, Tensor.of(x, m, k),
-                Tensor.fromHost(q.codes(), dev.kiln.DType.UINT8, new int[]{n, k}, dev.kiln.Device.CPU), Tensor.of(q.scales(), n), null, xs);
+                Tensor.fromHost(q.codes(), dev.kiln.DType.UINT8, new int[]{n, k}, dev.kiln.Device.CPU), Tensor.of(q.scales(), n), null, xs, false);
         float[] got = y.toFloatArray();
         for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
             double sum = 0, size = 0;

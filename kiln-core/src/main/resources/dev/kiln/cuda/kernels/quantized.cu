@@ -4,8 +4,8 @@
 //    int8: x * inv (in double) rounded half away from zero, clamped to +-127, exactly as cpu/Int8Gemm.quantize;
 //    FP8: the E4M3 code of x / scale (float division), exactly as backend/Fp8E4M3.encode.
 // 2. the product of the padded codes: cuBLASLt (QuantizedCuda), or int8_gemm_dp4a where cuBLASLt takes no int8 problem.
-// 3. dequantize_*: the product -> out (rows, n), acc * x_scale * w_scale[j] + bias[j]: a convolution's rows are its output
-//    positions, so its output is channels-last.
+// 3. dequantize_*: the product -> out (rows, n), acc * x_scale * w_scale[j] + bias[j] (then max(., 0) when a following
+//    ReLU is folded in): a convolution's rows are its output positions, so its output is channels-last.
 #include "common.cuh"
 
 // v + copysign(0.5, v) truncated by one conversion (cvt.rzi.s64.f64: +-inf and overflow saturate), as the CPU's (long)
@@ -179,26 +179,29 @@ extern "C" __global__ void int8_gemm_dp4a(int* acc, const signed char* xq, const
     if (row < m && col < n) acc[row * n + col] = sum;
 }
 
+// A ReLU folded into the layer (relu != 0): max(v, 0) as Java's Math.max, NaN kept, -0 made +0 (the CPU's result).
+__device__ __forceinline__ float relu_if(float v, int relu) { return relu && !(v > 0.f) && v == v ? 0.f : v; }
+
 // acc (rows_p, ldacc) -> out (rows, n): a linear layer's output, or a convolution's channels-last.
 template <typename T>
 __device__ __forceinline__ void dequantize(float* out, const T* acc, int ldacc, const float* w_scale, const float* bias,
-                                           int has_bias, double x_scale, int rows, int n) {
+                                           int has_bias, int relu, double x_scale, int rows, int n) {
     int total = rows * n;
     for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < total; o += gridDim.x * blockDim.x) {
         int i = o / n, j = o - i * n;
         float v = (float) acc[i * ldacc + j] * (float) x_scale * w_scale[j];
-        out[o] = has_bias ? v + bias[j] : v;
+        out[o] = relu_if(has_bias ? v + bias[j] : v, relu);
     }
 }
 
 extern "C" __global__ void dequantize_i32(float* out, const int* acc, int ldacc, const float* w_scale, const float* bias,
-                                          int has_bias, double x_scale, int rows, int n) {
-    dequantize(out, acc, ldacc, w_scale, bias, has_bias, x_scale, rows, n);
+                                          int has_bias, int relu, double x_scale, int rows, int n) {
+    dequantize(out, acc, ldacc, w_scale, bias, has_bias, relu, x_scale, rows, n);
 }
 
 extern "C" __global__ void dequantize_f32(float* out, const float* acc, int ldacc, const float* w_scale, const float* bias,
-                                          int has_bias, double x_scale, int rows, int n) {
-    dequantize(out, acc, ldacc, w_scale, bias, has_bias, x_scale, rows, n);
+                                          int has_bias, int relu, double x_scale, int rows, int n) {
+    dequantize(out, acc, ldacc, w_scale, bias, has_bias, relu, x_scale, rows, n);
 }
 
 // The same from the transposed product accT (n, ld), which cuBLASLt makes faster for a convolution's few output
@@ -206,14 +209,14 @@ extern "C" __global__ void dequantize_f32(float* out, const float* acc, int ldac
 // 256 threads (32 x 8), grid (ceil(rows / 32), ceil(n / 32)).
 template <typename T>
 __device__ __forceinline__ void dequantize_t(float* out, const T* acc, int ld, const float* w_scale, const float* bias,
-                                             int has_bias, double x_scale, int rows, int n) {
+                                             int has_bias, int relu, double x_scale, int rows, int n) {
     __shared__ float tile[32][33];
     int i0 = blockIdx.x * 32, j0 = blockIdx.y * 32, tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
     for (int jj = ty; jj < 32; jj += 8) {
         int i = i0 + tx, j = j0 + jj;
         if (i < rows && j < n) {
             float v = (float) acc[j * ld + i] * (float) x_scale * w_scale[j];
-            tile[jj][tx] = has_bias ? v + bias[j] : v;
+            tile[jj][tx] = relu_if(has_bias ? v + bias[j] : v, relu);
         }
     }
     __syncthreads();
@@ -224,13 +227,13 @@ __device__ __forceinline__ void dequantize_t(float* out, const T* acc, int ld, c
 }
 
 extern "C" __global__ void dequantize_t_i32(float* out, const int* acc, int ld, const float* w_scale, const float* bias,
-                                            int has_bias, double x_scale, int rows, int n) {
-    dequantize_t(out, acc, ld, w_scale, bias, has_bias, x_scale, rows, n);
+                                            int has_bias, int relu, double x_scale, int rows, int n) {
+    dequantize_t(out, acc, ld, w_scale, bias, has_bias, relu, x_scale, rows, n);
 }
 
 extern "C" __global__ void dequantize_t_f32(float* out, const float* acc, int ld, const float* w_scale, const float* bias,
-                                            int has_bias, double x_scale, int rows, int n) {
-    dequantize_t(out, acc, ld, w_scale, bias, has_bias, x_scale, rows, n);
+                                            int has_bias, int relu, double x_scale, int rows, int n) {
+    dequantize_t(out, acc, ld, w_scale, bias, has_bias, relu, x_scale, rows, n);
 }
 
 // An int8 convolution of at most 32 codes a row (c * kh * kw: a first layer) and 64 output channels in one pass, no
@@ -240,7 +243,7 @@ extern "C" __global__ void dequantize_t_f32(float* out, const float* acc, int ld
 // write adjacent channels (a thread a row wrote 128-byte strides, 3x slower). A GEMM of k <= 32 is all output traffic.
 #define DIRECT_K 32
 extern "C" __global__ void int8_conv_direct(float* out, const float* x, const unsigned char* wp, Im2colP g, int kp, int o,
-                                            const float* w_scale, const float* bias, int has_bias, double inv, double x_scale) {
+                                            const float* w_scale, const float* bias, int has_bias, int relu, double inv, double x_scale) {
     __shared__ int ws[64][DIRECT_K / 4];
     int k = g.c * g.kh * g.kw, words = (k + 3) / 4, ohw = g.oh * g.ow, rows = g.n * ohw;
     int G = o % 4 == 0 ? 4 : 1, groups = o / G, total = rows * groups;
@@ -275,7 +278,7 @@ extern "C" __global__ void int8_conv_direct(float* out, const float* x, const un
             #pragma unroll
             for (int wd = 0; wd < DIRECT_K / 4; wd++) if (wd < words) sum = __dp4a(q[wd], ws[jo][wd], sum);
             float y = (float) sum * (float) x_scale * w_scale[jo];
-            v[u] = has_bias ? y + bias[jo] : y;
+            v[u] = relu_if(has_bias ? y + bias[jo] : y, relu);
         }
         float* dst = out + r * o + j0;
         if (G == 4) *reinterpret_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);
