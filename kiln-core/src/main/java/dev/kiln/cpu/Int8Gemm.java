@@ -14,6 +14,12 @@ import jdk.incubator.vector.VectorSpecies;
  * into an int32 lane (the pmaddwd pattern, written as shifts on the ints the shorts pair into), so the accumulation is
  * exact int32. The scales and bias are applied once per output in the epilogue. Widths follow the machine's preferred
  * int vector (128, 256 or 512 bits); k needs no padding (a scalar tail).
+ * <p>
+ * From {@link #FLOAT_ROWS} rows of A on, the codes go through {@link Sgemm} as floats instead, in slices of at most
+ * {@link #EXACT_K} along k: an int8 product and every partial sum of such a slice are integers below 2^24, which a float
+ * holds exactly, so the sums are the same int32 values. The Vector API has no int8 dot product, and the widened-short
+ * kernel makes about 28 G int8 multiply-adds a second on one 512-bit core against the float kernel's ~50 G (measured
+ * here); batch 1 keeps the byte kernel, which streams the weight's bytes once.
  */
 public final class Int8Gemm {
     private Int8Gemm() {}
@@ -57,13 +63,55 @@ public final class Int8Gemm {
         if (a.length < aOffset + (long) m * k || b.length < (long) n * k || bScale.length < n) {
             throw new IllegalArgumentException("int8 gemm: arrays too small for " + m + "x" + k + " · (" + n + "x" + k + ")ᵀ");
         }
-        int pairs = (n + 1) / 2, blocks = (m + ROWS - 1) / ROWS;
-        long macs = (long) m * n * k;
-        if (macs < PARALLEL_MACS) {
+        if (m >= FLOAT_ROWS && (long) m * k <= Integer.MAX_VALUE && (long) m * n <= Integer.MAX_VALUE) {
+            viaFloats(a, aOffset, m, k, b, n, aScale, bScale, bias, relu, out);
+            return;
+        }
+        bytes(a, aOffset, m, k, b, n, aScale, bScale, bias, relu, out);
+    }
+
+    /** Rows of a from which the product runs as exact float slices ({@link #viaFloats}). */
+    static final int FLOAT_ROWS = 16;
+
+    /** k of one exact float slice: 1024 · 127² = 16,516,096 < 2^24. */
+    static final int EXACT_K = 1024;
+
+    /** The product through {@link #exactSums}, then the epilogue. */
+    static void viaFloats(byte[] a, int aOffset, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, Out out) {
+        float[] af = floats(a, aOffset, m * k), bf = floats(b, 0, n * k), cf = new float[m * n];
+        int[] acc = k > EXACT_K ? new int[m * n] : null;
+        // A (m x k) and Bᵀ (k x n, b's rows as columns)
+        exactSums(m, n, k, new Sgemm.Mat(af, 0, k, 1), new Sgemm.Mat(bf, 0, 1, k), cf, acc, java.util.concurrent.ForkJoinTask.inForkJoinPool());
+        for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) out.store(i, j, acc != null ? acc[i * n + j] : (int) cf[i * n + j], aScale, bScale, bias, relu);
+    }
+
+    /**
+     * The exact integer sums C (m x n) = A·B of int8 codes held as floats, through {@link Sgemm} in slices of at most
+     * {@link #EXACT_K} along k: when k <= EXACT_K they are c itself, else they are added slice by slice into acc in
+     * int32 (c then is scratch). {@code oneThread}: on the calling thread (inside a parallel task), else on all.
+     */
+    static void exactSums(int m, int n, int k, Sgemm.Mat a, Sgemm.Mat b, float[] c, int[] acc, boolean oneThread) {
+        Sgemm engine = Sgemm.PREFERRED;
+        for (int p0 = 0; p0 < k; p0 += EXACT_K) {
+            int kc = Math.min(EXACT_K, k - p0);
+            Sgemm.Mat as = a.at(0, p0), bs = b.at(p0, 0);
+            if (oneThread) engine.gemm(m, n, kc, as, bs, c, 0, n, false, engine.localScratch());
+            else engine.batched(1, m, n, kc, as, 0, bs, 0, c, 0);
+            if (acc != null) for (int i = 0; i < m * n; i++) acc[i] += (int) c[i];
+        }
+    }
+
+    static float[] floats(byte[] x, int from, int len) {
+        float[] f = new float[len];
+        for (int i = 0; i < len; i++) f[i] = x[from + i];
+        return f;
+    }
+
+    /** The product on the widened-short kernel (any m; the only one below {@link #FLOAT_ROWS} rows). */
+    static void bytes(byte[] a, int aOffset, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, Out out) {
+        int pairs = (n + 1) / 2;
+        if ((long) m * n * k < PARALLEL_MACS) {
             block(a, aOffset, k, b, n, aScale, bScale, bias, relu, out, 0, m, 0, pairs);
-        } else if (blocks >= 2 * Parallel.THREADS) {
-            // many rows (a batch, a convolution's positions): each task a block of rows against all of b
-            Parallel.balanced(blocks, (b0, b1) -> block(a, aOffset, k, b, n, aScale, bScale, bias, relu, out, b0 * ROWS, Math.min(m, b1 * ROWS), 0, pairs));
         } else {
             // few rows (batch 1): split the output channels, each task streaming its part of b once
             Parallel.range(pairs, 1, (p0, p1) -> block(a, aOffset, k, b, n, aScale, bScale, bias, relu, out, 0, m, p0, p1));
@@ -77,12 +125,22 @@ public final class Int8Gemm {
     public static byte[] quantize(float[] x, float scale) {
         byte[] q = new byte[x.length];
         double inv = 1.0 / scale;
-        for (int i = 0; i < x.length; i++) {
-            double v = x[i] * inv;
-            double r = (long) (v + Math.copySign(0.5, v)); // the cast truncates toward zero
-            q[i] = (byte) Math.max(-127, Math.min(127, r));
-        }
+        for (int i = 0; i < x.length; i++) q[i] = (byte) code(x[i], inv);
         return q;
+    }
+
+    /** The same codes as floats (the operands of {@link #exactSums}). */
+    static float[] quantizeToFloats(float[] x, float scale) {
+        float[] q = new float[x.length];
+        double inv = 1.0 / scale;
+        for (int i = 0; i < x.length; i++) q[i] = code(x[i], inv);
+        return q;
+    }
+
+    private static int code(float x, double inv) {
+        double v = x * inv;
+        double r = (long) (v + Math.copySign(0.5, v)); // the cast truncates toward zero
+        return (int) Math.max(-127, Math.min(127, r));
     }
 
     /** Rows of a per block: a block (ROWS x k bytes) stays in L1/L2 while every row pair of b passes it. */

@@ -11,7 +11,8 @@ import dev.kiln.ops.Matmul;
 
 /**
  * The quantized products on the CPU. int8: the input quantized by {@link Int8Gemm#quantize}, the product by
- * {@link Int8Gemm} (a convolution over im2col rows of codes). FP8: the CPU has no FP8 arithmetic, so the codes of the input
+ * {@link Int8Gemm} (a convolution: its exact integer sums through the float GEMM over columns of codes,
+ * {@link Int8Gemm#exactSums}). FP8: the CPU has no FP8 arithmetic, so the codes of the input
  * and weight are decoded to the float32 values they stand for (exact: an E4M3 value has 4 significant bits) and the
  * float32 matmul or convolution multiplies them; the result equals the GPU's FP8 tensor-core product up to the order of
  * the float32 sums.
@@ -47,14 +48,26 @@ final class QuantizedCpu {
             Tensor y = Convolution.conv2d(fp8Values(x, scale), decoded(codes), null, g, false);
             return scaled(y, p, out, scale, ws, b, relu);
         }
-        byte[] qx = Int8Gemm.quantize(x.toFloatArray(), scale), wq = bytes(codes);
+        // codes as floats (Int8Gemm.exactSums: exact integer sums through the float GEMM); one image per task: its columns
+        // (k x P, a row per (c, i, j) tap: runs of the input row, not a gather per element) stay in cache for the product
+        // W (out x k) · columns, which is the image's NCHW output
+        float[] qx = Int8Gemm.quantizeToFloats(x.toFloatArray(), scale), wf = Int8Gemm.floats(bytes(codes), 0, out * k);
         float[] y = new float[n * out * p];
-        // one image per task: its im2col rows (P x k codes) stay in cache for the product, which writes NCHW directly
         Parallel.balanced(n, (i0, i1) -> {
-            byte[] cols = new byte[p * k];
+            float[] cols = new float[k * p], sums = new float[out * p];
+            int[] acc = k > Int8Gemm.EXACT_K ? new int[out * p] : null;
             for (int img = i0; img < i1; img++) {
-                im2col(qx, img, in, h, w, kh, kw, g, oh, ow, cols);
-                Int8Gemm.gemm(cols, 0, p, k, wq, out, scale, ws, b, relu, new Int8Gemm.Out(y, img * out * p, 1, p));
+                columns(qx, img, in, h, w, kh, kw, g, oh, ow, cols);
+                if (acc != null) java.util.Arrays.fill(acc, 0);
+                Int8Gemm.exactSums(out, p, k, new Sgemm.Mat(wf, 0, k, 1), new Sgemm.Mat(cols, 0, p, 1), sums, acc, true);
+                if (acc != null) for (int i = 0; i < acc.length; i++) sums[i] = acc[i];   // as Int8Gemm.Out.store converts its int sum
+                for (int j = 0, o = img * out * p; j < out; j++, o += p) {   // Int8Gemm.Out.store's formula, in memory order
+                    float wj = ws[j], bj = b == null ? 0 : b[j];
+                    for (int i = 0; i < p; i++) {
+                        float v = sums[j * p + i] * scale * wj + bj;
+                        y[o + i] = relu ? Math.max(v, 0) : v;
+                    }
+                }
             }
         });
         return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
@@ -91,20 +104,30 @@ final class QuantizedCpu {
         return Tensor.fromHost(v, DType.FLOAT32, y.shape(), Device.CPU);
     }
 
-    /** Image {@code img}'s rows of k = C·kh·kw codes, one per output position, in the weight's (c, i, j) order; outside the image: 0. */
-    private static void im2col(byte[] qx, int img, int in, int h, int w, int kh, int kw, Conv2dParams g, int oh, int ow, byte[] cols) {
-        java.util.Arrays.fill(cols, (byte) 0);
-        int k = in * kh * kw;
-        for (int y = 0; y < oh; y++) for (int x = 0; x < ow; x++) {
-            int row = (y * ow + x) * k;
-            for (int c = 0; c < in; c++) for (int i = 0; i < kh; i++) {
-                int iy = y * g.strideH() - g.padH() + i * g.dilationH();
-                if (iy < 0 || iy >= h) continue;
-                int src = ((img * in + c) * h + iy) * w, dst = row + (c * kh + i) * kw;
-                for (int j = 0; j < kw; j++) {
-                    int ix = x * g.strideW() - g.padW() + j * g.dilationW();
-                    if (ix >= 0 && ix < w) cols[dst + j] = qx[src + ix];
+    /**
+     * Image {@code img}'s columns: row (c, i, j) of the k = C·kh·kw rows holds, for each output position, the code under
+     * tap (i, j) of channel c (0 outside the image), so each row is runs of one input row.
+     */
+    private static void columns(float[] qx, int img, int in, int h, int w, int kh, int kw, Conv2dParams g, int oh, int ow, float[] cols) {
+        int p = oh * ow;
+        for (int c = 0; c < in; c++) for (int i = 0; i < kh; i++) for (int j = 0; j < kw; j++) {
+            int row = ((c * kh + i) * kw + j) * p, plane = (img * in + c) * h * w;
+            for (int y = 0; y < oh; y++) {
+                int iy = y * g.strideH() - g.padH() + i * g.dilationH(), dst = row + y * ow;
+                if (iy < 0 || iy >= h) {
+                    java.util.Arrays.fill(cols, dst, dst + ow, 0f);
+                    continue;
                 }
+                int src = plane + iy * w, x0 = j * g.dilationW() - g.padW(), sw = g.strideW();
+                // positions whose ix = x * sw + x0 lies in [0, w): [xa, xb); with stride 1 a plain copy
+                int xa = x0 >= 0 ? 0 : Math.min(ow, (-x0 + sw - 1) / sw), xb = Math.max(xa, Math.min(ow, x0 >= w ? 0 : (w - 1 - x0) / sw + 1));
+                for (int x = 0; x < xa; x++) cols[dst + x] = 0f;   // padding: a few elements, not worth a fill call
+                if (sw == 1) {
+                    System.arraycopy(qx, src + x0 + xa, cols, dst + xa, xb - xa);
+                } else {
+                    for (int x = xa; x < xb; x++) cols[dst + x] = qx[src + x * sw + x0];
+                }
+                for (int x = xb; x < ow; x++) cols[dst + x] = 0f;
             }
         }
     }

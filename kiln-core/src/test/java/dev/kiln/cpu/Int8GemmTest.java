@@ -1,6 +1,7 @@
-package dev.kiln.quant;
+package dev.kiln.cpu;
 
-import dev.kiln.cpu.Int8Gemm;
+import dev.kiln.quant.Int8;
+import dev.kiln.quant.QuantizedRows;
 import org.junit.jupiter.api.Test;
 
 import java.util.Random;
@@ -28,8 +29,10 @@ class Int8GemmTest {
 
     @Test void integerProductsAreExactAtEveryShapeEdge() {
         Random r = new Random(1);
-        // odd m and n (the 2x2 kernel's edges), k below, at and off a vector step, and large enough to use threads
-        int[][] shapes = {{1, 1, 1}, {1, 7, 5}, {3, 5, 33}, {2, 2, 64}, {5, 9, 100}, {64, 33, 784}, {256, 130, 1200}};
+        // odd m and n (the 2x2 kernel's edges), k below, at and off a vector step, and large enough to use threads; from
+        // 16 rows the exact float slices, k over one, two and three slices (1024, 1025, 2049)
+        int[][] shapes = {{1, 1, 1}, {1, 7, 5}, {3, 5, 33}, {2, 2, 64}, {5, 9, 100}, {15, 40, 3000}, {16, 3, 1025}, {17, 5, 2049},
+                {40, 64, 288}, {64, 33, 784}, {256, 130, 1200}, {33, 7, 1024}};
         for (int[] s : shapes) {
             int m = s[0], n = s[1], k = s[2];
             byte[] a = codes(r, m * k), b = codes(r, n * k);
@@ -42,28 +45,51 @@ class Int8GemmTest {
     }
 
     @Test void theLargestCodesDoNotOverflow() {
-        int k = 4099; // 127 * 127 * 4099 = 66.1M: beyond a short, well within an int
-        byte[] a = new byte[2 * k], b = new byte[2 * k];
-        java.util.Arrays.fill(a, (byte) 127);
-        java.util.Arrays.fill(b, (byte) -127);
-        float[] c = new float[4];
-        Int8Gemm.gemm(a, 2, k, b, 2, 1f, new float[]{1, 1}, null, false, c);
-        assertArrayEquals(new float[]{-127f * 127 * k, -127f * 127 * k, -127f * 127 * k, -127f * 127 * k}, c);
+        int k = 4099; // 127 * 127 * 4099 = 66.1M: beyond a short and a float's exact integers, well within an int
+        for (int m : new int[]{2, Int8Gemm.FLOAT_ROWS}) {   // the byte kernel, and the float slices (each 1024 · 127² < 2^24)
+            byte[] a = new byte[m * k], b = new byte[2 * k];
+            java.util.Arrays.fill(a, (byte) 127);
+            java.util.Arrays.fill(b, (byte) -127);
+            b[5] = 127;   // one product of the other sign, so a rounding of the sum would show
+            float[] c = new float[m * 2];
+            Int8Gemm.gemm(a, m, k, b, 2, 1f, new float[]{1, 1}, null, false, c);
+            int exact = -127 * 127 * k + 2 * 127 * 127;   // exact in int; as a float it rounds to a multiple of 8
+            for (int i = 0; i < m; i++) {
+                assertEquals((float) exact, c[2 * i], 0f, m + " rows: row " + i);
+                assertEquals(-127f * 127 * k, c[2 * i + 1], 0f, m + " rows: row " + i);
+            }
+        }
     }
 
     @Test void scalesBiasAndReluAreTheEpilogue() {
         Random r = new Random(2);
-        int m = 3, n = 4, k = 19;
-        byte[] a = codes(r, m * k), b = codes(r, n * k);
-        float[] sb = {0.5f, 0.25f, 2f, 1f}, bias = {1, -2, 3, -4};
-        float[] c = new float[m * n], relu = new float[m * n];
-        Int8Gemm.gemm(a, m, k, b, n, 0.1f, sb, bias, false, c);
-        Int8Gemm.gemm(a, m, k, b, n, 0.1f, sb, bias, true, relu);
-        float[] ref = reference(a, m, k, b, n, 0.1f, sb, bias);
-        for (int i = 0; i < c.length; i++) {
-            assertEquals(ref[i], c[i], 1e-4f * Math.max(1, Math.abs(ref[i])));
-            assertEquals(Math.max(0, c[i]), relu[i]);
+        for (int m : new int[]{3, 20}) {   // the byte kernel and the float slices
+            int n = 4, k = 19;
+            byte[] a = codes(r, m * k), b = codes(r, n * k);
+            float[] sb = {0.5f, 0.25f, 2f, 1f}, bias = {1, -2, 3, -4};
+            float[] c = new float[m * n], relu = new float[m * n];
+            Int8Gemm.gemm(a, m, k, b, n, 0.1f, sb, bias, false, c);
+            Int8Gemm.gemm(a, m, k, b, n, 0.1f, sb, bias, true, relu);
+            float[] ref = reference(a, m, k, b, n, 0.1f, sb, bias);
+            for (int i = 0; i < c.length; i++) {
+                assertEquals(ref[i], c[i], 1e-4f * Math.max(1, Math.abs(ref[i])));
+                assertEquals(Math.max(0, c[i]), relu[i]);
+            }
         }
+    }
+
+    /** A convolution's output placement (channel-major, as NCHW) gets the same values from both kernels. */
+    @Test void bothKernelsPlaceOutputsAsTold() {
+        Random r = new Random(4);
+        int m = 24, n = 6, k = 50;
+        byte[] a = codes(r, m * k), b = codes(r, n * k);
+        float[] sb = {1, 2, 3, 4, 5, 6};
+        float[] viaFloats = new float[m * n], viaBytes = new float[m * n];
+        Int8Gemm.gemm(a, 0, m, k, b, n, 0.5f, sb, null, false, new Int8Gemm.Out(viaFloats, 0, 1, m));
+        Int8Gemm.bytes(a, 0, m, k, b, n, 0.5f, sb, null, false, new Int8Gemm.Out(viaBytes, 0, 1, m));
+        assertArrayEquals(viaBytes, viaFloats, 0f);
+        float[] ref = reference(a, m, k, b, n, 0.5f, sb, null);
+        for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) assertEquals(ref[i * n + j], viaFloats[j * m + i], 1e-4f * Math.max(1, Math.abs(ref[i * n + j])));
     }
 
     /**
