@@ -176,6 +176,38 @@ class QuantizationTest {
         assertEquals(fp32, quantized, 0.01, format + " accuracy within 1 point of fp32 (" + fp32 + " vs " + quantized + ")");
     }
 
+    /**
+     * The CPU's int8 convolution gives the exact integer sums (as the GPU's int32 products): inputs that are whole multiples
+     * of the scale quantize to themselves, so each output is (float) of the long reference sum times the scales. Near the
+     * largest codes, through the float convolution (113 channels x 3 x 3 = 1,017 codes a row) and through the 1024-deep
+     * slices (128 x 3 x 3 = 1,152), with padding and stride 2.
+     */
+    @Test void theCpuInt8ConvolutionSumsAreExact() {
+        Random r = new Random(11);
+        for (int c : new int[]{113, 128}) {
+            int n = 2, o = 3, h = 6, w = 5, k = 3;
+            dev.kiln.backend.Conv2dParams geo = dev.kiln.backend.Conv2dParams.of(2, 1, 1, 1);
+            int oh = geo.outH(h, k), ow = geo.outW(w, k);
+            float[] x = new float[n * c * h * w];
+            byte[] wc = new byte[o * c * k * k];
+            for (int i = 0; i < x.length; i++) x[i] = 120 + r.nextInt(8) - (r.nextInt(10) == 0 ? 240 : 0);   // mostly near +127
+            for (int i = 0; i < wc.length; i++) wc[i] = (byte) (r.nextInt(10) == 0 ? -127 : 127);
+            float[] ws = {1f, 0.5f, 2f};
+            Tensor y = dev.kiln.ops.Quantized.conv2d(QuantFormat.INT8, Tensor.of(x, n, c, h, w),
+                    Tensor.fromHost(wc, dev.kiln.DType.UINT8, new int[]{o, c, k, k}, dev.kiln.Device.CPU), geo, Tensor.of(ws, o), null, 1.0, false);
+            float[] got = y.toFloatArray();
+            for (int img = 0; img < n; img++) for (int j = 0; j < o; j++) for (int yy = 0; yy < oh; yy++) for (int xx = 0; xx < ow; xx++) {
+                long sum = 0;
+                for (int ci = 0; ci < c; ci++) for (int i = 0; i < k; i++) for (int jj = 0; jj < k; jj++) {
+                    int iy = yy * 2 - 1 + i, ix = xx * 2 - 1 + jj;
+                    if (iy >= 0 && iy < h && ix >= 0 && ix < w) sum += (long) x[((img * c + ci) * h + iy) * w + ix] * wc[((j * c + ci) * k + i) * k + jj];
+                }
+                float expected = (int) sum * 1f * ws[j] + 0;
+                assertEquals(expected, got[((img * o + j) * oh + yy) * ow + xx], 0f, c + " channels, output " + img + "," + j + "," + yy + "," + xx);
+            }
+        }
+    }
+
     /** A folded ReLU is max(y, 0) of the unfolded product, exactly, for both products and both formats. */
     @ParameterizedTest @EnumSource(QuantFormat.class)
     void aFoldedReluIsTheReluOfTheProduct(QuantFormat format) {
