@@ -43,31 +43,23 @@ public final class Int8Gemm {
      * @param c      m x n float32 outputs, row-major
      */
     public static void gemm(byte[] a, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, float[] c) {
-        if (c.length < (long) m * n) throw new IllegalArgumentException("int8 gemm: " + c.length + " outputs for " + m + "x" + n);
-        gemm(a, 0, m, k, b, n, aScale, bScale, bias, relu, new Out(c, 0, n, 1));
+        if (a.length < (long) m * k || b.length < (long) n * k || bScale.length < n || c.length < (long) m * n) {
+            throw new IllegalArgumentException("int8 gemm: arrays too small for " + m + "x" + k + " · (" + n + "x" + k + ")ᵀ");
+        }
+        if (m >= FLOAT_ROWS && (long) m * k <= Integer.MAX_VALUE) {
+            viaFloats(a, m, k, b, n, aScale, bScale, bias, relu, c);
+            return;
+        }
+        bytes(a, m, k, b, n, aScale, bScale, bias, relu, c);
     }
 
     /**
-     * Where output (i, j) goes: c[offset + i·rowStride + j·colStride]. A convolution writes (channel j, position i) of one
-     * image as NCHW wants it, with no transpose pass.
+     * One output from its exact integer sum (a float holding it, or the int itself): sum · aScale · bScale + bias, then
+     * max(., 0) when relu (NaN kept). Every int8 path on the CPU ends here, so their outputs agree to the bit.
      */
-    public record Out(float[] c, int offset, int rowStride, int colStride) {
-        void store(int i, int j, int acc, float aScale, float[] bScale, float[] bias, boolean relu) {
-            float v = acc * aScale * bScale[j] + (bias == null ? 0 : bias[j]);
-            c[offset + i * rowStride + j * colStride] = relu ? Math.max(v, 0) : v;
-        }
-    }
-
-    /** As the row-major gemm, with a's rows starting at {@code aOffset} and the outputs placed as {@code out} says. */
-    public static void gemm(byte[] a, int aOffset, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, Out out) {
-        if (a.length < aOffset + (long) m * k || b.length < (long) n * k || bScale.length < n) {
-            throw new IllegalArgumentException("int8 gemm: arrays too small for " + m + "x" + k + " · (" + n + "x" + k + ")ᵀ");
-        }
-        if (m >= FLOAT_ROWS && (long) m * k <= Integer.MAX_VALUE && (long) m * n <= Integer.MAX_VALUE) {
-            viaFloats(a, aOffset, m, k, b, n, aScale, bScale, bias, relu, out);
-            return;
-        }
-        bytes(a, aOffset, m, k, b, n, aScale, bScale, bias, relu, out);
+    static float output(float sum, float aScale, float bScale, float bias, boolean relu) {
+        float v = sum * aScale * bScale + bias;
+        return relu ? Math.max(v, 0) : v;
     }
 
     /** Rows of a from which the product runs as exact float slices ({@link #viaFloats}). */
@@ -77,12 +69,14 @@ public final class Int8Gemm {
     static final int EXACT_K = 1024;
 
     /** The product through {@link #exactSums}, then the epilogue. */
-    static void viaFloats(byte[] a, int aOffset, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, Out out) {
-        float[] af = floats(a, aOffset, m * k), bf = floats(b, 0, n * k), cf = new float[m * n];
+    static void viaFloats(byte[] a, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, float[] c) {
+        float[] af = floats(a, 0, m * k), bf = floats(b, 0, n * k), cf = new float[m * n];
         int[] acc = k > EXACT_K ? new int[m * n] : null;
         // A (m x k) and Bᵀ (k x n, b's rows as columns)
         exactSums(m, n, k, new Sgemm.Mat(af, 0, k, 1), new Sgemm.Mat(bf, 0, 1, k), cf, acc, java.util.concurrent.ForkJoinTask.inForkJoinPool());
-        for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) out.store(i, j, acc != null ? acc[i * n + j] : (int) cf[i * n + j], aScale, bScale, bias, relu);
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) c[i * n + j] = output(acc != null ? acc[i * n + j] : cf[i * n + j], aScale, bScale[j], bias == null ? 0 : bias[j], relu);
+        }
     }
 
     /**
@@ -108,13 +102,13 @@ public final class Int8Gemm {
     }
 
     /** The product on the widened-short kernel (any m; the only one below {@link #FLOAT_ROWS} rows). */
-    static void bytes(byte[] a, int aOffset, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, Out out) {
+    static void bytes(byte[] a, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, float[] c) {
         int pairs = (n + 1) / 2;
         if ((long) m * n * k < PARALLEL_MACS) {
-            block(a, aOffset, k, b, n, aScale, bScale, bias, relu, out, 0, m, 0, pairs);
+            block(a, k, b, n, aScale, bScale, bias, relu, c, 0, m, 0, pairs);
         } else {
             // few rows (batch 1): split the output channels, each task streaming its part of b once
-            Parallel.range(pairs, 1, (p0, p1) -> block(a, aOffset, k, b, n, aScale, bScale, bias, relu, out, 0, m, p0, p1));
+            Parallel.range(pairs, 1, (p0, p1) -> block(a, k, b, n, aScale, bScale, bias, relu, c, 0, m, p0, p1));
         }
     }
 
@@ -147,8 +141,9 @@ public final class Int8Gemm {
     private static final int ROWS = 32;
 
     /** Outputs [i0, i1) x channel pairs [p0, p1), row block by row block. */
-    private static void block(byte[] a, int aOffset, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, Out c,
+    private static void block(byte[] a, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, float[] c,
                               int i0, int i1, int p0, int p1) {
+        Store out = (i, j, sum) -> c[i * n + j] = output(sum, aScale, bScale[j], bias == null ? 0 : bias[j], relu);
         int[] acc = new int[4];
         for (int ib = i0; ib < i1; ib += ROWS) {
             int ie = Math.min(i1, ib + ROWS);
@@ -156,20 +151,23 @@ public final class Int8Gemm {
                 int i = ib;
                 if (j + 1 < n) {
                     for (; i + 1 < ie; i += 2) {
-                        dot2x2(a, aOffset + i * k, aOffset + (i + 1) * k, b, j * k, (j + 1) * k, k, acc);
-                        c.store(i, j, acc[0], aScale, bScale, bias, relu);
-                        c.store(i, j + 1, acc[1], aScale, bScale, bias, relu);
-                        c.store(i + 1, j, acc[2], aScale, bScale, bias, relu);
-                        c.store(i + 1, j + 1, acc[3], aScale, bScale, bias, relu);
+                        dot2x2(a, i * k, (i + 1) * k, b, j * k, (j + 1) * k, k, acc);
+                        out.at(i, j, acc[0]);
+                        out.at(i, j + 1, acc[1]);
+                        out.at(i + 1, j, acc[2]);
+                        out.at(i + 1, j + 1, acc[3]);
                     }
                 }
                 for (; i < ie; i++) {
-                    c.store(i, j, dot(a, aOffset + i * k, b, j * k, k), aScale, bScale, bias, relu);
-                    if (j + 1 < n) c.store(i, j + 1, dot(a, aOffset + i * k, b, (j + 1) * k, k), aScale, bScale, bias, relu);
+                    out.at(i, j, dot(a, i * k, b, j * k, k));
+                    if (j + 1 < n) out.at(i, j + 1, dot(a, i * k, b, (j + 1) * k, k));
                 }
             }
         }
     }
+
+    /** Where block's output (i, j) with its exact sum goes. */
+    private interface Store { void at(int i, int j, int sum); }
 
     /** Short lanes (products, or sums of two) as int32 lanes, each neighbouring pair summed (the pmaddwd pattern). */
     private static IntVector pairSums(ShortVector products) {

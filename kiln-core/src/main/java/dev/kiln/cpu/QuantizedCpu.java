@@ -61,19 +61,16 @@ final class QuantizedCpu {
                 columns(qx, img, in, h, w, kh, kw, g, oh, ow, cols);
                 if (acc != null) java.util.Arrays.fill(acc, 0);
                 Int8Gemm.exactSums(out, p, k, new Sgemm.Mat(wf, 0, k, 1), new Sgemm.Mat(cols, 0, p, 1), sums, acc, true);
-                if (acc != null) for (int i = 0; i < acc.length; i++) sums[i] = acc[i];   // as Int8Gemm.Out.store converts its int sum
+                if (acc != null) for (int i = 0; i < acc.length; i++) sums[i] = acc[i];   // as Int8Gemm.output takes an int sum
                 for (int j = 0; j < out; j++) epilogue(sums, j * p, y, (img * out + j) * p, p, scale, ws[j], b == null ? 0 : b[j], relu);
             }
         });
         return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
     }
 
-    /** One output channel's len sums into y: Int8Gemm.Out.store's formula (sum · scale · ws + b, then max(., 0)). */
+    /** One output channel's len sums into y ({@link Int8Gemm#output}). */
     private static void epilogue(float[] sums, int from, float[] y, int to, int len, float scale, float wj, float bj, boolean relu) {
-        for (int i = 0; i < len; i++) {
-            float v = sums[from + i] * scale * wj + bj;
-            y[to + i] = relu ? Math.max(v, 0) : v;
-        }
+        for (int i = 0; i < len; i++) y[to + i] = Int8Gemm.output(sums[from + i], scale, wj, bj, relu);
     }
 
     /** The codes' bytes, read in place when the tensor is a whole contiguous array (not copied per call). */
@@ -101,8 +98,7 @@ final class QuantizedCpu {
         float[] v = y.toFloatArray();
         for (int i = 0; i < v.length; i++) {
             int j = (i / inner) % n;
-            float s = v[i] * inputScale * ws[j] + (b == null ? 0 : b[j]);
-            v[i] = relu ? Math.max(s, 0) : s;
+            v[i] = Int8Gemm.output(v[i], inputScale, ws[j], b == null ? 0 : b[j], relu);
         }
         return Tensor.fromHost(v, DType.FLOAT32, y.shape(), Device.CPU);
     }
