@@ -180,4 +180,45 @@ class AutogradTest {
             assertArrayEquals(new double[]{5, 5, 5}, x.grad().toDoubleArray(), 1e-12);
         }
     }
+
+    /**
+     * A backward may write into the pending gradient (Autograd.takeWritablePendingGradient) only when nothing else can
+     * see its memory: a fresh gradient is offered; one shared with the backward's own incoming gradient, or one a
+     * hook has seen, is not, and what they hold stays unwritten.
+     */
+    @Test void aPendingGradientIsWrittenInPlaceOnlyWhenNothingElseSeesIt() {
+        for (String graph : new String[]{"fresh", "shared", "hooked"}) {
+            Tensor x = Tensor.of(new double[]{1, -2, 3}, 3).requiresGrad(true);
+            boolean[] taken = {false};
+            Tensor[] seen = {null};
+            Tensor b = dev.kiln.autograd.Autograd.record("probe", x.detach().mul(3), g -> {
+                Tensor pending = dev.kiln.autograd.Autograd.takeWritablePendingGradient(x);
+                taken[0] = pending != null;
+                Tensor[] out = {g.mul(3)};
+                if (pending != null) {
+                    pending.copyFrom(pending.add(out[0]));   // in place, as cuDNN's beta = 1 does
+                    out[0] = pending;
+                }
+                // the engine releases spent gradients after this backward: read what the hook saw now
+                if (seen[0] != null) assertArrayEquals(new double[]{4, 4, 4}, seen[0].toDoubleArray(), 1e-12, "what the hook saw");
+                return out;
+            }, x);
+            Tensor other = switch (graph) {
+                case "fresh" -> x.mul(2);                  // mul's backward makes a new tensor: writable
+                case "shared" -> x.reshape(3, 1).reshape(3);   // views of the sum's gradient, which the probe also gets
+                default -> {
+                    Tensor u = x.reshape(3, 1);
+                    u.registerHook(h -> { seen[0] = h; return h; });
+                    yield u.mul(2).reshape(3);              // x's pending gradient is a view of what the hook saw
+                }
+            };
+            // mul(2) makes the sum's gradient a tensor of its own, which add hands to both inputs; the sum's second
+            // input runs first, so the probe finds x's gradient from it pending
+            b.add(other).mul(2).sum().backward();
+            assertEquals(graph.equals("fresh"), taken[0], graph + ": offered for writing");
+            double[] want = graph.equals("shared") ? new double[]{8, 8, 8} : new double[]{10, 10, 10};
+            assertArrayEquals(want, x.grad().toDoubleArray(), 1e-12, graph);
+            assertEquals(graph.equals("hooked"), seen[0] != null, graph + ": hook ran");
+        }
+    }
 }

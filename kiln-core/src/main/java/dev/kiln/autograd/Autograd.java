@@ -32,7 +32,7 @@ public final class Autograd {
      * The running node's inputs and, per input, the gradient buffer its backward may write into (or null) and the
      * gradient already pending for it that its backward may add in (or null; {@code taken} records that it did).
      */
-    private record Granted(Tensor[] inputs, Tensor[] buffers, Tensor[] pending, boolean[] taken) {}
+    private record Granted(Tensor[] inputs, Tensor[] buffers, Tensor[] pending, boolean[] writable, boolean[] taken) {}
 
     private static final ThreadLocal<Granted> GRANTED = new ThreadLocal<>();
 
@@ -69,6 +69,24 @@ public final class Autograd {
     }
 
     /**
+     * As {@link #takePendingGradient}, but only a pending gradient whose memory nothing else can see (no other pending
+     * gradient, the node's own incoming gradient or the caller's root gradient shares it), which the backward may
+     * then write: it adds its own gradient into it in place (a convolution's input gradient, by cuDNN's output
+     * scaling) and returns it. Null when there is none or it is shared.
+     */
+    public static Tensor takeWritablePendingGradient(Tensor input) {
+        Granted g = GRANTED.get();
+        if (g == null || g.pending() == null) return null;
+        for (int k = 0; k < g.inputs().length; k++) {
+            if (g.inputs()[k] == input && g.pending()[k] != null && g.writable()[k] && !g.taken()[k]) {
+                g.taken()[k] = true;
+                return g.pending()[k];
+            }
+        }
+        return null;
+    }
+
+    /**
      * Attaches {@code backward} to {@code out} when grad mode is on and any input requires a gradient.
      * {@code inputs} are the op's tensor inputs in the order {@code backward} returns their gradients.
      */
@@ -95,6 +113,7 @@ public final class Autograd {
         // gradient's memory as its .grad without a copy only when nothing else can still see that memory
         Map<Storage, Integer> refs = new IdentityHashMap<>();
         refs.put(rootGrad.storage(), 2);
+        Map<Storage, Boolean> hookSeen = new IdentityHashMap<>();
         Map<Tensor, Integer> consumers = null;   // per tensor, how many node inputs it is: counted when a leaf has a gradient buffer
         for (Tensor t : order) {
             if (t.isLeaf() && t.gradBuffer() != null) {
@@ -110,6 +129,10 @@ public final class Autograd {
                 if (grad == null) continue;
                 refs.merge(grad.storage(), -1, Integer::sum);
                 Tensor hooked = t.applyGradHooks(grad);
+                if (t.hasGradHooks()) {   // a hook may have kept what it saw (retained gradients): never written in place
+                    hookSeen.put(grad.storage(), Boolean.TRUE);
+                    hookSeen.put(hooked.storage(), Boolean.TRUE);
+                }
                 Node fn = t.gradFn();
                 if (fn == null) {
                     t.accumulateGrad(hooked, hooked == grad && refs.getOrDefault(grad.storage(), 0) == 0);
@@ -118,14 +141,20 @@ public final class Autograd {
                 grad = hooked;
                 Tensor[] inputs = fn.inputs();
                 Tensor[] buffers = null, pending = null;
+                boolean[] writable = null;
                 for (int k = 0; k < inputs.length; k++) {
                     Tensor in = inputs[k];
                     if (in == null) continue;
                     Tensor prev = grads.get(in);
                     if (prev != null) {
                         if (prev.dtype() == in.dtype() && java.util.Arrays.equals(prev.shape(), in.shape())) {
-                            if (pending == null) pending = new Tensor[inputs.length];
+                            if (pending == null) {
+                                pending = new Tensor[inputs.length];
+                                writable = new boolean[inputs.length];
+                            }
                             pending[k] = prev;
+                            writable[k] = refs.getOrDefault(prev.storage(), 0) == 1 && prev.storage() != grad.storage()
+                                    && prev.storage() != rootGrad.storage() && !hookSeen.containsKey(prev.storage());
                         }
                         continue;
                     }
@@ -135,7 +164,7 @@ public final class Autograd {
                     buffers[k] = in.gradBuffer();
                 }
                 Granted granted = buffers == null && pending == null ? null
-                        : new Granted(inputs, buffers, pending, pending == null ? null : new boolean[inputs.length]);
+                        : new Granted(inputs, buffers, pending, writable, pending == null ? null : new boolean[inputs.length]);
                 Tensor[] inputGrads = applyScoped(fn, grad, granted);
                 List<Storage> spent = new ArrayList<>(); // summed or cast away: released below unless still pending
                 for (int k = 0; k < inputs.length; k++) {

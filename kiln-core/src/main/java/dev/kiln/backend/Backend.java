@@ -105,6 +105,16 @@ public interface Backend {
 
     Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p);
 
+    /**
+     * The input gradient plus {@code addend} (the input's gradient from its other consumers, which the caller lets
+     * this call overwrite): a backend may accumulate into addend in place and return it (CUDA: cuDNN's output
+     * scaling), sparing a separate add pass; the default adds the two.
+     */
+    default Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p, Tensor addend) {
+        Tensor gx = conv2dBackwardInput(gradOut, w, inputShape, p);
+        return addend == null ? gx : binary(BinaryOp.ADD, addend, gx);
+    }
+
     Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p);
 
     /** Returns {output, argmax indices (int64, flat over H*W per plane)}. */

@@ -4,6 +4,7 @@ import dev.kiln.DType;
 import dev.kiln.Settings;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
+import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.ReduceOp;
 import java.util.concurrent.ConcurrentHashMap;
@@ -226,8 +227,14 @@ final class ConvolutionCuda extends CudaFamily {
         return new Tensor[]{dz, db};
     }
 
-    Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p) {
-        if (Dnn.available(gradOut.dtype())) return dnnBackwardInput(gradOut, w, inputShape, p);
+    /** The input gradient, plus addend when given (cuDNN accumulates into it when its layout is the result's). */
+    Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p, Tensor addend) {
+        if (Dnn.available(gradOut.dtype())) return dnnBackwardInput(gradOut, w, inputShape, p, addend);
+        Tensor gx = conv2dBackwardInputIm2col(gradOut, w, inputShape, p);
+        return addend == null ? gx : backend.binary(BinaryOp.ADD, addend, gx);
+    }
+
+    private Tensor conv2dBackwardInputIm2col(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p) {
         Tensor gy = contiguous(gradOut), wc = contiguous(w);
         int n = inputShape[0], o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
         int[] cp = convP(inputShape, kh, kw, p);
@@ -312,14 +319,17 @@ final class ConvolutionCuda extends CudaFamily {
         return y;
     }
 
-    private Tensor dnnBackwardInput(Tensor gy, Tensor w, int[] inputShape, Conv2dParams p) {
+    private Tensor dnnBackwardInput(Tensor gy, Tensor w, int[] inputShape, Conv2dParams p, Tensor addend) {
         boolean cl = channelsLastConv(gy);
         Tensor gc = cl ? gy : contiguous(gy), wc = cl ? krsc(w) : contiguous(w);
-        Tensor gx = cl ? newChannelsLast(inputShape.clone(), gy.dtype()) : newTensor(inputShape.clone(), gy.dtype());
-        Dnn.backwardData(dev, gy.dtype(), inputShape, w.shape(), p, cl, ptr(gc), ptr(wc), ptr(gx));
+        // the input's gradient from its other consumers (a residual block's skip path) is added by cuDNN (beta = 1)
+        // when it is laid out as the result, instead of in an add pass of its own
+        boolean into = addend != null && addend.dtype() == gy.dtype() && (cl ? addend.isChannelsLast() : addend.isContiguous());
+        Tensor gx = into ? addend : cl ? newChannelsLast(inputShape.clone(), gy.dtype()) : newTensor(inputShape.clone(), gy.dtype());
+        Dnn.backwardData(dev, gy.dtype(), inputShape, w.shape(), p, cl, ptr(gc), ptr(wc), ptr(gx), into ? 1 : 0);
         drop(gc, gy);
         drop(wc, w);
-        return gx;
+        return addend == null || into ? gx : backend.binary(BinaryOp.ADD, addend, gx);
     }
 
     private Tensor dnnBackwardWeight(Tensor gy, Tensor x, int[] weightShape, Conv2dParams p) {

@@ -302,8 +302,12 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) { return convolution.biasReluBackward(g, y, relu, biasGrad); }
 
+    @Override public Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p, Tensor addend) {
+        return convolution.conv2dBackwardInput(gradOut, w, inputShape, p, addend);
+    }
+
     @Override public Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p) {
-        return convolution.conv2dBackwardInput(gradOut, w, inputShape, p);
+        return convolution.conv2dBackwardInput(gradOut, w, inputShape, p, null);
     }
 
     @Override public Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p) {

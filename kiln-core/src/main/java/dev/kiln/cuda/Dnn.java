@@ -121,9 +121,10 @@ final class Dnn {
         run(dev, t, xShape, wShape, p, channelsLast, (plan, s) -> plan.forward(x, w, y, 1, 0, s));
     }
 
-    /** gx = the input gradient from gy and w. */
-    static void backwardData(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, boolean channelsLast, long gy, long w, long gx) {
-        run(dev, t, xShape, wShape, p, channelsLast, (plan, s) -> plan.backwardData(gy, w, gx, 1, 0, s));
+    /** gx = the input gradient from gy and w, plus beta times gx as it was (beta 0 or 1). */
+    static void backwardData(CudaDevice dev, DType t, int[] xShape, int[] wShape, Conv2dParams p, boolean channelsLast, long gy, long w, long gx,
+                             double beta) {
+        run(dev, t, xShape, wShape, p, channelsLast, (plan, s) -> plan.backwardData(gy, w, gx, 1, beta, s));
     }
 
     /** gw = the weight gradient from x and gy. */

@@ -11,7 +11,7 @@ import dev.kiln.backend.UnaryOp;
  * float32 and the 16-bit floats take vectorised kernels (16-byte accesses).
  */
 final class ElementwiseCuda extends CudaFamily {
-    private final Kernels.Table fill, copy, unary, binary, compare, binaryScalar, compareScalar, where;
+    private final Kernels.Table fill, copy, transpose, unary, binary, compare, binaryScalar, compareScalar, where;
     /** 16-bit contiguous maps and float32 <-> 16-bit casts: defined for those types only. */
     private final Kernels.Table unaryContig, binaryContig, castContig;
     private final Kernels.Single unaryF32Contig, binaryF32Contig;
@@ -23,6 +23,7 @@ final class ElementwiseCuda extends CudaFamily {
         super(backend);
         fill = new Kernels.Table(dev, "elementwise.cu", "fill");
         copy = new Kernels.Table(dev, "elementwise.cu", "copy", true);
+        transpose = new Kernels.Table(dev, "elementwise.cu", "transpose", true);
         unary = new Kernels.Table(dev, "elementwise.cu", "unary");
         binary = new Kernels.Table(dev, "elementwise.cu", "binary");
         compare = new Kernels.Table(dev, "elementwise.cu", "compare");
@@ -65,8 +66,69 @@ final class ElementwiseCuda extends CudaFamily {
             Launch.args().ptr(ptr(dst)).ptr(ptr(src)).i64(n).go(dev, castContig.get(dst.dtype(), src.dtype()), grid((n + 7) / 8), BLOCK);
             return;
         }
+        if (dst.isChannelsLast() && java.util.Arrays.equals(dst.strides(), src.strides()) && n <= Integer.MAX_VALUE) {   // one dense layout
+            copy(flat(dst), flat(src));
+            return;
+        }
+        long[] bpq = batchedTranspose(dst, src);
+        if (bpq != null) {
+            // tiles of at most 1024 elements (the kernel's 256 threads x 4): a side below 32 whole, the other stretched
+            int p = (int) bpq[1], q = (int) bpq[2];
+            int tp = q < 32 ? 32 * (32 / q) : Math.min(p, 32), tq = q < 32 ? q : p < 32 ? 32 * (32 / p) : 32;
+            long tiles = (long) ((p + tp - 1) / tp) * ((q + tq - 1) / tq);
+            if (tiles <= Integer.MAX_VALUE) {
+                Launch.args().ptr(ptr(dst)).ptr(ptr(src)).i64(bpq[0]).i32(p).i32(q).i32(tp).i32(tq)
+                        .go(dev, transpose.get(dst.dtype(), src.dtype()), (int) tiles, (int) Math.min(bpq[0], 65535), 1, 256, 0);
+                return;
+            }
+        }
         Launch.args().ptr(ptr(dst)).ptr(ptr(src)).i64(n).geo(Geo.of(dst.shape(), dst, src))
                 .go(dev, copy.get(dst.dtype(), src.dtype()), grid(n), BLOCK);
+    }
+
+    /**
+     * {B, P, Q} when dst and src are both dense and, with dst's dimensions in its memory order, src holds the same
+     * (batch, X, Y) elements in the order (batch, Y, X): dst's memory is then (B, P, Q) and src's (B, Q, P), a batched
+     * transpose (NCHW <-> channels-last: X = C, Y = H, W or the reverse). Null for any other pair.
+     */
+    static long[] batchedTranspose(Tensor dst, Tensor src) {
+        int[] shape = dst.shape(), ds = dst.strides(), ss = src.strides();
+        int m = 0;
+        for (int size : shape) if (size > 1) m++;
+        if (m < 2) return null;
+        Integer[] order = new Integer[m];
+        for (int d = 0, k = 0; d < shape.length; d++) if (shape[d] > 1) order[k++] = d;
+        java.util.Arrays.sort(order, (a, b) -> Long.compare(ds[b], ds[a]));   // dst's memory order, outermost first
+        long[] n = new long[m], t = new long[m];
+        long stride = 1;
+        for (int k = m - 1; k >= 0; k--) {
+            if (ds[order[k]] != stride) return null;   // dst not dense
+            n[k] = shape[order[k]];
+            t[k] = ss[order[k]];
+            stride *= n[k];
+        }
+        for (int a = 0; a < m - 1; a++) {
+            for (int c = a + 1; c < m; c++) {
+                if (denseInOrder(n, t, a, c)) {
+                    long b = 1, p = 1, q = 1;
+                    for (int k = 0; k < a; k++) b *= n[k];
+                    for (int k = a; k < c; k++) p *= n[k];
+                    for (int k = c; k < m; k++) q *= n[k];
+                    return p <= Integer.MAX_VALUE && q <= Integer.MAX_VALUE ? new long[]{b, p, q} : null;
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Whether strides t are those of sizes n laid out densely in the order [0, a), [c, m), [a, c). */
+    private static boolean denseInOrder(long[] n, long[] t, int a, int c) {
+        int m = n.length;
+        long stride = 1;
+        for (int k = c - 1; k >= a; k--) { if (t[k] != stride) return false; stride *= n[k]; }
+        for (int k = m - 1; k >= c; k--) { if (t[k] != stride) return false; stride *= n[k]; }
+        for (int k = a - 1; k >= 0; k--) { if (t[k] != stride) return false; stride *= n[k]; }
+        return true;
     }
 
     /** t's elements as the 1-D run of memory they fill (t dense: contiguous or channels-last). */

@@ -41,8 +41,10 @@ public final class Convolution {
             }
             Tensor[] pre = relu || biasGrad ? be.biasReluBackward(g, out, relu, biasGrad) : new Tensor[]{g, null};
             Tensor gz = pre[0];
+            // the input's gradient from its other consumers (a residual block's skip path), added in as it is written
+            Tensor pending = in.requiresGrad() ? Autograd.takeWritablePendingGradient(in) : null;
             return new Tensor[]{
-                    in.requiresGrad() ? be.conv2dBackwardInput(gz, weight, xShape, p) : null,
+                    in.requiresGrad() ? be.conv2dBackwardInput(gz, weight, xShape, p, pending) : null,
                     weight.requiresGrad() ? be.conv2dBackwardWeight(gz, in, wShape, p) : null,
                     pre[1]};
         }, in, weight, b);

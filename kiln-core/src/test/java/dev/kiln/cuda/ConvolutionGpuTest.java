@@ -165,4 +165,54 @@ class ConvolutionGpuTest extends GpuBackendComparison {
             }
         }
     }
+
+    /**
+     * An input's gradient from its other consumers (a residual block's skip path) added by cuDNN into that gradient in
+     * place: at the backend, in place exactly when the addend is laid out as the result, a separate add otherwise;
+     * through autograd, for the skip path's gradient made before and after the convolution's backward, shared with
+     * the convolution's own incoming gradient (x + conv(x): it must not be written) and from a second convolution.
+     */
+    @Test void inputGradientAddsTheOtherConsumersGradient() {
+        int[] xs = {2, 16, 9, 9}, ws = {16, 16, 3, 3};
+        Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
+            double tl = t == DType.FLOAT32 ? 1e-4 : 2e-2;
+            Tensor w = randn(t, ws), g = randn(t, xs), a = randn(t, xs);
+            Tensor want = CPU_BE.conv2dBackwardInput(g, w, xs, p).to(DType.FLOAT64).add(a.to(DType.FLOAT64)).to(t);
+            for (boolean cl : new boolean[]{false, true}) {
+                Tensor gg = cl ? gpuCl(g) : gpu(g), wg = cl ? gpuCl(w) : gpu(w);
+                Tensor same = cl ? gpuCl(a) : gpu(a), other = cl ? gpu(a) : gpuCl(a);
+                String what = t + (cl ? " channels-last" : " NCHW");
+                Tensor into = gpuBe.conv2dBackwardInput(gg, wg, xs, p, same);
+                assertTrue(into == same, what + ": an addend laid out as the result is accumulated into");
+                close(want, into, tl * 2, what + ": in place");
+                Tensor sum = gpuBe.conv2dBackwardInput(gg, wg, xs, p, other);
+                assertTrue(sum != other, what + ": an addend in the other layout is not written");
+                close(want, sum, tl * 2, what + ": other layout");
+                close(a, other, 0, what + ": the other-layout addend unchanged");
+            }
+        }
+        Tensor x = randn(DType.FLOAT32, xs), w1 = randn(DType.FLOAT32, ws), w2 = randn(DType.FLOAT32, 16, 16, 1, 1);
+        for (boolean cl : new boolean[]{false, true}) {
+            String l = cl ? " channels-last" : " NCHW";
+            java.util.function.Function<Tensor, Tensor> lay = v -> cl ? v.toChannelsLast() : v;
+            compareGraph("conv(x) + 3x" + l, 1e-4, in -> {
+                Tensor v = lay.apply(in[0]);
+                return dev.kiln.ops.Convolution.conv2d(v, in[1], null, p).add(v.mul(3));
+            }, x, w1);
+            compareGraph("3x + conv(x)" + l, 1e-4, in -> {
+                Tensor v = lay.apply(in[0]);
+                return v.mul(3).add(dev.kiln.ops.Convolution.conv2d(v, in[1], null, p));
+            }, x, w1);
+            compareGraph("conv(x) + x" + l, 1e-4, in -> {
+                Tensor v = lay.apply(in[0]);
+                return dev.kiln.ops.Convolution.conv2d(v, in[1], null, p).add(v);
+            }, x, w1);
+            compareGraph("conv(relu(conv(x))) + conv1x1(x)" + l, 1e-4, in -> {
+                Tensor v = lay.apply(in[0]);
+                Tensor h = dev.kiln.ops.Convolution.conv2d(v, in[1], null, p, true);
+                return dev.kiln.ops.Convolution.conv2d(h, in[1], null, p).add(dev.kiln.ops.Convolution.conv2d(v, in[2], null, Conv2dParams.of(1, 0, 1, 1)));
+            }, x, w1, w2);
+        }
+    }
 }

@@ -168,6 +168,40 @@ class ElementwiseGpuTest extends GpuBackendComparison {
         }
     }
 
+    /**
+     * Layout changes that are batched transposes (NCHW <-> channels-last, a filter's KCRS <-> KRSC, a matrix's
+     * transpose) take the tiled kernel, with and without a cast: every element where the CPU puts it, for channel
+     * counts below, at and above a tile's 32 and a batch beyond one grid row of tiles; a permutation that is not one
+     * (the batch innermost) takes the generic copy.
+     */
+    @Test void batchedTransposeCopies() {
+        int[][] shapes = {{2, 3, 17, 19}, {3, 16, 5, 7}, {2, 64, 9, 9}, {1, 70, 33, 2}, {130, 9, 3, 3}, {4, 1, 6, 6}};
+        DType[][] pairs = {{DType.FLOAT32, DType.FLOAT32}, {DType.FLOAT32, DType.BFLOAT16}, {DType.BFLOAT16, DType.FLOAT32},
+                {DType.FLOAT16, DType.FLOAT16}, {DType.FLOAT64, DType.FLOAT32}, {DType.INT32, DType.INT32}};
+        for (DType[] pair : pairs) {
+            DType src = pair[0], dst = pair[1];
+            for (int[] s : shapes) {
+                Tensor c = randn(DType.FLOAT64, s).mul(50).to(src);
+                String what = src + " -> " + dst + " " + java.util.Arrays.toString(s);
+                Tensor toCl = gpu(c).toChannelsLast().to(dst);
+                close(c.to(dst), toCl, 0, "to channels-last " + what);
+                Tensor back = gpuCl(c).to(dst).contiguous();
+                assertTrue(back.isContiguous(), what);
+                close(c.to(dst), back, 0, "from channels-last " + what);
+                close(c.permute(0, 2, 3, 1).contiguous().to(dst), gpu(c).permute(0, 2, 3, 1).to(dst).contiguous(), 0, "KRSC " + what);
+                close(c.permute(1, 0, 2, 3).contiguous().to(dst), gpu(c).permute(1, 0, 2, 3).to(dst).contiguous(), 0,
+                        "batch innermost " + what);
+            }
+            Tensor m = randn(DType.FLOAT64, 45, 70).to(src);
+            close(m.t().contiguous().to(dst), gpu(m).t().contiguous().to(dst), 0, "matrix transpose " + src + " -> " + dst);
+            Tensor into = Tensor.zeros(new int[]{70, 45}, dst, GPU);
+            into.copyFrom(gpu(m).t());
+            close(m.t().contiguous().to(dst), into, 0, "copyFrom a transpose " + src + " -> " + dst);
+        }
+        Tensor big = randn(DType.FLOAT32, 70000, 2, 3);   // a batch past one grid row: the kernel strides over it
+        close(big.permute(0, 2, 1).contiguous(), gpu(big).permute(0, 2, 1).contiguous(), 0, "batch of 70000");
+    }
+
     // ------------------------------------------------------------------ reductions
 
     /** Maps over channels-last inputs run flat and keep the layout; a mix of layouts gives the contiguous result. */

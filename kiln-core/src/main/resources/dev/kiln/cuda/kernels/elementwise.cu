@@ -74,6 +74,51 @@ extern "C" __global__ void copy_##SD##_##SS(TD* dst, const TS* src, i64 n, Geo g
     COPY_PAIR(TD, SD, i64, i64) COPY_PAIR(TD, SD, int, i32) COPY_PAIR(TD, SD, unsigned char, u8) COPY_PAIR(TD, SD, b8, b8)
 KILN_ALL_TYPES(COPY_FROM)
 
+// dst = convert(src) where dst's memory is (B, P, Q) and src's the same elements as (B, Q, P): a batched transpose
+// (channels-last <-> NCHW, a filter's KCRS <-> KRSC), which the generic copy reads with a stride of P or Q elements.
+// A block of 256 threads moves a TP x TQ tile of at most 1024 elements (the launcher picks it: a side below 32 is
+// taken whole, the other stretched to fill the tile) through shared memory, so that the reads (rows of src along P)
+// and the writes (rows of dst along Q) are coalesced; each thread has its four loads in flight at once.
+template <typename TD, typename TS>
+__device__ __forceinline__ void transpose_tiles(TD* dst, const TS* src, i64 B, int P, int Q, int TP, int TQ) {
+    __shared__ TS tile[1536];                                  // TQ * pitch <= 1024 + TQ, TQ <= 512
+    const int pitch = TP | 1;                                  // odd: a column of the tile touches 32 banks
+    const int tilesQ = (Q + TQ - 1) / TQ;
+    const int q0 = (blockIdx.x % tilesQ) * TQ, p0 = (blockIdx.x / tilesQ) * TP;
+    const int nq = min(TQ, Q - q0), np = min(TP, P - p0), n = nq * np;
+    for (i64 b = blockIdx.y; b < B; b += gridDim.y) {
+        const TS* s = src + b * (i64) P * Q;
+        TD* d = dst + b * (i64) P * Q;
+        TS v[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int t = threadIdx.x + 256 * j, q = t / np, p = t - q * np;
+            if (t < n) v[j] = s[(i64) (q0 + q) * P + p0 + p];
+        }
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int t = threadIdx.x + 256 * j, q = t / np, p = t - q * np;
+            if (t < n) tile[q * pitch + p] = v[j];
+        }
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int t = threadIdx.x + 256 * j, p = t / nq, q = t - p * nq;
+            if (t < n) d[(i64) (p0 + p) * Q + q0 + q] = from_d<TD>(to_d(tile[q * pitch + p]));
+        }
+        __syncthreads();
+    }
+}
+#define TRANSPOSE_PAIR(TD, SD, TS, SS) \
+extern "C" __global__ void transpose_##SD##_##SS(TD* dst, const TS* src, i64 b, int p, int q, int tp, int tq) { \
+    transpose_tiles<TD, TS>(dst, src, b, p, q, tp, tq); \
+}
+#define TRANSPOSE_FROM(TD, SD) \
+    TRANSPOSE_PAIR(TD, SD, float, f32) TRANSPOSE_PAIR(TD, SD, double, f64) TRANSPOSE_PAIR(TD, SD, bf16, bf16) \
+    TRANSPOSE_PAIR(TD, SD, f16, f16) TRANSPOSE_PAIR(TD, SD, i64, i64) TRANSPOSE_PAIR(TD, SD, int, i32) \
+    TRANSPOSE_PAIR(TD, SD, unsigned char, u8) TRANSPOSE_PAIR(TD, SD, b8, b8)
+KILN_ALL_TYPES(TRANSPOSE_FROM)
+
 // out (contiguous) = op(x (operand 0 of g))
 #define UNARY(T, S) \
 extern "C" __global__ void unary_##S(int op, T* out, const T* x, i64 n, Geo g) { \
