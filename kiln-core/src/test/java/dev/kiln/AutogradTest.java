@@ -221,4 +221,15 @@ class AutogradTest {
             assertEquals(graph.equals("hooked"), seen[0] != null, graph + ": hook ran");
         }
     }
+
+    /** A tensor a hook hands to the graph stays the caller's: the engine never releases or writes its memory. */
+    @Test void aTensorAHookReturnsIsNeverReleased() {
+        Tensor x = Tensor.of(new double[]{1, -2, 3}, 3).requiresGrad(true);
+        Tensor mine = Tensor.of(new double[]{7, 7, 7}, 3);
+        Tensor t = x.mul(2).add(x.mul(3));   // add hands its gradient, the hook's tensor, to both products
+        t.registerHook(h -> mine);
+        t.sum().backward();
+        assertArrayEquals(new double[]{35, 35, 35}, x.grad().toDoubleArray(), 1e-12);
+        assertArrayEquals(new double[]{7, 7, 7}, mine.toDoubleArray(), 1e-12, "the hook's tensor after backward");
+    }
 }

@@ -129,13 +129,13 @@ public final class Autograd {
                 if (grad == null) continue;
                 refs.merge(grad.storage(), -1, Integer::sum);
                 Tensor hooked = t.applyGradHooks(grad);
-                if (t.hasGradHooks()) {   // a hook may have kept what it saw (retained gradients): never written in place
+                if (t.hasGradHooks()) {   // what a hook saw or returned may be the caller's: never written or released here
                     hookSeen.put(grad.storage(), Boolean.TRUE);
                     hookSeen.put(hooked.storage(), Boolean.TRUE);
                 }
                 Node fn = t.gradFn();
                 if (fn == null) {
-                    t.accumulateGrad(hooked, hooked == grad && refs.getOrDefault(grad.storage(), 0) == 0);
+                    t.accumulateGrad(hooked, hooked == grad && refs.getOrDefault(grad.storage(), 0) == 0 && !hookSeen.containsKey(grad.storage()));
                     continue;
                 }
                 grad = hooked;
@@ -200,9 +200,13 @@ public final class Autograd {
                 // an intermediate's gradient is spent once its node has run: its memory goes back now, not at the step's
                 // end, unless a pending gradient shares it (add passes g through, reshape returns a view) or a hook saw it;
                 // so are the addends of a sum and the originals of a cast, which only this loop ever saw
-                if (t != root && !t.hasGradHooks() && refs.getOrDefault(grad.storage(), 0) == 0) grad.storage().release();
+                if (t != root && !t.hasGradHooks() && refs.getOrDefault(grad.storage(), 0) == 0 && !hookSeen.containsKey(grad.storage())) {
+                    grad.storage().release();
+                }
                 for (Storage s : spent) {
-                    if (s != grad.storage() && s != rootGrad.storage() && refs.getOrDefault(s, 0) == 0 && !s.isReleased()) s.release();
+                    if (s != grad.storage() && s != rootGrad.storage() && refs.getOrDefault(s, 0) == 0 && !s.isReleased() && !hookSeen.containsKey(s)) {
+                        s.release();
+                    }
                 }
             }
         }
