@@ -132,10 +132,12 @@ public interface Backend {
      * Batch norm of x (N, C, *) over every dim but 1, with a residual block's add and ReLU fused in:
      * {@code y = relu?((x - mean[c]) * invstd[c] * weight[c] + bias[c] + residual)}. Training: the batch's mean and
      * (biased) variance, and runningMean/runningVar (when not null) moved towards them in place, the variance unbiased;
-     * eval: the running statistics. weight/bias may be null (1 and 0), residual (x's shape) too. Returns {y (x's
-     * dtype), mean (C), invstd (C)}; parameters and statistics are float32 for 16-bit x, else x's dtype.
+     * eval: the running statistics. weight/bias may be null (1 and 0), residual (x's shape) too. batchesTracked (an
+     * int64 scalar, or null) is incremented by one (training only). Returns {y (x's dtype), mean (C), invstd (C)};
+     * parameters and statistics are float32 for 16-bit x, else x's dtype.
      */
-    Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p);
+    Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor batchesTracked, Tensor residual,
+                       BatchNormParams p);
 
     /**
      * The gradients of {@link #batchNorm} from g = dL/dy: {dx (null unless inputGrad), dweight, dbias, dresidual (the

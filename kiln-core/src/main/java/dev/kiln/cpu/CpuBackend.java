@@ -186,7 +186,12 @@ public final class CpuBackend implements Backend {
         return NormalizationCpu.layerNormBackward(g, x, weight, mean, invstd, n, inputGrad, addend, dweight, dbias);
     }
 
-    @Override public Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p) {
+    @Override public Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor batchesTracked,
+                                        Tensor residual, BatchNormParams p) {
+        if (p.training() && batchesTracked != null) {
+            long[] n = (long[]) ((CpuStorage) batchesTracked.storage()).array();
+            n[batchesTracked.offset()]++;
+        }
         return NormalizationCpu.batchNorm(x, weight, bias, runningMean, runningVar, residual, p);
     }
 

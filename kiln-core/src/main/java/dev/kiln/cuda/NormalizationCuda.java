@@ -96,8 +96,8 @@ final class NormalizationCuda extends CudaFamily {
 
     private Tensor newLike(Tensor x, int[] shape, DType dtype) { return x.prefersChannelsLast() ? newChannelsLast(shape, dtype) : newTensor(shape, dtype); }
 
-    Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual,
-                       boolean training, double momentum, double eps, boolean relu) {
+    Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor batchesTracked,
+                       Tensor residual, boolean training, double momentum, double eps, boolean relu) {
         requireAnyFloat("batch_norm", x.dtype());
         DType pt = paramType(x.dtype());
         boolean cl = x.prefersChannelsLast();
@@ -120,8 +120,10 @@ final class NormalizationCuda extends CudaFamily {
                 Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(n).i64(c).i64(spatial).i64(chunk)
                         .go(dev, stats.get(x.dtype()), (int) c, splits, 1, BLOCK, 0);
             }
+            // a warp per channel; the layer's batch count goes up in the same launch
             Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(runningMean)).ptr(ptrOrNull(runningVar)).ptr(partial.address())
-                    .i64(c).i32(splits).i64(m).f64(momentum).f64(eps).go(dev, statsFinish.get(x.dtype()), grid(c * 32), BLOCK);   // a warp per channel
+                    .i64(c).i32(splits).i64(m).f64(momentum).f64(eps).ptr(ptrOrNull(batchesTracked))
+                    .go(dev, statsFinish.get(x.dtype()), grid(c * 32), BLOCK);
             dev.allocator().free(partial);
         } else {
             Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptr(runningMean)).ptr(ptr(runningVar)).i64(c).f64(eps)

@@ -108,6 +108,15 @@ public final class Normalization {
      */
     public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias, Tensor residual,
                                    boolean training, double momentum, double eps, boolean relu) {
+        return batchNorm(x, runningMean, runningVar, null, weight, bias, residual, training, momentum, eps, relu);
+    }
+
+    /**
+     * As above, and in training {@code batchesTracked} (an int64 scalar on x's device, or null), the layer's count of
+     * batches (PyTorch's num_batches_tracked), incremented by one: on CUDA inside the statistics kernel.
+     */
+    public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor batchesTracked, Tensor weight, Tensor bias,
+                                   Tensor residual, boolean training, double momentum, double eps, boolean relu) {
         if (x.dim() < 2) {
             throw new IllegalArgumentException("batch_norm: expected input of rank >= 2 (N, C, *), got shape " + Shape.str(x.shape()));
         }
@@ -129,9 +138,16 @@ public final class Normalization {
         if (!training && (runningMean == null || runningVar == null)) {
             throw new IllegalArgumentException("batch_norm: eval mode needs running_mean and running_var");
         }
-        if (fused(x, runningMean, runningVar, weight, bias, residual)) {
-            return fusedBatchNorm(x, runningMean, runningVar, weight, bias, residual, new BatchNormParams(training, momentum, eps, relu));
+        if (batchesTracked != null && (batchesTracked.dtype() != DType.INT64 || batchesTracked.numel() != 1
+                || !batchesTracked.device().equals(x.device()))) {
+            throw new IllegalArgumentException("batch_norm: num_batches_tracked must be one int64 on " + x.device() + ", got "
+                    + batchesTracked.dtype() + " " + Shape.str(batchesTracked.shape()) + " on " + batchesTracked.device());
         }
+        if (fused(x, runningMean, runningVar, weight, bias, residual)) {
+            return fusedBatchNorm(x, runningMean, runningVar, training ? batchesTracked : null, weight, bias, residual,
+                    new BatchNormParams(training, momentum, eps, relu));
+        }
+        if (training && batchesTracked != null) Tensor.noGrad(() -> batchesTracked.copyFrom(batchesTracked.add(1)));
         Tensor y = compositeBatchNorm(Autocast.cast(AutocastPolicy.BATCH_NORM, x), runningMean, runningVar,
                 Autocast.cast(AutocastPolicy.BATCH_NORM, weight), Autocast.cast(AutocastPolicy.BATCH_NORM, bias), training, momentum, eps);
         if (residual != null) y = y.add(residual.to(y.dtype()));
@@ -151,10 +167,10 @@ public final class Normalization {
         return true;
     }
 
-    private static Tensor fusedBatchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias, Tensor residual,
-                                         BatchNormParams p) {
+    private static Tensor fusedBatchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor batchesTracked, Tensor weight, Tensor bias,
+                                         Tensor residual, BatchNormParams p) {
         Backend be = Backends.get(x.device());
-        Tensor[] r = be.batchNorm(x, weight, bias, runningMean, runningVar, residual, p);   // a backend records no graph
+        Tensor[] r = be.batchNorm(x, weight, bias, runningMean, runningVar, batchesTracked, residual, p);   // a backend records no graph
         Tensor out = r[0], mean = r[1], invstd = r[2];
         Tensor in = x, w = weight, res = residual;
         return Autograd.record(p.relu() ? (residual != null ? "batch_norm_add_relu" : "batch_norm_relu") : "batch_norm", out, g -> {

@@ -7,6 +7,8 @@ import dev.kiln.backend.BatchNormParams;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 /**
  * normalization.cu's layer norm (below) and batch norm (with the residual add and ReLU) on cuda:0 against the CPU's, on fresh random inputs:
  * values, the saved statistics, running statistics, and all four gradients, training and eval, for float64 and
@@ -35,8 +37,11 @@ class NormalizationGpuTest extends GpuBackendComparison {
                         BatchNormParams p = new BatchNormParams(training, 0.1, 1e-5, relu);
                         // the CPU reference in float32 (for 16-bit) on exactly the values the GPU sees
                         DType ct = t == DType.FLOAT64 ? t : DType.FLOAT32;
-                        Tensor[] yc = CPU_BE.batchNorm(x.to(ct), w, b, rmC, rvC, r == null ? null : r.to(ct), p);
-                        Tensor[] yg = gpuBe.batchNorm(gpu(x), w == null ? null : gpu(w), b == null ? null : gpu(b), rmG, rvG, r == null ? null : gpu(r), p);
+                        Tensor nC = Tensor.full(new int[0], 41, DType.INT64, Device.CPU), nG = gpu(nC);
+                        Tensor[] yc = CPU_BE.batchNorm(x.to(ct), w, b, rmC, rvC, nC, r == null ? null : r.to(ct), p);
+                        Tensor[] yg = gpuBe.batchNorm(gpu(x), w == null ? null : gpu(w), b == null ? null : gpu(b), rmG, rvG, nG, r == null ? null : gpu(r), p);
+                        assertEquals(training ? 42 : 41, nC.item(), what + " batches counted (cpu)");
+                        assertEquals(training ? 42 : 41, nG.item(), what + " batches counted");
                         close(yc[0].to(t), yg[0], tol, what + " y");
                         close(yc[1], yg[1], tol, what + " mean");
                         close(yc[2], yg[2], tol, what + " invstd");
@@ -117,7 +122,7 @@ class NormalizationGpuTest extends GpuBackendComparison {
      * Batch norm (+ residual + ReLU) on channels-last inputs, outputs and gradients channels-last, equal to the CPU's:
      * the 16-byte _v kernels where channels divide into 16-byte groups (one to eight groups per thread row, several
      * channel blocks at 512), the _cl ones elsewhere (6 channels); {16, 24, 20, 20}'s inputs sit at a mean of 4 (the
-     * shifted sums' case).
+     * shifted sums' case). Every training case counts the batch once (num_batches_tracked, in the finish kernel).
      */
     @Test void batchNormChannelsLast() {
         int[][] shapes = {{8, 32, 7, 9}, {3, 64, 14, 14}, {4, 6, 5, 5}, {2, 40, 3, 1}, {16, 24, 20, 20}, {3, 512, 3, 3}};
@@ -134,9 +139,11 @@ class NormalizationGpuTest extends GpuBackendComparison {
                         Tensor w = affine ? randn(ct, c) : null, b = affine ? randn(ct, c) : null;
                         Tensor rmC = randn(ct, c), rvC = positive(ct, c), rmG = gpu(rmC), rvG = gpu(rvC);
                         BatchNormParams p = new BatchNormParams(training, 0.1, 1e-5, relu);
-                        Tensor[] yc = CPU_BE.batchNorm(x.to(ct), w, b, rmC, rvC, r == null ? null : r.to(ct), p);
-                        Tensor[] yg = gpuBe.batchNorm(gpuCl(x), w == null ? null : gpu(w), b == null ? null : gpu(b), rmG, rvG,
+                        Tensor nG = Tensor.full(new int[0], 7, DType.INT64, GPU);
+                        Tensor[] yc = CPU_BE.batchNorm(x.to(ct), w, b, rmC, rvC, null, r == null ? null : r.to(ct), p);
+                        Tensor[] yg = gpuBe.batchNorm(gpuCl(x), w == null ? null : gpu(w), b == null ? null : gpu(b), rmG, rvG, nG,
                                 r == null ? null : gpuCl(r), p);
+                        assertEquals(training ? 8 : 7, nG.item(), what + " batches counted");
                         assertChannelsLast(yg[0], what + " y");
                         close(yc[0].to(t), yg[0], tol, what + " y");
                         close(yc[1], yg[1], tol, what + " mean");

@@ -327,11 +327,13 @@ extern "C" __global__ void batch_norm_grad_cl_##S(double* partial, const T* g, c
 extern "C" __global__ void batch_norm_stats_##S(double* partial, const T* x, i64 n, i64 c_count, i64 s, i64 chunk) { \
     bn_stats_partial<T>(partial, x, n, c_count, s, chunk); \
 } \
-/* mean, 1/sqrt(var + eps) from the partial sums; running statistics (when given) moved towards the batch's, the variance unbiased */ \
+/* mean, 1/sqrt(var + eps) from the partial sums; running statistics (when given) moved towards the batch's, the variance \
+   unbiased; the layer's num_batches_tracked (when given) counted here rather than by two launches of its own */ \
 extern "C" __global__ void batch_norm_stats_finish_##S(typename Acc<T>::type* mean, typename Acc<T>::type* invstd, \
         typename Acc<T>::type* running_mean, typename Acc<T>::type* running_var, const double* partial, i64 c_count, int splits, \
-        i64 m, double momentum, double eps) { \
+        i64 m, double momentum, double eps, i64* batches_tracked) { \
     typedef typename Acc<T>::type P; \
+    if (batches_tracked && blockIdx.x == 0 && threadIdx.x == 0) batches_tracked[0] += 1; \
     WARP_PER_CHANNEL(c, lane, c_count) { \
         double sum = 0, sq = 0; \
         for (int k = lane; k < splits; k += 32) { sum += partial[(c * splits + k) * 2]; sq += partial[(c * splits + k) * 2 + 1]; } \
