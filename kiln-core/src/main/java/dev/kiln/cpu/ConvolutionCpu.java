@@ -46,7 +46,19 @@ final class ConvolutionCpu {
     }
 
     static Tensor conv2dBackwardInput(Tensor gy, Tensor w, int[] xShape, Conv2dParams p) {
-        return gy.dtype() == DType.FLOAT32 ? backwardInputF32(gy, w, xShape, p) : backwardInputAny(gy, w, xShape, p);
+        return gy.dtype() == DType.FLOAT32 ? backwardInputF32(gy, w, xShape, p, null) : backwardInputAny(gy, w, xShape, p);
+    }
+
+    /**
+     * The input gradient plus addend: float32 with a contiguous float32 addend is summed into the addend itself (col2im
+     * adds into whatever its target holds), anything else through a separate add.
+     */
+    static Tensor conv2dBackwardInput(Tensor gy, Tensor w, int[] xShape, Conv2dParams p, Tensor addend) {
+        if (addend != null && gy.dtype() == DType.FLOAT32 && addend.dtype() == DType.FLOAT32 && addend.isContiguous()) {
+            return backwardInputF32(gy, w, xShape, p, addend);
+        }
+        Tensor gx = conv2dBackwardInput(gy, w, xShape, p);
+        return addend == null ? gx : CpuBackend.INSTANCE.binary(dev.kiln.backend.BinaryOp.ADD, addend, gx);
     }
 
     static Tensor conv2dBackwardWeight(Tensor gy, Tensor x, int[] wShape, Conv2dParams p) {
@@ -252,29 +264,31 @@ final class ConvolutionCpu {
 
     // ---------------------------------------------------------------- float32 backward
 
-    private static Tensor backwardInputF32(Tensor gy, Tensor w, int[] xShape, Conv2dParams p) {
+    /** The input gradient written into a new zeroed tensor, or added into {@code into} (contiguous) when not null. */
+    private static Tensor backwardInputF32(Tensor gy, Tensor w, int[] xShape, Conv2dParams p, Tensor into) {
         Geo g = Geo.of(xShape, w.shape(), p);
         Tensor gyc = gy.detach().contiguous(), wc = w.detach().contiguous();
         float[] ga = data(gyc), wa = data(wc);
-        Tensor gx = newTensor(xShape.clone(), gy.dtype());
+        Tensor gx = into != null ? into : newTensor(xShape.clone(), gy.dtype());
         float[] gxa = data(gx);
-        int r = g.rows(), px = g.pixels(), og = g.og();
+        int r = g.rows(), px = g.pixels(), og = g.og(), base = gx.offset();
+        boolean add = into != null;   // col2im always adds; the pointwise product adds only into a given target
         if (g.n * g.groups >= Parallel.THREADS) {
-            backwardInputPacked(g, ga, gyc.offset(), wa, wc.offset(), gxa);
+            backwardInputPacked(g, ga, gyc.offset(), wa, wc.offset(), gxa, base, add);
             return gx;
         }
         forEachImage(g, (img, gi, gemm, cols, acc) -> {
             Sgemm.Mat wgT = new Sgemm.Mat(wa, wc.offset() + gi * og * r, 1, r);
             Sgemm.Mat gyg = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), px, 1);
-            int at = g.inputAt(0, img, gi);
-            gemm.run(r, px, og, wgT, gyg, g.pointwise() ? gxa : cols, g.pointwise() ? at : 0, px, false);
+            int at = g.inputAt(base, img, gi);
+            gemm.run(r, px, og, wgT, gyg, g.pointwise() ? gxa : cols, g.pointwise() ? at : 0, px, g.pointwise() && add);
             if (!g.pointwise()) col2im(g, cols, gxa, at);
         });
         return gx;
     }
 
     /** Backward-input with each group's W_gᵀ packed once per call and each image's gy_g packed whole. */
-    private static void backwardInputPacked(Geo g, float[] gy, int gyOff, float[] w, int wOff, float[] gx) {
+    private static void backwardInputPacked(Geo g, float[] gy, int gyOff, float[] w, int wOff, float[] gx, int gxOff, boolean add) {
         int r = g.rows(), px = g.pixels(), og = g.og();
         float[][] packedWT = new float[g.groups][];
         for (int gi = 0; gi < g.groups; gi++) packedWT[gi] = GEMM.packAllA(new Sgemm.Mat(w, wOff + gi * og * r, 1, r), r, og);
@@ -283,10 +297,10 @@ final class ConvolutionCpu {
             float[] cols = ThreadBuffers.get(ThreadBuffers.CONV_COLS, g.pointwise() ? 0 : r * px);
             float[] tile = ThreadBuffers.get(ThreadBuffers.CONV_TILE, GEMM.MR * GEMM.NR);
             for (int t = lo; t < hi; t++) {
-                int img = t / g.groups, gi = t % g.groups, at = g.inputAt(0, img, gi);
+                int img = t / g.groups, gi = t % g.groups, at = g.inputAt(gxOff, img, gi);
                 GEMM.packAllB(new Sgemm.Mat(gy, gyOff + g.outputAt(img, gi), px, 1), og, px, packedGy);
                 if (g.pointwise()) {
-                    GEMM.gemmPacked(r, px, og, packedWT[gi], packedGy, gx, at, px, false, tile);
+                    GEMM.gemmPacked(r, px, og, packedWT[gi], packedGy, gx, at, px, add, tile);
                     continue;
                 }
                 GEMM.gemmPacked(r, px, og, packedWT[gi], packedGy, cols, 0, px, false, tile);
@@ -295,7 +309,7 @@ final class ConvolutionCpu {
         });
     }
 
-    /** Adds cols (R x P) back into the image planes at gx[at...]: im2col's adjoint. gx starts zeroed. */
+    /** Adds cols (R x P) back into the image planes at gx[at...]: im2col's adjoint (gx zeroed, or the addend). */
     private static void col2im(Geo g, float[] cols, float[] gx, int at) {
         Conv2dParams p = g.p;
         int px = g.pixels(), sw = p.strideW();

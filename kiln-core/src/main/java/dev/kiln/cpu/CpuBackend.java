@@ -88,6 +88,10 @@ public final class CpuBackend implements Backend {
         return ConvolutionCpu.conv2dBackwardInput(gradOut, w, inputShape, p);
     }
 
+    @Override public Tensor conv2dBackwardInput(Tensor gradOut, Tensor w, int[] inputShape, Conv2dParams p, Tensor addend) {
+        return ConvolutionCpu.conv2dBackwardInput(gradOut, w, inputShape, p, addend);
+    }
+
     @Override public Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p) {
         return ConvolutionCpu.conv2dBackwardWeight(gradOut, x, weightShape, p);
     }

@@ -123,4 +123,27 @@ class ConvolutionCpuTest {
         });
         assertClose("forward", y, s, 27, CpuBackend.INSTANCE.conv2d(x, w, null, k.p).toFloatArray());
     }
+
+    /**
+     * The input gradient added into the input's other gradient (a residual block's skip path): into the addend itself,
+     * at its offset, for 3x3, strided, grouped and pointwise convolutions, one image (the threads split each product)
+     * and several (the threads split the images); equal to the plain gradient plus the addend.
+     */
+    @Test void inputGradientAddsIntoTheAddend() {
+        Case[] cases = {parse(1, 6, 9, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1), parse(5, 6, 9, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                parse(4, 4, 11, 10, 6, 3, 3, 2, 2, 1, 1, 1, 1, 2), parse(3, 8, 5, 5, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1),
+                parse(1, 8, 5, 5, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1)};
+        for (Case k : cases) {
+            int[] xs = {k.n, k.c, k.h, k.w};
+            Tensor w = Tensor.randn(gen, k.o, k.cg(), k.kh, k.kw), gy = Tensor.randn(gen, k.n, k.o, k.oh(), k.ow());
+            Tensor big = Tensor.randn(gen, k.n + 1, k.c, k.h, k.w), addend = big.narrow(0, 1, k.n);   // at an offset
+            double[] want = ConvolutionCpu.conv2dBackwardInput(gy, w, xs, k.p).add(addend).toDoubleArray();
+            double[] before = big.narrow(0, 0, 1).toDoubleArray();
+            Tensor got = ConvolutionCpu.conv2dBackwardInput(gy, w, xs, k.p, addend);
+            String what = k.toString();
+            assertSame(addend, got, what + ": summed in place");
+            assertArrayEquals(want, got.toDoubleArray(), 1e-4, what);
+            assertArrayEquals(before, big.narrow(0, 0, 1).toDoubleArray(), 0.0, what + ": memory before the addend untouched");
+        }
+    }
 }
