@@ -70,7 +70,8 @@ public final class Autograd {
 
     /**
      * As {@link #takePendingGradient}, but only a pending gradient whose memory nothing else can see (no other pending
-     * gradient, the node's own incoming gradient or the caller's root gradient shares it), which the backward may
+     * gradient, the node's own incoming gradient, the caller's root gradient or what a gradient hook saw or returned
+     * shares it), which the backward may
      * then write: it adds its own gradient into it in place (a convolution's input gradient, by cuDNN's output
      * scaling) and returns it. Null when there is none or it is shared.
      */
