@@ -9,7 +9,8 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
 /**
  * The CPU kernels of the Normalization family: batch norm over dim 1 of (N, C, *), with a residual block's add and
  * ReLU fused in, and its backward; float32 and float64 in place on their arrays, one channel per task, the sums in
- * double (the reference the CUDA kernels are checked against).
+ * double (the reference the CUDA kernels are checked against). Float32 with runs of at least two vectors per channel
+ * takes {@link BatchNormF32}'s vector loops.
  */
 final class NormalizationCpu {
     private NormalizationCpu() {}
@@ -24,6 +25,9 @@ final class NormalizationCpu {
 
     static Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p) {
         DTypeChecks.requireFloat("batch_norm", x.dtype());
+        if (BatchNormF32.applies(x, weight, bias, runningMean, runningVar, residual)) {
+            return BatchNormF32.forward(x, weight, bias, runningMean, runningVar, residual, p);
+        }
         int[] g = geometry(x);
         int n = g[0], c = g[1], spatial = g[2];
         long m = (long) n * spatial;
@@ -66,6 +70,9 @@ final class NormalizationCpu {
 
     static Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
                                       boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
+        if (BatchNormF32.applies(x, weight, mean, invstd, dweight, dbias)) {
+            return BatchNormF32.backward(g, y, x, weight, mean, invstd, p, residual, inputGrad, dweight, dbias);
+        }
         int[] geo = geometry(x);
         int n = geo[0], c = geo[1], spatial = geo[2];
         long m = (long) n * spatial;
