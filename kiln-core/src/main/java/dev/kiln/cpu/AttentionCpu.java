@@ -6,8 +6,8 @@ import dev.kiln.Tensor;
 import static dev.kiln.cpu.CpuStorage.newTensor;
 
 /**
- * Fused attention on the CPU: one query row at a time, its scores a row of S doubles (never the (L, S) matrix), in
- * double for float32 and float64. Forward and the query gradient run in parallel over (batch·head, query); the key and
+ * Fused attention on the CPU. Float32 takes {@link AttentionF32} (GEMMs per head); float64, and the reference it is
+ * tested against, these loops: one query row at a time, its scores a row of S doubles (never the (L, S) matrix). Forward and the query gradient run in parallel over (batch·head, query); the key and
  * value gradients over batch·head, each task owning its slices.
  */
 final class AttentionCpu {
@@ -44,7 +44,14 @@ final class AttentionCpu {
         return mx;
     }
 
+    /** Whether the float32 GEMM path (AttentionF32) takes these operands. */
+    private static boolean f32(Tensor... ts) {
+        for (Tensor t : ts) if (t.dtype() != DType.FLOAT32) return false;
+        return true;
+    }
+
     static Tensor[] attention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, double scale) {
+        if (f32(q, k, v)) return AttentionF32.attention(q, k, v, mask, causal, scale);
         int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3), s = k.size(2), dv = v.size(3), bhs = b * h;
         double[] qd = data(q), kd = data(k), vd = data(v), md = mask == null ? null : data(mask);
         double[] out = new double[bhs * l * dv], lse = new double[bhs * l];
@@ -71,6 +78,7 @@ final class AttentionCpu {
     }
 
     static Tensor[] attentionBackward(Tensor g, Tensor q, Tensor k, Tensor v, Tensor out, Tensor logSumExp, Tensor mask, boolean causal, double scale) {
+        if (f32(q, k, v)) return AttentionF32.attentionBackward(g, q, k, v, out, logSumExp, mask, causal, scale);
         int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3), s = k.size(2), dv = v.size(3), bhs = b * h;
         double[] qd = data(q), kd = data(k), vd = data(v), md = mask == null ? null : data(mask);
         double[] gd = data(g), od = data(out), lse = data(logSumExp);

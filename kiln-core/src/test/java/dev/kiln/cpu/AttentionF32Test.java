@@ -1,0 +1,63 @@
+package dev.kiln.cpu;
+
+import dev.kiln.DType;
+import dev.kiln.Generator;
+import dev.kiln.Tensor;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The float32 attention (AttentionF32: GEMMs per head) against the double-precision loops (float64 operands) on the
+ * same values: outputs, logsumexp and the three gradients, for causal and full attention, L != S, dv != d, an additive
+ * mask broadcast over heads with hidden keys, and a query that sees no key (its output NaN, its gradients nothing).
+ */
+class AttentionF32Test {
+    private final Generator gen = new Generator(3);
+
+    private static void close(Tensor want64, Tensor got32, double tol, String what) {
+        assertEquals(DType.FLOAT32, got32.dtype(), what + ": dtype");
+        double[] w = want64.toDoubleArray(), g = got32.toDoubleArray();
+        assertEquals(w.length, g.length, what + ": size");
+        double scale = 1e-30;
+        for (double v : w) if (!Double.isNaN(v)) scale = Math.max(scale, Math.abs(v));
+        for (int i = 0; i < w.length; i++) {
+            if (Double.isNaN(w[i]) ? !Double.isNaN(g[i]) : !(Math.abs(w[i] - g[i]) <= tol * scale)) {
+                fail(what + ": element " + i + " want " + w[i] + " got " + g[i] + " (max |want| " + scale + ")");
+            }
+        }
+    }
+
+    private static Tensor f64(Tensor t) { return t == null ? null : t.to(DType.FLOAT64); }
+
+    @Test void matchesTheDoublePath() {
+        // b, h, l, s, d, dv, causal, mask
+        Object[][] cases = {{2, 3, 17, 17, 16, 16, true, false}, {1, 2, 9, 23, 8, 12, false, false}, {2, 2, 12, 12, 32, 8, false, true},
+                {1, 3, 33, 33, 24, 24, true, true}};
+        for (Object[] c : cases) {
+            int b = (int) c[0], h = (int) c[1], l = (int) c[2], s = (int) c[3], d = (int) c[4], dv = (int) c[5];
+            boolean causal = (boolean) c[6], masked = (boolean) c[7];
+            String what = java.util.Arrays.toString(c);
+            Tensor q = Tensor.randn(gen, b, h, l, d), k = Tensor.randn(gen, b, h, s, d), v = Tensor.randn(gen, b, h, s, dv);
+            Tensor mask = null;
+            if (masked) {
+                float[] m = new float[b * l * s];
+                for (int i = 0; i < m.length; i++) m[i] = (i % 5 == 0) ? Float.NEGATIVE_INFINITY : (float) Math.sin(i);
+                for (int j = 0; j < s; j++) m[l / 2 * s + j] = Float.NEGATIVE_INFINITY;   // image 0's middle query sees no key
+                mask = Tensor.of(m, b, 1, l, s).expand(b, h, l, s);
+            }
+            double scale = 1 / Math.sqrt(d);
+            Tensor[] want = AttentionCpu.attention(f64(q), f64(k), f64(v), f64(mask), causal, scale);
+            Tensor[] got = AttentionCpu.attention(q, k, v, mask, causal, scale);
+            close(want[0], got[0], 1e-5, what + " out");
+            close(want[1], got[1], 1e-5, what + " logsumexp");
+            Tensor g = Tensor.randn(gen, b, h, l, dv);
+            Tensor[] gw = AttentionCpu.attentionBackward(f64(g), f64(q), f64(k), f64(v), want[0], want[1], f64(mask), causal, scale);
+            Tensor[] gg = AttentionCpu.attentionBackward(g, q, k, v, got[0], got[1], mask, causal, scale);
+            close(gw[0], gg[0], 1e-5, what + " dq");
+            close(gw[1], gg[1], 1e-5, what + " dk");
+            close(gw[2], gg[2], 1e-5, what + " dv");
+        }
+    }
+}
