@@ -44,6 +44,16 @@ final class BatchNormF32 {
         }
     }
 
+    /**
+     * A vector's lanes summed in lane order, in double. Not reduceLanes: its order of additions is unspecified, and
+     * the interpreter and C2 do differ, so one input gave two results (a model trained differently in its first steps).
+     */
+    private static double lanes(FloatVector v) {
+        double s = 0;
+        for (int k = 0; k < L; k++) s += v.lane(k);
+        return s;
+    }
+
     /** sum of (a[i] - shift), or of its squares, over [from, from + len). */
     private static double sum(float[] a, int from, int len, float shift, boolean squares) {
         double total = 0;
@@ -60,7 +70,7 @@ final class BatchNormF32 {
                 float d = a[from + i] - shift;
                 tail += squares ? d * d : d;
             }
-            total += acc.reduceLanes(VectorOperators.ADD) + tail;
+            total += lanes(acc) + tail;
         }
         return total;
     }
@@ -180,8 +190,8 @@ final class BatchNormF32 {
                 t0 += d;
                 t1 += d * (x[xo + i] - mc);
             }
-            sdz += a0.reduceLanes(VectorOperators.ADD) + t0;
-            sdzx += a1.reduceLanes(VectorOperators.ADD) + t1;
+            sdz += lanes(a0) + t0;
+            sdzx += lanes(a1) + t1;
         }
         return new double[]{sdz, sdzx};
     }

@@ -50,12 +50,13 @@ final class ConvolutionCpu {
     }
 
     /**
-     * The input gradient plus addend: float32 with a contiguous float32 addend is summed into the addend itself (col2im
-     * adds into whatever its target holds), anything else through a separate add.
+     * The input gradient plus addend: float32 is summed into the addend itself (col2im adds into whatever its target
+     * holds; a strided addend, such as a channels-last one, into a contiguous copy of it, so both layouts add in one
+     * order), anything else through a separate add.
      */
     static Tensor conv2dBackwardInput(Tensor gy, Tensor w, int[] xShape, Conv2dParams p, Tensor addend) {
-        if (addend != null && gy.dtype() == DType.FLOAT32 && addend.dtype() == DType.FLOAT32 && addend.isContiguous()) {
-            return backwardInputF32(gy, w, xShape, p, addend);
+        if (addend != null && gy.dtype() == DType.FLOAT32 && addend.dtype() == DType.FLOAT32) {
+            return backwardInputF32(gy, w, xShape, p, addend.isContiguous() ? addend : addend.detach().contiguousCopy());
         }
         Tensor gx = conv2dBackwardInput(gy, w, xShape, p);
         return addend == null ? gx : CpuBackend.INSTANCE.binary(dev.kiln.backend.BinaryOp.ADD, addend, gx);

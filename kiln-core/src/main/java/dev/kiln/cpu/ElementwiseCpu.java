@@ -131,6 +131,31 @@ final class ElementwiseCpu {
 
     private static final float SQRT1_2 = 0.70710677f, INV_SQRT_2PI = 0.3989423f;
 
+    // exp(x) for x <= 1 from IEEE adds, multiplies and fmas only, in lanes and in the scalar tail alike: the Vector
+    // API's lanewise EXP is the platform's vector library once compiled and Math.exp before, so one input could give
+    // two results in one run. x = k ln2 + r (k rounded by the 1.5 * 2^23 trick, ln2 in two parts), e^r by its Taylor
+    // series to r^7 (|r| <= ln2/2: relative error below 1e-8), 2^k put in the exponent bits; below -87, 0.
+    private static final float LOG2E = 1.442695f, LN2_HI = 0.6931457519f, LN2_LO = 1.4286068e-6f, ROUNDER = 12582912f;
+
+    private static FloatVector exp(FloatVector x) {
+        FloatVector c = x.max(-87f), k = c.fma(LOG2E, ROUNDER).sub(ROUNDER);
+        FloatVector r = c.sub(k.mul(LN2_HI)).sub(k.mul(LN2_LO));   // k * LN2_HI is exact: LN2_HI has 16 significant bits
+        FloatVector p = r.fma(1f / 5040, 1f / 720).fma(r, FloatVector.broadcast(F, 1f / 120))
+                .fma(r, FloatVector.broadcast(F, 1f / 24)).fma(r, FloatVector.broadcast(F, 1f / 6)).fma(r, FloatVector.broadcast(F, 0.5f))
+                .fma(r, FloatVector.broadcast(F, 1f)).fma(r, FloatVector.broadcast(F, 1f));
+        jdk.incubator.vector.IntVector bits = ((jdk.incubator.vector.IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector e = p.mul(bits.reinterpretAsFloats());
+        return e.blend(0f, x.compare(VectorOperators.LT, -87f));
+    }
+
+    private static float exp(float x) {
+        float c = Math.max(x, -87f), k = Math.fma(c, LOG2E, ROUNDER) - ROUNDER;
+        float r = c - k * LN2_HI - k * LN2_LO;
+        float p = Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(r, 1f / 5040, 1f / 720), r, 1f / 120), r, 1f / 24), r, 1f / 6), r, 0.5f), r, 1f), r, 1f);
+        float e = p * Float.intBitsToFloat(((int) k + 127) << 23);
+        return x < -87f ? 0f : e;
+    }
+
     /** erfc(z) for z >= 0 (NaN stays NaN, +inf gives 0). */
     private static FloatVector erfc(FloatVector z) {
         FloatVector t = FloatVector.broadcast(F, 1f).div(z.fma(0.5f, 1f)), p = FloatVector.broadcast(F, 0.17087277f);
@@ -139,7 +164,7 @@ final class ElementwiseCpu {
                 .fma(t, FloatVector.broadcast(F, -0.18628806f)).fma(t, FloatVector.broadcast(F, 0.09678418f))
                 .fma(t, FloatVector.broadcast(F, 0.37409196f)).fma(t, FloatVector.broadcast(F, 1.00002368f))
                 .fma(t, FloatVector.broadcast(F, -1.26551223f));
-        return t.mul(p.sub(z.mul(z)).lanewise(VectorOperators.EXP));
+        return t.mul(exp(p.sub(z.mul(z))));
     }
 
     private static float erfc(float z) {
@@ -153,7 +178,7 @@ final class ElementwiseCpu {
         p = Math.fma(p, t, 0.37409196f);
         p = Math.fma(p, t, 1.00002368f);
         p = Math.fma(p, t, -1.26551223f);
-        return t * (float) Math.exp(p - z * z);
+        return t * exp(p - z * z);
     }
 
     /** Phi(x) from e = erfc(|x| / sqrt 2): 1 - e/2 for x >= 0, e/2 below. */
@@ -171,13 +196,13 @@ final class ElementwiseCpu {
 
     /** g * (Phi(x) + x * phi(x)), phi the normal density: GELU's backward. */
     static FloatVector geluBackward(FloatVector g, FloatVector x) {
-        FloatVector density = x.mul(x).mul(-0.5f).lanewise(VectorOperators.EXP).mul(INV_SQRT_2PI);
+        FloatVector density = exp(x.mul(x).mul(-0.5f)).mul(INV_SQRT_2PI);
         return g.mul(x.fma(density, phi(x, erfc(x.abs().mul(SQRT1_2)))));
     }
 
     static float geluBackward(float g, float x) {
         float e = 0.5f * erfc(Math.abs(x) * SQRT1_2);
-        return g * ((x < 0 ? e : 1 - e) + x * INV_SQRT_2PI * (float) Math.exp(-0.5f * x * x));
+        return g * ((x < 0 ? e : 1 - e) + x * INV_SQRT_2PI * exp(-0.5f * x * x));
     }
 
     // ---------------------------------------------------------------- binary
