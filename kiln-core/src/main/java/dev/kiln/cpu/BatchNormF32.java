@@ -44,16 +44,6 @@ final class BatchNormF32 {
         }
     }
 
-    /**
-     * A vector's lanes summed in lane order, in double. Not reduceLanes: its order of additions is unspecified, and
-     * the interpreter and C2 do differ, so one input gave two results (a model trained differently in its first steps).
-     */
-    private static double lanes(FloatVector v) {
-        double s = 0;
-        for (int k = 0; k < L; k++) s += v.lane(k);
-        return s;
-    }
-
     /** sum of (a[i] - shift), or of its squares, over [from, from + len). */
     private static double sum(float[] a, int from, int len, float shift, boolean squares) {
         double total = 0;
@@ -70,7 +60,7 @@ final class BatchNormF32 {
                 float d = a[from + i] - shift;
                 tail += squares ? d * d : d;
             }
-            total += lanes(acc) + tail;
+            total += Lanes.sum(acc) + tail;
         }
         return total;
     }
@@ -190,8 +180,8 @@ final class BatchNormF32 {
                 t0 += d;
                 t1 += d * (x[xo + i] - mc);
             }
-            sdz += lanes(a0) + t0;
-            sdzx += lanes(a1) + t1;
+            sdz += Lanes.sum(a0) + t0;
+            sdzx += Lanes.sum(a1) + t1;
         }
         return new double[]{sdz, sdzx};
     }

@@ -582,7 +582,7 @@ final class ConvolutionCpu {
             }
             tail += v;
         }
-        return part.reduceLanes(VectorOperators.ADD) + tail;
+        return Lanes.sum(part) + tail;
     }
 
     /** The same row for any float dtype, in double. */

@@ -94,7 +94,7 @@ final class ReductionsCpu {
                 acc0 = acc0.add(FloatVector.fromArray(F, a, off + i));
                 acc1 = acc1.add(FloatVector.fromArray(F, a, off + i + F.length()));
             }
-            double s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+            double s = Lanes.sum(acc0.add(acc1));
             for (; i < n; i++) s += a[off + i];
             return (float) s;
         }
