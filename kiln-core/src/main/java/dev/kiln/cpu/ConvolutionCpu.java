@@ -50,9 +50,8 @@ final class ConvolutionCpu {
     }
 
     /**
-     * The input gradient plus addend: float32 is summed into the addend itself (col2im adds into whatever its target
-     * holds; a strided addend, such as a channels-last one, into a contiguous copy of it, so both layouts add in one
-     * order), anything else through a separate add.
+     * The input gradient plus addend: float32 summed into the addend (col2im adds into its target; a strided addend into
+     * a contiguous copy, so both layouts add in one order), anything else through a separate add.
      */
     static Tensor conv2dBackwardInput(Tensor gy, Tensor w, int[] xShape, Conv2dParams p, Tensor addend) {
         if (addend != null && gy.dtype() == DType.FLOAT32 && addend.dtype() == DType.FLOAT32) {
