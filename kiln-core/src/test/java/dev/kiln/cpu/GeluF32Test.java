@@ -47,4 +47,18 @@ class GeluF32Test {
         }
         assertTrue(Double.isNaN(y[n - 3]), "gelu(NaN)");
     }
+
+    /** A value gives one result in a vector lane and in the scalar tail: the tail repeats the lanes' operations. */
+    @Test void lanesAndTailAgree() {
+        int n = 64 * 16 + 5;   // a multiple of every vector length, then five in the tail
+        float[] xs = new float[n];
+        for (int i = 0; i < n - 5; i++) xs[i] = -9f + i * (18f / (n - 5));
+        for (int i = 0; i < 5; i++) xs[n - 5 + i] = xs[i * 97];
+        Tensor x = Tensor.of(xs, n), g = Tensor.full(new int[]{n}, 0.75, DType.FLOAT32, dev.kiln.Device.CPU);
+        double[] y = ElementwiseCpu.unary(UnaryOp.GELU, x).toDoubleArray(), dx = ElementwiseCpu.binary(BinaryOp.GELU_BACKWARD, g, x).toDoubleArray();
+        for (int i = 0; i < 5; i++) {
+            assertEquals(y[i * 97], y[n - 5 + i], 0.0, "gelu at " + xs[i * 97]);
+            assertEquals(dx[i * 97], dx[n - 5 + i], 0.0, "gelu backward at " + xs[i * 97]);
+        }
+    }
 }
