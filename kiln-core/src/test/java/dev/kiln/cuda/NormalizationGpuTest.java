@@ -36,7 +36,7 @@ class NormalizationGpuTest extends GpuBackendComparison {
                         Tensor rmG = gpu(rmC), rvG = gpu(rvC);
                         BatchNormParams p = new BatchNormParams(training, 0.1, 1e-5, relu);
                         // the CPU reference in float32 (for 16-bit) on exactly the values the GPU sees
-                        DType ct = t == DType.FLOAT64 ? t : DType.FLOAT32;
+                        DType ct = t == DType.FLOAT64 || t == DType.FLOAT32 ? DType.FLOAT64 : DType.FLOAT32;   // float32 against the double loops
                         Tensor nC = Tensor.full(new int[0], 41, DType.INT64, Device.CPU), nG = gpu(nC);
                         Tensor[] yc = CPU_BE.batchNorm(x.to(ct), w, b, rmC, rvC, nC, r == null ? null : r.to(ct), p);
                         Tensor[] yg = gpuBe.batchNorm(gpu(x), w == null ? null : gpu(w), b == null ? null : gpu(b), rmG, rvG, nG, r == null ? null : gpu(r), p);
@@ -128,7 +128,7 @@ class NormalizationGpuTest extends GpuBackendComparison {
         int[][] shapes = {{8, 32, 7, 9}, {3, 64, 14, 14}, {4, 6, 5, 5}, {2, 40, 3, 1}, {16, 24, 20, 20}, {3, 512, 3, 3}};
         for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
             double tol = t == DType.FLOAT32 ? 1e-4 : 2e-2, gtol = t == DType.FLOAT32 ? 1e-4 : 6e-2;
-            DType ct = DType.FLOAT32;
+            DType ct = t == DType.FLOAT32 ? DType.FLOAT64 : DType.FLOAT32;   // float32 against the double loops
             for (int[] s : shapes) {
                 for (boolean training : new boolean[]{true, false}) {
                     for (int variant = 0; variant < 3; variant++) {
