@@ -114,7 +114,7 @@ public final class Autograd {
         // gradient's memory as its .grad without a copy only when nothing else can still see that memory
         Map<Storage, Integer> refs = new IdentityHashMap<>();
         refs.put(rootGrad.storage(), 2);
-        Map<Storage, Boolean> hookSeen = new IdentityHashMap<>();
+        java.util.Set<Storage> hookSeen = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
         Map<Tensor, Integer> consumers = null;   // per tensor, how many node inputs it is: counted when a leaf has a gradient buffer
         for (Tensor t : order) {
             if (t.isLeaf() && t.gradBuffer() != null) {
@@ -131,12 +131,12 @@ public final class Autograd {
                 refs.merge(grad.storage(), -1, Integer::sum);
                 Tensor hooked = t.applyGradHooks(grad);
                 if (t.hasGradHooks()) {   // what a hook saw or returned may be the caller's: never written or released here
-                    hookSeen.put(grad.storage(), Boolean.TRUE);
-                    hookSeen.put(hooked.storage(), Boolean.TRUE);
+                    hookSeen.add(grad.storage());
+                    hookSeen.add(hooked.storage());
                 }
                 Node fn = t.gradFn();
                 if (fn == null) {
-                    t.accumulateGrad(hooked, hooked == grad && refs.getOrDefault(grad.storage(), 0) == 0 && !hookSeen.containsKey(grad.storage()));
+                    t.accumulateGrad(hooked, hooked == grad && refs.getOrDefault(grad.storage(), 0) == 0 && !hookSeen.contains(grad.storage()));
                     continue;
                 }
                 grad = hooked;
@@ -155,7 +155,7 @@ public final class Autograd {
                             }
                             pending[k] = prev;
                             writable[k] = refs.getOrDefault(prev.storage(), 0) == 1 && prev.storage() != grad.storage()
-                                    && prev.storage() != rootGrad.storage() && !hookSeen.containsKey(prev.storage());
+                                    && prev.storage() != rootGrad.storage() && !hookSeen.contains(prev.storage());
                         }
                         continue;
                     }
@@ -201,11 +201,11 @@ public final class Autograd {
                 // an intermediate's gradient is spent once its node has run: its memory goes back now, not at the step's
                 // end, unless a pending gradient shares it (add passes g through, reshape returns a view) or a hook saw it;
                 // so are the addends of a sum and the originals of a cast, which only this loop ever saw
-                if (t != root && !t.hasGradHooks() && refs.getOrDefault(grad.storage(), 0) == 0 && !hookSeen.containsKey(grad.storage())) {
+                if (t != root && !t.hasGradHooks() && refs.getOrDefault(grad.storage(), 0) == 0 && !hookSeen.contains(grad.storage())) {
                     grad.storage().release();
                 }
                 for (Storage s : spent) {
-                    if (s != grad.storage() && s != rootGrad.storage() && refs.getOrDefault(s, 0) == 0 && !s.isReleased() && !hookSeen.containsKey(s)) {
+                    if (s != grad.storage() && s != rootGrad.storage() && refs.getOrDefault(s, 0) == 0 && !s.isReleased() && !hookSeen.contains(s)) {
                         s.release();
                     }
                 }

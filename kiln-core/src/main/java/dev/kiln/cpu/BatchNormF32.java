@@ -130,17 +130,17 @@ final class BatchNormF32 {
         Run w = Run.of(weight), mu = Run.of(mean), is = Run.of(invstd), dxr = Run.of(dx), drr = Run.of(dres);
         Run dw = params ? Run.of(dweight) : null, db = params ? Run.of(dbias) : null;
         Parallel.range(c, 1, (lo, hi) -> {
+            double[] sums = new double[2];   // one per task, not per run
             for (int ch = lo; ch < hi; ch++) {
                 float mc = mu.a[mu.off + ch], ic = is.a[is.off + ch];
-                double sdz = 0, sdzx = 0;
+                sums[0] = 0;
+                sums[1] = 0;
                 for (int img = 0; img < n; img++) {
                     int at = (img * c + ch) * spatial;
-                    double[] sums = gradSums(gr.a, gr.off + at, yr == null ? null : yr.a, yr == null ? 0 : yr.off + at, xr.a, xr.off + at,
-                            drr == null ? null : drr.a, drr == null ? 0 : drr.off + at, spatial, mc);
-                    sdz += sums[0];
-                    sdzx += sums[1];
+                    addGradSums(gr.a, gr.off + at, yr == null ? null : yr.a, yr == null ? 0 : yr.off + at, xr.a, xr.off + at,
+                            drr == null ? null : drr.a, drr == null ? 0 : drr.off + at, spatial, mc, sums);
                 }
-                sdzx *= ic;
+                double sdz = sums[0], sdzx = sums[1] * ic;
                 if (dw != null) {
                     dw.a[dw.off + ch] = (float) sdzx;
                     db.a[db.off + ch] = (float) sdz;
@@ -159,8 +159,9 @@ final class BatchNormF32 {
         return new Tensor[]{dx, dw == null ? null : dweight, db == null ? null : dbias, dres};
     }
 
-    /** {sum dz, sum dz * (x - mc)} over one run, dz = relu ? g * [y > 0] : g, written to dres when given. */
-    private static double[] gradSums(float[] g, int go, float[] y, int yo, float[] x, int xo, float[] dres, int ro, int len, float mc) {
+    /** sums += {sum dz, sum dz * (x - mc)} over one run, dz = relu ? g * [y > 0] : g, written to dres when given. */
+    private static void addGradSums(float[] g, int go, float[] y, int yo, float[] x, int xo, float[] dres, int ro, int len, float mc,
+                                    double[] sums) {
         FloatVector mcV = FloatVector.broadcast(F, mc), zero = FloatVector.zero(F);
         double sdz = 0, sdzx = 0;
         for (int b = 0; b < len; b += BLOCK) {
@@ -183,7 +184,8 @@ final class BatchNormF32 {
             sdz += Lanes.sum(a0) + t0;
             sdzx += Lanes.sum(a1) + t1;
         }
-        return new double[]{sdz, sdzx};
+        sums[0] += sdz;
+        sums[1] += sdzx;
     }
 
     /** dx = k0 * dz + k1 + k2 * (x - mc) over one run (k1 = k2 = 0 in eval). */

@@ -58,7 +58,7 @@ final class ConvolutionCpu {
             return backwardInputF32(gy, w, xShape, p, addend.isContiguous() ? addend : addend.detach().contiguousCopy());
         }
         Tensor gx = conv2dBackwardInput(gy, w, xShape, p);
-        return addend == null ? gx : CpuBackend.INSTANCE.binary(dev.kiln.backend.BinaryOp.ADD, addend, gx);
+        return addend == null ? gx : ElementwiseCpu.binary(dev.kiln.backend.BinaryOp.ADD, addend, gx);
     }
 
     static Tensor conv2dBackwardWeight(Tensor gy, Tensor x, int[] wShape, Conv2dParams p) {

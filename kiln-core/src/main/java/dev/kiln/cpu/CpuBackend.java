@@ -192,11 +192,7 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor batchesTracked,
                                         Tensor residual, BatchNormParams p) {
-        if (p.training() && batchesTracked != null) {
-            long[] n = (long[]) ((CpuStorage) batchesTracked.storage()).array();
-            n[batchesTracked.offset()]++;
-        }
-        return NormalizationCpu.batchNorm(x, weight, bias, runningMean, runningVar, residual, p);
+        return NormalizationCpu.batchNorm(x, weight, bias, runningMean, runningVar, batchesTracked, residual, p);
     }
 
     @Override public Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,

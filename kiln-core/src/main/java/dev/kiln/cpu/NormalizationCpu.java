@@ -23,8 +23,11 @@ final class NormalizationCpu {
         return new int[]{s[0], s[1], (int) (x.numel() / Math.max(1, (long) s[0] * s[1]))};
     }
 
-    static Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p) {
+    /** batchesTracked (an int64 scalar, or null) counts the batch in training. */
+    static Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor batchesTracked,
+                              Tensor residual, BatchNormParams p) {
         DTypeChecks.requireFloat("batch_norm", x.dtype());
+        if (p.training() && batchesTracked != null) ((long[]) CpuStorage.arrayOf(batchesTracked))[batchesTracked.offset()]++;
         if (BatchNormF32.applies(x, weight, bias, runningMean, runningVar, residual)) {
             return BatchNormF32.forward(x, weight, bias, runningMean, runningVar, residual, p);
         }

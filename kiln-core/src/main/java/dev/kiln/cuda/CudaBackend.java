@@ -412,8 +412,8 @@ public final class CudaBackend implements Backend {
 
     @Override public Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor batchesTracked,
                                         Tensor residual, BatchNormParams p) {
-        return normalization.batchNorm(x, weight, bias, runningMean, runningVar, p.training() ? batchesTracked : null, residual,
-                p.training(), p.momentum(), p.eps(), p.relu());
+        return normalization.batchNorm(x, weight, bias, runningMean, runningVar, batchesTracked, residual, p.training(), p.momentum(), p.eps(),
+                p.relu());
     }
 
     @Override public Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,

@@ -96,6 +96,7 @@ final class NormalizationCuda extends CudaFamily {
 
     private Tensor newLike(Tensor x, int[] shape, DType dtype) { return x.prefersChannelsLast() ? newChannelsLast(shape, dtype) : newTensor(shape, dtype); }
 
+    /** batchesTracked (an int64 scalar, or null) is counted by the training statistics' finish kernel. */
     Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor batchesTracked,
                        Tensor residual, boolean training, double momentum, double eps, boolean relu) {
         requireAnyFloat("batch_norm", x.dtype());

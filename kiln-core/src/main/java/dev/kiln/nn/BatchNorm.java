@@ -120,14 +120,12 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
             Tensor y = residual == null ? x : x.add(residual);
             return relu ? y.relu() : y;
         }
-        if (training && (sumOverReplicas != null || !numBatchesTracked.device().equals(x.device()))) {
-            Tensor.noGrad(() -> numBatchesTracked.copyFrom(numBatchesTracked.add(1)));
-            if (sumOverReplicas != null) return synchronizedForward(x, residual, relu);
-        }
-        // the op counts the batch (on CUDA inside its statistics kernel, not in two launches of its own)
-        Tensor counted = numBatchesTracked.device().equals(x.device()) ? numBatchesTracked : null;
-        return dev.kiln.ops.Normalization.batchNorm(x, runningMean, runningVar, counted, weight, bias, residual, training,
-                momentum, eps, relu);
+        // the op counts the batch (on CUDA inside its statistics kernel, not in two launches of its own) where it can
+        boolean opCounts = sumOverReplicas == null && numBatchesTracked.device().equals(x.device());
+        if (training && !opCounts) Tensor.noGrad(() -> numBatchesTracked.copyFrom(numBatchesTracked.add(1)));
+        if (training && sumOverReplicas != null) return synchronizedForward(x, residual, relu);
+        return dev.kiln.ops.Normalization.batchNorm(x, runningMean, runningVar, opCounts ? numBatchesTracked : null, weight, bias, residual,
+                training, momentum, eps, relu);
     }
 
     /**

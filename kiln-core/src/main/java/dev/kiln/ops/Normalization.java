@@ -144,8 +144,7 @@ public final class Normalization {
                     + batchesTracked.dtype() + " " + Shape.str(batchesTracked.shape()) + " on " + batchesTracked.device());
         }
         if (fused(x, runningMean, runningVar, weight, bias, residual)) {
-            return fusedBatchNorm(x, runningMean, runningVar, training ? batchesTracked : null, weight, bias, residual,
-                    new BatchNormParams(training, momentum, eps, relu));
+            return fusedBatchNorm(x, runningMean, runningVar, batchesTracked, weight, bias, residual, new BatchNormParams(training, momentum, eps, relu));
         }
         if (training && batchesTracked != null) Tensor.noGrad(() -> batchesTracked.copyFrom(batchesTracked.add(1)));
         Tensor y = compositeBatchNorm(Autocast.cast(AutocastPolicy.BATCH_NORM, x), runningMean, runningVar,

@@ -30,12 +30,12 @@ class JitTierDeterminismTest {
         Tensor small = Tensor.randn(gen, 2, 8, 6, 6), smallG = Tensor.randn(gen, 2, 8, 6, 6);
         BatchNormParams p = new BatchNormParams(true, 0.1, 1e-5, true);
         sameAfterWarmUp("batch norm", () -> {
-            Tensor[] y = NormalizationCpu.batchNorm(x, w, b, null, null, null, p);
+            Tensor[] y = NormalizationCpu.batchNorm(x, w, b, null, null, null, null, p);
             Tensor dw = Tensor.zeros(8), db = Tensor.zeros(8);
             Tensor[] d = NormalizationCpu.batchNormBackward(g, y[0], x, w, y[1], y[2], p, false, true, dw, db);
             return concat(y[0], y[1], y[2], d[0], dw, db);
         }, () -> {
-            Tensor[] y = NormalizationCpu.batchNorm(small, w, b, null, null, null, p);
+            Tensor[] y = NormalizationCpu.batchNorm(small, w, b, null, null, null, null, p);
             NormalizationCpu.batchNormBackward(smallG, y[0], small, w, y[1], y[2], p, false, true, Tensor.zeros(8), Tensor.zeros(8));
         });
         Tensor v = Tensor.randn(gen, 1000).mul(4), gv = Tensor.randn(gen, 1000), sv = Tensor.randn(gen, 64);
