@@ -143,9 +143,10 @@ public interface Backend {
      * The gradients of {@link #batchNorm} from g = dL/dy: {dx (null unless inputGrad), dweight, dbias, dresidual (the
      * ReLU-masked g; null unless residual)}; the parameter gradients are written into dweight and dbias when they are
      * not null (contiguous, C elements of the parameters' dtype: gradient buffers or new tensors; both or neither, and
-     * only with a weight). y is the forward's output (read for the ReLU mask), mean and invstd what it returned.
+     * only with a weight). y is the forward's output, read for the ReLU mask unless the backend recomputes the mask
+     * from x, weight and bias (CUDA, where no residual was added); mean and invstd are what the forward returned.
      */
-    Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
+    Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor bias, Tensor mean, Tensor invstd, BatchNormParams p,
                                boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias);
 
     /**

@@ -195,8 +195,8 @@ public final class CpuBackend implements Backend {
         return NormalizationCpu.batchNorm(x, weight, bias, runningMean, runningVar, batchesTracked, residual, p);
     }
 
-    @Override public Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
-                                                boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
+    @Override public Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor bias, Tensor mean, Tensor invstd,
+                                                BatchNormParams p, boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
         return NormalizationCpu.batchNormBackward(g, y, x, weight, mean, invstd, p, residual, inputGrad, dweight, dbias);
     }
 }

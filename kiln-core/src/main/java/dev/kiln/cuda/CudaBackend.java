@@ -416,8 +416,8 @@ public final class CudaBackend implements Backend {
                 p.relu());
     }
 
-    @Override public Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, BatchNormParams p,
-                                                boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
-        return normalization.batchNormBackward(g, y, x, weight, mean, invstd, p.training(), p.relu(), residual, inputGrad, dweight, dbias);
+    @Override public Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor bias, Tensor mean, Tensor invstd,
+                                                BatchNormParams p, boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
+        return normalization.batchNormBackward(g, y, x, weight, bias, mean, invstd, p.training(), p.relu(), residual, inputGrad, dweight, dbias);
     }
 }

@@ -143,11 +143,16 @@ final class NormalizationCuda extends CudaFamily {
         return new Tensor[]{y, mean, invstd};
     }
 
-    Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor mean, Tensor invstd, boolean training,
+    /**
+     * Where the 16-byte kernels run and no residual was added, the ReLU's mask is recomputed from x and the parameters
+     * as the forward's bn_apply_v made y (bit for bit, see bn_affine) rather than read from y: a pass over the
+     * activations less in each of the two kernels.
+     */
+    Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor bias, Tensor mean, Tensor invstd, boolean training,
                                boolean relu, boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
         DType t = x.dtype(), pt = paramType(t);
         boolean cl = x.prefersChannelsLast();
-        Tensor gc = like(x, g, t), xc = like(x, x, t), yc = relu ? like(x, y, t) : null;
+        Tensor gc = like(x, g, t), xc = like(x, x, t);
         int[] s = x.shape();
         long n = s[0], c = s[1], spatial = x.numel() / Math.max(1, n * c), total = x.numel(), m = n * spatial;
         boolean wantParams = dweight != null && weight != null;
@@ -159,14 +164,17 @@ final class NormalizationCuda extends CudaFamily {
         boolean needSums = wantParams || (inputGrad && training);
         // per channel two coefficients of the training input gradient (see batch_norm_grad_finish)
         CudaAllocator.Block coef = needSums ? dev.allocator().allocate(Math.max(c, 1) * 2L * pt.byteSize()) : null;
-        VecTiles vt = vecTiles(cl, c, t, gc, xc, yc, dx, dres);
+        VecTiles vt = vecTiles(cl, c, t, gc, xc, dx, dres);
+        boolean recompute = relu && !residual && vt != null;
+        Tensor yc = relu && !recompute ? like(x, y, t) : null;
+        if (vt != null && yc != null && ptr(yc) % 16 != 0) vt = null;
         if (needSums) {
             int splits = vt != null ? splitsV(vt, m) : cl ? splitsCl(c, m) : splits(c, m);
             long chunk = (m + splits - 1) / splits;
             CudaAllocator.Block partial = dev.allocator().allocate(c * splits * 16);
             if (vt != null) {
                 Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd))
-                        .i64(m).i64(c).i64(chunk).i32(relu ? 1 : 0).i32(vt.tpr())
+                        .ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias)).i64(m).i64(c).i64(chunk).i32(relu ? 1 : 0).i32(vt.tpr())
                         .go(dev, gradV.get(t), vt.channelBlocks(), splits, 1, BLOCK, 2 * vt.perThread() * BLOCK * 8);
             } else if (cl) {
                 Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd))
@@ -181,7 +189,7 @@ final class NormalizationCuda extends CudaFamily {
         }
         if ((dx != null || dres != null) && total > 0 && vt != null) {
             Launch.args().ptr(ptrOrNull(dx)).ptr(ptrOrNull(dres)).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean))
-                    .ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(coef == null ? 0 : coef.address()).i64(m).i64(c)
+                    .ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias)).ptr(coef == null ? 0 : coef.address()).i64(m).i64(c)
                     .i32(relu ? 1 : 0).i32(training ? 1 : 0).i32(vt.tpr()).go(dev, inputGradV.get(t), vt.channelBlocks(), rowBlocksV(vt, m), 1, BLOCK, 0);
         } else if ((dx != null || dres != null) && total > 0) {
             int vec = vec(total, c, cl ? 1 : spatial);

@@ -38,15 +38,22 @@ final class PoolingCuda extends CudaFamily {
         return p.strideH() == p.kernelH() && p.strideW() == p.kernelW() && p.padH() == 0 && p.padW() == 0;
     }
 
+    /**
+     * The indices are int64 flat positions over H * W, as the CPU's, except where the 16-byte channels-last kernels run
+     * (C a multiple of 16 bytes' worth of channels, a window of fewer than 255 elements): then a byte per output element,
+     * the maximum's place in its window (ky * kW + kx), which only {@link #maxPool2dBackward} reads.
+     */
     Tensor[] maxPool2d(Tensor x, Pool2dParams p) {
         boolean cl = x.prefersChannelsLast();   // the output (and the indices) keep the input's layout
         Tensor xc = layout(x, cl);
         int[] pp = poolP(x.shape(), p, cl);
         int[] os = {x.shape()[0], x.shape()[1], pp[2], pp[3]};
-        Tensor out = newTensor(os, x.dtype(), cl), idx = newTensor(os.clone(), DType.INT64, cl);
+        Tensor out = newTensor(os, x.dtype(), cl);
         long n = Shape.numel(os);
         int v = 16 / x.dtype().byteSize();
-        if (cl && os[1] % v == 0 && ptr(xc) % 16 == 0 && ptr(out) % 16 == 0 && ptr(idx) % 16 == 0) {
+        boolean bytes = cl && os[1] % v == 0 && p.kernelH() * p.kernelW() < 255 && ptr(xc) % 16 == 0 && ptr(out) % 16 == 0;
+        Tensor idx = newTensor(os.clone(), bytes ? DType.UINT8 : DType.INT64, cl);
+        if (bytes) {
             long total = n / v;   // V channels of one output pixel per thread
             if (total > 0) Launch.args().ptr(ptr(out)).ptr(ptr(idx)).ptr(ptr(xc)).i64(total).ints(pp).go(dev, maxPoolFwdV.get(x.dtype()), grid(total), BLOCK);
         } else {
@@ -59,15 +66,12 @@ final class PoolingCuda extends CudaFamily {
 
     Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p) {
         requireAnyFloat("max_pool2d backward", gradOut.dtype());
+        if (indices.dtype() == DType.UINT8) return maxPool2dBackwardV(gradOut, indices, inputShape, p);
         boolean cl = indices.prefersChannelsLast();   // the forward's layout
         Tensor gy = layout(gradOut, cl), ic = layout(indices, cl);
         int[] pp = poolP(inputShape, p, cl);
         Tensor gx = newTensor(inputShape.clone(), gradOut.dtype(), cl);
-        int v = 16 / gx.dtype().byteSize(), c = inputShape[1];
-        if (cl && c % v == 0 && ptr(gx) % 16 == 0 && ptr(gy) % 16 == 0 && ptr(ic) % 16 == 0) {
-            long total = gx.numel() / v;   // V channels of one pixel per thread
-            if (total > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(total).ints(pp).go(dev, maxPoolBwdV.get(gx.dtype()), grid(total), BLOCK);
-        } else if (tiles(p) && !cl) {
+        if (tiles(p) && !cl) {
             long n = gy.numel();
             if (pp[2] * p.kernelH() != pp[0] || pp[3] * p.kernelW() != pp[1] || n == 0) backend.fill(gx, 0); // a ragged edge no window covers
             if (n > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(ic)).i64(n).ints(pp).go(dev, maxPoolBwdTiled.get(gx.dtype()), grid(n), BLOCK);
@@ -78,6 +82,31 @@ final class PoolingCuda extends CudaFamily {
         drop(gy, gradOut);
         drop(ic, indices);
         return gx;
+    }
+
+    /**
+     * The backward from max_pool_fwd_v's byte indices (channels-last): max_pool_bwd_v over a 16-byte aligned channels-last
+     * gradient, in float64 should the gradient's dtype take more channels a thread than C divides into (a dtype other than
+     * the forward's).
+     */
+    private Tensor maxPool2dBackwardV(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p) {
+        DType t = inputShape[1] % (16 / gradOut.dtype().byteSize()) == 0 ? gradOut.dtype() : DType.FLOAT64;
+        Tensor gy = channelsLast(gradOut, t);
+        if (ptr(gy) % 16 != 0) {
+            Tensor aligned = newChannelsLast(gy.shape(), t);
+            backend.copy(aligned, gy);
+            drop(gy, gradOut);
+            gy = aligned;
+        }
+        Tensor gx = newChannelsLast(inputShape.clone(), t);
+        long total = gx.numel() / (16 / t.byteSize());   // V channels of one pixel per thread
+        if (total > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(indices)).i64(total).ints(poolP(inputShape, p, true))
+                .go(dev, maxPoolBwdV.get(t), grid(total), BLOCK);
+        drop(gy, gradOut);
+        if (t == gradOut.dtype()) return gx;
+        Tensor cast = channelsLast(gx, gradOut.dtype());
+        gx.storage().release();
+        return cast;
     }
 
     Tensor avgPool2d(Tensor x, Pool2dParams p) {

@@ -175,7 +175,7 @@ public final class Normalization {
         return Autograd.record(p.relu() ? (residual != null ? "batch_norm_add_relu" : "batch_norm_relu") : "batch_norm", out, g -> {
             boolean params = w != null && (w.requiresGrad() || bias.requiresGrad());
             // the parameter gradients go straight into their gradient buffers where the engine grants them
-            Tensor[] gr = be.batchNormBackward(g, p.relu() ? out : null, in, w, mean, invstd, p, res != null, in.requiresGrad(),
+            Tensor[] gr = be.batchNormBackward(g, p.relu() ? out : null, in, w, bias, mean, invstd, p, res != null, in.requiresGrad(),
                     params ? Autograd.gradientOutput(w) : null, params ? Autograd.gradientOutput(bias) : null);
             return new Tensor[]{gr[0], gr[1], gr[2], gr[3]};
         }, x, weight, bias, residual);

@@ -65,6 +65,14 @@ abstract class GpuBackendComparison {
     /** A channels-last GPU copy of a 4-D CPU tensor. */
     static Tensor gpuCl(Tensor cpu) { return gpu(cpu).toChannelsLast().detach(); }
 
+    /** A channels-last GPU copy of x (N, C, H, W) starting one element past a 16-byte boundary (the 16-byte kernels' fallbacks). */
+    static Tensor misaligned(Tensor x) {
+        int[] s = x.shape();
+        Tensor nhwc = gpu(x).permute(0, 2, 3, 1).contiguous().flatten();
+        Tensor padded = Tensor.cat(java.util.List.of(Tensor.zeros(new int[]{1}, x.dtype(), GPU), nhwc), 0);
+        return padded.narrow(0, 1, (int) x.numel()).view(s[0], s[2], s[3], s[1]).permute(0, 3, 1, 2);
+    }
+
     /** Asserts that a result kept the channels-last layout. */
     static void assertChannelsLast(Tensor t, String what) {
         assertTrue(t.prefersChannelsLast(), what + ": expected channels-last strides, got " + java.util.Arrays.toString(t.strides()));

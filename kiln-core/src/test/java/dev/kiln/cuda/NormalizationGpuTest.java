@@ -49,8 +49,8 @@ class NormalizationGpuTest extends GpuBackendComparison {
                         close(rvC, rvG, tol, what + " running var");
                         // the ReLU mask from the GPU's y on both sides: an element within rounding of 0 may fall either way
                         Tensor mask = relu ? yg[0].cpu().to(ct) : null;
-                        Tensor[] gc = CPU_BE.batchNormBackward(g.to(ct), mask, x.to(ct), w, yc[1], yc[2], p, res, true, paramGrad(w, Device.CPU), paramGrad(w, Device.CPU));
-                        Tensor[] gg = gpuBe.batchNormBackward(gpu(g), relu ? yg[0] : null, gpu(x), w == null ? null : gpu(w), yg[1], yg[2], p, res, true, paramGrad(w, GPU), paramGrad(w, GPU));
+                        Tensor[] gc = CPU_BE.batchNormBackward(g.to(ct), mask, x.to(ct), w, b, yc[1], yc[2], p, res, true, paramGrad(w, Device.CPU), paramGrad(w, Device.CPU));
+                        Tensor[] gg = gpuBe.batchNormBackward(gpu(g), relu ? yg[0] : null, gpu(x), w == null ? null : gpu(w), b == null ? null : gpu(b), yg[1], yg[2], p, res, true, paramGrad(w, GPU), paramGrad(w, GPU));
                         double gtol = t == DType.BFLOAT16 || t == DType.FLOAT16 ? 6e-2 : tol;
                         close(gc[0].to(t), gg[0], gtol, what + " dx");
                         if (affine) {
@@ -122,7 +122,8 @@ class NormalizationGpuTest extends GpuBackendComparison {
      * Batch norm (+ residual + ReLU) on channels-last inputs, outputs and gradients channels-last, equal to the CPU's:
      * the 16-byte _v kernels where channels divide into 16-byte groups (one to eight groups per thread row, several
      * channel blocks at 512), the _cl ones elsewhere (6 channels); {16, 24, 20, 20}'s inputs sit at a mean of 4 (the
-     * shifted sums' case). Every training case counts the batch once (num_batches_tracked, in the finish kernel).
+     * shifted sums' case). Every training case counts the batch once (num_batches_tracked, in the finish kernel). The
+     * ReLU-only case (variant 1) has the _v kernels recompute the mask from x; the misaligned gradient runs it from y.
      */
     @Test void batchNormChannelsLast() {
         int[][] shapes = {{8, 32, 7, 9}, {3, 64, 14, 14}, {4, 6, 5, 5}, {2, 40, 3, 1}, {16, 24, 20, 20}, {3, 512, 3, 3}};
@@ -136,8 +137,9 @@ class NormalizationGpuTest extends GpuBackendComparison {
                         String what = "channels-last " + t + " " + java.util.Arrays.toString(s) + (training ? " training" : " eval") + " variant " + variant;
                         int c = s[1];
                         Tensor x = randn(DType.FLOAT32, s).add(c == 24 ? 4.0 : 0.0).to(t), r = res ? randn(t, s) : null, g = randn(t, s);
-                        Tensor w = affine ? randn(ct, c) : null, b = affine ? randn(ct, c) : null;
-                        Tensor rmC = randn(ct, c), rvC = positive(ct, c), rmG = gpu(rmC), rvG = gpu(rvC);
+                        // parameters and running statistics float32 on both sides, as for every dtype but float64
+                        Tensor w = affine ? randn(DType.FLOAT32, c) : null, b = affine ? randn(DType.FLOAT32, c) : null;
+                        Tensor rmC = randn(DType.FLOAT32, c), rvC = positive(DType.FLOAT32, c), rmG = gpu(rmC), rvG = gpu(rvC);
                         BatchNormParams p = new BatchNormParams(training, 0.1, 1e-5, relu);
                         Tensor nG = Tensor.full(new int[0], 7, DType.INT64, GPU);
                         Tensor[] yc = CPU_BE.batchNorm(x.to(ct), w, b, rmC, rvC, null, r == null ? null : r.to(ct), p);
@@ -151,10 +153,11 @@ class NormalizationGpuTest extends GpuBackendComparison {
                         close(rmC, rmG, tol, what + " running mean");
                         close(rvC, rvG, tol, what + " running var");
                         Tensor mask = relu ? yg[0].cpu().to(ct) : null;
-                        Tensor[] gc = CPU_BE.batchNormBackward(g.to(ct), mask, x.to(ct), w, yc[1], yc[2], p, res, true, paramGrad(w, Device.CPU), paramGrad(w, Device.CPU));
-                        // the output gradient once channels-last and once contiguous (the kernels take either)
-                        for (Tensor gIn : new Tensor[]{gpuCl(g), gpu(g)}) {
-                            Tensor[] gg = gpuBe.batchNormBackward(gIn, relu ? yg[0] : null, gpuCl(x), w == null ? null : gpu(w), yg[1], yg[2], p, res, true, paramGrad(w, GPU), paramGrad(w, GPU));
+                        Tensor[] gc = CPU_BE.batchNormBackward(g.to(ct), mask, x.to(ct), w, b, yc[1], yc[2], p, res, true, paramGrad(w, Device.CPU), paramGrad(w, Device.CPU));
+                        // the output gradient channels-last, contiguous (the kernels take either), and channels-last 4 bytes
+                        // off 16-byte alignment: the y-reading kernels then, where the aligned cases recompute the ReLU's mask
+                        for (Tensor gIn : new Tensor[]{gpuCl(g), gpu(g), misaligned(g)}) {
+                            Tensor[] gg = gpuBe.batchNormBackward(gIn, relu ? yg[0] : null, gpuCl(x), w == null ? null : gpu(w), b == null ? null : gpu(b), yg[1], yg[2], p, res, true, paramGrad(w, GPU), paramGrad(w, GPU));
                             assertChannelsLast(gg[0], what + " dx");
                             close(gc[0].to(t), gg[0], gtol, what + " dx");
                             if (affine) {

@@ -52,6 +52,18 @@ class PoolingGpuTest extends GpuBackendComparison {
         }
     }
 
+    /** The GPU's max-pool indices as the CPU's flat positions over H * W (max_pool_fwd_v's window places translated). */
+    private static long[] flatIndices(Tensor idx, int[] xs, Pool2dParams p) {
+        long[] v = idx.cpu().to(DType.INT64).toLongArray();
+        if (idx.dtype() != DType.UINT8) return v;
+        int oh = idx.shape()[2], ow = idx.shape()[3];
+        for (int i = 0; i < v.length; i++) {
+            int ox = i % ow, oy = (i / ow) % oh, ky = (int) v[i] / p.kernelW(), kx = (int) v[i] % p.kernelW();
+            v[i] = (long) (oy * p.strideH() - p.padH() + ky) * xs[3] + ox * p.strideW() - p.padW() + kx;
+        }
+        return v;
+    }
+
     /** Max and average pooling on channels-last inputs: outputs and input gradients channels-last, equal to the CPU's. */
     @Test void channelsLastPooling() {
         Pool2dParams[] ps = {Pool2dParams.of(3, 2, 1), Pool2dParams.of(2, 2, 0), new Pool2dParams(3, 3, 1, 1, 1, 1, false),
@@ -66,12 +78,22 @@ class PoolingGpuTest extends GpuBackendComparison {
                 boolean oneByOne = mc[0].shape()[2] == 1 && mc[0].shape()[3] == 1;   // both layouts at once
                 if (!oneByOne) assertChannelsLast(mg[0], what + " max");
                 close(mc[0], mg[0], tl, what + " max");
-                assertArrayEquals(mc[1].toLongArray(), mg[1].toLongArray(), what + " max indices");
+                boolean bytes = xs[1] % (16 / t.byteSize()) == 0 && p.kernelH() * p.kernelW() < 255;   // max_pool_fwd_v's
+                assertEquals(bytes ? DType.UINT8 : DType.INT64, mg[1].dtype(), what + " max indices' dtype");
+                assertArrayEquals(mc[1].toLongArray(), flatIndices(mg[1], xs, p), what + " max indices");
                 Tensor g = randn(t, mc[0].shape());
+                // the reference sums overlapping windows' gradients in float32 and rounds once, as the GPU does
+                Tensor dxc = CPU_BE.maxPool2dBackward(g.to(DType.FLOAT32), mc[1], xs, p);
                 Tensor dxg = gpuBe.maxPool2dBackward(gpuCl(g), mg[1], xs, p);
                 if (!oneByOne) assertChannelsLast(dxg, what + " max dx");
-                // the reference sums overlapping windows' gradients in float32 and rounds once, as the GPU does
-                close(CPU_BE.maxPool2dBackward(g.to(DType.FLOAT32), mc[1], xs, p).to(t), dxg, tl, what + " max dx");
+                close(dxc.to(t), dxg, tl, what + " max dx");
+                // byte indices with a gradient off 16-byte alignment, and with one of another dtype (float64 when its
+                // 16 bytes hold more channels than C divides into)
+                close(dxc.to(t), gpuBe.maxPool2dBackward(misaligned(g), mg[1], xs, p), tl, what + " max dx, misaligned gradient");
+                DType other = t == DType.FLOAT32 ? DType.BFLOAT16 : DType.FLOAT32;
+                Tensor dxo = gpuBe.maxPool2dBackward(gpuCl(g.to(other)), mg[1], xs, p);
+                assertEquals(other, dxo.dtype(), what + " max dx in " + other);
+                close(CPU_BE.maxPool2dBackward(g.to(other).to(DType.FLOAT32), mc[1], xs, p).to(other), dxo, 1e-2, what + " max dx in " + other);
                 Tensor ac = CPU_BE.avgPool2d(x, p), ag = gpuBe.avgPool2d(xg, p);
                 if (!oneByOne) assertChannelsLast(ag, what + " avg");
                 close(ac, ag, tl, what + " avg");
@@ -89,7 +111,7 @@ class PoolingGpuTest extends GpuBackendComparison {
                 String what = "channels-last max pooling with NaNs " + p + " " + java.util.Arrays.toString(xs);
                 Tensor[] mc = CPU_BE.maxPool2d(x, p), mg = gpuBe.maxPool2d(gpuCl(x), p);
                 close(mc[0], mg[0], 1e-6, what);
-                assertArrayEquals(mc[1].toLongArray(), mg[1].toLongArray(), what + " indices");
+                assertArrayEquals(mc[1].toLongArray(), flatIndices(mg[1], xs, p), what + " indices");
             }
         }
     }

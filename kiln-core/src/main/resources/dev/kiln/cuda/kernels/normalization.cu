@@ -196,32 +196,51 @@ __device__ __forceinline__ void bn_stats_partial_v(double* partial, const T* x, 
     cl_block_partials<V, A>(partial, sh_cl, sum, sq, shift, t, tpr, max(to - from, (i64) 0));
 }
 
-// {sum dz, sum dz * xhat} as bn_grad_partial: dz * (x - mean) is summed and scaled by invstd once.
+// The affine part of the _v kernels' forward, y = x * scale + shift before the residual and the ReLU, in one fused
+// multiply-add: the backward kernels recompute it bit for bit for the ReLU mask where no residual was added, rather
+// than read y (a pass over the activations less each).
+template <typename A> __device__ __forceinline__ A bn_affine(A x, A scale, A shift) { return fma(x, scale, shift); }
+
+// scale = invstd * w, shift = b - mean * scale for the channels [c0, c0 + V).
+template <typename A, int V>
+__device__ __forceinline__ void bn_scale_shift(A* scale, A* shift, const A* mean, const A* invstd, const A* w, const A* b, i64 c0) {
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        scale[k] = invstd[c0 + k] * (w ? w[c0 + k] : (A) 1);
+        shift[k] = (b ? b[c0 + k] : (A) 0) - mean[c0 + k] * scale[k];
+    }
+}
+
+// {sum dz, sum dz * xhat} as bn_grad_partial: dz * (x - mean) is summed and scaled by invstd once. The ReLU's mask
+// comes from y, or (y null) from x recomputed as bn_apply_v did (no residual).
 template <typename T>
 __device__ __forceinline__ void bn_grad_partial_v(double* partial, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean,
-                                                  const typename Acc<T>::type* invstd, i64 m, i64 c_count, i64 chunk, int relu, int tpr) {
+                                                  const typename Acc<T>::type* invstd, const typename Acc<T>::type* w,
+                                                  const typename Acc<T>::type* b, i64 m, i64 c_count, i64 chunk, int relu, int tpr) {
     typedef typename Acc<T>::type A;
     constexpr int V = Vec16<T>::N;
     extern __shared__ double sh_cl[];
     ClTile t = cl_tile(tpr, c_count / V);
     i64 from = (i64) blockIdx.y * chunk, to = min(m, from + chunk);
-    A sdz[V], sdzx[V], mu[V];
+    A sdz[V], sdzx[V], mu[V], scale[V], shift[V];
+    const bool recompute = relu && !y;
 #pragma unroll
-    for (int k = 0; k < V; k++) { sdz[k] = 0; sdzx[k] = 0; mu[k] = t.active ? mean[t.cg * V + k] : (A) 0; }
+    for (int k = 0; k < V; k++) { sdz[k] = 0; sdzx[k] = 0; mu[k] = t.active ? mean[t.cg * V + k] : (A) 0; scale[k] = 0; shift[k] = 0; }
     if (t.active) {
+        if (recompute) bn_scale_shift<A, V>(scale, shift, mean, invstd, w, b, t.cg * V);
 #pragma unroll 2
         for (i64 r = from + t.row0; r < to; r += t.rows) {
             i64 i = r * c_count + t.cg * V;
             Vec16<T> gv, xv, yv;
             gv.load(g + i);
             xv.load(x + i);
-            if (relu) yv.load(y + i);
+            if (relu && !recompute) yv.load(y + i);
 #pragma unroll
             for (int k = 0; k < V; k++) {
-                A dz = load<A>(gv.v[k]);
-                if (relu && !(load<A>(yv.v[k]) > 0)) dz = 0;
+                A dz = load<A>(gv.v[k]), xk = load<A>(xv.v[k]);
+                if (relu && !((recompute ? bn_affine(xk, scale[k], shift[k]) : load<A>(yv.v[k])) > 0)) dz = 0;
                 sdz[k] += dz;
-                sdzx[k] += dz * (load<A>(xv.v[k]) - mu[k]);
+                sdzx[k] += dz * (xk - mu[k]);
             }
         }
 #pragma unroll
@@ -240,12 +259,7 @@ __device__ __forceinline__ void bn_apply_v(T* y, const T* x, const typename Acc<
     ClTile t = cl_tile(tpr, c_count / V);
     if (!t.active) return;
     A scale[V], shift[V];
-#pragma unroll
-    for (int k = 0; k < V; k++) {
-        i64 c = t.cg * V + k;
-        scale[k] = invstd[c] * (w ? w[c] : (A) 1);
-        shift[k] = (b ? b[c] : (A) 0) - mean[c] * scale[k];
-    }
+    bn_scale_shift<A, V>(scale, shift, mean, invstd, w, b, t.cg * V);
 #pragma unroll 2
     for (i64 r = (i64) blockIdx.y * t.rows + t.row0; r < m; r += (i64) gridDim.y * t.rows) {
         i64 i = r * c_count + t.cg * V;
@@ -254,7 +268,7 @@ __device__ __forceinline__ void bn_apply_v(T* y, const T* x, const typename Acc<
         if (res) rv.load(res + i);
 #pragma unroll
         for (int k = 0; k < V; k++) {
-            A v = load<A>(xv.v[k]) * scale[k] + shift[k];
+            A v = bn_affine(load<A>(xv.v[k]), scale[k], shift[k]);
             if (res) v += load<A>(rv.v[k]);
             if (relu) v = v > 0 ? v : (A) 0;
             out.v[k] = store<T, A>(v);
@@ -264,20 +278,22 @@ __device__ __forceinline__ void bn_apply_v(T* y, const T* x, const typename Acc<
 }
 
 // dx = scale * dz + c0 + c1 * x (training; see batch_norm_grad_finish: c0 = coef[0] - coef[1] * mean, c1 = coef[1]),
-// dres = dz; rows as bn_apply_v.
+// dres = dz; rows as bn_apply_v; the ReLU's mask as bn_grad_partial_v.
 template <typename T>
 __device__ __forceinline__ void bn_input_grad_v(T* dx, T* dres, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean,
                                                 const typename Acc<T>::type* invstd, const typename Acc<T>::type* w,
-                                                const typename Acc<T>::type* coef, i64 m, i64 c_count, int relu, int training, int tpr) {
+                                                const typename Acc<T>::type* b, const typename Acc<T>::type* coef, i64 m, i64 c_count,
+                                                int relu, int training, int tpr) {
     typedef typename Acc<T>::type A;
     constexpr int V = Vec16<T>::N;
     ClTile t = cl_tile(tpr, c_count / V);
     if (!t.active) return;
-    A scale[V], c0[V], c1[V];
+    const bool recompute = relu && !y;
+    A scale[V], shift[V], c0[V], c1[V];
+    bn_scale_shift<A, V>(scale, shift, mean, invstd, w, b, t.cg * V);
 #pragma unroll
     for (int k = 0; k < V; k++) {
         i64 c = t.cg * V + k;
-        scale[k] = invstd[c] * (w ? w[c] : (A) 1);
         c1[k] = training ? coef[c * 2 + 1] : (A) 0;
         c0[k] = training ? coef[c * 2] - c1[k] * mean[c] : (A) 0;
     }
@@ -286,12 +302,12 @@ __device__ __forceinline__ void bn_input_grad_v(T* dx, T* dres, const T* g, cons
         i64 i = r * c_count + t.cg * V;
         Vec16<T> gv, yv, xv, dz, out;
         gv.load(g + i);
-        if (relu) yv.load(y + i);
-        if (dx && training) xv.load(x + i);
+        if (relu && !recompute) yv.load(y + i);
+        if ((dx && training) || recompute) xv.load(x + i);
 #pragma unroll
         for (int k = 0; k < V; k++) {
             A d = load<A>(gv.v[k]);
-            if (relu && !(load<A>(yv.v[k]) > 0)) d = 0;
+            if (relu && !((recompute ? bn_affine(load<A>(xv.v[k]), scale[k], shift[k]) : load<A>(yv.v[k])) > 0)) d = 0;
             dz.v[k] = store<T, A>(d);
             if (dx) out.v[k] = store<T, A>(scale[k] * d + (training ? c0[k] + c1[k] * load<A>(xv.v[k]) : (A) 0));
         }
@@ -305,8 +321,9 @@ extern "C" __global__ void batch_norm_stats_v_##S(double* partial, const T* x, i
     bn_stats_partial_v<T>(partial, x, m, c_count, chunk, tpr); \
 } \
 extern "C" __global__ void batch_norm_grad_v_##S(double* partial, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean, \
-        const typename Acc<T>::type* invstd, i64 m, i64 c_count, i64 chunk, int relu, int tpr) { \
-    bn_grad_partial_v<T>(partial, g, y, x, mean, invstd, m, c_count, chunk, relu, tpr); \
+        const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, const typename Acc<T>::type* b, i64 m, i64 c_count, \
+        i64 chunk, int relu, int tpr) { \
+    bn_grad_partial_v<T>(partial, g, y, x, mean, invstd, w, b, m, c_count, chunk, relu, tpr); \
 } \
 extern "C" __global__ void batch_norm_apply_v_##S(T* y, const T* x, const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, \
         const typename Acc<T>::type* w, const typename Acc<T>::type* b, const T* res, i64 m, i64 c_count, int relu, int tpr) { \
@@ -314,8 +331,8 @@ extern "C" __global__ void batch_norm_apply_v_##S(T* y, const T* x, const typena
 } \
 extern "C" __global__ void batch_norm_input_grad_v_##S(T* dx, T* dres, const T* g, const T* y, const T* x, \
         const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, \
-        const typename Acc<T>::type* coef, i64 m, i64 c_count, int relu, int training, int tpr) { \
-    bn_input_grad_v<T>(dx, dres, g, y, x, mean, invstd, w, coef, m, c_count, relu, training, tpr); \
+        const typename Acc<T>::type* b, const typename Acc<T>::type* coef, i64 m, i64 c_count, int relu, int training, int tpr) { \
+    bn_input_grad_v<T>(dx, dres, g, y, x, mean, invstd, w, b, coef, m, c_count, relu, training, tpr); \
 } \
 extern "C" __global__ void batch_norm_stats_cl_##S(double* partial, const T* x, i64 m, i64 c_count, i64 chunk) { \
     bn_stats_partial_cl<T>(partial, x, m, c_count, chunk); \

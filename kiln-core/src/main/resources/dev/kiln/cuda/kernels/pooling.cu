@@ -1,7 +1,9 @@
 // 2-D max and average pooling over contiguous (N*C, H, W) planes, or channels-last (N, H, W, C) arrays when p.c (the
 // channel count) is set, forward and backward; the output has the input's layout. The average-pool
 // backward gathers (one thread per input element, looping over the windows that cover it), so it needs no
-// atomics and is deterministic. Max-pool indices are int64, flat over H*W per plane, as the CPU backend's.
+// atomics and is deterministic. Max-pool indices are int64, flat over H*W per plane, as the CPU backend's, except the
+// 16-byte channels-last kernels': a byte per output element, the chosen element's place in its window (ky * kw + kx,
+// 255 for none), an eighth of the int64 traffic, which bounded those two kernels (resnet18's stem pool).
 #include "common.cuh"
 
 struct PoolP { int h, w, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad, c; };
@@ -115,11 +117,13 @@ extern "C" __global__ void max_pool_bwd_##S(T* gx, const T* gy, const i64* idx, 
 }
 KILN_FLOAT_TYPES(MAX_POOL_BWD)
 
-// The gather for channels-last with 16-byte accesses (p.c % V == 0, gx, gy and idx 16-byte aligned): a thread takes V
-// adjacent channels of one input pixel, so the position arithmetic runs once per V elements and every window's
-// gradients and indices come in whole 16-byte pieces. total = N * H * W * (C / V).
+// The gather for channels-last with 16-byte accesses (p.c % V == 0, gx and gy 16-byte aligned, idx max_pool_fwd_v's
+// bytes): a thread takes V adjacent channels of one input pixel, so the position arithmetic runs once per V elements
+// and every window's gradients come in one 16-byte piece, its indices in one V-byte one. total = N * H * W * (C / V).
+template <int V> struct __align__(V) PoolBytes { unsigned char b[V]; };
+
 #define MAX_POOL_BWD_V(T, S) \
-extern "C" __global__ void max_pool_bwd_v_##S(T* gx, const T* gy, const i64* idx, i64 total, PoolP p) { \
+extern "C" __global__ void max_pool_bwd_v_##S(T* gx, const T* gy, const unsigned char* idx, i64 total, PoolP p) { \
     typedef typename Acc<T>::type A; \
     constexpr int V = Vec16<T>::N; \
     const int groups = p.c / V; \
@@ -127,15 +131,14 @@ extern "C" __global__ void max_pool_bwd_v_##S(T* gx, const T* gy, const i64* idx
         i64 grp, pixel = divmod(j, groups, grp); \
         int ix, iy; i64 img = plane_yx(pixel, p.h, p.w, iy, ix); \
         int y0, y1, x0, x1; covering(p, iy, ix, y0, y1, x0, x1); \
-        const i64 self = (i64) iy * p.w + ix; \
         A s[V]; \
         _Pragma("unroll") for (int k = 0; k < V; k++) s[k] = 0; \
         for (int oy = y0; oy <= y1; oy++) for (int ox = x0; ox <= x1; ox++) { \
+            const int self = (iy - (oy * p.sh - p.ph)) * p.kw + ix - (ox * p.sw - p.pw); \
             i64 o = ((img * p.oh + oy) * p.ow + ox) * p.c + grp * V; \
             Vec16<T> g; g.load(gy + o); \
-            Vec16<i64> ik[V / 2]; \
-            _Pragma("unroll") for (int k = 0; k < V / 2; k++) ik[k].load(idx + o + 2 * k); \
-            _Pragma("unroll") for (int k = 0; k < V; k++) if (ik[k / 2].v[k % 2] == self) s[k] += load<A, T>(g.v[k]); \
+            const PoolBytes<V> ib = *reinterpret_cast<const PoolBytes<V>*>(idx + o); \
+            _Pragma("unroll") for (int k = 0; k < V; k++) if (ib.b[k] == self) s[k] += load<A, T>(g.v[k]); \
         } \
         Vec16<T> out; \
         _Pragma("unroll") for (int k = 0; k < V; k++) out.v[k] = store<T, A>(s[k]); \
@@ -186,37 +189,40 @@ extern "C" __global__ void max_pool_fwd_tiled_##S(T* y, i64* idx, const T* x, i6
 }
 KILN_FLOAT_TYPES(MAX_POOL_FWD_TILED)
 
-// max-pool forward on channels-last with 16-byte accesses (p.c % V == 0, x, y and idx 16-byte aligned), the forward of
+// max-pool forward on channels-last with 16-byte accesses (p.c % V == 0, x and y 16-byte aligned), the forward of
 // max_pool_bwd_v: a thread takes V adjacent channels of one output pixel, so the position arithmetic runs once per V
-// outputs and each window element comes as one 16-byte load. Per channel as max_pool_fwd: the first maximum wins, a NaN
-// wins at once. total = N * OH * OW * (C / V).
+// outputs and each window element comes as one 16-byte load; the indices are bytes, each the place in the window
+// (kh * kw < 255). Per channel as max_pool_fwd: the first maximum wins, a NaN wins at once. total = N * OH * OW * (C / V).
 #define MAX_POOL_FWD_V(T, S) \
-extern "C" __global__ void max_pool_fwd_v_##S(T* y, i64* idx, const T* x, i64 total, PoolP p) { \
+extern "C" __global__ void max_pool_fwd_v_##S(T* y, unsigned char* idx, const T* x, i64 total, PoolP p) { \
     typedef typename Acc<T>::type A; \
     constexpr int V = Vec16<T>::N; \
     const int groups = p.c / V; \
     GRID_STRIDE(j, total) { \
         i64 grp, pixel = divmod(j, groups, grp); \
         int ox, oy; i64 img = plane_yx(pixel, p.oh, p.ow, oy, ox); \
-        A best[V]; i64 bi[V]; bool nan[V]; \
-        _Pragma("unroll") for (int k = 0; k < V; k++) { best[k] = 0; bi[k] = -1; nan[k] = false; } \
+        A best[V]; int bi[V]; bool nan[V]; \
+        _Pragma("unroll") for (int k = 0; k < V; k++) { best[k] = 0; bi[k] = 255; nan[k] = false; } \
         for (int ky = 0; ky < p.kh; ky++) { \
             int iy = oy * p.sh - p.ph + ky; if (iy < 0 || iy >= p.h) continue; \
             for (int kx = 0; kx < p.kw; kx++) { \
                 int ix = ox * p.sw - p.pw + kx; if (ix < 0 || ix >= p.w) continue; \
                 Vec16<T> v; v.load(x + ((img * p.h + iy) * p.w + ix) * p.c + grp * V); \
-                const i64 at = (i64) iy * p.w + ix; \
+                const int at = ky * p.kw + kx; \
                 _Pragma("unroll") for (int k = 0; k < V; k++) { \
                     A a = load<A, T>(v.v[k]); \
-                    if (!nan[k] && (bi[k] < 0 || a > best[k] || a != a)) { best[k] = a; bi[k] = at; nan[k] = a != a; } \
+                    if (!nan[k] && (bi[k] == 255 || a > best[k] || a != a)) { best[k] = a; bi[k] = at; nan[k] = a != a; } \
                 } \
             } \
         } \
         const i64 o = pixel * p.c + grp * V; \
-        Vec16<T> out; \
-        _Pragma("unroll") for (int k = 0; k < V; k++) out.v[k] = store<T, A>(bi[k] < 0 ? (A) -__longlong_as_double(0x7FF0000000000000ll) : best[k]); \
+        Vec16<T> out; PoolBytes<V> ib; \
+        _Pragma("unroll") for (int k = 0; k < V; k++) { \
+            out.v[k] = store<T, A>(bi[k] == 255 ? (A) -__longlong_as_double(0x7FF0000000000000ll) : best[k]); \
+            ib.b[k] = (unsigned char) bi[k]; \
+        } \
         out.store(y + o); \
-        _Pragma("unroll") for (int k = 0; k < V / 2; k++) { Vec16<i64> ik; ik.v[0] = bi[2 * k]; ik.v[1] = bi[2 * k + 1]; ik.store(idx + o + 2 * k); } \
+        *reinterpret_cast<PoolBytes<V>*>(idx + o) = ib; \
     } \
 }
 KILN_FLOAT_TYPES(MAX_POOL_FWD_V)
