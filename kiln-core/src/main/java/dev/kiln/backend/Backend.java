@@ -117,7 +117,10 @@ public interface Backend {
 
     Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p);
 
-    /** Returns {output, argmax indices (int64, flat over H*W per plane)}. */
+    /**
+     * Returns {output, argmax indices}: the backend's own, read only by its {@link #maxPool2dBackward} (the CPU's int64,
+     * flat over H*W per plane; CUDA's channels-last 16-byte kernels keep a byte, the place in the window).
+     */
     Tensor[] maxPool2d(Tensor x, Pool2dParams p);
 
     /** The gradient of {@link #maxPool2d} for its input, from the indices it returned and the same geometry. */
