@@ -179,8 +179,14 @@ extern "C" __global__ void int8_gemm_dp4a(int* acc, const signed char* xq, const
     if (row < m && col < n) acc[row * n + col] = sum;
 }
 
-// A ReLU folded into the layer (relu != 0): max(v, 0) as Java's Math.max, NaN kept, -0 made +0 (the CPU's result).
-__device__ __forceinline__ float relu_if(float v, int relu) { return relu && !(v > 0.f) && v == v ? 0.f : v; }
+// One output of the dequantizing passes: the product's sum (int8's integer, FP8's float) times the input's and the
+// channel's scales, plus the channel's bias, then the folded ReLU (relu != 0): max(v, 0) as Java's Math.max, NaN kept,
+// -0 made +0 (the CPU's Int8Gemm.output).
+__device__ __forceinline__ float dequantized(float sum, double x_scale, const float* w_scale, const float* bias, int has_bias, int relu, int j) {
+    float v = sum * (float) x_scale * w_scale[j];
+    if (has_bias) v += bias[j];
+    return relu && !(v > 0.f) && v == v ? 0.f : v;
+}
 
 // acc (rows_p, ldacc) -> out (rows, n): a linear layer's output, or a convolution's channels-last.
 template <typename T>
@@ -189,8 +195,7 @@ __device__ __forceinline__ void dequantize(float* out, const T* acc, int ldacc, 
     int total = rows * n;
     for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < total; o += gridDim.x * blockDim.x) {
         int i = o / n, j = o - i * n;
-        float v = (float) acc[i * ldacc + j] * (float) x_scale * w_scale[j];
-        out[o] = relu_if(has_bias ? v + bias[j] : v, relu);
+        out[o] = dequantized((float) acc[i * ldacc + j], x_scale, w_scale, bias, has_bias, relu, j);
     }
 }
 
@@ -214,10 +219,7 @@ __device__ __forceinline__ void dequantize_t(float* out, const T* acc, int ld, c
     int i0 = blockIdx.x * 32, j0 = blockIdx.y * 32, tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
     for (int jj = ty; jj < 32; jj += 8) {
         int i = i0 + tx, j = j0 + jj;
-        if (i < rows && j < n) {
-            float v = (float) acc[j * ld + i] * (float) x_scale * w_scale[j];
-            tile[jj][tx] = relu_if(has_bias ? v + bias[j] : v, relu);
-        }
+        if (i < rows && j < n) tile[jj][tx] = dequantized((float) acc[j * ld + i], x_scale, w_scale, bias, has_bias, relu, j);
     }
     __syncthreads();
     for (int ii = ty; ii < 32; ii += 8) {
@@ -277,8 +279,7 @@ extern "C" __global__ void int8_conv_direct(float* out, const float* x, const un
             int jo = j0 + u, sum = 0;
             #pragma unroll
             for (int wd = 0; wd < DIRECT_K / 4; wd++) if (wd < words) sum = __dp4a(q[wd], ws[jo][wd], sum);
-            float y = (float) sum * (float) x_scale * w_scale[jo];
-            v[u] = relu_if(has_bias ? y + bias[jo] : y, relu);
+            v[u] = dequantized((float) sum, x_scale, w_scale, bias, has_bias, relu, jo);
         }
         float* dst = out + r * o + j0;
         if (G == 4) *reinterpret_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);
