@@ -30,7 +30,8 @@ import java.util.function.UnaryOperator;
  * @param convTf32       {@code kiln.conv.tf32} / {@code KILN_CONV_TF32}: the default of each device's
  *                       float32-convolution TF32 setting (on, as PyTorch)
  * @param smallConv      {@code kiln.small.conv} / {@code KILN_SMALL_CONV}: Kiln's direct kernels for convolutions of
- *                       1-3 input channels: {@code on}, {@code off}, or {@code all} (also the 3-channel weight gradient)
+ *                       1-3 input channels (and ResNet's 7x7 stem on tensor cores): {@code on}, {@code off}, or
+ *                       {@code all} (also the 3-channel weight gradient of the small kernels)
  * @param progress       {@code kiln.progress} / {@code KILN_PROGRESS}: draw the command line's progress bar (the
  *                       launcher sets it when stderr is a terminal)
  * @param attentionComposeMb {@code kiln.attention.compose.mb} / {@code KILN_ATTENTION_COMPOSE_MB}: float64 attention
@@ -66,7 +67,7 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
     public enum SmallConv {
         /** None: cuDNN (or im2col + GEMM) for every convolution. */
         OFF,
-        /** Forward and input gradient for 1-3 input channels; the weight gradient for 1 channel. */
+        /** Forward and input gradient for 1-3 input channels; the weight gradient for 1 channel; ResNet's 7x7 stem's forward and weight gradient. */
         ON,
         /** As ON, and the weight gradient for 3 channels too (measured slower than cuDNN at batch 1024). */
         ALL

@@ -268,49 +268,55 @@ public final class Tensor implements AutoCloseable {
     public void accumulateGrad(Tensor g, boolean unshared) {
         if (grad == null && gradBuffer != null) {
             // a backward may have written g straight into the buffer already (Autograd.gradientDestination)
-            if (g.storage != gradBuffer.storage || g.offset != gradBuffer.offset || !g.isContiguous()) gradBuffer.copyFrom(g);
+            if (g.storage != gradBuffer.storage || g.offset != gradBuffer.offset || !g.sameDenseLayout(gradBuffer)) gradBuffer.copyFrom(g);
             grad = gradBuffer;
             ownsGrad = false;
             if (postAccumulateHooks != null) for (Consumer<Tensor> h : postAccumulateHooks) h.accept(grad);
             return;
         }
         if (g.dtype != dtype) g = g.to(dtype);
-        // leaf gradients outlive the step's MemoryScope: the optimizer reads them after backward. The buffer is
-        // the leaf's own: g itself only when the engine says nothing else references its memory and g covers
-        // all of it, else a copy (one gradient tensor may go to several inputs)
+        // leaf gradients outlive the step's MemoryScope: the optimizer reads them after backward. The buffer is the
+        // leaf's own, in its layout (the fused steps run flat over both): g itself only when the engine says nothing
+        // else references its memory and g covers all of it so laid out, else a copy (g may go to several inputs)
         Tensor old = grad;
-        boolean takeOver = unshared && g.isContiguous() && g.offset == 0 && g.storage.numel() == g.numel() && g.storage != storage;
-        grad = (old == null ? (takeOver ? g : g.contiguousCopy()) : old.add(g)).keep();
+        boolean takeOver = unshared && g.sameDenseLayout(this) && g.offset == 0 && g.storage.numel() == g.numel() && g.storage != storage;
+        Tensor sum = old == null ? (takeOver ? g : null) : old.add(g);
+        grad = (sum != null && sum.sameDenseLayout(this) ? sum : emptyLike(dtype).copyFrom(sum != null ? sum : g)).keep();
         if (old != null && ownsGrad) old.close();
         ownsGrad = true;
         if (postAccumulateHooks != null) for (Consumer<Tensor> h : postAccumulateHooks) h.accept(grad);
     }
 
     /**
-     * Makes {@code buffer} (this leaf's shape, dtype and device; kept by the caller) where this leaf's gradient lives
-     * whenever a backward pass starts it from none: the gradient is written into it (converted to its dtype; an op
-     * whose backward can write there directly does, see {@code Autograd.gradientDestination}) and {@link #grad()} is
-     * the buffer. Data parallel training makes each parameter's gradient a slice of its bucket this way (PyTorch's
+     * Makes {@code buffer} (this leaf's shape, dtype, device and memory format ({@link #sameDenseLayout}); kept by the
+     * caller) where this leaf's gradient lives whenever a backward pass starts it from none: the gradient is written
+     * into it (converted to its dtype; an op whose backward can write there directly does, see
+     * {@code Autograd.gradientDestination}) and {@link #grad()} is the buffer. Data parallel training makes each parameter's gradient a slice of its bucket this way (PyTorch's
      * {@code gradient_as_bucket_view}), so the bucket needs no copy before its reduction. null: gradients are tensors
      * of their own again. {@link #zeroGrad()} forgets the gradient but keeps the buffer.
      */
     public void setGradBuffer(Tensor buffer) {
         if (gradFn != null) throw new IllegalStateException("setGradBuffer on a non-leaf tensor (the output of " + gradFn.op() + ")");
-        if (buffer != null && (!Arrays.equals(buffer.shape, shape) || buffer.dtype != dtype || !buffer.device().equals(device()) || !buffer.isContiguous())) {
-            throw new IllegalArgumentException("setGradBuffer: a contiguous " + dtype + " buffer of shape " + Shape.str(shape) + " on " + device()
-                    + " expected, got " + (buffer.isContiguous() ? "" : "a non-contiguous ") + buffer.dtype + " " + Shape.str(buffer.shape)
-                    + " on " + buffer.device());
+        if (buffer != null && (buffer.dtype != dtype || !buffer.device().equals(device()) || !buffer.sameDenseLayout(this))) {
+            throw new IllegalArgumentException("setGradBuffer: a " + (prefersChannelsLast() ? "channels-last " : "contiguous ") + dtype + " buffer of shape "
+                    + Shape.str(shape) + " on " + device() + " expected, got " + buffer.dtype + " " + Shape.str(buffer.shape) + " strides "
+                    + Arrays.toString(buffer.strides) + " on " + buffer.device());
         }
         gradBuffer = buffer;
+    }
+
+    /**
+     * One shape and one dense memory order (both contiguous, or both channels-last): kernels that run flat over each from
+     * its first element pair the elements by position (the fused optimizer steps over a filter, its gradient, its state).
+     */
+    public boolean sameDenseLayout(Tensor other) {
+        return Arrays.equals(shape, other.shape) && (isContiguous() ? other.isContiguous() : isChannelsLast() && other.isChannelsLast());
     }
 
     /** The gradient buffer ({@link #setGradBuffer}), or null. */
     public Tensor gradBuffer() { return gradBuffer; }
 
-    /**
-     * Keeps this tensor's memory when the enclosing {@link MemoryScope} closes (for results that outlive a step:
-     * optimizer state, running statistics, metrics). Returns this.
-     */
+    /** Keeps this tensor's memory when the enclosing {@link MemoryScope} closes (optimizer state, statistics, metrics); returns this. */
     public Tensor keep() {
         MemoryScope.escape(storage);
         return this;

@@ -101,7 +101,8 @@ public final class GradScaler {
                 if (g == null) continue;
                 if (device == null) device = g.device();
                 if (!g.device().equals(device)) throw new IllegalArgumentException("GradScaler: gradients on " + device + " and " + g.device());
-                boolean fusable = g.isContiguous() && (g.dtype() == DType.FLOAT32 || g.dtype() == DType.FLOAT64);
+                // the fused unscale runs flat over each gradient: contiguous or channels-last (a channels-last filter's)
+                boolean fusable = (g.isContiguous() || g.isChannelsLast()) && (g.dtype() == DType.FLOAT32 || g.dtype() == DType.FLOAT64);
                 if (fusable) fused.computeIfAbsent(g.dtype(), k -> new ArrayList<>()).add(g);
                 else composed.add(g);
             }

@@ -31,8 +31,8 @@ final class OptimCpu {
             double stepSize = lr / (1 - Math.pow(beta1, t)), invSqrtBc2 = 1 / Math.sqrt(1 - Math.pow(beta2, t));
             int n = (int) p.numel();
             int op = p.offset(), og = grads.get(k).offset(), om = expAvg.get(k).offset(), ov = expAvgSq.get(k).offset();
-            Object pa = contiguousArray("adam_step", p), ga = contiguousArray("adam_step", grads.get(k));
-            Object ma = contiguousArray("adam_step", expAvg.get(k)), va = contiguousArray("adam_step", expAvgSq.get(k));
+            Object pa = flatArray("adam_step", p, p), ga = flatArray("adam_step", grads.get(k), p);
+            Object ma = flatArray("adam_step", expAvg.get(k), p), va = flatArray("adam_step", expAvgSq.get(k), p);
             switch (p.dtype()) {
                 case FLOAT32 -> Parallel.range(n, Parallel.GRAIN, (lo, hi) -> adamF32((float[]) pa, op, (float[]) ga, og, (float[]) ma, om, (float[]) va, ov,
                         lo, hi, (float) beta1, (float) beta2, (float) eps, (float) decay, (float) l2, (float) stepSize, (float) invSqrtBc2));
@@ -79,7 +79,7 @@ final class OptimCpu {
             DTypeChecks.requireFloat("sgd_step", p.dtype());
             int n = (int) p.numel();
             int op = p.offset(), og = grads.get(k).offset(), ob = bufs == null ? 0 : bufs.get(k).offset();
-            Object pa = contiguousArray("sgd_step", p), ga = contiguousArray("sgd_step", grads.get(k)), ba = bufs == null ? null : contiguousArray("sgd_step", bufs.get(k));
+            Object pa = flatArray("sgd_step", p, p), ga = flatArray("sgd_step", grads.get(k), p), ba = bufs == null ? null : flatArray("sgd_step", bufs.get(k), p);
             switch (p.dtype()) {
                 case FLOAT32 -> Parallel.range(n, Parallel.GRAIN, (lo, hi) -> sgdF32((float[]) pa, op, (float[]) ga, og, (float[]) ba, ob, lo, hi,
                         (float) lr, (float) momentum, (float) (1 - dampening), (float) wd, nesterov, first));
@@ -124,7 +124,7 @@ final class OptimCpu {
         for (Tensor g : grads) {
             DTypeChecks.requireFloat("amp_unscale", g.dtype());
             int n = (int) g.numel(), o = g.offset();
-            Object a = contiguousArray("amp_unscale", g);
+            Object a = flatArray("amp_unscale", g, g);
             switch (g.dtype()) {
                 case FLOAT32 -> Parallel.range(n, Parallel.GRAIN, (lo, hi) -> {
                     if (unscaleF32((float[]) a, o, lo, hi, (float) inv)) bad[0] = true;
@@ -192,5 +192,17 @@ final class OptimCpu {
         if (t.dtype() != DType.FLOAT64 || t.numel() != 1) {
             throw new IllegalArgumentException(op + ": flags and counts are one-element float64 tensors, got " + t.dtype() + " " + Shape.str(t.shape()));
         }
+    }
+
+    /**
+     * t's array, run over flat from t's offset alongside its parameter p: t laid out as p, both contiguous or both
+     * channels-last ({@link Tensor#sameDenseLayout}).
+     */
+    private static Object flatArray(String op, Tensor t, Tensor p) {
+        if (!t.sameDenseLayout(p) || !(p.isContiguous() || p.isChannelsLast())) {
+            throw new IllegalArgumentException(op + ": expected " + Shape.str(p.shape()) + " tensors laid out as their parameter (contiguous or "
+                    + "channels-last), got strides " + java.util.Arrays.toString(t.strides()) + " for a parameter's " + java.util.Arrays.toString(p.strides()));
+        }
+        return CpuStorage.arrayOf(t);
     }
 }

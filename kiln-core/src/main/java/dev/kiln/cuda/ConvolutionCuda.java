@@ -10,7 +10,8 @@ import dev.kiln.backend.ReduceOp;
 import java.util.concurrent.ConcurrentHashMap;
 
 /** Convolutions on CUDA (convolution.cu): cuDNN where it is present ({@link Dnn}), else im2col + GEMM; direct kernels for
- * an image model's first layer ({@link SmallConv}); the bias + ReLU epilogue and its backward in one pass each. */
+ * an image model's first layer ({@link SmallConv}, {@link StemConv}); the bias + ReLU epilogue and its backward in one
+ * pass each. */
 final class ConvolutionCuda extends CudaFamily {
     private final MatmulCuda matmul;
     private final ReductionsCuda reductions;
@@ -45,6 +46,8 @@ final class ConvolutionCuda extends CudaFamily {
     }
 
     Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
+        StemConv stem = stemConv(x, w.shape(), p);
+        if (stem != null) return stem.forward(x, w, bias, relu);
         SmallConv small = smallConv(x.shape(), w.shape(), p, x.dtype());
         if (small != null) return small.forward(x, w, bias, relu);
         Tensor y = Dnn.available(x.dtype()) ? dnnConv2d(x, w, p) : im2colConv2d(x, w, p);
@@ -54,6 +57,11 @@ final class ConvolutionCuda extends CudaFamily {
 
     Tensor[] conv2dBackwardWeightAndBias(Tensor g, Tensor y, Tensor x, int[] weightShape, Conv2dParams p,
                                                           boolean relu, boolean biasGrad) {
+        StemConv stem = stemConv(x, weightShape, p);
+        if (stem != null) {
+            Tensor[] pre = relu || biasGrad ? biasReluBackward(g, y, relu, biasGrad) : new Tensor[]{g, null};
+            return new Tensor[]{stem.weightGrad(pre[0], x, weightShape), pre[1]};
+        }
         SmallConv small = smallConv(x.shape(), weightShape, p, x.dtype());
         // one input channel only: with three, each thread's window is reloaded for every block of output channels
         // and the kernel measured slower than cuDNN's (H200: 0.32 vs ~0.2 ms for CIFAR's first layer at batch 1024)
@@ -154,6 +162,99 @@ final class ConvolutionCuda extends CudaFamily {
 
     private Kernels.Fn smallConvKernel(String prefix, DType t) {
         return smallConvTables.computeIfAbsent(prefix, k -> new Kernels.Table(dev, "convolution.cu", k)).get(t);
+    }
+
+    /**
+     * ResNet's first layer (3 input channels, a 7x7 filter, any stride and padding, output channels a multiple of 64,
+     * channels-last activations) on tensor cores: the conv_stem_* kernels of convolution.cu, one implicit GEMM each way
+     * where cuDNN's algorithms spend most of the layer reshaping its three channels. float32 where TF32 is allowed (the
+     * products cuDNN's would take; 16-bit types stay with cuDNN's faster kernels); an sm_80 or later device.
+     * KILN_SMALL_CONV=0 sends it to cuDNN too.
+     */
+    private final class StemConv {
+        static final int TILE_ROWS = 8, TILE_COLS = 16, CHANNELS_PER_BLOCK = 64, THREADS = 128;
+        final int n, h, w, k, r, s, oh, ow, ks;
+        final Conv2dParams p;
+        final DType t;
+
+        private StemConv(int[] xs, int[] ws, Conv2dParams p, DType t) {
+            n = xs[0];
+            h = xs[2];
+            w = xs[3];
+            k = ws[0];
+            r = ws[2];
+            s = ws[3];
+            oh = p.outH(h, r);
+            ow = p.outW(w, s);
+            ks = (3 * r * s + 7) / 8;
+            this.p = p;
+            this.t = t;
+        }
+
+        private String name(String kind) { return "conv_stem_" + kind + "_c3k" + r; }
+
+        /** The weight gradient's shared memory: offsets, the patch (a multiple of 4 floats), the gradient tile. */
+        private long wgradShared() {
+            return 4L * (ks * 8 + ((patchFloats() + 3) & ~3) + (long) TILE_ROWS * TILE_COLS * (CHANNELS_PER_BLOCK + 8));
+        }
+
+        private int patchFloats() { return ((TILE_ROWS - 1) * p.strideH() + r) * ((TILE_COLS - 1) * p.strideW() + s) * 3 + 1; }
+
+        /** The geometry (StemG) and the input's strides, as both kernels take them. */
+        private Launch geometry(Launch l, Tensor x) {
+            int[] st = x.strides();
+            return l.ints(n, h, w, oh, ow, k, p.strideH(), p.strideW(), p.padH(), p.padW()).i64(st[0]).i64(st[1]).i64(st[2]).i64(st[3]);
+        }
+
+        private long tiles() { return (long) n * ((oh + TILE_ROWS - 1) / TILE_ROWS) * ((ow + TILE_COLS - 1) / TILE_COLS); }
+
+        Tensor forward(Tensor x, Tensor wt, Tensor bias, boolean relu) {
+            Tensor y = newChannelsLast(new int[]{n, k, oh, ow}, t);
+            Tensor bc = bias == null ? null : contiguous(bias);
+            int[] wst = wt.strides();
+            // 255 registers a thread (a tile's operands loaded while the previous one's products run): two blocks a
+            // multiprocessor, each looping over its share of the tiles
+            int blocks = (int) Math.min(tiles(), 2L * dev.multiprocessorCount());
+            long shared = 4L * (ks * 8 + patchFloats());
+            geometry(Launch.args().ptr(ptr(y)).ptr(ptr(x)).ptr(ptr(wt)).ptr(bc == null ? 0 : ptr(bc)), x)
+                    .i64(wst[0]).i64(wst[1]).i64(wst[2]).i64(wst[3]).i32(relu ? 1 : 0)
+                    .go(dev, kernel("fwd"), blocks, k / CHANNELS_PER_BLOCK, 1, THREADS, (int) shared);
+            if (bc != null) drop(bc, bias);
+            return y;
+        }
+
+        /** The weight gradient, laid out as cuDNN's channels-last one (KRSC memory). */
+        Tensor weightGrad(Tensor gy, Tensor x, int[] weightShape) {
+            Tensor gc = gy.isChannelsLast() && ptr(gy) % 16 == 0 ? gy : channelsLast(gy);
+            // two blocks a multiprocessor (255 registers a thread, as the forward), at least four tiles each
+            int blocks = (int) Math.max(1, Math.min(tiles() / 4, 2L * dev.multiprocessorCount()));
+            int kk = ks * 8;
+            Tensor partial = newTensor(new int[]{blocks * k * kk}, DType.FLOAT32);
+            geometry(Launch.args().ptr(ptr(partial)).ptr(ptr(gc)).ptr(ptr(x)), x)
+                    .go(dev, kernel("wgrad"), blocks, k / CHANNELS_PER_BLOCK, 1, THREADS, (int) wgradShared());
+            Tensor dw = newChannelsLast(weightShape.clone(), t);
+            int[] st = dw.strides();
+            Launch.args().ptr(ptr(dw)).ptr(ptr(partial)).i32(k).i32(blocks).i64(st[0]).i64(st[1]).i64(st[2]).i64(st[3])
+                    .go(dev, kernel("wgrad_finish"), (int) (((long) k * 3 * r * s + 31) / 32), 1, 1, 256, 0);
+            partial.storage().release();
+            drop(gc, gy);
+            return dw;
+        }
+
+        private Kernels.Fn kernel(String kind) { return smallConvKernel(name(kind), t); }
+    }
+
+    /** The tensor-core first layer's view of this convolution, or null when it does not take it. */
+    private StemConv stemConv(Tensor x, int[] ws, Conv2dParams p) {
+        DType t = x.dtype();
+        if (!smallConvEnabled || dev.computeCapabilityMajor() < 8 || !channelsLastConv(x)) return null;
+        if (t != DType.FLOAT32 || !dev.allowTf32Conv()) return null;
+        int[] xs = x.shape();
+        if (xs[1] != 3 || ws[1] != 3 || ws[2] != 7 || ws[3] != 7 || ws[0] % 64 != 0) return null;
+        // the patch under a tile grows with the stride: up to 2 fits the kernels' registers and 48 KB of shared memory
+        if (p.groups() != 1 || p.dilationH() != 1 || p.dilationW() != 1 || p.strideH() > 2 || p.strideW() > 2) return null;
+        StemConv sc = new StemConv(xs, ws, p, t);
+        return sc.oh < 1 || sc.ow < 1 ? null : sc;
     }
 
     /** The convolution without bias through im2col and the own GEMM (no cuDNN, or KILN_CUDNN=0). */
@@ -259,6 +360,8 @@ final class ConvolutionCuda extends CudaFamily {
     }
 
     Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p) {
+        StemConv stem = stemConv(x, weightShape, p);
+        if (stem != null) return stem.weightGrad(gradOut, x, weightShape);
         if (Dnn.available(gradOut.dtype())) return dnnBackwardWeight(gradOut, x, weightShape, p);
         Tensor gy = contiguous(gradOut), xc = contiguous(x);
         int n = x.shape()[0], o = weightShape[0], kh = weightShape[2], kw = weightShape[3], g = p.groups();

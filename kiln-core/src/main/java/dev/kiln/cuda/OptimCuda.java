@@ -47,9 +47,12 @@ final class OptimCuda extends CudaFamily {
             ptrs[o] = new long[n];
             for (int k = 0; k < n; k++) {
                 Tensor t = list.get(k), p = params.get(k);
-                if (t.dtype() != dt || t.numel() != p.numel() || !t.isContiguous()) {
+                // the kernels run flat over each tensor from its first element: every operand laid out as its
+                // parameter, contiguous or channels-last
+                boolean flat = t.sameDenseLayout(p) && (p.isContiguous() || p.isChannelsLast());
+                if (t.dtype() != dt || t.numel() != p.numel() || !flat) {
                     throw new IllegalArgumentException(op + ": tensor " + k + " of operand " + o + " is " + t.dtype() + " " + Shape.str(t.shape())
-                            + (t.isContiguous() ? "" : " (not contiguous)") + ", expected contiguous " + dt + " " + Shape.str(p.shape()));
+                            + (flat ? "" : " (laid out otherwise)") + ", expected " + dt + " " + Shape.str(p.shape()) + " laid out as its parameter");
                 }
                 ptrs[o][k] = ptr(t);
             }

@@ -330,8 +330,10 @@ public abstract class Layer {
         return self();
     }
 
+    /** t takes convert's data for it, in t's memory format (a channels-last filter stays channels-last). */
     private static void move(Tensor t, java.util.function.Function<Tensor, Tensor> convert) {
         Tensor data = convert.apply(t.detach());
+        if (data != null && t.prefersChannelsLast() && !data.isChannelsLast()) data = data.toChannelsLast();
         if (data != null) t.setData(data);
     }
 

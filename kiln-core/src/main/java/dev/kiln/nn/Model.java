@@ -1,6 +1,7 @@
 package dev.kiln.nn;
 
 import dev.kiln.Tensor;
+import dev.kiln.ops.Views;
 
 /**
  * A whole network of one input: a {@link Layer} that is also a {@link Forward}. The zoo builds Models, and
@@ -16,11 +17,21 @@ public abstract class Model extends Layer implements Forward {
     /**
      * Whether forward lays a 4-D input out channels-last (PyTorch's {@code model.to(memory_format=torch.channels_last)}
      * with the input converted too): on CUDA the activations then stay channels-last through convolutions, batch norm,
-     * pooling and elementwise ops, the layout of cuDNN's fastest 16-bit kernels. Parameters keep their layout, so
-     * optimizers, state dicts and checkpoints do not change. Returns this.
+     * pooling and elementwise ops, the layout of cuDNN's fastest 16-bit kernels. The 4-D parameters (filters) are laid
+     * out so too, in place ({@link Tensor#setData}; back to contiguous when off), as PyTorch does: a convolution then
+     * takes its filter as cuDNN's KRSC filter and its gradient as cuDNN writes it, with no copy either way, and the
+     * optimizers' state follows the layout. Values, state dicts and checkpoints do not change (they are in logical
+     * order). Call it before building an optimizer or wrapping for data parallel. Returns this.
      */
     public Model channelsLast(boolean on) {
         channelsLast = on;
+        Tensor.noGrad(() -> {
+            for (Tensor p : parameters()) {
+                if (p.dim() != 4 || (on ? p.isChannelsLast() : p.isContiguous())) continue;
+                p.setData(on ? Views.toChannelsLast(p.detach(), p.dtype()) : p.detach().contiguous());
+            }
+            return null;
+        });
         return this;
     }
 

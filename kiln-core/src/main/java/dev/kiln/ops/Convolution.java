@@ -1,5 +1,6 @@
 package dev.kiln.ops;
 
+import dev.kiln.DType;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.Autocast;
@@ -23,10 +24,13 @@ public final class Convolution {
      */
     public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
         x = Autocast.cast(AutocastPolicy.CONV2D, x);
-        // channels-last activations take the filter channels-last too: KRSC memory, cuDNN's NHWC filter layout, made
-        // by the one copy that also does autocast's cast (and whose backward gives the parameter a contiguous gradient)
-        w = x.prefersChannelsLast() && w.dim() == 4 ? Views.toChannelsLast(w, Autocast.castType(AutocastPolicy.CONV2D, w))
-                : Autocast.cast(AutocastPolicy.CONV2D, w);
+        // channels-last activations take the filter channels-last too: KRSC memory, cuDNN's NHWC filter layout. A
+        // filter already so in the wanted dtype (a channels-last model's parameter, Model.channelsLast) is used as it
+        // is, its gradient coming out channels-last; any other is made so by the one copy that also does autocast's
+        // cast (and whose backward gives the parameter its gradient in its own layout)
+        DType wt = Autocast.castType(AutocastPolicy.CONV2D, w);
+        w = !x.prefersChannelsLast() || w.dim() != 4 ? Autocast.cast(AutocastPolicy.CONV2D, w)
+                : w.isChannelsLast() && w.dtype() == wt ? w : Views.toChannelsLast(w, wt);
         bias = Autocast.cast(AutocastPolicy.CONV2D, bias);
         check(x, w, bias, p);
         Backend be = get(x.device());

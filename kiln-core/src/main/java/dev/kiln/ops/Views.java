@@ -235,17 +235,19 @@ public final class Views {
     }
 
     /**
-     * t's values in dtype, laid out channels-last (one copy that casts too); the gradient comes back contiguous in
-     * t's dtype (so a parameter's gradient keeps the parameter's layout).
+     * t's values in dtype, laid out channels-last (one copy that casts too); the gradient comes back in t's dtype and
+     * layout, contiguous or channels-last (so a parameter's gradient keeps the parameter's layout).
      */
     public static Tensor toChannelsLast(Tensor t, DType dtype) {
         int[] shape = t.shape();
         Tensor out = new Tensor(Backends.get(t.device()).allocate(dtype, t.numel()), shape, Shape.channelsLastStrides(shape), 0);
         Backends.get(t.device()).copy(out, t);
         DType source = t.dtype();
+        boolean sourceCl = t.prefersChannelsLast();   // the gradient goes back in the source's layout (a cast's backward)
         return Autograd.record("to_channels_last", out, g -> {
-            if (g.isContiguous() && g.dtype() == source) return new Tensor[]{g};
-            Tensor back = Tensor.empty(shape, source, g.device());
+            if (g.dtype() == source && (sourceCl ? g.isChannelsLast() : g.isContiguous())) return new Tensor[]{g};
+            Tensor back = sourceCl ? new Tensor(Backends.get(g.device()).allocate(source, g.numel()), shape, Shape.channelsLastStrides(shape), 0)
+                    : Tensor.empty(shape, source, g.device());
             Backends.get(g.device()).copy(back, g);
             return new Tensor[]{back};
         }, t);

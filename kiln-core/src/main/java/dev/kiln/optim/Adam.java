@@ -45,6 +45,9 @@ public sealed class Adam extends Optimizer permits AdamW {
         if (s.m == null) {
             s.m = zerosLike(p);
             s.v = zerosLike(p);
+        } else {
+            s.m = laidOutAs(s.m, p);
+            s.v = laidOutAs(s.v, p);
         }
         return s;
     }

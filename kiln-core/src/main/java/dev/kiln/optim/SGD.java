@@ -53,7 +53,7 @@ public final class SGD extends Optimizer {
         if (bufs != null) {
             for (Tensor p : params) {
                 State s = state(p, State::new);
-                if (s.buf == null) s.buf = zerosLike(p);
+                s.buf = s.buf == null ? zerosLike(p) : laidOutAs(s.buf, p);
                 bufs.add(s.buf);
             }
         }

@@ -7,7 +7,9 @@ import dev.kiln.Tensor;
 import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.BatchNorm1d;
 import dev.kiln.nn.BatchNorm2d;
+import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.F;
+import dev.kiln.nn.Flatten;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.ReLU;
@@ -223,6 +225,20 @@ class DataParallelTest {
         assertTrainedAlike(twoRanksAndOne(r -> mlp(100 + r), (m, g) -> DataParallel.of(m, g, 700), x, labels(16, 5), 20), 1e-12);
         // buckets that shrink towards the end of backward (the last at most 300 bytes) reduce the same gradients
         assertTrainedAlike(twoRanksAndOne(r -> mlp(100 + r), (m, g) -> DataParallel.of(m, g, 700, 300), x, labels(16, 5), 20), 1e-12);
+    }
+
+    private static Sequential convNet(long seed) {
+        Generator g = new Generator(seed);
+        Sequential m = new Sequential(new Conv2d(2, 4, 3, 1, 1, g), new ReLU(), new Flatten(), new Linear(4 * 5 * 5, 3, g)).to(DType.FLOAT64);
+        return (Sequential) m.channelsLast(true);
+    }
+
+    /** Channels-last filters: their gradients are channels-last views of the buckets, reduced as any other. */
+    @Test void channelsLastFiltersTrainOnTwoRanksAsOne() throws Exception {
+        Tensor x = Tensor.randn(new Generator(8), new int[]{16, 2, 5, 5}, DType.FLOAT64, Device.CPU);
+        Sequential[] m = twoRanksAndOne(r -> convNet(300 + r), (net, g) -> DataParallel.of(net, g, 400), x, labels(16, 5), 10);
+        for (Sequential s : m) assertTrue(s.parameters().getFirst().prefersChannelsLast(), "the filter stays channels-last");
+        assertTrainedAlike(m, 1e-12);
     }
 
     private static Sequential bnNet(long seed) {

@@ -675,7 +675,6 @@ __device__ __forceinline__ void attention_mma_bwd_impl(float* dqacc, T* dk, T* d
 // block and 32-query tiles, V's fragments kept in registers. m16n8k8 wants A's columns t4 and t4+4 where the C layout
 // holds 2·t4 and 2·t4+1: the k index of a product is only summed over, so each kernel numbers it 2·t4, 2·t4+1 on both
 // operands, and a score tile feeds P·V with no shuffles, and rows of Q, K, dO give float2 fragments.
-__device__ __forceinline__ unsigned tc_tf32(float x) { unsigned r; asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x)); return r; }
 struct TcA { unsigned h[4], l[4]; };                            // an A fragment, split
 __device__ __forceinline__ TcA tc_a(float a0, float a1, float a2, float a3, int split) {
     TcA r;
@@ -683,10 +682,6 @@ __device__ __forceinline__ TcA tc_a(float a0, float a1, float a2, float a3, int 
 #pragma unroll
     for (int e = 0; e < 4; e++) { r.h[e] = tc_tf32(a[e]); r.l[e] = split ? tc_tf32(a[e] - __uint_as_float(r.h[e])) : 0u; }
     return r;
-}
-__device__ __forceinline__ void tc_mma1(float* c, const unsigned* a, unsigned b0, unsigned b1) {
-    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 // c += A B for B's two elements b0 (k = 2·t4), b1 (k = 2·t4 + 1)
 __device__ __forceinline__ void tc_mma(float* c, const TcA& a, float b0, float b1, int split) {

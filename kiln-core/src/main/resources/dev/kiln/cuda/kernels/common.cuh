@@ -128,6 +128,14 @@ template <typename T> struct alignas(16) Vec16 {
     __device__ __forceinline__ void store(T* p) const { *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(v); }
 };
 
+// ---- TF32 tensor cores (sm_80 and later): x rounded to TF32 (as cuDNN rounds float32 operands), and one
+// mma.sync m16n8k8, c += A B, row-major A fragment a[4], column-major B fragment (b0, b1), float accumulators c[4]
+__device__ __forceinline__ unsigned tc_tf32(float x) { unsigned r; asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x)); return r; }
+__device__ __forceinline__ void tc_mma1(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
 // ---- reductions within a warp and a block (blockDim.x a multiple of 32, at most 1024)
 template <typename A, typename F>
 __device__ __forceinline__ A warp_reduce(A v, F f) {

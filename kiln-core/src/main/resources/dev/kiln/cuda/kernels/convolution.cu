@@ -1,5 +1,5 @@
 // Convolution kernels: im2col + GEMM (the fallback when cuDNN is not used), direct kernels for a first layer of few
-// input channels, and the bias + ReLU epilogue with its backward (ReLU mask and bias gradient in one pass).
+// input channels (FMA, and an implicit GEMM on tensor cores for ResNet's stem), and the bias + ReLU epilogue with its backward (ReLU mask and bias gradient in one pass).
 // im2col + GEMM: im2col unfolds contiguous input
 // (N, C, H, W) into cols (N, C*kh*kw, OH*OW); the forward is then W (O, C*kh*kw) x cols per image and group.
 // Backward: the weight gradient is gy x cols^T; the input gradient is W^T x gy folded back by col2im, which
@@ -169,11 +169,310 @@ extern "C" __global__ void conv_small_wgrad_c##C##k##K##_##S(typename Acc<T>::ty
     }
 KILN_FLOAT_TYPES(SMALL_CONV_ALL)
 
+// W elements moved as one access (aligned to their size)
+template <typename T, int W> struct __align__(W * sizeof(T)) Pack { T v[W]; };
+
+// ---- A network's first layer on tensor cores (TF32 mma.sync): C input channels (3), an R x S filter (7 x 7), any
+// stride and padding, K output channels (a multiple of 64), channels-last output. cuDNN's algorithms spend most of
+// such a layer reshaping its three channels (ResNet's stem: ~0.37 ms forward, ~0.45 ms weight gradient at batch 64
+// on an H200, with the reshaping kernels); here it is one implicit GEMM, M = output pixels, N = K, reduction k =
+// (r, s, c) padded to KS * 8. A block takes tiles of STEM_TP output rows x STEM_TQ columns of one image (a 16-row mma
+// tile per output row): the input patch under the tile sits in shared memory, rounded to TF32, [row][column][c];
+// off[k] is k's place in it relative to a pixel's corner. The input is read
+// through its strides (NCHW or NHWC). Forward: each warp keeps its 16 output channels' filter fragments in registers
+// for every tile of a grid-stride loop. Weight gradient: dW = dY^T x patches, reduced over pixels; each warp takes
+// the block's 64 channels by a quarter of k, the output gradient tile in shared memory; a block's sums go to
+// partial[block] and conv_stem_wgrad_finish adds them in a fixed order (no atomics: the same result every run).
+#define STEM_TP 8
+#define STEM_TQ 16
+#define STEM_THREADS 128
+struct StemG { int n, h, w, p, q, k, sh, sw, ph, pw; };       // the geometry, passed as ints
+struct StemP { int n, h, w, p, q, k, sh, sw, ph, pw; i64 xn, xc, xh, xw; };   // ... and the input's strides
+__device__ __forceinline__ StemP stem_p(StemG g, i64 xn, i64 xc, i64 xh, i64 xw) {
+    StemP p = {g.n, g.h, g.w, g.p, g.q, g.k, g.sh, g.sw, g.ph, g.pw, xn, xc, xh, xw};
+    return p;
+}
+
+__device__ __forceinline__ int stem_patch_rows(const StemP& p, int r) { return (STEM_TP - 1) * p.sh + r; }
+__device__ __forceinline__ int stem_patch_cols(const StemP& p, int s) { return (STEM_TQ - 1) * p.sw + s; }
+// a thread's share of the largest patch (strides up to 2; the launcher checks)
+__host__ __device__ constexpr int stem_patch_share(int c, int r, int s) {
+    return (((STEM_TP - 1) * 2 + r) * ((STEM_TQ - 1) * 2 + s) * c + STEM_THREADS - 1) / STEM_THREADS;
+}
+
+// k's place in the patch (rows pitch floats apart) from a pixel's corner; k past R*S*C: 0, the pixel's first tap,
+// whose product the forward zeroes and the weight gradient drops.
+template <int C, int R, int S>
+__device__ __forceinline__ int stem_offset(int k, int pitch) { return k < R * S * C ? (k / (S * C)) * pitch + (k / C % S) * C + k % C : 0; }
+template <int C, int R, int S>
+__device__ __forceinline__ void stem_offsets(int* off, const StemP& p) {
+    constexpr int KS = (R * S * C + 7) / 8;
+    int pitch = stem_patch_cols(p, S) * C;
+    for (int k = threadIdx.x; k < KS * 8; k += blockDim.x) off[k] = stem_offset<C, R, S>(k, pitch);
+}
+
+// A tile's place: image, first output row and column.
+struct StemTile { int img, p0, q0; };
+__device__ __forceinline__ StemTile stem_tile(const StemP& p, i64 tile) {
+    int tq = (p.q + STEM_TQ - 1) / STEM_TQ, tp = (p.p + STEM_TP - 1) / STEM_TP;
+    StemTile t = {(int) (tile / ((i64) tq * tp)), (int) (tile / tq % tp) * STEM_TP, (int) (tile % tq) * STEM_TQ};
+    return t;
+}
+
+// The input patch under a tile, this thread's share v[] (element threadIdx.x + e * STEM_THREADS of [row][col][c]),
+// loaded all at once so that the loads are in flight together (zero in the padding), then rounded into shared memory.
+template <typename T, int C, int R, int S>
+__device__ __forceinline__ void stem_patch_load(float* v, const T* x, const StemP& p, StemTile t) {
+    int cols = stem_patch_cols(p, S), n = stem_patch_rows(p, R) * cols * C;
+    int h0 = t.p0 * p.sh - p.ph, w0 = t.q0 * p.sw - p.pw;
+    const T* xi = x + t.img * p.xn;
+#pragma unroll
+    for (int e = 0; e < stem_patch_share(C, R, S); e++) {
+        int i = threadIdx.x + e * STEM_THREADS, c = i % C, rc = i / C, col = rc % cols, row = rc / cols;
+        int h = h0 + row, w = w0 + col;
+        v[e] = i < n && h >= 0 && h < p.h && w >= 0 && w < p.w ? load<float>(xi[c * p.xc + h * p.xh + w * p.xw]) : 0.f;
+    }
+}
+template <int C, int R, int S>
+__device__ __forceinline__ void stem_patch_store(float* patch, const float* v, const StemP& p) {
+    int n = stem_patch_rows(p, R) * stem_patch_cols(p, S) * C;
+#pragma unroll
+    for (int e = 0; e < stem_patch_share(C, R, S); e++) {
+        int i = threadIdx.x + e * STEM_THREADS;
+        if (i < n) patch[i] = __uint_as_float(tc_tf32(v[e]));
+    }
+}
+
+// four elements from a 4-element-aligned place (the output gradient's pointer is 16-byte aligned, K % 64 == 0)
+template <typename T> __device__ __forceinline__ void stem_load4(const T* src, float* v) {
+    Pack<T, 4> q = *reinterpret_cast<const Pack<T, 4>*>(src);
+#pragma unroll
+    for (int e = 0; e < 4; e++) v[e] = load<float>(q.v[e]);
+}
+template <typename T> __device__ __forceinline__ void stem_store2(T* y, float a, float b) { y[0] = store<T, float>(a); y[1] = store<T, float>(b); }
+template <> __device__ __forceinline__ void stem_store2<float>(float* y, float a, float b) { float2 v; v.x = a; v.y = b; *reinterpret_cast<float2*>(y) = v; }
+
+// Blocks of STEM_THREADS (4 warps of 16 output channels), gridDim.y = K / 64; shared: KS * 8 ints, then the patch.
+// The next tile's patch is loaded into registers while this one's products run.
+template <typename T, int C, int R, int S>
+__device__ __forceinline__ void conv_stem_fwd(T* y, const T* x, const T* w, const T* bias, StemP p, i64 wk, i64 wc, i64 wr, i64 ws,
+                                              int relu) {
+    constexpr int KS = (R * S * C + 7) / 8;
+    extern __shared__ float stem_sh[];
+    int* off = reinterpret_cast<int*>(stem_sh);
+    float* patch = stem_sh + KS * 8;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    int k0 = blockIdx.y * 64 + warp * 16;
+    stem_offsets<C, R, S>(off, p);
+    unsigned bf[KS][2][2];    // B fragments: k = 8 ks + t4 (+ 4), channel k0 + 8 j + g
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++)
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int k = ks * 8 + t4 + 4 * e, r = k / (S * C), s = k / C % S, c = k % C;
+                bf[ks][j][e] = k < R * S * C ? tc_tf32(load<float>(w[(k0 + 8 * j + g) * wk + c * wc + r * wr + s * ws])) : 0u;
+            }
+    float b[2][2];
+#pragma unroll
+    for (int j = 0; j < 2; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) b[j][e] = bias ? load<float>(bias[k0 + 8 * j + 2 * t4 + e]) : 0.f;
+    int pitch = stem_patch_cols(p, S) * C;
+    i64 tiles = (i64) p.n * ((p.p + STEM_TP - 1) / STEM_TP) * ((p.q + STEM_TQ - 1) / STEM_TQ);
+    float pv[stem_patch_share(C, R, S)];
+    if (blockIdx.x < tiles) stem_patch_load<T, C, R, S>(pv, x, p, stem_tile(p, blockIdx.x));
+    for (i64 tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        StemTile tt = stem_tile(p, tile);
+        __syncthreads();      // the previous tile's patch is read
+        stem_patch_store<C, R, S>(patch, pv, p);
+        __syncthreads();
+        if (tile + gridDim.x < tiles) stem_patch_load<T, C, R, S>(pv, x, p, stem_tile(p, tile + gridDim.x));
+        float acc[STEM_TP][2][4];
+#pragma unroll
+        for (int i = 0; i < STEM_TP; i++)
+#pragma unroll
+            for (int j = 0; j < 2; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
+#pragma unroll
+        for (int ks = 0; ks < KS; ks++) {
+            int oa = off[ks * 8 + t4], ob = off[ks * 8 + t4 + 4];
+#pragma unroll
+            for (int i = 0; i < STEM_TP; i++) {
+                // rows g and g + 8 of the fragment: pixels (p0 + i, q0 + 2g) and (.., q0 + 2g + 1), so that at stride 2
+                // the 32 lanes' addresses 12 g + t4 (+ const) fall in 32 banks
+                const float* lo = patch + i * p.sh * pitch + 2 * g * p.sw * C;
+                const float* hi = lo + p.sw * C;
+                unsigned a[4] = {__float_as_uint(lo[oa]), __float_as_uint(hi[oa]), __float_as_uint(lo[ob]), __float_as_uint(hi[ob])};
+                if (ks == KS - 1) {   // k past R*S*C: 0, not the first tap again (its weight is 0, but inf * 0 is NaN)
+                    if (ks * 8 + t4 >= R * S * C) a[0] = a[1] = 0u;
+                    if (ks * 8 + t4 + 4 >= R * S * C) a[2] = a[3] = 0u;
+                }
+                tc_mma1(acc[i][0], a, bf[ks][0][0], bf[ks][0][1]);
+                tc_mma1(acc[i][1], a, bf[ks][1][0], bf[ks][1][1]);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < STEM_TP; i++) {
+            int pp = tt.p0 + i;
+            if (pp >= p.p) break;
+#pragma unroll
+            for (int hl = 0; hl < 2; hl++) {
+                int qq = tt.q0 + 2 * g + hl;
+                if (qq >= p.q) continue;
+                T* row = y + (((i64) tt.img * p.p + pp) * p.q + qq) * p.k + k0 + 2 * t4;
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    float v0 = acc[i][j][2 * hl] + b[j][0], v1 = acc[i][j][2 * hl + 1] + b[j][1];
+                    if (relu) { v0 = v0 > 0.f ? v0 : 0.f; v1 = v1 > 0.f ? v1 : 0.f; }
+                    stem_store2<T>(row + 8 * j, v0, v1);
+                }
+            }
+        }
+    }
+}
+
+// The output gradient of a tile's pixels, channels [kb, kb + 64): this thread's 16 groups of 4 (zero outside the
+// output), loaded all at once, then rounded into gs [pixel][64 + 8].
+template <typename T>
+__device__ __forceinline__ void stem_grad_load(float* v, const T* gy, const StemP& p, StemTile t, int kb) {
+#pragma unroll
+    for (int e = 0; e < STEM_TP * STEM_TQ * 16 / STEM_THREADS; e++) {
+        int i = threadIdx.x + e * STEM_THREADS, px = i >> 4, c4 = (i & 15) * 4, pp = t.p0 + px / STEM_TQ, qq = t.q0 + px % STEM_TQ;
+        if (pp < p.p && qq < p.q) stem_load4<T>(gy + (((i64) t.img * p.p + pp) * p.q + qq) * p.k + kb + c4, v + 4 * e);
+        else v[4 * e] = v[4 * e + 1] = v[4 * e + 2] = v[4 * e + 3] = 0.f;
+    }
+}
+__device__ __forceinline__ void stem_grad_store(float* gs, const float* v) {
+#pragma unroll
+    for (int e = 0; e < STEM_TP * STEM_TQ * 16 / STEM_THREADS; e++) {
+        int i = threadIdx.x + e * STEM_THREADS, px = i >> 4, c4 = (i & 15) * 4;
+        float4 r;
+        r.x = __uint_as_float(tc_tf32(v[4 * e]));
+        r.y = __uint_as_float(tc_tf32(v[4 * e + 1]));
+        r.z = __uint_as_float(tc_tf32(v[4 * e + 2]));
+        r.w = __uint_as_float(tc_tf32(v[4 * e + 3]));
+        *reinterpret_cast<float4*>(gs + px * (64 + 8) + c4) = r;
+    }
+}
+
+// Blocks of STEM_THREADS, gridDim.y = K / 64; shared: KS * 8 ints, the patch (+ 1, a multiple of 4), the output gradient
+// tile [STEM_TP * STEM_TQ pixels][64 + 8] (the pad spreads a fragment's rows over every bank). The next tile's
+// operands are loaded into registers while this one's products run. partial: [gridDim.x][K][KS * 8].
+template <typename T, int C, int R, int S>
+__device__ __forceinline__ void conv_stem_wgrad(float* partial, const T* gy, const T* x, StemP p) {
+    constexpr int KS = (R * S * C + 7) / 8, NT = (KS + 3) / 4, GP = 64 + 8, GV = STEM_TP * STEM_TQ * 64 / STEM_THREADS;
+    extern __shared__ float stem_sh[];
+    float* patch = stem_sh + KS * 8;   // the forward's layout (the offsets' place unused)
+    float* gs = patch + ((stem_patch_rows(p, R) * stem_patch_cols(p, S) * C + 1 + 3) & ~3);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    int nt0 = warp * NT, nts = min(NT, KS - nt0), kb = blockIdx.y * 64;
+    int pitch = stem_patch_cols(p, S) * C, ob[NT];   // the patch offsets of this thread's B column in each n-tile
+#pragma unroll
+    for (int j = 0; j < NT; j++) ob[j] = stem_offset<C, R, S>((nt0 + j) * 8 + g, pitch);
+    float acc[4][NT][4];
+#pragma unroll
+    for (int m = 0; m < 4; m++)
+#pragma unroll
+        for (int j = 0; j < NT; j++) acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.f;
+    i64 tiles = (i64) p.n * ((p.p + STEM_TP - 1) / STEM_TP) * ((p.q + STEM_TQ - 1) / STEM_TQ);
+    float pv[stem_patch_share(C, R, S)], gv[GV];
+    if (blockIdx.x < tiles) {
+        stem_patch_load<T, C, R, S>(pv, x, p, stem_tile(p, blockIdx.x));
+        stem_grad_load<T>(gv, gy, p, stem_tile(p, blockIdx.x), kb);
+    }
+    for (i64 tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        __syncthreads();
+        stem_patch_store<C, R, S>(patch, pv, p);
+        stem_grad_store(gs, gv);
+        __syncthreads();
+        if (tile + gridDim.x < tiles) {
+            StemTile next = stem_tile(p, tile + gridDim.x);
+            stem_patch_load<T, C, R, S>(pv, x, p, next);
+            stem_grad_load<T>(gv, gy, p, next, kb);
+        }
+#pragma unroll 2
+        for (int ps = 0; ps < STEM_TP * STEM_TQ / 8; ps++) {   // 8 pixels a step: row ps / 2, columns (ps % 2) * 8 + ..
+            int row = ps / (STEM_TQ / 8), col = ps % (STEM_TQ / 8) * 8;
+            const float* base = patch + row * p.sh * pitch + col * p.sw * C;
+            int plo = ps * 8 + t4, phi = plo + 4;
+            unsigned a[4][4];
+#pragma unroll
+            for (int m = 0; m < 4; m++) {
+                a[m][0] = __float_as_uint(gs[plo * GP + m * 16 + g]);
+                a[m][1] = __float_as_uint(gs[plo * GP + m * 16 + g + 8]);
+                a[m][2] = __float_as_uint(gs[phi * GP + m * 16 + g]);
+                a[m][3] = __float_as_uint(gs[phi * GP + m * 16 + g + 8]);
+            }
+            const float* blo = base + t4 * p.sw * C;
+            const float* bhi = blo + 4 * p.sw * C;
+#pragma unroll
+            for (int j = 0; j < NT; j++) {
+                if (j < nts) {
+                    unsigned b0 = __float_as_uint(blo[ob[j]]), b1 = __float_as_uint(bhi[ob[j]]);
+#pragma unroll
+                    for (int m = 0; m < 4; m++) tc_mma1(acc[m][j], a[m], b0, b1);
+                }
+            }
+        }
+    }
+    float* out = partial + ((i64) blockIdx.x * p.k + kb) * (KS * 8);
+#pragma unroll
+    for (int m = 0; m < 4; m++)
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            if (j >= nts) continue;
+            int col = (nt0 + j) * 8 + 2 * t4;
+            stem_store2<float>(out + (m * 16 + g) * (KS * 8) + col, acc[m][j][0], acc[m][j][1]);
+            stem_store2<float>(out + (m * 16 + g + 8) * (KS * 8) + col, acc[m][j][2], acc[m][j][3]);
+        }
+}
+
+// dw[k][c][r][s] (through its strides) = the blocks' partials summed in a fixed order: a block of 256 threads takes
+// 32 weights, its 8 warps every 8th partial each, then the warps' sums in order.
+template <typename T, int C, int R, int S>
+__device__ __forceinline__ void conv_stem_wgrad_finish(T* dw, const float* partial, int k_count, int blocks, i64 wk, i64 wc, i64 wr, i64 ws) {
+    constexpr int KK = (R * S * C + 7) / 8 * 8;
+    __shared__ float sh[8][32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    i64 i = (i64) blockIdx.x * 32 + lane;
+    bool ok = i < (i64) k_count * R * S * C;
+    int k = ok ? (int) (i / (R * S * C)) : 0, rsc = ok ? (int) (i % (R * S * C)) : 0;
+    float sum = 0.f;
+    if (ok) {
+#pragma unroll 4
+        for (int bi = warp; bi < blocks; bi += 8) sum += partial[((i64) bi * k_count + k) * KK + rsc];
+    }
+    sh[warp][lane] = sum;
+    __syncthreads();
+    if (warp == 0 && ok) {
+        for (int w = 1; w < 8; w++) sum += sh[w][lane];
+        int r = rsc / (S * C), s = rsc / C % S, c = rsc % C;
+        dw[k * wk + c * wc + r * wr + s * ws] = store<T, float>(sum);
+    }
+}
+
+#define STEM_CONV(T, S_, C, R, S) \
+extern "C" __global__ void __launch_bounds__(STEM_THREADS) conv_stem_fwd_c##C##k##R##_##S_(T* y, const T* x, const T* w, const T* b, \
+        StemG g, i64 xn, i64 xc, i64 xh, i64 xw, i64 wk, i64 wc, i64 wr, i64 ws, int relu) { \
+    conv_stem_fwd<T, C, R, S>(y, x, w, b, stem_p(g, xn, xc, xh, xw), wk, wc, wr, ws, relu); \
+} \
+extern "C" __global__ void __launch_bounds__(STEM_THREADS) conv_stem_wgrad_c##C##k##R##_##S_(float* partial, const T* gy, const T* x, \
+        StemG g, i64 xn, i64 xc, i64 xh, i64 xw) { \
+    conv_stem_wgrad<T, C, R, S>(partial, gy, x, stem_p(g, xn, xc, xh, xw)); \
+} \
+extern "C" __global__ void __launch_bounds__(256) conv_stem_wgrad_finish_c##C##k##R##_##S_(T* dw, const float* partial, int k_count, \
+        int blocks, i64 wk, i64 wc, i64 wr, i64 ws) { \
+    conv_stem_wgrad_finish<T, C, R, S>(dw, partial, k_count, blocks, wk, wc, wr, ws); \
+}
+// float32 (TF32 products, as cuDNN's with TF32 allowed), ResNet's 7 x 7 stem. bfloat16 stays with cuDNN, whose
+// 16-bit kernels measured faster there than this TF32 path (resnet18 b64: 13,593 against 13,269 img/s graphed)
+STEM_CONV(float, f32, 3, 7, 7)
+
 // ---- bias + ReLU over channel dim 1 of a contiguous (N, C, inner...) tensor, in place: the epilogue of a
 // convolution whose output nobody else has seen yet. relu(v) = v > 0 ? v : 0 (NaN becomes 0, as UnaryOp.RELU).
 // Each thread takes W consecutive elements with one wide load: the _v4 kernels (W = 4) need inner % 4 == 0 and
 // 16-byte aligned bases, so the 4 share a channel; the plain ones take W = 1.
-template <typename T, int W> struct __align__(W * sizeof(T)) Pack { T v[W]; };
 
 template <typename T>
 __device__ __forceinline__ typename Acc<T>::type bias_relu_one(typename Acc<T>::type v, typename Acc<T>::type b, int relu) {
