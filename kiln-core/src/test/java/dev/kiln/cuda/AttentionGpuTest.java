@@ -56,7 +56,11 @@ class AttentionGpuTest extends GpuBackendComparison {
                                 double got = gb[at].to(DType.FLOAT64).abs().max().item();
                                 assertTrue(got < noise, what + " " + names[at] + " not 0: " + got + " (rounding bound " + noise + ")");
                             });
-                            else check(failures, () -> close(cb[at], gb[at].to(ref), tol * 5, what + " " + names[at]));
+                            // 16-bit: each gradient element sums up to L (or S) products of P and dS rounded to t,
+                            // which cancel, so one can be off by more than 10% of the mean magnitude (10.7% seen once
+                            // for a causal dk on an H200): 12%
+                            else check(failures, () -> close(cb[at], gb[at].to(ref), t == DType.FLOAT32 || t == DType.FLOAT64 ? tol * 5 : 0.12,
+                                    what + " " + names[at]));
                         }
                     }
                 }
