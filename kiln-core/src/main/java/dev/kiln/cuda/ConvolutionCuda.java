@@ -165,7 +165,7 @@ final class ConvolutionCuda extends CudaFamily {
     }
 
     /**
-     * ResNet's first layer (3 input channels, a 7x7 filter, any stride and padding, output channels a multiple of 64,
+     * ResNet's first layer (3 input channels, a 7x7 filter, stride up to 2, any padding, output channels a multiple of 64,
      * channels-last activations) on tensor cores: the conv_stem_* kernels of convolution.cu, one implicit GEMM each way
      * where cuDNN's algorithms spend most of the layer reshaping its three channels. float32 where TF32 is allowed (the
      * products cuDNN's would take; 16-bit types stay with cuDNN's faster kernels); an sm_80 or later device.
@@ -212,8 +212,8 @@ final class ConvolutionCuda extends CudaFamily {
             Tensor y = newChannelsLast(new int[]{n, k, oh, ow}, t);
             Tensor bc = bias == null ? null : contiguous(bias);
             int[] wst = wt.strides();
-            // 255 registers a thread (a tile's operands loaded while the previous one's products run): two blocks a
-            // multiprocessor, each looping over its share of the tiles
+            // 255 registers a thread (the filter's fragments, and the next tile's patch while this one's products run):
+            // two blocks a multiprocessor, each looping over its share of the tiles
             int blocks = (int) Math.min(tiles(), 2L * dev.multiprocessorCount());
             long shared = 4L * (ks * 8 + patchFloats());
             geometry(Launch.args().ptr(ptr(y)).ptr(ptr(x)).ptr(ptr(wt)).ptr(bc == null ? 0 : ptr(bc)), x)
@@ -225,8 +225,9 @@ final class ConvolutionCuda extends CudaFamily {
 
         /** The weight gradient, laid out as cuDNN's channels-last one (KRSC memory). */
         Tensor weightGrad(Tensor gy, Tensor x, int[] weightShape) {
-            Tensor gc = gy.isChannelsLast() && ptr(gy) % 16 == 0 ? gy : channelsLast(gy);
-            // two blocks a multiprocessor (255 registers a thread, as the forward), at least four tiles each
+            Tensor gc = gy.dtype() == t && gy.isChannelsLast() && ptr(gy) % 16 == 0 ? gy : channelsLast(gy, t);
+            // two blocks a multiprocessor (255 registers a thread: the next tile's operands wait in them), at least
+            // four tiles each
             int blocks = (int) Math.max(1, Math.min(tiles() / 4, 2L * dev.multiprocessorCount()));
             int kk = ks * 8;
             Tensor partial = newTensor(new int[]{blocks * k * kk}, DType.FLOAT32);
