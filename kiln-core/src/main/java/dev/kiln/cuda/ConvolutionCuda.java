@@ -212,10 +212,10 @@ final class ConvolutionCuda extends CudaFamily {
             Tensor y = newChannelsLast(new int[]{n, k, oh, ow}, t);
             Tensor bc = bias == null ? null : contiguous(bias);
             int[] wst = wt.strides();
-            // 255 registers a thread (the filter's fragments, and the next tile's patch while this one's products run):
-            // two blocks a multiprocessor, each looping over its share of the tiles
+            // 211 registers a thread: two blocks a multiprocessor, each looping over its share of the tiles; shared:
+            // the offsets, the filter's fragments (ks x 8 x 32 float pairs), the patch
             int blocks = (int) Math.min(tiles(), 2L * dev.multiprocessorCount());
-            long shared = 4L * (ks * 8 + patchFloats());
+            long shared = 4L * (ks * 8 + ks * 8 * 32 * 2 + patchFloats());
             geometry(Launch.args().ptr(ptr(y)).ptr(ptr(x)).ptr(ptr(wt)).ptr(bc == null ? 0 : ptr(bc)), x)
                     .i64(wst[0]).i64(wst[1]).i64(wst[2]).i64(wst[3]).i32(relu ? 1 : 0)
                     .go(dev, kernel("fwd"), blocks, k / CHANNELS_PER_BLOCK, 1, THREADS, (int) shared);

@@ -117,9 +117,9 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                         Tensor[] cpu = CPU_BE.conv2dBackwardWeightAndBias(g, yc, x, ws, p, relu, biasGrad);
                         Tensor[] dev = gpuBe.conv2dBackwardWeightAndBias(gpu(g), gpu(yc), gpu(x), ws, p, relu, biasGrad);
                         String how = what + " relu=" + relu + " bias=" + biasGrad;
-                        // cuDNN's bfloat16 weight gradient (3 channels go to cuDNN) measured up to 2.4% of the mean
-                        // magnitude off on an H200, beyond a sum of exact products rounded once to bfloat16
-                        close(cpu[0], dev[0], t == DType.BFLOAT16 && c[0] == 3 ? 3e-2 : tl, how + " dw");
+                        // bfloat16 weight gradients (1 channel: Kiln's kernel, 3: cuDNN's) measured up to 2.4% of the
+                        // mean magnitude off the CPU's on an H200 on fresh random inputs
+                        close(cpu[0], dev[0], t == DType.BFLOAT16 ? 3e-2 : tl, how + " dw");
                         if (biasGrad) close(cpu[1], dev[1], tl, how + " dbias");
                         else assertNull(dev[1], how);
                     }

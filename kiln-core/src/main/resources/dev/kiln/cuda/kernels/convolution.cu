@@ -252,31 +252,39 @@ template <typename T> __device__ __forceinline__ void stem_load4(const T* src, f
 template <typename T> __device__ __forceinline__ void stem_store2(T* y, float a, float b) { y[0] = store<T, float>(a); y[1] = store<T, float>(b); }
 template <> __device__ __forceinline__ void stem_store2<float>(float* y, float a, float b) { float2 v; v.x = a; v.y = b; *reinterpret_cast<float2*>(y) = v; }
 
-// Blocks of STEM_THREADS (4 warps of 16 output channels), gridDim.y = K / 64; shared: KS * 8 ints, then the patch.
-// The next tile's patch is loaded into registers while this one's products run.
+// Blocks of STEM_THREADS, gridDim.y = K / 64: warp w takes output rows [4 (w & 1), +4) of a tile and channels
+// [32 (w >> 1), +32) of the block's 64, so that each A fragment (4 shared loads) feeds four products. Shared: KS * 8
+// ints, the block's filter fragments in fragment order (KS k-steps x 8 n-tiles x 32 lanes of (b0, b1): one
+// conflict-free 8-byte load per lane and n-tile), then the patch: 48.8 KB at stride 2. The next tile's patch is loaded
+// into registers while this one's products run; 211 registers, two blocks a multiprocessor (held to 168 for three,
+// it spilled and ran 20% slower).
 template <typename T, int C, int R, int S>
 __device__ __forceinline__ void conv_stem_fwd(T* y, const T* x, const T* w, const T* bias, StemP p, i64 wk, i64 wc, i64 wr, i64 ws,
                                               int relu) {
-    constexpr int KS = (R * S * C + 7) / 8;
+    constexpr int KS = (R * S * C + 7) / 8, ROWS = STEM_TP / 2;
     extern __shared__ float stem_sh[];
     int* off = reinterpret_cast<int*>(stem_sh);
-    float* patch = stem_sh + KS * 8;
+    float2* bs = reinterpret_cast<float2*>(stem_sh + KS * 8);
+    float* patch = stem_sh + KS * 8 + KS * 8 * 32 * 2;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
-    int k0 = blockIdx.y * 64 + warp * 16;
+    int row0 = (warp & 1) * ROWS, nt0 = (warp >> 1) * 4, k0 = blockIdx.y * 64 + nt0 * 8;
     stem_offsets<C, R, S>(off, p);
-    unsigned bf[KS][2][2];    // B fragments: k = 8 ks + t4 (+ 4), channel k0 + 8 j + g
+    for (int i = threadIdx.x; i < KS * 8 * 32; i += blockDim.x) {   // B fragments: k = 8 ks + t4 (+ 4), channel n
+        int ks = i >> 8, nt = (i >> 5) & 7, ln = i & 31, n = blockIdx.y * 64 + nt * 8 + (ln >> 2);
+        float v[2];
 #pragma unroll
-    for (int ks = 0; ks < KS; ks++)
+        for (int e = 0; e < 2; e++) {
+            int k = ks * 8 + (ln & 3) + 4 * e, r = k / (S * C), s = k / C % S, c = k % C;
+            v[e] = k < R * S * C ? __uint_as_float(tc_tf32(load<float>(w[n * wk + c * wc + r * wr + s * ws]))) : 0.f;
+        }
+        float2 f;
+        f.x = v[0];
+        f.y = v[1];
+        bs[i] = f;
+    }
+    float b[4][2];
 #pragma unroll
-        for (int j = 0; j < 2; j++)
-#pragma unroll
-            for (int e = 0; e < 2; e++) {
-                int k = ks * 8 + t4 + 4 * e, r = k / (S * C), s = k / C % S, c = k % C;
-                bf[ks][j][e] = k < R * S * C ? tc_tf32(load<float>(w[(k0 + 8 * j + g) * wk + c * wc + r * wr + s * ws])) : 0u;
-            }
-    float b[2][2];
-#pragma unroll
-    for (int j = 0; j < 2; j++)
+    for (int j = 0; j < 4; j++)
 #pragma unroll
         for (int e = 0; e < 2; e++) b[j][e] = bias ? load<float>(bias[k0 + 8 * j + 2 * t4 + e]) : 0.f;
     int pitch = stem_patch_cols(p, S) * C;
@@ -285,36 +293,39 @@ __device__ __forceinline__ void conv_stem_fwd(T* y, const T* x, const T* w, cons
     if (blockIdx.x < tiles) stem_patch_load<T, C, R, S>(pv, x, p, stem_tile(p, blockIdx.x));
     for (i64 tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
         StemTile tt = stem_tile(p, tile);
-        __syncthreads();      // the previous tile's patch is read
+        __syncthreads();      // the previous tile's patch is read (and, the first time, the fragments are written)
         stem_patch_store<C, R, S>(patch, pv, p);
         __syncthreads();
         if (tile + gridDim.x < tiles) stem_patch_load<T, C, R, S>(pv, x, p, stem_tile(p, tile + gridDim.x));
-        float acc[STEM_TP][2][4];
+        float acc[ROWS][4][4];
 #pragma unroll
-        for (int i = 0; i < STEM_TP; i++)
+        for (int i = 0; i < ROWS; i++)
 #pragma unroll
-            for (int j = 0; j < 2; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
+            for (int j = 0; j < 4; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
 #pragma unroll
         for (int ks = 0; ks < KS; ks++) {
             int oa = off[ks * 8 + t4], ob = off[ks * 8 + t4 + 4];
+            float2 bv[4];
 #pragma unroll
-            for (int i = 0; i < STEM_TP; i++) {
-                // rows g and g + 8 of the fragment: pixels (p0 + i, q0 + 2g) and (.., q0 + 2g + 1), so that at stride 2
-                // the 32 lanes' addresses 12 g + t4 (+ const) fall in 32 banks
-                const float* lo = patch + i * p.sh * pitch + 2 * g * p.sw * C;
+            for (int j = 0; j < 4; j++) bv[j] = bs[(ks * 8 + nt0 + j) * 32 + lane];
+#pragma unroll
+            for (int i = 0; i < ROWS; i++) {
+                // rows g and g + 8 of the fragment: pixels (p0 + row0 + i, q0 + 2g) and (.., q0 + 2g + 1), so that at
+                // stride 2 the 32 lanes' addresses 12 g + t4 (+ const) fall in 32 banks
+                const float* lo = patch + (row0 + i) * p.sh * pitch + 2 * g * p.sw * C;
                 const float* hi = lo + p.sw * C;
                 unsigned a[4] = {__float_as_uint(lo[oa]), __float_as_uint(hi[oa]), __float_as_uint(lo[ob]), __float_as_uint(hi[ob])};
                 if (ks == KS - 1) {   // k past R*S*C: 0, not the first tap again (its weight is 0, but inf * 0 is NaN)
                     if (ks * 8 + t4 >= R * S * C) a[0] = a[1] = 0u;
                     if (ks * 8 + t4 + 4 >= R * S * C) a[2] = a[3] = 0u;
                 }
-                tc_mma1(acc[i][0], a, bf[ks][0][0], bf[ks][0][1]);
-                tc_mma1(acc[i][1], a, bf[ks][1][0], bf[ks][1][1]);
+#pragma unroll
+                for (int j = 0; j < 4; j++) tc_mma1(acc[i][j], a, __float_as_uint(bv[j].x), __float_as_uint(bv[j].y));
             }
         }
 #pragma unroll
-        for (int i = 0; i < STEM_TP; i++) {
-            int pp = tt.p0 + i;
+        for (int i = 0; i < ROWS; i++) {
+            int pp = tt.p0 + row0 + i;
             if (pp >= p.p) break;
 #pragma unroll
             for (int hl = 0; hl < 2; hl++) {
@@ -322,7 +333,7 @@ __device__ __forceinline__ void conv_stem_fwd(T* y, const T* x, const T* w, cons
                 if (qq >= p.q) continue;
                 T* row = y + (((i64) tt.img * p.p + pp) * p.q + qq) * p.k + k0 + 2 * t4;
 #pragma unroll
-                for (int j = 0; j < 2; j++) {
+                for (int j = 0; j < 4; j++) {
                     float v0 = acc[i][j][2 * hl] + b[j][0], v1 = acc[i][j][2 * hl + 1] + b[j][1];
                     if (relu) { v0 = v0 > 0.f ? v0 : 0.f; v1 = v1 > 0.f ? v1 : 0.f; }
                     stem_store2<T>(row + 8 * j, v0, v1);
