@@ -193,7 +193,7 @@ final class ConvolutionCuda extends CudaFamily {
 
         private String name(String kind) { return "conv_stem_" + kind + "_c3k" + r; }
 
-        /** The weight gradient's shared memory: offsets, the patch (a multiple of 4 floats), the gradient tile. */
+        /** The weight gradient's shared memory: ks * 8 unused ints, the patch (a multiple of 4 floats), the gradient tile. */
         private long wgradShared() {
             return 4L * (ks * 8 + ((patchFloats() + 3) & ~3) + (long) TILE_ROWS * TILE_COLS * (CHANNELS_PER_BLOCK + 8));
         }

@@ -374,7 +374,7 @@ template <typename T, int C, int R, int S>
 __device__ __forceinline__ void conv_stem_wgrad(float* partial, const T* gy, const T* x, StemP p) {
     constexpr int KS = (R * S * C + 7) / 8, NT = (KS + 3) / 4, GP = 64 + 8, GV = STEM_TP * STEM_TQ * 64 / STEM_THREADS;
     extern __shared__ float stem_sh[];
-    float* patch = stem_sh + KS * 8;   // the forward's layout (the offsets' place unused)
+    float* patch = stem_sh + KS * 8;   // after KS * 8 unused ints, as ConvolutionCuda.StemConv.wgradShared counts
     float* gs = patch + ((stem_patch_rows(p, R) * stem_patch_cols(p, S) * C + 1 + 3) & ~3);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     int nt0 = warp * NT, nts = min(NT, KS - nt0), kb = blockIdx.y * 64;
