@@ -117,7 +117,7 @@ final class ElementwiseCpu {
         return switch (op) {
             case NEG -> v.neg();
             case ABS -> v.abs();
-            case RELU -> FloatVector.zero(F).blend(v, v.compare(VectorOperators.GT, 0f));   // NaN -> 0, as the scalar rule (max keeps NaN)
+            case RELU -> v.max(0f);
             case STEP -> FloatVector.zero(F).blend(1f, v.compare(VectorOperators.GT, 0f));
             case EXP, LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, GELU, SILU, NOT, GELU_TANH ->
                     throw new IllegalStateException("no lane-wise kernel for " + op);
