@@ -291,9 +291,10 @@ public final class Tensor implements AutoCloseable {
      * Makes {@code buffer} (this leaf's shape, dtype, device and memory format ({@link #sameDenseLayout}); kept by the
      * caller) where this leaf's gradient lives whenever a backward pass starts it from none: the gradient is written
      * into it (converted to its dtype; an op whose backward can write there directly does, see
-     * {@code Autograd.gradientDestination}) and {@link #grad()} is the buffer. Data parallel training makes each parameter's gradient a slice of its bucket this way (PyTorch's
-     * {@code gradient_as_bucket_view}), so the bucket needs no copy before its reduction. null: gradients are tensors
-     * of their own again. {@link #zeroGrad()} forgets the gradient but keeps the buffer.
+     * {@code Autograd.gradientDestination}) and {@link #grad()} is the buffer. Data parallel training makes each
+     * parameter's gradient a slice of its bucket this way (PyTorch's {@code gradient_as_bucket_view}), so the bucket
+     * needs no copy before its reduction. null: gradients are tensors of their own again. {@link #zeroGrad()} forgets
+     * the gradient but keeps the buffer.
      */
     public void setGradBuffer(Tensor buffer) {
         if (gradFn != null) throw new IllegalStateException("setGradBuffer on a non-leaf tensor (the output of " + gradFn.op() + ")");

@@ -199,7 +199,7 @@ final class OptimCpu {
      * channels-last ({@link Tensor#sameDenseLayout}).
      */
     private static Object flatArray(String op, Tensor t, Tensor p) {
-        if (!t.sameDenseLayout(p) || !(p.isContiguous() || p.isChannelsLast())) {
+        if (!t.sameDenseLayout(p)) {   // which also holds p contiguous or channels-last
             throw new IllegalArgumentException(op + ": expected " + Shape.str(p.shape()) + " tensors laid out as their parameter (contiguous or "
                     + "channels-last), got strides " + java.util.Arrays.toString(t.strides()) + " for a parameter's " + java.util.Arrays.toString(p.strides()));
         }

@@ -70,11 +70,9 @@ public final class DataParallel {
             List<Tensor> views = new ArrayList<>();
             for (Tensor p : bucket) {
                 at = aligned(at);
-                Tensor slice = flat.narrow(0, (int) at, (int) p.numel()).view(p.shape());
-                if (p.prefersChannelsLast()) {   // a channels-last filter's gradient: the same range, laid out as it
-                    int[] s = p.shape();
-                    slice = flat.narrow(0, (int) at, (int) p.numel()).view(s[0], s[2], s[3], s[1]).permute(0, 3, 1, 2);
-                }
+                Tensor range = flat.narrow(0, (int) at, (int) p.numel());
+                int[] s = p.shape();   // a channels-last filter's gradient: the same range, laid out as it
+                Tensor slice = p.prefersChannelsLast() ? range.view(s[0], s[2], s[3], s[1]).permute(0, 3, 1, 2) : range.view(s);
                 views.add(slice);
                 // each gradient is a slice of its bucket from the first backward on (PyTorch's gradient_as_bucket_view):
                 // written there by the ops that can, copied there by the engine otherwise, so the bucket is ready as is

@@ -1,7 +1,6 @@
 package dev.kiln.nn;
 
 import dev.kiln.Tensor;
-import dev.kiln.ops.Views;
 
 /**
  * A whole network of one input: a {@link Layer} that is also a {@link Forward}. The zoo builds Models, and
@@ -28,7 +27,7 @@ public abstract class Model extends Layer implements Forward {
         Tensor.noGrad(() -> {
             for (Tensor p : parameters()) {
                 if (p.dim() != 4 || (on ? p.isChannelsLast() : p.isContiguous())) continue;
-                p.setData(on ? Views.toChannelsLast(p.detach(), p.dtype()) : p.detach().contiguous());
+                p.setData(on ? p.detach().toChannelsLast() : p.detach().contiguous());
             }
             return null;
         });

@@ -95,7 +95,8 @@ public abstract class Optimizer {
         if (first.dtype() != DType.FLOAT32 && first.dtype() != DType.FLOAT64) return false;
         for (Tensor p : params) {
             Tensor g = p.grad();
-            if (p.dtype() != first.dtype() || !p.device().equals(first.device()) || !(p.isContiguous() || p.isChannelsLast())) return false;
+            if (p.dtype() != first.dtype() || !p.device().equals(first.device())) return false;
+            // laid out as p, so p itself is contiguous or channels-last
             if (g.dtype() != p.dtype() || !g.device().equals(p.device()) || !g.sameDenseLayout(p)) return false;
         }
         return true;
