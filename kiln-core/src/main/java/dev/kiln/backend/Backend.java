@@ -153,6 +153,31 @@ public interface Backend {
                                boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias);
 
     /**
+     * {@code maxPool2d(batchNorm(x) with its ReLU, pool)} (p.relu() set, no residual: a ResNet stem's tail). Returns
+     * {pooled output, mean, invstd, the pooling's indices, the batch norm's output}, the last null where the backend
+     * fused the passes and never stored it (CUDA on channels-last x). The default runs the two.
+     */
+    default Tensor[] batchNormReluMaxPool(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor batchesTracked,
+                                          BatchNormParams p, Pool2dParams pool) {
+        Tensor[] bn = batchNorm(x, weight, bias, runningMean, runningVar, batchesTracked, null, p);
+        Tensor[] pooled = maxPool2d(bn[0], pool);
+        return new Tensor[]{pooled[0], bn[1], bn[2], pooled[1], bn[0]};
+    }
+
+    /**
+     * The gradients of {@link #batchNormReluMaxPool} from g, the pooled output's: {dx (null unless inputGrad), dweight,
+     * dbias} as {@link #batchNormBackward}'s; indices, y, mean and invstd are what the forward returned (y null only
+     * where this backend's batchNormBackward recomputes the ReLU's mask from x).
+     */
+    default Tensor[] batchNormReluMaxPoolBackward(Tensor g, Tensor indices, Tensor y, Tensor x, Tensor weight, Tensor bias, Tensor mean,
+                                                  Tensor invstd, BatchNormParams p, Pool2dParams pool, boolean inputGrad, Tensor dweight,
+                                                  Tensor dbias) {
+        Tensor gy = maxPool2dBackward(g, indices, x.shape(), pool);
+        Tensor[] r = batchNormBackward(gy, y, x, weight, bias, mean, invstd, p, false, inputGrad, dweight, dbias);
+        return new Tensor[]{r[0], r[1], r[2]};
+    }
+
+    /**
      * Layer norm of x over its trailing n elements (rows = numel / n): {@code y = (x - mean) * invstd * weight + bias}
      * with the biased variance. weight and bias (n) may be null; they are float32 for 16-bit x, else x's dtype. Returns
      * {y (x's shape, dtype {@code out}), mean (rows), invstd (rows)}, the statistics float32 (float64 for float64 x).

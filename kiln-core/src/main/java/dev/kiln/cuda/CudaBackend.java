@@ -420,4 +420,11 @@ public final class CudaBackend implements Backend {
                                                 BatchNormParams p, boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
         return normalization.batchNormBackward(g, y, x, weight, bias, mean, invstd, p.training(), p.relu(), residual, inputGrad, dweight, dbias);
     }
+
+    @Override public Tensor[] batchNormReluMaxPool(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
+                                                   Tensor batchesTracked, BatchNormParams p, Pool2dParams pool) {
+        Tensor[] fused = normalization.batchNormReluMaxPool(x, weight, bias, runningMean, runningVar, batchesTracked, p.training(), p.momentum(),
+                p.eps(), pool);
+        return fused != null ? fused : Backend.super.batchNormReluMaxPool(x, weight, bias, runningMean, runningVar, batchesTracked, p, pool);
+    }
 }

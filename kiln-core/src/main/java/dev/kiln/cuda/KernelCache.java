@@ -36,7 +36,7 @@ final class KernelCache {
     /** Kernels built with nvcc when the jar was ({@code mvn -Pprebuilt-kernels package}), one folder per architecture. */
     static final String PREBUILT_DIR = "/dev/kiln/cuda/cubins/";
     /** The headers kept as files; {@link OpCodes#HEADER_NAME} is generated and added by {@link #headers()}. */
-    static final List<String> HEADERS = List.of("common.cuh", "random.cuh");
+    static final List<String> HEADERS = List.of("common.cuh", "pool.cuh", "random.cuh");
     /** Every kernel file, one per op family (the offline compile test checks this list against the folder). */
     static final List<String> FILES = List.of("attention.cu", "convolution.cu", "dropout.cu", "elementwise.cu", "graph.cu", "indexing.cu", "losses.cu",
             "matmul.cu", "normalization.cu", "optim.cu", "pooling.cu", "quantized.cu", "random.cu", "recurrent.cu", "reductions.cu", "softmax.cu");

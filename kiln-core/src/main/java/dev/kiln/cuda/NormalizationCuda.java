@@ -2,6 +2,7 @@ package dev.kiln.cuda;
 
 import dev.kiln.DType;
 import dev.kiln.Tensor;
+import dev.kiln.backend.Pool2dParams;
 
 /**
  * Batch norm on CUDA (normalization.cu): the statistics in two launches (per-channel partial sums over blocks that
@@ -13,6 +14,7 @@ import dev.kiln.Tensor;
 final class NormalizationCuda extends CudaFamily {
     private final Kernels.Table stats, statsCl, statsFinish, evalStats, apply, grad, gradCl, gradFinish, inputGradKernel;
     private final Kernels.Table statsV, gradV, applyV, inputGradV;
+    private final Kernels.Table reluMaxPoolV;   // batch norm, ReLU and max pool in one pass
     private final Kernels.Table lnForward, lnForwardTo, lnInputGrad, lnParamGrad, lnParamGradFinish;
     private final Kernels.Table lnInputGradFrom, lnParamGradFrom;   // float32 rows, the 16-bit gradient of layer_norm_fwd_to's output
 
@@ -31,6 +33,7 @@ final class NormalizationCuda extends CudaFamily {
         gradV = new Kernels.Table(dev, "normalization.cu", "batch_norm_grad_v");
         applyV = new Kernels.Table(dev, "normalization.cu", "batch_norm_apply_v");
         inputGradV = new Kernels.Table(dev, "normalization.cu", "batch_norm_input_grad_v");
+        reluMaxPoolV = new Kernels.Table(dev, "normalization.cu", "batch_norm_relu_max_pool_v");
         lnForward = new Kernels.Table(dev, "normalization.cu", "layer_norm_fwd");
         lnForwardTo = new Kernels.Table(dev, "normalization.cu", "layer_norm_fwd_to", true);
         lnInputGrad = new Kernels.Table(dev, "normalization.cu", "layer_norm_input_grad");
@@ -100,36 +103,14 @@ final class NormalizationCuda extends CudaFamily {
     Tensor[] batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor batchesTracked,
                        Tensor residual, boolean training, double momentum, double eps, boolean relu) {
         requireAnyFloat("batch_norm", x.dtype());
-        DType pt = paramType(x.dtype());
         boolean cl = x.prefersChannelsLast();
         Tensor xc = like(x, x, x.dtype()), rc = residual == null ? null : like(x, residual, x.dtype());
         int[] s = x.shape();
         long n = s[0], c = s[1], spatial = x.numel() / Math.max(1, n * c), total = x.numel(), m = n * spatial;
-        Tensor y = newLike(x, s, x.dtype()), mean = newTensor(new int[]{(int) c}, pt), invstd = newTensor(new int[]{(int) c}, pt);
+        Tensor y = newLike(x, s, x.dtype());
         VecTiles vt = vecTiles(cl, c, x.dtype(), xc, rc, y);
-        if (training) {
-            int splits = vt != null ? splitsV(vt, m) : cl ? splitsCl(c, m) : splits(c, m);
-            long chunk = (m + splits - 1) / splits;
-            CudaAllocator.Block partial = dev.allocator().allocate(c * splits * 16);
-            if (vt != null) {
-                Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(m).i64(c).i64(chunk).i32(vt.tpr())
-                        .go(dev, statsV.get(x.dtype()), vt.channelBlocks(), splits, 1, BLOCK, 2 * vt.perThread() * BLOCK * 8);
-            } else if (cl) {
-                Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(m).i64(c).i64(chunk)
-                        .go(dev, statsCl.get(x.dtype()), (int) ((c + 31) / 32), splits, 1, BLOCK, 0);
-            } else {
-                Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(n).i64(c).i64(spatial).i64(chunk)
-                        .go(dev, stats.get(x.dtype()), (int) c, splits, 1, BLOCK, 0);
-            }
-            // a warp per channel; the layer's batch count goes up in the same launch
-            Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(runningMean)).ptr(ptrOrNull(runningVar)).ptr(partial.address())
-                    .i64(c).i32(splits).i64(m).f64(momentum).f64(eps).ptr(ptrOrNull(batchesTracked))
-                    .go(dev, statsFinish.get(x.dtype()), grid(c * 32), BLOCK);
-            dev.allocator().free(partial);
-        } else {
-            Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptr(runningMean)).ptr(ptr(runningVar)).i64(c).f64(eps)
-                    .go(dev, evalStats.get(x.dtype()), grid(c), BLOCK);
-        }
+        Tensor[] stats = statistics(xc, vt, runningMean, runningVar, batchesTracked, training, momentum, eps);
+        Tensor mean = stats[0], invstd = stats[1];
         if (total > 0 && vt != null) {
             Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias)).ptr(ptrOrNull(rc))
                     .i64(m).i64(c).i32(relu ? 1 : 0).i32(vt.tpr()).go(dev, applyV.get(x.dtype()), vt.channelBlocks(), rowBlocksV(vt, m), 1, BLOCK, 0);
@@ -141,6 +122,70 @@ final class NormalizationCuda extends CudaFamily {
         drop(xc, x);
         if (rc != null) drop(rc, residual);
         return new Tensor[]{y, mean, invstd};
+    }
+
+    /**
+     * {mean, invstd} of xc (x as the kernels read it; vt its 16-byte tiling or null): the batch's in training (moving
+     * the running statistics and counting batchesTracked in the finish kernel), else from the running ones.
+     */
+    private Tensor[] statistics(Tensor xc, VecTiles vt, Tensor runningMean, Tensor runningVar, Tensor batchesTracked, boolean training,
+                                double momentum, double eps) {
+        DType pt = paramType(xc.dtype());
+        boolean cl = xc.prefersChannelsLast();
+        int[] s = xc.shape();
+        long n = s[0], c = s[1], spatial = xc.numel() / Math.max(1, n * c), m = n * spatial;
+        Tensor mean = newTensor(new int[]{(int) c}, pt), invstd = newTensor(new int[]{(int) c}, pt);
+        if (training) {
+            int splits = vt != null ? splitsV(vt, m) : cl ? splitsCl(c, m) : splits(c, m);
+            long chunk = (m + splits - 1) / splits;
+            CudaAllocator.Block partial = dev.allocator().allocate(c * splits * 16);
+            if (vt != null) {
+                Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(m).i64(c).i64(chunk).i32(vt.tpr())
+                        .go(dev, statsV.get(xc.dtype()), vt.channelBlocks(), splits, 1, BLOCK, 2 * vt.perThread() * BLOCK * 8);
+            } else if (cl) {
+                Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(m).i64(c).i64(chunk)
+                        .go(dev, statsCl.get(xc.dtype()), (int) ((c + 31) / 32), splits, 1, BLOCK, 0);
+            } else {
+                Launch.args().ptr(partial.address()).ptr(ptr(xc)).i64(n).i64(c).i64(spatial).i64(chunk)
+                        .go(dev, stats.get(xc.dtype()), (int) c, splits, 1, BLOCK, 0);
+            }
+            // a warp per channel; the layer's batch count goes up in the same launch
+            Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(runningMean)).ptr(ptrOrNull(runningVar)).ptr(partial.address())
+                    .i64(c).i32(splits).i64(m).f64(momentum).f64(eps).ptr(ptrOrNull(batchesTracked))
+                    .go(dev, statsFinish.get(xc.dtype()), grid(c * 32), BLOCK);
+            dev.allocator().free(partial);
+        } else {
+            Launch.args().ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptr(runningMean)).ptr(ptr(runningVar)).i64(c).f64(eps)
+                    .go(dev, evalStats.get(xc.dtype()), grid(c), BLOCK);
+        }
+        return new Tensor[]{mean, invstd};
+    }
+
+    /**
+     * maxPool(relu(batchNorm(x))) on channels-last x where the 16-byte kernels apply: the statistics, then one pass that
+     * normalises, applies the ReLU and pools (batch_norm_relu_max_pool_v), keeping max_pool_fwd_v's byte indices.
+     * Returns {pooled, mean, invstd, indices, null}, or null where the kernels do not apply. The backward is the two
+     * ops' (Backend's default): max_pool_bwd_v's gather, then batch norm's with the ReLU's mask recomputed from x.
+     */
+    Tensor[] batchNormReluMaxPool(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor batchesTracked,
+                                  boolean training, double momentum, double eps, Pool2dParams pool) {
+        if (!x.prefersChannelsLast() || pool.kernelH() * pool.kernelW() >= 255) return null;
+        int[] pp = PoolingCuda.poolP(x.shape(), pool, true);
+        int[] os = {x.shape()[0], x.shape()[1], pp[2], pp[3]};
+        Tensor out = newChannelsLast(os, x.dtype()), idx = newChannelsLast(os.clone(), DType.UINT8);
+        VecTiles vt = vecTiles(true, x.shape()[1], x.dtype(), x, out);
+        if (vt == null) {
+            out.storage().release();
+            idx.storage().release();
+            return null;
+        }
+        Tensor[] stats = statistics(x, vt, runningMean, runningVar, batchesTracked, training, momentum, eps);
+        long total = out.numel() / vt.perThread();   // V channels of one output pixel per thread
+        if (total > 0) {
+            Launch.args().ptr(ptr(out)).ptr(ptr(idx)).ptr(ptr(x)).ptr(ptr(stats[0])).ptr(ptr(stats[1])).ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias))
+                    .i64(total).ints(pp).go(dev, reluMaxPoolV.get(x.dtype()), grid(total), BLOCK);
+        }
+        return new Tensor[]{out, stats[0], stats[1], idx, null};
     }
 
     /**
@@ -166,6 +211,7 @@ final class NormalizationCuda extends CudaFamily {
         CudaAllocator.Block coef = needSums ? dev.allocator().allocate(Math.max(c, 1) * 2L * pt.byteSize()) : null;
         VecTiles vt = vecTiles(cl, c, t, gc, xc, dx, dres);
         boolean recompute = relu && !residual && vt != null;
+        if (relu && !recompute && y == null) throw new IllegalArgumentException("batchNormBackward: the ReLU's mask needs the forward's output here");
         Tensor yc = relu && !recompute ? like(x, y, t) : null;
         if (vt != null && yc != null && ptr(yc) % 16 != 0) vt = null;
         if (needSums) {

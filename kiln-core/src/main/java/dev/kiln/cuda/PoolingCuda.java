@@ -22,7 +22,7 @@ final class PoolingCuda extends CudaFamily {
     }
 
     /** The kernels' PoolP; its channel count c is 0 for NCHW planes, C for channels-last arrays. */
-    private static int[] poolP(int[] xShape, Pool2dParams p, boolean channelsLast) {
+    static int[] poolP(int[] xShape, Pool2dParams p, boolean channelsLast) {
         int h = xShape[2], w = xShape[3];
         return new int[]{h, w, p.outH(h), p.outW(w), p.kernelH(), p.kernelW(), p.strideH(), p.strideW(), p.padH(), p.padW(),
                 p.countIncludePad() ? 1 : 0, channelsLast ? xShape[1] : 0};

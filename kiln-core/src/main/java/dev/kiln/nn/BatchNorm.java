@@ -110,10 +110,7 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
      * followed by a ReLU (Sequential uses it), without the separate passes over memory the three ops would take.
      */
     public Tensor forward(Tensor x, Tensor residual, boolean relu) {
-        if (!acceptsRank(x.dim()) || x.size(1) != features) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + "(" + features + "): expected " + expectedInput()
-                    + " with " + features + " channels, got shape " + Shape.str(x.shape()));
-        }
+        checkInput(x);
         boolean training = isTraining();
         if (folded) {
             if (training) throw new IllegalStateException(getClass().getSimpleName() + " was folded into a convolution for inference and cannot train");
@@ -126,6 +123,27 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
         if (training && sumOverReplicas != null) return synchronizedForward(x, residual, relu);
         return dev.kiln.ops.Normalization.batchNorm(x, runningMean, runningVar, opCounts ? numBatchesTracked : null, weight, bias, residual,
                 training, momentum, eps, relu);
+    }
+
+    /**
+     * {@code pool(relu(this(x)))} as one op (an ImageNet ResNet's stem; Sequential uses it): on CUDA with channels-last
+     * activations the normalised ones are never stored.
+     */
+    Tensor forwardReluMaxPool(Tensor x, MaxPool2d pool) {
+        checkInput(x);
+        boolean training = isTraining();
+        if (folded || (training && sumOverReplicas != null)) return pool.forward(forward(x, null, true));
+        boolean opCounts = numBatchesTracked.device().equals(x.device());
+        if (training && !opCounts) Tensor.noGrad(() -> numBatchesTracked.copyFrom(numBatchesTracked.add(1)));
+        return dev.kiln.ops.Normalization.batchNormReluMaxPool(x, runningMean, runningVar, opCounts ? numBatchesTracked : null, weight, bias,
+                training, momentum, eps, pool.params());
+    }
+
+    private void checkInput(Tensor x) {
+        if (!acceptsRank(x.dim()) || x.size(1) != features) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + "(" + features + "): expected " + expectedInput()
+                    + " with " + features + " channels, got shape " + Shape.str(x.shape()));
+        }
     }
 
     /**

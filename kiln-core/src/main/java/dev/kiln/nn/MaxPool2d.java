@@ -1,6 +1,7 @@
 package dev.kiln.nn;
 
 import dev.kiln.Tensor;
+import dev.kiln.backend.Pool2dParams;
 
 /** Max over k x k windows; stride defaults to the kernel size as in PyTorch. */
 public final class MaxPool2d extends Layer implements Forward {
@@ -23,6 +24,8 @@ public final class MaxPool2d extends Layer implements Forward {
     public int padding() { return padding; }
 
     @Override public Tensor forward(Tensor x) { return F.maxPool2d(x, kernel, stride, padding); }
+
+    Pool2dParams params() { return Pool2dParams.of(kernel, stride, padding); }
 
     @Override protected String extraRepr() { return "kernel_size=" + kernel + ", stride=" + stride + ", padding=" + padding; }
 }

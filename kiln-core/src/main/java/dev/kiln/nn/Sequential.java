@@ -9,7 +9,8 @@ import java.util.List;
  * {@link Forward} (take one tensor); a layer with several inputs goes inside a layer of your own that supplies
  * them. A {@link Conv2d} followed by a {@link ReLU} runs as one fused op (bias add and ReLU as the convolution's
  * epilogue, ReLU mask and bias gradient in one backward pass), and so does a {@link BatchNorm} followed by a
- * {@link ReLU}: the same values and gradients as the two layers, fewer passes over memory.
+ * {@link ReLU} (and a {@link MaxPool2d} after those two): the same values and gradients as the layers, fewer passes
+ * over memory.
  */
 public final class Sequential extends Model {
     private final Forward[] layers;
@@ -47,6 +48,10 @@ public final class Sequential extends Model {
             if (layers[i] instanceof Conv2d conv && next < layers.length && layers[next] instanceof ReLU) {
                 x = conv.forward(x, true);
                 i = next;
+            } else if (layers[i] instanceof BatchNorm bn && i + 2 < layers.length && layers[i + 1] instanceof ReLU
+                    && layers[i + 2] instanceof MaxPool2d pool) {
+                x = bn.forwardReluMaxPool(x, pool);
+                i += 2;
             } else if (layers[i] instanceof BatchNorm bn && i + 1 < layers.length && layers[i + 1] instanceof ReLU) {
                 x = bn.forward(x, null, true);
                 i++;

@@ -9,6 +9,7 @@ import dev.kiln.autograd.AutocastPolicy;
 import dev.kiln.autograd.Autograd;
 import dev.kiln.backend.Backend;
 import dev.kiln.backend.BatchNormParams;
+import dev.kiln.backend.Pool2dParams;
 import dev.kiln.autograd.GradMode;
 
 import java.util.Arrays;
@@ -117,6 +118,43 @@ public final class Normalization {
      */
     public static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor batchesTracked, Tensor weight, Tensor bias,
                                    Tensor residual, boolean training, double momentum, double eps, boolean relu) {
+        checkBatchNorm(x, runningMean, runningVar, batchesTracked, weight, bias, residual, training);
+        if (fused(x, runningMean, runningVar, weight, bias, residual)) {
+            return fusedBatchNorm(x, runningMean, runningVar, batchesTracked, weight, bias, residual, new BatchNormParams(training, momentum, eps, relu));
+        }
+        if (training && batchesTracked != null) Tensor.noGrad(() -> batchesTracked.copyFrom(batchesTracked.add(1)));
+        Tensor y = compositeBatchNorm(Autocast.cast(AutocastPolicy.BATCH_NORM, x), runningMean, runningVar,
+                Autocast.cast(AutocastPolicy.BATCH_NORM, weight), Autocast.cast(AutocastPolicy.BATCH_NORM, bias), training, momentum, eps);
+        if (residual != null) y = y.add(residual.to(y.dtype()));
+        return relu ? y.relu() : y;
+    }
+
+    /**
+     * {@code maxPool2d(relu(batchNorm(x)), pool)}: the stem of an ImageNet ResNet as one op, with batchNorm's
+     * arguments (no residual). Where batchNorm runs fused, the backend may fuse the three (CUDA on channels-last x: the
+     * normalised activations are never stored, the backward gathers straight from the pooled gradient); elsewhere it is
+     * the two ops.
+     */
+    public static Tensor batchNormReluMaxPool(Tensor x, Tensor runningMean, Tensor runningVar, Tensor batchesTracked, Tensor weight,
+                                              Tensor bias, boolean training, double momentum, double eps, Pool2dParams pool) {
+        checkBatchNorm(x, runningMean, runningVar, batchesTracked, weight, bias, null, training);
+        Pooling.check("max_pool2d", x, pool);
+        if (!fused(x, runningMean, runningVar, weight, bias, null)) {
+            return Pooling.maxPool2d(batchNorm(x, runningMean, runningVar, batchesTracked, weight, bias, null, training, momentum, eps, true), pool);
+        }
+        BatchNormParams p = new BatchNormParams(training, momentum, eps, true);
+        Backend be = Backends.get(x.device());
+        Tensor[] r = be.batchNormReluMaxPool(x, weight, bias, runningMean, runningVar, batchesTracked, p, pool);
+        Tensor mean = r[1], invstd = r[2], indices = r[3], y = r[4], in = x, w = weight;
+        return Autograd.record("batch_norm_relu_max_pool", r[0], g -> {
+            boolean params = w != null && (w.requiresGrad() || bias.requiresGrad());
+            return be.batchNormReluMaxPoolBackward(g, indices, y, in, w, bias, mean, invstd, p, pool, in.requiresGrad(),
+                    params ? Autograd.gradientOutput(w) : null, params ? Autograd.gradientOutput(bias) : null);
+        }, x, weight, bias);
+    }
+
+    private static void checkBatchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor batchesTracked, Tensor weight, Tensor bias,
+                                       Tensor residual, boolean training) {
         if (x.dim() < 2) {
             throw new IllegalArgumentException("batch_norm: expected input of rank >= 2 (N, C, *), got shape " + Shape.str(x.shape()));
         }
@@ -143,14 +181,6 @@ public final class Normalization {
             throw new IllegalArgumentException("batch_norm: num_batches_tracked must be one int64 on " + x.device() + ", got "
                     + batchesTracked.dtype() + " " + Shape.str(batchesTracked.shape()) + " on " + batchesTracked.device());
         }
-        if (fused(x, runningMean, runningVar, weight, bias, residual)) {
-            return fusedBatchNorm(x, runningMean, runningVar, batchesTracked, weight, bias, residual, new BatchNormParams(training, momentum, eps, relu));
-        }
-        if (training && batchesTracked != null) Tensor.noGrad(() -> batchesTracked.copyFrom(batchesTracked.add(1)));
-        Tensor y = compositeBatchNorm(Autocast.cast(AutocastPolicy.BATCH_NORM, x), runningMean, runningVar,
-                Autocast.cast(AutocastPolicy.BATCH_NORM, weight), Autocast.cast(AutocastPolicy.BATCH_NORM, bias), training, momentum, eps);
-        if (residual != null) y = y.add(residual.to(y.dtype()));
-        return relu ? y.relu() : y;
     }
 
     /** The dtype batch norm's parameters and statistics have beside activations of dtype t in the fused kernels. */

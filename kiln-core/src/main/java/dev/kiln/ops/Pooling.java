@@ -64,7 +64,7 @@ public final class Pooling {
         return Tensor.of(m, out, in).to(dtype).to(like.device());
     }
 
-    private static void check(String op, Tensor x, Pool2dParams p) {
+    static void check(String op, Tensor x, Pool2dParams p) {
         if (x.dim() != 4) {
             throw new IllegalArgumentException(op + ": expected input of rank 4 (N, C, H, W), got shape " + Shape.str(x.shape()));
         }

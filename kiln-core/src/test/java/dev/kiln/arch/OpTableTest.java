@@ -56,7 +56,8 @@ class OpTableTest {
                     "conv2d conv2dBackwardInput conv2dBackwardWeight conv2dBackwardWeightAndBias biasReluBackward", "convolution.cu",
                     "cpu.ConvolutionCpuTest cuda.ConvolutionGpuTest"),
             family("Pooling", "ops.Pooling", "maxPool2d maxPool2dBackward avgPool2d avgPool2dBackward", "pooling.cu", "cuda.PoolingGpuTest"),
-            family("Normalization", "ops.Normalization", "layerNorm layerNormBackward batchNorm batchNormBackward", "normalization.cu",
+            family("Normalization", "ops.Normalization", "layerNorm layerNormBackward batchNorm batchNormBackward batchNormReluMaxPool batchNormReluMaxPoolBackward",
+                    "normalization.cu",
                     "ops.NormalizationGradTest cuda.NormalizationGpuTest"),
             family("Softmax", "ops.Softmax", "softmax softmaxBackward", "softmax.cu", "cuda.SoftmaxGpuTest"),
             family("Quantized", "ops.Quantized", "quantizedLinear quantizedConv2d", "quantized.cu", "quant.QuantizationTest cuda.QuantizedGpuTest"),
@@ -75,7 +76,7 @@ class OpTableTest {
     static final Set<String> BACKEND_OWN = Set.of("device", "allocate", "fromHost", "toHost");
 
     /** Kernel files that belong to no op family: shared headers and the CUDA-graph replay counter. */
-    static final Set<String> SHARED_KERNEL_FILES = Set.of("common.cuh", "random.cuh", "graph.cu");
+    static final Set<String> SHARED_KERNEL_FILES = Set.of("common.cuh", "pool.cuh", "random.cuh", "graph.cu");
 
     private static final Path KERNELS = Path.of("src/main/resources/dev/kiln/cuda/kernels");
 

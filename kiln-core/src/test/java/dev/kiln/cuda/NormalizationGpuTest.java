@@ -4,10 +4,13 @@ import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.Tensor;
 import dev.kiln.backend.BatchNormParams;
+import dev.kiln.backend.Pool2dParams;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 
 /**
  * normalization.cu's layer norm (below) and batch norm (with the residual add and ReLU) on cuda:0 against the CPU's, on fresh random inputs:
@@ -170,5 +173,88 @@ class NormalizationGpuTest extends GpuBackendComparison {
                 }
             }
         }
+    }
+
+    /**
+     * batch_norm_relu_max_pool (its fused forward on channels-last, 16-byte aligned x; its backward the two ops' with
+     * the ReLU's mask recomputed) against the CPU's two ops (float64, float32) and against the GPU's own two ops (every
+     * float type: the fused forward rounds as they do and picks the same maxima), training and eval, with and without
+     * affine parameters, ResNet's 3x3/2 pad 1 pool and a 2x2/2 one. Inputs on a 1/16 lattice so that no two values of a
+     * window are within rounding of each other (where the CPU, in double, and the GPU would pick different maxima).
+     */
+    @Test void batchNormReluMaxPool() {
+        int[][] shapes = {{2, 64, 12, 12}, {3, 32, 9, 11}, {2, 8, 5, 4}};
+        Pool2dParams[] pools = {Pool2dParams.of(3, 2, 1), Pool2dParams.of(2, 2, 0)};
+        for (DType t : new DType[]{DType.FLOAT64, DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
+            DType pt = t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+            double tol = t == DType.FLOAT64 ? 1e-10 : t == DType.FLOAT32 ? 1e-4 : 3e-2;
+            for (int[] s : shapes) {
+                for (Pool2dParams pool : pools) {
+                    for (boolean training : new boolean[]{true, false}) {
+                        for (boolean affine : new boolean[]{true, false}) {
+                            String what = t + " " + java.util.Arrays.toString(s) + " pool " + pool.kernelH() + (training ? " training" : " eval")
+                                    + (affine ? " affine" : "");
+                            int c = s[1];
+                            Tensor x = lattice(s).to(t);
+                            Tensor w = affine ? positive(pt, c) : null, b = affine ? randn(pt, c) : null;
+                            Tensor rmC = randn(pt, c), rvC = positive(pt, c);
+                            Tensor rmG = gpu(rmC), rvG = gpu(rvC), rm2 = gpu(rmC), rv2 = gpu(rvC);
+                            BatchNormParams p = new BatchNormParams(training, 0.1, 1e-5, true);
+                            Tensor nG = Tensor.full(new int[0], 3, DType.INT64, GPU);
+                            Tensor wG = w == null ? null : gpu(w), bG = b == null ? null : gpu(b);
+                            Tensor[] fused = gpuBe.batchNormReluMaxPool(gpuCl(x), wG, bG, rmG, rvG, nG, p, pool);
+                            assertNull(fused[4], what + ": the fused kernel did not run");
+                            assertEquals(training ? 4 : 3, nG.item(), what + " batches counted");
+                            assertChannelsLast(fused[0], what + " y");
+                            Tensor g = randn(t, fused[0].shape());
+                            Tensor[] gf = gpuBe.batchNormReluMaxPoolBackward(gpuCl(g), fused[3], null, gpuCl(x), wG, bG, fused[1], fused[2], p, pool,
+                                    true, paramGrad(w, GPU), paramGrad(w, GPU));
+                            assertChannelsLast(gf[0], what + " dx");
+                            // the GPU's two ops: the same values
+                            Tensor[] bn = gpuBe.batchNorm(gpuCl(x), wG, bG, rm2, rv2, null, null, p);
+                            Tensor[] pooled = gpuBe.maxPool2d(bn[0], pool);
+                            close(pooled[0].cpu(), fused[0], 0, what + " y against the GPU's two ops");
+                            Tensor[] g2 = gpuBe.batchNormBackward(gpuBe.maxPool2dBackward(gpuCl(g), pooled[1], s, pool), bn[0], gpuCl(x), wG, bG,
+                                    bn[1], bn[2], p, false, true, paramGrad(w, GPU), paramGrad(w, GPU));
+                            double two = t == DType.FLOAT64 ? 1e-12 : t == DType.FLOAT32 ? 1e-5 : 2e-2;
+                            close(g2[0].cpu(), gf[0], two, what + " dx against the GPU's two ops");
+                            if (affine) {
+                                close(g2[1].cpu(), gf[1], two, what + " dweight against the GPU's two ops");
+                                close(g2[2].cpu(), gf[2], two, what + " dbias against the GPU's two ops");
+                            }
+                            if (t != DType.FLOAT64 && t != DType.FLOAT32) continue;
+                            // the CPU's two ops, in double
+                            Tensor[] yc = CPU_BE.batchNormReluMaxPool(x.to(DType.FLOAT64), w == null ? null : w.to(DType.FLOAT64),
+                                    b == null ? null : b.to(DType.FLOAT64), rmC.to(DType.FLOAT64), rvC.to(DType.FLOAT64), null, p, pool);
+                            close(yc[0], fused[0], tol, what + " y");
+                            close(yc[1], fused[1], tol, what + " mean");
+                            close(yc[2], fused[2], tol, what + " invstd");
+                            Tensor[] gc = CPU_BE.batchNormReluMaxPoolBackward(g.to(DType.FLOAT64), yc[3], yc[4], x.to(DType.FLOAT64),
+                                    w == null ? null : w.to(DType.FLOAT64), b == null ? null : b.to(DType.FLOAT64), yc[1], yc[2], p, pool, true,
+                                    paramGrad(w == null ? null : w.to(DType.FLOAT64), Device.CPU), paramGrad(w == null ? null : w.to(DType.FLOAT64), Device.CPU));
+                            close(gc[0], gf[0], tol, what + " dx");
+                            if (affine) {
+                                close(gc[1], gf[1], tol, what + " dweight");
+                                close(gc[2], gf[2], tol, what + " dbias");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // NCHW input: the backend runs the two ops (and says so by returning the batch norm's output)
+        Tensor x = randn(DType.FLOAT32, 2, 16, 6, 6);
+        BatchNormParams p = new BatchNormParams(true, 0.1, 1e-5, true);
+        Tensor[] r = gpuBe.batchNormReluMaxPool(gpu(x), null, null, null, null, null, p, Pool2dParams.of(3, 2, 1));
+        Tensor[] rc = CPU_BE.batchNormReluMaxPool(x, null, null, null, null, null, p, Pool2dParams.of(3, 2, 1));
+        assertNotNull(r[4], "NCHW: the two ops");
+        close(rc[0], r[0], 1e-4, "NCHW y");
+    }
+
+    /** Standard normal values rounded to sixteenths (exact in every float type for |v| < 8). */
+    private Tensor lattice(int... shape) {
+        double[] v = randn(DType.FLOAT64, shape).toDoubleArray();
+        for (int i = 0; i < v.length; i++) v[i] = Math.rint(v[i] * 16) / 16;
+        return Tensor.of(v, shape);
     }
 }

@@ -177,6 +177,28 @@ class LayersTest {
         LayerGradCheck.check(s, x);
     }
 
+    /**
+     * BatchNorm2d, ReLU, MaxPool2d inside a Sequential (an ImageNet ResNet's stem) run as one op: the same output,
+     * running statistics, batch count and gradients as layer by layer, training and eval.
+     */
+    @Test void sequentialFusesBatchNormReluAndMaxPoolWithTheSameResults() {
+        for (boolean training : new boolean[]{true, false}) {
+            BatchNorm2d bn = f64(new BatchNorm2d(3)), alone = f64(new BatchNorm2d(3));
+            Sequential s = new Sequential(bn, new ReLU(), new MaxPool2d(3, 2, 1));
+            bn.train(training);
+            alone.train(training);
+            Tensor x = GradCheck.randn(training ? 6 : 7, 2, 3, 7, 6);
+            Tensor fused = s.forward(x);
+            assertEquals("batch_norm_relu_max_pool", fused.gradFn() == null ? null : fused.gradFn().op());
+            Tensor stepwise = new MaxPool2d(3, 2, 1).forward(new ReLU().forward(alone.forward(x)));
+            assertArrayEquals(stepwise.toDoubleArray(), fused.toDoubleArray(), 1e-12);
+            assertArrayEquals(alone.runningMean().toDoubleArray(), bn.runningMean().toDoubleArray(), 1e-12);
+            assertArrayEquals(alone.runningVar().toDoubleArray(), bn.runningVar().toDoubleArray(), 1e-12);
+            assertEquals(alone.namedBuffers().get("num_batches_tracked").item(), bn.namedBuffers().get("num_batches_tracked").item());
+            LayerGradCheck.check(s, x);
+        }
+    }
+
     /** The op under the max-pool and the ReLU that follow the fused layers. */
     private static String firstOp(Tensor t) {
         var n = t.gradFn();

@@ -4,6 +4,7 @@ import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.GradCheck;
 import dev.kiln.Tensor;
+import dev.kiln.backend.Pool2dParams;
 import dev.kiln.nn.F;
 import org.junit.jupiter.api.Test;
 
@@ -42,6 +43,17 @@ class NormalizationGradTest {
         Tensor erm = randn(107, 3), erv = randn(108, 3).abs().add(0.5);
         GradCheck.check(x -> Normalization.batchNorm(x[0], erm, erv, x[1], x[2], x[3], false, 0.1, 1e-5, true),
                 randn(109, 2, 3, 4), randn(110, 3), randn(111, 3), randn(112, 2, 3, 4));
+    }
+
+    /** maxPool(relu(bn(x))) as one op (a ResNet stem's tail): input, weight and bias gradients, training and eval. */
+    @Test void batchNormReluMaxPoolGradient() {
+        Pool2dParams pool = Pool2dParams.of(3, 2, 1);
+        Tensor rm = Tensor.zeros(new int[]{3}, DType.FLOAT64, Device.CPU), rv = Tensor.ones(new int[]{3}, DType.FLOAT64, Device.CPU);
+        GradCheck.check(x -> Normalization.batchNormReluMaxPool(x[0], rm, rv, null, x[1], x[2], true, 0.1, 1e-5, pool),
+                randn(113, 2, 3, 5, 6), randn(114, 3), randn(115, 3));
+        Tensor erm = randn(116, 3), erv = randn(117, 3).abs().add(0.5);
+        GradCheck.check(x -> Normalization.batchNormReluMaxPool(x[0], erm, erv, null, x[1], x[2], false, 0.1, 1e-5, Pool2dParams.of(2, 2, 0)),
+                randn(118, 2, 3, 4, 4), randn(119, 3), randn(120, 3));
     }
 
     /** The fused op gives the composite's values, gradients and running statistics (float32, training and eval). */

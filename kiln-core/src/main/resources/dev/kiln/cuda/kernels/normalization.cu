@@ -4,7 +4,7 @@
 // double (sum and sum of squares of up to millions of values per channel), everything else in the element type's
 // accumulation type P (float for the 32- and 16-bit floats, double for float64); weights, biases, running and
 // saved statistics are P, so 16-bit activations under autocast keep float32 parameters. Null w/b/res: 1/0/none.
-#include "common.cuh"
+#include "pool.cuh"
 
 struct DAdd { __device__ double operator()(double a, double b) const { return a + b; } };
 
@@ -316,6 +316,56 @@ __device__ __forceinline__ void bn_input_grad_v(T* dx, T* dres, const T* g, cons
     }
 }
 
+// maxPool(relu(x * scale + shift)) over channels-last x, as bn_apply_v then max_pool_fwd_v would make it (each value
+// rounded to T before the comparison, the first maximum winning, the same byte indices, which max_pool_bwd_v gathers
+// through): the normalised activations are never stored. A thread takes V channels of one output pixel;
+// total = N * OH * OW * (C / V).
+template <typename T>
+__device__ __forceinline__ void bn_relu_max_pool_v(T* y, unsigned char* idx, const T* x, const typename Acc<T>::type* mean,
+                                                   const typename Acc<T>::type* invstd, const typename Acc<T>::type* w,
+                                                   const typename Acc<T>::type* b, i64 total, PoolP p) {
+    typedef typename Acc<T>::type A;
+    constexpr int V = Vec16<T>::N;
+    const int groups = p.c / V;
+    GRID_STRIDE(j, total) {
+        i64 grp, pixel = divmod(j, groups, grp);
+        int ox, oy;
+        i64 img = plane_yx(pixel, p.oh, p.ow, oy, ox);
+        A scale[V], shift[V], best[V];
+        int bi[V];
+        bn_scale_shift<A, V>(scale, shift, mean, invstd, w, b, grp * V);
+#pragma unroll
+        for (int k = 0; k < V; k++) { best[k] = 0; bi[k] = 255; }
+        for (int ky = 0; ky < p.kh; ky++) {
+            int iy = oy * p.sh - p.ph + ky;
+            if (iy < 0 || iy >= p.h) continue;
+            for (int kx = 0; kx < p.kw; kx++) {
+                int ix = ox * p.sw - p.pw + kx;
+                if (ix < 0 || ix >= p.w) continue;
+                Vec16<T> v;
+                v.load(x + ((img * p.h + iy) * p.w + ix) * p.c + grp * V);
+                const int at = ky * p.kw + kx;
+#pragma unroll
+                for (int k = 0; k < V; k++) {
+                    A a = bn_affine(load<A>(v.v[k]), scale[k], shift[k]);
+                    a = load<A>(store<T, A>(a > 0 ? a : (A) 0));
+                    if (bi[k] == 255 || a > best[k]) { best[k] = a; bi[k] = at; }
+                }
+            }
+        }
+        const i64 o = pixel * p.c + grp * V;
+        Vec16<T> out;
+        PoolBytes<V> ib;
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            out.v[k] = store<T, A>(bi[k] == 255 ? (A) -__longlong_as_double(0x7FF0000000000000ll) : best[k]);
+            ib.b[k] = (unsigned char) bi[k];
+        }
+        out.store(y + o);
+        *reinterpret_cast<PoolBytes<V>*>(idx + o) = ib;
+    }
+}
+
 #define BATCH_NORM(T, S) \
 extern "C" __global__ void batch_norm_stats_v_##S(double* partial, const T* x, i64 m, i64 c_count, i64 chunk, int tpr) { \
     bn_stats_partial_v<T>(partial, x, m, c_count, chunk, tpr); \
@@ -324,6 +374,11 @@ extern "C" __global__ void batch_norm_grad_v_##S(double* partial, const T* g, co
         const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, const typename Acc<T>::type* b, i64 m, i64 c_count, \
         i64 chunk, int relu, int tpr) { \
     bn_grad_partial_v<T>(partial, g, y, x, mean, invstd, w, b, m, c_count, chunk, relu, tpr); \
+} \
+/* maxPool(relu(batchNorm(x))): the forward's second pass, normalising, applying the ReLU and pooling in one */ \
+extern "C" __global__ void batch_norm_relu_max_pool_v_##S(T* y, unsigned char* idx, const T* x, const typename Acc<T>::type* mean, \
+        const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, const typename Acc<T>::type* b, i64 total, PoolP p) { \
+    bn_relu_max_pool_v<T>(y, idx, x, mean, invstd, w, b, total, p); \
 } \
 extern "C" __global__ void batch_norm_apply_v_##S(T* y, const T* x, const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, \
         const typename Acc<T>::type* w, const typename Acc<T>::type* b, const T* res, i64 m, i64 c_count, int relu, int tpr) { \

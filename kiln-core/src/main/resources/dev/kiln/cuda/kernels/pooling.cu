@@ -4,9 +4,7 @@
 // atomics and is deterministic. Max-pool indices are int64, flat over H*W per plane, as the CPU backend's, except the
 // 16-byte channels-last kernels': a byte per output element, the chosen element's place in its window (ky * kw + kx,
 // 255 for none), an eighth of the int64 traffic, which bounded those two kernels (resnet18's stem pool).
-#include "common.cuh"
-
-struct PoolP { int h, w, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad, c; };
+#include "pool.cuh"
 
 __device__ __forceinline__ int pool_count(const PoolP& p, int oy, int ox) {
     if (p.count_include_pad) {
@@ -24,15 +22,6 @@ __device__ __forceinline__ void covering(const PoolP& p, int iy, int ix, int& y0
     int ty = iy + p.ph, tx = ix + p.pw;
     y0 = ty < p.kh ? 0 : (ty - p.kh) / p.sh + 1; y1 = min(ty / p.sh, p.oh - 1);
     x0 = tx < p.kw ? 0 : (tx - p.kw) / p.sw + 1; x1 = min(tx / p.sw, p.ow - 1);
-}
-
-// (plane, y, x) of flat index i over planes of h x w
-__device__ __forceinline__ i64 plane_yx(i64 i, int h, int w, int& y, int& x) {
-    i64 r, q = divmod(i, w, r);
-    x = (int) r;
-    i64 plane = divmod(q, h, r);
-    y = (int) r;
-    return plane;
 }
 
 // The plane (n * C + channel) and pixel (y, x) of flat index i of an (h, w) array in memory order.
@@ -120,8 +109,6 @@ KILN_FLOAT_TYPES(MAX_POOL_BWD)
 // The gather for channels-last with 16-byte accesses (p.c % V == 0, gx and gy 16-byte aligned, idx max_pool_fwd_v's
 // bytes): a thread takes V adjacent channels of one input pixel, so the position arithmetic runs once per V elements
 // and every window's gradients come in one 16-byte piece, its indices in one V-byte one. total = N * H * W * (C / V).
-template <int V> struct __align__(V) PoolBytes { unsigned char b[V]; };
-
 #define MAX_POOL_BWD_V(T, S) \
 extern "C" __global__ void max_pool_bwd_v_##S(T* gx, const T* gy, const unsigned char* idx, i64 total, PoolP p) { \
     typedef typename Acc<T>::type A; \
