@@ -131,9 +131,8 @@ public final class Normalization {
 
     /**
      * {@code maxPool2d(relu(batchNorm(x)), pool)}: the stem of an ImageNet ResNet as one op, with batchNorm's
-     * arguments (no residual). Where batchNorm runs fused, the backend may fuse the three (CUDA on channels-last x: the
-     * normalised activations are never stored, the backward gathers straight from the pooled gradient); elsewhere it is
-     * the two ops.
+     * arguments (no residual). Where batchNorm runs fused, the backend may fuse the three (CUDA on channels-last x:
+     * normalisation, ReLU and pooling in one pass, the normalised activations never stored); elsewhere it is the two ops.
      */
     public static Tensor batchNormReluMaxPool(Tensor x, Tensor runningMean, Tensor runningVar, Tensor batchesTracked, Tensor weight,
                                               Tensor bias, boolean training, double momentum, double eps, Pool2dParams pool) {
