@@ -48,8 +48,8 @@ final class OptimCuda extends CudaFamily {
             for (int k = 0; k < n; k++) {
                 Tensor t = list.get(k), p = params.get(k);
                 // the kernels run flat over each tensor from its first element: every operand laid out as its
-                // parameter, contiguous or channels-last
-                boolean flat = t.sameDenseLayout(p) && (p.isContiguous() || p.isChannelsLast());
+                // parameter, both contiguous or both channels-last (sameDenseLayout)
+                boolean flat = t.sameDenseLayout(p);
                 if (t.dtype() != dt || t.numel() != p.numel() || !flat) {
                     throw new IllegalArgumentException(op + ": tensor " + k + " of operand " + o + " is " + t.dtype() + " " + Shape.str(t.shape())
                             + (flat ? "" : " (laid out otherwise)") + ", expected " + dt + " " + Shape.str(p.shape()) + " laid out as its parameter");

@@ -179,7 +179,7 @@ public abstract class Optimizer {
     static Tensor laidOutAs(Tensor state, Tensor param) {
         if (state.sameDenseLayout(param)) return state;
         try (GradMode ignored = GradMode.disabled()) {
-            return zerosLike(param).copyFrom(state);
+            return param.emptyLike(param.dtype()).copyFrom(state).keep();
         }
     }
 }
