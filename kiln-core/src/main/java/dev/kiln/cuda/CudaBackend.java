@@ -427,4 +427,11 @@ public final class CudaBackend implements Backend {
                 p.eps(), pool);
         return fused != null ? fused : Backend.super.batchNormReluMaxPool(x, weight, bias, runningMean, runningVar, batchesTracked, p, pool);
     }
+
+    @Override public Tensor[] batchNormReluMaxPoolBackward(Tensor g, Tensor indices, Tensor y, Tensor x, Tensor weight, Tensor bias, Tensor mean,
+                                                           Tensor invstd, BatchNormParams p, Pool2dParams pool, boolean inputGrad,
+                                                           Tensor dweight, Tensor dbias) {
+        if (y != null) return Backend.super.batchNormReluMaxPoolBackward(g, indices, y, x, weight, bias, mean, invstd, p, pool, inputGrad, dweight, dbias);
+        return normalization.batchNormReluMaxPoolBackward(g, indices, x, weight, bias, mean, invstd, p.training(), pool, inputGrad, dweight, dbias);
+    }
 }

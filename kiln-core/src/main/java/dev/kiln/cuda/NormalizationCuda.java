@@ -14,7 +14,7 @@ import dev.kiln.backend.Pool2dParams;
 final class NormalizationCuda extends CudaFamily {
     private final Kernels.Table stats, statsCl, statsFinish, evalStats, apply, grad, gradCl, gradFinish, inputGradKernel;
     private final Kernels.Table statsV, gradV, applyV, inputGradV;
-    private final Kernels.Table reluMaxPoolV;   // batch norm, ReLU and max pool in one pass
+    private final Kernels.Table reluMaxPoolV, reluMaxPoolGradV, reluMaxPoolInputGradV;   // batch norm, ReLU and max pool in one
     private final Kernels.Table lnForward, lnForwardTo, lnInputGrad, lnParamGrad, lnParamGradFinish;
     private final Kernels.Table lnInputGradFrom, lnParamGradFrom;   // float32 rows, the 16-bit gradient of layer_norm_fwd_to's output
 
@@ -34,6 +34,8 @@ final class NormalizationCuda extends CudaFamily {
         applyV = new Kernels.Table(dev, "normalization.cu", "batch_norm_apply_v");
         inputGradV = new Kernels.Table(dev, "normalization.cu", "batch_norm_input_grad_v");
         reluMaxPoolV = new Kernels.Table(dev, "normalization.cu", "batch_norm_relu_max_pool_v");
+        reluMaxPoolGradV = new Kernels.Table(dev, "normalization.cu", "batch_norm_relu_max_pool_grad_v");
+        reluMaxPoolInputGradV = new Kernels.Table(dev, "normalization.cu", "batch_norm_relu_max_pool_input_grad_v");
         lnForward = new Kernels.Table(dev, "normalization.cu", "layer_norm_fwd");
         lnForwardTo = new Kernels.Table(dev, "normalization.cu", "layer_norm_fwd_to", true);
         lnInputGrad = new Kernels.Table(dev, "normalization.cu", "layer_norm_input_grad");
@@ -164,8 +166,7 @@ final class NormalizationCuda extends CudaFamily {
     /**
      * maxPool(relu(batchNorm(x))) on channels-last x where the 16-byte kernels apply: the statistics, then one pass that
      * normalises, applies the ReLU and pools (batch_norm_relu_max_pool_v), keeping max_pool_fwd_v's byte indices.
-     * Returns {pooled, mean, invstd, indices, null}, or null where the kernels do not apply. The backward is the two
-     * ops' (Backend's default): max_pool_bwd_v's gather, then batch norm's with the ReLU's mask recomputed from x.
+     * Returns {pooled, mean, invstd, indices, null}, or null where the kernels do not apply.
      */
     Tensor[] batchNormReluMaxPool(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor batchesTracked,
                                   boolean training, double momentum, double eps, Pool2dParams pool) {
@@ -229,9 +230,7 @@ final class NormalizationCuda extends CudaFamily {
                 Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean)).ptr(ptr(invstd))
                         .i64(n).i64(c).i64(spatial).i64(chunk).i32(relu ? 1 : 0).go(dev, grad.get(t), (int) c, splits, 1, BLOCK, 0);
             }
-            Launch.args().ptr(coef.address()).ptr(ptrOrNull(dw)).ptr(ptrOrNull(db)).ptr(partial.address()).ptr(ptrOrNull(weight)).ptr(ptr(invstd))
-                    .i64(c).i32(splits).i64(m).go(dev, gradFinish.get(t), grid(c * 32), BLOCK);   // a warp per channel
-            dev.allocator().free(partial);
+            finishGrad(coef, dw, db, partial, weight, invstd, c, splits, m, t);
         }
         if ((dx != null || dres != null) && total > 0 && vt != null) {
             Launch.args().ptr(ptrOrNull(dx)).ptr(ptrOrNull(dres)).ptr(ptr(gc)).ptr(yc == null ? 0 : ptr(yc)).ptr(ptr(xc)).ptr(ptr(mean))
@@ -248,6 +247,59 @@ final class NormalizationCuda extends CudaFamily {
         drop(xc, x);
         if (yc != null) drop(yc, y);
         return new Tensor[]{dx, dw, db, dres};
+    }
+
+    /**
+     * The gradients of {@link #batchNormReluMaxPool} from g, the pooled output's: batch_norm_relu_max_pool_grad_v's sums
+     * over the pooled pixels (each adds its gradient where its index points), then batch_norm_relu_max_pool_input_grad_v's
+     * dx, gathering each input pixel's gradient from g through the byte indices: no input-sized gradient but dx.
+     */
+    Tensor[] batchNormReluMaxPoolBackward(Tensor g, Tensor indices, Tensor x, Tensor weight, Tensor bias, Tensor mean, Tensor invstd,
+                                          boolean training, Pool2dParams pool, boolean inputGrad, Tensor dweight, Tensor dbias) {
+        DType t = x.dtype(), pt = paramType(t);
+        Tensor gc = channelsLast(g, t);
+        if (ptr(gc) % 16 != 0) {
+            Tensor aligned = newChannelsLast(gc.shape(), t);
+            backend.copy(aligned, gc);
+            drop(gc, g);
+            gc = aligned;
+        }
+        int[] s = x.shape(), pp = PoolingCuda.poolP(s, pool, true);
+        long c = s[1], m = (long) s[0] * s[2] * s[3];
+        boolean wantParams = dweight != null && weight != null;
+        if (wantParams && (!dweight.isContiguous() || !dbias.isContiguous() || dweight.dtype() != pt || dbias.dtype() != pt)) {
+            throw new IllegalArgumentException("batchNormReluMaxPoolBackward: contiguous " + pt + " parameter gradients expected");
+        }
+        Tensor dx = inputGrad ? newChannelsLast(s.clone(), t) : null;
+        VecTiles vt = vecTiles(true, c, t, gc, x, dx);
+        CudaAllocator.Block coef = null;
+        if (wantParams || (inputGrad && training)) {
+            coef = dev.allocator().allocate(c * 2L * pt.byteSize());
+            long pooled = (long) s[0] * pp[2] * pp[3];   // the sums' rows: the pooled pixels
+            int splits = splitsV(vt, pooled);
+            long chunk = (pooled + splits - 1) / splits;
+            CudaAllocator.Block partial = dev.allocator().allocate(c * splits * 16);
+            Launch.args().ptr(partial.address()).ptr(ptr(gc)).ptr(ptr(indices)).ptr(ptr(x)).ptr(ptr(mean)).ptr(ptr(invstd))
+                    .ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias)).i64(pooled).i64(c).i64(chunk).i32(vt.tpr()).ints(pp)
+                    .go(dev, reluMaxPoolGradV.get(t), vt.channelBlocks(), splits, 1, BLOCK, 2 * vt.perThread() * BLOCK * 8);
+            finishGrad(coef, wantParams ? dweight : null, wantParams ? dbias : null, partial, weight, invstd, c, splits, m, t);
+        }
+        if (dx != null && m > 0) {
+            Launch.args().ptr(ptr(dx)).ptr(ptr(gc)).ptr(ptr(indices)).ptr(ptr(x)).ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(weight))
+                    .ptr(ptrOrNull(bias)).ptr(coef == null ? 0 : coef.address()).i64(m).i64(c).i32(training ? 1 : 0).i32(vt.tpr()).ints(pp)
+                    .go(dev, reluMaxPoolInputGradV.get(t), vt.channelBlocks(), rowBlocksV(vt, m), 1, BLOCK, 0);
+        }
+        if (coef != null) dev.allocator().free(coef);
+        drop(gc, g);
+        return new Tensor[]{dx, wantParams ? dweight : null, wantParams ? dbias : null};
+    }
+
+    /** batch_norm_grad_finish over the sums' partials (a warp per channel), which it frees. */
+    private void finishGrad(CudaAllocator.Block coef, Tensor dw, Tensor db, CudaAllocator.Block partial, Tensor weight, Tensor invstd, long c,
+                            int splits, long m, DType t) {
+        Launch.args().ptr(coef.address()).ptr(ptrOrNull(dw)).ptr(ptrOrNull(db)).ptr(partial.address()).ptr(ptrOrNull(weight)).ptr(ptr(invstd))
+                .i64(c).i32(splits).i64(m).go(dev, gradFinish.get(t), grid(c * 32), BLOCK);   // a warp per channel
+        dev.allocator().free(partial);
     }
 
     // ---- layer norm: a warp per row (128-thread blocks); parameter gradients as column sums over row splits

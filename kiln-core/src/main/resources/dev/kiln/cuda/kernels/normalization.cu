@@ -211,6 +211,15 @@ __device__ __forceinline__ void bn_scale_shift(A* scale, A* shift, const A* mean
     }
 }
 
+// The V gradients of input pixel r (channels [cg * V, +V)) gathered from the max pool's output gradient g through its
+// byte indices pidx (pooled_grad over pp's geometry): the fused max pool's input gradient reads g so.
+template <typename T, typename A, int V, bool STEM>
+__device__ __forceinline__ void bn_pooled_grad(A* d, const T* g, const unsigned char* pidx, const PoolP& pp, i64 r, i64 cg) {
+    int ix, iy;
+    i64 img = plane_yx(r, pp.h, pp.w, iy, ix);
+    pooled_grad<T, A, V, STEM>(d, g, pidx, pp, img, iy, ix, cg);
+}
+
 // {sum dz, sum dz * xhat} as bn_grad_partial: dz * (x - mean) is summed and scaled by invstd once. The ReLU's mask
 // comes from y, or (y null) from x recomputed as bn_apply_v did (no residual).
 template <typename T>
@@ -239,6 +248,51 @@ __device__ __forceinline__ void bn_grad_partial_v(double* partial, const T* g, c
             for (int k = 0; k < V; k++) {
                 A dz = load<A>(gv.v[k]), xk = load<A>(xv.v[k]);
                 if (relu && !((recompute ? bn_affine(xk, scale[k], shift[k]) : load<A>(yv.v[k])) > 0)) dz = 0;
+                sdz[k] += dz;
+                sdzx[k] += dz * (xk - mu[k]);
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < V; k++) sdzx[k] *= invstd[t.cg * V + k];
+    }
+    cl_block_partials<V, A>(partial, sh_cl, sdz, sdzx, (const A*) nullptr, t, tpr, 0);
+}
+
+// The same sums for the fused batch norm, ReLU and max pool, from the pooled gradient g: dz at input pixel i is the sum
+// of the pooled gradients whose window chose i, so the sums run over the pooled pixels (m of them; a quarter of the
+// input's for ResNet's 3x3/2 pool), each adding its gradient at the x its byte index names, with the ReLU's mask
+// recomputed there. No input-sized gradient is read or written. STEM: the stem pool's geometry as constants.
+template <typename T, bool STEM>
+__device__ __forceinline__ void bn_relu_max_pool_grad_partial_v(double* partial, const T* g, const unsigned char* pidx, const T* x,
+                                                                const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd,
+                                                                const typename Acc<T>::type* w, const typename Acc<T>::type* b, i64 m,
+                                                                i64 c_count, i64 chunk, int tpr, PoolP pp) {
+    typedef typename Acc<T>::type A;
+    constexpr int V = Vec16<T>::N;
+    extern __shared__ double sh_cl[];
+    ClTile t = cl_tile(tpr, c_count / V);
+    i64 from = (i64) blockIdx.y * chunk, to = min(m, from + chunk);
+    A sdz[V], sdzx[V], mu[V], scale[V], shift[V];
+#pragma unroll
+    for (int k = 0; k < V; k++) { sdz[k] = 0; sdzx[k] = 0; mu[k] = t.active ? mean[t.cg * V + k] : (A) 0; scale[k] = 0; shift[k] = 0; }
+    if (t.active) {
+        bn_scale_shift<A, V>(scale, shift, mean, invstd, w, b, t.cg * V);
+#pragma unroll 2
+        for (i64 r = from + t.row0; r < to; r += t.rows) {
+            int ox, oy;
+            const i64 img = plane_yx(r, pp.oh, pp.ow, oy, ox), o = r * c_count + t.cg * V;
+            Vec16<T> gv;
+            gv.load(g + o);
+            const PoolBytes<V> ib = *reinterpret_cast<const PoolBytes<V>*>(pidx + o);
+            const T* xi = x + img * pp.h * pp.w * c_count + t.cg * V;   // this image's channels of the group
+            const int kw = STEM ? 3 : pp.kw, y0 = oy * (STEM ? 2 : pp.sh) - (STEM ? 1 : pp.ph), x0 = ox * (STEM ? 2 : pp.sw) - (STEM ? 1 : pp.pw);
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                const int at = ib.b[k], ky = at / kw, kx = at - ky * kw;
+                if (at == 255) continue;
+                A xk = load<A>(xi[((i64) (y0 + ky) * pp.w + x0 + kx) * c_count + k]);
+                if (!(bn_affine(xk, scale[k], shift[k]) > 0)) continue;
+                A dz = load<A>(gv.v[k]);
                 sdz[k] += dz;
                 sdzx[k] += dz * (xk - mu[k]);
             }
@@ -278,12 +332,13 @@ __device__ __forceinline__ void bn_apply_v(T* y, const T* x, const typename Acc<
 }
 
 // dx = scale * dz + c0 + c1 * x (training; see batch_norm_grad_finish: c0 = coef[0] - coef[1] * mean, c1 = coef[1]),
-// dres = dz; rows as bn_apply_v; the ReLU's mask as bn_grad_partial_v.
-template <typename T>
+// dres = dz; rows as bn_apply_v; the ReLU's mask as bn_grad_partial_v. POOL: g is the max pool's (bn_pooled_grad; 2:
+// the stem pool's geometry as constants).
+template <typename T, int POOL>
 __device__ __forceinline__ void bn_input_grad_v(T* dx, T* dres, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean,
                                                 const typename Acc<T>::type* invstd, const typename Acc<T>::type* w,
                                                 const typename Acc<T>::type* b, const typename Acc<T>::type* coef, i64 m, i64 c_count,
-                                                int relu, int training, int tpr) {
+                                                int relu, int training, int tpr, const unsigned char* pidx, PoolP pp) {
     typedef typename Acc<T>::type A;
     constexpr int V = Vec16<T>::N;
     ClTile t = cl_tile(tpr, c_count / V);
@@ -301,12 +356,14 @@ __device__ __forceinline__ void bn_input_grad_v(T* dx, T* dres, const T* g, cons
     for (i64 r = (i64) blockIdx.y * t.rows + t.row0; r < m; r += (i64) gridDim.y * t.rows) {
         i64 i = r * c_count + t.cg * V;
         Vec16<T> gv, yv, xv, dz, out;
-        gv.load(g + i);
+        A gp[V];   // POOL only
+        if (POOL) bn_pooled_grad<T, A, V, POOL == 2>(gp, g, pidx, pp, r, t.cg);
+        else gv.load(g + i);
         if (relu && !recompute) yv.load(y + i);
         if ((dx && training) || recompute) xv.load(x + i);
 #pragma unroll
         for (int k = 0; k < V; k++) {
-            A d = load<A>(gv.v[k]);
+            A d = POOL ? gp[k] : load<A>(gv.v[k]);
             if (relu && !((recompute ? bn_affine(load<A>(xv.v[k]), scale[k], shift[k]) : load<A>(yv.v[k])) > 0)) d = 0;
             dz.v[k] = store<T, A>(d);
             if (dx) out.v[k] = store<T, A>(scale[k] * d + (training ? c0[k] + c1[k] * load<A>(xv.v[k]) : (A) 0));
@@ -317,10 +374,10 @@ __device__ __forceinline__ void bn_input_grad_v(T* dx, T* dres, const T* g, cons
 }
 
 // maxPool(relu(x * scale + shift)) over channels-last x, as bn_apply_v then max_pool_fwd_v would make it (each value
-// rounded to T before the comparison, the first maximum winning, the same byte indices, which max_pool_bwd_v gathers
-// through): the normalised activations are never stored. A thread takes V channels of one output pixel;
-// total = N * OH * OW * (C / V).
-template <typename T>
+// rounded to T before the comparison, the first maximum winning, the same byte indices, which the _pool_ backward
+// kernels gather through): the normalised activations are never stored. A thread takes V channels of one output pixel;
+// total = N * OH * OW * (C / V). STEM: the stem pool's geometry as constants (the window loops unroll).
+template <typename T, bool STEM>
 __device__ __forceinline__ void bn_relu_max_pool_v(T* y, unsigned char* idx, const T* x, const typename Acc<T>::type* mean,
                                                    const typename Acc<T>::type* invstd, const typename Acc<T>::type* w,
                                                    const typename Acc<T>::type* b, i64 total, PoolP p) {
@@ -336,15 +393,18 @@ __device__ __forceinline__ void bn_relu_max_pool_v(T* y, unsigned char* idx, con
         bn_scale_shift<A, V>(scale, shift, mean, invstd, w, b, grp * V);
 #pragma unroll
         for (int k = 0; k < V; k++) { best[k] = 0; bi[k] = 255; }
-        for (int ky = 0; ky < p.kh; ky++) {
-            int iy = oy * p.sh - p.ph + ky;
+        const int kh = STEM ? 3 : p.kh, kw = STEM ? 3 : p.kw;
+#pragma unroll
+        for (int ky = 0; ky < kh; ky++) {
+            int iy = oy * (STEM ? 2 : p.sh) - (STEM ? 1 : p.ph) + ky;
             if (iy < 0 || iy >= p.h) continue;
-            for (int kx = 0; kx < p.kw; kx++) {
-                int ix = ox * p.sw - p.pw + kx;
+#pragma unroll
+            for (int kx = 0; kx < kw; kx++) {
+                int ix = ox * (STEM ? 2 : p.sw) - (STEM ? 1 : p.pw) + kx;
                 if (ix < 0 || ix >= p.w) continue;
                 Vec16<T> v;
                 v.load(x + ((img * p.h + iy) * p.w + ix) * p.c + grp * V);
-                const int at = ky * p.kw + kx;
+                const int at = ky * kw + kx;
 #pragma unroll
                 for (int k = 0; k < V; k++) {
                     A a = bn_affine(load<A>(v.v[k]), scale[k], shift[k]);
@@ -375,10 +435,23 @@ extern "C" __global__ void batch_norm_grad_v_##S(double* partial, const T* g, co
         i64 chunk, int relu, int tpr) { \
     bn_grad_partial_v<T>(partial, g, y, x, mean, invstd, w, b, m, c_count, chunk, relu, tpr); \
 } \
-/* maxPool(relu(batchNorm(x))): the forward's second pass, normalising, applying the ReLU and pooling in one */ \
+/* maxPool(relu(batchNorm(x))) in one op: the forward's second pass, and the backward's two from the pooled gradient */ \
 extern "C" __global__ void batch_norm_relu_max_pool_v_##S(T* y, unsigned char* idx, const T* x, const typename Acc<T>::type* mean, \
         const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, const typename Acc<T>::type* b, i64 total, PoolP p) { \
-    bn_relu_max_pool_v<T>(y, idx, x, mean, invstd, w, b, total, p); \
+    if (stem_pool(p)) bn_relu_max_pool_v<T, true>(y, idx, x, mean, invstd, w, b, total, p); \
+    else bn_relu_max_pool_v<T, false>(y, idx, x, mean, invstd, w, b, total, p); \
+} \
+extern "C" __global__ void batch_norm_relu_max_pool_grad_v_##S(double* partial, const T* g, const unsigned char* idx, const T* x, \
+        const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, \
+        const typename Acc<T>::type* b, i64 m, i64 c_count, i64 chunk, int tpr, PoolP p) { \
+    if (stem_pool(p)) bn_relu_max_pool_grad_partial_v<T, true>(partial, g, idx, x, mean, invstd, w, b, m, c_count, chunk, tpr, p); \
+    else bn_relu_max_pool_grad_partial_v<T, false>(partial, g, idx, x, mean, invstd, w, b, m, c_count, chunk, tpr, p); \
+} \
+extern "C" __global__ void batch_norm_relu_max_pool_input_grad_v_##S(T* dx, const T* g, const unsigned char* idx, const T* x, \
+        const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, \
+        const typename Acc<T>::type* b, const typename Acc<T>::type* coef, i64 m, i64 c_count, int training, int tpr, PoolP p) { \
+    if (stem_pool(p)) bn_input_grad_v<T, 2>(dx, nullptr, g, nullptr, x, mean, invstd, w, b, coef, m, c_count, 1, training, tpr, idx, p); \
+    else bn_input_grad_v<T, 1>(dx, nullptr, g, nullptr, x, mean, invstd, w, b, coef, m, c_count, 1, training, tpr, idx, p); \
 } \
 extern "C" __global__ void batch_norm_apply_v_##S(T* y, const T* x, const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, \
         const typename Acc<T>::type* w, const typename Acc<T>::type* b, const T* res, i64 m, i64 c_count, int relu, int tpr) { \
@@ -387,7 +460,7 @@ extern "C" __global__ void batch_norm_apply_v_##S(T* y, const T* x, const typena
 extern "C" __global__ void batch_norm_input_grad_v_##S(T* dx, T* dres, const T* g, const T* y, const T* x, \
         const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, \
         const typename Acc<T>::type* b, const typename Acc<T>::type* coef, i64 m, i64 c_count, int relu, int training, int tpr) { \
-    bn_input_grad_v<T>(dx, dres, g, y, x, mean, invstd, w, b, coef, m, c_count, relu, training, tpr); \
+    bn_input_grad_v<T, 0>(dx, dres, g, y, x, mean, invstd, w, b, coef, m, c_count, relu, training, tpr, nullptr, PoolP()); \
 } \
 extern "C" __global__ void batch_norm_stats_cl_##S(double* partial, const T* x, i64 m, i64 c_count, i64 chunk) { \
     bn_stats_partial_cl<T>(partial, x, m, c_count, chunk); \

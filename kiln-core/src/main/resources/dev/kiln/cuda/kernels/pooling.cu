@@ -6,24 +6,6 @@
 // 255 for none), an eighth of the int64 traffic, which bounded those two kernels (resnet18's stem pool).
 #include "pool.cuh"
 
-__device__ __forceinline__ int pool_count(const PoolP& p, int oy, int ox) {
-    if (p.count_include_pad) {
-        int y0 = oy * p.sh - p.ph, x0 = ox * p.sw - p.pw;
-        int y1 = min(y0 + p.kh, p.h + p.ph), x1 = min(x0 + p.kw, p.w + p.pw);
-        return (y1 - y0) * (x1 - x0);
-    }
-    int y0 = max(oy * p.sh - p.ph, 0), x0 = max(ox * p.sw - p.pw, 0);
-    int y1 = min(oy * p.sh - p.ph + p.kh, p.h), x1 = min(ox * p.sw - p.pw + p.kw, p.w);
-    return (y1 - y0) * (x1 - x0);
-}
-
-// The output windows (oy in [y0, y1], ox in [x0, x1]) that contain input pixel (iy, ix).
-__device__ __forceinline__ void covering(const PoolP& p, int iy, int ix, int& y0, int& y1, int& x0, int& x1) {
-    int ty = iy + p.ph, tx = ix + p.pw;
-    y0 = ty < p.kh ? 0 : (ty - p.kh) / p.sh + 1; y1 = min(ty / p.sh, p.oh - 1);
-    x0 = tx < p.kw ? 0 : (tx - p.kw) / p.sw + 1; x1 = min(tx / p.sw, p.ow - 1);
-}
-
 // The plane (n * C + channel) and pixel (y, x) of flat index i of an (h, w) array in memory order.
 __device__ __forceinline__ i64 pool_pos(const PoolP& p, i64 i, int h, int w, int& y, int& x) {
     if (!p.c) return plane_yx(i, h, w, y, x);
@@ -117,16 +99,8 @@ extern "C" __global__ void max_pool_bwd_v_##S(T* gx, const T* gy, const unsigned
     GRID_STRIDE(j, total) { \
         i64 grp, pixel = divmod(j, groups, grp); \
         int ix, iy; i64 img = plane_yx(pixel, p.h, p.w, iy, ix); \
-        int y0, y1, x0, x1; covering(p, iy, ix, y0, y1, x0, x1); \
         A s[V]; \
-        _Pragma("unroll") for (int k = 0; k < V; k++) s[k] = 0; \
-        for (int oy = y0; oy <= y1; oy++) for (int ox = x0; ox <= x1; ox++) { \
-            const int self = (iy - (oy * p.sh - p.ph)) * p.kw + ix - (ox * p.sw - p.pw); \
-            i64 o = ((img * p.oh + oy) * p.ow + ox) * p.c + grp * V; \
-            Vec16<T> g; g.load(gy + o); \
-            const PoolBytes<V> ib = *reinterpret_cast<const PoolBytes<V>*>(idx + o); \
-            _Pragma("unroll") for (int k = 0; k < V; k++) if (ib.b[k] == self) s[k] += load<A, T>(g.v[k]); \
-        } \
+        pooled_grad<T, A, V>(s, gy, idx, p, img, iy, ix, grp); \
         Vec16<T> out; \
         _Pragma("unroll") for (int k = 0; k < V; k++) out.v[k] = store<T, A>(s[k]); \
         out.store(gx + pixel * p.c + grp * V); \
