@@ -14,7 +14,7 @@ import dev.kiln.backend.Pool2dParams;
 final class NormalizationCuda extends CudaFamily {
     private final Kernels.Table stats, statsCl, statsFinish, evalStats, apply, grad, gradCl, gradFinish, inputGradKernel;
     private final Kernels.Table statsV, gradV, applyV, inputGradV;
-    private final Kernels.Table reluMaxPoolV, reluMaxPoolGradV, reluMaxPoolInputGradV;   // batch norm, ReLU and max pool in one
+    private final Kernels.Table reluMaxPoolV, reluMaxPoolGradV, reluMaxPoolInputGradV, reluMaxPoolInputGradQuadsV;   // batch norm, ReLU and max pool in one
     private final Kernels.Table lnForward, lnForwardTo, lnInputGrad, lnParamGrad, lnParamGradFinish;
     private final Kernels.Table lnInputGradFrom, lnParamGradFrom;   // float32 rows, the 16-bit gradient of layer_norm_fwd_to's output
 
@@ -36,6 +36,7 @@ final class NormalizationCuda extends CudaFamily {
         reluMaxPoolV = new Kernels.Table(dev, "normalization.cu", "batch_norm_relu_max_pool_v");
         reluMaxPoolGradV = new Kernels.Table(dev, "normalization.cu", "batch_norm_relu_max_pool_grad_v");
         reluMaxPoolInputGradV = new Kernels.Table(dev, "normalization.cu", "batch_norm_relu_max_pool_input_grad_v");
+        reluMaxPoolInputGradQuadsV = new Kernels.Table(dev, "normalization.cu", "batch_norm_relu_max_pool_input_grad_quads_v");
         lnForward = new Kernels.Table(dev, "normalization.cu", "layer_norm_fwd");
         lnForwardTo = new Kernels.Table(dev, "normalization.cu", "layer_norm_fwd_to", true);
         lnInputGrad = new Kernels.Table(dev, "normalization.cu", "layer_norm_input_grad");
@@ -285,9 +286,14 @@ final class NormalizationCuda extends CudaFamily {
             finishGrad(coef, wantParams ? dweight : null, wantParams ? dbias : null, partial, weight, invstd, c, splits, m, t);
         }
         if (dx != null && m > 0) {
+            // ResNet's stem pool: by 2x2 quads of input pixels, the four windows over a quad read once
+            boolean quads = pool.kernelH() == 3 && pool.kernelW() == 3 && pool.strideH() == 2 && pool.strideW() == 2 && pool.padH() == 1
+                    && pool.padW() == 1;
+            long rows = quads ? (long) s[0] * ((s[2] + 1) / 2) * ((s[3] + 1) / 2) : m;
             Launch.args().ptr(ptr(dx)).ptr(ptr(gc)).ptr(ptr(indices)).ptr(ptr(x)).ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptrOrNull(weight))
-                    .ptr(ptrOrNull(bias)).ptr(coef == null ? 0 : coef.address()).i64(m).i64(c).i32(training ? 1 : 0).i32(vt.tpr()).ints(pp)
-                    .go(dev, reluMaxPoolInputGradV.get(t), vt.channelBlocks(), rowBlocksV(vt, m), 1, BLOCK, 0);
+                    .ptr(ptrOrNull(bias)).ptr(coef == null ? 0 : coef.address()).i64(rows).i64(c).i32(training ? 1 : 0).i32(vt.tpr()).ints(pp)
+                    .go(dev, (quads ? reluMaxPoolInputGradQuadsV : reluMaxPoolInputGradV).get(t), vt.channelBlocks(), rowBlocksV(vt, rows), 1,
+                            BLOCK, 0);
         }
         if (coef != null) dev.allocator().free(coef);
         drop(gc, g);

@@ -176,14 +176,14 @@ class NormalizationGpuTest extends GpuBackendComparison {
     }
 
     /**
-     * batch_norm_relu_max_pool (its fused forward on channels-last, 16-byte aligned x; its backward the two ops' with
-     * the ReLU's mask recomputed) against the CPU's two ops (float64, float32) and against the GPU's own two ops (every
-     * float type: the fused forward rounds as they do and picks the same maxima), training and eval, with and without
-     * affine parameters, ResNet's 3x3/2 pad 1 pool and a 2x2/2 one. Inputs on a 1/16 lattice so that no two values of a
+     * batch_norm_relu_max_pool's kernels (channels-last, 16-byte aligned x: the fused forward, the sums over the pooled
+     * pixels, the input gradient by quads for the 3x3/2 pad 1 pool, by pixels for the 2x2/2 one) against the CPU's two
+     * ops (float64, float32) and against the GPU's own two ops (every float type: the fused forward rounds as they do
+     * and picks the same maxima), training and eval, with and without affine parameters. Inputs on a 1/16 lattice so that no two values of a
      * window are within rounding of each other (where the CPU, in double, and the GPU would pick different maxima).
      */
     @Test void batchNormReluMaxPool() {
-        int[][] shapes = {{2, 64, 12, 12}, {3, 32, 9, 11}, {2, 8, 5, 4}};
+        int[][] shapes = {{2, 64, 12, 12}, {3, 32, 9, 11}, {2, 8, 5, 4}, {2, 64, 56, 56}};
         Pool2dParams[] pools = {Pool2dParams.of(3, 2, 1), Pool2dParams.of(2, 2, 0)};
         for (DType t : new DType[]{DType.FLOAT64, DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
             DType pt = t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;

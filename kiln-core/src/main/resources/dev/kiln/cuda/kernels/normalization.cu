@@ -213,11 +213,11 @@ __device__ __forceinline__ void bn_scale_shift(A* scale, A* shift, const A* mean
 
 // The V gradients of input pixel r (channels [cg * V, +V)) gathered from the max pool's output gradient g through its
 // byte indices pidx (pooled_grad over pp's geometry): the fused max pool's input gradient reads g so.
-template <typename T, typename A, int V, bool STEM>
+template <typename T, typename A, int V>
 __device__ __forceinline__ void bn_pooled_grad(A* d, const T* g, const unsigned char* pidx, const PoolP& pp, i64 r, i64 cg) {
     int ix, iy;
     i64 img = plane_yx(r, pp.h, pp.w, iy, ix);
-    pooled_grad<T, A, V, STEM>(d, g, pidx, pp, img, iy, ix, cg);
+    pooled_grad<T, A, V>(d, g, pidx, pp, img, iy, ix, cg);
 }
 
 // {sum dz, sum dz * xhat} as bn_grad_partial: dz * (x - mean) is summed and scaled by invstd once. The ReLU's mask
@@ -332,9 +332,8 @@ __device__ __forceinline__ void bn_apply_v(T* y, const T* x, const typename Acc<
 }
 
 // dx = scale * dz + c0 + c1 * x (training; see batch_norm_grad_finish: c0 = coef[0] - coef[1] * mean, c1 = coef[1]),
-// dres = dz; rows as bn_apply_v; the ReLU's mask as bn_grad_partial_v. POOL: g is the max pool's (bn_pooled_grad; 2:
-// the stem pool's geometry as constants).
-template <typename T, int POOL>
+// dres = dz; rows as bn_apply_v; the ReLU's mask as bn_grad_partial_v. POOL: g is the max pool's (bn_pooled_grad).
+template <typename T, bool POOL>
 __device__ __forceinline__ void bn_input_grad_v(T* dx, T* dres, const T* g, const T* y, const T* x, const typename Acc<T>::type* mean,
                                                 const typename Acc<T>::type* invstd, const typename Acc<T>::type* w,
                                                 const typename Acc<T>::type* b, const typename Acc<T>::type* coef, i64 m, i64 c_count,
@@ -357,7 +356,7 @@ __device__ __forceinline__ void bn_input_grad_v(T* dx, T* dres, const T* g, cons
         i64 i = r * c_count + t.cg * V;
         Vec16<T> gv, yv, xv, dz, out;
         A gp[V];   // POOL only
-        if (POOL) bn_pooled_grad<T, A, V, POOL == 2>(gp, g, pidx, pp, r, t.cg);
+        if (POOL) bn_pooled_grad<T, A, V>(gp, g, pidx, pp, r, t.cg);
         else gv.load(g + i);
         if (relu && !recompute) yv.load(y + i);
         if ((dx && training) || recompute) xv.load(x + i);
@@ -370,6 +369,76 @@ __device__ __forceinline__ void bn_input_grad_v(T* dx, T* dres, const T* g, cons
         }
         if (dres) dz.store(dres + i);
         if (dx) out.store(dx + i);
+    }
+}
+
+// dx of the fused batch norm, ReLU and max pool for ResNet's stem pool (3x3, stride 2, padding 1), by 2x2 quads of
+// input pixels (rows: n * ceil(h / 2) * ceil(w / 2)): the four windows that cover quad (qy, qx), oy in {qy, qy + 1} and
+// ox in {qx, qx + 1}, are read once for its four pixels (a gather per pixel reads nine windows a quad), each window's
+// gradient added to the quad pixel its byte index names (none: 255 / 3 puts it outside), in window order as
+// pooled_grad adds them; then dx as bn_input_grad_v, the ReLU's mask recomputed from x. Register arrays indexed by
+// constants only (the four pixels' sums are selected by compares, not by a computed index, which would spill them).
+template <typename T>
+__device__ __forceinline__ void bn_relu_max_pool_input_grad_quads_v(T* dx, const T* g, const unsigned char* pidx, const T* x,
+                                                                    const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd,
+                                                                    const typename Acc<T>::type* w, const typename Acc<T>::type* b,
+                                                                    const typename Acc<T>::type* coef, i64 quads, i64 c_count, int training,
+                                                                    int tpr, PoolP pp) {
+    typedef typename Acc<T>::type A;
+    constexpr int V = Vec16<T>::N;
+    ClTile t = cl_tile(tpr, c_count / V);
+    if (!t.active) return;
+    A scale[V], shift[V], c0[V], c1[V];
+    bn_scale_shift<A, V>(scale, shift, mean, invstd, w, b, t.cg * V);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        i64 c = t.cg * V + k;
+        c1[k] = training ? coef[c * 2 + 1] : (A) 0;
+        c0[k] = training ? coef[c * 2] - c1[k] * mean[c] : (A) 0;
+    }
+    const int qh = (pp.h + 1) / 2, qw = (pp.w + 1) / 2;
+    for (i64 q = (i64) blockIdx.y * t.rows + t.row0; q < quads; q += (i64) gridDim.y * t.rows) {
+        int qy, qx;
+        const i64 img = plane_yx(q, qh, qw, qy, qx);
+        A acc[4][V];
+#pragma unroll
+        for (int p = 0; p < 4; p++) {
+#pragma unroll
+            for (int k = 0; k < V; k++) acc[p][k] = 0;
+        }
+#pragma unroll
+        for (int a = 0; a < 2; a++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int oy = qy + a, ox = qx + e;
+                if (oy >= pp.oh || ox >= pp.ow) continue;
+                const i64 o = ((img * pp.oh + oy) * pp.ow + ox) * c_count + t.cg * V;
+                Vec16<T> gv;
+                gv.load(g + o);
+                const PoolBytes<V> ib = *reinterpret_cast<const PoolBytes<V>*>(pidx + o);
+#pragma unroll
+                for (int k = 0; k < V; k++) {
+                    const int at = ib.b[k], ky = at / 3, dy = 2 * a - 1 + ky, dxx = 2 * e - 1 + at - 3 * ky;
+                    const A gk = load<A>(gv.v[k]);
+#pragma unroll
+                    for (int p = 0; p < 4; p++) if (dy == (p >> 1) && dxx == (p & 1)) acc[p][k] += gk;
+                }
+            }
+        }
+#pragma unroll
+        for (int p = 0; p < 4; p++) {
+            const int iy = 2 * qy + (p >> 1), ix = 2 * qx + (p & 1);
+            if (iy >= pp.h || ix >= pp.w) continue;
+            const i64 i = ((img * pp.h + iy) * pp.w + ix) * c_count + t.cg * V;
+            Vec16<T> xv, out;
+            xv.load(x + i);
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                const A xk = load<A>(xv.v[k]), d = bn_affine(xk, scale[k], shift[k]) > 0 ? acc[p][k] : (A) 0;
+                out.v[k] = store<T, A>(scale[k] * d + (training ? c0[k] + c1[k] * xk : (A) 0));
+            }
+            out.store(dx + i);
+        }
     }
 }
 
@@ -450,8 +519,13 @@ extern "C" __global__ void batch_norm_relu_max_pool_grad_v_##S(double* partial, 
 extern "C" __global__ void batch_norm_relu_max_pool_input_grad_v_##S(T* dx, const T* g, const unsigned char* idx, const T* x, \
         const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, \
         const typename Acc<T>::type* b, const typename Acc<T>::type* coef, i64 m, i64 c_count, int training, int tpr, PoolP p) { \
-    if (stem_pool(p)) bn_input_grad_v<T, 2>(dx, nullptr, g, nullptr, x, mean, invstd, w, b, coef, m, c_count, 1, training, tpr, idx, p); \
-    else bn_input_grad_v<T, 1>(dx, nullptr, g, nullptr, x, mean, invstd, w, b, coef, m, c_count, 1, training, tpr, idx, p); \
+    bn_input_grad_v<T, true>(dx, nullptr, g, nullptr, x, mean, invstd, w, b, coef, m, c_count, 1, training, tpr, idx, p); \
+} \
+/* the same for the stem pool (stem_pool(p)) over 2x2 quads of input pixels, quads = n * ceil(h / 2) * ceil(w / 2) */ \
+extern "C" __global__ void batch_norm_relu_max_pool_input_grad_quads_v_##S(T* dx, const T* g, const unsigned char* idx, const T* x, \
+        const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, \
+        const typename Acc<T>::type* b, const typename Acc<T>::type* coef, i64 quads, i64 c_count, int training, int tpr, PoolP p) { \
+    bn_relu_max_pool_input_grad_quads_v<T>(dx, g, idx, x, mean, invstd, w, b, coef, quads, c_count, training, tpr, p); \
 } \
 extern "C" __global__ void batch_norm_apply_v_##S(T* y, const T* x, const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, \
         const typename Acc<T>::type* w, const typename Acc<T>::type* b, const T* res, i64 m, i64 c_count, int relu, int tpr) { \
@@ -460,7 +534,7 @@ extern "C" __global__ void batch_norm_apply_v_##S(T* y, const T* x, const typena
 extern "C" __global__ void batch_norm_input_grad_v_##S(T* dx, T* dres, const T* g, const T* y, const T* x, \
         const typename Acc<T>::type* mean, const typename Acc<T>::type* invstd, const typename Acc<T>::type* w, \
         const typename Acc<T>::type* b, const typename Acc<T>::type* coef, i64 m, i64 c_count, int relu, int training, int tpr) { \
-    bn_input_grad_v<T, 0>(dx, dres, g, y, x, mean, invstd, w, b, coef, m, c_count, relu, training, tpr, nullptr, PoolP()); \
+    bn_input_grad_v<T, false>(dx, dres, g, y, x, mean, invstd, w, b, coef, m, c_count, relu, training, tpr, nullptr, PoolP()); \
 } \
 extern "C" __global__ void batch_norm_stats_cl_##S(double* partial, const T* x, i64 m, i64 c_count, i64 chunk) { \
     bn_stats_partial_cl<T>(partial, x, m, c_count, chunk); \

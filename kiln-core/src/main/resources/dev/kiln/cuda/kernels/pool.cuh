@@ -35,8 +35,8 @@ __device__ __forceinline__ i64 plane_yx(i64 i, int h, int w, int& y, int& x) {
 // A byte per channel of one output pixel: the place of the window's maximum (ky * kw + kx), 255 for none.
 template <int V> struct __align__(V) PoolBytes { unsigned char b[V]; };
 
-// ResNet's stem pool: 3x3 windows, stride 2, padding 1. The gathers below take its geometry as constants (STEM), so
-// their window arithmetic divides by constants, not by run-time values (the integer work bounds a gather otherwise).
+// ResNet's stem pool: 3x3 windows, stride 2, padding 1. Kernels take its geometry as constants (their window arithmetic
+// then divides by constants, not by run-time values: the integer work bounds a gather otherwise).
 __device__ __forceinline__ bool stem_pool(const PoolP& p) {
     return p.kh == 3 && p.kw == 3 && p.sh == 2 && p.sw == 2 && p.ph == 1 && p.pw == 1;
 }
@@ -44,18 +44,16 @@ __device__ __forceinline__ bool stem_pool(const PoolP& p) {
 // The gradient the windows of max_pool_fwd_v send input pixel (img, iy, ix), channels [grp * V, +V) of a channels-last
 // gradient gy (p.c channels): the sum, in window order, of gy over the windows that cover the pixel and whose index
 // names it. No atomics, no zeroing pass, deterministic.
-template <typename T, typename A, int V, bool STEM = false>
+template <typename T, typename A, int V>
 __device__ __forceinline__ void pooled_grad(A* s, const T* gy, const unsigned char* idx, const PoolP& p, i64 img, int iy, int ix, i64 grp) {
-    const int kh = STEM ? 3 : p.kh, kw = STEM ? 3 : p.kw, sh = STEM ? 2 : p.sh, sw = STEM ? 2 : p.sw, ph = STEM ? 1 : p.ph,
-              pw = STEM ? 1 : p.pw;
-    const int ty = iy + ph, tx = ix + pw;
-    const int y0 = ty < kh ? 0 : (ty - kh) / sh + 1, y1 = min(ty / sh, p.oh - 1);
-    const int x0 = tx < kw ? 0 : (tx - kw) / sw + 1, x1 = min(tx / sw, p.ow - 1);
+    const int ty = iy + p.ph, tx = ix + p.pw;
+    const int y0 = ty < p.kh ? 0 : (ty - p.kh) / p.sh + 1, y1 = min(ty / p.sh, p.oh - 1);
+    const int x0 = tx < p.kw ? 0 : (tx - p.kw) / p.sw + 1, x1 = min(tx / p.sw, p.ow - 1);
 #pragma unroll
     for (int k = 0; k < V; k++) s[k] = 0;
     for (int oy = y0; oy <= y1; oy++) {
         for (int ox = x0; ox <= x1; ox++) {
-            const int self = (ty - oy * sh) * kw + tx - ox * sw;
+            const int self = (ty - oy * p.sh) * p.kw + tx - ox * p.sw;
             const i64 o = ((img * p.oh + oy) * p.ow + ox) * p.c + grp * V;
             Vec16<T> g;
             g.load(gy + o);
