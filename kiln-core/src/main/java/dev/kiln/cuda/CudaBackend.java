@@ -431,8 +431,7 @@ public final class CudaBackend implements Backend {
     @Override public Tensor[] batchNormReluMaxPoolBackward(Tensor g, Tensor indices, Tensor y, Tensor x, Tensor weight, Tensor bias, Tensor mean,
                                                            Tensor invstd, BatchNormParams p, Pool2dParams pool, boolean inputGrad,
                                                            Tensor dweight, Tensor dbias) {
-        // TEMPORARY, for a same-call A/B before merging: KILN_STEM_BACKWARD=ops runs the two ops' kernels (main's path)
-        if (y != null || "ops".equals(System.getenv("KILN_STEM_BACKWARD"))) {
+        if (y != null) { // a stored activation (not the fused forward's output): the two ops' backward reads it
             return Backend.super.batchNormReluMaxPoolBackward(g, indices, y, x, weight, bias, mean, invstd, p, pool, inputGrad, dweight, dbias);
         }
         return normalization.batchNormReluMaxPoolBackward(g, indices, x, weight, bias, mean, invstd, p.training(), pool, inputGrad, dweight, dbias);
