@@ -3,7 +3,9 @@ package dev.kiln.backend;
 /** Elementwise primitives of one input (their backward passes are {@link BinaryOp}s: RELU_BACKWARD, GELU_BACKWARD, ...). */
 public enum UnaryOp {
     NEG, EXP, LOG, SQRT, ABS, SIGN, RECIPROCAL,
-    RELU, SIGMOID, TANH,
+    /** max(x, 0); NaN stays NaN, as PyTorch's (every backend and fused epilogue alike; its backward passes no gradient there). */
+    RELU,
+    SIGMOID, TANH,
     /** GELU, exact (erf) form, as PyTorch's default. */
     GELU,
     /** GELU, tanh form: PyTorch's approximate="tanh", GPT-2's "gelu_new". */

@@ -102,7 +102,7 @@ final class BatchNormF32 {
         return new Tensor[]{y, mean, invstd};
     }
 
-    /** y = relu?((x - mu) * scale + shift + res) over one run; NaN goes to 0 under the ReLU, as the scalar path. */
+    /** y = relu?((x - mu) * scale + shift + res) over one run; NaN kept under the ReLU, as UnaryOp.RELU. */
     private static void apply(float[] x, int xo, float[] res, int ro, float[] y, int yo, int len, float mu, float scale, float shift, boolean relu) {
         FloatVector muV = FloatVector.broadcast(F, mu), scaleV = FloatVector.broadcast(F, scale), shiftV = FloatVector.broadcast(F, shift);
         FloatVector zero = FloatVector.zero(F);
@@ -110,12 +110,12 @@ final class BatchNormF32 {
         for (; i + L <= len; i += L) {
             FloatVector v = FloatVector.fromArray(F, x, xo + i).sub(muV).fma(scaleV, shiftV);
             if (res != null) v = v.add(FloatVector.fromArray(F, res, ro + i));
-            if (relu) v = zero.blend(v, v.compare(VectorOperators.GT, 0f));
+            if (relu) v = v.max(zero);
             v.intoArray(y, yo + i);
         }
         for (; i < len; i++) {
             float v = (x[xo + i] - mu) * scale + shift + (res == null ? 0 : res[ro + i]);
-            y[yo + i] = relu && !(v > 0) ? 0 : v;
+            y[yo + i] = relu && v <= 0 ? 0 : v;
         }
     }
 

@@ -38,7 +38,7 @@ final class ConvolutionCpu {
     /** Few input channels go to {@link DirectConv} (-Dkiln.conv.direct=false: im2col + GEMM for every shape). */
     static final boolean DIRECT = !"false".equals(System.getProperty("kiln.conv.direct"));
 
-    /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null; then, when relu, v > 0 ? v : 0 in place. */
+    /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null; then, when relu, max(v, 0) in place (NaN kept). */
     static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
         Tensor y = x.dtype() == DType.FLOAT32 ? conv2dF32(x, w, bias, p) : conv2dAny(x, w, bias, p);
         if (relu) reluInPlace(y);
@@ -490,7 +490,7 @@ final class ConvolutionCpu {
 
     // ---------------------------------------------------------------- bias + ReLU epilogue
 
-    /** y = y > 0 ? y : 0 in place (NaN becomes 0, as UnaryOp.RELU's scalar rule); y contiguous, fresh. */
+    /** y = max(y, 0) in place (NaN kept, as UnaryOp.RELU); y contiguous, fresh. */
     private static void reluInPlace(Tensor y) {
         Object a = contiguousArray("relu", y);
         int n = (int) y.numel(), o = y.offset();
@@ -502,21 +502,21 @@ final class ConvolutionCpu {
                     FloatVector zero = FloatVector.zero(F);
                     for (; i <= end - F.length(); i += F.length()) {
                         FloatVector x = FloatVector.fromArray(F, v, i);
-                        x.blend(zero, x.compare(VectorOperators.GT, 0f).not()).intoArray(v, i); // NaN -> 0 as the scalar rule
+                        x.max(zero).intoArray(v, i);
                     }
-                    for (; i < end; i++) v[i] = v[i] > 0 ? v[i] : 0f;
+                    for (; i < end; i++) v[i] = v[i] <= 0 ? 0f : v[i];
                 });
             }
             case FLOAT64 -> {
                 double[] v = (double[]) a;
                 Parallel.range(n, Parallel.GRAIN, (lo, hi) -> {
-                    for (int i = o + lo; i < o + hi; i++) v[i] = v[i] > 0 ? v[i] : 0.0;
+                    for (int i = o + lo; i < o + hi; i++) v[i] = v[i] <= 0 ? 0.0 : v[i];
                 });
             }
             default -> {
                 DType t = y.dtype();
                 Parallel.range(n, Parallel.GRAIN, (lo, hi) -> {
-                    for (int i = o + lo; i < o + hi; i++) if (!(HostArrays.get(a, t, i) > 0)) HostArrays.set(a, t, i, 0);
+                    for (int i = o + lo; i < o + hi; i++) if (HostArrays.get(a, t, i) <= 0) HostArrays.set(a, t, i, 0);
                 });
             }
         }

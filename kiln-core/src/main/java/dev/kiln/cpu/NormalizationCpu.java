@@ -63,7 +63,7 @@ final class NormalizationCpu {
                 for (int img = 0; img < n; img++) {
                     for (int i = 0, at = (img * c + ch) * spatial; i < spatial; i++) {
                         double v = (xv.get(at + i) - mu) * scale + shift + (res == null ? 0 : res.get(at + i));
-                        yv.set(at + i, p.relu() && !(v > 0) ? 0 : v);
+                        yv.set(at + i, p.relu() && v <= 0 ? 0 : v);
                     }
                 }
             }

@@ -20,7 +20,7 @@ final class ScalarMath {
             case ABS -> Math.abs(x);
             case SIGN -> Math.signum(x);
             case RECIPROCAL -> 1 / x;
-            case RELU -> x > 0 ? x : 0;
+            case RELU -> x <= 0 ? 0 : x;   // keeps NaN, as the vector lanes' max and PyTorch
             case SIGMOID -> 1 / (1 + Math.exp(-x));
             case TANH -> Math.tanh(x);
             case GELU -> 0.5 * x * (1 + erf(x * SQRT1_2));

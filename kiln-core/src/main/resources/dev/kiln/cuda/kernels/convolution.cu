@@ -87,7 +87,7 @@ __device__ __forceinline__ void conv_small_fwd(T* y, const T* x, const T* w, con
             A acc = sw[p.o * CKK + oc];
 #pragma unroll
             for (int t = 0; t < CKK; t++) acc += wo[t] * in[t];
-            if (relu) acc = acc > 0 ? acc : (A) 0;
+            if (relu) acc = acc <= 0 ? (A) 0 : acc;
             out[oc * plane] = store<T, A>(acc);
         }
     }
@@ -335,7 +335,7 @@ __device__ __forceinline__ void conv_stem_fwd(T* y, const T* x, const T* w, cons
 #pragma unroll
                 for (int j = 0; j < 4; j++) {
                     float v0 = acc[i][j][2 * hl] + b[j][0], v1 = acc[i][j][2 * hl + 1] + b[j][1];
-                    if (relu) { v0 = v0 > 0.f ? v0 : 0.f; v1 = v1 > 0.f ? v1 : 0.f; }
+                    if (relu) { v0 = v0 <= 0.f ? 0.f : v0; v1 = v1 <= 0.f ? 0.f : v1; }
                     stem_store2<T>(row + 8 * j, v0, v1);
                 }
             }
@@ -481,14 +481,14 @@ extern "C" __global__ void __launch_bounds__(256) conv_stem_wgrad_finish_c##C##k
 STEM_CONV(float, f32, 3, 7, 7)
 
 // ---- bias + ReLU over channel dim 1 of a contiguous (N, C, inner...) tensor, in place: the epilogue of a
-// convolution whose output nobody else has seen yet. relu(v) = v > 0 ? v : 0 (NaN becomes 0, as UnaryOp.RELU).
+// convolution whose output nobody else has seen yet. relu(v) = v <= 0 ? 0 : v (NaN kept, as UnaryOp.RELU).
 // Each thread takes W consecutive elements with one wide load: the _v4 kernels (W = 4) need inner % 4 == 0 and
 // 16-byte aligned bases, so the 4 share a channel; the plain ones take W = 1.
 
 template <typename T>
 __device__ __forceinline__ typename Acc<T>::type bias_relu_one(typename Acc<T>::type v, typename Acc<T>::type b, int relu) {
     v += b;
-    return relu ? (v > 0 ? v : (typename Acc<T>::type) 0) : v;
+    return relu && v <= 0 ? (typename Acc<T>::type) 0 : v;
 }
 
 template <typename T, int W>

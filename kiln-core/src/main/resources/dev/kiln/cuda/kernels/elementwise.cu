@@ -16,7 +16,7 @@ __device__ __forceinline__ C unary_op(int op, C x) {
         case UNARY_ABS: return fabs(x);
         case UNARY_SIGN: return x > zero ? one : (x < zero ? -one : x);   // keeps NaN and signed zero, as Math.signum
         case UNARY_RECIPROCAL: return one / x;
-        case UNARY_RELU: return x > zero ? x : zero;
+        case UNARY_RELU: return x <= zero ? zero : x;   // keeps NaN, as PyTorch
         case UNARY_SIGMOID: return one / (one + exp(-x));
         case UNARY_TANH: return tanh(x);
         case UNARY_GELU: return (C) 0.5 * x * (one + erf(x * (C) 0.7071067811865476));

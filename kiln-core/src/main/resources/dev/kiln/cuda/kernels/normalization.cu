@@ -324,7 +324,7 @@ __device__ __forceinline__ void bn_apply_v(T* y, const T* x, const typename Acc<
         for (int k = 0; k < V; k++) {
             A v = bn_affine(load<A>(xv.v[k]), scale[k], shift[k]);
             if (res) v += load<A>(rv.v[k]);
-            if (relu) v = v > 0 ? v : (A) 0;
+            if (relu) v = v <= 0 ? (A) 0 : v;
             out.v[k] = store<T, A>(v);
         }
         out.store(y + i);
@@ -443,7 +443,7 @@ __device__ __forceinline__ void bn_relu_max_pool_input_grad_quads_v(T* dx, const
 }
 
 // maxPool(relu(x * scale + shift)) over channels-last x, as bn_apply_v then max_pool_fwd_v would make it (each value
-// rounded to T before the comparison, the first maximum winning, the same byte indices, which the _pool_ backward
+// rounded to T before the comparison, the first maximum or NaN winning, the same byte indices, which the _pool_ backward
 // kernels gather through): the normalised activations are never stored. A thread takes V channels of one output pixel;
 // total = N * OH * OW * (C / V). STEM: the stem pool's geometry as constants (the window loops unroll).
 template <typename T, bool STEM>
@@ -459,9 +459,10 @@ __device__ __forceinline__ void bn_relu_max_pool_v(T* y, unsigned char* idx, con
         i64 img = plane_yx(pixel, p.oh, p.ow, oy, ox);
         A scale[V], shift[V], best[V];
         int bi[V];
+        bool nan[V];
         bn_scale_shift<A, V>(scale, shift, mean, invstd, w, b, grp * V);
 #pragma unroll
-        for (int k = 0; k < V; k++) { best[k] = 0; bi[k] = 255; }
+        for (int k = 0; k < V; k++) { best[k] = 0; bi[k] = 255; nan[k] = false; }
         const int kh = STEM ? 3 : p.kh, kw = STEM ? 3 : p.kw;
 #pragma unroll
         for (int ky = 0; ky < kh; ky++) {
@@ -477,8 +478,8 @@ __device__ __forceinline__ void bn_relu_max_pool_v(T* y, unsigned char* idx, con
 #pragma unroll
                 for (int k = 0; k < V; k++) {
                     A a = bn_affine(load<A>(v.v[k]), scale[k], shift[k]);
-                    a = load<A>(store<T, A>(a > 0 ? a : (A) 0));
-                    if (bi[k] == 255 || a > best[k]) { best[k] = a; bi[k] = at; }
+                    a = load<A>(store<T, A>(a <= 0 ? (A) 0 : a));
+                    if (!nan[k] && (bi[k] == 255 || a > best[k] || a != a)) { best[k] = a; bi[k] = at; nan[k] = a != a; }
                 }
             }
         }
@@ -586,7 +587,7 @@ extern "C" __global__ void batch_norm_apply_##S(T* y, const T* x, const typename
             if (w) v *= w[c]; \
             if (b) v += b[c]; \
             if (res) v += load<P>(res[i]); \
-            if (relu) v = v > 0 ? v : (P) 0; \
+            if (relu) v = v <= 0 ? (P) 0 : v; \
             y[i] = store<T, P>(v); \
         } \
     } \
