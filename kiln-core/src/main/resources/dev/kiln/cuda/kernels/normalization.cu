@@ -442,10 +442,18 @@ __device__ __forceinline__ void bn_relu_max_pool_input_grad_quads_v(T* dx, const
     }
 }
 
+// The order of post-ReLU values (+0, positive, +inf, NaN of either sign) as unsigned integers: their bits without the
+// sign, which puts NaN above +inf, so one integer compare is max_pool_fwd_v's "larger, or NaN" rule.
+__device__ __forceinline__ unsigned pool_key(float a) { return __float_as_uint(a) & 0x7FFFFFFFu; }
+__device__ __forceinline__ unsigned long long pool_key(double a) { return (unsigned long long) __double_as_longlong(a) & 0x7FFFFFFFFFFFFFFFull; }
+__device__ __forceinline__ float from_key(unsigned k) { return __uint_as_float(k); }
+__device__ __forceinline__ double from_key(unsigned long long k) { return __longlong_as_double((long long) k); }
+
 // maxPool(relu(x * scale + shift)) over channels-last x, as bn_apply_v then max_pool_fwd_v would make it (each value
-// rounded to T before the comparison, the first maximum or NaN winning, the same byte indices, which the _pool_ backward
-// kernels gather through): the normalised activations are never stored. A thread takes V channels of one output pixel;
-// total = N * OH * OW * (C / V). STEM: the stem pool's geometry as constants (the window loops unroll).
+// rounded to T before the comparison, the first maximum winning, NaN above all, the same byte indices, which the _pool_
+// backward kernels gather through; of several NaN in a window the index may name another than max_pool_fwd_v's, whose
+// gradient the ReLU stops all the same): the normalised activations are never stored. A thread takes V channels of one
+// output pixel; total = N * OH * OW * (C / V). STEM: the stem pool's geometry as constants (the window loops unroll).
 template <typename T, bool STEM>
 __device__ __forceinline__ void bn_relu_max_pool_v(T* y, unsigned char* idx, const T* x, const typename Acc<T>::type* mean,
                                                    const typename Acc<T>::type* invstd, const typename Acc<T>::type* w,
@@ -457,12 +465,12 @@ __device__ __forceinline__ void bn_relu_max_pool_v(T* y, unsigned char* idx, con
         i64 grp, pixel = divmod(j, groups, grp);
         int ox, oy;
         i64 img = plane_yx(pixel, p.oh, p.ow, oy, ox);
-        A scale[V], shift[V], best[V];
+        A scale[V], shift[V];
+        decltype(pool_key(A())) best[V];
         int bi[V];
-        bool nan[V];
         bn_scale_shift<A, V>(scale, shift, mean, invstd, w, b, grp * V);
 #pragma unroll
-        for (int k = 0; k < V; k++) { best[k] = 0; bi[k] = 255; nan[k] = false; }
+        for (int k = 0; k < V; k++) { best[k] = 0; bi[k] = 255; }
         const int kh = STEM ? 3 : p.kh, kw = STEM ? 3 : p.kw;
 #pragma unroll
         for (int ky = 0; ky < kh; ky++) {
@@ -479,7 +487,8 @@ __device__ __forceinline__ void bn_relu_max_pool_v(T* y, unsigned char* idx, con
                 for (int k = 0; k < V; k++) {
                     A a = bn_affine(load<A>(v.v[k]), scale[k], shift[k]);
                     a = load<A>(store<T, A>(a <= 0 ? (A) 0 : a));
-                    if (!nan[k] && (bi[k] == 255 || a > best[k] || a != a)) { best[k] = a; bi[k] = at; nan[k] = a != a; }
+                    const auto key = pool_key(a);
+                    if (bi[k] == 255 || key > best[k]) { best[k] = key; bi[k] = at; }
                 }
             }
         }
@@ -488,7 +497,7 @@ __device__ __forceinline__ void bn_relu_max_pool_v(T* y, unsigned char* idx, con
         PoolBytes<V> ib;
 #pragma unroll
         for (int k = 0; k < V; k++) {
-            out.v[k] = store<T, A>(bi[k] == 255 ? (A) -__longlong_as_double(0x7FF0000000000000ll) : best[k]);
+            out.v[k] = store<T, A>(bi[k] == 255 ? (A) -__longlong_as_double(0x7FF0000000000000ll) : (A) from_key(best[k]));
             ib.b[k] = (unsigned char) bi[k];
         }
         out.store(y + o);
