@@ -11,8 +11,6 @@ of N Fashion-MNIST images (the files kiln train reads), batch 128, Adam lr 1e-3,
 data loading included (tensors already in memory, shuffled per epoch, as kiln's loader).
 """
 import gzip, os, sys, time, argparse
-import numpy as np
-import torch, torch.nn as nn, torch.nn.functional as F
 
 p = argparse.ArgumentParser()
 p.add_argument('what', nargs='?', default='all')
@@ -20,6 +18,11 @@ p.add_argument('--limit', type=int, default=12800)
 p.add_argument('--threads', type=int, default=os.cpu_count())
 p.add_argument('--model', default='mlp,cnn')
 args = p.parse_args()
+# OpenBLAS (Debian's torch 1.13 calls it for GEMM) keeps its own thread pool, which torch.set_num_threads does not
+# reach: it must be told before it loads, or --threads 1 still multiplies on every core
+os.environ.setdefault('OPENBLAS_NUM_THREADS', str(args.threads))
+import numpy as np
+import torch, torch.nn as nn, torch.nn.functional as F
 torch.set_num_threads(args.threads)
 print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, capability '
       f'{torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else "?"}, '
