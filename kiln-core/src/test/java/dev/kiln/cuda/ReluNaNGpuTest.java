@@ -11,8 +11,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static dev.kiln.ops.ReluNaNTest.sameWithNaN;
 
 /**
  * ReLU keeps NaN on CUDA as on the CPU (ReluNaNTest): the elementwise kernels (contiguous and strided), the
@@ -83,18 +82,5 @@ class ReluNaNGpuTest extends GpuBackendComparison {
                     Normalization.batchNormReluMaxPool(gpuCl(x), gpu(rm), gpu(rv), null, gpu(w), gpu(b), false, 0.1, 1e-5, pool), tl,
                     "batch norm + relu + max pool " + t, false);
         }
-    }
-
-    /** Equal values (relative tolerance tl), NaN exactly where expected has NaN, and some NaN when nanExpected. */
-    private static void sameWithNaN(Tensor expected, Tensor actual, double tl, String what, boolean nanExpected) {
-        double[] e = expected.toDoubleArray(), a = actual.toDoubleArray();
-        assertEquals(e.length, a.length, what + ": size");
-        int nans = 0;
-        for (int i = 0; i < e.length; i++) {
-            assertEquals(Double.isNaN(e[i]), Double.isNaN(a[i]), what + ": NaN at " + i + " (expected " + e[i] + ", got " + a[i] + ")");
-            if (Double.isNaN(e[i])) nans++;
-            else assertEquals(e[i], a[i], tl * Math.max(1, Math.abs(e[i])), what + ": element " + i);
-        }
-        assertTrue(nans > 0 || !nanExpected, what + ": no NaN reached the output");
     }
 }

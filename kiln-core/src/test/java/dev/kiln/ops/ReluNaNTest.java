@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * stayed NaN by its position in the array), and in every fused ReLU on the CPU (the convolution's epilogue, batch
  * norm's, the stem tail's), each against the unfused ops. ReluNaNGpuTest holds CUDA to the same.
  */
-class ReluNaNTest {
+public class ReluNaNTest {
     /** 37 values: two 16-lane vectors and a tail at 512 bits (more vectors and shorter tails at 256 and 128). */
     static float[] pattern() {
         float[] v = new float[37];
@@ -59,23 +59,24 @@ class ReluNaNTest {
         sameWithNaN(plain.add(res).relu(), Normalization.batchNorm(x, rm, rv, g, bb, res, false, 0.1, 1e-5, true), "batch norm + add + relu " + t);
         Pool2dParams pool = Pool2dParams.of(3, 2, 1);
         sameWithNaN(Pooling.maxPool2d(plain.relu(), pool), Normalization.batchNormReluMaxPool(x, rm, rv, null, g, bb, false, 0.1, 1e-5, pool),
-                "batch norm + relu + max pool " + t, false);
+                1e-5, "batch norm + relu + max pool " + t, false);
     }
 
-    static void sameWithNaN(Tensor expected, Tensor actual, String what) { sameWithNaN(expected, actual, what, true); }
+    static void sameWithNaN(Tensor expected, Tensor actual, String what) { sameWithNaN(expected, actual, 1e-5, what, true); }
 
     /**
-     * Equal values and NaN exactly where expected has NaN; when nanExpected, at least one (the check would be vacuous
-     * without). Max pooling may pass over a NaN (its rule is its own), so the stem tail only matches its two ops.
+     * Equal values (relative tolerance tl) and NaN exactly where expected has NaN; when nanExpected, at least one (the
+     * check would be vacuous without). Max pooling may pass over a NaN (its rule is its own), so the stem tail only
+     * matches its two ops. ReluNaNGpuTest uses it too.
      */
-    static void sameWithNaN(Tensor expected, Tensor actual, String what, boolean nanExpected) {
+    public static void sameWithNaN(Tensor expected, Tensor actual, double tl, String what, boolean nanExpected) {
         double[] e = expected.toDoubleArray(), a = actual.toDoubleArray();
         assertEquals(e.length, a.length, what + ": size");
         int nans = 0;
         for (int i = 0; i < e.length; i++) {
             assertEquals(Double.isNaN(e[i]), Double.isNaN(a[i]), what + ": NaN at " + i + " (expected " + e[i] + ", got " + a[i] + ")");
             if (Double.isNaN(e[i])) nans++;
-            else assertEquals(e[i], a[i], 1e-5 * Math.max(1, Math.abs(e[i])), what + ": element " + i);
+            else assertEquals(e[i], a[i], tl * Math.max(1, Math.abs(e[i])), what + ": element " + i);
         }
         assertTrue(nans > 0 || !nanExpected, what + ": no NaN reached the output");
     }
