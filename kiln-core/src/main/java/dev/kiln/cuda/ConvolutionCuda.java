@@ -225,7 +225,7 @@ final class ConvolutionCuda extends CudaFamily {
 
         /** The weight gradient, laid out as cuDNN's channels-last one (KRSC memory). */
         Tensor weightGrad(Tensor gy, Tensor x, int[] weightShape) {
-            Tensor gc = gy.dtype() == t && gy.isChannelsLast() && ptr(gy) % 16 == 0 ? gy : channelsLast(gy, t);
+            Tensor gc = alignedChannelsLast(gy, t);
             // two blocks a multiprocessor (255 registers a thread: the next tile's operands wait in them), at least
             // four tiles each
             int blocks = (int) Math.max(1, Math.min(tiles() / 4, 2L * dev.multiprocessorCount()));

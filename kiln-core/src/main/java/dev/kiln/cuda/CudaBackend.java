@@ -143,6 +143,17 @@ public final class CudaBackend implements Backend {
 
     Tensor channelsLast(Tensor t) { return channelsLast(t, t.dtype()); }
 
+    /**
+     * As {@link #channelsLast(Tensor, DType)}, and starting on a 16-byte boundary, as the 16-byte kernels' wide loads need
+     * (a view can start anywhere; a new tensor starts on an allocator block).
+     */
+    Tensor alignedChannelsLast(Tensor t, DType dtype) {
+        if (t.isChannelsLast() && t.dtype() == dtype && ptr(t) % 16 == 0) return t;
+        Tensor c = newChannelsLast(t.shape(), dtype);
+        copy(c, t);
+        return c;
+    }
+
     /** Releases a temporary made by {@link #contiguous} or {@link #channelsLast} (not the caller's tensor). */
     static void drop(Tensor temp, Tensor original) {
         if (temp != original) temp.storage().release();

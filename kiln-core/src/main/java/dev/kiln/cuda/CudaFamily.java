@@ -32,6 +32,8 @@ abstract class CudaFamily {
 
     final Tensor channelsLast(Tensor t) { return backend.channelsLast(t); }
 
+    final Tensor alignedChannelsLast(Tensor t, DType dtype) { return backend.alignedChannelsLast(t, dtype); }
+
     final int grid(long n) { return backend.grid(n); }
 
     static void drop(Tensor temp, Tensor original) { CudaBackend.drop(temp, original); }

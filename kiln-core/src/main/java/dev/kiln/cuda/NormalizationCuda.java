@@ -258,13 +258,7 @@ final class NormalizationCuda extends CudaFamily {
     Tensor[] batchNormReluMaxPoolBackward(Tensor g, Tensor indices, Tensor x, Tensor weight, Tensor bias, Tensor mean, Tensor invstd,
                                           boolean training, Pool2dParams pool, boolean inputGrad, Tensor dweight, Tensor dbias) {
         DType t = x.dtype(), pt = paramType(t);
-        Tensor gc = channelsLast(g, t);
-        if (ptr(gc) % 16 != 0) {
-            Tensor aligned = newChannelsLast(gc.shape(), t);
-            backend.copy(aligned, gc);
-            drop(gc, g);
-            gc = aligned;
-        }
+        Tensor gc = alignedChannelsLast(g, t);
         int[] s = x.shape(), pp = PoolingCuda.poolP(s, pool, true);
         long c = s[1], m = (long) s[0] * s[2] * s[3];
         boolean wantParams = dweight != null && weight != null;

@@ -91,13 +91,7 @@ final class PoolingCuda extends CudaFamily {
      */
     private Tensor maxPool2dBackwardV(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p) {
         DType t = inputShape[1] % (16 / gradOut.dtype().byteSize()) == 0 ? gradOut.dtype() : DType.FLOAT64;
-        Tensor gy = channelsLast(gradOut, t);
-        if (ptr(gy) % 16 != 0) {
-            Tensor aligned = newChannelsLast(gy.shape(), t);
-            backend.copy(aligned, gy);
-            drop(gy, gradOut);
-            gy = aligned;
-        }
+        Tensor gy = alignedChannelsLast(gradOut, t);
         Tensor gx = newChannelsLast(inputShape.clone(), t);
         long total = gx.numel() / (16 / t.byteSize());   // V channels of one pixel per thread
         if (total > 0) Launch.args().ptr(ptr(gx)).ptr(ptr(gy)).ptr(ptr(indices)).i64(total).ints(poolP(inputShape, p, true))

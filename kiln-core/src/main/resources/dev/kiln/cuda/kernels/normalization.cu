@@ -331,6 +331,18 @@ __device__ __forceinline__ void bn_apply_v(T* y, const T* x, const typename Acc<
     }
 }
 
+// The input gradient's c0 and c1 (dx = scale * dz + c0 + c1 * x) for channels [first, first + V): from the finish
+// kernel's two coefficients a channel and the mean in training; 0 in eval, where dx = scale * dz.
+template <typename A, int V>
+__device__ __forceinline__ void bn_input_grad_coef(A* c0, A* c1, const A* coef, const A* mean, i64 first, int training) {
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        i64 c = first + k;
+        c1[k] = training ? coef[c * 2 + 1] : (A) 0;
+        c0[k] = training ? coef[c * 2] - c1[k] * mean[c] : (A) 0;
+    }
+}
+
 // dx = scale * dz + c0 + c1 * x (training; see batch_norm_grad_finish: c0 = coef[0] - coef[1] * mean, c1 = coef[1]),
 // dres = dz; rows as bn_apply_v; the ReLU's mask as bn_grad_partial_v. POOL: g is the max pool's (bn_pooled_grad).
 template <typename T, bool POOL>
@@ -345,12 +357,7 @@ __device__ __forceinline__ void bn_input_grad_v(T* dx, T* dres, const T* g, cons
     const bool recompute = relu && !y;
     A scale[V], shift[V], c0[V], c1[V];
     bn_scale_shift<A, V>(scale, shift, mean, invstd, w, b, t.cg * V);
-#pragma unroll
-    for (int k = 0; k < V; k++) {
-        i64 c = t.cg * V + k;
-        c1[k] = training ? coef[c * 2 + 1] : (A) 0;
-        c0[k] = training ? coef[c * 2] - c1[k] * mean[c] : (A) 0;
-    }
+    bn_input_grad_coef<A, V>(c0, c1, coef, mean, t.cg * V, training);
 #pragma unroll 2
     for (i64 r = (i64) blockIdx.y * t.rows + t.row0; r < m; r += (i64) gridDim.y * t.rows) {
         i64 i = r * c_count + t.cg * V;
@@ -390,12 +397,7 @@ __device__ __forceinline__ void bn_relu_max_pool_input_grad_quads_v(T* dx, const
     if (!t.active) return;
     A scale[V], shift[V], c0[V], c1[V];
     bn_scale_shift<A, V>(scale, shift, mean, invstd, w, b, t.cg * V);
-#pragma unroll
-    for (int k = 0; k < V; k++) {
-        i64 c = t.cg * V + k;
-        c1[k] = training ? coef[c * 2 + 1] : (A) 0;
-        c0[k] = training ? coef[c * 2] - c1[k] * mean[c] : (A) 0;
-    }
+    bn_input_grad_coef<A, V>(c0, c1, coef, mean, t.cg * V, training);
     const int qh = (pp.h + 1) / 2, qw = (pp.w + 1) / 2;
     for (i64 q = (i64) blockIdx.y * t.rows + t.row0; q < quads; q += (i64) gridDim.y * t.rows) {
         int qy, qx;
