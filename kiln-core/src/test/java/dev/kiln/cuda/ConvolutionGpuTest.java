@@ -199,6 +199,8 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                 Tensor g = tf32(randn(t, yc.shape())), gg = gpuCl(g);
                 Tensor dw = gpuBe.conv2dBackwardWeight(gg, xg, ws, p);
                 close(CPU_BE.conv2dBackwardWeight(g, x, ws, p), dw, tl, what + " dw");
+                // a channels-last gradient one element past a 16-byte boundary (the kernel's 16-byte loads get an aligned copy)
+                close(CPU_BE.conv2dBackwardWeight(g, x, ws, p), gpuBe.conv2dBackwardWeight(misaligned(g), xg, ws, p), tl, what + " dw, misaligned g");
                 // a first layer's backward: the ReLU mask and the bias gradient, then the weight gradient
                 Tensor[] cpu = CPU_BE.conv2dBackwardWeightAndBias(g, ybc, x, ws, p, true, true);
                 Tensor[] dev = gpuBe.conv2dBackwardWeightAndBias(gg, gpuCl(ybc), xg, ws, p, true, true);
