@@ -81,8 +81,8 @@ public interface Backend {
     default Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) { return conv2d(x, w, bias, p, false); }
 
     /**
-     * As {@link #conv2d(Tensor, Tensor, Tensor, Conv2dParams)}, then, when {@code relu}, {@code max(v, 0)} (NaN kept, as {@link UnaryOp#RELU}): the
-     * bias add and the ReLU are the convolution's epilogue (one pass on CUDA instead of two).
+     * As {@link #conv2d(Tensor, Tensor, Tensor, Conv2dParams)}, then, when {@code relu}, {@code max(v, 0)} (NaN kept, as
+     * {@link UnaryOp#RELU}): the bias add and the ReLU are the convolution's epilogue (one pass on CUDA instead of two).
      */
     Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu);
 
