@@ -1,6 +1,7 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
+import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Pool2dParams;
 
@@ -267,6 +268,9 @@ final class NormalizationCuda extends CudaFamily {
         }
         Tensor dx = inputGrad ? newChannelsLast(s.clone(), t) : null;
         VecTiles vt = vecTiles(true, c, t, gc, x, dx);
+        if (vt == null) {   // the fused forward ran on this x, so its kernels' conditions held there
+            throw new IllegalStateException("batchNormReluMaxPoolBackward: x " + Shape.str(s) + " " + t + " is out of the fused kernels' reach");
+        }
         CudaAllocator.Block coef = null;
         if (wantParams || (inputGrad && training)) {
             coef = dev.allocator().allocate(c * 2L * pt.byteSize());
