@@ -117,12 +117,9 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
             Tensor y = residual == null ? x : x.add(residual);
             return relu ? y.relu() : y;
         }
-        // the op counts the batch (on CUDA inside its statistics kernel, not in two launches of its own) where it can
-        boolean opCounts = sumOverReplicas == null && numBatchesTracked.device().equals(x.device());
-        if (training && !opCounts) Tensor.noGrad(() -> numBatchesTracked.copyFrom(numBatchesTracked.add(1)));
+        Tensor counter = batchCounter(x, training);
         if (training && sumOverReplicas != null) return synchronizedForward(x, residual, relu);
-        return dev.kiln.ops.Normalization.batchNorm(x, runningMean, runningVar, opCounts ? numBatchesTracked : null, weight, bias, residual,
-                training, momentum, eps, relu);
+        return dev.kiln.ops.Normalization.batchNorm(x, runningMean, runningVar, counter, weight, bias, residual, training, momentum, eps, relu);
     }
 
     /**
@@ -133,10 +130,18 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
         checkInput(x);
         boolean training = isTraining();
         if (folded || (training && sumOverReplicas != null)) return pool.forward(forward(x, null, true));
-        boolean opCounts = numBatchesTracked.device().equals(x.device());
+        return dev.kiln.ops.Normalization.batchNormReluMaxPool(x, runningMean, runningVar, batchCounter(x, training), weight, bias, training,
+                momentum, eps, pool.params());
+    }
+
+    /**
+     * The batch counter for the op to increment (on CUDA inside its statistics kernel, not in two launches of its own),
+     * or null where the op cannot and this layer has counted the batch itself (in training).
+     */
+    private Tensor batchCounter(Tensor x, boolean training) {
+        boolean opCounts = sumOverReplicas == null && numBatchesTracked.device().equals(x.device());
         if (training && !opCounts) Tensor.noGrad(() -> numBatchesTracked.copyFrom(numBatchesTracked.add(1)));
-        return dev.kiln.ops.Normalization.batchNormReluMaxPool(x, runningMean, runningVar, opCounts ? numBatchesTracked : null, weight, bias,
-                training, momentum, eps, pool.params());
+        return opCounts ? numBatchesTracked : null;
     }
 
     private void checkInput(Tensor x) {
