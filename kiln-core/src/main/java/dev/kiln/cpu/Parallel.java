@@ -10,10 +10,13 @@ public final class Parallel {
     /** The number of threads kernels split work over (system property kiln.cpu.threads overrides). */
     public static final int THREADS = Integer.getInteger("kiln.cpu.threads", Runtime.getRuntime().availableProcessors());
 
+    /** Numbers the workers' names (a worker's pool index is not assigned until after the factory returns). */
+    private static final java.util.concurrent.atomic.AtomicInteger WORKERS = new java.util.concurrent.atomic.AtomicInteger();
+
     private static final ForkJoinPool POOL = new ForkJoinPool(THREADS, pool -> {
         var t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
         t.setDaemon(true);
-        t.setName("kiln-cpu-" + t.getPoolIndex());
+        t.setName("kiln-cpu-" + WORKERS.getAndIncrement());
         return t;
     }, null, false);
 
