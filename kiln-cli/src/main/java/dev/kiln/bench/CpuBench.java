@@ -15,8 +15,9 @@ import java.util.function.Supplier;
  * CPU kernel benchmark: float32 GEMM throughput and the convolutions of the benchmark CNNs. Each case is warmed
  * up, then timed several times; the median is printed. Calls the backend directly, so only kernel time counts.
  * Run: {@code java --add-modules jdk.incubator.vector -Xms4g -Xmx4g -XX:+AlwaysPreTouch -cp target/classes
- * dev.kiln.bench.CpuBench [all|gemm|conv|pool|quant]}. The fixed, pre-touched heap matters on VMs: without it, runs
+ * dev.kiln.bench.CpuBench [all|gemm|conv|pool|quant|blas]}. The fixed, pre-touched heap matters on VMs: without it, runs
  * sometimes paid page faults on every large output allocation (see bench/results/cpu-2026-11-21.md).
+ * {@code blas} (not in {@code all}) times Kiln's GEMM beside the machine's OpenBLAS in the same process.
  */
 public final class CpuBench {
     private CpuBench() {}
@@ -32,6 +33,7 @@ public final class CpuBench {
         if (only.equals("all") || only.equals("conv")) conv();
         if (only.equals("all") || only.equals("pool")) pool();
         if (only.equals("all") || only.equals("quant")) quant();
+        if (only.equals("blas")) BlasPair.run();
     }
 
     /**
