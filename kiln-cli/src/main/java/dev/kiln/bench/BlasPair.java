@@ -47,17 +47,21 @@ final class BlasPair {
             setThreads.invokeExact(Parallel.THREADS);
             String core = ((MemorySegment) coreName.invokeExact()).reinterpret(64).getString(0);
             System.out.printf("blas: OpenBLAS core %s, %d threads each%n", core, Parallel.THREADS);
-            for (int n : new int[]{1024, 2048}) pair(n, sgemm, arena);
+            // the square sizes of issue 13's goal, then the MLP's layer products (batch 128: forward, input and weight gradient)
+            int[][] shapes = {{1024, 1024, 1024}, {2048, 2048, 2048}, {128, 784, 512}, {128, 512, 784}, {784, 128, 512}};
+            for (int[] s : shapes) pair(s[0], s[1], s[2], sgemm, arena);
         } catch (Throwable e) {
             throw new IllegalStateException("blas: calling OpenBLAS failed", e);
         }
     }
 
-    private static void pair(int n, MethodHandle sgemm, Arena arena) throws Throwable {
+    /** m x k times k x n. */
+    private static void pair(int m, int k, int n, MethodHandle sgemm, Arena arena) throws Throwable {
         Generator gen = new Generator(7);
-        Tensor a = Tensor.randn(gen, 1, n, n), b = Tensor.randn(gen, 1, n, n);
-        MemorySegment na = native32(a, arena), nb = native32(b, arena), nc = arena.allocate((long) n * n * 4, 64);
-        int rounds = n <= 1024 ? 40 : 12;
+        Tensor a = Tensor.randn(gen, 1, m, k), b = Tensor.randn(gen, 1, k, n);
+        MemorySegment na = native32(a, arena), nb = native32(b, arena), nc = arena.allocate((long) m * n * 4, 64);
+        double mflop = 2.0 * m * n * k / 1e6; // so mflop / ms is GFLOP/s
+        int rounds = mflop > 10_000 ? 12 : mflop > 1_000 ? 40 : 200;
         double[] kiln = new double[rounds], blas = new double[rounds], ratio = new double[rounds];
         for (int r = -rounds / 4; r < rounds; r++) { // the first quarter warms both up
             boolean kilnFirst = (r & 1) == 0;
@@ -68,7 +72,7 @@ final class BlasPair {
                     CpuBackend.INSTANCE.matmul(a, b);
                     tk = (System.nanoTime() - t0) / 1e6;
                 } else {
-                    sgemm.invokeExact(ROW_MAJOR, NO_TRANS, NO_TRANS, n, n, n, 1f, na, n, nb, n, 0f, nc, n);
+                    sgemm.invokeExact(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1f, na, k, nb, n, 0f, nc, n);
                     tb = (System.nanoTime() - t0) / 1e6;
                 }
             }
@@ -81,9 +85,8 @@ final class BlasPair {
         Arrays.sort(kiln);
         Arrays.sort(blas);
         Arrays.sort(ratio);
-        double gflop = 2.0 * n * n * n / 1e6;
-        System.out.printf("blas: gemm %d  Kiln median %6.1f GFLOP/s  OpenBLAS median %6.1f  Kiln/OpenBLAS median of %d pairs %.3f (quartiles %.3f-%.3f)%n",
-                n, gflop / kiln[rounds / 2], gflop / blas[rounds / 2], rounds, ratio[rounds / 2], ratio[rounds / 4], ratio[3 * rounds / 4]);
+        System.out.printf("blas: gemm %4dx%4dx%4d (MxKxN)  Kiln median %6.1f GFLOP/s  OpenBLAS median %6.1f  Kiln/OpenBLAS median of %d pairs %.3f (quartiles %.3f-%.3f)%n",
+                m, k, n, mflop / kiln[rounds / 2], mflop / blas[rounds / 2], rounds, ratio[rounds / 2], ratio[rounds / 4], ratio[3 * rounds / 4]);
     }
 
     private static MemorySegment native32(Tensor t, Arena arena) {
