@@ -70,10 +70,12 @@ final class BenchCommand implements Callable<Integer> {
         Device d = dataParallel ? Ranks.device(job) : Devices.parse(device);
         Map<String, Object> res;
         try (var group = dataParallel ? Ranks.group(job) : null) {
-            res = new Bench(d, data, line -> {
+            Bench bench = new Bench(d, data, line -> {
                 err.println("bench: " + line);
                 err.flush();
-            }).profileInto(profile).cudaGraphs(cudaGraphs).cudnnBenchmark(cudnnBenchmark).dataParallel(group).run(prefixes);
+            }).profileInto(profile).cudaGraphs(cudaGraphs).cudnnBenchmark(cudnnBenchmark).dataParallel(group);
+            res = bench.run(prefixes);
+            bench.requireMatches(prefixes);
         }
         if (job.rank() != 0) return 0; // rank 0 speaks for the job
         String text;
@@ -110,11 +112,18 @@ final class BenchCommand implements Callable<Integer> {
                 continue;
             }
             String hw = d.isCuda() ? dev.kiln.cuda.Cuda.device(d).name() : Devices.describeCpu();
-            Map<String, Object> res = new Bench(d, data, line -> {
+            Bench bench = new Bench(d, data, line -> {
                 err.println("bench " + d + ": " + line);
                 err.flush();
-            }).cudnnBenchmark(cudnnBenchmark).run(prefixes);
-            columns.add(new CompareReport.Column(d.toString(), hw, res, null));
+            }).cudnnBenchmark(cudnnBenchmark);
+            Map<String, Object> res = bench.run(prefixes);
+            String error = null;
+            try {
+                if (only != null) bench.requireMatches(prefixes);
+            } catch (IllegalArgumentException e) { // this device runs none of them: its column says so
+                error = e.getMessage();
+            }
+            columns.add(new CompareReport.Column(d.toString(), hw, res, error));
         }
         String md = CompareReport.markdown(columns);
         java.nio.file.Files.createDirectories(report);

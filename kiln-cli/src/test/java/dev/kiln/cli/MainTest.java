@@ -77,6 +77,13 @@ class MainTest {
         assertTrue(b.out().contains("--cuda-graphs"), b.out());
     }
 
+    /** A mistyped --only is an error naming it and the workloads there are, not a run that quietly measures nothing. */
+    @Test void benchOnlyMatchingNothingSaysSo() {
+        Run r = kiln("bench", "--only", "gemm_1024_flaot32");
+        assertOneLineError(r, "--only gemm_1024_flaot32 matches no workload on cpu");
+        assertTrue(r.err().contains("gemm_1024_float32_gflops"), "the workloads there are: " + r.err());
+    }
+
     /** Without that GPU the reason is one short line, not the list of every folder the library search tried. */
     @Test void anUnusableGpuIsOneShortLine() {
         Run r = kiln("train", "--device", "cuda:7");
