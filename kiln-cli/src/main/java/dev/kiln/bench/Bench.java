@@ -364,34 +364,17 @@ public final class Bench {
         return out;
     }
 
-    /** The --only prefixes that matched a workload of this run, and every workload name this device offered. */
-    private final java.util.Set<String> matchedPrefixes = new java.util.HashSet<>(), offered = new java.util.TreeSet<>();
+    /** Which workloads --only asked for and which it matched (see {@link #requireMatches}). */
+    private final OnlyPrefixes selection = new OnlyPrefixes();
 
-    private boolean want(java.util.List<String> only, String name) {
-        offered.add(name);
-        boolean any = only.isEmpty();
-        for (String prefix : only) {
-            if (name.startsWith(prefix)) {
-                matchedPrefixes.add(prefix);
-                any = true;
-            }
-        }
-        return any;
-    }
+    private boolean want(java.util.List<String> only, String name) { return selection.want(only, name); }
 
     /**
      * Names the --only prefixes that matched nothing this device runs, so a typo does not pass for a quiet run: an
      * error when nothing ran at all, a line of the log beside the results of the prefixes that did match. Call after
      * {@link #run}.
      */
-    public void requireMatches(java.util.List<String> only) {
-        java.util.List<String> unmatched = only.stream().filter(p -> !matchedPrefixes.contains(p)).toList();
-        if (unmatched.isEmpty()) return;
-        String what = "--only " + String.join(",", unmatched) + " matches no workload on " + device + " (its workloads: "
-                + String.join(", ", offered) + ")";
-        if (matchedPrefixes.isEmpty()) throw new IllegalArgumentException(what);
-        log.accept(what);
-    }
+    public void requireMatches(java.util.List<String> only) { selection.requireMatches(only, device, log); }
 
     private static double round(double v, int digits) {
         double p = Math.pow(10, digits);
