@@ -17,13 +17,14 @@ if [ "${1:-}" = "--prepare" ]; then
         for f in /usr/share/datasets/fashion-mnist/*.gz; do gunzip -c "$f" > "$T/fmnist/$(basename "${f%.gz}")"; done
         tar -C "$T" -cJf "$DIR/fmnist.tar.xz" fmnist; rm -rf "$T" "$DIR/fmnist"
     fi
-    cp "$ROOT"/../shared/bench/torch_ref.py "$ROOT"/../shared/bench/compare.py "$DIR/ref/" 2>/dev/null \
+    cp "$ROOT"/../shared/bench/torch_ref.py "$ROOT"/../shared/bench/compare.py "$ROOT"/../shared/bench/torch_ddp.py "$DIR/ref/" 2>/dev/null \
         || cp "$ROOT"/bench/ref/*.py "$DIR/ref/"
     cp "$ROOT/bench/torch_profile.py" "$ROOT/bench/resnet_interop.py" "$ROOT/bench/torch_resnet_small.py" "$ROOT/bench/torch_user_resnet.py" "$DIR/ref/"
     cp "$0" "$DIR/gpu-check.sh"
     cp "$ROOT/scripts/gpu-profile.sh" "$DIR/gpu-profile.sh"
     cp "$ROOT/scripts/gpu-dist.sh" "$DIR/gpu-dist.sh"
     cp "$ROOT/scripts/gpu-quant.sh" "$DIR/gpu-quant.sh"
+    cp "$ROOT/scripts/gpu-scaling.sh" "$DIR/gpu-scaling.sh"
     du -sh "$DIR"
     exit 0
 fi

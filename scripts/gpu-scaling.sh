@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 18 on the 4-GPU machine: correctness at 4 ranks, then Kiln and PyTorch DDP at 4 and 1 GPUs, one command.
+# Data-parallel scaling in one command (issue 12 on 2 GPUs with N=2, issue 18 on 4 or 8): correctness at N ranks, then
+# Kiln and PyTorch DDP (torch_ddp.py under torchrun) at N and 1 GPUs. Bundle: scripts/gpu-check.sh --prepare DIR.
 set -u
 B=$(cd "$(dirname "$0")" && pwd); O=${OUT:-/tmp/kiln-out}; mkdir -p "$O"
 export NCCL_NVLS_ENABLE=0
