@@ -29,10 +29,9 @@ final class BlasPair {
     private static final int ROW_MAJOR = 101, NO_TRANS = 111;
 
     static void run() {
-        Arena arena = Arena.global();
         SymbolLookup lib;
-        try {
-            lib = SymbolLookup.libraryLookup("libopenblas.so.0", arena);
+        try {   // loaded for good: OpenBLAS's threads outlive any call
+            lib = SymbolLookup.libraryLookup("libopenblas.so.0", Arena.global());
         } catch (IllegalArgumentException e) {
             System.out.println("blas: libopenblas.so.0 is not installed (Debian: libopenblas0-pthread); nothing to compare against");
             return;
@@ -49,7 +48,11 @@ final class BlasPair {
             System.out.printf("blas: OpenBLAS core %s, %d threads each%n", core, Parallel.THREADS);
             // the square sizes of issue 13's goal, then the MLP's layer products (batch 128: forward, input and weight gradient)
             int[][] shapes = {{1024, 1024, 1024}, {2048, 2048, 2048}, {128, 784, 512}, {128, 512, 784}, {784, 128, 512}};
-            for (int[] s : shapes) pair(s[0], s[1], s[2], sgemm, arena);
+            for (int[] s : shapes) {
+                try (Arena operands = Arena.ofConfined()) {   // each shape's native copies freed after it
+                    pair(s[0], s[1], s[2], sgemm, operands);
+                }
+            }
         } catch (Throwable e) {
             throw new IllegalStateException("blas: calling OpenBLAS failed", e);
         }

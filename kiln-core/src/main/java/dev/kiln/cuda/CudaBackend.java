@@ -134,12 +134,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** A channels-last copy (in dtype), or t itself when it is already channels-last and of that dtype. */
-    Tensor channelsLast(Tensor t, DType dtype) {
-        if (t.isChannelsLast() && t.dtype() == dtype) return t;
-        Tensor c = newChannelsLast(t.shape(), dtype);
-        copy(c, t);
-        return c;
-    }
+    Tensor channelsLast(Tensor t, DType dtype) { return t.isChannelsLast() && t.dtype() == dtype ? t : channelsLastCopy(t, dtype); }
 
     Tensor channelsLast(Tensor t) { return channelsLast(t, t.dtype()); }
 
@@ -148,7 +143,10 @@ public final class CudaBackend implements Backend {
      * (a view can start anywhere; a new tensor starts on an allocator block).
      */
     Tensor alignedChannelsLast(Tensor t, DType dtype) {
-        if (t.isChannelsLast() && t.dtype() == dtype && ptr(t) % 16 == 0) return t;
+        return t.isChannelsLast() && t.dtype() == dtype && ptr(t) % 16 == 0 ? t : channelsLastCopy(t, dtype);
+    }
+
+    private Tensor channelsLastCopy(Tensor t, DType dtype) {
         Tensor c = newChannelsLast(t.shape(), dtype);
         copy(c, t);
         return c;
