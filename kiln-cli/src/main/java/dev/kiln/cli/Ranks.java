@@ -50,6 +50,12 @@ final class Ranks {
      * exit code (the first failed rank's).
      */
     static int launch(int gpus, String command, List<String> args, PrintWriter out) throws IOException, InterruptedException {
+        // a rank past the last GPU would fail in its own process; NCCL takes one rank per GPU, so say it here, once
+        int have = Cuda.deviceCount();
+        if (have > 0 && gpus > have) {
+            throw new IllegalArgumentException("--gpus " + gpus + ": this host has " + have + " CUDA GPU" + (have == 1 ? "" : "s")
+                    + " (one process per GPU)");
+        }
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();

@@ -13,13 +13,18 @@ import java.util.HexFormat;
  * {@code nccl-hang}: the same with rank 1 alive but stuck (kiln.dist.timeout.s 5);
  * {@code nccl-adam} / {@code nccl-graphed}: 50 float32 Adam steps of a wider MLP, eagerly or captured as one CUDA graph
  * (the reductions inside it); {@code nccl-syncbn}: 20 float64 SGD steps of an MLP with batch norm, synchronised over the
- * ranks (a job of one uses the plain batch norm), its running statistics included in the checksum.
+ * ranks (a job of one uses the plain batch norm), its running statistics included in the checksum;
+ * {@code tcp-gpu-f32} / {@code tcp-gpu-bf16}: every rank on cuda:0, reducing over TCP (see {@link #tcpGpu}).
  */
 public final class LaunchChild {
     public static void main(String[] args) throws Exception {
         String mode = args[0];
         if (mode.equals("train")) {
             train(JobEnvironment.from(System.getenv()));
+            return;
+        }
+        if (mode.startsWith("tcp-gpu")) {
+            tcpGpu(JobEnvironment.from(System.getenv()), mode.equals("tcp-gpu-bf16"));
             return;
         }
         if (mode.equals("nccl-hang")) System.setProperty("kiln.dist.timeout.s", "5"); // before the settings are first read
@@ -129,6 +134,58 @@ public final class LaunchChild {
             double check = 0;
             for (int i = 0; i < sum.length; i++) check += sum[i] * (i + 1);
             System.out.println("checksum " + Double.doubleToLongBits(check) + " world " + job.worldSize());
+        }
+    }
+
+    /**
+     * Data parallel's GPU side with every rank on the one GPU, the buckets reduced over TCP (NCCL takes one rank per
+     * GPU): 20 SGD steps with momentum of a small channels-last convolutional net (global batch 16 of 64 synthetic
+     * 3x12x12 images), in float32 or under bf16 autocast, with buckets that halve towards the end of backward.
+     * Prints how far each parameter moved from rank 0's initial values (the sum of |p - p0|, one figure a parameter).
+     */
+    static void tcpGpu(JobEnvironment job, boolean bf16) throws Exception {
+        dev.kiln.Device device = dev.kiln.Device.cuda(0);
+        dev.kiln.cuda.Cuda.setAllowTf32(device, false);      // one rank and two must differ only in the sums' order
+        dev.kiln.cuda.Cuda.setAllowTf32Conv(device, false);
+        try (TcpProcessGroup group = TcpProcessGroup.connect(job, Duration.ofSeconds(60))) {
+            dev.kiln.Generator g = new dev.kiln.Generator(41 + group.rank());
+            dev.kiln.nn.Sequential m = new dev.kiln.nn.Sequential(new dev.kiln.nn.Conv2d(3, 16, 3, 1, 1, g), new dev.kiln.nn.ReLU(),
+                    new dev.kiln.nn.Conv2d(16, 32, 3, 2, 1, g), new dev.kiln.nn.ReLU(), new dev.kiln.nn.AdaptiveAvgPool2d(1),
+                    new dev.kiln.nn.Flatten(), new dev.kiln.nn.Linear(32, 64, g), new dev.kiln.nn.ReLU(), new dev.kiln.nn.Linear(64, 10, g)).to(device);
+            m.channelsLast(true);
+            DataParallel dp = DataParallel.of(m, group, 8192, 1024);   // 1 KB last, doubling up to 8 KB: several buckets
+            if (dp.buckets().size() < 3) throw new IllegalStateException("expected several buckets, got " + dp.buckets().size());
+            java.util.List<dev.kiln.Tensor> params = m.parameters();
+            java.util.List<double[]> start = params.stream().map(dev.kiln.Tensor::toDoubleArray).toList();
+            var opt = new dev.kiln.optim.SGD(params, 0.05, 0.9, 0, false);
+            dev.kiln.Tensor x = dev.kiln.Tensor.randn(new dev.kiln.Generator(12), new int[]{64, 3, 12, 12}, dev.kiln.DType.FLOAT32, dev.kiln.Device.CPU);
+            long[] labels = new long[64];
+            for (int i = 0; i < 64; i++) labels[i] = (i * 7) % 10;
+            var data = new dev.kiln.data.TensorDataset(x, dev.kiln.Tensor.of(labels, 64));
+            int perRank = 16 / group.world();
+            try (var loader = dev.kiln.data.DataLoader.builder(dev.kiln.data.ShardedDataset.of(data, group.rank(), group.world(), perRank, 3))
+                    .batchSize(perRank).build()) {
+                for (int epoch = 0; epoch < 5; epoch++) {   // 4 steps an epoch
+                    for (var b : loader) {
+                        opt.zeroGrad();
+                        dev.kiln.Tensor loss;
+                        try (var ac = bf16 ? dev.kiln.autograd.Autocast.enable(dev.kiln.DType.BFLOAT16) : dev.kiln.autograd.Autocast.disabled()) {
+                            loss = dev.kiln.nn.F.crossEntropy(m.forward(b.inputs().to(device)), b.targets().to(device));
+                        }
+                        loss.backward();
+                        dp.finish();
+                        opt.step();
+                    }
+                }
+            }
+            StringBuilder moves = new StringBuilder();
+            for (int k = 0; k < params.size(); k++) {
+                double[] now = params.get(k).toDoubleArray(), was = start.get(k);
+                double d = 0;
+                for (int i = 0; i < now.length; i++) d += Math.abs(now[i] - was[i]);
+                moves.append(k == 0 ? "" : ",").append(Double.doubleToLongBits(d));
+            }
+            System.out.println("moves " + moves + " world " + job.worldSize());
         }
     }
 

@@ -33,4 +33,10 @@ public final class LaunchChildren {
         String bits = out.replaceAll("(?s).*\\[rank " + rank + "\\] checksum (-?\\d+).*", "$1");
         return Double.longBitsToDouble(Long.parseLong(bits));
     }
+
+    /** The figures rank {@code rank} printed after {@code key} (comma-separated double bits, as LaunchChild prints them). */
+    public static double[] figures(String out, int rank, String key) {
+        String bits = out.replaceAll("(?s).*\\[rank " + rank + "\\] " + key + " (-?[\\d,-]+).*", "$1");
+        return java.util.Arrays.stream(bits.split(",")).mapToDouble(b -> Double.longBitsToDouble(Long.parseLong(b))).toArray();
+    }
 }
