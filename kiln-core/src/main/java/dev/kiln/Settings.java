@@ -57,11 +57,14 @@ import java.util.function.UnaryOperator;
  *                       each one before it at most twice the next, up to {@code kiln.dp.bucket.mb}, so less is left to
  *                       reduce once backward ends (a CNN's stem and first stages make their gradients last). 0
  *                       (default): buckets of equal size
+ * @param cpuAsm         {@code kiln.cpu.asm} / {@code KILN_CPU_ASM}: on Linux x86-64 processors with AVX2 and FMA, the
+ *                       256-bit float32 GEMM kernel is machine code Kiln writes at start-up (12 accumulators, where
+ *                       C2's Vector API code keeps 8); off: the Vector API kernel (default on)
  */
 public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
                        boolean cudnnAlgoCache, System.Logger.Level logLevel, boolean convTf32, SmallConv smallConv, boolean progress,
                        long attentionComposeMb, long cudaMemoryLimitMb, boolean deterministic, long distTimeoutS, long dpBucketMb,
-                       long dpLastBucketMb) {
+                       long dpLastBucketMb, boolean cpuAsm) {
 
     /** {@code kiln.small.conv}: which convolutions take Kiln's direct few-channel kernels on CUDA. */
     public enum SmallConv {
@@ -110,7 +113,7 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
                 src.flag("kiln.cudnn.benchmark", false), src.flag("kiln.cudnn.algo.cache", true), src.value("kiln.log.level").map(v -> level(src, v)).orElse(System.Logger.Level.INFO),
                 src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false), src.count("kiln.attention.compose.mb", 256),
                 src.count("kiln.cuda.memory.limit.mb", 0), src.flag("kiln.deterministic", false), src.count("kiln.dist.timeout.s", 600),
-                src.count("kiln.dp.bucket.mb", 25), src.count("kiln.dp.last.bucket.mb", 0));
+                src.count("kiln.dp.bucket.mb", 25), src.count("kiln.dp.last.bucket.mb", 0), src.flag("kiln.cpu.asm", true));
     }
 
     /**

@@ -147,15 +147,15 @@ final class Sgemm {
      */
     private void macro(int mc, int nc, int kc, float[] pa, int aOff, float[] pb, int bOff, float[] tile,
                               float[] c, int co, int ldc, boolean accumulate) {
+        int fullColumns = nc / NR;
         for (int ir = 0; ir < mc; ir += MR) {
             int mr = Math.min(MR, mc - ir);
-            for (int jr = 0; jr < nc; jr += NR) {
-                int nr = Math.min(NR, nc - jr);
-                int ci = co + ir * ldc + jr;
-                // one call site for full and edge tiles, so C2 inlines the big kernel body only once
-                boolean full = mr == MR && nr == NR;
-                kernel.tile(kc, pa, aOff + ir * kc, pb, bOff + jr * kc, full ? c : tile, full ? ci : 0, full ? ldc : NR, full && accumulate);
-                if (!full) addEdge(tile, mr, nr, c, ci, ldc, accumulate);
+            int ci = co + ir * ldc;
+            int full = mr == MR ? fullColumns : 0;
+            if (full > 0) kernel.row(kc, pa, aOff + ir * kc, pb, bOff, c, ci, ldc, full, accumulate);
+            for (int jr = full * NR; jr < nc; jr += NR) {
+                kernel.tile(kc, pa, aOff + ir * kc, pb, bOff + jr * kc, tile, 0, NR, false);
+                addEdge(tile, mr, Math.min(NR, nc - jr), c, ci + jr, ldc, accumulate);
             }
         }
     }
@@ -228,6 +228,17 @@ final class Sgemm {
                     dst[d + 5] = src[r5 + q];
                     dst[d + 6] = src[r6 + q];
                     dst[d + 7] = src[r7 + q];
+                }
+            } else if (a.cs == 1 && rows == MR && MR == 6) {
+                // row-major full panel of the 6-row kernel, unrolled likewise
+                int r0 = base, r1 = r0 + a.rs, r2 = r1 + a.rs, r3 = r2 + a.rs, r4 = r3 + a.rs, r5 = r4 + a.rs;
+                for (int q = 0, d = o; q < kc; q++, d += 6) {
+                    dst[d] = src[r0 + q];
+                    dst[d + 1] = src[r1 + q];
+                    dst[d + 2] = src[r2 + q];
+                    dst[d + 3] = src[r3 + q];
+                    dst[d + 4] = src[r4 + q];
+                    dst[d + 5] = src[r5 + q];
                 }
             } else if (a.cs == 1 && rows == MR && MR == 4) {
                 // row-major full panel of the 4-row kernels, unrolled as the 8-row copy above

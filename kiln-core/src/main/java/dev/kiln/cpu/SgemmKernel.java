@@ -17,7 +17,7 @@ import jdk.incubator.vector.VectorSpecies;
  * is a constant. {@link #PREFERRED} is chosen once, from {@link FloatVector#SPECIES_PREFERRED}; tests build the
  * narrower ones through {@link #forSpecies} so every path runs on any machine.
  */
-abstract sealed class SgemmKernel permits SgemmKernel512, SgemmKernel256, SgemmKernel128 {
+abstract sealed class SgemmKernel permits SgemmKernel512, SgemmKernel256, SgemmKernelAvx2, SgemmKernel128 {
     /** The kernel for this machine's preferred vector width. */
     static final SgemmKernel PREFERRED = forSpecies(FloatVector.SPECIES_PREFERRED);
 
@@ -25,7 +25,7 @@ abstract sealed class SgemmKernel permits SgemmKernel512, SgemmKernel256, SgemmK
     static SgemmKernel forSpecies(VectorSpecies<Float> s) {
         int bits = s.vectorBitSize();
         if (bits >= 512) return new SgemmKernel512();
-        if (bits == 256) return new SgemmKernel256();
+        if (bits == 256) return SgemmKernelAvx2.available() ? new SgemmKernelAvx2() : new SgemmKernel256();
         if (bits == 128) return new SgemmKernel128();
         throw new IllegalArgumentException("no float32 GEMM kernel for " + s);
     }
@@ -53,6 +53,14 @@ abstract sealed class SgemmKernel permits SgemmKernel512, SgemmKernel256, SgemmK
      * Overwrites C when accumulate is false.
      */
     abstract void tile(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc, boolean accumulate);
+
+    /**
+     * {@code tiles} tiles side by side: tile t takes B's panel at bo + t*kc*NR (packed panels lie back to back) and C's
+     * columns from co + t*NR. One call per row of tiles lets a kernel keep its own loop ({@link SgemmKernelAvx2}).
+     */
+    void row(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc, int tiles, boolean accumulate) {
+        for (int t = 0; t < tiles; t++) tile(kc, a, ao, b, bo + t * kc * nr, c, co + t * nr, ldc, accumulate);
+    }
 
     /** dst[d .. d+NR) = src[s .. s+NR): one k-row of a packed B panel, in whole vectors. */
     abstract void copyPanelRow(float[] src, int s, float[] dst, int d);

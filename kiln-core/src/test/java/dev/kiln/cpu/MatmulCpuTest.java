@@ -4,6 +4,7 @@ import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.Generator;
 import dev.kiln.Tensor;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -130,16 +131,26 @@ class MatmulCpuTest {
         for (int i = 0; i < 5; i++) assertEquals(before[i], c[i], "before C was written");
     }
 
-    /** Every vector width this machine runs natively (128, 256, and 512 where offered), whatever the preferred one. */
-    static java.util.stream.Stream<Integer> widths() {
+    /**
+     * Every kernel this machine runs: the Vector API's at each width it offers natively (128, 256, and 512 where
+     * offered), whatever the preferred one, and the AVX2 machine-code kernel where the processor has it.
+     */
+    static java.util.stream.Stream<String> kernels() {
         int max = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize();
-        return java.util.stream.Stream.of(128, 256, 512).filter(b -> b <= max);
+        return java.util.stream.Stream.of("128", "256", "256-avx2", "512")
+                .filter(k -> Integer.parseInt(k.substring(0, 3)) <= max && (!k.endsWith("avx2") || SgemmKernelAvx2.available()));
     }
 
-    private static Sgemm engine(int bits) {
-        var species = jdk.incubator.vector.VectorSpecies.of(float.class, jdk.incubator.vector.VectorShape.forBitSize(bits));
-        Sgemm e = new Sgemm(SgemmKernel.forSpecies(species), 0); // A packed MC rows at a time: blocks small enough to cross
-        assertEquals(bits, e.kernel.species.vectorBitSize());
+    private static Sgemm engine(String kernel) {
+        SgemmKernel k = switch (kernel) {
+            case "128" -> new SgemmKernel128();
+            case "256" -> new SgemmKernel256();
+            case "256-avx2" -> new SgemmKernelAvx2();
+            case "512" -> new SgemmKernel512();
+            default -> throw new IllegalArgumentException(kernel);
+        };
+        Sgemm e = new Sgemm(k, 0); // A packed MC rows at a time: blocks small enough to cross
+        assertEquals(Integer.parseInt(kernel.substring(0, 3)), e.kernel.species.vectorBitSize());
         return e;
     }
 
@@ -147,10 +158,10 @@ class MatmulCpuTest {
      * Each width's kernel, packing and blocking on fresh random inputs: sizes around its tile and block edges (MR,
      * NR, KC, MC, NC), strided and transposed operands, C a window of a wider matrix, accumulate on and off.
      */
-    @org.junit.jupiter.params.ParameterizedTest(name = "{0}-bit")
-    @org.junit.jupiter.params.provider.MethodSource("widths")
-    void everyWidthMatchesTripleLoop(int bits) {
-        Sgemm e = engine(bits);
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.MethodSource("kernels")
+    void everyKernelMatchesTripleLoop(String kernel) {
+        Sgemm e = engine(kernel);
         SplittableRandom r = new SplittableRandom(System.nanoTime());
         int mr = e.MR, nr = e.NR;
         int[][] sizes = {{1, 1, 1}, {mr, nr, 1}, {mr - 1, nr + 1, 3}, {mr + 1, nr - 1, e.KC + 1}, {e.MC + mr + 1, 2 * nr + 3, 17},
@@ -180,7 +191,7 @@ class MatmulCpuTest {
                             t += Math.abs(v);
                         }
                         assertEquals(s, c[ci], 1e-5 * Math.sqrt(k) * t + 1e-30,
-                                bits + "-bit " + m + "x" + n + "x" + k + " layout " + layout + ": C[" + i + "][" + j + "]");
+                                kernel + " " + m + "x" + n + "x" + k + " layout " + layout + ": C[" + i + "][" + j + "]");
                     }
                 }
             }
@@ -191,6 +202,19 @@ class MatmulCpuTest {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian();
         return v;
+    }
+
+    /** The machine-code kernel reads and writes unchecked: a panel or C window past an array's end must be refused first. */
+    @Test void machineCodeKernelRefusesIndicesPastTheArrays() {
+        Assumptions.assumeTrue(SgemmKernelAvx2.available(), () -> "no AVX2 machine-code kernel here: " + SgemmKernelAvx2.UNAVAILABLE);
+        SgemmKernelAvx2 k = new SgemmKernelAvx2();
+        int kc = 8, tiles = 2, ldc = 40;
+        float[] a = new float[6 * kc], b = new float[tiles * kc * 16], c = new float[5 * ldc + tiles * 16];
+        k.row(kc, a, 0, b, 0, c, 0, ldc, tiles, false);   // exactly fits
+        assertThrows(IndexOutOfBoundsException.class, () -> k.row(kc, a, 1, b, 0, c, 0, ldc, tiles, false));
+        assertThrows(IndexOutOfBoundsException.class, () -> k.row(kc, a, 0, b, 0, c, 0, ldc, tiles + 1, false));
+        assertThrows(IndexOutOfBoundsException.class, () -> k.row(kc, a, 0, b, 0, c, 1, ldc, tiles, true));
+        assertThrows(IndexOutOfBoundsException.class, () -> k.row(kc + 1, a, 0, b, 0, c, 0, ldc, tiles, true));
     }
 
     @Test void preferredKernelFollowsThePreferredSpecies() {

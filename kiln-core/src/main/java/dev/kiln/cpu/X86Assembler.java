@@ -1,0 +1,123 @@
+package dev.kiln.cpu;
+
+import java.io.ByteArrayOutputStream;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Just enough of an x86-64 assembler for {@link SgemmKernelAvx2}: 256-bit AVX loads, stores, broadcasts, adds and FMAs
+ * addressing [register + displacement], and the 64-bit integer moves, adds, counts and jumps of its loops. Every vector
+ * instruction takes the three-byte VEX prefix (valid for all sixteen registers). Registers are numbered as the
+ * hardware does: 0 rax, 1 rcx, 2 rdx, 6 rsi, 7 rdi, 8-11 r8-r11; ymm0-15.
+ */
+final class X86Assembler {
+    static final int RAX = 0, RCX = 1, RDX = 2, RSI = 6, RDI = 7, R8 = 8, R9 = 9, R10 = 10, R11 = 11;
+    /** Condition codes of the two-byte Jcc rel32 opcodes (0F 8x). */
+    static final int JZ = 0x84, JNZ = 0x85, JL = 0x8C, JGE = 0x8D;
+
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final List<int[]> forward = new ArrayList<>();   // {where a rel32 is, where it jumps to}
+
+    /** The offset of the next instruction: a jump target. */
+    int here() { return out.size(); }
+
+    /** The machine code, forward jumps resolved. */
+    byte[] code() {
+        byte[] c = out.toByteArray();
+        for (int[] f : forward) putInt(c, f[0], f[1] - (f[0] + 4));
+        return c;
+    }
+
+    void vmovupsLoad(int ymm, int base, int disp) { vex(ymm, 0, base, MAP_0F, PP_NONE); emit(0x10); memory(ymm, base, disp); }
+
+    void vmovupsStore(int base, int disp, int ymm) { vex(ymm, 0, base, MAP_0F, PP_NONE); emit(0x11); memory(ymm, base, disp); }
+
+    void vbroadcastss(int ymm, int base, int disp) { vex(ymm, 0, base, MAP_0F38, PP_66); emit(0x18); memory(ymm, base, disp); }
+
+    /** acc += x * y. */
+    void vfmadd231ps(int acc, int x, int y) { vex(acc, x, y, MAP_0F38, PP_66); emit(0xB8); registers(acc, y); }
+
+    /** dst = x + [base + disp]. */
+    void vaddpsLoad(int dst, int x, int base, int disp) { vex(dst, x, base, MAP_0F, PP_NONE); emit(0x58); memory(dst, base, disp); }
+
+    /** dst = 0 (xor of a register with itself). */
+    void vzero(int dst) { vex(dst, dst, dst, MAP_0F, PP_NONE); emit(0x57); registers(dst, dst); }
+
+    /** Clears the upper halves, so SSE code after the call pays no transition penalty. */
+    void vzeroupper() { emit(0xC5, 0xF8, 0x77); }
+
+    void mov(int dst, int src) { rex(src, dst); emit(0x89); registers(src, dst); }
+
+    void add(int dst, int src) { rex(src, dst); emit(0x01); registers(src, dst); }
+
+    void addImm(int dst, int imm) { arithmeticImm(0, dst, imm); }
+
+    void subImm(int dst, int imm) { arithmeticImm(5, dst, imm); }
+
+    void cmpImm(int dst, int imm) { arithmeticImm(7, dst, imm); }
+
+    void dec(int dst) { rex(0, dst); emit(0xFF); registers(1, dst); }
+
+    void test(int a, int b) { rex(b, a); emit(0x85); registers(b, a); }
+
+    void ret() { emit(0xC3); }
+
+    /** A jump (cc one of JZ, JNZ, JL, JGE) back to an offset already emitted. */
+    void jumpBack(int cc, int target) {
+        emit(0x0F, cc);
+        int at = here();
+        emitInt(target - (at + 4));
+    }
+
+    /** A forward jump; returns a label to {@link #bind}. */
+    int jumpForward(int cc) {
+        emit(0x0F, cc);
+        int at = here();
+        emitInt(0);
+        return at;
+    }
+
+    /** Points the forward jump `label` here. */
+    void bind(int label) { forward.add(new int[]{label, here()}); }
+
+    // ---------------------------------------------------------------- encoding
+
+    private static final int MAP_0F = 1, MAP_0F38 = 2, PP_NONE = 0, PP_66 = 1;
+
+    /** VEX3, 256-bit, W0: reg's and rm's high bits inverted in R and B, vvvv the inverted second source. */
+    private void vex(int reg, int vvvv, int rm, int map, int pp) {
+        emit(0xC4, ((~reg >> 3 & 1) << 7) | (1 << 6) | ((~rm >> 3 & 1) << 5) | map, ((~vvvv & 0xF) << 3) | (1 << 2) | pp);
+    }
+
+    /** REX.W with reg's and rm's high bits. */
+    private void rex(int reg, int rm) { emit(0x48 | (reg >> 3 << 2) | (rm >> 3)); }
+
+    private void registers(int reg, int rm) { emit(0xC0 | (reg & 7) << 3 | (rm & 7)); }
+
+    /** [base + disp]: always with a displacement (so rbp and r13 need no special case), a SIB byte for rsp and r12. */
+    private void memory(int reg, int base, int disp) {
+        boolean small = disp >= -128 && disp <= 127;
+        emit((small ? 0x40 : 0x80) | (reg & 7) << 3 | (base & 7));
+        if ((base & 7) == 4) emit(0x24);
+        if (small) emit(disp & 0xFF);
+        else emitInt(disp);
+    }
+
+    /** The 0x83 (imm8) / 0x81 (imm32) group: op 0 add, 5 sub, 7 cmp. */
+    private void arithmeticImm(int op, int dst, int imm) {
+        rex(0, dst);
+        boolean small = imm >= -128 && imm <= 127;
+        emit(small ? 0x83 : 0x81);
+        registers(op, dst);
+        if (small) emit(imm & 0xFF);
+        else emitInt(imm);
+    }
+
+    private void emit(int... bytes) { for (int b : bytes) out.write(b); }
+
+    private void emitInt(int v) { emit(v & 0xFF, v >> 8 & 0xFF, v >> 16 & 0xFF, v >>> 24); }
+
+    private static void putInt(byte[] c, int at, int v) {
+        for (int i = 0; i < 4; i++) c[at + i] = (byte) (v >> 8 * i);
+    }
+}
