@@ -43,6 +43,13 @@ final class X86Assembler {
     /** dst = 0 (xor of a register with itself). */
     void vzero(int dst) { vex(dst, dst, dst, MAP_0F, PP_NONE); emit(0x57); registers(dst, dst); }
 
+    /** prefetcht0 [base + disp]: the cache line into every level. */
+    void prefetch(int base, int disp) {
+        if (base >= 8) emit(0x41);
+        emit(0x0F, 0x18);
+        memory(1, base, disp);
+    }
+
     /** Clears the upper halves, so SSE code after the call pays no transition penalty. */
     void vzeroupper() { emit(0xC5, 0xF8, 0x77); }
 
