@@ -83,13 +83,7 @@ public final class LaunchChild {
                 .to(dev.kiln.DType.FLOAT64).to(device);
         DataParallel dp = DataParallel.of(m, group, 200);
         var opt = new dev.kiln.optim.SGD(m.parameters(), 0.2);
-        dev.kiln.Tensor x = dev.kiln.Tensor.randn(new dev.kiln.Generator(5), new int[]{64, 5}, dev.kiln.DType.FLOAT64, dev.kiln.Device.CPU);
-        long[] labels = new long[64];
-        for (int i = 0; i < 64; i++) labels[i] = (i * 7) % 3;
-        var data = new dev.kiln.data.TensorDataset(x, dev.kiln.Tensor.of(labels, 64));
-        int perRank = 16 / group.world();
-        try (var loader = dev.kiln.data.DataLoader.builder(dev.kiln.data.ShardedDataset.of(data, group.rank(), group.world(), perRank, 3))
-                .batchSize(perRank).build()) {
+        try (var loader = shard(group, new int[]{64, 5}, dev.kiln.DType.FLOAT64, 5, 7, 3, 16)) {
             for (int epoch = 0; epoch < 8; epoch++) {   // 4 steps an epoch
                 for (var b : loader) {
                     opt.zeroGrad();
@@ -158,13 +152,7 @@ public final class LaunchChild {
             java.util.List<dev.kiln.Tensor> params = m.parameters();
             java.util.List<double[]> start = params.stream().map(dev.kiln.Tensor::toDoubleArray).toList();
             var opt = new dev.kiln.optim.SGD(params, 0.05, 0.9, 0, false);
-            dev.kiln.Tensor x = dev.kiln.Tensor.randn(new dev.kiln.Generator(12), new int[]{64, 3, 12, 12}, dev.kiln.DType.FLOAT32, dev.kiln.Device.CPU);
-            long[] labels = new long[64];
-            for (int i = 0; i < 64; i++) labels[i] = (i * 7) % 10;
-            var data = new dev.kiln.data.TensorDataset(x, dev.kiln.Tensor.of(labels, 64));
-            int perRank = 16 / group.world();
-            try (var loader = dev.kiln.data.DataLoader.builder(dev.kiln.data.ShardedDataset.of(data, group.rank(), group.world(), perRank, 3))
-                    .batchSize(perRank).build()) {
+            try (var loader = shard(group, new int[]{64, 3, 12, 12}, dev.kiln.DType.FLOAT32, 12, 7, 10, 16)) {
                 for (int epoch = 0; epoch < 5; epoch++) {   // 4 steps an epoch
                     for (var b : loader) {
                         opt.zeroGrad();
@@ -196,14 +184,9 @@ public final class LaunchChild {
                 new dev.kiln.nn.ReLU(), new dev.kiln.nn.Linear(64, 10, g)).to(device);
         DataParallel dp = DataParallel.of(m, group, 4096);   // several buckets
         var opt = new dev.kiln.optim.Adam(m.parameters(), 1e-2);
-        dev.kiln.Tensor x = dev.kiln.Tensor.randn(new dev.kiln.Generator(6), new int[]{256, 20}, dev.kiln.DType.FLOAT32, dev.kiln.Device.CPU);
-        long[] labels = new long[256];
-        for (int i = 0; i < 256; i++) labels[i] = (i * 13) % 10;
-        var data = new dev.kiln.data.TensorDataset(x, dev.kiln.Tensor.of(labels, 256));
         int perRank = 32 / group.world();
         var loss = new dev.kiln.nn.CrossEntropyLoss();
-        try (var loader = dev.kiln.data.DataLoader.builder(dev.kiln.data.ShardedDataset.of(data, group.rank(), group.world(), perRank, 3))
-                .batchSize(perRank).build();
+        try (var loader = shard(group, new int[]{256, 20}, dev.kiln.DType.FLOAT32, 6, 13, 10, 32);
              var step = new dev.kiln.train.GraphedStep(m, loss, opt, new int[]{perRank, 20}, dev.kiln.DType.FLOAT32, new int[]{perRank},
                      dev.kiln.DType.INT64, device).dataParallel(dp)) {
             int steps = 0;
@@ -234,13 +217,7 @@ public final class LaunchChild {
         DataParallel dp = DataParallel.of(m, group, 1024);
         if (group.world() > 1) dp.syncBatchNorm();
         var opt = new dev.kiln.optim.SGD(m.parameters(), 0.1);
-        dev.kiln.Tensor x = dev.kiln.Tensor.randn(new dev.kiln.Generator(9), new int[]{64, 10}, dev.kiln.DType.FLOAT64, dev.kiln.Device.CPU);
-        long[] labels = new long[64];
-        for (int i = 0; i < 64; i++) labels[i] = (i * 3) % 4;
-        var data = new dev.kiln.data.TensorDataset(x, dev.kiln.Tensor.of(labels, 64));
-        int perRank = 16 / group.world();
-        try (var loader = dev.kiln.data.DataLoader.builder(dev.kiln.data.ShardedDataset.of(data, group.rank(), group.world(), perRank, 3))
-                .batchSize(perRank).build()) {
+        try (var loader = shard(group, new int[]{64, 10}, dev.kiln.DType.FLOAT64, 9, 3, 4, 16)) {
             for (int epoch = 0; epoch < 5; epoch++) {   // 4 steps an epoch
                 for (var b : loader) {
                     opt.zeroGrad();
@@ -252,5 +229,21 @@ public final class LaunchChild {
         }
         return m.stateDict().entrySet().stream().filter(e -> !e.getKey().endsWith("num_batches_tracked"))
                 .flatMapToDouble(e -> java.util.Arrays.stream(e.getValue().toDoubleArray())).toArray();
+    }
+
+    /**
+     * This rank's loader over synthetic examples: inputs of {@code shape} (examples first) drawn from a generator seeded
+     * {@code seed}, example i labelled (i * labelStride) % classes; the global batch split over the ranks, the order
+     * seeded alike on every rank (as one process with the whole batch sees it).
+     */
+    static dev.kiln.data.DataLoader shard(ProcessGroup group, int[] shape, dev.kiln.DType dtype, long seed, int labelStride, int classes,
+                                          int globalBatch) {
+        int n = shape[0];
+        dev.kiln.Tensor x = dev.kiln.Tensor.randn(new dev.kiln.Generator(seed), shape, dtype, dev.kiln.Device.CPU);
+        long[] labels = new long[n];
+        for (int i = 0; i < n; i++) labels[i] = (long) i * labelStride % classes;
+        var data = new dev.kiln.data.TensorDataset(x, dev.kiln.Tensor.of(labels, n));
+        int perRank = globalBatch / group.world();
+        return dev.kiln.data.DataLoader.builder(dev.kiln.data.ShardedDataset.of(data, group.rank(), group.world(), perRank, 3)).batchSize(perRank).build();
     }
 }
