@@ -149,7 +149,7 @@ class MatmulCpuTest {
             case "512" -> new SgemmKernel512();
             default -> throw new IllegalArgumentException(kernel);
         };
-        Sgemm e = new Sgemm(k, 0); // A packed MC rows at a time: blocks small enough to cross
+        Sgemm e = new Sgemm(k, 0, 4096); // A packed MC rows at a time, B shared in groups of 4096 floats: blocks small enough to cross
         assertEquals(Integer.parseInt(kernel.substring(0, 3)), e.kernel.species.vectorBitSize());
         return e;
     }
@@ -165,7 +165,8 @@ class MatmulCpuTest {
         SplittableRandom r = new SplittableRandom(System.nanoTime());
         int mr = e.MR, nr = e.NR;
         int[][] sizes = {{1, 1, 1}, {mr, nr, 1}, {mr - 1, nr + 1, 3}, {mr + 1, nr - 1, e.KC + 1}, {e.MC + mr + 1, 2 * nr + 3, 17},
-                {7, e.NC + nr + 5, 9}, {3 * mr, 3 * nr, 2 * e.KC}, {e.MC + mr + 1, e.NC + 3, e.KC + 1}, {1 + r.nextInt(100), 1 + r.nextInt(100), 1 + r.nextInt(600)}};
+                {7, e.NC + nr + 5, 9}, {3 * mr, 3 * nr, 2 * e.KC}, {e.MC + mr + 1, e.NC + 3, e.KC + 1}, {1 + r.nextInt(100), 1 + r.nextInt(100), 1 + r.nextInt(600)},
+                {301, 203, 99}};   // (odd: batched) rows over the threads, B packed once for all of them in column groups
         for (int[] sz : sizes) {
             int m = sz[0], n = sz[1], k = sz[2];
             for (int layout = 0; layout < 4; layout++) {
