@@ -39,7 +39,7 @@ final class SgemmKernelAvx2 extends SgemmKernel {
         MethodHandle over = null, acc = null;
         String why = null;
         Set<String> features = MachineCode.x86Features();
-        if (!Settings.get().cpuAsm()) {
+        if (!asmSetting()) {
             why = "kiln.cpu.asm is off";
         } else if (!features.contains("avx2") || !features.contains("fma")) {
             why = features.isEmpty() ? "not Linux on x86-64" : "the processor lacks AVX2 or FMA";
@@ -56,6 +56,18 @@ final class SgemmKernelAvx2 extends SgemmKernel {
         OVERWRITE = over;
         ACCUMULATE = acc;
         UNAVAILABLE = why;
+    }
+
+    /**
+     * {@code kiln.cpu.asm}. A malformed other setting makes Settings fail as a whole: that error belongs to the code
+     * that reads it, not to the first matrix product (this runs in a class initializer), so it counts as on here.
+     */
+    private static boolean asmSetting() {
+        try {
+            return Settings.get().cpuAsm();
+        } catch (IllegalArgumentException e) {
+            return true;
+        }
     }
 
     /** Whether this machine runs the kernel (see {@link #UNAVAILABLE} when not). */
@@ -78,7 +90,7 @@ final class SgemmKernelAvx2 extends SgemmKernel {
     /** The machine code reads and writes memory unchecked: every index it will touch is checked here first. */
     @Override void row(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc, int tiles, boolean accumulate) {
         if (tiles <= 0) return;
-        if (kc < 0 || ldc < NR) throw new IllegalArgumentException("kc " + kc + ", ldc " + ldc);
+        if (kc < 0 || ldc < NR) throw new IllegalArgumentException("AVX2 GEMM kernel: kc must be >= 0 and ldc >= " + NR + ", got " + kc + " and " + ldc);
         Objects.checkFromIndexSize(ao, (long) MR * kc, a.length);
         Objects.checkFromIndexSize(bo, (long) tiles * kc * NR, b.length);
         Objects.checkFromIndexSize(co, (long) (MR - 1) * ldc + (long) tiles * NR, c.length);
