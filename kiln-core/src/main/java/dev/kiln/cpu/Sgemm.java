@@ -87,7 +87,7 @@ final class Sgemm {
         // Splitting columns means every thread packs all of A; splitting rows, all of B: repack the smaller one,
         // B on a tie (its panels are whole-vector copies, A's a transpose: rows measured 2-4% ahead at 1024-2048)
         boolean byColumns = n > m ? n >= parts * NR : m < parts * MR;
-        if (batch == 1 && parts > 1 && !byColumns) {
+        if (batch == 1 && parts >= SHARE_B_FROM && !byColumns) {
             rowsSharingB(m, n, k, a, b, c, cOff, ldc, accumulate, parts);
             return;
         }
@@ -110,16 +110,22 @@ final class Sgemm {
         });
     }
 
+    /**
+     * Threads from which a row split packs B once for all ({@link #rowsSharingB}). Two threads each packing B keep
+     * their own block hot in L2: 3-4% ahead at 512 bits on this project's two cores, the same at 256.
+     */
+    private static final int SHARE_B_FROM = 4;
+
     private final ThreadLocal<float[][]> sharedBuffer = ThreadLocal.withInitial(() -> new float[1][0]);
 
     /**
      * One product split into row strips over the threads, B packed once for all of them: strips that each packed all
      * of B read it once a thread (on a 16-core Xeon at 512 bits, 0.87 / 0.73x OpenBLAS at 1024 / 2048 shared against
-     * 0.70-0.75 / 0.62-0.72x each on its own; on two cores the same within noise). Per group of columns (all of them
+     * 0.70-0.75 / 0.62-0.72x each on its own). Per group of columns (all of them
      * when k x n fits {@link #sharedB} floats), the threads pack B's panels between them, then each runs its rows
      * against the whole packed group. The buffer belongs to the calling thread, which waits for both.
      */
-    private void rowsSharingB(int m, int n, int k, Mat a, Mat b, float[] c, int co, int ldc, boolean accumulate, int parts) {
+    void rowsSharingB(int m, int n, int k, Mat a, Mat b, float[] c, int co, int ldc, boolean accumulate, int parts) {
         int group = Math.max(NR, Math.min(roundUp(n, NR), sharedB / k / NR * NR));
         float[][] holder = sharedBuffer.get();
         if (holder[0].length < group * k) holder[0] = new float[group * k];

@@ -166,7 +166,7 @@ class MatmulCpuTest {
         int mr = e.MR, nr = e.NR;
         int[][] sizes = {{1, 1, 1}, {mr, nr, 1}, {mr - 1, nr + 1, 3}, {mr + 1, nr - 1, e.KC + 1}, {e.MC + mr + 1, 2 * nr + 3, 17},
                 {7, e.NC + nr + 5, 9}, {3 * mr, 3 * nr, 2 * e.KC}, {e.MC + mr + 1, e.NC + 3, e.KC + 1}, {1 + r.nextInt(100), 1 + r.nextInt(100), 1 + r.nextInt(600)},
-                {301, 203, 99}};   // (odd: batched) rows over the threads, B packed once for all of them in column groups
+                {301, 203, 99}};   // (odd: batched) rows over the threads (B packed once for all of them from 4 threads)
         for (int[] sz : sizes) {
             int m = sz[0], n = sz[1], k = sz[2];
             for (int layout = 0; layout < 4; layout++) {
@@ -195,6 +195,33 @@ class MatmulCpuTest {
                                 kernel + " " + m + "x" + n + "x" + k + " layout " + layout + ": C[" + i + "][" + j + "]");
                     }
                 }
+            }
+        }
+    }
+
+    /** Row strips against one packed B, in column groups that do not divide n (a small shared block), per kernel. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.MethodSource("kernels")
+    void rowsSharingOnePackedBMatchTripleLoop(String kernel) {
+        Sgemm e = engine(kernel);
+        SplittableRandom r = new SplittableRandom(System.nanoTime());
+        int m = 3 * e.MR + 5, n = 7 * e.NR + 3, k = e.KC + 9, ldc = n + 2;
+        float[] a = gaussian(r, m * k), b = gaussian(r, k * n), c = gaussian(r, 1 + m * ldc), before = c.clone();
+        boolean acc = r.nextBoolean();
+        e.rowsSharingB(m, n, k, new Sgemm.Mat(a, 0, k, 1), new Sgemm.Mat(b, 0, n, 1), c, 1, ldc, acc, 3);
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < ldc; j++) {
+                int ci = 1 + i * ldc + j;
+                if (j >= n) {
+                    assertEquals(before[ci], c[ci], "column " + j + " outside C was written");
+                    continue;
+                }
+                double s = acc ? before[ci] : 0, t = Math.abs(s);
+                for (int q = 0; q < k; q++) {
+                    s += (double) a[i * k + q] * b[q * n + j];
+                    t += Math.abs((double) a[i * k + q] * b[q * n + j]);
+                }
+                assertEquals(s, c[ci], 1e-5 * Math.sqrt(k) * t + 1e-30, kernel + " C[" + i + "][" + j + "]");
             }
         }
     }
