@@ -178,23 +178,7 @@ class MatmulCpuTest {
                 float[] c = gaussian(r, m * ldc + 1), before = c.clone();
                 if (m * n * k % 2 == 0) e.gemm(m, n, k, am, bm, c, 1, ldc, acc, e.scratch());
                 else e.batched(1, m, n, k, am, 0, bm, 0, c, 1, ldc, acc);
-                for (int i = 0; i < m; i++) {
-                    for (int j = 0; j < ldc; j++) {
-                        int ci = 1 + i * ldc + j;
-                        if (j >= n) {
-                            assertEquals(before[ci], c[ci], "column " + j + " outside C was written");
-                            continue;
-                        }
-                        double s = acc ? before[ci] : 0, t = Math.abs(s);
-                        for (int q = 0; q < k; q++) {
-                            double v = (double) a[3 + (aT ? q * m + i : i * k + q)] * b[2 + (bT ? j * k + q : q * n + j)];
-                            s += v;
-                            t += Math.abs(v);
-                        }
-                        assertEquals(s, c[ci], 1e-5 * Math.sqrt(k) * t + 1e-30,
-                                kernel + " " + m + "x" + n + "x" + k + " layout " + layout + ": C[" + i + "][" + j + "]");
-                    }
-                }
+                assertProduct(kernel + " " + m + "x" + n + "x" + k + " layout " + layout, am, bm, m, n, k, c, before, ldc, acc);
             }
         }
     }
@@ -208,20 +192,27 @@ class MatmulCpuTest {
         int m = 3 * e.MR + 5, n = 7 * e.NR + 3, k = e.KC + 9, ldc = n + 2;
         float[] a = gaussian(r, m * k), b = gaussian(r, k * n), c = gaussian(r, 1 + m * ldc), before = c.clone();
         boolean acc = r.nextBoolean();
-        e.rowsSharingB(m, n, k, new Sgemm.Mat(a, 0, k, 1), new Sgemm.Mat(b, 0, n, 1), c, 1, ldc, acc, 3);
+        Sgemm.Mat am = new Sgemm.Mat(a, 0, k, 1), bm = new Sgemm.Mat(b, 0, n, 1);
+        e.rowsSharingB(m, n, k, am, bm, c, 1, ldc, acc, 3);
+        assertProduct(kernel, am, bm, m, n, k, c, before, ldc, acc);
+    }
+
+    /** C (from c[1], rows ldc apart) against the triple loop in double of A·B (+ C before when acc); columns past n untouched. */
+    private static void assertProduct(String what, Sgemm.Mat a, Sgemm.Mat b, int m, int n, int k, float[] c, float[] before, int ldc, boolean acc) {
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < ldc; j++) {
                 int ci = 1 + i * ldc + j;
                 if (j >= n) {
-                    assertEquals(before[ci], c[ci], "column " + j + " outside C was written");
+                    assertEquals(before[ci], c[ci], what + ": column " + j + " outside C was written");
                     continue;
                 }
                 double s = acc ? before[ci] : 0, t = Math.abs(s);
                 for (int q = 0; q < k; q++) {
-                    s += (double) a[i * k + q] * b[q * n + j];
-                    t += Math.abs((double) a[i * k + q] * b[q * n + j]);
+                    double v = (double) a.data()[a.off() + i * a.rs() + q * a.cs()] * b.data()[b.off() + q * b.rs() + j * b.cs()];
+                    s += v;
+                    t += Math.abs(v);
                 }
-                assertEquals(s, c[ci], 1e-5 * Math.sqrt(k) * t + 1e-30, kernel + " C[" + i + "][" + j + "]");
+                assertEquals(s, c[ci], 1e-5 * Math.sqrt(k) * t + 1e-30, what + ": C[" + i + "][" + j + "]");
             }
         }
     }
