@@ -30,7 +30,7 @@ final class Devices {
         return m.length() > 200 ? m.substring(0, 197) + "..." : m;
     }
 
-    /** The CPU as reports show it: its model (from /proc/cpuinfo where there is one), cores and vector width. */
+    /** The CPU as reports show it: its model (from /proc/cpuinfo where there is one), cores, vector width and GEMM kernel. */
     static String describeCpu() {
         String model = "";
         try (var lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
@@ -39,7 +39,8 @@ final class Devices {
             // not Linux: the cores and the vector width say enough
         }
         return (model.isEmpty() ? "" : model + ", ") + Runtime.getRuntime().availableProcessors() + " cores, Vector API "
-                + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() + "-bit float vectors";
+                + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() + "-bit float vectors, GEMM kernel "
+                + dev.kiln.cpu.CpuBackend.INSTANCE.gemmKernel();
     }
 
     /** Parses --device: cpu, cuda, cuda:N or auto. */

@@ -236,6 +236,13 @@ class MatmulCpuTest {
         assertThrows(IndexOutOfBoundsException.class, () -> k.row(kc + 1, a, 0, b, 0, c, 0, ldc, tiles, true));
     }
 
+    @Test void reportsNameTheKernelInUse() {
+        String name = CpuBackend.INSTANCE.gemmKernel();
+        SgemmKernel k = Sgemm.PREFERRED.kernel;
+        assertEquals(k instanceof SgemmKernelAvx2, name.startsWith("AVX2 machine code"), name);
+        assertTrue(name.endsWith(" " + k.mr + "x" + k.nr), name);
+    }
+
     @Test void preferredKernelFollowsThePreferredSpecies() {
         assertEquals(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512 ? 512
                 : jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), SgemmKernel.PREFERRED.species.vectorBitSize());
