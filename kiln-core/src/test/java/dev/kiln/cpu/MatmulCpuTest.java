@@ -236,6 +236,36 @@ class MatmulCpuTest {
         assertThrows(IndexOutOfBoundsException.class, () -> k.row(kc + 1, a, 0, b, 0, c, 0, ldc, tiles, true));
     }
 
+    /** The machine-code kernel called directly: any depth (the unrolled loop's remainders), row width, offset, tiles. */
+    @Test void machineCodeRowsMatchTheirDefinition() {
+        Assumptions.assumeTrue(SgemmKernelAvx2.available(), () -> "no AVX2 machine-code kernel here: " + SgemmKernelAvx2.UNAVAILABLE);
+        SgemmKernelAvx2 kernel = new SgemmKernelAvx2();
+        SplittableRandom r = new SplittableRandom(System.nanoTime());
+        for (int trial = 0; trial < 60; trial++) {
+            int kc = r.nextInt(41), tiles = 1 + r.nextInt(4), ldc = 16 * tiles + r.nextInt(21);
+            int ao = r.nextInt(9), bo = r.nextInt(9), co = r.nextInt(9);
+            boolean acc = r.nextBoolean();
+            float[] a = gaussian(r, ao + 6 * kc + r.nextInt(3)), b = gaussian(r, bo + tiles * kc * 16 + r.nextInt(3));
+            float[] c = gaussian(r, co + 5 * ldc + 16 * tiles + r.nextInt(3)), before = c.clone();
+            kernel.row(kc, a, ao, b, bo, c, co, ldc, tiles, acc);
+            for (int x = 0; x < c.length; x++) {
+                int i = Math.floorDiv(x - co, ldc), col = x - co - i * ldc;
+                if (x < co || i >= 6 || col >= 16 * tiles) {
+                    assertEquals(before[x], c[x], "kc " + kc + ": element " + x + " outside the tiles was written");
+                    continue;
+                }
+                int t = col / 16, j = col % 16;
+                double s = acc ? before[x] : 0, mag = Math.abs(s);
+                for (int q = 0; q < kc; q++) {
+                    double v = (double) a[ao + q * 6 + i] * b[bo + (t * kc + q) * 16 + j];
+                    s += v;
+                    mag += Math.abs(v);
+                }
+                assertEquals(s, c[x], 1e-5 * Math.sqrt(kc + 1) * mag + 1e-30, "kc " + kc + " tiles " + tiles + " ldc " + ldc + ": C[" + i + "][" + col + "]");
+            }
+        }
+    }
+
     @Test void reportsNameTheKernelInUse() {
         String name = CpuBackend.INSTANCE.gemmKernel();
         SgemmKernel k = Sgemm.PREFERRED.kernel;
