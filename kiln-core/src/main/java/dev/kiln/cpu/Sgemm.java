@@ -56,9 +56,12 @@ final class Sgemm {
      */
     Scratch localScratch() { return scratches.get(); }
 
-    /** One thread's packing buffers, grown on demand and reused for every block that thread packs. */
+    /**
+     * One thread's packing buffers, grown on demand and reused for every block that thread packs; {@code shared} holds
+     * the B that {@link #rowsSharingB} packs for all threads when this thread calls it.
+     */
     static final class Scratch {
-        float[] a = new float[0], b = new float[0];
+        float[] a = new float[0], b = new float[0], shared = new float[0];
         final float[] tile;
 
         Scratch(int tileLen) { tile = new float[tileLen]; }
@@ -116,8 +119,6 @@ final class Sgemm {
      */
     private static final int SHARE_B_FROM = 4;
 
-    private final ThreadLocal<float[][]> sharedBuffer = ThreadLocal.withInitial(() -> new float[1][0]);
-
     /**
      * One product split into row strips over the threads, B packed once for all of them: strips that each packed all
      * of B read it once a thread (on a 16-core Xeon at 512 bits, 0.87 / 0.73x OpenBLAS at 1024 / 2048 shared against
@@ -127,9 +128,9 @@ final class Sgemm {
      */
     void rowsSharingB(int m, int n, int k, Mat a, Mat b, float[] c, int co, int ldc, boolean accumulate, int parts) {
         int group = Math.max(NR, Math.min(roundUp(n, NR), sharedB / k / NR * NR));
-        float[][] holder = sharedBuffer.get();
-        if (holder[0].length < group * k) holder[0] = new float[group * k];
-        float[] pb = holder[0];
+        Scratch own = localScratch();
+        if (own.shared.length < group * k) own.shared = new float[group * k];
+        float[] pb = own.shared;
         int slabs = (k + KC - 1) / KC;
         for (int j0 = 0; j0 < n; j0 += group) {
             int cols = Math.min(group, n - j0), wPad = roundUp(cols, NR), panels = wPad / NR, first = j0;

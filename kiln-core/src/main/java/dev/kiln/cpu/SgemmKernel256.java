@@ -20,7 +20,10 @@ final class SgemmKernel256 extends SgemmKernel {
     /** Columns of a tile: 2 vectors. */
     static final int NR = 2 * L;
 
-    @Override void copyPanelRow(float[] src, int s, float[] dst, int d) {
+    @Override void copyPanelRow(float[] src, int s, float[] dst, int d) { copyRow16(src, s, dst, d); }
+
+    /** Sixteen floats in two 256-bit vectors: a packed B row of both 256-bit kernels (this and {@link SgemmKernelAvx2}). */
+    static void copyRow16(float[] src, int s, float[] dst, int d) {
         FloatVector.fromArray(F, src, s).intoArray(dst, d);
         FloatVector.fromArray(F, src, s + L).intoArray(dst, d + L);
     }

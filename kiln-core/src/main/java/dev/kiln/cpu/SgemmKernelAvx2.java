@@ -78,10 +78,7 @@ final class SgemmKernelAvx2 extends SgemmKernel {
         if (!available()) throw new IllegalStateException("the AVX2 GEMM kernel is unavailable: " + UNAVAILABLE);
     }
 
-    @Override void copyPanelRow(float[] src, int s, float[] dst, int d) {
-        FloatVector.fromArray(F, src, s).intoArray(dst, d);
-        FloatVector.fromArray(F, src, s + L).intoArray(dst, d + L);
-    }
+    @Override void copyPanelRow(float[] src, int s, float[] dst, int d) { SgemmKernel256.copyRow16(src, s, dst, d); }
 
     @Override void tile(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc, boolean accumulate) {
         row(kc, a, ao, b, bo, c, co, ldc, 1, accumulate);
