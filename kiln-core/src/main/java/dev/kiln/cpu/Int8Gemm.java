@@ -46,6 +46,10 @@ public final class Int8Gemm {
         if (a.length < (long) m * k || b.length < (long) n * k || bScale.length < n || c.length < (long) m * n) {
             throw new IllegalArgumentException("int8 gemm: arrays too small for " + m + "x" + k + " · (" + n + "x" + k + ")ᵀ");
         }
+        if (m >= FLOAT_ROWS && Int8GemmAvx2.available() && (long) m * 2 * k <= Integer.MAX_VALUE - 4L * Int8GemmAvx2.MR) {
+            viaKernel(a, m, k, b, n, aScale, bScale, bias, relu, c);
+            return;
+        }
         if (m >= FLOAT_ROWS && (long) m * k <= Integer.MAX_VALUE) {
             viaFloats(a, m, k, b, n, aScale, bScale, bias, relu, c);
             return;
@@ -67,6 +71,89 @@ public final class Int8Gemm {
 
     /** k of one exact float slice: 1024 · 127² = 16,516,096 < 2^24. */
     static final int EXACT_K = 1024;
+
+    /**
+     * The product on the machine-code kernel ({@link Int8GemmAvx2}): a's rows as its unsigned operand (split into
+     * max(a, 0) and max(-a, 0) when a code is negative), b's as its packed tiles, the int32 sums, then the epilogue.
+     */
+    static void viaKernel(byte[] a, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, float[] c) {
+        boolean split = anyNegative(a, m * k);
+        onKernel(m, k, split, (rows, kp, i0, i1, tmp) -> {
+            for (int i = i0; i < i1; i++) for (int t = 0; t < k; t++) Int8GemmAvx2.putCode(rows, i * kp + t, a[i * k + t], k, split);
+        }, b, n, aScale, bScale, bias, relu, c);
+    }
+
+    /**
+     * The quantized linear layer's product from its float input x (m x k): codes ({@link #code}) of x / aScale straight
+     * into the kernel's rows on the kernel where it runs (from {@link #FLOAT_ROWS} rows), else {@link #quantize} and
+     * {@link #gemm}. The same outputs either way.
+     */
+    public static void linear(float[] x, int m, int k, float aScale, byte[] b, int n, float[] bScale, float[] bias, boolean relu, float[] c) {
+        if (m < FLOAT_ROWS || !Int8GemmAvx2.available() || (long) m * 2 * k > Integer.MAX_VALUE - 4L * Int8GemmAvx2.MR) {
+            gemm(quantize(x, aScale), m, k, b, n, aScale, bScale, bias, relu, c);
+            return;
+        }
+        boolean split = false;
+        for (int i = 0; i < m * k && !split; i++) split = x[i] < 0;   // conservative: a small negative value of code 0 splits too
+        boolean sp = split;
+        double inv = 1.0 / aScale;
+        onKernel(m, k, split, (rows, kp, i0, i1, tmp) -> {
+            for (int i = i0; i < i1; i++) {
+                codes(x, i * k, k, inv, tmp);
+                for (int t = 0; t < k; t++) Int8GemmAvx2.putCode(rows, i * kp + t, tmp[t], k, sp);
+            }
+        }, b, n, aScale, bScale, bias, relu, c);
+    }
+
+    /** Fills rows [i0, i1) of the kernel's A (rows kp bytes apart); tmp holds k ints. */
+    private interface RowFill { void rows(byte[] rows, int kp, int i0, int i1, int[] tmp); }
+
+    /** The product on {@link Int8GemmAvx2}: A's rows from fill (the unsigned operand), b's rows as tiles, then the epilogue. */
+    private static void onKernel(int m, int k, boolean split, RowFill fill, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, float[] c) {
+        int quads = Int8GemmAvx2.quads(split ? 2 * k : k), kp = 4 * quads, mr = Int8GemmAvx2.MR, panels = (m + mr - 1) / mr;
+        int tiles = (n + Int8GemmAvx2.NR - 1) / Int8GemmAvx2.NR, ldc = tiles * Int8GemmAvx2.NR;
+        byte[] rows = new byte[panels * mr * kp];
+        int[] w = Int8GemmAvx2.packWeights(b, n, k, 1, split);
+        int[] sums = new int[panels * mr * ldc];
+        Parallel.Body panelsOf = (p0, p1) -> {
+            fill.rows(rows, kp, p0 * mr, Math.min(m, p1 * mr), new int[k]);
+            Int8GemmAvx2.product(rows, p0, p1, quads, w, tiles, sums, ldc, true);
+            for (int i = p0 * mr; i < Math.min(m, p1 * mr); i++) outputRow(sums, i * ldc, c, i * n, n, aScale, bScale, bias, relu);
+        };
+        if ((long) m * n * k < PARALLEL_MACS) panelsOf.run(0, panels);
+        else Parallel.range(panels, 1, panelsOf);
+    }
+
+    private static final VectorSpecies<Float> FLOATS = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> SUMS = FLOATS.withLanes(int.class);
+
+    /** y[to + i] = {@link #output}(sums[from + i], aScale, bScale, bias, relu) for i < len: one output channel's run. */
+    static void outputs(int[] sums, int from, float[] y, int to, int len, float aScale, float bScale, float bias, boolean relu) {
+        int i = 0;
+        for (; i <= len - FLOATS.length(); i += FLOATS.length()) {
+            var v = ((jdk.incubator.vector.FloatVector) IntVector.fromArray(SUMS, sums, from + i).convert(VectorOperators.I2F, 0))
+                    .mul(aScale).mul(bScale).add(bias);
+            (relu ? v.max(0f) : v).intoArray(y, to + i);
+        }
+        for (; i < len; i++) y[to + i] = output(sums[from + i], aScale, bScale, bias, relu);
+    }
+
+    /** c[to + j] = {@link #output}(sums[from + j], aScale, bScale[j], bias[j], relu) for j < n: one row of a linear layer. */
+    static void outputRow(int[] sums, int from, float[] c, int to, int n, float aScale, float[] bScale, float[] bias, boolean relu) {
+        int j = 0;
+        for (; j <= n - FLOATS.length(); j += FLOATS.length()) {
+            var v = ((jdk.incubator.vector.FloatVector) IntVector.fromArray(SUMS, sums, from + j).convert(VectorOperators.I2F, 0))
+                    .mul(aScale).mul(jdk.incubator.vector.FloatVector.fromArray(FLOATS, bScale, j))
+                    .add(bias == null ? jdk.incubator.vector.FloatVector.zero(FLOATS) : jdk.incubator.vector.FloatVector.fromArray(FLOATS, bias, j));
+            (relu ? v.max(0f) : v).intoArray(c, to + j);
+        }
+        for (; j < n; j++) c[to + j] = output(sums[from + j], aScale, bScale[j], bias == null ? 0 : bias[j], relu);
+    }
+
+    static boolean anyNegative(byte[] x, int len) {
+        for (int i = 0; i < len; i++) if (x[i] < 0) return true;
+        return false;
+    }
 
     /** The product through {@link #exactSums}, then the epilogue. */
     static void viaFloats(byte[] a, int m, int k, byte[] b, int n, float aScale, float[] bScale, float[] bias, boolean relu, float[] c) {
@@ -131,7 +218,23 @@ public final class Int8Gemm {
         return q;
     }
 
-    private static int code(float x, double inv) {
+    private static final VectorSpecies<Float> F4 = jdk.incubator.vector.FloatVector.SPECIES_128;
+    private static final VectorSpecies<Double> D4 = jdk.incubator.vector.DoubleVector.SPECIES_256;
+    private static final VectorSpecies<Integer> I4 = IntVector.SPECIES_128;
+
+    /** The codes ({@link #code}) of x[from, from + len) into dst[0, len), four lanes at a time in double as code does. */
+    static void codes(float[] x, int from, int len, double inv, int[] dst) {
+        int i = 0;
+        for (; i <= len - 4; i += 4) {
+            var v = ((jdk.incubator.vector.DoubleVector) jdk.incubator.vector.FloatVector.fromArray(F4, x, from + i)
+                    .convertShape(VectorOperators.F2D, D4, 0)).mul(inv);
+            var rounded = v.add(jdk.incubator.vector.DoubleVector.broadcast(D4, 0.5).blend(-0.5, v.lt(0)));   // half away from zero, then truncated
+            ((IntVector) rounded.convertShape(VectorOperators.D2I, I4, 0)).max(-127).min(127).intoArray(dst, i);
+        }
+        for (; i < len; i++) dst[i] = code(x[from + i], inv);
+    }
+
+    static int code(float x, double inv) {
         double v = x * inv;
         double r = (long) (v + Math.copySign(0.5, v)); // the cast truncates toward zero
         return (int) Math.max(-127, Math.min(127, r));

@@ -1,5 +1,7 @@
 package dev.kiln.cpu;
 
+import dev.kiln.Settings;
+
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -39,6 +41,30 @@ final class MachineCode {
                     .map(l -> Set.of(l.substring(l.indexOf(':') + 1).trim().split("\\s+"))).orElse(Set.of());
         } catch (IOException | RuntimeException e) {
             return Set.of();
+        }
+    }
+
+    /**
+     * Why a kernel needing these processor features cannot run as machine code here, or null when it can:
+     * {@code kiln.cpu.asm} off, another OS or processor, or a feature missing.
+     */
+    static String whyUnavailable(String... features) {
+        if (!asmSetting()) return "kiln.cpu.asm is off";
+        Set<String> have = x86Features();
+        if (have.isEmpty()) return "not Linux on x86-64";
+        for (String f : features) if (!have.contains(f)) return "the processor lacks " + f.toUpperCase(Locale.ROOT);
+        return null;
+    }
+
+    /**
+     * {@code kiln.cpu.asm}. A malformed other setting makes Settings fail as a whole: that error belongs to the code
+     * that reads it, not to the first matrix product (kernels are chosen in class initializers), so it counts as on here.
+     */
+    private static boolean asmSetting() {
+        try {
+            return Settings.get().cpuAsm();
+        } catch (IllegalArgumentException e) {
+            return true;
         }
     }
 

@@ -33,9 +33,8 @@ final class QuantizedCpu {
             Tensor y = Matmul.linear(fp8Values(x, (float) inputScale), decoded(codes), null);
             return scaled(y, 1, n, (float) inputScale, ws, b, relu);
         }
-        byte[] xq = Int8Gemm.quantize(x.toFloatArray(), (float) inputScale);
         float[] out = new float[m * n];
-        Int8Gemm.gemm(xq, m, k, bytes(codes), n, (float) inputScale, ws, b, relu, out);
+        Int8Gemm.linear(x.toFloatArray(), m, k, (float) inputScale, bytes(codes), n, ws, b, relu, out);
         return Tensor.fromHost(out, DType.FLOAT32, new int[]{m, n}, Device.CPU);
     }
 
@@ -48,6 +47,7 @@ final class QuantizedCpu {
             Tensor y = Convolution.conv2d(fp8Values(x, scale), decoded(codes), null, g, false);
             return scaled(y, p, out, scale, ws, b, relu);
         }
+        if (Int8GemmAvx2.available()) return conv2dOnKernel(x.toFloatArray(), bytes(codes), n, in, h, w, out, kh, kw, g, scale, ws, b, relu);
         float[] qx = Int8Gemm.quantizeToFloats(x.toFloatArray(), scale), wf = Int8Gemm.floats(bytes(codes), 0, out * k);
         // the exact sums through the float GEMM (Int8Gemm.exactSums); one image per task: its columns (k x P, a row per
         // (c, i, j) tap: runs of the input row) stay in cache for the product W (out x k) · columns, its NCHW output. (The
@@ -66,6 +66,125 @@ final class QuantizedCpu {
             }
         });
         return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
+    }
+
+    /**
+     * The int8 convolution on the machine-code kernel ({@link Int8GemmAvx2}), one image per task: the image quantized
+     * channels-last (each code split into max(x, 0) and max(-x, 0) when the batch has a negative value), its rows (one per
+     * output position: the taps' runs of channels-last pixels, so a kernel row of stride-1 taps is one copy) packed as
+     * the kernel's tiles, the weights' rows times them into int32 sums channel by channel, then the epilogue into NCHW.
+     */
+    private static Tensor conv2dOnKernel(float[] xf, byte[] codes, int n, int in, int h, int w, int out, int kh, int kw, Conv2dParams g,
+                                         float scale, float[] ws, float[] b, boolean relu) {
+        int oh = g.outH(h, kh), ow = g.outW(w, kw), p = oh * ow, mr = Int8GemmAvx2.MR, nr = Int8GemmAvx2.NR;
+        boolean split = false;
+        for (float v : xf) if (v < 0) { split = true; break; }   // conservative: a code of 0 from a small negative value splits too
+        boolean sp = split;
+        int c2 = split ? 2 * in : in, quads = Int8GemmAvx2.quads(kh * kw * c2), kp = 4 * quads;
+        int panels = (out + mr - 1) / mr, tiles = (p + nr - 1) / nr, ldc = tiles * nr;
+        byte[] weights = Int8GemmAvx2.weightPanels(codes, out, in, kh * kw, split);
+        boolean direct = !split && in % 4 == 0;   // each tap's channels whole steps of 4: tiles straight from the pixels, an int a step
+        double inv = 1.0 / scale;
+        float[] y = new float[n * out * p];
+        Parallel.balanced(n, (i0, i1) -> {
+            byte[] pixels = direct ? null : new byte[h * w * c2], rows = direct ? null : new byte[tiles * nr * kp];
+            int[] words = direct ? new int[(h * w + 1) * in / 4] : null, idx = new int[kh * kw * nr], packed = new int[tiles * quads * nr], sums = new int[panels * mr * ldc];
+            int[][] planes = new int[4][h * w];
+            for (int img = i0; img < i1; img++) {
+                if (direct) {
+                    channelsLastWords(xf, img, in, h * w, inv, planes, words);
+                    positionTiles(words, h, w, in / 4, kh, kw, g, oh, ow, quads, packed, idx);
+                } else {
+                    channelsLast(xf, img, in, h * w, inv, sp, planes[0], pixels);
+                    positionRows(pixels, h, w, c2, kh, kw, g, oh, ow, kp, rows);
+                    Int8GemmAvx2.pack(rows, p, quads, packed);
+                }
+                Int8GemmAvx2.product(weights, 0, panels, quads, packed, tiles, sums, ldc, false);
+                for (int j = 0; j < out; j++) Int8Gemm.outputs(sums, j * ldc, y, (img * out + j) * p, p, scale, ws[j], b == null ? 0 : b[j], relu);
+            }
+        });
+        return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
+    }
+
+    /** Image img's codes channels-last (pixel by pixel, its c2 channels: the codes, or with `split` max(v, 0) then max(-v, 0) of each). */
+    private static void channelsLast(float[] xf, int img, int in, int hw, double inv, boolean split, int[] plane, byte[] pixels) {
+        int c2 = split ? 2 * in : in;
+        for (int c = 0; c < in; c++) {
+            Int8Gemm.codes(xf, (img * in + c) * hw, hw, inv, plane);
+            for (int s = 0; s < hw; s++) Int8GemmAvx2.putCode(pixels, s * c2 + c, plane[s], in, split);
+        }
+    }
+
+    /** The same without a split for in a multiple of 4: each pixel's codes as in / 4 ints of four channels (memory order). */
+    private static void channelsLastWords(float[] xf, int img, int in, int hw, double inv, int[][] planes, int[] words) {
+        int steps = in / 4;
+        for (int c = 0; c < in; c += 4) {
+            for (int t = 0; t < 4; t++) Int8Gemm.codes(xf, (img * in + c + t) * hw, hw, inv, planes[t]);
+            int[] p0 = planes[0], p1 = planes[1], p2 = planes[2], p3 = planes[3];
+            for (int s = 0, at = c / 4; s < hw; s++, at += steps) words[at] = p0[s] & 0xFF | (p1[s] & 0xFF) << 8 | (p2[s] & 0xFF) << 16 | p3[s] << 24;
+        }
+    }
+
+    /** Lanes of the gathers that build a tile's steps. */
+    private static final jdk.incubator.vector.VectorSpecies<Integer> GATHER = jdk.incubator.vector.IntVector.SPECIES_PREFERRED;
+
+    /**
+     * The kernel's tiles of the output positions straight from channels-last pixels of `steps` ints each: position pos
+     * is column pos % 16 of tile pos / 16, and step q of its row the 4 codes at k = 4q in tap-major order
+     * ({@link Int8GemmAvx2#pack} of {@link #positionRows}, without the rows between). Each tile's step is 16 columns
+     * gathered from the pixels under one tap; a tap outside the image (and a column past the last position) reads the
+     * `steps` zero ints after the pixels. idx: taps x 16 scratch.
+     */
+    private static void positionTiles(int[] words, int h, int w, int steps, int kh, int kw, Conv2dParams g, int oh, int ow, int quads, int[] tiles, int[] idx) {
+        int nr = Int8GemmAvx2.NR, p = oh * ow, zero = h * w * steps, taps = kh * kw;
+        for (int tile = 0; tile * nr < p; tile++) {
+            for (int col = 0; col < nr; col++) {
+                int pos = tile * nr + col, oy = pos / ow, ox = pos % ow;
+                for (int i = 0; i < kh; i++) {
+                    int iy = oy * g.strideH() - g.padH() + i * g.dilationH();
+                    for (int j = 0; j < kw; j++) {
+                        int ix = ox * g.strideW() - g.padW() + j * g.dilationW();
+                        boolean inside = pos < p && iy >= 0 && iy < h && ix >= 0 && ix < w;
+                        idx[(i * kw + j) * nr + col] = inside ? (iy * w + ix) * steps : zero;
+                    }
+                }
+            }
+            for (int tap = 0; tap < taps; tap++) for (int t = 0; t < steps; t++) {
+                int dst = (tile * quads + tap * steps + t) * nr;
+                for (int c = 0; c < nr; c += GATHER.length()) {
+                    jdk.incubator.vector.IntVector.fromArray(GATHER, words, t, idx, tap * nr + c).intoArray(tiles, dst + c);
+                }
+            }
+        }
+    }
+
+    /**
+     * One row of kp bytes per output position: for each tap (i, j) the c2 codes of the channels-last pixel under it (0
+     * outside the image), tap-major as {@link Int8GemmAvx2#packWeights} orders the weights; past kh·kw·c2 the padding
+     * stays 0. With dilation 1 along x the taps of a kernel row are one run of the image row.
+     */
+    private static void positionRows(byte[] pixels, int h, int w, int c2, int kh, int kw, Conv2dParams g, int oh, int ow, int kp, byte[] rows) {
+        int run = kw * c2;
+        for (int oy = 0; oy < oh; oy++) for (int ox = 0; ox < ow; ox++) {
+            int row = (oy * ow + ox) * kp, x0 = ox * g.strideW() - g.padW();
+            for (int i = 0; i < kh; i++) {
+                int iy = oy * g.strideH() - g.padH() + i * g.dilationH(), dst = row + i * run;
+                if (iy < 0 || iy >= h) {
+                    java.util.Arrays.fill(rows, dst, dst + run, (byte) 0);
+                } else if (g.dilationW() == 1) {
+                    int ja = Math.min(kw, Math.max(0, -x0)), jb = Math.max(ja, Math.min(kw, w - x0));
+                    for (int t = 0; t < ja * c2; t++) rows[dst + t] = 0;
+                    if (jb > ja) System.arraycopy(pixels, (iy * w + x0 + ja) * c2, rows, dst + ja * c2, (jb - ja) * c2);
+                    for (int t = jb * c2; t < run; t++) rows[dst + t] = 0;
+                } else {
+                    for (int j = 0; j < kw; j++) {
+                        int ix = x0 + j * g.dilationW(), at = dst + j * c2;
+                        if (ix < 0 || ix >= w) java.util.Arrays.fill(rows, at, at + c2, (byte) 0);
+                        else System.arraycopy(pixels, (iy * w + ix) * c2, rows, at, c2);
+                    }
+                }
+            }
+        }
     }
 
     /** One output channel's len sums into y ({@link Int8Gemm#output}). */

@@ -1,6 +1,5 @@
 package dev.kiln.cpu;
 
-import dev.kiln.Settings;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -8,7 +7,6 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.util.Objects;
-import java.util.Set;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -37,13 +35,8 @@ final class SgemmKernelAvx2 extends SgemmKernel {
 
     static {
         MethodHandle over = null, acc = null;
-        String why = null;
-        Set<String> features = MachineCode.x86Features();
-        if (!asmSetting()) {
-            why = "kiln.cpu.asm is off";
-        } else if (!features.contains("avx2") || !features.contains("fma")) {
-            why = features.isEmpty() ? "not Linux on x86-64" : "the processor lacks AVX2 or FMA";
-        } else {
+        String why = MachineCode.whyUnavailable("avx2", "fma");
+        if (why == null) {
             try {
                 FunctionDescriptor row = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG);
                 over = MachineCode.function(rowCode(false), row);
@@ -56,18 +49,6 @@ final class SgemmKernelAvx2 extends SgemmKernel {
         OVERWRITE = over;
         ACCUMULATE = acc;
         UNAVAILABLE = why;
-    }
-
-    /**
-     * {@code kiln.cpu.asm}. A malformed other setting makes Settings fail as a whole: that error belongs to the code
-     * that reads it, not to the first matrix product (this runs in a class initializer), so it counts as on here.
-     */
-    private static boolean asmSetting() {
-        try {
-            return Settings.get().cpuAsm();
-        } catch (IllegalArgumentException e) {
-            return true;
-        }
     }
 
     /** Whether this machine runs the kernel (see {@link #UNAVAILABLE} when not). */

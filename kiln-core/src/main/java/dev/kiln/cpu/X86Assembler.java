@@ -5,10 +5,11 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Just enough of an x86-64 assembler for {@link SgemmKernelAvx2}: 256-bit AVX loads, stores, broadcasts, adds and FMAs
- * addressing [register + displacement], and the 64-bit integer moves, adds, counts and jumps of its loops. Every vector
- * instruction takes the three-byte VEX prefix (valid for all sixteen registers). Registers are numbered as the
- * hardware does: 0 rax, 1 rcx, 2 rdx, 6 rsi, 7 rdi, 8-11 r8-r11; ymm0-15.
+ * Just enough of an x86-64 assembler for the machine-code kernels ({@link SgemmKernelAvx2}, {@link Int8GemmAvx2}):
+ * 256-bit AVX and AVX2 loads, stores, broadcasts, float FMAs and the integer multiply-adds of int8 products, addressing
+ * [register + displacement] or [register + index · scale + displacement], and the 64-bit integer moves, adds, shifts,
+ * counts and jumps of their loops. Every vector instruction takes the three-byte VEX prefix (valid for all sixteen
+ * registers). Registers are numbered as the hardware does: 0 rax, 1 rcx, 2 rdx, 6 rsi, 7 rdi, 8-11 r8-r11; ymm0-15.
  */
 final class X86Assembler {
     static final int RAX = 0, RCX = 1, RDX = 2, RSI = 6, RDI = 7, R8 = 8, R9 = 9, R10 = 10, R11 = 11;
@@ -33,6 +34,31 @@ final class X86Assembler {
     void vmovupsStore(int base, int disp, int ymm) { vex(ymm, 0, base, MAP_0F, PP_NONE); emit(0x11); memory(ymm, base, disp); }
 
     void vbroadcastss(int ymm, int base, int disp) { vex(ymm, 0, base, MAP_0F38, PP_66); emit(0x18); memory(ymm, base, disp); }
+
+    /** ymm = the 32-bit value at [base + index · scale + disp] in every lane. */
+    void vpbroadcastd(int ymm, int base, int index, int scale, int disp) {
+        vex(ymm, 0, base, index, MAP_0F38, PP_66);
+        emit(0x58);
+        memory(ymm, base, index, scale, disp);
+    }
+
+    /** ymm = the 32-bit value at [base + disp] in every lane. */
+    void vpbroadcastd(int ymm, int base, int disp) { vex(ymm, 0, base, MAP_0F38, PP_66); emit(0x58); memory(ymm, base, disp); }
+
+    /** dst = each unsigned byte of u times the signed byte of s beside it, neighbouring products summed into saturated 16-bit words. */
+    void vpmaddubsw(int dst, int u, int s) { vex(dst, u, s, MAP_0F38, PP_66); emit(0x04); registers(dst, s); }
+
+    /** dst = 16-bit x times y, neighbouring products summed into 32-bit lanes. */
+    void vpmaddwd(int dst, int x, int y) { vex(dst, x, y, MAP_0F, PP_66); emit(0xF5); registers(dst, y); }
+
+    /** dst = x + y in 32-bit lanes. */
+    void vpaddd(int dst, int x, int y) { vex(dst, x, y, MAP_0F, PP_66); emit(0xFE); registers(dst, y); }
+
+    /** dst = 16-bit lanes of x == y as all ones or zero. */
+    void vpcmpeqw(int dst, int x, int y) { vex(dst, x, y, MAP_0F, PP_66); emit(0x75); registers(dst, y); }
+
+    /** dst = |src| in 16-bit lanes. */
+    void vpabsw(int dst, int src) { vex(dst, 0, src, MAP_0F38, PP_66); emit(0x1D); registers(dst, src); }
 
     /** acc += x * y. */
     void vfmadd231ps(int acc, int x, int y) { vex(acc, x, y, MAP_0F38, PP_66); emit(0xB8); registers(acc, y); }
@@ -63,6 +89,10 @@ final class X86Assembler {
 
     void cmpImm(int dst, int imm) { arithmeticImm(7, dst, imm); }
 
+    void shlImm(int dst, int bits) { rex(0, dst); emit(0xC1); registers(4, dst); emit(bits); }
+
+    void shrImm(int dst, int bits) { rex(0, dst); emit(0xC1); registers(5, dst); emit(bits); }
+
     void dec(int dst) { rex(0, dst); emit(0xFF); registers(1, dst); }
 
     void test(int a, int b) { rex(b, a); emit(0x85); registers(b, a); }
@@ -91,10 +121,12 @@ final class X86Assembler {
 
     private static final int MAP_0F = 1, MAP_0F38 = 2, PP_NONE = 0, PP_66 = 1;
 
-    /** VEX3, 256-bit, W0: reg's and rm's high bits inverted in R and B, vvvv the inverted second source. */
-    private void vex(int reg, int vvvv, int rm, int map, int pp) {
-        emit(0xC4, ((~reg >> 3 & 1) << 7) | (1 << 6) | ((~rm >> 3 & 1) << 5) | map, ((~vvvv & 0xF) << 3) | (1 << 2) | pp);
+    /** VEX3, 256-bit, W0: reg's, index's and rm's high bits inverted in R, X and B, vvvv the inverted second source. */
+    private void vex(int reg, int vvvv, int rm, int index, int map, int pp) {
+        emit(0xC4, ((~reg >> 3 & 1) << 7) | ((~index >> 3 & 1) << 6) | ((~rm >> 3 & 1) << 5) | map, ((~vvvv & 0xF) << 3) | (1 << 2) | pp);
     }
+
+    private void vex(int reg, int vvvv, int rm, int map, int pp) { vex(reg, vvvv, rm, 0, map, pp); }
 
     /** REX.W with reg's and rm's high bits. */
     private void rex(int reg, int rm) { emit(0x48 | (reg >> 3 << 2) | (rm >> 3)); }
@@ -106,6 +138,16 @@ final class X86Assembler {
         boolean small = disp >= -128 && disp <= 127;
         emit((small ? 0x40 : 0x80) | (reg & 7) << 3 | (base & 7));
         if ((base & 7) == 4) emit(0x24);
+        if (small) emit(disp & 0xFF);
+        else emitInt(disp);
+    }
+
+    /** [base + index · scale + disp] through a SIB byte (index not rsp; scale 1, 2, 4 or 8). */
+    private void memory(int reg, int base, int index, int scale, int disp) {
+        if ((index & 15) == 4) throw new IllegalArgumentException("rsp cannot be an index");
+        boolean small = disp >= -128 && disp <= 127;
+        emit((small ? 0x40 : 0x80) | (reg & 7) << 3 | 4);
+        emit(Integer.numberOfTrailingZeros(scale) << 6 | (index & 7) << 3 | (base & 7));
         if (small) emit(disp & 0xFF);
         else emitInt(disp);
     }
