@@ -40,7 +40,7 @@ final class Devices {
         }
         return (model.isEmpty() ? "" : model + ", ") + Runtime.getRuntime().availableProcessors() + " cores, Vector API "
                 + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() + "-bit float vectors, GEMM kernel "
-                + dev.kiln.cpu.CpuBackend.INSTANCE.gemmKernel();
+                + dev.kiln.cpu.CpuBackend.INSTANCE.gemmKernel() + ", int8 kernel " + dev.kiln.cpu.CpuBackend.INSTANCE.int8Kernel();
     }
 
     /** Parses --device: cpu, cuda, cuda:N or auto. */

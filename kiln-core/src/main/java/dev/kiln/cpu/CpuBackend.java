@@ -37,6 +37,12 @@ public final class CpuBackend implements Backend {
         return (k instanceof SgemmKernelAvx2 ? "AVX2 machine code " : "Vector API ") + k.mr + "x" + k.nr;
     }
 
+    /**
+     * The int8 GEMM kernel this machine runs, for reports: "AVX-512 VNNI machine code 5x16", "AVX-VNNI ...", "AVX2 ...",
+     * or "Java (why)" where {@link Int8GemmAvx2} cannot run.
+     */
+    public String int8Kernel() { return Int8GemmAvx2.describe(); }
+
     @Override public Storage allocate(DType dtype, long numel) { return CpuStorage.allocate(dtype, numel); }
 
     @Override public Tensor fromHost(Object array, DType dtype, int[] shape) {

@@ -32,27 +32,56 @@ final class Int8GemmAvx2 {
     /** Rows and columns of a tile. */
     static final int MR = 5, NR = 16;
 
-    /** The two entry points: A's broadcast codes unsigned (B's signed), or B's vectors unsigned (A's signed). */
-    private static final MethodHandle UNSIGNED_A, UNSIGNED_B;
+    /** The dot-product instruction a kernel's step uses: AVX2's three, or VNNI's one in its VEX or EVEX (AVX-512) encoding. */
+    enum Vnni { NONE, VEX, EVEX }
+
+    /**
+     * Each step form this processor runs, as two entry points: [0] A's broadcast codes unsigned (B's signed), [1] B's
+     * vectors unsigned (A's signed).
+     */
+    private static final java.util.Map<Vnni, MethodHandle[]> KERNELS = new java.util.EnumMap<>(Vnni.class);
+    /** The form products use: VNNI where the processor has it (the AVX-512 encoding only where Java runs 512-bit vectors). */
+    static final Vnni IN_USE;
     /** Why the kernel is not in use, or null when it is. */
     static final String UNAVAILABLE;
 
     static {
-        MethodHandle ua = null, ub = null;
         String why = MachineCode.whyUnavailable("avx2");
+        Vnni use = Vnni.NONE;
         if (why == null) {
+            java.util.Set<String> f = MachineCode.x86Features();
             try {
                 FunctionDescriptor rows = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG);
-                ua = MachineCode.function(rowCode(true), rows);
-                ub = MachineCode.function(rowCode(false), rows);
+                for (Vnni v : Vnni.values()) {
+                    boolean runs = switch (v) {
+                        case NONE -> true;
+                        case VEX -> f.contains("avx_vnni");
+                        case EVEX -> f.contains("avx512_vnni") && f.contains("avx512vl");
+                    };
+                    if (runs) KERNELS.put(v, new MethodHandle[]{MachineCode.function(rowCode(true, v), rows), MachineCode.function(rowCode(false, v), rows)});
+                }
+                if (KERNELS.containsKey(Vnni.VEX)) use = Vnni.VEX;
+                if (KERNELS.containsKey(Vnni.EVEX) && jdk.incubator.vector.IntVector.SPECIES_PREFERRED.vectorBitSize() == 512) use = Vnni.EVEX;
             } catch (Throwable t) {
-                ua = ub = null;
+                KERNELS.clear();
                 why = "machine code could not be placed: " + t.getMessage();
             }
         }
-        UNSIGNED_A = ua;
-        UNSIGNED_B = ub;
+        IN_USE = use;
         UNAVAILABLE = why;
+    }
+
+    /** The step forms this processor runs (for tests: each against the others). */
+    static java.util.Set<Vnni> forms() { return java.util.Collections.unmodifiableSet(KERNELS.keySet()); }
+
+    /** What `kiln devices` says of the int8 kernel. */
+    static String describe() {
+        if (!available()) return "Java (" + UNAVAILABLE + ")";
+        return switch (IN_USE) {
+            case NONE -> "AVX2 machine code 5x16";
+            case VEX -> "AVX-VNNI machine code 5x16";
+            case EVEX -> "AVX-512 VNNI machine code 5x16";
+        };
     }
 
     /** Whether this machine runs the kernel (see {@link #UNAVAILABLE} when not). */
@@ -142,10 +171,14 @@ final class Int8GemmAvx2 {
      * C[row][16 · tile + col] in c, rows ldc apart. Tiles go in blocks whose packed bytes stay in L2 while the panels pass.
      */
     static void product(byte[] a, int p0, int p1, int quads, int[] b, int tiles, int[] c, int ldc, boolean unsignedA) {
+        product(a, p0, p1, quads, b, tiles, c, ldc, unsignedA, IN_USE);
+    }
+
+    static void product(byte[] a, int p0, int p1, int quads, int[] b, int tiles, int[] c, int ldc, boolean unsignedA, Vnni form) {
         int tileInts = quads * NR, block = Math.max(1, (64 << 10) / Math.max(1, tileInts));
         for (int t0 = 0; t0 < tiles; t0 += block) {
             int t1 = Math.min(tiles, t0 + block);
-            for (int p = p0; p < p1; p++) rows(a, p * MR * 4 * quads, quads, b, t0 * tileInts, c, p * MR * ldc + t0 * NR, ldc, t1 - t0, unsignedA);
+            for (int p = p0; p < p1; p++) rows(a, p * MR * 4 * quads, quads, b, t0 * tileInts, c, p * MR * ldc + t0 * NR, ldc, t1 - t0, unsignedA, form);
         }
     }
 
@@ -153,7 +186,7 @@ final class Int8GemmAvx2 {
      * One panel of MR rows (from a[ao]) against `tiles` packed tiles (from b[bo], an int per step and column): C from c[co]. unsignedA: A's codes are
      * the unsigned operand (0-127), else B's. Indices checked here: the code does not.
      */
-    static void rows(byte[] a, int ao, int quads, int[] b, int bo, int[] c, int co, int ldc, int tiles, boolean unsignedA) {
+    static void rows(byte[] a, int ao, int quads, int[] b, int bo, int[] c, int co, int ldc, int tiles, boolean unsignedA, Vnni form) {
         if (tiles <= 0) return;
         if (quads < 0 || ldc < NR) throw new IllegalArgumentException("int8 AVX2 kernel: quads must be >= 0 and ldc >= " + NR + ", got " + quads + " and " + ldc);
         Objects.checkFromIndexSize(ao, (long) MR * 4 * quads, a.length);
@@ -161,8 +194,9 @@ final class Int8GemmAvx2 {
         Objects.checkFromIndexSize(co, (long) (MR - 1) * ldc + (long) tiles * NR, c.length);
         try {
             MemorySegment pa = MemorySegment.ofArray(a).asSlice(ao), pb = MemorySegment.ofArray(b).asSlice(4L * bo), pc = MemorySegment.ofArray(c).asSlice(4L * co);
-            if (unsignedA) UNSIGNED_A.invokeExact(pa, pb, pc, (long) quads, 4L * ldc, (long) tiles);
-            else UNSIGNED_B.invokeExact(pa, pb, pc, (long) quads, 4L * ldc, (long) tiles);
+            MethodHandle[] forms = KERNELS.get(form);
+            if (forms == null) throw new IllegalArgumentException("this processor has no " + form + " int8 kernel: " + forms());
+            forms[unsignedA ? 0 : 1].invokeExact(pa, pb, pc, (long) quads, 4L * ldc, (long) tiles);
         } catch (Throwable t) {
             throw new IllegalStateException("the int8 AVX2 kernel failed", t);
         }
@@ -173,7 +207,7 @@ final class Int8GemmAvx2 {
      * r8, r9). Rows 0-2 of A are [a + i·lda], rows 3-4 [a3 + (i-3)·lda] with lda = 4·quads in rcx; B runs on from one tile
      * to the next, C moves 16 ints right.
      */
-    static byte[] rowCode(boolean unsignedA) {
+    static byte[] rowCode(boolean unsignedA, Vnni vnni) {
         X86Assembler x = new X86Assembler();
         int a = RDI, b = RSI, c = RDX, lda = RCX, ldc = R8, tiles = R9, k = RAX, pa = R10, pa3 = R11;
         int ones = 15, b0 = 0, b1 = 1, bcast = 2, t0 = 3, t1 = 14;
@@ -199,6 +233,17 @@ final class Int8GemmAvx2 {
             if (i == 0) x.vpbroadcastd(bcast, base, 0);
             else x.vpbroadcastd(bcast, base, lda, i, 0);
             int acc = 4 + 2 * r;
+            if (vnni != Vnni.NONE) {
+                boolean evex = vnni == Vnni.EVEX;
+                if (unsignedA) {
+                    x.vpdpbusd(acc, bcast, b0, evex);
+                    x.vpdpbusd(acc + 1, bcast, b1, evex);
+                } else {
+                    x.vpdpbusd(acc, b0, bcast, evex);
+                    x.vpdpbusd(acc + 1, b1, bcast, evex);
+                }
+                continue;
+            }
             if (unsignedA) {
                 x.vpmaddubsw(t0, bcast, b0);
                 x.vpmaddubsw(t1, bcast, b1);

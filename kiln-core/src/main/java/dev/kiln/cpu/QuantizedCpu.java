@@ -34,11 +34,17 @@ final class QuantizedCpu {
             return scaled(y, 1, n, (float) inputScale, ws, b, relu);
         }
         float[] out = new float[m * n];
-        Int8Gemm.linear(x.toFloatArray(), m, k, (float) inputScale, bytes(codes), n, ws, b, relu, out);
+        Int8Gemm.linear(floats(x), m, k, (float) inputScale, bytes(codes), n, ws, b, relu, out);
         return Tensor.fromHost(out, DType.FLOAT32, new int[]{m, n}, Device.CPU);
     }
 
     static Tensor conv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams g, Tensor weightScale, Tensor bias, double inputScale, boolean relu) {
+        return conv2d(format, x, codes, g, weightScale, bias, inputScale, relu, Int8GemmAvx2.available());
+    }
+
+    /** onKernel: int8 on {@link Int8GemmAvx2} (where it runs), else through the float GEMM; the same outputs to the bit. */
+    static Tensor conv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams g, Tensor weightScale, Tensor bias, double inputScale, boolean relu,
+                         boolean onKernel) {
         int n = x.size(0), in = x.size(1), h = x.size(2), w = x.size(3), out = codes.size(0), kh = codes.size(2), kw = codes.size(3);
         int oh = g.outH(h, kh), ow = g.outW(w, kw), p = oh * ow, k = in * kh * kw;
         float scale = (float) inputScale;
@@ -47,7 +53,7 @@ final class QuantizedCpu {
             Tensor y = Convolution.conv2d(fp8Values(x, scale), decoded(codes), null, g, false);
             return scaled(y, p, out, scale, ws, b, relu);
         }
-        if (Int8GemmAvx2.available()) return conv2dOnKernel(x.toFloatArray(), bytes(codes), n, in, h, w, out, kh, kw, g, scale, ws, b, relu);
+        if (onKernel) return conv2dOnKernel(floats(x), bytes(codes), n, in, h, w, out, kh, kw, g, scale, ws, b, relu);
         float[] qx = Int8Gemm.quantizeToFloats(x.toFloatArray(), scale), wf = Int8Gemm.floats(bytes(codes), 0, out * k);
         // the exact sums through the float GEMM (Int8Gemm.exactSums); one image per task: its columns (k x P, a row per
         // (c, i, j) tap: runs of the input row) stay in cache for the product W (out x k) · columns, its NCHW output. (The
@@ -77,25 +83,28 @@ final class QuantizedCpu {
     private static Tensor conv2dOnKernel(float[] xf, byte[] codes, int n, int in, int h, int w, int out, int kh, int kw, Conv2dParams g,
                                          float scale, float[] ws, float[] b, boolean relu) {
         int oh = g.outH(h, kh), ow = g.outW(w, kw), p = oh * ow, mr = Int8GemmAvx2.MR, nr = Int8GemmAvx2.NR;
-        boolean split = false;
-        for (float v : xf) if (v < 0) { split = true; break; }   // conservative: a code of 0 from a small negative value splits too
-        boolean sp = split;
-        int c2 = split ? 2 * in : in, quads = Int8GemmAvx2.quads(kh * kw * c2), kp = 4 * quads;
-        int panels = (out + mr - 1) / mr, tiles = (p + nr - 1) / nr, ldc = tiles * nr;
-        byte[] weights = Int8GemmAvx2.weightPanels(codes, out, in, kh * kw, split);
-        boolean direct = !split && in % 4 == 0;   // each tap's channels whole steps of 4: tiles straight from the pixels, an int a step
+        int panels = (out + mr - 1) / mr, tiles = (p + nr - 1) / nr, ldc = tiles * nr, hw = h * w;
         double inv = 1.0 / scale;
         float[] y = new float[n * out * p];
         Parallel.balanced(n, (i0, i1) -> {
-            byte[] pixels = direct ? null : new byte[h * w * c2], rows = direct ? null : new byte[tiles * nr * kp];
-            int[] words = direct ? new int[(h * w + 1) * in / 4] : null, idx = new int[kh * kw * nr], packed = new int[tiles * quads * nr], sums = new int[panels * mr * ldc];
-            int[][] planes = new int[4][h * w];
+            // buffers for the larger (split) layout; an image without a negative value needs no split. What an earlier
+            // image left in a row's padding or a tile's columns past the last position meets zero weight padding or
+            // lands in sums the epilogue does not read
+            int quadsMax = Int8GemmAvx2.quads(kh * kw * 2 * in);
+            byte[] pixels = new byte[hw * 2 * in], rows = new byte[tiles * nr * 4 * quadsMax];
+            int[] words = in % 4 == 0 ? new int[(hw + 1) * in / 4] : null, idx = new int[kh * kw * nr], packed = new int[tiles * quadsMax * nr];
+            int[] sums = new int[panels * mr * ldc];
+            int[][] planes = new int[4][hw];
             for (int img = i0; img < i1; img++) {
-                if (direct) {
+                boolean split = false;
+                for (int i = img * in * hw; i < (img + 1) * in * hw && !split; i++) split = xf[i] < 0;   // conservative: a small negative value of code 0 splits too
+                int c2 = split ? 2 * in : in, quads = Int8GemmAvx2.quads(kh * kw * c2), kp = 4 * quads;
+                byte[] weights = Int8GemmAvx2.weightPanels(codes, out, in, kh * kw, split);
+                if (!split && in % 4 == 0) {   // each tap's channels whole steps of 4: tiles straight from the pixels, an int a step
                     channelsLastWords(xf, img, in, h * w, inv, planes, words);
                     positionTiles(words, h, w, in / 4, kh, kw, g, oh, ow, quads, packed, idx);
                 } else {
-                    channelsLast(xf, img, in, h * w, inv, sp, planes[0], pixels);
+                    channelsLast(xf, img, in, h * w, inv, split, planes[0], pixels);
                     positionRows(pixels, h, w, c2, kh, kw, g, oh, ow, kp, rows);
                     Int8GemmAvx2.pack(rows, p, quads, packed);
                 }
@@ -190,6 +199,12 @@ final class QuantizedCpu {
     /** One output channel's len sums into y ({@link Int8Gemm#output}). */
     private static void epilogue(float[] sums, int from, float[] y, int to, int len, float scale, float wj, float bj, boolean relu) {
         for (int i = 0; i < len; i++) y[to + i] = Int8Gemm.output(sums[from + i], scale, wj, bj, relu);
+    }
+
+    /** x's float32 values in NCHW (row-major) order, read in place when x is a whole contiguous float32 array (not copied per call). */
+    private static float[] floats(Tensor x) {
+        if (x.dtype() == DType.FLOAT32 && x.isContiguous() && x.offset() == 0 && x.storage().numel() == x.numel()) return (float[]) CpuStorage.arrayOf(x);
+        return x.toFloatArray();
     }
 
     /** The codes' bytes, read in place when the tensor is a whole contiguous array (not copied per call). */

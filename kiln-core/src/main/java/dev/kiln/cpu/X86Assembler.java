@@ -48,6 +48,23 @@ final class X86Assembler {
     /** dst = each unsigned byte of u times the signed byte of s beside it, neighbouring products summed into saturated 16-bit words. */
     void vpmaddubsw(int dst, int u, int s) { vex(dst, u, s, MAP_0F38, PP_66); emit(0x04); registers(dst, s); }
 
+    /**
+     * acc += each group of 4 unsigned bytes of u times the signed bytes of s beside them, summed into its 32-bit lane
+     * (not saturated). evex: the AVX-512 VNNI encoding (ymm form, AVX512VL), else the VEX one of AVX-VNNI.
+     */
+    void vpdpbusd(int acc, int u, int s, boolean evex) {
+        if (evex) {
+            // 62, then P0 = R X B R' 0 0 m m (map 0F38), P1 = W vvvv 1 pp (66), P2 = z L'L b V' aaa (256 bits, no mask);
+            // R, X, B, R', vvvv and V' inverted. X and R' and V' stay 1: registers below 16
+            emit(0x62, ((~acc >> 3 & 1) << 7) | (1 << 6) | ((~s >> 3 & 1) << 5) | (1 << 4) | MAP_0F38,
+                    ((~u & 0xF) << 3) | (1 << 2) | PP_66, (1 << 5) | (1 << 3));
+        } else {
+            vex(acc, u, s, MAP_0F38, PP_66);
+        }
+        emit(0x50);
+        registers(acc, s);
+    }
+
     /** dst = 16-bit x times y, neighbouring products summed into 32-bit lanes. */
     void vpmaddwd(int dst, int x, int y) { vex(dst, x, y, MAP_0F, PP_66); emit(0xF5); registers(dst, y); }
 

@@ -2,6 +2,7 @@ package dev.kiln.cpu;
 
 import dev.kiln.quant.Int8;
 import dev.kiln.quant.QuantizedRows;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import java.util.Random;
@@ -78,18 +79,141 @@ class Int8GemmTest {
         }
     }
 
-    /** Both kernels give the same outputs to the bit (the float slices from 16 rows, the byte kernel at any m). */
-    @Test void bothKernelsGiveTheSameOutputs() {
+    /**
+     * Every kernel gives the same outputs to the bit: the byte kernel (any m), the float slices and the machine code (from
+     * 16 rows), with codes of both signs (the machine code splits them) and with none below zero (it does not).
+     */
+    @Test void everyKernelGivesTheSameOutputs() {
         Random r = new Random(4);
-        int m = 24, n = 6, k = 50;
-        byte[] a = codes(r, m * k), b = codes(r, n * k);
-        float[] sb = {1, 2, 3, 4, 5, 6};
-        float[] viaFloats = new float[m * n], viaBytes = new float[m * n];
-        Int8Gemm.gemm(a, m, k, b, n, 0.5f, sb, null, false, viaFloats);
-        Int8Gemm.bytes(a, m, k, b, n, 0.5f, sb, null, false, viaBytes);
-        assertArrayEquals(viaBytes, viaFloats, 0f);
-        float[] ref = reference(a, m, k, b, n, 0.5f, sb, null);
-        for (int i = 0; i < m * n; i++) assertEquals(ref[i], viaFloats[i], 1e-4f * Math.max(1, Math.abs(ref[i])));
+        int m = 24, n = 21, k = 50;
+        for (boolean signed : new boolean[]{true, false}) {
+            byte[] a = codes(r, m * k), b = codes(r, n * k);
+            if (!signed) for (int i = 0; i < a.length; i++) a[i] = (byte) Math.abs(a[i]);
+            float[] sb = new float[n], bias = new float[n];
+            for (int j = 0; j < n; j++) {
+                sb[j] = 0.5f + j;
+                bias[j] = j - 10;
+            }
+            for (boolean relu : new boolean[]{false, true}) {
+                float[] viaFloats = new float[m * n], viaBytes = new float[m * n];
+                Int8Gemm.viaFloats(a, m, k, b, n, 0.5f, sb, bias, relu, viaFloats);
+                Int8Gemm.bytes(a, m, k, b, n, 0.5f, sb, bias, relu, viaBytes);
+                assertArrayEquals(viaBytes, viaFloats, 0f);
+                if (Int8GemmAvx2.available()) {
+                    float[] viaKernel = new float[m * n];
+                    Int8Gemm.viaKernel(a, m, k, b, n, 0.5f, sb, bias, relu, viaKernel);
+                    assertArrayEquals(viaBytes, viaKernel, 0f, "machine code, signed " + signed + ", relu " + relu);
+                }
+                float[] ref = reference(a, m, k, b, n, 0.5f, sb, bias);
+                for (int i = 0; i < m * n; i++) {
+                    float want = relu ? Math.max(0, ref[i]) : ref[i];
+                    assertEquals(want, viaFloats[i], 1e-4f * Math.max(1, Math.abs(want)));
+                }
+            }
+        }
+    }
+
+    /** The quantized linear layer from float inputs: the same outputs on the machine code as quantize, then the byte kernel. */
+    @Test void linearFromFloatsEqualsQuantizeThenProduct() {
+        Random r = new Random(5);
+        for (int[] s : new int[][]{{16, 37, 9}, {40, 300, 70}, {5, 64, 8}}) {
+            int m = s[0], k = s[1], n = s[2];
+            float[] x = new float[m * k];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            x[3] = Float.NaN;   // code 0 everywhere
+            byte[] b = codes(r, n * k);
+            float[] sb = new float[n];
+            java.util.Arrays.fill(sb, 0.01f);
+            float[] got = new float[m * n], want = new float[m * n];
+            Int8Gemm.linear(x, m, k, 0.02f, b, n, sb, null, true, got);
+            Int8Gemm.bytes(Int8Gemm.quantize(x, 0.02f), m, k, b, n, 0.02f, sb, null, true, want);
+            assertArrayEquals(want, got, 0f, m + "x" + k + "x" + n);
+        }
+    }
+
+    /**
+     * Each machine-code step form this processor runs (AVX2, and VNNI where present), with either operand unsigned, called
+     * directly on random depths, tile counts, offsets and row strides: exact int32 sums of the extreme codes, and nothing
+     * written outside the tiles.
+     */
+    @Test void machineCodeKernelsGiveExactSums() {
+        Assumptions.assumeTrue(Int8GemmAvx2.available(), () -> "no int8 machine code here: " + Int8GemmAvx2.UNAVAILABLE);
+        Random r = new Random(6);
+        int mr = Int8GemmAvx2.MR, nr = Int8GemmAvx2.NR;
+        for (Int8GemmAvx2.Vnni form : Int8GemmAvx2.forms()) for (boolean unsignedA : new boolean[]{true, false}) for (int trial = 0; trial < 30; trial++) {
+            int quads = trial == 0 ? 0 : r.nextInt(80), tiles = 1 + r.nextInt(4), ao = r.nextInt(9), bo = r.nextInt(9), co = r.nextInt(9);
+            int ldc = tiles * nr + r.nextInt(5), kp = 4 * quads;
+            byte[] a = new byte[ao + mr * kp + r.nextInt(3)];
+            byte[] rowsB = new byte[tiles * nr * kp];
+            for (int i = 0; i < a.length; i++) a[i] = (byte) (unsignedA ? r.nextInt(128) : r.nextInt(255) - 127);
+            for (int i = 0; i < rowsB.length; i++) rowsB[i] = (byte) (unsignedA ? r.nextInt(255) - 127 : r.nextInt(128));
+            if (quads > 0) {   // the extremes: 127 · ±127 in every product of row 0 against column 0
+                for (int t = 0; t < kp; t++) {
+                    a[ao + t] = 127;
+                    rowsB[t] = (byte) (unsignedA ? -127 : 127);
+                }
+            }
+            int[] packed = Int8GemmAvx2.pack(rowsB, tiles * nr, quads), b = new int[bo + packed.length];
+            System.arraycopy(packed, 0, b, bo, packed.length);
+            int[] c = new int[co + (mr - 1) * ldc + tiles * nr + 3];
+            java.util.Arrays.fill(c, 0x5A5A5A5A);
+            Int8GemmAvx2.rows(a, ao, quads, b, bo, c, co, ldc, tiles, unsignedA, form);
+            for (int i = 0; i < c.length; i++) {
+                int rel = i - co, row = Math.floorDiv(rel, ldc), col = rel - row * ldc;
+                boolean inTile = rel >= 0 && row < mr && col < tiles * nr;
+                if (!inTile) {
+                    assertEquals(0x5A5A5A5A, c[i], form + ": index " + i + " outside the tiles was written");
+                    continue;
+                }
+                long sum = 0;
+                for (int t = 0; t < kp; t++) sum += a[ao + row * kp + t] * rowsB[col * kp + t];
+                assertEquals(sum, c[i], form + (unsignedA ? " unsigned A" : " unsigned B") + ": quads " + quads + ", row " + row + ", column " + col);
+            }
+        }
+    }
+
+    @Test void machineCodeKernelRefusesIndicesPastTheArrays() {
+        Assumptions.assumeTrue(Int8GemmAvx2.available(), () -> "no int8 machine code here: " + Int8GemmAvx2.UNAVAILABLE);
+        int mr = Int8GemmAvx2.MR, nr = Int8GemmAvx2.NR, quads = 3;
+        byte[] a = new byte[mr * 4 * quads];
+        int[] b = new int[quads * nr], c = new int[mr * nr];
+        Int8GemmAvx2.rows(a, 0, quads, b, 0, c, 0, nr, 1, true, Int8GemmAvx2.IN_USE);
+        assertThrows(IndexOutOfBoundsException.class, () -> Int8GemmAvx2.rows(a, 1, quads, b, 0, c, 0, nr, 1, true, Int8GemmAvx2.IN_USE));
+        assertThrows(IndexOutOfBoundsException.class, () -> Int8GemmAvx2.rows(a, 0, quads, b, 1, c, 0, nr, 1, true, Int8GemmAvx2.IN_USE));
+        assertThrows(IndexOutOfBoundsException.class, () -> Int8GemmAvx2.rows(a, 0, quads, b, 0, c, 1, nr, 1, true, Int8GemmAvx2.IN_USE));
+        assertThrows(IndexOutOfBoundsException.class, () -> Int8GemmAvx2.rows(a, 0, quads, b, 0, c, 0, nr, 2, true, Int8GemmAvx2.IN_USE));
+    }
+
+    /**
+     * The int8 convolution on the machine code against the float-GEMM path, to the bit: one channel with negative inputs
+     * (split, rows then packed), 32 channels (tiles gathered from channels-last words) with padding and stride 2, 6
+     * channels (not whole words), dilation 2, a NaN input, and the folded ReLU.
+     */
+    @Test void convolutionOnTheKernelEqualsTheFloatPath() {
+        Assumptions.assumeTrue(Int8GemmAvx2.available(), () -> "no int8 machine code here: " + Int8GemmAvx2.UNAVAILABLE);
+        Random r = new Random(7);
+        // n, c, h, w, out, k, stride, pad, dilation, non-negative input
+        int[][] cases = {{3, 1, 12, 11, 32, 3, 1, 0, 1, 0}, {2, 32, 9, 10, 20, 3, 2, 1, 1, 1}, {2, 6, 8, 8, 17, 3, 1, 1, 2, 0},
+                {2, 8, 7, 9, 5, 1, 1, 0, 1, 1}, {1, 16, 6, 6, 64, 5, 1, 2, 1, 1}};
+        for (int[] cs : cases) {
+            int n = cs[0], c = cs[1], h = cs[2], w = cs[3], out = cs[4], k = cs[5];
+            dev.kiln.backend.Conv2dParams g = dev.kiln.backend.Conv2dParams.of(cs[6], cs[7], cs[8], 1);
+            float[] x = new float[n * c * h * w];
+            for (int i = 0; i < x.length; i++) x[i] = (float) (cs[9] == 1 ? Math.abs(r.nextGaussian()) : r.nextGaussian());
+            x[x.length / 2] = Float.NaN;
+            byte[] wc = codes(r, out * c * k * k);
+            float[] ws = new float[out], bias = new float[out];
+            for (int j = 0; j < out; j++) {
+                ws[j] = 0.001f * (1 + j);
+                bias[j] = 0.1f * j - 0.5f;
+            }
+            dev.kiln.Tensor xt = dev.kiln.Tensor.of(x, n, c, h, w), codes = dev.kiln.Tensor.fromHost(wc, dev.kiln.DType.UINT8, new int[]{out, c, k, k}, dev.kiln.Device.CPU);
+            for (boolean relu : new boolean[]{false, true}) {
+                float[] kernel = QuantizedCpu.conv2d(dev.kiln.backend.QuantFormat.INT8, xt, codes, g, dev.kiln.Tensor.of(ws, out), dev.kiln.Tensor.of(bias, out), 0.03, relu, true).toFloatArray();
+                float[] floats = QuantizedCpu.conv2d(dev.kiln.backend.QuantFormat.INT8, xt, codes, g, dev.kiln.Tensor.of(ws, out), dev.kiln.Tensor.of(bias, out), 0.03, relu, false).toFloatArray();
+                assertArrayEquals(floats, kernel, 0f, java.util.Arrays.toString(cs) + " relu " + relu);
+            }
+        }
     }
 
     /**
