@@ -15,11 +15,13 @@ import jdk.incubator.vector.VectorSpecies;
  * exact int32. The scales and bias are applied once per output in the epilogue. Widths follow the machine's preferred
  * int vector (128, 256 or 512 bits); k needs no padding (a scalar tail).
  * <p>
- * From {@link #FLOAT_ROWS} rows of A on, the codes go through {@link Sgemm} as floats instead, in slices of at most
- * {@link #EXACT_K} along k: an int8 product and every partial sum of such a slice are integers below 2^24, which a float
- * holds exactly, so the sums are the same int32 values. The Vector API has no int8 dot product, and the widened-short
+ * From {@link #FLOAT_ROWS} rows of A on, the product runs on the machine-code kernel where the processor has it
+ * ({@link Int8GemmAvx2}: AVX2's byte multiply-adds or VNNI's dot products, exact int32), else the codes go through
+ * {@link Sgemm} as floats, in slices of at most {@link #EXACT_K} along k: an int8 product and every partial sum of such a
+ * slice are integers below 2^24, which a float holds exactly, so the sums are the same int32 values. The widened-short
  * kernel makes about 28 G int8 multiply-adds a second on one 512-bit core against the float kernel's ~50 G (measured
- * here); batch 1 keeps the byte kernel, which streams the weight's bytes once.
+ * here); batch 1 keeps it, as it streams the weight's bytes once. Every path ends in {@link #output}: the same outputs
+ * to the bit.
  */
 public final class Int8Gemm {
     private Int8Gemm() {}

@@ -116,18 +116,32 @@ final class Int8GemmAvx2 {
         return w;
     }
 
-    /** {@link #weightRows} (rows = out rounded up to whole panels), cached as {@link #packWeights}. */
+    /**
+     * A convolution's weights as the kernel's A (its broadcast operand): {@link #weightRows} with each tap's channels
+     * (and their negations) padded to whole words of 4, as {@link #slots} says, and out rounded up to whole panels;
+     * cached as {@link #packWeights}.
+     */
     static byte[] weightPanels(byte[] codes, int out, int channels, int taps, boolean split) {
-        return (byte[]) cached(codes, split ? 3 : 2, () -> weightRows(codes, (out + MR - 1) / MR * MR, out, channels, taps, split));
+        return (byte[]) cached(codes, split ? 3 : 2, () -> weightRows(codes, (out + MR - 1) / MR * MR, out, channels, taps, split, slots(channels, split)));
     }
 
-    /** The same rows unpacked (A of the kernel when the weights are its broadcast operand), `rows` >= out of them (the rest 0). */
+    /** Codes a channels-last pixel holds for the kernel: the channels (twice with `split`) rounded up to whole ints. */
+    static int slots(int channels, boolean split) { return ((split ? 2 * channels : channels) + 3) / 4 * 4; }
+
     static byte[] weightRows(byte[] codes, int rows, int out, int channels, int taps, boolean split) {
-        int c2 = split ? 2 * channels : channels, quads = quads(taps * c2), kp = 4 * quads;
+        return weightRows(codes, rows, out, channels, taps, split, split ? 2 * channels : channels);
+    }
+
+    /**
+     * The rows unpacked, `rows` >= out of them (the rest 0): tap t's codes from t · slots (channels, then their negations
+     * with `split`, then zeros up to slots); each row padded to whole steps of 4.
+     */
+    static byte[] weightRows(byte[] codes, int rows, int out, int channels, int taps, boolean split, int slots) {
+        int quads = quads(taps * slots), kp = 4 * quads;
         byte[] w = new byte[rows * kp];
         for (int o = 0; o < out; o++) for (int c = 0; c < channels; c++) for (int t = 0; t < taps; t++) {
             byte v = codes[(o * channels + c) * taps + t];
-            int at = o * kp + t * c2 + c;
+            int at = o * kp + t * slots + c;
             w[at] = v;
             if (split) w[at + channels] = (byte) -v;
         }

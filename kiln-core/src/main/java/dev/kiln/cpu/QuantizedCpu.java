@@ -10,9 +10,10 @@ import dev.kiln.ops.Convolution;
 import dev.kiln.ops.Matmul;
 
 /**
- * The quantized products on the CPU. int8: the input quantized by {@link Int8Gemm#quantize}, the product by
- * {@link Int8Gemm} (a convolution: its exact integer sums through the float GEMM over columns of codes,
- * {@link Int8Gemm#exactSums}). FP8: the CPU has no FP8 arithmetic, so the codes of the input
+ * The quantized products on the CPU. int8: the input quantized as {@link Int8Gemm#code} does, the product on
+ * {@link Int8GemmAvx2}'s machine code where it runs (a convolution: its weights against tiles of output positions
+ * gathered from the image's channels-last codes), else through {@link Int8Gemm} (a convolution: its exact integer sums
+ * through the float GEMM over columns of codes, {@link Int8Gemm#exactSums}). FP8: the CPU has no FP8 arithmetic, so the codes of the input
  * and weight are decoded to the float32 values they stand for (exact: an E4M3 value has 4 significant bits) and the
  * float32 matmul or convolution multiplies them; the result equals the GPU's FP8 tensor-core product up to the order of
  * the float32 sums.
@@ -76,9 +77,9 @@ final class QuantizedCpu {
 
     /**
      * The int8 convolution on the machine-code kernel ({@link Int8GemmAvx2}), one image per task: the image quantized
-     * channels-last (each code split into max(x, 0) and max(-x, 0) when the batch has a negative value), its rows (one per
-     * output position: the taps' runs of channels-last pixels, so a kernel row of stride-1 taps is one copy) packed as
-     * the kernel's tiles, the weights' rows times them into int32 sums channel by channel, then the epilogue into NCHW.
+     * channels-last into ints of four codes (each code split into max(x, 0) and max(-x, 0) when the image has a negative
+     * value; channels padded with 0 to whole ints), the kernel's tiles of output positions gathered from those ints, the
+     * weights' rows times them into int32 sums channel by channel, then the epilogue into NCHW.
      */
     private static Tensor conv2dOnKernel(float[] xf, byte[] codes, int n, int in, int h, int w, int out, int kh, int kw, Conv2dParams g,
                                          float scale, float[] ws, float[] b, boolean relu) {
@@ -88,50 +89,58 @@ final class QuantizedCpu {
         float[] y = new float[n * out * p];
         Parallel.balanced(n, (i0, i1) -> {
             // buffers for the larger (split) layout; an image without a negative value needs no split. What an earlier
-            // image left in a row's padding or a tile's columns past the last position meets zero weight padding or
-            // lands in sums the epilogue does not read
-            int quadsMax = Int8GemmAvx2.quads(kh * kw * 2 * in);
-            byte[] pixels = new byte[hw * 2 * in], rows = new byte[tiles * nr * 4 * quadsMax];
-            int[] words = in % 4 == 0 ? new int[(hw + 1) * in / 4] : null, idx = new int[kh * kw * nr], packed = new int[tiles * quadsMax * nr];
+            // image left in a tile's columns past the last position lands in sums the epilogue does not read
+            int slotsMax = Int8GemmAvx2.slots(in, true), quadsMax = kh * kw * slotsMax / 4;
+            byte[] pixels = new byte[hw * slotsMax];
+            int[] words = new int[(hw + 1) * slotsMax / 4], idx = new int[kh * kw * nr], packed = new int[tiles * quadsMax * nr];
             int[] sums = new int[panels * mr * ldc];
             int[][] planes = new int[4][hw];
             for (int img = i0; img < i1; img++) {
-                boolean split = false;
-                for (int i = img * in * hw; i < (img + 1) * in * hw && !split; i++) split = xf[i] < 0;   // conservative: a small negative value of code 0 splits too
-                int c2 = split ? 2 * in : in, quads = Int8GemmAvx2.quads(kh * kw * c2), kp = 4 * quads;
-                byte[] weights = Int8GemmAvx2.weightPanels(codes, out, in, kh * kw, split);
-                if (!split && in % 4 == 0) {   // each tap's channels whole steps of 4: tiles straight from the pixels, an int a step
-                    channelsLastWords(xf, img, in, h * w, inv, planes, words);
-                    positionTiles(words, h, w, in / 4, kh, kw, g, oh, ow, quads, packed, idx);
-                } else {
-                    channelsLast(xf, img, in, h * w, inv, split, planes[0], pixels);
-                    positionRows(pixels, h, w, c2, kh, kw, g, oh, ow, kp, rows);
-                    Int8GemmAvx2.pack(rows, p, quads, packed);
-                }
-                Int8GemmAvx2.product(weights, 0, panels, quads, packed, tiles, sums, ldc, false);
+                boolean split = anyNegative(xf, img * in * hw, in * hw);
+                int slots = Int8GemmAvx2.slots(in, split), quads = kh * kw * slots / 4;
+                channelsLastWords(xf, img, in, hw, inv, split, slots, planes, pixels, words);
+                positionTiles(words, h, w, slots / 4, kh, kw, g, oh, ow, quads, packed, idx);
+                Int8GemmAvx2.product(Int8GemmAvx2.weightPanels(codes, out, in, kh * kw, split), 0, panels, quads, packed, tiles, sums, ldc, false);
                 for (int j = 0; j < out; j++) Int8Gemm.outputs(sums, j * ldc, y, (img * out + j) * p, p, scale, ws[j], b == null ? 0 : b[j], relu);
             }
         });
         return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
     }
 
-    /** Image img's codes channels-last (pixel by pixel, its c2 channels: the codes, or with `split` max(v, 0) then max(-v, 0) of each). */
-    private static void channelsLast(float[] xf, int img, int in, int hw, double inv, boolean split, int[] plane, byte[] pixels) {
-        int c2 = split ? 2 * in : in;
-        for (int c = 0; c < in; c++) {
-            Int8Gemm.codes(xf, (img * in + c) * hw, hw, inv, plane);
-            for (int s = 0; s < hw; s++) Int8GemmAvx2.putCode(pixels, s * c2 + c, plane[s], in, split);
+    private static final jdk.incubator.vector.VectorSpecies<Float> FLOATS = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+
+    /** Whether x[from, from + len) has a value below 0 (conservative for the split: a small negative value of code 0 counts). */
+    private static boolean anyNegative(float[] x, int from, int len) {
+        int i = 0;
+        for (; i <= len - FLOATS.length(); i += FLOATS.length()) {
+            if (jdk.incubator.vector.FloatVector.fromArray(FLOATS, x, from + i).lt(0f).anyTrue()) return true;
         }
+        for (; i < len; i++) if (x[from + i] < 0) return true;
+        return false;
     }
 
-    /** The same without a split for in a multiple of 4: each pixel's codes as in / 4 ints of four channels (memory order). */
-    private static void channelsLastWords(float[] xf, int img, int in, int hw, double inv, int[][] planes, int[] words) {
-        int steps = in / 4;
-        for (int c = 0; c < in; c += 4) {
-            for (int t = 0; t < 4; t++) Int8Gemm.codes(xf, (img * in + c + t) * hw, hw, inv, planes[t]);
-            int[] p0 = planes[0], p1 = planes[1], p2 = planes[2], p3 = planes[3];
-            for (int s = 0, at = c / 4; s < hw; s++, at += steps) words[at] = p0[s] & 0xFF | (p1[s] & 0xFF) << 8 | (p2[s] & 0xFF) << 16 | p3[s] << 24;
+    /**
+     * Image img's codes channels-last as ints of four: each pixel's `slots` codes (the codes, or with `split` max(v, 0)
+     * then max(-v, 0) of each, then zeros) are slots / 4 ints of words, in memory order. Without a split and with in a
+     * multiple of 4, four channels' codes go straight into each int; otherwise through the bytes of `pixels`.
+     */
+    private static void channelsLastWords(float[] xf, int img, int in, int hw, double inv, boolean split, int slots, int[][] planes,
+                                          byte[] pixels, int[] words) {
+        int steps = slots / 4;
+        if (!split && in % 4 == 0) {
+            for (int c = 0; c < in; c += 4) {
+                for (int t = 0; t < 4; t++) Int8Gemm.codes(xf, (img * in + c + t) * hw, hw, inv, planes[t]);
+                int[] p0 = planes[0], p1 = planes[1], p2 = planes[2], p3 = planes[3];
+                for (int s = 0, at = c / 4; s < hw; s++, at += steps) words[at] = p0[s] & 0xFF | (p1[s] & 0xFF) << 8 | (p2[s] & 0xFF) << 16 | p3[s] << 24;
+            }
+            return;
         }
+        java.util.Arrays.fill(pixels, 0, hw * slots, (byte) 0);   // the padding slots (an earlier image's layout may differ)
+        for (int c = 0; c < in; c++) {
+            Int8Gemm.codes(xf, (img * in + c) * hw, hw, inv, planes[0]);
+            for (int s = 0; s < hw; s++) Int8GemmAvx2.putCode(pixels, s * slots + c, planes[0][s], in, split);
+        }
+        for (int i = 0; i < hw * steps; i++) words[i] = (int) Int8GemmAvx2.INTS.get(pixels, 4 * i);
     }
 
     /** Lanes of the gathers that build a tile's steps. */
@@ -139,8 +148,8 @@ final class QuantizedCpu {
 
     /**
      * The kernel's tiles of the output positions straight from channels-last pixels of `steps` ints each: position pos
-     * is column pos % 16 of tile pos / 16, and step q of its row the 4 codes at k = 4q in tap-major order
-     * ({@link Int8GemmAvx2#pack} of {@link #positionRows}, without the rows between). Each tile's step is 16 columns
+     * is column pos % 16 of tile pos / 16, and step q of its row the 4 codes at k = 4q in tap-major order (what
+     * {@link Int8GemmAvx2#pack} would make of im2col's rows, without the rows between). Each tile's step is 16 columns
      * gathered from the pixels under one tap; a tap outside the image (and a column past the last position) reads the
      * `steps` zero ints after the pixels. idx: taps x 16 scratch.
      */
@@ -162,35 +171,6 @@ final class QuantizedCpu {
                 int dst = (tile * quads + tap * steps + t) * nr;
                 for (int c = 0; c < nr; c += GATHER.length()) {
                     jdk.incubator.vector.IntVector.fromArray(GATHER, words, t, idx, tap * nr + c).intoArray(tiles, dst + c);
-                }
-            }
-        }
-    }
-
-    /**
-     * One row of kp bytes per output position: for each tap (i, j) the c2 codes of the channels-last pixel under it (0
-     * outside the image), tap-major as {@link Int8GemmAvx2#packWeights} orders the weights; past kh·kw·c2 the padding
-     * stays 0. With dilation 1 along x the taps of a kernel row are one run of the image row.
-     */
-    private static void positionRows(byte[] pixels, int h, int w, int c2, int kh, int kw, Conv2dParams g, int oh, int ow, int kp, byte[] rows) {
-        int run = kw * c2;
-        for (int oy = 0; oy < oh; oy++) for (int ox = 0; ox < ow; ox++) {
-            int row = (oy * ow + ox) * kp, x0 = ox * g.strideW() - g.padW();
-            for (int i = 0; i < kh; i++) {
-                int iy = oy * g.strideH() - g.padH() + i * g.dilationH(), dst = row + i * run;
-                if (iy < 0 || iy >= h) {
-                    java.util.Arrays.fill(rows, dst, dst + run, (byte) 0);
-                } else if (g.dilationW() == 1) {
-                    int ja = Math.min(kw, Math.max(0, -x0)), jb = Math.max(ja, Math.min(kw, w - x0));
-                    for (int t = 0; t < ja * c2; t++) rows[dst + t] = 0;
-                    if (jb > ja) System.arraycopy(pixels, (iy * w + x0 + ja) * c2, rows, dst + ja * c2, (jb - ja) * c2);
-                    for (int t = jb * c2; t < run; t++) rows[dst + t] = 0;
-                } else {
-                    for (int j = 0; j < kw; j++) {
-                        int ix = x0 + j * g.dilationW(), at = dst + j * c2;
-                        if (ix < 0 || ix >= w) java.util.Arrays.fill(rows, at, at + c2, (byte) 0);
-                        else System.arraycopy(pixels, (iy * w + ix) * c2, rows, at, c2);
-                    }
                 }
             }
         }

@@ -186,20 +186,23 @@ class Int8GemmTest {
 
     /**
      * The int8 convolution on the machine code against the float-GEMM path, to the bit: one channel with negative inputs
-     * (split, rows then packed), 32 channels (tiles gathered from channels-last words) with padding and stride 2, 6
-     * channels (not whole words), dilation 2, a NaN input, and the folded ReLU.
+     * (split, padded to a whole int), 32 channels with padding and stride 2, 6 channels (not whole ints), dilation 2, a
+     * batch whose images split and do not in turn (buffers reused across layouts), a NaN input, and the folded ReLU.
      */
     @Test void convolutionOnTheKernelEqualsTheFloatPath() {
         Assumptions.assumeTrue(Int8GemmAvx2.available(), () -> "no int8 machine code here: " + Int8GemmAvx2.UNAVAILABLE);
         Random r = new Random(7);
-        // n, c, h, w, out, k, stride, pad, dilation, non-negative input
+        // n, c, h, w, out, k, stride, pad, dilation, input: 0 of both signs, 1 non-negative, 2 odd images non-negative
         int[][] cases = {{3, 1, 12, 11, 32, 3, 1, 0, 1, 0}, {2, 32, 9, 10, 20, 3, 2, 1, 1, 1}, {2, 6, 8, 8, 17, 3, 1, 1, 2, 0},
-                {2, 8, 7, 9, 5, 1, 1, 0, 1, 1}, {1, 16, 6, 6, 64, 5, 1, 2, 1, 1}};
+                {2, 8, 7, 9, 5, 1, 1, 0, 1, 1}, {1, 16, 6, 6, 64, 5, 1, 2, 1, 1}, {4, 6, 7, 7, 9, 3, 1, 1, 1, 2}, {4, 1, 9, 9, 8, 3, 1, 0, 1, 2}};
         for (int[] cs : cases) {
             int n = cs[0], c = cs[1], h = cs[2], w = cs[3], out = cs[4], k = cs[5];
             dev.kiln.backend.Conv2dParams g = dev.kiln.backend.Conv2dParams.of(cs[6], cs[7], cs[8], 1);
             float[] x = new float[n * c * h * w];
-            for (int i = 0; i < x.length; i++) x[i] = (float) (cs[9] == 1 ? Math.abs(r.nextGaussian()) : r.nextGaussian());
+            for (int i = 0; i < x.length; i++) {
+                boolean positive = cs[9] == 1 || cs[9] == 2 && i / (c * h * w) % 2 == 1;
+                x[i] = (float) (positive ? Math.abs(r.nextGaussian()) : r.nextGaussian());
+            }
             x[x.length / 2] = Float.NaN;
             byte[] wc = codes(r, out * c * k * k);
             float[] ws = new float[out], bias = new float[out];
