@@ -87,19 +87,21 @@ final class QuantizedCpu {
         int panels = (out + mr - 1) / mr, tiles = (p + nr - 1) / nr, ldc = tiles * nr, hw = h * w;
         double inv = 1.0 / scale;
         float[] y = new float[n * out * p];
+        int[] idxPlain = tapIndices(h, w, Int8GemmAvx2.slots(in, false) / 4, kh, kw, g, oh, ow),
+                idxSplit = tapIndices(h, w, Int8GemmAvx2.slots(in, true) / 4, kh, kw, g, oh, ow);
         Parallel.balanced(n, (i0, i1) -> {
             // buffers for the larger (split) layout; an image without a negative value needs no split. What an earlier
             // image left in a tile's columns past the last position lands in sums the epilogue does not read
             int slotsMax = Int8GemmAvx2.slots(in, true), quadsMax = kh * kw * slotsMax / 4;
             byte[] pixels = new byte[hw * slotsMax];
-            int[] words = new int[(hw + 1) * slotsMax / 4], idx = new int[kh * kw * nr], packed = new int[tiles * quadsMax * nr];
+            int[] words = new int[(hw + 1) * slotsMax / 4], packed = new int[tiles * quadsMax * nr];
             int[] sums = new int[panels * mr * ldc];
             int[][] planes = new int[4][hw];
             for (int img = i0; img < i1; img++) {
                 boolean split = anyNegative(xf, img * in * hw, in * hw);
                 int slots = Int8GemmAvx2.slots(in, split), quads = kh * kw * slots / 4;
                 channelsLastWords(xf, img, in, hw, inv, split, slots, planes, pixels, words);
-                positionTiles(words, h, w, slots / 4, kh, kw, g, oh, ow, quads, packed, idx);
+                positionTiles(words, slots / 4, kh * kw, tiles, quads, split ? idxSplit : idxPlain, packed);
                 Int8GemmAvx2.product(Int8GemmAvx2.weightPanels(codes, out, in, kh * kw, split), 0, panels, quads, packed, tiles, sums, ldc, false);
                 for (int j = 0; j < out; j++) Int8Gemm.outputs(sums, j * ldc, y, (img * out + j) * p, p, scale, ws[j], b == null ? 0 : b[j], relu);
             }
@@ -143,6 +145,29 @@ final class QuantizedCpu {
         for (int i = 0; i < hw * steps; i++) words[i] = (int) Int8GemmAvx2.INTS.get(pixels, 4 * i);
     }
 
+
+    /**
+     * Where each column of each tile reads under each tap: idx[(tile · taps + tap) · 16 + col] is the index in the
+     * channels-last ints of the pixel under tap (i, j) of output position tile · 16 + col, or `zero` (the zero ints after
+     * the pixels) outside the image and past the last position. The same for every image of a call.
+     */
+    private static int[] tapIndices(int h, int w, int steps, int kh, int kw, Conv2dParams g, int oh, int ow) {
+        int nr = Int8GemmAvx2.NR, p = oh * ow, taps = kh * kw, tiles = (p + nr - 1) / nr, zero = h * w * steps;
+        int[] idx = new int[tiles * taps * nr];
+        for (int pos = 0; pos < tiles * nr; pos++) {
+            int oy = pos / ow, ox = pos % ow, tile = pos / nr, col = pos % nr;
+            for (int i = 0; i < kh; i++) {
+                int iy = oy * g.strideH() - g.padH() + i * g.dilationH();
+                for (int j = 0; j < kw; j++) {
+                    int ix = ox * g.strideW() - g.padW() + j * g.dilationW();
+                    boolean inside = pos < p && iy >= 0 && iy < h && ix >= 0 && ix < w;
+                    idx[(tile * taps + i * kw + j) * nr + col] = inside ? (iy * w + ix) * steps : zero;
+                }
+            }
+        }
+        return idx;
+    }
+
     /** Lanes of the gathers that build a tile's steps. */
     private static final jdk.incubator.vector.VectorSpecies<Integer> GATHER = jdk.incubator.vector.IntVector.SPECIES_PREFERRED;
 
@@ -150,27 +175,15 @@ final class QuantizedCpu {
      * The kernel's tiles of the output positions straight from channels-last pixels of `steps` ints each: position pos
      * is column pos % 16 of tile pos / 16, and step q of its row the 4 codes at k = 4q in tap-major order (what
      * {@link Int8GemmAvx2#pack} would make of im2col's rows, without the rows between). Each tile's step is 16 columns
-     * gathered from the pixels under one tap; a tap outside the image (and a column past the last position) reads the
-     * `steps` zero ints after the pixels. idx: taps x 16 scratch.
+     * gathered from the pixels under one tap ({@link #tapIndices}).
      */
-    private static void positionTiles(int[] words, int h, int w, int steps, int kh, int kw, Conv2dParams g, int oh, int ow, int quads, int[] tiles, int[] idx) {
-        int nr = Int8GemmAvx2.NR, p = oh * ow, zero = h * w * steps, taps = kh * kw;
-        for (int tile = 0; tile * nr < p; tile++) {
-            for (int col = 0; col < nr; col++) {
-                int pos = tile * nr + col, oy = pos / ow, ox = pos % ow;
-                for (int i = 0; i < kh; i++) {
-                    int iy = oy * g.strideH() - g.padH() + i * g.dilationH();
-                    for (int j = 0; j < kw; j++) {
-                        int ix = ox * g.strideW() - g.padW() + j * g.dilationW();
-                        boolean inside = pos < p && iy >= 0 && iy < h && ix >= 0 && ix < w;
-                        idx[(i * kw + j) * nr + col] = inside ? (iy * w + ix) * steps : zero;
-                    }
-                }
-            }
+    private static void positionTiles(int[] words, int steps, int taps, int tiles, int quads, int[] idx, int[] packed) {
+        int nr = Int8GemmAvx2.NR;
+        for (int tile = 0; tile < tiles; tile++) {
             for (int tap = 0; tap < taps; tap++) for (int t = 0; t < steps; t++) {
-                int dst = (tile * quads + tap * steps + t) * nr;
+                int dst = (tile * quads + tap * steps + t) * nr, from = (tile * taps + tap) * nr;
                 for (int c = 0; c < nr; c += GATHER.length()) {
-                    jdk.incubator.vector.IntVector.fromArray(GATHER, words, t, idx, tap * nr + c).intoArray(tiles, dst + c);
+                    jdk.incubator.vector.IntVector.fromArray(GATHER, words, t, idx, from + c).intoArray(packed, dst + c);
                 }
             }
         }
