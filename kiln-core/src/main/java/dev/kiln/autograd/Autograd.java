@@ -87,6 +87,13 @@ public final class Autograd {
         return null;
     }
 
+    /** Whether {@link #record} would attach a backward to an op of these inputs (grad mode on, one of them requiring a gradient). */
+    public static boolean records(Tensor... inputs) {
+        if (!GradMode.isEnabled()) return false;
+        for (Tensor t : inputs) if (t != null && t.requiresGrad()) return true;
+        return false;
+    }
+
     /**
      * Attaches {@code backward} to {@code out} when grad mode is on and any input requires a gradient.
      * {@code inputs} are the op's tensor inputs in the order {@code backward} returns their gradients.

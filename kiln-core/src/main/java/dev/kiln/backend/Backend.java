@@ -123,6 +123,9 @@ public interface Backend {
      */
     Tensor[] maxPool2d(Tensor x, Pool2dParams p);
 
+    /** {@link #maxPool2d}'s output alone, when no gradient will be asked for (a backend may skip the indices). */
+    default Tensor maxPool2dValues(Tensor x, Pool2dParams p) { return maxPool2d(x, p)[0]; }
+
     /** The gradient of {@link #maxPool2d} for its input, from the indices it returned and the same geometry. */
     Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p);
 

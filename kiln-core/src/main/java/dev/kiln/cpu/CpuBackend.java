@@ -113,6 +113,8 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor[] maxPool2d(Tensor x, Pool2dParams p) { return PoolingCpu.maxPool2d(x, p); }
 
+    @Override public Tensor maxPool2dValues(Tensor x, Pool2dParams p) { return PoolingCpu.maxPool2dValues(x, p); }
+
     @Override public Tensor maxPool2dBackward(Tensor gradOut, Tensor indices, int[] inputShape, Pool2dParams p) {
         return PoolingCpu.maxPool2dBackward(gradOut, indices, inputShape);
     }

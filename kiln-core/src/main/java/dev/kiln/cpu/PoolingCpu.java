@@ -23,7 +23,10 @@ final class PoolingCpu {
     private PoolingCpu() {}
 
     /** Returns {output, argmax indices (int64, flat over H*W per plane)}. */
-    static Tensor[] maxPool2d(Tensor x, Pool2dParams p) { return x.dtype() == DType.FLOAT32 ? maxPool2dF32(x, p) : maxPool2dAny(x, p); }
+    static Tensor[] maxPool2d(Tensor x, Pool2dParams p) { return x.dtype() == DType.FLOAT32 ? maxPool2dF32(x, p, true) : maxPool2dAny(x, p); }
+
+    /** The output alone: the float32 kernels without their indices (other dtypes: {@link #maxPool2d}'s output). */
+    static Tensor maxPool2dValues(Tensor x, Pool2dParams p) { return x.dtype() == DType.FLOAT32 ? maxPool2dF32(x, p, false)[0] : maxPool2dAny(x, p)[0]; }
 
     static Tensor maxPool2dBackward(Tensor gy, Tensor indices, int[] xShape) {
         return gy.dtype() == DType.FLOAT32 ? maxPool2dBackwardF32(gy, indices, xShape) : maxPool2dBackwardAny(gy, indices, xShape);
@@ -39,19 +42,21 @@ final class PoolingCpu {
 
     private static float[] data(Tensor t) { return (float[]) arrayOf(t); }
 
-    private static Tensor[] maxPool2dF32(Tensor x, Pool2dParams p) {
+    /** With `indices` false, {output, null}: the maximum of each window without where it was (ix null below). */
+    private static Tensor[] maxPool2dF32(Tensor x, Pool2dParams p, boolean indices) {
         int n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
         int oh = p.outH(h), ow = p.outW(w);
         Tensor xc = x.detach().contiguous();
         Tensor out = newTensor(new int[]{n, c, oh, ow}, DType.FLOAT32);
-        Tensor idx = newTensor(new int[]{n, c, oh, ow}, DType.INT64);
+        Tensor idx = indices ? newTensor(new int[]{n, c, oh, ow}, DType.INT64) : null;
         float[] src = data(xc), dst = data(out);
-        long[] ix = (long[]) arrayOf(idx);
+        long[] ix = indices ? (long[]) arrayOf(idx) : null;
         int base = xc.offset();
         Parallel.range(n * c, 4, (lo, hi) -> {
             for (int pl = lo; pl < hi; pl++) {
                 if (p.kernelH() == 2 && p.kernelW() == 2 && p.strideH() == 2 && p.strideW() == 2 && p.padH() == 0 && p.padW() == 0) {
-                    maxPlane2x2(src, base + pl * h * w, w, dst, ix, pl * oh * ow, oh, ow);
+                    if (ix == null) maxPlane2x2Values(src, base + pl * h * w, w, dst, pl * oh * ow, oh, ow);
+                    else maxPlane2x2(src, base + pl * h * w, w, dst, ix, pl * oh * ow, oh, ow);
                 } else {
                     maxPlane(p, src, base + pl * h * w, h, w, dst, ix, pl * oh * ow, oh, ow);
                 }
@@ -78,7 +83,7 @@ final class PoolingCpu {
                     }
                 }
                 dst[out0 + oy * ow + ox] = best;
-                ix[out0 + oy * ow + ox] = bi;
+                if (ix != null) ix[out0 + oy * ow + ox] = bi;
             }
         }
     }
@@ -145,6 +150,36 @@ final class PoolingCpu {
                 ix[o + ox] = bi;
             }
         }
+    }
+
+    /** {@link #maxPlane2x2}'s outputs alone: the same compares in the same order (so the same value, NaN included). */
+    private static void maxPlane2x2Values(float[] src, int in0, int w, float[] dst, int out0, int oh, int ow) {
+        for (int oy = 0; oy < oh; oy++) {
+            int top = 2 * oy * w, o = out0 + oy * ow, ox = 0;
+            for (; VECTOR_2X2 && 2 * (ox + 8) <= w; ox += 8) {
+                int r0 = in0 + top + 2 * ox, r1 = r0 + w;
+                FloatVector r0a = FloatVector.fromArray(F8, src, r0), r0b = FloatVector.fromArray(F8, src, r0 + 8);
+                FloatVector r1a = FloatVector.fromArray(F8, src, r1), r1b = FloatVector.fromArray(F8, src, r1 + 8);
+                FloatVector best = EVEN.selectFrom(r0a, r0b);
+                best = takeGreaterOrNaN(best, ODD.selectFrom(r0a, r0b));
+                best = takeGreaterOrNaN(best, EVEN.selectFrom(r1a, r1b));
+                best = takeGreaterOrNaN(best, ODD.selectFrom(r1a, r1b));
+                best.intoArray(dst, o + ox);
+            }
+            for (; ox < ow; ox++) {
+                int i = in0 + top + 2 * ox;
+                float best = src[i];
+                for (int d = 1; d <= w + 1; d = d == 1 ? w : d + 1) {
+                    float v = src[i + d];
+                    if (v > best || v != v) best = v;
+                }
+                dst[o + ox] = best;
+            }
+        }
+    }
+
+    private static FloatVector takeGreaterOrNaN(FloatVector best, FloatVector v) {
+        return best.blend(v, v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN)));
     }
 
     private static Tensor maxPool2dBackwardF32(Tensor gy, Tensor indices, int[] xShape) {

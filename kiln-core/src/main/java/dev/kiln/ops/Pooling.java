@@ -16,6 +16,7 @@ public final class Pooling {
     public static Tensor maxPool2d(Tensor x, Pool2dParams p) {
         check("max_pool2d", x, p);
         Backend be = get(x.device());
+        if (!Autograd.records(x)) return be.maxPool2dValues(x, p);   // inference: no indices to make
         Tensor[] outAndIndices = be.maxPool2d(x, p);
         Tensor indices = outAndIndices[1];
         int[] xShape = x.shape();

@@ -33,6 +33,7 @@ class PoolingCpuTest {
         Tensor[] mf = PoolingCpu.maxPool2d(x, p), md = maxGeneral(x64, p);
         assertArrayEquals(md[1].toLongArray(), mf[1].toLongArray(), "argmax");
         assertArrayEquals(md[0].toFloatArray(), mf[0].toFloatArray(), "max values");
+        assertArrayEquals(mf[0].toFloatArray(), PoolingCpu.maxPool2dValues(x, p).toFloatArray(), "max values without indices");
         Tensor gy = Tensor.randn(gen, mf[0].shape());
         int[] xs = x.shape();
         assertArrayEquals(PoolingCpu.maxPool2dBackward(gy.to(DType.FLOAT64), md[1], xs).toFloatArray(),
@@ -56,7 +57,16 @@ class PoolingCpuTest {
         Tensor[] mf = PoolingCpu.maxPool2d(x, p), md = PoolingCpu.maxPool2d(x.to(DType.FLOAT64), p);
         assertArrayEquals(md[1].toLongArray(), mf[1].toLongArray(), "argmax");
         assertArrayEquals(md[0].toFloatArray(), mf[0].toFloatArray(), "max values");
+        assertArrayEquals(mf[0].toFloatArray(), PoolingCpu.maxPool2dValues(x, p).toFloatArray(), "max values without indices");
         assertEquals(37 + 4, mf[1].toLongArray()[2], "the last NaN of window (0, 2)");
+        // the op: under no-grad the values alone, with a gradient the indexed kernel behind the backward
+        Tensor xg = x.detach().requiresGrad(true);
+        assertArrayEquals(mf[0].toFloatArray(), dev.kiln.ops.Pooling.maxPool2d(xg, p).toFloatArray());
+        try (var off = dev.kiln.autograd.GradMode.disabled()) {
+            Tensor y = dev.kiln.ops.Pooling.maxPool2d(xg, p);
+            assertArrayEquals(mf[0].toFloatArray(), y.toFloatArray());
+            assertFalse(y.requiresGrad());
+        }
     }
 
     private static Tensor[] maxGeneral(Tensor x64, Pool2dParams p) { return PoolingCpu.maxPool2d(x64, p); }
