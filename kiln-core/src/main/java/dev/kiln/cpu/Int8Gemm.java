@@ -95,14 +95,12 @@ public final class Int8Gemm {
             gemm(quantize(x, aScale), m, k, b, n, aScale, bScale, bias, relu, c);
             return;
         }
-        boolean split = false;
-        for (int i = 0; i < m * k && !split; i++) split = x[i] < 0;   // conservative: a small negative value of code 0 splits too
-        boolean sp = split;
+        boolean split = anyNegative(x, 0, m * k);   // conservative: a small negative value of code 0 splits too
         double inv = 1.0 / aScale;
         onKernel(m, k, split, (rows, kp, i0, i1, tmp) -> {
             for (int i = i0; i < i1; i++) {
                 codes(x, i * k, k, inv, tmp);
-                for (int t = 0; t < k; t++) Int8GemmAvx2.putCode(rows, i * kp + t, tmp[t], k, sp);
+                for (int t = 0; t < k; t++) Int8GemmAvx2.putCode(rows, i * kp + t, tmp[t], k, split);
             }
         }, b, n, aScale, bScale, bias, relu, c);
     }
@@ -150,6 +148,16 @@ public final class Int8Gemm {
             (relu ? v.max(0f) : v).intoArray(c, to + j);
         }
         for (; j < n; j++) c[to + j] = output(sums[from + j], aScale, bScale[j], bias == null ? 0 : bias[j], relu);
+    }
+
+    /** Whether x[from, from + len) has a value below 0 (NaN is not), vector by vector. */
+    static boolean anyNegative(float[] x, int from, int len) {
+        int i = 0;
+        for (; i <= len - FLOATS.length(); i += FLOATS.length()) {
+            if (jdk.incubator.vector.FloatVector.fromArray(FLOATS, x, from + i).lt(0f).anyTrue()) return true;
+        }
+        for (; i < len; i++) if (x[from + i] < 0) return true;
+        return false;
     }
 
     static boolean anyNegative(byte[] x, int len) {

@@ -89,37 +89,39 @@ final class QuantizedCpu {
         float[] y = new float[n * out * p];
         int[] idxPlain = tapIndices(h, w, Int8GemmAvx2.slots(in, false) / 4, kh, kw, g, oh, ow),
                 idxSplit = tapIndices(h, w, Int8GemmAvx2.slots(in, true) / 4, kh, kw, g, oh, ow);
+        byte[] weightsPlain = Int8GemmAvx2.weightPanels(codes, out, in, kh * kw, false);
         Parallel.balanced(n, (i0, i1) -> {
-            // buffers for the larger (split) layout; an image without a negative value needs no split. What an earlier
-            // image left in a tile's columns past the last position lands in sums the epilogue does not read
-            int slotsMax = Int8GemmAvx2.slots(in, true), quadsMax = kh * kw * slotsMax / 4;
-            byte[] pixels = new byte[hw * slotsMax];
-            int[] words = new int[(hw + 1) * slotsMax / 4], packed = new int[tiles * quadsMax * nr];
-            int[] sums = new int[panels * mr * ldc];
-            int[][] planes = new int[4][hw];
+            ConvBuffers buf = BUFFERS.get();
             for (int img = i0; img < i1; img++) {
-                boolean split = anyNegative(xf, img * in * hw, in * hw);
-                int slots = Int8GemmAvx2.slots(in, split), quads = kh * kw * slots / 4;
-                channelsLastWords(xf, img, in, hw, inv, split, slots, planes, pixels, words);
-                positionTiles(words, slots / 4, kh * kw, tiles, quads, split ? idxSplit : idxPlain, packed);
-                Int8GemmAvx2.product(Int8GemmAvx2.weightPanels(codes, out, in, kh * kw, split), 0, panels, quads, packed, tiles, sums, ldc, false);
+                boolean split = Int8Gemm.anyNegative(xf, img * in * hw, in * hw);   // conservative: a small negative value of code 0 splits too
+                int slots = Int8GemmAvx2.slots(in, split), steps = slots / 4, quads = kh * kw * steps;
+                int[] words = buf.words((hw + 1) * steps), packed = buf.packed(tiles * quads * nr), sums = buf.sums(panels * mr * ldc);
+                java.util.Arrays.fill(words, hw * steps, (hw + 1) * steps, 0);   // the zero pixel that taps outside the image read
+                channelsLastWords(xf, img, in, hw, inv, split, slots, buf.planes(hw), buf.pixels(hw * slots), words);
+                // what an earlier image or call left in a tile's columns past the last position lands in sums the epilogue does not read
+                positionTiles(words, steps, kh * kw, tiles, quads, split ? idxSplit : idxPlain, packed);
+                byte[] weights = split ? Int8GemmAvx2.weightPanels(codes, out, in, kh * kw, true) : weightsPlain;
+                Int8GemmAvx2.product(weights, 0, panels, quads, packed, tiles, sums, ldc, false);
                 for (int j = 0; j < out; j++) Int8Gemm.outputs(sums, j * ldc, y, (img * out + j) * p, p, scale, ws[j], b == null ? 0 : b[j], relu);
             }
         });
         return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
     }
 
-    private static final jdk.incubator.vector.VectorSpecies<Float> FLOATS = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+    /** A thread's buffers for {@link #conv2dOnKernel}, grown on demand, reused from image to image and call to call. */
+    private static final class ConvBuffers {
+        private byte[] pixels = new byte[0];
+        private int[] words = new int[0], packed = new int[0], sums = new int[0];
+        private int[][] planes = new int[4][0];
 
-    /** Whether x[from, from + len) has a value below 0 (conservative for the split: a small negative value of code 0 counts). */
-    private static boolean anyNegative(float[] x, int from, int len) {
-        int i = 0;
-        for (; i <= len - FLOATS.length(); i += FLOATS.length()) {
-            if (jdk.incubator.vector.FloatVector.fromArray(FLOATS, x, from + i).lt(0f).anyTrue()) return true;
-        }
-        for (; i < len; i++) if (x[from + i] < 0) return true;
-        return false;
+        byte[] pixels(int n) { return pixels.length >= n ? pixels : (pixels = new byte[n]); }
+        int[] words(int n) { return words.length >= n ? words : (words = new int[n]); }
+        int[] packed(int n) { return packed.length >= n ? packed : (packed = new int[n]); }
+        int[] sums(int n) { return sums.length >= n ? sums : (sums = new int[n]); }
+        int[][] planes(int n) { return planes[0].length >= n ? planes : (planes = new int[4][n]); }
     }
+
+    private static final ThreadLocal<ConvBuffers> BUFFERS = ThreadLocal.withInitial(ConvBuffers::new);
 
     /**
      * Image img's codes channels-last as ints of four: each pixel's `slots` codes (the codes, or with `split` max(v, 0)
