@@ -29,9 +29,10 @@ if ! ls "$DEST"/junit-platform-console-standalone-*.jar >/dev/null 2>&1; then
 fi
 
 # the modules the jars need (jdeps over kiln, its libraries and the JUnit launcher: java.desktop for the PNG chart,
-# java.logging, java.sql and jdk.zipfs (it scans the test jar) for the JUnit launcher). No zip compression inside the image: one xz stream over the whole
+# java.logging, java.sql and jdk.zipfs (it scans the test jar) for the JUnit launcher; jdk.jfr to profile a run there with
+# -XX:StartFlightRecording). No zip compression inside the image: one xz stream over the whole
 # runtime packs it to about 22 MB, half of what zip-9 plus gzip gives, which keeps the carried tree under 64 MiB.
-MODULES="java.base,jdk.incubator.vector,java.desktop,java.logging,java.sql,jdk.unsupported,jdk.zipfs"
+MODULES="java.base,jdk.incubator.vector,java.desktop,java.logging,java.sql,jdk.unsupported,jdk.zipfs,jdk.jfr"
 TMP=$(mktemp -d)
 "$JAVA_HOME/bin/jlink" --add-modules "$MODULES" --strip-debug --no-header-files --no-man-pages --compress=zip-0 --output "$TMP/jre"
 rm -f "$DEST/runtime.tar.gz"

@@ -75,7 +75,24 @@ public final class CpuBench {
                 double int8 = lastMinMs;
                 System.out.printf("inference %-4s batch %3d  best fp32 %8.3f ms (%8.0f img/s)   int8 %8.3f ms (%8.0f img/s)   x%.2f%n",
                         kind.cliName(), batch, fp32, batch * 1000 / fp32, int8, batch * 1000 / int8, fp32 / int8);
+                if (batch > 1 && model instanceof dev.kiln.nn.Sequential fs && q instanceof dev.kiln.nn.Sequential qs) layerTimes(fs, qs, x);
             }
+        }
+    }
+
+    /** Where a Sequential's inference time goes: each layer alone on the output of the ones before it, best of runs. */
+    private static void layerTimes(dev.kiln.nn.Sequential fp32, dev.kiln.nn.Sequential int8, Tensor x) {
+        Tensor xf = x, xq = x;
+        for (int i = 0; i < fp32.size(); i++) {
+            dev.kiln.nn.Layer lf = fp32.get(i), lq = int8.get(i);
+            Tensor inF = xf, inQ = xq;
+            medianMs(() -> Tensor.noGrad(() -> ((dev.kiln.nn.Forward) lf).forward(inF)));
+            double f = lastMinMs;
+            medianMs(() -> Tensor.noGrad(() -> ((dev.kiln.nn.Forward) lq).forward(inQ)));
+            double q = lastMinMs;
+            System.out.printf("  layer %2d %-18s fp32 %8.3f ms   int8 %-18s %8.3f ms%n", i, lf.getClass().getSimpleName(), f, lq.getClass().getSimpleName(), q);
+            xf = Tensor.noGrad(() -> ((dev.kiln.nn.Forward) lf).forward(inF));
+            xq = Tensor.noGrad(() -> ((dev.kiln.nn.Forward) lq).forward(inQ));
         }
     }
 
