@@ -228,20 +228,31 @@ public final class Int8Gemm {
         return q;
     }
 
-    private static final VectorSpecies<Float> F4 = jdk.incubator.vector.FloatVector.SPECIES_128;
-    private static final VectorSpecies<Double> D4 = jdk.incubator.vector.DoubleVector.SPECIES_256;
-    private static final VectorSpecies<Integer> I4 = IntVector.SPECIES_128;
+    /** The codes' lanes: as many doubles as the preferred shape holds (4 at 256 bits, 8 at 512), their floats and ints in half of it. */
+    private static final VectorSpecies<Double> CODE_D = jdk.incubator.vector.DoubleVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> CODE_F = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.withShape(
+            jdk.incubator.vector.VectorShape.forBitSize(CODE_D.vectorBitSize() / 2));
+    private static final VectorSpecies<Integer> CODE_I = IntVector.SPECIES_PREFERRED.withShape(
+            jdk.incubator.vector.VectorShape.forBitSize(CODE_D.vectorBitSize() / 2));
 
-    /** The codes ({@link #code}) of x[from, from + len) into dst[0, len), four lanes at a time in double as code does. */
-    static void codes(float[] x, int from, int len, double inv, int[] dst) {
-        int i = 0;
-        for (; i <= len - 4; i += 4) {
-            var v = ((jdk.incubator.vector.DoubleVector) jdk.incubator.vector.FloatVector.fromArray(F4, x, from + i)
-                    .convertShape(VectorOperators.F2D, D4, 0)).mul(inv);
-            var rounded = v.add(jdk.incubator.vector.DoubleVector.broadcast(D4, 0.5).blend(-0.5, v.lt(0)));   // half away from zero, then truncated
-            ((IntVector) rounded.convertShape(VectorOperators.D2I, I4, 0)).max(-127).min(127).intoArray(dst, i);
+    /**
+     * The codes ({@link #code}) of x[from, from + len) into dst[0, len), a vector of doubles at a time as code computes
+     * them; returns whether a code is below 0 (the input then needs the kernel's split).
+     */
+    static boolean codes(float[] x, int from, int len, double inv, int[] dst) {
+        int i = 0, n = CODE_D.length();
+        IntVector least = IntVector.zero(CODE_I);
+        for (; i <= len - n; i += n) {
+            var v = ((jdk.incubator.vector.DoubleVector) jdk.incubator.vector.FloatVector.fromArray(CODE_F, x, from + i)
+                    .convertShape(VectorOperators.F2D, CODE_D, 0)).mul(inv);
+            var rounded = v.add(jdk.incubator.vector.DoubleVector.broadcast(CODE_D, 0.5).blend(-0.5, v.lt(0)));   // half away from zero, then truncated
+            IntVector c = ((IntVector) rounded.convertShape(VectorOperators.D2I, CODE_I, 0)).max(-127).min(127);
+            c.intoArray(dst, i);
+            least = least.min(c);
         }
-        for (; i < len; i++) dst[i] = code(x[from + i], inv);
+        boolean negative = least.reduceLanes(VectorOperators.MIN) < 0;
+        for (; i < len; i++) negative |= (dst[i] = code(x[from + i], inv)) < 0;
+        return negative;
     }
 
     static int code(float x, double inv) {

@@ -93,11 +93,13 @@ final class QuantizedCpu {
         Parallel.balanced(n, (i0, i1) -> {
             ConvBuffers buf = BUFFERS.get();
             for (int img = i0; img < i1; img++) {
-                boolean split = Int8Gemm.anyNegative(xf, img * in * hw, in * hw);   // conservative: a small negative value of code 0 splits too
+                int[][] planes = buf.planes(in, hw);
+                boolean split = false;   // a negative code: the kernel takes max(v, 0) and max(-v, 0)
+                for (int c = 0; c < in; c++) split |= Int8Gemm.codes(xf, (img * in + c) * hw, hw, inv, planes[c]);
                 int slots = Int8GemmAvx2.slots(in, split), steps = slots / 4, quads = kh * kw * steps;
                 int[] words = buf.words((hw + 1) * steps), packed = buf.packed(tiles * quads * nr), sums = buf.sums(panels * mr * ldc);
                 java.util.Arrays.fill(words, hw * steps, (hw + 1) * steps, 0);   // the zero pixel that taps outside the image read
-                channelsLastWords(xf, img, in, hw, inv, split, slots, buf.planes(hw), buf.pixels(hw * slots), words);
+                channelsLastWords(planes, in, hw, split, slots, buf.pixels(hw * slots), words);
                 // what an earlier image or call left in a tile's columns past the last position lands in sums the epilogue does not read
                 positionTiles(words, steps, kh * kw, tiles, quads, split ? idxSplit : idxPlain, packed);
                 byte[] weights = split ? Int8GemmAvx2.weightPanels(codes, out, in, kh * kw, true) : weightsPlain;
@@ -112,41 +114,38 @@ final class QuantizedCpu {
     private static final class ConvBuffers {
         private byte[] pixels = new byte[0];
         private int[] words = new int[0], packed = new int[0], sums = new int[0];
-        private int[][] planes = new int[4][0];
+        private int[][] planes = new int[0][0];
 
         byte[] pixels(int n) { return pixels.length >= n ? pixels : (pixels = new byte[n]); }
         int[] words(int n) { return words.length >= n ? words : (words = new int[n]); }
+        int[][] planes(int count, int n) { return planes.length >= count && planes[0].length >= n ? planes : (planes = new int[count][n]); }
         int[] packed(int n) { return packed.length >= n ? packed : (packed = new int[n]); }
         int[] sums(int n) { return sums.length >= n ? sums : (sums = new int[n]); }
-        int[][] planes(int n) { return planes[0].length >= n ? planes : (planes = new int[4][n]); }
     }
 
     private static final ThreadLocal<ConvBuffers> BUFFERS = ThreadLocal.withInitial(ConvBuffers::new);
 
     /**
-     * Image img's codes channels-last as ints of four: each pixel's `slots` codes (the codes, or with `split` max(v, 0)
-     * then max(-v, 0) of each, then zeros) are slots / 4 ints of words, in memory order. Without a split and with in a
-     * multiple of 4, four channels' codes go straight into each int; otherwise through the bytes of `pixels`.
+     * An image's codes (planes[c], one per channel) channels-last as ints of four: each pixel's `slots` codes (the codes,
+     * or with `split` max(v, 0) then max(-v, 0) of each, then zeros) are slots / 4 ints of words, in memory order. Without
+     * a split and with in a multiple of 4, four channels' codes go straight into each int; otherwise through the bytes of
+     * `pixels`.
      */
-    private static void channelsLastWords(float[] xf, int img, int in, int hw, double inv, boolean split, int slots, int[][] planes,
-                                          byte[] pixels, int[] words) {
+    private static void channelsLastWords(int[][] planes, int in, int hw, boolean split, int slots, byte[] pixels, int[] words) {
         int steps = slots / 4;
         if (!split && in % 4 == 0) {
             for (int c = 0; c < in; c += 4) {
-                for (int t = 0; t < 4; t++) Int8Gemm.codes(xf, (img * in + c + t) * hw, hw, inv, planes[t]);
-                int[] p0 = planes[0], p1 = planes[1], p2 = planes[2], p3 = planes[3];
+                int[] p0 = planes[c], p1 = planes[c + 1], p2 = planes[c + 2], p3 = planes[c + 3];
                 for (int s = 0, at = c / 4; s < hw; s++, at += steps) words[at] = p0[s] & 0xFF | (p1[s] & 0xFF) << 8 | (p2[s] & 0xFF) << 16 | p3[s] << 24;
             }
             return;
         }
         java.util.Arrays.fill(pixels, 0, hw * slots, (byte) 0);   // the padding slots (an earlier image's layout may differ)
         for (int c = 0; c < in; c++) {
-            Int8Gemm.codes(xf, (img * in + c) * hw, hw, inv, planes[0]);
-            for (int s = 0; s < hw; s++) Int8GemmAvx2.putCode(pixels, s * slots + c, planes[0][s], in, split);
+            for (int s = 0; s < hw; s++) Int8GemmAvx2.putCode(pixels, s * slots + c, planes[c][s], in, split);
         }
         for (int i = 0; i < hw * steps; i++) words[i] = (int) Int8GemmAvx2.INTS.get(pixels, 4 * i);
     }
-
 
     /**
      * Where each column of each tile reads under each tap: idx[(tile · taps + tap) · 16 + col] is the index in the
