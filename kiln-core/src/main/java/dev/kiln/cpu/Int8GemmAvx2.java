@@ -276,17 +276,7 @@ final class Int8GemmAvx2 {
         x.dec(k);
         x.jumpBack(JNZ, step);
         x.bind(stepsDone);
-        x.mov(pa, c);
-        for (int r = 0; r < MR; r++) {
-            x.vmovupsStore(pa, 0, 4 + 2 * r);
-            x.vmovupsStore(pa, 32, 5 + 2 * r);
-            if (r < MR - 1) x.add(pa, ldc);
-        }
-        x.addImm(c, NR * 4);
-        x.dec(tiles);
-        x.jumpBack(JNZ, tile);
-        x.vzeroupper();
-        x.ret();
+        SgemmKernelAvx2.storeTileThenNext(x, c, pa, ldc, MR, false, tiles, tile);   // the int32 sums stored as they are
         return x.code();
     }
 }
