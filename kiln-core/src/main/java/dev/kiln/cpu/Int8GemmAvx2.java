@@ -20,7 +20,8 @@ import static dev.kiln.cpu.X86Assembler.*;
  * into max(x, 0) and max(-x, 0) against w and -w ({@link Int8Gemm}'s callers do that). Either operand can be the
  * unsigned one: a linear layer broadcasts its activations (rows of the batch) against tiles of weights, so its sums come
  * out row by row; a convolution broadcasts its weights against tiles of output positions, so its sums come out channel
- * by channel, NCHW's order.
+ * by channel, NCHW's order. Where the processor has VNNI, one {@code vpdpbusd} does a step's three instructions without
+ * the 16-bit stage ({@link Vnni}).
  * <p>
  * A tile is 5 rows x 16 columns in ten accumulators (ymm4-13), the weights' two vectors, a broadcast, two products and
  * the ones in the rest. A: rows of 4·quads bytes one after another (4 codes of a row broadcast a step). B: packed
@@ -100,7 +101,8 @@ final class Int8GemmAvx2 {
      * max(x, 0) and max(-x, 0).
      */
     static int[] packWeights(byte[] codes, int out, int channels, int taps, boolean split) {
-        return (int[]) cached(codes, split ? 1 : 0, () -> pack(weightRows(codes, out, out, channels, taps, split), out, quads(taps * (split ? 2 * channels : channels))));
+        int slots = split ? 2 * channels : channels;
+        return (int[]) cached(codes, split ? 1 : 0, () -> pack(weightRows(codes, out, out, channels, taps, split, slots), out, quads(taps * slots)));
     }
 
     /**
@@ -127,10 +129,6 @@ final class Int8GemmAvx2 {
 
     /** Codes a channels-last pixel holds for the kernel: the channels (twice with `split`) rounded up to whole ints. */
     static int slots(int channels, boolean split) { return ((split ? 2 * channels : channels) + 3) / 4 * 4; }
-
-    static byte[] weightRows(byte[] codes, int rows, int out, int channels, int taps, boolean split) {
-        return weightRows(codes, rows, out, channels, taps, split, split ? 2 * channels : channels);
-    }
 
     /**
      * The rows unpacked, `rows` >= out of them (the rest 0): tap t's codes from t · slots (channels, then their negations
@@ -163,21 +161,13 @@ final class Int8GemmAvx2 {
      * step, the 4 codes of each of the 16 rows.
      */
     static int[] pack(byte[] w, int n, int quads) {
-        int[] p = new int[(n + NR - 1) / NR * quads * NR];
-        pack(w, n, quads, p);
-        return p;
-    }
-
-    /**
-     * {@link #pack(byte[], int, int)} into p, a step's 4 codes an int (their bytes in memory order); p's padding columns
-     * are left as they are (zero in a fresh or reused buffer).
-     */
-    static void pack(byte[] w, int n, int quads, int[] p) {
+        int[] p = new int[(n + NR - 1) / NR * quads * NR];   // a step's 4 codes an int, their bytes in memory order
         int kp = 4 * quads;
         for (int j = 0; j < n; j++) {
             int tile = j / NR, col = j % NR;
             for (int q = 0; q < quads; q++) p[(tile * quads + q) * NR + col] = (int) INTS.get(w, j * kp + 4 * q);
         }
+        return p;
     }
 
     /**
@@ -185,14 +175,10 @@ final class Int8GemmAvx2 {
      * C[row][16 · tile + col] in c, rows ldc apart. Tiles go in blocks whose packed bytes stay in L2 while the panels pass.
      */
     static void product(byte[] a, int p0, int p1, int quads, int[] b, int tiles, int[] c, int ldc, boolean unsignedA) {
-        product(a, p0, p1, quads, b, tiles, c, ldc, unsignedA, IN_USE);
-    }
-
-    static void product(byte[] a, int p0, int p1, int quads, int[] b, int tiles, int[] c, int ldc, boolean unsignedA, Vnni form) {
         int tileInts = quads * NR, block = Math.max(1, (64 << 10) / Math.max(1, tileInts));
         for (int t0 = 0; t0 < tiles; t0 += block) {
             int t1 = Math.min(tiles, t0 + block);
-            for (int p = p0; p < p1; p++) rows(a, p * MR * 4 * quads, quads, b, t0 * tileInts, c, p * MR * ldc + t0 * NR, ldc, t1 - t0, unsignedA, form);
+            for (int p = p0; p < p1; p++) rows(a, p * MR * 4 * quads, quads, b, t0 * tileInts, c, p * MR * ldc + t0 * NR, ldc, t1 - t0, unsignedA, IN_USE);
         }
     }
 

@@ -78,7 +78,7 @@ final class QuantizedCpu {
     /**
      * The int8 convolution on the machine-code kernel ({@link Int8GemmAvx2}), one image per task: the image quantized
      * channels-last into ints of four codes (each code split into max(x, 0) and max(-x, 0) when the image has a negative
-     * value; channels padded with 0 to whole ints), the kernel's tiles of output positions gathered from those ints, the
+     * code; channels padded with 0 to whole ints), the kernel's tiles of output positions gathered from those ints, the
      * weights' rows times them into int32 sums channel by channel, then the epilogue into NCHW.
      */
     private static Tensor conv2dOnKernel(float[] xf, byte[] codes, int n, int in, int h, int w, int out, int kh, int kw, Conv2dParams g,

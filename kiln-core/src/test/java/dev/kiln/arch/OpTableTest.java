@@ -55,7 +55,7 @@ class OpTableTest {
             family("Convolution", "ops.Convolution",
                     "conv2d conv2dBackwardInput conv2dBackwardWeight conv2dBackwardWeightAndBias biasReluBackward", "convolution.cu",
                     "cpu.ConvolutionCpuTest cuda.ConvolutionGpuTest"),
-            family("Pooling", "ops.Pooling", "maxPool2d maxPool2dBackward avgPool2d avgPool2dBackward", "pooling.cu", "cuda.PoolingGpuTest"),
+            family("Pooling", "ops.Pooling", "maxPool2d maxPool2dValues maxPool2dBackward avgPool2d avgPool2dBackward", "pooling.cu", "cuda.PoolingGpuTest"),
             family("Normalization", "ops.Normalization", "layerNorm layerNormBackward batchNorm batchNormBackward batchNormReluMaxPool batchNormReluMaxPoolBackward",
                     "normalization.cu",
                     "ops.NormalizationGradTest cuda.NormalizationGpuTest"),
