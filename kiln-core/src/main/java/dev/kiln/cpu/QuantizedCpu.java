@@ -1,7 +1,6 @@
 package dev.kiln.cpu;
 
 import dev.kiln.DType;
-import dev.kiln.Device;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.Fp8E4M3;
@@ -34,9 +33,9 @@ final class QuantizedCpu {
             Tensor y = Matmul.linear(fp8Values(x, (float) inputScale), decoded(codes), null);
             return scaled(y, 1, n, (float) inputScale, ws, b, relu);
         }
-        float[] out = new float[m * n];
-        Int8Gemm.linear(floats(x), m, k, (float) inputScale, bytes(codes), n, ws, b, relu, out);
-        return Tensor.fromHost(out, DType.FLOAT32, new int[]{m, n}, Device.CPU);
+        Tensor result = CpuStorage.newTensor(new int[]{m, n}, DType.FLOAT32);   // written in place: Tensor.fromHost would copy it
+        Int8Gemm.linear(floats(x), m, k, (float) inputScale, bytes(codes), n, ws, b, relu, (float[]) CpuStorage.arrayOf(result));
+        return result;
     }
 
     static Tensor conv2d(QuantFormat format, Tensor x, Tensor codes, Conv2dParams g, Tensor weightScale, Tensor bias, double inputScale, boolean relu) {
@@ -60,7 +59,8 @@ final class QuantizedCpu {
         // (c, i, j) tap: runs of the input row) stay in cache for the product W (out x k) · columns, its NCHW output. (The
         // float convolution of the codes, exact too for k <= 1024, measured slower over the whole cnn: 103-105 against
         // 89-93 ms at batch 256.)
-        float[] y = new float[n * out * p];
+        Tensor result = CpuStorage.newTensor(new int[]{n, out, oh, ow}, DType.FLOAT32);
+        float[] y = (float[]) CpuStorage.arrayOf(result);
         Parallel.balanced(n, (i0, i1) -> {
             float[] cols = new float[k * p], sums = new float[out * p];
             int[] acc = k > Int8Gemm.EXACT_K ? new int[out * p] : null;
@@ -72,7 +72,7 @@ final class QuantizedCpu {
                 for (int j = 0; j < out; j++) epilogue(sums, j * p, y, (img * out + j) * p, p, scale, ws[j], b == null ? 0 : b[j], relu);
             }
         });
-        return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
+        return result;
     }
 
     /**
@@ -86,7 +86,8 @@ final class QuantizedCpu {
         int oh = g.outH(h, kh), ow = g.outW(w, kw), p = oh * ow, mr = Int8GemmAvx2.MR, nr = Int8GemmAvx2.NR;
         int panels = (out + mr - 1) / mr, tiles = (p + nr - 1) / nr, ldc = tiles * nr, hw = h * w;
         double inv = 1.0 / scale;
-        float[] y = new float[n * out * p];
+        Tensor result = CpuStorage.newTensor(new int[]{n, out, oh, ow}, DType.FLOAT32);   // written in place: Tensor.fromHost would copy it
+        float[] y = (float[]) CpuStorage.arrayOf(result);
         int[] idxPlain = tapIndices(h, w, Int8GemmAvx2.slots(in, false) / 4, kh, kw, g, oh, ow),
                 idxSplit = tapIndices(h, w, Int8GemmAvx2.slots(in, true) / 4, kh, kw, g, oh, ow);
         byte[] weightsPlain = Int8GemmAvx2.weightPanels(codes, out, in, kh * kw, false);
@@ -107,7 +108,7 @@ final class QuantizedCpu {
                 for (int j = 0; j < out; j++) Int8Gemm.outputs(sums, j * ldc, y, (img * out + j) * p, p, scale, ws[j], b == null ? 0 : b[j], relu);
             }
         });
-        return Tensor.fromHost(y, DType.FLOAT32, new int[]{n, out, oh, ow}, Device.CPU);
+        return result;
     }
 
     /** A thread's buffers for {@link #conv2dOnKernel}, grown on demand, reused from image to image and call to call. */
@@ -209,26 +210,31 @@ final class QuantizedCpu {
 
     /** x / scale rounded to E4M3 (as its code would decode), in code units. */
     private static Tensor fp8Values(Tensor x, float scale) {
-        float[] v = x.toFloatArray();
-        for (int i = 0; i < v.length; i++) v[i] = FP8[Fp8E4M3.encode(v[i] / scale) & 0xFF];
-        return Tensor.fromHost(v, DType.FLOAT32, x.shape(), Device.CPU);
+        float[] in = floats(x);
+        Tensor result = CpuStorage.newTensor(x.shape(), DType.FLOAT32);
+        float[] v = (float[]) CpuStorage.arrayOf(result);
+        for (int i = 0; i < v.length; i++) v[i] = FP8[Fp8E4M3.encode(in[i] / scale) & 0xFF];
+        return result;
     }
 
     private static Tensor decoded(Tensor codes) {
         byte[] c = bytes(codes);
-        float[] v = new float[(int) codes.numel()];
+        Tensor result = CpuStorage.newTensor(codes.shape(), DType.FLOAT32);
+        float[] v = (float[]) CpuStorage.arrayOf(result);
         for (int i = 0; i < v.length; i++) v[i] = FP8[c[i] & 0xFF];
-        return Tensor.fromHost(v, DType.FLOAT32, codes.shape(), Device.CPU);
+        return result;
     }
 
     /** y (code units; channel j of every block of {@code inner} values, j < n) times inputScale · ws[j], plus b[j]; max(., 0) when relu. */
     private static Tensor scaled(Tensor y, int inner, int n, float inputScale, float[] ws, float[] b, boolean relu) {
-        float[] v = y.toFloatArray();
+        float[] in = floats(y);
+        Tensor result = CpuStorage.newTensor(y.shape(), DType.FLOAT32);
+        float[] v = (float[]) CpuStorage.arrayOf(result);
         for (int i = 0; i < v.length; i++) {
             int j = (i / inner) % n;
-            v[i] = Int8Gemm.output(v[i], inputScale, ws[j], b == null ? 0 : b[j], relu);
+            v[i] = Int8Gemm.output(in[i], inputScale, ws[j], b == null ? 0 : b[j], relu);
         }
-        return Tensor.fromHost(v, DType.FLOAT32, y.shape(), Device.CPU);
+        return result;
     }
 
     /**
