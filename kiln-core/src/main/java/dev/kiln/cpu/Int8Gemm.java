@@ -90,7 +90,7 @@ public final class Int8Gemm {
      * into the kernel's rows on the kernel where it runs (from {@link #FLOAT_ROWS} rows), else {@link #quantize} and
      * {@link #gemm}. The same outputs either way.
      */
-    public static void linear(float[] x, int m, int k, float aScale, byte[] b, int n, float[] bScale, float[] bias, boolean relu, float[] c) {
+    static void linear(float[] x, int m, int k, float aScale, byte[] b, int n, float[] bScale, float[] bias, boolean relu, float[] c) {
         if (m < FLOAT_ROWS || !Int8GemmAvx2.available() || (long) m * 2 * k > Integer.MAX_VALUE - 4L * Int8GemmAvx2.MR) {
             gemm(quantize(x, aScale), m, k, b, n, aScale, bScale, bias, relu, c);
             return;
