@@ -109,13 +109,15 @@ final class Int8GemmAvx2 {
      * A layer's weights as the kernel takes them, made once per codes array (a quantized layer's codes do not change):
      * four forms, packed or rows, split or not. Weak keys: gone with the layer.
      */
-    private static final java.util.Map<byte[], Object[]> WEIGHTS = java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+    private static final java.util.Map<byte[], Object[]> WEIGHTS = new java.util.WeakHashMap<>();
 
+    /** Under the map's lock, so a form made by one thread is seen whole by the others (a layer's first call makes it). */
     private static Object cached(byte[] codes, int form, java.util.function.Supplier<Object> make) {
-        Object[] forms = WEIGHTS.computeIfAbsent(codes, c -> new Object[4]);
-        Object w = forms[form];
-        if (w == null) forms[form] = w = make.get();   // two threads may both make it: the same bytes
-        return w;
+        synchronized (WEIGHTS) {
+            Object[] forms = WEIGHTS.computeIfAbsent(codes, c -> new Object[4]);
+            if (forms[form] == null) forms[form] = make.get();
+            return forms[form];
+        }
     }
 
     /**
