@@ -216,15 +216,14 @@ public final class Int8Gemm {
     public static byte[] quantize(float[] x, float scale) {
         byte[] q = new byte[x.length];
         double inv = 1.0 / scale;
-        for (int i = 0; i < x.length; i++) q[i] = (byte) code(x[i], inv);
-        return q;
-    }
-
-    /** The same codes as floats (the operands of {@link #exactSums}). */
-    static float[] quantizeToFloats(float[] x, float scale) {
-        float[] q = new float[x.length];
-        double inv = 1.0 / scale;
-        for (int i = 0; i < x.length; i++) q[i] = code(x[i], inv);
+        Parallel.range(x.length, 1 << 16, (i0, i1) -> {   // on all cores: a batch's activations are millions of values
+            int[] chunk = new int[Math.min(1 << 12, i1 - i0)];
+            for (int s = i0; s < i1; s += chunk.length) {
+                int len = Math.min(chunk.length, i1 - s);
+                codes(x, s, len, inv, chunk);
+                for (int t = 0; t < len; t++) q[s + t] = (byte) chunk[t];
+            }
+        });
         return q;
     }
 

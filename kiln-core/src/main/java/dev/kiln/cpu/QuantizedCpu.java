@@ -54,7 +54,8 @@ final class QuantizedCpu {
             return scaled(y, p, out, scale, ws, b, relu);
         }
         if (onKernel) return conv2dOnKernel(floats(x), bytes(codes), n, in, h, w, out, kh, kw, g, scale, ws, b, relu);
-        float[] qx = Int8Gemm.quantizeToFloats(x.toFloatArray(), scale), wf = Int8Gemm.floats(bytes(codes), 0, out * k);
+        float[] xf = floats(x), wf = Int8Gemm.floats(bytes(codes), 0, out * k);
+        double inv = 1.0 / scale;
         // the exact sums through the float GEMM (Int8Gemm.exactSums); one image per task: its columns (k x P, a row per
         // (c, i, j) tap: runs of the input row) stay in cache for the product W (out x k) · columns, its NCHW output. (The
         // float convolution of the codes, exact too for k <= 1024, measured slower over the whole cnn: 103-105 against
@@ -62,10 +63,12 @@ final class QuantizedCpu {
         Tensor result = CpuStorage.newTensor(new int[]{n, out, oh, ow}, DType.FLOAT32);
         float[] y = (float[]) CpuStorage.arrayOf(result);
         Parallel.balanced(n, (i0, i1) -> {
-            float[] cols = new float[k * p], sums = new float[out * p];
-            int[] acc = k > Int8Gemm.EXACT_K ? new int[out * p] : null;
+            float[] cols = new float[k * p], sums = new float[out * p], image = new float[in * h * w];
+            int[] acc = k > Int8Gemm.EXACT_K ? new int[out * p] : null, imageCodes = new int[in * h * w];
             for (int img = i0; img < i1; img++) {
-                columns(qx, img, in, h, w, kh, kw, g, oh, ow, cols);
+                Int8Gemm.codes(xf, img * in * h * w, in * h * w, inv, imageCodes);   // each task quantizes its own images
+                for (int i = 0; i < image.length; i++) image[i] = imageCodes[i];
+                columns(image, 0, in, h, w, kh, kw, g, oh, ow, cols);
                 if (acc != null) java.util.Arrays.fill(acc, 0);
                 Int8Gemm.exactSums(out, p, k, new Sgemm.Mat(wf, 0, k, 1), new Sgemm.Mat(cols, 0, p, 1), sums, acc, true);
                 if (acc != null) for (int i = 0; i < acc.length; i++) sums[i] = acc[i];   // as Int8Gemm.output takes an int sum

@@ -121,32 +121,8 @@ final class SgemmKernelAvx2 extends SgemmKernel {
         x.dec(k);
         x.jumpBack(JNZ, single);
         x.bind(stepsDone);
-        storeTileThenNext(x, c, pc, ldc, MR, accumulate, tiles, tile);
+        x.storeTileThenNext(c, pc, ldc, MR, accumulate, tiles, tile);
         return x.code();
-    }
-
-    /**
-     * The end of a row-of-tiles kernel (this one's and {@link Int8GemmAvx2}'s): the tile's `rows` x 2 accumulators
-     * (ymm4, ymm5, ...) stored to C (added to it first when accumulating; float lanes), rows ldc bytes apart from c
-     * (through pc), c moved to the next tile's 16 lanes, and back to `tile` while tiles remain; then the return.
-     */
-    static void storeTileThenNext(X86Assembler x, int c, int pc, int ldc, int rows, boolean accumulate, int tiles, int tile) {
-        x.mov(pc, c);
-        for (int i = 0; i < rows; i++) {
-            int y0 = 4 + 2 * i, y1 = y0 + 1;
-            if (accumulate) {
-                x.vaddpsLoad(y0, y0, pc, 0);
-                x.vaddpsLoad(y1, y1, pc, 32);
-            }
-            x.vmovupsStore(pc, 0, y0);
-            x.vmovupsStore(pc, 32, y1);
-            if (i < rows - 1) x.add(pc, ldc);
-        }
-        x.addImm(c, 16 * 4);
-        x.dec(tiles);
-        x.jumpBack(JNZ, tile);
-        x.vzeroupper();
-        x.ret();
     }
 
     /** One k step: B's two vectors into ymm0-1, then three pairs of broadcasts (ymm2-3), each pair feeding four FMAs. */

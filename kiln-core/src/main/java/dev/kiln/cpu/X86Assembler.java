@@ -134,6 +134,31 @@ final class X86Assembler {
     /** Points the forward jump `label` here. */
     void bind(int label) { forward.add(new int[]{label, here()}); }
 
+    /**
+     * The end of a row-of-tiles kernel (both kernels'): the tile's `rows` x 2 accumulators (ymm4, ymm5, ...) stored to C
+     * (added to it first when accumulating; float lanes), rows ldc bytes apart from c (through pc), c moved to the next
+     * tile's 16 lanes, and back to `tile` while tiles remain; then the return. (Here rather than in a kernel class: a
+     * kernel class calling another's static would initialise it, and SgemmKernel's initialiser builds the kernels.)
+     */
+    void storeTileThenNext(int c, int pc, int ldc, int rows, boolean accumulate, int tiles, int tile) {
+        mov(pc, c);
+        for (int i = 0; i < rows; i++) {
+            int y0 = 4 + 2 * i, y1 = y0 + 1;
+            if (accumulate) {
+                vaddpsLoad(y0, y0, pc, 0);
+                vaddpsLoad(y1, y1, pc, 32);
+            }
+            vmovupsStore(pc, 0, y0);
+            vmovupsStore(pc, 32, y1);
+            if (i < rows - 1) add(pc, ldc);
+        }
+        addImm(c, 16 * 4);
+        dec(tiles);
+        jumpBack(JNZ, tile);
+        vzeroupper();
+        ret();
+    }
+
     // ---------------------------------------------------------------- encoding
 
     private static final int MAP_0F = 1, MAP_0F38 = 2, PP_NONE = 0, PP_66 = 1;

@@ -45,6 +45,38 @@ class Int8GemmTest {
         }
     }
 
+    /**
+     * The vectorised quantizer against the scalar rule (x / scale in double, half away from zero, clamped to ±127; NaN
+     * 0) on random values and the edges: exact halves of both signs, just either side of them, ±0, NaN, ±infinity,
+     * beyond ±127.5, and a length off the vector step (the scalar tail).
+     */
+    @Test void vectorCodesFollowTheScalarRule() {
+        Random r = new Random(8);
+        float scale = 0.05f;
+        double inv = 1.0 / scale;
+        float[] x = new float[1003];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextGaussian() * 3);
+        float[] edges = {0f, -0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 6.375f, -6.375f, 1e9f, -1e9f,
+                (float) (0.5 / inv), (float) (-0.5 / inv), (float) (2.5 / inv), (float) (-2.5 / inv), (float) (127.5 / inv), (float) (-127.5 / inv)};
+        for (int i = 0; i < edges.length; i++) {
+            x[3 * i] = edges[i];
+            x[3 * i + 1] = Math.nextUp(edges[i]);
+            x[3 * i + 2] = Math.nextDown(edges[i]);
+        }
+        int[] got = new int[x.length];
+        boolean negative = Int8Gemm.codes(x, 0, x.length, inv, got);
+        boolean anyBelow = false;
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(Int8Gemm.code(x[i], inv), got[i], "x = " + x[i]);
+            anyBelow |= got[i] < 0;
+        }
+        assertEquals(anyBelow, negative);
+        byte[] q = Int8Gemm.quantize(x, scale);
+        for (int i = 0; i < x.length; i++) assertEquals((byte) Int8Gemm.code(x[i], inv), q[i], "quantize, x = " + x[i]);
+        int[] none = new int[5];
+        assertFalse(Int8Gemm.codes(new float[]{0, 1, 2, Float.NaN, 0.01f}, 0, 5, inv, none), "no code below 0");
+    }
+
     @Test void theLargestCodesDoNotOverflow() {
         int k = 4099; // 127 * 127 * 4099 = 66.1M: beyond a short and a float's exact integers, well within an int
         for (int m : new int[]{2, Int8Gemm.FLOAT_ROWS}) {   // the byte kernel, and the float slices (each 1024 · 127² < 2^24)
@@ -169,6 +201,44 @@ class Int8GemmTest {
                 for (int t = 0; t < kp; t++) sum += a[ao + row * kp + t] * rowsB[col * kp + t];
                 assertEquals(sum, c[i], form + (unsignedA ? " unsigned A" : " unsigned B") + ": quads " + quads + ", row " + row + ", column " + col);
             }
+        }
+    }
+
+    /**
+     * A fresh JVM at 256 bits (where SgemmKernel's initialiser builds the AVX2 machine-code kernel) whose first product is
+     * int8, and one whose first is float: the kernel classes must initialise in either order (a kernel class calling a
+     * static of SgemmKernelAvx2 once made the int8-first order fail with an ExceptionInInitializerError).
+     */
+    @Test void theMachineCodeKernelsStartInEitherOrder() throws Exception {
+        Assumptions.assumeTrue(MachineCode.x86Features().contains("avx2"), "no AVX2 here");
+        for (String first : new String[]{"int8", "float"}) {
+            java.util.List<String> cmd = java.util.List.of(ProcessHandle.current().info().command().orElseThrow(),
+                    "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:UseAVX=2", "-XX:TieredStopAtLevel=1",
+                    "-cp", System.getProperty("kiln.test.classpath", System.getProperty("java.class.path")), FirstProduct.class.getName(), first);
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), first + " first: did not finish");
+            assertEquals(0, p.exitValue(), first + " first:\n" + out);
+            assertTrue(out.contains("products agree"), first + " first:\n" + out);
+        }
+    }
+
+    /** The child of {@link #theMachineCodeKernelsStartInEitherOrder}: an int8 and a float product, in the order asked. */
+    static final class FirstProduct {
+        public static void main(String[] args) {
+            int m = 20, k = 40, n = 18;
+            Random r = new Random(9);
+            byte[] a = codes(r, m * k), b = codes(r, n * k);
+            float[] ones = new float[n], c = new float[m * n];
+            java.util.Arrays.fill(ones, 1f);
+            float[] af = Int8Gemm.floats(a, 0, m * k), bt = new float[k * n], cf = new float[m * n];
+            for (int j = 0; j < n; j++) for (int t = 0; t < k; t++) bt[t * n + j] = b[j * k + t];
+            Runnable int8 = () -> Int8Gemm.gemm(a, m, k, b, n, 1f, ones, null, false, c);
+            Runnable fp32 = () -> Sgemm.PREFERRED.gemm(m, n, k, new Sgemm.Mat(af, 0, k, 1), new Sgemm.Mat(bt, 0, n, 1), cf, 0, n, false,
+                    Sgemm.PREFERRED.localScratch());
+            if (args[0].equals("int8")) { int8.run(); fp32.run(); } else { fp32.run(); int8.run(); }
+            for (int i = 0; i < m * n; i++) if (c[i] != cf[i]) throw new AssertionError("output " + i + ": int8 " + c[i] + ", float " + cf[i]);
+            System.out.println("products agree (" + Int8GemmAvx2.describe() + ", " + CpuBackend.INSTANCE.gemmKernel() + ")");
         }
     }
 
