@@ -116,15 +116,15 @@ final class PoolingCpu {
                 FloatVector best = EVEN.selectFrom(r0a, r0b);
                 IntVector bi = TWICE_IOTA.add(i);
                 FloatVector v = ODD.selectFrom(r0a, r0b);
-                VectorMask<Float> take = v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN));
+                VectorMask<Float> take = takes(best, v);
                 best = best.blend(v, take);
                 bi = bi.blend(TWICE_IOTA.add(i + 1), take.cast(I8));
                 v = EVEN.selectFrom(r1a, r1b);
-                take = v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN));
+                take = takes(best, v);
                 best = best.blend(v, take);
                 bi = bi.blend(TWICE_IOTA.add(i + w), take.cast(I8));
                 v = ODD.selectFrom(r1a, r1b);
-                take = v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN));
+                take = takes(best, v);
                 best = best.blend(v, take);
                 bi = bi.blend(TWICE_IOTA.add(i + w + 1), take.cast(I8));
                 best.intoArray(dst, o + ox);
@@ -161,9 +161,12 @@ final class PoolingCpu {
                 FloatVector r0a = FloatVector.fromArray(F8, src, r0), r0b = FloatVector.fromArray(F8, src, r0 + 8);
                 FloatVector r1a = FloatVector.fromArray(F8, src, r1), r1b = FloatVector.fromArray(F8, src, r1 + 8);
                 FloatVector best = EVEN.selectFrom(r0a, r0b);
-                best = takeGreaterOrNaN(best, ODD.selectFrom(r0a, r0b));
-                best = takeGreaterOrNaN(best, EVEN.selectFrom(r1a, r1b));
-                best = takeGreaterOrNaN(best, ODD.selectFrom(r1a, r1b));
+                FloatVector v = ODD.selectFrom(r0a, r0b);
+                best = best.blend(v, takes(best, v));
+                v = EVEN.selectFrom(r1a, r1b);
+                best = best.blend(v, takes(best, v));
+                v = ODD.selectFrom(r1a, r1b);
+                best = best.blend(v, takes(best, v));
                 best.intoArray(dst, o + ox);
             }
             for (; ox < ow; ox++) {
@@ -178,8 +181,9 @@ final class PoolingCpu {
         }
     }
 
-    private static FloatVector takeGreaterOrNaN(FloatVector best, FloatVector v) {
-        return best.blend(v, v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN)));
+    /** The lanes where a later candidate v takes the window from best: greater, or NaN (the maxPlane order's rule). */
+    private static VectorMask<Float> takes(FloatVector best, FloatVector v) {
+        return v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN));
     }
 
     private static Tensor maxPool2dBackwardF32(Tensor gy, Tensor indices, int[] xShape) {
