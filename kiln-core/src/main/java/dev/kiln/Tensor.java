@@ -11,6 +11,7 @@ import dev.kiln.ops.Elementwise;
 import dev.kiln.ops.Indexing;
 import dev.kiln.ops.Matmul;
 import dev.kiln.ops.Reductions;
+import dev.kiln.ops.Sorting;
 import dev.kiln.ops.Views;
 
 import java.util.ArrayList;
@@ -519,6 +520,12 @@ public final class Tensor implements AutoCloseable {
 
     public Tensor tanh() { return Elementwise.unary(UnaryOp.TANH, this); }
 
+    /** Sine, in radians. */
+    public Tensor sin() { return Elementwise.unary(UnaryOp.SIN, this); }
+
+    /** Cosine, in radians. */
+    public Tensor cos() { return Elementwise.unary(UnaryOp.COS, this); }
+
     public Tensor clamp(double min, double max) { return Elementwise.clamp(this, min, max); }
 
     public Tensor eq(Tensor o) { return Elementwise.binary(BinaryOp.EQ, this, o); }
@@ -572,6 +579,9 @@ public final class Tensor implements AutoCloseable {
 
     public Tensor min(int dim, boolean keepdim) { return Reductions.reduce(ReduceOp.MIN, this, new int[]{dim}, keepdim); }
 
+    /** Running sums along dim (PyTorch's cumsum); bool and integer tensors sum as int64. */
+    public Tensor cumsum(int dim) { return Reductions.cumsum(this, dim); }
+
     public Tensor argmax(int dim, boolean keepdim) { return Reductions.argReduce(true, this, dim, keepdim); }
 
     public Tensor argmin(int dim, boolean keepdim) { return Reductions.argReduce(false, this, dim, keepdim); }
@@ -584,6 +594,18 @@ public final class Tensor implements AutoCloseable {
     public Tensor matmul(Tensor o) { return Matmul.matmul(this, o); }
 
     public Tensor gather(int dim, Tensor index) { return Indexing.gather(this, dim, index); }
+
+    /** Values in order along a dimension, with the int64 indices they came from (what sort and topk return). */
+    public record Sorted(Tensor values, Tensor indices) {}
+
+    /** Sorted along dim (stable: equal values keep their order; NaN above every number). */
+    public Sorted sort(int dim, boolean descending) { return Sorting.sort(this, dim, descending); }
+
+    /** The int64 indices that sort this tensor along dim (stable; NaN above every number). */
+    public Tensor argsort(int dim, boolean descending) { return Sorting.argsort(this, dim, descending); }
+
+    /** The k largest (or smallest) values along dim, in order, and their indices; the first of equal values win. */
+    public Sorted topk(int k, int dim, boolean largest) { return Sorting.topk(this, k, dim, largest); }
 
     public Tensor indexSelect(int dim, Tensor index) { return Indexing.indexSelect(this, dim, index); }
 

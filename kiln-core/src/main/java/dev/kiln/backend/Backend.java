@@ -57,6 +57,12 @@ public interface Backend {
     /** Index (int64) of the max (or min) along dim; the first one on ties. */
     Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim);
 
+    /**
+     * Running sums along dim, x's shape and dtype, contiguous: out[.., j, ..] sums x[.., 0..j, ..], or with reverse
+     * x[.., j..n-1, ..]. x is floating (summed in double) or int64.
+     */
+    Tensor cumsum(Tensor x, int dim, boolean reverse);
+
     // ---- linear algebra
     /** Batched product of a (B, M, K) and b (B, K, N) into (B, M, N); inputs may be transposed or stride-0 views. */
     Tensor matmul(Tensor a, Tensor b);
@@ -235,6 +241,14 @@ public interface Backend {
     /** The gradients {dq, dk, dv} of {@link #attention} from g = dL/dout, recomputing the scores tile by tile. */
     Tensor[] attentionBackward(Tensor g, Tensor q, Tensor k, Tensor v, Tensor out, Tensor logSumExp, Tensor mask,
                                boolean causal, double scale);
+
+    // ---- sorting
+    /**
+     * The first k of the int64 indices that order x along dim (x's shape with k along dim, contiguous; k = the size:
+     * all of them): stable, so equal values keep their order, and NaN greater than every number (last ascending, first
+     * descending), as PyTorch's stable sort.
+     */
+    Tensor argsort(Tensor x, int dim, boolean descending, int k);
 
     // ---- indexing
     /** out[i][j] = x[index[i][j]][j] for dim 0 (and likewise for other dims); index int64, same rank as x. */

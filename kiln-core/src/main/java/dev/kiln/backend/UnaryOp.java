@@ -11,6 +11,8 @@ public enum UnaryOp {
     /** GELU, tanh form: PyTorch's approximate="tanh", GPT-2's "gelu_new". */
     GELU_TANH,
     SILU,
+    /** Sine and cosine (radians): positional encodings and rotary embeddings. */
+    SIN, COS,
     /** 1 where x > 0 else 0 (relu's derivative). */
     STEP,
     NOT

@@ -88,6 +88,8 @@ public final class CpuBackend implements Backend {
     @Override public Tensor reduce(ReduceOp op, Tensor x, int[] dims, boolean keepdim) { return ReductionsCpu.reduce(op, x, dims, keepdim); }
 
     @Override public Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim) { return ReductionsCpu.argReduce(max, x, dim, keepdim); }
+    @Override public Tensor cumsum(Tensor x, int dim, boolean reverse) { return ReductionsCpu.cumsum(x, dim, reverse); }
+    @Override public Tensor argsort(Tensor x, int dim, boolean descending, int k) { return SortingCpu.argsort(x, dim, descending, k); }
 
     @Override public Tensor matmul(Tensor a, Tensor b) { return MatmulCpu.matmul(a, b); }
 

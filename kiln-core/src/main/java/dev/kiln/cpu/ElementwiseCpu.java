@@ -108,7 +108,7 @@ final class ElementwiseCpu {
                 for (; i < n; i++) out[oo + i] = gelu(x[xo + i]);
                 yield true;
             }
-            case LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, SILU, NOT, GELU_TANH -> false;
+            case LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, SILU, NOT, GELU_TANH, SIN, COS -> false;
         };
     }
 
@@ -119,7 +119,7 @@ final class ElementwiseCpu {
             case ABS -> v.abs();
             case RELU -> v.max(0f);
             case STEP -> FloatVector.zero(F).blend(1f, v.compare(VectorOperators.GT, 0f));
-            case EXP, LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, GELU, SILU, NOT, GELU_TANH ->
+            case EXP, LOG, SQRT, SIGN, RECIPROCAL, SIGMOID, TANH, GELU, SILU, NOT, GELU_TANH, SIN, COS ->
                     throw new IllegalStateException("no lane-wise kernel for " + op);
         };
     }

@@ -14,8 +14,8 @@ import static dev.kiln.cpu.CpuStorage.arrayOf;
 import static dev.kiln.cpu.CpuStorage.newTensor;
 
 /**
- * The CPU kernels of the Reductions family (reduce, argReduce): the reduced dimensions are brought innermost (or
- * found outermost) so each output is one pass.
+ * The CPU kernels of the Reductions family (reduce, argReduce, cumsum): the reduced dimensions are brought innermost
+ * (or found outermost) so each output is one pass.
  */
 final class ReductionsCpu {
     private ReductionsCpu() {}
@@ -156,6 +156,58 @@ final class ReductionsCpu {
                     }
                 }
                 o[i] = best;
+            }
+        });
+        return out;
+    }
+
+    /**
+     * Running sums along dim of x viewed as (outer, n, inner), contiguous: each of a task's outer blocks walks j in
+     * order (from the end with reverse) with one double (int64: long) sum per inner position, so every read and write is
+     * a contiguous run of inner values.
+     */
+    static Tensor cumsum(Tensor x, int dim, boolean reverse) {
+        int[] shape = x.shape();
+        DType t = x.dtype();
+        Tensor out = newTensor(shape, t);
+        if (x.numel() == 0) return out;
+        int n = shape.length == 0 ? 1 : shape[dim], inner = 1;
+        for (int d = dim + 1; d < shape.length; d++) inner *= shape[d];
+        int outer = (int) (x.numel() / ((long) n * inner)), in = inner;
+        Tensor xc = x.isContiguous() ? x.detach() : x.detach().contiguousCopy();
+        Object a = arrayOf(xc), o = arrayOf(out);
+        int base = xc.offset();
+        Parallel.range(outer, Math.max(1, 16384 / Math.max(1, n * inner)), (lo, hi) -> {
+            if (t == DType.INT64) {
+                long[] xa = (long[]) a, oa = (long[]) o, sum = new long[in];
+                for (int b = lo; b < hi; b++) {
+                    java.util.Arrays.fill(sum, 0);
+                    for (int s = 0; s < n; s++) {
+                        int at = (b * n + (reverse ? n - 1 - s : s)) * in;
+                        for (int i = 0; i < in; i++) oa[at + i] = sum[i] += xa[base + at + i];
+                    }
+                }
+                return;
+            }
+            double[] sum = new double[in];
+            for (int b = lo; b < hi; b++) {
+                java.util.Arrays.fill(sum, 0);
+                for (int s = 0; s < n; s++) {
+                    int at = (b * n + (reverse ? n - 1 - s : s)) * in;
+                    switch (t) {
+                        case FLOAT32 -> {
+                            float[] xa = (float[]) a, oa = (float[]) o;
+                            for (int i = 0; i < in; i++) oa[at + i] = (float) (sum[i] += xa[base + at + i]);
+                        }
+                        case FLOAT64 -> {
+                            double[] xa = (double[]) a, oa = (double[]) o;
+                            for (int i = 0; i < in; i++) oa[at + i] = sum[i] += xa[base + at + i];
+                        }
+                        default -> {
+                            for (int i = 0; i < in; i++) HostArrays.set(o, t, at + i, sum[i] += HostArrays.get(a, t, base + at + i));
+                        }
+                    }
+                }
             }
         });
         return out;

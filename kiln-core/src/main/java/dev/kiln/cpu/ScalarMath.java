@@ -26,6 +26,8 @@ final class ScalarMath {
             case GELU -> 0.5 * x * (1 + erf(x * SQRT1_2));
             case GELU_TANH -> 0.5 * x * (1 + Math.tanh(SQRT_2_PI * (x + GELU_TANH_C * x * x * x)));
             case SILU -> x / (1 + Math.exp(-x));
+            case SIN -> Math.sin(x);
+            case COS -> Math.cos(x);
             case STEP -> x > 0 ? 1 : 0;
             case NOT -> x == 0 ? 1 : 0;
         };

@@ -38,6 +38,7 @@ public final class CudaBackend implements Backend {
     private final ElementwiseCuda elementwise;
     private final RandomCuda random;
     private final ReductionsCuda reductions;
+    private final SortingCuda sorting;
     private final MatmulCuda matmul;
     private final ConvolutionCuda convolution;
     private final NormalizationCuda normalization;
@@ -62,6 +63,7 @@ public final class CudaBackend implements Backend {
         elementwise = new ElementwiseCuda(this);
         random = new RandomCuda(this);
         reductions = new ReductionsCuda(this);
+        sorting = new SortingCuda(this);
         matmul = new MatmulCuda(this);
         convolution = new ConvolutionCuda(this, matmul, reductions);
         pooling = new PoolingCuda(this);
@@ -295,6 +297,8 @@ public final class CudaBackend implements Backend {
     @Override public Tensor reduce(ReduceOp op, Tensor x, int[] dims, boolean keepdim) { return reductions.reduce(op, x, dims, keepdim); }
 
     @Override public Tensor argReduce(boolean max, Tensor x, int dim, boolean keepdim) { return reductions.argReduce(max, x, dim, keepdim); }
+    @Override public Tensor cumsum(Tensor x, int dim, boolean reverse) { return reductions.cumsum(x, dim, reverse); }
+    @Override public Tensor argsort(Tensor x, int dim, boolean descending, int k) { return sorting.argsort(x, dim, descending, k); }
 
     @Override public Tensor matmul(Tensor a, Tensor b) { return matmul.matmul(a, b); }
 

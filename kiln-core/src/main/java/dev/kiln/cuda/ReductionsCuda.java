@@ -8,6 +8,7 @@ import dev.kiln.backend.ReduceOp;
 final class ReductionsCuda extends CudaFamily {
     private final Kernels.Table reduceRows, reduceRowsWarp, reduceCols, argReduceRows;
     private final Kernels.Table reduceRowsPartial, reduceRowsFinish, reduceColsPartial, reduceColsFinish;
+    private final Kernels.Table cumsumLines, cumsumRows, cumsumOffsets;
 
     ReductionsCuda(CudaBackend backend) {
         super(backend);
@@ -19,6 +20,9 @@ final class ReductionsCuda extends CudaFamily {
         reduceRowsFinish = new Kernels.Table(dev, "reductions.cu", "reduce_rows_finish");
         reduceColsPartial = new Kernels.Table(dev, "reductions.cu", "reduce_cols_partial");
         reduceColsFinish = new Kernels.Table(dev, "reductions.cu", "reduce_cols_finish");
+        cumsumLines = new Kernels.Table(dev, "reductions.cu", "cumsum_lines");
+        cumsumRows = new Kernels.Table(dev, "reductions.cu", "cumsum_rows");
+        cumsumOffsets = new Kernels.Table(dev, "reductions.cu", "cumsum_offsets");
     }
 
     private static int[] reducedShape(int[] shape, boolean[] red, boolean keepdim) {
@@ -125,6 +129,41 @@ final class ReductionsCuda extends CudaFamily {
                     .go(dev, argReduceRows.get(x.dtype()), Math.max(1, Math.min((rows + 7) / 8, dev.multiprocessorCount() * 32L)), BLOCK);
         }
         drop(xc, xp);
+        return out;
+    }
+
+    /** Elements a block of cumsum_rows scans (reductions.cu's CUMSUM_BLOCK * CUMSUM_ITEMS). */
+    private static final int CUMSUM_SEGMENT = 256 * 16;
+
+    /**
+     * Running sums along dim (reductions.cu): innermost lines by blocks of CUMSUM_SEGMENT elements, other lines a thread
+     * each; lines cut into segments (totals, their prefixes, then the scan) where whole lines would leave the GPU idle.
+     */
+    Tensor cumsum(Tensor x, int dim, boolean reverse) {
+        int[] shape = x.shape();
+        DType t = x.dtype();
+        Tensor out = newTensor(shape, t);
+        if (x.numel() == 0) return out;
+        long n = shape.length == 0 ? 1 : shape[dim], inner = 1;
+        for (int d = dim + 1; d < shape.length; d++) inner *= shape[d];
+        long outer = x.numel() / (n * inner), wanted = dev.multiprocessorCount() * 2048L;   // threads that fill the GPU
+        int segs = inner == 1 ? (int) ((n + CUMSUM_SEGMENT - 1) / CUMSUM_SEGMENT)
+                : (int) Math.max(1, Math.min((n + 15) / 16, wanted / (outer * inner)));
+        long len = (n + segs - 1) / segs, lines = outer * inner;
+        Tensor xc = contiguous(x), part = segs == 1 ? null : newTensor(new int[]{Math.toIntExact(lines * segs)}, t == DType.INT64 ? DType.INT64 : DType.FLOAT64);
+        long pp = part == null ? 0 : ptr(part);
+        for (int mode : part == null ? new int[]{0} : new int[]{1, 0}) {
+            if (inner == 1) {
+                Launch.args().ptr(ptr(out)).ptr(ptr(xc)).ptr(pp).i64(outer).i64(n).i32(segs).i32(reverse ? 1 : 0).i32(mode)
+                        .go(dev, cumsumRows.get(t), Math.min(outer * segs, dev.multiprocessorCount() * 64L), 256);
+            } else {
+                Launch.args().ptr(ptr(out)).ptr(ptr(xc)).ptr(pp).i64(outer).i64(n).i64(inner).i32(segs).i64(len).i32(reverse ? 1 : 0).i32(mode)
+                        .go(dev, cumsumLines.get(t), grid(lines * segs), BLOCK);
+            }
+            if (mode == 1) Launch.args().ptr(pp).i64(outer).i32(segs).i64(inner).go(dev, cumsumOffsets.get(t), grid(lines), BLOCK);
+        }
+        if (part != null) part.storage().release();
+        drop(xc, x);
         return out;
     }
 }

@@ -34,7 +34,7 @@ public final class Elementwise {
 
     private static boolean needsFloat(UnaryOp op) {
         return switch (op) {
-            case EXP, LOG, SQRT, RECIPROCAL, SIGMOID, TANH, GELU, SILU, GELU_TANH -> true;
+            case EXP, LOG, SQRT, RECIPROCAL, SIGMOID, TANH, GELU, SILU, GELU_TANH, SIN, COS -> true;
             case NEG, ABS, SIGN, RELU, STEP, NOT -> false;
         };
     }
@@ -45,7 +45,7 @@ public final class Elementwise {
             case EXP -> AutocastPolicy.EXP;
             case LOG -> AutocastPolicy.LOG;
             case RECIPROCAL -> AutocastPolicy.RECIPROCAL;
-            case NEG, ABS, SIGN, RELU, STEP, NOT, SQRT, SIGMOID, TANH, GELU, SILU, GELU_TANH -> null;
+            case NEG, ABS, SIGN, RELU, STEP, NOT, SQRT, SIGMOID, TANH, GELU, SILU, GELU_TANH, SIN, COS -> null;
         };
     }
 
@@ -64,6 +64,8 @@ public final class Elementwise {
             case GELU -> binary(BinaryOp.GELU_BACKWARD, g, x);
             case SILU -> binary(BinaryOp.SILU_BACKWARD, g, x);
             case GELU_TANH -> binary(BinaryOp.GELU_TANH_BACKWARD, g, x);
+            case SIN -> g.mul(unary(UnaryOp.COS, x));
+            case COS -> g.mul(unary(UnaryOp.SIN, x)).neg();
             case SIGN, STEP, NOT -> zerosLike(x);
         };
     }

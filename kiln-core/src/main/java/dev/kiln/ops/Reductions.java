@@ -14,7 +14,7 @@ import java.util.TreeSet;
 
 import static dev.kiln.Backends.get;
 
-/** Reductions over dimensions (sum, mean, max, min, var, argmax/argmin) and their gradients. */
+/** Reductions over dimensions (sum, mean, max, min, var, argmax/argmin), running sums (cumsum), and their gradients. */
 public final class Reductions {
     private Reductions() {}
 
@@ -111,6 +111,23 @@ public final class Reductions {
         int d = Shape.dim(dim, x.dim(), name);
         if (x.dim() > 0 && x.shape()[d] == 0) throw new IllegalArgumentException(name + ": cannot reduce an empty dimension " + d);
         return get(x.device()).argReduce(max, x, d, keepdim);
+    }
+
+    /**
+     * Running sums along dim, as PyTorch's cumsum: out[.., j, ..] = x[.., 0, ..] + ... + x[.., j, ..]. Bool and integer
+     * inputs sum as int64; floating ones keep their dtype (summed in double on both backends; float32 under autocast).
+     */
+    public static Tensor cumsum(Tensor x, int dim) {
+        x = Autocast.cast(AutocastPolicy.SUM, x);
+        int d = Shape.dim(dim, x.dim(), "cumsum");
+        Tensor in = x.dtype().isFloating() || x.dtype() == DType.INT64 ? x : Elementwise.cast(x, DType.INT64);
+        return cumsum(in, d, false);
+    }
+
+    /** The recorded op; the gradient of running sums is the running sums of the gradient from the other end. */
+    private static Tensor cumsum(Tensor x, int d, boolean reverse) {
+        Tensor out = get(x.device()).cumsum(x, d, reverse);
+        return Autograd.record("cumsum", out, g -> new Tensor[]{cumsum(g, d, !reverse)}, x);
     }
 
     /** Sums g down to target, the shape it was broadcast from. */

@@ -36,6 +36,10 @@ public final class CudaBench {
         }
         System.out.println("device: " + dev + ", driver CUDA " + Cuda.driverVersion() + ", NVRTC " + Nvrtc.version());
         Generator g = new Generator(1);
+        if (Arrays.asList(args).contains("sorting")) {
+            sorting(g);
+            return;
+        }
 
         // launch overhead: a 1-element fill, host-side cost per call and device throughput of tiny kernels
         Tensor one = Tensor.zeros(new int[]{1}, DType.FLOAT32, GPU);
@@ -90,6 +94,22 @@ public final class CudaBench {
         time("conv2d f32 tf32 (cuDNN)", -convFlops, () -> be.conv2d(x, w, null, p));
         Cuda.setAllowTf32(Device.cuda(0), false);
         System.out.println("allocator: " + dev.allocator().stats());
+    }
+
+    /** Sorting and running sums at the shapes of bench/torch_sorting.py (the same timing rule), for a same-run ratio. */
+    static void sorting(Generator g) {
+        Tensor vocab = Tensor.randn(g, new int[]{64, 50257}, DType.FLOAT32, GPU);
+        Tensor rows = Tensor.randn(g, new int[]{8192, 1024}, DType.FLOAT32, GPU);
+        Tensor flat = Tensor.randn(g, new int[]{1 << 24}, DType.FLOAT32, GPU);
+        Tensor square = Tensor.randn(g, new int[]{4096, 4096}, DType.FLOAT32, GPU);
+        long vb = 4L * 64 * 50257, rb = 4L * 8192 * 1024, fb = 4L << 24, sb = 4L * 4096 * 4096;
+        time("argsort f32 64x50257 dim 1", vb, () -> vocab.argsort(1, true));
+        time("argsort f32 8192x1024 dim 1", rb, () -> rows.argsort(1, false));
+        time("argsort f32 2^24", fb, () -> flat.argsort(0, false));
+        time("topk 50 f32 64x50257 dim 1", vb, () -> vocab.topk(50, 1, true).values());
+        time("cumsum f32 64x50257 dim 1", 2 * vb, () -> vocab.cumsum(1));
+        time("cumsum f32 4096x4096 dim 1", 2 * sb, () -> square.cumsum(1));
+        time("cumsum f32 4096x4096 dim 0", 2 * sb, () -> square.cumsum(0));
     }
 
     /** Times op (which returns a tensor to release) with events: median of 5 batches; work > 0 bytes, < 0 flops. */

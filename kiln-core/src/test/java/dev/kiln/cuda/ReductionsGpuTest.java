@@ -86,5 +86,29 @@ class ReductionsGpuTest extends GpuBackendComparison {
         close(b.sum(), gpu(b).sum(), 0, "sum of bool");
     }
 
-    // ------------------------------------------------------------------ matmul
+    @Test void cumsumAlongEachDimAgainstTheCpu() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16}) {
+            // blocks along innermost lines, a thread per other line; long lines in segments (10,000 innermost: 3 of
+            // 4,096; 5,000 over 6 lines: segments of 16)
+            for (int[] shape : new int[][]{{1000}, {7, 300}, {5, 6, 7}, {3, 70, 2}, {40, 3}, {3, 10_000}, {2, 5000, 3}}) {
+                for (int d = 0; d < shape.length; d++) {
+                    int dim = d;
+                    String w = t + " " + java.util.Arrays.toString(shape) + " dim " + d;
+                    compareGraph("cumsum " + w, t == DType.FLOAT64 ? 1e-12 : t == DType.FLOAT32 ? 1e-6 : 1e-2, in -> in[0].cumsum(dim), randn(t, shape));
+                }
+            }
+            compareGraph("cumsum of a transposed view " + t, t == DType.BFLOAT16 ? 1e-2 : 1e-6, in -> in[0].t().cumsum(1), randn(t, 33, 17));
+        }
+        // int64 exactly (beyond 2^53, where double sums would round), and bool as int64
+        long[] v = new long[100];
+        java.util.Random rnd = new java.util.Random(gen.nextSeed());
+        for (int i = 0; i < v.length; i++) v[i] = (1L << 53) + rnd.nextInt(1000) - 500;
+        Tensor big = Tensor.of(v, 4, 25);
+        for (int d = 0; d < 2; d++) {
+            assertArrayEquals(big.cumsum(d).toLongArray(), gpu(big).cumsum(d).toLongArray(), "int64 cumsum dim " + d);
+        }
+        Tensor b = randn(DType.FLOAT32, 6, 50).gt(0);
+        assertArrayEquals(b.cumsum(1).toLongArray(), gpu(b).cumsum(1).toLongArray(), "bool cumsum");
+        assertEquals(DType.INT64, gpu(b).cumsum(1).dtype());
+    }
 }

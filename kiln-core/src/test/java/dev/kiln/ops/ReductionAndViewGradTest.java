@@ -55,6 +55,35 @@ class ReductionAndViewGradTest {
         assertEquals(5.0 / 3, x.var(new int[]{0}, true, false).item(), 1e-12);
     }
 
+    @Test void cumsumGradientsAlongEachDim() {
+        for (int d = -1; d < 3; d++) {
+            int dim = d;
+            GradCheck.check(x -> x[0].cumsum(dim), randn(31 + d, 3, 5, 4));
+        }
+        GradCheck.check(x -> x[0].t().cumsum(1), randn(35, 4, 6));   // a transposed view
+        GradCheck.check(x -> x[0].cumsum(0).cumsum(0), randn(36, 7));   // a cumsum of a cumsum: the reverse sums twice
+        GradCheck.check(x -> x[0].cumsum(0), randn(37));   // a scalar
+    }
+
+    @Test void cumsumValuesAndDtypes() {
+        Tensor x = Tensor.of(new double[]{1, 2, 3, 4, 5, 6}, 2, 3);
+        assertArrayEquals(new double[]{1, 3, 6, 4, 9, 15}, x.cumsum(1).toDoubleArray());
+        assertArrayEquals(new double[]{1, 2, 3, 5, 7, 9}, x.cumsum(-2).toDoubleArray());
+        assertArrayEquals(new double[]{1, 3, 6, 4, 9, 15}, x.to(DType.FLOAT32).cumsum(1).toDoubleArray());
+        // float32 sums in double: 2^24 + 1 + 1 is exact there, not in float
+        Tensor f = Tensor.of(new float[]{16_777_216f, 1f, 1f}, 3);
+        assertArrayEquals(new double[]{16_777_216, 16_777_216, 16_777_218}, f.cumsum(0).toDoubleArray());
+        // bool and integers sum as int64, exactly beyond 2^53
+        Tensor b = Tensor.of(new double[]{1, -1, 2, 0, 3}, 5).gt(0);
+        assertEquals(DType.INT64, b.cumsum(0).dtype());
+        assertArrayEquals(new long[]{1, 1, 2, 2, 3}, b.cumsum(0).toLongArray());
+        long big = 1L << 53;
+        assertArrayEquals(new long[]{big, big + 1, big + 2}, Tensor.of(new long[]{big, 1, 1}, 3).cumsum(0).toLongArray());
+        assertArrayEquals(new long[]{1, 3, 6}, Tensor.of(new int[]{1, 2, 3}, 3).cumsum(0).toLongArray());
+        assertEquals(0, Tensor.zeros(new int[]{2, 0}, DType.FLOAT32, dev.kiln.Device.CPU).cumsum(1).numel());
+        assertThrows(IllegalArgumentException.class, () -> x.cumsum(2));
+    }
+
     @Test void argmaxAndArgmin() {
         Tensor x = Tensor.of(new double[]{1, 7, 7, 2, 0, 5}, 2, 3);
         assertArrayEquals(new long[]{1, 2}, x.argmax(1, false).toLongArray());

@@ -22,6 +22,8 @@ __device__ __forceinline__ C unary_op(int op, C x) {
         case UNARY_GELU: return (C) 0.5 * x * (one + erf(x * (C) 0.7071067811865476));
         case UNARY_SILU: return x / (one + exp(-x));
         case UNARY_GELU_TANH: return (C) 0.5 * x * (one + tanh((C) 0.7978845608028654 * (x + (C) 0.044715 * x * x * x)));
+        case UNARY_SIN: return sin(x);
+        case UNARY_COS: return cos(x);
         case UNARY_STEP: return x > zero ? one : zero;
         default: return x == zero ? one : zero;   // UNARY_NOT
     }

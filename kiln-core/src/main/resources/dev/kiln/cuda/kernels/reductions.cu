@@ -124,3 +124,110 @@ extern "C" __global__ void reduce_cols_finish_##S(int op, T* out, const double* 
     } \
 }
 KILN_ALL_TYPES(REDUCE_2PASS)
+
+// Running sums (cumsum) of a contiguous (outer, n, inner) array along n, from the end with reverse: in double for the
+// floating types, exactly in i64 for i64, as the CPU does. Scan order s runs 0..n-1 (j = n-1-s with reverse). Lines
+// long enough to leave the GPU idle are cut into segments: a first pass writes each segment's total into part
+// (mode 1), cumsum_offsets turns those into each segment's exclusive prefix, and the scan (mode 0) starts each segment
+// from its prefix (part null: from 0, one pass).
+template <typename T> struct CumSum {
+    typedef double type;
+    static __device__ __forceinline__ T out(double v) { return from_d<T>(v); }
+};
+template <> struct CumSum<i64> {
+    typedef i64 type;
+    static __device__ __forceinline__ i64 out(i64 v) { return v; }
+};
+__device__ __forceinline__ double cum_load(float v) { return v; }
+__device__ __forceinline__ double cum_load(double v) { return v; }
+__device__ __forceinline__ double cum_load(bf16 v) { return to_d(v); }
+__device__ __forceinline__ double cum_load(f16 v) { return to_d(v); }
+__device__ __forceinline__ i64 cum_load(i64 v) { return v; }
+
+#define CUMSUM_BLOCK 256
+#define CUMSUM_ITEMS 16   // a block's segment of an innermost line: CUMSUM_BLOCK * CUMSUM_ITEMS elements
+
+template <typename A>
+__device__ __forceinline__ A cum_warp_scan(A v, int lane) {   // inclusive
+    for (int off = 1; off < 32; off <<= 1) {
+        A u = __shfl_up_sync(0xffffffffu, v, off);
+        if (lane >= off) v += u;
+    }
+    return v;
+}
+
+// inner == 1: block b of rows * segs (row b / segs, segment b % segs; grid-stride) scans its CUMSUM_BLOCK *
+// CUMSUM_ITEMS elements, each thread CUMSUM_ITEMS in a row.
+template <typename T>
+__device__ __forceinline__ void cumsum_rows_impl(T* out, const T* x, typename CumSum<T>::type* part, i64 rows, i64 n, int segs,
+                                                 int reverse, int mode) {
+    typedef typename CumSum<T>::type A;
+    __shared__ A warps[CUMSUM_BLOCK / 32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (i64 b = blockIdx.x; b < rows * segs; b += gridDim.x) {
+        i64 seg, r = divmod(b, segs, seg), s0 = seg * (CUMSUM_BLOCK * CUMSUM_ITEMS) + threadIdx.x * CUMSUM_ITEMS;
+        A v[CUMSUM_ITEMS], run = 0;
+#pragma unroll
+        for (int k = 0; k < CUMSUM_ITEMS; k++) {
+            i64 s = s0 + k;
+            if (s < n) run += cum_load(x[r * n + (reverse ? n - 1 - s : s)]);
+            v[k] = run;
+        }
+        A t = cum_warp_scan(run, lane);
+        if (lane == 31) warps[warp] = t;
+        __syncthreads();
+        if (warp == 0) {
+            A w = lane < CUMSUM_BLOCK / 32 ? warps[lane] : (A) 0;
+            w = cum_warp_scan(w, lane);
+            if (lane < CUMSUM_BLOCK / 32) warps[lane] = w;
+        }
+        __syncthreads();
+        A before = (warp > 0 ? warps[warp - 1] : (A) 0) + t - run;   // the segment's elements before this thread's
+        if (mode == 1) {
+            if (threadIdx.x == 0) part[b] = warps[CUMSUM_BLOCK / 32 - 1];
+        } else {
+            if (part != 0) before += part[b];
+#pragma unroll
+            for (int k = 0; k < CUMSUM_ITEMS; k++) {
+                i64 s = s0 + k;
+                if (s < n) out[r * n + (reverse ? n - 1 - s : s)] = CumSum<T>::out(before + v[k]);
+            }
+        }
+        __syncthreads();   // warps[] is read above before the next block's scan writes it
+    }
+}
+
+#define CUMSUM(T, S) \
+extern "C" __global__ void __launch_bounds__(CUMSUM_BLOCK) cumsum_rows_##S(T* out, const T* x, CumSum<T>::type* part, i64 rows, i64 n, \
+                                                                            int segs, int reverse, int mode) { \
+    cumsum_rows_impl<T>(out, x, part, rows, n, segs, reverse, mode); \
+} \
+/* inner > 1: a thread per (o, segment, i) walks its len elements of the line in order; neighbours read neighbours */ \
+extern "C" __global__ void cumsum_lines_##S(T* out, const T* x, CumSum<T>::type* part, i64 outer, i64 n, i64 inner, int segs, i64 len, \
+                                            int reverse, int mode) { \
+    GRID_STRIDE(t, outer * segs * inner) { \
+        i64 i, q = divmod(t, inner, i), seg, o = divmod(q, segs, seg); \
+        CumSum<T>::type run = mode == 0 && part != 0 ? part[t] : 0; \
+        i64 end = min(n, (seg + 1) * len); \
+        for (i64 s = seg * len; s < end; s++) { \
+            i64 j = (o * n + (reverse ? n - 1 - s : s)) * inner + i; \
+            run += cum_load(x[j]); \
+            if (mode == 0) out[j] = CumSum<T>::out(run); \
+        } \
+        if (mode == 1) part[t] = run; \
+    } \
+} \
+/* part (outer, segs, inner) of segment totals -> each segment's exclusive prefix, a thread per (o, i) */ \
+extern "C" __global__ void cumsum_offsets_##S(CumSum<T>::type* part, i64 outer, int segs, i64 inner) { \
+    GRID_STRIDE(t, outer * inner) { \
+        i64 i, o = divmod(t, inner, i); \
+        CumSum<T>::type run = 0; \
+        for (int seg = 0; seg < segs; seg++) { \
+            CumSum<T>::type* p = part + (o * segs + seg) * inner + i; \
+            CumSum<T>::type v = *p; \
+            *p = run; \
+            run += v; \
+        } \
+    } \
+}
+KILN_FLOAT_TYPES(CUMSUM) CUMSUM(i64, i64)

@@ -1,0 +1,77 @@
+package dev.kiln.cuda;
+
+import dev.kiln.DType;
+import dev.kiln.Tensor;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** argsort, sort and topk on cuda:0 against the CPU: every dtype, both directions, ties, NaN, rows past a tile. Skips without a GPU. */
+class SortingGpuTest extends GpuBackendComparison {
+    @BeforeAll static void requireGpu() { setUpGpu(SortingGpuTest.class); }
+
+    /** Random values with many ties (rounded to quarters), some NaN for the floating types. */
+    private Tensor values(DType t, boolean nan, int... shape) {
+        Tensor x = randn(DType.FLOAT64, shape).mul(t == DType.UINT8 ? 40 : 4).abs();
+        double[] v = x.toDoubleArray();
+        java.util.Random rnd = new java.util.Random(gen.nextSeed());
+        for (int i = 0; i < v.length; i++) {
+            v[i] = t.isFloating() ? Math.round(v[i] * 4) / 4.0 * (rnd.nextBoolean() ? 1 : -1) : Math.round(v[i]) * (t == DType.UINT8 || rnd.nextBoolean() ? 1 : -1);
+            if (nan && t.isFloating() && rnd.nextInt(50) == 0) v[i] = Double.NaN;
+        }
+        return Tensor.of(v, shape).to(t);
+    }
+
+    @Test void argsortEqualsTheCpuOnEveryDtypeAndDim() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16, DType.FLOAT16, DType.INT64, DType.INT32, DType.UINT8}) {
+            // one place, a row in one block (P <= 2048), rows of tiles and merge steps (P = 4096, 16384), several dims
+            for (int[] shape : new int[][]{{1}, {37}, {3, 2048}, {2, 3000}, {10_000}, {6, 5, 7}}) {
+                Tensor x = values(t, true, shape);
+                for (int d = 0; d < shape.length; d++) {
+                    for (boolean desc : new boolean[]{false, true}) {
+                        String w = t + " " + Arrays.toString(shape) + " dim " + d + " desc " + desc;
+                        assertArrayEquals(x.argsort(d, desc).toLongArray(), gpu(x).argsort(d, desc).toLongArray(), w);
+                    }
+                }
+            }
+        }
+        // the first k: one block (n <= 2048), tiles' candidates in one round and in several (k up to 1024), and the
+        // whole sort cut to k (k > 1024)
+        for (int[] nk : new int[][]{{1500, 7}, {5000, 5}, {50_000, 50}, {100_000, 1000}, {5000, 1025}, {3000, 3000}}) {
+            for (DType t : new DType[]{DType.FLOAT32, DType.INT64}) {
+                Tensor x = values(t, true, 3, nk[0]);
+                for (boolean largest : new boolean[]{true, false}) {
+                    String w = "topk " + nk[1] + " of " + nk[0] + " " + t + " largest " + largest;
+                    Tensor.Sorted c = x.topk(nk[1], 1, largest), g = gpu(x).topk(nk[1], 1, largest);
+                    assertArrayEquals(c.indices().toLongArray(), g.indices().toLongArray(), w);
+                    assertArrayEquals(c.values().toDoubleArray(), g.values().toDoubleArray(), w);
+                }
+            }
+        }
+        assertArrayEquals(new int[]{4, 0, 5}, gpu(randn(DType.FLOAT32, 4, 9, 5)).topk(0, 1, true).indices().shape());
+        Tensor b = randn(DType.FLOAT32, 5, 300).gt(0);
+        assertArrayEquals(b.argsort(1, true).toLongArray(), gpu(b).argsort(1, true).toLongArray(), "bool");
+        // int64 keys beyond 2^53, where a double key would tie them
+        long big = 1L << 60;
+        Tensor l = Tensor.of(new long[]{big + 3, big + 1, big + 2, big}, 4);
+        assertArrayEquals(new long[]{3, 1, 2, 0}, gpu(l).argsort(0, false).toLongArray());
+    }
+
+    @Test void sortAndTopkValuesAndGradients() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
+            compareGraph("sort " + t, 0, in -> in[0].sort(1, false).values(), randn(t, 8, 300));
+            compareGraph("sort desc dim 0 " + t, 0, in -> in[0].sort(0, true).values(), randn(t, 50, 3, 4));
+            compareGraph("topk " + t, 0, in -> in[0].topk(5, 1, true).values(), randn(t, 16, 5000));
+            compareGraph("topk smallest of a transposed view " + t, 0, in -> in[0].t().topk(3, 1, false).values(), randn(t, 40, 6));
+        }
+        Tensor x = randn(DType.FLOAT32, 4, 50_000);   // a vocabulary's logits
+        Tensor.Sorted c = x.topk(10, 1, true), g = gpu(x).topk(10, 1, true);
+        assertArrayEquals(c.indices().toLongArray(), g.indices().toLongArray());
+        assertArrayEquals(c.values().toFloatArray(), g.values().toFloatArray());
+        assertEquals(GPU, g.indices().device());
+    }
+}
