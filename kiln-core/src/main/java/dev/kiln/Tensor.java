@@ -58,18 +58,14 @@ public final class Tensor implements AutoCloseable {
     // ------------------------------------------------------------------ factories
 
     public static Tensor of(float[] data, int... shape) { return fromArray(data, data.length, DType.FLOAT32, shape); }
-
     public static Tensor of(double[] data, int... shape) { return fromArray(data, data.length, DType.FLOAT64, shape); }
-
     public static Tensor of(long[] data, int... shape) { return fromArray(data, data.length, DType.INT64, shape); }
-
     public static Tensor of(int[] data, int... shape) { return fromArray(data, data.length, DType.INT32, shape); }
 
     /** A 1-D float32 tensor of the values. */
     public static Tensor of(float... data) { return of(data, data.length); }
 
     public static Tensor scalar(double value) { return full(new int[0], value, DType.FLOAT32, Device.CPU); }
-
     public static Tensor scalar(double value, DType dtype, Device device) { return full(new int[0], value, dtype, device); }
 
     private static Tensor fromArray(Object data, int length, DType dtype, int[] shape) {
@@ -97,11 +93,9 @@ public final class Tensor implements AutoCloseable {
     }
 
     public static Tensor zeros(int... shape) { return full(shape, 0, DType.FLOAT32, Device.CPU); }
-
     public static Tensor zeros(int[] shape, DType dtype, Device device) { return full(shape, 0, dtype, device); }
 
     public static Tensor ones(int... shape) { return full(shape, 1, DType.FLOAT32, Device.CPU); }
-
     public static Tensor ones(int[] shape, DType dtype, Device device) { return full(shape, 1, dtype, device); }
 
     /** Uniform on [0, 1). */
@@ -470,29 +464,24 @@ public final class Tensor implements AutoCloseable {
     // ------------------------------------------------------------------ elementwise
 
     public Tensor add(Tensor o) { return Elementwise.binary(BinaryOp.ADD, this, o); }
-
     public Tensor add(double s) { return Elementwise.binaryScalar(BinaryOp.ADD, this, s, false); }
 
     public Tensor sub(Tensor o) { return Elementwise.binary(BinaryOp.SUB, this, o); }
-
     public Tensor sub(double s) { return Elementwise.binaryScalar(BinaryOp.SUB, this, s, false); }
 
     /** {@code s - this}. */
     public Tensor rsub(double s) { return Elementwise.binaryScalar(BinaryOp.SUB, this, s, true); }
 
     public Tensor mul(Tensor o) { return Elementwise.binary(BinaryOp.MUL, this, o); }
-
     public Tensor mul(double s) { return Elementwise.binaryScalar(BinaryOp.MUL, this, s, false); }
 
     public Tensor div(Tensor o) { return Elementwise.binary(BinaryOp.DIV, this, o); }
-
     public Tensor div(double s) { return Elementwise.binaryScalar(BinaryOp.DIV, this, s, false); }
 
     /** {@code s / this}. */
     public Tensor rdiv(double s) { return Elementwise.binaryScalar(BinaryOp.DIV, this, s, true); }
 
     public Tensor pow(Tensor o) { return Elementwise.binary(BinaryOp.POW, this, o); }
-
     public Tensor pow(double s) { return Elementwise.binaryScalar(BinaryOp.POW, this, s, false); }
 
     /** Elementwise maximum of two tensors. */
@@ -520,32 +509,26 @@ public final class Tensor implements AutoCloseable {
 
     public Tensor tanh() { return Elementwise.unary(UnaryOp.TANH, this); }
 
-    /** Sine, in radians. */
+    /** Sine (and below, cosine) of radians. */
     public Tensor sin() { return Elementwise.unary(UnaryOp.SIN, this); }
-
-    /** Cosine, in radians. */
     public Tensor cos() { return Elementwise.unary(UnaryOp.COS, this); }
 
     public Tensor clamp(double min, double max) { return Elementwise.clamp(this, min, max); }
 
     public Tensor eq(Tensor o) { return Elementwise.binary(BinaryOp.EQ, this, o); }
-
     public Tensor eq(double s) { return Elementwise.binaryScalar(BinaryOp.EQ, this, s, false); }
 
     public Tensor ne(Tensor o) { return Elementwise.binary(BinaryOp.NE, this, o); }
 
     public Tensor lt(Tensor o) { return Elementwise.binary(BinaryOp.LT, this, o); }
-
     public Tensor lt(double s) { return Elementwise.binaryScalar(BinaryOp.LT, this, s, false); }
 
     public Tensor le(Tensor o) { return Elementwise.binary(BinaryOp.LE, this, o); }
 
     public Tensor gt(Tensor o) { return Elementwise.binary(BinaryOp.GT, this, o); }
-
     public Tensor gt(double s) { return Elementwise.binaryScalar(BinaryOp.GT, this, s, false); }
 
     public Tensor ge(Tensor o) { return Elementwise.binary(BinaryOp.GE, this, o); }
-
     public Tensor ge(double s) { return Elementwise.binaryScalar(BinaryOp.GE, this, s, false); }
 
     /** {@code cond ? a : b}, broadcasting all three. */
@@ -557,26 +540,20 @@ public final class Tensor implements AutoCloseable {
     // ------------------------------------------------------------------ reductions
 
     public Tensor sum() { return Reductions.reduce(ReduceOp.SUM, this, null, false); }
-
     public Tensor sum(int dim, boolean keepdim) { return Reductions.reduce(ReduceOp.SUM, this, new int[]{dim}, keepdim); }
-
     public Tensor sum(int[] dims, boolean keepdim) { return Reductions.reduce(ReduceOp.SUM, this, dims, keepdim); }
 
     public Tensor mean() { return Reductions.mean(this, null, false); }
-
     public Tensor mean(int dim, boolean keepdim) { return Reductions.mean(this, new int[]{dim}, keepdim); }
-
     public Tensor mean(int[] dims, boolean keepdim) { return Reductions.mean(this, dims, keepdim); }
 
     /** Variance over dims, unbiased (Bessel) or not. */
     public Tensor var(int[] dims, boolean unbiased, boolean keepdim) { return Reductions.var(this, dims, unbiased, keepdim); }
 
     public Tensor max() { return Reductions.reduce(ReduceOp.MAX, this, null, false); }
-
     public Tensor max(int dim, boolean keepdim) { return Reductions.reduce(ReduceOp.MAX, this, new int[]{dim}, keepdim); }
 
     public Tensor min() { return Reductions.reduce(ReduceOp.MIN, this, null, false); }
-
     public Tensor min(int dim, boolean keepdim) { return Reductions.reduce(ReduceOp.MIN, this, new int[]{dim}, keepdim); }
 
     /** Running sums along dim (PyTorch's cumsum); bool and integer tensors sum as int64. */

@@ -24,6 +24,8 @@ public enum AutocastPolicy {
     CROSS_ENTROPY(Precision.FLOAT32),
     NLL_LOSS(Precision.FLOAT32),
     MSE_LOSS(Precision.FLOAT32),
+    L1_LOSS(Precision.FLOAT32),
+    SMOOTH_L1_LOSS(Precision.FLOAT32),
     BCE_WITH_LOGITS(Precision.FLOAT32),
     LAYER_NORM(Precision.FLOAT32),
     BATCH_NORM(Precision.FLOAT32),

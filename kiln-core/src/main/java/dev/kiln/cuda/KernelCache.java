@@ -39,7 +39,7 @@ final class KernelCache {
     static final List<String> HEADERS = List.of("common.cuh", "pool.cuh", "random.cuh");
     /** Every kernel file, one per op family (the offline compile test checks this list against the folder). */
     static final List<String> FILES = List.of("attention.cu", "convolution.cu", "dropout.cu", "elementwise.cu", "graph.cu", "indexing.cu", "losses.cu",
-            "matmul.cu", "normalization.cu", "optim.cu", "pooling.cu", "quantized.cu", "random.cu", "recurrent.cu", "reductions.cu", "softmax.cu");
+            "matmul.cu", "normalization.cu", "optim.cu", "pooling.cu", "quantized.cu", "random.cu", "recurrent.cu", "reductions.cu", "softmax.cu", "sorting.cu");
 
     private static final Map<String, MemorySegment> MODULES = new ConcurrentHashMap<>();
     private static final Map<String, String> SOURCES = new ConcurrentHashMap<>();

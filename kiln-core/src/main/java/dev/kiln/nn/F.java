@@ -91,6 +91,15 @@ public final class F {
     public static Tensor layerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps) { return Normalization.layerNorm(x, normalizedShape, weight, bias, eps); }
 
     /**
+     * RMS norm over the trailing normalizedShape dimensions (LLaMA's): x / sqrt(mean(x^2) + eps) times weight (that
+     * shape, or null); eps NaN: the machine epsilon of x's dtype, as PyTorch's default.
+     */
+    public static Tensor rmsNorm(Tensor x, int[] normalizedShape, Tensor weight, double eps) { return Normalization.rmsNorm(x, normalizedShape, weight, eps); }
+
+    /** Group norm of (N, C, *): statistics per sample over each of numGroups groups of channels; weight and bias (C) or null. */
+    public static Tensor groupNorm(Tensor x, int numGroups, Tensor weight, Tensor bias, double eps) { return Normalization.groupNorm(x, numGroups, weight, bias, eps); }
+
+    /**
      * Layer norm with its output in {@code dtype} (null: as above): float32 input normalised straight into 16 bits, for
      * a layer norm that only feeds products (a pre-norm block under autocast, which would cast the output for them and
      * keep both). The statistics stay float32; gradients flow back in float32.
@@ -137,6 +146,9 @@ public final class F {
 
     public static Tensor silu(Tensor x) { return x.silu(); }
 
+    /** x where x > 0, else negativeSlope * x. */
+    public static Tensor leakyRelu(Tensor x, double negativeSlope) { return Elementwise.leakyRelu(x, negativeSlope); }
+
     public static Tensor sigmoid(Tensor x) { return x.sigmoid(); }
 
     public static Tensor tanh(Tensor x) { return x.tanh(); }
@@ -160,6 +172,23 @@ public final class F {
 
     public static Tensor mseLoss(Tensor input, Tensor target, Reduction reduction) {
         return Losses.mseLoss(Autocast.cast(AutocastPolicy.MSE_LOSS, input), Autocast.cast(AutocastPolicy.MSE_LOSS, target), reduction.op);
+    }
+
+    /** Absolute error. */
+    public static Tensor l1Loss(Tensor input, Tensor target, Reduction reduction) {
+        return Losses.l1Loss(Autocast.cast(AutocastPolicy.L1_LOSS, input), Autocast.cast(AutocastPolicy.L1_LOSS, target), reduction.op);
+    }
+
+    /** Squared error below beta (halved, over beta), absolute error less beta / 2 above it; beta 0 is the L1 loss. */
+    public static Tensor smoothL1Loss(Tensor input, Tensor target, Reduction reduction, double beta) {
+        return Losses.smoothL1Loss(Autocast.cast(AutocastPolicy.SMOOTH_L1_LOSS, input), Autocast.cast(AutocastPolicy.SMOOTH_L1_LOSS, target),
+                reduction.op, beta);
+    }
+
+    /** Huber's loss: half the squared error below delta, delta (|d| - delta / 2) above (delta times the smooth L1 loss at beta = delta). */
+    public static Tensor huberLoss(Tensor input, Tensor target, Reduction reduction, double delta) {
+        if (!(delta > 0)) throw new IllegalArgumentException("huber_loss: delta must be > 0, got " + delta);
+        return smoothL1Loss(input, target, reduction, delta).mul(delta);
     }
 
     public static Tensor binaryCrossEntropyWithLogits(Tensor logits, Tensor target, Reduction reduction) {

@@ -70,6 +70,11 @@ public final class Elementwise {
         };
     }
 
+    /** x where x > 0, else slope * x (PyTorch's leaky_relu: NaN stays NaN, the gradient at 0 is slope). */
+    public static Tensor leakyRelu(Tensor x, double slope) {
+        return where(x.gt(0), x, x.mul(slope));
+    }
+
     static Tensor zerosLike(Tensor x) { return Tensor.zeros(x.shape(), x.dtype(), x.device()); }
 
     // ---------------------------------------------------------------- binary

@@ -162,6 +162,24 @@ public final class Losses {
         return reduceAll(d.mul(d), reduction);
     }
 
+    /** Absolute error |input - target| (PyTorch's l1_loss; the gradient at 0 is 0). */
+    public static Tensor l1Loss(Tensor input, Tensor target, Reduction reduction) {
+        sameShape("l1_loss", input, target);
+        return reduceAll(input.sub(target).abs(), reduction);
+    }
+
+    /**
+     * PyTorch's smooth_l1_loss: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target; beta 0: the
+     * L1 loss). Huber's loss with delta is delta times this with beta = delta.
+     */
+    public static Tensor smoothL1Loss(Tensor input, Tensor target, Reduction reduction, double beta) {
+        sameShape("smooth_l1_loss", input, target);
+        if (!(beta >= 0) || Double.isInfinite(beta)) throw new IllegalArgumentException("smooth_l1_loss: beta must be finite and >= 0, got " + beta);
+        Tensor d = input.sub(target), a = d.abs();
+        Tensor loss = beta == 0 ? a : Tensor.where(a.lt(beta), d.mul(d).mul(0.5 / beta), a.sub(0.5 * beta));
+        return reduceAll(loss, reduction);
+    }
+
     /**
      * max(x, 0) - x t + log(1 + exp(-|x|)), which never overflows. The gradient is recorded directly:
      * d/dx = sigmoid(x) - t, d/dt = -x.

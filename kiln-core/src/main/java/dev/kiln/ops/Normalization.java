@@ -92,6 +92,64 @@ public final class Normalization {
     }
 
     /**
+     * RMS norm over the trailing dimensions given by normalizedShape (PyTorch's rms_norm, LLaMA's RMSNorm):
+     * x / sqrt(mean(x^2) + eps) times weight (of that shape, or null). eps NaN: the machine epsilon of x's dtype, as
+     * PyTorch's eps=None. 16-bit inputs are normalised in float32 and the result cast back. Composed of elementwise ops
+     * and a mean, so every backend runs it and its gradient is theirs.
+     */
+    public static Tensor rmsNorm(Tensor x, int[] normalizedShape, Tensor weight, double eps) {
+        int k = normalizedShape.length, r = x.dim();
+        if (k == 0 || k > r || !Arrays.equals(Arrays.copyOfRange(x.shape(), r - k, r), normalizedShape)) {
+            throw new IllegalArgumentException("rms_norm: normalized shape " + Shape.str(normalizedShape)
+                    + " does not match the trailing dimensions of input " + Shape.str(x.shape()));
+        }
+        Checks.floating("rms_norm", x);
+        affineShape("rms_norm", "weight", weight, normalizedShape);
+        DType t = x.dtype();
+        double e = Double.isNaN(eps) ? machineEpsilon(t) : eps;
+        Tensor xf = t == DType.BFLOAT16 || t == DType.FLOAT16 ? x.to(DType.FLOAT32) : x;
+        int[] dims = new int[k];
+        for (int i = 0; i < k; i++) dims[i] = r - k + i;
+        Tensor y = affine(xf.div(xf.mul(xf).mean(dims, true).add(e).sqrt()), weight, null);
+        return y.dtype() == t ? y : y.to(t);
+    }
+
+    /** The distance from 1 to the next number of the dtype (torch.finfo(dtype).eps). */
+    static double machineEpsilon(DType t) {
+        return switch (t) {
+            case FLOAT64 -> Math.ulp(1.0);
+            case BFLOAT16 -> 0x1p-7;
+            case FLOAT16 -> 0x1p-10;
+            default -> Math.ulp(1.0f);
+        };
+    }
+
+    /**
+     * Group norm of x (N, C, *) (PyTorch's group_norm): the C channels in numGroups groups, each sample's group
+     * normalised by its own mean and biased variance, then weight and bias per channel (C, or null). Composite, as
+     * {@link #rmsNorm}.
+     */
+    public static Tensor groupNorm(Tensor x, int numGroups, Tensor weight, Tensor bias, double eps) {
+        if (x.dim() < 2) throw new IllegalArgumentException("group_norm: expected input (N, C, *), got " + Shape.str(x.shape()));
+        int n = x.size(0), c = x.size(1);
+        if (numGroups < 1 || c % numGroups != 0) {
+            throw new IllegalArgumentException("group_norm: " + c + " channels do not split into " + numGroups + " groups");
+        }
+        Checks.floating("group_norm", x);
+        affineShape("group_norm", "weight", weight, new int[]{c});
+        affineShape("group_norm", "bias", bias, new int[]{c});
+        DType t = x.dtype();
+        Tensor xf = t == DType.BFLOAT16 || t == DType.FLOAT16 ? x.to(DType.FLOAT32) : x;
+        Tensor g = xf.reshape(n, numGroups, -1);
+        Tensor y = normalize(g, g.mean(2, true), g.var(new int[]{2}, false, true), eps).reshape(x.shape());
+        int[] channel = new int[x.dim()];
+        Arrays.fill(channel, 1);
+        channel[1] = c;
+        y = affine(y, weight == null ? null : weight.reshape(channel), bias == null ? null : bias.reshape(channel));
+        return y.dtype() == t ? y : y.to(t);
+    }
+
+    /**
      * Batch norm over (N, C) or (N, C, *) with per-channel statistics. Training normalises by the batch's
      * statistics and moves the running ones towards them in place (momentum as PyTorch: new = (1-m) old + m batch,
      * the running variance unbiased); eval normalises by the running statistics.

@@ -66,6 +66,9 @@ class ElementwiseGpuTest extends GpuBackendComparison {
                 close(CPU_BE.unary(op, x.t()), gpuBe.unary(op, gpu(x).t()), tol(t) * 4, op + " transposed " + t);
             }
         }
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
+            compareGraph("leaky_relu " + t, tol(t), in -> dev.kiln.nn.F.leakyRelu(in[0], 0.2), randn(t, 17, 31));
+        }
         Tensor b = randn(DType.FLOAT32, 50).gt(0);
         close(CPU_BE.unary(UnaryOp.NOT, b), gpuBe.unary(UnaryOp.NOT, gpu(b)), 0, "not");
         Tensor i = randn(DType.FLOAT64, 40).mul(50).to(DType.INT64);

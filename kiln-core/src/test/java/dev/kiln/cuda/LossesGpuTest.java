@@ -52,6 +52,29 @@ class LossesGpuTest {
         }
     }
 
+    @ParameterizedTest @EnumSource(value = DType.class, names = {"FLOAT32", "FLOAT64"})
+    void l1SmoothL1AndHuberMatchCpu(DType dt) {
+        Tensor x = Tensor.randn(new Generator(7), new int[]{64, 33}, DType.FLOAT64, Device.CPU).mul(2).to(dt);
+        Tensor y = Tensor.randn(new Generator(8), new int[]{64, 33}, DType.FLOAT64, Device.CPU).to(dt);
+        for (Reduction r : Reduction.values()) {
+            for (int kind = 0; kind < 3; kind++) {
+                String what = dt + " " + r + " " + new String[]{"l1", "smooth l1", "huber"}[kind];
+                Tensor xc = x.detach().requiresGrad(true), xg = x.to(GPU).detach().requiresGrad(true);
+                int k = kind;
+                java.util.function.BiFunction<Tensor, Tensor, Tensor> loss = (a, b) -> switch (k) {
+                    case 0 -> F.l1Loss(a, b, r);
+                    case 1 -> F.smoothL1Loss(a, b, r, 0.5);
+                    default -> F.huberLoss(a, b, r, 1.5);
+                };
+                Tensor lc = loss.apply(xc, y), lg = loss.apply(xg, y.to(GPU));
+                GpuBackendComparison.close(lc, lg, tol(dt), what + " forward");
+                (r == Reduction.NONE ? lc.sum() : lc).backward();
+                (r == Reduction.NONE ? lg.sum() : lg).backward();
+                GpuBackendComparison.close(xc.grad(), xg.grad(), tol(dt), what + " backward");
+            }
+        }
+    }
+
     @Test void crossEntropyBadTargetIsReportedAtTheNextWait() {
         Tensor x = Tensor.zeros(new int[]{2, 3}, DType.FLOAT32, GPU);
         var e = assertThrows(IndexOutOfBoundsException.class, () -> F.crossEntropy(x, Tensor.of(new long[]{0, 3}, 2).to(GPU)).item());

@@ -5,6 +5,7 @@ import dev.kiln.Device;
 import dev.kiln.Tensor;
 import dev.kiln.backend.BatchNormParams;
 import dev.kiln.backend.Pool2dParams;
+import dev.kiln.nn.F;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -128,6 +129,20 @@ class NormalizationGpuTest extends GpuBackendComparison {
      * shifted sums' case). Every training case counts the batch once (num_batches_tracked, in the finish kernel). The
      * ReLU-only case (variant 1) has the _v kernels recompute the mask from x; the misaligned gradient runs it from y.
      */
+    @Test void rmsNormAndGroupNormAgainstTheCpu() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
+            double tl = t == DType.FLOAT64 ? 1e-12 : 1e-5;
+            compareGraph("rms_norm " + t, tl, in -> F.rmsNorm(in[0], new int[]{64}, in[1], 1e-6), randn(t, 8, 16, 64), randn(t, 64));
+            compareGraph("rms_norm no weight " + t, tl, in -> F.rmsNorm(in[0], new int[]{3, 10}, null, Double.NaN), randn(t, 5, 3, 10));
+            compareGraph("group_norm " + t, tl, in -> F.groupNorm(in[0], 4, in[1], in[2], 1e-5), randn(t, 6, 32, 7, 7), randn(t, 32), randn(t, 32));
+        }
+        // 16-bit inputs normalise in float32 and come back in their dtype
+        Tensor x = randn(DType.FLOAT32, 4, 128).to(DType.BFLOAT16);
+        Tensor c = F.rmsNorm(x, new int[]{128}, null, Double.NaN), g = F.rmsNorm(gpu(x), new int[]{128}, null, Double.NaN);
+        assertEquals(DType.BFLOAT16, g.dtype());
+        close(c, g, 1e-2, "rms_norm bf16");
+    }
+
     @Test void batchNormChannelsLast() {
         int[][] shapes = {{8, 32, 7, 9}, {3, 64, 14, 14}, {4, 6, 5, 5}, {2, 40, 3, 1}, {16, 24, 20, 20}, {3, 512, 3, 3}};
         for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {

@@ -39,6 +39,7 @@ class ElementwiseGradTest {
                 Arguments.of("tanh", (UnaryOperator<Tensor>) Tensor::tanh, false),
                 Arguments.of("sin", (UnaryOperator<Tensor>) Tensor::sin, false),
                 Arguments.of("cos", (UnaryOperator<Tensor>) Tensor::cos, false),
+                Arguments.of("leaky_relu", (UnaryOperator<Tensor>) x -> F.leakyRelu(x, 0.1), false),
                 Arguments.of("pow_scalar", (UnaryOperator<Tensor>) x -> x.pow(3), false),
                 Arguments.of("pow_scalar_fractional", (UnaryOperator<Tensor>) x -> x.pow(1.5), true),
                 Arguments.of("add_scalar", (UnaryOperator<Tensor>) x -> x.add(2.5), false),

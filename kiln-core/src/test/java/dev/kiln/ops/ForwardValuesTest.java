@@ -97,6 +97,14 @@ class ForwardValuesTest {
         assertEquals(13.0, F.mseLoss(x, t, Reduction.SUM).item(), 1e-12);
     }
 
+    @Test void leakyReluKeepsNaNAndTakesTheSlopeAtZero() {
+        Tensor x = Tensor.of(new double[]{-2, 0, 3, Double.NaN}, 4).requiresGrad(true);
+        Tensor y = new dev.kiln.nn.LeakyReLU(0.1).forward(x);
+        assertArrayEquals(new double[]{-0.2, 0, 3, Double.NaN}, y.toDoubleArray(), 1e-15);
+        y.sum().backward();
+        assertArrayEquals(new double[]{0.1, 0.1, 1, 0.1}, x.grad().toDoubleArray(), 1e-15);
+    }
+
     @Test void adaptiveAvgPoolUsesPyTorchBins() {
         Tensor a = Tensor.arange(25, Device.CPU).to(DType.FLOAT64).reshape(1, 1, 5, 5);
         assertArrayEquals(new double[]{3.5, 5.5, 11, 13, 18.5, 20.5}, F.adaptiveAvgPool2d(a, 3, 2).toDoubleArray(), 1e-12);

@@ -22,6 +22,40 @@ class NormalizationGradTest {
         GradCheck.check(x -> F.layerNorm(x[0], new int[]{4}, x[1], x[2], 1e-5).add(x[0].mul(x[1])), randn(87, 3, 4), randn(88, 4), randn(89, 4));
     }
 
+    @Test void rmsNormAndGroupNormGradients() {
+        GradCheck.check(x -> F.rmsNorm(x[0], new int[]{5}, x[1], 1e-6), randn(81, 3, 5), randn(82, 5));
+        GradCheck.check(x -> F.rmsNorm(x[0], new int[]{2, 3}, null, Double.NaN), randn(83, 4, 2, 3));
+        GradCheck.check(x -> F.groupNorm(x[0], 2, x[1], x[2], 1e-5), randn(84, 2, 4, 3, 3), randn(85, 4), randn(86, 4));
+        GradCheck.check(x -> F.groupNorm(x[0], 3, null, null, 1e-5), randn(87, 2, 6, 5));
+    }
+
+    @Test void rmsNormAndGroupNormValues() {
+        Tensor x = Tensor.of(new double[]{3, 4, 0, 0}, 2, 2);
+        // rms of (3, 4) is sqrt(12.5); a zero row stays zero (eps keeps it finite)
+        double rms = Math.sqrt(12.5 + 1e-6);
+        assertArrayEquals(new double[]{3 / rms, 4 / rms, 0, 0}, F.rmsNorm(x, new int[]{2}, null, 1e-6).toDoubleArray(), 1e-15);
+        assertArrayEquals(new double[]{6 / rms, 2 / rms, 0, 0},
+                F.rmsNorm(x, new int[]{2}, Tensor.of(new double[]{2, 0.5}, 2), 1e-6).toDoubleArray(), 1e-15);
+        // eps NaN: the machine epsilon of the dtype (float64's 2^-52 here; float32's 2^-23)
+        assertArrayEquals(F.rmsNorm(x, new int[]{2}, null, 0x1p-52).toDoubleArray(), F.rmsNorm(x, new int[]{2}, null, Double.NaN).toDoubleArray(), 0);
+        assertEquals(0x1p-23, Normalization.machineEpsilon(DType.FLOAT32));
+        Tensor bf = F.rmsNorm(x.to(DType.BFLOAT16), new int[]{2}, null, Double.NaN);
+        assertEquals(DType.BFLOAT16, bf.dtype());
+        assertEquals(3 / Math.sqrt(12.5), bf.toDoubleArray()[0], 1e-2);
+        // one group is a layer norm over (C, H, W); C groups an instance norm; groups share nothing across samples
+        Tensor y = randn(88, 3, 4, 2, 5);
+        assertArrayEquals(F.layerNorm(y, new int[]{4, 2, 5}, null, null, 1e-5).toDoubleArray(), F.groupNorm(y, 1, null, null, 1e-5).toDoubleArray(), 1e-12);
+        Tensor perChannel = y.sub(y.mean(new int[]{2, 3}, true)).div(y.var(new int[]{2, 3}, false, true).add(1e-5).sqrt());
+        assertArrayEquals(perChannel.toDoubleArray(), F.groupNorm(y, 4, null, null, 1e-5).toDoubleArray(), 1e-12);
+        dev.kiln.nn.GroupNorm layer = new dev.kiln.nn.GroupNorm(2, 4);
+        assertEquals(2, layer.parameters().size());
+        assertArrayEquals(F.groupNorm(y, 2, null, null, 1e-5).toDoubleArray(), layer.forward(y).toDoubleArray(), 1e-6);
+        assertEquals(1, new dev.kiln.nn.RMSNorm(5).parameters().size());
+        assertThrows(IllegalArgumentException.class, () -> F.groupNorm(y, 3, null, null, 1e-5));
+        assertThrows(IllegalArgumentException.class, () -> new dev.kiln.nn.GroupNorm(3, 4));
+        assertThrows(IllegalArgumentException.class, () -> F.rmsNorm(y, new int[]{4}, null, 1e-6));
+    }
+
     @Test void batchNormTrainingGradient() {
         GradCheck.check(x -> F.batchNorm(x[0], null, null, x[1], x[2], true, 0.1, 1e-5), randn(91, 4, 3), randn(92, 3), randn(93, 3));
         Tensor rm = Tensor.zeros(new int[]{2}, DType.FLOAT64, Device.CPU), rv = Tensor.ones(new int[]{2}, DType.FLOAT64, Device.CPU);
