@@ -39,10 +39,10 @@ class SortingGpuTest extends GpuBackendComparison {
                 }
             }
         }
-        // the first k: one block (n <= 2048), tiles' candidates in one round and in several (k up to 1024), and the
-        // whole sort cut to k (k > 1024)
-        for (int[] nk : new int[][]{{1500, 7}, {5000, 5}, {50_000, 50}, {100_000, 1000}, {5000, 1025}, {3000, 3000}}) {
-            for (DType t : new DType[]{DType.FLOAT32, DType.INT64}) {
+        // the first k: one block (n <= 2048), a radix select (k <= 2048; ties and NaN among the k-th keys), and the
+        // whole sort cut to k (k > 2048)
+        for (int[] nk : new int[][]{{1500, 7}, {5000, 1}, {50_000, 50}, {100_000, 1000}, {10_000, 2048}, {5000, 2049}, {3000, 3000}}) {
+            for (DType t : new DType[]{DType.FLOAT32, DType.INT64, DType.BFLOAT16}) {
                 Tensor x = values(t, true, 3, nk[0]);
                 for (boolean largest : new boolean[]{true, false}) {
                     String w = "topk " + nk[1] + " of " + nk[0] + " " + t + " largest " + largest;

@@ -5,8 +5,8 @@
 // two P with pairs (index >= n) that come after every real one. Rows of P <= SORT_TILE sort in shared memory in one
 // kernel; longer rows sort tiles of SORT_TILE in shared memory, then merge: steps of a distance >= SORT_TILE in global
 // memory, one launch a step, and each merge's shorter steps in shared memory again. The first k of a long row (topk,
-// k <= SORT_TILE / 2) need no merges: each tile sorted on its own keeps its first k pairs, which are the candidates
-// (tiles of them again while they are more than SORT_TILE), and one block sorts the last SORT_TILE.
+// k <= SORT_TILE) need no full sort: a radix select finds the k-th key, a block gathers the k pairs before it (ties by
+// index) and sorts them in shared memory.
 #include "common.cuh"
 
 #define SORT_TILE 2048
@@ -62,6 +62,88 @@ __device__ __forceinline__ void sort_block(K* key, int* idx, int P, int n, bool 
     for (int k = 2; k <= P; k <<= 1) sort_tile_steps(key, idx, P, 0, k, k >> 1, n, desc);
 }
 
+// Radix select: keys as unsigned 64-bit numbers in the order asked for (numbers by value, -0 as 0, NaN above all; with
+// desc every bit flipped), so the first k pairs are the k smallest (key, index).
+template <typename T>
+__device__ __forceinline__ u64 radix_key(T v, bool desc) {
+    double d = to_d(v);
+    u64 u;
+    if (d != d) {
+        u = ~0ull;
+    } else {
+        if (d == 0) d = 0.0;
+        i64 b = __double_as_longlong(d);
+        u = b < 0 ? ~(u64) b : (u64) b | 0x8000000000000000ull;
+    }
+    return desc ? ~u : u;
+}
+template <>
+__device__ __forceinline__ u64 radix_key<i64>(i64 v, bool desc) {
+    u64 u = (u64) v ^ 0x8000000000000000ull;
+    return desc ? ~u : u;
+}
+
+template <typename T>
+__device__ __forceinline__ void select_first_k(i64* out, const T* x, i64 rows, int n, int k, bool desc) {
+    __shared__ u64 sk[SORT_TILE];
+    __shared__ int si[SORT_TILE];
+    __shared__ int hist[256], warpEq[32];
+    __shared__ u64 prefix;
+    __shared__ int remaining, count, eqTaken;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* row = x + r * n;
+        if (threadIdx.x == 0) { prefix = 0; remaining = k; count = 0; eqTaken = 0; }
+        // the k-th key, 8 bits a pass from the top: remaining counts the keys equal to it that belong to the first k
+        u64 mask = 0;
+        for (int shift = 56; shift >= 0; shift -= 8) {
+            for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0;
+            __syncthreads();
+            u64 p = prefix;
+            for (int j = threadIdx.x; j < n; j += blockDim.x) {
+                u64 u = radix_key(row[j], desc);
+                if ((u & mask) == p) atomicAdd(&hist[(u >> shift) & 255], 1);
+            }
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                int b = 0;
+                while (hist[b] < remaining) remaining -= hist[b++];
+                prefix = p | ((u64) b << shift);
+            }
+            mask |= 0xFFull << shift;
+            __syncthreads();
+        }
+        // the keys below the k-th, and the first `remaining` equal to it by index, into shared memory
+        u64 kth = prefix;
+        int want = remaining;
+        for (int base = 0; base < n; base += blockDim.x) {
+            int j = base + threadIdx.x;
+            u64 u = j < n ? radix_key(row[j], desc) : ~0ull;
+            bool below = j < n && u < kth, eq = j < n && u == kth;
+            unsigned ballot = __ballot_sync(0xffffffffu, eq);
+            if (lane == 0) warpEq[warp] = __popc(ballot);
+            __syncthreads();
+            int before = eqTaken + __popc(ballot & ((1u << lane) - 1));
+            for (int w = 0; w < warp; w++) before += warpEq[w];
+            if (below || (eq && before < want)) {
+                int at = atomicAdd(&count, 1);
+                sk[at] = u;
+                si[at] = j;
+            }
+            __syncthreads();
+            if (threadIdx.x == 0) for (int w = 0; w < warps; w++) eqTaken += warpEq[w];
+            __syncthreads();
+        }
+        int P = 1;
+        while (P < k) P <<= 1;
+        for (int i = k + threadIdx.x; i < P; i += blockDim.x) { sk[i] = ~0ull; si[i] = 0x7fffffff; }
+        __syncthreads();
+        sort_block(sk, si, P, n, false);
+        for (int i = threadIdx.x; i < k; i += blockDim.x) out[r * k + i] = si[i];
+        __syncthreads();
+    }
+}
+
 #define SORTING(T, S) \
 /* rows of P <= SORT_TILE: a block a row (grid-stride), the whole network in shared memory; the first k indices out */ \
 extern "C" __global__ void __launch_bounds__(1024) argsort_small_##S(i64* out, const T* x, i64 rows, int n, int P, int desc, int k) { \
@@ -84,16 +166,15 @@ extern "C" __global__ void argsort_load_##S(SortKey<T>::type* key, int* idx, con
         key[e] = i < n ? SortKey<T>::of(x[r * n + i]) : (SortKey<T>::type) 0; \
     } \
 } \
-/* a block a tile of SORT_TILE (grid-stride): k == 0 sorts it (merge sizes 2..SORT_TILE; each != 0: in the order asked */ \
-/* for, else in the direction of its place in the bitonic network), else finishes merge size k */ \
-extern "C" __global__ void __launch_bounds__(1024) argsort_tiles_##S(SortKey<T>::type* key, int* idx, i64 tiles, int n, int P, int desc, \
-                                                                     int k, int each) { \
+/* a block a tile of SORT_TILE (grid-stride): k == 0 sorts it (merge sizes 2..SORT_TILE, in the direction of its place */ \
+/* in the bitonic network), else finishes merge size k */ \
+extern "C" __global__ void __launch_bounds__(1024) argsort_tiles_##S(SortKey<T>::type* key, int* idx, i64 tiles, int n, int P, int desc, int k) { \
     typedef SortKey<T>::type K; \
     __shared__ K sk[SORT_TILE]; \
     __shared__ int si[SORT_TILE]; \
     for (i64 tile = blockIdx.x; tile < tiles; tile += gridDim.x) { \
         i64 at = tile * SORT_TILE; \
-        int base = each ? 0 : (int) (at % P); \
+        int base = (int) (at % P); \
         for (int i = threadIdx.x; i < SORT_TILE; i += blockDim.x) { sk[i] = key[at + i]; si[i] = idx[at + i]; } \
         __syncthreads(); \
         if (k == 0) { for (int kk = 2; kk <= SORT_TILE; kk <<= 1) sort_tile_steps(sk, si, SORT_TILE, base, kk, kk >> 1, n, desc != 0); } \
@@ -110,30 +191,9 @@ extern "C" __global__ void argsort_merge_##S(SortKey<T>::type* key, int* idx, i6
         sort_exchange(key + r * P, idx + r * P, i, i + j, i, k, n, desc != 0); \
     } \
 } \
-/* the first k pairs of each sorted tile of (rows, P) into (rows, P2), padded */ \
-extern "C" __global__ void argsort_keep_##S(SortKey<T>::type* nkey, int* nidx, const SortKey<T>::type* key, const int* idx, i64 rows, \
-                                            int P, int k, int P2) { \
-    GRID_STRIDE(e, rows * P2) { \
-        i64 r = e / P2; int c = (int) (e - r * P2), tile = c / k; \
-        bool kept = tile < P / SORT_TILE; \
-        i64 from = r * P + (i64) tile * SORT_TILE + c % k; \
-        nkey[e] = kept ? key[from] : (SortKey<T>::type) 0; \
-        nidx[e] = kept ? idx[from] : 0x7fffffff; \
-    } \
-} \
-/* rows of P <= SORT_TILE pairs from scratch: a block a row, sorted, the first k indices out */ \
-extern "C" __global__ void __launch_bounds__(1024) argsort_pairs_##S(i64* out, const SortKey<T>::type* key, const int* idx, i64 rows, \
-                                                                     int n, int P, int desc, int k) { \
-    typedef SortKey<T>::type K; \
-    __shared__ K sk[SORT_TILE]; \
-    __shared__ int si[SORT_TILE]; \
-    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) { \
-        for (int i = threadIdx.x; i < P; i += blockDim.x) { sk[i] = key[r * P + i]; si[i] = idx[r * P + i]; } \
-        __syncthreads(); \
-        sort_block(sk, si, P, n, desc != 0); \
-        for (int i = threadIdx.x; i < k; i += blockDim.x) out[r * k + i] = si[i]; \
-        __syncthreads(); \
-    } \
+/* the first k <= SORT_TILE of long rows: a block a row (grid-stride), radix select then a sort in shared memory */ \
+extern "C" __global__ void __launch_bounds__(1024) argsort_select_##S(i64* out, const T* x, i64 rows, int n, int k, int desc) { \
+    select_first_k(out, x, rows, n, k, desc != 0); \
 }
 KILN_ALL_TYPES(SORTING)
 
