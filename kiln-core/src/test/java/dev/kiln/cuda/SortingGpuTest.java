@@ -42,7 +42,7 @@ class SortingGpuTest extends GpuBackendComparison {
         // the first k: one block (n <= 2048), a radix select (k <= 2048; ties and NaN among the k-th keys), and the
         // whole sort cut to k (k > 2048)
         for (int[] nk : new int[][]{{1500, 7}, {5000, 1}, {50_000, 50}, {100_000, 1000}, {10_000, 2048}, {5000, 2049}, {3000, 3000}}) {
-            for (DType t : new DType[]{DType.FLOAT32, DType.INT64, DType.BFLOAT16}) {
+            for (DType t : new DType[]{DType.FLOAT32, DType.INT64, DType.BFLOAT16, DType.INT32, DType.UINT8}) {
                 Tensor x = values(t, true, 3, nk[0]);
                 for (boolean largest : new boolean[]{true, false}) {
                     String w = "topk " + nk[1] + " of " + nk[0] + " " + t + " largest " + largest;

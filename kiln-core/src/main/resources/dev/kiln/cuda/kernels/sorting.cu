@@ -83,6 +83,16 @@ __device__ __forceinline__ u64 radix_key<i64>(i64 v, bool desc) {
     return desc ? ~u : u;
 }
 
+// The lowest key bit that tells a type's values apart (the double of a float, bf16 or f16 has 29 zero mantissa bits, of
+// an int 21, of a byte 44; ones where the key flipped them): the select's passes stop there.
+template <typename T> struct KeyLow { static const int bit = 0; };
+template <> struct KeyLow<float> { static const int bit = 24; };
+template <> struct KeyLow<bf16> { static const int bit = 24; };
+template <> struct KeyLow<f16> { static const int bit = 24; };
+template <> struct KeyLow<int> { static const int bit = 16; };
+template <> struct KeyLow<unsigned char> { static const int bit = 40; };
+template <> struct KeyLow<b8> { static const int bit = 40; };
+
 template <typename T>
 __device__ __forceinline__ void select_first_k(i64* out, const T* x, i64 rows, int n, int k, bool desc) {
     __shared__ u64 sk[SORT_TILE];
@@ -96,7 +106,7 @@ __device__ __forceinline__ void select_first_k(i64* out, const T* x, i64 rows, i
         if (threadIdx.x == 0) { prefix = 0; remaining = k; count = 0; eqTaken = 0; }
         // the k-th key, 8 bits a pass from the top: remaining counts the keys equal to it that belong to the first k
         u64 mask = 0;
-        for (int shift = 56; shift >= 0; shift -= 8) {
+        for (int shift = 56; shift >= KeyLow<T>::bit; shift -= 8) {
             for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0;
             __syncthreads();
             u64 p = prefix;
@@ -118,8 +128,8 @@ __device__ __forceinline__ void select_first_k(i64* out, const T* x, i64 rows, i
         int want = remaining;
         for (int base = 0; base < n; base += blockDim.x) {
             int j = base + threadIdx.x;
-            u64 u = j < n ? radix_key(row[j], desc) : ~0ull;
-            bool below = j < n && u < kth, eq = j < n && u == kth;
+            u64 u = j < n ? radix_key(row[j], desc) : ~0ull, high = u & mask;   // below the passes' last bit, keys of one high part agree
+            bool below = j < n && high < kth, eq = j < n && high == kth;
             unsigned ballot = __ballot_sync(0xffffffffu, eq);
             if (lane == 0) warpEq[warp] = __popc(ballot);
             __syncthreads();
