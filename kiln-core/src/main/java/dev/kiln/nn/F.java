@@ -74,6 +74,14 @@ public final class F {
         return conv2d(x, w, b, Conv2dParams.of(stride, padding, 1, 1));
     }
 
+    /**
+     * Transposed convolution: x (N, C, H, W), weight (C, O/groups, kH, kW), bias (O) or null; the output grows by the
+     * stride, outputPadding (below the stride) settling which of the sizes that give x back under conv2d it has.
+     */
+    public static Tensor convTranspose2d(Tensor x, Tensor w, Tensor b, Conv2dParams p, int outputPadding) {
+        return Convolution.convTranspose2d(x, w, b, p, outputPadding, outputPadding);
+    }
+
     public static Tensor maxPool2d(Tensor x, int kernel, int stride, int padding) { return Pooling.maxPool2d(x, Pool2dParams.of(kernel, stride, padding)); }
 
     public static Tensor avgPool2d(Tensor x, int kernel, int stride, int padding) { return Pooling.avgPool2d(x, Pool2dParams.of(kernel, stride, padding)); }
@@ -146,7 +154,7 @@ public final class F {
 
     public static Tensor silu(Tensor x) { return x.silu(); }
 
-    /** x where x > 0, else negativeSlope * x. */
+    /** {@code x > 0 ? x : negativeSlope * x}. */
     public static Tensor leakyRelu(Tensor x, double negativeSlope) { return Elementwise.leakyRelu(x, negativeSlope); }
 
     public static Tensor sigmoid(Tensor x) { return x.sigmoid(); }

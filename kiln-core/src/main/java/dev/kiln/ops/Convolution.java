@@ -54,6 +54,56 @@ public final class Convolution {
         }, in, weight, b);
     }
 
+    /**
+     * Transposed convolution (PyTorch's conv_transpose2d): x (N, C, H, W), weight (C, O/groups, kH, kW), bias (O) or
+     * null; out (N, O, (H-1)·stride - 2·pad + dilation·(k-1) + outputPadding + 1, likewise W), the adjoint of conv2d
+     * with that geometry. Composed of conv2d's three kernels: the forward is conv2d's input gradient, the input's
+     * gradient a conv2d of g, the weight's conv2d's weight gradient with x and g in each other's places.
+     */
+    public static Tensor convTranspose2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, int outputPadH, int outputPadW) {
+        x = Autocast.cast(AutocastPolicy.CONV2D, x);
+        DType wt = Autocast.castType(AutocastPolicy.CONV2D, w);
+        w = !x.prefersChannelsLast() || w.dim() != 4 ? Autocast.cast(AutocastPolicy.CONV2D, w)
+                : w.isChannelsLast() && w.dtype() == wt ? w : Views.toChannelsLast(w, wt);
+        bias = Autocast.cast(AutocastPolicy.CONV2D, bias);
+        if (x.dim() != 4 || w.dim() != 4) {
+            throw new IllegalArgumentException("conv_transpose2d: expected input (N, C, H, W) and weight (C, O/groups, kH, kW), got "
+                    + Shape.str(x.shape()) + " and " + Shape.str(w.shape()));
+        }
+        if (outputPadH < 0 || outputPadW < 0 || (outputPadH >= p.strideH() && outputPadH >= p.dilationH())
+                || (outputPadW >= p.strideW() && outputPadW >= p.dilationW())) {
+            throw new IllegalArgumentException("conv_transpose2d: output padding (" + outputPadH + ", " + outputPadW
+                    + ") must be smaller than the stride or the dilation");
+        }
+        int[] xs = x.shape(), ws = w.shape();
+        int outH = (xs[2] - 1) * p.strideH() - 2 * p.padH() + p.dilationH() * (ws[2] - 1) + outputPadH + 1;
+        int outW = (xs[3] - 1) * p.strideW() - 2 * p.padW() + p.dilationW() * (ws[3] - 1) + outputPadW + 1;
+        if (outH < 1 || outW < 1) {
+            throw new IllegalArgumentException("conv_transpose2d: input " + Shape.str(xs) + " with kernel " + ws[2] + "x" + ws[3] + " and " + p
+                    + " gives no output (" + outH + "x" + outW + ")");
+        }
+        Checks.sameDevice("conv_transpose2d", x, w);
+        Checks.floating("conv_transpose2d", x);
+        if (x.dtype() != w.dtype()) {
+            throw new IllegalArgumentException("conv_transpose2d: input (" + x.dtype() + ") and weight (" + w.dtype() + ") must have one dtype");
+        }
+        if (xs[1] != ws[0] || ws[0] % p.groups() != 0) {
+            throw new IllegalArgumentException("conv_transpose2d: input " + Shape.str(xs) + " has " + xs[1] + " channels; weight "
+                    + Shape.str(ws) + " with groups=" + p.groups() + " expects " + ws[0] + ", divisible by the groups");
+        }
+        int[] outShape = {xs[0], ws[1] * p.groups(), outH, outW};
+        if (bias != null && (bias.dim() != 1 || bias.shape()[0] != outShape[1] || bias.dtype() != x.dtype())) {
+            throw new IllegalArgumentException("conv_transpose2d: expected bias of shape [" + outShape[1] + "] and dtype " + x.dtype()
+                    + ", got " + Shape.str(bias.shape()) + " " + bias.dtype());
+        }
+        Backend be = get(x.device());
+        Tensor out = be.conv2dBackwardInput(x, w, outShape, p), in = x, weight = w;
+        Tensor y = Autograd.record("conv_transpose2d", out, g -> new Tensor[]{
+                in.requiresGrad() ? be.conv2d(g, weight, null, p, false) : null,
+                weight.requiresGrad() ? be.conv2dBackwardWeight(in, g, weight.shape(), p) : null}, in, weight);
+        return bias == null ? y : y.add(bias.reshape(1, outShape[1], 1, 1));
+    }
+
     private static void check(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
         if (x.dim() != 4) {
             throw new IllegalArgumentException("conv2d: expected input of rank 4 (N, C, H, W), got shape " + Shape.str(x.shape()));

@@ -70,7 +70,7 @@ public final class Elementwise {
         };
     }
 
-    /** x where x > 0, else slope * x (PyTorch's leaky_relu: NaN stays NaN, the gradient at 0 is slope). */
+    /** {@code x > 0 ? x : slope * x} (PyTorch's leaky_relu: NaN stays NaN, the gradient at 0 is slope). */
     public static Tensor leakyRelu(Tensor x, double slope) {
         return where(x.gt(0), x, x.mul(slope));
     }

@@ -169,7 +169,7 @@ public final class Losses {
     }
 
     /**
-     * PyTorch's smooth_l1_loss: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target; beta 0: the
+     * PyTorch's smooth_l1_loss: 0.5 d^2 / beta where |d| is below beta, else |d| - 0.5 beta (d = input - target; beta 0: the
      * L1 loss). Huber's loss with delta is delta times this with beta = delta.
      */
     public static Tensor smoothL1Loss(Tensor input, Tensor target, Reduction reduction, double beta) {

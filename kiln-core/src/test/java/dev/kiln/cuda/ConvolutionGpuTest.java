@@ -129,6 +129,20 @@ class ConvolutionGpuTest extends GpuBackendComparison {
     }
 
     /** Channels-last inputs run cuDNN's NHWC path: outputs and input gradients channels-last, all equal to the CPU's. */
+    @Test void convTranspose2dForwardAndBackward() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
+            double tl = t == DType.FLOAT64 ? 1e-10 : 1e-4;
+            compareGraph("conv_transpose2d stride 2 " + t, tl, in -> dev.kiln.nn.F.convTranspose2d(in[0], in[1], in[2], Conv2dParams.of(2, 1, 1, 1), 1),
+                    randn(t, 4, 16, 7, 7), randn(t, 16, 8, 3, 3), randn(t, 8));
+            compareGraph("conv_transpose2d groups, dilation " + t, tl, in -> dev.kiln.nn.F.convTranspose2d(in[0], in[1], null, Conv2dParams.of(1, 2, 2, 2), 0),
+                    randn(t, 2, 6, 9, 9), randn(t, 6, 2, 3, 3));
+        }
+        // channels-last input (the filter taken channels-last too, as conv2d does)
+        Tensor x = randn(DType.FLOAT32, 4, 32, 8, 8), w = randn(DType.FLOAT32, 32, 16, 4, 4);
+        close(dev.kiln.nn.F.convTranspose2d(x, w, null, Conv2dParams.of(2, 1, 1, 1), 0),
+                dev.kiln.nn.F.convTranspose2d(gpuCl(x), gpu(w), null, Conv2dParams.of(2, 1, 1, 1), 0), 1e-4, "conv_transpose2d channels-last");
+    }
+
     @Test void channelsLastConvolutions() {
         Object[][] cases = {
                 {new int[]{2, 16, 9, 9}, new int[]{8, 16, 3, 3}, Conv2dParams.of(1, 1, 1, 1)},

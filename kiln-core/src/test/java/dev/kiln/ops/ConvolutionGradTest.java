@@ -31,6 +31,32 @@ class ConvolutionGradTest {
         GradCheck.check(t -> F.conv2d(t[0].permute(0, 3, 1, 2), t[1], t[2], p), randn(34, 1, 4, 4, 3), randn(35, 3, 1, 3, 3), randn(36, 3));
     }
 
+    @Test void convTranspose2dGradients() {
+        // stride 2 with output padding, padding, dilation, groups, and a bias
+        GradCheck.check(t -> F.convTranspose2d(t[0], t[1], t[2], Conv2dParams.of(2, 1, 1, 1), 1), randn(51, 2, 3, 3, 4), randn(52, 3, 2, 3, 3), randn(53, 2));
+        GradCheck.check(t -> F.convTranspose2d(t[0], t[1], null, Conv2dParams.of(1, 0, 2, 1), 0), randn(54, 1, 2, 4, 3), randn(55, 2, 3, 2, 2));
+        GradCheck.check(t -> F.convTranspose2d(t[0], t[1], null, Conv2dParams.of(2, 0, 1, 2), 0), randn(56, 1, 4, 3, 3), randn(57, 4, 1, 2, 2));
+    }
+
+    /** conv_transpose2d is conv2d's adjoint ({@code <conv2d(u, w), x> = <u, conv_transpose2d(x, w)>}), and PyTorch's output size. */
+    @Test void convTranspose2dIsTheAdjointOfConv2d() {
+        Conv2dParams p = Conv2dParams.of(2, 1, 1, 1);
+        Tensor w = randn(61, 3, 5, 3, 3), x = randn(62, 2, 3, 4, 4);
+        Tensor y = F.convTranspose2d(x, w, null, p, 1);
+        assertArrayEquals(new int[]{2, 5, (4 - 1) * 2 - 2 + 2 + 1 + 1, 8}, y.shape());
+        Tensor u = randn(63, y.shape());
+        double left = F.conv2d(u, w, null, p).mul(x).sum().item(), right = u.mul(y).sum().item();
+        assertEquals(left, right, 1e-10 * Math.abs(left));
+        // a 1x1 input with stride 2 places the kernel, scaled, once per input channel
+        Tensor one = Tensor.of(new double[]{2}, 1, 1, 1, 1), k = randn(64, 1, 1, 3, 3);
+        assertArrayEquals(k.mul(2).toDoubleArray(), F.convTranspose2d(one, k, null, Conv2dParams.of(2, 0, 1, 1), 0).toDoubleArray(), 1e-15);
+        dev.kiln.nn.ConvTranspose2d layer = new dev.kiln.nn.ConvTranspose2d(3, 4, 4, 2, 1, new dev.kiln.Generator(1));
+        assertArrayEquals(new int[]{2, 4, 8, 8}, layer.forward(x.to(dev.kiln.DType.FLOAT32)).shape());   // the DCGAN upsampling step
+        assertEquals(2, layer.parameters().size());
+        assertThrows(IllegalArgumentException.class, () -> F.convTranspose2d(x, w, null, p, 2));   // output padding >= stride
+        assertThrows(IllegalArgumentException.class, () -> F.convTranspose2d(randn(65, 1, 2, 4, 4), w, null, p, 0));   // channels
+    }
+
     @Test void conv2dReluFusedGradient() {
         Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
         GradCheck.check(t -> Convolution.conv2d(t[0], t[1], t[2], p, true), randn(37, 2, 3, 5, 4), randn(38, 4, 3, 3, 3), randn(39, 4));
