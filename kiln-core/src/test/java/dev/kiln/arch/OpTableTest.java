@@ -63,7 +63,7 @@ class OpTableTest {
             family("Quantized", "ops.Quantized", "quantizedLinear quantizedConv2d", "quantized.cu", "quant.QuantizationTest cuda.QuantizedGpuTest"),
             family("Attention", "ops.Attention", "supportsAttention attention attentionBackward", "attention.cu",
                     "ops.AttentionGradTest cuda.AttentionGpuTest"),
-            family("Sorting", "ops.Sorting", "argsort", "sorting.cu", "ops.SortingTest cuda.SortingGpuTest"),
+            family("Sorting", "ops.Sorting", "argsort", "sorting.cu", "ops.SortingTest cpu.SortingCpuTest cuda.SortingGpuTest"),
             family("Indexing", "ops.Indexing", "gather scatterAdd indexSelect indexAdd cropImages", "indexing.cu", "cuda.IndexingGpuTest"),
             family("Recurrent", "ops.Recurrent", "lstmCell lstmCellBackward gruCell gruCellBackward", "recurrent.cu",
                     "ops.RecurrentGradTest cuda.RecurrentGpuTest"),
