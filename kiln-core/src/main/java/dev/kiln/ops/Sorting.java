@@ -7,8 +7,8 @@ import static dev.kiln.Backends.get;
 
 /**
  * Sorting along a dimension. The backends sort indices ({@code argsort}, all of them or the first k); sort and topk
- * gather the values through them, so their gradients are gather's (each value's gradient goes back to the element it came from). The order is
- * PyTorch's stable sort: equal values keep their order, NaN is greater than every number.
+ * gather the values through them, so their gradients are gather's (each value's gradient goes back to the element it
+ * came from). The order is PyTorch's stable sort: equal values keep their order, NaN is greater than every number.
  */
 public final class Sorting {
     private Sorting() {}
