@@ -18,6 +18,7 @@ import dev.kiln.ops.Losses;
 import dev.kiln.ops.Normalization;
 import dev.kiln.ops.Pooling;
 import dev.kiln.ops.Softmax;
+import dev.kiln.ops.Views;
 
 /**
  * The functional layer: the maths of every nn module, as PyTorch's {@code torch.nn.functional}. Modules hold
@@ -73,6 +74,12 @@ public final class F {
     public static Tensor conv2d(Tensor x, Tensor w, Tensor b, int stride, int padding) {
         return conv2d(x, w, b, Conv2dParams.of(stride, padding, 1, 1));
     }
+
+    /** Constant padding, PyTorch's: (before, after) pairs from the last dimension backwards (negative: crop), filled with value. */
+    public static Tensor pad(Tensor x, int[] pad, double value) { return Views.pad(x, pad, value); }
+
+    /** Nearest-neighbour upsampling of (N, C, H, W) by a whole factor (PyTorch's interpolate, mode "nearest"). */
+    public static Tensor upsampleNearest(Tensor x, int scale) { return Views.upsampleNearest(x, scale, scale); }
 
     /**
      * Transposed convolution: x (N, C, H, W), weight (C, O/groups, kH, kW), bias (O) or null; the output grows by the

@@ -235,6 +235,45 @@ public final class Views {
     }
 
     /**
+     * PyTorch's constant pad: pad holds (before, after) pairs from the last dimension backwards; a negative amount
+     * crops. value fills what is added. Composed of narrow and cat, so the gradient is theirs.
+     */
+    public static Tensor pad(Tensor t, int[] pad, double value) {
+        if (pad.length % 2 != 0 || pad.length / 2 > t.dim()) {
+            throw new IllegalArgumentException("pad: expected (before, after) pairs for at most " + t.dim() + " dimensions, got " + Arrays.toString(pad));
+        }
+        Tensor out = t;
+        for (int i = 0; i < pad.length / 2; i++) {
+            int d = t.dim() - 1 - i, before = pad[2 * i], after = pad[2 * i + 1], size = out.size(d);
+            if (size + Math.min(before, 0) + Math.min(after, 0) < 0) {
+                throw new IllegalArgumentException("pad: cropping " + Arrays.toString(pad) + " leaves dimension " + d + " of " + Shape.str(t.shape()) + " below 0");
+            }
+            if (before < 0 || after < 0) out = narrow(out, d, -Math.min(before, 0), size + Math.min(before, 0) + Math.min(after, 0));
+            List<Tensor> parts = new java.util.ArrayList<>(3);
+            for (int side = 0; side < 2; side++) {
+                int amount = side == 0 ? before : after;
+                if (amount <= 0) continue;
+                int[] shape = out.shape();
+                shape[d] = amount;
+                parts.add(side == 0 ? 0 : parts.size(), Tensor.full(shape, value, out.dtype(), out.device()));
+            }
+            if (!parts.isEmpty()) {
+                parts.add(before > 0 ? 1 : 0, out);
+                out = cat(parts, d);
+            }
+        }
+        return out;
+    }
+
+    /** Nearest-neighbour upsampling of (N, C, H, W) by whole factors: each pixel repeated scaleH x scaleW times. */
+    public static Tensor upsampleNearest(Tensor t, int scaleH, int scaleW) {
+        if (t.dim() != 4) throw new IllegalArgumentException("upsample_nearest2d: expected (N, C, H, W), got " + Shape.str(t.shape()));
+        if (scaleH < 1 || scaleW < 1) throw new IllegalArgumentException("upsample_nearest2d: scale factors must be >= 1, got " + scaleH + "x" + scaleW);
+        int n = t.size(0), c = t.size(1), h = t.size(2), w = t.size(3);
+        return reshape(expand(reshape(t, new int[]{n, c, h, 1, w, 1}), new int[]{n, c, h, scaleH, w, scaleW}), new int[]{n, c, h * scaleH, w * scaleW});
+    }
+
+    /**
      * t's values in dtype, laid out channels-last (one copy that casts too); the gradient comes back in t's dtype and
      * layout, contiguous or channels-last (so a parameter's gradient keeps the parameter's layout).
      */

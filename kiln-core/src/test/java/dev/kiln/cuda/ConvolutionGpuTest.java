@@ -137,6 +137,9 @@ class ConvolutionGpuTest extends GpuBackendComparison {
             compareGraph("conv_transpose2d groups, dilation " + t, tl, in -> dev.kiln.nn.F.convTranspose2d(in[0], in[1], null, Conv2dParams.of(1, 2, 2, 2), 0),
                     randn(t, 2, 6, 9, 9), randn(t, 6, 2, 3, 3));
         }
+        // the decoder's other upsampling: nearest-neighbour, then a padded convolution (composites of views on the GPU)
+        compareGraph("upsample and pad", 1e-5, in -> dev.kiln.nn.F.pad(dev.kiln.nn.F.upsampleNearest(in[0], 2), new int[]{1, 0, 0, 1}, 0),
+                randn(DType.FLOAT32, 2, 3, 5, 4));
         // channels-last input (the filter taken channels-last too, as conv2d does)
         Tensor x = randn(DType.FLOAT32, 4, 32, 8, 8), w = randn(DType.FLOAT32, 32, 16, 4, 4);
         close(dev.kiln.nn.F.convTranspose2d(x, w, null, Conv2dParams.of(2, 1, 1, 1), 0),

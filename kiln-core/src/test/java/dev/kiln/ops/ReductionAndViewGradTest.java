@@ -129,6 +129,21 @@ class ReductionAndViewGradTest {
         GradCheck.check(x -> Tensor.cat(List.of(x[0], x[0].mul(2)), -1), randn(56, 2, 2));
     }
 
+    @Test void padAndUpsampleGradientsAndValues() {
+        GradCheck.check(x -> dev.kiln.nn.F.pad(x[0], new int[]{1, 2}, 0.5), randn(71, 2, 3));
+        GradCheck.check(x -> dev.kiln.nn.F.pad(x[0], new int[]{0, 1, 2, 0, 1, 1}, 0), randn(72, 2, 3, 4));
+        GradCheck.check(x -> dev.kiln.nn.F.pad(x[0], new int[]{-1, 1, 1, -2}, 0), randn(73, 5, 4));   // crop and pad at once
+        GradCheck.check(x -> dev.kiln.nn.F.upsampleNearest(x[0], 2), randn(74, 1, 2, 3, 2));
+        Tensor x = Tensor.of(new double[]{1, 2, 3, 4}, 1, 1, 2, 2);
+        assertArrayEquals(new double[]{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4}, new dev.kiln.nn.Upsample(2).forward(x).toDoubleArray());
+        assertArrayEquals(new double[]{9, 1, 2, 9, 9, 3, 4, 9}, dev.kiln.nn.F.pad(x.reshape(2, 2), new int[]{1, 1}, 9).toDoubleArray());
+        assertArrayEquals(new double[]{0, 0, 1, 2, 3, 4}, dev.kiln.nn.F.pad(x.reshape(2, 2), new int[]{0, 0, 1, 0}, 0).toDoubleArray());
+        assertArrayEquals(new double[]{2, 4}, dev.kiln.nn.F.pad(x.reshape(2, 2), new int[]{-1, 0}, 0).toDoubleArray());
+        assertThrows(IllegalArgumentException.class, () -> dev.kiln.nn.F.pad(x, new int[]{1}, 0));
+        assertThrows(IllegalArgumentException.class, () -> dev.kiln.nn.F.pad(x, new int[]{-2, -1}, 0));
+        assertThrows(IllegalArgumentException.class, () -> dev.kiln.nn.F.upsampleNearest(x.reshape(4), 2));
+    }
+
     @Test void stackGradients() {
         GradCheck.check(x -> Tensor.stack(List.of(x[0], x[1]), 0), randn(61, 2, 3), randn(62, 2, 3));
         GradCheck.check(x -> Tensor.stack(List.of(x[0], x[1].t()), -1), randn(63, 2, 3), randn(64, 3, 2));
