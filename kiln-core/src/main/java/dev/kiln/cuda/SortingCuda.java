@@ -1,6 +1,7 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
+import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
 /**
@@ -28,9 +29,7 @@ final class SortingCuda extends CudaFamily {
 
     Tensor argsort(Tensor x, int dim, boolean descending, int k) {
         int r = x.dim();
-        int[] shape = x.shape(), perm = new int[r], permuted = new int[r];
-        for (int d = 0, j = 0; d < r; d++) if (d != dim) perm[j++] = d;
-        if (r > 0) perm[r - 1] = dim;
+        int[] shape = x.shape(), perm = r == 0 ? new int[0] : Shape.moveToEnd(r, dim), permuted = new int[r];
         for (int d = 0; d < r; d++) permuted[d] = shape[perm[d]];
         if (r > 0) permuted[r - 1] = k;
         int n = r == 0 ? 1 : shape[dim];
@@ -70,9 +69,7 @@ final class SortingCuda extends CudaFamily {
         }
         drop(xc, xp);
         if (r == 0 || dim == r - 1) return out;
-        int[] inverse = new int[r];
-        for (int d = 0; d < r; d++) inverse[perm[d]] = d;
-        Tensor back = contiguous(out.permute(inverse));
+        Tensor back = contiguous(out.permute(Shape.inversePermutation(perm)));
         out.storage().release();
         return back;
     }

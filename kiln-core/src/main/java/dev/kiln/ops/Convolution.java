@@ -24,13 +24,7 @@ public final class Convolution {
      */
     public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
         x = Autocast.cast(AutocastPolicy.CONV2D, x);
-        // channels-last activations take the filter channels-last too: KRSC memory, cuDNN's NHWC filter layout. A
-        // filter already so in the wanted dtype (a channels-last model's parameter, Model.channelsLast) is used as it
-        // is, its gradient coming out channels-last; any other is made so by the one copy that also does autocast's
-        // cast (and whose backward gives the parameter its gradient in its own layout)
-        DType wt = Autocast.castType(AutocastPolicy.CONV2D, w);
-        w = !x.prefersChannelsLast() || w.dim() != 4 ? Autocast.cast(AutocastPolicy.CONV2D, w)
-                : w.isChannelsLast() && w.dtype() == wt ? w : Views.toChannelsLast(w, wt);
+        w = filterFor(x, w);
         bias = Autocast.cast(AutocastPolicy.CONV2D, bias);
         check(x, w, bias, p);
         Backend be = get(x.device());
@@ -62,9 +56,7 @@ public final class Convolution {
      */
     public static Tensor convTranspose2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, int outputPadH, int outputPadW) {
         x = Autocast.cast(AutocastPolicy.CONV2D, x);
-        DType wt = Autocast.castType(AutocastPolicy.CONV2D, w);
-        w = !x.prefersChannelsLast() || w.dim() != 4 ? Autocast.cast(AutocastPolicy.CONV2D, w)
-                : w.isChannelsLast() && w.dtype() == wt ? w : Views.toChannelsLast(w, wt);
+        w = filterFor(x, w);
         bias = Autocast.cast(AutocastPolicy.CONV2D, bias);
         if (x.dim() != 4 || w.dim() != 4) {
             throw new IllegalArgumentException("conv_transpose2d: expected input (N, C, H, W) and weight (C, O/groups, kH, kW), got "
@@ -102,6 +94,18 @@ public final class Convolution {
                 in.requiresGrad() ? be.conv2d(g, weight, null, p, false) : null,
                 weight.requiresGrad() ? be.conv2dBackwardWeight(in, g, weight.shape(), p) : null}, in, weight);
         return bias == null ? y : y.add(bias.reshape(1, outShape[1], 1, 1));
+    }
+
+    /**
+     * The filter as the backend takes it beside x: channels-last activations take it channels-last too (KRSC memory,
+     * cuDNN's NHWC filter layout). A filter already so in the wanted dtype (a channels-last model's parameter,
+     * Model.channelsLast) is used as it is, its gradient coming out channels-last; any other is made so by the one copy
+     * that also does autocast's cast (and whose backward gives the parameter its gradient in its own layout).
+     */
+    private static Tensor filterFor(Tensor x, Tensor w) {
+        DType wt = Autocast.castType(AutocastPolicy.CONV2D, w);
+        return !x.prefersChannelsLast() || w.dim() != 4 ? Autocast.cast(AutocastPolicy.CONV2D, w)
+                : w.isChannelsLast() && w.dtype() == wt ? w : Views.toChannelsLast(w, wt);
     }
 
     private static void check(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
