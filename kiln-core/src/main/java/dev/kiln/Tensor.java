@@ -14,7 +14,6 @@ import dev.kiln.ops.Reductions;
 import dev.kiln.ops.Sorting;
 import dev.kiln.ops.Views;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.Consumer;
@@ -34,12 +33,8 @@ public final class Tensor implements AutoCloseable {
     private int offset;
 
     private boolean requiresGrad;
-    private Tensor grad;
-    private boolean ownsGrad; // grad was made by accumulateGrad, so zeroGrad may free it
-    private Tensor gradBuffer; // where a backward writes this leaf's gradient when it starts from none, or null
     private Node gradFn;
-    private List<UnaryOperator<Tensor>> gradHooks;
-    private List<Consumer<Tensor>> postAccumulateHooks;
+    private GradSlot slot;   // the gradient and its hooks, made on first use
 
     /** A tensor over {@code storage}; backends and view ops use this, users use the factories. */
     public Tensor(Storage storage, int[] shape, int[] strides, int offset) {
@@ -202,14 +197,19 @@ public final class Tensor implements AutoCloseable {
         return this;
     }
 
-    public Tensor grad() { return grad; }
+    public Tensor grad() { return slot == null ? null : slot.grad; }
 
     public void setGrad(Tensor g) {
         if (g != null && !Arrays.equals(g.shape, shape)) {
             throw new IllegalArgumentException("setGrad: gradient shape " + Shape.str(g.shape) + " differs from tensor shape " + Shape.str(shape));
         }
-        this.grad = g;
-        this.ownsGrad = false;
+        slot().grad = g;
+        slot.ownsGrad = false;
+    }
+
+    private GradSlot slot() {
+        if (slot == null) slot = new GradSlot();
+        return slot;
     }
 
     public Node gradFn() { return gradFn; }
@@ -236,23 +236,17 @@ public final class Tensor implements AutoCloseable {
     }
 
     /** A hook that may replace the gradient flowing into this tensor. */
-    public void registerHook(UnaryOperator<Tensor> hook) {
-        if (gradHooks == null) gradHooks = new ArrayList<>();
-        gradHooks.add(hook);
-    }
+    public void registerHook(UnaryOperator<Tensor> hook) { slot().addHook(hook); }
 
     /** A hook called on a leaf after its {@code grad} has been accumulated (data parallel all-reduce uses it). */
-    public void registerPostAccumulateHook(Consumer<Tensor> hook) {
-        if (postAccumulateHooks == null) postAccumulateHooks = new ArrayList<>();
-        postAccumulateHooks.add(hook);
-    }
+    public void registerPostAccumulateHook(Consumer<Tensor> hook) { slot().addPostAccumulateHook(hook); }
 
     /** Internal: whether gradient hooks see this tensor's gradient (the engine then leaves that memory alone). */
-    public boolean hasGradHooks() { return gradHooks != null; }
+    public boolean hasGradHooks() { return slot != null && slot.hooks != null; }
 
     /** Internal: runs the gradient hooks. */
     public Tensor applyGradHooks(Tensor g) {
-        if (gradHooks != null) for (UnaryOperator<Tensor> h : gradHooks) g = h.apply(g);
+        if (hasGradHooks()) for (UnaryOperator<Tensor> h : slot.hooks) g = h.apply(g);
         return g;
     }
 
@@ -260,27 +254,7 @@ public final class Tensor implements AutoCloseable {
      * Internal: {@code grad += g} for a leaf, then the post-accumulate hooks. {@code unshared}: the engine knows no
      * other tensor can see g's memory, so the leaf may keep it instead of copying.
      */
-    public void accumulateGrad(Tensor g, boolean unshared) {
-        if (grad == null && gradBuffer != null) {
-            // a backward may have written g straight into the buffer already (Autograd.gradientDestination)
-            if (g.storage != gradBuffer.storage || g.offset != gradBuffer.offset || !g.sameDenseLayout(gradBuffer)) gradBuffer.copyFrom(g);
-            grad = gradBuffer;
-            ownsGrad = false;
-            if (postAccumulateHooks != null) for (Consumer<Tensor> h : postAccumulateHooks) h.accept(grad);
-            return;
-        }
-        if (g.dtype != dtype) g = g.to(dtype);
-        // leaf gradients outlive the step's MemoryScope: the optimizer reads them after backward. The buffer is the
-        // leaf's own, in its layout (the fused steps run flat over both): g itself only when the engine says nothing
-        // else references its memory and g covers all of it so laid out, else a copy (g may go to several inputs)
-        Tensor old = grad;
-        boolean takeOver = unshared && g.sameDenseLayout(this) && g.offset == 0 && g.storage.numel() == g.numel() && g.storage != storage;
-        Tensor sum = old == null ? (takeOver ? g : null) : old.add(g);
-        grad = (sum != null && sum.sameDenseLayout(this) ? sum : emptyLike(dtype).copyFrom(sum != null ? sum : g)).keep();
-        if (old != null && ownsGrad) old.close();
-        ownsGrad = true;
-        if (postAccumulateHooks != null) for (Consumer<Tensor> h : postAccumulateHooks) h.accept(grad);
-    }
+    public void accumulateGrad(Tensor g, boolean unshared) { slot().accumulate(this, g, unshared); }
 
     /**
      * Makes {@code buffer} (this leaf's shape, dtype, device and memory format ({@link #sameDenseLayout}); kept by the
@@ -298,7 +272,7 @@ public final class Tensor implements AutoCloseable {
                     + Shape.str(shape) + " on " + device() + " expected, got " + buffer.dtype + " " + Shape.str(buffer.shape) + " strides "
                     + Arrays.toString(buffer.strides) + " on " + buffer.device());
         }
-        gradBuffer = buffer;
+        if (buffer != null || slot != null) slot().buffer = buffer;
     }
 
     /**
@@ -310,7 +284,7 @@ public final class Tensor implements AutoCloseable {
     }
 
     /** The gradient buffer ({@link #setGradBuffer}), or null. */
-    public Tensor gradBuffer() { return gradBuffer; }
+    public Tensor gradBuffer() { return slot == null ? null : slot.buffer; }
 
     /** Keeps this tensor's memory when the enclosing {@link MemoryScope} closes (optimizer state, statistics, metrics); returns this. */
     public Tensor keep() {
@@ -340,7 +314,7 @@ public final class Tensor implements AutoCloseable {
         if (requiresGrad && !source.dtype.isFloating()) throw new IllegalArgumentException("setData: a tensor that requires grad cannot take " + source.dtype + " data");
         if (source == this) return;
         zeroGrad();
-        if (source.dtype != dtype || !source.device().equals(device())) gradBuffer = null;   // a buffer of the old kind
+        if (slot != null && (source.dtype != dtype || !source.device().equals(device()))) slot.buffer = null;   // a buffer of the old kind
         this.storage = source.storage;
         this.dtype = source.dtype;
         this.strides = source.strides;
@@ -349,10 +323,7 @@ public final class Tensor implements AutoCloseable {
     }
 
     /** Drops the gradient (PyTorch's zero_grad(set_to_none=True)) and returns its memory to the pool. */
-    public void zeroGrad() {
-        if (grad != null && ownsGrad) grad.close();
-        grad = null;
-    }
+    public void zeroGrad() { if (slot != null) slot.clear(); }
 
     // ------------------------------------------------------------------ device and dtype
 
