@@ -106,6 +106,10 @@ public final class CudaBench {
         time("argsort f32 64x50257 dim 1", vb, () -> vocab.argsort(1, true));
         time("argsort f32 8192x1024 dim 1", rb, () -> rows.argsort(1, false));
         time("argsort f32 2^24", fb, () -> flat.argsort(0, false));
+        Tensor few = rows.narrow(0, 0, 256).contiguous(), rows16 = rows.to(DType.BFLOAT16), flat64 = flat.narrow(0, 0, 1 << 22).to(DType.FLOAT64);
+        time("argsort f32 256x1024 dim 1", 4L * 256 * 1024, () -> few.argsort(1, false));
+        time("argsort bf16 8192x1024 dim 1", rb / 2, () -> rows16.argsort(1, false));
+        time("argsort f64 2^22", 8L << 22, () -> flat64.argsort(0, false));
         time("topk 50 f32 64x50257 dim 1", vb, () -> vocab.topk(50, 1, true).values());
         time("cumsum f32 64x50257 dim 1", 2 * vb, () -> vocab.cumsum(1));
         time("cumsum f32 4096x4096 dim 1", 2 * sb, () -> square.cumsum(1));

@@ -28,8 +28,9 @@ class SortingGpuTest extends GpuBackendComparison {
 
     @Test void argsortEqualsTheCpuOnEveryDtypeAndDim() {
         for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16, DType.FLOAT16, DType.INT64, DType.INT32, DType.UINT8}) {
-            // one place, a row in one block (P <= 2048), rows of tiles and merge steps (P = 4096, 16384), several dims
-            for (int[] shape : new int[][]{{1}, {37}, {3, 2048}, {2, 3000}, {10_000}, {6, 5, 7}}) {
+            // one place, rows in one block each (P <= 2048), radix passes: one row and several (the row number's passes
+            // too: 600 rows take two), rows of P <= 2048 past the bitonic network's array size, and several dims
+            for (int[] shape : new int[][]{{1}, {37}, {3, 2048}, {2, 3000}, {10_000}, {600, 1100}, {6, 5, 7}}) {
                 Tensor x = values(t, true, shape);
                 for (int d = 0; d < shape.length; d++) {
                     for (boolean desc : new boolean[]{false, true}) {
@@ -55,6 +56,14 @@ class SortingGpuTest extends GpuBackendComparison {
         assertArrayEquals(new int[]{4, 0, 5}, gpu(randn(DType.FLOAT32, 4, 9, 5)).topk(0, 1, true).indices().shape());
         Tensor b = randn(DType.FLOAT32, 5, 300).gt(0);
         assertArrayEquals(b.argsort(1, true).toLongArray(), gpu(b).argsort(1, true).toLongArray(), "bool");
+        // arrays past one radix scan chunk (2,048 tiles of 2,048 elements), row counts that fill a digit and pass it
+        for (int[] shape : new int[][]{{4_500_000}, {257, 2100}, {3, 1_500_001}}) {
+            Tensor x = values(DType.FLOAT32, true, shape);
+            for (boolean desc : new boolean[]{false, true}) {
+                assertArrayEquals(x.argsort(shape.length - 1, desc).toLongArray(), gpu(x).argsort(shape.length - 1, desc).toLongArray(),
+                        "float32 " + Arrays.toString(shape) + " desc " + desc);
+            }
+        }
         // int64 keys beyond 2^53, where a double key would tie them
         long big = 1L << 60;
         Tensor l = Tensor.of(new long[]{big + 3, big + 1, big + 2, big}, 4);
