@@ -5,8 +5,8 @@ import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
 /**
- * The CUDA kernels of the Sorting family (kernels/sorting.cu): the sorted dimension brought innermost, then short rows
- * of a small array by a bitonic network per row in shared memory, the first k (up to 2048) of longer rows by a radix
+ * The CUDA kernels of the Sorting family (kernels/sorting.cu): the sorted dimension brought innermost, then rows of up
+ * to 2048 by a bitonic network per row in shared memory, the first k (up to 2048) of longer rows by a radix
  * select, and everything else by one radix sort of the whole array (the key's 8-bit digits, then the row number's).
  */
 final class SortingCuda extends CudaFamily {
@@ -14,21 +14,18 @@ final class SortingCuda extends CudaFamily {
     private static final int TILE = 2048;
     /** Elements a radix pass's block takes (sorting.cu's RADIX_TILE) and threads it runs. */
     private static final int RADIX_TILE = 2048, RADIX_THREADS = 256;
-    /** Arrays of short rows up to this many elements (padded) sort by the bitonic network, larger ones by radix passes. */
-    private static final long SMALL_MAX = Long.getLong("kiln.sort.small.max", 1 << 20);
     private final Kernels.Table small, select, keys;
-    private final Kernels.Single hist32, hist64, scatter32, scatter64, scan, store;
+    private final Kernels.Single counts32, counts64, pass32, pass64, store;
 
     SortingCuda(CudaBackend backend) {
         super(backend);
         small = new Kernels.Table(dev, "sorting.cu", "argsort_small");
         select = new Kernels.Table(dev, "sorting.cu", "argsort_select");
         keys = new Kernels.Table(dev, "sorting.cu", "argsort_keys");
-        hist32 = new Kernels.Single(dev, "sorting.cu", "radix_hist_k32");
-        hist64 = new Kernels.Single(dev, "sorting.cu", "radix_hist_k64");
-        scatter32 = new Kernels.Single(dev, "sorting.cu", "radix_scatter_k32");
-        scatter64 = new Kernels.Single(dev, "sorting.cu", "radix_scatter_k64");
-        scan = new Kernels.Single(dev, "sorting.cu", "radix_scan");
+        counts32 = new Kernels.Single(dev, "sorting.cu", "radix_counts_k32");
+        counts64 = new Kernels.Single(dev, "sorting.cu", "radix_counts_k64");
+        pass32 = new Kernels.Single(dev, "sorting.cu", "radix_pass_k32");
+        pass64 = new Kernels.Single(dev, "sorting.cu", "radix_pass_k64");
         store = new Kernels.Single(dev, "sorting.cu", "argsort_store");
     }
 
@@ -52,7 +49,9 @@ final class SortingCuda extends CudaFamily {
         int p = pow2(n), desc = descending ? 1 : 0;
         DType t = x.dtype();
         Tensor xp = r == 0 ? x.detach() : x.detach().permute(perm), xc = contiguous(xp);
-        if (p <= TILE && rows * p <= SMALL_MAX) {
+        // rows that fit a block: the network beat the radix passes at every size measured (8,192 x 1,024: 0.61 against
+        // 1.10 ms on an H200; bench/results/2026-12-02-h200-session22.md)
+        if (p <= TILE) {
             Launch.args().ptr(ptr(out)).ptr(ptr(xc)).i64(rows).i32(n).i32(p).i32(desc).i32(k)
                     .go(dev, small.get(t), Math.min(rows, dev.multiprocessorCount() * 16L), Math.max(32, p / 2));
         } else if (k <= TILE && n > TILE) {
@@ -76,29 +75,26 @@ final class SortingCuda extends CudaFamily {
         DType t = x.dtype();
         boolean wide = t.byteSize() > 4;
         int count = (int) x.numel(), tiles = (count + RADIX_TILE - 1) / RADIX_TILE;
+        int keyPasses = t.byteSize(), rowPasses = (64 - Long.numberOfLeadingZeros(rows - 1) + 7) / 8, passes = keyPasses + rowPasses;
         DType kt = wide ? DType.INT64 : DType.INT32;
         Tensor[] key = {newTensor(new int[]{count}, kt), newTensor(new int[]{count}, kt)};
         Tensor[] pos = {newTensor(new int[]{count}, DType.INT32), newTensor(new int[]{count}, DType.INT32)};
-        Tensor hist = newTensor(new int[]{256 * tiles}, DType.INT32), total = newTensor(new int[]{256}, DType.INT32);
+        // each pass's digit counts, then its tile counter; each tile's look-back status
+        Tensor meta = newTensor(new int[]{passes * 257}, DType.INT32), status = newTensor(new int[]{tiles * 256}, DType.INT64);
+        long counts = ptr(meta), tileCounters = counts + 4L * passes * 256;
+        dev.zero(counts, 4L * passes * 257);
+        dev.zero(ptr(status), 8L * tiles * 256);
         Launch.args().ptr(ptr(key[0])).ptr(ptr(x)).i64(count).i32(desc).go(dev, keys.get(t), grid(count), BLOCK);
+        Launch.args().ptr(ptr(key[0])).i64(count).i32(n).i32(keyPasses).i32(rowPasses).ptr(counts)
+                .go(dev, (wide ? counts64 : counts32).get(), Math.min(tiles, dev.multiprocessorCount() * 4L), RADIX_THREADS);
         int cur = 0;
-        for (int shift = 0; shift < 8 * t.byteSize(); shift += 8, cur ^= 1) {
-            pass(wide, ptr(key[cur]), shift == 0 ? 0 : ptr(pos[cur]), ptr(key[cur ^ 1]), ptr(pos[cur ^ 1]), count, n, shift, hist, total, tiles);
-        }
-        int rowBits = 64 - Long.numberOfLeadingZeros(rows - 1);
-        for (int shift = 0; shift < rowBits; shift += 8, cur ^= 1) {
-            pass(false, 0, ptr(pos[cur]), 0, ptr(pos[cur ^ 1]), count, n, shift, hist, total, tiles);
+        for (int i = 0; i < passes; i++, cur ^= 1) {
+            boolean onKey = i < keyPasses;
+            Launch.args().ptr(onKey ? ptr(key[cur]) : 0).ptr(i == 0 ? 0 : ptr(pos[cur])).ptr(onKey ? ptr(key[cur ^ 1]) : 0).ptr(ptr(pos[cur ^ 1]))
+                    .i64(count).i32(n).i32(8 * (onKey ? i : i - keyPasses)).i32(i).ptr(counts + 4L * 256 * i).ptr(ptr(status)).ptr(tileCounters + 4L * i)
+                    .go(dev, (wide && onKey ? pass64 : pass32).get(), tiles, RADIX_THREADS);
         }
         Launch.args().ptr(ptr(out)).ptr(ptr(pos[cur])).i64(rows).i32(n).i32(k).go(dev, store.get(), grid(rows * k), BLOCK);
-        for (Tensor temp : new Tensor[]{key[0], key[1], pos[0], pos[1], hist, total}) temp.storage().release();
-    }
-
-    /** One stable pass on the digit at shift: of the keys, or (keys 0) of each position's row. */
-    private void pass(boolean wide, long key, long pos, long keyOut, long posOut, int count, int n, int shift, Tensor hist, Tensor total, int tiles) {
-        Launch.args().ptr(key).ptr(pos).i64(count).i32(n).i32(shift).ptr(ptr(hist)).i32(tiles)
-                .go(dev, (wide ? hist64 : hist32).get(), tiles, RADIX_THREADS);
-        Launch.args().ptr(ptr(hist)).i32(tiles).ptr(ptr(total)).go(dev, scan.get(), 256, RADIX_THREADS);
-        Launch.args().ptr(key).ptr(pos).ptr(keyOut).ptr(posOut).i64(count).i32(n).i32(shift).ptr(ptr(hist)).ptr(ptr(total)).i32(tiles)
-                .go(dev, (wide ? scatter64 : scatter32).get(), tiles, RADIX_THREADS);
+        for (Tensor temp : new Tensor[]{key[0], key[1], pos[0], pos[1], meta, status}) temp.storage().release();
     }
 }

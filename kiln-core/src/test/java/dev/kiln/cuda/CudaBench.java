@@ -36,6 +36,11 @@ public final class CudaBench {
         }
         System.out.println("device: " + dev + ", driver CUDA " + Cuda.driverVersion() + ", NVRTC " + Nvrtc.version());
         Generator g = new Generator(1);
+        if (Arrays.asList(args).contains("argsort-flat")) {   // one shape alone, for a profiler
+            Tensor flat = Tensor.randn(g, new int[]{1 << 24}, DType.FLOAT32, GPU);
+            time("argsort f32 2^24", 4L << 24, () -> flat.argsort(0, false));
+            return;
+        }
         if (Arrays.asList(args).contains("sorting")) {
             sorting(g);
             return;

@@ -2,14 +2,13 @@
 // the sorted dimension innermost first). The order is the CPU's (dev.kiln.cpu.SortingCpu): stable, numbers by value,
 // -0 equal to 0, NaN above every number. Every kernel compares ordered keys: a type's values as unsigned numbers in
 // the order asked for (with desc every key bit flipped), ties broken by index.
-// - Short rows (P, the row length rounded up to a power of two, at most SORT_TILE) of a small array: a block a row,
+// - Short rows (P, the row length rounded up to a power of two, at most SORT_TILE): a block a row,
 //   (key, index) pairs in a bitonic network in shared memory (a strict total order, so the network gives exactly the
 //   stable order; padding pairs sort after every real one by their index).
 // - Everything else: a least-significant-digit radix sort of the whole array, 8 bits a pass, stable by construction:
 //   the key's passes, then the row number's (from each element's position), so every row ends sorted in its place.
-//   A pass is three launches: radix_hist (each tile's digit counts), radix_scan (each digit's counts over the tiles,
-//   and its total), radix_scatter (each tile ranks its elements by digit and writes them, staged in shared memory so
-//   the writes of one digit are contiguous).
+//   radix_counts reads the keys once for every pass's digit counts; then a pass is one launch, radix_pass, each tile
+//   finding its place among the earlier tiles by a decoupled look-back (as CUB's "onesweep" sort).
 // - The first k <= SORT_TILE of a longer row (topk): a radix select finds the k-th key, a block gathers the k pairs
 //   before it (ties by index) and sorts them in shared memory.
 #include "common.cuh"
@@ -200,8 +199,8 @@ __device__ __forceinline__ int radix_digit(const K* key, K k, unsigned pos, int 
     return key != 0 ? (int) ((k >> shift) & 255) : (int) (((pos / (unsigned) n) >> shift) & 255);
 }
 
-// The exclusive prefix sum of one value per thread over a block of RADIX_THREADS; total gets the sum.
-__device__ __forceinline__ unsigned radix_block_scan(unsigned v, unsigned* total) {
+// The exclusive prefix sum of one value per thread over a block of RADIX_THREADS.
+__device__ __forceinline__ unsigned radix_block_scan(unsigned v) {
     __shared__ unsigned warpSum[RADIX_WARPS];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     unsigned s = v;
@@ -211,24 +210,75 @@ __device__ __forceinline__ unsigned radix_block_scan(unsigned v, unsigned* total
     }
     if (lane == 31) warpSum[warp] = s;
     __syncthreads();
-    unsigned before = 0, all = 0;
-    for (int w = 0; w < RADIX_WARPS; w++) {
-        if (w < warp) before += warpSum[w];
-        all += warpSum[w];
-    }
+    unsigned before = 0;
+    for (int w = 0; w < warp; w++) before += warpSum[w];
     __syncthreads();   // warpSum is read before a later scan writes it
-    if (total) *total = all;
     return before + s - v;
 }
 
-// Loads a tile's elements (a warp takes RADIX_ITEMS rounds of 32 consecutive ones) and ranks each among the earlier
-// ones of its digit within its warp; counts[w][d] ends as warp w's count of digit d. Invalid slots get digit 256.
+// Adds one to counts[d] for each lane's digit d (< 256), one atomic per distinct digit in the warp.
+__device__ __forceinline__ void radix_count(unsigned* counts, int d) {
+    unsigned peers = __match_any_sync(0xffffffffu, d);
+    if ((threadIdx.x & 31) == __ffs(peers) - 1 && d < 256) atomicAdd(&counts[d], __popc(peers));
+}
+
+// Every pass's digit counts in one read of the keys: counts[p * 256 + d], the key's passes first, then the row
+// number's (which do not depend on the order, so they come from each element's first position).
 template <typename K>
-__device__ __forceinline__ void radix_rank(const K* key, const unsigned* pos, i64 count, int n, int shift, i64 tileStart,
-                                           K* k, unsigned* p, int* d, unsigned* rank, unsigned (*counts)[256]) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+__device__ __forceinline__ void radix_counts(const K* key, i64 count, int n, int keyPasses, int rowPasses, unsigned* counts) {
+    __shared__ unsigned c[12 * 256];
+    int passes = keyPasses + rowPasses;
+    for (int i = threadIdx.x; i < passes * 256; i += blockDim.x) c[i] = 0;
+    __syncthreads();
+    for (i64 base = (i64) blockIdx.x * blockDim.x; base < count; base += (i64) gridDim.x * blockDim.x) {
+        i64 e = base + threadIdx.x;
+        bool valid = e < count;
+        K k = valid ? key[e] : 0;
+        for (int p = 0; p < keyPasses; p++) radix_count(c + p * 256, valid ? (int) ((k >> (8 * p)) & 255) : 256);
+        unsigned row = valid ? (unsigned) e / (unsigned) n : 0;   // count < 2^31
+        for (int p = 0; p < rowPasses; p++) radix_count(c + (keyPasses + p) * 256, valid ? (int) ((row >> (8 * p)) & 255) : 256);
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < passes * 256; i += blockDim.x) if (c[i] != 0) atomicAdd(&counts[i], c[i]);
+}
+
+#define RADIX_LOOKBACK 8
+
+// A tile's look-back status word, read and written whole at GPU scope (no ordering needed with anything else).
+__device__ __forceinline__ u64 relaxed_load(const u64* p) {
+    u64 v;
+    asm volatile("ld.relaxed.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ void relaxed_store(u64* p, u64 v) { asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" :: "l"(p), "l"(v) : "memory"); }
+
+// One pass, a tile a block in the order blocks take them (tiles[0], so a tile waits only on running or finished ones):
+// the tile ranks its elements by digit, publishes its count of each digit, adds up the earlier tiles' counts by
+// looking back (stopping at a tile that published its running total: "decoupled look-back"), and writes each element
+// at its digit's start (from counts) + the earlier tiles' count of the digit + its rank in the tile, staged in
+// shared memory so the writes of one digit are contiguous. status[tile * 256 + d] is (flag << 32) | count with flag
+// 2 * pass + 1 for the tile's own count and 2 * pass + 2 for the total up to and with it; zero before the first pass.
+template <typename K>
+__device__ __forceinline__ void radix_pass(const K* key, const unsigned* pos, K* keyOut, unsigned* posOut, i64 count, int n,
+                                           int shift, int pass, const unsigned* counts, u64* status, unsigned* tiles) {
+    __shared__ unsigned warpCount[RADIX_WARPS][256];
+    __shared__ unsigned tileStart[256], globalStart[256];
+    __shared__ K stageKey[RADIX_TILE];
+    __shared__ unsigned stagePos[RADIX_TILE];
+    __shared__ int tileShared;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, t = threadIdx.x;
+    if (t == 0) tileShared = atomicAdd(tiles, 1);
+    for (int i = t; i < RADIX_WARPS * 256; i += RADIX_THREADS) warpCount[i / 256][i % 256] = 0;
+    __syncthreads();
+    int tile = tileShared;
+    i64 start = (i64) tile * RADIX_TILE;
+    // load (a warp takes RADIX_ITEMS rounds of 32 consecutive elements), then rank each among the earlier ones of its
+    // digit in its warp; invalid slots get digit 256
+    K k[RADIX_ITEMS];
+    unsigned p[RADIX_ITEMS], rank[RADIX_ITEMS];
+    int d[RADIX_ITEMS];
     for (int i = 0; i < RADIX_ITEMS; i++) {
-        i64 e = tileStart + (warp * RADIX_ITEMS + i) * 32 + lane;
+        i64 e = start + (warp * RADIX_ITEMS + i) * 32 + lane;
         bool valid = e < count;
         k[i] = valid && key != 0 ? key[e] : 0;
         p[i] = !valid ? 0 : pos != 0 ? pos[e] : (unsigned) e;
@@ -239,64 +289,49 @@ __device__ __forceinline__ void radix_rank(const K* key, const unsigned* pos, i6
         int leader = __ffs(peers) - 1;
         unsigned prev = 0;
         if (lane == leader && d[i] < 256) {
-            prev = counts[warp][d[i]];
-            counts[warp][d[i]] = prev + __popc(peers);
+            prev = warpCount[warp][d[i]];
+            warpCount[warp][d[i]] = prev + __popc(peers);
         }
         rank[i] = __shfl_sync(0xffffffffu, prev, leader) + __popc(peers & ((1u << lane) - 1));
     }
-}
-
-// Each tile's count of each digit: hist[d * tiles + tile].
-template <typename K>
-__device__ __forceinline__ void radix_hist(const K* key, const unsigned* pos, i64 count, int n, int shift, unsigned* hist, int tiles) {
-    __shared__ unsigned counts[RADIX_WARPS][256];
-    for (int i = threadIdx.x; i < RADIX_WARPS * 256; i += RADIX_THREADS) counts[i / 256][i % 256] = 0;
     __syncthreads();
-    K k[RADIX_ITEMS];
-    unsigned p[RADIX_ITEMS], rank[RADIX_ITEMS];
-    int d[RADIX_ITEMS];
-    radix_rank(key, pos, count, n, shift, (i64) blockIdx.x * RADIX_TILE, k, p, d, rank, counts);
-    __syncthreads();
-    unsigned sum = 0;
-    for (int w = 0; w < RADIX_WARPS; w++) sum += counts[w][threadIdx.x];
-    hist[(i64) threadIdx.x * tiles + blockIdx.x] = sum;
-}
-
-// Ranks a tile's elements among all elements of their digit (the earlier tiles' and the smaller digits' before them)
-// and writes them there.
-template <typename K>
-__device__ __forceinline__ void radix_scatter(const K* key, const unsigned* pos, K* keyOut, unsigned* posOut, i64 count, int n,
-                                              int shift, const unsigned* hist, const unsigned* total, int tiles) {
-    __shared__ unsigned counts[RADIX_WARPS][256];
-    __shared__ unsigned tileStart[256], globalStart[256];
-    __shared__ K stageKey[RADIX_TILE];
-    __shared__ unsigned stagePos[RADIX_TILE];
-    for (int i = threadIdx.x; i < RADIX_WARPS * 256; i += RADIX_THREADS) counts[i / 256][i % 256] = 0;
-    __syncthreads();
-    i64 start = (i64) blockIdx.x * RADIX_TILE;
-    K k[RADIX_ITEMS];
-    unsigned p[RADIX_ITEMS], rank[RADIX_ITEMS];
-    int d[RADIX_ITEMS];
-    radix_rank(key, pos, count, n, shift, start, k, p, d, rank, counts);
-    __syncthreads();
-    // thread t is digit t: its warps' exclusive offsets, the tile's start of it, and where it goes in the output
-    int t = threadIdx.x;
+    // thread t is digit t: its warps' exclusive offsets and the tile's count
     unsigned run = 0;
-    for (int w = 0; w < RADIX_WARPS; w++) { unsigned c = counts[w][t]; counts[w][t] = run; run += c; }
-    tileStart[t] = radix_block_scan(run, 0);
-    globalStart[t] = radix_block_scan(total[t], 0) + hist[(i64) t * tiles + blockIdx.x];
+    for (int w = 0; w < RADIX_WARPS; w++) { unsigned c = warpCount[w][t]; warpCount[w][t] = run; run += c; }
+    u64 own = 2 * pass + 1, total = 2 * pass + 2;
+    u64* st = status + t;
+    relaxed_store(st + (i64) tile * 256, ((tile == 0 ? total : own) << 32) | run);
+    // look back RADIX_LOOKBACK tiles a round (independent loads, one wait), adding counts up to the first running
+    // total; a tile that has not published yet ends the round and is read again in the next
+    unsigned before = 0;
+    for (int j = tile - 1; j >= 0;) {
+        u64 v[RADIX_LOOKBACK];
+        for (int w = 0; w < RADIX_LOOKBACK; w++) v[w] = j - w >= 0 ? relaxed_load(st + (i64) (j - w) * 256) : total << 32;
+        int used = 0;
+        bool done = false;
+        for (int w = 0; w < RADIX_LOOKBACK && !done; w++) {
+            if ((v[w] >> 32) < own) break;
+            before += (unsigned) v[w];
+            used++;
+            done = (v[w] >> 32) == total;
+        }
+        if (done) break;
+        j -= used;
+    }
+    if (tile > 0) relaxed_store(st + (i64) tile * 256, (total << 32) | (before + run));
+    tileStart[t] = radix_block_scan(run);
+    globalStart[t] = radix_block_scan(counts[t]) + before;
     __syncthreads();
-    int warp = threadIdx.x >> 5;
     for (int i = 0; i < RADIX_ITEMS; i++) {
         if (d[i] < 256) {
-            unsigned at = tileStart[d[i]] + counts[warp][d[i]] + rank[i];
+            unsigned at = tileStart[d[i]] + warpCount[warp][d[i]] + rank[i];
             stageKey[at] = k[i];
             stagePos[at] = p[i];
         }
     }
     __syncthreads();
     int size = (int) min((i64) RADIX_TILE, count - start);
-    for (int j = threadIdx.x; j < size; j += RADIX_THREADS) {
+    for (int j = t; j < size; j += RADIX_THREADS) {
         K kj = stageKey[j];
         unsigned pj = stagePos[j];
         int dj = radix_digit(key, kj, pj, n, shift);
@@ -307,33 +342,15 @@ __device__ __forceinline__ void radix_scatter(const K* key, const unsigned* pos,
 }
 
 #define RADIX(K, S) \
-extern "C" __global__ void __launch_bounds__(RADIX_THREADS) radix_hist_##S(const K* key, const unsigned* pos, i64 count, int n, int shift, unsigned* hist, int tiles) { \
-    radix_hist(key, pos, count, n, shift, hist, tiles); \
+extern "C" __global__ void __launch_bounds__(RADIX_THREADS) radix_counts_##S(const K* key, i64 count, int n, int keyPasses, int rowPasses, unsigned* counts) { \
+    radix_counts(key, count, n, keyPasses, rowPasses, counts); \
 } \
-extern "C" __global__ void __launch_bounds__(RADIX_THREADS) radix_scatter_##S(const K* key, const unsigned* pos, K* keyOut, unsigned* posOut, i64 count, int n, \
-                                                                             int shift, const unsigned* hist, const unsigned* total, int tiles) { \
-    radix_scatter(key, pos, keyOut, posOut, count, n, shift, hist, total, tiles); \
+extern "C" __global__ void __launch_bounds__(RADIX_THREADS) radix_pass_##S(const K* key, const unsigned* pos, K* keyOut, unsigned* posOut, i64 count, int n, \
+                                                                          int shift, int pass, const unsigned* counts, u64* status, unsigned* tiles) { \
+    radix_pass(key, pos, keyOut, posOut, count, n, shift, pass, counts, status, tiles); \
 }
 RADIX(unsigned, k32)
 RADIX(u64, k64)
-
-// A block a digit: its tiles' counts to their exclusive prefix sums, in place; total[d] their sum.
-extern "C" __global__ void __launch_bounds__(RADIX_THREADS) radix_scan(unsigned* hist, int tiles, unsigned* total) {
-    unsigned* h = hist + (i64) blockIdx.x * tiles;
-    unsigned carry = 0;
-    for (int base = 0; base < tiles; base += RADIX_THREADS * RADIX_ITEMS) {
-        int first = base + threadIdx.x * RADIX_ITEMS;
-        unsigned v[RADIX_ITEMS], sum = 0;
-        for (int i = 0; i < RADIX_ITEMS; i++) { v[i] = first + i < tiles ? h[first + i] : 0; sum += v[i]; }
-        unsigned chunk, before = carry + radix_block_scan(sum, &chunk);
-        for (int i = 0; i < RADIX_ITEMS; i++) {
-            if (first + i < tiles) h[first + i] = before;
-            before += v[i];
-        }
-        carry += chunk;
-    }
-    if (threadIdx.x == 0) total[blockIdx.x] = carry;
-}
 
 // The first k indices of each sorted row: the positions (row * n + index) of the row's first k elements, less row * n.
 extern "C" __global__ void argsort_store(i64* out, const unsigned* pos, i64 rows, int n, int k) {
