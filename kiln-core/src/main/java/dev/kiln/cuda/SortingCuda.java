@@ -15,7 +15,7 @@ final class SortingCuda extends CudaFamily {
     /** Elements a radix pass's block takes (sorting.cu's RADIX_TILE) and threads it runs. */
     private static final int RADIX_TILE = 2048, RADIX_THREADS = 256;
     private final Kernels.Table small, select, keys;
-    private final Kernels.Single counts32, counts64, pass32, pass64, store;
+    private final Kernels.Single counts32, counts64, starts, first32, first64, key32, key64, row, store;
 
     SortingCuda(CudaBackend backend) {
         super(backend);
@@ -24,8 +24,12 @@ final class SortingCuda extends CudaFamily {
         keys = new Kernels.Table(dev, "sorting.cu", "argsort_keys");
         counts32 = new Kernels.Single(dev, "sorting.cu", "radix_counts_k32");
         counts64 = new Kernels.Single(dev, "sorting.cu", "radix_counts_k64");
-        pass32 = new Kernels.Single(dev, "sorting.cu", "radix_pass_k32");
-        pass64 = new Kernels.Single(dev, "sorting.cu", "radix_pass_k64");
+        starts = new Kernels.Single(dev, "sorting.cu", "radix_starts");
+        first32 = new Kernels.Single(dev, "sorting.cu", "radix_first_k32");
+        first64 = new Kernels.Single(dev, "sorting.cu", "radix_first_k64");
+        key32 = new Kernels.Single(dev, "sorting.cu", "radix_key_k32");
+        key64 = new Kernels.Single(dev, "sorting.cu", "radix_key_k64");
+        row = new Kernels.Single(dev, "sorting.cu", "radix_row");
         store = new Kernels.Single(dev, "sorting.cu", "argsort_store");
     }
 
@@ -85,14 +89,22 @@ final class SortingCuda extends CudaFamily {
         dev.zero(counts, 4L * passes * 257);
         dev.zero(ptr(status), 8L * tiles * 256);
         Launch.args().ptr(ptr(key[0])).ptr(ptr(x)).i64(count).i32(desc).go(dev, keys.get(t), grid(count), BLOCK);
-        Launch.args().ptr(ptr(key[0])).i64(count).i32(n).i32(keyPasses).i32(rowPasses).ptr(counts)
+        Launch.args().ptr(ptr(key[0])).i32(count).i32(n).i32(keyPasses).i32(rowPasses).ptr(counts)
                 .go(dev, (wide ? counts64 : counts32).get(), Math.min(tiles, dev.multiprocessorCount() * 4L), RADIX_THREADS);
+        Launch.args().ptr(counts).go(dev, starts.get(), passes, 256);
         int cur = 0;
         for (int i = 0; i < passes; i++, cur ^= 1) {
-            boolean onKey = i < keyPasses;
-            Launch.args().ptr(onKey ? ptr(key[cur]) : 0).ptr(i == 0 ? 0 : ptr(pos[cur])).ptr(onKey ? ptr(key[cur ^ 1]) : 0).ptr(ptr(pos[cur ^ 1]))
-                    .i64(count).i32(n).i32(8 * (onKey ? i : i - keyPasses)).i32(i).ptr(counts + 4L * 256 * i).ptr(ptr(status)).ptr(tileCounters + 4L * i)
-                    .go(dev, (wide && onKey ? pass64 : pass32).get(), tiles, RADIX_THREADS);
+            long start = counts + 4L * 256 * i, tileCounter = tileCounters + 4L * i, st = ptr(status);
+            if (i == 0) {
+                Launch.args().ptr(ptr(key[0])).ptr(ptr(key[1])).ptr(ptr(pos[1])).i32(count).i32(0).i32(0).ptr(start).ptr(st).ptr(tileCounter)
+                        .go(dev, (wide ? first64 : first32).get(), tiles, RADIX_THREADS);
+            } else if (i < keyPasses) {
+                Launch.args().ptr(ptr(key[cur])).ptr(ptr(pos[cur])).ptr(ptr(key[cur ^ 1])).ptr(ptr(pos[cur ^ 1])).i32(count).i32(8 * i).i32(i)
+                        .ptr(start).ptr(st).ptr(tileCounter).go(dev, (wide ? key64 : key32).get(), tiles, RADIX_THREADS);
+            } else {
+                Launch.args().ptr(ptr(pos[cur])).ptr(ptr(pos[cur ^ 1])).i32(count).i32(n).i32(8 * (i - keyPasses)).i32(i)
+                        .ptr(start).ptr(st).ptr(tileCounter).go(dev, row.get(), tiles, RADIX_THREADS);
+            }
         }
         Launch.args().ptr(ptr(out)).ptr(ptr(pos[cur])).i64(rows).i32(n).i32(k).go(dev, store.get(), grid(rows * k), BLOCK);
         for (Tensor temp : new Tensor[]{key[0], key[1], pos[0], pos[1], meta, status}) temp.storage().release();

@@ -4,10 +4,6 @@ import dev.kiln.Generator;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
-import java.util.Arrays;
-import java.util.Comparator;
-import java.util.stream.IntStream;
-
 /**
  * How a next token is picked from a language model's logits: temperature 0 takes the most likely one (greedy);
  * above 0 the logits are divided by it and a token drawn from their softmax, restricted to the topK most likely when
@@ -24,23 +20,26 @@ public record Sampling(double temperature, int topK) {
     /** Always the most likely token. */
     public static Sampling greedy() { return new Sampling(0, 0); }
 
-    /** The next token id for logits (V); g draws the random number (unused when greedy). */
+    /**
+     * The next token id for logits (V); g draws the random number (unused when greedy). The candidates come from
+     * {@link Tensor#topk} where the logits are, so only k values and ids reach the host (a GPU model's 50,257 logits
+     * stay on the GPU).
+     */
     public long next(Tensor logits, Generator g) {
         if (logits.dim() != 1 || logits.size(0) < 1) throw new IllegalArgumentException("Sampling: logits must be (V), got " + Shape.str(logits.shape()));
-        double[] z = logits.toDoubleArray();
-        Integer[] order = IntStream.range(0, z.length).boxed().toArray(Integer[]::new);
-        // most likely first, ties in id order (the sort is stable), NaN last
-        Arrays.sort(order, Comparator.comparingDouble(i -> Double.isNaN(z[i]) ? Double.POSITIVE_INFINITY : -z[i]));
-        if (temperature == 0) return order[0];
-        int k = topK == 0 ? z.length : Math.min(topK, z.length);
-        double max = z[order[0]], sum = 0;
-        double[] p = new double[k];
-        for (int r = 0; r < k; r++) sum += p[r] = Math.exp((z[order[r]] - max) / temperature);
+        int v = logits.size(0), k = temperature == 0 ? 1 : topK == 0 ? v : Math.min(topK, v);
+        // most likely first, ties in id order (topk is stable); NaN last (topk would put it first)
+        Tensor.Sorted top = logits.maskedFill(logits.ne(logits), Double.NEGATIVE_INFINITY).topk(k, 0, true);
+        long[] ids = top.indices().toLongArray();
+        if (temperature == 0) return ids[0];
+        double[] z = top.values().toDoubleArray(), p = new double[k];
+        double sum = 0;
+        for (int r = 0; r < k; r++) sum += p[r] = Math.exp((z[r] - z[0]) / temperature);
         double u = (g.nextSeed() >>> 11) * 0x1.0p-53 * sum;   // 53 random bits, uniform in [0, sum)
         for (int r = 0; r < k; r++) {
             u -= p[r];
-            if (u < 0) return order[r];
+            if (u < 0) return ids[r];
         }
-        return order[k - 1];   // rounding left u a hair above 0
+        return ids[k - 1];   // rounding left u a hair above 0
     }
 }

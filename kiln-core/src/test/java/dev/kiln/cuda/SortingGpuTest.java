@@ -83,4 +83,15 @@ class SortingGpuTest extends GpuBackendComparison {
         assertArrayEquals(c.values().toFloatArray(), g.values().toFloatArray());
         assertEquals(GPU, g.indices().device());
     }
+
+    /** A language model's next token drawn on the GPU is the CPU's, draw for draw (the candidates come from topk). */
+    @Test void samplingOnTheGpuDrawsWhatTheCpuDraws() {
+        Tensor logits = randn(DType.FLOAT32, 50_257).mul(3);
+        for (dev.kiln.models.Sampling s : new dev.kiln.models.Sampling[]{dev.kiln.models.Sampling.greedy(), new dev.kiln.models.Sampling(0.8, 50),
+                new dev.kiln.models.Sampling(1.0, 0)}) {
+            dev.kiln.Generator a = new dev.kiln.Generator(5), b = new dev.kiln.Generator(5);
+            Tensor onGpu = gpu(logits);
+            for (int i = 0; i < 20; i++) assertEquals(s.next(logits, a), s.next(onGpu, b), s + " draw " + i);
+        }
+    }
 }

@@ -16,6 +16,13 @@ class SamplingTest {
         for (int i = 0; i < 100; i++) assertEquals(1, new Sampling(5.0, 1).next(LOGITS, g));
         // ties: the lower id
         assertEquals(0, Sampling.greedy().next(Tensor.of(new float[]{3, 3, 1}), g));
+        // NaN is never the most likely token, nor drawn while another candidate is left
+        Tensor nan = Tensor.of(new float[]{Float.NaN, 1, 4, Float.NaN, 2});
+        assertEquals(2, Sampling.greedy().next(nan, g));
+        for (int i = 0; i < 200; i++) {
+            long id = new Sampling(1.0, 3).next(nan, g);
+            assertTrue(id == 1 || id == 2 || id == 4, "drew " + id);
+        }
     }
 
     @Test void aSampleNeverFallsOutsideTheTopK() {

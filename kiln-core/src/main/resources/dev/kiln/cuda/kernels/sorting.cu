@@ -7,8 +7,9 @@
 //   stable order; padding pairs sort after every real one by their index).
 // - Everything else: a least-significant-digit radix sort of the whole array, 8 bits a pass, stable by construction:
 //   the key's passes, then the row number's (from each element's position), so every row ends sorted in its place.
-//   radix_counts reads the keys once for every pass's digit counts; then a pass is one launch, radix_pass, each tile
-//   finding its place among the earlier tiles by a decoupled look-back (as CUB's "onesweep" sort).
+//   radix_counts reads the keys once for every pass's digit counts (radix_starts makes them each digit's start); then
+//   a pass is one launch (radix_first, radix_key, radix_row), each tile finding its place among the earlier tiles by a
+//   decoupled look-back (as CUB's "onesweep" sort).
 // - The first k <= SORT_TILE of a longer row (topk): a radix select finds the k-th key, a block gathers the k pairs
 //   before it (ties by index) and sorts them in shared memory.
 #include "common.cuh"
@@ -192,28 +193,16 @@ extern "C" __global__ void __launch_bounds__(1024) argsort_select_##S(i64* out, 
 }
 KILN_ALL_TYPES(SORTING)
 
-// ---- the radix sort's passes. An element is a key (absent on the row number's passes) and its position in the
-// (rows, n) array (absent before the first pass: the identity). Digits come from the key, or from the position's row.
-template <typename K>
-__device__ __forceinline__ int radix_digit(const K* key, K k, unsigned pos, int n, int shift) {
-    return key != 0 ? (int) ((k >> shift) & 255) : (int) (((pos / (unsigned) n) >> shift) & 255);
-}
+// ---- the radix sort's passes. An element is a key and its position in the (rows, n) array; a pass is one of three
+// kinds: the first (on the key; positions the identity, not read), a later one on the key, or one on the row number
+// (from the position; keys no longer needed). Indices are 32-bit: the host keeps count below 2^31.
+#define RADIX_FIRST 0
+#define RADIX_KEY 1
+#define RADIX_ROW 2
 
-// The exclusive prefix sum of one value per thread over a block of RADIX_THREADS.
-__device__ __forceinline__ unsigned radix_block_scan(unsigned v) {
-    __shared__ unsigned warpSum[RADIX_WARPS];
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    unsigned s = v;
-    for (int off = 1; off < 32; off <<= 1) {
-        unsigned u = __shfl_up_sync(0xffffffffu, s, off);
-        if (lane >= off) s += u;
-    }
-    if (lane == 31) warpSum[warp] = s;
-    __syncthreads();
-    unsigned before = 0;
-    for (int w = 0; w < warp; w++) before += warpSum[w];
-    __syncthreads();   // warpSum is read before a later scan writes it
-    return before + s - v;
+template <typename K, int MODE>
+__device__ __forceinline__ int radix_digit(K k, unsigned pos, unsigned n, int shift) {
+    return MODE == RADIX_ROW ? (int) (((pos / n) >> shift) & 255) : (int) ((k >> shift) & 255);
 }
 
 // Adds one to counts[d] for each lane's digit d (< 256), one atomic per distinct digit in the warp.
@@ -225,21 +214,37 @@ __device__ __forceinline__ void radix_count(unsigned* counts, int d) {
 // Every pass's digit counts in one read of the keys: counts[p * 256 + d], the key's passes first, then the row
 // number's (which do not depend on the order, so they come from each element's first position).
 template <typename K>
-__device__ __forceinline__ void radix_counts(const K* key, i64 count, int n, int keyPasses, int rowPasses, unsigned* counts) {
+__device__ __forceinline__ void radix_counts(const K* key, unsigned count, unsigned n, int keyPasses, int rowPasses, unsigned* counts) {
     __shared__ unsigned c[12 * 256];
     int passes = keyPasses + rowPasses;
     for (int i = threadIdx.x; i < passes * 256; i += blockDim.x) c[i] = 0;
     __syncthreads();
-    for (i64 base = (i64) blockIdx.x * blockDim.x; base < count; base += (i64) gridDim.x * blockDim.x) {
-        i64 e = base + threadIdx.x;
+    for (unsigned base = blockIdx.x * blockDim.x; base < count; base += gridDim.x * blockDim.x) {
+        unsigned e = base + threadIdx.x;
         bool valid = e < count;
         K k = valid ? key[e] : 0;
         for (int p = 0; p < keyPasses; p++) radix_count(c + p * 256, valid ? (int) ((k >> (8 * p)) & 255) : 256);
-        unsigned row = valid ? (unsigned) e / (unsigned) n : 0;   // count < 2^31
+        unsigned row = valid ? e / n : 0;
         for (int p = 0; p < rowPasses; p++) radix_count(c + (keyPasses + p) * 256, valid ? (int) ((row >> (8 * p)) & 255) : 256);
     }
     __syncthreads();
     for (int i = threadIdx.x; i < passes * 256; i += blockDim.x) if (c[i] != 0) atomicAdd(&counts[i], c[i]);
+}
+
+// A block a pass: its 256 digit counts to their exclusive prefix sums (where each digit starts in the output), in place.
+extern "C" __global__ void __launch_bounds__(256) radix_starts(unsigned* counts) {
+    __shared__ unsigned warpSum[8];
+    unsigned* c = counts + blockIdx.x * 256;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    unsigned v = c[threadIdx.x], s = v;
+    for (int off = 1; off < 32; off <<= 1) {
+        unsigned u = __shfl_up_sync(0xffffffffu, s, off);
+        if (lane >= off) s += u;
+    }
+    if (lane == 31) warpSum[warp] = s;
+    __syncthreads();
+    for (int w = 0; w < warp; w++) s += warpSum[w];
+    c[threadIdx.x] = s - v;
 }
 
 #define RADIX_LOOKBACK 8
@@ -254,35 +259,36 @@ __device__ __forceinline__ void relaxed_store(u64* p, u64 v) { asm volatile("st.
 
 // One pass, a tile a block in the order blocks take them (tiles[0], so a tile waits only on running or finished ones):
 // the tile ranks its elements by digit, publishes its count of each digit, adds up the earlier tiles' counts by
-// looking back (stopping at a tile that published its running total: "decoupled look-back"), and writes each element
-// at its digit's start (from counts) + the earlier tiles' count of the digit + its rank in the tile, staged in
-// shared memory so the writes of one digit are contiguous. status[tile * 256 + d] is (flag << 32) | count with flag
+// looking back (stopping at a tile that published its running total: "decoupled look-back", as CUB's onesweep sort),
+// and writes each element at its digit's start + the earlier tiles' count of the digit + its rank in the tile, staged
+// in shared memory so the writes of one digit are contiguous. status[tile * 256 + d] is (flag << 32) | count with flag
 // 2 * pass + 1 for the tile's own count and 2 * pass + 2 for the total up to and with it; zero before the first pass.
-template <typename K>
-__device__ __forceinline__ void radix_pass(const K* key, const unsigned* pos, K* keyOut, unsigned* posOut, i64 count, int n,
-                                           int shift, int pass, const unsigned* counts, u64* status, unsigned* tiles) {
+template <typename K, int MODE>
+__device__ __forceinline__ void radix_pass(const K* key, const unsigned* pos, K* keyOut, unsigned* posOut, unsigned count, unsigned n,
+                                           int shift, int pass, const unsigned* starts, u64* status, unsigned* tiles) {
     __shared__ unsigned warpCount[RADIX_WARPS][256];
-    __shared__ unsigned tileStart[256], globalStart[256];
-    __shared__ K stageKey[RADIX_TILE];
+    __shared__ unsigned tileStart[256], globalStart[256], warpSum[RADIX_WARPS];
+    __shared__ K stageKey[MODE == RADIX_ROW ? 1 : RADIX_TILE];
     __shared__ unsigned stagePos[RADIX_TILE];
-    __shared__ int tileShared;
+    __shared__ unsigned char stageDigit[RADIX_TILE];
+    __shared__ unsigned tileShared;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, t = threadIdx.x;
     if (t == 0) tileShared = atomicAdd(tiles, 1);
     for (int i = t; i < RADIX_WARPS * 256; i += RADIX_THREADS) warpCount[i / 256][i % 256] = 0;
     __syncthreads();
-    int tile = tileShared;
-    i64 start = (i64) tile * RADIX_TILE;
+    unsigned tile = tileShared, start = tile * RADIX_TILE;
     // load (a warp takes RADIX_ITEMS rounds of 32 consecutive elements), then rank each among the earlier ones of its
-    // digit in its warp; invalid slots get digit 256
+    // digit in its warp; slots past the end get digit 256
     K k[RADIX_ITEMS];
     unsigned p[RADIX_ITEMS], rank[RADIX_ITEMS];
     int d[RADIX_ITEMS];
+    unsigned first = start + warp * (RADIX_ITEMS * 32) + lane;
     for (int i = 0; i < RADIX_ITEMS; i++) {
-        i64 e = start + (warp * RADIX_ITEMS + i) * 32 + lane;
+        unsigned e = first + i * 32;
         bool valid = e < count;
-        k[i] = valid && key != 0 ? key[e] : 0;
-        p[i] = !valid ? 0 : pos != 0 ? pos[e] : (unsigned) e;
-        d[i] = valid ? radix_digit(key, k[i], p[i], n, shift) : 256;
+        k[i] = MODE != RADIX_ROW && valid ? key[e] : 0;
+        p[i] = MODE == RADIX_FIRST ? e : valid ? pos[e] : 0;
+        d[i] = valid ? radix_digit<K, MODE>(k[i], p[i], n, shift) : 256;
     }
     for (int i = 0; i < RADIX_ITEMS; i++) {
         unsigned peers = __match_any_sync(0xffffffffu, d[i]);
@@ -295,18 +301,28 @@ __device__ __forceinline__ void radix_pass(const K* key, const unsigned* pos, K*
         rank[i] = __shfl_sync(0xffffffffu, prev, leader) + __popc(peers & ((1u << lane) - 1));
     }
     __syncthreads();
-    // thread t is digit t: its warps' exclusive offsets and the tile's count
+    // thread t is digit t: its warps' exclusive offsets and the tile's count, published at once
     unsigned run = 0;
     for (int w = 0; w < RADIX_WARPS; w++) { unsigned c = warpCount[w][t]; warpCount[w][t] = run; run += c; }
     u64 own = 2 * pass + 1, total = 2 * pass + 2;
     u64* st = status + t;
-    relaxed_store(st + (i64) tile * 256, ((tile == 0 ? total : own) << 32) | run);
+    relaxed_store(st + (u64) tile * 256, ((tile == 0 ? total : own) << 32) | run);
+    // the tile's start of each digit (a block scan of run) while the earlier tiles publish
+    unsigned s = run;
+    for (int off = 1; off < 32; off <<= 1) {
+        unsigned u = __shfl_up_sync(0xffffffffu, s, off);
+        if (lane >= off) s += u;
+    }
+    if (lane == 31) warpSum[warp] = s;
+    __syncthreads();
+    for (int w = 0; w < warp; w++) s += warpSum[w];
+    tileStart[t] = s - run;
     // look back RADIX_LOOKBACK tiles a round (independent loads, one wait), adding counts up to the first running
     // total; a tile that has not published yet ends the round and is read again in the next
     unsigned before = 0;
-    for (int j = tile - 1; j >= 0;) {
+    for (int j = (int) tile - 1; j >= 0;) {
         u64 v[RADIX_LOOKBACK];
-        for (int w = 0; w < RADIX_LOOKBACK; w++) v[w] = j - w >= 0 ? relaxed_load(st + (i64) (j - w) * 256) : total << 32;
+        for (int w = 0; w < RADIX_LOOKBACK; w++) v[w] = j - w >= 0 ? relaxed_load(st + (u64) (j - w) * 256) : total << 32;
         int used = 0;
         bool done = false;
         for (int w = 0; w < RADIX_LOOKBACK && !done; w++) {
@@ -318,39 +334,46 @@ __device__ __forceinline__ void radix_pass(const K* key, const unsigned* pos, K*
         if (done) break;
         j -= used;
     }
-    if (tile > 0) relaxed_store(st + (i64) tile * 256, (total << 32) | (before + run));
-    tileStart[t] = radix_block_scan(run);
-    globalStart[t] = radix_block_scan(counts[t]) + before;
+    if (tile > 0) relaxed_store(st + (u64) tile * 256, (total << 32) | (before + run));
+    globalStart[t] = starts[t] + before;
     __syncthreads();
     for (int i = 0; i < RADIX_ITEMS; i++) {
         if (d[i] < 256) {
             unsigned at = tileStart[d[i]] + warpCount[warp][d[i]] + rank[i];
-            stageKey[at] = k[i];
+            if (MODE != RADIX_ROW) stageKey[at] = k[i];
             stagePos[at] = p[i];
+            stageDigit[at] = (unsigned char) d[i];
         }
     }
     __syncthreads();
-    int size = (int) min((i64) RADIX_TILE, count - start);
-    for (int j = t; j < size; j += RADIX_THREADS) {
-        K kj = stageKey[j];
-        unsigned pj = stagePos[j];
-        int dj = radix_digit(key, kj, pj, n, shift);
+    unsigned size = min((unsigned) RADIX_TILE, count - start);
+    for (unsigned j = t; j < size; j += RADIX_THREADS) {
+        int dj = stageDigit[j];
         unsigned at = globalStart[dj] + (j - tileStart[dj]);
-        if (keyOut != 0) keyOut[at] = kj;
-        posOut[at] = pj;
+        if (MODE != RADIX_ROW) keyOut[at] = stageKey[j];
+        posOut[at] = stagePos[j];
     }
 }
 
 #define RADIX(K, S) \
-extern "C" __global__ void __launch_bounds__(RADIX_THREADS) radix_counts_##S(const K* key, i64 count, int n, int keyPasses, int rowPasses, unsigned* counts) { \
+extern "C" __global__ void __launch_bounds__(RADIX_THREADS) radix_counts_##S(const K* key, unsigned count, unsigned n, int keyPasses, int rowPasses, unsigned* counts) { \
     radix_counts(key, count, n, keyPasses, rowPasses, counts); \
 } \
-extern "C" __global__ void __launch_bounds__(RADIX_THREADS) radix_pass_##S(const K* key, const unsigned* pos, K* keyOut, unsigned* posOut, i64 count, int n, \
-                                                                          int shift, int pass, const unsigned* counts, u64* status, unsigned* tiles) { \
-    radix_pass(key, pos, keyOut, posOut, count, n, shift, pass, counts, status, tiles); \
+extern "C" __global__ void __launch_bounds__(RADIX_THREADS) radix_first_##S(const K* key, K* keyOut, unsigned* posOut, unsigned count, int shift, int pass, \
+                                                                           const unsigned* starts, u64* status, unsigned* tiles) { \
+    radix_pass<K, RADIX_FIRST>(key, 0, keyOut, posOut, count, 1, shift, pass, starts, status, tiles); \
+} \
+extern "C" __global__ void __launch_bounds__(RADIX_THREADS) radix_key_##S(const K* key, const unsigned* pos, K* keyOut, unsigned* posOut, unsigned count, int shift, \
+                                                                         int pass, const unsigned* starts, u64* status, unsigned* tiles) { \
+    radix_pass<K, RADIX_KEY>(key, pos, keyOut, posOut, count, 1, shift, pass, starts, status, tiles); \
 }
 RADIX(unsigned, k32)
 RADIX(u64, k64)
+
+extern "C" __global__ void __launch_bounds__(RADIX_THREADS) radix_row(const unsigned* pos, unsigned* posOut, unsigned count, unsigned n, int shift, int pass,
+                                                                     const unsigned* starts, u64* status, unsigned* tiles) {
+    radix_pass<unsigned, RADIX_ROW>(0, pos, 0, posOut, count, n, shift, pass, starts, status, tiles);
+}
 
 // The first k indices of each sorted row: the positions (row * n + index) of the row's first k elements, less row * n.
 extern "C" __global__ void argsort_store(i64* out, const unsigned* pos, i64 rows, int n, int k) {
