@@ -318,8 +318,9 @@ __device__ __forceinline__ void radix_pass(const K* key, const unsigned* pos, K*
     for (int w = 0; w < warp; w++) s += warpSum[w];
     tileStart[t] = s - run;
     // look back RADIX_LOOKBACK tiles a round (independent loads, one wait), adding counts up to the first running
-    // total; a tile that has not published yet ends the round and is read again in the next
-    unsigned before = 0;
+    // total; a tile that has not published yet ends the round and is read again in the next, after a sleep that grows
+    // (as CUB's look-back backs off, so spinning warps leave issue slots to the tiles waited for; level on the H200)
+    unsigned before = 0, sleep = 32;
     for (int j = (int) tile - 1; j >= 0;) {
         u64 v[RADIX_LOOKBACK];
         for (int w = 0; w < RADIX_LOOKBACK; w++) v[w] = j - w >= 0 ? relaxed_load(st + (u64) (j - w) * 256) : total << 32;
@@ -333,6 +334,10 @@ __device__ __forceinline__ void radix_pass(const K* key, const unsigned* pos, K*
         }
         if (done) break;
         j -= used;
+        if (used < RADIX_LOOKBACK) {
+            __nanosleep(sleep);
+            sleep = min(sleep * 2, 1024u);
+        }
     }
     if (tile > 0) relaxed_store(st + (u64) tile * 256, (total << 32) | (before + run));
     globalStart[t] = starts[t] + before;
