@@ -37,6 +37,17 @@ public final class ConvTranspose2d extends Layer implements Forward {
 
     @Override public Tensor forward(Tensor x) { return Convolution.convTranspose2d(x, weight, bias, geometry, outputPadding, outputPadding); }
 
+    /** (in, out / groups, kernel, kernel). */
+    public Tensor weight() { return weight; }
+
+    /** (out), or null. */
+    public Tensor bias() { return bias; }
+
+    /** Stride, padding, dilation and groups, as the conv2d this layer is the adjoint of. */
+    public Conv2dParams geometry() { return geometry; }
+
+    public int outputPadding() { return outputPadding; }
+
     @Override protected String extraRepr() {
         return in + ", " + out + ", kernel_size=(" + kernel + ", " + kernel + "), stride=(" + geometry.strideH() + ", " + geometry.strideW() + ")"
                 + (geometry.padH() > 0 ? ", padding=(" + geometry.padH() + ", " + geometry.padW() + ")" : "")

@@ -12,5 +12,7 @@ public final class LeakyReLU extends Activation {
 
     @Override public Tensor forward(Tensor x) { return F.leakyRelu(x, negativeSlope); }
 
+    public double negativeSlope() { return negativeSlope; }
+
     @Override protected String extraRepr() { return "negative_slope=" + negativeSlope; }
 }

@@ -10,9 +10,11 @@ import dev.kiln.models.ResNet;
 import dev.kiln.nn.AdaptiveAvgPool2d;
 import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.Conv2d;
+import dev.kiln.nn.ConvTranspose2d;
 import dev.kiln.nn.Dropout;
 import dev.kiln.nn.Flatten;
 import dev.kiln.nn.Layer;
+import dev.kiln.nn.LeakyReLU;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.MaxPool2d;
 import dev.kiln.nn.Model;
@@ -34,7 +36,8 @@ import java.util.Map;
  * free, output {@code logits} (N, classes), the parameters as initializers under their state-dict names. The model is
  * walked layer by layer, so it must be one whose layer order is its forward: a {@link Sequential} (the zoo's mlp, cnn,
  * cnn-bn) or a {@link ResNet} (its children in order, each residual block as its convolutions, batch norms, ReLUs and the
- * shortcut's Add). Layers map to Conv, BatchNormalization, Relu, MaxPool, GlobalAveragePool, Flatten and Gemm; dropout is
+ * shortcut's Add). Layers map to Conv, ConvTranspose, BatchNormalization, Relu, LeakyRelu, MaxPool, GlobalAveragePool,
+ * Flatten and Gemm; dropout is
  * left out (evaluation mode); a batch norm folded for inference ({@link BatchNorm#isFolded}) adds nothing. Any other
  * layer is refused, naming it.
  */
@@ -110,7 +113,9 @@ public final class OnnxExport {
             }
             case Conv2d c -> conv(c, path, x);
             case BatchNorm bn -> bn.isFolded() ? x : batchNorm(bn, path, x);
+            case ConvTranspose2d c -> convTranspose(c, path, x);
             case ReLU _ -> op("Relu", x, x.shape());
+            case LeakyReLU r -> op("LeakyRelu", x, x.shape(), real("alpha", (float) r.negativeSlope()));
             case Dropout _ -> x;
             case MaxPool2d p -> maxPool(p, x);
             case AdaptiveAvgPool2d p -> {
@@ -130,8 +135,8 @@ public final class OnnxExport {
     private Value residualBlock(Layer block, String path, Value x) {
         Map<String, Layer> c = block.children();
         if (!(c.get("conv1") instanceof Conv2d) || !(c.get("bn1") instanceof BatchNorm)) {
-            throw refused(block, path, "it has no ONNX mapping (exported: Sequential and ResNet models of Conv2d, BatchNorm, ReLU, MaxPool2d, "
-                    + "AdaptiveAvgPool2d(1), Flatten, Linear, Dropout)");
+            throw refused(block, path, "it has no ONNX mapping (exported: Sequential and ResNet models of Conv2d, ConvTranspose2d, BatchNorm, ReLU, "
+                    + "LeakyReLU, MaxPool2d, AdaptiveAvgPool2d(1), Flatten, Linear, Dropout)");
         }
         int last = 1;
         while (c.get("conv" + (last + 1)) instanceof Conv2d) last++;
@@ -158,6 +163,23 @@ public final class OnnxExport {
                 ints("kernel_shape", w[2], w[3]), ints("strides", g.strideH(), g.strideW()),
                 ints("pads", g.padH(), g.padW(), g.padH(), g.padW()), ints("dilations", g.dilationH(), g.dilationW()),
                 integer("group", g.groups())));
+        return y;
+    }
+
+    /** ConvTranspose: ONNX keeps PyTorch's weight layout (in, out / groups, kH, kW) and output size rule. */
+    private Value convTranspose(ConvTranspose2d c, String path, Value x) {
+        Conv2dParams g = c.geometry();
+        int[] w = c.weight().shape();
+        int op = c.outputPadding();
+        List<String> in = new ArrayList<>(List.of(x.name(), initializer(path + "weight", c.weight())));
+        if (c.bias() != null) in.add(initializer(path + "bias", c.bias()));
+        int h = (x.shape()[1] - 1) * g.strideH() - 2 * g.padH() + g.dilationH() * (w[2] - 1) + op + 1;
+        int wd = (x.shape()[2] - 1) * g.strideW() - 2 * g.padW() + g.dilationW() * (w[3] - 1) + op + 1;
+        Value y = next(new int[]{w[1] * g.groups(), h, wd});
+        nodes.add(node("ConvTranspose", in, y.name(),
+                ints("kernel_shape", w[2], w[3]), ints("strides", g.strideH(), g.strideW()),
+                ints("pads", g.padH(), g.padW(), g.padH(), g.padW()), ints("dilations", g.dilationH(), g.dilationW()),
+                integer("group", g.groups()), ints("output_padding", op, op)));
         return y;
     }
 

@@ -23,8 +23,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Reads an ONNX model of the op set {@link OnnxExport} writes (Conv, BatchNormalization, Relu, MaxPool, GlobalAveragePool,
- * Flatten, Gemm, MatMul, Add, Identity; float32 initializers, as raw data or float_data) into a Kiln {@link Model} that
+ * Reads an ONNX model of the op set {@link OnnxExport} writes (Conv, ConvTranspose, BatchNormalization, Relu, LeakyRelu,
+ * MaxPool, GlobalAveragePool, Flatten, Gemm, MatMul, Add, Identity; float32 initializers, as raw data or float_data) into a Kiln {@link Model} that
  * runs its graph with Kiln's ops, node by node. The initializers become the model's buffers (their names with '.' as
  * '_'), so {@code to(device)} moves them; there is nothing to train. A node outside the op set, or an attribute
  * Kiln's ops cannot honour (asymmetric pads, Gemm's transA, ...), is refused when the file is read, naming it.
@@ -32,8 +32,8 @@ import java.util.Set;
 public final class OnnxImport {
     private OnnxImport() {}
 
-    private static final Set<String> OPS = Set.of("Conv", "BatchNormalization", "Relu", "MaxPool", "GlobalAveragePool", "Flatten", "Gemm",
-            "MatMul", "Add", "Identity");
+    private static final Set<String> OPS = Set.of("Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "MaxPool", "GlobalAveragePool",
+            "Flatten", "Gemm", "MatMul", "Add", "Identity");
 
     /** One node: its op, inputs, output and attributes (ints as long[], floats as Float). */
     private record Node(String op, List<String> inputs, String output, Map<String, Object> attributes) {
@@ -100,12 +100,16 @@ public final class OnnxImport {
     /** Refuses what Kiln's ops would compute differently from ONNX's definition. */
     private static void check(Node n, String name) {
         String why = switch (n.op()) {
-            case "Conv", "MaxPool" -> {
+            case "Conv", "MaxPool", "ConvTranspose" -> {
                 long[] p = n.ints("pads", 0, 0, 0, 0);
                 long[] k = n.ints("kernel_shape");
                 if (p.length != 4 || p[0] != p[2] || p[1] != p[3]) yield "asymmetric or non-2-d pads";
                 if (n.op().equals("MaxPool") && (k.length != 2 || k[0] != k[1] || n.ints("strides", k)[0] != n.ints("strides", k)[1] || p[0] != p[1]
                         || n.integer("ceil_mode", 0) != 0)) yield "a non-square window, stride or padding, or ceil_mode";
+                long[] op = n.ints("output_padding", 0, 0);
+                if (n.op().equals("ConvTranspose") && (n.ints("output_shape").length > 0 || op.length != 2 || op[0] != op[1])) {
+                    yield "output_shape, or output_padding other than one amount for both dims";
+                }
                 yield null;
             }
             case "Gemm" -> n.integer("transA", 0) != 0 || n.integer("transB", 0) != 1 || n.real("alpha", 1) != 1 || n.real("beta", 1) != 1
@@ -181,6 +185,12 @@ public final class OnnxImport {
                     Conv2dParams g = new Conv2dParams((int) s[0], (int) s[1], (int) p[0], (int) p[1], (int) d[0], (int) d[1], (int) n.integer("group", 1));
                     yield F.conv2d(x, in.get(1), in.size() > 2 ? in.get(2) : null, g);
                 }
+                case "ConvTranspose" -> {
+                    long[] s = n.ints("strides", 1, 1), p = n.ints("pads", 0, 0, 0, 0), d = n.ints("dilations", 1, 1);
+                    Conv2dParams g = new Conv2dParams((int) s[0], (int) s[1], (int) p[0], (int) p[1], (int) d[0], (int) d[1], (int) n.integer("group", 1));
+                    yield F.convTranspose2d(x, in.get(1), in.size() > 2 ? in.get(2) : null, g, (int) n.ints("output_padding", 0, 0)[0]);
+                }
+                case "LeakyRelu" -> F.leakyRelu(x, n.real("alpha", 0.01f));
                 case "BatchNormalization" -> F.batchNorm(x, in.get(3), in.get(4), in.get(1), in.get(2), false, 0.1, n.real("epsilon", 1e-5f));
                 case "Relu" -> x.relu();
                 case "MaxPool" -> {

@@ -7,6 +7,10 @@ import dev.kiln.Generator;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.GradMode;
 import dev.kiln.nn.BatchNorm;
+import dev.kiln.nn.Conv2d;
+import dev.kiln.nn.ConvTranspose2d;
+import dev.kiln.nn.Flatten;
+import dev.kiln.nn.LeakyReLU;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.Model;
@@ -78,6 +82,23 @@ class OnnxExportTest {
             assertEquals(want.length, got.length);
             for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-4 * Math.max(1, Math.abs(want[i])), c.kind().cliName() + " logit " + i);
         }
+    }
+
+    /** A decoder's layers (transposed convolutions with stride, output padding, groups; leaky ReLU) run the same from ONNX. */
+    @Test void transposedConvolutionAndLeakyReluRunTheSameFromTheirOnnxGraph() throws Exception {
+        Generator g = new Generator(4);
+        Sequential m = new Sequential(new Conv2d(3, 8, 3, 2, 1, g), new LeakyReLU(0.2),
+                new ConvTranspose2d(8, 6, 3, 2, 1, 1, 1, 2, true, g), new LeakyReLU(),
+                new ConvTranspose2d(6, 4, 4, 1, 2, 0, 2, 1, false, g), new Flatten(), new Linear(4 * 12 * 12, 5, g));
+        m.eval();
+        int[] input = {3, 9, 9};
+        byte[] bytes = OnnxExport.export(m, input);
+        assertEquals(List.of("Conv", "LeakyRelu", "ConvTranspose", "LeakyRelu", "ConvTranspose", "Flatten", "Gemm", "Identity"),
+                opTypes(DynamicMessage.parseFrom(OnnxProtos.MODEL, bytes)));
+        Tensor x = random(new SplittableRandom(3), 2, 3, 9, 9);
+        float[] want = forward(m, x), got = forward(OnnxImport.read(bytes), x);
+        assertEquals(10, want.length);
+        for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-4 * Math.max(1, Math.abs(want[i])), "logit " + i);
     }
 
     @Test void theCnnIsTheExpectedGraph() throws Exception {
