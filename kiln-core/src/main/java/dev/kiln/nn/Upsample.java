@@ -13,5 +13,7 @@ public final class Upsample extends Layer implements Forward {
 
     @Override public Tensor forward(Tensor x) { return F.upsampleNearest(x, scale); }
 
+    public int scale() { return scale; }
+
     @Override protected String extraRepr() { return "scale_factor=" + scale + ".0, mode='nearest'"; }
 }

@@ -20,6 +20,7 @@ import dev.kiln.nn.MaxPool2d;
 import dev.kiln.nn.Model;
 import dev.kiln.nn.ReLU;
 import dev.kiln.nn.Sequential;
+import dev.kiln.nn.Upsample;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -37,7 +38,7 @@ import java.util.Map;
  * walked layer by layer, so it must be one whose layer order is its forward: a {@link Sequential} (the zoo's mlp, cnn,
  * cnn-bn) or a {@link ResNet} (its children in order, each residual block as its convolutions, batch norms, ReLUs and the
  * shortcut's Add). Layers map to Conv, ConvTranspose, BatchNormalization, Relu, LeakyRelu, MaxPool, GlobalAveragePool,
- * Flatten and Gemm; dropout is
+ * Resize (nearest upsampling), Flatten and Gemm; dropout is
  * left out (evaluation mode); a batch norm folded for inference ({@link BatchNorm#isFolded}) adds nothing. Any other
  * layer is refused, naming it.
  */
@@ -118,6 +119,7 @@ public final class OnnxExport {
             case LeakyReLU r -> op("LeakyRelu", x, x.shape(), real("alpha", (float) r.negativeSlope()));
             case Dropout _ -> x;
             case MaxPool2d p -> maxPool(p, x);
+            case Upsample u -> upsample(u, path, x);
             case AdaptiveAvgPool2d p -> {
                 if (p.outH() != 1 || p.outW() != 1) throw refused(l, path, "only a 1x1 adaptive average pool (GlobalAveragePool) is exported");
                 yield op("GlobalAveragePool", x, new int[]{x.shape()[0], 1, 1});
@@ -136,7 +138,7 @@ public final class OnnxExport {
         Map<String, Layer> c = block.children();
         if (!(c.get("conv1") instanceof Conv2d) || !(c.get("bn1") instanceof BatchNorm)) {
             throw refused(block, path, "it has no ONNX mapping (exported: Sequential and ResNet models of Conv2d, ConvTranspose2d, BatchNorm, ReLU, "
-                    + "LeakyReLU, MaxPool2d, AdaptiveAvgPool2d(1), Flatten, Linear, Dropout)");
+                    + "LeakyReLU, MaxPool2d, Upsample, AdaptiveAvgPool2d(1), Flatten, Linear, Dropout)");
         }
         int last = 1;
         while (c.get("conv" + (last + 1)) instanceof Conv2d) last++;
@@ -197,6 +199,15 @@ public final class OnnxExport {
         int k = p.kernel(), s = p.stride(), pad = p.padding();
         Value y = next(new int[]{x.shape()[0], (x.shape()[1] + 2 * pad - k) / s + 1, (x.shape()[2] + 2 * pad - k) / s + 1});
         nodes.add(node("MaxPool", List.of(x.name()), y.name(), ints("kernel_shape", k, k), ints("strides", s, s), ints("pads", pad, pad, pad, pad)));
+        return y;
+    }
+
+    /** Nearest upsampling by a whole factor as Resize: "asymmetric" coordinates and "floor" pick PyTorch's source pixel. */
+    private Value upsample(Upsample u, String path, Value x) {
+        int s = u.scale();
+        Value y = next(new int[]{x.shape()[0], x.shape()[1] * s, x.shape()[2] * s});
+        nodes.add(node("Resize", List.of(x.name(), "", initializer(path + "scales", Tensor.of(new float[]{1, 1, s, s}))), y.name(),
+                string("mode", "nearest"), string("coordinate_transformation_mode", "asymmetric"), string("nearest_mode", "floor")));
         return y;
     }
 
@@ -276,6 +287,10 @@ public final class OnnxExport {
 
     private static DynamicMessage integer(String name, long value) {
         return attribute(name, OnnxProtos.ATTR_INT).setField(f(OnnxProtos.ATTRIBUTE, "i"), value).build();
+    }
+
+    private static DynamicMessage string(String name, String value) {
+        return attribute(name, OnnxProtos.ATTR_STRING).setField(f(OnnxProtos.ATTRIBUTE, "s"), ByteString.copyFromUtf8(value)).build();
     }
 
     private static DynamicMessage real(String name, float value) {

@@ -24,7 +24,7 @@ import java.util.Set;
 
 /**
  * Reads an ONNX model of the op set {@link OnnxExport} writes (Conv, ConvTranspose, BatchNormalization, Relu, LeakyRelu,
- * MaxPool, GlobalAveragePool, Flatten, Gemm, MatMul, Add, Identity; float32 initializers, as raw data or float_data) into a Kiln {@link Model} that
+ * MaxPool, Resize (nearest, whole factors), GlobalAveragePool, Flatten, Gemm, MatMul, Add, Identity; float32 initializers, as raw data or float_data) into a Kiln {@link Model} that
  * runs its graph with Kiln's ops, node by node. The initializers become the model's buffers (their names with '.' as
  * '_'), so {@code to(device)} moves them; there is nothing to train. A node outside the op set, or an attribute
  * Kiln's ops cannot honour (asymmetric pads, Gemm's transA, ...), is refused when the file is read, naming it.
@@ -32,7 +32,7 @@ import java.util.Set;
 public final class OnnxImport {
     private OnnxImport() {}
 
-    private static final Set<String> OPS = Set.of("Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "MaxPool", "GlobalAveragePool",
+    private static final Set<String> OPS = Set.of("Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "MaxPool", "Resize", "GlobalAveragePool",
             "Flatten", "Gemm", "MatMul", "Add", "Identity");
 
     /** One node: its op, inputs, output and attributes (ints as long[], floats as Float). */
@@ -42,6 +42,8 @@ public final class OnnxImport {
         long integer(String name, long fallback) { return attributes.get(name) instanceof Long v ? v : fallback; }
 
         float real(String name, float fallback) { return attributes.get(name) instanceof Float v ? v : fallback; }
+
+        String text(String name, String fallback) { return attributes.get(name) instanceof String v ? v : fallback; }
     }
 
     /** Reads a file written by {@link OnnxExport} (or another exporter keeping to its op set). */
@@ -88,7 +90,8 @@ public final class OnnxImport {
                 case OnnxProtos.ATTR_INT -> attributes.put(name, (Long) get(attr, "i"));
                 case OnnxProtos.ATTR_FLOAT -> attributes.put(name, (Float) get(attr, "f"));
                 case OnnxProtos.ATTR_INTS -> attributes.put(name, list(attr, "ints").stream().mapToLong(v -> (Long) v).toArray());
-                default -> { } // strings and the rest: none that this op set reads
+                case OnnxProtos.ATTR_STRING -> attributes.put(name, ((ByteString) get(attr, "s")).toStringUtf8());
+                default -> { } // the rest: none that this op set reads
             }
         }
         List<String> outs = list(n, "output").stream().map(o -> (String) o).toList();
@@ -115,6 +118,10 @@ public final class OnnxImport {
             case "Gemm" -> n.integer("transA", 0) != 0 || n.integer("transB", 0) != 1 || n.real("alpha", 1) != 1 || n.real("beta", 1) != 1
                     ? "only Gemm(x, W, b) with transB = 1 and alpha = beta = 1 (a Linear layer)" : null;
             case "Flatten" -> n.integer("axis", 1) != 1 ? "only axis 1" : null;
+            // PyTorch's nearest upsampling; the scales (an initializer) are checked when the node runs
+            case "Resize" -> !"nearest".equals(n.text("mode", "nearest")) || !"asymmetric".equals(n.text("coordinate_transformation_mode", "half_pixel"))
+                    || !"floor".equals(n.text("nearest_mode", "round_prefer_floor")) || n.inputs().size() != 3
+                    ? "only mode nearest with asymmetric coordinates, nearest_mode floor and scales (no sizes)" : null;
             default -> null;
         };
         if (why != null) throw new IllegalArgumentException("node " + name + " (" + n.op() + "): " + why + " is not supported");
@@ -196,6 +203,13 @@ public final class OnnxImport {
                 case "MaxPool" -> {
                     long[] k = n.ints("kernel_shape");
                     yield F.maxPool2d(x, (int) k[0], (int) n.ints("strides", k)[0], (int) n.ints("pads", 0, 0, 0, 0)[0]);
+                }
+                case "Resize" -> {
+                    float[] s = in.get(1).toFloatArray();
+                    if (s.length != 4 || s[0] != 1 || s[1] != 1 || s[2] != s[3] || s[2] < 1 || s[2] != Math.rint(s[2])) {
+                        throw new IllegalArgumentException("ONNX graph: Resize scales " + java.util.Arrays.toString(s) + ": only (1, 1, s, s) with a whole s");
+                    }
+                    yield F.upsampleNearest(x, (int) s[2]);
                 }
                 case "GlobalAveragePool" -> F.adaptiveAvgPool2d(x, 1, 1);
                 case "Flatten" -> x.flatten(1, -1);

@@ -43,7 +43,7 @@ final class OnnxProtos {
     static final int FLOAT = 1, INT64 = 7;
 
     /** AttributeProto.AttributeType values. */
-    static final int ATTR_FLOAT = 1, ATTR_INT = 2, ATTR_INTS = 7;
+    static final int ATTR_FLOAT = 1, ATTR_INT = 2, ATTR_STRING = 3, ATTR_INTS = 7;
 
     static {
         FileDescriptorProto file = FileDescriptorProto.newBuilder()

@@ -16,6 +16,7 @@ import dev.kiln.nn.Linear;
 import dev.kiln.nn.Model;
 import dev.kiln.nn.Sequential;
 import dev.kiln.nn.Sigmoid;
+import dev.kiln.nn.Upsample;
 import dev.kiln.train.ModelZoo;
 import org.junit.jupiter.api.Test;
 
@@ -84,16 +85,19 @@ class OnnxExportTest {
         }
     }
 
-    /** A decoder's layers (transposed convolutions with stride, output padding, groups; leaky ReLU) run the same from ONNX. */
-    @Test void transposedConvolutionAndLeakyReluRunTheSameFromTheirOnnxGraph() throws Exception {
+    /**
+     * A decoder's layers (nearest upsampling; transposed convolutions with stride, output padding, groups, dilation;
+     * leaky ReLU) run the same from ONNX.
+     */
+    @Test void decoderLayersRunTheSameFromTheirOnnxGraph() throws Exception {
         Generator g = new Generator(4);
-        Sequential m = new Sequential(new Conv2d(3, 8, 3, 2, 1, g), new LeakyReLU(0.2),
+        Sequential m = new Sequential(new Conv2d(3, 8, 3, 2, 1, g), new LeakyReLU(0.2), new Upsample(2),
                 new ConvTranspose2d(8, 6, 3, 2, 1, 1, 1, 2, true, g), new LeakyReLU(),
-                new ConvTranspose2d(6, 4, 4, 1, 2, 0, 2, 1, false, g), new Flatten(), new Linear(4 * 12 * 12, 5, g));
+                new ConvTranspose2d(6, 4, 4, 1, 2, 0, 2, 1, false, g), new Flatten(), new Linear(4 * 22 * 22, 5, g));
         m.eval();
         int[] input = {3, 9, 9};
         byte[] bytes = OnnxExport.export(m, input);
-        assertEquals(List.of("Conv", "LeakyRelu", "ConvTranspose", "LeakyRelu", "ConvTranspose", "Flatten", "Gemm", "Identity"),
+        assertEquals(List.of("Conv", "LeakyRelu", "Resize", "ConvTranspose", "LeakyRelu", "ConvTranspose", "Flatten", "Gemm", "Identity"),
                 opTypes(DynamicMessage.parseFrom(OnnxProtos.MODEL, bytes)));
         Tensor x = random(new SplittableRandom(3), 2, 3, 9, 9);
         float[] want = forward(m, x), got = forward(OnnxImport.read(bytes), x);
