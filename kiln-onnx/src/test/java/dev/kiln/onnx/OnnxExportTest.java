@@ -161,5 +161,19 @@ class OnnxExportTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> OnnxImport.read(bytes));
         assertTrue(e.getMessage().contains("Softmax"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> OnnxImport.read(new byte[]{(byte) 0xFF, 0x01, 0x02}));
+        // a Resize Kiln would compute differently (bilinear) is refused by name
+        DynamicMessage mode = DynamicMessage.newBuilder(OnnxProtos.ATTRIBUTE)
+                .setField(OnnxProtos.ATTRIBUTE.findFieldByName("name"), "mode")
+                .setField(OnnxProtos.ATTRIBUTE.findFieldByName("type"), OnnxProtos.ATTRIBUTE.findEnumTypeByName("AttributeType").findValueByNumber(3))
+                .setField(OnnxProtos.ATTRIBUTE.findFieldByName("s"), com.google.protobuf.ByteString.copyFromUtf8("linear")).build();
+        DynamicMessage resize = DynamicMessage.newBuilder(OnnxProtos.NODE)
+                .setField(OnnxProtos.NODE.findFieldByName("op_type"), "Resize").setField(OnnxProtos.NODE.findFieldByName("name"), "up")
+                .setField(OnnxProtos.NODE.findFieldByName("input"), List.of("x", "", "scales"))
+                .setField(OnnxProtos.NODE.findFieldByName("output"), List.of("y"))
+                .addRepeatedField(OnnxProtos.NODE.findFieldByName("attribute"), mode).build();
+        byte[] linear = DynamicMessage.newBuilder(OnnxProtos.MODEL).setField(OnnxProtos.MODEL.findFieldByName("graph"),
+                DynamicMessage.newBuilder(OnnxProtos.GRAPH).addRepeatedField(OnnxProtos.GRAPH.findFieldByName("node"), resize).build()).build().toByteArray();
+        e = assertThrows(IllegalArgumentException.class, () -> OnnxImport.read(linear));
+        assertTrue(e.getMessage().contains("node up (Resize): only mode nearest"), e.getMessage());
     }
 }
