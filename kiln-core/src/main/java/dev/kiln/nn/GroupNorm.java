@@ -26,6 +26,16 @@ public final class GroupNorm extends Layer implements Forward {
 
     @Override public Tensor forward(Tensor x) { return F.groupNorm(x, numGroups, weight, bias, eps); }
 
+    public int numGroups() { return numGroups; }
+
+    public double eps() { return eps; }
+
+    /** (C), or null without affine parameters. */
+    public Tensor weight() { return weight; }
+
+    /** (C), or null without affine parameters. */
+    public Tensor bias() { return bias; }
+
     @Override protected String extraRepr() {
         return numGroups + ", " + numChannels + ", eps=" + eps + ", affine=" + (weight != null ? "True" : "False");
     }

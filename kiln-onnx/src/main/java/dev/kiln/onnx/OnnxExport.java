@@ -13,6 +13,7 @@ import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.ConvTranspose2d;
 import dev.kiln.nn.Dropout;
 import dev.kiln.nn.Flatten;
+import dev.kiln.nn.GroupNorm;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.LeakyReLU;
 import dev.kiln.nn.Linear;
@@ -38,7 +39,8 @@ import java.util.Map;
  * walked layer by layer, so it must be one whose layer order is its forward: a {@link Sequential} (the zoo's mlp, cnn,
  * cnn-bn) or a {@link ResNet} (its children in order, each residual block as its convolutions, batch norms, ReLUs and the
  * shortcut's Add). Layers map to Conv, ConvTranspose, BatchNormalization, Relu, LeakyRelu, MaxPool, GlobalAveragePool,
- * Resize (nearest upsampling), Flatten and Gemm; dropout is
+ * Resize (nearest upsampling), Flatten and Gemm, GroupNorm to Reshape, InstanceNormalization, Reshape, Mul and Add
+ * (opset 17 has no group norm op; PyTorch exports it so too); dropout is
  * left out (evaluation mode); a batch norm folded for inference ({@link BatchNorm#isFolded}) adds nothing. Any other
  * layer is refused, naming it.
  */
@@ -120,6 +122,7 @@ public final class OnnxExport {
             case Dropout _ -> x;
             case MaxPool2d p -> maxPool(p, x);
             case Upsample u -> upsample(u, path, x);
+            case GroupNorm gn -> groupNorm(gn, path, x);
             case AdaptiveAvgPool2d p -> {
                 if (p.outH() != 1 || p.outW() != 1) throw refused(l, path, "only a 1x1 adaptive average pool (GlobalAveragePool) is exported");
                 yield op("GlobalAveragePool", x, new int[]{x.shape()[0], 1, 1});
@@ -138,7 +141,7 @@ public final class OnnxExport {
         Map<String, Layer> c = block.children();
         if (!(c.get("conv1") instanceof Conv2d) || !(c.get("bn1") instanceof BatchNorm)) {
             throw refused(block, path, "it has no ONNX mapping (exported: Sequential and ResNet models of Conv2d, ConvTranspose2d, BatchNorm, ReLU, "
-                    + "LeakyReLU, MaxPool2d, Upsample, AdaptiveAvgPool2d(1), Flatten, Linear, Dropout)");
+                    + "LeakyReLU, MaxPool2d, Upsample, GroupNorm, AdaptiveAvgPool2d(1), Flatten, Linear, Dropout)");
         }
         int last = 1;
         while (c.get("conv" + (last + 1)) instanceof Conv2d) last++;
@@ -211,6 +214,31 @@ public final class OnnxExport {
         return y;
     }
 
+    /**
+     * GroupNorm as (N, G, -1) instance norm: each sample's group normalised over its elements, then reshaped back and
+     * scaled and shifted per channel ((C, 1, 1) initializers).
+     */
+    private Value groupNorm(GroupNorm gn, String path, Value x) {
+        int g = gn.numGroups(), c = x.shape()[0];
+        Value grouped = next(new int[]{g, Arrays.stream(x.shape()).reduce(1, (a, b) -> a * b) / g});
+        nodes.add(node("Reshape", List.of(x.name(), longInitializer(path + "grouped_shape", 0, g, -1)), grouped.name()));
+        Value normed = next(grouped.shape());
+        nodes.add(node("InstanceNormalization", List.of(grouped.name(), initializer(path + "group_scale", Tensor.ones(g)),
+                initializer(path + "group_bias", Tensor.zeros(g))), normed.name(), real("epsilon", (float) gn.eps())));
+        long[] back = new long[x.shape().length + 1];
+        for (int d = 0; d < x.shape().length; d++) back[d + 1] = x.shape()[d];
+        Value y = next(x.shape());
+        nodes.add(node("Reshape", List.of(normed.name(), longInitializer(path + "shape", back)), y.name()));
+        if (gn.weight() == null) return y;
+        int[] perChannel = new int[x.shape().length];
+        Arrays.fill(perChannel, 1);
+        perChannel[0] = c;
+        Value scaled = next(x.shape()), shifted = next(x.shape());
+        nodes.add(node("Mul", List.of(y.name(), initializer(path + "weight", gn.weight().reshape(perChannel))), scaled.name()));
+        nodes.add(node("Add", List.of(scaled.name(), initializer(path + "bias", gn.bias().reshape(perChannel))), shifted.name()));
+        return shifted;
+    }
+
     private Value flatten(Value x) {
         return op("Flatten", x, new int[]{Arrays.stream(x.shape()).reduce(1, (a, b) -> a * b)}, integer("axis", 1));
     }
@@ -257,6 +285,19 @@ public final class OnnxExport {
                 .setField(f(OnnxProtos.TENSOR, "name"), name)
                 .setField(f(OnnxProtos.TENSOR, "dims"), dims)
                 .setField(f(OnnxProtos.TENSOR, "data_type"), OnnxProtos.FLOAT)
+                .setField(f(OnnxProtos.TENSOR, "raw_data"), ByteString.copyFrom(raw.array()))
+                .build());
+        return name;
+    }
+
+    /** Adds an int64 initializer (Reshape's target shape) and returns its name. */
+    private String longInitializer(String name, long... v) {
+        ByteBuffer raw = ByteBuffer.allocate(8 * v.length).order(ByteOrder.LITTLE_ENDIAN);
+        raw.asLongBuffer().put(v);
+        initializers.add(DynamicMessage.newBuilder(OnnxProtos.TENSOR)
+                .setField(f(OnnxProtos.TENSOR, "name"), name)
+                .setField(f(OnnxProtos.TENSOR, "dims"), List.of((long) v.length))
+                .setField(f(OnnxProtos.TENSOR, "data_type"), OnnxProtos.INT64)
                 .setField(f(OnnxProtos.TENSOR, "raw_data"), ByteString.copyFrom(raw.array()))
                 .build());
         return name;

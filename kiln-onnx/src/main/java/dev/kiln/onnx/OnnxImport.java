@@ -24,7 +24,8 @@ import java.util.Set;
 
 /**
  * Reads an ONNX model of the op set {@link OnnxExport} writes (Conv, ConvTranspose, BatchNormalization, Relu, LeakyRelu,
- * MaxPool, Resize (nearest, whole factors), GlobalAveragePool, Flatten, Gemm, MatMul, Add, Identity; float32 initializers, as raw data or float_data) into a Kiln {@link Model} that
+ * MaxPool, Resize (nearest, whole factors), GlobalAveragePool, Flatten, Gemm, MatMul, Add, Mul, Reshape,
+ * InstanceNormalization, Identity; float32 and int64 initializers, as raw data or the typed field) into a Kiln {@link Model} that
  * runs its graph with Kiln's ops, node by node. The initializers become the model's buffers (their names with '.' as
  * '_'), so {@code to(device)} moves them; there is nothing to train. A node outside the op set, or an attribute
  * Kiln's ops cannot honour (asymmetric pads, Gemm's transA, ...), is refused when the file is read, naming it.
@@ -33,7 +34,7 @@ public final class OnnxImport {
     private OnnxImport() {}
 
     private static final Set<String> OPS = Set.of("Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "MaxPool", "Resize", "GlobalAveragePool",
-            "Flatten", "Gemm", "MatMul", "Add", "Identity");
+            "Flatten", "Gemm", "MatMul", "Add", "Mul", "Reshape", "InstanceNormalization", "Identity");
 
     /** One node: its op, inputs, output and attributes (ints as long[], floats as Float). */
     private record Node(String op, List<String> inputs, String output, Map<String, Object> attributes) {
@@ -118,6 +119,7 @@ public final class OnnxImport {
             case "Gemm" -> n.integer("transA", 0) != 0 || n.integer("transB", 0) != 1 || n.real("alpha", 1) != 1 || n.real("beta", 1) != 1
                     ? "only Gemm(x, W, b) with transB = 1 and alpha = beta = 1 (a Linear layer)" : null;
             case "Flatten" -> n.integer("axis", 1) != 1 ? "only axis 1" : null;
+            case "Reshape" -> n.integer("allowzero", 0) != 0 ? "allowzero" : null;
             // PyTorch's nearest upsampling; the scales (an initializer) are checked when the node runs
             case "Resize" -> !"nearest".equals(n.text("mode", "nearest")) || !"asymmetric".equals(n.text("coordinate_transformation_mode", "half_pixel"))
                     || !"floor".equals(n.text("nearest_mode", "round_prefer_floor")) || n.inputs().size() != 3
@@ -127,23 +129,37 @@ public final class OnnxImport {
         if (why != null) throw new IllegalArgumentException("node " + name + " (" + n.op() + "): " + why + " is not supported");
     }
 
+    /** A float32 initializer (weights) or an int64 one (Reshape's shapes), as raw data or the typed field. */
     private static Tensor tensor(Message t) {
         String name = (String) get(t, "name");
-        if ((Integer) get(t, "data_type") != OnnxProtos.FLOAT) throw new IllegalArgumentException("initializer " + name + " is not float32");
+        int type = (Integer) get(t, "data_type");
+        if (type != OnnxProtos.FLOAT && type != OnnxProtos.INT64) throw new IllegalArgumentException("initializer " + name + " is neither float32 nor int64");
+        boolean floats = type == OnnxProtos.FLOAT;
         int[] dims = list(t, "dims").stream().mapToInt(d -> Math.toIntExact((Long) d)).toArray();
         int n = 1;
         for (int d : dims) n *= d;
-        float[] v = new float[n];
         ByteString raw = (ByteString) get(t, "raw_data");
+        int width = floats ? 4 : 8;
         if (!raw.isEmpty()) {
-            if (raw.size() != 4L * n) throw new IllegalArgumentException("initializer " + name + " holds " + raw.size() + " bytes for " + n + " floats");
-            ByteBuffer.wrap(raw.toByteArray()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(v);
-        } else {
-            List<?> data = list(t, "float_data");
-            if (data.size() != n) throw new IllegalArgumentException("initializer " + name + " holds " + data.size() + " floats for " + n);
-            for (int i = 0; i < n; i++) v[i] = (Float) data.get(i);
+            if (raw.size() != (long) width * n) throw new IllegalArgumentException("initializer " + name + " holds " + raw.size() + " bytes for " + n + " values");
+            ByteBuffer b = ByteBuffer.wrap(raw.toByteArray()).order(ByteOrder.LITTLE_ENDIAN);
+            if (floats) {
+                float[] v = new float[n];
+                b.asFloatBuffer().get(v);
+                return Tensor.of(v, dims);
+            }
+            long[] v = new long[n];
+            b.asLongBuffer().get(v);
+            return Tensor.of(v, dims);
         }
-        return Tensor.of(v, dims);
+        List<?> data = list(t, floats ? "float_data" : "int64_data");
+        if (data.size() != n) throw new IllegalArgumentException("initializer " + name + " holds " + data.size() + " values for " + n);
+        if (floats) {
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) v[i] = (Float) data.get(i);
+            return Tensor.of(v, dims);
+        }
+        return Tensor.of(data.stream().mapToLong(d -> (Long) d).toArray(), dims);
     }
 
     /** The graph as a model: the initializers as buffers, forward runs the nodes in order. */
@@ -173,6 +189,16 @@ public final class OnnxImport {
             Tensor y = values.get(output);
             if (y == null) throw new IllegalStateException("ONNX graph: no node computes the output " + output);
             return y;
+        }
+
+        /** ONNX Reshape's target: 0 keeps the input's size there, -1 takes what is left. */
+        private static int[] reshapeTarget(int[] from, long[] to) {
+            int[] shape = new int[to.length];
+            for (int d = 0; d < to.length; d++) {
+                if (to[d] == 0 && d >= from.length) throw new IllegalArgumentException("ONNX graph: Reshape keeps dim " + d + " of a " + from.length + "-d input");
+                shape[d] = to[d] == 0 ? from[d] : Math.toIntExact(to[d]);
+            }
+            return shape;   // a -1 is left for Tensor.reshape to infer
         }
 
         private Tensor value(Map<String, Tensor> values, String name) {
@@ -216,6 +242,16 @@ public final class OnnxImport {
                 case "Gemm" -> F.linear(x, in.get(1), in.size() > 2 ? in.get(2) : null);
                 case "MatMul" -> x.matmul(in.get(1));
                 case "Add" -> x.add(in.get(1));
+                case "Mul" -> x.mul(in.get(1));
+                case "Reshape" -> x.reshape(reshapeTarget(x.shape(), in.get(1).toLongArray()));
+                case "InstanceNormalization" -> {
+                    // each (sample, channel) normalised over the rest, then a scale and bias per channel
+                    int[] s = x.shape(), rest = java.util.Arrays.copyOfRange(s, 2, s.length), perChannel = new int[s.length - 1];
+                    java.util.Arrays.fill(perChannel, 1);
+                    perChannel[0] = s[1];
+                    Tensor normed = F.layerNorm(x, rest, null, null, n.real("epsilon", 1e-5f));
+                    yield normed.mul(in.get(1).reshape(perChannel)).add(in.get(2).reshape(perChannel));
+                }
                 case "Identity" -> x;
                 default -> throw new IllegalStateException("ONNX graph: op " + n.op() + " was accepted but has no implementation");
             };

@@ -10,6 +10,7 @@ import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.Conv2d;
 import dev.kiln.nn.ConvTranspose2d;
 import dev.kiln.nn.Flatten;
+import dev.kiln.nn.GroupNorm;
 import dev.kiln.nn.LeakyReLU;
 import dev.kiln.nn.Layer;
 import dev.kiln.nn.Linear;
@@ -87,17 +88,24 @@ class OnnxExportTest {
 
     /**
      * A decoder's layers (nearest upsampling; transposed convolutions with stride, output padding, groups, dilation;
-     * leaky ReLU) run the same from ONNX.
+     * leaky ReLU; group norm with and without its affine parameters) run the same from ONNX.
      */
     @Test void decoderLayersRunTheSameFromTheirOnnxGraph() throws Exception {
         Generator g = new Generator(4);
-        Sequential m = new Sequential(new Conv2d(3, 8, 3, 2, 1, g), new LeakyReLU(0.2), new Upsample(2),
-                new ConvTranspose2d(8, 6, 3, 2, 1, 1, 1, 2, true, g), new LeakyReLU(),
+        GroupNorm affine = new GroupNorm(2, 8);
+        try (GradMode off = GradMode.disabled()) {
+            SplittableRandom rng = new SplittableRandom(5);
+            affine.weight().copyFrom(random(rng, 8).mul(0.3).add(1));
+            affine.bias().copyFrom(random(rng, 8).mul(0.3));
+        }
+        Sequential m = new Sequential(new Conv2d(3, 8, 3, 2, 1, g), affine, new LeakyReLU(0.2), new Upsample(2),
+                new ConvTranspose2d(8, 6, 3, 2, 1, 1, 1, 2, true, g), new GroupNorm(3, 6, 1e-3, false), new LeakyReLU(),
                 new ConvTranspose2d(6, 4, 4, 1, 2, 0, 2, 1, false, g), new Flatten(), new Linear(4 * 22 * 22, 5, g));
         m.eval();
         int[] input = {3, 9, 9};
         byte[] bytes = OnnxExport.export(m, input);
-        assertEquals(List.of("Conv", "LeakyRelu", "Resize", "ConvTranspose", "LeakyRelu", "ConvTranspose", "Flatten", "Gemm", "Identity"),
+        assertEquals(List.of("Conv", "Reshape", "InstanceNormalization", "Reshape", "Mul", "Add", "LeakyRelu", "Resize", "ConvTranspose",
+                        "Reshape", "InstanceNormalization", "Reshape", "LeakyRelu", "ConvTranspose", "Flatten", "Gemm", "Identity"),
                 opTypes(DynamicMessage.parseFrom(OnnxProtos.MODEL, bytes)));
         Tensor x = random(new SplittableRandom(3), 2, 3, 9, 9);
         float[] want = forward(m, x), got = forward(OnnxImport.read(bytes), x);
