@@ -16,4 +16,9 @@ public record Conv2dParams(int strideH, int strideW, int padH, int padW, int dil
     public int outH(int h, int kh) { return (h + 2 * padH - dilationH * (kh - 1) - 1) / strideH + 1; }
 
     public int outW(int w, int kw) { return (w + 2 * padW - dilationW * (kw - 1) - 1) / strideW + 1; }
+
+    /** The transposed convolution's output height: the largest input of outH's that gives h back, plus outputPad. */
+    public int transposedOutH(int h, int kh, int outputPad) { return (h - 1) * strideH - 2 * padH + dilationH * (kh - 1) + outputPad + 1; }
+
+    public int transposedOutW(int w, int kw, int outputPad) { return (w - 1) * strideW - 2 * padW + dilationW * (kw - 1) + outputPad + 1; }
 }

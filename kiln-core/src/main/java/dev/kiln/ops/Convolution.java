@@ -68,8 +68,7 @@ public final class Convolution {
                     + ") must be smaller than the stride or the dilation");
         }
         int[] xs = x.shape(), ws = w.shape();
-        int outH = (xs[2] - 1) * p.strideH() - 2 * p.padH() + p.dilationH() * (ws[2] - 1) + outputPadH + 1;
-        int outW = (xs[3] - 1) * p.strideW() - 2 * p.padW() + p.dilationW() * (ws[3] - 1) + outputPadW + 1;
+        int outH = p.transposedOutH(xs[2], ws[2], outputPadH), outW = p.transposedOutW(xs[3], ws[3], outputPadW);
         if (outH < 1 || outW < 1) {
             throw new IllegalArgumentException("conv_transpose2d: input " + Shape.str(xs) + " with kernel " + ws[2] + "x" + ws[3] + " and " + p
                     + " gives no output (" + outH + "x" + outW + ")");

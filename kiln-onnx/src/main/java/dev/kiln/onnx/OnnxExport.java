@@ -178,9 +178,7 @@ public final class OnnxExport {
         int op = c.outputPadding();
         List<String> in = new ArrayList<>(List.of(x.name(), initializer(path + "weight", c.weight())));
         if (c.bias() != null) in.add(initializer(path + "bias", c.bias()));
-        int h = (x.shape()[1] - 1) * g.strideH() - 2 * g.padH() + g.dilationH() * (w[2] - 1) + op + 1;
-        int wd = (x.shape()[2] - 1) * g.strideW() - 2 * g.padW() + g.dilationW() * (w[3] - 1) + op + 1;
-        Value y = next(new int[]{w[1] * g.groups(), h, wd});
+        Value y = next(new int[]{w[1] * g.groups(), g.transposedOutH(x.shape()[1], w[2], op), g.transposedOutW(x.shape()[2], w[3], op)});
         nodes.add(node("ConvTranspose", in, y.name(),
                 ints("kernel_shape", w[2], w[3]), ints("strides", g.strideH(), g.strideW()),
                 ints("pads", g.padH(), g.padW(), g.padH(), g.padW()), ints("dilations", g.dilationH(), g.dilationW()),

@@ -16,6 +16,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -233,7 +234,7 @@ public final class OnnxImport {
                 case "Resize" -> {
                     float[] s = in.get(1).toFloatArray();
                     if (s.length != 4 || s[0] != 1 || s[1] != 1 || s[2] != s[3] || s[2] < 1 || s[2] != Math.rint(s[2])) {
-                        throw new IllegalArgumentException("ONNX graph: Resize scales " + java.util.Arrays.toString(s) + ": only (1, 1, s, s) with a whole s");
+                        throw new IllegalArgumentException("ONNX graph: Resize scales " + Arrays.toString(s) + ": only (1, 1, s, s) with a whole s");
                     }
                     yield F.upsampleNearest(x, (int) s[2]);
                 }
@@ -246,8 +247,8 @@ public final class OnnxImport {
                 case "Reshape" -> x.reshape(reshapeTarget(x.shape(), in.get(1).toLongArray()));
                 case "InstanceNormalization" -> {
                     // each (sample, channel) normalised over the rest, then a scale and bias per channel
-                    int[] s = x.shape(), rest = java.util.Arrays.copyOfRange(s, 2, s.length), perChannel = new int[s.length - 1];
-                    java.util.Arrays.fill(perChannel, 1);
+                    int[] s = x.shape(), rest = Arrays.copyOfRange(s, 2, s.length), perChannel = new int[s.length - 1];
+                    Arrays.fill(perChannel, 1);
                     perChannel[0] = s[1];
                     Tensor normed = F.layerNorm(x, rest, null, null, n.real("epsilon", 1e-5f));
                     yield normed.mul(in.get(1).reshape(perChannel)).add(in.get(2).reshape(perChannel));
