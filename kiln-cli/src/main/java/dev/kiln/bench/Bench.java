@@ -137,33 +137,37 @@ public final class Bench {
             res.put("conv_seed_fwd_ms", round(s * 1e3, 3));
             log.accept("conv_seed_fwd_ms " + res.get("conv_seed_fwd_ms"));
         }
-        // causal attention of the GPT workload's shape, forward and backward (not a WORKLOADS row: bench/torch_attention.py
-        // prints the same keys for PyTorch's scaled_dot_product_attention)
-        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
-            String key = "attention_b64_h6_t256_d64_" + (t == DType.FLOAT32 ? "fp32" : "bf16") + "_fwd_bwd_ms";
-            if (!gpu || !want(only, key)) continue;
-            Tensor q = Tensor.randn(new Generator(5), new int[]{64, 6, 256, 64}, DType.FLOAT32, device).to(t).requiresGrad(true);
-            Tensor k = Tensor.randn(new Generator(6), new int[]{64, 6, 256, 64}, DType.FLOAT32, device).to(t).requiresGrad(true);
-            Tensor v = Tensor.randn(new Generator(7), new int[]{64, 6, 256, 64}, DType.FLOAT32, device).to(t).requiresGrad(true);
-            Tensor g = Tensor.randn(new Generator(8), new int[]{64, 6, 256, 64}, DType.FLOAT32, device).to(t).keep();
-            double s = perCall(() -> {
-                F.scaledDotProductAttention(q, k, v, true).backward(g, false);
-                for (Tensor x : new Tensor[]{q, k, v}) x.zeroGrad();
-                return null;
-            }, 50, 5);
-            res.put(key, round(s * 1e3, 3));
-            log.accept(key + " " + res.get(key));
-            // the same through the composite (the (T, T) scores in memory: cuBLAS products and the softmax kernels)
-            Tensor future = Tensor.arange(256, device).unsqueeze(0).gt(Tensor.arange(256, device).unsqueeze(1)).keep();
-            double c = perCall(() -> {
-                Tensor scores = q.matmul(k.transpose(-2, -1)).mul(0.125).maskedFill(future, Double.NEGATIVE_INFINITY);
-                F.softmax(scores, -1).to(t).matmul(v).backward(g, false);
-                for (Tensor x : new Tensor[]{q, k, v}) x.zeroGrad();
-                return null;
-            }, 50, 5);
-            String ckey = key.replace("_fwd_bwd_ms", "_composite_fwd_bwd_ms");
-            res.put(ckey, round(c * 1e3, 3));
-            log.accept(ckey + " " + res.get(ckey));
+        // causal attention forward and backward at the GPT workload's shape (B 64, H 6, T 256, d 64) and at a larger model's
+        // (B 8, H 16, T 1024, d 128, 16-bit only: float32 past 64 is composed); not WORKLOADS rows: bench/torch_attention.py
+        // prints the same keys for PyTorch's scaled_dot_product_attention
+        for (int[] z : new int[][]{{64, 6, 256, 64}, {8, 16, 1024, 128}}) {
+            for (DType t : z[3] > 64 ? new DType[]{DType.BFLOAT16} : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
+                String key = "attention_b" + z[0] + "_h" + z[1] + "_t" + z[2] + "_d" + z[3] + "_" + (t == DType.FLOAT32 ? "fp32" : "bf16") + "_fwd_bwd_ms";
+                if (!gpu || !want(only, key)) continue;
+                Tensor q = Tensor.randn(new Generator(5), z, DType.FLOAT32, device).to(t).requiresGrad(true);
+                Tensor k = Tensor.randn(new Generator(6), z, DType.FLOAT32, device).to(t).requiresGrad(true);
+                Tensor v = Tensor.randn(new Generator(7), z, DType.FLOAT32, device).to(t).requiresGrad(true);
+                Tensor g = Tensor.randn(new Generator(8), z, DType.FLOAT32, device).to(t).keep();
+                double s = perCall(() -> {
+                    F.scaledDotProductAttention(q, k, v, true).backward(g, false);
+                    for (Tensor x : new Tensor[]{q, k, v}) x.zeroGrad();
+                    return null;
+                }, 50, 5);
+                res.put(key, round(s * 1e3, 3));
+                log.accept(key + " " + res.get(key));
+                // the same through the composite (the (T, T) scores in memory: cuBLAS products and the softmax kernels)
+                int len = z[2];
+                Tensor future = Tensor.arange(len, device).unsqueeze(0).gt(Tensor.arange(len, device).unsqueeze(1)).keep();
+                double c = perCall(() -> {
+                    Tensor scores = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(z[3])).maskedFill(future, Double.NEGATIVE_INFINITY);
+                    F.softmax(scores, -1).to(t).matmul(v).backward(g, false);
+                    for (Tensor x : new Tensor[]{q, k, v}) x.zeroGrad();
+                    return null;
+                }, 50, 5);
+                String ckey = key.replace("_fwd_bwd_ms", "_composite_fwd_bwd_ms");
+                res.put(ckey, round(c * 1e3, 3));
+                log.accept(ckey + " " + res.get(ckey));
+            }
         }
         for (String name : new String[]{"mlp", "cnn", "cifar_cnn", "resnet_small"}) {
             for (int bs : new int[]{128, 1024}) {

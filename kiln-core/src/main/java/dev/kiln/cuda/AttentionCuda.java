@@ -7,8 +7,9 @@ import dev.kiln.ops.Views;
 import java.util.Arrays;
 
 /**
- * Fused attention on CUDA (attention.cu), head sizes up to 64: bfloat16, float16 and float32 on tensor cores (mma.sync,
- * FlashAttention-2: a warp per 16 queries or keys; float32 as three TF32 products, or one where TF32 is allowed);
+ * Fused attention on CUDA (attention.cu), head sizes up to 128 for bfloat16 and float16, up to 64 for float32 and float64:
+ * the first three on tensor cores (mma.sync, FlashAttention-2: a warp per 16 queries or keys; float32 as three TF32
+ * products, or one where TF32 is allowed);
  * float64 a thread per query (forward, dq) or key (dk, dv) with the other side staged in shared memory. Inputs are read through their strides (the heads of a (B, T, H, d) view
  * need no copy); outputs and gradients are laid out (B, L, H, d) and returned as (B, H, L, d) views, so merging the
  * heads afterwards is free.
@@ -17,6 +18,7 @@ final class AttentionCuda extends CudaFamily {
     private static final int ROWS = 64; // ATT_ROWS
     private final Kernels.Table fwd32, fwd64, dq32, dq64, dk32, dk64, dv32, dv64, delta;
     private final Kernels.Table mmaFwd32, mmaFwd64, mmaBwd32, mmaBwd64, mmaDelta, mmaDqFinish; // tensor cores, 16-bit inputs
+    private final Kernels.Table mmaFwd128, mmaBwd128;      // 16-bit only, in dynamic shared memory
     private final Kernels.Table mmaDeltaV, mmaDqFinishV;   // the same with 16-byte accesses
 
     AttentionCuda(CudaBackend backend) {
@@ -34,14 +36,27 @@ final class AttentionCuda extends CudaFamily {
         mmaFwd64 = new Kernels.Table(dev, "attention.cu", "attention_mma_fwd_d64");
         mmaBwd32 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d32");
         mmaBwd64 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d64");
+        mmaFwd128 = new Kernels.Table(dev, "attention.cu", "attention_mma_fwd_d128").dynamicShared(FWD128_SHARED);
+        mmaBwd128 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d128").dynamicShared(BWD128_SHARED);
         mmaDelta = new Kernels.Table(dev, "attention.cu", "attention_mma_delta");
         mmaDqFinish = new Kernels.Table(dev, "attention.cu", "attention_mma_dq_finish");
         mmaDeltaV = new Kernels.Table(dev, "attention.cu", "attention_mma_delta_v");
         mmaDqFinishV = new Kernels.Table(dev, "attention.cu", "attention_mma_dq_finish_v");
     }
 
+    // attention.cu's MmaFwdShared<128, 2> (128 rows of Q, and K and V twice, 64 rows each; rows of 128 + 8 two-byte elements) and MmaBwdShared<128>
+    // (K, V, Q, dO; dS^T 64 x (64 + 8); 64 log-sum-exps and deltas)
+    private static final int FWD128_SHARED = (2 * 64 + 4 * 64) * 136 * 2, BWD128_SHARED = 4 * 64 * 136 * 2 + 64 * 72 * 2 + 2 * 64 * 4;
+
     static boolean supports(DType t, int headDim, int valueDim) {
-        return t.isFloating() && headDim >= 1 && headDim <= 64 && valueDim >= 1 && valueDim <= 64;
+        int max = t == DType.BFLOAT16 || t == DType.FLOAT16 ? 128 : 64;
+        return t.isFloating() && headDim >= 1 && headDim <= max && valueDim >= 1 && valueDim <= max;
+    }
+
+    /** The kernels' head width D (d and dv zero-padded to it): 32, 64 or 128. */
+    private static int width(int d, int dv) {
+        int m = Math.max(d, dv);
+        return m <= 32 ? 32 : m <= 64 ? 64 : 128;
     }
 
     private static DType acc(DType t) { return t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32; }
@@ -73,12 +88,16 @@ final class AttentionCuda extends CudaFamily {
         if ((long) b * h * l > 0) {
             Launch a = Launch.args().ptr(ptr(out)).ptr(ptr(lse)).ptr(ptr(qc)).ptr(ptr(kc)).ptr(ptr(vc)).ptr(ptrOrNull(mc))
                     .i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0);
-            boolean small = Math.max(d, dv) <= 32;
+            int width = width(d, dv);
+            boolean small = width == 32;
             if (tensorCores(t)) {
                 a.i32(vec(d, dv, qc, kc, vc) ? 1 : 0);
                 if (t == DType.FLOAT32) a.i32(split());
                 a.f64(scale);
-                mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, (small ? mmaFwd32 : mmaFwd64).get(t), (l + 63) / 64, b * h, 1, 128, 0);
+                Kernels.Table fn = width == 128 ? mmaFwd128 : small ? mmaFwd32 : mmaFwd64;
+                int rows = width == 128 ? 128 : 64;   // queries a block: 128 at D = 128 (two row tiles a warp)
+                mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, fn.get(t), (l + rows - 1) / rows, b * h, 1, 128,
+                        width == 128 ? FWD128_SHARED : 0);
             } else {
                 a.f64(scale);
                 mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, (small ? fwd32 : fwd64).get(t), (l + ROWS - 1) / ROWS, b * h, 1, ROWS, 0);
@@ -91,7 +110,8 @@ final class AttentionCuda extends CudaFamily {
     Tensor[] attentionBackward(Tensor g, Tensor q, Tensor k, Tensor v, Tensor out, Tensor logSumExp, Tensor mask, boolean causal, double scale) {
         DType t = q.dtype();
         int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3), s = k.size(2), dv = v.size(3);
-        boolean small = Math.max(d, dv) <= 32;
+        int width = width(d, dv);
+        boolean small = width == 32;
         Tensor gc = rows(g.dtype() == t ? g : contiguous(g, t)), qc = rows(q), kc = rows(k), vc = rows(v), oc = rows(out);
         Tensor mc = mask == null ? null : contiguousMask(mask, t), lse = contiguous(logSumExp);
         Tensor dq, dk, dvv;
@@ -111,7 +131,7 @@ final class AttentionCuda extends CudaFamily {
         Object[][] passes = {{small ? dq32 : dq64, dq, l}, {small ? dk32 : dk64, dk, s}, {small ? dv32 : dv64, dvv, s}};
         if (tensorCores(t)) {
             passes = new Object[0][];
-            mmaBackward(gc, qc, kc, vc, oc, lse, deltas, mc, dq, dk, dvv, causal, scale, small);
+            mmaBackward(gc, qc, kc, vc, oc, lse, deltas, mc, dq, dk, dvv, causal, scale, width);
         } else if ((long) b * h * l > 0) {
             geo(geo(Launch.args().ptr(ptr(deltas)).ptr(ptr(gc)).ptr(ptr(oc)).i32(h).i32(l).i32(dv), gc), oc)
                     .go(dev, delta.get(t), (l + 127) / 128, b * h, 1, 128, 0);
@@ -157,9 +177,9 @@ final class AttentionCuda extends CudaFamily {
      * dq summed into the scratch by atomics and finished (scaled, cast) after.
      */
     private void mmaBackward(Tensor gc, Tensor qc, Tensor kc, Tensor vc, Tensor oc, Tensor lse, Tensor deltas, Tensor mc, Tensor dq, Tensor dk,
-                             Tensor dvv, boolean causal, double scale, boolean small) {
+                             Tensor dvv, boolean causal, double scale, int width) {
         DType t = qc.dtype();
-        int b = qc.size(0), h = qc.size(1), l = qc.size(2), d = qc.size(3), s = kc.size(2), dv = vc.size(3), width = small ? 32 : 64;
+        int b = qc.size(0), h = qc.size(1), l = qc.size(2), d = qc.size(3), s = kc.size(2), dv = vc.size(3);
         Tensor acc = newTensor(new int[]{b * h, l, width}, DType.FLOAT32);
         long rows = (long) b * h * l;
         if (rows > 0) {
@@ -173,8 +193,9 @@ final class AttentionCuda extends CudaFamily {
                     .i32(vec(d, dv, qc, kc, vc, gc) ? 1 : 0);
             if (t == DType.FLOAT32) a.i32(split());
             a.f64(scale);
+            Kernels.Table fn = width == 128 ? mmaBwd128 : width == 32 ? mmaBwd32 : mmaBwd64;
             mask(geo(geo(geo(geo(geo(geo(a, qc), kc), vc), gc), dk), dvv), mc)
-                    .go(dev, (small ? mmaBwd32 : mmaBwd64).get(t), (s + 63) / 64, b * h, 1, 128, 0);
+                    .go(dev, fn.get(t), (s + 63) / 64, b * h, 1, 128, width == 128 ? BWD128_SHARED : 0);
         }
         long n = (long) b * h * l * d;
         if (n > 0) {

@@ -69,6 +69,7 @@ public final class Driver {
         static final MethodHandle cuModuleLoadData = LIB.bind("cuModuleLoadData", ADDRESS, ADDRESS);
         static final MethodHandle cuModuleGetFunction = LIB.bind("cuModuleGetFunction", ADDRESS, ADDRESS, ADDRESS);
         static final MethodHandle cuModuleUnload = LIB.bind("cuModuleUnload", ADDRESS);
+        static final MethodHandle cuFuncSetAttribute = LIB.bind("cuFuncSetAttribute", ADDRESS, JAVA_INT, JAVA_INT);
         static final MethodHandle cuStreamBeginCapture = LIB.bind("cuStreamBeginCapture_v2", ADDRESS, JAVA_INT);
         static final MethodHandle cuStreamEndCapture = LIB.bind("cuStreamEndCapture", ADDRESS, ADDRESS);
         static final MethodHandle cuStreamIsCapturing = LIB.bind("cuStreamIsCapturing", ADDRESS, ADDRESS);
@@ -339,6 +340,16 @@ public final class Driver {
             MemorySegment v = a.allocate(ADDRESS);
             LIB.check("cuModuleGetFunction(" + name + ")", (int) H.cuModuleGetFunction.invokeExact(v, module, a.allocateFrom(name)));
             return v.get(ADDRESS, 0);
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
+    }
+
+    private static final int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+
+    /** Lets {@code f} launch with up to {@code bytes} of dynamic shared memory (past 48 KB a kernel must ask). */
+    static void funcSetMaxDynamicShared(MemorySegment f, int bytes, String name) {
+        try {
+            LIB.check("cuFuncSetAttribute(" + name + ", max dynamic shared " + bytes + " bytes)",
+                    (int) H.cuFuncSetAttribute.invokeExact(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes));
         } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }
 

@@ -31,6 +31,7 @@ final class Kernels {
         private final String file;
         private final String[] names;
         private final Fn[] fns;
+        private int dynamicShared;
 
         /** One entry per element type: prefix_f32, prefix_f64, ... */
         Table(CudaDevice device, String file, String prefix) {
@@ -52,6 +53,12 @@ final class Kernels {
             this.fns = new Fn[names.length];
         }
 
+        /** Functions that launch with {@code bytes} of dynamic shared memory, allowed past the default 48 KB on lookup. */
+        Table dynamicShared(int bytes) {
+            dynamicShared = bytes;
+            return this;
+        }
+
         Fn get(DType t) { return at(t.ordinal()); }
 
         Fn get(DType dst, DType src) { return at(dst.ordinal() * SUFFIX.length + src.ordinal()); }
@@ -60,7 +67,11 @@ final class Kernels {
             Fn f = fns[i];
             if (f == null) {
                 synchronized (this) {
-                    if (fns[i] == null) fns[i] = new Fn(Driver.moduleGetFunction(KernelCache.module(device, file), names[i]), names[i]);
+                    if (fns[i] == null) {
+                        MemorySegment h = Driver.moduleGetFunction(KernelCache.module(device, file), names[i]);
+                        if (dynamicShared > 48 << 10) Driver.funcSetMaxDynamicShared(h, dynamicShared, names[i]);
+                        fns[i] = new Fn(h, names[i]);
+                    }
                     f = fns[i];
                 }
             }

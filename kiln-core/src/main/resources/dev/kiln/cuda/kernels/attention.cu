@@ -347,33 +347,68 @@ template <int W>
 __device__ __forceinline__ void mma_a(unsigned (&a)[4], unsigned short (*sh)[W + 8], int r0, int kk, int lane) {
     mma_ldsm(a, &sh[r0 + (lane & 15)][kk * 16 + (lane >> 4) * 8]);
 }
-// c[0..7] (16 x 64) += A (16 x D, D/16 k-steps) times the 64 rows of sh read as columns (B[k][n] = sh[n][k]).
+// k-step kk of c[0..7] (16 x 64) += A (16 x D) times the 64 rows of sh read as columns (B[k][n] = sh[n][k]).
+template <typename T, int D>
+__device__ __forceinline__ void mma_abt_step(float (*c)[4], const unsigned (&a)[4], unsigned short (*sh)[D + 8], int kk, int lane) {
+#pragma unroll
+    for (int np = 0; np < 4; np++) {
+        unsigned b[4];
+        mma_ldsm(b, &sh[np * 16 + (lane & 7) + ((lane >> 4) << 3)][kk * 16 + ((lane >> 3) & 1) * 8]);
+        Mma<T>::run(c[2 * np], a, b[0], b[1]);
+        Mma<T>::run(c[2 * np + 1], a, b[2], b[3]);
+    }
+}
+// All D/16 k-steps, A's fragments held in registers (the forward's Q, read once for every key tile).
 template <typename T, int D>
 __device__ __forceinline__ void mma_abt(float (*c)[4], const unsigned (*a)[4], unsigned short (*sh)[D + 8], int lane) {
 #pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) mma_abt_step<T, D>(c, a[kk], sh, kk, lane);
+}
+// RT row tiles at once: c[rt] (16 x 64) += rows [r0 + 16 rt, r0 + 16 rt + 16) of ash times the 64 rows of sh read as
+// columns, A's fragments read as each k-step needs them, each B fragment feeding RT products (the backward, whose dK and
+// dV accumulators leave no room for all of A's fragments at D = 128, and the two-tile forward).
+template <typename T, int D, int RT>
+__device__ __forceinline__ void mma_abt_rows(float (*c)[8][4], unsigned short (*ash)[D + 8], int r0, unsigned short (*sh)[D + 8], int lane) {
+#pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
+        unsigned a[RT][4];
+#pragma unroll
+        for (int rt = 0; rt < RT; rt++) mma_a<D>(a[rt], ash, r0 + 16 * rt, kk, lane);
 #pragma unroll
         for (int np = 0; np < 4; np++) {
             unsigned b[4];
             mma_ldsm(b, &sh[np * 16 + (lane & 7) + ((lane >> 4) << 3)][kk * 16 + ((lane >> 3) & 1) * 8]);
-            Mma<T>::run(c[2 * np], a[kk], b[0], b[1]);
-            Mma<T>::run(c[2 * np + 1], a[kk], b[2], b[3]);
+#pragma unroll
+            for (int rt = 0; rt < RT; rt++) {
+                Mma<T>::run(c[rt][2 * np], a[rt], b[0], b[1]);
+                Mma<T>::run(c[rt][2 * np + 1], a[rt], b[2], b[3]);
+            }
         }
     }
 }
-// acc (16 x D) += P (16 x 64, the C layout of mma_abt, rounded to T) times sh (64 rows x D columns: B[k][n] = sh[k][n]).
-template <typename T, int D>
-__device__ __forceinline__ void mma_pv(float (*acc)[4], const float (*p)[4], unsigned short (*sh)[D + 8], int lane) {
+// acc[rt] (16 x D) += P[rt] (16 x 64, the C layout of mma_abt, rounded to T) times sh (64 rows x D columns: B[k][n] =
+// sh[k][n]), each B fragment feeding RT products.
+template <typename T, int D, int RT>
+__device__ __forceinline__ void mma_pv(float (*acc)[D / 8][4], const float (*p)[8][4], unsigned short (*sh)[D + 8], int lane) {
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
-        unsigned a[4] = {Mma<T>::pack(p[2 * kk][0], p[2 * kk][1]), Mma<T>::pack(p[2 * kk][2], p[2 * kk][3]),
-                         Mma<T>::pack(p[2 * kk + 1][0], p[2 * kk + 1][1]), Mma<T>::pack(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+        unsigned a[RT][4];
+#pragma unroll
+        for (int rt = 0; rt < RT; rt++) {
+            a[rt][0] = Mma<T>::pack(p[rt][2 * kk][0], p[rt][2 * kk][1]);
+            a[rt][1] = Mma<T>::pack(p[rt][2 * kk][2], p[rt][2 * kk][3]);
+            a[rt][2] = Mma<T>::pack(p[rt][2 * kk + 1][0], p[rt][2 * kk + 1][1]);
+            a[rt][3] = Mma<T>::pack(p[rt][2 * kk + 1][2], p[rt][2 * kk + 1][3]);
+        }
 #pragma unroll
         for (int np = 0; np < D / 16; np++) {
             unsigned b[4];
             mma_ldsm_t(b, &sh[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][np * 16 + (lane >> 4) * 8]);
-            Mma<T>::run(acc[2 * np], a, b[0], b[1]);
-            Mma<T>::run(acc[2 * np + 1], a, b[2], b[3]);
+#pragma unroll
+            for (int rt = 0; rt < RT; rt++) {
+                Mma<T>::run(acc[rt][2 * np], a[rt], b[0], b[1]);
+                Mma<T>::run(acc[rt][2 * np + 1], a[rt], b[2], b[3]);
+            }
         }
     }
 }
@@ -436,30 +471,62 @@ __device__ __forceinline__ void mma_store2(T* row, int col, int n, float a, floa
     }
 }
 
-template <typename T, int D>
+// The 16-bit kernels' shared tiles (rows padded by 8 elements: ldmatrix reads them conflict-free). Up to D = 64 they fit
+// in 48 KB of static shared memory; D = 128 takes 102 KB (forward, 128 queries) and 78 KB (backward) of dynamic shared
+// memory, which the launch sizes (AttentionCuda's FWD128_SHARED and BWD128_SHARED mirror these layouts).
+template <int D, int RT> struct __align__(16) MmaFwdShared { unsigned short q[64 * RT][D + 8], k[2][64][D + 8], v[2][64][D + 8]; };
+template <int D> struct __align__(16) MmaBwdShared {
+    unsigned short k[64][D + 8], v[64][D + 8], q[64][D + 8], g[64][D + 8];
+    unsigned short dst[64][64 + 8];                             // dS^T of the tile, (key, query)
+    float lse[64], delta[64];
+};
+template <typename Smem, bool Dynamic> __device__ __forceinline__ Smem& mma_shared() {
+    if constexpr (Dynamic) {
+        extern __shared__ __align__(16) unsigned char mma_dynamic_shared[];
+        return *reinterpret_cast<Smem*>(mma_dynamic_shared);
+    } else {
+        __shared__ Smem s;
+        return s;
+    }
+}
+
+// A warp takes RT tiles of 16 queries, so a block 64 RT: with RT = 2 (D = 128, as FlashAttention-2) each K and V fragment
+// read from shared memory feeds two products, and Q's fragments are read per key tile instead of held in registers.
+template <typename T, int D, int RT>
 __device__ __forceinline__ void attention_mma_fwd_impl(T* o, float* lse, const T* q, const T* k, const T* v, const float* mask,
         int heads, int L, int S, int d, int dv, int causal, int vec, double scale_d, ATT_GEO, i64 ob, i64 oh, i64 ol,
         i64 mb, i64 mh, i64 ml, i64 ms) {
-    __shared__ __align__(16) unsigned short qs[64][D + 8], ks[2][64][D + 8], vs[2][64][D + 8];
+    constexpr int BM = 64 * RT;
+    MmaFwdShared<D, RT>& sh = mma_shared<MmaFwdShared<D, RT>, (D > 64)>();
+    auto& qs = sh.q;
+    auto& ks = sh.k;
+    auto& vs = sh.v;
     int bh = blockIdx.y, b = bh / heads, h = bh - b * heads;
-    int row0 = (gridDim.x - 1 - blockIdx.x) * 64;      // the longest causal rows start first
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    int row0 = (gridDim.x - 1 - blockIdx.x) * BM;      // the longest causal rows start first
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3, wr0 = warp * 16 * RT;
     const unsigned short* qp = reinterpret_cast<const unsigned short*>(q + b * qb + h * qh);
     const unsigned short* kp = reinterpret_cast<const unsigned short*>(k + b * kb + h * kh);
     const unsigned short* vp = reinterpret_cast<const unsigned short*>(v + b * vb + h * vh);
     const float* mp = mask ? mask + b * mb + h * mh : 0;
     float sl2 = (float) scale_d * MMA_LOG2E, ninf = -__int_as_float(0x7f800000);
-    int kend = causal ? min(S, row0 + 64) : S, tiles = (kend + 63) / 64;
-    mma_tile<D>(qs, qp + (i64) row0 * ql, ql, L - row0, d, vec);
+    int kend = causal ? min(S, row0 + BM) : S, tiles = (kend + 63) / 64;
+#pragma unroll
+    for (int r = 0; r < RT; r++) mma_tile<D>(qs + 64 * r, qp + (i64) (row0 + 64 * r) * ql, ql, L - row0 - 64 * r, d, vec);
     mma_tile<D>(ks[0], kp, kl, S, d, vec);
     mma_tile<D>(vs[0], vp, vl, S, dv, vec);
     mma_commit();
-    int rlo = row0 + warp * 16 + g, rhi = rlo + 8;
-    unsigned qa[D / 16][4];
-    float acc[D / 8][4];
+    int rlo[RT], rhi[RT];
+    float acc[RT][D / 8][4], mlo[RT], mhi[RT], llo[RT], lhi[RT];   // running max (log2 units) and sum of each row
+    unsigned qa[RT == 1 ? D / 16 : 1][4];                      // one tile: Q's fragments held for every key tile
 #pragma unroll
-    for (int nt = 0; nt < D / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0;
-    float mlo = ninf, mhi = ninf, llo = 0, lhi = 0;                // running max (log2 units) and sum of each row
+    for (int rt = 0; rt < RT; rt++) {
+        rlo[rt] = row0 + wr0 + 16 * rt + g;
+        rhi[rt] = rlo[rt] + 8;
+        mlo[rt] = mhi[rt] = ninf;
+        llo[rt] = lhi[rt] = 0;
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++) acc[rt][nt][0] = acc[rt][nt][1] = acc[rt][nt][2] = acc[rt][nt][3] = 0;
+    }
     for (int t = 0; t < tiles; t++) {
         int j0 = t * 64, buf = t & 1;
         __syncthreads();                                        // every warp is done with the buffer the next tile goes to
@@ -472,33 +539,46 @@ __device__ __forceinline__ void attention_mma_fwd_impl(T* o, float* lse, const T
             mma_wait<0>();
         }
         __syncthreads();
-        if (t == 0) {
+        float s[RT][8][4];
 #pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) mma_a<D>(qa[kk], qs, warp * 16, kk, lane);
+        for (int rt = 0; rt < RT; rt++) {
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) s[rt][nt][0] = s[rt][nt][1] = s[rt][nt][2] = s[rt][nt][3] = 0;
         }
-        float s[8][4];
+        if constexpr (RT == 1) {
+            if (t == 0) {
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0;
-        mma_abt<T, D>(s, qa, ks[buf], lane);
-        bool edge = mp || j0 + 64 > S || (causal && j0 + 63 > row0 + warp * 16);
-        mma_softmax_tile<8, D>(s, acc, mlo, mhi, llo, lhi, edge, j0, S, causal, rlo, rhi, L, mp, ml, ms, sl2, t4);
-        mma_pv<T, D>(acc, s, vs[buf], lane);
+                for (int kk = 0; kk < D / 16; kk++) mma_a<D>(qa[kk], qs, wr0, kk, lane);
+            }
+            mma_abt<T, D>(s[0], qa, ks[buf], lane);
+        } else {
+            mma_abt_rows<T, D, RT>(s, qs, wr0, ks[buf], lane);
+        }
+        bool edge = mp || j0 + 64 > S || (causal && j0 + 63 > row0 + wr0);
+#pragma unroll
+        for (int rt = 0; rt < RT; rt++) {
+            mma_softmax_tile<8, D>(s[rt], acc[rt], mlo[rt], mhi[rt], llo[rt], lhi[rt], edge, j0, S, causal, rlo[rt], rhi[rt], L,
+                                   mp, ml, ms, sl2, t4);
+        }
+        mma_pv<T, D, RT>(acc, s, vs[buf], lane);
     }
     mma_wait<0>();                                              // no copy may land after the block ends
-    llo = mma_row_sum(llo);
-    lhi = mma_row_sum(lhi);
-    T* olo = o + b * ob + h * oh + (i64) rlo * ol;
-    T* ohi = o + b * ob + h * oh + (i64) rhi * ol;
-    float ilo = 1.f / llo, ihi = 1.f / lhi;                    // l = 0 (no key visible): NaN, as the composite
 #pragma unroll
-    for (int nt = 0; nt < D / 8; nt++) {
-        int col = nt * 8 + t4 * 2;
-        if (rlo < L) mma_store2(olo, col, dv, llo == 0 ? ilo * 0 : acc[nt][0] * ilo, llo == 0 ? ilo * 0 : acc[nt][1] * ilo);
-        if (rhi < L) mma_store2(ohi, col, dv, lhi == 0 ? ihi * 0 : acc[nt][2] * ihi, lhi == 0 ? ihi * 0 : acc[nt][3] * ihi);
-    }
-    if (t4 == 0) {                                              // natural log: the float kernels' convention
-        if (rlo < L) lse[(i64) bh * L + rlo] = (mlo + log2f(llo)) * 0.6931471805599453f;
-        if (rhi < L) lse[(i64) bh * L + rhi] = (mhi + log2f(lhi)) * 0.6931471805599453f;
+    for (int rt = 0; rt < RT; rt++) {
+        float sl = mma_row_sum(llo[rt]), sh2 = mma_row_sum(lhi[rt]);
+        T* olo = o + b * ob + h * oh + (i64) rlo[rt] * ol;
+        T* ohi = o + b * ob + h * oh + (i64) rhi[rt] * ol;
+        float ilo = 1.f / sl, ihi = 1.f / sh2;                  // l = 0 (no key visible): NaN, as the composite
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++) {
+            int col = nt * 8 + t4 * 2;
+            if (rlo[rt] < L) mma_store2(olo, col, dv, sl == 0 ? ilo * 0 : acc[rt][nt][0] * ilo, sl == 0 ? ilo * 0 : acc[rt][nt][1] * ilo);
+            if (rhi[rt] < L) mma_store2(ohi, col, dv, sh2 == 0 ? ihi * 0 : acc[rt][nt][2] * ihi, sh2 == 0 ? ihi * 0 : acc[rt][nt][3] * ihi);
+        }
+        if (t4 == 0) {                                          // natural log: the float kernels' convention
+            if (rlo[rt] < L) lse[(i64) bh * L + rlo[rt]] = (mlo[rt] + log2f(sl)) * 0.6931471805599453f;
+            if (rhi[rt] < L) lse[(i64) bh * L + rhi[rt]] = (mhi[rt] + log2f(sh2)) * 0.6931471805599453f;
+        }
     }
 }
 
@@ -552,9 +632,14 @@ template <typename T, int D>
 __device__ __forceinline__ void attention_mma_bwd_impl(float* dqacc, T* dk, T* dvo, const T* g, const T* q, const T* k, const T* v,
         const float* lse, const float* delta, const float* mask, int heads, int L, int S, int d, int dv, int causal, int vec,
         double scale_d, ATT_GEO, i64 gb, i64 gh, i64 gl, i64 xb, i64 xh, i64 xl, i64 yb, i64 yh, i64 yl, i64 mb, i64 mh, i64 ml, i64 ms) {
-    __shared__ __align__(16) unsigned short ks[64][D + 8], vs[64][D + 8], qs[64][D + 8], gs[64][D + 8];
-    __shared__ __align__(16) unsigned short dst[64][64 + 8];    // dS^T of the tile, (key, query)
-    __shared__ float lses[64], deltas[64];
+    MmaBwdShared<D>& sh = mma_shared<MmaBwdShared<D>, (D > 64)>();
+    auto& ks = sh.k;
+    auto& vs = sh.v;
+    auto& qs = sh.q;
+    auto& gs = sh.g;
+    auto& dst = sh.dst;
+    auto& lses = sh.lse;
+    auto& deltas = sh.delta;
     int bh = blockIdx.y, b = bh / heads, h = bh - b * heads, col0 = blockIdx.x * 64;   // causal: the busiest key blocks first
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gg = lane >> 2, t4 = lane & 3;
     const unsigned short* qp = reinterpret_cast<const unsigned short*>(q + b * qb + h * qh);
@@ -589,15 +674,8 @@ __device__ __forceinline__ void attention_mma_bwd_impl(float* dqacc, T* dk, T* d
         float st[8][4], dpt[8][4];                              // S^T = K Q^T and dP^T = V dO^T: this warp's 16 keys x 64 queries
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) st[nt][0] = st[nt][1] = st[nt][2] = st[nt][3] = dpt[nt][0] = dpt[nt][1] = dpt[nt][2] = dpt[nt][3] = 0;
-        {
-            unsigned a[D / 16][4];
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) mma_a<D>(a[kk], ks, warp * 16, kk, lane);
-            mma_abt<T, D>(st, a, qs, lane);
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) mma_a<D>(a[kk], vs, warp * 16, kk, lane);
-            mma_abt<T, D>(dpt, a, gs, lane);
-        }
+        mma_abt_rows<T, D, 1>(&st, ks, warp * 16, qs, lane);
+        mma_abt_rows<T, D, 1>(&dpt, vs, warp * 16, gs, lane);
         bool edge = mp || i0 + 64 > L || col0 + 64 > S || (causal && i0 < col0 + 64);
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) {
@@ -618,38 +696,43 @@ __device__ __forceinline__ void attention_mma_bwd_impl(float* dqacc, T* dk, T* d
             *reinterpret_cast<unsigned*>(&dst[warp * 16 + gg][nt * 8 + t4 * 2]) = Mma<T>::pack(dpt[nt][0], dpt[nt][1]);
             *reinterpret_cast<unsigned*>(&dst[warp * 16 + gg + 8][nt * 8 + t4 * 2]) = Mma<T>::pack(dpt[nt][2], dpt[nt][3]);
         }
-        mma_pv<T, D>(dvacc, st, gs, lane);                     // dV += P^T dO
-        mma_pv<T, D>(dkacc, dpt, qs, lane);                    // dK += dS^T Q (scaled at the end)
+        mma_pv<T, D, 1>(&dvacc, &st, gs, lane);                // dV += P^T dO
+        mma_pv<T, D, 1>(&dkacc, &dpt, qs, lane);               // dK += dS^T Q (scaled at the end)
         __syncthreads();                                        // dS^T whole; Q and dO read by every warp
         if (i0 + 64 < L) {                                      // the next query tile loads under the dQ product
             mma_tile<D>(qs, qp + (i64) (i0 + 64) * ql, ql, L - i0 - 64, d, vec);
             mma_tile<D>(gs, gp + (i64) (i0 + 64) * gl, gl, L - i0 - 64, dv, vec);
             mma_commit();
         }
-        // dQ of this warp's 16 queries = dS (16 x 64 keys, read transposed from dS^T) times K (64 keys x D)
-        float dq[D / 8][4];
-#pragma unroll
-        for (int nt = 0; nt < D / 8; nt++) dq[nt][0] = dq[nt][1] = dq[nt][2] = dq[nt][3] = 0;
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            unsigned a[4];
-            mma_ldsm_t(a, &dst[kk * 16 + (lane & 7) + ((lane >> 4) << 3)][warp * 16 + ((lane >> 3) & 1) * 8]);
-#pragma unroll
-            for (int np = 0; np < D / 16; np++) {
-                unsigned bb[4];
-                mma_ldsm_t(bb, &ks[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][np * 16 + (lane >> 4) * 8]);
-                Mma<T>::run(dq[2 * np], a, bb[0], bb[1]);
-                Mma<T>::run(dq[2 * np + 1], a, bb[2], bb[3]);
-            }
-        }
+        // dQ of this warp's 16 queries = dS (16 x 64 keys, read transposed from dS^T) times K (64 keys x D), 64 columns
+        // at a time (at D = 128 all of them at once would not fit beside the dK and dV accumulators)
+        constexpr int DC = D < 64 ? D : 64;
         int qlo = i0 + warp * 16 + gg, qhi = qlo + 8;
         float* alo = dqacc + ((i64) bh * L + qlo) * D;
         float* ahi = dqacc + ((i64) bh * L + qhi) * D;
 #pragma unroll
-        for (int nt = 0; nt < D / 8; nt++) {
-            int col = nt * 8 + t4 * 2;
-            if (col < d && qlo < L) mma_red2(alo + col, dq[nt][0], dq[nt][1]);
-            if (col < d && qhi < L) mma_red2(ahi + col, dq[nt][2], dq[nt][3]);
+        for (int c0 = 0; c0 < D; c0 += DC) {
+            float dq[DC / 8][4];
+#pragma unroll
+            for (int nt = 0; nt < DC / 8; nt++) dq[nt][0] = dq[nt][1] = dq[nt][2] = dq[nt][3] = 0;
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                unsigned a[4];
+                mma_ldsm_t(a, &dst[kk * 16 + (lane & 7) + ((lane >> 4) << 3)][warp * 16 + ((lane >> 3) & 1) * 8]);
+#pragma unroll
+                for (int np = 0; np < DC / 16; np++) {
+                    unsigned bb[4];
+                    mma_ldsm_t(bb, &ks[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][c0 + np * 16 + (lane >> 4) * 8]);
+                    Mma<T>::run(dq[2 * np], a, bb[0], bb[1]);
+                    Mma<T>::run(dq[2 * np + 1], a, bb[2], bb[3]);
+                }
+            }
+#pragma unroll
+            for (int nt = 0; nt < DC / 8; nt++) {
+                int col = c0 + nt * 8 + t4 * 2;
+                if (col < d && qlo < L) mma_red2(alo + col, dq[nt][0], dq[nt][1]);
+                if (col < d && qhi < L) mma_red2(ahi + col, dq[nt][2], dq[nt][3]);
+            }
         }
         __syncthreads();                                        // dS^T read by every warp before the next tile writes it
     }
@@ -942,11 +1025,11 @@ __device__ __forceinline__ void attention_tc32_bwd_impl(float* dqacc, float* dk,
     }
 }
 
-#define ATTENTION_MMA_D(T, S, D) \
+#define ATTENTION_MMA_D(T, S, D, RT) \
 extern "C" __global__ void __launch_bounds__(128) attention_mma_fwd_d##D##_##S(T* o, float* lse, const T* q, const T* k, const T* v, \
         const float* mask, int heads, int L, int Sk, int d, int dv, int causal, int vec, double scale, ATT_GEO, i64 ob, i64 oh, i64 ol, \
         i64 mb, i64 mh, i64 ml, i64 ms) { \
-    attention_mma_fwd_impl<T, D>(o, lse, q, k, v, mask, heads, L, Sk, d, dv, causal, vec, scale, ATT_GEO_ARGS, ob, oh, ol, mb, mh, ml, ms); \
+    attention_mma_fwd_impl<T, D, RT>(o, lse, q, k, v, mask, heads, L, Sk, d, dv, causal, vec, scale, ATT_GEO_ARGS, ob, oh, ol, mb, mh, ml, ms); \
 } \
 extern "C" __global__ void __launch_bounds__(128) attention_mma_bwd_d##D##_##S(float* dqacc, T* dk, T* dvo, const T* g, const T* q, \
         const T* k, const T* v, const float* lse, const float* delta, const float* mask, int heads, int L, int Sk, int d, int dv, \
@@ -1000,6 +1083,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_mma_bwd_d##D##_f32(f
     attention_tc32_bwd_impl<D>(dqacc, dk, dvo, g, q, k, v, lse, delta, mask, heads, L, Sk, d, dv, causal, vec, split, scale, ATT_GEO_ARGS, \
             gb, gh, gl, xb, xh, xl, yb, yh, yl, mb, mh, ml, ms); \
 }
-ATTENTION_MMA_D(bf16, bf16, 32) ATTENTION_MMA_D(bf16, bf16, 64) ATTENTION_MMA_COMMON(bf16, bf16)
-ATTENTION_MMA_D(f16, f16, 32) ATTENTION_MMA_D(f16, f16, 64) ATTENTION_MMA_COMMON(f16, f16)
+// the forward's row tiles per warp (RT) last: two at D = 128 (a block of 128 queries)
+ATTENTION_MMA_D(bf16, bf16, 32, 1) ATTENTION_MMA_D(bf16, bf16, 64, 1) ATTENTION_MMA_D(bf16, bf16, 128, 2) ATTENTION_MMA_COMMON(bf16, bf16)
+ATTENTION_MMA_D(f16, f16, 32, 1) ATTENTION_MMA_D(f16, f16, 64, 1) ATTENTION_MMA_D(f16, f16, 128, 2) ATTENTION_MMA_COMMON(f16, f16)
 ATTENTION_TC32_D(32) ATTENTION_TC32_D(64) ATTENTION_MMA_COMMON(float, f32)
