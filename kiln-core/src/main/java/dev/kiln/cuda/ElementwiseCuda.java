@@ -12,8 +12,8 @@ import dev.kiln.backend.UnaryOp;
  */
 final class ElementwiseCuda extends CudaFamily {
     private final Kernels.Table fill, copy, transpose, unary, binary, compare, binaryScalar, compareScalar, where;
-    /** 16-bit contiguous maps and float32 <-> 16-bit casts: defined for those types only. */
-    private final Kernels.Table unaryContig, binaryContig, castContig;
+    /** 16-bit contiguous maps and float32 <-> 16-bit casts: defined for those types only; the scalar map for float types. */
+    private final Kernels.Table unaryContig, binaryContig, castContig, binaryScalarContig;
     private final Kernels.Single unaryF32Contig, binaryF32Contig;
     /** Contiguous 16-bit kernels with the op compiled in: the activations and their backward codes. */
     private final java.util.Map<UnaryOp, Kernels.Table> activation = new java.util.EnumMap<>(UnaryOp.class);
@@ -28,6 +28,7 @@ final class ElementwiseCuda extends CudaFamily {
         binary = new Kernels.Table(dev, "elementwise.cu", "binary");
         compare = new Kernels.Table(dev, "elementwise.cu", "compare");
         binaryScalar = new Kernels.Table(dev, "elementwise.cu", "binary_scalar");
+        binaryScalarContig = new Kernels.Table(dev, "elementwise.cu", "binary_scalar_contig");
         compareScalar = new Kernels.Table(dev, "elementwise.cu", "compare_scalar");
         where = new Kernels.Table(dev, "elementwise.cu", "where");
         unaryF32Contig = new Kernels.Single(dev, "elementwise.cu", "unary_f32_contig");
@@ -194,6 +195,11 @@ final class ElementwiseCuda extends CudaFamily {
         Tensor out = newTensor(a.shape(), cmp ? DType.BOOL : a.dtype());
         long n = a.numel();
         if (n == 0) return out;
+        if (!cmp && a.dtype().isFloating() && a.isContiguous() && aligned16(ptr(out), ptr(a))) {
+            Launch.args().i32(op.ordinal()).ptr(ptr(out)).ptr(ptr(a)).f64(s).i32(scalarFirst ? 1 : 0).i64(n)
+                    .go(dev, binaryScalarContig.get(a.dtype()), grid((n * a.dtype().byteSize() + 15) / 16), BLOCK);
+            return out;
+        }
         Kernels.Fn fn = cmp ? compareScalar.get(a.dtype()) : binaryScalar.get(a.dtype());
         Launch.args().i32(op.ordinal()).ptr(ptr(out)).ptr(ptr(a)).f64(s).i32(scalarFirst ? 1 : 0).i64(n).geo(Geo.of(a.shape(), a))
                 .go(dev, fn, grid(n), BLOCK);

@@ -3,14 +3,72 @@ package dev.kiln.cuda;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
-/** Softmax and log-softmax along a dimension on CUDA (softmax.cu): the dimension is moved last, one block per row. */
+/**
+ * Softmax and log-softmax along a dimension on CUDA (softmax.cu): the dimension is moved last; rows of up to 1,024
+ * elements take a warp each, up to 8,192 a block of 256 (both with the row in registers, read once), longer ones a
+ * block each in two passes; rows a whole number of 16-byte vectors long (and aligned) move 16 bytes a thread.
+ */
 final class SoftmaxCuda extends CudaFamily {
-    private final Kernels.Table softmaxFwd, softmaxBwd;
+    private static final int WARP_ROWS = 1024, WARP_BLOCK = 128, HELD_ROWS = 8192, HELD_BLOCK = 256;
+    // [vector ? 1 : 0][i]: a warp a row of up to 32 * 2^i elements; vectors from 2^i = 8 (below, entries stay null)
+    private final Kernels.Table[][] warpFwd = new Kernels.Table[2][6], warpBwd = new Kernels.Table[2][6];
+    private final Kernels.Table[] heldFwd, heldBwd, blockFwd, blockBwd;   // [vector ? 1 : 0]: a block a row
 
     SoftmaxCuda(CudaBackend backend) {
         super(backend);
-        softmaxFwd = new Kernels.Table(dev, "softmax.cu", "softmax_fwd");
-        softmaxBwd = new Kernels.Table(dev, "softmax.cu", "softmax_bwd");
+        heldFwd = tables("softmax_held_fwd");
+        heldBwd = tables("softmax_held_bwd");
+        blockFwd = tables("softmax_fwd");
+        blockBwd = tables("softmax_bwd");
+        for (int i = 0; i < 6; i++) {
+            warpFwd[0][i] = new Kernels.Table(dev, "softmax.cu", "softmax_warp_fwd_" + (1 << i));
+            warpBwd[0][i] = new Kernels.Table(dev, "softmax.cu", "softmax_warp_bwd_" + (1 << i));
+            if (i >= 3) {
+                warpFwd[1][i] = new Kernels.Table(dev, "softmax.cu", "softmax_warp_fwd_" + (1 << i) + "v");
+                warpBwd[1][i] = new Kernels.Table(dev, "softmax.cu", "softmax_warp_bwd_" + (1 << i) + "v");
+            }
+        }
+    }
+
+    /** prefix and prefix_v (16-byte vectors). */
+    private Kernels.Table[] tables(String prefix) {
+        return new Kernels.Table[]{new Kernels.Table(dev, "softmax.cu", prefix), new Kernels.Table(dev, "softmax.cu", prefix + "_v")};
+    }
+
+    /** The kernel for rows of n: a warp's (vectors from 8 elements a lane) or a block's, 16-byte vectors where allowed. */
+    private Kernels.Table pick(Kernels.Table[][] warp, Kernels.Table[] held, Kernels.Table[] block, long n, Tensor... xs) {
+        boolean vec = rowsOfVectors(n, xs);
+        if (n > HELD_ROWS) return block[vec ? 1 : 0];
+        if (n > WARP_ROWS) return held[vec ? 1 : 0];
+        int i = warpKernel(n);
+        return warp[vec && i >= 3 ? 1 : 0][i];
+    }
+
+    /** Whether rows of n elements of each x are whole 16-byte vectors, each x 16-byte aligned. */
+    private boolean rowsOfVectors(long n, Tensor... xs) {
+        if (n * xs[0].dtype().byteSize() % 16 != 0) return false;
+        for (Tensor x : xs) if (ptr(x) % 16 != 0) return false;
+        return true;
+    }
+
+    /** Which warp kernel holds a row of n (at most 1,024) elements: E = 2^i elements a lane, the fewest that cover n. */
+    private static int warpKernel(long n) {
+        int i = 0;
+        while (32L << i < n) i++;
+        return i;
+    }
+
+    /** Launches fn with the pointers in a, then (rows, n, log), as pick chose: a warp a row, or a block a row. */
+    private void launch(Kernels.Fn fn, Launch a, long rows, long n, boolean log) {
+        if (n <= WARP_ROWS) {
+            long perBlock = WARP_BLOCK / 32;   // at most 16 blocks an SM: the kernels stride over the rest
+            a.i64(rows).i32((int) n).i32(log ? 1 : 0).go(dev, fn, (int) Math.min((rows + perBlock - 1) / perBlock, dev.multiprocessorCount() * 16L),
+                    1, 1, WARP_BLOCK, 0);
+        } else if (n <= HELD_ROWS) {
+            a.i64(rows).i32((int) n).i32(log ? 1 : 0).go(dev, fn, (int) Math.min(rows, dev.multiprocessorCount() * 16L), 1, 1, HELD_BLOCK, 0);
+        } else {
+            a.i64(rows).i64(n).i32(log ? 1 : 0).go(dev, fn, Math.min(rows, dev.multiprocessorCount() * 16L), rowThreads(n));
+        }
     }
 
     Tensor softmax(Tensor x, int dim, boolean log) {
@@ -20,10 +78,7 @@ final class SoftmaxCuda extends CudaFamily {
         Tensor xc = contiguous(xp);
         long n = x.shape()[dim], rows = x.numel() / Math.max(n, 1);
         Tensor y = newTensor(xp.shape(), x.dtype());
-        if (rows > 0 && n > 0) {
-            Launch.args().ptr(ptr(y)).ptr(ptr(xc)).i64(rows).i64(n).i32(log ? 1 : 0)
-                    .go(dev, softmaxFwd.get(x.dtype()), Math.min(rows, dev.multiprocessorCount() * 16L), rowThreads(n));
-        }
+        if (rows > 0 && n > 0) launch(pick(warpFwd, heldFwd, blockFwd, n, y, xc).get(x.dtype()), Launch.args().ptr(ptr(y)).ptr(ptr(xc)), rows, n, log);
         drop(xc, xp);
         return permutedBack(y, perm);
     }
@@ -45,8 +100,7 @@ final class SoftmaxCuda extends CudaFamily {
         long n = y.shape()[dim], rows = y.numel() / Math.max(n, 1);
         Tensor gx = newTensor(yp.shape(), y.dtype());
         if (rows > 0 && n > 0) {
-            Launch.args().ptr(ptr(gx)).ptr(ptr(gc)).ptr(ptr(yc)).i64(rows).i64(n).i32(log ? 1 : 0)
-                    .go(dev, softmaxBwd.get(y.dtype()), Math.min(rows, dev.multiprocessorCount() * 16L), rowThreads(n));
+            launch(pick(warpBwd, heldBwd, blockBwd, n, gx, gc, yc).get(y.dtype()), Launch.args().ptr(ptr(gx)).ptr(ptr(gc)).ptr(ptr(yc)), rows, n, log);
         }
         drop(gc, gp);
         drop(yc, yp);

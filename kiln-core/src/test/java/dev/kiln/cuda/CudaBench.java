@@ -45,6 +45,10 @@ public final class CudaBench {
             sorting(g);
             return;
         }
+        if (Arrays.asList(args).contains("maps")) {
+            maps(g, be);
+            return;
+        }
 
         // launch overhead: a 1-element fill, host-side cost per call and device throughput of tiny kernels
         Tensor one = Tensor.zeros(new int[]{1}, DType.FLOAT32, GPU);
@@ -99,6 +103,30 @@ public final class CudaBench {
         time("conv2d f32 tf32 (cuDNN)", -convFlops, () -> be.conv2d(x, w, null, p));
         Cuda.setAllowTf32(Device.cuda(0), false);
         System.out.println("allocator: " + dev.allocator().stats());
+    }
+
+    /**
+     * Softmax (forward and backward) and a scalar map at the shapes of bench/torch_maps.py (the same timing rule): rows
+     * of attention scores (B 64 x H 6 x T 256 rows of 256), a vocabulary, long rows; x * 0.125 over 2^26 elements.
+     */
+    static void maps(Generator g, CudaBackend be) {
+        Tensor scores = Tensor.randn(g, new int[]{98304, 256}, DType.FLOAT32, GPU), scores16 = scores.to(DType.BFLOAT16);
+        Tensor gs = Tensor.randn(g, new int[]{98304, 256}, DType.FLOAT32, GPU), gs16 = gs.to(DType.BFLOAT16);
+        Tensor ys = be.softmax(scores, 1, false), ys16 = be.softmax(scores16, 1, false);
+        Tensor vocab = Tensor.randn(g, new int[]{64, 50257}, DType.FLOAT32, GPU), wide = Tensor.randn(g, new int[]{8192, 4096}, DType.FLOAT32, GPU);
+        long sb = 4L * 98304 * 256;
+        time("softmax f32 98304x256 dim 1", 2 * sb, () -> be.softmax(scores, 1, false));
+        time("softmax bf16 98304x256 dim 1", sb, () -> be.softmax(scores16, 1, false));
+        time("softmax backward f32 98304x256 dim 1", 3 * sb, () -> be.softmaxBackward(gs, ys, 1, false));
+        time("softmax backward bf16 98304x256 dim 1", 3 * sb / 2, () -> be.softmaxBackward(gs16, ys16, 1, false));
+        time("log_softmax f32 64x50257 dim 1", 2 * 4L * 64 * 50257, () -> be.softmax(vocab, 1, true));
+        time("softmax f32 8192x4096 dim 1", 2 * 4L * 8192 * 4096, () -> be.softmax(wide, 1, false));
+        Tensor big = Tensor.randn(g, new int[]{1 << 26}, DType.FLOAT32, GPU), big16 = big.to(DType.BFLOAT16);
+        time("mul scalar f32 2^26", 2 * 4L << 26, () -> be.binaryScalar(BinaryOp.MUL, big, 0.125, false));
+        time("mul scalar bf16 2^26", 2 * 2L << 26, () -> be.binaryScalar(BinaryOp.MUL, big16, 0.125, false));
+        // the general kernel (every layout; what contiguous tensors took before binary_scalar_contig): a misaligned view
+        Tensor shifted = big16.narrow(0, 1, (1 << 26) - 1);
+        time("mul scalar bf16 2^26 misaligned (general kernel)", 2 * 2L << 26, () -> be.binaryScalar(BinaryOp.MUL, shifted, 0.125, false));
     }
 
     /** Sorting and running sums at the shapes of bench/torch_sorting.py (the same timing rule), for a same-run ratio. */

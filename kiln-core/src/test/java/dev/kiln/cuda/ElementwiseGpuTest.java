@@ -126,6 +126,25 @@ class ElementwiseGpuTest extends GpuBackendComparison {
         }
     }
 
+    @Test void scalarMapsAgreeAcrossPaths() {
+        // contiguous and aligned: 16 bytes a thread (binary_scalar_contig), with a tail; strided or misaligned: the
+        // general kernel. Both compute in double, so they agree to the bit, and with the CPU within rounding
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16, DType.FLOAT16}) {
+            for (BinaryOp op : new BinaryOp[]{BinaryOp.MUL, BinaryOp.ADD, BinaryOp.SUB, BinaryOp.DIV, BinaryOp.POW, BinaryOp.MAX}) {
+                for (boolean first : new boolean[]{false, true}) {
+                    Tensor pairs = positive(t, 1003, 2), g = gpu(pairs);
+                    Tensor strided = gpuBe.binaryScalar(op, g.select(1, 0), 0.75, first);
+                    Tensor dense = gpuBe.binaryScalar(op, g.select(1, 0).contiguous(), 0.75, first);
+                    Tensor shifted = gpuBe.binaryScalar(op, g.select(1, 0).contiguous().narrow(0, 1, 1002), 0.75, first);
+                    String what = op + " scalar " + (first ? "first " : "") + t;
+                    assertArrayEquals(strided.toDoubleArray(), dense.toDoubleArray(), what + ": contiguous path");
+                    assertArrayEquals(dense.narrow(0, 1, 1002).toDoubleArray(), shifted.toDoubleArray(), what + ": misaligned");
+                    close(CPU_BE.binaryScalar(op, pairs.select(1, 0), 0.75, first), dense, t == DType.FLOAT64 ? 1e-12 : t == DType.FLOAT32 ? 1e-6 : 1e-2, what);
+                }
+            }
+        }
+    }
+
     @Test void whereAndClampAndMaskedFill() {
         for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64}) {
             Tensor cond = randn(t, 4, 1, 6).gt(0), a = randn(t, 4, 5, 6), b = randn(t, 5, 1);

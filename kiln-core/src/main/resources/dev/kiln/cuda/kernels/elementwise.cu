@@ -212,6 +212,37 @@ __device__ __forceinline__ void unary_contig(int op, T* out, const T* x, i64 n) 
     }
     GRID_STRIDE(j, n - n8 * 8) { i64 k = n8 * 8 + j; out[k] = store<T, float>(unary_op<float>(op, load<float, T>(x[k]))); }
 }
+// a op s (or s op a) over contiguous memory, 16 bytes a thread, each element computed as binary_scalar computes it
+// (in double, so the two paths agree to the bit); the common ops get loops of their own (a switch per element costs
+// more than the memory traffic here)
+template <typename T, typename F>
+__device__ __forceinline__ void scalar_map_contig(T* out, const T* a, i64 n, F f) {
+    constexpr int E = Vec16<T>::N;
+    i64 nv = n / E;
+    GRID_STRIDE(i, nv) {
+        Vec16<T> x;
+        x.load(a + i * E);
+#pragma unroll
+        for (int j = 0; j < E; j++) x.v[j] = from_d<T>(f(to_d(x.v[j])));
+        x.store(out + i * E);
+    }
+    GRID_STRIDE(j, n - nv * E) { i64 k = nv * E + j; out[k] = from_d<T>(f(to_d(a[k]))); }
+}
+template <typename T>
+__device__ __forceinline__ void binary_scalar_contig(int op, T* out, const T* a, double s, int scalar_first, i64 n) {
+    if (op == BINARY_MUL) scalar_map_contig(out, a, n, [s](double v) { return v * s; });
+    else if (op == BINARY_ADD) scalar_map_contig(out, a, n, [s](double v) { return v + s; });
+    else if (op == BINARY_SUB && !scalar_first) scalar_map_contig(out, a, n, [s](double v) { return v - s; });
+    else if (op == BINARY_SUB) scalar_map_contig(out, a, n, [s](double v) { return s - v; });
+    else if (op == BINARY_DIV && !scalar_first) scalar_map_contig(out, a, n, [s](double v) { return v / s; });
+    else scalar_map_contig(out, a, n, [=](double v) { return scalar_first ? binary_op<double>(op, s, v) : binary_op<double>(op, v, s); });
+}
+#define BINARY_SCALAR_CONTIG(T, S) \
+extern "C" __global__ void binary_scalar_contig_##S(int op, T* out, const T* a, double s, int scalar_first, i64 n) { \
+    binary_scalar_contig<T>(op, out, a, s, scalar_first, n); \
+}
+KILN_FLOAT_TYPES(BINARY_SCALAR_CONTIG)
+
 #define CONTIG_16(T, S) \
 extern "C" __global__ void binary_contig_##S(int op, T* out, const T* a, const T* b, i64 n) { binary_contig<T>(op, out, a, b, n); } \
 extern "C" __global__ void unary_contig_##S(int op, T* out, const T* x, i64 n) { unary_contig<T>(op, out, x, n); }

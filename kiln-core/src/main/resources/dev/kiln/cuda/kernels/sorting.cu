@@ -19,6 +19,7 @@
 #define RADIX_ITEMS 8
 #define RADIX_THREADS (RADIX_WARPS * 32)
 #define RADIX_TILE (RADIX_THREADS * RADIX_ITEMS)
+static_assert(RADIX_THREADS == 256, "the passes give each thread one digit");
 
 // ---- ordered keys: Key<T>::type holds Key<T>::bits significant bits
 template <typename T> struct Key;
@@ -231,12 +232,11 @@ __device__ __forceinline__ void radix_counts(const K* key, unsigned count, unsig
     for (int i = threadIdx.x; i < passes * 256; i += blockDim.x) if (c[i] != 0) atomicAdd(&counts[i], c[i]);
 }
 
-// A block a pass: its 256 digit counts to their exclusive prefix sums (where each digit starts in the output), in place.
-extern "C" __global__ void __launch_bounds__(256) radix_starts(unsigned* counts) {
-    __shared__ unsigned warpSum[8];
-    unsigned* c = counts + blockIdx.x * 256;
+// The exclusive prefix sum over a block of 256 threads of v (thread t's element t): warp scans, then the earlier warps'
+// totals (warpSum: 8 words of shared memory; the block synchronises once).
+__device__ __forceinline__ unsigned block_exclusive_sum256(unsigned v, unsigned* warpSum) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    unsigned v = c[threadIdx.x], s = v;
+    unsigned s = v;
     for (int off = 1; off < 32; off <<= 1) {
         unsigned u = __shfl_up_sync(0xffffffffu, s, off);
         if (lane >= off) s += u;
@@ -244,7 +244,14 @@ extern "C" __global__ void __launch_bounds__(256) radix_starts(unsigned* counts)
     if (lane == 31) warpSum[warp] = s;
     __syncthreads();
     for (int w = 0; w < warp; w++) s += warpSum[w];
-    c[threadIdx.x] = s - v;
+    return s - v;
+}
+
+// A block a pass: its 256 digit counts to their exclusive prefix sums (where each digit starts in the output), in place.
+extern "C" __global__ void __launch_bounds__(256) radix_starts(unsigned* counts) {
+    __shared__ unsigned warpSum[8];
+    unsigned* c = counts + blockIdx.x * 256;
+    c[threadIdx.x] = block_exclusive_sum256(c[threadIdx.x], warpSum);
 }
 
 #define RADIX_LOOKBACK 8
@@ -308,15 +315,7 @@ __device__ __forceinline__ void radix_pass(const K* key, const unsigned* pos, K*
     u64* st = status + t;
     relaxed_store(st + (u64) tile * 256, ((tile == 0 ? total : own) << 32) | run);
     // the tile's start of each digit (a block scan of run) while the earlier tiles publish
-    unsigned s = run;
-    for (int off = 1; off < 32; off <<= 1) {
-        unsigned u = __shfl_up_sync(0xffffffffu, s, off);
-        if (lane >= off) s += u;
-    }
-    if (lane == 31) warpSum[warp] = s;
-    __syncthreads();
-    for (int w = 0; w < warp; w++) s += warpSum[w];
-    tileStart[t] = s - run;
+    tileStart[t] = block_exclusive_sum256(run, warpSum);
     // look back RADIX_LOOKBACK tiles a round (independent loads, one wait), adding counts up to the first running
     // total; a tile that has not published yet ends the round and is read again in the next, after a sleep that grows
     // (as CUB's look-back backs off, so spinning warps leave issue slots to the tiles waited for; level on the H200)

@@ -1,0 +1,39 @@
+"""PyTorch's softmax (forward and backward) and a scalar map at the shapes of CudaBench's `maps` (run.sh bench maps): the
+same timing rule (events around a batch of about 20 ms after a warm-up, median of 5 batches), so the two print same-run
+figures."""
+import torch
+
+def time(what, nbytes, op):
+    for _ in range(3):
+        op()
+    torch.cuda.synchronize()
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record(); op(); e.record(); e.synchronize()
+    reps = int(max(1, min(2000, 20 / max(s.elapsed_time(e), 1e-3))))
+    ms = []
+    for _ in range(5):
+        s.record()
+        for _ in range(reps):
+            op()
+        e.record(); e.synchronize()
+        ms.append(s.elapsed_time(e) / reps)
+    ms.sort()
+    print(f"{what:<55s} {ms[2]:10.4f} ms  {nbytes / (ms[2] * 1e-3) / 1e9:8.1f} GB/s  (spread {ms[0]:.4f}-{ms[4]:.4f} ms, {reps} reps)")
+
+torch.manual_seed(1)
+d = "cuda"
+scores = torch.randn(98304, 256, device=d); scores16 = scores.bfloat16()
+gs = torch.randn(98304, 256, device=d); gs16 = gs.bfloat16()
+ys, ys16 = torch.softmax(scores, 1), torch.softmax(scores16, 1)
+vocab, wide = torch.randn(64, 50257, device=d), torch.randn(8192, 4096, device=d)
+sb = 4 * 98304 * 256
+print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
+time("softmax f32 98304x256 dim 1", 2 * sb, lambda: torch.softmax(scores, 1))
+time("softmax bf16 98304x256 dim 1", sb, lambda: torch.softmax(scores16, 1))
+time("softmax backward f32 98304x256 dim 1", 3 * sb, lambda: torch._softmax_backward_data(gs, ys, 1, torch.float32))
+time("softmax backward bf16 98304x256 dim 1", 3 * sb // 2, lambda: torch._softmax_backward_data(gs16, ys16, 1, torch.bfloat16))
+time("log_softmax f32 64x50257 dim 1", 2 * 4 * 64 * 50257, lambda: torch.log_softmax(vocab, 1))
+time("softmax f32 8192x4096 dim 1", 2 * 4 * 8192 * 4096, lambda: torch.softmax(wide, 1))
+big = torch.randn(1 << 26, device=d); big16 = big.bfloat16()
+time("mul scalar f32 2^26", 2 * 4 << 26, lambda: big * 0.125)
+time("mul scalar bf16 2^26", 2 * 2 << 26, lambda: big16 * 0.125)
