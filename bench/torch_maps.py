@@ -35,5 +35,8 @@ time("softmax backward bf16 98304x256 dim 1", 3 * sb // 2, lambda: torch._softma
 time("log_softmax f32 64x50257 dim 1", 2 * 4 * 64 * 50257, lambda: torch.log_softmax(vocab, 1))
 time("softmax f32 8192x4096 dim 1", 2 * 4 * 8192 * 4096, lambda: torch.softmax(wide, 1))
 big = torch.randn(1 << 26, device=d); big16 = big.bfloat16()
+heads16 = scores16.view(64, 6, 256, 256)
+future = torch.arange(256, device=d).unsqueeze(0) > torch.arange(256, device=d).unsqueeze(1)
+time("masked_fill bf16 64x6x256x256, a causal 256x256 mask", 2 * 2 * 98304 * 256, lambda: heads16.masked_fill(future, float("-inf")))
 time("mul scalar f32 2^26", 2 * 4 << 26, lambda: big * 0.125)
 time("mul scalar bf16 2^26", 2 * 2 << 26, lambda: big16 * 0.125)

@@ -124,6 +124,9 @@ public final class CudaBench {
         Tensor big = Tensor.randn(g, new int[]{1 << 26}, DType.FLOAT32, GPU), big16 = big.to(DType.BFLOAT16);
         time("mul scalar f32 2^26", 2 * 4L << 26, () -> be.binaryScalar(BinaryOp.MUL, big, 0.125, false));
         time("mul scalar bf16 2^26", 2 * 2L << 26, () -> be.binaryScalar(BinaryOp.MUL, big16, 0.125, false));
+        Tensor heads16 = scores16.reshape(64, 6, 256, 256);
+        Tensor future = Tensor.arange(256, GPU).unsqueeze(0).gt(Tensor.arange(256, GPU).unsqueeze(1));
+        time("masked_fill bf16 64x6x256x256, a causal 256x256 mask", 2 * 2L * 98304 * 256, () -> heads16.maskedFill(future, Double.NEGATIVE_INFINITY));
         // the general kernel (every layout; what contiguous tensors took before binary_scalar_contig): a misaligned view
         Tensor shifted = big16.narrow(0, 1, (1 << 26) - 1);
         time("mul scalar bf16 2^26 misaligned (general kernel)", 2 * 2L << 26, () -> be.binaryScalar(BinaryOp.MUL, shifted, 0.125, false));

@@ -50,10 +50,11 @@ class SoftmaxGpuTest extends GpuBackendComparison {
 
     @Test void everyRowLengthAndDtype() {
         // the warp-per-row kernels (E = 1 to 32 elements a lane: rows of 1 to 1,024), the held block kernel (to 8,192)
-        // and the two-pass block kernel past it, element by element and in 16-byte vectors (lengths a multiple of 8),
-        // 37 rows (a block's last warps idle); a NaN row and an all -inf row give NaN rows as on the CPU
+        // and, past it, rows cut into segments (37 rows are too few to fill the GPU: 8,193 is two segments, 20,000 three),
+        // element by element and in 16-byte vectors (lengths a multiple of 8); a block's last warps idle (37 rows); a
+        // NaN row and an all -inf row give NaN rows as on the CPU
         for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16, DType.FLOAT16}) {
-            for (int n : new int[]{1, 31, 33, 64, 100, 256, 1000, 1024, 1025, 3000, 8192, 8193, 12000}) {
+            for (int n : new int[]{1, 31, 33, 64, 100, 256, 1000, 1024, 1025, 3000, 8192, 8193, 20000}) {
                 for (boolean log : new boolean[]{false, true}) {
                     double[] v = randn(DType.FLOAT64, 37, n).mul(3).toDoubleArray();
                     v[3 * n + n / 2] = Double.NaN;
@@ -65,6 +66,26 @@ class SoftmaxGpuTest extends GpuBackendComparison {
                     close(yc, yg, tolerance, what);
                     Tensor gy = randn(t, 37, n);
                     Tensor ycFinite = CPU_BE.softmax(randn(t, 37, n), 1, log);
+                    close(CPU_BE.softmaxBackward(gy, ycFinite, 1, log), gpuBe.softmaxBackward(gpu(gy), gpu(ycFinite), 1, log),
+                            tolerance * 10, what + " backward");
+                }
+            }
+        }
+    }
+
+    @Test void manyLongRows() {
+        // enough rows past 8,192 to fill the GPU: a block a row, two passes (one of the rows -inf but for one element)
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
+            for (int n : new int[]{9000, 9001}) {
+                for (boolean log : new boolean[]{false, true}) {
+                    double[] v = randn(DType.FLOAT64, 300, n).toDoubleArray();
+                    for (int j = 1; j < n; j++) v[7 * n + j] = Double.NEGATIVE_INFINITY;
+                    Tensor x = Tensor.of(v, 300, n).to(t), gy = randn(t, 300, n);
+                    String what = (log ? "log_softmax " : "softmax ") + "300 x " + n + " " + t;
+                    double tolerance = t == DType.FLOAT32 ? 1e-4 : 2e-2;
+                    Tensor yc = CPU_BE.softmax(x, 1, log), yg = gpuBe.softmax(gpu(x), 1, log);
+                    close(yc, yg, tolerance, what);
+                    Tensor ycFinite = CPU_BE.softmax(randn(t, 300, n), 1, log);
                     close(CPU_BE.softmaxBackward(gy, ycFinite, 1, log), gpuBe.softmaxBackward(gpu(gy), gpu(ycFinite), 1, log),
                             tolerance * 10, what + " backward");
                 }
