@@ -19,7 +19,8 @@ if [ "${1:-}" = "--prepare" ]; then
     fi
     cp "$ROOT"/../shared/bench/torch_ref.py "$ROOT"/../shared/bench/compare.py "$ROOT"/../shared/bench/torch_ddp.py "$DIR/ref/" 2>/dev/null \
         || cp "$ROOT"/bench/ref/*.py "$DIR/ref/"
-    cp "$ROOT/bench/torch_profile.py" "$ROOT/bench/resnet_interop.py" "$ROOT/bench/torch_resnet_small.py" "$ROOT/bench/torch_user_resnet.py" "$DIR/ref/"
+    cp "$ROOT/bench/torch_profile.py" "$ROOT/bench/resnet_interop.py" "$ROOT/bench/torch_resnet_small.py" "$ROOT/bench/torch_user_resnet.py" \
+        "$ROOT/bench/torch_attention.py" "$ROOT/bench/torch_sorting.py" "$ROOT/bench/torch_maps.py" "$ROOT/bench/torch_timing.py" "$DIR/ref/"
     cp "$0" "$DIR/gpu-check.sh"
     cp "$ROOT/scripts/gpu-profile.sh" "$DIR/gpu-profile.sh"
     cp "$ROOT/scripts/gpu-dist.sh" "$DIR/gpu-dist.sh"
