@@ -137,38 +137,7 @@ public final class Bench {
             res.put("conv_seed_fwd_ms", round(s * 1e3, 3));
             log.accept("conv_seed_fwd_ms " + res.get("conv_seed_fwd_ms"));
         }
-        // causal attention forward and backward at the GPT workload's shape (B 64, H 6, T 256, d 64) and at a larger model's
-        // (B 8, H 16, T 1024, d 128, 16-bit only: float32 past 64 is composed); not WORKLOADS rows: bench/torch_attention.py
-        // prints the same keys for PyTorch's scaled_dot_product_attention
-        for (int[] z : new int[][]{{64, 6, 256, 64}, {8, 16, 1024, 128}}) {
-            for (DType t : z[3] > 64 ? new DType[]{DType.BFLOAT16} : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
-                String key = "attention_b" + z[0] + "_h" + z[1] + "_t" + z[2] + "_d" + z[3] + "_" + (t == DType.FLOAT32 ? "fp32" : "bf16") + "_fwd_bwd_ms";
-                if (!gpu || !want(only, key)) continue;
-                Tensor q = Tensor.randn(new Generator(5), z, DType.FLOAT32, device).to(t).requiresGrad(true);
-                Tensor k = Tensor.randn(new Generator(6), z, DType.FLOAT32, device).to(t).requiresGrad(true);
-                Tensor v = Tensor.randn(new Generator(7), z, DType.FLOAT32, device).to(t).requiresGrad(true);
-                Tensor g = Tensor.randn(new Generator(8), z, DType.FLOAT32, device).to(t).keep();
-                double s = perCall(() -> {
-                    F.scaledDotProductAttention(q, k, v, true).backward(g, false);
-                    for (Tensor x : new Tensor[]{q, k, v}) x.zeroGrad();
-                    return null;
-                }, 50, 5);
-                res.put(key, round(s * 1e3, 3));
-                log.accept(key + " " + res.get(key));
-                // the same through the composite (the (T, T) scores in memory: cuBLAS products and the softmax kernels)
-                int len = z[2];
-                Tensor future = Tensor.arange(len, device).unsqueeze(0).gt(Tensor.arange(len, device).unsqueeze(1)).keep();
-                double c = perCall(() -> {
-                    Tensor scores = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(z[3])).maskedFill(future, Double.NEGATIVE_INFINITY);
-                    F.softmax(scores, -1).to(t).matmul(v).backward(g, false);
-                    for (Tensor x : new Tensor[]{q, k, v}) x.zeroGrad();
-                    return null;
-                }, 50, 5);
-                String ckey = key.replace("_fwd_bwd_ms", "_composite_fwd_bwd_ms");
-                res.put(ckey, round(c * 1e3, 3));
-                log.accept(ckey + " " + res.get(ckey));
-            }
-        }
+        if (gpu) AttentionRows.run(device, key -> want(only, key), this::perCall, (key, ms) -> record(res, key, ms));
         for (String name : new String[]{"mlp", "cnn", "cifar_cnn", "resnet_small"}) {
             for (int bs : new int[]{128, 1024}) {
                 for (boolean amp : new boolean[]{false, true}) {
@@ -177,8 +146,7 @@ public final class Bench {
                     if (!want(only, key) || (amp && !gpu)) continue;
                     int[] shape = name.equals("cifar_cnn") ? new int[]{3, 32, 32} : new int[]{1, 28, 28};
                     Model m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name.replace('_', '-')).build(new Generator(0));
-                    res.put(key, trainRate(key, m, shape, bs, gpu ? 100 : 10, amp, false));
-                    log.accept(key + " " + res.get(key));
+                    record(res, key, trainRate(key, m, shape, bs, gpu ? 100 : 10, amp, false));
                     if (cudaGraphs && gpu) {
                         String gkey = name + "_b" + bs + "_" + (amp ? "bf16" : "fp32") + "_graphed_train_samples_s";
                         Model mg = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name.replace('_', '-')).build(new Generator(0));
@@ -201,8 +169,7 @@ public final class Bench {
             boolean amp = (Boolean) w[3];
             int[] shape = {3, 224, 224};
             boolean cl = (Boolean) w[5];
-            res.put(key, trainRate(key, zoo.build(new Generator(0), shape, classes).channelsLast(cl), shape, bs, 20, amp, false));
-            log.accept(key + " " + res.get(key));
+            record(res, key, trainRate(key, zoo.build(new Generator(0), shape, classes).channelsLast(cl), shape, bs, 20, amp, false));
             if (cudaGraphs) {
                 String gkey = w[0] + "_graphed_train_img_s";
                 res.put(gkey, trainRate(gkey, zoo.build(new Generator(0), shape, classes).channelsLast(cl), shape, bs, 20, amp, true));
@@ -373,6 +340,12 @@ public final class Bench {
 
     private boolean want(java.util.List<String> only, String name) { return selection.want(only, name); }
 
+    /** res[key] = value, and a line of the log. */
+    private void record(Map<String, Object> res, String key, Object value) {
+        res.put(key, value);
+        log.accept(key + " " + value);
+    }
+
     /**
      * Names the --only prefixes that matched nothing this device runs, so a typo does not pass for a quiet run: an
      * error when nothing ran at all, a line of the log beside the results of the prefixes that did match. Call after
@@ -380,7 +353,7 @@ public final class Bench {
      */
     public void requireMatches(java.util.List<String> only) { selection.requireMatches(only, device, log); }
 
-    private static double round(double v, int digits) {
+    static double round(double v, int digits) {
         double p = Math.pow(10, digits);
         return Math.round(v * p) / p;
     }
