@@ -155,19 +155,19 @@ class ElementwiseGpuTest extends GpuBackendComparison {
     }
 
     @Test void whereOfPeriodicOperands() {
-        // operands whose elements repeat with a period take where_periodic (whole, scalar, a trailing block broadcast
-        // over leading dims: a causal mask over batch and heads); the rest the general kernel; a selection is exact
+        // whole, scalar and broadcast operands (a trailing block over leading dims: a causal mask over batch and heads;
+        // a key mask; a transposed view): a selection is exact
         for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16, DType.FLOAT16}) {
             Tensor x = randn(t, 3, 4, 33, 33), y = randn(t, 3, 4, 33, 33), zero = Tensor.zeros(new int[0], t, Device.CPU);
             Tensor whole = randn(t, 3, 4, 33, 33).gt(0), causal = randn(t, 33, 33).gt(0), keys = randn(t, 3, 1, 1, 33).gt(0);
             Object[][] cases = {{"whole", whole, x, y}, {"scalar b", whole, x, zero}, {"scalar a, causal mask", causal, zero, y},
-                    {"key mask (general kernel)", keys, x, y}};
+                    {"key mask", keys, x, y}};
             for (Object[] c : cases) {
                 Tensor cond = (Tensor) c[1], a = (Tensor) c[2], b = (Tensor) c[3];
                 close(Tensor.where(cond, a, b), Tensor.where(gpu(cond), gpu(a), gpu(b)), 0, "where " + c[0] + " " + t);
             }
             close(Tensor.where(whole, x.transpose(2, 3), y), Tensor.where(gpu(whole), gpu(x).transpose(2, 3), gpu(y)), 0,
-                    "where transposed a (general kernel) " + t);
+                    "where transposed a " + t);
         }
     }
 

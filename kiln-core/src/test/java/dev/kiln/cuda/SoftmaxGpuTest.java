@@ -50,9 +50,8 @@ class SoftmaxGpuTest extends GpuBackendComparison {
 
     @Test void everyRowLengthAndDtype() {
         // the warp-per-row kernels (E = 1 to 32 elements a lane: rows of 1 to 1,024), the held block kernel (to 8,192)
-        // and, past it, rows cut into segments (37 rows are too few to fill the GPU: 8,193 is two segments, 20,000 three),
-        // element by element and in 16-byte vectors (lengths a multiple of 8); a block's last warps idle (37 rows); a
-        // NaN row and an all -inf row give NaN rows as on the CPU
+        // and the two-pass block kernel past it (8,193, 20,000), element by element and in 16-byte vectors (lengths a
+        // multiple of 8); a block's last warps idle (37 rows); a NaN row and an all -inf row give NaN rows as on the CPU
         for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16, DType.FLOAT16}) {
             for (int n : new int[]{1, 31, 33, 64, 100, 256, 1000, 1024, 1025, 3000, 8192, 8193, 20000}) {
                 for (boolean log : new boolean[]{false, true}) {
@@ -74,7 +73,7 @@ class SoftmaxGpuTest extends GpuBackendComparison {
     }
 
     @Test void manyLongRows() {
-        // enough rows past 8,192 to fill the GPU: a block a row, two passes (one of the rows -inf but for one element)
+        // many rows past 8,192: a block a row, two passes (one of the rows -inf but for one element)
         for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
             for (int n : new int[]{9000, 9001}) {
                 for (boolean log : new boolean[]{false, true}) {
