@@ -146,7 +146,7 @@ final class ElementwiseCpu {
     private static final jdk.incubator.vector.IntVector BIAS = jdk.incubator.vector.IntVector.broadcast(jdk.incubator.vector.IntVector.SPECIES_PREFERRED, 127),
             EXPONENT = jdk.incubator.vector.IntVector.broadcast(jdk.incubator.vector.IntVector.SPECIES_PREFERRED, 1 << 23);
 
-    private static FloatVector exp(FloatVector x) {
+    static FloatVector exp(FloatVector x) {
         FloatVector c = x.max(V_MIN), k = c.fma(V_LOG2E, V_ROUNDER).sub(V_ROUNDER);
         FloatVector r = c.sub(k.mul(V_LN2_HI)).sub(k.mul(V_LN2_LO));   // k * LN2_HI is exact: LN2_HI has 16 significant bits
         FloatVector p = r.fma(E7, E6).fma(r, E5).fma(r, E4).fma(r, E3).fma(r, E2).fma(r, E1).fma(r, E1);
@@ -154,7 +154,7 @@ final class ElementwiseCpu {
         return p.mul(bits.reinterpretAsFloats()).blend(V_ZERO, x.compare(VectorOperators.LT, V_MIN));
     }
 
-    private static float exp(float x) {
+    static float exp(float x) {
         float c = Math.max(x, -87f), k = Math.fma(c, LOG2E, ROUNDER) - ROUNDER;
         float r = c - k * LN2_HI - k * LN2_LO;
         float p = Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(r, 1f / 5040, 1f / 720), r, 1f / 120), r, 1f / 24), r, 1f / 6), r, 0.5f), r, 1f), r, 1f);

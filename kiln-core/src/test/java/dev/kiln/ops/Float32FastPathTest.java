@@ -91,4 +91,35 @@ class Float32FastPathTest {
         e64.mul(up).sum().backward();
         close(w32.grad(), w64.grad(), "embedding grad");
     }
+
+    @Test void softmaxRows() {
+        // rows in lanes with a scalar tail (29 columns), along the last dim and along the first (moved last), forward
+        // and backward; a NaN and an all -inf row give NaN rows, as the double path
+        double[] v = A64.mul(4).toDoubleArray();
+        v[5 * 29 + 3] = Double.NaN;
+        for (int j = 0; j < 29; j++) v[9 * 29 + j] = Double.NEGATIVE_INFINITY;
+        Tensor x64 = Tensor.of(v, 37, 29), x32 = x64.to(DType.FLOAT32);
+        for (boolean log : new boolean[]{false, true}) {
+            for (int dim : new int[]{1, 0}) {
+                Tensor y32 = dev.kiln.Backends.get(Device.CPU).softmax(x32, dim, log), y64 = dev.kiln.Backends.get(Device.CPU).softmax(x64, dim, log);
+                double[] e = y64.toDoubleArray();
+                float[] a = y32.toFloatArray();
+                for (int i = 0; i < e.length; i++) {
+                    if (Double.isNaN(e[i]) || Double.isInfinite(e[i])) assertEquals(e[i], a[i], 0, "softmax " + log + " dim " + dim + " element " + i);
+                    else assertEquals(e[i], a[i], 1e-5 * Math.max(1, Math.abs(e[i])), "softmax " + log + " dim " + dim + " element " + i);
+                }
+                Tensor yf64 = dev.kiln.Backends.get(Device.CPU).softmax(A64, dim, log), g64 = B64;
+                close(dev.kiln.Backends.get(Device.CPU).softmaxBackward(g64.to(DType.FLOAT32), yf64.to(DType.FLOAT32), dim, log),
+                        dev.kiln.Backends.get(Device.CPU).softmaxBackward(g64, yf64.to(DType.FLOAT32).to(DType.FLOAT64), dim, log),
+                        "softmax backward " + log + " dim " + dim);
+            }
+            // a view that starts inside its storage (rows read in place, not copied)
+            Tensor tail32 = A64.to(DType.FLOAT32).narrow(0, 3, 30);
+            close(dev.kiln.Backends.get(Device.CPU).softmax(tail32, 1, log), dev.kiln.Backends.get(Device.CPU).softmax(A64.narrow(0, 3, 30), 1, log),
+                    "softmax of a narrowed view " + log);
+            close(dev.kiln.Backends.get(Device.CPU).softmaxBackward(B64.to(DType.FLOAT32).narrow(0, 3, 30), tail32, 1, log),
+                    dev.kiln.Backends.get(Device.CPU).softmaxBackward(B64.narrow(0, 3, 30), tail32.to(DType.FLOAT64), 1, log),
+                    "softmax backward of narrowed views " + log);
+        }
+    }
 }
