@@ -76,7 +76,19 @@ public final class Main implements Runnable {
             c.getErr().flush();
             return 1;
         });
-        return cl.execute(args);
+        return executeReportingMemory(cl, args, err);
+    }
+
+    /** cl.execute(args), an OutOfMemoryError reported as one line (picocli hands Errors back, not to its handler). */
+    static int executeReportingMemory(CommandLine cl, String[] args, PrintWriter err) {
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            err.println("kiln: " + message(e));
+            if (debug()) e.printStackTrace(err);
+            err.flush();
+            return 1;
+        }
     }
 
     /** KILN_DEBUG=1: stack traces with errors (a malformed value is itself reported, not a reason to crash). */

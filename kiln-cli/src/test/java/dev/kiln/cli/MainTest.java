@@ -57,6 +57,19 @@ class MainTest {
         assertTrue(System.getLogger("dev.kiln.cli.MainTest").isLoggable(System.Logger.Level.INFO), "each run starts from KILN_LOG_LEVEL (info)");
     }
 
+    /** A command that runs the heap out (as a GPT at batch 64 x 256 did in the JVM's default quarter of memory). */
+    @picocli.CommandLine.Command(name = "hungry")
+    static final class Hungry implements Runnable {
+        @Override public void run() { throw new OutOfMemoryError("Java heap space"); }
+    }
+
+    @Test void outOfMemoryIsOneLine() {
+        StringWriter err = new StringWriter();
+        picocli.CommandLine cl = new picocli.CommandLine(new Hungry());
+        int code = Main.executeReportingMemory(cl, new String[0], new PrintWriter(err));
+        assertOneLineError(new Run(code, "", err.toString()), "out of memory (Java heap space); try a smaller --batch-size or a larger -Xmx in KILN_JAVA_OPTS");
+    }
+
     @Test void unknownModel() {
         assertOneLineError(kiln("train", "--model", "resnet9000"), "unknown model 'resnet9000' (choose mlp, cnn, cnn-bn, resnet-small, resnet18, resnet34, resnet50, gpt, lstm)");
     }
