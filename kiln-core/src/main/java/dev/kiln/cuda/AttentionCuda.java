@@ -44,8 +44,8 @@ final class AttentionCuda extends CudaFamily {
         mmaDqFinishV = new Kernels.Table(dev, "attention.cu", "attention_mma_dq_finish_v");
     }
 
-    // attention.cu's MmaFwdShared<128, 2> (128 rows of Q, and K and V twice, 64 rows each; rows of 128 + 8 two-byte elements) and MmaBwdShared<128>
-    // (K, V, Q, dO; dS^T 64 x (64 + 8); 64 log-sum-exps and deltas)
+    // attention.cu's MmaFwdShared<128, 2> (128 rows of Q, K and V twice of 64 rows; rows of 128 + 8 two-byte elements)
+    // and MmaBwdShared<128> (K, V, Q, dO; dS^T 64 x (64 + 8); 64 log-sum-exps and deltas)
     private static final int FWD128_SHARED = (2 * 64 + 4 * 64) * 136 * 2, BWD128_SHARED = 4 * 64 * 136 * 2 + 64 * 72 * 2 + 2 * 64 * 4;
 
     static boolean supports(DType t, int headDim, int valueDim) {
