@@ -16,7 +16,8 @@ final class AttentionProbabilities {
      * floating: added) or null; causal hides key j from query i when j > i.
      */
     static Tensor of(Tensor q, Tensor k, Tensor mask, boolean causal) {
-        Tensor scores = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(q.size(-1)));
+        // q scaled before the product: (L, d) multiplications rather than (L, S), and one (L, S) tensor fewer
+        Tensor scores = q.mul(1 / Math.sqrt(q.size(-1))).matmul(k.transpose(-2, -1));
         if (causal) scores = scores.maskedFill(Masks.future(q.size(-2), k.size(-2), 0, q.device()), Double.NEGATIVE_INFINITY);
         if (mask != null) {
             scores = mask.dtype() == DType.BOOL
