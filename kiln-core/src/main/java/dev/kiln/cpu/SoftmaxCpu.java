@@ -73,16 +73,10 @@ final class SoftmaxCpu {
     }
 
     /** x with the softmax dim moved last, as rows of contiguous memory (x's own storage when it already is). */
-    private static Tensor rowMajor(Tensor x, int[] perm) {
-        Tensor p = x.detach().permute(perm);
-        return p.isContiguous() ? p : p.contiguousCopy();
-    }
+    private static Tensor rowMajor(Tensor x, int[] perm) { return x.detach().permute(perm).contiguous(); }
 
     /** A result computed in moved order (contiguous) back in the original dim order, contiguous. */
-    private static Tensor inOrder(Tensor y, int[] perm) {
-        for (int i = 0; i < perm.length; i++) if (perm[i] != i) return y.permute(Shape.inversePermutation(perm)).contiguousCopy();
-        return y;
-    }
+    private static Tensor inOrder(Tensor y, int[] perm) { return y.permute(Shape.inversePermutation(perm)).contiguous(); }
 
     // ---- float32 rows in lanes: the maximum, exp(x - max) by ElementwiseCpu's exp (adds, multiplies and fmas only, so
     // compiled and interpreted code agree), sums in lane order in double (Lanes.sum); about 1e-7 relative from the
