@@ -11,7 +11,7 @@ import dev.kiln.backend.UnaryOp;
  * float32 and the 16-bit floats take vectorised kernels (16-byte accesses).
  */
 final class ElementwiseCuda extends CudaFamily {
-    private final Kernels.Table fill, copy, transpose, unary, binary, compare, binaryScalar, compareScalar, where;
+    private final Kernels.Table fill, copy, transpose, unary, binary, compare, binaryScalar, compareScalar, where, wherePeriodic;
     /** 16-bit contiguous maps and float32 <-> 16-bit casts: defined for those types only; the scalar map for float types. */
     private final Kernels.Table unaryContig, binaryContig, castContig, binaryScalarContig;
     private final Kernels.Single unaryF32Contig, binaryF32Contig;
@@ -29,6 +29,7 @@ final class ElementwiseCuda extends CudaFamily {
         compare = new Kernels.Table(dev, "elementwise.cu", "compare");
         binaryScalar = new Kernels.Table(dev, "elementwise.cu", "binary_scalar");
         binaryScalarContig = new Kernels.Table(dev, "elementwise.cu", "binary_scalar_contig");
+        wherePeriodic = new Kernels.Table(dev, "elementwise.cu", "where_periodic");
         compareScalar = new Kernels.Table(dev, "elementwise.cu", "compare_scalar");
         where = new Kernels.Table(dev, "elementwise.cu", "where");
         unaryF32Contig = new Kernels.Single(dev, "elementwise.cu", "unary_f32_contig");
@@ -210,12 +211,29 @@ final class ElementwiseCuda extends CudaFamily {
         Tensor c = cond.dtype() == DType.BOOL ? cond : contiguous(cond, DType.BOOL);
         Tensor out = newTensor(a.shape(), a.dtype());
         long n = a.numel();
-        if (n > 0) {
+        long pc = period(c), pa = period(a), pb = period(b);
+        if (n > 0 && pc > 0 && pa > 0 && pb > 0) {
+            Launch.args().ptr(ptr(out)).ptr(ptr(c)).ptr(ptr(a)).ptr(ptr(b)).i64(n).i64(pc).i64(pa).i64(pb)
+                    .go(dev, wherePeriodic.get(a.dtype()), grid(n), BLOCK);
+        } else if (n > 0) {
             Launch.args().ptr(ptr(out)).ptr(ptr(c)).ptr(ptr(a)).ptr(ptr(b)).i64(n).geo(Geo.of(a.shape(), c, a, b))
                     .go(dev, where.get(a.dtype()), grid(n), BLOCK);
         }
         drop(c, cond);
         return out;
+    }
+
+    /**
+     * The period with which x's elements repeat in row-major order, when x is a contiguous block of trailing dims
+     * broadcast over the leading ones (stride 0): the block's size (numel for a contiguous x, 1 for a scalar); 0 otherwise.
+     */
+    private static long period(Tensor x) {
+        int[] shape = x.shape(), st = x.strides();
+        long block = 1;
+        int d = shape.length - 1;
+        for (; d >= 0 && (shape[d] == 1 || st[d] == block); d--) block *= shape[d];   // the contiguous trailing block
+        for (; d >= 0; d--) if (shape[d] != 1 && st[d] != 0) return 0;            // broadcast above it, or not periodic
+        return block;
     }
 
     private static boolean is16(DType t) { return t == DType.BFLOAT16 || t == DType.FLOAT16; }

@@ -1,18 +1,21 @@
 package dev.kiln.cuda;
 
+import dev.kiln.DType;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 
 /**
  * Softmax and log-softmax along a dimension on CUDA (softmax.cu): the dimension is moved last; rows of up to 1,024
  * elements take a warp each, up to 8,192 a block of 256 (both with the row in registers, read once), longer ones a
- * block each in two passes; rows a whole number of 16-byte vectors long (and aligned) move 16 bytes a thread.
+ * block each in two passes, or a block per segment when they are too few to fill the GPU; rows a whole number of
+ * 16-byte vectors long (and aligned) move 16 bytes a thread.
  */
 final class SoftmaxCuda extends CudaFamily {
-    private static final int WARP_ROWS = 1024, WARP_BLOCK = 128, HELD_ROWS = 8192, HELD_BLOCK = 256;
+    private static final int WARP_ROWS = 1024, WARP_BLOCK = 128, HELD_ROWS = 8192, HELD_BLOCK = 256, SEGMENT = 8192; // SOFTMAX_SEGMENT
     // [vector ? 1 : 0][i]: a warp a row of up to 32 * 2^i elements; vectors from 2^i = 8 (below, entries stay null)
     private final Kernels.Table[][] warpFwd = new Kernels.Table[2][6], warpBwd = new Kernels.Table[2][6];
     private final Kernels.Table[] heldFwd, heldBwd, blockFwd, blockBwd;   // [vector ? 1 : 0]: a block a row
+    private final Kernels.Table[] partsFwd, splitFwd, partsBwd, splitBwd;   // [vector ? 1 : 0]: a block a segment
 
     SoftmaxCuda(CudaBackend backend) {
         super(backend);
@@ -20,6 +23,10 @@ final class SoftmaxCuda extends CudaFamily {
         heldBwd = tables("softmax_held_bwd");
         blockFwd = tables("softmax_fwd");
         blockBwd = tables("softmax_bwd");
+        partsFwd = tables("softmax_parts_fwd");
+        splitFwd = tables("softmax_split_fwd");
+        partsBwd = tables("softmax_parts_bwd");
+        splitBwd = tables("softmax_split_bwd");
         for (int i = 0; i < 6; i++) {
             warpFwd[0][i] = new Kernels.Table(dev, "softmax.cu", "softmax_warp_fwd_" + (1 << i));
             warpBwd[0][i] = new Kernels.Table(dev, "softmax.cu", "softmax_warp_bwd_" + (1 << i));
@@ -51,6 +58,11 @@ final class SoftmaxCuda extends CudaFamily {
         return true;
     }
 
+    /** Rows past HELD_ROWS too few to give every SM two blocks: cut into segments, a block each (two launches). */
+    private boolean split(long rows, long n) { return n > HELD_ROWS && rows < 2L * dev.multiprocessorCount(); }
+
+    private static DType acc(DType t) { return t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32; }
+
     /** Which warp kernel holds a row of n (at most 1,024) elements: E = 2^i elements a lane, the fewest that cover n. */
     private static int warpKernel(long n) {
         int i = 0;
@@ -78,7 +90,17 @@ final class SoftmaxCuda extends CudaFamily {
         Tensor xc = contiguous(xp);
         long n = x.shape()[dim], rows = x.numel() / Math.max(n, 1);
         Tensor y = newTensor(xp.shape(), x.dtype());
-        if (rows > 0 && n > 0) launch(pick(warpFwd, heldFwd, blockFwd, n, y, xc).get(x.dtype()), Launch.args().ptr(ptr(y)).ptr(ptr(xc)), rows, n, log);
+        if (rows > 0 && n > 0 && split(rows, n)) {
+            int v = rowsOfVectors(n, y, xc) ? 1 : 0, segs = (int) ((n + SEGMENT - 1) / SEGMENT);
+            Tensor pm = newTensor(new int[]{(int) rows * segs}, acc(x.dtype())), ps = newTensor(pm.shape(), pm.dtype());
+            Launch.args().ptr(ptr(pm)).ptr(ptr(ps)).ptr(ptr(xc)).i64(n).go(dev, partsFwd[v].get(x.dtype()), segs, (int) rows, 1, HELD_BLOCK, 0);
+            Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(pm)).ptr(ptr(ps)).i64(n).i32(log ? 1 : 0)
+                    .go(dev, splitFwd[v].get(x.dtype()), segs, (int) rows, 1, HELD_BLOCK, 0);
+            pm.storage().release();
+            ps.storage().release();
+        } else if (rows > 0 && n > 0) {
+            launch(pick(warpFwd, heldFwd, blockFwd, n, y, xc).get(x.dtype()), Launch.args().ptr(ptr(y)).ptr(ptr(xc)), rows, n, log);
+        }
         drop(xc, xp);
         return permutedBack(y, perm);
     }
@@ -99,7 +121,14 @@ final class SoftmaxCuda extends CudaFamily {
         Tensor gc = contiguous(gp), yc = contiguous(yp);
         long n = y.shape()[dim], rows = y.numel() / Math.max(n, 1);
         Tensor gx = newTensor(yp.shape(), y.dtype());
-        if (rows > 0 && n > 0) {
+        if (rows > 0 && n > 0 && split(rows, n)) {
+            int v = rowsOfVectors(n, gx, gc, yc) ? 1 : 0, segs = (int) ((n + SEGMENT - 1) / SEGMENT);
+            Tensor ps = newTensor(new int[]{(int) rows * segs}, acc(y.dtype()));
+            Launch.args().ptr(ptr(ps)).ptr(ptr(gc)).ptr(ptr(yc)).i64(n).i32(log ? 1 : 0).go(dev, partsBwd[v].get(y.dtype()), segs, (int) rows, 1, HELD_BLOCK, 0);
+            Launch.args().ptr(ptr(gx)).ptr(ptr(gc)).ptr(ptr(yc)).ptr(ptr(ps)).i64(n).i32(log ? 1 : 0)
+                    .go(dev, splitBwd[v].get(y.dtype()), segs, (int) rows, 1, HELD_BLOCK, 0);
+            ps.storage().release();
+        } else if (rows > 0 && n > 0) {
             launch(pick(warpBwd, heldBwd, blockBwd, n, gx, gc, yc).get(y.dtype()), Launch.args().ptr(ptr(gx)).ptr(ptr(gc)).ptr(ptr(yc)), rows, n, log);
         }
         drop(gc, gp);

@@ -129,6 +129,14 @@ extern "C" __global__ void unary_##S(int op, T* out, const T* x, i64 n, Geo g) {
 }
 KILN_ALL_TYPES(UNARY)
 
+// i mod p for p > 0 (i itself when p is past it: a whole operand), in 32 bits while they fit
+__device__ __forceinline__ i64 periodic(i64 i, i64 p) {
+    if (i < p) return i;
+    i64 r;
+    divmod(i, p, r);
+    return r;
+}
+
 // out (contiguous, of type TO) = op(a, b) with a, b operands 0 and 1 of g
 #define BINARY(T, S) \
 extern "C" __global__ void binary_##S(int op, T* out, const T* a, const T* b, i64 n, Geo g) { \
@@ -160,6 +168,11 @@ extern "C" __global__ void compare_scalar_##S(int op, b8* out, const T* a, doubl
 } \
 extern "C" __global__ void where_##S(T* out, const b8* cond, const T* a, const T* b, i64 n, Geo g) { \
     GRID_STRIDE(i, n) { i64 o[3]; offsets<3>(g, i, o); out[i] = cond[o[0]].v ? a[o[1]] : b[o[2]]; } \
+} \
+/* the same where each operand repeats with a period p (its element i mod p): p = n for a whole operand, 1 for a scalar, \
+   the trailing block's size for one broadcast over leading dims (a causal mask over batch and heads) */ \
+extern "C" __global__ void where_periodic_##S(T* out, const b8* cond, const T* a, const T* b, i64 n, i64 pc, i64 pa, i64 pb) { \
+    GRID_STRIDE(i, n) { out[i] = cond[periodic(i, pc)].v ? a[periodic(i, pa)] : b[periodic(i, pb)]; } \
 }
 KILN_ALL_TYPES(BINARY)
 
