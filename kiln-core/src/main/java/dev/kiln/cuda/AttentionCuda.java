@@ -85,6 +85,11 @@ final class AttentionCuda extends CudaFamily {
         int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3), s = k.size(2), dv = v.size(3);
         Tensor qc = rows(q), kc = rows(k), vc = rows(v), mc = mask == null ? null : contiguousMask(mask, t);
         Tensor out = headsInner(b, h, l, dv, t), lse = newTensor(new int[]{b, h, l}, acc(t));
+        if ((long) b * h * l * s > 0 && cudnnTakes(mask, d, dv, qc, kc, vc, out)
+                && Dnn.attentionForward(dev, cudnnKey(qc, kc, causal, scale, qc, kc, vc, out), ptr(qc), ptr(kc), ptr(vc), ptr(out), ptr(lse))) {
+            release(qc, q, kc, k, vc, v, mc, mask);
+            return new Tensor[]{out, lse};
+        }
         if ((long) b * h * l > 0) {
             Launch a = Launch.args().ptr(ptr(out)).ptr(ptr(lse)).ptr(ptr(qc)).ptr(ptr(kc)).ptr(ptr(vc)).ptr(ptrOrNull(mc))
                     .i32(h).i32(l).i32(s).i32(d).i32(dv).i32(causal ? 1 : 0);
@@ -127,6 +132,15 @@ final class AttentionCuda extends CudaFamily {
             dk = headsInner(b, h, s, d, t);
             dvv = headsInner(b, h, s, dv, t);
         }
+        if ((long) b * h * l * s > 0 && cudnnTakes(mask, d, dv, qc, kc, vc, oc, gc, dq, dk, dvv)
+                && Dnn.attentionBackward(dev, cudnnKey(qc, kc, causal, scale, qc, kc, vc, oc, gc, dq, dk, dvv), ptr(qc), ptr(kc), ptr(vc),
+                ptr(oc), ptr(gc), ptr(lse), ptr(dq), ptr(dk), ptr(dvv))) {
+            release(qc, q, kc, k, vc, v, mc, mask);
+            drop(oc, out);
+            drop(lse, logSumExp);
+            if (gc != g) gc.storage().release();
+            return new Tensor[]{dq, dk, dvv};
+        }
         Tensor deltas = newTensor(new int[]{b, h, l}, acc(t));
         Object[][] passes = {{small ? dq32 : dq64, dq, l}, {small ? dk32 : dk64, dk, s}, {small ? dv32 : dv64, dvv, s}};
         if (tensorCores(t)) {
@@ -154,6 +168,28 @@ final class AttentionCuda extends CudaFamily {
         drop(lse, logSumExp);
         if (gc != g) gc.storage().release();
         return new Tensor[]{dq, dk, dvv};
+    }
+
+    /**
+     * Whether cuDNN's fused attention (its flash kernels, Hopper's wgmma among them) takes the call: 16-bit data, no mask
+     * but causal, d = dv a multiple of 8 up to 128, every row 16-byte aligned. When its heuristics find no engine for a
+     * geometry, {@link Dnn} says so and the kernels below run.
+     */
+    private boolean cudnnTakes(Tensor mask, int d, int dv, Tensor... xs) {
+        DType t = xs[0].dtype();
+        if (mask != null || (t != DType.BFLOAT16 && t != DType.FLOAT16) || d != dv || d % 8 != 0 || d > 128 || !Dnn.available(t)) return false;
+        for (Tensor x : xs) {
+            int[] st = x.strides();
+            if (st[3] != 1 || ptr(x) % 16 != 0 || st[0] % 8 != 0 || st[1] % 8 != 0 || st[2] % 8 != 0) return false;
+        }
+        return true;
+    }
+
+    /** The plan key: geometry and the strides of the tensors given (q, k, v, o, then do, dq, dk, dv for the backward). */
+    private static AttentionPlan.Key cudnnKey(Tensor q, Tensor k, boolean causal, double scale, Tensor... xs) {
+        long[] strides = new long[32];
+        for (int i = 0; i < xs.length; i++) for (int j = 0; j < 4; j++) strides[4 * i + j] = xs[i].strides()[j];
+        return new AttentionPlan.Key(q.dtype(), q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), q.size(3), causal, (float) scale, strides);
     }
 
     /** Whether q, k and v (B, H, L, d) are the heads of one (B, L, 3H, d) tensor, in that order (self-attention's split). */

@@ -128,6 +128,7 @@ public final class Cudnn extends NativeHandle {
     private AlgoSearch algoSearch = AlgoSearch.HEURISTIC;
     private long benchmarkWorkspaceLimit = 256L << 20;
     private final Map<ConvPlan.Key, ConvPlan> convPlans = new HashMap<>();
+    private final Map<AttentionPlan.Key, AttentionPlan> attentionPlans = new HashMap<>();
     private boolean searchSuspended;
 
     private Cudnn(long handle) {
@@ -212,7 +213,10 @@ public final class Cudnn extends NativeHandle {
     }
 
     /** How many plans this handle holds (each owns a few descriptors). */
-    public int cachedPlans() { return convPlans.size(); }
+    public int cachedPlans() { return convPlans.size() + attentionPlans.size(); }
+
+    /** The fused-attention plan for a geometry (its graphs built on first use per direction), cached on this handle. */
+    AttentionPlan attention(AttentionPlan.Key key) { return attentionPlans.computeIfAbsent(key, AttentionPlan::new); }
 
     private static void checkShape(String what, int[] shape, int rank) {
         if (shape.length != rank) throw new IllegalArgumentException("cuDNN " + what + ": expected " + rank + " dims, got " + java.util.Arrays.toString(shape));
@@ -235,6 +239,14 @@ public final class Cudnn extends NativeHandle {
             }
         }
         convPlans.clear();
+        for (AttentionPlan plan : attentionPlans.values()) {
+            try {
+                plan.close();
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+            }
+        }
+        attentionPlans.clear();
         try {
             LIB.check("cudnnDestroy", (int) H.destroy.invokeExact(handle));
         } catch (Throwable t) {

@@ -2,6 +2,7 @@ package dev.kiln.cuda;
 
 import dev.kiln.DType;
 import dev.kiln.Device;
+import dev.kiln.Settings;
 import dev.kiln.Tensor;
 import dev.kiln.nn.F;
 import org.junit.jupiter.api.BeforeAll;
@@ -20,9 +21,26 @@ class AttentionGpuTest extends GpuBackendComparison {
 
     // L, S, d, dv; the last three only for 16-bit types (float32 and float64 past 64 are composed of other ops)
     private static final int[][] SIZES = {{1, 1, 1, 1}, {5, 7, 3, 2}, {70, 65, 33, 17}, {130, 130, 64, 64}, {64, 200, 32, 40},
-            {130, 70, 128, 128}, {33, 65, 80, 96}, {70, 130, 100, 65}};
+            {130, 70, 128, 128}, {33, 65, 80, 96}, {70, 130, 100, 65}, {200, 200, 64, 64}, {64, 130, 128, 128}, {20, 20, 8, 8}};
 
+    /** Kiln's kernels (cuDNN off). */
     @Test void attentionForwardAndBackward() {
+        Dnn.setEnabled(false);
+        try {
+            compareWithTheCpu();
+        } finally {
+            Dnn.setEnabled(Settings.get().cudnn());
+        }
+    }
+
+    /** cuDNN's fused attention where it takes the call (16-bit, d = dv a multiple of 8), the kernels elsewhere. */
+    @Test void cudnnAttentionForwardAndBackward() {
+        long before = Dnn.ATTENTION_CALLS.get();
+        compareWithTheCpu();
+        assertTrue(Dnn.ATTENTION_CALLS.get() > before, "cuDNN took no attention call: " + AttentionPlan.lastFailure);
+    }
+
+    private void compareWithTheCpu() {
         java.util.List<String> failures = new java.util.ArrayList<>();   // every case runs; all failures are reported together
         for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16, DType.FLOAT16}) {
             for (int[] z : SIZES) {
