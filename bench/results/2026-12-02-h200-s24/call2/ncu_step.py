@@ -4,7 +4,7 @@ import csv, sys, collections
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
 head = rows[0]; rows = rows[1:]
 ki, vi, ui = head.index('Kernel Name'), head.index('Metric Value'), head.index('Metric Unit')
-ks = [(r[ki], float(r[vi].replace(',', '')) * (1e-3 if r[ui] == 'nsecond' else 1e3 if r[ui] == 'msecond' else 1)) for r in rows]
+ks = [(r[ki], float(r[vi].replace(',', '')) * {'ns': 1e-3, 'nsecond': 1e-3, 'ms': 1e3, 'msecond': 1e3}.get(r[ui], 1)) for r in rows]   # in us
 opt = [i for i, (n, _) in enumerate(ks) if 'adam' in n]
 ends = [i for j, i in enumerate(opt) if j + 1 == len(opt) or opt[j + 1] != i + 1]   # last kernel of each optimizer group
 if len(ends) < 2: sys.exit(f'fewer than two optimizer steps in {len(ks)} kernels')

@@ -19,7 +19,7 @@ import java.util.function.UnaryOperator;
  *                       (default {@code ~/.cache/kiln})
  * @param cudaLibPath    {@code kiln.cuda.lib.path} / {@code KILN_CUDA_LIB_PATH}: folders searched first for the NVIDIA
  *                       libraries (colon-separated)
- * @param cudnn          {@code kiln.cudnn} / {@code KILN_CUDNN}: convolutions through cuDNN (off: im2col + GEMM kernels)
+ * @param cudnn          {@code kiln.cudnn} / {@code KILN_CUDNN}: convolutions and 16-bit attention through cuDNN (off: Kiln's own kernels)
  * @param cudnnBenchmark {@code kiln.cudnn.benchmark} / {@code KILN_CUDNN_BENCHMARK}: the timed algorithm search: cuDNN's
  *                       algorithms once per convolution shape, cuBLASLt's candidates once per matrix-product shape
  *                       (kiln train and kiln bench turn it on for their run)

@@ -145,7 +145,9 @@ final class AttentionPlan implements AutoCloseable {
         CudnnGraph.Tensor lse = rows(g, false);
         CudnnGraph.Tensor s = scaledScores(g, q, kT, g.scalar(f, key.scale, 4));
         // softmax with its statistics: max, exp(s - max), sum, lse = max + log(sum), p = exp / sum
-        CudnnGraph.Tensor max = rows(g, true), sub = scores(g, f), exp = scores(g, f), sum = rows(g, true), log = rows(g, true), p = scores(g, f);
+        // (p in the inputs' 16-bit type: cuDNN takes the second product's A in the i/o type, as its frontend sets it)
+        CudnnGraph.Tensor max = rows(g, true), sub = scores(g, f), exp = scores(g, f), sum = rows(g, true), log = rows(g, true);
+        CudnnGraph.Tensor p = scores(g, Cudnn.dataType(key.dtype));
         g.reduction(CudnnGraph.MAX, s, max);
         g.pointwise(CudnnGraph.SUB, f, s, max, null, sub, 0);
         g.pointwise(CudnnGraph.EXP, f, sub, null, null, exp, 0);

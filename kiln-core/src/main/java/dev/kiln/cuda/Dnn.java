@@ -5,7 +5,7 @@ import dev.kiln.DType;
 import dev.kiln.backend.Conv2dParams;
 
 /**
- * Convolutions through cuDNN, when the library is present: one handle per device on the device's stream, a plan
+ * Convolutions (and 16-bit fused attention, {@link AttentionPlan}) through cuDNN, when the library is present: one handle per device on the device's stream, a plan
  * per geometry (descriptors and algorithm chosen once, cached on the handle), workspaces from the caching
  * allocator, returned as soon as the call is queued (stream order keeps them valid). float32 uses TF32 only when
  * {@link CudaDevice#allowTf32Conv()} says so for the device (on by default, as PyTorch's cudnn.allow_tf32); bfloat16 and float16 run
