@@ -101,8 +101,9 @@ final class Dnn {
         }
     }
 
-    /** Attention calls cuDNN ran (forward and backward), for tests that check it took them. */
-    static final java.util.concurrent.atomic.AtomicLong ATTENTION_CALLS = new java.util.concurrent.atomic.AtomicLong();
+    /** Attention calls cuDNN ran, forward and backward, for tests that check it took them. */
+    static final java.util.concurrent.atomic.AtomicLong ATTENTION_FORWARDS = new java.util.concurrent.atomic.AtomicLong(),
+            ATTENTION_BACKWARDS = new java.util.concurrent.atomic.AtomicLong();
 
     /**
      * Fused attention forward through cuDNN (o and the rows' log-sum-exp from q, k, v; device pointers laid out as
@@ -120,7 +121,7 @@ final class Dnn {
                 long ws = g.workspaceBytes() == 0 ? 0 : s.address(g.workspaceBytes());
                 g.execute(h.handle(), plan.forwardUids(), new long[]{q, k, v, o, lse}, ws);
             }
-            ATTENTION_CALLS.incrementAndGet();
+            ATTENTION_FORWARDS.incrementAndGet();
             return true;
         }
     }
@@ -139,7 +140,7 @@ final class Dnn {
                 long sums = ws + plan.dqAccBytes(), own = ws + plan.dqAccBytes() + plan.rowSumBytes();
                 g.execute(h.handle(), plan.backwardUids(), new long[]{q, k, v, o, gradOut, dq, dk, dv, lse, ws, sums}, own);
             }
-            ATTENTION_CALLS.incrementAndGet();
+            ATTENTION_BACKWARDS.incrementAndGet();
             return true;
         }
     }
