@@ -87,7 +87,7 @@ final class AttentionCuda extends CudaFamily {
         Tensor qc = rows(q), kc = rows(k), vc = rows(v), mc = mask == null ? null : contiguousMask(mask, t);
         Tensor out = headsInner(b, h, l, dv, t), lse = newTensor(new int[]{b, h, l}, acc(t));
         if ((long) b * h * l * s > 0 && cudnnTakes(mask, d, dv, qc, kc, vc, out)
-                && Dnn.attentionForward(dev, cudnnKey(qc, kc, causal, scale, qc, kc, vc, out), ptr(qc), ptr(kc), ptr(vc), ptr(out), ptr(lse))) {
+                && Dnn.attention(dev, cudnnKey(qc, kc, causal, scale, qc, kc, vc, out), true, ptr(qc), ptr(kc), ptr(vc), ptr(out), ptr(lse))) {
             release(qc, q, kc, k, vc, v, mc, mask);
             return new Tensor[]{out, lse};
         }
@@ -134,8 +134,8 @@ final class AttentionCuda extends CudaFamily {
             dvv = gradientFor(v, b, h, s, dv, t);
         }
         if ((long) b * h * l * s > 0 && cudnnTakes(mask, d, dv, qc, kc, vc, oc, gc, dq, dk, dvv)
-                && Dnn.attentionBackward(dev, cudnnKey(qc, kc, causal, scale, qc, kc, vc, oc, gc, dq, dk, dvv), ptr(qc), ptr(kc), ptr(vc),
-                ptr(oc), ptr(gc), ptr(lse), ptr(dq), ptr(dk), ptr(dvv))) {
+                && Dnn.attention(dev, cudnnKey(qc, kc, causal, scale, qc, kc, vc, oc, gc, dq, dk, dvv), false, ptr(qc), ptr(kc), ptr(vc),
+                ptr(oc), ptr(gc), ptr(dq), ptr(dk), ptr(dvv), ptr(lse))) {
             release(qc, q, kc, k, vc, v, mc, mask);
             drop(oc, out);
             drop(lse, logSumExp);
