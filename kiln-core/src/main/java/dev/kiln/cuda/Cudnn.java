@@ -231,16 +231,21 @@ public final class Cudnn extends NativeHandle {
 
     @Override protected void destroy(long handle) {
         RuntimeException first = null;
-        java.util.List<AutoCloseable> plans = new java.util.ArrayList<>(convPlans.values());
-        plans.addAll(attentionPlans.values());
-        for (AutoCloseable plan : plans) {
+        for (ConvPlan plan : convPlans.values()) {
             try {
                 plan.close();
-            } catch (Exception e) {
-                if (first == null) first = e instanceof RuntimeException r ? r : new IllegalStateException(e);
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
             }
         }
         convPlans.clear();
+        for (AttentionPlan plan : attentionPlans.values()) {
+            try {
+                plan.close();
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+            }
+        }
         attentionPlans.clear();
         try {
             LIB.check("cudnnDestroy", (int) H.destroy.invokeExact(handle));
