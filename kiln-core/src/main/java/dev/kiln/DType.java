@@ -30,6 +30,12 @@ public enum DType {
 
     @Override public String toString() { return label; }
 
+    /**
+     * The type sums, statistics, softmax and normalisation parameters of this type are kept in: float64 for float64,
+     * float32 for everything else (16-bit values lose too much in their own type, as in PyTorch's kernels).
+     */
+    public DType accumulation() { return this == FLOAT64 ? FLOAT64 : FLOAT32; }
+
     public static DType parse(String name) {
         for (DType t : values()) if (t.label.equalsIgnoreCase(name) || t.name().equalsIgnoreCase(name)) return t;
         throw new IllegalArgumentException("unknown dtype '" + name + "'");

@@ -81,7 +81,7 @@ public final class GradScaler {
     /** loss times the scale (differentiable: backward then yields scaled gradients); a 16-bit loss is scaled in float32. */
     public Tensor scale(Tensor loss) {
         placeOn(loss.device());
-        return loss.mul(scale.to(loss.dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32));
+        return loss.mul(scale.to(loss.dtype().accumulation()));
     }
 
     /**

@@ -73,7 +73,7 @@ final class AttentionCpu {
                 lse[r] = mx + Math.log(sum);
             }
         });
-        DType acc = q.dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+        DType acc = q.dtype().accumulation();
         return new Tensor[]{tensor(out, q.dtype(), b, h, l, dv), tensor(lse, acc, b, h, l)};
     }
 

@@ -60,8 +60,6 @@ final class AttentionCuda extends CudaFamily {
         return m <= 32 ? 32 : m <= 64 ? 64 : 128;
     }
 
-    private static DType acc(DType t) { return t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32; }
-
     /** x itself when its last dim is contiguous, else a contiguous copy (released with {@link #drop}). */
     private Tensor rows(Tensor x) { return x.size(-1) == 1 || x.strides()[3] == 1 ? x : contiguous(x); }
 
@@ -85,7 +83,7 @@ final class AttentionCuda extends CudaFamily {
         DType t = q.dtype();
         int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3), s = k.size(2), dv = v.size(3);
         Tensor qc = rows(q), kc = rows(k), vc = rows(v), mc = mask == null ? null : contiguousMask(mask, t);
-        Tensor out = headsInner(b, h, l, dv, t), lse = newTensor(new int[]{b, h, l}, acc(t));
+        Tensor out = headsInner(b, h, l, dv, t), lse = newTensor(new int[]{b, h, l}, t.accumulation());
         if ((long) b * h * l * s > 0 && cudnnTakes(mask, d, dv, qc, kc, vc, out)
                 && Dnn.attentionForward(dev, cudnnKey(qc, kc, causal, scale, qc, kc, vc, out), ptr(qc), ptr(kc), ptr(vc), ptr(out), ptr(lse))) {
             release(qc, q, kc, k, vc, v, mc, mask);
@@ -142,7 +140,7 @@ final class AttentionCuda extends CudaFamily {
             if (gc != g) gc.storage().release();
             return new Tensor[]{dq, dk, dvv};
         }
-        Tensor deltas = newTensor(new int[]{b, h, l}, acc(t));
+        Tensor deltas = newTensor(new int[]{b, h, l}, t.accumulation());
         Object[][] passes = {{small ? dq32 : dq64, dq, l}, {small ? dk32 : dk64, dk, s}, {small ? dv32 : dv64, dvv, s}};
         if (tensorCores(t)) {
             passes = new Object[0][];
@@ -256,7 +254,7 @@ final class AttentionCuda extends CudaFamily {
     }
 
     /** The additive mask in the accumulation dtype, keeping its stride-0 (broadcast) dims. */
-    private Tensor contiguousMask(Tensor m, DType t) { return m.dtype() == acc(t) ? m : contiguous(m, acc(t)); }
+    private Tensor contiguousMask(Tensor m, DType t) { return m.dtype() == t.accumulation() ? m : contiguous(m, t.accumulation()); }
 
     private static void release(Tensor qc, Tensor q, Tensor kc, Tensor k, Tensor vc, Tensor v, Tensor mc, Tensor mask) {
         drop(qc, q);

@@ -132,7 +132,7 @@ final class ConvolutionCuda extends CudaFamily {
             // about sixteen blocks per multiprocessor in all (each thread's sums are many registers, so few threads
             // fit at once; more blocks keep more loads in flight); every block sums its share of the pixels
             int blocks = (int) Math.max(1, Math.min((pixels + BLOCK - 1) / BLOCK, (16L * dev.multiprocessorCount() + groups - 1) / groups));
-            Tensor partial = newTensor(new int[]{o * (ckk + 1) * blocks}, t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32);
+            Tensor partial = newTensor(new int[]{o * (ckk + 1) * blocks}, t.accumulation());
             Tensor dw = newTensor(new int[]{o, c, k, k}, t), db = biasGrad ? newTensor(new int[]{o}, t) : null;
             geometry(Launch.args().ptr(ptr(partial)).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc)).ptr(ptr(xc))).i32(relu ? 1 : 0)
                     .go(dev, smallConvKernel("conv_small_wgrad_" + variant(), t), blocks, groups, 1, BLOCK, 0);
@@ -309,7 +309,7 @@ final class ConvolutionCuda extends CudaFamily {
         if (n > 0 && (relu || biasGrad)) {
             // about four blocks per multiprocessor in all, each a channel's share of the images
             int splits = (int) Math.max(1, Math.min(images, (4L * dev.multiprocessorCount() + c - 1) / c));
-            DType acc = g.dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+            DType acc = g.dtype().accumulation();
             Tensor partial = biasGrad ? newTensor(new int[]{c * splits}, acc) : null;
             boolean v4 = inner % 4 == 0;
             Launch.args().ptr(relu ? ptr(dz) : 0).ptr(biasGrad ? ptr(partial) : 0).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc))

@@ -47,9 +47,6 @@ final class NormalizationCuda extends CudaFamily {
         lnParamGradFrom = new Kernels.Table(dev, "normalization.cu", "layer_norm_param_grad_from", true);
     }
 
-    /** The dtype of parameters and statistics for activations of dtype t. */
-    static DType paramType(DType t) { return t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32; }
-
     /** Blocks per channel for the per-channel sums: enough blocks to fill the GPU, each at least 4,096 elements. */
     private int splits(long channels, long m) {
         long wanted = Math.max(1, dev.multiprocessorCount() * 4L / Math.max(channels, 1));
@@ -134,7 +131,7 @@ final class NormalizationCuda extends CudaFamily {
      */
     private Tensor[] statistics(Tensor xc, VecTiles vt, Tensor runningMean, Tensor runningVar, Tensor batchesTracked, boolean training,
                                 double momentum, double eps) {
-        DType pt = paramType(xc.dtype());
+        DType pt = xc.dtype().accumulation();
         boolean cl = xc.prefersChannelsLast();
         int[] s = xc.shape();
         long n = s[0], c = s[1], spatial = xc.numel() / Math.max(1, n * c), m = n * spatial;
@@ -198,7 +195,7 @@ final class NormalizationCuda extends CudaFamily {
      */
     Tensor[] batchNormBackward(Tensor g, Tensor y, Tensor x, Tensor weight, Tensor bias, Tensor mean, Tensor invstd, boolean training,
                                boolean relu, boolean residual, boolean inputGrad, Tensor dweight, Tensor dbias) {
-        DType t = x.dtype(), pt = paramType(t);
+        DType t = x.dtype(), pt = t.accumulation();
         boolean cl = x.prefersChannelsLast();
         Tensor gc = like(x, g, t), xc = like(x, x, t);
         int[] s = x.shape();
@@ -258,7 +255,7 @@ final class NormalizationCuda extends CudaFamily {
      */
     Tensor[] batchNormReluMaxPoolBackward(Tensor g, Tensor indices, Tensor x, Tensor weight, Tensor bias, Tensor mean, Tensor invstd,
                                           boolean training, Pool2dParams pool, boolean inputGrad, Tensor dweight, Tensor dbias) {
-        DType t = x.dtype(), pt = paramType(t);
+        DType t = x.dtype(), pt = t.accumulation();
         Tensor gc = alignedChannelsLast(g, t);
         int[] s = x.shape(), pp = PoolingCuda.poolP(s, pool, true);
         long c = s[1], m = (long) s[0] * s[2] * s[3];
@@ -316,7 +313,7 @@ final class NormalizationCuda extends CudaFamily {
         if (narrowing && !(x.dtype() == DType.FLOAT32 && (out == DType.BFLOAT16 || out == DType.FLOAT16))) {
             throw new IllegalArgumentException("layer_norm: output in " + out + " from " + x.dtype() + " input (float32 into 16 bits only)");
         }
-        DType pt = paramType(x.dtype());
+        DType pt = x.dtype().accumulation();
         Tensor xc = contiguous(x);
         long rows = x.numel() / n;
         Tensor y = newTensor(x.shape(), out), mean = newTensor(new int[]{(int) rows}, pt), invstd = newTensor(new int[]{(int) rows}, pt);
@@ -330,7 +327,7 @@ final class NormalizationCuda extends CudaFamily {
 
     Tensor layerNormBackward(Tensor g, Tensor x, Tensor weight, Tensor mean, Tensor invstd, int n, boolean inputGrad, Tensor addend,
                              Tensor dweight, Tensor dbias) {
-        DType t = x.dtype(), pt = paramType(t);
+        DType t = x.dtype(), pt = t.accumulation();
         // the 16-bit gradient of float32 rows normalised into 16 bits is read as it is (no cast pass first)
         boolean from16 = t == DType.FLOAT32 && (g.dtype() == DType.BFLOAT16 || g.dtype() == DType.FLOAT16);
         Tensor gc = from16 ? contiguous(g) : contiguous(g, t), xc = contiguous(x);

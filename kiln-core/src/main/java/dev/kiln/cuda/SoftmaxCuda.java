@@ -61,8 +61,6 @@ final class SoftmaxCuda extends CudaFamily {
     /** Rows past HELD_ROWS too few to give every SM two blocks: cut into segments, a block each (two launches). */
     private boolean split(long rows, long n) { return n > HELD_ROWS && rows < 2L * dev.multiprocessorCount(); }
 
-    private static DType acc(DType t) { return t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32; }
-
     /** Which warp kernel holds a row of n (at most 1,024) elements: E = 2^i elements a lane, the fewest that cover n. */
     private static int warpKernel(long n) {
         int i = 0;
@@ -92,7 +90,7 @@ final class SoftmaxCuda extends CudaFamily {
         Tensor y = newTensor(xp.shape(), x.dtype());
         if (rows > 0 && n > 0 && split(rows, n)) {
             int v = rowsOfVectors(n, y, xc) ? 1 : 0, segs = (int) ((n + SEGMENT - 1) / SEGMENT);
-            Tensor pm = newTensor(new int[]{(int) rows * segs}, acc(x.dtype())), ps = newTensor(pm.shape(), pm.dtype());
+            Tensor pm = newTensor(new int[]{(int) rows * segs}, x.dtype().accumulation()), ps = newTensor(pm.shape(), pm.dtype());
             Launch.args().ptr(ptr(pm)).ptr(ptr(ps)).ptr(ptr(xc)).i64(n).go(dev, partsFwd[v].get(x.dtype()), segs, (int) rows, 1, HELD_BLOCK, 0);
             Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(pm)).ptr(ptr(ps)).i64(n).i32(log ? 1 : 0)
                     .go(dev, splitFwd[v].get(x.dtype()), segs, (int) rows, 1, HELD_BLOCK, 0);
@@ -123,7 +121,7 @@ final class SoftmaxCuda extends CudaFamily {
         Tensor gx = newTensor(yp.shape(), y.dtype());
         if (rows > 0 && n > 0 && split(rows, n)) {
             int v = rowsOfVectors(n, gx, gc, yc) ? 1 : 0, segs = (int) ((n + SEGMENT - 1) / SEGMENT);
-            Tensor ps = newTensor(new int[]{(int) rows * segs}, acc(y.dtype()));
+            Tensor ps = newTensor(new int[]{(int) rows * segs}, y.dtype().accumulation());
             Launch.args().ptr(ptr(ps)).ptr(ptr(gc)).ptr(ptr(yc)).i64(n).i32(log ? 1 : 0).go(dev, partsBwd[v].get(y.dtype()), segs, (int) rows, 1, HELD_BLOCK, 0);
             Launch.args().ptr(ptr(gx)).ptr(ptr(gc)).ptr(ptr(yc)).ptr(ptr(ps)).i64(n).i32(log ? 1 : 0)
                     .go(dev, splitBwd[v].get(y.dtype()), segs, (int) rows, 1, HELD_BLOCK, 0);

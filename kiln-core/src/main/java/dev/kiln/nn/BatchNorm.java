@@ -163,7 +163,7 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
         int[] channelShape = new int[x.dim()];
         java.util.Arrays.fill(channelShape, 1);
         channelShape[1] = features;
-        DType statType = x.dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+        DType statType = x.dtype().accumulation();
         Tensor xs = x.to(statType);
         Tensor count = Tensor.full(new int[]{features}, (double) x.numel() / features, statType, x.device());
         Tensor stats = sumOverReplicas.apply(Tensor.cat(List.of(xs.sum(reduce, false), xs.mul(xs).sum(reduce, false), count), 0));

@@ -76,7 +76,7 @@ public final class Attention {
         Tensor q4 = to4(q, batch, b, h, l, d), k4 = to4(k, batch, b, h, s, d), v4 = to4(v, batch, b, h, s, dv);
         Tensor m4 = null;
         if (mask != null) {
-            DType acc = q.dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+            DType acc = q.dtype().accumulation();
             Tensor additive = mask.dtype() == DType.BOOL
                     ? Tensor.zeros(mask.shape(), acc, mask.device()).maskedFill(Elementwise.unary(UnaryOp.NOT, mask), Double.NEGATIVE_INFINITY)
                     : Elementwise.cast(mask.detach(), acc);

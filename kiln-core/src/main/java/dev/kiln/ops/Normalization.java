@@ -48,7 +48,7 @@ public final class Normalization {
         affineShape("layer_norm", "weight", weight, normalizedShape);
         affineShape("layer_norm", "bias", bias, normalizedShape);
         boolean typeOk = x.device().isCuda() ? x.dtype().isFloating() : x.dtype() == DType.FLOAT32 || x.dtype() == DType.FLOAT64;
-        DType pt = paramType(x.dtype());
+        DType pt = x.dtype().accumulation();
         boolean paramsOk = true;
         for (Tensor p : new Tensor[]{weight, bias}) {
             if (p != null && (p.dtype() != pt || !p.isContiguous() || !p.device().equals(x.device()))) paramsOk = false;
@@ -73,7 +73,7 @@ public final class Normalization {
             boolean params = (w != null && w.requiresGrad()) || (bias != null && bias.requiresGrad());
             // the parameter gradients go straight into their gradient buffers where the engine grants them
             Tensor dw = params && w != null ? Autograd.gradientOutput(w) : null;
-            Tensor db = !params ? null : bias != null ? Autograd.gradientOutput(bias) : Tensor.empty(normalizedShape, paramType(in.dtype()), in.device());
+            Tensor db = !params ? null : bias != null ? Autograd.gradientOutput(bias) : Tensor.empty(normalizedShape, in.dtype().accumulation(), in.device());
             // x's gradient from its other consumers (a pre-norm block's residual stream) is added as dx is written
             Tensor pending = in.requiresGrad() ? Autograd.takePendingGradient(in) : null;
             Tensor dx = be.layerNormBackward(g, in, w == null ? null : w.reshape(n), mean, invstd, n, in.requiresGrad(), pending,
@@ -240,11 +240,8 @@ public final class Normalization {
         }
     }
 
-    /** The dtype batch norm's parameters and statistics have beside activations of dtype t in the fused kernels. */
-    private static DType paramType(DType t) { return t == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32; }
-
     private static boolean fused(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias, Tensor residual) {
-        DType t = x.dtype(), pt = paramType(t);
+        DType t = x.dtype(), pt = t.accumulation();
         boolean typeOk = x.device().isCuda() ? t.isFloating() : t == DType.FLOAT32 || t == DType.FLOAT64;
         if (!typeOk || (residual != null && residual.dtype() != t) || (weight == null) != (bias == null)) return false;
         for (Tensor p : new Tensor[]{runningMean, runningVar, weight, bias}) {
