@@ -85,7 +85,7 @@ final class AttentionCuda extends CudaFamily {
         Tensor qc = rows(q), kc = rows(k), vc = rows(v), mc = mask == null ? null : contiguousMask(mask, t);
         Tensor out = headsInner(b, h, l, dv, t), lse = newTensor(new int[]{b, h, l}, t.accumulation());
         if ((long) b * h * l * s > 0 && cudnnTakes(mask, d, dv, qc, kc, vc, out)
-                && Dnn.attentionForward(dev, cudnnKey(qc, kc, causal, scale, qc, kc, vc, out), ptr(qc), ptr(kc), ptr(vc), ptr(out), ptr(lse))) {
+                && Dnn.attention(dev, cudnnKey(qc, kc, causal, scale, qc, kc, vc, out), true, ptr(qc), ptr(kc), ptr(vc), ptr(out), ptr(lse))) {
             release(qc, q, kc, k, vc, v, mc, mask);
             return new Tensor[]{out, lse};
         }
@@ -127,13 +127,13 @@ final class AttentionCuda extends CudaFamily {
             dk = Views.sliceRaw(packed, 2, h, 2 * h, 1).transpose(1, 2);
             dvv = Views.sliceRaw(packed, 2, 2 * h, 3 * h, 1).transpose(1, 2);
         } else {
-            dq = headsInner(b, h, l, d, t);
-            dk = headsInner(b, h, s, d, t);
-            dvv = headsInner(b, h, s, dv, t);
+            dq = gradientFor(q, b, h, l, d, t);
+            dk = gradientFor(k, b, h, s, d, t);
+            dvv = gradientFor(v, b, h, s, dv, t);
         }
         if ((long) b * h * l * s > 0 && cudnnTakes(mask, d, dv, qc, kc, vc, oc, gc, dq, dk, dvv)
-                && Dnn.attentionBackward(dev, cudnnKey(qc, kc, causal, scale, qc, kc, vc, oc, gc, dq, dk, dvv), ptr(qc), ptr(kc), ptr(vc),
-                ptr(oc), ptr(gc), ptr(lse), ptr(dq), ptr(dk), ptr(dvv))) {
+                && Dnn.attention(dev, cudnnKey(qc, kc, causal, scale, qc, kc, vc, oc, gc, dq, dk, dvv), false, ptr(qc), ptr(kc), ptr(vc),
+                ptr(oc), ptr(gc), ptr(dq), ptr(dk), ptr(dvv), ptr(lse))) {
             release(qc, q, kc, k, vc, v, mc, mask);
             drop(oc, out);
             drop(lse, logSumExp);
@@ -189,6 +189,31 @@ final class AttentionCuda extends CudaFamily {
         long[] strides = new long[32];
         for (int i = 0; i < xs.length; i++) for (int j = 0; j < 4; j++) strides[4 * i + j] = xs[i].strides()[j];
         return new AttentionPlan.Key(q.dtype(), q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), q.size(3), causal, (float) scale, strides);
+    }
+
+    /**
+     * Where x's gradient goes: x's own layout when x is dense (a permutation of a contiguous tensor, such as a (B, H, L,
+     * d) leaf), so that it needs no copy into x's layout; otherwise (B, L, H, e) seen as (B, H, L, e), the layout the
+     * usual (B, L, H, e) view of the heads takes back. Either way rows stay contiguous, as the kernels write them.
+     */
+    private Tensor gradientFor(Tensor x, int b, int h, int l, int e, DType t) {
+        Integer[] order = {0, 1, 2, 3};
+        int[] st = x.strides(), sh = x.shape();
+        if (st[3] != 1 && e > 1) return headsInner(b, h, l, e, t);
+        java.util.Arrays.sort(order, (i, j) -> st[i] != st[j] ? Integer.compare(st[j], st[i]) : Integer.compare(i, j));
+        long expect = 1;
+        for (int i = 3; i >= 0; i--) {
+            int dim = order[i];
+            if (sh[dim] == 1) continue;   // a size-1 dim's stride says nothing
+            if (st[dim] != expect) return headsInner(b, h, l, e, t);
+            expect *= sh[dim];
+        }
+        int[] shape = new int[4], back = new int[4];
+        for (int i = 0; i < 4; i++) {
+            shape[i] = sh[order[i]];
+            back[order[i]] = i;
+        }
+        return newTensor(shape, t).permute(back);
     }
 
     /** Whether q, k and v (B, H, L, d) are the heads of one (B, L, 3H, d) tensor, in that order (self-attention's split). */

@@ -7,7 +7,7 @@ import java.util.Arrays;
 /**
  * cuDNN's fused attention for one geometry: the forward and backward graphs cuDNN's frontend builds for scaled
  * dot-product attention (the same ops, so its flash-attention engines take them), each bound to a plan on first use.
- * Made and cached by {@link Cudnn#attention}; {@link Dnn#attentionForward} and {@link Dnn#attentionBackward} run it.
+ * Made and cached by {@link Cudnn#attention}; {@link Dnn#attention} runs it.
  *
  * <p>Tensors are (B, H, L, d) with any strides whose last is 1 (K and V (B, H, S, d)); the log-sum-exp of each query row
  * (natural log of the scaled scores, as Kiln's own kernels keep it) is (B, H, L) float32. No mask but causal, no
@@ -31,66 +31,57 @@ final class AttentionPlan implements AutoCloseable {
     static final int Q = 0, K = 1, V = 2, O = 3, DO = 4, DQ = 5, DK = 6, DV = 7;
 
     private final Key key;
-    private CudnnGraph fwd, bwd;
-    private boolean fwdFailed, bwdFailed;
-    // the bound tensors' uids in each graph, in the order the pointers are passed
-    private long[] fwdUids, bwdUids;
+    // [0] forward, [1] backward: the graph bound to a plan (built on first use), whether that failed, the bound uids
+    private final CudnnGraph[] graphs = new CudnnGraph[2];
+    private final boolean[] failed = new boolean[2];
+    private final long[][] uids = new long[2][];
     /** Scratch the backward graph keeps in its workspace before cuDNN's own: dQ in float32, then rowsum(dO * O). */
     private long dqAccBytes, sumBytes;
 
     AttentionPlan(Key key) { this.key = key; }
 
-    Key key() { return key; }
-
-    /** The forward plan, built on first use; null when cuDNN has no engine for it. */
-    CudnnGraph forward(long handle) {
-        if (fwd == null && !fwdFailed) {
-            CudnnGraph g = new CudnnGraph();
-            fwd = build(g, handle, "forward", true);
-            fwdFailed = fwd == null;
-        }
-        return fwd;
-    }
-
-    /** The backward plan, built on first use; null when cuDNN has no engine for it. */
-    CudnnGraph backward(long handle) {
-        if (bwd == null && !bwdFailed) {
-            CudnnGraph g = new CudnnGraph();
-            bwd = build(g, handle, "backward", false);
-            bwdFailed = bwd == null;
-        }
-        return bwd;
-    }
-
     /** Why the last build failed (for tests and debug logs), or null. */
     static volatile String lastFailure;
 
-    private CudnnGraph build(CudnnGraph g, long handle, String what, boolean forward) {
+    /**
+     * Runs the forward (tensors q, k, v, o, lse) or the backward (q, k, v, o, do, dq, dk, dv, lse) on the handle's stream,
+     * building its plan on first use. False, with nothing queued, when cuDNN has no engine for it.
+     */
+    boolean run(long handle, boolean forward, long[] tensors, WorkspaceProvider ws) {
+        int i = forward ? 0 : 1;
+        if (graphs[i] == null && !failed[i]) {
+            graphs[i] = build(handle, forward);
+            failed[i] = graphs[i] == null;
+        }
+        CudnnGraph g = graphs[i];
+        if (g == null) return false;
+        if (forward) {
+            g.execute(handle, uids[i], tensors, g.workspaceBytes() == 0 ? 0 : ws.address(g.workspaceBytes()));
+        } else {
+            long w = ws.address(dqAccBytes + sumBytes + g.workspaceBytes());
+            long[] all = java.util.Arrays.copyOf(tensors, tensors.length + 2);
+            all[tensors.length] = w;                            // dQ's float32 sums
+            all[tensors.length + 1] = w + dqAccBytes;           // rowsum(dO * O)
+            g.execute(handle, uids[i], all, w + dqAccBytes + sumBytes);
+        }
+        return true;
+    }
+
+    private CudnnGraph build(long handle, boolean forward) {
+        CudnnGraph g = new CudnnGraph();
         String why;
         try {
-            if (forward) fwdUids = buildForward(g);
-            else bwdUids = buildBackward(g);
+            uids[forward ? 0 : 1] = forward ? buildForward(g) : buildBackward(g);
             if (g.build(handle)) return g;
             why = "no engine: " + CudnnGraph.lastError();
         } catch (RuntimeException e) {
             why = e.getMessage();
         }
-        lastFailure = what + " " + describe() + ": " + why;
+        lastFailure = (forward ? "forward " : "backward ") + describe() + ": " + why;
         LOG.log(System.Logger.Level.DEBUG, "cudnn: attention " + lastFailure);
         g.close();
         return null;
     }
-
-    long[] forwardUids() { return fwdUids; }
-
-    long[] backwardUids() { return bwdUids; }
-
-    /** Workspace the backward needs: its scratch (256-byte aligned) and then cuDNN's. */
-    long backwardWorkspace() { return dqAccBytes + sumBytes + bwd.workspaceBytes(); }
-
-    long dqAccBytes() { return dqAccBytes; }
-
-    long rowSumBytes() { return sumBytes; }
 
     String describe() {
         return key.dtype + " B " + key.b + " H " + key.h + " L " + key.l + " S " + key.s + " d " + key.d + "/" + key.dv
@@ -145,7 +136,9 @@ final class AttentionPlan implements AutoCloseable {
         CudnnGraph.Tensor lse = rows(g, false);
         CudnnGraph.Tensor s = scaledScores(g, q, kT, g.scalar(f, key.scale, 4));
         // softmax with its statistics: max, exp(s - max), sum, lse = max + log(sum), p = exp / sum
-        CudnnGraph.Tensor max = rows(g, true), sub = scores(g, f), exp = scores(g, f), sum = rows(g, true), log = rows(g, true), p = scores(g, f);
+        // (p in the inputs' 16-bit type: cuDNN takes the second product's A in the i/o type, as its frontend sets it)
+        CudnnGraph.Tensor max = rows(g, true), sub = scores(g, f), exp = scores(g, f), sum = rows(g, true), log = rows(g, true);
+        CudnnGraph.Tensor p = scores(g, Cudnn.dataType(key.dtype));
         g.reduction(CudnnGraph.MAX, s, max);
         g.pointwise(CudnnGraph.SUB, f, s, max, null, sub, 0);
         g.pointwise(CudnnGraph.EXP, f, sub, null, null, exp, 0);
@@ -205,8 +198,9 @@ final class AttentionPlan implements AutoCloseable {
     private static long align(long bytes) { return (bytes + 255) / 256 * 256; }
 
     @Override public void close() {
-        if (fwd != null) fwd.close();
-        if (bwd != null) bwd.close();
-        fwd = bwd = null;
+        for (int i = 0; i < 2; i++) {
+            if (graphs[i] != null) graphs[i].close();
+            graphs[i] = null;
+        }
     }
 }

@@ -231,21 +231,16 @@ public final class Cudnn extends NativeHandle {
 
     @Override protected void destroy(long handle) {
         RuntimeException first = null;
-        for (ConvPlan plan : convPlans.values()) {
+        java.util.List<AutoCloseable> plans = new java.util.ArrayList<>(convPlans.values());
+        plans.addAll(attentionPlans.values());
+        for (AutoCloseable plan : plans) {
             try {
                 plan.close();
-            } catch (RuntimeException e) {
-                if (first == null) first = e;
+            } catch (Exception e) {
+                if (first == null) first = e instanceof RuntimeException r ? r : new IllegalStateException(e);
             }
         }
         convPlans.clear();
-        for (AttentionPlan plan : attentionPlans.values()) {
-            try {
-                plan.close();
-            } catch (RuntimeException e) {
-                if (first == null) first = e;
-            }
-        }
         attentionPlans.clear();
         try {
             LIB.check("cudnnDestroy", (int) H.destroy.invokeExact(handle));

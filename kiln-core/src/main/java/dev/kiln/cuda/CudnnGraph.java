@@ -72,6 +72,23 @@ final class CudnnGraph implements AutoCloseable {
 
     /** A tensor bound at execution (virtual false) or an intermediate cuDNN keeps to itself (virtual true). */
     Tensor tensor(int dataType, long[] dims, long[] strides, boolean virtual) {
+        return describe(dataType, dims, strides, virtual ? TENSOR_IS_VIRTUAL : TENSOR_IS_BY_VALUE, virtual);
+    }
+
+    /** A scalar passed by value (a float, or an int32 when {@code dataType} is INT32), broadcast over {@code rank} dims. */
+    Tensor scalar(int dataType, double value, int rank) {
+        long[] ones = new long[rank];
+        java.util.Arrays.fill(ones, 1);
+        MemorySegment v = arena.allocate(8, 8);
+        if (dataType == INT32) v.set(ValueLayout.JAVA_INT, 0, (int) value);
+        else v.set(ValueLayout.JAVA_FLOAT, 0, (float) value);
+        Tensor t = describe(dataType, ones, ones, TENSOR_IS_BY_VALUE, true);
+        scalars.add(new long[]{t.uid(), v.address()});
+        return t;
+    }
+
+    /** A tensor descriptor with the next uid, 16-byte alignment and {@code flag} (virtual or by-value) set to {@code on}. */
+    private Tensor describe(int dataType, long[] dims, long[] strides, int flag, boolean on) {
         long d = create(TENSOR);
         long uid = nextUid++;
         setInt(d, TENSOR_DATA_TYPE, T_DATA_TYPE, dataType);
@@ -79,28 +96,8 @@ final class CudnnGraph implements AutoCloseable {
         setLongs(d, TENSOR_STRIDES, strides);
         setLongs(d, TENSOR_UNIQUE_ID, uid);
         setLongs(d, TENSOR_BYTE_ALIGNMENT, 16);
-        setBool(d, TENSOR_IS_VIRTUAL, virtual);
+        setBool(d, flag, on);
         finalizeDesc(d, "tensor");
-        return new Tensor(d, uid);
-    }
-
-    /** A scalar passed by value (a float, or an int32 when {@code dataType} is INT32), broadcast over {@code rank} dims. */
-    Tensor scalar(int dataType, double value, int rank) {
-        long d = create(TENSOR);
-        long uid = nextUid++;
-        long[] ones = new long[rank];
-        java.util.Arrays.fill(ones, 1);
-        MemorySegment v = arena.allocate(8, 8);
-        if (dataType == INT32) v.set(ValueLayout.JAVA_INT, 0, (int) value);
-        else v.set(ValueLayout.JAVA_FLOAT, 0, (float) value);
-        setInt(d, TENSOR_DATA_TYPE, T_DATA_TYPE, dataType);
-        setLongs(d, TENSOR_DIMENSIONS, ones);
-        setLongs(d, TENSOR_STRIDES, ones);
-        setLongs(d, TENSOR_UNIQUE_ID, uid);
-        setLongs(d, TENSOR_BYTE_ALIGNMENT, 16);
-        setBool(d, TENSOR_IS_BY_VALUE, true);
-        finalizeDesc(d, "scalar");
-        scalars.add(new long[]{uid, v.address()});
         return new Tensor(d, uid);
     }
 
@@ -339,19 +336,16 @@ final class CudnnGraph implements AutoCloseable {
         }
     }
 
-    private static void setDesc(long d, int name, long desc) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(8, 8);
-            s.set(ValueLayout.JAVA_LONG, 0, desc);
-            set(d, name, T_DESCRIPTOR, 1, s);
-        }
-    }
+    private static void setDesc(long d, int name, long desc) { setWord(d, name, T_DESCRIPTOR, desc); }
 
-    private static void setHandle(long d, int name, long handle) {
+    private static void setHandle(long d, int name, long handle) { setWord(d, name, T_HANDLE, handle); }
+
+    /** One 8-byte value (a descriptor or a handle: both pointers). */
+    private static void setWord(long d, int name, int type, long v) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(8, 8);
-            s.set(ValueLayout.JAVA_LONG, 0, handle);
-            set(d, name, T_HANDLE, 1, s);
+            s.set(ValueLayout.JAVA_LONG, 0, v);
+            set(d, name, type, 1, s);
         }
     }
 

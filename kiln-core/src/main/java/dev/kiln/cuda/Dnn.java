@@ -101,45 +101,23 @@ final class Dnn {
         }
     }
 
-    /** Attention calls cuDNN ran (forward and backward), for tests that check it took them. */
-    static final java.util.concurrent.atomic.AtomicLong ATTENTION_CALLS = new java.util.concurrent.atomic.AtomicLong();
+    /** Attention calls cuDNN ran, forward and backward, for tests that check it took them. */
+    static final java.util.concurrent.atomic.AtomicLong ATTENTION_FORWARDS = new java.util.concurrent.atomic.AtomicLong(),
+            ATTENTION_BACKWARDS = new java.util.concurrent.atomic.AtomicLong();
 
     /**
-     * Fused attention forward through cuDNN (o and the rows' log-sum-exp from q, k, v; device pointers laid out as
-     * {@code key} says). False, with nothing queued, when cuDNN has no engine for this geometry: the caller runs its own
-     * kernels.
+     * Fused attention through cuDNN, forward (device pointers q, k, v, o, lse) or backward (q, k, v, o, do, dq, dk, dv,
+     * lse), laid out as {@code key} says. False, with nothing queued, when cuDNN has no engine for this geometry: the
+     * caller runs its own kernels.
      */
-    static boolean attentionForward(CudaDevice dev, AttentionPlan.Key key, long q, long k, long v, long o, long lse) {
+    static boolean attention(CudaDevice dev, AttentionPlan.Key key, boolean forward, long... tensors) {
         Cudnn h = handle(dev);
         synchronized (h) {
             dev.makeCurrent();
-            AttentionPlan plan = h.attention(key);
-            CudnnGraph g = plan.forward(h.handle());
-            if (g == null) return false;
             try (Scratch s = new Scratch(dev.allocator())) {
-                long ws = g.workspaceBytes() == 0 ? 0 : s.address(g.workspaceBytes());
-                g.execute(h.handle(), plan.forwardUids(), new long[]{q, k, v, o, lse}, ws);
+                if (!h.attention(key).run(h.handle(), forward, tensors, s)) return false;
             }
-            ATTENTION_CALLS.incrementAndGet();
-            return true;
-        }
-    }
-
-    /** Fused attention backward through cuDNN: dq, dk, dv from do and the forward's tensors. False as for the forward. */
-    static boolean attentionBackward(CudaDevice dev, AttentionPlan.Key key, long q, long k, long v, long o, long gradOut, long lse,
-                                     long dq, long dk, long dv) {
-        Cudnn h = handle(dev);
-        synchronized (h) {
-            dev.makeCurrent();
-            AttentionPlan plan = h.attention(key);
-            CudnnGraph g = plan.backward(h.handle());
-            if (g == null) return false;
-            try (Scratch s = new Scratch(dev.allocator())) {
-                long ws = s.address(plan.backwardWorkspace());   // dQ in float32, the rows' sums, then cuDNN's own
-                long sums = ws + plan.dqAccBytes(), own = ws + plan.dqAccBytes() + plan.rowSumBytes();
-                g.execute(h.handle(), plan.backwardUids(), new long[]{q, k, v, o, gradOut, dq, dk, dv, lse, ws, sums}, own);
-            }
-            ATTENTION_CALLS.incrementAndGet();
+            (forward ? ATTENTION_FORWARDS : ATTENTION_BACKWARDS).incrementAndGet();
             return true;
         }
     }

@@ -35,9 +35,10 @@ class AttentionGpuTest extends GpuBackendComparison {
 
     /** cuDNN's fused attention where it takes the call (16-bit, d = dv a multiple of 8), the kernels elsewhere. */
     @Test void cudnnAttentionForwardAndBackward() {
-        long before = Dnn.ATTENTION_CALLS.get();
+        long forwards = Dnn.ATTENTION_FORWARDS.get(), backwards = Dnn.ATTENTION_BACKWARDS.get();
         compareWithTheCpu();
-        assertTrue(Dnn.ATTENTION_CALLS.get() > before, "cuDNN took no attention call: " + AttentionPlan.lastFailure);
+        assertTrue(Dnn.ATTENTION_FORWARDS.get() > forwards, "cuDNN took no attention forward: " + AttentionPlan.lastFailure);
+        assertTrue(Dnn.ATTENTION_BACKWARDS.get() > backwards, "cuDNN took no attention backward: " + AttentionPlan.lastFailure);
     }
 
     private void compareWithTheCpu() {
