@@ -82,6 +82,21 @@ public interface Backend {
      */
     void linearBackwardWeight(Tensor g, Tensor x, Tensor dw, Tensor db);
 
+    /**
+     * linearAfter's input gradient, {@code activationBackward(g·w, h)}: g (N, out) the output's gradient, w (out, in), h
+     * (N, in) the activation's input, activationBackward its gradient op (GELU_TANH_BACKWARD, ...); (N, in) in h's dtype.
+     * The default runs the product, then the op; CUDA folds GELU_TANH_BACKWARD into the product's epilogue.
+     */
+    default Tensor linearAfterBackwardInput(BinaryOp activationBackward, Tensor g, Tensor w, Tensor h) {
+        int n = g.shape()[0], out = g.shape()[1], in = w.shape()[1];
+        int[] sg = g.strides(), sw = w.strides();
+        Tensor product = matmul(new Tensor(g.storage(), new int[]{1, n, out}, new int[]{0, sg[0], sg[1]}, g.offset()),
+                new Tensor(w.storage(), new int[]{1, out, in}, new int[]{0, sw[0], sw[1]}, w.offset()));
+        Tensor dh = binary(activationBackward, new Tensor(product.storage(), new int[]{n, in}), h);
+        product.storage().release();
+        return dh;
+    }
+
     // ---- neural-network kernels
     /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null. */
     default Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) { return conv2d(x, w, bias, p, false); }

@@ -44,7 +44,12 @@ public final class CublasLt extends NativeHandle {
         /** D = op(A)·op(B) + bias, bias (rows of D) added to every column. */
         BIAS(4),
         /** D = op(A)·op(B), and bias = the sum of op(B) over k (one value per column of D); op(B) must be transposed. */
-        BGRADB(512);
+        BGRADB(512),
+        /**
+         * D = op(A)·op(B) times GELU's derivative (the tanh approximation) at the GELU input laid out as D, whose
+         * pointer takes the bias's place: the input gradient of a linear layer after a GELU in one product.
+         */
+        DGELU(192);
 
         final int code;
 
@@ -53,7 +58,8 @@ public final class CublasLt extends NativeHandle {
 
     // ---- enum values, from cublasLt.h (CUDA 12/13)
     /** cublasLtMatmulDescAttributes_t */
-    private static final int DESC_SCALE_TYPE = 1, DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8;
+    private static final int DESC_SCALE_TYPE = 1, DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8,
+            DESC_EPILOGUE_AUX_POINTER = 11, DESC_EPILOGUE_AUX_LD = 12;
     /** cudaDataType_t (library_types.h) and cublasComputeType_t (cublas_api.h) of the 8-bit products. */
     static final int CUDA_R_8I = 3, CUDA_R_32I = 10, CUDA_R_8F_E4M3 = 28, CUBLAS_COMPUTE_32I = 72;
     /** cublasLtMatmulPreferenceAttributes_t */
@@ -146,7 +152,8 @@ public final class CublasLt extends NativeHandle {
     /**
      * Column-major D (m x n, leading dimension ldd) = op(A)·op(B) (+ D when {@code accumulate}) with the epilogue;
      * op(A) is m x k, op(B) k x n. For {@link Epilogue#BIAS} {@code bias} holds m values added to each column; for
-     * {@link Epilogue#BGRADB} it receives n values, the sums of op(B) over k. float32 (TF32 when {@code tf32}),
+     * {@link Epilogue#BGRADB} it receives n values, the sums of op(B) over k; for {@link Epilogue#DGELU} it is GELU's input,
+     * m x n with leading dimension ldd. float32 (TF32 when {@code tf32}),
      * bfloat16 and float16, accumulated in float32. With {@code tune} (never during graph capture: it synchronises) a
      * problem's first such call times its candidates. Returns false, having done nothing, when cuBLASLt has no
      * algorithm for the problem.
@@ -216,7 +223,7 @@ public final class CublasLt extends NativeHandle {
         if (p.refused()) return false;
         boolean accumulate = key.accumulate();
         try {
-            if (key.epilogue() != Epilogue.DEFAULT) setPointer(p.desc, DESC_BIAS_POINTER, bias);
+            setEpiloguePointer(p.desc, key.epilogue(), bias);
             // a product accumulating in place would add into D again at each timing run, so it keeps the heuristic's pick
             if (tune && !p.timed && !(accumulate && c == d)) time(p, key, a, b, c, d, workspace, workspaceBytes, stream);
             run(p, p.algo, key, a, b, c, d, workspace, workspaceBytes, stream);
@@ -305,7 +312,8 @@ public final class CublasLt extends NativeHandle {
             setInt(desc, DESC_TRANSA, key.transA() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N);
             setInt(desc, DESC_TRANSB, key.transB() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N);
             setInt(desc, DESC_EPILOGUE, key.epilogue().code);
-            if (key.epilogue() != Epilogue.DEFAULT) setPointer(desc, DESC_BIAS_POINTER, bias);
+            setEpiloguePointer(desc, key.epilogue(), bias);
+            if (key.epilogue() == Epilogue.DGELU) setLong(desc, DESC_EPILOGUE_AUX_LD, key.ldd());   // GELU's input laid out as D
             la = layout(t, abType, key.transA() ? key.k() : key.m(), key.transA() ? key.m() : key.k(), key.lda());
             lb = layout(t, abType, key.transB() ? key.n() : key.k(), key.transB() ? key.k() : key.n(), key.ldb());
             ld = layout(t, dType, key.m(), key.n(), key.ldd());
@@ -360,8 +368,14 @@ public final class CublasLt extends NativeHandle {
         LIB.check("cublasLtMatmulDescSetAttribute", (int) H.descSet.invokeExact(desc, attribute, scalars.asSlice(8, 4), 4L));
     }
 
-    private void setPointer(long desc, int attribute, long pointer) throws Throwable {
-        scalars.set(ValueLayout.JAVA_LONG, 8, pointer);
+    /** The epilogue's vector or matrix: the bias (or its gradient), or GELU's input for DGELU. */
+    private void setEpiloguePointer(long desc, Epilogue epilogue, long pointer) throws Throwable {
+        if (epilogue != Epilogue.DEFAULT) setLong(desc, epilogue == Epilogue.DGELU ? DESC_EPILOGUE_AUX_POINTER : DESC_BIAS_POINTER, pointer);
+    }
+
+    /** An 8-byte attribute: a pointer or an int64. */
+    private void setLong(long desc, int attribute, long value) throws Throwable {
+        scalars.set(ValueLayout.JAVA_LONG, 8, value);
         LIB.check("cublasLtMatmulDescSetAttribute", (int) H.descSet.invokeExact(desc, attribute, scalars.asSlice(8, 8), 8L));
     }
 

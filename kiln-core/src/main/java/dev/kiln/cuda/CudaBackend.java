@@ -306,6 +306,11 @@ public final class CudaBackend implements Backend {
 
     @Override public void linearBackwardWeight(Tensor g, Tensor x, Tensor dw, Tensor db) { matmul.linearBackwardWeight(g, x, dw, db); }
 
+    @Override public Tensor linearAfterBackwardInput(BinaryOp activationBackward, Tensor g, Tensor w, Tensor h) {
+        Tensor dh = matmul.linearAfterBackwardInput(activationBackward, g, w, h);
+        return dh != null ? dh : Backend.super.linearAfterBackwardInput(activationBackward, g, w, h);
+    }
+
     @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return convolution.conv2d(x, w, bias, p, relu); }
 
     @Override public Tensor[] conv2dBackwardWeightAndBias(Tensor g, Tensor y, Tensor x, int[] weightShape, Conv2dParams p,

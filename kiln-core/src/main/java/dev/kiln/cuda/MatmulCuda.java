@@ -136,6 +136,32 @@ final class MatmulCuda extends CudaFamily {
         drop(xc, x);
     }
 
+    /**
+     * linearAfter's input gradient after the tanh GELU, (g·w) times GELU's derivative at h, as one cuBLASLt product with the
+     * DGELU epilogue (h read in the epilogue: no (N, in) product written and read again); null where that does not apply
+     * or cuBLASLt refuses the problem (the caller composes it).
+     */
+    Tensor linearAfterBackwardInput(BinaryOp activationBackward, Tensor g, Tensor w, Tensor h) {
+        int n = g.shape()[0], out = g.shape()[1], in = w.shape()[1];
+        DType t = h.dtype();
+        // cuBLASLt reads GELU's input with a leading dimension that is a multiple of 8, laid out as D
+        if (activationBackward != BinaryOp.GELU_TANH_BACKWARD || g.dtype() != t || w.dtype() != t || !h.isContiguous() || in % 8 != 0
+                || (long) n * in * out == 0) {
+            return null;
+        }
+        Tensor gc = gemmReady(g), wc = gemmReady(w);
+        GemmOperand lg = operand(gc), lw = operand(wc);
+        Tensor dh = newTensor(new int[]{n, in}, t);
+        // column-major: dhᵀ (in x N) = op(w) · op(g), w read as (in x out) and g as (out x N) when row-major
+        boolean fused = Blas.tryLt(dev, t, CublasLt.Epilogue.DGELU, false, lw.transposed(), lg.transposed(), in, n, out, ptr(wc), lw.ld(),
+                ptr(gc), lg.ld(), ptr(dh), in, ptr(h));
+        drop(gc, g);
+        drop(wc, w);
+        if (fused) return dh;
+        dh.storage().release();
+        return null;
+    }
+
     /** t itself when cuBLAS can read its layout (row- or column-major), else a contiguous copy. */
     private Tensor gemmReady(Tensor t) { return operand(t) != null ? t : backend.contiguous(t); }
 

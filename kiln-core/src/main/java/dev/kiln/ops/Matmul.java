@@ -191,12 +191,7 @@ public final class Matmul {
             Tensor recomputed = be.unary(activation, h2);
             Tensor[] wb = parameterGrads(be, g, recomputed, w, b);
             recomputed.storage().release();   // each temporary as soon as it is spent: three at once would be the step's peak
-            Tensor dh = null;
-            if (h2.requiresGrad()) {
-                Tensor da = g.matmul(wl);
-                dh = be.binary(backward, da, h2);
-                da.storage().release();
-            }
+            Tensor dh = h2.requiresGrad() ? be.linearAfterBackwardInput(backward, g, wl, h2) : null;
             return new Tensor[]{dh, wb[0], wb[1], r2 != null && r2.requiresGrad() ? out : null};
         }, h2, w, b, r2).reshape(outShape);
     }

@@ -49,6 +49,10 @@ public final class CudaBench {
             maps(g, be);
             return;
         }
+        if (Arrays.asList(args).contains("gelu-linear")) {
+            geluLinear(g, be);
+            return;
+        }
 
         // launch overhead: a 1-element fill, host-side cost per call and device throughput of tiny kernels
         Tensor one = Tensor.zeros(new int[]{1}, DType.FLOAT32, GPU);
@@ -130,6 +134,24 @@ public final class CudaBench {
         // the general kernel (every layout; what contiguous tensors took before binary_scalar_contig): a misaligned view
         Tensor shifted = big16.narrow(0, 1, (1 << 26) - 1);
         time("mul scalar bf16 2^26 misaligned (general kernel)", 2 * 2L << 26, () -> be.binaryScalar(BinaryOp.MUL, shifted, 0.125, false));
+    }
+
+    /**
+     * A transformer MLP's input gradient through the tanh GELU at the GPT workload's shape (16,384 tokens, 1,536 -> 384,
+     * bf16): cuBLASLt's DGELU epilogue against the product and the gradient op run apart (the composed path).
+     */
+    static void geluLinear(Generator g, CudaBackend be) {
+        int n = 16384, in = 1536, out = 384;
+        Tensor gOut = Tensor.randn(g, new int[]{n, out}, DType.BFLOAT16, GPU), w = Tensor.randn(g, new int[]{out, in}, DType.BFLOAT16, GPU);
+        Tensor h = Tensor.randn(g, new int[]{n, in}, DType.BFLOAT16, GPU);
+        double flops = -2.0 * n * in * out;
+        time("linearAfter input gradient, tanh GELU, DGELU epilogue, bf16 16384x384 . 384x1536", flops,
+                () -> be.linearAfterBackwardInput(BinaryOp.GELU_TANH_BACKWARD, gOut, w, h));
+        time("linearAfter input gradient, tanh GELU, product then op, bf16 16384x384 . 384x1536", flops, () -> {
+            Tensor product = gOut.matmul(w), dh = be.binary(BinaryOp.GELU_TANH_BACKWARD, product, h);
+            product.close();
+            return dh;
+        });
     }
 
     /** Sorting and running sums at the shapes of bench/torch_sorting.py (the same timing rule), for a same-run ratio. */

@@ -173,14 +173,29 @@ class MatmulGpuTest extends GpuBackendComparison {
         assertTrue(lt.accepted(DType.BFLOAT16, DType.FLOAT32, CublasLt.Epilogue.BGRADB, 64, 65, 96), "the padded one into float32: " + lt.lastRefusal);
     }
 
-    /** linear after GELU (its output recomputed in backward) with a residual, against the CPU: float32, and bf16 onto float32. */
+    /**
+     * linear after GELU (its output recomputed in backward) with a residual, against the CPU: float32, bf16 onto float32,
+     * and float16 without bias or residual, the input's features a multiple of 8 (the tanh GELU's input gradient then
+     * comes from cuBLASLt's DGELU epilogue, which must have taken it) or not (the composed product and op).
+     */
     @Test void linearAfterGeluWithResidual() {
         for (dev.kiln.nn.F.GeluApproximation a : dev.kiln.nn.F.GeluApproximation.values()) {
             compareGraph("linear after gelu " + a + " float32", 1e-4, in -> dev.kiln.nn.F.linearAfterGelu(in[0], a, in[1], in[2], in[3]),
                     randn(DType.FLOAT32, 2, 33, 96), randn(DType.FLOAT32, 24, 96), randn(DType.FLOAT32, 24), randn(DType.FLOAT32, 2, 33, 24));
             compareGraph("linear after gelu " + a + " bfloat16 onto float32", 3e-2, in -> dev.kiln.nn.F.linearAfterGelu(in[0], a, in[1], in[2], in[3]),
                     randn(DType.BFLOAT16, 66, 64), randn(DType.BFLOAT16, 32, 64), randn(DType.FLOAT32, 32), randn(DType.FLOAT32, 66, 32));
+            for (int in : new int[]{128, 36}) {
+                compareGraph("linear after gelu " + a + " float16, " + in + " features", 3e-2,
+                        x -> dev.kiln.nn.F.linearAfterGelu(x[0], a, x[1], null, null), randn(DType.FLOAT16, 200, in), randn(DType.FLOAT16, 48, in));
+            }
         }
+        CublasLt lt = Blas.lt(CudaDevice.get(0));
+        Assumptions.assumeTrue(lt != null, "no cuBLASLt on this machine: the composed gradient was tested");
+        // (m, n, k) = (features, rows, outputs)
+        assertTrue(lt.accepted(DType.FLOAT32, CublasLt.Epilogue.DGELU, 96, 66, 24), "float32 DGELU refused: " + lt.lastRefusal);
+        assertTrue(lt.accepted(DType.BFLOAT16, CublasLt.Epilogue.DGELU, 64, 66, 32), "bfloat16 DGELU refused: " + lt.lastRefusal);
+        assertTrue(lt.accepted(DType.FLOAT16, CublasLt.Epilogue.DGELU, 128, 200, 48), "float16 DGELU refused: " + lt.lastRefusal);
+        assertTrue(!lt.accepted(DType.FLOAT16, CublasLt.Epilogue.DGELU, 36, 200, 48), "36 features cannot take DGELU");
     }
 
     /**
