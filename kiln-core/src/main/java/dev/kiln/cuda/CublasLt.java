@@ -20,8 +20,8 @@ import static dev.kiln.cuda.NativeLibrary.PTR;
 import static dev.kiln.cuda.NativeLibrary.SIZE_T;
 
 /**
- * A cuBLASLt handle: one GEMM with a fused epilogue (the bias added to the product, or the bias gradient summed from
- * an operand), so linear layers need no separate bias pass. Column-major, as {@link Cublas}; the caller maps its
+ * A cuBLASLt handle: one GEMM with a fused epilogue (the bias added to the product, the bias gradient summed from
+ * an operand, or the tanh GELU's gradient applied to it), so linear layers need no separate bias or GELU-gradient pass. Column-major, as {@link Cublas}; the caller maps its
  * row-major tensors as {@link Blas} does.
  *
  * <p>Each problem (types, shapes, leading dimensions, transposes, epilogue, accumulation, pointer alignment) gets a
