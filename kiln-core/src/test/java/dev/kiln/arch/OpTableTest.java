@@ -50,7 +50,7 @@ class OpTableTest {
             family("Random", "Tensor", "uniform normal", "random.cu", "cuda.RandomGpuTest"),
             family("Reductions", "ops.Reductions", "reduce argReduce cumsum", "reductions.cu",
                     "ops.ReductionAndViewGradTest cpu.ReductionsCpuTest cuda.ReductionsGpuTest"),
-            family("Matmul", "ops.Matmul", "matmul linear linearBackwardWeight", "matmul.cu",
+            family("Matmul", "ops.Matmul", "matmul linear linearBackwardWeight linearAfterBackwardInput", "matmul.cu",
                     "ops.MatmulGradTest cpu.MatmulCpuTest cuda.MatmulGpuTest"),
             family("Convolution", "ops.Convolution",
                     "conv2d conv2dBackwardInput conv2dBackwardWeight conv2dBackwardWeightAndBias biasReluBackward", "convolution.cu",
