@@ -126,6 +126,34 @@ class AttentionGpuTest extends GpuBackendComparison {
         }
     }
 
+    @Test void gradientsOfLeavesInOtherLayouts() {
+        // q, k and v as permuted views of dense leaves (their gradients are written in that layout) and with the head dim
+        // not innermost (the heads layout instead); bf16 goes to cuDNN, float32 to Kiln's kernels; against float64 on the CPU
+        int b = 2, h = 3, l = 40, d = 64;
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
+            for (int layout = 0; layout < 3; layout++) {
+                int[] raw = layout == 0 ? new int[]{b, h, l, d} : layout == 1 ? new int[]{h, b, l, d} : new int[]{b, d, h, l};
+                int lay = layout;
+                java.util.function.Function<Tensor, Tensor> view = x -> lay == 0 ? x : lay == 1 ? x.transpose(0, 1) : x.permute(0, 2, 3, 1);
+                Tensor[] c = new Tensor[3], g = new Tensor[3];
+                for (int i = 0; i < 3; i++) {
+                    Tensor r = randn(t, raw);
+                    c[i] = r.to(DType.FLOAT64).requiresGrad(true);
+                    g[i] = gpu(r).requiresGrad(true);
+                }
+                Tensor yc = F.scaledDotProductAttention(view.apply(c[0]), view.apply(c[1]), view.apply(c[2]), true);
+                Tensor yg = F.scaledDotProductAttention(view.apply(g[0]), view.apply(g[1]), view.apply(g[2]), true);
+                String what = t + " layout " + java.util.Arrays.toString(raw);
+                double tol = t == DType.FLOAT32 ? 2e-5 : 4e-2;
+                close(yc, yg, tol, what + " forward");
+                Tensor w = randn(t, b, h, l, d);
+                yc.mul(w.to(DType.FLOAT64)).sum().backward();
+                yg.mul(gpu(w)).sum().backward();
+                for (int i = 0; i < 3; i++) close(c[i].grad(), g[i].grad(), tol * 5, what + " gradient of input " + i);
+            }
+        }
+    }
+
     @Test void fusedHeadSizes() {
         // 16-bit to 128 (the 128-wide kernels), float32 and float64 to 64; past that the op composes other kernels
         for (DType t : new DType[]{DType.BFLOAT16, DType.FLOAT16}) {
