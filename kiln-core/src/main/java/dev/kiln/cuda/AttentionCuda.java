@@ -192,28 +192,12 @@ final class AttentionCuda extends CudaFamily {
     }
 
     /**
-     * Where x's gradient goes: x's own layout when x is dense (a permutation of a contiguous tensor, such as a (B, H, L,
-     * d) leaf), so that it needs no copy into x's layout; otherwise (B, L, H, e) seen as (B, H, L, e), the layout the
-     * usual (B, L, H, e) view of the heads takes back. Either way rows stay contiguous, as the kernels write them.
+     * Where x's gradient goes: a contiguous tensor when x is one (a (B, H, L, d) leaf: its gradient then needs no copy
+     * into x's layout), else (B, L, H, e) seen as (B, H, L, e), the layout the usual (B, L, H, e) view of the heads takes
+     * back.
      */
     private Tensor gradientFor(Tensor x, int b, int h, int l, int e, DType t) {
-        Integer[] order = {0, 1, 2, 3};
-        int[] st = x.strides(), sh = x.shape();
-        if (st[3] != 1 && e > 1) return headsInner(b, h, l, e, t);
-        java.util.Arrays.sort(order, (i, j) -> st[i] != st[j] ? Integer.compare(st[j], st[i]) : Integer.compare(i, j));
-        long expect = 1;
-        for (int i = 3; i >= 0; i--) {
-            int dim = order[i];
-            if (sh[dim] == 1) continue;   // a size-1 dim's stride says nothing
-            if (st[dim] != expect) return headsInner(b, h, l, e, t);
-            expect *= sh[dim];
-        }
-        int[] shape = new int[4], back = new int[4];
-        for (int i = 0; i < 4; i++) {
-            shape[i] = sh[order[i]];
-            back[order[i]] = i;
-        }
-        return newTensor(shape, t).permute(back);
+        return x.isContiguous() ? newTensor(x.shape(), t) : headsInner(b, h, l, e, t);
     }
 
     /** Whether q, k and v (B, H, L, d) are the heads of one (B, L, 3H, d) tensor, in that order (self-attention's split). */

@@ -127,8 +127,9 @@ class AttentionGpuTest extends GpuBackendComparison {
     }
 
     @Test void gradientsOfLeavesInOtherLayouts() {
-        // q, k and v as permuted views of dense leaves (their gradients are written in that layout) and with the head dim
-        // not innermost (the heads layout instead); bf16 goes to cuDNN, float32 to Kiln's kernels; against float64 on the CPU
+        // q, k and v contiguous (their gradients written contiguous), as a permuted view of a dense leaf, and with the head
+        // dim not innermost (the heads layout, then autograd's copy); bf16 goes to cuDNN, float32 to Kiln's kernels; against
+        // float64 on the CPU
         int b = 2, h = 3, l = 40, d = 64;
         for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
             for (int layout = 0; layout < 3; layout++) {
