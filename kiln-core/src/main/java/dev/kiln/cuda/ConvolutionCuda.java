@@ -382,7 +382,7 @@ final class ConvolutionCuda extends CudaFamily {
         }
         Tensor gw = newTensor(weightShape.clone(), t);
         long cols2 = (long) o * kg;
-        reductions.colReduce(ReduceOp.SUM, ptr(gw), ptr(perImage), t, n, cols2);
+        reductions.colReduce(ReduceOp.SUM, ptr(gw), t, ptr(perImage), t, n, cols2);
         perImage.storage().release();
         cols.storage().release();
         drop(gy, gradOut);

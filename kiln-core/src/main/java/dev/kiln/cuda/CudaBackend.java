@@ -64,7 +64,7 @@ public final class CudaBackend implements Backend {
         random = new RandomCuda(this);
         reductions = new ReductionsCuda(this);
         sorting = new SortingCuda(this);
-        matmul = new MatmulCuda(this);
+        matmul = new MatmulCuda(this, reductions);
         convolution = new ConvolutionCuda(this, matmul, reductions);
         pooling = new PoolingCuda(this);
         softmax = new SoftmaxCuda(this);

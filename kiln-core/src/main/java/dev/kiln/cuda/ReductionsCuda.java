@@ -7,7 +7,7 @@ import dev.kiln.backend.ReduceOp;
 /** Reductions over dimensions and arg-max/min on CUDA (reductions.cu): row kernels after a permute, column kernels for leading dimensions. */
 final class ReductionsCuda extends CudaFamily {
     private final Kernels.Table reduceRows, reduceRowsWarp, reduceCols, argReduceRows;
-    private final Kernels.Table reduceRowsPartial, reduceRowsFinish, reduceColsPartial, reduceColsFinish;
+    private final Kernels.Table reduceRowsPartial, reduceRowsFinish, reduceColsPartial, reduceColsPartialV, reduceColsFinish;
     private final Kernels.Table cumsumLines, cumsumRows, cumsumOffsets;
 
     ReductionsCuda(CudaBackend backend) {
@@ -19,6 +19,7 @@ final class ReductionsCuda extends CudaFamily {
         reduceRowsPartial = new Kernels.Table(dev, "reductions.cu", "reduce_rows_partial");
         reduceRowsFinish = new Kernels.Table(dev, "reductions.cu", "reduce_rows_finish");
         reduceColsPartial = new Kernels.Table(dev, "reductions.cu", "reduce_cols_partial");
+        reduceColsPartialV = new Kernels.Table(dev, "reductions.cu", "reduce_cols_partial_v");
         reduceColsFinish = new Kernels.Table(dev, "reductions.cu", "reduce_cols_finish");
         cumsumLines = new Kernels.Table(dev, "reductions.cu", "cumsum_lines");
         cumsumRows = new Kernels.Table(dev, "reductions.cu", "cumsum_rows");
@@ -52,7 +53,7 @@ final class ReductionsCuda extends CudaFamily {
         for (int d = 0; d < r; d++) if (red[d] != (d < dims.length)) leading = false;
         if (leading && dims.length > 0 && x.isContiguous() && outer >= 128) {
             // reducing the leading dimensions of a contiguous array: one thread per output column, no transpose
-            colReduce(op, ptr(out), ptr(x), x.dtype(), inner, outer);
+            colReduce(op, ptr(out), x.dtype(), ptr(x), x.dtype(), inner, outer);
             return out;
         }
         int[] perm = new int[r];
@@ -66,20 +67,52 @@ final class ReductionsCuda extends CudaFamily {
         return out;
     }
 
-    /** out[c] = reduce over r < n of x[r * cols + c]; two passes when the columns alone cannot fill the GPU. */
-    void colReduce(ReduceOp op, long out, long x, DType t, long n, long cols) {
+    /**
+     * out[c] = reduce over r < n of x[r * cols + c], out in outType: t, or any float type where {@link #vectorised}
+     * holds (a 16-bit gradient's float32 sums). 16 bytes a thread where rows are whole 16-byte vectors; otherwise a
+     * thread a column, in two passes when the columns alone cannot fill the GPU.
+     */
+    void colReduce(ReduceOp op, long out, DType outType, long x, DType t, long n, long cols) {
         long threadsWanted = dev.multiprocessorCount() * 2048L;
+        if (vectorised(t, x, cols)) {
+            int v = 16 / t.byteSize();
+            long vectors = cols / v;
+            int width = (int) Math.min(32, Long.highestOneBit(Math.max(1, 2 * vectors - 1)));   // the power of 2 at or above vectors, to 32
+            while (width > 8 && vectors % width != 0) width /= 2;   // 48 vectors (384 bf16 columns): 3 full tiles of 16, not 2 of 32
+            int tw = width, lanes = BLOCK / tw;
+            long tiles = (vectors + tw - 1) / tw;
+            // one wave (the kernel's launch bounds fit 4 blocks an SM), each lane 8 rows or more
+            long chunks = Math.min(65535, Math.max(1, Math.min((dev.multiprocessorCount() * 4L + tiles - 1) / tiles, n / (lanes * 8L))));
+            twoPass(op, out, outType, n, cols, chunks,
+                    (partial, chunk) -> Launch.args().i32(op.ordinal()).ptr(partial).ptr(x).i64(n).i64(cols).i64(chunk).i32(tw)
+                            .go(dev, reduceColsPartialV.get(t), (int) tiles, (int) ((n + chunk - 1) / chunk), 1, BLOCK, 0));
+            return;
+        }
+        if (outType != t) throw new IllegalArgumentException("colReduce: " + t + " sums into " + outType + " need rows of whole 16-byte vectors");
         if (cols >= threadsWanted / 4 || n < 64) {
             Launch.args().i32(op.ordinal()).ptr(out).ptr(x).i64(n).i64(cols).go(dev, reduceCols.get(t), grid(cols), BLOCK);
             return;
         }
         long chunks = Math.min(Math.min((n + 31) / 32, 65535), Math.max(1, threadsWanted / cols));
-        long chunk = (n + chunks - 1) / chunks;
-        chunks = (n + chunk - 1) / chunk;
+        twoPass(op, out, outType, n, cols, chunks,
+                (partial, chunk) -> Launch.args().i32(op.ordinal()).ptr(partial).ptr(x).i64(n).i64(cols).i64(chunk)
+                        .go(dev, reduceColsPartial.get(t), (int) ((cols + BLOCK - 1) / BLOCK), (int) ((n + chunk - 1) / chunk), 1, BLOCK, 0));
+    }
+
+    /** Whether colReduce moves x's rows 16 bytes a thread: a 32- or 16-bit float, aligned, cols whole vectors. */
+    static boolean vectorised(DType t, long x, long cols) {
+        return (t == DType.FLOAT32 || t == DType.BFLOAT16 || t == DType.FLOAT16) && x % 16 == 0 && cols % (16 / t.byteSize()) == 0;
+    }
+
+    private interface FirstPass { void run(long partial, long chunk); }
+
+    /** The first pass's double partials of chunks of rows (as many chunks as it makes), then the finish into out. */
+    private void twoPass(ReduceOp op, long out, DType outType, long n, long cols, long chunksWanted, FirstPass first) {
+        long chunk = (n + chunksWanted - 1) / chunksWanted, chunks = (n + chunk - 1) / chunk;
         CudaAllocator.Block partial = dev.allocator().allocate(chunks * cols * 8);
-        Launch.args().i32(op.ordinal()).ptr(partial.address()).ptr(x).i64(n).i64(cols).i64(chunk)
-                .go(dev, reduceColsPartial.get(t), (int) ((cols + BLOCK - 1) / BLOCK), (int) chunks, 1, BLOCK, 0);
-        Launch.args().i32(op.ordinal()).ptr(out).ptr(partial.address()).i64(chunks).i64(cols).go(dev, reduceColsFinish.get(t), grid(cols), BLOCK);
+        first.run(partial.address(), chunk);
+        Launch.args().i32(op.ordinal()).ptr(out).ptr(partial.address()).i64(chunks).i64(cols)
+                .go(dev, reduceColsFinish.get(outType), (int) ((cols + 31) / 32), 1, 1, 32 * (int) Math.min(32, chunks), 0);
         dev.allocator().free(partial);
     }
 

@@ -53,6 +53,10 @@ public final class CudaBench {
             geluLinear(g, be);
             return;
         }
+        if (Arrays.asList(args).contains("bias-grad")) {
+            biasGrad(g, be);
+            return;
+        }
 
         // launch overhead: a 1-element fill, host-side cost per call and device throughput of tiny kernels
         Tensor one = Tensor.zeros(new int[]{1}, DType.FLOAT32, GPU);
@@ -152,6 +156,40 @@ public final class CudaBench {
             product.close();
             return dh;
         });
+    }
+
+    /**
+     * linear's weight and bias gradients at the bench GPT's four shapes (16,384 tokens): the product with cuBLASLt's BGRADB
+     * epilogue, the product alone, the column sums alone (Kiln's 16-byte kernel), and linearBackwardWeight as it runs.
+     */
+    static void biasGrad(Generator g, CudaBackend be) {
+        CudaDevice dev = CudaDevice.get(0);
+        int n = 16384;
+        for (DType t : new DType[]{DType.BFLOAT16, DType.FLOAT32}) {
+            for (int[] s : new int[][]{{1152, 384}, {384, 384}, {1536, 384}, {384, 1536}}) {
+                int out = s[0], in = s[1];
+                Tensor gOut = Tensor.randn(g, new int[]{n, out}, t, GPU), x = Tensor.randn(g, new int[]{n, in}, t, GPU);
+                Tensor dw = Tensor.zeros(new int[]{out, in}, DType.FLOAT32, GPU), db = Tensor.zeros(new int[]{out}, DType.FLOAT32, GPU);
+                String shape = t + " " + n + "x" + out + ", " + n + "x" + in;
+                double flops = -2.0 * n * in * out;
+                long gp = be.ptr(gOut), xp = be.ptr(x), dwp = be.ptr(dw), dbp = be.ptr(db);
+                time("dW with BGRADB epilogue " + shape, flops, () -> {
+                    Blas.tryLtTo(dev, t, DType.FLOAT32, CublasLt.Epilogue.BGRADB, false, true, in, out, n, xp, in, gp, out, 0,
+                            dwp, in, dbp);
+                    return Tensor.zeros(new int[]{0}, DType.FLOAT32, GPU);
+                });
+                time("dW alone " + shape, flops, () -> {
+                    Blas.tryLtTo(dev, t, DType.FLOAT32, CublasLt.Epilogue.DEFAULT, false, true, in, out, n, xp, in, gp, out, 0,
+                            dwp, in, 0);
+                    return Tensor.zeros(new int[]{0}, DType.FLOAT32, GPU);
+                });
+                time("column sums alone " + shape, (double) n * out * t.byteSize(), () -> be.reduce(ReduceOp.SUM, gOut, new int[]{0}, false));
+                time("linearBackwardWeight " + shape, flops, () -> {
+                    be.linearBackwardWeight(gOut, x, dw, db);
+                    return Tensor.zeros(new int[]{0}, DType.FLOAT32, GPU);
+                });
+            }
+        }
     }
 
     /** Sorting and running sums at the shapes of bench/torch_sorting.py (the same timing rule), for a same-run ratio. */

@@ -25,6 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 /** Matrix products on cuda:0 against the CPU, with and without TF32. Skips without a GPU. */
@@ -63,9 +64,10 @@ class MatmulGpuTest extends GpuBackendComparison {
     }
 
     /**
-     * linear with its bias added in cuBLASLt's epilogue and its bias gradient from the weight-gradient GEMM (BGRADB),
-     * against the CPU's product and sum, in every float type; sizes cuBLASLt may refuse (odd leading dimensions in
-     * 16-bit) take the fallback and must match as well. Prints which problems took cuBLASLt.
+     * linear with its bias added in cuBLASLt's epilogue and its bias gradient from the column-sum kernel (outputs that are
+     * whole 16-byte vectors) or the weight-gradient GEMM's BGRADB epilogue (the others), against the CPU's product and
+     * sum, in every float type; sizes cuBLASLt may refuse (odd leading dimensions in 16-bit) take the fallback and must
+     * match as well. Prints which problems took cuBLASLt.
      */
     @Test void linearFusedBiasAndBiasGradient() {
         for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
@@ -81,11 +83,13 @@ class MatmulGpuTest extends GpuBackendComparison {
         CublasLt lt = Blas.lt(CudaDevice.get(0));
         Assumptions.assumeTrue(lt != null, "no cuBLASLt on this machine: the fallback was tested");
         for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
-            System.out.printf("cuBLASLt %s: bias 144x64x48 %b, bgradb 48x144x64 %b, bias 21x37x13 %b, bgradb 13x21x37 %b%n", t,
-                    lt.accepted(t, CublasLt.Epilogue.BIAS, 144, 64, 48), lt.accepted(t, CublasLt.Epilogue.BGRADB, 48, 144, 64),
+            System.out.printf("cuBLASLt %s: bias 144x64x48 %b, weight gradient 48x144x64 %b, bias 21x37x13 %b, bgradb 13x21x37 %b%n", t,
+                    lt.accepted(t, CublasLt.Epilogue.BIAS, 144, 64, 48), lt.accepted(t, CublasLt.Epilogue.DEFAULT, 48, 144, 64),
                     lt.accepted(t, CublasLt.Epilogue.BIAS, 21, 37, 13), lt.accepted(t, CublasLt.Epilogue.BGRADB, 13, 21, 37));
             assertTrue(lt.accepted(t, CublasLt.Epilogue.BIAS, 144, 64, 48), t + ": the bias epilogue was refused: " + lt.lastRefusal);
-            assertTrue(lt.accepted(t, CublasLt.Epilogue.BGRADB, 48, 144, 64), t + ": BGRADB was refused: " + lt.lastRefusal);
+            // 144 outputs are whole 16-byte vectors: the bias gradient is the column-sum kernel's, the product plain
+            assertTrue(lt.accepted(t, CublasLt.Epilogue.DEFAULT, 48, 144, 64), t + ": the weight-gradient product was refused: " + lt.lastRefusal);
+            assertFalse(lt.accepted(t, CublasLt.Epilogue.BGRADB, 48, 144, 64), t + ": BGRADB ran where the column sums should have");
             // 65 outputs: 16-bit gradient rows off 16-byte boundaries go through a padded copy rather than cuBLAS's slow kernel
             assertTrue(lt.accepted(t, CublasLt.Epilogue.BGRADB, 48, 65, 64), t + ": BGRADB with 65 outputs was refused: " + lt.lastRefusal);
         }
@@ -133,9 +137,10 @@ class MatmulGpuTest extends GpuBackendComparison {
     }
 
     /**
-     * Under bf16 autocast, linear's float32 weight and bias get float32 gradients straight from the product (cuBLASLt's D
-     * and bias gradient in float32), written into gradient buffers that are slices of one flat tensor (a data-parallel
-     * bucket): against the CPU, for plain linear, linear after GELU and a 65-output head (the padded weight gradient).
+     * Under bf16 autocast, linear's float32 weight and bias get float32 gradients straight from the product and the
+     * column sums (cuBLASLt's D in float32, and the sums, or BGRADB's bias gradient for a 65-output head, in float32),
+     * written into gradient buffers that are slices of one flat tensor (a data-parallel bucket): against the CPU, for
+     * plain linear, linear after GELU and a 65-output head (the padded weight gradient).
      */
     @Test void autocastParameterGradientsInFloat32IntoGradientBuffers() {
         for (int[] s : new int[][]{{66, 64, 24}, {96, 64, 65}}) {
@@ -169,7 +174,7 @@ class MatmulGpuTest extends GpuBackendComparison {
         }
         CublasLt lt = Blas.lt(CudaDevice.get(0));
         Assumptions.assumeTrue(lt != null, "no cuBLASLt on this machine: the fallback was tested");
-        assertTrue(lt.accepted(DType.BFLOAT16, DType.FLOAT32, CublasLt.Epilogue.BGRADB, 64, 24, 66), "bf16 weight gradient into float32: " + lt.lastRefusal);
+        assertTrue(lt.accepted(DType.BFLOAT16, DType.FLOAT32, CublasLt.Epilogue.DEFAULT, 64, 24, 66), "bf16 weight gradient into float32: " + lt.lastRefusal);
         assertTrue(lt.accepted(DType.BFLOAT16, DType.FLOAT32, CublasLt.Epilogue.BGRADB, 64, 65, 96), "the padded one into float32: " + lt.lastRefusal);
     }
 

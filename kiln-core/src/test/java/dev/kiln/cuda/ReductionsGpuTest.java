@@ -86,6 +86,35 @@ class ReductionsGpuTest extends GpuBackendComparison {
         close(b.sum(), gpu(b).sum(), 0, "sum of bool");
     }
 
+    /**
+     * Sums, max and min over the rows of (n, cols) arrays whose rows are whole 16-byte vectors (16 bytes a thread, the
+     * lanes' sums combined in order): every float type, column counts that fill a tile of 32 vectors, of 16 (384 bf16
+     * columns), that leave a tile part empty, and that are not whole vectors (the column-a-thread kernels); a NaN column;
+     * a view starting off a 16-byte boundary; the same bits on a second run. Against float64 sums of the same values.
+     */
+    @Test void columnReductionsSixteenBytesAThread() {
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
+            double tl = t == DType.FLOAT32 ? 1e-6 : 8e-3;   // the sum rounded once to t
+            for (int[] s : new int[][]{{16384, 384}, {777, 1152}, {64, 136}, {3, 1536}, {200, 40}, {300, 130}, {5000, 8}}) {
+                String w = t + " " + java.util.Arrays.toString(s);
+                Tensor x = randn(t, s);
+                Tensor sum = gpu(x).sum(0, false);
+                close(x.to(DType.FLOAT64).sum(0, false), sum, tl, "column sums " + w);
+                assertArrayEquals(sum.toDoubleArray(), gpu(x).sum(0, false).toDoubleArray(), "column sums " + w + ": a second run differs");
+                close(x.max(0, false), gpu(x).max(0, false), 0, "column max " + w);
+                close(x.min(0, false), gpu(x).min(0, false), 0, "column min " + w);
+            }
+            Tensor x = randn(t, 257, 136);
+            Tensor withNaN = Tensor.cat(java.util.List.of(x.narrow(1, 0, 5), Tensor.full(new int[]{257, 1}, Double.NaN, t, Device.CPU), x.narrow(1, 6, 130)), 1);
+            close(withNaN.to(DType.FLOAT64).sum(0, false), gpu(withNaN).sum(0, false), tl, "column sums with a NaN column " + t);
+            close(withNaN.max(0, false), gpu(withNaN).max(0, false), 0, "column max with a NaN column " + t);
+            // rows 1.. of a (257, 136) array: 16-bit rows start 272 bytes apart (16-byte aligned), float32 rows 544; one
+            // element in, neither is
+            Tensor flat = gpu(x).flatten(), off = flat.narrow(0, 1, 256 * 136).view(256, 136);
+            close(x.flatten().narrow(0, 1, 256 * 136).view(256, 136).to(DType.FLOAT64).sum(0, false), off.sum(0, false), tl, "column sums off a 16-byte boundary " + t);
+        }
+    }
+
     @Test void cumsumAlongEachDimAgainstTheCpu() {
         for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16}) {
             // blocks along innermost lines, a thread per other line; long lines in segments (10,000 innermost: 3 of

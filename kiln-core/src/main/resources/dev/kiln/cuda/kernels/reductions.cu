@@ -5,7 +5,8 @@
 #include "common.cuh"
 #include "op_codes.cuh"
 
-__device__ __forceinline__ double red_combine(int op, double a, double b) {
+template <typename C>
+__device__ __forceinline__ C red_combine(int op, C a, C b) {
     if (op == REDUCE_SUM) return a + b;
     if (a != a) return a;
     if (b != b) return b;
@@ -116,14 +117,84 @@ extern "C" __global__ void reduce_cols_partial_##S(int op, double* partial, cons
     for (i64 r = r0; r < r1; r++) acc = red_combine(op, acc, to_d(x[r * cols + col])); \
     partial[(i64) blockIdx.y * cols + col] = acc; \
 } \
+/* blocks of 32 columns by blockDim.x / 32 lanes: lane l combines partials l, l + lanes, ... of its column, then the \
+   lanes' results are combined in lane order (few columns of many chunks no longer leave a thread a long serial sum) */ \
 extern "C" __global__ void reduce_cols_finish_##S(int op, T* out, const double* partial, i64 chunks, i64 cols) { \
-    GRID_STRIDE(col, cols) { \
-        double acc = red_identity(op); \
-        for (i64 c = 0; c < chunks; c++) acc = red_combine(op, acc, partial[c * cols + col]); \
+    __shared__ double sh[1024]; \
+    int tx = threadIdx.x & 31, ty = threadIdx.x >> 5, lanes = blockDim.x >> 5; \
+    i64 col = (i64) blockIdx.x * 32 + tx; \
+    double acc = red_identity(op); \
+    if (col < cols) { \
+        /* four independent loads a turn: a single chain would wait on L2 for each partial in turn */ \
+        double a1 = acc, a2 = acc, a3 = acc; \
+        for (i64 c = ty; c < chunks; c += 4 * lanes) { \
+            acc = red_combine(op, acc, partial[c * cols + col]); \
+            if (c + lanes < chunks) a1 = red_combine(op, a1, partial[(c + lanes) * cols + col]); \
+            if (c + 2 * lanes < chunks) a2 = red_combine(op, a2, partial[(c + 2 * lanes) * cols + col]); \
+            if (c + 3 * lanes < chunks) a3 = red_combine(op, a3, partial[(c + 3 * lanes) * cols + col]); \
+        } \
+        acc = red_combine(op, red_combine(op, acc, a1), red_combine(op, a2, a3)); \
+    } \
+    sh[threadIdx.x] = acc; \
+    __syncthreads(); \
+    if (ty == 0 && col < cols) { \
+        for (int l = 1; l < lanes; l++) acc = red_combine(op, acc, sh[l * 32 + tx]); \
         out[col] = from_d<T>(acc); \
     } \
 }
 KILN_ALL_TYPES(REDUCE_2PASS)
+
+// The first pass of reduce_cols_partial with 16 bytes a thread, for rows that are whole 16-byte vectors (a 16-bit
+// linear layer's bias gradient: cuBLASLt's own bias-gradient kernel reads its (N, out) input at ~40% of the H200's
+// bandwidth). Blocks of 256 threads: tw column vectors by 256 / tw row lanes, each lane with four rows in flight; the lanes'
+// sums are combined in lane order, so the result does not depend on timing.
+template <typename T>
+__device__ __forceinline__ void reduce_cols_partial_v(int op, double* partial, const T* x, i64 n, i64 cols, i64 chunk, int tw) {
+    constexpr int V = Vec16<T>::N;
+    __shared__ double sh[256 * V];
+    const int tx = threadIdx.x % tw, ty = threadIdx.x / tw, lanes = blockDim.x / tw, tile = tw * V;
+    i64 cv = (i64) blockIdx.x * tw + tx;
+    double acc[V];
+#pragma unroll
+    for (int j = 0; j < V; j++) acc[j] = red_identity(op);
+    i64 r = (i64) blockIdx.y * chunk + ty, r1 = min(n, (i64) (blockIdx.y + 1) * chunk);
+    if (cv * V < cols) {
+        const T* p = x + cv * V;
+        for (; r + 3 * lanes < r1; r += 4 * lanes) {
+            Vec16<T> a[4];
+#pragma unroll
+            for (int u = 0; u < 4; u++) a[u].load(p + (r + u * lanes) * cols);
+            // the four rows combined in float, then into double: one conversion to double per four elements
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                float f = red_combine(op, red_combine(op, load<float, T>(a[0].v[j]), load<float, T>(a[1].v[j])),
+                                      red_combine(op, load<float, T>(a[2].v[j]), load<float, T>(a[3].v[j])));
+                acc[j] = red_combine(op, acc[j], (double) f);
+            }
+        }
+        for (; r < r1; r += lanes) {
+            Vec16<T> a;
+            a.load(p + r * cols);
+#pragma unroll
+            for (int j = 0; j < V; j++) acc[j] = red_combine(op, acc[j], (double) load<float, T>(a.v[j]));
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < V; j++) sh[ty * tile + tx * V + j] = acc[j];
+    __syncthreads();
+    for (int k = threadIdx.x; k < tile; k += blockDim.x) {
+        i64 col = (i64) blockIdx.x * tile + k;
+        if (col >= cols) break;
+        double s = red_identity(op);
+        for (int l = 0; l < lanes; l++) s = red_combine(op, s, sh[l * tile + k]);
+        partial[(i64) blockIdx.y * cols + col] = s;
+    }
+}
+#define REDUCE_COLS_V(T, S) \
+extern "C" __global__ void __launch_bounds__(256, 4) reduce_cols_partial_v_##S(int op, double* partial, const T* x, i64 n, i64 cols, i64 chunk, int tw) { \
+    reduce_cols_partial_v<T>(op, partial, x, n, cols, chunk, tw); \
+}
+REDUCE_COLS_V(float, f32) REDUCE_COLS_V(bf16, bf16) REDUCE_COLS_V(f16, f16)
 
 // Running sums (cumsum) of a contiguous (outer, n, inner) array along n, from the end with reverse: in double for the
 // floating types, exactly in i64 for i64, as the CPU does. Scan order s runs 0..n-1 (j = n-1-s with reverse). Lines
