@@ -52,7 +52,7 @@ final class ReductionsCuda extends CudaFamily {
         boolean leading = true;
         for (int d = 0; d < r; d++) if (red[d] != (d < dims.length)) leading = false;
         if (leading && dims.length > 0 && x.isContiguous() && outer >= 128) {
-            // reducing the leading dimensions of a contiguous array: one thread per output column, no transpose
+            // reducing the leading dimensions of a contiguous array: the column kernels, no transpose
             colReduce(op, ptr(out), x.dtype(), ptr(x), x.dtype(), inner, outer);
             return out;
         }
