@@ -84,8 +84,8 @@ final class ReductionsCuda extends CudaFamily {
             // one wave (the kernel's launch bounds fit 4 blocks an SM), each lane 8 rows or more
             long chunks = Math.min(65535, Math.max(1, Math.min((dev.multiprocessorCount() * 4L + tiles - 1) / tiles, n / (lanes * 8L))));
             twoPass(op, out, outType, n, cols, chunks,
-                    (partial, chunk) -> Launch.args().i32(op.ordinal()).ptr(partial).ptr(x).i64(n).i64(cols).i64(chunk).i32(tw)
-                            .go(dev, reduceColsPartialV.get(t), (int) tiles, (int) ((n + chunk - 1) / chunk), 1, BLOCK, 0));
+                    (partial, chunk, count) -> Launch.args().i32(op.ordinal()).ptr(partial).ptr(x).i64(n).i64(cols).i64(chunk).i32(tw)
+                            .go(dev, reduceColsPartialV.get(t), (int) tiles, (int) count, 1, BLOCK, 0));
             return;
         }
         if (outType != t) throw new IllegalArgumentException("colReduce: " + t + " sums into " + outType + " need rows of whole 16-byte vectors");
@@ -95,8 +95,8 @@ final class ReductionsCuda extends CudaFamily {
         }
         long chunks = Math.min(Math.min((n + 31) / 32, 65535), Math.max(1, threadsWanted / cols));
         twoPass(op, out, outType, n, cols, chunks,
-                (partial, chunk) -> Launch.args().i32(op.ordinal()).ptr(partial).ptr(x).i64(n).i64(cols).i64(chunk)
-                        .go(dev, reduceColsPartial.get(t), (int) ((cols + BLOCK - 1) / BLOCK), (int) ((n + chunk - 1) / chunk), 1, BLOCK, 0));
+                (partial, chunk, count) -> Launch.args().i32(op.ordinal()).ptr(partial).ptr(x).i64(n).i64(cols).i64(chunk)
+                        .go(dev, reduceColsPartial.get(t), (int) ((cols + BLOCK - 1) / BLOCK), (int) count, 1, BLOCK, 0));
     }
 
     /** Whether colReduce moves x's rows 16 bytes a thread: a 32- or 16-bit float, aligned, cols whole vectors. */
@@ -104,13 +104,14 @@ final class ReductionsCuda extends CudaFamily {
         return (t == DType.FLOAT32 || t == DType.BFLOAT16 || t == DType.FLOAT16) && x % 16 == 0 && cols % (16 / t.byteSize()) == 0;
     }
 
-    private interface FirstPass { void run(long partial, long chunk); }
+    /** Launches the first pass: count chunks of rows, chunk rows each (the last one shorter), into partial. */
+    private interface FirstPass { void run(long partial, long chunk, long count); }
 
     /** The first pass's double partials of chunks of rows (as many chunks as it makes), then the finish into out. */
     private void twoPass(ReduceOp op, long out, DType outType, long n, long cols, long chunksWanted, FirstPass first) {
         long chunk = (n + chunksWanted - 1) / chunksWanted, chunks = (n + chunk - 1) / chunk;
         CudaAllocator.Block partial = dev.allocator().allocate(chunks * cols * 8);
-        first.run(partial.address(), chunk);
+        first.run(partial.address(), chunk, chunks);
         Launch.args().i32(op.ordinal()).ptr(out).ptr(partial.address()).i64(chunks).i64(cols)
                 .go(dev, reduceColsFinish.get(outType), (int) ((cols + 31) / 32), 1, 1, 32 * (int) Math.min(32, chunks), 0);
         dev.allocator().free(partial);
