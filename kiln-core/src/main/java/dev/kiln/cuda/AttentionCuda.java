@@ -33,10 +33,10 @@ final class AttentionCuda extends CudaFamily {
         dv32 = new Kernels.Table(dev, "attention.cu", "attention_bwd_dv_d32");
         dv64 = new Kernels.Table(dev, "attention.cu", "attention_bwd_dv_d64");
         delta = new Kernels.Table(dev, "attention.cu", "attention_delta");
-        mmaFwd32 = new Kernels.Table(dev, "attention.cu", "attention_mma_fwd_d32");
-        mmaFwd64 = new Kernels.Table(dev, "attention.cu", "attention_mma_fwd_d64");
-        mmaBwd32 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d32");
-        mmaBwd64 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d64");
+        mmaFwd32 = new Kernels.Table(dev, "attention.cu", "attention_mma_fwd_d32").dynamicShared(tc32Shared(true, 32));
+        mmaFwd64 = new Kernels.Table(dev, "attention.cu", "attention_mma_fwd_d64").dynamicShared(tc32Shared(true, 64));
+        mmaBwd32 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d32").dynamicShared(tc32Shared(false, 32));
+        mmaBwd64 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d64").dynamicShared(tc32Shared(false, 64));
         mmaFwd128 = new Kernels.Table(dev, "attention.cu", "attention_mma_fwd_d128").dynamicShared(FWD128_SHARED);
         mmaBwd128 = new Kernels.Table(dev, "attention.cu", "attention_mma_bwd_d128").dynamicShared(BWD128_SHARED);
         mmaDelta = new Kernels.Table(dev, "attention.cu", "attention_mma_delta");
@@ -48,6 +48,17 @@ final class AttentionCuda extends CudaFamily {
     // attention.cu's MmaFwdShared<128, 2> (128 rows of Q, K and V twice of 64 rows; rows of 128 + 8 two-byte elements)
     // and MmaBwdShared<128> (K, V, Q, dO; dS^T 64 x (64 + 8); 64 log-sum-exps and deltas)
     private static final int FWD128_SHARED = (2 * 64 + 4 * 64) * 136 * 2, BWD128_SHARED = 4 * 64 * 136 * 2 + 64 * 72 * 2 + 2 * 64 * 4;
+
+    /**
+     * The float32 kernels' dynamic shared memory at head width D (16-bit ones of width 32 and 64 use static): attention.cu's
+     * Tc32FwdShared (K and V tiles of 32 rows, twice, each as hi and lo halves; rows of D + 8 and D + 4 floats) and
+     * Tc32BwdShared (64 rows of K, 32 of Q and dO, each as hi and lo; dS^T's 64 x (32 + 4), as hi and lo; 32 log-sum-exps
+     * and deltas).
+     */
+    private static int tc32Shared(boolean forward, int width) {
+        return forward ? 2 * 2 * 32 * ((width + 8) + (width + 4)) * 4
+                : (2 * 64 * (width + 4) + 4 * 32 * (width + 8) + 2 * 64 * 36 + 2 * 32) * 4;
+    }
 
     static boolean supports(DType t, int headDim, int valueDim) {
         int max = t == DType.BFLOAT16 || t == DType.FLOAT16 ? 128 : 64;
@@ -101,7 +112,7 @@ final class AttentionCuda extends CudaFamily {
                 Kernels.Table fn = width == 128 ? mmaFwd128 : small ? mmaFwd32 : mmaFwd64;
                 int rows = width == 128 ? 128 : 64;   // queries a block: 128 at D = 128 (two row tiles a warp)
                 mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, fn.get(t), (l + rows - 1) / rows, b * h, 1, 128,
-                        width == 128 ? FWD128_SHARED : 0);
+                        width == 128 ? FWD128_SHARED : t == DType.FLOAT32 ? tc32Shared(true, width) : 0);
             } else {
                 a.f64(scale);
                 mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, (small ? fwd32 : fwd64).get(t), (l + ROWS - 1) / ROWS, b * h, 1, ROWS, 0);
@@ -239,7 +250,8 @@ final class AttentionCuda extends CudaFamily {
             a.f64(scale);
             Kernels.Table fn = width == 128 ? mmaBwd128 : width == 32 ? mmaBwd32 : mmaBwd64;
             mask(geo(geo(geo(geo(geo(geo(a, qc), kc), vc), gc), dk), dvv), mc)
-                    .go(dev, fn.get(t), (s + 63) / 64, b * h, 1, 128, width == 128 ? BWD128_SHARED : 0);
+                    .go(dev, fn.get(t), (s + 63) / 64, b * h, 1, 128,
+                            width == 128 ? BWD128_SHARED : t == DType.FLOAT32 ? tc32Shared(false, width) : 0);
         }
         long n = (long) b * h * l * d;
         if (n > 0) {

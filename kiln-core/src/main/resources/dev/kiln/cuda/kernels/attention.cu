@@ -753,12 +753,17 @@ __device__ __forceinline__ void attention_mma_bwd_impl(float* dqacc, T* dk, T* d
 // ==== float32 on tensor cores, float32's precision kept: each product runs as three TF32 mma.sync m16n8k8
 // (lo·hi + hi·lo + hi·hi, x = hi + lo with hi its TF32 rounding; the dropped lo·lo is ~2^-22 relative, float32's own
 // rounding), the split CUTLASS and PyTorch's memory-efficient attention use for float32; one (hi·hi) when `split` is 0
-// (TF32 allowed, Cuda.allowTf32). The same structure as the 16-bit kernels with tiles sized for 4-byte elements under
-// 48 KB of static shared memory: forward, 64 queries per block and double-buffered 32-key tiles; backward, 64 keys per
-// block and 32-query tiles, V's fragments kept in registers. m16n8k8 wants A's columns t4 and t4+4 where the C layout
-// holds 2·t4 and 2·t4+1: the k index of a product is only summed over, so each kernel numbers it 2·t4, 2·t4+1 on both
-// operands, and a score tile feeds P·V with no shuffles, and rows of Q, K, dO give float2 fragments.
+// (TF32 allowed, Cuda.allowTf32). The same structure as the 16-bit kernels with tiles sized for 4-byte elements:
+// forward, 64 queries per block and double-buffered 32-key tiles; backward, 64 keys per block and 32-query tiles, V's
+// fragments kept in registers. Every tile in shared memory is split into hi and lo once, as it lands (tc_split_tile),
+// so the products read both halves ready: splitting B operands at each product made every warp split every element of
+// a shared tile again (four times over, twice a tile in the backward; H200, GPT shape: backward 0.61 -> 0.41 ms, forward
+// 0.17 -> 0.14). The split tiles take
+// dynamic shared memory (AttentionCuda's tc32Shared mirrors the layouts). m16n8k8 wants A's columns t4 and t4+4 where
+// the C layout holds 2·t4 and 2·t4+1: the k index of a product is only summed over, so each kernel numbers it 2·t4,
+// 2·t4+1 on both operands, and a score tile feeds P·V with no shuffles, and rows of Q, K, dO give float2 fragments.
 struct TcA { unsigned h[4], l[4]; };                            // an A fragment, split
+__device__ __forceinline__ float tc_hi(float x) { return __uint_as_float(tc_tf32(x)); }
 __device__ __forceinline__ TcA tc_a(float a0, float a1, float a2, float a3, int split) {
     TcA r;
     float a[4] = {a0, a1, a2, a3};
@@ -766,14 +771,20 @@ __device__ __forceinline__ TcA tc_a(float a0, float a1, float a2, float a3, int 
     for (int e = 0; e < 4; e++) { r.h[e] = tc_tf32(a[e]); r.l[e] = split ? tc_tf32(a[e] - __uint_as_float(r.h[e])) : 0u; }
     return r;
 }
-// c += A B for B's two elements b0 (k = 2·t4), b1 (k = 2·t4 + 1)
-__device__ __forceinline__ void tc_mma(float* c, const TcA& a, float b0, float b1, int split) {
-    unsigned h0 = tc_tf32(b0), h1 = tc_tf32(b1);
+// An A fragment from split tiles: hi halves h0..h3, lo halves l0..l3.
+__device__ __forceinline__ TcA tc_a_split(float h0, float h1, float h2, float h3, float l0, float l1, float l2, float l3) {
+    TcA r;
+    r.h[0] = __float_as_uint(h0); r.h[1] = __float_as_uint(h1); r.h[2] = __float_as_uint(h2); r.h[3] = __float_as_uint(h3);
+    r.l[0] = __float_as_uint(l0); r.l[1] = __float_as_uint(l1); r.l[2] = __float_as_uint(l2); r.l[3] = __float_as_uint(l3);
+    return r;
+}
+// c += A B for B's two elements (k = 2·t4, 2·t4 + 1), given split: hi halves bh0, bh1, lo halves bl0, bl1
+__device__ __forceinline__ void tc_mma(float* c, const TcA& a, float bh0, float bh1, float bl0, float bl1, int split) {
     if (split) {
-        tc_mma1(c, a.l, h0, h1);
-        tc_mma1(c, a.h, tc_tf32(b0 - __uint_as_float(h0)), tc_tf32(b1 - __uint_as_float(h1)));
+        tc_mma1(c, a.l, __float_as_uint(bh0), __float_as_uint(bh1));
+        tc_mma1(c, a.h, __float_as_uint(bl0), __float_as_uint(bl1));
     }
-    tc_mma1(c, a.h, h0, h1);
+    tc_mma1(c, a.h, __float_as_uint(bh0), __float_as_uint(bh1));
 }
 
 // Rows [0, R) of x (n valid rows of e valid columns) into sh (rows W floats apart), zero-padded; cp.async when vec.
@@ -792,12 +803,34 @@ __device__ __forceinline__ void tc_tile(float (*sh)[W], const float* x, i64 sr, 
         }
     }
 }
+// Rows [0, R) of a landed tile sh: each element replaced by its TF32 rounding (hi), the remainder's rounding (lo) into shl.
+template <int R, int D, int W>
+__device__ __forceinline__ void tc_split_tile(float (*sh)[W], float (*shl)[W], int split) {
+    for (int t = threadIdx.x; t < R * D / 4; t += 128) {
+        int r = t / (D / 4), c = (t - r * (D / 4)) * 4;
+        float4 x = *reinterpret_cast<float4*>(&sh[r][c]);
+        float4 h = make_float4(tc_hi(x.x), tc_hi(x.y), tc_hi(x.z), tc_hi(x.w));
+        *reinterpret_cast<float4*>(&sh[r][c]) = h;
+        if (split) *reinterpret_cast<float4*>(&shl[r][c]) = make_float4(tc_hi(x.x - h.x), tc_hi(x.y - h.y), tc_hi(x.z - h.z), tc_hi(x.w - h.w));
+    }
+}
+
+// The float32 kernels' dynamic shared memory: split tiles (hi, lo); pads keep float2 row reads and column reads
+// conflict-free.
+template <int D> struct Tc32FwdShared { float kh[2][32][D + 8], kl[2][32][D + 8], vh[2][32][D + 4], vl[2][32][D + 4]; };
+template <int D> struct Tc32BwdShared {
+    float kh[64][D + 4], kl[64][D + 4];
+    float qh[32][D + 8], ql[32][D + 8], gh[32][D + 8], gl[32][D + 8];
+    float dh[64][32 + 4], dl[64][32 + 4];                       // dS^T (key, query)
+    float lses[32], deltas[32];
+};
 
 template <int D>
 __device__ __forceinline__ void attention_tc32_fwd_impl(float* o, float* lse, const float* q, const float* k, const float* v, const float* mask,
         int heads, int L, int S, int d, int dv, int causal, int vec, int split, double scale_d, ATT_GEO, i64 ob, i64 oh, i64 ol,
         i64 mb, i64 mh, i64 ml, i64 ms) {
-    __shared__ __align__(16) float ks[2][32][D + 8], vs[2][32][D + 4];   // pads: float2 row reads and column reads conflict-free
+    extern __shared__ __align__(16) unsigned char tc32_shared[];
+    Tc32FwdShared<D>& sh = *reinterpret_cast<Tc32FwdShared<D>*>(tc32_shared);
     int bh = blockIdx.y, b = bh / heads, h = bh - b * heads;
     int row0 = (gridDim.x - 1 - blockIdx.x) * 64;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
@@ -806,8 +839,8 @@ __device__ __forceinline__ void attention_tc32_fwd_impl(float* o, float* lse, co
     const float* mp = mask ? mask + b * mb + h * mh : 0;
     float sl2 = (float) scale_d * MMA_LOG2E, ninf = -__int_as_float(0x7f800000);
     int kend = causal ? min(S, row0 + 64) : S, tiles = (kend + 31) / 32;
-    tc_tile<32, D, D + 8>(ks[0], kp, kl, S, d, vec);
-    tc_tile<32, D, D + 4>(vs[0], vp, vl, S, dv, vec);
+    tc_tile<32, D, D + 8>(sh.kh[0], kp, kl, S, d, vec);
+    tc_tile<32, D, D + 4>(sh.vh[0], vp, vl, S, dv, vec);
     mma_commit();
     int rlo = row0 + warp * 16 + g, rhi = rlo + 8;
     TcA qa[D / 8];
@@ -830,13 +863,17 @@ __device__ __forceinline__ void attention_tc32_fwd_impl(float* o, float* lse, co
         int j0 = t * 32, buf = t & 1;
         __syncthreads();
         if (t + 1 < tiles) {
-            tc_tile<32, D, D + 8>(ks[buf ^ 1], kp + (i64) (j0 + 32) * kl, kl, S - j0 - 32, d, vec);
-            tc_tile<32, D, D + 4>(vs[buf ^ 1], vp + (i64) (j0 + 32) * vl, vl, S - j0 - 32, dv, vec);
+            tc_tile<32, D, D + 8>(sh.kh[buf ^ 1], kp + (i64) (j0 + 32) * kl, kl, S - j0 - 32, d, vec);
+            tc_tile<32, D, D + 4>(sh.vh[buf ^ 1], vp + (i64) (j0 + 32) * vl, vl, S - j0 - 32, dv, vec);
             mma_commit();
             mma_wait<1>();
         } else {
             mma_wait<0>();
         }
+        __syncthreads();
+        auto& ksh = sh.kh[buf]; auto& ksl = sh.kl[buf]; auto& vsh = sh.vh[buf]; auto& vsl = sh.vl[buf];
+        tc_split_tile<32, D, D + 8>(ksh, ksl, split);
+        tc_split_tile<32, D, D + 4>(vsh, vsl, split);
         __syncthreads();
         float s[4][4];
 #pragma unroll
@@ -845,8 +882,9 @@ __device__ __forceinline__ void attention_tc32_fwd_impl(float* o, float* lse, co
         for (int kk = 0; kk < D / 8; kk++) {
 #pragma unroll
             for (int nt = 0; nt < 4; nt++) {
-                float2 bk = *reinterpret_cast<const float2*>(&ks[buf][nt * 8 + g][kk * 8 + 2 * t4]);
-                tc_mma(s[nt], qa[kk], bk.x, bk.y, split);
+                float2 bh = *reinterpret_cast<const float2*>(&ksh[nt * 8 + g][kk * 8 + 2 * t4]);
+                float2 bl = *reinterpret_cast<const float2*>(&ksl[nt * 8 + g][kk * 8 + 2 * t4]);
+                tc_mma(s[nt], qa[kk], bh.x, bh.y, bl.x, bl.y, split);
             }
         }
         bool edge = mp || j0 + 32 > S || (causal && j0 + 31 > row0 + warp * 16);
@@ -854,9 +892,11 @@ __device__ __forceinline__ void attention_tc32_fwd_impl(float* o, float* lse, co
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {                        // acc += P V over this tile's 32 keys
             TcA pa = tc_a(s[kk][0], s[kk][2], s[kk][1], s[kk][3], split);
+            int r = kk * 8 + 2 * t4;
 #pragma unroll
             for (int nt = 0; nt < D / 8; nt++) {
-                tc_mma(acc[nt], pa, vs[buf][kk * 8 + 2 * t4][nt * 8 + g], vs[buf][kk * 8 + 2 * t4 + 1][nt * 8 + g], split);
+                int c = nt * 8 + g;
+                tc_mma(acc[nt], pa, vsh[r][c], vsh[r + 1][c], vsl[r][c], vsl[r + 1][c], split);
             }
         }
     }
@@ -887,8 +927,10 @@ __device__ __forceinline__ void attention_tc32_bwd_impl(float* dqacc, float* dk,
         const float* v, const float* lse, const float* delta, const float* mask, int heads, int L, int S, int d, int dv, int causal, int vec,
         int split, double scale_d, ATT_GEO, i64 gb, i64 gh, i64 gl, i64 xb, i64 xh, i64 xl, i64 yb, i64 yh, i64 yl,
         i64 mb, i64 mh, i64 ml, i64 ms) {
-    __shared__ __align__(16) float ks[64][D + 4], qs[32][D + 8], gs[32][D + 8], dst[64][32 + 4];   // dst: dS^T (key, query)
-    __shared__ float lses[32], deltas[32];
+    extern __shared__ __align__(16) unsigned char tc32_shared[];
+    Tc32BwdShared<D>& sh = *reinterpret_cast<Tc32BwdShared<D>*>(tc32_shared);
+    auto& ksh = sh.kh; auto& ksl = sh.kl; auto& qsh = sh.qh; auto& qsl = sh.ql; auto& gsh = sh.gh; auto& gsl = sh.gl;
+    auto& dsh = sh.dh; auto& dsl = sh.dl; auto& lses = sh.lses; auto& deltas = sh.deltas;
     int bh = blockIdx.y, b = bh / heads, h = bh - b * heads, col0 = blockIdx.x * 64;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gg = lane >> 2, t4 = lane & 3;
     const float* qp = q + b * qb + h * qh;
@@ -896,10 +938,10 @@ __device__ __forceinline__ void attention_tc32_bwd_impl(float* dqacc, float* dk,
     const float* mp = mask ? mask + b * mb + h * mh : 0;
     float scale = (float) scale_d, sl2 = scale * MMA_LOG2E, ninf = -__int_as_float(0x7f800000);
     int istart = causal ? col0 : 0;
-    tc_tile<64, D, D + 4>(ks, k + b * kb + h * kh + (i64) col0 * kl, kl, S - col0, d, vec);
+    tc_tile<64, D, D + 4>(ksh, k + b * kb + h * kh + (i64) col0 * kl, kl, S - col0, d, vec);
     if (istart < L) {
-        tc_tile<32, D, D + 8>(qs, qp + (i64) istart * ql, ql, L - istart, d, vec);
-        tc_tile<32, D, D + 8>(gs, gp + (i64) istart * gl, gl, L - istart, dv, vec);
+        tc_tile<32, D, D + 8>(qsh, qp + (i64) istart * ql, ql, L - istart, d, vec);
+        tc_tile<32, D, D + 8>(gsh, gp + (i64) istart * gl, gl, L - istart, dv, vec);
     }
     mma_commit();
     int klo = col0 + warp * 16 + gg, khi = klo + 8;
@@ -930,20 +972,26 @@ __device__ __forceinline__ void attention_tc32_bwd_impl(float* dqacc, float* dk,
         }
         mma_wait<0>();
         __syncthreads();
+        if (i0 == istart) tc_split_tile<64, D, D + 4>(ksh, ksl, split);
+        tc_split_tile<32, D, D + 8>(qsh, qsl, split);
+        tc_split_tile<32, D, D + 8>(gsh, gsl, split);
+        __syncthreads();
         float st[4][4], dpt[4][4];                              // this warp's 16 keys x 32 queries
 #pragma unroll
         for (int nt = 0; nt < 4; nt++) st[nt][0] = st[nt][1] = st[nt][2] = st[nt][3] = dpt[nt][0] = dpt[nt][1] = dpt[nt][2] = dpt[nt][3] = 0;
 #pragma unroll
         for (int kk = 0; kk < D / 8; kk++) {
-            int c = kk * 8 + 2 * t4;
-            TcA ka = tc_a(ks[warp * 16 + gg][c], ks[warp * 16 + gg + 8][c], ks[warp * 16 + gg][c + 1], ks[warp * 16 + gg + 8][c + 1], split);
+            int c = kk * 8 + 2 * t4, r = warp * 16 + gg;
+            TcA ka = tc_a_split(ksh[r][c], ksh[r + 8][c], ksh[r][c + 1], ksh[r + 8][c + 1], ksl[r][c], ksl[r + 8][c], ksl[r][c + 1], ksl[r + 8][c + 1]);
             TcA vv = tc_a(va[kk][0], va[kk][1], va[kk][2], va[kk][3], split);
 #pragma unroll
             for (int nt = 0; nt < 4; nt++) {
-                float2 bq = *reinterpret_cast<const float2*>(&qs[nt * 8 + gg][c]);
-                float2 bg = *reinterpret_cast<const float2*>(&gs[nt * 8 + gg][c]);
-                tc_mma(st[nt], ka, bq.x, bq.y, split);
-                tc_mma(dpt[nt], vv, bg.x, bg.y, split);
+                float2 bq = *reinterpret_cast<const float2*>(&qsh[nt * 8 + gg][c]);
+                float2 bql = *reinterpret_cast<const float2*>(&qsl[nt * 8 + gg][c]);
+                float2 bg = *reinterpret_cast<const float2*>(&gsh[nt * 8 + gg][c]);
+                float2 bgl = *reinterpret_cast<const float2*>(&gsl[nt * 8 + gg][c]);
+                tc_mma(st[nt], ka, bq.x, bq.y, bql.x, bql.y, split);
+                tc_mma(dpt[nt], vv, bg.x, bg.y, bgl.x, bgl.y, split);
             }
         }
         bool edge = mp || i0 + 32 > L || col0 + 64 > S || (causal && i0 < col0 + 64);
@@ -963,9 +1011,14 @@ __device__ __forceinline__ void attention_tc32_bwd_impl(float* dqacc, float* dk,
                 st[nt][e] = p;
                 dpt[nt][e] = p * (dpt[nt][e] - deltas[qi]);
             }
-            float* dlo = &dst[warp * 16 + gg][nt * 8 + t4 * 2];
-            float* dhi = &dst[warp * 16 + gg + 8][nt * 8 + t4 * 2];
-            dlo[0] = dpt[nt][0]; dlo[1] = dpt[nt][1]; dhi[0] = dpt[nt][2]; dhi[1] = dpt[nt][3];
+            int r = warp * 16 + gg, c = nt * 8 + t4 * 2;            // dS^T, split, for dQ's product
+            float h0 = tc_hi(dpt[nt][0]), h1 = tc_hi(dpt[nt][1]), h2 = tc_hi(dpt[nt][2]), h3 = tc_hi(dpt[nt][3]);
+            *reinterpret_cast<float2*>(&dsh[r][c]) = make_float2(h0, h1);
+            *reinterpret_cast<float2*>(&dsh[r + 8][c]) = make_float2(h2, h3);
+            if (split) {
+                *reinterpret_cast<float2*>(&dsl[r][c]) = make_float2(tc_hi(dpt[nt][0] - h0), tc_hi(dpt[nt][1] - h1));
+                *reinterpret_cast<float2*>(&dsl[r + 8][c]) = make_float2(tc_hi(dpt[nt][2] - h2), tc_hi(dpt[nt][3] - h3));
+            }
         }
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {                        // dV += P^T dO, dK += dS^T Q over the tile's 32 queries
@@ -974,27 +1027,32 @@ __device__ __forceinline__ void attention_tc32_bwd_impl(float* dqacc, float* dk,
             int r = kk * 8 + 2 * t4;
 #pragma unroll
             for (int nt = 0; nt < D / 8; nt++) {
-                tc_mma(dvacc[nt], pa, gs[r][nt * 8 + gg], gs[r + 1][nt * 8 + gg], split);
-                tc_mma(dkacc[nt], da, qs[r][nt * 8 + gg], qs[r + 1][nt * 8 + gg], split);
+                int c = nt * 8 + gg;
+                tc_mma(dvacc[nt], pa, gsh[r][c], gsh[r + 1][c], gsl[r][c], gsl[r + 1][c], split);
+                tc_mma(dkacc[nt], da, qsh[r][c], qsh[r + 1][c], qsl[r][c], qsl[r + 1][c], split);
             }
         }
         __syncthreads();
         if (i0 + 32 < L) {
-            tc_tile<32, D, D + 8>(qs, qp + (i64) (i0 + 32) * ql, ql, L - i0 - 32, d, vec);
-            tc_tile<32, D, D + 8>(gs, gp + (i64) (i0 + 32) * gl, gl, L - i0 - 32, dv, vec);
+            tc_tile<32, D, D + 8>(qsh, qp + (i64) (i0 + 32) * ql, ql, L - i0 - 32, d, vec);
+            tc_tile<32, D, D + 8>(gsh, gp + (i64) (i0 + 32) * gl, gl, L - i0 - 32, dv, vec);
             mma_commit();
         }
-        // dQ (32 queries x D) = dS (32 x 64 keys) K: warp w takes queries (w & 1) * 16 and columns (w >> 1) * D / 2
+        // dQ (32 queries x D) = dS (32 x 64 keys) K: warp w takes queries (w & 1) * 16 and columns (w >> 1) * D / 2; the
+        // next iteration's first barrier keeps dS and K until every warp is done with them
         int qb0 = (warp & 1) * 16, c0 = (warp >> 1) * (D / 2);
         float dq[D / 16][4];
 #pragma unroll
         for (int nt = 0; nt < D / 16; nt++) dq[nt][0] = dq[nt][1] = dq[nt][2] = dq[nt][3] = 0;
 #pragma unroll
         for (int kk = 0; kk < 8; kk++) {
-            int r = kk * 8 + 2 * t4;
-            TcA a = tc_a(dst[r][qb0 + gg], dst[r][qb0 + gg + 8], dst[r + 1][qb0 + gg], dst[r + 1][qb0 + gg + 8], split);
+            int r = kk * 8 + 2 * t4, c = qb0 + gg;
+            TcA a = tc_a_split(dsh[r][c], dsh[r][c + 8], dsh[r + 1][c], dsh[r + 1][c + 8], dsl[r][c], dsl[r][c + 8], dsl[r + 1][c], dsl[r + 1][c + 8]);
 #pragma unroll
-            for (int nt = 0; nt < D / 16; nt++) tc_mma(dq[nt], a, ks[r][c0 + nt * 8 + gg], ks[r + 1][c0 + nt * 8 + gg], split);
+            for (int nt = 0; nt < D / 16; nt++) {
+                int kc = c0 + nt * 8 + gg;
+                tc_mma(dq[nt], a, ksh[r][kc], ksh[r + 1][kc], ksl[r][kc], ksl[r + 1][kc], split);
+            }
         }
         int qlo = i0 + qb0 + gg, qhi = qlo + 8;
         float* alo = dqacc + ((i64) bh * L + qlo) * D;
@@ -1005,7 +1063,6 @@ __device__ __forceinline__ void attention_tc32_bwd_impl(float* dqacc, float* dk,
             if (col < d && qlo < L) mma_red2(alo + col, dq[nt][0], dq[nt][1]);
             if (col < d && qhi < L) mma_red2(ahi + col, dq[nt][2], dq[nt][3]);
         }
-        __syncthreads();
     }
     mma_wait<0>();
     float* dklo = dk + b * xb + h * xh + (i64) klo * xl;
@@ -1024,7 +1081,6 @@ __device__ __forceinline__ void attention_tc32_bwd_impl(float* dqacc, float* dk,
         }
     }
 }
-
 #define ATTENTION_MMA_D(T, S, D, RT) \
 extern "C" __global__ void __launch_bounds__(128) attention_mma_fwd_d##D##_##S(T* o, float* lse, const T* q, const T* k, const T* v, \
         const float* mask, int heads, int L, int Sk, int d, int dv, int causal, int vec, double scale, ATT_GEO, i64 ob, i64 oh, i64 ol, \
