@@ -101,11 +101,15 @@ public interface Backend {
     /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null. */
     default Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) { return conv2d(x, w, bias, p, false); }
 
+    /** As {@link #conv2d(Tensor, Tensor, Tensor, Tensor, Conv2dParams, boolean)} without a residual. */
+    default Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return conv2d(x, w, bias, null, p, relu); }
+
     /**
-     * As {@link #conv2d(Tensor, Tensor, Tensor, Conv2dParams)}, then, when {@code relu}, {@code max(v, 0)} (NaN kept, as
-     * {@link UnaryOp#RELU}): the bias add and the ReLU are the convolution's epilogue (one pass on CUDA instead of two).
+     * {@code relu?(conv2d(x, w, bias) + residual)}: residual (null: none) has the output's shape (a residual block's
+     * shortcut), and when {@code relu}, {@code max(v, 0)} (NaN kept, as {@link UnaryOp#RELU}). The bias, residual and
+     * ReLU are the convolution's epilogue (one pass over the output on CUDA instead of three).
      */
-    Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu);
+    Tensor conv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu);
 
     /**
      * The backward of {@code y = relu?(z + bias)} over channel dim 1 of (N, C, ...): {dz, dbias}, where dz = relu ?

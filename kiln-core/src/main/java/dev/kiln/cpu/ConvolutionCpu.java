@@ -38,9 +38,13 @@ final class ConvolutionCpu {
     /** Few input channels go to {@link DirectConv} (-Dkiln.conv.direct=false: im2col + GEMM for every shape). */
     static final boolean DIRECT = !"false".equals(System.getProperty("kiln.conv.direct"));
 
-    /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null; then, when relu, max(v, 0) in place (NaN kept). */
-    static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
+    /**
+     * x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null; plus residual (the output's shape, x's dtype) unless
+     * null; then, when relu, max(v, 0) in place (NaN kept).
+     */
+    static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {
         Tensor y = x.dtype() == DType.FLOAT32 ? conv2dF32(x, w, bias, p) : conv2dAny(x, w, bias, p);
+        if (residual != null) y = ElementwiseCpu.binary(BinaryOp.ADD, y, residual);   // fresh and contiguous, as the ReLU wants
         if (relu) reluInPlace(y);
         return y;
     }

@@ -97,7 +97,9 @@ public final class CpuBackend implements Backend {
 
     @Override public void linearBackwardWeight(Tensor g, Tensor x, Tensor dw, Tensor db) { MatmulCpu.linearBackwardWeight(g, x, dw, db); }
 
-    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return ConvolutionCpu.conv2d(x, w, bias, p, relu); }
+    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {
+        return ConvolutionCpu.conv2d(x, w, bias, residual, p, relu);
+    }
 
     @Override public Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) { return ConvolutionCpu.biasReluBackward(g, y, relu, biasGrad); }
 

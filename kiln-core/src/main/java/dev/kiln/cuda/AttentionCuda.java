@@ -111,8 +111,10 @@ final class AttentionCuda extends CudaFamily {
                 a.f64(scale);
                 Kernels.Table fn = width == 128 ? mmaFwd128 : small ? mmaFwd32 : mmaFwd64;
                 int rows = width == 128 ? 128 : 64;   // queries a block: 128 at D = 128 (two row tiles a warp)
-                mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, fn.get(t), (l + rows - 1) / rows, b * h, 1, 128,
-                        width == 128 ? FWD128_SHARED : t == DType.FLOAT32 ? tc32Shared(true, width) : 0);
+                int tiles = (l + rows - 1) / rows;
+                // float32's grid is (heads, tiles): the blocks of every head's heaviest causal tile start first
+                mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, fn.get(t), t == DType.FLOAT32 ? b * h : tiles,
+                        t == DType.FLOAT32 ? tiles : b * h, 1, 128, width == 128 ? FWD128_SHARED : t == DType.FLOAT32 ? tc32Shared(true, width) : 0);
             } else {
                 a.f64(scale);
                 mask(geo(geo(geo(geo(a, qc), kc), vc), out), mc).go(dev, (small ? fwd32 : fwd64).get(t), (l + ROWS - 1) / ROWS, b * h, 1, ROWS, 0);
@@ -249,8 +251,9 @@ final class AttentionCuda extends CudaFamily {
             if (t == DType.FLOAT32) a.i32(split());
             a.f64(scale);
             Kernels.Table fn = width == 128 ? mmaBwd128 : width == 32 ? mmaBwd32 : mmaBwd64;
+            int tiles = (s + 63) / 64;   // float32: (heads, tiles), as the forward
             mask(geo(geo(geo(geo(geo(geo(a, qc), kc), vc), gc), dk), dvv), mc)
-                    .go(dev, fn.get(t), (s + 63) / 64, b * h, 1, 128,
+                    .go(dev, fn.get(t), t == DType.FLOAT32 ? b * h : tiles, t == DType.FLOAT32 ? tiles : b * h, 1, 128,
                             width == 128 ? BWD128_SHARED : t == DType.FLOAT32 ? tc32Shared(false, width) : 0);
         }
         long n = (long) b * h * l * d;

@@ -15,7 +15,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class ConvolutionCuda extends CudaFamily {
     private final MatmulCuda matmul;
     private final ReductionsCuda reductions;
-    private final Kernels.Table im2col, col2im, biasRelu, biasReluV4, biasReluBwd, biasReluBwdV4, biasGradFinish;
+    private final Kernels.Table im2col, col2im, biasRelu, biasReluV4, biasReluClV4, biasReluBwd, biasReluBwdV4, biasGradFinish;
 
     ConvolutionCuda(CudaBackend backend, MatmulCuda matmul, ReductionsCuda reductions) {
         super(backend);
@@ -25,6 +25,7 @@ final class ConvolutionCuda extends CudaFamily {
         col2im = new Kernels.Table(dev, "convolution.cu", "col2im");
         biasRelu = new Kernels.Table(dev, "convolution.cu", "bias_relu");
         biasReluV4 = new Kernels.Table(dev, "convolution.cu", "bias_relu_v4");
+        biasReluClV4 = new Kernels.Table(dev, "convolution.cu", "bias_relu_cl_v4");
         biasReluBwd = new Kernels.Table(dev, "convolution.cu", "bias_relu_bwd");
         biasReluBwdV4 = new Kernels.Table(dev, "convolution.cu", "bias_relu_bwd_v4");
         biasGradFinish = new Kernels.Table(dev, "convolution.cu", "bias_grad_finish");
@@ -45,13 +46,17 @@ final class ConvolutionCuda extends CudaFamily {
         return cols;
     }
 
-    Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
+    Tensor conv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {
+        Tensor y;
         StemConv stem = stemConv(x, w.shape(), p);
-        if (stem != null) return stem.forward(x, w, bias, relu);
-        SmallConv small = smallConv(x.shape(), w.shape(), p, x.dtype());
-        if (small != null) return small.forward(x, w, bias, relu);
-        Tensor y = Dnn.available(x.dtype()) ? dnnConv2d(x, w, p) : im2colConv2d(x, w, p);
-        if (bias != null || relu) biasReluInPlace(y, bias, relu);
+        SmallConv small = stem != null ? null : smallConv(x.shape(), w.shape(), p, x.dtype());
+        if (stem != null || small != null) {   // their kernels add the bias and apply the ReLU; a residual comes after
+            y = stem != null ? stem.forward(x, w, bias, relu && residual == null) : small.forward(x, w, bias, relu && residual == null);
+            if (residual != null) biasReluInPlace(y, null, residual, relu);
+            return y;
+        }
+        y = Dnn.available(x.dtype()) ? dnnConv2d(x, w, p) : im2colConv2d(x, w, p);
+        if (bias != null || residual != null || relu) biasReluInPlace(y, bias, residual, relu);
         return y;
     }
 
@@ -280,20 +285,27 @@ final class ConvolutionCuda extends CudaFamily {
         return out;
     }
 
-    /** y = relu?(y + bias[channel]) in place over dim 1 of a fresh contiguous or channels-last (N, C, ...) tensor (bias may be null). */
-    private void biasReluInPlace(Tensor y, Tensor bias, boolean relu) {
+    /**
+     * y = relu?(y + bias[channel] + residual) in place over dim 1 of a fresh contiguous or channels-last (N, C, ...)
+     * tensor (bias, residual may be null; the residual is read in y's layout and dtype, copied there if it is not).
+     */
+    private void biasReluInPlace(Tensor y, Tensor bias, Tensor residual, boolean relu) {
         Tensor bc = bias == null ? null : contiguous(bias);
+        boolean cl = y.prefersChannelsLast();
+        Tensor z = residual == null ? null : cl ? channelsLast(residual, y.dtype()) : contiguous(residual, y.dtype());
         long n = y.numel();
         int[] s = y.shape();
         // channels-last is (N*H*W, C, 1): one "image" per pixel, the channel innermost
-        long inner = n == 0 || y.prefersChannelsLast() ? 1 : n / ((long) s[0] * s[1]);
+        long inner = n == 0 || cl ? 1 : n / ((long) s[0] * s[1]);
         if (n > 0) {
-            boolean v4 = inner % 4 == 0;
-            long work = v4 ? n / 4 : n;
-            Launch.args().ptr(ptr(y)).ptr(bc == null ? 0 : ptr(bc)).i64(work).i64(inner).i64(s[1]).i32(relu ? 1 : 0)
-                    .go(dev, (v4 ? biasReluV4 : biasRelu).get(y.dtype()), grid(work), BLOCK);
+            boolean aligned = ptr(y) % 16 == 0 && (z == null || ptr(z) % 16 == 0);
+            Kernels.Table fn = !aligned ? biasRelu : cl && s[1] % 4 == 0 ? biasReluClV4 : !cl && inner % 4 == 0 ? biasReluV4 : biasRelu;
+            long work = fn == biasRelu ? n : n / 4;
+            Launch.args().ptr(ptr(y)).ptr(bc == null ? 0 : ptr(bc)).ptr(z == null ? 0 : ptr(z)).i64(work).i64(inner).i64(s[1]).i32(relu ? 1 : 0)
+                    .go(dev, fn.get(y.dtype()), grid(work), BLOCK);
         }
         if (bc != null) drop(bc, bias);
+        if (z != null) drop(z, residual);
     }
 
     Tensor[] biasReluBackward(Tensor g, Tensor y, boolean relu, boolean biasGrad) {

@@ -311,7 +311,9 @@ public final class CudaBackend implements Backend {
         return dh != null ? dh : Backend.super.linearAfterBackwardInput(activationBackward, g, w, h);
     }
 
-    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return convolution.conv2d(x, w, bias, p, relu); }
+    @Override public Tensor conv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {
+        return convolution.conv2d(x, w, bias, residual, p, relu);
+    }
 
     @Override public Tensor[] conv2dBackwardWeightAndBias(Tensor g, Tensor y, Tensor x, int[] weightShape, Conv2dParams p,
                                                           boolean relu, boolean biasGrad) {

@@ -128,8 +128,8 @@ public final class ResNet extends Model {
         }
 
         @Override public Tensor forward(Tensor x) {
-            Tensor y = bn1.forward(conv1.forward(x), null, true);
-            return bn2.forward(conv2.forward(y), downsample == null ? x : downsample.forward(x), true);   // relu(bn2(.) + shortcut)
+            Tensor y = bn1.forwardAfter(conv1, x, null, true);
+            return bn2.forwardAfter(conv2, y, downsample == null ? x : downsample.forward(x), true);   // relu(bn2(.) + shortcut)
         }
     }
 
@@ -160,9 +160,9 @@ public final class ResNet extends Model {
         }
 
         @Override public Tensor forward(Tensor x) {
-            Tensor y = bn1.forward(conv1.forward(x), null, true);
-            y = bn2.forward(conv2.forward(y), null, true);
-            return bn3.forward(conv3.forward(y), downsample == null ? x : downsample.forward(x), true);
+            Tensor y = bn1.forwardAfter(conv1, x, null, true);
+            y = bn2.forwardAfter(conv2, y, null, true);
+            return bn3.forwardAfter(conv3, y, downsample == null ? x : downsample.forward(x), true);
         }
     }
 }

@@ -19,7 +19,7 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
     private final boolean affine;
     private final Tensor weight, bias; // null unless affine
     private final Tensor runningMean, runningVar, numBatchesTracked;
-    private boolean folded; // its transform lives in the convolution before it (foldInto)
+    private Conv2d foldedInto; // the convolution before it, which does its transform (foldInto); null: not folded
     private UnaryOperator<Tensor> sumOverReplicas; // synchronised batch norm: sums a tensor over the data-parallel ranks, differentiably
 
     BatchNorm(int features, double eps, double momentum, boolean affine) {
@@ -65,7 +65,7 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
     public final Tensor runningVar() { return runningVar; }
 
     /** Whether {@link #foldInto} moved this layer's transform into a convolution, so it passes its input through. */
-    public final boolean isFolded() { return folded; }
+    public final boolean isFolded() { return foldedInto != null; }
 
     /**
      * Moves this layer's inference transform, {@code (x - mean) / sqrt(var + eps) * weight + bias} per channel, into
@@ -74,7 +74,7 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
      * (it cannot be undone and a folded layer refuses training mode); the running statistics stay, unused.
      */
     public final void foldInto(Conv2d conv) {
-        if (folded) throw new IllegalStateException(getClass().getSimpleName() + " is already folded into a convolution");
+        if (foldedInto != null) throw new IllegalStateException(getClass().getSimpleName() + " is already folded into a convolution");
         if (conv.outChannels() != features) {
             throw new IllegalArgumentException(getClass().getSimpleName() + "(" + features + ") cannot fold into a convolution of "
                     + conv.outChannels() + " output channels");
@@ -87,7 +87,17 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
             conv.scaleAndShiftOutputs(scale, shift);
             return null;
         });
-        folded = true;
+        foldedInto = conv;
+    }
+
+    /**
+     * {@code relu?(this(conv(x)) + residual)}, a residual block's convolution and norm: once this layer is folded into
+     * {@code conv}, the convolution adds the residual and applies the ReLU as its epilogue (one pass over its output
+     * where the add and the ReLU would take two more).
+     */
+    public final Tensor forwardAfter(Forward conv, Tensor x, Tensor residual, boolean relu) {
+        if (conv == foldedInto && !isTraining()) return foldedInto.forward(x, residual, relu);
+        return forward(conv.forward(x), residual, relu);
     }
 
     /**
@@ -112,7 +122,7 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
     public Tensor forward(Tensor x, Tensor residual, boolean relu) {
         checkInput(x);
         boolean training = isTraining();
-        if (folded) {
+        if (foldedInto != null) {
             if (training) throw new IllegalStateException(getClass().getSimpleName() + " was folded into a convolution for inference and cannot train");
             Tensor y = residual == null ? x : x.add(residual);
             return relu ? y.relu() : y;
@@ -129,7 +139,7 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
     Tensor forwardReluMaxPool(Tensor x, MaxPool2d pool) {
         checkInput(x);
         boolean training = isTraining();
-        if (folded || (training && sumOverReplicas != null)) return pool.forward(forward(x, null, true));
+        if (foldedInto != null || (training && sumOverReplicas != null)) return pool.forward(forward(x, null, true));
         return dev.kiln.ops.Normalization.batchNormReluMaxPool(x, runningMean, runningVar, batchCounter(x, training), weight, bias, training,
                 momentum, eps, pool.params());
     }

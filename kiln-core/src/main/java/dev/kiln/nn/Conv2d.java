@@ -69,8 +69,11 @@ public final class Conv2d extends Layer implements Forward {
     @Override public Tensor forward(Tensor x) { return forward(x, false); }
 
     /** forward, then ReLU when {@code relu}, as one op (the bias add and the ReLU fused: see Sequential). */
-    Tensor forward(Tensor x, boolean relu) {
-        return Convolution.conv2d(x, weight, bias, geometry, relu);
+    Tensor forward(Tensor x, boolean relu) { return forward(x, null, relu); }
+
+    /** {@code relu?(forward(x) + residual)} as one op (BatchNorm.forwardAfter, once folded into this layer). */
+    Tensor forward(Tensor x, Tensor residual, boolean relu) {
+        return Convolution.conv2d(x, weight, bias, residual, geometry, relu);
     }
 
     @Override protected String extraRepr() {

@@ -17,25 +17,31 @@ public final class Convolution {
 
     public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p) { return conv2d(x, w, bias, p, false); }
 
+    /** conv2d, then ReLU when {@code relu}, as one op (nn.Sequential uses it for a Conv2d followed by a ReLU). */
+    public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) { return conv2d(x, w, bias, null, p, relu); }
+
     /**
-     * conv2d, then ReLU when {@code relu}: {@code relu(conv2d(x, w, bias))} as one op, whose bias add and ReLU run
-     * as the convolution's epilogue and whose backward takes the ReLU mask and the bias gradient in one pass
-     * (nn.Sequential uses it for a Conv2d followed by a ReLU).
+     * {@code relu?(conv2d(x, w, bias) + residual)} as one op (residual null: none; relu false: none): the bias add, the
+     * residual add and the ReLU run as the convolution's epilogue, and the backward takes the ReLU mask and the bias
+     * gradient in one pass (the residual's gradient is that masked gradient). A residual block whose batch norm was folded
+     * into its convolution ends this way ({@code BatchNorm.forwardAfter}).
      */
-    public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, boolean relu) {
+    public static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {
         x = Autocast.cast(AutocastPolicy.CONV2D, x);
         w = filterFor(x, w);
         bias = Autocast.cast(AutocastPolicy.CONV2D, bias);
-        check(x, w, bias, p);
+        check(x, w, bias, residual, p);
+        if (residual != null) residual = residual.to(x.dtype());
         Backend be = get(x.device());
-        Tensor out = be.conv2d(x, w, bias, p, relu);
-        Tensor in = x, weight = w, b = bias;
+        Tensor out = be.conv2d(x, w, bias, residual, p, relu);
+        Tensor in = x, weight = w, b = bias, res = residual;
         int[] xShape = x.shape(), wShape = w.shape();
-        return Autograd.record(relu ? "conv2d_relu" : "conv2d", out, g -> {
-            boolean biasGrad = b != null && b.requiresGrad();
-            if (!in.requiresGrad() && weight.requiresGrad()) { // a first layer: no input gradient, so dz need not exist
+        String name = (relu ? "conv2d_relu" : "conv2d") + (residual != null ? "_residual" : "");
+        return Autograd.record(name, out, g -> {
+            boolean biasGrad = b != null && b.requiresGrad(), resGrad = res != null && res.requiresGrad();
+            if (!in.requiresGrad() && !resGrad && weight.requiresGrad()) { // a first layer: no input gradient, so dz need not exist
                 Tensor[] wb = be.conv2dBackwardWeightAndBias(g, out, in, wShape, p, relu, biasGrad);
-                return new Tensor[]{null, wb[0], wb[1]};
+                return new Tensor[]{null, wb[0], wb[1], null};
             }
             Tensor[] pre = relu || biasGrad ? be.biasReluBackward(g, out, relu, biasGrad) : new Tensor[]{g, null};
             Tensor gz = pre[0];
@@ -44,8 +50,9 @@ public final class Convolution {
             return new Tensor[]{
                     in.requiresGrad() ? be.conv2dBackwardInput(gz, weight, xShape, p, pending) : null,
                     weight.requiresGrad() ? be.conv2dBackwardWeight(gz, in, wShape, p) : null,
-                    pre[1]};
-        }, in, weight, b);
+                    pre[1],
+                    resGrad ? gz : null};
+        }, in, weight, b, res);
     }
 
     /**
@@ -107,7 +114,7 @@ public final class Convolution {
                 : w.isChannelsLast() && w.dtype() == wt ? w : Views.toChannelsLast(w, wt);
     }
 
-    private static void check(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
+    private static void check(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p) {
         if (x.dim() != 4) {
             throw new IllegalArgumentException("conv2d: expected input of rank 4 (N, C, H, W), got shape " + Shape.str(x.shape()));
         }
@@ -140,6 +147,14 @@ public final class Convolution {
             if (bias.dtype() != x.dtype()) {
                 throw new IllegalArgumentException("conv2d: bias (" + bias.dtype() + ") must have the input's dtype " + x.dtype());
             }
+        }
+        if (residual != null) {
+            Checks.sameDevice("conv2d", x, residual);
+            int[] out = {xs[0], ws[0], p.outH(xs[2], ws[2]), p.outW(xs[3], ws[3])};
+            if (!java.util.Arrays.equals(residual.shape(), out)) {
+                throw new IllegalArgumentException("conv2d: residual of shape " + Shape.str(residual.shape()) + " does not match the output " + Shape.str(out));
+            }
+            Checks.floating("conv2d", residual);
         }
     }
 }

@@ -106,7 +106,7 @@ class ConvolutionCpuTest {
             ys1[i] += Math.abs(b);
         }
         int terms = k.cg() * kh * kw;
-        assertClose("forward", y, ys1, terms, ConvolutionCpu.conv2d(x, wt, bias, k.p, false).toFloatArray());
+        assertClose("forward", y, ys1, terms, ConvolutionCpu.conv2d(x, wt, bias, null, k.p, false).toFloatArray());
         assertClose("backward-input", gx, gxs, k.og() * kh * kw, ConvolutionCpu.conv2dBackwardInput(gy, wt, xs, k.p).toFloatArray());
         assertClose("backward-weight", gw, gws, n * k.oh() * k.ow(), ConvolutionCpu.conv2dBackwardWeight(gy, x, ws, k.p).toFloatArray());
     }

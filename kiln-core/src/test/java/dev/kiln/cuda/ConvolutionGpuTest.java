@@ -79,6 +79,10 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                 Tensor yc = CPU_BE.conv2d(x, w, bias, p, true), yg = gpuBe.conv2d(gpu(x), gpu(w), gpu(bias), p, true);
                 close(yc, yg, tl, what);
                 close(CPU_BE.conv2d(x, w, null, p, true), gpuBe.conv2d(gpu(x), gpu(w), null, p, true), tl, what + " (no bias)");
+                // a residual added before the ReLU, in y's layout and in the other (copied to y's)
+                Tensor r = randn(t, yc.shape()), yrc = CPU_BE.conv2d(x, w, bias, r, p, true);
+                close(yrc, gpuBe.conv2d(gpu(x), gpu(w), gpu(bias), gpu(r), p, true), tl, what + " (residual)");
+                close(yrc, gpuBe.conv2d(gpu(x), gpu(w), gpu(bias), gpuCl(r), p, true), tl, what + " (channels-last residual)");
                 // the backward on the CPU output (so both see the same mask) and a fresh gradient
                 Tensor g = randn(t, yc.shape());
                 for (boolean relu : new boolean[]{true, false}) {
@@ -152,6 +156,7 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                 {new int[]{4, 8, 12, 10}, new int[]{16, 8, 1, 1}, Conv2dParams.of(2, 0, 1, 1)},
                 {new int[]{2, 3, 15, 15}, new int[]{8, 3, 7, 7}, Conv2dParams.of(2, 3, 1, 1)},   // a ResNet stem
                 {new int[]{2, 8, 7, 7}, new int[]{8, 4, 3, 3}, Conv2dParams.of(1, 1, 1, 2)},
+                {new int[]{2, 8, 6, 6}, new int[]{6, 8, 3, 3}, Conv2dParams.of(1, 1, 1, 1)},   // channels not a multiple of 4
         };
         for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
             double tl = t == DType.FLOAT32 ? 1e-4 : 2e-2;
@@ -167,6 +172,12 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                 Tensor ybc = CPU_BE.conv2d(x, w, bias, p, true), ybg = gpuBe.conv2d(xg, wg, gpu(bias), p, true);
                 assertChannelsLast(ybg, what + " y (bias, relu)");
                 close(ybc, ybg, tl, what + " y (bias, relu)");
+                // the residual epilogue: channels-last, one element off a 16-byte boundary, contiguous (copied to y's layout)
+                Tensor r = randn(t, yc.shape()), yrc = CPU_BE.conv2d(x, w, bias, r, p, true), yrg = gpuBe.conv2d(xg, wg, gpu(bias), gpuCl(r), p, true);
+                assertChannelsLast(yrg, what + " y (bias, residual, relu)");
+                close(yrc, yrg, tl, what + " y (bias, residual, relu)");
+                close(yrc, gpuBe.conv2d(xg, wg, gpu(bias), misaligned(r), p, true), tl, what + " y (misaligned residual)");
+                close(CPU_BE.conv2d(x, w, null, r, p, false), gpuBe.conv2d(xg, wg, null, gpu(r), p, false), tl, what + " y (contiguous residual alone)");
                 Tensor g = randn(t, yc.shape()), gg = gpuCl(g);
                 // the filter channels-last (KRSC, as the op layer makes it) here, contiguous in the forward above
                 Tensor dx = gpuBe.conv2dBackwardInput(gg, gpuCl(w), xs, p);
@@ -213,6 +224,8 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                 // a contiguous (KCRS) filter, read through its strides; bias and ReLU in the epilogue
                 Tensor ybc = CPU_BE.conv2d(x, w, bias, p, true), ybg = gpuBe.conv2d(xg, gpu(w), gpu(bias), p, true);
                 close(ybc, ybg, tl, what + " y (bias, relu)");
+                Tensor r = randn(t, yc.shape());   // a residual after the stem's own epilogue
+                close(CPU_BE.conv2d(x, w, bias, r, p, true), gpuBe.conv2d(xg, gpuCl(w), gpu(bias), gpuCl(r), p, true), tl, what + " y (bias, residual, relu)");
                 Tensor g = tf32(randn(t, yc.shape())), gg = gpuCl(g);
                 Tensor dw = gpuBe.conv2dBackwardWeight(gg, xg, ws, p);
                 close(CPU_BE.conv2dBackwardWeight(g, x, ws, p), dw, tl, what + " dw");

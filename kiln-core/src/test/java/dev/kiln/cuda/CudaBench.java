@@ -8,6 +8,9 @@ import dev.kiln.backend.Backend;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.ReduceOp;
+import dev.kiln.infer.Predictor;
+import dev.kiln.nn.Model;
+import dev.kiln.train.ModelZoo;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -56,6 +59,12 @@ public final class CudaBench {
         if (Arrays.asList(args).contains("bias-grad")) {
             biasGrad(g, be);
             return;
+        }
+        for (String a : args) {
+            if (a.startsWith("infer-")) {   // infer-resnet50 etc.: one batch-256 prediction between two marker fills, for Nsight Compute
+                inferOnce(dev, be, ModelZoo.parse(a.substring(6)));
+                return;
+            }
         }
 
         // launch overhead: a 1-element fill, host-side cost per call and device throughput of tiny kernels
@@ -210,6 +219,29 @@ public final class CudaBench {
         time("cumsum f32 64x50257 dim 1", 2 * vb, () -> vocab.cumsum(1));
         time("cumsum f32 4096x4096 dim 1", 2 * sb, () -> square.cumsum(1));
         time("cumsum f32 4096x4096 dim 0", 2 * sb, () -> square.cumsum(0));
+    }
+
+    /**
+     * A ResNet's batch-256 prediction (the Predictor's graph, as kiln bench's infer rows run it), timed, then once more
+     * between two 1-element fills that mark it in a profiler's kernel list.
+     */
+    static void inferOnce(CudaDevice dev, CudaBackend be, ModelZoo zoo) {
+        Cuda.setCudnnBenchmark(true);
+        Model m = zoo.build(new Generator(0), new int[]{3, 224, 224}, 1000);
+        m.to(GPU);
+        Tensor x = Tensor.randn(new Generator(9), new int[]{256, 3, 224, 224}, DType.FLOAT32, GPU).keep();
+        Tensor mark = Tensor.zeros(new int[]{1}, DType.FLOAT32, GPU);
+        try (Predictor p = new Predictor(m, x)) {
+            for (int i = 0; i < 5; i++) p.predict(x).close();
+            long t0 = System.nanoTime();
+            for (int i = 0; i < 20; i++) p.predict(x).close();
+            double ms = (System.nanoTime() - t0) / 1e6 / 20;
+            System.out.printf("infer %s b256: %.3f ms a batch, %.0f img/s%n", zoo.cliName(), ms, 256 / ms * 1e3);
+            be.fill(mark, 1);
+            p.predict(x).close();
+            be.fill(mark, 2);
+            dev.synchronize();
+        }
     }
 
     /** Times op (which returns a tensor to release) with events: median of 5 batches; work > 0 bytes, < 0 flops. */

@@ -81,4 +81,41 @@ class ConvolutionGradTest {
             }
         }
     }
+
+    /** relu?(conv2d + bias + residual) as one op: float64 gradients of all four inputs, with and without ReLU and bias. */
+    @Test void conv2dResidualFusedGradient() {
+        Conv2dParams p = new Conv2dParams(2, 2, 1, 1, 1, 1, 1);
+        GradCheck.check(t -> Convolution.conv2d(t[0], t[1], t[2], t[3], p, true), randn(70, 2, 3, 5, 6), randn(71, 4, 3, 3, 3), randn(72, 4),
+                randn(73, 2, 4, 3, 3));
+        GradCheck.check(t -> Convolution.conv2d(t[0], t[1], null, t[2], Conv2dParams.of(1, 0, 1, 1), false), randn(74, 1, 2, 4, 4),
+                randn(75, 3, 2, 1, 1), randn(76, 1, 3, 4, 4));
+        // the residual alone needing a gradient (a first layer's weights beside it): the first-layer shortcut is not taken
+        Tensor x = randn(77, 1, 2, 4, 4), r = randn(78, 1, 3, 4, 4).requiresGrad(true), gy = randn(79, 1, 3, 4, 4);
+        Convolution.conv2d(x, randn(80, 3, 2, 1, 1).requiresGrad(true), null, r, Conv2dParams.of(1, 0, 1, 1), true).mul(gy).sum().backward();
+        Tensor y = Convolution.conv2d(x, randn(80, 3, 2, 1, 1), null, r.detach(), Conv2dParams.of(1, 0, 1, 1), true);
+        assertArrayEquals(gy.mul(y.gt(0).to(DType.FLOAT64)).toDoubleArray(), r.grad().toDoubleArray(), 0);
+    }
+
+    /** The fused residual op against relu(conv2d(...) + residual) in float32: equal values and gradients (channels-last input too). */
+    @Test void conv2dResidualFusedEqualsTheComposite() {
+        Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
+        for (boolean channelsLast : new boolean[]{false, true}) {
+            Tensor x = randn(81, 2, 4, 5, 5).to(DType.FLOAT32), w = randn(82, 4, 4, 3, 3).to(DType.FLOAT32), b = randn(83, 4).to(DType.FLOAT32);
+            Tensor r = randn(84, 2, 4, 5, 5).to(DType.FLOAT32), gy = randn(85, 2, 4, 5, 5).to(DType.FLOAT32);
+            if (channelsLast) x = x.toChannelsLast();
+            Tensor[] fused = {x.detach().requiresGrad(true), w.detach().requiresGrad(true), b.detach().requiresGrad(true), r.detach().requiresGrad(true)};
+            Tensor[] comp = {x.detach().requiresGrad(true), w.detach().requiresGrad(true), b.detach().requiresGrad(true), r.detach().requiresGrad(true)};
+            Tensor yf = Convolution.conv2d(fused[0], fused[1], fused[2], fused[3], p, true);
+            Tensor yc = F.relu(F.conv2d(comp[0], comp[1], comp[2], p).add(comp[3]));
+            assertArrayEquals(yc.toFloatArray(), yf.toFloatArray(), 0f, "forward");
+            yf.mul(gy).sum().backward();
+            yc.mul(gy).sum().backward();
+            for (int i = 0; i < 4; i++) assertArrayEquals(comp[i].grad().toFloatArray(), fused[i].grad().toFloatArray(), 1e-4f, "gradient " + i);
+        }
+        // a residual of another shape is refused, named
+        Tensor x = randn(86, 1, 2, 4, 4), w = randn(87, 3, 2, 3, 3);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Convolution.conv2d(x, w, null, randn(88, 1, 3, 4, 4), Conv2dParams.of(1, 0, 1, 1), true));
+        assertTrue(e.getMessage().contains("residual of shape [1, 3, 4, 4] does not match the output [1, 3, 2, 2]"), e.getMessage());
+    }
 }

@@ -480,28 +480,30 @@ extern "C" __global__ void __launch_bounds__(256) conv_stem_wgrad_finish_c##C##k
 // 16-bit kernels measured faster there than this TF32 path (resnet18 b64: 13,593 against 13,269 img/s graphed)
 STEM_CONV(float, f32, 3, 7, 7)
 
-// ---- bias + ReLU over channel dim 1 of a contiguous (N, C, inner...) tensor, in place: the epilogue of a
-// convolution whose output nobody else has seen yet. relu(v) = v <= 0 ? 0 : v (NaN kept, as UnaryOp.RELU).
-// Each thread takes W consecutive elements with one wide load: the _v4 kernels (W = 4) need inner % 4 == 0 and
-// 16-byte aligned bases, so the 4 share a channel; the plain ones take W = 1.
+// ---- bias (+ residual) + ReLU over channel dim 1 of a contiguous (N, C, inner...) tensor, in place: the epilogue of
+// a convolution whose output nobody else has seen yet, y = relu?(y + b[c] + z), z (a residual block's shortcut, laid
+// out as y) or b null for none. relu(v) = v <= 0 ? 0 : v (NaN kept, as UnaryOp.RELU). Each thread takes W consecutive
+// elements with one wide load: the _v4 kernels (W = 4) need inner % 4 == 0 and 16-byte aligned bases, so the 4 share
+// a channel; the _cl_v4 ones take channels-last y (inner 1, the channel innermost: the 4 are channels ch..ch+3, c % 4
+// == 0); the plain ones W = 1.
 
-template <typename T>
-__device__ __forceinline__ typename Acc<T>::type bias_relu_one(typename Acc<T>::type v, typename Acc<T>::type b, int relu) {
-    v += b;
-    return relu && v <= 0 ? (typename Acc<T>::type) 0 : v;
-}
-
-template <typename T, int W>
-__device__ __forceinline__ void bias_relu(T* y, const T* b, i64 packs, i64 inner, i64 c, int relu) {
+template <typename T, int W, bool CL>
+__device__ __forceinline__ void bias_relu(T* y, const T* b, const T* z, i64 packs, i64 inner, i64 c, int relu) {
     typedef typename Acc<T>::type A;
     Pack<T, W>* yp = reinterpret_cast<Pack<T, W>*>(y);
+    const Pack<T, W>* zp = reinterpret_cast<const Pack<T, W>*>(z);
     GRID_STRIDE(i, packs) {
         i64 r, ch;
-        divmod(divmod(W * i, inner, r), c, ch);
-        A bv = b ? load<A, T>(b[ch]) : (A) 0;
-        Pack<T, W> p = yp[i];
+        if (CL) divmod(W * i, c, ch);
+        else divmod(divmod(W * i, inner, r), c, ch);
+        Pack<T, W> p = yp[i], q;
+        if (z) q = zp[i];
 #pragma unroll
-        for (int e = 0; e < W; e++) p.v[e] = store<T, A>(bias_relu_one<T>(load<A, T>(p.v[e]), bv, relu));
+        for (int e = 0; e < W; e++) {
+            A v = load<A, T>(p.v[e]) + (b ? load<A, T>(b[CL ? ch + e : ch]) : (A) 0);   // (y + b) + z, as the CPU sums
+            if (z) v += load<A, T>(q.v[e]);
+            p.v[e] = store<T, A>(relu && v <= 0 ? (A) 0 : v);
+        }
         yp[i] = p;
     }
 }
@@ -539,11 +541,14 @@ __device__ __forceinline__ void bias_relu_bwd(T* dz, typename Acc<T>::type* part
 }
 
 #define BIAS_RELU(T, S) \
-extern "C" __global__ void bias_relu_##S(T* y, const T* b, i64 n, i64 inner, i64 c, int relu) { \
-    bias_relu<T, 1>(y, b, n, inner, c, relu); \
+extern "C" __global__ void bias_relu_##S(T* y, const T* b, const T* z, i64 n, i64 inner, i64 c, int relu) { \
+    bias_relu<T, 1, false>(y, b, z, n, inner, c, relu); \
 } \
-extern "C" __global__ void bias_relu_v4_##S(T* y, const T* b, i64 n4, i64 inner, i64 c, int relu) { \
-    bias_relu<T, 4>(y, b, n4, inner, c, relu); \
+extern "C" __global__ void bias_relu_v4_##S(T* y, const T* b, const T* z, i64 n4, i64 inner, i64 c, int relu) { \
+    bias_relu<T, 4, false>(y, b, z, n4, inner, c, relu); \
+} \
+extern "C" __global__ void bias_relu_cl_v4_##S(T* y, const T* b, const T* z, i64 n4, i64 inner, i64 c, int relu) { \
+    bias_relu<T, 4, true>(y, b, z, n4, inner, c, relu); \
 }
 #define BIAS_RELU_BWD(T, S) \
 extern "C" __global__ void bias_relu_bwd_##S(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 images, \
