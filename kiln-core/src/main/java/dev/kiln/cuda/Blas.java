@@ -75,12 +75,13 @@ final class Blas {
     /**
      * {@link #tryLt} with D in {@code out} and, when c is not 0, C added: D = op(A)·op(B) (+ bias) + C, C laid out as D (see {@link
      * CublasLt#matmul(DType, DType, boolean, CublasLt.Epilogue, long, boolean, boolean, int, int, int, long, int, long, int,
-     * long, int, long, long, long, long, boolean)}).
+     * long, int, long, long, long, long, boolean)}); float32 on TF32 tensor cores when {@code tf32} (a matrix product's
+     * {@link CudaDevice#allowTf32()}, a convolution's {@link CudaDevice#allowTf32Conv()}).
      */
-    static boolean tryLtTo(CudaDevice dev, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB,
+    static boolean tryLtTo(CudaDevice dev, boolean tf32, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB,
                           long m, long n, long k, long a, long lda, long b, long ldb, long c, long d, long ldd, long bias) {
         if (!fits(m) || !fits(n) || !fits(k) || !fits(lda) || !fits(ldb) || !fits(ldd)) return false;
-        return onLt(dev, (lt, workspace, tune) -> lt.matmul(t, out, dev.allowTf32(), epilogue, c, transA, transB, (int) m,
+        return onLt(dev, (lt, workspace, tune) -> lt.matmul(t, out, tf32, epilogue, c, transA, transB, (int) m,
                 (int) n, (int) k, a, (int) lda, b, (int) ldb, d, (int) ldd, bias, workspace, Cublas.RECOMMENDED_WORKSPACE_BYTES,
                 dev.stream().address(), tune));
     }

@@ -55,8 +55,42 @@ final class ConvolutionCuda extends CudaFamily {
             if (residual != null) biasReluInPlace(y, null, residual, relu);
             return y;
         }
+        if (bias != null || residual != null || relu) {
+            y = pointwiseConv2d(x, w, bias, residual, p, relu);
+            if (y != null) return y;
+        }
         y = Dnn.available(x.dtype()) ? dnnConv2d(x, w, p) : im2colConv2d(x, w, p);
         if (bias != null || residual != null || relu) biasReluInPlace(y, bias, residual, relu);
+        return y;
+    }
+
+    /**
+     * A 1x1 convolution of stride 1 without padding over channels-last activations is one product, y (N·H·W, K) = x
+     * (N·H·W, C) · wᵀ, and cuBLASLt adds the bias, the residual (its C operand) and the ReLU in its epilogue, with no
+     * pass of their own over y (ResNet-50's bottlenecks are two thirds such convolutions). Null where that does not
+     * apply or cuBLASLt has no algorithm for it; the caller then takes cuDNN and the epilogue kernel.
+     */
+    private Tensor pointwiseConv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {
+        int[] xs = x.shape(), ws = w.shape();
+        DType t = x.dtype();
+        if (ws[2] != 1 || ws[3] != 1 || p.groups() != 1 || p.strideH() != 1 || p.strideW() != 1 || p.padH() != 0 || p.padW() != 0
+                || !channelsLastConv(x) || !x.isChannelsLast()) return null;
+        long rows = (long) xs[0] * xs[2] * xs[3];
+        if (rows == 0 || xs[1] == 0) return null;
+        Tensor wc = krsc(w), bc = bias == null ? null : contiguous(bias), z = residual == null ? null : channelsLast(residual, t);
+        Tensor y = newChannelsLast(new int[]{xs[0], ws[0], xs[2], xs[3]}, t);
+        CublasLt.Epilogue e = bc != null ? (relu ? CublasLt.Epilogue.RELU_BIAS : CublasLt.Epilogue.BIAS)
+                : relu ? CublasLt.Epilogue.RELU : CublasLt.Epilogue.DEFAULT;
+        // column-major: yᵀ (K x rows) = wᵀ-read (K x C) · xᵀ (C x rows), x's and w's rows C apart
+        boolean done = Blas.tryLtTo(dev, dev.allowTf32Conv(), t, t, e, true, false, ws[0], rows, xs[1], ptr(wc), xs[1], ptr(x), xs[1],
+                z == null ? 0 : ptr(z), ptr(y), ws[0], bc == null ? 0 : ptr(bc));
+        drop(wc, w);
+        if (bc != null) drop(bc, bias);
+        if (z != null) drop(z, residual);
+        if (!done) {
+            y.storage().release();
+            return null;
+        }
         return y;
     }
 

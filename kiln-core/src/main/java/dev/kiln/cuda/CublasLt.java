@@ -43,6 +43,10 @@ public final class CublasLt extends NativeHandle {
         DEFAULT(1),
         /** D = op(A)·op(B) + bias, bias (rows of D) added to every column. */
         BIAS(4),
+        /** D = max(op(A)·op(B) (+ C), 0). */
+        RELU(2),
+        /** D = max(op(A)·op(B) (+ C) + bias, 0). */
+        RELU_BIAS(6),
         /** D = op(A)·op(B), and bias = the sum of op(B) over k (one value per column of D); op(B) must be transposed. */
         BGRADB(512),
         /**
@@ -277,9 +281,9 @@ public final class CublasLt extends NativeHandle {
         return planned(key -> key.dtype() == dtype && key.epilogue() == epilogue, m, n, k, false);
     }
 
-    /** Whether a product adding another matrix (D of type out) of these dimensions has a plan cuBLASLt accepted (tests). */
-    boolean acceptedAdding(DType dtype, DType out, int m, int n, int k) {
-        return planned(key -> key.dtype() == dtype && key.out() == out && key.accumulate(), m, n, k, false);
+    /** Whether a product adding another matrix (D of type out), with this epilogue, of these dimensions has a plan cuBLASLt accepted (tests). */
+    boolean acceptedAdding(DType dtype, DType out, Epilogue epilogue, int m, int n, int k) {
+        return planned(key -> key.dtype() == dtype && key.out() == out && key.epilogue() == epilogue && key.accumulate(), m, n, k, false);
     }
 
     /** Whether a product with D of type out and this epilogue (C not added) has a plan cuBLASLt accepted (tests). */
@@ -370,7 +374,9 @@ public final class CublasLt extends NativeHandle {
 
     /** The epilogue's vector or matrix: the bias (or its gradient), or GELU's input for DGELU. */
     private void setEpiloguePointer(long desc, Epilogue epilogue, long pointer) throws Throwable {
-        if (epilogue != Epilogue.DEFAULT) setLong(desc, epilogue == Epilogue.DGELU ? DESC_EPILOGUE_AUX_POINTER : DESC_BIAS_POINTER, pointer);
+        if (epilogue != Epilogue.DEFAULT && epilogue != Epilogue.RELU) {
+            setLong(desc, epilogue == Epilogue.DGELU ? DESC_EPILOGUE_AUX_POINTER : DESC_BIAS_POINTER, pointer);
+        }
     }
 
     /** An 8-byte attribute: a pointer or an int64. */

@@ -41,7 +41,7 @@ final class MatmulCuda extends CudaFamily {
         Tensor rc = contiguous(residual), xc = gemmReady(x), wc = gemmReady(w), bc = bias == null ? null : contiguous(bias, t);
         Tensor y = newTensor(new int[]{n, out}, t);
         GemmOperand lx = operand(xc), lw = operand(wc);
-        boolean fused = in > 0 && (long) n * out > 0 && Blas.tryLtTo(dev, x.dtype(), t, bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS,
+        boolean fused = in > 0 && (long) n * out > 0 && Blas.tryLtTo(dev, dev.allowTf32(), x.dtype(), t, bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS,
                 !lw.transposed(), lx.transposed(), out, n, in, ptr(wc), lw.ld(), ptr(xc), lx.ld(), ptr(rc), ptr(y), out, bc == null ? 0 : ptr(bc));
         drop(xc, x);
         drop(wc, w);
@@ -114,11 +114,11 @@ final class MatmulCuda extends CudaFamily {
             int ld = (out + 7) / 8 * 8;
             Tensor padded = newTensor(new int[]{n, ld}, t);
             backend.copy(new Tensor(padded.storage(), new int[]{n, out}, new int[]{ld, 1}, 0), gc);
-            fused = Blas.tryLtTo(dev, t, o, epilogue, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(), ptr(padded), ld, 0,
+            fused = Blas.tryLtTo(dev, dev.allowTf32(), t, o, epilogue, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(), ptr(padded), ld, 0,
                     ptr(dw), in, bias);
             padded.storage().release();
         } else {
-            fused = !lg.transposed() && Blas.tryLtTo(dev, t, o, epilogue, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(),
+            fused = !lg.transposed() && Blas.tryLtTo(dev, dev.allowTf32(), t, o, epilogue, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(),
                     ptr(gc), lg.ld(), 0, ptr(dw), in, bias);
         }
         if (!fused) {

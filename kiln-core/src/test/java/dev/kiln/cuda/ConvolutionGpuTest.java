@@ -197,6 +197,50 @@ class ConvolutionGpuTest extends GpuBackendComparison {
     }
 
     /**
+     * 1x1 convolutions of stride 1 over channels-last activations with an epilogue run as one cuBLASLt product whose
+     * epilogue adds the bias, the residual (C) and the ReLU: every combination against the CPU, float32 (TF32 off, then
+     * on with TF32-rounded operands) and bfloat16, a row count that is no multiple of anything, and cuBLASLt asserted to
+     * have taken them; a stride-2 1x1 convolution keeps cuDNN and the epilogue kernel.
+     */
+    @Test void pointwiseConvolutionsInTheProductsEpilogue() {
+        CublasLt lt = Blas.lt(CudaDevice.get(0));
+        Assumptions.assumeTrue(lt != null, "no cuBLASLt");
+        int[] xs = {3, 24, 7, 5};
+        int k = 40, rows = 3 * 7 * 5;
+        Conv2dParams p = Conv2dParams.of(1, 0, 1, 1);
+        for (DType t : new DType[]{DType.FLOAT32, DType.BFLOAT16}) {
+            for (boolean tf32 : t == DType.FLOAT32 ? new boolean[]{false, true} : new boolean[]{true}) {
+                Cuda.setAllowTf32Conv(GPU, tf32);
+                try {
+                    double tl = t == DType.BFLOAT16 ? 3e-2 : tf32 ? 1e-5 : 1e-4;
+                    Tensor x = randn(t, xs), w = randn(t, k, 24, 1, 1), bias = randn(t, k), r = randn(t, 3, k, 7, 5);
+                    if (t == DType.FLOAT32 && tf32) {
+                        x = tf32(x);
+                        w = tf32(w);
+                    }
+                    Tensor xg = gpuCl(x);
+                    for (int mask = 1; mask < 8; mask++) {
+                        boolean withBias = (mask & 1) != 0, withRes = (mask & 2) != 0, relu = (mask & 4) != 0;
+                        String what = "1x1 conv " + t + " tf32=" + tf32 + " bias=" + withBias + " residual=" + withRes + " relu=" + relu;
+                        Tensor yc = CPU_BE.conv2d(x, w, withBias ? bias : null, withRes ? r : null, p, relu);
+                        Tensor yg = gpuBe.conv2d(xg, gpu(w), withBias ? gpu(bias) : null, withRes ? gpuCl(r) : null, p, relu);
+                        assertChannelsLast(yg, what);
+                        close(yc, yg, tl, what);
+                        CublasLt.Epilogue e = withBias ? (relu ? CublasLt.Epilogue.RELU_BIAS : CublasLt.Epilogue.BIAS)
+                                : relu ? CublasLt.Epilogue.RELU : CublasLt.Epilogue.DEFAULT;
+                        assertTrue(withRes ? lt.acceptedAdding(t, t, e, k, rows, 24) : lt.accepted(t, t, e, k, rows, 24), what + ": cuBLASLt did not take it: " + lt.lastRefusal);
+                    }
+                    // stride 2: not a product of the activations as they lie
+                    Conv2dParams s2 = Conv2dParams.of(2, 0, 1, 1);
+                    close(CPU_BE.conv2d(x, w, bias, null, s2, true), gpuBe.conv2d(xg, gpu(w), gpu(bias), null, s2, true), tl, "1x1 stride 2 " + t);
+                } finally {
+                    Cuda.setAllowTf32Conv(GPU, false);
+                }
+            }
+        }
+    }
+
+    /**
      * ResNet's stem on tensor cores (conv_stem_*: 3 channels, 7x7, channels-last, output channels a multiple of 64):
      * float32 with TF32 allowed against the CPU on the same operands rounded to TF32 (so the products are exact and
      * only the float32 sums differ); output sizes that leave partial tiles, strides 1 and 2, 64 and 128 output channels,

@@ -183,12 +183,12 @@ public final class CudaBench {
                 double flops = -2.0 * n * in * out;
                 long gp = be.ptr(gOut), xp = be.ptr(x), dwp = be.ptr(dw), dbp = be.ptr(db);
                 time("dW with BGRADB epilogue " + shape, flops, () -> {
-                    Blas.tryLtTo(dev, t, DType.FLOAT32, CublasLt.Epilogue.BGRADB, false, true, in, out, n, xp, in, gp, out, 0,
+                    Blas.tryLtTo(dev, dev.allowTf32(), t, DType.FLOAT32, CublasLt.Epilogue.BGRADB, false, true, in, out, n, xp, in, gp, out, 0,
                             dwp, in, dbp);
                     return Tensor.zeros(new int[]{0}, DType.FLOAT32, GPU);
                 });
                 time("dW alone " + shape, flops, () -> {
-                    Blas.tryLtTo(dev, t, DType.FLOAT32, CublasLt.Epilogue.DEFAULT, false, true, in, out, n, xp, in, gp, out, 0,
+                    Blas.tryLtTo(dev, dev.allowTf32(), t, DType.FLOAT32, CublasLt.Epilogue.DEFAULT, false, true, in, out, n, xp, in, gp, out, 0,
                             dwp, in, 0);
                     return Tensor.zeros(new int[]{0}, DType.FLOAT32, GPU);
                 });

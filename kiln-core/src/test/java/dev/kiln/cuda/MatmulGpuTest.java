@@ -117,8 +117,8 @@ class MatmulGpuTest extends GpuBackendComparison {
         }
         CublasLt lt = Blas.lt(CudaDevice.get(0));
         Assumptions.assumeTrue(lt != null, "no cuBLASLt on this machine: the fallback was tested");
-        assertTrue(lt.acceptedAdding(DType.FLOAT32, DType.FLOAT32, 144, 64, 48), "float32 with C: " + lt.lastRefusal);
-        assertTrue(lt.acceptedAdding(DType.BFLOAT16, DType.FLOAT32, 144, 64, 48), "bfloat16 onto float32 C: " + lt.lastRefusal);
+        assertTrue(lt.acceptedAdding(DType.FLOAT32, DType.FLOAT32, CublasLt.Epilogue.BIAS, 144, 64, 48), "float32 with C: " + lt.lastRefusal);
+        assertTrue(lt.acceptedAdding(DType.BFLOAT16, DType.FLOAT32, CublasLt.Epilogue.BIAS, 144, 64, 48), "bfloat16 onto float32 C: " + lt.lastRefusal);
     }
 
     /**
