@@ -3,16 +3,17 @@
 (images/s) of the fp32 cnn (torch_ref.py's), resnet18 and resnet50 (torchvision, 1000 classes), evaluation mode, the
 input on the GPU and the logits read back to the host, for PyTorch eager (KEY), torch.compile (KEY_compiled) and ONNX
 Runtime's CUDA provider on the same card (KEY_ort; the model exported by torch.onnx, input and output bound on the GPU).
-    python3 torch_infer.py [--only cnn,resnet18,gpt_generate] > torch-infer.json
+    python3 torch_infer.py [--only cnn,resnet18,gpt_generate] [--bf16] > torch-infer.json
 Also infer_gpt_generate_b1_fp32_tok_s: tokens/s of generate() for a GPT-2 of the bench GPT's size (Kiln: kiln generate's path).
 """
-import argparse, io, json, sys, time
+import argparse, copy, io, json, sys, time
 import numpy, torch, torch.nn as nn, torchvision
 
 p = argparse.ArgumentParser()
 p.add_argument('--only', default='')
 p.add_argument('--no-compile', action='store_true')
 p.add_argument('--no-ort', action='store_true')
+p.add_argument('--bf16', action='store_true', help='also the models in bfloat16 (KEY_b1_bf16_ms, KEY_b256_bf16_img_s)')
 args = p.parse_args()
 only = [s for s in args.only.split(',') if s]
 dev = 'cuda'
@@ -27,9 +28,9 @@ def per_call(fn, iters, warm):
     for _ in range(iters): fn()
     torch.cuda.synchronize(); return (time.perf_counter() - t) / iters
 
-def rows(key, fn, res):
-    res[f'infer_{key}_b1_fp32_ms'] = round(per_call(lambda: fn(1), 300, 20) * 1e3, 3)
-    res[f'infer_{key}_b256_fp32_img_s'] = round(256 / per_call(lambda: fn(256), 30, 5))
+def rows(key, fn, res, prec='fp32'):
+    res[f'infer_{key}_b1_{prec}_ms'] = round(per_call(lambda: fn(1), 300, 20) * 1e3, 3)
+    res[f'infer_{key}_b256_{prec}_img_s'] = round(256 / per_call(lambda: fn(256), 30, 5))
 
 res = {'device': torch.cuda.get_device_name(0), 'torch': torch.__version__}
 for name, make, shape in [('cnn', cnn, (1, 28, 28)), ('resnet18', lambda: torchvision.models.resnet18(), (3, 224, 224)),
@@ -47,6 +48,15 @@ for name, make, shape in [('cnn', cnn, (1, 28, 28)), ('resnet18', lambda: torchv
             rows(name, lambda n: c(xs[n]).cpu(), tmp)
             res.update({k + '_compiled': v for k, v in tmp.items()})
             print(f'{name} compiled done', file=sys.stderr, flush=True)
+        if args.bf16:   # the model in bfloat16 (model.to(torch.bfloat16), inputs cast on the device), eager and compiled
+            m16 = copy.deepcopy(m).to(torch.bfloat16)
+            rows(name, lambda n: m16(xs[n].to(torch.bfloat16)).float().cpu(), res, 'bf16')
+            if not args.no_compile:
+                c16 = torch.compile(m16)
+                tmp = {}
+                rows(name, lambda n: c16(xs[n].to(torch.bfloat16)).float().cpu(), tmp, 'bf16')
+                res.update({k + '_compiled': v for k, v in tmp.items()})
+            print(f'{name} bf16 done', file=sys.stderr, flush=True)
     if not args.no_ort:
         try:
             import onnxruntime as ort

@@ -224,6 +224,14 @@ public final class Bench {
                     res.put("infer_" + name + "_b1_8callers_1lane_req_s", Math.round(concurrentRate(p, x1, 8, 200)));
                 }
             }
+            if (gpu) {   // the model in bfloat16 (Predictor.Options.withPrecision), float32 inputs and outputs as above
+                Model m16 = ((ModelZoo) w[1]).build(new Generator(0), shape, (Integer) w[3]);
+                m16.to(device);
+                try (Predictor p = new Predictor(m16, x1, Predictor.Options.DEFAULT.withPrecision(DType.BFLOAT16))) {
+                    res.put("infer_" + name + "_b1_bf16_ms", round(perCall(() -> p.predict(x1), 300, 20) * 1e3, 3));
+                    res.put("infer_" + name + "_b256_bf16_img_s", Math.round(256 / perCall(() -> p.predict(x256), 30, 5)));
+                }
+            }
             log.accept("infer_" + name + " " + res.get("infer_" + name + "_b1_fp32_ms") + " ms, " + res.get("infer_" + name + "_b256_fp32_img_s") + " img/s");
             x1.close();
             x256.close();

@@ -1,5 +1,6 @@
 package dev.kiln.cli;
 
+import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.Tensor;
 import dev.kiln.infer.ClassScore;
@@ -51,18 +52,24 @@ final class PredictCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "cpu, cuda, cuda:N or auto (default: ${DEFAULT-VALUE})")
     String device;
 
+    @Option(names = "--precision", defaultValue = "fp32",
+            description = "fp32, bf16 or fp16: the dtype the model computes in (16-bit is meant for GPUs; default: ${DEFAULT-VALUE})")
+    String precision;
+
     @Override public Integer call() throws Exception {
         if (top < 1) throw new ParameterException(spec.commandLine(), "--top must be >= 1, got " + top);
         Device dev;
+        DType dtype;
         try {
             dev = Devices.parse(device);
+            dtype = Classifiers.precision(precision);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         List<Path> files = expand(images);
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         int failed = 0;
-        try (ImageClassifier classifier = Classifiers.load(checkpoint, dev)) {
+        try (ImageClassifier classifier = Classifiers.load(checkpoint, dev, dtype)) {
             List<Path> batchFiles = new ArrayList<>();
             List<Tensor> batch = new ArrayList<>();
             for (int i = 0; i < files.size(); i++) {

@@ -1,5 +1,6 @@
 package dev.kiln.cli;
 
+import dev.kiln.DType;
 import dev.kiln.Device;
 import dev.kiln.infer.ImageClassifier;
 import picocli.CommandLine.Command;
@@ -53,17 +54,23 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--read-timeout-ms", defaultValue = "10000", description = "time a client has to send its whole body (default: ${DEFAULT-VALUE})")
     long readTimeoutMs;
 
+    @Option(names = "--precision", defaultValue = "fp32",
+            description = "fp32, bf16 or fp16: the dtype the model computes in (16-bit is meant for GPUs; default: ${DEFAULT-VALUE})")
+    String precision;
+
     @Override public Integer call() throws Exception {
         Device dev;
+        DType dtype;
         PredictionServer.Config config;
         try {
             dev = Devices.parse(device);
+            dtype = Classifiers.precision(precision);
             if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be 0..65535, got " + port);
             config = new PredictionServer.Config(top, maxBatch, Duration.ofMillis(maxWaitMs), threads, maxBodyBytes, Duration.ofMillis(readTimeoutMs));
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
-        ImageClassifier classifier = Classifiers.load(checkpoint, dev);
+        ImageClassifier classifier = Classifiers.load(checkpoint, dev, dtype);
         PredictionServer server = new PredictionServer(classifier, checkpoint.toString(), config, host, port);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -117,6 +117,23 @@ class PredictServeCliTest {
         }
     }
 
+    /** --precision bf16 / fp16: the model computes in 16 bits, the probabilities stay near float32's; a bad value is refused. */
+    @Test void predictInSixteenBits() throws Exception {
+        double[] want = expectedProbabilities(0);
+        for (String p : new String[]{"bf16", "fp16"}) {
+            MainTest.Run r = kiln("predict", run.toString(), png0.toString(), "--json", "--top", "10", "--precision", p);
+            assertEquals(0, r.code(), r.toString());
+            for (Map<String, Object> s : top(r.out())) {
+                int c = ((Number) s.get("index")).intValue();
+                assertEquals(want[c], ((Number) s.get("probability")).doubleValue(), 2e-2, p + ", class " + c);
+            }
+        }
+        MainTest.Run bad = kiln("predict", run.toString(), png0.toString(), "--precision", "fp8");
+        assertEquals(2, bad.code(), bad.toString());
+        assertTrue(bad.err().contains("unknown precision 'fp8' (choose fp32, bf16, fp16)"), bad.err());
+        assertEquals(2, kiln("serve", run.toString(), "--port", "0", "--precision", "int4").code());
+    }
+
     /** A checkpoint from before the preprocessing keys (kiln.image.*) is taken as Fashion-MNIST from its 1x28x28 shape. */
     @Test void olderCheckpointsWithoutPreprocessingKeysPredictAlike() throws Exception {
         var c = Safetensors.read(run.resolve("model.safetensors"));

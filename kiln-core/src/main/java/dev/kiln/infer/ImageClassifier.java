@@ -20,10 +20,13 @@ public final class ImageClassifier implements AutoCloseable {
     private final List<String> classes;
 
     /** The checkpoint's model on {@code device}, folded and ready (see {@link Predictor}). */
-    public ImageClassifier(TrainRun.LoadedCheckpoint checkpoint, Device device) {
+    public ImageClassifier(TrainRun.LoadedCheckpoint checkpoint, Device device) { this(checkpoint, device, Predictor.Options.DEFAULT); }
+
+    /** As {@link #ImageClassifier(TrainRun.LoadedCheckpoint, Device)} with the predictor's options (its precision, lanes). */
+    public ImageClassifier(TrainRun.LoadedCheckpoint checkpoint, Device device, Predictor.Options options) {
         int[] in = checkpoint.inputShape();
         checkpoint.model().to(device);
-        this.predictor = new Predictor(checkpoint.model(), Tensor.zeros(1, in[0], in[1], in[2]));
+        this.predictor = new Predictor(checkpoint.model(), Tensor.zeros(1, in[0], in[1], in[2]), options);
         this.preprocessing = checkpoint.preprocessing();
         this.classes = checkpoint.classes();
     }

@@ -50,19 +50,31 @@ public final class Predictor implements AutoCloseable {
     private static final int MAX_POOL_TOP_UPS = 256;
 
     /**
-     * What to do beside evaluation mode and no autograd: fold batch norms, replay CUDA graphs (ignored on the CPU), and
-     * how many callers may replay side by side on a GPU (each lane keeps its own graphs: memory grows with the lanes).
+     * What to do beside evaluation mode and no autograd: fold batch norms, replay CUDA graphs (ignored on the CPU), how
+     * many callers may replay side by side on a GPU (each lane keeps its own graphs: memory grows with the lanes), and
+     * the dtype the model computes in: float32, or bfloat16 / float16, to which the parameters are converted once (after
+     * folding, which is done in float32) and each batch on the device, the outputs coming back as float32 (PyTorch's
+     * {@code model.half()} for inference; meant for GPUs, where 16-bit products run on tensor cores).
      */
-    public record Options(boolean foldBatchNorm, boolean cudaGraphs, int lanes) {
-        /** Fold, and use CUDA graphs on a GPU with four lanes. */
+    public record Options(boolean foldBatchNorm, boolean cudaGraphs, int lanes, DType precision) {
+        /** Fold, and use CUDA graphs on a GPU with four lanes, in float32. */
         public static final Options DEFAULT = new Options(true, true, 4);
 
         public Options {
             if (lanes < 1) throw new IllegalArgumentException("Predictor.Options: lanes must be at least 1, got " + lanes);
+            if (precision != DType.FLOAT32 && precision != DType.BFLOAT16 && precision != DType.FLOAT16) {
+                throw new IllegalArgumentException("Predictor.Options: the precision must be float32, bfloat16 or float16, got " + precision);
+            }
         }
 
-        /** Four lanes. */
+        /** In float32. */
+        public Options(boolean foldBatchNorm, boolean cudaGraphs, int lanes) { this(foldBatchNorm, cudaGraphs, lanes, DType.FLOAT32); }
+
+        /** Four lanes, float32. */
         public Options(boolean foldBatchNorm, boolean cudaGraphs) { this(foldBatchNorm, cudaGraphs, 4); }
+
+        /** These options computing in {@code dtype}. */
+        public Options withPrecision(DType dtype) { return new Options(foldBatchNorm, cudaGraphs, lanes, dtype); }
     }
 
     private final Model model;
@@ -70,6 +82,7 @@ public final class Predictor implements AutoCloseable {
     private final int[] exampleShape;   // one example's shape, without the batch dimension
     private final int folded;
     private final boolean graphs;
+    private volatile DType precision = DType.FLOAT32;   // the model's dtype: float32 while the constructor folds, then the options'
     /** Write: work on the device's stream (eager runs, captures, closing); read: a lane's copies and replay. */
     private final ReentrantReadWriteLock deviceLock = new ReentrantReadWriteLock();
     /** Free lanes, the last used first: one caller at a time keeps using one lane's graphs. */
@@ -108,6 +121,8 @@ public final class Predictor implements AutoCloseable {
             if (n > 0) requireSame(before, eager(example));
         }
         this.folded = n;
+        if (options.precision() != DType.FLOAT32) model.to(options.precision());
+        this.precision = options.precision();
         if (graphs) {   // after the checks that may refuse the model, so a refusal leaves no stream behind
             for (int i = 0; i < options.lanes(); i++) allLanes.add(new Lane(CudaStream.create(device)));
             lanes.addAll(allLanes);
@@ -138,6 +153,9 @@ public final class Predictor implements AutoCloseable {
 
     /** How many batch norms were folded into convolutions. */
     public int foldedBatchNorms() { return folded; }
+
+    /** The dtype the model computes in (its parameters'); outputs are float32 whatever it is. */
+    public DType precision() { return precision; }
 
     /** How many CUDA graphs have been captured (each lane's, one per padded batch size seen enough times; 0 on the CPU). */
     public int capturedGraphs() {
@@ -226,6 +244,7 @@ public final class Predictor implements AutoCloseable {
         int[] shape;
         try (GradMode ignored = GradMode.disabled(); MemoryScope scope = MemoryScope.open()) {
             Tensor in = x.to(device);
+            if (in.dtype().isFloating() && in.dtype() != precision) in = in.to(precision);   // token ids stay integers
             if (rows > x.size(0)) {
                 int[] s = in.shape();
                 s[0] = rows - x.size(0);
@@ -250,7 +269,7 @@ public final class Predictor implements AutoCloseable {
         Runnable body = () -> {
             // the forward's temporaries are freed inside the capture, to the graph's private pool
             try (GradMode ignored = GradMode.disabled(); MemoryScope inner = MemoryScope.open()) {
-                output[0] = model.forward(input).to(DType.FLOAT32).contiguous().detach().keep();
+                output[0] = model.forward(input.to(precision)).to(DType.FLOAT32).contiguous().detach().keep();
             }
         };
         CudaAllocator alloc = CudaDevice.get(device.index()).allocator();

@@ -92,6 +92,29 @@ class PredictorGpuTest {
         }
     }
 
+    /**
+     * bfloat16 and float16 on the GPU (tensor-core convolutions, 16-bit epilogues and graphs) against the float32 CPU
+     * model: eager runs, the capture and replays, each batch size's answers within 16-bit rounding.
+     */
+    @Test void sixteenBitPredictorsMatchTheCpuModel() {
+        Model cpu = model();
+        SplittableRandom rng = new SplittableRandom(6);
+        for (dev.kiln.DType t : new dev.kiln.DType[]{dev.kiln.DType.BFLOAT16, dev.kiln.DType.FLOAT16}) {
+            try (Predictor p = new Predictor(model().to(GPU), Tensor.zeros(1, 3, 32, 32), Predictor.Options.DEFAULT.withPrecision(t))) {
+                for (int n : new int[]{2, 7}) {
+                    for (int call = 0; call < 4; call++) {
+                        Tensor x = random(rng, n, 3, 32, 32);
+                        float[] want = reference(cpu, x), got = p.predict(x).toFloatArray();
+                        double scale = 1;
+                        for (float w : want) scale = Math.max(scale, Math.abs(w));
+                        for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], (t == dev.kiln.DType.BFLOAT16 ? 6e-2 : 2e-2) * scale, t + " batch " + n + " call " + call + ", element " + i);
+                    }
+                }
+                assertEquals(2, p.capturedGraphs(), t + ": one graph per padded batch size");
+            }
+        }
+    }
+
     @Test void concurrentCallersAndTheBatcherGetTheirOwnAnswers() throws Exception {
         Model cpu = model();
         SplittableRandom rng = new SplittableRandom(8);

@@ -62,6 +62,37 @@ class PredictorTest {
         for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], tol * Math.max(1, Math.abs(want[i])), "element " + i);
     }
 
+    /**
+     * A bfloat16 / float16 predictor: folds in float32, then its parameters are 16-bit; float32 inputs in, float32
+     * outputs back, near the float32 predictor's (16-bit rounding of every layer); other precisions are refused.
+     */
+    @Test void sixteenBitPredictorsStayNearFloat32() {
+        SplittableRandom rng = new SplittableRandom(4);
+        Model reference = ModelZoo.RESNET_SMALL.build(new Generator(3), new int[]{1, 28, 28}, 10);
+        randomiseBatchNorms(reference, rng);
+        Tensor x = random(rng, 3, 1, 28, 28);
+        float[] want;
+        try (Predictor p = new Predictor(reference, x)) {
+            want = p.predict(x).toFloatArray();
+        }
+        double scale = 1;
+        for (float w : want) scale = Math.max(scale, Math.abs(w));
+        for (dev.kiln.DType t : new dev.kiln.DType[]{dev.kiln.DType.BFLOAT16, dev.kiln.DType.FLOAT16}) {
+            Model m = ModelZoo.RESNET_SMALL.build(new Generator(3), new int[]{1, 28, 28}, 10);
+            randomiseBatchNorms(m, new SplittableRandom(4));
+            try (Predictor p = new Predictor(m, x, Predictor.Options.DEFAULT.withPrecision(t))) {
+                assertEquals(t, p.precision());
+                assertTrue(m.parameters().stream().allMatch(w -> w.dtype() == t), t + ": every parameter converted");
+                Tensor y = p.predict(x);
+                assertEquals(dev.kiln.DType.FLOAT32, y.dtype());
+                float[] got = y.toFloatArray();
+                for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], (t == dev.kiln.DType.BFLOAT16 ? 4e-2 : 1e-2) * scale, t + ", element " + i);
+            }
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Predictor.Options.DEFAULT.withPrecision(dev.kiln.DType.FLOAT64));
+        assertTrue(e.getMessage().contains("must be float32, bfloat16 or float16"), e.getMessage());
+    }
+
     /** cnn-bn (Sequential conv, bn, relu) and resnet-small (named convK/bnK, residuals, downsample): folded = unfolded. */
     @Test void foldedModelsGiveTheUnfoldedOutputs() {
         for (ModelZoo kind : List.of(ModelZoo.CNN_BN, ModelZoo.RESNET_SMALL)) {
