@@ -48,7 +48,7 @@ final class ConvolutionCuda extends CudaFamily {
 
     Tensor conv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {
         Tensor y;
-        StemConv stem = stemConv(x, w.shape(), p);
+        StemConv stem = stemConv(x, w.shape(), p, true);
         SmallConv small = stem != null ? null : smallConv(x.shape(), w.shape(), p, x.dtype());
         if (stem != null || small != null) {   // their kernels add the bias and apply the ReLU; a residual comes after
             y = stem != null ? stem.forward(x, w, bias, relu && residual == null) : small.forward(x, w, bias, relu && residual == null);
@@ -96,7 +96,7 @@ final class ConvolutionCuda extends CudaFamily {
 
     Tensor[] conv2dBackwardWeightAndBias(Tensor g, Tensor y, Tensor x, int[] weightShape, Conv2dParams p,
                                                           boolean relu, boolean biasGrad) {
-        StemConv stem = stemConv(x, weightShape, p);
+        StemConv stem = stemConv(x, weightShape, p, false);
         if (stem != null) {
             Tensor[] pre = relu || biasGrad ? biasReluBackward(g, y, relu, biasGrad) : new Tensor[]{g, null};
             return new Tensor[]{stem.weightGrad(pre[0], x, weightShape), pre[1]};
@@ -284,11 +284,14 @@ final class ConvolutionCuda extends CudaFamily {
         private Kernels.Fn kernel(String kind) { return smallConvKernel(name(kind), t); }
     }
 
-    /** The tensor-core first layer's view of this convolution, or null when it does not take it. */
-    private StemConv stemConv(Tensor x, int[] ws, Conv2dParams p) {
+    /**
+     * The tensor-core first layer's view of this convolution, or null when it does not take it: float32 with TF32
+     * allowed, and bfloat16's forward (exact in TF32; its weight gradient stays with cuDNN).
+     */
+    private StemConv stemConv(Tensor x, int[] ws, Conv2dParams p, boolean forward) {
         DType t = x.dtype();
         if (!smallConvEnabled || dev.computeCapabilityMajor() < 8 || !channelsLastConv(x)) return null;
-        if (t != DType.FLOAT32 || !dev.allowTf32Conv()) return null;
+        if (!(t == DType.FLOAT32 && dev.allowTf32Conv()) && !(t == DType.BFLOAT16 && forward)) return null;
         int[] xs = x.shape();
         if (xs[1] != 3 || ws[1] != 3 || ws[2] != 7 || ws[3] != 7 || ws[0] % 64 != 0) return null;
         // the patch under a tile grows with the stride: up to 2 fits the kernels' registers and 48 KB of shared memory
@@ -407,7 +410,7 @@ final class ConvolutionCuda extends CudaFamily {
     }
 
     Tensor conv2dBackwardWeight(Tensor gradOut, Tensor x, int[] weightShape, Conv2dParams p) {
-        StemConv stem = stemConv(x, weightShape, p);
+        StemConv stem = stemConv(x, weightShape, p, false);
         if (stem != null) return stem.weightGrad(gradOut, x, weightShape);
         if (Dnn.available(gradOut.dtype())) return dnnBackwardWeight(gradOut, x, weightShape, p);
         Tensor gy = contiguous(gradOut), xc = contiguous(x);

@@ -197,6 +197,28 @@ class ConvolutionGpuTest extends GpuBackendComparison {
     }
 
     /**
+     * ResNet's stem in bfloat16: the forward takes the TF32 stem kernel (bfloat16 values are TF32 values, so only the
+     * float32 sums and the output's rounding differ from the CPU's), with bias, ReLU and a residual; the weight gradient
+     * stays with cuDNN and matches too.
+     */
+    @Test void bfloat16StemForward() {
+        Assumptions.assumeTrue(Cuda.device(GPU).ccMajor() >= 8, "tensor cores need sm_80");
+        DType t = DType.BFLOAT16;
+        for (Conv2dParams p : new Conv2dParams[]{Conv2dParams.of(2, 3, 1, 1), Conv2dParams.of(1, 2, 1, 1)}) {
+            int[] xs = {2, 3, 23, 30}, ws = {64, 3, 7, 7};
+            String what = "bf16 stem " + p;
+            Tensor x = randn(t, xs), w = randn(t, ws), bias = randn(t, 64), xg = gpuCl(x);
+            Tensor yc = CPU_BE.conv2d(x, w, bias, p, true), yg = gpuBe.conv2d(xg, gpuCl(w), gpu(bias), p, true);
+            assertChannelsLast(yg, what + " y");
+            close(yc, yg, 2e-2, what + " y (bias, relu)");
+            Tensor r = randn(t, yc.shape());
+            close(CPU_BE.conv2d(x, w, null, r, p, false), gpuBe.conv2d(xg, gpu(w), null, gpuCl(r), p, false), 2e-2, what + " y (residual)");
+            Tensor g = randn(t, yc.shape());
+            close(CPU_BE.conv2dBackwardWeight(g, x, ws, p), gpuBe.conv2dBackwardWeight(gpuCl(g), xg, ws, p), 5e-2, what + " dw");
+        }
+    }
+
+    /**
      * 1x1 convolutions of stride 1 over channels-last activations with an epilogue run as one cuBLASLt product whose
      * epilogue adds the bias, the residual (C) and the ReLU: every combination against the CPU, float32 (TF32 off, then
      * on with TF32-rounded operands) and bfloat16, a row count that is no multiple of anything, and cuBLASLt asserted to

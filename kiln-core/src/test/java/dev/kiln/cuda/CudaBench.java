@@ -61,8 +61,9 @@ public final class CudaBench {
             return;
         }
         for (String a : args) {
-            if (a.startsWith("infer-")) {   // infer-resnet50 etc.: one batch-256 prediction between two marker fills, for Nsight Compute
-                inferOnce(dev, be, ModelZoo.parse(a.substring(6)));
+            if (a.startsWith("infer-")) {   // infer-resnet50[-bf16] etc.: one batch-256 prediction between two marker fills, for Nsight Compute
+                String[] parts = a.substring(6).split("-");
+                inferOnce(dev, be, ModelZoo.parse(parts[0]), parts.length > 1 && parts[1].equals("bf16") ? DType.BFLOAT16 : DType.FLOAT32);
                 return;
             }
         }
@@ -225,18 +226,18 @@ public final class CudaBench {
      * A ResNet's batch-256 prediction (the Predictor's graph, as kiln bench's infer rows run it), timed, then once more
      * between two 1-element fills that mark it in a profiler's kernel list.
      */
-    static void inferOnce(CudaDevice dev, CudaBackend be, ModelZoo zoo) {
+    static void inferOnce(CudaDevice dev, CudaBackend be, ModelZoo zoo, DType precision) {
         Cuda.setCudnnBenchmark(true);
         Model m = zoo.build(new Generator(0), new int[]{3, 224, 224}, 1000);
         m.to(GPU);
         Tensor x = Tensor.randn(new Generator(9), new int[]{256, 3, 224, 224}, DType.FLOAT32, GPU).keep();
         Tensor mark = Tensor.zeros(new int[]{1}, DType.FLOAT32, GPU);
-        try (Predictor p = new Predictor(m, x)) {
+        try (Predictor p = new Predictor(m, x, Predictor.Options.DEFAULT.withPrecision(precision))) {
             for (int i = 0; i < 5; i++) p.predict(x).close();
             long t0 = System.nanoTime();
             for (int i = 0; i < 20; i++) p.predict(x).close();
             double ms = (System.nanoTime() - t0) / 1e6 / 20;
-            System.out.printf("infer %s b256: %.3f ms a batch, %.0f img/s%n", zoo.cliName(), ms, 256 / ms * 1e3);
+            System.out.printf("infer %s b256 %s: %.3f ms a batch, %.0f img/s%n", zoo.cliName(), precision, ms, 256 / ms * 1e3);
             be.fill(mark, 1);
             p.predict(x).close();
             be.fill(mark, 2);
