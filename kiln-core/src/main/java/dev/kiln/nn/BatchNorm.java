@@ -19,7 +19,9 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
     private final boolean affine;
     private final Tensor weight, bias; // null unless affine
     private final Tensor runningMean, runningVar, numBatchesTracked;
-    private Conv2d foldedInto; // the convolution before it, which does its transform (foldInto); null: not folded
+    // the convolution before it, which does its transform (foldInto); null: not folded. Weak, so a conv replaced later
+    // (quantization puts its own layer in its place) does not stay alive through this layer
+    private java.lang.ref.WeakReference<Conv2d> foldedInto;
     private UnaryOperator<Tensor> sumOverReplicas; // synchronised batch norm: sums a tensor over the data-parallel ranks, differentiably
 
     BatchNorm(int features, double eps, double momentum, boolean affine) {
@@ -87,7 +89,7 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
             conv.scaleAndShiftOutputs(scale, shift);
             return null;
         });
-        foldedInto = conv;
+        foldedInto = new java.lang.ref.WeakReference<>(conv);
     }
 
     /**
@@ -96,7 +98,7 @@ public sealed abstract class BatchNorm extends Layer implements Forward permits 
      * where the add and the ReLU would take two more).
      */
     public final Tensor forwardAfter(Forward conv, Tensor x, Tensor residual, boolean relu) {
-        if (conv == foldedInto && !isTraining()) return foldedInto.forward(x, residual, relu);
+        if (foldedInto != null && conv == foldedInto.get() && !isTraining()) return ((Conv2d) conv).forward(x, residual, relu);
         return forward(conv.forward(x), residual, relu);
     }
 
