@@ -38,10 +38,7 @@ final class ConvolutionCpu {
     /** Few input channels go to {@link DirectConv} (-Dkiln.conv.direct=false: im2col + GEMM for every shape). */
     static final boolean DIRECT = !"false".equals(System.getProperty("kiln.conv.direct"));
 
-    /**
-     * x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null; plus residual (the output's shape, x's dtype) unless
-     * null; then, when relu, max(v, 0) in place (NaN kept).
-     */
+    /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null, plus residual (y's shape) unless null; then relu (NaN kept). */
     static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {
         Tensor y = x.dtype() == DType.FLOAT32 ? conv2dF32(x, w, bias, p) : conv2dAny(x, w, bias, p);
         if (residual != null) y = ElementwiseCpu.binary(BinaryOp.ADD, y, residual);   // fresh and contiguous, as the ReLU wants
@@ -492,8 +489,7 @@ final class ConvolutionCpu {
         return gw;
     }
 
-    // ---------------------------------------------------------------- bias + ReLU epilogue
-
+    // ---------------------------------------------------------------- bias (+ residual) + ReLU epilogue
     /** y = max(y, 0) in place (NaN kept, as UnaryOp.RELU); y contiguous, fresh. */
     private static void reluInPlace(Tensor y) {
         Object a = contiguousArray("relu", y);
