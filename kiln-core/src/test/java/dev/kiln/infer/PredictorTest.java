@@ -89,6 +89,14 @@ class PredictorTest {
                 for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], (t == dev.kiln.DType.BFLOAT16 ? 4e-2 : 1e-2) * scale, t + ", element " + i);
             }
         }
+        // unfolded: the batch norms run in bfloat16 too (their running statistics converted with the parameters)
+        Model unfolded = ModelZoo.RESNET_SMALL.build(new Generator(3), new int[]{1, 28, 28}, 10);
+        randomiseBatchNorms(unfolded, new SplittableRandom(4));
+        try (Predictor p = new Predictor(unfolded, x, new Predictor.Options(false, true, 1, dev.kiln.DType.BFLOAT16))) {
+            assertEquals(0, p.foldedBatchNorms());
+            float[] got = p.predict(x).toFloatArray();
+            for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 4e-2 * scale, "unfolded bfloat16, element " + i);
+        }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Predictor.Options.DEFAULT.withPrecision(dev.kiln.DType.FLOAT64));
         assertTrue(e.getMessage().contains("must be float32, bfloat16 or float16"), e.getMessage());
     }
