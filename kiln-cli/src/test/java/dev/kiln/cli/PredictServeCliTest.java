@@ -123,6 +123,7 @@ class PredictServeCliTest {
         for (String p : new String[]{"bf16", "fp16"}) {
             MainTest.Run r = kiln("predict", run.toString(), png0.toString(), "--json", "--top", "10", "--precision", p);
             assertEquals(0, r.code(), r.toString());
+            assertTrue(r.err().contains("on the CPU runs through the general (scalar) kernels"), "the CPU's 16-bit warning: " + r.err());
             for (Map<String, Object> s : top(r.out())) {
                 int c = ((Number) s.get("index")).intValue();
                 assertEquals(want[c], ((Number) s.get("probability")).doubleValue(), 2e-2, p + ", class " + c);

@@ -48,6 +48,7 @@ public final class Predictor implements AutoCloseable {
     private static final int MAX_GRAPHS = 8;
     /** Most blocks a capture may add to the allocator's pool before giving up (as GraphedStep). */
     private static final int MAX_POOL_TOP_UPS = 256;
+    private static final System.Logger LOG = dev.kiln.Logging.logger(Predictor.class);
 
     /**
      * What to do beside evaluation mode and no autograd: fold batch norms, replay CUDA graphs (ignored on the CPU), how
@@ -121,7 +122,13 @@ public final class Predictor implements AutoCloseable {
             if (n > 0) requireSame(before, eager(example));
         }
         this.folded = n;
-        if (options.precision() != DType.FLOAT32) model.to(options.precision());
+        if (options.precision() != DType.FLOAT32) {
+            model.to(options.precision());
+            if (!device.isCuda()) {   // said, not refused: a CPU run is how one checks a 16-bit model before a GPU
+                LOG.log(System.Logger.Level.WARNING, "Predictor: " + options.precision() + " on the CPU runs through the general (scalar) "
+                        + "kernels and is several times slower than float32");
+            }
+        }
         this.precision = options.precision();
         if (graphs) {   // after the checks that may refuse the model, so a refusal leaves no stream behind
             for (int i = 0; i < options.lanes(); i++) allLanes.add(new Lane(CudaStream.create(device)));
