@@ -83,7 +83,7 @@ public final class Predictor implements AutoCloseable {
     private final int[] exampleShape;   // one example's shape, without the batch dimension
     private final int folded;
     private final boolean graphs;
-    private volatile DType precision = DType.FLOAT32;   // the model's dtype: float32 while the constructor folds, then the options'
+    private final DType precision;   // the model's dtype once the constructor has folded in float32
     /** Write: work on the device's stream (eager runs, captures, closing); read: a lane's copies and replay. */
     private final ReentrantReadWriteLock deviceLock = new ReentrantReadWriteLock();
     /** Free lanes, the last used first: one caller at a time keeps using one lane's graphs. */
@@ -112,6 +112,7 @@ public final class Predictor implements AutoCloseable {
         this.device = model.parameters().isEmpty() ? Device.CPU : model.parameters().getFirst().device();
         this.exampleShape = Arrays.copyOfRange(example.shape(), 1, example.dim());
         this.graphs = options.cudaGraphs() && device.isCuda();
+        this.precision = options.precision();
         // images on CUDA: channels-last activations, the layout of cuDNN's fastest kernels (resnet18 at batch 256 on an
         // H200: 16% more images/s than NCHW in float32)
         if (device.isCuda() && example.dim() == 4) model.channelsLast(true);
@@ -122,14 +123,13 @@ public final class Predictor implements AutoCloseable {
             if (n > 0) requireSame(before, eager(example));
         }
         this.folded = n;
-        if (options.precision() != DType.FLOAT32) {
-            model.to(options.precision());
+        if (precision != DType.FLOAT32) {
+            model.to(precision);
             if (!device.isCuda()) {   // said, not refused: a CPU run is how one checks a 16-bit model before a GPU
-                LOG.log(System.Logger.Level.WARNING, "Predictor: " + options.precision() + " on the CPU runs through the general (scalar) "
+                LOG.log(System.Logger.Level.WARNING, "Predictor: " + precision + " on the CPU runs through the general (scalar) "
                         + "kernels and is several times slower than float32");
             }
         }
-        this.precision = options.precision();
         if (graphs) {   // after the checks that may refuse the model, so a refusal leaves no stream behind
             for (int i = 0; i < options.lanes(); i++) allLanes.add(new Lane(CudaStream.create(device)));
             lanes.addAll(allLanes);
@@ -198,7 +198,7 @@ public final class Predictor implements AutoCloseable {
                     int runs = eagerRuns.getOrDefault(padded, 0);
                     if (runs < WARMUP || lane.graphed.size() >= MAX_GRAPHS) {
                         eagerRuns.put(padded, runs + 1);
-                        return eager(x, padded);
+                        return eager(x, padded, precision);
                     }
                     g = capture(padded);
                     lane.graphed.put(padded, g);
@@ -239,19 +239,22 @@ public final class Predictor implements AutoCloseable {
         deviceLock.writeLock().lock();
         try {
             requireOpen();
-            return eager(x, x.size(0));
+            return eager(x, x.size(0), precision);
         } finally {
             deviceLock.writeLock().unlock();
         }
     }
 
-    /** The eager forward of x padded to {@code rows} (the shapes a capture will see), its first N rows as a float32 CPU tensor. */
-    private Tensor eager(Tensor x, int rows) {
+    /**
+     * The eager forward of x (floating inputs cast to {@code dtype}, the model's) padded to {@code rows} (the shapes a
+     * capture will see), its first N rows as a float32 CPU tensor.
+     */
+    private Tensor eager(Tensor x, int rows, DType dtype) {
         float[] values;
         int[] shape;
         try (GradMode ignored = GradMode.disabled(); MemoryScope scope = MemoryScope.open()) {
             Tensor in = x.to(device);
-            if (in.dtype().isFloating() && in.dtype() != precision) in = in.to(precision);   // token ids stay integers
+            if (in.dtype().isFloating() && in.dtype() != dtype) in = in.to(dtype);   // token ids stay integers
             if (rows > x.size(0)) {
                 int[] s = in.shape();
                 s[0] = rows - x.size(0);
@@ -264,7 +267,8 @@ public final class Predictor implements AutoCloseable {
         return Tensor.of(values, shape);   // made outside the scope, so it outlives it
     }
 
-    private float[] eager(Tensor x) { return eager(x, x.size(0)).toFloatArray(); }
+    /** The float32 model's outputs (the fold's check, before any conversion). */
+    private float[] eager(Tensor x) { return eager(x, x.size(0), DType.FLOAT32).toFloatArray(); }
 
     /** A graph of the forward for batches of {@code padded} rows, its input and float32 output allocated once. */
     private Graphed capture(int padded) {
