@@ -4,7 +4,6 @@ import dev.kiln.DType;
 import dev.kiln.Settings;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
-import dev.kiln.autograd.GradMode;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.ReduceOp;
@@ -56,9 +55,7 @@ final class ConvolutionCuda extends CudaFamily {
             if (residual != null) biasReluInPlace(y, null, residual, relu);
             return y;
         }
-        // the product's ReLU epilogue is not known to keep NaN (Kiln's ReLU does, so a training run's NaN reaches its
-        // loss): with autograd recording, a ReLU stays with the epilogue kernel
-        if ((bias != null || residual != null || relu) && !(relu && GradMode.isEnabled())) {
+        if (bias != null || residual != null || relu) {
             y = pointwiseConv2d(x, w, bias, residual, p, relu);
             if (y != null) return y;
         }
@@ -70,8 +67,8 @@ final class ConvolutionCuda extends CudaFamily {
     /**
      * A 1x1 convolution of stride 1 without padding over channels-last activations is one product, y (N·H·W, K) = x
      * (N·H·W, C) · wᵀ, and cuBLASLt adds the bias, the residual (its C operand) and the ReLU in its epilogue, with no
-     * pass of their own over y (ResNet-50's bottlenecks are two thirds such convolutions; the caller keeps a ReLU out
-     * while autograd records). Null where that does not apply or cuBLASLt has no algorithm for it; the caller then takes
+     * pass of their own over y (ResNet-50's bottlenecks are two thirds such convolutions; its ReLU keeps NaN, as Kiln's
+     * does: ReluNaNGpuTest). Null where that does not apply or cuBLASLt has no algorithm for it; the caller then takes
      * cuDNN and the epilogue kernel.
      */
     private Tensor pointwiseConv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {

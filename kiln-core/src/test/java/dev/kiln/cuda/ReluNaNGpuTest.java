@@ -2,6 +2,7 @@ package dev.kiln.cuda;
 
 import dev.kiln.DType;
 import dev.kiln.Tensor;
+import dev.kiln.autograd.GradMode;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.Pool2dParams;
 import dev.kiln.ops.Convolution;
@@ -12,11 +13,12 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import static dev.kiln.ops.ReluNaNTest.sameWithNaN;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * ReLU keeps NaN on CUDA as on the CPU (ReluNaNTest): the elementwise kernels (contiguous and strided), the
  * convolution epilogues (cuDNN's output through bias_relu, the direct kernel for one input channel, the TF32 stem
- * kernel), batch norm's (NCHW and channels-last, with and without the residual add) and the stem tail's, each against
+ * kernel, cuBLASLt's epilogue of a 1x1 convolution), batch norm's (NCHW and channels-last, with and without the residual add) and the stem tail's, each against
  * the CPU on inputs with NaN at fixed places among random values.
  */
 class ReluNaNGpuTest extends GpuBackendComparison {
@@ -48,12 +50,20 @@ class ReluNaNGpuTest extends GpuBackendComparison {
             sameWithNaN(expected, Convolution.conv2d(gpu(x), gpu(w), gpu(b), p, true), 1e-4, "conv2d + relu, " + c + " channels", true);
             sameWithNaN(expected, Convolution.conv2d(gpuCl(x), gpuCl(w), gpu(b), p, true), 1e-4, "channels-last conv2d + relu, " + c + " channels", true);
         }
-        // a 1x1 convolution over channels-last activations with bias, residual and ReLU while autograd records: the ReLU
-        // stays with the epilogue kernel (cuBLASLt's ReLU epilogue, taken without autograd, is not known to keep NaN)
+        // a 1x1 convolution over channels-last activations with bias, residual and ReLU: one cuBLASLt product with the
+        // ReLU in its epilogue, with and without autograd
         Conv2dParams one = Conv2dParams.of(1, 0, 1, 1);
         Tensor x1 = withNaN(t, 2, 16, 5, 7), w1 = randn(t, 24, 16, 1, 1), b1 = randn(t, 24), r1 = withNaN(t, 2, 24, 5, 7);
-        sameWithNaN(Convolution.conv2d(x1, w1, b1, r1, one, true), Convolution.conv2d(gpuCl(x1), gpuCl(w1), gpu(b1), gpuCl(r1), one, true), 1e-4,
-                "1x1 channels-last conv2d + residual + relu", true);
+        CublasLt lt = Blas.lt(CudaDevice.get(0));
+        for (boolean grad : new boolean[]{true, false}) {
+            try (GradMode mode = grad ? GradMode.enabled() : GradMode.disabled()) {
+                sameWithNaN(Convolution.conv2d(x1, w1, b1, r1, one, true), Convolution.conv2d(gpuCl(x1), gpuCl(w1), gpu(b1), gpuCl(r1), one, true), 1e-4,
+                        "1x1 channels-last conv2d + bias + residual + relu, autograd " + grad, true);
+                if (lt != null) assertTrue(lt.acceptedAdding(t, t, CublasLt.Epilogue.RELU_BIAS, 24, 2 * 5 * 7, 16), "cuBLASLt did not take it: " + lt.lastRefusal);
+                sameWithNaN(Convolution.conv2d(x1, w1, b1, null, one, true), Convolution.conv2d(gpuCl(x1), gpuCl(w1), gpu(b1), null, one, true), 1e-4,
+                        "1x1 channels-last conv2d + bias + relu, autograd " + grad, true);
+            }
+        }
         // ResNet's stem geometry on TF32 tensor cores (values to TF32's precision; NaN exactly)
         Assumptions.assumeTrue(Cuda.device(GPU).ccMajor() >= 8, "TF32 tensor cores need sm_80");
         Cuda.setAllowTf32Conv(GPU, true);
