@@ -6,9 +6,8 @@ package dev.kiln.optim;
  * cycles momentum; this one leaves momentum alone.
  */
 public final class OneCycleLR extends LRScheduler {
-    private final double maxLr, initialLr, minLr;
+    private final double maxLr, initialLr, minLr, pctStart;
     private final int totalSteps;
-    private final double peakStep;
 
     public OneCycleLR(Optimizer optimizer, double maxLr, int totalSteps) { this(optimizer, maxLr, totalSteps, 0.3, 25, 1e4); }
 
@@ -20,7 +19,7 @@ public final class OneCycleLR extends LRScheduler {
         this.initialLr = maxLr / divFactor;
         this.minLr = initialLr / finalDivFactor;
         this.totalSteps = totalSteps;
-        this.peakStep = pctStart * totalSteps - 1;
+        this.pctStart = pctStart;
         start();
     }
 
@@ -28,6 +27,19 @@ public final class OneCycleLR extends LRScheduler {
         if (t >= totalSteps) {
             throw new IllegalStateException("OneCycleLR: stepped " + t + " times but was built for " + totalSteps + " steps");
         }
+        return at(t, totalSteps, pctStart, maxLr, initialLr, minLr);
+    }
+
+    /**
+     * The rate at step t (0-based) of totalSteps with PyTorch's defaults (warm-up over the first 30% from maxLr/25, then
+     * down to maxLr/25/1e4): kiln train's {@code --lr-schedule onecycle}.
+     */
+    public static double at(double maxLr, long t, long totalSteps) {
+        return at(t, totalSteps, 0.3, maxLr, maxLr / 25, maxLr / 25 / 1e4);
+    }
+
+    private static double at(long t, long totalSteps, double pctStart, double maxLr, double initialLr, double minLr) {
+        double peakStep = pctStart * totalSteps - 1;
         if (t <= peakStep) return peakStep <= 0 ? maxLr : anneal(initialLr, maxLr, t / peakStep);
         return anneal(maxLr, minLr, (t - peakStep) / (totalSteps - 1 - peakStep));
     }

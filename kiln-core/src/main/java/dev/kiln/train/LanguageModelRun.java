@@ -156,9 +156,8 @@ public final class LanguageModelRun {
              DataLoader trainLoader = DataLoader.builder(train).batchSize(cfg.batchSize()).workers(1).prefetch(3).device(cfg.device()).build();
              DataLoader valLoader = DataLoader.builder(validation).batchSize(cfg.batchSize()).workers(1).device(cfg.device()).build()) {
             for (int e = firstEpoch; e <= cfg.epochs(); e++) {
-                opt.setLr(cfg.schedule().lr(cfg.lr(), e, cfg.epochs()));
                 int epoch = e;
-                Trainer.StepHook hook = ck.every() == 0 || !lead ? null : (step, lossSum, samples) -> {
+                Trainer.StepHook checkpointHook = ck.every() == 0 || !lead ? null : (step, lossSum, samples) -> {
                     if (step < steps && ((long) (epoch - 1) * steps + step) % ck.every() == 0) {
                         double sum = lossSum.getAsDouble();
                         if (!Double.isFinite(sum)) throw new Trainer.NonFiniteLossException(step, "the loss is not finite at this step or one since the last check");
@@ -167,6 +166,7 @@ public final class LanguageModelRun {
                                 cfg.seed(), history, ck.keep());
                     }
                 };
+                Trainer.StepHook hook = cfg.schedule().apply(opt, cfg.lr(), e, cfg.epochs(), start == null ? 0 : start.step(), steps, checkpointHook);
                 Trainer.TrainResult r;
                 try {
                     r = trainer.trainEpoch(trainLoader, "epoch " + e + "/" + cfg.epochs(), start == null ? Trainer.Start.of(e - 1) : start, hook);

@@ -233,7 +233,6 @@ public final class TrainRun {
              DataLoader trainLoader = loader(residentTrain != null ? residentTrain : train, cfg, group, augmentation(cfg, data.inputShape()));
              DataLoader testLoader = DataLoader.builder(residentTest != null ? residentTest : test).batchSize(1000).workers(1).device(cfg.device()).build()) {
             for (int e = firstEpoch; e <= cfg.epochs(); e++) {
-                opt.setLr(cfg.schedule().lr(cfg.lr(), e, cfg.epochs()));
                 int epoch = e, batches = trainLoader.batchCount();
                 Trainer.StepHook checkpointHook = ck.every() == 0 || !lead ? null : (step, lossSum, samples) -> {
                     if (step < batches && ((long) (epoch - 1) * batches + step) % ck.every() == 0) {
@@ -245,10 +244,11 @@ public final class TrainRun {
                     }
                 };
                 Runnable after = afterStep;
-                Trainer.StepHook hook = after == null ? checkpointHook : (step, lossSum, samples) -> {
-                    after.run(); // before any checkpoint of this step, which then holds what the step left
-                    if (checkpointHook != null) checkpointHook.after(step, lossSum, samples);
-                };
+                Trainer.StepHook hook = cfg.schedule().apply(opt, cfg.lr(), e, cfg.epochs(), start == null ? 0 : start.step(), batches,
+                        after == null ? checkpointHook : (step, lossSum, samples) -> {
+                            after.run(); // before any checkpoint of this step, which then holds what the step left
+                            if (checkpointHook != null) checkpointHook.after(step, lossSum, samples);
+                        });
                 Trainer.TrainResult r;
                 try {
                     r = trainer.trainEpoch(trainLoader, "epoch " + e + "/" + cfg.epochs(), start == null ? Trainer.Start.of(e - 1) : start, hook);
