@@ -19,25 +19,33 @@ class ResumeTest {
     @TempDir Path tmp;
 
     @Test void resumingFromAnyCheckpointEndsBitIdentical() throws IOException {
-        for (OptimizerKind opt : List.of(OptimizerKind.ADAM, OptimizerKind.SGD)) {
-            Path data = TinyRuns.data(tmp.resolve("data"), 40, 10), straight = tmp.resolve("straight-" + opt);
-            TinyRuns.run(TinyRuns.config(data, straight, opt, 2, opt.defaultLr()), new TrainRun.Checkpointing(1, 100, OnNan.STOP), null);
-            List<Path> all = TrainCheckpoint.checkpoints(straight.resolve(TrainCheckpoint.DIR));
-            assertEquals(10, all.size(), "5 steps an epoch, 2 epochs, one checkpoint a step: " + all);
-            Path last = all.getLast();
-            for (int k : new int[]{1, 4, 5, 7}) { // the first step, the last mid-epoch one, an epoch's end, mid-epoch 2
-                Path resumed = tmp.resolve("resumed-" + opt + "-" + k);
-                Files.createDirectories(resumed.resolve(TrainCheckpoint.DIR));
-                Files.copy(all.get(k - 1), resumed.resolve(TrainCheckpoint.DIR).resolve(all.get(k - 1).getFileName()));
-                TrainCheckpoint.Found found = TrainCheckpoint.find(resumed);
-                java.io.StringWriter log = new java.io.StringWriter();
-                TrainRun.Summary s = TinyRuns.run(TinyRuns.config(data, resumed, opt, 2, opt.defaultLr()), TrainRun.Checkpointing.DEFAULT, found, log);
-                assertTrue(log.toString().contains("resuming from " + found.file() + ": epoch " + (k <= 5 ? 1 : 2) + ", step " + (k <= 5 ? k : k - 5) + " of 5"),
-                        log.toString());
-                TinyRuns.assertSameTensors(last, TinyRuns.newest(resumed));
-                TinyRuns.assertSameTensors(straight.resolve("model.safetensors"), resumed.resolve("model.safetensors"));
-                assertEquals(2, s.history().size());
-            }
+        resumesBitIdentical(OptimizerKind.ADAM, LrSchedule.COSINE);
+        resumesBitIdentical(OptimizerKind.SGD, LrSchedule.COSINE);
+    }
+
+    /** The one-cycle rate moves every step: a resumed run must take up the rate of the step it resumes at. */
+    @Test void aOneCycleRunResumesAtItsStepsRate() throws IOException {
+        resumesBitIdentical(OptimizerKind.ADAM, LrSchedule.ONECYCLE);
+    }
+
+    private void resumesBitIdentical(OptimizerKind opt, LrSchedule schedule) throws IOException {
+        Path data = TinyRuns.data(tmp.resolve("data"), 40, 10), straight = tmp.resolve("straight-" + opt + "-" + schedule);
+        TinyRuns.run(TinyRuns.config(data, straight, opt, 2, opt.defaultLr(), schedule), new TrainRun.Checkpointing(1, 100, OnNan.STOP), null);
+        List<Path> all = TrainCheckpoint.checkpoints(straight.resolve(TrainCheckpoint.DIR));
+        assertEquals(10, all.size(), "5 steps an epoch, 2 epochs, one checkpoint a step: " + all);
+        Path last = all.getLast();
+        for (int k : new int[]{1, 4, 5, 7}) { // the first step, the last mid-epoch one, an epoch's end, mid-epoch 2
+            Path resumed = tmp.resolve("resumed-" + opt + "-" + schedule + "-" + k);
+            Files.createDirectories(resumed.resolve(TrainCheckpoint.DIR));
+            Files.copy(all.get(k - 1), resumed.resolve(TrainCheckpoint.DIR).resolve(all.get(k - 1).getFileName()));
+            TrainCheckpoint.Found found = TrainCheckpoint.find(resumed);
+            java.io.StringWriter log = new java.io.StringWriter();
+            TrainRun.Summary s = TinyRuns.run(TinyRuns.config(data, resumed, opt, 2, opt.defaultLr(), schedule), TrainRun.Checkpointing.DEFAULT, found, log);
+            assertTrue(log.toString().contains("resuming from " + found.file() + ": epoch " + (k <= 5 ? 1 : 2) + ", step " + (k <= 5 ? k : k - 5) + " of 5"),
+                    log.toString());
+            TinyRuns.assertSameTensors(last, TinyRuns.newest(resumed));
+            TinyRuns.assertSameTensors(straight.resolve("model.safetensors"), resumed.resolve("model.safetensors"));
+            assertEquals(2, s.history().size());
         }
     }
 

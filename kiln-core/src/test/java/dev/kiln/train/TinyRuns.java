@@ -43,7 +43,11 @@ public final class TinyRuns {
 
     /** The MLP (it has dropout, so the generator's state matters) on the CPU, batch 8. */
     static TrainConfig config(Path data, Path out, OptimizerKind opt, int epochs, double lr) {
-        return new TrainConfig(ModelZoo.MLP, epochs, 8, opt, lr, 7, Device.CPU, data, out, 0, 0, Precision.FP32, false, LrSchedule.COSINE);
+        return config(data, out, opt, epochs, lr, LrSchedule.COSINE);
+    }
+
+    static TrainConfig config(Path data, Path out, OptimizerKind opt, int epochs, double lr, LrSchedule schedule) {
+        return new TrainConfig(ModelZoo.MLP, epochs, 8, opt, lr, 7, Device.CPU, data, out, 0, 0, Precision.FP32, false, schedule);
     }
 
     static TrainRun.Summary run(TrainConfig cfg, TrainRun.Checkpointing ck, TrainCheckpoint.Found resume) throws IOException {
