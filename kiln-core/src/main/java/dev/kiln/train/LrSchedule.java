@@ -7,7 +7,8 @@ import java.util.Locale;
 
 /**
  * How {@code kiln train} moves the learning rate through a run: held, annealed along a half cosine per epoch, or the
- * one-cycle policy per step. A CUDA-graphed step reads the rate at each replay, so none of them re-captures it.
+ * one-cycle policy per step. A CUDA-graphed step of kiln train's optimizers (fused kernels) reads the rate at each
+ * replay, so a new rate needs no new capture.
  */
 public enum LrSchedule {
     /** The same rate every step. */
