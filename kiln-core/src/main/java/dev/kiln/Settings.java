@@ -23,7 +23,7 @@ import java.util.function.UnaryOperator;
  * @param cudnnBenchmark {@code kiln.cudnn.benchmark} / {@code KILN_CUDNN_BENCHMARK}: the timed algorithm search: cuDNN's
  *                       algorithms once per convolution shape, cuBLASLt's candidates once per matrix-product shape
  *                       (kiln train and kiln bench turn it on for their run)
- * @param cudnnAlgoCache {@code kiln.cudnn.algo.cache} / {@code KILN_CUDNN_ALGO_CACHE}: keep timed choices on disk
+ * @param cudnnAlgoCache {@code kiln.cudnn.algo.cache} / {@code KILN_CUDNN_ALGO_CACHE}: keep timed choices on disk (cuDNN's algorithms, cuBLASLt's candidates)
  * @param logLevel       {@code kiln.log.level} / {@code KILN_LOG_LEVEL}: the least severe of Kiln's messages printed when
  *                       the application has not configured logging ({@code error}, {@code warning}, {@code info} (default),
  *                       {@code debug}: also each cuDNN algorithm choice, {@code trace}, {@code off}); see {@link Logging}

@@ -10,9 +10,10 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * cuDNN's benchmarked convolution algorithms kept in a text file, one {@code key<TAB>algo<TAB>math} line each, so
- * the search runs once per machine rather than once per process. The file is named after the device and the cuDNN
- * version (a new driver or library starts afresh). A line that does not parse is skipped; a file that cannot be
+ * Timed choices kept in a text file, one {@code key<TAB>a<TAB>b} line each, so a search runs once per machine rather
+ * than once per process: cuDNN's convolution algorithms (a: the algorithm, b: its math type) and cuBLASLt's products
+ * (a: the kept candidate's place in the heuristic's list, b: the list's length). The file is named after the library,
+ * its version and the device (a new library or GPU starts afresh). A line that does not parse is skipped; a file that cannot be
  * written only costs the search next time: the cache is an optimisation, never a reason to fail.
  */
 final class AlgoCacheFile implements Cudnn.AlgoCache {
@@ -38,9 +39,9 @@ final class AlgoCacheFile implements Cudnn.AlgoCache {
         }
     }
 
-    /** The cache file for a device and cuDNN version under {@code dir}. */
-    static Path fileFor(Path dir, String deviceName, long cudnnVersion) {
-        return dir.resolve("cudnn-" + cudnnVersion + "-" + deviceName.replaceAll("[^A-Za-z0-9._-]+", "_") + ".tsv");
+    /** The cache file of a library ({@code cudnn}, {@code cublaslt}) at a version, for a device, under {@code dir}. */
+    static Path fileFor(Path dir, String library, long version, String deviceName) {
+        return dir.resolve(library + "-" + version + "-" + deviceName.replaceAll("[^A-Za-z0-9._-]+", "_") + ".tsv");
     }
 
     @Override public int[] get(String key) {

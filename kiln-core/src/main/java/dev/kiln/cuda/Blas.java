@@ -1,5 +1,8 @@
 package dev.kiln.cuda;
 
+import dev.kiln.Logging;
+import dev.kiln.Settings;
+
 import dev.kiln.DType;
 import dev.kiln.backend.QuantFormat;
 
@@ -55,7 +58,15 @@ final class Blas {
             return null;
         }
         dev.makeCurrent();
-        return LT[dev.index()] = CublasLt.create();
+        CublasLt lt = CublasLt.create();
+        if (Settings.get().cudnnAlgoCache()) {
+            try {   // the timed choices on disk: an optimisation, never a reason to go without cuBLASLt
+                lt.setTimedChoices(new AlgoCacheFile(AlgoCacheFile.fileFor(KernelCache.cacheDir().getParent(), "cublaslt", Cublas.libraryVersion(), dev.name())));
+            } catch (RuntimeException e) {
+                Logging.logger(Blas.class).log(System.Logger.Level.DEBUG, "cuBLASLt's timed choices stay in this process: " + e);
+            }
+        }
+        return LT[dev.index()] = lt;
     }
 
     /**

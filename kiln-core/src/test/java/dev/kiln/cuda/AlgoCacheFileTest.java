@@ -10,10 +10,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The file that keeps cuDNN's benchmarked algorithms: a round trip, torn lines skipped, a read-only place tolerated. */
+/** The file that keeps cuDNN's benchmarked algorithms (and cuBLASLt's timed candidates): a round trip, torn lines skipped, a read-only place tolerated. */
 class AlgoCacheFileTest {
     @Test void choicesSurviveANewProcessAndTornLinesAreSkipped(@TempDir Path dir) throws Exception {
-        Path file = AlgoCacheFile.fileFor(dir, "NVIDIA H200 (x)", 91400);
+        Path file = AlgoCacheFile.fileFor(dir, "cudnn", 91400, "NVIDIA H200 (x)");
         assertTrue(file.getFileName().toString().startsWith("cudnn-91400-NVIDIA_H200_x"), file.toString());
         AlgoCacheFile a = new AlgoCacheFile(file);
         assertNull(a.get("FORWARD float32 x (1, 1, 4, 4)"));
