@@ -1,9 +1,8 @@
 package dev.kiln.cuda;
 
+import dev.kiln.DType;
 import dev.kiln.Logging;
 import dev.kiln.Settings;
-
-import dev.kiln.DType;
 import dev.kiln.backend.QuantFormat;
 
 import java.lang.foreign.MemorySegment;
