@@ -13,7 +13,8 @@ from torch.profiler import profile, ProfilerActivity
 p = argparse.ArgumentParser()
 p.add_argument('--only', default='')
 p.add_argument('--rows', type=int, default=30)
-p.add_argument('--compiled', action='store_true', help='also profile torch.compile (default mode) of the resnet18 / resnet50 steps')
+p.add_argument('--compiled', action='store_true',
+               help='also profile torch.compile (default mode: the kernels reduce-overhead graphs) of each step, fused Adam')
 args = p.parse_args()
 only = [s for s in args.only.split(',') if s]
 
@@ -85,11 +86,13 @@ for name, make, shape in [('cnn', cnn, (1, 28, 28)), ('cifar_cnn', cifar, (3, 32
             key = f'{name}_b{bs}_{"bf16" if amp else "fp32"}'
             if only and not any(key.startswith(o) for o in only):
                 continue
-            m = make().cuda()
-            opt = torch.optim.Adam(m.parameters(), 1e-3)
-            x = torch.randn(bs, *shape, device='cuda')
-            y = torch.randint(0, 10, (bs,), device='cuda')
-            profile_steps(key, m, opt, x, y, amp)
+            for compiled in (False, True) if args.compiled else (False,):
+                m = make().cuda()
+                opt = torch.optim.Adam(m.parameters(), 1e-3, fused=compiled)
+                x = torch.randn(bs, *shape, device='cuda')
+                y = torch.randint(0, 10, (bs,), device='cuda')
+                profile_steps(key + (' compiled' if compiled else ''), m, opt, x, y, amp,
+                              torch.compile(m) if compiled else None)
 
 if any(o.startswith('resnet18') for o in only):   # torch_ref.py's resnet18 fp32 row: b64, NCHW, Adam (fused when compiled)
     import torchvision

@@ -167,10 +167,24 @@ public final class Tensor implements AutoCloseable {
      * {@code x.to(memory_format=torch.channels_last)}. CUDA convolutions, batch norm, pooling and elementwise ops
      * keep the layout, so one conversion of the input batch makes a conv net's activations channels-last.
      */
-    public Tensor toChannelsLast() { return isChannelsLast() ? this : Views.toChannelsLast(this, dtype); }
+    public Tensor toChannelsLast() {
+        if (prefersChannelsLast()) return this;
+        if (!isChannelsLast()) return Views.toChannelsLast(this, dtype);
+        // C == 1 or H == W == 1: the memory is both layouts already; a view with channels-last strides says which the
+        // ops after it keep (as PyTorch's strides for size-1 dims do), so a one-channel image makes a conv net channels-last
+        return view(shape[0], shape[2], shape[3], shape[1]).permute(0, 3, 1, 2);
+    }
 
-    /** Whether this tensor is channels-last and not also contiguous (a 4-D tensor with C == 1 or H == W == 1 is both). */
-    public boolean prefersChannelsLast() { return isChannelsLast() && !isContiguous(); }
+    /**
+     * Whether this tensor is channels-last and not also contiguous; where it is both (a 4-D tensor with C == 1 or H == W == 1),
+     * whether its strides are literally the channels-last ones (as {@link #toChannelsLast()} leaves them).
+     */
+    public boolean prefersChannelsLast() {
+        if (!isChannelsLast()) return false;
+        if (!isContiguous()) return true;
+        int[] cl = Shape.channelsLastStrides(shape);
+        return Arrays.equals(strides, cl) && !Arrays.equals(strides, Shape.contiguousStrides(shape));
+    }
 
     /** An uninitialised tensor of this shape in this one's memory format: channels-last when it prefers it, else contiguous. */
     public Tensor emptyLike(DType dtype) {

@@ -33,10 +33,20 @@ class ChannelsLastTest {
         assertSame(c, c.toChannelsLast());
         assertArrayEquals(x.toDoubleArray(), c.toDoubleArray());
         assertArrayEquals(x.toDoubleArray(), c.contiguous().toDoubleArray());
-        // one channel (or a 1x1 image) is both layouts: contiguous is preferred
+        // one channel (or a 1x1 image) is both layouts: contiguous is preferred, unless toChannelsLast gave it the
+        // channels-last strides (a view of the same memory), which the ops after it keep
         Tensor one = GradCheck.randn(2, 2, 1, 4, 5);
         assertTrue(one.isChannelsLast());
         assertFalse(one.prefersChannelsLast());
+        Tensor oneCl = one.toChannelsLast();
+        assertArrayEquals(new int[]{20, 1, 5, 1}, oneCl.strides());
+        assertTrue(oneCl.prefersChannelsLast() && oneCl.isContiguous());
+        assertSame(one.storage(), oneCl.storage());
+        assertSame(oneCl, oneCl.toChannelsLast());
+        assertTrue(oneCl.emptyLike(DType.FLOAT32).prefersChannelsLast());
+        assertArrayEquals(one.toDoubleArray(), oneCl.toDoubleArray());
+        assertTrue(GradCheck.randn(3, 2, 4, 1, 1).toChannelsLast().prefersChannelsLast());
+        assertFalse(GradCheck.randn(3, 2, 1, 1, 1).toChannelsLast().prefersChannelsLast());   // one element an image: contiguous
         assertThrows(IllegalArgumentException.class, () -> GradCheck.randn(3, 2, 3).toChannelsLast());
     }
 
@@ -50,6 +60,7 @@ class ChannelsLastTest {
 
     @Test void toChannelsLastGradient() {
         GradCheck.check(x -> x[0].toChannelsLast().mul(x[0].toChannelsLast()), GradCheck.randn(6, 2, 3, 4, 5));
+        GradCheck.check(x -> x[0].toChannelsLast().mul(x[0]), GradCheck.randn(8, 2, 1, 4, 5));   // one channel: a view
         GradCheck.check(x -> x[0].toChannelsLast().permute(0, 2, 3, 1).reshape(2, -1), GradCheck.randn(7, 2, 3, 4, 5));
     }
 

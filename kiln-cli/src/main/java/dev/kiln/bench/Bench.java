@@ -57,6 +57,7 @@ public final class Bench {
     private Path profileDir;
     private boolean cudaGraphs;
     private boolean cudnnBenchmark = true;
+    private boolean channelsLast;
     private ProcessGroup group; // data parallel: every model trained is wrapped for this group
 
     public Bench(Device device, Path fmnistDir, Consumer<String> log) {
@@ -77,6 +78,12 @@ public final class Bench {
      */
     public Bench cudaGraphs(boolean on) {
         this.cudaGraphs = on;
+        return this;
+    }
+
+    /** Whether the small image models (cnn, cifar_cnn, resnet_small and the fmnist rows) run channels-last, as kiln train's. */
+    public Bench channelsLast(boolean on) {
+        this.channelsLast = on;
         return this;
     }
 
@@ -145,11 +152,13 @@ public final class Bench {
                     // bf16 on the CPU runs the general kernels: a figure of it would measure nothing worth knowing
                     if (!want(only, key) || (amp && !gpu)) continue;
                     int[] shape = name.equals("cifar_cnn") ? new int[]{3, 32, 32} : new int[]{1, 28, 28};
-                    Model m = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name.replace('_', '-')).build(new Generator(0));
+                    Model m = (name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name.replace('_', '-')).build(new Generator(0)))
+                            .channelsLast(channelsLast);
                     record(res, key, trainRate(key, m, shape, bs, gpu ? 100 : 10, amp, false));
                     if (cudaGraphs && gpu) {
                         String gkey = name + "_b" + bs + "_" + (amp ? "bf16" : "fp32") + "_graphed_train_samples_s";
-                        Model mg = name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name.replace('_', '-')).build(new Generator(0));
+                        Model mg = (name.equals("cifar_cnn") ? cifarCnn(new Generator(0)) : ModelZoo.parse(name.replace('_', '-')).build(new Generator(0)))
+                                .channelsLast(channelsLast);
                         res.put(gkey, trainRate(gkey, mg, shape, bs, 100, amp, true));
                         log.accept(gkey + " " + res.get(gkey));
                     }
@@ -511,6 +520,7 @@ public final class Bench {
         Tensor xte = allTest.inputs().to(device).keep(), yte = allTest.targets().to(device).keep();
         Model m = ModelZoo.parse(name).build(new Generator(0));
         m.to(device);
+        m.channelsLast(channelsLast);
         Optimizer opt = new Adam(m.parameters(), lr.applyAsDouble(0));
         int n = train.size();
         GraphedStep graph = graphed ? new GraphedStep(m, new CrossEntropyLoss(), opt, new int[]{batch, 1, 28, 28}, DType.FLOAT32,

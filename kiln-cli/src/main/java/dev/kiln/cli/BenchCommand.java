@@ -42,6 +42,10 @@ final class BenchCommand implements Callable<Integer> {
             description = "let cuDNN time its algorithms once per convolution shape and keep the fastest (default: ${DEFAULT-VALUE})")
     boolean cudnnBenchmark;
 
+    @Option(names = "--channels-last", arity = "0..1", fallbackValue = "on", defaultValue = "auto", paramLabel = "auto|on|off",
+            description = "the small image models channels-last, as kiln train --channels-last (auto, the default: on for CUDA)")
+    String channelsLast;
+
     @Option(names = "--data-parallel", description = {"time torch_ddp.py's workloads (resnet18, resnet50, gpt) as one rank of a data-parallel job "
             + "(started by kiln launch or any launcher that sets RANK, WORLD_SIZE, ...): keys NAME_wN, whole-job samples/s;",
             "a job of one when no launcher set it"})
@@ -73,7 +77,8 @@ final class BenchCommand implements Callable<Integer> {
             Bench bench = new Bench(d, data, line -> {
                 err.println("bench: " + line);
                 err.flush();
-            }).profileInto(profile).cudaGraphs(cudaGraphs).cudnnBenchmark(cudnnBenchmark).dataParallel(group);
+            }).profileInto(profile).cudaGraphs(cudaGraphs).cudnnBenchmark(cudnnBenchmark).dataParallel(group)
+                    .channelsLast(TrainCommand.onForCuda("--channels-last", channelsLast, d));
             res = bench.run(prefixes);
             bench.requireMatches(prefixes);
         }
@@ -115,7 +120,7 @@ final class BenchCommand implements Callable<Integer> {
             Bench bench = new Bench(d, data, line -> {
                 err.println("bench " + d + ": " + line);
                 err.flush();
-            }).cudnnBenchmark(cudnnBenchmark);
+            }).cudnnBenchmark(cudnnBenchmark).channelsLast(TrainCommand.onForCuda("--channels-last", channelsLast, d));
             Map<String, Object> res = bench.run(prefixes);
             String error = null;
             try {

@@ -72,7 +72,7 @@ final class TrainCommand implements Callable<Integer> {
     private boolean channelsLast(Device d) { return onForCuda("--channels-last", channelsLast, d); }
 
     /** An auto|on|off option's value: auto is on for a CUDA device. */
-    private static boolean onForCuda(String option, String value, Device d) {
+    static boolean onForCuda(String option, String value, Device d) {
         return switch (value.toLowerCase(java.util.Locale.ROOT)) {
             case "on" -> true;
             case "off" -> false;

@@ -15,7 +15,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class ConvolutionCuda extends CudaFamily {
     private final MatmulCuda matmul;
     private final ReductionsCuda reductions;
-    private final Kernels.Table im2col, col2im, biasRelu, biasReluV4, biasReluClV4, biasReluBwd, biasReluBwdV4, biasGradFinish;
+    private final Kernels.Table im2col, col2im, biasRelu, biasReluV4, biasReluClV4, biasReluBwd, biasReluBwdV4, biasReluBwdCl, biasGradFinish;
 
     ConvolutionCuda(CudaBackend backend, MatmulCuda matmul, ReductionsCuda reductions) {
         super(backend);
@@ -28,6 +28,7 @@ final class ConvolutionCuda extends CudaFamily {
         biasReluClV4 = new Kernels.Table(dev, "convolution.cu", "bias_relu_cl_v4");
         biasReluBwd = new Kernels.Table(dev, "convolution.cu", "bias_relu_bwd");
         biasReluBwdV4 = new Kernels.Table(dev, "convolution.cu", "bias_relu_bwd_v4");
+        biasReluBwdCl = new Kernels.Table(dev, "convolution.cu", "bias_relu_bwd_cl");
         biasGradFinish = new Kernels.Table(dev, "convolution.cu", "bias_grad_finish");
     }
 
@@ -149,14 +150,17 @@ final class ConvolutionCuda extends CudaFamily {
 
         private int accBytes() { return t == DType.FLOAT64 ? 8 : 4; }
 
-        private Launch geometry(Launch l) { return l.ints(n, h, w, oh, ow, o, pad); }
+        /** cl: the activations channels-last (the kernels read and write them so; the filter is contiguous either way). */
+        private Launch geometry(Launch l, boolean cl) { return l.ints(n, h, w, oh, ow, o, pad, cl ? 1 : 0); }
 
+        /** The output channels-last when the input is (so are the layers after it), else contiguous. */
         Tensor forward(Tensor x, Tensor wt, Tensor bias, boolean relu) {
-            Tensor xc = contiguous(x), wc = contiguous(wt), bc = bias == null ? null : contiguous(bias);
-            Tensor y = newTensor(new int[]{n, o, oh, ow}, t);
+            boolean cl = x.prefersChannelsLast();
+            Tensor xc = cl ? x : contiguous(x), wc = contiguous(wt), bc = bias == null ? null : contiguous(bias);
+            Tensor y = cl ? newChannelsLast(new int[]{n, o, oh, ow}, t) : newTensor(new int[]{n, o, oh, ow}, t);
             long pixels = (long) n * oh * ow;
             if (pixels > 0) {
-                geometry(Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(wc)).ptr(bc == null ? 0 : ptr(bc))).i32(relu ? 1 : 0)
+                geometry(Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(wc)).ptr(bc == null ? 0 : ptr(bc)), cl).i32(relu ? 1 : 0)
                         .go(dev, smallConvKernel("conv_small_fwd_" + variant(), t), (int) grid(pixels), 1, 1, BLOCK, (int) sharedBytes());
             }
             drop(xc, x);
@@ -166,7 +170,9 @@ final class ConvolutionCuda extends CudaFamily {
         }
 
         Tensor[] weightAndBiasGrad(Tensor g, Tensor y, Tensor x, boolean relu, boolean biasGrad) {
-            Tensor gc = contiguous(g), yc = relu ? contiguous(y, g.dtype()) : null, xc = contiguous(x);
+            boolean cl = x.prefersChannelsLast() || g.prefersChannelsLast() && x.isChannelsLast();
+            Tensor gc = cl ? channelsLast(g) : contiguous(g), xc = cl ? x : contiguous(x);
+            Tensor yc = !relu ? null : cl ? channelsLast(y, g.dtype()) : contiguous(y, g.dtype());
             int ckk = c * k * k, groups = o / ob;
             long pixels = (long) n * oh * ow;
             // about sixteen blocks per multiprocessor in all (each thread's sums are many registers, so few threads
@@ -174,7 +180,7 @@ final class ConvolutionCuda extends CudaFamily {
             int blocks = (int) Math.max(1, Math.min((pixels + BLOCK - 1) / BLOCK, (16L * dev.multiprocessorCount() + groups - 1) / groups));
             Tensor partial = newTensor(new int[]{o * (ckk + 1) * blocks}, t.accumulation());
             Tensor dw = newTensor(new int[]{o, c, k, k}, t), db = biasGrad ? newTensor(new int[]{o}, t) : null;
-            geometry(Launch.args().ptr(ptr(partial)).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc)).ptr(ptr(xc))).i32(relu ? 1 : 0)
+            geometry(Launch.args().ptr(ptr(partial)).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc)).ptr(ptr(xc)), cl).i32(relu ? 1 : 0)
                     .go(dev, smallConvKernel("conv_small_wgrad_" + variant(), t), blocks, groups, 1, BLOCK, 0);
             Launch.args().ptr(ptr(dw)).ptr(db == null ? 0 : ptr(db)).ptr(ptr(partial)).i32(o).i32(ckk).i32(blocks)
                     .go(dev, smallConvKernel("conv_small_wgrad_finish", t), grid((long) o * (ckk + 1)), BLOCK);
@@ -357,14 +363,18 @@ final class ConvolutionCuda extends CudaFamily {
         Tensor dz = relu ? (cl ? newChannelsLast(s, g.dtype()) : newTensor(s, g.dtype())) : gc, db = null;
         if (biasGrad) db = newTensor(new int[]{c}, g.dtype());
         if (n > 0 && (relu || biasGrad)) {
-            // about four blocks per multiprocessor in all, each a channel's share of the images
-            int splits = (int) Math.max(1, Math.min(images, (4L * dev.multiprocessorCount() + c - 1) / c));
-            DType acc = g.dtype().accumulation();
-            Tensor partial = biasGrad ? newTensor(new int[]{c * splits}, acc) : null;
-            boolean v4 = inner % 4 == 0;
-            Launch.args().ptr(relu ? ptr(dz) : 0).ptr(biasGrad ? ptr(partial) : 0).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc))
-                    .i64(images).i64(inner).i64(c).i32(relu ? 1 : 0).i32(relu ? 1 : 0)
-                    .go(dev, (v4 ? biasReluBwdV4 : biasReluBwd).get(g.dtype()), c, splits, 1, BLOCK, 0);
+            long align = 4L * g.dtype().byteSize();
+            boolean packs = cl && c % 4 == 0 && c <= 4 * BLOCK && ptr(gc) % align == 0 && (!relu || ptr(yc) % align == 0 && ptr(dz) % align == 0);
+            // about four blocks per multiprocessor in all: each a run of rows with every channel (channels-last in
+            // 4-channel packs), else a channel's share of the images
+            long rows = n / c;
+            int splits = packs ? (int) Math.max(1, Math.min((rows + BLOCK / (c / 4) - 1) / (BLOCK / (c / 4)), 4L * dev.multiprocessorCount()))
+                    : (int) Math.max(1, Math.min(images, (4L * dev.multiprocessorCount() + c - 1) / c));
+            Tensor partial = biasGrad ? newTensor(new int[]{c * splits}, g.dtype().accumulation()) : null;
+            Launch args = Launch.args().ptr(relu ? ptr(dz) : 0).ptr(biasGrad ? ptr(partial) : 0).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc));
+            if (packs) args.i64(rows).i64(c).i32(relu ? 1 : 0).i32(relu ? 1 : 0).go(dev, biasReluBwdCl.get(g.dtype()), splits, BLOCK);
+            else args.i64(images).i64(inner).i64(c).i32(relu ? 1 : 0).i32(relu ? 1 : 0)
+                    .go(dev, (inner % 4 == 0 ? biasReluBwdV4 : biasReluBwd).get(g.dtype()), c, splits, 1, BLOCK, 0);
             if (biasGrad) {
                 Launch.args().ptr(ptr(db)).ptr(ptr(partial)).i64(c).i64(splits).go(dev, biasGradFinish.get(g.dtype()), grid(c), BLOCK);
                 partial.storage().release();

@@ -96,6 +96,19 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                     }
                 }
             }
+            // channels-last: 4-channel packs over rows (threads per pack 256 / (C / 4): 8, 1, 85 of 256 used), and the
+            // general kernel for channels not a multiple of 4
+            for (int[] s : new int[][]{{64, 32, 5, 5}, {3, 1024, 2, 2}, {2, 12, 3, 3}, {5, 6, 3, 3}}) {
+                double tl = t == DType.BFLOAT16 ? 2e-2 : t == DType.FLOAT64 ? 1e-12 : 1e-5;
+                Tensor y = randn(t, s).relu(), g = randn(t, s);
+                for (boolean relu : new boolean[]{true, false}) {
+                    String how = "channels-last bias_relu backward " + java.util.Arrays.toString(s) + " relu=" + relu + " " + t;
+                    Tensor[] c = CPU_BE.biasReluBackward(g, y, relu, true), d = gpuBe.biasReluBackward(gpuCl(g), gpuCl(y), relu, true);
+                    assertChannelsLast(d[0], how + " dz");
+                    close(c[0], d[0], t == DType.BFLOAT16 ? 0 : tol(t), how + " dz");
+                    close(c[1], d[1], tl, how + " dbias");
+                }
+            }
         }
     }
 
@@ -128,6 +141,26 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                         else assertNull(dev[1], how);
                     }
                 }
+            }
+        }
+        // channels-last activations (as Model.channelsLast makes them; one channel by toChannelsLast's strides): read,
+        // written and given back so, 16 bytes a pixel where the output channels allow it (8 of them) and one at a time
+        // where not (6)
+        for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16, DType.FLOAT16}) {
+            double tl = t == DType.FLOAT32 ? 1e-4 : t == DType.FLOAT64 ? 1e-11 : 2e-2;
+            for (int[] c : new int[][]{{1, 3, 1, 8}, {3, 3, 1, 8}, {3, 3, 0, 6}, {1, 5, 2, 8}}) {   // channels, kernel, padding, outputs
+                Conv2dParams p = Conv2dParams.of(1, c[2], 1, 1);
+                int[] xs = {3, c[0], 10, 9}, ws = {c[3], c[0], c[1], c[1]};
+                Tensor x = randn(t, xs), w = randn(t, ws), bias = randn(t, c[3]);
+                String what = "channels-last small conv c" + c[0] + " k" + c[1] + " pad " + c[2] + " o " + c[3] + " " + t;
+                Tensor yc = CPU_BE.conv2d(x, w, bias, p, true), yg = gpuBe.conv2d(gpuCl(x), gpu(w), gpu(bias), p, true);
+                assertChannelsLast(yg, what + " y");
+                close(yc, yg, tl, what + " y");
+                Tensor g = randn(t, yc.shape());
+                Tensor[] cpu = CPU_BE.conv2dBackwardWeightAndBias(g, yc, x, ws, p, true, true);
+                Tensor[] dev = gpuBe.conv2dBackwardWeightAndBias(gpuCl(g), gpuCl(yc), gpuCl(x), ws, p, true, true);   // one ReLU mask
+                close(cpu[0], dev[0], t == DType.FLOAT32 || t == DType.FLOAT64 ? tl : 3e-2, what + " dw");
+                close(cpu[1], dev[1], tl, what + " dbias");
             }
         }
     }

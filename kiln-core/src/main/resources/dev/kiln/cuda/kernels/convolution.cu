@@ -48,8 +48,9 @@ KILN_FLOAT_TYPES(CONV)
 // square padding). cuDNN's general algorithms spend most of their time on such a layer reshaping data; here one
 // thread owns an output pixel (n, oy, ox): it loads the C*K*K inputs under its window once into registers and
 // writes every output channel, bias and ReLU included. The weights sit in shared memory (every lane reads the same
-// word: a broadcast). SmallP: n images, input h x w, output oh x ow, o channels, padding.
-struct SmallP { int n, h, w, oh, ow, o, pad; };
+// word: a broadcast). SmallP: n images, input h x w, output oh x ow, o channels, padding; cl: the activations (x, y
+// and y's gradient) channels-last, N, H, W, C in memory, as the layers after it want them (else N, C, H, W).
+struct SmallP { int n, h, w, oh, ow, o, pad, cl; };
 
 template <typename T, int C, int K>
 __device__ __forceinline__ void small_window(const T* x, const SmallP& p, int img, int oy, int ox, typename Acc<T>::type* in) {
@@ -62,7 +63,8 @@ __device__ __forceinline__ void small_window(const T* x, const SmallP& p, int im
             for (int kx = 0; kx < K; kx++) {
                 int iy = oy - p.pad + ky, ix = ox - p.pad + kx;
                 bool inside = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w;
-                in[(c * K + ky) * K + kx] = inside ? load<A, T>(x[(((i64) img * C + c) * p.h + iy) * p.w + ix]) : (A) 0;
+                i64 at = p.cl ? (((i64) img * p.h + iy) * p.w + ix) * C + c : (((i64) img * C + c) * p.h + iy) * p.w + ix;
+                in[(c * K + ky) * K + kx] = inside ? load<A, T>(x[at]) : (A) 0;
             }
 }
 
@@ -81,14 +83,26 @@ __device__ __forceinline__ void conv_small_fwd(T* y, const T* x, const T* w, con
         int oy = (int) r / p.ow, ox = (int) r - oy * p.ow;
         A in[CKK];
         small_window<T, C, K>(x, p, (int) img, oy, ox, in);
-        T* out = y + img * p.o * plane + r;
-        for (int oc = 0; oc < p.o; oc++) {
+        auto channel = [&](int oc) {
             const A* wo = sw + oc * CKK;
             A acc = sw[p.o * CKK + oc];
 #pragma unroll
             for (int t = 0; t < CKK; t++) acc += wo[t] * in[t];
             if (relu) acc = acc <= 0 ? (A) 0 : acc;
-            out[oc * plane] = store<T, A>(acc);
+            return store<T, A>(acc);
+        };
+        if (p.cl && p.o % Vec16<T>::N == 0) {   // channels-last: a pixel's channels side by side, 16 bytes a store
+            T* out = y + i * p.o;
+            for (int oc = 0; oc < p.o; oc += Vec16<T>::N) {
+                Vec16<T> pack;
+#pragma unroll
+                for (int j = 0; j < Vec16<T>::N; j++) pack.v[j] = channel(oc + j);
+                pack.store(out + oc);
+            }
+        } else {
+            T* out = p.cl ? y + i * p.o : y + img * p.o * plane + r;
+            const i64 step = p.cl ? 1 : plane;
+            for (int oc = 0; oc < p.o; oc++) out[oc * step] = channel(oc);
         }
     }
 }
@@ -116,7 +130,7 @@ __device__ __forceinline__ void conv_small_wgrad(typename Acc<T>::type* partial,
         small_window<T, C, K>(x, p, (int) img, oy, ox, in);
 #pragma unroll
         for (int a = 0; a < OB; a++) {
-            i64 at = (img * p.o + oc0 + a) * plane + r;
+            i64 at = p.cl ? i * p.o + oc0 + a : (img * p.o + oc0 + a) * plane + r;
             A d = load<A, T>(g[at]);
             if (relu && !(load<A, T>(y[at]) > 0)) d = 0;
 #pragma unroll
@@ -543,6 +557,46 @@ __device__ __forceinline__ void bias_relu_bwd(T* dz, typename Acc<T>::type* part
     }
 }
 
+// The same over channels-last memory, rows (N*H*W) of c channels, c a multiple of 4 up to 1,024 (launched with 256
+// threads): each thread keeps one 4-channel pack over every (256 / (c / 4))-th row of its block's run of rows, so the
+// block reads whole rows side by side; the threads of a pack then add their sums in row order (deterministic) into
+// partial[ch * gridDim.x + blockIdx.x], as above.
+template <typename T>
+__device__ __forceinline__ void bias_relu_bwd_cl(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 rows,
+                                                 i64 c, int relu, int write_dz) {
+    typedef typename Acc<T>::type A;
+    __shared__ A sh[256 * 4];
+    const int packs = (int) (c / 4), pk = threadIdx.x % packs, step = blockDim.x / packs, r0 = threadIdx.x / packs;
+    const i64 per = (rows + gridDim.x - 1) / gridDim.x, begin = blockIdx.x * per, end = min(rows, begin + per);
+    const Pack<T, 4>* gp = reinterpret_cast<const Pack<T, 4>*>(g);
+    const Pack<T, 4>* yp = reinterpret_cast<const Pack<T, 4>*>(y);
+    Pack<T, 4>* dp = reinterpret_cast<Pack<T, 4>*>(dz);
+    A acc[4] = {0, 0, 0, 0};
+    if (r0 < step)
+        for (i64 r = begin + r0; r < end; r += step) {
+            i64 at = r * packs + pk;
+            Pack<T, 4> gv = gp[at], yv;
+            if (relu) yv = yp[at];
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                A v = load<A, T>(gv.v[e]);
+                if (relu && !(load<A, T>(yv.v[e]) > 0)) v = 0;
+                gv.v[e] = store<T, A>(v);
+                acc[e] += v;
+            }
+            if (write_dz) dp[at] = gv;
+        }
+    if (!partial) return;
+#pragma unroll
+    for (int e = 0; e < 4; e++) sh[threadIdx.x * 4 + e] = acc[e];
+    __syncthreads();
+    for (int k = threadIdx.x; k < c; k += blockDim.x) {
+        A sum = 0;
+        for (int r = 0; r < step; r++) sum += sh[(r * packs + k / 4) * 4 + k % 4];
+        partial[k * gridDim.x + blockIdx.x] = sum;
+    }
+}
+
 #define BIAS_RELU(T, S) \
 extern "C" __global__ void bias_relu_##S(T* y, const T* b, const T* z, i64 n, i64 inner, i64 c, int relu) { \
     bias_relu<T, 1, false>(y, b, z, n, inner, c, relu); \
@@ -561,6 +615,10 @@ extern "C" __global__ void bias_relu_bwd_##S(T* dz, typename Acc<T>::type* parti
 extern "C" __global__ void bias_relu_bwd_v4_##S(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 images, \
                                                 i64 inner, i64 c, int relu, int write_dz) { \
     bias_relu_bwd<T, 4>(dz, partial, g, y, images, inner, c, relu, write_dz); \
+} \
+extern "C" __global__ void bias_relu_bwd_cl_##S(T* dz, typename Acc<T>::type* partial, const T* g, const T* y, i64 rows, \
+                                                i64 c, int relu, int write_dz) { \
+    bias_relu_bwd_cl<T>(dz, partial, g, y, rows, c, relu, write_dz); \
 } \
 extern "C" __global__ void bias_grad_finish_##S(T* db, const typename Acc<T>::type* partial, i64 c, i64 splits) { \
     typedef typename Acc<T>::type A; \
