@@ -37,4 +37,18 @@ class DropoutGpuTest {
         yg.mul(w.to(GPU)).sum().backward();
         assertArrayEquals(xc.grad().toDoubleArray(), xg.grad().toDoubleArray(), 0.0, "backward (mask recomputed on each device)");
     }
+
+    /** Channels-last activations keep their layout and draw the contiguous tensor's mask (the CPU's), forward and backward. */
+    @ParameterizedTest @EnumSource(value = DType.class, names = {"FLOAT32", "BFLOAT16"})
+    void channelsLastDrawsTheSameMask(DType dt) {
+        Tensor x = Tensor.randn(new Generator(3), new int[]{5, 12, 7, 9}, DType.FLOAT64, Device.CPU).to(dt);
+        Tensor w = Tensor.randn(new Generator(4), new int[]{5, 12, 7, 9}, DType.FLOAT64, Device.CPU).to(dt);
+        Tensor xc = x.detach().requiresGrad(true), xg = x.to(GPU).toChannelsLast().detach().requiresGrad(true);
+        Tensor yc = F.dropout(xc, 0.4, true, new Generator(78)), yg = F.dropout(xg, 0.4, true, new Generator(78));
+        assertTrue(yg.prefersChannelsLast(), "channels-last output");
+        assertArrayEquals(yc.toDoubleArray(), yg.toDoubleArray(), 0.0, "forward");
+        yc.mul(w).sum().backward();
+        yg.mul(w.to(GPU)).sum().backward();   // a contiguous gradient meets the channels-last forward's mask
+        assertArrayEquals(xc.grad().toDoubleArray(), xg.grad().toDoubleArray(), 0.0, "backward");
+    }
 }
