@@ -60,7 +60,7 @@ final class Blas {
         CublasLt lt = CublasLt.create();
         if (Settings.get().cudnnAlgoCache()) {
             try {   // the timed choices on disk: an optimisation, never a reason to go without cuBLASLt
-                lt.setTimedChoices(new AlgoCacheFile(AlgoCacheFile.fileFor(KernelCache.cacheDir().getParent(), "cublaslt", Cublas.libraryVersion(), dev.name())));
+                lt.setTimedChoices(new TimedChoicesFile(TimedChoicesFile.fileFor(KernelCache.cacheDir().getParent(), "cublaslt", Cublas.libraryVersion(), dev.name())));
             } catch (RuntimeException e) {
                 Logging.logger(Blas.class).log(System.Logger.Level.DEBUG, "cuBLASLt's timed choices stay in this process: " + e);
             }

@@ -126,7 +126,7 @@ public final class CublasLt extends NativeHandle {
     /** alpha = 1 at 0, beta = 0 at 4 as floats, a pointer-sized scratch at 8, alpha = 1 at 16, beta = 0 at 20 as int32 (int8's scale type). */
     private final MemorySegment scalars;
     private final Map<Key, Plan> plans = new HashMap<>();
-    private volatile Cudnn.AlgoCache timedChoices;   // timed choices kept on disk (Blas.lt sets it), or null
+    private volatile TimedChoices timedChoices;   // timed choices kept on disk (Blas.lt sets it), or null
     /** Why the last refused problem was refused (tests print it). */
     String lastRefusal;
 
@@ -232,7 +232,7 @@ public final class CublasLt extends NativeHandle {
             // a product accumulating in place would add into D again at each timing run, so it keeps the heuristic's pick
             if (tune && !p.timed && !(accumulate && c == d) && !chosenBefore(p, key, workspaceBytes)) {
                 time(p, key, a, b, c, d, workspace, workspaceBytes, stream);
-                Cudnn.AlgoCache kept = timedChoices;
+                TimedChoices kept = timedChoices;
                 if (kept != null) kept.put(choiceKey(key, workspaceBytes), Arrays.asList(p.candidates).indexOf(p.algo), p.candidates.length);
             }
             run(p, p.algo, key, a, b, c, d, workspace, workspaceBytes, stream);
@@ -253,7 +253,7 @@ public final class CublasLt extends NativeHandle {
     }
 
     /** Keeps each problem's timed choice on disk (null: in this process only). */
-    void setTimedChoices(Cudnn.AlgoCache cache) { this.timedChoices = cache; }
+    void setTimedChoices(TimedChoices cache) { this.timedChoices = cache; }
 
     private static String choiceKey(Key key, long workspaceBytes) { return key + " workspace " + workspaceBytes; }
 
@@ -262,7 +262,7 @@ public final class CublasLt extends NativeHandle {
      * its length checked), its choice then taken instead of timing the candidates again.
      */
     private boolean chosenBefore(Plan p, Key key, long workspaceBytes) {
-        Cudnn.AlgoCache kept = timedChoices;
+        TimedChoices kept = timedChoices;
         int[] hit = kept == null ? null : kept.get(choiceKey(key, workspaceBytes));
         if (hit == null || hit[1] != p.candidates.length || hit[0] < 0 || hit[0] >= p.candidates.length) return false;
         p.algo = p.candidates[hit[0]];

@@ -102,24 +102,12 @@ public final class Cudnn extends NativeHandle {
         BENCHMARK
     }
 
-    /**
-     * Remembers the algorithms {@link AlgoSearch#BENCHMARK} found, across runs, so a process that sees a geometry
-     * again skips the search (and so a profiler run gets the algorithms a plain run got). Keys describe direction,
-     * dtype, shapes, convolution parameters and TF32; the implementation scopes them to a device and cuDNN version.
-     */
-    public interface AlgoCache {
-        /** {algo, mathType}, or null. */
-        int[] get(String key);
-
-        void put(String key, int algo, int mathType);
-    }
-
-    private volatile AlgoCache algoCache;
+    private volatile TimedChoices algoCache;
 
     /** Where benchmarked choices are remembered (null: nowhere). */
-    public void setAlgoCache(AlgoCache cache) { this.algoCache = cache; }
+    void setAlgoCache(TimedChoices cache) { this.algoCache = cache; }
 
-    AlgoCache algoCache() { return algoCache; }
+    TimedChoices algoCache() { return algoCache; }
 
     private final Arena arena = Arena.ofShared();
     /** Host scalars (alpha, beta, and the second pair batch norm backward takes), 8 bytes each. */

@@ -11,7 +11,7 @@ import dev.kiln.backend.Conv2dParams;
  * {@link CudaDevice#allowTf32Conv()} says so for the device (on by default, as PyTorch's cudnn.allow_tf32); bfloat16 and float16 run
  * on tensor cores with float32 accumulation. Set {@code KILN_CUDNN=0} to use the im2col + GEMM kernels instead.
  * Algorithms found by the timed search ({@link Cuda#setCudnnBenchmark}) are kept in the kiln cache folder
- * ({@link AlgoCacheFile}; {@code KILN_CUDNN_ALGO_CACHE=0} keeps them in memory only).
+ * ({@link TimedChoicesFile}; {@code KILN_CUDNN_ALGO_CACHE=0} keeps them in memory only).
  */
 final class Dnn {
     private Dnn() {}
@@ -53,7 +53,7 @@ final class Dnn {
                 c.setStream(dev.stream().address());
                 c.setAlgoSearch(Cuda.cudnnBenchmark() ? Cudnn.AlgoSearch.BENCHMARK : Cudnn.AlgoSearch.HEURISTIC, benchmarkWorkspace(dev));
                 if (Settings.get().cudnnAlgoCache()) {
-                    c.setAlgoCache(new AlgoCacheFile(AlgoCacheFile.fileFor(KernelCache.cacheDir().getParent(), "cudnn", Cudnn.version(), dev.name())));
+                    c.setAlgoCache(new TimedChoicesFile(TimedChoicesFile.fileFor(KernelCache.cacheDir().getParent(), "cudnn", Cudnn.version(), dev.name())));
                 }
                 HANDLES[dev.index()] = c;
             }

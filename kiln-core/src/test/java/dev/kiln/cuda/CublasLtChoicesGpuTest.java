@@ -30,12 +30,12 @@ class CublasLtChoicesGpuTest extends GpuBackendComparison {
         Tensor a = gpu(randn(DType.BFLOAT16, m, k)), b = gpu(randn(DType.BFLOAT16, n, k));
         Tensor d1 = Tensor.zeros(new int[]{n, m}, DType.BFLOAT16, GPU), d2 = Tensor.zeros(new int[]{n, m}, DType.BFLOAT16, GPU);
         Tensor workspace = Tensor.zeros(new int[]{(int) (Cublas.RECOMMENDED_WORKSPACE_BYTES / 4)}, DType.FLOAT32, GPU);
-        Path file = AlgoCacheFile.fileFor(dir, "cublaslt", Cublas.libraryVersion(), dev.name());
+        Path file = TimedChoicesFile.fileFor(dir, "cublaslt", Cublas.libraryVersion(), dev.name());
         dev.makeCurrent();
         long stream = dev.stream().address();
         CublasLt first = CublasLt.create(), second = CublasLt.create();
         try {
-            first.setTimedChoices(new AlgoCacheFile(file));
+            first.setTimedChoices(new TimedChoicesFile(file));
             assertTrue(first.matmul(DType.BFLOAT16, false, CublasLt.Epilogue.DEFAULT, false, true, false, m, n, k, be.ptr(a), k, be.ptr(b), k,
                     be.ptr(d1), m, 0, be.ptr(workspace), Cublas.RECOMMENDED_WORKSPACE_BYTES, stream, true), "cuBLASLt took the product");
             assertTrue(first.timed(DType.BFLOAT16, CublasLt.Epilogue.DEFAULT, m, n, k));
@@ -43,7 +43,7 @@ class CublasLtChoicesGpuTest extends GpuBackendComparison {
             String kept = Files.readString(file);
             assertEquals(1, kept.lines().count(), kept);
 
-            second.setTimedChoices(new AlgoCacheFile(file));
+            second.setTimedChoices(new TimedChoicesFile(file));
             assertTrue(second.matmul(DType.BFLOAT16, false, CublasLt.Epilogue.DEFAULT, false, true, false, m, n, k, be.ptr(a), k, be.ptr(b), k,
                     be.ptr(d2), m, 0, be.ptr(workspace), Cublas.RECOMMENDED_WORKSPACE_BYTES, stream, true));
             assertTrue(second.timed(DType.BFLOAT16, CublasLt.Epilogue.DEFAULT, m, n, k), "the kept choice counts as timed");

@@ -16,11 +16,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * its version and the device (a new library or GPU starts afresh). A line that does not parse is skipped; a file that cannot be
  * written only costs the search next time: the cache is an optimisation, never a reason to fail.
  */
-final class AlgoCacheFile implements Cudnn.AlgoCache {
+final class TimedChoicesFile implements TimedChoices {
     private final Path file;
     private final Map<String, int[]> entries = new ConcurrentHashMap<>();
 
-    AlgoCacheFile(Path file) {
+    TimedChoicesFile(Path file) {
         this.file = file;
         try {
             if (Files.isRegularFile(file)) {
@@ -49,12 +49,12 @@ final class AlgoCacheFile implements Cudnn.AlgoCache {
         return v == null ? null : v.clone();
     }
 
-    @Override public synchronized void put(String key, int algo, int mathType) {
+    @Override public synchronized void put(String key, int a, int b) {
         if (key.indexOf('\t') >= 0 || key.indexOf('\n') >= 0) return;
-        entries.put(key, new int[]{algo, mathType});
+        entries.put(key, new int[]{a, b});
         try {
             Files.createDirectories(file.getParent());
-            Files.writeString(file, key + "\t" + algo + "\t" + mathType + "\n", StandardCharsets.UTF_8,
+            Files.writeString(file, key + "\t" + a + "\t" + b + "\n", StandardCharsets.UTF_8,
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         } catch (IOException ignored) {
             // read-only or full disk: the choice still holds for this process
