@@ -92,6 +92,14 @@ class MainTest {
         assertTrue(b.out().contains("--cuda-graphs"), b.out());
     }
 
+    /** kiln bench --channels-last as kiln train's: a bad value is one line; on, the CPU runs the image rows from channels-last inputs. */
+    @Test void benchChannelsLast() {
+        assertOneLineError(kiln("bench", "--only", "cnn_b128", "--channels-last=maybe"), "--channels-last takes auto, on or off, got 'maybe'");
+        Run r = kiln("bench", "--device", "cpu", "--only", "cifar_cnn_b128", "--channels-last", "--json");
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(r.out().matches("(?s).*\"cifar_cnn_b128_fp32_train_samples_s\": [1-9][0-9]*.*"), r.out());
+    }
+
     /** A mistyped --only is an error naming it and the workloads there are, not a run that quietly measures nothing. */
     @Test void benchOnlyMatchingNothingSaysSo() {
         Run r = kiln("bench", "--only", "gemm_1024_flaot32");
