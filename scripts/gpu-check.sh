@@ -21,6 +21,7 @@ if [ "${1:-}" = "--prepare" ]; then
         || cp "$ROOT"/bench/ref/*.py "$DIR/ref/"
     cp "$ROOT/bench/torch_profile.py" "$ROOT/bench/resnet_interop.py" "$ROOT/bench/torch_resnet_small.py" "$ROOT/bench/torch_user_resnet.py" \
         "$ROOT/bench/torch_attention.py" "$ROOT/bench/torch_sorting.py" "$ROOT/bench/torch_maps.py" "$ROOT/bench/torch_timing.py" "$DIR/ref/"
+    cp "$ROOT/bench/ncu_step.py" "$DIR/ncu_step.py"
     cp "$0" "$DIR/gpu-check.sh"
     cp "$ROOT/scripts/gpu-profile.sh" "$DIR/gpu-profile.sh"
     cp "$ROOT/scripts/gpu-dist.sh" "$DIR/gpu-dist.sh"

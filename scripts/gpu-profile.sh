@@ -2,7 +2,8 @@
 # Where the GPU time of the conv-net training steps goes, Kiln beside PyTorch, in one call on the GPU machine:
 #   DIR/gpu-profile.sh DIR [WORKLOADS]   (DIR prepared by scripts/gpu-check.sh --prepare DIR; results under $OUT)
 # Writes: kiln.json / torch.json / compare.txt (rates), kiln-prof/KEY.txt (Kiln's per-op table, eager steps),
-# torch-profile.txt (PyTorch's kernels), ncu-KEY.csv (Kiln's kernels by Nsight Compute, one eager step).
+# torch-profile.txt (PyTorch's kernels), ncu-KEY.csv (Kiln's kernels by Nsight Compute) and ncu-KEY.txt (one step of them
+# by kernel, bench/ncu_step.py).
 set -u
 B=$(cd "${1:?usage: gpu-profile.sh BUNDLE_DIR [workloads]}" && pwd)
 W=${2:-cnn_b128,cnn_b1024,cifar_cnn_b128,cifar_cnn_b1024}
@@ -18,8 +19,9 @@ NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/
 if [ -n "$NCU" ] && [ -n "${NCU_KEYS:-}" ]; then
     for k in ${NCU_KEYS//,/ }; do
         timeout 240 "$NCU" --clock-control none --cache-control none --metrics gpu__time_duration.sum \
-            --launch-skip "${NCU_SKIP:-2500}" --launch-count "${NCU_COUNT:-120}" --csv \
+            --launch-skip "${NCU_SKIP:-2500}" --launch-count "${NCU_COUNT:-250}" --csv \
             "$B/run.sh" kiln bench --device cuda --only "$k" --json > "$O/ncu-$k.csv" 2> "$O/ncu-$k.log"
         echo "ncu $k exit $?"
+        python3 "$B/ncu_step.py" "$O/ncu-$k.csv" "Kiln $k" > "$O/ncu-$k.txt" 2>&1 && head -20 "$O/ncu-$k.txt"
     done
 fi
