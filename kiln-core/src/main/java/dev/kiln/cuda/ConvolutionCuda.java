@@ -376,7 +376,7 @@ final class ConvolutionCuda extends CudaFamily {
             else args.i64(images).i64(inner).i64(c).i32(relu ? 1 : 0).i32(relu ? 1 : 0)
                     .go(dev, (inner % 4 == 0 ? biasReluBwdV4 : biasReluBwd).get(g.dtype()), c, splits, 1, BLOCK, 0);
             if (biasGrad) {
-                Launch.args().ptr(ptr(db)).ptr(ptr(partial)).i64(c).i64(splits).go(dev, biasGradFinish.get(g.dtype()), grid(c), BLOCK);
+                Launch.args().ptr(ptr(db)).ptr(ptr(partial)).i64(c).i64(splits).go(dev, biasGradFinish.get(g.dtype()), grid(32L * c), BLOCK);   // a warp a channel
                 partial.storage().release();
             }
         } else if (biasGrad) {
