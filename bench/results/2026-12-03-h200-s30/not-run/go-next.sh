@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # For the next session's first device call (bundle: scripts/gpu-check.sh --prepare DIR, then DIR/go-next.sh DIR):
 # the whole GPU suite on the thirtieth session's final code (that session ran its changes' classes and 26 more, not the
-# whole suite in one go: ~300 s), then the small CNNs' fp32 rows that still fall short, profiled.
+# whole suite in one go: ~300 s), then the small CNNs' fp32 rows that still fall short, profiled. If ConvolutionGpuTest
+# fails, revert abe0fcf (bias_grad_finish) first.
 T0=$(date +%s); B=$(cd "${1:-$(dirname "$0")}" && pwd); R=$OUT/r; mkdir -p $R
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee $R/gpu.txt
-NCCL_NVLS_ENABLE=0 timeout 420 "$B/run.sh" test --select-package dev.kiln.cuda --select-class dev.kiln.train.TrainerGraphGpuTest > $R/suite.txt 2>&1; echo "suite exit $? at $(( $(date +%s)-T0 ))s"
+# first the one unrun change (bias_grad_finish a warp a channel, commit abe0fcf): its test, and the CNN rows it moves
+timeout 60 "$B/run.sh" test --select-class dev.kiln.cuda.ConvolutionGpuTest > $R/conv.txt 2>&1; echo "ConvolutionGpuTest exit $?"
+grep -E "tests (successful|failed)|✘" $R/conv.txt | head -6
+timeout 60 "$B/run.sh" kiln bench --device cuda --only cnn_b,cifar_cnn_b --cuda-graphs --json > $R/kiln.json 2> $R/kiln.log; grep samples_s $R/kiln.json
+NCCL_NVLS_ENABLE=0 timeout 360 "$B/run.sh" test --select-package dev.kiln.cuda --select-class dev.kiln.train.TrainerGraphGpuTest > $R/suite.txt 2>&1; echo "suite exit $? at $(( $(date +%s)-T0 ))s"
 grep -E "tests (successful|failed|aborted|skipped)|✘" $R/suite.txt | head -30
 NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
 for k in cnn_b1024_fp32 cifar_cnn_b128_fp32; do
