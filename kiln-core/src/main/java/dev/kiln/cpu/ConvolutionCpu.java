@@ -111,8 +111,10 @@ final class ConvolutionCpu {
     /**
      * Runs body over all (image, group) tasks. With at least as many tasks as threads, tasks go to threads and each
      * GEMM runs on its worker alone (one scratch and cols buffer per worker); otherwise tasks run in turn and each
-     * GEMM is split over all threads, so a single image still uses every core. Each worker gets a zeroed float[accLen]
-     * to sum into, handed to done (under a lock) when its tasks are finished.
+     * GEMM is split over all threads, so a single image still uses every core. Each chunk of tasks gets a zeroed
+     * float[accLen] to sum into; done gets them in chunk order once all are finished, so a sum over them does not depend
+     * on which thread finished first (in finishing order, a CNN's weight gradients, and so a training run, changed from
+     * run to run at the same seed).
      */
     private static void forEachImage(Geo g, int accLen, Task body, java.util.function.Consumer<float[]> done) {
         int tasks = g.n * g.groups;
@@ -124,15 +126,15 @@ final class ConvolutionCpu {
             done.accept(acc);
             return;
         }
+        var accs = new java.util.concurrent.ConcurrentSkipListMap<Integer, float[]>();   // by the chunk's first task
         Parallel.balanced(tasks, (lo, hi) -> {
             Sgemm.Scratch s = GEMM.localScratch();
             Gemm one = (m, n, k, a, b, c, co, ldc, add) -> GEMM.gemm(m, n, k, a, b, c, co, ldc, add, s);
             float[] cols = ThreadBuffers.get(ThreadBuffers.CONV_COLS, colsLen), acc = new float[accLen];
             for (int t = lo; t < hi; t++) body.run(t / g.groups, t % g.groups, one, cols, acc);
-            synchronized (done) {
-                done.accept(acc);
-            }
+            accs.put(lo, acc);
         });
+        accs.values().forEach(done);
     }
 
     private static void forEachImage(Geo g, Task body) { forEachImage(g, 0, body, acc -> {}); }

@@ -125,6 +125,20 @@ class ConvolutionCpuTest {
     }
 
     /**
+     * The weight gradient over many images (chunks of them on every thread, each summing into its own buffer) is the same
+     * to the bit every time: the buffers are added in chunk order, not in the order the threads finish them.
+     */
+    @Test void weightGradientIsTheSameEveryRun() {
+        Case k = parse(64, 8, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+        Tensor x = Tensor.randn(gen, k.n, k.c, k.h, k.w), gy = Tensor.randn(gen, k.n, k.o, k.oh(), k.ow());
+        int[] ws = {k.o, k.c, k.kh, k.kw};
+        float[] first = ConvolutionCpu.conv2dBackwardWeight(gy, x, ws, k.p).toFloatArray();
+        for (int run = 0; run < 30; run++) {
+            assertArrayEquals(first, ConvolutionCpu.conv2dBackwardWeight(gy, x, ws, k.p).toFloatArray(), 0f, "run " + run);
+        }
+    }
+
+    /**
      * The input gradient added into the input's other gradient (a residual block's skip path): into the addend itself,
      * at its offset, for 3x3, strided, grouped and pointwise convolutions, one image (the threads split each product)
      * and several (the threads split the images); equal to the plain gradient plus the addend.
