@@ -53,8 +53,8 @@ final class TrainCommand implements Callable<Integer> {
     Double lr;
 
     @Option(names = "--lr-schedule", defaultValue = "constant",
-            description = {"constant; cosine (annealed per epoch from --lr towards 0); or onecycle (per step: up from --lr/25",
-                    "to --lr over the first 30% of the steps, then down towards 0, as PyTorch's OneCycleLR) (default: ${DEFAULT-VALUE})"})
+            description = "constant; cosine (annealed per epoch from --lr towards 0); or onecycle (per step: up from --lr/25 "
+                    + "to --lr over the first 30%% of the steps, then down towards 0, as PyTorch's OneCycleLR) (default: ${DEFAULT-VALUE})")
     String lrSchedule;
 
     @Option(names = "--seed", defaultValue = "0", description = "initialisation, shuffling and dropout seed (default: ${DEFAULT-VALUE})")
