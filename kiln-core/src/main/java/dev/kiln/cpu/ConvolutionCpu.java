@@ -111,10 +111,8 @@ final class ConvolutionCpu {
     /**
      * Runs body over all (image, group) tasks. With at least as many tasks as threads, tasks go to threads and each
      * GEMM runs on its worker alone (one scratch and cols buffer per worker); otherwise tasks run in turn and each
-     * GEMM is split over all threads, so a single image still uses every core. Each chunk of tasks gets a zeroed
-     * float[accLen] to sum into; done gets them in chunk order once all are finished, so a sum over them does not depend
-     * on which thread finished first (in finishing order, a CNN's weight gradients, and so a training run, changed from
-     * run to run at the same seed).
+     * GEMM is split over all threads, so a single image still uses every core. Each chunk of tasks sums into a zeroed
+     * float[accLen]; done gets them in chunk order, not finishing order (which made training runs differ at a seed).
      */
     private static void forEachImage(Geo g, int accLen, Task body, java.util.function.Consumer<float[]> done) {
         int tasks = g.n * g.groups;
