@@ -32,6 +32,7 @@ import dev.kiln.nn.ReLU;
 import dev.kiln.nn.Model;
 import dev.kiln.nn.Sequential;
 import dev.kiln.optim.Adam;
+import dev.kiln.optim.OneCycleLR;
 import dev.kiln.optim.Optimizer;
 import dev.kiln.profile.Profiler;
 import dev.kiln.train.GraphedStep;
@@ -274,18 +275,19 @@ public final class Bench {
                     log.accept("fmnist_" + name + " graphed " + g[0] + " s, acc " + g[1]);
                 }
                 if (gpu && name.equals("cnn")) {
-                    // the goal: the CNN to 92% test accuracy (the same recipe, graphed where on; evaluation off the clock)
-                    double[] r92 = fmnist(name, cudaGraphs, 20, 0.92, 128, ep -> 1e-3);
-                    res.put("fmnist_cnn_to92_train_s", round(r92[0], 2));
-                    res.put("fmnist_cnn_to92_epochs", (long) r92[2]);
-                    res.put("fmnist_cnn_to92_test_acc", round(r92[1], 4));
-                    log.accept("fmnist_cnn to 92%: " + r92[0] + " s, " + (long) r92[2] + " epochs, acc " + r92[1]);
-                    // a faster recipe: batch 256, Adam 2e-3 annealed (cosine, per epoch) towards 1e-4 over 8 epochs
-                    double[] f92 = fmnist(name, cudaGraphs, 8, 0.92, 256, ep -> 1e-4 + (2e-3 - 1e-4) * 0.5 * (1 + Math.cos(Math.PI * ep / 8)));
-                    res.put("fmnist_cnn_to92_b256_cosine_train_s", round(f92[0], 2));
-                    res.put("fmnist_cnn_to92_b256_cosine_epochs", (long) f92[2]);
-                    res.put("fmnist_cnn_to92_b256_cosine_test_acc", round(f92[1], 4));
-                    log.accept("fmnist_cnn to 92%, b256 cosine: " + f92[0] + " s, " + (long) f92[2] + " epochs, acc " + f92[1]);
+                    // the CNN to 92% test accuracy (graphed where on; evaluation off the clock): the workload's recipe; Adam 2e-3
+                    // annealed per epoch; bfloat16 one-cycle (in float32 on the CPU: 92.14% after 5 of 6 epochs, 92.24% after 7 of 8)
+                    for (Object[] w : new Object[][]{{"", 20, 128, false, (StepRate) (st, per) -> 1e-3},
+                            {"_b256_cosine", 8, 256, false, (StepRate) (st, per) -> 1e-4 + (2e-3 - 1e-4) * 0.5 * (1 + Math.cos(Math.PI * (st / per) / 8))},
+                            {"_b512_bf16_onecycle", 6, 512, true, (StepRate) (st, per) -> OneCycleLR.at(6e-3, st, 6 * per)},
+                            {"_b1024_bf16_onecycle", 8, 1024, true, (StepRate) (st, per) -> OneCycleLR.at(8e-3, st, 8 * per)}}) {
+                        String key = "fmnist_cnn_to92" + w[0];
+                        double[] f = fmnist(name, cudaGraphs, (Integer) w[1], 0.92, (Integer) w[2], (Boolean) w[3], (StepRate) w[4]);
+                        res.put(key + "_train_s", round(f[0], 2));
+                        res.put(key + "_epochs", (long) f[2]);
+                        res.put(key + "_test_acc", round(f[1], 4));
+                        log.accept(key + ": " + f[0] + " s, " + (long) f[2] + " epochs, acc " + f[1]);
+                    }
                 }
             }
         }
@@ -505,15 +507,17 @@ public final class Bench {
     }
 
     /** 10 epochs of Fashion-MNIST, data resident on the device, batch 128, Adam 1e-3: {seconds, test accuracy}. */
-    private double[] fmnist(String name, boolean graphed) throws Exception { return fmnist(name, graphed, 10, 0, 128, ep -> 1e-3); }
+    private double[] fmnist(String name, boolean graphed) throws Exception { return fmnist(name, graphed, 10, 0, 128, false, (st, per) -> 1e-3); }
+
+    /** A learning rate for each step: step counts from 0 over the run, perEpoch steps an epoch. */
+    private interface StepRate { double at(long step, long perEpoch); }
 
     /**
-     * Up to {@code epochs} epochs of Fashion-MNIST (data resident on the device, batch 128, Adam 1e-3); when
-     * {@code stopAt} > 0 the test accuracy is measured after each epoch, off the clock, and training stops once it
-     * reaches stopAt. {@code lr} gives each epoch's learning rate. Returns {training seconds, test accuracy, epochs run}.
+     * Up to {@code epochs} epochs of Fashion-MNIST (data resident on the device, Adam at {@code lr}'s rates, float32 or
+     * bfloat16 autocast); when {@code stopAt} > 0 the test accuracy is measured after each epoch, off the clock, and
+     * training stops once it reaches stopAt. Returns {training seconds, test accuracy, epochs run}.
      */
-    private double[] fmnist(String name, boolean graphed, int epochs, double stopAt, int batch,
-                            java.util.function.IntToDoubleFunction lr) throws Exception {
+    private double[] fmnist(String name, boolean graphed, int epochs, double stopAt, int batch, boolean bf16, StepRate lr) throws Exception {
         TensorDataset train = FashionMnist.load(fmnistDir, true), test = FashionMnist.load(fmnistDir, false);
         Batch all = train.batch(range(train.size())), allTest = test.batch(range(test.size()));
         Tensor xtr = all.inputs().to(device).keep(), ytr = all.targets().to(device).keep();
@@ -521,10 +525,11 @@ public final class Bench {
         Model m = ModelZoo.parse(name).build(new Generator(0));
         m.to(device);
         m.channelsLast(channelsLast);
-        Optimizer opt = new Adam(m.parameters(), lr.applyAsDouble(0));
         int n = train.size();
+        long perEpoch = (n + batch - 1) / batch, step = 0;
+        Optimizer opt = new Adam(m.parameters(), lr.at(0, perEpoch));
         GraphedStep graph = graphed ? new GraphedStep(m, new CrossEntropyLoss(), opt, new int[]{batch, 1, 28, 28}, DType.FLOAT32,
-                new int[]{batch}, DType.INT64, device) : null;
+                new int[]{batch}, DType.INT64, device, bf16 ? Precision.BF16 : Precision.FP32, GraphedStep.DEFAULT_WARMUP) : null;
         SplittableRandom rng = new SplittableRandom(0);
         sync();
         long t = System.nanoTime(), training = 0;
@@ -532,7 +537,6 @@ public final class Bench {
         int ep = 0;
         while (ep < epochs) {
             m.train();
-            opt.setLr(lr.applyAsDouble(ep));
             long[] perm = new long[n];
             for (int i = 0; i < n; i++) perm[i] = i;
             for (int i = n - 1; i > 0; i--) {
@@ -543,7 +547,8 @@ public final class Bench {
             }
             Tensor permDev = Tensor.of(perm, n).to(device).keep();
             for (int i = 0; i < n; i += batch) {
-                try (MemoryScope step = MemoryScope.open()) {
+                opt.setLr(lr.at(step++, perEpoch));
+                try (MemoryScope scope = MemoryScope.open(); Autocast ac = bf16 ? Autocast.enable(DType.BFLOAT16) : Autocast.disabled()) {
                     Tensor idx = permDev.narrow(0, i, Math.min(batch, n - i));
                     if (graph != null) {
                         graph.step(xtr.indexSelect(0, idx), ytr.indexSelect(0, idx)); // the last, partial batch runs eagerly
