@@ -171,7 +171,7 @@ public final class ConvPlan implements AutoCloseable {
         if (closed) throw new IllegalStateException("conv plan is closed");
         conv.setMathType(requestedMath());
         if (cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK) {
-            TimedChoices cache = cudnn.algoCache();
+            TimedChoices cache = cudnn.timedChoices();
             String cacheKey = dir + " " + describeGeometry() + (Cuda.deterministic() ? " deterministic" : "");
             int[] hit = cache == null ? null : cache.get(cacheKey);
             if (hit != null) {

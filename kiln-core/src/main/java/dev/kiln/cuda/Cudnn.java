@@ -102,12 +102,12 @@ public final class Cudnn extends NativeHandle {
         BENCHMARK
     }
 
-    private volatile TimedChoices algoCache;
+    private volatile TimedChoices timedChoices;
 
     /** Where benchmarked choices are remembered (null: nowhere). */
-    void setAlgoCache(TimedChoices cache) { this.algoCache = cache; }
+    void setTimedChoices(TimedChoices cache) { this.timedChoices = cache; }
 
-    TimedChoices algoCache() { return algoCache; }
+    TimedChoices timedChoices() { return timedChoices; }
 
     private final Arena arena = Arena.ofShared();
     /** Host scalars (alpha, beta, and the second pair batch norm backward takes), 8 bytes each. */
