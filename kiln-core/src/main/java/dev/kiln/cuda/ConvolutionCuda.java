@@ -366,13 +366,12 @@ final class ConvolutionCuda extends CudaFamily {
             long align = 4L * g.dtype().byteSize();
             boolean packs = cl && c % 4 == 0 && c <= 4 * BLOCK && ptr(gc) % align == 0 && (!relu || ptr(yc) % align == 0 && ptr(dz) % align == 0);
             // about four blocks per multiprocessor in all: each a run of rows with every channel (channels-last in
-            // 4-channel packs), else a channel's share of the images
-            long rows = n / c;
-            int splits = packs ? (int) Math.max(1, Math.min((rows + BLOCK / (c / 4) - 1) / (BLOCK / (c / 4)), 4L * dev.multiprocessorCount()))
+            // 4-channel packs; images are then the N*H*W rows), else a channel's share of the images
+            int splits = packs ? (int) Math.max(1, Math.min(((long) images + BLOCK / (c / 4) - 1) / (BLOCK / (c / 4)), 4L * dev.multiprocessorCount()))
                     : (int) Math.max(1, Math.min(images, (4L * dev.multiprocessorCount() + c - 1) / c));
             Tensor partial = biasGrad ? newTensor(new int[]{c * splits}, g.dtype().accumulation()) : null;
             Launch args = Launch.args().ptr(relu ? ptr(dz) : 0).ptr(biasGrad ? ptr(partial) : 0).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc));
-            if (packs) args.i64(rows).i64(c).i32(relu ? 1 : 0).i32(relu ? 1 : 0).go(dev, biasReluBwdCl.get(g.dtype()), splits, BLOCK);
+            if (packs) args.i64(images).i64(c).i32(relu ? 1 : 0).i32(relu ? 1 : 0).go(dev, biasReluBwdCl.get(g.dtype()), splits, BLOCK);
             else args.i64(images).i64(inner).i64(c).i32(relu ? 1 : 0).i32(relu ? 1 : 0)
                     .go(dev, (inner % 4 == 0 ? biasReluBwdV4 : biasReluBwd).get(g.dtype()), c, splits, 1, BLOCK, 0);
             if (biasGrad) {
