@@ -153,6 +153,11 @@ final class ConvolutionCuda extends CudaFamily {
         /** cl: the activations channels-last (the kernels read and write them so; the filter is contiguous either way). */
         private Launch geometry(Launch l, boolean cl) { return l.ints(n, h, w, oh, ow, o, pad, cl ? 1 : 0); }
 
+        /** A pixel's channels spread over threads (the _lanes kernels of convolution.cu): channels-last, o a power of two, 4 to 256. */
+        private boolean lanes(boolean cl) { return cl && o >= 4 && o <= BLOCK && Integer.bitCount(o) == 1; }
+
+        private Kernels.Fn kernel(String kind, boolean cl) { return smallConvKernel("conv_small_" + kind + (lanes(cl) ? "_lanes_" : "_") + variant(), t); }
+
         /** The output channels-last when the input is (so are the layers after it), else contiguous. */
         Tensor forward(Tensor x, Tensor wt, Tensor bias, boolean relu) {
             boolean cl = x.prefersChannelsLast();
@@ -161,7 +166,7 @@ final class ConvolutionCuda extends CudaFamily {
             long pixels = (long) n * oh * ow;
             if (pixels > 0) {
                 geometry(Launch.args().ptr(ptr(y)).ptr(ptr(xc)).ptr(ptr(wc)).ptr(bc == null ? 0 : ptr(bc)), cl).i32(relu ? 1 : 0)
-                        .go(dev, smallConvKernel("conv_small_fwd_" + variant(), t), (int) grid(pixels), 1, 1, BLOCK, (int) sharedBytes());
+                        .go(dev, kernel("fwd", cl), grid(lanes(cl) ? pixels * (o / 4) : pixels), 1, 1, BLOCK, (int) sharedBytes());
             }
             drop(xc, x);
             drop(wc, wt);
@@ -173,17 +178,19 @@ final class ConvolutionCuda extends CudaFamily {
             boolean cl = x.prefersChannelsLast() || g.prefersChannelsLast() && x.isChannelsLast();
             Tensor gc = cl ? channelsLast(g) : contiguous(g), xc = cl ? x : contiguous(x);
             Tensor yc = !relu ? null : cl ? channelsLast(y, g.dtype()) : contiguous(y, g.dtype());
-            int ckk = c * k * k, groups = o / ob;
-            long pixels = (long) n * oh * ow;
-            // about sixteen blocks per multiprocessor in all (each thread's sums are many registers, so few threads
-            // fit at once; more blocks keep more loads in flight); every block sums its share of the pixels
-            int blocks = (int) Math.max(1, Math.min((pixels + BLOCK - 1) / BLOCK, (16L * dev.multiprocessorCount() + groups - 1) / groups));
+            int ckk = c * k * k, groups = lanes(cl) ? 1 : o / ob;
+            long pixels = (long) n * oh * ow, perBlock = lanes(cl) ? BLOCK / (o / ob) : BLOCK;
+            // every block sums its share of the pixels. A thread per pixel: about sixteen blocks per multiprocessor in
+            // all (each thread's sums are many registers, so few threads fit at once; more blocks keep more loads in
+            // flight); lanes: about one wave (sm_90, one input channel: three blocks fit)
+            long wave = (lanes(cl) ? 4L : 16L) * dev.multiprocessorCount();
+            int blocks = (int) Math.max(1, Math.min((pixels + perBlock - 1) / perBlock, (wave + groups - 1) / groups));
             Tensor partial = newTensor(new int[]{o * (ckk + 1) * blocks}, t.accumulation());
             Tensor dw = newTensor(new int[]{o, c, k, k}, t), db = biasGrad ? newTensor(new int[]{o}, t) : null;
             geometry(Launch.args().ptr(ptr(partial)).ptr(ptr(gc)).ptr(relu ? ptr(yc) : ptr(gc)).ptr(ptr(xc)), cl).i32(relu ? 1 : 0)
-                    .go(dev, smallConvKernel("conv_small_wgrad_" + variant(), t), blocks, groups, 1, BLOCK, 0);
+                    .go(dev, kernel("wgrad", cl), blocks, groups, 1, BLOCK, 0);
             Launch.args().ptr(ptr(dw)).ptr(db == null ? 0 : ptr(db)).ptr(ptr(partial)).i32(o).i32(ckk).i32(blocks)
-                    .go(dev, smallConvKernel("conv_small_wgrad_finish", t), grid((long) o * (ckk + 1)), BLOCK);
+                    .go(dev, smallConvKernel("conv_small_wgrad_finish", t), grid(32L * o * (ckk + 1)), BLOCK);   // a warp a sum
             partial.storage().release();
             drop(gc, g);
             if (yc != null) drop(yc, y);
