@@ -276,12 +276,14 @@ public final class Bench {
                 }
                 if (gpu && name.equals("cnn")) {
                     // the CNN to 92% test accuracy (graphed where on; evaluation off the clock): the workload's recipe; Adam 2e-3
-                    // annealed per epoch; bfloat16 one-cycle (b1024: 92.24% after 7 of 8 epochs in float32 on the CPU; b1000:
-                    // 1.6e-2 over 6 epochs reached 92.06% in kiln train on an H200, and its batches fill every step)
+                    // annealed per epoch; bfloat16 one-cycle (b1024: 92.24% after 7 of 8 epochs in float32 on the CPU; b1000
+                    // fills every step, so no eager last batch). _again: the same once more, with the kernel choices the first
+                    // run timed (as a later kiln train finds them on disk); the step's warm-up and graph capture paid again
+                    StepRate b1000 = (st, per) -> OneCycleLR.at(1.6e-2, st, 6 * per);
                     for (Object[] w : new Object[][]{{"", 20, 128, false, (StepRate) (st, per) -> 1e-3},
                             {"_b256_cosine", 8, 256, false, (StepRate) (st, per) -> 1e-4 + (2e-3 - 1e-4) * 0.5 * (1 + Math.cos(Math.PI * (st / per) / 8))},
                             {"_b1024_bf16_onecycle", 8, 1024, true, (StepRate) (st, per) -> OneCycleLR.at(8e-3, st, 8 * per)},
-                            {"_b1000_bf16_onecycle", 6, 1000, true, (StepRate) (st, per) -> OneCycleLR.at(1.6e-2, st, 6 * per)}}) {
+                            {"_b1000_bf16_onecycle", 6, 1000, true, b1000}, {"_b1000_bf16_onecycle_again", 6, 1000, true, b1000}}) {
                         String key = "fmnist_cnn_to92" + w[0];
                         double[] f = fmnist(name, cudaGraphs, (Integer) w[1], 0.92, (Integer) w[2], (Boolean) w[3], (StepRate) w[4]);
                         res.put(key + "_train_s", round(f[0], 2));
