@@ -123,16 +123,11 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
             int n = dataset.size();
             data = dataset.forEpoch(epoch);
             if (data.size() != n) throw new IllegalStateException("epoch " + epoch + " of a dataset of " + n + " examples has " + data.size());
-            order = new int[n];
-            for (int i = 0; i < n; i++) order[i] = i;
-            epochKey = Generator.mix(seed + 0x9E3779B97F4A7C15L * (epoch + 1));
-            if (shuffle) {
-                SplittableRandom rng = new SplittableRandom(epochKey);
-                for (int i = n - 1; i > 0; i--) { // Fisher-Yates
-                    int j = rng.nextInt(i + 1), t = order[i];
-                    order[i] = order[j];
-                    order[j] = t;
-                }
+            epochKey = EpochShuffle.key(seed, epoch);
+            if (shuffle) order = EpochShuffle.order(n, epochKey);
+            else {
+                order = new int[n];
+                for (int i = 0; i < n; i++) order[i] = i;
             }
         }
 

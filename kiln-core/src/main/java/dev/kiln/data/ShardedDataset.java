@@ -1,9 +1,5 @@
 package dev.kiln.data;
 
-import dev.kiln.Generator;
-
-import java.util.SplittableRandom;
-
 /**
  * One rank's share of a dataset in a data-parallel job, arranged so the job as a whole sees what one process would:
  * each epoch the examples are shuffled by (seed, epoch) into a global order, cut into global batches of
@@ -26,14 +22,7 @@ public final class ShardedDataset implements Dataset {
         this.perRankBatch = perRankBatch;
         this.seed = seed;
         int n = dataset.size(), global = perRankBatch * world, steps = n / global;
-        int[] order = new int[n];
-        for (int i = 0; i < n; i++) order[i] = i;
-        SplittableRandom rng = new SplittableRandom(Generator.mix(seed + 0x9E3779B97F4A7C15L * (epoch + 1)));
-        for (int i = n - 1; i > 0; i--) { // Fisher-Yates, the same on every rank
-            int j = rng.nextInt(i + 1), t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
+        int[] order = EpochShuffle.order(n, EpochShuffle.key(seed, epoch));   // the same on every rank
         slots = new int[steps * perRankBatch];
         for (int k = 0; k < steps; k++) {
             System.arraycopy(order, k * global + rank * perRankBatch, slots, k * perRankBatch, perRankBatch);

@@ -1,7 +1,6 @@
 package dev.kiln.data;
 
 import dev.kiln.DType;
-import dev.kiln.Generator;
 import dev.kiln.Tensor;
 import dev.kiln.cpu.CpuStorage;
 
@@ -78,7 +77,7 @@ public final class TokenChunks implements Dataset {
 
     private SplittableRandom random(int epoch) {
         if (epoch < 0) throw new IllegalArgumentException("TokenChunks: epochs count from 0, got " + epoch);
-        return new SplittableRandom(Generator.mix(seed + 0x9E3779B97F4A7C15L * (epoch + 1)));
+        return new SplittableRandom(EpochShuffle.key(seed, epoch));
     }
 
     private int[] computeStarts(int epoch) {
@@ -90,11 +89,7 @@ public final class TokenChunks implements Dataset {
         SplittableRandom rng = random(epoch);
         int offset = rng.nextInt(maxOffset + 1); // the first draw: offset(epoch) repeats it
         for (int k = 0; k < count; k++) starts[k] = offset + k * stride;
-        for (int i = count - 1; i > 0; i--) { // Fisher-Yates
-            int j = rng.nextInt(i + 1), t = starts[i];
-            starts[i] = starts[j];
-            starts[j] = t;
-        }
+        EpochShuffle.shuffle(starts, rng);
         return starts;
     }
 
