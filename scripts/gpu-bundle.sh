@@ -28,25 +28,20 @@ if ! ls "$DEST"/junit-platform-console-standalone-*.jar >/dev/null 2>&1; then
     mvn -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$DEST" || mvn -q -o dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$DEST"
 fi
 
-# the modules the jars need (jdeps over kiln, its libraries and the JUnit launcher: java.desktop for the PNG chart,
-# java.logging, java.sql and jdk.zipfs (it scans the test jar) for the JUnit launcher; jdk.jfr to profile a run there with
-# -XX:StartFlightRecording). No zip compression inside the image: one xz stream over the whole
-# runtime packs it to about 22 MB, half of what zip-9 plus gzip gives, which keeps the carried tree under 64 MiB.
-MODULES="java.base,jdk.incubator.vector,java.desktop,java.logging,java.sql,jdk.unsupported,jdk.zipfs,jdk.jfr"
+# the modules the jars need (jdeps over kiln, its libraries and the JUnit launcher: java.logging, java.sql and jdk.zipfs
+# (it scans the test jar) for the JUnit launcher; jdk.jfr to profile a run there with -XX:StartFlightRecording). Not
+# java.desktop: on the GPU machine (no fonts) kiln train skips its PNG chart, which is all the bundle's runs drew with
+# it; image folders (ImageIO) are not read there, nor do test-all's image tests run; it is 6 MB of the 64 MiB that
+# travel. No zip compression inside the image: one xz stream over the whole runtime packs it to about 16 MB, half of
+# what zip-9 plus gzip gives.
+MODULES="java.base,jdk.incubator.vector,java.logging,java.sql,jdk.unsupported,jdk.zipfs,jdk.jfr"
 TMP=$(mktemp -d)
 "$JAVA_HOME/bin/jlink" --add-modules "$MODULES" --strip-debug --no-header-files --no-man-pages --compress=zip-0 --output "$TMP/jre"
 rm -f "$DEST/runtime.tar.gz"
 tar -C "$TMP" -cJf "$DEST/runtime.tar.xz" jre
 rm -rf "$TMP"
 
-# a font for the PNG charts: the GPU machine has no fonts (Java2D then fails with "Fontconfig head is null"), so the
-# bundle brings DejaVu Sans, a fonts.conf naming its folder (written by run.sh, which knows the absolute path) and,
-# last on the library path, fontconfig and its dependencies in case the machine lacks them
-rm -rf "$DEST/fonts" && mkdir -p "$DEST/fonts/lib"
-cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf "$DEST/fonts/"
-for l in libfontconfig.so.1 libfreetype.so.6 libexpat.so.1 libpng16.so.16 libbrotlidec.so.1 libbrotlicommon.so.1; do
-    cp -L "/usr/lib/x86_64-linux-gnu/$l" "$DEST/fonts/lib/" 2>/dev/null || cp -L "/lib/x86_64-linux-gnu/$l" "$DEST/fonts/lib/" || true
-done
+rm -rf "$DEST/fonts"   # earlier bundles brought a font for the charts
 
 cat > "$DEST/run.sh" <<'RUN'
 #!/usr/bin/env bash
@@ -63,11 +58,7 @@ fi
 export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/cuda/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export KILN_CACHE_DIR=${KILN_CACHE_DIR:-/tmp/kiln-cache}
 [ -f "$HERE/fmnist.tar.xz" ] && [ ! -d "$HERE/fmnist" ] && tar -C "$HERE" -xJf "$HERE/fmnist.tar.xz"
-if [ -z "${FONTCONFIG_FILE:-}" ] && [ -d "$HERE/fonts" ]; then
-    printf '<?xml version="1.0"?>\n<fontconfig><dir>%s</dir><cachedir>/tmp/kiln-fontcache</cachedir></fontconfig>\n' "$HERE/fonts" > /tmp/kiln-fonts.conf
-    export FONTCONFIG_FILE=/tmp/kiln-fonts.conf LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$HERE/fonts/lib"
-fi
-FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -XX:+UseG1GC -Xmn1g -Djava.awt.headless=true"
+FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx16g -XX:+UseG1GC -Xmn1g"
 CP="$HERE/kiln.jar:$HERE/lib/*"
 # JUnit's --class-path does not expand the lib/* wildcard as the java launcher does: list the jars (tests that
 # load Trainer need progressbar from lib/)

@@ -78,8 +78,8 @@ final class TrainProgress implements TrainListener {
     }
 
     /**
-     * The chart is a convenience: a machine without fonts (a bare GPU server) cannot draw one, and that must not
-     * cost the run its checkpoint and metrics. Says once why it was skipped.
+     * The chart is a convenience: a machine without fonts or a runtime without java.desktop (the GPU bundle) cannot
+     * draw one, and that must not cost the run its checkpoint and metrics. Says once why it was skipped.
      */
     @Override public void epochEnded(EpochStats stats, List<EpochStats> history, Path outDir) {
         if (chartFailed) return;
@@ -89,7 +89,7 @@ final class TrainProgress implements TrainListener {
             if (!chartWritten) log.println("kiln: chart " + chart);
             chartWritten = true;
         } catch (IOException | RuntimeException | LinkageError e) {
-            log.println("kiln: no chart written (" + e.getMessage() + ")");
+            log.println("kiln: no chart written (" + (e instanceof LinkageError ? "this Java runtime cannot draw: " : "") + e.getMessage() + ")");
             chartFailed = true;
         }
     }
