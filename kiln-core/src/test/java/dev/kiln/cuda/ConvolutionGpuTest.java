@@ -144,9 +144,9 @@ class ConvolutionGpuTest extends GpuBackendComparison {
             }
         }
         // channels-last activations (as Model.channelsLast makes them; one channel by toChannelsLast's strides): read,
-        // written and given back so, 16 bytes a pixel where the output channels allow it (8 of them) and one at a time
-        // where not (6); a warp per pixel for whole warps of channels (32, 64), with more pixels than one wave of
-        // warps so that each warp takes several
+        // written and given back so; a pixel's channels spread over threads where the output channels are a power of
+        // two (8, 32, 64: the _lanes kernels, with more pixels than one wave of threads so that each takes several),
+        // a thread a pixel where not (6)
         int[][] clCases = {{1, 3, 1, 8, 3}, {3, 3, 1, 8, 3}, {3, 3, 0, 6, 3}, {1, 5, 2, 8, 3}, // channels, kernel, padding, outputs, images
                            {1, 3, 0, 32, 120}, {3, 3, 1, 64, 120}, {3, 5, 2, 32, 40}};
         for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16, DType.FLOAT16}) {

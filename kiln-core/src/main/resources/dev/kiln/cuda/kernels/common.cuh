@@ -106,6 +106,12 @@ __device__ __forceinline__ i64 divmod(i64 i, i64 d, i64& r) {
 
 #define GRID_STRIDE(i, n) for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64) gridDim.x * blockDim.x)
 
+// A warp a row: row r of n per warp, lane the thread's lane. Every lane of a warp runs the same iterations (launch a
+// multiple of 32 threads), so the warp may shuffle (warp_reduce, warp_all) inside.
+#define WARP_STRIDE(r, lane, n) \
+    for (i64 r = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31; r < (n); \
+         r += ((i64) gridDim.x * blockDim.x) >> 5)
+
 // Instantiates MACRO(T, suffix) for every element type; suffixes match dev.kiln.DType's order.
 #define KILN_ALL_TYPES(M) M(float, f32) M(double, f64) M(bf16, bf16) M(f16, f16) M(i64, i64) M(int, i32) M(unsigned char, u8) M(b8, b8)
 #define KILN_FLOAT_TYPES(M) M(float, f32) M(double, f64) M(bf16, bf16) M(f16, f16)

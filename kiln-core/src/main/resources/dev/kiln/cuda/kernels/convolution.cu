@@ -91,26 +91,15 @@ __device__ __forceinline__ void conv_small_fwd(T* y, const T* x, const T* w, con
         int oy = (int) r / p.ow, ox = (int) r - oy * p.ow;
         A in[CKK];
         small_window<T, C, K>(x, p, (int) img, oy, ox, in);
-        auto channel = [&](int oc) {
+        T* out = p.cl ? y + i * p.o : y + img * p.o * plane + r;   // channels-last: the counts _lanes does not take
+        const i64 step = p.cl ? 1 : plane;
+        for (int oc = 0; oc < p.o; oc++) {
             const A* wo = sw + oc * CKK;
             A acc = sw[p.o * CKK + oc];
 #pragma unroll
             for (int t = 0; t < CKK; t++) acc += wo[t] * in[t];
             if (relu) acc = acc <= 0 ? (A) 0 : acc;
-            return store<T, A>(acc);
-        };
-        if (p.cl && p.o % Vec16<T>::N == 0) {   // channels-last: a pixel's channels side by side, 16 bytes a store
-            T* out = y + i * p.o;
-            for (int oc = 0; oc < p.o; oc += Vec16<T>::N) {
-                Vec16<T> pack;
-#pragma unroll
-                for (int j = 0; j < Vec16<T>::N; j++) pack.v[j] = channel(oc + j);
-                pack.store(out + oc);
-            }
-        } else {
-            T* out = p.cl ? y + i * p.o : y + img * p.o * plane + r;
-            const i64 step = p.cl ? 1 : plane;
-            for (int oc = 0; oc < p.o; oc++) out[oc * step] = channel(oc);
+            out[oc * step] = store<T, A>(acc);
         }
     }
 }
@@ -255,16 +244,13 @@ __device__ __forceinline__ A warp_row_sum(const A* row, i64 n) {
     return warp_reduce(s, [](A u, A v) { return u + v; });
 }
 
-// Loops over rows a warp a row (launched with whole warps, so a warp's lanes share the row and shuffle together).
-#define WARP_ROWS(k, n) for (i64 k = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5; k < (n); k += ((i64) gridDim.x * blockDim.x) >> 5)
-
 // dw[oc][t] (t < CKK) and db[oc] (t == CKK) from the partials of conv_small_wgrad; db may be null.
 template <typename T>
 __device__ __forceinline__ void conv_small_wgrad_finish(T* dw, T* db, const typename Acc<T>::type* partial, int o, int ckk, int blocks) {
-    WARP_ROWS(k, (i64) o * (ckk + 1)) {
+    WARP_STRIDE(k, lane, (i64) o * (ckk + 1)) {
         auto s = warp_row_sum(partial + k * blocks, blocks);
         int oc = (int) (k / (ckk + 1)), t = (int) (k - (i64) oc * (ckk + 1));
-        if ((threadIdx.x & 31) != 0) continue;
+        if (lane != 0) continue;
         if (t < ckk) dw[oc * ckk + t] = store<T>(s);
         else if (db) db[oc] = store<T>(s);
     }
@@ -705,9 +691,9 @@ __device__ __forceinline__ void bias_relu_bwd_cl(T* dz, typename Acc<T>::type* p
 // db[ch] = the sum of partial[ch * splits ...], a warp a channel
 template <typename T>
 __device__ __forceinline__ void bias_grad_finish(T* db, const typename Acc<T>::type* partial, i64 c, i64 splits) {
-    WARP_ROWS(ch, c) {
+    WARP_STRIDE(ch, lane, c) {
         auto s = warp_row_sum(partial + ch * splits, splits);
-        if ((threadIdx.x & 31) == 0) db[ch] = store<T>(s);
+        if (lane == 0) db[ch] = store<T>(s);
     }
 }
 

@@ -8,11 +8,7 @@
 
 struct DAdd { __device__ double operator()(double a, double b) const { return a + b; } };
 
-// A warp per channel c (lane = the thread's lane): the finish kernels' lanes read a channel's split partials side by
-// side. Every lane of a warp runs the same iterations (launch a multiple of 32 threads), so warp_all may be called.
-#define WARP_PER_CHANNEL(c, lane, c_count) \
-    for (i64 c = ((i64) blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31; c < (c_count); \
-         c += ((i64) gridDim.x * blockDim.x) >> 5)
+// The finish kernels take a warp per channel (WARP_STRIDE): its lanes read the channel's split partials side by side.
 
 // Channel c = blockIdx.x, elements [split * chunk, (split + 1) * chunk) of its m = n * s (split = blockIdx.y):
 // partial[(c * splits + split) * 2 + {0, 1}] = {sum x, sum x^2}.
@@ -565,7 +561,7 @@ extern "C" __global__ void batch_norm_stats_finish_##S(typename Acc<T>::type* me
         i64 m, double momentum, double eps, i64* batches_tracked) { \
     typedef typename Acc<T>::type P; \
     if (batches_tracked && blockIdx.x == 0 && threadIdx.x == 0) batches_tracked[0] += 1; \
-    WARP_PER_CHANNEL(c, lane, c_count) { \
+    WARP_STRIDE(c, lane, c_count) { \
         double sum = 0, sq = 0; \
         for (int k = lane; k < splits; k += 32) { sum += partial[(c * splits + k) * 2]; sq += partial[(c * splits + k) * 2 + 1]; } \
         sum = warp_all(sum, DAdd()); \
@@ -613,7 +609,7 @@ extern "C" __global__ void batch_norm_grad_##S(double* partial, const T* g, cons
 extern "C" __global__ void batch_norm_grad_finish_##S(typename Acc<T>::type* coef, typename Acc<T>::type* dw, typename Acc<T>::type* db, \
         const double* partial, const typename Acc<T>::type* w, const typename Acc<T>::type* invstd, i64 c_count, int splits, i64 m) { \
     typedef typename Acc<T>::type P; \
-    WARP_PER_CHANNEL(c, lane, c_count) { \
+    WARP_STRIDE(c, lane, c_count) { \
         double sdz = 0, sdzx = 0; \
         for (int k = lane; k < splits; k += 32) { sdz += partial[(c * splits + k) * 2]; sdzx += partial[(c * splits + k) * 2 + 1]; } \
         sdz = warp_all(sdz, DAdd()); \
