@@ -69,6 +69,18 @@ class ConvolutionGpuTest extends GpuBackendComparison {
      * for inner sizes that take the 4-wide kernels (36) and those that do not (35), with and without bias.
      */
 
+    /**
+     * The CPU's convolution with a residual added before the optional ReLU. 16-bit values are computed in float32 and
+     * rounded once, as the GPU's epilogue does: the CPU's 16-bit path rounds the convolution before adding the residual,
+     * half a unit of the larger sum off where the two nearly cancel (a bfloat16 case failed at 2.2% so).
+     */
+    private static Tensor withResidual(Tensor x, Tensor w, Tensor bias, Tensor r, Conv2dParams p, boolean relu) {
+        DType t = x.dtype();
+        if (t != DType.BFLOAT16 && t != DType.FLOAT16) return CPU_BE.conv2d(x, w, bias, r, p, relu);
+        DType f = DType.FLOAT32;
+        return CPU_BE.conv2d(x.to(f), w.to(f), bias == null ? null : bias.to(f), r.to(f), p, relu).to(t);
+    }
+
     @Test void convBiasReluEpilogueAndBackward() {
         Conv2dParams p = Conv2dParams.of(1, 1, 1, 1);
         for (DType t : new DType[]{DType.FLOAT32, DType.FLOAT64, DType.BFLOAT16}) {
@@ -80,7 +92,7 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                 close(yc, yg, tl, what);
                 close(CPU_BE.conv2d(x, w, null, p, true), gpuBe.conv2d(gpu(x), gpu(w), null, p, true), tl, what + " (no bias)");
                 // a residual added before the ReLU, in y's layout and in the other (copied to y's)
-                Tensor r = randn(t, yc.shape()), yrc = CPU_BE.conv2d(x, w, bias, r, p, true);
+                Tensor r = randn(t, yc.shape()), yrc = withResidual(x, w, bias, r, p, true);
                 close(yrc, gpuBe.conv2d(gpu(x), gpu(w), gpu(bias), gpu(r), p, true), tl, what + " (residual)");
                 close(yrc, gpuBe.conv2d(gpu(x), gpu(w), gpu(bias), gpuCl(r), p, true), tl, what + " (channels-last residual)");
                 // the backward on the CPU output (so both see the same mask) and a fresh gradient
@@ -212,11 +224,11 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                 assertChannelsLast(ybg, what + " y (bias, relu)");
                 close(ybc, ybg, tl, what + " y (bias, relu)");
                 // the residual epilogue: channels-last, one element off a 16-byte boundary, contiguous (copied to y's layout)
-                Tensor r = randn(t, yc.shape()), yrc = CPU_BE.conv2d(x, w, bias, r, p, true), yrg = gpuBe.conv2d(xg, wg, gpu(bias), gpuCl(r), p, true);
+                Tensor r = randn(t, yc.shape()), yrc = withResidual(x, w, bias, r, p, true), yrg = gpuBe.conv2d(xg, wg, gpu(bias), gpuCl(r), p, true);
                 assertChannelsLast(yrg, what + " y (bias, residual, relu)");
                 close(yrc, yrg, tl, what + " y (bias, residual, relu)");
                 close(yrc, gpuBe.conv2d(xg, wg, gpu(bias), misaligned(r), p, true), tl, what + " y (misaligned residual)");
-                close(CPU_BE.conv2d(x, w, null, r, p, false), gpuBe.conv2d(xg, wg, null, gpu(r), p, false), tl, what + " y (contiguous residual alone)");
+                close(withResidual(x, w, null, r, p, false), gpuBe.conv2d(xg, wg, null, gpu(r), p, false), tl, what + " y (contiguous residual alone)");
                 Tensor g = randn(t, yc.shape()), gg = gpuCl(g);
                 // the filter channels-last (KRSC, as the op layer makes it) here, contiguous in the forward above
                 Tensor dx = gpuBe.conv2dBackwardInput(gg, gpuCl(w), xs, p);
@@ -340,6 +352,53 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                 // a first layer's backward: the ReLU mask and the bias gradient, then the weight gradient
                 Tensor[] cpu = CPU_BE.conv2dBackwardWeightAndBias(g, ybc, x, ws, p, true, true);
                 Tensor[] dev = gpuBe.conv2dBackwardWeightAndBias(gg, gpuCl(ybc), xg, ws, p, true, true);
+                close(cpu[0], dev[0], tl, what + " dw (relu, bias)");
+                close(cpu[1], dev[1], tl, what + " dbias");
+            }
+        } finally {
+            Cuda.setAllowTf32Conv(GPU, false);
+        }
+    }
+
+    /**
+     * The weight gradient of 3x3 convolutions with 32 or 64 channels each way on tensor cores (conv_tap_wgrad: float32
+     * with TF32 allowed, channels-last) against the CPU on the same operands rounded to TF32: partial 8 x 8 tiles,
+     * padding 0 and 1, 32 x 32-channel blocks side by side, blocks looping over several tiles (40 images of 32 x 32),
+     * a misaligned and a contiguous gradient (copied), and the ReLU mask and bias gradient before it. With the direct
+     * kernels off (cuDNN's algorithms), the same sums.
+     */
+    @Test void tapWeightGradientOnTensorCores() {
+        Assumptions.assumeTrue(Cuda.device(GPU).ccMajor() >= 8, "TF32 tensor cores need sm_80");
+        Object[][] cases = {
+                {new int[]{3, 32, 10, 13}, 64, Conv2dParams.of(1, 1, 1, 1)},
+                {new int[]{2, 64, 9, 9}, 32, Conv2dParams.of(1, 0, 1, 1)},
+                {new int[]{2, 64, 16, 16}, 64, Conv2dParams.of(1, 1, 1, 1)},
+                {new int[]{40, 32, 32, 32}, 32, Conv2dParams.of(1, 1, 1, 1)}};
+        DType t = DType.FLOAT32;
+        double tl = 1e-5;
+        Cuda.setAllowTf32Conv(GPU, true);
+        try {
+            for (Object[] c : cases) {
+                int[] xs = (int[]) c[0], ws = {(int) c[1], xs[1], 3, 3};
+                Conv2dParams p = (Conv2dParams) c[2];
+                String what = "tap wgrad " + java.util.Arrays.toString(xs) + " -> " + ws[0] + " " + p;
+                Tensor x = tf32(randn(t, xs)), xg = gpuCl(x);
+                int[] ys = {xs[0], ws[0], p.outH(xs[2], 3), p.outW(xs[3], 3)};
+                Tensor g = tf32(randn(t, ys)), gg = gpuCl(g), want = CPU_BE.conv2dBackwardWeight(g, x, ws, p);
+                Tensor dw = gpuBe.conv2dBackwardWeight(gg, xg, ws, p);
+                assertChannelsLast(dw, what + " dw");
+                close(want, dw, tl, what + " dw");
+                close(want, gpuBe.conv2dBackwardWeight(misaligned(g), xg, ws, p), tl, what + " dw, misaligned g");
+                close(want, gpuBe.conv2dBackwardWeight(gpu(g), xg, ws, p), tl, what + " dw, contiguous g");
+                ConvolutionCuda.setSmallConvEnabled(false);
+                try {
+                    close(want, gpuBe.conv2dBackwardWeight(gg, xg, ws, p), 1e-4, what + " dw, cuDNN");
+                } finally {
+                    ConvolutionCuda.setSmallConvEnabled(true);
+                }
+                Tensor y = randn(t, ys).relu();
+                Tensor[] cpu = CPU_BE.conv2dBackwardWeightAndBias(g, y, x, ws, p, true, true);
+                Tensor[] dev = gpuBe.conv2dBackwardWeightAndBias(gg, gpuCl(y), xg, ws, p, true, true);
                 close(cpu[0], dev[0], tl, what + " dw (relu, bias)");
                 close(cpu[1], dev[1], tl, what + " dbias");
             }
