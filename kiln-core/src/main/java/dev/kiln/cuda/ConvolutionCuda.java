@@ -105,7 +105,8 @@ final class ConvolutionCuda extends CudaFamily {
         }
         SmallConv small = smallConv(x.shape(), weightShape, p, x.dtype());
         // one input channel only: with three, each thread's window is reloaded for every block of output channels
-        // and the kernel measured slower than cuDNN's (H200: 0.32 vs ~0.2 ms for CIFAR's first layer at batch 1024)
+        // and the kernel measured slower than cuDNN's (H200: 0.32 vs ~0.2 ms for CIFAR's first layer at batch 1024);
+        // conv2dBackwardWeight's tensor-core kernel takes three channels where TF32 is allowed
         if (small != null && (small.c == 1 || smallConvWeightGradAll)) return small.weightAndBiasGrad(g, y, x, relu, biasGrad);
         // as Backend's default: the primitives
         Tensor[] pre = relu || biasGrad ? biasReluBackward(g, y, relu, biasGrad) : new Tensor[]{g, null};
@@ -315,28 +316,29 @@ final class ConvolutionCuda extends CudaFamily {
     }
 
     /**
-     * The weight gradient of a 3x3 convolution of stride 1 with 32 or 64 input and output channels, channels-last, float32
-     * where TF32 is allowed (the products cuDNN's would take), on tensor cores: conv_tap_wgrad of convolution.cu, a block
-     * every filter tap of 32 x 32 channels over its share of 8 x 8-pixel tiles, its sums added by a column sum. cuDNN's
-     * algorithms for the small CNNs' inner layers ran at about a tenth of the tensor cores' rate. Null where it does not
-     * apply (KILN_SMALL_CONV=0 too); cuDNN then takes it.
+     * The weight gradient of a 3x3 convolution of stride 1 with 32 or 64 output channels and 32, 64 or up to 8 input
+     * channels, channels-last, float32 where TF32 is allowed (the products cuDNN's would take), on tensor cores:
+     * conv_tap_wgrad of convolution.cu, a block every filter tap of 32 x 32 (or 32 x 8) channels over its share of 8 x
+     * 8-pixel tiles, its sums added by a column sum. cuDNN's algorithms for the small CNNs' layers ran at about a tenth
+     * of the tensor cores' rate. Null where it does not apply (KILN_SMALL_CONV=0 too); cuDNN then takes it.
      */
     private Tensor tapWeightGrad(Tensor gy, Tensor x, int[] ws, Conv2dParams p) {
         int[] xs = x.shape();
+        int c = xs[1], k = ws[0], cw = c <= 8 ? 8 : 32;
         if (!smallConvEnabled || x.dtype() != DType.FLOAT32 || gy.dtype() != DType.FLOAT32 || !dev.allowTf32Conv()
                 || dev.computeCapabilityMajor() < 8 || !channelsLastConv(x)) return null;
-        if (ws[2] != 3 || ws[3] != 3 || (ws[0] != 32 && ws[0] != 64) || (xs[1] != 32 && xs[1] != 64) || p.groups() != 1
+        if (ws[2] != 3 || ws[3] != 3 || (k != 32 && k != 64) || (c > 8 && c != 32 && c != 64) || p.groups() != 1
                 || p.strideH() != 1 || p.strideW() != 1 || p.dilationH() != 1 || p.dilationW() != 1) return null;
         int oh = p.outH(xs[2], 3), ow = p.outW(xs[3], 3);
         if (oh < 1 || ow < 1) return null;
         Tensor gc = alignedChannelsLast(gy, DType.FLOAT32), xc = alignedChannelsLast(x, DType.FLOAT32);
-        long tiles = (long) xs[0] * ((oh + 7) / 8) * ((ow + 7) / 8), cols = (long) ws[0] * 9 * xs[1];
-        int groups = ws[0] / 32 * (xs[1] / 32);
-        // two blocks a multiprocessor (121 registers a thread), each looping over its share of the tiles
+        long tiles = (long) xs[0] * ((oh + 7) / 8) * ((ow + 7) / 8), cols = (long) k * 9 * c;
+        int groups = k / 32 * ((c + cw - 1) / cw);
+        // two blocks a multiprocessor (123 registers a thread), each looping over its share of the tiles
         int blocks = (int) Math.max(1, Math.min(tiles, (2L * dev.multiprocessorCount() + groups - 1) / groups));
         Tensor partial = newTensor(new int[]{blocks, (int) cols}, DType.FLOAT32);
-        Launch.args().ptr(ptr(partial)).ptr(ptr(gc)).ptr(ptr(xc)).ints(xs[0], xs[2], xs[3], oh, ow, ws[0], xs[1], p.padH(), p.padW())
-                .go(dev, smallConvKernel("conv_tap_wgrad_k3", DType.FLOAT32), blocks, groups, 1, 256, 0);
+        Launch.args().ptr(ptr(partial)).ptr(ptr(gc)).ptr(ptr(xc)).ints(xs[0], xs[2], xs[3], oh, ow, k, c, p.padH(), p.padW())
+                .go(dev, smallConvKernel(cw == 8 ? "conv_tap_wgrad_c8k3" : "conv_tap_wgrad_k3", DType.FLOAT32), blocks, groups, 1, 256, 0);
         Tensor dw = newChannelsLast(ws.clone(), DType.FLOAT32);   // KRSC, as the partial sums are laid out
         reductions.colReduce(ReduceOp.SUM, ptr(dw), DType.FLOAT32, ptr(partial), DType.FLOAT32, blocks, cols);
         partial.storage().release();

@@ -361,8 +361,9 @@ class ConvolutionGpuTest extends GpuBackendComparison {
     }
 
     /**
-     * The weight gradient of 3x3 convolutions with 32 or 64 channels each way on tensor cores (conv_tap_wgrad: float32
-     * with TF32 allowed, channels-last) against the CPU on the same operands rounded to TF32: partial 8 x 8 tiles,
+     * The weight gradient of 3x3 convolutions with 32 or 64 output channels and 32, 64 or up to 8 input channels on
+     * tensor cores (conv_tap_wgrad: float32 with TF32 allowed, channels-last) against the CPU on the same operands
+     * rounded to TF32: partial 8 x 8 tiles,
      * padding 0 and 1, 32 x 32-channel blocks side by side, blocks looping over several tiles (40 images of 32 x 32),
      * a misaligned and a contiguous gradient (copied), and the ReLU mask and bias gradient before it. With the direct
      * kernels off (cuDNN's algorithms), the same sums.
@@ -373,7 +374,11 @@ class ConvolutionGpuTest extends GpuBackendComparison {
                 {new int[]{3, 32, 10, 13}, 64, Conv2dParams.of(1, 1, 1, 1)},
                 {new int[]{2, 64, 9, 9}, 32, Conv2dParams.of(1, 0, 1, 1)},
                 {new int[]{2, 64, 16, 16}, 64, Conv2dParams.of(1, 1, 1, 1)},
-                {new int[]{40, 32, 32, 32}, 32, Conv2dParams.of(1, 1, 1, 1)}};
+                {new int[]{40, 32, 32, 32}, 32, Conv2dParams.of(1, 1, 1, 1)},
+                // up to 8 input channels: a first layer (CIFAR's, MNIST's), 5 channels of a block of 8
+                {new int[]{4, 3, 32, 32}, 32, Conv2dParams.of(1, 1, 1, 1)},
+                {new int[]{3, 1, 28, 28}, 64, Conv2dParams.of(1, 0, 1, 1)},
+                {new int[]{2, 5, 11, 9}, 32, Conv2dParams.of(1, 1, 1, 1)}};
         DType t = DType.FLOAT32;
         double tl = 1e-5;
         Cuda.setAllowTf32Conv(GPU, true);

@@ -588,30 +588,33 @@ extern "C" __global__ void __launch_bounds__(256) conv_stem_wgrad_finish_c##C##k
 STEM_CONV(float, f32, 3, 7, 7)
 STEM_CONV(bf16, bf16, 3, 7, 7)
 
-// ---- The weight gradient of a 3 x 3 convolution of stride 1 with 32 or 64 input and output channels (the small
-// CNNs' inner layers) on tensor cores (TF32 mma.sync), channels-last: for each filter tap (r, s), dW[k][r][s][c] = the
-// sum over output pixels of gy[pixel][k] * x[the pixel's input under the tap][c]. cuDNN's algorithms for these
-// (wgrad_alg0_engine_NHWC, 0.126 ms for two layers of the CIFAR CNN's 0.72 ms step at batch 128) ran at about a
-// tenth of the tensor cores' rate. A block takes TAP_TILE x TAP_TILE output pixels of one image at a time (every
-// gridDim.x-th such tile): their gradient [pixel][32 channels] and the input patch under them [row][col][32 channels]
-// sit in shared memory, rounded to TF32, and all R * S taps are summed from them, so each value is read from memory
-// once per block. gridDim.y = (K / 32) * (C / 32) blocks of 32 x 32 channels; warp w takes gradient channels
-// [16 (w & 1), +16) and input channels [8 (w >> 1), +8) for every tap (R * S accumulators of 4). The next tile's
+// ---- The weight gradient of a 3 x 3 convolution of stride 1 with 32 or 64 output channels and 32 or 64 input
+// channels (the small CNNs' inner layers), or up to 8 (a first layer), on tensor cores (TF32 mma.sync), channels-last:
+// for each filter tap (r, s), dW[k][r][s][c] = the sum over output pixels of gy[pixel][k] * x[the pixel's input under
+// the tap][c]. cuDNN's algorithms for these (wgrad_alg0_engine_NHWC: 0.126 ms for two layers of the CIFAR CNN's
+// 0.72 ms step at batch 128, 0.061 ms for its first) ran at about a tenth of the tensor cores' rate. A block takes
+// TAP_TILE x TAP_TILE output pixels of one image at a time (every gridDim.x-th such tile): their gradient [pixel][32
+// channels] and the input patch under them [row][col][CW channels] sit in shared memory, rounded to TF32, and all
+// R * S taps are summed from them, so each value is read from memory once per block. gridDim.y = (K / 32) * (C / CW)
+// blocks of 32 x CW channels; warp w takes gradient channels [16 (w & 1), +16), input channels [8 ni, +8) and every Q-th
+// row of the tile (Q = 32 / CW warps share a channel tile), for every tap (R * S accumulators of 4). The next tile's
 // operands wait in registers while this one's products run. A block's sums go to partial[blockIdx.x][k][r][s][c]
 // (cuDNN's channels-last filter layout), which a column sum adds in a fixed order.
 #define TAP_TILE 8
 #define TAP_THREADS 256
 struct TapP { int n, h, w, oh, ow, k, c, ph, pw; };
 
-template <int R, int S> struct TapShape {
+template <int R, int S, int CW> struct TapShape {
     static constexpr int PR = TAP_TILE - 1 + R, PC = TAP_TILE - 1 + S, P = 32 + 8;   // patch rows, columns; pitch
-    static constexpr int GV = TAP_TILE * TAP_TILE * 8 / TAP_THREADS;                 // a thread's float4s of the gradient
-    static constexpr int XV = (PR * PC * 8 + TAP_THREADS - 1) / TAP_THREADS;          // ... and of the patch
+    static constexpr int GV = TAP_TILE * TAP_TILE * 8 / TAP_THREADS;   // a thread's float4s of the gradient
+    static constexpr int XE = CW == 32 ? 4 : 1;                        // elements a patch entry (8 entries a pixel)
+    static constexpr int XV = (PR * PC * 8 + TAP_THREADS - 1) / TAP_THREADS;   // a thread's patch entries
+    static constexpr int NI = CW / 8, Q = 4 / NI;
 };
 
-template <typename T, int R, int S>
-__device__ __forceinline__ void tap_load(float4* gv, float4* xv, const T* gy, const T* x, const TapP& p, i64 tile, int kb, int cb) {
-    typedef TapShape<R, S> Sh;
+template <typename T, int R, int S, int CW>
+__device__ __forceinline__ void tap_load(float4* gv, float* xv, const T* gy, const T* x, const TapP& p, i64 tile, int kb, int cb) {
+    typedef TapShape<R, S, CW> Sh;
     int tq = (p.ow + TAP_TILE - 1) / TAP_TILE, tp = (p.oh + TAP_TILE - 1) / TAP_TILE;
     int img = (int) (tile / ((i64) tq * tp)), oy0 = (int) (tile / tq % tp) * TAP_TILE, ox0 = (int) (tile % tq) * TAP_TILE;
 #pragma unroll
@@ -623,12 +626,16 @@ __device__ __forceinline__ void tap_load(float4* gv, float4* xv, const T* gy, co
     }
 #pragma unroll
     for (int e = 0; e < Sh::XV; e++) {
-        int i = threadIdx.x + e * TAP_THREADS, px = i >> 3, c4 = (i & 7) * 4;
+        int i = threadIdx.x + e * TAP_THREADS, px = i >> 3, c = cb + (i & 7) * Sh::XE;
         int iy = oy0 - p.ph + px / Sh::PC, ix = ox0 - p.pw + px % Sh::PC;
-        float v[4] = {0.f, 0.f, 0.f, 0.f};
-        if (i < Sh::PR * Sh::PC * 8 && iy >= 0 && iy < p.h && ix >= 0 && ix < p.w)
-            stem_load4<T>(x + (((i64) img * p.h + iy) * p.w + ix) * p.c + cb + c4, v);
-        xv[e] = make_float4(v[0], v[1], v[2], v[3]);
+        float* v = xv + e * Sh::XE;
+#pragma unroll
+        for (int j = 0; j < Sh::XE; j++) v[j] = 0.f;
+        if (i < Sh::PR * Sh::PC * 8 && iy >= 0 && iy < p.h && ix >= 0 && ix < p.w) {
+            const T* src = x + (((i64) img * p.h + iy) * p.w + ix) * p.c + c;
+            if constexpr (Sh::XE == 4) stem_load4<T>(src, v);
+            else if (c < p.c) v[0] = load<float>(*src);
+        }
     }
 }
 
@@ -641,20 +648,22 @@ __device__ __forceinline__ void tap_store(float* sh, float4 v) {
     *reinterpret_cast<float4*>(sh) = r;
 }
 
-template <typename T, int R, int S>
+template <typename T, int R, int S, int CW>
 __device__ __forceinline__ void conv_tap_wgrad(float* partial, const T* gy, const T* x, TapP p) {
-    typedef TapShape<R, S> Sh;
+    typedef TapShape<R, S, CW> Sh;
     constexpr int P = Sh::P;
     __shared__ __align__(16) float gs[TAP_TILE * TAP_TILE * P];
     __shared__ __align__(16) float xs[Sh::PR * Sh::PC * P];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
-    int mi = warp & 1, ni = warp >> 1, kb = blockIdx.y % (p.k / 32) * 32, cb = blockIdx.y / (p.k / 32) * 32;
+    int mi = warp & 1, ni = (warp >> 1) % Sh::NI, q = (warp >> 1) / Sh::NI;
+    int kb = blockIdx.y % (p.k / 32) * 32, cb = blockIdx.y / (p.k / 32) * CW;
     float acc[R * S][4];
 #pragma unroll
     for (int t = 0; t < R * S; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.f;
     i64 tiles = (i64) p.n * ((p.oh + TAP_TILE - 1) / TAP_TILE) * ((p.ow + TAP_TILE - 1) / TAP_TILE);
-    float4 gv[Sh::GV], xv[Sh::XV];
-    if (blockIdx.x < tiles) tap_load<T, R, S>(gv, xv, gy, x, p, blockIdx.x, kb, cb);
+    float4 gv[Sh::GV];
+    float xv[Sh::XV * Sh::XE];
+    if (blockIdx.x < tiles) tap_load<T, R, S, CW>(gv, xv, gy, x, p, blockIdx.x, kb, cb);
     for (i64 tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
         __syncthreads();   // the previous tile's operands are read
 #pragma unroll
@@ -665,12 +674,15 @@ __device__ __forceinline__ void conv_tap_wgrad(float* partial, const T* gy, cons
 #pragma unroll
         for (int e = 0; e < Sh::XV; e++) {
             int i = threadIdx.x + e * TAP_THREADS;
-            if (i < Sh::PR * Sh::PC * 8) tap_store(xs + (i >> 3) * P + (i & 7) * 4, xv[e]);
+            if (i >= Sh::PR * Sh::PC * 8) continue;
+            float* dst = xs + (i >> 3) * P + (i & 7) * Sh::XE;
+            if constexpr (Sh::XE == 4) tap_store(dst, make_float4(xv[4 * e], xv[4 * e + 1], xv[4 * e + 2], xv[4 * e + 3]));
+            else *dst = __uint_as_float(tc_tf32(xv[e]));
         }
         __syncthreads();
-        if (tile + gridDim.x < tiles) tap_load<T, R, S>(gv, xv, gy, x, p, tile + gridDim.x, kb, cb);
+        if (tile + gridDim.x < tiles) tap_load<T, R, S, CW>(gv, xv, gy, x, p, tile + gridDim.x, kb, cb);
 #pragma unroll 2
-        for (int row = 0; row < TAP_TILE; row++) {   // a k-step: the 8 pixels of one output row of the tile
+        for (int row = q; row < TAP_TILE; row += Sh::Q) {   // a k-step: the 8 pixels of one output row of the tile
             // A (16 gradient channels x 8 pixels): pixel t4 (+ 4), channel g (+ 8); the pitch 40 puts the lanes in 32 banks
             const float* ga = gs + (row * TAP_TILE + t4) * P + mi * 16 + g;
             unsigned a[4] = {__float_as_uint(ga[0]), __float_as_uint(ga[8]), __float_as_uint(ga[4 * P]), __float_as_uint(ga[4 * P + 8])};
@@ -684,17 +696,46 @@ __device__ __forceinline__ void conv_tap_wgrad(float* partial, const T* gy, cons
                 }
         }
     }
+    if constexpr (Sh::Q > 1) {   // the row groups' sums meet in the first's, in order, through the patch's memory
+        float* red = xs + (mi * 32 + lane) * R * S * 4;
+        for (int qq = 1; qq < Sh::Q; qq++) {
+            __syncthreads();
+            if (q == qq)
+#pragma unroll
+                for (int t = 0; t < R * S; t++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++) red[t * 4 + j] = acc[t][j];
+            __syncthreads();
+            if (q == 0)
+#pragma unroll
+                for (int t = 0; t < R * S; t++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++) acc[t][j] += red[t * 4 + j];
+        }
+        if (q != 0) return;
+    }
     float* out = partial + (i64) blockIdx.x * p.k * R * S * p.c;
     int k = kb + mi * 16 + g, c = cb + ni * 8 + 2 * t4;
 #pragma unroll
     for (int t = 0; t < R * S; t++) {
-        stem_store2<float>(out + ((i64) k * R * S + t) * p.c + c, acc[t][0], acc[t][1]);
-        stem_store2<float>(out + ((i64) (k + 8) * R * S + t) * p.c + c, acc[t][2], acc[t][3]);
+        float* o0 = out + ((i64) k * R * S + t) * p.c + c;
+        float* o1 = out + ((i64) (k + 8) * R * S + t) * p.c + c;
+        if constexpr (CW == 32) {
+            stem_store2<float>(o0, acc[t][0], acc[t][1]);
+            stem_store2<float>(o1, acc[t][2], acc[t][3]);
+        } else {   // a few input channels: c and c + 1 may be past them
+            if (c < p.c) { o0[0] = acc[t][0]; o1[0] = acc[t][2]; }
+            if (c + 1 < p.c) { o0[1] = acc[t][1]; o1[1] = acc[t][3]; }
+        }
     }
 }
 
+// 32-channel blocks (C = 32, 64) and one block of up to 8 input channels (a first layer)
 extern "C" __global__ void __launch_bounds__(TAP_THREADS) conv_tap_wgrad_k3_f32(float* partial, const float* gy, const float* x, TapP p) {
-    conv_tap_wgrad<float, 3, 3>(partial, gy, x, p);
+    conv_tap_wgrad<float, 3, 3, 32>(partial, gy, x, p);
+}
+extern "C" __global__ void __launch_bounds__(TAP_THREADS) conv_tap_wgrad_c8k3_f32(float* partial, const float* gy, const float* x, TapP p) {
+    conv_tap_wgrad<float, 3, 3, 8>(partial, gy, x, p);
 }
 
 // ---- bias (+ residual) + ReLU over channel dim 1 of a contiguous (N, C, inner...) tensor, in place: the epilogue of
