@@ -173,8 +173,8 @@ final class Blas {
     /** Per product, whether cuBLASLt's timed pick beat cuBLAS's (absent until timed: cuBLASLt runs). */
     private static final Map<GemmKey, Boolean> VIA_LT = new ConcurrentHashMap<>();
 
-    /** Device milliseconds of three runs of a product (after one warm-up run) on the device's stream. */
-    private static float millis(CudaDevice dev, Runnable product) {
+    /** Device milliseconds of three runs of a product (after one warm-up run) on the device's stream (timed choices). */
+    static float millis(CudaDevice dev, Runnable product) {
         MemorySegment start = Driver.eventCreate(0), end = Driver.eventCreate(0);
         try {
             product.run();

@@ -1,12 +1,14 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
+import dev.kiln.Logging;
 import dev.kiln.Settings;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.Conv2dParams;
 import dev.kiln.backend.ReduceOp;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 
 /** Convolutions on CUDA (convolution.cu): cuDNN where it is present ({@link Dnn}), else im2col + GEMM; direct kernels for
@@ -320,17 +322,38 @@ final class ConvolutionCuda extends CudaFamily {
      * channels, channels-last, float32 where TF32 is allowed (the products cuDNN's would take), on tensor cores:
      * conv_tap_wgrad of convolution.cu, a block every filter tap of 32 x 32 (or 32 x 8) channels over its share of 8 x
      * 8-pixel tiles, its sums added by a column sum. cuDNN's algorithms for the small CNNs' layers ran at about a tenth
-     * of the tensor cores' rate. Null where it does not apply (KILN_SMALL_CONV=0 too); cuDNN then takes it.
+     * of the tensor cores' rate. Under the timed search each geometry's first call times it against cuDNN's pick and
+     * keeps the faster (cuDNN has fast kernels for some of these shapes too). Null where it does not apply or cuDNN
+     * won (KILN_SMALL_CONV=0: always); cuDNN then takes it.
      */
     private Tensor tapWeightGrad(Tensor gy, Tensor x, int[] ws, Conv2dParams p) {
         int[] xs = x.shape();
-        int c = xs[1], k = ws[0], cw = c <= 8 ? 8 : 32;
+        int c = xs[1], k = ws[0];
         if (!smallConvEnabled || x.dtype() != DType.FLOAT32 || gy.dtype() != DType.FLOAT32 || !dev.allowTf32Conv()
                 || dev.computeCapabilityMajor() < 8 || !channelsLastConv(x)) return null;
         if (ws[2] != 3 || ws[3] != 3 || (k != 32 && k != 64) || (c > 8 && c != 32 && c != 64) || p.groups() != 1
                 || p.strideH() != 1 || p.strideW() != 1 || p.dilationH() != 1 || p.dilationW() != 1) return null;
-        int oh = p.outH(xs[2], 3), ow = p.outW(xs[3], 3);
-        if (oh < 1 || ow < 1) return null;
+        if (p.outH(xs[2], 3) < 1 || p.outW(xs[3], 3) < 1) return null;
+        List<Integer> key = List.of(xs[0], c, xs[2], xs[3], k, p.padH(), p.padW());
+        Boolean tap = tapChosen.get(key);
+        if (tap == null && Cuda.cudnnBenchmark() && Dnn.available(DType.FLOAT32) && !dev.allocator().capturing()) {
+            // the first (untimed) run of each takes cuDNN's own search out of the clock
+            float ours = Blas.millis(dev, () -> tapRun(gy, x, ws, p).storage().release()),
+                    theirs = Blas.millis(dev, () -> dnnBackwardWeight(gy, x, ws, p).storage().release());
+            tap = ours <= theirs;
+            tapChosen.put(key, tap);
+            Logging.logger(ConvolutionCuda.class).log(System.Logger.Level.DEBUG, "conv_tap_wgrad " + key + ": " + ours / 3
+                    + " ms, cuDNN's " + theirs / 3 + " ms");
+        }
+        return tap == Boolean.FALSE ? null : tapRun(gy, x, ws, p);
+    }
+
+    /** Per weight-gradient geometry (n, c, h, w, k, padding), whether the timed search kept conv_tap_wgrad. */
+    private final ConcurrentHashMap<List<Integer>, Boolean> tapChosen = new ConcurrentHashMap<>();
+
+    private Tensor tapRun(Tensor gy, Tensor x, int[] ws, Conv2dParams p) {
+        int[] xs = x.shape();
+        int c = xs[1], k = ws[0], cw = c <= 8 ? 8 : 32, oh = p.outH(xs[2], 3), ow = p.outW(xs[3], 3);
         Tensor gc = alignedChannelsLast(gy, DType.FLOAT32), xc = alignedChannelsLast(x, DType.FLOAT32);
         long tiles = (long) xs[0] * ((oh + 7) / 8) * ((ow + 7) / 8), cols = (long) k * 9 * c;
         int groups = k / 32 * ((c + cw - 1) / cw);
