@@ -459,16 +459,20 @@ __device__ __forceinline__ void stem_grad_load(float* v, const T* gy, const Stem
         else v[4 * e] = v[4 * e + 1] = v[4 * e + 2] = v[4 * e + 3] = 0.f;
     }
 }
+// four values rounded to TF32 into 16-byte-aligned shared memory
+__device__ __forceinline__ void tf32_store4(float* sh, float4 v) {
+    float4 r;
+    r.x = __uint_as_float(tc_tf32(v.x));
+    r.y = __uint_as_float(tc_tf32(v.y));
+    r.z = __uint_as_float(tc_tf32(v.z));
+    r.w = __uint_as_float(tc_tf32(v.w));
+    *reinterpret_cast<float4*>(sh) = r;
+}
 __device__ __forceinline__ void stem_grad_store(float* gs, const float* v) {
 #pragma unroll
     for (int e = 0; e < STEM_TP * STEM_TQ * 16 / STEM_THREADS; e++) {
         int i = threadIdx.x + e * STEM_THREADS, px = i >> 4, c4 = (i & 15) * 4;
-        float4 r;
-        r.x = __uint_as_float(tc_tf32(v[4 * e]));
-        r.y = __uint_as_float(tc_tf32(v[4 * e + 1]));
-        r.z = __uint_as_float(tc_tf32(v[4 * e + 2]));
-        r.w = __uint_as_float(tc_tf32(v[4 * e + 3]));
-        *reinterpret_cast<float4*>(gs + px * (64 + 8) + c4) = r;
+        tf32_store4(gs + px * (64 + 8) + c4, make_float4(v[4 * e], v[4 * e + 1], v[4 * e + 2], v[4 * e + 3]));
     }
 }
 
@@ -639,15 +643,6 @@ __device__ __forceinline__ void tap_load(float4* gv, float* xv, const T* gy, con
     }
 }
 
-__device__ __forceinline__ void tap_store(float* sh, float4 v) {
-    float4 r;
-    r.x = __uint_as_float(tc_tf32(v.x));
-    r.y = __uint_as_float(tc_tf32(v.y));
-    r.z = __uint_as_float(tc_tf32(v.z));
-    r.w = __uint_as_float(tc_tf32(v.w));
-    *reinterpret_cast<float4*>(sh) = r;
-}
-
 template <typename T, int R, int S, int CW>
 __device__ __forceinline__ void conv_tap_wgrad(float* partial, const T* gy, const T* x, TapP p) {
     typedef TapShape<R, S, CW> Sh;
@@ -669,14 +664,14 @@ __device__ __forceinline__ void conv_tap_wgrad(float* partial, const T* gy, cons
 #pragma unroll
         for (int e = 0; e < Sh::GV; e++) {
             int i = threadIdx.x + e * TAP_THREADS;
-            tap_store(gs + (i >> 3) * P + (i & 7) * 4, gv[e]);
+            tf32_store4(gs + (i >> 3) * P + (i & 7) * 4, gv[e]);
         }
 #pragma unroll
         for (int e = 0; e < Sh::XV; e++) {
             int i = threadIdx.x + e * TAP_THREADS;
             if (i >= Sh::PR * Sh::PC * 8) continue;
             float* dst = xs + (i >> 3) * P + (i & 7) * Sh::XE;
-            if constexpr (Sh::XE == 4) tap_store(dst, make_float4(xv[4 * e], xv[4 * e + 1], xv[4 * e + 2], xv[4 * e + 3]));
+            if constexpr (Sh::XE == 4) tf32_store4(dst, make_float4(xv[4 * e], xv[4 * e + 1], xv[4 * e + 2], xv[4 * e + 3]));
             else *dst = __uint_as_float(tc_tf32(xv[e]));
         }
         __syncthreads();
