@@ -30,8 +30,9 @@ import java.util.function.UnaryOperator;
  * @param convTf32       {@code kiln.conv.tf32} / {@code KILN_CONV_TF32}: the default of each device's
  *                       float32-convolution TF32 setting (on, as PyTorch)
  * @param smallConv      {@code kiln.small.conv} / {@code KILN_SMALL_CONV}: Kiln's direct kernels for convolutions of
- *                       1-3 input channels (and ResNet's 7x7 stem on tensor cores): {@code on}, {@code off}, or
- *                       {@code all} (also the 3-channel weight gradient of the small kernels)
+ *                       1-3 input channels (and ResNet's 7x7 stem and the 32/64-channel 3x3 weight gradient on tensor
+ *                       cores): {@code on}, {@code off}, or {@code all} (also the 3-channel weight gradient of the
+ *                       small kernels)
  * @param progress       {@code kiln.progress} / {@code KILN_PROGRESS}: draw the command line's progress bar (the
  *                       launcher sets it when stderr is a terminal)
  * @param attentionComposeMb {@code kiln.attention.compose.mb} / {@code KILN_ATTENTION_COMPOSE_MB}: float64 attention
