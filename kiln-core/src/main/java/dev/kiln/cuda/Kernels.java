@@ -83,6 +83,7 @@ final class Kernels {
     static final class Single {
         private final CudaDevice device;
         private final String file, name;
+        private int dynamicShared;
         private volatile Fn fn;
 
         Single(CudaDevice device, String file, String name) {
@@ -91,11 +92,21 @@ final class Kernels {
             this.name = name;
         }
 
+        /** As {@link Table#dynamicShared}. */
+        Single dynamicShared(int bytes) {
+            dynamicShared = bytes;
+            return this;
+        }
+
         Fn get() {
             Fn f = fn;
             if (f == null) {
                 synchronized (this) {
-                    if (fn == null) fn = new Fn(Driver.moduleGetFunction(KernelCache.module(device, file), name), name);
+                    if (fn == null) {
+                        MemorySegment h = Driver.moduleGetFunction(KernelCache.module(device, file), name);
+                        if (dynamicShared > 48 << 10) Driver.funcSetMaxDynamicShared(h, dynamicShared, name);
+                        fn = new Fn(h, name);
+                    }
                     f = fn;
                 }
             }

@@ -1,22 +1,34 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
+import dev.kiln.Logging;
 import dev.kiln.Tensor;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.ReduceOp;
 
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
+
 /**
  * Batched matrix products on CUDA: cuBLAS where it is present and the layout suits it ({@link Blas}), else the tiled kernel of
  * matmul.cu; linear with its bias (and its bias gradient) fused into one cuBLASLt GEMM where cuBLASLt takes the problem.
+ * float32 products (TF32 not allowed) may run on Kiln's own tensor-core kernel instead ({@link #product}).
  */
 final class MatmulCuda extends CudaFamily {
     private final Kernels.Table gemm;
+    /** gemm_tc32_{nn, nt, tn, tt}, indexed (transA ? 2 : 0) + (transB ? 1 : 0), and the split-k sum. */
+    private final Kernels.Single[] tc32 = new Kernels.Single[4];
+    private final Kernels.Single tc32Sum;
     private final ReductionsCuda reductions;
 
     MatmulCuda(CudaBackend backend, ReductionsCuda reductions) {
         super(backend);
         this.reductions = reductions;
         gemm = new Kernels.Table(dev, "matmul.cu", "gemm");
+        String[] ops = {"nn", "nt", "tn", "tt"};
+        for (int i = 0; i < 4; i++) tc32[i] = new Kernels.Single(dev, "matmul.cu", "gemm_tc32_" + ops[i]).dynamicShared(TC32_SHARED);
+        tc32Sum = new Kernels.Single(dev, "matmul.cu", "gemm_tc32_sum");
     }
 
     Tensor matmul(Tensor a, Tensor b) {
@@ -41,7 +53,7 @@ final class MatmulCuda extends CudaFamily {
         Tensor rc = contiguous(residual), xc = gemmReady(x), wc = gemmReady(w), bc = bias == null ? null : contiguous(bias, t);
         Tensor y = newTensor(new int[]{n, out}, t);
         GemmOperand lx = operand(xc), lw = operand(wc);
-        boolean fused = in > 0 && (long) n * out > 0 && Blas.tryLtTo(dev, dev.allowTf32(), x.dtype(), t, bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS,
+        boolean fused = in > 0 && (long) n * out > 0 && product(dev.allowTf32(), x.dtype(), t, bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS,
                 !lw.transposed(), lx.transposed(), out, n, in, ptr(wc), lw.ld(), ptr(xc), lx.ld(), ptr(rc), ptr(y), out, bc == null ? 0 : ptr(bc));
         drop(xc, x);
         drop(wc, w);
@@ -64,8 +76,8 @@ final class MatmulCuda extends CudaFamily {
         Tensor xc = gemmReady(x), wc = gemmReady(w), bc = bias == null ? null : contiguous(bias);
         GemmOperand lx = operand(xc), lw = operand(wc);
         // column-major: yᵀ (out x N) = op(w) · op(x), w read as (in x out) and x as (in x N) when row-major
-        boolean fused = in > 0 && Blas.tryLt(dev, x.dtype(), bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS, false,
-                !lw.transposed(), lx.transposed(), out, n, in, ptr(wc), lw.ld(), ptr(xc), lx.ld(), ptr(y), out, bc == null ? 0 : ptr(bc));
+        boolean fused = in > 0 && product(dev.allowTf32(), x.dtype(), x.dtype(), bc == null ? CublasLt.Epilogue.DEFAULT : CublasLt.Epilogue.BIAS,
+                !lw.transposed(), lx.transposed(), out, n, in, ptr(wc), lw.ld(), ptr(xc), lx.ld(), 0, ptr(y), out, bc == null ? 0 : ptr(bc));
         if (!fused) {
             if (bc != null) backend.copy(y, new Tensor(bc.storage(), new int[]{n, out}, new int[]{0, 1}, bc.offset()));
             else if (in == 0) backend.fill(y, 0);
@@ -118,7 +130,7 @@ final class MatmulCuda extends CudaFamily {
                     ptr(dw), in, bias);
             padded.storage().release();
         } else {
-            fused = !lg.transposed() && Blas.tryLtTo(dev, dev.allowTf32(), t, o, epilogue, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(),
+            fused = !lg.transposed() && product(dev.allowTf32(), t, o, epilogue, lx.transposed(), true, in, out, n, ptr(xc), lx.ld(),
                     ptr(gc), lg.ld(), 0, ptr(dw), in, bias);
         }
         if (!fused) {
@@ -179,12 +191,132 @@ final class MatmulCuda extends CudaFamily {
      */
     void gemm(DType t, int batch, long m, long n, long k, long a, long sab, long sam, long sak, long b, long sbb, long sbk, long sbn,
               long c, long scb, long scm, boolean accumulate) {
-        if (Blas.tryGemm(dev, t, batch, m, n, k, a, sab, sam, sak, b, sbb, sbk, sbn, c, scb, scm, accumulate)) return;
+        BooleanSupplier library = () -> Blas.tryGemm(dev, t, batch, m, n, k, a, sab, sam, sak, b, sbb, sbk, sbn, c, scb, scm, accumulate);
+        GemmOperand la = GemmOperand.of(batch, m, k, sab, sam, sak), lb = GemmOperand.of(batch, k, n, sbb, sbk, sbn);
+        // row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: B goes first
+        if (batch == 1 && la != null && lb != null && scm >= n && k > 0
+                ? product(dev.allowTf32(), t, t, CublasLt.Epilogue.DEFAULT, lb.transposed(), la.transposed(), n, m, k, b, lb.ld(), a, la.ld(),
+                        accumulate ? c : 0, c, Math.max(1, scm), 0, library)
+                : library.getAsBoolean()) {
+            return;
+        }
         if (!t.isFloating()) throw new IllegalArgumentException("matmul: expected floating tensors, got " + t);
         for (int b0 = 0; b0 < batch; b0 += 65535) {
             int nb = Math.min(65535, batch - b0);
             Launch.args().ptr(c).ptr(a).ptr(b).gemm(m, n, k, sab, sam, sak, sbb, sbk, sbn, scb, scm, accumulate).i32(b0)
                     .go(dev, gemm.get(t), (int) ((n + 63) / 64), (int) ((m + 63) / 64), nb, 256, 0);
         }
+    }
+
+    /** gemm_tc32's tile of D (TC32_BM x TC32_BN), threads a block (warps of 64 x 32), blocks a multiprocessor (as matmul.cu). */
+    private static final int TC32_BM = 128, TC32_BN = 128, TC32_THREADS = 2 * TC32_BN, TC32_RESIDENT = 256 / TC32_THREADS;
+    /** Dynamic shared memory of gemm_tc32: three stages of the two operands' tiles, rows of 40 floats. */
+    private static final int TC32_SHARED = 3 * (TC32_BM + TC32_BN) * 40 * Float.BYTES;
+
+    /** {@link #product(boolean, DType, DType, CublasLt.Epilogue, boolean, boolean, long, long, long, long, long, long, long, long, long, long, long, BooleanSupplier)} with cuBLASLt as the library. */
+    private boolean product(boolean tf32, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n,
+                            long k, long a, long lda, long b, long ldb, long c, long d, long ldd, long bias) {
+        return product(tf32, t, out, epilogue, transA, transB, m, n, k, a, lda, b, ldb, c, d, ldd, bias,
+                () -> Blas.tryLtTo(dev, tf32, t, out, epilogue, transA, transB, m, n, k, a, lda, b, ldb, c, d, ldd, bias));
+    }
+
+    /**
+     * D = op(A)·op(B) (+ bias) (+ C), column-major as {@link Blas#tryLtTo}: matmul.cu's gemm_tc32 (float32 as three TF32
+     * tensor-core products, float32's precision) where it applies and the timed search ({@link Cuda#cudnnBenchmark()}) found
+     * it faster than {@code library} for this problem, else {@code library}, the cuBLAS call the caller would make; false
+     * when that refused. A problem is timed on its first call outside a capture whose C is not D (the runs repeat it).
+     */
+    private boolean product(boolean tf32, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n,
+                            long k, long a, long lda, long b, long ldb, long c, long d, long ldd, long bias, BooleanSupplier library) {
+        if (!tc32Applies(tf32, t, out, epilogue, transA, transB, m, n, k, a, lda, b, ldb, ldd)) return library.getAsBoolean();
+        Tc32Key key = new Tc32Key(transA, transB, m, n, k, lda, ldb, ldd, bias != 0, c != 0);
+        Boolean ours = tc32Forced != null ? tc32Forced : tc32Chosen.get(key);
+        if (ours == null && Cuda.cudnnBenchmark() && !dev.allocator().capturing() && c != d) {
+            Runnable run = () -> tc32(transA, transB, (int) m, (int) n, (int) k, a, (int) lda, b, (int) ldb, c, d, (int) ldd, bias);
+            boolean[] took = {true};
+            float mine = Blas.millis(dev, run), theirs = Blas.millis(dev, () -> took[0] &= library.getAsBoolean());
+            ours = !took[0] || mine <= theirs;
+            tc32Chosen.put(key, ours);
+            Logging.logger(MatmulCuda.class).log(System.Logger.Level.DEBUG, "gemm_tc32 " + key + ": " + mine / 3 + " ms, cuBLAS's "
+                    + (took[0] ? theirs / 3 + " ms" : "refused"));
+        }
+        if (ours != Boolean.TRUE) return library.getAsBoolean();
+        tc32(transA, transB, (int) m, (int) n, (int) k, a, (int) lda, b, (int) ldb, c, d, (int) ldd, bias);
+        return true;
+    }
+
+    /** Tests: TRUE runs gemm_tc32 wherever it applies, FALSE never, null (the default) as the timed search chose. */
+    static volatile Boolean tc32Forced;
+    /** gemm_tc32 products launched in this process (tests). */
+    static final AtomicLong TC32_RUNS = new AtomicLong();
+
+    /** What the timed choice between gemm_tc32 and cuBLAS is kept by. */
+    private record Tc32Key(boolean transA, boolean transB, long m, long n, long k, long lda, long ldb, long ldd, boolean bias, boolean c) {}
+
+    /** Per product, whether the timed search kept gemm_tc32 (absent until timed: cuBLAS runs). */
+    private final ConcurrentHashMap<Tc32Key, Boolean> tc32Chosen = new ConcurrentHashMap<>();
+
+    /**
+     * Whether gemm_tc32 can take the product: float32 in and out with TF32 not allowed, no epilogue but a bias, an sm_80 or
+     * later device, products of at least 2^27 multiply-adds (below, launches dominate either way), and each operand's
+     * contiguous rows 16-byte aligned (cp.async; a 65-token vocabulary's head is not).
+     */
+    private boolean tc32Applies(boolean tf32, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n,
+                                long k, long a, long lda, long b, long ldb, long ldd) {
+        if (tf32 || t != DType.FLOAT32 || out != DType.FLOAT32 || dev.computeCapabilityMajor() < 8) return false;
+        if (epilogue != CublasLt.Epilogue.DEFAULT && epilogue != CublasLt.Epilogue.BIAS) return false;
+        if (m <= 0 || n <= 0 || k <= 0 || m * n * k < 1L << 27 || Math.max(Math.max(m, n), Math.max(k, Math.max(Math.max(lda, ldb), ldd))) > Integer.MAX_VALUE
+                || (n + 127) / 128 > 65535) {
+            return false;
+        }
+        long extentA = transA ? k : m, extentB = transB ? n : k;
+        return extentA % 4 == 0 && lda % 4 == 0 && a % 16 == 0 && extentB % 4 == 0 && ldb % 4 == 0 && b % 16 == 0;
+    }
+
+    /**
+     * Launches gemm_tc32 (see matmul.cu): one 128 x 128 tile of D a block, k split in slices when the tiles alone would leave
+     * multiprocessors idle (a weight gradient's 384 x 1152 x 16384: 27 tiles on 132 multiprocessors), the slices' sums
+     * added in order by gemm_tc32_sum.
+     */
+    private void tc32(boolean transA, boolean transB, int m, int n, int k, long a, int lda, long b, int ldb, long c, long d, int ldd, long bias) {
+        int kslice = tc32Slice(m, n, k, TC32_RESIDENT * dev.multiprocessorCount()), slices = (k + kslice - 1) / kslice;
+        int gx = (m + TC32_BM - 1) / TC32_BM, gy = (n + TC32_BN - 1) / TC32_BN;
+        Kernels.Fn fn = tc32[(transA ? 2 : 0) + (transB ? 1 : 0)].get();
+        TC32_RUNS.incrementAndGet();
+        if (slices == 1) {
+            Launch.args().ptr(d).ptr(a).ptr(b).ptr(c).ptr(bias).ptr(0).ints(m, n, k, lda, ldb, ldd, kslice).go(dev, fn, gx, gy, 1, TC32_THREADS, TC32_SHARED);
+            return;
+        }
+        CudaAllocator.Block part = dev.allocator().allocate((long) slices * m * n * Float.BYTES);
+        try {
+            Launch.args().ptr(d).ptr(a).ptr(b).ptr(0).ptr(0).ptr(part.address()).ints(m, n, k, lda, ldb, ldd, kslice)
+                    .go(dev, fn, gx, gy, slices, TC32_THREADS, TC32_SHARED);
+            long blocks = Math.min(((long) m * n + 255) / 256, 8L * dev.multiprocessorCount());
+            Launch.args().ptr(d).ptr(part.address()).ptr(c).ptr(bias).ints(m, n, k, lda, ldb, ldd, kslice).i32(slices)
+                    .go(dev, tc32Sum.get(), (int) blocks, 1, 1, 256, 0);
+        } finally {
+            dev.allocator().free(part);   // stream-ordered: the next user of the block runs after these kernels
+        }
+    }
+
+    /**
+     * The k extent of one slice (a multiple of the 32-deep tile): all of k, or the split that takes the fewest waves of
+     * tiles per unit of k ({@code slots} blocks resident at once), up to 16 slices of at least 256, when it saves 5%.
+     */
+    static int tc32Slice(long m, long n, int k, int slots) {
+        long tiles = ((m + TC32_BM - 1) / TC32_BM) * ((n + TC32_BN - 1) / TC32_BN);
+        double best = (tiles + slots - 1) / slots;
+        int slice = k;
+        for (int s = 2; s <= 16; s++) {
+            int ks = ((k + s - 1) / s + 31) / 32 * 32;
+            if (ks < 256) break;
+            int used = (k + ks - 1) / ks;
+            double waves = (double) ((tiles * used + slots - 1) / slots) / used;
+            if (waves < best * 0.95) {
+                best = waves;
+                slice = ks;
+            }
+        }
+        return slice;
     }
 }

@@ -226,4 +226,77 @@ class MatmulGpuTest extends GpuBackendComparison {
             Cuda.setCudnnBenchmark(before);
         }
     }
+
+    /**
+     * float32 products on matmul.cu's gemm_tc32 (three TF32 tensor-core products each, tile sums added in float32), forced
+     * where it applies: every operand layout (nn, nt, tn, tt) with partial tiles; linear with its bias and a residual and
+     * its backward (the weight gradient split along k) against float64 on the CPU at float32's error, where one TF32
+     * product would be ~3e-4 off; a 16384-deep product within 2x cuBLAS's float32 error; the timed search right too.
+     */
+    @Test void float32ProductsOnTensorCores() {
+        Assumptions.assumeTrue(Cuda.device(GPU).ccMajor() >= 8, "TF32 tensor cores need sm_80");
+        DType t = DType.FLOAT32, d = DType.FLOAT64;
+        long runs = MatmulCuda.TC32_RUNS.get();
+        MatmulCuda.tc32Forced = true;
+        try {
+            Tensor a = randn(t, 300, 520), at = randn(t, 520, 300), b = randn(t, 520, 1000), bt = randn(t, 1000, 520);
+            Tensor[][] cases = {{a, b}, {a, bt.t()}, {at.t(), b}, {at.t(), bt.t()}};
+            for (Tensor[] c : cases) {
+                String what = "tc32 matmul " + (c[0].isContiguous() ? "a" : "aᵀ") + " x " + (c[1].isContiguous() ? "b" : "bᵀ");
+                assertRelativeError(c[0].to(d).matmul(c[1].to(d)), gpu(c[0].contiguous()).matmul(gpu(c[1].contiguous())), 5e-6, what + ", contiguous");
+                Tensor ga = c[0].isContiguous() ? gpu(c[0]) : gpu(c[0].t().contiguous()).t(), gb = c[1].isContiguous() ? gpu(c[1]) : gpu(c[1].t().contiguous()).t();
+                assertRelativeError(c[0].to(d).matmul(c[1].to(d)), ga.matmul(gb), 5e-6, what);
+            }
+            // linear + bias + residual, forward and backward (x: tn forward, nn input gradient, nt weight gradient in 4 slices)
+            Tensor x = randn(t, 1000, 384), w = randn(t, 388, 384), bias = randn(t, 388), r = randn(t, 1000, 388), up = randn(t, 1000, 388);
+            Tensor[] want = linearAndGradients(x.to(d), w.to(d), bias.to(d), r.to(d), up.to(d));
+            Tensor[] got = linearAndGradients(gpu(x), gpu(w), gpu(bias), gpu(r), gpu(up));
+            String[] names = {"linear + residual", "input gradient", "weight gradient", "bias gradient"};
+            for (int i = 0; i < 4; i++) assertRelativeError(want[i], got[i], 5e-6, "tc32 " + names[i]);
+            assertTrue(MatmulCuda.TC32_RUNS.get() - runs >= 11, "gemm_tc32 ran " + (MatmulCuda.TC32_RUNS.get() - runs) + " products, 11 expected");
+            // a long reduction: the tile sums added in float32 keep float32's error (the tensor cores' own sums do not)
+            Tensor p = randn(t, 128, 16384), q = randn(t, 16384, 128);
+            Tensor exact = p.to(d).matmul(q.to(d));
+            double ours = relativeError(exact, gpu(p).matmul(gpu(q)));
+            MatmulCuda.tc32Forced = false;
+            double cublas = relativeError(exact, gpu(p).matmul(gpu(q)));
+            System.out.printf("128 x 16384 x 128: gemm_tc32 %.2e, cuBLAS float32 %.2e of the largest element%n", ours, cublas);
+            assertTrue(ours < 2 * cublas + 1e-7, "gemm_tc32's error " + ours + " against cuBLAS's " + cublas);
+        } finally {
+            MatmulCuda.tc32Forced = null;
+        }
+        boolean search = Cuda.cudnnBenchmark();
+        Cuda.setCudnnBenchmark(true);
+        try {
+            Tensor a = randn(t, 512, 640), b = randn(t, 640, 512);
+            for (int i = 0; i < 2; i++) assertRelativeError(a.to(d).matmul(b.to(d)), gpu(a).matmul(gpu(b)), 5e-6, "timed search, call " + i);
+        } finally {
+            Cuda.setCudnnBenchmark(search);
+        }
+    }
+
+    /** linear(x, w, bias) + r, then the gradients of sum(y * up) for x, w and bias: {y, dx, dw, dbias} on the CPU. */
+    private static Tensor[] linearAndGradients(Tensor x, Tensor w, Tensor bias, Tensor r, Tensor up) {
+        Tensor xr = x.detach().requiresGrad(true), wr = w.detach().requiresGrad(true), br = bias.detach().requiresGrad(true);
+        Tensor y = dev.kiln.nn.F.linear(xr, wr, br, r);
+        y.mul(up).sum().backward();
+        return new Tensor[]{y.to(Device.CPU), xr.grad().to(Device.CPU), wr.grad().to(Device.CPU), br.grad().to(Device.CPU)};
+    }
+
+    /** max |got - want| over max |want|. */
+    private static double relativeError(Tensor want, Tensor got) {
+        double[] w = want.toDoubleArray(), g = got.to(Device.CPU).toDoubleArray();
+        double err = 0, scale = 0;
+        for (int i = 0; i < w.length; i++) {
+            err = Math.max(err, Math.abs(g[i] - w[i]));
+            scale = Math.max(scale, Math.abs(w[i]));
+        }
+        return err / scale;
+    }
+
+    private static void assertRelativeError(Tensor want, Tensor got, double bound, String what) {
+        assertArrayEquals(want.shape(), got.shape(), what + ": shape");
+        double e = relativeError(want, got);
+        assertTrue(e < bound, what + ": error " + e + " of the largest element, over " + bound);
+    }
 }

@@ -302,11 +302,6 @@ template <> struct Mma<f16> {
 
 #define MMA_LOG2E 1.4426950408889634f
 __device__ __forceinline__ float mma_exp2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
-__device__ __forceinline__ unsigned mma_smem(const void* p) {
-    unsigned r;
-    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(p));
-    return r;
-}
 // four 8x8 matrices of 16-bit elements; lanes 8m..8m+7 give the row addresses of matrix m
 __device__ __forceinline__ void mma_ldsm(unsigned (&r)[4], const unsigned short* p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -316,11 +311,6 @@ __device__ __forceinline__ void mma_ldsm_t(unsigned (&r)[4], const unsigned shor
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(mma_smem(p)));
 }
-__device__ __forceinline__ void mma_cp16(void* dst, const void* src, bool valid) {   // zero-fills when !valid
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(mma_smem(dst)), "l"(src), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void mma_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void mma_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
 __device__ __forceinline__ void mma_red2(float* p, float a, float b) {
     asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" :: "l"(p), "f"(a), "f"(b) : "memory");
 }

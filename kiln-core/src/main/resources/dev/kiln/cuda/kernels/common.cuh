@@ -142,6 +142,18 @@ __device__ __forceinline__ void tc_mma1(float* c, const unsigned* a, unsigned b0
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// shared-memory address of p, and 16-byte asynchronous copies global -> shared (sm_80 and later)
+__device__ __forceinline__ unsigned mma_smem(const void* p) {
+    unsigned r;
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(p));
+    return r;
+}
+__device__ __forceinline__ void mma_cp16(void* dst, const void* src, bool valid) {   // zero-fills when !valid
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(mma_smem(dst)), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void mma_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void mma_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
+
 // ---- reductions within a warp and a block (blockDim.x a multiple of 32, at most 1024)
 template <typename A, typename F>
 __device__ __forceinline__ A warp_reduce(A v, F f) {
