@@ -208,10 +208,10 @@ final class MatmulCuda extends CudaFamily {
         }
     }
 
-    /** gemm_tc32's tile of D (TC32_BM x TC32_BN), threads a block (warps of 64 x 32), blocks a multiprocessor (as matmul.cu). */
-    private static final int TC32_BM = 128, TC32_BN = 128, TC32_THREADS = 2 * TC32_BN, TC32_RESIDENT = 256 / TC32_THREADS;
-    /** Dynamic shared memory of gemm_tc32: three stages of the two operands' tiles, rows of 40 floats. */
-    private static final int TC32_SHARED = 3 * (TC32_BM + TC32_BN) * 40 * Float.BYTES;
+    /** gemm_tc32's tile of D (TC32_BM x TC32_BN) and threads a block (as matmul.cu): one block a multiprocessor. */
+    private static final int TC32_BM = 128, TC32_BN = 128, TC32_THREADS = 256;
+    /** Dynamic shared memory of gemm_tc32: three stages of two operand tiles of 128 x 36 floats. */
+    private static final int TC32_SHARED = 3 * 2 * TC32_BM * 36 * Float.BYTES;
 
     /** {@link #product(boolean, DType, DType, CublasLt.Epilogue, boolean, boolean, long, long, long, long, long, long, long, long, long, long, long, BooleanSupplier)} with cuBLASLt as the library. */
     private boolean product(boolean tf32, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n,
@@ -279,7 +279,7 @@ final class MatmulCuda extends CudaFamily {
      * added in order by gemm_tc32_sum.
      */
     private void tc32(boolean transA, boolean transB, int m, int n, int k, long a, int lda, long b, int ldb, long c, long d, int ldd, long bias) {
-        int kslice = tc32Slice(m, n, k, TC32_RESIDENT * dev.multiprocessorCount()), slices = (k + kslice - 1) / kslice;
+        int kslice = tc32Slice(m, n, k, dev.multiprocessorCount()), slices = (k + kslice - 1) / kslice;
         int gx = (m + TC32_BM - 1) / TC32_BM, gy = (n + TC32_BN - 1) / TC32_BN;
         Kernels.Fn fn = tc32[(transA ? 2 : 0) + (transB ? 1 : 0)].get();
         TC32_RUNS.incrementAndGet();

@@ -52,92 +52,82 @@ KILN_FLOAT_TYPES(GEMM)
 // the CUDA cores (~47 TFLOP/s on an H200 at the GPT's shapes), and on Hopper cuBLAS offers nothing faster at float32's
 // precision (its BF16x9 emulation runs those same kernels; three TF32 products concatenated along k in one cuBLAS call
 // are 5-80x float32's error: docs/DESIGN-NOTES.md). Here each product is three TF32 mma.sync m16n8k8 (lo·hi + hi·lo
-// + hi·hi, x = hi + lo with hi its TF32 rounding; the dropped lo·lo is ~2^-22 relative), as the float32 attention
-// kernels do, and the tensor cores' sums of one 32-deep k tile are added into float32 accumulators of their own
-// (rounded to nearest), so long reductions keep float32's error (the tensor cores' own accumulation does not round to
-// nearest). Column-major, as cuBLAS: D (m x n, ldd) = op(A)·op(B) (+ bias[i]) (+ C, laid out as D), op(A)(i, p) =
-// a[p + i·lda] when A_K (A's k contiguous) else a[i + p·lda], op(B)(p, j) = b[p + j·ldb] when B_K else b[j + p·ldb].
-// A block of 8 warps owns a 128 x 128 tile of D (a warp 64 x 32: 4 x 4 fragments); 32-deep k tiles move by 16-byte
-// cp.async three stages ahead; each operand tile is kept as it lies in memory (k-contiguous rows 36 floats apart,
-// else k rows 136 apart: either way a fragment's 32 lanes fall in 32 banks) and split into hi and lo as a fragment
-// is read. The caller guarantees 16-byte rows: the contiguous extent and leading dimension of each operand multiples of
-// 4, base pointers 16-byte aligned. With gridDim.z > 1 each z takes `kslice` of k and writes its raw sums to
-// part[z] (m x n, ld m); gemm_tc32_sum adds the slices in order, then the bias and C.
+// + hi·hi, x = hi + lo with hi x's top 10 mantissa bits), as the float32 attention kernels do, and the tensor cores'
+// sums of one 32-deep k tile are added into float32 accumulators of their own, so long reductions keep float32's
+// error: the tensor cores' own accumulation does not round to nearest (without this step the GPT's products were 2e-6
+// to 1.7e-5 off, with it 4e-7, under cuBLAS's float32 product: bench/results/2026-12-03-h200-s33). Column-major, as
+// cuBLAS: D (m x n, ldd) = op(A)·op(B) (+ bias[i]) (+ C, laid out as D), op(A)(i, p) = a[p + i·lda] when A_K (A's k
+// contiguous) else a[i + p·lda], op(B)(p, j) = b[p + j·ldb] when B_K else b[j + p·ldb]. A block of 8 warps owns a
+// 128 x 128 tile of D (a warp 64 x 32: 4 x 4 fragments); 32-deep k tiles move by 16-byte cp.async three stages ahead,
+// each operand tile kept as it lies in memory and split into hi and lo as a fragment is read. The caller guarantees
+// 16-byte rows: the contiguous extent and leading dimension of each operand multiples of 4, base pointers 16-byte
+// aligned. With gridDim.z > 1 each z takes `kslice` of k and writes its raw sums to part[z] (m x n, ld m);
+// gemm_tc32_sum adds the slices in order, then the bias and C. On an H200 it runs at about half of what three
+// products allow (mma.sync TF32: 318 TFLOP/s, so 106 for float32): 1.05-1.33x cuBLAS's float32 product on the GPT's
+// shapes; every operand element is split again by each of the 4 (or 2) warps that read it, and the fragments of 64
+// sums and 64 tile sums leave the compiler copying registers (SASS of the variants measured: 1,097 instructions a tile
+// for 192 products, 210 of them copies).
 struct GemmTc32P { int m, n, k, lda, ldb, ldd, kslice; };
 
-#ifndef TC32_BN
-#define TC32_BN 128
-#endif
-#ifndef TC32_SPLIT_CVT
-#define TC32_SPLIT_CVT 0
-#endif
 #define TC32_BM 128
+#define TC32_BN 128
 #define TC32_BK 32
 #define TC32_STAGES 3
-#define TC32_THREADS (TC32_BN * 2)      // warps of 64 x 32: 2 x (BN / 32)
-#define TC32_A_TILE (TC32_BM * 40)     // floats of A's tile, either layout (128 rows of 40 >= 32 k rows of 136)
-#define TC32_B_TILE (TC32_BN * 40)     // and B's
-
-// The k index of a product is only summed over, so where an operand has k contiguous (PERM) each 8-deep step numbers
-// it 2·t, 2·t + 1 for the fragment's k = t, t + 4 on both operands: one float2 read then takes both. Row pitches keep
-// a fragment's 32 lanes in 32 banks: k-contiguous rows 40 floats apart (36 for scalar reads), k rows ROWS + 4 apart
-// (ROWS + 8 unpermuted).
-template <bool KC, bool PERM, int ROWS> __device__ constexpr int tc32_pitch() { return KC ? (PERM ? 40 : 36) : ROWS + (PERM ? 4 : 8); }
+#define TC32_THREADS 256                // warps of 64 x 32: 2 x 4
+#define TC32_KP (TC32_BK + 4)           // k-contiguous tile: rows of 32 (+4) floats
+#define TC32_TILE (TC32_BM * TC32_KP)   // floats of one operand tile, either layout (128·36 >= 32·136)
 
 // One operand's 32-deep tile (ROWS rows from r0, k from k0) into sh by 16-byte cp.async; zero past rows or kend.
-template <bool KC, bool PERM, int ROWS>
+// k-contiguous: rows 36 floats apart; else 32 k rows ROWS + 8 apart: either way a fragment's 32 lanes read 32 banks.
+template <bool KC, int ROWS>
 __device__ __forceinline__ void tc32_tile(float* sh, const float* x, int ld, int rows, int r0, int k0, int kend) {
-    constexpr int P = tc32_pitch<KC, PERM, ROWS>();
 #pragma unroll
     for (int c = threadIdx.x; c < ROWS * 8; c += TC32_THREADS) {
         int r, kk;
         if (KC) { r = c >> 3; kk = (c & 7) * 4; } else { kk = c / (ROWS / 4); r = (c % (ROWS / 4)) * 4; }
         bool ok = r0 + r < rows && k0 + kk < kend;
         const float* src = KC ? x + (i64) (r0 + r) * ld + k0 + kk : x + (i64) (k0 + kk) * ld + r0 + r;
-        mma_cp16(KC ? sh + r * P + kk : sh + kk * P + r, ok ? src : x, ok);
+        mma_cp16(KC ? sh + r * TC32_KP + kk : sh + kk * (ROWS + 8) + r, ok ? src : x, ok);
     }
 }
-// Row r's elements at the fragment's k = t and t + 4 of the 8-deep step at ks.
-template <bool KC, bool PERM, int ROWS>
+// Row r's elements at the fragment's k = t and t + 4 of the 8-deep step at ks. (float2 reads of k-contiguous tiles,
+// k numbered 2·t, 2·t + 1 as the float32 attention kernels do, ran no faster: H200, bench/results/2026-12-03-h200-s33.)
+template <bool KC, int ROWS>
 __device__ __forceinline__ float2 tc32_pair(const float* sh, int r, int ks, int t) {
-    constexpr int P = tc32_pitch<KC, PERM, ROWS>();
-    if (KC && PERM) return *reinterpret_cast<const float2*>(sh + r * P + ks + 2 * t);
-    if (KC) return make_float2(sh[r * P + ks + t], sh[r * P + ks + t + 4]);
-    if (PERM) return make_float2(sh[(ks + 2 * t) * P + r], sh[(ks + 2 * t + 1) * P + r]);
-    return make_float2(sh[(ks + t) * P + r], sh[(ks + t + 4) * P + r]);
+    if (KC) return make_float2(sh[r * TC32_KP + ks + t], sh[r * TC32_KP + ks + t + 4]);
+    return make_float2(sh[(ks + t) * (ROWS + 8) + r], sh[(ks + t + 4) * (ROWS + 8) + r]);
 }
 // x = hi + lo exactly, hi x's top 10 mantissa bits (a TF32 value), lo the rest; the tensor cores read lo's top 10 bits.
 // Masks, not cvt.rna: conversions run at a fraction of the ALUs' rate.
 __device__ __forceinline__ void tc32_split(float x, unsigned& h, unsigned& l) {
-#if TC32_SPLIT_CVT
-    h = tc_tf32(x);
-    l = tc_tf32(x - __uint_as_float(h));
-#else
     h = __float_as_uint(x) & 0xffffe000u;
     l = __float_as_uint(x - __uint_as_float(h));
-#endif
+}
+
+// c = A B: a tile's first product, so its sums need no zeroing
+__device__ __forceinline__ void tc32_mma_set(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%10,%10,%10};\n"
+                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.f));
 }
 
 template <bool A_K, bool B_K>
 __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const float* b, const float* c, const float* bias,
                                                float* part, GemmTc32P p) {
-    constexpr bool PERM = A_K || B_K;
     extern __shared__ __align__(16) float tc32_sh[];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     int wi = (warp & 1) * 64, wj = (warp >> 1) * 32;                    // the warp's corner in the block's tile
     int i0 = blockIdx.x * TC32_BM, j0 = blockIdx.y * TC32_BN;
     int kb = blockIdx.z * p.kslice, ke = min(p.k, kb + p.kslice);
     int tiles = (ke - kb + TC32_BK - 1) / TC32_BK;
-    const int stage = TC32_A_TILE + TC32_B_TILE;
     float acc[4][4][4], sum[4][4][4];
 #pragma unroll
     for (int x = 0; x < 64; x++) { (&sum[0][0][0])[x] = 0.f; }
 #pragma unroll
     for (int s = 0; s < TC32_STAGES - 1; s++) {
         if (s < tiles) {
-            float* st = tc32_sh + s * stage;
-            tc32_tile<A_K, PERM, TC32_BM>(st, a, p.lda, p.m, i0, kb + s * TC32_BK, ke);
-            tc32_tile<B_K, PERM, TC32_BN>(st + TC32_A_TILE, b, p.ldb, p.n, j0, kb + s * TC32_BK, ke);
+            float* st = tc32_sh + s * 2 * TC32_TILE;
+            tc32_tile<A_K, TC32_BM>(st, a, p.lda, p.m, i0, kb + s * TC32_BK, ke);
+            tc32_tile<B_K, TC32_BN>(st + TC32_TILE, b, p.ldb, p.n, j0, kb + s * TC32_BK, ke);
         }
         mma_commit();
     }
@@ -146,47 +136,40 @@ __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const f
         __syncthreads();                          // tile kt landed for all; the stage loaded next was read by all
         int next = kt + TC32_STAGES - 1;
         if (next < tiles) {
-            float* st = tc32_sh + (next % TC32_STAGES) * stage;
-            tc32_tile<A_K, PERM, TC32_BM>(st, a, p.lda, p.m, i0, kb + next * TC32_BK, ke);
-            tc32_tile<B_K, PERM, TC32_BN>(st + TC32_A_TILE, b, p.ldb, p.n, j0, kb + next * TC32_BK, ke);
+            float* st = tc32_sh + (next % TC32_STAGES) * 2 * TC32_TILE;
+            tc32_tile<A_K, TC32_BM>(st, a, p.lda, p.m, i0, kb + next * TC32_BK, ke);
+            tc32_tile<B_K, TC32_BN>(st + TC32_TILE, b, p.ldb, p.n, j0, kb + next * TC32_BK, ke);
         }
         mma_commit();
-        const float* sa = tc32_sh + (kt % TC32_STAGES) * stage;
-        const float* sb = sa + TC32_A_TILE;
-#pragma unroll
-        for (int x = 0; x < 64; x++) { (&acc[0][0][0])[x] = 0.f; }
+        const float* sa = tc32_sh + (kt % TC32_STAGES) * 2 * TC32_TILE;
+        const float* sb = sa + TC32_TILE;
 #pragma unroll
         for (int ks = 0; ks < TC32_BK; ks += 8) {
-            unsigned ah[4][4], al[4][4], bh[4][2], bl[4][2];
-#pragma unroll
-            for (int mt = 0; mt < 4; mt++) {
-                int r = wi + mt * 16 + g;
-                float2 lo = tc32_pair<A_K, PERM, TC32_BM>(sa, r, ks, t), hi = tc32_pair<A_K, PERM, TC32_BM>(sa, r + 8, ks, t);
-                tc32_split(lo.x, ah[mt][0], al[mt][0]);
-                tc32_split(hi.x, ah[mt][1], al[mt][1]);
-                tc32_split(lo.y, ah[mt][2], al[mt][2]);
-                tc32_split(hi.y, ah[mt][3], al[mt][3]);
-            }
+            unsigned bh[4][2], bl[4][2];
 #pragma unroll
             for (int nt = 0; nt < 4; nt++) {
-                float2 v = tc32_pair<B_K, PERM, TC32_BN>(sb, wj + nt * 8 + g, ks, t);
+                float2 v = tc32_pair<B_K, TC32_BN>(sb, wj + nt * 8 + g, ks, t);
                 tc32_split(v.x, bh[nt][0], bl[nt][0]);
                 tc32_split(v.y, bh[nt][1], bl[nt][1]);
             }
-            // the three products in three passes over the 16 fragments: 16 independent products between two into one
-            // accumulator (mma.sync's asm volatile keeps program order; one after another they wait on each other)
+            // one A fragment split at a time (the register budget: 64 sums and 64 tile sums beside the fragments)
 #pragma unroll
-            for (int mt = 0; mt < 4; mt++)
+            for (int mt = 0; mt < 4; mt++) {
+                int r = wi + mt * 16 + g;
+                float2 lo = tc32_pair<A_K, TC32_BM>(sa, r, ks, t), hi = tc32_pair<A_K, TC32_BM>(sa, r + 8, ks, t);
+                unsigned ah[4], al[4];
+                tc32_split(lo.x, ah[0], al[0]);
+                tc32_split(hi.x, ah[1], al[1]);
+                tc32_split(lo.y, ah[2], al[2]);
+                tc32_split(hi.y, ah[3], al[3]);
 #pragma unroll
-                for (int nt = 0; nt < 4; nt++) tc_mma1(acc[mt][nt], al[mt], bh[nt][0], bh[nt][1]);
-#pragma unroll
-            for (int mt = 0; mt < 4; mt++)
-#pragma unroll
-                for (int nt = 0; nt < 4; nt++) tc_mma1(acc[mt][nt], ah[mt], bl[nt][0], bl[nt][1]);
-#pragma unroll
-            for (int mt = 0; mt < 4; mt++)
-#pragma unroll
-                for (int nt = 0; nt < 4; nt++) tc_mma1(acc[mt][nt], ah[mt], bh[nt][0], bh[nt][1]);
+                for (int nt = 0; nt < 4; nt++) {
+                    if (ks == 0) tc32_mma_set(acc[mt][nt], al, bh[nt][0], bh[nt][1]);
+                    else tc_mma1(acc[mt][nt], al, bh[nt][0], bh[nt][1]);
+                    tc_mma1(acc[mt][nt], ah, bl[nt][0], bl[nt][1]);
+                    tc_mma1(acc[mt][nt], ah, bh[nt][0], bh[nt][1]);
+                }
+            }
         }
 #pragma unroll
         for (int x = 0; x < 64; x++) { (&sum[0][0][0])[x] += (&acc[0][0][0])[x]; }
@@ -213,7 +196,7 @@ __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const f
 }
 
 #define GEMM_TC32(NAME, AK, BK) \
-extern "C" __global__ void __launch_bounds__(TC32_THREADS, 256 / TC32_THREADS) gemm_tc32_##NAME(float* d, const float* a, \
+extern "C" __global__ void __launch_bounds__(TC32_THREADS, 1) gemm_tc32_##NAME(float* d, const float* a, \
         const float* b, const float* c, const float* bias, float* part, GemmTc32P p) { \
     gemm_tc32_impl<AK, BK>(d, a, b, c, bias, part, p); \
 }
