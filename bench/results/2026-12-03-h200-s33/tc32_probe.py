@@ -25,7 +25,7 @@ def slices(m, n, k):
     tiles = -(-m // 128) * -(-n // BN)
     best, bs = 1.0 * -(-tiles // SMS), 1
     for s in range(2, 17):
-        ks = -(-k // s + 31) // 32 * 32 if False else ((k + s - 1) // s + 31) // 32 * 32
+        ks = ((k + s - 1) // s + 31) // 32 * 32
         if ks < 256: break
         ss = -(-k // ks)
         f = -(-tiles * ss // SMS) / ss
