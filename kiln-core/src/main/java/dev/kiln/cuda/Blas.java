@@ -60,7 +60,7 @@ final class Blas {
         CublasLt lt = CublasLt.create();
         if (Settings.get().cudnnAlgoCache()) {
             try {   // the timed choices on disk: an optimisation, never a reason to go without cuBLASLt
-                lt.setTimedChoices(new TimedChoicesFile(TimedChoicesFile.fileFor(KernelCache.cacheDir().getParent(), "cublaslt", Cublas.libraryVersion(), dev.name())));
+                lt.setTimedChoices(new TimedChoicesFile(TimedChoicesFile.fileFor(KernelCache.cacheDir().getParent(), "cublaslt", String.valueOf(Cublas.libraryVersion()), dev.name())));
             } catch (RuntimeException e) {
                 Logging.logger(Blas.class).log(System.Logger.Level.DEBUG, "cuBLASLt's timed choices stay in this process: " + e);
             }
@@ -151,15 +151,15 @@ final class Blas {
         if (la == null || lb == null) return false;
         // row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: B goes first
         if (batch == 1) {
-            GemmKey key = new GemmKey(dev.index(), t, dev.allowTf32(), lb.transposed(), la.transposed(), n, m, k, lb.ld(), la.ld(), scm, accumulate);
-            Boolean viaLt = VIA_LT.get(key);
+            GemmKey key = new GemmKey(t, dev.allowTf32(), lb.transposed(), la.transposed(), n, m, k, lb.ld(), la.ld(), scm, accumulate);
+            TimedPick<GemmKey> pick = ltPick(dev);
+            Boolean viaLt = pick.kept(key);
             java.util.function.BooleanSupplier lt = () -> tryLt(dev, t, CublasLt.Epilogue.DEFAULT, accumulate, lb.transposed(),
                     la.transposed(), n, m, k, b, lb.ld(), a, la.ld(), c, Math.max(1, scm), 0);
             if (viaLt == null && !accumulate && Cuda.cudnnBenchmark() && !dev.allocator().capturing()) {
-                if (!lt.getAsBoolean()) return cublas(dev, t, batch, m, n, k, la, lb, a, b, c, scm, scb, false);
-                // the timed search: cuBLASLt's fastest candidate (timed by the call above) against cuBLAS's own pick
-                viaLt = millis(dev, lt::getAsBoolean) <= millis(dev, () -> cublas(dev, t, batch, m, n, k, la, lb, a, b, c, scm, scb, false));
-                VIA_LT.put(key, viaLt);
+                // cuBLASLt's fastest candidate (timed by its first call) against cuBLAS's own pick
+                viaLt = pick.choose(key, lt, () -> cublas(dev, t, batch, m, n, k, la, lb, a, b, c, scm, scb, false));
+                if (viaLt == null) return cublas(dev, t, batch, m, n, k, la, lb, a, b, c, scm, scb, false);
             }
             if (viaLt != Boolean.FALSE && lt.getAsBoolean()) return true;
         }
@@ -167,13 +167,17 @@ final class Blas {
     }
 
     /** What decides between cuBLASLt and cuBLAS for one product. */
-    private record GemmKey(int device, DType t, boolean tf32, boolean transA, boolean transB, long m, long n, long k,
+    private record GemmKey(DType t, boolean tf32, boolean transA, boolean transB, long m, long n, long k,
                            long lda, long ldb, long ldc, boolean accumulate) {}
 
-    /** Per product, whether cuBLASLt's timed pick beat cuBLAS's (absent until timed: cuBLASLt runs). */
-    private static final Map<GemmKey, Boolean> VIA_LT = new ConcurrentHashMap<>();
+    /** Per device and product, whether cuBLASLt's timed pick beat cuBLAS's (not yet chosen: cuBLASLt runs). */
+    private static final Map<Integer, TimedPick<GemmKey>> LT_PICKS = new ConcurrentHashMap<>();
 
-    /** Device milliseconds of three runs of a product (after one warm-up run) on the device's stream (timed choices). */
+    private static TimedPick<GemmKey> ltPick(CudaDevice dev) {
+        return LT_PICKS.computeIfAbsent(dev.index(), i -> TimedPick.on(dev, "cublaslt", "cublas", () -> String.valueOf(Cublas.libraryVersion())));
+    }
+
+    /** Device milliseconds of three runs of a product (after one warm-up run) on the device's stream ({@link TimedPick}). */
     static float millis(CudaDevice dev, Runnable product) {
         MemorySegment start = Driver.eventCreate(0), end = Driver.eventCreate(0);
         try {

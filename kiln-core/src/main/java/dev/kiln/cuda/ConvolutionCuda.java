@@ -1,7 +1,6 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
-import dev.kiln.Logging;
 import dev.kiln.Settings;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
@@ -32,6 +31,7 @@ final class ConvolutionCuda extends CudaFamily {
         biasReluBwdV4 = new Kernels.Table(dev, "convolution.cu", "bias_relu_bwd_v4");
         biasReluBwdCl = new Kernels.Table(dev, "convolution.cu", "bias_relu_bwd_cl");
         biasGradFinish = new Kernels.Table(dev, "convolution.cu", "bias_grad_finish");
+        tapPick = TimedPick.on(dev, "conv_tap_wgrad", "cudnn", () -> KernelCache.sourceHash("convolution.cu") + "-" + Cudnn.version());
     }
 
     private int[] convP(int[] xShape, int kh, int kw, Conv2dParams p) {
@@ -335,21 +335,21 @@ final class ConvolutionCuda extends CudaFamily {
                 || p.strideH() != 1 || p.strideW() != 1 || p.dilationH() != 1 || p.dilationW() != 1) return null;
         if (p.outH(xs[2], 3) < 1 || p.outW(xs[3], 3) < 1) return null;
         List<Integer> key = List.of(xs[0], c, xs[2], xs[3], k, p.padH(), p.padW());
-        Boolean tap = tapChosen.get(key);
+        Boolean tap = tapPick.kept(key);
         if (tap == null && Cuda.cudnnBenchmark() && Dnn.available(DType.FLOAT32) && !dev.allocator().capturing()) {
-            // the first (untimed) run of each takes cuDNN's own search out of the clock
-            float ours = Blas.millis(dev, () -> tapRun(gy, x, ws, p).storage().release()),
-                    theirs = Blas.millis(dev, () -> dnnBackwardWeight(gy, x, ws, p).storage().release());
-            tap = ours <= theirs;
-            tapChosen.put(key, tap);
-            Logging.logger(ConvolutionCuda.class).log(System.Logger.Level.DEBUG, "conv_tap_wgrad " + key + ": " + ours / 3
-                    + " ms, cuDNN's " + theirs / 3 + " ms");
+            tap = tapPick.choose(key, () -> released(tapRun(gy, x, ws, p)), () -> released(dnnBackwardWeight(gy, x, ws, p)));
         }
         return tap == Boolean.FALSE ? null : tapRun(gy, x, ws, p);
     }
 
     /** Per weight-gradient geometry (n, c, h, w, k, padding), whether the timed search kept conv_tap_wgrad. */
-    private final ConcurrentHashMap<List<Integer>, Boolean> tapChosen = new ConcurrentHashMap<>();
+    private final TimedPick<List<Integer>> tapPick;
+
+    /** True, once t's memory is back with the allocator (a timed run's result). */
+    private static boolean released(Tensor t) {
+        t.storage().release();
+        return true;
+    }
 
     private Tensor tapRun(Tensor gy, Tensor x, int[] ws, Conv2dParams p) {
         int[] xs = x.shape();

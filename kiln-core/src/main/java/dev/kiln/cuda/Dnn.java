@@ -53,7 +53,7 @@ final class Dnn {
                 c.setStream(dev.stream().address());
                 c.setAlgoSearch(Cuda.cudnnBenchmark() ? Cudnn.AlgoSearch.BENCHMARK : Cudnn.AlgoSearch.HEURISTIC, benchmarkWorkspace(dev));
                 if (Settings.get().cudnnAlgoCache()) {
-                    c.setTimedChoices(new TimedChoicesFile(TimedChoicesFile.fileFor(KernelCache.cacheDir().getParent(), "cudnn", Cudnn.version(), dev.name())));
+                    c.setTimedChoices(new TimedChoicesFile(TimedChoicesFile.fileFor(KernelCache.cacheDir().getParent(), "cudnn", String.valueOf(Cudnn.version()), dev.name())));
                 }
                 HANDLES[dev.index()] = c;
             }

@@ -190,6 +190,11 @@ final class KernelCache {
         }
     }
 
+    /** A short hash of a kernel file and every header: what a timed choice involving its kernels is kept under. */
+    static String sourceHash(String file) {
+        return sha256(resource(file) + "\0" + headers()).substring(0, 16);
+    }
+
     private static String sha256(String s) {
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));

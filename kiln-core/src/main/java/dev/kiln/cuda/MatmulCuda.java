@@ -1,12 +1,10 @@
 package dev.kiln.cuda;
 
 import dev.kiln.DType;
-import dev.kiln.Logging;
 import dev.kiln.Tensor;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.ReduceOp;
 
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 
@@ -29,6 +27,7 @@ final class MatmulCuda extends CudaFamily {
         String[] ops = {"nn", "nt", "tn", "tt"};
         for (int i = 0; i < 4; i++) tc32[i] = new Kernels.Single(dev, "matmul.cu", "gemm_tc32_" + ops[i]).dynamicShared(TC32_SHARED);
         tc32Sum = new Kernels.Single(dev, "matmul.cu", "gemm_tc32_sum");
+        tc32Pick = TimedPick.on(dev, "gemm_tc32", "cublas", () -> KernelCache.sourceHash("matmul.cu") + "-" + Cublas.libraryVersion());
     }
 
     Tensor matmul(Tensor a, Tensor b) {
@@ -231,14 +230,12 @@ final class MatmulCuda extends CudaFamily {
         if (!tc32Applies(tf32, t, out, epilogue, transA, transB, m, n, k, a, lda, b, ldb, ldd)) return library.getAsBoolean();
         Tc32Key key = new Tc32Key(transA, transB, m, n, k, lda, ldb, ldd, bias != 0, c != 0);
         Runnable run = () -> tc32(transA, transB, (int) m, (int) n, (int) k, a, (int) lda, b, (int) ldb, c, d, (int) ldd, bias);
-        Boolean ours = tc32Forced != null ? tc32Forced : tc32Chosen.get(key);
+        Boolean ours = tc32Forced != null ? tc32Forced : tc32Pick.kept(key);
         if (ours == null && Cuda.cudnnBenchmark() && !dev.allocator().capturing() && c != d) {
-            boolean[] took = {true};
-            float mine = Blas.millis(dev, run), theirs = Blas.millis(dev, () -> took[0] &= library.getAsBoolean());
-            ours = !took[0] || mine <= theirs;
-            tc32Chosen.put(key, ours);
-            Logging.logger(MatmulCuda.class).log(System.Logger.Level.DEBUG, "gemm_tc32 " + key + ": " + mine / 3 + " ms, cuBLAS's "
-                    + (took[0] ? theirs / 3 + " ms" : "refused"));
+            ours = tc32Pick.choose(key, () -> {
+                run.run();
+                return true;
+            }, library);
         }
         if (ours != Boolean.TRUE) return library.getAsBoolean();
         run.run();
@@ -253,8 +250,8 @@ final class MatmulCuda extends CudaFamily {
     /** What the timed choice between gemm_tc32 and cuBLAS is kept by. */
     private record Tc32Key(boolean transA, boolean transB, long m, long n, long k, long lda, long ldb, long ldd, boolean bias, boolean c) {}
 
-    /** Per product, whether the timed search kept gemm_tc32 (absent until timed: cuBLAS runs). */
-    private final ConcurrentHashMap<Tc32Key, Boolean> tc32Chosen = new ConcurrentHashMap<>();
+    /** Per product, whether the timed search kept gemm_tc32 (not yet chosen: cuBLAS runs). */
+    private final TimedPick<Tc32Key> tc32Pick;
 
     /**
      * Whether gemm_tc32 can take the product: float32 in and out with TF32 not allowed, no epilogue but a bias, an sm_80 or

@@ -12,7 +12,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * Timed choices kept in a text file, one {@code key<TAB>a<TAB>b} line each, so a search runs once per machine rather
  * than once per process: cuDNN's convolution algorithms (a: the algorithm, b: its math type) and cuBLASLt's products
- * (a: the kept candidate's place in the heuristic's list, b: the list's length). The file is named after the library,
+ * (a: the kept candidate's place in the heuristic's list, b: the list's length) and {@link TimedPick}'s (a: 1 for
+ * the first way, 0 the second). The file is named after the library,
  * its version and the device (a new library or GPU starts afresh). A line that does not parse is skipped; a file that cannot be
  * written only costs the search next time: the cache is an optimisation, never a reason to fail.
  */
@@ -40,7 +41,7 @@ final class TimedChoicesFile implements TimedChoices {
     }
 
     /** The cache file of a library ({@code cudnn}, {@code cublaslt}) at a version, for a device, under {@code dir}. */
-    static Path fileFor(Path dir, String library, long version, String deviceName) {
+    static Path fileFor(Path dir, String library, String version, String deviceName) {
         return dir.resolve(library + "-" + version + "-" + deviceName.replaceAll("[^A-Za-z0-9._-]+", "_") + ".tsv");
     }
 

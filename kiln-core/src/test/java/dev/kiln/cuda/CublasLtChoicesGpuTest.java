@@ -30,7 +30,7 @@ class CublasLtChoicesGpuTest extends GpuBackendComparison {
         Tensor a = gpu(randn(DType.BFLOAT16, m, k)), b = gpu(randn(DType.BFLOAT16, n, k));
         Tensor d1 = Tensor.zeros(new int[]{n, m}, DType.BFLOAT16, GPU), d2 = Tensor.zeros(new int[]{n, m}, DType.BFLOAT16, GPU);
         Tensor workspace = Tensor.zeros(new int[]{(int) (Cublas.RECOMMENDED_WORKSPACE_BYTES / 4)}, DType.FLOAT32, GPU);
-        Path file = TimedChoicesFile.fileFor(dir, "cublaslt", Cublas.libraryVersion(), dev.name());
+        Path file = TimedChoicesFile.fileFor(dir, "cublaslt", String.valueOf(Cublas.libraryVersion()), dev.name());
         dev.makeCurrent();
         long stream = dev.stream().address();
         CublasLt first = CublasLt.create(), second = CublasLt.create();

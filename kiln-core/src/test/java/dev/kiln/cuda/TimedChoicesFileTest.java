@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The file that keeps cuDNN's benchmarked algorithms (and cuBLASLt's timed candidates): a round trip, torn lines skipped, a read-only place tolerated. */
 class TimedChoicesFileTest {
     @Test void choicesSurviveANewProcessAndTornLinesAreSkipped(@TempDir Path dir) throws Exception {
-        Path file = TimedChoicesFile.fileFor(dir, "cudnn", 91400, "NVIDIA H200 (x)");
+        Path file = TimedChoicesFile.fileFor(dir, "cudnn", "91400", "NVIDIA H200 (x)");
         assertTrue(file.getFileName().toString().startsWith("cudnn-91400-NVIDIA_H200_x"), file.toString());
         TimedChoicesFile a = new TimedChoicesFile(file);
         assertNull(a.get("FORWARD float32 x (1, 1, 4, 4)"));
