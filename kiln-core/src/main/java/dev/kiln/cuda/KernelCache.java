@@ -90,7 +90,13 @@ final class KernelCache {
         return PREBUILT_DIR + arch + "/" + file.replace(".cu", "") + "-" + key.substring(0, 24) + ".cubin";
     }
 
-    static String arch(CudaDevice d) { return "sm_" + d.computeCapabilityMajor() + d.computeCapabilityMinor(); }
+    static String arch(CudaDevice d) { return arch(d.computeCapabilityMajor(), d.computeCapabilityMinor()); }
+
+    /**
+     * The target kernels are built for: sm_XY, and on Hopper (9.0) sm_90a, whose wgmma instructions matmul.cu's
+     * gemm_wg32 uses (an sm_90a CUBIN runs on 9.0 devices alone, which is all it is loaded on).
+     */
+    static String arch(int major, int minor) { return "sm_" + major + minor + (major == 9 && minor == 0 ? "a" : ""); }
 
     private static byte[] cubin(CudaDevice device, String file) {
         Path cached = cachePath(device, file);

@@ -15,9 +15,14 @@ import java.util.function.BooleanSupplier;
  */
 final class MatmulCuda extends CudaFamily {
     private final Kernels.Table gemm;
-    /** gemm_tc32_{nn, nt, tn, tt}, indexed (transA ? 2 : 0) + (transB ? 1 : 0), and the split-k sum. */
-    private final Kernels.Single[] tc32 = new Kernels.Single[4];
+    /**
+     * The float32 tensor-core products gemm_tc32_{nn, nt, tn, tt} (mma.sync) and gemm_wg32_* (wgmma, Hopper), indexed
+     * (transA ? 2 : 0) + (transB ? 1 : 0), and the split-k sum.
+     */
+    private final Kernels.Single[] tc32 = new Kernels.Single[4], wg32 = new Kernels.Single[4];
     private final Kernels.Single tc32Sum;
+    /** Whether the device is Hopper (9.0), whose kernels are built as sm_90a: gemm_wg32 runs there. */
+    private final boolean hopper;
     private final ReductionsCuda reductions;
 
     MatmulCuda(CudaBackend backend, ReductionsCuda reductions) {
@@ -25,9 +30,13 @@ final class MatmulCuda extends CudaFamily {
         this.reductions = reductions;
         gemm = new Kernels.Table(dev, "matmul.cu", "gemm");
         String[] ops = {"nn", "nt", "tn", "tt"};
-        for (int i = 0; i < 4; i++) tc32[i] = new Kernels.Single(dev, "matmul.cu", "gemm_tc32_" + ops[i]).dynamicShared(TC32_SHARED);
+        for (int i = 0; i < 4; i++) {
+            tc32[i] = new Kernels.Single(dev, "matmul.cu", "gemm_tc32_" + ops[i]).dynamicShared(TC32_SHARED);
+            wg32[i] = new Kernels.Single(dev, "matmul.cu", "gemm_wg32_" + ops[i]).dynamicShared(WG32_SHARED);
+        }
         tc32Sum = new Kernels.Single(dev, "matmul.cu", "gemm_tc32_sum");
-        tc32Pick = TimedPick.on(dev, "gemm_tc32", "cublas", () -> KernelCache.sourceHash("matmul.cu") + "-" + Cublas.libraryVersion());
+        hopper = KernelCache.arch(dev).equals("sm_90a");
+        tc32Pick = TimedPick.on(dev, hopper ? "gemm_wg32" : "gemm_tc32", "cublas", () -> KernelCache.sourceHash("matmul.cu") + "-" + Cublas.libraryVersion());
     }
 
     Tensor matmul(Tensor a, Tensor b) {
@@ -167,8 +176,9 @@ final class MatmulCuda extends CudaFamily {
         GemmOperand lg = operand(gc), lw = operand(wc);
         Tensor dh = newTensor(new int[]{n, in}, t);
         // column-major: dhᵀ (in x N) = op(w) · op(g), w read as (in x out) and g as (out x N) when row-major
-        boolean fused = Blas.tryLt(dev, t, CublasLt.Epilogue.DGELU, false, lw.transposed(), lg.transposed(), in, n, out, ptr(wc), lw.ld(),
-                ptr(gc), lg.ld(), ptr(dh), in, ptr(h));
+        boolean fused = product(dev.allowTf32(), t, t, CublasLt.Epilogue.DGELU, lw.transposed(), lg.transposed(), in, n, out, ptr(wc), lw.ld(),
+                ptr(gc), lg.ld(), 0, ptr(dh), in, ptr(h), () -> Blas.tryLt(dev, t, CublasLt.Epilogue.DGELU, false, lw.transposed(),
+                        lg.transposed(), in, n, out, ptr(wc), lw.ld(), ptr(gc), lg.ld(), ptr(dh), in, ptr(h)));
         drop(gc, g);
         drop(wc, w);
         if (fused) return dh;
@@ -211,6 +221,8 @@ final class MatmulCuda extends CudaFamily {
     private static final int TC32_BM = 128, TC32_BN = 128, TC32_THREADS = 256;
     /** Dynamic shared memory of gemm_tc32: three stages of two operand tiles of 128 x 36 floats. */
     private static final int TC32_SHARED = 3 * 2 * TC32_BM * 36 * Float.BYTES;
+    /** gemm_wg32's: those three stages and two sets of B's split tile (hi and lo, 128 x 32 floats each). */
+    private static final int WG32_SHARED = TC32_SHARED + 2 * 2 * TC32_BN * 32 * Float.BYTES;
 
     /** {@link #product(boolean, DType, DType, CublasLt.Epilogue, boolean, boolean, long, long, long, long, long, long, long, long, long, long, long, BooleanSupplier)} with cuBLASLt as the library. */
     private boolean product(boolean tf32, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n,
@@ -220,7 +232,7 @@ final class MatmulCuda extends CudaFamily {
     }
 
     /**
-     * D = op(A)·op(B) (+ bias) (+ C), column-major as {@link Blas#tryLtTo}: matmul.cu's gemm_tc32 (float32 as three TF32
+     * D = op(A)·op(B) (+ bias) (+ C) (· GELU'(bias), for DGELU), column-major as {@link Blas#tryLtTo}: matmul.cu's gemm_tc32 (float32 as three TF32
      * tensor-core products, float32's precision) where it applies and the timed search ({@link Cuda#cudnnBenchmark()}) found
      * it faster than {@code library} for this problem, else {@code library}, the cuBLAS call the caller would make; false
      * when that refused. A problem is timed on its first call outside a capture whose C is not D (the runs repeat it).
@@ -228,8 +240,10 @@ final class MatmulCuda extends CudaFamily {
     private boolean product(boolean tf32, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n,
                             long k, long a, long lda, long b, long ldb, long c, long d, long ldd, long bias, BooleanSupplier library) {
         if (!tc32Applies(tf32, t, out, epilogue, transA, transB, m, n, k, a, lda, b, ldb, ldd)) return library.getAsBoolean();
-        Tc32Key key = new Tc32Key(transA, transB, m, n, k, lda, ldb, ldd, bias != 0, c != 0);
-        Runnable run = () -> tc32(transA, transB, (int) m, (int) n, (int) k, a, (int) lda, b, (int) ldb, c, d, (int) ldd, bias);
+        Tc32Key key = new Tc32Key(transA, transB, m, n, k, lda, ldb, ldd, epilogue, c != 0);
+        boolean dgelu = epilogue == CublasLt.Epilogue.DGELU;   // bias then points to the GELU's input, laid out as D
+        Runnable run = () -> tc32(transA, transB, (int) m, (int) n, (int) k, a, (int) lda, b, (int) ldb, c, d, (int) ldd,
+                dgelu ? 0 : bias, dgelu ? bias : 0);
         Boolean ours = tc32Forced != null ? tc32Forced : tc32Pick.kept(key);
         if (ours == null && Cuda.cudnnBenchmark() && !dev.allocator().capturing() && c != d) {
             ours = tc32Pick.choose(key, () -> {
@@ -242,26 +256,29 @@ final class MatmulCuda extends CudaFamily {
         return true;
     }
 
-    /** Tests: TRUE runs gemm_tc32 wherever it applies, FALSE never, null (the default) as the timed search chose. */
+    /** Tests: TRUE runs gemm_tc32 (or gemm_wg32) wherever it applies, FALSE never, null (the default) as the timed search chose. */
     static volatile Boolean tc32Forced;
+    /** Tests: gemm_tc32 (mma.sync) on Hopper too, where gemm_wg32 runs otherwise. */
+    static volatile boolean mmaSyncForced;
     /** gemm_tc32 products launched in this process (tests). */
     static final AtomicLong TC32_RUNS = new AtomicLong();
 
     /** What the timed choice between gemm_tc32 and cuBLAS is kept by. */
-    private record Tc32Key(boolean transA, boolean transB, long m, long n, long k, long lda, long ldb, long ldd, boolean bias, boolean c) {}
+    private record Tc32Key(boolean transA, boolean transB, long m, long n, long k, long lda, long ldb, long ldd, CublasLt.Epilogue epilogue, boolean c) {}
 
     /** Per product, whether the timed search kept gemm_tc32 (not yet chosen: cuBLAS runs). */
     private final TimedPick<Tc32Key> tc32Pick;
 
     /**
-     * Whether gemm_tc32 can take the product: float32 in and out with TF32 not allowed, no epilogue but a bias, an sm_80 or
+     * Whether gemm_tc32 can take the product: float32 in and out with TF32 not allowed, no epilogue but a bias or the GELU's
+     * backward, an sm_80 or
      * later device, products of at least 2^27 multiply-adds (below, launches dominate either way), and each operand's
      * contiguous rows 16-byte aligned (cp.async; a 65-token vocabulary's head is not).
      */
     private boolean tc32Applies(boolean tf32, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n,
                                 long k, long a, long lda, long b, long ldb, long ldd) {
         if (tf32 || t != DType.FLOAT32 || out != DType.FLOAT32 || dev.computeCapabilityMajor() < 8) return false;
-        if (epilogue != CublasLt.Epilogue.DEFAULT && epilogue != CublasLt.Epilogue.BIAS) return false;
+        if (epilogue != CublasLt.Epilogue.DEFAULT && epilogue != CublasLt.Epilogue.BIAS && epilogue != CublasLt.Epilogue.DGELU) return false;
         if (m <= 0 || n <= 0 || k <= 0 || m * n * k < 1L << 27 || Math.max(Math.max(m, n), Math.max(k, Math.max(Math.max(lda, ldb), ldd))) > Integer.MAX_VALUE
                 || (n + 127) / 128 > 65535) {
             return false;
@@ -271,25 +288,29 @@ final class MatmulCuda extends CudaFamily {
     }
 
     /**
-     * Launches gemm_tc32 (see matmul.cu): one 128 x 128 tile of D a block, k split in slices when the tiles alone would leave
+     * Launches gemm_wg32 on Hopper, else gemm_tc32 (see matmul.cu): one 128 x 128 tile of D a block, k split in slices when the tiles alone would leave
      * multiprocessors idle (a weight gradient's 384 x 1152 x 16384: 27 tiles on 132 multiprocessors), the slices' sums
      * added in order by gemm_tc32_sum.
      */
-    private void tc32(boolean transA, boolean transB, int m, int n, int k, long a, int lda, long b, int ldb, long c, long d, int ldd, long bias) {
+    private void tc32(boolean transA, boolean transB, int m, int n, int k, long a, int lda, long b, int ldb, long c, long d, int ldd, long bias,
+                      long gelu) {
         int kslice = tc32Slice(m, n, k, dev.multiprocessorCount()), slices = (k + kslice - 1) / kslice;
         int gx = (m + TC32_BM - 1) / TC32_BM, gy = (n + TC32_BN - 1) / TC32_BN;
-        Kernels.Fn fn = tc32[(transA ? 2 : 0) + (transB ? 1 : 0)].get();
+        boolean wgmma = hopper && !mmaSyncForced;
+        Kernels.Fn fn = (wgmma ? wg32 : tc32)[(transA ? 2 : 0) + (transB ? 1 : 0)].get();
+        int shared = wgmma ? WG32_SHARED : TC32_SHARED;
         TC32_RUNS.incrementAndGet();
         if (slices == 1) {
-            Launch.args().ptr(d).ptr(a).ptr(b).ptr(c).ptr(bias).ptr(0).ints(m, n, k, lda, ldb, ldd, kslice).go(dev, fn, gx, gy, 1, TC32_THREADS, TC32_SHARED);
+            Launch.args().ptr(d).ptr(a).ptr(b).ptr(c).ptr(bias).ptr(gelu).ptr(0).ints(m, n, k, lda, ldb, ldd, kslice)
+                    .go(dev, fn, gx, gy, 1, TC32_THREADS, shared);
             return;
         }
         CudaAllocator.Block part = dev.allocator().allocate((long) slices * m * n * Float.BYTES);
         try {
-            Launch.args().ptr(d).ptr(a).ptr(b).ptr(0).ptr(0).ptr(part.address()).ints(m, n, k, lda, ldb, ldd, kslice)
-                    .go(dev, fn, gx, gy, slices, TC32_THREADS, TC32_SHARED);
+            Launch.args().ptr(d).ptr(a).ptr(b).ptr(0).ptr(0).ptr(0).ptr(part.address()).ints(m, n, k, lda, ldb, ldd, kslice)
+                    .go(dev, fn, gx, gy, slices, TC32_THREADS, shared);
             long blocks = Math.min(((long) m * n + 255) / 256, 8L * dev.multiprocessorCount());
-            Launch.args().ptr(d).ptr(part.address()).ptr(c).ptr(bias).ints(m, n, k, lda, ldb, ldd, kslice).i32(slices)
+            Launch.args().ptr(d).ptr(part.address()).ptr(c).ptr(bias).ptr(gelu).ints(m, n, k, lda, ldb, ldd, kslice).i32(slices)
                     .go(dev, tc32Sum.get(), (int) blocks, 1, 1, 256, 0);
         } finally {
             dev.allocator().free(part);   // stream-ordered: the next user of the block runs after these kernels

@@ -31,7 +31,8 @@ public final class PrebuiltKernels {
         List<String> archs = List.of(args[1].split(","));
         long t0 = System.nanoTime();
         int n = build(nvcc, Path.of(args[0]), archs, KernelCache.FILES);
-        System.out.printf("kiln: built %d kernel CUBINs for sm_%s with %s in %.0f s%n", n, String.join(", sm_", archs), nvcc, (System.nanoTime() - t0) / 1e9);
+        List<String> names = archs.stream().map(cc -> KernelCache.arch(Integer.parseInt(cc.trim()) / 10, Integer.parseInt(cc.trim()) % 10)).toList();
+        System.out.printf("kiln: built %d kernel CUBINs for %s with %s in %.0f s%n", n, String.join(", ", names), nvcc, (System.nanoTime() - t0) / 1e9);
     }
 
     /** Compiles {@code files} for each architecture into {@code classes}' prebuilt folder; returns how many. */
@@ -41,11 +42,13 @@ public final class PrebuiltKernels {
         for (String f : files) Files.writeString(src.resolve(f), KernelCache.resource(f));
         List<Future<?>> jobs = new ArrayList<>();
         try (ExecutorService pool = Executors.newFixedThreadPool(Runtime.getRuntime().availableProcessors())) {
-            for (String arch : archs) {
+            for (String cc : archs) {
+                int n = Integer.parseInt(cc.trim());   // 90: compute capability 9.0
+                String arch = KernelCache.arch(n / 10, n % 10);
                 for (String f : files) {
-                    Path out = classes.resolve(KernelCache.prebuiltResource("sm_" + arch.trim(), f).substring(1));
+                    Path out = classes.resolve(KernelCache.prebuiltResource(arch, f).substring(1));
                     jobs.add(pool.submit(() -> {
-                        compile(nvcc, src.resolve(f), arch.trim(), out);
+                        compile(nvcc, src.resolve(f), arch, out);
                         return null;
                     }));
                 }
@@ -58,11 +61,11 @@ public final class PrebuiltKernels {
     /** The options NVRTC gets at run time, as nvcc spells them (functions are device functions there by default). */
     private static void compile(String nvcc, Path source, String arch, Path out) throws IOException, InterruptedException {
         Files.createDirectories(out.getParent());
-        Process p = new ProcessBuilder(nvcc, "-arch=sm_" + arch, "-std=c++17", "--cubin", "-o", out.toString(), source.toString())
+        Process p = new ProcessBuilder(nvcc, "-arch=" + arch, "-std=c++17", "--cubin", "-o", out.toString(), source.toString())
                 .redirectErrorStream(true).start();
         String log = new String(p.getInputStream().readAllBytes());
         if (!p.waitFor(600, TimeUnit.SECONDS) || p.exitValue() != 0) {
-            throw new IllegalStateException("nvcc failed on " + source.getFileName() + " for sm_" + arch + ":\n" + log);
+            throw new IllegalStateException("nvcc failed on " + source.getFileName() + " for " + arch + ":\n" + log);
         }
     }
 

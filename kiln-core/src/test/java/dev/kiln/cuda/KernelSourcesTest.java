@@ -65,7 +65,7 @@ class KernelSourcesTest {
         assertFalse(files.isEmpty(), "no .cu files under " + DIR);
         List<String> failures = new ArrayList<>();
         for (Path f : files) {
-            Process p = new ProcessBuilder("nvcc", "-arch=sm_90", "-std=c++17", "--cubin", "-o", "/dev/null", f.toString())
+            Process p = new ProcessBuilder("nvcc", "-arch=" + KernelCache.arch(9, 0), "-std=c++17", "--cubin", "-o", "/dev/null", f.toString())
                     .redirectErrorStream(true).start();
             String log = new String(p.getInputStream().readAllBytes());
             assertTrue(p.waitFor(300, TimeUnit.SECONDS), "nvcc timed out on " + f);
@@ -79,7 +79,7 @@ class KernelSourcesTest {
         Assumptions.assumeTrue(nvccOnPath(), "nvcc is not on the PATH: no prebuilt kernels to check");
         Path classes = Files.createTempDirectory("kiln-prebuilt");
         assertEquals(1, PrebuiltKernels.build("nvcc", classes, List.of("90"), List.of("graph.cu")));
-        Path cubin = classes.resolve(KernelCache.prebuiltResource("sm_90", "graph.cu").substring(1));
+        Path cubin = classes.resolve(KernelCache.prebuiltResource("sm_90a", "graph.cu").substring(1));
         byte[] b = Files.readAllBytes(cubin);
         assertTrue(b.length > 4 && b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F', "an ELF CUBIN at " + cubin);
         assertNotEquals(KernelCache.prebuiltResource("sm_90", "graph.cu"), KernelCache.prebuiltResource("sm_80", "graph.cu"));
@@ -108,7 +108,7 @@ class KernelSourcesTest {
         List<String> missing = new ArrayList<>();
         for (var e : wanted.entrySet()) {
             Path ptx = dir.resolve(e.getKey() + ".ptx");
-            Process p = new ProcessBuilder("nvcc", "-arch=sm_90", "-std=c++17", "--ptx", "-o", ptx.toString(), dir.resolve(e.getKey()).toString())
+            Process p = new ProcessBuilder("nvcc", "-arch=" + KernelCache.arch(9, 0), "-std=c++17", "--ptx", "-o", ptx.toString(), dir.resolve(e.getKey()).toString())
                     .redirectErrorStream(true).start();
             String log = new String(p.getInputStream().readAllBytes());
             assertTrue(p.waitFor(300, TimeUnit.SECONDS) && p.exitValue() == 0, e.getKey() + ": " + log);

@@ -228,43 +228,25 @@ class MatmulGpuTest extends GpuBackendComparison {
     }
 
     /**
-     * float32 products on matmul.cu's gemm_tc32 (three TF32 tensor-core products each, tile sums added in float32), forced
-     * where it applies: every operand layout (nn, nt, tn, tt) with partial tiles; linear with its bias and a residual and
+     * float32 products on matmul.cu's gemm_wg32 (Hopper) and gemm_tc32 (three TF32 tensor-core products each, tile sums
+     * added in float32), forced where they apply: every operand layout (nn, nt, tn, tt) with partial tiles; linear with its bias and a residual and
      * its backward (the weight gradient split along k) against float64 on the CPU at float32's error, where one TF32
      * product would be ~3e-4 off; a 16384-deep product within 2x cuBLAS's float32 error; the timed search right too.
      */
     @Test void float32ProductsOnTensorCores() {
         Assumptions.assumeTrue(Cuda.device(GPU).ccMajor() >= 8, "TF32 tensor cores need sm_80");
-        DType t = DType.FLOAT32, d = DType.FLOAT64;
-        long runs = MatmulCuda.TC32_RUNS.get();
-        MatmulCuda.tc32Forced = true;
-        try {
-            Tensor a = randn(t, 300, 520), at = randn(t, 520, 300), b = randn(t, 520, 1000), bt = randn(t, 1000, 520);
-            Tensor[][] cases = {{a, b}, {a, bt.t()}, {at.t(), b}, {at.t(), bt.t()}};
-            for (Tensor[] c : cases) {
-                String what = "tc32 matmul " + (c[0].isContiguous() ? "a" : "aᵀ") + " x " + (c[1].isContiguous() ? "b" : "bᵀ");
-                assertRelativeError(c[0].to(d).matmul(c[1].to(d)), gpu(c[0].contiguous()).matmul(gpu(c[1].contiguous())), 5e-6, what + ", contiguous");
-                Tensor ga = c[0].isContiguous() ? gpu(c[0]) : gpu(c[0].t().contiguous()).t(), gb = c[1].isContiguous() ? gpu(c[1]) : gpu(c[1].t().contiguous()).t();
-                assertRelativeError(c[0].to(d).matmul(c[1].to(d)), ga.matmul(gb), 5e-6, what);
+        // gemm_wg32 on Hopper (wgmma), gemm_tc32 elsewhere; on Hopper gemm_tc32 (mma.sync) is checked too
+        Cuda.DeviceInfo info = Cuda.device(GPU);
+        boolean hopper = KernelCache.arch(info.ccMajor(), info.ccMinor()).equals("sm_90a");
+        for (boolean mmaSync : hopper ? new boolean[]{false, true} : new boolean[]{true}) {
+            MatmulCuda.mmaSyncForced = mmaSync;
+            try {
+                tensorCoreProducts(mmaSync ? "gemm_tc32" : "gemm_wg32");
+            } finally {
+                MatmulCuda.mmaSyncForced = false;
             }
-            // linear + bias + residual, forward and backward (x: tn forward, nn input gradient, nt weight gradient in 4 slices)
-            Tensor x = randn(t, 1000, 384), w = randn(t, 388, 384), bias = randn(t, 388), r = randn(t, 1000, 388), up = randn(t, 1000, 388);
-            Tensor[] want = linearAndGradients(x.to(d), w.to(d), bias.to(d), r.to(d), up.to(d));
-            Tensor[] got = linearAndGradients(gpu(x), gpu(w), gpu(bias), gpu(r), gpu(up));
-            String[] names = {"linear + residual", "input gradient", "weight gradient", "bias gradient"};
-            for (int i = 0; i < 4; i++) assertRelativeError(want[i], got[i], 5e-6, "tc32 " + names[i]);
-            assertTrue(MatmulCuda.TC32_RUNS.get() - runs >= 11, "gemm_tc32 ran " + (MatmulCuda.TC32_RUNS.get() - runs) + " products, 11 expected");
-            // a long reduction: the tile sums added in float32 keep float32's error (the tensor cores' own sums do not)
-            Tensor p = randn(t, 128, 16384), q = randn(t, 16384, 128);
-            Tensor exact = p.to(d).matmul(q.to(d));
-            double ours = relativeError(exact, gpu(p).matmul(gpu(q)));
-            MatmulCuda.tc32Forced = false;
-            double cublas = relativeError(exact, gpu(p).matmul(gpu(q)));
-            System.out.printf("128 x 16384 x 128: gemm_tc32 %.2e, cuBLAS float32 %.2e of the largest element%n", ours, cublas);
-            assertTrue(ours < 2 * cublas + 1e-7, "gemm_tc32's error " + ours + " against cuBLAS's " + cublas);
-        } finally {
-            MatmulCuda.tc32Forced = null;
         }
+        DType t = DType.FLOAT32, d = DType.FLOAT64;
         boolean search = Cuda.cudnnBenchmark();
         Cuda.setCudnnBenchmark(true);
         try {
@@ -275,12 +257,57 @@ class MatmulGpuTest extends GpuBackendComparison {
         }
     }
 
+    private void tensorCoreProducts(String kernel) {
+        DType t = DType.FLOAT32, d = DType.FLOAT64;
+        long runs = MatmulCuda.TC32_RUNS.get();
+        MatmulCuda.tc32Forced = true;
+        try {
+            Tensor a = randn(t, 300, 520), at = randn(t, 520, 300), b = randn(t, 520, 1000), bt = randn(t, 1000, 520);
+            Tensor[][] cases = {{a, b}, {a, bt.t()}, {at.t(), b}, {at.t(), bt.t()}};
+            for (Tensor[] c : cases) {
+                String what = kernel + " matmul " + (c[0].isContiguous() ? "a" : "aᵀ") + " x " + (c[1].isContiguous() ? "b" : "bᵀ");
+                assertRelativeError(c[0].to(d).matmul(c[1].to(d)), gpu(c[0].contiguous()).matmul(gpu(c[1].contiguous())), 5e-6, what + ", contiguous");
+                Tensor ga = c[0].isContiguous() ? gpu(c[0]) : gpu(c[0].t().contiguous()).t(), gb = c[1].isContiguous() ? gpu(c[1]) : gpu(c[1].t().contiguous()).t();
+                assertRelativeError(c[0].to(d).matmul(c[1].to(d)), ga.matmul(gb), 5e-6, what);
+            }
+            // linear + bias + residual, forward and backward (x: tn forward, nn input gradient, nt weight gradient in 4 slices)
+            Tensor x = randn(t, 1000, 384), w = randn(t, 388, 384), bias = randn(t, 388), r = randn(t, 1000, 388), up = randn(t, 1000, 388);
+            Tensor[] want = linearAndGradients(x.to(d), w.to(d), bias.to(d), r.to(d), up.to(d));
+            Tensor[] got = linearAndGradients(gpu(x), gpu(w), gpu(bias), gpu(r), gpu(up));
+            String[] names = {"linear + residual", "input gradient", "weight gradient", "bias gradient"};
+            for (int i = 0; i < 4; i++) assertRelativeError(want[i], got[i], 5e-6, kernel + " " + names[i]);
+            // after a tanh GELU: the input gradient with the GELU's slope in the product's epilogue (cuBLASLt's DGELU)
+            Tensor[] wantG = linearAfterGeluGradients(x.to(d), w.to(d), bias.to(d), up.to(d));
+            Tensor[] gotG = linearAfterGeluGradients(gpu(x), gpu(w), gpu(bias), gpu(up));
+            for (int i = 0; i < 3; i++) assertRelativeError(wantG[i], gotG[i], 5e-6, kernel + " after GELU " + new String[]{"linear", "input gradient", "weight gradient"}[i]);
+            assertTrue(MatmulCuda.TC32_RUNS.get() - runs >= 14, kernel + " ran " + (MatmulCuda.TC32_RUNS.get() - runs) + " products, 14 expected");
+            // a long reduction: the tile sums added in float32 keep float32's error (the tensor cores' own sums do not)
+            Tensor p = randn(t, 128, 16384), q = randn(t, 16384, 128);
+            Tensor exact = p.to(d).matmul(q.to(d));
+            double ours = relativeError(exact, gpu(p).matmul(gpu(q)));
+            MatmulCuda.tc32Forced = false;
+            double cublas = relativeError(exact, gpu(p).matmul(gpu(q)));
+            System.out.printf("128 x 16384 x 128: %s %.2e, cuBLAS float32 %.2e of the largest element%n", kernel, ours, cublas);
+            assertTrue(ours < 2 * cublas + 1e-7, kernel + "'s error " + ours + " against cuBLAS's " + cublas);
+        } finally {
+            MatmulCuda.tc32Forced = null;
+        }
+    }
+
     /** linear(x, w, bias) + r, then the gradients of sum(y * up) for x, w and bias: {y, dx, dw, dbias} on the CPU. */
     private static Tensor[] linearAndGradients(Tensor x, Tensor w, Tensor bias, Tensor r, Tensor up) {
         Tensor xr = x.detach().requiresGrad(true), wr = w.detach().requiresGrad(true), br = bias.detach().requiresGrad(true);
         Tensor y = dev.kiln.nn.F.linear(xr, wr, br, r);
         y.mul(up).sum().backward();
         return new Tensor[]{y.to(Device.CPU), xr.grad().to(Device.CPU), wr.grad().to(Device.CPU), br.grad().to(Device.CPU)};
+    }
+
+    /** linearAfterGelu(x, tanh, w, bias), then the gradients of sum(y * up) for x and w: {y, dx, dw} on the CPU. */
+    private static Tensor[] linearAfterGeluGradients(Tensor x, Tensor w, Tensor bias, Tensor up) {
+        Tensor xr = x.detach().requiresGrad(true), wr = w.detach().requiresGrad(true);
+        Tensor y = dev.kiln.nn.F.linearAfterGelu(xr, dev.kiln.nn.F.GeluApproximation.TANH, wr, bias, null);
+        y.mul(up).sum().backward();
+        return new Tensor[]{y.to(Device.CPU), xr.grad().to(Device.CPU), wr.grad().to(Device.CPU)};
     }
 
     /** max |got - want| over max |want|. */

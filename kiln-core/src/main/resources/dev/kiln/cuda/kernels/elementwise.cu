@@ -50,10 +50,7 @@ __device__ __forceinline__ C binary_op(int op, C a, C b) {
         case BINARY_OR: return (a != zero || b != zero) ? one : zero;
         case BINARY_RELU_BACKWARD: return b > zero ? a : zero;
         case BINARY_GELU_BACKWARD: return a * ((C) 0.5 * (one + erf(b * (C) 0.7071067811865476)) + b * (C) 0.3989422804014327 * exp((C) -0.5 * b * b));
-        case BINARY_GELU_TANH_BACKWARD: {
-            C t = tanh((C) 0.7978845608028654 * (b + (C) 0.044715 * b * b * b));
-            return a * ((C) 0.5 * (one + t) + (C) 0.5 * b * (one - t * t) * (C) 0.7978845608028654 * (one + (C) 0.134145 * b * b));
-        }
+        case BINARY_GELU_TANH_BACKWARD: return a * gelu_tanh_slope(b);
         default: { C s = one / (one + exp(-b)); return a * (s * (one + b * (one - s))); }   // BINARY_SILU_BACKWARD
     }
 }

@@ -56,13 +56,13 @@ KILN_FLOAT_TYPES(GEMM)
 // sums of one 32-deep k tile are added into float32 accumulators of their own, so long reductions keep float32's
 // error: the tensor cores' own accumulation does not round to nearest (without this step the GPT's products were 2e-6
 // to 1.7e-5 off, with it 4e-7, under cuBLAS's float32 product: bench/results/2026-12-03-h200-s33). Column-major, as
-// cuBLAS: D (m x n, ldd) = op(A)·op(B) (+ bias[i]) (+ C, laid out as D), op(A)(i, p) = a[p + i·lda] when A_K (A's k
+// cuBLAS: D (m x n, ldd) = op(A)·op(B) (+ bias[i]) (+ C, laid out as D) (· GELU'(h), h as D), op(A)(i, p) = a[p + i·lda] when A_K (A's k
 // contiguous) else a[i + p·lda], op(B)(p, j) = b[p + j·ldb] when B_K else b[j + p·ldb]. A block of 8 warps owns a
 // 128 x 128 tile of D (a warp 64 x 32: 4 x 4 fragments); 32-deep k tiles move by 16-byte cp.async three stages ahead,
 // each operand tile kept as it lies in memory and split into hi and lo as a fragment is read. The caller guarantees
 // 16-byte rows: the contiguous extent and leading dimension of each operand multiples of 4, base pointers 16-byte
 // aligned. With gridDim.z > 1 each z takes `kslice` of k and writes its raw sums to part[z] (m x n, ld m);
-// gemm_tc32_sum adds the slices in order, then the bias and C. On an H200 it runs at about half of what three
+// gemm_tc32_sum adds the slices in order, then finishes as above. On an H200 it runs at about half of what three
 // products allow (mma.sync TF32: 318 TFLOP/s, so 106 for float32): 1.05-1.33x cuBLAS's float32 product on the GPT's
 // shapes; every operand element is split again by each of the 4 (or 2) warps that read it, and the fragments of 64
 // sums and 64 tile sums leave the compiler copying registers (SASS of the variants measured: 1,097 instructions a tile
@@ -110,9 +110,26 @@ __device__ __forceinline__ void tc32_mma_set(float* c, const unsigned* a, unsign
                  : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.f));
 }
 
+// D = the product's sum v (+ bias[i]) (+ C), times the tanh GELU's slope at its input h (laid out as D) when h is given
+// (a linear's input gradient through the GELU before it, cuBLASLt's DGELU epilogue)
+__device__ __forceinline__ void tc32_finish(float* d, const float* c, const float* bias, const float* h, const GemmTc32P& p, int i, int j, float v) {
+    i64 o = (i64) j * p.ldd + i;
+    if (bias) v += bias[i];
+    if (c) v += c[o];
+    if (h) v *= gelu_tanh_slope(h[o]);
+    d[o] = v;
+}
+// D(i, j) from the product's sum v, or v into the slice's partial sums when k is split
+__device__ __forceinline__ void tc32_store(float* d, float* part, const float* c, const float* bias, const float* h, const GemmTc32P& p,
+                                           int i, int j, float v) {
+    if (i >= p.m || j >= p.n) return;
+    if (gridDim.z > 1) part[((i64) blockIdx.z * p.n + j) * p.m + i] = v;
+    else tc32_finish(d, c, bias, h, p, i, j, v);
+}
+
 template <bool A_K, bool B_K>
 __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const float* b, const float* c, const float* bias,
-                                               float* part, GemmTc32P p) {
+                                               const float* h, float* part, GemmTc32P p) {
     extern __shared__ __align__(16) float tc32_sh[];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     int wi = (warp & 1) * 64, wj = (warp >> 1) * 32;                    // the warp's corner in the block's tile
@@ -180,41 +197,180 @@ __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const f
 #pragma unroll
         for (int nt = 0; nt < 4; nt++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int i = i0 + wi + mt * 16 + g + (e >> 1) * 8, j = j0 + wj + nt * 8 + t * 2 + (e & 1);
-                if (i >= p.m || j >= p.n) continue;
-                float v = sum[mt][nt][e];
-                if (gridDim.z > 1) {
-                    part[((i64) blockIdx.z * p.n + j) * p.m + i] = v;
-                } else {
-                    i64 o = (i64) j * p.ldd + i;
-                    if (bias) v += bias[i];
-                    if (c) v += c[o];
-                    d[o] = v;
-                }
-            }
+            for (int e = 0; e < 4; e++)
+                tc32_store(d, part, c, bias, h, p, i0 + wi + mt * 16 + g + (e >> 1) * 8, j0 + wj + nt * 8 + t * 2 + (e & 1), sum[mt][nt][e]);
+}
+
+// ==== The same products on Hopper's warpgroup tensor cores (wgmma, sm_90a): gemm_wg32, what MatmulCuda runs on sm_90.
+// The same grid, 128 x 128 tiles of D, split k and epilogue as gemm_tc32; a block is two warpgroups, each 64 x 128 of
+// the tile (one m64n128k8 product a k step and product kind). 32-deep k tiles move by cp.async three tiles ahead into
+// four stages; B's landed tile is split once into hi and lo halves in shared memory, as wgmma reads B: K-major without
+// swizzle, 8-row x 16-byte core matrices, element (j, k) at float (k / 4)·4·128 + 4·j + k % 4 (the descriptor's
+// leading offset: the next 4 k, 2,048 bytes on; stride: the next 8 rows, 128 bytes on), while A's fragments are read
+// and split in registers (a warp's own 16 rows, nothing split twice). The next tile's B is split while a tile's 12
+// products run. H200, the GPT's shapes (bench/results/2026-12-03-h200-s34): 1.21-1.64x cuBLAS's float32 product, where
+// gemm_tc32 is 1.06-1.33x; loading two tiles ahead 2-5% slower, A split in shared memory too 1.17-1.56x, and without
+// the overlap 1.08-1.39x. Nsight Compute: the tensor pipe ~22% busy, most warp stalls on loads landing.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ unsigned long long wg32_desc(const float* p, int rows) {
+    return (unsigned long long) ((mma_smem(p) & 0x3FFFF) >> 4) | ((unsigned long long) (16 * rows >> 4) << 16)
+            | ((unsigned long long) (128 >> 4) << 32);
+}
+// d (+)= A·B for a warpgroup, A's 64 x 8 from registers (mma.sync's A fragment of the warp's 16 rows), B from shared memory
+__device__ __forceinline__ void wg32_mma_rs(float* d, const unsigned* a, unsigned long long b, int accumulate) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15,"
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31,"
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47,"
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63},"
+        " {%64, %65, %66, %67}, %68, p, 1, 1;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
+}
+// Keeps the compiler from moving the sums' registers across the asynchronous products
+__device__ __forceinline__ void wg32_pin(float* d) {
+#pragma unroll
+    for (int x = 0; x < 64; x++) asm volatile("" : "+f"(d[x]) :: "memory");
+}
+// A raw tile (ROWS x 32, as tc32_tile left it) into its hi and lo halves, wgmma's layout; 256 threads, a row and 16 k each
+template <bool KC, int ROWS>
+__device__ __forceinline__ void wg32_split(const float* raw, float* hi, float* lo) {
+    int r = threadIdx.x % ROWS, k0 = threadIdx.x / ROWS * 16;
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        int k = k0 + q * 4;
+        float x[4];
+        if (KC) {
+            float4 v = *reinterpret_cast<const float4*>(raw + r * TC32_KP + k);
+            x[0] = v.x; x[1] = v.y; x[2] = v.z; x[3] = v.w;
+        } else {
+#pragma unroll
+            for (int e = 0; e < 4; e++) x[e] = raw[(k + e) * (ROWS + 8) + r];
+        }
+        unsigned h[4], l[4];
+#pragma unroll
+        for (int e = 0; e < 4; e++) tc32_split(x[e], h[e], l[e]);
+        int o = k / 4 * 4 * ROWS + 4 * r;
+        *reinterpret_cast<uint4*>(hi + o) = make_uint4(h[0], h[1], h[2], h[3]);
+        *reinterpret_cast<uint4*>(lo + o) = make_uint4(l[0], l[1], l[2], l[3]);
+    }
+}
+#endif
+
+template <bool A_K, bool B_K>
+__device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const float* b, const float* c, const float* bias,
+                                               const float* h, float* part, GemmTc32P p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    extern __shared__ __align__(128) float wg32_sh[];
+    const int H = TC32_BN * TC32_BK;                                     // floats of one split half of B
+    float* raw = wg32_sh + 4 * H;                                        // four raw stages after two split sets of B
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
+    int i0 = blockIdx.x * TC32_BM, j0 = blockIdx.y * TC32_BN;
+    int kb = blockIdx.z * p.kslice, ke = min(p.k, kb + p.kslice);
+    int tiles = (ke - kb + TC32_BK - 1) / TC32_BK;
+    int ra = wg * 64 + (warp & 3) * 16 + g;                              // this thread's A rows: ra, ra + 8
+    float acc[64], sum[64];
+#pragma unroll
+    for (int x = 0; x < 64; x++) { sum[x] = 0.f; acc[x] = 0.f; }
+#pragma unroll
+    for (int s = 0; s < 3; s++) {
+        if (s < tiles) {
+            float* st = raw + s * 2 * TC32_TILE;
+            tc32_tile<A_K, TC32_BM>(st, a, p.lda, p.m, i0, kb + s * TC32_BK, ke);
+            tc32_tile<B_K, TC32_BN>(st + TC32_TILE, b, p.ldb, p.n, j0, kb + s * TC32_BK, ke);
+        }
+        mma_commit();
+    }
+    mma_wait<2>();
+    __syncthreads();
+    if (tiles > 0) wg32_split<B_K, TC32_BN>(raw + TC32_TILE, wg32_sh, wg32_sh + H);
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    __syncthreads();
+    for (int kt = 0; kt < tiles; kt++) {
+        const float* sa = raw + (kt & 3) * 2 * TC32_TILE;
+        unsigned ah[4][4], al[4][4];
+#pragma unroll
+        for (int ks = 0; ks < 4; ks++) {
+            float2 lo = tc32_pair<A_K, TC32_BM>(sa, ra, ks * 8, t), hi = tc32_pair<A_K, TC32_BM>(sa, ra + 8, ks * 8, t);
+            tc32_split(lo.x, ah[ks][0], al[ks][0]);
+            tc32_split(hi.x, ah[ks][1], al[ks][1]);
+            tc32_split(lo.y, ah[ks][2], al[ks][2]);
+            tc32_split(hi.y, ah[ks][3], al[ks][3]);
+        }
+        const float* split = wg32_sh + (kt & 1) * 2 * H;
+        wg32_pin(acc);
+        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+        for (int ks = 0; ks < 4; ks++) {
+            unsigned long long dbh = wg32_desc(split + ks * 8 * TC32_BN, TC32_BN), dbl = wg32_desc(split + H + ks * 8 * TC32_BN, TC32_BN);
+            wg32_mma_rs(acc, al[ks], dbh, ks > 0);
+            wg32_mma_rs(acc, ah[ks], dbl, 1);
+            wg32_mma_rs(acc, ah[ks], dbh, 1);
+        }
+        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        if (kt + 3 < tiles) {                     // into the stage of tile kt - 1, read by all before the last barrier
+            float* st = raw + ((kt + 3) & 3) * 2 * TC32_TILE;
+            tc32_tile<A_K, TC32_BM>(st, a, p.lda, p.m, i0, kb + (kt + 3) * TC32_BK, ke);
+            tc32_tile<B_K, TC32_BN>(st + TC32_TILE, b, p.ldb, p.n, j0, kb + (kt + 3) * TC32_BK, ke);
+        }
+        mma_commit();
+        mma_wait<2>();
+        __syncthreads();                          // tile kt + 1 landed for all
+        if (kt + 1 < tiles) wg32_split<B_K, TC32_BN>(raw + ((kt + 1) & 3) * 2 * TC32_TILE + TC32_TILE, wg32_sh + ((kt + 1) & 1) * 2 * H,
+                                                     wg32_sh + ((kt + 1) & 1) * 2 * H + H);
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        wg32_pin(acc);
+#pragma unroll
+        for (int x = 0; x < 64; x++) sum[x] += acc[x];
+        __syncthreads();
+    }
+    mma_wait<0>();
+#pragma unroll
+    for (int nc = 0; nc < 16; nc++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            tc32_store(d, part, c, bias, h, p, i0 + wg * 64 + (warp & 3) * 16 + g + (e >> 1) * 8, j0 + nc * 8 + t * 2 + (e & 1), sum[nc * 4 + e]);
+#else
+    __trap();
+#endif
 }
 
 #define GEMM_TC32(NAME, AK, BK) \
 extern "C" __global__ void __launch_bounds__(TC32_THREADS, 1) gemm_tc32_##NAME(float* d, const float* a, \
-        const float* b, const float* c, const float* bias, float* part, GemmTc32P p) { \
-    gemm_tc32_impl<AK, BK>(d, a, b, c, bias, part, p); \
+        const float* b, const float* c, const float* bias, const float* h, float* part, GemmTc32P p) { \
+    gemm_tc32_impl<AK, BK>(d, a, b, c, bias, h, part, p); \
 }
 GEMM_TC32(tn, true, true)
 GEMM_TC32(nn, false, true)
 GEMM_TC32(nt, false, false)
 GEMM_TC32(tt, true, false)
 
-// D = the slices' sums in order (+ bias[i]) (+ C): the split-k products' second pass, the same bits every run.
-extern "C" __global__ void gemm_tc32_sum(float* d, const float* part, const float* c, const float* bias, GemmTc32P p, int slices) {
+#define GEMM_WG32(NAME, AK, BK) \
+extern "C" __global__ void __launch_bounds__(TC32_THREADS, 1) gemm_wg32_##NAME(float* d, const float* a, \
+        const float* b, const float* c, const float* bias, const float* h, float* part, GemmTc32P p) { \
+    gemm_wg32_impl<AK, BK>(d, a, b, c, bias, h, part, p); \
+}
+GEMM_WG32(tn, true, true)
+GEMM_WG32(nn, false, true)
+GEMM_WG32(nt, false, false)
+GEMM_WG32(tt, true, false)
+
+// D = the slices' sums in order, finished as tc32_finish does: the split-k products' second pass, the same bits every run.
+extern "C" __global__ void gemm_tc32_sum(float* d, const float* part, const float* c, const float* bias, const float* h, GemmTc32P p, int slices) {
     i64 total = (i64) p.m * p.n;
     for (i64 e = blockIdx.x * (i64) blockDim.x + threadIdx.x; e < total; e += (i64) gridDim.x * blockDim.x) {
         int j = (int) (e / p.m), i = (int) (e - (i64) j * p.m);
         float v = part[e];
         for (int z = 1; z < slices; z++) v += part[z * total + e];
-        i64 o = (i64) j * p.ldd + i;
-        if (bias) v += bias[i];
-        if (c) v += c[o];
-        d[o] = v;
+        tc32_finish(d, c, bias, h, p, i, j, v);
     }
 }
