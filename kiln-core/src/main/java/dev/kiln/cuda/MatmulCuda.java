@@ -221,8 +221,8 @@ final class MatmulCuda extends CudaFamily {
     private static final int TC32_BM = 128, TC32_BN = 128, TC32_THREADS = 256;
     /** Dynamic shared memory of gemm_tc32: three stages of two operand tiles of 128 x 36 floats. */
     private static final int TC32_SHARED = 3 * 2 * TC32_BM * 36 * Float.BYTES;
-    /** gemm_wg32's: those three stages and two sets of B's split tile (hi and lo, 128 x 32 floats each). */
-    private static final int WG32_SHARED = TC32_SHARED + 2 * 2 * TC32_BN * 32 * Float.BYTES;
+    /** gemm_wg32's: four stages of the two operand tiles and two sets of B's split tile (hi and lo, 128 x 32 floats each). */
+    static final int WG32_SHARED = 4 * 2 * TC32_BM * 36 * Float.BYTES + 2 * 2 * TC32_BN * 32 * Float.BYTES;
 
     /** {@link #product(boolean, DType, DType, CublasLt.Epilogue, boolean, boolean, long, long, long, long, long, long, long, long, long, long, long, BooleanSupplier)} with cuBLASLt as the library. */
     private boolean product(boolean tf32, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n,

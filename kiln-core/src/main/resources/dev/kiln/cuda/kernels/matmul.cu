@@ -272,6 +272,9 @@ __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const f
     extern __shared__ __align__(128) float wg32_sh[];
     const int H = TC32_BN * TC32_BK;                                     // floats of one split half of B
     float* raw = wg32_sh + 4 * H;                                        // four raw stages after two split sets of B
+    unsigned smem;                                                       // launched with less (MatmulCuda.WG32_SHARED): stop
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(smem));
+    if (smem < (4 * H + 4 * 2 * TC32_TILE) * sizeof(float)) __trap();
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
     int i0 = blockIdx.x * TC32_BM, j0 = blockIdx.y * TC32_BN;
     int kb = blockIdx.z * p.kslice, ke = min(p.k, kb + p.kslice);
