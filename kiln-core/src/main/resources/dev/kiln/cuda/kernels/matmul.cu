@@ -347,25 +347,16 @@ __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const f
 #endif
 }
 
-#define GEMM_TC32(NAME, AK, BK) \
-extern "C" __global__ void __launch_bounds__(TC32_THREADS, 1) gemm_tc32_##NAME(float* d, const float* a, \
+// The four layouts of each: KIND tc32 (mma.sync) or wg32 (wgmma), NAME op(A) op(B) as cuBLAS spells them
+#define GEMM_F32_TC(KIND, NAME, AK, BK) \
+extern "C" __global__ void __launch_bounds__(TC32_THREADS, 1) gemm_##KIND##_##NAME(float* d, const float* a, \
         const float* b, const float* c, const float* bias, const float* h, float* part, GemmTc32P p) { \
-    gemm_tc32_impl<AK, BK>(d, a, b, c, bias, h, part, p); \
+    gemm_##KIND##_impl<AK, BK>(d, a, b, c, bias, h, part, p); \
 }
-GEMM_TC32(tn, true, true)
-GEMM_TC32(nn, false, true)
-GEMM_TC32(nt, false, false)
-GEMM_TC32(tt, true, false)
-
-#define GEMM_WG32(NAME, AK, BK) \
-extern "C" __global__ void __launch_bounds__(TC32_THREADS, 1) gemm_wg32_##NAME(float* d, const float* a, \
-        const float* b, const float* c, const float* bias, const float* h, float* part, GemmTc32P p) { \
-    gemm_wg32_impl<AK, BK>(d, a, b, c, bias, h, part, p); \
-}
-GEMM_WG32(tn, true, true)
-GEMM_WG32(nn, false, true)
-GEMM_WG32(nt, false, false)
-GEMM_WG32(tt, true, false)
+#define GEMM_F32_TC_LAYOUTS(KIND) GEMM_F32_TC(KIND, tn, true, true) GEMM_F32_TC(KIND, nn, false, true) \
+    GEMM_F32_TC(KIND, nt, false, false) GEMM_F32_TC(KIND, tt, true, false)
+GEMM_F32_TC_LAYOUTS(tc32)
+GEMM_F32_TC_LAYOUTS(wg32)
 
 // D = the slices' sums in order, finished as tc32_finish does: the split-k products' second pass, the same bits every run.
 extern "C" __global__ void gemm_tc32_sum(float* d, const float* part, const float* c, const float* bias, const float* h, GemmTc32P p, int slices) {
