@@ -8,6 +8,7 @@ import dev.kiln.backend.QuantFormat;
 import java.lang.foreign.MemorySegment;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BooleanSupplier;
 
 /**
  * Matrix products through cuBLAS, when the library is present: one handle per device, bound to the device's
@@ -154,7 +155,7 @@ final class Blas {
             GemmKey key = new GemmKey(t, dev.allowTf32(), lb.transposed(), la.transposed(), n, m, k, lb.ld(), la.ld(), scm, accumulate);
             TimedPick<GemmKey> pick = ltPick(dev);
             Boolean viaLt = pick.kept(key);
-            java.util.function.BooleanSupplier lt = () -> tryLt(dev, t, CublasLt.Epilogue.DEFAULT, accumulate, lb.transposed(),
+            BooleanSupplier lt = () -> tryLt(dev, t, CublasLt.Epilogue.DEFAULT, accumulate, lb.transposed(),
                     la.transposed(), n, m, k, b, lb.ld(), a, la.ld(), c, Math.max(1, scm), 0);
             if (viaLt == null && !accumulate && Cuda.cudnnBenchmark() && !dev.allocator().capturing()) {
                 // cuBLASLt's fastest candidate (timed by its first call) against cuBLAS's own pick
