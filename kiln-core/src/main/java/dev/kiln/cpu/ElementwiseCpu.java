@@ -202,13 +202,8 @@ final class ElementwiseCpu {
         return x * (x < 0 ? e : 1 - e);
     }
 
-    /** g * (Phi(x) + x * phi(x)), phi the normal density: GELU's backward. */
-    static FloatVector geluBackward(FloatVector g, FloatVector x) {
-        FloatVector density = exp(x.mul(x).mul(V_MINUS_HALF)).mul(V_INV_SQRT_2PI);
-        return g.mul(x.fma(density, phi(x, erfc(x.abs().mul(V_SQRT1_2)))));
-    }
-
-    static float geluBackward(float g, float x) {   // the lanes' operations in their order, so a tail element agrees
+    /** g * (Phi(x) + x * phi(x)), phi the normal density: GELU's backward (the two passes' operations in their order). */
+    static float geluBackward(float g, float x) {
         float e = 0.5f * erfc(Math.abs(x) * SQRT1_2), density = exp(x * x * -0.5f) * INV_SQRT_2PI;
         return g * Math.fma(x, density, x < 0 ? e : 1 - e);
     }
@@ -224,6 +219,11 @@ final class ElementwiseCpu {
             float[] fo = (float[]) o, fx = (float[]) x, fy = (float[]) y;
             Rows.forEach(a.shape(), new Tensor[]{out, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) ->
                     binaryF32(op, fo, o0, s0, fx, o1, s1, fy, o2, s2, n));
+            if (op == BinaryOp.GELU_BACKWARD) {   // the second pass, a lambda of its own: see geluBackwardF32
+                Rows.forEach(a.shape(), new Tensor[]{out, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
+                    if (geluVectors(s0, s1, s2)) geluDensityPass(fo, o0, fx, o1, fy, o2, s2, n);
+                });
+            }
             return out;
         }
         Rows.forEach(a.shape(), new Tensor[]{out, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
@@ -237,6 +237,10 @@ final class ElementwiseCpu {
 
     private static void binaryF32(BinaryOp op, float[] out, int oo, int os, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
         boolean fast = os == 1 && xs == 1 && (ys == 1 || ys == 0) && laneWise(op);
+        if (fast && op == BinaryOp.GELU_BACKWARD) {
+            geluPhiPass(out, oo, x, xo, y, yo, ys, n);
+            return;
+        }
         if (fast) {
             int i = 0;
             for (; i <= n - F.length(); i += F.length()) {
@@ -250,19 +254,43 @@ final class ElementwiseCpu {
                     case MAX -> u.max(v);
                     case MIN -> u.min(v);
                     case RELU_BACKWARD -> u.blend(0f, v.compare(VectorOperators.GT, 0f).not());
-                    case GELU_BACKWARD -> geluBackward(u, v);
-                    case POW, EQ, NE, LT, LE, GT, GE, AND, OR, GELU_TANH_BACKWARD, SILU_BACKWARD ->
+                    case GELU_BACKWARD, POW, EQ, NE, LT, LE, GT, GE, AND, OR, GELU_TANH_BACKWARD, SILU_BACKWARD ->
                             throw new IllegalStateException("no vector kernel for " + op);
                 };
                 r.intoArray(out, oo + i);
             }
-            for (; i < n; i++) {
-                out[oo + i] = op == BinaryOp.GELU_BACKWARD ? geluBackward(x[xo + i], y[yo + i * ys])
-                        : (float) ScalarMath.binary(op, x[xo + i], y[yo + i * ys]);
-            }
+            for (; i < n; i++) out[oo + i] = (float) ScalarMath.binary(op, x[xo + i], y[yo + i * ys]);
             return;
         }
         for (int i = 0; i < n; i++) out[oo + i * os] = (float) ScalarMath.binary(op, x[xo + i * xs], y[yo + i * ys]);
+    }
+
+    /**
+     * out = g * GELU'(x) = g * (Phi(x) + x * phi(x)) in two vector passes, each run by its own lambda (so C2 compiles
+     * each as a method of its own): Phi(x) into out, then the density and the rest. As one loop, or two in one method,
+     * C2 did not inline all of its two exps and erfc and boxed every vector they made (JFR on a CPU GPT step: 5 GB of
+     * vector objects in 60 steps, no other kernel close). The same operations in the same order as the scalar tail,
+     * which the first pass finishes, so the same bits as one loop.
+     */
+    private static void geluPhiPass(float[] out, int oo, float[] g, int go, float[] x, int xo, int xs, int n) {
+        int lanes = F.length(), vec = n - n % lanes;
+        for (int i = 0; i < vec; i += lanes) {
+            FloatVector v = xs == 0 ? FloatVector.broadcast(F, x[xo]) : FloatVector.fromArray(F, x, xo + i);
+            phi(v, erfc(v.abs().mul(V_SQRT1_2))).intoArray(out, oo + i);
+        }
+        for (int i = vec; i < n; i++) out[oo + i] = geluBackward(g[go + i], x[xo + i * xs]);
+    }
+
+    /** Whether a row of GELU's backward took the vector passes (binaryF32's test for its fast loop). */
+    private static boolean geluVectors(int os, int gs, int xs) { return os == 1 && gs == 1 && (xs == 1 || xs == 0); }
+
+    private static void geluDensityPass(float[] out, int oo, float[] g, int go, float[] x, int xo, int xs, int n) {
+        int lanes = F.length(), vec = n - n % lanes;
+        for (int i = 0; i < vec; i += lanes) {
+            FloatVector v = xs == 0 ? FloatVector.broadcast(F, x[xo]) : FloatVector.fromArray(F, x, xo + i);
+            FloatVector density = exp(v.mul(v).mul(V_MINUS_HALF)).mul(V_INV_SQRT_2PI);
+            FloatVector.fromArray(F, g, go + i).mul(v.fma(density, FloatVector.fromArray(F, out, oo + i))).intoArray(out, oo + i);
+        }
     }
 
     /** Whether binaryF32's vector loop has the op (comparisons never reach it: they produce bool). */

@@ -38,6 +38,21 @@ class Float32FastPathTest {
         }
     }
 
+    /** GELU's backward (g · GELU'(x)): the two vector passes with their tail, x broadcast along a row, and strided rows. */
+    @Test void geluBackwardInTwoPasses() {
+        dev.kiln.backend.BinaryOp op = dev.kiln.backend.BinaryOp.GELU_BACKWARD;
+        Tensor big64 = Tensor.randn(new Generator(3), new int[]{3, 1000}, DType.FLOAT64, Device.CPU).mul(3);
+        Tensor g64 = Tensor.randn(new Generator(4), new int[]{3, 1000}, DType.FLOAT64, Device.CPU);
+        close(Elementwise.binary(op, g64.to(DType.FLOAT32), big64.to(DType.FLOAT32)), Elementwise.binary(op, g64, big64), "gelu backward");
+        close(Elementwise.binary(op, A64.to(DType.FLOAT32), B64.to(DType.FLOAT32)), Elementwise.binary(op, A64, B64), "gelu backward, 29 a row");
+        Tensor row64 = B64.select(0, 3).unsqueeze(0).expand(37, 29), column64 = B64.select(1, 3).unsqueeze(1).expand(37, 29);
+        Tensor row32 = B64.select(0, 3).to(DType.FLOAT32).unsqueeze(0).expand(37, 29);
+        Tensor column32 = B64.select(1, 3).to(DType.FLOAT32).unsqueeze(1).expand(37, 29);   // stride 0 along a row
+        close(Elementwise.binary(op, A64.to(DType.FLOAT32), row32), Elementwise.binary(op, A64, row64), "gelu backward, x a broadcast row");
+        close(Elementwise.binary(op, A64.to(DType.FLOAT32), column32), Elementwise.binary(op, A64, column64), "gelu backward, x one value a row");
+        close(Elementwise.binary(op, A64.to(DType.FLOAT32).t(), B64.to(DType.FLOAT32).t()), Elementwise.binary(op, A64.t(), B64.t()), "gelu backward, transposed");
+    }
+
     @Test void reluGradientUsesTheStepKernel() {
         Tensor x32 = A64.to(DType.FLOAT32).requiresGrad(true);
         x32.relu().sum().backward();
