@@ -219,9 +219,9 @@ final class ElementwiseCpu {
             float[] fo = (float[]) o, fx = (float[]) x, fy = (float[]) y;
             Rows.forEach(a.shape(), new Tensor[]{out, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) ->
                     binaryF32(op, fo, o0, s0, fx, o1, s1, fy, o2, s2, n));
-            if (op == BinaryOp.GELU_BACKWARD) {   // the second pass, a lambda of its own: see geluBackwardF32
+            if (op == BinaryOp.GELU_BACKWARD) {   // the second pass, a lambda of its own: see geluPhiPass
                 Rows.forEach(a.shape(), new Tensor[]{out, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
-                    if (geluVectors(s0, s1, s2)) geluDensityPass(fo, o0, fx, o1, fy, o2, s2, n);
+                    if (vectorRow(s0, s1, s2)) geluDensityPass(fo, o0, fx, o1, fy, o2, s2, n);
                 });
             }
             return out;
@@ -236,7 +236,7 @@ final class ElementwiseCpu {
     }
 
     private static void binaryF32(BinaryOp op, float[] out, int oo, int os, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
-        boolean fast = os == 1 && xs == 1 && (ys == 1 || ys == 0) && laneWise(op);
+        boolean fast = vectorRow(os, xs, ys) && laneWise(op);
         if (fast && op == BinaryOp.GELU_BACKWARD) {
             geluPhiPass(out, oo, x, xo, y, yo, ys, n);
             return;
@@ -281,8 +281,8 @@ final class ElementwiseCpu {
         for (int i = vec; i < n; i++) out[oo + i] = geluBackward(g[go + i], x[xo + i * xs]);
     }
 
-    /** Whether a row of GELU's backward took the vector passes (binaryF32's test for its fast loop). */
-    private static boolean geluVectors(int os, int gs, int xs) { return os == 1 && gs == 1 && (xs == 1 || xs == 0); }
+    /** Whether binaryF32's vector loops take a row: out and x unit-stride, y too or one value broadcast. */
+    private static boolean vectorRow(int os, int xs, int ys) { return os == 1 && xs == 1 && (ys == 1 || ys == 0); }
 
     private static void geluDensityPass(float[] out, int oo, float[] g, int go, float[] x, int xo, int xs, int n) {
         int lanes = F.length(), vec = n - n % lanes;

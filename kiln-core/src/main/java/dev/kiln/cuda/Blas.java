@@ -5,7 +5,6 @@ import dev.kiln.Logging;
 import dev.kiln.Settings;
 import dev.kiln.backend.QuantFormat;
 
-import java.lang.foreign.MemorySegment;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.BooleanSupplier;
@@ -176,22 +175,6 @@ final class Blas {
 
     private static TimedPick<GemmKey> ltPick(CudaDevice dev) {
         return LT_PICKS.computeIfAbsent(dev.index(), i -> TimedPick.on(dev, "cublaslt", "cublas", () -> String.valueOf(Cublas.libraryVersion())));
-    }
-
-    /** Device milliseconds of three runs of a product (after one warm-up run) on the device's stream ({@link TimedPick}). */
-    static float millis(CudaDevice dev, Runnable product) {
-        MemorySegment start = Driver.eventCreate(0), end = Driver.eventCreate(0);
-        try {
-            product.run();
-            Driver.eventRecord(start, dev.stream());
-            for (int i = 0; i < 3; i++) product.run();
-            Driver.eventRecord(end, dev.stream());
-            Driver.eventSynchronize(end);
-            return Driver.eventElapsedMillis(start, end);
-        } finally {
-            Driver.eventDestroy(start);
-            Driver.eventDestroy(end);
-        }
     }
 
     private static boolean cublas(CudaDevice dev, DType t, int batch, long m, long n, long k, GemmOperand la, GemmOperand lb,

@@ -31,8 +31,8 @@ public final class PrebuiltKernels {
         List<String> archs = List.of(args[1].split(","));
         long t0 = System.nanoTime();
         int n = build(nvcc, Path.of(args[0]), archs, KernelCache.FILES);
-        List<String> names = archs.stream().map(cc -> KernelCache.arch(Integer.parseInt(cc.trim()) / 10, Integer.parseInt(cc.trim()) % 10)).toList();
-        System.out.printf("kiln: built %d kernel CUBINs for %s with %s in %.0f s%n", n, String.join(", ", names), nvcc, (System.nanoTime() - t0) / 1e9);
+        System.out.printf("kiln: built %d kernel CUBINs for %s with %s in %.0f s%n", n,
+                String.join(", ", archs.stream().map(PrebuiltKernels::target).toList()), nvcc, (System.nanoTime() - t0) / 1e9);
     }
 
     /** Compiles {@code files} for each architecture into {@code classes}' prebuilt folder; returns how many. */
@@ -43,8 +43,7 @@ public final class PrebuiltKernels {
         List<Future<?>> jobs = new ArrayList<>();
         try (ExecutorService pool = Executors.newFixedThreadPool(Runtime.getRuntime().availableProcessors())) {
             for (String cc : archs) {
-                int n = Integer.parseInt(cc.trim());   // 90: compute capability 9.0
-                String arch = KernelCache.arch(n / 10, n % 10);
+                String arch = target(cc);
                 for (String f : files) {
                     Path out = classes.resolve(KernelCache.prebuiltResource(arch, f).substring(1));
                     jobs.add(pool.submit(() -> {
@@ -56,6 +55,12 @@ public final class PrebuiltKernels {
             for (Future<?> j : jobs) j.get();
         }
         return jobs.size();
+    }
+
+    /** The target of a compute capability as the build lists it ("90": 9.0, so sm_90a), as {@link KernelCache#arch} names it. */
+    private static String target(String cc) {
+        int n = Integer.parseInt(cc.trim());
+        return KernelCache.arch(n / 10, n % 10);
     }
 
     /** The options NVRTC gets at run time, as nvcc spells them (functions are device functions there by default). */

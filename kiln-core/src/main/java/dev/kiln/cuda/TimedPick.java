@@ -3,6 +3,7 @@ package dev.kiln.cuda;
 import dev.kiln.Logging;
 import dev.kiln.Settings;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.BooleanSupplier;
@@ -40,12 +41,12 @@ final class TimedPick<K> {
     }
 
     /**
-     * The pick between {@code first} and {@code second} on dev, timed by {@link Blas#millis}; kept on disk per
+     * The pick between {@code first} and {@code second} on dev, timed by {@link #millis}; kept on disk per
      * {@code version} (what shapes both ways, e.g. the kernel file's hash and the library's version; asked for at the
      * first look-up, when the library is loaded).
      */
     static <K> TimedPick<K> on(CudaDevice dev, String first, String second, Supplier<String> version) {
-        return new TimedPick<>(first, second, r -> Blas.millis(dev, r) / 3, () -> {
+        return new TimedPick<>(first, second, r -> millis(dev, r), () -> {
             if (!Settings.get().cudnnAlgoCache()) return null;
             try {
                 return new TimedChoicesFile(TimedChoicesFile.fileFor(KernelCache.cacheDir().getParent(),
@@ -55,6 +56,22 @@ final class TimedPick<K> {
                 return null;
             }
         });
+    }
+
+    /** Device milliseconds a run of a way takes on the device's stream: three runs after a warm-up, timed by events. */
+    private static double millis(CudaDevice dev, Runnable way) {
+        MemorySegment start = Driver.eventCreate(0), end = Driver.eventCreate(0);
+        try {
+            way.run();
+            Driver.eventRecord(start, dev.stream());
+            for (int i = 0; i < 3; i++) way.run();
+            Driver.eventRecord(end, dev.stream());
+            Driver.eventSynchronize(end);
+            return Driver.eventElapsedMillis(start, end) / 3;
+        } finally {
+            Driver.eventDestroy(start);
+            Driver.eventDestroy(end);
+        }
     }
 
     private synchronized TimedChoices disk() {

@@ -211,6 +211,7 @@ __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const f
 // products run. H200, the GPT's shapes (bench/results/2026-12-03-h200-s34): 1.21-1.64x cuBLAS's float32 product, where
 // gemm_tc32 is 1.06-1.33x; loading two tiles ahead 2-5% slower, A split in shared memory too 1.17-1.56x, and without
 // the overlap 1.08-1.39x. Nsight Compute: the tensor pipe ~22% busy, most warp stalls on loads landing.
+#define WG32_STAGES 4                   // raw tile stages, a power of two: loads run WG32_STAGES - 1 tiles ahead
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 __device__ __forceinline__ unsigned long long wg32_desc(const float* p, int rows) {
     return (unsigned long long) ((mma_smem(p) & 0x3FFFF) >> 4) | ((unsigned long long) (16 * rows >> 4) << 16)
@@ -271,10 +272,10 @@ __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const f
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     extern __shared__ __align__(128) float wg32_sh[];
     const int H = TC32_BN * TC32_BK;                                     // floats of one split half of B
-    float* raw = wg32_sh + 4 * H;                                        // four raw stages after two split sets of B
+    float* raw = wg32_sh + 4 * H;                                        // the raw stages after two split sets of B
     unsigned smem;                                                       // launched with less (MatmulCuda.WG32_SHARED): stop
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(smem));
-    if (smem < (4 * H + 4 * 2 * TC32_TILE) * sizeof(float)) __trap();
+    if (smem < (4 * H + WG32_STAGES * 2 * TC32_TILE) * sizeof(float)) __trap();
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
     int i0 = blockIdx.x * TC32_BM, j0 = blockIdx.y * TC32_BN;
     int kb = blockIdx.z * p.kslice, ke = min(p.k, kb + p.kslice);
@@ -284,7 +285,7 @@ __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const f
 #pragma unroll
     for (int x = 0; x < 64; x++) { sum[x] = 0.f; acc[x] = 0.f; }
 #pragma unroll
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < WG32_STAGES - 1; s++) {
         if (s < tiles) {
             float* st = raw + s * 2 * TC32_TILE;
             tc32_tile<A_K, TC32_BM>(st, a, p.lda, p.m, i0, kb + s * TC32_BK, ke);
@@ -292,13 +293,13 @@ __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const f
         }
         mma_commit();
     }
-    mma_wait<2>();
+    mma_wait<WG32_STAGES - 2>();
     __syncthreads();
     if (tiles > 0) wg32_split<B_K, TC32_BN>(raw + TC32_TILE, wg32_sh, wg32_sh + H);
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
     __syncthreads();
     for (int kt = 0; kt < tiles; kt++) {
-        const float* sa = raw + (kt & 3) * 2 * TC32_TILE;
+        const float* sa = raw + (kt & (WG32_STAGES - 1)) * 2 * TC32_TILE;
         unsigned ah[4][4], al[4][4];
 #pragma unroll
         for (int ks = 0; ks < 4; ks++) {
@@ -319,15 +320,15 @@ __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const f
             wg32_mma_rs(acc, ah[ks], dbh, 1);
         }
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        if (kt + 3 < tiles) {                     // into the stage of tile kt - 1, read by all before the last barrier
-            float* st = raw + ((kt + 3) & 3) * 2 * TC32_TILE;
-            tc32_tile<A_K, TC32_BM>(st, a, p.lda, p.m, i0, kb + (kt + 3) * TC32_BK, ke);
-            tc32_tile<B_K, TC32_BN>(st + TC32_TILE, b, p.ldb, p.n, j0, kb + (kt + 3) * TC32_BK, ke);
+        if (kt + WG32_STAGES - 1 < tiles) {      // into the stage of tile kt - 1, read by all before the last barrier
+            float* st = raw + ((kt + WG32_STAGES - 1) & (WG32_STAGES - 1)) * 2 * TC32_TILE;
+            tc32_tile<A_K, TC32_BM>(st, a, p.lda, p.m, i0, kb + (kt + WG32_STAGES - 1) * TC32_BK, ke);
+            tc32_tile<B_K, TC32_BN>(st + TC32_TILE, b, p.ldb, p.n, j0, kb + (kt + WG32_STAGES - 1) * TC32_BK, ke);
         }
         mma_commit();
-        mma_wait<2>();
+        mma_wait<WG32_STAGES - 2>();
         __syncthreads();                          // tile kt + 1 landed for all
-        if (kt + 1 < tiles) wg32_split<B_K, TC32_BN>(raw + ((kt + 1) & 3) * 2 * TC32_TILE + TC32_TILE, wg32_sh + ((kt + 1) & 1) * 2 * H,
+        if (kt + 1 < tiles) wg32_split<B_K, TC32_BN>(raw + ((kt + 1) & (WG32_STAGES - 1)) * 2 * TC32_TILE + TC32_TILE, wg32_sh + ((kt + 1) & 1) * 2 * H,
                                                      wg32_sh + ((kt + 1) & 1) * 2 * H + H);
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
