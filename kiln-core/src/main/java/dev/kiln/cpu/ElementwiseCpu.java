@@ -216,14 +216,7 @@ final class ElementwiseCpu {
         Tensor out = newTensor(a.shape(), outType);
         Object o = arrayOf(out), x = arrayOf(a), y = arrayOf(b);
         if (t == DType.FLOAT32 && outType == DType.FLOAT32) {
-            float[] fo = (float[]) o, fx = (float[]) x, fy = (float[]) y;
-            Rows.forEach(a.shape(), new Tensor[]{out, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) ->
-                    binaryF32(op, fo, o0, s0, fx, o1, s1, fy, o2, s2, n));
-            if (op == BinaryOp.GELU_BACKWARD) {   // the second pass, a lambda of its own: see geluPhiPass
-                Rows.forEach(a.shape(), new Tensor[]{out, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
-                    if (vectorRow(s0, s1, s2)) geluDensityPass(fo, o0, fx, o1, fy, o2, s2, n);
-                });
-            }
+            binaryF32Rows(op, out, a, b, (float[]) o, (float[]) x, (float[]) y);
             return out;
         }
         Rows.forEach(a.shape(), new Tensor[]{out, a, b}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
@@ -235,6 +228,23 @@ final class ElementwiseCpu {
         return out;
     }
 
+    /**
+     * out = a op b over float32 rows by binaryF32, b null for one value fy[0] broadcast (binaryScalar); GELU's backward
+     * then gets its second pass, a lambda of its own: see geluPhiPass.
+     */
+    private static void binaryF32Rows(BinaryOp op, Tensor out, Tensor a, Tensor b, float[] fo, float[] fx, float[] fy) {
+        boolean one = b == null;
+        Tensor[] rows = one ? new Tensor[]{out, a} : new Tensor[]{out, a, b};
+        Rows.forEach(a.shape(), rows, (n, o0, s0, o1, s1, o2, s2, o3, s3) ->
+                binaryF32(op, fo, o0, s0, fx, o1, s1, fy, one ? 0 : o2, one ? 0 : s2, n));
+        if (op == BinaryOp.GELU_BACKWARD) {
+            Rows.forEach(a.shape(), rows, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {
+                if (vectorRow(s0, s1, one ? 0 : s2)) geluDensityPass(fo, o0, fx, o1, fy, one ? 0 : o2, one ? 0 : s2, n);
+            });
+        }
+    }
+
+    /** One row of binaryF32Rows (GELU's backward: its first pass only, or all of it where the row is not vectorRow's). */
     private static void binaryF32(BinaryOp op, float[] out, int oo, int os, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
         boolean fast = vectorRow(os, xs, ys) && laneWise(op);
         if (fast && op == BinaryOp.GELU_BACKWARD) {
@@ -307,9 +317,7 @@ final class ElementwiseCpu {
         Tensor out = newTensor(a.shape(), outType);
         Object o = arrayOf(out), x = arrayOf(a);
         if (t == DType.FLOAT32 && outType == DType.FLOAT32 && !scalarFirst && laneWise(op)) {
-            float[] fo = (float[]) o, fx = (float[]) x, fs = {(float) s};
-            Rows.forEach(a.shape(), new Tensor[]{out, a}, (n, o0, s0, o1, s1, o2, s2, o3, s3) ->
-                    binaryF32(op, fo, o0, s0, fx, o1, s1, fs, 0, 0, n));
+            binaryF32Rows(op, out, a, null, (float[]) o, (float[]) x, new float[]{(float) s});
             return out;
         }
         Rows.forEach(a.shape(), new Tensor[]{out, a}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {

@@ -51,6 +51,9 @@ class Float32FastPathTest {
         close(Elementwise.binary(op, A64.to(DType.FLOAT32), row32), Elementwise.binary(op, A64, row64), "gelu backward, x a broadcast row");
         close(Elementwise.binary(op, A64.to(DType.FLOAT32), column32), Elementwise.binary(op, A64, column64), "gelu backward, x one value a row");
         close(Elementwise.binary(op, A64.to(DType.FLOAT32).t(), B64.to(DType.FLOAT32).t()), Elementwise.binary(op, A64.t(), B64.t()), "gelu backward, transposed");
+        // x one number (binaryScalar): both passes too
+        dev.kiln.backend.Backend cpu = dev.kiln.Backends.get(Device.CPU);
+        close(cpu.binaryScalar(op, A64.to(DType.FLOAT32), 1.5, false), cpu.binaryScalar(op, A64, 1.5, false), "gelu backward, x a scalar");
     }
 
     @Test void reluGradientUsesTheStepKernel() {
