@@ -176,9 +176,8 @@ final class MatmulCuda extends CudaFamily {
         GemmOperand lg = operand(gc), lw = operand(wc);
         Tensor dh = newTensor(new int[]{n, in}, t);
         // column-major: dhᵀ (in x N) = op(w) · op(g), w read as (in x out) and g as (out x N) when row-major
-        boolean fused = product(dev.allowTf32(), t, t, CublasLt.Epilogue.DGELU, lw.transposed(), lg.transposed(), in, n, out, ptr(wc), lw.ld(),
-                ptr(gc), lg.ld(), 0, ptr(dh), in, ptr(h), () -> Blas.tryLt(dev, t, CublasLt.Epilogue.DGELU, false, lw.transposed(),
-                        lg.transposed(), in, n, out, ptr(wc), lw.ld(), ptr(gc), lg.ld(), ptr(dh), in, ptr(h)));
+        boolean fused = Blas.tryLt(dev, t, CublasLt.Epilogue.DGELU, false, lw.transposed(), lg.transposed(), in, n, out, ptr(wc), lw.ld(),
+                ptr(gc), lg.ld(), ptr(dh), in, ptr(h));
         drop(gc, g);
         drop(wc, w);
         if (fused) return dh;
@@ -232,7 +231,7 @@ final class MatmulCuda extends CudaFamily {
     }
 
     /**
-     * D = op(A)·op(B) (+ bias) (+ C) (· GELU'(bias), for DGELU), column-major as {@link Blas#tryLtTo}: matmul.cu's gemm_tc32 (float32 as three TF32
+     * D = op(A)·op(B) (+ bias) (+ C), column-major as {@link Blas#tryLtTo}: matmul.cu's gemm_tc32 (float32 as three TF32
      * tensor-core products, float32's precision) where it applies and the timed search ({@link Cuda#cudnnBenchmark()}) found
      * it faster than {@code library} for this problem, else {@code library}, the cuBLAS call the caller would make; false
      * when that refused. A problem is timed on its first call outside a capture whose C is not D (the runs repeat it).
@@ -241,9 +240,7 @@ final class MatmulCuda extends CudaFamily {
                             long k, long a, long lda, long b, long ldb, long c, long d, long ldd, long bias, BooleanSupplier library) {
         if (!tc32Applies(tf32, t, out, epilogue, transA, transB, m, n, k, a, lda, b, ldb, ldd)) return library.getAsBoolean();
         Tc32Key key = new Tc32Key(transA, transB, m, n, k, lda, ldb, ldd, epilogue, c != 0);
-        boolean dgelu = epilogue == CublasLt.Epilogue.DGELU;   // bias then points to the GELU's input, laid out as D
-        Runnable run = () -> tc32(transA, transB, (int) m, (int) n, (int) k, a, (int) lda, b, (int) ldb, c, d, (int) ldd,
-                dgelu ? 0 : bias, dgelu ? bias : 0);
+        Runnable run = () -> tc32(transA, transB, (int) m, (int) n, (int) k, a, (int) lda, b, (int) ldb, c, d, (int) ldd, bias);
         Boolean ours = tc32Forced != null ? tc32Forced : tc32Pick.kept(key);
         if (ours == null && Cuda.cudnnBenchmark() && !dev.allocator().capturing() && c != d) {
             ours = tc32Pick.choose(key, () -> {
@@ -270,15 +267,14 @@ final class MatmulCuda extends CudaFamily {
     private final TimedPick<Tc32Key> tc32Pick;
 
     /**
-     * Whether gemm_tc32 can take the product: float32 in and out with TF32 not allowed, no epilogue but a bias or the GELU's
-     * backward, an sm_80 or
-     * later device, products of at least 2^27 multiply-adds (below, launches dominate either way), and each operand's
+     * Whether gemm_tc32 can take the product: float32 in and out with TF32 not allowed, no epilogue but a bias (matmul.cu
+     * says why not a GELU's backward), an sm_80 or later device, products of at least 2^27 multiply-adds (below, launches dominate either way), and each operand's
      * contiguous rows 16-byte aligned (cp.async; a 65-token vocabulary's head is not).
      */
     private boolean tc32Applies(boolean tf32, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n,
                                 long k, long a, long lda, long b, long ldb, long ldd) {
         if (tf32 || t != DType.FLOAT32 || out != DType.FLOAT32 || dev.computeCapabilityMajor() < 8) return false;
-        if (epilogue != CublasLt.Epilogue.DEFAULT && epilogue != CublasLt.Epilogue.BIAS && epilogue != CublasLt.Epilogue.DGELU) return false;
+        if (epilogue != CublasLt.Epilogue.DEFAULT && epilogue != CublasLt.Epilogue.BIAS) return false;
         if (m <= 0 || n <= 0 || k <= 0 || m * n * k < 1L << 27 || Math.max(Math.max(m, n), Math.max(k, Math.max(Math.max(lda, ldb), ldd))) > Integer.MAX_VALUE
                 || (n + 127) / 128 > 65535) {
             return false;
@@ -292,8 +288,7 @@ final class MatmulCuda extends CudaFamily {
      * multiprocessors idle (a weight gradient's 384 x 1152 x 16384: 27 tiles on 132 multiprocessors), the slices' sums
      * added in order by gemm_tc32_sum.
      */
-    private void tc32(boolean transA, boolean transB, int m, int n, int k, long a, int lda, long b, int ldb, long c, long d, int ldd, long bias,
-                      long gelu) {
+    private void tc32(boolean transA, boolean transB, int m, int n, int k, long a, int lda, long b, int ldb, long c, long d, int ldd, long bias) {
         int kslice = tc32Slice(m, n, k, dev.multiprocessorCount()), slices = (k + kslice - 1) / kslice;
         int gx = (m + TC32_BM - 1) / TC32_BM, gy = (n + TC32_BN - 1) / TC32_BN;
         boolean wgmma = hopper && !mmaSyncForced;
@@ -301,16 +296,16 @@ final class MatmulCuda extends CudaFamily {
         int shared = wgmma ? WG32_SHARED : TC32_SHARED;
         TC32_RUNS.incrementAndGet();
         if (slices == 1) {
-            Launch.args().ptr(d).ptr(a).ptr(b).ptr(c).ptr(bias).ptr(gelu).ptr(0).ints(m, n, k, lda, ldb, ldd, kslice)
+            Launch.args().ptr(d).ptr(a).ptr(b).ptr(c).ptr(bias).ptr(0).ints(m, n, k, lda, ldb, ldd, kslice)
                     .go(dev, fn, gx, gy, 1, TC32_THREADS, shared);
             return;
         }
         CudaAllocator.Block part = dev.allocator().allocate((long) slices * m * n * Float.BYTES);
         try {
-            Launch.args().ptr(d).ptr(a).ptr(b).ptr(0).ptr(0).ptr(0).ptr(part.address()).ints(m, n, k, lda, ldb, ldd, kslice)
+            Launch.args().ptr(d).ptr(a).ptr(b).ptr(0).ptr(0).ptr(part.address()).ints(m, n, k, lda, ldb, ldd, kslice)
                     .go(dev, fn, gx, gy, slices, TC32_THREADS, shared);
             long blocks = Math.min(((long) m * n + 255) / 256, 8L * dev.multiprocessorCount());
-            Launch.args().ptr(d).ptr(part.address()).ptr(c).ptr(bias).ptr(gelu).ints(m, n, k, lda, ldb, ldd, kslice).i32(slices)
+            Launch.args().ptr(d).ptr(part.address()).ptr(c).ptr(bias).ints(m, n, k, lda, ldb, ldd, kslice).i32(slices)
                     .go(dev, tc32Sum.get(), (int) blocks, 1, 1, 256, 0);
         } finally {
             dev.allocator().free(part);   // stream-ordered: the next user of the block runs after these kernels

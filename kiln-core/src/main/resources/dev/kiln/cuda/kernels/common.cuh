@@ -63,13 +63,6 @@ template <> __device__ __forceinline__ float store<float, float>(float v) { retu
 template <> __device__ __forceinline__ bf16 store<bf16, float>(float v) { bf16 r; r.v = float_to_bf16(v); return r; }
 template <> __device__ __forceinline__ f16 store<f16, float>(float v) { f16 r; r.v = float_to_f16(v); return r; }
 
-// ---- the tanh GELU's slope at x, d/dx 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): its backward in elementwise.cu and
-// the GELU-backward epilogue of matmul.cu's float32 tensor-core products
-template <typename C> __device__ __forceinline__ C gelu_tanh_slope(C x) {
-    C t = tanh((C) 0.7978845608028654 * (x + (C) 0.044715 * x * x * x));
-    return (C) 0.5 * ((C) 1 + t) + (C) 0.5 * x * ((C) 1 - t * t) * (C) 0.7978845608028654 * ((C) 1 + (C) 0.134145 * x * x);
-}
-
 // ---- strided geometry: up to 8 dimensions (merged on the host first), up to 4 operands.
 // rank 0 means every operand is contiguous from its base pointer: offset = linear index.
 #define KILN_MAX_RANK 8

@@ -29,6 +29,15 @@ __device__ __forceinline__ C unary_op(int op, C x) {
     }
 }
 
+// The GELU's slopes at x: exact, d/dx x·Φ(x) = Φ(x) + x·φ(x), and tanh, d/dx 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+template <typename C> __device__ __forceinline__ C gelu_slope(C x) {
+    return (C) 0.5 * ((C) 1 + erf(x * (C) 0.7071067811865476)) + x * (C) 0.3989422804014327 * exp((C) -0.5 * x * x);
+}
+template <typename C> __device__ __forceinline__ C gelu_tanh_slope(C x) {
+    C t = tanh((C) 0.7978845608028654 * (x + (C) 0.044715 * x * x * x));
+    return (C) 0.5 * ((C) 1 + t) + (C) 0.5 * x * ((C) 1 - t * t) * (C) 0.7978845608028654 * ((C) 1 + (C) 0.134145 * x * x);
+}
+
 template <typename C>
 __device__ __forceinline__ C binary_op(int op, C a, C b) {
     const C one = 1, zero = 0;
@@ -49,7 +58,7 @@ __device__ __forceinline__ C binary_op(int op, C a, C b) {
         case BINARY_AND: return (a != zero && b != zero) ? one : zero;
         case BINARY_OR: return (a != zero || b != zero) ? one : zero;
         case BINARY_RELU_BACKWARD: return b > zero ? a : zero;
-        case BINARY_GELU_BACKWARD: return a * ((C) 0.5 * (one + erf(b * (C) 0.7071067811865476)) + b * (C) 0.3989422804014327 * exp((C) -0.5 * b * b));
+        case BINARY_GELU_BACKWARD: return a * gelu_slope(b);
         case BINARY_GELU_TANH_BACKWARD: return a * gelu_tanh_slope(b);
         default: { C s = one / (one + exp(-b)); return a * (s * (one + b * (one - s))); }   // BINARY_SILU_BACKWARD
     }

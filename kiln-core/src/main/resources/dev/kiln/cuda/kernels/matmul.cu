@@ -56,7 +56,7 @@ KILN_FLOAT_TYPES(GEMM)
 // sums of one 32-deep k tile are added into float32 accumulators of their own, so long reductions keep float32's
 // error: the tensor cores' own accumulation does not round to nearest (without this step the GPT's products were 2e-6
 // to 1.7e-5 off, with it 4e-7, under cuBLAS's float32 product: bench/results/2026-12-03-h200-s33). Column-major, as
-// cuBLAS: D (m x n, ldd) = op(A)·op(B) (+ bias[i]) (+ C, laid out as D) (· GELU'(h), h as D), op(A)(i, p) = a[p + i·lda] when A_K (A's k
+// cuBLAS: D (m x n, ldd) = op(A)·op(B) (+ bias[i]) (+ C, laid out as D), op(A)(i, p) = a[p + i·lda] when A_K (A's k
 // contiguous) else a[i + p·lda], op(B)(p, j) = b[p + j·ldb] when B_K else b[j + p·ldb]. A block of 8 warps owns a
 // 128 x 128 tile of D (a warp 64 x 32: 4 x 4 fragments); 32-deep k tiles move by 16-byte cp.async three stages ahead,
 // each operand tile kept as it lies in memory and split into hi and lo as a fragment is read. The caller guarantees
@@ -110,26 +110,27 @@ __device__ __forceinline__ void tc32_mma_set(float* c, const unsigned* a, unsign
                  : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.f));
 }
 
-// D = the product's sum v (+ bias[i]) (+ C), times the tanh GELU's slope at its input h (laid out as D) when h is given
-// (a linear's input gradient through the GELU before it, cuBLASLt's DGELU epilogue)
-__device__ __forceinline__ void tc32_finish(float* d, const float* c, const float* bias, const float* h, const GemmTc32P& p, int i, int j, float v) {
+// D = the product's sum v (+ bias[i]) (+ C). Kept this small: a GELU's slope here as well (cuBLASLt's DGELU) made the
+// kernels' 64 unrolled stores long enough that every product ran up to 40% slower, GELU or not, and the GELU products
+// twice as long as without it, slower than the product and the elementwise backward apart (H200, nn 1536 x 16384 x 384:
+// 0.324 ms plain, 0.649 with the slopes; bench/results/2026-12-03-h200-s35).
+__device__ __forceinline__ void tc32_finish(float* d, const float* c, const float* bias, const GemmTc32P& p, int i, int j, float v) {
     i64 o = (i64) j * p.ldd + i;
     if (bias) v += bias[i];
     if (c) v += c[o];
-    if (h) v *= gelu_tanh_slope(h[o]);
     d[o] = v;
 }
 // D(i, j) from the product's sum v, or v into the slice's partial sums when k is split
-__device__ __forceinline__ void tc32_store(float* d, float* part, const float* c, const float* bias, const float* h, const GemmTc32P& p,
+__device__ __forceinline__ void tc32_store(float* d, float* part, const float* c, const float* bias, const GemmTc32P& p,
                                            int i, int j, float v) {
     if (i >= p.m || j >= p.n) return;
     if (gridDim.z > 1) part[((i64) blockIdx.z * p.n + j) * p.m + i] = v;
-    else tc32_finish(d, c, bias, h, p, i, j, v);
+    else tc32_finish(d, c, bias, p, i, j, v);
 }
 
 template <bool A_K, bool B_K>
 __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const float* b, const float* c, const float* bias,
-                                               const float* h, float* part, GemmTc32P p) {
+                                               float* part, GemmTc32P p) {
     extern __shared__ __align__(16) float tc32_sh[];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     int wi = (warp & 1) * 64, wj = (warp >> 1) * 32;                    // the warp's corner in the block's tile
@@ -198,7 +199,7 @@ __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const f
         for (int nt = 0; nt < 4; nt++)
 #pragma unroll
             for (int e = 0; e < 4; e++)
-                tc32_store(d, part, c, bias, h, p, i0 + wi + mt * 16 + g + (e >> 1) * 8, j0 + wj + nt * 8 + t * 2 + (e & 1), sum[mt][nt][e]);
+                tc32_store(d, part, c, bias, p, i0 + wi + mt * 16 + g + (e >> 1) * 8, j0 + wj + nt * 8 + t * 2 + (e & 1), sum[mt][nt][e]);
 }
 
 // ==== The same products on Hopper's warpgroup tensor cores (wgmma, sm_90a): gemm_wg32, what MatmulCuda runs on sm_90.
@@ -268,7 +269,7 @@ __device__ __forceinline__ void wg32_split(const float* raw, float* hi, float* l
 
 template <bool A_K, bool B_K>
 __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const float* b, const float* c, const float* bias,
-                                               const float* h, float* part, GemmTc32P p) {
+                                               float* part, GemmTc32P p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     extern __shared__ __align__(128) float wg32_sh[];
     const int H = TC32_BN * TC32_BK;                                     // floats of one split half of B
@@ -342,7 +343,7 @@ __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const f
     for (int nc = 0; nc < 16; nc++)
 #pragma unroll
         for (int e = 0; e < 4; e++)
-            tc32_store(d, part, c, bias, h, p, i0 + wg * 64 + (warp & 3) * 16 + g + (e >> 1) * 8, j0 + nc * 8 + t * 2 + (e & 1), sum[nc * 4 + e]);
+            tc32_store(d, part, c, bias, p, i0 + wg * 64 + (warp & 3) * 16 + g + (e >> 1) * 8, j0 + nc * 8 + t * 2 + (e & 1), sum[nc * 4 + e]);
 #else
     __trap();
 #endif
@@ -351,8 +352,8 @@ __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const f
 // The four layouts of each: KIND tc32 (mma.sync) or wg32 (wgmma), NAME op(A) op(B) as cuBLAS spells them
 #define GEMM_F32_TC(KIND, NAME, AK, BK) \
 extern "C" __global__ void __launch_bounds__(TC32_THREADS, 1) gemm_##KIND##_##NAME(float* d, const float* a, \
-        const float* b, const float* c, const float* bias, const float* h, float* part, GemmTc32P p) { \
-    gemm_##KIND##_impl<AK, BK>(d, a, b, c, bias, h, part, p); \
+        const float* b, const float* c, const float* bias, float* part, GemmTc32P p) { \
+    gemm_##KIND##_impl<AK, BK>(d, a, b, c, bias, part, p); \
 }
 #define GEMM_F32_TC_LAYOUTS(KIND) GEMM_F32_TC(KIND, tn, true, true) GEMM_F32_TC(KIND, nn, false, true) \
     GEMM_F32_TC(KIND, nt, false, false) GEMM_F32_TC(KIND, tt, true, false)
@@ -360,12 +361,12 @@ GEMM_F32_TC_LAYOUTS(tc32)
 GEMM_F32_TC_LAYOUTS(wg32)
 
 // D = the slices' sums in order, finished as tc32_finish does: the split-k products' second pass, the same bits every run.
-extern "C" __global__ void gemm_tc32_sum(float* d, const float* part, const float* c, const float* bias, const float* h, GemmTc32P p, int slices) {
+extern "C" __global__ void gemm_tc32_sum(float* d, const float* part, const float* c, const float* bias, GemmTc32P p, int slices) {
     i64 total = (i64) p.m * p.n;
     for (i64 e = blockIdx.x * (i64) blockDim.x + threadIdx.x; e < total; e += (i64) gridDim.x * blockDim.x) {
         int j = (int) (e / p.m), i = (int) (e - (i64) j * p.m);
         float v = part[e];
         for (int z = 1; z < slices; z++) v += part[z * total + e];
-        tc32_finish(d, c, bias, h, p, i, j, v);
+        tc32_finish(d, c, bias, p, i, j, v);
     }
 }

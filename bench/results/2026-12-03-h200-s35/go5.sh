@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# session 35 call 5: the final kernels (no GELU slope in the tensor-core products' epilogue; the tanh one stays on
+# cuBLASLt's DGELU, the exact one composes): Matmul, Elementwise, Transformer, LM, Recurrent, TrainerGraph GPU tests;
+# GPT/LSTM fp32 beside torch.compile in the same call, Kiln before and after PyTorch
+T0=$(date +%s); B=$(cd "${1:-$(dirname "$0")}" && pwd); R=$OUT/r; mkdir -p $R
+el() { echo "$(( $(date +%s)-T0 ))"; }
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee $R/gpu.txt
+timeout 200 "$B/run.sh" test --select-class dev.kiln.cuda.MatmulGpuTest --select-class dev.kiln.cuda.ElementwiseGpuTest --select-class dev.kiln.cuda.TransformerGpuTest \
+  --select-class dev.kiln.cuda.LanguageModelGpuTest --select-class dev.kiln.cuda.RecurrentGpuTest --select-class dev.kiln.train.TrainerGraphGpuTest > $R/tests.txt 2>&1; echo "tests exit $? at $(el)s"
+grep -E "tests (successful|failed|aborted)|16384 x 128" $R/tests.txt; grep -A8 "✘" $R/tests.txt | grep -E "Exception|expected|Error|=>|✘" | head -16
+W=gpt_6L384_T256_b64_fp32,lstm_2L512_T128_b64_fp32
+KILN_LOG_LEVEL=debug timeout 90 "$B/run.sh" kiln bench --device cuda --only $W --cuda-graphs --json > $R/kiln.json 2> $R/kiln-debug.log; echo "kiln bench exit $? at $(el)s"
+grep -E "gemm_wg32 |gemm_tc32 " $R/kiln-debug.log | sed 's/.*kiln: //' | cut -c1-220 | sort | uniq -c | head -30; grep -v "DEBUG\|cudnn:" $R/kiln-debug.log > $R/kiln.log; gzip $R/kiln-debug.log
+PYTHONUNBUFFERED=1 timeout 120 python3 "$B/ref/torch_ref.py" --only $W --compiled > $R/torch.json 2> $R/torch.log; echo "torch exit $? at $(el)s"
+timeout 90 "$B/run.sh" kiln bench --device cuda --only $W --cuda-graphs --json > $R/kiln2.json 2> $R/kiln2.log; echo "kiln bench 2 exit $? at $(el)s"
+python3 "$B/ref/compare.py" $R/kiln.json $R/torch.json | tee $R/compare.txt
+python3 "$B/ref/compare.py" $R/kiln2.json $R/torch.json | tee $R/compare2.txt
+echo "done at $(el)s"
+cd $R && tar czf all.tgz --exclude='*.tgz' *
