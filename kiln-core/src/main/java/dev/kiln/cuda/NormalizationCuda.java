@@ -18,6 +18,7 @@ final class NormalizationCuda extends CudaFamily {
     private final Kernels.Table reluMaxPoolV, reluMaxPoolGradV, reluMaxPoolInputGradV, reluMaxPoolInputGradQuadsV;   // batch norm, ReLU and max pool in one
     private final Kernels.Table lnForward, lnForwardTo, lnInputGrad, lnParamGrad, lnParamGradFinish;
     private final Kernels.Table lnInputGradFrom, lnParamGradFrom;   // float32 rows, the 16-bit gradient of layer_norm_fwd_to's output
+    private final Kernels.Single lnForwardV, lnInputGradV;          // float32 rows of 128·k (k <= 8) held in registers
 
     NormalizationCuda(CudaBackend backend) {
         super(backend);
@@ -45,6 +46,8 @@ final class NormalizationCuda extends CudaFamily {
         lnParamGradFinish = new Kernels.Table(dev, "normalization.cu", "layer_norm_param_grad_finish");
         lnInputGradFrom = new Kernels.Table(dev, "normalization.cu", "layer_norm_input_grad_from", true);
         lnParamGradFrom = new Kernels.Table(dev, "normalization.cu", "layer_norm_param_grad_from", true);
+        lnForwardV = new Kernels.Single(dev, "normalization.cu", "layer_norm_fwd_v_f32");
+        lnInputGradV = new Kernels.Single(dev, "normalization.cu", "layer_norm_input_grad_v_f32");
     }
 
     /** Blocks per channel for the per-channel sums: enough blocks to fill the GPU, each at least 4,096 elements. */
@@ -303,9 +306,17 @@ final class NormalizationCuda extends CudaFamily {
         dev.allocator().free(partial);
     }
 
-    // ---- layer norm: a warp per row (128-thread blocks); parameter gradients as column sums over row splits
+    // ---- layer norm: a warp per row (128-thread blocks; float32 rows of 128·k in registers); parameter gradients as column
+    // sums over row splits
 
     private int warpGrid(long rows) { return (int) Math.max(1, Math.min((rows + 3) / 4, dev.multiprocessorCount() * 32L)); }
+
+    /** Whether float32 rows of n go to the _v kernels: n a multiple of 128 up to 1,024, every row and vector 16-byte aligned. */
+    private static boolean vectorRows(DType t, int n, long... pointers) {
+        if (t != DType.FLOAT32 || n % 128 != 0 || n > 1024) return false;
+        for (long p : pointers) if (p % 16 != 0) return false;
+        return true;
+    }
 
     Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps, DType out) {
         requireAnyFloat("layer_norm", x.dtype());
@@ -318,8 +329,9 @@ final class NormalizationCuda extends CudaFamily {
         long rows = x.numel() / n;
         Tensor y = newTensor(x.shape(), out), mean = newTensor(new int[]{(int) rows}, pt), invstd = newTensor(new int[]{(int) rows}, pt);
         if (rows > 0) {
+            boolean v = !narrowing && vectorRows(x.dtype(), n, ptr(y), ptr(xc), ptrOrNull(weight), ptrOrNull(bias));
             Launch.args().ptr(ptr(y)).ptr(ptr(mean)).ptr(ptr(invstd)).ptr(ptr(xc)).ptr(ptrOrNull(weight)).ptr(ptrOrNull(bias)).i64(rows).i32(n).f64(eps)
-                    .go(dev, narrowing ? lnForwardTo.get(out, x.dtype()) : lnForward.get(x.dtype()), warpGrid(rows), 128);
+                    .go(dev, v ? lnForwardV.get() : narrowing ? lnForwardTo.get(out, x.dtype()) : lnForward.get(x.dtype()), warpGrid(rows), 128);
         }
         drop(xc, x);
         return new Tensor[]{y, mean, invstd};
@@ -339,8 +351,10 @@ final class NormalizationCuda extends CudaFamily {
         }
         if (dx != null && rows > 0) {
             Tensor ac = addend == null ? null : contiguous(addend, t);
+            boolean v = !from16 && vectorRows(t, n, ptr(dx), ptr(gc), ptr(xc), ptrOrNull(weight), ptrOrNull(ac));
             Launch.args().ptr(ptr(dx)).ptr(ptr(gc)).ptr(ptr(xc)).ptr(ptrOrNull(weight)).ptr(ptr(mean)).ptr(ptr(invstd)).i64(rows).i32(n)
-                    .ptr(ptrOrNull(ac)).go(dev, from16 ? lnInputGradFrom.get(g.dtype(), t) : lnInputGrad.get(t), warpGrid(rows), 128);
+                    .ptr(ptrOrNull(ac)).go(dev, v ? lnInputGradV.get() : from16 ? lnInputGradFrom.get(g.dtype(), t) : lnInputGrad.get(t),
+                            warpGrid(rows), 128);
             if (ac != null) drop(ac, addend);
         }
         if (db != null) {
