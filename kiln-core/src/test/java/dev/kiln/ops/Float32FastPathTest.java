@@ -97,6 +97,10 @@ class Float32FastPathTest {
         close(dev.kiln.nn.F.logSoftmax(a32, 0), dev.kiln.nn.F.logSoftmax(A64, 0), "log_softmax");
         Tensor c = B64.gt(0);
         close(Tensor.where(c, a32, a32.neg()), Tensor.where(c, A64, A64.neg()), "where");
+        // a masked fill's shape: one value for the taken lanes, the condition one row broadcast down the rows
+        Tensor row = B64.select(0, 2).gt(0).unsqueeze(0).expand(B64.shape()[0], B64.shape()[1]);
+        close(Tensor.where(row, Tensor.scalar(-7.0).to(DType.FLOAT32), a32), Tensor.where(row, Tensor.scalar(-7.0, DType.FLOAT64, Device.CPU), A64), "where, a fill");
+        close(Tensor.where(c.t().contiguous().t(), a32, a32.neg()), Tensor.where(c, A64, A64.neg()), "where, a strided condition");
     }
 
     @Test void embeddingForwardAndRepeatedIdGradient() {
