@@ -111,7 +111,7 @@ __device__ __forceinline__ void tc32_mma_set(float* c, const unsigned* a, unsign
 }
 
 // D = the product's sum v (+ bias[i]) (+ C). Kept this small: a GELU's slope here as well (cuBLASLt's DGELU) made the
-// kernels' 64 unrolled stores long enough that every product ran up to 40% slower, GELU or not, and the GELU products
+// kernels' 64 unrolled stores long enough that every product ran 19-68% slower, GELU or not, and the GELU products
 // twice as long as without it, slower than the product and the elementwise backward apart (H200, nn 1536 x 16384 x 384:
 // 0.324 ms plain, 0.649 with the slopes; bench/results/2026-12-03-h200-s35).
 __device__ __forceinline__ void tc32_finish(float* d, const float* c, const float* bias, const GemmTc32P& p, int i, int j, float v) {
