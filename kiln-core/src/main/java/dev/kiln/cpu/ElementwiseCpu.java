@@ -5,8 +5,10 @@ import dev.kiln.HostArrays;
 import dev.kiln.Tensor;
 import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.UnaryOp;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import static dev.kiln.cpu.CpuStorage.arrayOf;
@@ -332,7 +334,7 @@ final class ElementwiseCpu {
 
     /** Bytes a float32 vector's lanes of condition take (null where a float vector has fewer than 8 lanes). */
     private static final VectorSpecies<Byte> CONDITION = F.length() < 8 ? null
-            : VectorSpecies.of(byte.class, jdk.incubator.vector.VectorShape.forBitSize(F.length() * 8));
+            : VectorSpecies.of(byte.class, VectorShape.forBitSize(F.length() * 8));
 
     /**
      * One row of where: vectors where out, the condition and each operand run along the row or the operand is one value
@@ -342,7 +344,7 @@ final class ElementwiseCpu {
         int i = 0;
         if (CONDITION != null && os == 1 && cs == 1 && xs <= 1 && ys <= 1) {
             for (; i <= n - F.length(); i += F.length()) {
-                var take = jdk.incubator.vector.ByteVector.fromArray(CONDITION, c, co + i).compare(VectorOperators.NE, (byte) 0).cast(F);
+                var take = ByteVector.fromArray(CONDITION, c, co + i).compare(VectorOperators.NE, (byte) 0).cast(F);
                 FloatVector u = xs == 0 ? FloatVector.broadcast(F, x[xo]) : FloatVector.fromArray(F, x, xo + i);
                 FloatVector v = ys == 0 ? FloatVector.broadcast(F, y[yo]) : FloatVector.fromArray(F, y, yo + i);
                 v.blend(u, take).intoArray(out, oo + i);

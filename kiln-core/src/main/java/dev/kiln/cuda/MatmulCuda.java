@@ -268,8 +268,8 @@ final class MatmulCuda extends CudaFamily {
 
     /**
      * Whether gemm_tc32 can take the product: float32 in and out with TF32 not allowed, no epilogue but a bias (matmul.cu
-     * says why not a GELU's backward), an sm_80 or later device, products of at least 2^27 multiply-adds (below, launches dominate either way), and each operand's
-     * contiguous rows 16-byte aligned (cp.async; a 65-token vocabulary's head is not).
+     * says why not a GELU's backward), an sm_80 or later device, products of at least 2^27 multiply-adds (below, launches
+     * dominate either way), and each operand's contiguous rows 16-byte aligned (cp.async; a 65-token vocabulary's head is not).
      */
     private boolean tc32Applies(boolean tf32, DType t, DType out, CublasLt.Epilogue epilogue, boolean transA, boolean transB, long m, long n,
                                 long k, long a, long lda, long b, long ldb, long ldd) {
