@@ -110,7 +110,7 @@ __device__ __forceinline__ void tc32_mma_set(float* c, const unsigned* a, unsign
                  : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.f));
 }
 
-// D = the product's sum v (+ bias[i]) (+ C). Kept this small: a GELU's slope here as well (cuBLASLt's DGELU) made the
+// D = the product's sum v (+ bias[i]) (+ C), as tc32_epilogue adds them. Kept this small: a GELU's slope here as well (cuBLASLt's DGELU) made the
 // kernels' 64 unrolled stores long enough that every product ran 19-68% slower, GELU or not, and the GELU products
 // twice as long as without it, slower than the product and the elementwise backward apart (H200, nn 1536 x 16384 x 384:
 // 0.324 ms plain, 0.649 with the slopes; bench/results/2026-12-03-h200-s35).
@@ -120,12 +120,42 @@ __device__ __forceinline__ void tc32_finish(float* d, const float* c, const floa
     if (c) v += c[o];
     d[o] = v;
 }
-// D(i, j) from the product's sum v, or v into the slice's partial sums when k is split
-__device__ __forceinline__ void tc32_store(float* d, float* part, const float* c, const float* bias, const GemmTc32P& p,
-                                           int i, int j, float v) {
-    if (i >= p.m || j >= p.n) return;
-    if (gridDim.z > 1) part[((i64) blockIdx.z * p.n + j) * p.m + i] = v;
-    else tc32_finish(d, c, bias, p, i, j, v);
+// The block's 64 sums a thread holds (ij(x, i, j) names the element of sum[x]) into D, or into the slice's partial sums
+// when k is split. Every element of C and the bias is loaded before the first store: D may be C itself (a residual
+// added in place), so no load may pass a store, and loaded beside each store the 64 loads' latencies added up (H200,
+// 384 x 16384 x 384 with C: 0.143 ms against 0.083 without; bench/results/2026-12-03-h200-s36).
+template <typename Ij>
+__device__ __forceinline__ void tc32_epilogue(float* d, float* part, const float* c, const float* bias, const GemmTc32P& p,
+                                              const float* sum, Ij ij) {
+    if (gridDim.z > 1) {
+#pragma unroll
+        for (int x = 0; x < 64; x++) {
+            int i, j;
+            ij(x, i, j);
+            if (i < p.m && j < p.n) part[((i64) blockIdx.z * p.n + j) * p.m + i] = sum[x];
+        }
+        return;
+    }
+    float cv[64], bv[64];
+#pragma unroll
+    for (int x = 0; x < 64; x++) {
+        int i, j;
+        ij(x, i, j);
+        bool in = i < p.m && j < p.n;
+        cv[x] = c && in ? c[(i64) j * p.ldd + i] : 0.f;
+        bv[x] = bias && in ? bias[i] : 0.f;    // the same few rows again: the compiler loads each once
+    }
+#pragma unroll
+    for (int x = 0; x < 64; x++) {
+        int i, j;
+        ij(x, i, j);
+        if (i < p.m && j < p.n) {
+            float v = sum[x];
+            if (bias) v += bv[x];
+            if (c) v += cv[x];
+            d[(i64) j * p.ldd + i] = v;
+        }
+    }
 }
 
 template <bool A_K, bool B_K>
@@ -193,13 +223,10 @@ __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const f
         for (int x = 0; x < 64; x++) { (&sum[0][0][0])[x] += (&acc[0][0][0])[x]; }
     }
     mma_wait<0>();
-#pragma unroll
-    for (int mt = 0; mt < 4; mt++)
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-            for (int e = 0; e < 4; e++)
-                tc32_store(d, part, c, bias, p, i0 + wi + mt * 16 + g + (e >> 1) * 8, j0 + wj + nt * 8 + t * 2 + (e & 1), sum[mt][nt][e]);
+    tc32_epilogue(d, part, c, bias, p, &sum[0][0][0], [&](int x, int& i, int& j) {   // x = (mt·4 + nt)·4 + e
+        i = i0 + wi + (x >> 4) * 16 + g + ((x >> 1) & 1) * 8;
+        j = j0 + wj + ((x >> 2) & 3) * 8 + t * 2 + (x & 1);
+    });
 }
 
 // ==== The same products on Hopper's warpgroup tensor cores (wgmma, sm_90a): gemm_wg32, what MatmulCuda runs on sm_90.
@@ -339,11 +366,10 @@ __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const f
         __syncthreads();
     }
     mma_wait<0>();
-#pragma unroll
-    for (int nc = 0; nc < 16; nc++)
-#pragma unroll
-        for (int e = 0; e < 4; e++)
-            tc32_store(d, part, c, bias, p, i0 + wg * 64 + (warp & 3) * 16 + g + (e >> 1) * 8, j0 + nc * 8 + t * 2 + (e & 1), sum[nc * 4 + e]);
+    tc32_epilogue(d, part, c, bias, p, sum, [&](int x, int& i, int& j) {   // x = nc·4 + e: m64n128's fragment
+        i = i0 + wg * 64 + (warp & 3) * 16 + g + ((x >> 1) & 1) * 8;
+        j = j0 + (x >> 2) * 8 + t * 2 + (x & 1);
+    });
 #else
     __trap();
 #endif
