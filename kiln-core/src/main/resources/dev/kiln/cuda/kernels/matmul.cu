@@ -77,19 +77,45 @@ struct GemmTc32P { int m, n, k, lda, ldb, ldd, kslice; };
 #define TC32_KP (TC32_BK + 4)           // k-contiguous tile: rows of 32 (+4) floats
 #define TC32_TILE (TC32_BM * TC32_KP)   // floats of one operand tile, either layout (128·36 >= 32·136)
 
-// One operand's 32-deep tile (ROWS rows from r0, k from k0) into sh by 16-byte cp.async; zero past rows or kend.
-// k-contiguous: rows 36 floats apart; else 32 k rows ROWS + 8 apart: either way a fragment's 32 lanes read 32 banks.
-template <bool KC, int ROWS>
-__device__ __forceinline__ void tc32_tile(float* sh, const float* x, int ld, int rows, int r0, int k0, int kend) {
-#pragma unroll
-    for (int c = threadIdx.x; c < ROWS * 8; c += TC32_THREADS) {
+// One operand's 32-deep tiles (128 rows from r0, k from k0 on) into shared memory by 16-byte cp.async, zero past the
+// rows or kend; k-contiguous tiles rows 36 floats apart, else 32 k rows 136 apart: either way a fragment's 32 lanes read
+// 32 banks. A thread moves 4 chunks of each tile, their addresses worked out once: worked out again for every tile they
+// were a third of gemm_wg32's instructions (H200, bench/results/2026-12-03-h200-s36).
+template <bool KC>
+struct Tc32Loads {
+    static constexpr int ROWS = 128;                                     // TC32_BM = TC32_BN
+    static constexpr unsigned STEP = (KC ? 32 * TC32_KP : 8 * (ROWS + 8)) * sizeof(float);   // between chunks, bytes
+    const float* src;        // chunk 0 of the next tile
+    i64 chunk;               // floats between this thread's chunks in global memory (KC: 32 rows on; else 8 k rows)
+    i64 tile;                // floats from one tile to the next
+    unsigned dst;            // bytes from a tile's start in shared memory to chunk 0
+    int k;                   // chunk 0's k in the next tile
+    unsigned inside;         // bit c: chunk c's rows lie inside the operand
+    __device__ __forceinline__ Tc32Loads(const float* x, int ld, int rows, int r0, int k0) {
+        static_assert(TC32_THREADS == 256 && TC32_BM == 128 && TC32_BN == 128, "4 chunks a thread");
         int r, kk;
-        if (KC) { r = c >> 3; kk = (c & 7) * 4; } else { kk = c / (ROWS / 4); r = (c % (ROWS / 4)) * 4; }
-        bool ok = r0 + r < rows && k0 + kk < kend;
-        const float* src = KC ? x + (i64) (r0 + r) * ld + k0 + kk : x + (i64) (k0 + kk) * ld + r0 + r;
-        mma_cp16(KC ? sh + r * TC32_KP + kk : sh + kk * (ROWS + 8) + r, ok ? src : x, ok);
+        if (KC) { r = threadIdx.x >> 3; kk = (threadIdx.x & 7) * 4; } else { kk = threadIdx.x >> 5; r = (threadIdx.x & 31) * 4; }
+        src = KC ? x + (i64) (r0 + r) * ld + k0 + kk : x + (i64) (k0 + kk) * ld + r0 + r;
+        chunk = KC ? (i64) 32 * ld : (i64) 8 * ld;
+        tile = KC ? 32 : (i64) 32 * ld;
+        dst = (KC ? r * TC32_KP + kk : kk * (ROWS + 8) + r) * sizeof(float);
+        k = k0 + kk;
+        inside = 0;
+#pragma unroll
+        for (int c = 0; c < 4; c++) inside |= (unsigned) (r0 + r + (KC ? 32 * c : 0) < rows) << c;
     }
-}
+    // the next tile into the tile at shared-memory address sh; x: any valid address (the zero-filled chunks name it)
+    __device__ __forceinline__ void next(unsigned sh, const float* x, int kend) {
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            bool ok = (inside >> c & 1) && k + (KC ? 0 : 8 * c) < kend;
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                         :: "r"(sh + dst + c * STEP), "l"(ok ? src + c * chunk : x), "r"(ok ? 16 : 0));
+        }
+        src += tile;
+        k += TC32_BK;
+    }
+};
 // Row r's elements at the fragment's k = t and t + 4 of the 8-deep step at ks. (float2 reads of k-contiguous tiles,
 // k numbered 2·t, 2·t + 1 as the float32 attention kernels do, ran no faster: H200, bench/results/2026-12-03-h200-s33.)
 template <bool KC, int ROWS>
@@ -170,12 +196,14 @@ __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const f
     float acc[4][4][4], sum[4][4][4];
 #pragma unroll
     for (int x = 0; x < 64; x++) { (&sum[0][0][0])[x] = 0.f; }
+    Tc32Loads<A_K> la(a, p.lda, p.m, i0, kb);
+    Tc32Loads<B_K> lb(b, p.ldb, p.n, j0, kb);
+    const unsigned sh0 = mma_smem(tc32_sh), stage = 2 * TC32_TILE * sizeof(float), half = TC32_TILE * sizeof(float);
 #pragma unroll
     for (int s = 0; s < TC32_STAGES - 1; s++) {
         if (s < tiles) {
-            float* st = tc32_sh + s * 2 * TC32_TILE;
-            tc32_tile<A_K, TC32_BM>(st, a, p.lda, p.m, i0, kb + s * TC32_BK, ke);
-            tc32_tile<B_K, TC32_BN>(st + TC32_TILE, b, p.ldb, p.n, j0, kb + s * TC32_BK, ke);
+            la.next(sh0 + s * stage, a, ke);
+            lb.next(sh0 + s * stage + half, b, ke);
         }
         mma_commit();
     }
@@ -184,9 +212,8 @@ __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const f
         __syncthreads();                          // tile kt landed for all; the stage loaded next was read by all
         int next = kt + TC32_STAGES - 1;
         if (next < tiles) {
-            float* st = tc32_sh + (next % TC32_STAGES) * 2 * TC32_TILE;
-            tc32_tile<A_K, TC32_BM>(st, a, p.lda, p.m, i0, kb + next * TC32_BK, ke);
-            tc32_tile<B_K, TC32_BN>(st + TC32_TILE, b, p.ldb, p.n, j0, kb + next * TC32_BK, ke);
+            la.next(sh0 + (next % TC32_STAGES) * stage, a, ke);
+            lb.next(sh0 + (next % TC32_STAGES) * stage + half, b, ke);
         }
         mma_commit();
         const float* sa = tc32_sh + (kt % TC32_STAGES) * 2 * TC32_TILE;
@@ -269,7 +296,7 @@ __device__ __forceinline__ void wg32_pin(float* d) {
 #pragma unroll
     for (int x = 0; x < 64; x++) asm volatile("" : "+f"(d[x]) :: "memory");
 }
-// A raw tile (ROWS x 32, as tc32_tile left it) into its hi and lo halves, wgmma's layout; 256 threads, a row and 16 k each
+// A raw tile (ROWS x 32, as Tc32Loads left it) into its hi and lo halves, wgmma's layout; 256 threads, a row and 16 k each
 template <bool KC, int ROWS>
 __device__ __forceinline__ void wg32_split(const float* raw, float* hi, float* lo) {
     int r = threadIdx.x % ROWS, k0 = threadIdx.x / ROWS * 16;
@@ -312,12 +339,15 @@ __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const f
     float acc[64], sum[64];
 #pragma unroll
     for (int x = 0; x < 64; x++) { sum[x] = 0.f; acc[x] = 0.f; }
+    Tc32Loads<A_K> la(a, p.lda, p.m, i0, kb);
+    Tc32Loads<B_K> lb(b, p.ldb, p.n, j0, kb);
+    const unsigned raw0 = mma_smem(raw), stage = 2 * TC32_TILE * sizeof(float), half = TC32_TILE * sizeof(float);
+    const unsigned long long desc0 = wg32_desc(wg32_sh, TC32_BN);       // B's split set 0; the others by their offsets
 #pragma unroll
     for (int s = 0; s < WG32_STAGES - 1; s++) {
         if (s < tiles) {
-            float* st = raw + s * 2 * TC32_TILE;
-            tc32_tile<A_K, TC32_BM>(st, a, p.lda, p.m, i0, kb + s * TC32_BK, ke);
-            tc32_tile<B_K, TC32_BN>(st + TC32_TILE, b, p.ldb, p.n, j0, kb + s * TC32_BK, ke);
+            la.next(raw0 + s * stage, a, ke);
+            lb.next(raw0 + s * stage + half, b, ke);
         }
         mma_commit();
     }
@@ -337,21 +367,22 @@ __device__ __forceinline__ void gemm_wg32_impl(float* d, const float* a, const f
             tc32_split(lo.y, ah[ks][2], al[ks][2]);
             tc32_split(hi.y, ah[ks][3], al[ks][3]);
         }
-        const float* split = wg32_sh + (kt & 1) * 2 * H;
+        // the descriptors' start address counts 16 bytes: a split set is 2·H floats on, a k step 8 rows of 128 floats
+        const unsigned long long dset = desc0 + (kt & 1) * (2 * H * sizeof(float) / 16);
         wg32_pin(acc);
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
         for (int ks = 0; ks < 4; ks++) {
-            unsigned long long dbh = wg32_desc(split + ks * 8 * TC32_BN, TC32_BN), dbl = wg32_desc(split + H + ks * 8 * TC32_BN, TC32_BN);
+            unsigned long long dbh = dset + ks * (8 * TC32_BN * sizeof(float) / 16), dbl = dbh + H * sizeof(float) / 16;
             wg32_mma_rs(acc, al[ks], dbh, ks > 0);
             wg32_mma_rs(acc, ah[ks], dbl, 1);
             wg32_mma_rs(acc, ah[ks], dbh, 1);
         }
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
         if (kt + WG32_STAGES - 1 < tiles) {      // into the stage of tile kt - 1, read by all before the last barrier
-            float* st = raw + ((kt + WG32_STAGES - 1) & (WG32_STAGES - 1)) * 2 * TC32_TILE;
-            tc32_tile<A_K, TC32_BM>(st, a, p.lda, p.m, i0, kb + (kt + WG32_STAGES - 1) * TC32_BK, ke);
-            tc32_tile<B_K, TC32_BN>(st + TC32_TILE, b, p.ldb, p.n, j0, kb + (kt + WG32_STAGES - 1) * TC32_BK, ke);
+            unsigned st = raw0 + ((kt + WG32_STAGES - 1) & (WG32_STAGES - 1)) * stage;
+            la.next(st, a, ke);
+            lb.next(st + half, b, ke);
         }
         mma_commit();
         mma_wait<WG32_STAGES - 2>();
