@@ -263,9 +263,12 @@ __device__ __forceinline__ void gemm_tc32_impl(float* d, const float* a, const f
 // swizzle, 8-row x 16-byte core matrices, element (j, k) at float (k / 4)·4·128 + 4·j + k % 4 (the descriptor's
 // leading offset: the next 4 k, 2,048 bytes on; stride: the next 8 rows, 128 bytes on), while A's fragments are read
 // and split in registers (a warp's own 16 rows, nothing split twice). The next tile's B is split while a tile's 12
-// products run. H200, the GPT's shapes (bench/results/2026-12-03-h200-s34): 1.21-1.64x cuBLAS's float32 product, where
-// gemm_tc32 is 1.06-1.33x; loading two tiles ahead 2-5% slower, A split in shared memory too 1.17-1.56x, and without
-// the overlap 1.08-1.39x. Nsight Compute: the tensor pipe ~22% busy, most warp stalls on loads landing.
+// products run. H200, the GPT's shapes: 1.21-1.64x cuBLAS's float32 product (bench/results/2026-12-03-h200-s34; loading
+// two tiles ahead 2-5% slower, A split in shared memory too 1.17-1.56x, without the overlap 1.08-1.39x), then with the
+// epilogue's loads first and Tc32Loads 1.55-2.05x (bench/results/2026-12-03-h200-s36, where Nsight Compute's source
+// counters of a plain product show the tensor pipe ~48% busy and 258 instructions a tile a warp, 95 of them the sums'
+// and splits' adds). Splitting tile k + 1's A and crossing both barriers while tile k's products run (A's fragments in
+// two register sets) was 1-5% faster on these shapes and 9% slower at 4096 (wg32-p2.diff there): not taken.
 #define WG32_STAGES 4                   // raw tile stages, a power of two: loads run WG32_STAGES - 1 tiles ahead
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 __device__ __forceinline__ unsigned long long wg32_desc(const float* p, int rows) {
