@@ -148,8 +148,11 @@ __device__ __forceinline__ unsigned mma_smem(const void* p) {
     asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(p));
     return r;
 }
+__device__ __forceinline__ void mma_cp16_at(unsigned dst, const void* src, bool valid) {   // dst a shared-memory address
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
 __device__ __forceinline__ void mma_cp16(void* dst, const void* src, bool valid) {   // zero-fills when !valid
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(mma_smem(dst)), "l"(src), "r"(valid ? 16 : 0));
+    mma_cp16_at(mma_smem(dst), src, valid);
 }
 __device__ __forceinline__ void mma_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void mma_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }

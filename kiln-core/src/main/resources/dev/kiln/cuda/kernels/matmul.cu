@@ -109,8 +109,7 @@ struct Tc32Loads {
 #pragma unroll
         for (int c = 0; c < 4; c++) {
             bool ok = (inside >> c & 1) && k + (KC ? 0 : 8 * c) < kend;
-            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-                         :: "r"(sh + dst + c * STEP), "l"(ok ? src + c * chunk : x), "r"(ok ? 16 : 0));
+            mma_cp16_at(sh + dst + c * STEP, ok ? src + c * chunk : x, ok);
         }
         src += tile;
         k += TC32_BK;
@@ -136,10 +135,11 @@ __device__ __forceinline__ void tc32_mma_set(float* c, const unsigned* a, unsign
                  : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.f));
 }
 
-// D = the product's sum v (+ bias[i]) (+ C), as tc32_epilogue adds them. Kept this small: a GELU's slope here as well (cuBLASLt's DGELU) made the
-// kernels' 64 unrolled stores long enough that every product ran 19-68% slower, GELU or not, and the GELU products
-// twice as long as without it, slower than the product and the elementwise backward apart (H200, nn 1536 x 16384 x 384:
-// 0.324 ms plain, 0.649 with the slopes; bench/results/2026-12-03-h200-s35).
+// D = the product's sum v (+ bias[i]) (+ C), added as tc32_epilogue adds them. Kept this small: a GELU's slope here as
+// well (cuBLASLt's DGELU) made the kernels' 64 unrolled stores long enough that every product ran 19-68% slower, GELU or
+// not, and the GELU products twice as long as without it, slower than the product and the elementwise backward apart
+// (H200, nn 1536 x 16384 x 384: 0.324 ms plain, 0.649 with the slopes; bench/results/2026-12-03-h200-s35; then the
+// epilogue still loaded beside its stores, as session 36 found).
 __device__ __forceinline__ void tc32_finish(float* d, const float* c, const float* bias, const GemmTc32P& p, int i, int j, float v) {
     i64 o = (i64) j * p.ldd + i;
     if (bias) v += bias[i];
