@@ -18,5 +18,12 @@ st kiln w1
 timeout 120 "$B/run.sh" kiln bench --data-parallel --cuda-graphs --json > "$O/kiln-w1.json" 2> "$O/kiln-w1.log"; echo "kiln w1 exit $?"; cat "$O/kiln-w1.json"
 st torch w1
 timeout 90 python3 "$B/ref/torch_ddp.py" > "$O/torch-w1.json" 2> "$O/torch-w1.log"; echo "torch w1 exit $?"; cat "$O/torch-w1.json"
+# where the scaling goes (after the figures above, so a short lease still gets them): the reductions' stream at the
+# highest priority, and an eager profile of the GPT bf16 step per rank (how much of each collective ran beside compute)
+st kiln w$N high-priority
+KILN_DP_COMM_HIGH_PRIORITY=on timeout 150 "$B/run.sh" kiln bench --gpus $N --cuda-graphs --json --only gpt,resnet18 > "$O/kiln-w$N-high.json" 2> "$O/kiln-w$N-high.log"; echo "kiln w$N high exit $?"; cat "$O/kiln-w$N-high.json"
+st kiln w$N profile
+timeout 150 "$B/run.sh" kiln bench --gpus $N --json --only gpt_6L384_T256_b64_bf16 --profile "$O/prof" > "$O/kiln-w$N-prof.json" 2> "$O/kiln-w$N-prof.log"; echo "kiln w$N profile exit $?"
+for f in "$O"/prof/*.txt; do echo "== $f"; head -30 "$f"; done
 st done
-cd "$O" && tar czf all.tgz *.txt *.json *.log 2>/dev/null; ls
+cd "$O" && tar czf all.tgz *.txt *.json *.log prof 2>/dev/null; ls

@@ -58,6 +58,14 @@ import java.util.function.UnaryOperator;
  *                       each one before it at most twice the next, up to {@code kiln.dp.bucket.mb}, so less is left to
  *                       reduce once backward ends (a CNN's stem and first stages make their gradients last). 0
  *                       (default): buckets of equal size
+ * @param dpReduceAlone  {@code kiln.dp.reduce.alone} / {@code KILN_DP_REDUCE_ALONE}: a data-parallel job of one process
+ *                       still makes its gradients bucket slices and reduces each bucket (through NCCL on a GPU), as
+ *                       each rank of a larger job does: the data-parallel step's own cost, measured on one GPU
+ *                       (default off: a job of one skips it)
+ * @param dpCommHighPriority {@code kiln.dp.comm.high.priority} / {@code KILN_DP_COMM_HIGH_PRIORITY}: the stream NCCL's
+ *                       data-parallel reductions run on takes the device's highest priority, so their blocks get the
+ *                       SMs backward's kernels free before backward's own next blocks (PyTorch's
+ *                       {@code is_high_priority_stream}); default off
  * @param cpuAsm         {@code kiln.cpu.asm} / {@code KILN_CPU_ASM}: on Linux x86-64 processors with AVX2 and FMA, the
  *                       256-bit float32 GEMM kernel is machine code Kiln writes at start-up (12 accumulators, where
  *                       C2's Vector API code keeps 8); off: the Vector API kernel (default on)
@@ -65,7 +73,7 @@ import java.util.function.UnaryOperator;
 public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
                        boolean cudnnAlgoCache, System.Logger.Level logLevel, boolean convTf32, SmallConv smallConv, boolean progress,
                        long attentionComposeMb, long cudaMemoryLimitMb, boolean deterministic, long distTimeoutS, long dpBucketMb,
-                       long dpLastBucketMb, boolean cpuAsm) {
+                       long dpLastBucketMb, boolean dpReduceAlone, boolean dpCommHighPriority, boolean cpuAsm) {
 
     /** {@code kiln.small.conv}: which convolutions take Kiln's direct few-channel kernels on CUDA. */
     public enum SmallConv {
@@ -114,7 +122,8 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
                 src.flag("kiln.cudnn.benchmark", false), src.flag("kiln.cudnn.algo.cache", true), src.value("kiln.log.level").map(v -> level(src, v)).orElse(System.Logger.Level.INFO),
                 src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false), src.count("kiln.attention.compose.mb", 256),
                 src.count("kiln.cuda.memory.limit.mb", 0), src.flag("kiln.deterministic", false), src.count("kiln.dist.timeout.s", 600),
-                src.count("kiln.dp.bucket.mb", 25), src.count("kiln.dp.last.bucket.mb", 0), src.flag("kiln.cpu.asm", true));
+                src.count("kiln.dp.bucket.mb", 25), src.count("kiln.dp.last.bucket.mb", 0),
+                src.flag("kiln.dp.reduce.alone", false), src.flag("kiln.dp.comm.high.priority", false), src.flag("kiln.cpu.asm", true));
     }
 
     /**

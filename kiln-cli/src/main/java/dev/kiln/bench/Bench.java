@@ -261,18 +261,20 @@ public final class Bench {
             res.put("infer_gpt_generate_b1_fp32_tok_s", Math.round(n / ((System.nanoTime() - t0) / 1e9)));
             log.accept("infer_gpt_generate " + res.get("infer_gpt_generate_b1_fp32_tok_s") + " tokens/s");
         }
-        if (want(only, "fmnist") && fmnistDir != null && fmnistDir.toFile().isDirectory()) {
+        if (fmnistDir != null && fmnistDir.toFile().isDirectory()) {
             for (String name : new String[]{"mlp", "cnn"}) {
                 if (!gpu && name.equals("cnn")) continue; // 10 CNN epochs take too long for a 2-core bench
-                double[] r = fmnist(name, false);
-                res.put("fmnist_" + name + "_10ep_train_s", round(r[0], 2));
-                res.put("fmnist_" + name + "_10ep_test_acc", round(r[1], 4));
-                log.accept("fmnist_" + name + " " + r[0] + " s, acc " + r[1]);
-                if (cudaGraphs && gpu) {
-                    double[] g = fmnist(name, true);
-                    res.put("fmnist_" + name + "_10ep_graphed_train_s", round(g[0], 2));
-                    res.put("fmnist_" + name + "_10ep_graphed_test_acc", round(g[1], 4));
-                    log.accept("fmnist_" + name + " graphed " + g[0] + " s, acc " + g[1]);
+                if (want(only, "fmnist_" + name + "_10ep")) {
+                    double[] r = fmnist(name, false);
+                    res.put("fmnist_" + name + "_10ep_train_s", round(r[0], 2));
+                    res.put("fmnist_" + name + "_10ep_test_acc", round(r[1], 4));
+                    log.accept("fmnist_" + name + " " + r[0] + " s, acc " + r[1]);
+                    if (cudaGraphs && gpu) {
+                        double[] g = fmnist(name, true);
+                        res.put("fmnist_" + name + "_10ep_graphed_train_s", round(g[0], 2));
+                        res.put("fmnist_" + name + "_10ep_graphed_test_acc", round(g[1], 4));
+                        log.accept("fmnist_" + name + " graphed " + g[0] + " s, acc " + g[1]);
+                    }
                 }
                 if (gpu && name.equals("cnn")) {
                     // the CNN to 92% test accuracy (graphed where on; evaluation off the clock): the workload's recipe; Adam 2e-3
@@ -285,6 +287,7 @@ public final class Bench {
                             {"_b1024_bf16_onecycle", 8, 1024, true, (StepRate) (st, per) -> OneCycleLR.at(8e-3, st, 8 * per)},
                             {"_b1000_bf16_onecycle", 6, 1000, true, b1000}, {"_b1000_bf16_onecycle_again", 6, 1000, true, b1000}}) {
                         String key = "fmnist_cnn_to92" + w[0];
+                        if (!want(only, key)) continue;
                         double[] f = fmnist(name, cudaGraphs, (Integer) w[1], 0.92, (Integer) w[2], (Boolean) w[3], (StepRate) w[4]);
                         res.put(key + "_train_s", round(f[0], 2));
                         res.put(key + "_epochs", (long) f[2]);

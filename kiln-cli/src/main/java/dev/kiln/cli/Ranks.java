@@ -1,6 +1,7 @@
 package dev.kiln.cli;
 
 import dev.kiln.Device;
+import dev.kiln.Settings;
 import dev.kiln.dist.JobEnvironment;
 import dev.kiln.dist.Launcher;
 import dev.kiln.dist.NcclProcessGroup;
@@ -35,12 +36,13 @@ final class Ranks {
 
     /**
      * The job's process group: NCCL over the job's GPUs; on a machine without GPUs the CPU collectives over TCP (slow,
-     * for trying a job out); a job of one when no launcher started this process.
+     * for trying a job out); a job of one (NCCL's communicator of one on a GPU under kiln.dp.reduce.alone, which
+     * measures the data-parallel step's own cost) when no launcher started this process or it started one.
      */
     static ProcessGroup group(JobEnvironment job) throws IOException {
-        if (!job.distributed()) return ProcessGroup.single();
+        if (!job.distributed() && !Settings.get().dpReduceAlone()) return ProcessGroup.single();
         Device d = device(job);
-        if (!d.isCuda()) return TcpProcessGroup.connect(job, RENDEZVOUS_TIMEOUT);
+        if (!d.isCuda()) return job.distributed() ? TcpProcessGroup.connect(job, RENDEZVOUS_TIMEOUT) : ProcessGroup.single();
         return NcclProcessGroup.connect(job, d, RENDEZVOUS_TIMEOUT, EXIT_AFTER_PEER_FAILED);
     }
 

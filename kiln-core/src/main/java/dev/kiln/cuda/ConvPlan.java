@@ -170,6 +170,7 @@ public final class ConvPlan implements AutoCloseable {
         if (c != null) return c;
         if (closed) throw new IllegalStateException("conv plan is closed");
         conv.setMathType(requestedMath());
+        double searchMs = 0;   // wall time of a timed search, for the debug log (what a first run pays)
         if (cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK) {
             TimedChoices cache = cudnn.timedChoices();
             String cacheKey = dir + " " + describeGeometry() + (Cuda.deterministic() ? " deterministic" : "");
@@ -178,7 +179,9 @@ public final class ConvPlan implements AutoCloseable {
                 conv.setMathType(hit[1]);
                 c = new Choice(hit[0], hit[1], workspaceSize(dir, hit[0]), 0);
             } else {
+                long t0 = System.nanoTime();
                 c = benchmark(dir, xOrDx, wOrDw, yOrDy, ws);
+                searchMs = (System.nanoTime() - t0) / 1e6;
                 if (cache != null) cache.put(cacheKey, c.algo(), c.mathType());
             }
         } else {
@@ -186,7 +189,8 @@ public final class ConvPlan implements AutoCloseable {
         }
         chosen[dir.ordinal()] = c;
         if (LOG.isLoggable(System.Logger.Level.DEBUG)) LOG.log(System.Logger.Level.DEBUG, "cudnn: " + dir + " " + describe(c) + " (" + cudnn.algoSearch()
-                + (c.benchmarkMs() > 0 ? ", " + c.benchmarkMs() + " ms" : cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK ? ", cached" : "") + ")");
+                + (c.benchmarkMs() > 0 ? ", " + c.benchmarkMs() + " ms" : cudnn.algoSearch() == Cudnn.AlgoSearch.BENCHMARK ? ", cached" : "")
+                + (searchMs > 0 ? String.format(", the search %.1f ms", searchMs) : "") + ")");
         return c;
     }
 

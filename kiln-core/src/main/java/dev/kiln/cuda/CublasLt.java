@@ -274,6 +274,7 @@ public final class CublasLt extends NativeHandle {
     /** Times each candidate on the call's operands (one warm-up run, then {@link #TIMED_RUNS}) and keeps the fastest. */
     private void time(Plan p, Key key, long a, long b, long c, long d, long workspace, long workspaceBytes, long stream) throws Throwable {
         MemorySegment s = MemorySegment.ofAddress(stream), start = Driver.eventCreate(0), end = Driver.eventCreate(0);
+        long t0 = System.nanoTime();
         try {
             float best = Float.MAX_VALUE;
             for (MemorySegment candidate : p.candidates) {
@@ -289,8 +290,9 @@ public final class CublasLt extends NativeHandle {
                 }
             }
             p.timed = true;
+            double searchMs = (System.nanoTime() - t0) / 1e6;
             LOG.log(System.Logger.Level.DEBUG, () -> "cuBLASLt " + key + ": " + p.candidates.length + " candidates timed, "
-                    + (Arrays.asList(p.candidates).indexOf(p.algo)) + " kept");
+                    + (Arrays.asList(p.candidates).indexOf(p.algo)) + String.format(" kept (the search %.1f ms)", searchMs));
         } catch (CudaException e) {   // a candidate the heuristic offered but cannot run here: keep its first pick
             p.algo = p.candidates[0];
             p.timed = true;

@@ -58,6 +58,8 @@ public final class Driver {
         static final MethodHandle cuMemHostAlloc = LIB.bind("cuMemHostAlloc", ADDRESS, JAVA_LONG, JAVA_INT);
         static final MethodHandle cuMemFreeHost = LIB.bind("cuMemFreeHost", ADDRESS);
         static final MethodHandle cuStreamCreate = LIB.bind("cuStreamCreate", ADDRESS, JAVA_INT);
+        static final MethodHandle cuStreamCreateWithPriority = LIB.bind("cuStreamCreateWithPriority", ADDRESS, JAVA_INT, JAVA_INT);
+        static final MethodHandle cuCtxGetStreamPriorityRange = LIB.bind("cuCtxGetStreamPriorityRange", ADDRESS, ADDRESS);
         static final MethodHandle cuStreamSynchronize = LIB.bind("cuStreamSynchronize", ADDRESS);
         static final MethodHandle cuStreamDestroy = LIB.bind("cuStreamDestroy_v2", ADDRESS);
         static final MethodHandle cuStreamWaitEvent = LIB.bind("cuStreamWaitEvent", ADDRESS, ADDRESS, JAVA_INT);
@@ -255,6 +257,19 @@ public final class Driver {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(ADDRESS);
             LIB.check("cuStreamCreate", (int) H.cuStreamCreate.invokeExact(v, flags));
+            return v.get(ADDRESS, 0);
+        } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
+    }
+
+    /**
+     * A stream at the current context's highest priority (flags as {@link #streamCreate}): the scheduler gives its
+     * kernels' blocks the SMs that free up before those of kernels queued on lower-priority streams.
+     */
+    public static MemorySegment streamCreateHighestPriority(int flags) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment least = a.allocate(JAVA_INT), greatest = a.allocate(JAVA_INT), v = a.allocate(ADDRESS);
+            LIB.check("cuCtxGetStreamPriorityRange", (int) H.cuCtxGetStreamPriorityRange.invokeExact(least, greatest));
+            LIB.check("cuStreamCreateWithPriority", (int) H.cuStreamCreateWithPriority.invokeExact(v, flags, greatest.get(JAVA_INT, 0)));
             return v.get(ADDRESS, 0);
         } catch (Throwable t) { throw NativeLibrary.rethrow(t); }
     }

@@ -2,6 +2,7 @@ package dev.kiln.cuda;
 
 import dev.kiln.DType;
 import dev.kiln.Device;
+import dev.kiln.Settings;
 import dev.kiln.Tensor;
 
 import java.lang.foreign.Arena;
@@ -184,7 +185,8 @@ public final class Nccl {
         public MemorySegment forkOverlapped() {
             if (commStream == null) {
                 dev.makeCurrent();
-                commStream = Driver.streamCreate(1);
+                // kiln.dp.comm.high.priority: NCCL's blocks take the SMs backward frees before its own queued blocks do
+                commStream = Settings.get().dpCommHighPriority() ? Driver.streamCreateHighestPriority(1) : Driver.streamCreate(1);
                 forked = Event.create(dev, false);
                 joined = Event.create(dev, false);
             }

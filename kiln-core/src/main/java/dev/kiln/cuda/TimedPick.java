@@ -99,6 +99,7 @@ final class TimedPick<K> {
             kept.put(key, saved[0] == 1);
             return saved[0] == 1;
         }
+        long t0 = System.nanoTime();
         if (!firstWay.getAsBoolean()) return null;
         boolean ours;
         String how;
@@ -115,7 +116,9 @@ final class TimedPick<K> {
         }
         kept.put(key, ours);
         if (d != null) d.put(key.toString(), ours ? 1 : 0, 0);
-        Logging.logger(TimedPick.class).log(System.Logger.Level.DEBUG, first + " " + key + ": " + how + ": " + (ours ? first : second));
+        double searchMs = (System.nanoTime() - t0) / 1e6;
+        Logging.logger(TimedPick.class).log(System.Logger.Level.DEBUG, () -> String.format("%s %s: %s: %s (the search %.1f ms)",
+                first, key, how, ours ? first : second, searchMs));
         return ours;
     }
 }

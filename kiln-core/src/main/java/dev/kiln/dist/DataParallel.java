@@ -32,6 +32,7 @@ public final class DataParallel {
     private final List<Tensor> flats = new ArrayList<>();     // per bucket: its gradients, back to back (made once, kept)
     private final List<List<Tensor>> slices = new ArrayList<>();  // per bucket: each parameter's gradient slice of its flat
     private final int[] waiting;     // per bucket: gradients not yet accumulated in this backward
+    private final boolean reduces;   // more than one rank, or kiln.dp.reduce.alone: buckets are gradients' home and reduced
     private boolean sync = true;
     private long reductions;
 
@@ -40,6 +41,7 @@ public final class DataParallel {
         if (lastBucketBytes < 0) throw new IllegalArgumentException("data parallel: last bucket size must be >= 0 bytes, got " + lastBucketBytes);
         this.group = group;
         this.model = model;
+        this.reduces = group.world() > 1 || Settings.get().dpReduceAlone();
         List<Tensor> params = model.parameters();
         if (params.isEmpty()) throw new IllegalArgumentException("data parallel: the model has no parameters");
         Device device = params.getFirst().device();
@@ -76,7 +78,7 @@ public final class DataParallel {
                 views.add(slice);
                 // each gradient is a slice of its bucket from the first backward on (PyTorch's gradient_as_bucket_view):
                 // written there by the ops that can, copied there by the engine otherwise, so the bucket is ready as is
-                if (group.world() > 1) p.setGradBuffer(slice);
+                if (reduces) p.setGradBuffer(slice);
                 at += p.numel();
                 p.registerPostAccumulateHook(g -> arrived(index));
             }
@@ -137,7 +139,7 @@ public final class DataParallel {
     /** The buckets, each a list of parameters, in the order they are reduced. */
     public List<List<Tensor>> buckets() { return buckets.stream().map(List::copyOf).toList(); }
 
-    /** How many bucket reductions have run (for tests and logs). */
+    /** How many bucket reductions have been queued (none in a job of one, unless kiln.dp.reduce.alone is on). */
     public long reductions() { return reductions; }
 
     /** A scope whose backward passes only accumulate gradients (closing it re-enables the reduction). */
@@ -189,8 +191,8 @@ public final class DataParallel {
 
     private void reduce(int bucket) {
         waiting[bucket] = buckets.get(bucket).size();
+        if (!reduces) return;
         reductions++;
-        if (group.world() == 1) return;
         Tensor flat = flats.get(bucket);
         Tensor.noGrad(() -> {
             List<Tensor> params = buckets.get(bucket);

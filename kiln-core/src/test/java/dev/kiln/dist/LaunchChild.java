@@ -8,18 +8,23 @@ import java.util.HexFormat;
  * A rank of a launched test job: meets the others through the rendezvous, prints rank 0's payload, then per mode:
  * {@code ok} ends normally; {@code fail} (rank 1 exits 3; the others exit 5 when told, naming it); {@code hang} (rank 1
  * exits 3; the others ignore it and sleep, for the launcher to kill); {@code train} trains the test MLP data-parallel over
- * TCP on its shard and prints a checksum of its parameters; {@code nccl-train} the same over NCCL on cuda:LOCAL_RANK;
+ * TCP on its shard and prints a checksum of its parameters ({@code train-alone}: with kiln.dp.reduce.alone); {@code nccl-train} the same over NCCL on cuda:LOCAL_RANK;
  * {@code nccl-fail}: rank 1 exits after the communicator is made, rank 0 keeps all-reducing until the abort ends it;
  * {@code nccl-hang}: the same with rank 1 alive but stuck (kiln.dist.timeout.s 5);
  * {@code nccl-adam} / {@code nccl-graphed}: 50 float32 Adam steps of a wider MLP, eagerly or captured as one CUDA graph
- * (the reductions inside it); {@code nccl-syncbn}: 20 float64 SGD steps of an MLP with batch norm, synchronised over the
+ * (the reductions inside it), and {@code nccl-adam-alone} / {@code nccl-graphed-alone} the same with kiln.dp.reduce.alone
+ * (a job of one still reduces, through NCCL; the count of bucket reductions is printed), {@code nccl-graphed-alone-high}
+ * with kiln.dp.comm.high.priority too; {@code nccl-syncbn}: 20 float64 SGD steps of an MLP with batch norm, synchronised over the
  * ranks (a job of one uses the plain batch norm), its running statistics included in the checksum;
  * {@code tcp-gpu-f32} / {@code tcp-gpu-bf16}: every rank on cuda:0, reducing over TCP (see {@link #tcpGpu}).
  */
 public final class LaunchChild {
     public static void main(String[] args) throws Exception {
         String mode = args[0];
-        if (mode.equals("train")) {
+        // before the settings are first read
+        if (mode.contains("-alone")) System.setProperty("kiln.dp.reduce.alone", "on");
+        if (mode.endsWith("-high")) System.setProperty("kiln.dp.comm.high.priority", "on");
+        if (mode.startsWith("train")) {
             train(JobEnvironment.from(System.getenv()));
             return;
         }
@@ -93,7 +98,14 @@ public final class LaunchChild {
                 }
             }
         }
+        System.out.println(bucketReport(dp));
         return m.parameters().stream().flatMapToDouble(p -> java.util.Arrays.stream(p.toDoubleArray())).toArray();
+    }
+
+    /** "reductions R buckets B flat F": F counts the buckets whose gradients all live in one storage (the bucket's). */
+    static String bucketReport(DataParallel dp) {
+        long flat = dp.buckets().stream().filter(b -> b.stream().allMatch(p -> p.grad() != null && p.grad().storage() == b.getFirst().grad().storage())).count();
+        return "reductions " + dp.reductions() + " buckets " + dp.buckets().size() + " flat " + flat;
     }
 
     static void nccl(JobEnvironment job, String mode) throws Exception {
@@ -116,9 +128,9 @@ public final class LaunchChild {
                 System.out.println("checksum " + Double.doubleToLongBits(check) + " world " + job.worldSize());
                 return;
             }
-            if (mode.equals("nccl-adam") || mode.equals("nccl-graphed")) {
+            if (mode.startsWith("nccl-adam") || mode.startsWith("nccl-graphed")) {
                 dev.kiln.cuda.Cuda.setAllowTf32(device, false);  // one GPU and two must differ only in the sums' order
-                double[] p = adamParameters(group, device, mode.equals("nccl-graphed"));
+                double[] p = adamParameters(group, device, mode.startsWith("nccl-graphed"));
                 double check = 0;
                 for (int i = 0; i < p.length; i++) check += Math.abs(p[i]) * (1 + i % 7); // no cancellation
                 System.out.println("checksum " + Double.doubleToLongBits(check) + " world " + job.worldSize());
@@ -206,6 +218,7 @@ public final class LaunchChild {
                 }
             }
             if (graphed && !step.captured()) throw new IllegalStateException("the data-parallel step was never captured");
+            System.out.println(bucketReport(dp));
         }
         return m.parameters().stream().flatMapToDouble(p -> java.util.Arrays.stream(p.toDoubleArray())).toArray();
     }

@@ -109,4 +109,20 @@ class LauncherTest {
         double a = Double.longBitsToDouble(Long.parseLong(c0)), b = Double.longBitsToDouble(Long.parseLong(single));
         assertEquals(b, a, 1e-9 * Math.abs(b), "two ranks with half the batch end where one process with the whole batch does");
     }
+
+    /** kiln.dp.reduce.alone: a job of one reduces its buckets (in place, of one rank) and ends bit for bit where the plain job does. */
+    @Test void aJobOfOneReducingAloneTrainsAsThePlainOne() throws Exception {
+        int[] code = new int[1];
+        String plain = run(new Launcher(1, 1, 0, "127.0.0.1", freePort(), Launcher.newToken(), Duration.ofSeconds(10)), "train", code);
+        assertEquals(0, code[0], plain);
+        String alone = run(new Launcher(1, 1, 0, "127.0.0.1", freePort(), Launcher.newToken(), Duration.ofSeconds(10)), "train-alone", code);
+        assertEquals(0, code[0], alone);
+        String report = "\\[rank 0\\] reductions (\\d+) buckets (\\d+) flat (\\d+)";
+        java.util.regex.Matcher p = java.util.regex.Pattern.compile(report).matcher(plain), a = java.util.regex.Pattern.compile(report).matcher(alone);
+        assertTrue(p.find() && a.find(), plain + alone);
+        assertEquals("0", p.group(1), "a plain job of one reduces nothing:\n" + plain);
+        assertEquals(32 * Long.parseLong(a.group(2)), Long.parseLong(a.group(1)), "32 steps, every bucket reduced at each:\n" + alone);
+        assertEquals(a.group(2), a.group(3), "every gradient a slice of its bucket:\n" + alone);
+        assertEquals(LaunchChildren.checksum(plain, 0), LaunchChildren.checksum(alone, 0), 0, "the same parameters, bit for bit");
+    }
 }
