@@ -36,8 +36,8 @@ final class Ranks {
 
     /**
      * The job's process group: NCCL over the job's GPUs; on a machine without GPUs the CPU collectives over TCP (slow,
-     * for trying a job out); a job of one (NCCL's communicator of one on a GPU under kiln.dp.reduce.alone, which
-     * measures the data-parallel step's own cost) when no launcher started this process or it started one.
+     * for trying a job out). A job of one process (no launcher, or a launcher's single rank) gets the group of one, or,
+     * under kiln.dp.reduce.alone on a GPU, NCCL's communicator of one (what the data-parallel step itself costs).
      */
     static ProcessGroup group(JobEnvironment job) throws IOException {
         if (!job.distributed() && !Settings.get().dpReduceAlone()) return ProcessGroup.single();
