@@ -8,7 +8,10 @@ To run OpenBLAS's AVX2 kernels on an AVX-512 machine (as on an AVX2-only CPU): O
 ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 python3 bench/torch_cpu_ref.py ...
 Figures: GEMM and convolution, best and median of 15 timed calls after warm-up; training, samples/s over one epoch
 of N Fashion-MNIST images (the files kiln train reads), batch 128, Adam lr 1e-3, the models of kiln's ModelZoo,
-data loading included (tensors already in memory, shuffled per epoch, as kiln's loader).
+data loading included (tensors already in memory, shuffled per epoch, as kiln's loader); seq, torch_ref.py's GPT
+(W7, AdamW) and character LSTM (W9, Adam) in float32, tokens/s over --steps steps after one warm-up step, as
+`kiln bench --device cpu --only gpt,lstm` times Kiln's (torch 1.13 has no scaled_dot_product_attention: the causal
+attention is written out, as its nn.MultiheadAttention would compute it).
 """
 import gzip, os, sys, time, argparse
 
@@ -17,6 +20,7 @@ p.add_argument('what', nargs='?', default='all')
 p.add_argument('--limit', type=int, default=12800)
 p.add_argument('--threads', type=int, default=os.cpu_count())
 p.add_argument('--model', default='mlp,cnn')
+p.add_argument('--steps', type=int, default=3)
 args = p.parse_args()
 # OpenBLAS (Debian's torch 1.13 calls it for GEMM) keeps its own thread pool, which torch.set_num_threads does not
 # reach: it must be told before it loads, or --threads 1 still multiplies on every core
@@ -106,3 +110,52 @@ if args.what in ('train', 'all'):
             dt = time.perf_counter() - t0
             print(f'train {name} epoch {epoch} ({"warm-up" if epoch == 0 else "timed"}): {len(y)} samples in {dt:.2f} s, '
                   f'{len(y) / dt:8.0f} samples/s, loss {loss.item():.3f}')
+
+
+class Block(nn.Module):
+    def __init__(s, d, h):
+        super().__init__(); s.h = h; s.ln1 = nn.LayerNorm(d); s.ln2 = nn.LayerNorm(d)
+        s.qkv = nn.Linear(d, 3 * d); s.proj = nn.Linear(d, d); s.fc = nn.Linear(d, 4 * d); s.fc2 = nn.Linear(4 * d, d)
+
+    def forward(s, x):
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, s.h, C // s.h).transpose(1, 2) for t in s.qkv(s.ln1(x)).split(C, 2))
+        a = (q @ k.transpose(-2, -1)) / (C // s.h) ** 0.5
+        a = a.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float('-inf')).softmax(-1)
+        x = x + s.proj((a @ v).transpose(1, 2).reshape(B, T, C))
+        return x + s.fc2(F.gelu(s.fc(s.ln2(x))))
+
+
+class GPT(nn.Module):
+    def __init__(s, V=65, d=384, L=6, h=6, T=256):
+        super().__init__(); s.te = nn.Embedding(V, d); s.pe = nn.Embedding(T, d)
+        s.blocks = nn.Sequential(*[Block(d, h) for _ in range(L)]); s.ln = nn.LayerNorm(d); s.head = nn.Linear(d, V)
+
+    def forward(s, idx):
+        return s.head(s.ln(s.blocks(s.te(idx) + s.pe(torch.arange(idx.shape[1])))))
+
+
+class CharLSTM(nn.Module):
+    def __init__(s, V=65, E=128, H=512, L=2):
+        super().__init__(); s.emb = nn.Embedding(V, E); s.lstm = nn.LSTM(E, H, L, batch_first=True); s.head = nn.Linear(H, V)
+
+    def forward(s, idx): return s.head(s.lstm(s.emb(idx))[0])
+
+
+if args.what in ('seq', 'all'):
+    for name, make, opt_cls, T in (('gpt_6L384_T256_b64_fp32', GPT, torch.optim.AdamW, 256),
+                                   ('lstm_2L512_T128_b64_fp32', CharLSTM, torch.optim.Adam, 128)):
+        torch.manual_seed(0)
+        m = make(); opt = opt_cls(m.parameters(), 1e-3)
+        idx = torch.randint(0, 65, (64, T))
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(m(idx).view(-1, 65), idx.view(-1)).backward()
+            opt.step()
+        step()
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        dt = (time.perf_counter() - t0) / args.steps
+        print(f'{name}_train_tok_s {64 * T / dt:8.0f}  ({dt:.2f} s a step)')

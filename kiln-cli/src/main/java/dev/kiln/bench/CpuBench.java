@@ -98,7 +98,8 @@ public final class CpuBench {
 
     private static void gemm() {
         int[][] shapes = {{256, 256, 256}, {1024, 1024, 1024}, {2048, 2048, 2048},
-                {128, 784, 512}, {128, 512, 10}, {512, 128, 784}, {784, 128, 512}};
+                {128, 784, 512}, {128, 512, 10}, {512, 128, 784}, {784, 128, 512},
+                {16384, 384, 1152}, {16384, 1536, 384}};   // the GPT's (64 x 256 tokens) qkv and second MLP products
         for (int[] s : shapes) {
             int m = s[0], k = s[1], n = s[2];
             Tensor a = Tensor.randn(GEN, 1, m, k), b = Tensor.randn(GEN, 1, k, n);

@@ -29,12 +29,12 @@ public final class CpuBackend implements Backend {
     @Override public Device device() { return Device.CPU; }
 
     /**
-     * The float32 GEMM kernel this machine runs, for reports: "AVX2 machine code 6x16" where {@link SgemmKernelAvx2}
+     * The float32 GEMM kernel this machine runs, for reports: "AVX2 machine code 6x16" where a {@link SgemmKernelAsm}
      * is in use, else "Vector API" and the tile (8x32 at 512 bits, 4x16 at 256, 4x8 at 128).
      */
     public String gemmKernel() {
         SgemmKernel k = Sgemm.PREFERRED.kernel;
-        return (k instanceof SgemmKernelAvx2 ? "AVX2 machine code " : "Vector API ") + k.mr + "x" + k.nr;
+        return (k instanceof SgemmKernelAsm m ? m.isa + " machine code " : "Vector API ") + k.mr + "x" + k.nr;
     }
 
     /**

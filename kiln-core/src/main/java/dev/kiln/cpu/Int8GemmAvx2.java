@@ -264,7 +264,7 @@ final class Int8GemmAvx2 {
         x.dec(k);
         x.jumpBack(JNZ, step);
         x.bind(stepsDone);
-        x.storeTileThenNext(c, pa, ldc, MR, false, tiles, tile);   // the int32 sums stored as they are
+        x.storeTileThenNext(c, pa, ldc, MR, 4, 32, false, tiles, tile);   // the int32 sums stored as they are
         return x.code();
     }
 }

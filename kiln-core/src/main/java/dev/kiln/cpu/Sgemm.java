@@ -1,5 +1,7 @@
 package dev.kiln.cpu;
 
+import jdk.incubator.vector.FloatVector;
+
 /**
  * Part of the Matmul family: the float32 engine of {@link MatmulCpu} (also used by {@link ConvolutionCpu}).
  * GEMM in the Goto/BLIS shape: C = A·B is cut into KC-deep slabs; for each slab the rows of A (up to 2 MB of
@@ -11,8 +13,8 @@ package dev.kiln.cpu;
  * {@link #PREFERRED} runs on the machine's preferred width, and tests build engines on the narrower ones.
  */
 final class Sgemm {
-    /** The engine on this machine's preferred vector width (see {@link SgemmKernel#PREFERRED}). */
-    static final Sgemm PREFERRED = new Sgemm(SgemmKernel.PREFERRED, 1 << 19, 1 << 22);
+    /** The engine on this machine's preferred vector width, machine code where it runs (see {@link SgemmKernel#forSpecies}). */
+    static final Sgemm PREFERRED = new Sgemm(SgemmKernel.forSpecies(FloatVector.SPECIES_PREFERRED), 1 << 19, 1 << 22);
 
     /** The micro-kernel, and its tile and block sizes copied into final fields. */
     final SgemmKernel kernel;

@@ -12,19 +12,18 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>
  * The shape depends on the register file: AVX-512 has 32 registers and takes 8 x 32 (16 accumulators); AVX2 has 16
  * ymm registers, and C2 loads all of a k step's broadcasts before its FMAs, so 4 x 16 (8 accumulators + 2 B vectors
- * + 4 broadcasts = 14) runs at the FMA peak where 8 x 16 and 6 x 16 spill; 128-bit vectors take 4 x 8 likewise. Each
+ * + 4 broadcasts = 14) runs at the FMA peak where 8 x 16 and 6 x 16 spill; 128-bit vectors take 4 x 8 likewise.
+ * Where the processor runs them, machine-code kernels ({@link SgemmKernelAsm}) fill the registers instead. Each
  * subclass holds its species in a static final field, because C2 only emits straight vector code when the species
- * is a constant. {@link #PREFERRED} is chosen once, from {@link FloatVector#SPECIES_PREFERRED}; tests build the
- * narrower ones through {@link #forSpecies} so every path runs on any machine.
+ * is a constant. {@link Sgemm#PREFERRED} takes the kernel {@link #forSpecies} gives {@link FloatVector#SPECIES_PREFERRED};
+ * tests build the narrower ones likewise so every path runs on any machine. (No kernel is built in this class's own
+ * initialiser: a subclass initialised first would then be built before its own statics were set.)
  */
-abstract sealed class SgemmKernel permits SgemmKernel512, SgemmKernel256, SgemmKernelAvx2, SgemmKernel128 {
-    /** The kernel for this machine's preferred vector width. */
-    static final SgemmKernel PREFERRED = forSpecies(FloatVector.SPECIES_PREFERRED);
-
+abstract sealed class SgemmKernel permits SgemmKernel512, SgemmKernel256, SgemmKernelAsm, SgemmKernel128 {
     /** The kernel for vectors of species s: 512-bit and wider, 256-bit, or 128-bit (and narrower: 64-bit has no kernel). */
     static SgemmKernel forSpecies(VectorSpecies<Float> s) {
         int bits = s.vectorBitSize();
-        if (bits >= 512) return new SgemmKernel512();
+        if (bits >= 512) return SgemmKernelAvx512.available() ? new SgemmKernelAvx512() : new SgemmKernel512();
         if (bits == 256) return SgemmKernelAvx2.available() ? new SgemmKernelAvx2() : new SgemmKernel256();
         if (bits == 128) return new SgemmKernel128();
         throw new IllegalArgumentException("no float32 GEMM kernel for " + s);
@@ -56,7 +55,7 @@ abstract sealed class SgemmKernel permits SgemmKernel512, SgemmKernel256, SgemmK
 
     /**
      * {@code tiles} tiles side by side: tile t takes B's panel at bo + t*kc*NR (packed panels lie back to back) and C's
-     * columns from co + t*NR. One call per row of tiles lets a kernel keep its own loop ({@link SgemmKernelAvx2}).
+     * columns from co + t*NR. One call per row of tiles lets a kernel keep its own loop ({@link SgemmKernelAsm}).
      */
     void row(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc, int tiles, boolean accumulate) {
         for (int t = 0; t < tiles; t++) tile(kc, a, ao, b, bo + t * kc * nr, c, co + t * nr, ldc, accumulate);

@@ -25,7 +25,10 @@ final class SgemmKernel512 extends SgemmKernel {
      * Overwrites C when accumulate is false. Written out by hand, stores included: a helper method for the stores
      * made C2 run out of inlining budget at 8 rows and fall back to boxed vectors (4x slower).
      */
-    @Override void copyPanelRow(float[] src, int s, float[] dst, int d) {
+    @Override void copyPanelRow(float[] src, int s, float[] dst, int d) { copyRow32(src, s, dst, d); }
+
+    /** Thirty-two floats in two 512-bit vectors: a packed B row of both 512-bit kernels (this and {@link SgemmKernelAvx512}). */
+    static void copyRow32(float[] src, int s, float[] dst, int d) {
         FloatVector.fromArray(F, src, s).intoArray(dst, d);
         FloatVector.fromArray(F, src, s + L).intoArray(dst, d + L);
     }

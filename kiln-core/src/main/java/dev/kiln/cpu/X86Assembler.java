@@ -8,8 +8,9 @@ import java.util.List;
  * Just enough of an x86-64 assembler for the machine-code kernels ({@link SgemmKernelAvx2}, {@link Int8GemmAvx2}):
  * 256-bit AVX and AVX2 loads, stores, broadcasts, float FMAs and the integer multiply-adds of int8 products, addressing
  * [register + displacement] or [register + index · scale + displacement], and the 64-bit integer moves, adds, shifts,
- * counts and jumps of their loops. Every vector instruction takes the three-byte VEX prefix (valid for all sixteen
- * registers). Registers are numbered as the hardware does: 0 rax, 1 rcx, 2 rdx, 6 rsi, 7 rdi, 8-11 r8-r11; ymm0-15.
+ * counts and jumps of their loops; the 512-bit float loads, stores, broadcasts and FMAs of {@link SgemmKernelAvx512}.
+ * The 256-bit instructions take the three-byte VEX prefix (valid for all sixteen registers), the 512-bit ones EVEX.
+ * Registers are numbered as the hardware does: 0 rax, 1 rcx, 2 rdx, 6 rsi, 7 rdi, 8-11 r8-r11; ymm0-15, zmm0-31.
  */
 final class X86Assembler {
     static final int RAX = 0, RCX = 1, RDX = 2, RSI = 6, RDI = 7, R8 = 8, R9 = 9, R10 = 10, R11 = 11;
@@ -86,6 +87,24 @@ final class X86Assembler {
     /** dst = 0 (xor of a register with itself). */
     void vzero(int dst) { vex(dst, dst, dst, MAP_0F, PP_NONE); emit(0x57); registers(dst, dst); }
 
+    // 512-bit forms (EVEX, AVX-512F), for zmm0-31. An 8-bit displacement counts in units of the memory operand
+    // (64 bytes for a whole vector, 4 for a float), so each takes the operand's size
+
+    void vmovupsLoad512(int zmm, int base, int disp) { evex(zmm, 0, base, false, MAP_0F, PP_NONE); emit(0x10); memory(zmm, base, disp, 64); }
+
+    void vmovupsStore512(int base, int disp, int zmm) { evex(zmm, 0, base, false, MAP_0F, PP_NONE); emit(0x11); memory(zmm, base, disp, 64); }
+
+    void vbroadcastss512(int zmm, int base, int disp) { evex(zmm, 0, base, false, MAP_0F38, PP_66); emit(0x18); memory(zmm, base, disp, 4); }
+
+    /** acc += x * y. */
+    void vfmadd231ps512(int acc, int x, int y) { evex(acc, x, y, true, MAP_0F38, PP_66); emit(0xB8); registers(acc, y); }
+
+    /** dst = x + [base + disp]. */
+    void vaddpsLoad512(int dst, int x, int base, int disp) { evex(dst, x, base, false, MAP_0F, PP_NONE); emit(0x58); memory(dst, base, disp, 64); }
+
+    /** dst = 0 (vpxord of a register with itself). */
+    void vzero512(int dst) { evex(dst, dst, dst, true, MAP_0F, PP_66); emit(0xEF); registers(dst, dst); }
+
     /** prefetcht0 [base + disp]: the cache line into every level. */
     void prefetch(int base, int disp) {
         if (base >= 8) emit(0x41);
@@ -134,25 +153,68 @@ final class X86Assembler {
     /** Points the forward jump `label` here. */
     void bind(int label) { forward.add(new int[]{label, here()}); }
 
-    /**
-     * The end of a row-of-tiles kernel (both kernels'): the tile's `rows` x 2 accumulators (ymm4, ymm5, ...) stored to C
-     * (added to it first when accumulating; float lanes), rows ldc bytes apart from c (through pc), c moved to the next
-     * tile's 16 lanes, and back to `tile` while tiles remain; then the return. (Here rather than in a kernel class: a
-     * kernel class calling another's static would initialise it, and SgemmKernel's initialiser builds the kernels.)
-     */
-    void storeTileThenNext(int c, int pc, int ldc, int rows, boolean accumulate, int tiles, int tile) {
+    /** Emits one k step of a kernel: its A operands at [pa + aDisp], its B operands at [b + bDisp]. */
+    interface Step { void emit(int aDisp, int bDisp); }
+
+    /** Prefetches (prefetcht0) a tile's `rows` rows of rowBytes each, ldc bytes apart from c (through pc): every line a row touches. */
+    void prefetchTile(int c, int pc, int ldc, int rows, int rowBytes) {
         mov(pc, c);
         for (int i = 0; i < rows; i++) {
-            int y0 = 4 + 2 * i, y1 = y0 + 1;
-            if (accumulate) {
-                vaddpsLoad(y0, y0, pc, 0);
-                vaddpsLoad(y1, y1, pc, 32);
-            }
-            vmovupsStore(pc, 0, y0);
-            vmovupsStore(pc, 32, y1);
+            for (int at = 0; at < rowBytes - 4; at += 64) prefetch(pc, at);
+            prefetch(pc, rowBytes - 4);
             if (i < rows - 1) add(pc, ldc);
         }
-        addImm(c, 16 * 4);
+    }
+
+    /**
+     * The k loop of a row-of-tiles kernel (both kernels'): kc steps (a count register, taken into k) over A's panel from
+     * a (through pa) and B's from b, aStep and bStep bytes a step; `unroll` steps a turn, then the rest one by one.
+     */
+    void kLoop(int pa, int a, int b, int k, int kc, int unroll, int aStep, int bStep, Step step) {
+        mov(pa, a);
+        mov(k, kc);
+        cmpImm(k, unroll);
+        int fewSteps = jumpForward(JL);
+        int unrolled = here();
+        for (int s = 0; s < unroll; s++) step.emit(s * aStep, s * bStep);
+        addImm(pa, unroll * aStep);
+        addImm(b, unroll * bStep);
+        subImm(k, unroll);
+        cmpImm(k, unroll);
+        jumpBack(JGE, unrolled);
+        bind(fewSteps);
+        test(k, k);
+        int stepsDone = jumpForward(JZ);
+        int single = here();
+        step.emit(0, 0);
+        addImm(pa, aStep);
+        addImm(b, bStep);
+        dec(k);
+        jumpBack(JNZ, single);
+        bind(stepsDone);
+    }
+
+    /**
+     * The end of a row-of-tiles kernel (both kernels'): the tile's `rows` x 2 accumulators (registers from firstAcc on,
+     * vectorBytes 32 or 64) stored to C (added to it first when accumulating; float lanes), rows ldc bytes apart from c
+     * (through pc), c moved to the next tile, and back to `tile` while tiles remain; then the return.
+     */
+    void storeTileThenNext(int c, int pc, int ldc, int rows, int firstAcc, int vectorBytes, boolean accumulate, int tiles, int tile) {
+        boolean wide = vectorBytes == 64;
+        mov(pc, c);
+        for (int i = 0; i < rows; i++) {
+            for (int h = 0; h < 2; h++) {
+                int v = firstAcc + 2 * i + h, disp = h * vectorBytes;
+                if (accumulate) {
+                    if (wide) vaddpsLoad512(v, v, pc, disp);
+                    else vaddpsLoad(v, v, pc, disp);
+                }
+                if (wide) vmovupsStore512(pc, disp, v);
+                else vmovupsStore(pc, disp, v);
+            }
+            if (i < rows - 1) add(pc, ldc);
+        }
+        addImm(c, 2 * vectorBytes);
         dec(tiles);
         jumpBack(JNZ, tile);
         vzeroupper();
@@ -170,6 +232,16 @@ final class X86Assembler {
 
     private void vex(int reg, int vvvv, int rm, int map, int pp) { vex(reg, vvvv, rm, 0, map, pp); }
 
+    /**
+     * EVEX, 512-bit, W0, no mask: P0 = R X B R' 0 m m m, P1 = W vvvv 1 pp, P2 = z L'L b V' aaa, register bits inverted.
+     * A register rm's fifth bit goes in X; a memory base has only four.
+     */
+    private void evex(int reg, int vvvv, int rm, boolean rmRegister, int map, int pp) {
+        int x = rmRegister ? ~rm >> 4 & 1 : 1;
+        emit(0x62, ((~reg >> 3 & 1) << 7) | (x << 6) | ((~rm >> 3 & 1) << 5) | ((~reg >> 4 & 1) << 4) | map,
+                ((~vvvv & 0xF) << 3) | (1 << 2) | pp, (2 << 5) | ((~vvvv >> 4 & 1) << 3));
+    }
+
     /** REX.W with reg's and rm's high bits. */
     private void rex(int reg, int rm) { emit(0x48 | (reg >> 3 << 2) | (rm >> 3)); }
 
@@ -181,6 +253,15 @@ final class X86Assembler {
         emit((small ? 0x40 : 0x80) | (reg & 7) << 3 | (base & 7));
         if ((base & 7) == 4) emit(0x24);
         if (small) emit(disp & 0xFF);
+        else emitInt(disp);
+    }
+
+    /** [base + disp] under EVEX: an 8-bit displacement where disp is a multiple of n that fits one once divided. */
+    private void memory(int reg, int base, int disp, int n) {
+        boolean small = disp % n == 0 && disp / n >= -128 && disp / n <= 127;
+        emit((small ? 0x40 : 0x80) | (reg & 7) << 3 | (base & 7));
+        if ((base & 7) == 4) emit(0x24);
+        if (small) emit(disp / n & 0xFF);
         else emitInt(disp);
     }
 

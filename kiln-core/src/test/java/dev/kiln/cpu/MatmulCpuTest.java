@@ -133,12 +133,18 @@ class MatmulCpuTest {
 
     /**
      * Every kernel this machine runs: the Vector API's at each width it offers natively (128, 256, and 512 where
-     * offered), whatever the preferred one, and the AVX2 machine-code kernel where the processor has it.
+     * offered), whatever the preferred one, and the machine-code kernels where the processor has them.
      */
     static java.util.stream.Stream<String> kernels() {
         int max = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize();
-        return java.util.stream.Stream.of("128", "256", "256-avx2", "512")
-                .filter(k -> Integer.parseInt(k.substring(0, 3)) <= max && (!k.endsWith("avx2") || SgemmKernelAvx2.available()));
+        return java.util.stream.Stream.of("128", "256", "256-avx2", "512", "512-avx512")
+                .filter(k -> Integer.parseInt(k.substring(0, 3)) <= max && (!k.contains("-") || machineCode(k).isEmpty()));
+    }
+
+    /** The machine-code kernels, by name; each runs where this is empty, else it says why not. */
+    private static String machineCode(String kernel) {
+        String why = kernel.equals("256-avx2") ? SgemmKernelAvx2.UNAVAILABLE : SgemmKernelAvx512.UNAVAILABLE;
+        return why == null ? "" : why;
     }
 
     private static Sgemm engine(String kernel) {
@@ -147,6 +153,7 @@ class MatmulCpuTest {
             case "256" -> new SgemmKernel256();
             case "256-avx2" -> new SgemmKernelAvx2();
             case "512" -> new SgemmKernel512();
+            case "512-avx512" -> new SgemmKernelAvx512();
             default -> throw new IllegalArgumentException(kernel);
         };
         Sgemm e = new Sgemm(k, 0, 4096); // A packed MC rows at a time, B shared in groups of 4096 floats: blocks small enough to cross
@@ -223,12 +230,21 @@ class MatmulCpuTest {
         return v;
     }
 
+    /** Both machine-code kernels, each skipped where the processor lacks it. */
+    static java.util.stream.Stream<String> machineCodeKernels() { return java.util.stream.Stream.of("256-avx2", "512-avx512"); }
+
+    private static SgemmKernelAsm machineCodeKernel(String kernel) {
+        Assumptions.assumeTrue(machineCode(kernel).isEmpty(), () -> "no " + kernel + " machine-code kernel here: " + machineCode(kernel));
+        return (SgemmKernelAsm) engine(kernel).kernel;
+    }
+
     /** The machine-code kernel reads and writes unchecked: a panel or C window past an array's end must be refused first. */
-    @Test void machineCodeKernelRefusesIndicesPastTheArrays() {
-        Assumptions.assumeTrue(SgemmKernelAvx2.available(), () -> "no AVX2 machine-code kernel here: " + SgemmKernelAvx2.UNAVAILABLE);
-        SgemmKernelAvx2 k = new SgemmKernelAvx2();
-        int kc = 8, tiles = 2, ldc = 40;
-        float[] a = new float[6 * kc], b = new float[tiles * kc * 16], c = new float[5 * ldc + tiles * 16];
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.MethodSource("machineCodeKernels")
+    void machineCodeKernelRefusesIndicesPastTheArrays(String name) {
+        SgemmKernelAsm k = machineCodeKernel(name);
+        int kc = 8, tiles = 2, mr = k.mr, nr = k.nr, ldc = 2 * nr + 8;
+        float[] a = new float[mr * kc], b = new float[tiles * kc * nr], c = new float[(mr - 1) * ldc + tiles * nr];
         k.row(kc, a, 0, b, 0, c, 0, ldc, tiles, false);   // exactly fits
         assertThrows(IndexOutOfBoundsException.class, () -> k.row(kc, a, 1, b, 0, c, 0, ldc, tiles, false));
         assertThrows(IndexOutOfBoundsException.class, () -> k.row(kc, a, 0, b, 0, c, 0, ldc, tiles + 1, false));
@@ -237,31 +253,33 @@ class MatmulCpuTest {
     }
 
     /** The machine-code kernel called directly: any depth (the unrolled loop's remainders), row width, offset, tiles. */
-    @Test void machineCodeRowsMatchTheirDefinition() {
-        Assumptions.assumeTrue(SgemmKernelAvx2.available(), () -> "no AVX2 machine-code kernel here: " + SgemmKernelAvx2.UNAVAILABLE);
-        SgemmKernelAvx2 kernel = new SgemmKernelAvx2();
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.MethodSource("machineCodeKernels")
+    void machineCodeRowsMatchTheirDefinition(String name) {
+        SgemmKernelAsm kernel = machineCodeKernel(name);
+        int mr = kernel.mr, nr = kernel.nr;
         SplittableRandom r = new SplittableRandom(System.nanoTime());
         for (int trial = 0; trial < 60; trial++) {
-            int kc = r.nextInt(41), tiles = 1 + r.nextInt(4), ldc = 16 * tiles + r.nextInt(21);
+            int kc = r.nextInt(41), tiles = 1 + r.nextInt(4), ldc = nr * tiles + r.nextInt(21);
             int ao = r.nextInt(9), bo = r.nextInt(9), co = r.nextInt(9);
             boolean acc = r.nextBoolean();
-            float[] a = gaussian(r, ao + 6 * kc + r.nextInt(3)), b = gaussian(r, bo + tiles * kc * 16 + r.nextInt(3));
-            float[] c = gaussian(r, co + 5 * ldc + 16 * tiles + r.nextInt(3)), before = c.clone();
+            float[] a = gaussian(r, ao + mr * kc + r.nextInt(3)), b = gaussian(r, bo + tiles * kc * nr + r.nextInt(3));
+            float[] c = gaussian(r, co + (mr - 1) * ldc + nr * tiles + r.nextInt(3)), before = c.clone();
             kernel.row(kc, a, ao, b, bo, c, co, ldc, tiles, acc);
             for (int x = 0; x < c.length; x++) {
                 int i = Math.floorDiv(x - co, ldc), col = x - co - i * ldc;
-                if (x < co || i >= 6 || col >= 16 * tiles) {
-                    assertEquals(before[x], c[x], "kc " + kc + ": element " + x + " outside the tiles was written");
+                if (x < co || i >= mr || col >= nr * tiles) {
+                    assertEquals(before[x], c[x], name + " kc " + kc + ": element " + x + " outside the tiles was written");
                     continue;
                 }
-                int t = col / 16, j = col % 16;
+                int t = col / nr, j = col % nr;
                 double s = acc ? before[x] : 0, mag = Math.abs(s);
                 for (int q = 0; q < kc; q++) {
-                    double v = (double) a[ao + q * 6 + i] * b[bo + (t * kc + q) * 16 + j];
+                    double v = (double) a[ao + q * mr + i] * b[bo + (t * kc + q) * nr + j];
                     s += v;
                     mag += Math.abs(v);
                 }
-                assertEquals(s, c[x], 1e-5 * Math.sqrt(kc + 1) * mag + 1e-30, "kc " + kc + " tiles " + tiles + " ldc " + ldc + ": C[" + i + "][" + col + "]");
+                assertEquals(s, c[x], 1e-5 * Math.sqrt(kc + 1) * mag + 1e-30, name + " kc " + kc + " tiles " + tiles + " ldc " + ldc + ": C[" + i + "][" + col + "]");
             }
         }
     }
@@ -269,13 +287,14 @@ class MatmulCpuTest {
     @Test void reportsNameTheKernelInUse() {
         String name = CpuBackend.INSTANCE.gemmKernel();
         SgemmKernel k = Sgemm.PREFERRED.kernel;
-        assertEquals(k instanceof SgemmKernelAvx2, name.startsWith("AVX2 machine code"), name);
+        assertEquals(k instanceof SgemmKernelAsm, name.contains(" machine code "), name);
+        if (k instanceof SgemmKernelAsm m) assertTrue(name.startsWith(m.isa + " machine code"), name);
         assertTrue(name.endsWith(" " + k.mr + "x" + k.nr), name);
     }
 
     @Test void preferredKernelFollowsThePreferredSpecies() {
         assertEquals(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512 ? 512
-                : jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), SgemmKernel.PREFERRED.species.vectorBitSize());
+                : jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), Sgemm.PREFERRED.kernel.species.vectorBitSize());
     }
 
     @Test void float64PathMatchesTripleLoop() {
