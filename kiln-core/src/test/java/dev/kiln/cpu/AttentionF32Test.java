@@ -34,7 +34,10 @@ class AttentionF32Test {
     @Test void matchesTheDoublePath() {
         // b, h, l, s, d, dv, causal, mask
         Object[][] cases = {{2, 3, 17, 17, 16, 16, true, false}, {1, 2, 9, 23, 8, 12, false, false}, {2, 2, 12, 12, 32, 8, false, true},
-                {1, 3, 33, 33, 24, 24, true, true}};
+                {1, 3, 33, 33, 24, 24, true, true},
+                // several 64-row blocks: causal blocks see only the keys before their last row (L = S, L < S, L > S)
+                {1, 2, 150, 150, 16, 16, true, false}, {1, 1, 70, 130, 8, 12, true, true}, {1, 1, 130, 40, 8, 8, true, false},
+                {1, 1, 129, 129, 8, 8, false, true}};
         for (Object[] c : cases) {
             int b = (int) c[0], h = (int) c[1], l = (int) c[2], s = (int) c[3], d = (int) c[4], dv = (int) c[5];
             boolean causal = (boolean) c[6], masked = (boolean) c[7];
