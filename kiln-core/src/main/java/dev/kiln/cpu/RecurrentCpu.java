@@ -2,13 +2,17 @@ package dev.kiln.cpu;
 
 import dev.kiln.DType;
 import dev.kiln.Tensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 import static dev.kiln.cpu.CpuStorage.newTensor;
 
 /**
  * The CPU kernels of the Recurrent family: the LSTM and GRU cells and their backward passes, one element of (B, H) at
  * a time, computed in double (the reference the CUDA kernels are checked against). 16-bit tensors go through float32
- * copies and are rounded once on the way out, as the CUDA kernels do.
+ * copies and are rounded once on the way out, as the CUDA kernels do. The float32 LSTM cell runs in vector lanes
+ * instead ({@link #lstmLanes}): the double loop's Math.exp and Math.tanh, five an element, were most of the cell's time.
  */
 final class RecurrentCpu {
     private RecurrentCpu() {}
@@ -51,7 +55,7 @@ final class RecurrentCpu {
         int rows = c.shape()[0], hid = c.shape()[1];
         Tensor[] outs = {h, cNew, act}, ts = {target(h), target(cNew), target(act)};
         FloatValues gv = values(wide(gates)), cv = values(wide(c)), hv = values(ts[0]), nv = values(ts[1]), av = values(ts[2]);
-        forEach(rows, hid, (b, j) -> {
+        if (!lstmLanes(rows, hid, false, gv, cv, hv, nv, av)) forEach(rows, hid, (b, j) -> {
             int g0 = b * 4 * hid + j, e = b * hid + j;
             double i = sigmoid(gv.get(g0)), f = sigmoid(gv.get(g0 + hid)), g = Math.tanh(gv.get(g0 + 2 * hid)), o = sigmoid(gv.get(g0 + 3 * hid));
             double cn = f * cv.get(e) + i * g;
@@ -70,7 +74,7 @@ final class RecurrentCpu {
         Tensor[] outs = {dGates, dc}, ts = {target(dGates), target(dc)};
         FloatValues dhv = values(wide(dh)), dnv = values(wide(dcNew)), cv = values(wide(c)), nv = values(wide(cNew)), av = values(wide(act));
         FloatValues dgv = values(ts[0]), dcv = values(ts[1]);
-        forEach(rows, hid, (b, j) -> {
+        if (!lstmLanes(rows, hid, true, dhv, dnv, cv, nv, av, dgv, dcv)) forEach(rows, hid, (b, j) -> {
             int g0 = b * 4 * hid + j, e = b * hid + j;
             double i = av.get(g0), f = av.get(g0 + hid), g = av.get(g0 + 2 * hid), o = av.get(g0 + 3 * hid);
             double tc = Math.tanh(nv.get(e)), dhe = dhv.get(e);
@@ -82,6 +86,117 @@ final class RecurrentCpu {
             dcv.set(e, dct * f);
         });
         finish(outs, ts);
+    }
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
+
+    /** sigmoid from exp(-|x|) (never past ElementwiseCpu.exp's range): 1 / (1 + e), or e / (1 + e) below zero. */
+    private static FloatVector sigmoid(FloatVector x) {
+        FloatVector e = ElementwiseCpu.exp(x.abs().neg()), s = ONE.div(ONE.add(e));
+        return s.blend(e.mul(s), x.compare(VectorOperators.LT, 0f));
+    }
+
+    /** tanh from e = exp(-2|x|): (1 - e) / (1 + e), signed as x (absolute error ~1e-7 near zero). */
+    private static FloatVector tanh(FloatVector x) {
+        FloatVector e = ElementwiseCpu.exp(x.abs().mul(-2f)), t = ONE.sub(e).div(ONE.add(e));
+        return t.blend(t.neg(), x.compare(VectorOperators.LT, 0f));
+    }
+
+    private static float sigmoid(float x) {
+        float e = ElementwiseCpu.exp(-Math.abs(x)), s = 1 / (1 + e);
+        return x < 0 ? e * s : s;
+    }
+
+    private static float tanh(float x) {
+        float e = ElementwiseCpu.exp(-2 * Math.abs(x)), t = (1 - e) / (1 + e);
+        return x < 0 ? -t : t;
+    }
+
+    /**
+     * The float32 LSTM cell (backward: its gradients) in vector lanes, when every operand is float32; false, doing
+     * nothing, otherwise. Forward operands: gates, c, h, cNew, act; backward: dh, dcNew, c, cNew, act, dGates, dc.
+     */
+    private static boolean lstmLanes(int rows, int hid, boolean backward, FloatValues... v) {
+        for (FloatValues x : v) if (!(x instanceof FloatValues.Floats)) return false;
+        float[][] a = new float[v.length][];
+        int[] o = new int[v.length];
+        for (int k = 0; k < v.length; k++) {
+            a[k] = ((FloatValues.Floats) v[k]).a();
+            o[k] = ((FloatValues.Floats) v[k]).off();
+        }
+        Parallel.range(rows, Math.max(1, Parallel.GRAIN / Math.max(1, 16 * hid)), (lo, hi) -> {
+            for (int b = lo; b < hi; b++) {
+                int j = 0;
+                for (; j + F.length() <= hid; j += F.length()) {
+                    if (backward) lstmBackwardLanes(a, o, b, j, hid);
+                    else lstmForwardLanes(a, o, b, j, hid);
+                }
+                for (; j < hid; j++) {
+                    if (backward) lstmBackwardOne(a, o, b, j, hid);
+                    else lstmForwardOne(a, o, b, j, hid);
+                }
+            }
+        });
+        return true;
+    }
+
+    private static FloatVector at(float[][] a, int[] o, int k, int i) { return FloatVector.fromArray(F, a[k], o[k] + i); }
+
+    private static void put(FloatVector x, float[][] a, int[] o, int k, int i) { x.intoArray(a[k], o[k] + i); }
+
+    // forward operands: 0 gates, 1 c, 2 h, 3 cNew, 4 act (gates' and act's rows 4H wide: i, f, g, o)
+    private static void lstmForwardLanes(float[][] a, int[] o, int b, int j, int hid) {
+        int g0 = b * 4 * hid + j, e = b * hid + j;
+        FloatVector i = sigmoid(at(a, o, 0, g0)), f = sigmoid(at(a, o, 0, g0 + hid)), g = tanh(at(a, o, 0, g0 + 2 * hid)),
+                out = sigmoid(at(a, o, 0, g0 + 3 * hid));
+        FloatVector cn = f.mul(at(a, o, 1, e)).add(i.mul(g));
+        put(cn, a, o, 3, e);
+        put(out.mul(tanh(cn)), a, o, 2, e);
+        put(i, a, o, 4, g0);
+        put(f, a, o, 4, g0 + hid);
+        put(g, a, o, 4, g0 + 2 * hid);
+        put(out, a, o, 4, g0 + 3 * hid);
+    }
+
+    private static void lstmForwardOne(float[][] a, int[] o, int b, int j, int hid) {
+        int g0 = b * 4 * hid + j, e = b * hid + j;
+        float[] gates = a[0], act = a[4];
+        float i = sigmoid(gates[o[0] + g0]), f = sigmoid(gates[o[0] + g0 + hid]), g = tanh(gates[o[0] + g0 + 2 * hid]),
+                out = sigmoid(gates[o[0] + g0 + 3 * hid]);
+        float cn = f * a[1][o[1] + e] + i * g;
+        a[3][o[3] + e] = cn;
+        a[2][o[2] + e] = out * tanh(cn);
+        act[o[4] + g0] = i;
+        act[o[4] + g0 + hid] = f;
+        act[o[4] + g0 + 2 * hid] = g;
+        act[o[4] + g0 + 3 * hid] = out;
+    }
+
+    // backward operands: 0 dh, 1 dcNew, 2 c, 3 cNew, 4 act, 5 dGates, 6 dc
+    private static void lstmBackwardLanes(float[][] a, int[] o, int b, int j, int hid) {
+        int g0 = b * 4 * hid + j, e = b * hid + j;
+        FloatVector i = at(a, o, 4, g0), f = at(a, o, 4, g0 + hid), g = at(a, o, 4, g0 + 2 * hid), out = at(a, o, 4, g0 + 3 * hid);
+        FloatVector tc = tanh(at(a, o, 3, e)), dhe = at(a, o, 0, e);
+        FloatVector dct = at(a, o, 1, e).add(dhe.mul(out).mul(ONE.sub(tc.mul(tc))));   // dL/dc' through both paths
+        put(dct.mul(g).mul(i).mul(ONE.sub(i)), a, o, 5, g0);
+        put(dct.mul(at(a, o, 2, e)).mul(f).mul(ONE.sub(f)), a, o, 5, g0 + hid);
+        put(dct.mul(i).mul(ONE.sub(g.mul(g))), a, o, 5, g0 + 2 * hid);
+        put(dhe.mul(tc).mul(out).mul(ONE.sub(out)), a, o, 5, g0 + 3 * hid);
+        put(dct.mul(f), a, o, 6, e);
+    }
+
+    private static void lstmBackwardOne(float[][] a, int[] o, int b, int j, int hid) {
+        int g0 = b * 4 * hid + j, e = b * hid + j;
+        float[] act = a[4], dg = a[5];
+        float i = act[o[4] + g0], f = act[o[4] + g0 + hid], g = act[o[4] + g0 + 2 * hid], out = act[o[4] + g0 + 3 * hid];
+        float tc = tanh(a[3][o[3] + e]), dhe = a[0][o[0] + e];
+        float dct = a[1][o[1] + e] + dhe * out * (1 - tc * tc);
+        dg[o[5] + g0] = dct * g * i * (1 - i);
+        dg[o[5] + g0 + hid] = dct * a[2][o[2] + e] * f * (1 - f);
+        dg[o[5] + g0 + 2 * hid] = dct * i * (1 - g * g);
+        dg[o[5] + g0 + 3 * hid] = dhe * tc * out * (1 - out);
+        a[6][o[6] + e] = dct * f;
     }
 
     static void gruCell(Tensor gatesX, Tensor gatesH, Tensor h, Tensor hNew, Tensor act) {
