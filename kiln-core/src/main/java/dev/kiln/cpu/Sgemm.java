@@ -25,7 +25,7 @@ final class Sgemm {
      * Floats packed at once for all threads ({@link #rowsSharingB}'s B, {@link #columnsSharingA}'s A): 16 MB, a 2048 x
      * 2048 operand in one go.
      */
-        private final int sharedB;
+    private final int sharedB;
 
     /** An engine on the given kernel: tests use this to run the narrower widths on any machine (and small blocks). */
     Sgemm(SgemmKernel kernel, int aSlab, int sharedB) {
