@@ -21,10 +21,7 @@ final class Sgemm {
     final int MR, NR, KC, MC, NC;
     /** Floats of A packed at once, at least MC rows: 2 MB, one 256-deep slab of 2048 rows. */
     private final int aSlab;
-    /**
-     * Floats packed at once for all threads ({@link #rowsSharingB}'s B, {@link #columnsSharingA}'s A): 16 MB, a 2048 x
-     * 2048 operand in one go.
-     */
+    /** Floats of B packed at once for all threads (see {@link #rowsSharingB}): 16 MB, a 2048 x 2048 B in one go. */
     private final int sharedB;
 
     /** An engine on the given kernel: tests use this to run the narrower widths on any machine (and small blocks). */
@@ -95,9 +92,8 @@ final class Sgemm {
         // Splitting columns means every thread packs all of A; splitting rows, all of B: repack the smaller one,
         // B on a tie (its panels are whole-vector copies, A's a transpose: rows measured 2-4% ahead at 1024-2048)
         boolean byColumns = n > m ? n >= parts * NR : m < parts * MR;
-        if (batch == 1 && parts >= SHARE_FROM) {
-            if (byColumns) columnsSharingA(m, n, k, a, b, c, cOff, ldc, accumulate, parts);
-            else rowsSharingB(m, n, k, a, b, c, cOff, ldc, accumulate, parts);
+        if (batch == 1 && parts >= SHARE_B_FROM && !byColumns) {
+            rowsSharingB(m, n, k, a, b, c, cOff, ldc, accumulate, parts);
             return;
         }
         int tasks = batch * parts;
@@ -120,11 +116,10 @@ final class Sgemm {
     }
 
     /**
-     * Threads from which a row split packs B once for all ({@link #rowsSharingB}), and a column split A
-     * ({@link #columnsSharingA}). Two threads each packing B keep their own block hot in L2: 3-4% ahead at 512 bits on
-     * this project's two cores, the same at 256.
+     * Threads from which a row split packs B once for all ({@link #rowsSharingB}). Two threads each packing B keep
+     * their own block hot in L2: 3-4% ahead at 512 bits on this project's two cores, the same at 256.
      */
-    private static final int SHARE_FROM = 4;
+    private static final int SHARE_B_FROM = 4;
 
     /**
      * One product split into row strips over the threads, B packed once for all of them: strips that each packed all
@@ -154,50 +149,6 @@ final class Sgemm {
                     blocks(i1 - i0, cols, k, a.at(i0, 0), null, pb, wPad, c, co + i0 * ldc + first, ldc, accumulate, s);
                 }
             });
-        }
-    }
-
-    /**
-     * One product split into column strips over the threads, A packed once for all of them: strips that each packed all
-     * of A read it once a thread (the LSTM's backward step product, 64 x 2048 by 2048 x 512, on 16 threads: 16 packings
-     * of 512 KB for 134 MFLOP). Per group of rows (all of them when m x k fits {@link #sharedB} floats), the threads
-     * pack A's panels between them, then each runs its columns against the whole packed group.
-     */
-    void columnsSharingA(int m, int n, int k, Mat a, Mat b, float[] c, int co, int ldc, boolean accumulate, int parts) {
-        int group = Math.max(MR, Math.min(roundUp(m, MR), sharedB / k / MR * MR));
-        Scratch own = localScratch();
-        if (own.shared.length < group * k) own.shared = new float[group * k];
-        float[] pa = own.shared;
-        int slabs = (k + KC - 1) / KC;
-        for (int i0 = 0; i0 < m; i0 += group) {
-            int rows = Math.min(group, m - i0), mPad = roundUp(rows, MR), panels = mPad / MR, first = i0;
-            Parallel.range(slabs * panels, 1, (lo, hi) -> {
-                for (int t = lo; t < hi; t++) {
-                    int pc = t / panels * KC, ip = t % panels * MR, kc = Math.min(KC, k - pc);
-                    packA(a, first + ip, pc, Math.min(MR, rows - ip), kc, pa, pc * mPad + ip * kc);
-                }
-            });
-            Parallel.range(parts, 1, (lo, hi) -> {
-                Scratch s = localScratch();
-                for (int part = lo; part < hi; part++) {
-                    int j0 = split(n, parts, part, NR), j1 = split(n, parts, part + 1, NR);
-                    withPackedA(rows, j1 - j0, k, pa, mPad, b.at(0, j0), c, co + first * ldc + j0, ldc, accumulate, s);
-                }
-            });
-        }
-    }
-
-    /** C (+)= A·B on the calling thread: A fully packed in pa (mPad rows a slab), B packed block by block into the scratch. */
-    private void withPackedA(int m, int n, int k, float[] pa, int mPad, Mat b, float[] c, int co, int ldc, boolean accumulate, Scratch s) {
-        if (n == 0) return;
-        s.ensure(0, roundUp(Math.min(n, NC), NR) * Math.min(k, KC));
-        for (int pc = 0; pc < k; pc += KC) {
-            int kc = Math.min(KC, k - pc);
-            for (int jc = 0; jc < n; jc += NC) {
-                int nc = Math.min(NC, n - jc);
-                packB(b, pc, jc, kc, nc, s.b);
-                macro(m, nc, kc, pa, pc * mPad, s.b, 0, s.tile, c, co + jc, ldc, accumulate || pc > 0);
-            }
         }
     }
 

@@ -204,20 +204,6 @@ class MatmulCpuTest {
         assertProduct(kernel, am, bm, m, n, k, c, before, ldc, acc);
     }
 
-    /** Column strips against one packed A, in row groups that do not divide m (a small shared block), per kernel. */
-    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
-    @org.junit.jupiter.params.provider.MethodSource("kernels")
-    void columnsSharingOnePackedAMatchTripleLoop(String kernel) {
-        Sgemm e = engine(kernel);
-        SplittableRandom r = new SplittableRandom(System.nanoTime());
-        int m = 3 * e.MR + 5, n = 7 * e.NR + 3, k = e.KC + 9, ldc = n + 2;
-        float[] a = gaussian(r, m * k), b = gaussian(r, k * n), c = gaussian(r, 1 + m * ldc), before = c.clone();
-        boolean acc = r.nextBoolean();
-        Sgemm.Mat am = r.nextBoolean() ? new Sgemm.Mat(a, 0, k, 1) : new Sgemm.Mat(a, 0, 1, m), bm = new Sgemm.Mat(b, 0, n, 1);
-        e.columnsSharingA(m, n, k, am, bm, c, 1, ldc, acc, 3);
-        assertProduct(kernel, am, bm, m, n, k, c, before, ldc, acc);
-    }
-
     /** C (from c[1], rows ldc apart) against the triple loop in double of A·B (+ C before when acc); columns past n untouched. */
     private static void assertProduct(String what, Sgemm.Mat a, Sgemm.Mat b, int m, int n, int k, float[] c, float[] before, int ldc, boolean acc) {
         for (int i = 0; i < m; i++) {
