@@ -128,8 +128,8 @@ public final class Bench {
                 Tensor b = Tensor.randn(new Generator(2), new int[]{n, n}, DType.FLOAT32, device).to(t).keep();
                 // the Java side must be compiled (JIT: thousands of calls) for a 1024 product of ~56 us not to be
                 // host-bound; 50 warm-up calls left it interpreted in some runs (0.87-1.01 of PyTorch from run to run)
-                // on the CPU too: 2 warm-up calls left the kernel to the interpreter and C1 (25 GFLOP/s instead of 120)
-                double s = perCall(() -> a.matmul(b), gpu ? (n <= 1024 ? 1000 : 20) : 10, gpu ? (n <= 1024 ? 3000 : 3) : (n <= 1024 ? 40 : 10));
+                // on the CPU enough warm-up calls to cycle kiln's 1 GB young generation: fresh heap pages fault (103 GFLOP/s at 1024, not 300)
+                double s = perCall(() -> a.matmul(b), gpu ? (n <= 1024 ? 1000 : 20) : 10, gpu ? (n <= 1024 ? 3000 : 3) : (n <= 1024 ? 300 : 70));
                 res.put(key, round(2.0 * n * n * n / s / (gpu ? 1e12 : 1e9), 1));
                 a.close();
                 b.close();

@@ -11,8 +11,8 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
 /**
  * The CPU kernels of the Recurrent family: the LSTM and GRU cells and their backward passes, one element of (B, H) at
  * a time, computed in double (the reference the CUDA kernels are checked against). 16-bit tensors go through float32
- * copies and are rounded once on the way out, as the CUDA kernels do. The float32 LSTM cell runs in vector lanes
- * instead ({@link #lstmLanes}): the double loop's Math.exp and Math.tanh, five an element, were most of the cell's time.
+ * copies and are rounded once on the way out, as the CUDA kernels do. The float32 cells run in vector lanes instead
+ * ({@link #lanes}): the double loop's Math.exp and Math.tanh, five an LSTM element, were most of the cell's time.
  */
 final class RecurrentCpu {
     private RecurrentCpu() {}
@@ -55,7 +55,7 @@ final class RecurrentCpu {
         int rows = c.shape()[0], hid = c.shape()[1];
         Tensor[] outs = {h, cNew, act}, ts = {target(h), target(cNew), target(act)};
         FloatValues gv = values(wide(gates)), cv = values(wide(c)), hv = values(ts[0]), nv = values(ts[1]), av = values(ts[2]);
-        if (!lstmLanes(rows, hid, false, gv, cv, hv, nv, av)) forEach(rows, hid, (b, j) -> {
+        if (!lanes(Cell.LSTM, rows, hid, gv, cv, hv, nv, av)) forEach(rows, hid, (b, j) -> {
             int g0 = b * 4 * hid + j, e = b * hid + j;
             double i = sigmoid(gv.get(g0)), f = sigmoid(gv.get(g0 + hid)), g = Math.tanh(gv.get(g0 + 2 * hid)), o = sigmoid(gv.get(g0 + 3 * hid));
             double cn = f * cv.get(e) + i * g;
@@ -74,7 +74,7 @@ final class RecurrentCpu {
         Tensor[] outs = {dGates, dc}, ts = {target(dGates), target(dc)};
         FloatValues dhv = values(wide(dh)), dnv = values(wide(dcNew)), cv = values(wide(c)), nv = values(wide(cNew)), av = values(wide(act));
         FloatValues dgv = values(ts[0]), dcv = values(ts[1]);
-        if (!lstmLanes(rows, hid, true, dhv, dnv, cv, nv, av, dgv, dcv)) forEach(rows, hid, (b, j) -> {
+        if (!lanes(Cell.LSTM_BACKWARD, rows, hid, dhv, dnv, cv, nv, av, dgv, dcv)) forEach(rows, hid, (b, j) -> {
             int g0 = b * 4 * hid + j, e = b * hid + j;
             double i = av.get(g0), f = av.get(g0 + hid), g = av.get(g0 + 2 * hid), o = av.get(g0 + 3 * hid);
             double tc = Math.tanh(nv.get(e)), dhe = dhv.get(e);
@@ -113,11 +113,14 @@ final class RecurrentCpu {
         return x < 0 ? -t : t;
     }
 
+    /** The four cell kernels that run in lanes; each names its operands' order where it is written. */
+    private enum Cell { LSTM, LSTM_BACKWARD, GRU, GRU_BACKWARD }
+
     /**
-     * The float32 LSTM cell (backward: its gradients) in vector lanes, when every operand is float32; false, doing
-     * nothing, otherwise. Forward operands: gates, c, h, cNew, act; backward: dh, dcNew, c, cNew, act, dGates, dc.
+     * A float32 cell kernel in vector lanes, when every operand is float32; false, doing nothing, otherwise (the double
+     * loop then runs). Operands in the order of the kernel's own arrays (see each *Lanes method).
      */
-    private static boolean lstmLanes(int rows, int hid, boolean backward, FloatValues... v) {
+    private static boolean lanes(Cell cell, int rows, int hid, FloatValues... v) {
         for (FloatValues x : v) if (!(x instanceof FloatValues.Floats)) return false;
         float[][] a = new float[v.length][];
         int[] o = new int[v.length];
@@ -129,12 +132,20 @@ final class RecurrentCpu {
             for (int b = lo; b < hi; b++) {
                 int j = 0;
                 for (; j + F.length() <= hid; j += F.length()) {
-                    if (backward) lstmBackwardLanes(a, o, b, j, hid);
-                    else lstmForwardLanes(a, o, b, j, hid);
+                    switch (cell) {
+                        case LSTM -> lstmForwardLanes(a, o, b, j, hid);
+                        case LSTM_BACKWARD -> lstmBackwardLanes(a, o, b, j, hid);
+                        case GRU -> gruForwardLanes(a, o, b, j, hid);
+                        case GRU_BACKWARD -> gruBackwardLanes(a, o, b, j, hid);
+                    }
                 }
                 for (; j < hid; j++) {
-                    if (backward) lstmBackwardOne(a, o, b, j, hid);
-                    else lstmForwardOne(a, o, b, j, hid);
+                    switch (cell) {
+                        case LSTM -> lstmForwardOne(a, o, b, j, hid);
+                        case LSTM_BACKWARD -> lstmBackwardOne(a, o, b, j, hid);
+                        case GRU -> gruForwardOne(a, o, b, j, hid);
+                        case GRU_BACKWARD -> gruBackwardOne(a, o, b, j, hid);
+                    }
                 }
             }
         });
@@ -145,7 +156,7 @@ final class RecurrentCpu {
 
     private static void put(FloatVector x, float[][] a, int[] o, int k, int i) { x.intoArray(a[k], o[k] + i); }
 
-    // forward operands: 0 gates, 1 c, 2 h, 3 cNew, 4 act (gates' and act's rows 4H wide: i, f, g, o)
+    // LSTM forward operands: 0 gates, 1 c, 2 h, 3 cNew, 4 act (gates' and act's rows 4H wide: i, f, g, o)
     private static void lstmForwardLanes(float[][] a, int[] o, int b, int j, int hid) {
         int g0 = b * 4 * hid + j, e = b * hid + j;
         FloatVector i = sigmoid(at(a, o, 0, g0)), f = sigmoid(at(a, o, 0, g0 + hid)), g = tanh(at(a, o, 0, g0 + 2 * hid)),
@@ -173,7 +184,7 @@ final class RecurrentCpu {
         act[o[4] + g0 + 3 * hid] = out;
     }
 
-    // backward operands: 0 dh, 1 dcNew, 2 c, 3 cNew, 4 act, 5 dGates, 6 dc
+    // LSTM backward operands: 0 dh, 1 dcNew, 2 c, 3 cNew, 4 act, 5 dGates, 6 dc
     private static void lstmBackwardLanes(float[][] a, int[] o, int b, int j, int hid) {
         int g0 = b * 4 * hid + j, e = b * hid + j;
         FloatVector i = at(a, o, 4, g0), f = at(a, o, 4, g0 + hid), g = at(a, o, 4, g0 + 2 * hid), out = at(a, o, 4, g0 + 3 * hid);
@@ -199,12 +210,67 @@ final class RecurrentCpu {
         a[6][o[6] + e] = dct * f;
     }
 
+    // GRU forward operands: 0 gatesX, 1 gatesH (rows 3H wide: r, z, n), 2 h, 3 hNew, 4 act (rows 4H wide: r, z, n, hn)
+    private static void gruForwardLanes(float[][] a, int[] o, int b, int j, int hid) {
+        int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
+        FloatVector r = sigmoid(at(a, o, 0, g0).add(at(a, o, 1, g0))), z = sigmoid(at(a, o, 0, g0 + hid).add(at(a, o, 1, g0 + hid)));
+        FloatVector hn = at(a, o, 1, g0 + 2 * hid), n = tanh(at(a, o, 0, g0 + 2 * hid).add(r.mul(hn)));
+        put(ONE.sub(z).mul(n).add(z.mul(at(a, o, 2, e))), a, o, 3, e);
+        put(r, a, o, 4, a0);
+        put(z, a, o, 4, a0 + hid);
+        put(n, a, o, 4, a0 + 2 * hid);
+        put(hn, a, o, 4, a0 + 3 * hid);
+    }
+
+    private static void gruForwardOne(float[][] a, int[] o, int b, int j, int hid) {
+        int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
+        float[] x = a[0], gh = a[1], act = a[4];
+        float r = sigmoid(x[o[0] + g0] + gh[o[1] + g0]), z = sigmoid(x[o[0] + g0 + hid] + gh[o[1] + g0 + hid]);
+        float hn = gh[o[1] + g0 + 2 * hid], n = tanh(x[o[0] + g0 + 2 * hid] + r * hn);
+        a[3][o[3] + e] = (1 - z) * n + z * a[2][o[2] + e];
+        act[o[4] + a0] = r;
+        act[o[4] + a0 + hid] = z;
+        act[o[4] + a0 + 2 * hid] = n;
+        act[o[4] + a0 + 3 * hid] = hn;
+    }
+
+    // GRU backward operands: 0 dhNew, 1 h, 2 act, 3 dGatesX, 4 dGatesH, 5 dh
+    private static void gruBackwardLanes(float[][] a, int[] o, int b, int j, int hid) {
+        int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
+        FloatVector r = at(a, o, 2, a0), z = at(a, o, 2, a0 + hid), n = at(a, o, 2, a0 + 2 * hid), hn = at(a, o, 2, a0 + 3 * hid);
+        FloatVector d = at(a, o, 0, e);
+        FloatVector dn = d.mul(ONE.sub(z)).mul(ONE.sub(n.mul(n)));   // through tanh, to n's pre-activation
+        FloatVector dr = dn.mul(hn).mul(r).mul(ONE.sub(r)), dz = d.mul(at(a, o, 1, e).sub(n)).mul(z).mul(ONE.sub(z));
+        put(dr, a, o, 3, g0);
+        put(dz, a, o, 3, g0 + hid);
+        put(dn, a, o, 3, g0 + 2 * hid);
+        put(dr, a, o, 4, g0);
+        put(dz, a, o, 4, g0 + hid);
+        put(dn.mul(r), a, o, 4, g0 + 2 * hid);
+        put(d.mul(z), a, o, 5, e);
+    }
+
+    private static void gruBackwardOne(float[][] a, int[] o, int b, int j, int hid) {
+        int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
+        float[] act = a[2], dx = a[3], dg = a[4];
+        float r = act[o[2] + a0], z = act[o[2] + a0 + hid], n = act[o[2] + a0 + 2 * hid], hn = act[o[2] + a0 + 3 * hid], d = a[0][o[0] + e];
+        float dn = d * (1 - z) * (1 - n * n);
+        float dr = dn * hn * r * (1 - r), dz = d * (a[1][o[1] + e] - n) * z * (1 - z);
+        dx[o[3] + g0] = dr;
+        dx[o[3] + g0 + hid] = dz;
+        dx[o[3] + g0 + 2 * hid] = dn;
+        dg[o[4] + g0] = dr;
+        dg[o[4] + g0 + hid] = dz;
+        dg[o[4] + g0 + 2 * hid] = dn * r;
+        a[5][o[5] + e] = d * z;
+    }
+
     static void gruCell(Tensor gatesX, Tensor gatesH, Tensor h, Tensor hNew, Tensor act) {
         DTypeChecks.requireAnyFloat("gru_cell", gatesX.dtype());
         int rows = h.shape()[0], hid = h.shape()[1];
         Tensor[] outs = {hNew, act}, ts = {target(hNew), target(act)};
         FloatValues xv = values(wide(gatesX)), gv = values(wide(gatesH)), hv = values(wide(h)), nv = values(ts[0]), av = values(ts[1]);
-        forEach(rows, hid, (b, j) -> {
+        if (!lanes(Cell.GRU, rows, hid, xv, gv, hv, nv, av)) forEach(rows, hid, (b, j) -> {
             int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
             double r = sigmoid(xv.get(g0) + gv.get(g0)), z = sigmoid(xv.get(g0 + hid) + gv.get(g0 + hid));
             double hn = gv.get(g0 + 2 * hid), n = Math.tanh(xv.get(g0 + 2 * hid) + r * hn);
@@ -222,7 +288,7 @@ final class RecurrentCpu {
         Tensor[] outs = {dGatesX, dGatesH, dh}, ts = {target(dGatesX), target(dGatesH), target(dh)};
         FloatValues dv = values(wide(dhNew)), hv = values(wide(h)), av = values(wide(act));
         FloatValues dxv = values(ts[0]), dgv = values(ts[1]), dhv = values(ts[2]);
-        forEach(rows, hid, (b, j) -> {
+        if (!lanes(Cell.GRU_BACKWARD, rows, hid, dv, hv, av, dxv, dgv, dhv)) forEach(rows, hid, (b, j) -> {
             int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
             double r = av.get(a0), z = av.get(a0 + hid), n = av.get(a0 + 2 * hid), hn = av.get(a0 + 3 * hid), d = dv.get(e);
             double dn = d * (1 - z) * (1 - n * n);   // through tanh, to n's pre-activation

@@ -7,10 +7,10 @@ import org.junit.jupiter.api.Test;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * The float32 LSTM cell in vector lanes (RecurrentCpu's lstmLanes) against the double loop it replaced for float32 (run
- * here on float64 copies of the same values): forward outputs and backward gradients, pre-activations from -40 to 40
- * (sigmoid and tanh saturated both ways), a hidden size that leaves a scalar tail after the lanes, rows offset into a
- * larger tensor (a step's row of the sequence).
+ * The float32 LSTM and GRU cells in vector lanes (RecurrentCpu's lanes) against the double loop they replaced for
+ * float32 (run here on float64 copies of the same values): forward outputs and backward gradients, pre-activations from
+ * -40 to 40 (sigmoid and tanh saturated both ways), a hidden size that leaves a scalar tail after the lanes, rows offset
+ * into a larger tensor (a step's row of the sequence).
  */
 class RecurrentCpuTest {
     private static void close(Tensor want, Tensor got, String what) {
@@ -53,6 +53,34 @@ class RecurrentCpuTest {
             close(b64[0], b32[0], "hid " + hid + " dGates");
             close(b64[1], b32[1], "hid " + hid + " dc");
         }
+    }
+
+    @Test void laneGruCellMatchesTheDoubleLoop() {
+        for (int hid : new int[]{37, 64}) {
+            int rows = 5;
+            Tensor gx = wide(rows, 3 * hid, 12), gh = wide(rows, 3 * hid, 12), h = wide(rows, hid, 1);
+            Tensor[] f32 = gru(gx, gh, h, DType.FLOAT32), f64 = gru(gx, gh, h, DType.FLOAT64);
+            close(f64[0], f32[0], "hid " + hid + " hNew");
+            close(f64[1], f32[1], "hid " + hid + " act");
+            Tensor d = wide(rows, hid, 1);
+            Tensor[] b32 = gruBackward(d, h, f32[1], DType.FLOAT32), b64 = gruBackward(d, h, f32[1], DType.FLOAT64);
+            String[] names = {"dGatesX", "dGatesH", "dh"};
+            for (int k = 0; k < 3; k++) close(b64[k], b32[k], "hid " + hid + " " + names[k]);
+        }
+    }
+
+    private static Tensor[] gru(Tensor gx, Tensor gh, Tensor h, DType t) {
+        int rows = h.shape()[0], hid = h.shape()[1];
+        Tensor hNew = row1(rows, hid, t), act = row1(rows, 4 * hid, t);
+        RecurrentCpu.gruCell(gx.to(t), gh.to(t), h.to(t), hNew, act);
+        return new Tensor[]{hNew, act};
+    }
+
+    private static Tensor[] gruBackward(Tensor d, Tensor h, Tensor act, DType t) {
+        int rows = h.shape()[0], hid = h.shape()[1];
+        Tensor dx = row1(rows, 3 * hid, t), dg = row1(rows, 3 * hid, t), dh = row1(rows, hid, t);
+        RecurrentCpu.gruCellBackward(d.to(t), h.to(t), act.to(t), dx, dg, dh);
+        return new Tensor[]{dx, dg, dh};
     }
 
     private static Tensor row1(int rows, int cols, DType t) { return Tensor.zeros(new int[]{rows + 1, cols}, t, dev.kiln.Device.CPU).narrow(0, 1, rows); }
