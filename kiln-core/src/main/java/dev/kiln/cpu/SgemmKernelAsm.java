@@ -14,9 +14,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * Part of the Matmul family: an {@link SgemmKernel} in machine code ({@link MachineCode}), a whole row of tiles a
  * downcall: {@code void row(float* a, float* b, float* c, long kc, long ldcBytes, long tiles)}, C overwritten or
- * accumulated by two entry points. C2 loads every operand of a k step before its FMAs, which caps a Vector API kernel's
- * accumulators well below the register file; written out, the tile fills it (the BLIS and OpenBLAS shapes).
- * {@code kiln.cpu.asm} off falls back to the Vector API kernels.
+ * accumulated by two entry points. What C2 makes of the Vector API kernels falls short in two ways: at 256 bits it loads
+ * every operand of a k step before its FMAs, which caps the tile at 8 of AVX2's 16 registers (written out: 6 x 16 in
+ * 12); at 512 bits the tile fits, but its loop ran 10-25% slower than the same tile written out (docs/DESIGN-NOTES.md,
+ * "Departure 2"). {@code kiln.cpu.asm} off falls back to the Vector API kernels.
  */
 abstract sealed class SgemmKernelAsm extends SgemmKernel permits SgemmKernelAvx2, SgemmKernelAvx512 {
     /** The two entry points of a kernel's code, or why it cannot run here (then both are null). */
