@@ -3,7 +3,6 @@ package dev.kiln.cpu;
 import dev.kiln.DType;
 import dev.kiln.Tensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import static dev.kiln.cpu.CpuStorage.newTensor;
@@ -62,7 +61,8 @@ final class AttentionF32 {
                 x.intoArray(p, ro + j);
                 vmx = vmx.max(x);
             }
-            float mx = vmx.reduceLanes(VectorOperators.MAX);
+            float mx = Float.NEGATIVE_INFINITY;   // lane by lane, not reduceLanes: its order may change with the JIT tier
+            for (int t = 0; t < lanes; t++) mx = Math.max(mx, vmx.lane(t));
             for (; j < visible; j++) {
                 float x = p[ro + j] * scale + (mask == null ? 0f : mask[mo + j]);
                 p[ro + j] = x;
@@ -77,7 +77,7 @@ final class AttentionF32 {
                 e.intoArray(p, ro + j);
                 vsum = vsum.add(e);
             }
-            float sum = vsum.reduceLanes(VectorOperators.ADD);
+            double sum = Lanes.sum(vsum);   // in lane order, in double (JitTierDeterminismTest)
             for (; j < visible; j++) sum += p[ro + j] = ElementwiseCpu.exp(p[ro + j] - shift);
             if (lseIn != null) {
                 // a row that saw no key (logsumexp NaN) gives nothing back
@@ -89,7 +89,7 @@ final class AttentionF32 {
                 lseOut[bh * l + i] = Float.NaN;
                 continue;
             }
-            float inv = 1 / sum;
+            float inv = (float) (1 / sum);
             for (j = 0; j + lanes <= visible; j += lanes) FloatVector.fromArray(F, p, ro + j).mul(inv).intoArray(p, ro + j);
             for (; j < visible; j++) p[ro + j] *= inv;
             lseOut[bh * l + i] = (float) (mx + Math.log(sum));
