@@ -11,8 +11,9 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
  * Part of the Attention family: {@link AttentionCpu}'s float32 path. Per (batch, head), on one thread each, a block of
  * rows at a time, the scores are made by the float GEMM (Sgemm), softmaxed in place a row at a time (in vector lanes,
  * ElementwiseCpu's exp), and multiplied by V; backward recomputes them from the saved logsumexp and makes dV, dP, dQ and
- * dK as four more products. One (L, S) float buffer per thread, not per head. The double-precision loops of AttentionCpu stay for float64 and as the reference
- * (`AttentionF32Test`); they computed every dot product element by element and were half a GPT step on the CPU.
+ * dK as four more products. One (L, S) float buffer per thread, not per head. The double-precision loops of
+ * AttentionCpu stay for float64 and as the reference (`AttentionF32Test`); they computed every dot product element by
+ * element and were half a GPT step on the CPU.
  */
 final class AttentionF32 {
     private AttentionF32() {}

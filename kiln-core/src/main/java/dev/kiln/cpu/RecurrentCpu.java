@@ -3,6 +3,7 @@ package dev.kiln.cpu;
 import dev.kiln.DType;
 import dev.kiln.Tensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -103,16 +104,6 @@ final class RecurrentCpu {
         return t.blend(t.neg(), x.compare(VectorOperators.LT, 0f));
     }
 
-    private static float sigmoid(float x) {
-        float e = ElementwiseCpu.exp(-Math.abs(x)), s = 1 / (1 + e);
-        return x < 0 ? e * s : s;
-    }
-
-    private static float tanh(float x) {
-        float e = ElementwiseCpu.exp(-2 * Math.abs(x)), t = (1 - e) / (1 + e);
-        return x < 0 ? -t : t;
-    }
-
     /** The four cell kernels that run in lanes; each names its operands' order where it is written. */
     private enum Cell { LSTM, LSTM_BACKWARD, GRU, GRU_BACKWARD }
 
@@ -130,21 +121,14 @@ final class RecurrentCpu {
         }
         Parallel.range(rows, Math.max(1, Parallel.GRAIN / Math.max(1, 16 * hid)), (lo, hi) -> {
             for (int b = lo; b < hi; b++) {
-                int j = 0;
-                for (; j + F.length() <= hid; j += F.length()) {
+                // whole vectors, then the last part-vector under a mask (null: all lanes)
+                for (int j = 0; j < hid; j += F.length()) {
+                    VectorMask<Float> m = j + F.length() <= hid ? null : F.indexInRange(j, hid);
                     switch (cell) {
-                        case LSTM -> lstmForwardLanes(a, o, b, j, hid);
-                        case LSTM_BACKWARD -> lstmBackwardLanes(a, o, b, j, hid);
-                        case GRU -> gruForwardLanes(a, o, b, j, hid);
-                        case GRU_BACKWARD -> gruBackwardLanes(a, o, b, j, hid);
-                    }
-                }
-                for (; j < hid; j++) {
-                    switch (cell) {
-                        case LSTM -> lstmForwardOne(a, o, b, j, hid);
-                        case LSTM_BACKWARD -> lstmBackwardOne(a, o, b, j, hid);
-                        case GRU -> gruForwardOne(a, o, b, j, hid);
-                        case GRU_BACKWARD -> gruBackwardOne(a, o, b, j, hid);
+                        case LSTM -> lstmForwardLanes(a, o, b, j, hid, m);
+                        case LSTM_BACKWARD -> lstmBackwardLanes(a, o, b, j, hid, m);
+                        case GRU -> gruForwardLanes(a, o, b, j, hid, m);
+                        case GRU_BACKWARD -> gruBackwardLanes(a, o, b, j, hid, m);
                     }
                 }
             }
@@ -152,117 +136,69 @@ final class RecurrentCpu {
         return true;
     }
 
-    private static FloatVector at(float[][] a, int[] o, int k, int i) { return FloatVector.fromArray(F, a[k], o[k] + i); }
-
-    private static void put(FloatVector x, float[][] a, int[] o, int k, int i) { x.intoArray(a[k], o[k] + i); }
-
-    // LSTM forward operands: 0 gates, 1 c, 2 h, 3 cNew, 4 act (gates' and act's rows 4H wide: i, f, g, o)
-    private static void lstmForwardLanes(float[][] a, int[] o, int b, int j, int hid) {
-        int g0 = b * 4 * hid + j, e = b * hid + j;
-        FloatVector i = sigmoid(at(a, o, 0, g0)), f = sigmoid(at(a, o, 0, g0 + hid)), g = tanh(at(a, o, 0, g0 + 2 * hid)),
-                out = sigmoid(at(a, o, 0, g0 + 3 * hid));
-        FloatVector cn = f.mul(at(a, o, 1, e)).add(i.mul(g));
-        put(cn, a, o, 3, e);
-        put(out.mul(tanh(cn)), a, o, 2, e);
-        put(i, a, o, 4, g0);
-        put(f, a, o, 4, g0 + hid);
-        put(g, a, o, 4, g0 + 2 * hid);
-        put(out, a, o, 4, g0 + 3 * hid);
+    /** Operand k's lanes from element i (only mask m's, the rest zero, when m is not null). */
+    private static FloatVector at(float[][] a, int[] o, int k, int i, VectorMask<Float> m) {
+        return m == null ? FloatVector.fromArray(F, a[k], o[k] + i) : FloatVector.fromArray(F, a[k], o[k] + i, m);
     }
 
-    private static void lstmForwardOne(float[][] a, int[] o, int b, int j, int hid) {
+    private static void put(FloatVector x, float[][] a, int[] o, int k, int i, VectorMask<Float> m) {
+        if (m == null) x.intoArray(a[k], o[k] + i);
+        else x.intoArray(a[k], o[k] + i, m);
+    }
+
+    // LSTM forward operands: 0 gates, 1 c, 2 h, 3 cNew, 4 act (gates' and act's rows 4H wide: i, f, g, o)
+    private static void lstmForwardLanes(float[][] a, int[] o, int b, int j, int hid, VectorMask<Float> m) {
         int g0 = b * 4 * hid + j, e = b * hid + j;
-        float[] gates = a[0], act = a[4];
-        float i = sigmoid(gates[o[0] + g0]), f = sigmoid(gates[o[0] + g0 + hid]), g = tanh(gates[o[0] + g0 + 2 * hid]),
-                out = sigmoid(gates[o[0] + g0 + 3 * hid]);
-        float cn = f * a[1][o[1] + e] + i * g;
-        a[3][o[3] + e] = cn;
-        a[2][o[2] + e] = out * tanh(cn);
-        act[o[4] + g0] = i;
-        act[o[4] + g0 + hid] = f;
-        act[o[4] + g0 + 2 * hid] = g;
-        act[o[4] + g0 + 3 * hid] = out;
+        FloatVector i = sigmoid(at(a, o, 0, g0, m)), f = sigmoid(at(a, o, 0, g0 + hid, m)), g = tanh(at(a, o, 0, g0 + 2 * hid, m)),
+                out = sigmoid(at(a, o, 0, g0 + 3 * hid, m));
+        FloatVector cn = f.mul(at(a, o, 1, e, m)).add(i.mul(g));
+        put(cn, a, o, 3, e, m);
+        put(out.mul(tanh(cn)), a, o, 2, e, m);
+        put(i, a, o, 4, g0, m);
+        put(f, a, o, 4, g0 + hid, m);
+        put(g, a, o, 4, g0 + 2 * hid, m);
+        put(out, a, o, 4, g0 + 3 * hid, m);
     }
 
     // LSTM backward operands: 0 dh, 1 dcNew, 2 c, 3 cNew, 4 act, 5 dGates, 6 dc
-    private static void lstmBackwardLanes(float[][] a, int[] o, int b, int j, int hid) {
+    private static void lstmBackwardLanes(float[][] a, int[] o, int b, int j, int hid, VectorMask<Float> m) {
         int g0 = b * 4 * hid + j, e = b * hid + j;
-        FloatVector i = at(a, o, 4, g0), f = at(a, o, 4, g0 + hid), g = at(a, o, 4, g0 + 2 * hid), out = at(a, o, 4, g0 + 3 * hid);
-        FloatVector tc = tanh(at(a, o, 3, e)), dhe = at(a, o, 0, e);
-        FloatVector dct = at(a, o, 1, e).add(dhe.mul(out).mul(ONE.sub(tc.mul(tc))));   // dL/dc' through both paths
-        put(dct.mul(g).mul(i).mul(ONE.sub(i)), a, o, 5, g0);
-        put(dct.mul(at(a, o, 2, e)).mul(f).mul(ONE.sub(f)), a, o, 5, g0 + hid);
-        put(dct.mul(i).mul(ONE.sub(g.mul(g))), a, o, 5, g0 + 2 * hid);
-        put(dhe.mul(tc).mul(out).mul(ONE.sub(out)), a, o, 5, g0 + 3 * hid);
-        put(dct.mul(f), a, o, 6, e);
-    }
-
-    private static void lstmBackwardOne(float[][] a, int[] o, int b, int j, int hid) {
-        int g0 = b * 4 * hid + j, e = b * hid + j;
-        float[] act = a[4], dg = a[5];
-        float i = act[o[4] + g0], f = act[o[4] + g0 + hid], g = act[o[4] + g0 + 2 * hid], out = act[o[4] + g0 + 3 * hid];
-        float tc = tanh(a[3][o[3] + e]), dhe = a[0][o[0] + e];
-        float dct = a[1][o[1] + e] + dhe * out * (1 - tc * tc);
-        dg[o[5] + g0] = dct * g * i * (1 - i);
-        dg[o[5] + g0 + hid] = dct * a[2][o[2] + e] * f * (1 - f);
-        dg[o[5] + g0 + 2 * hid] = dct * i * (1 - g * g);
-        dg[o[5] + g0 + 3 * hid] = dhe * tc * out * (1 - out);
-        a[6][o[6] + e] = dct * f;
+        FloatVector i = at(a, o, 4, g0, m), f = at(a, o, 4, g0 + hid, m), g = at(a, o, 4, g0 + 2 * hid, m), out = at(a, o, 4, g0 + 3 * hid, m);
+        FloatVector tc = tanh(at(a, o, 3, e, m)), dhe = at(a, o, 0, e, m);
+        FloatVector dct = at(a, o, 1, e, m).add(dhe.mul(out).mul(ONE.sub(tc.mul(tc))));   // dL/dc' through both paths
+        put(dct.mul(g).mul(i).mul(ONE.sub(i)), a, o, 5, g0, m);
+        put(dct.mul(at(a, o, 2, e, m)).mul(f).mul(ONE.sub(f)), a, o, 5, g0 + hid, m);
+        put(dct.mul(i).mul(ONE.sub(g.mul(g))), a, o, 5, g0 + 2 * hid, m);
+        put(dhe.mul(tc).mul(out).mul(ONE.sub(out)), a, o, 5, g0 + 3 * hid, m);
+        put(dct.mul(f), a, o, 6, e, m);
     }
 
     // GRU forward operands: 0 gatesX, 1 gatesH (rows 3H wide: r, z, n), 2 h, 3 hNew, 4 act (rows 4H wide: r, z, n, hn)
-    private static void gruForwardLanes(float[][] a, int[] o, int b, int j, int hid) {
+    private static void gruForwardLanes(float[][] a, int[] o, int b, int j, int hid, VectorMask<Float> m) {
         int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
-        FloatVector r = sigmoid(at(a, o, 0, g0).add(at(a, o, 1, g0))), z = sigmoid(at(a, o, 0, g0 + hid).add(at(a, o, 1, g0 + hid)));
-        FloatVector hn = at(a, o, 1, g0 + 2 * hid), n = tanh(at(a, o, 0, g0 + 2 * hid).add(r.mul(hn)));
-        put(ONE.sub(z).mul(n).add(z.mul(at(a, o, 2, e))), a, o, 3, e);
-        put(r, a, o, 4, a0);
-        put(z, a, o, 4, a0 + hid);
-        put(n, a, o, 4, a0 + 2 * hid);
-        put(hn, a, o, 4, a0 + 3 * hid);
-    }
-
-    private static void gruForwardOne(float[][] a, int[] o, int b, int j, int hid) {
-        int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
-        float[] x = a[0], gh = a[1], act = a[4];
-        float r = sigmoid(x[o[0] + g0] + gh[o[1] + g0]), z = sigmoid(x[o[0] + g0 + hid] + gh[o[1] + g0 + hid]);
-        float hn = gh[o[1] + g0 + 2 * hid], n = tanh(x[o[0] + g0 + 2 * hid] + r * hn);
-        a[3][o[3] + e] = (1 - z) * n + z * a[2][o[2] + e];
-        act[o[4] + a0] = r;
-        act[o[4] + a0 + hid] = z;
-        act[o[4] + a0 + 2 * hid] = n;
-        act[o[4] + a0 + 3 * hid] = hn;
+        FloatVector r = sigmoid(at(a, o, 0, g0, m).add(at(a, o, 1, g0, m))), z = sigmoid(at(a, o, 0, g0 + hid, m).add(at(a, o, 1, g0 + hid, m)));
+        FloatVector hn = at(a, o, 1, g0 + 2 * hid, m), n = tanh(at(a, o, 0, g0 + 2 * hid, m).add(r.mul(hn)));
+        put(ONE.sub(z).mul(n).add(z.mul(at(a, o, 2, e, m))), a, o, 3, e, m);
+        put(r, a, o, 4, a0, m);
+        put(z, a, o, 4, a0 + hid, m);
+        put(n, a, o, 4, a0 + 2 * hid, m);
+        put(hn, a, o, 4, a0 + 3 * hid, m);
     }
 
     // GRU backward operands: 0 dhNew, 1 h, 2 act, 3 dGatesX, 4 dGatesH, 5 dh
-    private static void gruBackwardLanes(float[][] a, int[] o, int b, int j, int hid) {
+    private static void gruBackwardLanes(float[][] a, int[] o, int b, int j, int hid, VectorMask<Float> m) {
         int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
-        FloatVector r = at(a, o, 2, a0), z = at(a, o, 2, a0 + hid), n = at(a, o, 2, a0 + 2 * hid), hn = at(a, o, 2, a0 + 3 * hid);
-        FloatVector d = at(a, o, 0, e);
+        FloatVector r = at(a, o, 2, a0, m), z = at(a, o, 2, a0 + hid, m), n = at(a, o, 2, a0 + 2 * hid, m), hn = at(a, o, 2, a0 + 3 * hid, m);
+        FloatVector d = at(a, o, 0, e, m);
         FloatVector dn = d.mul(ONE.sub(z)).mul(ONE.sub(n.mul(n)));   // through tanh, to n's pre-activation
-        FloatVector dr = dn.mul(hn).mul(r).mul(ONE.sub(r)), dz = d.mul(at(a, o, 1, e).sub(n)).mul(z).mul(ONE.sub(z));
-        put(dr, a, o, 3, g0);
-        put(dz, a, o, 3, g0 + hid);
-        put(dn, a, o, 3, g0 + 2 * hid);
-        put(dr, a, o, 4, g0);
-        put(dz, a, o, 4, g0 + hid);
-        put(dn.mul(r), a, o, 4, g0 + 2 * hid);
-        put(d.mul(z), a, o, 5, e);
-    }
-
-    private static void gruBackwardOne(float[][] a, int[] o, int b, int j, int hid) {
-        int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
-        float[] act = a[2], dx = a[3], dg = a[4];
-        float r = act[o[2] + a0], z = act[o[2] + a0 + hid], n = act[o[2] + a0 + 2 * hid], hn = act[o[2] + a0 + 3 * hid], d = a[0][o[0] + e];
-        float dn = d * (1 - z) * (1 - n * n);
-        float dr = dn * hn * r * (1 - r), dz = d * (a[1][o[1] + e] - n) * z * (1 - z);
-        dx[o[3] + g0] = dr;
-        dx[o[3] + g0 + hid] = dz;
-        dx[o[3] + g0 + 2 * hid] = dn;
-        dg[o[4] + g0] = dr;
-        dg[o[4] + g0 + hid] = dz;
-        dg[o[4] + g0 + 2 * hid] = dn * r;
-        a[5][o[5] + e] = d * z;
+        FloatVector dr = dn.mul(hn).mul(r).mul(ONE.sub(r)), dz = d.mul(at(a, o, 1, e, m).sub(n)).mul(z).mul(ONE.sub(z));
+        put(dr, a, o, 3, g0, m);
+        put(dz, a, o, 3, g0 + hid, m);
+        put(dn, a, o, 3, g0 + 2 * hid, m);
+        put(dr, a, o, 4, g0, m);
+        put(dz, a, o, 4, g0 + hid, m);
+        put(dn.mul(r), a, o, 4, g0 + 2 * hid, m);
+        put(d.mul(z), a, o, 5, e, m);
     }
 
     static void gruCell(Tensor gatesX, Tensor gatesH, Tensor h, Tensor hNew, Tensor act) {

@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /**
  * The float32 LSTM and GRU cells in vector lanes (RecurrentCpu's lanes) against the double loop they replaced for
  * float32 (run here on float64 copies of the same values): forward outputs and backward gradients, pre-activations from
- * -40 to 40 (sigmoid and tanh saturated both ways), a hidden size that leaves a scalar tail after the lanes, rows offset
+ * -40 to 40 (sigmoid and tanh saturated both ways), a hidden size that leaves a masked part-vector after the lanes, rows offset
  * into a larger tensor (a step's row of the sequence).
  */
 class RecurrentCpuTest {
