@@ -3,7 +3,7 @@
 
 Kiln's side: `kiln bench`'s CpuBench (GEMM, convolutions) and `kiln train --device cpu`. This prints the same cases
 for PyTorch (Debian's python3-torch 1.13 + OpenBLAS: `apt-get install -y python3-torch`) on the same machine:
-    python3 bench/torch_cpu_ref.py [gemm|conv|train|all] [--limit N] [--threads T]
+    python3 bench/torch_cpu_ref.py [gemm|conv|train|seq|ops|all] [--limit N] [--threads T]
 To run OpenBLAS's AVX2 kernels on an AVX-512 machine (as on an AVX2-only CPU): OPENBLAS_CORETYPE=Haswell
 ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 python3 bench/torch_cpu_ref.py ...
 Figures: GEMM and convolution, best and median of 15 timed calls after warm-up; training, samples/s over one epoch
@@ -11,7 +11,8 @@ of N Fashion-MNIST images (the files kiln train reads), batch 128, Adam lr 1e-3,
 data loading included (tensors already in memory, shuffled per epoch, as kiln's loader); seq, torch_ref.py's GPT
 (W7, AdamW) and character LSTM (W9, Adam) in float32, tokens/s over --steps steps after one warm-up step, as
 `kiln bench --device cpu --only gpt,lstm` times Kiln's (torch 1.13 has no scaled_dot_product_attention: the causal
-attention is written out, as its nn.MultiheadAttention would compute it).
+attention is written out, as its nn.MultiheadAttention would compute it); ops, those steps' products and elementwise
+ops one by one (median and best microseconds), as Kiln's dev.kiln.cpu.ManyCoreProbe (test sources) times its own.
 """
 import gzip, os, sys, time, argparse
 
@@ -159,3 +160,31 @@ if args.what in ('seq', 'all'):
             step()
         dt = (time.perf_counter() - t0) / args.steps
         print(f'{name}_train_tok_s {64 * T / dt:8.0f}  ({dt:.2f} s a step)')
+
+if args.what == 'ops':   # the cases of Kiln's dev.kiln.cpu.ManyCoreProbe (test sources), one by one
+    def med_us(f):
+        for _ in range(5):
+            f()
+        t, end = [], time.perf_counter() + 2
+        while len(t) < 400 and (len(t) < 15 or time.perf_counter() < end):
+            t0 = time.perf_counter(); f(); t.append(time.perf_counter() - t0)
+        t.sort()
+        return t[len(t) // 2] * 1e6, t[0] * 1e6
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, m, k, n, at, bt in (('lstm step 64x512x2048', 64, 512, 2048, 0, 0), ('lstm back 64x2048x512', 64, 2048, 512, 0, 0),
+                                       ('gpt qkv 16384x384x1152 (B^T)', 16384, 384, 1152, 0, 1), ('gpt fc 16384x384x1536 (B^T)', 16384, 384, 1536, 0, 1),
+                                       ('gpt fc2 16384x1536x384 (B^T)', 16384, 1536, 384, 0, 1), ('gpt dX fc2 16384x384x1536', 16384, 384, 1536, 0, 0),
+                                       ('gpt dW fc 1536x16384x384 (A^T)', 1536, 16384, 384, 1, 0), ('gpt dW qkv 1152x16384x384 (A^T)', 1152, 16384, 384, 1, 0),
+                                       ('square 2048', 2048, 2048, 2048, 0, 0)):
+            a = torch.randn(k, m).t() if at else torch.randn(m, k)
+            b = torch.randn(n, k).t() if bt else torch.randn(k, n)
+            med, best = med_us(lambda: a @ b)
+            print(f'{name:34s} median {med:10.1f} us  best {best:10.1f} us  {2 * m * n * k / med / 1e3:7.1f} GFLOP/s (median)')
+        x, y, s1, s2 = torch.randn(16384, 1536), torch.randn(16384, 1536), torch.randn(64, 2048), torch.randn(64, 2048)
+        ln, lw, lb = torch.randn(16384, 384), torch.randn(384), torch.randn(384)
+        for name, f in (('gelu 16384x1536', lambda: F.gelu(x)), ('add 16384x1536', lambda: x + y), ('add 64x2048', lambda: s1 + s2),
+                        ('layernorm 16384x384', lambda: F.layer_norm(ln, (384,), lw, lb, 1e-5)),
+                        ('empty 16384x1536', lambda: torch.empty(16384, 1536))):
+            med, best = med_us(f)
+            print(f'{name:34s} median {med:10.1f} us  best {best:10.1f} us')

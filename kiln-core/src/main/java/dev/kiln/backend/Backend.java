@@ -300,6 +300,27 @@ public interface Backend {
      */
     void lstmCell(Tensor gates, Tensor c, Tensor h, Tensor cNew, Tensor act);
 
+    /**
+     * The step products of a recurrent layer, h·B + addend for a new h (M, K) and addend (M, N) (or null) on every step
+     * of a sequence with one B (K, N) (W_hhᵀ forward, W_hh backward): returns the function that computes them, each as
+     * a new contiguous (M, N) tensor. The CPU packs a float32 B once into its GEMM's panels (packed again on every step,
+     * it cost as much as the product at 64 rows) and adds by starting the product from the addend; the default
+     * multiplies B as it is, then adds.
+     */
+    default java.util.function.BinaryOperator<Tensor> stepProducts(Tensor b) {
+        return (h, addend) -> {
+            int m = h.shape()[0], k = h.shape()[1], n = b.shape()[1];
+            int[] sh = h.strides(), sb = b.strides();
+            Tensor product = matmul(new Tensor(h.storage(), new int[]{1, m, k}, new int[]{0, sh[0], sh[1]}, h.offset()),
+                    new Tensor(b.storage(), new int[]{1, k, n}, new int[]{0, sb[0], sb[1]}, b.offset()));
+            Tensor p = new Tensor(product.storage(), new int[]{m, n});
+            if (addend == null) return p;
+            Tensor sum = binary(BinaryOp.ADD, addend, p);
+            product.storage().release();
+            return sum;
+        };
+    }
+
     /** The gradients of {@link #lstmCell} from dh = dL/dh' and dcNew = dL/dc': writes dGates (B, 4H) and dc = dL/dc (B, H). */
     void lstmCellBackward(Tensor dh, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc);
 

@@ -170,7 +170,7 @@ public final class Int8Gemm {
         float[] af = floats(a, 0, m * k), bf = floats(b, 0, n * k), cf = new float[m * n];
         int[] acc = k > EXACT_K ? new int[m * n] : null;
         // A (m x k) and Bᵀ (k x n, b's rows as columns)
-        exactSums(m, n, k, new Sgemm.Mat(af, 0, k, 1), new Sgemm.Mat(bf, 0, 1, k), cf, acc, java.util.concurrent.ForkJoinTask.inForkJoinPool());
+        exactSums(m, n, k, new Sgemm.Mat(af, 0, k, 1), new Sgemm.Mat(bf, 0, 1, k), cf, acc, Parallel.inside());
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) c[i * n + j] = output(acc != null ? acc[i * n + j] : cf[i * n + j], aScale, bScale[j], bias == null ? 0 : bias[j], relu);
         }

@@ -146,10 +146,27 @@ final class Sgemm {
                 Scratch s = localScratch();
                 for (int part = lo; part < hi; part++) {
                     int i0 = split(m, parts, part, MR), i1 = split(m, parts, part + 1, MR);
-                    blocks(i1 - i0, cols, k, a.at(i0, 0), null, pb, wPad, c, co + i0 * ldc + first, ldc, accumulate, s);
+                    blocks(i1 - i0, cols, k, a.at(i0, 0), null, pb, wPad, 0, c, co + i0 * ldc + first, ldc, accumulate, s);
                 }
             });
         }
+    }
+
+    /**
+     * C (+)= A·B for B (k x n) packed whole beforehand ({@link #packAllB}), split over the threads by columns: for
+     * products that reuse one B many times with few rows of A (an LSTM's h·W_hhᵀ every step), where packing B on
+     * each call costs as much as the product.
+     */
+    void packedB(int m, int n, int k, Mat a, float[] pb, float[] c, int co, int ldc, boolean accumulate) {
+        int nPad = roundUp(n, NR);
+        int parts = (long) m * n * k < PARALLEL_MACS ? 1 : Math.max(1, Math.min(Parallel.THREADS, nPad / NR));
+        Parallel.range(parts, 1, (lo, hi) -> {
+            Scratch s = localScratch();
+            for (int part = lo; part < hi; part++) {
+                int j0 = split(n, parts, part, NR), j1 = split(n, parts, part + 1, NR);
+                blocks(m, j1 - j0, k, a, null, pb, nPad, j0, c, co + j0, ldc, accumulate, s);
+            }
+        });
     }
 
     /** Start of strip `part` of `parts` over [0, len), on a multiple of unit so strips hold whole tiles. */
@@ -164,14 +181,14 @@ final class Sgemm {
      * c[co]; A (m x k) and B (k x n) are any strided views.
      */
     void gemm(int m, int n, int k, Mat a, Mat b, float[] c, int co, int ldc, boolean accumulate, Scratch s) {
-        blocks(m, n, k, a, b, null, 0, c, co, ldc, accumulate, s);
+        blocks(m, n, k, a, b, null, 0, 0, c, co, ldc, accumulate, s);
     }
 
     /**
      * The blocked product on the calling thread: B packed block by block into the scratch, or (b null) already packed
-     * in the fully packed layout in pb, nPad columns wide (see {@link #packedLength}).
+     * in the fully packed layout in pb, nPad columns wide (see {@link #packedLength}), from packed column pbCol on.
      */
-    private void blocks(int m, int n, int k, Mat a, Mat b, float[] pb, int nPad, float[] c, int co, int ldc, boolean accumulate, Scratch s) {
+    private void blocks(int m, int n, int k, Mat a, Mat b, float[] pb, int nPad, int pbCol, float[] c, int co, int ldc, boolean accumulate, Scratch s) {
         if (m == 0 || n == 0) return;
         if (k == 0) {
             if (!accumulate) for (int i = 0; i < m; i++) java.util.Arrays.fill(c, co + i * ldc, co + i * ldc + n, 0f);
@@ -190,7 +207,7 @@ final class Sgemm {
                 for (int jc = 0; jc < n; jc += NC) {
                     int nc = Math.min(NC, n - jc);
                     if (b != null) packB(b, pc, jc, kc, nc, s.b);
-                    macro(mc, nc, kc, s.a, 0, b != null ? s.b : pb, b != null ? 0 : pc * nPad + jc * kc, s.tile,
+                    macro(mc, nc, kc, s.a, 0, b != null ? s.b : pb, b != null ? 0 : pc * nPad + (pbCol + jc) * kc, s.tile,
                             c, co + ic * ldc + jc, ldc, accumulate || pc > 0);
                 }
             }

@@ -11,6 +11,7 @@ import dev.kiln.autograd.GradMode;
 import dev.kiln.backend.Backend;
 
 import java.util.Arrays;
+import java.util.function.BinaryOperator;
 
 import static dev.kiln.Backends.get;
 
@@ -92,10 +93,9 @@ public final class Recurrent {
         try (GradMode off = GradMode.disabled()) {
             initial(be, row(y, 0), h0);
             initial(be, row(cs, 0), c0);
-            Tensor wt = stepWeight(w);
-            for (int t = 0; t < steps; t++) {   // each step's temporaries go back to the pool at once (a scope would keep T)
-                Tensor hw = row(y, t).matmul(wt), gates = row(xGates, t).add(hw);
-                hw.close();
+            BinaryOperator<Tensor> product = be.stepProducts(w.t());
+            for (int t = 0; t < steps; t++) {   // each step's temporaries are released at once (a scope would keep T)
+                Tensor gates = product.apply(row(y, t), row(xGates, t));
                 be.lstmCell(gates, row(cs, t), row(y, t + 1), row(cs, t + 1), row(act, t));
                 gates.close();
             }
@@ -104,13 +104,13 @@ public final class Recurrent {
         boolean wGrad = wHh.requiresGrad();
         Autograd.record("lstm", y, g -> {
             Tensor dx = empty(g, steps, b, 4 * h), dh = row(g, steps), dc = row(g, steps + 1);
+            BinaryOperator<Tensor> back = be.stepProducts(w);
             for (int t = steps - 1; t >= 0; t--) {
                 Tensor dcPrev = empty(g, b, h);
                 be.lstmCellBackward(dh, dc, row(cs, t), row(cs, t + 1), row(act, t), row(dx, t), dcPrev);
                 if (t < steps - 1) closeAll(dh, dc);     // made by the step before (the first two are rows of g)
-                Tensor back = row(dx, t).matmul(w);       // through h_t·W_hhᵀ to h_t
-                dh = t > 0 ? row(g, t).add(back) : back;  // row t of g: the output's gradient for h_t
-                if (t > 0) back.close();
+                // through h_t·W_hhᵀ to h_t, plus row t of g: the output's gradient for h_t
+                dh = back.apply(row(dx, t), t > 0 ? row(g, t) : null);
                 dc = dcPrev;
             }
             return new Tensor[]{dx, wGrad ? weightGrad(dx, y, steps) : null, dh, dc};
@@ -136,22 +136,24 @@ public final class Recurrent {
         Tensor w = wHh, bias = bHh;
         try (GradMode off = GradMode.disabled()) {
             initial(be, row(y, 0), h0);
-            Tensor wt = stepWeight(w);
-            for (int t = 0; t < steps; t++) {   // each step's temporaries go back to the pool at once (a scope would keep T)
-                Tensor hw = row(y, t).matmul(wt), gh = bias == null ? hw : hw.add(bias);
+            BinaryOperator<Tensor> product = be.stepProducts(w.t());
+            Tensor biasRows = bias == null ? null : new Tensor(bias.storage(), new int[]{b, 3 * h}, new int[]{0, bias.strides()[0]}, bias.offset());
+            for (int t = 0; t < steps; t++) {   // each step's temporaries are released at once (a scope would keep T)
+                Tensor gh = product.apply(row(y, t), biasRows);
                 be.gruCell(row(xGates, t), gh, row(y, t), row(y, t + 1), row(act, t));
-                closeAll(hw, gh);
+                gh.close();
             }
         }
         boolean wGrad = wHh.requiresGrad(), bGrad = bHh != null && bHh.requiresGrad();
         Autograd.record("gru", y, g -> {
             Tensor dx = empty(g, steps, b, 3 * h), dgh = empty(g, steps, b, 3 * h), dh = row(g, steps);
+            BinaryOperator<Tensor> back = be.stepProducts(w);
             for (int t = steps - 1; t >= 0; t--) {
                 Tensor direct = empty(g, b, h);
                 be.gruCellBackward(dh, row(y, t), row(act, t), row(dx, t), row(dgh, t), direct);
                 if (t < steps - 1) dh.close();           // made by the step before (the first is a row of g)
-                Tensor back = row(dgh, t).matmul(w), sum = direct.add(back);   // h_t's paths: z·h_t and h_t·W_hhᵀ
-                closeAll(direct, back);
+                Tensor sum = back.apply(row(dgh, t), direct);   // h_t's paths: z·h_t and h_t·W_hhᵀ
+                direct.close();
                 dh = t > 0 ? sum.add(row(g, t)) : sum;
                 if (t > 0) sum.close();
             }
@@ -161,13 +163,6 @@ public final class Recurrent {
     }
 
     /** dW_hh = Σ_t dGates_tᵀ·h_{t-1}: one GEMM over all steps, (T·B, kH)ᵀ by (T·B, H) (h_0 .. h_{T-1} are y's first T rows). */
-    /**
-     * W_hhᵀ for every step's h·W_hhᵀ. The CPU's GEMM packs B on each call, and a transposed view packs as a gather: a
-     * contiguous copy made once per sequence made the LSTM's step products ~30% faster on two cores (1,076 -> 770 us at
-     * 64 x 512 x 2048). cuBLAS reads the view as it is.
-     */
-    private static Tensor stepWeight(Tensor w) { return w.device().isCuda() ? w.t() : w.t().contiguous(); }
-
     private static Tensor weightGrad(Tensor dGates, Tensor y, int steps) {
         int[] s = dGates.shape();
         Tensor prev = Views.sliceRaw(y, 0, 0, steps, 1).reshape(steps * s[1], y.shape()[2]);

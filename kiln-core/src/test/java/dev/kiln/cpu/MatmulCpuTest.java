@@ -98,6 +98,40 @@ class MatmulCpuTest {
         assertClose(a, bCols, MatmulCpu.matmul(a, bCols));
     }
 
+    /**
+     * A recurrent layer's step products (B packed once, then h·B + addend on all threads by columns) against the triple
+     * loop: B a transposed view (as W_hhᵀ), h a row of a larger buffer, the addend full, a broadcast row, or none; k past
+     * one slab, n past whole panels, fewer rows than a tile; the same B for several h.
+     */
+    @ParameterizedTest(name = "{0}x{1}x{2}")
+    @CsvSource({"1,3,1", "5,37,45", "9,400,33", "64,512,2048", "20,900,130"})
+    void stepProductsMatchTripleLoop(int m, int k, int n) {
+        Tensor w = randn(n, k), b = w.t();
+        java.util.function.BinaryOperator<Tensor> products = CpuBackend.INSTANCE.stepProducts(b);
+        for (int variant = 0; variant < 3; variant++) {
+            Tensor hs = randn(3, m, k), h = hs.select(0, 1);
+            Tensor addend = switch (variant) {
+                case 0 -> null;
+                case 1 -> randn(m, n);
+                default -> randn(n).unsqueeze(0).expand(m, n);
+            };
+            Tensor c = products.apply(h, addend);
+            assertArrayEquals(new int[]{m, n}, c.shape());
+            float[] x = h.contiguous().toFloatArray(), y = b.contiguous().toFloatArray(), got = c.toFloatArray();
+            float[] add = addend == null ? null : addend.contiguous().toFloatArray();
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    double s = add == null ? 0 : add[i * n + j], t = Math.abs(s);
+                    for (int q = 0; q < k; q++) {
+                        s += (double) x[i * k + q] * y[q * n + j];
+                        t += Math.abs((double) x[i * k + q] * y[q * n + j]);
+                    }
+                    assertEquals(s, got[i * n + j], 1e-5 * Math.sqrt(k) * t + 1e-30, "variant " + variant + " C[" + i + "][" + j + "]");
+                }
+            }
+        }
+    }
+
     @Test void emptyInnerDimensionGivesZeros() {
         Tensor c = MatmulCpu.matmul(randn(1, 3, 0), randn(1, 0, 4));
         assertArrayEquals(new float[12], c.toFloatArray());
