@@ -158,7 +158,7 @@ public final class CpuBackend implements Backend {
     @Override public Tensor cropImages(Tensor x, Tensor boxes, int outH, int outW) { return IndexingCpu.cropImages(x, boxes, outH, outW); }
 
     @Override public java.util.function.BinaryOperator<Tensor> stepProducts(Tensor b) {
-        return b.dtype() == DType.FLOAT32 ? MatmulCpu.stepProducts(b) : Backend.super.stepProducts(b);
+        return b.dtype() == DType.FLOAT32 ? RecurrentCpu.stepProducts(b) : Backend.super.stepProducts(b);
     }
 
     @Override public void lstmCell(Tensor gates, Tensor c, Tensor h, Tensor cNew, Tensor act) { RecurrentCpu.lstmCell(gates, c, h, cNew, act); }

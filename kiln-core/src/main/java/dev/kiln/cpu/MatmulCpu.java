@@ -45,27 +45,6 @@ final class MatmulCpu {
         if (db != null) ElementwiseCpu.copy(db, ReductionsCpu.reduce(ReduceOp.SUM, g, new int[]{0}, false));
     }
 
-    /**
-     * {@link dev.kiln.backend.Backend#stepProducts} for a float32 B (K, N): B packed once, then each step's h·B on all
-     * threads, split by B's columns so that each thread multiplies the same slice of the packed B on every step (the team
-     * of {@link Parallel} gives chunk i to the same thread each time: the slice stays in its core's cache).
-     */
-    static java.util.function.BinaryOperator<Tensor> stepProducts(Tensor b) {
-        Sgemm e = Sgemm.PREFERRED;
-        int k = b.shape()[0], n = b.shape()[1];
-        int[] sb = b.strides();
-        float[] packed = new float[Sgemm.packedLength(n, k, e.NR)];
-        e.packAllB(new Sgemm.Mat((float[]) arrayOf(b), b.offset(), sb[0], sb[1]), k, n, packed);
-        return (h, addend) -> {
-            int m = h.shape()[0];
-            int[] sh = h.strides();
-            Tensor out = newTensor(new int[]{m, n}, DType.FLOAT32);
-            if (addend != null) ElementwiseCpu.copy(out, addend);
-            e.packedB(m, n, k, new Sgemm.Mat((float[]) arrayOf(h), h.offset(), sh[0], sh[1]), packed, (float[]) arrayOf(out), 0, n, addend != null);
-            return out;
-        };
-    }
-
     /** A (1, M, N) product as (M, N). */
     private static Tensor rows(Tensor out3) { return new Tensor(out3.storage(), new int[]{out3.shape()[1], out3.shape()[2]}); }
 

@@ -121,6 +121,11 @@ final class NormalizationCpu {
         int rows = (int) (x.numel() / n);
         Tensor y = newTensor(x.shape(), x.dtype()), mean = newTensor(new int[]{rows}, x.dtype()), invstd = newTensor(new int[]{rows}, x.dtype());
         FloatValues xv = values(x), yv = values(y), w = values(weight), b = values(bias), mv = values(mean), iv = values(invstd);
+        if (xv instanceof FloatValues.Floats xf && n >= LayerNormF32.MIN_ROW && floats(w, b)) {
+            LayerNormF32.forward(xf, (FloatValues.Floats) w, (FloatValues.Floats) b, (FloatValues.Floats) yv, (FloatValues.Floats) mv,
+                    (FloatValues.Floats) iv, rows, n, eps);
+            return new Tensor[]{y, mean, invstd};
+        }
         Parallel.range(rows, Math.max(1, 4096 / n), (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int at = r * n;
@@ -151,8 +156,18 @@ final class NormalizationCpu {
                 iv = values(invstd), dxv = values(dx), av = inputGrad && addend != null ? values(addend) : null;
         int tasks = Math.max(1, Math.min(rows, Parallel.THREADS * 4));
         double[][] dw = new double[tasks][], db = new double[tasks][];
+        boolean f32 = xv instanceof FloatValues.Floats && n >= LayerNormF32.MIN_ROW && floats(gv, w, mv, iv, dxv, av);
         Parallel.range(tasks, 1, (tlo, thi) -> {
             for (int t = tlo; t < thi; t++) {
+                if (f32) {
+                    float[] pw = paramGrad ? new float[n] : null, pb = paramGrad ? new float[n] : null;
+                    LayerNormF32.backward((FloatValues.Floats) gv, (FloatValues.Floats) xv, (FloatValues.Floats) w, (FloatValues.Floats) mv,
+                            (FloatValues.Floats) iv, (FloatValues.Floats) av, (FloatValues.Floats) dxv,
+                            (int) ((long) rows * t / tasks), (int) ((long) rows * (t + 1) / tasks), n, pw, pb);
+                    dw[t] = widen(pw);
+                    db[t] = widen(pb);
+                    continue;
+                }
                 double[] pw = paramGrad ? new double[n] : null, pb = paramGrad ? new double[n] : null;
                 for (int r = (int) ((long) rows * t / tasks), end = (int) ((long) rows * (t + 1) / tasks); r < end; r++) {
                     int at = r * n;
@@ -189,5 +204,18 @@ final class NormalizationCpu {
             ElementwiseCpu.copy(dbias, Tensor.of(sb, n));
         }
         return dx;
+    }
+
+    /** Whether every one given is float32 or null. */
+    private static boolean floats(FloatValues... vs) {
+        for (FloatValues v : vs) if (v != null && !(v instanceof FloatValues.Floats)) return false;
+        return true;
+    }
+
+    private static double[] widen(float[] v) {
+        if (v == null) return null;
+        double[] d = new double[v.length];
+        for (int i = 0; i < v.length; i++) d[i] = v[i];
+        return d;
     }
 }

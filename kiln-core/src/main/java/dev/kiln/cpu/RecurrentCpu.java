@@ -14,11 +14,33 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
  * a time, computed in double (the reference the CUDA kernels are checked against). 16-bit tensors go through float32
  * copies and are rounded once on the way out, as the CUDA kernels do. The float32 cells run in vector lanes instead
  * ({@link #lanes}): the double loop's Math.exp and Math.tanh, five an LSTM element, were most of the cell's time.
+ * The layers' step products (h·W_hhᵀ each step) run on {@link Sgemm} with the weight packed once ({@link #stepProducts}).
  */
 final class RecurrentCpu {
     private RecurrentCpu() {}
 
     private static FloatValues values(Tensor t) { return FloatValues.of(t, "recurrent cell"); }
+
+    /**
+     * {@link dev.kiln.backend.Backend#stepProducts} for a float32 B (K, N): B packed once, then each step's h·B on all
+     * threads, split by B's columns so that each thread multiplies the same slice of the packed B on every step (the team
+     * of {@link Parallel} gives chunk i to the same thread each time: the slice stays in its core's cache).
+     */
+    static java.util.function.BinaryOperator<Tensor> stepProducts(Tensor b) {
+        Sgemm e = Sgemm.PREFERRED;
+        int k = b.shape()[0], n = b.shape()[1];
+        int[] sb = b.strides();
+        float[] packed = new float[Sgemm.packedLength(n, k, e.NR)];
+        e.packAllB(new Sgemm.Mat((float[]) CpuStorage.arrayOf(b), b.offset(), sb[0], sb[1]), k, n, packed);
+        return (h, addend) -> {
+            int m = h.shape()[0];
+            int[] sh = h.strides();
+            Tensor out = newTensor(new int[]{m, n}, DType.FLOAT32);
+            if (addend != null) ElementwiseCpu.copy(out, addend);
+            e.packedB(m, n, k, new Sgemm.Mat((float[]) CpuStorage.arrayOf(h), h.offset(), sh[0], sh[1]), packed, (float[]) CpuStorage.arrayOf(out), 0, n, addend != null);
+            return out;
+        };
+    }
 
     /** One (B, H) element's work: row b, column j. */
     @FunctionalInterface

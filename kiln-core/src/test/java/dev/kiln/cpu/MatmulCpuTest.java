@@ -87,6 +87,32 @@ class MatmulCpuTest {
         assertClose(a, shared, MatmulCpu.matmul(a, shared));
     }
 
+    /**
+     * Products much deeper than wide (weight gradients over a batch) are split along k over the threads: A as gᵀ (a
+     * transposed view), k not a whole number of slabs, and C accumulated into.
+     */
+    @ParameterizedTest(name = "{0}x{1}x{2}")
+    @CsvSource({"40,3000,50", "96,2500,33", "7,80000,9", "64,2000,40"})
+    void deepProductsMatchTripleLoop(int m, int k, int n) {
+        Tensor gt = randn(1, k, m).transpose(1, 2), x = randn(1, k, n);
+        assertClose(gt, x, MatmulCpu.matmul(gt, x));
+        SplittableRandom r = new SplittableRandom(5);
+        float[] a = gt.contiguous().toFloatArray(), b = x.toFloatArray(), c = new float[m * n];
+        for (int i = 0; i < c.length; i++) c[i] = (float) r.nextGaussian();
+        float[] before = c.clone();
+        Sgemm.PREFERRED.batched(1, m, n, k, new Sgemm.Mat(a, 0, k, 1), 0, new Sgemm.Mat(b, 0, n, 1), 0, c, 0, n, true);
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double s = before[i * n + j], t = Math.abs(s);
+                for (int q = 0; q < k; q++) {
+                    s += (double) a[i * k + q] * b[q * n + j];
+                    t += Math.abs((double) a[i * k + q] * b[q * n + j]);
+                }
+                assertEquals(s, c[i * n + j], 1e-5 * Math.sqrt(k) * t, "accumulated C[" + i + "][" + j + "]");
+            }
+        }
+    }
+
     @Test void stridedAndBroadcastViewsMatchTripleLoop() {
         // every other row and column of a bigger matrix, an offset start, and a batch broadcast by stride 0
         Tensor big = randn(2, 90, 140);
@@ -96,40 +122,6 @@ class MatmulCpuTest {
         assertClose(a, b, MatmulCpu.matmul(a, b));
         Tensor bCols = randn(2, 47, 80).slice(2, 0, 80, 2);             // column stride 2
         assertClose(a, bCols, MatmulCpu.matmul(a, bCols));
-    }
-
-    /**
-     * A recurrent layer's step products (B packed once, then h·B + addend on all threads by columns) against the triple
-     * loop: B a transposed view (as W_hhᵀ), h a row of a larger buffer, the addend full, a broadcast row, or none; k past
-     * one slab, n past whole panels, fewer rows than a tile; the same B for several h.
-     */
-    @ParameterizedTest(name = "{0}x{1}x{2}")
-    @CsvSource({"1,3,1", "5,37,45", "9,400,33", "64,512,2048", "20,900,130"})
-    void stepProductsMatchTripleLoop(int m, int k, int n) {
-        Tensor w = randn(n, k), b = w.t();
-        java.util.function.BinaryOperator<Tensor> products = CpuBackend.INSTANCE.stepProducts(b);
-        for (int variant = 0; variant < 3; variant++) {
-            Tensor hs = randn(3, m, k), h = hs.select(0, 1);
-            Tensor addend = switch (variant) {
-                case 0 -> null;
-                case 1 -> randn(m, n);
-                default -> randn(n).unsqueeze(0).expand(m, n);
-            };
-            Tensor c = products.apply(h, addend);
-            assertArrayEquals(new int[]{m, n}, c.shape());
-            float[] x = h.contiguous().toFloatArray(), y = b.contiguous().toFloatArray(), got = c.toFloatArray();
-            float[] add = addend == null ? null : addend.contiguous().toFloatArray();
-            for (int i = 0; i < m; i++) {
-                for (int j = 0; j < n; j++) {
-                    double s = add == null ? 0 : add[i * n + j], t = Math.abs(s);
-                    for (int q = 0; q < k; q++) {
-                        s += (double) x[i * k + q] * y[q * n + j];
-                        t += Math.abs((double) x[i * k + q] * y[q * n + j]);
-                    }
-                    assertEquals(s, got[i * n + j], 1e-5 * Math.sqrt(k) * t + 1e-30, "variant " + variant + " C[" + i + "][" + j + "]");
-                }
-            }
-        }
     }
 
     @Test void emptyInnerDimensionGivesZeros() {

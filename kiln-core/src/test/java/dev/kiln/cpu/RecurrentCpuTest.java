@@ -3,14 +3,17 @@ package dev.kiln.cpu;
 import dev.kiln.DType;
 import dev.kiln.Tensor;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * The float32 LSTM and GRU cells in vector lanes (RecurrentCpu's lanes) against the double loop they replaced for
  * float32 (run here on float64 copies of the same values): forward outputs and backward gradients, pre-activations from
  * -40 to 40 (sigmoid and tanh saturated both ways), a hidden size that leaves a masked part-vector after the lanes, rows offset
- * into a larger tensor (a step's row of the sequence).
+ * into a larger tensor (a step's row of the sequence). And the layers' step products against a triple loop.
  */
 class RecurrentCpuTest {
     private static void close(Tensor want, Tensor got, String what) {
@@ -97,5 +100,41 @@ class RecurrentCpuTest {
         Tensor dGates = row1(rows, 4 * hid, t), dc = row1(rows, hid, t);
         RecurrentCpu.lstmCellBackward(dh.to(t), dcNew.to(t), c.to(t), cNew.to(t), act.to(t), dGates, dc);
         return new Tensor[]{dGates, dc};
+    }
+
+    private final dev.kiln.Generator gen = new dev.kiln.Generator(13);
+
+    /**
+     * A recurrent layer's step products (B packed once, then h·B + addend on all threads by columns) against the triple
+     * loop: B a transposed view (as W_hhᵀ), h a row of a larger buffer, the addend full, a broadcast row, or none; k past
+     * one slab, n past whole panels, fewer rows than a tile; the same B for several h.
+     */
+    @ParameterizedTest(name = "{0}x{1}x{2}")
+    @CsvSource({"1,3,1", "5,37,45", "9,400,33", "64,512,2048", "20,900,130"})
+    void stepProductsMatchTripleLoop(int m, int k, int n) {
+        Tensor w = Tensor.randn(gen, n, k), b = w.t();
+        java.util.function.BinaryOperator<Tensor> products = CpuBackend.INSTANCE.stepProducts(b);
+        for (int variant = 0; variant < 3; variant++) {
+            Tensor hs = Tensor.randn(gen, 3, m, k), h = hs.select(0, 1);
+            Tensor addend = switch (variant) {
+                case 0 -> null;
+                case 1 -> Tensor.randn(gen, m, n);
+                default -> Tensor.randn(gen, n).unsqueeze(0).expand(m, n);
+            };
+            Tensor c = products.apply(h, addend);
+            assertArrayEquals(new int[]{m, n}, c.shape());
+            float[] x = h.contiguous().toFloatArray(), y = b.contiguous().toFloatArray(), got = c.toFloatArray();
+            float[] add = addend == null ? null : addend.contiguous().toFloatArray();
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    double s = add == null ? 0 : add[i * n + j], t = Math.abs(s);
+                    for (int q = 0; q < k; q++) {
+                        s += (double) x[i * k + q] * y[q * n + j];
+                        t += Math.abs((double) x[i * k + q] * y[q * n + j]);
+                    }
+                    assertEquals(s, got[i * n + j], 1e-5 * Math.sqrt(k) * t + 1e-30, "variant " + variant + " C[" + i + "][" + j + "]");
+                }
+            }
+        }
     }
 }
