@@ -28,7 +28,7 @@ final class AttentionF32 {
     }
 
     private static Tensor tensor(float[] v, int... shape) {
-        Tensor out = newTensor(shape, DType.FLOAT32);
+        Tensor out = CpuStorage.unsetTensor(shape, DType.FLOAT32);
         System.arraycopy(v, 0, (float[]) CpuStorage.arrayOf(out), 0, v.length);
         return out;
     }

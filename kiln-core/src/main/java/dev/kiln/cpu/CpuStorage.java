@@ -13,17 +13,30 @@ public final class CpuStorage implements Storage {
     private Object array;
     private final int length;
 
-    public CpuStorage(DType dtype, Object array) {
+    /** Whether the array came from {@link #allocate} and goes back to {@link FloatArrays} on release (arrays handed in never do). */
+    private final boolean pooled;
+
+    public CpuStorage(DType dtype, Object array) { this(dtype, array, false); }
+
+    private CpuStorage(DType dtype, Object array, boolean pooled) {
         this.dtype = dtype;
         this.array = array;
         this.length = HostArrays.length(array);
+        this.pooled = pooled;
         dev.kiln.MemoryScope.track(this);
     }
 
-    public static CpuStorage allocate(DType dtype, long numel) {
+    /**
+     * New memory, uninitialised as on CUDA (Backend.allocate): large float32 arrays come from those released before
+     * ({@link FloatArrays}) and hold their old values.
+     */
+    public static CpuStorage allocate(DType dtype, long numel) { return allocate(dtype, numel, false); }
+
+    private static CpuStorage allocate(DType dtype, long numel, boolean zeroed) {
         if (numel > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("cpu tensors hold at most " + (Integer.MAX_VALUE - 8) + " elements, asked for " + numel);
         }
+        if (dtype == DType.FLOAT32 && numel >= FloatArrays.MIN_LENGTH) return new CpuStorage(dtype, FloatArrays.take((int) numel, zeroed), true);
         return new CpuStorage(dtype, HostArrays.allocate(dtype, (int) numel));
     }
 
@@ -43,8 +56,15 @@ public final class CpuStorage implements Storage {
         return arrayOf(t);
     }
 
-    /** A new contiguous CPU tensor, uninitialised. */
-    static Tensor newTensor(int[] shape, DType dtype) { return new Tensor(allocate(dtype, Shape.numel(shape)), shape); }
+    /** A new contiguous CPU tensor of zeros (kernels that add into their output, or leave parts of it, count on them). */
+    static Tensor newTensor(int[] shape, DType dtype) { return new Tensor(allocate(dtype, Shape.numel(shape), true), shape); }
+
+    /**
+     * A new contiguous CPU tensor whose every element the caller writes: its memory may hold old values (no pass
+     * clearing it first). For the kernels whose outputs are most of a step's memory; the suite run with kiln.cpu.poison
+     * checks that they write it all ({@link FloatArrays}).
+     */
+    static Tensor unsetTensor(int[] shape, DType dtype) { return new Tensor(allocate(dtype, Shape.numel(shape), false), shape); }
 
     @Override public Device device() { return Device.CPU; }
 
@@ -53,7 +73,11 @@ public final class CpuStorage implements Storage {
     @Override public long numel() { return length; }
 
     /** Drops the reference so the collector can reclaim the array now; views of it fail clearly afterwards. */
-    @Override public void release() { array = null; }
+    @Override public void release() {
+        Object a = array;
+        array = null;
+        if (pooled && a != null) FloatArrays.give((float[]) a);
+    }
 
     @Override public boolean isReleased() { return array == null; }
 }

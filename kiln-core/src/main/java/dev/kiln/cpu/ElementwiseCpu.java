@@ -13,6 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 import static dev.kiln.cpu.CpuStorage.arrayOf;
 import static dev.kiln.cpu.CpuStorage.newTensor;
+import static dev.kiln.cpu.CpuStorage.unsetTensor;
 
 /**
  * The CPU kernels of the Elementwise family: fill, copy, unary, binary, binaryScalar, where. float32 has fast paths
@@ -41,7 +42,7 @@ final class ElementwiseCpu {
     /** x converted to dtype t in a new contiguous tensor, or x itself when it already is t. */
     static Tensor cast(Tensor x, DType t) {
         if (x.dtype() == t) return x;
-        Tensor out = newTensor(x.shape(), t);
+        Tensor out = unsetTensor(x.shape(), t);
         copy(out, x);
         return out;
     }
@@ -73,7 +74,7 @@ final class ElementwiseCpu {
 
     static Tensor unary(UnaryOp op, Tensor x) {
         DType t = x.dtype();
-        Tensor out = newTensor(x.shape(), t);
+        Tensor out = unsetTensor(x.shape(), t);
         Object o = arrayOf(out), a = arrayOf(x);
         if (t == DType.FLOAT32) {
             float[] fo = (float[]) o, fa = (float[]) a;
@@ -215,7 +216,7 @@ final class ElementwiseCpu {
     static Tensor binary(BinaryOp op, Tensor a, Tensor b) {
         DType t = a.dtype();
         DType outType = op.isComparison() || op == BinaryOp.AND || op == BinaryOp.OR ? DType.BOOL : t;
-        Tensor out = newTensor(a.shape(), outType);
+        Tensor out = unsetTensor(a.shape(), outType);
         Object o = arrayOf(out), x = arrayOf(a), y = arrayOf(b);
         if (t == DType.FLOAT32 && outType == DType.FLOAT32) {
             binaryF32Rows(op, out, a, b, (float[]) o, (float[]) x, (float[]) y);
@@ -316,7 +317,7 @@ final class ElementwiseCpu {
     static Tensor binaryScalar(BinaryOp op, Tensor a, double s, boolean scalarFirst) {
         DType t = a.dtype();
         DType outType = op.isComparison() || op == BinaryOp.AND || op == BinaryOp.OR ? DType.BOOL : t;
-        Tensor out = newTensor(a.shape(), outType);
+        Tensor out = unsetTensor(a.shape(), outType);
         Object o = arrayOf(out), x = arrayOf(a);
         if (t == DType.FLOAT32 && outType == DType.FLOAT32 && !scalarFirst && laneWise(op)) {
             binaryF32Rows(op, out, a, null, (float[]) o, (float[]) x, new float[]{(float) s});

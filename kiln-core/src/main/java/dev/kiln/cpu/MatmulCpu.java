@@ -52,7 +52,7 @@ final class MatmulCpu {
         int[] as = a.shape(), bs = b.shape();
         int batch = as[0], m = as[1], k = as[2], n = bs[2];
         DType t = a.dtype();
-        Tensor out = newTensor(new int[]{batch, m, n}, t);
+        Tensor out = t == DType.FLOAT32 ? CpuStorage.unsetTensor(new int[]{batch, m, n}, t) : newTensor(new int[]{batch, m, n}, t);
         if (t == DType.FLOAT32) {
             int[] sa = a.strides(), sb = b.strides();
             Sgemm.PREFERRED.batched(batch, m, n, k,

@@ -5,6 +5,7 @@ import dev.kiln.Tensor;
 import dev.kiln.backend.BatchNormParams;
 
 import static dev.kiln.cpu.CpuStorage.newTensor;
+import static dev.kiln.cpu.CpuStorage.unsetTensor;
 
 /**
  * The CPU kernels of the Normalization family: batch norm over dim 1 of (N, C, *), with a residual block's add and
@@ -119,7 +120,7 @@ final class NormalizationCpu {
     static Tensor[] layerNorm(Tensor x, Tensor weight, Tensor bias, int n, double eps) {
         DTypeChecks.requireFloat("layer_norm", x.dtype());
         int rows = (int) (x.numel() / n);
-        Tensor y = newTensor(x.shape(), x.dtype()), mean = newTensor(new int[]{rows}, x.dtype()), invstd = newTensor(new int[]{rows}, x.dtype());
+        Tensor y = unsetTensor(x.shape(), x.dtype()), mean = unsetTensor(new int[]{rows}, x.dtype()), invstd = unsetTensor(new int[]{rows}, x.dtype());
         FloatValues xv = values(x), yv = values(y), w = values(weight), b = values(bias), mv = values(mean), iv = values(invstd);
         if (xv instanceof FloatValues.Floats xf && n >= LayerNormF32.MIN_ROW && floats(w, b)) {
             LayerNormF32.forward(xf, (FloatValues.Floats) w, (FloatValues.Floats) b, (FloatValues.Floats) yv, (FloatValues.Floats) mv,
@@ -151,7 +152,7 @@ final class NormalizationCpu {
                                     Tensor dweight, Tensor dbias) {
         boolean paramGrad = dbias != null;
         int rows = (int) (x.numel() / n);
-        Tensor dx = inputGrad ? newTensor(x.shape(), x.dtype()) : null;
+        Tensor dx = inputGrad ? unsetTensor(x.shape(), x.dtype()) : null;
         FloatValues gv = values(g.dtype() == x.dtype() ? g : g.to(x.dtype())), xv = values(x), w = values(weight), mv = values(mean),
                 iv = values(invstd), dxv = values(dx), av = inputGrad && addend != null ? values(addend) : null;
         int tasks = Math.max(1, Math.min(rows, Parallel.THREADS * 4));

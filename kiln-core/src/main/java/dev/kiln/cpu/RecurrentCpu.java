@@ -35,7 +35,7 @@ final class RecurrentCpu {
         return (h, addend) -> {
             int m = h.shape()[0];
             int[] sh = h.strides();
-            Tensor out = newTensor(new int[]{m, n}, DType.FLOAT32);
+            Tensor out = CpuStorage.unsetTensor(new int[]{m, n}, DType.FLOAT32);
             if (addend != null) ElementwiseCpu.copy(out, addend);
             e.packedB(m, n, k, new Sgemm.Mat((float[]) CpuStorage.arrayOf(h), h.offset(), sh[0], sh[1]), packed, (float[]) CpuStorage.arrayOf(out), 0, n, addend != null);
             return out;

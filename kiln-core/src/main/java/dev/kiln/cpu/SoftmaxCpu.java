@@ -23,7 +23,7 @@ final class SoftmaxCpu {
         int[] perm = Shape.moveToEnd(x.dim(), dim);
         Tensor xp = rowMajor(x, perm);
         int n = x.shape()[dim], rows = (int) (x.numel() / Math.max(n, 1)), xo = xp.offset();
-        Tensor yp = newTensor(xp.shape(), x.dtype());
+        Tensor yp = CpuStorage.unsetTensor(xp.shape(), x.dtype());
         Object a = arrayOf(xp), y = arrayOf(yp);
         DType t = x.dtype();
         Parallel.range(rows, Math.max(1, 2048 / Math.max(n, 1)), (lo, hi) -> {
@@ -51,7 +51,7 @@ final class SoftmaxCpu {
         int[] perm = Shape.moveToEnd(y.dim(), dim);
         Tensor gp = rowMajor(gy, perm), yp = rowMajor(y, perm);
         int n = y.shape()[dim], rows = (int) (y.numel() / Math.max(n, 1)), go = gp.offset(), yo = yp.offset();
-        Tensor out = newTensor(gp.shape(), y.dtype());
+        Tensor out = CpuStorage.unsetTensor(gp.shape(), y.dtype());
         Object g = arrayOf(gp), yy = arrayOf(yp), o = arrayOf(out);
         DType t = y.dtype();
         Parallel.range(rows, Math.max(1, 2048 / Math.max(n, 1)), (lo, hi) -> {
