@@ -94,7 +94,7 @@ final class Sgemm {
         // Splitting columns means every thread packs all of A; splitting rows, all of B: repack the smaller one,
         // B on a tie (its panels are whole-vector copies, A's a transpose: rows measured 2-4% ahead at 1024-2048)
         boolean byColumns = n > m ? n >= parts * NR : m < parts * MR;
-        if (batch == 1 && parts > 1 && k >= SPLIT_K_FROM * Math.max(m, n) && (long) parts * m * n <= SPLIT_K_FLOATS) {
+        if (batch == 1 && parts > 1 && k >= SPLIT_K_FROM * Math.max(m, n) && k >= SPLIT_K_DEPTH * parts && (long) parts * m * n <= SPLIT_K_FLOATS) {
             splitK(m, n, k, a, b, c, cOff, ldc, accumulate, parts);
             return;
         }
@@ -180,6 +180,12 @@ final class Sgemm {
      * gᵀ·x over a batch of 16384 rows, 1536 x 16384 x 384, ran at 0.65x PyTorch's on 16 cores split by rows.
      */
     private static final int SPLIT_K_FROM = 4;
+
+    /**
+     * ... and each thread's slice of k at least this deep, so that its partial C is written and added back a few times
+     * over a long product: an LSTM's dW_hh (2048 x 8192 x 512, 512 deep a thread on 16) ran slower split.
+     */
+    private static final int SPLIT_K_DEPTH = 1024;
 
     /** At most this many floats of partial products (64 MB) are kept for {@link #splitK}, by the calling thread. */
     private static final long SPLIT_K_FLOATS = 1 << 24;

@@ -92,7 +92,7 @@ class MatmulCpuTest {
      * transposed view), k not a whole number of slabs, and C accumulated into.
      */
     @ParameterizedTest(name = "{0}x{1}x{2}")
-    @CsvSource({"40,3000,50", "96,2500,33", "7,80000,9", "64,2000,40"})
+    @CsvSource({"40,3000,50", "96,2500,33", "7,80000,9", "64,2100,40"})
     void deepProductsMatchTripleLoop(int m, int k, int n) {
         Tensor gt = randn(1, k, m).transpose(1, 2), x = randn(1, k, n);
         assertClose(gt, x, MatmulCpu.matmul(gt, x));
