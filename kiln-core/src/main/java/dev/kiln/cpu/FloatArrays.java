@@ -50,13 +50,22 @@ final class FloatArrays {
         return a;
     }
 
-    /** Keeps a released array for {@link #take} (unless a quarter of the heap is kept already). */
+    /**
+     * Keeps a released array for {@link #take}. Past a quarter of the heap, kept arrays make room for it (each length's
+     * oldest first): refusing new ones instead left an LSTM trained after a GPT, in one process, with none kept.
+     */
     static void give(float[] a) {
-        if (HELD.addAndGet(a.length) > CAP_FLOATS) {
-            HELD.addAndGet(-a.length);
-            return;
-        }
+        if (a.length > CAP_FLOATS) return;
+        if (HELD.addAndGet(a.length) > CAP_FLOATS) evict();
         if (POISON) fill(a, Float.NaN);
         FREE.computeIfAbsent(a.length, k -> new ConcurrentLinkedDeque<>()).addFirst(new SoftReference<>(a));
+    }
+
+    /** Drops kept arrays, the oldest of each length first, until the rest fit in the cap. */
+    private static void evict() {
+        for (var e : FREE.entrySet()) {
+            for (SoftReference<float[]> r; HELD.get() > CAP_FLOATS && (r = e.getValue().pollLast()) != null; ) HELD.addAndGet(-e.getKey());
+            if (HELD.get() <= CAP_FLOATS) return;
+        }
     }
 }
