@@ -104,7 +104,8 @@ public final class Parallel {
     private static final class Job {
         final int n, chunks, members;
         final boolean dynamic;
-        final Body body;
+        /** Cleared when the loop is done, so that idle workers do not keep what it captured (arrays) alive. */
+        Body body;
         final AtomicIntegerArray claimed;
         final AtomicInteger next, pending;
         volatile Throwable failure;
@@ -171,6 +172,7 @@ public final class Parallel {
                     if (spins < 1 << 16) Thread.onSpinWait();
                     else Thread.yield();    // a worker that has lost its core: let it have this one
                 }
+                j.body = null;     // every chunk is claimed: no worker reads it again
                 Throwable t = j.failure;
                 if (t instanceof RuntimeException r) throw r;
                 if (t instanceof Error e) throw e;

@@ -36,6 +36,9 @@ public final class ManyCoreProbe {
         gemm("square 2048", 2048, 2048, 2048, false, false);
         Tensor x = Tensor.randn(GEN, 16384, 1536), y = Tensor.randn(GEN, 16384, 1536), small = Tensor.randn(GEN, 64, 2048), small2 = Tensor.randn(GEN, 64, 2048);
         Tensor ln = Tensor.randn(GEN, 16384, 384), lw = Tensor.randn(GEN, 384), lb = Tensor.randn(GEN, 384);
+        Tensor gates = Tensor.randn(GEN, 64, 2048), c = Tensor.randn(GEN, 64, 512), h = Tensor.empty(new int[]{64, 512}, dev.kiln.DType.FLOAT32, dev.kiln.Device.CPU);
+        Tensor cNew = Tensor.empty(new int[]{64, 512}, dev.kiln.DType.FLOAT32, dev.kiln.Device.CPU), act = Tensor.randn(GEN, 64, 2048);
+        time("lstm cell 64x512", () -> { CpuBackend.INSTANCE.lstmCell(gates, c, h, cNew, act); return null; });
         time("gelu 16384x1536", () -> x.gelu());
         time("add 16384x1536", () -> x.add(y));
         time("add 64x2048", () -> small.add(small2));
