@@ -70,11 +70,22 @@ import java.util.function.UnaryOperator;
  *                       AVX-512F), the float32 GEMM kernel is machine code Kiln writes at start-up (12 ymm accumulators
  *                       where C2's Vector API code keeps 8; at 512 bits C2's tile, 10-25% faster); off: the Vector API
  *                       kernel (default on)
+ * @param cpuThreads     {@code kiln.cpu.threads} / {@code KILN_CPU_THREADS}: the threads the CPU kernels split work over
+ *                       (0, default: one per processor the JVM sees)
+ * @param cpuTeam        {@code kiln.cpu.team} / {@code KILN_CPU_TEAM}: the CPU's parallel loops run on a team of
+ *                       workers, chunk i always to the same thread, as OpenMP runs MKL's (default on; off: the
+ *                       fork-join pool for every loop)
+ * @param cpuSpinUs      {@code kiln.cpu.spin.us} / {@code KILN_CPU_SPIN_US}: microseconds a team worker spins for the
+ *                       next loop before it parks (default 200)
+ * @param cpuPoison      {@code kiln.cpu.poison} / {@code KILN_CPU_POISON}: for tests, every float32 array the CPU hands
+ *                       out unset, and every one given back, is filled with NaN, so a kernel that reads what it did not
+ *                       write shows (default off)
  */
 public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boolean cudnn, boolean cudnnBenchmark,
                        boolean cudnnAlgoCache, System.Logger.Level logLevel, boolean convTf32, SmallConv smallConv, boolean progress,
                        long attentionComposeMb, long cudaMemoryLimitMb, boolean deterministic, long distTimeoutS, long dpBucketMb,
-                       long dpLastBucketMb, boolean dpReduceAlone, boolean dpCommHighPriority, boolean cpuAsm) {
+                       long dpLastBucketMb, boolean dpReduceAlone, boolean dpCommHighPriority, boolean cpuAsm, long cpuThreads,
+                       boolean cpuTeam, long cpuSpinUs, boolean cpuPoison) {
 
     /** {@code kiln.small.conv}: which convolutions take Kiln's direct few-channel kernels on CUDA. */
     public enum SmallConv {
@@ -124,7 +135,8 @@ public record Settings(boolean debug, Path cacheDir, List<Path> cudaLibPath, boo
                 src.flag("kiln.conv.tf32", true), small, src.flag("kiln.progress", false), src.count("kiln.attention.compose.mb", 256),
                 src.count("kiln.cuda.memory.limit.mb", 0), src.flag("kiln.deterministic", false), src.count("kiln.dist.timeout.s", 600),
                 src.count("kiln.dp.bucket.mb", 25), src.count("kiln.dp.last.bucket.mb", 0),
-                src.flag("kiln.dp.reduce.alone", false), src.flag("kiln.dp.comm.high.priority", false), src.flag("kiln.cpu.asm", true));
+                src.flag("kiln.dp.reduce.alone", false), src.flag("kiln.dp.comm.high.priority", false), src.flag("kiln.cpu.asm", true),
+                src.count("kiln.cpu.threads", 0), src.flag("kiln.cpu.team", true), src.count("kiln.cpu.spin.us", 200), src.flag("kiln.cpu.poison", false));
     }
 
     /**

@@ -17,11 +17,11 @@ final class FloatArrays {
     private FloatArrays() {}
 
     /**
-     * For tests (system property kiln.cpu.poison): every float32 array, of any length, comes from here; those handed
+     * For tests (kiln.cpu.poison): every float32 array, of any length, comes from here; those handed
      * out unset and those given back are filled with NaN, so a kernel that reads memory it did not write, or keeps an
      * array after its release, shows.
      */
-    private static final boolean POISON = Boolean.getBoolean("kiln.cpu.poison");
+    private static final boolean POISON = dev.kiln.Settings.get().cpuPoison();
 
     /** Shorter arrays are allocated fresh: the young generation makes them cheaply. */
     static final int MIN_LENGTH = POISON ? 1 : 1 << 14;

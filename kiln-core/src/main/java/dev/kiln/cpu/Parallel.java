@@ -19,14 +19,15 @@ import java.util.concurrent.locks.LockSupport;
 public final class Parallel {
     private Parallel() {}
 
-    /** The number of threads kernels split work over (system property kiln.cpu.threads overrides). */
-    public static final int THREADS = Integer.getInteger("kiln.cpu.threads", Runtime.getRuntime().availableProcessors());
+    /** The number of threads kernels split work over (kiln.cpu.threads, else one per processor). */
+    public static final int THREADS = dev.kiln.Settings.get().cpuThreads() > 0 ? (int) dev.kiln.Settings.get().cpuThreads()
+            : Runtime.getRuntime().availableProcessors();
 
     /**
-     * How long an idle worker spins for the next loop before it parks (system property kiln.cpu.spin.us). Long enough
-     * to bridge the serial code between one op's loop and the next one's; short enough to give an idle core back.
+     * How long an idle worker spins for the next loop before it parks (kiln.cpu.spin.us). Long enough to bridge the
+     * serial code between one op's loop and the next one's; short enough to give an idle core back.
      */
-    private static final long SPIN_NS = 1000L * Long.getLong("kiln.cpu.spin.us", 200);
+    private static final long SPIN_NS = 1000L * dev.kiln.Settings.get().cpuSpinUs();
 
     /** Numbers the workers' names (a worker's pool index is not assigned until after the factory returns). */
     private static final AtomicInteger WORKERS = new AtomicInteger();
@@ -40,7 +41,7 @@ public final class Parallel {
     }, null, false);
 
     /** The team (none on one thread, or with kiln.cpu.team=false: every loop then goes to the fork-join pool). */
-    private static final Team TEAM = THREADS > 1 && !"false".equals(System.getProperty("kiln.cpu.team")) ? new Team(THREADS - 1) : null;
+    private static final Team TEAM = THREADS > 1 && dev.kiln.Settings.get().cpuTeam() ? new Team(THREADS - 1) : null;
 
     /** Elements per task for one-pass loops over memory: below this a fork costs more than it saves. */
     static final int GRAIN = 1 << 15;

@@ -20,7 +20,7 @@ public final class ManyCoreProbe {
 
     public static void main(String[] args) throws Exception {
         System.out.printf("threads %d, kernel %s, spin %s us, team %s%n", Parallel.THREADS, Sgemm.PREFERRED.kernel.getClass().getSimpleName(),
-                System.getProperty("kiln.cpu.spin.us", "default"), System.getProperty("kiln.cpu.team", "default"));
+                dev.kiln.Settings.get().cpuSpinUs(), dev.kiln.Settings.get().cpuTeam());
         loops();
         // the LSTM's step products (h·W_hhᵀ with W_hhᵀ contiguous, and dGates·W_hh), the GPT's Linear products
         gemm("lstm step 64x512x2048", 64, 512, 2048, false, false);
