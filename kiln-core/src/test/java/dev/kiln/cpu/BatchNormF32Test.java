@@ -7,9 +7,8 @@ import dev.kiln.Tensor;
 import dev.kiln.backend.BatchNormParams;
 import org.junit.jupiter.api.Test;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import static dev.kiln.cpu.FloatPathAssert.close;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The float32 vector batch norm (BatchNormF32) against the double-precision path on the same values (float64 inputs):
@@ -19,16 +18,6 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class BatchNormF32Test {
     private final Generator gen = new Generator(5);
-
-    private static void close(Tensor want64, Tensor got32, double tol, String what) {
-        assertEquals(DType.FLOAT32, got32.dtype(), what + ": dtype");
-        double[] w = want64.toDoubleArray(), g = got32.toDoubleArray();
-        double scale = 1e-30;
-        for (double v : w) scale = Math.max(scale, Math.abs(v));
-        for (int i = 0; i < w.length; i++) {
-            if (!(Math.abs(w[i] - g[i]) <= tol * scale)) fail(what + ": element " + i + " want " + w[i] + " got " + g[i] + " (max |want| " + scale + ")");
-        }
-    }
 
     @Test void matchesTheDoublePath() {
         int[][] shapes = {{3, 5, 7, 9}, {2, 4, 33, 35}, {4, 3, 6, 6}, {2, 2, 41, 1}};

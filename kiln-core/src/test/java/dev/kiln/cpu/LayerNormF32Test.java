@@ -6,8 +6,8 @@ import dev.kiln.Generator;
 import dev.kiln.Tensor;
 import org.junit.jupiter.api.Test;
 
+import static dev.kiln.cpu.FloatPathAssert.close;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The float32 vector layer norm (LayerNormF32) against the double-precision path on the same values (float64 inputs):
@@ -17,16 +17,6 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class LayerNormF32Test {
     private final Generator gen = new Generator(11);
-
-    private static void close(Tensor want64, Tensor got32, double tol, String what) {
-        assertEquals(DType.FLOAT32, got32.dtype(), what + ": dtype");
-        double[] w = want64.toDoubleArray(), g = got32.toDoubleArray();
-        double scale = 1e-30;
-        for (double v : w) scale = Math.max(scale, Math.abs(v));
-        for (int i = 0; i < w.length; i++) {
-            if (!(Math.abs(w[i] - g[i]) <= tol * scale)) fail(what + ": element " + i + " want " + w[i] + " got " + g[i] + " (max |want| " + scale + ")");
-        }
-    }
 
     private static Tensor f64(Tensor t) { return t == null ? null : t.to(DType.FLOAT64); }
 
