@@ -72,8 +72,11 @@ public final class CpuStorage implements Storage {
 
     @Override public long numel() { return length; }
 
-    /** Drops the reference so the collector can reclaim the array now; views of it fail clearly afterwards. */
-    @Override public void release() {
+    /**
+     * Drops the reference, so the array goes back to {@link FloatArrays} (or to the collector) now; views of it fail
+     * clearly afterwards. Synchronized: two threads releasing at once must not give one array back twice.
+     */
+    @Override public synchronized void release() {
         Object a = array;
         array = null;
         if (pooled && a != null) FloatArrays.give((float[]) a);
