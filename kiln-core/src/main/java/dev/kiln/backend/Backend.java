@@ -88,10 +88,8 @@ public interface Backend {
      * The default runs the product, then the op; CUDA folds GELU_TANH_BACKWARD into the product's epilogue.
      */
     default Tensor linearAfterBackwardInput(BinaryOp activationBackward, Tensor g, Tensor w, Tensor h) {
-        int n = g.shape()[0], out = g.shape()[1], in = w.shape()[1];
-        int[] sg = g.strides(), sw = w.strides();
-        Tensor product = matmul(new Tensor(g.storage(), new int[]{1, n, out}, new int[]{0, sg[0], sg[1]}, g.offset()),
-                new Tensor(w.storage(), new int[]{1, out, in}, new int[]{0, sw[0], sw[1]}, w.offset()));
+        int n = g.shape()[0], in = w.shape()[1];
+        Tensor product = matmul(batchOfOne(g), batchOfOne(w));
         Tensor dh = binary(activationBackward, new Tensor(product.storage(), new int[]{n, in}), h);
         product.storage().release();
         return dh;
@@ -309,16 +307,19 @@ public interface Backend {
      */
     default java.util.function.BinaryOperator<Tensor> stepProducts(Tensor b) {
         return (h, addend) -> {
-            int m = h.shape()[0], k = h.shape()[1], n = b.shape()[1];
-            int[] sh = h.strides(), sb = b.strides();
-            Tensor product = matmul(new Tensor(h.storage(), new int[]{1, m, k}, new int[]{0, sh[0], sh[1]}, h.offset()),
-                    new Tensor(b.storage(), new int[]{1, k, n}, new int[]{0, sb[0], sb[1]}, b.offset()));
-            Tensor p = new Tensor(product.storage(), new int[]{m, n});
+            Tensor product = matmul(batchOfOne(h), batchOfOne(b));
+            Tensor p = new Tensor(product.storage(), new int[]{h.shape()[0], b.shape()[1]});
             if (addend == null) return p;
             Tensor sum = binary(BinaryOp.ADD, addend, p);
             product.storage().release();
             return sum;
         };
+    }
+
+    /** A matrix (M, N), any strides, as the batch of one (1, M, N) that {@link #matmul} takes, in the same memory. */
+    private static Tensor batchOfOne(Tensor t) {
+        int[] st = t.strides();
+        return new Tensor(t.storage(), new int[]{1, t.shape()[0], t.shape()[1]}, new int[]{0, st[0], st[1]}, t.offset());
     }
 
     /** The gradients of {@link #lstmCell} from dh = dL/dh' and dcNew = dL/dc': writes dGates (B, 4H) and dc = dL/dc (B, H). */

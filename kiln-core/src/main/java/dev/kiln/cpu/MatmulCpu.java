@@ -7,7 +7,6 @@ import dev.kiln.backend.BinaryOp;
 import dev.kiln.backend.ReduceOp;
 
 import static dev.kiln.cpu.CpuStorage.arrayOf;
-import static dev.kiln.cpu.CpuStorage.newTensor;
 
 /**
  * The CPU kernels of the Matmul family: the batched product (B, M, K) x (B, K, N), and linear as a product and a bias add. float32 goes to {@link Sgemm}
@@ -52,7 +51,7 @@ final class MatmulCpu {
         int[] as = a.shape(), bs = b.shape();
         int batch = as[0], m = as[1], k = as[2], n = bs[2];
         DType t = a.dtype();
-        Tensor out = t == DType.FLOAT32 ? CpuStorage.unsetTensor(new int[]{batch, m, n}, t) : newTensor(new int[]{batch, m, n}, t);
+        Tensor out = CpuStorage.unsetTensor(new int[]{batch, m, n}, t);   // both paths write every element
         if (t == DType.FLOAT32) {
             int[] sa = a.strides(), sb = b.strides();
             Sgemm.PREFERRED.batched(batch, m, n, k,

@@ -30,7 +30,8 @@ final class RecurrentCpu {
         Sgemm e = Sgemm.PREFERRED;
         int k = b.shape()[0], n = b.shape()[1];
         int[] sb = b.strides();
-        float[] packed = new float[Sgemm.packedLength(n, k, e.NR)];
+        // a kept array of the step's memory, not a new one each sequence (packing writes all of it)
+        float[] packed = (float[]) CpuStorage.arrayOf(CpuStorage.unsetTensor(new int[]{Sgemm.packedLength(n, k, e.NR)}, DType.FLOAT32));
         e.packAllB(new Sgemm.Mat((float[]) CpuStorage.arrayOf(b), b.offset(), sb[0], sb[1]), k, n, packed);
         return (h, addend) -> {
             int m = h.shape()[0];
