@@ -110,47 +110,41 @@ public final class ConvPlan implements AutoCloseable {
 
     /** y = alpha·conv(x, w) + beta·y. */
     public void forward(long xPtr, long wPtr, long yPtr, double alpha, double beta, WorkspaceProvider ws) {
-        Choice c = choice(Dir.FORWARD, xPtr, wPtr, yPtr, ws);
-        long work = c.workspaceBytes() == 0 ? 0 : ws.address(c.workspaceBytes());
-        conv.setMathType(c.mathType());
-        cudnn.setScalar(0, key.dtype(), alpha);
-        cudnn.setScalar(1, key.dtype(), beta);
-        try {
-            int st = (int) H.convForward.invokeExact(cudnn.handle(), cudnn.scalar[0], x.address, xPtr, w.address, wPtr, conv.address,
-                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], y.address, yPtr);
-            if (st != 0) throw Cudnn.LIB.failure("cudnnConvolutionForward", st, describe(c));
-        } catch (Throwable t) {
-            throw NativeLibrary.rethrow(t);
-        }
+        run(Dir.FORWARD, "cudnnConvolutionForward", xPtr, wPtr, yPtr, alpha, beta, ws, (c, work) ->
+                (int) H.convForward.invokeExact(cudnn.handle(), cudnn.scalar[0], x.address, xPtr, w.address, wPtr, conv.address,
+                        c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], y.address, yPtr));
     }
 
     /** dx = alpha·(gradient of conv w.r.t. x, given dy and w) + beta·dx. */
     public void backwardData(long dyPtr, long wPtr, long dxPtr, double alpha, double beta, WorkspaceProvider ws) {
-        Choice c = choice(Dir.BACKWARD_DATA, dxPtr, wPtr, dyPtr, ws);
-        long work = c.workspaceBytes() == 0 ? 0 : ws.address(c.workspaceBytes());
-        conv.setMathType(c.mathType());
-        cudnn.setScalar(0, key.dtype(), alpha);
-        cudnn.setScalar(1, key.dtype(), beta);
-        try {
-            int st = (int) H.convBackwardData.invokeExact(cudnn.handle(), cudnn.scalar[0], w.address, wPtr, y.address, dyPtr, conv.address,
-                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], x.address, dxPtr);
-            if (st != 0) throw Cudnn.LIB.failure("cudnnConvolutionBackwardData", st, describe(c));
-        } catch (Throwable t) {
-            throw NativeLibrary.rethrow(t);
-        }
+        run(Dir.BACKWARD_DATA, "cudnnConvolutionBackwardData", dxPtr, wPtr, dyPtr, alpha, beta, ws, (c, work) ->
+                (int) H.convBackwardData.invokeExact(cudnn.handle(), cudnn.scalar[0], w.address, wPtr, y.address, dyPtr, conv.address,
+                        c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], x.address, dxPtr));
     }
 
     /** dw = alpha·(gradient of conv w.r.t. w, given x and dy) + beta·dw. */
     public void backwardFilter(long xPtr, long dyPtr, long dwPtr, double alpha, double beta, WorkspaceProvider ws) {
-        Choice c = choice(Dir.BACKWARD_FILTER, xPtr, dwPtr, dyPtr, ws);
+        run(Dir.BACKWARD_FILTER, "cudnnConvolutionBackwardFilter", xPtr, dwPtr, dyPtr, alpha, beta, ws, (c, work) ->
+                (int) H.convBackwardFilter.invokeExact(cudnn.handle(), cudnn.scalar[0], x.address, xPtr, y.address, dyPtr, conv.address,
+                        c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], w.address, dwPtr));
+    }
+
+    /** One direction's cuDNN call with its chosen algorithm and workspace; returns cuDNN's status. */
+    @FunctionalInterface
+    private interface Call {
+        int run(Choice c, long work) throws Throwable;
+    }
+
+    /** What the three directions share: the choice (x, w, y as the descriptors name them), workspace, math type, alpha and beta. */
+    private void run(Dir dir, String function, long xPtr, long wPtr, long yPtr, double alpha, double beta, WorkspaceProvider ws, Call call) {
+        Choice c = choice(dir, xPtr, wPtr, yPtr, ws);
         long work = c.workspaceBytes() == 0 ? 0 : ws.address(c.workspaceBytes());
         conv.setMathType(c.mathType());
         cudnn.setScalar(0, key.dtype(), alpha);
         cudnn.setScalar(1, key.dtype(), beta);
         try {
-            int st = (int) H.convBackwardFilter.invokeExact(cudnn.handle(), cudnn.scalar[0], x.address, xPtr, y.address, dyPtr, conv.address,
-                    c.algo(), work, c.workspaceBytes(), cudnn.scalar[1], w.address, dwPtr);
-            if (st != 0) throw Cudnn.LIB.failure("cudnnConvolutionBackwardFilter", st, describe(c));
+            int st = call.run(c, work);
+            if (st != 0) throw Cudnn.LIB.failure(function, st, describe(c));
         } catch (Throwable t) {
             throw NativeLibrary.rethrow(t);
         }

@@ -99,6 +99,33 @@ abstract class GpuBackendComparison {
     }
 
     /**
+     * Compares a 16-bit weighted sum (Σ p·v) element by element with its rounding error bound: |g - c| <= tol * bound,
+     * bound being the same sum of the terms' magnitudes (Σ |p·v|), which is what rounding the terms and the result is
+     * proportional to. Where the terms cancel, a result far below its terms is held to their size, not its own.
+     */
+    static void closeToBound(Tensor cpuRef, Tensor gpuOut, Tensor bound, double tol, String what) {
+        assertEquals(GPU, gpuOut.device(), what + ": result not on the GPU");
+        assertArrayEquals(cpuRef.shape(), gpuOut.shape(), what + ": shape");
+        double[] c = cpuRef.toDoubleArray(), g = gpuOut.toDoubleArray(), b = bound.toDoubleArray();
+        for (int i = 0; i < c.length; i++) {
+            double err = Math.abs(c[i] - g[i]);
+            if (!(err <= tol * b[i] + 1e-30)) {
+                fail(what + ": element " + i + " of " + c.length + ": cpu " + c[i] + " gpu " + g[i] + " (error " + err / b[i]
+                        + " of the terms' magnitude " + b[i] + ", tol " + tol + ")");
+            }
+        }
+    }
+
+    /** Unit roundoff of a 16-bit type: half its spacing at 1 (bfloat16 8 significant bits, float16 11). */
+    static double unitRoundoff(DType t) {
+        return switch (t) {
+            case BFLOAT16 -> 0x1p-8;
+            case FLOAT16 -> 0x1p-11;
+            default -> throw new IllegalArgumentException("not a 16-bit type: " + t);
+        };
+    }
+
+    /**
      * Runs f on CPU leaves and on GPU copies of them, with the same random output weights, and compares the
      * outputs and every input's gradient.
      */
