@@ -3,7 +3,7 @@
 
 Kiln's side: `kiln bench`'s CpuBench (GEMM, convolutions) and `kiln train --device cpu`. This prints the same cases
 for PyTorch (Debian's python3-torch 1.13 + OpenBLAS: `apt-get install -y python3-torch`) on the same machine:
-    python3 bench/torch_cpu_ref.py [gemm|conv|train|seq|ops|all] [--limit N] [--threads T]
+    python3 bench/torch_cpu_ref.py [gemm|conv|train|seq|ops|all] [--limit N] [--threads T] [--profile]
 To run OpenBLAS's AVX2 kernels on an AVX-512 machine (as on an AVX2-only CPU): OPENBLAS_CORETYPE=Haswell
 ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 python3 bench/torch_cpu_ref.py ...
 Figures: GEMM and convolution, best and median of 15 timed calls after warm-up; training, samples/s over one epoch
@@ -22,6 +22,7 @@ p.add_argument('--limit', type=int, default=12800)
 p.add_argument('--threads', type=int, default=os.cpu_count())
 p.add_argument('--model', default='mlp,cnn')
 p.add_argument('--steps', type=int, default=3)
+p.add_argument('--profile', action='store_true', help='seq: after timing, one step under torch.profiler, its ops by self CPU time')
 args = p.parse_args()
 # OpenBLAS (Debian's torch 1.13 calls it for GEMM) keeps its own thread pool, which torch.set_num_threads does not
 # reach: it must be told before it loads, or --threads 1 still multiplies on every core
@@ -160,6 +161,10 @@ if args.what in ('seq', 'all'):
             step()
         dt = (time.perf_counter() - t0) / args.steps
         print(f'{name}_train_tok_s {64 * T / dt:8.0f}  ({dt:.2f} s a step)')
+        if args.profile:   # where PyTorch's step goes, beside `kiln bench --profile`'s op table
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                step()
+            print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=25))
 
 if args.what == 'ops':   # the cases of Kiln's dev.kiln.cpu.ManyCoreProbe (test sources), one by one
     def med_us(f):
@@ -176,6 +181,7 @@ if args.what == 'ops':   # the cases of Kiln's dev.kiln.cpu.ManyCoreProbe (test 
                                        ('gpt qkv 16384x384x1152 (B^T)', 16384, 384, 1152, 0, 1), ('gpt fc 16384x384x1536 (B^T)', 16384, 384, 1536, 0, 1),
                                        ('gpt fc2 16384x1536x384 (B^T)', 16384, 1536, 384, 0, 1), ('gpt dX fc2 16384x384x1536', 16384, 384, 1536, 0, 0),
                                        ('gpt dW fc 1536x16384x384 (A^T)', 1536, 16384, 384, 1, 0), ('gpt dW qkv 1152x16384x384 (A^T)', 1152, 16384, 384, 1, 0),
+                                       ('lstm dW 2048x8192x512 (A^T)', 2048, 8192, 512, 1, 0), ('lstm dW 2048x8192x128 (A^T)', 2048, 8192, 128, 1, 0),
                                        ('square 2048', 2048, 2048, 2048, 0, 0)):
             a = torch.randn(k, m).t() if at else torch.randn(m, k)
             b = torch.randn(n, k).t() if bt else torch.randn(k, n)

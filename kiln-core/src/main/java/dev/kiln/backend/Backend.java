@@ -316,6 +316,51 @@ public interface Backend {
         };
     }
 
+    /**
+     * The steps of one LSTM layer over a sequence with one W_hh (4H, H), each way in one call: for backends that fuse
+     * the step product with the cell (the CPU: each thread multiplies and activates its own hidden units' four gates,
+     * so a step is one parallel loop and its gates never leave the thread's cache). The default composes
+     * {@link #stepProducts} with {@link #lstmCell} and {@link #lstmCellBackward}, each product's B made on first use.
+     */
+    default LstmSteps lstmSteps(Tensor wHh) {
+        return new LstmSteps() {
+            private java.util.function.BinaryOperator<Tensor> forward, backward;
+
+            @Override public void forward(Tensor h, Tensor xGates, Tensor c, Tensor hNew, Tensor cNew, Tensor act) {
+                if (forward == null) forward = stepProducts(wHh.t());
+                Tensor gates = forward.apply(h, xGates);
+                lstmCell(gates, c, hNew, cNew, act);
+                gates.close();
+            }
+
+            @Override public void backward(Tensor dGatesNext, Tensor dhOut, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc) {
+                Tensor dh = dGatesNext == null ? dhOut : hiddenGradient(dGatesNext, dhOut);
+                lstmCellBackward(dh, dcNew, c, cNew, act, dGates, dc);
+                if (dh != dhOut) dh.close();
+            }
+
+            @Override public Tensor hiddenGradient(Tensor dGates, Tensor addend) {
+                if (backward == null) backward = stepProducts(wHh);
+                return backward.apply(dGates, addend);
+            }
+        };
+    }
+
+    /** What {@link #lstmSteps} returns: a layer's step each way, B rows, hidden size H; outputs contiguous, inputs strided rows. */
+    interface LstmSteps {
+        /** gates = h·W_hhᵀ + xGates (B, 4H), then {@link #lstmCell}: writes hNew, cNew (B, H) and act (B, 4H). */
+        void forward(Tensor h, Tensor xGates, Tensor c, Tensor hNew, Tensor cNew, Tensor act);
+
+        /**
+         * dh = dGatesNext·W_hh + dhOut (the later step's gates' gradient through h, plus the output's; dhOut alone when
+         * dGatesNext is null), then {@link #lstmCellBackward} with dh: writes dGates (B, 4H) and dc (B, H).
+         */
+        void backward(Tensor dGatesNext, Tensor dhOut, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc);
+
+        /** dGates·W_hh + addend (or null): a new (B, H) tensor, the gradient of the h the step started from (h_0's last). */
+        Tensor hiddenGradient(Tensor dGates, Tensor addend);
+    }
+
     /** A matrix (M, N), any strides, as the batch of one (1, M, N) that {@link #matmul} takes, in the same memory. */
     private static Tensor batchOfOne(Tensor t) {
         int[] st = t.strides();

@@ -161,6 +161,10 @@ public final class CpuBackend implements Backend {
         return b.dtype() == DType.FLOAT32 ? RecurrentCpu.stepProducts(b) : Backend.super.stepProducts(b);
     }
 
+    @Override public LstmSteps lstmSteps(Tensor wHh) {
+        return wHh.dtype() == DType.FLOAT32 ? RecurrentCpu.lstmSteps(wHh, Backend.super.lstmSteps(wHh)) : Backend.super.lstmSteps(wHh);
+    }
+
     @Override public void lstmCell(Tensor gates, Tensor c, Tensor h, Tensor cNew, Tensor act) { RecurrentCpu.lstmCell(gates, c, h, cNew, act); }
 
     @Override public void lstmCellBackward(Tensor dh, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc) {

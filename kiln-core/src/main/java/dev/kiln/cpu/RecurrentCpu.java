@@ -43,6 +43,158 @@ final class RecurrentCpu {
         };
     }
 
+    /**
+     * {@link dev.kiln.backend.Backend#lstmSteps} for float32: each step one parallel loop whose tasks each take a block of
+     * rows and of hidden units (whole panels of the GEMM, so that each task's product is one run over packed columns):
+     * the product for the block's four gates, started from the step's projection (W_hhᵀ packed once, each block's four
+     * gate columns side by side), then the cell, on gates in the task's own scratch; backward, dh for the block's units
+     * (the later step's dGates by W_hh, packed once as it is) and then the cell's backward. The team gives task i to
+     * the same thread every step, so a block's slice of W_hh stays in that core's cache. Each element is summed as on
+     * the composed path (the same GEMM from the addend, the same lanes), so the results are the same. Tensors that are
+     * not float32 rows of unit stride (or outputs not contiguous) take the composed path.
+     */
+    static dev.kiln.backend.Backend.LstmSteps lstmSteps(Tensor wHh, dev.kiln.backend.Backend.LstmSteps composed) {
+        return new FusedLstm(wHh, composed);
+    }
+
+    private static final class FusedLstm implements dev.kiln.backend.Backend.LstmSteps {
+        private final Sgemm e = Sgemm.PREFERRED;
+        private final Tensor w;
+        private final dev.kiln.backend.Backend.LstmSteps composed;
+        private final int hid, units;
+        private float[] gateColumns, asIs;   // W_hhᵀ by blocks' gates, W_hh: packed on first use (kept arrays of the step)
+
+        FusedLstm(Tensor w, dev.kiln.backend.Backend.LstmSteps composed) {
+            this.w = w;
+            this.composed = composed;
+            hid = w.shape()[1];
+            units = Math.min(Parallel.THREADS, (hid + e.NR - 1) / e.NR);
+        }
+
+        private int u0(int p) { return Sgemm.split(hid, units, p, e.NR); }
+
+        /** Blocks of rows per block of units: the threads the unit blocks leave, at most one a kernel's tile of rows. */
+        private int rowBlocks(int m) { return Math.max(1, Math.min(Parallel.THREADS / units, (m + e.MR - 1) / e.MR)); }
+
+        private static float[] kept(int length) {
+            return (float[]) CpuStorage.arrayOf(CpuStorage.unsetTensor(new int[]{length}, DType.FLOAT32));
+        }
+
+        /** W_hhᵀ (H, 4H) packed whole, block p's gates i, f, g, o at packed columns 4·u0(p) + gate·(its width in panels). */
+        private float[] gateColumns() {
+            if (gateColumns != null) return gateColumns;
+            int[] st = w.strides();
+            Sgemm.Mat wt = new Sgemm.Mat((float[]) CpuStorage.arrayOf(w), w.offset(), st[1], st[0]);
+            int width = 4 * u0(units - 1) + 4 * Sgemm.roundUp(hid - u0(units - 1), e.NR);
+            float[] dst = kept(width * hid);
+            for (int pc = 0; pc < hid; pc += e.KC) {
+                int kc = Math.min(e.KC, hid - pc);
+                for (int p = 0; p < units; p++) {
+                    int u0 = u0(p), n = u0(p + 1) - u0, wp = Sgemm.roundUp(n, e.NR);
+                    for (int g = 0; g < 4; g++) e.packB(wt, pc, g * hid + u0, kc, n, dst, pc * width + (4 * u0 + g * wp) * kc);
+                }
+            }
+            return gateColumns = dst;
+        }
+
+        private float[] asIs() {
+            if (asIs != null) return asIs;
+            int[] st = w.strides();
+            float[] dst = kept(Sgemm.packedLength(hid, 4 * hid, e.NR));
+            e.packAllB(new Sgemm.Mat((float[]) CpuStorage.arrayOf(w), w.offset(), st[0], st[1]), 4 * hid, hid, dst);
+            return asIs = dst;
+        }
+
+        @Override public void forward(Tensor h, Tensor xGates, Tensor c, Tensor hNew, Tensor cNew, Tensor act) {
+            if (!(rows(h) && rows(xGates) && rows(c) && out(hNew) && out(cNew) && out(act))) {
+                composed.forward(h, xGates, c, hNew, cNew, act);
+                return;
+            }
+            float[] pb = gateColumns();
+            int m = h.shape()[0], rowBlocks = rowBlocks(m), width = 4 * u0(units - 1) + 4 * Sgemm.roundUp(hid - u0(units - 1), e.NR);
+            Sgemm.Mat hm = mat(h), x = mat(xGates), cm = mat(c);
+            float[] hn = (float[]) CpuStorage.arrayOf(hNew), cn = (float[]) CpuStorage.arrayOf(cNew), ac = (float[]) CpuStorage.arrayOf(act);
+            Parallel.range(units * rowBlocks, 1, (lo, hi) -> {
+                for (int task = lo; task < hi; task++) {
+                    int p = task % units, r0 = Sgemm.split(m, rowBlocks, task / units, e.MR), rows = Sgemm.split(m, rowBlocks, task / units + 1, e.MR) - r0;
+                    int u0 = u0(p), n = u0(p + 1) - u0, wp = Sgemm.roundUp(n, e.NR), ld = 4 * wp;
+                    float[] s = scratch(rows * ld);
+                    for (int b = 0; b < rows; b++) {   // the step's projection first: the product adds to it
+                        for (int g = 0; g < 4; g++) System.arraycopy(x.data(), x.off() + (r0 + b) * x.rs() + g * hid + u0, s, b * ld + g * wp, n);
+                    }
+                    e.packedColumns(rows, ld, hid, hm.at(r0, 0), pb, width, 4 * u0, s, 0, ld, true);
+                    for (int b = 0; b < rows; b++) {
+                        int row = r0 + b, ci = cm.off() + row * cm.rs(), o = hNew.offset() + row * hid, ao = act.offset() + row * 4 * hid;
+                        for (int j = u0; j < u0 + n; j += F.length()) {
+                            VectorMask<Float> mask = j + F.length() <= u0 + n ? null : F.indexInRange(j, u0 + n);
+                            lstmForward(s, b * ld + j - u0, wp, cm.data(), ci + j, hn, o + j, cn, cNew.offset() + row * hid + j, ac, ao + j, hid, mask);
+                        }
+                    }
+                }
+            });
+        }
+
+        @Override public void backward(Tensor dGatesNext, Tensor dhOut, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc) {
+            if (!((dGatesNext == null || rows(dGatesNext)) && (dhOut == null || rows(dhOut)) && rows(dcNew) && rows(c) && rows(cNew)
+                    && rows(act) && out(dGates) && out(dc))) {
+                composed.backward(dGatesNext, dhOut, dcNew, c, cNew, act, dGates, dc);
+                return;
+            }
+            float[] pb = dGatesNext == null ? null : asIs();
+            int m = c.shape()[0], rowBlocks = rowBlocks(m);
+            Sgemm.Mat next = dGatesNext == null ? null : mat(dGatesNext), dho = dhOut == null ? null : mat(dhOut);
+            Sgemm.Mat dn = mat(dcNew), cm = mat(c), nm = mat(cNew), am = mat(act);
+            float[] dg = (float[]) CpuStorage.arrayOf(dGates), dcs = (float[]) CpuStorage.arrayOf(dc);
+            Parallel.range(units * rowBlocks, 1, (lo, hi) -> {
+                for (int task = lo; task < hi; task++) {
+                    int p = task % units, r0 = Sgemm.split(m, rowBlocks, task / units, e.MR), rows = Sgemm.split(m, rowBlocks, task / units + 1, e.MR) - r0;
+                    int u0 = u0(p), n = u0(p + 1) - u0;
+                    float[] s = scratch(rows * n);   // dL/dh of the block's units
+                    for (int b = 0; b < rows; b++) {
+                        if (dho == null) java.util.Arrays.fill(s, b * n, b * n + n, 0f);
+                        else System.arraycopy(dho.data(), dho.off() + (r0 + b) * dho.rs() + u0, s, b * n, n);
+                    }
+                    if (next != null) e.packedColumns(rows, n, 4 * hid, next.at(r0, 0), pb, Sgemm.roundUp(hid, e.NR), u0, s, 0, n, true);
+                    for (int b = 0; b < rows; b++) {
+                        int row = r0 + b, go = dGates.offset() + row * 4 * hid, co = dc.offset() + row * hid;
+                        for (int j = u0; j < u0 + n; j += F.length()) {
+                            VectorMask<Float> mask = j + F.length() <= u0 + n ? null : F.indexInRange(j, u0 + n);
+                            lstmBackward(s, b * n + j - u0, dn.data(), dn.off() + row * dn.rs() + j, cm.data(), cm.off() + row * cm.rs() + j,
+                                    nm.data(), nm.off() + row * nm.rs() + j, am.data(), am.off() + row * am.rs() + j, hid, dg, go + j, hid, dcs, co + j, mask);
+                        }
+                    }
+                }
+            });
+        }
+
+        @Override public Tensor hiddenGradient(Tensor dGates, Tensor addend) {
+            if (!(rows(dGates) && (addend == null || addend.dtype() == DType.FLOAT32))) return composed.hiddenGradient(dGates, addend);
+            int m = dGates.shape()[0];
+            Tensor out = CpuStorage.unsetTensor(new int[]{m, hid}, DType.FLOAT32);
+            if (addend != null) ElementwiseCpu.copy(out, addend);
+            e.packedB(m, hid, 4 * hid, mat(dGates), asIs(), (float[]) CpuStorage.arrayOf(out), 0, hid, addend != null);
+            return out;
+        }
+
+        /** A float32 matrix whose rows are unit-stride. */
+        private static boolean rows(Tensor t) { return t.dtype() == DType.FLOAT32 && (t.strides()[1] == 1 || t.shape()[1] == 1); }
+
+        private static boolean out(Tensor t) { return t.dtype() == DType.FLOAT32 && t.isContiguous(); }
+
+        private static Sgemm.Mat mat(Tensor t) {
+            return new Sgemm.Mat((float[]) CpuStorage.arrayOf(t), t.offset(), t.strides()[0], 1);
+        }
+    }
+
+    /** A task's gates or dh, grown as needed; one per thread (the team's threads keep theirs). */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[1][0]);
+
+    private static float[] scratch(int length) {
+        float[][] s = SCRATCH.get();
+        if (s[0].length < length) s[0] = new float[length];
+        return s[0];
+    }
+
     /** One (B, H) element's work: row b, column j. */
     @FunctionalInterface
     private interface Element {
@@ -160,40 +312,56 @@ final class RecurrentCpu {
     }
 
     /** Operand k's lanes from element i (only mask m's, the rest zero, when m is not null). */
-    private static FloatVector at(float[][] a, int[] o, int k, int i, VectorMask<Float> m) {
-        return m == null ? FloatVector.fromArray(F, a[k], o[k] + i) : FloatVector.fromArray(F, a[k], o[k] + i, m);
+    private static FloatVector at(float[][] a, int[] o, int k, int i, VectorMask<Float> m) { return load(a[k], o[k] + i, m); }
+
+    private static void put(FloatVector x, float[][] a, int[] o, int k, int i, VectorMask<Float> m) { store(x, a[k], o[k] + i, m); }
+
+    private static FloatVector load(float[] a, int i, VectorMask<Float> m) {
+        return m == null ? FloatVector.fromArray(F, a, i) : FloatVector.fromArray(F, a, i, m);
     }
 
-    private static void put(FloatVector x, float[][] a, int[] o, int k, int i, VectorMask<Float> m) {
-        if (m == null) x.intoArray(a[k], o[k] + i);
-        else x.intoArray(a[k], o[k] + i, m);
+    private static void store(FloatVector x, float[] a, int i, VectorMask<Float> m) {
+        if (m == null) x.intoArray(a, i);
+        else x.intoArray(a, i, m);
     }
 
     // LSTM forward operands: 0 gates, 1 c, 2 h, 3 cNew, 4 act (gates' and act's rows 4H wide: i, f, g, o)
     private static void lstmForwardLanes(float[][] a, int[] o, int b, int j, int hid, VectorMask<Float> m) {
         int g0 = b * 4 * hid + j, e = b * hid + j;
-        FloatVector i = sigmoid(at(a, o, 0, g0, m)), f = sigmoid(at(a, o, 0, g0 + hid, m)), g = tanh(at(a, o, 0, g0 + 2 * hid, m)),
-                out = sigmoid(at(a, o, 0, g0 + 3 * hid, m));
-        FloatVector cn = f.mul(at(a, o, 1, e, m)).add(i.mul(g));
-        put(cn, a, o, 3, e, m);
-        put(out.mul(tanh(cn)), a, o, 2, e, m);
-        put(i, a, o, 4, g0, m);
-        put(f, a, o, 4, g0 + hid, m);
-        put(g, a, o, 4, g0 + 2 * hid, m);
-        put(out, a, o, 4, g0 + 3 * hid, m);
+        lstmForward(a[0], o[0] + g0, hid, a[1], o[1] + e, a[2], o[2] + e, a[3], o[3] + e, a[4], o[4] + g0, hid, m);
+    }
+
+    /** The LSTM cell on one vector of units: the gates i, f, g, o gs apart from gi, act's likewise as apart from ai. */
+    private static void lstmForward(float[] gates, int gi, int gs, float[] c, int ci, float[] h, int hi, float[] cNew, int ni,
+                                    float[] act, int ai, int as, VectorMask<Float> m) {
+        FloatVector i = sigmoid(load(gates, gi, m)), f = sigmoid(load(gates, gi + gs, m)), g = tanh(load(gates, gi + 2 * gs, m)),
+                out = sigmoid(load(gates, gi + 3 * gs, m));
+        FloatVector cn = f.mul(load(c, ci, m)).add(i.mul(g));
+        store(cn, cNew, ni, m);
+        store(out.mul(tanh(cn)), h, hi, m);
+        store(i, act, ai, m);
+        store(f, act, ai + as, m);
+        store(g, act, ai + 2 * as, m);
+        store(out, act, ai + 3 * as, m);
     }
 
     // LSTM backward operands: 0 dh, 1 dcNew, 2 c, 3 cNew, 4 act, 5 dGates, 6 dc
     private static void lstmBackwardLanes(float[][] a, int[] o, int b, int j, int hid, VectorMask<Float> m) {
         int g0 = b * 4 * hid + j, e = b * hid + j;
-        FloatVector i = at(a, o, 4, g0, m), f = at(a, o, 4, g0 + hid, m), g = at(a, o, 4, g0 + 2 * hid, m), out = at(a, o, 4, g0 + 3 * hid, m);
-        FloatVector tc = tanh(at(a, o, 3, e, m)), dhe = at(a, o, 0, e, m);
-        FloatVector dct = at(a, o, 1, e, m).add(dhe.mul(out).mul(ONE.sub(tc.mul(tc))));   // dL/dc' through both paths
-        put(dct.mul(g).mul(i).mul(ONE.sub(i)), a, o, 5, g0, m);
-        put(dct.mul(at(a, o, 2, e, m)).mul(f).mul(ONE.sub(f)), a, o, 5, g0 + hid, m);
-        put(dct.mul(i).mul(ONE.sub(g.mul(g))), a, o, 5, g0 + 2 * hid, m);
-        put(dhe.mul(tc).mul(out).mul(ONE.sub(out)), a, o, 5, g0 + 3 * hid, m);
-        put(dct.mul(f), a, o, 6, e, m);
+        lstmBackward(a[0], o[0] + e, a[1], o[1] + e, a[2], o[2] + e, a[3], o[3] + e, a[4], o[4] + g0, hid, a[5], o[5] + g0, hid, a[6], o[6] + e, m);
+    }
+
+    /** The LSTM cell's gradients on one vector of units: act's four gates as apart from ai, dGates' gs apart from gi. */
+    private static void lstmBackward(float[] dh, int dhi, float[] dcNew, int dni, float[] c, int ci, float[] cNew, int ni,
+                                     float[] act, int ai, int as, float[] dGates, int gi, int gs, float[] dc, int dci, VectorMask<Float> m) {
+        FloatVector i = load(act, ai, m), f = load(act, ai + as, m), g = load(act, ai + 2 * as, m), out = load(act, ai + 3 * as, m);
+        FloatVector tc = tanh(load(cNew, ni, m)), dhe = load(dh, dhi, m);
+        FloatVector dct = load(dcNew, dni, m).add(dhe.mul(out).mul(ONE.sub(tc.mul(tc))));   // dL/dc' through both paths
+        store(dct.mul(g).mul(i).mul(ONE.sub(i)), dGates, gi, m);
+        store(dct.mul(load(c, ci, m)).mul(f).mul(ONE.sub(f)), dGates, gi + gs, m);
+        store(dct.mul(i).mul(ONE.sub(g.mul(g))), dGates, gi + 2 * gs, m);
+        store(dhe.mul(tc).mul(out).mul(ONE.sub(out)), dGates, gi + 3 * gs, m);
+        store(dct.mul(f), dc, dci, m);
     }
 
     // GRU forward operands: 0 gatesX, 1 gatesH (rows 3H wide: r, z, n), 2 h, 3 hNew, 4 act (rows 4H wide: r, z, n, hn)

@@ -169,12 +169,19 @@ final class Sgemm {
         int nPad = roundUp(n, NR);
         int parts = (long) m * n * k < PARALLEL_MACS ? 1 : Math.max(1, Math.min(Parallel.THREADS, nPad / NR));
         Parallel.range(parts, 1, (lo, hi) -> {
-            Scratch s = localScratch();
             for (int part = lo; part < hi; part++) {
                 int j0 = split(n, parts, part, NR), j1 = split(n, parts, part + 1, NR);
-                blocks(m, j1 - j0, k, a, null, pb, nPad, j0, c, co + j0, ldc, accumulate, s);
+                packedColumns(m, j1 - j0, k, a, pb, nPad, j0, c, co + j0, ldc, accumulate);
             }
         });
+    }
+
+    /**
+     * C (+)= A·B on the calling thread for B (k x nPad) packed whole beforehand ({@link #packAllB} or panel by panel in
+     * that layout), taking its columns [j0, j0 + n), j0 on a panel.
+     */
+    void packedColumns(int m, int n, int k, Mat a, float[] pb, int nPad, int j0, float[] c, int co, int ldc, boolean accumulate) {
+        blocks(m, n, k, a, null, pb, nPad, j0, c, co, ldc, accumulate, localScratch());
     }
 
     /**
@@ -229,7 +236,7 @@ final class Sgemm {
     }
 
     /** Start of strip `part` of `parts` over [0, len), on a multiple of unit so strips hold whole tiles. */
-    private static int split(int len, int parts, int part, int unit) {
+    static int split(int len, int parts, int part, int unit) {
         if (part >= parts) return len;
         int units = (len + unit - 1) / unit;
         return Math.min(len, (int) ((long) units * part / parts) * unit);
@@ -343,7 +350,26 @@ final class Sgemm {
     /** packA into dst from dstOff on. */
     void packA(Mat a, int i0, int p0, int mc, int kc, float[] dst, int dstOff) {
         float[] src = a.data;
-        for (int ip = 0; ip < mc; ip += MR) {
+        int first = 0;
+        if (a.rs == 1 && a.cs != 1) {
+            // column-major (a transposed view, as the weight gradients' gᵀ): each k's MR values of a panel are contiguous
+            // in the source (MR = 8: one 256-bit move, cheaper than an arraycopy), k's a whole column apart. Eight k's
+            // at a time across all the full panels, so the source is read as eight streams; panel by panel, all of kc
+            // at once, read 32 bytes a column apart (every load a new line and page): a fifth of a 16-core LSTM step
+            first = mc / MR * MR;
+            for (int q0 = 0; q0 < kc; q0 += 8) {
+                int q1 = Math.min(kc, q0 + 8);
+                for (int ip = 0; ip < first; ip += MR) {
+                    int o = dstOff + ip * kc, base = a.off + i0 + ip + p0 * a.cs;
+                    if (MR == 8) {
+                        for (int q = q0; q < q1; q++) FloatVector.fromArray(EIGHT, src, base + q * a.cs).intoArray(dst, o + q * 8);
+                    } else {
+                        for (int q = q0; q < q1; q++) System.arraycopy(src, base + q * a.cs, dst, o + q * MR, MR);
+                    }
+                }
+            }
+        }
+        for (int ip = first; ip < mc; ip += MR) {
             int rows = Math.min(MR, mc - ip), o = dstOff + ip * kc;
             int base = a.off + (i0 + ip) * a.rs + p0 * a.cs;
             if (a.cs == 1 && rows == MR && MR == 8) { // (both copies below assume MR = 8)
@@ -388,15 +414,6 @@ final class Sgemm {
                 for (int i = 0; i < rows; i++) {
                     int si = base + i * a.rs;
                     for (int q = 0; q < kc; q++) dst[o + q * MR + i] = src[si + q];
-                }
-            } else if (a.rs == 1 && rows == MR) {
-                // column-major (a transposed view), full panel: each k's MR values are contiguous in the source; 8 of
-                // them (256 bits) as one vector move (an arraycopy a k cost more than the move: the GPT's weight gradients
-                // 221 -> 282 GFLOP/s on two cores; unrolling the 6-row kernel's copies gained nothing)
-                if (MR == 8) {
-                    for (int q = 0; q < kc; q++) FloatVector.fromArray(EIGHT, src, base + q * a.cs).intoArray(dst, o + q * 8);
-                } else {
-                    for (int q = 0; q < kc; q++) System.arraycopy(src, base + q * a.cs, dst, o + q * MR, MR);
                 }
             } else {
                 // general strides: walk each column

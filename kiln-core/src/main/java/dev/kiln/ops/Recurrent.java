@@ -89,31 +89,24 @@ public final class Recurrent {
         Tensor y = empty(xGates, steps + 2, b, h);        // h_0 .. h_T, then c_T
         Tensor cs = empty(xGates, steps + 1, b, h);       // c_0 .. c_T
         Tensor act = empty(xGates, steps, b, 4 * h);      // each step's activated gates
-        Tensor w = wHh;
+        Backend.LstmSteps layer = be.lstmSteps(wHh);
         try (GradMode off = GradMode.disabled()) {
             initial(be, row(y, 0), h0);
             initial(be, row(cs, 0), c0);
-            BinaryOperator<Tensor> product = be.stepProducts(w.t());
-            for (int t = 0; t < steps; t++) {   // each step's temporaries are released at once (a scope would keep T)
-                Tensor gates = product.apply(row(y, t), row(xGates, t));
-                be.lstmCell(gates, row(cs, t), row(y, t + 1), row(cs, t + 1), row(act, t));
-                gates.close();
-            }
+            for (int t = 0; t < steps; t++) layer.forward(row(y, t), row(xGates, t), row(cs, t), row(y, t + 1), row(cs, t + 1), row(act, t));
             be.copy(row(y, steps + 1), row(cs, steps));
         }
         boolean wGrad = wHh.requiresGrad();
         Autograd.record("lstm", y, g -> {
-            Tensor dx = empty(g, steps, b, 4 * h), dh = row(g, steps), dc = row(g, steps + 1);
-            BinaryOperator<Tensor> back = be.stepProducts(w);
+            Tensor dx = empty(g, steps, b, 4 * h), dc = row(g, steps + 1);
             for (int t = steps - 1; t >= 0; t--) {
                 Tensor dcPrev = empty(g, b, h);
-                be.lstmCellBackward(dh, dc, row(cs, t), row(cs, t + 1), row(act, t), row(dx, t), dcPrev);
-                if (t < steps - 1) closeAll(dh, dc);     // made by the step before (the first two are rows of g)
-                // through h_t·W_hhᵀ to h_t, plus row t of g: the output's gradient for h_t
-                dh = back.apply(row(dx, t), t > 0 ? row(g, t) : null);
+                // dL/dh_{t+1}: through the next step's gates (h_{t+1}·W_hhᵀ), plus row t + 1 of g, the output's gradient
+                layer.backward(t < steps - 1 ? row(dx, t + 1) : null, row(g, t + 1), dc, row(cs, t), row(cs, t + 1), row(act, t), row(dx, t), dcPrev);
+                if (t < steps - 1) dc.close();           // made by the step before (the first is a row of g)
                 dc = dcPrev;
             }
-            return new Tensor[]{dx, wGrad ? weightGrad(dx, y, steps) : null, dh, dc};
+            return new Tensor[]{dx, wGrad ? weightGrad(dx, y, steps) : null, layer.hiddenGradient(row(dx, 0), null), dc};
         }, xGates, wHh, h0, c0);
         return new Tensor[]{y.narrow(0, 1, steps), y.select(0, steps), y.select(0, steps + 1)};
     }
@@ -196,11 +189,6 @@ public final class Recurrent {
     }
 
     private static Tensor empty(Tensor like, int... shape) { return Tensor.empty(shape, like.dtype(), like.device()); }
-
-    /** Releases temporaries now (releasing twice is harmless: hw and gh may be one tensor). */
-    private static void closeAll(Tensor... temps) {
-        for (Tensor t : temps) t.close();
-    }
 
     /** Row 0 of a state buffer: the given initial state, or zeros. */
     private static void initial(Backend be, Tensor dst, Tensor value) {

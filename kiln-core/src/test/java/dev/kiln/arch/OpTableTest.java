@@ -65,7 +65,7 @@ class OpTableTest {
                     "ops.AttentionGradTest cuda.AttentionGpuTest"),
             family("Sorting", "ops.Sorting", "argsort", "sorting.cu", "ops.SortingTest cpu.SortingCpuTest cuda.SortingGpuTest"),
             family("Indexing", "ops.Indexing", "gather scatterAdd indexSelect indexAdd cropImages", "indexing.cu", "cuda.IndexingGpuTest"),
-            family("Recurrent", "ops.Recurrent", "lstmCell lstmCellBackward gruCell gruCellBackward stepProducts", "recurrent.cu",
+            family("Recurrent", "ops.Recurrent", "lstmCell lstmCellBackward gruCell gruCellBackward stepProducts lstmSteps", "recurrent.cu",
                     "ops.RecurrentGradTest cpu.RecurrentCpuTest cuda.RecurrentGpuTest"),
             family("Dropout", "ops.Dropout", "dropout", "dropout.cu", "ops.FusedOpsTest cuda.DropoutGpuTest"),
             family("Losses", "ops.Losses", "crossEntropyRows crossEntropyRowsBackward meanOverKept", "losses.cu",

@@ -33,6 +33,8 @@ public final class ManyCoreProbe {
         gemm("gpt dX fc2 16384x384x1536", 16384, 384, 1536, false, false);
         gemm("gpt dW fc 1536x16384x384 (A^T)", 1536, 16384, 384, true, false);
         gemm("gpt dW qkv 1152x16384x384 (A^T)", 1152, 16384, 384, true, false);
+        gemm("lstm dW 2048x8192x512 (A^T)", 2048, 8192, 512, true, false);
+        gemm("lstm dW 2048x8192x128 (A^T)", 2048, 8192, 128, true, false);
         gemm("square 2048", 2048, 2048, 2048, false, false);
         Tensor x = Tensor.randn(GEN, 16384, 1536), y = Tensor.randn(GEN, 16384, 1536), small = Tensor.randn(GEN, 64, 2048), small2 = Tensor.randn(GEN, 64, 2048);
         Tensor ln = Tensor.randn(GEN, 16384, 384), lw = Tensor.randn(GEN, 384), lb = Tensor.randn(GEN, 384);

@@ -137,4 +137,67 @@ class RecurrentCpuTest {
             }
         }
     }
+
+    /**
+     * The fused LSTM steps (product and cell per block of units, one parallel loop a step) against the composed ones
+     * (step products, then the cell) over a few steps each way: the projection a strided view (batch-first input), h and
+     * c rows of the sequence's buffers. Equal bit for bit where the hidden size fills whole panels (each element summed
+     * in the same order); otherwise the composed path's last columns are edge tiles (the tile's sum added to C once):
+     * within rounding.
+     */
+    @ParameterizedTest(name = "B {0}, H {1}")
+    @CsvSource({"1,1", "5,37", "9,100", "64,512", "3,64", "20,96"})
+    void fusedLstmStepsMatchTheComposedOnes(int m, int hid) {
+        int steps = 3;
+        CpuBackend be = CpuBackend.INSTANCE;
+        Tensor w = Tensor.randn(gen, 4 * hid, hid).mul(0.5), xg = Tensor.randn(gen, m, steps, 4 * hid).transpose(0, 1);
+        Tensor h0 = Tensor.randn(gen, m, hid), c0 = Tensor.randn(gen, m, hid);
+        dev.kiln.backend.Backend.LstmSteps fused = be.lstmSteps(w);
+        java.util.function.BinaryOperator<Tensor> forward = be.stepProducts(w.t()), backward = be.stepProducts(w);
+        Tensor[] f = sequenceBuffers(m, hid, steps, h0, c0), c = sequenceBuffers(m, hid, steps, h0, c0);   // y, cs, act
+        for (int t = 0; t < steps; t++) {
+            fused.forward(f[0].select(0, t), xg.select(0, t), f[1].select(0, t), f[0].select(0, t + 1), f[1].select(0, t + 1), f[2].select(0, t));
+            Tensor gates = forward.apply(c[0].select(0, t), xg.select(0, t));
+            be.lstmCell(gates, c[1].select(0, t), c[0].select(0, t + 1), c[1].select(0, t + 1), c[2].select(0, t));
+        }
+        String[] names = {"h", "c", "act"};
+        for (int k = 0; k < 3; k++) same(c[k], f[k], hid, "forward " + names[k]);
+
+        // backward through the fused forward's states: dL/dh of each step's output, dL/dc of the last
+        Tensor g = Tensor.randn(gen, steps + 1, m, hid), dcLast = Tensor.randn(gen, m, hid);
+        Tensor dxF = Tensor.zeros(steps, m, 4 * hid), dxC = Tensor.zeros(steps, m, 4 * hid);
+        Tensor dcF = dcLast, dcC = dcLast, dh = g.select(0, steps);
+        for (int t = steps - 1; t >= 0; t--) {
+            Tensor prevF = Tensor.zeros(m, hid), prevC = Tensor.zeros(m, hid);
+            fused.backward(t < steps - 1 ? dxF.select(0, t + 1) : null, g.select(0, t + 1), dcF, f[1].select(0, t), f[1].select(0, t + 1),
+                    f[2].select(0, t), dxF.select(0, t), prevF);
+            be.lstmCellBackward(dh, dcC, f[1].select(0, t), f[1].select(0, t + 1), f[2].select(0, t), dxC.select(0, t), prevC);
+            dh = backward.apply(dxC.select(0, t), t > 0 ? g.select(0, t) : null);
+            dcF = prevF;
+            dcC = prevC;
+        }
+        same(dxC, dxF, hid, "dGates");
+        same(dcC, dcF, hid, "dc_0");
+        same(dh, fused.hiddenGradient(dxF.select(0, 0), null), hid, "dh_0");
+        // a projection whose rows are not unit-stride takes the composed path, with the same result
+        Tensor xt = xg.select(0, 0).t().contiguous().t(), hA = Tensor.zeros(m, hid), cA = Tensor.zeros(m, hid), aA = Tensor.zeros(m, 4 * hid);
+        Tensor hB = Tensor.zeros(m, hid), cB = Tensor.zeros(m, hid), aB = Tensor.zeros(m, 4 * hid);
+        fused.forward(h0, xt, c0, hA, cA, aA);
+        fused.forward(h0, xg.select(0, 0), c0, hB, cB, aB);
+        same(hB, hA, hid, "strided projection h");
+    }
+
+    /** y (h_0 .. h_T), cs (c_0 .. c_T) and act of a sequence, h_0 and c_0 given. */
+    private static Tensor[] sequenceBuffers(int m, int hid, int steps, Tensor h0, Tensor c0) {
+        Tensor y = Tensor.zeros(steps + 1, m, hid), cs = Tensor.zeros(steps + 1, m, hid);
+        CpuBackend.INSTANCE.copy(y.select(0, 0), h0);
+        CpuBackend.INSTANCE.copy(cs.select(0, 0), c0);
+        return new Tensor[]{y, cs, Tensor.zeros(steps, m, 4 * hid)};
+    }
+
+    /** Bit for bit where hid fills whole panels of every kernel (a multiple of 32), else within float32 rounding. */
+    private static void same(Tensor want, Tensor got, int hid, String what) {
+        if (hid % 32 == 0) assertArrayEquals(want.contiguous().toFloatArray(), got.contiguous().toFloatArray(), what + ": not the composed path's result");
+        else close(want, got, what);
+    }
 }
