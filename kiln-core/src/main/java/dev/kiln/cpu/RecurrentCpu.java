@@ -49,7 +49,9 @@ final class RecurrentCpu {
      * the product for the block's four gates, started from the step's projection (W_hhᵀ packed once, each block's four
      * gate columns side by side), then the cell, on gates in the task's own scratch; backward, dh for the block's units
      * (the later step's dGates by W_hh, packed once as it is) and then the cell's backward. The team gives task i to
-     * the same thread every step, so a block's slice of W_hh stays in that core's cache. Each element is summed as on
+     * the same thread every step, so a block's slice of W_hh stays in that core's cache. Each step also writes its h
+     * (backward: its dGates) in the GEMM's packed layout for the next step's product, so no thread packs the whole of
+     * A again on every step (backward's 64 x 2048 dGates were 512 KB a thread a step). Each element is summed as on
      * the composed path (the same GEMM from the addend, the same lanes), so the results are the same. Tensors that are
      * not float32 rows of unit stride (or outputs not contiguous) take the composed path.
      */
@@ -63,6 +65,7 @@ final class RecurrentCpu {
         private final dev.kiln.backend.Backend.LstmSteps composed;
         private final int hid, units;
         private float[] gateColumns, asIs;   // W_hhᵀ by blocks' gates, W_hh: packed on first use (kept arrays of the step)
+        private final Packed packedH = new Packed(), packedGates = new Packed();   // h and dGates in A's packed layout, step to step
 
         FusedLstm(Tensor w, dev.kiln.backend.Backend.LstmSteps composed) {
             this.w = w;
@@ -112,7 +115,9 @@ final class RecurrentCpu {
             }
             float[] pb = gateColumns();
             int m = h.shape()[0], rowBlocks = rowBlocks(m), width = 4 * u0(units - 1) + 4 * Sgemm.roundUp(hid - u0(units - 1), e.NR);
-            Sgemm.Mat hm = mat(h), x = mat(xGates), cm = mat(c);
+            int mPad = Sgemm.roundUp(m, e.MR);
+            Sgemm.Mat x = mat(xGates), cm = mat(c);
+            float[] pa = packedH.of(e, h, hid), next = packedH.next(mPad * hid);
             float[] hn = (float[]) CpuStorage.arrayOf(hNew), cn = (float[]) CpuStorage.arrayOf(cNew), ac = (float[]) CpuStorage.arrayOf(act);
             Parallel.range(units * rowBlocks, 1, (lo, hi) -> {
                 for (int task = lo; task < hi; task++) {
@@ -122,7 +127,7 @@ final class RecurrentCpu {
                     for (int b = 0; b < rows; b++) {   // the step's projection first: the product adds to it
                         for (int g = 0; g < 4; g++) System.arraycopy(x.data(), x.off() + (r0 + b) * x.rs() + g * hid + u0, s, b * ld + g * wp, n);
                     }
-                    e.packedColumns(rows, ld, hid, hm.at(r0, 0), pb, width, 4 * u0, s, 0, ld, true);
+                    e.packedBoth(rows, ld, hid, pa, mPad, r0, pb, width, 4 * u0, s, 0, ld, true, e.localScratch().tile);
                     for (int b = 0; b < rows; b++) {
                         int row = r0 + b, ci = cm.off() + row * cm.rs(), o = hNew.offset() + row * hid, ao = act.offset() + row * 4 * hid;
                         for (int j = u0; j < u0 + n; j += F.length()) {
@@ -130,8 +135,10 @@ final class RecurrentCpu {
                             lstmForward(s, b * ld + j - u0, wp, cm.data(), ci + j, hn, o + j, cn, cNew.offset() + row * hid + j, ac, ao + j, hid, mask);
                         }
                     }
+                    e.packBlock(new Sgemm.Mat(hn, hNew.offset(), hid, 1), r0, rows, u0, u0 + n, m, hid, next);   // the next step's A
                 }
             });
+            packedH.wrote(hNew);
         }
 
         @Override public void backward(Tensor dGatesNext, Tensor dhOut, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc) {
@@ -141,8 +148,9 @@ final class RecurrentCpu {
                 return;
             }
             float[] pb = dGatesNext == null ? null : asIs();
-            int m = c.shape()[0], rowBlocks = rowBlocks(m);
-            Sgemm.Mat next = dGatesNext == null ? null : mat(dGatesNext), dho = dhOut == null ? null : mat(dhOut);
+            int m = c.shape()[0], rowBlocks = rowBlocks(m), mPad = Sgemm.roundUp(m, e.MR);
+            float[] pa = dGatesNext == null ? null : packedGates.of(e, dGatesNext, 4 * hid), next = packedGates.next(mPad * 4 * hid);
+            Sgemm.Mat dho = dhOut == null ? null : mat(dhOut);
             Sgemm.Mat dn = mat(dcNew), cm = mat(c), nm = mat(cNew), am = mat(act);
             float[] dg = (float[]) CpuStorage.arrayOf(dGates), dcs = (float[]) CpuStorage.arrayOf(dc);
             Parallel.range(units * rowBlocks, 1, (lo, hi) -> {
@@ -154,7 +162,7 @@ final class RecurrentCpu {
                         if (dho == null) java.util.Arrays.fill(s, b * n, b * n + n, 0f);
                         else System.arraycopy(dho.data(), dho.off() + (r0 + b) * dho.rs() + u0, s, b * n, n);
                     }
-                    if (next != null) e.packedColumns(rows, n, 4 * hid, next.at(r0, 0), pb, Sgemm.roundUp(hid, e.NR), u0, s, 0, n, true);
+                    if (pa != null) e.packedBoth(rows, n, 4 * hid, pa, mPad, r0, pb, Sgemm.roundUp(hid, e.NR), u0, s, 0, n, true, e.localScratch().tile);
                     for (int b = 0; b < rows; b++) {
                         int row = r0 + b, go = dGates.offset() + row * 4 * hid, co = dc.offset() + row * hid;
                         for (int j = u0; j < u0 + n; j += F.length()) {
@@ -163,8 +171,11 @@ final class RecurrentCpu {
                                     nm.data(), nm.off() + row * nm.rs() + j, am.data(), am.off() + row * am.rs() + j, hid, dg, go + j, hid, dcs, co + j, mask);
                         }
                     }
+                    Sgemm.Mat written = new Sgemm.Mat(dg, dGates.offset(), 4 * hid, 1);
+                    for (int g = 0; g < 4; g++) e.packBlock(written, r0, rows, g * hid + u0, g * hid + u0 + n, m, 4 * hid, next);
                 }
             });
+            packedGates.wrote(dGates);
         }
 
         @Override public Tensor hiddenGradient(Tensor dGates, Tensor addend) {
@@ -183,6 +194,40 @@ final class RecurrentCpu {
 
         private static Sgemm.Mat mat(Tensor t) {
             return new Sgemm.Mat((float[]) CpuStorage.arrayOf(t), t.offset(), t.strides()[0], 1);
+        }
+    }
+
+    /**
+     * A step's operand in the GEMM's packed A layout, written by the step before: two buffers in turn (one read while the
+     * other is written), and which tensor the last one holds (a row of the layer's buffer, known by storage and offset).
+     */
+    private static final class Packed {
+        private final float[][] buffers = new float[2][0];
+        private int turn;
+        private dev.kiln.Storage storage;
+        private int offset = -1, rows;
+
+        /** The packed copy of a (m, k): the one the last step wrote when a is that tensor, else a packed here. */
+        float[] of(Sgemm e, Tensor a, int k) {
+            int m = a.shape()[0];
+            if (a.storage() == storage && a.offset() == offset && m == rows) return buffers[turn];
+            float[] dst = buffers[turn] = new float[Sgemm.packedLength(m, k, e.MR)];
+            Sgemm.Mat am = FusedLstm.mat(a);
+            for (int pc = 0; pc < k; pc += e.KC) e.packA(am, 0, pc, m, Math.min(e.KC, k - pc), dst, pc * Sgemm.roundUp(m, e.MR));
+            return dst;
+        }
+
+        /** The buffer this step writes (its rows past m stay zero, as packing pads them). */
+        float[] next(int length) {
+            if (buffers[1 - turn].length != length) buffers[1 - turn] = new float[length];
+            return buffers[1 - turn];
+        }
+
+        void wrote(Tensor t) {
+            turn = 1 - turn;
+            storage = t.storage();
+            offset = t.offset();
+            rows = t.shape()[0];
         }
     }
 

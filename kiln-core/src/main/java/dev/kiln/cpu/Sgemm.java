@@ -324,12 +324,36 @@ final class Sgemm {
 
     /** C (+)= A·B for A and B both fully packed (see {@link #packedLength}), on the calling thread. */
     void gemmPacked(int m, int n, int k, float[] pa, float[] pb, float[] c, int co, int ldc, boolean accumulate, float[] tile) {
-        int mPad = roundUp(m, MR), nPad = roundUp(n, NR);
+        packedBoth(m, n, k, pa, roundUp(m, MR), 0, pb, roundUp(n, NR), 0, c, co, ldc, accumulate, tile);
+    }
+
+    /**
+     * C (+)= A·B on the calling thread for both operands fully packed: rows [i0, i0 + m) of an A packed mPad rows tall,
+     * columns [j0, j0 + n) of a B packed nPad wide (i0 and j0 on panels). The same tiles in the same order as
+     * {@link #blocks} packing A itself, so the same sums.
+     */
+    void packedBoth(int m, int n, int k, float[] pa, int mPad, int i0, float[] pb, int nPad, int j0, float[] c, int co, int ldc,
+                    boolean accumulate, float[] tile) {
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             // NC-wide column blocks, so the part of B one A panel sweeps stays in L2
             for (int jc = 0; jc < n; jc += NC) {
-                macro(m, Math.min(NC, n - jc), kc, pa, pc * mPad, pb, pc * nPad + jc * kc, tile, c, co + jc, ldc, accumulate || pc > 0);
+                macro(m, Math.min(NC, n - jc), kc, pa, pc * mPad + i0 * kc, pb, pc * nPad + (j0 + jc) * kc, tile, c, co + jc, ldc, accumulate || pc > 0);
+            }
+        }
+    }
+
+    /**
+     * Packs the block rows [i0, i0 + rows) x columns [q0, q1) of A (m x k) into its place in the fully packed layout
+     * ({@link #packedLength}), i0 on a panel: panel by panel and slab by slab, as {@link #packA} packs a whole panel.
+     */
+    void packBlock(Mat a, int i0, int rows, int q0, int q1, int m, int k, float[] dst) {
+        int mPad = roundUp(m, MR);
+        for (int ip = 0; ip < rows; ip += MR) {
+            for (int q = q0; q < q1; ) {
+                int pc = q / KC * KC, kc = Math.min(KC, k - pc), end = Math.min(q1, pc + kc);
+                packA(a, i0 + ip, q, Math.min(MR, rows - ip), end - q, dst, pc * mPad + (i0 + ip) * kc + (q - pc) * MR);
+                q = end;
             }
         }
     }

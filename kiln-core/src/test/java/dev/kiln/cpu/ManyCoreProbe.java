@@ -41,12 +41,36 @@ public final class ManyCoreProbe {
         Tensor gates = Tensor.randn(GEN, 64, 2048), c = Tensor.randn(GEN, 64, 512), h = Tensor.empty(new int[]{64, 512}, dev.kiln.DType.FLOAT32, dev.kiln.Device.CPU);
         Tensor cNew = Tensor.empty(new int[]{64, 512}, dev.kiln.DType.FLOAT32, dev.kiln.Device.CPU), act = Tensor.randn(GEN, 64, 2048);
         time("lstm cell 64x512", () -> { CpuBackend.INSTANCE.lstmCell(gates, c, h, cNew, act); return null; });
+        fusedSteps(64, 512);
         time("gelu 16384x1536", () -> x.gelu());
         time("add 16384x1536", () -> x.add(y));
         time("add 64x2048", () -> small.add(small2));
         time("layernorm 16384x384", () -> Normalization.layerNorm(ln, new int[]{384}, lw, lb, 1e-5));
         time("empty 16384x1536", () -> Tensor.empty(new int[]{16384, 1536}, dev.kiln.DType.FLOAT32, dev.kiln.Device.CPU));
         time("new float[16384*1536]", () -> { float[] f = new float[16384 * 1536]; sink += f.length; return null; });
+    }
+
+    /**
+     * The fused LSTM steps (Backend.lstmSteps), step after step as a layer runs them: each step's h (backward: dGates)
+     * the one the step before wrote, so that its packed copy is used.
+     */
+    private static void fusedSteps(int m, int hid) {
+        // W_hh and the activated gates as a trained layer has them (1 / sqrt(H) scale, gates in (0, 1)), so that the repeated
+        // backward steps neither grow to infinities nor fade to subnormals (either slows the arithmetic)
+        var steps = CpuBackend.INSTANCE.lstmSteps(Tensor.randn(GEN, 4 * hid, hid).mul(0.2 / Math.sqrt(hid)));
+        Tensor y = Tensor.randn(GEN, 2, m, hid), cs = Tensor.randn(GEN, 2, m, hid), x = Tensor.randn(GEN, m, 4 * hid), act = Tensor.randn(GEN, m, 4 * hid);
+        int[] t = {0};
+        report("lstm fused step " + m + "x" + hid + " forward", run(() -> {
+            int i = t[0]++ & 1;
+            steps.forward(y.select(0, i), x, cs.select(0, i), y.select(0, 1 - i), cs.select(0, 1 - i), act);
+            return null;
+        }, 0), 0);
+        Tensor dx = Tensor.randn(GEN, 2, m, 4 * hid).mul(0.01), g = Tensor.randn(GEN, m, hid), dc = Tensor.randn(GEN, 2, m, hid);
+        report("lstm fused step " + m + "x" + hid + " backward", run(() -> {
+            int i = t[0]++ & 1;
+            steps.backward(dx.select(0, i), g, dc.select(0, i), cs.select(0, 0), cs.select(0, 1), act, dx.select(0, 1 - i), dc.select(0, 1 - i));
+            return null;
+        }, 0), 0);
     }
 
     /** A parallel loop of THREADS empty chunks: back to back, and after 1 ms idle (the workers parked). */
