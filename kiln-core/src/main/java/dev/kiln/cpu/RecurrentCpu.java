@@ -2,6 +2,7 @@ package dev.kiln.cpu;
 
 import dev.kiln.DType;
 import dev.kiln.Tensor;
+import dev.kiln.backend.Backend;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -14,7 +15,8 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
  * a time, computed in double (the reference the CUDA kernels are checked against). 16-bit tensors go through float32
  * copies and are rounded once on the way out, as the CUDA kernels do. The float32 cells run in vector lanes instead
  * ({@link #lanes}): the double loop's Math.exp and Math.tanh, five an LSTM element, were most of the cell's time.
- * The layers' step products (h·W_hhᵀ each step) run on {@link Sgemm} with the weight packed once ({@link #stepProducts}).
+ * The layers' step products (h·W_hhᵀ each step) run on {@link Sgemm} with the weight packed once ({@link #stepProducts});
+ * an LSTM's step is the product and the cell in one parallel loop ({@link #lstmSteps}).
  */
 final class RecurrentCpu {
     private RecurrentCpu() {}
@@ -22,7 +24,7 @@ final class RecurrentCpu {
     private static FloatValues values(Tensor t) { return FloatValues.of(t, "recurrent cell"); }
 
     /**
-     * {@link dev.kiln.backend.Backend#stepProducts} for a float32 B (K, N): B packed once, then each step's h·B on all
+     * {@link Backend#stepProducts} for a float32 B (K, N): B packed once, then each step's h·B on all
      * threads, split by B's columns so that each thread multiplies the same slice of the packed B on every step (the team
      * of {@link Parallel} gives chunk i to the same thread each time: the slice stays in its core's cache).
      */
@@ -44,7 +46,7 @@ final class RecurrentCpu {
     }
 
     /**
-     * {@link dev.kiln.backend.Backend#lstmSteps} for float32: each step one parallel loop whose tasks each take a block of
+     * {@link Backend#lstmSteps} for float32: each step one parallel loop whose tasks each take a block of
      * rows and of hidden units (whole panels of the GEMM, so that each task's product is one run over packed columns):
      * the product for the block's four gates, started from the step's projection (W_hhᵀ packed once, each block's four
      * gate columns side by side), then the cell, on gates in the task's own scratch; backward, dh for the block's units
@@ -55,19 +57,19 @@ final class RecurrentCpu {
      * the composed path (the same GEMM from the addend, the same lanes), so the results are the same. Tensors that are
      * not float32 rows of unit stride (or outputs not contiguous) take the composed path.
      */
-    static dev.kiln.backend.Backend.LstmSteps lstmSteps(Tensor wHh, dev.kiln.backend.Backend.LstmSteps composed) {
+    static Backend.LstmSteps lstmSteps(Tensor wHh, Backend.LstmSteps composed) {
         return new FusedLstm(wHh, composed);
     }
 
-    private static final class FusedLstm implements dev.kiln.backend.Backend.LstmSteps {
+    private static final class FusedLstm implements Backend.LstmSteps {
         private final Sgemm e = Sgemm.PREFERRED;
         private final Tensor w;
-        private final dev.kiln.backend.Backend.LstmSteps composed;
+        private final Backend.LstmSteps composed;
         private final int hid, units;
         private float[] gateColumns, asIs;   // W_hhᵀ by blocks' gates, W_hh: packed on first use (kept arrays of the step)
         private final Packed packedH = new Packed(), packedGates = new Packed();   // h and dGates in A's packed layout, step to step
 
-        FusedLstm(Tensor w, dev.kiln.backend.Backend.LstmSteps composed) {
+        FusedLstm(Tensor w, Backend.LstmSteps composed) {
             this.w = w;
             this.composed = composed;
             hid = w.shape()[1];
@@ -83,12 +85,15 @@ final class RecurrentCpu {
             return (float[]) CpuStorage.arrayOf(CpuStorage.unsetTensor(new int[]{length}, DType.FLOAT32));
         }
 
+        /** Columns of {@link #gateColumns}: each block's four gates, each padded to whole panels. */
+        private int width() { return 4 * u0(units - 1) + 4 * Sgemm.roundUp(hid - u0(units - 1), e.NR); }
+
         /** W_hhᵀ (H, 4H) packed whole, block p's gates i, f, g, o at packed columns 4·u0(p) + gate·(its width in panels). */
         private float[] gateColumns() {
             if (gateColumns != null) return gateColumns;
             int[] st = w.strides();
             Sgemm.Mat wt = new Sgemm.Mat((float[]) CpuStorage.arrayOf(w), w.offset(), st[1], st[0]);
-            int width = 4 * u0(units - 1) + 4 * Sgemm.roundUp(hid - u0(units - 1), e.NR);
+            int width = width();
             float[] dst = kept(width * hid);
             for (int pc = 0; pc < hid; pc += e.KC) {
                 int kc = Math.min(e.KC, hid - pc);
@@ -114,7 +119,7 @@ final class RecurrentCpu {
                 return;
             }
             float[] pb = gateColumns();
-            int m = h.shape()[0], rowBlocks = rowBlocks(m), width = 4 * u0(units - 1) + 4 * Sgemm.roundUp(hid - u0(units - 1), e.NR);
+            int m = h.shape()[0], rowBlocks = rowBlocks(m), width = width();
             int mPad = Sgemm.roundUp(m, e.MR);
             Sgemm.Mat x = mat(xGates), cm = mat(c);
             float[] pa = packedH.of(e, h, hid), next = packedH.next(mPad * hid);
