@@ -149,27 +149,44 @@ public final class Profiler implements AutoCloseable {
         }
 
         @Override public Object invoke(Object proxy, Method m, Object[] args) throws Throwable {
-            if (m.getDeclaringClass() == Object.class || m.getName().equals("device")) return call(m, args);
-            String name = opName(m, args), phase = phaseNow();
+            if (m.getDeclaringClass() == Object.class || m.getName().equals("device")) return call(target, m, args);
+            String name = opName(m, args);
+            Object result = timed(name, () -> call(target, m, args));
+            // what a sequence op prepares once and calls each step (lstmSteps, stepProducts' function) is timed call by
+            // call too, as "lstmSteps.forward": the recurrence is most of an LSTM's step
+            Class<?> type = m.getReturnType();
+            if (result == null || (type != Backend.LstmSteps.class && type != java.util.function.BinaryOperator.class)) return result;
+            return Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[]{type}, (p, sm, sa) ->
+                    sm.getDeclaringClass() == Object.class ? call(result, sm, sa) : timed(name + "." + sm.getName(), () -> call(result, sm, sa)));
+        }
+
+        /** Runs one call as a span named name: host time, device time on the compute stream, its allocations named. */
+        private Object timed(String name, Call body) throws Throwable {
+            String phase = phaseNow();
             long t0 = System.nanoTime();
             Scope gpu = cuda == null ? NOTHING : gpuSpan(cuda, cuda.stream(), name, "compute", 0);
             String backward = Autograd.runningBackward();
             String named = cuda == null ? null : CudaAllocator.nameAllocations(backward == null ? name : name + " (" + backward + " backward)");
             try {
-                return call(m, args);
+                return body.run();
             } finally {
                 if (cuda != null) CudaAllocator.nameAllocations(named);
                 gpu.close();
                 cpuSpans.add(new Span(name, "cpu", -1, Thread.currentThread().threadId(), micros(t0), (System.nanoTime() - t0) / 1e3, 0, phase));
             }
         }
+    }
 
-        private Object call(Method m, Object[] args) throws Throwable {
-            try {
-                return m.invoke(target, args);
-            } catch (InvocationTargetException e) {
-                throw e.getCause();
-            }
+    @FunctionalInterface
+    private interface Call {
+        Object run() throws Throwable;
+    }
+
+    private static Object call(Object target, Method m, Object[] args) throws Throwable {
+        try {
+            return m.invoke(target, args);
+        } catch (InvocationTargetException e) {
+            throw e.getCause();
         }
     }
 

@@ -45,6 +45,25 @@ class ProfilerTest {
         assertTrue(events.stream().anyMatch(e -> "matmul".equals(e.get("name")) && e.containsKey("ts") && e.containsKey("dur")));
     }
 
+    /** A sequence op's steps, prepared once and called each step, show as spans of their own (the recurrence of an LSTM). */
+    @Test void recurrentStepsAreTimedCallByCall() {
+        Generator gen = new Generator(3);
+        Tensor x = Tensor.randn(gen, 4, 2, 32), w = Tensor.randn(gen, 32, 8);   // T 4, B 2, 4H 32 (H 8)
+        Tensor xg = Tensor.randn(gen, 5, 2, 24), wg = Tensor.randn(gen, 24, 8);  // a GRU: T 5, 3H 24
+        Profiler prof;
+        try (Profiler p = Profiler.start()) {
+            prof = p;
+            dev.kiln.ops.Recurrent.lstm(x, w.requiresGrad(true), null, null)[0].sum().backward();
+            dev.kiln.ops.Recurrent.gru(xg, wg, null, null)[0].sum().item();
+        }
+        java.util.function.Function<String, Long> count = n -> prof.spans().stream().filter(s -> s.name().equals(n)).count();
+        assertEquals(4, count.apply("lstmSteps.forward"), "one span a forward step");
+        assertEquals(4, count.apply("lstmSteps.backward"), "one span a backward step");
+        assertEquals(1, count.apply("lstmSteps.hiddenGradient"));
+        assertEquals(5, count.apply("stepProducts.apply"), "the GRU's step products, one a step");
+        assertTrue(prof.summary().contains("lstmSteps.forward"), prof.summary());
+    }
+
     /** GPU idle time: the union of the device's spans within the steps' window, overlaps counted once. */
     @Test void busyTimeIsTheUnionOfTheSpansInTheWindow() {
         java.util.function.BiFunction<Double, Double, Profiler.Span> span = (start, dur) -> new Profiler.Span("op", "compute", 0, 1, start, dur, 0, null);
