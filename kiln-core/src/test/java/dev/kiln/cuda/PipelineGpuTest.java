@@ -130,8 +130,11 @@ class PipelineGpuTest {
     @Test @SuppressWarnings("unchecked")
     void profiledTraceShowsCopiesOverlappingCompute() throws Exception {
         TensorDataset d = data(20000);
-        Sequential m = new Sequential(new Linear(64, 2048, new Generator(1)), new ReLU(), new Linear(2048, 2048, new Generator(2)), new ReLU(),
-                new Linear(2048, 10, new Generator(3))).to(GPU);
+        // 8192 wide: each step's products (~0.4 TFLOP) keep the GPU busy for milliseconds, so the loader's copies have
+        // compute to run beside; at 2048 a step was ~0.1 ms of GPU time against ~0.2 ms of launches, and in some runs no
+        // copy met a compute span (0 of 20 in sessions 9 and 40)
+        Sequential m = new Sequential(new Linear(64, 8192, new Generator(1)), new ReLU(), new Linear(8192, 8192, new Generator(2)), new ReLU(),
+                new Linear(8192, 10, new Generator(3))).to(GPU);
         Profiler prof;
         try (DataLoader l = DataLoader.builder(d).batchSize(1000).workers(2).prefetch(3).device(GPU).build(); Profiler p = Profiler.start()) {
             prof = p;
