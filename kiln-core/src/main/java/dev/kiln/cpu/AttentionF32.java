@@ -27,11 +27,8 @@ final class AttentionF32 {
         return (float[]) CpuStorage.arrayOf(c);
     }
 
-    private static Tensor tensor(float[] v, int... shape) {
-        Tensor out = CpuStorage.unsetTensor(shape, DType.FLOAT32);
-        System.arraycopy(v, 0, (float[]) CpuStorage.arrayOf(out), 0, v.length);
-        return out;
-    }
+    /** The array of a new float32 result the kernels write into directly (a copy afterwards was one thread's 25-100 MB). */
+    private static float[] array(Tensor t) { return (float[]) CpuStorage.arrayOf(t); }
 
     /**
      * Rows per block. Causal attention multiplies block [i0, i1) by the keys before i1 only: at 256 tokens, 64-row blocks
@@ -100,7 +97,9 @@ final class AttentionF32 {
     static Tensor[] attention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, double scale) {
         int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3), s = k.size(2), dv = v.size(3), bhs = b * h;
         float[] qd = data(q), kd = data(k), vd = data(v), md = mask == null ? null : data(mask.to(DType.FLOAT32));
-        float[] out = new float[bhs * l * dv], lse = new float[bhs * l];
+        // every element written below: each row's output by its block's product, its logsumexp (or NaN) by probabilities
+        Tensor outT = CpuStorage.unsetTensor(new int[]{b, h, l, dv}, DType.FLOAT32), lseT = CpuStorage.unsetTensor(new int[]{b, h, l}, DType.FLOAT32);
+        float[] out = array(outT), lse = array(lseT);
         Parallel.range(bhs, 1, (lo, hi) -> {
             Sgemm.Scratch scratch = GEMM.localScratch();
             float[] p = ThreadBuffers.get(ThreadBuffers.ATTENTION_SCORES, l * s);
@@ -114,14 +113,17 @@ final class AttentionF32 {
                 }
             }
         });
-        return new Tensor[]{tensor(out, b, h, l, dv), tensor(lse, b, h, l)};
+        return new Tensor[]{outT, lseT};
     }
 
     static Tensor[] attentionBackward(Tensor g, Tensor q, Tensor k, Tensor v, Tensor out, Tensor logSumExp, Tensor mask, boolean causal, double scale) {
         int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3), s = k.size(2), dv = v.size(3), bhs = b * h;
         float[] qd = data(q), kd = data(k), vd = data(v), md = mask == null ? null : data(mask.to(DType.FLOAT32));
         float[] gd = data(g.to(DType.FLOAT32)), od = data(out.to(DType.FLOAT32)), lse = data(logSumExp.to(DType.FLOAT32));
-        float[] dq = new float[qd.length], dk = new float[kd.length], dvv = new float[vd.length];
+        // dq's rows are written once per block; dk and dv are sums over the blocks, so they start at zero
+        Tensor dqT = CpuStorage.unsetTensor(new int[]{b, h, l, d}, DType.FLOAT32);
+        Tensor dkT = newTensor(new int[]{b, h, s, d}, DType.FLOAT32), dvT = newTensor(new int[]{b, h, s, dv}, DType.FLOAT32);
+        float[] dq = array(dqT), dk = array(dkT), dvv = array(dvT);
         float sc = (float) scale;
         Parallel.range(bhs, 1, (lo, hi) -> {
             Sgemm.Scratch scratch = GEMM.localScratch();
@@ -149,6 +151,6 @@ final class AttentionF32 {
                 }
             }
         });
-        return new Tensor[]{tensor(dq, b, h, l, d), tensor(dk, b, h, s, d), tensor(dvv, b, h, s, dv)};
+        return new Tensor[]{dqT, dkT, dvT};
     }
 }
