@@ -5,6 +5,7 @@ import dev.kiln.Device;
 import dev.kiln.Storage;
 import dev.kiln.Tensor;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -255,9 +256,23 @@ public interface Backend {
      */
     Tensor[] attention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, double scale);
 
-    /** The gradients {dq, dk, dv} of {@link #attention} from g = dL/dout, recomputing the scores tile by tile. */
+    /**
+     * The gradients {dq, dk, dv} of {@link #attention} from g = dL/dout, recomputing the scores tile by tile. When q, k
+     * and v are {@link #packedHeads}, the three may be views of one new (B, L, 3H, d) buffer, the projection's gradient
+     * as it is (CausalSelfAttention's split then hands it on without assembling it).
+     */
     Tensor[] attentionBackward(Tensor g, Tensor q, Tensor k, Tensor v, Tensor out, Tensor logSumExp, Tensor mask,
                                boolean causal, double scale);
+
+    /** Whether q, k and v (B, H, L, d) are the heads of one (B, L, 3H, d) tensor, in that order (self-attention's split). */
+    static boolean packedHeads(Tensor q, Tensor k, Tensor v) {
+        int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3);
+        int[] packed = {l * 3 * h * d, d, 3 * h * d, 1};
+        return q.storage() == k.storage() && k.storage() == v.storage() && Arrays.equals(q.shape(), k.shape())
+                && Arrays.equals(q.shape(), v.shape()) && b > 0 && h > 0 && l > 0 && d > 0
+                && Arrays.equals(q.strides(), packed) && Arrays.equals(k.strides(), packed)
+                && Arrays.equals(v.strides(), packed) && k.offset() == q.offset() + h * d && v.offset() == q.offset() + 2 * h * d;
+    }
 
     // ---- sorting
     /**

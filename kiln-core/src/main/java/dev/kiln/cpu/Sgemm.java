@@ -452,12 +452,22 @@ final class Sgemm {
         }
     }
 
+    private static final jdk.incubator.vector.VectorSpecies<Float> LANES = FloatVector.SPECIES_PREFERRED;
+
+    /** Lane i's offset i * columnStride: the gather of one k across a vector of B's columns. */
+    private static int[] columnOffsets(int columnStride) {
+        int[] off = new int[LANES.length()];
+        for (int i = 0; i < off.length; i++) off[i] = i * columnStride;
+        return off;
+    }
+
     /** Packs B[p0 .. p0+kc) x [j0 .. j0+nc) as NR-column panels: panel at dst[j*kc], value (k, j) at k*NR + j. */
     void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst) { packB(b, p0, j0, kc, nc, dst, 0); }
 
     /** packB into dst from dstOff on. */
     void packB(Mat b, int p0, int j0, int kc, int nc, float[] dst, int dstOff) {
         float[] src = b.data;
+        int[] gather = b.rs == 1 && b.cs != 1 && kernel.species == LANES && NR % LANES.length() == 0 ? columnOffsets(b.cs) : null;
         for (int jp = 0; jp < nc; jp += NR) {
             int cols = Math.min(NR, nc - jp), o = dstOff + jp * kc;
             int base = b.off + p0 * b.rs + (j0 + jp) * b.cs;
@@ -472,6 +482,16 @@ final class Sgemm {
                     int dq = o + q * NR;
                     System.arraycopy(src, base + q * b.rs, dst, dq, cols);
                     java.util.Arrays.fill(dst, dq + cols, dq + NR, 0f);
+                }
+                continue;
+            }
+            if (gather != null && cols == NR) {
+                // transposed B (each column contiguous in k): a vector of columns gathered a k at a time, 3x the scalar
+                // copy below (attention packs its keys transposed, once per head)
+                for (int q = 0; q < kc; q++) {
+                    for (int jj = 0; jj < NR; jj += LANES.length()) {
+                        FloatVector.fromArray(LANES, src, base + jj * b.cs + q, gather, 0).intoArray(dst, o + q * NR + jj);
+                    }
                 }
                 continue;
             }

@@ -89,8 +89,7 @@ final class SoftmaxCpu {
         int vec = F.loopBound(n);
         FloatVector vm = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         for (int j = 0; j < vec; j += F.length()) vm = vm.max(FloatVector.fromArray(F, x, i + j));   // NaN wins, as Math.max
-        float mx = Float.NEGATIVE_INFINITY;
-        for (int k = 0; k < F.length(); k++) mx = Math.max(mx, vm.lane(k));
+        float mx = Lanes.max(vm);
         for (int j = vec; j < n; j++) mx = Math.max(mx, x[i + j]);
         FloatVector vmx = FloatVector.broadcast(F, mx), vs = FloatVector.zero(F);
         double tail = 0;

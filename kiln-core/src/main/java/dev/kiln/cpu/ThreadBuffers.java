@@ -10,9 +10,12 @@ final class ThreadBuffers {
 
     /** Convolution: im2col (or its packed form), the im2col row, the edge tile. */
     static final int CONV_COLS = 0, CONV_ROW = 1, CONV_TILE = 2, CONV_GY = 3;
-    /** Attention (AttentionF32): one head's (L, S) probabilities and their gradient. */
-    static final int ATTENTION_SCORES = 4, ATTENTION_GRADS = 5;
-    private static final int SLOTS = 6;
+    /**
+     * Attention (AttentionF32): one head's (L, S) probabilities and their gradient, its keys and values packed, its
+     * operands and gradients at unit row stride.
+     */
+    static final int ATTENTION_SCORES = 4, ATTENTION_GRADS = 5, ATTENTION_KEYS = 6, ATTENTION_VALUES = 7, ATTENTION_HEAD = 8;
+    private static final int SLOTS = 9;
 
     private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[SLOTS][0]);
 

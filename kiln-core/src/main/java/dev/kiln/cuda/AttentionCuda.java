@@ -2,9 +2,8 @@ package dev.kiln.cuda;
 
 import dev.kiln.DType;
 import dev.kiln.Tensor;
+import dev.kiln.backend.Backend;
 import dev.kiln.ops.Views;
-
-import java.util.Arrays;
 
 /**
  * Fused attention on CUDA: cuDNN's flash kernels where they take the call (16-bit, no mask but causal, d = dv a multiple
@@ -132,7 +131,7 @@ final class AttentionCuda extends CudaFamily {
         Tensor gc = rows(g.dtype() == t ? g : contiguous(g, t)), qc = rows(q), kc = rows(k), vc = rows(v), oc = rows(out);
         Tensor mc = mask == null ? null : contiguousMask(mask, t), lse = contiguous(logSumExp);
         Tensor dq, dk, dvv;
-        if (tensorCores(t) && packedHeads(q, k, v)) {
+        if (tensorCores(t) && Backend.packedHeads(q, k, v)) {
             // q, k and v are the three parts of one (B, L, 3H, d) projection: their gradients go into one buffer of that
             // layout, so the projection's gradient needs no assembling copies (see CausalSelfAttention's split)
             Tensor packed = newTensor(new int[]{b, l, 3 * h, d}, t);
@@ -211,16 +210,6 @@ final class AttentionCuda extends CudaFamily {
      */
     private Tensor gradientFor(Tensor x, int b, int h, int l, int e, DType t) {
         return x.isContiguous() ? newTensor(x.shape(), t) : headsInner(b, h, l, e, t);
-    }
-
-    /** Whether q, k and v (B, H, L, d) are the heads of one (B, L, 3H, d) tensor, in that order (self-attention's split). */
-    private static boolean packedHeads(Tensor q, Tensor k, Tensor v) {
-        int b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3);
-        int[] packed = {l * 3 * h * d, d, 3 * h * d, 1};
-        return q.storage() == k.storage() && k.storage() == v.storage() && Arrays.equals(q.shape(), k.shape())
-                && Arrays.equals(q.shape(), v.shape()) && b > 0 && h > 0 && l > 0 && d > 0
-                && Arrays.equals(q.strides(), packed) && Arrays.equals(k.strides(), packed)
-                && Arrays.equals(v.strides(), packed) && k.offset() == q.offset() + h * d && v.offset() == q.offset() + 2 * h * d;
     }
 
     /** bfloat16, float16 and float32 take the mma.sync kernels; float64 the thread-per-row ones. */

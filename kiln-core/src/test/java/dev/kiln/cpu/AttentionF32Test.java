@@ -5,7 +5,9 @@ import dev.kiln.Generator;
 import dev.kiln.Tensor;
 import org.junit.jupiter.api.Test;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
@@ -61,6 +63,39 @@ class AttentionF32Test {
             close(gw[0], gg[0], 1e-5, what + " dq");
             close(gw[1], gg[1], 1e-5, what + " dk");
             close(gw[2], gg[2], 1e-5, what + " dv");
+        }
+    }
+
+    /**
+     * A self-attention's q, k and v as the views of one (B, L, 3H, d) projection that they are, read in place, a gradient
+     * g with the merged heads' strides, and a key-padding mask broadcast over heads and queries (row stride 0): the same
+     * values as the double path, the output laid out (B, L, H, dv) and the three gradients in one buffer of the
+     * projection's layout.
+     */
+    @Test void readsAProjectionsHeadsInPlace() {
+        for (boolean causal : new boolean[]{true, false}) {
+            int b = 2, h = 3, l = 70, d = 16;
+            Tensor packed = Tensor.randn(gen, b, l, 3 * h, d);
+            Tensor q = packed.narrow(2, 0, h).transpose(1, 2), k = packed.narrow(2, h, h).transpose(1, 2), v = packed.narrow(2, 2 * h, h).transpose(1, 2);
+            Tensor g = Tensor.randn(gen, b, l, h, d).transpose(1, 2);
+            float[] m = new float[b * l];
+            for (int i = 0; i < m.length; i++) m[i] = i % 7 == 3 ? Float.NEGATIVE_INFINITY : 0f;
+            Tensor mask = causal ? null : Tensor.of(m, b, 1, 1, l).expand(b, h, l, l);
+            double scale = 1 / Math.sqrt(d);
+            String what = causal ? "causal" : "key padding";
+            Tensor[] want = AttentionCpu.attention(f64(q), f64(k), f64(v), f64(mask), causal, scale);
+            Tensor[] got = AttentionCpu.attention(q, k, v, mask, causal, scale);
+            close(want[0], got[0], 1e-5, what + " out");
+            close(want[1], got[1], 1e-5, what + " logsumexp");
+            assertArrayEquals(new int[]{l * h * d, d, h * d, 1}, got[0].strides(), what + ": out laid out (B, L, H, dv)");
+            Tensor[] gw = AttentionCpu.attentionBackward(f64(g), f64(q), f64(k), f64(v), want[0], want[1], f64(mask), causal, scale);
+            Tensor[] gg = AttentionCpu.attentionBackward(g, q, k, v, got[0], got[1], mask, causal, scale);
+            for (int i = 0; i < 3; i++) {
+                close(gw[i], gg[i], 1e-5, what + " gradient " + i);
+                assertSame(gg[0].storage(), gg[i].storage(), what + ": one buffer for dq, dk and dv");
+                assertArrayEquals(q.strides(), gg[i].strides(), what + ": gradient " + i + " in the projection's layout");
+                assertEquals(gg[0].offset() + i * h * d, gg[i].offset(), what + ": gradient " + i + "'s place");
+            }
         }
     }
 }
