@@ -4,7 +4,6 @@ import dev.kiln.DType;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Backend;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -119,7 +118,7 @@ final class RecurrentCpu {
         private float[] asIs() { return asIs != null ? asIs : (asIs = packedWhole(e, w)); }
 
         @Override public void forward(Tensor h, Tensor xGates, Tensor c, Tensor hNew, Tensor cNew, Tensor act) {
-            if (!(rows(h) && rows(xGates) && rows(c) && out(hNew) && out(cNew) && out(act))) {
+            if (!(hid % F.length() == 0 && rows(h) && rows(xGates) && rows(c) && out(hNew) && out(cNew) && out(act))) {
                 composed.forward(h, xGates, c, hNew, cNew, act);
                 return;
             }
@@ -138,12 +137,18 @@ final class RecurrentCpu {
                         for (int g = 0; g < 4; g++) System.arraycopy(x.data(), x.off() + (r0 + b) * x.rs() + g * hid + u0, s, b * ld + g * wp, n);
                     }
                     e.packedBoth(rows, ld, hid, pa, mPad, r0, pb, width, 4 * u0, s, 0, ld, true, e.localScratch().tile);
+                    for (int b = 0; b < rows; b++) lstmGates(s, b * ld, wp, ac, act.offset() + (r0 + b) * 4 * hid + u0, hid, n);
+                }
+            });
+            // the state in a loop of its own, the same tasks (see sigmoid)
+            Parallel.range(units * rowBlocks, 1, (lo, hi) -> {
+                for (int task = lo; task < hi; task++) {
+                    int p = task % units, r0 = Sgemm.split(m, rowBlocks, task / units, e.MR), rows = Sgemm.split(m, rowBlocks, task / units + 1, e.MR) - r0;
+                    int u0 = u0(p), n = u0(p + 1) - u0;
                     for (int b = 0; b < rows; b++) {
-                        int row = r0 + b, ci = cm.off() + row * cm.rs(), o = hNew.offset() + row * hid, ao = act.offset() + row * 4 * hid;
-                        for (int j = u0; j < u0 + n; j += F.length()) {
-                            VectorMask<Float> mask = j + F.length() <= u0 + n ? null : F.indexInRange(j, u0 + n);
-                            lstmForward(s, b * ld + j - u0, wp, cm.data(), ci + j, hn, o + j, cn, cNew.offset() + row * hid + j, ac, ao + j, hid, mask);
-                        }
+                        int row = r0 + b;
+                        lstmState(ac, act.offset() + row * 4 * hid + u0, hid, cm.data(), cm.off() + row * cm.rs() + u0, hn, hNew.offset() + row * hid + u0,
+                                cn, cNew.offset() + row * hid + u0, n);
                     }
                     e.packBlock(new Sgemm.Mat(hn, hNew.offset(), hid, 1), r0, rows, u0, u0 + n, m, hid, next);   // the next step's A
                 }
@@ -152,7 +157,7 @@ final class RecurrentCpu {
         }
 
         @Override public void backward(Tensor dGatesNext, Tensor dhOut, Tensor dcNew, Tensor c, Tensor cNew, Tensor act, Tensor dGates, Tensor dc) {
-            if (!((dGatesNext == null || rows(dGatesNext)) && (dhOut == null || rows(dhOut)) && rows(dcNew) && rows(c) && rows(cNew)
+            if (!(hid % F.length() == 0 && (dGatesNext == null || rows(dGatesNext)) && (dhOut == null || rows(dhOut)) && rows(dcNew) && rows(c) && rows(cNew)
                     && rows(act) && out(dGates) && out(dc))) {
                 composed.backward(dGatesNext, dhOut, dcNew, c, cNew, act, dGates, dc);
                 return;
@@ -174,12 +179,9 @@ final class RecurrentCpu {
                     }
                     if (pa != null) e.packedBoth(rows, n, 4 * hid, pa, mPad, r0, pb, Sgemm.roundUp(hid, e.NR), u0, s, 0, n, true, e.localScratch().tile);
                     for (int b = 0; b < rows; b++) {
-                        int row = r0 + b, go = dGates.offset() + row * 4 * hid, co = dc.offset() + row * hid;
-                        for (int j = u0; j < u0 + n; j += F.length()) {
-                            VectorMask<Float> mask = j + F.length() <= u0 + n ? null : F.indexInRange(j, u0 + n);
-                            lstmBackward(s, b * n + j - u0, dn.data(), dn.off() + row * dn.rs() + j, cm.data(), cm.off() + row * cm.rs() + j,
-                                    nm.data(), nm.off() + row * nm.rs() + j, am.data(), am.off() + row * am.rs() + j, hid, dg, go + j, hid, dcs, co + j, mask);
-                        }
+                        int row = r0 + b, go = dGates.offset() + row * 4 * hid + u0, co = dc.offset() + row * hid + u0;
+                        lstmBackward(s, b * n, dn.data(), dn.off() + row * dn.rs() + u0, cm.data(), cm.off() + row * cm.rs() + u0,
+                                nm.data(), nm.off() + row * nm.rs() + u0, am.data(), am.off() + row * am.rs() + u0, hid, dg, go, hid, dcs, co, n);
                     }
                     Sgemm.Mat written = new Sgemm.Mat(dg, dGates.offset(), 4 * hid, 1);
                     for (int g = 0; g < 4; g++) e.packBlock(written, r0, rows, g * hid + u0, g * hid + u0 + n, m, 4 * hid, next);
@@ -322,15 +324,20 @@ final class RecurrentCpu {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
 
-    /** sigmoid from exp(-|x|) (never past ElementwiseCpu.exp's range): 1 / (1 + e), or e / (1 + e) below zero. */
-    private static FloatVector sigmoid(FloatVector x) {
-        FloatVector e = ElementwiseCpu.exp(x.abs().neg()), s = ONE.div(ONE.add(e));
+    /**
+     * sigmoid(x) from e = exp(-|x|) (never past ElementwiseCpu.exp's range): 1 / (1 + e), or e / (1 + e) below zero.
+     * The caller writes the exp, and each method has at most two: a helper holding one compiled large on its own, and
+     * the LSTM cell's five in one method stopped C2 inlining (NodeCountInliningCutoff); either way sigmoid and tanh were
+     * called with their vectors boxed in new arrays, and the cell took 13-14 ns an element, a 64 x 512 cell 0.45 ms.
+     */
+    private static FloatVector sigmoid(FloatVector x, FloatVector e) {
+        FloatVector s = ONE.div(ONE.add(e));
         return s.blend(e.mul(s), x.compare(VectorOperators.LT, 0f));
     }
 
-    /** tanh from e = exp(-2|x|): (1 - e) / (1 + e), signed as x (absolute error ~1e-7 near zero). */
-    private static FloatVector tanh(FloatVector x) {
-        FloatVector e = ElementwiseCpu.exp(x.abs().mul(-2f)), t = ONE.sub(e).div(ONE.add(e));
+    /** tanh(x) from e = exp(-2|x|): (1 - e) / (1 + e), signed as x (absolute error ~1e-7 near zero); the exp as sigmoid's. */
+    private static FloatVector tanh(FloatVector x, FloatVector e) {
+        FloatVector t = ONE.sub(e).div(ONE.add(e));
         return t.blend(t.neg(), x.compare(VectorOperators.LT, 0f));
     }
 
@@ -338,10 +345,11 @@ final class RecurrentCpu {
     private enum Cell { LSTM, LSTM_BACKWARD, GRU, GRU_BACKWARD }
 
     /**
-     * A float32 cell kernel in vector lanes, when every operand is float32; false, doing nothing, otherwise (the double
-     * loop then runs). Operands in the order of the kernel's own arrays (see each *Lanes method).
+     * A float32 cell kernel in vector lanes, when every operand is float32 and a row's units are whole vectors; false,
+     * doing nothing, otherwise (the double loop then runs). Operands in the order of the kernel's own arrays (see each *Lanes method).
      */
     private static boolean lanes(Cell cell, int rows, int hid, FloatValues... v) {
+        if (hid % F.length() != 0) return false;
         for (FloatValues x : v) if (!(x instanceof FloatValues.Floats)) return false;
         float[][] a = new float[v.length][];
         int[] o = new int[v.length];
@@ -349,102 +357,125 @@ final class RecurrentCpu {
             a[k] = ((FloatValues.Floats) v[k]).a();
             o[k] = ((FloatValues.Floats) v[k]).off();
         }
-        Parallel.range(rows, Math.max(1, Parallel.GRAIN / Math.max(1, 16 * hid)), (lo, hi) -> {
-            for (int b = lo; b < hi; b++) {
-                // whole vectors, then the last part-vector under a mask (null: all lanes)
-                for (int j = 0; j < hid; j += F.length()) {
-                    VectorMask<Float> m = j + F.length() <= hid ? null : F.indexInRange(j, hid);
-                    switch (cell) {
-                        case LSTM -> lstmForwardLanes(a, o, b, j, hid, m);
-                        case LSTM_BACKWARD -> lstmBackwardLanes(a, o, b, j, hid, m);
-                        case GRU -> gruForwardLanes(a, o, b, j, hid, m);
-                        case GRU_BACKWARD -> gruBackwardLanes(a, o, b, j, hid, m);
+        // a loop of its own for each cell, so that C2 compiles each cell's exps apart (see sigmoid)
+        int grain = Math.max(1, Parallel.GRAIN / Math.max(1, 16 * hid));
+        switch (cell) {
+            case LSTM -> {
+                Parallel.range(rows, grain, (lo, hi) -> { for (int b = lo; b < hi; b++) lstmGates(a[0], o[0] + b * 4 * hid, hid, a[4], o[4] + b * 4 * hid, hid, hid); });
+                Parallel.range(rows, grain, (lo, hi) -> {
+                    for (int b = lo; b < hi; b++) {
+                        int e = b * hid;
+                        lstmState(a[4], o[4] + b * 4 * hid, hid, a[1], o[1] + e, a[2], o[2] + e, a[3], o[3] + e, hid);
                     }
-                }
+                });
             }
-        });
+            case LSTM_BACKWARD -> Parallel.range(rows, grain, (lo, hi) -> { for (int b = lo; b < hi; b++) lstmBackwardLanes(a, o, b, hid); });
+            case GRU -> {
+                // r and z, side by side in each operand, then the rest in a loop of its own
+                Parallel.range(rows, grain, (lo, hi) -> {
+                    for (int b = lo; b < hi; b++) sigmoidOfSum(a[0], o[0] + b * 3 * hid, a[1], o[1] + b * 3 * hid, a[4], o[4] + b * 4 * hid, 2 * hid);
+                });
+                Parallel.range(rows, grain, (lo, hi) -> { for (int b = lo; b < hi; b++) gruForwardLanes(a, o, b, hid); });
+            }
+            case GRU_BACKWARD -> Parallel.range(rows, grain, (lo, hi) -> { for (int b = lo; b < hi; b++) gruBackwardLanes(a, o, b, hid); });
+        }
         return true;
     }
 
-    /** Operand k's lanes from element i (only mask m's, the rest zero, when m is not null). */
-    private static FloatVector at(float[][] a, int[] o, int k, int i, VectorMask<Float> m) { return load(a[k], o[k] + i, m); }
+    /** Operand k's lanes from element i. */
+    private static FloatVector at(float[][] a, int[] o, int k, int i) { return load(a[k], o[k] + i); }
 
-    private static void put(FloatVector x, float[][] a, int[] o, int k, int i, VectorMask<Float> m) { store(x, a[k], o[k] + i, m); }
+    private static void put(FloatVector x, float[][] a, int[] o, int k, int i) { store(x, a[k], o[k] + i); }
 
-    private static FloatVector load(float[] a, int i, VectorMask<Float> m) {
-        return m == null ? FloatVector.fromArray(F, a, i) : FloatVector.fromArray(F, a, i, m);
-    }
+    // Whole vectors only, no masks: rows whose units are not whole vectors take the double loop (lanes) or the composed
+    // steps (FusedLstm). A masked tail doubled every load and store C2 parses, and the cells need their budget (see sigmoid).
+    private static FloatVector load(float[] a, int i) { return FloatVector.fromArray(F, a, i); }
 
-    private static void store(FloatVector x, float[] a, int i, VectorMask<Float> m) {
-        if (m == null) x.intoArray(a, i);
-        else x.intoArray(a, i, m);
+    private static void store(FloatVector x, float[] a, int i) { x.intoArray(a, i); }
+
+    /** dst[di, di + n) = sigmoid(x[xi..] + y[yi..]). */
+    private static void sigmoidOfSum(float[] x, int xi, float[] y, int yi, float[] dst, int di, int n) {
+        for (int j = 0; j < n; j += F.length()) {
+            FloatVector v = load(x, xi + j).add(load(y, yi + j));
+            store(sigmoid(v, ElementwiseCpu.exp(v.abs().neg())), dst, di + j);
+        }
     }
 
     // LSTM forward operands: 0 gates, 1 c, 2 h, 3 cNew, 4 act (gates' and act's rows 4H wide: i, f, g, o)
-    private static void lstmForwardLanes(float[][] a, int[] o, int b, int j, int hid, VectorMask<Float> m) {
-        int g0 = b * 4 * hid + j, e = b * hid + j;
-        lstmForward(a[0], o[0] + g0, hid, a[1], o[1] + e, a[2], o[2] + e, a[3], o[3] + e, a[4], o[4] + g0, hid, m);
+
+    /** The four gates of n units activated into act by one exp: sigmoid's exp(-|x|), tanh's exp(-2|x|) for g. */
+    private static void lstmGates(float[] gates, int gi, int gs, float[] act, int ai, int as, int n) {
+        for (int q = 0; q < 4; q++) {
+            float by = q == 2 ? -2f : -1f;
+            for (int j = 0; j < n; j += F.length()) {
+                FloatVector v = load(gates, gi + q * gs + j), e = ElementwiseCpu.exp(v.abs().mul(by));
+                store(q == 2 ? tanh(v, e) : sigmoid(v, e), act, ai + q * as + j);
+            }
+        }
     }
 
-    /** The LSTM cell on one vector of units: the gates i, f, g, o gs apart from gi, act's likewise as apart from ai. */
-    private static void lstmForward(float[] gates, int gi, int gs, float[] c, int ci, float[] h, int hi, float[] cNew, int ni,
-                                    float[] act, int ai, int as, VectorMask<Float> m) {
-        FloatVector i = sigmoid(load(gates, gi, m)), f = sigmoid(load(gates, gi + gs, m)), g = tanh(load(gates, gi + 2 * gs, m)),
-                out = sigmoid(load(gates, gi + 3 * gs, m));
-        FloatVector cn = f.mul(load(c, ci, m)).add(i.mul(g));
-        store(cn, cNew, ni, m);
-        store(out.mul(tanh(cn)), h, hi, m);
-        store(i, act, ai, m);
-        store(f, act, ai + as, m);
-        store(g, act, ai + 2 * as, m);
-        store(out, act, ai + 3 * as, m);
+    /** c' = f·c + i·g and h' = o·tanh(c') from the activated gates (act's as apart from ai). */
+    private static void lstmState(float[] act, int ai, int as, float[] c, int ci, float[] h, int hi, float[] cNew, int ni, int n) {
+        for (int j = 0; j < n; j += F.length()) {
+            int k = ai + j;
+            FloatVector cn = load(act, k + as).mul(load(c, ci + j)).add(load(act, k).mul(load(act, k + 2 * as)));
+            store(cn, cNew, ni + j);
+            store(load(act, k + 3 * as).mul(tanh(cn, ElementwiseCpu.exp(cn.abs().mul(-2f)))), h, hi + j);
+        }
     }
 
     // LSTM backward operands: 0 dh, 1 dcNew, 2 c, 3 cNew, 4 act, 5 dGates, 6 dc
-    private static void lstmBackwardLanes(float[][] a, int[] o, int b, int j, int hid, VectorMask<Float> m) {
-        int g0 = b * 4 * hid + j, e = b * hid + j;
-        lstmBackward(a[0], o[0] + e, a[1], o[1] + e, a[2], o[2] + e, a[3], o[3] + e, a[4], o[4] + g0, hid, a[5], o[5] + g0, hid, a[6], o[6] + e, m);
+    private static void lstmBackwardLanes(float[][] a, int[] o, int b, int hid) {
+        int g0 = b * 4 * hid, e = b * hid;
+        lstmBackward(a[0], o[0] + e, a[1], o[1] + e, a[2], o[2] + e, a[3], o[3] + e, a[4], o[4] + g0, hid, a[5], o[5] + g0, hid, a[6], o[6] + e, hid);
     }
 
-    /** The LSTM cell's gradients on one vector of units: act's four gates as apart from ai, dGates' gs apart from gi. */
+    /** The LSTM cell's gradients on n units of a row: act's four gates as apart from ai, dGates' gs apart from gi. */
     private static void lstmBackward(float[] dh, int dhi, float[] dcNew, int dni, float[] c, int ci, float[] cNew, int ni,
-                                     float[] act, int ai, int as, float[] dGates, int gi, int gs, float[] dc, int dci, VectorMask<Float> m) {
-        FloatVector i = load(act, ai, m), f = load(act, ai + as, m), g = load(act, ai + 2 * as, m), out = load(act, ai + 3 * as, m);
-        FloatVector tc = tanh(load(cNew, ni, m)), dhe = load(dh, dhi, m);
-        FloatVector dct = load(dcNew, dni, m).add(dhe.mul(out).mul(ONE.sub(tc.mul(tc))));   // dL/dc' through both paths
-        store(dct.mul(g).mul(i).mul(ONE.sub(i)), dGates, gi, m);
-        store(dct.mul(load(c, ci, m)).mul(f).mul(ONE.sub(f)), dGates, gi + gs, m);
-        store(dct.mul(i).mul(ONE.sub(g.mul(g))), dGates, gi + 2 * gs, m);
-        store(dhe.mul(tc).mul(out).mul(ONE.sub(out)), dGates, gi + 3 * gs, m);
-        store(dct.mul(f), dc, dci, m);
+                                     float[] act, int ai, int as, float[] dGates, int gi, int gs, float[] dc, int dci, int n) {
+        for (int j = 0; j < n; j += F.length()) {
+            int k = ai + j, q = gi + j;
+            FloatVector i = load(act, k), f = load(act, k + as), g = load(act, k + 2 * as), out = load(act, k + 3 * as);
+            FloatVector cn = load(cNew, ni + j), tc = tanh(cn, ElementwiseCpu.exp(cn.abs().mul(-2f))), dhe = load(dh, dhi + j);
+            FloatVector dct = load(dcNew, dni + j).add(dhe.mul(out).mul(ONE.sub(tc.mul(tc))));   // dL/dc' through both paths
+            store(dct.mul(g).mul(i).mul(ONE.sub(i)), dGates, q);
+            store(dct.mul(load(c, ci + j)).mul(f).mul(ONE.sub(f)), dGates, q + gs);
+            store(dct.mul(i).mul(ONE.sub(g.mul(g))), dGates, q + 2 * gs);
+            store(dhe.mul(tc).mul(out).mul(ONE.sub(out)), dGates, q + 3 * gs);
+            store(dct.mul(f), dc, dci + j);
+        }
     }
 
     // GRU forward operands: 0 gatesX, 1 gatesH (rows 3H wide: r, z, n), 2 h, 3 hNew, 4 act (rows 4H wide: r, z, n, hn)
-    private static void gruForwardLanes(float[][] a, int[] o, int b, int j, int hid, VectorMask<Float> m) {
-        int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
-        FloatVector r = sigmoid(at(a, o, 0, g0, m).add(at(a, o, 1, g0, m))), z = sigmoid(at(a, o, 0, g0 + hid, m).add(at(a, o, 1, g0 + hid, m)));
-        FloatVector hn = at(a, o, 1, g0 + 2 * hid, m), n = tanh(at(a, o, 0, g0 + 2 * hid, m).add(r.mul(hn)));
-        put(ONE.sub(z).mul(n).add(z.mul(at(a, o, 2, e, m))), a, o, 3, e, m);
-        put(r, a, o, 4, a0, m);
-        put(z, a, o, 4, a0 + hid, m);
-        put(n, a, o, 4, a0 + 2 * hid, m);
-        put(hn, a, o, 4, a0 + 3 * hid, m);
+    private static void gruForwardLanes(float[][] a, int[] o, int b, int hid) {
+        int g0 = b * 3 * hid, a0 = b * 4 * hid, e = b * hid;
+        for (int j = 0; j < hid; j += F.length()) {
+            int q = g0 + j, r0 = a0 + j;
+            FloatVector r = at(a, o, 4, r0), z = at(a, o, 4, r0 + hid);
+            FloatVector hn = at(a, o, 1, q + 2 * hid), pre = at(a, o, 0, q + 2 * hid).add(r.mul(hn));
+            FloatVector n = tanh(pre, ElementwiseCpu.exp(pre.abs().mul(-2f)));
+            put(ONE.sub(z).mul(n).add(z.mul(at(a, o, 2, e + j))), a, o, 3, e + j);
+            put(n, a, o, 4, r0 + 2 * hid);
+            put(hn, a, o, 4, r0 + 3 * hid);
+        }
     }
 
     // GRU backward operands: 0 dhNew, 1 h, 2 act, 3 dGatesX, 4 dGatesH, 5 dh
-    private static void gruBackwardLanes(float[][] a, int[] o, int b, int j, int hid, VectorMask<Float> m) {
-        int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
-        FloatVector r = at(a, o, 2, a0, m), z = at(a, o, 2, a0 + hid, m), n = at(a, o, 2, a0 + 2 * hid, m), hn = at(a, o, 2, a0 + 3 * hid, m);
-        FloatVector d = at(a, o, 0, e, m);
-        FloatVector dn = d.mul(ONE.sub(z)).mul(ONE.sub(n.mul(n)));   // through tanh, to n's pre-activation
-        FloatVector dr = dn.mul(hn).mul(r).mul(ONE.sub(r)), dz = d.mul(at(a, o, 1, e, m).sub(n)).mul(z).mul(ONE.sub(z));
-        put(dr, a, o, 3, g0, m);
-        put(dz, a, o, 3, g0 + hid, m);
-        put(dn, a, o, 3, g0 + 2 * hid, m);
-        put(dr, a, o, 4, g0, m);
-        put(dz, a, o, 4, g0 + hid, m);
-        put(dn.mul(r), a, o, 4, g0 + 2 * hid, m);
-        put(d.mul(z), a, o, 5, e, m);
+    private static void gruBackwardLanes(float[][] a, int[] o, int b, int hid) {
+        for (int j = 0; j < hid; j += F.length()) {
+            int g0 = b * 3 * hid + j, a0 = b * 4 * hid + j, e = b * hid + j;
+            FloatVector r = at(a, o, 2, a0), z = at(a, o, 2, a0 + hid), n = at(a, o, 2, a0 + 2 * hid), hn = at(a, o, 2, a0 + 3 * hid);
+            FloatVector d = at(a, o, 0, e);
+            FloatVector dn = d.mul(ONE.sub(z)).mul(ONE.sub(n.mul(n)));   // through tanh, to n's pre-activation
+            FloatVector dr = dn.mul(hn).mul(r).mul(ONE.sub(r)), dz = d.mul(at(a, o, 1, e).sub(n)).mul(z).mul(ONE.sub(z));
+            put(dr, a, o, 3, g0);
+            put(dz, a, o, 3, g0 + hid);
+            put(dn, a, o, 3, g0 + 2 * hid);
+            put(dr, a, o, 4, g0);
+            put(dz, a, o, 4, g0 + hid);
+            put(dn.mul(r), a, o, 4, g0 + 2 * hid);
+            put(d.mul(z), a, o, 5, e);
+        }
     }
 
     static void gruCell(Tensor gatesX, Tensor gatesH, Tensor h, Tensor hNew, Tensor act) {
