@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 /**
  * The float32 vector kernels give one input one result however far the JIT has compiled them: the first call (often
- * interpreted) and a call after thousands of warm-up runs (C2) agree to the bit. The Vector API's reduceLanes and
+ * interpreted) and a call after thousands of warm-up runs (C2) agree to the bit. The Vector API's reduceLanes(ADD) and
  * lanewise EXP do not promise that (their order or implementation changes between tiers), so the kernels avoid them;
  * a model trained twice in one process then trains the same.
  */
@@ -43,6 +43,11 @@ class JitTierDeterminismTest {
                 () -> {
                     ElementwiseCpu.unary(UnaryOp.GELU, sv);
                     ElementwiseCpu.binary(BinaryOp.GELU_BACKWARD, sv, sv);
+                });
+        sameAfterWarmUp("sigmoid and tanh", () -> concat(ElementwiseCpu.unary(UnaryOp.SIGMOID, v), ElementwiseCpu.unary(UnaryOp.TANH, v),
+                ElementwiseCpu.unary(UnaryOp.TANH, v.mul(0.01))), () -> {
+                    ElementwiseCpu.unary(UnaryOp.SIGMOID, sv);
+                    ElementwiseCpu.unary(UnaryOp.TANH, sv);
                 });
         Tensor q = Tensor.randn(gen, 1, 2, 16, 8), k = Tensor.randn(gen, 1, 2, 16, 8), vv = Tensor.randn(gen, 1, 2, 16, 8), ga = Tensor.randn(gen, 1, 2, 16, 8);
         sameAfterWarmUp("attention", () -> {
