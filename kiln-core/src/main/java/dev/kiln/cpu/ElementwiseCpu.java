@@ -151,12 +151,14 @@ final class ElementwiseCpu {
             FloatVector v = FloatVector.fromArray(F, x, xo + i), a = v.abs(), e = exp(a.mul(-2f)), t = E1.sub(e).div(E1.add(e));
             FloatVector v2 = v.mul(v), p = v2.fma(v2.fma(T7, T5), T3), series = v.mul(v2).fma(p, v);
             t = t.blend(t.neg(), v.compare(VectorOperators.LT, 0f));
-            t.blend(series, a.compare(VectorOperators.LT, V_TANH_SERIES)).intoArray(out, oo + i);
+            // below 2^-12, x itself (x^3 / 3 is under half an ulp of x; and -0 stays -0)
+            t = t.blend(series, a.compare(VectorOperators.LT, V_TANH_SERIES));
+            t.blend(v, a.compare(VectorOperators.LT, 0x1p-12f)).intoArray(out, oo + i);
         }
         for (; i < n; i++) {
             float v = x[xo + i], a = Math.abs(v), e = exp(-2f * a), t = (1f - e) / (1f + e), v2 = v * v;
             float p = Math.fma(v2, Math.fma(v2, -17f / 315, 2f / 15), -1f / 3);
-            out[oo + i] = a < TANH_SERIES ? Math.fma(v * v2, p, v) : v < 0 ? -t : t;
+            out[oo + i] = a < 0x1p-12f ? v : a < TANH_SERIES ? Math.fma(v * v2, p, v) : v < 0 ? -t : t;
         }
     }
 

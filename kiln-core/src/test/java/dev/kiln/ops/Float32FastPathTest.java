@@ -144,4 +144,31 @@ class Float32FastPathTest {
                     "softmax backward of narrowed views " + log);
         }
     }
+
+    /**
+     * float32 sigmoid and tanh (vector lanes and the scalar tail) against the doubles over six decades and the edges:
+     * sigmoid within 2e-7 absolute, tanh within 1e-6 relative (its series near zero keeps x's digits), tanh(-0) = -0,
+     * the infinities and NaN as Math's.
+     */
+    @Test void sigmoidAndTanhKeepTheirDigits() {
+        java.util.Random r = new java.util.Random(5);
+        float[] v = new float[1003];
+        for (int i = 0; i < v.length; i++) v[i] = (float) (r.nextGaussian() * Math.pow(10, r.nextInt(9) - 6));
+        float[] edges = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 0f, -0f, 1e-30f, 0.0625f, -0.0624f, 88f, -100f};
+        System.arraycopy(edges, 0, v, 0, edges.length);
+        System.arraycopy(edges, 0, v, v.length - edges.length, edges.length);   // in the scalar tail too
+        Tensor x = Tensor.of(v, v.length);
+        float[] s = x.sigmoid().toFloatArray(), t = x.tanh().toFloatArray();
+        for (int i = 0; i < v.length; i++) {
+            double es = 1 / (1 + Math.exp(-(double) v[i])), et = Math.tanh(v[i]);
+            String at = "element " + i + " (" + v[i] + ")";
+            if (Float.isNaN(v[i])) {
+                assertTrue(Float.isNaN(s[i]) && Float.isNaN(t[i]), at);
+                continue;
+            }
+            assertEquals(es, s[i], 2e-7, "sigmoid " + at);
+            assertEquals(et, t[i], 1e-6 * Math.abs(et), "tanh " + at);
+            if (et == 0) assertEquals(Float.floatToIntBits((float) et), Float.floatToIntBits(t[i]), "tanh keeps zero's sign, " + at);
+        }
+    }
 }
