@@ -119,13 +119,22 @@ final class ElementwiseCpu {
                 tanhF32(out, oo, x, xo, n);
                 yield true;
             }
-            case LOG, SQRT, SIGN, RECIPROCAL, SILU, NOT, GELU_TANH, SIN, COS -> false;
+            case SILU -> {
+                sigmoidTimesF32(out, oo, x, xo, n, 1f, 0f);
+                yield true;
+            }
+            case GELU_TANH -> {
+                // 0.5·x·(1 + tanh(u)) = x·sigmoid(2u), u = sqrt(2/π)·(x + 0.044715·x³)
+                sigmoidTimesF32(out, oo, x, xo, n, (float) (2 * Math.sqrt(2 / Math.PI)), 0.044715f);
+                yield true;
+            }
+            case LOG, SQRT, SIGN, RECIPROCAL, NOT, SIN, COS -> false;
         };
     }
 
-    // sigmoid and tanh from this file's exp (adds, multiplies, fmas and divides only, so compiled and interpreted code
-    // agree), each in a method of its own: one exp to a compile (RecurrentCpu.sigmoid says why). They went through the
-    // double ScalarMath one element at a time, 3-6x GELU's time.
+    // sigmoid, tanh, SiLU and GELU's tanh form from this file's exp (adds, multiplies, fmas and divides only, so compiled
+    // and interpreted code agree), each in a method of its own: one exp to a compile (RecurrentCpu.sigmoid says why).
+    // They went through the double ScalarMath one element at a time, 3-6x GELU's time.
 
     /** sigmoid from e = exp(-|x|) (never past exp's range): 1 / (1 + e), or e / (1 + e) below zero. */
     private static void sigmoidF32(float[] out, int oo, float[] x, int xo, int n) {
@@ -137,6 +146,20 @@ final class ElementwiseCpu {
         for (; i < n; i++) {
             float v = x[xo + i], e = exp(-Math.abs(v)), s = 1f / (1f + e);
             out[oo + i] = v < 0 ? e * s : s;
+        }
+    }
+
+    /** x·sigmoid(a·(x + b·x³)): SiLU (a 1, b 0) and the tanh form of GELU; sigmoid as {@link #sigmoidF32}. */
+    private static void sigmoidTimesF32(float[] out, int oo, float[] x, int xo, int n, float a, float b) {
+        int i = 0;
+        for (; i <= n - F.length(); i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + i), u = v.mul(v).mul(b).fma(v, v).mul(a);
+            FloatVector e = exp(u.abs().neg()), s = E1.div(E1.add(e));
+            v.mul(s.blend(e.mul(s), u.compare(VectorOperators.LT, 0f))).intoArray(out, oo + i);
+        }
+        for (; i < n; i++) {
+            float v = x[xo + i], u = Math.fma(v * v * b, v, v) * a, e = exp(-Math.abs(u)), s = 1f / (1f + e);
+            out[oo + i] = v * (u < 0 ? e * s : s);
         }
     }
 

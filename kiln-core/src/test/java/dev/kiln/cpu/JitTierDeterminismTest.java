@@ -44,10 +44,12 @@ class JitTierDeterminismTest {
                     ElementwiseCpu.unary(UnaryOp.GELU, sv);
                     ElementwiseCpu.binary(BinaryOp.GELU_BACKWARD, sv, sv);
                 });
-        sameAfterWarmUp("sigmoid and tanh", () -> concat(ElementwiseCpu.unary(UnaryOp.SIGMOID, v), ElementwiseCpu.unary(UnaryOp.TANH, v),
-                ElementwiseCpu.unary(UnaryOp.TANH, v.mul(0.01))), () -> {
+        sameAfterWarmUp("sigmoid, tanh, silu, gelu tanh", () -> concat(ElementwiseCpu.unary(UnaryOp.SIGMOID, v), ElementwiseCpu.unary(UnaryOp.TANH, v),
+                ElementwiseCpu.unary(UnaryOp.TANH, v.mul(0.01)), ElementwiseCpu.unary(UnaryOp.SILU, v), ElementwiseCpu.unary(UnaryOp.GELU_TANH, v)), () -> {
                     ElementwiseCpu.unary(UnaryOp.SIGMOID, sv);
                     ElementwiseCpu.unary(UnaryOp.TANH, sv);
+                    ElementwiseCpu.unary(UnaryOp.SILU, sv);
+                    ElementwiseCpu.unary(UnaryOp.GELU_TANH, sv);
                 });
         Tensor q = Tensor.randn(gen, 1, 2, 16, 8), k = Tensor.randn(gen, 1, 2, 16, 8), vv = Tensor.randn(gen, 1, 2, 16, 8), ga = Tensor.randn(gen, 1, 2, 16, 8);
         sameAfterWarmUp("attention", () -> {
