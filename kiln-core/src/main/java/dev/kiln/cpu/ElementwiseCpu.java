@@ -133,33 +133,50 @@ final class ElementwiseCpu {
     }
 
     // sigmoid, tanh, SiLU and GELU's tanh form from this file's exp (adds, multiplies, fmas and divides only, so compiled
-    // and interpreted code agree), each in a method of its own: one exp to a compile (RecurrentCpu.sigmoid says why).
-    // They went through the double ScalarMath one element at a time, 3-6x GELU's time.
+    // and interpreted code agree), each in a method of its own: one exp to a compile (see sigmoid). They went through
+    // the double ScalarMath one element at a time, 3-6x GELU's time.
 
-    /** sigmoid from e = exp(-|x|) (never past exp's range): 1 / (1 + e), or e / (1 + e) below zero. */
+    /**
+     * sigmoid(x) from e = exp(-|x|) (never past exp's range): 1 / (1 + e), or e / (1 + e) below zero; RecurrentCpu's
+     * cells use it too. The caller writes the exp, one to a loop: a helper holding one compiled large on its own, and
+     * the LSTM cell's five in one method stopped C2 inlining (NodeCountInliningCutoff); either way sigmoid and tanh were
+     * called with their vectors boxed in new arrays, and the cell took 13-14 ns an element, a 64 x 512 cell 0.45 ms.
+     */
+    static FloatVector sigmoid(FloatVector x, FloatVector e) {
+        FloatVector s = E1.div(E1.add(e));
+        return s.blend(e.mul(s), x.compare(VectorOperators.LT, 0f));
+    }
+
+    private static float sigmoid(float x, float e) {
+        float s = 1f / (1f + e);
+        return x < 0 ? e * s : s;
+    }
+
+    /** tanh(x) from e = exp(-2|x|): (1 - e) / (1 + e), signed as x (absolute error ~1e-7 near zero); the exp as sigmoid's. */
+    static FloatVector tanh(FloatVector x, FloatVector e) {
+        FloatVector t = E1.sub(e).div(E1.add(e));
+        return t.blend(t.neg(), x.compare(VectorOperators.LT, 0f));
+    }
+
     private static void sigmoidF32(float[] out, int oo, float[] x, int xo, int n) {
         int i = 0;
         for (; i <= n - F.length(); i += F.length()) {
-            FloatVector v = FloatVector.fromArray(F, x, xo + i), e = exp(v.abs().neg()), s = E1.div(E1.add(e));
-            s.blend(e.mul(s), v.compare(VectorOperators.LT, 0f)).intoArray(out, oo + i);
+            FloatVector v = FloatVector.fromArray(F, x, xo + i);
+            sigmoid(v, exp(v.abs().neg())).intoArray(out, oo + i);
         }
-        for (; i < n; i++) {
-            float v = x[xo + i], e = exp(-Math.abs(v)), s = 1f / (1f + e);
-            out[oo + i] = v < 0 ? e * s : s;
-        }
+        for (; i < n; i++) out[oo + i] = sigmoid(x[xo + i], exp(-Math.abs(x[xo + i])));
     }
 
-    /** x·sigmoid(a·(x + b·x³)): SiLU (a 1, b 0) and the tanh form of GELU; sigmoid as {@link #sigmoidF32}. */
+    /** x·sigmoid(a·(x + b·x³)): SiLU (a 1, b 0) and the tanh form of GELU. */
     private static void sigmoidTimesF32(float[] out, int oo, float[] x, int xo, int n, float a, float b) {
         int i = 0;
         for (; i <= n - F.length(); i += F.length()) {
             FloatVector v = FloatVector.fromArray(F, x, xo + i), u = v.mul(v).mul(b).fma(v, v).mul(a);
-            FloatVector e = exp(u.abs().neg()), s = E1.div(E1.add(e));
-            v.mul(s.blend(e.mul(s), u.compare(VectorOperators.LT, 0f))).intoArray(out, oo + i);
+            v.mul(sigmoid(u, exp(u.abs().neg()))).intoArray(out, oo + i);
         }
         for (; i < n; i++) {
-            float v = x[xo + i], u = Math.fma(v * v * b, v, v) * a, e = exp(-Math.abs(u)), s = 1f / (1f + e);
-            out[oo + i] = v * (u < 0 ? e * s : s);
+            float v = x[xo + i], u = Math.fma(v * v * b, v, v) * a;
+            out[oo + i] = v * sigmoid(u, exp(-Math.abs(u)));
         }
     }
 
@@ -171,9 +188,8 @@ final class ElementwiseCpu {
     private static void tanhF32(float[] out, int oo, float[] x, int xo, int n) {
         int i = 0;
         for (; i <= n - F.length(); i += F.length()) {
-            FloatVector v = FloatVector.fromArray(F, x, xo + i), a = v.abs(), e = exp(a.mul(-2f)), t = E1.sub(e).div(E1.add(e));
+            FloatVector v = FloatVector.fromArray(F, x, xo + i), a = v.abs(), t = tanh(v, exp(a.mul(-2f)));
             FloatVector v2 = v.mul(v), p = v2.fma(v2.fma(T7, T5), T3), series = v.mul(v2).fma(p, v);
-            t = t.blend(t.neg(), v.compare(VectorOperators.LT, 0f));
             // below 2^-12, x itself (x^3 / 3 is under half an ulp of x; and -0 stays -0)
             t = t.blend(series, a.compare(VectorOperators.LT, V_TANH_SERIES));
             t.blend(v, a.compare(VectorOperators.LT, 0x1p-12f)).intoArray(out, oo + i);

@@ -4,7 +4,6 @@ import dev.kiln.DType;
 import dev.kiln.Tensor;
 import dev.kiln.backend.Backend;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import static dev.kiln.cpu.CpuStorage.newTensor;
@@ -95,6 +94,20 @@ final class RecurrentCpu {
         /** Blocks of rows per block of units: the threads the unit blocks leave, at most one a kernel's tile of rows. */
         private int rowBlocks(int m) { return Math.max(1, Math.min(Parallel.THREADS / units, (m + e.MR - 1) / e.MR)); }
 
+        /** One task's block: rows [r0, r0 + rows), hidden units [u0, u0 + n). */
+        private interface Block { void run(int r0, int rows, int u0, int n); }
+
+        /** Each block of units and rows of a step of m rows, a task each, on all threads. */
+        private void eachBlock(int m, Block body) {
+            int rowBlocks = rowBlocks(m);
+            Parallel.range(units * rowBlocks, 1, (lo, hi) -> {
+                for (int task = lo; task < hi; task++) {
+                    int p = task % units, r0 = Sgemm.split(m, rowBlocks, task / units, e.MR), u0 = u0(p);
+                    body.run(r0, Sgemm.split(m, rowBlocks, task / units + 1, e.MR) - r0, u0, u0(p + 1) - u0);
+                }
+            });
+        }
+
         /** Columns of {@link #gateColumns}: each block's four gates, each padded to whole panels. */
         private int width() { return 4 * u0(units - 1) + 4 * Sgemm.roundUp(hid - u0(units - 1), e.NR); }
 
@@ -123,35 +136,28 @@ final class RecurrentCpu {
                 return;
             }
             float[] pb = gateColumns();
-            int m = h.shape()[0], rowBlocks = rowBlocks(m), width = width();
+            int m = h.shape()[0], width = width();
             int mPad = Sgemm.roundUp(m, e.MR);
             Sgemm.Mat x = mat(xGates), cm = mat(c);
             float[] pa = packedH.of(e, h, hid), next = packedH.next(mPad * hid);
             float[] hn = (float[]) CpuStorage.arrayOf(hNew), cn = (float[]) CpuStorage.arrayOf(cNew), ac = (float[]) CpuStorage.arrayOf(act);
-            Parallel.range(units * rowBlocks, 1, (lo, hi) -> {
-                for (int task = lo; task < hi; task++) {
-                    int p = task % units, r0 = Sgemm.split(m, rowBlocks, task / units, e.MR), rows = Sgemm.split(m, rowBlocks, task / units + 1, e.MR) - r0;
-                    int u0 = u0(p), n = u0(p + 1) - u0, wp = Sgemm.roundUp(n, e.NR), ld = 4 * wp;
-                    float[] s = scratch(rows * ld);
-                    for (int b = 0; b < rows; b++) {   // the step's projection first: the product adds to it
-                        for (int g = 0; g < 4; g++) System.arraycopy(x.data(), x.off() + (r0 + b) * x.rs() + g * hid + u0, s, b * ld + g * wp, n);
-                    }
-                    e.packedBoth(rows, ld, hid, pa, mPad, r0, pb, width, 4 * u0, s, 0, ld, true, e.localScratch().tile);
-                    for (int b = 0; b < rows; b++) lstmGates(s, b * ld, wp, ac, act.offset() + (r0 + b) * 4 * hid + u0, hid, n);
+            eachBlock(m, (r0, rows, u0, n) -> {
+                int wp = Sgemm.roundUp(n, e.NR), ld = 4 * wp;
+                float[] s = scratch(rows * ld);
+                for (int b = 0; b < rows; b++) {   // the step's projection first: the product adds to it
+                    for (int g = 0; g < 4; g++) System.arraycopy(x.data(), x.off() + (r0 + b) * x.rs() + g * hid + u0, s, b * ld + g * wp, n);
                 }
+                e.packedBoth(rows, ld, hid, pa, mPad, r0, pb, width, 4 * u0, s, 0, ld, true, e.localScratch().tile);
+                for (int b = 0; b < rows; b++) lstmGates(s, b * ld, wp, ac, act.offset() + (r0 + b) * 4 * hid + u0, hid, n);
             });
-            // the state in a loop of its own, the same tasks (see sigmoid)
-            Parallel.range(units * rowBlocks, 1, (lo, hi) -> {
-                for (int task = lo; task < hi; task++) {
-                    int p = task % units, r0 = Sgemm.split(m, rowBlocks, task / units, e.MR), rows = Sgemm.split(m, rowBlocks, task / units + 1, e.MR) - r0;
-                    int u0 = u0(p), n = u0(p + 1) - u0;
-                    for (int b = 0; b < rows; b++) {
-                        int row = r0 + b;
-                        lstmState(ac, act.offset() + row * 4 * hid + u0, hid, cm.data(), cm.off() + row * cm.rs() + u0, hn, hNew.offset() + row * hid + u0,
-                                cn, cNew.offset() + row * hid + u0, n);
-                    }
-                    e.packBlock(new Sgemm.Mat(hn, hNew.offset(), hid, 1), r0, rows, u0, u0 + n, m, hid, next);   // the next step's A
+            // the state in a loop of its own, the same blocks (see ElementwiseCpu.sigmoid)
+            eachBlock(m, (r0, rows, u0, n) -> {
+                for (int b = 0; b < rows; b++) {
+                    int row = r0 + b;
+                    lstmState(ac, act.offset() + row * 4 * hid + u0, hid, cm.data(), cm.off() + row * cm.rs() + u0, hn, hNew.offset() + row * hid + u0,
+                            cn, cNew.offset() + row * hid + u0, n);
                 }
+                e.packBlock(new Sgemm.Mat(hn, hNew.offset(), hid, 1), r0, rows, u0, u0 + n, m, hid, next);   // the next step's A
             });
             packedH.wrote(hNew);
         }
@@ -163,29 +169,25 @@ final class RecurrentCpu {
                 return;
             }
             float[] pb = dGatesNext == null ? null : asIs();
-            int m = c.shape()[0], rowBlocks = rowBlocks(m), mPad = Sgemm.roundUp(m, e.MR);
+            int m = c.shape()[0], mPad = Sgemm.roundUp(m, e.MR);
             float[] pa = dGatesNext == null ? null : packedGates.of(e, dGatesNext, 4 * hid), next = packedGates.next(mPad * 4 * hid);
             Sgemm.Mat dho = dhOut == null ? null : mat(dhOut);
             Sgemm.Mat dn = mat(dcNew), cm = mat(c), nm = mat(cNew), am = mat(act);
             float[] dg = (float[]) CpuStorage.arrayOf(dGates), dcs = (float[]) CpuStorage.arrayOf(dc);
-            Parallel.range(units * rowBlocks, 1, (lo, hi) -> {
-                for (int task = lo; task < hi; task++) {
-                    int p = task % units, r0 = Sgemm.split(m, rowBlocks, task / units, e.MR), rows = Sgemm.split(m, rowBlocks, task / units + 1, e.MR) - r0;
-                    int u0 = u0(p), n = u0(p + 1) - u0;
-                    float[] s = scratch(rows * n);   // dL/dh of the block's units
-                    for (int b = 0; b < rows; b++) {
-                        if (dho == null) java.util.Arrays.fill(s, b * n, b * n + n, 0f);
-                        else System.arraycopy(dho.data(), dho.off() + (r0 + b) * dho.rs() + u0, s, b * n, n);
-                    }
-                    if (pa != null) e.packedBoth(rows, n, 4 * hid, pa, mPad, r0, pb, Sgemm.roundUp(hid, e.NR), u0, s, 0, n, true, e.localScratch().tile);
-                    for (int b = 0; b < rows; b++) {
-                        int row = r0 + b, go = dGates.offset() + row * 4 * hid + u0, co = dc.offset() + row * hid + u0;
-                        lstmBackward(s, b * n, dn.data(), dn.off() + row * dn.rs() + u0, cm.data(), cm.off() + row * cm.rs() + u0,
-                                nm.data(), nm.off() + row * nm.rs() + u0, am.data(), am.off() + row * am.rs() + u0, hid, dg, go, hid, dcs, co, n);
-                    }
-                    Sgemm.Mat written = new Sgemm.Mat(dg, dGates.offset(), 4 * hid, 1);
-                    for (int g = 0; g < 4; g++) e.packBlock(written, r0, rows, g * hid + u0, g * hid + u0 + n, m, 4 * hid, next);
+            eachBlock(m, (r0, rows, u0, n) -> {
+                float[] s = scratch(rows * n);   // dL/dh of the block's units
+                for (int b = 0; b < rows; b++) {
+                    if (dho == null) java.util.Arrays.fill(s, b * n, b * n + n, 0f);
+                    else System.arraycopy(dho.data(), dho.off() + (r0 + b) * dho.rs() + u0, s, b * n, n);
                 }
+                if (pa != null) e.packedBoth(rows, n, 4 * hid, pa, mPad, r0, pb, Sgemm.roundUp(hid, e.NR), u0, s, 0, n, true, e.localScratch().tile);
+                for (int b = 0; b < rows; b++) {
+                    int row = r0 + b, go = dGates.offset() + row * 4 * hid + u0, co = dc.offset() + row * hid + u0;
+                    lstmBackward(s, b * n, dn.data(), dn.off() + row * dn.rs() + u0, cm.data(), cm.off() + row * cm.rs() + u0,
+                            nm.data(), nm.off() + row * nm.rs() + u0, am.data(), am.off() + row * am.rs() + u0, hid, dg, go, hid, dcs, co, n);
+                }
+                Sgemm.Mat written = new Sgemm.Mat(dg, dGates.offset(), 4 * hid, 1);
+                for (int g = 0; g < 4; g++) e.packBlock(written, r0, rows, g * hid + u0, g * hid + u0 + n, m, 4 * hid, next);
             });
             packedGates.wrote(dGates);
         }
@@ -324,23 +326,6 @@ final class RecurrentCpu {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
 
-    /**
-     * sigmoid(x) from e = exp(-|x|) (never past ElementwiseCpu.exp's range): 1 / (1 + e), or e / (1 + e) below zero.
-     * The caller writes the exp, and each method has at most two: a helper holding one compiled large on its own, and
-     * the LSTM cell's five in one method stopped C2 inlining (NodeCountInliningCutoff); either way sigmoid and tanh were
-     * called with their vectors boxed in new arrays, and the cell took 13-14 ns an element, a 64 x 512 cell 0.45 ms.
-     */
-    private static FloatVector sigmoid(FloatVector x, FloatVector e) {
-        FloatVector s = ONE.div(ONE.add(e));
-        return s.blend(e.mul(s), x.compare(VectorOperators.LT, 0f));
-    }
-
-    /** tanh(x) from e = exp(-2|x|): (1 - e) / (1 + e), signed as x (absolute error ~1e-7 near zero); the exp as sigmoid's. */
-    private static FloatVector tanh(FloatVector x, FloatVector e) {
-        FloatVector t = ONE.sub(e).div(ONE.add(e));
-        return t.blend(t.neg(), x.compare(VectorOperators.LT, 0f));
-    }
-
     /** The four cell kernels that run in lanes; each names its operands' order where it is written. */
     private enum Cell { LSTM, LSTM_BACKWARD, GRU, GRU_BACKWARD }
 
@@ -357,7 +342,7 @@ final class RecurrentCpu {
             a[k] = ((FloatValues.Floats) v[k]).a();
             o[k] = ((FloatValues.Floats) v[k]).off();
         }
-        // a loop of its own for each cell, so that C2 compiles each cell's exps apart (see sigmoid)
+        // a loop of its own for each cell, so that C2 compiles each cell's exps apart (see ElementwiseCpu.sigmoid)
         int grain = Math.max(1, Parallel.GRAIN / Math.max(1, 16 * hid));
         switch (cell) {
             case LSTM -> {
@@ -388,7 +373,7 @@ final class RecurrentCpu {
     private static void put(FloatVector x, float[][] a, int[] o, int k, int i) { store(x, a[k], o[k] + i); }
 
     // Whole vectors only, no masks: rows whose units are not whole vectors take the double loop (lanes) or the composed
-    // steps (FusedLstm). A masked tail doubled every load and store C2 parses, and the cells need their budget (see sigmoid).
+    // steps (FusedLstm). A masked tail doubled every load and store C2 parses, and the cells need their budget (see ElementwiseCpu.sigmoid).
     private static FloatVector load(float[] a, int i) { return FloatVector.fromArray(F, a, i); }
 
     private static void store(FloatVector x, float[] a, int i) { x.intoArray(a, i); }
@@ -397,7 +382,7 @@ final class RecurrentCpu {
     private static void sigmoidOfSum(float[] x, int xi, float[] y, int yi, float[] dst, int di, int n) {
         for (int j = 0; j < n; j += F.length()) {
             FloatVector v = load(x, xi + j).add(load(y, yi + j));
-            store(sigmoid(v, ElementwiseCpu.exp(v.abs().neg())), dst, di + j);
+            store(ElementwiseCpu.sigmoid(v, ElementwiseCpu.exp(v.abs().neg())), dst, di + j);
         }
     }
 
@@ -409,7 +394,7 @@ final class RecurrentCpu {
             float by = q == 2 ? -2f : -1f;
             for (int j = 0; j < n; j += F.length()) {
                 FloatVector v = load(gates, gi + q * gs + j), e = ElementwiseCpu.exp(v.abs().mul(by));
-                store(q == 2 ? tanh(v, e) : sigmoid(v, e), act, ai + q * as + j);
+                store(q == 2 ? ElementwiseCpu.tanh(v, e) : ElementwiseCpu.sigmoid(v, e), act, ai + q * as + j);
             }
         }
     }
@@ -420,7 +405,7 @@ final class RecurrentCpu {
             int k = ai + j;
             FloatVector cn = load(act, k + as).mul(load(c, ci + j)).add(load(act, k).mul(load(act, k + 2 * as)));
             store(cn, cNew, ni + j);
-            store(load(act, k + 3 * as).mul(tanh(cn, ElementwiseCpu.exp(cn.abs().mul(-2f)))), h, hi + j);
+            store(load(act, k + 3 * as).mul(ElementwiseCpu.tanh(cn, ElementwiseCpu.exp(cn.abs().mul(-2f)))), h, hi + j);
         }
     }
 
@@ -436,7 +421,7 @@ final class RecurrentCpu {
         for (int j = 0; j < n; j += F.length()) {
             int k = ai + j, q = gi + j;
             FloatVector i = load(act, k), f = load(act, k + as), g = load(act, k + 2 * as), out = load(act, k + 3 * as);
-            FloatVector cn = load(cNew, ni + j), tc = tanh(cn, ElementwiseCpu.exp(cn.abs().mul(-2f))), dhe = load(dh, dhi + j);
+            FloatVector cn = load(cNew, ni + j), tc = ElementwiseCpu.tanh(cn, ElementwiseCpu.exp(cn.abs().mul(-2f))), dhe = load(dh, dhi + j);
             FloatVector dct = load(dcNew, dni + j).add(dhe.mul(out).mul(ONE.sub(tc.mul(tc))));   // dL/dc' through both paths
             store(dct.mul(g).mul(i).mul(ONE.sub(i)), dGates, q);
             store(dct.mul(load(c, ci + j)).mul(f).mul(ONE.sub(f)), dGates, q + gs);
@@ -453,7 +438,7 @@ final class RecurrentCpu {
             int q = g0 + j, r0 = a0 + j;
             FloatVector r = at(a, o, 4, r0), z = at(a, o, 4, r0 + hid);
             FloatVector hn = at(a, o, 1, q + 2 * hid), pre = at(a, o, 0, q + 2 * hid).add(r.mul(hn));
-            FloatVector n = tanh(pre, ElementwiseCpu.exp(pre.abs().mul(-2f)));
+            FloatVector n = ElementwiseCpu.tanh(pre, ElementwiseCpu.exp(pre.abs().mul(-2f)));
             put(ONE.sub(z).mul(n).add(z.mul(at(a, o, 2, e + j))), a, o, 3, e + j);
             put(n, a, o, 4, r0 + 2 * hid);
             put(hn, a, o, 4, r0 + 3 * hid);
