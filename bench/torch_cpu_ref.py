@@ -3,12 +3,14 @@
 
 Kiln's side: `kiln bench`'s CpuBench (GEMM, convolutions) and `kiln train --device cpu`. This prints the same cases
 for PyTorch (Debian's python3-torch 1.13 + OpenBLAS: `apt-get install -y python3-torch`) on the same machine:
-    python3 bench/torch_cpu_ref.py [gemm|conv|train|seq|ops|all] [--limit N] [--threads T] [--profile]
+    python3 bench/torch_cpu_ref.py [gemm|conv|train|images|seq|ops|all] [--limit N] [--threads T] [--data DIR] [--profile]
 To run OpenBLAS's AVX2 kernels on an AVX-512 machine (as on an AVX2-only CPU): OPENBLAS_CORETYPE=Haswell
 ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 python3 bench/torch_cpu_ref.py ...
 Figures: GEMM and convolution, best and median of 15 timed calls after warm-up; training, samples/s over one epoch
 of N Fashion-MNIST images (the files kiln train reads), batch 128, Adam lr 1e-3, the models of kiln's ModelZoo,
-data loading included (tensors already in memory, shuffled per epoch, as kiln's loader); seq, torch_ref.py's GPT
+data loading included (tensors already in memory, shuffled per epoch, as kiln's loader; --data: the directory of
+Fashion-MNIST's files, gzipped or not); images, `kiln bench --device cpu`'s image workloads (mlp, cnn, cifar_cnn,
+resnet_small at batch 128 and 1024, float32, random inputs, Adam; 10 timed steps after 10 warm-up ones, as Kiln's); seq, torch_ref.py's GPT
 (W7, AdamW) and character LSTM (W9, Adam) in float32, tokens/s over --steps steps after one warm-up step, as
 `kiln bench --device cpu --only gpt,lstm` times Kiln's (torch 1.13 has no scaled_dot_product_attention: the causal
 attention is written out, as its nn.MultiheadAttention would compute it); ops, those steps' products and elementwise
@@ -20,9 +22,10 @@ p = argparse.ArgumentParser()
 p.add_argument('what', nargs='?', default='all')
 p.add_argument('--limit', type=int, default=12800)
 p.add_argument('--threads', type=int, default=os.cpu_count())
-p.add_argument('--model', default='mlp,cnn')
+p.add_argument('--model', help='train: mlp,cnn (the default); images: any of mlp,cnn,cifar_cnn,resnet_small (default all)')
 p.add_argument('--steps', type=int, default=3)
-p.add_argument('--profile', action='store_true', help='seq: after timing, one step under torch.profiler, its ops by self CPU time')
+p.add_argument('--data', default='/usr/share/datasets/fashion-mnist')
+p.add_argument('--profile', action='store_true', help='seq, images: after timing, one step under torch.profiler, its ops by self CPU time')
 args = p.parse_args()
 # OpenBLAS (Debian's torch 1.13 calls it for GEMM) keeps its own thread pool, which torch.set_num_threads does not
 # reach: it must be told before it loads, or --threads 1 still multiplies on every core
@@ -60,27 +63,38 @@ if args.what in ('gemm', 'all'):
 if args.what in ('conv', 'all'):
     cases = [('seed 16x3x224x224 -> 64 k3p1', (16, 3, 224, 224), (64, 3, 3, 3), 1),
              ('mnist conv1 128x1x28x28 -> 32 k3', (128, 1, 28, 28), (32, 1, 3, 3), 0),
-             ('mnist conv2 128x32x26x26 -> 64 k3', (128, 32, 26, 26), (64, 32, 3, 3), 0)]
-    for name, xs, ws, pad in cases:
+             ('mnist conv2 128x32x26x26 -> 64 k3', (128, 32, 26, 26), (64, 32, 3, 3), 0),
+             # the small ResNet's (images' resnet_small, batch 128), as CpuBench conv names them
+             ('resnet1 128x32x28x28 -> 32 k3p1', (128, 32, 28, 28), (32, 32, 3, 3), 1),
+             ('resnet2 128x32x28x28 -> 64 k3s2p1', (128, 32, 28, 28), (64, 32, 3, 3), 1, 2),
+             ('resnet2 128x64x14x14 -> 64 k3p1', (128, 64, 14, 14), (64, 64, 3, 3), 1),
+             ('resnet2 128x32x28x28 -> 64 k1s2', (128, 32, 28, 28), (64, 32, 1, 1), 0, 2),
+             ('resnet3 128x64x14x14 -> 128 k3s2p1', (128, 64, 14, 14), (128, 64, 3, 3), 1, 2),
+             ('resnet3 128x128x7x7 -> 128 k3p1', (128, 128, 7, 7), (128, 128, 3, 3), 1)]
+    for name, xs, ws, pad, *stride in cases:
+        st = stride[0] if stride else 1
         x, w, bias = torch.randn(*xs), torch.randn(*ws), torch.randn(ws[0])
         with torch.no_grad():
-            y = F.conv2d(x, w, bias, padding=pad)
+            y = F.conv2d(x, w, bias, st, pad)
             flops = 2.0 * y.numel() * ws[1] * ws[2] * ws[3]
-            best, med = timed(lambda: F.conv2d(x, w, bias, padding=pad), 10)
+            best, med = timed(lambda: F.conv2d(x, w, bias, st, pad), 10)
         xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
-        yg = F.conv2d(xg, wg, bias, padding=pad)
+        yg = F.conv2d(xg, wg, bias, st, pad)
         gy = torch.randn_like(yg)
-        bbest, bmed = timed(lambda: torch.autograd.grad(F.conv2d(xg, wg, bias, padding=pad), (xg, wg), gy), 5)
+        bbest, bmed = timed(lambda: torch.autograd.grad(F.conv2d(xg, wg, bias, st, pad), (xg, wg), gy), 5)
         print(f'conv {name:36s} fwd best {best * 1e3:8.2f} ms ({flops / best / 1e9:6.1f} GFLOP/s) median {med * 1e3:8.2f} ms'
               f' | fwd+bwd best {bbest * 1e3:8.2f} ms')
 
 
+def idx_file(name):   # Debian's .gz, or the file unpacked (the GPU bundle's copy)
+    path = f'{args.data}/{name}'
+    with (gzip.open(path + '.gz') if os.path.exists(path + '.gz') else open(path, 'rb')) as f:
+        return f.read()
+
+
 def mnist(limit):
-    d = '/usr/share/datasets/fashion-mnist'
-    with gzip.open(f'{d}/train-images-idx3-ubyte.gz') as f:
-        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
-    with gzip.open(f'{d}/train-labels-idx1-ubyte.gz') as f:
-        y = np.frombuffer(f.read(), np.uint8, offset=8)
+    x = np.frombuffer(idx_file('train-images-idx3-ubyte'), np.uint8, offset=16).reshape(-1, 1, 28, 28)
+    y = np.frombuffer(idx_file('train-labels-idx1-ubyte'), np.uint8, offset=8)
     n = limit or len(y)
     return torch.from_numpy(x[:n].astype(np.float32) / 255.0), torch.from_numpy(y[:n].astype(np.int64))
 
@@ -94,9 +108,59 @@ def cnn(): return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64
                                 nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
 
 
+def cifar_cnn(): return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3), nn.ReLU(),
+                                      nn.MaxPool2d(2), nn.Dropout(0.25), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                                      nn.Conv2d(64, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
+                                      nn.Linear(2304, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 10))
+
+
+class BasicBlock(nn.Module):   # Kiln's ResNet.small (ModelZoo resnet-small), as bench/torch_resnet_small.py writes it
+    def __init__(s, i, o, stride):
+        super().__init__()
+        s.conv1, s.bn1 = nn.Conv2d(i, o, 3, stride, 1, bias=False), nn.BatchNorm2d(o)
+        s.conv2, s.bn2 = nn.Conv2d(o, o, 3, 1, 1, bias=False), nn.BatchNorm2d(o)
+        s.down = nn.Sequential(nn.Conv2d(i, o, 1, stride, bias=False), nn.BatchNorm2d(o)) if stride != 1 or i != o else None
+
+    def forward(s, x):
+        y = F.relu(s.bn1(s.conv1(x)))
+        return F.relu(s.bn2(s.conv2(y)) + (x if s.down is None else s.down(x)))
+
+
+def resnet_small():
+    return nn.Sequential(nn.Conv2d(1, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+                         BasicBlock(32, 32, 1), BasicBlock(32, 32, 1), BasicBlock(32, 64, 2), BasicBlock(64, 64, 1),
+                         BasicBlock(64, 128, 2), BasicBlock(128, 128, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
+
+
+if args.what in ('images', 'all'):
+    for name, make, shape in (('mlp', mlp, (1, 28, 28)), ('cnn', cnn, (1, 28, 28)), ('cifar_cnn', cifar_cnn, (3, 32, 32)),
+                              ('resnet_small', resnet_small, (1, 28, 28))):
+        if args.model and name not in args.model.split(','):
+            continue
+        for bs in (128, 1024):
+            torch.manual_seed(0)
+            m = make(); opt = torch.optim.Adam(m.parameters(), 1e-3)
+            x, y = torch.randn(bs, *shape), torch.randint(0, 10, (bs,))
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                F.cross_entropy(m(x), y).backward()
+                opt.step()
+            for _ in range(10):
+                step()
+            t0 = time.perf_counter()
+            for _ in range(10):
+                step()
+            dt = (time.perf_counter() - t0) / 10
+            print(f'{name}_b{bs}_fp32_train_samples_s {bs / dt:9.0f}  ({dt * 1e3:.1f} ms a step)', flush=True)
+            if args.profile:
+                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                    step()
+                print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=20))
+
 if args.what in ('train', 'all'):
     x, y = mnist(args.limit)
-    for name in args.model.split(','):
+    for name in (args.model or 'mlp,cnn').split(','):
         torch.manual_seed(0)
         m = {'mlp': mlp, 'cnn': cnn}[name]()
         opt = torch.optim.Adam(m.parameters(), 1e-3)

@@ -124,6 +124,13 @@ public final class CpuBench {
         convCase("cifar conv1  128x3x32x32  -> 32 k3p1", new int[]{128, 3, 32, 32}, new int[]{32, 3, 3, 3}, Conv2dParams.of(1, 1, 1, 1), true);
         convCase("cifar conv2  128x32x16x16 -> 64 k3p1", new int[]{128, 32, 16, 16}, new int[]{64, 32, 3, 3}, Conv2dParams.of(1, 1, 1, 1), true);
         convCase("imagenet-ish 16x3x224x224 -> 64 k3p1", new int[]{16, 3, 224, 224}, new int[]{64, 3, 3, 3}, Conv2dParams.of(1, 1, 1, 1), false);
+        // the small ResNet's (kiln bench's resnet_small, batch 128): its three stages at 28, 14 and 7 pixels a side
+        convCase("resnet1 128x32x28x28 -> 32 k3p1", new int[]{128, 32, 28, 28}, new int[]{32, 32, 3, 3}, Conv2dParams.of(1, 1, 1, 1), true);
+        convCase("resnet2 128x32x28x28 -> 64 k3s2p1", new int[]{128, 32, 28, 28}, new int[]{64, 32, 3, 3}, Conv2dParams.of(2, 1, 1, 1), true);
+        convCase("resnet2 128x64x14x14 -> 64 k3p1", new int[]{128, 64, 14, 14}, new int[]{64, 64, 3, 3}, Conv2dParams.of(1, 1, 1, 1), true);
+        convCase("resnet2 128x32x28x28 -> 64 k1s2", new int[]{128, 32, 28, 28}, new int[]{64, 32, 1, 1}, Conv2dParams.of(2, 0, 1, 1), true);
+        convCase("resnet3 128x64x14x14 -> 128 k3s2p1", new int[]{128, 64, 14, 14}, new int[]{128, 64, 3, 3}, Conv2dParams.of(2, 1, 1, 1), true);
+        convCase("resnet3 128x128x7x7 -> 128 k3p1", new int[]{128, 128, 7, 7}, new int[]{128, 128, 3, 3}, Conv2dParams.of(1, 1, 1, 1), true);
     }
 
     private static void pool() {
