@@ -27,8 +27,7 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
  * reads directly. Forward and backward-input pack the weights once per call (not once per image) and pack the
  * per-image operand whole; forward writes im2col straight into packed panels. With few output channels the
  * packing costs as much as the arithmetic, so that is where the time went (bench/results/cpu-2026-11-21.md).
- * Other dtypes take a general path through {@link HostArrays} (double per element), which is also the reference
- * the float32 one is tested against.
+ * Other dtypes take {@link ConvolutionAny}'s general path, which is also the reference the float32 one is tested against.
  */
 final class ConvolutionCpu {
     private ConvolutionCpu() {}
@@ -40,14 +39,14 @@ final class ConvolutionCpu {
 
     /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null, plus residual (y's shape) unless null; then relu (NaN kept). */
     static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {
-        Tensor y = x.dtype() == DType.FLOAT32 ? conv2dF32(x, w, bias, p) : conv2dAny(x, w, bias, p);
+        Tensor y = x.dtype() == DType.FLOAT32 ? conv2dF32(x, w, bias, p) : ConvolutionAny.conv2d(x, w, bias, p);
         if (residual != null) y = ElementwiseCpu.binary(BinaryOp.ADD, y, residual);   // fresh and contiguous, as the ReLU wants
         if (relu) reluInPlace(y);
         return y;
     }
 
     static Tensor conv2dBackwardInput(Tensor gy, Tensor w, int[] xShape, Conv2dParams p) {
-        return gy.dtype() == DType.FLOAT32 ? backwardInputF32(gy, w, xShape, p, null) : backwardInputAny(gy, w, xShape, p);
+        return gy.dtype() == DType.FLOAT32 ? backwardInputF32(gy, w, xShape, p, null) : ConvolutionAny.backwardInput(gy, w, xShape, p);
     }
 
     /**
@@ -63,7 +62,7 @@ final class ConvolutionCpu {
     }
 
     static Tensor conv2dBackwardWeight(Tensor gy, Tensor x, int[] wShape, Conv2dParams p) {
-        return gy.dtype() == DType.FLOAT32 ? backwardWeightF32(gy, x, wShape, p) : backwardWeightAny(gy, x, wShape, p);
+        return gy.dtype() == DType.FLOAT32 ? backwardWeightF32(gy, x, wShape, p) : ConvolutionAny.backwardWeight(gy, x, wShape, p);
     }
 
     // ---------------------------------------------------------------- float32 geometry and work split
@@ -114,14 +113,14 @@ final class ConvolutionCpu {
      * GEMM is split over all threads, so a single image still uses every core. Each chunk of tasks sums into a zeroed
      * float[accLen]; done gets them in chunk order, not finishing order (which made training runs differ at a seed).
      */
-    private static void forEachImage(Geo g, int accLen, Task body, java.util.function.Consumer<float[]> done) {
+    private static void forEachImage(Geo g, int accLen, Task body, java.util.function.Consumer<java.util.List<float[]>> done) {
         int tasks = g.n * g.groups;
         int colsLen = g.pointwise() ? 0 : g.rows() * g.pixels();
         if (tasks < Parallel.THREADS) {
             float[] cols = new float[colsLen], acc = new float[accLen];
             Gemm all = (m, n, k, a, b, c, co, ldc, add) -> GEMM.batched(1, m, n, k, a, 0, b, 0, c, co, ldc, add);
             for (int t = 0; t < tasks; t++) body.run(t / g.groups, t % g.groups, all, cols, acc);
-            done.accept(acc);
+            done.accept(java.util.List.of(acc));
             return;
         }
         var accs = new java.util.concurrent.ConcurrentSkipListMap<Integer, float[]>();   // by the chunk's first task
@@ -132,10 +131,10 @@ final class ConvolutionCpu {
             for (int t = lo; t < hi; t++) body.run(t / g.groups, t % g.groups, one, cols, acc);
             accs.put(lo, acc);
         });
-        accs.values().forEach(done);
+        done.accept(new java.util.ArrayList<>(accs.values()));
     }
 
-    private static void forEachImage(Geo g, Task body) { forEachImage(g, 0, body, acc -> {}); }
+    private static void forEachImage(Geo g, Task body) { forEachImage(g, 0, body, accs -> {}); }
 
     private static float[] data(Tensor t) { return (float[]) arrayOf(t); }
 
@@ -150,11 +149,16 @@ final class ConvolutionCpu {
         Geo g = Geo.of(x.shape(), w.shape(), p);
         Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
         float[] xa = data(xc), wa = data(wc);
-        Tensor out = newTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
-        float[] y = data(out);
         Tensor bc = bias == null ? null : bias.detach().contiguous();
         float[] b = bc == null ? null : data(bc);
         int bOff = bc == null ? 0 : bc.offset();
+        if (Conv3x3.applies(g.n, g.c, g.kh, g.kw, p)) {
+            Tensor out = CpuStorage.unsetTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
+            Conv3x3.forward(Conv3x3.KERNEL, xa, xc.offset(), g.n, g.c, g.h, g.w, wa, wc.offset(), g.o, p.padH(), p.padW(), b, bOff, data(out));
+            return out;
+        }
+        Tensor out = newTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
+        float[] y = data(out);
         if (DIRECT && DirectConv.applies(g.c, g.kh, g.kw, p.strideH(), p.strideW(), p.dilationH(), p.dilationW(), g.groups)) {
             DirectConv.forward(DirectConv.ROWS, xa, xc.offset(), g.n, g.c, g.h, g.w, wa, wc.offset(), g.o, g.kh, g.kw,
                     p.padH(), p.padW(), b, bOff, y);
@@ -270,6 +274,12 @@ final class ConvolutionCpu {
         Geo g = Geo.of(xShape, w.shape(), p);
         Tensor gyc = gy.detach().contiguous(), wc = w.detach().contiguous();
         float[] ga = data(gyc), wa = data(wc);
+        if (Conv3x3.applies(g.n, g.c, g.kh, g.kw, p)) {
+            Tensor gx = into != null ? into : CpuStorage.unsetTensor(xShape.clone(), gy.dtype());
+            Conv3x3.backwardInput(Conv3x3.KERNEL, ga, gyc.offset(), g.n, g.o, g.oh, g.ow, wa, wc.offset(), g.c, p.padH(), p.padW(),
+                    data(gx), gx.offset(), into != null);
+            return gx;
+        }
         Tensor gx = into != null ? into : newTensor(xShape.clone(), gy.dtype());
         float[] gxa = data(gx);
         int r = g.rows(), px = g.pixels(), og = g.og(), base = gx.offset();
@@ -347,6 +357,11 @@ final class ConvolutionCpu {
         int r = g.rows(), px = g.pixels(), og = g.og();
         Tensor out = newTensor(wShape.clone(), gy.dtype());
         float[] gw = data(out);
+        int images = imagesPerWeightProduct(g);
+        if (images > 1) {
+            backwardWeightBatched(g, xa, xc.offset(), ga, gyc.offset(), gw, images);
+            return out;
+        }
         // Each worker sums gW_gᵀ (R x og) += cols · gy_gᵀ over its images into its own acc, laid out (groups, R, og).
         // Transposed, because then the big operand (cols, R x P) is a row-major A, which packs fastest, and only the
         // small one (gy_g, og x P) is read transposed. The accs are transposed back when they are added up.
@@ -354,139 +369,71 @@ final class ConvolutionCpu {
             Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
             Sgemm.Mat gyT = new Sgemm.Mat(ga, gyc.offset() + g.outputAt(img, gi), 1, px);
             gemm.run(r, og, px, in, gyT, acc, gi * og * r, og, true);
-        }, acc -> {
-            for (int gi = 0; gi < g.groups; gi++) {
-                int base = gi * og * r;
-                for (int oc = 0; oc < og; oc++) {
-                    for (int q = 0; q < r; q++) gw[base + oc * r + q] += acc[base + q * og + oc];
-                }
-            }
-        });
+        }, accs -> addTransposed(accs, gw, g.groups, og, r));
         return out;
     }
 
-    // ---------------------------------------------------------------- other dtypes
-
-    /** cols (C*kh*kw, OH*OW) of one image's channels [c0, c0+cg). */
-    private static Tensor im2colAny(Tensor x, int img, int c0, int cg, int kh, int kw, int oh, int ow, Conv2dParams p) {
-        int h = x.shape()[2], w = x.shape()[3];
-        Tensor cols = newTensor(new int[]{cg * kh * kw, oh * ow}, x.dtype());
-        Object src = arrayOf(x), dst = arrayOf(cols);
-        int[] st = x.strides();
-        int base = x.offset() + img * st[0];
-        DType t = x.dtype();
-        boolean f32 = t == DType.FLOAT32;
-        Parallel.range(cg * kh * kw, 4, (lo, hi) -> {
+    /**
+     * gw (groups, og, R) = the sum of the workers' accumulators (groups, R, og), added in the order given (chunk order,
+     * so a run repeats its bits), on all threads: with 16 workers one thread's transposing sum took longer than the products.
+     */
+    private static void addTransposed(java.util.List<float[]> accs, float[] gw, int groups, int og, int r) {
+        float[] sum = accs.get(0);
+        Parallel.range(sum.length, Parallel.GRAIN, (lo, hi) -> {
+            for (int a = 1; a < accs.size(); a++) {
+                float[] acc = accs.get(a);
+                int i = lo;
+                for (; i + F.length() <= hi; i += F.length()) {
+                    FloatVector.fromArray(F, sum, i).add(FloatVector.fromArray(F, acc, i)).intoArray(sum, i);
+                }
+                for (; i < hi; i++) sum[i] += acc[i];
+            }
+        });
+        Parallel.range(groups * og, Math.max(1, Parallel.GRAIN / r), (lo, hi) -> {
             for (int row = lo; row < hi; row++) {
-                int c = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw;
-                int cb = base + (c0 + c) * st[1];
-                int ob = row * oh * ow;
-                for (int oy = 0; oy < oh; oy++) {
-                    int iy = oy * p.strideH() - p.padH() + ki * p.dilationH();
-                    for (int ox = 0; ox < ow; ox++) {
-                        int ix = ox * p.strideW() - p.padW() + kj * p.dilationW();
-                        boolean in = iy >= 0 && iy < h && ix >= 0 && ix < w;
-                        int si = cb + iy * st[2] + ix * st[3];
-                        if (f32) ((float[]) dst)[ob + oy * ow + ox] = in ? ((float[]) src)[si] : 0f;
-                        else HostArrays.set(dst, t, ob + oy * ow + ox, in ? HostArrays.get(src, t, si) : 0);
-                    }
-                }
-            }
-        });
-        return cols;
-    }
-
-    /** Adds cols (C*kh*kw, OH*OW) back into image img's channels [c0, c0+cg) of the contiguous gradient gx. */
-    private static void col2imAny(Tensor cols, Tensor gx, int img, int c0, int cg, int kh, int kw, int oh, int ow, Conv2dParams p) {
-        int h = gx.shape()[2], w = gx.shape()[3], c = gx.shape()[1];
-        Object src = arrayOf(cols), dst = arrayOf(gx);
-        DType t = gx.dtype();
-        // parallel over channels: each channel's rows write only that channel's plane
-        Parallel.range(cg, 1, (lo, hi) -> {
-            for (int ch = lo; ch < hi; ch++) {
-                int plane = (img * c + c0 + ch) * h * w;
-                for (int ki = 0; ki < kh; ki++) {
-                    for (int kj = 0; kj < kw; kj++) {
-                        int row = (ch * kh + ki) * kw + kj;
-                        for (int oy = 0; oy < oh; oy++) {
-                            int iy = oy * p.strideH() - p.padH() + ki * p.dilationH();
-                            if (iy < 0 || iy >= h) continue;
-                            for (int ox = 0; ox < ow; ox++) {
-                                int ix = ox * p.strideW() - p.padW() + kj * p.dilationW();
-                                if (ix < 0 || ix >= w) continue;
-                                int di = plane + iy * w + ix, si = row * oh * ow + oy * ow + ox;
-                                HostArrays.set(dst, t, di, HostArrays.get(dst, t, di) + HostArrays.get(src, t, si));
-                            }
-                        }
-                    }
-                }
+                int base = row / og * og * r, oc = row % og;
+                for (int q = 0; q < r; q++) gw[row * r + q] = sum[base + q * og + oc];
             }
         });
     }
 
-    private static Tensor mm(Tensor a, Tensor b) {
-        int m = a.shape()[0], n = b.shape()[1];
-        Tensor out = MatmulCpu.matmul(a.detach().unsqueeze(0), b.detach().unsqueeze(0));
-        return new Tensor(out.storage(), new int[]{m, n});
+    /** The depth, in pixels, a weight-gradient product should reach: below it C's tile is loaded and stored per few FMAs. */
+    static final int WEIGHT_PRODUCT_DEPTH = 256;
+
+    /**
+     * Images whose columns go side by side into one weight-gradient product: one unless the images are small (7x7 and
+     * 14x14 maps gave products 49 and 196 deep, where C's R x og tile, loaded and stored once a product, cost more than
+     * the arithmetic), one group, and at least as many images as threads.
+     */
+    private static int imagesPerWeightProduct(Geo g) {
+        if (g.groups != 1 || g.n < Parallel.THREADS) return 1;
+        return Math.max(1, Math.min(g.n / Parallel.THREADS, (WEIGHT_PRODUCT_DEPTH + g.pixels() - 1) / g.pixels()));
     }
 
-    private static Tensor conv2dAny(Tensor x, Tensor w, Tensor bias, Conv2dParams p) {
-        int n = x.shape()[0], cin = x.shape()[1], h = x.shape()[2], wd = x.shape()[3];
-        int o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
-        int oh = p.outH(h, kh), ow = p.outW(wd, kw), cg = cin / g, og = o / g;
-        Tensor out = newTensor(new int[]{n, o, oh, ow}, x.dtype());
-        Tensor wc = w.detach().contiguous();
-        for (int img = 0; img < n; img++) {
-            for (int gi = 0; gi < g; gi++) {
-                Tensor cols = im2colAny(x, img, gi * cg, cg, kh, kw, oh, ow, p);
-                Tensor wg = wc.narrow(0, gi * og, og).reshape(og, cg * kh * kw);
-                Tensor r = mm(wg, cols);
-                ElementwiseCpu.copy(out.detach().select(0, img).narrow(0, gi * og, og).reshape(og, oh * ow), r);
+    /**
+     * gWᵀ (R x O) += cols · gyᵀ over `images` images at once: their columns side by side (R x images·P) and their output
+     * gradients likewise (O x images·P, read transposed), so each product is images·P deep. Each worker sums its images
+     * into its own accumulator, added up in chunk order as {@link #forEachImage} does.
+     */
+    private static void backwardWeightBatched(Geo g, float[] x, int xOff, float[] gy, int gyOff, float[] gw, int images) {
+        int r = g.rows(), px = g.pixels(), o = g.o;
+        var accs = new java.util.concurrent.ConcurrentSkipListMap<Integer, float[]>();
+        Parallel.balanced(g.n, (lo, hi) -> {
+            Sgemm.Scratch s = GEMM.localScratch();
+            float[] cols = ThreadBuffers.get(ThreadBuffers.CONV_COLS, r * images * px);
+            float[] gyRows = ThreadBuffers.get(ThreadBuffers.CONV_GY, o * images * px), acc = new float[r * o];
+            for (int first = lo; first < hi; first += images) {
+                int k = Math.min(images, hi - first), depth = k * px;
+                for (int i = 0; i < k; i++) {
+                    int at = g.inputAt(xOff, first + i, 0), from = gyOff + g.outputAt(first + i, 0);
+                    for (int q = 0; q < r; q++) im2colRow(g, x, at, q, cols, q * depth + i * px);
+                    for (int oc = 0; oc < o; oc++) System.arraycopy(gy, from + oc * px, gyRows, oc * depth + i * px, px);
+                }
+                GEMM.gemm(r, o, depth, new Sgemm.Mat(cols, 0, depth, 1), new Sgemm.Mat(gyRows, 0, 1, depth), acc, 0, o, true, s);
             }
-        }
-        if (bias != null) {
-            Tensor bv = bias.detach().reshape(1, o, 1, 1).expand(n, o, oh, ow);
-            ElementwiseCpu.copy(out, ElementwiseCpu.binary(BinaryOp.ADD, out, bv));
-        }
-        return out;
-    }
-
-    private static Tensor backwardInputAny(Tensor gy, Tensor w, int[] xShape, Conv2dParams p) {
-        int n = xShape[0], cin = xShape[1], h = xShape[2], wd = xShape[3];
-        int o = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3], g = p.groups();
-        int oh = p.outH(h, kh), ow = p.outW(wd, kw), cg = cin / g, og = o / g;
-        Tensor gx = newTensor(xShape.clone(), gy.dtype());
-        ElementwiseCpu.fill(gx, 0);
-        Tensor wc = w.detach().contiguous();
-        Tensor gyc = gy.detach().contiguous();
-        for (int img = 0; img < n; img++) {
-            for (int gi = 0; gi < g; gi++) {
-                Tensor wg = wc.narrow(0, gi * og, og).reshape(og, cg * kh * kw);
-                Tensor gyg = gyc.select(0, img).narrow(0, gi * og, og).reshape(og, oh * ow);
-                Tensor cols = mm(wg.t(), gyg);
-                col2imAny(cols, gx, img, gi * cg, cg, kh, kw, oh, ow, p);
-            }
-        }
-        return gx;
-    }
-
-    private static Tensor backwardWeightAny(Tensor gy, Tensor x, int[] wShape, Conv2dParams p) {
-        int n = x.shape()[0], cin = x.shape()[1], h = x.shape()[2], wd = x.shape()[3];
-        int o = wShape[0], kh = wShape[2], kw = wShape[3], g = p.groups();
-        int oh = p.outH(h, kh), ow = p.outW(wd, kw), cg = cin / g, og = o / g;
-        Tensor gw = newTensor(wShape.clone(), gy.dtype());
-        ElementwiseCpu.fill(gw, 0);
-        Tensor gyc = gy.detach().contiguous();
-        for (int img = 0; img < n; img++) {
-            for (int gi = 0; gi < g; gi++) {
-                Tensor cols = im2colAny(x, img, gi * cg, cg, kh, kw, oh, ow, p);
-                Tensor gyg = gyc.select(0, img).narrow(0, gi * og, og).reshape(og, oh * ow);
-                Tensor part = mm(gyg, cols.t());
-                Tensor dst = gw.narrow(0, gi * og, og).reshape(og, cg * kh * kw);
-                ElementwiseCpu.copy(dst, ElementwiseCpu.binary(BinaryOp.ADD, dst, part));
-            }
-        }
-        return gw;
+            accs.put(lo, acc);
+        });
+        addTransposed(new java.util.ArrayList<>(accs.values()), gw, 1, o, r);
     }
 
     // ---------------------------------------------------------------- bias (+ residual) + ReLU epilogue

@@ -7,13 +7,14 @@ import java.util.List;
 /**
  * Just enough of an x86-64 assembler for the machine-code kernels ({@link SgemmKernelAvx2}, {@link Int8GemmAvx2}):
  * 256-bit AVX and AVX2 loads, stores, broadcasts, float FMAs and the integer multiply-adds of int8 products, addressing
- * [register + displacement] or [register + index · scale + displacement], and the 64-bit integer moves, adds, shifts,
- * counts and jumps of their loops; the 512-bit float loads, stores, broadcasts and FMAs of {@link SgemmKernelAvx512}.
+ * [register + displacement] or [register + index · scale + displacement], and the 64-bit integer moves, loads, adds,
+ * shifts, counts, pushes and jumps of their loops; the 512-bit float loads, stores, broadcasts and FMAs of
+ * {@link SgemmKernelAvx512} and {@link Conv3x3Kernel}.
  * The 256-bit instructions take the three-byte VEX prefix (valid for all sixteen registers), the 512-bit ones EVEX.
  * Registers are numbered as the hardware does: 0 rax, 1 rcx, 2 rdx, 6 rsi, 7 rdi, 8-11 r8-r11; ymm0-15, zmm0-31.
  */
 final class X86Assembler {
-    static final int RAX = 0, RCX = 1, RDX = 2, RSI = 6, RDI = 7, R8 = 8, R9 = 9, R10 = 10, R11 = 11;
+    static final int RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RSI = 6, RDI = 7, R8 = 8, R9 = 9, R10 = 10, R11 = 11, R12 = 12;
     /** Condition codes of the two-byte Jcc rel32 opcodes (0F 8x). */
     static final int JZ = 0x84, JNZ = 0x85, JL = 0x8C, JGE = 0x8D;
 
@@ -31,6 +32,13 @@ final class X86Assembler {
     }
 
     void vmovupsLoad(int ymm, int base, int disp) { vex(ymm, 0, base, MAP_0F, PP_NONE); emit(0x10); memory(ymm, base, disp); }
+
+    /** ymm = the 8 floats at [base + index · scale + disp]. */
+    void vmovupsLoad(int ymm, int base, int index, int scale, int disp) {
+        vex(ymm, 0, base, index, MAP_0F, PP_NONE);
+        emit(0x10);
+        memory(ymm, base, index, scale, disp);
+    }
 
     void vmovupsStore(int base, int disp, int ymm) { vex(ymm, 0, base, MAP_0F, PP_NONE); emit(0x11); memory(ymm, base, disp); }
 
@@ -92,6 +100,14 @@ final class X86Assembler {
 
     void vmovupsLoad512(int zmm, int base, int disp) { evex(zmm, 0, base, false, MAP_0F, PP_NONE); emit(0x10); memory(zmm, base, disp, 64); }
 
+    /** zmm = the 16 floats at [base + index · scale + disp] (index below 8). */
+    void vmovupsLoad512(int zmm, int base, int index, int scale, int disp) {
+        if (index >= 8) throw new IllegalArgumentException("the 512-bit forms here take an index register below 8");
+        evex(zmm, 0, base, false, MAP_0F, PP_NONE);
+        emit(0x10);
+        memory(zmm, base, index, scale, disp, 64);
+    }
+
     void vmovupsStore512(int base, int disp, int zmm) { evex(zmm, 0, base, false, MAP_0F, PP_NONE); emit(0x11); memory(zmm, base, disp, 64); }
 
     void vbroadcastss512(int zmm, int base, int disp) { evex(zmm, 0, base, false, MAP_0F38, PP_66); emit(0x18); memory(zmm, base, disp, 4); }
@@ -116,6 +132,14 @@ final class X86Assembler {
     void vzeroupper() { emit(0xC5, 0xF8, 0x77); }
 
     void mov(int dst, int src) { rex(src, dst); emit(0x89); registers(src, dst); }
+
+    /** dst = the 64-bit value at [base + disp] (a stack argument: base RSP). */
+    void movLoad(int dst, int base, int disp) { rex(dst, base); emit(0x8B); memory(dst, base, disp); }
+
+    /** Saves a callee-saved register (rbx, r12-r15) on the stack; {@link #pop} restores it. */
+    void push(int r) { if (r >= 8) emit(0x41); emit(0x50 | (r & 7)); }
+
+    void pop(int r) { if (r >= 8) emit(0x41); emit(0x58 | (r & 7)); }
 
     void add(int dst, int src) { rex(src, dst); emit(0x01); registers(src, dst); }
 
@@ -200,6 +224,16 @@ final class X86Assembler {
      * (through pc), c moved to the next tile, and back to `tile` while tiles remain; then the return.
      */
     void storeTileThenNext(int c, int pc, int ldc, int rows, int firstAcc, int vectorBytes, boolean accumulate, int tiles, int tile) {
+        storeTile(c, pc, ldc, rows, firstAcc, vectorBytes, accumulate);
+        addImm(c, 2 * vectorBytes);
+        dec(tiles);
+        jumpBack(JNZ, tile);
+        vzeroupper();
+        ret();
+    }
+
+    /** A tile's `rows` x 2 accumulators (registers from firstAcc on) stored to C (added to it first when accumulating), rows ldc bytes apart from c (through pc). */
+    void storeTile(int c, int pc, int ldc, int rows, int firstAcc, int vectorBytes, boolean accumulate) {
         boolean wide = vectorBytes == 64;
         mov(pc, c);
         for (int i = 0; i < rows; i++) {
@@ -214,11 +248,6 @@ final class X86Assembler {
             }
             if (i < rows - 1) add(pc, ldc);
         }
-        addImm(c, 2 * vectorBytes);
-        dec(tiles);
-        jumpBack(JNZ, tile);
-        vzeroupper();
-        ret();
     }
 
     // ---------------------------------------------------------------- encoding
@@ -266,12 +295,15 @@ final class X86Assembler {
     }
 
     /** [base + index · scale + disp] through a SIB byte (index not rsp; scale 1, 2, 4 or 8). */
-    private void memory(int reg, int base, int index, int scale, int disp) {
+    private void memory(int reg, int base, int index, int scale, int disp) { memory(reg, base, index, scale, disp, 1); }
+
+    /** The same under EVEX: an 8-bit displacement where disp is a multiple of n that fits one once divided. */
+    private void memory(int reg, int base, int index, int scale, int disp, int n) {
         if ((index & 15) == 4) throw new IllegalArgumentException("rsp cannot be an index");
-        boolean small = disp >= -128 && disp <= 127;
+        boolean small = disp % n == 0 && disp / n >= -128 && disp / n <= 127;
         emit((small ? 0x40 : 0x80) | (reg & 7) << 3 | 4);
         emit(Integer.numberOfTrailingZeros(scale) << 6 | (index & 7) << 3 | (base & 7));
-        if (small) emit(disp & 0xFF);
+        if (small) emit(disp / n & 0xFF);
         else emitInt(disp);
     }
 

@@ -1,0 +1,126 @@
+package dev.kiln.cpu;
+
+import dev.kiln.backend.Conv2dParams;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Part of the Convolution family: float32 3x3 stride-1 convolutions with many channels (a ResNet's basic blocks, the
+ * small CNNs' second layers), forward and input gradient, without im2col. Each image is copied once into a zero-padded
+ * plane per channel, and {@link Conv3x3Kernel} multiplies the packed weights by that copy's rows in place: output
+ * position q of a padded row (q = oy·Wp + ox) takes tap (ki, kj) of channel ch from ch·plane + q + ki·Wp + kj. The
+ * positions past each row's last output column (2 of every Wp) are computed and dropped when the rows are copied out,
+ * where im2col + GEMM wrote and packed a (9·C x P) matrix per image: half of a 32-channel layer's time on two cores.
+ * The input gradient is the same convolution of the output gradient padded by 2 - pad, with the weights transposed
+ * and turned half a circle. Images go to threads, one at a time each.
+ */
+final class Conv3x3 {
+    private Conv3x3() {}
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** This machine's kernel, or null (no machine code here, or kiln.cpu.asm off): then im2col + GEMM runs. */
+    static final Conv3x3Kernel KERNEL = Conv3x3Kernel.PREFERRED;
+    /** Fewer input channels take {@link DirectConv} or im2col, whose columns are then few. */
+    static final int MIN_CHANNELS = 8;
+
+    /** Whether a convolution of n images with c input channels goes here (also for its input gradient). */
+    static boolean applies(int n, int c, int kh, int kw, Conv2dParams p) {
+        return KERNEL != null && kh == 3 && kw == 3 && p.strideH() == 1 && p.strideW() == 1 && p.dilationH() == 1
+                && p.dilationW() == 1 && p.groups() == 1 && p.padH() <= 2 && p.padW() <= 2 && c >= MIN_CHANNELS
+                && n >= Parallel.THREADS;
+    }
+
+    /**
+     * y (n, o, h + 2ph - 2, w + 2pw - 2), contiguous, = the convolution of x (n, c, h, w, contiguous from xOff) with
+     * wt (o, c, 3, 3, contiguous from wOff), plus bias[bOff + oc] unless bias is null.
+     */
+    static void forward(Conv3x3Kernel kernel, float[] x, int xOff, int n, int c, int h, int w, float[] wt, int wOff, int o,
+                        int ph, int pw, float[] bias, int bOff, float[] y) {
+        convolve(kernel, x, xOff, n, c, h, w, pack(kernel, wt, wOff, o, c, false), o, ph, pw, bias, bOff, y, 0, false);
+    }
+
+    /**
+     * gx (x's shape (n, c, oh + 2 - 2ph, ow + 2 - 2pw), contiguous from gxOff) = (or += when add) the input gradient of
+     * that convolution, from gy (n, o, oh, ow, contiguous from gyOff) and the same weights.
+     */
+    static void backwardInput(Conv3x3Kernel kernel, float[] gy, int gyOff, int n, int o, int oh, int ow, float[] wt, int wOff,
+                              int c, int ph, int pw, float[] gx, int gxOff, boolean add) {
+        convolve(kernel, gy, gyOff, n, o, oh, ow, pack(kernel, wt, wOff, c, o, true), c, 2 - ph, 2 - pw, null, 0, gx, gxOff, add);
+    }
+
+    /**
+     * The weights for `outs` output channels from `ins` input channels in the kernel's A layout: for each block of MR
+     * output channels, for each (ch, ki, kj), MR values (rows past outs zero). flipped: the input gradient's weights,
+     * w'[oc][ch][t] = wt[ch][oc][8 - t].
+     */
+    private static float[] pack(Conv3x3Kernel kernel, float[] wt, int wOff, int outs, int ins, boolean flipped) {
+        int mr = kernel.mr, k = 9 * ins, blocks = (outs + mr - 1) / mr;
+        float[] packed = new float[blocks * mr * k];
+        for (int oc = 0; oc < outs; oc++) {
+            int base = oc / mr * mr * k + oc % mr;
+            for (int ch = 0; ch < ins; ch++) {
+                for (int t = 0; t < 9; t++) {
+                    packed[base + (9 * ch + t) * mr] = flipped ? wt[wOff + (ch * outs + oc) * 9 + 8 - t] : wt[wOff + (oc * ins + ch) * 9 + t];
+                }
+            }
+        }
+        return packed;
+    }
+
+    private static void convolve(Conv3x3Kernel kernel, float[] in, int inOff, int n, int cin, int h, int w, float[] packed,
+                                 int outs, int ph, int pw, float[] bias, int bOff, float[] out, int outOff, boolean add) {
+        int hp = h + 2 * ph, wp = w + 2 * pw, oh = hp - 2, ow = wp - 2, plane = hp * wp;
+        int positions = oh * wp, tiles = (positions + kernel.nr - 1) / kernel.nr, ldc = tiles * kernel.nr;
+        // the last tile reads up to ldc - positions + 2 floats past the last plane
+        int padded = cin * plane + ldc - positions + 2, blocks = (outs + kernel.mr - 1) / kernel.mr, k = 9 * cin;
+        Parallel.balanced(n, (lo, hi) -> {
+            float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, padded);
+            float[] rows = ThreadBuffers.get(ThreadBuffers.CONV_OUT, blocks * kernel.mr * ldc);
+            for (int img = lo; img < hi; img++) {
+                pad(in, inOff + img * cin * h * w, cin, h, w, ph, pw, xp, padded);
+                for (int b = 0; b < blocks; b++) {
+                    kernel.row(packed, b * kernel.mr * k, cin, xp, 0, wp, plane, rows, b * kernel.mr * ldc, ldc, tiles);
+                }
+                copyOut(rows, ldc, wp, outs, oh, ow, bias, bOff, out, outOff + img * outs * oh * ow, add);
+            }
+        });
+    }
+
+    /** One image's c planes of h x w into xp as planes of (h + 2ph) x (w + 2pw) with zeros around, then zeros to `length`. */
+    private static void pad(float[] x, int at, int c, int h, int w, int ph, int pw, float[] xp, int length) {
+        int wp = w + 2 * pw, plane = (h + 2 * ph) * wp;
+        for (int ch = 0; ch < c; ch++) {
+            int d = ch * plane, s = at + ch * h * w;
+            java.util.Arrays.fill(xp, d, d + ph * wp + pw, 0f);
+            d += ph * wp + pw;
+            for (int iy = 0; iy < h; iy++, d += wp, s += w) {
+                System.arraycopy(x, s, xp, d, w);
+                if (iy < h - 1) java.util.Arrays.fill(xp, d + w, d + wp, 0f);
+            }
+            java.util.Arrays.fill(xp, d - wp + w, (ch + 1) * plane, 0f);
+        }
+        java.util.Arrays.fill(xp, c * plane, length, 0f);
+    }
+
+    /** out[oc][oy][0..ow) = (or +=) rows[oc·ldc + oy·wp + 0..ow) + bias: the kept positions of each padded row. */
+    private static void copyOut(float[] rows, int ldc, int wp, int outs, int oh, int ow, float[] bias, int bOff, float[] out, int at, boolean add) {
+        for (int oc = 0; oc < outs; oc++) {
+            float b = bias == null ? 0f : bias[bOff + oc];
+            FloatVector bv = FloatVector.broadcast(F, b);
+            for (int oy = 0; oy < oh; oy++) {
+                int s = oc * ldc + oy * wp, d = at + (oc * oh + oy) * ow, j = 0;
+                if (!add && bias == null) {
+                    System.arraycopy(rows, s, out, d, ow);
+                    continue;
+                }
+                for (; j + F.length() <= ow; j += F.length()) {
+                    FloatVector v = FloatVector.fromArray(F, rows, s + j);
+                    if (bias != null) v = v.add(bv);
+                    if (add) v = v.add(FloatVector.fromArray(F, out, d + j));
+                    v.intoArray(out, d + j);
+                }
+                for (; j < ow; j++) out[d + j] = (bias != null ? rows[s + j] + b : rows[s + j]) + (add ? out[d + j] : 0f);
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+package dev.kiln.cpu;
+
+import dev.kiln.backend.Conv2dParams;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The 3x3 stride-1 convolution without im2col ({@link Conv3x3}), with each machine-code kernel this processor runs
+ * (AVX2's 6 x 16 tiles and, where there is AVX-512, the 8 x 32 ones), against direct loops in double: forward with
+ * and without bias, and the input gradient written and added. Output channel counts that leave a partial block of
+ * rows, images narrower than a tile, pads 0 to 2. Tolerance as ConvolutionCpuTest's: 1e-5 · sqrt(terms) times the
+ * sum of the |products| that make an element.
+ */
+class Conv3x3Test {
+    private static List<Conv3x3Kernel> kernels() {
+        List<Conv3x3Kernel> ks = new ArrayList<>();
+        for (int bits : new int[]{256, 512}) {
+            Conv3x3Kernel k = Conv3x3Kernel.forBits(bits);
+            if (k != null) ks.add(k);
+        }
+        return ks;
+    }
+
+    private static float[] random(SplittableRandom r, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble() * 2 - 1);
+        return a;
+    }
+
+    @ParameterizedTest(name = "n{0} c{1} {2}x{3} o{4} pad {5},{6}")
+    @CsvSource({
+            "3, 8, 7, 7, 8, 1, 1",       // one block of rows (AVX-512), a 7x7 map: 63 padded positions, 2 tiles of 32
+            "2, 9, 6, 11, 13, 0, 1",     // partial row blocks (13 = 8 + 5, 6 + 6 + 1), no vertical padding
+            "2, 16, 3, 3, 20, 2, 2",     // the widest padding: outputs 5x5; input gradient from a gy padded by 0
+            "4, 12, 14, 14, 24, 1, 1",   // several tiles a row of positions
+            "1, 8, 1, 3, 7, 1, 0"        // a single input row: one output row of 1 column
+    })
+    void matchesDirectLoops(int n, int c, int h, int w, int o, int ph, int pw) {
+        List<Conv3x3Kernel> ks = kernels();
+        assumeTrue(!ks.isEmpty(), "no machine-code 3x3 kernel runs on this processor");
+        SplittableRandom r = new SplittableRandom(7 + n * 31 + c);
+        int oh = h + 2 * ph - 2, ow = w + 2 * pw - 2;
+        float[] x = random(r, 3 + n * c * h * w), wt = random(r, 1 + o * c * 9), bias = random(r, 2 + o);
+        float[] gy = random(r, 5 + n * o * oh * ow), addend = random(r, n * c * h * w);
+        // reference: y[img][oc][oy][ox] = bias + sum x[img][ch][oy+ki-ph][ox+kj-pw] w[oc][ch][ki][kj]; gx its adjoint
+        double[] y = new double[n * o * oh * ow], yScale = new double[y.length], gx = new double[n * c * h * w], gxScale = new double[gx.length];
+        for (int img = 0; img < n; img++)
+            for (int oc = 0; oc < o; oc++)
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++) {
+                        int yi = ((img * o + oc) * oh + oy) * ow + ox;
+                        y[yi] = bias[2 + oc];
+                        yScale[yi] = Math.abs(bias[2 + oc]);
+                        for (int ch = 0; ch < c; ch++)
+                            for (int ki = 0; ki < 3; ki++)
+                                for (int kj = 0; kj < 3; kj++) {
+                                    int iy = oy + ki - ph, ix = ox + kj - pw;
+                                    if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                    int xi = ((img * c + ch) * h + iy) * w + ix;
+                                    double wv = wt[1 + ((oc * c + ch) * 3 + ki) * 3 + kj];
+                                    y[yi] += x[3 + xi] * wv;
+                                    yScale[yi] += Math.abs(x[3 + xi] * wv);
+                                    gx[xi] += gy[5 + yi] * wv;
+                                    gxScale[xi] += Math.abs(gy[5 + yi] * wv);
+                                }
+                    }
+        for (Conv3x3Kernel k : ks) {
+            String what = k + " ";
+            float[] out = new float[y.length];
+            java.util.Arrays.fill(out, Float.NaN);   // every element must be written
+            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, ph, pw, bias, 2, out);
+            assertClose(what + "forward", y, yScale, 9 * c, out, 0);
+            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, ph, pw, null, 0, out);
+            double[] noBias = y.clone(), noBiasScale = yScale.clone();
+            for (int i = 0; i < y.length; i++) {
+                double b = bias[2 + i / (oh * ow) % o];
+                noBias[i] -= b;
+                noBiasScale[i] += Math.abs(b);
+            }
+            assertClose(what + "forward without bias", noBias, noBiasScale, 9 * c, out, 0);
+            float[] g = new float[gx.length + 4];
+            java.util.Arrays.fill(g, Float.NaN);
+            Conv3x3.backwardInput(k, gy, 5, n, o, oh, ow, wt, 1, c, ph, pw, g, 4, false);
+            assertClose(what + "input gradient", gx, gxScale, 9 * o, g, 4);
+            float[] sum = new float[gx.length + 4];
+            System.arraycopy(addend, 0, sum, 4, addend.length);
+            Conv3x3.backwardInput(k, gy, 5, n, o, oh, ow, wt, 1, c, ph, pw, sum, 4, true);
+            double[] plus = gx.clone(), plusScale = gxScale.clone();
+            for (int i = 0; i < plus.length; i++) {
+                plus[i] += addend[i];
+                plusScale[i] += Math.abs(addend[i]);
+            }
+            assertClose(what + "input gradient added", plus, plusScale, 9 * o, sum, 4);
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void takesOnlyWhatItComputes() {
+        Conv2dParams same = Conv2dParams.of(1, 1, 1, 1);
+        boolean any = Conv3x3.KERNEL != null;
+        assertEquals(any, Conv3x3.applies(Parallel.THREADS, 16, 3, 3, same));
+        assertFalse(Conv3x3.applies(Parallel.THREADS, 16, 3, 3, Conv2dParams.of(2, 1, 1, 1)), "stride 2");
+        assertFalse(Conv3x3.applies(Parallel.THREADS, 16, 3, 3, Conv2dParams.of(1, 2, 2, 1)), "dilation 2");
+        assertFalse(Conv3x3.applies(Parallel.THREADS, 16, 3, 3, Conv2dParams.of(1, 1, 1, 2)), "groups");
+        assertFalse(Conv3x3.applies(Parallel.THREADS, 16, 3, 3, Conv2dParams.of(1, 3, 1, 1)), "pad 3");
+        assertFalse(Conv3x3.applies(Parallel.THREADS, 16, 5, 5, same), "5x5");
+        assertFalse(Conv3x3.applies(Parallel.THREADS, Conv3x3.MIN_CHANNELS - 1, 3, 3, same), "few channels");
+        assertFalse(Conv3x3.applies(Parallel.THREADS - 1, 16, 3, 3, same), "fewer images than threads");
+    }
+
+    private static void assertClose(String what, double[] ref, double[] scale, int terms, float[] got, int at) {
+        double tol = 1e-5 * Math.sqrt(terms);
+        for (int i = 0; i < ref.length; i++) {
+            double err = Math.abs(got[at + i] - ref[i]);
+            if (!(err <= tol * scale[i] + 1e-30)) fail(what + " element " + i + ": got " + got[at + i] + ", expected " + ref[i]);
+        }
+    }
+}
