@@ -6,13 +6,14 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Part of the Convolution family: float32 3x3 stride-1 convolutions with many channels (a ResNet's basic blocks, the
- * small CNNs' second layers), forward and input gradient, without im2col. Each image is copied once into a zero-padded
+ * small CNNs' second layers), forward and both gradients, without im2col. Each image is copied once into a zero-padded
  * plane per channel, and {@link Conv3x3Kernel} multiplies the packed weights by that copy's rows in place: output
  * position q of a padded row (q = oy·Wp + ox) takes tap (ki, kj) of channel ch from ch·plane + q + ki·Wp + kj. The
  * positions past each row's last output column (2 of every Wp) are computed and dropped when the rows are copied out,
  * where im2col + GEMM wrote and packed a (9·C x P) matrix per image: half of a 32-channel layer's time on two cores.
  * The input gradient is the same convolution of the output gradient padded by 2 - pad, with the weights transposed
- * and turned half a circle. Images go to threads, one at a time each.
+ * and turned half a circle; the weight gradient multiplies the same rows by the transposed output gradient. Images go to
+ * threads, one at a time each.
  */
 final class Conv3x3 {
     private Conv3x3() {}
@@ -46,6 +47,35 @@ final class Conv3x3 {
     static void backwardInput(Conv3x3Kernel kernel, float[] gy, int gyOff, int n, int o, int oh, int ow, float[] wt, int wOff,
                               int c, int ph, int pw, float[] gx, int gxOff, boolean add) {
         convolve(kernel, gy, gyOff, n, o, oh, ow, pack(kernel, wt, wOff, c, o, true), c, 2 - ph, 2 - pw, null, 0, gx, gxOff, add);
+    }
+
+    /**
+     * gw (o, c, 3, 3), overwritten, = the weight gradient of that convolution, from x (n, c, h, w, contiguous from xOff)
+     * and gy (n, o, h + 2ph - 2, w + 2pw - 2, contiguous from gyOff): per image, gy transposed to (position, o) with
+     * the dropped positions zero, and for each block of NW output channels {@link Conv3x3Kernel#weights} over all
+     * input channels. Each worker sums its images into its own accumulator; they are added in chunk order.
+     */
+    static void backwardWeight(Conv3x3Kernel kernel, float[] x, int xOff, int n, int c, int h, int w, float[] gy, int gyOff, int o,
+                               int ph, int pw, float[] gw) {
+        int hp = h + 2 * ph, wp = w + 2 * pw, oh = hp - 2, ow = wp - 2, plane = hp * wp, positions = oh * wp;
+        int ld = (o + kernel.nw - 1) / kernel.nw * kernel.nw, padded = c * plane + 2;
+        var accs = new java.util.concurrent.ConcurrentSkipListMap<Integer, float[]>();
+        Parallel.balanced(n, (lo, hi) -> {
+            float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, padded), gyT = ThreadBuffers.get(ThreadBuffers.CONV_GY, positions * ld);
+            float[] acc = new float[9 * c * ld];
+            for (int img = lo; img < hi; img++) {
+                pad(x, xOff + img * c * h * w, c, h, w, ph, pw, xp, padded);
+                java.util.Arrays.fill(gyT, 0, positions * ld, 0f);
+                for (int oc = 0, s = gyOff + img * o * oh * ow; oc < o; oc++) {
+                    for (int oy = 0; oy < oh; oy++) {
+                        for (int ox = 0; ox < ow; ox++, s++) gyT[(oy * wp + ox) * ld + oc] = gy[s];
+                    }
+                }
+                for (int b = 0; b < ld; b += kernel.nw) kernel.weights(xp, 0, c, wp, plane, gyT, b, ld, positions, acc, b);
+            }
+            accs.put(lo, acc);
+        });
+        ConvolutionCpu.addTransposed(new java.util.ArrayList<>(accs.values()), gw, 1, o, 9 * c, ld);
     }
 
     /**

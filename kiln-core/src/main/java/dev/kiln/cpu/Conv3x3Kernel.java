@@ -21,6 +21,12 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * 8 x 32 in 16 zmm accumulators at 512 bits ({@link SgemmKernelAvx512}), 6 x 16 in 12 ymm at 256
  * ({@link SgemmKernelAvx2}). {@code void row(float* a, float* x, float* c, long channels, long ldcBytes, long tiles,
  * long rowBytes, long planeBytes)}: the last two on the stack (System V), C overwritten.
+ * <p>
+ * The weight gradient turns the tile around: the nine taps of one input channel x NW output channels (two zmm, 18
+ * accumulators; one ymm at 256 bits, 9), summed over the image's positions q, each step a row of the transposed
+ * output gradient (NW values) times nine broadcasts of the padded image at q + ki·row + kj. {@code void weights(float*
+ * x, float* gyT, float* acc, long channels, long positions, long ldBytes, long rowBytes, long planeBytes)}: per channel,
+ * acc's nine rows (ld apart) += the sums, then the next channel's plane and rows.
  */
 final class Conv3x3Kernel {
     /** This machine's kernel (by the JVM's preferred vector width), or null where none runs: then im2col does it all. */
@@ -36,8 +42,9 @@ final class Conv3x3Kernel {
     private static Conv3x3Kernel make(String isa, int mr, int nr, boolean wide, String... features) {
         if (MachineCode.whyUnavailable(features) != null) return null;
         try {
-            FunctionDescriptor row = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
-            return new Conv3x3Kernel(isa, mr, nr, MachineCode.function(code(mr, wide), row));
+            FunctionDescriptor eight = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
+            return new Conv3x3Kernel(isa, mr, nr, wide ? 32 : 8, MachineCode.function(code(mr, wide), eight),
+                    MachineCode.function(weightsCode(wide), eight));
         } catch (Throwable t) {
             return null;   // the im2col path runs instead, as where no machine code is allowed
         }
@@ -45,15 +52,17 @@ final class Conv3x3Kernel {
 
     /** The instruction set, for reports: "AVX2", "AVX-512". */
     final String isa;
-    /** Output channels and positions of a tile. */
-    final int mr, nr;
-    private final MethodHandle row;
+    /** Output channels and positions of a tile; output channels of a weight-gradient tile. */
+    final int mr, nr, nw;
+    private final MethodHandle row, weights;
 
-    private Conv3x3Kernel(String isa, int mr, int nr, MethodHandle row) {
+    private Conv3x3Kernel(String isa, int mr, int nr, int nw, MethodHandle row, MethodHandle weights) {
         this.isa = isa;
         this.mr = mr;
         this.nr = nr;
+        this.nw = nw;
         this.row = row;
+        this.weights = weights;
     }
 
     /**
@@ -72,6 +81,96 @@ final class Conv3x3Kernel {
         } catch (Throwable t) {
             throw new IllegalStateException("the " + isa + " 3x3 convolution kernel failed", t);
         }
+    }
+
+    /**
+     * For each channel ch < channels, tap t = 3·ki + kj and j < NW: acc[co + (9·ch + t)·ld + j] += the sum over q <
+     * positions of x[xo + ch·plane + q + ki·rowLen + kj] · gyT[bo + q·ld + j].
+     */
+    void weights(float[] x, int xo, int channels, int rowLen, int plane, float[] gyT, int bo, int ld, int positions, float[] acc, int co) {
+        if (channels <= 0 || positions <= 0) throw new IllegalArgumentException("3x3 weight kernel: channels and positions must be positive, got " + channels + ", " + positions);
+        Objects.checkFromIndexSize(xo, (long) (channels - 1) * plane + 2L * rowLen + 2 + positions, x.length);
+        Objects.checkFromIndexSize(bo, (long) (positions - 1) * ld + nw, gyT.length);
+        Objects.checkFromIndexSize(co, (9L * channels - 1) * ld + nw, acc.length);
+        MemorySegment px = MemorySegment.ofArray(x).asSlice(4L * xo), pb = MemorySegment.ofArray(gyT).asSlice(4L * bo),
+                pc = MemorySegment.ofArray(acc).asSlice(4L * co);
+        try {
+            weights.invokeExact(px, pb, pc, (long) channels, (long) positions, 4L * ld, 4L * rowLen, 4L * plane);
+        } catch (Throwable t) {
+            throw new IllegalStateException("the " + isa + " 3x3 weight-gradient kernel failed", t);
+        }
+    }
+
+    /**
+     * The weight gradient (x rdi, gyT rsi, acc rdx, channels rcx, positions r8, ld r9; row and plane from the stack
+     * into rbx and r12, r13 the store's pointer; all three saved first): per channel, the accumulators cleared, one
+     * step a position, then added into acc's nine rows.
+     */
+    private static byte[] weightsCode(boolean wide) {
+        X86Assembler x = new X86Assembler();
+        int xb = RDI, gyT = RSI, acc = RDX, channels = RCX, positions = R8, ld = R9, px = RAX, pb = R10, k = R11, row = RBX, plane = R12, pc = 13;
+        int halves = wide ? 2 : 1, vectorBytes = wide ? 64 : 32, firstAcc = (wide ? 32 : 16) - 9 * halves;
+        x.push(RBX);
+        x.push(R12);
+        x.push(pc);
+        x.movLoad(row, RSP, 32);
+        x.movLoad(plane, RSP, 40);
+        int channel = x.here();
+        for (int v = firstAcc; v < firstAcc + 9 * halves; v++) {
+            if (wide) x.vzero512(v);
+            else x.vzero(v);
+        }
+        x.mov(px, xb);
+        x.mov(pb, gyT);
+        x.mov(k, positions);
+        int step = x.here();
+        for (int h = 0; h < halves; h++) {
+            if (wide) x.vmovupsLoad512(h, pb, h * vectorBytes);
+            else x.vmovupsLoad(h, pb, h * vectorBytes);
+        }
+        for (int tap = 0; tap < 9; tap++) {
+            int ki = tap / 3, disp = 4 * (tap % 3), b = halves + (tap & 1), a = firstAcc + tap * halves;
+            if (wide) {
+                if (ki == 0) x.vbroadcastss512(b, px, disp);
+                else x.vbroadcastss512(b, px, row, ki, disp);
+            } else if (ki == 0) {
+                x.vbroadcastss(b, px, disp);
+            } else {
+                x.vbroadcastss(b, px, row, ki, disp);
+            }
+            for (int h = 0; h < halves; h++) {
+                if (wide) x.vfmadd231ps512(a + h, h, b);
+                else x.vfmadd231ps(a + h, h, b);
+            }
+        }
+        x.addImm(px, 4);
+        x.add(pb, ld);
+        x.dec(k);
+        x.jumpBack(JNZ, step);
+        x.mov(pc, acc);
+        for (int tap = 0; tap < 9; tap++) {
+            for (int h = 0; h < halves; h++) {
+                int v = firstAcc + tap * halves + h;
+                if (wide) {
+                    x.vaddpsLoad512(v, v, pc, h * vectorBytes);
+                    x.vmovupsStore512(pc, h * vectorBytes, v);
+                } else {
+                    x.vaddpsLoad(v, v, pc, h * vectorBytes);
+                    x.vmovupsStore(pc, h * vectorBytes, v);
+                }
+            }
+            x.add(pc, ld);
+        }
+        x.mov(acc, pc);
+        x.add(xb, plane);
+        x.dec(channels);
+        x.jumpBack(JNZ, channel);
+        x.pop(pc);
+        x.pop(R12);
+        x.pop(RBX);
+        x.vzeroupper();
+        x.ret();
+        return x.code();
     }
 
     /**
@@ -139,5 +238,5 @@ final class Conv3x3Kernel {
         }
     }
 
-    @Override public String toString() { return "Conv3x3Kernel[" + isa + ", " + mr + "x" + nr + "]"; }
+    @Override public String toString() { return "Conv3x3Kernel[" + isa + ", " + mr + "x" + nr + ", weights 9x" + nw + "]"; }
 }

@@ -357,6 +357,10 @@ final class ConvolutionCpu {
         int r = g.rows(), px = g.pixels(), og = g.og();
         Tensor out = newTensor(wShape.clone(), gy.dtype());
         float[] gw = data(out);
+        if (Conv3x3.applies(g.n, g.c, g.kh, g.kw, p)) {
+            Conv3x3.backwardWeight(Conv3x3.KERNEL, xa, xc.offset(), g.n, g.c, g.h, g.w, ga, gyc.offset(), g.o, p.padH(), p.padW(), gw);
+            return out;
+        }
         int images = imagesPerWeightProduct(g);
         if (images > 1) {
             backwardWeightBatched(g, xa, xc.offset(), ga, gyc.offset(), gw, images);
@@ -377,7 +381,10 @@ final class ConvolutionCpu {
      * gw (groups, og, R) = the sum of the workers' accumulators (groups, R, og), added in the order given (chunk order,
      * so a run repeats its bits), on all threads: with 16 workers one thread's transposing sum took longer than the products.
      */
-    private static void addTransposed(java.util.List<float[]> accs, float[] gw, int groups, int og, int r) {
+    static void addTransposed(java.util.List<float[]> accs, float[] gw, int groups, int og, int r) { addTransposed(accs, gw, groups, og, r, og); }
+
+    /** The same with the accumulators' rows ld floats apart (ld >= og: the columns past og are not read). */
+    static void addTransposed(java.util.List<float[]> accs, float[] gw, int groups, int og, int r, int ld) {
         float[] sum = accs.get(0);
         Parallel.range(sum.length, Parallel.GRAIN, (lo, hi) -> {
             for (int a = 1; a < accs.size(); a++) {
@@ -391,8 +398,8 @@ final class ConvolutionCpu {
         });
         Parallel.range(groups * og, Math.max(1, Parallel.GRAIN / r), (lo, hi) -> {
             for (int row = lo; row < hi; row++) {
-                int base = row / og * og * r, oc = row % og;
-                for (int q = 0; q < r; q++) gw[row * r + q] = sum[base + q * og + oc];
+                int base = row / og * ld * r, oc = row % og;
+                for (int q = 0; q < r; q++) gw[row * r + q] = sum[base + q * ld + oc];
             }
         });
     }

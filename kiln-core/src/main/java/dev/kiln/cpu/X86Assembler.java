@@ -44,6 +44,13 @@ final class X86Assembler {
 
     void vbroadcastss(int ymm, int base, int disp) { vex(ymm, 0, base, MAP_0F38, PP_66); emit(0x18); memory(ymm, base, disp); }
 
+    /** ymm = the float at [base + index · scale + disp] in every lane. */
+    void vbroadcastss(int ymm, int base, int index, int scale, int disp) {
+        vex(ymm, 0, base, index, MAP_0F38, PP_66);
+        emit(0x18);
+        memory(ymm, base, index, scale, disp);
+    }
+
     /** ymm = the 32-bit value at [base + index · scale + disp] in every lane. */
     void vpbroadcastd(int ymm, int base, int index, int scale, int disp) {
         vex(ymm, 0, base, index, MAP_0F38, PP_66);
@@ -111,6 +118,14 @@ final class X86Assembler {
     void vmovupsStore512(int base, int disp, int zmm) { evex(zmm, 0, base, false, MAP_0F, PP_NONE); emit(0x11); memory(zmm, base, disp, 64); }
 
     void vbroadcastss512(int zmm, int base, int disp) { evex(zmm, 0, base, false, MAP_0F38, PP_66); emit(0x18); memory(zmm, base, disp, 4); }
+
+    /** zmm = the float at [base + index · scale + disp] in every lane (index below 8). */
+    void vbroadcastss512(int zmm, int base, int index, int scale, int disp) {
+        if (index >= 8) throw new IllegalArgumentException("the 512-bit forms here take an index register below 8");
+        evex(zmm, 0, base, false, MAP_0F38, PP_66);
+        emit(0x18);
+        memory(zmm, base, index, scale, disp, 4);
+    }
 
     /** acc += x * y. */
     void vfmadd231ps512(int acc, int x, int y) { evex(acc, x, y, true, MAP_0F38, PP_66); emit(0xB8); registers(acc, y); }

@@ -14,7 +14,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * The 3x3 stride-1 convolution without im2col ({@link Conv3x3}), with each machine-code kernel this processor runs
  * (AVX2's 6 x 16 tiles and, where there is AVX-512, the 8 x 32 ones), against direct loops in double: forward with
- * and without bias, and the input gradient written and added. Output channel counts that leave a partial block of
+ * and without bias, the input gradient written and added, and the weight gradient (output channel counts that leave
+ * a partial block of 8 or 32 too). Output channel counts that leave a partial block of
  * rows, images narrower than a tile, pads 0 to 2. Tolerance as ConvolutionCpuTest's: 1e-5 · sqrt(terms) times the
  * sum of the |products| that make an element.
  */
@@ -40,6 +41,7 @@ class Conv3x3Test {
             "2, 9, 6, 11, 13, 0, 1",     // partial row blocks (13 = 8 + 5, 6 + 6 + 1), no vertical padding
             "2, 16, 3, 3, 20, 2, 2",     // the widest padding: outputs 5x5; input gradient from a gy padded by 0
             "4, 12, 14, 14, 24, 1, 1",   // several tiles a row of positions
+            "3, 8, 5, 6, 40, 1, 1",      // the weight gradient's blocks of 32 (AVX-512) and 8 output channels: 32 + 8
             "1, 8, 1, 3, 7, 1, 0"        // a single input row: one output row of 1 column
     })
     void matchesDirectLoops(int n, int c, int h, int w, int o, int ph, int pw) {
@@ -51,6 +53,7 @@ class Conv3x3Test {
         float[] gy = random(r, 5 + n * o * oh * ow), addend = random(r, n * c * h * w);
         // reference: y[img][oc][oy][ox] = bias + sum x[img][ch][oy+ki-ph][ox+kj-pw] w[oc][ch][ki][kj]; gx its adjoint
         double[] y = new double[n * o * oh * ow], yScale = new double[y.length], gx = new double[n * c * h * w], gxScale = new double[gx.length];
+        double[] gw = new double[o * c * 9], gwScale = new double[gw.length];
         for (int img = 0; img < n; img++)
             for (int oc = 0; oc < o; oc++)
                 for (int oy = 0; oy < oh; oy++)
@@ -69,6 +72,9 @@ class Conv3x3Test {
                                     yScale[yi] += Math.abs(x[3 + xi] * wv);
                                     gx[xi] += gy[5 + yi] * wv;
                                     gxScale[xi] += Math.abs(gy[5 + yi] * wv);
+                                    int wi = ((oc * c + ch) * 3 + ki) * 3 + kj;
+                                    gw[wi] += (double) gy[5 + yi] * x[3 + xi];
+                                    gwScale[wi] += Math.abs((double) gy[5 + yi] * x[3 + xi]);
                                 }
                     }
         for (Conv3x3Kernel k : ks) {
@@ -98,6 +104,10 @@ class Conv3x3Test {
                 plusScale[i] += Math.abs(addend[i]);
             }
             assertClose(what + "input gradient added", plus, plusScale, 9 * o, sum, 4);
+            float[] wg = new float[gw.length];
+            java.util.Arrays.fill(wg, Float.NaN);
+            Conv3x3.backwardWeight(k, x, 3, n, c, h, w, gy, 5, o, ph, pw, wg);
+            assertClose(what + "weight gradient", gw, gwScale, n * oh * ow, wg, 0);
         }
     }
 
