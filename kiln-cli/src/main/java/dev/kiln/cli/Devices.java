@@ -30,7 +30,7 @@ final class Devices {
         return m.length() > 200 ? m.substring(0, 197) + "..." : m;
     }
 
-    /** The CPU as reports show it: its model (from /proc/cpuinfo where there is one), cores, vector width and GEMM kernel. */
+    /** The CPU as reports show it: its model (from /proc/cpuinfo where there is one), cores, vector width and kernels. */
     static String describeCpu() {
         String model = "";
         try (var lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
@@ -40,7 +40,8 @@ final class Devices {
         }
         return (model.isEmpty() ? "" : model + ", ") + Runtime.getRuntime().availableProcessors() + " cores, Vector API "
                 + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() + "-bit float vectors, GEMM kernel "
-                + dev.kiln.cpu.CpuBackend.INSTANCE.gemmKernel() + ", int8 kernel " + dev.kiln.cpu.CpuBackend.INSTANCE.int8Kernel();
+                + dev.kiln.cpu.CpuBackend.INSTANCE.gemmKernel() + ", int8 kernel " + dev.kiln.cpu.CpuBackend.INSTANCE.int8Kernel()
+                + ", 3x3 convolution kernel " + dev.kiln.cpu.CpuBackend.INSTANCE.conv3x3Kernel();
     }
 
     /** Parses --device: cpu, cuda, cuda:N or auto. */

@@ -65,7 +65,8 @@ class MainTest {
         Run r = kiln("devices", "--log-level", "debug");
         assertEquals(0, r.code(), r.toString());
         assertTrue(r.out().contains("float vectors, GEMM kernel " + dev.kiln.cpu.CpuBackend.INSTANCE.gemmKernel()
-                + ", int8 kernel " + dev.kiln.cpu.CpuBackend.INSTANCE.int8Kernel()), r.out());
+                + ", int8 kernel " + dev.kiln.cpu.CpuBackend.INSTANCE.int8Kernel()
+                + ", 3x3 convolution kernel " + dev.kiln.cpu.CpuBackend.INSTANCE.conv3x3Kernel()), r.out());
         assertTrue(System.getLogger("dev.kiln.cli.MainTest").isLoggable(System.Logger.Level.DEBUG), "--log-level debug turned debug on");
         assertEquals(0, kiln("devices", "--log-level", "warning").code());
         assertFalse(System.getLogger("dev.kiln.cli.MainTest").isLoggable(System.Logger.Level.INFO), "--log-level warning turned info off");

@@ -43,6 +43,15 @@ public final class CpuBackend implements Backend {
      */
     public String int8Kernel() { return Int8GemmAvx2.describe(); }
 
+    /**
+     * The float32 3x3 stride-1 convolution kernel, for reports: "AVX-512 machine code 8x32" where {@link Conv3x3} runs,
+     * else "im2col + GEMM".
+     */
+    public String conv3x3Kernel() {
+        Conv3x3Kernel k = Conv3x3.KERNEL;
+        return k == null ? "im2col + GEMM" : k.isa + " machine code " + k.mr + "x" + k.nr;
+    }
+
     @Override public Storage allocate(DType dtype, long numel) { return CpuStorage.allocate(dtype, numel); }
 
     @Override public Tensor fromHost(Object array, DType dtype, int[] shape) {
