@@ -10,13 +10,14 @@ Figures: GEMM and convolution, best and median of 15 timed calls after warm-up; 
 of N Fashion-MNIST images (the files kiln train reads), batch 128, Adam lr 1e-3, the models of kiln's ModelZoo,
 data loading included (tensors already in memory, shuffled per epoch, as kiln's loader; --data: the directory of
 Fashion-MNIST's files, gzipped or not); images, `kiln bench --device cpu`'s image workloads (mlp, cnn, cifar_cnn,
-resnet_small at batch 128 and 1024, float32, random inputs, Adam; 10 timed steps after 10 warm-up ones, as Kiln's); seq, torch_ref.py's GPT
+resnet_small at batch 128 and 1024, float32, random inputs, Adam; 10 warm-up steps and at least 2 s of them, then 10
+timed and at least 1 s, as Kiln's); seq, torch_ref.py's GPT
 (W7, AdamW) and character LSTM (W9, Adam) in float32, tokens/s over --steps steps after one warm-up step, as
 `kiln bench --device cpu --only gpt,lstm` times Kiln's (torch 1.13 has no scaled_dot_product_attention: the causal
 attention is written out, as its nn.MultiheadAttention would compute it); ops, those steps' products and elementwise
 ops one by one (median and best microseconds), as Kiln's dev.kiln.cpu.ManyCoreProbe (test sources) times its own.
 """
-import gzip, os, sys, time, argparse
+import gzip, itertools, os, sys, time, argparse
 
 p = argparse.ArgumentParser()
 p.add_argument('what', nargs='?', default='all')
@@ -146,12 +147,17 @@ if args.what in ('images', 'all'):
                 opt.zero_grad(set_to_none=True)
                 F.cross_entropy(m(x), y).backward()
                 opt.step()
-            for _ in range(10):
+            warm_end = time.perf_counter() + 2   # as kiln bench's CPU steps: 10 and at least 2 s warm-up, 10 and 1 s timed
+            for i in itertools.count():
+                if i >= 10 and time.perf_counter() >= warm_end:
+                    break
                 step()
             t0 = time.perf_counter()
-            for _ in range(10):
+            for done in itertools.count(1):
                 step()
-            dt = (time.perf_counter() - t0) / 10
+                if done >= 10 and time.perf_counter() - t0 >= 1:
+                    break
+            dt = (time.perf_counter() - t0) / done
             print(f'{name}_b{bs}_fp32_train_samples_s {bs / dt:9.0f}  ({dt * 1e3:.1f} ms a step)', flush=True)
             if args.profile:
                 with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:

@@ -406,6 +406,31 @@ public final class Bench {
         return (System.nanoTime() - t) / 1e9 / iters;
     }
 
+    /** CPU warm-up and timing floors of a training step (bench/torch_cpu_ref.py's images keeps the same). */
+    static final double CPU_WARM_SECONDS = 2, CPU_TIMED_SECONDS = 1;
+
+    /**
+     * A CPU training step's seconds: `warm` steps and at least {@link #CPU_WARM_SECONDS} of them first (C2 compiles a
+     * method after thousands of calls: an MLP step of 5 ms ran its cross-entropy and mean interpreted through ten warm-up
+     * steps on 16 cores), then `steps` and at least {@link #CPU_TIMED_SECONDS} timed.
+     */
+    private double cpuStepSeconds(Supplier<Object> fn, int steps, int warm) {
+        long warmEnd = System.nanoTime() + (long) (CPU_WARM_SECONDS * 1e9);
+        for (int i = 0; i < warm || System.nanoTime() < warmEnd; i++) {
+            try (MemoryScope s = MemoryScope.open()) {
+                fn.get();
+            }
+        }
+        long t = System.nanoTime(), timedEnd = t + (long) (CPU_TIMED_SECONDS * 1e9);
+        int done = 0;
+        for (; done < steps || System.nanoTime() < timedEnd; done++) {
+            try (MemoryScope s = MemoryScope.open()) {
+                fn.get();
+            }
+        }
+        return (System.nanoTime() - t) / 1e9 / done;
+    }
+
     /** The CIFAR-10 CNN of torch_ref.py: two conv-conv-pool blocks of 32 and 64 channels, dense 512. */
     static Sequential cifarCnn(Generator g) {
         return new Sequential(new Conv2d(3, 32, 3, 1, 1, g), new ReLU(), new Conv2d(32, 32, 3, g), new ReLU(),
@@ -490,7 +515,7 @@ public final class Bench {
             opt.step();
             return l;
         };
-        double s = perCall(step, steps, warm);
+        double s = device.isCuda() ? perCall(step, steps, warm) : cpuStepSeconds(step, steps, warm);
         if (peakKey != null) {
             Cuda.resetPeakMemory(device);
             perCall(step, 1, 0);
