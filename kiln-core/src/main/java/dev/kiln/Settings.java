@@ -68,8 +68,9 @@ import java.util.function.UnaryOperator;
  *                       {@code is_high_priority_stream}); default off
  * @param cpuAsm         {@code kiln.cpu.asm} / {@code KILN_CPU_ASM}: on Linux x86-64 processors with AVX2 and FMA (or
  *                       AVX-512F), the float32 GEMM kernel is machine code Kiln writes at start-up (12 ymm accumulators
- *                       where C2's Vector API code keeps 8; at 512 bits C2's tile, 10-25% faster); off: the Vector API
- *                       kernel (default on)
+ *                       where C2's Vector API code keeps 8; at 512 bits C2's tile, 10-25% faster), as are the int8
+ *                       product and the 3x3 stride-1 convolutions; off: the Vector API kernel, int8 through the float
+ *                       GEMM, the convolutions through im2col (default on)
  * @param cpuThreads     {@code kiln.cpu.threads} / {@code KILN_CPU_THREADS}: the threads the CPU kernels split work over
  *                       (0, default: one per processor the JVM sees)
  * @param cpuTeam        {@code kiln.cpu.team} / {@code KILN_CPU_TEAM}: the CPU's parallel loops run on a team of

@@ -53,6 +53,7 @@ import java.util.function.Supplier;
  */
 public final class Bench {
     private final Device device;
+    private final StepTimer timer;
     private final Path fmnistDir;
     private final Consumer<String> log;
     private Path profileDir;
@@ -63,6 +64,7 @@ public final class Bench {
 
     public Bench(Device device, Path fmnistDir, Consumer<String> log) {
         this.device = device;
+        this.timer = new StepTimer(device);
         this.fmnistDir = fmnistDir;
         this.log = log;
     }
@@ -129,7 +131,7 @@ public final class Bench {
                 // the Java side must be compiled (JIT: thousands of calls) for a 1024 product of ~56 us not to be
                 // host-bound; 50 warm-up calls left it interpreted in some runs (0.87-1.01 of PyTorch from run to run)
                 // on the CPU enough warm-up calls to cycle kiln's 1 GB young generation: fresh heap pages fault (103 GFLOP/s at 1024, not 300)
-                double s = perCall(() -> a.matmul(b), gpu ? (n <= 1024 ? 1000 : 20) : 10, gpu ? (n <= 1024 ? 3000 : 3) : (n <= 1024 ? 300 : 70));
+                double s = timer.perCall(() -> a.matmul(b), gpu ? (n <= 1024 ? 1000 : 20) : 10, gpu ? (n <= 1024 ? 3000 : 3) : (n <= 1024 ? 300 : 70));
                 res.put(key, round(2.0 * n * n * n / s / (gpu ? 1e12 : 1e9), 1));
                 a.close();
                 b.close();
@@ -141,11 +143,11 @@ public final class Bench {
             Conv2d conv = new Conv2d(3, 64, 3, 1, 1, new Generator(3));
             conv.to(device);
             Tensor x = Tensor.randn(new Generator(4), new int[]{16, 3, 224, 224}, DType.FLOAT32, device).keep();
-            double s = Tensor.noGrad(() -> perCall(() -> conv.forward(x), gpu ? 50 : 5, gpu ? 10 : 2));
+            double s = Tensor.noGrad(() -> timer.perCall(() -> conv.forward(x), gpu ? 50 : 5, gpu ? 10 : 2));
             res.put("conv_seed_fwd_ms", round(s * 1e3, 3));
             log.accept("conv_seed_fwd_ms " + res.get("conv_seed_fwd_ms"));
         }
-        if (gpu) AttentionRows.run(device, key -> want(only, key), this::perCall, (key, ms) -> record(res, key, ms));
+        if (gpu) AttentionRows.run(device, key -> want(only, key), timer::perCall, (key, ms) -> record(res, key, ms));
         for (String name : new String[]{"mlp", "cnn", "cifar_cnn", "resnet_small"}) {
             for (int bs : new int[]{128, 1024}) {
                 for (boolean amp : new boolean[]{false, true}) {
@@ -224,8 +226,8 @@ public final class Bench {
             Tensor x1 = Tensor.randn(new Generator(9), batchOf(1, shape), DType.FLOAT32, device).keep();
             Tensor x256 = Tensor.randn(new Generator(9), batchOf(256, shape), DType.FLOAT32, device).keep();
             try (Predictor p = new Predictor(m, x1)) {
-                res.put("infer_" + name + "_b1_fp32_ms", round(perCall(() -> p.predict(x1), gpu ? 300 : 50, 20) * 1e3, 3));
-                res.put("infer_" + name + "_b256_fp32_img_s", Math.round(256 / perCall(() -> p.predict(x256), gpu ? 30 : 3, 5)));
+                res.put("infer_" + name + "_b1_fp32_ms", round(timer.perCall(() -> p.predict(x1), gpu ? 300 : 50, 20) * 1e3, 3));
+                res.put("infer_" + name + "_b256_fp32_img_s", Math.round(256 / timer.perCall(() -> p.predict(x256), gpu ? 30 : 3, 5)));
                 // eight callers at once, batch 1 each: on a GPU they replay side by side on the predictor's lanes
                 if (gpu) res.put("infer_" + name + "_b1_8callers_req_s", Math.round(concurrentRate(p, x1, 8, 200)));
             }
@@ -238,8 +240,8 @@ public final class Bench {
                 Model m16 = ((ModelZoo) w[1]).build(new Generator(0), shape, (Integer) w[3]);
                 m16.to(device);
                 try (Predictor p = new Predictor(m16, x1, Predictor.Options.DEFAULT.withPrecision(DType.BFLOAT16))) {
-                    res.put("infer_" + name + "_b1_bf16_ms", round(perCall(() -> p.predict(x1), 300, 20) * 1e3, 3));
-                    res.put("infer_" + name + "_b256_bf16_img_s", Math.round(256 / perCall(() -> p.predict(x256), 30, 5)));
+                    res.put("infer_" + name + "_b1_bf16_ms", round(timer.perCall(() -> p.predict(x1), 300, 20) * 1e3, 3));
+                    res.put("infer_" + name + "_b256_bf16_img_s", Math.round(256 / timer.perCall(() -> p.predict(x256), 30, 5)));
                 }
             }
             log.accept("infer_" + name + " " + res.get("infer_" + name + "_b1_fp32_ms") + " ms, " + res.get("infer_" + name + "_b256_fp32_img_s") + " img/s");
@@ -388,49 +390,6 @@ public final class Bench {
         if (device.isCuda()) Cuda.synchronize();
     }
 
-    /** Seconds per call: warm-up, then the mean of {@code iters} calls, each in its own memory scope. */
-    private double perCall(Supplier<Object> fn, int iters, int warm) {
-        for (int i = 0; i < warm; i++) {
-            try (MemoryScope s = MemoryScope.open()) {
-                fn.get();
-            }
-        }
-        sync();
-        long t = System.nanoTime();
-        for (int i = 0; i < iters; i++) {
-            try (MemoryScope s = MemoryScope.open()) {
-                fn.get();
-            }
-        }
-        sync();
-        return (System.nanoTime() - t) / 1e9 / iters;
-    }
-
-    /** CPU warm-up and timing floors of a training step (bench/torch_cpu_ref.py's images keeps the same). */
-    static final double CPU_WARM_SECONDS = 2, CPU_TIMED_SECONDS = 1;
-
-    /**
-     * A CPU training step's seconds: `warm` steps and at least {@link #CPU_WARM_SECONDS} of them first (C2 compiles a
-     * method after thousands of calls: an MLP step of 5 ms ran its cross-entropy and mean interpreted through ten warm-up
-     * steps on 16 cores), then `steps` and at least {@link #CPU_TIMED_SECONDS} timed.
-     */
-    private double cpuStepSeconds(Supplier<Object> fn, int steps, int warm) {
-        long warmEnd = System.nanoTime() + (long) (CPU_WARM_SECONDS * 1e9);
-        for (int i = 0; i < warm || System.nanoTime() < warmEnd; i++) {
-            try (MemoryScope s = MemoryScope.open()) {
-                fn.get();
-            }
-        }
-        long t = System.nanoTime(), timedEnd = t + (long) (CPU_TIMED_SECONDS * 1e9);
-        int done = 0;
-        for (; done < steps || System.nanoTime() < timedEnd; done++) {
-            try (MemoryScope s = MemoryScope.open()) {
-                fn.get();
-            }
-        }
-        return (System.nanoTime() - t) / 1e9 / done;
-    }
-
     /** The CIFAR-10 CNN of torch_ref.py: two conv-conv-pool blocks of 32 and 64 channels, dense 512. */
     static Sequential cifarCnn(Generator g) {
         return new Sequential(new Conv2d(3, 32, 3, 1, 1, g), new ReLU(), new Conv2d(32, 32, 3, g), new ReLU(),
@@ -498,7 +457,7 @@ public final class Bench {
                     amp ? Precision.BF16 : Precision.FP32, GraphedStep.DEFAULT_WARMUP)) {
                 if (dp != null) gs.dataParallel(dp);
                 Supplier<Object> replayed = () -> gs.step(x, y);
-                double s = perCall(replayed, steps, 10);
+                double s = timer.perCall(replayed, steps, 10);
                 if (!gs.captured()) throw new IllegalStateException(profileKey + ": the step was never captured");
                 if (profileDir != null) profile(profileKey, replayed);
                 return s;
@@ -515,10 +474,10 @@ public final class Bench {
             opt.step();
             return l;
         };
-        double s = device.isCuda() ? perCall(step, steps, warm) : cpuStepSeconds(step, steps, warm);
+        double s = device.isCuda() ? timer.perCall(step, steps, warm) : timer.cpuStep(step, steps, warm);
         if (peakKey != null) {
             Cuda.resetPeakMemory(device);
-            perCall(step, 1, 0);
+            timer.perCall(step, 1, 0);
             peakMemory.put(peakKey, Math.round(Cuda.peakMemoryBytes(device) / 1e6));
         }
         if (profileDir != null) profile(profileKey, step);
@@ -530,7 +489,7 @@ public final class Bench {
         if (group != null) key += "_rank" + group.rank();     // each rank its own files
         Profiler prof = Profiler.start();
         try {
-            perCall(step, 5, 0);
+            timer.perCall(step, 5, 0);
         } finally {
             prof.close();
         }
