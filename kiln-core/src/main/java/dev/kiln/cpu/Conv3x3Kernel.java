@@ -116,10 +116,7 @@ final class Conv3x3Kernel {
         x.movLoad(row, RSP, 32);
         x.movLoad(plane, RSP, 40);
         int channel = x.here();
-        for (int v = firstAcc; v < firstAcc + 9 * halves; v++) {
-            if (wide) x.vzero512(v);
-            else x.vzero(v);
-        }
+        clear(x, wide, firstAcc, 9 * halves);
         x.mov(px, xb);
         x.mov(pb, gyT);
         x.mov(k, positions);
@@ -186,10 +183,7 @@ final class Conv3x3Kernel {
         x.movLoad(row, RSP, 24);   // past the two saved registers and the return address
         x.movLoad(plane, RSP, 32);
         int tile = x.here();
-        for (int v = firstAcc; v < firstAcc + 2 * mr; v++) {
-            if (wide) x.vzero512(v);
-            else x.vzero(v);
-        }
+        clear(x, wide, firstAcc, 2 * mr);
         x.mov(pa, a);
         x.mov(px, xb);
         x.mov(k, channels);
@@ -224,6 +218,14 @@ final class Conv3x3Kernel {
         x.vzeroupper();
         x.ret();
         return x.code();
+    }
+
+    /** Zeroes `count` vector registers from `first` on: a tile's accumulators. */
+    private static void clear(X86Assembler x, boolean wide, int first, int count) {
+        for (int v = first; v < first + count; v++) {
+            if (wide) x.vzero512(v);
+            else x.vzero(v);
+        }
     }
 
     /** Vector register v = the floats at [px + ki·row + disp]. */
