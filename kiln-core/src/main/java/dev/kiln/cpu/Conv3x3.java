@@ -13,7 +13,8 @@ import jdk.incubator.vector.VectorSpecies;
  * where im2col + GEMM wrote and packed a (9·C x P) matrix per image: half of a 32-channel layer's time on two cores.
  * The input gradient is the same convolution of the output gradient padded by 2 - pad, with the weights transposed
  * and turned half a circle; the weight gradient multiplies the same rows by the transposed output gradient. Images go to
- * threads, one at a time each.
+ * threads, one at a time each; with fewer images than threads, one image at a time goes to all of them (its blocks of
+ * output channels and runs of tiles; for the weight gradient, its input channels).
  */
 final class Conv3x3 {
     private Conv3x3() {}
@@ -24,11 +25,10 @@ final class Conv3x3 {
     /** Fewer input channels take {@link DirectConv} or im2col, whose columns are then few. */
     static final int MIN_CHANNELS = 8;
 
-    /** Whether a convolution of n images with c input channels goes here (also for its input gradient). */
-    static boolean applies(int n, int c, int kh, int kw, Conv2dParams p) {
+    /** Whether a convolution with c input channels goes here (also for its gradients). */
+    static boolean applies(int c, int kh, int kw, Conv2dParams p) {
         return KERNEL != null && kh == 3 && kw == 3 && p.strideH() == 1 && p.strideW() == 1 && p.dilationH() == 1
-                && p.dilationW() == 1 && p.groups() == 1 && p.padH() <= 2 && p.padW() <= 2 && c >= MIN_CHANNELS
-                && n >= Parallel.THREADS;
+                && p.dilationW() == 1 && p.groups() == 1 && p.padH() <= 2 && p.padW() <= 2 && c >= MIN_CHANNELS;
     }
 
     /**
@@ -59,23 +59,42 @@ final class Conv3x3 {
                                int ph, int pw, float[] gw) {
         int hp = h + 2 * ph, wp = w + 2 * pw, oh = hp - 2, ow = wp - 2, plane = hp * wp, positions = oh * wp;
         int ld = (o + kernel.nw - 1) / kernel.nw * kernel.nw, padded = c * plane + 2;
+        if (n < Parallel.THREADS) {
+            // one image at a time, its input channels (disjoint rows of one accumulator) on all threads
+            float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, padded), gyT = ThreadBuffers.get(ThreadBuffers.CONV_GY, positions * ld);
+            float[] acc = new float[9 * c * ld];
+            for (int img = 0; img < n; img++) {
+                pad(x, xOff + img * c * h * w, c, h, w, ph, pw, xp, padded);
+                transpose(gy, gyOff + img * o * oh * ow, o, oh, ow, wp, ld, gyT, positions);
+                Parallel.range(c, 1, (lo, hi) -> {
+                    for (int b = 0; b < ld; b += kernel.nw) kernel.weights(xp, lo * plane, hi - lo, wp, plane, gyT, b, ld, positions, acc, 9 * lo * ld + b);
+                });
+            }
+            ConvolutionCpu.addTransposed(java.util.List.of(acc), gw, 1, o, 9 * c, ld);
+            return;
+        }
         var accs = new java.util.concurrent.ConcurrentSkipListMap<Integer, float[]>();
         Parallel.balanced(n, (lo, hi) -> {
             float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, padded), gyT = ThreadBuffers.get(ThreadBuffers.CONV_GY, positions * ld);
             float[] acc = new float[9 * c * ld];
             for (int img = lo; img < hi; img++) {
                 pad(x, xOff + img * c * h * w, c, h, w, ph, pw, xp, padded);
-                java.util.Arrays.fill(gyT, 0, positions * ld, 0f);
-                for (int oc = 0, s = gyOff + img * o * oh * ow; oc < o; oc++) {
-                    for (int oy = 0; oy < oh; oy++) {
-                        for (int ox = 0; ox < ow; ox++, s++) gyT[(oy * wp + ox) * ld + oc] = gy[s];
-                    }
-                }
+                transpose(gy, gyOff + img * o * oh * ow, o, oh, ow, wp, ld, gyT, positions);
                 for (int b = 0; b < ld; b += kernel.nw) kernel.weights(xp, 0, c, wp, plane, gyT, b, ld, positions, acc, b);
             }
             accs.put(lo, acc);
         });
         ConvolutionCpu.addTransposed(new java.util.ArrayList<>(accs.values()), gw, 1, o, 9 * c, ld);
+    }
+
+    /** One image's gy (o, oh, ow) into gyT as rows of ld per padded-row position (oy·wp + ox), zero where nothing is kept. */
+    private static void transpose(float[] gy, int at, int o, int oh, int ow, int wp, int ld, float[] gyT, int positions) {
+        java.util.Arrays.fill(gyT, 0, positions * ld, 0f);
+        for (int oc = 0, s = at; oc < o; oc++) {
+            for (int oy = 0; oy < oh; oy++) {
+                for (int ox = 0; ox < ow; ox++, s++) gyT[(oy * wp + ox) * ld + oc] = gy[s];
+            }
+        }
     }
 
     /**
@@ -103,6 +122,25 @@ final class Conv3x3 {
         int positions = oh * wp, tiles = (positions + kernel.nr - 1) / kernel.nr, ldc = tiles * kernel.nr;
         // the last tile reads up to ldc - positions + 2 floats past the last plane
         int padded = cin * plane + ldc - positions + 2, blocks = (outs + kernel.mr - 1) / kernel.mr, k = 9 * cin;
+        if (n < Parallel.THREADS) {
+            // one image at a time, its blocks' runs of tiles on all threads
+            float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, padded);
+            float[] rows = ThreadBuffers.get(ThreadBuffers.CONV_OUT, blocks * kernel.mr * ldc);
+            for (int img = 0; img < n; img++) {
+                pad(in, inOff + img * cin * h * w, cin, h, w, ph, pw, xp, padded);
+                Parallel.range(blocks * tiles, 1, (lo, hi) -> {
+                    for (int t = lo; t < hi; ) {
+                        int b = t / tiles, first = t % tiles, count = Math.min(tiles - first, hi - t);
+                        kernel.row(packed, b * kernel.mr * k, cin, xp, first * kernel.nr, wp, plane, rows,
+                                b * kernel.mr * ldc + first * kernel.nr, ldc, count);
+                        t += count;
+                    }
+                });
+                int at = outOff + img * outs * oh * ow;
+                Parallel.range(outs, 1, (lo, hi) -> copyOut(rows, ldc, wp, lo, hi, oh, ow, bias, bOff, out, at, add));
+            }
+            return;
+        }
         Parallel.balanced(n, (lo, hi) -> {
             float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, padded);
             float[] rows = ThreadBuffers.get(ThreadBuffers.CONV_OUT, blocks * kernel.mr * ldc);
@@ -111,7 +149,7 @@ final class Conv3x3 {
                 for (int b = 0; b < blocks; b++) {
                     kernel.row(packed, b * kernel.mr * k, cin, xp, 0, wp, plane, rows, b * kernel.mr * ldc, ldc, tiles);
                 }
-                copyOut(rows, ldc, wp, outs, oh, ow, bias, bOff, out, outOff + img * outs * oh * ow, add);
+                copyOut(rows, ldc, wp, 0, outs, oh, ow, bias, bOff, out, outOff + img * outs * oh * ow, add);
             }
         });
     }
@@ -132,9 +170,9 @@ final class Conv3x3 {
         java.util.Arrays.fill(xp, c * plane, length, 0f);
     }
 
-    /** out[oc][oy][0..ow) = (or +=) rows[oc·ldc + oy·wp + 0..ow) + bias: the kept positions of each padded row. */
-    private static void copyOut(float[] rows, int ldc, int wp, int outs, int oh, int ow, float[] bias, int bOff, float[] out, int at, boolean add) {
-        for (int oc = 0; oc < outs; oc++) {
+    /** out[oc][oy][0..ow) = (or +=) rows[oc·ldc + oy·wp + 0..ow) + bias for oc in [from, to): each padded row's kept positions. */
+    private static void copyOut(float[] rows, int ldc, int wp, int from, int to, int oh, int ow, float[] bias, int bOff, float[] out, int at, boolean add) {
+        for (int oc = from; oc < to; oc++) {
             float b = bias == null ? 0f : bias[bOff + oc];
             FloatVector bv = FloatVector.broadcast(F, b);
             for (int oy = 0; oy < oh; oy++) {

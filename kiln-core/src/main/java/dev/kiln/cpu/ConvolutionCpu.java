@@ -154,7 +154,7 @@ final class ConvolutionCpu {
         Tensor bc = bias == null ? null : bias.detach().contiguous();
         float[] b = bc == null ? null : data(bc);
         int bOff = bc == null ? 0 : bc.offset();
-        if (Conv3x3.applies(g.n, g.c, g.kh, g.kw, p)) {
+        if (Conv3x3.applies(g.c, g.kh, g.kw, p)) {
             Tensor out = CpuStorage.unsetTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
             Conv3x3.forward(Conv3x3.KERNEL, xa, xc.offset(), g.n, g.c, g.h, g.w, wa, wc.offset(), g.o, p.padH(), p.padW(), b, bOff, data(out));
             return out;
@@ -276,7 +276,7 @@ final class ConvolutionCpu {
         Geo g = Geo.of(xShape, w.shape(), p);
         Tensor gyc = gy.detach().contiguous(), wc = w.detach().contiguous();
         float[] ga = data(gyc), wa = data(wc);
-        if (Conv3x3.applies(g.n, g.c, g.kh, g.kw, p)) {
+        if (Conv3x3.applies(g.c, g.kh, g.kw, p)) {
             Tensor gx = into != null ? into : CpuStorage.unsetTensor(xShape.clone(), gy.dtype());
             Conv3x3.backwardInput(Conv3x3.KERNEL, ga, gyc.offset(), g.n, g.o, g.oh, g.ow, wa, wc.offset(), g.c, p.padH(), p.padW(),
                     data(gx), gx.offset(), into != null);
@@ -359,7 +359,7 @@ final class ConvolutionCpu {
         int r = g.rows(), px = g.pixels(), og = g.og();
         Tensor out = newTensor(wShape.clone(), gy.dtype());
         float[] gw = data(out);
-        if (Conv3x3.applies(g.n, g.c, g.kh, g.kw, p)) {
+        if (Conv3x3.applies(g.c, g.kh, g.kw, p)) {
             Conv3x3.backwardWeight(Conv3x3.KERNEL, xa, xc.offset(), g.n, g.c, g.h, g.w, ga, gyc.offset(), g.o, p.padH(), p.padW(), gw);
             return out;
         }

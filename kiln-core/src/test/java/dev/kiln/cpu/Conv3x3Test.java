@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * and without bias, the input gradient written and added, and the weight gradient (output channel counts that leave
  * a partial block of 8 or 32 too). Output channel counts that leave a partial block of
  * rows, images narrower than a tile, pads 0 to 2. Tolerance as ConvolutionCpuTest's: 1e-5 · sqrt(terms) times the
- * sum of the |products| that make an element.
+ * sum of the |products| that make an element. Batches of fewer images than threads take the split-image path.
  */
 class Conv3x3Test {
     private static List<Conv3x3Kernel> kernels() {
@@ -42,7 +42,8 @@ class Conv3x3Test {
             "2, 16, 3, 3, 20, 2, 2",     // the widest padding: outputs 5x5; input gradient from a gy padded by 0
             "4, 12, 14, 14, 24, 1, 1",   // several tiles a row of positions
             "3, 8, 5, 6, 40, 1, 1",      // the weight gradient's blocks of 32 (AVX-512) and 8 output channels: 32 + 8
-            "1, 8, 1, 3, 7, 1, 0"        // a single input row: one output row of 1 column
+            "1, 8, 1, 3, 7, 1, 0",       // a single input row: one output row of 1 column
+            "1, 20, 13, 17, 37, 1, 1"    // one image (fewer than threads): its tiles, blocks and channels split over them
     })
     void matchesDirectLoops(int n, int c, int h, int w, int o, int ph, int pw) {
         List<Conv3x3Kernel> ks = kernels();
@@ -115,14 +116,13 @@ class Conv3x3Test {
     void takesOnlyWhatItComputes() {
         Conv2dParams same = Conv2dParams.of(1, 1, 1, 1);
         boolean any = Conv3x3.KERNEL != null;
-        assertEquals(any, Conv3x3.applies(Parallel.THREADS, 16, 3, 3, same));
-        assertFalse(Conv3x3.applies(Parallel.THREADS, 16, 3, 3, Conv2dParams.of(2, 1, 1, 1)), "stride 2");
-        assertFalse(Conv3x3.applies(Parallel.THREADS, 16, 3, 3, Conv2dParams.of(1, 2, 2, 1)), "dilation 2");
-        assertFalse(Conv3x3.applies(Parallel.THREADS, 16, 3, 3, Conv2dParams.of(1, 1, 1, 2)), "groups");
-        assertFalse(Conv3x3.applies(Parallel.THREADS, 16, 3, 3, Conv2dParams.of(1, 3, 1, 1)), "pad 3");
-        assertFalse(Conv3x3.applies(Parallel.THREADS, 16, 5, 5, same), "5x5");
-        assertFalse(Conv3x3.applies(Parallel.THREADS, Conv3x3.MIN_CHANNELS - 1, 3, 3, same), "few channels");
-        assertFalse(Conv3x3.applies(Parallel.THREADS - 1, 16, 3, 3, same), "fewer images than threads");
+        assertEquals(any, Conv3x3.applies(16, 3, 3, same));
+        assertFalse(Conv3x3.applies(16, 3, 3, Conv2dParams.of(2, 1, 1, 1)), "stride 2");
+        assertFalse(Conv3x3.applies(16, 3, 3, Conv2dParams.of(1, 2, 2, 1)), "dilation 2");
+        assertFalse(Conv3x3.applies(16, 3, 3, Conv2dParams.of(1, 1, 1, 2)), "groups");
+        assertFalse(Conv3x3.applies(16, 3, 3, Conv2dParams.of(1, 3, 1, 1)), "pad 3");
+        assertFalse(Conv3x3.applies(16, 5, 5, same), "5x5");
+        assertFalse(Conv3x3.applies(Conv3x3.MIN_CHANNELS - 1, 3, 3, same), "few channels");
     }
 
     private static void assertClose(String what, double[] ref, double[] scale, int terms, float[] got, int at) {
