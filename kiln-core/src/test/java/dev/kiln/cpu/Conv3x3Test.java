@@ -112,6 +112,28 @@ class Conv3x3Test {
         }
     }
 
+    /** The machine code reads and writes unchecked: a call whose arrays end one float early is refused before it runs. */
+    @org.junit.jupiter.api.Test
+    void refusesOnePastTheEnd() {
+        for (Conv3x3Kernel k : kernels()) {
+            int channels = 2, rowLen = 5, plane = 25, tiles = 2, ldc = tiles * k.nr;
+            float[] a = new float[9 * channels * k.mr], c = new float[(k.mr - 1) * ldc + tiles * k.nr];
+            float[] x = new float[(channels - 1) * plane + 2 * rowLen + 2 + tiles * k.nr];
+            k.row(a, 0, channels, x, 0, rowLen, plane, c, 0, ldc, tiles);   // exactly long enough
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(a, 0, channels, java.util.Arrays.copyOf(x, x.length - 1), 0, rowLen, plane, c, 0, ldc, tiles));
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(a, 1, channels, x, 0, rowLen, plane, c, 0, ldc, tiles));
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(a, 0, channels, x, 0, rowLen, plane, c, 1, ldc, tiles));
+            int positions = 15, ld = k.nw;
+            float[] gyT = new float[(positions - 1) * ld + k.nw], acc = new float[(9 * channels - 1) * ld + k.nw];
+            float[] xw = new float[(channels - 1) * plane + 2 * rowLen + 2 + positions];
+            k.weights(xw, 0, channels, rowLen, plane, gyT, 0, ld, positions, acc, 0);
+            assertThrows(IndexOutOfBoundsException.class, () -> k.weights(xw, 1, channels, rowLen, plane, gyT, 0, ld, positions, acc, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> k.weights(xw, 0, channels, rowLen, plane, gyT, 1, ld, positions, acc, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> k.weights(xw, 0, channels, rowLen, plane, gyT, 0, ld, positions, acc, 1));
+            assertThrows(IllegalArgumentException.class, () -> k.row(a, 0, 0, x, 0, rowLen, plane, c, 0, ldc, tiles));
+        }
+    }
+
     @org.junit.jupiter.api.Test
     void takesOnlyWhatItComputes() {
         Conv2dParams same = Conv2dParams.of(1, 1, 1, 1);
