@@ -32,12 +32,20 @@ final class Conv3x3 {
     }
 
     /**
+     * What the rows' copy-out adds and applies: bias[bOff + oc], a residual of the output's shape (contiguous, element i
+     * at residual[rOff + i]), a ReLU.
+     */
+    record Epilogue(float[] bias, int bOff, float[] residual, int rOff, boolean relu) {
+        static final Epilogue NONE = new Epilogue(null, 0, null, 0, false);
+    }
+
+    /**
      * y (n, o, h + 2ph - 2, w + 2pw - 2), contiguous, = the convolution of x (n, c, h, w, contiguous from xOff) with
-     * wt (o, c, 3, 3, contiguous from wOff), plus bias[bOff + oc] unless bias is null.
+     * wt (o, c, 3, 3, contiguous from wOff), then the epilogue: + bias, + residual, ReLU (NaN kept), each where given.
      */
     static void forward(Conv3x3Kernel kernel, float[] x, int xOff, int n, int c, int h, int w, float[] wt, int wOff, int o,
-                        int ph, int pw, float[] bias, int bOff, float[] y) {
-        convolve(kernel, x, xOff, n, c, h, w, pack(kernel, wt, wOff, o, c, false), o, ph, pw, bias, bOff, y, 0, false);
+                        int ph, int pw, Epilogue epilogue, float[] y) {
+        convolve(kernel, x, xOff, n, c, h, w, pack(kernel, wt, wOff, o, c, false), o, ph, pw, epilogue, y, 0, false);
     }
 
     /**
@@ -46,7 +54,7 @@ final class Conv3x3 {
      */
     static void backwardInput(Conv3x3Kernel kernel, float[] gy, int gyOff, int n, int o, int oh, int ow, float[] wt, int wOff,
                               int c, int ph, int pw, float[] gx, int gxOff, boolean add) {
-        convolve(kernel, gy, gyOff, n, o, oh, ow, pack(kernel, wt, wOff, c, o, true), c, 2 - ph, 2 - pw, null, 0, gx, gxOff, add);
+        convolve(kernel, gy, gyOff, n, o, oh, ow, pack(kernel, wt, wOff, c, o, true), c, 2 - ph, 2 - pw, Epilogue.NONE, gx, gxOff, add);
     }
 
     /**
@@ -117,7 +125,7 @@ final class Conv3x3 {
     }
 
     private static void convolve(Conv3x3Kernel kernel, float[] in, int inOff, int n, int cin, int h, int w, float[] packed,
-                                 int outs, int ph, int pw, float[] bias, int bOff, float[] out, int outOff, boolean add) {
+                                 int outs, int ph, int pw, Epilogue epilogue, float[] out, int outOff, boolean add) {
         int hp = h + 2 * ph, wp = w + 2 * pw, oh = hp - 2, ow = wp - 2, plane = hp * wp;
         int positions = oh * wp, tiles = (positions + kernel.nr - 1) / kernel.nr, ldc = tiles * kernel.nr;
         // the last tile reads up to ldc - positions + 2 floats past the last plane
@@ -137,7 +145,7 @@ final class Conv3x3 {
                     }
                 });
                 int at = outOff + img * outs * oh * ow;
-                Parallel.range(outs, 1, (lo, hi) -> copyOut(rows, ldc, wp, lo, hi, oh, ow, bias, bOff, out, at, add));
+                Parallel.range(outs, 1, (lo, hi) -> copyOut(rows, ldc, wp, lo, hi, oh, ow, epilogue, out, at, add));
             }
             return;
         }
@@ -149,7 +157,7 @@ final class Conv3x3 {
                 for (int b = 0; b < blocks; b++) {
                     kernel.row(packed, b * kernel.mr * k, cin, xp, 0, wp, plane, rows, b * kernel.mr * ldc, ldc, tiles);
                 }
-                copyOut(rows, ldc, wp, 0, outs, oh, ow, bias, bOff, out, outOff + img * outs * oh * ow, add);
+                copyOut(rows, ldc, wp, 0, outs, oh, ow, epilogue, out, outOff + img * outs * oh * ow, add);
             }
         });
     }
@@ -170,25 +178,51 @@ final class Conv3x3 {
         java.util.Arrays.fill(xp, c * plane, length, 0f);
     }
 
-    /** out[oc][oy][0..ow) = (or +=) rows[oc·ldc + oy·wp + 0..ow) + bias for oc in [from, to): each padded row's kept positions. */
-    private static void copyOut(float[] rows, int ldc, int wp, int from, int to, int oh, int ow, float[] bias, int bOff, float[] out, int at, boolean add) {
+    /**
+     * out[oc][oy][0..ow) = (or += when add) rows[oc·ldc + oy·wp + 0..ow), then the epilogue, for oc in [from, to): each
+     * padded row's kept positions. The epilogue's sums run in the order of the separate passes it replaces (conv + bias,
+     * + residual, ReLU), so the values are theirs.
+     */
+    private static void copyOut(float[] rows, int ldc, int wp, int from, int to, int oh, int ow, Epilogue e, float[] out, int at, boolean add) {
+        float[] bias = e.bias(), res = e.residual();
         for (int oc = from; oc < to; oc++) {
-            float b = bias == null ? 0f : bias[bOff + oc];
-            FloatVector bv = FloatVector.broadcast(F, b);
+            float b = bias == null ? 0f : bias[e.bOff() + oc];
             for (int oy = 0; oy < oh; oy++) {
-                int s = oc * ldc + oy * wp, d = at + (oc * oh + oy) * ow, j = 0;
-                if (!add && bias == null) {
-                    System.arraycopy(rows, s, out, d, ow);
-                    continue;
-                }
-                for (; j + F.length() <= ow; j += F.length()) {
-                    FloatVector v = FloatVector.fromArray(F, rows, s + j);
-                    if (bias != null) v = v.add(bv);
-                    if (add) v = v.add(FloatVector.fromArray(F, out, d + j));
-                    v.intoArray(out, d + j);
-                }
-                for (; j < ow; j++) out[d + j] = (bias != null ? rows[s + j] + b : rows[s + j]) + (add ? out[d + j] : 0f);
+                int s = oc * ldc + oy * wp, d = at + (oc * oh + oy) * ow;
+                if (add) addRow(rows, s, out, d, ow);
+                else if (bias != null) biasRow(rows, s, b, out, d, ow);
+                else System.arraycopy(rows, s, out, d, ow);
             }
+            // the rest over the channel's whole plane: rows of 7-30 floats left most of a vector loop to its scalar tail
+            int plane = at + oc * oh * ow;
+            if (res != null) addRow(res, e.rOff() + plane, out, plane, oh * ow);
+            if (e.relu()) reluRow(out, plane, oh * ow);
         }
+    }
+
+    // one loop a step, each vector op's value straight into memory (C2 boxed vectors merged across an epilogue's branches)
+
+    private static void biasRow(float[] src, int s, float b, float[] dst, int d, int len) {
+        FloatVector bv = FloatVector.broadcast(F, b);
+        int j = 0;
+        for (; j + F.length() <= len; j += F.length()) FloatVector.fromArray(F, src, s + j).add(bv).intoArray(dst, d + j);
+        for (; j < len; j++) dst[d + j] = src[s + j] + b;
+    }
+
+    /** dst[d..d+len) += src[s..s+len). */
+    private static void addRow(float[] src, int s, float[] dst, int d, int len) {
+        int j = 0;
+        for (; j + F.length() <= len; j += F.length()) {
+            FloatVector.fromArray(F, dst, d + j).add(FloatVector.fromArray(F, src, s + j)).intoArray(dst, d + j);
+        }
+        for (; j < len; j++) dst[d + j] += src[s + j];
+    }
+
+    /** max(v, 0) with NaN kept, as UnaryOp.RELU. */
+    private static void reluRow(float[] v, int d, int len) {
+        FloatVector zero = FloatVector.zero(F);
+        int j = 0;
+        for (; j + F.length() <= len; j += F.length()) FloatVector.fromArray(F, v, d + j).max(zero).intoArray(v, d + j);
+        for (; j < len; j++) v[d + j] = v[d + j] <= 0 ? 0f : v[d + j];
     }
 }

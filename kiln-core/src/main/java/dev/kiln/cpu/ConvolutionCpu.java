@@ -41,6 +41,11 @@ final class ConvolutionCpu {
 
     /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null, plus residual (y's shape) unless null; then relu (NaN kept). */
     static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {
+        Geo g = Geo.of(x.shape(), w.shape(), p);
+        if (x.dtype() == DType.FLOAT32 && Conv3x3.applies(g.c, g.kh, g.kw, p) && (residual == null || residual.dtype() == DType.FLOAT32
+                && residual.isContiguous() && java.util.Arrays.equals(residual.shape(), new int[]{g.n, g.o, g.oh, g.ow}))) {
+            return conv3x3(g, x, w, bias, residual, relu);
+        }
         Tensor y = x.dtype() == DType.FLOAT32 ? conv2dF32(x, w, bias, p) : ConvolutionAny.conv2d(x, w, bias, p);
         if (residual != null) y = ElementwiseCpu.binary(BinaryOp.ADD, y, residual);   // fresh and contiguous, as the ReLU wants
         if (relu) reluInPlace(y);
@@ -154,11 +159,6 @@ final class ConvolutionCpu {
         Tensor bc = bias == null ? null : bias.detach().contiguous();
         float[] b = bc == null ? null : data(bc);
         int bOff = bc == null ? 0 : bc.offset();
-        if (Conv3x3.applies(g.c, g.kh, g.kw, p)) {
-            Tensor out = CpuStorage.unsetTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
-            Conv3x3.forward(Conv3x3.KERNEL, xa, xc.offset(), g.n, g.c, g.h, g.w, wa, wc.offset(), g.o, p.padH(), p.padW(), b, bOff, data(out));
-            return out;
-        }
         Tensor out = newTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
         float[] y = data(out);
         if (DIRECT && DirectConv.applies(g.c, g.kh, g.kw, p.strideH(), p.strideW(), p.dilationH(), p.dilationW(), g.groups)) {
@@ -182,6 +182,16 @@ final class ConvolutionCpu {
             if (b != null) fillBias.run(img, gi);
             gemm.run(og, px, r, wg, in, y, g.outputAt(img, gi), px, b != null);
         });
+        return out;
+    }
+
+    /** The forward through {@link Conv3x3}, its bias, residual (y's shape, float32, contiguous) and ReLU in the rows' copy-out. */
+    private static Tensor conv3x3(Geo g, Tensor x, Tensor w, Tensor bias, Tensor residual, boolean relu) {
+        Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous(), bc = bias == null ? null : bias.detach().contiguous();
+        Tensor out = CpuStorage.unsetTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
+        Conv3x3.Epilogue e = new Conv3x3.Epilogue(bc == null ? null : data(bc), bc == null ? 0 : bc.offset(),
+                residual == null ? null : data(residual), residual == null ? 0 : residual.offset(), relu);
+        Conv3x3.forward(Conv3x3.KERNEL, data(xc), xc.offset(), g.n, g.c, g.h, g.w, data(wc), wc.offset(), g.o, g.p.padH(), g.p.padW(), e, data(out));
         return out;
     }
 

@@ -14,7 +14,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * The 3x3 stride-1 convolution without im2col ({@link Conv3x3}), with each machine-code kernel this processor runs
  * (AVX2's 6 x 16 tiles and, where there is AVX-512, the 8 x 32 ones), against direct loops in double: forward with
- * and without bias, the input gradient written and added, and the weight gradient (output channel counts that leave
+ * and without bias (and with a residual and ReLU, bit for bit the separate passes), the input gradient written and
+ * added, and the weight gradient (output channel counts that leave
  * a partial block of 8 or 32 too). Output channel counts that leave a partial block of
  * rows, images narrower than a tile, pads 0 to 2. Tolerance as ConvolutionCpuTest's: 1e-5 · sqrt(terms) times the
  * sum of the |products| that make an element. Batches of fewer images than threads take the split-image path.
@@ -82,9 +83,16 @@ class Conv3x3Test {
             String what = k + " ";
             float[] out = new float[y.length];
             java.util.Arrays.fill(out, Float.NaN);   // every element must be written
-            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, ph, pw, bias, 2, out);
+            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, ph, pw, new Conv3x3.Epilogue(bias, 2, null, 0, false), out);
             assertClose(what + "forward", y, yScale, 9 * c, out, 0);
-            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, ph, pw, null, 0, out);
+            // the whole epilogue: + bias + residual, then ReLU (exactly the separate passes' values: compared bit for bit)
+            float[] residual = random(r, 6 + y.length), fused = new float[y.length], plain = out.clone();
+            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, ph, pw, new Conv3x3.Epilogue(bias, 2, residual, 6, true), fused);
+            for (int i = 0; i < y.length; i++) {
+                float v = plain[i] + residual[6 + i];
+                assertEquals(Float.floatToIntBits(v <= 0 ? 0f : v), Float.floatToIntBits(fused[i]), what + "residual and ReLU, element " + i);
+            }
+            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, ph, pw, Conv3x3.Epilogue.NONE, out);
             double[] noBias = y.clone(), noBiasScale = yScale.clone();
             for (int i = 0; i < y.length; i++) {
                 double b = bias[2 + i / (oh * ow) % o];
