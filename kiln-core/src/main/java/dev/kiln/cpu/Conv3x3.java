@@ -189,40 +189,22 @@ final class Conv3x3 {
             float b = bias == null ? 0f : bias[e.bOff() + oc];
             for (int oy = 0; oy < oh; oy++) {
                 int s = oc * ldc + oy * wp, d = at + (oc * oh + oy) * ow;
-                if (add) addRow(rows, s, out, d, ow);
+                if (add) Sgemm.addRow(rows, s, out, d, ow);
                 else if (bias != null) biasRow(rows, s, b, out, d, ow);
                 else System.arraycopy(rows, s, out, d, ow);
             }
             // the rest over the channel's whole plane: rows of 7-30 floats left most of a vector loop to its scalar tail
             int plane = at + oc * oh * ow;
-            if (res != null) addRow(res, e.rOff() + plane, out, plane, oh * ow);
-            if (e.relu()) reluRow(out, plane, oh * ow);
+            if (res != null) Sgemm.addRow(res, e.rOff() + plane, out, plane, oh * ow);
+            if (e.relu()) ConvolutionCpu.reluRow(out, plane, oh * ow);
         }
     }
 
-    // one loop a step, each vector op's value straight into memory (C2 boxed vectors merged across an epilogue's branches)
-
+    /** dst[d..d+len) = src[s..s+len) + b. */
     private static void biasRow(float[] src, int s, float b, float[] dst, int d, int len) {
         FloatVector bv = FloatVector.broadcast(F, b);
         int j = 0;
         for (; j + F.length() <= len; j += F.length()) FloatVector.fromArray(F, src, s + j).add(bv).intoArray(dst, d + j);
         for (; j < len; j++) dst[d + j] = src[s + j] + b;
-    }
-
-    /** dst[d..d+len) += src[s..s+len). */
-    private static void addRow(float[] src, int s, float[] dst, int d, int len) {
-        int j = 0;
-        for (; j + F.length() <= len; j += F.length()) {
-            FloatVector.fromArray(F, dst, d + j).add(FloatVector.fromArray(F, src, s + j)).intoArray(dst, d + j);
-        }
-        for (; j < len; j++) dst[d + j] += src[s + j];
-    }
-
-    /** max(v, 0) with NaN kept, as UnaryOp.RELU. */
-    private static void reluRow(float[] v, int d, int len) {
-        FloatVector zero = FloatVector.zero(F);
-        int j = 0;
-        for (; j + F.length() <= len; j += F.length()) FloatVector.fromArray(F, v, d + j).max(zero).intoArray(v, d + j);
-        for (; j < len; j++) v[d + j] = v[d + j] <= 0 ? 0f : v[d + j];
     }
 }

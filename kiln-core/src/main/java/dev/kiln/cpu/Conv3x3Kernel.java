@@ -108,7 +108,7 @@ final class Conv3x3Kernel {
      */
     private static byte[] weightsCode(boolean wide) {
         X86Assembler x = new X86Assembler();
-        int xb = RDI, gyT = RSI, acc = RDX, channels = RCX, positions = R8, ld = R9, px = RAX, pb = R10, k = R11, row = RBX, plane = R12, pc = 13;
+        int xb = RDI, gyT = RSI, acc = RDX, channels = RCX, positions = R8, ld = R9, px = RAX, pb = R10, k = R11, row = RBX, plane = R12, pc = R13;
         int halves = wide ? 2 : 1, vectorBytes = wide ? 64 : 32, firstAcc = (wide ? 32 : 16) - 9 * halves;
         x.push(RBX);
         x.push(R12);

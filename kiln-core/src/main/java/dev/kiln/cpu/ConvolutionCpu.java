@@ -399,14 +399,7 @@ final class ConvolutionCpu {
     static void addTransposed(java.util.List<float[]> accs, float[] gw, int groups, int og, int r, int ld) {
         float[] sum = accs.get(0);
         Parallel.range(sum.length, Parallel.GRAIN, (lo, hi) -> {
-            for (int a = 1; a < accs.size(); a++) {
-                float[] acc = accs.get(a);
-                int i = lo;
-                for (; i + F.length() <= hi; i += F.length()) {
-                    FloatVector.fromArray(F, sum, i).add(FloatVector.fromArray(F, acc, i)).intoArray(sum, i);
-                }
-                for (; i < hi; i++) sum[i] += acc[i];
-            }
+            for (int a = 1; a < accs.size(); a++) Sgemm.addRow(accs.get(a), lo, sum, lo, hi - lo);
         });
         Parallel.range(groups * og, Math.max(1, Parallel.GRAIN / r), (lo, hi) -> {
             for (int row = lo; row < hi; row++) {
@@ -456,6 +449,14 @@ final class ConvolutionCpu {
     }
 
     // ---------------------------------------------------------------- bias (+ residual) + ReLU epilogue
+    /** v[d..d+len) = max(v, 0) in place, NaN kept (as UnaryOp.RELU); also {@link Conv3x3}'s epilogue. */
+    static void reluRow(float[] v, int d, int len) {
+        FloatVector zero = FloatVector.zero(F);
+        int j = 0;
+        for (; j + F.length() <= len; j += F.length()) FloatVector.fromArray(F, v, d + j).max(zero).intoArray(v, d + j);
+        for (; j < len; j++) v[d + j] = v[d + j] <= 0 ? 0f : v[d + j];
+    }
+
     /** y = max(y, 0) in place (NaN kept, as UnaryOp.RELU); y contiguous, fresh. */
     private static void reluInPlace(Tensor y) {
         Object a = contiguousArray("relu", y);
@@ -463,15 +464,7 @@ final class ConvolutionCpu {
         switch (y.dtype()) {
             case FLOAT32 -> {
                 float[] v = (float[]) a;
-                Parallel.range(n, Parallel.GRAIN, (lo, hi) -> {
-                    int i = o + lo, end = o + hi;
-                    FloatVector zero = FloatVector.zero(F);
-                    for (; i <= end - F.length(); i += F.length()) {
-                        FloatVector x = FloatVector.fromArray(F, v, i);
-                        x.max(zero).intoArray(v, i);
-                    }
-                    for (; i < end; i++) v[i] = v[i] <= 0 ? 0f : v[i];
-                });
+                Parallel.range(n, Parallel.GRAIN, (lo, hi) -> reluRow(v, o + lo, hi - lo));
             }
             case FLOAT64 -> {
                 double[] v = (double[]) a;

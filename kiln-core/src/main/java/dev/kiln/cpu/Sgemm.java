@@ -225,8 +225,8 @@ final class Sgemm {
         });
     }
 
-    /** c[ci ..] += x[xi ..] over n values. */
-    private static void addRow(float[] x, int xi, float[] c, int ci, int n) {
+    /** c[ci ..] += x[xi ..] over n values (also the convolutions' accumulators and epilogue). */
+    static void addRow(float[] x, int xi, float[] c, int ci, int n) {
         var sp = FloatVector.SPECIES_PREFERRED;
         int j = 0;
         for (int bound = sp.loopBound(n); j < bound; j += sp.length()) {

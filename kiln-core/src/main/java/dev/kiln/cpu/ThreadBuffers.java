@@ -8,7 +8,10 @@ package dev.kiln.cpu;
 final class ThreadBuffers {
     private ThreadBuffers() {}
 
-    /** Convolution: im2col (or its packed form, or Conv3x3's padded image), the im2col row, the edge tile, Conv3x3's output rows. */
+    /**
+     * Convolution: im2col (or its packed form, or Conv3x3's padded image), the im2col row, the edge tile, the packed (or
+     * Conv3x3's transposed) output gradient, Conv3x3's output rows.
+     */
     static final int CONV_COLS = 0, CONV_ROW = 1, CONV_TILE = 2, CONV_GY = 3, CONV_OUT = 9;
     /**
      * Attention (AttentionF32): one head's (L, S) probabilities and their gradient, its keys and values packed, its
