@@ -5,16 +5,20 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Part of the Convolution family: float32 3x3 stride-1 convolutions with many channels (a ResNet's basic blocks, the
- * small CNNs' second layers), forward and both gradients, without im2col. Each image is copied once into a zero-padded
- * plane per channel, and {@link Conv3x3Kernel} multiplies the packed weights by that copy's rows in place: output
- * position q of a padded row (q = oy·Wp + ox) takes tap (ki, kj) of channel ch from ch·plane + q + ki·Wp + kj. The
- * positions past each row's last output column (2 of every Wp) are computed and dropped when the rows are copied out,
- * where im2col + GEMM wrote and packed a (9·C x P) matrix per image: half of a 32-channel layer's time on two cores.
- * The input gradient is the same convolution of the output gradient padded by 2 - pad, with the weights transposed
- * and turned half a circle; the weight gradient multiplies the same rows by the transposed output gradient. Images go to
- * threads, one at a time each; with fewer images than threads, one image at a time goes to all of them (its blocks of
- * output channels and runs of tiles; for the weight gradient, its input channels).
+ * Part of the Convolution family: float32 3x3 convolutions with many channels (a ResNet's blocks, the small CNNs'
+ * second layers), stride 1 or 2, forward and both gradients, without im2col. Each image is copied once into a
+ * zero-padded plane per channel, and {@link Conv3x3Kernel} multiplies the packed weights by that copy's rows in place:
+ * output position q of a padded row (q = oy·Wp + ox) takes tap (ki, kj) of channel ch from ch·plane + q + ki·Wp + kj.
+ * The positions past each row's last output column are computed and dropped when the rows are copied out, where
+ * im2col + GEMM wrote and packed a (9·C x P) matrix per image: half of a 32-channel layer's time on two cores.
+ * <p>
+ * Stride 2 copies each padded plane as its four phase planes (even and odd rows x even and odd columns), where every
+ * tap is again a stride-1 read ({@link Conv3x3Kernel.Taps#STRIDE_2}). The input gradient of stride 1 is the same
+ * convolution of the output gradient padded by 2 - pad, with the weights transposed and turned half a circle; of
+ * stride 2 (pad 1), four products, one per phase of the input, of the output gradient with the 1, 2, 2 and 4 taps that
+ * reach that phase, interleaved on the way out. The weight gradient multiplies the same rows by the transposed output
+ * gradient. Images go to threads, one at a time each; with fewer images than threads, one image at a time goes to all
+ * of them (its blocks of output channels and runs of tiles; for the weight gradient, its input channels).
  */
 final class Conv3x3 {
     private Conv3x3() {}
@@ -25,10 +29,11 @@ final class Conv3x3 {
     /** Fewer input channels take {@link DirectConv} or im2col, whose columns are then few. */
     static final int MIN_CHANNELS = 8;
 
-    /** Whether a convolution with c input channels goes here (also for its gradients). */
+    /** Whether a convolution with c input channels goes here (also for its gradients): stride 1 with pads up to 2, or stride 2 with pad 1. */
     static boolean applies(int c, int kh, int kw, Conv2dParams p) {
-        return KERNEL != null && kh == 3 && kw == 3 && p.strideH() == 1 && p.strideW() == 1 && p.dilationH() == 1
-                && p.dilationW() == 1 && p.groups() == 1 && p.padH() <= 2 && p.padW() <= 2 && c >= MIN_CHANNELS;
+        if (KERNEL == null || kh != 3 || kw != 3 || p.dilationH() != 1 || p.dilationW() != 1 || p.groups() != 1 || c < MIN_CHANNELS) return false;
+        if (p.strideH() == 1 && p.strideW() == 1) return p.padH() <= 2 && p.padW() <= 2;
+        return p.strideH() == 2 && p.strideW() == 2 && p.padH() == 1 && p.padW() == 1;
     }
 
     /**
@@ -40,42 +45,139 @@ final class Conv3x3 {
     }
 
     /**
-     * y (n, o, h + 2ph - 2, w + 2pw - 2), contiguous, = the convolution of x (n, c, h, w, contiguous from xOff) with
-     * wt (o, c, 3, 3, contiguous from wOff), then the epilogue: + bias, + residual, ReLU (NaN kept), each where given.
+     * One image's operand as the kernel reads it: an input of h x w per channel copied into planes of rows x rowLen
+     * (split: four such phase planes a channel) with top rows and left columns of zeros; its product has oh rows of
+     * rowLen positions, the first ow of each kept.
      */
-    static void forward(Conv3x3Kernel kernel, float[] x, int xOff, int n, int c, int h, int w, float[] wt, int wOff, int o,
-                        int ph, int pw, Epilogue epilogue, float[] y) {
-        convolve(kernel, x, xOff, n, c, h, w, pack(kernel, wt, wOff, o, c, false), o, ph, pw, epilogue, y, 0, false);
+    private record Layout(int h, int w, boolean split, int top, int left, int rowLen, int rows, int oh, int ow) {
+        /** Stride 1: planes padded by ph and pw. */
+        static Layout padded(int h, int w, int ph, int pw) {
+            return new Layout(h, w, false, ph, pw, w + 2 * pw, h + 2 * ph, h + 2 * ph - 2, w + 2 * pw - 2);
+        }
+
+        /** Stride 2: the planes padded by ph and pw, split into phases; each phase plane one row and column past the output. */
+        static Layout split(int h, int w, int ph, int pw) {
+            int oh = (h + 2 * ph - 3) / 2 + 1, ow = (w + 2 * pw - 3) / 2 + 1;
+            return new Layout(h, w, true, ph, pw, ow + 1, oh + 1, oh, ow);
+        }
+
+        Conv3x3Kernel.Taps taps() { return split ? Conv3x3Kernel.Taps.STRIDE_2 : Conv3x3Kernel.Taps.STRIDE_1; }
+        int phase() { return split ? rows * rowLen : 0; }
+        int plane() { return (split ? 4 : 1) * rows * rowLen; }
+        int positions() { return oh * rowLen; }
+
+        /** Floats of the copy of c channels with room for `last` positions past the first of the last channel's, as taps read. */
+        int length(int c, int last, Conv3x3Kernel.Taps taps) {
+            return Math.toIntExact(Math.max((long) c * plane(), (long) (c - 1) * plane() + taps.reach(rowLen, phase()) + last));
+        }
+
+        /** One image's c planes of h x w (from x[at]) into xp as this layout's planes, then zeros to `length`. */
+        void fill(float[] x, int at, int c, float[] xp, int length) {
+            if (split) split(x, at, c, xp);
+            else pad(x, at, c, xp);
+            java.util.Arrays.fill(xp, c * plane(), length, 0f);
+        }
+
+        private void pad(float[] x, int at, int c, float[] xp) {
+            int plane = plane();
+            for (int ch = 0; ch < c; ch++) {
+                int d = ch * plane, s = at + ch * h * w;
+                java.util.Arrays.fill(xp, d, d + top * rowLen + left, 0f);
+                d += top * rowLen + left;
+                for (int iy = 0; iy < h; iy++, d += rowLen, s += w) {
+                    System.arraycopy(x, s, xp, d, w);
+                    if (iy < h - 1) java.util.Arrays.fill(xp, d + w, d + rowLen, 0f);
+                }
+                java.util.Arrays.fill(xp, d - rowLen + w, (ch + 1) * plane, 0f);
+            }
+        }
+
+        /**
+         * Phase plane (a, b) of a channel, at (2a + b)·phase, holds padded[2m + a][2j + b] at m·rowLen + j: the planes
+         * zeroed, then each input row's even and odd columns written to their column phases.
+         */
+        private void split(float[] x, int at, int c, float[] xp) {
+            int phase = phase();
+            java.util.Arrays.fill(xp, 0, c * 4 * phase, 0f);
+            // input column 2t goes to phase b0 at column t + j0, column 2t + 1 to phase 1 - b0 at t + j1
+            int b0 = left & 1, j0 = left >> 1, j1 = (left + 1) >> 1;
+            for (int ch = 0; ch < c; ch++) {
+                for (int iy = 0; iy < h; iy++) {
+                    int y = iy + top, row = ch * 4 * phase + 2 * (y & 1) * phase + (y >> 1) * rowLen, s = at + (ch * h + iy) * w;
+                    int even = row + b0 * phase + j0, odd = row + (1 - b0) * phase + j1;
+                    deinterleave(x, s, w, xp, even, odd);
+                }
+            }
+        }
+    }
+
+    /** The layout of a convolution's input at stride 1 or 2. */
+    private static Layout layout(int h, int w, int stride, int ph, int pw) {
+        return stride == 1 ? Layout.padded(h, w, ph, pw) : Layout.split(h, w, ph, pw);
     }
 
     /**
-     * gx (x's shape (n, c, oh + 2 - 2ph, ow + 2 - 2pw), contiguous from gxOff) = (or += when add) the input gradient of
-     * that convolution, from gy (n, o, oh, ow, contiguous from gyOff) and the same weights.
+     * y (n, o, oh, ow), contiguous, = the convolution of x (n, c, h, w, contiguous from xOff) with wt (o, c, 3, 3,
+     * contiguous from wOff) at stride 1 (oh = h + 2ph - 2) or 2 (oh = (h + 2ph - 3) / 2 + 1), then the epilogue: + bias,
+     * + residual, ReLU (NaN kept), each where given.
      */
-    static void backwardInput(Conv3x3Kernel kernel, float[] gy, int gyOff, int n, int o, int oh, int ow, float[] wt, int wOff,
-                              int c, int ph, int pw, float[] gx, int gxOff, boolean add) {
-        convolve(kernel, gy, gyOff, n, o, oh, ow, pack(kernel, wt, wOff, c, o, true), c, 2 - ph, 2 - pw, Epilogue.NONE, gx, gxOff, add);
+    static void forward(Conv3x3Kernel kernel, float[] x, int xOff, int n, int c, int h, int w, float[] wt, int wOff, int o,
+                        int stride, int ph, int pw, Epilogue epilogue, float[] y) {
+        Layout l = layout(h, w, stride, ph, pw);
+        int oh = l.oh(), ow = l.ow();
+        float[][] packed = {pack(kernel, wt, wOff, o, c, false, l.taps().weight)};
+        convolve(kernel, x, xOff, n, c, l, new Conv3x3Kernel.Taps[]{l.taps()}, packed, o,
+                (rows, ldc, part, img, from, to) -> copyOut(rows, ldc, l.rowLen(), from, to, oh, ow, epilogue, y, img * o * oh * ow, false));
+    }
+
+    /**
+     * gx (x's shape (n, c, h, w), contiguous from gxOff) = (or += when add) the input gradient of that convolution, from
+     * gy (n, o, oh, ow, contiguous from gyOff) and the same weights.
+     */
+    static void backwardInput(Conv3x3Kernel kernel, float[] gy, int gyOff, int n, int o, float[] wt, int wOff, int c, int h, int w,
+                              int stride, int ph, int pw, float[] gx, int gxOff, boolean add) {
+        Layout fwd = layout(h, w, stride, ph, pw);
+        int oh = fwd.oh(), ow = fwd.ow();
+        if (stride == 1) {
+            Layout l = Layout.padded(oh, ow, 2 - ph, 2 - pw);
+            int[] turned = new int[9];
+            for (int t = 0; t < 9; t++) turned[t] = 8 - t;
+            float[][] packed = {pack(kernel, wt, wOff, c, o, true, turned)};
+            convolve(kernel, gy, gyOff, n, o, l, new Conv3x3Kernel.Taps[]{Conv3x3Kernel.Taps.STRIDE_1}, packed, c,
+                    (rows, ldc, part, img, from, to) -> copyOut(rows, ldc, l.rowLen(), from, to, h, w, Epilogue.NONE, gx, gxOff + img * c * h * w, add));
+            return;
+        }
+        // stride 2, pad 1: input rows 2m and 2m + 1 (and columns) read the output gradient's row m and m + 1
+        Layout l = new Layout(oh, ow, false, 0, 0, ow + 1, oh + 1, oh, ow);
+        Conv3x3Kernel.Taps[] taps = Conv3x3Kernel.Taps.STRIDE_2_INPUT;
+        float[][] packed = new float[4][];
+        for (int p = 0; p < 4; p++) packed[p] = pack(kernel, wt, wOff, c, o, true, taps[p].weight);
+        convolve(kernel, gy, gyOff, n, o, l, taps, packed, c,
+                (rows, ldc, part, img, from, to) -> interleave(rows, ldc, part, l.rowLen(), from, to, h, w, gx, gxOff + img * c * h * w, add));
     }
 
     /**
      * gw (o, c, 3, 3), overwritten, = the weight gradient of that convolution, from x (n, c, h, w, contiguous from xOff)
-     * and gy (n, o, h + 2ph - 2, w + 2pw - 2, contiguous from gyOff): per image, gy transposed to (position, o) with
-     * the dropped positions zero, and for each block of NW output channels {@link Conv3x3Kernel#weights} over all
-     * input channels. Each worker sums its images into its own accumulator; they are added in chunk order.
+     * and gy (n, o, oh, ow, contiguous from gyOff): per image, gy transposed to (position, o) with the dropped positions
+     * zero, and for each block of NW output channels {@link Conv3x3Kernel#weights} over all input channels. Each worker
+     * sums its images into its own accumulator; they are added in chunk order.
      */
     static void backwardWeight(Conv3x3Kernel kernel, float[] x, int xOff, int n, int c, int h, int w, float[] gy, int gyOff, int o,
-                               int ph, int pw, float[] gw) {
-        int hp = h + 2 * ph, wp = w + 2 * pw, oh = hp - 2, ow = wp - 2, plane = hp * wp, positions = oh * wp;
-        int ld = (o + kernel.nw - 1) / kernel.nw * kernel.nw, padded = c * plane + 2;
+                               int stride, int ph, int pw, float[] gw) {
+        Layout l = layout(h, w, stride, ph, pw);
+        Conv3x3Kernel.Taps taps = l.taps();
+        int oh = l.oh(), ow = l.ow(), wp = l.rowLen(), plane = l.plane(), phase = l.phase(), positions = l.positions();
+        int ld = (o + kernel.nw - 1) / kernel.nw * kernel.nw, padded = l.length(c, positions, taps);
         if (n < Parallel.THREADS) {
             // one image at a time, its input channels (disjoint rows of one accumulator) on all threads
             float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, padded), gyT = ThreadBuffers.get(ThreadBuffers.CONV_GY, positions * ld);
             float[] acc = new float[9 * c * ld];
             for (int img = 0; img < n; img++) {
-                pad(x, xOff + img * c * h * w, c, h, w, ph, pw, xp, padded);
+                l.fill(x, xOff + img * c * h * w, c, xp, padded);
                 transpose(gy, gyOff + img * o * oh * ow, o, oh, ow, wp, ld, gyT, positions);
                 Parallel.range(c, 1, (lo, hi) -> {
-                    for (int b = 0; b < ld; b += kernel.nw) kernel.weights(xp, lo * plane, hi - lo, wp, plane, gyT, b, ld, positions, acc, 9 * lo * ld + b);
+                    for (int b = 0; b < ld; b += kernel.nw)
+                        kernel.weights(taps, xp, lo * plane, hi - lo, wp, plane, phase, gyT, b, ld, positions, acc, 9 * lo * ld + b);
                 });
             }
             ConvolutionCpu.addTransposed(java.util.List.of(acc), gw, 1, o, 9 * c, ld);
@@ -86,9 +188,9 @@ final class Conv3x3 {
             float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, padded), gyT = ThreadBuffers.get(ThreadBuffers.CONV_GY, positions * ld);
             float[] acc = new float[9 * c * ld];
             for (int img = lo; img < hi; img++) {
-                pad(x, xOff + img * c * h * w, c, h, w, ph, pw, xp, padded);
+                l.fill(x, xOff + img * c * h * w, c, xp, padded);
                 transpose(gy, gyOff + img * o * oh * ow, o, oh, ow, wp, ld, gyT, positions);
-                for (int b = 0; b < ld; b += kernel.nw) kernel.weights(xp, 0, c, wp, plane, gyT, b, ld, positions, acc, b);
+                for (int b = 0; b < ld; b += kernel.nw) kernel.weights(taps, xp, 0, c, wp, plane, phase, gyT, b, ld, positions, acc, b);
             }
             accs.put(lo, acc);
         });
@@ -107,75 +209,72 @@ final class Conv3x3 {
 
     /**
      * The weights for `outs` output channels from `ins` input channels in the kernel's A layout: for each block of MR
-     * output channels, for each (ch, ki, kj), MR values (rows past outs zero). flipped: the input gradient's weights,
-     * w'[oc][ch][t] = wt[ch][oc][8 - t].
+     * output channels, for each (ch, t), MR values (rows past outs zero), t multiplying weight tap taps[t].
+     * transposed: the input gradient's weights, w'[oc][ch] = wt[ch][oc].
      */
-    private static float[] pack(Conv3x3Kernel kernel, float[] wt, int wOff, int outs, int ins, boolean flipped) {
-        int mr = kernel.mr, k = 9 * ins, blocks = (outs + mr - 1) / mr;
+    private static float[] pack(Conv3x3Kernel kernel, float[] wt, int wOff, int outs, int ins, boolean transposed, int[] taps) {
+        int mr = kernel.mr, n = taps.length, k = n * ins, blocks = (outs + mr - 1) / mr;
         float[] packed = new float[blocks * mr * k];
         for (int oc = 0; oc < outs; oc++) {
             int base = oc / mr * mr * k + oc % mr;
             for (int ch = 0; ch < ins; ch++) {
-                for (int t = 0; t < 9; t++) {
-                    packed[base + (9 * ch + t) * mr] = flipped ? wt[wOff + (ch * outs + oc) * 9 + 8 - t] : wt[wOff + (oc * ins + ch) * 9 + t];
+                for (int t = 0; t < n; t++) {
+                    packed[base + (n * ch + t) * mr] = wt[wOff + (transposed ? ch * outs + oc : oc * ins + ch) * 9 + taps[t]];
                 }
             }
         }
         return packed;
     }
 
-    private static void convolve(Conv3x3Kernel kernel, float[] in, int inOff, int n, int cin, int h, int w, float[] packed,
-                                 int outs, int ph, int pw, Epilogue epilogue, float[] out, int outOff, boolean add) {
-        int hp = h + 2 * ph, wp = w + 2 * pw, oh = hp - 2, ow = wp - 2, plane = hp * wp;
-        int positions = oh * wp, tiles = (positions + kernel.nr - 1) / kernel.nr, ldc = tiles * kernel.nr;
-        // the last tile reads up to ldc - positions + 2 floats past the last plane
-        int padded = cin * plane + ldc - positions + 2, blocks = (outs + kernel.mr - 1) / kernel.mr, k = 9 * cin;
+    /** Takes output channels [from, to) of image img out of the rows (part p's at p·part). */
+    private interface CopyOut {
+        void copy(float[] rows, int ldc, int part, int img, int from, int to);
+    }
+
+    /**
+     * Per image: its cin channels copied into layout l, then for each part p (its taps and packed weights, `outs`
+     * output channels) the rows of all tiles, then `out` takes them.
+     */
+    private static void convolve(Conv3x3Kernel kernel, float[] in, int inOff, int n, int cin, Layout l, Conv3x3Kernel.Taps[] taps,
+                                 float[][] packed, int outs, CopyOut out) {
+        int rowLen = l.rowLen(), plane = l.plane(), phase = l.phase(), image = cin * l.h() * l.w(), parts = taps.length;
+        int tiles = (l.positions() + kernel.nr - 1) / kernel.nr, ldc = tiles * kernel.nr, blocks = (outs + kernel.mr - 1) / kernel.mr;
+        int padded = 0, part = blocks * kernel.mr * ldc;
+        for (Conv3x3Kernel.Taps t : taps) padded = Math.max(padded, l.length(cin, ldc, t));
+        int length = padded;
         if (n < Parallel.THREADS) {
-            // one image at a time, its blocks' runs of tiles on all threads
-            float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, padded);
-            float[] rows = ThreadBuffers.get(ThreadBuffers.CONV_OUT, blocks * kernel.mr * ldc);
+            // one image at a time, its parts' blocks' runs of tiles on all threads
+            float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, length);
+            float[] rows = ThreadBuffers.get(ThreadBuffers.CONV_OUT, parts * part);
             for (int img = 0; img < n; img++) {
-                pad(in, inOff + img * cin * h * w, cin, h, w, ph, pw, xp, padded);
-                Parallel.range(blocks * tiles, 1, (lo, hi) -> {
+                l.fill(in, inOff + img * image, cin, xp, length);
+                Parallel.range(parts * blocks * tiles, 1, (lo, hi) -> {
                     for (int t = lo; t < hi; ) {
-                        int b = t / tiles, first = t % tiles, count = Math.min(tiles - first, hi - t);
-                        kernel.row(packed, b * kernel.mr * k, cin, xp, first * kernel.nr, wp, plane, rows,
-                                b * kernel.mr * ldc + first * kernel.nr, ldc, count);
+                        int p = t / (blocks * tiles), b = t / tiles % blocks, first = t % tiles, count = Math.min(tiles - first, hi - t);
+                        kernel.row(taps[p], packed[p], b * kernel.mr * taps[p].count() * cin, cin, xp, first * kernel.nr, rowLen, plane, phase,
+                                rows, p * part + b * kernel.mr * ldc + first * kernel.nr, ldc, count);
                         t += count;
                     }
                 });
-                int at = outOff + img * outs * oh * ow;
-                Parallel.range(outs, 1, (lo, hi) -> copyOut(rows, ldc, wp, lo, hi, oh, ow, epilogue, out, at, add));
+                int i = img;
+                Parallel.range(outs, 1, (lo, hi) -> out.copy(rows, ldc, part, i, lo, hi));
             }
             return;
         }
         Parallel.balanced(n, (lo, hi) -> {
-            float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, padded);
-            float[] rows = ThreadBuffers.get(ThreadBuffers.CONV_OUT, blocks * kernel.mr * ldc);
+            float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, length);
+            float[] rows = ThreadBuffers.get(ThreadBuffers.CONV_OUT, parts * part);
             for (int img = lo; img < hi; img++) {
-                pad(in, inOff + img * cin * h * w, cin, h, w, ph, pw, xp, padded);
-                for (int b = 0; b < blocks; b++) {
-                    kernel.row(packed, b * kernel.mr * k, cin, xp, 0, wp, plane, rows, b * kernel.mr * ldc, ldc, tiles);
+                l.fill(in, inOff + img * image, cin, xp, length);
+                for (int p = 0; p < parts; p++) {
+                    for (int b = 0; b < blocks; b++) {
+                        kernel.row(taps[p], packed[p], b * kernel.mr * taps[p].count() * cin, cin, xp, 0, rowLen, plane, phase, rows,
+                                p * part + b * kernel.mr * ldc, ldc, tiles);
+                    }
                 }
-                copyOut(rows, ldc, wp, 0, outs, oh, ow, epilogue, out, outOff + img * outs * oh * ow, add);
+                out.copy(rows, ldc, part, img, 0, outs);
             }
         });
-    }
-
-    /** One image's c planes of h x w into xp as planes of (h + 2ph) x (w + 2pw) with zeros around, then zeros to `length`. */
-    private static void pad(float[] x, int at, int c, int h, int w, int ph, int pw, float[] xp, int length) {
-        int wp = w + 2 * pw, plane = (h + 2 * ph) * wp;
-        for (int ch = 0; ch < c; ch++) {
-            int d = ch * plane, s = at + ch * h * w;
-            java.util.Arrays.fill(xp, d, d + ph * wp + pw, 0f);
-            d += ph * wp + pw;
-            for (int iy = 0; iy < h; iy++, d += wp, s += w) {
-                System.arraycopy(x, s, xp, d, w);
-                if (iy < h - 1) java.util.Arrays.fill(xp, d + w, d + wp, 0f);
-            }
-            java.util.Arrays.fill(xp, d - wp + w, (ch + 1) * plane, 0f);
-        }
-        java.util.Arrays.fill(xp, c * plane, length, 0f);
     }
 
     /**
@@ -197,6 +296,58 @@ final class Conv3x3 {
             int plane = at + oc * oh * ow;
             if (res != null) Sgemm.addRow(res, e.rOff() + plane, out, plane, oh * ow);
             if (e.relu()) ConvolutionCpu.reluRow(out, plane, oh * ow);
+        }
+    }
+
+    /**
+     * gx[ch][y][x] for ch in [from, to) = (or += when add) the stride-2 input gradient's part (y % 2, x % 2) at
+     * (y / 2)·rowLen + x / 2 of channel ch's rows (part p at p·blocks·MR·ldc, blocks of the channels).
+     */
+    private static void interleave(float[] rows, int ldc, int part, int rowLen, int from, int to, int h, int w, float[] gx, int at, boolean add) {
+        for (int ch = from; ch < to; ch++) {
+            for (int y = 0; y < h; y++) {
+                int even = (y & 1) * 2 * part + ch * ldc + (y >> 1) * rowLen;
+                interleave(rows, even, even + part, gx, at + (ch * h + y) * w, w, add);
+            }
+        }
+    }
+
+    /** Lane indices into two vectors (the second's from L on): their even lanes, odd lanes, and the zip of their lower and of their upper halves. */
+    private static final FloatVector EVENS = lanes(i -> 2 * i), ODDS = lanes(i -> 2 * i + 1),
+            ZIP_LOWER = lanes(i -> i / 2 + i % 2 * F.length()), ZIP_UPPER = lanes(i -> F.length() / 2 + i / 2 + i % 2 * F.length());
+
+    private static FloatVector lanes(java.util.function.IntUnaryOperator index) {
+        float[] ix = new float[F.length()];
+        for (int i = 0; i < ix.length; i++) ix[i] = index.applyAsInt(i);
+        return FloatVector.fromArray(F, ix, 0);
+    }
+
+    /** x[s + 2t] to dst[even + t], x[s + 2t + 1] to dst[odd + t], for the n floats from x[s]. */
+    private static void deinterleave(float[] x, int s, int n, float[] dst, int even, int odd) {
+        int l = F.length(), evens = (n + 1) / 2, odds = n / 2;
+        for (int t = 0; 2 * t < n; t += l) {
+            FloatVector v0 = FloatVector.fromArray(F, x, s + 2 * t, F.indexInRange(2 * t, n)),
+                    v1 = FloatVector.fromArray(F, x, s + 2 * t + l, F.indexInRange(2 * t + l, n));
+            EVENS.selectFrom(v0, v1).intoArray(dst, even + t, F.indexInRange(t, evens));
+            ODDS.selectFrom(v0, v1).intoArray(dst, odd + t, F.indexInRange(t, odds));
+        }
+    }
+
+    /** dst[d + 2t] = (or +=) src[even + t], dst[d + 2t + 1] = (or +=) src[odd + t], for n floats of dst. */
+    private static void interleave(float[] src, int even, int odd, float[] dst, int d, int n, boolean add) {
+        int l = F.length(), evens = (n + 1) / 2, odds = n / 2;
+        for (int i = 0; i < n; i += 2 * l) {
+            FloatVector e = FloatVector.fromArray(F, src, even + i / 2, F.indexInRange(i / 2, evens)),
+                    o = FloatVector.fromArray(F, src, odd + i / 2, F.indexInRange(i / 2, odds));
+            var lower = F.indexInRange(i, n);
+            var upper = F.indexInRange(i + l, n);
+            FloatVector lo = ZIP_LOWER.selectFrom(e, o), hi = ZIP_UPPER.selectFrom(e, o);
+            if (add) {
+                lo = lo.add(FloatVector.fromArray(F, dst, d + i, lower));
+                hi = hi.add(FloatVector.fromArray(F, dst, d + i + l, upper));
+            }
+            lo.intoArray(dst, d + i, lower);
+            hi.intoArray(dst, d + i + l, upper);
         }
     }
 

@@ -191,7 +191,7 @@ final class ConvolutionCpu {
         Tensor out = CpuStorage.unsetTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
         Conv3x3.Epilogue e = new Conv3x3.Epilogue(bc == null ? null : data(bc), bc == null ? 0 : bc.offset(),
                 residual == null ? null : data(residual), residual == null ? 0 : residual.offset(), relu);
-        Conv3x3.forward(Conv3x3.KERNEL, data(xc), xc.offset(), g.n, g.c, g.h, g.w, data(wc), wc.offset(), g.o, g.p.padH(), g.p.padW(), e, data(out));
+        Conv3x3.forward(Conv3x3.KERNEL, data(xc), xc.offset(), g.n, g.c, g.h, g.w, data(wc), wc.offset(), g.o, g.p.strideH(), g.p.padH(), g.p.padW(), e, data(out));
         return out;
     }
 
@@ -288,7 +288,7 @@ final class ConvolutionCpu {
         float[] ga = data(gyc), wa = data(wc);
         if (Conv3x3.applies(g.c, g.kh, g.kw, p)) {
             Tensor gx = into != null ? into : CpuStorage.unsetTensor(xShape.clone(), gy.dtype());
-            Conv3x3.backwardInput(Conv3x3.KERNEL, ga, gyc.offset(), g.n, g.o, g.oh, g.ow, wa, wc.offset(), g.c, p.padH(), p.padW(),
+            Conv3x3.backwardInput(Conv3x3.KERNEL, ga, gyc.offset(), g.n, g.o, wa, wc.offset(), g.c, g.h, g.w, p.strideH(), p.padH(), p.padW(),
                     data(gx), gx.offset(), into != null);
             return gx;
         }
@@ -370,7 +370,7 @@ final class ConvolutionCpu {
         Tensor out = newTensor(wShape.clone(), gy.dtype());
         float[] gw = data(out);
         if (Conv3x3.applies(g.c, g.kh, g.kw, p)) {
-            Conv3x3.backwardWeight(Conv3x3.KERNEL, xa, xc.offset(), g.n, g.c, g.h, g.w, ga, gyc.offset(), g.o, p.padH(), p.padW(), gw);
+            Conv3x3.backwardWeight(Conv3x3.KERNEL, xa, xc.offset(), g.n, g.c, g.h, g.w, ga, gyc.offset(), g.o, p.strideH(), p.padH(), p.padW(), gw);
             return out;
         }
         int images = imagesPerWeightProduct(g);

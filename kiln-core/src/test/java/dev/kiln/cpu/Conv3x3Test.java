@@ -10,9 +10,11 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static dev.kiln.cpu.Conv3x3Kernel.Taps.STRIDE_1;
+import static dev.kiln.cpu.Conv3x3Kernel.Taps.STRIDE_2;
 
 /**
- * The 3x3 stride-1 convolution without im2col ({@link Conv3x3}), with each machine-code kernel this processor runs
+ * The 3x3 convolution without im2col ({@link Conv3x3}), stride 1 and 2, with each machine-code kernel this processor runs
  * (AVX2's 6 x 16 tiles and, where there is AVX-512, the 8 x 32 ones), against direct loops in double: forward with
  * and without bias (and with a residual and ReLU, bit for bit the separate passes), the input gradient written and
  * added, and the weight gradient (output channel counts that leave
@@ -36,21 +38,26 @@ class Conv3x3Test {
         return a;
     }
 
-    @ParameterizedTest(name = "n{0} c{1} {2}x{3} o{4} pad {5},{6}")
+    @ParameterizedTest(name = "n{0} c{1} {2}x{3} o{4} pad {5},{6} stride {7}")
     @CsvSource({
-            "3, 8, 7, 7, 8, 1, 1",       // one block of rows (AVX-512), a 7x7 map: 63 padded positions, 2 tiles of 32
-            "2, 9, 6, 11, 13, 0, 1",     // partial row blocks (13 = 8 + 5, 6 + 6 + 1), no vertical padding
-            "2, 16, 3, 3, 20, 2, 2",     // the widest padding: outputs 5x5; input gradient from a gy padded by 0
-            "4, 12, 14, 14, 24, 1, 1",   // several tiles a row of positions
-            "3, 8, 5, 6, 40, 1, 1",      // the weight gradient's blocks of 32 (AVX-512) and 8 output channels: 32 + 8
-            "1, 8, 1, 3, 7, 1, 0",       // a single input row: one output row of 1 column
-            "1, 20, 13, 17, 37, 1, 1"    // one image (fewer than threads): its tiles, blocks and channels split over them
+            "3, 8, 7, 7, 8, 1, 1, 1",       // one block of rows (AVX-512), a 7x7 map: 63 padded positions, 2 tiles of 32
+            "2, 9, 6, 11, 13, 0, 1, 1",     // partial row blocks (13 = 8 + 5, 6 + 6 + 1), no vertical padding
+            "2, 16, 3, 3, 20, 2, 2, 1",     // the widest padding: outputs 5x5; input gradient from a gy padded by 0
+            "4, 12, 14, 14, 24, 1, 1, 1",   // several tiles a row of positions
+            "3, 8, 5, 6, 40, 1, 1, 1",      // the weight gradient's blocks of 32 (AVX-512) and 8 output channels: 32 + 8
+            "1, 8, 1, 3, 7, 1, 0, 1",       // a single input row: one output row of 1 column
+            "1, 20, 13, 17, 37, 1, 1, 1",   // one image (fewer than threads): its tiles, blocks and channels split over them
+            "3, 8, 8, 8, 8, 1, 1, 2",       // stride 2, even sides: 4x4 outputs, every input row and column reached
+            "2, 10, 7, 9, 13, 1, 1, 2",     // stride 2, odd sides: the last output row and column see the zero past the edge
+            "4, 16, 14, 14, 40, 1, 1, 2",   // stride 2 over several tiles, 32 + 8 output channels
+            "1, 12, 11, 6, 9, 1, 1, 2",     // stride 2, one image over all threads (its four input-gradient parts too)
+            "2, 8, 1, 2, 8, 1, 1, 2"        // stride 2, one input row: one output row
     })
-    void matchesDirectLoops(int n, int c, int h, int w, int o, int ph, int pw) {
+    void matchesDirectLoops(int n, int c, int h, int w, int o, int ph, int pw, int s) {
         List<Conv3x3Kernel> ks = kernels();
         assumeTrue(!ks.isEmpty(), "no machine-code 3x3 kernel runs on this processor");
         SplittableRandom r = new SplittableRandom(7 + n * 31 + c);
-        int oh = h + 2 * ph - 2, ow = w + 2 * pw - 2;
+        int oh = (h + 2 * ph - 3) / s + 1, ow = (w + 2 * pw - 3) / s + 1;
         float[] x = random(r, 3 + n * c * h * w), wt = random(r, 1 + o * c * 9), bias = random(r, 2 + o);
         float[] gy = random(r, 5 + n * o * oh * ow), addend = random(r, n * c * h * w);
         // reference: y[img][oc][oy][ox] = bias + sum x[img][ch][oy+ki-ph][ox+kj-pw] w[oc][ch][ki][kj]; gx its adjoint
@@ -66,7 +73,7 @@ class Conv3x3Test {
                         for (int ch = 0; ch < c; ch++)
                             for (int ki = 0; ki < 3; ki++)
                                 for (int kj = 0; kj < 3; kj++) {
-                                    int iy = oy + ki - ph, ix = ox + kj - pw;
+                                    int iy = oy * s + ki - ph, ix = ox * s + kj - pw;
                                     if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
                                     int xi = ((img * c + ch) * h + iy) * w + ix;
                                     double wv = wt[1 + ((oc * c + ch) * 3 + ki) * 3 + kj];
@@ -83,16 +90,16 @@ class Conv3x3Test {
             String what = k + " ";
             float[] out = new float[y.length];
             java.util.Arrays.fill(out, Float.NaN);   // every element must be written
-            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, ph, pw, new Conv3x3.Epilogue(bias, 2, null, 0, false), out);
+            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, s, ph, pw, new Conv3x3.Epilogue(bias, 2, null, 0, false), out);
             assertClose(what + "forward", y, yScale, 9 * c, out, 0);
             // the whole epilogue: + bias + residual, then ReLU (exactly the separate passes' values: compared bit for bit)
             float[] residual = random(r, 6 + y.length), fused = new float[y.length], plain = out.clone();
-            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, ph, pw, new Conv3x3.Epilogue(bias, 2, residual, 6, true), fused);
+            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, s, ph, pw, new Conv3x3.Epilogue(bias, 2, residual, 6, true), fused);
             for (int i = 0; i < y.length; i++) {
                 float v = plain[i] + residual[6 + i];
                 assertEquals(Float.floatToIntBits(v <= 0 ? 0f : v), Float.floatToIntBits(fused[i]), what + "residual and ReLU, element " + i);
             }
-            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, ph, pw, Conv3x3.Epilogue.NONE, out);
+            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, s, ph, pw, Conv3x3.Epilogue.NONE, out);
             double[] noBias = y.clone(), noBiasScale = yScale.clone();
             for (int i = 0; i < y.length; i++) {
                 double b = bias[2 + i / (oh * ow) % o];
@@ -102,11 +109,11 @@ class Conv3x3Test {
             assertClose(what + "forward without bias", noBias, noBiasScale, 9 * c, out, 0);
             float[] g = new float[gx.length + 4];
             java.util.Arrays.fill(g, Float.NaN);
-            Conv3x3.backwardInput(k, gy, 5, n, o, oh, ow, wt, 1, c, ph, pw, g, 4, false);
+            Conv3x3.backwardInput(k, gy, 5, n, o, wt, 1, c, h, w, s, ph, pw, g, 4, false);
             assertClose(what + "input gradient", gx, gxScale, 9 * o, g, 4);
             float[] sum = new float[gx.length + 4];
             System.arraycopy(addend, 0, sum, 4, addend.length);
-            Conv3x3.backwardInput(k, gy, 5, n, o, oh, ow, wt, 1, c, ph, pw, sum, 4, true);
+            Conv3x3.backwardInput(k, gy, 5, n, o, wt, 1, c, h, w, s, ph, pw, sum, 4, true);
             double[] plus = gx.clone(), plusScale = gxScale.clone();
             for (int i = 0; i < plus.length; i++) {
                 plus[i] += addend[i];
@@ -115,7 +122,7 @@ class Conv3x3Test {
             assertClose(what + "input gradient added", plus, plusScale, 9 * o, sum, 4);
             float[] wg = new float[gw.length];
             java.util.Arrays.fill(wg, Float.NaN);
-            Conv3x3.backwardWeight(k, x, 3, n, c, h, w, gy, 5, o, ph, pw, wg);
+            Conv3x3.backwardWeight(k, x, 3, n, c, h, w, gy, 5, o, s, ph, pw, wg);
             assertClose(what + "weight gradient", gw, gwScale, n * oh * ow, wg, 0);
         }
     }
@@ -127,18 +134,24 @@ class Conv3x3Test {
             int channels = 2, rowLen = 5, plane = 25, tiles = 2, ldc = tiles * k.nr;
             float[] a = new float[9 * channels * k.mr], c = new float[(k.mr - 1) * ldc + tiles * k.nr];
             float[] x = new float[(channels - 1) * plane + 2 * rowLen + 2 + tiles * k.nr];
-            k.row(a, 0, channels, x, 0, rowLen, plane, c, 0, ldc, tiles);   // exactly long enough
-            assertThrows(IndexOutOfBoundsException.class, () -> k.row(a, 0, channels, java.util.Arrays.copyOf(x, x.length - 1), 0, rowLen, plane, c, 0, ldc, tiles));
-            assertThrows(IndexOutOfBoundsException.class, () -> k.row(a, 1, channels, x, 0, rowLen, plane, c, 0, ldc, tiles));
-            assertThrows(IndexOutOfBoundsException.class, () -> k.row(a, 0, channels, x, 0, rowLen, plane, c, 1, ldc, tiles));
+            k.row(STRIDE_1, a, 0, channels, x, 0, rowLen, plane, 0, c, 0, ldc, tiles);   // exactly long enough
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_1, a, 0, channels, java.util.Arrays.copyOf(x, x.length - 1), 0, rowLen, plane, 0, c, 0, ldc, tiles));
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_1, a, 1, channels, x, 0, rowLen, plane, 0, c, 0, ldc, tiles));
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_1, a, 0, channels, x, 0, rowLen, plane, 0, c, 1, ldc, tiles));
             int positions = 15, ld = k.nw;
             float[] gyT = new float[(positions - 1) * ld + k.nw], acc = new float[(9 * channels - 1) * ld + k.nw];
             float[] xw = new float[(channels - 1) * plane + 2 * rowLen + 2 + positions];
-            k.weights(xw, 0, channels, rowLen, plane, gyT, 0, ld, positions, acc, 0);
-            assertThrows(IndexOutOfBoundsException.class, () -> k.weights(xw, 1, channels, rowLen, plane, gyT, 0, ld, positions, acc, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> k.weights(xw, 0, channels, rowLen, plane, gyT, 1, ld, positions, acc, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> k.weights(xw, 0, channels, rowLen, plane, gyT, 0, ld, positions, acc, 1));
-            assertThrows(IllegalArgumentException.class, () -> k.row(a, 0, 0, x, 0, rowLen, plane, c, 0, ldc, tiles));
+            k.weights(STRIDE_1, xw, 0, channels, rowLen, plane, 0, gyT, 0, ld, positions, acc, 0);
+            assertThrows(IndexOutOfBoundsException.class, () -> k.weights(STRIDE_1, xw, 1, channels, rowLen, plane, 0, gyT, 0, ld, positions, acc, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> k.weights(STRIDE_1, xw, 0, channels, rowLen, plane, 0, gyT, 1, ld, positions, acc, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> k.weights(STRIDE_1, xw, 0, channels, rowLen, plane, 0, gyT, 0, ld, positions, acc, 1));
+            // stride 2: the farthest tap is three phase planes on (phase 30 here), and no code makes 4-tap weight gradients
+            int phase = 30;
+            float[] xs = new float[(channels - 1) * plane + 3 * phase + 1 + tiles * k.nr - 1];
+            k.row(STRIDE_2, a, 0, channels, xs, 0, rowLen, plane, phase, c, 0, ldc, tiles);
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_2, a, 0, channels, java.util.Arrays.copyOf(xs, xs.length - 1), 0, rowLen, plane, phase, c, 0, ldc, tiles));
+            assertThrows(IllegalArgumentException.class, () -> k.weights(Conv3x3Kernel.Taps.STRIDE_2_INPUT[3], xw, 0, channels, rowLen, plane, 0, gyT, 0, ld, positions, acc, 0));
+            assertThrows(IllegalArgumentException.class, () -> k.row(STRIDE_1, a, 0, 0, x, 0, rowLen, plane, 0, c, 0, ldc, tiles));
         }
     }
 
@@ -147,7 +160,9 @@ class Conv3x3Test {
         Conv2dParams same = Conv2dParams.of(1, 1, 1, 1);
         boolean any = Conv3x3.KERNEL != null;
         assertEquals(any, Conv3x3.applies(16, 3, 3, same));
-        assertFalse(Conv3x3.applies(16, 3, 3, Conv2dParams.of(2, 1, 1, 1)), "stride 2");
+        assertEquals(any, Conv3x3.applies(16, 3, 3, Conv2dParams.of(2, 1, 1, 1)), "stride 2, pad 1");
+        assertFalse(Conv3x3.applies(16, 3, 3, Conv2dParams.of(2, 0, 1, 1)), "stride 2, pad 0");
+        assertFalse(Conv3x3.applies(16, 3, 3, Conv2dParams.of(3, 1, 1, 1)), "stride 3");
         assertFalse(Conv3x3.applies(16, 3, 3, Conv2dParams.of(1, 2, 2, 1)), "dilation 2");
         assertFalse(Conv3x3.applies(16, 3, 3, Conv2dParams.of(1, 1, 1, 2)), "groups");
         assertFalse(Conv3x3.applies(16, 3, 3, Conv2dParams.of(1, 3, 1, 1)), "pad 3");
