@@ -197,12 +197,25 @@ final class Conv3x3 {
         ConvolutionCpu.addTransposed(new java.util.ArrayList<>(accs.values()), gw, 1, o, 9 * c, ld);
     }
 
-    /** One image's gy (o, oh, ow) into gyT as rows of ld per padded-row position (oy·wp + ox), zero where nothing is kept. */
+    /**
+     * One image's gy (o, oh, ow) into gyT as rows of ld per padded-row position (oy·wp + ox), zero where nothing is
+     * kept: a gather of L output channels (one plane apart) a position, stored as one vector (a float at a time, ld
+     * floats apart, took a quarter of a 32-channel weight gradient).
+     */
     private static void transpose(float[] gy, int at, int o, int oh, int ow, int wp, int ld, float[] gyT, int positions) {
         java.util.Arrays.fill(gyT, 0, positions * ld, 0f);
-        for (int oc = 0, s = at; oc < o; oc++) {
-            for (int oy = 0; oy < oh; oy++) {
-                for (int ox = 0; ox < ow; ox++, s++) gyT[(oy * wp + ox) * ld + oc] = gy[s];
+        int l = F.length(), map = oh * ow;
+        int[] planes = new int[l];
+        for (int oc = 0; oc < o; oc += l) {
+            // the lanes past the last channel read its plane (the gather checks every lane) and are not stored
+            for (int i = 0; i < l; i++) planes[i] = Math.min(i, o - 1 - oc) * map;
+            var some = F.indexInRange(oc, o);
+            boolean all = oc + l <= o;
+            for (int oy = 0, s = at + oc * map; oy < oh; oy++) {
+                for (int ox = 0, d = oy * wp * ld + oc; ox < ow; ox++, s++, d += ld) {
+                    if (all) FloatVector.fromArray(F, gy, s, planes, 0).intoArray(gyT, d);
+                    else FloatVector.fromArray(F, gy, s, planes, 0).intoArray(gyT, d, some);
+                }
             }
         }
     }
