@@ -8,7 +8,7 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-import static dev.kiln.cpu.CpuStorage.newTensor;
+import static dev.kiln.cpu.CpuStorage.unsetTensor;
 
 /**
  * Part of the Normalization family: {@link NormalizationCpu}'s batch norm for float32, in vectors of the machine's
@@ -69,7 +69,8 @@ final class BatchNormF32 {
         int[] s = x.shape();
         int n = s[0], c = s[1], spatial = (int) (x.numel() / Math.max(1, (long) n * c));
         long m = (long) n * spatial;
-        Tensor y = newTensor(s, DType.FLOAT32), mean = newTensor(new int[]{c}, DType.FLOAT32), invstd = newTensor(new int[]{c}, DType.FLOAT32);
+        // every element of the three is written below: no zero fill first
+        Tensor y = unsetTensor(s, DType.FLOAT32), mean = unsetTensor(new int[]{c}, DType.FLOAT32), invstd = unsetTensor(new int[]{c}, DType.FLOAT32);
         Run xr = Run.of(x), yr = Run.of(y), res = Run.of(residual), w = Run.of(weight), b = Run.of(bias);
         Run rm = Run.of(runningMean), rv = Run.of(runningVar), mv = Run.of(mean), iv = Run.of(invstd);
         Parallel.range(c, 1, (lo, hi) -> {
@@ -125,7 +126,7 @@ final class BatchNormF32 {
         int n = s[0], c = s[1], spatial = (int) (x.numel() / Math.max(1, (long) n * c));
         long m = (long) n * spatial;
         boolean params = dweight != null && weight != null;
-        Tensor dx = inputGrad ? newTensor(s, DType.FLOAT32) : null, dres = residual ? newTensor(s, DType.FLOAT32) : null;
+        Tensor dx = inputGrad ? unsetTensor(s, DType.FLOAT32) : null, dres = residual ? unsetTensor(s, DType.FLOAT32) : null;   // all written
         Run gr = Run.of(g.dtype() == DType.FLOAT32 ? g : g.to(DType.FLOAT32)), yr = p.relu() ? Run.of(y) : null, xr = Run.of(x);
         Run w = Run.of(weight), mu = Run.of(mean), is = Run.of(invstd), dxr = Run.of(dx), drr = Run.of(dres);
         Run dw = params ? Run.of(dweight) : null, db = params ? Run.of(dbias) : null;
