@@ -100,12 +100,23 @@ final class Conv3x3 {
             int phase = phase();
             java.util.Arrays.fill(xp, 0, c * 4 * phase, 0f);
             // input column 2t goes to phase b0 at column t + j0, column 2t + 1 to phase 1 - b0 at t + j1
-            int b0 = left & 1, j0 = left >> 1, j1 = (left + 1) >> 1;
+            int b0 = left & 1, j0 = left >> 1, j1 = (left + 1) >> 1, l = F.length();
+            // rows of up to 2L floats (most maps that stride 2 meets) take one step, its masks made once
+            var first = F.indexInRange(0, w);
+            var second = F.indexInRange(l, w);
+            var evens = F.indexInRange(0, (w + 1) / 2);
+            var odds = F.indexInRange(0, w / 2);
             for (int ch = 0; ch < c; ch++) {
                 for (int iy = 0; iy < h; iy++) {
                     int y = iy + top, row = ch * 4 * phase + 2 * (y & 1) * phase + (y >> 1) * rowLen, s = at + (ch * h + iy) * w;
                     int even = row + b0 * phase + j0, odd = row + (1 - b0) * phase + j1;
-                    deinterleave(x, s, w, xp, even, odd);
+                    if (w > 2 * l) {
+                        deinterleave(x, s, w, xp, even, odd);
+                        continue;
+                    }
+                    FloatVector v0 = FloatVector.fromArray(F, x, s, first), v1 = w > l ? FloatVector.fromArray(F, x, s + l, second) : v0;
+                    EVENS.selectFrom(v0, v1).intoArray(xp, even, evens);
+                    ODDS.selectFrom(v0, v1).intoArray(xp, odd, odds);
                 }
             }
         }
@@ -317,10 +328,28 @@ final class Conv3x3 {
      * (y / 2)·rowLen + x / 2 of channel ch's rows (part p at p·blocks·MR·ldc, blocks of the channels).
      */
     private static void interleave(float[] rows, int ldc, int part, int rowLen, int from, int to, int h, int w, float[] gx, int at, boolean add) {
+        int l = F.length();
+        // rows of up to 2L floats take one step, its masks made once (as Layout.split)
+        var evens = F.indexInRange(0, (w + 1) / 2);
+        var odds = F.indexInRange(0, w / 2);
+        var first = F.indexInRange(0, w);
+        var second = F.indexInRange(l, w);
         for (int ch = from; ch < to; ch++) {
             for (int y = 0; y < h; y++) {
-                int even = (y & 1) * 2 * part + ch * ldc + (y >> 1) * rowLen;
-                interleave(rows, even, even + part, gx, at + (ch * h + y) * w, w, add);
+                int even = (y & 1) * 2 * part + ch * ldc + (y >> 1) * rowLen, d = at + (ch * h + y) * w;
+                if (w > 2 * l) {
+                    interleave(rows, even, even + part, gx, d, w, add);
+                    continue;
+                }
+                FloatVector e = FloatVector.fromArray(F, rows, even, evens), o = FloatVector.fromArray(F, rows, even + part, odds);
+                FloatVector lo = ZIP_LOWER.selectFrom(e, o);
+                if (add) lo = lo.add(FloatVector.fromArray(F, gx, d, first));
+                lo.intoArray(gx, d, first);
+                if (w > l) {
+                    FloatVector hi = ZIP_UPPER.selectFrom(e, o);
+                    if (add) hi = hi.add(FloatVector.fromArray(F, gx, d + l, second));
+                    hi.intoArray(gx, d + l, second);
+                }
             }
         }
     }

@@ -27,8 +27,8 @@ import static dev.kiln.cpu.CpuStorage.newTensor;
  * reads directly. Forward and backward-input pack the weights once per call (not once per image) and pack the
  * per-image operand whole; forward writes im2col straight into packed panels. With few output channels the
  * packing costs as much as the arithmetic, so that is where the time went (bench/results/cpu-2026-11-21.md). Two
- * shapes skip im2col: few input channels ({@link DirectConv}, forward) and 3x3 stride-1 layers with many
- * ({@link Conv3x3}, all three directions); weight gradients of small maps put several images in one product.
+ * shapes skip im2col: few input channels ({@link DirectConv}, forward) and 3x3 layers of stride 1 or 2 with
+ * many ({@link Conv3x3}, all three directions); weight gradients of small maps put several images in one product.
  * Other dtypes take {@link ConvolutionAny}'s general path, which is also the reference the float32 one is tested against.
  */
 final class ConvolutionCpu {

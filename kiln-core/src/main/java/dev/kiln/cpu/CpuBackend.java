@@ -44,7 +44,7 @@ public final class CpuBackend implements Backend {
     public String int8Kernel() { return Int8GemmAvx2.describe(); }
 
     /**
-     * The float32 3x3 stride-1 convolution kernel, for reports: "AVX-512 machine code 8x32" where {@link Conv3x3} runs,
+     * The float32 3x3 convolution kernel (stride 1 and 2), for reports: "AVX-512 machine code 8x32" where {@link Conv3x3} runs,
      * else "im2col + GEMM".
      */
     public String conv3x3Kernel() {

@@ -51,7 +51,8 @@ class Conv3x3Test {
             "2, 10, 7, 9, 13, 1, 1, 2",     // stride 2, odd sides: the last output row and column see the zero past the edge
             "4, 16, 14, 14, 40, 1, 1, 2",   // stride 2 over several tiles, 32 + 8 output channels
             "1, 12, 11, 6, 9, 1, 1, 2",     // stride 2, one image over all threads (its four input-gradient parts too)
-            "2, 8, 1, 2, 8, 1, 1, 2"        // stride 2, one input row: one output row
+            "2, 8, 1, 2, 8, 1, 1, 2",       // stride 2, one input row: one output row
+            "2, 8, 3, 71, 9, 1, 1, 2"       // stride 2, rows longer than two vectors: split and interleaved a vector at a time
     })
     void matchesDirectLoops(int n, int c, int h, int w, int o, int ph, int pw, int s) {
         List<Conv3x3Kernel> ks = kernels();
