@@ -364,23 +364,38 @@ final class Conv3x3 {
         return FloatVector.fromArray(F, ix, 0);
     }
 
-    /** x[s + 2t] to dst[even + t], x[s + 2t + 1] to dst[odd + t], for the n floats from x[s]. */
+    /** x[s + 2t] to dst[even + t], x[s + 2t + 1] to dst[odd + t], for the n floats from x[s]: whole steps, then one masked. */
     private static void deinterleave(float[] x, int s, int n, float[] dst, int even, int odd) {
-        int l = F.length(), evens = (n + 1) / 2, odds = n / 2;
-        for (int t = 0; 2 * t < n; t += l) {
+        int l = F.length(), t = 0;
+        for (; 2 * t + 2 * l <= n; t += l) {
+            FloatVector v0 = FloatVector.fromArray(F, x, s + 2 * t), v1 = FloatVector.fromArray(F, x, s + 2 * t + l);
+            EVENS.selectFrom(v0, v1).intoArray(dst, even + t);
+            ODDS.selectFrom(v0, v1).intoArray(dst, odd + t);
+        }
+        if (2 * t < n) {
             FloatVector v0 = FloatVector.fromArray(F, x, s + 2 * t, F.indexInRange(2 * t, n)),
                     v1 = FloatVector.fromArray(F, x, s + 2 * t + l, F.indexInRange(2 * t + l, n));
-            EVENS.selectFrom(v0, v1).intoArray(dst, even + t, F.indexInRange(t, evens));
-            ODDS.selectFrom(v0, v1).intoArray(dst, odd + t, F.indexInRange(t, odds));
+            EVENS.selectFrom(v0, v1).intoArray(dst, even + t, F.indexInRange(t, (n + 1) / 2));
+            ODDS.selectFrom(v0, v1).intoArray(dst, odd + t, F.indexInRange(t, n / 2));
         }
     }
 
-    /** dst[d + 2t] = (or +=) src[even + t], dst[d + 2t + 1] = (or +=) src[odd + t], for n floats of dst. */
+    /** dst[d + 2t] = (or +=) src[even + t], dst[d + 2t + 1] = (or +=) src[odd + t], for n floats of dst: whole steps, then one masked. */
     private static void interleave(float[] src, int even, int odd, float[] dst, int d, int n, boolean add) {
-        int l = F.length(), evens = (n + 1) / 2, odds = n / 2;
-        for (int i = 0; i < n; i += 2 * l) {
-            FloatVector e = FloatVector.fromArray(F, src, even + i / 2, F.indexInRange(i / 2, evens)),
-                    o = FloatVector.fromArray(F, src, odd + i / 2, F.indexInRange(i / 2, odds));
+        int l = F.length(), i = 0;
+        for (; i + 2 * l <= n; i += 2 * l) {
+            FloatVector e = FloatVector.fromArray(F, src, even + i / 2), o = FloatVector.fromArray(F, src, odd + i / 2);
+            FloatVector lo = ZIP_LOWER.selectFrom(e, o), hi = ZIP_UPPER.selectFrom(e, o);
+            if (add) {
+                lo = lo.add(FloatVector.fromArray(F, dst, d + i));
+                hi = hi.add(FloatVector.fromArray(F, dst, d + i + l));
+            }
+            lo.intoArray(dst, d + i);
+            hi.intoArray(dst, d + i + l);
+        }
+        if (i < n) {
+            FloatVector e = FloatVector.fromArray(F, src, even + i / 2, F.indexInRange(i / 2, (n + 1) / 2)),
+                    o = FloatVector.fromArray(F, src, odd + i / 2, F.indexInRange(i / 2, n / 2));
             var lower = F.indexInRange(i, n);
             var upper = F.indexInRange(i + l, n);
             FloatVector lo = ZIP_LOWER.selectFrom(e, o), hi = ZIP_UPPER.selectFrom(e, o);
