@@ -73,12 +73,12 @@ final class Conv3x3 {
 
         /** One image's c planes of h x w (from x[at]) into xp as this layout's planes, then zeros to `length`. */
         void fill(float[] x, int at, int c, float[] xp, int length) {
-            if (split) split(x, at, c, xp);
-            else pad(x, at, c, xp);
+            if (split) splitInto(x, at, c, xp);
+            else padInto(x, at, c, xp);
             java.util.Arrays.fill(xp, c * plane(), length, 0f);
         }
 
-        private void pad(float[] x, int at, int c, float[] xp) {
+        private void padInto(float[] x, int at, int c, float[] xp) {
             int plane = plane();
             for (int ch = 0; ch < c; ch++) {
                 int d = ch * plane, s = at + ch * h * w;
@@ -96,7 +96,7 @@ final class Conv3x3 {
          * Phase plane (a, b) of a channel, at (2a + b)·phase, holds padded[2m + a][2j + b] at m·rowLen + j: the planes
          * zeroed, then each input row's even and odd columns written to their column phases.
          */
-        private void split(float[] x, int at, int c, float[] xp) {
+        private void splitInto(float[] x, int at, int c, float[] xp) {
             int phase = phase();
             java.util.Arrays.fill(xp, 0, c * 4 * phase, 0f);
             // input column 2t goes to phase b0 at column t + j0, column 2t + 1 to phase 1 - b0 at t + j1
@@ -329,7 +329,7 @@ final class Conv3x3 {
      */
     private static void interleave(float[] rows, int ldc, int part, int rowLen, int from, int to, int h, int w, float[] gx, int at, boolean add) {
         int l = F.length();
-        // rows of up to 2L floats take one step, its masks made once (as Layout.split)
+        // rows of up to 2L floats take one step, its masks made once (as Layout.splitInto)
         var evens = F.indexInRange(0, (w + 1) / 2);
         var odds = F.indexInRange(0, w / 2);
         var first = F.indexInRange(0, w);
@@ -364,23 +364,27 @@ final class Conv3x3 {
         return FloatVector.fromArray(F, ix, 0);
     }
 
-    /** x[s + 2t] to dst[even + t], x[s + 2t + 1] to dst[odd + t], for the n floats from x[s]: whole steps, then one masked. */
+    /**
+     * x[s + 2t] to dst[even + t], x[s + 2t + 1] to dst[odd + t], for n >= 2L floats from x[s]: whole steps, the last
+     * one ending at the last pair (rewriting what the one before wrote: no masked stores, which 256-bit code does not
+     * all compile), and an odd last float alone.
+     */
     private static void deinterleave(float[] x, int s, int n, float[] dst, int even, int odd) {
-        int l = F.length(), t = 0;
-        for (; 2 * t + 2 * l <= n; t += l) {
-            FloatVector v0 = FloatVector.fromArray(F, x, s + 2 * t), v1 = FloatVector.fromArray(F, x, s + 2 * t + l);
-            EVENS.selectFrom(v0, v1).intoArray(dst, even + t);
-            ODDS.selectFrom(v0, v1).intoArray(dst, odd + t);
+        int l = F.length(), pairs = n / 2;
+        for (int t = 0; ; t += l) {
+            int at = Math.min(t, pairs - l);
+            FloatVector v0 = FloatVector.fromArray(F, x, s + 2 * at), v1 = FloatVector.fromArray(F, x, s + 2 * at + l);
+            EVENS.selectFrom(v0, v1).intoArray(dst, even + at);
+            ODDS.selectFrom(v0, v1).intoArray(dst, odd + at);
+            if (at + l >= pairs) break;
         }
-        if (2 * t < n) {
-            FloatVector v0 = FloatVector.fromArray(F, x, s + 2 * t, F.indexInRange(2 * t, n)),
-                    v1 = FloatVector.fromArray(F, x, s + 2 * t + l, F.indexInRange(2 * t + l, n));
-            EVENS.selectFrom(v0, v1).intoArray(dst, even + t, F.indexInRange(t, (n + 1) / 2));
-            ODDS.selectFrom(v0, v1).intoArray(dst, odd + t, F.indexInRange(t, n / 2));
-        }
+        if (n % 2 == 1) dst[even + pairs] = x[s + n - 1];
     }
 
-    /** dst[d + 2t] = (or +=) src[even + t], dst[d + 2t + 1] = (or +=) src[odd + t], for n floats of dst: whole steps, then one masked. */
+    /**
+     * dst[d + 2t] = (or +=) src[even + t], dst[d + 2t + 1] = (or +=) src[odd + t], for n >= 2L floats of dst: whole steps,
+     * then the rest as deinterleave does, or (adding) one masked step.
+     */
     private static void interleave(float[] src, int even, int odd, float[] dst, int d, int n, boolean add) {
         int l = F.length(), i = 0;
         for (; i + 2 * l <= n; i += 2 * l) {
@@ -393,7 +397,14 @@ final class Conv3x3 {
             lo.intoArray(dst, d + i);
             hi.intoArray(dst, d + i + l);
         }
-        if (i < n) {
+        if (i < n && !add) {
+            // the last pairs as one whole step ending there (rewriting what the step before wrote), an odd last float alone
+            int at = (n / 2 - l) * 2;
+            FloatVector e = FloatVector.fromArray(F, src, even + at / 2), o = FloatVector.fromArray(F, src, odd + at / 2);
+            ZIP_LOWER.selectFrom(e, o).intoArray(dst, d + at);
+            ZIP_UPPER.selectFrom(e, o).intoArray(dst, d + at + l);
+            if (n % 2 == 1) dst[d + n - 1] = src[even + n / 2];
+        } else if (i < n) {
             FloatVector e = FloatVector.fromArray(F, src, even + i / 2, F.indexInRange(i / 2, (n + 1) / 2)),
                     o = FloatVector.fromArray(F, src, odd + i / 2, F.indexInRange(i / 2, n / 2));
             var lower = F.indexInRange(i, n);

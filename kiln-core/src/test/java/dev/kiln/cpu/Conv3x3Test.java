@@ -52,7 +52,8 @@ class Conv3x3Test {
             "4, 16, 14, 14, 40, 1, 1, 2",   // stride 2 over several tiles, 32 + 8 output channels
             "1, 12, 11, 6, 9, 1, 1, 2",     // stride 2, one image over all threads (its four input-gradient parts too)
             "2, 8, 1, 2, 8, 1, 1, 2",       // stride 2, one input row: one output row
-            "2, 8, 3, 71, 9, 1, 1, 2"       // stride 2, rows longer than two vectors: split and interleaved a vector at a time
+            "2, 8, 3, 71, 9, 1, 1, 2",      // stride 2, rows longer than two vectors: split and interleaved a vector at a time
+            "1, 8, 2, 40, 8, 1, 1, 2"       // the same, an even row: its last step overlaps the one before
     })
     void matchesDirectLoops(int n, int c, int h, int w, int o, int ph, int pw, int s) {
         List<Conv3x3Kernel> ks = kernels();
