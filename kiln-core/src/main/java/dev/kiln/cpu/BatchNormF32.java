@@ -45,7 +45,7 @@ final class BatchNormF32 {
     }
 
     /** sum of (a[i] - shift), or of its squares, over [from, from + len). */
-    private static double sum(float[] a, int from, int len, float shift, boolean squares) {
+    private static double sum(float[] a, int from, int len, float shift, boolean squares, float[] lanes) {
         double total = 0;
         FloatVector sv = FloatVector.broadcast(F, shift);
         for (int b = 0; b < len; b += BLOCK) {
@@ -60,7 +60,7 @@ final class BatchNormF32 {
                 float d = a[from + i] - shift;
                 tail += squares ? d * d : d;
             }
-            total += Lanes.sum(acc) + tail;
+            total += Lanes.sum(acc, lanes) + tail;
         }
         return total;
     }
@@ -74,15 +74,16 @@ final class BatchNormF32 {
         Run xr = Run.of(x), yr = Run.of(y), res = Run.of(residual), w = Run.of(weight), b = Run.of(bias);
         Run rm = Run.of(runningMean), rv = Run.of(runningVar), mv = Run.of(mean), iv = Run.of(invstd);
         Parallel.range(c, 1, (lo, hi) -> {
+            float[] lanes = new float[L];   // Lanes.sum's scratch, one per task
             for (int ch = lo; ch < hi; ch++) {
                 double mu, var;
                 if (p.training()) {
                     double sum = 0, sq = 0;
-                    for (int img = 0; img < n; img++) sum += sum(xr.a, xr.off + (img * c + ch) * spatial, spatial, 0f, false);
+                    for (int img = 0; img < n; img++) sum += sum(xr.a, xr.off + (img * c + ch) * spatial, spatial, 0f, false, lanes);
                     mu = sum / m;
                     // squares about the float mean, corrected to the exact one: sum (x - mu)^2 = S2 - k (mu - muF)^2
                     float muF = (float) mu;
-                    for (int img = 0; img < n; img++) sq += sum(xr.a, xr.off + (img * c + ch) * spatial, spatial, muF, true);
+                    for (int img = 0; img < n; img++) sq += sum(xr.a, xr.off + (img * c + ch) * spatial, spatial, muF, true, lanes);
                     var = Math.max(0, sq / m - (mu - muF) * (mu - muF));
                     if (rm != null) rm.a[rm.off + ch] = (float) ((1 - p.momentum()) * rm.a[rm.off + ch] + p.momentum() * mu);
                     if (rv != null) rv.a[rv.off + ch] = (float) ((1 - p.momentum()) * rv.a[rv.off + ch] + p.momentum() * var * m / (m - 1));
@@ -132,6 +133,7 @@ final class BatchNormF32 {
         Run dw = params ? Run.of(dweight) : null, db = params ? Run.of(dbias) : null;
         Parallel.range(c, 1, (lo, hi) -> {
             double[] sums = new double[2];   // one per task, not per run
+            float[] lanes = new float[L];
             for (int ch = lo; ch < hi; ch++) {
                 float mc = mu.a[mu.off + ch], ic = is.a[is.off + ch];
                 sums[0] = 0;
@@ -139,7 +141,7 @@ final class BatchNormF32 {
                 for (int img = 0; img < n; img++) {
                     int at = (img * c + ch) * spatial;
                     addGradSums(gr.a, gr.off + at, yr == null ? null : yr.a, yr == null ? 0 : yr.off + at, xr.a, xr.off + at,
-                            drr == null ? null : drr.a, drr == null ? 0 : drr.off + at, spatial, mc, sums);
+                            drr == null ? null : drr.a, drr == null ? 0 : drr.off + at, spatial, mc, sums, lanes);
                 }
                 double sdz = sums[0], sdzx = sums[1] * ic;
                 if (dw != null) {
@@ -162,7 +164,7 @@ final class BatchNormF32 {
 
     /** sums += {sum dz, sum dz * (x - mc)} over one run, dz = relu ? g * [y > 0] : g, written to dres when given. */
     private static void addGradSums(float[] g, int go, float[] y, int yo, float[] x, int xo, float[] dres, int ro, int len, float mc,
-                                    double[] sums) {
+                                    double[] sums, float[] lanes) {
         FloatVector mcV = FloatVector.broadcast(F, mc), zero = FloatVector.zero(F);
         double sdz = 0, sdzx = 0;
         for (int b = 0; b < len; b += BLOCK) {
@@ -182,8 +184,8 @@ final class BatchNormF32 {
                 t0 += d;
                 t1 += d * (x[xo + i] - mc);
             }
-            sdz += Lanes.sum(a0) + t0;
-            sdzx += Lanes.sum(a1) + t1;
+            sdz += Lanes.sum(a0, lanes) + t0;
+            sdzx += Lanes.sum(a1, lanes) + t1;
         }
         sums[0] += sdz;
         sums[1] += sdzx;
