@@ -3,7 +3,7 @@
 
 Kiln's side: `kiln bench`'s CpuBench (GEMM, convolutions) and `kiln train --device cpu`. This prints the same cases
 for PyTorch (Debian's python3-torch 1.13 + OpenBLAS: `apt-get install -y python3-torch`) on the same machine:
-    python3 bench/torch_cpu_ref.py [gemm|conv|train|images|seq|ops|all] [--limit N] [--threads T] [--data DIR] [--profile]
+    python3 bench/torch_cpu_ref.py [gemm|conv|train|images|seq|ops|infer|all] [--limit N] [--threads T] [--data DIR] [--profile]
 To run OpenBLAS's AVX2 kernels on an AVX-512 machine (as on an AVX2-only CPU): OPENBLAS_CORETYPE=Haswell
 ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 python3 bench/torch_cpu_ref.py ...
 Figures: GEMM and convolution, best and median of 15 timed calls after warm-up; training, samples/s over one epoch
@@ -15,7 +15,10 @@ timed and at least 1 s, as Kiln's); seq, torch_ref.py's GPT
 (W7, AdamW) and character LSTM (W9, Adam) in float32, tokens/s over --steps steps after one warm-up step, as
 `kiln bench --device cpu --only gpt,lstm` times Kiln's (torch 1.13 has no scaled_dot_product_attention: the causal
 attention is written out, as its nn.MultiheadAttention would compute it); ops, those steps' products and elementwise
-ops one by one (median and best microseconds), as Kiln's dev.kiln.cpu.ManyCoreProbe (test sources) times its own.
+ops one by one (median and best microseconds), as Kiln's dev.kiln.cpu.ManyCoreProbe (test sources) times its own;
+infer, ResNet-18 (torchvision's, or the same layers written out where torchvision is missing) in evaluation mode, no
+gradients, 1000 classes, batch 1 latency (mean of 50 calls after 20) and batch 16 throughput (3 after 5), as
+`kiln bench --device cpu --only infer_resnet18` times Kiln's Predictor.
 """
 import gzip, itertools, os, sys, time, argparse
 
@@ -264,3 +267,43 @@ if args.what == 'ops':   # the cases of Kiln's dev.kiln.cpu.ManyCoreProbe (test 
                         ('empty 16384x1536', lambda: torch.empty(16384, 1536))):
             med, best = med_us(f)
             print(f'{name:34s} median {med:10.1f} us  best {best:10.1f} us')
+
+
+class TvBlock(nn.Module):   # torchvision's BasicBlock, for machines without torchvision
+    def __init__(s, i, o, stride):
+        super().__init__()
+        s.conv1, s.bn1 = nn.Conv2d(i, o, 3, stride, 1, bias=False), nn.BatchNorm2d(o)
+        s.conv2, s.bn2 = nn.Conv2d(o, o, 3, 1, 1, bias=False), nn.BatchNorm2d(o)
+        s.downsample = nn.Sequential(nn.Conv2d(i, o, 1, stride, bias=False), nn.BatchNorm2d(o)) if stride != 1 or i != o else None
+
+    def forward(s, x):
+        y = F.relu(s.bn1(s.conv1(x)))
+        return F.relu(s.bn2(s.conv2(y)) + (x if s.downsample is None else s.downsample(x)))
+
+
+def resnet18():
+    try:
+        import torchvision
+        return torchvision.models.resnet18()
+    except ImportError:
+        stages, i = [], 64
+        for o, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            stages += [TvBlock(i, o, stride), TvBlock(o, o, 1)]
+            i = o
+        return nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+                             *stages, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 1000))
+
+
+if args.what == 'infer':
+    torch.manual_seed(0)
+    m = resnet18().eval()
+    with torch.no_grad():
+        for bs, iters, warm in ((1, 50, 20), (16, 3, 5)):
+            x = torch.randn(bs, 3, 224, 224)
+            for _ in range(warm):
+                m(x)
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                m(x)
+            dt = (time.perf_counter() - t0) / iters
+            print(f'infer_resnet18_b1_fp32_ms {dt * 1e3:9.3f}' if bs == 1 else f'infer_resnet18_b{bs}_fp32_img_s {bs / dt:9.1f}', flush=True)

@@ -219,15 +219,16 @@ public final class Bench {
         for (Object[] w : new Object[][]{{"cnn", ModelZoo.CNN, new int[]{1, 28, 28}, 10}, {"resnet18", ModelZoo.RESNET18, new int[]{3, 224, 224}, 1000},
                 {"resnet50", ModelZoo.RESNET50, new int[]{3, 224, 224}, 1000}}) {
             String name = (String) w[0];
-            if (!want(only, "infer_" + name) || !gpu && !name.equals("cnn")) continue;
-            int[] shape = (int[]) w[2];
+            // on the CPU: the cnn, and ResNet-18 at batch 1 and 16 (bench/torch_cpu_ref.py infer is PyTorch's side)
+            if (!want(only, "infer_" + name) || !gpu && name.equals("resnet50")) continue;
+            int[] shape = (int[]) w[2], big = batchOf(gpu || name.equals("cnn") ? 256 : 16, shape);
             Model m = ((ModelZoo) w[1]).build(new Generator(0), shape, (Integer) w[3]);
             m.to(device);
             Tensor x1 = Tensor.randn(new Generator(9), batchOf(1, shape), DType.FLOAT32, device).keep();
-            Tensor x256 = Tensor.randn(new Generator(9), batchOf(256, shape), DType.FLOAT32, device).keep();
+            Tensor x256 = Tensor.randn(new Generator(9), big, DType.FLOAT32, device).keep();
             try (Predictor p = new Predictor(m, x1)) {
                 res.put("infer_" + name + "_b1_fp32_ms", round(timer.perCall(() -> p.predict(x1), gpu ? 300 : 50, 20) * 1e3, 3));
-                res.put("infer_" + name + "_b256_fp32_img_s", Math.round(256 / timer.perCall(() -> p.predict(x256), gpu ? 30 : 3, 5)));
+                res.put("infer_" + name + "_b" + big[0] + "_fp32_img_s", Math.round(big[0] / timer.perCall(() -> p.predict(x256), gpu ? 30 : 3, 5)));
                 // eight callers at once, batch 1 each: on a GPU they replay side by side on the predictor's lanes
                 if (gpu) res.put("infer_" + name + "_b1_8callers_req_s", Math.round(concurrentRate(p, x1, 8, 200)));
             }
@@ -244,7 +245,7 @@ public final class Bench {
                     res.put("infer_" + name + "_b256_bf16_img_s", Math.round(256 / timer.perCall(() -> p.predict(x256), 30, 5)));
                 }
             }
-            log.accept("infer_" + name + " " + res.get("infer_" + name + "_b1_fp32_ms") + " ms, " + res.get("infer_" + name + "_b256_fp32_img_s") + " img/s");
+            log.accept("infer_" + name + " " + res.get("infer_" + name + "_b1_fp32_ms") + " ms, " + res.get("infer_" + name + "_b" + big[0] + "_fp32_img_s") + " img/s");
             x1.close();
             x256.close();
         }

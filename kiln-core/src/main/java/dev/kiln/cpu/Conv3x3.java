@@ -136,8 +136,9 @@ final class Conv3x3 {
                         int stride, int ph, int pw, Epilogue epilogue, float[] y) {
         Layout l = layout(h, w, stride, ph, pw);
         int oh = l.oh(), ow = l.ow();
-        float[][] packed = {pack(kernel, wt, wOff, o, c, false, l.taps().weight)};
-        convolve(kernel, x, xOff, n, c, l, new Conv3x3Kernel.Taps[]{l.taps()}, packed, o,
+        int[] at = new int[1];
+        float[] packed = pack(kernel, wt, wOff, o, c, false, new int[][]{l.taps().weight}, at);
+        convolve(kernel, x, xOff, n, c, l, new Conv3x3Kernel.Taps[]{l.taps()}, packed, at, o,
                 (rows, ldc, part, img, from, to) -> copyOut(rows, ldc, l.rowLen(), from, to, oh, ow, epilogue, y, img * o * oh * ow, false));
     }
 
@@ -153,17 +154,18 @@ final class Conv3x3 {
             Layout l = Layout.padded(oh, ow, 2 - ph, 2 - pw);
             int[] turned = new int[9];
             for (int t = 0; t < 9; t++) turned[t] = 8 - t;
-            float[][] packed = {pack(kernel, wt, wOff, c, o, true, turned)};
-            convolve(kernel, gy, gyOff, n, o, l, new Conv3x3Kernel.Taps[]{Conv3x3Kernel.Taps.STRIDE_1}, packed, c,
+            int[] at = new int[1];
+            float[] packed = pack(kernel, wt, wOff, c, o, true, new int[][]{turned}, at);
+            convolve(kernel, gy, gyOff, n, o, l, new Conv3x3Kernel.Taps[]{Conv3x3Kernel.Taps.STRIDE_1}, packed, at, c,
                     (rows, ldc, part, img, from, to) -> copyOut(rows, ldc, l.rowLen(), from, to, h, w, Epilogue.NONE, gx, gxOff + img * c * h * w, add));
             return;
         }
         // stride 2, pad 1: input rows 2m and 2m + 1 (and columns) read the output gradient's row m and m + 1
         Layout l = new Layout(oh, ow, false, 0, 0, ow + 1, oh + 1, oh, ow);
         Conv3x3Kernel.Taps[] taps = Conv3x3Kernel.Taps.STRIDE_2_INPUT;
-        float[][] packed = new float[4][];
-        for (int p = 0; p < 4; p++) packed[p] = pack(kernel, wt, wOff, c, o, true, taps[p].weight);
-        convolve(kernel, gy, gyOff, n, o, l, taps, packed, c,
+        int[] at = new int[4];
+        float[] packed = pack(kernel, wt, wOff, c, o, true, new int[][]{taps[0].weight, taps[1].weight, taps[2].weight, taps[3].weight}, at);
+        convolve(kernel, gy, gyOff, n, o, l, taps, packed, at, c,
                 (rows, ldc, part, img, from, to) -> interleave(rows, ldc, part, l.rowLen(), from, to, h, w, gx, gxOff + img * c * h * w, add));
     }
 
@@ -232,21 +234,31 @@ final class Conv3x3 {
     }
 
     /**
-     * The weights for `outs` output channels from `ins` input channels in the kernel's A layout: for each block of MR
-     * output channels, for each (ch, t), MR values (rows past outs zero), t multiplying weight tap taps[t].
-     * transposed: the input gradient's weights, w'[oc][ch] = wt[ch][oc].
+     * The weights for `outs` output channels from `ins` input channels in the kernel's A layout, for each part p one
+     * after another from at[p]: for each block of MR output channels, for each (ch, t), MR values (rows past outs
+     * zero), t multiplying weight tap taps[p][t]. transposed: the input gradient's weights, w'[oc][ch] = wt[ch][oc].
+     * In the calling thread's CONV_WEIGHTS buffer, packed on all threads: at batch 1 a fresh array packed by one
+     * thread took a quarter of a ResNet-18's time.
      */
-    private static float[] pack(Conv3x3Kernel kernel, float[] wt, int wOff, int outs, int ins, boolean transposed, int[] taps) {
-        int mr = kernel.mr, n = taps.length, k = n * ins, blocks = (outs + mr - 1) / mr;
-        float[] packed = new float[blocks * mr * k];
-        for (int oc = 0; oc < outs; oc++) {
-            int base = oc / mr * mr * k + oc % mr;
-            for (int ch = 0; ch < ins; ch++) {
-                for (int t = 0; t < n; t++) {
-                    packed[base + (n * ch + t) * mr] = wt[wOff + (transposed ? ch * outs + oc : oc * ins + ch) * 9 + taps[t]];
+    private static float[] pack(Conv3x3Kernel kernel, float[] wt, int wOff, int outs, int ins, boolean transposed, int[][] taps, int[] at) {
+        int mr = kernel.mr, blocks = (outs + mr - 1) / mr, parts = taps.length, total = 0;
+        for (int p = 0; p < parts; p++) {
+            at[p] = total;
+            total += blocks * mr * taps[p].length * ins;
+        }
+        float[] packed = ThreadBuffers.get(ThreadBuffers.CONV_WEIGHTS, total);
+        Parallel.range(parts * blocks, 1, (lo, hi) -> {
+            for (int pb = lo; pb < hi; pb++) {
+                int p = pb / blocks, b = pb % blocks, n = taps[p].length, k = n * ins;
+                for (int i = 0; i < mr; i++) {
+                    int oc = b * mr + i, base = at[p] + b * mr * k + i;
+                    for (int ch = 0; ch < ins; ch++) {
+                        int w = wOff + (transposed ? ch * outs + oc : oc * ins + ch) * 9;
+                        for (int t = 0; t < n; t++) packed[base + (n * ch + t) * mr] = oc < outs ? wt[w + taps[p][t]] : 0f;
+                    }
                 }
             }
-        }
+        });
         return packed;
     }
 
@@ -256,11 +268,11 @@ final class Conv3x3 {
     }
 
     /**
-     * Per image: its cin channels copied into layout l, then for each part p (its taps and packed weights, `outs`
-     * output channels) the rows of all tiles, then `out` takes them.
+     * Per image: its cin channels copied into layout l, then for each part p (its taps, its packed weights from
+     * packed[at[p]], `outs` output channels) the rows of all tiles, then `out` takes them.
      */
     private static void convolve(Conv3x3Kernel kernel, float[] in, int inOff, int n, int cin, Layout l, Conv3x3Kernel.Taps[] taps,
-                                 float[][] packed, int outs, CopyOut out) {
+                                 float[] packed, int[] at, int outs, CopyOut out) {
         int rowLen = l.rowLen(), plane = l.plane(), phase = l.phase(), image = cin * l.h() * l.w(), parts = taps.length;
         int tiles = (l.positions() + kernel.nr - 1) / kernel.nr, ldc = tiles * kernel.nr, blocks = (outs + kernel.mr - 1) / kernel.mr;
         int padded = 0, part = blocks * kernel.mr * ldc;
@@ -275,7 +287,7 @@ final class Conv3x3 {
                 Parallel.range(parts * blocks * tiles, 1, (lo, hi) -> {
                     for (int t = lo; t < hi; ) {
                         int p = t / (blocks * tiles), b = t / tiles % blocks, first = t % tiles, count = Math.min(tiles - first, hi - t);
-                        kernel.row(taps[p], packed[p], b * kernel.mr * taps[p].count() * cin, cin, xp, first * kernel.nr, rowLen, plane, phase,
+                        kernel.row(taps[p], packed, at[p] + b * kernel.mr * taps[p].count() * cin, cin, xp, first * kernel.nr, rowLen, plane, phase,
                                 rows, p * part + b * kernel.mr * ldc + first * kernel.nr, ldc, count);
                         t += count;
                     }
@@ -292,7 +304,7 @@ final class Conv3x3 {
                 l.fill(in, inOff + img * image, cin, xp, length);
                 for (int p = 0; p < parts; p++) {
                     for (int b = 0; b < blocks; b++) {
-                        kernel.row(taps[p], packed[p], b * kernel.mr * taps[p].count() * cin, cin, xp, 0, rowLen, plane, phase, rows,
+                        kernel.row(taps[p], packed, at[p] + b * kernel.mr * taps[p].count() * cin, cin, xp, 0, rowLen, plane, phase, rows,
                                 p * part + b * kernel.mr * ldc, ldc, tiles);
                     }
                 }

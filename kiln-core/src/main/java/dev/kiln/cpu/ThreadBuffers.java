@@ -10,15 +10,16 @@ final class ThreadBuffers {
 
     /**
      * Convolution: im2col (or its packed form, or Conv3x3's padded image), the im2col row, the edge tile, the packed (or
-     * Conv3x3's transposed) output gradient, Conv3x3's output rows.
+     * Conv3x3's transposed) output gradient, Conv3x3's output rows, Conv3x3's packed weights (the calling thread's, read
+     * by all workers).
      */
-    static final int CONV_COLS = 0, CONV_ROW = 1, CONV_TILE = 2, CONV_GY = 3, CONV_OUT = 9;
+    static final int CONV_COLS = 0, CONV_ROW = 1, CONV_TILE = 2, CONV_GY = 3, CONV_OUT = 9, CONV_WEIGHTS = 10;
     /**
      * Attention (AttentionF32): one head's (L, S) probabilities and their gradient, its keys and values packed, its
      * operands and gradients at unit row stride.
      */
     static final int ATTENTION_SCORES = 4, ATTENTION_GRADS = 5, ATTENTION_KEYS = 6, ATTENTION_VALUES = 7, ATTENTION_HEAD = 8;
-    private static final int SLOTS = 10;
+    private static final int SLOTS = 11;
 
     private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[SLOTS][0]);
 
