@@ -58,10 +58,11 @@ public record Launcher(int nprocPerNode, int nnodes, int nodeRank, String master
     /**
      * Runs {@code command} once per local rank and waits for them all: 0 when every rank exits 0, else the exit code
      * of the first rank that failed (after a line naming it). Every line (the ranks' output, prefixed, and the launcher's own)
-     * goes to {@code out}, one call per line.
+     * goes to {@code out}, one call per line, all before this returns.
      */
     public int run(List<String> command, Consumer<String> out) throws IOException, InterruptedException {
         List<Process> procs = new ArrayList<>();
+        List<Thread> pumps = new ArrayList<>();
         Thread reaper = new Thread(() -> procs.forEach(Launcher::killTree), "kiln-launch-reaper");
         Runtime.getRuntime().addShutdownHook(reaper);
         try {
@@ -70,9 +71,15 @@ public record Launcher(int nprocPerNode, int nnodes, int nodeRank, String master
                 pb.environment().putAll(environment(local));
                 Process p = pb.start();
                 procs.add(p);
-                pump(p.getInputStream(), "[rank " + (nodeRank * nprocPerNode + local) + "] ", out);
+                pumps.add(pump(p.getInputStream(), "[rank " + (nodeRank * nprocPerNode + local) + "] ", out));
             }
-            return await(procs, out);
+            int code = await(procs, out);
+            // the ranks' last lines reach `out` before run returns (a caller reading it then saw a rank's output
+            // missing); anything still holding a rank's output open is ended first, so this wait is short
+            procs.forEach(Launcher::killTree);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            for (Thread t : pumps) t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+            return code;
         } finally {
             procs.forEach(Launcher::killTree);
             try {
@@ -120,7 +127,7 @@ public record Launcher(int nprocPerNode, int nnodes, int nodeRank, String master
         }
     }
 
-    private static void pump(InputStream in, String prefix, Consumer<String> out) {
+    private static Thread pump(InputStream in, String prefix, Consumer<String> out) {
         Thread t = new Thread(() -> {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
                 for (String line; (line = r.readLine()) != null; ) {
@@ -132,5 +139,6 @@ public record Launcher(int nprocPerNode, int nnodes, int nodeRank, String master
         }, "kiln-launch-output");
         t.setDaemon(true);
         t.start();
+        return t;
     }
 }
