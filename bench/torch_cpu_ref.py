@@ -269,18 +269,6 @@ if args.what == 'ops':   # the cases of Kiln's dev.kiln.cpu.ManyCoreProbe (test 
             print(f'{name:34s} median {med:10.1f} us  best {best:10.1f} us')
 
 
-class TvBlock(nn.Module):   # torchvision's BasicBlock, for machines without torchvision
-    def __init__(s, i, o, stride):
-        super().__init__()
-        s.conv1, s.bn1 = nn.Conv2d(i, o, 3, stride, 1, bias=False), nn.BatchNorm2d(o)
-        s.conv2, s.bn2 = nn.Conv2d(o, o, 3, 1, 1, bias=False), nn.BatchNorm2d(o)
-        s.downsample = nn.Sequential(nn.Conv2d(i, o, 1, stride, bias=False), nn.BatchNorm2d(o)) if stride != 1 or i != o else None
-
-    def forward(s, x):
-        y = F.relu(s.bn1(s.conv1(x)))
-        return F.relu(s.bn2(s.conv2(y)) + (x if s.downsample is None else s.downsample(x)))
-
-
 def resnet18():
     try:
         import torchvision
@@ -288,7 +276,7 @@ def resnet18():
     except ImportError:
         stages, i = [], 64
         for o, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            stages += [TvBlock(i, o, stride), TvBlock(o, o, 1)]
+            stages += [BasicBlock(i, o, stride), BasicBlock(o, o, 1)]   # torchvision's block, as the small ResNet's
             i = o
         return nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
                              *stages, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 1000))
