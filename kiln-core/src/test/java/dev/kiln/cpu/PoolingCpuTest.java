@@ -45,6 +45,24 @@ class PoolingCpuTest {
     }
 
     /** Wide rows take the vectorised 2x2 path (8 windows at a time) and its scalar tail; NaN and ties inside both. */
+    /** A stem's 3x3 stride-2 pad-1 pool without indices on wide rows (its vector path), NaN, ties of ±0 and -inf inside. */
+    @ParameterizedTest(name = "{0}x{1}")
+    @CsvSource({"9, 80", "8, 37", "5, 18", "7, 17"})
+    void maxPool3x3ValuesMatchTheIndexedPath(int h, int w) {
+        Pool2dParams p = new Pool2dParams(3, 3, 2, 2, 1, 1, true);
+        Tensor x = Tensor.randn(gen, 2, 3, h, w);
+        float[] xv = x.toFloatArray();
+        for (int i = 0; i < xv.length; i += 7) xv[i] = i % 3 == 0 ? Float.NaN : i % 3 == 1 ? -0f : 0f;
+        for (int i = 3; i < xv.length; i += 29) xv[i] = Float.NEGATIVE_INFINITY;
+        for (int i = 2 * w; i < 3 * w; i++) xv[i] = -0f;   // a row of -0 beside the 0s: the first of a tie stays
+        x = Tensor.of(xv, 2, 3, h, w);
+        Tensor[] md = maxGeneral(x.to(DType.FLOAT64), p);
+        float[] ref = md[0].toFloatArray(), got = PoolingCpu.maxPool2dValues(x, p).toFloatArray();
+        for (int i = 0; i < ref.length; i++) {
+            assertEquals(Float.floatToIntBits(ref[i]), Float.floatToIntBits(got[i]), "output " + i + ": " + ref[i] + " against " + got[i]);
+        }
+    }
+
     @Test void maxPool2x2VectorPathMatchesGeneralPath() {
         Pool2dParams p = Pool2dParams.of(2, 2, 0);
         float[] xv = Tensor.randn(gen, 2, 3, 9, 37).toFloatArray();
