@@ -225,10 +225,10 @@ public final class Bench {
             Model m = ((ModelZoo) w[1]).build(new Generator(0), shape, (Integer) w[3]);
             m.to(device);
             Tensor x1 = Tensor.randn(new Generator(9), batchOf(1, shape), DType.FLOAT32, device).keep();
-            Tensor x256 = Tensor.randn(new Generator(9), big, DType.FLOAT32, device).keep();
+            Tensor xBig = Tensor.randn(new Generator(9), big, DType.FLOAT32, device).keep();
             try (Predictor p = new Predictor(m, x1)) {
                 res.put("infer_" + name + "_b1_fp32_ms", round(timer.perCall(() -> p.predict(x1), gpu ? 300 : 50, 20) * 1e3, 3));
-                res.put("infer_" + name + "_b" + big[0] + "_fp32_img_s", Math.round(big[0] / timer.perCall(() -> p.predict(x256), gpu ? 30 : 3, 5)));
+                res.put("infer_" + name + "_b" + big[0] + "_fp32_img_s", Math.round(big[0] / timer.perCall(() -> p.predict(xBig), gpu ? 30 : 3, 5)));
                 // eight callers at once, batch 1 each: on a GPU they replay side by side on the predictor's lanes
                 if (gpu) res.put("infer_" + name + "_b1_8callers_req_s", Math.round(concurrentRate(p, x1, 8, 200)));
             }
@@ -242,12 +242,12 @@ public final class Bench {
                 m16.to(device);
                 try (Predictor p = new Predictor(m16, x1, Predictor.Options.DEFAULT.withPrecision(DType.BFLOAT16))) {
                     res.put("infer_" + name + "_b1_bf16_ms", round(timer.perCall(() -> p.predict(x1), 300, 20) * 1e3, 3));
-                    res.put("infer_" + name + "_b256_bf16_img_s", Math.round(256 / timer.perCall(() -> p.predict(x256), 30, 5)));
+                    res.put("infer_" + name + "_b" + big[0] + "_bf16_img_s", Math.round(big[0] / timer.perCall(() -> p.predict(xBig), 30, 5)));
                 }
             }
             log.accept("infer_" + name + " " + res.get("infer_" + name + "_b1_fp32_ms") + " ms, " + res.get("infer_" + name + "_b" + big[0] + "_fp32_img_s") + " img/s");
             x1.close();
-            x256.close();
+            xBig.close();
         }
         // text generation, batch 1: the bench GPT (random weights: the speed does not depend on them) picks 240 tokens
         // greedily after a 16-token prompt, one key/value-cached step each (bench/torch_infer.py: Hugging Face's GPT-2 of

@@ -395,7 +395,7 @@ final class Conv3x3 {
 
     /**
      * dst[d + 2t] = (or +=) src[even + t], dst[d + 2t + 1] = (or +=) src[odd + t], for n >= 2L floats of dst: whole steps,
-     * then the rest as deinterleave does, or (adding) one masked step.
+     * then the rest as deinterleave does, or (adding) one float at a time.
      */
     private static void interleave(float[] src, int even, int odd, float[] dst, int d, int n, boolean add) {
         int l = F.length(), i = 0;
@@ -416,18 +416,8 @@ final class Conv3x3 {
             ZIP_LOWER.selectFrom(e, o).intoArray(dst, d + at);
             ZIP_UPPER.selectFrom(e, o).intoArray(dst, d + at + l);
             if (n % 2 == 1) dst[d + n - 1] = src[even + n / 2];
-        } else if (i < n) {
-            FloatVector e = FloatVector.fromArray(F, src, even + i / 2, F.indexInRange(i / 2, (n + 1) / 2)),
-                    o = FloatVector.fromArray(F, src, odd + i / 2, F.indexInRange(i / 2, n / 2));
-            var lower = F.indexInRange(i, n);
-            var upper = F.indexInRange(i + l, n);
-            FloatVector lo = ZIP_LOWER.selectFrom(e, o), hi = ZIP_UPPER.selectFrom(e, o);
-            if (add) {
-                lo = lo.add(FloatVector.fromArray(F, dst, d + i, lower));
-                hi = hi.add(FloatVector.fromArray(F, dst, d + i + l, upper));
-            }
-            lo.intoArray(dst, d + i, lower);
-            hi.intoArray(dst, d + i + l, upper);
+        } else {
+            for (; i < n; i++) dst[d + i] += src[((i & 1) == 0 ? even : odd) + i / 2];   // adding: fewer than 2L left, one by one
         }
     }
 

@@ -186,10 +186,7 @@ final class Conv3x3Kernel {
                 pc = R13, phase = RBP, pxPhase = R14;
         int n = taps.count(), halves = wide ? 2 : 1, vectorBytes = wide ? 64 : 32, firstAcc = (wide ? 32 : 16) - n * halves;
         int[] saved = {RBX, R12, RBP, pc, pxPhase};
-        for (int r : saved) x.push(r);
-        x.movLoad(row, RSP, 8 * saved.length + 8);   // past the saved registers and the return address
-        x.movLoad(plane, RSP, 8 * saved.length + 16);
-        x.movLoad(phase, RSP, 8 * saved.length + 24);
+        enter(x, saved, row, plane, phase);
         int channel = x.here();
         clear(x, wide, firstAcc, n * halves);
         x.mov(px, xb);
@@ -235,9 +232,7 @@ final class Conv3x3Kernel {
         x.add(xb, plane);
         x.dec(channels);
         x.jumpBack(JNZ, channel);
-        for (int i = saved.length - 1; i >= 0; i--) x.pop(saved[i]);
-        x.vzeroupper();
-        x.ret();
+        leave(x, saved);
         return x.code();
     }
 
@@ -252,10 +247,7 @@ final class Conv3x3Kernel {
                 phase = RBP, pxPhase = R13;
         int vectorBytes = wide ? 64 : 32, firstAcc = (wide ? 32 : 16) - 2 * mr;
         int[] saved = {RBX, R12, RBP, pxPhase};
-        for (int r : saved) x.push(r);
-        x.movLoad(row, RSP, 8 * saved.length + 8);   // past the saved registers and the return address
-        x.movLoad(plane, RSP, 8 * saved.length + 16);
-        x.movLoad(phase, RSP, 8 * saved.length + 24);
+        enter(x, saved, row, plane, phase);
         int tile = x.here();
         clear(x, wide, firstAcc, 2 * mr);
         x.mov(pa, a);
@@ -290,10 +282,23 @@ final class Conv3x3Kernel {
         x.addImm(xb, 2 * vectorBytes);
         x.dec(tiles);
         x.jumpBack(JNZ, tile);
+        leave(x, saved);
+        return x.code();
+    }
+
+    /** Both codes' start: the callee-saved registers they use pushed, the three stack arguments (row, plane and phase bytes) loaded. */
+    private static void enter(X86Assembler x, int[] saved, int row, int plane, int phase) {
+        for (int r : saved) x.push(r);
+        x.movLoad(row, RSP, 8 * saved.length + 8);   // past the saved registers and the return address
+        x.movLoad(plane, RSP, 8 * saved.length + 16);
+        x.movLoad(phase, RSP, 8 * saved.length + 24);
+    }
+
+    /** Both codes' end: the saved registers popped, the upper halves cleared, return. */
+    private static void leave(X86Assembler x, int[] saved) {
         for (int i = saved.length - 1; i >= 0; i--) x.pop(saved[i]);
         x.vzeroupper();
         x.ret();
-        return x.code();
     }
 
     /**
