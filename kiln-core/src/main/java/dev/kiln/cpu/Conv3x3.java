@@ -29,6 +29,16 @@ final class Conv3x3 {
     /** Fewer input channels take {@link DirectConv} or im2col, whose columns are then few. */
     static final int MIN_CHANNELS = 8;
 
+    /**
+     * Whether the forward of a convolution with c input channels goes here: those of {@link #applies}, and a ResNet
+     * stem's 7x7 at stride 2 with pad 3 (any channels: 49 taps each), whose gradients take im2col.
+     */
+    static boolean appliesForward(int c, int kh, int kw, Conv2dParams p) {
+        if (applies(c, kh, kw, p)) return true;
+        return KERNEL != null && kh == 7 && kw == 7 && p.strideH() == 2 && p.strideW() == 2 && p.padH() == 3 && p.padW() == 3
+                && p.dilationH() == 1 && p.dilationW() == 1 && p.groups() == 1;
+    }
+
     /** Whether a convolution with c input channels goes here (also for its gradients): stride 1 with pads up to 2, or stride 2 with pad 1. */
     static boolean applies(int c, int kh, int kw, Conv2dParams p) {
         if (KERNEL == null || kh != 3 || kw != 3 || p.dilationH() != 1 || p.dilationW() != 1 || p.groups() != 1 || c < MIN_CHANNELS) return false;
@@ -49,19 +59,21 @@ final class Conv3x3 {
      * (split: four such phase planes a channel) with top rows and left columns of zeros; its product has oh rows of
      * rowLen positions, the first ow of each kept.
      */
-    private record Layout(int h, int w, boolean split, int top, int left, int rowLen, int rows, int oh, int ow) {
-        /** Stride 1: planes padded by ph and pw. */
+    private record Layout(int h, int w, boolean split, int top, int left, int rowLen, int rows, int oh, int ow, Conv3x3Kernel.Taps taps) {
+        /** Stride 1 (3x3): planes padded by ph and pw. */
         static Layout padded(int h, int w, int ph, int pw) {
-            return new Layout(h, w, false, ph, pw, w + 2 * pw, h + 2 * ph, h + 2 * ph - 2, w + 2 * pw - 2);
+            return new Layout(h, w, false, ph, pw, w + 2 * pw, h + 2 * ph, h + 2 * ph - 2, w + 2 * pw - 2, Conv3x3Kernel.Taps.STRIDE_1);
         }
 
-        /** Stride 2: the planes padded by ph and pw, split into phases; each phase plane one row and column past the output. */
-        static Layout split(int h, int w, int ph, int pw) {
-            int oh = (h + 2 * ph - 3) / 2 + 1, ow = (w + 2 * pw - 3) / 2 + 1;
-            return new Layout(h, w, true, ph, pw, ow + 1, oh + 1, oh, ow);
+        /**
+         * Stride 2 (k x k, k = 3 or 7): the planes padded by ph and pw, split into phases; each phase plane (k - 1) / 2
+         * rows and columns past the output, as far as the taps read.
+         */
+        static Layout split(int h, int w, int k, int ph, int pw) {
+            int oh = (h + 2 * ph - k) / 2 + 1, ow = (w + 2 * pw - k) / 2 + 1, past = (k - 1) / 2;
+            return new Layout(h, w, true, ph, pw, ow + past, oh + past, oh, ow, k == 7 ? Conv3x3Kernel.Taps.STRIDE_2_7X7 : Conv3x3Kernel.Taps.STRIDE_2);
         }
 
-        Conv3x3Kernel.Taps taps() { return split ? Conv3x3Kernel.Taps.STRIDE_2 : Conv3x3Kernel.Taps.STRIDE_1; }
         int phase() { return split ? rows * rowLen : 0; }
         int plane() { return (split ? 4 : 1) * rows * rowLen; }
         int positions() { return oh * rowLen; }
@@ -122,22 +134,26 @@ final class Conv3x3 {
         }
     }
 
-    /** The layout of a convolution's input at stride 1 or 2. */
-    private static Layout layout(int h, int w, int stride, int ph, int pw) {
-        return stride == 1 ? Layout.padded(h, w, ph, pw) : Layout.split(h, w, ph, pw);
+    /** The layout of a k x k convolution's input at stride 1 or 2. */
+    private static Layout layout(int h, int w, int k, int stride, int ph, int pw) {
+        return stride == 1 ? Layout.padded(h, w, ph, pw) : Layout.split(h, w, k, ph, pw);
     }
 
     /**
-     * y (n, o, oh, ow), contiguous, = the convolution of x (n, c, h, w, contiguous from xOff) with wt (o, c, 3, 3,
-     * contiguous from wOff) at stride 1 (oh = h + 2ph - 2) or 2 (oh = (h + 2ph - 3) / 2 + 1), then the epilogue: + bias,
-     * + residual, ReLU (NaN kept), each where given.
+     * y (n, o, oh, ow), contiguous, = the convolution of x (n, c, h, w, contiguous from xOff) with wt (o, c, k, k,
+     * contiguous from wOff; k = 3, or 7 at stride 2) at stride 1 (oh = h + 2ph - 2) or 2 (oh = (h + 2ph - k) / 2 + 1),
+     * then the epilogue: + bias, + residual, ReLU (NaN kept), each where given.
      */
-    static void forward(Conv3x3Kernel kernel, float[] x, int xOff, int n, int c, int h, int w, float[] wt, int wOff, int o,
+    static void forward(Conv3x3Kernel kernel, float[] x, int xOff, int n, int c, int h, int w, float[] wt, int wOff, int o, int k,
                         int stride, int ph, int pw, Epilogue epilogue, float[] y) {
-        Layout l = layout(h, w, stride, ph, pw);
+        if (k != 3 && (k != 7 || stride != 2)) throw new IllegalArgumentException("Conv3x3: a " + k + "x" + k + " filter at stride " + stride);
+        Layout l = layout(h, w, k, stride, ph, pw);
         int oh = l.oh(), ow = l.ow();
         int[] at = new int[1];
-        float[] packed = pack(kernel, wt, wOff, o, c, false, new int[][]{l.taps().weight}, at);
+        int[][] taps = {l.taps().weight};
+        WeightCache cache = WeightCache.active();   // one part: at[0] stays 0 when the cache has it
+        float[] packed = cache == null ? pack(kernel, wt, wOff, o, c, k, false, taps, at, false)
+                : cache.get(new WeightCache.Key(wt, wOff, o, c, java.util.List.of(kernel, l.taps())), () -> pack(kernel, wt, wOff, o, c, k, false, taps, at, true));
         convolve(kernel, x, xOff, n, c, l, new Conv3x3Kernel.Taps[]{l.taps()}, packed, at, o,
                 (rows, ldc, part, img, from, to) -> copyOut(rows, ldc, l.rowLen(), from, to, oh, ow, epilogue, y, img * o * oh * ow, false));
     }
@@ -148,23 +164,23 @@ final class Conv3x3 {
      */
     static void backwardInput(Conv3x3Kernel kernel, float[] gy, int gyOff, int n, int o, float[] wt, int wOff, int c, int h, int w,
                               int stride, int ph, int pw, float[] gx, int gxOff, boolean add) {
-        Layout fwd = layout(h, w, stride, ph, pw);
+        Layout fwd = layout(h, w, 3, stride, ph, pw);
         int oh = fwd.oh(), ow = fwd.ow();
         if (stride == 1) {
             Layout l = Layout.padded(oh, ow, 2 - ph, 2 - pw);
             int[] turned = new int[9];
             for (int t = 0; t < 9; t++) turned[t] = 8 - t;
             int[] at = new int[1];
-            float[] packed = pack(kernel, wt, wOff, c, o, true, new int[][]{turned}, at);
+            float[] packed = pack(kernel, wt, wOff, c, o, 3, true, new int[][]{turned}, at, false);
             convolve(kernel, gy, gyOff, n, o, l, new Conv3x3Kernel.Taps[]{Conv3x3Kernel.Taps.STRIDE_1}, packed, at, c,
                     (rows, ldc, part, img, from, to) -> copyOut(rows, ldc, l.rowLen(), from, to, h, w, Epilogue.NONE, gx, gxOff + img * c * h * w, add));
             return;
         }
         // stride 2, pad 1: input rows 2m and 2m + 1 (and columns) read the output gradient's row m and m + 1
-        Layout l = new Layout(oh, ow, false, 0, 0, ow + 1, oh + 1, oh, ow);
+        Layout l = new Layout(oh, ow, false, 0, 0, ow + 1, oh + 1, oh, ow, Conv3x3Kernel.Taps.STRIDE_1);
         Conv3x3Kernel.Taps[] taps = Conv3x3Kernel.Taps.STRIDE_2_INPUT;
         int[] at = new int[4];
-        float[] packed = pack(kernel, wt, wOff, c, o, true, new int[][]{taps[0].weight, taps[1].weight, taps[2].weight, taps[3].weight}, at);
+        float[] packed = pack(kernel, wt, wOff, c, o, 3, true, new int[][]{taps[0].weight, taps[1].weight, taps[2].weight, taps[3].weight}, at, false);
         convolve(kernel, gy, gyOff, n, o, l, taps, packed, at, c,
                 (rows, ldc, part, img, from, to) -> interleave(rows, ldc, part, l.rowLen(), from, to, h, w, gx, gxOff + img * c * h * w, add));
     }
@@ -177,7 +193,7 @@ final class Conv3x3 {
      */
     static void backwardWeight(Conv3x3Kernel kernel, float[] x, int xOff, int n, int c, int h, int w, float[] gy, int gyOff, int o,
                                int stride, int ph, int pw, float[] gw) {
-        Layout l = layout(h, w, stride, ph, pw);
+        Layout l = layout(h, w, 3, stride, ph, pw);
         Conv3x3Kernel.Taps taps = l.taps();
         int oh = l.oh(), ow = l.ow(), wp = l.rowLen(), plane = l.plane(), phase = l.phase(), positions = l.positions();
         int ld = (o + kernel.nw - 1) / kernel.nw * kernel.nw, padded = l.length(c, positions, taps);
@@ -236,24 +252,26 @@ final class Conv3x3 {
     /**
      * The weights for `outs` output channels from `ins` input channels in the kernel's A layout, for each part p one
      * after another from at[p]: for each block of MR output channels, for each (ch, t), MR values (rows past outs
-     * zero), t multiplying weight tap taps[p][t]. transposed: the input gradient's weights, w'[oc][ch] = wt[ch][oc].
-     * In the calling thread's CONV_WEIGHTS buffer, packed on all threads: at batch 1 a fresh array packed by one
-     * thread took a quarter of a ResNet-18's time.
+     * zero), t multiplying weight tap taps[p][t] of the k x k filter. transposed: the input gradient's weights,
+     * w'[oc][ch] = wt[ch][oc].
+     * Packed on all threads (at batch 1 one thread's packing took a quarter of a ResNet-18's time) into a new array to
+     * keep, or else into the calling thread's CONV_WEIGHTS buffer.
      */
-    private static float[] pack(Conv3x3Kernel kernel, float[] wt, int wOff, int outs, int ins, boolean transposed, int[][] taps, int[] at) {
+    private static float[] pack(Conv3x3Kernel kernel, float[] wt, int wOff, int outs, int ins, int k, boolean transposed, int[][] taps, int[] at,
+                                boolean keep) {
         int mr = kernel.mr, blocks = (outs + mr - 1) / mr, parts = taps.length, total = 0;
         for (int p = 0; p < parts; p++) {
             at[p] = total;
             total += blocks * mr * taps[p].length * ins;
         }
-        float[] packed = ThreadBuffers.get(ThreadBuffers.CONV_WEIGHTS, total);
+        float[] packed = keep ? new float[total] : ThreadBuffers.get(ThreadBuffers.CONV_WEIGHTS, total);
         Parallel.range(parts * blocks, 1, (lo, hi) -> {
             for (int pb = lo; pb < hi; pb++) {
-                int p = pb / blocks, b = pb % blocks, n = taps[p].length, k = n * ins;
+                int p = pb / blocks, b = pb % blocks, n = taps[p].length, depth = n * ins;
                 for (int i = 0; i < mr; i++) {
-                    int oc = b * mr + i, base = at[p] + b * mr * k + i;
+                    int oc = b * mr + i, base = at[p] + b * mr * depth + i;
                     for (int ch = 0; ch < ins; ch++) {
-                        int w = wOff + (transposed ? ch * outs + oc : oc * ins + ch) * 9;
+                        int w = wOff + (transposed ? ch * outs + oc : oc * ins + ch) * k * k;
                         for (int t = 0; t < n; t++) packed[base + (n * ch + t) * mr] = oc < outs ? wt[w + taps[p][t]] : 0f;
                     }
                 }

@@ -39,32 +39,37 @@ final class Conv3x3Kernel {
      */
     static final class Taps {
         /** Stride 1 over zero-padded planes: tap (ki, kj) ki rows and kj floats on. */
-        static final Taps STRIDE_1 = of(new int[]{0, 1, 2, 3, 4, 5, 6, 7, 8}, t -> t / 3, t -> 0, t -> t % 3);
+        static final Taps STRIDE_1 = of(3, new int[]{0, 1, 2, 3, 4, 5, 6, 7, 8}, t -> t / 3, t -> 0, t -> t % 3);
         /**
          * Stride 2 over the padded image split into four phase planes, P(a, b)[m][j] = padded[2m + a][2j + b], in the
          * order P00, P01, P10, P11: tap (ki, kj) is in P(ki % 2, kj % 2), ki / 2 rows and kj / 2 floats on.
          */
-        static final Taps STRIDE_2 = of(new int[]{0, 1, 2, 3, 4, 5, 6, 7, 8}, t -> t / 3 / 2, t -> t / 3 % 2 * 2 + t % 3 % 2, t -> t % 3 / 2);
+        static final Taps STRIDE_2 = stride2(3);
+        /** A ResNet stem's 7x7 at stride 2 over the same phase planes: tap (ki, kj) in P(ki % 2, kj % 2), ki / 2 rows and kj / 2 floats on. */
+        static final Taps STRIDE_2_7X7 = stride2(7);
         /**
          * The input gradient of a stride-2, pad-1 3x3 for the input positions (2m + a, 2j + b), read from the output
          * gradient (zero past its last row and column) at (m, j): rows of even a take tap row 1 there, of odd a tap row
          * 2 there and tap row 0 one row on; columns likewise. Index 2a + b.
          */
         static final Taps[] STRIDE_2_INPUT = {stride2Input(0, 0), stride2Input(0, 1), stride2Input(1, 0), stride2Input(1, 1)};
-        private static final Taps[] ALL = {STRIDE_1, STRIDE_2, STRIDE_2_INPUT[0], STRIDE_2_INPUT[1], STRIDE_2_INPUT[2], STRIDE_2_INPUT[3]};
+        private static final Taps[] ALL = {STRIDE_1, STRIDE_2, STRIDE_2_INPUT[0], STRIDE_2_INPUT[1], STRIDE_2_INPUT[2], STRIDE_2_INPUT[3], STRIDE_2_7X7};
         /** The kinds the weight-gradient code is made for (a tap an accumulator row, so nine at most). */
         private static final int WEIGHT_KINDS = 2;
 
+        /** The filter's side (3 or 7): weight tap w is (w / size, w % size). */
+        final int size;
         final int[] weight, rows, phases, cols;
 
-        private Taps(int[] weight, int[] rows, int[] phases, int[] cols) {
+        private Taps(int size, int[] weight, int[] rows, int[] phases, int[] cols) {
+            this.size = size;
             this.weight = weight;
             this.rows = rows;
             this.phases = phases;
             this.cols = cols;
         }
 
-        private static Taps of(int[] weight, java.util.function.IntUnaryOperator row, java.util.function.IntUnaryOperator phase,
+        private static Taps of(int size, int[] weight, java.util.function.IntUnaryOperator row, java.util.function.IntUnaryOperator phase,
                                java.util.function.IntUnaryOperator col) {
             int n = weight.length;
             int[] r = new int[n], p = new int[n], c = new int[n];
@@ -73,21 +78,34 @@ final class Conv3x3Kernel {
                 p[t] = phase.applyAsInt(weight[t]);
                 c[t] = col.applyAsInt(weight[t]);
             }
-            return new Taps(weight, r, p, c);
+            return new Taps(size, weight, r, p, c);
+        }
+
+        /** Every tap of a k x k filter at stride 2 over the phase planes. */
+        private static Taps stride2(int k) {
+            int[] weight = new int[k * k];
+            for (int t = 0; t < weight.length; t++) weight[t] = t;
+            return of(k, weight, t -> t / k / 2, t -> t / k % 2 * 2 + t % k % 2, t -> t % k / 2);
         }
 
         private static Taps stride2Input(int a, int b) {
             int[] ki = a == 0 ? new int[]{1} : new int[]{0, 2}, kj = b == 0 ? new int[]{1} : new int[]{0, 2};
             int[] weight = new int[ki.length * kj.length];
             for (int i = 0; i < ki.length; i++) for (int j = 0; j < kj.length; j++) weight[i * kj.length + j] = 3 * ki[i] + kj[j];
-            return of(weight, w -> w / 3 == 0 ? 1 : 0, w -> 0, w -> w % 3 == 0 ? 1 : 0);
+            return of(3, weight, w -> w / 3 == 0 ? 1 : 0, w -> 0, w -> w % 3 == 0 ? 1 : 0);
         }
 
         int count() { return weight.length; }
 
-        /** Whether a tap lies an odd number of phase planes on: the code then keeps a second pointer there. */
-        boolean oddPhases() {
-            for (int p : phases) if (p % 2 == 1) return true;
+        /** Whether some tap reads phase plane p (0-3): the code then keeps a pointer there. */
+        boolean reads(int p) {
+            for (int q : phases) if (q == p) return true;
+            return false;
+        }
+
+        /** Whether some tap lies 3 or 6 rows on: the code then keeps three rows' bytes in a register (no address scales by 3). */
+        boolean threeRows() {
+            for (int r : rows) if (r % 3 == 0 && r > 0) return true;
             return false;
         }
 
@@ -177,23 +195,23 @@ final class Conv3x3Kernel {
 
     /**
      * The weight gradient (x rdi, gyT rsi, acc rdx, channels rcx, positions r8, ld r9; row, plane and phase from the
-     * stack into rbx, r12 and rbp, r13 the store's pointer, r14 one phase plane on from the image's; all five saved
-     * first): per channel, the accumulators cleared, one step a position, then added into acc's rows.
+     * stack into rbx, r12 and rbp; the pointers of phase planes 1-3 in r14, r15 and r13, which is also the store's
+     * pointer once the steps are done; all five saved first): per channel, the accumulators cleared, one step a
+     * position, then added into acc's rows.
      */
     private static byte[] weightsCode(boolean wide, Taps taps) {
         X86Assembler x = new X86Assembler();
         int xb = RDI, gyT = RSI, acc = RDX, channels = RCX, positions = R8, ld = R9, px = RAX, pb = R10, k = R11, row = RBX, plane = R12,
-                pc = R13, phase = RBP, pxPhase = R14;
+                pc = R13, phase = RBP;
         int n = taps.count(), halves = wide ? 2 : 1, vectorBytes = wide ? 64 : 32, firstAcc = (wide ? 32 : 16) - n * halves;
-        int[] saved = {RBX, R12, RBP, pc, pxPhase};
-        enter(x, saved, row, plane, phase);
+        int[] saved = {RBX, R12, RBP, R13, R14, R15};
+        Bases bases = new Bases(new int[]{px, R14, R15, pc}, row, -1);
+        enter(x, saved, row, plane);
+        x.movLoad(phase, RSP, stackArgument(saved, 2));
         int channel = x.here();
         clear(x, wide, firstAcc, n * halves);
         x.mov(px, xb);
-        if (taps.oddPhases()) {
-            x.mov(pxPhase, xb);
-            x.add(pxPhase, phase);
-        }
+        bases.start(x, taps, phase);
         x.mov(pb, gyT);
         x.mov(k, positions);
         int step = x.here();
@@ -203,14 +221,13 @@ final class Conv3x3Kernel {
         }
         for (int t = 0; t < n; t++) {
             int b = halves + (t & 1), a = firstAcc + t * halves;
-            tapOperand(x, wide, true, b, px, pxPhase, row, phase, taps, t, 0);
+            tapOperand(x, wide, true, b, bases, taps, t, 0);
             for (int h = 0; h < halves; h++) {
                 if (wide) x.vfmadd231ps512(a + h, h, b);
                 else x.vfmadd231ps(a + h, h, b);
             }
         }
-        x.addImm(px, 4);
-        if (taps.oddPhases()) x.addImm(pxPhase, 4);
+        bases.nextPosition(x, taps);
         x.add(pb, ld);
         x.dec(k);
         x.jumpBack(JNZ, step);
@@ -237,29 +254,33 @@ final class Conv3x3Kernel {
     }
 
     /**
-     * The row of tiles (a rdi, x rsi, c rdx, channels rcx, ldc r8, tiles r9; row, plane and phase from the stack into
-     * rbx, r12 and rbp, r13 one phase plane on from the channel's; all four saved first): per tile, the accumulators
-     * cleared, then per channel its taps, then the tile stored.
+     * The row of tiles (a rdi, x rsi, c rdx, channels rcx, ldc r8, tiles r9; row and plane from the stack into rbx and
+     * r12, phase into r10 at each tile's start; the pointers of phase planes 1-3 in r13-r15, three rows' bytes in rbp;
+     * all six saved first): per tile, the accumulators cleared, then per channel its taps, then the tile stored.
      */
     private static byte[] code(int mr, boolean wide, Taps taps) {
         X86Assembler x = new X86Assembler();
         int a = RDI, xb = RSI, c = RDX, channels = RCX, ldc = R8, tiles = R9, pa = RAX, k = R10, px = R11, row = RBX, plane = R12,
-                phase = RBP, pxPhase = R13;
+                row3 = RBP;
         int vectorBytes = wide ? 64 : 32, firstAcc = (wide ? 32 : 16) - 2 * mr;
-        int[] saved = {RBX, R12, RBP, pxPhase};
-        enter(x, saved, row, plane, phase);
+        int[] saved = {RBX, R12, RBP, R13, R14, R15};
+        Bases bases = new Bases(new int[]{px, R13, R14, R15}, row, row3);
+        enter(x, saved, row, plane);
+        if (taps.threeRows()) {
+            x.mov(row3, row);
+            x.add(row3, row);
+            x.add(row3, row);
+        }
         int tile = x.here();
         clear(x, wide, firstAcc, 2 * mr);
         x.mov(pa, a);
         x.mov(px, xb);
+        x.movLoad(k, RSP, stackArgument(saved, 2));   // the phase, for the pointers; then the channel count
+        bases.start(x, taps, k);
         x.mov(k, channels);
         int channel = x.here();
-        if (taps.oddPhases()) {
-            x.mov(pxPhase, px);
-            x.add(pxPhase, phase);
-        }
         for (int t = 0; t < taps.count(); t++) {
-            for (int h = 0; h < 2; h++) tapOperand(x, wide, false, h, px, pxPhase, row, phase, taps, t, h * vectorBytes);
+            for (int h = 0; h < 2; h++) tapOperand(x, wide, false, h, bases, taps, t, h * vectorBytes);
             for (int i = 0; i < mr; i++) {
                 int b = 2 + (i & 1), acc = firstAcc + 2 * i, at = 4 * (t * mr + i);
                 if (wide) {
@@ -274,7 +295,7 @@ final class Conv3x3Kernel {
             }
         }
         x.addImm(pa, taps.count() * mr * 4);
-        x.add(px, plane);
+        bases.advance(x, taps, plane);
         x.dec(k);
         x.jumpBack(JNZ, channel);
         x.storeTile(c, px, ldc, mr, firstAcc, vectorBytes, false);
@@ -286,12 +307,39 @@ final class Conv3x3Kernel {
         return x.code();
     }
 
-    /** Both codes' start: the callee-saved registers they use pushed, the three stack arguments (row, plane and phase bytes) loaded. */
-    private static void enter(X86Assembler x, int[] saved, int row, int plane, int phase) {
+    /** Both codes' start: the callee-saved registers they use pushed, the first two stack arguments (row and plane bytes) loaded. */
+    private static void enter(X86Assembler x, int[] saved, int row, int plane) {
         for (int r : saved) x.push(r);
-        x.movLoad(row, RSP, 8 * saved.length + 8);   // past the saved registers and the return address
-        x.movLoad(plane, RSP, 8 * saved.length + 16);
-        x.movLoad(phase, RSP, 8 * saved.length + 24);
+        x.movLoad(row, RSP, stackArgument(saved, 0));
+        x.movLoad(plane, RSP, stackArgument(saved, 1));
+    }
+
+    /** Where stack argument i (row, plane, phase bytes) lies once `saved` are pushed: past them and the return address. */
+    private static int stackArgument(int[] saved, int i) { return 8 * saved.length + 8 + 8 * i; }
+
+    /**
+     * The registers a tap's address is made of: a pointer into each phase plane (phase[0] the channel's own, the others
+     * used only where the taps read that plane), the row register, and three rows (or -1 where none is kept).
+     */
+    private record Bases(int[] phase, int row, int row3) {
+        /** The other phase planes' pointers, from phase[0] and the phase register (bytes): plane p is p phases on. */
+        void start(X86Assembler x, Taps taps, int phaseBytes) {
+            for (int p = 1; p < 4; p++) {
+                if (!taps.reads(p)) continue;
+                x.mov(phase[p], phase[0]);
+                for (int i = 0; i < p; i++) x.add(phase[p], phaseBytes);
+            }
+        }
+
+        /** Every pointer the taps read moved on by a register's bytes (the next channel's planes). */
+        void advance(X86Assembler x, Taps taps, int bytes) {
+            for (int p = 0; p < 4; p++) if (p == 0 || taps.reads(p)) x.add(phase[p], bytes);
+        }
+
+        /** Every pointer the taps read moved on by one float (the next position). */
+        void nextPosition(X86Assembler x, Taps taps) {
+            for (int p = 0; p < 4; p++) if (p == 0 || taps.reads(p)) x.addImm(phase[p], 4);
+        }
     }
 
     /** Both codes' end: the saved registers popped, the upper halves cleared, return. */
@@ -302,15 +350,21 @@ final class Conv3x3Kernel {
     }
 
     /**
-     * Vector register v = tap t's operand, disp bytes on: loaded (a row's B) or broadcast (the weight gradient's x).
-     * An odd phase count starts from the second pointer (one phase plane on); two more phases take the phase register
-     * scaled by 2, else the rows take the row register scaled by their count (a tap never needs both).
+     * Vector register v = tap t's operand, disp bytes on: loaded (a row's B) or broadcast (the weight gradient's x),
+     * from its phase plane's pointer, its rows the row register scaled by their count (1, 2, 4, 8) or three rows' scaled
+     * by a third of it (3, 6).
      */
-    private static void tapOperand(X86Assembler x, boolean wide, boolean broadcast, int v, int px, int pxPhase, int row, int phase,
-                                   Taps taps, int t, int disp) {
-        int base = taps.phases[t] % 2 == 1 ? pxPhase : px, phases = taps.phases[t] / 2 * 2, rows = taps.rows[t];
-        if (phases > 0 && rows > 0) throw new IllegalArgumentException("a tap both rows and phase planes on");
-        int index = phases > 0 ? phase : row, scale = phases > 0 ? phases : rows;
+    private static void tapOperand(X86Assembler x, boolean wide, boolean broadcast, int v, Bases bases, Taps taps, int t, int disp) {
+        int base = bases.phase()[taps.phases[t]], rows = taps.rows[t], index, scale;
+        if (rows % 3 == 0 && rows > 0) {
+            if (bases.row3() < 0) throw new IllegalArgumentException("no register holds three rows here");
+            index = bases.row3();
+            scale = rows / 3;
+        } else {
+            index = bases.row();
+            scale = rows;
+        }
+        if (scale != 0 && scale != 1 && scale != 2 && scale != 4 && scale != 8) throw new IllegalArgumentException("a tap " + rows + " rows on");
         disp += 4 * taps.cols[t];
         if (scale == 0) {
             if (broadcast) {

@@ -42,7 +42,7 @@ final class ConvolutionCpu {
     /** x (N, C, H, W), w (O, C/groups, kH, kW), bias (O) or null, plus residual (y's shape) unless null; then relu (NaN kept). */
     static Tensor conv2d(Tensor x, Tensor w, Tensor bias, Tensor residual, Conv2dParams p, boolean relu) {
         Geo g = Geo.of(x.shape(), w.shape(), p);
-        if (x.dtype() == DType.FLOAT32 && Conv3x3.applies(g.c, g.kh, g.kw, p) && (residual == null || residual.dtype() == DType.FLOAT32
+        if (x.dtype() == DType.FLOAT32 && Conv3x3.appliesForward(g.c, g.kh, g.kw, p) && (residual == null || residual.dtype() == DType.FLOAT32
                 && residual.isContiguous() && java.util.Arrays.equals(residual.shape(), new int[]{g.n, g.o, g.oh, g.ow}))) {
             return conv3x3(g, x, w, bias, residual, relu);
         }
@@ -191,7 +191,7 @@ final class ConvolutionCpu {
         Tensor out = CpuStorage.unsetTensor(new int[]{g.n, g.o, g.oh, g.ow}, x.dtype());
         Conv3x3.Epilogue e = new Conv3x3.Epilogue(bc == null ? null : data(bc), bc == null ? 0 : bc.offset(),
                 residual == null ? null : data(residual), residual == null ? 0 : residual.offset(), relu);
-        Conv3x3.forward(Conv3x3.KERNEL, data(xc), xc.offset(), g.n, g.c, g.h, g.w, data(wc), wc.offset(), g.o, g.p.strideH(), g.p.padH(), g.p.padW(), e, data(out));
+        Conv3x3.forward(Conv3x3.KERNEL, data(xc), xc.offset(), g.n, g.c, g.h, g.w, data(wc), wc.offset(), g.o, g.kh, g.p.strideH(), g.p.padH(), g.p.padW(), e, data(out));
         return out;
     }
 

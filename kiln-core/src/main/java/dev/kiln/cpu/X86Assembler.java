@@ -14,7 +14,7 @@ import java.util.List;
  * Registers are numbered as the hardware does: 0 rax, 1 rcx, 2 rdx, 6 rsi, 7 rdi, 8-11 r8-r11; ymm0-15, zmm0-31.
  */
 final class X86Assembler {
-    static final int RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7, R8 = 8, R9 = 9, R10 = 10, R11 = 11, R12 = 12, R13 = 13, R14 = 14;
+    static final int RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7, R8 = 8, R9 = 9, R10 = 10, R11 = 11, R12 = 12, R13 = 13, R14 = 14, R15 = 15;
     /** Condition codes of the two-byte Jcc rel32 opcodes (0F 8x). */
     static final int JZ = 0x84, JNZ = 0x85, JL = 0x8C, JGE = 0x8D;
 

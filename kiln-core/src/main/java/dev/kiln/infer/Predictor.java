@@ -6,6 +6,7 @@ import dev.kiln.MemoryScope;
 import dev.kiln.Shape;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.GradMode;
+import dev.kiln.cpu.WeightCache;
 import dev.kiln.cuda.CudaAllocator;
 import dev.kiln.cuda.CudaDevice;
 import dev.kiln.cuda.CudaGraph;
@@ -91,6 +92,8 @@ public final class Predictor implements AutoCloseable {
     private final List<Lane> allLanes = new ArrayList<>();
     private final Map<Integer, Integer> eagerRuns = new HashMap<>();   // by padded batch size, under the write lock
     private volatile boolean closed;
+    /** On the CPU in float32: the convolutions' packed weights, kept across calls (null while the constructor checks the fold). */
+    private final WeightCache packedWeights;
 
     /** One caller's stream and its graphs, by padded batch size. */
     private static final class Lane {
@@ -130,6 +133,7 @@ public final class Predictor implements AutoCloseable {
                         + "kernels and is several times slower than float32");
             }
         }
+        this.packedWeights = device.isCuda() || precision != DType.FLOAT32 ? null : new WeightCache();
         if (graphs) {   // after the checks that may refuse the model, so a refusal leaves no stream behind
             for (int i = 0; i < options.lanes(); i++) allLanes.add(new Lane(CudaStream.create(device)));
             lanes.addAll(allLanes);
@@ -260,7 +264,8 @@ public final class Predictor implements AutoCloseable {
                 s[0] = rows - x.size(0);
                 in = Tensor.cat(List.of(in, Tensor.zeros(s, in.dtype(), device)), 0);
             }
-            Tensor out = model.forward(in).narrow(0, 0, x.size(0));
+            Tensor batch = in;
+            Tensor out = (packedWeights == null ? model.forward(batch) : packedWeights.around(() -> model.forward(batch))).narrow(0, 0, x.size(0));
             shape = out.shape();
             values = out.toFloatArray();
         }

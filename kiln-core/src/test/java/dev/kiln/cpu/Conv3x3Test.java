@@ -92,16 +92,16 @@ class Conv3x3Test {
             String what = k + " ";
             float[] out = new float[y.length];
             java.util.Arrays.fill(out, Float.NaN);   // every element must be written
-            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, s, ph, pw, new Conv3x3.Epilogue(bias, 2, null, 0, false), out);
+            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, 3, s, ph, pw, new Conv3x3.Epilogue(bias, 2, null, 0, false), out);
             assertClose(what + "forward", y, yScale, 9 * c, out, 0);
             // the whole epilogue: + bias + residual, then ReLU (exactly the separate passes' values: compared bit for bit)
             float[] residual = random(r, 6 + y.length), fused = new float[y.length], plain = out.clone();
-            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, s, ph, pw, new Conv3x3.Epilogue(bias, 2, residual, 6, true), fused);
+            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, 3, s, ph, pw, new Conv3x3.Epilogue(bias, 2, residual, 6, true), fused);
             for (int i = 0; i < y.length; i++) {
                 float v = plain[i] + residual[6 + i];
                 assertEquals(Float.floatToIntBits(v <= 0 ? 0f : v), Float.floatToIntBits(fused[i]), what + "residual and ReLU, element " + i);
             }
-            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, s, ph, pw, Conv3x3.Epilogue.NONE, out);
+            Conv3x3.forward(k, x, 3, n, c, h, w, wt, 1, o, 3, s, ph, pw, Conv3x3.Epilogue.NONE, out);
             double[] noBias = y.clone(), noBiasScale = yScale.clone();
             for (int i = 0; i < y.length; i++) {
                 double b = bias[2 + i / (oh * ow) % o];
@@ -129,6 +129,71 @@ class Conv3x3Test {
         }
     }
 
+    /**
+     * A ResNet stem's 7x7 at stride 2, pad 3 (forward only: 49 taps over four phase planes, three rows on through a
+     * register of its own) against direct loops in double, with bias, and with a {@link WeightCache} bound: its first
+     * call packs and keeps, its second reads the kept copy, both the uncached bits; other weights in the same cache
+     * are packed anew.
+     */
+    @ParameterizedTest(name = "n{0} c{1} {2}x{3} o{4}")
+    @CsvSource({
+            "1, 3, 32, 32, 16",    // one image over all threads, RGB, rows of 16 outputs + 3
+            "2, 3, 15, 9, 13",     // odd sides: the last output row and column see the zero past the edge; partial blocks
+            "3, 1, 7, 40, 8",      // one channel; rows longer than two vectors when split
+            "1, 2, 1, 1, 9"        // one pixel: one output, its 49 taps all but one on padding
+    })
+    void stemMatchesDirectLoops(int n, int c, int h, int w, int o) {
+        List<Conv3x3Kernel> ks = kernels();
+        assumeTrue(!ks.isEmpty(), "no machine-code 3x3 kernel runs on this processor");
+        SplittableRandom r = new SplittableRandom(11 + n * 31 + c);
+        int k = 7, s = 2, p = 3, oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1;
+        float[] x = random(r, 3 + n * c * h * w), wt = random(r, 1 + o * c * k * k), bias = random(r, 2 + o);
+        double[] y = new double[n * o * oh * ow], yScale = new double[y.length];
+        for (int img = 0; img < n; img++)
+            for (int oc = 0; oc < o; oc++)
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++) {
+                        int yi = ((img * o + oc) * oh + oy) * ow + ox;
+                        y[yi] = bias[2 + oc];
+                        yScale[yi] = Math.abs(bias[2 + oc]);
+                        for (int ch = 0; ch < c; ch++)
+                            for (int ki = 0; ki < k; ki++)
+                                for (int kj = 0; kj < k; kj++) {
+                                    int iy = oy * s + ki - p, ix = ox * s + kj - p;
+                                    if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                    double v = x[3 + ((img * c + ch) * h + iy) * w + ix] * (double) wt[1 + ((oc * c + ch) * k + ki) * k + kj];
+                                    y[yi] += v;
+                                    yScale[yi] += Math.abs(v);
+                                }
+                    }
+        for (Conv3x3Kernel kernel : ks) {
+            float[] out = new float[y.length];
+            java.util.Arrays.fill(out, Float.NaN);   // every element must be written
+            Conv3x3.Epilogue e = new Conv3x3.Epilogue(bias, 2, null, 0, false);
+            Conv3x3.forward(kernel, x, 3, n, c, h, w, wt, 1, o, k, s, p, p, e, out);
+            assertClose(kernel + " stem forward", y, yScale, k * k * c, out, 0);
+            WeightCache cache = new WeightCache();
+            for (int call = 0; call < 2; call++) {
+                float[] cached = new float[y.length];
+                cache.around(() -> {
+                    Conv3x3.forward(kernel, x, 3, n, c, h, w, wt, 1, o, k, s, p, p, e, cached);
+                    return null;
+                });
+                assertArrayEquals(out, cached, kernel + " the cache's call " + call);
+                assertEquals(1, cache.size(), "one weight packed once");
+            }
+            float[] other = wt.clone(), fromOther = new float[y.length], plainOther = new float[y.length];
+            other[1] += 1;
+            cache.around(() -> {
+                Conv3x3.forward(kernel, x, 3, n, c, h, w, other, 1, o, k, s, p, p, e, fromOther);
+                return null;
+            });
+            Conv3x3.forward(kernel, x, 3, n, c, h, w, other, 1, o, k, s, p, p, e, plainOther);
+            assertArrayEquals(plainOther, fromOther, kernel + " another weight array in the same cache");
+            assertEquals(2, cache.size());
+        }
+    }
+
     /** The machine code reads and writes unchecked: a call whose arrays end one float early is refused before it runs. */
     @org.junit.jupiter.api.Test
     void refusesOnePastTheEnd() {
@@ -152,6 +217,11 @@ class Conv3x3Test {
             float[] xs = new float[(channels - 1) * plane + 3 * phase + 1 + tiles * k.nr - 1];
             k.row(STRIDE_2, a, 0, channels, xs, 0, rowLen, plane, phase, c, 0, ldc, tiles);
             assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_2, a, 0, channels, java.util.Arrays.copyOf(xs, xs.length - 1), 0, rowLen, plane, phase, c, 0, ldc, tiles));
+            // the stem's farthest tap here, (5, 5): three phase planes and two rows on, two floats
+            float[] a7 = new float[49 * channels * k.mr], x7 = new float[(channels - 1) * plane + 3 * phase + 2 * rowLen + 2 + tiles * k.nr];
+            k.row(Conv3x3Kernel.Taps.STRIDE_2_7X7, a7, 0, channels, x7, 0, rowLen, plane, phase, c, 0, ldc, tiles);
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(Conv3x3Kernel.Taps.STRIDE_2_7X7, a7, 0, channels,
+                    java.util.Arrays.copyOf(x7, x7.length - 1), 0, rowLen, plane, phase, c, 0, ldc, tiles));
             assertThrows(IllegalArgumentException.class, () -> k.weights(Conv3x3Kernel.Taps.STRIDE_2_INPUT[3], xw, 0, channels, rowLen, plane, 0, gyT, 0, ld, positions, acc, 0));
             assertThrows(IllegalArgumentException.class, () -> k.row(STRIDE_1, a, 0, 0, x, 0, rowLen, plane, 0, c, 0, ldc, tiles));
         }
@@ -170,6 +240,12 @@ class Conv3x3Test {
         assertFalse(Conv3x3.applies(16, 3, 3, Conv2dParams.of(1, 3, 1, 1)), "pad 3");
         assertFalse(Conv3x3.applies(16, 5, 5, same), "5x5");
         assertFalse(Conv3x3.applies(Conv3x3.MIN_CHANNELS - 1, 3, 3, same), "few channels");
+        Conv2dParams stem = Conv2dParams.of(2, 3, 1, 1);
+        assertEquals(any, Conv3x3.appliesForward(3, 7, 7, stem), "a stem's forward, three channels");
+        assertFalse(Conv3x3.applies(3, 7, 7, stem), "a stem's gradients take im2col");
+        assertFalse(Conv3x3.appliesForward(3, 7, 7, Conv2dParams.of(1, 3, 1, 1)), "7x7 at stride 1");
+        assertFalse(Conv3x3.appliesForward(3, 7, 7, Conv2dParams.of(2, 2, 1, 1)), "7x7 with pad 2");
+        assertFalse(Conv3x3.appliesForward(3, 7, 7, Conv2dParams.of(2, 3, 1, 3)), "7x7 in groups");
     }
 
     private static void assertClose(String what, double[] ref, double[] scale, int terms, float[] got, int at) {

@@ -119,6 +119,25 @@ class PredictorTest {
         }
     }
 
+    /**
+     * ResNet-18 (its 7x7 stem and 3x3 layers take the CPU's packed-weight kernels): the predictor's first call packs
+     * the folded weights and keeps them, later calls (other batch sizes too) read them and answer as the unfolded model.
+     */
+    @Test void aCpuPredictorKeepsItsPackedWeights() {
+        Model reference = ModelZoo.RESNET18.build(new Generator(3), new int[]{3, 32, 32}, 10);
+        Model served = ModelZoo.RESNET18.build(new Generator(3), new int[]{3, 32, 32}, 10);
+        randomiseBatchNorms(reference, new SplittableRandom(5));
+        randomiseBatchNorms(served, new SplittableRandom(5));
+        Tensor x = random(new SplittableRandom(2), 2, 3, 32, 32);
+        float[] want = eval(reference, x), wantFirst = eval(reference, x.narrow(0, 0, 1).contiguous());
+        try (Predictor p = new Predictor(served, x.narrow(0, 0, 1))) {
+            float[] first = p.predict(x).toFloatArray();
+            assertClose(want, first, 1e-4);
+            assertArrayEquals(first, p.predict(x).toFloatArray(), "the second call, from the kept weights");
+            assertClose(wantFirst, p.predict(x.narrow(0, 0, 1).contiguous()).toFloatArray(), 1e-4);
+        }
+    }
+
     /** A batch norm named bn1 beside conv1 that does not take conv1's output: the check on the example refuses the fold. */
     @Test void aFoldThatChangesOutputsIsRefused() {
         final class Mispaired extends Model {
