@@ -3,7 +3,7 @@
 
 Kiln's side: `kiln bench`'s CpuBench (GEMM, convolutions) and `kiln train --device cpu`. This prints the same cases
 for PyTorch (Debian's python3-torch 1.13 + OpenBLAS: `apt-get install -y python3-torch`) on the same machine:
-    python3 bench/torch_cpu_ref.py [gemm|conv|train|images|seq|ops|infer|all] [--limit N] [--threads T] [--data DIR] [--profile]
+    python3 bench/torch_cpu_ref.py [gemm|conv|train|images|seq|ops|infer|generate|all] [--limit N] [--threads T] [--data DIR] [--profile]
 To run OpenBLAS's AVX2 kernels on an AVX-512 machine (as on an AVX2-only CPU): OPENBLAS_CORETYPE=Haswell
 ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 python3 bench/torch_cpu_ref.py ...
 Figures: GEMM and convolution, best and median of 15 timed calls after warm-up; training, samples/s over one epoch
@@ -18,7 +18,10 @@ attention is written out, as its nn.MultiheadAttention would compute it); ops, t
 ops one by one (median and best microseconds), as Kiln's dev.kiln.cpu.ManyCoreProbe (test sources) times its own;
 infer, ResNet-18 (torchvision's, or the same layers written out where torchvision is missing) in evaluation mode, no
 gradients, 1000 classes, batch 1 latency (mean of 50 calls after 20) and batch 16 throughput (3 after 5), as
-`kiln bench --device cpu --only infer_resnet18` times Kiln's Predictor.
+`kiln bench --device cpu --only infer_resnet18` times Kiln's Predictor; generate, the seq GPT (random weights) picking
+60 tokens greedily after a 16-token prompt, one key/value-cached step each, runs for 2 s to warm up and then for at
+least 1 s timed, as `kiln bench --device cpu --only infer_gpt_generate` times Kiln's TextGeneration (with threads
+over 1, Debian's torch 1.13 spends most of a step in its thread pools: try --threads 1 too).
 """
 import gzip, itertools, os, sys, time, argparse
 
@@ -295,3 +298,42 @@ if args.what == 'infer':
                 m(x)
             dt = (time.perf_counter() - t0) / iters
             print(f'infer_resnet18_b1_fp32_ms {dt * 1e3:9.3f}' if bs == 1 else f'infer_resnet18_b{bs}_fp32_img_s {bs / dt:9.1f}', flush=True)
+
+
+def cached_forward(m, idx, caches, start):
+    """The GPT's logits for tokens idx (1, t) at positions start.., each block's keys and values kept in caches."""
+    x = m.te(idx) + m.pe(torch.arange(start, start + idx.shape[1]))
+    for b, cache in zip(m.blocks, caches):
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, b.h, C // b.h).transpose(1, 2) for t in b.qkv(b.ln1(x)).split(C, 2))
+        if cache:
+            k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
+        cache[:] = [k, v]
+        a = (q @ k.transpose(-2, -1)) / (C // b.h) ** 0.5
+        if T > 1:   # the prompt: causal over itself (nothing cached before it)
+            a = a.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float('-inf'))
+        x = x + b.proj((a.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C))
+        x = x + b.fc2(F.gelu(b.fc(b.ln2(x))))
+    return m.head(m.ln(x))
+
+
+if args.what == 'generate':
+    torch.manual_seed(0)
+    m = GPT().eval()
+    prompt, n = torch.randint(0, 65, (1, 16)), 60
+
+    def generate():
+        caches = [[] for _ in m.blocks]
+        logits, pos = cached_forward(m, prompt, caches, 0), 16
+        for _ in range(n):
+            nxt = logits[:, -1].argmax(-1, keepdim=True)
+            logits, pos = cached_forward(m, nxt, caches, pos), pos + 1
+    with torch.no_grad():
+        end = time.perf_counter() + 2
+        while time.perf_counter() < end:
+            generate()
+        t0, tokens = time.perf_counter(), 0
+        while tokens == 0 or time.perf_counter() - t0 < 1:
+            generate()
+            tokens += n
+        print(f'infer_gpt_generate_b1_fp32_tok_s {tokens / (time.perf_counter() - t0):9.0f}')

@@ -89,6 +89,10 @@ final class Sgemm {
     /** C = A·B (or C += A·B) on all threads; C's rows are ldc apart and its matrices m*ldc apart. */
     void batched(int batch, int m, int n, int k, Mat a, int aBatch, Mat b, int bBatch, float[] c, int cOff,
                         int ldc, boolean accumulate) {
+        if (Sgemv.applies(m, b)) {
+            Sgemv.product(batch, n, k, a, aBatch, b, bBatch, c, cOff, ldc, accumulate);
+            return;
+        }
         int threads = Parallel.THREADS;
         long macs = (long) batch * m * n * k;
         boolean splitInside = batch < 4 * threads && batch % threads != 0;

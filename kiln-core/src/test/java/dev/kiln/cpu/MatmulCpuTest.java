@@ -216,6 +216,42 @@ class MatmulCpuTest {
         }
     }
 
+    /**
+     * Products of one row ({@link Sgemv}): B stored by columns (a linear layer's wᵀ) and by rows, A's row strided,
+     * lengths around the vector, the four-column and four-vector steps (and past the one-thread limit: 1000 x 512),
+     * accumulate on and off, C a window; then a batch of three, each matrix its own A row, B and C row.
+     */
+    @Test
+    void oneRowProductsMatchTripleLoop() {
+        SplittableRandom r = new SplittableRandom(System.nanoTime());
+        int[][] sizes = {{1, 1}, {3, 15}, {4, 16}, {63, 17}, {64, 33}, {65, 1}, {130, 100}, {1000, 512}};
+        for (int[] sz : sizes) {
+            int n = sz[0], k = sz[1];
+            for (int layout = 0; layout < 4; layout++) {
+                boolean bT = (layout & 1) != 0, acc = (layout & 2) != 0;
+                float[] a = gaussian(r, 3 * k + 2), b = gaussian(r, k * n + 2);
+                Sgemm.Mat am = new Sgemm.Mat(a, 2, 3 * k, 3), bm = bT ? new Sgemm.Mat(b, 2, 1, k) : new Sgemm.Mat(b, 2, n, 1);
+                assertTrue(Sgemv.applies(1, bm));
+                int ldc = n + 3;
+                float[] c = gaussian(r, ldc + 1), before = c.clone();
+                Sgemm.PREFERRED.batched(1, 1, n, k, am, 0, bm, 0, c, 1, ldc, acc);
+                assertProduct("1x" + n + "x" + k + (bT ? " B by columns" : " B by rows") + (acc ? ", accumulated" : ""), am, bm, 1, n, k, c, before, ldc, acc);
+            }
+        }
+        int batch = 3, n = 37, k = 70, ldc = 40;
+        for (boolean bT : new boolean[]{false, true}) {
+            float[] a = gaussian(r, batch * k), b = gaussian(r, batch * k * n), c = gaussian(r, 1 + batch * ldc);
+            Sgemm.PREFERRED.batched(batch, 1, n, k, new Sgemm.Mat(a, 0, k, 1), k, bT ? new Sgemm.Mat(b, 0, 1, k) : new Sgemm.Mat(b, 0, n, 1), k * n, c, 1, ldc, false);
+            for (int p = 0; p < batch; p++) {
+                float[] cp = new float[1 + ldc];
+                System.arraycopy(c, 1 + p * ldc, cp, 1, ldc);
+                float[] before = cp.clone();   // only C's row is checked: the columns past n hold the random start
+                assertProduct("batch row " + p, new Sgemm.Mat(a, p * k, k, 1), bT ? new Sgemm.Mat(b, p * k * n, 1, k) : new Sgemm.Mat(b, p * k * n, n, 1),
+                        1, n, k, cp, before, ldc, false);
+            }
+        }
+    }
+
     /** Row strips against one packed B, in column groups that do not divide n (a small shared block), per kernel. */
     @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.MethodSource("kernels")
