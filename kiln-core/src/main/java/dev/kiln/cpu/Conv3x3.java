@@ -30,13 +30,14 @@ final class Conv3x3 {
     static final int MIN_CHANNELS = 8;
 
     /**
-     * Whether the forward of a convolution with c input channels goes here: those of {@link #applies}, and a ResNet
-     * stem's 7x7 at stride 2 with pad 3 (any channels: 49 taps each), whose gradients take im2col.
+     * Whether the forward of a convolution with c input channels goes here: those of {@link #applies}, a ResNet stem's
+     * 7x7 at stride 2 with pad 3 (any channels: 49 taps each) and a shortcut's 1x1 at stride 2 with many; their
+     * gradients take im2col.
      */
     static boolean appliesForward(int c, int kh, int kw, Conv2dParams p) {
         if (applies(c, kh, kw, p)) return true;
-        return KERNEL != null && kh == 7 && kw == 7 && p.strideH() == 2 && p.strideW() == 2 && p.padH() == 3 && p.padW() == 3
-                && p.dilationH() == 1 && p.dilationW() == 1 && p.groups() == 1;
+        if (KERNEL == null || kh != kw || p.strideH() != 2 || p.strideW() != 2 || p.dilationH() != 1 || p.dilationW() != 1 || p.groups() != 1) return false;
+        return kh == 7 && p.padH() == 3 && p.padW() == 3 || kh == 1 && c >= MIN_CHANNELS && p.padH() == 0 && p.padW() == 0;
     }
 
     /** Whether a convolution with c input channels goes here (also for its gradients): stride 1 with pads up to 2, or stride 2 with pad 1. */
@@ -66,12 +67,17 @@ final class Conv3x3 {
         }
 
         /**
-         * Stride 2 (k x k, k = 3 or 7): the planes padded by ph and pw, split into phases; each phase plane (k - 1) / 2
+         * Stride 2 (k x k, k = 1, 3 or 7): the planes padded by ph and pw, split into phases; each phase plane (k - 1) / 2
          * rows and columns past the output, as far as the taps read.
          */
         static Layout split(int h, int w, int k, int ph, int pw) {
             int oh = (h + 2 * ph - k) / 2 + 1, ow = (w + 2 * pw - k) / 2 + 1, past = (k - 1) / 2;
-            return new Layout(h, w, true, ph, pw, ow + past, oh + past, oh, ow, k == 7 ? Conv3x3Kernel.Taps.STRIDE_2_7X7 : Conv3x3Kernel.Taps.STRIDE_2);
+            Conv3x3Kernel.Taps taps = switch (k) {
+                case 1 -> Conv3x3Kernel.Taps.STRIDE_2_1X1;
+                case 3 -> Conv3x3Kernel.Taps.STRIDE_2;
+                default -> Conv3x3Kernel.Taps.STRIDE_2_7X7;
+            };
+            return new Layout(h, w, true, ph, pw, ow + past, oh + past, oh, ow, taps);
         }
 
         int phase() { return split ? rows * rowLen : 0; }
@@ -141,12 +147,12 @@ final class Conv3x3 {
 
     /**
      * y (n, o, oh, ow), contiguous, = the convolution of x (n, c, h, w, contiguous from xOff) with wt (o, c, k, k,
-     * contiguous from wOff; k = 3, or 7 at stride 2) at stride 1 (oh = h + 2ph - 2) or 2 (oh = (h + 2ph - k) / 2 + 1),
+     * contiguous from wOff; k = 3, or 1 or 7 at stride 2) at stride 1 (oh = h + 2ph - 2) or 2 (oh = (h + 2ph - k) / 2 + 1),
      * then the epilogue: + bias, + residual, ReLU (NaN kept), each where given.
      */
     static void forward(Conv3x3Kernel kernel, float[] x, int xOff, int n, int c, int h, int w, float[] wt, int wOff, int o, int k,
                         int stride, int ph, int pw, Epilogue epilogue, float[] y) {
-        if (k != 3 && (k != 7 || stride != 2)) throw new IllegalArgumentException("Conv3x3: a " + k + "x" + k + " filter at stride " + stride);
+        if (k != 3 && (k != 7 && k != 1 || stride != 2)) throw new IllegalArgumentException("Conv3x3: a " + k + "x" + k + " filter at stride " + stride);
         Layout l = layout(h, w, k, stride, ph, pw);
         int oh = l.oh(), ow = l.ow();
         int[] at = new int[1];

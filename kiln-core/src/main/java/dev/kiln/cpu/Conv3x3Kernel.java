@@ -47,17 +47,19 @@ final class Conv3x3Kernel {
         static final Taps STRIDE_2 = stride2(3);
         /** A ResNet stem's 7x7 at stride 2 over the same phase planes: tap (ki, kj) in P(ki % 2, kj % 2), ki / 2 rows and kj / 2 floats on. */
         static final Taps STRIDE_2_7X7 = stride2(7);
+        /** A 1x1 at stride 2 (a ResNet block's shortcut): plane P00 alone, nothing on. */
+        static final Taps STRIDE_2_1X1 = stride2(1);
         /**
          * The input gradient of a stride-2, pad-1 3x3 for the input positions (2m + a, 2j + b), read from the output
          * gradient (zero past its last row and column) at (m, j): rows of even a take tap row 1 there, of odd a tap row
          * 2 there and tap row 0 one row on; columns likewise. Index 2a + b.
          */
         static final Taps[] STRIDE_2_INPUT = {stride2Input(0, 0), stride2Input(0, 1), stride2Input(1, 0), stride2Input(1, 1)};
-        private static final Taps[] ALL = {STRIDE_1, STRIDE_2, STRIDE_2_INPUT[0], STRIDE_2_INPUT[1], STRIDE_2_INPUT[2], STRIDE_2_INPUT[3], STRIDE_2_7X7};
+        private static final Taps[] ALL = {STRIDE_1, STRIDE_2, STRIDE_2_INPUT[0], STRIDE_2_INPUT[1], STRIDE_2_INPUT[2], STRIDE_2_INPUT[3], STRIDE_2_7X7, STRIDE_2_1X1};
         /** The kinds the weight-gradient code is made for (a tap an accumulator row, so nine at most). */
         private static final int WEIGHT_KINDS = 2;
 
-        /** The filter's side (3 or 7): weight tap w is (w / size, w % size). */
+        /** The filter's side (1, 3 or 7): weight tap w is (w / size, w % size). */
         final int size;
         final int[] weight, rows, phases, cols;
 

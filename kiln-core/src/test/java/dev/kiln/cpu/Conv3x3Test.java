@@ -130,23 +130,25 @@ class Conv3x3Test {
     }
 
     /**
-     * A ResNet stem's 7x7 at stride 2, pad 3 (forward only: 49 taps over four phase planes, three rows on through a
-     * register of its own) against direct loops in double, with bias, and with a {@link WeightCache} bound: its first
-     * call packs and keeps, its second reads the kept copy, both the uncached bits; other weights in the same cache
-     * are packed anew.
+     * The other stride-2 forwards over phase planes: a ResNet stem's 7x7 with pad 3 (49 taps over the four planes,
+     * three rows on through a register of its own) and a shortcut's 1x1 with pad 0 (plane P00 alone), against direct
+     * loops in double, with bias, and with a {@link WeightCache} bound: its first call packs and keeps, its second reads
+     * the kept copy, both the uncached bits; other weights in the same cache are packed anew.
      */
-    @ParameterizedTest(name = "n{0} c{1} {2}x{3} o{4}")
+    @ParameterizedTest(name = "{0}x{0} n{1} c{2} {3}x{4} o{5}")
     @CsvSource({
-            "1, 3, 32, 32, 16",    // one image over all threads, RGB, rows of 16 outputs + 3
-            "2, 3, 15, 9, 13",     // odd sides: the last output row and column see the zero past the edge; partial blocks
-            "3, 1, 7, 40, 8",      // one channel; rows longer than two vectors when split
-            "1, 2, 1, 1, 9"        // one pixel: one output, its 49 taps all but one on padding
+            "7, 1, 3, 32, 32, 16",    // one image over all threads, RGB, rows of 16 outputs + 3
+            "7, 2, 3, 15, 9, 13",     // odd sides: the last output row and column see the zero past the edge; partial blocks
+            "7, 3, 1, 7, 40, 8",      // one channel; rows longer than two vectors when split
+            "7, 1, 2, 1, 1, 9",       // one pixel: one output, its 49 taps all but one on padding
+            "1, 1, 16, 14, 14, 24",   // a shortcut, one image over all threads
+            "1, 3, 8, 7, 9, 40"       // odd sides: the last row and column are read, the ones past them not
     })
-    void stemMatchesDirectLoops(int n, int c, int h, int w, int o) {
+    void otherStride2ForwardsMatchDirectLoops(int k, int n, int c, int h, int w, int o) {
         List<Conv3x3Kernel> ks = kernels();
         assumeTrue(!ks.isEmpty(), "no machine-code 3x3 kernel runs on this processor");
         SplittableRandom r = new SplittableRandom(11 + n * 31 + c);
-        int k = 7, s = 2, p = 3, oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1;
+        int s = 2, p = (k - 1) / 2, oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1;
         float[] x = random(r, 3 + n * c * h * w), wt = random(r, 1 + o * c * k * k), bias = random(r, 2 + o);
         double[] y = new double[n * o * oh * ow], yScale = new double[y.length];
         for (int img = 0; img < n; img++)
@@ -171,7 +173,7 @@ class Conv3x3Test {
             java.util.Arrays.fill(out, Float.NaN);   // every element must be written
             Conv3x3.Epilogue e = new Conv3x3.Epilogue(bias, 2, null, 0, false);
             Conv3x3.forward(kernel, x, 3, n, c, h, w, wt, 1, o, k, s, p, p, e, out);
-            assertClose(kernel + " stem forward", y, yScale, k * k * c, out, 0);
+            assertClose(kernel + " forward", y, yScale, k * k * c, out, 0);
             WeightCache cache = new WeightCache();
             for (int call = 0; call < 2; call++) {
                 float[] cached = new float[y.length];
@@ -246,6 +248,11 @@ class Conv3x3Test {
         assertFalse(Conv3x3.appliesForward(3, 7, 7, Conv2dParams.of(1, 3, 1, 1)), "7x7 at stride 1");
         assertFalse(Conv3x3.appliesForward(3, 7, 7, Conv2dParams.of(2, 2, 1, 1)), "7x7 with pad 2");
         assertFalse(Conv3x3.appliesForward(3, 7, 7, Conv2dParams.of(2, 3, 1, 3)), "7x7 in groups");
+        Conv2dParams shortcut = Conv2dParams.of(2, 0, 1, 1);
+        assertEquals(any, Conv3x3.appliesForward(16, 1, 1, shortcut), "a shortcut's forward");
+        assertFalse(Conv3x3.applies(16, 1, 1, shortcut), "a shortcut's gradients take im2col");
+        assertFalse(Conv3x3.appliesForward(Conv3x3.MIN_CHANNELS - 1, 1, 1, shortcut), "a 1x1 of few channels");
+        assertFalse(Conv3x3.appliesForward(16, 1, 1, Conv2dParams.of(1, 0, 1, 1)), "1x1 at stride 1 (a product already)");
     }
 
     private static void assertClose(String what, double[] ref, double[] scale, int terms, float[] got, int at) {
