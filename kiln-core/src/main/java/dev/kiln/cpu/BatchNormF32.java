@@ -44,25 +44,44 @@ final class BatchNormF32 {
         }
     }
 
-    /** sum of (a[i] - shift), or of its squares, over [from, from + len). */
-    private static double sum(float[] a, int from, int len, float shift, boolean squares, float[] lanes) {
+    /**
+     * The sum of (a[i] - shift), or of its squares, over a channel's n runs of len floats (run img from from + img·stride):
+     * in float, two vector chains and the tails, within blocks of at most BLOCK elements (runs put together, a longer
+     * run cut), the blocks added in double. Blocks of runs, not a sum a run: at 7x7 the per-run lane sums and tails cost
+     * more than the adds, and one chain waited on its own latency.
+     */
+    private static double sum(float[] a, int from, int stride, int n, int len, float shift, boolean squares, float[] lanes) {
         double total = 0;
-        FloatVector sv = FloatVector.broadcast(F, shift);
-        for (int b = 0; b < len; b += BLOCK) {
-            int end = Math.min(len, b + BLOCK), i = b;
-            FloatVector acc = FloatVector.zero(F);
-            for (; i + L <= end; i += L) {
-                FloatVector d = FloatVector.fromArray(F, a, from + i).sub(sv);
-                acc = squares ? d.fma(d, acc) : acc.add(d);
+        FloatVector sv = FloatVector.broadcast(F, shift), zero = FloatVector.zero(F), a0 = zero, a1 = zero;
+        float tail = 0;
+        int inBlock = 0;
+        for (int img = 0; img < n; img++) {
+            int at = from + img * stride;
+            for (int b = 0; b < len; b += BLOCK) {
+                int end = Math.min(len, b + BLOCK), i = b;
+                if (inBlock + end - b > BLOCK) {
+                    total += Lanes.sum(a0.add(a1), lanes) + tail;
+                    a0 = a1 = zero;
+                    tail = 0;
+                    inBlock = 0;
+                }
+                for (; i + 2 * L <= end; i += 2 * L) {
+                    FloatVector d0 = FloatVector.fromArray(F, a, at + i).sub(sv), d1 = FloatVector.fromArray(F, a, at + i + L).sub(sv);
+                    a0 = squares ? d0.fma(d0, a0) : a0.add(d0);
+                    a1 = squares ? d1.fma(d1, a1) : a1.add(d1);
+                }
+                for (; i + L <= end; i += L) {
+                    FloatVector d = FloatVector.fromArray(F, a, at + i).sub(sv);
+                    a0 = squares ? d.fma(d, a0) : a0.add(d);
+                }
+                for (; i < end; i++) {
+                    float d = a[at + i] - shift;
+                    tail += squares ? d * d : d;
+                }
+                inBlock += end - b;
             }
-            float tail = 0;
-            for (; i < end; i++) {
-                float d = a[from + i] - shift;
-                tail += squares ? d * d : d;
-            }
-            total += Lanes.sum(acc, lanes) + tail;
         }
-        return total;
+        return total + Lanes.sum(a0.add(a1), lanes) + tail;
     }
 
     static Tensor[] forward(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor residual, BatchNormParams p) {
@@ -78,12 +97,10 @@ final class BatchNormF32 {
             for (int ch = lo; ch < hi; ch++) {
                 double mu, var;
                 if (p.training()) {
-                    double sum = 0, sq = 0;
-                    for (int img = 0; img < n; img++) sum += sum(xr.a, xr.off + (img * c + ch) * spatial, spatial, 0f, false, lanes);
-                    mu = sum / m;
+                    mu = sum(xr.a, xr.off + ch * spatial, c * spatial, n, spatial, 0f, false, lanes) / m;
                     // squares about the float mean, corrected to the exact one: sum (x - mu)^2 = S2 - k (mu - muF)^2
                     float muF = (float) mu;
-                    for (int img = 0; img < n; img++) sq += sum(xr.a, xr.off + (img * c + ch) * spatial, spatial, muF, true, lanes);
+                    double sq = sum(xr.a, xr.off + ch * spatial, c * spatial, n, spatial, muF, true, lanes);
                     var = Math.max(0, sq / m - (mu - muF) * (mu - muF));
                     if (rm != null) rm.a[rm.off + ch] = (float) ((1 - p.momentum()) * rm.a[rm.off + ch] + p.momentum() * mu);
                     if (rv != null) rv.a[rv.off + ch] = (float) ((1 - p.momentum()) * rv.a[rv.off + ch] + p.momentum() * var * m / (m - 1));
@@ -136,13 +153,9 @@ final class BatchNormF32 {
             float[] lanes = new float[L];
             for (int ch = lo; ch < hi; ch++) {
                 float mc = mu.a[mu.off + ch], ic = is.a[is.off + ch];
-                sums[0] = 0;
-                sums[1] = 0;
-                for (int img = 0; img < n; img++) {
-                    int at = (img * c + ch) * spatial;
-                    addGradSums(gr.a, gr.off + at, yr == null ? null : yr.a, yr == null ? 0 : yr.off + at, xr.a, xr.off + at,
-                            drr == null ? null : drr.a, drr == null ? 0 : drr.off + at, spatial, mc, sums, lanes);
-                }
+                int first = ch * spatial;   // the channel's run in image 0
+                gradSums(gr.a, gr.off + first, yr == null ? null : yr.a, yr == null ? 0 : yr.off + first, xr.a, xr.off + first,
+                        drr == null ? null : drr.a, drr == null ? 0 : drr.off + first, c * spatial, n, spatial, mc, sums, lanes);
                 double sdz = sums[0], sdzx = sums[1] * ic;
                 if (dw != null) {
                     dw.a[dw.off + ch] = (float) sdzx;
@@ -162,33 +175,45 @@ final class BatchNormF32 {
         return new Tensor[]{dx, dw == null ? null : dweight, db == null ? null : dbias, dres};
     }
 
-    /** sums += {sum dz, sum dz * (x - mc)} over one run, dz = relu ? g * [y > 0] : g, written to dres when given. */
-    private static void addGradSums(float[] g, int go, float[] y, int yo, float[] x, int xo, float[] dres, int ro, int len, float mc,
-                                    double[] sums, float[] lanes) {
-        FloatVector mcV = FloatVector.broadcast(F, mc), zero = FloatVector.zero(F);
+    /**
+     * sums = {sum dz, sum dz * (x - mc)} over a channel's n runs of len floats (run img at offset + img·stride in each
+     * array), dz = relu ? g * [y > 0] : g, written to dres when given; blocked as {@link #sum}.
+     */
+    private static void gradSums(float[] g, int go, float[] y, int yo, float[] x, int xo, float[] dres, int ro, int stride, int n, int len,
+                                 float mc, double[] sums, float[] lanes) {
+        FloatVector mcV = FloatVector.broadcast(F, mc), zero = FloatVector.zero(F), a0 = zero, a1 = zero;
         double sdz = 0, sdzx = 0;
-        for (int b = 0; b < len; b += BLOCK) {
-            int end = Math.min(len, b + BLOCK), i = b;
-            FloatVector a0 = zero, a1 = zero;
-            for (; i + L <= end; i += L) {
-                FloatVector d = FloatVector.fromArray(F, g, go + i);
-                if (y != null) d = zero.blend(d, FloatVector.fromArray(F, y, yo + i).compare(VectorOperators.GT, 0f));
-                if (dres != null) d.intoArray(dres, ro + i);
-                a0 = a0.add(d);
-                a1 = d.fma(FloatVector.fromArray(F, x, xo + i).sub(mcV), a1);
+        float t0 = 0, t1 = 0;
+        int inBlock = 0;
+        for (int img = 0; img < n; img++) {
+            int d0 = img * stride;
+            for (int b = 0; b < len; b += BLOCK) {
+                int end = Math.min(len, b + BLOCK), i = b;
+                if (inBlock + end - b > BLOCK) {
+                    sdz += Lanes.sum(a0, lanes) + t0;
+                    sdzx += Lanes.sum(a1, lanes) + t1;
+                    a0 = a1 = zero;
+                    t0 = t1 = 0;
+                    inBlock = 0;
+                }
+                for (; i + L <= end; i += L) {
+                    FloatVector d = FloatVector.fromArray(F, g, go + d0 + i);
+                    if (y != null) d = zero.blend(d, FloatVector.fromArray(F, y, yo + d0 + i).compare(VectorOperators.GT, 0f));
+                    if (dres != null) d.intoArray(dres, ro + d0 + i);
+                    a0 = a0.add(d);
+                    a1 = d.fma(FloatVector.fromArray(F, x, xo + d0 + i).sub(mcV), a1);
+                }
+                for (; i < end; i++) {
+                    float d = y != null && !(y[yo + d0 + i] > 0) ? 0 : g[go + d0 + i];
+                    if (dres != null) dres[ro + d0 + i] = d;
+                    t0 += d;
+                    t1 += d * (x[xo + d0 + i] - mc);
+                }
+                inBlock += end - b;
             }
-            float t0 = 0, t1 = 0;
-            for (; i < end; i++) {
-                float d = y != null && !(y[yo + i] > 0) ? 0 : g[go + i];
-                if (dres != null) dres[ro + i] = d;
-                t0 += d;
-                t1 += d * (x[xo + i] - mc);
-            }
-            sdz += Lanes.sum(a0, lanes) + t0;
-            sdzx += Lanes.sum(a1, lanes) + t1;
         }
-        sums[0] += sdz;
-        sums[1] += sdzx;
+        sums[0] = sdz + Lanes.sum(a0, lanes) + t0;
+        sums[1] = sdzx + Lanes.sum(a1, lanes) + t1;
     }
 
     /** dx = k0 * dz + k1 + k2 * (x - mc) over one run (k1 = k2 = 0 in eval). */

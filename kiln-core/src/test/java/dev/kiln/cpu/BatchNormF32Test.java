@@ -14,13 +14,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The float32 vector batch norm (BatchNormF32) against the double-precision path on the same values (float64 inputs):
  * forward (training and eval, plain, ReLU, residual + ReLU without affine) and every backward output, on fresh
  * random inputs, one case with its values at a mean of 40 (the variance then comes from a difference of large sums),
- * one with runs that are not a whole number of vectors.
+ * one with runs that are not a whole number of vectors, and channels whose sums span several blocks.
  */
 class BatchNormF32Test {
     private final Generator gen = new Generator(5);
 
     @Test void matchesTheDoublePath() {
-        int[][] shapes = {{3, 5, 7, 9}, {2, 4, 33, 35}, {4, 3, 6, 6}, {2, 2, 41, 1}};
+        // the last two: a channel's sums span several blocks, runs longer than a block (cut) and short runs of many images
+        int[][] shapes = {{3, 5, 7, 9}, {2, 4, 33, 35}, {4, 3, 6, 6}, {2, 2, 41, 1}, {3, 2, 70, 70}, {40, 2, 11, 13}};
         for (int[] s : shapes) {
             assertTrue(BatchNormF32.applies(Tensor.zeros(s)), "the vector path takes " + java.util.Arrays.toString(s));
             for (double offset : new double[]{0, 40}) {
