@@ -33,14 +33,15 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * }
  * }</pre>
  * On CUDA, 4-D (image) inputs run channels-last ({@link Model#channelsLast(boolean)}). On the CPU calls are serialised
- * (the backend already spreads one op over every core). On CUDA each batch size is
+ * (the backend already spreads one op over every core), and in float32 the convolutions pack their weights for the CPU
+ * kernels at the first call and keep them ({@link WeightCache}: as many floats again as those weights). On CUDA each batch size is
  * padded to a power of two and, after two eager runs, captured as a {@link CudaGraph} into an input and an output
  * allocated once; later batches of that size are copied in, replayed and copied out on a {@link CudaStream} of their
  * own. Concurrent callers each take one of {@link Options#lanes()} lanes, every lane with its own stream and its own
  * graph per batch size, so their replays run side by side instead of queueing on the device's one compute stream;
  * the eager runs and captures (the device's stream) wait for running replays and hold the others back. Padding rows
  * is safe because an evaluation-mode model treats each row alone. The predictor takes the model over: folding changes
- * it in place.
+ * it in place, and parameters changed after the first call are not seen on the CPU (make a new predictor).
  */
 public final class Predictor implements AutoCloseable {
     /** Eager runs of a batch size before its graph is captured: they compile kernels, choose cuDNN plans and fill the pool. */
