@@ -27,12 +27,8 @@ public final class WeightCache {
     /** How many packed weights are held. */
     public int size() { return packed.size(); }
 
-    /** The floats held. */
-    public long floats() {
-        long n = 0;
-        for (float[] p : packed.values()) n += p.length;
-        return n;
-    }
+    /** Drops every packed weight held. */
+    public void clear() { packed.clear(); }
 
     /** The cache bound to this thread, or null. */
     static WeightCache active() { return ACTIVE.isBound() ? ACTIVE.get() : null; }

@@ -323,6 +323,7 @@ public final class Predictor implements AutoCloseable {
                 }
                 lane.graphed.clear();
             }
+            if (packedWeights != null) packedWeights.clear();   // a closed predictor kept by its caller holds no copies
         } finally {
             deviceLock.writeLock().unlock();
         }

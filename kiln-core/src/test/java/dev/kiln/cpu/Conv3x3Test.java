@@ -133,7 +133,7 @@ class Conv3x3Test {
      * The other stride-2 forwards over phase planes: a ResNet stem's 7x7 with pad 3 (49 taps over the four planes,
      * three rows on through a register of its own) and a shortcut's 1x1 with pad 0 (plane P00 alone), against direct
      * loops in double, with bias, and with a {@link WeightCache} bound: its first call packs and keeps, its second reads
-     * the kept copy, both the uncached bits; other weights in the same cache are packed anew.
+     * the kept copy, both the uncached bits; other weights in the same cache are packed anew; clear drops them.
      */
     @ParameterizedTest(name = "{0}x{0} n{1} c{2} {3}x{4} o{5}")
     @CsvSource({
@@ -193,6 +193,8 @@ class Conv3x3Test {
             Conv3x3.forward(kernel, x, 3, n, c, h, w, other, 1, o, k, s, p, p, e, plainOther);
             assertArrayEquals(plainOther, fromOther, kernel + " another weight array in the same cache");
             assertEquals(2, cache.size());
+            cache.clear();
+            assertEquals(0, cache.size(), "cleared");
         }
     }
 
