@@ -111,13 +111,25 @@ final class RecurrentCpu {
         /** Columns of {@link #gateColumns}: each block's four gates, each padded to whole panels. */
         private int width() { return 4 * u0(units - 1) + 4 * Sgemm.roundUp(hid - u0(units - 1), e.NR); }
 
-        /** W_hhᵀ (H, 4H) packed whole, block p's gates i, f, g, o at packed columns 4·u0(p) + gate·(its width in panels). */
+        /**
+         * W_hhᵀ (H, 4H) packed whole, block p's gates i, f, g, o at packed columns 4·u0(p) + gate·(its width in panels);
+         * kept in the bound {@link WeightCache} if there is one (text generation runs a sequence of one step a token:
+         * packing took half its time).
+         */
         private float[] gateColumns() {
             if (gateColumns != null) return gateColumns;
             int[] st = w.strides();
-            Sgemm.Mat wt = new Sgemm.Mat((float[]) CpuStorage.arrayOf(w), w.offset(), st[1], st[0]);
+            float[] wa = (float[]) CpuStorage.arrayOf(w);
+            WeightCache cache = WeightCache.active();
+            gateColumns = cache == null ? packGateColumns(wa, st, kept(width() * hid, false))
+                    : cache.get(new WeightCache.Key(wa, w.offset(), 4 * hid, hid, java.util.List.of(e, "lstm gate columns", units, st[0], st[1])),
+                            () -> packGateColumns(wa, st, new float[width() * hid]));
+            return gateColumns;
+        }
+
+        private float[] packGateColumns(float[] wa, int[] st, float[] dst) {
+            Sgemm.Mat wt = new Sgemm.Mat(wa, w.offset(), st[1], st[0]);
             int width = width();
-            float[] dst = kept(width * hid, false);
             for (int pc = 0; pc < hid; pc += e.KC) {
                 int kc = Math.min(e.KC, hid - pc);
                 for (int p = 0; p < units; p++) {
@@ -125,7 +137,7 @@ final class RecurrentCpu {
                     for (int g = 0; g < 4; g++) e.packB(wt, pc, g * hid + u0, kc, n, dst, pc * width + (4 * u0 + g * wp) * kc);
                 }
             }
-            return gateColumns = dst;
+            return dst;
         }
 
         private float[] asIs() { return asIs != null ? asIs : (asIs = packedWhole(e, w)); }

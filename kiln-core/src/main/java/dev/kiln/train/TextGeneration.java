@@ -6,6 +6,7 @@ import dev.kiln.Generator;
 import dev.kiln.MemoryScope;
 import dev.kiln.Tensor;
 import dev.kiln.autograd.GradMode;
+import dev.kiln.cpu.WeightCache;
 import dev.kiln.models.CharLSTM;
 import dev.kiln.models.GPT;
 import dev.kiln.models.Sampling;
@@ -68,11 +69,18 @@ public final class TextGeneration {
     /**
      * Generates {@code n} tokens after {@code prompt} with a {@link GPT} or {@link CharLSTM}, each picked by
      * {@code sampling} from the logits of the last position and passed to {@code onToken} at once; returns them.
-     * Runs in evaluation mode without gradients; each step's tensors go back to the pool when the step ends.
+     * Runs in evaluation mode without gradients; each step's tensors go back to the pool when the step ends. On the CPU
+     * the kernels keep their packed weights from step to step ({@link WeightCache}): the model must not change meanwhile
+     * (from {@code onToken}, say).
      */
     public static int[] generate(Model model, int[] prompt, int n, Sampling sampling, Generator g, IntConsumer onToken) {
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty: generation starts from at least one token");
         if (n < 0) throw new IllegalArgumentException("the number of tokens to generate must be >= 0, got " + n);
+        if (deviceOf(model).isCuda()) return generateSteps(model, prompt, n, sampling, g, onToken);
+        return new WeightCache().around(() -> generateSteps(model, prompt, n, sampling, g, onToken));
+    }
+
+    private static int[] generateSteps(Model model, int[] prompt, int n, Sampling sampling, Generator g, IntConsumer onToken) {
         boolean training = model.isTraining();
         model.eval();
         int[] out = new int[n];

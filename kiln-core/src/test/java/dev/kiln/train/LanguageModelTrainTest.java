@@ -112,17 +112,22 @@ class LanguageModelTrainTest {
         assertArrayEquals(tail, Arrays.stream(ours).asLongStream().toArray());
     }
 
-    /** The LSTM carries its state: each step's token is the one a full pass over the whole sequence so far picks. */
+    /**
+     * The LSTM carries its state: each step's token is the one a full pass over the whole sequence so far picks. Hidden
+     * 6 takes the composed cell, 32 the fused steps, whose packed W_hh generation keeps from step to step.
+     */
     @Test void lstmStepsMatchFullPasses() throws IOException {
-        CharLSTM m = new CharLSTM(5, 4, 6, 2, new Generator(3));   // untrained: its picks are arbitrary, so they test the state
-        int[] prompt = {1, 4, 2};
-        int[] ours = TextGeneration.generate(m, prompt, 12, Sampling.greedy(), new Generator(0), id -> { });
-        List<Long> seq = new ArrayList<>(Arrays.stream(prompt).mapToObj(i -> (long) i).toList());
-        for (int i = 0; i < 12; i++) {
-            Tensor logits = Tensor.noGrad(() -> m.forward(Tensor.of(seq.stream().mapToLong(Long::longValue).toArray(), 1, seq.size())));
-            long next = Sampling.greedy().next(logits.select(0, 0).select(0, seq.size() - 1), null);
-            assertEquals(next, ours[i], "token " + i);
-            seq.add(next);
+        for (int hidden : new int[]{6, 32}) {
+            CharLSTM m = new CharLSTM(5, 4, hidden, 2, new Generator(3));   // untrained: its picks are arbitrary, so they test the state
+            int[] prompt = {1, 4, 2};
+            int[] ours = TextGeneration.generate(m, prompt, 12, Sampling.greedy(), new Generator(0), id -> { });
+            List<Long> seq = new ArrayList<>(Arrays.stream(prompt).mapToObj(i -> (long) i).toList());
+            for (int i = 0; i < 12; i++) {
+                Tensor logits = Tensor.noGrad(() -> m.forward(Tensor.of(seq.stream().mapToLong(Long::longValue).toArray(), 1, seq.size())));
+                long next = Sampling.greedy().next(logits.select(0, 0).select(0, seq.size() - 1), null);
+                assertEquals(next, ours[i], "hidden " + hidden + ", token " + i);
+                seq.add(next);
+            }
         }
     }
 
