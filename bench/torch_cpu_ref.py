@@ -19,9 +19,10 @@ ops one by one (median and best microseconds), as Kiln's dev.kiln.cpu.ManyCorePr
 infer, ResNet-18 (torchvision's, or the same layers written out where torchvision is missing) in evaluation mode, no
 gradients, 1000 classes, batch 1 latency (mean of 50 calls after 20) and batch 16 throughput (3 after 5), as
 `kiln bench --device cpu --only infer_resnet18` times Kiln's Predictor; generate, the seq GPT (random weights) picking
-60 tokens greedily after a 16-token prompt, one key/value-cached step each, runs for 2 s to warm up and then for at
-least 1 s timed, as `kiln bench --device cpu --only infer_gpt_generate` times Kiln's TextGeneration (with threads
-over 1, Debian's torch 1.13 spends most of a step in its thread pools: try --threads 1 too).
+60 tokens greedily after a 16-token prompt, one key/value-cached step each, and the seq LSTM likewise carrying its
+state, runs for 2 s to warm up and then for at least 1 s timed, as `kiln bench --device cpu --only
+infer_gpt_generate,infer_lstm_generate` times Kiln's TextGeneration (with threads over 1, Debian's torch 1.13 spends
+most of a step in its thread pools: try --threads 1 too).
 """
 import gzip, itertools, os, sys, time, argparse
 
@@ -317,23 +318,36 @@ def cached_forward(m, idx, caches, start):
     return m.head(m.ln(x))
 
 
-if args.what == 'generate':
-    torch.manual_seed(0)
-    m = GPT().eval()
-    prompt, n = torch.randint(0, 65, (1, 16)), 60
+def lstm_steps(m, idx, state):
+    """The LSTM's logits for tokens idx (1, t) after `state` (None at the start), and the state after them."""
+    out, state = m.lstm(m.emb(idx), state)
+    return m.head(out), state
 
-    def generate():
-        caches = [[] for _ in m.blocks]
-        logits, pos = cached_forward(m, prompt, caches, 0), 16
-        for _ in range(n):
-            nxt = logits[:, -1].argmax(-1, keepdim=True)
-            logits, pos = cached_forward(m, nxt, caches, pos), pos + 1
-    with torch.no_grad():
-        end = time.perf_counter() + 2
-        while time.perf_counter() < end:
-            generate()
-        t0, tokens = time.perf_counter(), 0
-        while tokens == 0 or time.perf_counter() - t0 < 1:
-            generate()
-            tokens += n
-        print(f'infer_gpt_generate_b1_fp32_tok_s {tokens / (time.perf_counter() - t0):9.0f}')
+
+if args.what == 'generate':
+    prompt, n = torch.randint(0, 65, (1, 16)), 60
+    for name in ('gpt', 'lstm'):
+        torch.manual_seed(0)
+        m = (GPT() if name == 'gpt' else CharLSTM()).eval()
+
+        def generate():
+            if name == 'gpt':
+                caches, pos = [[] for _ in m.blocks], 16
+                logits = cached_forward(m, prompt, caches, 0)
+            else:
+                logits, state = lstm_steps(m, prompt, None)
+            for _ in range(n):
+                nxt = logits[:, -1].argmax(-1, keepdim=True)
+                if name == 'gpt':
+                    logits, pos = cached_forward(m, nxt, caches, pos), pos + 1
+                else:
+                    logits, state = lstm_steps(m, nxt, state)
+        with torch.no_grad():
+            end = time.perf_counter() + 2
+            while time.perf_counter() < end:
+                generate()
+            t0, tokens = time.perf_counter(), 0
+            while tokens == 0 or time.perf_counter() - t0 < 1:
+                generate()
+                tokens += n
+            print(f'infer_{name}_generate_b1_fp32_tok_s {tokens / (time.perf_counter() - t0):9.0f}', flush=True)

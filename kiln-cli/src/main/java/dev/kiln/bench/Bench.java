@@ -251,24 +251,28 @@ public final class Bench {
         }
         // text generation, batch 1: the bench GPT (random weights: the speed does not depend on them) picks 240 tokens
         // greedily after a 16-token prompt, one key/value-cached step each (bench/torch_infer.py: Hugging Face's GPT-2 of
-        // the same size, generate() with its cache)
-        if (want(only, "infer_gpt_generate")) {
-            GPT.Config cfg = new GPT.Config(65, 256, 6, 6, 384, 0, true, true, false, F.GeluApproximation.NONE, 1e-5);
-            GPT gpt = new GPT(cfg, new Generator(0));
-            gpt.to(device);
+        // the same size, generate() with its cache); the bench LSTM likewise, carrying its state (on the CPU 60 tokens,
+        // bench/torch_cpu_ref.py generate is PyTorch's side of both)
+        for (String name : new String[]{"gpt", "lstm"}) {
+            String key = "infer_" + name + "_generate";
+            if (!want(only, key)) continue;
+            Model lm = name.equals("gpt")
+                    ? new GPT(new GPT.Config(65, 256, 6, 6, 384, 0, true, true, false, F.GeluApproximation.NONE, 1e-5), new Generator(0))
+                    : new CharLSTM(new Generator(0));
+            lm.to(device);
             int[] prompt = new SplittableRandom(5).ints(16, 0, 65).toArray();
             int n = gpu ? 240 : 60;
             // one run to warm up, on the CPU runs for 2 s (the JIT compiles the step's kernels meanwhile: the second of
             // 60 tokens ran at a quarter of the steady speed); then one run timed, on the CPU runs for at least 1 s
             long warm = System.nanoTime() + (gpu ? 0 : 2_000_000_000L);
-            do TextGeneration.generate(gpt, prompt, n, Sampling.greedy(), new Generator(0), id -> {}); while (System.nanoTime() < warm);
+            do TextGeneration.generate(lm, prompt, n, Sampling.greedy(), new Generator(0), id -> {}); while (System.nanoTime() < warm);
             long t0 = System.nanoTime(), tokens = 0;
             do {
-                TextGeneration.generate(gpt, prompt, n, Sampling.greedy(), new Generator(0), id -> {});
+                TextGeneration.generate(lm, prompt, n, Sampling.greedy(), new Generator(0), id -> {});
                 tokens += n;
             } while (!gpu && System.nanoTime() - t0 < 1_000_000_000L);
-            res.put("infer_gpt_generate_b1_fp32_tok_s", Math.round(tokens / ((System.nanoTime() - t0) / 1e9)));
-            log.accept("infer_gpt_generate " + res.get("infer_gpt_generate_b1_fp32_tok_s") + " tokens/s");
+            res.put(key + "_b1_fp32_tok_s", Math.round(tokens / ((System.nanoTime() - t0) / 1e9)));
+            log.accept(key + " " + res.get(key + "_b1_fp32_tok_s") + " tokens/s");
         }
         if (fmnistDir != null && fmnistDir.toFile().isDirectory()) {
             for (String name : new String[]{"mlp", "cnn"}) {
