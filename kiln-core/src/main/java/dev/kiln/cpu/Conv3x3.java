@@ -159,7 +159,7 @@ final class Conv3x3 {
         int[][] taps = {l.taps().weight};
         WeightCache cache = WeightCache.active();   // one part: at[0] stays 0 when the cache has it
         float[] packed = cache == null ? pack(kernel, wt, wOff, o, c, k, false, taps, at, false)
-                : cache.get(new WeightCache.Key(wt, wOff, o, c, java.util.List.of(kernel, l.taps())), () -> pack(kernel, wt, wOff, o, c, k, false, taps, at, true));
+                : cache.get(wt, new WeightCache.Key(wOff, o, c, java.util.List.of(kernel, l.taps())), () -> pack(kernel, wt, wOff, o, c, k, false, taps, at, true));
         convolve(kernel, x, xOff, n, c, l, new Conv3x3Kernel.Taps[]{l.taps()}, packed, at, o,
                 (rows, ldc, part, img, from, to) -> copyOut(rows, ldc, l.rowLen(), from, to, oh, ow, epilogue, y, img * o * oh * ow, false));
     }

@@ -122,7 +122,7 @@ final class RecurrentCpu {
             float[] wa = (float[]) CpuStorage.arrayOf(w);
             WeightCache cache = WeightCache.active();
             gateColumns = cache == null ? packGateColumns(wa, st, kept(width() * hid, false))
-                    : cache.get(new WeightCache.Key(wa, w.offset(), 4 * hid, hid, java.util.List.of(e, "lstm gate columns", units, st[0], st[1])),
+                    : cache.get(wa, new WeightCache.Key(w.offset(), 4 * hid, hid, java.util.List.of(e, "lstm gate columns", units, st[0], st[1])),
                             () -> packGateColumns(wa, st, new float[width() * hid]));
             return gateColumns;
         }

@@ -198,6 +198,30 @@ class Conv3x3Test {
         }
     }
 
+    /**
+     * A weight array copied anew for every call (a channels-last filter is) must not pile packings up in a cache: once
+     * the copies are unreachable their packings go (the arrays are held weakly), while a held weight's stays.
+     */
+    @org.junit.jupiter.api.Test
+    void packingsOfDroppedWeightsGoWithThem() throws InterruptedException {
+        Conv3x3Kernel kernel = Conv3x3.KERNEL;
+        assumeTrue(kernel != null, "no machine-code 3x3 kernel runs on this processor");
+        SplittableRandom r = new SplittableRandom(3);
+        int n = 1, c = 8, h = 6, o = 8;
+        float[] x = random(r, n * c * h * h), held = random(r, o * c * 9), y = new float[n * o * h * h];
+        WeightCache cache = new WeightCache();
+        cache.around(() -> {
+            Conv3x3.forward(kernel, x, 0, n, c, h, h, held, 0, o, 3, 1, 1, 1, Conv3x3.Epilogue.NONE, y);
+            for (int call = 0; call < 5; call++) Conv3x3.forward(kernel, x, 0, n, c, h, h, held.clone(), 0, o, 3, 1, 1, 1, Conv3x3.Epilogue.NONE, y);
+            return null;
+        });
+        for (int i = 0; i < 100 && cache.size() > 1; i++) {   // the collector clears weak references when it runs
+            System.gc();
+            Thread.sleep(10);
+        }
+        assertEquals(1, cache.size(), "only the held weight's packing is left");
+    }
+
     /** The machine code reads and writes unchecked: a call whose arrays end one float early is refused before it runs. */
     @org.junit.jupiter.api.Test
     void refusesOnePastTheEnd() {
