@@ -91,14 +91,25 @@ final class Conv3x3 {
 
         /** One image's c planes of h x w (from x[at]) into xp as this layout's planes, then zeros to `length`. */
         void fill(float[] x, int at, int c, float[] xp, int length) {
-            if (split) splitInto(x, at, c, xp);
-            else padInto(x, at, c, xp);
+            fill(x, at, 0, c, xp);
             java.util.Arrays.fill(xp, c * plane(), length, 0f);
         }
 
-        private void padInto(float[] x, int at, int c, float[] xp) {
+        /** The same on all threads, a share of the channels each: for one image at a time (at batch 1 one thread's copy left the other idle). */
+        void fillOnAllThreads(float[] x, int at, int c, float[] xp, int length) {
+            Parallel.range(c, 1, (lo, hi) -> fill(x, at, lo, hi, xp));
+            java.util.Arrays.fill(xp, c * plane(), length, 0f);
+        }
+
+        /** Channels [c0, c1) only. */
+        private void fill(float[] x, int at, int c0, int c1, float[] xp) {
+            if (split) splitInto(x, at, c0, c1, xp);
+            else padInto(x, at, c0, c1, xp);
+        }
+
+        private void padInto(float[] x, int at, int c0, int c1, float[] xp) {
             int plane = plane();
-            for (int ch = 0; ch < c; ch++) {
+            for (int ch = c0; ch < c1; ch++) {
                 int d = ch * plane, s = at + ch * h * w;
                 java.util.Arrays.fill(xp, d, d + top * rowLen + left, 0f);
                 d += top * rowLen + left;
@@ -114,9 +125,9 @@ final class Conv3x3 {
          * Phase plane (a, b) of a channel, at (2a + b)·phase, holds padded[2m + a][2j + b] at m·rowLen + j: the planes
          * zeroed, then each input row's even and odd columns written to their column phases.
          */
-        private void splitInto(float[] x, int at, int c, float[] xp) {
+        private void splitInto(float[] x, int at, int c0, int c1, float[] xp) {
             int phase = phase();
-            java.util.Arrays.fill(xp, 0, c * 4 * phase, 0f);
+            java.util.Arrays.fill(xp, c0 * 4 * phase, c1 * 4 * phase, 0f);
             // input column 2t goes to phase b0 at column t + j0, column 2t + 1 to phase 1 - b0 at t + j1
             int b0 = left & 1, j0 = left >> 1, j1 = (left + 1) >> 1, l = F.length();
             // rows of up to 2L floats (most maps that stride 2 meets) take one step, its masks made once
@@ -124,7 +135,7 @@ final class Conv3x3 {
             var second = F.indexInRange(l, w);
             var evens = F.indexInRange(0, (w + 1) / 2);
             var odds = F.indexInRange(0, w / 2);
-            for (int ch = 0; ch < c; ch++) {
+            for (int ch = c0; ch < c1; ch++) {
                 for (int iy = 0; iy < h; iy++) {
                     int y = iy + top, row = ch * 4 * phase + 2 * (y & 1) * phase + (y >> 1) * rowLen, s = at + (ch * h + iy) * w;
                     int even = row + b0 * phase + j0, odd = row + (1 - b0) * phase + j1;
@@ -208,7 +219,7 @@ final class Conv3x3 {
             float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, padded), gyT = ThreadBuffers.get(ThreadBuffers.CONV_GY, positions * ld);
             float[] acc = new float[9 * c * ld];
             for (int img = 0; img < n; img++) {
-                l.fill(x, xOff + img * c * h * w, c, xp, padded);
+                l.fillOnAllThreads(x, xOff + img * c * h * w, c, xp, padded);
                 transpose(gy, gyOff + img * o * oh * ow, o, oh, ow, wp, ld, gyT, positions);
                 Parallel.range(c, 1, (lo, hi) -> {
                     for (int b = 0; b < ld; b += kernel.nw)
@@ -307,7 +318,7 @@ final class Conv3x3 {
             float[] xp = ThreadBuffers.get(ThreadBuffers.CONV_COLS, length);
             float[] rows = ThreadBuffers.get(ThreadBuffers.CONV_OUT, parts * part);
             for (int img = 0; img < n; img++) {
-                l.fill(in, inOff + img * image, cin, xp, length);
+                l.fillOnAllThreads(in, inOff + img * image, cin, xp, length);
                 Parallel.range(parts * blocks * tiles, 1, (lo, hi) -> {
                     for (int t = lo; t < hi; ) {
                         int p = t / (blocks * tiles), b = t / tiles % blocks, first = t % tiles, count = Math.min(tiles - first, hi - t);
