@@ -47,6 +47,17 @@ final class ConvolutionCpu {
             return conv3x3(g, x, w, bias, residual, relu);
         }
         Tensor y = x.dtype() == DType.FLOAT32 ? conv2dF32(x, w, bias, p) : ConvolutionAny.conv2d(x, w, bias, p);
+        if (residual != null && y.dtype() == DType.FLOAT32 && residual.dtype() == DType.FLOAT32 && residual.isContiguous()
+                && java.util.Arrays.equals(residual.shape(), y.shape())) {
+            // y is fresh: the residual added into it and the ReLU in one pass (the separate passes' values)
+            float[] ya = data(y), ra = data(residual);
+            int yo = y.offset(), ro = residual.offset();
+            Parallel.range((int) y.numel(), Parallel.GRAIN, (lo, hi) -> {
+                Sgemm.addRow(ra, ro + lo, ya, yo + lo, hi - lo);
+                if (relu) reluRow(ya, yo + lo, hi - lo);
+            });
+            return y;
+        }
         if (residual != null) y = ElementwiseCpu.binary(BinaryOp.ADD, y, residual);   // fresh and contiguous, as the ReLU wants
         if (relu) reluInPlace(y);
         return y;
