@@ -16,9 +16,9 @@ timed and at least 1 s, as Kiln's); seq, torch_ref.py's GPT
 `kiln bench --device cpu --only gpt,lstm` times Kiln's (torch 1.13 has no scaled_dot_product_attention: the causal
 attention is written out, as its nn.MultiheadAttention would compute it); ops, those steps' products and elementwise
 ops one by one (median and best microseconds), as Kiln's dev.kiln.cpu.ManyCoreProbe (test sources) times its own;
-infer, ResNet-18 (torchvision's, or the same layers written out where torchvision is missing) in evaluation mode, no
-gradients, 1000 classes, batch 1 latency (mean of 50 calls after 20) and batch 16 throughput (3 after 5), as
-`kiln bench --device cpu --only infer_resnet18` times Kiln's Predictor; generate, the seq GPT (random weights) picking
+infer, ResNet-18 and ResNet-50 (torchvision's, or the same layers written out where torchvision is missing) in evaluation
+mode, no gradients, 1000 classes, batch 1 latency (mean of 50 calls after 20) and batch 16 throughput (3 after 5), as
+`kiln bench --device cpu --only infer_resnet18,infer_resnet50` times Kiln's Predictor; generate, the seq GPT (random weights) picking
 60 tokens greedily after a 16-token prompt, one key/value-cached step each, and the seq LSTM likewise carrying its
 state, runs for 2 s to warm up and then for at least 1 s timed, as `kiln bench --device cpu --only
 infer_gpt_generate,infer_lstm_generate` times Kiln's TextGeneration (with threads over 1, Debian's torch 1.13 spends
@@ -273,32 +273,47 @@ if args.what == 'ops':   # the cases of Kiln's dev.kiln.cpu.ManyCoreProbe (test 
             print(f'{name:34s} median {med:10.1f} us  best {best:10.1f} us')
 
 
-def resnet18():
+class Bottleneck(nn.Module):   # torchvision's (stride on the 3x3), for ResNet-50 written out
+    def __init__(s, i, w, stride):
+        super().__init__()
+        s.conv1, s.bn1 = nn.Conv2d(i, w, 1, bias=False), nn.BatchNorm2d(w)
+        s.conv2, s.bn2 = nn.Conv2d(w, w, 3, stride, 1, bias=False), nn.BatchNorm2d(w)
+        s.conv3, s.bn3 = nn.Conv2d(w, 4 * w, 1, bias=False), nn.BatchNorm2d(4 * w)
+        s.down = nn.Sequential(nn.Conv2d(i, 4 * w, 1, stride, bias=False), nn.BatchNorm2d(4 * w)) if stride != 1 or i != 4 * w else None
+
+    def forward(s, x):
+        y = F.relu(s.bn2(s.conv2(F.relu(s.bn1(s.conv1(x))))))
+        return F.relu(s.bn3(s.conv3(y)) + (x if s.down is None else s.down(x)))
+
+
+def resnet(depth):
     try:
         import torchvision
-        return torchvision.models.resnet18()
+        return getattr(torchvision.models, f'resnet{depth}')()
     except ImportError:
         stages, i = [], 64
-        for o, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            stages += [BasicBlock(i, o, stride), BasicBlock(o, o, 1)]   # torchvision's block, as the small ResNet's
-            i = o
+        for w, blocks, stride in zip((64, 128, 256, 512), (2, 2, 2, 2) if depth == 18 else (3, 4, 6, 3), (1, 2, 2, 2)):
+            for b in range(blocks):
+                stages.append(BasicBlock(i, w, stride if b == 0 else 1) if depth == 18 else Bottleneck(i, w, stride if b == 0 else 1))
+                i = w if depth == 18 else 4 * w
         return nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
-                             *stages, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 1000))
+                             *stages, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(i, 1000))
 
 
 if args.what == 'infer':
-    torch.manual_seed(0)
-    m = resnet18().eval()
-    with torch.no_grad():
-        for bs, iters, warm in ((1, 50, 20), (16, 3, 5)):
-            x = torch.randn(bs, 3, 224, 224)
-            for _ in range(warm):
-                m(x)
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                m(x)
-            dt = (time.perf_counter() - t0) / iters
-            print(f'infer_resnet18_b1_fp32_ms {dt * 1e3:9.3f}' if bs == 1 else f'infer_resnet18_b{bs}_fp32_img_s {bs / dt:9.1f}', flush=True)
+    for depth in (18, 50):
+        torch.manual_seed(0)
+        m = resnet(depth).eval()
+        with torch.no_grad():
+            for bs, iters, warm in ((1, 50, 20), (16, 3, 5)):
+                x = torch.randn(bs, 3, 224, 224)
+                for _ in range(warm):
+                    m(x)
+                t0 = time.perf_counter()
+                for _ in range(iters):
+                    m(x)
+                dt = (time.perf_counter() - t0) / iters
+                print(f'infer_resnet{depth}_b1_fp32_ms {dt * 1e3:9.3f}' if bs == 1 else f'infer_resnet{depth}_b{bs}_fp32_img_s {bs / dt:9.1f}', flush=True)
 
 
 def cached_forward(m, idx, caches, start):

@@ -219,8 +219,8 @@ public final class Bench {
         for (Object[] w : new Object[][]{{"cnn", ModelZoo.CNN, new int[]{1, 28, 28}, 10}, {"resnet18", ModelZoo.RESNET18, new int[]{3, 224, 224}, 1000},
                 {"resnet50", ModelZoo.RESNET50, new int[]{3, 224, 224}, 1000}}) {
             String name = (String) w[0];
-            // on the CPU: the cnn, and ResNet-18 at batch 1 and 16 (bench/torch_cpu_ref.py infer is PyTorch's side)
-            if (!want(only, "infer_" + name) || !gpu && name.equals("resnet50")) continue;
+            // on the CPU: the cnn, and ResNet-18 and -50 at batch 1 and 16 (bench/torch_cpu_ref.py infer is PyTorch's side)
+            if (!want(only, "infer_" + name)) continue;
             int[] shape = (int[]) w[2], big = batchOf(gpu || name.equals("cnn") ? 256 : 16, shape);
             Model m = ((ModelZoo) w[1]).build(new Generator(0), shape, (Integer) w[3]);
             m.to(device);
