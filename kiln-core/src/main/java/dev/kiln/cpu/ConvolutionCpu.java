@@ -187,11 +187,19 @@ final class ConvolutionCpu {
             forwardPacked(g, xa, xc.offset(), wa, wc.offset(), y, b == null ? null : fillBias);
             return out;
         }
+        // fewer images than threads (one image's products on all threads): a bound WeightCache keeps the packed weights
+        WeightCache cache = g.n * g.groups < Parallel.THREADS ? WeightCache.active() : null;
         forEachImage(g, (img, gi, gemm, cols, acc) -> {
             Sgemm.Mat in = input(g, xa, xc.offset(), img, gi, cols);
-            Sgemm.Mat wg = new Sgemm.Mat(wa, wc.offset() + gi * og * r, r, 1);
+            int wOff = wc.offset() + gi * og * r;
+            Sgemm.Mat wg = new Sgemm.Mat(wa, wOff, r, 1);
             if (b != null) fillBias.run(img, gi);
-            gemm.run(og, px, r, wg, in, y, g.outputAt(img, gi), px, b != null);
+            if (cache == null) {
+                gemm.run(og, px, r, wg, in, y, g.outputAt(img, gi), px, b != null);
+                return;
+            }
+            float[] pa = cache.get(wa, new WeightCache.Key(wOff, og, r, java.util.List.of(GEMM, "conv2d weights as A")), () -> GEMM.packAllA(wg, og, r));
+            GEMM.packedA(og, px, r, pa, in, y, g.outputAt(img, gi), px, b != null);
         });
         return out;
     }

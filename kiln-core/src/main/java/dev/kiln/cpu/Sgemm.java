@@ -181,6 +181,39 @@ final class Sgemm {
     }
 
     /**
+     * C (+)= A·B for A (m x k) packed whole beforehand ({@link #packAllA}: a kept weight), on all threads: by columns,
+     * each thread packing its own columns of B, or (B narrower than a panel a thread) by rows against B packed once.
+     * The same tiles and k order as {@link #blocks}, so the same sums as a product that packs A itself (but not as
+     * {@link #splitK}'s).
+     */
+    void packedA(int m, int n, int k, float[] pa, Mat b, float[] c, int co, int ldc, boolean accumulate) {
+        int mPad = roundUp(m, MR), parts = (long) m * n * k < PARALLEL_MACS ? 1 : Parallel.THREADS;
+        if (n >= parts * NR) {
+            Parallel.range(parts, 1, (lo, hi) -> {
+                Scratch s = localScratch();
+                for (int part = lo; part < hi; part++) {
+                    int j0 = split(n, parts, part, NR), j1 = split(n, parts, part + 1, NR), nPad = roundUp(j1 - j0, NR);
+                    s.ensure(0, nPad * k);
+                    packAllB(b.at(0, j0), k, j1 - j0, s.b);
+                    packedBoth(m, j1 - j0, k, pa, mPad, 0, s.b, nPad, 0, c, co + j0, ldc, accumulate, s.tile);
+                }
+            });
+            return;
+        }
+        int nPad = roundUp(n, NR);
+        Scratch own = localScratch();
+        own.ensure(0, nPad * k);
+        packAllB(b, k, n, own.b);
+        Parallel.range(parts, 1, (lo, hi) -> {
+            float[] tile = localScratch().tile;
+            for (int part = lo; part < hi; part++) {
+                int i0 = split(m, parts, part, MR), i1 = split(m, parts, part + 1, MR);
+                packedBoth(i1 - i0, n, k, pa, mPad, i0, own.b, nPad, 0, c, co + i0 * ldc, ldc, accumulate, tile);
+            }
+        });
+    }
+
+    /**
      * C (+)= A·B on the calling thread for B (k x nPad) packed whole beforehand ({@link #packAllB} or panel by panel in
      * that layout), taking its columns [j0, j0 + n), j0 on a panel.
      */

@@ -107,6 +107,11 @@ class ConvolutionCpuTest {
         }
         int terms = k.cg() * kh * kw;
         assertClose("forward", y, ys1, terms, ConvolutionCpu.conv2d(x, wt, bias, null, k.p, false).toFloatArray());
+        // with a WeightCache bound (as a Predictor's): packed on the first call, read on the second
+        WeightCache cache = new WeightCache();
+        for (int call = 0; call < 2; call++) {
+            assertClose("forward, cache call " + call, y, ys1, terms, cache.around(() -> ConvolutionCpu.conv2d(x, wt, bias, null, k.p, false)).toFloatArray());
+        }
         assertClose("backward-input", gx, gxs, k.og() * kh * kw, ConvolutionCpu.conv2dBackwardInput(gy, wt, xs, k.p).toFloatArray());
         assertClose("backward-weight", gw, gws, n * k.oh() * k.ow(), ConvolutionCpu.conv2dBackwardWeight(gy, x, ws, k.p).toFloatArray());
     }

@@ -252,6 +252,28 @@ class MatmulCpuTest {
         }
     }
 
+    /**
+     * A packed beforehand ({@link Sgemm#packAllA}, a kept weight) on all threads: split by columns (each thread packing
+     * its B) and, B narrower than a panel a thread, by rows; the same bits as the GEMM packing A itself, accumulate on and off.
+     */
+    @Test
+    void productsWithAPackedBeforehandMatchTheGemm() {
+        SplittableRandom r = new SplittableRandom(System.nanoTime());
+        Sgemm e = Sgemm.PREFERRED;
+        int[][] sizes = {{e.MR * 3 + 1, 5 * e.NR + 3, e.KC + 7}, {2 * e.MR + 3, e.NR - 5, 300}, {5, 3, 2},
+                {256, 49, 512}, {64, 1000, 128}};   // the last two on all threads: by rows (49 columns), by columns
+        for (int[] sz : sizes) {
+            int m = sz[0], n = sz[1], k = sz[2], ldc = n + 2;
+            for (boolean acc : new boolean[]{false, true}) {
+                float[] a = gaussian(r, m * k), b = gaussian(r, k * n + 1), c = gaussian(r, 1 + m * ldc), want = c.clone();
+                Sgemm.Mat am = new Sgemm.Mat(a, 0, k, 1), bm = new Sgemm.Mat(b, 1, n, 1);
+                e.gemm(m, n, k, am, bm, want, 1, ldc, acc, e.scratch());
+                e.packedA(m, n, k, e.packAllA(am, m, k), bm, c, 1, ldc, acc);
+                assertArrayEquals(want, c, m + "x" + n + "x" + k + (acc ? " accumulated" : ""));
+            }
+        }
+    }
+
     /** Row strips against one packed B, in column groups that do not divide n (a small shared block), per kernel. */
     @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.MethodSource("kernels")
