@@ -17,7 +17,9 @@ import jdk.incubator.vector.VectorSpecies;
  * convolution of the output gradient padded by 2 - pad, with the weights transposed and turned half a circle; of
  * stride 2 (pad 1), four products, one per phase of the input, of the output gradient with the 1, 2, 2 and 4 taps that
  * reach that phase, interleaved on the way out. The weight gradient multiplies the same rows by the transposed output
- * gradient. Images go to threads, one at a time each; with fewer images than threads, one image at a time goes to all
+ * gradient. The same phase planes carry the forward of two more stride-2 shapes of a ResNet ({@link #appliesForward}):
+ * the stem's 7x7 (49 taps, up to three rows on) and a shortcut's 1x1 (plane P00 alone). A bound {@link WeightCache}
+ * keeps the forward's packed weights from call to call. Images go to threads, one at a time each; with fewer images than threads, one image at a time goes to all
  * of them (its blocks of output channels and runs of tiles; for the weight gradient, its input channels).
  */
 final class Conv3x3 {

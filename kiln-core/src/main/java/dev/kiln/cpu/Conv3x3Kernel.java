@@ -12,12 +12,13 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * Part of the Convolution family: the machine code of {@link Conv3x3}, a 3x3 convolution's row of register tiles read
- * straight from a zero-padded image, with no im2col. A tile is MR output channels x NR consecutive positions of the
- * image's padded rows; for channel ch and tap t its B operand is the NR floats starting at the tile's first position
- * plus the tap's offset ({@link Taps}: so many rows, phase planes and floats on), so a channel's taps are loads at
- * [x + row·r + 4·c] (row in a register, r in the scale) or [x + phase + ...] (a second pointer, one phase plane on),
- * then the next channel's plane. A holds the weights packed as {@link Sgemm} packs A: for each (ch, t) in order, MR
+ * Part of the Convolution family: the machine code of {@link Conv3x3}, a convolution's row of register tiles read
+ * straight from a zero-padded image (3x3; at stride 2 also a stem's 7x7 and a shortcut's 1x1), with no im2col. A tile
+ * is MR output channels x NR consecutive positions of the image's padded rows; for channel ch and tap t its B operand
+ * is the NR floats starting at the tile's first position plus the tap's offset ({@link Taps}: so many rows, phase
+ * planes and floats on), so a channel's taps are loads at [p + row·r + 4·c] from the pointer p of the tap's phase
+ * plane (row bytes in a register, r in the scale; 3 and 6 rows from a register of three rows), then the next
+ * channel's planes. A holds the weights packed as {@link Sgemm} packs A: for each (ch, t) in order, MR
  * values, one per output channel. The registers are the GEMM kernels': 8 x 32 in 16 zmm accumulators at 512 bits
  * ({@link SgemmKernelAvx512}), 6 x 16 in 12 ymm at 256 ({@link SgemmKernelAvx2}). {@code void row(float* a, float* x,
  * float* c, long channels, long ldcBytes, long tiles, long rowBytes, long planeBytes, long phaseBytes)}: the last three
