@@ -32,6 +32,27 @@ class Conv3x3Test {
         return ks;
     }
 
+    /** One term of a convolution: output yi takes input xi times weight wi (indices into contiguous (n, o, oh, ow), (n, c, h, w), (o, c, k, k)). */
+    private interface Term {
+        void at(int yi, int xi, int wi);
+    }
+
+    /** Every term of a k x k convolution at stride s with pads ph and pw, the direct definition (taps on the padding skipped). */
+    private static void forEachTerm(int n, int c, int h, int w, int o, int k, int s, int ph, int pw, Term f) {
+        int oh = (h + 2 * ph - k) / s + 1, ow = (w + 2 * pw - k) / s + 1;
+        for (int img = 0; img < n; img++)
+            for (int oc = 0; oc < o; oc++)
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++)
+                        for (int ch = 0; ch < c; ch++)
+                            for (int ki = 0; ki < k; ki++)
+                                for (int kj = 0; kj < k; kj++) {
+                                    int iy = oy * s + ki - ph, ix = ox * s + kj - pw;
+                                    if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                    f.at(((img * o + oc) * oh + oy) * ow + ox, ((img * c + ch) * h + iy) * w + ix, ((oc * c + ch) * k + ki) * k + kj);
+                                }
+    }
+
     private static float[] random(SplittableRandom r, int n) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble() * 2 - 1);
@@ -65,29 +86,20 @@ class Conv3x3Test {
         // reference: y[img][oc][oy][ox] = bias + sum x[img][ch][oy+ki-ph][ox+kj-pw] w[oc][ch][ki][kj]; gx its adjoint
         double[] y = new double[n * o * oh * ow], yScale = new double[y.length], gx = new double[n * c * h * w], gxScale = new double[gx.length];
         double[] gw = new double[o * c * 9], gwScale = new double[gw.length];
-        for (int img = 0; img < n; img++)
-            for (int oc = 0; oc < o; oc++)
-                for (int oy = 0; oy < oh; oy++)
-                    for (int ox = 0; ox < ow; ox++) {
-                        int yi = ((img * o + oc) * oh + oy) * ow + ox;
-                        y[yi] = bias[2 + oc];
-                        yScale[yi] = Math.abs(bias[2 + oc]);
-                        for (int ch = 0; ch < c; ch++)
-                            for (int ki = 0; ki < 3; ki++)
-                                for (int kj = 0; kj < 3; kj++) {
-                                    int iy = oy * s + ki - ph, ix = ox * s + kj - pw;
-                                    if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                                    int xi = ((img * c + ch) * h + iy) * w + ix;
-                                    double wv = wt[1 + ((oc * c + ch) * 3 + ki) * 3 + kj];
-                                    y[yi] += x[3 + xi] * wv;
-                                    yScale[yi] += Math.abs(x[3 + xi] * wv);
-                                    gx[xi] += gy[5 + yi] * wv;
-                                    gxScale[xi] += Math.abs(gy[5 + yi] * wv);
-                                    int wi = ((oc * c + ch) * 3 + ki) * 3 + kj;
-                                    gw[wi] += (double) gy[5 + yi] * x[3 + xi];
-                                    gwScale[wi] += Math.abs((double) gy[5 + yi] * x[3 + xi]);
-                                }
-                    }
+        for (int i = 0; i < y.length; i++) {
+            double b = bias[2 + i / (oh * ow) % o];
+            y[i] = b;
+            yScale[i] = Math.abs(b);
+        }
+        forEachTerm(n, c, h, w, o, 3, s, ph, pw, (yi, xi, wi) -> {
+            double wv = wt[1 + wi];
+            y[yi] += x[3 + xi] * wv;
+            yScale[yi] += Math.abs(x[3 + xi] * wv);
+            gx[xi] += gy[5 + yi] * wv;
+            gxScale[xi] += Math.abs(gy[5 + yi] * wv);
+            gw[wi] += (double) gy[5 + yi] * x[3 + xi];
+            gwScale[wi] += Math.abs((double) gy[5 + yi] * x[3 + xi]);
+        });
         for (Conv3x3Kernel k : ks) {
             String what = k + " ";
             float[] out = new float[y.length];
@@ -151,23 +163,16 @@ class Conv3x3Test {
         int s = 2, p = (k - 1) / 2, oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1;
         float[] x = random(r, 3 + n * c * h * w), wt = random(r, 1 + o * c * k * k), bias = random(r, 2 + o);
         double[] y = new double[n * o * oh * ow], yScale = new double[y.length];
-        for (int img = 0; img < n; img++)
-            for (int oc = 0; oc < o; oc++)
-                for (int oy = 0; oy < oh; oy++)
-                    for (int ox = 0; ox < ow; ox++) {
-                        int yi = ((img * o + oc) * oh + oy) * ow + ox;
-                        y[yi] = bias[2 + oc];
-                        yScale[yi] = Math.abs(bias[2 + oc]);
-                        for (int ch = 0; ch < c; ch++)
-                            for (int ki = 0; ki < k; ki++)
-                                for (int kj = 0; kj < k; kj++) {
-                                    int iy = oy * s + ki - p, ix = ox * s + kj - p;
-                                    if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                                    double v = x[3 + ((img * c + ch) * h + iy) * w + ix] * (double) wt[1 + ((oc * c + ch) * k + ki) * k + kj];
-                                    y[yi] += v;
-                                    yScale[yi] += Math.abs(v);
-                                }
-                    }
+        for (int i = 0; i < y.length; i++) {
+            double b = bias[2 + i / (oh * ow) % o];
+            y[i] = b;
+            yScale[i] = Math.abs(b);
+        }
+        forEachTerm(n, c, h, w, o, k, s, p, p, (yi, xi, wi) -> {
+            double v = x[3 + xi] * (double) wt[1 + wi];
+            y[yi] += v;
+            yScale[yi] += Math.abs(v);
+        });
         for (Conv3x3Kernel kernel : ks) {
             float[] out = new float[y.length];
             java.util.Arrays.fill(out, Float.NaN);   // every element must be written
