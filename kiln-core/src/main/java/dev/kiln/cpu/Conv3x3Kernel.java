@@ -35,12 +35,12 @@ final class Conv3x3Kernel {
     static final Conv3x3Kernel PREFERRED = forBits(FloatVector.SPECIES_PREFERRED.vectorBitSize());
 
     /**
-     * Which of a 3x3 filter's taps a kernel multiplies, and where each reads from a position: tap t multiplies weight
-     * tap weight[t] (3·ki + kj) and reads rows[t] rows, phases[t] phase planes and cols[t] floats on.
+     * Which of a k x k filter's taps a kernel multiplies, and where each reads from a position: tap t multiplies weight
+     * tap weight[t] (k·ki + kj) and reads rows[t] rows, phases[t] phase planes and cols[t] floats on.
      */
     static final class Taps {
         /** Stride 1 over zero-padded planes: tap (ki, kj) ki rows and kj floats on. */
-        static final Taps STRIDE_1 = of(3, new int[]{0, 1, 2, 3, 4, 5, 6, 7, 8}, t -> t / 3, t -> 0, t -> t % 3);
+        static final Taps STRIDE_1 = of(new int[]{0, 1, 2, 3, 4, 5, 6, 7, 8}, t -> t / 3, t -> 0, t -> t % 3);
         /**
          * Stride 2 over the padded image split into four phase planes, P(a, b)[m][j] = padded[2m + a][2j + b], in the
          * order P00, P01, P10, P11: tap (ki, kj) is in P(ki % 2, kj % 2), ki / 2 rows and kj / 2 floats on.
@@ -60,19 +60,16 @@ final class Conv3x3Kernel {
         /** The kinds the weight-gradient code is made for (a tap an accumulator row, so nine at most). */
         private static final int WEIGHT_KINDS = 2;
 
-        /** The filter's side (1, 3 or 7): weight tap w is (w / size, w % size). */
-        final int size;
         final int[] weight, rows, phases, cols;
 
-        private Taps(int size, int[] weight, int[] rows, int[] phases, int[] cols) {
-            this.size = size;
+        private Taps(int[] weight, int[] rows, int[] phases, int[] cols) {
             this.weight = weight;
             this.rows = rows;
             this.phases = phases;
             this.cols = cols;
         }
 
-        private static Taps of(int size, int[] weight, java.util.function.IntUnaryOperator row, java.util.function.IntUnaryOperator phase,
+        private static Taps of(int[] weight, java.util.function.IntUnaryOperator row, java.util.function.IntUnaryOperator phase,
                                java.util.function.IntUnaryOperator col) {
             int n = weight.length;
             int[] r = new int[n], p = new int[n], c = new int[n];
@@ -81,21 +78,21 @@ final class Conv3x3Kernel {
                 p[t] = phase.applyAsInt(weight[t]);
                 c[t] = col.applyAsInt(weight[t]);
             }
-            return new Taps(size, weight, r, p, c);
+            return new Taps(weight, r, p, c);
         }
 
         /** Every tap of a k x k filter at stride 2 over the phase planes. */
         private static Taps stride2(int k) {
             int[] weight = new int[k * k];
             for (int t = 0; t < weight.length; t++) weight[t] = t;
-            return of(k, weight, t -> t / k / 2, t -> t / k % 2 * 2 + t % k % 2, t -> t % k / 2);
+            return of(weight, t -> t / k / 2, t -> t / k % 2 * 2 + t % k % 2, t -> t % k / 2);
         }
 
         private static Taps stride2Input(int a, int b) {
             int[] ki = a == 0 ? new int[]{1} : new int[]{0, 2}, kj = b == 0 ? new int[]{1} : new int[]{0, 2};
             int[] weight = new int[ki.length * kj.length];
             for (int i = 0; i < ki.length; i++) for (int j = 0; j < kj.length; j++) weight[i * kj.length + j] = 3 * ki[i] + kj[j];
-            return of(3, weight, w -> w / 3 == 0 ? 1 : 0, w -> 0, w -> w % 3 == 0 ? 1 : 0);
+            return of(weight, w -> w / 3 == 0 ? 1 : 0, w -> 0, w -> w % 3 == 0 ? 1 : 0);
         }
 
         int count() { return weight.length; }
