@@ -206,8 +206,8 @@ final class Conv3x3 {
 
     /**
      * gw (o, c, 3, 3), overwritten, = the weight gradient of that convolution, from x (n, c, h, w, contiguous from xOff)
-     * and gy (n, o, oh, ow, contiguous from gyOff): per image, gy transposed to (position, o) with the dropped positions
-     * zero, and for each block of NW output channels {@link Conv3x3Kernel#weights} over all input channels. Each worker
+     * and gy (n, o, oh, ow, contiguous from gyOff): per image, gy transposed to (block of NW output channels, position, NW)
+     * with the dropped positions zero, and for each block {@link Conv3x3Kernel#weights} over all input channels. Each worker
      * sums its images into its own accumulator; they are added in chunk order.
      */
     static void backwardWeight(Conv3x3Kernel kernel, float[] x, int xOff, int n, int c, int h, int w, float[] gy, int gyOff, int o,
@@ -222,10 +222,10 @@ final class Conv3x3 {
             float[] acc = new float[9 * c * ld];
             for (int img = 0; img < n; img++) {
                 l.fillOnAllThreads(x, xOff + img * c * h * w, c, xp, padded);
-                transpose(gy, gyOff + img * o * oh * ow, o, oh, ow, wp, ld, gyT, positions);
+                transpose(gy, gyOff + img * o * oh * ow, o, oh, ow, wp, kernel.nw, gyT, positions);
                 Parallel.range(c, 1, (lo, hi) -> {
                     for (int b = 0; b < ld; b += kernel.nw)
-                        kernel.weights(taps, xp, lo * plane, hi - lo, wp, plane, phase, gyT, b, ld, positions, acc, 9 * lo * ld + b);
+                        kernel.weights(taps, xp, lo * plane, hi - lo, wp, plane, phase, gyT, b * positions, ld, positions, acc, 9 * lo * ld + b);
                 });
             }
             ConvolutionCpu.addTransposed(java.util.List.of(acc), gw, 1, o, 9 * c, ld);
@@ -237,8 +237,8 @@ final class Conv3x3 {
             float[] acc = new float[9 * c * ld];
             for (int img = lo; img < hi; img++) {
                 l.fill(x, xOff + img * c * h * w, c, xp, padded);
-                transpose(gy, gyOff + img * o * oh * ow, o, oh, ow, wp, ld, gyT, positions);
-                for (int b = 0; b < ld; b += kernel.nw) kernel.weights(taps, xp, 0, c, wp, plane, phase, gyT, b, ld, positions, acc, b);
+                transpose(gy, gyOff + img * o * oh * ow, o, oh, ow, wp, kernel.nw, gyT, positions);
+                for (int b = 0; b < ld; b += kernel.nw) kernel.weights(taps, xp, 0, c, wp, plane, phase, gyT, b * positions, ld, positions, acc, b);
             }
             accs.put(lo, acc);
         });
@@ -246,13 +246,20 @@ final class Conv3x3 {
     }
 
     /**
-     * One image's gy (o, oh, ow) into gyT as rows of ld per padded-row position (oy·wp + ox), zero where nothing is
-     * kept: a gather of L output channels (one plane apart) a position, stored as one vector (a float at a time, ld
-     * floats apart, took a quarter of a 32-channel weight gradient).
+     * One image's gy (o, oh, ow) into gyT as blocks of nw output channels, each a row of nw per padded-row position
+     * (oy·wp + ox), zero where nothing is kept and past o: a gather of L output channels (one plane apart) a position,
+     * stored as one vector (a float at a time took a quarter of a 32-channel weight gradient).
      */
-    private static void transpose(float[] gy, int at, int o, int oh, int ow, int wp, int ld, float[] gyT, int positions) {
-        java.util.Arrays.fill(gyT, 0, positions * ld, 0f);
+    private static void transpose(float[] gy, int at, int o, int oh, int ow, int wp, int nw, float[] gyT, int positions) {
+        java.util.Arrays.fill(gyT, 0, (o + nw - 1) / nw * nw * positions, 0f);
         int l = F.length(), map = oh * ow;
+        if (l > nw) {
+            // a vector wider than a block: only the 256-bit kernel's tests on a 512-bit machine
+            for (int oc = 0; oc < o; oc++)
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++) gyT[oc / nw * nw * positions + (oy * wp + ox) * nw + oc % nw] = gy[at + (oc * oh + oy) * ow + ox];
+            return;
+        }
         int[] planes = new int[l];
         for (int oc = 0; oc < o; oc += l) {
             // the lanes past the last channel read its plane (the gather checks every lane) and are not stored
@@ -260,7 +267,7 @@ final class Conv3x3 {
             var some = F.indexInRange(oc, o);
             boolean all = oc + l <= o;
             for (int oy = 0, s = at + oc * map; oy < oh; oy++) {
-                for (int ox = 0, d = oy * wp * ld + oc; ox < ow; ox++, s++, d += ld) {
+                for (int ox = 0, d = oc / nw * nw * positions + oy * wp * nw + oc % nw; ox < ow; ox++, s++, d += nw) {
                     if (all) FloatVector.fromArray(F, gy, s, planes, 0).intoArray(gyT, d);
                     else FloatVector.fromArray(F, gy, s, planes, 0).intoArray(gyT, d, some);
                 }

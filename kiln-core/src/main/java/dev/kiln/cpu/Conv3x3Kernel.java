@@ -5,6 +5,7 @@ import jdk.incubator.vector.FloatVector;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import java.util.List;
 import java.util.Objects;
 
 import static dev.kiln.cpu.X86Assembler.*;
@@ -26,9 +27,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p>
  * The weight gradient turns the tile around: the taps of one input channel x NW output channels (two zmm, 18
  * accumulators for nine taps; one ymm at 256 bits, 9), summed over the image's positions q, each step a row of the
- * transposed output gradient (NW values) times a broadcast of the image at q + each tap's offset. {@code void
- * weights(float* x, float* gyT, float* acc, long channels, long positions, long ldBytes, long rowBytes, long planeBytes,
- * long phaseBytes)}: per channel, acc's rows (one a tap, ld apart) += the sums, then the next channel's plane and rows.
+ * transposed output gradient (NW values, a block of them one after another: at 256 bits the block, 28 KB at 28x28,
+ * stays in L1 over all channels) times a broadcast of the image at q + each tap's offset. {@code void weights(float* x,
+ * float* gyT, float* acc, long channels, long positions, long ldBytes, long rowBytes, long planeBytes, long
+ * phaseBytes)}: per channel, acc's rows (one a tap, ld apart) += the sums, then the next channel's plane and rows.
  */
 final class Conv3x3Kernel {
     /** This machine's kernel (by the JVM's preferred vector width), or null where none runs: then im2col does it all. */
@@ -175,14 +177,14 @@ final class Conv3x3Kernel {
 
     /**
      * For each channel ch < channels, tap t and j < NW: acc[co + (T·ch + t)·ld + j] += the sum over q < positions of
-     * x[xo + ch·plane + q + rows[t]·rowLen + phases[t]·phase + cols[t]] · gyT[bo + q·ld + j], T taps (STRIDE_1 or STRIDE_2).
+     * x[xo + ch·plane + q + rows[t]·rowLen + phases[t]·phase + cols[t]] · gyT[bo + q·NW + j], T taps (STRIDE_1 or STRIDE_2).
      */
     void weights(Taps taps, float[] x, int xo, int channels, int rowLen, int plane, int phase, float[] gyT, int bo, int ld, int positions,
                  float[] acc, int co) {
         if (channels <= 0 || positions <= 0) throw new IllegalArgumentException("3x3 weight kernel: channels and positions must be positive, got " + channels + ", " + positions);
         if (taps.index() >= weights.length) throw new IllegalArgumentException("3x3 weight kernel: no code for these taps");
         Objects.checkFromIndexSize(xo, (long) (channels - 1) * plane + taps.reach(rowLen, phase) - 1 + positions, x.length);
-        Objects.checkFromIndexSize(bo, (long) (positions - 1) * ld + nw, gyT.length);
+        Objects.checkFromIndexSize(bo, (long) positions * nw, gyT.length);
         Objects.checkFromIndexSize(co, ((long) taps.count() * channels - 1) * ld + nw, acc.length);
         MemorySegment px = MemorySegment.ofArray(x).asSlice(4L * xo), pb = MemorySegment.ofArray(gyT).asSlice(4L * bo),
                 pc = MemorySegment.ofArray(acc).asSlice(4L * co);
@@ -214,23 +216,27 @@ final class Conv3x3Kernel {
         bases.start(x, taps, phase);
         x.mov(pb, gyT);
         x.mov(k, positions);
-        int step = x.here();
-        for (int h = 0; h < halves; h++) {
-            if (wide) x.vmovupsLoad512(h, pb, h * vectorBytes);
-            else x.vmovupsLoad(h, pb, h * vectorBytes);
+        if (wide) {
+            int step = x.here();
+            weightStep(x, true, bases, taps, firstAcc, pb);
+            x.dec(k);
+            x.jumpBack(JNZ, step);
+        } else {
+            // two positions a step: a float the taps read at both (the next column's) is broadcast once, so 7 loads
+            // feed 9 FMAs, not 10 (at 256 bits the loads, not the FMAs, held the one-position step back)
+            x.shrImm(k, 1);
+            int noPairs = x.jumpForward(JZ);
+            int pair = x.here();
+            weightPairStep(x, bases, taps, firstAcc, pb);
+            x.dec(k);
+            x.jumpBack(JNZ, pair);
+            x.bind(noPairs);
+            x.mov(k, positions);
+            x.andImm(k, 1);
+            int even = x.jumpForward(JZ);
+            weightStep(x, false, bases, taps, firstAcc, pb);
+            x.bind(even);
         }
-        for (int t = 0; t < n; t++) {
-            int b = halves + (t & 1), a = firstAcc + t * halves;
-            tapOperand(x, wide, true, b, bases, taps, t, 0);
-            for (int h = 0; h < halves; h++) {
-                if (wide) x.vfmadd231ps512(a + h, h, b);
-                else x.vfmadd231ps(a + h, h, b);
-            }
-        }
-        bases.nextPosition(x, taps);
-        x.add(pb, ld);
-        x.dec(k);
-        x.jumpBack(JNZ, step);
         x.mov(pc, acc);
         for (int t = 0; t < n; t++) {
             for (int h = 0; h < halves; h++) {
@@ -251,6 +257,50 @@ final class Conv3x3Kernel {
         x.jumpBack(JNZ, channel);
         leave(x, saved);
         return x.code();
+    }
+
+    /**
+     * One position of the weight gradient (pb at its NW floats of the transposed output gradient, in registers 0 and 1
+     * at 512 bits): each tap's float broadcast and multiplied into its accumulators, then every pointer a position on.
+     */
+    private static void weightStep(X86Assembler x, boolean wide, Bases bases, Taps taps, int firstAcc, int pb) {
+        int halves = wide ? 2 : 1;
+        for (int h = 0; h < halves; h++) {
+            if (wide) x.vmovupsLoad512(h, pb, h * 64);
+            else x.vmovupsLoad(h, pb, h * 32);
+        }
+        for (int t = 0; t < taps.count(); t++) {
+            int b = halves + (t & 1), a = firstAcc + t * halves;
+            tapOperand(x, wide, true, b, bases, taps, t, 0);
+            for (int h = 0; h < halves; h++) {
+                if (wide) x.vfmadd231ps512(a + h, h, b);
+                else x.vfmadd231ps(a + h, h, b);
+            }
+        }
+        bases.nextPosition(x, taps, 1);
+        x.addImm(pb, halves * (wide ? 64 : 32));
+    }
+
+    /**
+     * Two positions at 256 bits: the output gradient's rows of both in ymm0 and ymm1; each distinct float the taps read
+     * at either (tap t at position u reads tap t's float u on) broadcast once into one of ymm2-6 and multiplied into
+     * every accumulator that takes it; then every pointer two positions on.
+     */
+    private static void weightPairStep(X86Assembler x, Bases bases, Taps taps, int firstAcc, int pb) {
+        x.vmovupsLoad(0, pb, 0);
+        x.vmovupsLoad(1, pb, 32);
+        var reads = new java.util.LinkedHashMap<List<Integer>, List<int[]>>();   // (phase, rows, float) -> its (tap, position)s
+        for (int t = 0; t < taps.count(); t++)
+            for (int u = 0; u < 2; u++)
+                reads.computeIfAbsent(List.of(taps.phases[t], taps.rows[t], taps.cols[t] + u), key -> new java.util.ArrayList<>()).add(new int[]{t, u});
+        int temp = 0;
+        for (List<int[]> uses : reads.values()) {
+            int b = 2 + temp++ % 5, first[] = uses.get(0);
+            tapOperand(x, false, true, b, bases, taps, first[0], 4 * first[1]);
+            for (int[] use : uses) x.vfmadd231ps(firstAcc + use[0], use[1], b);
+        }
+        bases.nextPosition(x, taps, 2);
+        x.addImm(pb, 64);
     }
 
     /**
@@ -336,9 +386,9 @@ final class Conv3x3Kernel {
             for (int p = 0; p < 4; p++) if (p == 0 || taps.reads(p)) x.add(phase[p], bytes);
         }
 
-        /** Every pointer the taps read moved on by one float (the next position). */
-        void nextPosition(X86Assembler x, Taps taps) {
-            for (int p = 0; p < 4; p++) if (p == 0 || taps.reads(p)) x.addImm(phase[p], 4);
+        /** Every pointer the taps read moved on by `positions` floats. */
+        void nextPosition(X86Assembler x, Taps taps, int positions) {
+            for (int p = 0; p < 4; p++) if (p == 0 || taps.reads(p)) x.addImm(phase[p], 4 * positions);
         }
     }
 

@@ -164,6 +164,8 @@ final class X86Assembler {
 
     void cmpImm(int dst, int imm) { arithmeticImm(7, dst, imm); }
 
+    void andImm(int dst, int imm) { arithmeticImm(4, dst, imm); }
+
     void shlImm(int dst, int bits) { rex(0, dst); emit(0xC1); registers(4, dst); emit(bits); }
 
     void shrImm(int dst, int bits) { rex(0, dst); emit(0xC1); registers(5, dst); emit(bits); }
@@ -322,7 +324,7 @@ final class X86Assembler {
         else emitInt(disp);
     }
 
-    /** The 0x83 (imm8) / 0x81 (imm32) group: op 0 add, 5 sub, 7 cmp. */
+    /** The 0x83 (imm8) / 0x81 (imm32) group: op 0 add, 4 and, 5 sub, 7 cmp. */
     private void arithmeticImm(int op, int dst, int imm) {
         rex(0, dst);
         boolean small = imm >= -128 && imm <= 127;

@@ -227,6 +227,37 @@ class Conv3x3Test {
         assertEquals(1, cache.size(), "only the held weight's packing is left");
     }
 
+    /**
+     * The weight-gradient kernel alone, on positions whose output-gradient rows are all nonzero (through a convolution
+     * the last position of a padded row is a dropped one, so an odd count's last step multiplies zeros there): even
+     * and odd counts (at 256 bits the code takes two positions a step, then the odd one), stride 1 and 2 taps, against
+     * the kernel's formula in double; acc's rows are added to.
+     */
+    @ParameterizedTest(name = "positions {0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2, 15, 16})
+    void weightKernelSumsEveryPosition(int positions) {
+        SplittableRandom r = new SplittableRandom(11 + positions);
+        for (Conv3x3Kernel k : kernels()) {
+            for (Conv3x3Kernel.Taps taps : new Conv3x3Kernel.Taps[]{STRIDE_1, STRIDE_2}) {
+                int channels = 3, rowLen = 6, phase = 40, plane = 4 * phase, ld = 2 * k.nw, nw = k.nw, n = taps.count();
+                float[] x = random(r, (channels - 1) * plane + (int) taps.reach(rowLen, phase) - 1 + positions);
+                float[] gyT = random(r, positions * nw), acc = random(r, (n * channels - 1) * ld + nw), want = acc.clone();
+                k.weights(taps, x, 0, channels, rowLen, plane, phase, gyT, 0, ld, positions, acc, 0);
+                for (int ch = 0; ch < channels; ch++)
+                    for (int t = 0; t < n; t++)
+                        for (int j = 0; j < nw; j++) {
+                            double sum = want[(n * ch + t) * ld + j], scale = Math.abs(sum);
+                            for (int q = 0; q < positions; q++) {
+                                double term = (double) x[ch * plane + q + taps.rows[t] * rowLen + taps.phases[t] * phase + taps.cols[t]] * gyT[q * nw + j];
+                                sum += term;
+                                scale += Math.abs(term);
+                            }
+                            assertEquals(sum, acc[(n * ch + t) * ld + j], 1e-5 * scale, k + " channel " + ch + " tap " + t + " column " + j);
+                        }
+            }
+        }
+    }
+
     /** The machine code reads and writes unchecked: a call whose arrays end one float early is refused before it runs. */
     @org.junit.jupiter.api.Test
     void refusesOnePastTheEnd() {
