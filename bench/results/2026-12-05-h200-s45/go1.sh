@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# session 45 call 1: the final code of session 44 (CPU references changed: Conv3x3's stem and shortcut, WeightCache,
+# session 45 call 1: session 44's final code plus the 256-bit weight-gradient change (61fd714) (CPU references changed: Conv3x3's stem and shortcut, WeightCache,
 # Sgemv, batch norm's sums): the whole GPU suite by groups, the two interop tests (torchvision's ResNets and Hugging
 # Face's GPT-2 against the CPU and CUDA), session 44's CPU tests on these 16 cores, and kiln launch on one GPU (a
 # world of one over NCCL through the launcher, whose output forwarding changed in session 43)
