@@ -277,25 +277,26 @@ final class Conv3x3 {
 
     /**
      * The weights for `outs` output channels from `ins` input channels in the kernel's A layout, for each part p one
-     * after another from at[p]: for each block of MR output channels, for each (ch, t), MR values (rows past outs
-     * zero), t multiplying weight tap taps[p][t] of the k x k filter. transposed: the input gradient's weights,
+     * after another from at[p]: for each block of output channels ({@link Conv3x3Kernel#blocks}: R = MR or SHORT of
+     * them), for each (ch, t), R values (rows past outs zero), t multiplying weight tap taps[p][t] of the k x k filter. transposed: the input gradient's weights,
      * w'[oc][ch] = wt[ch][oc].
      * Packed on all threads (at batch 1 one thread's packing took a quarter of a ResNet-18's time) into a new array to
      * keep, or else into the calling thread's CONV_WEIGHTS buffer.
      */
     private static float[] pack(Conv3x3Kernel kernel, float[] wt, int wOff, int outs, int ins, int k, boolean transposed, int[][] taps, int[] at,
                                 boolean keep) {
-        int mr = kernel.mr, blocks = (outs + mr - 1) / mr, parts = taps.length, total = 0;
+        int[] heights = kernel.blocks(outs), first = firsts(heights);
+        int blocks = heights.length, rows = first[blocks], parts = taps.length, total = 0;
         for (int p = 0; p < parts; p++) {
             at[p] = total;
-            total += blocks * mr * taps[p].length * ins;
+            total += rows * taps[p].length * ins;
         }
         float[] packed = keep ? new float[total] : ThreadBuffers.get(ThreadBuffers.CONV_WEIGHTS, total);
         Parallel.range(parts * blocks, 1, (lo, hi) -> {
             for (int pb = lo; pb < hi; pb++) {
-                int p = pb / blocks, b = pb % blocks, n = taps[p].length, depth = n * ins;
+                int p = pb / blocks, b = pb % blocks, n = taps[p].length, depth = n * ins, mr = heights[b];
                 for (int i = 0; i < mr; i++) {
-                    int oc = b * mr + i, base = at[p] + b * mr * depth + i;
+                    int oc = first[b] + i, base = at[p] + first[b] * depth + i;
                     for (int ch = 0; ch < ins; ch++) {
                         int w = wOff + (transposed ? ch * outs + oc : oc * ins + ch) * k * k;
                         for (int t = 0; t < n; t++) packed[base + (n * ch + t) * mr] = oc < outs ? wt[w + taps[p][t]] : 0f;
@@ -304,6 +305,13 @@ final class Conv3x3 {
             }
         });
         return packed;
+    }
+
+    /** The first row of each block of these heights, and past the last their sum. */
+    private static int[] firsts(int[] heights) {
+        int[] first = new int[heights.length + 1];
+        for (int b = 0; b < heights.length; b++) first[b + 1] = first[b] + heights[b];
+        return first;
     }
 
     /** Takes output channels [from, to) of image img out of the rows (part p's at p·part). */
@@ -318,8 +326,9 @@ final class Conv3x3 {
     private static void convolve(Conv3x3Kernel kernel, float[] in, int inOff, int n, int cin, Layout l, Conv3x3Kernel.Taps[] taps,
                                  float[] packed, int[] at, int outs, CopyOut out) {
         int rowLen = l.rowLen(), plane = l.plane(), phase = l.phase(), image = cin * l.h() * l.w(), parts = taps.length;
-        int tiles = (l.positions() + kernel.nr - 1) / kernel.nr, ldc = tiles * kernel.nr, blocks = (outs + kernel.mr - 1) / kernel.mr;
-        int padded = 0, part = blocks * kernel.mr * ldc;
+        int[] heights = kernel.blocks(outs), first = firsts(heights);
+        int tiles = (l.positions() + kernel.nr - 1) / kernel.nr, ldc = tiles * kernel.nr, blocks = heights.length;
+        int padded = 0, part = first[blocks] * ldc;
         for (Conv3x3Kernel.Taps t : taps) padded = Math.max(padded, l.length(cin, ldc, t));
         int length = padded;
         if (n < Parallel.THREADS) {
@@ -330,9 +339,9 @@ final class Conv3x3 {
                 l.fillOnAllThreads(in, inOff + img * image, cin, xp, length);
                 Parallel.range(parts * blocks * tiles, 1, (lo, hi) -> {
                     for (int t = lo; t < hi; ) {
-                        int p = t / (blocks * tiles), b = t / tiles % blocks, first = t % tiles, count = Math.min(tiles - first, hi - t);
-                        kernel.row(taps[p], packed, at[p] + b * kernel.mr * taps[p].count() * cin, cin, xp, first * kernel.nr, rowLen, plane, phase,
-                                rows, p * part + b * kernel.mr * ldc + first * kernel.nr, ldc, count);
+                        int p = t / (blocks * tiles), b = t / tiles % blocks, tile = t % tiles, count = Math.min(tiles - tile, hi - t);
+                        kernel.row(taps[p], heights[b], packed, at[p] + first[b] * taps[p].count() * cin, cin, xp, tile * kernel.nr, rowLen, plane,
+                                phase, rows, p * part + first[b] * ldc + tile * kernel.nr, ldc, count);
                         t += count;
                     }
                 });
@@ -348,8 +357,8 @@ final class Conv3x3 {
                 l.fill(in, inOff + img * image, cin, xp, length);
                 for (int p = 0; p < parts; p++) {
                     for (int b = 0; b < blocks; b++) {
-                        kernel.row(taps[p], packed, at[p] + b * kernel.mr * taps[p].count() * cin, cin, xp, 0, rowLen, plane, phase, rows,
-                                p * part + b * kernel.mr * ldc, ldc, tiles);
+                        kernel.row(taps[p], heights[b], packed, at[p] + first[b] * taps[p].count() * cin, cin, xp, 0, rowLen, plane, phase, rows,
+                                p * part + first[b] * ldc, ldc, tiles);
                     }
                 }
                 out.copy(rows, ldc, part, img, 0, outs);

@@ -21,7 +21,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * plane (row bytes in a register, r in the scale; 3 and 6 rows from a register of three rows), then the next
  * channel's planes. A holds the weights packed as {@link Sgemm} packs A: for each (ch, t) in order, MR
  * values, one per output channel. The registers are the GEMM kernels': 8 x 32 in 16 zmm accumulators at 512 bits
- * ({@link SgemmKernelAvx512}), 6 x 16 in 12 ymm at 256 ({@link SgemmKernelAvx2}). {@code void row(float* a, float* x,
+ * ({@link SgemmKernelAvx512}), 6 x 16 in 12 ymm at 256 ({@link SgemmKernelAvx2}); a code of 4-row tiles takes what is
+ * left of the output channels past whole tiles. {@code void row(float* a, float* x,
  * float* c, long channels, long ldcBytes, long tiles, long rowBytes, long planeBytes, long phaseBytes)}: the last three
  * on the stack (System V), C overwritten.
  * <p>
@@ -132,10 +133,13 @@ final class Conv3x3Kernel {
         if (MachineCode.whyUnavailable(features) != null) return null;
         try {
             FunctionDescriptor nine = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
-            MethodHandle[] rows = new MethodHandle[Taps.ALL.length], weights = new MethodHandle[Taps.WEIGHT_KINDS];
-            for (int i = 0; i < rows.length; i++) rows[i] = MachineCode.function(code(mr, wide, Taps.ALL[i]), nine);
+            MethodHandle[] rows = new MethodHandle[Taps.ALL.length], short4 = new MethodHandle[Taps.ALL.length], weights = new MethodHandle[Taps.WEIGHT_KINDS];
+            for (int i = 0; i < rows.length; i++) {
+                rows[i] = MachineCode.function(code(mr, wide, Taps.ALL[i]), nine);
+                short4[i] = MachineCode.function(code(SHORT, wide, Taps.ALL[i]), nine);
+            }
             for (int i = 0; i < weights.length; i++) weights[i] = MachineCode.function(weightsCode(wide, Taps.ALL[i]), nine);
-            return new Conv3x3Kernel(isa, mr, nr, wide ? 32 : 8, rows, weights);
+            return new Conv3x3Kernel(isa, mr, nr, wide ? 32 : 8, rows, short4, weights);
         } catch (Throwable t) {
             return null;   // the im2col path runs instead, as where no machine code is allowed
         }
@@ -145,31 +149,56 @@ final class Conv3x3Kernel {
     final String isa;
     /** Output channels and positions of a tile; output channels of a weight-gradient tile. */
     final int mr, nr, nw;
-    /** The row and weight-gradient codes, by {@link Taps#index()}. */
-    private final MethodHandle[] row, weights;
+    /** The rows of the short tiles that take what is left of the output channels past blocks of MR. */
+    static final int SHORT = 4;
+    /** The row codes of MR-row and of SHORT-row tiles, and the weight-gradient codes, by {@link Taps#index()}. */
+    private final MethodHandle[] row, short4, weights;
 
-    private Conv3x3Kernel(String isa, int mr, int nr, int nw, MethodHandle[] row, MethodHandle[] weights) {
+    private Conv3x3Kernel(String isa, int mr, int nr, int nw, MethodHandle[] row, MethodHandle[] short4, MethodHandle[] weights) {
         this.isa = isa;
         this.mr = mr;
         this.nr = nr;
         this.nw = nw;
         this.row = row;
+        this.short4 = short4;
         this.weights = weights;
     }
 
     /**
-     * For each of `tiles` tiles s, i < MR, j < NR: c[co + i·ldc + s·NR + j] = the sum over channels ch and taps t of
-     * a[ao + (T·ch + t)·MR + i] · x[xo + ch·plane + s·NR + j + rows[t]·rowLen + phases[t]·phase + cols[t]], T taps.
+     * How `outs` output channels are cut into blocks of tile rows: MR each, and what is left in SHORT-row blocks (at 256
+     * bits 32 channels are 6 + 6 + 6 + 6 + 4 + 4, not six blocks of 6 of which the last computes four rows of zeros;
+     * a 6 + 2 end becomes 4 + 4). The heights, in order; their sum is outs or at most three more.
      */
-    void row(Taps taps, float[] a, int ao, int channels, float[] x, int xo, int rowLen, int plane, int phase, float[] c, int co, int ldc, int tiles) {
+    int[] blocks(int outs) {
+        int full = outs / mr, left = outs % mr, shorts = 0;
+        if (left > SHORT) full++;   // a last MR block with a few rows of zeros
+        else if (left > 0) shorts = 1;
+        if (mr == 6 && left == 2 && full > 0) {
+            full--;
+            shorts = 2;
+        }
+        int[] h = new int[full + shorts];
+        java.util.Arrays.fill(h, 0, full, mr);
+        java.util.Arrays.fill(h, full, h.length, SHORT);
+        return h;
+    }
+
+    /**
+     * For each of `tiles` tiles s, i < R, j < NR: c[co + i·ldc + s·NR + j] = the sum over channels ch and taps t of
+     * a[ao + (T·ch + t)·R + i] · x[xo + ch·plane + s·NR + j + rows[t]·rowLen + phases[t]·phase + cols[t]], T taps, R
+     * the tiles' rows (MR or SHORT).
+     */
+    void row(Taps taps, int height, float[] a, int ao, int channels, float[] x, int xo, int rowLen, int plane, int phase, float[] c, int co, int ldc,
+             int tiles) {
         if (channels <= 0 || tiles <= 0) throw new IllegalArgumentException("3x3 kernel: channels and tiles must be positive, got " + channels + ", " + tiles);
-        Objects.checkFromIndexSize(ao, (long) taps.count() * channels * mr, a.length);
+        if (height != mr && height != SHORT) throw new IllegalArgumentException("3x3 kernel: tiles of " + mr + " or " + SHORT + " rows, not " + height);
+        Objects.checkFromIndexSize(ao, (long) taps.count() * channels * height, a.length);
         Objects.checkFromIndexSize(xo, (long) (channels - 1) * plane + taps.reach(rowLen, phase) - 1 + (long) tiles * nr, x.length);
-        Objects.checkFromIndexSize(co, (long) (mr - 1) * ldc + (long) tiles * nr, c.length);
+        Objects.checkFromIndexSize(co, (long) (height - 1) * ldc + (long) tiles * nr, c.length);
         MemorySegment pa = MemorySegment.ofArray(a).asSlice(4L * ao), px = MemorySegment.ofArray(x).asSlice(4L * xo),
                 pc = MemorySegment.ofArray(c).asSlice(4L * co);
         try {
-            row[taps.index()].invokeExact(pa, px, pc, (long) channels, 4L * ldc, (long) tiles, 4L * rowLen, 4L * plane, 4L * phase);
+            (height == mr ? row : short4)[taps.index()].invokeExact(pa, px, pc, (long) channels, 4L * ldc, (long) tiles, 4L * rowLen, 4L * plane, 4L * phase);
         } catch (Throwable t) {
             throw new IllegalStateException("the " + isa + " 3x3 convolution kernel failed", t);
         }

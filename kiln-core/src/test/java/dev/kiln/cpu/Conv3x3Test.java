@@ -74,7 +74,8 @@ class Conv3x3Test {
             "1, 12, 11, 6, 9, 1, 1, 2",     // stride 2, one image over all threads (its four input-gradient parts too)
             "2, 8, 1, 2, 8, 1, 1, 2",       // stride 2, one input row: one output row
             "2, 8, 3, 71, 9, 1, 1, 2",      // stride 2, rows longer than two vectors: split and interleaved a vector at a time
-            "1, 8, 2, 40, 8, 1, 1, 2"       // the same, an even row: its last step overlaps the one before
+            "1, 8, 2, 40, 8, 1, 1, 2",      // the same, an even row: its last step overlaps the one before
+            "2, 11, 6, 6, 11, 1, 1, 1"      // 11 channels both ways: at 256 bits two blocks of 6, at 512 one of 8 and one of 4
     })
     void matchesDirectLoops(int n, int c, int h, int w, int o, int ph, int pw, int s) {
         List<Conv3x3Kernel> ks = kernels();
@@ -258,6 +259,31 @@ class Conv3x3Test {
         }
     }
 
+    /**
+     * Output channels are cut into tiles of MR rows and 4-row ones for what is left: every block one of the two, all
+     * channels covered with at most three rows of zeros, and the 256-bit kernel's 32 channels as 6 + 6 + 6 + 6 + 4 + 4.
+     */
+    @org.junit.jupiter.api.Test
+    void blocksOfOutputChannels() {
+        for (Conv3x3Kernel k : kernels()) {
+            for (int outs = 1; outs <= 70; outs++) {
+                int[] h = k.blocks(outs);
+                int sum = 0;
+                for (int b : h) {
+                    assertTrue(b == k.mr || b == Conv3x3Kernel.SHORT, k + ": a block of " + b);
+                    sum += b;
+                }
+                assertTrue(sum >= outs && sum - outs <= 3, k + ": " + outs + " channels in " + java.util.Arrays.toString(h));
+            }
+        }
+        Conv3x3Kernel avx2 = Conv3x3Kernel.forBits(256);
+        assumeTrue(avx2 != null, "no 256-bit machine code here");
+        assertArrayEquals(new int[]{6, 6, 6, 6, 4, 4}, avx2.blocks(32));
+        assertArrayEquals(new int[]{4, 4}, avx2.blocks(8));
+        assertArrayEquals(new int[]{6, 6}, avx2.blocks(11));
+        assertArrayEquals(new int[]{6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 4}, avx2.blocks(64));
+    }
+
     /** The machine code reads and writes unchecked: a call whose arrays end one float early is refused before it runs. */
     @org.junit.jupiter.api.Test
     void refusesOnePastTheEnd() {
@@ -265,10 +291,10 @@ class Conv3x3Test {
             int channels = 2, rowLen = 5, plane = 25, tiles = 2, ldc = tiles * k.nr;
             float[] a = new float[9 * channels * k.mr], c = new float[(k.mr - 1) * ldc + tiles * k.nr];
             float[] x = new float[(channels - 1) * plane + 2 * rowLen + 2 + tiles * k.nr];
-            k.row(STRIDE_1, a, 0, channels, x, 0, rowLen, plane, 0, c, 0, ldc, tiles);   // exactly long enough
-            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_1, a, 0, channels, java.util.Arrays.copyOf(x, x.length - 1), 0, rowLen, plane, 0, c, 0, ldc, tiles));
-            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_1, a, 1, channels, x, 0, rowLen, plane, 0, c, 0, ldc, tiles));
-            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_1, a, 0, channels, x, 0, rowLen, plane, 0, c, 1, ldc, tiles));
+            k.row(STRIDE_1, k.mr, a, 0, channels, x, 0, rowLen, plane, 0, c, 0, ldc, tiles);   // exactly long enough
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_1, k.mr, a, 0, channels, java.util.Arrays.copyOf(x, x.length - 1), 0, rowLen, plane, 0, c, 0, ldc, tiles));
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_1, k.mr, a, 1, channels, x, 0, rowLen, plane, 0, c, 0, ldc, tiles));
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_1, k.mr, a, 0, channels, x, 0, rowLen, plane, 0, c, 1, ldc, tiles));
             int positions = 15, ld = k.nw;
             float[] gyT = new float[(positions - 1) * ld + k.nw], acc = new float[(9 * channels - 1) * ld + k.nw];
             float[] xw = new float[(channels - 1) * plane + 2 * rowLen + 2 + positions];
@@ -279,15 +305,15 @@ class Conv3x3Test {
             // stride 2: the farthest tap is three phase planes on (phase 30 here), and no code makes 4-tap weight gradients
             int phase = 30;
             float[] xs = new float[(channels - 1) * plane + 3 * phase + 1 + tiles * k.nr - 1];
-            k.row(STRIDE_2, a, 0, channels, xs, 0, rowLen, plane, phase, c, 0, ldc, tiles);
-            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_2, a, 0, channels, java.util.Arrays.copyOf(xs, xs.length - 1), 0, rowLen, plane, phase, c, 0, ldc, tiles));
+            k.row(STRIDE_2, k.mr, a, 0, channels, xs, 0, rowLen, plane, phase, c, 0, ldc, tiles);
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(STRIDE_2, k.mr, a, 0, channels, java.util.Arrays.copyOf(xs, xs.length - 1), 0, rowLen, plane, phase, c, 0, ldc, tiles));
             // the stem's farthest tap here, (5, 5): three phase planes and two rows on, two floats
             float[] a7 = new float[49 * channels * k.mr], x7 = new float[(channels - 1) * plane + 3 * phase + 2 * rowLen + 2 + tiles * k.nr];
-            k.row(Conv3x3Kernel.Taps.STRIDE_2_7X7, a7, 0, channels, x7, 0, rowLen, plane, phase, c, 0, ldc, tiles);
-            assertThrows(IndexOutOfBoundsException.class, () -> k.row(Conv3x3Kernel.Taps.STRIDE_2_7X7, a7, 0, channels,
+            k.row(Conv3x3Kernel.Taps.STRIDE_2_7X7, k.mr, a7, 0, channels, x7, 0, rowLen, plane, phase, c, 0, ldc, tiles);
+            assertThrows(IndexOutOfBoundsException.class, () -> k.row(Conv3x3Kernel.Taps.STRIDE_2_7X7, k.mr, a7, 0, channels,
                     java.util.Arrays.copyOf(x7, x7.length - 1), 0, rowLen, plane, phase, c, 0, ldc, tiles));
             assertThrows(IllegalArgumentException.class, () -> k.weights(Conv3x3Kernel.Taps.STRIDE_2_INPUT[3], xw, 0, channels, rowLen, plane, 0, gyT, 0, ld, positions, acc, 0));
-            assertThrows(IllegalArgumentException.class, () -> k.row(STRIDE_1, a, 0, 0, x, 0, rowLen, plane, 0, c, 0, ldc, tiles));
+            assertThrows(IllegalArgumentException.class, () -> k.row(STRIDE_1, k.mr, a, 0, 0, x, 0, rowLen, plane, 0, c, 0, ldc, tiles));
         }
     }
 
