@@ -278,8 +278,8 @@ final class Conv3x3 {
     /**
      * The weights for `outs` output channels from `ins` input channels in the kernel's A layout, for each part p one
      * after another from at[p]: for each block of output channels ({@link Conv3x3Kernel#blocks}: R = MR or SHORT of
-     * them), for each (ch, t), R values (rows past outs zero), t multiplying weight tap taps[p][t] of the k x k filter. transposed: the input gradient's weights,
-     * w'[oc][ch] = wt[ch][oc].
+     * them), for each (ch, t), R values (rows past outs zero), t multiplying weight tap taps[p][t] of the k x k filter.
+     * transposed: the input gradient's weights, w'[oc][ch] = wt[ch][oc].
      * Packed on all threads (at batch 1 one thread's packing took a quarter of a ResNet-18's time) into a new array to
      * keep, or else into the calling thread's CONV_WEIGHTS buffer.
      */

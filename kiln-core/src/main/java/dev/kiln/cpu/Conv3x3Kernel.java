@@ -19,7 +19,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * is the NR floats starting at the tile's first position plus the tap's offset ({@link Taps}: so many rows, phase
  * planes and floats on), so a channel's taps are loads at [p + row·r + 4·c] from the pointer p of the tap's phase
  * plane (row bytes in a register, r in the scale; 3 and 6 rows from a register of three rows), then the next
- * channel's planes. A holds the weights packed as {@link Sgemm} packs A: for each (ch, t) in order, MR
+ * channel's planes. A holds the weights packed as {@link Sgemm} packs A: for each (ch, t) in order, MR (or 4)
  * values, one per output channel. The registers are the GEMM kernels': 8 x 32 in 16 zmm accumulators at 512 bits
  * ({@link SgemmKernelAvx512}), 6 x 16 in 12 ymm at 256 ({@link SgemmKernelAvx2}); a code of 4-row tiles takes what is
  * left of the output channels past whole tiles. {@code void row(float* a, float* x,
@@ -133,13 +133,13 @@ final class Conv3x3Kernel {
         if (MachineCode.whyUnavailable(features) != null) return null;
         try {
             FunctionDescriptor nine = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
-            MethodHandle[] rows = new MethodHandle[Taps.ALL.length], short4 = new MethodHandle[Taps.ALL.length], weights = new MethodHandle[Taps.WEIGHT_KINDS];
+            MethodHandle[] rows = new MethodHandle[Taps.ALL.length], shortRow = new MethodHandle[Taps.ALL.length], weights = new MethodHandle[Taps.WEIGHT_KINDS];
             for (int i = 0; i < rows.length; i++) {
                 rows[i] = MachineCode.function(code(mr, wide, Taps.ALL[i]), nine);
-                short4[i] = MachineCode.function(code(SHORT, wide, Taps.ALL[i]), nine);
+                shortRow[i] = MachineCode.function(code(SHORT, wide, Taps.ALL[i]), nine);
             }
             for (int i = 0; i < weights.length; i++) weights[i] = MachineCode.function(weightsCode(wide, Taps.ALL[i]), nine);
-            return new Conv3x3Kernel(isa, mr, nr, wide ? 32 : 8, rows, short4, weights);
+            return new Conv3x3Kernel(isa, mr, nr, wide ? 32 : 8, rows, shortRow, weights);
         } catch (Throwable t) {
             return null;   // the im2col path runs instead, as where no machine code is allowed
         }
@@ -152,15 +152,15 @@ final class Conv3x3Kernel {
     /** The rows of the short tiles that take what is left of the output channels past blocks of MR. */
     static final int SHORT = 4;
     /** The row codes of MR-row and of SHORT-row tiles, and the weight-gradient codes, by {@link Taps#index()}. */
-    private final MethodHandle[] row, short4, weights;
+    private final MethodHandle[] row, shortRow, weights;
 
-    private Conv3x3Kernel(String isa, int mr, int nr, int nw, MethodHandle[] row, MethodHandle[] short4, MethodHandle[] weights) {
+    private Conv3x3Kernel(String isa, int mr, int nr, int nw, MethodHandle[] row, MethodHandle[] shortRow, MethodHandle[] weights) {
         this.isa = isa;
         this.mr = mr;
         this.nr = nr;
         this.nw = nw;
         this.row = row;
-        this.short4 = short4;
+        this.shortRow = shortRow;
         this.weights = weights;
     }
 
@@ -198,7 +198,7 @@ final class Conv3x3Kernel {
         MemorySegment pa = MemorySegment.ofArray(a).asSlice(4L * ao), px = MemorySegment.ofArray(x).asSlice(4L * xo),
                 pc = MemorySegment.ofArray(c).asSlice(4L * co);
         try {
-            (height == mr ? row : short4)[taps.index()].invokeExact(pa, px, pc, (long) channels, 4L * ldc, (long) tiles, 4L * rowLen, 4L * plane, 4L * phase);
+            (height == mr ? row : shortRow)[taps.index()].invokeExact(pa, px, pc, (long) channels, 4L * ldc, (long) tiles, 4L * rowLen, 4L * plane, 4L * phase);
         } catch (Throwable t) {
             throw new IllegalStateException("the " + isa + " 3x3 convolution kernel failed", t);
         }
@@ -312,8 +312,8 @@ final class Conv3x3Kernel {
 
     /**
      * Two positions at 256 bits: the output gradient's rows of both in ymm0 and ymm1; each distinct float the taps read
-     * at either (tap t at position u reads tap t's float u on) broadcast once into one of ymm2-6 and multiplied into
-     * every accumulator that takes it; then every pointer two positions on.
+     * at either (at the second, a tap reads the float one on from its first) broadcast once into one of ymm2-6 and
+     * multiplied into every accumulator that takes it; then every pointer two positions on.
      */
     private static void weightPairStep(X86Assembler x, Bases bases, Taps taps, int firstAcc, int pb) {
         x.vmovupsLoad(0, pb, 0);
